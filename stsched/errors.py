@@ -1,0 +1,19 @@
+"""Errors that reach the user as one clear line (the CLI prints them and exits 2)."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input: a malformed file, a missing column, an unknown service, a NaN.
+
+    The message is one line that names the file, row, field or service concerned.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        text = f"{source}: {message}" if source else message
+        super().__init__(text.replace("\n", " "))
+
+
+class InfeasibleError(RuntimeError):
+    """No plan can serve the instance; the message names what cannot be served."""
