@@ -1,0 +1,226 @@
+"""THE checker: `check(instance, plan) -> Report` applies every rule of docs/RULES.md to a plan.
+
+It is the judge of every solver, written from the rules alone: it never asks a solver how a plan was built.
+Each violation names its rule, the GPU and partition (0-based) and the service it concerns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from stsched.plan import GpuLayout, Partition, Plan, PlanStats
+from stsched.problem import Instance, MechanismKind, Placement, ThroughputRule
+from stsched.timing import TenantTiming, cycle_ms, gpu_timings
+
+REL_TOL = 1e-6  # relative tolerance of every comparison (floating point, not a margin)
+
+
+class Rule(str, Enum):
+    GPUS = "gpus"
+    LAYOUT = "layout"
+    SERVICE = "service"
+    BATCH = "batch"
+    PROFILE = "profile"
+    DUTY = "duty"
+    THROUGHPUT = "throughput"
+    LATENCY = "latency"
+    COVERAGE = "coverage"
+    MEMORY = "memory"
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: Rule
+    message: str
+    gpu: int | None = None
+    partition: int | None = None
+    service: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.gpu is not None:
+            where.append(f"gpu {self.gpu}")
+        if self.partition is not None:
+            where.append(f"partition {self.partition}")
+        if self.service is not None:
+            where.append(f"service {self.service}")
+        return f"[{self.rule.value}] {' '.join(where)}: {self.message}" if where else f"[{self.rule.value}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The checker's verdict and the plan's metrics."""
+
+    valid: bool
+    violations: tuple[Violation, ...]
+    stats: PlanStats
+    mig_starts: tuple[tuple[int | None, ...], ...] = ()  # the legal MIG start per partition that was found
+
+    def to_dict(self) -> dict:
+        return {
+            "valid": self.valid,
+            "violations": [dict(rule=v.rule.value, message=v.message, gpu=v.gpu, partition=v.partition,
+                                service=v.service) for v in self.violations],
+            "stats": asdict(self.stats),
+        }
+
+
+def _exceeds(value: float, limit: float) -> bool:
+    return value > limit * (1 + REL_TOL) + 1e-9
+
+
+def find_mig_starts(placements: tuple[Placement, ...], partitions: tuple[Partition, ...]) -> tuple[int, ...] | None:
+    """A legal start for every MIG partition (given starts are kept), or None when no legal placement exists."""
+    order = sorted(range(len(partitions)), key=lambda i: -partitions[i].size)
+    chosen: dict[int, int] = {}
+
+    def options(p: Partition) -> list[Placement]:
+        return [pl for pl in placements if pl.size == p.size and (p.start is None or pl.start == p.start)]
+
+    def place(k: int, used: frozenset[int]) -> bool:
+        if k == len(order):
+            return True
+        i = order[k]
+        for pl in options(partitions[i]):
+            if used.isdisjoint(pl.slots):
+                chosen[i] = pl.start
+                if place(k + 1, used | frozenset(pl.slots)):
+                    return True
+        return False
+
+    if not place(0, frozenset()):
+        return None
+    return tuple(chosen[i] for i in range(len(partitions)))
+
+
+def _check_layout(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> tuple[int | None, ...]:
+    mech = instance.mechanism
+    parts = gpu.partitions
+    for qi, p in enumerate(parts):
+        if not any(abs(p.size - s) <= 1e-9 for s in mech.sizes):
+            out.append(Violation(Rule.LAYOUT, f"size {p.size:g} is not an allowed size {list(mech.sizes)}", gi, qi))
+        if p.procs > mech.max_procs:
+            out.append(Violation(Rule.LAYOUT, f"{p.procs} processes, at most {mech.max_procs} allowed", gi, qi))
+        if p.procs > 1 and len(p.tenants) != 1:
+            out.append(Violation(Rule.LAYOUT, f"{p.procs} processes need exactly one tenant, "
+                                              f"found {len(p.tenants)}", gi, qi))
+        if mech.max_tenants is not None and len(p.tenants) > mech.max_tenants:
+            out.append(Violation(Rule.LAYOUT, f"{len(p.tenants)} tenants, at most {mech.max_tenants}", gi, qi))
+        names = [t.service for t in p.tenants]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            out.append(Violation(Rule.LAYOUT, "service appears twice as a tenant of one partition", gi, qi, name))
+    if mech.max_partitions is not None and len(parts) > mech.max_partitions:
+        out.append(Violation(Rule.LAYOUT, f"{len(parts)} partitions, at most {mech.max_partitions}", gi))
+    if mech.kind is MechanismKind.MIG:
+        starts = find_mig_starts(mech.placements, parts)
+        if starts is None:
+            out.append(Violation(Rule.LAYOUT, f"no legal MIG placement for slices {[p.size for p in parts]} "
+                                              f"(starts {[p.start for p in parts]})", gi))
+            return tuple(p.start for p in parts)
+        return starts
+    total = sum(p.size for p in parts)
+    if _exceeds(total, mech.capacity):
+        out.append(Violation(Rule.LAYOUT, f"partition sizes sum to {total:g} > capacity {mech.capacity:g}", gi))
+    return tuple(None for _ in parts)
+
+
+def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int) -> float:
+    """Requests/s a tenant can be served in its partition (FORMULATION.md throughput rule)."""
+    entry = instance.entry(t_timing.service, batch, p.size, p.procs)
+    if (instance.throughput_rule is ThroughputRule.MEASURED and len(p.tenants) == 1
+            and entry is not None and entry.throughput_rps is not None):
+        # measured per-process throughput, slowed down like the latency it was measured with
+        return p.procs * entry.throughput_rps * entry.latency_ms / t_timing.exec_ms
+    return p.procs * 1000.0 * batch / duty
+
+
+def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
+    dev, mech = instance.device, instance.mechanism
+    usage = []
+    for p in gpu.partitions:
+        need = dev.context_mb * p.procs
+        for t in p.tenants:
+            if instance.has_service(t.service):
+                need += p.procs * instance.service(t.service).memory_for(t.batch)
+        usage.append(need)
+    if mech.kind is MechanismKind.MIG:
+        for qi, (p, need) in enumerate(zip(gpu.partitions, usage)):
+            cap = mech.slice_memory(p.size)
+            if cap is not None and _exceeds(need, cap * dev.memory_cap):
+                out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, slice has {cap * dev.memory_cap:.0f} MB",
+                                     gi, qi))
+    elif _exceeds(sum(usage), dev.memory_mb * dev.memory_cap):
+        out.append(Violation(Rule.MEMORY, f"needs {sum(usage):.0f} MB, GPU has {dev.memory_mb * dev.memory_cap:.0f} MB",
+                             gi))
+
+
+def check(instance: Instance, plan: Plan) -> Report:
+    """Apply every rule to `plan`; the report lists each violation and the plan's metrics."""
+    out: list[Violation] = []
+    served: dict[str, float] = {s.name: 0.0 for s in instance.services}
+    worst: dict[str, float] = {}
+    busy: list[tuple[int, int, float]] = []
+    starts: list[tuple[int | None, ...]] = []
+    used = plan.gpus_used
+    if used > instance.gpus:
+        out.append(Violation(Rule.GPUS, f"plan uses {used} GPUs, instance has {instance.gpus}"))
+    for gi, gpu in enumerate(plan.gpus):
+        starts.append(_check_layout(instance, gi, gpu, out))
+        _memory(instance, gi, gpu, out)
+        timings = gpu_timings(instance, gpu)
+        for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
+            needed = cycle_ms(times)
+            duty = p.duty_ms if p.duty_ms is not None else needed
+            if p.duty_ms is not None and _exceeds(needed, p.duty_ms):
+                out.append(Violation(Rule.DUTY, f"duty cycle {p.duty_ms:.3f} ms < sum of execution times "
+                                                f"{needed:.3f} ms", gi, qi))
+            busy_frac = 0.0
+            for t, tt in zip(p.tenants, times):
+                if not instance.has_service(t.service):
+                    out.append(Violation(Rule.SERVICE, "not a service of the instance", gi, qi, t.service))
+                    continue
+                if t.batch not in instance.batches:
+                    out.append(Violation(Rule.BATCH, f"batch {t.batch} not allowed {list(instance.batches)}",
+                                         gi, qi, t.service))
+                if tt.exec_ms is None:
+                    out.append(Violation(Rule.PROFILE, f"no latency for batch {t.batch}, size {p.size:g}, "
+                                                       f"{p.procs} procs", gi, qi, t.service))
+                    continue
+                served[t.service] += t.rate
+                cap = _capacity(instance, p, tt, duty, t.batch)
+                if _exceeds(t.rate, cap):
+                    out.append(Violation(Rule.THROUGHPUT, f"serves {t.rate:.2f} req/s > capacity {cap:.2f} req/s "
+                                                          f"(batch {t.batch}, duty {duty:.3f} ms)", gi, qi, t.service))
+                latency = duty + tt.exec_ms
+                budget = instance.slo_budget_ms(t.service)
+                worst[t.service] = max(worst.get(t.service, 0.0), latency)
+                if _exceeds(latency, budget):
+                    out.append(Violation(Rule.LATENCY, f"worst-case latency {latency:.3f} ms (cycle {duty:.3f} + "
+                                                       f"exec {tt.exec_ms:.3f}, slowdown {tt.slowdown:.3f}) > SLO "
+                                                       f"budget {budget:.3f} ms", gi, qi, t.service))
+                if cap > 0:
+                    busy_frac += min(1.0, t.rate / cap) * (tt.exec_ms / duty if len(p.tenants) > 1 else 1.0)
+            busy.append((gi, qi, min(1.0, busy_frac)))
+    for s in instance.services:
+        want = s.rate * plan.scale
+        if _exceeds(want, served[s.name]) and want > 0:
+            out.append(Violation(Rule.COVERAGE, f"served {served[s.name]:.2f} req/s < required {want:.2f} req/s",
+                                 service=s.name))
+    stats = _stats(instance, plan, served, worst, busy)
+    return Report(valid=not out, violations=tuple(out), stats=stats, mig_starts=tuple(starts))
+
+
+def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict[str, float],
+           busy: list[tuple[int, int, float]]) -> PlanStats:
+    cap = instance.mechanism.capacity
+    used = [gi for gi, g in enumerate(plan.gpus) if g.used]
+    alloc = sum(p.size for gi in used for p in plan.gpus[gi].partitions)
+    size = {(gi, qi): p.size for gi, g in enumerate(plan.gpus) for qi, p in enumerate(g.partitions)}
+    busy_cap = sum(size[(gi, qi)] * b for gi, qi, b in busy if gi in used)
+    n = max(1, len(used)) * cap
+    return PlanStats(gpus_used=len(used), served=served, worst_latency_ms=worst, partition_busy=tuple(busy),
+                     capacity_used=alloc / n, busy_capacity=busy_cap / n)
+
+
+__all__ = ["Report", "Rule", "Violation", "check", "find_mig_starts", "REL_TOL"]

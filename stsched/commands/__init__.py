@@ -1,0 +1,1 @@
+"""Subcommands of the `stsched` command line (see stsched/cli.py)."""

@@ -1,0 +1,43 @@
+"""`stsched check INSTANCE PLAN [--json]`: the checker's verdict (exit 0 valid, 1 violations, 2 bad input)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from stsched.check import check
+from stsched.io import check_plan_services, load_instance, load_plan
+
+
+def add(sub) -> None:
+    p = sub.add_parser("check", help="check a plan against an instance")
+    p.add_argument("instance", help="instance JSON file")
+    p.add_argument("plan", help="plan JSON file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run)
+
+
+def format_report(report) -> str:
+    s = report.stats
+    lines = [f"{'VALID' if report.valid else 'INVALID'}: {s.gpus_used} GPUs used, "
+             f"{len(report.violations)} violations, capacity allocated {s.capacity_used:.1%}, "
+             f"busy {s.busy_capacity:.1%}"]
+    lines += [f"  {v}" for v in report.violations]
+    for name, served in s.served.items():
+        worst = s.worst_latency_ms.get(name)
+        lines.append(f"  {name:<24} served {served:10.2f} req/s   worst latency "
+                     f"{'-' if worst is None else f'{worst:8.2f} ms'}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    inst = load_instance(args.instance)
+    plan = load_plan(args.plan)
+    check_plan_services(inst, plan, args.plan)
+    report = check(inst, plan)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+    return 0 if report.valid else 1

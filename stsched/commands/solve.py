@@ -1,0 +1,77 @@
+"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--out PLAN] [--json]`.
+
+Exit 0 when a plan the checker accepts was found, 1 when the instance is infeasible or no valid plan came back.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from stsched.io import load_instance, load_plan, save_plan
+from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+
+
+def add(sub) -> None:
+    p = sub.add_parser("solve", help="solve an instance with a registered solver")
+    p.add_argument("instance", help="instance JSON file")
+    p.add_argument("--solver", default="heuristic", help="solver name (see `stsched solvers`)")
+    p.add_argument("--objective", default="min-gpus", choices=[o.value for o in Objective])
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--backend", default=None, help="engine inside a solver, e.g. cbc or highs for milp")
+    p.add_argument("--warm-start", default=None, help="a plan JSON to start from")
+    p.add_argument("--current", default=None, help="the plan in force (objective adapt)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="solver-specific option")
+    p.add_argument("--out", default=None, help="write the plan here (JSON)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run)
+    q = sub.add_parser("solvers", help="list the registered solvers")
+    q.set_defaults(run=run_list)
+
+
+def run_list(args) -> int:
+    for name, info in available_solvers().items():
+        print(f"{name:<12} {info.kind:<10} {', '.join(o.value for o in info.objectives):<28} {info.description}")
+    return 0
+
+
+def _params(items: list[str]) -> tuple[tuple[str, str], ...]:
+    from stsched.errors import InputError
+    out = []
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--param {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        out.append((k, v))
+    return tuple(out)
+
+
+def run(args) -> int:
+    inst = load_instance(args.instance)
+    options = SolveOptions(objective=Objective(args.objective), time_limit_s=args.time_limit, seed=args.seed,
+                           threads=args.threads, backend=args.backend,
+                           warm_start=load_plan(args.warm_start) if args.warm_start else None,
+                           current_plan=load_plan(args.current) if args.current else None,
+                           params=_params(args.param))
+    judged = run_solver(args.solver, inst, options)
+    r = judged.result
+    if args.out and r.plan is not None:
+        save_plan(r.plan, args.out)
+    if args.json:
+        json.dump(judged.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"{r.solver}: {r.status.value}, objective {r.objective}, bound {r.bound}, "
+              f"gap {'-' if r.gap is None else f'{r.gap:.2%}'}, {r.wall_s * 1000:.1f} ms, GPUs {r.gpus}, "
+              f"scale {r.scale}, valid {judged.valid}")
+        if r.message:
+            print(f"  {r.message}")
+        if r.infeasible_services:
+            print(f"  cannot be served: {', '.join(r.infeasible_services)}")
+        if judged.report is not None and not judged.report.valid:
+            for v in judged.report.violations:
+                print(f"  {v}")
+    ok = r.status in (Status.OPTIMAL, Status.FEASIBLE) and judged.valid
+    return 0 if ok else 1

@@ -1,0 +1,89 @@
+"""Interference forms: the slowdown I_s(q) >= 1 of a tenant caused by the other partitions of its GPU.
+
+A form is a small pure function of per-entry features that can be profiled once per model (solo latency, solo L2
+and DRAM utilisation, partition fraction, batch).  Forms are registered by name; an `Instance` names its form and
+carries the fitted coefficients, so the checker, the solvers and the simulator evaluate the same slowdown without
+scikit-learn.  `stsched.latency` fits the coefficients.
+
+Worst case over time sharing: the other partitions of a GPU cycle through their tenants, so the checker applies,
+for every other partition, the tenant whose features hurt the victim most (see `aggregate_slowdown`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from stsched.errors import InputError
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a form may read about one running tenant."""
+
+    l2_util: float  # solo L2 throughput, fraction of peak
+    dram_util: float  # solo DRAM throughput, fraction of peak
+    fraction: float  # share of the GPU's compute held by its partition
+    latency_ms: float  # solo latency of its batch in its partition
+    batch: int
+
+
+PairFn = Callable[[Sequence[float], Features, Features], float]
+
+
+@dataclass(frozen=True)
+class InterferenceForm:
+    """A registered form: `pair(coef, victim, other)` gives the slowdown by one co-runner; partitions combine by
+    `combine` ("max": the worst neighbour, as gpulet does; "sum": excess slowdowns add up)."""
+
+    name: str
+    pair: PairFn
+    combine: str = "max"
+    needs_features: bool = True
+    n_coef: int | None = None
+    description: str = ""
+
+
+FORMS: dict[str, InterferenceForm] = {}
+
+
+def register_form(form: InterferenceForm) -> InterferenceForm:
+    FORMS[form.name] = form
+    return form
+
+
+def get_form(name: str) -> InterferenceForm:
+    try:
+        return FORMS[name]
+    except KeyError:
+        raise InputError(f"unknown interference form {name!r} (known: {', '.join(sorted(FORMS))})") from None
+
+
+def _none(coef: Sequence[float], victim: Features, other: Features) -> float:
+    return 1.0
+
+
+def _gpulet_linear(coef: Sequence[float], victim: Features, other: Features) -> float:
+    """gpulet (Choi et al., USENIX ATC'22), interference_model.cpp: a linear function of both sides' solo L2 and
+    DRAM utilisation, each scaled by its partition fraction, clamped at 1."""
+    c1, c2, c3, c4, c5 = coef
+    value = (c1 * victim.l2_util * victim.fraction + c2 * other.l2_util * other.fraction
+             + c3 * victim.dram_util * victim.fraction + c4 * other.dram_util * other.fraction + c5)
+    return max(1.0, value)
+
+
+register_form(InterferenceForm("none", _none, needs_features=False, n_coef=0, description="no interference"))
+register_form(InterferenceForm("gpulet-linear", _gpulet_linear, combine="max", n_coef=5,
+                               description="gpulet's linear L2/DRAM form (max over neighbours)"))
+
+
+def aggregate_slowdown(form: InterferenceForm, coef: Sequence[float], victim: Features,
+                       neighbours: Sequence[Sequence[Features]]) -> float:
+    """Worst-case slowdown of `victim` given the tenants of each other partition on its GPU."""
+    per_partition = [max((form.pair(coef, victim, o) for o in tenants), default=1.0) for tenants in neighbours]
+    per_partition = [p for p in per_partition if p > 1.0]
+    if not per_partition:
+        return 1.0
+    if form.combine == "sum":
+        return 1.0 + sum(p - 1.0 for p in per_partition)
+    return max(per_partition)

@@ -1,0 +1,292 @@
+"""JSON read/write of `Instance` and `Plan`, with validation that names the file and the field.
+
+Files are written atomically (a temporary file in the same folder, then `os.replace`), so an interrupted run never
+leaves half a file behind.  Malformed input raises `InputError` with one line: `FILE: FIELD: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from stsched.errors import InputError
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.problem import (Device, Instance, Interference, LatencyTable, Margin, Mechanism, MechanismKind,
+                             Placement, ProfileEntry, Service, ThroughputRule)
+
+FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------- atomic writing
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path)) from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read: {e}", source=str(path)) from None
+
+
+# ---------------------------------------------------------------------------------------------- field reader
+class _Reader:
+    """Reads typed fields from parsed JSON; every error names the field path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> InputError:
+        return InputError(f"{where}: {what}", source=self.source)
+
+    def obj(self, d: Any, where: str) -> dict:
+        if not isinstance(d, dict):
+            raise self.fail(where, f"expected an object, got {type(d).__name__}")
+        return d
+
+    def list(self, d: dict, key: str, where: str, required: bool = True) -> list:
+        if key not in d:
+            if required:
+                raise self.fail(f"{where}.{key}" if where else key, "missing")
+            return []
+        v = d[key]
+        if not isinstance(v, list):
+            raise self.fail(f"{where}.{key}" if where else key, f"expected a list, got {type(v).__name__}")
+        return v
+
+    def num(self, d: dict, key: str, where: str, default: float | None = None, *, minimum: float | None = None,
+            positive: bool = False, optional: bool = False) -> float | None:
+        path = f"{where}.{key}" if where else key
+        if key not in d or d[key] is None:
+            if optional:
+                return default
+            if default is None:
+                raise self.fail(path, "missing")
+            return default
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(path, f"expected a number, got {v!r}")
+        if math.isnan(v) or math.isinf(v):
+            raise self.fail(path, f"must be finite, got {v!r}")
+        if positive and v <= 0:
+            raise self.fail(path, f"must be > 0, got {v!r}")
+        if minimum is not None and v < minimum:
+            raise self.fail(path, f"must be >= {minimum}, got {v!r}")
+        return float(v)
+
+    def int(self, d: dict, key: str, where: str, default: int | None = None, minimum: int | None = None,
+            optional: bool = False) -> int | None:
+        v = self.num(d, key, where, default, minimum=minimum, optional=optional)
+        if v is None:
+            return None
+        if v != int(v):
+            raise self.fail(f"{where}.{key}", f"expected an integer, got {d[key]!r}")
+        return int(v)
+
+    def str(self, d: dict, key: str, where: str, default: str | None = None) -> str:
+        path = f"{where}.{key}" if where else key
+        if key not in d:
+            if default is None:
+                raise self.fail(path, "missing")
+            return default
+        v = d[key]
+        if not isinstance(v, str) or not v and default is None:
+            raise self.fail(path, f"expected a non-empty string, got {v!r}")
+        return v
+
+    def enum(self, d: dict, key: str, where: str, enum: type, default=None):
+        raw = self.str(d, key, where, None if default is None else default.value)
+        try:
+            return enum(raw)
+        except ValueError:
+            raise self.fail(f"{where}.{key}" if where else key,
+                            f"{raw!r} is not one of {[e.value for e in enum]}") from None
+
+
+def _wrap(source: str, fn, *args):
+    try:
+        return fn(*args)
+    except InputError as e:
+        if e.source is None:
+            raise InputError(str(e), source=source) from None
+        raise
+
+
+# ---------------------------------------------------------------------------------------------- instance
+def instance_to_dict(inst: Instance) -> dict:
+    m = inst.mechanism
+    return {
+        "format": FORMAT_VERSION,
+        "name": inst.name,
+        "notes": inst.notes,
+        "gpus": inst.gpus,
+        "batches": list(inst.batches),
+        "throughput_rule": inst.throughput_rule.value,
+        "margin": {"latency_factor": inst.margin.latency_factor, "slo_factor": inst.margin.slo_factor},
+        "interference": {"form": inst.interference.form, "coef": list(inst.interference.coef)},
+        "device": {"name": inst.device.name, "memory_mb": inst.device.memory_mb, "sms": inst.device.sms,
+                   "context_mb": inst.device.context_mb, "memory_cap": inst.device.memory_cap},
+        "mechanism": {
+            "kind": m.kind.value, "capacity": m.capacity, "sizes": list(m.sizes),
+            "max_partitions": m.max_partitions, "max_tenants": m.max_tenants, "max_procs": m.max_procs,
+            "placements": [{"size": p.size, "start": p.start, "slots": list(p.slots)} for p in m.placements],
+            "partition_memory_mb": [[s, mem] for s, mem in m.partition_memory_mb],
+        },
+        "services": [{"name": s.name, "model": s.model, "rate": s.rate, "slo_ms": s.slo_ms, "memory_mb": s.memory_mb,
+                      "activation_mb_per_sample": s.activation_mb_per_sample} for s in inst.services],
+        "tables": [{"model": t.model, "columns": ["batch", "size", "procs", "latency_ms", "throughput_rps",
+                                                  "l2_util", "dram_util"],
+                    "rows": [[e.batch, e.size, e.procs, e.latency_ms, e.throughput_rps, e.l2_util, e.dram_util]
+                             for e in t.entries]} for t in inst.tables],
+    }
+
+
+def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
+    r = _Reader(source)
+    d = r.obj(d, "top level")
+    services = []
+    for i, s in enumerate(r.list(d, "services", "")):
+        w = f"services[{i}]"
+        s = r.obj(s, w)
+        name = r.str(s, "name", w)
+        w = f"services[{i}] ({name})"
+        services.append(_wrap(source, Service, name, r.str(s, "model", w), r.num(s, "rate", w, minimum=0),
+                              r.num(s, "slo_ms", w, positive=True), r.num(s, "memory_mb", w, 0.0, minimum=0),
+                              r.num(s, "activation_mb_per_sample", w, 0.0, minimum=0)))
+    if "device" not in d:
+        raise r.fail("device", "missing")
+    dev = r.obj(d["device"], "device")
+    device = Device(r.str(dev, "name", "device"), r.num(dev, "memory_mb", "device", positive=True),
+                    r.int(dev, "sms", "device", minimum=1), r.num(dev, "context_mb", "device", 0.0, minimum=0),
+                    r.num(dev, "memory_cap", "device", 1.0, positive=True))
+    if "mechanism" not in d:
+        raise r.fail("mechanism", "missing")
+    m = r.obj(d["mechanism"], "mechanism")
+    placements = tuple(Placement(r.int(p, "size", f"mechanism.placements[{i}]", minimum=1),
+                                 r.int(p, "start", f"mechanism.placements[{i}]", minimum=0),
+                                 tuple(int(x) for x in r.list(p, "slots", f"mechanism.placements[{i}]")))
+                       for i, p in enumerate(r.obj(x, f"mechanism.placements[{j}]")
+                                             for j, x in enumerate(r.list(m, "placements", "mechanism", False))))
+    pmem = tuple((float(a), float(b)) for a, b in r.list(m, "partition_memory_mb", "mechanism", False))
+    mech = _wrap(source, Mechanism, r.enum(m, "kind", "mechanism", MechanismKind),
+                 r.num(m, "capacity", "mechanism", positive=True),
+                 tuple(float(x) for x in r.list(m, "sizes", "mechanism")),
+                 r.int(m, "max_partitions", "mechanism", minimum=1, optional=True),
+                 r.int(m, "max_tenants", "mechanism", minimum=1, optional=True),
+                 r.int(m, "max_procs", "mechanism", 1, minimum=1), placements, pmem)
+    tables = []
+    for i, t in enumerate(r.list(d, "tables", "")):
+        w = f"tables[{i}]"
+        t = r.obj(t, w)
+        model = r.str(t, "model", w)
+        cols = r.list(t, "columns", w)
+        need = ["batch", "size", "procs", "latency_ms", "throughput_rps", "l2_util", "dram_util"]
+        if cols != need:
+            raise r.fail(f"{w}.columns", f"expected {need}, got {cols}")
+        entries = []
+        for j, row in enumerate(r.list(t, "rows", w)):
+            rw = f"{w} ({model}).rows[{j}]"
+            if not isinstance(row, list) or len(row) != len(need):
+                raise r.fail(rw, f"expected a list of {len(need)} values, got {row!r}")
+            rec = dict(zip(need, row))
+            entries.append(ProfileEntry(r.int(rec, "batch", rw, minimum=1), r.num(rec, "size", rw, positive=True),
+                                        r.int(rec, "procs", rw, minimum=1), r.num(rec, "latency_ms", rw, positive=True),
+                                        r.num(rec, "throughput_rps", rw, positive=True, optional=True),
+                                        r.num(rec, "l2_util", rw, minimum=0, optional=True),
+                                        r.num(rec, "dram_util", rw, minimum=0, optional=True)))
+        tables.append(_wrap(source, LatencyTable, model, tuple(entries)))
+    margin_d = r.obj(d.get("margin", {}), "margin")
+    margin = _wrap(source, Margin, r.num(margin_d, "latency_factor", "margin", 1.0),
+                   r.num(margin_d, "slo_factor", "margin", 1.0))
+    inter_d = r.obj(d.get("interference", {}), "interference")
+    inter = Interference(r.str(inter_d, "form", "interference", "none"),
+                         tuple(float(x) for x in r.list(inter_d, "coef", "interference", False)))
+    from stsched.interference import get_form  # late import: forms may register themselves on import
+    _wrap(source, get_form, inter.form)
+    return _wrap(source, Instance, r.str(d, "name", "", "instance"), tuple(services), device, mech,
+                 r.int(d, "gpus", "", minimum=1), tuple(int(b) for b in r.list(d, "batches", "")), tuple(tables),
+                 margin, inter, r.enum(d, "throughput_rule", "", ThroughputRule, ThroughputRule.CYCLE),
+                 r.str(d, "notes", "", ""))
+
+
+def load_instance(path: str | os.PathLike) -> Instance:
+    return instance_from_dict(read_json(path), str(path))
+
+
+def save_instance(inst: Instance, path: str | os.PathLike) -> None:
+    write_json(path, instance_to_dict(inst))
+
+
+# ---------------------------------------------------------------------------------------------- plan
+def plan_to_dict(plan: Plan) -> dict:
+    return {
+        "format": FORMAT_VERSION, "solver": plan.solver, "scale": plan.scale, "notes": plan.notes,
+        "gpus": [{"partitions": [
+            {"size": p.size, "procs": p.procs, "start": p.start, "duty_ms": p.duty_ms,
+             "tenants": [{"service": t.service, "batch": t.batch, "rate": t.rate} for t in p.tenants]}
+            for p in g.partitions]} for g in plan.gpus],
+    }
+
+
+def plan_from_dict(d: Any, source: str = "<plan>") -> Plan:
+    r = _Reader(source)
+    d = r.obj(d, "top level")
+    gpus = []
+    for gi, g in enumerate(r.list(d, "gpus", "")):
+        g = r.obj(g, f"gpus[{gi}]")
+        parts = []
+        for pi, p in enumerate(r.list(g, "partitions", f"gpus[{gi}]")):
+            w = f"gpus[{gi}].partitions[{pi}]"
+            p = r.obj(p, w)
+            tenants = []
+            for ti, t in enumerate(r.list(p, "tenants", w)):
+                tw = f"{w}.tenants[{ti}]"
+                t = r.obj(t, tw)
+                tenants.append(_wrap(source, Tenant, r.str(t, "service", tw), r.int(t, "batch", tw, minimum=1),
+                                     r.num(t, "rate", tw, minimum=0)))
+            parts.append(_wrap(source, Partition, r.num(p, "size", w, positive=True), tuple(tenants),
+                               r.num(p, "duty_ms", w, positive=True, optional=True), r.int(p, "procs", w, 1, minimum=1),
+                               r.int(p, "start", w, minimum=0, optional=True)))
+        gpus.append(GpuLayout(tuple(parts)))
+    return Plan(tuple(gpus), r.num(d, "scale", "", 1.0, positive=True), r.str(d, "solver", "", ""),
+                r.str(d, "notes", "", ""))
+
+
+def load_plan(path: str | os.PathLike) -> Plan:
+    return plan_from_dict(read_json(path), str(path))
+
+
+def save_plan(plan: Plan, path: str | os.PathLike) -> None:
+    write_json(path, plan_to_dict(plan))
+
+
+def check_plan_services(inst: Instance, plan: Plan, source: str) -> None:
+    """Unknown services in a plan are bad input (exit 2), not a rule violation."""
+    for gi, pi, _, t in plan.placements():
+        if not inst.has_service(t.service):
+            raise InputError(f"gpus[{gi}].partitions[{pi}]: unknown service {t.service!r}", source=source)

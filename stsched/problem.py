@@ -1,0 +1,268 @@
+"""The problem: one frozen `Instance` that every component of stsched shares.
+
+An instance holds the services (rate, SLO, memory), the device and its partition mechanism, how many GPUs are
+available, the allowed batch sizes, the latency table the rules use (one `LatencyTable` per model, evaluated on the
+instance's (batch, partition size, processes) grid), the interference form and the safety margin.  The rules that
+judge a plan against an instance live in `stsched.check` and are documented in docs/RULES.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Iterable, Mapping
+
+from stsched.errors import InputError
+
+
+class MechanismKind(str, Enum):
+    """How one GPU is split into partitions."""
+
+    MPS = "mps"  # percent of SMs (CUDA MPS active-thread percentage); sizes on a GPU sum to <= 100
+    SM = "sm"  # SM count (CUDA green contexts); counts on a GPU sum to <= the device's SMs
+    MIG = "mig"  # MIG slice of 1, 2, 3, 4 or 7 compute slices at a legal start; slices never overlap
+
+
+class ThroughputRule(str, Enum):
+    """How a partition's service capacity is credited (FORMULATION.md, throughput rule)."""
+
+    CYCLE = "cycle"  # r <= 1000 * b / d for every tenant
+    MEASURED = "measured"  # one tenant with k processes: r <= k * measured per-process throughput (ParvaGPU tables)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One DNN model served to clients at `rate` req/s under a latency SLO of `slo_ms` (end to end)."""
+
+    name: str
+    model: str
+    rate: float
+    slo_ms: float
+    memory_mb: float = 0.0  # weights and runtime state of one process of this service
+    activation_mb_per_sample: float = 0.0  # extra memory per request in a batch
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise InputError("service with an empty name")
+        for label, value in (("rate", self.rate), ("slo_ms", self.slo_ms), ("memory_mb", self.memory_mb),
+                             ("activation_mb_per_sample", self.activation_mb_per_sample)):
+            if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
+                raise InputError(f"service {self.name!r}: {label} must be a number >= 0, got {value!r}")
+        if self.slo_ms <= 0:
+            raise InputError(f"service {self.name!r}: slo_ms must be > 0, got {self.slo_ms!r}")
+
+    def memory_for(self, batch: int) -> float:
+        """Memory (MB) of one process of this service running batches of `batch` requests."""
+        return self.memory_mb + self.activation_mb_per_sample * batch
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A legal MIG placement: a slice of `size` compute slices at `start`, occupying memory slices `slots`."""
+
+    size: int
+    start: int
+    slots: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """The partition mechanism of a device and its legal partition sizes and placement rules."""
+
+    kind: MechanismKind
+    capacity: float  # 100 (MPS %), the SM count (sm) or 7 (MIG compute slices)
+    sizes: tuple[float, ...]  # allowed partition sizes, ascending
+    max_partitions: int | None = None  # per GPU (gpulet: 2)
+    max_tenants: int | None = None  # per partition (gpulet: 3)
+    max_procs: int = 1  # MPS processes of one service inside a partition (ParvaGPU: 3)
+    placements: tuple[Placement, ...] = ()  # MIG only
+    partition_memory_mb: tuple[tuple[float, float], ...] = ()  # MIG only: (size, memory of that slice)
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            raise InputError("mechanism: no partition sizes")
+        if any(s <= 0 or s > self.capacity for s in self.sizes):
+            raise InputError(f"mechanism: sizes must lie in (0, {self.capacity}], got {self.sizes}")
+        if self.kind is MechanismKind.MIG and not self.placements:
+            raise InputError("mechanism mig: no legal placements given")
+        if self.max_procs < 1:
+            raise InputError("mechanism: max_procs must be >= 1")
+
+    def fraction(self, size: float) -> float:
+        """Share of the GPU's compute that a partition of `size` holds."""
+        return size / self.capacity
+
+    def slice_memory(self, size: float) -> float | None:
+        """Memory of a MIG slice of this size (None for MPS and SM partitions, which share the GPU's memory)."""
+        for s, mem in self.partition_memory_mb:
+            if s == size:
+                return mem
+        return None
+
+
+@dataclass(frozen=True)
+class Device:
+    """A GPU type."""
+
+    name: str
+    memory_mb: float
+    sms: int
+    context_mb: float = 0.0  # memory overhead of every process (CUDA context, MPS client)
+    memory_cap: float = 1.0  # usable share of memory (gpulet caps at 0.9)
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A safety margin as published systems use them.
+
+    Every execution time is multiplied by `latency_factor` (gpulet: 1.1) and every SLO by `slo_factor`
+    (ParvaGPU: latency < 0.9 * SLO / 2, i.e. 0.9).
+    """
+
+    latency_factor: float = 1.0
+    slo_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.latency_factor < 1.0 or not 0 < self.slo_factor <= 1.0:
+            raise InputError(f"margin: need latency_factor >= 1 and 0 < slo_factor <= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class Interference:
+    """The interference form (a name registered in `stsched.interference`) and its fitted coefficients."""
+
+    form: str = "none"
+    coef: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """Latency of one batch of a model in one partition size with `procs` processes, plus optional features."""
+
+    batch: int
+    size: float
+    procs: int
+    latency_ms: float
+    throughput_rps: float | None = None  # measured, per process (requests/s)
+    l2_util: float | None = None  # fraction of peak, solo
+    dram_util: float | None = None  # fraction of peak, solo
+
+
+GridKey = tuple[int, float, int]  # (batch, size, procs)
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """The latency table of one model on the instance's grid (measured, or evaluated from a latency model)."""
+
+    model: str
+    entries: tuple[ProfileEntry, ...]
+    _index: Mapping[GridKey, ProfileEntry] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[GridKey, ProfileEntry] = {}
+        for e in self.entries:
+            if not (e.latency_ms > 0 and math.isfinite(e.latency_ms)):
+                raise InputError(f"latency table of {self.model!r}: latency_ms must be > 0 at batch {e.batch}, "
+                                 f"size {e.size}, procs {e.procs}, got {e.latency_ms!r}")
+            if e.throughput_rps is not None and not (e.throughput_rps > 0 and math.isfinite(e.throughput_rps)):
+                raise InputError(f"latency table of {self.model!r}: throughput_rps must be > 0 at batch {e.batch}, "
+                                 f"size {e.size}, procs {e.procs}")
+            index[(e.batch, float(e.size), e.procs)] = e
+        object.__setattr__(self, "_index", index)
+
+    def get(self, batch: int, size: float, procs: int = 1) -> ProfileEntry | None:
+        return self._index.get((batch, float(size), procs))
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A scheduling problem: services to serve on up to `gpus` GPUs of one device type."""
+
+    name: str
+    services: tuple[Service, ...]
+    device: Device
+    mechanism: Mechanism
+    gpus: int
+    batches: tuple[int, ...]
+    tables: tuple[LatencyTable, ...]
+    margin: Margin = Margin()
+    interference: Interference = Interference()
+    throughput_rule: ThroughputRule = ThroughputRule.CYCLE
+    notes: str = ""
+    _services: Mapping[str, Service] = field(default_factory=dict, repr=False, compare=False)
+    _tables: Mapping[str, LatencyTable] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.gpus < 1:
+            raise InputError(f"instance {self.name!r}: gpus must be >= 1, got {self.gpus}")
+        if not self.services:
+            raise InputError(f"instance {self.name!r}: no services")
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches}")
+        services: dict[str, Service] = {}
+        for s in self.services:
+            if s.name in services:
+                raise InputError(f"instance {self.name!r}: service {s.name!r} appears twice")
+            services[s.name] = s
+        tables = {t.model: t for t in self.tables}
+        for s in self.services:
+            if s.model not in tables:
+                raise InputError(f"instance {self.name!r}: service {s.name!r} uses model {s.model!r}, "
+                                 f"which has no latency table")
+        object.__setattr__(self, "_services", services)
+        object.__setattr__(self, "_tables", tables)
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+    def service(self, name: str) -> Service:
+        try:
+            return self._services[name]
+        except KeyError:
+            raise InputError(f"unknown service {name!r} (instance {self.name!r} has "
+                             f"{', '.join(self.service_names)})") from None
+
+    def has_service(self, name: str) -> bool:
+        return name in self._services
+
+    def table(self, model: str) -> LatencyTable:
+        return self._tables[model]
+
+    def entry(self, service: str, batch: int, size: float, procs: int = 1) -> ProfileEntry | None:
+        """The table entry of a service's model, or None where the grid has no value (not profiled, OOM)."""
+        return self._tables[self.service(service).model].get(batch, size, procs)
+
+    def solo_ms(self, service: str, batch: int, size: float, procs: int = 1) -> float | None:
+        """Solo execution time of one batch, the margin's latency factor included (None: not in the table)."""
+        e = self.entry(service, batch, size, procs)
+        return None if e is None else e.latency_ms * self.margin.latency_factor
+
+    def slo_budget_ms(self, service: str) -> float:
+        """The SLO that the latency rule compares against (the margin's slo factor applied)."""
+        return self.service(service).slo_ms * self.margin.slo_factor
+
+    def procs_options(self) -> tuple[int, ...]:
+        return tuple(range(1, self.mechanism.max_procs + 1))
+
+    # -- derived instances -----------------------------------------------------------------------------------
+    def scaled(self, alpha: float) -> "Instance":
+        """The same instance with every rate multiplied by `alpha`."""
+        return replace(self, services=tuple(replace(s, rate=s.rate * alpha) for s in self.services))
+
+    def with_rates(self, rates: Mapping[str, float]) -> "Instance":
+        """The same instance with new rates for the services named in `rates`."""
+        for name in rates:
+            self.service(name)
+        return replace(self, services=tuple(replace(s, rate=float(rates.get(s.name, s.rate)))
+                                            for s in self.services))
+
+    def with_gpus(self, gpus: int) -> "Instance":
+        return replace(self, gpus=gpus)
+
+    def subset(self, names: Iterable[str]) -> "Instance":
+        keep = set(names)
+        return replace(self, services=tuple(s for s in self.services if s.name in keep))

@@ -1,0 +1,175 @@
+"""The solver protocol and registry: `solve(instance, options) -> SolveResult`.
+
+A solver registers itself once under a name (`@register`); the CLI and the experiments look it up with
+`get_solver(name)`.  `run_solver` times a solver and passes its plan through the checker, so no result leaves the
+toolkit unjudged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Callable, Protocol
+
+from stsched.check import Report, check
+from stsched.errors import InputError
+from stsched.plan import Plan
+from stsched.problem import Instance
+
+log = logging.getLogger(__name__)
+
+
+class Objective(str, Enum):
+    MIN_GPUS = "min-gpus"  # serve every rate at its SLO with the fewest GPUs
+    MAX_SCALE = "max-scale"  # on instance.gpus GPUs, the largest alpha such that alpha * rates are served
+    ADAPT = "adapt"  # from options.current_plan, least reconfiguration first, then fewest GPUs
+
+
+class Status(str, Enum):
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    objective: Objective = Objective.MIN_GPUS
+    time_limit_s: float = 60.0
+    seed: int = 0
+    threads: int = 1
+    backend: str | None = None  # engine choice inside one solver, e.g. "cbc" or "highs" for milp
+    warm_start: Plan | None = None
+    current_plan: Plan | None = None  # the plan in force (objective adapt)
+    max_scale_tol: float = 1e-3  # relative precision of alpha for max-scale searches
+    params: tuple[tuple[str, str], ...] = ()  # solver-specific options, documented by each solver
+
+    def param(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.params).get(key, default)
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """What a solver returns.  `objective` is GPUs (min-gpus), alpha (max-scale) or the reconfiguration cost
+    (adapt); `bound` is a proven bound on it (lower for min-gpus/adapt, upper for max-scale) or None."""
+
+    solver: str
+    status: Status
+    objective: float | None = None
+    bound: float | None = None
+    wall_s: float = 0.0
+    plan: Plan | None = None
+    discretisation: str = ""
+    message: str = ""
+    infeasible_services: tuple[str, ...] = ()
+
+    @property
+    def gap(self) -> float | None:
+        if self.objective is None or self.bound is None:
+            return None
+        if self.objective == self.bound:
+            return 0.0
+        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-12)
+
+    @property
+    def gpus(self) -> int | None:
+        return None if self.plan is None else self.plan.gpus_used
+
+    @property
+    def scale(self) -> float | None:
+        return None if self.plan is None else self.plan.scale
+
+
+class Solver(Protocol):
+    name: str
+
+    def solve(self, instance: Instance, options: SolveOptions) -> SolveResult: ...
+
+
+@dataclass(frozen=True)
+class SolverInfo:
+    name: str
+    factory: Callable[[], Solver]
+    kind: str  # "exact", "heuristic" or "baseline"
+    description: str = ""
+    objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE)
+
+
+REGISTRY: dict[str, SolverInfo] = {}
+
+
+def register(name: str, kind: str, description: str = "",
+             objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE)):
+    """Class decorator: register a solver class (constructed without arguments) under `name`."""
+
+    def wrap(cls):
+        REGISTRY[name] = SolverInfo(name, cls, kind, description or (cls.__doc__ or "").strip().split("\n")[0],
+                                    objectives)
+        cls.name = name
+        return cls
+
+    return wrap
+
+
+def load_solvers() -> None:
+    """Import the `solvers` package, whose modules register themselves."""
+    import solvers  # noqa: F401
+
+
+def get_solver(name: str) -> Solver:
+    load_solvers()
+    try:
+        return REGISTRY[name].factory()
+    except KeyError:
+        raise InputError(f"unknown solver {name!r} (known: {', '.join(sorted(REGISTRY))})") from None
+
+
+def available_solvers() -> dict[str, SolverInfo]:
+    load_solvers()
+    return dict(sorted(REGISTRY.items()))
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A solver's result with the checker's verdict on its plan."""
+
+    result: SolveResult
+    report: Report | None = field(default=None)
+
+    @property
+    def valid(self) -> bool | None:
+        return None if self.report is None else self.report.valid
+
+    def to_dict(self) -> dict:
+        r = self.result
+        return {
+            "solver": r.solver, "status": r.status.value, "objective": _num(r.objective), "bound": _num(r.bound),
+            "gap": _num(r.gap), "wall_s": round(r.wall_s, 6), "gpus": r.gpus, "scale": _num(r.scale),
+            "valid": self.valid, "discretisation": r.discretisation, "message": r.message,
+            "infeasible_services": list(r.infeasible_services),
+        }
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> Judged:
+    """Run a registered solver, time it and check its plan."""
+    solver = get_solver(name)
+    if options.objective not in REGISTRY[name].objectives:
+        raise InputError(f"solver {name!r} does not support objective {options.objective.value!r}")
+    t0 = time.perf_counter()
+    result = solver.solve(instance, options)
+    wall = time.perf_counter() - t0
+    result = replace(result, solver=name, wall_s=wall)
+    report = None
+    if result.plan is not None:
+        report = check(instance, result.plan)
+        if not report.valid:
+            log.warning("solver %s returned a plan the checker rejects: %s", name,
+                        "; ".join(str(v) for v in report.violations[:3]))
+    return Judged(result, report)

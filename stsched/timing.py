@@ -1,0 +1,71 @@
+"""Execution times of a GPU's tenants under the instance's latency table, margin and interference form.
+
+`e_s = L_s(b_s, p, procs) * latency_factor * I_s(q)`: the one definition the checker, the simulator and the
+solvers share.  The interference slowdown is the worst case over the tenants of every other partition of the GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stsched.interference import Features, aggregate_slowdown, get_form
+from stsched.plan import GpuLayout, Partition
+from stsched.problem import Instance
+
+
+@dataclass(frozen=True)
+class TenantTiming:
+    """Timing of one tenant: solo time (margin applied), slowdown and the resulting execution time (ms)."""
+
+    service: str
+    solo_ms: float | None  # None: the table has no entry at (batch, size, procs)
+    slowdown: float
+    exec_ms: float | None
+
+
+def features(instance: Instance, service: str, batch: int, size: float, procs: int = 1) -> Features | None:
+    """The interference features of a tenant, or None when the table lacks them."""
+    e = instance.entry(service, batch, size, procs)
+    if e is None or e.l2_util is None or e.dram_util is None:
+        return None
+    return Features(e.l2_util, e.dram_util, instance.mechanism.fraction(size), e.latency_ms, batch)
+
+
+def partition_features(instance: Instance, p: Partition) -> list[Features]:
+    found = (features(instance, t.service, t.batch, p.size, p.procs) for t in p.tenants if instance.has_service(t.service))
+    return [f for f in found if f is not None]
+
+
+def slowdown(instance: Instance, victim: Features | None, neighbours: list[list[Features]]) -> float:
+    form = get_form(instance.interference.form)
+    if not form.needs_features:
+        return form.pair(instance.interference.coef, victim, victim) if victim else 1.0
+    if victim is None or not any(neighbours):
+        return 1.0
+    return aggregate_slowdown(form, instance.interference.coef, victim, neighbours)
+
+
+def gpu_timings(instance: Instance, layout: GpuLayout) -> list[list[TenantTiming]]:
+    """Timing of every tenant of every partition of one GPU."""
+    feats = [partition_features(instance, p) for p in layout.partitions]
+    out: list[list[TenantTiming]] = []
+    for qi, p in enumerate(layout.partitions):
+        neighbours = [f for qj, f in enumerate(feats) if qj != qi and f]
+        row: list[TenantTiming] = []
+        for t in p.tenants:
+            if not instance.has_service(t.service):
+                row.append(TenantTiming(t.service, None, 1.0, None))
+                continue
+            solo = instance.solo_ms(t.service, t.batch, p.size, p.procs)
+            if solo is None:
+                row.append(TenantTiming(t.service, None, 1.0, None))
+                continue
+            i = slowdown(instance, features(instance, t.service, t.batch, p.size, p.procs), neighbours)
+            row.append(TenantTiming(t.service, solo, i, solo * i))
+        out.append(row)
+    return out
+
+
+def cycle_ms(timings: list[TenantTiming]) -> float:
+    """The shortest legal duty cycle of a partition: the sum of its tenants' execution times."""
+    return sum(t.exec_ms for t in timings if t.exec_ms is not None)
