@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 _MODULES = (
     "solvers.milp",
     "solvers.cpsat",
-    "solvers.heuristic",
+    "stsched.heuristic",
     "solvers.baselines.nexus",
     "solvers.baselines.gslice",
     "solvers.baselines.gpulet",

@@ -1,0 +1,71 @@
+"""What every experiment script shares: a results folder, atomic resumable CSV rows, a printed table.
+
+Experiment scripts declare their grid as data, call `run_grid`, and never re-implement library logic.  Rows are
+appended to `results/<experiment>/rows.csv` one at a time (flushed), so an interrupted run resumes where it stopped:
+rows whose key columns are already present are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+RESULTS = Path(os.environ.get("STSCHED_RESULTS", Path(__file__).resolve().parents[1] / "results"))
+
+
+def results_dir(experiment: str) -> Path:
+    d = RESULTS / experiment
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _done_keys(path: Path, key_cols: Sequence[str]) -> set[tuple[str, ...]]:
+    if not path.exists():
+        return set()
+    with open(path, newline="") as f:
+        return {tuple(row.get(k, "") for k in key_cols) for row in csv.DictReader(f)}
+
+
+def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],
+             fn: Callable[[Mapping[str, object]], Mapping[str, object]], *, fresh: bool = False,
+             filename: str = "rows.csv") -> list[dict[str, str]]:
+    """Evaluate `fn` on every grid point not already in the results file; return all rows (old and new)."""
+    path = results_dir(experiment) / filename
+    if fresh and path.exists():
+        path.unlink()
+    done = _done_keys(path, key_cols)
+    points = list(points)
+    todo = [p for p in points if tuple(str(p[k]) for k in key_cols) not in done]
+    log.info("%s: %d points, %d already done", experiment, len(points), len(points) - len(todo))
+    for point in tqdm(todo, desc=experiment, disable=None):
+        row = {**point, **fn(point)}
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def markdown_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """A Markdown table of `rows` (floats shown with 4 significant digits)."""
+
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(out)
