@@ -39,7 +39,7 @@ MIG_SIZES: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 7.0)
 COLUMN_DOCS: dict[str, dict[str, tuple[str, str, str]]] = {
     "solo": {
         "device": ("str", "-", "device name, lower case, e.g. `a100-80gb`"),
-        "mechanism": ("str", "-", "`mps` | `sm` | `mig` | `none`"),
+        "mechanism": ("str", "-", "one of `mps`, `sm`, `mig`, `none`"),
         "model": ("str", "-", "model name, lower case, as the source names it"),
         "batch": ("int", "requests", "batch size, >= 1"),
         "partition": ("float", "see meaning",
@@ -55,7 +55,7 @@ COLUMN_DOCS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "corun": {
         "device": ("str", "-", "device name, lower case"),
-        "mechanism": ("str", "-", "`mps` | `sm` | `mig` | `none`"),
+        "mechanism": ("str", "-", "one of `mps`, `sm`, `mig`, `none`"),
         "victim": ("str", "-", "model whose latency is reported"),
         "victim_batch": ("int", "requests", "victim batch size, >= 1"),
         "victim_partition": ("float", "as solo `partition`", "victim's partition"),
