@@ -1,0 +1,65 @@
+"""`stsched scenario KIND ... --out instance.json`: build an instance from a published workload or at random."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from stsched import scenarios
+from stsched.io import instance_to_dict, save_instance
+
+
+def add(sub) -> None:
+    p = sub.add_parser("scenario", help="build an instance (parvagpu, gpulet-MIX, igniter-example, random)")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+
+    q = kinds.add_parser("parvagpu", help="a ParvaGPU scenario on the A100 MIG profiles")
+    q.add_argument("--rates", default=None, help="SLO_req_rate.csv in ParvaGPU's layout (default: shipped)")
+    q.add_argument("--slos", default=None, help="SLO_latency.csv in ParvaGPU's layout (default: shipped)")
+    q.add_argument("--row", type=int, required=True, help="data row, counted from 1")
+    q.add_argument("--max-procs", type=int, default=3, help="MPS processes per MIG slice (ParvaGPU: 3)")
+    q.add_argument("--gpus", type=int, default=32, help="GPUs available")
+    q.add_argument("--no-truncate-slo", action="store_true", help="keep fractional SLOs (ParvaGPU truncates)")
+    _out(q)
+    q.set_defaults(run=lambda a: _emit(a, scenarios.parvagpu(a.row, a.rates, a.slos, max_procs=a.max_procs,
+                                                               gpus=a.gpus, truncate_slo=not a.no_truncate_slo)))
+
+    q = kinds.add_parser("random", help="random services drawn from a device's profiled models")
+    q.add_argument("--services", type=int, required=True)
+    q.add_argument("--gpus", type=int, required=True)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default="a100-mps", choices=sorted(scenarios.RANDOM_DATASETS))
+    q.add_argument("--load", type=float, default=0.6, help="demand as a share of the GPUs' capacity")
+    _out(q)
+    q.set_defaults(run=lambda a: _emit(a, scenarios.random_instance(a.services, a.gpus, a.seed, a.device,
+                                                                     load=a.load)))
+
+    for mix in scenarios.GPULET_MIXES:
+        q = kinds.add_parser(f"gpulet-{mix}", help=f"gpulet's mix {mix} on the A100 MPS data")
+        q.add_argument("--gpus", type=int, default=1)
+        q.add_argument("--rate", type=float, default=None, help="req/s per unit weight (default 10; scen1 50)")
+        q.add_argument("--latency-factor", type=float, default=1.0, help="gpulet's margin is 1.1")
+        _out(q)
+        q.set_defaults(run=lambda a, mix=mix: _emit(a, scenarios.gpulet_mix(mix, a.gpus, a.rate,
+                                                                             latency_factor=a.latency_factor)))
+
+    q = kinds.add_parser("igniter-example", help="iGniter's README workload on a V100")
+    q.add_argument("--gpus", type=int, default=1)
+    _out(q)
+    q.set_defaults(run=lambda a: _emit(a, scenarios.igniter_example(gpus=a.gpus)))
+
+
+def _out(q) -> None:
+    q.add_argument("--out", default=None, help="instance JSON to write (default: print it)")
+
+
+def _emit(args, inst) -> int:
+    if args.out:
+        save_instance(inst, args.out)
+        rate = sum(s.rate for s in inst.services)
+        print(f"{inst.name}: {len(inst.services)} services, {rate:.1f} req/s in all, {inst.gpus} GPUs, "
+              f"{inst.mechanism.kind.value} sizes {list(inst.mechanism.sizes)} -> {args.out}")
+    else:
+        json.dump(instance_to_dict(inst), sys.stdout)
+        sys.stdout.write("\n")
+    return 0
