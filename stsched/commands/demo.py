@@ -1,0 +1,129 @@
+"""`stsched demo`: the main job end to end on shipped data.
+
+Imports the shipped profiles, builds the published scenarios, checks ParvaGPU's published deployments, solves the
+scenarios with every registered solver (exact solvers under a time limit), checks every plan, simulates the
+winning plan when the simulator is installed, and writes `results/demo/` (rows.csv, summary.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from pathlib import Path
+
+from stsched.check import check
+from stsched.io import write_atomic
+from stsched.solve import Objective, SolveOptions, available_solvers, run_solver
+
+log = logging.getLogger(__name__)
+
+
+def add(sub) -> None:
+    p = sub.add_parser("demo", help="run the main job end to end on the shipped data")
+    p.add_argument("--out", default="results/demo", help="folder for rows.csv and summary.md")
+    p.add_argument("--time-limit", type=float, default=20.0, help="seconds per exact solve (default 20)")
+    p.add_argument("--quick", action="store_true", help="fewer scenarios (for smoke tests)")
+    p.set_defaults(run=run)
+
+
+def _cases(quick: bool):
+    from stsched import scenarios
+    rows = [1, 2] if quick else [1, 2, 3, 4]
+    for r in rows:
+        yield f"parvagpu row {r}", scenarios.parvagpu(r), Objective.MIN_GPUS
+    mixes = ["m2"] if quick else ["m1", "m2"]
+    gpus = [1] if quick else [1, 2]
+    for mix in mixes:
+        for g in gpus:
+            yield f"gpulet {mix} on {g} GPU", scenarios.gpulet_mix(mix, g), Objective.MAX_SCALE
+
+
+def _datasets() -> list[str]:
+    from stsched.data.loaders import list_datasets, load_profile
+    lines = []
+    for name in list_datasets():
+        p = load_profile(name)
+        corun = 0 if p.corun is None else len(p.corun)
+        lines.append(f"- `{name}`: {p.meta.gpu}, {p.meta.mechanism}, {len(p.solo)} solo rows, {corun} co-run rows, "
+                     f"{p.solo['model'].nunique()} models")
+    return lines
+
+
+def run(args) -> int:
+    from stsched import scenarios
+    out = Path(args.out)
+    started = time.perf_counter()
+    summary = ["# stsched demo", "", "## Shipped profiles", *_datasets(), ""]
+    print("\n".join(summary))
+
+    summary += ["## ParvaGPU's published deployments under its own rules (5-process build)", ""]
+    for row in (1, 2, 3, 4):
+        inst = scenarios.parvagpu(row, max_procs=5)
+        report = check(inst, scenarios.parvagpu_published_plan(inst, row=row))
+        line = f"- row {row}: {report.stats.gpus_used} GPUs, checker says {'valid' if report.valid else 'INVALID'}"
+        summary.append(line)
+        print(line)
+    summary.append("")
+
+    solvers = available_solvers()
+    records = []
+    for label, inst, objective in _cases(args.quick):
+        for name, info in solvers.items():
+            if objective not in info.objectives or name == "brute":
+                continue
+            if inst.mechanism.kind.value == "mig" and name in ("gpulet", "igniter", "nexus", "gslice"):
+                continue  # MPS-only baselines
+            if inst.mechanism.kind.value == "mps" and name == "parvagpu":
+                continue
+            opts = SolveOptions(objective=objective, time_limit_s=args.time_limit)
+            judged = run_solver(name, inst, opts)
+            d = judged.to_dict()
+            rec = {"case": label, "objective": objective.value, **{k: d[k] for k in
+                   ("solver", "status", "objective", "bound", "gap", "wall_s", "gpus", "scale", "valid")}}
+            rec["objective_value"] = rec.pop("objective")
+            rec["objective"] = objective.value
+            records.append(rec)
+            print(f"{label:<22} {name:<12} {d['status']:<10} objective {d['objective']}  bound {d['bound']}  "
+                  f"{d['wall_s'] * 1000:9.1f} ms  valid {d['valid']}")
+    summary += ["## Solvers on the published scenarios", "",
+                "| case | objective | solver | status | value | bound | wall ms | valid |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        val, bound = _fmt(r["objective_value"]), _fmt(r["bound"])
+        summary.append(f"| {r['case']} | {r['objective']} | {r['solver']} | {r['status']} | {val} | {bound} | "
+                       f"{r['wall_s'] * 1000:.1f} | {r['valid']} |")
+    summary += ["", *_simulate(records, args), "",
+                f"Total wall time {time.perf_counter() - started:.1f} s."]
+    buf = io.StringIO()
+    if records:
+        w = csv.DictWriter(buf, fieldnames=list(records[0]))
+        w.writeheader()
+        w.writerows(records)
+    write_atomic(out / "rows.csv", buf.getvalue())
+    write_atomic(out / "summary.md", "\n".join(summary) + "\n")
+    print(f"\nwrote {out / 'rows.csv'} and {out / 'summary.md'}")
+    bad = [r for r in records if r["valid"] is False]
+    return 1 if bad else 0
+
+
+def _fmt(x) -> str:
+    return "" if x is None else f"{x:.4g}"
+
+
+def _simulate(records, args) -> list[str]:
+    """Replay the heuristic's plan of gpulet m2 under Poisson arrivals, if the simulator is installed."""
+    try:
+        from stsched.simulate import simulate_plan  # noqa: F401
+    except ImportError:
+        return ["(simulator not installed)"]
+    from stsched import scenarios
+    inst = scenarios.gpulet_mix("m2", 1)
+    judged = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS))
+    if judged.result.plan is None:
+        return ["(no heuristic plan to simulate)"]
+    summ = simulate_plan(inst, judged.result.plan, duration_s=60.0, seed=0)
+    line = (f"Simulated the heuristic's min-gpus plan of gpulet m2 (60 s, Poisson): SLO attainment "
+            f"{summ.slo_attainment:.4f}, p99 {summ.p99_ms:.1f} ms")
+    print(line)
+    return ["## Simulation", "", line]
