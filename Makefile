@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/stsched demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -W ignore::DeprecationWarning
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis
