@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, validate_corun, validate_solo
+from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, to_float, validate_corun, validate_solo
 from stsched.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -107,13 +107,11 @@ def read_headed(path: str | os.PathLike[str], required: Sequence[str], *, traili
 
 def _num(df: pd.DataFrame, col: str, source: str) -> pd.Series:
     """Column as float; an empty cell is NaN, anything else non-numeric is an error naming the rows."""
-    raw = df[col].astype(str).str.strip()
-    num = pd.to_numeric(raw.replace({"": np.nan}), errors="coerce")
-    bad = (raw != "") & num.isna() & ~raw.str.lower().isin(["nan"])
+    num, bad = to_float(df[col])
     if bad.any():
         rows = ", ".join(str(i + 1) for i in df.index[bad][:5])
         raise InputError(f"column '{col}' is not numeric in data rows {rows}", source=source)
-    return num.astype(float)
+    return num
 
 
 def _ms(seconds: pd.Series) -> pd.Series:

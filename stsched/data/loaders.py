@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from stsched.data.importers import IMPORTERS, run_import
-from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, validate_corun, validate_solo
+from stsched.data.importers import IMPORTERS, read_headed, run_import
+from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, to_float, validate_corun, validate_solo
 from stsched.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -110,24 +110,13 @@ class ProfileSet:
 
 
 def read_solo_csv(path: str | os.PathLike[str], *, require_latency: bool = True) -> pd.DataFrame:
-    """Read and validate a solo.csv (exact float round trip)."""
-    return validate_solo(_read_csv(path, ("device", "mechanism", "model")), str(path),
-                         require_latency=require_latency)
+    """Read and validate a solo.csv (exact float round trip; a ragged row is an error naming it)."""
+    return validate_solo(read_headed(path, SOLO_COLUMNS), str(path), require_latency=require_latency)
 
 
 def read_corun_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read and validate a corun.csv (exact float round trip)."""
-    return validate_corun(_read_csv(path, ("device", "mechanism", "victim", "corunner")), str(path))
-
-
-def _read_csv(path: str | os.PathLike[str], str_cols: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, dtype={c: str for c in str_cols}, keep_default_na=False, na_values=[""],
-                           float_precision="round_trip")
-    except FileNotFoundError:
-        raise InputError("file not found", source=str(path)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read as CSV: {str(exc).strip()}", source=str(path)) from exc
+    """Read and validate a corun.csv (exact float round trip; a ragged row is an error naming it)."""
+    return validate_corun(read_headed(path, CORUN_COLUMNS), str(path))
 
 
 def list_datasets() -> list[str]:
@@ -185,12 +174,11 @@ def rebuild_dataset(name: str, out_dir: str | os.PathLike[str] | None = None) ->
 @functools.lru_cache(maxsize=4)
 def _models(root: str) -> pd.DataFrame:
     path = Path(root) / "models.csv"
-    df = _read_csv(path, ("model", "source"))
-    missing = [c for c in MODELS_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}", source=str(path))
-    for col in ("params_millions", "weights_mb"):
-        bad = pd.to_numeric(df[col], errors="coerce").isna() | (pd.to_numeric(df[col], errors="coerce") <= 0)
+    df = read_headed(path, MODELS_COLUMNS)
+    for col in ("params_millions", "weights_mb", "gpulet_mem_mb"):
+        num, nonnum = to_float(df[col])
+        bad = nonnum | (num <= 0) | (num.isna() & (col != "gpulet_mem_mb"))
+        df[col] = num
         if bad.any():
             rows = ", ".join(str(i + 1) for i in df.index[bad][:5])
             raise InputError(f"column '{col}' must be a number > 0 in data rows {rows}", source=str(path))

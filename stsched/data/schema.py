@@ -105,15 +105,39 @@ def _check_str(df: pd.DataFrame, col: str, source: str | None, allowed: tuple[st
     return s.astype(object)
 
 
+def to_float(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Column -> (float Series, mask of non-numeric cells).
+
+    Text is parsed with Python's `float` (exact, correctly rounded, whatever the pandas version); empty
+    cells, None and "nan" are missing values (NaN), not errors.
+    """
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        return raw.astype(float), pd.Series(False, index=raw.index)
+    vals, bad = [], []
+    for v in raw:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            vals.append(math.nan)
+            bad.append(False)
+            continue
+        text = str(v).strip()
+        if text == "" or text.lower() == "nan":
+            vals.append(math.nan)
+            bad.append(False)
+            continue
+        try:
+            vals.append(float(text))
+            bad.append(isinstance(v, bool))
+        except ValueError:
+            vals.append(math.nan)
+            bad.append(True)
+    return pd.Series(vals, index=raw.index, dtype=float), pd.Series(bad, index=raw.index, dtype=bool)
+
+
 def _check_num(df: pd.DataFrame, col: str, source: str | None, *, required: bool, integer: bool = False,
                positive: bool = True, lo: float | None = None, hi: float | None = None) -> pd.Series:
-    raw = df[col]
-    num = pd.to_numeric(raw, errors="coerce")
-    given = raw.notna() & ~raw.astype("string").str.strip().isin(["", "nan", "NaN"])
-    nonnum = given & num.isna()
+    num, nonnum = to_float(df[col])
     if nonnum.any():
         _fail(df, nonnum, col, "is not numeric", source)
-    num = num.astype(float)
     if required and num.isna().any():
         _fail(df, num.isna(), col, "is empty or NaN", source)
     present = num.notna()

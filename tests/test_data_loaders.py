@@ -1,0 +1,200 @@
+"""Schema validation, the README's schema tables, loaders, model weights, traces."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stsched.data import (
+    COLUMN_DOCS,
+    CORUN_COLUMNS,
+    SOLO_COLUMNS,
+    DatasetMeta,
+    data_dir,
+    list_datasets,
+    list_traces,
+    load_models,
+    load_profile,
+    model_weights_mb,
+    read_solo_csv,
+    trace_dir,
+    validate_corun,
+    validate_solo,
+)
+from stsched.errors import InputError
+
+EXPECTED = {  # name: (solo rows, corun rows or None, models)
+    "a100-mps": (420, 2450, 10),
+    "glet-2080ti": (90, None, 9),
+    "glet-3080": (90, None, 9),
+    "v100-mps": (648, 750, 4),
+    "a100-mig": (1747, None, 11),
+}
+
+
+def _solo(**over) -> pd.DataFrame:
+    row = dict(device="a100-80gb", mechanism="mps", model="resnet50", batch=4, partition=50.0, procs=1,
+               latency_ms=5.0, throughput_rps=800.0, l2_util=0.2, dram_util=0.3)
+    rows = [dict(row, batch=b) for b in (1, 2, 4, 8, 16, 32, 64)]
+    for k, v in over.items():
+        idx, col = k.rsplit("__", 1)[0], k.rsplit("__", 1)[1]
+        rows[int(idx[1:])][col] = v
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------- schema
+def test_readme_schema_tables_match_code():
+    text = (data_dir() / "README.md").read_text()
+    for table, columns in (("solo", SOLO_COLUMNS), ("corun", CORUN_COLUMNS)):
+        section = text.split(f"### {table}.csv", 1)[1].split("\n\n", 2)[1]
+        rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in section.splitlines()[2:]]
+        assert [r[0].strip("`") for r in rows] == list(columns) == list(COLUMN_DOCS[table])
+        for r in rows:
+            assert tuple(r[1:4]) == COLUMN_DOCS[table][r[0].strip("`")], r
+
+
+def test_validate_accepts_and_types():
+    df = validate_solo(_solo())
+    assert list(df.columns) == list(SOLO_COLUMNS) and df["batch"].dtype == np.int64 and df["partition"].dtype == float
+
+
+@pytest.mark.parametrize("over, pattern", [
+    ({"r1__latency_ms": -1.0}, r"latency_ms' must be > 0 in data row 2"),
+    ({"r0__latency_ms": 0.0}, r"latency_ms' must be > 0 in data row 1"),
+    ({"r3__latency_ms": np.nan}, r"latency_ms' is empty or NaN in data row 4"),
+    ({"r2__batch": 0}, r"batch' must be > 0 in data row 3"),
+    ({"r2__batch": 2.5}, r"batch' is not an integer"),
+    ({"r1__l2_util": 1.5}, r"l2_util' must be <= 1"),
+    ({"r1__mechanism": "mpx"}, r"mechanism' is not one of"),
+    ({"r1__model": "ResNet50"}, r"not lower case"),
+    ({"r1__partition": 120.0}, r"over 100 %"),
+    ({"r1__throughput_rps": "fast"}, r"throughput_rps' is not numeric in data row 2"),
+    ({"r1__batch": 1}, r"repeats an earlier key in data row 2"),
+])
+def test_validate_solo_errors_name_source_and_rows(over, pattern):
+    with pytest.raises(InputError, match=r"^my\.csv: .*" + pattern):
+        validate_solo(_solo(**over), "my.csv")
+
+
+def test_validate_lists_at_most_five_rows():
+    df = _solo()
+    df["latency_ms"] = -1.0
+    with pytest.raises(InputError) as exc:
+        validate_solo(df, "x.csv")
+    msg = str(exc.value)
+    assert "data rows 1, 2, 3, 4, 5 (and 2 more)" in msg and "\n" not in msg
+
+
+def test_validate_missing_column():
+    with pytest.raises(InputError, match=r"^t\.csv: missing column\(s\) latency_ms"):
+        validate_solo(_solo().drop(columns="latency_ms"), "t.csv")
+    with pytest.raises(InputError, match="missing column"):
+        validate_corun(pd.DataFrame({"device": ["a"]}), "c.csv")
+
+
+def test_validate_corun_rules():
+    row = dict(device="v100-16gb", mechanism="mps", victim="alexnet", victim_batch=2, victim_partition=40.0,
+               corunner="vgg19", corunner_batch=4, corunner_partition=60.0, victim_latency_ms=2.0,
+               corunner_latency_ms=None)
+    assert len(validate_corun(pd.DataFrame([row]))) == 1
+    with pytest.raises(InputError, match="exceeds 100 %"):
+        validate_corun(pd.DataFrame([dict(row, corunner_partition=70.0)]), "c.csv")
+    with pytest.raises(InputError, match="victim_latency_ms' is empty or NaN in data row 1"):
+        validate_corun(pd.DataFrame([dict(row, victim_latency_ms=None)]), "c.csv")
+
+
+def test_nan_in_csv_is_named(tmp_path):
+    f = tmp_path / "solo.csv"
+    df = _solo()
+    df.loc[2, "latency_ms"] = np.nan
+    df.to_csv(f, index=False)
+    with pytest.raises(InputError, match=r"solo\.csv: column 'latency_ms' is empty or NaN in data row 3"):
+        read_solo_csv(f)
+    f.write_text(",".join(SOLO_COLUMNS) + "\n" + "a,mps,m,1,20,1,2.0,,,,\n")
+    with pytest.raises(InputError, match=r"solo\.csv: data row 1: expected 10 columns, found 11"):
+        read_solo_csv(f)
+
+
+# ------------------------------------------------------------------------------------------------ loaders
+def test_datasets_and_counts():
+    assert list_datasets() == sorted(EXPECTED)
+    for name, (n_solo, n_corun, n_models) in EXPECTED.items():
+        ps = load_profile(name)
+        assert len(ps.solo) == n_solo and ps.solo["model"].nunique() == n_models, name
+        assert (ps.corun is None and n_corun is None) or len(ps.corun) == n_corun, name
+        assert isinstance(ps.meta, DatasetMeta) and ps.meta.name == name
+        assert isinstance(ps.meta.sm_count, int) and isinstance(ps.meta.partition_sizes, tuple)
+        assert set(ps.solo["device"]) == {ps.meta.device} and set(ps.solo["mechanism"]) == {ps.meta.mechanism}
+        assert ps.meta.has_latency == bool(ps.solo["latency_ms"].notna().all())
+        assert ps.meta.partition_capacity == {"mps": 100.0, "mig": 7.0}[ps.meta.mechanism]
+        assert (ps.path / "raw" / "PROVENANCE.md").is_file()
+
+
+def test_load_returns_copies():
+    a = load_profile("a100-mps")
+    a.solo.loc[0, "latency_ms"] = -1
+    assert load_profile("a100-mps").solo.loc[0, "latency_ms"] > 0
+
+
+def test_unknown_dataset_lists_known():
+    with pytest.raises(InputError, match=r"unknown data set 'h100'.*known: a100-mig, a100-mps"):
+        load_profile("h100")
+
+
+def test_env_override_and_bad_meta(tmp_path, monkeypatch):
+    root = tmp_path / "d"
+    shutil.copytree(data_dir() / "profiles" / "glet-3080", root / "profiles" / "glet-3080",
+                    ignore=shutil.ignore_patterns("raw"))
+    monkeypatch.setenv("STSCHED_DATA", str(root))
+    assert list_datasets() == ["glet-3080"] and len(load_profile("glet-3080").solo) == 90
+    meta = json.loads((root / "profiles/glet-3080/meta.json").read_text())
+    meta["sm_count"] = "many"
+    (root / "profiles/glet-3080/meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"meta\.json: field 'sm_count' should be int"):
+        DatasetMeta.from_json(root / "profiles/glet-3080/meta.json")
+
+
+def test_model_weights_cover_every_model():
+    names: set[str] = set()
+    for name in list_datasets():
+        ps = load_profile(name)
+        names |= set(ps.solo["model"])
+        if ps.corun is not None:
+            names |= set(ps.corun["victim"]) | set(ps.corun["corunner"])
+    models = load_models()
+    assert names <= set(models.index)
+    assert model_weights_mb("vgg16") == pytest.approx(138.357544 * 4e6 / 2**20, rel=1e-6)
+    assert model_weights_mb("ResNet50") == pytest.approx(97.49, abs=0.01)
+    assert model_weights_mb("bert-large") > 3 * model_weights_mb("bert")
+    assert models.loc["vgg16", "gpulet_mem_mb"] == 2920
+    with pytest.raises(InputError, match="unknown model 'gpt5'.*known: alexnet"):
+        model_weights_mb("gpt5")
+
+
+def test_traces():
+    assert list_traces() == ["azure-functions-2019", "azure-functions-2021", "azure-llm-inference-2023"]
+    for t in list_traces():
+        assert (trace_dir(t) / "PROVENANCE.md").is_file()
+        assert any(p.name.startswith("LICENSE") for p in trace_dir(t).iterdir())
+    with pytest.raises(InputError, match="unknown trace 'x'.*azure-functions-2019"):
+        trace_dir("x")
+
+
+def test_data_folder_is_lean():
+    big = [p for p in data_dir().rglob("*") if p.is_file() and p.stat().st_size > 4 * 2**20]
+    assert not big
+    assert sum(p.stat().st_size for p in data_dir().rglob("*") if p.is_file()) < 8 * 2**20
+
+
+def test_readme_mentions_licence_and_held_back():
+    text = (data_dir() / "README.md").read_text()
+    flat = " ".join(text.split())
+    assert "carry **no licence**" in flat and "research and comparison only" in flat
+    for phrase in ("vgg19", "ssd", "scenarios 3 and 5"):
+        assert phrase in text
+    assert re.search(r"\| `a100-mig` .* \| 1747 \|", text)
