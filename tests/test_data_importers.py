@@ -120,7 +120,8 @@ def test_parvagpu_counts_and_units(parva, caplog):
     m = solo.merge(long, left_on=["model", "partition", "batch", "procs"],
                    right_on=["model", "mig_gpcs", "batch", "mps_procs"], validate="1:1")
     assert len(m) == 1747
-    assert np.allclose(m["latency_ms_x"], m["latency_ms_y"]) and (m["throughput_rps"] == m["per_proc_throughput_rps"]).all()
+    assert np.allclose(m["latency_ms_x"], m["latency_ms_y"])
+    assert (m["throughput_rps"] == m["per_proc_throughput_rps"]).all()
     assert np.allclose(m["throughput_rps"] * m["procs"], m["aggregate_throughput_rps"])
     with caplog.at_level(logging.WARNING, logger="stsched.data.importers"):
         import_parvagpu([PARVA / "prof_data" / "bert.csv"])
@@ -251,10 +252,11 @@ def test_parvagpu_scenarios():
 
 
 def test_parvagpu_deployments():
-    gpus = {k: read_parvagpu_deployment(PARVA / "deployment" / f"SLO{k}" / f"SLO{k}_ParvaGPU_deploy.csv")["gpu"].nunique()
-            for k in PARVAGPU_SHIPPED_SCENARIOS}
+    def deploy(k: int) -> Path:
+        return PARVA / "deployment" / f"SLO{k}" / f"SLO{k}_ParvaGPU_deploy.csv"
+    gpus = {k: read_parvagpu_deployment(deploy(k))["gpu"].nunique() for k in PARVAGPU_SHIPPED_SCENARIOS}
     assert gpus == {1: 2, 2: 3, 4: 7, 6: 16}
-    d = read_parvagpu_deployment(PARVA / "deployment" / "SLO6" / "SLO6_ParvaGPU_deploy.csv")
+    d = read_parvagpu_deployment(deploy(6))
     assert list(d.columns[:6]) == ["gpu", "model", "instance_size", "batch", "procs", "placement"]
     assert d.groupby("gpu")["instance_size"].sum().max() <= 7 and d["procs"].max() == 5
 
