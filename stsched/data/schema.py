@@ -230,11 +230,3 @@ def empty_corun() -> pd.DataFrame:
     """An empty co-run table with the schema's columns and dtypes."""
     return validate_corun(pd.DataFrame({c: pd.Series(dtype=object) for c in CORUN_COLUMNS}))
 
-
-def is_missing(value: object) -> bool:
-    """True for None / NaN / empty string (how the schema marks an absent optional value)."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, str) and value.strip() == ""
