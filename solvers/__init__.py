@@ -9,6 +9,7 @@ log = logging.getLogger(__name__)
 _MODULES = (
     "solvers.milp",
     "solvers.cpsat",
+    "solvers.brute",
     "stsched.heuristic",
     "solvers.baselines.nexus",
     "solvers.baselines.gslice",

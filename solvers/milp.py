@@ -1,0 +1,261 @@
+"""Exact MILP of the spatial-temporal problem, one PuLP model solved by CBC or HiGHS (`options.backend`).
+
+The model is built from `solvers.patterns` data (configurations with precomputed capacities, legal GPU layouts,
+GPU patterns); see docs/SOLVERS.md for the three formulations and why the aggregated ones scale.  Symbols, kept
+inside `_build`:
+
+slots      min sum_L y_L  |  max alpha                         y_L  GPUs with layout L (integer)
+           s.t. sum_{c: size p} x_c <= sum_L n_L(p) y_L   all p   x_c  partitions with configuration c (integer)
+                sum_c a_{c,s} x_c >= alpha               all s   a_{c,s} = min(cap_{c,s}, alpha_max r_s) / r_s
+                sum_L y_L <= G                                    (alpha = 1 for min-gpus)
+patterns   y_P GPUs with pattern P: sum_P a_{P,s} y_P >= alpha, sum_P y_P <= G
+indexed    per GPU g: sum_L u_{g,L} <= 1, sum_{c: size p} x_{g,c} <= sum_L n_L(p) u_{g,L}, memory row when it can
+           bind, coverage over all g; symmetry breaking: sum_L (L+1) u_{g,L} >= sum_L (L+1) u_{g+1,L}
+
+Identical GPUs need no symmetry breaking in slots and patterns: GPUs are never indexed there, only counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import pulp
+
+from solvers.exact import Counts, EngineOutcome, solve_exact
+from solvers.patterns import ModelData
+from stsched.errors import InputError
+from stsched.solve import Objective, SolveOptions, SolveResult, register
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("cbc", "highs")
+
+
+@dataclass
+class _Vars:
+    y: dict  # slots: layout -> var; patterns: pattern -> var
+    x: dict  # slots: config -> var
+    u: dict  # indexed: (g, layout) -> var
+    xg: dict  # indexed: (g, config) -> var
+    alpha: pulp.LpVariable | None
+
+
+def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars]:
+    G = data.instance.gpus
+    maxi = objective is Objective.MAX_SCALE
+    prob = pulp.LpProblem("stsched", pulp.LpMaximize if maxi else pulp.LpMinimize)
+    alpha = pulp.LpVariable("alpha", 0, data.clip_alpha) if maxi else None
+    need = alpha if maxi else 1.0
+    active = [s for s, r in enumerate(data.rates) if r > 0]
+    cover: dict[int, list] = {s: [] for s in active}
+    v = _Vars({}, {}, {}, {}, alpha)
+    per_size = {p: max((data.slots(L, p) for L in data.layouts), default=0) for p in data.sizes}
+    if data.formulation == "patterns":
+        for i, P in enumerate(data.patterns):
+            v.y[i] = pulp.LpVariable(f"y_{i}", 0, G, cat=pulp.LpInteger)
+            for s, a in data.pattern_coverage(P).items():
+                cover[s].append(a * v.y[i])
+        prob += pulp.lpSum(v.y.values()) <= G, "gpus"
+        used = pulp.lpSum(v.y.values())
+    elif data.formulation == "slots":
+        for li in range(len(data.layouts)):
+            v.y[li] = pulp.LpVariable(f"y_{li}", 0, G, cat=pulp.LpInteger)
+        for ci, c in enumerate(data.configs):
+            v.x[ci] = pulp.LpVariable(f"x_{ci}", 0, G * per_size[c.size], cat=pulp.LpInteger)
+            for s, a in data.config_coverage(c).items():
+                cover[s].append(a * v.x[ci])
+        for p in data.sizes:
+            xs = [v.x[ci] for ci, c in enumerate(data.configs) if c.size == p]
+            if xs:
+                prob += (pulp.lpSum(xs) <= pulp.lpSum(data.slots(L, p) * v.y[li] for li, L in enumerate(data.layouts)),
+                         f"slots_{p:g}")
+        prob += pulp.lpSum(v.y.values()) <= G, "gpus"
+        used = pulp.lpSum(v.y.values())
+    else:  # indexed
+        for g in range(G):
+            for li in range(len(data.layouts)):
+                v.u[g, li] = pulp.LpVariable(f"u_{g}_{li}", cat=pulp.LpBinary)
+            for ci, c in enumerate(data.configs):
+                v.xg[g, ci] = pulp.LpVariable(f"x_{g}_{ci}", 0, per_size[c.size], cat=pulp.LpInteger)
+                for s, a in data.config_coverage(c).items():
+                    cover[s].append(a * v.xg[g, ci])
+            prob += pulp.lpSum(v.u[g, li] for li in range(len(data.layouts))) <= 1, f"one_layout_{g}"
+            for p in data.sizes:
+                xs = [v.xg[g, ci] for ci, c in enumerate(data.configs) if c.size == p]
+                if xs:
+                    prob += (pulp.lpSum(xs) <= pulp.lpSum(data.slots(L, p) * v.u[g, li]
+                                                          for li, L in enumerate(data.layouts)), f"slots_{g}_{p:g}")
+            if data.gpu_memory_mb is not None:
+                prob += (pulp.lpSum(c.memory_mb * v.xg[g, ci] for ci, c in enumerate(data.configs))
+                         <= data.gpu_memory_mb, f"memory_{g}")
+            if g + 1 < G:
+                prob += (pulp.lpSum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
+                         >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")
+        used = pulp.lpSum(v.u.values())
+    for s in active:
+        prob += pulp.lpSum(cover[s]) >= need, f"cover_{s}"
+    prob += alpha if maxi else used
+    return prob, v
+
+
+def _set_warm(data: ModelData, v: _Vars, warm: Counts) -> None:
+    for var in [*v.y.values(), *v.x.values(), *v.u.values(), *v.xg.values()]:
+        var.setInitialValue(0)
+    if data.formulation == "patterns":
+        for i, n in warm.patterns.items():
+            v.y[i].setInitialValue(n)
+    elif data.formulation == "slots":
+        for li, n in warm.layouts.items():
+            v.y[li].setInitialValue(n)
+        for ci, n in warm.configs.items():
+            v.x[ci].setInitialValue(n)
+    else:
+        for g, (li, cs) in enumerate(sorted(warm.per_gpu, key=lambda t: -(t[0] if t[0] is not None else -1))):
+            if g >= data.instance.gpus:
+                break
+            if li is not None:
+                v.u[g, li].setInitialValue(1)
+            for ci, n in cs.items():
+                v.xg[g, ci].setInitialValue(n)
+    if v.alpha is not None and warm.alpha is not None:
+        v.alpha.setInitialValue(min(warm.alpha, data.clip_alpha))
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """HiGHS prints a banner on stdout from C++ when created; keep stdout clean for `stsched solve --json`."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+class _HighsWarm(pulp.HiGHS):
+    """PuLP's highspy interface plus a MIP start from the variables' initial values."""
+
+    def __init__(self, warm: bool, **kw):
+        super().__init__(**kw)
+        self._warm = warm
+
+    def createAndConfigureSolver(self, lp):
+        with _quiet_stdout():
+            super().createAndConfigureSolver(lp)
+
+    def callSolver(self, lp):
+        if self._warm:
+            import highspy
+            sol = highspy.HighsSolution()
+            sol.col_value = [float(var.varValue or 0.0) for var in lp.variables()]
+            sol.value_valid = True
+            lp.solverModel.setSolution(sol)
+        lp.solverModel.run()
+
+
+def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: float, warm: bool):
+    """Solve; returns (status, bound) with status optimal / feasible / infeasible / none."""
+    gap = min(1e-4, options.max_scale_tol / 10)
+    maxi = prob.sense == pulp.LpMaximize
+    if backend == "highs":
+        solver = _HighsWarm(warm, msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
+                            random_seed=options.seed)
+        prob.solve(solver)
+        import highspy
+        h = prob.solverModel
+        st = h.getModelStatus()
+        info = h.getInfo()
+        bound = info.mip_dual_bound
+        bound = -bound if maxi else bound
+        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        if st == highspy.HighsModelStatus.kOptimal:
+            return "optimal", bound
+        if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return "infeasible", None
+        return ("feasible" if has else "none"), (bound if abs(bound) < 1e30 else None)
+    fd, log_path = tempfile.mkstemp(suffix=".log", prefix="cbc_")
+    os.close(fd)
+    try:
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
+                                   warmStart=warm, logPath=log_path, options=[f"randomCbcSeed {options.seed + 1}"])
+        prob.solve(solver)
+        with open(log_path) as f:
+            text = f.read()
+    finally:
+        os.unlink(log_path)
+    if prob.status == pulp.LpStatusInfeasible or "Problem is infeasible" in text:
+        return "infeasible", None
+    bound = _cbc_bound(text)
+    if "Result - Optimal solution found" in text:
+        return "optimal", pulp.value(prob.objective)
+    if prob.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+        return "feasible", bound
+    return "none", bound
+
+
+def _cbc_bound(text: str) -> float | None:
+    """CBC's final best possible objective (its log, in the problem's own sense)."""
+    m = re.findall(r"Lower bound:\s+(-?[\d.eE+-]+)", text) or re.findall(r"best possible\s+(-?[\d.eE+-]+)", text)
+    return float(m[-1]) if m else None
+
+
+def _extract(data: ModelData, v: _Vars) -> Counts:
+    def val(var) -> int:
+        return int(round(var.varValue or 0.0))
+
+    alpha = None if v.alpha is None else float(v.alpha.varValue or 0.0)
+    if data.formulation == "patterns":
+        return Counts(patterns={i: val(x) for i, x in v.y.items() if val(x) > 0}, alpha=alpha)
+    if data.formulation == "slots":
+        return Counts(layouts={i: val(x) for i, x in v.y.items() if val(x) > 0},
+                      configs={i: val(x) for i, x in v.x.items() if val(x) > 0}, alpha=alpha)
+    per_gpu = []
+    for g in range(data.instance.gpus):
+        li = next((li for li in range(len(data.layouts)) if val(v.u[g, li]) == 1), None)
+        cs = {ci: val(v.xg[g, ci]) for ci in range(len(data.configs)) if val(v.xg[g, ci]) > 0}
+        if li is not None or cs:
+            per_gpu.append((li, cs))
+    return Counts(per_gpu=tuple(per_gpu), alpha=alpha)
+
+
+def _engine(backend: str):
+    def run(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
+        prob, v = _build(data, options.objective)
+        if warm is not None:
+            _set_warm(data, v, warm)
+        status, bound = _solve(prob, backend, options, limit, warm is not None)
+        if status in ("infeasible", "none"):
+            return EngineOutcome(status, bound, None)
+        return EngineOutcome(status, bound, _extract(data, v))
+
+    return run
+
+
+@register("milp", "exact", "MILP (PuLP) of configurations and GPU layouts; backend cbc (default) or highs")
+class MilpSolver:
+    """Exact MILP; `options.backend` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`."""
+
+    default_backend = "cbc"
+
+    def solve(self, instance, options: SolveOptions) -> SolveResult:
+        backend = (options.backend or self.default_backend).lower()
+        if backend not in BACKENDS:
+            raise InputError(f"milp backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        return solve_exact(self.name, instance, options, _engine(backend), f"pulp/{backend}")
+
+
+@register("milp-highs", "exact", "the milp model solved by HiGHS (alias of milp with backend highs)")
+class MilpHighsSolver(MilpSolver):
+    """The same model as `milp`, HiGHS by default."""
+
+    default_backend = "highs"

@@ -1,0 +1,414 @@
+"""What both exact models (solvers.milp, solvers.cpsat) are built from: partition configurations, GPU layouts and
+GPU patterns, enumerated once per instance with their capacities precomputed.
+
+A *configuration* is one partition: a size, a process count and a tenant set with a batch per tenant.  Its duty cycle
+is the shortest legal one, d = sum of the tenants' execution times: for a fixed tenant set and batches that both
+maximises every tenant's throughput (1000 b / d) and minimises every tenant's latency (d + e), so nothing is lost by
+fixing it.  A configuration is kept when every tenant meets d + e <= budget (FORMULATION.md) and its memory fits;
+its capacity per tenant follows the instance's throughput rule exactly as `stsched.check` credits it.
+
+A *layout* is a legal multiset of partition sizes on one GPU (MIG placements via the checker's `find_mig_starts`;
+MPS/SM: sizes sum to at most the capacity, at most `max_partitions`).  A *GPU pattern* is a layout with one
+configuration per slot, timed with `stsched.timing.gpu_timings` (the checker's own interference rule), so it is
+exact under any interference form.
+
+Two reductions are exact and always applied:
+- clipping: a partition never needs to serve more of service s than the whole demand alpha_max * rate_s, so
+  capacities are clipped there (min-gpus: alpha_max = 1; max-scale: an upper bound on alpha);
+- dominance: rates split continuously over partitions, so only a configuration's clipped capacity vector matters;
+  within one (size, tenant set) a configuration whose vector (and memory, when GPU memory can bind) is no better than
+  another's is dropped.  GPU patterns are pruned the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from itertools import combinations_with_replacement
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from stsched.check import REL_TOL, find_mig_starts
+from stsched.errors import InputError
+from stsched.interference import get_form
+from stsched.plan import GpuLayout, Partition, Tenant
+from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.solve import SolveOptions
+from stsched.timing import features, gpu_timings, slowdown
+
+log = logging.getLogger(__name__)
+
+FORMULATIONS = ("auto", "slots", "patterns", "indexed")
+
+
+@dataclass(frozen=True)
+class ExactOptions:
+    """Model options of the exact solvers, read from `SolveOptions.params` (`--param key=value`).
+
+    formulation: "slots" (aggregated: count of each configuration and of each GPU layout, coupled by slot counts per
+      size), "patterns" (count of each complete GPU pattern, exact under interference), "indexed" (one block of
+      variables per GPU, with symmetry breaking) or "auto" (slots unless interference or GPU memory couples the
+      partitions of a GPU, then patterns when they number at most `max_patterns`, else slots with the conservative
+      bound).
+    max_tenants: tenant sets of at most this many services per partition (the instance's own limit applies too);
+      lowered automatically while the configurations exceed `max_configs` (the result says so).
+    interference: "auto" (exact patterns when they fit), "conservative" (every tenant timed with the worst slowdown
+      any legal neighbour could cause).
+    """
+
+    formulation: str = "auto"
+    max_tenants: int = 3
+    max_configs: int = 20_000
+    max_patterns: int = 60_000
+    max_layouts: int = 20_000
+    interference: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.formulation not in FORMULATIONS:
+            raise InputError(f"formulation {self.formulation!r}: expected one of {', '.join(FORMULATIONS)}")
+        if self.interference not in ("auto", "conservative"):
+            raise InputError(f"interference {self.interference!r}: expected auto or conservative")
+        if self.max_tenants < 1:
+            raise InputError("max_tenants must be >= 1")
+
+    @classmethod
+    def from_solve_options(cls, options: SolveOptions) -> "ExactOptions":
+        params = dict(options.params)
+        kwargs: dict[str, object] = {}
+        for key in ("formulation", "interference"):
+            if key in params:
+                kwargs[key] = params[key]
+        for key in ("max_tenants", "max_configs", "max_patterns", "max_layouts"):
+            if key in params:
+                try:
+                    kwargs[key] = int(params[key])
+                except ValueError:
+                    raise InputError(f"--param {key}={params[key]!r}: expected an integer") from None
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One partition configuration.  `cap` is req/s per tenant in this model (unclipped)."""
+
+    size: float
+    procs: int
+    tenants: tuple[tuple[int, int], ...]  # (service index, batch)
+    cap: tuple[float, ...]
+    memory_mb: float
+
+    def partition(self, names: Sequence[str], rates: Sequence[float], start: int | None = None) -> Partition:
+        return Partition(self.size, tuple(Tenant(names[s], b, r) for (s, b), r in zip(self.tenants, rates)),
+                         procs=self.procs, start=start)
+
+
+@dataclass(frozen=True)
+class GpuPattern:
+    """A complete GPU: one configuration per slot, capacities timed in this exact company."""
+
+    configs: tuple[Config, ...]
+    total: tuple[float, ...]  # req/s per service over the whole GPU (unclipped)
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Everything an engine needs; symbols: services s, sizes p, layouts L, configs c, patterns P."""
+
+    instance: Instance
+    names: tuple[str, ...]
+    rates: tuple[float, ...]
+    clip_alpha: float
+    formulation: str
+    sizes: tuple[float, ...]
+    layouts: tuple[tuple[float, ...], ...]
+    configs: tuple[Config, ...]
+    patterns: tuple[GpuPattern, ...]
+    gpu_memory_mb: float | None  # indexed formulation: per-GPU memory row when memory can bind
+    exact: bool  # the model's optimum is the true optimum (no restriction, no conservative bound)
+    discretisation: str
+    notes: tuple[str, ...] = field(default=())
+
+    def coverage(self, s: int, caps: Iterable[tuple[int, float]]) -> float:
+        """Clipped capacity for service s divided by its rate."""
+        u = self.clip_alpha * self.rates[s]
+        return sum(min(c, u) for si, c in caps if si == s) / self.rates[s]
+
+    def config_coverage(self, c: Config) -> dict[int, float]:
+        """Coverage coefficient (clipped capacity / rate) of configuration c per service it serves."""
+        out: dict[int, float] = {}
+        for (s, _), cap in zip(c.tenants, c.cap):
+            if self.rates[s] > 0:
+                out[s] = out.get(s, 0.0) + min(cap, self.clip_alpha * self.rates[s]) / self.rates[s]
+        return out
+
+    def pattern_coverage(self, p: GpuPattern) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for c in p.configs:
+            for s, v in self.config_coverage(c).items():
+                out[s] = out.get(s, 0.0) + v
+        return {s: min(v, self.clip_alpha) for s, v in out.items()}
+
+    def slots(self, layout: tuple[float, ...], size: float) -> int:
+        return sum(1 for x in layout if x == size)
+
+
+class TooLarge(Exception):
+    """An enumeration exceeded its limit."""
+
+
+def fits(value: float, limit: float) -> bool:
+    """The checker's comparison (value <= limit up to its relative tolerance)."""
+    return not value > limit * (1 + REL_TOL) + 1e-9
+
+
+# ------------------------------------------------------------------------------------------------- layouts
+def _legal(instance: Instance, sizes: Sequence[float]) -> bool:
+    mech = instance.mechanism
+    if mech.max_partitions is not None and len(sizes) > mech.max_partitions:
+        return False
+    if mech.kind is MechanismKind.MIG:
+        return find_mig_starts(mech.placements, tuple(Partition(s, ()) for s in sizes)) is not None
+    return fits(sum(sizes), mech.capacity)
+
+
+def enumerate_layouts(instance: Instance, maximal: bool, limit: int) -> list[tuple[float, ...]]:
+    """Legal layouts as non-increasing size tuples (only the inclusion-maximal ones when `maximal`)."""
+    sizes = sorted(instance.mechanism.sizes, reverse=True)
+    out: list[tuple[float, ...]] = []
+
+    def rec(prefix: tuple[float, ...], start: int) -> None:
+        if prefix:
+            out.append(prefix)
+            if len(out) > limit:
+                raise TooLarge(f"more than {limit} layouts")
+        for i in range(start, len(sizes)):
+            cand = prefix + (sizes[i],)
+            if _legal(instance, cand):  # legality is closed under removal, so pruning here is exact
+                rec(cand, i)
+
+    rec((), 0)
+    if maximal:
+        out = [L for L in out if not any(_legal(instance, tuple(sorted(L + (s,), reverse=True))) for s in sizes)]
+    return out
+
+
+def mig_starts(instance: Instance, sizes: Sequence[float]) -> tuple[int, ...] | None:
+    return find_mig_starts(instance.mechanism.placements, tuple(Partition(s, ()) for s in sizes))
+
+
+# ------------------------------------------------------------------------------------------------- timing
+def neighbour_interference(instance: Instance) -> bool:
+    """True when a tenant's slowdown depends on what the other partitions of its GPU run."""
+    form = get_form(instance.interference.form)
+    if not form.needs_features or instance.interference.form == "none":
+        return False
+    return any(e.l2_util is not None and e.dram_util is not None for t in instance.tables for e in t.entries)
+
+
+class _Timer:
+    """Execution times (margin and slowdown applied) of single tenants in a partition, solo or worst case."""
+
+    def __init__(self, instance: Instance, conservative: bool, layouts: Sequence[tuple[float, ...]]):
+        self.instance = instance
+        self.conservative = conservative
+        self.neighbours: dict[float, list] = {}
+        if conservative:
+            active = [s for s in instance.services if s.rate > 0]
+            procs = instance.procs_options()
+            for p in instance.mechanism.sizes:
+                with_p = [L for L in layouts if p in L]
+                others = {q for L in with_p for i, q in enumerate(L) if i != L.index(p)}
+                count = max((len(L) - 1 for L in with_p), default=0)
+                feats = [f for q in others for s in active for b in instance.batches for k in procs
+                         if (f := features(instance, s.name, b, q, k)) is not None]
+                self.neighbours[p] = [feats] * count if feats else []
+        self._cache: dict[tuple, float | None] = {}
+
+    def exec_ms(self, service: str, batch: int, size: float, procs: int) -> float | None:
+        key = (service, batch, size, procs)
+        if key not in self._cache:
+            solo = self.instance.solo_ms(service, batch, size, procs)
+            if solo is None:
+                self._cache[key] = None
+            else:
+                victim = features(self.instance, service, batch, size, procs)
+                near = self.neighbours.get(size, []) if self.conservative else []
+                self._cache[key] = solo * slowdown(self.instance, victim, near)
+        return self._cache[key]
+
+
+def single_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float) -> float:
+    """Req/s of a one-tenant partition, as `stsched.check` credits it."""
+    e = instance.entry(service, batch, size, procs)
+    if instance.throughput_rule is ThroughputRule.MEASURED and e is not None and e.throughput_rps is not None:
+        return procs * e.throughput_rps * e.latency_ms / exec_ms
+    return procs * 1000.0 * batch / exec_ms
+
+
+def _memory(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) -> float:
+    return instance.device.context_mb * procs + sum(procs * instance.service(n).memory_for(b) for n, b in tenants)
+
+
+def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
+    dev, mech = instance.device, instance.mechanism
+    if mech.kind is MechanismKind.MIG:
+        cap = mech.slice_memory(size)
+        return cap is None or fits(mem, cap * dev.memory_cap)
+    return fits(mem, dev.memory_mb * dev.memory_cap)
+
+
+# ------------------------------------------------------------------------------------------------- configurations
+def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,
+                      memory_matters: bool, limit: int) -> list[Config]:
+    """Every feasible configuration (Pareto-pruned per (size, tenant set) when `prune`)."""
+    names = instance.service_names
+    budgets = [instance.slo_budget_ms(n) for n in names]
+    active = [i for i, s in enumerate(instance.services) if s.rate > 0]
+    groups: dict[tuple, list[Config]] = {}
+    count = 0
+
+    def emit(c: Config) -> None:
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise TooLarge(f"more than {limit} configurations")
+        groups.setdefault((c.size, tuple(s for s, _ in c.tenants)), []).append(c)
+
+    for p in instance.mechanism.sizes:
+        one: dict[int, list[tuple[int, float]]] = {}  # procs-1 points (batch, exec) meeting 2e <= budget
+        for s in active:
+            for b in instance.batches:
+                for k in instance.procs_options():
+                    e = timer.exec_ms(names[s], b, p, k)
+                    if e is None or not fits(2 * e, budgets[s]):
+                        continue
+                    mem = _memory(instance, k, [(names[s], b)])
+                    if not _memory_ok(instance, p, mem):
+                        continue
+                    emit(Config(p, k, ((s, b),), (single_capacity(instance, names[s], b, p, k, e),), mem))
+                    if k == 1:
+                        one.setdefault(s, []).append((b, e))
+        tenant_cap = min(max_tenants, instance.mechanism.max_tenants or max_tenants)
+        if tenant_cap >= 2:
+            pts = {s: sorted(v, key=lambda x: x[1]) for s, v in one.items()}
+            order = sorted(pts)
+
+            def dfs(start: int, chosen: list[tuple[int, int, float]], d: float, slack: float) -> None:
+                for j in range(start, len(order)):
+                    s = order[j]
+                    for b, e in pts[s]:
+                        d2, sl2 = d + e, min(slack, budgets[s] - e)
+                        if not fits(d2, sl2):
+                            break  # times grow with the batch: larger ones fail too
+                        new = chosen + [(s, b, e)]
+                        if len(new) >= 2:
+                            mem = _memory(instance, 1, [(names[x], y) for x, y, _ in new])
+                            if _memory_ok(instance, p, mem):
+                                emit(Config(p, 1, tuple((x, y) for x, y, _ in new),
+                                            tuple(1000.0 * y / d2 for _, y, _ in new), mem))
+                        if len(new) < tenant_cap:
+                            dfs(j + 1, new, d2, sl2)
+
+            dfs(0, [], 0.0, math.inf)
+    out: list[Config] = []
+    for group in groups.values():
+        out.extend(_pareto_configs(group, clip, memory_matters) if prune else group)
+    return out
+
+
+def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: bool) -> list[Config]:
+    vecs = np.array([[min(c, clip[s]) for (s, _), c in zip(cfg.tenants, cfg.cap)]
+                     + ([-cfg.memory_mb] if memory_matters else []) for cfg in group])
+    keep = pareto_mask(vecs)
+    return [cfg for cfg, k in zip(group, keep) if k]
+
+
+def pareto_mask(vecs: np.ndarray) -> np.ndarray:
+    """Rows not weakly dominated by another kept row (ties: the first is kept)."""
+    n = len(vecs)
+    order = np.argsort(-vecs.sum(axis=1), kind="stable")
+    kept: list[int] = []
+    mask = np.zeros(n, dtype=bool)
+    tol = 1e-9 * (1 + np.abs(vecs).max(initial=0.0))
+    for i in order:
+        if kept:
+            k = vecs[kept]
+            if np.any(np.all(k >= vecs[i] - tol, axis=1)):
+                continue
+        kept.append(i)
+        mask[i] = True
+    return mask
+
+
+# ------------------------------------------------------------------------------------------------- GPU patterns
+def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: Sequence[tuple[float, ...]],
+                       clip: Sequence[float], limit: int) -> list[GpuPattern]:
+    """Every GPU pattern over `layouts` whose tenants all meet the rules in exactly that company; Pareto-pruned."""
+    by_size: dict[float, list[Config]] = {}
+    for c in configs:
+        by_size.setdefault(c.size, []).append(c)
+    total = 0
+    for L in layouts:
+        n = 1
+        for p in set(L):
+            n *= math.comb(len(by_size.get(p, [])) + L.count(p) - 1, L.count(p))
+        total += n
+    if total > limit:
+        raise TooLarge(f"{total} GPU patterns > limit {limit}")
+    names = instance.service_names
+    n_serv = len(names)
+    pats: list[GpuPattern] = []
+    mem_cap = instance.device.memory_mb * instance.device.memory_cap
+    for L in layouts:
+        choices = [list(combinations_with_replacement(by_size.get(p, []), L.count(p))) for p in sorted(set(L), reverse=True)]
+        for combo in _product(choices):
+            cfgs = tuple(c for part in combo for c in part)
+            if instance.mechanism.kind is not MechanismKind.MIG and not fits(sum(c.memory_mb for c in cfgs), mem_cap):
+                continue
+            totals = _pattern_capacity(instance, cfgs, n_serv)
+            if totals is not None:
+                pats.append(GpuPattern(totals[1], totals[0]))
+    if not pats:
+        return []
+    vecs = np.array([[min(t, clip[s]) for s, t in enumerate(p.total)] for p in pats])
+    keep = pareto_mask(vecs)
+    return [p for p, k in zip(pats, keep) if k and any(x > 0 for x in p.total)]
+
+
+def _product(choices: list[list]) -> Iterable[tuple]:
+    if not choices:
+        yield ()
+        return
+    for head in choices[0]:
+        for rest in _product(choices[1:]):
+            yield (head,) + rest
+
+
+def _pattern_capacity(instance: Instance, cfgs: tuple[Config, ...], n_serv: int):
+    """Exact (checker) timing of a GPU of these configurations: (totals, configs with contextual caps) or None."""
+    names = instance.service_names
+    layout = GpuLayout(tuple(c.partition(names, [0.0] * len(c.tenants)) for c in cfgs))
+    timings = gpu_timings(instance, layout)
+    totals = [0.0] * n_serv
+    out = []
+    for c, times in zip(cfgs, timings):
+        if any(t.exec_ms is None for t in times):
+            return None
+        d = sum(t.exec_ms for t in times)
+        caps = []
+        for (s, b), t in zip(c.tenants, times):
+            if not fits(d + t.exec_ms, instance.slo_budget_ms(names[s])):
+                return None
+            cap = (single_capacity(instance, names[s], b, c.size, c.procs, t.exec_ms) if len(c.tenants) == 1
+                   else c.procs * 1000.0 * b / d)
+            caps.append(cap)
+            totals[s] += cap
+        out.append(Config(c.size, c.procs, c.tenants, tuple(caps), c.memory_mb))
+    return tuple(totals), tuple(out)
+
+
+__all__ = ["Config", "ExactOptions", "GpuPattern", "ModelData", "TooLarge", "enumerate_configs",
+           "enumerate_layouts", "enumerate_patterns", "fits", "mig_starts", "neighbour_interference",
+           "pareto_mask", "single_capacity"]
