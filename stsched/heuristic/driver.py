@@ -1,0 +1,155 @@
+"""The min-gpus and max-scale drivers, and the final judgement of every plan by the checker.
+
+min-gpus: construction (`construct`), then the local search (`search.improve`) down to the LP bound; `restarts`
+extra constructions with seeded random tie-breaking; the plan with the fewest GPUs is kept.
+max-scale: bisection on alpha with the min-gpus packer (feasible when it fits `instance.gpus`), starting from the
+LP upper bound, then a local improvement: more load absorbed by the best plan's slack and free GPUs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from stsched.bounds import lp_bound_gpus, lp_bound_scale
+from stsched.check import Report, check
+from stsched.heuristic.construct import construct
+from stsched.heuristic.model import Context
+from stsched.heuristic.search import absorb, improve
+from stsched.heuristic.state import WGpu, clone, refit_gpu, to_plan
+from stsched.plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A driver's result: the plan (None when none was found), its checker report and a note."""
+
+    plan: Plan | None
+    report: Report | None
+    value: float | None  # GPUs (min-gpus) or alpha (max-scale)
+    note: str = ""
+
+
+def rates(ctx: Context) -> np.ndarray:
+    return np.array([ctx.instance.service(n).rate for n in ctx.names], dtype=float)
+
+
+def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: int,
+         limit: int | None = None) -> list[WGpu] | None:
+    """The fewest GPUs serving `demand` that construction + local search find (None when some demand cannot be
+    placed at all)."""
+    best: list[WGpu] | None = None
+    for r in range(1 + ctx.opts.restarts):
+        if r > 0 and time.perf_counter() > deadline:
+            break
+        rng = None if r == 0 else np.random.default_rng([seed, r])
+        gpus, rem = construct(ctx, demand, rng)
+        if np.any(rem > 0):
+            continue
+        if limit is None or len(gpus) > limit:
+            gpus = improve(ctx, gpus, max(lower, 1), deadline)
+        if best is None or len(gpus) < len(best):
+            best = gpus
+        if len(best) <= lower or (limit is not None and len(best) <= limit):
+            break
+    return best
+
+
+def finalize(ctx: Context, gpus: list[WGpu], scale: float, note: str, keep_empty: bool = False) -> Outcome:
+    """The plan of a state, judged by the checker; repaired by a full conservative re-fit, never emitted invalid."""
+    plan = to_plan(ctx, gpus, scale, notes=note, keep_empty=keep_empty)
+    report = check(ctx.instance, plan)
+    if report.valid:
+        return Outcome(plan, report, None, note)
+    log.warning("heuristic: plan rejected (%s); re-fitting every GPU", "; ".join(map(str, report.violations[:3])))
+    repaired = clone(gpus)
+    for g in repaired:
+        for p in g.parts:
+            p.given = None
+        if g.used and not refit_gpu(ctx, g):
+            return Outcome(None, report, None, f"{note}; plan rejected by the checker and not repairable")
+    plan = to_plan(ctx, repaired, scale, notes=note, keep_empty=keep_empty)
+    report = check(ctx.instance, plan)
+    if report.valid:
+        return Outcome(plan, report, None, note)
+    return Outcome(None, report, None, f"{note}; plan rejected by the checker: "
+                                       + "; ".join(map(str, report.violations[:3])))
+
+
+def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
+    inst = ctx.instance
+    lower = lp_bound_gpus(inst)
+    t0 = time.perf_counter()
+    gpus = pack(ctx, rates(ctx), int(lower), deadline, seed)
+    if gpus is None:
+        return Outcome(None, None, None, "some demand could not be placed on any layout")
+    note = f"min-gpus: {len(gpus)} GPUs (LP bound {lower}), {1000 * (time.perf_counter() - t0):.1f} ms"
+    if len(gpus) > inst.gpus:
+        return Outcome(None, None, None, f"{note}; more than the instance's {inst.gpus} GPUs")
+    out = finalize(ctx, gpus, 1.0, note)
+    return Outcome(out.plan, out.report, None if out.plan is None else float(out.plan.gpus_used), out.note)
+
+
+def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: int) -> list[WGpu] | None:
+    g = ctx.instance.gpus
+    gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g)
+    return gpus if gpus is not None and len(gpus) <= g else None
+
+
+def _raise(ctx: Context, gpus: list[WGpu], lo: float, alpha: float, base: np.ndarray) -> list[WGpu] | None:
+    """Local improvement for max-scale: the extra (alpha - lo) x rates absorbed by `gpus` (served at lo) and by
+    the instance's unused GPUs."""
+    trial = clone(gpus)
+    extra = {i: float((alpha - lo) * base[i]) for i in range(len(base)) if base[i] > 0}
+    left = absorb(ctx, trial, extra)
+    free = ctx.instance.gpus - len(trial)
+    if left and free > 0:
+        demand = np.zeros(len(base))
+        for i, r in left.items():
+            demand[i] = r
+        more, rem = construct(ctx, demand, limit=free)
+        if np.any(rem > 0):
+            return None
+        trial += more
+        left = {}
+    return None if left else trial
+
+
+def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
+    base = rates(ctx)
+    upper = lp_bound_scale(ctx.instance)
+    if not np.isfinite(upper) or upper <= 0:
+        return Outcome(None, None, None, f"max-scale: LP bound {upper}")
+    lo, hi, best = 0.0, float(upper), None
+    for _ in range(ctx.opts.scale_iterations):
+        if (hi - lo) <= tol * hi or time.perf_counter() > deadline:
+            break
+        mid = 0.5 * (lo + hi)
+        gpus = _fits(ctx, mid, base, deadline, seed)
+        if gpus is not None:
+            lo, best = mid, gpus
+        else:
+            hi = mid
+    if best is None:
+        return Outcome(None, None, None, "max-scale: no alpha > 0 found")
+    packed = lo
+    step_hi = float(upper)
+    for _ in range(ctx.opts.scale_iterations):  # local improvement on the best plan's structure
+        if (step_hi - lo) <= tol * step_hi or time.perf_counter() > deadline:
+            break
+        mid = 0.5 * (lo + step_hi)
+        trial = _raise(ctx, best, lo, mid, base)
+        if trial is not None:
+            lo, best = mid, trial
+        else:
+            step_hi = mid
+    note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs (packer {packed:.4f}, "
+            f"LP bound {upper:.4f})")
+    # the plan serves lo x rates; the last bisection steps may leave a sliver above it: judge at lo exactly
+    out = finalize(ctx, best, lo, note)
+    return Outcome(out.plan, out.report, lo if out.plan is not None else None, out.note)

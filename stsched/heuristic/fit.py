@@ -1,0 +1,193 @@
+"""The temporal step inside one partition: batch sizes and the duty cycle of its tenants.
+
+For a partition of size p with `procs` processes and tenants s (rates r_s, execution times e_s(b) including the
+worst-case slowdown), FORMULATION.md asks for batches b_s and a duty cycle d with
+
+    d >= sum_s e_s(b_s),   r_s <= procs * 1000 * b_s / d,   d + e_s(b_s) <= budget_s.
+
+Given d, each tenant needs a batch of at least r_s * d / (1000 * procs); the cheapest such batch has execution time
+g_s(d) = min_{b >= r_s d / 1000 procs} e_s(b), nondecreasing in d.  Every feasible (d, b) satisfies
+f(d) = sum_s g_s(d) <= d, so the least fixed point of f (found by iterating d <- f(d) from d = f(0); each step
+raises some tenant's batch) has the shortest cycle and, both sides of the latency rule being nondecreasing in d,
+the best latencies: the partition is feasible iff that point meets every latency.  A single tenant under the
+measured throughput rule (ParvaGPU's tables) is credited with procs x its measured throughput instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stsched.heuristic.model import Context
+
+EPS = 1e-9  # relative slack on batch requirements (floating point only; the checker's tolerance is 1e-6)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The operating point of a partition: duty cycle (ms), and per tenant its batch index and execution time."""
+
+    duty: float
+    batch_idx: tuple[int, ...]
+    exec_ms: tuple[float, ...]
+
+
+def _mins(ctx: Context, i: int, size: float, procs: int, slow: list[float] | None,
+          ex: list[float | None]) -> tuple[list[float], list[int]]:
+    """Suffix minima of the execution times (cached for the solo times, which every fit without
+    interference shares)."""
+    if slow is not None:
+        return _suffix_min(ex)
+    key = (i, size, procs)
+    hit = ctx.suffix_cache.get(key)
+    if hit is None:
+        hit = ctx.suffix_cache[key] = _suffix_min(ex)
+    return hit
+
+
+def exec_times(ctx: Context, i: int, size: float, procs: int, slow: list[float] | None) -> list[float | None]:
+    """Execution time per batch index of service i (conservative slowdown applied), None where unprofiled."""
+    base = ctx.exec_ms.get((i, size, procs))
+    if base is None:
+        return [None] * len(ctx.batches)
+    if slow is None:
+        return base
+    return [None if e is None else e * s for e, s in zip(base, slow)]
+
+
+def _suffix_min(ex: list[float | None]) -> tuple[list[float], list[int]]:
+    """For every batch index j: the least execution time over batches >= j and the index reaching it."""
+    n = len(ex)
+    best = [float("inf")] * (n + 1)
+    arg = [-1] * (n + 1)
+    for j in range(n - 1, -1, -1):
+        e = ex[j]
+        if e is not None and e < best[j + 1]:
+            best[j], arg[j] = e, j
+        else:
+            best[j], arg[j] = best[j + 1], arg[j + 1]
+    return best, arg
+
+
+def _first_at_least(batches: list[int], need: float) -> int:
+    """Index of the smallest batch >= need (len(batches) when none)."""
+    lim = need * (1 - EPS)
+    for j, b in enumerate(batches):
+        if b >= lim:
+            return j
+    return len(batches)
+
+
+def _single_measured(ctx: Context, i: int, size: float, procs: int, rate: float,
+                     ex: list[float | None]) -> Fit | None:
+    ml = ctx.mlat[(i, size, procs)]
+    budget = ctx.budget[i]
+    best: Fit | None = None
+    for bi, e in enumerate(ex):
+        if e is None or 2 * e > budget * (1 + EPS):
+            continue
+        cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.batches[bi] / e
+        if cap >= rate * (1 - EPS) and _memory_ok(ctx, size, procs, [(i, bi)]):
+            if best is None or e < best.duty:
+                best = Fit(e, (bi,), (e,))
+    return best
+
+
+def _memory_ok(ctx: Context, size: float, procs: int, tenants: list[tuple[int, int]]) -> bool:
+    cap = ctx.slice_memory(size)
+    return cap is None or ctx.partition_memory(size, procs, tenants) <= cap * (1 + EPS)
+
+
+def _has_measured(ctx: Context, i: int, size: float, procs: int) -> bool:
+    return ctx.measured and any(v is not None for v in ctx.mlat.get((i, size, procs), ()))
+
+
+def fit_partition(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                  slows: list[list[float] | None]) -> Fit | None:
+    """Batches and duty cycle for `tenants` [(service, rate)] in one partition, or None when infeasible."""
+    if not tenants:
+        return Fit(0.0, (), ())
+    if procs > 1 and len(tenants) > 1:
+        return None
+    exs = [exec_times(ctx, i, size, procs, s) for (i, _), s in zip(tenants, slows)]
+    if len(tenants) == 1 and _has_measured(ctx, tenants[0][0], size, procs):
+        return _single_measured(ctx, tenants[0][0], size, procs, tenants[0][1], exs[0])
+    mins = [_mins(ctx, i, size, procs, sl, ex) for (i, _), sl, ex in zip(tenants, slows, exs)]
+    return _cycle_fit(ctx, size, procs, tenants, exs, mins, fixed=None)
+
+
+def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+               exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+               fixed: tuple[int, int] | None) -> Fit | None:
+    """Least fixed point of the duty cycle; `fixed` = (tenant position, batch index) pins one tenant's batch."""
+    batches = ctx.batches
+    n = len(batches)
+    budgets = [ctx.budget[i] for i, _ in tenants]
+    scale = 1000.0 * procs
+    d = 0.0
+    for _ in range(len(tenants) * n + 2):
+        total = 0.0
+        picks: list[int] = []
+        times: list[float] = []
+        for pos, (i, rate) in enumerate(tenants):
+            if fixed is not None and pos == fixed[0]:
+                bi = fixed[1]
+                e = exs[pos][bi]
+                if e is None:
+                    return None
+            else:
+                j = _first_at_least(batches, rate * d / scale) if rate > 0 else 0
+                if j >= n:
+                    return None
+                e, bi = mins[pos][0][j], mins[pos][1][j]
+                if bi < 0:
+                    return None
+            picks.append(bi)
+            times.append(e)
+            total += e
+        for e, budget in zip(times, budgets):  # both sides only grow on the way to the fixed point
+            if d + e > budget * (1 + EPS):
+                return None
+        if total <= d * (1 + 1e-12):
+            if any(total + e > budget * (1 + EPS) for e, budget in zip(times, budgets)):
+                return None
+            if not _memory_ok(ctx, size, procs, list(zip((i for i, _ in tenants), picks))):
+                return None
+            return Fit(total, tuple(picks), tuple(times))
+        d = total
+    return None
+
+
+def headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+             slows: list[list[float] | None], pos: int) -> float:
+    """The largest rate tenant `pos` can serve with the other tenants' rates unchanged (0 when none)."""
+    i = tenants[pos][0]
+    exs = [exec_times(ctx, j, size, procs, s) for (j, _), s in zip(tenants, slows)]
+    budget = ctx.budget[i]
+    best = 0.0
+    if len(tenants) == 1:
+        ml = ctx.mlat.get((i, size, procs)) if ctx.measured else None
+        for bi, e in enumerate(exs[0]):
+            if e is None or 2 * e > budget * (1 + EPS) or not _memory_ok(ctx, size, procs, [(i, bi)]):
+                continue
+            if ml is not None and _has_measured(ctx, i, size, procs):
+                cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.batches[bi] / e
+            else:
+                cap = procs * 1000.0 * ctx.batches[bi] / e
+            best = max(best, cap)
+        return best * (1 - EPS)
+    if procs > 1:
+        return 0.0
+    probe = [(j, 0.0 if k == pos else r) for k, (j, r) in enumerate(tenants)]
+    mins = [_mins(ctx, j, size, procs, sl, ex) for (j, _), sl, ex in zip(tenants, slows, exs)]
+    # the others' shortest possible times bound the cycle from below: a cheap test before each fixed point
+    others = [mins[k][0][0] for k in range(len(tenants)) if k != pos]
+    base = sum(others)
+    slack = min((ctx.budget[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos), default=float("inf"))
+    for bi, e in enumerate(exs[pos]):
+        if e is None or 2 * e + base > budget * (1 + EPS) or e + base > slack * (1 + EPS):
+            continue
+        f = _cycle_fit(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
+        if f is None:
+            continue
+        best = max(best, 1000.0 * ctx.batches[bi] / f.duty)
+    return best * (1 - EPS)

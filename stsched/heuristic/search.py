@@ -1,0 +1,254 @@
+"""The bounded local search: moves that remove GPUs (min-gpus) and make room for a larger alpha (max-scale).
+
+- move: empty the least loaded GPU into the others' slack (`absorb`), first by raising the rates of tenants that
+  already serve the service (temporal only), then by adding it as a tenant of partitions with spare time, then by
+  opening a partition in free space or resizing a partition into it;
+- merge: rebuild the k least loaded GPUs (k = 2 .. merge_group) on k - 1 GPUs with the constructive fill, the
+  leftover absorbed elsewhere;
+- swap: exchange the services of two partitions on different GPUs when that lets the move above succeed
+  (tried on the least loaded GPU's partitions only).
+Every accepted step re-fits the GPUs it touched with the conservative interference evaluation, so the state stays
+valid; the search stops at the LP bound, when no step succeeds, or at the deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+import numpy as np
+
+from stsched.check import find_mig_starts
+from stsched.heuristic.construct import construct
+from stsched.heuristic.fit import EPS
+from stsched.heuristic.model import Context
+from stsched.heuristic.state import WGpu, WPart, clone, refit_gpu, refit_part, tenant_headroom
+
+log = logging.getLogger(__name__)
+
+
+def _tol(r: float) -> float:
+    return EPS * max(1.0, r)
+
+
+def can_add(ctx: Context, gpu: WGpu, size: float, drop: int | None = None) -> bool:
+    """Whether a partition of `size` fits next to the GPU's partitions (partition `drop` left out)."""
+    parts = [p for q, p in enumerate(gpu.parts) if q != drop]
+    mech = ctx.instance.mechanism
+    if mech.max_partitions is not None and len(parts) + 1 > mech.max_partitions:
+        return False
+    if ctx.mig:
+        from stsched.plan import Partition
+        return find_mig_starts(mech.placements, tuple(Partition(p.size, (), start=p.start) for p in parts)
+                               + (Partition(size, ()),)) is not None
+    return sum(p.size for p in parts) + size <= ctx.capacity * (1 + 1e-9)
+
+
+def _raise_existing(ctx: Context, gpus: list[WGpu], i: int, need: float) -> float:
+    """Serve up to `need` more of service i through its existing tenants; returns what is left."""
+    for g in gpus:
+        for q, p in enumerate(g.parts):
+            if need <= _tol(need):
+                return 0.0
+            pos = p.has(i)
+            if pos < 0:
+                continue
+            cur = p.tenants[pos][1]
+            h = tenant_headroom(ctx, g, q, pos)
+            if h <= cur * (1 + 1e-9):
+                continue
+            add = min(need, h - cur)
+            p.tenants[pos][1] = cur + add
+            if refit_part(ctx, g, q):
+                need -= add
+            else:
+                p.tenants[pos][1] = cur
+                refit_part(ctx, g, q)
+    return max(0.0, need)
+
+
+def _join(ctx: Context, gpus: list[WGpu], i: int, need: float) -> float:
+    """Add service i as a new tenant of partitions with spare time (tenant sets change: GPUs are re-fitted)."""
+    limit = ctx.instance.mechanism.max_tenants
+    for gi in range(len(gpus)):
+        for q in range(len(gpus[gi].parts)):
+            if need <= _tol(need):
+                return 0.0
+            p = gpus[gi].parts[q]
+            if (not p.tenants or p.procs > 1 or p.has(i) >= 0 or (limit is not None and len(p.tenants) >= limit)
+                    or (i, p.size, 1) not in ctx.exec_ms):
+                continue
+            if p.fit is not None and p.fit.duty + 2 * ctx.suffix_min(i, p.size, 1) > ctx.budget[i]:
+                continue
+            trial = clone([gpus[gi]])[0]
+            trial.parts[q].tenants.append([i, 0.0])
+            if not refit_gpu(ctx, trial):
+                continue
+            h = tenant_headroom(ctx, trial, q, len(trial.parts[q].tenants) - 1)
+            if h <= 0:
+                continue
+            trial.parts[q].tenants[-1][1] = min(need, h)
+            if refit_part(ctx, trial, q):
+                need -= trial.parts[q].tenants[-1][1]
+                gpus[gi] = trial
+    return max(0.0, need)
+
+
+def _open(ctx: Context, gpus: list[WGpu], i: int, need: float) -> float:
+    """Open a partition for service i in free space (smallest size that takes all of `need`, else the largest),
+    or resize one of its partitions into free space."""
+    order = sorted(range(len(gpus)), key=lambda g: -sum(p.size for p in gpus[g].parts))  # fullest first
+    for gi in order:
+        if need <= _tol(need):
+            return 0.0
+        best = None  # (extra rate it can serve, trial GPU, partition index)
+        for size in ctx.sizes:
+            if not can_add(ctx, gpus[gi], size):
+                continue
+            for k in ctx.procs:
+                if (i, size, k) not in ctx.exec_ms:
+                    continue
+                trial = clone([gpus[gi]])[0]
+                trial.parts.append(WPart(size, k, [[i, 0.0]]))
+                if not refit_gpu(ctx, trial):
+                    continue
+                h = tenant_headroom(ctx, trial, len(trial.parts) - 1, 0)
+                if h > 0 and (best is None or (best[0] < need and h > best[0])):
+                    best = (h, trial, len(trial.parts) - 1)
+                if h >= need:
+                    break
+            if best is not None and best[0] >= need:
+                break
+        if best is None or best[0] < need:
+            best = _resize(ctx, gpus[gi], i, need, best)
+        if best is None:
+            continue
+        gain, trial, q = best
+        pos = trial.parts[q].has(i)
+        cur = trial.parts[q].tenants[pos][1]
+        add = min(need, gain)
+        trial.parts[q].tenants[pos][1] = cur + add
+        if refit_part(ctx, trial, q) and refit_gpu(ctx, trial):
+            need -= add
+            gpus[gi] = trial
+    return max(0.0, need)
+
+
+def _resize(ctx: Context, gpu: WGpu, i: int, need: float, best):
+    """Grow a single-tenant partition of service i into the GPU's free space if that serves more than `best`."""
+    for q, p in enumerate(gpu.parts):
+        if p.has(i) < 0 or len(p.tenants) != 1:
+            continue
+        cur = p.tenants[0][1]
+        for size in ctx.sizes:
+            if size <= p.size or not can_add(ctx, gpu, size, drop=q) or (i, size, p.procs) not in ctx.exec_ms:
+                continue
+            trial = clone([gpu])[0]
+            trial.parts[q].size = size
+            trial.parts[q].start = None
+            trial.parts[q].given = None
+            if not refit_gpu(ctx, trial):
+                continue
+            h = tenant_headroom(ctx, trial, q, 0)
+            gain = h - cur
+            if gain > 0 and (best is None or (best[0] < need and gain > best[0])):
+                best = (gain, trial, q)
+    return best
+
+
+def absorb(ctx: Context, gpus: list[WGpu], loads: dict[int, float], allow_layout: bool = True) -> dict[int, float]:
+    """Serve extra `loads` {service: rate} in `gpus` (modified in place); returns what could not be served."""
+    rem = {i: r for i, r in loads.items() if r > _tol(r)}
+    order = sorted(rem, key=lambda i: -rem[i] / max(ctx.eff[i], 1e-12))
+    for step in (_raise_existing, _join) + ((_open,) if allow_layout else ()):
+        for i in order:
+            if rem.get(i, 0.0) > 0:
+                rem[i] = step(ctx, gpus, i, rem[i])
+        rem = {i: r for i, r in rem.items() if r > _tol(loads[i])}
+        if not rem:
+            break
+    if rem and allow_layout:
+        for i in order:  # a partition opened for one service may take others as tenants
+            if rem.get(i, 0.0) > 0:
+                rem[i] = _join(ctx, gpus, i, rem[i])
+        rem = {i: r for i, r in rem.items() if r > _tol(loads[i])}
+    return rem
+
+
+def remove_gpu(ctx: Context, gpus: list[WGpu], g: int) -> list[WGpu] | None:
+    """Move: the state without GPU g, its load absorbed by the others, or None."""
+    rest = clone([x for k, x in enumerate(gpus) if k != g])
+    left = absorb(ctx, rest, gpus[g].served())
+    return None if left else rest
+
+
+def merge(ctx: Context, gpus: list[WGpu], k: int, deadline: float) -> list[WGpu] | None:
+    """Merge: rebuild k lightly loaded GPUs on k - 1."""
+    if len(gpus) < k:
+        return None
+    loads = [g.load(ctx) for g in gpus]
+    pool = sorted(range(len(gpus)), key=lambda g: loads[g])[:k + 2]
+    for tries, group in enumerate(itertools.combinations(pool, k)):
+        if tries >= ctx.opts.merge_tries or time.perf_counter() > deadline:
+            break
+        if sum(loads[g] for g in group) > (k - 1) * ctx.capacity * (1 + 1e-9):
+            continue
+        demand = np.zeros(len(ctx.names))
+        for g in group:
+            for i, r in gpus[g].served().items():
+                demand[i] += r
+        new, rem = construct(ctx, demand, limit=k - 1)
+        rest = clone([x for j, x in enumerate(gpus) if j not in group])
+        if np.any(rem > 0) and absorb(ctx, rest, {int(i): float(rem[i]) for i in np.nonzero(rem)[0]}):
+            continue  # something could not be placed
+        return rest + new
+    return None
+
+
+def swap(ctx: Context, gpus: list[WGpu], g: int, deadline: float) -> list[WGpu] | None:
+    """Swap: exchange a partition's tenants on GPU g with those of an equal-size partition elsewhere, then try
+    to empty g.  Only useful where interference or memory depend on who sits next to whom."""
+    if not ctx.interference:
+        return None
+    for q, p in enumerate(gpus[g].parts):
+        for h in range(len(gpus)):
+            if h == g or time.perf_counter() > deadline:
+                continue
+            for r, other in enumerate(gpus[h].parts):
+                if other.size != p.size or other.procs != p.procs:
+                    continue
+                trial = clone(gpus)
+                trial[g].parts[q].tenants, trial[h].parts[r].tenants = (trial[h].parts[r].tenants,
+                                                                      trial[g].parts[q].tenants)
+                if not (refit_gpu(ctx, trial[g]) and refit_gpu(ctx, trial[h])):
+                    continue
+                moved = remove_gpu(ctx, trial, g)
+                if moved is not None:
+                    return moved
+    return None
+
+
+def improve(ctx: Context, gpus: list[WGpu], lower: int, deadline: float) -> list[WGpu]:
+    """Local search for fewer GPUs (stops at `lower`, the LP bound, or the deadline)."""
+    for _ in range(max(1, ctx.opts.search_rounds) * max(1, len(gpus))):
+        if len(gpus) <= lower or time.perf_counter() > deadline:
+            break
+        loads = [g.load(ctx) for g in gpus]
+        order = sorted(range(len(gpus)), key=lambda g: loads[g])
+        new = None
+        for g in order[:max(1, ctx.opts.search_rounds)]:
+            new = remove_gpu(ctx, gpus, g)
+            if new is not None or time.perf_counter() > deadline:
+                break
+        if new is None:
+            for k in range(2, ctx.opts.merge_group + 1):
+                new = merge(ctx, gpus, k, deadline)
+                if new is not None:
+                    break
+        if new is None and order:
+            new = swap(ctx, gpus, order[0], deadline)
+        if new is None:
+            break
+        gpus = [g for g in new if g.used]
+    return gpus
