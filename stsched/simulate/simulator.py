@@ -1,0 +1,226 @@
+"""Discrete-event simulation of a plan under arrivals: route, run every partition, collect records, summarise.
+
+Execution times are the checker's (`stsched.timing.gpu_timings`: solo latency x the margin's latency factor x the
+worst-case interference slowdown) for a full batch of b requests.  A partial batch of m < b requests
+(`exec_model="fill"`, the default) runs for that time scaled by L(m')/L(b), where L is the solo latency table at the
+partition's size and process count and m' the smallest profiled batch >= m (the batch is padded to a profiled
+size; never longer than the full batch); `exec_model="fixed"` charges the full-batch time to every batch (the
+checker's worst case).  Either is optionally multiplied per batch by a log-normal noise factor of mean 1 and
+coefficient of variation `noise_cv`.  Each service's requests are split across the partitions that serve it in
+proportion to the tenants' rate shares (`stsched.simulate.routing`).  SLO attainment compares latency with the
+service's real SLO (see `stsched.simulate.summary`).  There is no drop policy: queues grow under overload and
+every request is eventually served (unless a horizon cuts the run, as the adaptive controller does per epoch).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+from tqdm import tqdm
+
+from stsched.errors import InputError
+from stsched.plan import Partition, Plan
+from stsched.problem import Instance
+from stsched.simulate import routing as routing_mod
+from stsched.simulate.arrivals import ArrivalSpec, generate
+from stsched.simulate.engine import run_partition
+from stsched.simulate.summary import PartitionUse, RequestRecords, Summary, summarize
+from stsched.timing import gpu_timings
+
+log = logging.getLogger(__name__)
+
+EXEC_MODELS = ("fill", "fixed")
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """`duration_s`: arrival window; `routing`: interleave | random; `noise_cv`: per-batch execution-time noise
+    (log-normal, mean 1, 0 = none); `exec_model`: fill | fixed (module docstring); `progress`: a tqdm bar over
+    partitions."""
+
+    duration_s: float = 60.0
+    seed: int = 0
+    routing: str = "interleave"
+    noise_cv: float = 0.0
+    exec_model: str = "fill"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
+            raise InputError(f"duration must be a finite number > 0, got {self.duration_s!r}")
+        if self.routing not in routing_mod.ROUTINGS:
+            raise InputError(f"routing must be one of {', '.join(routing_mod.ROUTINGS)}, got {self.routing!r}")
+        if not (self.noise_cv >= 0 and math.isfinite(self.noise_cv)):
+            raise InputError(f"noise CV must be a finite number >= 0, got {self.noise_cv!r}")
+        if self.exec_model not in EXEC_MODELS:
+            raise InputError(f"exec model must be one of {', '.join(EXEC_MODELS)}, got {self.exec_model!r}")
+
+
+@dataclass(frozen=True)
+class PartitionTiming:
+    gpu: int
+    partition: int
+    part: Partition
+    exec_s: tuple[tuple[float, ...], ...]  # per tenant, seconds, indexed by the batch fill m = 0..b
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """Records of one run of a plan (NaN start: not dispatched before the horizon), busy time per partition
+    inside the accounting window, and when every partition finishes its last dispatched batch."""
+
+    records: RequestRecords
+    use: tuple[PartitionUse, ...]
+    free_at: Mapping[tuple[int, int], float] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SimResult:
+    records: RequestRecords
+    summary: Summary
+    wall_s: float
+
+
+def fill_times(instance: Instance, service: str, batch: int, size: float, procs: int, full_s: float,
+               exec_model: str = "fill") -> tuple[float, ...]:
+    """Execution time (s) of a batch holding m = 0..batch requests (entry 0 unused); see the module docstring."""
+    if exec_model == "fixed":
+        return (full_s,) * (batch + 1)
+    lat = {e.batch: e.latency_ms for e in instance.table(instance.service(service).model).entries
+           if e.procs == procs and abs(e.size - size) < 1e-9 and e.batch <= batch}
+    full = lat.get(batch)
+    if not full:
+        return (full_s,) * (batch + 1)
+    sizes = sorted(lat)
+    out = [full_s]
+    for m in range(1, batch + 1):
+        padded = next(b for b in sizes if b >= m)
+        out.append(full_s * min(1.0, lat[padded] / full))
+    return tuple(out)
+
+
+def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill") -> list[PartitionTiming]:
+    """Execution times (s) of every tenant of every partition with tenants, as the checker computes them (full
+    batch), by batch fill."""
+    out = []
+    for gi, gpu in enumerate(plan.gpus):
+        timings = gpu_timings(instance, gpu)
+        for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
+            if not p.tenants:
+                continue
+            exec_s = []
+            for t, tt in zip(p.tenants, times):
+                if not instance.has_service(t.service):
+                    raise InputError(f"gpus[{gi}].partitions[{qi}]: unknown service {t.service!r}")
+                if tt.exec_ms is None:
+                    raise InputError(f"gpus[{gi}].partitions[{qi}]: no latency for {t.service!r} at batch "
+                                     f"{t.batch}, size {p.size:g}, {p.procs} procs")
+                exec_s.append(fill_times(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms / 1000.0,
+                                         exec_model))
+            out.append(PartitionTiming(gi, qi, p, tuple(exec_s)))
+    return out
+
+
+def _noise(cv: float, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    if cv <= 0:
+        return None
+    sigma2 = math.log1p(cv * cv)
+    return rng.lognormal(-sigma2 / 2.0, math.sqrt(sigma2), n)
+
+
+def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], *,
+             available: Mapping[int, float] | None = None, start_s: float = 0.0, horizon_s: float = math.inf,
+             window: tuple[float, float] | None = None, routing: str = "interleave", noise_cv: float = 0.0,
+             exec_model: str = "fill", seed: int = 0, progress: bool = False) -> PlanRun:
+    """Run `plan` on the given arrivals (absolute seconds, sorted per service).
+
+    Every partition serves from `start_s`, or from `available[gpu]` when given (a GPU being reconfigured);
+    no batch starts at or after `horizon_s`.  Busy time is counted inside `window` (default: start to the last
+    completion).
+    """
+    t0 = time.perf_counter()
+    names = instance.service_names
+    index = {n: i for i, n in enumerate(names)}
+    for name in arrivals:
+        instance.service(name)
+    timings = partition_timings(instance, plan, exec_model)
+    # routing table: service -> [(timing index, tenant index, share)]
+    routes: dict[str, list[tuple[int, int, float]]] = {}
+    for k, pt in enumerate(timings):
+        for j, t in enumerate(pt.part.tenants):
+            routes.setdefault(t.service, []).append((k, j, t.rate))
+    per_part: list[list[list[np.ndarray]]] = [[[] for _ in pt.part.tenants] for pt in timings]
+    ids: list[list[list[np.ndarray]]] = [[[] for _ in pt.part.tenants] for pt in timings]
+    unrouted_svc, unrouted_arr = [], []
+    rng_route = np.random.default_rng([seed, 104729])
+    for name, arr in arrivals.items():
+        arr = np.asarray(arr, dtype=float)
+        if len(arr) == 0:
+            continue
+        r = routes.get(name)
+        if not r:
+            unrouted_svc.append(np.full(len(arr), index[name], dtype=np.int32))
+            unrouted_arr.append(arr)
+            continue
+        which = routing_mod.assign(len(arr), [x[2] for x in r], routing, rng_route)
+        for m, (k, j, _) in enumerate(r):
+            per_part[k][j].append(arr[which == m])
+            ids[k][j].append(np.full(int((which == m).sum()), index[name], dtype=np.int32))
+    parts_out: list[RequestRecords] = []
+    use: list[PartitionUse] = []
+    free_at: dict[tuple[int, int], float] = {}
+    bar = tqdm(timings, desc="simulate", disable=None if progress else True, leave=False)
+    for k, pt in enumerate(bar):
+        # one array per tenant (a service appears once per partition), sorted because routing keeps order
+        arrs = [x[0] if len(x) == 1 else (np.sort(np.concatenate(x)) if x else np.empty(0)) for x in per_part[k]]
+        svc = [x[0] if len(x) == 1 else (np.concatenate(x) if x else np.empty(0, dtype=np.int32)) for x in ids[k]]
+        n = sum(len(a) for a in arrs)
+        begin = start_s if available is None else max(start_s, available.get(pt.gpu, start_s))
+        noise = _noise(noise_cv, n + 1, np.random.default_rng([seed, 7919, pt.gpu, pt.partition]))
+        out = run_partition(arrs, pt.exec_s, [t.batch for t in pt.part.tenants], pt.part.procs, begin, horizon_s,
+                            noise)
+        free_at[(pt.gpu, pt.partition)] = out.free_at
+        for j, a in enumerate(arrs):
+            if len(a):
+                parts_out.append(RequestRecords(names, svc[j], a, out.start[j], out.finish[j],
+                                                np.full(len(a), pt.gpu, dtype=np.int32),
+                                                np.full(len(a), pt.partition, dtype=np.int32)))
+        w0, w1 = window if window is not None else (start_s, max(out.free_at, start_s))
+        ends = out.batch_start + out.batch_dur
+        busy = float(np.clip(np.minimum(ends, w1) - np.maximum(out.batch_start, w0), 0.0, None).sum())
+        use.append(PartitionUse(pt.gpu, pt.partition, pt.part.size, pt.part.procs, busy))
+    for s, a in zip(unrouted_svc, unrouted_arr):
+        nan = np.full(len(a), np.nan)
+        minus = np.full(len(a), -1, dtype=np.int32)
+        parts_out.append(RequestRecords(names, s, a, nan, nan, minus, minus))
+    if parts_out:
+        records = RequestRecords.concat(parts_out)
+    else:
+        empty = np.empty(0)
+        records = RequestRecords(names, np.empty(0, dtype=np.int32), empty, empty, empty,
+                                 np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
+    return PlanRun(records, tuple(use), free_at, time.perf_counter() - t0)
+
+
+def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray] = ArrivalSpec(),
+             options: SimOptions = SimOptions()) -> SimResult:
+    """Simulate `plan` for `options.duration_s` seconds of arrivals and drain the queues.
+
+    With an `ArrivalSpec`, every service arrives at its instance rate times `plan.scale` (the rate the plan
+    claims to serve), shaped by the spec.
+    """
+    t0 = time.perf_counter()
+    if isinstance(arrivals, ArrivalSpec):
+        rates = [s.rate * plan.scale for s in instance.services]
+        arrivals = generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
+    run = run_plan(instance, plan, arrivals, routing=options.routing, noise_cv=options.noise_cv,
+                   exec_model=options.exec_model, seed=options.seed, progress=options.progress, window=(0.0, options.duration_s))
+    offered = {name: len(a) / options.duration_s for name, a in arrivals.items()}
+    summary = summarize(instance, run.records, options.duration_s, run.use, offered)
+    return SimResult(run.records, summary, time.perf_counter() - t0)
