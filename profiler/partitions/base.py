@@ -1,0 +1,286 @@
+"""The one interface every partition mechanism implements, and the two ways a partition's worker runs.
+
+A `PartitionBackend` turns a list of partition sizes (in its own units: CPU threads, MPS percent, SMs) into a
+`PartitionSet`: one `Worker` per partition, all alive at once, disjoint where the mechanism allows it.  A worker
+runs a `profiler.partitions.runner.Runner` and answers its commands; `submit` returns a handle whose `result()`
+waits, so the caller can keep several partitions busy at the same time (co-runs, the executor).
+
+* `ProcessWorker`: a spawned process (cpu: thread count and core affinity; mps: the MPS active-thread percentage,
+  which CUDA reads once at context creation).  The parent never imports torch for these.
+* `ThreadWorker`: a thread of this process (sm: green contexts are per process; gpu: streams of one context).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import re
+import traceback
+from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from stsched.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+class BackendUnavailable(RuntimeError):
+    """The mechanism cannot run here (no GPU, no MPS daemon, no green-context API); the message says why."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+
+
+def slug(text: str) -> str:
+    """A lower-case schema name: 'NVIDIA H100 80GB HBM3' -> 'h100-80gb-hbm3'."""
+    s = re.sub(r"^nvidia\s+", "", text.strip().lower())
+    s = re.sub(r"\(r\)|\(tm\)|processor|cpu @.*$", "", s)
+    return re.sub(r"[^a-z0-9.]+", "-", s).strip("-") or "unknown"
+
+
+# -- workers --------------------------------------------------------------------------------------------------
+class Pending:
+    """A command in flight on a process worker."""
+
+    def __init__(self, worker: "ProcessWorker", command: str) -> None:
+        self.worker = worker
+        self.command = command
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.worker._receive(self.command, timeout)
+
+
+class Worker(ABC):
+    """One partition's worker.  `size` is the partition size in the backend's units (read back where possible)."""
+
+    size: float
+    info: dict[str, Any]
+
+    @abstractmethod
+    def submit(self, command: str, **kwargs: Any) -> Any:
+        """Start a runner command; returns a handle with `result(timeout)`."""
+
+    def call(self, command: str, timeout: float | None = None, **kwargs: Any) -> Any:
+        return self.submit(command, **kwargs).result(timeout)
+
+    @abstractmethod
+    def close(self) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class ProcessSetup:
+    """How to start a worker process: environment set before torch is imported, CPU affinity, torch threads."""
+
+    size: float
+    device: str = "cpu"
+    env: tuple[tuple[str, str], ...] = ()
+    affinity: tuple[int, ...] = ()
+    threads: int | None = None
+    graphs: bool = False
+    extra_info: tuple[tuple[str, Any], ...] = ()
+
+
+def _process_main(conn: Any, setup: ProcessSetup) -> None:  # runs in the child
+    try:
+        for k, v in setup.env:
+            os.environ[k] = v
+        if setup.affinity and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, setup.affinity)
+        import torch
+
+        if setup.threads is not None:
+            torch.set_num_threads(setup.threads)
+            try:
+                torch.set_num_interop_threads(1)
+            except RuntimeError:
+                pass
+        from profiler.partitions.runner import Runner
+
+        runner = Runner(setup.device, graphs=setup.graphs, extra_info=dict(setup.extra_info))
+        conn.send(("ok", runner.info()))
+    except BaseException:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", traceback.format_exc()))
+        return
+    while True:
+        try:
+            command, kwargs = conn.recv()
+        except EOFError:
+            return
+        if command == "close":
+            conn.send(("ok", None))
+            return
+        try:
+            conn.send(("ok", getattr(runner, command)(**kwargs)))
+        except BaseException:  # noqa: BLE001
+            conn.send(("error", traceback.format_exc()))
+
+
+class ProcessWorker(Worker):
+    """A runner in a spawned process (one command in flight at a time)."""
+
+    def __init__(self, setup: ProcessSetup, start_timeout_s: float = 120.0) -> None:
+        self.size = setup.size
+        self.setup = setup
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_process_main, args=(child, setup), daemon=True,
+                                 name=f"stsched-worker-{setup.size:g}")
+        self._proc.start()
+        child.close()
+        self._busy = True
+        self._start_timeout = start_timeout_s
+        self.info: dict[str, Any] = {}
+
+    def wait_ready(self) -> None:
+        self.info = self._receive("start", self._start_timeout)
+
+    def _receive(self, command: str, timeout: float | None) -> Any:
+        if not self._conn.poll(timeout):
+            raise TimeoutError(f"worker (size {self.size:g}) did not answer {command!r} within {timeout} s")
+        try:
+            status, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"worker (size {self.size:g}) died during {command!r} "
+                               f"(exit code {self._proc.exitcode})") from None
+        self._busy = False
+        if status == "error":
+            raise RuntimeError(f"worker (size {self.size:g}) failed in {command!r}:\n{value}")
+        return value
+
+    def submit(self, command: str, **kwargs: Any) -> Pending:
+        if self._busy:
+            raise RuntimeError(f"worker (size {self.size:g}) already has a command in flight")
+        self._conn.send((command, kwargs))
+        self._busy = True
+        return Pending(self, command)
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            try:
+                if not self._busy:
+                    self._conn.send(("close", {}))
+                    self._conn.poll(10.0)
+            except (BrokenPipeError, OSError):
+                pass
+            self._proc.join(10.0)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(5.0)
+        self._conn.close()
+
+
+class ThreadWorker(Worker):
+    """A runner on a dedicated thread of this process; `make_runner` is called on that thread."""
+
+    def __init__(self, size: float, make_runner: Callable[[], Any]) -> None:
+        self.size = size
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stsched-worker-{size:g}")
+        self._runner: Any = None
+        self._runner = self._pool.submit(make_runner).result()
+        self.info = self._runner.info()
+
+    def submit(self, command: str, **kwargs: Any) -> Future:
+        return self._pool.submit(lambda: getattr(self._runner, command)(**kwargs))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            try:
+                self._pool.submit(self._runner.release).result(60.0)
+            finally:
+                self._runner = None
+        self._pool.shutdown(wait=True)
+
+
+@dataclass
+class PartitionSet:
+    """The live partitions of one layout; close it (or use `with`) to stop the workers and free resources."""
+
+    workers: list[Worker]
+    info: dict[str, Any] = field(default_factory=dict)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def sizes(self) -> list[float]:
+        return [w.size for w in self.workers]
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                w.close()
+            except Exception as e:  # noqa: BLE001 - keep closing the others
+                log.warning("closing a worker failed: %s", e)
+        for fn in reversed(self.on_close):
+            fn()
+        self.on_close.clear()
+
+    def __enter__(self) -> "PartitionSet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- the backend interface ------------------------------------------------------------------------------------
+class PartitionBackend(ABC):
+    """A partition mechanism.  Sizes are in the backend's units: `capacity` units make the whole device."""
+
+    name: str = ""
+    mechanism: str = ""  # the profile schema's mechanism column
+    units: str = ""
+
+    @abstractmethod
+    def availability(self) -> Availability:
+        ...
+
+    def require(self) -> None:
+        a = self.availability()
+        if not a.ok:
+            raise BackendUnavailable(f"backend {self.name!r} unavailable: {a.reason}")
+
+    @property
+    @abstractmethod
+    def capacity(self) -> float:
+        ...
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Device and software facts for meta.json (device name as the schema spells it, versions, ...)."""
+
+    def units_for(self, fraction: float) -> float:
+        """The size in this backend's units closest to `fraction` of the device (a plan from another device)."""
+        if not 0 < fraction <= 1 + 1e-9:
+            raise InputError(f"partition fraction must lie in (0, 1], got {fraction}")
+        return float(max(1, min(self.capacity, round(fraction * self.capacity))))
+
+    def check_sizes(self, sizes: Sequence[float]) -> None:
+        if not sizes:
+            raise InputError(f"backend {self.name}: no partitions")
+        if any(not s > 0 for s in sizes):
+            raise InputError(f"backend {self.name}: sizes must be > 0, got {list(sizes)}")
+        if sum(sizes) > self.capacity + 1e-9:
+            raise InputError(f"backend {self.name}: sizes {list(sizes)} exceed the device's {self.capacity:g} "
+                             f"{self.units}")
+
+    @abstractmethod
+    def open(self, sizes: Sequence[float]) -> PartitionSet:
+        """Start one worker per size, all at once; the workers' `size` is the size actually obtained."""
+
+
+def start_processes(setups: Sequence[ProcessSetup]) -> list[ProcessWorker]:
+    """Spawn all workers, then wait until each is ready (they import torch in parallel)."""
+    workers = [ProcessWorker(s) for s in setups]
+    try:
+        for w in workers:
+            w.wait_ready()
+    except BaseException:
+        for w in workers:
+            w.close()
+        raise
+    return workers
