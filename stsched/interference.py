@@ -87,3 +87,33 @@ def aggregate_slowdown(form: InterferenceForm, coef: Sequence[float], victim: Fe
     if form.combine == "sum":
         return 1.0 + sum(p - 1.0 for p in per_partition)
     return max(per_partition)
+
+
+# --- forms fitted by `stsched.latency` (appended; pure numpy, so a Features of floats or of arrays works) -------
+import numpy as _np  # noqa: E402
+
+
+def _igniter(coef: Sequence[float], victim: Features, other: Features) -> float:
+    """iGniter (Xu et al., TPDS'23, igniter-algorithm.py `predict`), reduced to features profiled once per model:
+    the victim's active time grows by k_l2 times the co-runner's L2 utilisation, and every co-located workload
+    adds scheduling idle time per kernel, a constant per batch, hence k_sch / solo latency.  iGniter's per-model
+    constants (k_l2, kernel count) become global coefficients; its power/frequency term needs power profiles
+    the data sets lack and is left out."""
+    k_l2, k_sch = coef
+    return _np.maximum(1.0, 1.0 + k_l2 * other.l2_util + k_sch / victim.latency_ms)
+
+
+def _stsched_contention(coef: Sequence[float], victim: Features, other: Features) -> float:
+    """stsched's form from per-entry features: a victim whose kernels use little DRAM bandwidth for its share of
+    SMs (m = dram_util / fraction, clipped to [0, 1]) is launch/host-bound and slows down by kappa*(1 - m) when
+    anything else runs (the A100 data: ~1.45x, whatever the co-runner); the memory-bound share m slows down
+    with the co-runner's DRAM and L2 traffic (mu, nu).  See docs/LATENCY.md."""
+    kappa, mu, nu = coef
+    m = _np.clip(victim.dram_util / victim.fraction, 0.0, 1.0)
+    return _np.maximum(1.0, 1.0 + kappa * (1.0 - m) + m * (mu * other.dram_util + nu * other.l2_util))
+
+
+register_form(InterferenceForm("igniter", _igniter, combine="max", n_coef=2,
+                               description="iGniter's L2 + scheduling-delay form (max over neighbours)"))
+register_form(InterferenceForm("stsched-contention", _stsched_contention, combine="max", n_coef=3,
+                               description="stsched host/memory contention form (max over neighbours)"))

@@ -1,0 +1,136 @@
+"""`stsched fit` and `stsched evaluate-model`: fit a latency model to a shipped data set, score it on a file.
+
+    stsched fit --device a100 --out a100.model.json [--form stsched-regime] [--solo-form roofline-hybrid] [--json]
+    stsched evaluate-model a100.model.json --data interference.csv [--source FORMAT] [--form NAME] [--json]
+
+`--device` takes a shipped data set name (`stsched.data.loaders.list_datasets()`) or an alias: `a100` is the A100
+MPS data set (a100-mps), `v100` iGniter's V100 data (v100-mps), `mig` ParvaGPU's A100 MIG data (a100-mig).
+`evaluate-model --json` prints one object with `mape`, `p90_abs_rel_err` and `n` (rows scored): for a co-run file
+the error of the predicted co-run latency (solo x slowdown of the model's form), for a solo file of the latency.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from stsched.errors import InputError
+
+DEVICE_ALIASES = {"a100": "a100-mps", "v100": "v100-mps", "mig": "a100-mig"}
+
+
+def _saveable_forms() -> list[str]:
+    from stsched.latency.forms import FORM_SPECS
+    return [n for n, s in FORM_SPECS.items() if s.fit != "gbm"]
+
+
+def add(sub) -> None:
+    from stsched.latency.solo import SOLO_FORMS
+    from stsched.latency.sources import SOURCES
+
+    p = sub.add_parser("fit", help="fit a latency model (solo surfaces + interference forms) to a data set")
+    p.add_argument("--device", required=True, help="data set name or alias (a100, v100, mig)")
+    p.add_argument("--form", choices=_saveable_forms(), default=None,
+                   help="interference form for predictions (default: the project's best, stsched-regime)")
+    p.add_argument("--solo-form", choices=list(SOLO_FORMS), default=None, help="solo latency form")
+    p.add_argument("--out", required=True, help="model JSON file to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run_fit)
+
+    e = sub.add_parser("evaluate-model", help="score a fitted latency model on a measurement file")
+    e.add_argument("model", help="model JSON file (from stsched fit)")
+    e.add_argument("--data", required=True, help="measurement file (co-run or solo; layout detected)")
+    e.add_argument("--source", choices=list(SOURCES), default=None, help="layout of --data (default: detect)")
+    e.add_argument("--form", choices=_saveable_forms(), default=None,
+                   help="interference form to score (default: the model's)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(run=run_evaluate)
+
+
+def _dataset(name: str) -> str:
+    from stsched.data.loaders import list_datasets
+    ds = DEVICE_ALIASES.get(name.lower(), name.lower())
+    known = list_datasets()
+    if ds not in known:
+        raise InputError(f"unknown device {name!r} (data sets: {', '.join(known)}; aliases: "
+                         f"{', '.join(f'{k}={v}' for k, v in DEVICE_ALIASES.items())})")
+    return ds
+
+
+def run_fit(args) -> int:
+    from stsched.data.loaders import load_profile
+    from stsched.latency import FitOptions, evaluate, fit, save
+
+    prof = load_profile(_dataset(args.device))
+    if not prof.meta.has_latency:
+        raise InputError(f"data set {prof.name!r} has no latency measurements (utilisation only): nothing to fit")
+    opts = FitOptions()
+    if args.solo_form:
+        opts = replace(opts, solo_form=args.solo_form)
+    if args.form:
+        from stsched.latency.forms import get_spec
+        opts = replace(opts, form=args.form, carry_form=args.form if get_spec(args.form).carryable
+                       else opts.carry_form)
+    model = fit(prof, opts)
+    save(model, args.out)
+    table = evaluate(model, prof, forms=list(model.coef))
+    if args.json:
+        json.dump({"out": args.out, "dataset": model.dataset, "models": model.models, "solo_form": opts.solo_form,
+                   "form": opts.form, "carry_form": opts.carry_form if model.coef else "none",
+                   "data_hash": model.data_hash, "in_sample": table.to_dict(orient="records")}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(f"fitted {model.dataset} ({model.device}, {model.mechanism}): {len(model.models)} models, "
+          f"{len(model.surfaces)} surfaces; solo form {opts.solo_form}; interference form {opts.form}, "
+          f"instances carry {opts.carry_form if model.coef else 'none'}")
+    print(f"wrote {args.out} (data hash {model.data_hash[:16]})")
+    print("in-sample errors (honest splits: experiments/latency_eval.py):")
+    for r in table.to_dict(orient="records"):
+        print(f"  {r['kind']:<9} {r['form']:<20} n={r['n']:<5} MAPE {r['mape']:.2%}  p90 {r['p90']:.2%}  "
+              f"p99 {r['p99']:.2%}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from stsched.latency import load
+    from stsched.latency.evaluate import error_stats
+    from stsched.latency.model import corun_data, predict_slowdown, solo_rows_predict
+    from stsched.latency.sources import read_measurements
+
+    model = load(args.model)
+    source, solo, corun = read_measurements(args.data, args.source)
+    if corun is not None and len(corun):
+        form = args.form or model.options.form
+        if not model.coef:
+            raise InputError(f"model {args.model} has no interference coefficients: it cannot score co-runs")
+        data = corun_data(model, corun, str(args.data))
+        pred = data.victim.latency_ms * predict_slowdown(model, data, form)
+        stats = error_stats(pred, data.rows["victim_latency_ms"].to_numpy())
+        kind, total = "corun_latency", len(corun)
+    elif solo is not None and len(solo):
+        form = model.options.solo_form
+        rows, pred = solo_rows_predict(model, solo, str(args.data))
+        stats = error_stats(pred, rows["latency_ms"].to_numpy())
+        kind, total = "solo_latency", len(solo)
+        if stats["n"] < len(rows):
+            print(f"stsched: {len(rows) - stats['n']} row(s) outside the model's profiled range not scored",
+                  file=sys.stderr)
+    else:
+        raise InputError("no rows to score", source=str(args.data))
+    if stats["n"] == 0:
+        raise InputError("no row of the file matches the model's profiles", source=str(args.data))
+    out = {"mape": stats["mape"], "p90_abs_rel_err": stats["p90"], "n": stats["n"],
+           "p50_abs_rel_err": stats["p50"], "p99_abs_rel_err": stats["p99"], "max_abs_rel_err": stats["max"],
+           "kind": kind, "form": form, "source": source, "rows_in_file": int(total), "model": model.dataset}
+    if args.json:
+        json.dump({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()},
+                  sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"{kind} of {args.data} ({source}) under model {model.dataset}, form {form}: n={stats['n']} "
+              f"(of {total} rows)  MAPE {stats['mape']:.2%}  p50 {stats['p50']:.2%}  p90 {stats['p90']:.2%}  "
+              f"p99 {stats['p99']:.2%}  max {stats['max']:.2%}")
+    return 0

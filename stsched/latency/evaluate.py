@@ -1,0 +1,159 @@
+"""Scoring a latency model: error tables on given data, and honest splits that refit on training folds only.
+
+Errors are absolute relative errors |pred / measured - 1|; a table reports n, MAPE, p50, p90, p99 and max.
+Splits (every one refits the model from scratch on its training part):
+- `size_holdout`: solo surfaces fitted without some partition sizes, scored at those sizes (interpolation only:
+  held-out sizes inside the range of the kept ones), every batch;
+- `batch_holdout`: the same with batch sizes;
+- `leave_one_model_out`: for each victim model, forms fitted on co-runs whose victim is another model, scored on
+  its rows (its solo profile is known: a new model needs only a solo profile);
+- `leave_one_pair_out`: for each unordered model pair, forms fitted without any row of that pair.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from stsched.errors import InputError
+from stsched.latency.features import CorunData
+from stsched.latency.interference_fit import fit_form, predict_form
+from stsched.latency.model import FitOptions, LatencyModel, corun_data, fit, solo_rows_predict
+
+log = logging.getLogger(__name__)
+
+
+def error_stats(pred: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    """n, mape, p50/p90/p99/max of |pred/measured - 1| (in fractions); NaN predictions are not scored."""
+    ok = np.isfinite(pred) & np.isfinite(measured) & (measured > 0)
+    e = np.abs(pred[ok] / measured[ok] - 1.0)
+    if not len(e):
+        return {"n": 0, "mape": float("nan"), "p50": float("nan"), "p90": float("nan"), "p99": float("nan"),
+                "max": float("nan")}
+    return {"n": int(len(e)), "mape": float(e.mean()), "p50": float(np.quantile(e, 0.5)),
+            "p90": float(np.quantile(e, 0.9)), "p99": float(np.quantile(e, 0.99)), "max": float(e.max())}
+
+
+def evaluate(model: LatencyModel, data: Any, *, forms: Sequence[str] | None = None) -> pd.DataFrame:
+    """Error table of `model` on `data` (a ProfileSet or anything with .solo and/or .corun frames).
+
+    Rows: kind "solo" (latency) and, per interference form, kind "slowdown" (I against co-run latency / the
+    model's solo latency at the same point) -- on the data as given, so on training data this is in-sample.
+    """
+    out = []
+    solo = getattr(data, "solo", None)
+    if solo is not None and len(solo):
+        rows, pred = solo_rows_predict(model, solo)
+        if len(rows):
+            out.append({"kind": "solo", "form": model.options.solo_form,
+                        **error_stats(pred, rows["latency_ms"].to_numpy())})
+    corun = getattr(data, "corun", None)
+    if corun is not None and len(corun) and (model.coef or model.estimators):
+        cd = corun_data(model, corun)
+        for name in forms or [*model.coef, *model.estimators]:
+            fitted = model.coef.get(name, model.estimators.get(name))
+            if fitted is None:
+                continue
+            out.append({"kind": "slowdown", "form": name, **error_stats(predict_form(name, fitted, cd), cd.slowdown)})
+    if not out:
+        raise InputError("nothing to evaluate: the data have no solo or co-run rows the model knows")
+    return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------------------------------------------- solo splits
+class _Frames:
+    """A (solo, corun, meta) triple that `fit` accepts like a ProfileSet."""
+
+    def __init__(self, solo: pd.DataFrame, corun: pd.DataFrame | None, meta: Any = None) -> None:
+        self.solo, self.corun, self.meta = solo, corun, meta
+
+
+def _solo_split(profiles: Any, options: FitOptions, train_mask: np.ndarray, test_mask: np.ndarray,
+                solo_forms: Iterable[str]) -> list[dict[str, Any]]:
+    solo = profiles.solo
+    out = []
+    for sf in solo_forms:
+        opts = replace(options, solo_form=sf)
+        model = fit(_Frames(solo[train_mask], None, getattr(profiles, "meta", None)), opts)
+        rows, pred = solo_rows_predict(model, solo[test_mask], "held-out solo rows")
+        out.append({"form": sf, **error_stats(pred, rows["latency_ms"].to_numpy())})
+    return out
+
+
+def size_holdout(profiles: Any, train_sizes: Sequence[float], options: FitOptions = FitOptions(),
+                 solo_forms: Iterable[str] = ("roofline-hybrid",)) -> list[dict[str, Any]]:
+    """Solo error at partition sizes outside `train_sizes` but inside their range, fitted without them."""
+    p = profiles.solo["partition"].to_numpy(float)
+    keep = np.isin(p, np.asarray(train_sizes, float))
+    test = ~keep & (p > min(train_sizes)) & (p < max(train_sizes))
+    if not test.any():
+        raise InputError(f"size holdout: no profiled size strictly inside {sorted(train_sizes)} is held out")
+    return _solo_split(profiles, options, keep, test, solo_forms)
+
+
+def batch_holdout(profiles: Any, train_batches: Sequence[int], options: FitOptions = FitOptions(),
+                  solo_forms: Iterable[str] = ("roofline-hybrid",)) -> list[dict[str, Any]]:
+    """Solo error at batch sizes outside `train_batches` but inside their range, fitted without them."""
+    b = profiles.solo["batch"].to_numpy(int)
+    keep = np.isin(b, np.asarray(train_batches, int))
+    test = ~keep & (b > min(train_batches)) & (b < max(train_batches))
+    if not test.any():
+        raise InputError(f"batch holdout: no profiled batch strictly inside {sorted(train_batches)} is held out")
+    return _solo_split(profiles, options, keep, test, solo_forms)
+
+
+# -------------------------------------------------------------------------------------------- interference splits
+def _group_split(data: CorunData, groups: np.ndarray, train_of: Callable[[str], np.ndarray], options: FitOptions,
+                 forms: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    preds = {f: np.full(len(data), np.nan) for f in forms}
+    for g in np.unique(groups):
+        test, train = groups == g, train_of(g)
+        for f in forms:
+            fitted = fit_form(f, data.take(train), loss=options.loss, f_scale=options.f_scale,
+                              gbm_params=options.gbm_params(), seed=options.seed)
+            preds[f][test] = predict_form(f, fitted, data.take(test))
+    return {f: error_stats(preds[f], data.slowdown) for f in forms}, preds
+
+
+def leave_one_model_out(model: LatencyModel, corun: pd.DataFrame, forms: Sequence[str] | None = None):
+    """Per form: error on each victim model's rows, fitted on the other victims' rows.  Returns (stats by form,
+    predictions by form, CorunData).  Solo surfaces: `model` (fitted on solo profiles only)."""
+    data = corun_data(model, corun)
+    victims = data.rows["victim"].to_numpy()
+    if len(np.unique(victims)) < 2:
+        raise InputError("leave-one-model-out needs co-runs of at least two victim models")
+    forms = list(forms or model.options.forms)
+    stats, preds = _group_split(data, victims, lambda g: victims != g, model.options, forms)
+    return stats, preds, data
+
+
+def leave_one_pair_out(model: LatencyModel, corun: pd.DataFrame, forms: Sequence[str] | None = None):
+    """Per form: error on each unordered model pair's rows (both directions), fitted without that pair."""
+    data = corun_data(model, corun)
+    v, o = data.rows["victim"].to_numpy(), data.rows["corunner"].to_numpy()
+    pairs = np.array(["|".join(sorted((a, b))) for a, b in zip(v, o)])
+    forms = list(forms or model.options.forms)
+    stats, preds = _group_split(data, pairs, lambda g: pairs != g, model.options, forms)
+    return stats, preds, data
+
+
+def repeat_noise(data: CorunData, corunner_batches: tuple[int, int] = (1, 2)) -> dict[str, float]:
+    """The measurement noise floor: relative difference of slowdowns measured under near-identical conditions
+    (same victim point and co-runner model, co-runner batch 1 vs 2: both at the co-runner's launch floor).
+
+    If each measurement carries independent noise e, the difference carries sqrt(2) e, so p90(|d|)/sqrt(2)
+    approximates the p90 error a perfect predictor would show against single measurements.
+    """
+    r = data.rows.assign(_s=data.slowdown)
+    key = ["victim", "victim_batch", "victim_partition", "corunner"]
+    a, b = corunner_batches
+    t = r[r["corunner_batch"].isin([a, b])].pivot_table(index=key, columns="corunner_batch", values="_s")
+    if a not in t.columns or b not in t.columns:
+        return {"n": 0, "p50_diff": float("nan"), "p90_diff": float("nan"), "p90_single": float("nan")}
+    d = (t[b] / t[a] - 1.0).dropna().abs().to_numpy()
+    return {"n": int(len(d)), "p50_diff": float(np.quantile(d, 0.5)), "p90_diff": float(np.quantile(d, 0.9)),
+            "p90_single": float(np.quantile(d, 0.9) / np.sqrt(2.0))}

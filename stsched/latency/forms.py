@@ -1,0 +1,105 @@
+"""The interference forms the latency model fits and compares, evaluated on arrays of co-run rows.
+
+| form | from | coefficients | an Instance can carry it |
+|---|---|---|---|
+| `gpulet-linear` | gpulet (Choi et al., ATC'22), `interference_model.cpp` | 5, ordinary least squares | yes |
+| `igniter` | iGniter (Xu et al., TPDS'23), `igniter-algorithm.py` | 2, >= 0 | yes |
+| `stsched-contention` | this project, per-entry features only | 3, >= 0 | yes |
+| `stsched-regime` | this project, plus the SM elasticity of the solo surface | 3, >= 0 | no: `Features` lacks it |
+| `gbm` | scikit-learn gradient boosting on the regime features | a tree ensemble | no (comparison only) |
+
+Carryable forms are registered in `stsched.interference`; they are evaluated here by calling the very same
+registered pair function with array-valued features (`features.Side` duck-types `interference.Features`), so the
+checker and the fit can never disagree.  `gpulet-linear`'s registered function uses Python's `max` and gets a
+vectorised twin here that a test keeps equal to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from stsched.errors import InputError
+from stsched.interference import get_form
+from stsched.latency.features import Side
+
+Evaluator = Callable[[Sequence[float], Side, Side], np.ndarray]
+
+
+def _gpulet_linear(c: Sequence[float], v: Side, o: Side) -> np.ndarray:
+    """gpulet's linear form, vectorised (same as stsched.interference._gpulet_linear)."""
+    value = (c[0] * v.l2_util * v.fraction + c[1] * o.l2_util * o.fraction + c[2] * v.dram_util * v.fraction
+             + c[3] * o.dram_util * o.fraction + c[4])
+    return np.maximum(1.0, value)
+
+
+def gpulet_design(v: Side, o: Side) -> np.ndarray:
+    """gpulet's regressors (its INT_MODEL_CONSTANT order: l2 self, l2 other, dram self, dram other, constant)."""
+    return np.column_stack([v.l2_util * v.fraction, o.l2_util * o.fraction, v.dram_util * v.fraction,
+                            o.dram_util * o.fraction, np.ones_like(v.fraction)])
+
+
+def _regime(c: Sequence[float], v: Side, o: Side) -> np.ndarray:
+    """stsched's regime form: the share of the victim's latency that does not scale with SMs (1 - s, s = SM
+    elasticity of its solo surface at its point) is host/launch time and inflates by kappa when a neighbour runs;
+    the share that scales with SMs inflates with the neighbour's DRAM and L2 traffic (mu, nu)."""
+    kappa, mu, nu = c
+    s = np.clip(v.elasticity, 0.0, 1.0)
+    return np.maximum(1.0, 1.0 + kappa * (1.0 - s) + s * (mu * o.dram_util + nu * o.l2_util))
+
+
+def _registered(name: str) -> Evaluator:
+    form = get_form(name)
+
+    def evaluate(c: Sequence[float], v: Side, o: Side) -> np.ndarray:
+        return np.asarray(form.pair(c, v, o), dtype=float)  # type: ignore[arg-type]
+
+    return evaluate
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """How to evaluate and fit one interference form."""
+
+    name: str
+    evaluate: Evaluator | None  # None: a fitted estimator (gbm)
+    n_coef: int
+    fit: str  # "ols" (gpulet's own regression), "lsq" (bounded least squares on relative error), "gbm"
+    lower: tuple[float, ...] = ()
+    upper: tuple[float, ...] = ()
+    init: tuple[float, ...] = ()
+    carryable: bool = True  # evaluable from interference.Features, so an Instance can carry it
+    needs_elasticity: bool = False
+    description: str = ""
+
+
+INF = float("inf")
+FORM_SPECS: dict[str, FormSpec] = {
+    "gpulet-linear": FormSpec("gpulet-linear", _gpulet_linear, 5, "ols",
+                              description="gpulet: linear in both sides' L2/DRAM x partition fraction"),
+    "igniter": FormSpec("igniter", _registered("igniter"), 2, "lsq", (0.0, 0.0), (INF, INF), (0.1, 0.1),
+                        description="iGniter: co-runner L2 + per-kernel scheduling delay"),
+    "stsched-contention": FormSpec("stsched-contention", _registered("stsched-contention"), 3, "lsq",
+                                   (0.0, 0.0, 0.0), (INF, INF, INF), (0.1, 0.1, 0.1),
+                                   description="stsched: host share from DRAM intensity + memory contention"),
+    "stsched-regime": FormSpec("stsched-regime", _regime, 3, "lsq", (0.0, 0.0, 0.0), (INF, INF, INF),
+                               (0.1, 0.1, 0.1), carryable=False, needs_elasticity=True,
+                               description="stsched: host share from SM elasticity + memory contention"),
+    "gbm": FormSpec("gbm", None, 0, "gbm", carryable=False, needs_elasticity=True,
+                    description="gradient boosting on elasticity, L2, DRAM, fractions of both sides"),
+}
+
+
+def get_spec(name: str) -> FormSpec:
+    try:
+        return FORM_SPECS[name]
+    except KeyError:
+        raise InputError(f"unknown interference form {name!r} (known: {', '.join(FORM_SPECS)})") from None
+
+
+def gbm_design(v: Side, o: Side) -> np.ndarray:
+    """Physically meaningful regressors of the gbm comparison form."""
+    return np.column_stack([np.clip(v.elasticity, 0, 1), np.clip(o.elasticity, 0, 1), v.l2_util, v.dram_util,
+                            o.l2_util, o.dram_util, v.fraction, o.fraction])
