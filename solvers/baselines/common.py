@@ -120,7 +120,9 @@ def residual_point(instance: Instance, service: str, size: float, rate: float, s
     """The largest batch whose collection time plus execution meets the SLO at `rate` (Nexus, gpulet residue).
 
     The duty cycle is the time to collect the batch at `rate` (never shorter than the execution itself), and the
-    partition must still be credited with at least `rate` under the instance's throughput rule."""
+    partition must still be credited with at least `rate` under the instance's throughput rule.  When the rate is
+    so low that even one request takes longer than SLO - l(b) to arrive, the smallest batch runs at most once per
+    SLO - l(b) (gpulet's getMaxBatch special case; Nexus's duty cycle is likewise bounded by the SLO)."""
     limit = budget(instance, service)
     best = None
     for b in sorted(instance.batches):
@@ -134,7 +136,19 @@ def residual_point(instance: Instance, service: str, size: float, rate: float, s
         if tenant_capacity(instance, service, b, size, procs, e, duty, 1) < rate * (1 - TOL):
             continue
         best = Residual(size, b, e, duty)
-    return best
+    if best is not None:
+        return best
+    for b in sorted(instance.batches):
+        solo = solo_exec(instance, service, b, size, procs)
+        if solo is None:
+            continue
+        e = solo * slowdown
+        duty = limit - e
+        if duty >= e * (1 - TOL) and 1000.0 * b / duty >= rate and \
+                tenant_capacity(instance, service, b, size, procs, e, duty, 1) >= rate * (1 - TOL):
+            return Residual(size, b, e, max(duty, e))
+        return None
+    return None
 
 
 def covering_batch(instance: Instance, rate: float, duty_ms: float, procs: int = 1) -> int | None:
@@ -195,6 +209,9 @@ def finish(name: str, instance: Instance, plan: Plan | None, options: SolveOptio
         return SolveResult(name, status, message=message or "no plan found",
                            infeasible_services=tuple(sorted(bad)))
     plan = replace(plan, solver=name)
+    if plan.gpus_used > instance.gpus:
+        return SolveResult(name, Status.UNKNOWN, message=f"needs {plan.gpus_used} GPUs, the instance has "
+                                                         f"{instance.gpus}" + (f"; {message}" if message else ""))
     report = check(instance, plan)
     if not report.valid:
         first = "; ".join(str(v) for v in report.violations[:3])

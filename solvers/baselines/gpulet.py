@@ -116,7 +116,9 @@ class Gpulet:
         return gpu_timings(self.inst, self.layout(gpu))[gpu.index(probe)][0].exec_ms
 
     def max_batch(self, gi: int | None, let: Let, svc: str, rate: float, residue: bool) -> int:
-        """gpulet's getMaxBatch: the largest batch with 2 L <= SLO (saturated) or L + b / r <= SLO (residue)."""
+        """gpulet's getMaxBatch: the largest batch with 2 L <= SLO (saturated) or L + b / r <= SLO (residue);
+        for a residue rate too low for any batch to be collected in time, batch 1 when L(1) < 1 / r and
+        2 L(1) <= SLO (gpulet's special case: that gpu-let then cycles every SLO - L(1), see `duty`)."""
         limit = budget(self.inst, svc)
         best = 0
         for b in sorted(self.inst.batches):
@@ -126,7 +128,16 @@ class Gpulet:
             wait = 1000.0 * b / rate if residue else lat
             if lat + wait <= limit * (1 + TOL):
                 best = b
+        if best == 0 and residue:
+            b = min(self.inst.batches)
+            lat = self.latency(gi, let, svc, b)
+            if lat is not None and lat < 1000.0 * b / rate and 2 * lat <= limit * (1 + TOL):
+                best = b
         return best
+
+    def duty(self, svc: str, batch: int, rate: float, lat: float) -> float:
+        """A residue gpu-let's duty cycle: the batch's collection time, capped at SLO - L (never below L)."""
+        return max(lat, min(1000.0 * batch / rate, budget(self.inst, svc) - lat))
 
     def sat(self, svc: str) -> dict[float, tuple[int, float, bool]]:
         """Saturated (batch, throughput, feasible) per size, without interference (gpulet's saturate table)."""
@@ -173,7 +184,8 @@ class Gpulet:
         if rb == 0:
             out.append(Est(knee, b, 1000.0 * b / trp, rate, True))
             return out
-        limit, wait, size = budget(self.inst, svc), 1000.0 * rb / rate, knee
+        limit, size = budget(self.inst, svc), knee
+        wait = self.duty(svc, rb, rate, solo_exec(self.inst, svc, rb, knee) or 0.0)
         for part in self.sizes:
             if part > knee:
                 continue
@@ -228,7 +240,7 @@ class Gpulet:
         lat = self.latency(gi, let, svc, batch)
         if lat is None:
             return None
-        duty = lat if saturated else max(1000.0 * batch / rate, lat)
+        duty = lat if saturated else self.duty(svc, batch, rate, lat)
         served = min(rate, 1000.0 * batch / duty) if not saturated else 1000.0 * batch / duty
         let.tenants, let.duty = [[svc, batch, served]], duty
         if not self.ok(gi):

@@ -21,7 +21,7 @@ places it at r_lower unchecked); in table mode the batch is the smallest allowed
 partition must also be credited with the rate under the instance's throughput rule.
 
 Options (`--param key=value`): `model` = auto | analytic | table (auto: analytic when every model is in iGniter's
-profile and the device is a V100), `config` = path of iGniter's profile, `max_split` (default 64).
+profile, the device is a V100 and the instance's sizes include iGniter's 2.5 % grid, as `analytic_instance` builds), `config` = path of iGniter's profile, `max_split` (default 64).
 """
 
 from __future__ import annotations
@@ -143,7 +143,10 @@ def make_predictor(instance: Instance, mode: str, config: str | None) -> Predict
     if mode == "table":
         return TablePredictor(instance)
     model = _analytic_model(config)
-    usable = all(model.has(s.model) for s in instance.services) and instance.device.name.startswith("v100")
+    unit = model.hardware.unit
+    grid = {round(unit * k, 6) for k in range(1, int(round(100.0 / unit)) + 1)}
+    usable = (all(model.has(s.model) for s in instance.services) and instance.device.name.startswith("v100")
+              and grid <= {round(s, 6) for s in instance.mechanism.sizes})
     if mode == "analytic" or (mode == "auto" and usable):
         if not all(model.has(s.model) for s in instance.services):
             raise ValueError("analytic mode needs every model in iGniter's profile")
