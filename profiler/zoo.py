@@ -1,12 +1,11 @@
 """A model zoo in plain `torch.nn` with random weights (no downloads, no torchvision).
 
-Realistic members reproduce the published architectures layer for layer, so their parameter counts equal the
-reference implementations' (and `data/models.csv`): ResNet-18/50 (He et al., CVPR 2016; torchvision's v1.5 with
-the stride on the 3x3 convolution), VGG-16 (Simonyan & Zisserman, ICLR 2015), MobileNetV2 (Sandler et al.,
-CVPR 2018) and a BERT-base encoder (Devlin et al., NAACL 2019; embeddings, 12 post-norm layers, pooler).  Tiny
-members keep the same structure at a fraction of the width and input size, for fast CPU tests.
+Realistic members reproduce the published architectures layer for layer (`profiler.nets`), so their parameter
+counts equal the reference implementations' and `data/models.csv`: ResNet-18/50, VGG-16, MobileNetV2 and a
+BERT-base encoder.  Tiny members keep the same structure at a fraction of the width and input size, for fast CPU
+tests.  This module is importable without torch (names, shapes, sizes); `build` and `make_input` import it.
 
-Every model takes one batch from `make_input(spec, batch)` and is run in `eval()` / inference mode, fp32.
+Every model takes one batch from `make_input(name, batch)` and is run in `eval()` / inference mode, fp32.
 `ModelSpec.params` is the exact parameter count (a test builds every model on the `meta` device and checks it);
 `weights_mb` = params x 4 bytes in MiB, the convention of `data/models.csv`.
 """
@@ -14,156 +13,20 @@ Every model takes one batch from `make_input(spec, batch)` and is run in `eval()
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
-
-import torch
-from torch import nn
+from typing import Any, Callable
 
 from stsched.errors import InputError
 
 
-# -- building blocks ------------------------------------------------------------------------------------------
-def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: type[nn.Module] | None = nn.ReLU,
-             ) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(cout)]
-    if act is not None:
-        layers.append(act(inplace=True))
-    return nn.Sequential(*layers)
+def _net(cls: str, *args: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from profiler import nets
 
-
-class _BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, cin: int, width: int, stride: int) -> None:
-        super().__init__()
-        cout = width * self.expansion
-        self.body = nn.Sequential(_conv_bn(cin, width, 3, stride), _conv_bn(width, cout, 3, act=None))
-        self.down = (_conv_bn(cin, cout, 1, stride, act=None) if stride != 1 or cin != cout else nn.Identity())
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.body(x) + self.down(x))
-
-
-class _Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, cin: int, width: int, stride: int) -> None:
-        super().__init__()
-        cout = width * self.expansion
-        self.body = nn.Sequential(_conv_bn(cin, width, 1), _conv_bn(width, width, 3, stride),
-                                  _conv_bn(width, cout, 1, act=None))
-        self.down = (_conv_bn(cin, cout, 1, stride, act=None) if stride != 1 or cin != cout else nn.Identity())
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.body(x) + self.down(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, block: type[_BasicBlock] | type[_Bottleneck], layers: tuple[int, ...],
-                 widths: tuple[int, ...] = (64, 128, 256, 512), stem: int = 64, classes: int = 1000) -> None:
-        super().__init__()
-        mods: list[nn.Module] = [_conv_bn(3, stem, 7, 2), nn.MaxPool2d(3, 2, 1)]
-        cin = stem
-        for i, (n, w) in enumerate(zip(layers, widths)):
-            for j in range(n):
-                mods.append(block(cin, w, 2 if (j == 0 and i > 0) else 1))
-                cin = w * block.expansion
-        self.features = nn.Sequential(*mods)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
-
-
-class VGG(nn.Module):
-    def __init__(self, cfg: tuple[int | str, ...], pool: int = 7, hidden: int = 4096, classes: int = 1000) -> None:
-        super().__init__()
-        mods: list[nn.Module] = []
-        cin = 3
-        for v in cfg:
-            if v == "M":
-                mods.append(nn.MaxPool2d(2, 2))
-            else:
-                mods += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=True)]
-                cin = int(v)
-        self.features = nn.Sequential(*mods)
-        self.pool = nn.AdaptiveAvgPool2d(pool)
-        self.classifier = nn.Sequential(nn.Linear(cin * pool * pool, hidden), nn.ReLU(True), nn.Dropout(),
-                                        nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(),
-                                        nn.Linear(hidden, classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
-
-
-def _divisible(v: float, d: int = 8) -> int:
-    new = max(d, int(v + d / 2) // d * d)
-    return new + d if new < 0.9 * v else new
-
-
-class _InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
-        super().__init__()
-        hidden = int(round(cin * expand))
-        layers: list[nn.Module] = []
-        if expand != 1:
-            layers.append(_conv_bn(cin, hidden, 1, act=nn.ReLU6))
-        layers += [_conv_bn(hidden, hidden, 3, stride, groups=hidden, act=nn.ReLU6),
-                   _conv_bn(hidden, cout, 1, act=None)]
-        self.body = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
-
-
-class MobileNetV2(nn.Module):
-    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                (6, 320, 1, 1))
-
-    def __init__(self, width: float = 1.0, classes: int = 1000) -> None:
-        super().__init__()
-        cin = _divisible(32 * width)
-        last = _divisible(1280 * max(1.0, width))
-        mods: list[nn.Module] = [_conv_bn(3, cin, 3, 2, act=nn.ReLU6)]
-        for t, c, n, s in self.SETTINGS:
-            cout = _divisible(c * width)
-            for i in range(n):
-                mods.append(_InvertedResidual(cin, cout, s if i == 0 else 1, t))
-                cin = cout
-        mods.append(_conv_bn(cin, last, 1, act=nn.ReLU6))
-        self.features = nn.Sequential(*mods)
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
-        return self.classifier(torch.flatten(x, 1))
-
-
-class BertEncoder(nn.Module):
-    """BERT: token + position + segment embeddings, LayerNorm, post-norm GELU encoder layers, tanh pooler."""
-
-    def __init__(self, layers: int, hidden: int, heads: int, ffn: int, vocab: int = 30522, max_len: int = 512,
-                 ) -> None:
-        super().__init__()
-        self.word = nn.Embedding(vocab, hidden)
-        self.position = nn.Embedding(max_len, hidden)
-        self.segment = nn.Embedding(2, hidden)
-        self.norm = nn.LayerNorm(hidden, eps=1e-12)
-        layer = nn.TransformerEncoderLayer(hidden, heads, ffn, dropout=0.1, activation="gelu", batch_first=True,
-                                           layer_norm_eps=1e-12)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.pooler = nn.Linear(hidden, hidden)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
-        x = self.norm(self.word(ids) + self.position(pos) + self.segment(torch.zeros_like(ids)))
-        x = self.encoder(x)
-        return torch.tanh(self.pooler(x[:, 0]))
+        if cls == "ResNet":
+            block = {"basic": nets.BasicBlock, "bottleneck": nets.Bottleneck}[args[0]]
+            return nets.ResNet(block, *args[1:])
+        return getattr(nets, cls)(*args)
+    return make
 
 
 # -- the zoo --------------------------------------------------------------------------------------------------
@@ -175,7 +38,7 @@ class ModelSpec:
     family: str  # resnet | vgg | mobilenet | bert
     input_shape: tuple[int, ...]
     params: int  # exact parameter count (checked by tests/test_profiler_zoo.py)
-    build: Callable[[], nn.Module] = field(repr=False, compare=False)
+    build: Callable[[], Any] = field(repr=False, compare=False)
     tokens: bool = False  # input is int64 token ids in [0, vocab)
     vocab: int = 0
     tiny: bool = False
@@ -187,19 +50,19 @@ class ModelSpec:
 
 
 ZOO: dict[str, ModelSpec] = {s.name: s for s in (
-    ModelSpec("resnet18", "resnet", (3, 224, 224), 11_689_512, lambda: ResNet(_BasicBlock, (2, 2, 2, 2))),
-    ModelSpec("resnet50", "resnet", (3, 224, 224), 25_557_032, lambda: ResNet(_Bottleneck, (3, 4, 6, 3))),
-    ModelSpec("vgg16", "vgg", (3, 224, 224), 138_357_544, lambda: VGG(
-        (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"))),
-    ModelSpec("mobilenetv2", "mobilenet", (3, 224, 224), 3_504_872, lambda: MobileNetV2()),
-    ModelSpec("bert-base", "bert", (128,), 109_482_240, lambda: BertEncoder(12, 768, 12, 3072), tokens=True,
+    ModelSpec("resnet18", "resnet", (3, 224, 224), 11_689_512, _net("ResNet", "basic", (2, 2, 2, 2))),
+    ModelSpec("resnet50", "resnet", (3, 224, 224), 25_557_032, _net("ResNet", "bottleneck", (3, 4, 6, 3))),
+    ModelSpec("vgg16", "vgg", (3, 224, 224), 138_357_544, _net(
+        "VGG", (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"))),
+    ModelSpec("mobilenetv2", "mobilenet", (3, 224, 224), 3_504_872, _net("MobileNetV2")),
+    ModelSpec("bert-base", "bert", (128,), 109_482_240, _net("BertEncoder", 12, 768, 12, 3072), tokens=True,
               vocab=30522),
     ModelSpec("resnet-tiny", "resnet", (3, 64, 64), 322_356,
-              lambda: ResNet(_BasicBlock, (1, 1, 1, 1), (16, 32, 64, 128), 16, 100), tiny=True),
+              _net("ResNet", "basic", (1, 1, 1, 1), (16, 32, 64, 128), 16, 100), tiny=True),
     ModelSpec("vgg-tiny", "vgg", (3, 32, 32), 217_796,
-              lambda: VGG((16, "M", 32, "M", 64, 64, "M"), 2, 256, 100), tiny=True),
-    ModelSpec("mobilenetv2-tiny", "mobilenet", (3, 64, 64), 366_212, lambda: MobileNetV2(0.25, 100), tiny=True),
-    ModelSpec("bert-tiny", "bert", (32,), 4_385_920, lambda: BertEncoder(2, 128, 2, 512), tokens=True,
+              _net("VGG", (16, "M", 32, "M", 64, 64, "M"), 2, 256, 100), tiny=True),
+    ModelSpec("mobilenetv2-tiny", "mobilenet", (3, 64, 64), 366_212, _net("MobileNetV2", 0.25, 100), tiny=True),
+    ModelSpec("bert-tiny", "bert", (32,), 4_385_920, _net("BertEncoder", 2, 128, 2, 512), tokens=True,
               vocab=30522, tiny=True),
 )}
 
@@ -215,8 +78,10 @@ def resolve(name: str) -> ModelSpec:
     return ZOO[key]
 
 
-def build(name: str, device: str | torch.device = "cpu", seed: int = 0) -> nn.Module:
-    """A zoo model with seeded random weights, in eval mode, on `device`."""
+def build(name: str, device: Any = "cpu", seed: int = 0) -> Any:
+    """A zoo model (torch.nn.Module) with seeded random weights, in eval mode, on `device`."""
+    import torch
+
     spec = resolve(name)
     torch.manual_seed(seed)
     with torch.device(device):
@@ -224,8 +89,10 @@ def build(name: str, device: str | torch.device = "cpu", seed: int = 0) -> nn.Mo
     return model.eval()
 
 
-def make_input(name: str, batch: int, device: str | torch.device = "cpu", seed: int = 0) -> torch.Tensor:
-    """One seeded random batch for a zoo model."""
+def make_input(name: str, batch: int, device: Any = "cpu", seed: int = 0) -> Any:
+    """One seeded random batch (a torch.Tensor) for a zoo model."""
+    import torch
+
     spec = resolve(name)
     if batch < 1:
         raise InputError(f"batch must be >= 1, got {batch}")

@@ -5,7 +5,7 @@ A `PartitionBackend` turns a list of partition sizes (in its own units: CPU thre
 runs a `profiler.partitions.runner.Runner` and answers its commands; `submit` returns a handle whose `result()`
 waits, so the caller can keep several partitions busy at the same time (co-runs, the executor).
 
-* `ProcessWorker`: a spawned process (cpu: thread count and core affinity; mps: the MPS active-thread percentage,
+* `ProcessWorker`: a child process (cpu: thread count and core affinity; mps: the MPS active-thread percentage,
   which CUDA reads once at context creation).  The parent never imports torch for these.
 * `ThreadWorker`: a thread of this process (sm: green contexts are per process; gpu: streams of one context).
 """
@@ -13,10 +13,13 @@ waits, so the caller can keep several partitions busy at the same time (co-runs,
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
+import pickle
 import re
-import traceback
+import select
+import struct
+import subprocess
+import sys
 from abc import ABC, abstractmethod
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -87,53 +90,40 @@ class ProcessSetup:
     extra_info: tuple[tuple[str, Any], ...] = ()
 
 
-def _process_main(conn: Any, setup: ProcessSetup) -> None:  # runs in the child
-    try:
-        for k, v in setup.env:
-            os.environ[k] = v
-        if setup.affinity and hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, setup.affinity)
-        import torch
+def send_message(fobj: Any, obj: Any) -> None:
+    """Length-prefixed pickle on a raw pipe."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    fobj.write(struct.pack("<Q", len(data)) + data)
+    fobj.flush()
 
-        if setup.threads is not None:
-            torch.set_num_threads(setup.threads)
-            try:
-                torch.set_num_interop_threads(1)
-            except RuntimeError:
-                pass
-        from profiler.partitions.runner import Runner
 
-        runner = Runner(setup.device, graphs=setup.graphs, extra_info=dict(setup.extra_info))
-        conn.send(("ok", runner.info()))
-    except BaseException:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", traceback.format_exc()))
-        return
-    while True:
-        try:
-            command, kwargs = conn.recv()
-        except EOFError:
-            return
-        if command == "close":
-            conn.send(("ok", None))
-            return
-        try:
-            conn.send(("ok", getattr(runner, command)(**kwargs)))
-        except BaseException:  # noqa: BLE001
-            conn.send(("error", traceback.format_exc()))
+def recv_message(fobj: Any) -> Any:
+    def exactly(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = fobj.read(n - len(buf))
+            if not chunk:
+                raise EOFError("pipe closed")
+            buf += chunk
+        return bytes(buf)
+    (n,) = struct.unpack("<Q", exactly(8))
+    return pickle.loads(exactly(n))
 
 
 class ProcessWorker(Worker):
-    """A runner in a spawned process (one command in flight at a time)."""
+    """A runner in a child process (`python -m profiler.partitions.worker`), one command in flight at a time.
+
+    A plain subprocess rather than multiprocessing: the child never re-imports the caller's main module, so
+    scripts need no `if __name__ == "__main__"` guard.  Messages are length-prefixed pickles on stdin/stdout.
+    """
 
     def __init__(self, setup: ProcessSetup, start_timeout_s: float = 120.0) -> None:
         self.size = setup.size
         self.setup = setup
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_process_main, args=(child, setup), daemon=True,
-                                 name=f"stsched-worker-{setup.size:g}")
-        self._proc.start()
-        child.close()
+        env = {**os.environ, **dict(setup.env)}
+        self._proc = subprocess.Popen([sys.executable, "-m", "profiler.partitions.worker"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, bufsize=0, env=env)
+        send_message(self._proc.stdin, setup)
         self._busy = True
         self._start_timeout = start_timeout_s
         self.info: dict[str, Any] = {}
@@ -142,13 +132,14 @@ class ProcessWorker(Worker):
         self.info = self._receive("start", self._start_timeout)
 
     def _receive(self, command: str, timeout: float | None) -> Any:
-        if not self._conn.poll(timeout):
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        if not ready:
             raise TimeoutError(f"worker (size {self.size:g}) did not answer {command!r} within {timeout} s")
         try:
-            status, value = self._conn.recv()
+            status, value = recv_message(self._proc.stdout)
         except EOFError:
             raise RuntimeError(f"worker (size {self.size:g}) died during {command!r} "
-                               f"(exit code {self._proc.exitcode})") from None
+                               f"(exit code {self._proc.poll()})") from None
         self._busy = False
         if status == "error":
             raise RuntimeError(f"worker (size {self.size:g}) failed in {command!r}:\n{value}")
@@ -157,23 +148,29 @@ class ProcessWorker(Worker):
     def submit(self, command: str, **kwargs: Any) -> Pending:
         if self._busy:
             raise RuntimeError(f"worker (size {self.size:g}) already has a command in flight")
-        self._conn.send((command, kwargs))
+        send_message(self._proc.stdin, (command, kwargs))
         self._busy = True
         return Pending(self, command)
 
     def close(self) -> None:
-        if self._proc.is_alive():
+        if self._proc.poll() is None:
             try:
                 if not self._busy:
-                    self._conn.send(("close", {}))
-                    self._conn.poll(10.0)
+                    send_message(self._proc.stdin, ("close", {}))
             except (BrokenPipeError, OSError):
                 pass
-            self._proc.join(10.0)
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(10.0)
+            except subprocess.TimeoutExpired:
                 self._proc.terminate()
-                self._proc.join(5.0)
-        self._conn.close()
+                try:
+                    self._proc.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait(5.0)
+        for f in (self._proc.stdin, self._proc.stdout):
+            if f is not None:
+                f.close()
 
 
 class ThreadWorker(Worker):

@@ -116,7 +116,7 @@ class Runner:
     # -- commands -------------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         torch = self.torch
-        out: dict[str, Any] = {"pid": os.getpid(), "torch": torch.__version__, "device": self.device,
+        out: dict[str, Any] = {"pid": os.getpid(), "torch": str(torch.__version__), "device": self.device,
                                "threads": torch.get_num_threads(), "python": platform.python_version(),
                                "clock": getattr(self.clock, "kind", "?"), "graphs": self.graphs}
         if hasattr(os, "sched_getaffinity"):
@@ -124,7 +124,7 @@ class Runner:
         if self.cuda:
             props = torch.cuda.get_device_properties(torch.device(self.device))
             out.update({"gpu_name": props.name, "gpu_sms": props.multi_processor_count,
-                        "gpu_memory_mb": props.total_memory / 2 ** 20, "cuda": torch.version.cuda,
+                        "gpu_memory_mb": props.total_memory / 2 ** 20, "cuda": str(torch.version.cuda),
                         "cudnn": torch.backends.cudnn.version(),
                         "allow_tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                         "allow_tf32_cudnn": torch.backends.cudnn.allow_tf32,

@@ -50,8 +50,8 @@ def _gpu_facts(torch: Any, index: int) -> dict[str, Any]:
     props = torch.cuda.get_device_properties(index)
     smi = nvidia_smi("driver_version") or ["unknown"]
     return {"device": slug(props.name), "device_name": props.name, "sm_count": props.multi_processor_count,
-            "memory_mb": props.total_memory / 2 ** 20, "driver": smi[0], "cuda": torch.version.cuda,
-            "torch": torch.__version__, "compute_capability": f"{props.major}.{props.minor}",
+            "memory_mb": props.total_memory / 2 ** 20, "driver": smi[0], "cuda": str(torch.version.cuda),
+            "torch": str(torch.__version__), "compute_capability": f"{props.major}.{props.minor}",
             "timer": "cuda_events"}
 
 

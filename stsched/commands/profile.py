@@ -1,0 +1,182 @@
+"""`stsched profile`, `stsched execute` and `stsched backends`: measure models on partitions, run a plan for real.
+
+    stsched backends
+    stsched profile --backend cpu --models resnet-tiny vgg-tiny --batches 1 4 --sizes 1 2 --out profiles/cpu
+    stsched execute INSTANCE PLAN --backend cpu --duration 10 --json
+
+torch is imported only when a command runs (never when the CLI starts).  Exit codes: 0 done, 2 bad input or a
+backend that cannot run here (one line saying why).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from stsched.errors import InputError
+
+BACKEND_NAMES = ("cpu", "mps", "sm", "gpu")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("profile", help="measure zoo models on partitions (solo and co-run), resumable")
+    p.add_argument("--backend", required=True, choices=BACKEND_NAMES,
+                   help="cpu (threads), mps (CUDA MPS %%), sm (green-context SMs), gpu (whole GPU)")
+    p.add_argument("--models", nargs="+", required=True, help="zoo model names (see docs/PROFILER.md)")
+    p.add_argument("--batches", nargs="+", type=int, required=True)
+    p.add_argument("--sizes", nargs="+", type=float, required=True,
+                   help="partition sizes in the backend's units (threads, percent, SMs; gpu: 100)")
+    p.add_argument("--out", required=True, help="output folder (solo.csv, corun.csv, meta.json, samples.json)")
+    p.add_argument("--repeats", type=int, default=10, help="timed batches per point (median reported)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches before timing")
+    p.add_argument("--corun", nargs="*", default=[], metavar="A,B",
+                   help="co-run size pairs, e.g. 1,1 or 64,64 (two partitions at once)")
+    p.add_argument("--corun-models", nargs="+", default=None, help="models for co-runs (default --models)")
+    p.add_argument("--corun-batches", nargs="+", type=int, default=None, help="batches for co-runs")
+    p.add_argument("--corun-window", type=float, default=1.0, help="seconds both sides run together")
+    p.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
+    p.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
+    p.add_argument("--fresh", action="store_true", help="discard what --out holds instead of resuming")
+    p.set_defaults(run=run_profile)
+
+    e = sub.add_parser("execute", help="run a plan on real hardware and summarise like the simulator")
+    e.add_argument("instance", help="instance JSON file")
+    e.add_argument("plan", help="plan JSON file")
+    e.add_argument("--backend", required=True, choices=BACKEND_NAMES)
+    e.add_argument("--duration", type=float, default=10.0, help="arrival window, seconds (default 10)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--arrivals", default="poisson", help="poisson | gamma:CV | deterministic | trace:NAME")
+    e.add_argument("--routing", default="interleave", choices=("interleave", "random"))
+    e.add_argument("--drain", type=float, default=5.0, help="seconds after the window for queued requests")
+    e.add_argument("--no-pad", action="store_true", help="run a batch at the number of requests taken")
+    e.add_argument("--model-map", nargs="*", default=[], metavar="MODEL=ZOO", help="instance model -> zoo model")
+    e.add_argument("--gpus", nargs="*", type=int, default=None, help="plan GPU indices to run (default all)")
+    e.add_argument("--sm-impl", default="driver", choices=("driver", "torch"))
+    e.add_argument("--no-graphs", action="store_true")
+    e.add_argument("--compare-sim", action="store_true", help="also simulate the same arrivals and report both")
+    e.add_argument("--records", default=None, help="write per-request records here (CSV)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(run=run_execute)
+
+    b = sub.add_parser("backends", help="which partition backends can run on this machine, and why not")
+    b.set_defaults(run=run_backends)
+
+
+def _backend(name: str, args: Any) -> Any:
+    from profiler.partitions import get_backend
+
+    options: dict[str, Any] = {}
+    if name == "sm":
+        options["impl"] = args.sm_impl
+    if name in ("sm", "gpu"):
+        options["graphs"] = not args.no_graphs
+    backend = get_backend(name, **options)
+    a = backend.availability()
+    if not a.ok:
+        raise InputError(f"backend {name} cannot run here: {a.reason}")
+    return backend
+
+
+def _pairs(items: list[str]) -> tuple[tuple[float, float], ...]:
+    out = []
+    for item in items:
+        try:
+            a, b = (float(x) for x in item.split(","))
+        except ValueError:
+            raise InputError(f"--corun {item!r}: expected two sizes A,B") from None
+        out.append((a, b))
+    return tuple(out)
+
+
+def run_profile(args) -> int:
+    from profiler.measure import TimingOptions
+    from profiler.sweep import SweepSpec, sweep
+
+    backend = _backend(args.backend, args)
+    spec = SweepSpec(models=tuple(args.models), batches=tuple(args.batches), sizes=tuple(args.sizes),
+                     timing=TimingOptions(args.warmup, args.repeats), corun_sizes=_pairs(args.corun),
+                     corun_models=tuple(args.corun_models or ()), corun_batches=tuple(args.corun_batches or ()),
+                     corun_window_s=args.corun_window)
+    r = sweep(backend, spec, args.out, fresh=args.fresh)
+    print(f"profile {args.backend} -> {r.out_dir}: {r.measured_solo} solo and {r.measured_corun} co-run "
+          f"measurements, {r.skipped} already present; solo.csv {len(r.solo)} rows"
+          + (f", corun.csv {len(r.corun)} rows" if r.corun is not None else ""))
+    return 0
+
+
+def run_execute(args) -> int:
+    from stsched.executor import ExecOptions, execute
+    from stsched.io import load_instance, load_plan
+
+    inst = load_instance(args.instance)
+    plan = load_plan(args.plan)
+    mm = []
+    for item in args.model_map:
+        if "=" not in item:
+            raise InputError(f"--model-map {item!r}: expected MODEL=ZOO")
+        mm.append(tuple(item.split("=", 1)))
+    options = ExecOptions(duration_s=args.duration, seed=args.seed, arrivals=args.arrivals, routing=args.routing,
+                          drain_s=args.drain, pad_batches=not args.no_pad, model_map=tuple(mm),
+                          gpus=tuple(args.gpus) if args.gpus else None)
+    backend = _backend(args.backend, args)
+    res = execute(inst, plan, backend, options)
+    sim = None
+    if args.compare_sim:
+        from stsched.simulate import SimOptions, simulate
+
+        if options.gpus is not None:
+            raise InputError("--compare-sim needs every GPU of the plan (drop --gpus)")
+        sim = simulate(inst, plan, res.arrivals, SimOptions(duration_s=args.duration, seed=args.seed,
+                                                            routing=args.routing)).summary
+    if args.records:
+        from stsched.io import write_atomic
+
+        write_atomic(args.records, res.records.to_frame().to_csv(index=False))
+    if args.json:
+        out = {"summary": res.summary.to_dict(), "backend": res.backend, "layouts": list(res.layouts),
+               "exec": res.exec_table().to_dict("records"), "wall_s": res.wall_s,
+               "simulated": sim.to_dict() if sim is not None else None}
+        json.dump(_clean(out), sys.stdout, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    s = res.summary
+    print(f"executed on {args.backend} ({res.backend.get('device')}): {s.requests} requests in "
+          f"{s.duration_s:g} s, SLO attainment {s.slo_attainment:.4f}, p50 {s.p50_ms:.2f} ms, "
+          f"p99 {s.p99_ms:.2f} ms, goodput {s.goodput_rps:.1f} req/s ({res.wall_s:.1f} s wall)")
+    if sim is not None:
+        print(f"simulated, same arrivals: SLO attainment {sim.slo_attainment:.4f}, p50 {sim.p50_ms:.2f} ms, "
+              f"p99 {sim.p99_ms:.2f} ms, goodput {sim.goodput_rps:.1f} req/s")
+    for row in res.exec_table().to_dict("records"):
+        model = "-" if row["model_ms"] is None else f"{row['model_ms']:.2f}"
+        print(f"  gpu {row['gpu']} partition {row['partition']} {row['service']}: {row['batches']} batches, "
+              f"median {row['median_exec_ms']:.2f} ms (instance e_s {model} ms)")
+    return 0
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None, tuples -> lists."""
+    import math
+
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return str(x)
+
+
+def run_backends(args) -> int:
+    from profiler.partitions import BACKENDS, get_backend
+
+    for name in BACKENDS:
+        a = get_backend(name).availability()
+        print(f"{name:<4} {'available' if a.ok else 'unavailable'}{'' if a.ok else ': ' + a.reason}")
+    return 0
