@@ -119,14 +119,14 @@ def run_execute(args) -> int:
     options = ExecOptions(duration_s=args.duration, seed=args.seed, arrivals=args.arrivals, routing=args.routing,
                           drain_s=args.drain, pad_batches=not args.no_pad, model_map=tuple(mm),
                           gpus=tuple(args.gpus) if args.gpus else None)
+    if args.compare_sim and options.gpus is not None:
+        raise InputError("--compare-sim needs every GPU of the plan (drop --gpus)")
     backend = _backend(args.backend, args)
     res = execute(inst, plan, backend, options)
     sim = None
     if args.compare_sim:
         from stsched.simulate import SimOptions, simulate
 
-        if options.gpus is not None:
-            raise InputError("--compare-sim needs every GPU of the plan (drop --gpus)")
         sim = simulate(inst, plan, res.arrivals, SimOptions(duration_s=args.duration, seed=args.seed,
                                                             routing=args.routing)).summary
     if args.records:
@@ -143,10 +143,10 @@ def run_execute(args) -> int:
     s = res.summary
     print(f"executed on {args.backend} ({res.backend.get('device')}): {s.requests} requests in "
           f"{s.duration_s:g} s, SLO attainment {s.slo_attainment:.4f}, p50 {s.p50_ms:.2f} ms, "
-          f"p99 {s.p99_ms:.2f} ms, goodput {s.goodput_rps:.1f} req/s ({res.wall_s:.1f} s wall)")
+          f"p99 {s.p99_ms:.2f} ms, goodput {s.goodput:.1f} req/s ({res.wall_s:.1f} s wall)")
     if sim is not None:
         print(f"simulated, same arrivals: SLO attainment {sim.slo_attainment:.4f}, p50 {sim.p50_ms:.2f} ms, "
-              f"p99 {sim.p99_ms:.2f} ms, goodput {sim.goodput_rps:.1f} req/s")
+              f"p99 {sim.p99_ms:.2f} ms, goodput {sim.goodput:.1f} req/s")
     for row in res.exec_table().to_dict("records"):
         model = "-" if row["model_ms"] is None else f"{row['model_ms']:.2f}"
         print(f"  gpu {row['gpu']} partition {row['partition']} {row['service']}: {row['batches']} batches, "
