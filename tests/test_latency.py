@@ -88,9 +88,27 @@ def test_outside_range_is_nan_with_warning_and_extrapolation_names_rule(v100, ca
         up, low, big = (predict(v100, ["resnet50"], [b], [p], extrapolate=True)[0]
                         for b, p in ((8, 100), (8, 10), (64, 80)))
     assert up == pytest.approx(at80)  # more SMs never slower: hold
-    assert low == pytest.approx(at80 * 0 + predict(v100, ["resnet50"], [8], [20])[0] * 2)  # perfect scaling
+    assert low == pytest.approx(predict(v100, ["resnet50"], [8], [20])[0] * 2)  # perfect scaling from 20 %
     assert big == pytest.approx(predict(v100, ["resnet50"], [32], [80])[0] * 2)  # per-request cost held
     assert "extrapolated" in caplog.text and "upper bound" in caplog.text
+
+
+def test_mig_tables_never_invent_feasibility():
+    """ParvaGPU's OOM cells (0,0 in the source) stay absent: the model's tables cover exactly the profiled cells,
+    and every (model, procs) surface is monotone on them."""
+    prof = load_profile("a100-mig")
+    model = fit(prof)
+    s = prof.solo
+    tabs = tables_for(model, model.models, sorted(s["batch"].unique()), sorted(s["partition"].unique()),
+                      sorted(s["procs"].unique()))
+    got = {(t.model, e.batch, e.size, e.procs) for t in tabs for e in t.entries}
+    assert got == {(r.model, r.batch, r.partition, r.procs) for r in s.itertuples()}
+    for t in tabs:
+        lat = {(e.batch, e.size, e.procs): e.latency_ms for e in t.entries}
+        for (b, p, k), v in lat.items():
+            for (b2, p2) in ((2 * b, p), (b, p + 1)):
+                if (b2, p2, k) in lat:
+                    assert (lat[(b2, p2, k)] >= v - 1e-9) if b2 > b else (lat[(b2, p2, k)] <= v + 1e-9)
 
 
 # ------------------------------------------------------------------------------------------------ bad input

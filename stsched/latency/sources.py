@@ -3,8 +3,8 @@ it with the importers of `stsched.data.importers` (never re-parsed here).
 
 | source | shape | read by |
 |---|---|---|
-| `gpulet-a100-interference` | headerless, 10 fields, words `throughput`/`latency` at fields 6/8 | `import_gpulet_a100` |
-| `gpulet-a100-inference` | headerless, 8 fields, words `throughput`/`latency` at fields 4/6 | `import_gpulet_a100` |
+| `gpulet-a100-interference` | headerless, 10 fields, `throughput`/`latency` at 6/8 | `import_gpulet_a100` |
+| `gpulet-a100-inference` | headerless, 8 fields, `throughput`/`latency` at 4/6 | `import_gpulet_a100` |
 | `igniter-pairs` | header `model1,model2,batch1,batch2,mps_pct1,mps_pct2,latency1_ms,latency2_ms` | `import_igniter` |
 | `igniter-solo` | header `model,batch,mps_pct,latency_ms,...` | `import_igniter` |
 | `igniter-config` | JSON lines (iGniter's gpulet.config) | `import_igniter` |
