@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
+from stsched.bounds import efficiency, infeasible_services
 from stsched.problem import Instance, ThroughputRule
 from stsched.solve import Objective
 
@@ -45,6 +46,15 @@ class LpBound:
     @property
     def gpus(self) -> float:
         return math.inf if math.isinf(self.value) else max(1, math.ceil(self.value - 1e-6))
+
+
+def unservable(instance: Instance, objective: Objective) -> dict[str, str]:
+    """Services no plan can serve, with the reason: `stsched.bounds.infeasible_services` for min-gpus; for max-scale
+    only the SLO reason counts (any rate can be scaled down)."""
+    bad = infeasible_services(instance)
+    if objective is Objective.MAX_SCALE:
+        bad = {k: v for k, v in bad.items() if efficiency(instance, k).per_unit == 0.0}
+    return bad
 
 
 def _optimistic_capacity(instance: Instance, service: str, batch: int, size: float, procs: int) -> float | None:
@@ -120,4 +130,4 @@ def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS)
     return LpBound(value, objective, n_x, n_y)
 
 
-__all__ = ["LpBound", "lp_relaxation"]
+__all__ = ["LpBound", "lp_relaxation", "unservable"]

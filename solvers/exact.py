@@ -16,11 +16,10 @@ from typing import Callable
 
 import numpy as np
 
-from solvers.bounds import lp_relaxation
+from solvers.bounds import lp_relaxation, unservable
 from solvers.patterns import (Config, ExactOptions, GpuPattern, ModelData, TooLarge, _Timer, enumerate_configs,
                               enumerate_layouts, enumerate_patterns, fits, mig_starts, neighbour_interference,
                               single_capacity)
-from stsched.bounds import infeasible_services
 from stsched.check import check
 from stsched.plan import GpuLayout, Partition, Plan
 from stsched.problem import Instance, MechanismKind
@@ -334,7 +333,7 @@ def to_plan(data: ModelData, gpus: list[list[Config]], objective: Objective, sol
 def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: Engine, engine_name: str) -> SolveResult:
     """Prepare, solve with `engine`, extract, check; never raise for an infeasible instance."""
     t0 = time.perf_counter()
-    bad = infeasible_services(instance)
+    bad = unservable(instance, options.objective)
     if bad:
         return SolveResult(solver, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
                            infeasible_services=tuple(bad))

@@ -94,9 +94,9 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
             if data.gpu_memory_mb is not None:
                 prob += (pulp.lpSum(c.memory_mb * v.xg[g, ci] for ci, c in enumerate(data.configs))
                          <= data.gpu_memory_mb, f"memory_{g}")
-            if g + 1 < G:
-                prob += (pulp.lpSum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
-                         >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")
+        for g in range(G - 1):  # symmetry breaking: GPUs ordered by layout index, unused ones last
+            prob += (pulp.lpSum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
+                     >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")
         used = pulp.lpSum(v.u.values())
     for s in active:
         prob += pulp.lpSum(cover[s]) >= need, f"cover_{s}"

@@ -1,0 +1,197 @@
+"""Brute force for tiny instances: the known optimum that tests hold the exact models against.
+
+Deliberately independent of solvers.patterns: every partition (size, processes, tenant subset, batch per tenant)
+is built as a `Partition`, every GPU candidate is judged by `stsched.check` itself (a one-GPU plan; only the
+coverage rule is ignored there), and its capacity per service follows the throughput rule on the checker's own
+timing (`stsched.timing.gpu_timings`).  Rates split continuously over partitions, so a GPU matters only through its
+capacity vector; dominated vectors are dropped, then every multiset of GPUs is tried (fewest GPUs first for min-gpus,
+the best min_s capacity_s / rate_s over `instance.gpus` GPUs for max-scale).  Without neighbour interference a
+partition's capacity does not depend on its company, so partitions are pruned by (capacity, memory) dominance per
+size before GPUs are formed; with it, whole GPUs are enumerated.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from itertools import combinations, combinations_with_replacement, product
+
+import numpy as np
+
+from solvers.bounds import unservable
+
+from stsched.check import Rule, check
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.solve import Objective, SolveOptions, SolveResult, Status, register
+from stsched.timing import cycle_ms, gpu_timings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 2_000_000  # GPU multisets tried at most (`--param brute_limit=N`)
+
+
+def _partitions(instance: Instance) -> list[Partition]:
+    names = [s.name for s in instance.services if s.rate > 0]
+    t_max = min(instance.mechanism.max_tenants or len(names), len(names))
+    out = []
+    for size in instance.mechanism.sizes:
+        for k in range(1, t_max + 1):
+            for group in combinations(names, k):
+                for batches in product(instance.batches, repeat=k):
+                    for procs in (instance.procs_options() if k == 1 else (1,)):
+                        out.append(Partition(size, tuple(Tenant(n, b, 0.0) for n, b in zip(group, batches)),
+                                             procs=procs))
+    return out
+
+
+def _gpu_capacity(instance: Instance, gpu: GpuLayout, index: dict[str, int]) -> np.ndarray | None:
+    """Capacity vector of one GPU, or None when the checker finds any violation besides coverage."""
+    report = check(instance, Plan((gpu,)))
+    if any(v.rule is not Rule.COVERAGE for v in report.violations):
+        return None
+    vec = np.zeros(len(index))
+    for p, times in zip(gpu.partitions, gpu_timings(instance, gpu)):
+        duty = cycle_ms(times)
+        for t, tt in zip(p.tenants, times):
+            e = instance.entry(t.service, t.batch, p.size, p.procs)
+            if (instance.throughput_rule is ThroughputRule.MEASURED and len(p.tenants) == 1
+                    and e.throughput_rps is not None):
+                vec[index[t.service]] += p.procs * e.throughput_rps * e.latency_ms / tt.exec_ms
+            else:
+                vec[index[t.service]] += p.procs * 1000.0 * t.batch / duty
+    return vec
+
+
+def _pareto(items: list, vecs: np.ndarray) -> tuple[list, np.ndarray]:
+    order = np.argsort(-vecs.sum(axis=1), kind="stable")
+    keep: list[int] = []
+    for i in order:
+        if not any(np.all(vecs[j] >= vecs[i] - 1e-9) for j in keep):
+            keep.append(i)
+    return [items[i] for i in keep], vecs[keep]
+
+
+def _size_sets(instance: Instance) -> list[tuple[float, ...]]:
+    mech = instance.mechanism
+    most = mech.max_partitions or int(mech.capacity // min(mech.sizes))
+    out = []
+    for n in range(1, most + 1):
+        for sizes in combinations_with_replacement(sorted(mech.sizes, reverse=True), n):
+            if mech.kind is not MechanismKind.MIG and sum(sizes) > mech.capacity * (1 + 1e-9):
+                continue
+            empty = GpuLayout(tuple(Partition(s, ()) for s in sizes))
+            if all(v.rule is not Rule.LAYOUT for v in check(instance, Plan((empty,))).violations):
+                out.append(sizes)
+    return out
+
+
+def gpu_candidates(instance: Instance) -> tuple[list[GpuLayout], np.ndarray]:
+    """Every non-dominated feasible GPU (with zero rates) and its capacity vector over the active services."""
+    active = [s.name for s in instance.services if s.rate > 0]
+    index = {n: i for i, n in enumerate(active)}
+    parts = _partitions(instance)
+    form = instance.interference.form
+    coupled = form != "none" and any(e.l2_util is not None for t in instance.tables for e in t.entries)
+    by_size: dict[float, list[Partition]] = {}
+    if coupled:
+        for p in parts:
+            by_size.setdefault(p.size, []).append(p)
+    else:
+        for size in instance.mechanism.sizes:
+            ok, vecs = [], []
+            for p in (q for q in parts if q.size == size):
+                v = _gpu_capacity(instance, GpuLayout((p,)), index)
+                if v is not None:
+                    mem = sum(p.procs * instance.service(t.service).memory_for(t.batch) for t in p.tenants)
+                    ok.append(p)
+                    vecs.append(np.append(v, -mem))
+            if ok:
+                by_size[size] = _pareto(ok, np.array(vecs))[0]
+    gpus, vecs = [], []
+    for sizes in _size_sets(instance):
+        choices = [list(combinations_with_replacement(by_size.get(s, []), sizes.count(s)))
+                   for s in sorted(set(sizes), reverse=True)]
+        for combo in product(*choices):
+            gpu = GpuLayout(tuple(p for group in combo for p in group))
+            v = _gpu_capacity(instance, gpu, index)
+            if v is not None:
+                gpus.append(gpu)
+                vecs.append(v)
+    if not gpus:
+        return [], np.zeros((0, len(active)))
+    return _pareto(gpus, np.array(vecs))
+
+
+def _plan(instance: Instance, gpus: list[GpuLayout], vecs: np.ndarray, alpha: float) -> Plan:
+    active = [s for s in instance.services if s.rate > 0]
+    total = vecs.sum(axis=0)
+    out = []
+    for gpu in gpus:
+        caps = _gpu_capacity_per_tenant(instance, gpu)
+        parts = []
+        for p, cs in zip(gpu.partitions, caps):
+            tenants = []
+            for t, c in zip(p.tenants, cs):
+                i = next(j for j, s in enumerate(active) if s.name == t.service)
+                tenants.append(Tenant(t.service, t.batch, alpha * active[i].rate * c / total[i]))
+            parts.append(Partition(p.size, tuple(tenants), procs=p.procs))
+        out.append(GpuLayout(tuple(parts)))
+    return Plan(tuple(out), scale=alpha, solver="brute")
+
+
+def _gpu_capacity_per_tenant(instance: Instance, gpu: GpuLayout) -> list[list[float]]:
+    out = []
+    for p, times in zip(gpu.partitions, gpu_timings(instance, gpu)):
+        duty = cycle_ms(times)
+        row = []
+        for t, tt in zip(p.tenants, times):
+            e = instance.entry(t.service, t.batch, p.size, p.procs)
+            if (instance.throughput_rule is ThroughputRule.MEASURED and len(p.tenants) == 1
+                    and e.throughput_rps is not None):
+                row.append(p.procs * e.throughput_rps * e.latency_ms / tt.exec_ms)
+            else:
+                row.append(p.procs * 1000.0 * t.batch / duty)
+        out.append(row)
+    return out
+
+
+@register("brute", "exact", "brute-force enumeration of GPU multisets; tiny instances only (test oracle)")
+class BruteSolver:
+    """Known optima for tiny instances; `--param brute_limit=N` caps the GPU multisets tried."""
+
+    def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
+        bad = unservable(instance, options.objective)
+        if bad:
+            return SolveResult(self.name, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
+                               infeasible_services=tuple(bad))
+        limit = int(options.param("brute_limit", str(DEFAULT_LIMIT)))
+        rates = np.array([s.rate for s in instance.services if s.rate > 0])
+        gpus, vecs = gpu_candidates(instance)
+        disc = (f"all partitions (sizes, procs, tenant subsets, batch per tenant) judged by the checker; "
+                f"{len(gpus)} non-dominated GPUs")
+        G = instance.gpus
+        if sum(math.comb(len(gpus) + k - 1, k) for k in range(1, G + 1)) > limit:
+            return SolveResult(self.name, Status.UNKNOWN, discretisation=disc,
+                               message=f"too large for brute force (> {limit} GPU multisets)")
+        if options.objective is Objective.MIN_GPUS:
+            for k in range(1, G + 1):
+                for combo in combinations_with_replacement(range(len(gpus)), k):
+                    tot = vecs[list(combo)].sum(axis=0)
+                    if np.all(tot >= rates * (1 - 1e-9)):
+                        plan = _plan(instance, [gpus[i] for i in combo], vecs[list(combo)], 1.0)
+                        return SolveResult(self.name, Status.OPTIMAL, float(k), float(k), plan=plan,
+                                           discretisation=disc)
+            return SolveResult(self.name, Status.INFEASIBLE, discretisation=disc,
+                               message=f"no multiset of {G} GPUs covers the rates",
+                               infeasible_services=instance.service_names)
+        best, best_combo = -1.0, None
+        for k in range(1, G + 1):
+            for combo in combinations_with_replacement(range(len(gpus)), k):
+                a = float(np.min(vecs[list(combo)].sum(axis=0) / rates))
+                if a > best:
+                    best, best_combo = a, combo
+        if best_combo is None or best <= 0:
+            return SolveResult(self.name, Status.INFEASIBLE, discretisation=disc, message="no GPU serves anything")
+        plan = _plan(instance, [gpus[i] for i in best_combo], vecs[list(best_combo)], best)
+        return SolveResult(self.name, Status.OPTIMAL, best, best, plan=plan, discretisation=disc)

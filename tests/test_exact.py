@@ -1,0 +1,186 @@
+"""Exact solvers (milp with CBC and HiGHS, cpsat) against brute force on tiny instances, and their contracts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from conftest import linear_table, make_mig_instance, make_mps_instance
+from solvers.bounds import lp_relaxation
+from solvers.exact import prepare
+from stsched.check import check
+from stsched.devices import DEVICES, mps_mechanism
+from stsched.problem import Instance, Interference, Service
+from stsched.solve import Objective, SolveOptions, Status, run_solver
+
+ENGINES = [("milp", "cbc"), ("milp", "highs"), ("cpsat", None)]
+LIMIT = 10.0
+SCALE_TOL = 1e-3  # max-scale objectives agree to the solvers' alpha tolerance
+INTERFERENCE = Interference("gpulet-linear", (0.5, 0.8, 0.3, 0.6, 1.0))
+
+
+def _solve(name, backend, inst, objective, **kw):
+    return run_solver(name, inst, SolveOptions(objective=objective, time_limit_s=LIMIT, backend=backend, **kw))
+
+
+def _agree(a: float, b: float, objective: Objective) -> bool:
+    if objective is Objective.MIN_GPUS:
+        return a == b
+    return abs(a - b) <= SCALE_TOL * max(a, b)
+
+
+TINY = {
+    "mps": lambda: make_mps_instance(),
+    "mps-3gpu": lambda: make_mps_instance(rates=(400.0, 300.0), gpus=3),
+    "mps-interference": lambda: make_mps_instance(rates=(300.0, 200.0), interference=INTERFERENCE),
+    "mig": lambda: make_mig_instance(),
+    "mig-2svc": lambda: make_mig_instance(rates=(300.0, 200.0), slos=(60.0, 90.0), gpus=2),
+}
+
+
+@pytest.fixture(scope="module")
+def brute_results():
+    return {(k, o): _solve("brute", None, f(), o) for k, f in TINY.items() for o in Objective if o is not Objective.ADAPT}
+
+
+@pytest.mark.parametrize("key", sorted(TINY))
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+@pytest.mark.parametrize("name,backend", ENGINES)
+def test_engines_agree_with_brute_force(brute_results, key, objective, name, backend):
+    inst = TINY[key]()
+    known = brute_results[(key, objective)]
+    assert known.result.status is Status.OPTIMAL and known.valid
+    got = _solve(name, backend, inst, objective)
+    assert got.result.status is Status.OPTIMAL, got.result.message
+    assert got.valid, [str(v) for v in got.report.violations]
+    assert _agree(got.result.objective, known.result.objective, objective), (got.result.objective,
+                                                                              known.result.objective)
+    if objective is Objective.MIN_GPUS:
+        assert got.result.bound <= got.result.objective
+    else:
+        assert got.result.bound >= got.result.objective * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("formulation", ["slots", "patterns", "indexed"])
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+def test_formulations_give_the_same_optimum(formulation, objective):
+    inst = make_mps_instance(rates=(400.0, 300.0), gpus=3)
+    base = _solve("milp", "highs", inst, objective)
+    for name, backend in (("milp", "highs"), ("cpsat", None)):
+        got = _solve(name, backend, inst, objective, params=(("formulation", formulation),))
+        assert got.result.status is Status.OPTIMAL and got.valid
+        assert f"formulation {formulation}" in got.result.discretisation
+        assert _agree(got.result.objective, base.result.objective, objective)
+
+
+def test_interference_is_exact_per_gpu_pattern_and_conservative_otherwise():
+    inst = make_mps_instance(rates=(300.0, 200.0), interference=INTERFERENCE)
+    exact = prepare(inst, SolveOptions())
+    assert exact.formulation == "patterns" and exact.exact
+    cons = prepare(inst, SolveOptions(params=(("formulation", "slots"),)))
+    assert "conservative" in cons.discretisation and not cons.exact
+    for name, backend in ENGINES:  # the conservative model is a restriction: never better, always valid
+        r = _solve(name, backend, inst, Objective.MAX_SCALE, params=(("formulation", "slots"),))
+        e = _solve(name, backend, inst, Objective.MAX_SCALE)
+        assert r.valid and e.valid and r.result.objective <= e.result.objective * (1 + SCALE_TOL)
+
+
+def _slo_too_tight() -> Instance:
+    return make_mps_instance(slos=(50.0, 1.0))  # s1 cannot meet 1 ms at any batch or size
+
+
+@pytest.mark.parametrize("name,backend", ENGINES + [("brute", None)])
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+def test_infeasible_slo_is_reported_with_the_service(name, backend, objective):
+    r = _solve(name, backend, _slo_too_tight(), objective).result
+    assert r.status is Status.INFEASIBLE and r.plan is None
+    assert r.infeasible_services == ("s1",)
+
+
+@pytest.mark.parametrize("name,backend", ENGINES + [("brute", None)])
+def test_rate_beyond_all_gpus_is_infeasible_for_min_gpus(name, backend):
+    r = _solve(name, backend, make_mps_instance(rates=(1e6, 10.0), gpus=1), Objective.MIN_GPUS).result
+    assert r.status is Status.INFEASIBLE and "s0" in r.infeasible_services
+
+
+@pytest.mark.parametrize("name,backend", ENGINES)
+def test_rates_jointly_beyond_the_gpus_are_infeasible(name, backend):
+    inst = make_mps_instance(rates=(400.0, 300.0), gpus=1)  # each fits one GPU alone, not both together
+    assert _solve("brute", None, inst, Objective.MIN_GPUS).result.status is Status.INFEASIBLE
+    r = _solve(name, backend, inst, Objective.MIN_GPUS).result
+    assert r.status is Status.INFEASIBLE and r.plan is None
+
+
+def test_lp_relaxation_bounds_the_optimum():
+    for inst in (make_mps_instance(rates=(400.0, 300.0), gpus=3), make_mig_instance(rates=(900.0,), gpus=3)):
+        lo = lp_relaxation(inst, Objective.MIN_GPUS)
+        hi = lp_relaxation(inst, Objective.MAX_SCALE)
+        opt = _solve("brute", None, inst, Objective.MIN_GPUS).result.objective
+        best = _solve("brute", None, inst, Objective.MAX_SCALE).result.objective
+        assert lo.value <= opt + 1e-9 and lo.gpus <= opt
+        assert hi.value >= best * (1 - 1e-9)
+
+
+def test_warm_start_is_used_and_kept_as_fallback():
+    inst = make_mps_instance(rates=(400.0, 300.0), gpus=3)
+    known = _solve("brute", None, inst, Objective.MIN_GPUS)
+    for name, backend in ENGINES:
+        r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, backend=backend, warm_start=known.result.plan))
+        assert r.result.status is Status.OPTIMAL and r.valid
+        assert r.result.objective == known.result.objective
+
+
+def test_time_limit_returns_best_incumbent_with_bound():
+    # a 12-service instance with a 1 s limit: whatever comes back is honest (valid plan or none, a bound, a status)
+    sizes = (20.0, 40.0, 50.0, 60.0, 80.0, 100.0)
+    services = tuple(Service(f"s{i}", f"m{i % 4}", 150.0 + 37.0 * i, 60.0 + 5.0 * (i % 5)) for i in range(12))
+    tables = tuple(linear_table(f"m{i}", sizes, (1, 2, 4, 8), 2.0 + i, 1.0 + 0.3 * i) for i in range(4))
+    inst = Instance("twelve", services, DEVICES["a100-80gb"], mps_mechanism(sizes, 2, 3), 12, (1, 2, 4, 8), tables)
+    for name, backend in ENGINES:
+        r = run_solver(name, inst, SolveOptions(time_limit_s=1.0, backend=backend))
+        assert r.result.status in (Status.OPTIMAL, Status.FEASIBLE, Status.UNKNOWN)
+        assert r.result.wall_s < 30
+        if r.result.plan is not None:
+            assert r.valid and r.result.bound is not None and r.result.bound <= r.result.objective
+        else:
+            assert r.result.status is Status.UNKNOWN
+
+
+def test_milp_highs_alias_and_unknown_backend():
+    inst = make_mps_instance()
+    a = run_solver("milp-highs", inst, SolveOptions(time_limit_s=LIMIT))
+    assert "pulp/highs" in a.result.discretisation and a.result.status is Status.OPTIMAL
+    from stsched.errors import InputError
+    with pytest.raises(InputError):
+        run_solver("milp", inst, SolveOptions(backend="glpk"))
+
+
+def test_cli_json_is_one_clean_object(tmp_path, capfd):
+    from stsched.cli import main
+    from stsched.io import save_instance
+    path = tmp_path / "inst.json"
+    save_instance(make_mps_instance(), path)
+    out = tmp_path / "plan.json"
+    for solver, extra in (("milp", ["--backend", "highs"]), ("cpsat", []), ("milp", [])):
+        code = main(["solve", str(path), "--solver", solver, "--json", "--time-limit", "10", "--out", str(out), *extra])
+        text = capfd.readouterr().out
+        got = json.loads(text)  # the whole stdout is the one JSON object (no solver banner)
+        assert code == 0 and got["status"] == "optimal" and got["valid"] is True
+        assert {"solver", "status", "objective", "bound", "gap", "wall_s", "gpus", "scale", "valid"} <= set(got)
+        assert out.exists()
+
+
+def test_parvagpu_row1_under_its_own_rules_if_data_present():
+    from stsched.errors import InputError
+    try:
+        from stsched.scenarios import parvagpu
+        inst = parvagpu(1)
+    except (ImportError, InputError, FileNotFoundError) as e:
+        pytest.skip(f"ParvaGPU data not available: {e}")
+    r = run_solver("milp", inst, SolveOptions(time_limit_s=30, backend="highs", params=(("max_tenants", "1"),)))
+    assert r.result.status is Status.OPTIMAL and r.valid
+    assert r.result.objective == 2  # = ParvaGPU's own count for its scenario 1
+    assert math.isclose(r.result.bound, 2)
+    assert check(inst, r.result.plan).valid
