@@ -51,9 +51,11 @@ def test_parvagpu_five_process_build_matches_committed_maps(row):
         assert mine.gpus_used == 16
 
 
-def test_igniter_reproduces_readme_example():
-    """AlexNet/ResNet-50/VGG-19 at 500/400/200 req/s, SLOs 15/40/60 ms -> one V100, 10/30/37.5 %, batches 4/8/6."""
-    inst = analytic_instance(igniter_example())
+@pytest.mark.parametrize("interference", [False, True])
+def test_igniter_reproduces_readme_example(interference):
+    """AlexNet/ResNet-50/VGG-19 at 500/400/200 req/s, SLOs 15/40/60 ms -> one V100, 10/30/37.5 %, batches 4/8/6;
+    the checker judges it with iGniter's solo latencies, and with the registered `igniter` interference form."""
+    inst = analytic_instance(igniter_example(), interference=interference)
     judged = run_solver("igniter", inst)
     assert judged.valid, judged.result.message
     plan = judged.result.plan

@@ -109,7 +109,7 @@ class Gpulet:
 
     def latency(self, gi: int | None, let: Let, svc: str, batch: int) -> float | None:
         """L(b) of `svc` in `let` with the interference of the GPU's other gpu-lets (solo when gi is None)."""
-        if gi is None:
+        if gi is None or self.inst.interference.form == "none":
             return solo_exec(self.inst, svc, batch, let.size)
         probe = Let(let.size, [[svc, batch, 0.0]], 1.0)
         gpu = [probe if l is let else l for l in self.gpus[gi]]
@@ -252,11 +252,18 @@ class Gpulet:
     def best_fit(self, est: Est, svc: str) -> tuple[int, Let] | None:
         """gpulet's findBestFit with its SLO and interference checks (done on a trial placement)."""
         best, min_diff = None, math.inf
+        fresh_fits = None  # every untouched GPU (one empty whole gpu-let) gives the same trial outcome
         for gi, gpu in enumerate(self.gpus):
             for let in gpu:
                 if let.tenants or let.size < est.size - TOL:
                     continue
-                if not self.trial_fits(gi, let, est, svc):
+                fresh = len(gpu) == 1 and let.size >= self.full - TOL
+                if fresh and fresh_fits is not None:
+                    fits = fresh_fits
+                else:
+                    fits = self.trial_fits(gi, let, est, svc)
+                    fresh_fits = fits if fresh else fresh_fits
+                if not fits:
                     continue
                 if let.size >= self.full - TOL:
                     best, min_diff = (gi, let), 0.0

@@ -198,17 +198,39 @@ class IgniterModel:
         return math.ceil((gamma / delta - k4) / hw.unit) * hw.unit
 
 
+    def l2_fraction(self, model: str, batch: int, share: float) -> float:
+        """Predicted solo L2 use (fraction of peak) of one workload: linear in its solo throughput."""
+        p = self.models[model]
+        return max(0.0, (p.l2[0] * 1000.0 * batch / self.active_ms(model, batch, share) + p.l2[1]) / 100.0)
+
+    def form_coefficients(self, models: Sequence[str]) -> tuple[float, float]:
+        """Coefficients of the registered `igniter` interference form from this profile: k_l2 per unit of L2
+        fraction (the mean over `models` of iGniter's per-model k_l2, whose L2 is in %) and k_sch = the scheduling
+        idle time two co-located workloads add (mean kernel count x (2 alpha_sch + beta_sch), ms)."""
+        ps = [self.models[m] for m in dict.fromkeys(models)]
+        k_l2 = 100.0 * sum(p.k_l2 for p in ps) / len(ps)
+        hw = self.hardware
+        k_sch = max(0.0, sum(p.kernels for p in ps) / len(ps) * (2 * hw.idle_alpha + hw.idle_beta))
+        return k_l2, k_sch
+
+
 def analytic_instance(base: Instance, model: IgniterModel | None = None, batches: Sequence[int] = tuple(range(1, 33)),
-                      step: float | None = None) -> Instance:
+                      step: float | None = None, interference: bool = False) -> Instance:
     """`base` (a V100 MPS instance, e.g. `stsched.scenarios.igniter_example()`) with iGniter's share grid
     (multiples of its 2.5 % unit) and latency tables evaluated from iGniter's analytical model *solo* (one workload
-    on the GPU: base idle time, no L2 contention, its own power).  The checker then judges plans with solo
-    latencies: the registered interference forms cannot express iGniter's co-location terms."""
+    on the GPU: base idle time, no L2 contention, its own power).  With `interference`, the entries also carry
+    iGniter's predicted L2 use and the instance uses the registered `igniter` form with coefficients from the same
+    profile (`IgniterModel.form_coefficients`); that form takes the worst neighbour with global constants, while
+    iGniter sums the L2 of all neighbours with per-model constants and adds power capping, so the checker's
+    co-location latency is an approximation of iGniter's own (docs/BASELINES.md)."""
+    from stsched.problem import Interference
+
     model = model or IgniterModel.from_config()
     unit = step or model.hardware.unit
     sizes = tuple(round(unit * k, 6) for k in range(1, int(round(100.0 / unit)) + 1))
+    names = list(dict.fromkeys(s.model for s in base.services))
     tables = []
-    for m in dict.fromkeys(s.model for s in base.services):
+    for m in names:
         if not model.has(m):
             raise InputError(f"iGniter's profile has no model {m!r} (it has {', '.join(sorted(model.models))})")
         entries = []
@@ -216,9 +238,12 @@ def analytic_instance(base: Instance, model: IgniterModel | None = None, batches
             for b in batches:
                 lat = model.predict([m], [b], [r])[0]
                 if math.isfinite(lat) and lat > 0:
-                    entries.append(ProfileEntry(int(b), float(r), 1, float(lat)))
+                    l2 = model.l2_fraction(m, b, r) if interference else None
+                    entries.append(ProfileEntry(int(b), float(r), 1, float(lat), None, l2, 0.0 if interference else None))
         tables.append(LatencyTable(m, tuple(entries)))
     mech = mps_mechanism(sizes, base.mechanism.max_partitions, base.mechanism.max_tenants)
+    form = Interference("igniter", model.form_coefficients(names)) if interference else base.interference
+    note = "latency tables: iGniter's analytical model, solo" + ("; igniter interference form" if interference else "")
     return replace(base, name=base.name + "-igniter-analytic", mechanism=mech, batches=tuple(batches),
-                   tables=tuple(tables),
-                   notes=(base.notes + "; " if base.notes else "") + "latency tables: iGniter's analytical model, solo")
+                   tables=tuple(tables), interference=form,
+                   notes=(base.notes + "; " if base.notes else "") + note)
