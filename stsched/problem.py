@@ -213,6 +213,28 @@ class Instance:
                                  f"which has no latency table")
         object.__setattr__(self, "_services", services)
         object.__setattr__(self, "_tables", tables)
+        self._check_interference_features()
+
+    def _check_interference_features(self) -> None:
+        """A form that reads utilisation features needs them at every grid point (never a silent slowdown 1)."""
+        from stsched.interference import get_form  # late: forms register themselves on import
+
+        form = get_form(self.interference.form)
+        if not form.needs_features:
+            return
+        if form.n_coef is not None and len(self.interference.coef) != form.n_coef:
+            raise InputError(f"instance {self.name!r}: interference form {form.name!r} takes {form.n_coef} "
+                             f"coefficients, got {len(self.interference.coef)}")
+        used = {s.model for s in self.services}
+        for t in self.tables:
+            if t.model not in used:
+                continue
+            missing = [e for e in t.entries if e.l2_util is None or e.dram_util is None]
+            if missing:
+                e = missing[0]
+                raise InputError(f"instance {self.name!r}: interference form {form.name!r} needs L2 and DRAM "
+                                 f"utilisation, model {t.model!r} lacks them at {len(missing)} grid points "
+                                 f"(first: batch {e.batch}, size {e.size:g}, procs {e.procs})")
 
     # -- lookups ---------------------------------------------------------------------------------------------
     @property

@@ -163,6 +163,14 @@ def latency_model_tables(latency_model, models, batches, sizes, procs=(1,)) -> t
 
 
 # ----------------------------------------------------------------------------------------------- iGniter
+def mps_steps(step: float) -> tuple[float, ...]:
+    """MPS sizes step, 2*step, ..., 100 (iGniter: 2.5 % steps, its `unit`)."""
+    if not 0 < step <= 100:
+        raise InputError(f"MPS step must lie in (0, 100], got {step}")
+    n = int(round(100.0 / step))
+    return tuple(round(step * i, 6) for i in range(1, n + 1) if step * i <= 100 + 1e-9)
+
+
 IGNITER_EXAMPLE = (("alexnet", 500.0, 15.0), ("resnet50", 400.0, 40.0), ("vgg19", 200.0, 60.0))
 
 

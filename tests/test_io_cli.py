@@ -106,3 +106,16 @@ def test_cli_scenario_then_check_in_a_subprocess(tmp_path):
     run = subprocess.run([sys.executable, "-m", "stsched.cli", "scenario", "parvagpu", "--row", "12"],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "row 12 out of range" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_interference_form_needs_features_everywhere():
+    from dataclasses import replace
+
+    from stsched.problem import Interference, LatencyTable, ProfileEntry
+    inst = make_mps_instance()
+    t = inst.table("m0")
+    bare = LatencyTable("m0", tuple(ProfileEntry(e.batch, e.size, e.procs, e.latency_ms) for e in t.entries))
+    with pytest.raises(InputError, match="needs L2 and DRAM utilisation, model 'm0' lacks them"):
+        replace(inst, tables=(bare, inst.table("m1")), interference=Interference("gpulet-linear", (0, 0, 0, 0, 1.2)))
+    with pytest.raises(InputError, match="takes 5 coefficients, got 2"):
+        replace(inst, interference=Interference("gpulet-linear", (1.0, 2.0)))

@@ -45,15 +45,24 @@ def add(sub) -> None:
 
     q = kinds.add_parser("igniter-example", help="iGniter's README workload on a V100")
     q.add_argument("--gpus", type=int, default=1)
+    q.add_argument("--step", type=float, default=None,
+                   help="MPS size step in %% (iGniter: 2.5; needs --latency-model for unprofiled sizes)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.igniter_example(gpus=a.gpus)))
+    q.set_defaults(run=lambda a: _emit(a, scenarios.igniter_example(
+        sizes=None if a.step is None else scenarios.mps_steps(a.step), gpus=a.gpus)))
 
 
 def _out(q) -> None:
     q.add_argument("--out", default=None, help="instance JSON to write (default: print it)")
+    q.add_argument("--latency-model", default=None, metavar="MODEL",
+                   help="a fitted model (stsched fit): tables and interference evaluated from it")
+    q.add_argument("--interference-form", default=None, help="form the instance carries (default: the model's)")
 
 
 def _emit(args, inst) -> int:
+    if args.latency_model:
+        from stsched.latency import load, with_model
+        inst = with_model(inst, load(args.latency_model), form=args.interference_form)
     if args.out:
         save_instance(inst, args.out)
         rate = sum(s.rate for s in inst.services)
