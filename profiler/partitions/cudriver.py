@@ -96,9 +96,14 @@ class Driver:
         return v.value
 
     def device_resource(self, dev: int) -> Resource:
+        """The device's whole SM resource; checks the assumed struct layout against the device's SM count."""
         r = Resource()
         self._check(self.lib.cuDeviceGetDevResource(ctypes.c_int(dev), r.buf, CU_DEV_RESOURCE_TYPE_SM),
                     "cuDeviceGetDevResource")
+        sms = self.sm_count(dev)
+        if r.kind != CU_DEV_RESOURCE_TYPE_SM or r.sm_count != sms:
+            raise CudaDriverError(f"unexpected CUdevResource layout: type {r.kind}, smCount {r.sm_count} at byte "
+                                  f"{SM_COUNT_OFFSET}, device has {sms} SMs; cannot read SM counts back")
         return r
 
     def split(self, source: Resource, min_count: int) -> tuple[Resource, Resource]:
@@ -128,10 +133,18 @@ class Driver:
         return GreenPartition(int(ctx.value or 0), int(stream.value or 0), back.sm_count)
 
     def stream_sm_count(self, stream: int) -> int:
-        """SMs of the context that owns a stream (reads back torch's own green contexts)."""
-        ctx = ctypes.c_void_p()
-        self._check(self.lib.cuStreamGetCtx(ctypes.c_void_p(stream), ctypes.byref(ctx)), "cuStreamGetCtx")
+        """SMs of the (green) context that owns a stream (reads back torch's own green contexts)."""
+        ctx, green = ctypes.c_void_p(), ctypes.c_void_p()
         r = Resource()
+        if hasattr(self.lib, "cuStreamGetCtx_v2"):  # CUDA 12.5+: names the green context itself
+            self._check(self.lib.cuStreamGetCtx_v2(ctypes.c_void_p(stream), ctypes.byref(ctx), ctypes.byref(green)),
+                        "cuStreamGetCtx_v2")
+            if green.value:
+                self._check(self.lib.cuGreenCtxGetDevResource(green, r.buf, CU_DEV_RESOURCE_TYPE_SM),
+                            "cuGreenCtxGetDevResource")
+                return r.sm_count
+        else:
+            self._check(self.lib.cuStreamGetCtx(ctypes.c_void_p(stream), ctypes.byref(ctx)), "cuStreamGetCtx")
         self._check(self.lib.cuCtxGetDevResource(ctx, r.buf, CU_DEV_RESOURCE_TYPE_SM), "cuCtxGetDevResource")
         return r.sm_count
 

@@ -92,6 +92,8 @@ class Runner:
             model = self._model(model_name)
             x = zoo.make_input(model_name, batch, self.device, self.seed)
             self._inputs[key] = x
+            if self.cuda:  # weights and input were written on this thread's current stream, not the partition's
+                self.torch.cuda.current_stream(self.torch.device(self.device)).synchronize()
             fn = None
             if self.graphs:
                 try:
@@ -215,6 +217,14 @@ class Runner:
             turn = (i + 1) % k
         return {"start": [x.tolist() for x in start], "finish": [x.tolist() for x in finish],
                 "batch_start": b_start, "batch_dur": b_dur, "batch_tenant": b_tenant, "batch_size": b_size}
+
+    def observed_sms(self, programs: int = 2048) -> list[int]:
+        """SM ids that a probe kernel on this partition's stream ran on (`profiler.smprobe`; GPU + Triton)."""
+        if not self.cuda:
+            raise RuntimeError("observed_sms needs a CUDA partition")
+        from profiler.smprobe import observed_sms
+
+        return sorted(observed_sms(self.stream, programs, device=self.device))
 
     def release(self) -> None:
         """Drop models, inputs and graphs (free memory between sweep points)."""

@@ -168,6 +168,9 @@ class SmBackend(PartitionBackend):
 
         want = int(round(sizes[0]))
         gc = GreenContext.create(num_sms=want, device_id=self.device_index)
+        if not hasattr(gc, "Stream"):
+            raise BackendUnavailable(f"torch {torch.__version__}: GreenContext has no Stream() (PyTorch 2.12+); "
+                                     "use impl driver")
         stream = gc.Stream()
         got = Driver().stream_sm_count(stream.cuda_stream)
         pset.on_close.append(lambda g=gc: None)  # keeps the context alive until the set is closed

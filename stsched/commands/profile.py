@@ -4,7 +4,8 @@
     stsched profile --backend cpu --models resnet-tiny vgg-tiny --batches 1 4 --sizes 1 2 --out profiles/cpu
     stsched execute INSTANCE PLAN --backend cpu --duration 10 --json
 
-torch is imported only when a command runs (never when the CLI starts).  Exit codes: 0 done, 2 bad input or a
+torch is imported only when a command runs (never when the CLI starts).  Without the project's CLI (a machine
+where the solvers' dependencies are not installed): `python -m stsched.commands.profile profile ...`.  Exit codes: 0 done, 2 bad input or a
 backend that cannot run here (one line saying why).
 """
 
@@ -180,3 +181,25 @@ def run_backends(args) -> int:
         a = get_backend(name).availability()
         print(f"{name:<4} {'available' if a.ok else 'unavailable'}{'' if a.ok else ': ' + a.reason}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """These three commands alone, for machines without the solvers' dependencies (the GPU check script)."""
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(prog="python -m stsched.commands.profile")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    add(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.run(args) or 0)
+    except InputError as e:
+        print(f"stsched: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The one GPU check of the profiler and the executor (docs/PROFILER.md, "Running on a GPU").
+#
+#   scripts/gpu_check.sh [DEST]        DEST: where the results go (default $OUT, else ./gpu-check)
+#
+# 1. facts: nvidia-smi, torch/CUDA versions, green-context support, which backends can run (MPS only if a daemon
+#    is already running: this script never starts or stops daemons and changes no GPU setting);
+# 2. a solo sweep of resnet50 / mobilenetv2 / bert-base x batch 1, 8 on green-context partitions of 16, 32, 64 and
+#    132 SMs (the whole-GPU backend at 100 % if green contexts are unavailable), and one co-run layout 64 + 64;
+# 3. the same co-run pair on the whole GPU as two streams (no partitioning), for comparison;
+# 4. an SM probe: a Triton kernel reads %smid on each green-context partition (are the SM sets the sizes the driver
+#    reported, and disjoint?), and torch's own GreenContext read back;
+# 5. the executor on a tiny plan built from the profile just measured (2 partitions, 3 services), beside the
+#    simulator on the same arrivals.
+# Every step is timed and independent: a failing step is reported and the next one runs.  About 3 minutes on an
+# H100.  Outputs (at most 8 files): sm_solo.csv, sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv,
+# exec.json, report.json.
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+DEST=${1:-${OUT:-$REPO/gpu-check}}
+WORK=${STSCHED_GPU_WORK:-/tmp/stsched-gpu-check}
+PY=${PYTHON:-python3}
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+cd "$REPO" || exit 2
+rm -rf "$WORK"
+mkdir -p "$DEST" "$WORK"
+T0=$(date +%s)
+FAILED=()
+step() { echo; echo "== [$(( $(date +%s) - T0 )) s] $*"; }
+run() { # run NAME CMD...: run a step, remember a failure
+  local name=$1; shift
+  "$@" || { echo "!! step $name failed (exit $?)"; FAILED+=("$name"); }
+}
+CLI="$PY -m stsched.commands.profile"
+
+step "facts"
+nvidia-smi || echo "nvidia-smi failed"
+run facts $PY - "$WORK/facts.json" <<'PY'
+import json, sys
+import torch
+from profiler.partitions import get_backend
+from profiler.partitions.cudriver import probe
+from torch.cuda import green_contexts
+facts = {"torch": str(torch.__version__), "cuda": str(torch.version.cuda), "python": sys.version.split()[0],
+         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+         "sms": torch.cuda.get_device_properties(0).multi_processor_count if torch.cuda.is_available() else None,
+         "torch_green_contexts": bool(getattr(green_contexts, "SUPPORTED", False)),
+         "torch_green_context_has_stream": hasattr(green_contexts.GreenContext, "Stream"),
+         "driver": probe(),
+         "backends": {n: vars(get_backend(n).availability()) for n in ("cpu", "mps", "sm", "gpu")}}
+json.dump(facts, open(sys.argv[1], "w"), indent=1)
+print(json.dumps(facts, indent=1))
+PY
+$CLI backends
+MODELS=${STSCHED_GPU_CHECK_MODELS:-"resnet50 mobilenetv2 bert-base"}
+read -r M1 M2 M3 <<< "$MODELS"
+if [ -n "${STSCHED_GPU_CHECK_BACKEND:-}" ]; then  # a dry run of this script elsewhere, e.g. cpu with tiny models
+  BACK=$STSCHED_GPU_CHECK_BACKEND; SIZES=${STSCHED_GPU_CHECK_SIZES:-"1 2"}; PAIR=${STSCHED_GPU_CHECK_PAIR:-"1,1"}
+elif $CLI backends | grep -q "^sm   available"; then
+  BACK=sm; SIZES="16 32 64 132"; PAIR="64,64"
+else
+  BACK=gpu; SIZES="100"; PAIR="100,100"
+  echo "green contexts unavailable: profiling the whole GPU instead"
+fi
+
+step "solo sweep + co-run on backend $BACK (sizes $SIZES, co-run $PAIR)"
+run sweep timeout 300 $CLI -v profile --backend "$BACK" --models $MODELS --batches 1 8 \
+  --sizes $SIZES --repeats 20 --warmup 5 --corun "$PAIR" --corun-models "$M1" "$M2" --corun-batches 8 \
+  --corun-window 1.0 --out "$WORK/$BACK"
+step "resume: the same command again must measure nothing"
+run resume timeout 120 sh -c "$CLI profile --backend $BACK --models $MODELS --batches 1 8 --sizes $SIZES \
+  --repeats 20 --warmup 5 --corun $PAIR --corun-models $M1 $M2 --corun-batches 8 --corun-window 1.0 \
+  --out '$WORK/$BACK' > '$WORK/resume.txt'; cat '$WORK/resume.txt'; grep -q ' 0 solo and 0 co-run' '$WORK/resume.txt'"
+
+if [ "$BACK" = sm ]; then
+  step "whole GPU, two streams, same pair"
+  run gpu timeout 180 $CLI profile --backend gpu --models "$M1" "$M2" --batches 8 --sizes 100 \
+    --repeats 20 --warmup 5 --corun 100,100 --corun-batches 8 --corun-window 1.0 --out "$WORK/gpu"
+
+  step "SM probe (Triton %smid) on green contexts"
+  run probe timeout 180 $PY - "$WORK/probe.json" <<'PY'
+import json, sys, time
+from profiler.partitions import get_backend
+out = {}
+t = time.perf_counter()
+with get_backend("sm").open([64, 64]) as pset:
+    out["open_ms"] = (time.perf_counter() - t) * 1000
+    seen = []
+    for w in pset.workers:
+        try:
+            s = w.call("observed_sms", timeout=120)
+        except Exception as e:  # noqa: BLE001
+            s = None
+            out.setdefault("errors", []).append(str(e).splitlines()[-1])
+        seen.append(s)
+        out.setdefault("driver", []).append({"requested": w.info.get("sm_requested"),
+                                             "read_back": w.info.get("sm_count"),
+                                             "observed": None if s is None else len(s)})
+    if all(s is not None for s in seen):
+        out["overlap"] = len(set(seen[0]) & set(seen[1]))
+t = time.perf_counter()
+with get_backend("sm").open([132]) as pset:
+    out["whole_open_ms"] = (time.perf_counter() - t) * 1000
+try:
+    with get_backend("sm", impl="torch").open([40]) as pset:
+        w = pset.workers[0]
+        out["torch_impl"] = {"requested": 40, "read_back": w.info.get("sm_count"),
+                             "observed": len(w.call("observed_sms", timeout=120))}
+except Exception as e:  # noqa: BLE001
+    out["torch_impl"] = {"error": f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"}
+json.dump(out, open(sys.argv[1], "w"), indent=1)
+print(json.dumps(out, indent=1))
+PY
+fi
+
+step "executor: a tiny plan from the profile just measured"
+run plan $PY - "$WORK" "$BACK" "${PAIR%%,*}" $MODELS <<'PY'
+import json, sys
+from pathlib import Path
+from stsched.check import check
+from stsched.data import read_solo_csv
+from stsched.devices import sm_mechanism, mps_mechanism
+from stsched.io import save_instance, save_plan
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.problem import Device, Instance, LatencyTable, ProfileEntry, Service
+
+work, back, half, (m1, m2, m3) = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4:7]
+solo = read_solo_csv(work / back / "solo.csv")
+meta = json.loads((work / back / "meta.json").read_text())
+tables = tuple(LatencyTable(m, tuple(ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms))
+                                     for r in g.itertuples())) for m, g in solo.groupby("model"))
+lat = {(r.model, int(r.batch), float(r.partition)): float(r.latency_ms) for r in solo.itertuples()}
+device = Device(meta["device"], float(meta["memory_mb"]) or 65536.0, int(meta["sm_count"]))
+if back == "gpu":  # one partition: the whole GPU, three tenants
+    mech, sizes, layout = mps_mechanism((100.0,)), [100.0], [[(m1, 8), (m2, 8), (m3, 1)]]
+else:  # two partitions of the co-run size (SMs or threads, as read back), one and two tenants
+    mech = sm_mechanism(device, granularity=8 if back == "sm" else 1)
+    sizes = [float(meta["size_readback"][f"{half:g}"])] * 2
+    layout = [[(m1, 8)], [(m2, 8), (m3, 1)]]
+services, parts = [], []
+for size, tenants in zip(sizes, layout):
+    duty = sum(lat[(m, b, size)] for m, b in tenants)
+    ts = []
+    for m, b in tenants:
+        rate = round(0.5 * 1000.0 * b / duty, 1)  # half the partition's cycle capacity
+        slo = round(4 * (duty + lat[(m, b, size)]), 1)
+        services.append(Service(m, m, rate, slo))
+        ts.append(Tenant(m, b, rate))
+    parts.append(Partition(size, tuple(ts)))
+inst = Instance(f"gpu-check-{back}", tuple(services), device, mech, 1, (1, 8), tables)
+plan = Plan((GpuLayout(tuple(parts)),), solver="gpu_check")
+report = check(inst, plan)
+print("checker:", "valid" if report.valid else report.violations)
+save_instance(inst, work / "instance.json")
+save_plan(plan, work / "plan.json")
+PY
+run execute timeout 120 sh -c "$CLI execute '$WORK/instance.json' '$WORK/plan.json' --backend $BACK --duration 10 \
+  --seed 1 --compare-sim --json > '$WORK/exec.json'"
+run execute-text timeout 60 $CLI execute "$WORK/instance.json" "$WORK/plan.json" --backend "$BACK" --duration 3 \
+  --seed 2 --compare-sim
+
+step "collect into $DEST"
+cp "$WORK/$BACK/solo.csv" "$DEST/${BACK}_solo.csv" 2>/dev/null
+cp "$WORK/$BACK/corun.csv" "$DEST/${BACK}_corun.csv" 2>/dev/null
+cp "$WORK/$BACK/meta.json" "$DEST/${BACK}_meta.json" 2>/dev/null
+if [ "$BACK" = sm ]; then
+  cp "$WORK/gpu/solo.csv" "$DEST/gpu_solo.csv" 2>/dev/null
+  cp "$WORK/gpu/corun.csv" "$DEST/gpu_corun.csv" 2>/dev/null
+fi
+cp "$WORK/exec.json" "$DEST/exec.json" 2>/dev/null
+$PY - "$WORK" "$DEST/report.json" "${FAILED[*]:-}" "$(( $(date +%s) - T0 ))" <<'PY'
+import json, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+rep = {"failed_steps": sys.argv[3].split(), "wall_s": int(sys.argv[4])}
+for name in ("facts", "probe"):
+    p = work / f"{name}.json"
+    rep[name] = json.loads(p.read_text()) if p.exists() else None
+for name in ("instance", "plan"):
+    p = work / f"{name}.json"
+    rep[name] = json.loads(p.read_text()) if p.exists() else None
+json.dump(rep, open(sys.argv[2], "w"), indent=1)
+PY
+for f in "$DEST"/*.csv; do echo "--- $f"; cat "$f"; done
+step "done; failed steps: ${FAILED[*]:-none}"
+[ ${#FAILED[@]} -eq 0 ]
