@@ -194,7 +194,7 @@ def check(instance: Instance, plan: Plan) -> Report:
                                                           f"(batch {t.batch}, duty {duty:.3f} ms)", gi, qi, t.service))
                 latency = duty + tt.exec_ms
                 budget = instance.slo_budget_ms(t.service)
-                worst[t.service] = max(worst.get(t.service, 0.0), latency)
+                worst[t.service] = float(max(worst.get(t.service, 0.0), latency))
                 if _exceeds(latency, budget):
                     out.append(Violation(Rule.LATENCY, f"worst-case latency {latency:.3f} ms (cycle {duty:.3f} + "
                                                        f"exec {tt.exec_ms:.3f}, slowdown {tt.slowdown:.3f}) > SLO "

@@ -72,7 +72,8 @@ class SolveResult:
             return None
         if self.objective == self.bound:
             return 0.0
-        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-12)
+        # relative to the larger of the two, so the gap lies in [0, 1] for min-gpus and max-scale alike
+        return abs(self.objective - self.bound) / max(abs(self.objective), abs(self.bound), 1e-12)
 
     @property
     def gpus(self) -> int | None:
