@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stsched.errors import InputError
 
@@ -141,3 +143,26 @@ def test_backends_explain_themselves():
 def test_timing_dataclass_summaries():
     t = Timing((1.0, 2.0, 4.0))
     assert t.to_dict()["median_ms"] == 2.0 and t.spread == pytest.approx(1.5)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.lists(st.floats(0.0, 0.08), min_size=0, max_size=12), st.lists(st.floats(0.0, 0.08), max_size=6),
+       st.integers(1, 3), st.booleans())
+def test_serve_invariants_on_random_arrivals(a, b, batch, pad):
+    torch.set_num_threads(1)
+    runner = _RUNNER.setdefault("r", Runner("cpu"))
+    arrs = [np.sort(np.array(a)), np.sort(np.array(b))]
+    tenants = [{"model": "vgg-tiny", "batch": batch, "arrivals": arrs[0].tolist()},
+               {"model": "vgg-tiny", "batch": 1, "arrivals": arrs[1].tolist()}]
+    res = runner.serve(tenants, t0=now(), horizon_s=10.0, pad=pad)
+    for i, arr in enumerate(arrs):
+        start, finish = np.array(res["start"][i]), np.array(res["finish"][i])
+        assert not np.isnan(finish).any() and (start >= arr).all() and (finish > start).all()
+        # first come, first served within a tenant
+        assert (np.diff(start) >= 0).all()
+    sizes, tenant = np.array(res["batch_size"], dtype=int), np.array(res["batch_tenant"], dtype=int)
+    assert sizes.sum() == len(a) + len(b)
+    assert (sizes[tenant == 0] <= batch).all() and (sizes[tenant == 1] <= 1).all()
+
+
+_RUNNER: dict[str, Runner] = {}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Sequence
 
 from profiler.partitions.base import (Availability, BackendUnavailable, PartitionBackend, PartitionSet,

@@ -4,9 +4,9 @@
     stsched profile --backend cpu --models resnet-tiny vgg-tiny --batches 1 4 --sizes 1 2 --out profiles/cpu
     stsched execute INSTANCE PLAN --backend cpu --duration 10 --json
 
-torch is imported only when a command runs (never when the CLI starts).  Without the project's CLI (a machine
-where the solvers' dependencies are not installed): `python -m stsched.commands.profile profile ...`.  Exit codes: 0 done, 2 bad input or a
-backend that cannot run here (one line saying why).
+torch is imported only when a command runs (never when the CLI starts). Without the project's CLI (a machine where
+the solvers' dependencies are not installed): `python -m stsched.commands.profile profile ...`. Exit codes: 0 done,
+2 bad input or a backend that cannot run here (one line saying why).
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ The executor follows the simulator step for step, with the execution time measur
    the semantics of `stsched.simulate.engine`);
 5. latency = completion - arrival per request; `stsched.simulate.summary.summarize` makes the `Summary`.
 
-Requests still queued `drain_s` after the arrival window are reported as not completed (latency infinite), as
-the simulator does at a horizon; so are the requests of a service that no partition serves.  GPUs of the plan that are not run (`ExecOptions.gpus`) take no part: the
-requests routed to them are left out of the records.  The executor never decides anything about the plan.
+Requests still queued `drain_s` after the arrival window are reported as not completed (latency infinite), as the
+simulator does at a horizon; so are the requests of a service that no partition serves. GPUs of the plan that are
+not run (`ExecOptions.gpus`) take no part: the requests routed to them are left out of the records. The executor
+never decides anything about the plan.
 """
 
 from __future__ import annotations
