@@ -46,7 +46,7 @@ def executed():
     if CORES < 2:
         pytest.skip("needs two cores for two partitions")
     inst, plan = make_instance(), make_plan()
-    opts = ExecOptions(duration_s=1.5, seed=3, progress=False, warmup=1)
+    opts = ExecOptions(duration_s=1.0, seed=3, progress=False, warmup=1)
     return inst, plan, opts, execute(inst, plan, get_backend("cpu"), opts)
 
 
