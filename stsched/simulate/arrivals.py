@@ -118,9 +118,15 @@ def piecewise_poisson(bin_rates: np.ndarray, bin_s: float, t0: float, t1: float,
     hi = np.minimum((ks + 1) * bin_s, t1)
     lam = bin_rates[ks % len(bin_rates)] * np.clip(hi - lo, 0.0, None)
     counts = rng.poisson(lam)
-    starts = np.repeat(lo, counts)
-    widths = np.repeat(hi - lo, counts)
-    return np.sort(starts + rng.uniform(0.0, 1.0, len(starts)) * widths)
+    # uniform order statistics per bin without sorting: normalised cumulative sums of counts + 1 exponentials
+    draws = counts + 1
+    cs = np.cumsum(rng.standard_exponential(int(draws.sum())))
+    ends = np.cumsum(draws) - 1
+    base = np.concatenate([[0.0], cs[ends[:-1]]])
+    scale = (hi - lo) / (cs[ends] - base)
+    keep = np.ones(len(cs), dtype=bool)
+    keep[ends] = False
+    return lo.repeat(counts) + (cs[keep] - base.repeat(counts)) * scale.repeat(counts)
 
 
 def generate(spec: ArrivalSpec, names: Sequence[str], rates: Sequence[float], duration_s: float,

@@ -71,13 +71,23 @@ class PartitionTiming:
 
 @dataclass(frozen=True)
 class PlanRun:
-    """Records of one run of a plan (NaN start: not dispatched before the horizon), busy time per partition
-    inside the accounting window, and when every partition finishes its last dispatched batch."""
+    """Records of one run of a plan (NaN start: not dispatched before the horizon) in pieces (one per partition
+    tenant, plus the unrouted requests; `records` joins them), busy time per partition inside the accounting
+    window, and when every partition finishes its last dispatched batch."""
 
-    records: RequestRecords
+    parts: tuple[RequestRecords, ...]
+    services: tuple[str, ...]
     use: tuple[PartitionUse, ...]
     free_at: Mapping[tuple[int, int], float] = field(default_factory=dict)
     wall_s: float = 0.0
+
+    @property
+    def records(self) -> RequestRecords:
+        if self.parts:
+            return RequestRecords.concat(self.parts)
+        empty = np.empty(0)
+        return RequestRecords(self.services, np.empty(0, dtype=np.int32), empty, empty, empty,
+                              np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
 
 
 @dataclass(frozen=True)
@@ -134,15 +144,38 @@ def _noise(cv: float, n: int, rng: np.random.Generator) -> np.ndarray | None:
     return rng.lognormal(-sigma2 / 2.0, math.sqrt(sigma2), n)
 
 
+def _segments(arr: np.ndarray, routes: list[tuple[int, int, float]], timings: list[PartitionTiming],
+              available: Mapping[int, float] | None, start_s: float, reroute: bool):
+    """Time segments of a service's arrivals and the routing weights in force in each: while a partition is
+    down (not yet available) it gets no new requests, unless every partition of the service is down."""
+    shares = [x[2] for x in routes]
+    if not available or not reroute:
+        return [(arr, shares)]
+    ready = [max(start_s, available.get(timings[k].gpu, start_s)) for k, _, _ in routes]
+    cuts = sorted({t for t in ready if t > start_s})
+    if not cuts:
+        return [(arr, shares)]
+    out = []
+    bounds = [-math.inf, *cuts, math.inf]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        a, b = np.searchsorted(arr, [lo, hi], side="left")
+        if b <= a:
+            continue
+        up = [w if r <= max(lo, start_s) else 0.0 for w, r in zip(shares, ready)]
+        out.append((arr[a:b], up if sum(up) > 0 else shares))
+    return out
+
+
 def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], *,
              available: Mapping[int, float] | None = None, start_s: float = 0.0, horizon_s: float = math.inf,
              window: tuple[float, float] | None = None, routing: str = "interleave", noise_cv: float = 0.0,
-             exec_model: str = "fill", seed: int = 0, progress: bool = False) -> PlanRun:
+             exec_model: str = "fill", reroute: bool = True, seed: int = 0, progress: bool = False) -> PlanRun:
     """Run `plan` on the given arrivals (absolute seconds, sorted per service).
 
-    Every partition serves from `start_s`, or from `available[gpu]` when given (a GPU being reconfigured);
-    no batch starts at or after `horizon_s`.  Busy time is counted inside `window` (default: start to the last
-    completion).
+    Every partition serves from `start_s`, or from `available[gpu]` when given (a GPU being reconfigured or still
+    finishing earlier work); with `reroute`, requests arriving while a partition is not yet available are routed
+    to the service's other partitions (by their shares) when it has any that are.  No batch starts at or after
+    `horizon_s`.  Busy time is counted inside `window` (default: start to the last completion).
     """
     t0 = time.perf_counter()
     names = instance.service_names
@@ -168,10 +201,13 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
             unrouted_svc.append(np.full(len(arr), index[name], dtype=np.int32))
             unrouted_arr.append(arr)
             continue
-        which = routing_mod.assign(len(arr), [x[2] for x in r], routing, rng_route)
-        for m, (k, j, _) in enumerate(r):
-            per_part[k][j].append(arr[which == m])
-            ids[k][j].append(np.full(int((which == m).sum()), index[name], dtype=np.int32))
+        for seg, weights in _segments(arr, r, timings, available, start_s, reroute):
+            which = routing_mod.assign(len(seg), weights, routing, rng_route)
+            for m, (k, j, _) in enumerate(r):
+                part = seg[which == m]
+                if len(part):
+                    per_part[k][j].append(part)
+                    ids[k][j].append(np.full(len(part), index[name], dtype=np.int32))
     parts_out: list[RequestRecords] = []
     use: list[PartitionUse] = []
     free_at: dict[tuple[int, int], float] = {}
@@ -199,13 +235,7 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
         nan = np.full(len(a), np.nan)
         minus = np.full(len(a), -1, dtype=np.int32)
         parts_out.append(RequestRecords(names, s, a, nan, nan, minus, minus))
-    if parts_out:
-        records = RequestRecords.concat(parts_out)
-    else:
-        empty = np.empty(0)
-        records = RequestRecords(names, np.empty(0, dtype=np.int32), empty, empty, empty,
-                                 np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32))
-    return PlanRun(records, tuple(use), free_at, time.perf_counter() - t0)
+    return PlanRun(tuple(parts_out), names, tuple(use), free_at, time.perf_counter() - t0)
 
 
 def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray] = ArrivalSpec(),

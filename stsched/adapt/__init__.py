@@ -1,0 +1,18 @@
+"""Adaptive re-planning over time-varying rates, with reconfiguration cost (docs/SIMULATOR.md).
+
+    from stsched.adapt import AdaptOptions, run_adapt
+    result = run_adapt(instance, AdaptOptions(trace="azure-functions-2019", policy="adaptive", epoch_s=600))
+    result.reconfigurations, result.downtime_s, result.gpu_hours, result.slo_attainment
+"""
+
+from stsched.adapt.controller import AdaptOptions, AdaptResult, EpochRow, run_adapt
+from stsched.adapt.cost import (ReconfigCosts, Transition, align, changed_gpus, gpu_layout, layout_changes,
+                                standby_fits, transition)
+from stsched.adapt.estimate import RateEstimator
+from stsched.adapt.policies import POLICIES, Adaptive, FullRepartition, PolicyOptions, StaticPeak, make_policy
+
+__all__ = [
+    "AdaptOptions", "AdaptResult", "Adaptive", "EpochRow", "FullRepartition", "POLICIES", "PolicyOptions",
+    "RateEstimator", "ReconfigCosts", "StaticPeak", "Transition", "align", "changed_gpus", "gpu_layout",
+    "layout_changes", "make_policy", "run_adapt", "standby_fits", "transition",
+]

@@ -1,0 +1,344 @@
+"""The control loop: estimate rates, re-plan with a policy, pay the reconfigurations, simulate what users feel.
+
+Time runs minute by minute over a count trace (`azure-functions-2019`: per-minute rates of the services; the
+instance's rates are each service's peak, `stsched.simulate.traces`).  The controller decides at every epoch
+boundary (every `epoch_s` seconds) and, with `trigger` > 0, also at the end of any minute in which some service's
+observed rate exceeded `trigger` times the rate the plan in force serves it at (an emergency re-plan).  A decision
+estimates the rates (`stsched.adapt.estimate`), asks the policy for a plan (`stsched.adapt.policies`), counts the
+layout reconfigurations and the downtime they cause (`stsched.adapt.cost`).  GPUs in use are charged minute by
+minute.  With `downtime="standby"` decisions use data up to `cost` seconds earlier, so that the new layouts can be
+built beside the old ones in the meantime.
+
+What users feel is simulated with `stsched.simulate.run_plan` (work-conserving round robin, the checker's
+execution times, Poisson arrivals at the trace's per-minute rates).  `sampling="full"` simulates every minute.
+`sampling="sampled"` (default; the 8-hour study) simulates in full every minute that can hurt: one in which a GPU is
+down (reconfiguration), one in which some service is offered more than `risky_load` times the rate the plan serves
+it at, and one that inherits a backlog of more than `backlog_s` seconds of some service's arrivals from the minute
+before; those minutes carry their queues and busy partitions into the next (a smaller leftover is served first in
+the next minute's sample and counted as it is).  Every other minute is a calm steady state: it is represented by a sample of
+`sample_s` seconds at its rates after a `warmup_s` warm-up from empty queues, whose per-service attainment is
+applied to the minute's expected number of requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from stsched.adapt.cost import ReconfigCosts, Transition, transition
+from stsched.adapt.estimate import RateEstimator
+from stsched.adapt.policies import POLICIES, PolicyOptions, make_policy
+from stsched.check import check
+from stsched.errors import InfeasibleError, InputError
+from stsched.plan import Plan
+from stsched.problem import Instance
+from stsched.simulate.arrivals import piecewise_poisson
+from stsched.simulate.simulator import run_plan
+from stsched.simulate.traces import COUNT_TRACES, load_count_trace, rate_schedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    """Everything the control loop needs (module docstring)."""
+
+    trace: str = "azure-functions-2019"
+    policy: str = "adaptive"
+    epoch_s: float = 300.0
+    headroom: float = 0.2
+    estimate_window_s: float = 1800.0
+    statistic: str = "peak"
+    trigger: float = 0.95  # emergency re-plan above this load (0: never)
+    hours: float | None = None  # only the first H hours of the trace
+    downtime: str = "stop"
+    costs: ReconfigCosts = ReconfigCosts()
+    sampling: str = "sampled"
+    sample_s: float = 5.0
+    warmup_s: float = 2.0
+    risky_load: float = 0.95
+    backlog_s: float = 1.0
+    reroute: bool = True
+    seed: int = 0
+    solver: str = "heuristic"
+    time_limit_s: float = 30.0
+    release_slack: int = 1
+    compact_slack: int = 3
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.trace not in COUNT_TRACES:
+            raise InputError(f"adapt needs a per-minute count trace ({', '.join(COUNT_TRACES)}), got {self.trace!r}")
+        if self.policy not in POLICIES:
+            raise InputError(f"unknown policy {self.policy!r} (known: {', '.join(POLICIES)})")
+        if self.sampling not in ("sampled", "full"):
+            raise InputError(f"sampling must be 'sampled' or 'full', got {self.sampling!r}")
+        if self.downtime not in ("stop", "standby"):
+            raise InputError(f"downtime must be 'stop' or 'standby', got {self.downtime!r}")
+        for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
+            v = getattr(self, name)
+            if not (v > 0 and math.isfinite(v)):
+                raise InputError(f"{name} must be a finite number > 0, got {v!r}")
+        for name in ("warmup_s", "headroom", "trigger"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
+        if abs(self.epoch_s / 60.0 - round(self.epoch_s / 60.0)) > 1e-9:
+            raise InputError(f"epoch must be a whole number of minutes (the trace's bins), got {self.epoch_s!r} s")
+        if self.sample_s + self.warmup_s > 60.0:
+            raise InputError("sample_s + warmup_s must fit in one minute")
+        if self.hours is not None and not (self.hours > 0 and math.isfinite(self.hours)):
+            raise InputError(f"hours must be a finite number > 0, got {self.hours!r}")
+        if self.release_slack < 1 or self.compact_slack < 1:
+            raise InputError("release_slack and compact_slack must be >= 1")
+        if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
+            raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    epoch: int
+    start_s: float
+    gpus: float  # mean GPUs in use over the epoch
+    decisions: int
+    emergencies: int
+    reconfigurations: int
+    downtime_s: float
+    requests: float  # counted (full minutes) plus expected (sampled minutes)
+    within_slo: float
+    attainment: float
+    max_load: float  # largest per-minute actual / planned rate of any service
+    full_minutes: int
+    solve_s: float
+    note: str
+
+
+@dataclass(frozen=True)
+class AdaptResult:
+    policy: str
+    trace: str
+    epoch_s: float
+    hours: float
+    reconfigurations: int
+    downtime_s: float  # GPU-seconds without service
+    gpu_hours: float
+    slo_attainment: float
+    decisions: int
+    emergencies: int
+    full_minutes: int
+    sampled_minutes: int
+    simulated_requests: int
+    simulated_s: float  # seconds of trace time simulated
+    per_service: dict[str, float]
+    rows: tuple[EpochRow, ...]
+    settings: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rows"] = [asdict(r) for r in self.rows]
+        return d
+
+    def format(self) -> str:
+        lines = [f"{self.policy} on {self.trace} ({self.hours:.2f} h, epochs of {self.epoch_s:g} s): "
+                 f"{self.reconfigurations} layout reconfigurations, downtime {self.downtime_s:.1f} GPU-s, "
+                 f"{self.gpu_hours:.2f} GPU-hours, SLO attainment {self.slo_attainment:.4%}; {self.decisions} "
+                 f"decisions ({self.emergencies} emergency); simulated {self.simulated_requests} requests over "
+                 f"{self.simulated_s:.0f} s ({self.full_minutes} full minutes, {self.sampled_minutes} sampled) in "
+                 f"{self.wall_s:.1f} s"]
+        for r in self.rows:
+            lines.append(f"  epoch {r.epoch:3d} t={r.start_s:6.0f}s GPUs {r.gpus:5.1f} reconf {r.reconfigurations:2d} "
+                         f"down {r.downtime_s:5.1f} load {r.max_load:5.2f} attainment {r.attainment:8.4%}  {r.note}")
+        return "\n".join(lines)
+
+
+def _loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
+    served = plan.served()
+    planned = np.array([served.get(n, 0.0) for n in names])
+    rates = schedule[:, m]
+    return np.where(planned > 0, rates / np.maximum(planned, 1e-12), np.where(rates > 0, np.inf, 0.0))
+
+
+@dataclass
+class _Minutes:
+    """Simulates the minutes one after another (keeps queues and busy partitions of fully simulated minutes)."""
+
+    schedule: np.ndarray
+    names: tuple[str, ...]
+    slo: np.ndarray
+    options: AdaptOptions
+    bin_s: float = 60.0
+    carry: dict[str, np.ndarray] = field(default_factory=dict)
+    free_at: dict[int, float] = field(default_factory=dict)
+    simulated_requests: int = 0
+    simulated_s: float = 0.0
+    full_minutes: int = 0
+    sampled_minutes: int = 0
+
+    def _arrivals(self, t0: float, t1: float, tag: int) -> dict[str, np.ndarray]:
+        return {n: piecewise_poisson(self.schedule[i], self.bin_s, t0, t1,
+                                     np.random.default_rng([self.options.seed, tag, i]))
+                for i, n in enumerate(self.names)}
+
+    def _count(self, parts, t0: float, t1: float, dispatched_only: bool):
+        """Requests and those within their SLO per service, among the arrivals in [t0, t1)."""
+        k = len(self.names)
+        n = np.zeros(k)
+        good = np.zeros(k)
+        for rec in parts:
+            sel = (rec.arrival >= t0) & (rec.arrival < t1)
+            if dispatched_only:  # requests still queued are carried into the next minute (unrouted ones are lost)
+                sel &= ~(np.isnan(rec.start) & (rec.gpu >= 0))
+            if not sel.any():
+                continue
+            svc = rec.service[sel]
+            ok = rec.latency_ms()[sel] <= self.slo[svc] * (1 + 1e-9)
+            n += np.bincount(svc, minlength=k)
+            good += np.bincount(svc, weights=ok.astype(float), minlength=k)
+        return n, good
+
+    def minute(self, m: int, inst: Instance, plan: Plan, down_until: dict[int, float], t0: float, t1: float,
+               last: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        o = self.options
+        load = _loads(self.schedule, m, self.names, plan).max(initial=0.0)
+        rates = dict(zip(self.names, self.schedule[:, m]))
+        backlog = any(len(a) > max(1.0, rates[n] * o.backlog_s) for n, a in self.carry.items())
+        full = (o.sampling == "full" or backlog or load > o.risky_load
+                or any(u > t0 for u in down_until.values()) or t1 - t0 < o.sample_s + o.warmup_s)
+        if full:
+            arr = self._arrivals(t0, t1, 2 * m)
+            for n, old in self.carry.items():
+                if len(old):
+                    arr[n] = np.concatenate([old, arr[n]])
+            avail = {g: max(t0, self.free_at.get(g, t0), down_until.get(g, t0)) for g in range(len(plan.gpus))}
+            run = run_plan(inst, plan, arr, available=avail, start_s=t0, horizon_s=math.inf if last else t1,
+                           window=(t0, t1), reroute=o.reroute, seed=o.seed + m)
+            left: dict[int, list[np.ndarray]] = {}
+            for rec in run.parts:
+                if len(rec) and rec.gpu[0] >= 0:
+                    waiting = np.isnan(rec.start)
+                    if waiting.any():
+                        left.setdefault(int(rec.service[0]), []).append(rec.arrival[waiting])
+            self.carry = {self.names[i]: np.sort(np.concatenate(a)) for i, a in left.items()}
+            self.free_at = {}
+            for (g, _), f in run.free_at.items():
+                self.free_at[g] = max(self.free_at.get(g, t0), f)
+            n, good = self._count(run.parts, -math.inf, math.inf, dispatched_only=not last)
+            self.simulated_requests += sum(len(r) for r in run.parts)
+            self.simulated_s += t1 - t0
+            self.full_minutes += 1
+            return n, good, True
+        self.free_at = {}
+        s0 = t0 + o.warmup_s
+        s1 = s0 + o.sample_s
+        arr = self._arrivals(t0, s1, 2 * m + 1)
+        for n, old in self.carry.items():  # a small leftover of the minute before: served first, counted as is
+            arr[n] = np.concatenate([old, arr[n]])
+        self.carry = {}
+        run = run_plan(inst, plan, arr, start_s=t0, window=(s0, s1), reroute=o.reroute, seed=o.seed + m)
+        n_c, good_c = self._count(run.parts, -math.inf, t0, dispatched_only=False)
+        n_s, good_s = self._count(run.parts, s0, s1, dispatched_only=False)
+        self.simulated_requests += sum(len(r) for r in run.parts)
+        self.simulated_s += s1 - t0
+        self.sampled_minutes += 1
+        served = plan.served()
+        default = np.array([1.0 if served.get(n, 0.0) > 0 else 0.0 for n in self.names])
+        frac = np.where(n_s > 0, good_s / np.maximum(n_s, 1.0), default)
+        expected = self.schedule[:, m] * (t1 - t0)
+        return expected + n_c, frac * expected + good_c, False
+
+
+def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> AdaptResult:
+    """Run one policy over the trace and report reconfigurations, downtime, GPU-hours and SLO attainment."""
+    t_start = time.perf_counter()
+    trace = load_count_trace(options.trace)
+    names = instance.service_names
+    schedule = rate_schedule([s.rate for s in instance.services], options.trace, "peak")
+    span = trace.span_s if options.hours is None else min(trace.span_s, options.hours * 3600.0)
+    minutes = int(math.ceil(span / trace.bin_s - 1e-9))
+    per_epoch = int(round(options.epoch_s / trace.bin_s))
+    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
+    peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
+                                                            * (1 + options.headroom))})
+    popts = PolicyOptions(options.solver, options.time_limit_s, options.seed, options.release_slack,
+                          compact_slack=options.compact_slack)
+    policy = make_policy(options.policy, peak, popts)
+    lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
+    sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
+    tot_n = np.zeros(len(names))
+    tot_good = np.zeros(len(names))
+    rows: list[EpochRow] = []
+    acc: dict = {}
+    current: Plan | None = None
+    down_until: dict[int, float] = {}
+    gpu_hours = downtime = 0.0
+    reconf = decisions = emergencies = 0
+    note = ""
+    for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
+        t0, t1 = m * trace.bin_s, min((m + 1) * trace.bin_s, span)
+        boundary = m % per_epoch == 0
+        emergency = (current is not None and not boundary and options.trigger > 0
+                     and _loads(schedule, m - 1, names, current).max(initial=0.0) > options.trigger)
+        trans = Transition(0)
+        solve_s = 0.0
+        if current is None or boundary or emergency:
+            est = estimator.estimate(schedule, trace.bin_s, max(0.0, t0 - lead))
+            inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
+            s0 = time.perf_counter()
+            if current is None:
+                plan, note = policy.initial(inst), "initial deployment (not counted)"
+            else:
+                try:
+                    plan, note = policy.next(inst, current)
+                except InfeasibleError as err:
+                    plan, note = current, f"no new plan ({err}); kept the plan in force"
+                trans = transition(inst, current, plan, options.costs, options.downtime)
+                decisions += 1
+                emergencies += int(emergency)
+            solve_s = time.perf_counter() - s0
+            if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
+                raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
+            current = plan
+            down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
+            down_until.update({g: t0 + d for g, d in trans.down.items()})
+        n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
+        tot_n += n
+        tot_good += good
+        gpu_hours += current.gpus_used * (t1 - t0) / 3600.0 + trans.prep_gpu_s / 3600.0
+        downtime += trans.downtime_s
+        reconf += trans.reconfigurations
+        if boundary:
+            acc = {"epoch": m // per_epoch, "start": t0, "gpus": 0.0, "minutes": 0, "decisions": 0, "emergencies": 0,
+                   "reconf": 0, "down": 0.0, "n": 0.0, "good": 0.0, "load": 0.0, "full": 0, "solve": 0.0}
+        acc["gpus"] += current.gpus_used
+        acc["minutes"] += 1
+        acc["decisions"] += int(boundary or emergency)
+        acc["emergencies"] += int(emergency)
+        acc["reconf"] += trans.reconfigurations
+        acc["down"] += trans.downtime_s
+        acc["n"] += float(n.sum())
+        acc["good"] += float(good.sum())
+        acc["load"] = max(acc["load"], float(_loads(schedule, m, names, current).max(initial=0.0)))
+        acc["full"] += int(full)
+        acc["solve"] += solve_s
+        if (m + 1) % per_epoch == 0 or m == minutes - 1:
+            rows.append(EpochRow(acc["epoch"], acc["start"], acc["gpus"] / acc["minutes"], acc["decisions"],
+                                 acc["emergencies"], acc["reconf"], acc["down"], acc["n"], acc["good"],
+                                 acc["good"] / max(acc["n"], 1e-12), acc["load"], acc["full"], acc["solve"], note))
+    settings = {"sampling": options.sampling, "sample_s": options.sample_s, "warmup_s": options.warmup_s,
+                "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
+                "trigger": options.trigger, "downtime": options.downtime,
+                "reconfig_s": options.costs.of(instance.mechanism.kind),
+                "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
+                "solver": options.solver, "instance": instance.name, "release_slack": options.release_slack,
+                "compact_slack": options.compact_slack, "estimate_window_s": options.estimate_window_s}
+    per_service = {n: float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
+    return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
+                       float(tot_good.sum() / max(tot_n.sum(), 1e-12)), decisions, emergencies, sim.full_minutes,
+                       sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
+                       settings, time.perf_counter() - t_start)

@@ -1,0 +1,187 @@
+"""Reconfiguration cost, rate estimation, rebalancing, downtime semantics and the control loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stsched.adapt import (AdaptOptions, RateEstimator, ReconfigCosts, align, changed_gpus, layout_changes,
+                           run_adapt, transition)
+from stsched.adapt.rebalance import rebalance, tenant_capacities
+from stsched.check import check
+from stsched.cli import main
+from stsched.errors import InputError
+from stsched.io import save_instance
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.scenarios import gpulet_mix
+from stsched.simulate import run_plan
+
+
+def layout(*sizes: float, service: str = "resnet50", rate: float = 10.0) -> GpuLayout:
+    return GpuLayout(tuple(Partition(s, (Tenant(service, 4, rate),)) for s in sizes))
+
+
+@pytest.fixture(scope="module")
+def m2() -> "Instance":  # noqa: F821
+    return gpulet_mix("m2", 40, rate=800.0)
+
+
+def m2_plan() -> Plan:
+    return Plan((GpuLayout((Partition(60.0, (Tenant("resnet50", 16, 800.0), Tenant("mobilenet", 16, 800.0))),)),
+                 GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 800.0),)),))))
+
+
+# ------------------------------------------------------------------------------------------- costs
+def test_default_costs_cite_their_sources(tmp_path):
+    c = ReconfigCosts()
+    assert c.of("mps") == 15.0 and "gpulet" in c.source("mps")
+    assert c.of("sm") < 0.1 and "not measured" in c.source("sm")
+    assert ReconfigCosts.parse("3").of("mig") == 3.0
+    (tmp_path / "m.json").write_text(json.dumps({"reconfig_s": {"mps": {"seconds": 11.5}}}))
+    m = ReconfigCosts.parse(str(tmp_path / "m.json"))
+    assert m.of("mps") == 11.5 and "measured" in m.source("mps") and m.of("mig") == 15.0
+    for bad in ('{"mps": "x"}', '{"nvlink": 1}', '[]', '{"mps": -1}'):
+        (tmp_path / "b.json").write_text(bad)
+        with pytest.raises(InputError):
+            ReconfigCosts.parse(str(tmp_path / "b.json"))
+    with pytest.raises(InputError):
+        ReconfigCosts.parse("-2")
+    with pytest.raises(InputError):
+        ReconfigCosts.parse(str(tmp_path / "missing.json"))
+
+
+def test_align_keeps_identical_layouts_in_place(m2):
+    old = Plan((layout(60, 40), layout(50, 50), layout(100)))
+    fresh = Plan((layout(50, 50), layout(80, 20), layout(60, 40)))  # same as old but GPU 2 rebuilt, order shuffled
+    assert layout_changes(old, fresh) == 3
+    aligned = align(old, fresh)
+    assert layout_changes(old, aligned) == 1
+    assert changed_gpus(old, aligned) == [2]
+    grown = align(old, Plan(fresh.gpus + (layout(100),)))
+    assert layout_changes(old, grown) == 1  # the extra (100,) GPU takes the old (100,) slot
+    assert layout_changes(old, Plan(old.gpus[:2])) == 1  # switching a GPU off counts
+
+
+def test_transition_stop_and_standby(m2):
+    old = Plan((layout(60, 40), layout(50, 50)))
+    new = Plan((layout(60, 40), layout(80, 20), layout(100)))
+    stop = transition(m2, old, new, ReconfigCosts(), "stop")
+    assert stop.reconfigurations == 2 and stop.down == {1: 15.0, 2: 15.0} and stop.downtime_s == 30.0
+    standby = transition(m2, old, new, ReconfigCosts(), "standby")
+    assert standby.down == {} and standby.standby == (1, 2)
+    assert standby.prep_gpu_s == 15.0  # the GPU switched on is held early while it is built
+    assert standby.standby_extra_mb > 0
+    # a GPU whose old and new layouts do not fit in memory together falls back to stopping
+    tight = m2.with_gpus(3)
+    from dataclasses import replace
+    tight = replace(tight, device=replace(tight.device, memory_mb=4000.0))
+    fallback = transition(tight, old, new, ReconfigCosts(), "standby")
+    assert 1 in fallback.down
+
+
+def test_downtime_queues_requests_and_reroutes(m2):
+    plan = m2_plan()
+    arr = {"vgg16": np.arange(0.0, 20.0, 0.01)}
+    run = run_plan(m2, plan, arr, available={1: 15.0}).records
+    early = run.arrival < 15.0
+    assert np.all(run.start[early] >= 15.0)  # its only partition serves nothing while down
+    assert np.all(run.latency_ms()[early] >= (15.0 - run.arrival[early]) * 1000.0 - 1e-6)
+    two = Plan((GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 400.0),)),)),
+                GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 400.0),)),))))
+    rec = run_plan(m2, two, arr, available={1: 15.0}).records
+    assert np.all(rec.gpu[rec.arrival < 15.0] == 0)  # rerouted to the GPU that is up
+    assert set(rec.gpu[rec.arrival >= 15.0]) == {0, 1}
+    rec = run_plan(m2, two, arr, available={1: 15.0}, reroute=False).records
+    assert set(rec.gpu[rec.arrival < 15.0]) == {0, 1}
+
+
+# ------------------------------------------------------------------------------------------- estimation
+def test_estimator_peak_of_window_with_headroom():
+    sched = np.array([[1.0, 5.0, 2.0, 3.0, 4.0]])
+    est = RateEstimator(window_s=120.0, headroom=0.5)
+    assert est.estimate(sched, 60.0, 0.0)[0] == pytest.approx(1.5)  # first minute: look-ahead
+    assert est.estimate(sched, 60.0, 180.0)[0] == pytest.approx(7.5)  # minutes 1, 2
+    assert est.estimate(sched, 60.0, 240.0)[0] == pytest.approx(4.5)  # minutes 2, 3
+    assert RateEstimator(120.0, 0.0, "mean").estimate(sched, 60.0, 300.0)[0] == pytest.approx(3.5)
+    with pytest.raises(InputError):
+        RateEstimator(headroom=-0.1)
+
+
+# ------------------------------------------------------------------------------------------- rebalancing
+def test_rebalance_keeps_layouts_within_capacity(m2):
+    plan = m2_plan()
+    caps = tenant_capacities(m2, plan)
+    assert caps[(1, 0, 0)] == pytest.approx(1000 * 16 / 14.22, rel=1e-3)
+    up = rebalance(m2.with_rates({"vgg16": 1100.0}), plan)
+    assert up is not None and up.layouts() == plan.layouts()
+    assert up.served()["vgg16"] == pytest.approx(1100.0)
+    assert check(m2.with_rates({"vgg16": 1100.0}), up).valid
+    assert rebalance(m2.with_rates({"vgg16": 1200.0}), plan) is None  # beyond 1125 req/s of capacity
+    down = rebalance(m2.with_rates({"resnet50": 100.0}), plan)
+    assert down is not None and down.served()["resnet50"] == pytest.approx(100.0)
+
+
+# ------------------------------------------------------------------------------------------- control loop
+@pytest.fixture(scope="module")
+def small() -> "Instance":  # noqa: F821
+    return gpulet_mix("m2", 40, rate=2500.0)
+
+
+@pytest.fixture(scope="module")
+def runs(small):
+    out = {}
+    for policy in ("static-peak", "full-repartition", "adaptive"):
+        out[policy] = run_adapt(small, AdaptOptions(policy=policy, hours=0.5, epoch_s=300, time_limit_s=2.0))
+    return out
+
+
+def test_policies_invariants(runs):
+    static, full, adaptive = runs["static-peak"], runs["full-repartition"], runs["adaptive"]
+    assert static.reconfigurations == 0 and static.downtime_s == 0
+    gpus = static.rows[0].gpus
+    assert static.gpu_hours == pytest.approx(gpus * 0.5)
+    for r in runs.values():
+        assert len(r.rows) == 6 and r.hours == pytest.approx(0.5)
+        assert 0.9 <= r.slo_attainment <= 1.0
+        assert r.full_minutes + r.sampled_minutes == 30
+        assert sum(row.reconfigurations for row in r.rows) == r.reconfigurations
+        assert sum(row.downtime_s for row in r.rows) == pytest.approx(r.downtime_s)
+        assert r.downtime_s % 15.0 == pytest.approx(0.0)  # 15 s per reconfigured GPU in use (stop)
+        assert r.downtime_s <= 15.0 * r.reconfigurations
+    assert full.gpu_hours <= static.gpu_hours + 1e-9
+    assert adaptive.reconfigurations <= full.reconfigurations
+    d = adaptive.to_dict()
+    assert {"reconfigurations", "downtime_s", "gpu_hours", "slo_attainment", "rows"} <= set(d)
+
+
+def test_full_sampling_agrees_with_sampled(small):
+    opts = dict(policy="static-peak", hours=0.1, epoch_s=120, time_limit_s=2.0)
+    full = run_adapt(small, AdaptOptions(sampling="full", **opts))
+    sampled = run_adapt(small, AdaptOptions(sampling="sampled", **opts))
+    assert full.full_minutes == 6 and sampled.sampled_minutes > 0
+    assert full.slo_attainment == pytest.approx(sampled.slo_attainment, abs=0.01)
+    assert full.gpu_hours == sampled.gpu_hours
+
+
+def test_adapt_options_reject_bad_input():
+    for bad in (dict(policy="magic"), dict(epoch_s=90), dict(trace="azure-llm-inference-2023"),
+                dict(downtime="pause"), dict(headroom=-1), dict(sampling="some"), dict(hours=0)):
+        with pytest.raises(InputError):
+            AdaptOptions(**bad)
+
+
+def test_cli_adapt(tmp_path, small, capsys):
+    save_instance(small, tmp_path / "i.json")
+    out = tmp_path / "a.json"
+    code = main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--epoch", "300",
+                 "--policy", "adaptive", "--hours", "0.2", "--time-limit", "2", "--json", "--out", str(out)])
+    assert code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert {"reconfigurations", "downtime_s", "gpu_hours", "slo_attainment"} <= set(d)
+    assert json.loads(out.read_text()) == d
+    for extra in (["--policy", "x"], ["--epoch", "90"], ["--hours", "-1"], ["--reconfig-cost", "nope.json"],
+                  ["--downtime", "later"]):
+        assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", *extra]) == 2
+    assert main(["adapt", str(tmp_path / "i.json"), "--trace", "nope"]) == 2
