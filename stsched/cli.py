@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "stsched.commands.solve",
     "stsched.commands.fit",
     "stsched.commands.simulate",
+    "stsched.commands.profile",
     "stsched.commands.demo",
 )
 

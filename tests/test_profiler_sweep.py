@@ -36,7 +36,7 @@ def test_solo_rows_follow_the_schema_and_are_measured(swept):
     out, result = swept
     solo = read_solo_csv(out / "solo.csv")
     assert len(solo) == 2 * 2 * len(THREADS) == result.measured_solo
-    assert set(solo["mechanism"]) == {"sm"} and solo["device"].str.startswith("cpu-").all()
+    assert set(solo["mechanism"]) == {"cpu"} and solo["device"].str.startswith("cpu-").all()
     assert set(solo["partition"]) == set(float(t) for t in THREADS) and set(solo["procs"]) == {1}
     assert (solo["latency_ms"] > 0).all()
     assert solo["throughput_rps"].to_numpy() == pytest.approx(1000 * solo["batch"] / solo["latency_ms"])

@@ -125,7 +125,7 @@ def test_backends_explain_themselves():
     cpu = get_backend("cpu")
     assert cpu.availability().ok
     facts = cpu.describe()
-    assert facts["mechanism"] == "sm" and facts["device"].startswith("cpu-") and facts["capacity"] >= 1
+    assert facts["mechanism"] == "cpu" and facts["device"].startswith("cpu-") and facts["capacity"] >= 1
     assert cpu.units_for(1.0) == cpu.capacity and cpu.units_for(1e-6) == 1.0
     with pytest.raises(InputError):
         cpu.check_sizes([cpu.capacity + 1])

@@ -2,7 +2,7 @@
 
 This is the CPU stand-in for spatial GPU sharing: partitions of one layout get disjoint cores (Linux
 `sched_setaffinity`), so they interfere only through shared caches and memory bandwidth, as GPU partitions do
-through L2 and DRAM.  Rows are written with mechanism `sm` (a count of compute units: SMs on a GPU, cores here)
+through L2 and DRAM.  Rows are written with mechanism `cpu` (partition = a count of CPU threads on dedicated cores)
 and `partition` = threads.
 """
 
@@ -42,7 +42,7 @@ class CpuBackend(PartitionBackend):
 
     pin: bool = True
     name = "cpu"
-    mechanism = "sm"
+    mechanism = "cpu"
     units = "threads"
 
     def availability(self) -> Availability:

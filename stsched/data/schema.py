@@ -32,22 +32,22 @@ CORUN_COLUMNS: tuple[str, ...] = (
     "device", "mechanism", "victim", "victim_batch", "victim_partition",
     "corunner", "corunner_batch", "corunner_partition", "victim_latency_ms", "corunner_latency_ms",
 )
-MECHANISMS: tuple[str, ...] = ("mps", "sm", "mig", "none")
+MECHANISMS: tuple[str, ...] = ("mps", "sm", "mig", "cpu", "none")
 MIG_SIZES: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 7.0)
 
 #: (type, unit, meaning) per column; `type` is one of str, int, float.
 COLUMN_DOCS: dict[str, dict[str, tuple[str, str, str]]] = {
     "solo": {
         "device": ("str", "-", "device name, lower case, e.g. `a100-80gb`"),
-        "mechanism": ("str", "-", "one of `mps`, `sm`, `mig`, `none`"),
+        "mechanism": ("str", "-", "one of `mps`, `sm`, `mig`, `cpu`, `none`"),
         "model": ("str", "-", "model name, lower case, as the source names it"),
         "batch": ("int", "requests", "batch size, >= 1"),
         "partition": ("float", "see meaning",
                       "mps: percent of SMs (0 < p <= 100); sm: SM count; mig: compute slices (GPCs, 1,2,3,4,7); "
-                      "none: 100"),
+                      "cpu: CPU threads (the profiler's CPU path); none: 100"),
         "procs": ("int", "processes", "MPS processes of the same model inside the partition, >= 1 (1 unless the "
                                       "source says otherwise)"),
-        "latency_ms": ("float", "ms", "mean latency of one batch, > 0 (empty only in data sets whose meta.json "
+        "latency_ms": ("float", "ms", "latency of one batch (mean in imported data sets, median in profiler output: meta.json `statistic`), > 0 (empty only in data sets whose meta.json "
                                       "says `has_latency: false`)"),
         "throughput_rps": ("float", "requests/s", "throughput PER PROCESS as measured, > 0, or empty"),
         "l2_util": ("float", "fraction", "L2 throughput, % of peak / 100, in [0, 1], or empty"),
@@ -55,7 +55,7 @@ COLUMN_DOCS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
     "corun": {
         "device": ("str", "-", "device name, lower case"),
-        "mechanism": ("str", "-", "one of `mps`, `sm`, `mig`, `none`"),
+        "mechanism": ("str", "-", "one of `mps`, `sm`, `mig`, `cpu`, `none`"),
         "victim": ("str", "-", "model whose latency is reported"),
         "victim_batch": ("int", "requests", "victim batch size, >= 1"),
         "victim_partition": ("float", "as solo `partition`", "victim's partition"),
