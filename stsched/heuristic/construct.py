@@ -14,6 +14,7 @@ capacity) is kept; with an interference form the best few are re-evaluated with 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.model import Context
+from stsched.heuristic.shared import proportional
 from stsched.heuristic.state import WGpu, WPart, gpu_memory_ok, realize_gpu, refit_gpu
 
 log = logging.getLogger(__name__)
@@ -35,48 +37,148 @@ def _single(ctx: Context, i: int, size: float, rate: float) -> WPart | None:
     return None
 
 
-def _primary_value(ctx: Context, layout_idx: list[int], combo: tuple, rem: np.ndarray) -> float:
+Option = tuple  # ("A", service) one tenant; ("B", (services...)) a shared partition at proportional load
+
+
+def _take(ctx: Context, j: int, opt: Option, left: dict[int, float], rem: np.ndarray) -> dict[int, float]:
+    """The rates an option serves in a partition of size index j, given what is left of the demand."""
+    if opt[0] == "A":
+        s = opt[1]
+        return {s: min(left.get(s, rem[s]), ctx.cap1[s, j])}
+    tenants = opt[1]
+    w = [left.get(s, rem[s]) for s in tenants]
+    if min(w) <= 0:
+        return {}
+    lam = min(1.0, proportional(ctx, ctx.sizes[j], tenants, w))
+    return {s: lam * x for s, x in zip(tenants, w)} if lam > 0 else {}
+
+
+def _value(ctx: Context, taken: dict[int, float]) -> float:
+    return sum(r / ctx.eff[s] for s, r in taken.items())
+
+
+def _options(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[tuple[float, float, Option]]:
+    """Candidate contents of a partition of size index j: (value, upper bound on the filled value, option).
+
+    Spatial: each of the best `fill_branching` services alone (the bound adds the time it leaves free).
+    Temporal: tenant sets of the best `share_sets` services, served in proportion to their remaining demand.
+    Sorted by value; the layout's joint choice considers the best `fill_branching` of them."""
+    size = ctx.sizes[j]
+    vals = np.where(valid, np.minimum(rem, ctx.cap1[:, j]) / np.where(valid, ctx.eff, 1.0), 0.0)
+    order = [int(s) for s in np.argsort(-vals, kind="stable")[:max(ctx.opts.fill_branching, ctx.opts.share_sets)]
+             if vals[s] > 0]
+    out = []
+    for s in order[:ctx.opts.fill_branching]:
+        take = min(rem[s], ctx.cap1[s, j])
+        out.append((vals[s], vals[s] + size * (1 - take / ctx.cap1[s, j]), ("A", s)))
+    limit = ctx.instance.mechanism.max_tenants or len(order)
+    top = order[:ctx.opts.share_sets]
+    sets = set()
+    for k in range(2, min(limit, len(top)) + 1):
+        sets.update(itertools.combinations(sorted(top), k))
+    if limit >= 2:
+        sets.update(_complete_pairs(ctx, j, rem, valid))
+    for tenants in sets:
+        v = _value(ctx, _take(ctx, j, ("B", tenants), {}, rem))
+        if v > 0:
+            out.append((v, v, ("B", tenants)))
+    out.sort(key=lambda o: (-o[0], o[2]))
+    return out
+
+
+def _complete_pairs(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of services whose whole remaining loads may share one partition of size index j: by the time each
+    needs at its best one-process rate (t = rem / capc), the pairs with t_a + t_b <= 1 closest to 1."""
+    capc = ctx.capc[:, j]
+    ok = valid & (rem > 0) & (capc > 0)
+    t = np.where(ok, rem / np.where(capc > 0, capc, 1.0), np.inf)
+    idx = [int(i) for i in np.argsort(t, kind="stable") if t[i] < 1.0]
+    if len(idx) < 2:
+        return []
+    ts = [float(t[i]) for i in idx]
+    pairs = []
+    for a in range(len(idx) - 1, 0, -1):  # the largest loads first
+        lo = bisect.bisect_right(ts, 1.0 - ts[a], 0, a) - 1
+        if lo >= 0:
+            pairs.append((ts[a] + ts[lo], tuple(sorted((idx[a], idx[lo])))))
+        if len(pairs) >= 2 * ctx.opts.share_sets:
+            break
+    pairs.sort(key=lambda p: -p[0])
+    return [p for _, p in pairs[:ctx.opts.share_sets]]
+
+
+def _sequence_value(ctx: Context, layout_idx: list[int], combo: tuple, rem: np.ndarray) -> float:
     left: dict[int, float] = {}
     value = 0.0
-    for j, s in zip(layout_idx, combo):
-        if s < 0:
+    for j, opt in zip(layout_idx, combo):
+        if opt is None:
             continue
-        r = left.get(s, rem[s])
-        take = min(r, ctx.cap1[s, j])
-        left[s] = r - take
-        value += take / ctx.eff[s]
+        taken = _take(ctx, j, opt, left, rem)
+        for s, r in taken.items():
+            left[s] = left.get(s, rem[s]) - r
+        value += _value(ctx, taken)
     return value
 
 
-def _choose_primaries(ctx: Context, layout_idx: list[int], rem: np.ndarray, valid: np.ndarray) -> tuple:
-    m = ctx.opts.fill_branching
-    cands = []
+def _choose(ctx: Context, layout_idx: list[int], rem: np.ndarray, cache: dict | None = None) -> tuple[tuple, float]:
+    """The options of a layout's partitions chosen together, and an upper bound on the layout's filled value."""
+    valid = ctx.eff > 0
+    cache = {} if cache is None else cache
     for j in layout_idx:
-        vals = np.where(valid, np.minimum(rem, ctx.cap1[:, j]) / np.where(valid, ctx.eff, 1.0), 0.0)
-        order = np.argsort(-vals, kind="stable")[:m]
-        top = [int(s) for s in order if vals[s] > 0]
-        cands.append(top or [-1])
-    total = 1
-    for c in cands:
-        total *= len(c)
-    if total <= ctx.opts.fill_combinations:
-        best, best_v = None, -1.0
-        for combo in itertools.product(*cands):
-            v = _primary_value(ctx, layout_idx, combo, rem)
-            if v > best_v + 1e-12:
-                best, best_v = combo, v
-        return best
-    combo = []  # greedy: each partition (largest first) takes the best service of what is left
-    left = rem.copy()
-    for j in layout_idx:
-        vals = np.where(valid, np.minimum(left, ctx.cap1[:, j]) / np.where(valid, ctx.eff, 1.0), 0.0)
-        s = int(np.argmax(vals))
-        if vals[s] <= 0:
-            combo.append(-1)
-            continue
-        combo.append(s)
-        left[s] -= min(left[s], ctx.cap1[s, j])
-    return tuple(combo)
+        if j not in cache:
+            cache[j] = _options(ctx, j, rem, valid)
+    cands = [cache[j] for j in layout_idx]
+    bound = sum(max((o[1] for o in c), default=ctx.sizes[j]) if c else ctx.sizes[j]
+                for c, j in zip(cands, layout_idx))
+    best = _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, valid)
+    return best, bound
+
+
+def _dfs(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
+         valid: np.ndarray) -> tuple:
+    """Depth-first choice of every partition's content, pruned by the best value each remaining partition can
+    add; the candidates of a partition are recomputed for what the partitions before it leave (options in
+    decreasing value, so the first leaf is the greedy choice); at most `fill_combinations` option evaluations."""
+    n = len(layout_idx)
+    suffix = [0.0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + top[k]
+    best: list = [-1.0, tuple([None] * n)]
+    budget = [ctx.opts.fill_combinations]
+
+    def visit(k: int, left: dict[int, float], value: float, combo: list) -> None:
+        if k == n:
+            if value > best[0] + 1e-12:
+                best[0], best[1] = value, tuple(combo)
+            return
+        if value + suffix[k] <= best[0] + 1e-12:
+            return
+        j = layout_idx[k]
+        if left:
+            cur = rem.copy()
+            for s, r in left.items():
+                cur[s] = r
+            options = _options(ctx, j, cur, valid)
+        else:
+            options = first[k]
+        tried = False
+        for _, _, opt in options:
+            if budget[0] <= 0 and best[0] >= 0:
+                return
+            budget[0] -= 1
+            taken = _take(ctx, j, opt, left, rem)
+            if not taken:
+                continue
+            tried = True
+            nxt = dict(left)
+            for s, r in taken.items():
+                nxt[s] = nxt.get(s, rem[s]) - r
+            visit(k + 1, nxt, value + _value(ctx, taken), combo + [opt])
+        if not tried:
+            visit(k + 1, left, value, combo + [None])
+
+    visit(0, {}, 0.0, [])
+    return best[1]
 
 
 def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, valid: np.ndarray) -> None:
@@ -114,27 +216,23 @@ def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, valid: np.ndarray
         rem[s] -= take
 
 
-def primaries(ctx: Context, layout: tuple[float, ...], rem: np.ndarray) -> tuple[tuple, float]:
-    """The primary services of a layout and an upper bound on the work a filled layout can serve.
+def primaries(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
+              cache: dict | None = None) -> tuple[tuple, float, float]:
+    """The contents chosen for a layout's partitions, the work they serve, and an upper bound on the work the
+    filled layout serves (per partition the best option's value, plus for a lone tenant the time it leaves)."""
+    idx = [ctx.size_index(s) for s in layout]
+    combo, bound = _choose(ctx, idx, rem, cache)
+    return combo, _sequence_value(ctx, idx, combo, rem), bound
 
-    A partition never serves more work than its size (time sharing cannot beat a service's best efficiency),
-    and its primary holds at least the share take / cap1 of its time, so the rest of it serves at most
-    size x (1 - take / cap1) more."""
-    valid = ctx.eff > 0
-    layout_idx = [ctx.size_index(s) for s in layout]
-    combo = _choose_primaries(ctx, layout_idx, rem, valid)
-    left: dict[int, float] = {}
-    bound = 0.0
-    for j, s in zip(layout_idx, combo):
-        size = ctx.sizes[j]
-        if s < 0:
-            bound += size
-            continue
-        r = left.get(s, rem[s])
-        take = min(r, ctx.cap1[s, j])
-        left[s] = r - take
-        bound += take / ctx.eff[s] + size * (1 - take / ctx.cap1[s, j])
-    return combo, bound
+
+def _build_shared(ctx: Context, size: float, taken: dict[int, float]) -> WPart | None:
+    pairs = sorted(taken.items())
+    for shrink in (1.0, 1 - 1e-7, 1 - 1e-5):
+        rates = [(s, r * shrink) for s, r in pairs]
+        f = fit_partition(ctx, size, 1, rates, [None] * len(rates))
+        if f is not None:
+            return WPart(size, 1, [[s, r] for s, r in rates], fit=f)
+    return None
 
 
 def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
@@ -144,26 +242,28 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
     valid = ctx.eff > 0
     layout_idx = [ctx.size_index(s) for s in layout]
     if combo is None:
-        combo = _choose_primaries(ctx, layout_idx, left, valid)
+        combo, _ = _choose(ctx, layout_idx, left)
     parts: list[WPart] = []
-    for j, s in zip(layout_idx, combo):
+    for j, opt in zip(layout_idx, combo):
         size = ctx.sizes[j]
-        if s < 0 or left[s] <= 0:
+        if opt is None:
             continue
-        take = min(left[s], ctx.cap1[s, j])
-        part = _single(ctx, s, size, take)
+        taken = _take(ctx, j, opt, {}, left)
+        if not taken:
+            continue
+        part = _single(ctx, opt[1], size, taken[opt[1]]) if opt[0] == "A" else _build_shared(ctx, size, taken)
         if part is None:
             continue
-        left[s] -= take
+        for i, r in part.tenants:
+            left[i] -= r
         parts.append(part)
     for part in parts:
-        i, r = part.tenants[0]
         j = ctx.size_index(part.size)
-        if r < ctx.cap1[i, j] * (1 - 1e-6):
+        if any(r < ctx.cap1[i, j] * (1 - 1e-6) for i, r in part.tenants):
             _share(ctx, part, j, left, valid)
     # empty partitions of the layout may still take residual loads together
     used = [p.size for p in parts]
-    for size in layout:
+    for size in layout:  # partitions the options left empty
         if size in used:
             used.remove(size)
             continue
@@ -187,41 +287,41 @@ def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = N
               layouts: list[tuple[float, ...]] | None = None) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
-    Layouts are filled in decreasing order of their upper bound (`primaries`) until no unfilled layout can beat
-    the best filled ones (branch and bound: the same choice as filling every layout)."""
+    Every layout's partition contents are chosen (`primaries`); layouts are then filled completely (the temporal
+    step) in decreasing order of their upper bound, until no bound beats the best filled layout (branch and
+    bound) or `fill_layouts` were filled, and the one serving the most work is kept.  With interference the filled layouts are realised with the checker's slowdowns."""
     heads = []
+    cache: dict = {}
     for k, layout in enumerate(layouts if layouts is not None else ctx.layouts):
-        combo, bound = primaries(ctx, layout, rem)
+        combo, value, bound = primaries(ctx, layout, rem, cache)
         if bound > 0:
-            heads.append((bound, k, layout, combo))
-    heads.sort(key=lambda h: (-h[0], h[1]))
-    keep = ctx.opts.interference_topk if ctx.interference else 1
-    scored = []
-    for bound, k, layout, combo in heads:
-        if len(scored) >= keep and bound * (1 + 2e-3) < sorted(x[0] for x in scored)[-keep]:
-            break
-        gpu, value = fill_layout(ctx, layout, rem, combo)
-        if value <= 0:
-            continue
-        noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
-        scored.append((value * noise, -len(gpu.parts), -k, gpu, value))
-    if not scored:
+            noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
+            heads.append((value * noise, -len(layout), -k, bound, layout, combo))
+    if not heads:
         return None, 0.0
-    scored.sort(key=lambda x: x[:3], reverse=True)
-    if ctx.interference:
-        best = None
-        for _, _, _, gpu, _ in scored[:ctx.opts.interference_topk]:
+    heads.sort(key=lambda h: (h[3], h[0], h[1], h[2]), reverse=True)
+    best = None
+    for n, (value, _, _, bound, layout, combo) in enumerate(heads):
+        if best is not None and (n >= ctx.opts.fill_layouts or bound <= best[1] * (1 + 1e-9)):
+            break
+        gpu, served = fill_layout(ctx, layout, rem, combo)
+        if served <= 0:
+            continue
+        if ctx.interference:
             realize_gpu(ctx, gpu)
-            v = gpu.load(ctx)
-            if best is None or v > best[1] + 1e-9:
-                best = (gpu, v)
-        return best
-    return scored[0][3], scored[0][4]
+            served = gpu.load(ctx)
+        if best is None or served > best[1] * (1 + 1e-9):
+            best = (gpu, served)
+    return best if best is not None else (None, 0.0)
 
 
 def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None = None,
-              limit: int | None = None) -> tuple[list[WGpu], np.ndarray]:
-    """Greedy GPU-by-GPU construction; returns the GPUs and the demand left unplaced (zero when complete)."""
+              limit: int | None = None, target: int | None = None) -> tuple[list[WGpu], np.ndarray]:
+    """Greedy GPU-by-GPU construction; returns the GPUs and the demand left unplaced (zero when complete).
+
+    With a `target` number of GPUs the construction is balanced: GPU k first tries to serve exactly its share
+    rem / (target - k) of what is left (so that equal GPUs replicate a good mix instead of the first GPUs taking
+    the most valuable services), and falls back to the plain greedy choice when it cannot."""
     rem = np.array(demand, dtype=float)
     tol = EPS * np.maximum(1.0, rem)
     rem[rem <= tol] = 0.0
@@ -229,9 +329,18 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
     while np.any(rem > 0):
         if limit is not None and len(gpus) >= limit:
             break
-        gpu, value = build_gpu(ctx, rem, rng)
-        if gpu is None or value <= 0:
-            break
+        gpu = None
+        if target is not None and target - len(gpus) > 1:
+            share = rem / (target - len(gpus))
+            cand, _ = build_gpu(ctx, share, rng)
+            if cand is not None:
+                got = cand.served()
+                if all(got.get(i, 0.0) >= share[i] * (1 - 1e-7) for i in np.nonzero(share > 0)[0]):
+                    gpu = cand
+        if gpu is None:
+            gpu, value = build_gpu(ctx, rem, rng)
+            if gpu is None or value <= 0:
+                break
         for i, r in gpu.served().items():
             rem[i] = max(0.0, rem[i] - r)
         rem[rem <= tol] = 0.0

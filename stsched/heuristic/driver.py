@@ -2,8 +2,9 @@
 
 min-gpus: construction (`construct`), then the local search (`search.improve`) down to the LP bound; `restarts`
 extra constructions with seeded random tie-breaking; the plan with the fewest GPUs is kept.
-max-scale: bisection on alpha with the min-gpus packer (feasible when it fits `instance.gpus`), starting from the
-LP upper bound, then a local improvement: more load absorbed by the best plan's slack and free GPUs.
+max-scale: bisection on alpha from the LP upper bound, feasible when the plain or the balanced construction fits
+`instance.gpus`; a few more bisection steps with the full packer (restarts and local search); then a local
+improvement: more load absorbed by the best plan's slack and free GPUs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from stsched.bounds import lp_bound_gpus, lp_bound_scale
 from stsched.check import Report, check
 from stsched.heuristic.construct import construct
+from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context
 from stsched.heuristic.search import absorb, improve
 from stsched.heuristic.state import WGpu, clone, refit_gpu, to_plan
@@ -40,23 +42,33 @@ def rates(ctx: Context) -> np.ndarray:
 
 
 def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: int,
-         limit: int | None = None) -> list[WGpu] | None:
+         limit: int | None = None, descent: bool = True) -> list[WGpu] | None:
     """The fewest GPUs serving `demand` that construction + local search find (None when some demand cannot be
-    placed at all)."""
+    placed at all).  Variants: the GPU-by-GPU greedy, cover-then-pack, the balanced greedy aimed at `limit`
+    (max-scale) or at the LP bound, then `restarts` greedy runs with seeded random tie-breaking; each is improved
+    by the local search, the first to reach the bound (or `limit`) wins, else the one with the fewest GPUs."""
+    goal = limit if limit is not None else lower
+    variants: list[tuple[str, np.random.Generator | None, int | None]] = [
+        ("greedy", None, None), ("cover", None, None), ("greedy", None, max(goal, 1))]
+    variants += [("greedy", np.random.default_rng([seed, r]), None) for r in range(1, ctx.opts.restarts + 1)]
     best: list[WGpu] | None = None
-    for r in range(1 + ctx.opts.restarts):
-        if r > 0 and time.perf_counter() > deadline:
+    for n, (kind, rng, target) in enumerate(variants):
+        if n > 0 and time.perf_counter() > deadline:
             break
-        rng = None if r == 0 else np.random.default_rng([seed, r])
-        gpus, rem = construct(ctx, demand, rng)
+        if kind == "cover":
+            gpus, rem = cover_then_pack(ctx, demand)
+        else:
+            gpus, rem = construct(ctx, demand, rng, target=target)
         if np.any(rem > 0):
             continue
         if limit is None or len(gpus) > limit:
-            gpus = improve(ctx, gpus, max(lower, 1), deadline)
+            gpus = improve(ctx, gpus, max(lower, 1), deadline, descent=False)
         if best is None or len(gpus) < len(best):
             best = gpus
         if len(best) <= lower or (limit is not None and len(best) <= limit):
-            break
+            return best
+    if best is not None and descent:  # the costly last resort, once, on the best plan found
+        best = improve(ctx, best, max(lower, 1), deadline, descent=True)
     return best
 
 
@@ -95,10 +107,19 @@ def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
     return Outcome(out.plan, out.report, None if out.plan is None else float(out.plan.gpus_used), out.note)
 
 
-def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: int) -> list[WGpu] | None:
+def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: int,
+          search: bool) -> list[WGpu] | None:
+    """A state serving alpha x rates on the instance's GPUs: the plain and the balanced construction, and with
+    `search` the full packer (restarts and local search)."""
     g = ctx.instance.gpus
-    gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g)
-    return gpus if gpus is not None and len(gpus) <= g else None
+    if search:
+        gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g, descent=False)
+        return gpus if gpus is not None and len(gpus) <= g else None
+    for target in (None, g):
+        gpus, rem = construct(ctx, alpha * base, target=target, limit=g)
+        if not np.any(rem > 0):
+            return gpus
+    return None
 
 
 def _raise(ctx: Context, gpus: list[WGpu], lo: float, alpha: float, base: np.ndarray) -> list[WGpu] | None:
@@ -130,7 +151,16 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
         if (hi - lo) <= tol * hi or time.perf_counter() > deadline:
             break
         mid = 0.5 * (lo + hi)
-        gpus = _fits(ctx, mid, base, deadline, seed)
+        gpus = _fits(ctx, mid, base, deadline, seed, search=False)
+        if gpus is not None:
+            lo, best = mid, gpus
+        else:
+            hi = mid
+    for _ in range(ctx.opts.scale_search_steps):  # the local search may still fit what construction alone could not
+        if (hi - lo) <= tol * hi or time.perf_counter() > deadline:
+            break
+        mid = 0.5 * (lo + hi)
+        gpus = _fits(ctx, mid, base, deadline, seed, search=True)
         if gpus is not None:
             lo, best = mid, gpus
         else:

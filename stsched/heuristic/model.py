@@ -49,6 +49,7 @@ class Context:
     layouts: list[tuple[float, ...]]  # candidate layouts (sizes descending), legal for the mechanism
     interference: bool  # False when the form can never slow anything down
     form_needs_features: bool
+    capc: np.ndarray | None = None  # [service, size index] one process, cycle rule: a time-shared tenant's rate
     suffix_cache: dict = field(default_factory=dict)
     _feat: dict = field(default_factory=dict)
     _slow: dict = field(default_factory=dict)
@@ -149,6 +150,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     feas: dict[PointKey, list[int]] = {}
     n, m = len(names), len(sizes)
     cap1 = np.zeros((n, m))
+    capc = np.zeros((n, m))
     best_point: dict[tuple[int, int], tuple[int, int]] = {}
     for i, name in enumerate(names):
         svc = instance.service(name)
@@ -174,6 +176,8 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
                         ok.append(bi)
                         if dev.context_mb * k + mm[-1] > limit:
                             continue
+                        if k == 1:
+                            capc[i, j] = max(capc[i, j], 1000.0 * b / ex[-1])
                         c = k * ml[-1] / ex[-1] if ml[-1] is not None else k * 1000.0 * b / ex[-1]
                         if c > cap1[i, j]:
                             cap1[i, j] = c
@@ -192,6 +196,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     ctx = Context(instance, opts, names, index, budget, batches, sizes, procs, measured, mig, mech.capacity,
                   exec_ms, mlat, mem, feas, cap1, best_point, eff, knee, [], instance.interference.form != "none",
                   form.needs_features)
+    ctx.capc = capc
     ctx.layouts = enumerate_layouts(ctx)
     return ctx
 

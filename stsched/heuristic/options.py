@@ -19,18 +19,32 @@ class HeuristicOptions:
       max_layout_partitions: cap on the partitions per enumerated layout (the mechanism's own cap applies too).
     Temporal step
       share_candidates: services tried as extra tenants of a partition that a primary tenant leaves unsaturated.
-      fill_branching: primary services tried per partition when a layout is filled (exhaustive up to
-        fill_combinations assignments, greedy beyond).
-      fill_combinations: cap on the primary assignments tried per layout.
-      interference_topk: layouts re-evaluated with the interference form before one is chosen (forms other than
-        "none" only).
+      fill_branching: services tried alone per partition.
+      share_sets: the best services at a partition's size whose tenant sets (2 .. max_tenants of them) are tried
+        as shared partitions serving them in proportion to their remaining demand.
+      fill_combinations: cap on the option evaluations of the depth-first joint choice of a layout's partition
+        contents (its first leaf is the greedy choice).
+      fill_layouts: layouts filled completely (temporal step included) per GPU, the best by their chosen contents.
     Local search
       search_rounds: rounds of the bounded local search (each tries move, merge, resize, swap).
       merge_group: the most GPUs rebuilt together by the merge move (k GPUs into k - 1).
       merge_tries: the most GPU groups tried by the merge move per round.
+      descent_rounds: rounds of the coordinate descent on partition contents that closes the deficit a removed
+        GPU leaves (each partition in turn takes the content that covers most of what is still missing);
+        0 disables it.
+      descent_pool: services (those missing most) whose pairs are tried in one descent step.
+      descent_triples: the first of those whose triples are tried too.
+      descent_bank: up to this many services, every pair of them is tried (stacked once per size), beyond it
+        only the pairs of the descent_pool.
+      descent_branching: contents of the first partition tried in a two-partition move (0: no such moves).
+      descent_kicks: breakout steps when the descent stalls: the services still missing load weigh
+        (1 + descent_reweight) times more, and the descent resumes.
+      descent_budget: best-response evaluations one descent may spend (bounds its time deterministically).
       restarts: extra greedy constructions with seeded random tie-breaking; the best plan is kept.
     Max-scale
-      scale_iterations: bisection steps on alpha (stops earlier at SolveOptions.max_scale_tol).
+      scale_iterations: bisection steps on alpha with the construction alone (stops earlier at
+        SolveOptions.max_scale_tol).
+      scale_search_steps: further bisection steps where the local search may also remove the GPUs in excess.
     Adapt
       adapt_resolve: when absorbing fails, also solve from scratch and keep that plan if it changes fewer layouts.
     """
@@ -40,23 +54,35 @@ class HeuristicOptions:
     max_layout_partitions: int = 7
     share_candidates: int = 8
     fill_branching: int = 3
-    fill_combinations: int = 27
-    interference_topk: int = 3
+    share_sets: int = 3
+    fill_combinations: int = 64
+    fill_layouts: int = 4
     search_rounds: int = 3
     merge_group: int = 3
     merge_tries: int = 12
+    descent_rounds: int = 40
+    descent_pool: int = 6
+    descent_triples: int = 4
+    descent_kicks: int = 40
+    descent_reweight: float = 0.5
+    descent_budget: int = 40000
+    descent_bank: int = 24
+    descent_branching: int = 3
     restarts: int = 1
     scale_iterations: int = 20
+    scale_search_steps: int = 3
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.knee_tolerance < 1:
             raise InputError(f"heuristic: knee_tolerance must lie in [0, 1), got {self.knee_tolerance}")
-        for name in ("max_sizes", "max_layout_partitions", "share_candidates", "fill_branching",
-                     "fill_combinations", "interference_topk", "scale_iterations"):
+        for name in ("max_sizes", "max_layout_partitions", "share_candidates", "fill_branching", "share_sets",
+                     "descent_pool", "descent_triples", "descent_bank",
+                     "fill_combinations", "fill_layouts", "scale_iterations"):
             if getattr(self, name) < 1:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("search_rounds", "merge_tries", "restarts"):
+        for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "descent_rounds",
+                     "descent_kicks", "descent_branching", "descent_budget"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if self.merge_group < 2:

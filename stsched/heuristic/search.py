@@ -1,12 +1,15 @@
 """The bounded local search: moves that remove GPUs (min-gpus) and make room for a larger alpha (max-scale).
 
-- move: empty the least loaded GPU into the others' slack (`absorb`), first by raising the rates of tenants that
-  already serve the service (temporal only), then by adding it as a tenant of partitions with spare time, then by
-  opening a partition in free space or resizing a partition into it;
+- move: empty the least loaded GPU: its partitions move whole into free space elsewhere (`relocate`), what is
+  left goes into the others' slack (`absorb`), first by raising the rates of tenants that already serve the
+  service (temporal only), then by adding it as a tenant of partitions with spare time, then by opening a
+  partition in free space or resizing a partition into it;
 - merge: rebuild the k least loaded GPUs (k = 2 .. merge_group) on k - 1 GPUs with the constructive fill, the
   leftover absorbed elsewhere;
 - swap: exchange the services of two partitions on different GPUs when that lets the move above succeed
-  (tried on the least loaded GPU's partitions only).
+  (tried on the least loaded GPU's partitions only);
+- descent: the least loaded GPU removed, the others' partition contents re-chosen by a coordinate descent until
+  they cover its load too (`descent.descend`, bounded by `descent_budget` evaluations).
 Every accepted step re-fits the GPUs it touched with the conservative interference evaluation, so the state stays
 valid; the search stops at the LP bound, when no step succeeds, or at the deadline.
 """
@@ -21,9 +24,11 @@ import numpy as np
 
 from stsched.check import find_mig_starts
 from stsched.heuristic.construct import construct
-from stsched.heuristic.fit import EPS
+from stsched.heuristic.fit import EPS, headroom
 from stsched.heuristic.model import Context
-from stsched.heuristic.state import WGpu, WPart, clone, refit_gpu, refit_part, tenant_headroom
+from stsched.heuristic.descent import descend
+from stsched.heuristic.state import (WGpu, WPart, clone, clone_part, gpu_memory_ok, refit_gpu, refit_part,
+                                     tenant_headroom)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +74,10 @@ def _raise_existing(ctx: Context, gpus: list[WGpu], i: int, need: float) -> floa
 
 
 def _join(ctx: Context, gpus: list[WGpu], i: int, need: float) -> float:
-    """Add service i as a new tenant of partitions with spare time (tenant sets change: GPUs are re-fitted)."""
+    """Add service i as a new tenant of partitions with spare time (with interference the tenant sets of the
+    GPU's other partitions see a new neighbour: the whole GPU is re-fitted)."""
     limit = ctx.instance.mechanism.max_tenants
+    e0 = {}
     for gi in range(len(gpus)):
         for q in range(len(gpus[gi].parts)):
             if need <= _tol(need):
@@ -79,7 +86,24 @@ def _join(ctx: Context, gpus: list[WGpu], i: int, need: float) -> float:
             if (not p.tenants or p.procs > 1 or p.has(i) >= 0 or (limit is not None and len(p.tenants) >= limit)
                     or (i, p.size, 1) not in ctx.exec_ms):
                 continue
-            if p.fit is not None and p.fit.duty + 2 * ctx.suffix_min(i, p.size, 1) > ctx.budget[i]:
+            if p.size not in e0:
+                e0[p.size] = ctx.suffix_min(i, p.size, 1)
+            e = e0[p.size]
+            if p.fit is not None and (p.fit.duty + 2 * e > ctx.budget[i] or any(
+                    p.fit.duty + e + et > ctx.budget[t[0]] for t, et in zip(p.tenants, p.fit.exec_ms))):
+                continue
+            if not ctx.interference:
+                pairs = p.pairs() + [(i, 0.0)]
+                h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)
+                if h <= 0:
+                    continue
+                p.tenants.append([i, min(need, h)])
+                p.given = None
+                if refit_part(ctx, gpus[gi], q) and gpu_memory_ok(ctx, gpus[gi]):
+                    need -= p.tenants[-1][1]
+                else:
+                    p.tenants.pop()
+                    refit_part(ctx, gpus[gi], q)
                 continue
             trial = clone([gpus[gi]])[0]
             trial.parts[q].tenants.append([i, 0.0])
@@ -176,11 +200,59 @@ def absorb(ctx: Context, gpus: list[WGpu], loads: dict[int, float], allow_layout
     return rem
 
 
+def shrink(ctx: Context, gpus: list[WGpu]) -> None:
+    """Resize down: every partition to the smallest size that still serves its tenants (frees room for moves)."""
+    for gpu in gpus:
+        for q, p in enumerate(gpu.parts):
+            if not p.tenants or p.given is not None:
+                continue
+            for size in ctx.sizes:
+                if size >= p.size:
+                    break
+                if any((i, size, p.procs) not in ctx.exec_ms for i, _ in p.tenants):
+                    continue
+                if not can_add(ctx, gpu, size, drop=q):
+                    continue
+                old = (p.size, p.start, p.fit, p.slows)
+                p.size, p.start = size, None
+                if refit_gpu(ctx, gpu):
+                    break
+                p.size, p.start, p.fit, p.slows = old
+                refit_gpu(ctx, gpu)
+
+
 def remove_gpu(ctx: Context, gpus: list[WGpu], g: int) -> list[WGpu] | None:
     """Move: the state without GPU g, its load absorbed by the others, or None."""
+    free = sum(ctx.capacity - x.load(ctx) for k, x in enumerate(gpus) if k != g)
+    if free < gpus[g].load(ctx) * (1 - 1e-9):
+        return None  # no GPU serves more work than its capacity
     rest = clone([x for k, x in enumerate(gpus) if k != g])
-    left = absorb(ctx, rest, gpus[g].served())
-    return None if left else rest
+    loads: dict[int, float] = {}
+    for p in relocate(ctx, rest, [clone_part(p) for p in gpus[g].parts if p.tenants]):
+        for i, r in p.tenants:
+            loads[i] = loads.get(i, 0.0) + r
+    return None if absorb(ctx, rest, loads) else rest
+
+
+def relocate(ctx: Context, gpus: list[WGpu], parts: list[WPart]) -> list[WPart]:
+    """Move whole partitions (tenants and rates kept) into free space on `gpus`, fullest GPU first; returns the
+    partitions that found no place."""
+    left = []
+    for part in sorted(parts, key=lambda p: -p.size):
+        part.start, part.given = None, None
+        order = sorted(range(len(gpus)), key=lambda k: -sum(p.size for p in gpus[k].parts))
+        for k in order:
+            g = gpus[k]
+            if not can_add(ctx, g, part.size):
+                continue
+            g.parts.append(part)
+            if refit_gpu(ctx, g):
+                break
+            g.parts.pop()
+            refit_gpu(ctx, g)
+        else:
+            left.append(part)
+    return left
 
 
 def merge(ctx: Context, gpus: list[WGpu], k: int, deadline: float) -> list[WGpu] | None:
@@ -229,8 +301,11 @@ def swap(ctx: Context, gpus: list[WGpu], g: int, deadline: float) -> list[WGpu] 
     return None
 
 
-def improve(ctx: Context, gpus: list[WGpu], lower: int, deadline: float) -> list[WGpu]:
-    """Local search for fewer GPUs (stops at `lower`, the LP bound, or the deadline)."""
+def improve(ctx: Context, gpus: list[WGpu], lower: int, deadline: float, descent: bool = True) -> list[WGpu]:
+    """Local search for fewer GPUs (stops at `lower`, the LP bound, or the deadline).  The coordinate descent
+    (`descent.descend`) is the last resort, for instances of at most `descent_bank` services."""
+    if len(gpus) > lower:
+        shrink(ctx, gpus)
     for _ in range(max(1, ctx.opts.search_rounds) * max(1, len(gpus))):
         if len(gpus) <= lower or time.perf_counter() > deadline:
             break
@@ -248,7 +323,10 @@ def improve(ctx: Context, gpus: list[WGpu], lower: int, deadline: float) -> list
                     break
         if new is None and order:
             new = swap(ctx, gpus, order[0], deadline)
+        if new is None and order and descent and len(ctx.names) <= ctx.opts.descent_bank:
+            new = descend(ctx, [x for k, x in enumerate(gpus) if k != order[0]], gpus[order[0]].served(), deadline)
         if new is None:
             break
         gpus = [g for g in new if g.used]
+        shrink(ctx, gpus)
     return gpus

@@ -9,7 +9,6 @@ neighbours end up with, and the duty cycle is written into the plan explicitly.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 from stsched.check import find_mig_starts
@@ -66,8 +65,13 @@ class WGpu:
         return out
 
 
+def clone_part(p: WPart) -> WPart:
+    """A copy whose tenant list can be changed (fits, slowdowns and kept points are immutable and shared)."""
+    return WPart(p.size, p.procs, [[i, r] for i, r in p.tenants], p.start, p.fit, p.slows, p.given)
+
+
 def clone(gpus: list[WGpu]) -> list[WGpu]:
-    return copy.deepcopy(gpus)
+    return [WGpu([clone_part(p) for p in g.parts]) for g in gpus]
 
 
 def neighbours_of(gpu: WGpu, q: int) -> tuple:
@@ -76,6 +80,8 @@ def neighbours_of(gpu: WGpu, q: int) -> tuple:
 
 def part_slows(ctx: Context, gpu: WGpu, q: int) -> list:
     p = gpu.parts[q]
+    if not ctx.interference:
+        return [None] * len(p.tenants)
     nb = neighbours_of(gpu, q)
     return [ctx.slowdowns(t[0], p.size, p.procs, nb) for t in p.tenants]
 

@@ -1,0 +1,129 @@
+"""Cover-then-pack: the spatial and temporal steps as partitions first, GPU layouts second.
+
+1. spatial: every service fills whole partitions at its knee size (`Context.knee`, the largest size whose
+   throughput per unit of capacity is within `knee_tolerance` of its best) while its load saturates them;
+2. temporal: the residual loads (what is left of each service) go to shared partitions, largest first, each into
+   the open partition that takes it whole with the least room left (best fit, `fit.headroom`), else into a new
+   partition of the smallest size that serves it alone (so later residuals can still share it);
+3. layout: the partitions are packed onto GPUs, largest first, each onto the first GPU where the layout stays
+   legal (first-fit decreasing; MIG legality by the checker's `find_mig_starts`), and every GPU is re-fitted
+   with the interference form; a partition that no longer fits next to its neighbours moves on.
+This complements the GPU-by-GPU greedy (`construct`), which maximises the work of each GPU and can leave awkward
+remainders when the load is a little above a whole number of GPUs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stsched.heuristic.construct import _single
+from stsched.heuristic.fit import EPS, fit_partition, headroom
+from stsched.heuristic.model import Context
+from stsched.heuristic.search import can_add
+from stsched.heuristic.state import WGpu, WPart, refit_gpu
+
+
+def _saturated(ctx: Context, rem: np.ndarray) -> list[WPart]:
+    parts = []
+    for i in range(len(rem)):
+        if rem[i] <= 0 or ctx.eff[i] <= 0:
+            continue
+        j = ctx.size_index(ctx.knee[i])
+        cap = ctx.cap1[i, j]
+        if cap <= 0:
+            continue
+        n = int(rem[i] / cap * (1 + 1e-12))
+        if n <= 0:
+            continue
+        part = _single(ctx, i, ctx.sizes[j], cap)
+        if part is None:
+            continue
+        for _ in range(n):
+            parts.append(WPart(part.size, part.procs, [[i, cap]], fit=part.fit))
+        rem[i] = max(0.0, rem[i] - n * cap)
+    return parts
+
+
+def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
+    for size in ctx.sizes:
+        part = _single(ctx, i, size, rate)
+        if part is not None:
+            return part
+    return None
+
+
+def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
+    """Temporal step: best-fit of the residual loads into shared partitions."""
+    limit = ctx.instance.mechanism.max_tenants
+    shared: list[WPart] = []
+    order = sorted((i for i in range(len(rem)) if rem[i] > EPS * max(1.0, rem[i])),
+                   key=lambda i: -rem[i] / ctx.eff[i])
+    for i in order:
+        need = float(rem[i])
+        best = None
+        for k, p in enumerate(shared):
+            if p.procs > 1 or (limit is not None and len(p.tenants) >= limit) or (i, p.size, 1) not in ctx.exec_ms:
+                continue
+            e0 = ctx.suffix_min(i, p.size, 1)
+            if p.fit.duty + 2 * e0 > ctx.budget[i] * (1 + EPS):
+                continue
+            pairs = p.pairs() + [(i, 0.0)]
+            h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)
+            if h >= need:
+                room = (h - need) / ctx.eff[i]
+                if best is None or room < best[0]:
+                    best = (room, k)
+        if best is not None:
+            p = shared[best[1]]
+            p.tenants.append([i, need])
+            p.fit = fit_partition(ctx, p.size, 1, p.pairs(), [None] * len(p.tenants))
+            if p.fit is not None:
+                continue
+            p.tenants.pop()
+            p.fit = fit_partition(ctx, p.size, 1, p.pairs(), [None] * len(p.tenants))
+        part = _smallest_alone(ctx, i, need)
+        if part is None:  # larger than any single partition: split over knee partitions
+            return None
+        shared.append(part)
+    return shared
+
+
+def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
+    """First-fit decreasing of partitions onto GPUs (legal layouts, re-fitted with interference)."""
+    gpus: list[WGpu] = []
+    for part in sorted(parts, key=lambda p: (-p.size, -sum(r for _, r in p.tenants))):
+        placed = False
+        for g in gpus:
+            if not can_add(ctx, g, part.size):
+                continue
+            g.parts.append(part)
+            if refit_gpu(ctx, g):
+                placed = True
+                break
+            g.parts.pop()
+            refit_gpu(ctx, g)
+        if not placed:
+            g = WGpu([part])
+            if not refit_gpu(ctx, g):
+                raise RuntimeError("a partition that was fitted alone does not fit alone")
+            gpus.append(g)
+    return gpus
+
+
+def cover_then_pack(ctx: Context, demand: np.ndarray) -> tuple[list[WGpu], np.ndarray]:
+    """GPUs serving `demand` built partitions first; returns them and the demand left unplaced."""
+    rem = np.array(demand, dtype=float)
+    rem[rem <= EPS * np.maximum(1.0, rem)] = 0.0
+    parts = _saturated(ctx, rem)
+    shared = _residuals(ctx, rem)
+    if shared is None:
+        return [], np.array(demand, dtype=float)
+    for p in shared:
+        for i, r in p.tenants:
+            rem[i] = max(0.0, rem[i] - r)
+    rem[rem <= EPS * np.maximum(1.0, np.asarray(demand))] = 0.0
+    try:
+        gpus = _place(ctx, parts + shared)
+    except RuntimeError:
+        return [], np.array(demand, dtype=float)
+    return gpus, rem
