@@ -14,7 +14,6 @@ capacity) is kept; with an interference form the best few are re-evaluated with 
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
 
@@ -92,15 +91,17 @@ def _complete_pairs(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) ->
     capc = ctx.capc[:, j]
     ok = valid & (rem > 0) & (capc > 0)
     t = np.where(ok, rem / np.where(capc > 0, capc, 1.0), np.inf)
-    idx = [int(i) for i in np.argsort(t, kind="stable") if t[i] < 1.0]
+    idx = np.nonzero(t < 1.0)[0]
     if len(idx) < 2:
         return []
-    ts = [float(t[i]) for i in idx]
+    idx = idx[np.argsort(t[idx], kind="stable")]
+    ts = t[idx]
+    partner = np.searchsorted(ts, 1.0 - ts, side="right") - 1  # the largest t_b <= 1 - t_a
     pairs = []
     for a in range(len(idx) - 1, 0, -1):  # the largest loads first
-        lo = bisect.bisect_right(ts, 1.0 - ts[a], 0, a) - 1
-        if lo >= 0:
-            pairs.append((ts[a] + ts[lo], tuple(sorted((idx[a], idx[lo])))))
+        b = min(int(partner[a]), a - 1)
+        if b >= 0:
+            pairs.append((float(ts[a] + ts[b]), tuple(sorted((int(idx[a]), int(idx[b]))))))
         if len(pairs) >= 2 * ctx.opts.share_sets:
             break
     pairs.sort(key=lambda p: -p[0])
@@ -120,18 +121,11 @@ def _sequence_value(ctx: Context, layout_idx: list[int], combo: tuple, rem: np.n
     return value
 
 
-def _choose(ctx: Context, layout_idx: list[int], rem: np.ndarray, cache: dict | None = None) -> tuple[tuple, float]:
-    """The options of a layout's partitions chosen together, and an upper bound on the layout's filled value."""
+def _choose(ctx: Context, layout_idx: list[int], rem: np.ndarray) -> tuple:
+    """The contents of a layout's partitions chosen together (`_dfs`)."""
     valid = ctx.eff > 0
-    cache = {} if cache is None else cache
-    for j in layout_idx:
-        if j not in cache:
-            cache[j] = _options(ctx, j, rem, valid)
-    cands = [cache[j] for j in layout_idx]
-    bound = sum(max((o[1] for o in c), default=ctx.sizes[j]) if c else ctx.sizes[j]
-                for c, j in zip(cands, layout_idx))
-    best = _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, valid)
-    return best, bound
+    cands = [_options(ctx, j, rem, valid) for j in layout_idx]
+    return _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, valid)
 
 
 def _dfs(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
@@ -216,15 +210,6 @@ def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, valid: np.ndarray
         rem[s] -= take
 
 
-def primaries(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
-              cache: dict | None = None) -> tuple[tuple, float, float]:
-    """The contents chosen for a layout's partitions, the work they serve, and an upper bound on the work the
-    filled layout serves (per partition the best option's value, plus for a lone tenant the time it leaves)."""
-    idx = [ctx.size_index(s) for s in layout]
-    combo, bound = _choose(ctx, idx, rem, cache)
-    return combo, _sequence_value(ctx, idx, combo, rem), bound
-
-
 def _build_shared(ctx: Context, size: float, taken: dict[int, float]) -> WPart | None:
     pairs = sorted(taken.items())
     for shrink in (1.0, 1 - 1e-7, 1 - 1e-5):
@@ -242,7 +227,7 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
     valid = ctx.eff > 0
     layout_idx = [ctx.size_index(s) for s in layout]
     if combo is None:
-        combo, _ = _choose(ctx, layout_idx, left)
+        combo = _choose(ctx, layout_idx, left)
     parts: list[WPart] = []
     for j, opt in zip(layout_idx, combo):
         size = ctx.sizes[j]
@@ -287,21 +272,35 @@ def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = N
               layouts: list[tuple[float, ...]] | None = None) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
-    Every layout's partition contents are chosen (`primaries`); layouts are then filled completely (the temporal
-    step) in decreasing order of their upper bound, until no bound beats the best filled layout (branch and
-    bound) or `fill_layouts` were filled, and the one serving the most work is kept.  With interference the filled layouts are realised with the checker's slowdowns."""
+    Each layout gets an upper bound from its partitions' best options; in decreasing order of that bound the
+    layouts' contents are chosen (`_dfs`) until no bound beats the best choice (branch and bound); the best
+    `fill_layouts` choices are then filled completely (the temporal step) and the one serving the most work is
+    kept.  With interference the filled layouts are realised with the checker's slowdowns first."""
+    valid = ctx.eff > 0
+    cache: dict[int, list] = {}
     heads = []
-    cache: dict = {}
     for k, layout in enumerate(layouts if layouts is not None else ctx.layouts):
-        combo, value, bound = primaries(ctx, layout, rem, cache)
+        idx = [ctx.size_index(s) for s in layout]
+        for j in idx:
+            if j not in cache:
+                cache[j] = _options(ctx, j, rem, valid)
+        cands = [cache[j] for j in idx]
+        bound = sum(max((o[1] for o in c), default=0.0) for c in cands)
         if bound > 0:
-            noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
-            heads.append((value * noise, -len(layout), -k, bound, layout, combo))
-    if not heads:
-        return None, 0.0
-    heads.sort(key=lambda h: (h[3], h[0], h[1], h[2]), reverse=True)
+            heads.append((bound, -len(layout), -k, layout, idx, cands))
+    heads.sort(key=lambda h: h[:3], reverse=True)
+    scored, top = [], -1.0
+    for bound, nlen, negk, layout, idx, cands in heads:
+        if scored and bound <= top * (1 + 1e-9):
+            break
+        combo = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, valid)
+        value = _sequence_value(ctx, idx, combo, rem)
+        top = max(top, value)
+        noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
+        scored.append((value * noise, nlen, negk, bound, layout, combo))
+    scored.sort(key=lambda h: h[:3], reverse=True)
     best = None
-    for n, (value, _, _, bound, layout, combo) in enumerate(heads):
+    for n, (_, _, _, bound, layout, combo) in enumerate(scored):
         if best is not None and (n >= ctx.opts.fill_layouts or bound <= best[1] * (1 + 1e-9)):
             break
         gpu, served = fill_layout(ctx, layout, rem, combo)

@@ -292,7 +292,7 @@ def _realise(ctx: Context, st: _State) -> list[WGpu] | None:
 def descend(ctx: Context, gpus: list[WGpu], extra: dict[int, float],
             deadline: float = float("inf")) -> list[WGpu] | None:
     """GPUs `gpus` re-contented to serve their own load plus `extra` {service: rate}, or None."""
-    if ctx.opts.descent_rounds <= 0 or ctx.capc is None:
+    if ctx.opts.descent_rounds <= 0 or ctx.opts.descent_budget <= 0 or ctx.capc is None:
         return None
     demand = np.zeros(len(ctx.names))
     for g in gpus:

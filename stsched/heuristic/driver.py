@@ -4,20 +4,24 @@ min-gpus: construction (`construct`), then the local search (`search.improve`) d
 extra constructions with seeded random tie-breaking; the plan with the fewest GPUs is kept.
 max-scale: bisection on alpha from the LP upper bound, feasible when the plain or the balanced construction fits
 `instance.gpus`; a few more bisection steps with the full packer (restarts and local search); then a local
-improvement: more load absorbed by the best plan's slack and free GPUs.
+improvement: more load absorbed by the best plan's slack and free GPUs; last, a few bisection steps where the
+coordinate descent (`descent.descend`, with `scale_descent_budget` evaluations) re-chooses partition contents and
+layouts of the best plan for more load.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from stsched.bounds import lp_bound_gpus, lp_bound_scale
+from stsched.bounds import lp_bound_scale
 from stsched.check import Report, check
 from stsched.heuristic.construct import construct
+from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context
 from stsched.heuristic.search import absorb, improve
@@ -48,8 +52,10 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
     (max-scale) or at the LP bound, then `restarts` greedy runs with seeded random tie-breaking; each is improved
     by the local search, the first to reach the bound (or `limit`) wins, else the one with the fewest GPUs."""
     goal = limit if limit is not None else lower
+    kinds = {"greedy": ("greedy", None, None), "cover": ("cover", None, None),
+             "balanced": ("greedy", None, max(goal, 1))}
     variants: list[tuple[str, np.random.Generator | None, int | None]] = [
-        ("greedy", None, None), ("cover", None, None), ("greedy", None, max(goal, 1))]
+        kinds[c] for c in ctx.opts.construction_list()]
     variants += [("greedy", np.random.default_rng([seed, r]), None) for r in range(1, ctx.opts.restarts + 1)]
     best: list[WGpu] | None = None
     for n, (kind, rng, target) in enumerate(variants):
@@ -67,7 +73,7 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
             best = gpus
         if len(best) <= lower or (limit is not None and len(best) <= limit):
             return best
-    if best is not None and descent:  # the costly last resort, once, on the best plan found
+    if best is not None and descent and ctx.opts.descent_budget > 0:  # the costly last resort, once
         best = improve(ctx, best, max(lower, 1), deadline, descent=True)
     return best
 
@@ -93,9 +99,17 @@ def finalize(ctx: Context, gpus: list[WGpu], scale: float, note: str, keep_empty
                                        + "; ".join(map(str, report.violations[:3])))
 
 
+def lower_gpus(ctx: Context) -> int:
+    """The LP lower bound over the heuristic's own operating points (those that fit in memory): where the
+    search may stop (`stsched.bounds.lp_bound_gpus` is the bound reported)."""
+    base = rates(ctx)
+    units = float(np.sum(np.where(ctx.eff > 0, base / np.where(ctx.eff > 0, ctx.eff, 1.0), 0.0)))
+    return max(1, math.ceil(units / ctx.capacity - 1e-9))
+
+
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
     inst = ctx.instance
-    lower = lp_bound_gpus(inst)
+    lower = lower_gpus(ctx)
     t0 = time.perf_counter()
     gpus = pack(ctx, rates(ctx), int(lower), deadline, seed)
     if gpus is None:
@@ -178,6 +192,21 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
             lo, best = mid, trial
         else:
             step_hi = mid
+    budget = ctx.opts.scale_descent_budget
+    if budget > 0 and len(ctx.names) <= ctx.opts.descent_bank:
+        sub = replace(ctx, opts=replace(ctx.opts, descent_budget=budget))
+        step_hi = float(upper)
+        empty = [WGpu() for _ in range(ctx.instance.gpus - len(best))]
+        for _ in range(ctx.opts.scale_search_steps):  # the descent re-chooses contents and layouts for more load
+            if (step_hi - lo) <= tol * step_hi or time.perf_counter() > deadline:
+                break
+            mid = 0.5 * (lo + step_hi)
+            extra = {i: float((mid - lo) * base[i]) for i in range(len(base)) if base[i] > 0}
+            trial = descend(sub, clone(best) + clone(empty), extra, deadline)
+            if trial is not None:
+                lo, best, empty = mid, trial, [WGpu() for _ in range(ctx.instance.gpus - len(trial))]
+            else:
+                step_hi = mid
     note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs (packer {packed:.4f}, "
             f"LP bound {upper:.4f})")
     # the plan serves lo x rates; the last bisection steps may leave a sliver above it: judge at lo exactly

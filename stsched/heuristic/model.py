@@ -133,6 +133,7 @@ class Context:
 
 def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     """Precompute operating points, capacities, knees and candidate layouts of `instance`."""
+    opts = opts.effective(len(instance.services))
     mech = instance.mechanism
     names = list(instance.service_names)
     index = {n: i for i, n in enumerate(names)}

@@ -44,7 +44,16 @@ class HeuristicOptions:
     Max-scale
       scale_iterations: bisection steps on alpha with the construction alone (stops earlier at
         SolveOptions.max_scale_tol).
-      scale_search_steps: further bisection steps where the local search may also remove the GPUs in excess.
+      scale_search_steps: further bisection steps where the local search may also remove the GPUs in excess, and
+        as many again where the coordinate descent re-chooses the best plan's contents and layouts.
+      scale_descent_budget: best-response evaluations of each such descent (0: none).
+    Constructions and effort
+      constructions: the constructions `pack` tries, in order, comma separated: greedy (GPU by GPU), cover
+        (cover-then-pack), balanced (the greedy aimed at the target GPU count).
+      effort: "full", "fast", or "auto" (= fast for more than fast_above services): the fast profile builds with
+        the greedy alone, fewer contents per partition and a shorter search (the online setting of the speed
+        target, 64 services on 32 GPUs).
+      fast_above: the service count above which "auto" means fast.
     Adapt
       adapt_resolve: when absorbing fails, also solve from scratch and keep that plan if it changes fewer layouts.
     """
@@ -71,6 +80,10 @@ class HeuristicOptions:
     restarts: int = 1
     scale_iterations: int = 20
     scale_search_steps: int = 3
+    scale_descent_budget: int = 4000
+    constructions: str = "greedy,cover,balanced"
+    effort: str = "auto"
+    fast_above: int = 32
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -81,12 +94,29 @@ class HeuristicOptions:
                      "fill_combinations", "fill_layouts", "scale_iterations"):
             if getattr(self, name) < 1:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "descent_rounds",
-                     "descent_kicks", "descent_branching", "descent_budget"):
+        for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
+                     "descent_rounds", "descent_kicks", "descent_branching", "descent_budget"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if self.merge_group < 2:
             raise InputError(f"heuristic: merge_group must be >= 2, got {self.merge_group}")
+        if self.effort not in ("auto", "full", "fast"):
+            raise InputError(f"heuristic: effort must be auto, full or fast, got {self.effort!r}")
+        bad = [c for c in self.construction_list() if c not in ("greedy", "cover", "balanced")]
+        if bad or not self.construction_list():
+            raise InputError(f"heuristic: constructions must name greedy, cover or balanced, got {self.constructions!r}")
+
+    def construction_list(self) -> list[str]:
+        return [c.strip() for c in self.constructions.split(",") if c.strip()]
+
+    def effective(self, services: int) -> "HeuristicOptions":
+        """The options in force for an instance of `services` services (the fast profile when effort says so)."""
+        if self.effort == "full" or (self.effort == "auto" and services <= self.fast_above):
+            return self
+        fast = dict(restarts=0, share_sets=2, fill_layouts=1, fill_combinations=16, search_rounds=1, merge_group=2,
+                    merge_tries=1, descent_budget=0, scale_descent_budget=0)
+        return replace(self, constructions="greedy", effort="fast",
+                       **{k: min(v, getattr(self, k)) for k, v in fast.items()})
 
     @classmethod
     def from_params(cls, params: tuple[tuple[str, str], ...] | dict[str, str]) -> "HeuristicOptions":
@@ -105,6 +135,8 @@ class HeuristicOptions:
                     values[key] = str(raw).lower() in ("1", "true", "yes")
                 elif kind in ("int", int):
                     values[key] = int(raw)
+                elif kind in ("str", str):
+                    values[key] = str(raw)
                 else:
                     values[key] = float(raw)
             except ValueError:

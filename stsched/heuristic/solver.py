@@ -6,10 +6,10 @@ import logging
 import math
 import time
 
-from stsched.bounds import efficiency, infeasible_services, lp_bound_gpus, lp_bound_scale
+from stsched.bounds import efficiency, infeasible_services, lp_bound_gpus, lp_bound_scale, max_count
 from stsched.heuristic.adapt import run_adapt
 from stsched.heuristic.driver import max_scale, min_gpus
-from stsched.heuristic.model import build_context
+from stsched.heuristic.model import Context, build_context
 from stsched.heuristic.options import HeuristicOptions
 from stsched.problem import Instance
 from stsched.solve import Objective, SolveOptions, SolveResult, Status, register
@@ -32,14 +32,11 @@ class HeuristicSolver:
         opts = HeuristicOptions.from_params(options.params)
         deadline = t0 + options.time_limit_s
         obj = options.objective
-        if obj is Objective.MAX_SCALE:
-            bad = tuple(s.name for s in instance.services if efficiency(instance, s.name).per_unit == 0.0)
-        else:
-            bad = tuple(infeasible_services(instance))
-        if bad:
-            return SolveResult(self.name, Status.INFEASIBLE, message="cannot be served: " + ", ".join(bad),
-                               infeasible_services=bad, discretisation=_disc())
         ctx = build_context(instance, opts)
+        bad = _unservable(ctx, rates_matter=obj is not Objective.MAX_SCALE)
+        if bad:
+            return SolveResult(self.name, Status.INFEASIBLE, message="cannot be served: " + "; ".join(
+                f"{k}: {v}" for k, v in bad.items()), infeasible_services=tuple(bad), discretisation=_disc())
         if obj is Objective.MIN_GPUS:
             out = min_gpus(ctx, deadline, options.seed)
             bound = lp_bound_gpus(instance)
@@ -61,6 +58,29 @@ class HeuristicSolver:
             bound = None
         return SolveResult(self.name, status, out.value, bound, time.perf_counter() - t0, out.plan,
                            discretisation=_disc(), message=out.note)
+
+
+def _unservable(ctx: Context, rates_matter: bool) -> dict[str, str]:
+    """Services no plan can serve (`stsched.bounds.infeasible_services`, which is consulted only when the
+    heuristic's own operating points, a subset of the bound's, already show a service it cannot serve)."""
+    inst = ctx.instance
+    suspect = [n for i, n in enumerate(ctx.names) if ctx.eff[i] <= 0]
+    if rates_matter:
+        counts = [max_count(inst, s) for s in ctx.sizes]
+        for i, n in enumerate(ctx.names):
+            reach = max((ctx.cap1[i, j] * counts[j] for j in range(len(ctx.sizes))), default=0.0) * inst.gpus
+            if inst.service(n).rate > reach * (1 + 1e-9):
+                suspect.append(n)
+    if not suspect:
+        return {}
+    official = infeasible_services(inst)
+    if not rates_matter:
+        official = {n: why for n, why in official.items() if efficiency(inst, n).per_unit == 0.0}
+    for n in suspect:  # points the bound counts but no plan may use (memory) leave a service unservable too
+        official.setdefault(n, "no profiled point meets its SLO within the memory of one partition or GPU"
+                            if n in [ctx.names[i] for i in range(len(ctx.names)) if ctx.eff[i] <= 0]
+                            else "its rate exceeds what all GPUs serve within memory")
+    return official
 
 
 def _disc() -> str:

@@ -1,0 +1,219 @@
+"""Issue 5: the heuristic against the proven optimum, gpulet, temporal-only (Nexus), ParvaGPU, and its speed.
+
+    python -m experiments.heuristic_eval                    # every section (resumable: rows already done are kept)
+    python -m experiments.heuristic_eval --section speed    # one section: gap | scale | mig | speed
+    python -m experiments.heuristic_eval --fresh            # recompute everything
+
+Every solver runs through the registry (`stsched.solve.run_solver`, which times it and judges its plan with the
+checker) on the same instances; solvers that are not registered are reported as missing.  Sections:
+- gap: min-gpus and max-scale against the exact solver's proven optimum (rows where it is not proven are listed
+  but left out of the gap statistics);
+- scale: max-scale on gpulet's mixes (A100 MPS data) against gpulet, Nexus-like temporal-only, the optimum and
+  the reference figures of the official gpulet scheduler (data/profiles PROVENANCE);
+- mig: min-gpus on ParvaGPU's shipped scenario rows against ParvaGPU (registry and published counts) and the
+  optimum;
+- speed: 64 services on 32 GPUs (random A100 MPS instances), the heuristic's time and a baseline's time measured
+  in the same run, with their ratio.
+Results: results/heuristic/<section>.csv and a printed Markdown summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import statistics
+import time
+from typing import Mapping
+
+from experiments.common import markdown_table, run_grid
+from stsched.scenarios import PARVAGPU_GPUS, gpulet_mix, parvagpu, random_instance
+from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "heuristic"
+EXACT = "milp"  # the exact solver whose proven optima the gap is measured against
+PARVAGPU_ROWS = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
+GPULET_REF = {("m1", 1): 104, ("m1", 2): 217, ("m1", 4): 417, ("m2", 1): 84, ("m2", 2): 198, ("m2", 4): 396}
+TEMPORAL_REF = {("m1", 1): 84, ("m1", 2): 169, ("m1", 4): 337, ("m2", 1): 15, ("m2", 2): 116, ("m2", 4): 290}
+RANDOM_DEVICES = ("a100-mps", "v100-mps", "a100-mig")
+
+
+def build(spec: str):
+    """An instance from its spec string: parvagpu:ROW | gpulet:MIX:GPUS | random:DEVICE:SERVICES:GPUS:SEED."""
+    kind, *args = spec.split(":")
+    if kind == "parvagpu":
+        return parvagpu(int(args[0]))
+    if kind == "gpulet":
+        return gpulet_mix(args[0], int(args[1]))
+    if kind == "random":
+        return random_instance(int(args[1]), int(args[2]), int(args[3]), device=args[0])
+    raise ValueError(spec)
+
+
+def solve(name: str, spec: str, objective: Objective, time_limit: float) -> dict[str, object]:
+    """One registered solver on one instance: status, objective, GPUs, validity, wall time (or why not)."""
+    if name not in available_solvers():
+        return {f"{name}_status": "not registered"}
+    judged = run_solver(name, build(spec), SolveOptions(objective=objective, time_limit_s=time_limit))
+    r = judged.result
+    return {f"{name}_status": r.status.value, f"{name}_obj": r.objective, f"{name}_gpus": r.gpus,
+            f"{name}_valid": judged.valid, f"{name}_ms": round(r.wall_s * 1000, 2)}
+
+
+# ----------------------------------------------------------------------------------------------- sections
+def gap_points(quick: bool) -> list[dict[str, object]]:
+    pts = [{"spec": f"parvagpu:{row}", "objective": "min-gpus"} for row in PARVAGPU_ROWS]
+    seeds = range(2) if quick else range(3)
+    for dev in RANDOM_DEVICES:
+        for seed in seeds:
+            pts.append({"spec": f"random:{dev}:5:3:{seed}", "objective": "min-gpus"})
+            pts.append({"spec": f"random:{dev}:3:2:{seed}", "objective": "max-scale"})
+    for mix in ("m1", "m2"):
+        for g in (1, 2):
+            pts.append({"spec": f"gpulet:{mix}:{g}", "objective": "max-scale"})
+    return pts
+
+
+def gap_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    obj = Objective(point["objective"])
+    row = solve("heuristic", point["spec"], obj, time_limit)
+    row.update(solve(EXACT, point["spec"], obj, time_limit))
+    return row
+
+
+def scale_points() -> list[dict[str, object]]:
+    return [{"mix": m, "gpus": g} for m in ("m1", "m2") for g in (1, 2, 4)]
+
+
+def scale_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    spec = f"gpulet:{point['mix']}:{point['gpus']}"
+    row: dict[str, object] = {"gpulet_ref": GPULET_REF[(point["mix"], point["gpus"])],
+                              "temporal_ref": TEMPORAL_REF[(point["mix"], point["gpus"])]}
+    for name in ("heuristic", "gpulet", "nexus", EXACT):
+        row.update(solve(name, spec, Objective.MAX_SCALE, time_limit))
+    return row
+
+
+def mig_points() -> list[dict[str, object]]:
+    return [{"row": r} for r in PARVAGPU_ROWS]
+
+
+def mig_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    spec = f"parvagpu:{point['row']}"
+    row: dict[str, object] = {"scenario": PARVAGPU_ROWS[point["row"]],
+                              "parvagpu_published": PARVAGPU_GPUS[PARVAGPU_ROWS[point["row"]]]}
+    for name in ("heuristic", "parvagpu", EXACT):
+        row.update(solve(name, spec, Objective.MIN_GPUS, time_limit))
+    return row
+
+
+SPEED_BASELINE = "gslice"  # spatial-only baseline, measured in the same run for the time ratio
+
+
+def speed_points(quick: bool) -> list[dict[str, object]]:
+    return [{"seed": s} for s in range(3 if quick else 5)]
+
+
+def speed_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    spec = f"random:a100-mps:64:32:{point['seed']}"
+    build(spec)  # load the data set before timing anything
+    row: dict[str, object] = {}
+    for name in ("heuristic", SPEED_BASELINE):
+        best = None
+        for _ in range(3):  # best of three: the machine is shared
+            got = solve(name, spec, Objective.MIN_GPUS, time_limit)
+            if best is None or (got.get(f"{name}_ms") or math.inf) < (best.get(f"{name}_ms") or math.inf):
+                best = got
+        row.update(best)
+    return row
+
+
+# ----------------------------------------------------------------------------------------------- summaries
+def _f(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def summarize_gap(rows: list[dict[str, str]]) -> str:
+    out, gaps, gpu_diff = [], [], []
+    for r in rows:
+        h, e = _f(r.get("heuristic_obj")), _f(r.get(f"{EXACT}_obj"))
+        proven = r.get(f"{EXACT}_status") == Status.OPTIMAL.value
+        gap = None
+        if h is not None and e is not None and proven and e > 0:
+            gap = (h - e) / e if r["objective"] == "min-gpus" else (e - h) / e
+            gaps.append(gap)
+            if r["objective"] == "min-gpus":
+                gpu_diff.append(h - e)
+        out.append({**r, "gap": "-" if gap is None else f"{gap:.2%}", "proven": proven})
+    table = markdown_table(out, ["spec", "objective", "heuristic_obj", "heuristic_ms", "heuristic_valid",
+                                 f"{EXACT}_status", f"{EXACT}_obj", f"{EXACT}_ms", "gap"])
+    stats = (f"\nproven optima: {len(gaps)} of {len(rows)}; mean gap {statistics.mean(gaps):.2%}, worst "
+             f"{max(gaps):.2%}; worst min-gpus excess {max(gpu_diff, default=0):+.0f} GPU(s)" if gaps else "")
+    return table + stats
+
+
+def summarize_scale(rows: list[dict[str, str]]) -> str:
+    out = []
+    for r in rows:
+        h = _f(r.get("heuristic_obj"))
+        row = dict(r)
+        for name, key in (("gpulet", "gpulet_obj"), ("nexus", "nexus_obj"), ("gpulet ref", "gpulet_ref"),
+                          ("temporal ref", "temporal_ref"), ("optimum", f"{EXACT}_obj")):
+            b = _f(r.get(key))
+            row[f"x {name}"] = "-" if h is None or not b else f"{h / b:.3f}"
+        out.append(row)
+    return markdown_table(out, ["mix", "gpus", "heuristic_obj", "heuristic_ms", "gpulet_obj", "nexus_obj",
+                                f"{EXACT}_obj", f"{EXACT}_status", "gpulet_ref", "temporal_ref", "x gpulet",
+                                "x nexus", "x gpulet ref", "x temporal ref", "x optimum"])
+
+
+def summarize_mig(rows: list[dict[str, str]]) -> str:
+    return markdown_table(rows, ["row", "scenario", "parvagpu_published", "parvagpu_gpus", "heuristic_gpus",
+                                 "heuristic_valid", "heuristic_ms", f"{EXACT}_status", f"{EXACT}_obj"])
+
+
+def summarize_speed(rows: list[dict[str, str]]) -> str:
+    out = []
+    for r in rows:
+        h, b = _f(r.get("heuristic_ms")), _f(r.get(f"{SPEED_BASELINE}_ms"))
+        out.append({**r, "ratio": "-" if not h or not b else f"{h / b:.2f}"})
+    return markdown_table(out, ["seed", "heuristic_gpus", "heuristic_ms", "heuristic_valid",
+                                f"{SPEED_BASELINE}_gpus", f"{SPEED_BASELINE}_ms", "ratio"])
+
+
+SECTIONS = {
+    "gap": (lambda q: gap_points(q), gap_row, ["spec", "objective"], summarize_gap),
+    "scale": (lambda q: scale_points(), scale_row, ["mix", "gpus"], summarize_scale),
+    "mig": (lambda q: mig_points(), mig_row, ["row"], summarize_mig),
+    "speed": (lambda q: speed_points(q), speed_row, ["seed"], summarize_speed),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--section", choices=["all", *SECTIONS], default="all")
+    ap.add_argument("--fresh", action="store_true", help="discard earlier rows")
+    ap.add_argument("--quick", action="store_true", help="fewer seeds")
+    ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per solver run (default 120)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    for name, (points, fn, keys, summary) in SECTIONS.items():
+        if args.section not in ("all", name):
+            continue
+        t0 = time.perf_counter()
+        rows = run_grid(EXPERIMENT, points(args.quick), keys, lambda p, fn=fn: fn(p, args.time_limit),
+                        fresh=args.fresh, filename=f"{name}.csv")
+        print(f"## {name} ({time.perf_counter() - t0:.0f} s)\n")
+        print(summary(rows))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
