@@ -26,6 +26,7 @@ class Features:
     fraction: float  # share of the GPU's compute held by its partition
     latency_ms: float  # solo latency of its batch in its partition
     batch: int
+    elasticity: float = 1.0  # SM elasticity -d ln L / d ln size at its point (1: scales with SMs, 0: launch-bound)
 
 
 PairFn = Callable[[Sequence[float], Features, Features], float]
@@ -113,6 +114,17 @@ def _stsched_contention(coef: Sequence[float], victim: Features, other: Features
     return _np.maximum(1.0, 1.0 + kappa * (1.0 - m) + m * (mu * other.dram_util + nu * other.l2_util))
 
 
+def _stsched_regime(coef: Sequence[float], victim: Features, other: Features) -> float:
+    """stsched's regime form: the share of the victim's latency that does not scale with SMs (1 - s, s = the SM
+    elasticity of its solo surface at its point) is host/launch time and inflates by kappa when a neighbour runs;
+    the share that scales with SMs inflates with the neighbour's DRAM and L2 traffic (mu, nu).  docs/LATENCY.md."""
+    kappa, mu, nu = coef
+    s = _np.clip(victim.elasticity, 0.0, 1.0)
+    return _np.maximum(1.0, 1.0 + kappa * (1.0 - s) + s * (mu * other.dram_util + nu * other.l2_util))
+
+
+register_form(InterferenceForm("stsched-regime", _stsched_regime, combine="max", n_coef=3,
+                               description="stsched host/memory regime form from the SM elasticity (max over neighbours)"))
 register_form(InterferenceForm("igniter", _igniter, combine="max", n_coef=2,
                                description="iGniter's L2 + scheduling-delay form (max over neighbours)"))
 register_form(InterferenceForm("stsched-contention", _stsched_contention, combine="max", n_coef=3,

@@ -19,6 +19,7 @@ from stsched.problem import (Device, Instance, Interference, LatencyTable, Margi
                              Placement, ProfileEntry, Service, ThroughputRule)
 
 FORMAT_VERSION = 1
+TABLE_COLUMNS = ("batch", "size", "procs", "latency_ms", "throughput_rps", "l2_util", "dram_util", "sm_elasticity")
 
 
 # ---------------------------------------------------------------------------------------------- atomic writing
@@ -159,10 +160,9 @@ def instance_to_dict(inst: Instance) -> dict:
         },
         "services": [{"name": s.name, "model": s.model, "rate": s.rate, "slo_ms": s.slo_ms, "memory_mb": s.memory_mb,
                       "activation_mb_per_sample": s.activation_mb_per_sample} for s in inst.services],
-        "tables": [{"model": t.model, "columns": ["batch", "size", "procs", "latency_ms", "throughput_rps",
-                                                  "l2_util", "dram_util"],
-                    "rows": [[e.batch, e.size, e.procs, e.latency_ms, e.throughput_rps, e.l2_util, e.dram_util]
-                             for e in t.entries]} for t in inst.tables],
+        "tables": [{"model": t.model, "columns": list(TABLE_COLUMNS),
+                    "rows": [[e.batch, e.size, e.procs, e.latency_ms, e.throughput_rps, e.l2_util, e.dram_util,
+                              e.sm_elasticity] for e in t.entries]} for t in inst.tables],
     }
 
 
@@ -205,9 +205,10 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
         t = r.obj(t, w)
         model = r.str(t, "model", w)
         cols = r.list(t, "columns", w)
-        need = ["batch", "size", "procs", "latency_ms", "throughput_rps", "l2_util", "dram_util"]
-        if cols != need:
+        need = list(TABLE_COLUMNS)
+        if cols not in (need, need[:-1]):  # sm_elasticity is optional
             raise r.fail(f"{w}.columns", f"expected {need}, got {cols}")
+        need = list(cols)
         entries = []
         for j, row in enumerate(r.list(t, "rows", w)):
             rw = f"{w} ({model}).rows[{j}]"
@@ -218,7 +219,8 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                                         r.int(rec, "procs", rw, minimum=1), r.num(rec, "latency_ms", rw, positive=True),
                                         r.num(rec, "throughput_rps", rw, positive=True, optional=True),
                                         r.num(rec, "l2_util", rw, minimum=0, optional=True),
-                                        r.num(rec, "dram_util", rw, minimum=0, optional=True)))
+                                        r.num(rec, "dram_util", rw, minimum=0, optional=True),
+                                        r.num(rec, "sm_elasticity", rw, optional=True)))
         tables.append(_wrap(source, LatencyTable, model, tuple(entries)))
     margin_d = r.obj(d.get("margin", {}), "margin")
     margin = _wrap(source, Margin, r.num(margin_d, "latency_factor", "margin", 1.0),

@@ -147,6 +147,7 @@ class ProfileEntry:
     throughput_rps: float | None = None  # measured, per process (requests/s)
     l2_util: float | None = None  # fraction of peak, solo
     dram_util: float | None = None  # fraction of peak, solo
+    sm_elasticity: float | None = None  # -d ln latency / d ln size of the solo surface here (1 compute-, 0 launch-bound)
 
 
 GridKey = tuple[int, float, int]  # (batch, size, procs)

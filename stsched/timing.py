@@ -6,6 +6,7 @@ solvers share.  The interference slowdown is the worst case over the tenants of 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from stsched.interference import Features, aggregate_slowdown, get_form
@@ -28,7 +29,23 @@ def features(instance: Instance, service: str, batch: int, size: float, procs: i
     e = instance.entry(service, batch, size, procs)
     if e is None or e.l2_util is None or e.dram_util is None:
         return None
-    return Features(e.l2_util, e.dram_util, instance.mechanism.fraction(size), e.latency_ms, batch)
+    el = e.sm_elasticity if e.sm_elasticity is not None else table_elasticity(instance, service, batch, size, procs)
+    return Features(e.l2_util, e.dram_util, instance.mechanism.fraction(size), e.latency_ms, batch, el)
+
+
+def table_elasticity(instance: Instance, service: str, batch: int, size: float, procs: int = 1) -> float:
+    """-d ln L / d ln size from the table's neighbouring sizes (mean of the adjacent segments; 1 when alone)."""
+    sizes = instance.mechanism.sizes
+    here = instance.entry(service, batch, size, procs)
+    slopes = []
+    i = min(range(len(sizes)), key=lambda j: abs(sizes[j] - size))
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(sizes):
+            other = instance.entry(service, batch, sizes[j], procs)
+            if other is not None and here is not None and sizes[j] != size:
+                slopes.append(-(math.log(other.latency_ms) - math.log(here.latency_ms))
+                              / (math.log(sizes[j]) - math.log(size)))
+    return sum(slopes) / len(slopes) if slopes else 1.0
 
 
 def partition_features(instance: Instance, p: Partition) -> list[Features]:

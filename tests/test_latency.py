@@ -150,7 +150,7 @@ def test_clean_solo_rejects_repeats_and_missing_columns():
 
 def test_options_refuse_uncarryable_carry_form():
     with pytest.raises(InputError, match="cannot be carried"):
-        FitOptions(carry_form="stsched-regime")
+        FitOptions(forms=("stsched-regime", "gbm"), carry_form="gbm")
 
 
 # ------------------------------------------------------------------------------------------------ forms
@@ -252,14 +252,14 @@ def test_checker_slowdown_equals_the_models_carried_form(a100):
     from stsched.timing import gpu_timings
 
     inst = with_model(gpulet_mix("m1", 1), a100)
-    assert inst.interference == interference_for(a100) and inst.interference.form == "stsched-contention"
+    assert inst.interference == interference_for(a100) and inst.interference.form == "stsched-regime"
     s0, s1 = inst.services[0], inst.services[1]
     layout = GpuLayout((Partition(40.0, (Tenant(s0.name, 8, 1.0),)), Partition(60.0, (Tenant(s1.name, 16, 1.0),))))
     got = gpu_timings(inst, layout)[0][0].slowdown
     corun = pd.DataFrame({"victim": [s0.model], "victim_batch": [8], "victim_partition": [40.0],
                           "corunner": [s1.model], "corunner_batch": [16], "corunner_partition": [60.0],
                           "victim_latency_ms": [1.0]})
-    want = predict_slowdown(a100, corun_data(a100, corun), "stsched-contention")[0]
+    want = predict_slowdown(a100, corun_data(a100, corun), "stsched-regime")[0]
     assert got == pytest.approx(want, rel=1e-9) and got > 1.0
 
 

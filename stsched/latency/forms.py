@@ -5,7 +5,7 @@
 | `gpulet-linear` | gpulet (Choi et al., ATC'22), `interference_model.cpp` | 5, ordinary least squares | yes |
 | `igniter` | iGniter (Xu et al., TPDS'23), `igniter-algorithm.py` | 2, >= 0 | yes |
 | `stsched-contention` | this project, per-entry features only | 3, >= 0 | yes |
-| `stsched-regime` | this project, plus the SM elasticity of the solo surface | 3, >= 0 | no: `Features` lacks it |
+| `stsched-regime` | this project, plus the SM elasticity of the solo surface | 3, >= 0 | yes (tables carry `sm_elasticity`) |
 | `gbm` | scikit-learn gradient boosting on the regime features | a tree ensemble | no (comparison only) |
 
 Carryable forms are registered in `stsched.interference`; they are evaluated here by calling the very same
@@ -39,15 +39,6 @@ def gpulet_design(v: Side, o: Side) -> np.ndarray:
     """gpulet's regressors (its INT_MODEL_CONSTANT order: l2 self, l2 other, dram self, dram other, constant)."""
     return np.column_stack([v.l2_util * v.fraction, o.l2_util * o.fraction, v.dram_util * v.fraction,
                             o.dram_util * o.fraction, np.ones_like(v.fraction)])
-
-
-def _regime(c: Sequence[float], v: Side, o: Side) -> np.ndarray:
-    """stsched's regime form: the share of the victim's latency that does not scale with SMs (1 - s, s = SM
-    elasticity of its solo surface at its point) is host/launch time and inflates by kappa when a neighbour runs;
-    the share that scales with SMs inflates with the neighbour's DRAM and L2 traffic (mu, nu)."""
-    kappa, mu, nu = c
-    s = np.clip(v.elasticity, 0.0, 1.0)
-    return np.maximum(1.0, 1.0 + kappa * (1.0 - s) + s * (mu * o.dram_util + nu * o.l2_util))
 
 
 def _registered(name: str) -> Evaluator:
@@ -84,8 +75,8 @@ FORM_SPECS: dict[str, FormSpec] = {
     "stsched-contention": FormSpec("stsched-contention", _registered("stsched-contention"), 3, "lsq",
                                    (0.0, 0.0, 0.0), (INF, INF, INF), (0.1, 0.1, 0.1),
                                    description="stsched: host share from DRAM intensity + memory contention"),
-    "stsched-regime": FormSpec("stsched-regime", _regime, 3, "lsq", (0.0, 0.0, 0.0), (INF, INF, INF),
-                               (0.1, 0.1, 0.1), carryable=False, needs_elasticity=True,
+    "stsched-regime": FormSpec("stsched-regime", _registered("stsched-regime"), 3, "lsq", (0.0, 0.0, 0.0),
+                               (INF, INF, INF), (0.1, 0.1, 0.1), carryable=True, needs_elasticity=True,
                                description="stsched: host share from SM elasticity + memory contention"),
     "gbm": FormSpec("gbm", None, 0, "gbm", carryable=False, needs_elasticity=True,
                     description="gradient boosting on elasticity, L2, DRAM, fractions of both sides"),

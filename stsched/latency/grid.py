@@ -57,16 +57,17 @@ def tables_for(model: LatencyModel, models: Sequence[str], batches: Sequence[int
     mm, kk, bb, pp, lat = mm[keep], kk[keep], bb[keep], pp[keep], lat[keep]
     # utilisation where only the latency was profiled (V100: 10 % and 100 %) holds the nearest profiled value
     util = {c: predict_values(model, c, mm, bb, pp, kk, extrapolate=True, level=logging.INFO)[0]
-            for c in ("l2_util", "dram_util", "tput_ratio")}
+            for c in ("l2_util", "dram_util", "tput_ratio", "elasticity")}
     tput = util["tput_ratio"] * 1000.0 * bb / lat
     by_model: dict[str, list[ProfileEntry]] = {m: [] for m in names}
-    l2, dram = util["l2_util"], util["dram_util"]
+    l2, dram, elas = util["l2_util"], util["dram_util"], util["elasticity"]
     for i in range(len(lat)):
         by_model[mm[i]].append(ProfileEntry(
             int(bb[i]), float(pp[i]), int(kk[i]), float(lat[i]),
             float(tput[i]) if np.isfinite(tput[i]) and tput[i] > 0 else None,
             float(np.clip(l2[i], 0.0, 1.0)) if np.isfinite(l2[i]) else None,
-            float(np.clip(dram[i], 0.0, 1.0)) if np.isfinite(dram[i]) else None))
+            float(np.clip(dram[i], 0.0, 1.0)) if np.isfinite(dram[i]) else None,
+            float(np.clip(elas[i], 0.0, 1.0)) if np.isfinite(elas[i]) else None))
     empty = [m for m, e in by_model.items() if not e]
     if empty:
         raise InputError(f"no grid point lies inside the profiled range of {', '.join(empty)} (batches "

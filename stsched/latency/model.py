@@ -31,7 +31,7 @@ class FitOptions:
 
     solo_form: str = "roofline-hybrid"
     form: str = "stsched-regime"  # interference form used by predict_slowdown/evaluate (the project's best)
-    carry_form: str = "stsched-contention"  # the carryable form instances get (interference_for)
+    carry_form: str = "stsched-regime"  # the carryable form instances get (interference_for)
     forms: tuple[str, ...] = ("gpulet-linear", "igniter", "stsched-contention", "stsched-regime")
     loss: str = "soft_l1"  # scipy least_squares loss for the parametric forms
     f_scale: float = 0.05  # its scale: residuals beyond 5 % relative error count linearly, not squared
