@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from stsched.heuristic.construct import build_gpu
-from stsched.heuristic.driver import Outcome, finalize, pack, rates
+from stsched.heuristic.driver import Outcome, finalize, lower_gpus, pack, rates
 from stsched.heuristic.fit import EPS
 from stsched.heuristic.model import Context, build_context
 from stsched.heuristic.options import HeuristicOptions
@@ -146,16 +146,16 @@ def adapt_state(ctx: Context, current: Plan, deadline: float, seed: int) -> tupl
             note = f"adapt: {changed} GPU layout(s) rebuilt after temporal absorption"
             if not ctx.opts.adapt_resolve or time.perf_counter() > deadline:
                 return gpus, note
-            fresh = pack(ctx, demand, 1, deadline, seed)
-            if fresh is not None:
+            fresh = pack(ctx, demand, lower_gpus(ctx), deadline, seed, descent=False)
+            if fresh is not None and len(fresh) <= ctx.instance.gpus:
                 fresh = _align(old, fresh)
                 if (_changes(old, fresh), sum(g.used for g in fresh)) < (_changes(old, gpus),
                                                                           sum(g.used for g in gpus)):
                     return fresh, "adapt: a plan from scratch changed fewer layouts"
             return gpus, note
-    fresh = pack(ctx, demand, 1, deadline, seed)
-    if fresh is None:
-        return None, "adapt: no plan serves the new rates"
+    fresh = pack(ctx, demand, lower_gpus(ctx), deadline, seed, descent=False)
+    if fresh is None or len(fresh) > ctx.instance.gpus:
+        return None, "adapt: no plan on the instance's GPUs serves the new rates"
     return _align(old, fresh), "adapt: planned from scratch"
 
 
@@ -183,8 +183,8 @@ def run_adapt(ctx: Context, current: Plan, options: SolveOptions) -> Outcome:
         return Outcome(None, None, None, note)
     out = finalize(ctx, gpus, 1.0, note, keep_empty=True)
     if out.plan is None:
-        fresh = pack(ctx, rates(ctx), 1, deadline, options.seed)
-        if fresh is None:
+        fresh = pack(ctx, rates(ctx), lower_gpus(ctx), deadline, options.seed, descent=False)
+        if fresh is None or len(fresh) > ctx.instance.gpus:
             return out
         out = finalize(ctx, _align(from_plan(ctx, current), fresh), 1.0, "adapt: planned from scratch",
                        keep_empty=True)

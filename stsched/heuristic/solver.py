@@ -38,8 +38,11 @@ class HeuristicSolver:
             return SolveResult(self.name, Status.INFEASIBLE, message="cannot be served: " + "; ".join(
                 f"{k}: {v}" for k, v in bad.items()), infeasible_services=tuple(bad), discretisation=_disc())
         if obj is Objective.MIN_GPUS:
-            out = min_gpus(ctx, deadline, options.seed)
             bound = lp_bound_gpus(instance)
+            if bound > instance.gpus:
+                return SolveResult(self.name, Status.INFEASIBLE, bound=bound, discretisation=_disc(),
+                                   message=f"the LP bound needs {bound} GPUs, the instance has {instance.gpus}")
+            out = min_gpus(ctx, deadline, options.seed)
             status = Status.UNKNOWN if out.plan is None else (
                 Status.OPTIMAL if out.value is not None and out.value <= bound else Status.FEASIBLE)
         elif obj is Objective.MAX_SCALE:

@@ -93,6 +93,11 @@ def gpu_memory_ok(ctx: Context, gpu: WGpu) -> bool:
     for p in gpu.parts:
         if not p.tenants:
             continue
+        if p.given is not None:  # a kept operating point: its batches as given
+            svc = ctx.instance.service
+            need += ctx.instance.device.context_mb * p.procs + sum(
+                p.procs * svc(ctx.names[i]).memory_for(b) for (i, _), b in zip(p.tenants, p.given[1]))
+            continue
         if p.fit is None:
             return False
         need += ctx.partition_memory(p.size, p.procs, list(zip((t[0] for t in p.tenants), p.fit.batch_idx)))
