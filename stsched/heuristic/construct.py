@@ -269,13 +269,14 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
 
 
 def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = None,
-              layouts: list[tuple[float, ...]] | None = None) -> tuple[WGpu | None, float]:
+              layouts: list[tuple[float, ...]] | None = None, rank: int = 0) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
     Each layout gets an upper bound from its partitions' best options; in decreasing order of that bound the
     layouts' contents are chosen (`_dfs`) until no bound beats the best choice (branch and bound); the best
     `fill_layouts` choices are then filled completely (the temporal step) and the one serving the most work is
-    kept.  With interference the filled layouts are realised with the checker's slowdowns first."""
+    kept (`rank` > 0: the rank-th best instead, a construction variant).  With interference the filled layouts
+    are realised with the checker's slowdowns first."""
     valid = ctx.eff > 0
     cache: dict[int, list] = {}
     heads = []
@@ -299,9 +300,10 @@ def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = N
         noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
         scored.append((value * noise, nlen, negk, bound, layout, combo))
     scored.sort(key=lambda h: h[:3], reverse=True)
-    best = None
+    filled: list[tuple[WGpu, float]] = []
     for n, (_, _, _, bound, layout, combo) in enumerate(scored):
-        if best is not None and (n >= ctx.opts.fill_layouts or bound <= best[1] * (1 + 1e-9)):
+        if filled and (n >= max(ctx.opts.fill_layouts, rank + 1)
+                       or (rank == 0 and bound <= filled[0][1] * (1 + 1e-9))):
             break
         gpu, served = fill_layout(ctx, layout, rem, combo)
         if served <= 0:
@@ -309,18 +311,23 @@ def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = N
         if ctx.interference:
             realize_gpu(ctx, gpu)
             served = gpu.load(ctx)
-        if best is None or served > best[1] * (1 + 1e-9):
-            best = (gpu, served)
-    return best if best is not None else (None, 0.0)
+        filled.append((gpu, served))
+        filled.sort(key=lambda f: -f[1])
+    if not filled:
+        return None, 0.0
+    return filled[min(rank, len(filled) - 1)]
 
 
 def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None = None,
-              limit: int | None = None, target: int | None = None) -> tuple[list[WGpu], np.ndarray]:
+              limit: int | None = None, target: int | None = None,
+              first_rank: int = 0) -> tuple[list[WGpu], np.ndarray]:
     """Greedy GPU-by-GPU construction; returns the GPUs and the demand left unplaced (zero when complete).
 
     With a `target` number of GPUs the construction is balanced: GPU k first tries to serve exactly its share
     rem / (target - k) of what is left (so that equal GPUs replicate a good mix instead of the first GPUs taking
-    the most valuable services), and falls back to the plain greedy choice when it cannot."""
+    the most valuable services), and falls back to the plain greedy choice when it cannot.  `first_rank` > 0
+    starts from the first GPU's rank-th best layout instead of its best (the greedy's first choice is the one
+    that most often leaves an awkward remainder)."""
     rem = np.array(demand, dtype=float)
     tol = EPS * np.maximum(1.0, rem)
     rem[rem <= tol] = 0.0
@@ -337,7 +344,7 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
                 if all(got.get(i, 0.0) >= share[i] * (1 - 1e-7) for i in np.nonzero(share > 0)[0]):
                     gpu = cand
         if gpu is None:
-            gpu, value = build_gpu(ctx, rem, rng)
+            gpu, value = build_gpu(ctx, rem, rng, rank=first_rank if not gpus else 0)
             if gpu is None or value <= 0:
                 break
         for i, r in gpu.served().items():

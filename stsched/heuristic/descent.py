@@ -139,7 +139,8 @@ class _State:
     def __init__(self, ctx: Context, gpus: list[list[Slot]], demand: np.ndarray):
         self.ctx, self.gpus, self.demand = ctx, gpus, demand
         self.w = np.where(ctx.eff > 0, 1.0 / np.where(ctx.eff > 0, ctx.eff, 1.0), 0.0)
-        self.budget = ctx.opts.descent_budget  # best-response evaluations left
+        slots = sum(len(g) for g in gpus) + sum(1 for g in gpus if not g)
+        self.budget = ctx.opts.descent_budget * max(1, slots)  # best-response evaluations left
         self.cover = np.zeros(len(demand))
         for g in gpus:
             for sl in g:
@@ -314,7 +315,7 @@ def descend(ctx: Context, gpus: list[WGpu], extra: dict[int, float],
             break
         miss = st.demand - st.cover > TOL * np.maximum(1.0, st.demand)
         st.w = np.where(miss, st.w * (1.0 + ctx.opts.descent_reweight), st.w)  # breakout: weigh what stays missing
-    log.debug("descent: deficit %.4g after %d evaluations", best[0], ctx.opts.descent_budget - st.budget)
+    log.debug("descent: deficit %.4g, %d evaluations left", best[0], st.budget)
     if best[0] > 0:
         return None
     return _realise(ctx, _State(ctx, best[1], demand))

@@ -45,36 +45,51 @@ def rates(ctx: Context) -> np.ndarray:
     return np.array([ctx.instance.service(n).rate for n in ctx.names], dtype=float)
 
 
+def _constructions(ctx: Context, demand: np.ndarray, goal: int, seed: int, limit: int | None = None):
+    """The constructions of `HeuristicOptions.constructions`, then `restarts` seeded greedy runs, lazily."""
+    for c in ctx.opts.construction_list():
+        if c == "cover":
+            yield cover_then_pack(ctx, demand)
+        else:
+            target = max(goal, 1) if c == "balanced" else None
+            yield construct(ctx, demand, target=target, limit=limit,
+                            first_rank={"second": 1, "third": 2}.get(c, 0))
+    for r in range(1, ctx.opts.restarts + 1):
+        yield construct(ctx, demand, np.random.default_rng([seed, r]), limit=limit)
+
+
 def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: int,
          limit: int | None = None, descent: bool = True) -> list[WGpu] | None:
     """The fewest GPUs serving `demand` that construction + local search find (None when some demand cannot be
-    placed at all).  Variants: the GPU-by-GPU greedy, cover-then-pack, the balanced greedy aimed at `limit`
-    (max-scale) or at the LP bound, then `restarts` greedy runs with seeded random tie-breaking; each is improved
-    by the local search, the first to reach the bound (or `limit`) wins, else the one with the fewest GPUs."""
+    placed at all).  Every construction (`HeuristicOptions.constructions`, then `restarts` seeded greedy runs) is
+    built; the first to reach the bound (or `limit`) wins, else the `search_starts` best are improved by the local
+    search, and those with the fewest GPUs, last, by the coordinate descent."""
     goal = limit if limit is not None else lower
-    kinds = {"greedy": ("greedy", None, None), "cover": ("cover", None, None),
-             "balanced": ("greedy", None, max(goal, 1))}
-    variants: list[tuple[str, np.random.Generator | None, int | None]] = [
-        kinds[c] for c in ctx.opts.construction_list()]
-    variants += [("greedy", np.random.default_rng([seed, r]), None) for r in range(1, ctx.opts.restarts + 1)]
-    best: list[WGpu] | None = None
-    for n, (kind, rng, target) in enumerate(variants):
+    built: list[list[WGpu]] = []
+    for n, (gpus, rem) in enumerate(_constructions(ctx, demand, goal, seed)):
         if n > 0 and time.perf_counter() > deadline:
             break
-        if kind == "cover":
-            gpus, rem = cover_then_pack(ctx, demand)
-        else:
-            gpus, rem = construct(ctx, demand, rng, target=target)
         if np.any(rem > 0):
             continue
-        if limit is None or len(gpus) > limit:
-            gpus = improve(ctx, gpus, max(lower, 1), deadline, descent=False)
-        if best is None or len(gpus) < len(best):
-            best = gpus
-        if len(best) <= lower or (limit is not None and len(best) <= limit):
-            return best
-    if best is not None and descent and ctx.opts.descent_budget > 0:  # the costly last resort, once
-        best = improve(ctx, best, max(lower, 1), deadline, descent=True)
+        if len(gpus) <= lower or (limit is not None and len(gpus) <= limit):
+            return gpus
+        built.append(gpus)
+    if not built:
+        return None
+    # fewest GPUs first, then the lightest last GPU (the easiest to empty)
+    built.sort(key=lambda g: (len(g), min(x.load(ctx) for x in g)))
+    improved = [improve(ctx, gpus, max(lower, 1), deadline, descent=False)
+                for gpus in built[:ctx.opts.search_starts]]
+    improved.sort(key=len)
+    best = improved[0]
+    if len(best) <= lower or (limit is not None and len(best) <= limit):
+        return best
+    if descent and ctx.opts.descent_budget > 0:  # the costly last resort, on each improved start
+        for gpus in improved:
+            if len(gpus) == len(best):
+                gpus = improve(ctx, gpus, max(lower, 1), deadline, descent=True)
+                if len(gpus) < len(best):
+                    return gpus
     return best
 
 
@@ -128,9 +143,8 @@ def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: i
     if search:
         gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g, descent=False)
         return gpus if gpus is not None and len(gpus) <= g else None
-    for target in (None, g):
-        gpus, rem = construct(ctx, alpha * base, target=target, limit=g)
-        if not np.any(rem > 0):
+    for gpus, rem in _constructions(ctx, alpha * base, g, seed, limit=g):
+        if not np.any(rem > 0) and len(gpus) <= g:
             return gpus
     return None
 

@@ -18,6 +18,7 @@ from stsched.heuristic.options import HeuristicOptions
 from stsched.interference import Features, get_form
 from stsched.plan import Partition
 from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.timing import features as timing_features
 from stsched.timing import slowdown as timing_slowdown
 
 PointKey = tuple[int, float, int]  # (service index, partition size, processes)
@@ -86,13 +87,10 @@ class Context:
 
     # ------------------------------------------------------------------------------------------- interference
     def features(self, i: int, size: float, procs: int, bi: int) -> Features | None:
+        """The checker's interference features of a tenant (`stsched.timing.features`), cached."""
         key = (i, size, procs, bi)
         if key not in self._feat:
-            inst = self.instance
-            e = inst.entry(self.names[i], self.batches[bi], size, procs)
-            self._feat[key] = (None if e is None or e.l2_util is None or e.dram_util is None else
-                               Features(e.l2_util, e.dram_util, inst.mechanism.fraction(size), e.latency_ms,
-                                        self.batches[bi]))
+            self._feat[key] = timing_features(self.instance, self.names[i], self.batches[bi], size, procs)
         return self._feat[key]
 
     def neighbour_features(self, members: tuple[tuple[int, float, int], ...]) -> list[Features]:

@@ -27,6 +27,7 @@ class HeuristicOptions:
       fill_layouts: layouts filled completely (temporal step included) per GPU, the best by their chosen contents.
     Local search
       search_rounds: rounds of the bounded local search (each tries move, merge, resize, swap).
+      search_starts: constructions (the best by GPU count) that the local search improves.
       merge_group: the most GPUs rebuilt together by the merge move (k GPUs into k - 1).
       merge_tries: the most GPU groups tried by the merge move per round.
       descent_rounds: rounds of the coordinate descent on partition contents that closes the deficit a removed
@@ -39,17 +40,19 @@ class HeuristicOptions:
       descent_branching: contents of the first partition tried in a two-partition move (0: no such moves).
       descent_kicks: breakout steps when the descent stalls: the services still missing load weigh
         (1 + descent_reweight) times more, and the descent resumes.
-      descent_budget: best-response evaluations one descent may spend (bounds its time deterministically).
+      descent_budget: best-response evaluations one descent may spend per partition it starts from (bounds its
+        time deterministically).
       restarts: extra greedy constructions with seeded random tie-breaking; the best plan is kept.
     Max-scale
       scale_iterations: bisection steps on alpha with the construction alone (stops earlier at
         SolveOptions.max_scale_tol).
       scale_search_steps: further bisection steps where the local search may also remove the GPUs in excess, and
         as many again where the coordinate descent re-chooses the best plan's contents and layouts.
-      scale_descent_budget: best-response evaluations of each such descent (0: none).
+      scale_descent_budget: best-response evaluations per partition of each such descent (0: none).
     Constructions and effort
       constructions: the constructions `pack` tries, in order, comma separated: greedy (GPU by GPU), cover
-        (cover-then-pack), balanced (the greedy aimed at the target GPU count).
+        (cover-then-pack), balanced (the greedy aimed at the target GPU count), second / third (the greedy
+        started from the first GPU's second / third best layout).
       effort: "full", "fast", or "auto" (= fast for more than fast_above services): the fast profile builds with
         the greedy alone, fewer contents per partition and a shorter search (the online setting of the speed
         target, 64 services on 32 GPUs).
@@ -59,14 +62,15 @@ class HeuristicOptions:
     """
 
     knee_tolerance: float = 0.05
-    max_sizes: int = 6
-    max_layout_partitions: int = 7
+    max_sizes: int = 8
+    max_layout_partitions: int = 10
     share_candidates: int = 8
     fill_branching: int = 3
     share_sets: int = 3
     fill_combinations: int = 64
     fill_layouts: int = 4
     search_rounds: int = 3
+    search_starts: int = 2
     merge_group: int = 3
     merge_tries: int = 12
     descent_rounds: int = 40
@@ -74,14 +78,14 @@ class HeuristicOptions:
     descent_triples: int = 4
     descent_kicks: int = 40
     descent_reweight: float = 0.5
-    descent_budget: int = 40000
+    descent_budget: int = 1000
     descent_bank: int = 24
     descent_branching: int = 3
     restarts: int = 1
     scale_iterations: int = 20
     scale_search_steps: int = 3
-    scale_descent_budget: int = 4000
-    constructions: str = "greedy,cover,balanced"
+    scale_descent_budget: int = 300
+    constructions: str = "greedy,cover,balanced,second,third"
     effort: str = "auto"
     fast_above: int = 32
     adapt_resolve: bool = True
@@ -90,6 +94,7 @@ class HeuristicOptions:
         if not 0 <= self.knee_tolerance < 1:
             raise InputError(f"heuristic: knee_tolerance must lie in [0, 1), got {self.knee_tolerance}")
         for name in ("max_sizes", "max_layout_partitions", "share_candidates", "fill_branching", "share_sets",
+                     "search_starts",
                      "descent_pool", "descent_triples", "descent_bank",
                      "fill_combinations", "fill_layouts", "scale_iterations"):
             if getattr(self, name) < 1:
@@ -102,9 +107,10 @@ class HeuristicOptions:
             raise InputError(f"heuristic: merge_group must be >= 2, got {self.merge_group}")
         if self.effort not in ("auto", "full", "fast"):
             raise InputError(f"heuristic: effort must be auto, full or fast, got {self.effort!r}")
-        bad = [c for c in self.construction_list() if c not in ("greedy", "cover", "balanced")]
+        bad = [c for c in self.construction_list() if c not in ("greedy", "cover", "balanced", "second", "third")]
         if bad or not self.construction_list():
-            raise InputError(f"heuristic: constructions must name greedy, cover or balanced, got {self.constructions!r}")
+            raise InputError("heuristic: constructions must name greedy, cover, balanced, second or third, "
+                             f"got {self.constructions!r}")
 
     def construction_list(self) -> list[str]:
         return [c.strip() for c in self.constructions.split(",") if c.strip()]
@@ -113,7 +119,8 @@ class HeuristicOptions:
         """The options in force for an instance of `services` services (the fast profile when effort says so)."""
         if self.effort == "full" or (self.effort == "auto" and services <= self.fast_above):
             return self
-        fast = dict(restarts=0, share_sets=2, fill_layouts=1, fill_combinations=16, search_rounds=1, merge_group=2,
+        fast = dict(restarts=0, share_sets=2, fill_layouts=1, fill_combinations=16, search_rounds=1, search_starts=1,
+                    merge_group=2,
                     merge_tries=1, descent_budget=0, scale_descent_budget=0)
         return replace(self, constructions="greedy", effort="fast",
                        **{k: min(v, getattr(self, k)) for k, v in fast.items()})

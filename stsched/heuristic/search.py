@@ -9,7 +9,7 @@
 - swap: exchange the services of two partitions on different GPUs when that lets the move above succeed
   (tried on the least loaded GPU's partitions only);
 - descent: the least loaded GPU removed, the others' partition contents re-chosen by a coordinate descent until
-  they cover its load too (`descent.descend`, bounded by `descent_budget` evaluations).
+  they cover its load too (`descent.descend`, bounded by `descent_budget` evaluations per partition).
 Every accepted step re-fits the GPUs it touched with the conservative interference evaluation, so the state stays
 valid; the search stops at the LP bound, when no step succeeds, or at the deadline.
 """
@@ -26,6 +26,7 @@ from stsched.check import find_mig_starts
 from stsched.heuristic.construct import construct
 from stsched.heuristic.fit import EPS, headroom
 from stsched.heuristic.model import Context
+from stsched.plan import Partition
 from stsched.heuristic.descent import descend
 from stsched.heuristic.state import (WGpu, WPart, clone, clone_part, gpu_memory_ok, refit_gpu, refit_part,
                                      tenant_headroom)
@@ -44,9 +45,13 @@ def can_add(ctx: Context, gpu: WGpu, size: float, drop: int | None = None) -> bo
     if mech.max_partitions is not None and len(parts) + 1 > mech.max_partitions:
         return False
     if ctx.mig:
-        from stsched.plan import Partition
-        return find_mig_starts(mech.placements, tuple(Partition(p.size, (), start=p.start) for p in parts)
-                               + (Partition(size, ()),)) is not None
+        key = ("mig-legal", tuple(sorted((p.size, p.start if p.start is not None else -1) for p in parts)), size)
+        hit = ctx.suffix_cache.get(key)
+        if hit is None:
+            hit = ctx.suffix_cache[key] = find_mig_starts(
+                mech.placements, tuple(Partition(p.size, (), start=p.start) for p in parts)
+                + (Partition(size, ()),)) is not None
+        return hit
     return sum(p.size for p in parts) + size <= ctx.capacity * (1 + 1e-9)
 
 
