@@ -192,6 +192,8 @@ class BruteSolver:
                 if a > best:
                     best, best_combo = a, combo
         if best_combo is None or best <= 0:
-            return SolveResult(self.name, Status.INFEASIBLE, discretisation=disc, message="no GPU serves anything")
+            return SolveResult(self.name, Status.INFEASIBLE, discretisation=disc,
+                               message=f"no plan on {G} GPUs serves every service at any positive scale",
+                               infeasible_services=instance.service_names)
         plan = _plan(instance, [gpus[i] for i in best_combo], vecs[list(best_combo)], best)
         return SolveResult(self.name, Status.OPTIMAL, best, best, plan=plan, discretisation=disc)

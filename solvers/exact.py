@@ -280,6 +280,70 @@ def _alpha_of(data: ModelData, gpus: list) -> float:
     return min(vals) if vals else data.clip_alpha
 
 
+def greedy_counts(data: ModelData, objective: Objective) -> Counts:
+    """A cheap start in model terms, so that no engine ends empty-handed: max-scale serves nothing (alpha = 0, always
+    feasible); min-gpus covers each service with copies of its most capacity-efficient configuration and packs them
+    into layouts first-fit (or takes the most useful GPU pattern repeatedly).  May use more than G GPUs (then the
+    engines just ignore it)."""
+    if objective is Objective.MAX_SCALE:
+        return Counts(alpha=0.0, per_gpu=())
+    active = [s for s, r in enumerate(data.rates) if r > 0]
+    if data.formulation == "patterns":
+        rem = {s: 1.0 for s in active}
+        counts: dict[int, int] = {}
+        covs = [data.pattern_coverage(p) for p in data.patterns]
+        while any(v > 1e-9 for v in rem.values()):
+            gains = [sum(min(rem[s], c) for s, c in cov.items() if s in rem) for cov in covs]
+            best = int(np.argmax(gains)) if gains else -1
+            if best < 0 or gains[best] <= 1e-12:
+                return Counts(alpha=None)
+            counts[best] = counts.get(best, 0) + 1
+            for s, c in covs[best].items():
+                rem[s] = rem.get(s, 0.0) - c
+        return Counts(patterns=counts)
+    pending: list[int] = []
+    for s in active:
+        own = [(cov[s] / c.size, cov[s], ci) for ci, c in enumerate(data.configs)
+               if len(c.tenants) == 1 and (cov := data.config_coverage(c)).get(s, 0.0) > 0]
+        if not own:
+            return Counts()
+        _, cov, ci = max(own)
+        pending += [ci] * math.ceil(1.0 / cov - 1e-9)
+    per_gpu = []
+    while pending:
+        best, best_fill = None, 0.0
+        for li, L in enumerate(data.layouts):
+            free, taken = list(L), []
+            for ci in sorted(pending, key=lambda i: -data.configs[i].size):
+                if data.configs[ci].size in free:
+                    free.remove(data.configs[ci].size)
+                    taken.append(ci)
+            fill = sum(data.configs[ci].size for ci in taken)
+            if fill > best_fill:
+                best, best_fill = (li, taken), fill
+        if best is None:
+            return Counts()
+        li, taken = best
+        cs: dict[int, int] = {}
+        for ci in taken:
+            pending.remove(ci)
+            cs[ci] = cs.get(ci, 0) + 1
+        per_gpu.append((li, cs))
+    lay: dict[int, int] = {}
+    cfg: dict[int, int] = {}
+    for li, cs in per_gpu:
+        lay[li] = lay.get(li, 0) + 1
+        for ci, n in cs.items():
+            cfg[ci] = cfg.get(ci, 0) + n
+    return Counts(layouts=lay, configs=cfg, per_gpu=tuple(per_gpu))
+
+
+def _gpus_in(data: ModelData, c: Counts) -> int:
+    if data.formulation == "patterns":
+        return sum(c.patterns.values())
+    return len(c.per_gpu) if data.formulation == "indexed" else sum(c.layouts.values())
+
+
 # ------------------------------------------------------------------------------------------------- extraction
 def gpus_of(data: ModelData, counts: Counts) -> list[list[Config]]:
     """The configurations on each GPU of an incumbent."""
@@ -352,17 +416,15 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
             warm = warm_counts(data, warm_plan)
             if warm is None:
                 log.info("%s: warm start has partitions outside the model; kept only as a fallback", solver)
+    if warm is None and options.param("greedy_start", "1") != "0":
+        start = greedy_counts(data, options.objective)
+        empty = options.objective is Objective.MIN_GPUS and not (start.patterns or start.per_gpu)
+        warm = None if empty or _gpus_in(data, start) > instance.gpus else start
     left = max(1.0, options.time_limit_s - (time.perf_counter() - t0))
     out = engine(data, options, warm, left)
     lp = lp_relaxation(instance, options.objective).value
     msg = [out.message] if out.message else []
     msg += list(data.notes)
-    if out.status == "infeasible":
-        status = Status.INFEASIBLE if data.exact else Status.UNKNOWN
-        why = (f"no plan on {instance.gpus} GPUs serves all rates together" if data.exact else
-               "the restricted model has no plan (the problem itself may have one)")
-        return SolveResult(solver, status, message="; ".join([why] + msg), discretisation=data.discretisation,
-                           infeasible_services=instance.service_names if data.exact else ())
     plan = None
     if out.counts is not None:
         plan = to_plan(data, gpus_of(data, out.counts), options.objective, solver)
@@ -373,18 +435,30 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
             plan = None
     if warm_plan is not None and (plan is None or _better(warm_plan, plan, options.objective)):
         plan = replace(warm_plan, solver=solver, notes="warm start (no better incumbent found)")
-    if plan is None:
-        return SolveResult(solver, Status.UNKNOWN, bound=_bound(out.bound, lp, options.objective),
-                           discretisation=data.discretisation,
+    nothing = options.objective is Objective.MAX_SCALE and plan is not None and plan.scale <= 1e-9
+    if out.status == "infeasible" or (nothing and out.status == "optimal"):
+        status = Status.INFEASIBLE if data.exact else Status.UNKNOWN
+        why = ((f"no plan on {instance.gpus} GPUs serves all rates together" if options.objective is Objective.MIN_GPUS
+                else f"no plan on {instance.gpus} GPUs serves every service at any positive scale") if data.exact
+               else "the restricted model has no plan (the problem itself may have one)")
+        return SolveResult(solver, status, message="; ".join([why] + msg), discretisation=data.discretisation,
+                           infeasible_services=instance.service_names if data.exact else ())
+    bound = _bound(out.bound, lp, options.objective)
+    if plan is None or nothing:
+        return SolveResult(solver, Status.UNKNOWN, bound=bound, discretisation=data.discretisation,
                            message="; ".join(["no incumbent within the time limit"] + msg))
     obj = float(plan.gpus_used) if options.objective is Objective.MIN_GPUS else plan.scale
-    bound = _bound(out.bound, lp, options.objective)
     if options.objective is Objective.MIN_GPUS:
         optimal = bound is not None and obj <= bound + 1e-9
+        full = obj <= math.ceil(lp - 1e-6) + 1e-9
     else:
         optimal = bound is not None and bound - obj <= options.max_scale_tol * max(obj, 1e-12)
+        full = lp - obj <= options.max_scale_tol * obj
         if out.status == "optimal" and bound is not None and not optimal:
             msg.append(f"engine reports optimal; bound gap above {options.max_scale_tol:g} is its tolerance")
+    if not data.exact:
+        msg.append("optimal for the full problem too: the objective meets its layout LP bound" if full else
+                   f"layout LP bound of the full problem: {lp:.6g}")
     return SolveResult(solver, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
                        discretisation=data.discretisation + f"; engine {engine_name}", message="; ".join(msg))
 

@@ -35,6 +35,7 @@ from stsched.solve import Objective, SolveOptions, SolveResult, register
 log = logging.getLogger(__name__)
 
 BACKENDS = ("cbc", "highs")
+CBC_PRINT_PRECISION = 1e-7  # relative precision of the numbers CBC prints in its log
 
 
 @dataclass
@@ -50,7 +51,9 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
     G = data.instance.gpus
     maxi = objective is Objective.MAX_SCALE
     prob = pulp.LpProblem("stsched", pulp.LpMaximize if maxi else pulp.LpMinimize)
-    alpha = pulp.LpVariable("alpha", 0, data.clip_alpha) if maxi else None
+    # no upper bound on alpha: HiGHS 1.16's presolve declared max{a : a <= 0.5 y, y <= 2 integer, a <= 1.000001}
+    # infeasible (it derives y >= 2.000002, then y >= 3); coverage bounds alpha anyway
+    alpha = pulp.LpVariable("alpha", 0) if maxi else None
     need = alpha if maxi else 1.0
     active = [s for s, r in enumerate(data.rates) if r > 0]
     cover: dict[int, list] = {s: [] for s in active}
@@ -143,7 +146,13 @@ def _quiet_stdout():
 
 
 class _HighsWarm(pulp.HiGHS):
-    """PuLP's highspy interface plus a MIP start from the variables' initial values."""
+    """PuLP's highspy interface plus an optional MIP start from the variables' initial values.
+
+    Off by default: HiGHS 1.16 with presolve on and a MIP start (`setSolution`) returned the start as "optimal" with
+    objective and dual bound 1.0 on a 12-variable model whose start and true optimum are 2 (reproduced with highspy
+    alone; correct with presolve off or without the start).  `--param highs_start=1` turns the start on, with presolve
+    off.
+    """
 
     def __init__(self, warm: bool, **kw):
         super().__init__(**kw)
@@ -155,6 +164,7 @@ class _HighsWarm(pulp.HiGHS):
 
     def callSolver(self, lp):
         if self._warm:
+            lp.solverModel.setOptionValue("presolve", "off")
             import highspy
             sol = highspy.HighsSolution()
             sol.col_value = [float(var.varValue or 0.0) for var in lp.variables()]
@@ -168,6 +178,7 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
     gap = min(1e-4, options.max_scale_tol / 10)
     maxi = prob.sense == pulp.LpMaximize
     if backend == "highs":
+        warm = warm and options.param("highs_start", "0") == "1"
         solver = _HighsWarm(warm, msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
                             random_seed=options.seed)
         prob.solve(solver)
@@ -175,11 +186,20 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
         h = prob.solverModel
         st = h.getModelStatus()
         info = h.getInfo()
-        bound = info.mip_dual_bound
-        bound = -bound if maxi else bound
+        bound = info.mip_dual_bound  # internal sense: minimisation
         has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        if has and abs(info.objective_function_value * (-1 if maxi else 1) - pulp.value(prob.objective)) > 1e-6 * max(
+                1.0, abs(info.objective_function_value)):
+            log.warning("HiGHS objective %s disagrees with its solution's %s: its bound is not trusted",
+                        info.objective_function_value, pulp.value(prob.objective))
+            return "feasible", None
         if st == highspy.HighsModelStatus.kOptimal:
-            return "optimal", bound
+            # optimal means within the gap tolerances; HiGHS 1.16 can leave mip_dual_bound stale (seen: 1.0 with a
+            # proven optimum of 2 after a MIP start), so the bound is also taken from the objective and tolerances
+            obj = info.objective_function_value
+            bound = max(bound, obj - max(gap * abs(obj), 1e-6))
+            return "optimal", -bound if maxi else bound
+        bound = -bound if maxi else bound
         if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return "infeasible", None
         return ("feasible" if has else "none"), (bound if abs(bound) < 1e30 else None)
@@ -197,7 +217,11 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
         return "infeasible", None
     bound = _cbc_bound(text)
     if "Result - Optimal solution found" in text:
-        return "optimal", pulp.value(prob.objective)
+        bound = pulp.value(prob.objective)
+    if bound is not None:  # CBC prints about 8 significant digits: widen the bound by that much
+        bound += CBC_PRINT_PRECISION * max(1.0, abs(bound)) * (1 if maxi else -1)
+    if "Result - Optimal solution found" in text:
+        return "optimal", bound
     if prob.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
         return "feasible", bound
     return "none", bound
