@@ -1,15 +1,17 @@
 """Construction: the spatial step (saturated partitions at the services' efficient sizes), the temporal step
 (residual loads sharing partitions) and the GPU-by-GPU greedy that combines them.
 
-Every GPU is built by trying each candidate layout (`Context.layouts`, from few sizes) and filling it:
-1. spatial: each partition gets a primary service.  A primary whose remaining load saturates the partition runs at
-   its best single-tenant point (throughput per unit of capacity is what the knee measures); the primaries of a
-   layout are chosen together (all combinations of each partition's best few candidates, greedy beyond a cap).
-2. temporal: a partition whose primary is not saturated takes further tenants, the residual loads of other
+Every GPU is built by trying the candidate layouts (`Context.layouts`, from few sizes) and filling them:
+1. each partition's content is chosen among options: a service alone (spatial: at its best single-tenant point
+   while its load saturates the partition, the knee's measure), or a tenant set time-sharing it in proportion to
+   the services' remaining loads (`shared.proportional`; the sets of the best few services, and the pairs whose
+   whole loads fit together); the contents of a layout are chosen jointly by a bounded depth-first search;
+2. temporal: a partition not saturated by its content takes further tenants, the residual loads of other
    services, each at the largest rate the latency rule still allows (`fit.headroom`), so no partition runs half
    empty while residual load waits.
-The layout serving the most work (requests weighted by 1 / the service's best efficiency, the LP's measure of
-capacity) is kept; with an interference form the best few are re-evaluated with the checker's slowdowns first.
+Layouts are explored by branch and bound on an upper bound of their work; the layout serving the most work
+(requests weighted by 1 / the service's best efficiency, the LP's measure of capacity) is kept; with an
+interference form the filled layouts are re-evaluated with the checker's slowdowns first.
 """
 
 from __future__ import annotations

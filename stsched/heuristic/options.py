@@ -119,7 +119,7 @@ class HeuristicOptions:
         """The options in force for an instance of `services` services (the fast profile when effort says so)."""
         if self.effort == "full" or (self.effort == "auto" and services <= self.fast_above):
             return self
-        fast = dict(restarts=0, share_sets=2, fill_layouts=1, fill_combinations=16, search_rounds=1, search_starts=1,
+        fast = dict(restarts=0, share_sets=1, fill_layouts=1, fill_combinations=8, search_rounds=1, search_starts=1,
                     merge_group=2,
                     merge_tries=1, descent_budget=0, scale_descent_budget=0)
         return replace(self, constructions="greedy", effort="fast",
