@@ -24,7 +24,7 @@ import numpy as np
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.model import Context
 from stsched.heuristic.shared import proportional
-from stsched.heuristic.state import WGpu, WPart, gpu_memory_ok, realize_gpu, refit_gpu
+from stsched.heuristic.state import WGpu, WPart, clone, gpu_memory_ok, realize_gpu, refit_gpu
 
 log = logging.getLogger(__name__)
 
@@ -349,8 +349,16 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
             gpu, value = build_gpu(ctx, rem, rng, rank=first_rank if not gpus else 0)
             if gpu is None or value <= 0:
                 break
-        for i, r in gpu.served().items():
+        served = gpu.served()
+        for i, r in served.items():
             rem[i] = max(0.0, rem[i] - r)
         rem[rem <= tol] = 0.0
         gpus.append(gpu)
+        # the same GPU again while the load left still fills it (the bulk of large services): no new search
+        while (target is None and (first_rank == 0 or len(gpus) > 1) and (limit is None or len(gpus) < limit)
+               and all(rem[i] >= r * (1 + 1e-9) for i, r in served.items())):
+            gpus.append(clone([gpu])[0])
+            for i, r in served.items():
+                rem[i] = max(0.0, rem[i] - r)
+            rem[rem <= tol] = 0.0
     return gpus, rem
