@@ -45,10 +45,6 @@ def layout_changes(old: Plan, new: Plan) -> int:
     return sum(1 for x, y in zip(a, b) if x != y)
 
 
-def _sizes(g: WGpu) -> tuple[float, ...]:
-    return g.sizes()
-
-
 def _scale_down(ctx: Context, gpus: list[WGpu], demand: np.ndarray) -> dict[int, float]:
     """Scale every service's tenants down to its new demand; returns the demand still unserved per service."""
     served: dict[int, float] = {}

@@ -303,15 +303,17 @@ def descend(ctx: Context, gpus: list[WGpu], extra: dict[int, float],
         demand[i] += r
     st = _State(ctx, _slots(ctx, gpus), demand)
     best = (st.deficit(), [list(g) for g in st.gpus])
+    stale = 0
     for _ in range(ctx.opts.descent_kicks + 1):
         for _ in range(ctx.opts.descent_rounds):
             if st.deficit() <= 0 or st.budget <= 0 or time.perf_counter() > deadline:
                 break
             if not _round(st) and not (ctx.opts.descent_branching and _pairs(st)) and not _relayout(st):
                 break
-        if st.deficit() < best[0]:
-            best = (st.deficit(), [list(g) for g in st.gpus])
-        if best[0] <= 0 or st.budget <= 0:
+        stale += 1
+        if st.deficit() < best[0] * (1 - 1e-6):
+            best, stale = (st.deficit(), [list(g) for g in st.gpus]), 0
+        if best[0] <= 0 or st.budget <= 0 or stale > ctx.opts.descent_patience:
             break
         miss = st.demand - st.cover > TOL * np.maximum(1.0, st.demand)
         st.w = np.where(miss, st.w * (1.0 + ctx.opts.descent_reweight), st.w)  # breakout: weigh what stays missing

@@ -40,6 +40,7 @@ class HeuristicOptions:
       descent_branching: contents of the first partition tried in a two-partition move (0: no such moves).
       descent_kicks: breakout steps when the descent stalls: the services still missing load weigh
         (1 + descent_reweight) times more, and the descent resumes.
+      descent_patience: breakout steps in a row without a smaller deficit before the descent gives up.
       descent_budget: best-response evaluations one descent may spend per partition it starts from (bounds its
         time deterministically).
       restarts: extra greedy constructions with seeded random tie-breaking; the best plan is kept.
@@ -78,6 +79,7 @@ class HeuristicOptions:
     descent_triples: int = 4
     descent_kicks: int = 40
     descent_reweight: float = 0.5
+    descent_patience: int = 16
     descent_budget: int = 1000
     descent_bank: int = 24
     descent_branching: int = 3
@@ -100,7 +102,8 @@ class HeuristicOptions:
             if getattr(self, name) < 1:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
-                     "descent_rounds", "descent_kicks", "descent_branching", "descent_budget"):
+                     "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
+                     "descent_patience"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if self.merge_group < 2:
