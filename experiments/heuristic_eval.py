@@ -1,7 +1,7 @@
 """Issue 5: the heuristic against the proven optimum, gpulet, temporal-only (Nexus), ParvaGPU, and its speed.
 
     python -m experiments.heuristic_eval                    # every section (resumable: rows already done are kept)
-    python -m experiments.heuristic_eval --section speed    # one section: gap | scale | mig | speed
+    python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed
     python -m experiments.heuristic_eval --fresh            # recompute everything
 
 Every solver runs through the registry (`stsched.solve.run_solver`, which times it and judges its plan with the
@@ -10,6 +10,8 @@ checker) on the same instances; solvers that are not registered are reported as 
   but left out of the gap statistics);
 - scale: max-scale on gpulet's mixes (A100 MPS data) against gpulet, Nexus-like temporal-only, the optimum and
   the reference figures of the official gpulet scheduler (data/profiles PROVENANCE);
+- interference: max-scale on gpulet's mixes under gpulet's own interference form and 1.1 latency margin, the
+  heuristic against gpulet;
 - mig: min-gpus on ParvaGPU's shipped scenario rows against ParvaGPU (registry and published counts) and the
   optimum, and the heuristic without its coordinate descent (`descent_budget=0`, "heuristic-fast");
 - speed: 64 services on 32 GPUs (random A100 MPS instances), the heuristic's time and a baseline's time measured
@@ -105,6 +107,30 @@ def scale_row(point: Mapping[str, object], time_limit: float) -> dict[str, objec
     return row
 
 
+GPULET_2080TI = (0.11291, 0.71596, 0.35487, 0.08820, 0.89537)  # glet resource/2080ti/INT_MODEL_CONSTANT.CSV
+
+
+def interference_points() -> list[dict[str, object]]:
+    return [{"mix": m, "gpus": g} for m in ("m1", "m2", "game", "traffic") for g in (2, 4)]
+
+
+def interference_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    """gpulet's own rules: its linear interference form (2080 Ti constants, the only published fit) and
+    latencies x 1.1; max-scale of the heuristic and of gpulet, both judged by the checker with that form."""
+    from stsched.problem import Interference
+    inst = gpulet_mix(str(point["mix"]), int(point["gpus"]), latency_factor=1.1,
+                      interference=Interference("gpulet-linear", GPULET_2080TI))
+    row: dict[str, object] = {}
+    for name in ("heuristic", "gpulet"):
+        if name not in available_solvers():
+            row[f"{name}_status"] = "not registered"
+            continue
+        judged = run_solver(name, inst, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=time_limit))
+        r = judged.result
+        row.update({f"{name}_obj": r.objective, f"{name}_valid": judged.valid, f"{name}_ms": round(r.wall_s * 1000, 2)})
+    return row
+
+
 def mig_points() -> list[dict[str, object]]:
     return [{"row": r} for r in PARVAGPU_ROWS]
 
@@ -184,6 +210,15 @@ def summarize_scale(rows: list[dict[str, str]]) -> str:
                                 "x nexus", "x gpulet ref", "x temporal ref", "x optimum"])
 
 
+def summarize_interference(rows: list[dict[str, str]]) -> str:
+    out = []
+    for r in rows:
+        h, b = _f(r.get("heuristic_obj")), _f(r.get("gpulet_obj"))
+        out.append({**r, "x gpulet": "-" if h is None or not b else f"{h / b:.3f}"})
+    return markdown_table(out, ["mix", "gpus", "heuristic_obj", "heuristic_valid", "heuristic_ms", "gpulet_obj",
+                                "gpulet_valid", "gpulet_ms", "x gpulet"])
+
+
 def summarize_mig(rows: list[dict[str, str]]) -> str:
     return markdown_table(rows, ["row", "scenario", "parvagpu_published", "parvagpu_gpus", "parvagpu_ms",
                                  "heuristic_gpus", "heuristic_valid", "heuristic_ms", "heuristic_cpu_ms",
@@ -204,6 +239,7 @@ def summarize_speed(rows: list[dict[str, str]]) -> str:
 SECTIONS = {
     "gap": (lambda q: gap_points(q), gap_row, ["spec", "objective"], summarize_gap),
     "scale": (lambda q: scale_points(), scale_row, ["mix", "gpus"], summarize_scale),
+    "interference": (lambda q: interference_points(), interference_row, ["mix", "gpus"], summarize_interference),
     "mig": (lambda q: mig_points(), mig_row, ["row"], summarize_mig),
     "speed": (lambda q: speed_points(q), speed_row, ["seed"], summarize_speed),
 }

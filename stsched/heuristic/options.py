@@ -79,7 +79,7 @@ class HeuristicOptions:
     descent_triples: int = 4
     descent_kicks: int = 40
     descent_reweight: float = 0.5
-    descent_patience: int = 16
+    descent_patience: int = 24
     descent_budget: int = 1000
     descent_bank: int = 24
     descent_branching: int = 3
