@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from solvers.exact import Counts, EngineOutcome, solve_exact
+from solvers.exact import EngineOutcome, solve_exact
+from solvers.plans import Counts
 from solvers.patterns import ModelData
 from stsched.solve import Objective, SolveOptions, SolveResult, register
 

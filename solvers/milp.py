@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import pulp
 
-from solvers.exact import Counts, EngineOutcome, solve_exact
+from solvers.exact import EngineOutcome, solve_exact
+from solvers.plans import Counts
 from solvers.patterns import ModelData
 from stsched.errors import InputError
 from stsched.solve import Objective, SolveOptions, SolveResult, register
@@ -35,7 +36,6 @@ from stsched.solve import Objective, SolveOptions, SolveResult, register
 log = logging.getLogger(__name__)
 
 BACKENDS = ("cbc", "highs")
-CBC_PRINT_PRECISION = 1e-7  # relative precision of the numbers CBC prints in its log
 
 
 @dataclass
@@ -215,22 +215,28 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
         os.unlink(log_path)
     if prob.status == pulp.LpStatusInfeasible or "Problem is infeasible" in text:
         return "infeasible", None
-    bound = _cbc_bound(text)
-    if "Result - Optimal solution found" in text:
-        bound = pulp.value(prob.objective)
-    if bound is not None:  # CBC prints about 8 significant digits: widen the bound by that much
-        bound += CBC_PRINT_PRECISION * max(1.0, abs(bound)) * (1 if maxi else -1)
-    if "Result - Optimal solution found" in text:
-        return "optimal", bound
+    if "Result - Optimal solution found" in text:  # within gapRel of the optimum
+        obj = pulp.value(prob.objective)
+        return "optimal", obj + gap * abs(obj) * (1 if maxi else -1)
+    bound = _cbc_bound(text, maxi)
     if prob.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
         return "feasible", bound
     return "none", bound
 
 
-def _cbc_bound(text: str) -> float | None:
-    """CBC's final best possible objective (its log, in the problem's own sense)."""
-    m = re.findall(r"Lower bound:\s+(-?[\d.eE+-]+)", text) or re.findall(r"best possible\s+(-?[\d.eE+-]+)", text)
-    return float(m[-1]) if m else None
+def _cbc_bound(text: str, maxi: bool) -> float | None:
+    """CBC's final bound from its log ("Upper bound" when maximising, "Lower bound" when minimising, in the problem's
+    own sense), widened by the half unit of the last digit it printed (it prints about 6 significant digits)."""
+    m = re.findall(rf"{'Upper' if maxi else 'Lower'} bound:\s+(-?[\d.]+(?:[eE][+-]?\d+)?)", text)
+    if not m:
+        return None
+    token = m[-1]
+    value = float(token)
+    mantissa = token.lower().split("e")[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exp = int(token.lower().split("e")[1]) if "e" in token.lower() else 0
+    slack = 0.5 * 10.0 ** (exp - decimals) + 1e-9 * abs(value)
+    return value + slack if maxi else value - slack
 
 
 def _extract(data: ModelData, v: _Vars) -> Counts:

@@ -53,14 +53,16 @@ class ExactOptions:
       partitions of a GPU, then patterns when they number at most `max_patterns`, else slots with the conservative
       bound).
     max_tenants: tenant sets of at most this many services per partition (the instance's own limit applies too);
-      lowered automatically while the configurations exceed `max_configs` (the result says so).
+      lowered automatically while the configurations exceed `max_enumerated` before dominance or `max_configs`
+      after it (the result says so).
     interference: "auto" (exact patterns when they fit), "conservative" (every tenant timed with the worst slowdown
       any legal neighbour could cause).
     """
 
     formulation: str = "auto"
     max_tenants: int = 3
-    max_configs: int = 20_000
+    max_configs: int = 5_000  # configurations in the model (after dominance)
+    max_enumerated: int = 100_000  # configurations enumerated before dominance
     max_patterns: int = 60_000
     max_layouts: int = 20_000
     interference: str = "auto"
@@ -80,7 +82,7 @@ class ExactOptions:
         for key in ("formulation", "interference"):
             if key in params:
                 kwargs[key] = params[key]
-        for key in ("max_tenants", "max_configs", "max_patterns", "max_layouts"):
+        for key in ("max_tenants", "max_configs", "max_enumerated", "max_patterns", "max_layouts"):
             if key in params:
                 try:
                     kwargs[key] = int(params[key])
@@ -128,6 +130,8 @@ class ModelData:
     gpu_memory_mb: float | None  # indexed formulation: per-GPU memory row when memory can bind
     exact: bool  # the model's optimum is the true optimum (no restriction, no conservative bound)
     discretisation: str
+    tenants: int = 1  # tenant sets of at most this many services
+    conservative: bool = False  # tenants timed with the worst slowdown any legal neighbour could cause
     notes: tuple[str, ...] = field(default=())
 
     def coverage(self, s: int, caps: Iterable[tuple[int, float]]) -> float:
@@ -261,23 +265,18 @@ def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
 
 # ------------------------------------------------------------------------------------------------- configurations
 def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,
-                      memory_matters: bool, limit: int) -> list[Config]:
-    """Every feasible configuration (Pareto-pruned per (size, tenant set) when `prune`)."""
+                      memory_matters: bool, limit: int) -> tuple[list[list[Config]], str]:
+    """Every feasible configuration, by tenant count: `levels[k - 1]` holds those with k tenants (Pareto-pruned per
+    (size, tenant set) when `prune`).  Sets grow one service at a time; a level whose enumeration passes `limit`
+    raw configurations is dropped with the levels above it, and the second value says so ("" when complete)."""
     names = instance.service_names
     budgets = [instance.slo_budget_ms(n) for n in names]
     active = [i for i, s in enumerate(instance.services) if s.rate > 0]
-    groups: dict[tuple, list[Config]] = {}
-    count = 0
-
-    def emit(c: Config) -> None:
-        nonlocal count
-        count += 1
-        if count > limit:
-            raise TooLarge(f"more than {limit} configurations")
-        groups.setdefault((c.size, tuple(s for s, _ in c.tenants)), []).append(c)
-
+    cap = min(max_tenants, instance.mechanism.max_tenants or max_tenants)
+    singles: list[Config] = []
+    layer: list[tuple[float, tuple[int, ...], tuple[int, ...], float, float]] = []  # size, services, batches, d, slack
+    pts: dict[tuple[float, int], list[tuple[int, float]]] = {}  # procs-1 points (batch, exec) meeting 2e <= budget
     for p in instance.mechanism.sizes:
-        one: dict[int, list[tuple[int, float]]] = {}  # procs-1 points (batch, exec) meeting 2e <= budget
         for s in active:
             for b in instance.batches:
                 for k in instance.procs_options():
@@ -287,35 +286,49 @@ def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip:
                     mem = _memory(instance, k, [(names[s], b)])
                     if not _memory_ok(instance, p, mem):
                         continue
-                    emit(Config(p, k, ((s, b),), (single_capacity(instance, names[s], b, p, k, e),), mem))
+                    singles.append(Config(p, k, ((s, b),), (single_capacity(instance, names[s], b, p, k, e),), mem))
                     if k == 1:
-                        one.setdefault(s, []).append((b, e))
-        tenant_cap = min(max_tenants, instance.mechanism.max_tenants or max_tenants)
-        if tenant_cap >= 2:
-            pts = {s: sorted(v, key=lambda x: x[1]) for s, v in one.items()}
-            order = sorted(pts)
+                        pts.setdefault((p, s), []).append((b, e))
+                        layer.append((p, (s,), (b,), e, budgets[s] - e))
+    for v in pts.values():
+        v.sort(key=lambda x: x[1])
+    levels = [_prune(singles, clip, prune, memory_matters)]
+    ctx = instance.device.context_mb
+    weights = {(s, b): instance.service(names[s]).memory_for(b) for s in active for b in instance.batches}
+    count = 0
+    for k in range(2, cap + 1):
+        grown = []
+        for p, ss, bs, d, slack in layer:
+            for j in active:
+                if j <= ss[-1]:
+                    continue
+                for b, e in pts.get((p, j), ()):
+                    d2, sl2 = d + e, min(slack, budgets[j] - e)
+                    if not fits(d2, sl2):
+                        break  # times grow with the batch: larger ones fail too
+                    grown.append((p, ss + (j,), bs + (b,), d2, sl2))
+                    count += 1
+                    if count > limit:
+                        return levels, f"tenant sets of {k}: more than {limit} configurations enumerated"
+        if not grown:
+            break
+        configs = []
+        for p, ss, bs, d, _ in grown:
+            mem = ctx + sum(weights[x, y] for x, y in zip(ss, bs))
+            if _memory_ok(instance, p, mem):
+                configs.append(Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * y / d for y in bs), mem))
+        levels.append(_prune(configs, clip, prune, memory_matters))
+        layer = grown
+    return levels, ""
 
-            def dfs(start: int, chosen: list[tuple[int, int, float]], d: float, slack: float) -> None:
-                for j in range(start, len(order)):
-                    s = order[j]
-                    for b, e in pts[s]:
-                        d2, sl2 = d + e, min(slack, budgets[s] - e)
-                        if not fits(d2, sl2):
-                            break  # times grow with the batch: larger ones fail too
-                        new = chosen + [(s, b, e)]
-                        if len(new) >= 2:
-                            mem = _memory(instance, 1, [(names[x], y) for x, y, _ in new])
-                            if _memory_ok(instance, p, mem):
-                                emit(Config(p, 1, tuple((x, y) for x, y, _ in new),
-                                            tuple(1000.0 * y / d2 for _, y, _ in new), mem))
-                        if len(new) < tenant_cap:
-                            dfs(j + 1, new, d2, sl2)
 
-            dfs(0, [], 0.0, math.inf)
-    out: list[Config] = []
-    for group in groups.values():
-        out.extend(_pareto_configs(group, clip, memory_matters) if prune else group)
-    return out
+def _prune(configs: list[Config], clip: Sequence[float], prune: bool, memory_matters: bool) -> list[Config]:
+    if not prune:
+        return configs
+    groups: dict[tuple, list[Config]] = {}
+    for c in configs:
+        groups.setdefault((c.size, tuple(s for s, _ in c.tenants)), []).append(c)
+    return [c for g in groups.values() for c in _pareto_configs(g, clip, memory_matters)]
 
 
 def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: bool) -> list[Config]:
@@ -326,17 +339,23 @@ def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: 
 
 
 def pareto_mask(vecs: np.ndarray) -> np.ndarray:
-    """Rows not weakly dominated by another kept row (ties: the first is kept)."""
+    """Rows not weakly dominated by another kept row (of equal rows the first is kept)."""
     n = len(vecs)
+    if n <= 1:
+        return np.ones(n, dtype=bool)
+    tol = 1e-9 * (1 + np.abs(vecs).max(initial=0.0))
+    if n <= 1500:  # all pairs at once: geq[i, j] = row j >= row i everywhere
+        geq = np.all(vecs[None, :, :] >= vecs[:, None, :] - tol, axis=2)
+        strict = geq & ~geq.T  # j strictly better than i
+        tie = geq & geq.T & (np.arange(n)[None, :] < np.arange(n)[:, None])  # j equal to i and earlier
+        np.fill_diagonal(strict, False)
+        return ~(strict | tie).any(axis=1)
     order = np.argsort(-vecs.sum(axis=1), kind="stable")
     kept: list[int] = []
     mask = np.zeros(n, dtype=bool)
-    tol = 1e-9 * (1 + np.abs(vecs).max(initial=0.0))
     for i in order:
-        if kept:
-            k = vecs[kept]
-            if np.any(np.all(k >= vecs[i] - tol, axis=1)):
-                continue
+        if kept and np.any(np.all(vecs[kept] >= vecs[i] - tol, axis=1)):
+            continue
         kept.append(i)
         mask[i] = True
     return mask
