@@ -46,6 +46,7 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
     alpha = m.NewIntVar(0, _units(data.clip_alpha, k), "alpha") if maxi else None
     active = [s for s, r in enumerate(data.rates) if r > 0]
     cover: dict[int, list] = {s: [] for s in active}
+    present: dict[int, list] = {s: [] for s in active}  # variables of partitions (GPUs) that serve s
     v = _Vars({}, {}, {}, {}, alpha, k)
     per_size = {p: max((data.slots(L, p) for L in data.layouts), default=0) for p in data.sizes}
     if data.formulation == "patterns":
@@ -53,6 +54,7 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
             v.y[i] = m.NewIntVar(0, G, f"y_{i}")
             for s, a in data.pattern_coverage(P).items():
                 cover[s].append(_units(a, k) * v.y[i])
+                present[s].append(v.y[i])
         m.Add(sum(v.y.values()) <= G)
         used = sum(v.y.values())
     elif data.formulation == "slots":
@@ -62,6 +64,7 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
             v.x[ci] = m.NewIntVar(0, G * per_size[c.size], f"x_{ci}")
             for s, a in data.config_coverage(c).items():
                 cover[s].append(_units(a, k) * v.x[ci])
+                present[s].append(v.x[ci])
         for p in data.sizes:
             xs = [v.x[ci] for ci, c in enumerate(data.configs) if c.size == p]
             if xs:
@@ -76,6 +79,7 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
                 v.xg[g, ci] = m.NewIntVar(0, per_size[c.size], f"x_{g}_{ci}")
                 for s, a in data.config_coverage(c).items():
                     cover[s].append(_units(a, k) * v.xg[g, ci])
+                    present[s].append(v.xg[g, ci])
             m.AddAtMostOne(v.u[g, li] for li in range(len(data.layouts)))
             for p in data.sizes:
                 xs = [v.xg[g, ci] for ci, c in enumerate(data.configs) if c.size == p]
@@ -90,6 +94,8 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
         used = sum(v.u.values())
     for s in active:
         m.Add(sum(cover[s]) >= (alpha if maxi else k))
+        if maxi:  # alpha > 0 needs every service somewhere (alpha = 0 is reported infeasible)
+            m.Add(sum(present[s]) >= 1)
     if maxi:
         m.Maximize(alpha)
     else:

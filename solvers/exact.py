@@ -222,7 +222,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
         log.info("%s: warm start has partitions outside the model; kept only as a fallback", solver)
     if warm is None and options.param("greedy_start", "1") != "0":
         start = greedy_counts(data, options.objective)
-        empty = options.objective is Objective.MIN_GPUS and not (start.patterns or start.per_gpu)
+        empty = not (start.patterns or start.per_gpu)
         warm = None if empty or _gpus_in(data, start) > instance.gpus else start
     out = engine(data, options, warm, max(1.0, limit))
     msg = [out.message] if out.message else []

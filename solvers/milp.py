@@ -57,6 +57,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
     need = alpha if maxi else 1.0
     active = [s for s, r in enumerate(data.rates) if r > 0]
     cover: dict[int, list] = {s: [] for s in active}
+    present: dict[int, list] = {s: [] for s in active}  # variables of partitions (GPUs) that serve s
     v = _Vars({}, {}, {}, {}, alpha)
     per_size = {p: max((data.slots(L, p) for L in data.layouts), default=0) for p in data.sizes}
     if data.formulation == "patterns":
@@ -64,6 +65,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
             v.y[i] = pulp.LpVariable(f"y_{i}", 0, G, cat=pulp.LpInteger)
             for s, a in data.pattern_coverage(P).items():
                 cover[s].append(a * v.y[i])
+                present[s].append(v.y[i])
         prob += pulp.lpSum(v.y.values()) <= G, "gpus"
         used = pulp.lpSum(v.y.values())
     elif data.formulation == "slots":
@@ -73,6 +75,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
             v.x[ci] = pulp.LpVariable(f"x_{ci}", 0, G * per_size[c.size], cat=pulp.LpInteger)
             for s, a in data.config_coverage(c).items():
                 cover[s].append(a * v.x[ci])
+                present[s].append(v.x[ci])
         for p in data.sizes:
             xs = [v.x[ci] for ci, c in enumerate(data.configs) if c.size == p]
             if xs:
@@ -88,6 +91,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
                 v.xg[g, ci] = pulp.LpVariable(f"x_{g}_{ci}", 0, per_size[c.size], cat=pulp.LpInteger)
                 for s, a in data.config_coverage(c).items():
                     cover[s].append(a * v.xg[g, ci])
+                    present[s].append(v.xg[g, ci])
             prob += pulp.lpSum(v.u[g, li] for li in range(len(data.layouts))) <= 1, f"one_layout_{g}"
             for p in data.sizes:
                 xs = [v.xg[g, ci] for ci, c in enumerate(data.configs) if c.size == p]
@@ -103,6 +107,8 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
         used = pulp.lpSum(v.u.values())
     for s in active:
         prob += pulp.lpSum(cover[s]) >= need, f"cover_{s}"
+        if maxi:  # alpha > 0 needs every service somewhere (alpha = 0 is reported infeasible): tightens the LP
+            prob += pulp.lpSum(present[s]) >= 1, f"present_{s}"
     prob += alpha if maxi else used
     return prob, v
 

@@ -141,34 +141,50 @@ def _alpha_of(data: ModelData, gpus: list) -> float:
 
 
 def greedy_counts(data: ModelData, objective: Objective) -> Counts:
-    """A cheap start in model terms, so that no engine ends empty-handed: max-scale serves nothing (alpha = 0, always
-    feasible); min-gpus covers each service with copies of its most capacity-efficient configuration and packs them
-    into layouts first-fit (or takes the most useful GPU pattern repeatedly).  May use more than G GPUs (then the
-    engines just ignore it)."""
-    if objective is Objective.MAX_SCALE:
-        return Counts(alpha=0.0, per_gpu=())
+    """A cheap start in model terms, so that no engine starts empty-handed.  min-gpus: each service covered by copies
+    of its most capacity-efficient one-tenant configuration; max-scale: each service once, in its smallest
+    configuration.  Configurations are packed into layouts greedily (patterns: the most useful pattern is taken
+    repeatedly).  An empty `Counts` when that fails; it may use more than G GPUs (then it is not used)."""
     active = [s for s, r in enumerate(data.rates) if r > 0]
+    maxi = objective is Objective.MAX_SCALE
     if data.formulation == "patterns":
         rem = {s: 1.0 for s in active}
         counts: dict[int, int] = {}
         covs = [data.pattern_coverage(p) for p in data.patterns]
         while any(v > 1e-9 for v in rem.values()):
-            gains = [sum(min(rem[s], c) for s, c in cov.items() if s in rem) for cov in covs]
+            gains = [sum(min(rem[s], 1e-6 if maxi else c) for s, c in cov.items() if s in rem) for cov in covs]
             best = int(np.argmax(gains)) if gains else -1
             if best < 0 or gains[best] <= 1e-12:
-                return Counts(alpha=None)
+                return Counts()
             counts[best] = counts.get(best, 0) + 1
             for s, c in covs[best].items():
-                rem[s] = rem.get(s, 0.0) - c
-        return Counts(patterns=counts)
+                rem[s] = rem.get(s, 0.0) - (1.0 if maxi else c)
+        gpus = [data.patterns[i].configs for i, n in counts.items() for _ in range(n)]
+        return Counts(patterns=counts, alpha=_alpha_of(data, gpus) if maxi else None)
     pending: list[int] = []
     for s in active:
-        own = [(cov[s] / c.size, cov[s], ci) for ci, c in enumerate(data.configs)
+        own = [(-c.size if maxi else cov[s] / c.size, cov[s], ci) for ci, c in enumerate(data.configs)
                if len(c.tenants) == 1 and (cov := data.config_coverage(c)).get(s, 0.0) > 0]
         if not own:
             return Counts()
         _, cov, ci = max(own)
-        pending += [ci] * math.ceil(1.0 / cov - 1e-9)
+        pending += [ci] * (1 if maxi else math.ceil(1.0 / cov - 1e-9))
+    per_gpu = _pack(data, pending)
+    if per_gpu is None:
+        return Counts()
+    lay: dict[int, int] = {}
+    cfg: dict[int, int] = {}
+    for li, cs in per_gpu:
+        lay[li] = lay.get(li, 0) + 1
+        for ci, n in cs.items():
+            cfg[ci] = cfg.get(ci, 0) + n
+    alpha = _alpha_of(data, [[data.configs[ci] for ci, n in cs.items() for _ in range(n)] for _, cs in per_gpu])
+    return Counts(layouts=lay, configs=cfg, per_gpu=tuple(per_gpu), alpha=alpha if maxi else None)
+
+
+def _pack(data: ModelData, pending: list[int]) -> list[tuple[int, dict[int, int]]] | None:
+    """Configurations into GPUs: repeatedly the layout that hosts the most capacity of what is left."""
+    pending = list(pending)
     per_gpu = []
     while pending:
         best, best_fill = None, 0.0
@@ -182,20 +198,14 @@ def greedy_counts(data: ModelData, objective: Objective) -> Counts:
             if fill > best_fill:
                 best, best_fill = (li, taken), fill
         if best is None:
-            return Counts()
+            return None
         li, taken = best
         cs: dict[int, int] = {}
         for ci in taken:
             pending.remove(ci)
             cs[ci] = cs.get(ci, 0) + 1
         per_gpu.append((li, cs))
-    lay: dict[int, int] = {}
-    cfg: dict[int, int] = {}
-    for li, cs in per_gpu:
-        lay[li] = lay.get(li, 0) + 1
-        for ci, n in cs.items():
-            cfg[ci] = cfg.get(ci, 0) + n
-    return Counts(layouts=lay, configs=cfg, per_gpu=tuple(per_gpu))
+    return per_gpu
 
 
 def _gpus_in(data: ModelData, c: Counts) -> int:
