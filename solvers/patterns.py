@@ -350,14 +350,21 @@ def pareto_mask(vecs: np.ndarray) -> np.ndarray:
         tie = geq & geq.T & (np.arange(n)[None, :] < np.arange(n)[:, None])  # j equal to i and earlier
         np.fill_diagonal(strict, False)
         return ~(strict | tie).any(axis=1)
+    # blocks in order of decreasing sum: a row can only be dominated by rows of larger or equal sum, so each block
+    # is judged against the rows kept before it and (pairwise, as above) against itself
     order = np.argsort(-vecs.sum(axis=1), kind="stable")
-    kept: list[int] = []
+    kept = np.zeros((0, vecs.shape[1]))
     mask = np.zeros(n, dtype=bool)
-    for i in order:
-        if kept and np.any(np.all(vecs[kept] >= vecs[i] - tol, axis=1)):
-            continue
-        kept.append(i)
-        mask[i] = True
+    for start in range(0, n, 1000):
+        idx = order[start:start + 1000]
+        block = vecs[idx]
+        alive = pareto_mask(block) if len(block) > 1 else np.ones(len(block), dtype=bool)
+        if len(kept):
+            for i in np.where(alive)[0]:
+                if np.any(np.all(kept >= block[i] - tol, axis=1)):
+                    alive[i] = False
+        mask[idx[alive]] = True
+        kept = np.vstack([kept, block[alive]])
     return mask
 
 
@@ -379,6 +386,7 @@ def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: S
     names = instance.service_names
     n_serv = len(names)
     pats: list[GpuPattern] = []
+    coupled = neighbour_interference(instance)  # else a configuration's timing does not depend on its company
     mem_cap = instance.device.memory_mb * instance.device.memory_cap
     for L in layouts:
         choices = [list(combinations_with_replacement(by_size.get(p, []), L.count(p))) for p in sorted(set(L), reverse=True)]
@@ -386,7 +394,7 @@ def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: S
             cfgs = tuple(c for part in combo for c in part)
             if instance.mechanism.kind is not MechanismKind.MIG and not fits(sum(c.memory_mb for c in cfgs), mem_cap):
                 continue
-            totals = _pattern_capacity(instance, cfgs, n_serv)
+            totals = _pattern_capacity(instance, cfgs, n_serv) if coupled else _solo_totals(cfgs, n_serv)
             if totals is not None:
                 pats.append(GpuPattern(totals[1], totals[0]))
     if not pats:
@@ -403,6 +411,14 @@ def _product(choices: list[list]) -> Iterable[tuple]:
     for head in choices[0]:
         for rest in _product(choices[1:]):
             yield (head,) + rest
+
+
+def _solo_totals(cfgs: tuple[Config, ...], n_serv: int):
+    totals = [0.0] * n_serv
+    for c in cfgs:
+        for (s, _), cap in zip(c.tenants, c.cap):
+            totals[s] += cap
+    return tuple(totals), cfgs
 
 
 def _pattern_capacity(instance: Instance, cfgs: tuple[Config, ...], n_serv: int):

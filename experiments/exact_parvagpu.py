@@ -1,0 +1,115 @@
+"""Issue 4: proven optimal GPU counts for ParvaGPU's shipped scenarios (A100-80GB MIG profiles), beside ParvaGPU.
+
+    python -m experiments.exact_parvagpu                         # rows 1-4, engines cbc, highs, cpsat, 60 s each
+    python -m experiments.exact_parvagpu --rows 1,2 --engines highs --time-limit 30 --fresh
+
+Every instance is `stsched.scenarios.parvagpu(row)`: ParvaGPU's own margin (latency < 0.9 * SLO / 2), at most 3
+MPS processes per slice credited with the measured per-process throughput, NVIDIA's A100 MIG placements.  Two rule
+sets are solved:
+- `parvagpu`: one service per MIG slice (ParvaGPU's own restriction, `--param max_tenants=1`);
+- `shared`: what the instance allows besides, time sharing of a slice by several services (cycle rule, FORMULATION.md).
+Reference: ParvaGPU's public scheduler re-run at commit 5f3de1e (2, 3, 5, 7, 13, 17 A100s for its scenarios 1-6;
+shipped rows 1-4 are its scenarios 1, 2, 4, 6) and its committed deployment maps, judged here by our checker.
+Results: results/exact_parvagpu/rows.csv, the optimal plans in results/exact_parvagpu/plans/, a printed table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from experiments.common import markdown_table, results_dir, run_grid
+from solvers.bounds import lp_relaxation
+from stsched.check import check
+from stsched.io import save_plan
+from stsched.scenarios import PARVAGPU_GPUS, parvagpu, parvagpu_published_plan
+from stsched.solve import Objective, SolveOptions, Status, run_solver
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "exact_parvagpu"
+SCENARIO_OF_ROW = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
+RULES = {"parvagpu": (("max_tenants", "1"),), "shared": ()}
+ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
+
+
+def _published(row: int) -> tuple[int | None, bool | None]:
+    inst = parvagpu(row)
+    try:
+        plan = parvagpu_published_plan(inst, row=row)
+    except Exception as e:  # a missing map is reported, not fatal
+        log.warning("row %d: no published map (%s)", row, e)
+        return None, None
+    return plan.gpus_used, check(inst, plan).valid
+
+
+def _point(p, time_limit: float, threads: int, plans: Path) -> dict[str, object]:
+    row, rules, engine = int(p["row"]), str(p["rules"]), str(p["engine"])
+    inst = parvagpu(row)
+    name, backend = ENGINES[engine]
+    judged = run_solver(name, inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=time_limit, threads=threads,
+                                                 backend=backend, params=RULES[rules]))
+    r = judged.result
+    if r.plan is not None and judged.valid:
+        save_plan(r.plan, plans / f"row{row}_{rules}_{engine}.json")
+    return {"status": r.status.value, "gpus": r.gpus, "bound": r.bound, "valid": judged.valid,
+            "wall_s": round(r.wall_s, 2), "message": r.message[:160]}
+
+
+def _describe(plan) -> str:
+    gpus = []
+    for g in plan.gpus:
+        parts = [f"{p.size:g}g:{'+'.join(t.service for t in p.tenants)}" + (f"x{p.procs}" if p.procs > 1 else "")
+                 for p in g.partitions]
+        gpus.append("[" + " ".join(parts) + "]")
+    return " ".join(gpus)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", default="1,2,3,4")
+    ap.add_argument("--engines", default="cbc,highs,cpsat")
+    ap.add_argument("--rules", default="parvagpu,shared")
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fresh", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    rows = [int(r) for r in args.rows.split(",")]
+    plans = results_dir(EXPERIMENT) / "plans"
+    plans.mkdir(exist_ok=True)
+    points = [{"row": r, "rules": ru, "engine": e} for r in rows for ru in args.rules.split(",")
+              for e in args.engines.split(",")]
+    done = run_grid(EXPERIMENT, points, ("row", "rules", "engine"),
+                    lambda p: _point(p, args.time_limit, args.threads, plans), fresh=args.fresh)
+    table = []
+    for r in rows:
+        inst = parvagpu(r)
+        pub, pub_valid = _published(r)
+        line: dict[str, object] = {
+            "row": r, "scenario": SCENARIO_OF_ROW.get(r, "?"), "services": len(inst.services),
+            "parvagpu_public": PARVAGPU_GPUS.get(SCENARIO_OF_ROW.get(r, 0), "?"),
+            "committed_map": f"{pub} ({'valid' if pub_valid else 'rejected'})" if pub is not None else "-",
+            "lp_bound": f"{lp_relaxation(inst).value:.3f}"}
+        for d in done:
+            if int(d["row"]) != r:
+                continue
+            mark = "" if d["status"] == Status.OPTIMAL.value else f" ({d['status']}, bound {d['bound']})"
+            line[f"{d['rules']}/{d['engine']}"] = f"{d['gpus']}{mark} {float(d['wall_s']):.1f}s"
+        table.append(line)
+    cols = ["row", "scenario", "services", "parvagpu_public", "committed_map", "lp_bound"]
+    cols += [f"{ru}/{e}" for ru in args.rules.split(",") for e in args.engines.split(",")]
+    print(markdown_table(table, cols))
+    print("\ncells: GPUs (status when not proven optimal) and wall time; lp_bound: the layout LP (solvers.bounds)")
+    for f in sorted(plans.glob("row*_highs.json")) or sorted(plans.glob("row*.json")):
+        from stsched.io import load_plan
+        r = int(f.name[3:].split("_")[0])
+        plan = load_plan(f)
+        rep = check(parvagpu(r), plan)
+        print(f"\n{f.name}: {plan.gpus_used} GPUs, checker valid={rep.valid}\n  {_describe(plan)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
