@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             for d in rows:
                 if d["mix"] == m and int(d["gpus"]) == g and d["interference"] == args.interference:
                     line[d["engine"]] = _cell(d)
-                    line["model"] = f"{d['formulation']}{'' if d['exact_model'] in ('True', True) else ' (restricted)'}"
+                    line["model"] = (f"{d['formulation']}{'' if d['exact_model'] in ('True', True) else ' (restricted)'}"
+                                     if d["formulation"] else "-")
             table.append(line)
     print(f"interference: {args.interference}; cells: alpha (status, gap when not proven) and wall time\n")
     print(markdown_table(table, ["mix", "gpus", "gpulet_ref", "model", *engines]))

@@ -16,7 +16,9 @@ from typing import Callable
 
 from solvers.bounds import lp_relaxation, unservable
 from solvers.patterns import (Config, ExactOptions, GpuPattern, ModelData, TooLarge, _Timer, enumerate_configs,
-                              enumerate_layouts, enumerate_patterns, fits, neighbour_interference)
+                              enumerate_layouts, enumerate_patterns, fits, grow, neighbour_interference,
+                              tenant_points)
+from solvers.pricing import priced_configs
 from solvers.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
 from stsched.check import check
 from stsched.plan import Plan
@@ -91,26 +93,27 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     max_layouts = enumerate_layouts(instance, maximal=True, limit=xo.max_layouts)
     conservative = ni and (xo.interference == "conservative" or formulation in ("slots", "indexed"))
 
-    def configs_for(cons: bool, prune: bool) -> tuple[list[Config], int, _Timer]:
+    def configs_for(cons: bool, prune: bool) -> tuple[list[Config], int, _Timer, bool]:
         timer = _Timer(instance, cons, all_layouts)
         levels, stopped = enumerate_configs(instance, timer, xo.max_tenants, clip, prune, False, xo.max_enumerated)
         if stopped:
             notes.append(stopped)
-        t, total = 0, 0
+        t, total, cut = 0, 0, False
         for level in levels:
             if total + len(level) > xo.max_configs and t >= 1:
                 notes.append(f"tenant sets of {t + 1}: {total + len(level)} configurations after dominance > "
                              f"{xo.max_configs}; limit {t}")
+                cut = True
                 break
             total += len(level)
             t += 1
         if total > xo.max_configs:
             raise TooLarge(f"{total} one-tenant configurations > {xo.max_configs}")
         t = max(t, 1)
-        return [c for level in levels[:t] for c in level], t, timer
+        return [c for level in levels[:t] for c in level], t, timer, bool(stopped) or cut
 
     patterns: list[GpuPattern] = []
-    configs, tenants, timer = configs_for(conservative, prune=not (ni and not conservative))
+    configs, tenants, timer, more = configs_for(conservative, prune=not (ni and not conservative))
     binding = _memory_binding(instance, max_layouts, configs)
     if formulation == "auto":
         formulation = "patterns" if (ni and not conservative) or binding else "slots"
@@ -123,7 +126,17 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
             formulation = "slots"
             if ni and not conservative:
                 conservative = True
-                configs, tenants, timer = configs_for(True, prune=True)
+                configs, tenants, timer, more = configs_for(True, prune=True)
+    priced = ""
+    cap = min(xo.max_tenants, instance.mechanism.max_tenants or xo.max_tenants)
+    if formulation != "patterns" and more and tenants < cap and options.param("pricing", "1") != "0":
+        _, layer, pts = tenant_points(instance, timer)
+        for _ in range(2, tenants + 1):
+            layer = grow(instance, layer, pts, 10 ** 9)
+        configs, reached, priced = priced_configs(instance, layer, pts, tenants + 1, cap, configs, max_layouts,
+                                                  clip_alpha, options.objective)
+        notes.append(priced)
+        tenants = max(tenants, reached)
     mem_rule = "GPU memory never binds (largest fill of any layout fits)"
     exact = True
     if binding and formulation == "slots":
@@ -133,7 +146,7 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     elif binding:
         mem_rule = ("GPU memory exact per GPU pattern" if formulation == "patterns"
                     else "GPU memory exact per GPU (indexed)")
-    if conservative:
+    if conservative or priced:
         exact = False
     vacuous = not _larger_sets_exist(instance, timer, tenants)
     if not vacuous:
@@ -148,7 +161,8 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     disc = (f"formulation {formulation}; batches {list(instance.batches)}; partition sizes "
             f"{[f'{s:g}' for s in instance.mechanism.sizes]}; procs 1..{instance.mechanism.max_procs}; "
             f"duty cycle = sum of the tenants' execution times (exact, no grid); tenant sets <= {tenants} services "
-            f"({'no larger set meets the latency rule' if vacuous else 'a restriction of the problem'}; instance limit "
+            f"({'no larger set meets the latency rule' if vacuous else 'a restriction of the problem'}"
+            f"{'; the largest sets as LP-priced columns only' if priced else ''}; instance limit "
             f"{lim if lim is not None else 'none'}); interference {inter}; {mem_rule}; "
             f"{len(configs)} configurations, {len(layouts)} layouts"
             + (f", {len(patterns)} GPU patterns" if formulation == "patterns" else "")

@@ -264,20 +264,17 @@ def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- configurations
-def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,
-                      memory_matters: bool, limit: int) -> tuple[list[list[Config]], str]:
-    """Every feasible configuration, by tenant count: `levels[k - 1]` holds those with k tenants (Pareto-pruned per
-    (size, tenant set) when `prune`).  Sets grow one service at a time; a level whose enumeration passes `limit`
-    raw configurations is dropped with the levels above it, and the second value says so ("" when complete)."""
+def tenant_points(instance: Instance, timer: _Timer):
+    """One-tenant configurations (all process counts) and, for growing tenant sets, the one-process points: `pts`
+    maps (size, service) to (batch, exec) sorted by time; `layer` holds one-service sets (size, services, batches,
+    duty, slack = min over tenants of budget - exec)."""
     names = instance.service_names
     budgets = [instance.slo_budget_ms(n) for n in names]
-    active = [i for i, s in enumerate(instance.services) if s.rate > 0]
-    cap = min(max_tenants, instance.mechanism.max_tenants or max_tenants)
     singles: list[Config] = []
-    layer: list[tuple[float, tuple[int, ...], tuple[int, ...], float, float]] = []  # size, services, batches, d, slack
-    pts: dict[tuple[float, int], list[tuple[int, float]]] = {}  # procs-1 points (batch, exec) meeting 2e <= budget
+    layer: list[tuple[float, tuple[int, ...], tuple[int, ...], float, float]] = []
+    pts: dict[tuple[float, int], list[tuple[int, float]]] = {}
     for p in instance.mechanism.sizes:
-        for s in active:
+        for s in (i for i, sv in enumerate(instance.services) if sv.rate > 0):
             for b in instance.batches:
                 for k in instance.procs_options():
                     e = timer.exec_ms(names[s], b, p, k)
@@ -292,33 +289,57 @@ def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip:
                         layer.append((p, (s,), (b,), e, budgets[s] - e))
     for v in pts.values():
         v.sort(key=lambda x: x[1])
+    return singles, layer, pts
+
+
+def grow(instance: Instance, layer: list, pts: dict, limit: int) -> list:
+    """Tenant sets one service larger than those of `layer` that still meet d + e <= budget for every tenant
+    (TooLarge past `limit` sets)."""
+    budgets = [instance.slo_budget_ms(n) for n in instance.service_names]
+    active = sorted({s for _, s in pts})
+    grown = []
+    for p, ss, bs, d, slack in layer:
+        for j in active:
+            if j <= ss[-1]:
+                continue
+            for b, e in pts.get((p, j), ()):
+                d2, sl2 = d + e, min(slack, budgets[j] - e)
+                if not fits(d2, sl2):
+                    break  # times grow with the batch: larger ones fail too
+                grown.append((p, ss + (j,), bs + (b,), d2, sl2))
+                if len(grown) > limit:
+                    raise TooLarge(f"tenant sets of {len(ss) + 1}: more than {limit} configurations enumerated")
+    return grown
+
+
+def shared_config(instance: Instance, p: float, ss: tuple[int, ...], bs: tuple[int, ...], d: float) -> Config | None:
+    """A one-process configuration of several tenants (cycle rule), or None when its memory does not fit."""
+    names = instance.service_names
+    mem = _memory(instance, 1, [(names[x], y) for x, y in zip(ss, bs)])
+    if not _memory_ok(instance, p, mem):
+        return None
+    return Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * y / d for y in bs), mem)
+
+
+def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,
+                      memory_matters: bool, limit: int) -> tuple[list[list[Config]], str]:
+    """Every feasible configuration, by tenant count: `levels[k - 1]` holds those with k tenants (Pareto-pruned per
+    (size, tenant set) when `prune`).  Sets grow one service at a time; a level whose enumeration passes `limit`
+    raw configurations is dropped with the levels above it, and the second value says so ("" when complete)."""
+    cap = min(max_tenants, instance.mechanism.max_tenants or max_tenants)
+    singles, layer, pts = tenant_points(instance, timer)
     levels = [_prune(singles, clip, prune, memory_matters)]
-    ctx = instance.device.context_mb
-    weights = {(s, b): instance.service(names[s]).memory_for(b) for s in active for b in instance.batches}
     count = 0
-    for k in range(2, cap + 1):
-        grown = []
-        for p, ss, bs, d, slack in layer:
-            for j in active:
-                if j <= ss[-1]:
-                    continue
-                for b, e in pts.get((p, j), ()):
-                    d2, sl2 = d + e, min(slack, budgets[j] - e)
-                    if not fits(d2, sl2):
-                        break  # times grow with the batch: larger ones fail too
-                    grown.append((p, ss + (j,), bs + (b,), d2, sl2))
-                    count += 1
-                    if count > limit:
-                        return levels, f"tenant sets of {k}: more than {limit} configurations enumerated"
-        if not grown:
+    for _ in range(2, cap + 1):
+        try:
+            layer = grow(instance, layer, pts, limit - count)
+        except TooLarge as e:
+            return levels, str(e)
+        if not layer:
             break
-        configs = []
-        for p, ss, bs, d, _ in grown:
-            mem = ctx + sum(weights[x, y] for x, y in zip(ss, bs))
-            if _memory_ok(instance, p, mem):
-                configs.append(Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * y / d for y in bs), mem))
+        count += len(layer)
+        configs = [c for p, ss, bs, d, _ in layer if (c := shared_config(instance, p, ss, bs, d)) is not None]
         levels.append(_prune(configs, clip, prune, memory_matters))
-        layer = grown
     return levels, ""
 
 

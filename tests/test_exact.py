@@ -184,3 +184,25 @@ def test_parvagpu_row1_under_its_own_rules_if_data_present():
     assert r.result.objective == 2  # = ParvaGPU's own count for its scenario 1
     assert math.isclose(r.result.bound, 2)
     assert check(inst, r.result.plan).valid
+
+
+def test_pricing_reaches_the_lp_of_every_candidate_and_stays_valid():
+    import re
+
+    from solvers.pricing import _lp_duals
+    inst = make_mps_instance(rates=(120.0, 90.0, 60.0), slos=(200.0, 220.0, 240.0), gpus=3,
+                             memory=(1000.0, 1000.0, 1000.0))
+    full = prepare(inst, SolveOptions())
+    assert full.tenants == 3 and full.exact
+    small = (("max_configs", str(len([c for c in full.configs if len(c.tenants) == 1]) + 1)),)
+    cut = prepare(inst, SolveOptions(params=small))
+    note = next(n for n in cut.notes if "priced in by the LP" in n)
+    assert "converged" in note and "not converged" not in note and not cut.exact
+    assert len(cut.configs) < len(full.configs)
+    value = float(re.search(r"LP value ([\d.e+-]+)", note).group(1))
+    lp_all = _lp_duals(list(full.configs), full.layouts, list(full.sizes), list(full.rates), full.clip_alpha,
+                       Objective.MIN_GPUS, inst.gpus)[0]
+    assert abs(value - lp_all) <= 1e-6 * max(1.0, lp_all)  # column generation reached the LP of all candidates
+    for name, backend in ENGINES:
+        r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, backend=backend, params=small))
+        assert r.valid and r.result.objective >= _solve("milp", "highs", inst, Objective.MIN_GPUS).result.objective
