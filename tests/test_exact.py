@@ -11,8 +11,8 @@ from conftest import linear_table, make_mig_instance, make_mps_instance
 from solvers.bounds import lp_relaxation
 from solvers.exact import prepare
 from stsched.check import check
-from stsched.devices import DEVICES, mps_mechanism
-from stsched.problem import Instance, Interference, Service
+from stsched.devices import DEVICES, mps_mechanism, sm_mechanism
+from stsched.problem import Instance, Interference, LatencyTable, ProfileEntry, Service
 from stsched.solve import Objective, SolveOptions, Status, run_solver
 
 ENGINES = [("milp", "cbc"), ("milp", "highs"), ("cpsat", None)]
@@ -31,12 +31,24 @@ def _agree(a: float, b: float, objective: Objective) -> bool:
     return abs(a - b) <= SCALE_TOL * max(a, b)
 
 
+def _sm_instance() -> Instance:
+    """Green-context SM partitions of an H100 (multiples of 8 SMs), at most 3 per GPU and 2 tenants each."""
+    dev = DEVICES["h100-80gb"]
+    mech = sm_mechanism(dev, 8, max_partitions=3, max_tenants=2)
+    tables = tuple(LatencyTable(f"m{i}", tuple(
+        ProfileEntry(b, s, 1, (2.0 + i + (1.0 + 0.5 * i) * b) * dev.sms / s) for s in mech.sizes for b in (1, 2)))
+        for i in range(2))
+    services = (Service("s0", "m0", 300.0, 40.0), Service("s1", "m1", 200.0, 60.0))
+    return Instance("tiny-sm", services, dev, mech, 2, (1, 2), tables)
+
+
 TINY = {
     "mps": lambda: make_mps_instance(),
     "mps-3gpu": lambda: make_mps_instance(rates=(400.0, 300.0), gpus=3),
     "mps-interference": lambda: make_mps_instance(rates=(300.0, 200.0), interference=INTERFERENCE),
     "mig": lambda: make_mig_instance(),
     "mig-2svc": lambda: make_mig_instance(rates=(300.0, 200.0), slos=(60.0, 90.0), gpus=2),
+    "sm": _sm_instance,
 }
 
 
