@@ -66,9 +66,16 @@ class AdaptOptions:
     reroute: bool = True
     seed: int = 0
     solver: str = "heuristic"
-    time_limit_s: float = 30.0
+    time_limit_s: float = 5.0
+    solver_params: tuple[tuple[str, str], ...] = ()
+    up_margin: float = 0.0
+    hold: int = 6
     release_slack: int = 1
+    release_budget: int = 2
+    release_backoff: int = 3
     compact_slack: int = 3
+    scale_out: bool = False
+    retenant: bool = True
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -84,7 +91,7 @@ class AdaptOptions:
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("warmup_s", "headroom", "trigger"):
+        for name in ("warmup_s", "headroom", "trigger", "up_margin"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -94,8 +101,9 @@ class AdaptOptions:
             raise InputError("sample_s + warmup_s must fit in one minute")
         if self.hours is not None and not (self.hours > 0 and math.isfinite(self.hours)):
             raise InputError(f"hours must be a finite number > 0, got {self.hours!r}")
-        if self.release_slack < 1 or self.compact_slack < 1:
-            raise InputError("release_slack and compact_slack must be >= 1")
+        if min(self.release_slack, self.compact_slack, self.release_budget) < 1 or min(self.hold,
+                                                                                       self.release_backoff) < 0:
+            raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff >= 0")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
@@ -128,6 +136,8 @@ class AdaptResult:
     downtime_s: float  # GPU-seconds without service
     gpu_hours: float
     slo_attainment: float
+    standby_extra_mb: float  # largest extra memory one GPU held while double-buffering (standby)
+    tenant_changes: int  # partitions of kept layouts whose tenants changed (free, reported for transparency)
     decisions: int
     emergencies: int
     full_minutes: int
@@ -265,8 +275,10 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
                                                             * (1 + options.headroom))})
-    popts = PolicyOptions(options.solver, options.time_limit_s, options.seed, options.release_slack,
-                          compact_slack=options.compact_slack)
+    popts = PolicyOptions(options.solver, options.time_limit_s, options.seed, options.solver_params,
+                          options.up_margin, options.hold, options.release_slack, release_budget=options.release_budget,
+                          release_backoff=options.release_backoff, compact_slack=options.compact_slack,
+                          scale_out=options.scale_out, retenant=options.retenant)
     policy = make_policy(options.policy, peak, popts)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
@@ -276,8 +288,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     acc: dict = {}
     current: Plan | None = None
     down_until: dict[int, float] = {}
-    gpu_hours = downtime = 0.0
-    reconf = decisions = emergencies = 0
+    gpu_hours = downtime = standby_mb = 0.0
+    reconf = decisions = emergencies = tenants = 0
     note = ""
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
         t0, t1 = m * trace.bin_s, min((m + 1) * trace.bin_s, span)
@@ -311,7 +323,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         tot_good += good
         gpu_hours += current.gpus_used * (t1 - t0) / 3600.0 + trans.prep_gpu_s / 3600.0
         downtime += trans.downtime_s
+        standby_mb = max(standby_mb, trans.standby_extra_mb)
         reconf += trans.reconfigurations
+        tenants += trans.tenant_changes
         if boundary:
             acc = {"epoch": m // per_epoch, "start": t0, "gpus": 0.0, "minutes": 0, "decisions": 0, "emergencies": 0,
                    "reconf": 0, "down": 0.0, "n": 0.0, "good": 0.0, "load": 0.0, "full": 0, "solve": 0.0}
@@ -335,10 +349,13 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "trigger": options.trigger, "downtime": options.downtime,
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
-                "solver": options.solver, "instance": instance.name, "release_slack": options.release_slack,
-                "compact_slack": options.compact_slack, "estimate_window_s": options.estimate_window_s}
+                "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
+                "estimate_window_s": options.estimate_window_s, "time_limit_s": options.time_limit_s,
+                "adaptive": {k: getattr(options, k) for k in ("up_margin", "hold", "release_slack", "release_budget",
+                                                              "release_backoff", "compact_slack", "scale_out",
+                                                              "retenant")}}
     per_service = {n: float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
-                       float(tot_good.sum() / max(tot_n.sum(), 1e-12)), decisions, emergencies, sim.full_minutes,
+                       float(tot_good.sum() / max(tot_n.sum(), 1e-12)), standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
                        settings, time.perf_counter() - t_start)

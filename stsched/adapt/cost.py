@@ -126,6 +126,25 @@ def layout_changes(old: Plan, new: Plan) -> int:
     return theirs(old, new)
 
 
+def tenant_changes(old: Plan, new: Plan) -> int:
+    """Partitions, on GPUs whose layout is kept, whose set of tenant services changed (free reconfigurations:
+    a model loaded into or dropped from an existing partition)."""
+    out = 0
+    for k, g in enumerate(new.gpus):
+        if k >= len(old.gpus) or not gpu_layout(g) or gpu_layout(g) != gpu_layout(old.gpus[k]):
+            continue
+        before = [(p.size, frozenset(t.service for t in p.tenants)) for p in old.gpus[k].partitions if p.tenants]
+        for p in g.partitions:
+            if not p.tenants:
+                continue
+            key = (p.size, frozenset(t.service for t in p.tenants))
+            if key in before:
+                before.remove(key)
+            else:
+                out += 1
+    return out
+
+
 def changed_gpus(old: Plan, new: Plan) -> list[int]:
     """Indices of the GPUs in use in `new` whose layout differs from the same index in `old` (they go down)."""
     out = []
@@ -194,6 +213,7 @@ class Transition:
     standby: tuple[int, ...] = ()  # GPUs switched with double buffering (no downtime)
     standby_extra_mb: float = 0.0  # largest extra memory held on one GPU while double-buffering
     prep_gpu_s: float = 0.0  # GPU-seconds of GPUs switched on early to be built in the background (standby)
+    tenant_changes: int = 0  # partitions of kept layouts whose tenant services changed (free)
 
     @property
     def downtime_s(self) -> float:
@@ -219,4 +239,4 @@ def transition(instance: Instance, old: Plan, new: Plan, costs: ReconfigCosts, d
                 prep += seconds  # a GPU switched on is held `seconds` early while it is built
         elif seconds > 0:
             down[k] = seconds
-    return Transition(layout_changes(old, new), down, tuple(standby), extra, prep)
+    return Transition(layout_changes(old, new), down, tuple(standby), extra, prep, tenant_changes(old, new))

@@ -1,30 +1,43 @@
-"""Re-planning policies: what plan to run in the next epoch, given the estimated rates and the plan in force.
+"""Re-planning policies: what plan to run next, given the estimated rates and the plan in force.
 
 * `static-peak`: one plan for every service's peak rate over the whole trace (hindsight), times the same
   headroom as the others, never changed.
-* `full-repartition` (gpulet-style): every epoch a min-gpus plan from scratch for the estimated rates.  Its GPUs
-  are aligned onto the old indices so that identical layouts stay in place (`stsched.adapt.cost.align`): the
+* `full-repartition` (gpulet-style): at every decision a min-gpus plan from scratch for the estimated rates.  Its
+  GPUs are aligned onto the old indices so that identical layouts stay in place (`stsched.adapt.cost.align`): the
   most favourable count of its reconfigurations.
-* `adaptive` (stsched): first rebalance the rate shares of the plan in force (`stsched.adapt.rebalance`: no
-  layout change at all).  Only if that cannot carry the new rates, two candidates, the one changing fewer layouts
-  (then using fewer GPUs) wins: scale-out (keep every layout, add GPUs from a min-gpus plan for each service's
-  deficit) and the solver's adapt objective (`Objective.ADAPT` with the plan in force as `current_plan`); a
-  min-gpus plan from scratch (aligned) if both fail.  Then, while it holds `release_slack` or more GPUs above
-  what a min-gpus plan for the same rates needs, it switches off the least-loaded GPU whose load the others
-  absorb by rebalancing alone (one reconfiguration each, no downtime for anyone); if it still holds
-  `compact_slack` or more GPUs above that, it re-plans from scratch (aligned), like full re-partitioning.
-All plans come from the solver registry and are judged by the checker (`run_solver`); a plan the checker rejects
-is never used.
+* `adaptive` (stsched):
+  1. rebalance the rate shares of the plan in force (`stsched.adapt.rebalance`: no layout change at all); if
+     that cannot carry the new rates, hand partitions over to the services left short, as long as the services
+     they served stay covered (`retenant`: tenant changes inside kept layouts, free per FORMULATION.md, counted
+     separately as tenant changes);
+  2. only if that cannot carry the new rates either: the solver's adapt objective (`Objective.ADAPT` with the plan in
+     force as `current_plan`, which rebuilds as few GPU layouts as possible), and optionally a scale-out candidate
+     (keep every layout, add GPUs from a min-gpus plan for each service's deficit), the one changing fewer layouts
+     (then using fewer GPUs) wins; a min-gpus plan from scratch (aligned) if both fail.  Services the plan in force
+     could not carry are provisioned at (1 + `up_margin`) times their rate and keep that reserve for `hold`
+     decisions, so that their next small rise is absorbed by rebalancing;
+  3. release: when the plan holds `release_slack` or more GPUs above the LP bound of the reserved rates, GPUs are
+     switched off one at a time, the least-loaded first, while the others absorb its load (with the reserve) by
+     rebalancing alone (one reconfiguration, no downtime for anyone) or through the solver's adapt rebuilding at
+     most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan for the reserved rates
+     (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an attempt that freed
+     nothing it waits `release_backoff` decisions;
+  4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
+     (aligned), like full re-partitioning.
+All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
+`stsched.check.check`; a plan the checker rejects is never used.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from stsched.adapt.cost import align, gpu_layout, layout_changes
-from stsched.adapt.rebalance import gpu_load, rebalance, tenant_capacities, without_gpu
+from stsched.adapt.rebalance import gpu_load, rebalance, retenant, tenant_capacities, without_gpu
+from stsched.bounds import lp_bound_gpus
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -37,16 +50,24 @@ POLICIES = ("static-peak", "full-repartition", "adaptive")
 
 @dataclass(frozen=True)
 class PolicyOptions:
-    """`solver`: registered solver name; `time_limit_s` per call; `release_slack`: GPUs above the min-gpus plan
-    before the adaptive policy tries to switch some off; `release_tries`: least-loaded GPUs tried per release;
-    `compact_slack`: GPUs above the min-gpus plan that make the adaptive policy re-plan from scratch."""
+    """`solver`, `time_limit_s`, `seed`, `params`: the registered solver, its time limit per call, seed and
+    solver-specific parameters.  The adaptive policy's knobs (module docstring): `up_margin`, `hold`,
+    `release_slack`, `release_tries`, `release_budget`, `release_backoff`, `compact_slack`, `scale_out`,
+    `retenant`."""
 
     solver: str = "heuristic"
     time_limit_s: float = 30.0
     seed: int = 0
+    params: tuple[tuple[str, str], ...] = ()
+    up_margin: float = 0.0
+    hold: int = 6
     release_slack: int = 1
     release_tries: int = 3
+    release_budget: int = 2
+    release_backoff: int = 3
     compact_slack: int = 3
+    scale_out: bool = False
+    retenant: bool = True
 
 
 class Policy(Protocol):
@@ -59,7 +80,7 @@ class Policy(Protocol):
 
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None) -> Plan:
     options = SolveOptions(objective=objective, time_limit_s=opts.time_limit_s, seed=opts.seed,
-                           current_plan=current)
+                           current_plan=current, params=opts.params)
     judged = run_solver(opts.solver, instance, options)
     plan = judged.result.plan
     if plan is None or not judged.valid:
@@ -104,6 +125,9 @@ class FullRepartition:
 class Adaptive:
     opts: PolicyOptions = PolicyOptions()
     name: str = "adaptive"
+    _decision: int = 0
+    _retry_at: int = 0
+    _grown_at: dict[str, int] = field(default_factory=dict)  # service -> decision of its last scale-up
 
     def initial(self, instance: Instance) -> Plan:
         return min_gpus(instance, self.opts)
@@ -115,42 +139,94 @@ class Adaptive:
             log.info("adapt failed: %s", e)
             return None
 
+    def _reserved(self, instance: Instance) -> Instance:
+        """The rates the plan must keep carrying: (1 + up_margin) times the rate of services scaled up within
+        the last `hold` decisions, the rate of the others."""
+        m = 1.0 + self.opts.up_margin
+        recent = {n for n, d in self._grown_at.items() if self._decision - d <= self.opts.hold}
+        return instance.with_rates({s.name: s.rate * m if s.name in recent else s.rate for s in instance.services})
+
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
-        fresh = min_gpus(instance, self.opts)
-        target = fresh.gpus_used
+        self._decision += 1
         plan = rebalance(instance, current)
         if plan is not None:
             note = "rebalanced inside the layouts"
+        elif self.opts.retenant and (plan := retenant(instance, current)) is not None:
+            note = "tenants changed inside the layouts"
         else:
-            candidates = []
-            for how, cand in (("scale-out", self._scale_out(instance, current)),
-                              (f"{self.opts.solver} adapt", self._adapt(instance, current))):
-                if cand is not None:
-                    candidates.append(((layout_changes(current, cand), cand.gpus_used), how, cand))
-            if candidates:
-                (changes, _), how, plan = min(candidates, key=lambda c: c[0])
-                note = f"{how}: {changes} change(s)"
-            else:
-                plan, note = align(current, fresh), "min-gpus from scratch"
-        released = 0
-        while plan.gpus_used - target >= self.opts.release_slack:
-            better = self._release(instance, plan)
+            caps = _service_capacity(instance, current)
+            for s in instance.services:
+                if s.rate > caps.get(s.name, 0.0) * (1 + 1e-9):
+                    self._grown_at[s.name] = self._decision
+            plan, note = self._scale_up(instance, current)
+        reserved = self._reserved(instance)
+        plan, freed = self._release(reserved, instance, plan)
+        if freed:
+            note += f", {freed} GPU(s) freed"
+        if plan.gpus_used - math.ceil(lp_bound_gpus(instance) - 1e-6) >= self.opts.compact_slack:
+            fresh = min_gpus(instance, self.opts)
+            if plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
+                plan = align(current, fresh)
+                note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
+        return plan, note + f" ({plan.gpus_used} GPUs)"
+
+    def _scale_up(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
+        grown = self._reserved(instance)
+        makers = [(f"{self.opts.solver} adapt", self._adapt)]
+        if self.opts.scale_out:
+            makers.insert(0, ("scale-out", self._scale_out))
+        candidates = []
+        for how, make in makers:
+            cand = make(grown, current)
+            cand = rebalance(instance, cand) if cand is not None else None
+            if cand is not None:
+                candidates.append(((layout_changes(current, cand), cand.gpus_used), how, cand))
+        if candidates:
+            (changes, _), how, plan = min(candidates, key=lambda c: c[0])
+            return plan, f"{how}: {changes} change(s)"
+        return align(current, min_gpus(instance, self.opts)), "min-gpus from scratch"
+
+    def _release(self, reserved: Instance, instance: Instance, plan: Plan) -> tuple[Plan, int]:
+        """Switch GPUs off while the rest carries the reserved rates (module docstring, step 3)."""
+        surplus = plan.gpus_used - math.ceil(lp_bound_gpus(reserved) - 1e-6) >= self.opts.release_slack
+        if not surplus or self._decision < self._retry_at:
+            return plan, 0
+        freed = 0
+        while True:
+            better = self._release_one(reserved, plan)
             if better is None:
                 break
-            plan, released = better, released + 1
-        if released:
-            note += f", {released} GPU(s) switched off"
-        if plan.gpus_used - target >= self.opts.compact_slack:
-            plan, note = align(current, fresh), note + f"; compacted from scratch ({plan.gpus_used} GPUs held)"
-        return plan, note + f" ({plan.gpus_used} GPUs, min-gpus {target})"
+            plan, freed = rebalance(instance, better) or better, freed + 1
+        if not freed:
+            lean = min_gpus(reserved, self.opts)
+            cand = rebalance(instance, align(plan, lean)) if lean.gpus_used < plan.gpus_used else None
+            if cand is not None and rebalance(reserved, cand) is not None:
+                gone = plan.gpus_used - cand.gpus_used
+                if gone > 0 and layout_changes(plan, cand) <= self.opts.release_budget * gone:
+                    plan, freed = cand, gone
+        if not freed:
+            self._retry_at = self._decision + self.opts.release_backoff
+        return plan, freed
+
+    def _release_one(self, reserved: Instance, plan: Plan) -> Plan | None:
+        used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
+        order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
+        for k in order:
+            trial = rebalance(reserved, without_gpu(plan, k))
+            if trial is not None:
+                return trial
+        for k in order:
+            without = without_gpu(plan, k)
+            trial = self._adapt(reserved, without)
+            if (trial is not None and trial.gpus_used < plan.gpus_used
+                    and layout_changes(without, trial) <= self.opts.release_budget - 1):
+                return trial
+        return None
 
     def _scale_out(self, instance: Instance, current: Plan) -> Plan | None:
         """Keep every layout and add GPUs for what the plan in force cannot carry: a min-gpus plan for each
         service's deficit (its rate minus its tenants' capacity), on free GPU indices, then rebalance."""
-        caps: dict[str, float] = {}
-        for (gi, qi, ti), c in tenant_capacities(instance, current).items():
-            name = current.gpus[gi].partitions[qi].tenants[ti].service
-            caps[name] = caps.get(name, 0.0) + c
+        caps = _service_capacity(instance, current)
         deficit = {s.name: s.rate - caps.get(s.name, 0.0) for s in instance.services}
         deficit = {n: d * (1 + 1e-6) for n, d in deficit.items() if d > 1e-9 * max(1.0, instance.service(n).rate)}
         if not deficit:
@@ -171,14 +247,13 @@ class Adaptive:
                 gpus.append(g)
         return rebalance(instance, replace(current, gpus=tuple(gpus)))
 
-    def _release(self, instance: Instance, plan: Plan) -> Plan | None:
-        """Switch off the least-loaded GPU whose load the other GPUs absorb by rebalancing alone."""
-        used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
-        for k in sorted(used, key=lambda k: gpu_load(instance, plan, k))[:self.opts.release_tries]:
-            trial = rebalance(instance, without_gpu(plan, k))
-            if trial is not None:
-                return trial
-        return None
+
+def _service_capacity(instance: Instance, plan: Plan) -> dict[str, float]:
+    caps: dict[str, float] = {}
+    for (gi, qi, ti), c in tenant_capacities(instance, plan).items():
+        name = plan.gpus[gi].partitions[qi].tenants[ti].service
+        caps[name] = caps.get(name, 0.0) + c
+    return caps
 
 
 def make_policy(name: str, peak: Instance, opts: PolicyOptions = PolicyOptions()) -> Policy:

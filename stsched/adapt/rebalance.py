@@ -1,4 +1,5 @@
-"""Re-planning without touching layouts: rebalance the rate shares of the plan in force, or switch a GPU off.
+"""Re-planning without touching layouts: rebalance the rate shares of the plan in force, hand partitions over to
+other services (tenant changes), or switch a GPU off.
 
 Changing tenants' rate shares inside kept layouts is free (FORMULATION.md): batches, duty cycles and therefore
 every tenant's capacity stay as they are, so a service can be given any rate up to the sum of its tenants'
@@ -69,3 +70,63 @@ def gpu_load(instance: Instance, plan: Plan, k: int) -> float:
         util = sum(t.rate / caps[(k, qi, ti)] for ti, t in enumerate(p.tenants) if caps[(k, qi, ti)] > 0)
         load += p.size * min(1.0, util)
     return load
+
+
+def _best_single(instance: Instance, service: str, size: float, procs: int) -> int | None:
+    """The batch with the largest capacity at which `service` alone meets its SLO budget (2e <= SLO) in a
+    partition of `size` with `procs` processes (solo times, margin included), or None."""
+    best, best_cap = None, 0.0
+    budget = instance.slo_budget_ms(service)
+    for b in instance.batches:
+        e = instance.solo_ms(service, b, size, procs)
+        if e is None or 2 * e > budget:
+            continue
+        if 1000.0 * b / e > best_cap:
+            best, best_cap = b, 1000.0 * b / e
+    return best
+
+
+def _capacity_by_service(instance: Instance, plan: Plan) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for (gi, qi, ti), c in tenant_capacities(instance, plan).items():
+        name = plan.gpus[gi].partitions[qi].tenants[ti].service
+        out[name] = out.get(name, 0.0) + c
+    return out
+
+
+def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
+    """Cover services the plan in force cannot carry by changing tenants inside the kept layouts (free per
+    FORMULATION.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
+    when the services it served stay covered by their other partitions.  Greedy, largest gain first; returns the
+    rebalanced, checker-valid plan, or None."""
+    rates = {s.name: s.rate for s in instance.services}
+    for _ in range(max_moves):
+        caps = _capacity_by_service(instance, plan)
+        short = {n: r - caps.get(n, 0.0) for n, r in rates.items() if r > caps.get(n, 0.0) * (1 + 1e-9)}
+        if not short:
+            return rebalance(instance, plan)
+        best = None
+        for gi, g in enumerate(plan.gpus):
+            for qi, p in enumerate(g.partitions):
+                if not p.tenants or any(t.service in short for t in p.tenants):
+                    continue
+                for name in short:
+                    b = _best_single(instance, name, p.size, p.procs)
+                    if b is None:
+                        continue
+                    parts = list(g.partitions)
+                    parts[qi] = Partition(p.size, (Tenant(name, b, 0.0),), None, p.procs, p.start)
+                    trial = replace(plan, gpus=tuple(GpuLayout(tuple(parts)) if k == gi else h
+                                                     for k, h in enumerate(plan.gpus)))
+                    after = _capacity_by_service(instance, trial)
+                    if any(after.get(t.service, 0.0) < rates.get(t.service, 0.0) * (1 - 1e-9) for t in p.tenants):
+                        continue  # a displaced service would be left short
+                    if any(after.get(n, 0.0) < caps.get(n, 0.0) * (1 - 1e-9) for n in short if n != name):
+                        continue  # interference could shrink another short service further
+                    gain = min(short[name], after.get(name, 0.0) - caps.get(name, 0.0))
+                    if gain > 1e-9 and (best is None or gain > best[0]):
+                        best = (gain, trial)
+        if best is None:
+            return None
+        plan = best[1]
+    return None
