@@ -5,6 +5,7 @@
     python -m experiments.adapt_eval --hours 1       # a shorter run (first hour of the trace)
     python -m experiments.adapt_eval --epochs 300,600  # also other epoch lengths
     python -m experiments.adapt_eval --jobs 2        # grid points in parallel processes
+    python -m experiments.adapt_eval --variant up_margin=0.1   # an extra adaptive row with other knobs
 
 What is simulated (docs/SIMULATOR.md): `stsched.scenarios.gpulet_mix(MIX, rate=LEVEL)` (A100 MPS data, gpulet's
 sizes, <= 2 partitions and <= 3 tenants per GPU); service i follows the i-th busiest function of
@@ -41,9 +42,11 @@ KEYS = ["mix", "level", "hours", "epoch_s", "policy", "downtime"]
 def point(p) -> dict[str, object]:
     inst = gpulet_mix(str(p["mix"]), 400, rate=float(p["level"]))
     hours = float(p["hours"])
-    r = run_adapt(inst, AdaptOptions(policy=str(p["policy"]), epoch_s=float(p["epoch_s"]),
+    policy, _, variant = str(p["policy"]).partition("[")
+    extra = {k: float(v) for k, v in (kv.split("=") for kv in variant.rstrip("]").split(",") if kv)}
+    r = run_adapt(inst, AdaptOptions(policy=policy, epoch_s=float(p["epoch_s"]),
                                      hours=None if hours >= 8 else hours, downtime=str(p["downtime"]),
-                                     time_limit_s=TIME_LIMIT_S, progress=True))
+                                     time_limit_s=TIME_LIMIT_S, progress=True, **extra))
     return {"reconfigurations": r.reconfigurations, "tenant_changes": r.tenant_changes,
             "downtime_s": round(r.downtime_s, 1),
             "gpu_hours": round(r.gpu_hours, 3), "slo_attainment": round(r.slo_attainment, 6),
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mix", default=MIX)
     ap.add_argument("--level", type=float, default=LEVEL)
     ap.add_argument("--jobs", type=int, default=1, help="grid points run in parallel processes")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="an extra adaptive row with AdaptOptions overrides, e.g. up_margin=0.1 (standby)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
     grid = []
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         for downtime in ("stop", "standby"):
             for policy in ("full-repartition", "adaptive"):
                 grid.append({**base, "policy": policy, "downtime": downtime})
+        for v in args.variant:
+            grid.append({**base, "policy": f"adaptive[{v}]", "downtime": "standby"})
     fn = point
     if args.jobs > 1:  # compute the missing points in parallel, then let run_grid record them in order
         path = results_dir(EXPERIMENT) / "rows.csv"
