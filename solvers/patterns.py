@@ -30,11 +30,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from stsched.check import tenant_capacity
 from stsched.check import REL_TOL, find_mig_starts
 from stsched.errors import InputError
 from stsched.interference import get_form
 from stsched.plan import GpuLayout, Partition, Tenant
-from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.problem import Instance, MechanismKind
 from stsched.solve import SolveOptions
 from stsched.timing import features, gpu_timings, slowdown
 
@@ -245,10 +246,7 @@ class _Timer:
 
 def single_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float) -> float:
     """Req/s of a one-tenant partition, as `stsched.check` credits it."""
-    e = instance.entry(service, batch, size, procs)
-    if instance.throughput_rule is ThroughputRule.MEASURED and e is not None and e.throughput_rps is not None:
-        return procs * e.throughput_rps * e.latency_ms / exec_ms
-    return procs * 1000.0 * batch / exec_ms
+    return tenant_capacity(instance, service, batch, size, procs, exec_ms, exec_ms, 1)
 
 
 def _memory(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) -> float:

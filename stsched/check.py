@@ -125,14 +125,20 @@ def _check_layout(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violati
     return tuple(None for _ in parts)
 
 
-def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int) -> float:
-    """Requests/s a tenant can be served in its partition (FORMULATION.md throughput rule)."""
-    entry = instance.entry(t_timing.service, batch, p.size, p.procs)
-    if (instance.throughput_rule is ThroughputRule.MEASURED and len(p.tenants) == 1
+def tenant_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float,
+                    duty_ms: float, n_tenants: int) -> float:
+    """Requests/s a tenant is credited with (FORMULATION.md throughput rule): the one definition every solver uses."""
+    entry = instance.entry(service, batch, size, procs)
+    if (instance.throughput_rule is ThroughputRule.MEASURED and n_tenants == 1
             and entry is not None and entry.throughput_rps is not None):
         # measured per-process throughput, slowed down like the latency it was measured with
-        return p.procs * entry.throughput_rps * entry.latency_ms / t_timing.exec_ms
-    return p.procs * 1000.0 * batch / duty
+        return procs * entry.throughput_rps * entry.latency_ms / exec_ms
+    return procs * 1000.0 * batch / duty_ms
+
+
+def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int) -> float:
+    return tenant_capacity(instance, t_timing.service, batch, p.size, p.procs, t_timing.exec_ms, duty,
+                           len(p.tenants))
 
 
 def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
@@ -223,4 +229,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "check", "find_mig_starts", "REL_TOL"]
+__all__ = ["Report", "Rule", "Violation", "check", "find_mig_starts", "tenant_capacity", "REL_TOL"]

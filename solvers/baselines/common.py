@@ -14,10 +14,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
+from stsched.check import tenant_capacity
 from stsched.bounds import infeasible_services, lp_bound_gpus, lp_bound_scale
 from stsched.check import Rule, Violation, check, find_mig_starts
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.problem import Instance, MechanismKind
 from stsched.solve import Objective, SolveOptions, SolveResult, Status
 
 log = logging.getLogger(__name__)
@@ -41,20 +42,7 @@ def alone_capacity(instance: Instance, service: str, batch: int, size: float, pr
 
     Mirrors the checker's throughput rule: measured per-process throughput (slowed down like the latency) where the
     instance credits measured throughput, else `procs * 1000 * b / e`."""
-    e = instance.entry(service, batch, size, procs)
-    if instance.throughput_rule is ThroughputRule.MEASURED and e is not None and e.throughput_rps is not None:
-        return procs * e.throughput_rps * e.latency_ms / exec_ms
-    return procs * 1000.0 * batch / exec_ms
-
-
-def tenant_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float,
-                    duty_ms: float, n_tenants: int) -> float:
-    """Req/s a tenant is credited with in a partition of `n_tenants` tenants and duty cycle `duty_ms`."""
-    e = instance.entry(service, batch, size, procs)
-    if (instance.throughput_rule is ThroughputRule.MEASURED and n_tenants == 1 and e is not None
-            and e.throughput_rps is not None):
-        return procs * e.throughput_rps * e.latency_ms / exec_ms
-    return procs * 1000.0 * batch / duty_ms
+    return tenant_capacity(instance, service, batch, size, procs, exec_ms, exec_ms, 1)
 
 
 @dataclass(frozen=True)
