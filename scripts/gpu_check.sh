@@ -11,10 +11,14 @@
 # 4. an SM probe: a Triton kernel reads %smid on each green-context partition (are the SM sets the sizes the driver
 #    reported, and disjoint?), and torch's own GreenContext read back;
 # 5. the executor on a tiny plan built from the profile just measured (2 partitions, 3 services), beside the
-#    simulator on the same arrivals.
-# Every step is timed and independent: a failing step is reported and the next one runs.  About 3 minutes on an
-# H100.  Outputs (at most 8 files): sm_solo.csv, sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv,
-# exec.json, report.json.
+#    simulator on the same arrivals;
+# 6. with the time left of STSCHED_GPU_CHECK_BUDGET seconds (default 420): a wider solo grid for data/profiles
+#    (5 models x batch 1..32 x 16..132 SMs) into the same resumable folder, then co-runs of 4 models on 64+64 and
+#    32+96 SMs.  Each of these two steps stops at its deadline; every point measured so far is kept (atomic writes).
+# Every step is timed and independent: a failing step is reported and the next one runs; if the green-context
+# sweep measures nothing, the later steps use the whole-GPU backend.  Outputs (at most 8 files): sm_solo.csv,
+# sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv, exec.json, report.json, work.tar.gz (every file made,
+# samples and logs).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-${OUT:-$REPO/gpu-check}}
@@ -25,6 +29,8 @@ cd "$REPO" || exit 2
 rm -rf "$WORK"
 mkdir -p "$DEST" "$WORK"
 T0=$(date +%s)
+BUDGET=${STSCHED_GPU_CHECK_BUDGET:-420}
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 FAILED=()
 step() { echo; echo "== [$(( $(date +%s) - T0 )) s] $*"; }
 run() { # run NAME CMD...: run a step, remember a failure
@@ -35,19 +41,29 @@ CLI="$PY -m stsched.commands.profile"
 
 step "facts"
 nvidia-smi || echo "nvidia-smi failed"
+nvidia-smi --query-gpu=name,driver_version,mig.mode.current,compute_mode,clocks.max.sm,power.limit --format=csv \
+  || true
 run facts $PY - "$WORK/facts.json" <<'PY'
 import json, sys
 import torch
 from profiler.partitions import get_backend
 from profiler.partitions.cudriver import probe
-from torch.cuda import green_contexts
 facts = {"torch": str(torch.__version__), "cuda": str(torch.version.cuda), "python": sys.version.split()[0],
          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
          "sms": torch.cuda.get_device_properties(0).multi_processor_count if torch.cuda.is_available() else None,
-         "torch_green_contexts": bool(getattr(green_contexts, "SUPPORTED", False)),
-         "torch_green_context_has_stream": hasattr(green_contexts.GreenContext, "Stream"),
          "driver": probe(),
          "backends": {n: vars(get_backend(n).availability()) for n in ("cpu", "mps", "sm", "gpu")}}
+try:
+    from torch.cuda import green_contexts
+    facts["torch_green_contexts"] = bool(getattr(green_contexts, "SUPPORTED", False))
+    facts["torch_green_context_has_stream"] = hasattr(green_contexts.GreenContext, "Stream")
+except Exception as e:  # noqa: BLE001
+    facts["torch_green_contexts"] = f"{type(e).__name__}: {e}"
+for mod in ("cupy", "triton"):
+    try:
+        facts[mod] = __import__(mod).__version__
+    except Exception as e:  # noqa: BLE001
+        facts[mod] = f"{type(e).__name__}: {e}"
 json.dump(facts, open(sys.argv[1], "w"), indent=1)
 print(json.dumps(facts, indent=1))
 PY
@@ -72,40 +88,54 @@ run resume timeout 120 sh -c "$CLI profile --backend $BACK --models $MODELS --ba
   --repeats 20 --warmup 5 --corun $PAIR --corun-models $M1 $M2 --corun-batches 8 --corun-window 1.0 \
   --out '$WORK/$BACK' > '$WORK/resume.txt'; cat '$WORK/resume.txt'; grep -q ' 0 solo and 0 co-run' '$WORK/resume.txt'"
 
-if [ "$BACK" = sm ]; then
+if [ "$BACK" = sm ] && [ ! -s "$WORK/sm/solo.csv" ]; then
+  echo "the green-context sweep measured nothing: the executor and the data sweep use the whole GPU"
+  PROBE_SM=1; BACK=gpu; SIZES="100"; PAIR="100,100"
+  run gpu timeout 180 $CLI profile --backend gpu --models $MODELS --batches 1 8 --sizes 100 \
+    --repeats 20 --warmup 5 --corun 100,100 --corun-models "$M1" "$M2" --corun-batches 8 --corun-window 1.0 \
+    --out "$WORK/gpu"
+elif [ "$BACK" = sm ]; then
+  PROBE_SM=1
   step "whole GPU, two streams, same pair"
   run gpu timeout 180 $CLI profile --backend gpu --models "$M1" "$M2" --batches 8 --sizes 100 \
     --repeats 20 --warmup 5 --corun 100,100 --corun-batches 8 --corun-window 1.0 --out "$WORK/gpu"
 
-  step "SM probe (Triton %smid) on green contexts"
+fi
+if [ -n "${PROBE_SM:-}" ]; then
+  step "SM probe (%smid, eager and graph replay) on green contexts"
   run probe timeout 180 $PY - "$WORK/probe.json" <<'PY'
 import json, sys, time
 from profiler.partitions import get_backend
 out = {}
-t = time.perf_counter()
-with get_backend("sm").open([64, 64]) as pset:
-    out["open_ms"] = (time.perf_counter() - t) * 1000
-    seen = []
-    for w in pset.workers:
-        try:
-            s = w.call("observed_sms", timeout=120)
-        except Exception as e:  # noqa: BLE001
-            s = None
-            out.setdefault("errors", []).append(str(e).splitlines()[-1])
-        seen.append(s)
-        out.setdefault("driver", []).append({"requested": w.info.get("sm_requested"),
-                                             "read_back": w.info.get("sm_count"),
-                                             "observed": None if s is None else len(s)})
-    if all(s is not None for s in seen):
-        out["overlap"] = len(set(seen[0]) & set(seen[1]))
-t = time.perf_counter()
-with get_backend("sm").open([132]) as pset:
-    out["whole_open_ms"] = (time.perf_counter() - t) * 1000
+
+def look(w, graph):
+    try:
+        return w.call("observed_sms", timeout=120, graph=graph)
+    except Exception as e:  # noqa: BLE001
+        out.setdefault("errors", []).append(f"graph={graph}: " + (str(e).splitlines() or [type(e).__name__])[-1])
+        return None
+
+for layout in ([64, 64], [16, 112], [132]):
+    t = time.perf_counter()
+    with get_backend("sm").open(layout) as pset:
+        rec = {"open_ms": round((time.perf_counter() - t) * 1000, 1), "partitions": []}
+        seen = []
+        for w in pset.workers:
+            eager, graphed = look(w, False), look(w, True)
+            seen.append(eager)
+            rec["partitions"].append({"requested": w.info.get("sm_requested"), "read_back": w.info.get("sm_count"),
+                                      "observed": None if eager is None else len(eager),
+                                      "observed_graph": None if graphed is None else len(graphed),
+                                      "graph_subset": None if None in (eager, graphed) else set(graphed) <= set(eager)})
+        if len(seen) == 2 and None not in seen:
+            rec["overlap"] = len(set(seen[0]) & set(seen[1]))
+        out["+".join(map(str, layout))] = rec
 try:
     with get_backend("sm", impl="torch").open([40]) as pset:
         w = pset.workers[0]
+        obs = look(w, False)
         out["torch_impl"] = {"requested": 40, "read_back": w.info.get("sm_count"),
-                             "observed": len(w.call("observed_sms", timeout=120))}
+                             "observed": None if obs is None else len(obs)}
 except Exception as e:  # noqa: BLE001
     out["torch_impl"] = {"error": f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"}
 json.dump(out, open(sys.argv[1], "w"), indent=1)
@@ -159,6 +189,22 @@ run execute timeout 120 sh -c "$CLI execute '$WORK/instance.json' '$WORK/plan.js
 run execute-text timeout 60 $CLI execute "$WORK/instance.json" "$WORK/plan.json" --backend "$BACK" --duration 3 \
   --seed 2 --compare-sim
 
+if [ -z "${STSCHED_GPU_CHECK_BACKEND:-}" ] || [ -n "${STSCHED_GPU_CHECK_DATA_SIZES:-}" ]; then
+  if [ "$BACK" = sm ]; then DSIZES="16 32 48 64 96 132"; DPAIRS="64,64 32,96"; else DSIZES="100"; DPAIRS="100,100"; fi
+  DSIZES=${STSCHED_GPU_CHECK_DATA_SIZES:-$DSIZES}; DPAIRS=${STSCHED_GPU_CHECK_DATA_PAIRS:-$DPAIRS}
+  DMODELS=${STSCHED_GPU_CHECK_DATA_MODELS:-"resnet50 mobilenetv2 bert-base vgg16 resnet18"}
+  read -r D1 D2 D3 D4 _ <<< "$DMODELS"
+  T=$(( $(left) - 150 ))
+  step "data: solo grid on $BACK (sizes $DSIZES), ${T} s"
+  [ "$T" -gt 20 ] && run data-solo timeout -s INT -k 20 "$T" $CLI profile --backend "$BACK" --models $DMODELS \
+    --batches 1 2 4 8 16 32 --sizes $DSIZES --repeats 20 --warmup 5 --out "$WORK/$BACK"
+  T=$(( $(left) - 40 ))
+  step "data: co-runs on $BACK ($DPAIRS), ${T} s"
+  [ "$T" -gt 20 ] && run data-corun timeout -s INT -k 20 "$T" $CLI profile --backend "$BACK" \
+    --models $D1 $D2 $D3 $D4 --batches 8 --sizes ${DSIZES%% *} --repeats 20 --warmup 5 \
+    --corun $DPAIRS --corun-batches 8 --corun-window 1.0 --out "$WORK/$BACK"
+fi
+
 step "collect into $DEST"
 cp "$WORK/$BACK/solo.csv" "$DEST/${BACK}_solo.csv" 2>/dev/null
 cp "$WORK/$BACK/corun.csv" "$DEST/${BACK}_corun.csv" 2>/dev/null
@@ -181,6 +227,7 @@ for name in ("instance", "plan"):
     rep[name] = json.loads(p.read_text()) if p.exists() else None
 json.dump(rep, open(sys.argv[2], "w"), indent=1)
 PY
-for f in "$DEST"/*.csv; do echo "--- $f"; cat "$f"; done
+tar -C "$WORK" -czf "$DEST/work.tar.gz" . 2>/dev/null || echo "tar failed"
+for f in "$DEST"/*.csv; do echo "--- $f ($(wc -l < "$f") lines)"; head -n 40 "$f"; done
 step "done; failed steps: ${FAILED[*]:-none}"
 [ ${#FAILED[@]} -eq 0 ]

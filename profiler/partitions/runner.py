@@ -218,13 +218,14 @@ class Runner:
         return {"start": [x.tolist() for x in start], "finish": [x.tolist() for x in finish],
                 "batch_start": b_start, "batch_dur": b_dur, "batch_tenant": b_tenant, "batch_size": b_size}
 
-    def observed_sms(self, programs: int = 2048) -> list[int]:
-        """SM ids that a probe kernel on this partition's stream ran on (`profiler.smprobe`; GPU + Triton)."""
+    def observed_sms(self, programs: int = 2048, graph: bool = False) -> list[int]:
+        """SM ids that a probe kernel on this partition's stream ran on (`profiler.smprobe`; GPU only), launched
+        directly or, with `graph`, replayed from a CUDA graph captured on the stream."""
         if not self.cuda:
             raise RuntimeError("observed_sms needs a CUDA partition")
         from profiler.smprobe import observed_sms
 
-        return sorted(observed_sms(self.stream, programs, device=self.device))
+        return sorted(observed_sms(self.stream, programs, device=self.device, graph=graph))
 
     def release(self) -> None:
         """Drop models, inputs and graphs (free memory between sweep points)."""

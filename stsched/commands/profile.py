@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"stsched: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("stsched: interrupted (every point written so far is kept; run the same command to resume)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
