@@ -190,7 +190,7 @@ run execute-text timeout 60 $CLI execute "$WORK/instance.json" "$WORK/plan.json"
   --seed 2 --compare-sim
 
 if [ -z "${STSCHED_GPU_CHECK_BACKEND:-}" ] || [ -n "${STSCHED_GPU_CHECK_DATA_SIZES:-}" ]; then
-  if [ "$BACK" = sm ]; then DSIZES="16 32 48 64 96 132"; DPAIRS="64,64 32,96"; else DSIZES="100"; DPAIRS="100,100"; fi
+  if [ "$BACK" = sm ]; then DSIZES="16 32 48 64 96 132"; DPAIRS="64,64 32,96 16,112"; else DSIZES="100"; DPAIRS="100,100"; fi
   DSIZES=${STSCHED_GPU_CHECK_DATA_SIZES:-$DSIZES}; DPAIRS=${STSCHED_GPU_CHECK_DATA_PAIRS:-$DPAIRS}
   DMODELS=${STSCHED_GPU_CHECK_DATA_MODELS:-"resnet50 mobilenetv2 bert-base vgg16 resnet18"}
   read -r D1 D2 D3 D4 _ <<< "$DMODELS"

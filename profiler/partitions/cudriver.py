@@ -9,6 +9,14 @@ partitions of one GPU need.  `sm_count` of every context is read back from the d
 
 `CUdevResource` is opaque except for its first field (the type, 4 bytes) and, after 92 bytes of internal padding,
 the SM union whose first field is `smCount` (cuda.h, CUDA 12.4-13.x); it is handled as a raw buffer.
+
+The outputs of a split cannot be split again (driver API: "without first creating a descriptor and a green
+context with that descriptor"; seen on an H200, driver 580.159.04: splitting the remainder fails with
+CUDA_ERROR_INVALID_RESOURCE_CONFIGURATION).  A layout of several partitions is therefore made from ONE split of
+the device into groups of `granularity` SMs: partition j gets the next ceil(n_j / granularity) groups, combined
+into one descriptor (`cuDevResourceGenerateDesc` accepts several outputs of the same split).  The array stride of
+the split's output (sizeof(CUdevResource)) is found from what the driver wrote, not assumed.  If combining is
+refused, `layout_chain` splits one partition at a time, re-reading the remainder through a green context.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 from typing import Any
+
+from profiler.partitions.base import BackendUnavailable
 
 RESOURCE_BYTES = 512  # larger than sizeof(CUdevResource) in every CUDA release so far (144 / 152 bytes)
 SM_COUNT_OFFSET = 96
@@ -28,8 +38,8 @@ GREEN_SYMBOLS = ("cuDeviceGetDevResource", "cuDevSmResourceSplitByCount", "cuDev
                  "cuGreenCtxCreate", "cuGreenCtxGetDevResource", "cuGreenCtxStreamCreate", "cuGreenCtxDestroy")
 
 
-class CudaDriverError(RuntimeError):
-    pass
+class CudaDriverError(BackendUnavailable):
+    """A CUDA driver call failed; the message names the call and the CUresult."""
 
 
 class Resource:
@@ -117,20 +127,98 @@ class Driver:
             raise CudaDriverError(f"cuDevSmResourceSplitByCount({min_count}) made {n.value} groups, expected 1")
         return group, rest
 
-    def green_partition(self, dev: int, resource: Resource) -> GreenPartition:
+    def split_groups(self, source: Resource, count: int) -> tuple[Any, int, int]:
+        """Split `source` into as many groups of `count` SMs as the driver makes in one call.
+
+        Returns (buffer, number of groups, stride in bytes); group i starts at byte i * stride of the buffer.
+        """
+        want = max(1, source.sm_count // count)
+        buf = ctypes.create_string_buffer(RESOURCE_BYTES * want)
+        rest = Resource()
+        n = ctypes.c_uint(want)
+        self._check(self.lib.cuDevSmResourceSplitByCount(buf, ctypes.byref(n), source.buf, rest.buf,
+                                                         ctypes.c_uint(0), ctypes.c_uint(count)),
+                    f"cuDevSmResourceSplitByCount({count} x {want})")
+        groups = n.value
+        raw = buf.raw
+
+        def field(off: int) -> int:
+            return int.from_bytes(raw[off:off + 4], "little")
+
+        first = field(SM_COUNT_OFFSET)
+        if groups < 1 or field(0) != CU_DEV_RESOURCE_TYPE_SM or first < count:
+            raise CudaDriverError(f"cuDevSmResourceSplitByCount({count}) made {groups} groups of {first} SMs")
+        if groups == 1:
+            return buf, 1, RESOURCE_BYTES
+        for stride in range(SM_COUNT_OFFSET + 4, RESOURCE_BYTES + 1, 4):
+            if all(field(i * stride) == CU_DEV_RESOURCE_TYPE_SM and field(i * stride + SM_COUNT_OFFSET) == first
+                   for i in range(1, groups)):
+                return buf, groups, stride
+        raise CudaDriverError("cannot find the stride of the split's output array (sizeof(CUdevResource))")
+
+    def layout_groups(self, dev: int, sizes: list[int], granularity: int) -> list[tuple[int, int, Any]]:
+        """Disjoint partitions of at least `sizes` SMs from one split into groups of `granularity` SMs.
+
+        Returns, per partition, (SMs, groups, descriptor handle)."""
+        whole = self.device_resource(dev)
+        buf, n, stride = self.split_groups(whole, granularity)
+        per = int.from_bytes(buf.raw[SM_COUNT_OFFSET:SM_COUNT_OFFSET + 4], "little")
+        need = [max(1, -(-s // per)) for s in sizes]
+        if sum(need) > n:
+            raise CudaDriverError(f"layout {sizes} needs {sum(need)} groups of {per} SMs; the device splits into {n}")
+        out, first = [], 0
+        for k in need:
+            desc = ctypes.c_void_p()
+            self._check(self.lib.cuDevResourceGenerateDesc(ctypes.byref(desc), ctypes.byref(buf, first * stride),
+                                                           ctypes.c_uint(k)), f"cuDevResourceGenerateDesc({k} groups)")
+            out.append((k * per, k, desc))
+            first += k
+        return out
+
+    def layout_chain(self, dev: int, sizes: list[int]) -> tuple[list[Resource], list[GreenPartition]]:
+        """Disjoint partitions split one at a time; each remainder is re-read through a temporary green context.
+
+        Returns the partitions' resources and the temporary contexts (destroy them after the partitions)."""
+        remaining: Resource | None = self.device_resource(dev)
+        groups, temps = [], []
+        for i, want in enumerate(sizes):
+            if remaining is None or remaining.sm_count == 0:
+                raise CudaDriverError(f"no SMs left for partition {i} of {want} SMs (layout {sizes})")
+            if want >= remaining.sm_count:
+                groups.append(remaining)
+                remaining = None
+                continue
+            group, rest = self.split(remaining, want)
+            groups.append(group)
+            if i == len(sizes) - 1:
+                break
+            temp = self.green_partition(dev, rest, stream=False)
+            temps.append(temp)
+            remaining = Resource()
+            self._check(self.lib.cuGreenCtxGetDevResource(ctypes.c_void_p(temp.context), remaining.buf,
+                                                          CU_DEV_RESOURCE_TYPE_SM), "cuGreenCtxGetDevResource")
+        return groups, temps
+
+    def green_partition(self, dev: int, resource: Resource, stream: bool = True) -> GreenPartition:
         desc = ctypes.c_void_p()
         self._check(self.lib.cuDevResourceGenerateDesc(ctypes.byref(desc), resource.buf, ctypes.c_uint(1)),
                     "cuDevResourceGenerateDesc")
+        return self.green_context(dev, desc, stream)
+
+    def green_context(self, dev: int, desc: Any, stream: bool = True) -> GreenPartition:
+        """A green context on a descriptor, its SM count read back, and (with `stream`) a stream in it."""
         ctx = ctypes.c_void_p()
         self._check(self.lib.cuGreenCtxCreate(ctypes.byref(ctx), desc, ctypes.c_int(dev),
                                               ctypes.c_uint(CU_GREEN_CTX_DEFAULT_STREAM)), "cuGreenCtxCreate")
         back = Resource()
         self._check(self.lib.cuGreenCtxGetDevResource(ctx, back.buf, CU_DEV_RESOURCE_TYPE_SM),
                     "cuGreenCtxGetDevResource")
-        stream = ctypes.c_void_p()
-        self._check(self.lib.cuGreenCtxStreamCreate(ctypes.byref(stream), ctx, ctypes.c_uint(CU_STREAM_NON_BLOCKING),
-                                                    ctypes.c_int(0)), "cuGreenCtxStreamCreate")
-        return GreenPartition(int(ctx.value or 0), int(stream.value or 0), back.sm_count)
+        handle = ctypes.c_void_p()
+        if stream:
+            self._check(self.lib.cuGreenCtxStreamCreate(ctypes.byref(handle), ctx,
+                                                        ctypes.c_uint(CU_STREAM_NON_BLOCKING), ctypes.c_int(0)),
+                        "cuGreenCtxStreamCreate")
+        return GreenPartition(int(ctx.value or 0), int(handle.value or 0), back.sm_count)
 
     def stream_sm_count(self, stream: int) -> int:
         """SMs of the (green) context that owns a stream (reads back torch's own green contexts)."""

@@ -134,28 +134,40 @@ class SmBackend(PartitionBackend):
         return pset
 
     def _open_driver(self, torch: Any, dev: Any, sizes: Sequence[float], pset: PartitionSet, Runner: Any) -> None:
-        from profiler.partitions.cudriver import Driver
+        from profiler.partitions.cudriver import CudaDriverError, Driver
 
         drv = Driver()
         cudev = drv.device(self.device_index)
-        remaining = drv.device_resource(cudev)
-        pset.info["device_sms_resource"] = remaining.sm_count
-        for s in sizes:
-            want = int(round(s))
-            if remaining is None or remaining.sm_count == 0:
-                raise InputError(f"backend sm: no SMs left for a partition of {want} (layout {list(sizes)})")
-            if want >= remaining.sm_count:
-                group, remaining = remaining, None
-            else:
-                group, remaining = drv.split(remaining, want)
-            part = drv.green_partition(cudev, group)
+        whole = drv.device_resource(cudev)
+        pset.info["device_sms_resource"] = whole.sm_count
+        wants = [int(round(s)) for s in sizes]
+        if sum(wants) > whole.sm_count:
+            raise InputError(f"backend sm: layout {wants} asks for {sum(wants)} SMs; the device has {whole.sm_count}")
+        parts, how = [], ""
+        if len(wants) == 1:  # one partition: split it off the whole device (or take the whole device)
+            group = whole if wants[0] >= whole.sm_count else drv.split(whole, wants[0])[0]
+            parts, how = [(drv.green_partition(cudev, group), group.sm_count)], "split"
+        else:
+            try:
+                for n, _, desc in drv.layout_groups(cudev, wants, self.granularity):
+                    parts.append((drv.green_context(cudev, desc), n))
+                how = f"groups of {self.granularity}"
+            except CudaDriverError as e:
+                log.warning("green contexts from one split into groups failed (%s); splitting one at a time", e)
+                for part, _ in parts:
+                    drv.destroy(part)
+                groups, temps = drv.layout_chain(cudev, wants)
+                pset.on_close.extend(lambda t=t: drv.destroy(t) for t in temps)  # destroyed after the partitions
+                parts = [(drv.green_partition(cudev, g), g.sm_count) for g in groups]
+                how = "chain"
+        for want, (part, split_count) in zip(wants, parts):
             pset.on_close.append(lambda p=part: drv.destroy(p))
             stream = torch.cuda.get_stream_from_external(part.stream, dev)
-            extra = {"sm_requested": want, "sm_count": part.sm_count, "sm_split_count": group.sm_count,
-                     "green_context": "driver"}
+            extra = {"sm_requested": want, "sm_count": part.sm_count, "sm_split_count": split_count,
+                     "green_context": "driver", "split": how}
             pset.workers.append(ThreadWorker(float(part.sm_count), lambda st=stream, ex=extra: Runner(
                 str(dev), stream=st, graphs=self.graphs, extra_info=ex)))
-            log.info("green context: requested %d SMs, got %d", want, part.sm_count)
+            log.info("green context: requested %d SMs, got %d (%s)", want, part.sm_count, how)
 
     def _open_torch(self, torch: Any, dev: Any, sizes: Sequence[float], pset: PartitionSet, Runner: Any) -> None:
         if len(sizes) != 1:

@@ -90,6 +90,16 @@ def _pairs(items: list[str]) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+def _device_errors(fn: Any, name: str) -> Any:
+    """Run `fn`; a backend or CUDA driver failure becomes one line (exit 2) instead of a traceback."""
+    from profiler.partitions import BackendUnavailable
+
+    try:
+        return fn()
+    except BackendUnavailable as e:
+        raise InputError(f"backend {name} failed: {e}") from None
+
+
 def run_profile(args) -> int:
     from profiler.measure import TimingOptions
     from profiler.sweep import SweepSpec, sweep
@@ -99,7 +109,7 @@ def run_profile(args) -> int:
                      timing=TimingOptions(args.warmup, args.repeats), corun_sizes=_pairs(args.corun),
                      corun_models=tuple(args.corun_models or ()), corun_batches=tuple(args.corun_batches or ()),
                      corun_window_s=args.corun_window)
-    r = sweep(backend, spec, args.out, fresh=args.fresh)
+    r = _device_errors(lambda: sweep(backend, spec, args.out, fresh=args.fresh), args.backend)
     print(f"profile {args.backend} -> {r.out_dir}: {r.measured_solo} solo and {r.measured_corun} co-run "
           f"measurements, {r.skipped} already present; solo.csv {len(r.solo)} rows"
           + (f", corun.csv {len(r.corun)} rows" if r.corun is not None else ""))
@@ -123,7 +133,7 @@ def run_execute(args) -> int:
     if args.compare_sim and options.gpus is not None:
         raise InputError("--compare-sim needs every GPU of the plan (drop --gpus)")
     backend = _backend(args.backend, args)
-    res = execute(inst, plan, backend, options)
+    res = _device_errors(lambda: execute(inst, plan, backend, options), args.backend)
     sim = None
     if args.compare_sim:
         from stsched.simulate import SimOptions, simulate
