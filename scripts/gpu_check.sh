@@ -12,13 +12,16 @@
 #    reported, and disjoint?), and torch's own GreenContext read back;
 # 5. the executor on a tiny plan built from the profile just measured (2 partitions, 3 services), beside the
 #    simulator on the same arrivals;
-# 6. with the time left of STSCHED_GPU_CHECK_BUDGET seconds (default 420): a wider solo grid for data/profiles
+# 6. the reconfiguration cost: layouts 64+64, 32+96, 16+112, 132 SMs with the three models as tenants, opened and
+#    loaded 4 times each, and every tenant's process restarted in parallel twice (the MPS analogue);
+# 7. with the time left of STSCHED_GPU_CHECK_BUDGET seconds (default 420): a wider solo grid for data/profiles
 #    (5 models x batch 1..32 x 16..132 SMs) into the same resumable folder, then co-runs of 4 models on 64+64 and
 #    32+96 SMs.  Each of these two steps stops at its deadline; every point measured so far is kept (atomic writes).
 # Every step is timed and independent: a failing step is reported and the next one runs; if the green-context
-# sweep measures nothing, the later steps use the whole-GPU backend.  Outputs (at most 8 files): sm_solo.csv,
-# sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv, exec.json, report.json, work.tar.gz (every file made,
-# samples and logs).
+# sweep measures nothing, the later steps use the whole-GPU backend.  Outputs: sm_solo.csv,
+# sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv, exec.json, reconfig.json, report.json, work.tar.gz
+# (every file made, samples and logs; only when fewer than 7 other files were written).  STSCHED_GPU_CHECK_STEPS="facts reconfig" runs only the steps named
+# (facts sweep resume gpu probe plan execute execute-text reconfig data-solo data-corun).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${1:-${OUT:-$REPO/gpu-check}}
@@ -33,8 +36,11 @@ BUDGET=${STSCHED_GPU_CHECK_BUDGET:-420}
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 FAILED=()
 step() { echo; echo "== [$(( $(date +%s) - T0 )) s] $*"; }
-run() { # run NAME CMD...: run a step, remember a failure
+STEPS=${STSCHED_GPU_CHECK_STEPS:-}  # e.g. "facts reconfig": run only these steps (default: every step)
+wants() { [ -z "$STEPS" ] || [[ " $STEPS " == *" $1 "* ]]; }
+run() { # run NAME CMD...: run a step (if wanted), remember a failure
   local name=$1; shift
+  wants "$name" || { echo "(step $name not selected)"; return 0; }
   "$@" || { echo "!! step $name failed (exit $?)"; FAILED+=("$name"); }
 }
 CLI="$PY -m stsched.commands.profile"
@@ -88,7 +94,7 @@ run resume timeout 120 sh -c "$CLI profile --backend $BACK --models $MODELS --ba
   --repeats 20 --warmup 5 --corun $PAIR --corun-models $M1 $M2 --corun-batches 8 --corun-window 1.0 \
   --out '$WORK/$BACK' > '$WORK/resume.txt'; cat '$WORK/resume.txt'; grep -q ' 0 solo and 0 co-run' '$WORK/resume.txt'"
 
-if [ "$BACK" = sm ] && [ ! -s "$WORK/sm/solo.csv" ]; then
+if [ "$BACK" = sm ] && wants sweep && [ ! -s "$WORK/sm/solo.csv" ]; then
   echo "the green-context sweep measured nothing: the executor and the data sweep use the whole GPU"
   PROBE_SM=1; BACK=gpu; SIZES="100"; PAIR="100,100"
   run gpu timeout 180 $CLI profile --backend gpu --models $MODELS --batches 1 8 --sizes 100 \
@@ -189,6 +195,12 @@ run execute timeout 120 sh -c "$CLI execute '$WORK/instance.json' '$WORK/plan.js
 run execute-text timeout 60 $CLI execute "$WORK/instance.json" "$WORK/plan.json" --backend "$BACK" --duration 3 \
   --seed 2 --compare-sim
 
+case "$BACK" in sm) RLAY="64,64 32,96 16,112 132";; gpu) RLAY="100,100";; *) RLAY="1,1 2";; esac
+RLAY=${STSCHED_GPU_CHECK_RECONFIG_LAYOUTS:-$RLAY}
+step "reconfiguration cost on $BACK: layouts $RLAY, tenants $M1 $M2 $M3"
+run reconfig timeout 240 $CLI -v reconfig-cost --backend "$BACK" --layouts $RLAY --models "$M1" "$M2" "$M3" \
+  --batch 8 --repeats 4 --process-restart 2 --out "$WORK/reconfig.json"
+
 if [ -z "${STSCHED_GPU_CHECK_BACKEND:-}" ] || [ -n "${STSCHED_GPU_CHECK_DATA_SIZES:-}" ]; then
   if [ "$BACK" = sm ]; then DSIZES="16 32 48 64 96 132"; DPAIRS="64,64 32,96 16,112"; else DSIZES="100"; DPAIRS="100,100"; fi
   DSIZES=${STSCHED_GPU_CHECK_DATA_SIZES:-$DSIZES}; DPAIRS=${STSCHED_GPU_CHECK_DATA_PAIRS:-$DPAIRS}
@@ -214,12 +226,13 @@ if [ "$BACK" = sm ]; then
   cp "$WORK/gpu/corun.csv" "$DEST/gpu_corun.csv" 2>/dev/null
 fi
 cp "$WORK/exec.json" "$DEST/exec.json" 2>/dev/null
+cp "$WORK/reconfig.json" "$DEST/reconfig.json" 2>/dev/null
 $PY - "$WORK" "$DEST/report.json" "${FAILED[*]:-}" "$(( $(date +%s) - T0 ))" <<'PY'
 import json, sys
 from pathlib import Path
 work = Path(sys.argv[1])
 rep = {"failed_steps": sys.argv[3].split(), "wall_s": int(sys.argv[4])}
-for name in ("facts", "probe"):
+for name in ("facts", "probe", "reconfig"):
     p = work / f"{name}.json"
     rep[name] = json.loads(p.read_text()) if p.exists() else None
 for name in ("instance", "plan"):
@@ -227,7 +240,9 @@ for name in ("instance", "plan"):
     rep[name] = json.loads(p.read_text()) if p.exists() else None
 json.dump(rep, open(sys.argv[2], "w"), indent=1)
 PY
-tar -C "$WORK" -czf "$DEST/work.tar.gz" . 2>/dev/null || echo "tar failed"
+if [ "$(ls "$DEST" | wc -l)" -lt 7 ]; then  # the device tool returns at most 8 files: keep room for a log
+  tar -C "$WORK" -czf "$DEST/work.tar.gz" . 2>/dev/null || echo "tar failed"
+fi
 for f in "$DEST"/*.csv; do echo "--- $f ($(wc -l < "$f") lines)"; head -n 40 "$f"; done
 step "done; failed steps: ${FAILED[*]:-none}"
 [ ${#FAILED[@]} -eq 0 ]

@@ -60,6 +60,22 @@ def add(sub) -> None:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(run=run_execute)
 
+    r = sub.add_parser("reconfig-cost", help="measure what a layout change costs (partitions + model reloads)")
+    r.add_argument("--backend", required=True, choices=BACKEND_NAMES)
+    r.add_argument("--layouts", nargs="+", required=True, metavar="A[,B...]",
+                   help="layouts in the backend's units, e.g. 64,64 32,96")
+    r.add_argument("--models", nargs="+", required=True, help="zoo models, dealt round robin onto the partitions")
+    r.add_argument("--batch", type=int, default=8)
+    r.add_argument("--repeats", type=int, default=3, help="switches per layout (the first is reported as cold)")
+    r.add_argument("--warmup", type=int, default=2, help="batches run before a tenant counts as ready")
+    r.add_argument("--process-restart", type=int, default=0, metavar="N",
+                   help="also restart every model's process in parallel N times (the MPS analogue)")
+    r.add_argument("--sm-impl", default="driver", choices=("driver", "torch"))
+    r.add_argument("--no-graphs", action="store_true")
+    r.add_argument("--out", required=True, help="JSON file (written atomically); `stsched adapt --reconfig-cost` "
+                                                "reads its reconfig_s")
+    r.set_defaults(run=run_reconfig_cost)
+
     b = sub.add_parser("backends", help="which partition backends can run on this machine, and why not")
     b.set_defaults(run=run_backends)
 
@@ -114,6 +130,43 @@ def run_profile(args) -> int:
           f"measurements, {r.skipped} already present; solo.csv {len(r.solo)} rows"
           + (f", corun.csv {len(r.corun)} rows" if r.corun is not None else ""))
     return 0
+
+
+def run_reconfig_cost(args) -> int:
+    from profiler.reconfig import (SwitchSpec, measure_layout_switch, measure_process_restart, summarize)
+    from stsched.io import write_atomic
+
+    backend = _backend(args.backend, args)
+    layouts = tuple(_sizes(text) for text in args.layouts)
+    spec = SwitchSpec(layouts, tuple(args.models), args.batch, args.repeats, args.warmup)
+    facts = _device_errors(backend.describe, args.backend)
+    switch = _device_errors(lambda: measure_layout_switch(backend, spec), args.backend)
+    restart = []
+    if args.process_restart > 0:
+        device = "cuda:0" if args.backend in ("sm", "gpu", "mps") else "cpu"
+        restart = measure_process_restart(device, spec.models, spec.batch, args.process_restart, spec.warmup)
+    out = summarize(switch, restart, facts, backend.mechanism)
+    out["switches"], out["restarts"] = switch, restart
+    write_atomic(args.out, json.dumps(_clean(out), indent=1, allow_nan=False) + "\n")
+    for row in out["layouts"]:
+        print(f"layout {row['layout']} (tenants {row['tenants']}): switch {row['switch_ms']:.1f} ms median "
+              f"(open {row['open_ms']:.1f}, load {row['load_ms']:.1f}; cold {row['cold_switch_ms']:.1f}), "
+              f"close {row['close_ms']:.1f} ms")
+    if "process_restart" in out:
+        pr = out["process_restart"]
+        print(f"process restart of {pr['models']}: {pr['wall_ms']:.0f} ms median (cold {pr['cold_wall_ms']:.0f})")
+    print(f"reconfig_s {out['reconfig_s'] or '(none: not a GPU run)'} -> {args.out}")
+    return 0
+
+
+def _sizes(text: str) -> tuple[float, ...]:
+    try:
+        sizes = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--layouts {text!r}: expected sizes separated by commas, e.g. 64,64") from None
+    if not sizes or any(not x > 0 for x in sizes):
+        raise InputError(f"--layouts {text!r}: sizes must be > 0")
+    return sizes
 
 
 def run_execute(args) -> int:
