@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import threading
 import time
 from bisect import bisect_right
 from typing import Any, Callable
@@ -23,6 +24,11 @@ import numpy as np
 from profiler.measure import CpuClock, CudaClock, Timing, TimingOptions, measure, now, run_window
 
 log = logging.getLogger(__name__)
+
+# Workers of the sm and gpu backends are threads of one process.  Building a model on the GPU draws on the
+# process's CUDA random generator, whose state a CUDA-graph capture in another thread records ("Offset increment
+# outside graph capture", seen on an H200 when partitions loaded in parallel): builds and captures take turns.
+CUDA_BUILD_LOCK = threading.Lock()
 
 
 class Runner:
@@ -52,7 +58,11 @@ class Runner:
         if name not in self._models:
             from profiler import zoo
 
-            self._models[name] = zoo.build(name, self.device, self.seed)
+            if self.cuda:
+                with CUDA_BUILD_LOCK:
+                    self._models[name] = zoo.build(name, self.device, self.seed)
+            else:
+                self._models[name] = zoo.build(name, self.device, self.seed)
         return self._models[name]
 
     def _eager(self, model: Any, x: Any) -> Callable[[], Any]:
@@ -76,7 +86,8 @@ class Runner:
                 eager()
         self.stream.synchronize()
         g = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(g, stream=self.stream, capture_error_mode="thread_local"):
+        with CUDA_BUILD_LOCK, torch.inference_mode(), torch.cuda.graph(g, stream=self.stream,
+                                                                        capture_error_mode="thread_local"):
             model(x)
 
         def replay() -> None:
