@@ -17,6 +17,7 @@ from stsched.data import (
     import_glet_util,
     import_igniter,
     import_parvagpu,
+    import_profiler,
     list_datasets,
     read_glet_slos_and_mixes,
     read_parvagpu_deployment,
@@ -31,6 +32,7 @@ GPULET = PROF / "a100-mps" / "raw" / "third_party_0909wlgur_Gpulet" / "data"
 GLET = PROF / "glet-2080ti" / "raw" / "casys-kaist_glet" / "resource"
 IGN = PROF / "v100-mps" / "raw"
 PARVA = PROF / "a100-mig" / "raw"
+H200 = PROF / "h200-sm" / "raw"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -129,7 +131,7 @@ def test_parvagpu_counts_and_units(parva, caplog):
 
 
 # ------------------------------------------------------------------------------- shipped tables = re-import
-@pytest.mark.parametrize("name", ["a100-mps", "glet-2080ti", "glet-3080", "v100-mps", "a100-mig"])
+@pytest.mark.parametrize("name", ["a100-mps", "glet-2080ti", "glet-3080", "v100-mps", "a100-mig", "h200-sm"])
 def test_reimport_equals_shipped(name, tmp_path):
     assert name in list_datasets()
     summary = rebuild_dataset(name, tmp_path)
@@ -223,6 +225,65 @@ def test_missing_file_and_marker_words(tmp_path):
     f = _write(tmp_path / "inference.csv", "vgg16,1,20,thru,220.5,latency,0.0045,1\n")
     with pytest.raises(InputError, match="column 4 should read 'throughput'"):
         import_gpulet_a100(f)
+
+
+# ------------------------------------------------------------------------------------------- profiler output
+def test_profiler_import_sorts_and_keeps_every_value():
+    res = import_profiler([H200 / "sm_corun.csv", H200 / "sm_solo.csv"])  # told apart by header, any order
+    solo, corun = res.solo, res.corun
+    assert len(solo) == 180 and len(corun) == 80 and res.skipped == 0
+    key = ["model", "procs", "partition", "batch"]
+    assert solo[key].equals(solo.sort_values(key)[key].reset_index(drop=True))
+    assert (solo.iloc[0][["model", "batch", "partition"]].tolist()) == ["bert-base", 1, 16.0]
+    raw = pd.read_csv(H200 / "sm_solo.csv")
+    merged = raw.merge(solo, on=key, suffixes=("_raw", ""))
+    assert len(merged) == 180 and (merged["latency_ms_raw"] == merged["latency_ms"]).all()
+    assert corun.iloc[0][["victim_partition", "corunner_partition"]].tolist() == [16.0, 112.0]
+    only_solo = import_profiler([H200 / "sm_solo.csv"])
+    assert only_solo.corun is None and only_solo.solo.equals(solo)
+    # the whole-GPU copies are a profiler output too (mechanism none, partition 100)
+    whole = import_profiler([H200 / "gpu_solo.csv", H200 / "gpu_corun.csv"])
+    assert set(whole.solo["mechanism"]) == {"none"} and len(whole.corun) == 4
+
+
+def _profiler_copy(tmp_path: Path, edit_solo=None, edit_corun=None) -> tuple[Path, Path]:
+    solo, corun = pd.read_csv(H200 / "sm_solo.csv"), pd.read_csv(H200 / "sm_corun.csv")
+    if edit_solo:
+        edit_solo(solo)
+    if edit_corun:
+        edit_corun(corun)
+    s, c = tmp_path / "solo.csv", tmp_path / "corun.csv"
+    solo.to_csv(s, index=False)
+    corun.to_csv(c, index=False)
+    return s, c
+
+
+def test_profiler_import_bad_input_is_named(tmp_path):
+    def negative_row_7(d: pd.DataFrame) -> None:
+        d.loc[6, "latency_ms"] = -1.0
+
+    s, c = _profiler_copy(tmp_path, negative_row_7)
+    with pytest.raises(InputError, match=r"solo\.csv: column 'latency_ms' must be > 0 in data row 7$"):
+        import_profiler([s, c])
+    def double_row_4(d: pd.DataFrame) -> None:
+        d.loc[3, "throughput_rps"] *= 2
+
+    s, c = _profiler_copy(tmp_path, double_row_4)
+    with pytest.raises(InputError, match=r"solo\.csv: throughput_rps differs .* in data rows 4$"):
+        import_profiler([s, c])
+    s, c = _profiler_copy(tmp_path, edit_corun=lambda d: d.__setitem__("device", "h100"))
+    with pytest.raises(InputError, match=r"one device, found 2: 'h200' in .*solo\.csv; 'h100' in .*corun\.csv"):
+        import_profiler([s, c])
+    with pytest.raises(InputError, match=r"two solo tables given"):
+        import_profiler([s, s])
+    with pytest.raises(InputError, match=r"no solo table given"):
+        import_profiler([c])
+    with pytest.raises(InputError, match=r"not a profiler table"):
+        import_profiler([GPULET / "inference.csv"])
+    with pytest.raises(InputError, match=r"takes solo\.csv \[\+ corun\.csv\]; got 3"):
+        import_profiler([s, c, c])
+    with pytest.raises(InputError, match=r"nope\.csv: file not found"):
+        import_profiler([tmp_path / "nope.csv"])
 
 
 # ------------------------------------------------------------------------------------------------ run_import

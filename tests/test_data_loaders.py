@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -34,6 +35,7 @@ EXPECTED = {  # name: (solo rows, corun rows or None, models)
     "glet-3080": (90, None, 9),
     "v100-mps": (648, 750, 4),
     "a100-mig": (1747, None, 11),
+    "h200-sm": (180, 80, 5),
 }
 
 
@@ -131,8 +133,53 @@ def test_datasets_and_counts():
         assert isinstance(ps.meta.sm_count, int) and isinstance(ps.meta.partition_sizes, tuple)
         assert set(ps.solo["device"]) == {ps.meta.device} and set(ps.solo["mechanism"]) == {ps.meta.mechanism}
         assert ps.meta.has_latency == bool(ps.solo["latency_ms"].notna().all())
-        assert ps.meta.partition_capacity == {"mps": 100.0, "mig": 7.0}[ps.meta.mechanism]
+        # capacity: 100 % (MPS), 7 slices (MIG), the device's SM count (green contexts, partition = SMs)
+        cap = {"mps": 100.0, "mig": 7.0, "sm": float(ps.meta.sm_count)}[ps.meta.mechanism]
+        assert ps.meta.partition_capacity == cap, name
+        parts = set(ps.solo["partition"])
+        if ps.corun is not None:
+            parts |= set(ps.corun["victim_partition"]) | set(ps.corun["corunner_partition"])
+            both = ps.corun["victim_partition"] + ps.corun["corunner_partition"]
+            assert (both <= cap + 1e-9).all(), name
+        assert max(parts) <= cap and parts <= set(ps.meta.partition_sizes), name
         assert (ps.path / "raw" / "PROVENANCE.md").is_file()
+
+
+def test_h200_sm_dataset():
+    ps = load_profile("h200-sm")
+    m = ps.meta
+    assert (m.device, m.gpu, m.mechanism, m.sm_count, m.importer) == ("h200", "NVIDIA H200", "sm", 132,
+                                                                      "stsched-profiler")
+    assert m.partition_capacity == 132.0 and m.has_latency and m.held_back == "nothing"
+    assert m.raw_inputs == ("raw/sm_solo.csv", "raw/sm_corun.csv")
+    solo, corun = ps.solo, ps.corun
+    assert ps.models == ["bert-base", "mobilenetv2", "resnet18", "resnet50", "vgg16"]
+    assert sorted(set(solo["partition"])) == [16.0, 32.0, 48.0, 64.0, 96.0, 132.0]
+    assert sorted(set(solo["batch"])) == [1, 2, 4, 8, 16, 32] and set(solo["procs"]) == {1}
+    assert len(solo) == 5 * 6 * 6  # the full grid, nothing missing
+    assert solo[["l2_util", "dram_util"]].isna().all().all()  # not measured (Nsight Compute)
+    assert np.allclose(solo["throughput_rps"], 1000 * solo["batch"] / solo["latency_ms"], rtol=1e-12)
+    layouts = set(zip(corun["victim_partition"], corun["corunner_partition"]))
+    assert layouts == {(64.0, 64.0), (32.0, 96.0), (96.0, 32.0), (16.0, 112.0), (112.0, 16.0)}
+    assert set(corun["victim_batch"]) == set(corun["corunner_batch"]) == {8}
+    assert set(corun["victim"]) == set(corun["corunner"]) == {"bert-base", "mobilenetv2", "resnet50", "vgg16"}
+    assert corun["corunner_latency_ms"].notna().all()
+    # a spot value, straight from raw/sm_solo.csv: resnet50 batch 8 on 64 SMs
+    row = solo[(solo["model"] == "resnet50") & (solo["batch"] == 8) & (solo["partition"] == 64)]
+    assert row["latency_ms"].tolist() == [2.478543996810913]
+
+
+def test_h200_sm_raw_files_match_provenance_checksums():
+    raw = load_profile("h200-sm").path / "raw"
+    table = re.findall(r"^\| `([^`]+)` \| (\d+) \| `([0-9a-f]{64})` \|", (raw / "PROVENANCE.md").read_text(), re.M)
+    listed = {name for name, _, _ in table}
+    on_disk = {str(p.relative_to(raw)) for p in raw.rglob("*") if p.is_file() and p.name != "PROVENANCE.md"}
+    assert listed == on_disk and len(listed) == 14
+    for name, size, digest in table:
+        data = (raw / name).read_bytes()
+        assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
+    meta = json.loads((raw / "sm_meta.json").read_text())
+    assert meta["size_readback"] == {k: float(k) for k in meta["size_readback"]}  # every size obtained exactly
 
 
 def test_load_returns_copies():
@@ -198,3 +245,5 @@ def test_readme_mentions_licence_and_held_back():
     for phrase in ("vgg19", "ssd", "scenarios 3 and 5"):
         assert phrase in text
     assert re.search(r"\| `a100-mig` .* \| 1747 \|", text)
+    assert re.search(r"\| `h200-sm` .* \| 180 \| 80 \| 5 \| MIT", text)
+    assert "Nobody on this project measured these numbers" not in flat

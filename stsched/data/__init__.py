@@ -44,6 +44,7 @@ from stsched.data.loaders import (
     rebuild_dataset,
     trace_dir,
 )
+from stsched.data.profiler_import import import_profiler
 from stsched.data.schema import (
     COLUMN_DOCS,
     CORUN_COLUMNS,
@@ -57,8 +58,8 @@ __all__ = [
     "COLUMN_DOCS", "CORUN_COLUMNS", "DATA_DIR", "GLET_MODEL_ALIASES", "IMPORTERS", "MECHANISMS",
     "PARVAGPU_MODEL_ALIASES", "PARVAGPU_MODELS", "PARVAGPU_SHIPPED_SCENARIOS", "SOLO_COLUMNS", "DatasetMeta",
     "GletResources", "ImportResult", "Importer", "ProfileSet", "RateMix", "data_dir", "import_gpulet_a100",
-    "import_glet_util", "import_igniter", "import_parvagpu", "list_datasets", "list_traces", "load_models",
-    "load_profile", "model_weights_mb", "read_corun_csv", "read_glet_slos_and_mixes", "read_parvagpu_deployment",
-    "read_parvagpu_scenarios", "read_solo_csv", "rebuild_dataset", "run_import", "trace_dir", "validate_corun",
-    "validate_solo", "write_table",
+    "import_glet_util", "import_igniter", "import_parvagpu", "import_profiler", "list_datasets", "list_traces",
+    "load_models", "load_profile", "model_weights_mb", "read_corun_csv", "read_glet_slos_and_mixes",
+    "read_parvagpu_deployment", "read_parvagpu_scenarios", "read_solo_csv", "rebuild_dataset", "run_import",
+    "trace_dir", "validate_corun", "validate_solo", "write_table",
 ]

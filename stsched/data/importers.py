@@ -473,7 +473,17 @@ IMPORTERS: dict[str, Importer] = {
     "parvagpu": Importer(
         "parvagpu", "ParvaGPU A100-80GB MIG x MPS profiles: prof_data/ folder or <model>.csv files",
         ("prof_data folder or <model>.csv ...",), 1, lambda p: import_parvagpu(p), "a100-mig"),
+    "stsched-profiler": Importer(
+        "stsched-profiler", "this project's profiler output (stsched profile --out DIR; scripts/gpu_check.sh's "
+        "sm_/gpu_ copies): solo.csv [+ corun.csv] in the long schema, validated and sorted",
+        ("solo.csv", "corun.csv (optional)"), 1, lambda p: _import_profiler(p), "h200-sm"),
 }
+
+
+def _import_profiler(paths: list[str]) -> ImportResult:
+    from stsched.data.profiler_import import import_profiler  # imported here: it builds on this module
+
+    return import_profiler(paths)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
