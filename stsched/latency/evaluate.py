@@ -8,6 +8,9 @@ Splits (every one refits the model from scratch on its training part):
 - `leave_one_model_out`: for each victim model, forms fitted on co-runs whose victim is another model, scored on
   its rows (its solo profile is known: a new model needs only a solo profile);
 - `leave_one_pair_out`: for each unordered model pair, forms fitted without any row of that pair.
+
+`measured_slowdowns` needs no interference form: victim co-run latency / solo latency at the same point, for
+co-run rows without the L2/DRAM utilisation the forms read (this project's profiler output).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import pandas as pd
 from stsched.errors import InputError
 from stsched.latency.features import CorunData
 from stsched.latency.interference_fit import fit_form, predict_form
-from stsched.latency.model import FitOptions, LatencyModel, corun_data, fit, solo_rows_predict
+from stsched.latency.model import (FitOptions, LatencyModel, corun_data, fit, predict_values,
+                                   solo_rows_predict)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,40 @@ def evaluate(model: LatencyModel, data: Any, *, forms: Sequence[str] | None = No
     if not out:
         raise InputError("nothing to evaluate: the data have no solo or co-run rows the model knows")
     return pd.DataFrame(out)
+
+
+def measured_slowdowns(corun: pd.DataFrame, solo: pd.DataFrame, model: LatencyModel | None = None,
+                       source: str = "co-run data") -> pd.DataFrame:
+    """Co-run rows with `solo_ms` (the victim's solo latency at the same model, batch and partition) and
+    `slowdown` = victim_latency_ms / solo_ms.
+
+    `solo_from` says where solo_ms came from: "measured" (a row of `solo`), "model" (`model`'s surface, for a
+    point inside the profiled range but not profiled, e.g. a co-run-only partition size).  Rows with neither
+    are dropped with a warning naming them.
+    """
+    from stsched.latency.features import _rows, clean_corun, clean_solo
+
+    rows = clean_corun(corun, source)
+    ref = clean_solo(solo, f"{source} (solo reference)")
+    ref = ref[ref["procs"] == 1].set_index(["model", "batch", "partition"])["latency_ms"]
+    keys = pd.MultiIndex.from_arrays([rows["victim"], rows["victim_batch"], rows["victim_partition"]])
+    solo_ms = ref.reindex(keys).to_numpy(float).copy()
+    solo_from = np.where(np.isnan(solo_ms), "", "measured").astype(object)
+    if model is not None and np.isnan(solo_ms).any():
+        gap = np.isnan(solo_ms) & rows["victim"].isin(model.models).to_numpy()
+        if gap.any():
+            values, covered = predict_values(model, "log_latency", rows["victim"].to_numpy()[gap],
+                                             rows["victim_batch"].to_numpy()[gap],
+                                             rows["victim_partition"].to_numpy()[gap])
+            idx = np.nonzero(gap)[0][covered]
+            solo_ms[idx] = values[covered]
+            solo_from[idx] = "model"
+    missing = np.isnan(solo_ms)
+    if missing.any():
+        log.warning("%s: dropped %d co-run row(s) with no solo latency of the victim at that batch/partition: %s",
+                    source, int(missing.sum()), _rows(rows.index, missing))
+    out = rows.assign(solo_ms=solo_ms, solo_from=solo_from, slowdown=rows["victim_latency_ms"].to_numpy() / solo_ms)
+    return out[~missing].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------------- solo splits

@@ -116,7 +116,11 @@ def fit(profiles: Any, options: FitOptions = FitOptions(), *, dataset: str | Non
     solo = clean_solo(solo_raw, f"{source} solo")
     mech = str(solo_raw["mechanism"].iloc[0]) if "mechanism" in solo_raw.columns else "mps"
     device = info.get("device") or (str(solo_raw["device"].iloc[0]) if "device" in solo_raw.columns else "unknown")
-    capacity = info.get("capacity") or DEFAULT_CAPACITY.get(mech, float(solo["partition"].max()))
+    capacity = info.get("capacity") or DEFAULT_CAPACITY.get(mech)
+    if not capacity:  # sm (SM count), cpu (threads): the device's size is not in the rows
+        capacity = float(solo["partition"].max())
+        log.warning("%s: mechanism %r has no fixed capacity; taking the largest profiled partition (%g) -- pass a "
+                    "ProfileSet whose meta.json gives partition_capacity (e.g. the SM count)", source, mech, capacity)
     surfaces = {}
     for key, pts in solo_points(solo).items():
         surfaces[key] = fit_surface(key[0], key[1], capacity, options.solo_form, pts, options.dense_size_steps,
@@ -127,7 +131,12 @@ def fit(profiles: Any, options: FitOptions = FitOptions(), *, dataset: str | Non
     coef: dict[str, tuple[float, ...]] = {}
     estimators: dict[str, Any] = {}
     corun_hash = ""
-    if corun_raw is not None and len(corun_raw):
+    no_util = solo[["l2_util", "dram_util"]].isna().all().any()
+    if corun_raw is not None and len(corun_raw) and no_util:
+        log.warning("%s: %d co-run row(s) not used: the solo profile has no %s, which every interference form "
+                    "reads; the model has no interference coefficients (form 'none')", source, len(corun_raw),
+                    " / ".join(c for c in ("l2_util", "dram_util") if solo[c].isna().all()))
+    elif corun_raw is not None and len(corun_raw):
         data = corun_data(base, corun_raw, f"{source} co-run")
         corun_hash = hash_corun(data.rows)
         for name in options.forms:
@@ -205,14 +214,18 @@ def corun_data(model: LatencyModel, corun: pd.DataFrame, source: str = "co-run d
                       rows["victim_batch"].to_numpy(), rows["victim_partition"].to_numpy())
     o = side_features(model, rows["corunner"].where(rows["corunner"].isin(known), model.models[0]).to_numpy(),
                       rows["corunner_batch"].to_numpy(), rows["corunner_partition"].to_numpy())
-    ok = (rows["victim"].isin(known) & rows["corunner"].isin(known)).to_numpy().copy()
+    placed = (rows["victim"].isin(known) & rows["corunner"].isin(known)).to_numpy().copy()
     for side in (v, o):
-        ok &= ~np.isnan(side.latency_ms) & ~np.isnan(side.l2_util) & ~np.isnan(side.dram_util)
-        ok &= ~np.isnan(side.elasticity)
+        placed &= ~np.isnan(side.latency_ms) & ~np.isnan(side.elasticity)
+    util = ~np.isnan(v.l2_util) & ~np.isnan(v.dram_util) & ~np.isnan(o.l2_util) & ~np.isnan(o.dram_util)
+    ok = placed & util
     if not ok.all():
         from stsched.latency.features import _rows
-        log.warning("%s: skipped %d co-run row(s) whose victim or co-runner the model has no profile for at that "
-                    "batch/size: %s", source, int((~ok).sum()), _rows(rows.index, ~ok))
+        for mask, why in ((~placed, "whose victim or co-runner the model has no profile for at that batch/size"),
+                          (placed & ~util, "whose victim or co-runner has no solo L2/DRAM utilisation")):
+            if mask.any():
+                log.warning("%s: skipped %d co-run row(s) %s: %s", source, int(mask.sum()), why,
+                            _rows(rows.index, mask))
     if not ok.any():
         raise InputError("no co-run row matches the model's profiles (models: "
                          f"{', '.join(model.models)})", source=source)
