@@ -119,3 +119,24 @@ def test_interference_form_needs_features_everywhere():
         replace(inst, tables=(bare, inst.table("m1")), interference=Interference("gpulet-linear", (0, 0, 0, 0, 1.2)))
     with pytest.raises(InputError, match="takes 5 coefficients, got 2"):
         replace(inst, interference=Interference("gpulet-linear", (1.0, 2.0)))
+
+
+def test_solve_with_headroom_plans_for_more_than_the_rates(tmp_path, capsys):
+    from stsched.io import load_instance, load_plan, save_instance
+    from stsched.scenarios import gpulet_mix
+
+    inst = gpulet_mix("m2", 8, rate=300.0)
+    save_instance(inst, tmp_path / "inst.json")
+    out = tmp_path / "plan.json"
+    assert main(["solve", str(tmp_path / "inst.json"), "--headroom", "1.25", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["valid"] and "planned for 1.25 x every rate" in result["message"]
+    plan, inst = load_plan(out), load_instance(tmp_path / "inst.json")
+    served = {}
+    for g in plan.gpus:
+        for p in g.partitions:
+            for t in p.tenants:
+                served[t.service] = served.get(t.service, 0.0) + t.rate
+    assert all(served[s.name] >= 1.25 * s.rate * (1 - 1e-6) for s in inst.services)
+    assert main(["solve", str(tmp_path / "inst.json"), "--headroom", "0.5"]) == 2
+    assert main(["solve", str(tmp_path / "inst.json"), "--headroom", "1.2", "--objective", "max-scale"]) == 2

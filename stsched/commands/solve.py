@@ -1,4 +1,4 @@
-"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--out PLAN] [--json]`.
+"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--out PLAN] [--json]`.
 
 Exit 0 when a plan the checker accepts was found, 1 when the instance is infeasible or no valid plan came back.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 from stsched.io import load_instance, load_plan, save_plan
 from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
@@ -24,6 +25,9 @@ def add(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="solver-specific option")
+    p.add_argument("--headroom", type=float, default=1.0, metavar="H",
+                   help="plan for H x every rate (H >= 1; min-gpus and adapt): partitions then run at <= 1/H of "
+                        "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound)")
     p.add_argument("--out", default=None, help="write the plan here (JSON)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
@@ -49,7 +53,15 @@ def _params(items: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def run(args) -> int:
-    inst = load_instance(args.instance)
+    from stsched.check import check
+    from stsched.errors import InputError
+
+    offered = load_instance(args.instance)
+    if not (args.headroom >= 1.0 and args.headroom < float("inf")):
+        raise InputError(f"--headroom: expected a number >= 1, got {args.headroom:g}")
+    if args.headroom != 1.0 and Objective(args.objective) is Objective.MAX_SCALE:
+        raise InputError("--headroom applies to min-gpus and adapt (max-scale already finds the largest rates)")
+    inst = offered.scaled(args.headroom) if args.headroom != 1.0 else offered
     options = SolveOptions(objective=Objective(args.objective), time_limit_s=args.time_limit, seed=args.seed,
                            threads=args.threads, backend=args.backend,
                            warm_start=load_plan(args.warm_start) if args.warm_start else None,
@@ -57,6 +69,11 @@ def run(args) -> int:
                            params=_params(args.param))
     judged = run_solver(args.solver, inst, options)
     r = judged.result
+    if args.headroom != 1.0 and r.plan is not None:  # a plan for H x the rates also covers the rates themselves
+        judged = replace(judged, report=check(offered, r.plan))
+        r = replace(r, message=f"{r.message + '; ' if r.message else ''}planned for {args.headroom:g} x every rate "
+                               f"(tenants at <= {100 / args.headroom:.0f} % of their capacity)")
+        judged = replace(judged, result=r)
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
     if args.json:
