@@ -4,7 +4,8 @@
     python -m experiments.sim_speed --quick      # one row
 
 Instances: `stsched.scenarios.random_instance(64 services, G GPUs, seed)` on the A100 MPS data (its rates scale with
-G); plans: the registered "heuristic" solver (min-gpus), judged by the checker.  Each row simulates `duration`
+G); plans: the registered "heuristic" solver (min-gpus), judged by the checker, made for the rates themselves or,
+in the `headroom` 1.25 rows, for 1.25 x the rates (`stsched solve --headroom`), and simulated at the rates.  Each row simulates `duration`
 seconds of arrivals (Poisson, Gamma CV 2, or the Azure Functions 2019 trace shape) and drains the queues, and
 reports the wall time of `stsched.simulate.simulate` (arrival generation, routing, every partition, records and
 summary), the requests simulated and the SLO attainment.  Results: results/sim_speed/rows.csv and a printed
@@ -31,7 +32,8 @@ EXPERIMENT = "sim_speed"
 def point(p) -> dict[str, object]:
     inst = random_instance(int(p["services"]), int(p["gpus"]), int(p["seed"]))
     inst = inst.with_gpus(4 * inst.gpus)  # room for the solver; rates are fixed by the scenario
-    judged = run_solver("heuristic", inst, SolveOptions(time_limit_s=30.0, seed=int(p["seed"])))
+    headroom = float(p.get("headroom", 1.0))  # plan for headroom x the rates, simulate the rates themselves
+    judged = run_solver("heuristic", inst.scaled(headroom), SolveOptions(time_limit_s=30.0, seed=int(p["seed"])))
     plan = judged.result.plan
     if plan is None or not judged.valid:
         return {"error": f"no valid plan: {judged.result.message}"}
@@ -54,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="one row only")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
-    grid = [{"services": 64, "gpus": g, "seed": 1, "duration": 600, "arrivals": a}
+    grid = [{"services": 64, "gpus": g, "seed": 1, "duration": 600, "arrivals": a, "headroom": 1.0}
             for g in (2, 4, 8) for a in ("poisson", "gamma:2", "trace:azure-functions-2019")]
+    grid += [{"services": 64, "gpus": g, "seed": 1, "duration": 600, "arrivals": "poisson", "headroom": 1.25}
+             for g in (2, 4, 8)]
     if args.quick:
         grid = grid[3:4]
-    keys = ["services", "gpus", "seed", "duration", "arrivals"]
+    keys = ["services", "gpus", "seed", "duration", "arrivals", "headroom"]
     rows = run_grid(EXPERIMENT, grid, keys, point, fresh=True)
     print(markdown_table(rows, keys + ["total_rps", "plan_gpus", "partitions", "requests", "wall_s", "cpu_s",
                                        "requests_per_s", "slo_attainment", "p99_ms"]))
