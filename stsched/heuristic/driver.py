@@ -78,8 +78,12 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
         return None
     # fewest GPUs first, then the lightest last GPU (the easiest to empty)
     built.sort(key=lambda g: (len(g), min(x.load(ctx) for x in g)))
-    improved = [improve(ctx, gpus, max(lower, 1), deadline, descent=False)
-                for gpus in built[:ctx.opts.search_starts]]
+    improved = []
+    for gpus in built[:ctx.opts.search_starts]:  # stop at the first start that the search brings to the bound
+        better = improve(ctx, gpus, max(lower, 1), deadline, descent=False)
+        if len(better) <= lower or (limit is not None and len(better) <= limit):
+            return better
+        improved.append(better)
     improved.sort(key=len)
     best = improved[0]
     if len(best) <= lower or (limit is not None and len(best) <= limit):
