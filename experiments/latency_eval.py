@@ -3,9 +3,12 @@ unseen victim models and unseen pairs, the measurement noise floor, and the tabl
 
     .venv/bin/python experiments/latency_eval.py [--fresh]
 
-Writes results/latency/rows.csv (resumable), results/latency/summary.md and results/latency/pred_vs_measured.png.
-Every number is computed here from the shipped data (data/profiles/{a100-mps,v100-mps,a100-mig}); no split is
-used to choose anything (forms and options are fixed in stsched.latency before this script runs).
+Writes results/latency/{solo,slowdown}.csv (resumable), results/latency/summary.md and
+results/latency/pred_vs_measured.png.  Every number is computed here from the shipped data
+(data/profiles/{a100-mps,v100-mps,a100-mig,h200-sm}); no split is used to choose anything (forms and options are
+fixed in stsched.latency before this script runs).  h200-sm, measured by this project, has no L2/DRAM
+utilisation, so its co-runs are summarised as measured slowdowns (no interference form can be fitted to them),
+beside the same pairs on the whole GPU (two streams, raw/gpu_*.csv) and the solo grid's repeat (raw/run1/).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.common import markdown_table, results_dir, run_grid  # noqa: E402
-from stsched.data.loaders import load_profile  # noqa: E402
+from stsched.data.loaders import load_profile, read_corun_csv, read_solo_csv  # noqa: E402
 from stsched.latency import FitOptions, fit, tables_for  # noqa: E402
 from stsched.latency.evaluate import (batch_holdout, error_stats, leave_one_model_out,  # noqa: E402
-                                      leave_one_pair_out, repeat_noise, size_holdout)
+                                      leave_one_pair_out, measured_slowdowns, repeat_noise, size_holdout)
 from stsched.latency.interference_fit import fit_form, predict_form  # noqa: E402
 from stsched.latency.model import corun_data  # noqa: E402
 from stsched.latency.solo import SOLO_FORMS  # noqa: E402
@@ -49,8 +52,13 @@ SOLO_SPLITS = {
                  ("batches {1,2,4,8,16,32} -> the other 26", "batch", (1, 2, 4, 8, 16, 32))],
     "a100-mig": [("slices {1,2,4,7} -> {3}", "size", (1, 2, 4, 7)),
                  ("batches {1,4,16,64,256} -> {2,8,32,128}", "batch", (1, 4, 16, 64, 256))],
+    "h200-sm": [("SMs {16,32,64,132} -> {48,96}", "size", (16, 32, 64, 132)),
+                *_loo((16, 32, 48, 64, 96, 132), (32, 48, 64, 96)),
+                ("batches {1,4,16,32} -> {2,8}", "batch", (1, 4, 16, 32)),
+                ("batches {1,2,8,32} -> {4,16}", "batch", (1, 2, 8, 32))],
 }
 CORUN_SETS = ("a100-mps", "v100-mps")
+H200 = "h200-sm"  # measured by this project: no L2/DRAM utilisation, so no interference form can be fitted
 
 
 def solo_point(p) -> dict:
@@ -126,6 +134,55 @@ def per_victim_rows() -> list[dict]:
     return out
 
 
+def _stats(x: np.ndarray) -> dict:
+    return {"n": int(len(x)), "min": float(np.min(x)), "median": float(np.median(x)), "max": float(np.max(x))}
+
+
+def h200_slowdown_rows() -> tuple[list[dict], list[dict], list[dict]]:
+    """h200-sm co-runs: slowdown (victim latency / solo at the same SM count) per layout and victim side, per
+    co-runner; and the pairs measured on the whole GPU as two streams (raw/gpu_*.csv) beside the 64+64 layout."""
+    prof = load_profile(H200)
+    sd = measured_slowdowns(prof.corun, prof.solo, _model(H200), f"{H200} co-run")
+    layouts = []
+    for (vp, cp), g in sd.groupby(["victim_partition", "corunner_partition"]):
+        small, big = sorted((vp, cp))
+        layouts.append({"setting": f"green contexts {small:g}+{big:g}", "victim SMs": f"{vp:g}",
+                        "solo from": "/".join(sorted(set(g["solo_from"]))), **_stats(g["slowdown"].to_numpy())})
+    raw = prof.path / "raw"
+    whole = measured_slowdowns(read_corun_csv(raw / "gpu_corun.csv"), read_solo_csv(raw / "gpu_solo.csv"),
+                               source=f"{H200} raw/gpu_corun.csv")
+    layouts.append({"setting": "whole GPU, two streams", "victim SMs": "132 shared", "solo from": "measured",
+                    **_stats(whole["slowdown"].to_numpy())})
+    by_corunner = [{"co-runner": c, **_stats(g["slowdown"].to_numpy())}
+                   for c, g in sd[sd["solo_from"] == "measured"].groupby("corunner")]
+    key = ["victim", "victim_batch", "corunner", "corunner_batch"]
+    half = sd[(sd["victim_partition"] == 64) & (sd["corunner_partition"] == 64)].set_index(key)
+    pairs = []
+    for r in whole.itertuples(index=False):
+        k = (r.victim, r.victim_batch, r.corunner, r.corunner_batch)
+        h = half.loc[k] if k in half.index else None
+        pairs.append({"victim": r.victim, "co-runner": r.corunner, "batch": r.victim_batch,
+                      "whole-GPU solo ms": r.solo_ms, "two streams ms": r.victim_latency_ms,
+                      "two streams slowdown": r.slowdown,
+                      "64 SMs solo ms": np.nan if h is None else h["solo_ms"],
+                      "64+64 ms": np.nan if h is None else h["victim_latency_ms"],
+                      "64+64 slowdown": np.nan if h is None else h["slowdown"]})
+    return layouts, by_corunner, pairs
+
+
+def h200_repeat_row() -> dict:
+    """The solo grid measured twice (raw/run1/sm_solo.csv, an earlier run of the same script, vs the shipped
+    table): |run1/run2 - 1| over the common points; p90/sqrt(2) = a perfect predictor's p90 against one run."""
+    prof = load_profile(H200)
+    key = ["model", "batch", "partition", "procs"]
+    run1 = read_solo_csv(prof.path / "raw" / "run1" / "sm_solo.csv")
+    both = prof.solo.merge(run1, on=key, suffixes=("", "_run1"))
+    d = np.abs(both["latency_ms_run1"].to_numpy() / both["latency_ms"].to_numpy() - 1.0)
+    return {"dataset": H200, "comparison": "solo grid, run 1 vs run 2 (raw/run1)", "n": int(len(d)),
+            "p50_diff": float(np.quantile(d, 0.5)), "p90_diff": float(np.quantile(d, 0.9)),
+            "p90_single": float(np.quantile(d, 0.9) / np.sqrt(2.0)), "max_diff": float(d.max())}
+
+
 def speed_rows(repeats: int = 5) -> list[dict]:
     """Wall time of tables_for on a 64-service instance's full grid (services share their models' tables)."""
     out = []
@@ -186,6 +243,27 @@ def plot(path: Path) -> None:
     plt.close(fig)
 
 
+def h200_section(solo, layouts, corunners, pairs, repeat, pct) -> list[str]:
+    """The summary's h200-sm section (measured by this project on an H200, green contexts)."""
+    return ["## h200-sm: measured by this project (H200, green contexts)", "",
+            "Solo latency at held-out SM counts and batches (refit without them; the same splits as above):", "",
+            markdown_table(pct([r for r in solo if r["dataset"] == H200]),
+                           ["split", "form", "n", "mape", "p90", "p99", "max"]), "",
+            f"Repeat of the whole solo grid (raw/run1, an earlier run of the same script): n {repeat['n']}, "
+            f"|difference| p50 {100 * repeat['p50_diff']:.2f} %, p90 {100 * repeat['p90_diff']:.2f} %, max "
+            f"{100 * repeat['max_diff']:.2f} %; a perfect predictor would show p90 about "
+            f"{100 * repeat['p90_single']:.2f} % against one run.", "",
+            "Co-run slowdown = victim latency / solo latency at the same model, batch and SM count (batch 8 on "
+            "both sides; solo from the model = the roofline-hybrid surface between 96 and 132 SMs, 112 having no "
+            "solo row).  No L2/DRAM utilisation was measured, so no interference form is fitted to these rows.", "",
+            markdown_table(layouts, ["setting", "victim SMs", "solo from", "n", "min", "median", "max"]), "",
+            "By co-runner (green-context rows with a measured solo reference):", "",
+            markdown_table(corunners, ["co-runner", "n", "min", "median", "max"]), "",
+            "The whole-GPU pairs (two plain streams, every SM shared) beside the same pairs on 64+64 SMs:", "",
+            markdown_table(pairs, ["victim", "co-runner", "batch", "whole-GPU solo ms", "two streams ms",
+                                   "two streams slowdown", "64 SMs solo ms", "64+64 ms", "64+64 slowdown"]), ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fresh", action="store_true", help="recompute every row")
@@ -204,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     corun = run_grid(EXP, corun_pts, ["dataset", "task", "split", "form"], corun_point, fresh=args.fresh,
                      filename="slowdown.csv")
     noise, speed, victims = noise_rows(), speed_rows(), per_victim_rows()
+    h200_layouts, h200_corunners, h200_pairs = h200_slowdown_rows()
+    noise.append(h200_repeat_row())
 
     def pct(rows, cols=("mape", "p50", "p90", "p99", "max")):
         return [{**r, **{c: f"{100 * float(r[c]):.2f}%" for c in cols if c in r}} for r in rows]
@@ -223,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             "p90_single = p90(|difference|)/sqrt(2): the p90 error of a perfect predictor against one measurement.",
             "", "## Table evaluation speed (tables_for, 64 services)", "",
             markdown_table(speed, ["dataset", "services", "models", "batches", "sizes", "procs", "entries",
-                                   "median_s", "max_s"]), ""]
+                                   "median_s", "max_s"]), "",
+            *h200_section(solo, h200_layouts, h200_corunners, h200_pairs, noise[-1], pct)]
     (out / "summary.md").write_text("\n".join(text))
     if not args.no_plot:
         plot(out / "pred_vs_measured.png")
