@@ -172,7 +172,7 @@ def _start_meta(store: _Store, backend: PartitionBackend, spec: SweepSpec) -> di
         "memory_mb": float(facts.get("memory_mb", 0.0)), "mechanism": facts["mechanism"],
         "partition_capacity": float(facts["capacity"]), "partition_sizes": list(old.get("partition_sizes", [])),
         "has_latency": True, "source_repo": "this repository (stsched profiler)", "source_commit": _git_commit(),
-        "licence": "MIT (measured by this project)", "held_back": "nothing", "importer": "profiler",
+        "licence": "MIT (measured by this project)", "held_back": "nothing", "importer": "stsched-profiler",
         "raw_inputs": ["samples.json"],
         "notes": ["latency_ms is the median of the timed repeats (not the mean); l2_util and dram_util are not "
                   "measured (they need Nsight Compute)",
