@@ -9,6 +9,8 @@ partition load one after another.
   partitions as tenants), `repeats` times: open the partitions (`open_ms`), load all tenants (`load_ms`), the sum
   (`switch_ms`: the downtime of a stop-and-rebuild), then close them (`close_ms`).  The first repeat of a process
   also pays one-time initialisation (CUDA modules, cuDNN, allocator): it is reported apart as the cold figure.
+  On the sm and gpu backends (threads of one process) model builds and CUDA-graph captures take turns
+  (`profiler.partitions.runner.CUDA_BUILD_LOCK`), so the partitions load partly one after another.
 * `measure_process_restart(device, models, ...)`: the MPS analogue.  gpulet re-partitions MPS by restarting the
   serving processes with new active-thread percentages; here every tenant's process is started afresh (Python,
   `import torch`, CUDA context, model build, first batch), all in parallel, and the wall time until the last is
