@@ -277,9 +277,14 @@ def _engine(backend: str):
     return run
 
 
-@register("milp", "exact", "MILP (PuLP) of configurations and GPU layouts; backend cbc (default) or highs")
+OBJECTIVES = (Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT)
+
+
+@register("milp", "exact", "MILP (PuLP) of configurations and GPU layouts; backend cbc (default) or highs",
+          objectives=OBJECTIVES)
 class MilpSolver:
-    """Exact MILP; `options.backend` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`."""
+    """Exact MILP; `options.backend` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`; the
+    adapt objective is `solvers.adapt_milp` (fewest layout reconfigurations from `options.current_plan`)."""
 
     default_backend = "cbc"
 
@@ -287,10 +292,16 @@ class MilpSolver:
         backend = (options.backend or self.default_backend).lower()
         if backend not in BACKENDS:
             raise InputError(f"milp backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        if options.objective is Objective.ADAPT:
+            from solvers.adapt_milp import solve_adapt
+
+            return solve_adapt(self.name, instance, options,
+                               lambda prob, opts, limit: _solve(prob, backend, opts, limit, False))
         return solve_exact(self.name, instance, options, _engine(backend), f"pulp/{backend}")
 
 
-@register("milp-highs", "exact", "the milp model solved by HiGHS (alias of milp with backend highs)")
+@register("milp-highs", "exact", "the milp model solved by HiGHS (alias of milp with backend highs)",
+          objectives=OBJECTIVES)
 class MilpHighsSolver(MilpSolver):
     """The same model as `milp`, HiGHS by default."""
 
