@@ -5,7 +5,7 @@ Changing tenants' rate shares inside kept layouts is free (FORMULATION.md): batc
 every tenant's capacity stay as they are, so a service can be given any rate up to the sum of its tenants'
 capacities.  `rebalance` spreads each service's new rate over its tenants in proportion to their capacities (every
 tenant of a service then runs at the same utilisation) and returns the plan only if the checker accepts it.
-Capacities are the checker's own (`stsched.check` throughput rule).
+Capacities are the checker's own: `stsched.check.tenant_capacity`, the one throughput rule every solver uses.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from stsched.check import _capacity, check
+from stsched.check import check, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings
@@ -27,7 +27,7 @@ def tenant_capacities(instance: Instance, plan: Plan) -> dict[tuple[int, int, in
             duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
             for ti, (t, tt) in enumerate(zip(p.tenants, times)):
                 out[(gi, qi, ti)] = 0.0 if tt.exec_ms is None or duty <= 0 else \
-                    _capacity(instance, p, tt, duty, t.batch)
+                    tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants))
     return out
 
 
@@ -86,7 +86,8 @@ def _best_single(instance: Instance, service: str, size: float, procs: int) -> i
     return best
 
 
-def _capacity_by_service(instance: Instance, plan: Plan) -> dict[str, float]:
+def service_capacities(instance: Instance, plan: Plan) -> dict[str, float]:
+    """service -> req/s its tenants in `plan` can carry together (the sum of `tenant_capacities`)."""
     out: dict[str, float] = {}
     for (gi, qi, ti), c in tenant_capacities(instance, plan).items():
         name = plan.gpus[gi].partitions[qi].tenants[ti].service
@@ -101,7 +102,7 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
     rebalanced, checker-valid plan, or None."""
     rates = {s.name: s.rate for s in instance.services}
     for _ in range(max_moves):
-        caps = _capacity_by_service(instance, plan)
+        caps = service_capacities(instance, plan)
         short = {n: r - caps.get(n, 0.0) for n, r in rates.items() if r > caps.get(n, 0.0) * (1 + 1e-9)}
         if not short:
             return rebalance(instance, plan)
@@ -118,7 +119,7 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
                     parts[qi] = Partition(p.size, (Tenant(name, b, 0.0),), None, p.procs, p.start)
                     trial = replace(plan, gpus=tuple(GpuLayout(tuple(parts)) if k == gi else h
                                                      for k, h in enumerate(plan.gpus)))
-                    after = _capacity_by_service(instance, trial)
+                    after = service_capacities(instance, trial)
                     if any(after.get(t.service, 0.0) < rates.get(t.service, 0.0) * (1 - 1e-9) for t in p.tenants):
                         continue  # a displaced service would be left short
                     if any(after.get(n, 0.0) < caps.get(n, 0.0) * (1 - 1e-9) for n in short if n != name):
