@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from stsched.adapt import (AdaptOptions, RateEstimator, ReconfigCosts, align, changed_gpus, layout_changes,
-                           run_adapt, transition)
+from stsched.adapt import (Adaptive, AdaptOptions, PolicyOptions, RateEstimator, ReconfigCosts, align,
+                           changed_gpus, layout_changes, run_adapt, transition)
 from stsched.adapt.cost import tenant_changes
 from stsched.adapt.rebalance import rebalance, retenant, tenant_capacities
 from stsched.check import check
@@ -211,3 +211,59 @@ def test_cli_adapt(tmp_path, small, capsys):
                   ["--downtime", "later"]):
         assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", *extra]) == 2
     assert main(["adapt", str(tmp_path / "i.json"), "--trace", "nope"]) == 2
+
+
+# ------------------------------------------------------------------------------------------- adaptive knobs
+@pytest.fixture(scope="module")
+def vgg() -> "Instance":  # noqa: F821
+    return gpulet_mix("m2", 40, rate=800.0).subset(["vgg16"])
+
+
+def two_vgg_gpus() -> Plan:
+    return Plan(tuple(GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 900.0),)),)) for _ in range(2)))
+
+
+def _walk(policy: Adaptive, inst, plan: Plan, rates) -> list[tuple[int, int]]:
+    """(layout changes, GPUs in use) after each decision at the given vgg16 rates."""
+    out = []
+    for r in rates:
+        new, _ = policy.next(inst.with_rates({"vgg16": float(r)}), plan)
+        out.append((layout_changes(plan, new), new.gpus_used))
+        plan = new
+    return out
+
+
+def test_release_hysteresis_ignores_a_brief_dip(vgg):
+    """One GPU carries 600 req/s (LP bound 1), 2100 needs both.  At once (release_after 0) the GPU goes off at
+    the dip and comes back at the rise: 3 changes; with release_after 2 it stays through the one-decision dip
+    and goes off only after three consecutive decisions with a releasable GPU."""
+    rates = (600, 2100, 600, 600, 600)
+    eager = _walk(Adaptive(PolicyOptions(time_limit_s=1.0)), vgg, two_vgg_gpus(), rates)
+    assert eager[0] == (1, 1) and eager[1] == (1, 2) and sum(c for c, _ in eager) >= 3
+    calm = _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_after=2)), vgg, two_vgg_gpus(), rates)
+    assert calm == [(0, 2), (0, 2), (0, 2), (0, 2), (1, 1)]
+
+
+def test_release_margin_keeps_a_gpu_the_rest_would_carry_at_full_load(vgg):
+    """At 1000 req/s one 60 % partition (1125 req/s) can carry vgg16: released without a margin, kept with a
+    20 % margin (1200 > 1125; no rebuild allowed), released when the rate falls to 900 (1080 <= 1125)."""
+    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0)), vgg, two_vgg_gpus(), (1000,)) == [(1, 1)]
+    opts = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0)
+    kept = _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1000, 900))
+    assert kept == [(0, 2), (1, 1)]
+
+
+def test_filled_scale_out_absorbs_a_rise_with_one_switch_on(vgg):
+    """A rise past the one GPU in force: the filled scale-out switches one GPU on (one change, the old layout
+    kept) planned for vgg16 at the largest scale, so the next, larger rise is absorbed by rebalancing."""
+    one = Plan((GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 900.0),)),)),))
+    policy = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True, fill=True, release_after=2))
+    up, note = policy.next(vgg.with_rates({"vgg16": 1300.0}), one)
+    assert "scale-out" in note and layout_changes(one, up) == 1 and up.gpus_used == 2
+    assert [p.size for p in up.gpus[0].partitions if p.tenants] == [60.0]  # the GPU in force is not rebuilt
+    more, note = policy.next(vgg.with_rates({"vgg16": 1800.0}), up)
+    assert layout_changes(up, more) == 0 and check(vgg.with_rates({"vgg16": 1800.0}), more).valid
+    plain = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True))
+    tight = plain._scale_out(vgg.with_rates({"vgg16": 1300.0}), one)
+    assert tight is not None and tight.gpus_used == 2
+    assert rebalance(vgg.with_rates({"vgg16": 1800.0}), tight) is None  # sized for the deficit only

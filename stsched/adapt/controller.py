@@ -56,6 +56,8 @@ class AdaptOptions:
     statistic: str = "peak"
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     hours: float | None = None  # only the first H hours of the trace
+    function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
+    simulate: bool = True  # False: plans, reconfigurations and GPU-hours only (attainment not measured: nan)
     downtime: str = "stop"
     costs: ReconfigCosts = ReconfigCosts()
     sampling: str = "sampled"
@@ -76,6 +78,10 @@ class AdaptOptions:
     compact_slack: int = 3
     scale_out: bool = False
     retenant: bool = True
+    reserve: float = 0.0
+    release_after: int = 0
+    fill: bool = False
+    release_margin: float = 0.0
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -91,7 +97,7 @@ class AdaptOptions:
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("warmup_s", "headroom", "trigger", "up_margin"):
+        for name in ("warmup_s", "headroom", "trigger", "up_margin", "reserve", "release_margin"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -101,9 +107,12 @@ class AdaptOptions:
             raise InputError("sample_s + warmup_s must fit in one minute")
         if self.hours is not None and not (self.hours > 0 and math.isfinite(self.hours)):
             raise InputError(f"hours must be a finite number > 0, got {self.hours!r}")
-        if min(self.release_slack, self.compact_slack, self.release_budget) < 1 or min(self.hold,
-                                                                                       self.release_backoff) < 0:
-            raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff >= 0")
+        if min(self.release_slack, self.compact_slack, self.release_budget) < 1 or min(
+                self.hold, self.release_backoff, self.release_after) < 0:
+            raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
+                             "release_after >= 0")
+        if not isinstance(self.function_offset, int) or self.function_offset < 0:
+            raise InputError(f"function_offset must be an integer >= 0, got {self.function_offset!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
@@ -268,7 +277,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     t_start = time.perf_counter()
     trace = load_count_trace(options.trace)
     names = instance.service_names
-    schedule = rate_schedule([s.rate for s in instance.services], options.trace, "peak")
+    off = options.function_offset
+    schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     span = trace.span_s if options.hours is None else min(trace.span_s, options.hours * 3600.0)
     minutes = int(math.ceil(span / trace.bin_s - 1e-9))
     per_epoch = int(round(options.epoch_s / trace.bin_s))
@@ -278,7 +288,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     popts = PolicyOptions(options.solver, options.time_limit_s, options.seed, options.solver_params,
                           options.up_margin, options.hold, options.release_slack, release_budget=options.release_budget,
                           release_backoff=options.release_backoff, compact_slack=options.compact_slack,
-                          scale_out=options.scale_out, retenant=options.retenant)
+                          scale_out=options.scale_out, retenant=options.retenant, reserve=options.reserve,
+                          release_after=options.release_after, fill=options.fill,
+                          release_margin=options.release_margin)
     policy = make_policy(options.policy, peak, popts)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
@@ -318,7 +330,10 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             current = plan
             down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
             down_until.update({g: t0 + d for g, d in trans.down.items()})
-        n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
+        if options.simulate:
+            n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
+        else:
+            n, good, full = np.zeros(len(names)), np.zeros(len(names)), False
         tot_n += n
         tot_good += good
         gpu_hours += current.gpus_used * (t1 - t0) / 3600.0 + trans.prep_gpu_s / 3600.0
@@ -350,12 +365,16 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
-                "estimate_window_s": options.estimate_window_s, "time_limit_s": options.time_limit_s,
+                "estimate_window_s": options.estimate_window_s, "function_offset": options.function_offset,
+                "simulate": options.simulate, "time_limit_s": options.time_limit_s,
                 "adaptive": {k: getattr(options, k) for k in ("up_margin", "hold", "release_slack", "release_budget",
                                                               "release_backoff", "compact_slack", "scale_out",
-                                                              "retenant")}}
-    per_service = {n: float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
+                                                              "retenant", "reserve", "release_after", "fill",
+                                                              "release_margin")}}
+    nan = not options.simulate
+    per_service = {n: math.nan if nan else float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
+    attainment = math.nan if nan else float(tot_good.sum() / max(tot_n.sum(), 1e-12))
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
-                       float(tot_good.sum() / max(tot_n.sum(), 1e-12)), standby_mb, tenants, decisions, emergencies, sim.full_minutes,
+                       attainment, standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
                        settings, time.perf_counter() - t_start)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from stsched.adapt.cost import align, gpu_layout, layout_changes
-from stsched.adapt.rebalance import gpu_load, rebalance, retenant, tenant_capacities, without_gpu
+from stsched.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
 from stsched.bounds import lp_bound_gpus
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -68,6 +68,10 @@ class PolicyOptions:
     compact_slack: int = 3
     scale_out: bool = False
     retenant: bool = True
+    reserve: float = 0.0
+    release_after: int = 0
+    fill: bool = False
+    release_margin: float = 0.0
 
 
 class Policy(Protocol):
@@ -128,6 +132,7 @@ class Adaptive:
     _decision: int = 0
     _retry_at: int = 0
     _grown_at: dict[str, int] = field(default_factory=dict)  # service -> decision of its last scale-up
+    _surplus_since: int | None = None  # first of the consecutive decisions at which a GPU looked releasable
 
     def initial(self, instance: Instance) -> Plan:
         return min_gpus(instance, self.opts)
@@ -154,13 +159,17 @@ class Adaptive:
         elif self.opts.retenant and (plan := retenant(instance, current)) is not None:
             note = "tenants changed inside the layouts"
         else:
-            caps = _service_capacity(instance, current)
+            caps = service_capacities(instance, current)
             for s in instance.services:
                 if s.rate > caps.get(s.name, 0.0) * (1 + 1e-9):
                     self._grown_at[s.name] = self._decision
             plan, note = self._scale_up(instance, current)
-        reserved = self._reserved(instance)
-        plan, freed = self._release(reserved, instance, plan)
+            self._surplus_since = None  # a rise: whatever looked spare was needed
+        reserved = self._reserved(instance).scaled(1.0 + self.opts.release_margin)
+        if not self._surplus_held(reserved, plan):
+            plan, freed = plan, 0
+        else:
+            plan, freed = self._release(reserved, instance, plan)
         if freed:
             note += f", {freed} GPU(s) freed"
         if plan.gpus_used - math.ceil(lp_bound_gpus(instance) - 1e-6) >= self.opts.compact_slack:
@@ -180,11 +189,42 @@ class Adaptive:
             cand = make(grown, current)
             cand = rebalance(instance, cand) if cand is not None else None
             if cand is not None:
-                candidates.append(((layout_changes(current, cand), cand.gpus_used), how, cand))
+                # a filled scale-out wins ties on changes: its GPU's spare capacity is reserve for the growth
+                more = 0 if how == "scale-out" and self.opts.fill else cand.gpus_used
+                candidates.append(((layout_changes(current, cand), more), how, cand))
         if candidates:
-            (changes, _), how, plan = min(candidates, key=lambda c: c[0])
-            return plan, f"{how}: {changes} change(s)"
+            key, how, plan = min(candidates, key=lambda c: c[0])
+            if self.opts.reserve > 0:
+                plan, how = self._with_reserve(instance, current, grown, key, plan, how)
+            return plan, f"{how}: {key[0]} change(s)"
         return align(current, min_gpus(instance, self.opts)), "min-gpus from scratch"
+
+    def _with_reserve(self, instance: Instance, current: Plan, grown: Instance, key: tuple[int, int], plan: Plan,
+                      how: str) -> tuple[Plan, str]:
+        """A scale-up pays for the layouts it rebuilds or switches on whole: ask the adapt objective for the grown
+        services at (1 + `reserve`) times their rate (then half that), and keep the first such plan that changes
+        no more layouts and uses no more GPUs than `plan`; its spare capacity absorbs the next rises by
+        rebalancing."""
+        short = {n for n, d in self._grown_at.items() if d == self._decision}
+        for margin in (self.opts.reserve, self.opts.reserve / 2):
+            ask = grown.with_rates({s.name: s.rate * (1 + margin) if s.name in short else s.rate
+                                    for s in grown.services})
+            cand = self._adapt(ask, current)
+            cand = rebalance(instance, cand) if cand is not None else None
+            if cand is not None and (layout_changes(current, cand), cand.gpus_used) <= key:
+                return cand, f"{how} with {margin:.0%} reserve"
+        return plan, how
+
+    def _surplus_held(self, reserved: Instance, plan: Plan) -> bool:
+        """Release hysteresis: a GPU is switched off only after the plan has held a GPU above the LP bound for
+        `release_after` consecutive decisions before this one (0: at once)."""
+        surplus = plan.gpus_used - math.ceil(lp_bound_gpus(reserved) - 1e-6) >= self.opts.release_slack
+        if not surplus:
+            self._surplus_since = None
+            return False
+        if self._surplus_since is None:
+            self._surplus_since = self._decision
+        return self._decision - self._surplus_since >= self.opts.release_after
 
     def _release(self, reserved: Instance, instance: Instance, plan: Plan) -> tuple[Plan, int]:
         """Switch GPUs off while the rest carries the reserved rates (module docstring, step 3)."""
@@ -206,6 +246,8 @@ class Adaptive:
                     plan, freed = cand, gone
         if not freed:
             self._retry_at = self._decision + self.opts.release_backoff
+        else:
+            self._surplus_since = None
         return plan, freed
 
     def _release_one(self, reserved: Instance, plan: Plan) -> Plan | None:
@@ -226,7 +268,7 @@ class Adaptive:
     def _scale_out(self, instance: Instance, current: Plan) -> Plan | None:
         """Keep every layout and add GPUs for what the plan in force cannot carry: a min-gpus plan for each
         service's deficit (its rate minus its tenants' capacity), on free GPU indices, then rebalance."""
-        caps = _service_capacity(instance, current)
+        caps = service_capacities(instance, current)
         deficit = {s.name: s.rate - caps.get(s.name, 0.0) for s in instance.services}
         deficit = {n: d * (1 + 1e-6) for n, d in deficit.items() if d > 1e-9 * max(1.0, instance.service(n).rate)}
         if not deficit:
@@ -236,6 +278,8 @@ class Adaptive:
         except (InfeasibleError, InputError) as e:
             log.info("scale-out failed: %s", e)
             return None
+        if self.opts.fill:
+            extra = self._filled(instance, deficit, extra)
         gpus = list(current.gpus)
         free = [k for k, g in enumerate(gpus) if not gpu_layout(g)]
         for g in extra.gpus:
@@ -247,13 +291,19 @@ class Adaptive:
                 gpus.append(g)
         return rebalance(instance, replace(current, gpus=tuple(gpus)))
 
-
-def _service_capacity(instance: Instance, plan: Plan) -> dict[str, float]:
-    caps: dict[str, float] = {}
-    for (gi, qi, ti), c in tenant_capacities(instance, plan).items():
-        name = plan.gpus[gi].partitions[qi].tenants[ti].service
-        caps[name] = caps.get(name, 0.0) + c
-    return caps
+    def _filled(self, instance: Instance, deficit: dict[str, float], extra: Plan) -> Plan:
+        """The GPUs switched on are paid for whole: the same number of GPUs planned for the short services'
+        full rates at the largest scale (max-scale), if that still covers each deficit; else `extra`."""
+        sub = instance.subset(deficit).with_gpus(extra.gpus_used)
+        try:
+            big = _solve(sub, self.opts, Objective.MAX_SCALE)
+        except InfeasibleError as e:
+            log.info("filled scale-out failed: %s", e)
+            return extra
+        served = big.served()
+        if all(served.get(n, 0.0) >= d * (1 - 1e-9) for n, d in deficit.items()):
+            return big
+        return extra
 
 
 def make_policy(name: str, peak: Instance, opts: PolicyOptions = PolicyOptions()) -> Policy:
