@@ -20,10 +20,24 @@ log = logging.getLogger(__name__)
 RESULTS = Path(os.environ.get("STSCHED_RESULTS", Path(__file__).resolve().parents[1] / "results"))
 
 
+def results_root() -> Path:
+    """$STSCHED_RESULTS when set (read at every call, so a run or a test can redirect it), else `RESULTS`."""
+    return Path(os.environ.get("STSCHED_RESULTS") or RESULTS)
+
+
 def results_dir(experiment: str) -> Path:
-    d = RESULTS / experiment
+    d = results_root() / experiment
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def read_rows(experiment: str, filename: str = "rows.csv") -> list[dict[str, str]]:
+    """The rows an earlier run wrote; SystemExit with a one-line message when there are none (for --plot-only)."""
+    path = results_root() / experiment / filename
+    if not path.exists():
+        raise SystemExit(f"error: {path} does not exist; run `python -m experiments.{experiment}` first")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _done_keys(path: Path, key_cols: Sequence[str]) -> set[tuple[str, ...]]:
