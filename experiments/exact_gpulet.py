@@ -11,6 +11,8 @@ A100 co-run data (exact per GPU pattern when the patterns fit, else the solver's
 Reference: the official gpulet scheduler on the same data and rules (M1 104/217/417, M2 84/198/396; gpulet
 PROVENANCE).  Target: proven optimal or a gap under 1 % within 60 s.
 Results: results/exact_gpulet/rows.csv and a printed table.
+Plots: results/exact_gpulet/alpha_<interference>.png, alpha per mix and GPU count per engine (and gpulet's reference
+without interference) divided by the proven optimum; `--plot-only` redraws them from rows.csv without solving.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import argparse
 import functools
 import logging
 from dataclasses import replace
+from pathlib import Path
 
-from experiments.common import markdown_table, run_grid
+from experiments.common import markdown_table, read_rows, results_dir, run_grid
+from experiments.plots import grouped_bars, number
 from stsched.scenarios import GPULET_MIXES, gpulet_mix
 from stsched.solve import Objective, SolveOptions, Status, run_solver
 
@@ -65,6 +69,52 @@ def _cell(d) -> str:
     return f"{float(d['alpha']):.2f} ({d['status']}{gap}) {float(d['wall_s']):.1f}s"
 
 
+def _plot_one(rows: list[dict[str, str]], interference: str) -> Path:
+    """alpha / optimum for one interference setting; the optimum is the best proven alpha, else the least upper
+    bound any engine proved (the group is then marked "bound"); groups without any plan are listed in the note."""
+    rows = [d for d in rows if d["interference"] == interference]
+    engines = list(dict.fromkeys(d["engine"] for d in rows))
+    cases = list(dict.fromkeys((d["mix"], int(d["gpus"])) for d in rows))
+    ref_name = "gpulet (official scheduler)"
+    groups, missing = [], []
+    series: dict[str, list[float | None]] = {e: [] for e in engines}
+    labels: dict[str, list[str | None]] = {e: [] for e in engines}
+    if interference == "none":
+        series[ref_name], labels[ref_name] = [], []
+    for mix, g in cases:
+        got = {d["engine"]: d for d in rows if (d["mix"], int(d["gpus"])) == (mix, g)}
+        alphas = {e: number(d["alpha"]) for e, d in got.items() if d["valid"] == "True" and number(d["alpha"])}
+        proven = [alphas[e] for e, d in got.items() if e in alphas and d["status"] == Status.OPTIMAL.value]
+        bounds = [b for d in got.values() if (b := number(d["bound"])) is not None]
+        if not alphas or not (proven or bounds):
+            missing.append(f"{mix}/{g} ({'/'.join(sorted({d['status'] for d in got.values()}))})")
+            continue
+        best = max(proven) if proven else min(bounds)
+        groups.append(f"{mix}/{g} GPU " + (f"a*={best:.1f}" if proven else f"a<={best:.1f} (bound)"))
+        for e in engines:
+            a = alphas.get(e)
+            series[e].append(None if a is None else a / best)
+            proven_here = e in got and got[e]["status"] == Status.OPTIMAL.value
+            labels[e].append(None if a is None or proven_here else f"gap {number(got[e]['gap']) or 0:.1%}")
+        if interference == "none":
+            ref = GPULET_REF.get((mix, g))
+            series[ref_name].append(None if ref is None else ref / best)
+            labels[ref_name].append(None if ref is None else f"{ref}")
+    ratios = [v for vals in series.values() for v in vals if v is not None]
+    note = "a*: best proven alpha (a<=: least proven upper bound); labels: gap left when not proven, gpulet's alpha"
+    if missing:
+        note += "; no plan: " + ", ".join(missing)
+    return grouped_bars(groups, series, results_dir(EXPERIMENT) / f"alpha_{interference}.png",
+                        ylabel="alpha / optimum", labels=labels, hline=1.0, note=note,
+                        ylim=(max(0.0, min(ratios, default=1.0) - 0.05), 1.12),
+                        title=f"gpulet mixes, max-scale (interference: {interference})")
+
+
+def plot(rows: list[dict[str, str]]) -> list[Path]:
+    """One figure per interference setting present in the rows."""
+    return [_plot_one(rows, i) for i in dict.fromkeys(d["interference"] for d in rows)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mixes", default=",".join(GPULET_MIXES))
@@ -74,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, solve nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.plot_only:
+        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
+        return 0
     mixes, gpus, engines = args.mixes.split(","), [int(g) for g in args.gpus.split(",")], args.engines.split(",")
     points = [{"interference": args.interference, "mix": m, "gpus": g, "engine": e}
               for m in mixes for g in gpus for e in engines]
@@ -93,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             table.append(line)
     print(f"interference: {args.interference}; cells: alpha (status, gap when not proven) and wall time\n")
     print(markdown_table(table, ["mix", "gpus", "gpulet_ref", "model", *engines]))
+    print("\n" + "\n".join(map(str, plot(rows))))
     return 0
 
 

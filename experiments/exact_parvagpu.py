@@ -11,6 +11,9 @@ sets are solved:
 Reference: ParvaGPU's public scheduler re-run at commit 5f3de1e (2, 3, 5, 7, 13, 17 A100s for its scenarios 1-6;
 shipped rows 1-4 are its scenarios 1, 2, 4, 6) and its committed deployment maps, judged here by our checker.
 Results: results/exact_parvagpu/rows.csv, the optimal plans in results/exact_parvagpu/plans/, a printed table.
+Plot: results/exact_parvagpu/gpus.png, GPUs per scenario (optimum with time sharing, optimum with one service per
+slice, ParvaGPU's public re-run, and the heuristic from results/heuristic/mig.csv when that file exists);
+`--plot-only` redraws it from rows.csv without solving.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from experiments.common import markdown_table, results_dir, run_grid
+from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid
+from experiments.plots import grouped_bars, number
 from solvers.bounds import lp_relaxation
 from stsched.check import check
 from stsched.io import save_plan
@@ -66,6 +70,35 @@ def _describe(plan) -> str:
     return " ".join(gpus)
 
 
+def plot(rows: list[dict[str, str]]) -> list[Path]:
+    """GPUs per scenario row from the written rows: the proven optimum per rule set ("<=N" when no engine proved
+    it), ParvaGPU's public figure, and the heuristic's valid count from results/heuristic/mig.csv if present."""
+    scen = sorted({int(d["row"]) for d in rows})
+    series: dict[str, list[float | None]] = {}
+    labels: dict[str, list[str | None]] = {}
+    for rules, name in (("shared", "optimum, time sharing"), ("parvagpu", "optimum, one service per slice")):
+        series[name], labels[name] = [], []
+        for r in scen:
+            got = [d for d in rows if int(d["row"]) == r and d["rules"] == rules and d["valid"] == "True"]
+            proven = [number(d["gpus"]) for d in got if d["status"] == Status.OPTIMAL.value]
+            found = [number(d["gpus"]) for d in got if number(d["gpus"]) is not None]
+            best = min(proven) if proven else min(found, default=None)
+            series[name].append(best)
+            labels[name].append(None if best is None else f"{best:g}" if proven else f"<={best:g}")
+    series["ParvaGPU (public re-run)"] = [PARVAGPU_GPUS.get(SCENARIO_OF_ROW.get(r, 0)) for r in scen]
+    labels["ParvaGPU (public re-run)"] = [None if v is None else f"{v:g}" for v in series["ParvaGPU (public re-run)"]]
+    if (results_root() / "heuristic" / "mig.csv").exists():
+        mig = {int(d["row"]): number(d.get("heuristic_gpus")) for d in read_rows("heuristic", "mig.csv")
+               if d.get("heuristic_valid") == "True"}
+        series["heuristic"] = [mig.get(r) for r in scen]
+        labels["heuristic"] = [None if v is None else f"{v:g}" for v in series["heuristic"]]
+    groups = [f"row {r} (scenario {SCENARIO_OF_ROW.get(r, '?')})" for r in scen]
+    return [grouped_bars(groups, series, results_dir(EXPERIMENT) / "gpus.png", ylabel="A100 GPUs", labels=labels,
+                         title="ParvaGPU scenarios (A100 MIG): GPUs needed",
+                         note="<=N: no engine proved the optimum within its time limit (best plan found)"
+                         if any(t and t.startswith("<=") for ts in labels.values() for t in ts) else None)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", default="1,2,3,4")
@@ -74,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plot from rows.csv, solve nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.plot_only:
+        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
+        return 0
     rows = [int(r) for r in args.rows.split(",")]
     plans = results_dir(EXPERIMENT) / "plans"
     plans.mkdir(exist_ok=True)
@@ -108,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = load_plan(f)
         rep = check(parvagpu(r), plan)
         print(f"\n{f.name}: {plan.gpus_used} GPUs, checker valid={rep.valid}\n  {_describe(plan)}")
+    print("\n" + "\n".join(map(str, plot(done))))
     return 0
 
 

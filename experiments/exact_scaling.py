@@ -10,6 +10,8 @@ slots (aggregated configurations + layout counts), patterns (complete GPU patter
 limit the solver falls back to slots and the cell says so), indexed (one block of variables per GPU, symmetry
 breaking).  Each cell: wall time to a proven optimum, or the gap left at the time limit.
 Results: results/exact_scaling/rows.csv and a printed table.
+Plots: results/exact_scaling/solve_time_<device>.png (time to a proven optimum) and gap_<device>.png (gap left) per
+services x GPUs, one series per formulation x engine; `--plot-only` redraws them from rows.csv without solving.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from pathlib import Path
 
-from experiments.common import markdown_table, run_grid
+from experiments.common import markdown_table, read_rows, results_dir, run_grid
+from experiments.plots import number, series_plot
 from stsched.scenarios import random_instance
 from stsched.solve import Objective, SolveOptions, Status, run_solver
 
@@ -57,6 +61,47 @@ def _cell(d) -> str:
     return d["status"]
 
 
+COLOURS = {"slots": "tab:blue", "patterns": "tab:orange", "indexed": "tab:green"}
+MARKERS = {"cbc": "o", "highs": "s", "cpsat": "^"}
+
+
+def plot(rows: list[dict[str, str]]) -> list[Path]:
+    """Per device: time to a proven optimum (no point when not proven) and the gap left (0 when proven, no point
+    without a plan) against services x GPUs, one series per formulation/engine as requested."""
+    out = []
+    for device in dict.fromkeys(d["device"] for d in rows):
+        rs = [d for d in rows if d["device"] == device]
+        seeds = len({d["seed"] for d in rs}) > 1
+        at = {id(d): f"{d['services']}x{d['gpus']}" + (f"/{d['seed']}" if seeds else "") for d in rs}
+        order = list(dict.fromkeys(at[id(d)] for d in sorted(rs, key=lambda d: (int(d["services"]), int(d["gpus"]),
+                                                                              int(d["seed"])))))
+        times, gaps, styles = {}, {}, {}
+        for d in rs:
+            name = f"{d['formulation']}/{d['engine']}"
+            proven = d["status"] == Status.OPTIMAL.value and d["valid"] == "True"
+            has_plan = d["valid"] == "True" and number(d["gpus_used"]) is not None
+            times.setdefault(name, ([], []))
+            gaps.setdefault(name, ([], []))
+            times[name][0].append(at[id(d)])
+            times[name][1].append(number(d["wall_s"]) if proven else None)
+            gaps[name][0].append(at[id(d)])
+            gaps[name][1].append(0.0 if proven else 100 * number(d["gap"]) if has_plan and number(d["gap"]) is not None
+                                 else None)
+            styles[name] = {"color": COLOURS.get(d["formulation"]), "marker": MARKERS.get(d["engine"], "o"),
+                            "alpha": 0.8}
+        fell = sorted({f"{d['formulation']}->{d['used']}" for d in rs if d["used"] and d["used"] != d["formulation"]})
+        back = f"; fell back (model used instead): {', '.join(fell)}" if fell else ""
+        out.append(series_plot(times, results_dir(EXPERIMENT) / f"solve_time_{device}.png", categories=order,
+                               xlabel="services x GPUs", ylabel="wall time to proven optimum (s)", styles=styles,
+                               title=f"exact solvers, min-gpus ({device})",
+                               note="no point: optimum not proven within the time limit (see gap plot)" + back))
+        out.append(series_plot(gaps, results_dir(EXPERIMENT) / f"gap_{device}.png", categories=order,
+                               xlabel="services x GPUs", ylabel="gap left at the end (%)", styles=styles,
+                               log_scale=False, title=f"exact solvers, min-gpus ({device})",
+                               note="0: proven optimum; no point: no plan within the time limit" + back))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--points", default=DEFAULT_POINTS, help="SERVICESxGPUS,... (default %(default)s)")
@@ -67,8 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, solve nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.plot_only:
+        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
+        return 0
     pairs = [tuple(int(x) for x in p.split("x")) for p in args.points.split(",")]
     forms, engines = args.formulations.split(","), args.engines.split(",")
     points = [{"device": args.device, "services": s, "gpus": g, "seed": int(seed), "formulation": f, "engine": e}
@@ -94,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {args.device}; min-gpus; time limit {args.time_limit:g} s per solve; cells: time to proven "
           f"optimum or the gap left; T: tenant sets in the model (* a restriction)\n")
     print(markdown_table(table, cols))
+    print("\n" + "\n".join(map(str, plot(rows))))
     return 0
 
 

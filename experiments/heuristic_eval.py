@@ -17,19 +17,24 @@ checker) on the same instances; solvers that are not registered are reported as 
 - speed: 64 services on 32 GPUs (random A100 MPS instances), the heuristic's time and a baseline's time measured
   in the same run, with their ratio.
 Results: results/heuristic/<section>.csv and a printed Markdown summary.
+Plots: results/heuristic/gap.png (the heuristic's gap to the proven optimum per instance) and wall_time.png (every
+solver's wall time against the instance's services, all sections); `--plot-only` redraws them from the CSVs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
 import statistics
 import time
+from pathlib import Path
 from typing import Mapping
 
-from experiments.common import markdown_table, run_grid
+from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid
+from experiments.plots import grouped_bars, number, series_plot
 from stsched.scenarios import PARVAGPU_GPUS, gpulet_mix, parvagpu, random_instance
 from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
 
@@ -53,6 +58,15 @@ def build(spec: str):
     if kind == "random":
         return random_instance(int(args[1]), int(args[2]), int(args[3]), device=args[0])
     raise ValueError(spec)
+
+
+SPEC = {  # section -> the instance spec of one of its rows
+    "gap": lambda r: str(r["spec"]),
+    "scale": lambda r: f"gpulet:{r['mix']}:{r['gpus']}",
+    "interference": lambda r: f"gpulet:{r['mix']}:{r['gpus']}",  # same services; gpulet's interference rules
+    "mig": lambda r: f"parvagpu:{r['row']}",
+    "speed": lambda r: f"random:a100-mps:64:32:{r['seed']}",
+}
 
 
 def solve(name: str, spec: str, objective: Objective, time_limit: float, params: tuple = (),
@@ -99,7 +113,7 @@ def scale_points() -> list[dict[str, object]]:
 
 
 def scale_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
-    spec = f"gpulet:{point['mix']}:{point['gpus']}"
+    spec = SPEC["scale"](point)
     row: dict[str, object] = {"gpulet_ref": GPULET_REF[(point["mix"], point["gpus"])],
                               "temporal_ref": TEMPORAL_REF[(point["mix"], point["gpus"])]}
     for name in ("heuristic", "gpulet", "nexus", EXACT):
@@ -136,7 +150,7 @@ def mig_points() -> list[dict[str, object]]:
 
 
 def mig_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
-    spec = f"parvagpu:{point['row']}"
+    spec = SPEC["mig"](point)
     row: dict[str, object] = {"scenario": PARVAGPU_ROWS[point["row"]],
                               "parvagpu_published": PARVAGPU_GPUS[PARVAGPU_ROWS[point["row"]]]}
     for name in ("heuristic", "parvagpu", EXACT):
@@ -154,7 +168,7 @@ def speed_points(quick: bool) -> list[dict[str, object]]:
 
 
 def speed_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
-    spec = f"random:a100-mps:64:32:{point['seed']}"
+    spec = SPEC["speed"](point)
     build(spec)  # load the data set before timing anything
     row: dict[str, object] = {"load": round(os.getloadavg()[0], 2)}
     for name in ("heuristic", SPEED_BASELINE):
@@ -168,25 +182,26 @@ def speed_row(point: Mapping[str, object], time_limit: float) -> dict[str, objec
 
 
 # ----------------------------------------------------------------------------------------------- summaries
-def _f(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
+_f = number
+
+
+def proven_gap(r: Mapping[str, str]) -> float | None:
+    """The heuristic's relative gap to the exact solver's proven optimum (None when not proven or missing)."""
+    h, e = _f(r.get("heuristic_obj")), _f(r.get(f"{EXACT}_obj"))
+    if h is None or e is None or r.get(f"{EXACT}_status") != Status.OPTIMAL.value or e <= 0:
         return None
-    return None if math.isnan(v) else v
+    return (h - e) / e if r["objective"] == "min-gpus" else (e - h) / e
 
 
 def summarize_gap(rows: list[dict[str, str]]) -> str:
     out, gaps, gpu_diff = [], [], []
     for r in rows:
-        h, e = _f(r.get("heuristic_obj")), _f(r.get(f"{EXACT}_obj"))
         proven = r.get(f"{EXACT}_status") == Status.OPTIMAL.value
-        gap = None
-        if h is not None and e is not None and proven and e > 0:
-            gap = (h - e) / e if r["objective"] == "min-gpus" else (e - h) / e
+        gap = proven_gap(r)
+        if gap is not None:
             gaps.append(gap)
             if r["objective"] == "min-gpus":
-                gpu_diff.append(h - e)
+                gpu_diff.append(_f(r["heuristic_obj"]) - _f(r[f"{EXACT}_obj"]))
         out.append({**r, "gap": "-" if gap is None else f"{gap:.2%}", "proven": proven})
     table = markdown_table(out, ["spec", "objective", "heuristic_obj", "heuristic_ms", "heuristic_valid",
                                  f"{EXACT}_status", f"{EXACT}_obj", f"{EXACT}_ms", "gap"])
@@ -245,14 +260,63 @@ SECTIONS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def services_of(spec: str) -> int:
+    """How many services the instance has: from a random spec itself, else by loading it (data only, no solver)."""
+    kind, *args = spec.split(":")
+    return int(args[1]) if kind == "random" else len(build(spec).services)
+
+
+def plot(sections: Mapping[str, list[dict[str, str]]]) -> list[Path]:
+    """gap.png from the gap rows, wall_time.png from every section's rows (solver wall time per run vs services)."""
+    out, folder = [], results_dir(EXPERIMENT)
+    if sections.get("gap"):
+        rows = sections["gap"]
+        gaps = [proven_gap(r) for r in rows]
+        unproven = [f"{r['spec']} {r['objective']}" for r, g in zip(rows, gaps) if g is None]
+        out.append(grouped_bars(
+            [f"{r['spec']} {r['objective']}" for r in rows], {"heuristic vs proven optimum": [
+                None if g is None else 100 * g for g in gaps]}, folder / "gap.png", ylabel="gap (%)",
+            labels={"heuristic vs proven optimum": [None if g is None else f"{g:.2%}" for g in gaps]},
+            log_scale=False,
+            title="heuristic vs the exact optimum (min-gpus: relative extra GPUs; max-scale: alpha lost)",
+            note="no bar: optimum not proven: " + ", ".join(unproven) if unproven else None))
+    times: dict[str, tuple[list[int], list[float | None]]] = {}
+    for name, rows in sections.items():
+        for r in rows:
+            for col in r:
+                if col.endswith("_ms") and not col.endswith("_cpu_ms") and _f(r[col]) is not None:
+                    xs, ys = times.setdefault(col[:-3] + (" (exact)" if col[:-3] == EXACT else ""), ([], []))
+                    xs.append(services_of(SPEC[name](r)))
+                    ys.append(_f(r[col]))
+    if times:
+        out.append(series_plot(times, folder / "wall_time.png", xlabel="services in the instance", log_x=True,
+                               ylabel="wall time of one solve (ms)", connect=False, log_scale=True,
+                               styles={k: {"alpha": 0.7} for k in times},
+                               title="solver wall time vs instance size (all sections, as measured)"))
+    return out
+
+
+def _written(names: list[str]) -> dict[str, list[dict[str, str]]]:
+    return {n: read_rows(EXPERIMENT, f"{n}.csv") for n in names if (results_root() / EXPERIMENT / f"{n}.csv").exists()}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", choices=["all", *SECTIONS], default="all")
     ap.add_argument("--fresh", action="store_true", help="discard earlier rows")
     ap.add_argument("--quick", action="store_true", help="fewer seeds")
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per solver run (default 120)")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from the section CSVs, solve nothing")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.plot_only:
+        names = [n for n in SECTIONS if args.section in ("all", n)]
+        if not (written := _written(names)):
+            raise SystemExit(f"error: no {'/'.join(names)} CSV in {results_root() / EXPERIMENT}; run "
+                             f"`python -m experiments.heuristic_eval` first")
+        print("\n".join(map(str, plot(written))))
+        return 0
     for name, (points, fn, keys, summary) in SECTIONS.items():
         if args.section not in ("all", name):
             continue
@@ -262,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## {name} ({time.perf_counter() - t0:.0f} s)\n")
         print(summary(rows))
         print()
+    print("\n".join(map(str, plot(_written(list(SECTIONS))))))
     return 0
 
 
