@@ -3,7 +3,7 @@
     python -m experiments.hw_validate prepare      # here (CPU): instance + heuristic plan from data/profiles/h200-sm
     python -m stsched.commands.profile execute results/hw/instance.json results/hw/plan.json --backend sm \
         --duration 20 --seed 1 --compare-sim --json > results/hw/exec.json          # on the GPU (the device)
-    python -m experiments.hw_validate report       # here: results/hw/summary.md
+    python -m experiments.hw_validate report       # here: results/hw/summary.md, batch_times.png
     (--margin 1.2 on prepare/report: the plan is made with every execution time x 1.2; results/hw/margin-1.2/)
 
 The instance: the five models of the H200 profile (`data/profiles/h200-sm`, green-context partitions of the
@@ -111,6 +111,14 @@ def summarize(out: Path) -> str:
         "", markdown_table(rows, list(rows[0])), "", "Per tenant: median measured batch time vs the profile's e_s:", "",
         markdown_table(table, list(table[0])) if table else "(none)", ""])
     write_atomic(out / "summary.md", text)
+    if table:
+        from experiments.plots import grouped_bars
+
+        grouped_bars([f"{r['service']} (p{r['partition']})" for r in table],
+                     {"measured on the H200": [r["measured_ms"] for r in table],
+                      "profile (planned e_s)": [r["profile_ms"] for r in table]}, out / "batch_times.png",
+                     ylabel="median batch time (ms)", title=f"{inst.name}: measured vs planned batch times",
+                     labels={"measured on the H200": [f"{r['ratio']}x" for r in table]})
     return text
 
 
