@@ -238,26 +238,35 @@ def test_release_hysteresis_ignores_a_brief_dip(vgg):
     the dip and comes back at the rise: 3 changes; with release_after 2 it stays through the one-decision dip
     and goes off only after three consecutive decisions with a releasable GPU."""
     rates = (600, 2100, 600, 600, 600)
-    eager = _walk(Adaptive(PolicyOptions(time_limit_s=1.0)), vgg, two_vgg_gpus(), rates)
+    eager = _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_margin=0.0)), vgg, two_vgg_gpus(), rates)
     assert eager[0] == (1, 1) and eager[1] == (1, 2) and sum(c for c, _ in eager) >= 3
-    calm = _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_after=2)), vgg, two_vgg_gpus(), rates)
+    calm = _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_margin=0.0, release_after=2)), vgg, two_vgg_gpus(),
+                 rates)
     assert calm == [(0, 2), (0, 2), (0, 2), (0, 2), (1, 1)]
 
 
 def test_release_margin_keeps_a_gpu_the_rest_would_carry_at_full_load(vgg):
     """At 1000 req/s one 60 % partition (1125 req/s) can carry vgg16: released without a margin, kept with a
-    20 % margin (1200 > 1125; no rebuild allowed), released when the rate falls to 900 (1080 <= 1125)."""
-    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0)), vgg, two_vgg_gpus(), (1000,)) == [(1, 1)]
-    opts = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0)
+    20 % margin (1200 > 1125; no rebuild allowed), released when the rate falls to 900 (1080 <= 1125), or at no
+    margin once it has looked releasable for more than `release_after` decisions (ski rental)."""
+    eager = PolicyOptions(time_limit_s=1.0, release_margin=0.0)
+    assert _walk(Adaptive(eager), vgg, two_vgg_gpus(), (1000,)) == [(1, 1)]
+    banded = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0)
+    assert _walk(Adaptive(banded), vgg, two_vgg_gpus(), (1000,) * 4) == [(0, 2)] * 4  # the default: never at no margin
+    opts = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0, release_after=1)
     kept = _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1000, 900))
     assert kept == [(0, 2), (1, 1)]
+    assert _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1000, 1000)) == [(0, 2), (1, 1)]
+    patient = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0, release_after=3)
+    assert _walk(Adaptive(patient), vgg, two_vgg_gpus(), (1000,) * 4) == [(0, 2)] * 3 + [(1, 1)]
 
 
 def test_filled_scale_out_absorbs_a_rise_with_one_switch_on(vgg):
     """A rise past the one GPU in force: the filled scale-out switches one GPU on (one change, the old layout
     kept) planned for vgg16 at the largest scale, so the next, larger rise is absorbed by rebalancing."""
     one = Plan((GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 900.0),)),)),))
-    policy = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True, fill=True, release_after=2))
+    policy = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True, fill=True, release_margin=0.0,
+                                    release_after=2))
     up, note = policy.next(vgg.with_rates({"vgg16": 1300.0}), one)
     assert "scale-out" in note and layout_changes(one, up) == 1 and up.gpus_used == 2
     assert [p.size for p in up.gpus[0].partitions if p.tenants] == [60.0]  # the GPU in force is not rebuilt

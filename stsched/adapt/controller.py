@@ -79,9 +79,9 @@ class AdaptOptions:
     scale_out: bool = False
     retenant: bool = True
     reserve: float = 0.0
-    release_after: int = 0
+    release_after: int | None = None
     fill: bool = False
-    release_margin: float = 0.0
+    release_margin: float = 0.05
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -108,7 +108,7 @@ class AdaptOptions:
         if self.hours is not None and not (self.hours > 0 and math.isfinite(self.hours)):
             raise InputError(f"hours must be a finite number > 0, got {self.hours!r}")
         if min(self.release_slack, self.compact_slack, self.release_budget) < 1 or min(
-                self.hold, self.release_backoff, self.release_after) < 0:
+                self.hold, self.release_backoff, self.release_after or 0) < 0:
             raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
                              "release_after >= 0")
         if not isinstance(self.function_offset, int) or self.function_offset < 0:

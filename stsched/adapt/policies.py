@@ -12,16 +12,25 @@
      separately as tenant changes);
   2. only if that cannot carry the new rates either: the solver's adapt objective (`Objective.ADAPT` with the plan in
      force as `current_plan`, which rebuilds as few GPU layouts as possible), and optionally a scale-out candidate
-     (keep every layout, add GPUs from a min-gpus plan for each service's deficit), the one changing fewer layouts
-     (then using fewer GPUs) wins; a min-gpus plan from scratch (aligned) if both fail.  Services the plan in force
-     could not carry are provisioned at (1 + `up_margin`) times their rate and keep that reserve for `hold`
-     decisions, so that their next small rise is absorbed by rebalancing;
-  3. release: when the plan holds `release_slack` or more GPUs above the LP bound of the reserved rates, GPUs are
-     switched off one at a time, the least-loaded first, while the others absorb its load (with the reserve) by
-     rebalancing alone (one reconfiguration, no downtime for anyone) or through the solver's adapt rebuilding at
-     most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan for the reserved rates
-     (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an attempt that freed
-     nothing it waits `release_backoff` decisions;
+     (keep every layout, add GPUs from a min-gpus plan for each service's deficit; with `fill`, the GPUs switched
+     on are planned for the short services' full rates at the largest scale instead, since they are paid for
+     whole), the one changing fewer layouts (then using fewer GPUs; a filled scale-out wins ties on changes)
+     wins; a min-gpus plan from scratch (aligned) if both fail.  Services the plan in force could not carry are
+     provisioned at (1 + `up_margin`) times their rate and keep that reserve for `hold` decisions; with
+     `reserve` > 0 the adapt objective is also asked for the short services at (1 + `reserve`) (then half that)
+     and that plan is taken if it changes no more layouts and uses no more GPUs;
+  3. release, with a hysteresis band: the plan scales up only when the estimate exceeds what its layouts carry
+     (steps 1-2), and gives a GPU back at once only when the others carry (1 + `release_margin`) times the
+     reserved rates; a GPU that the others carry at no margin is given back once the plan has held a GPU above
+     the LP bound of the reserved rates for more than `release_after` consecutive decisions (ski rental: a
+     GPU kept in the band costs at most that long before it is released anyway).  Without the band (margin 0,
+     `release_after` 0) a GPU given back when the load dips to exactly what the others carry is switched on
+     again at the next small rise: two reconfigurations for a few minutes of one GPU.  A release switches GPUs
+     off one at a time, the least-loaded first, while the others absorb its load (at the margin in question)
+     by rebalancing alone (one reconfiguration, no downtime for anyone) or through the solver's adapt
+     rebuilding at most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan for those
+     rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an attempt
+     that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
      (aligned), like full re-partitioning.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
@@ -53,7 +62,7 @@ class PolicyOptions:
     """`solver`, `time_limit_s`, `seed`, `params`: the registered solver, its time limit per call, seed and
     solver-specific parameters.  The adaptive policy's knobs (module docstring): `up_margin`, `hold`,
     `release_slack`, `release_tries`, `release_budget`, `release_backoff`, `compact_slack`, `scale_out`,
-    `retenant`."""
+    `retenant`, `reserve`, `release_after`, `fill`, `release_margin`."""
 
     solver: str = "heuristic"
     time_limit_s: float = 30.0
@@ -69,9 +78,9 @@ class PolicyOptions:
     scale_out: bool = False
     retenant: bool = True
     reserve: float = 0.0
-    release_after: int = 0
+    release_after: int | None = None
     fill: bool = False
-    release_margin: float = 0.0
+    release_margin: float = 0.05
 
 
 class Policy(Protocol):
@@ -165,11 +174,7 @@ class Adaptive:
                     self._grown_at[s.name] = self._decision
             plan, note = self._scale_up(instance, current)
             self._surplus_since = None  # a rise: whatever looked spare was needed
-        reserved = self._reserved(instance).scaled(1.0 + self.opts.release_margin)
-        if not self._surplus_held(reserved, plan):
-            plan, freed = plan, 0
-        else:
-            plan, freed = self._release(reserved, instance, plan)
+        plan, freed = self._release_step(instance, plan)
         if freed:
             note += f", {freed} GPU(s) freed"
         if plan.gpus_used - math.ceil(lp_bound_gpus(instance) - 1e-6) >= self.opts.compact_slack:
@@ -216,21 +221,43 @@ class Adaptive:
         return plan, how
 
     def _surplus_held(self, reserved: Instance, plan: Plan) -> bool:
-        """Release hysteresis: a GPU is switched off only after the plan has held a GPU above the LP bound for
-        `release_after` consecutive decisions before this one (0: at once)."""
+        """Whether the plan has held a GPU above the LP bound of the reserved rates for `release_after`
+        consecutive decisions before this one (0: at once); called once per decision."""
         surplus = plan.gpus_used - math.ceil(lp_bound_gpus(reserved) - 1e-6) >= self.opts.release_slack
         if not surplus:
             self._surplus_since = None
             return False
         if self._surplus_since is None:
             self._surplus_since = self._decision
-        return self._decision - self._surplus_since >= self.opts.release_after
+        return self._decision - self._surplus_since >= (self.opts.release_after or 0)
+
+    def _release_step(self, instance: Instance, plan: Plan) -> tuple[Plan, int]:
+        """Step 3 (module docstring): at once when the rest carries the reserved rates with `release_margin` to
+        spare; at no margin once a GPU has looked releasable for more than `release_after` decisions in a row (None:
+        never, unless the margin is 0: then at once)."""
+        reserved = self._reserved(instance)
+        patient = self._surplus_held(reserved, plan)
+        if self._decision < self._retry_at:
+            return plan, 0
+        margin, after = self.opts.release_margin, self.opts.release_after
+        targets = [reserved.scaled(1.0 + margin)] if margin > 0 else []
+        if (margin == 0 and after is None) or (after is not None and patient):
+            targets.append(reserved)
+        tried = False
+        for target in targets:
+            if plan.gpus_used - math.ceil(lp_bound_gpus(target) - 1e-6) < self.opts.release_slack:
+                continue
+            tried = True
+            plan, freed = self._release(target, instance, plan)
+            if freed:
+                self._surplus_since = None
+                return plan, freed
+        if tried:
+            self._retry_at = self._decision + self.opts.release_backoff
+        return plan, 0
 
     def _release(self, reserved: Instance, instance: Instance, plan: Plan) -> tuple[Plan, int]:
-        """Switch GPUs off while the rest carries the reserved rates (module docstring, step 3)."""
-        surplus = plan.gpus_used - math.ceil(lp_bound_gpus(reserved) - 1e-6) >= self.opts.release_slack
-        if not surplus or self._decision < self._retry_at:
-            return plan, 0
+        """Switch GPUs off while the rest carries the `reserved` rates."""
         freed = 0
         while True:
             better = self._release_one(reserved, plan)
@@ -244,10 +271,6 @@ class Adaptive:
                 gone = plan.gpus_used - cand.gpus_used
                 if gone > 0 and layout_changes(plan, cand) <= self.opts.release_budget * gone:
                     plan, freed = cand, gone
-        if not freed:
-            self._retry_at = self._decision + self.opts.release_backoff
-        else:
-            self._surplus_since = None
         return plan, freed
 
     def _release_one(self, reserved: Instance, plan: Plan) -> Plan | None:
