@@ -193,9 +193,22 @@ def test_full_sampling_agrees_with_sampled(small):
 
 def test_adapt_options_reject_bad_input():
     for bad in (dict(policy="magic"), dict(epoch_s=90), dict(trace="azure-llm-inference-2023"),
-                dict(downtime="pause"), dict(headroom=-1), dict(sampling="some"), dict(hours=0)):
+                dict(downtime="pause"), dict(headroom=-1), dict(sampling="some"), dict(hours=0),
+                dict(function_offset=-1), dict(release_after=-1), dict(release_margin=-0.1)):
         with pytest.raises(InputError):
             AdaptOptions(**bad)
+
+
+def test_plan_only_and_function_offset(small):
+    """simulate=False gives the same plans (reconfigurations, GPU-hours) without attainment; another function
+    offset is another rate shape."""
+    opts = dict(policy="adaptive", hours=0.2, epoch_s=300, time_limit_s=2.0)
+    sim = run_adapt(small, AdaptOptions(**opts))
+    dry = run_adapt(small, AdaptOptions(simulate=False, **opts))
+    assert np.isnan(dry.slo_attainment) and dry.simulated_requests == 0
+    assert (dry.reconfigurations, dry.gpu_hours) == (sim.reconfigurations, sim.gpu_hours)
+    other = run_adapt(small, AdaptOptions(simulate=False, function_offset=4, **opts))
+    assert other.settings["function_offset"] == 4 and other.gpu_hours != dry.gpu_hours
 
 
 def test_cli_adapt(tmp_path, small, capsys):
