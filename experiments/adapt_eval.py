@@ -47,7 +47,12 @@ INT_KNOBS = ("hold", "release_slack", "release_budget", "release_backoff", "comp
 BOOL_KNOBS = ("scale_out", "retenant", "fill")
 
 
+STR_KNOBS = ("release_solver",)
+
+
 def _knob(name: str, value: str) -> object:
+    if name in STR_KNOBS:
+        return value
     if name in BOOL_KNOBS:
         if value.lower() not in ("0", "1", "true", "false"):
             raise SystemExit(f"--variant {name}={value}: expected true or false")

@@ -289,3 +289,15 @@ def test_filled_scale_out_absorbs_a_rise_with_one_switch_on(vgg):
     tight = plain._scale_out(vgg.with_rates({"vgg16": 1300.0}), one)
     assert tight is not None and tight.gpus_used == 2
     assert rebalance(vgg.with_rates({"vgg16": 1800.0}), tight) is None  # sized for the deficit only
+
+
+def test_release_through_the_exact_adapt(vgg):
+    """With release_solver="milp" a GPU is given back through the exact adapt objective on one GPU fewer: at
+    1500 req/s the one GPU left must be rebuilt (60 % -> a larger partition), 2 changes within the budget."""
+    opts = PolicyOptions(time_limit_s=1.0, release_solver="milp", release_backoff=0)
+    inst = vgg.with_rates({"vgg16": 1500.0})
+    assert _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1500, 1500)) == [(2, 1), (0, 1)]
+    plan, _ = Adaptive(opts).next(inst, two_vgg_gpus())
+    assert check(inst, plan).valid
+    with pytest.raises(InputError, match="release_solver"):
+        AdaptOptions(release_solver="brute")

@@ -82,6 +82,7 @@ class AdaptOptions:
     release_after: int | None = None
     fill: bool = False
     release_margin: float = 0.05
+    release_solver: str = ""
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -93,6 +94,13 @@ class AdaptOptions:
             raise InputError(f"sampling must be 'sampled' or 'full', got {self.sampling!r}")
         if self.downtime not in ("stop", "standby"):
             raise InputError(f"downtime must be 'stop' or 'standby', got {self.downtime!r}")
+        if self.release_solver:
+            from stsched.solve import Objective, available_solvers
+
+            info = available_solvers().get(self.release_solver)
+            if info is None or Objective.ADAPT not in info.objectives:
+                raise InputError(f"release_solver {self.release_solver!r}: not a registered solver with the adapt "
+                                 "objective (heuristic, milp, milp-highs)")
         for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
@@ -290,7 +298,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                           release_backoff=options.release_backoff, compact_slack=options.compact_slack,
                           scale_out=options.scale_out, retenant=options.retenant, reserve=options.reserve,
                           release_after=options.release_after, fill=options.fill,
-                          release_margin=options.release_margin)
+                          release_margin=options.release_margin, release_solver=options.release_solver)
     policy = make_policy(options.policy, peak, popts)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
@@ -370,7 +378,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "adaptive": {k: getattr(options, k) for k in ("up_margin", "hold", "release_slack", "release_budget",
                                                               "release_backoff", "compact_slack", "scale_out",
                                                               "retenant", "reserve", "release_after", "fill",
-                                                              "release_margin")}}
+                                                              "release_margin", "release_solver")}}
     nan = not options.simulate
     per_service = {n: math.nan if nan else float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
     attainment = math.nan if nan else float(tot_good.sum() / max(tot_n.sum(), 1e-12))

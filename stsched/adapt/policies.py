@@ -62,7 +62,8 @@ class PolicyOptions:
     """`solver`, `time_limit_s`, `seed`, `params`: the registered solver, its time limit per call, seed and
     solver-specific parameters.  The adaptive policy's knobs (module docstring): `up_margin`, `hold`,
     `release_slack`, `release_tries`, `release_budget`, `release_backoff`, `compact_slack`, `scale_out`,
-    `retenant`, `reserve`, `release_after`, `fill`, `release_margin`."""
+    `retenant`, `reserve`, `release_after`, `fill`, `release_margin`, `release_solver` (a registered solver whose
+    adapt objective is asked for the fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off)."""
 
     solver: str = "heuristic"
     time_limit_s: float = 30.0
@@ -81,6 +82,7 @@ class PolicyOptions:
     release_after: int | None = None
     fill: bool = False
     release_margin: float = 0.05
+    release_solver: str = ""
 
 
 class Policy(Protocol):
@@ -279,6 +281,16 @@ class Adaptive:
         for k in order:
             trial = rebalance(reserved, without_gpu(plan, k))
             if trial is not None:
+                return trial
+        if self.opts.release_solver and plan.gpus_used > 1:  # fewest changes on one GPU fewer (exact with milp)
+            try:
+                trial = _solve(reserved.with_gpus(plan.gpus_used - 1),
+                               replace(self.opts, solver=self.opts.release_solver), Objective.ADAPT, plan)
+            except InfeasibleError as e:
+                log.info("release through %s failed: %s", self.opts.release_solver, e)
+                trial = None
+            if (trial is not None and trial.gpus_used < plan.gpus_used
+                    and layout_changes(plan, trial) <= self.opts.release_budget):
                 return trial
         for k in order:
             without = without_gpu(plan, k)
