@@ -6,7 +6,7 @@ solvers.exact; no engine code here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -96,6 +96,11 @@ def warm_counts(data: ModelData, plan: Plan) -> Counts | None:
         if li is None:
             return None
         per_gpu.append((li, cfgs))
+    return _counts_of(data, per_gpu)
+
+
+def _counts_of(data: ModelData, per_gpu: list[tuple[int, dict[int, int]]]) -> Counts:
+    """Counts (layouts, configurations, per GPU, alpha) of GPUs given as (layout, configuration counts)."""
     lay: dict[int, int] = {}
     cfg: dict[int, int] = {}
     for li, cs in per_gpu:
@@ -172,14 +177,8 @@ def greedy_counts(data: ModelData, objective: Objective) -> Counts:
     per_gpu = _pack(data, pending)
     if per_gpu is None:
         return Counts()
-    lay: dict[int, int] = {}
-    cfg: dict[int, int] = {}
-    for li, cs in per_gpu:
-        lay[li] = lay.get(li, 0) + 1
-        for ci, n in cs.items():
-            cfg[ci] = cfg.get(ci, 0) + n
-    alpha = _alpha_of(data, [[data.configs[ci] for ci, n in cs.items() for _ in range(n)] for _, cs in per_gpu])
-    return Counts(layouts=lay, configs=cfg, per_gpu=tuple(per_gpu), alpha=alpha if maxi else None)
+    counts = _counts_of(data, per_gpu)
+    return counts if maxi else replace(counts, alpha=None)
 
 
 def _pack(data: ModelData, pending: list[int]) -> list[tuple[int, dict[int, int]]] | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 from tqdm import tqdm
@@ -293,12 +293,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
                                                             * (1 + options.headroom))})
-    popts = PolicyOptions(options.solver, options.time_limit_s, options.seed, options.solver_params,
-                          options.up_margin, options.hold, options.release_slack, release_budget=options.release_budget,
-                          release_backoff=options.release_backoff, compact_slack=options.compact_slack,
-                          scale_out=options.scale_out, retenant=options.retenant, reserve=options.reserve,
-                          release_after=options.release_after, fill=options.fill,
-                          release_margin=options.release_margin, release_solver=options.release_solver)
+    popts = PolicyOptions(params=options.solver_params,  # every knob of the same name, as given
+                          **{f.name: getattr(options, f.name) for f in fields(PolicyOptions) if hasattr(options, f.name)})
     policy = make_policy(options.policy, peak, popts)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
