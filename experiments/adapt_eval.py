@@ -43,7 +43,8 @@ KEYS = ["mix", "level", "hours", "epoch_s", "policy", "downtime"]
 DEV_KEYS = KEYS + ["offset", "simulate"]  # development runs on other functions of the trace (dev.csv)
 
 
-INT_KNOBS = ("hold", "release_slack", "release_budget", "release_backoff", "compact_slack", "release_after")
+INT_KNOBS = ("hold", "release_slack", "release_budget", "release_backoff", "compact_slack", "release_after",
+             "compact_after")
 BOOL_KNOBS = ("scale_out", "retenant", "fill")
 
 

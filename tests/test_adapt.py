@@ -301,3 +301,15 @@ def test_release_through_the_exact_adapt(vgg):
     assert check(inst, plan).valid
     with pytest.raises(InputError, match="release_solver"):
         AdaptOptions(release_solver="brute")
+
+
+def test_patient_compaction_waits_then_replans_from_scratch(vgg):
+    """Three GPUs of 60 % where a plan from scratch needs fewer: with compact_after 2 and no release (slack too
+    high) the plan is kept for two decisions, then re-planned from scratch."""
+    three = Plan(tuple(GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 700.0),)),)) for _ in range(3)))
+    opts = PolicyOptions(time_limit_s=1.0, release_slack=9, compact_after=2)
+    walk = _walk(Adaptive(opts), vgg, three, (2000,) * 4)
+    assert [g for _, g in walk[:2]] == [3, 3] and walk[2][1] < 3 and walk[2][0] >= 1
+    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_slack=9)), vgg, three, (2000,) * 4) == [(0, 3)] * 4
+    with pytest.raises(InputError):
+        AdaptOptions(compact_after=-1)

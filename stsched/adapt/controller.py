@@ -83,6 +83,7 @@ class AdaptOptions:
     fill: bool = False
     release_margin: float = 0.05
     release_solver: str = ""
+    compact_after: int | None = None
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -116,9 +117,9 @@ class AdaptOptions:
         if self.hours is not None and not (self.hours > 0 and math.isfinite(self.hours)):
             raise InputError(f"hours must be a finite number > 0, got {self.hours!r}")
         if min(self.release_slack, self.compact_slack, self.release_budget) < 1 or min(
-                self.hold, self.release_backoff, self.release_after or 0) < 0:
+                self.hold, self.release_backoff, self.release_after or 0, self.compact_after or 0) < 0:
             raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
-                             "release_after >= 0")
+                             "release_after, compact_after >= 0")
         if not isinstance(self.function_offset, int) or self.function_offset < 0:
             raise InputError(f"function_offset must be an integer >= 0, got {self.function_offset!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
@@ -374,7 +375,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "adaptive": {k: getattr(options, k) for k in ("up_margin", "hold", "release_slack", "release_budget",
                                                               "release_backoff", "compact_slack", "scale_out",
                                                               "retenant", "reserve", "release_after", "fill",
-                                                              "release_margin", "release_solver")}}
+                                                              "release_margin", "release_solver",
+                                                              "compact_after")}}
     nan = not options.simulate
     per_service = {n: math.nan if nan else float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
     attainment = math.nan if nan else float(tot_good.sum() / max(tot_n.sum(), 1e-12))

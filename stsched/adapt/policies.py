@@ -63,7 +63,9 @@ class PolicyOptions:
     solver-specific parameters.  The adaptive policy's knobs (module docstring): `up_margin`, `hold`,
     `release_slack`, `release_tries`, `release_budget`, `release_backoff`, `compact_slack`, `scale_out`,
     `retenant`, `reserve`, `release_after`, `fill`, `release_margin`, `release_solver` (a registered solver whose
-    adapt objective is asked for the fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off)."""
+    adapt objective is asked for the fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off),
+    `compact_after` (re-plan from scratch once a plan from scratch has needed fewer GPUs for more than this many
+    decisions in a row; None = off)."""
 
     solver: str = "heuristic"
     time_limit_s: float = 30.0
@@ -83,6 +85,7 @@ class PolicyOptions:
     fill: bool = False
     release_margin: float = 0.05
     release_solver: str = ""
+    compact_after: int | None = None
 
 
 class Policy(Protocol):
@@ -144,6 +147,7 @@ class Adaptive:
     _retry_at: int = 0
     _grown_at: dict[str, int] = field(default_factory=dict)  # service -> decision of its last scale-up
     _surplus_since: int | None = None  # first of the consecutive decisions at which a GPU looked releasable
+    _spare_since: int | None = None  # first of the consecutive decisions at which a fresh plan needed fewer GPUs
 
     def initial(self, instance: Instance) -> Plan:
         return min_gpus(instance, self.opts)
@@ -179,12 +183,31 @@ class Adaptive:
         plan, freed = self._release_step(instance, plan)
         if freed:
             note += f", {freed} GPU(s) freed"
-        if plan.gpus_used - math.ceil(lp_bound_gpus(instance) - 1e-6) >= self.opts.compact_slack:
+        lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
+        if plan.gpus_used - lp >= self.opts.compact_slack:
             fresh = min_gpus(instance, self.opts)
             if plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
+        plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         return plan, note + f" ({plan.gpus_used} GPUs)"
+
+    def _compact_when_patient(self, instance: Instance, current: Plan, plan: Plan, note: str,
+                              lp: int) -> tuple[Plan, str]:
+        """`compact_after`: a GPU more than a plan from scratch needs, held for more than k decisions, is paid
+        back by re-planning from scratch (aligned, so identical layouts stay in place)."""
+        if self.opts.compact_after is None:
+            return plan, note
+        fresh = min_gpus(instance, self.opts) if plan.gpus_used > lp else None
+        if fresh is None or fresh.gpus_used >= plan.gpus_used:
+            self._spare_since = None
+            return plan, note
+        if self._spare_since is None:
+            self._spare_since = self._decision
+        if self._decision - self._spare_since < self.opts.compact_after:
+            return plan, note
+        self._spare_since = None
+        return align(current, fresh), note + f"; compacted from scratch after a patient wait ({fresh.gpus_used} GPUs)"
 
     def _scale_up(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         grown = self._reserved(instance)
