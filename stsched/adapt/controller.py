@@ -25,14 +25,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from stsched.adapt.cost import ReconfigCosts, Transition, transition
 from stsched.adapt.estimate import RateEstimator
-from stsched.adapt.policies import POLICIES, PolicyOptions, make_policy
+from stsched.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
 from stsched.check import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class AdaptOptions:
-    """Everything the control loop needs (module docstring)."""
+class AdaptOptions(AdaptiveKnobs):
+    """Everything the control loop needs (module docstring), with the adaptive policy's knobs."""
 
     trace: str = "azure-functions-2019"
     policy: str = "adaptive"
@@ -70,20 +70,6 @@ class AdaptOptions:
     solver: str = "heuristic"
     time_limit_s: float = 5.0
     solver_params: tuple[tuple[str, str], ...] = ()
-    up_margin: float = 0.0
-    hold: int = 6
-    release_slack: int = 1
-    release_budget: int = 2
-    release_backoff: int = 3
-    compact_slack: int = 3
-    scale_out: bool = False
-    retenant: bool = True
-    reserve: float = 0.0
-    release_after: int | None = None
-    fill: bool = False
-    release_margin: float = 0.05
-    release_solver: str = ""
-    compact_after: int | None = None
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -294,8 +280,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
                                                             * (1 + options.headroom))})
-    popts = PolicyOptions(params=options.solver_params,  # every knob of the same name, as given
-                          **{f.name: getattr(options, f.name) for f in fields(PolicyOptions) if hasattr(options, f.name)})
+    popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
+                          params=options.solver_params, **options.knobs())
     policy = make_policy(options.policy, peak, popts)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
@@ -372,11 +358,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
                 "estimate_window_s": options.estimate_window_s, "function_offset": options.function_offset,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,
-                "adaptive": {k: getattr(options, k) for k in ("up_margin", "hold", "release_slack", "release_budget",
-                                                              "release_backoff", "compact_slack", "scale_out",
-                                                              "retenant", "reserve", "release_after", "fill",
-                                                              "release_margin", "release_solver",
-                                                              "compact_after")}}
+                "adaptive": options.knobs()}
     nan = not options.simulate
     per_service = {n: math.nan if nan else float(g / c) if c > 0 else 1.0 for n, g, c in zip(names, tot_good, tot_n)}
     attainment = math.nan if nan else float(tot_good.sum() / max(tot_n.sum(), 1e-12))

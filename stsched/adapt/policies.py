@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
 from stsched.adapt.cost import align, gpu_layout, layout_changes
@@ -58,19 +58,14 @@ POLICIES = ("static-peak", "full-repartition", "adaptive")
 
 
 @dataclass(frozen=True)
-class PolicyOptions:
-    """`solver`, `time_limit_s`, `seed`, `params`: the registered solver, its time limit per call, seed and
-    solver-specific parameters.  The adaptive policy's knobs (module docstring): `up_margin`, `hold`,
-    `release_slack`, `release_tries`, `release_budget`, `release_backoff`, `compact_slack`, `scale_out`,
-    `retenant`, `reserve`, `release_after`, `fill`, `release_margin`, `release_solver` (a registered solver whose
-    adapt objective is asked for the fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off),
-    `compact_after` (re-plan from scratch once a plan from scratch has needed fewer GPUs for more than this many
-    decisions in a row; None = off)."""
+class AdaptiveKnobs:
+    """The adaptive policy's knobs (module docstring), shared by `PolicyOptions` and the control loop's
+    `stsched.adapt.AdaptOptions`: `up_margin`, `hold`, `release_slack`, `release_tries`, `release_budget`,
+    `release_backoff`, `compact_slack`, `scale_out`, `retenant`, `reserve`, `release_after`, `fill`,
+    `release_margin`, `release_solver` (a registered solver whose adapt objective is asked for the
+    fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off), `compact_after` (re-plan from
+    scratch once a plan from scratch has needed fewer GPUs for more than this many decisions in a row; None = off)."""
 
-    solver: str = "heuristic"
-    time_limit_s: float = 30.0
-    seed: int = 0
-    params: tuple[tuple[str, str], ...] = ()
     up_margin: float = 0.0
     hold: int = 6
     release_slack: int = 1
@@ -86,6 +81,21 @@ class PolicyOptions:
     release_margin: float = 0.05
     release_solver: str = ""
     compact_after: int | None = None
+
+    def knobs(self) -> dict[str, object]:
+        """The knobs by name (to pass on, or to report)."""
+        return {f.name: getattr(self, f.name) for f in fields(AdaptiveKnobs)}
+
+
+@dataclass(frozen=True)
+class PolicyOptions(AdaptiveKnobs):
+    """`solver`, `time_limit_s`, `seed`, `params`: the registered solver, its time limit per call, seed and
+    solver-specific parameters; the knobs of `AdaptiveKnobs`."""
+
+    solver: str = "heuristic"
+    time_limit_s: float = 30.0
+    seed: int = 0
+    params: tuple[tuple[str, str], ...] = ()
 
 
 class Policy(Protocol):
