@@ -7,6 +7,7 @@ rows whose key columns are already present are skipped.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import logging
 import os
@@ -38,6 +39,21 @@ def read_rows(experiment: str, filename: str = "rows.csv") -> list[dict[str, str
         raise SystemExit(f"error: {path} does not exist; run `python -m experiments.{experiment}` first")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def solver_study_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`--fresh` and `--plot-only` added to a solver study's parser, its arguments parsed, logging set up."""
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, solve nothing")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return args
+
+
+def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:
+    """`--plot-only`: the plots of `experiment` redrawn from its rows; prints their paths."""
+    print("\n".join(map(str, plot(read_rows(experiment)))))
+    return 0
 
 
 def _done_keys(path: Path, key_cols: Sequence[str]) -> set[tuple[str, ...]]:

@@ -23,7 +23,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import markdown_table, read_rows, results_dir, run_grid
+from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import GPULET_MIXES, gpulet_mix
 from stsched.solve import Objective, SolveOptions, Status, run_solver
@@ -123,13 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interference", default="none", choices=["none", "fitted"])
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, solve nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = solver_study_args(ap, argv)
     if args.plot_only:
-        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
-        return 0
+        return redraw(EXPERIMENT, plot)
     mixes, gpus, engines = args.mixes.split(","), [int(g) for g in args.gpus.split(",")], args.engines.split(",")
     points = [{"interference": args.interference, "mix": m, "gpus": g, "engine": e}
               for m in mixes for g in gpus for e in engines]

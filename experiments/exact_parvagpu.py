@@ -22,7 +22,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid
+from experiments.common import (markdown_table, read_rows, redraw, results_dir, results_root, run_grid,
+                                solver_study_args)
 from experiments.plots import grouped_bars, number
 from solvers.bounds import lp_relaxation
 from stsched.check import check
@@ -106,13 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rules", default="parvagpu,shared")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plot from rows.csv, solve nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = solver_study_args(ap, argv)
     if args.plot_only:
-        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
-        return 0
+        return redraw(EXPERIMENT, plot)
     rows = [int(r) for r in args.rows.split(",")]
     plans = results_dir(EXPERIMENT) / "plans"
     plans.mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ import logging
 import re
 from pathlib import Path
 
-from experiments.common import markdown_table, read_rows, results_dir, run_grid
+from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
 from experiments.plots import number, series_plot
 from stsched.scenarios import random_instance
 from stsched.solve import Objective, SolveOptions, Status, run_solver
@@ -111,13 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", default="cbc,highs,cpsat")
     ap.add_argument("--time-limit", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, solve nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = solver_study_args(ap, argv)
     if args.plot_only:
-        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
-        return 0
+        return redraw(EXPERIMENT, plot)
     pairs = [tuple(int(x) for x in p.split("x")) for p in args.points.split(",")]
     forms, engines = args.formulations.split(","), args.engines.split(",")
     points = [{"device": args.device, "services": s, "gpus": g, "seed": int(seed), "formulation": f, "engine": e}

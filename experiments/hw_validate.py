@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from experiments.common import markdown_table, results_dir
@@ -50,8 +51,7 @@ def build_instance(rate: float = 100.0, margin: float = 1.0) -> Instance:
     meta, solo = ps.meta, ps.solo
     device = Device(meta.device, meta.memory_mb, meta.sm_count)
     sizes = tuple(sorted(float(s) for s in solo["partition"].unique()))
-    base = sm_mechanism(device, granularity=8, max_partitions=3, max_tenants=3)
-    mech = type(base)(base.kind, base.capacity, sizes, base.max_partitions, base.max_tenants)
+    mech = replace(sm_mechanism(device, granularity=8, max_partitions=3, max_tenants=3), sizes=sizes)  # profiled
     tables, services = [], []
     for model, g in solo.groupby("model"):
         tables.append(LatencyTable(model, tuple(ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms))
