@@ -13,17 +13,15 @@ with the interference form; any failure abandons the move.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from stsched.heuristic.construct import _single
 from stsched.heuristic.fit import fit_partition
 from stsched.heuristic.model import Context
-from stsched.heuristic.shared import share_array
+from stsched.heuristic.respond import Responder, Slot, best_response, responses  # noqa: F401 (re-exported)
 from stsched.heuristic.state import WGpu, WPart, refit_gpu
 
 log = logging.getLogger(__name__)
@@ -31,114 +29,20 @@ log = logging.getLogger(__name__)
 TOL = 1e-7
 
 
-@dataclass
-class Slot:
-    """A partition's content in the descent: size index, tenants and the capacity each gets (req/s)."""
-
-    j: int
-    tenants: tuple[int, ...] = ()
-    caps: tuple[float, ...] = ()
-
-
 def _value(w: np.ndarray, tenants, caps, need: np.ndarray) -> float:
     return sum(min(c, need[i]) * w[i] for i, c in zip(tenants, caps))
 
 
-@dataclass
-class _Bank:
-    """Every time-shared pair of a partition size, stacked: row r is a batch vector of pair set[r]."""
-
-    a: np.ndarray
-    b: np.ndarray
-    ca: np.ndarray
-    cb: np.ndarray
-    starts: np.ndarray  # first row of every pair
-    pairs: list[tuple[int, int]]
-
-
-def _bank(ctx: Context, j: int) -> _Bank | None:
-    key = ("bank", j)
-    if key in ctx.suffix_cache:
-        return ctx.suffix_cache[key]
-    size = ctx.sizes[j]
-    ok = [i for i in range(len(ctx.names)) if ctx.eff[i] > 0 and ctx.capc[i, j] > 0]
-    bank = None
-    if len(ok) <= ctx.opts.descent_bank:
-        parts, pairs, starts, n = [], [], [], 0
-        for pair in itertools.combinations(ok, 2):
-            rows = share_array(ctx, size, pair)
-            if rows.shape[0]:
-                parts.append(rows)
-                pairs.append(pair)
-                starts.append(n)
-                n += rows.shape[0]
-        if parts:
-            rows = np.concatenate(parts)
-            sizes = np.diff(np.array(starts + [n]))
-            bank = _Bank(np.repeat([p[0] for p in pairs], sizes), np.repeat([p[1] for p in pairs], sizes),
-                         rows[:, 0].copy(), rows[:, 1].copy(), np.array(starts), pairs)
-    ctx.suffix_cache[key] = bank
-    return bank
-
-
-def responses(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, k: int = 1) -> list[tuple[float, Slot]]:
-    """The k contents of a partition of size index j covering most of `need` (work units, slot), best first,
-    one per tenant set: every single service, every pair (all pairs while the services number at most
-    `descent_bank`, else the pairs of the `descent_pool` missing most), the triples of the first
-    `descent_triples` of those."""
-    size = ctx.sizes[j]
-    ok = (w > 0) & (need > 0)
-    if not ok.any():
-        return [(0.0, Slot(j))]
-    single = np.where(ok, np.minimum(ctx.cap1[:, j], need) * w, 0.0)
-    out = [(float(single[s]), Slot(j, (int(s),), (float(ctx.cap1[s, j]),)))
-           for s in np.argsort(-single, kind="stable")[:k] if single[s] > 0]
-    limit = ctx.instance.mechanism.max_tenants or 3
-    if limit >= 2:
-        pool = [int(i) for i in np.argsort(-np.where(ok & (ctx.capc[:, j] > 0), need * w, -1.0),
-                                           kind="stable")[:ctx.opts.descent_pool] if ok[i] and ctx.capc[i, j] > 0]
-        sets: list[tuple[int, ...]] = []
-        bank = _bank(ctx, j)
-        if bank is not None:
-            vals = np.minimum(bank.ca, need[bank.a]) * w[bank.a] + np.minimum(bank.cb, need[bank.b]) * w[bank.b]
-            per = np.maximum.reduceat(vals, bank.starts)
-            for p in np.argsort(-per, kind="stable")[:k]:
-                if per[p] <= 0:
-                    break
-                lo = bank.starts[p]
-                hi = bank.starts[p + 1] if p + 1 < len(bank.starts) else len(vals)
-                r = lo + int(np.argmax(vals[lo:hi]))
-                out.append((float(per[p]), Slot(j, bank.pairs[p], (float(bank.ca[r]), float(bank.cb[r])))))
-        else:
-            sets = list(itertools.combinations(sorted(pool), 2))
-        if limit >= 3:
-            sets += list(itertools.combinations(sorted(pool[:ctx.opts.descent_triples]), 3))
-        for t in sets:
-            rows = share_array(ctx, size, t)
-            if rows.shape[0] == 0:
-                continue
-            idx = list(t)
-            vals = (np.minimum(rows, need[idx][None, :]) * w[idx][None, :]).sum(axis=1)
-            m = int(np.argmax(vals))
-            out.append((float(vals[m]), Slot(j, t, tuple(float(x) for x in rows[m]))))
-    out.sort(key=lambda o: -o[0])
-    return out[:k] or [(0.0, Slot(j))]
-
-
-def best_response(ctx: Context, j: int, need: np.ndarray, w: np.ndarray) -> tuple[float, Slot]:
-    """The content of a partition of size index j covering most of `need` (weighted, then the slot)."""
-    return responses(ctx, j, need, w, 1)[0]
-
-
 def _br(st: "_State", j: int, need: np.ndarray) -> tuple[float, Slot]:
     st.budget -= 1
-    return best_response(st.ctx, j, need, st.w)
+    return st.respond(j, need)[0]
 
 
 class _State:
     def __init__(self, ctx: Context, gpus: list[list[Slot]], demand: np.ndarray):
         self.ctx, self.gpus, self.demand = ctx, gpus, demand
         self.w = np.where(ctx.eff > 0, 1.0 / np.where(ctx.eff > 0, ctx.eff, 1.0), 0.0)
+        self.respond = Responder(ctx, self.w)
         slots = sum(len(g) for g in gpus) + sum(1 for g in gpus if not g)
         self.budget = ctx.opts.descent_budget * max(1, slots)  # best-response evaluations left
         self.cover = np.zeros(len(demand))
@@ -202,7 +106,7 @@ def _pairs(st: _State) -> bool:
             if st.budget <= 0:
                 return False
             st.budget -= 1
-            for va, na in responses(ctx, sa.j, need, st.w, ctx.opts.descent_branching):
+            for va, na in st.respond(sa.j, need, ctx.opts.descent_branching):
                 rest = need.copy()
                 for i, c in zip(na.tenants, na.caps):
                     rest[i] = max(0.0, rest[i] - c)
@@ -317,6 +221,7 @@ def descend(ctx: Context, gpus: list[WGpu], extra: dict[int, float],
             break
         miss = st.demand - st.cover > TOL * np.maximum(1.0, st.demand)
         st.w = np.where(miss, st.w * (1.0 + ctx.opts.descent_reweight), st.w)  # breakout: weigh what stays missing
+        st.respond.reweigh(st.w)
     log.debug("descent: deficit %.4g, %d evaluations left", best[0], st.budget)
     if best[0] > 0:
         return None
