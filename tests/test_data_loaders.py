@@ -36,6 +36,7 @@ EXPECTED = {  # name: (solo rows, corun rows or None, models)
     "v100-mps": (648, 750, 4),
     "a100-mig": (1747, None, 11),
     "h200-sm": (180, 80, 5),
+    "h100-sm": (180, 80, 5),
 }
 
 

@@ -6,11 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from experiments import hw_validate
 from stsched.check import check
 from stsched.io import load_instance, load_plan
 
-SHIPPED = Path(__file__).resolve().parents[1] / "data" / "validation" / "h200-sm"
+VALIDATION = Path(__file__).resolve().parents[1] / "data" / "validation"
+SHIPPED = VALIDATION / "h200-sm"
 
 
 def test_prepare_makes_a_checked_one_gpu_plan_with_headroom(tmp_path):
@@ -28,11 +31,13 @@ def test_prepare_makes_a_checked_one_gpu_plan_with_headroom(tmp_path):
     assert meta["checker_valid"] and meta["simulated"]["slo_attainment"] > 0.95
 
 
-def test_report_of_the_shipped_h200_run(tmp_path):
+@pytest.mark.parametrize("dataset,gpu", [("h200-sm", "NVIDIA H200"), ("h100-sm", "NVIDIA H100 80GB HBM3")])
+def test_report_of_the_shipped_runs(tmp_path, dataset, gpu):
+    shipped = VALIDATION / dataset
     for name in ("instance.json", "plan.json", "exec.json"):
-        shutil.copy(SHIPPED / name, tmp_path / name)
+        shutil.copy(shipped / name, tmp_path / name)
     text = hw_validate.summarize(tmp_path)
-    assert "executor (H200)" in text and "simulator (profile)" in text
-    ex = json.loads((SHIPPED / "exec.json").read_text())
+    assert f"executor ({gpu})" in text and "simulator (profile)" in text
+    ex = json.loads((shipped / "exec.json").read_text())
     assert ex["summary"]["requests"] == ex["simulated"]["requests"] > 0
     assert f"{ex['summary']['slo_attainment']:.4g}" in text
