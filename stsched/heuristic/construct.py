@@ -63,7 +63,17 @@ def _options(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[t
 
     Spatial: each of the best `fill_branching` services alone (the bound adds the time it leaves free).
     Temporal: tenant sets of the best `share_sets` services, served in proportion to their remaining demand.
-    Sorted by value; the layout's joint choice considers the best `fill_branching` of them."""
+    Sorted by value; the layout's joint choice considers the best `fill_branching` of them.  Memoised on the
+    exact inputs (the same remaining demand recurs across layouts and constructions); the list is shared, read
+    only."""
+    key = ("options", j, rem.tobytes(), valid.tobytes())
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.remember(key, _options_of(ctx, j, rem, valid))
+    return hit
+
+
+def _options_of(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[tuple[float, float, Option]]:
     size = ctx.sizes[j]
     vals = np.where(valid, np.minimum(rem, ctx.cap1[:, j]) / np.where(valid, ctx.eff, 1.0), 0.0)
     order = [int(s) for s in np.argsort(-vals, kind="stable")[:max(ctx.opts.fill_branching, ctx.opts.share_sets)]

@@ -101,9 +101,27 @@ def _has_measured(ctx: Context, i: int, size: float, procs: int) -> bool:
     return ctx.measured and any(v is not None for v in ctx.mlat.get((i, size, procs), ()))
 
 
+_MISS = object()
+
+
+def _key(kind: str, size: float, procs: int, tenants, slows) -> tuple:
+    """The exact inputs of a partition evaluation, hashable (`Context.memo`)."""
+    return (kind, size, procs, tuple((i, r) for i, r in tenants),
+            tuple(None if s is None else tuple(s) for s in slows))
+
+
 def fit_partition(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
                   slows: list[list[float] | None]) -> Fit | None:
     """Batches and duty cycle for `tenants` [(service, rate)] in one partition, or None when infeasible."""
+    key = _key("fit", size, procs, tenants, slows)
+    hit = ctx.memo.get(key, _MISS)
+    if hit is _MISS:
+        hit = ctx.remember(key, _fit_partition(ctx, size, procs, tenants, slows))
+    return hit
+
+
+def _fit_partition(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                   slows: list[list[float] | None]) -> Fit | None:
     if not tenants:
         return Fit(0.0, (), ())
     if procs > 1 and len(tenants) > 1:
@@ -160,6 +178,15 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
 def headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
              slows: list[list[float] | None], pos: int) -> float:
     """The largest rate tenant `pos` can serve with the other tenants' rates unchanged (0 when none)."""
+    key = _key("headroom", size, procs, tenants, slows) + (pos,)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.remember(key, _headroom(ctx, size, procs, tenants, slows, pos))
+    return hit
+
+
+def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+              slows: list[list[float] | None], pos: int) -> float:
     i = tenants[pos][0]
     exs = [exec_times(ctx, j, size, procs, s) for (j, _), s in zip(tenants, slows)]
     budget = ctx.budget[i]

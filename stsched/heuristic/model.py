@@ -22,6 +22,7 @@ from stsched.timing import features as timing_features
 from stsched.timing import slowdown as timing_slowdown
 
 PointKey = tuple[int, float, int]  # (service index, partition size, processes)
+MEMO_LIMIT = 200_000  # entries of `Context.memo` (a few tens of MB at most)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Context:
     form_needs_features: bool
     capc: np.ndarray | None = None  # [service, size index] one process, cycle rule: a time-shared tenant's rate
     suffix_cache: dict = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # pure evaluations keyed by their exact inputs (`remember`)
     _feat: dict = field(default_factory=dict)
     _slow: dict = field(default_factory=dict)
 
@@ -84,6 +86,13 @@ class Context:
             ex = [e for e in self.exec_ms.get((i, size, procs), ()) if e is not None]
             hit = self.suffix_cache[key] = min(ex) if ex else float("inf")
         return hit
+
+    def remember(self, key, value):
+        """Store a pure evaluation in `memo` (emptied when it reaches MEMO_LIMIT entries) and return it."""
+        if len(self.memo) >= MEMO_LIMIT:
+            self.memo.clear()
+        self.memo[key] = value
+        return value
 
     # ------------------------------------------------------------------------------------------- interference
     def features(self, i: int, size: float, procs: int, bi: int) -> Features | None:

@@ -94,6 +94,14 @@ def share_array(ctx: Context, size: float, tenants: tuple[int, ...]) -> np.ndarr
 
 def proportional(ctx: Context, size: float, tenants: tuple[int, ...], w) -> float:
     """The largest lambda such that lambda * w (req/s per tenant) fits one shared partition (0 when none)."""
+    key = ("proportional", size, tenants, tuple(w))
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.remember(key, _proportional(ctx, size, tenants, w))
+    return hit
+
+
+def _proportional(ctx: Context, size: float, tenants: tuple[int, ...], w) -> float:
     rows = share_configs(ctx, size, tenants)
     if len(tenants) == 2:
         w0, w1 = w
