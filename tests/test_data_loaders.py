@@ -23,6 +23,7 @@ from stsched.data import (
     load_profile,
     model_weights_mb,
     read_solo_csv,
+    rebuild_dataset,
     trace_dir,
     validate_corun,
     validate_solo,
@@ -146,11 +147,11 @@ def test_datasets_and_counts():
         assert (ps.path / "raw" / "PROVENANCE.md").is_file()
 
 
-def test_h200_sm_dataset():
-    ps = load_profile("h200-sm")
+def _check_green_context_dataset(name: str, device: str, gpu: str):
+    """The checks every profile measured by this project with scripts/gpu_check.sh passes (h200-sm, h100-sm)."""
+    ps = load_profile(name)
     m = ps.meta
-    assert (m.device, m.gpu, m.mechanism, m.sm_count, m.importer) == ("h200", "NVIDIA H200", "sm", 132,
-                                                                      "stsched-profiler")
+    assert (m.device, m.gpu, m.mechanism, m.sm_count, m.importer) == (device, gpu, "sm", 132, "stsched-profiler")
     assert m.partition_capacity == 132.0 and m.has_latency and m.held_back == "nothing"
     assert m.raw_inputs == ("raw/sm_solo.csv", "raw/sm_corun.csv")
     solo, corun = ps.solo, ps.corun
@@ -165,20 +166,45 @@ def test_h200_sm_dataset():
     assert set(corun["victim_batch"]) == set(corun["corunner_batch"]) == {8}
     assert set(corun["victim"]) == set(corun["corunner"]) == {"bert-base", "mobilenetv2", "resnet50", "vgg16"}
     assert corun["corunner_latency_ms"].notna().all()
+    return ps
+
+
+def _spot(solo, model="resnet50", batch=8, sms=64.0) -> list[float]:
+    row = solo[(solo["model"] == model) & (solo["batch"] == batch) & (solo["partition"] == sms)]
+    return row["latency_ms"].tolist()
+
+
+def test_h200_sm_dataset():
+    ps = _check_green_context_dataset("h200-sm", "h200", "NVIDIA H200")
     # a spot value, straight from raw/sm_solo.csv: resnet50 batch 8 on 64 SMs
-    row = solo[(solo["model"] == "resnet50") & (solo["batch"] == 8) & (solo["partition"] == 64)]
-    assert row["latency_ms"].tolist() == [2.478543996810913]
+    assert _spot(ps.solo) == [2.478543996810913]
 
 
-def test_h200_sm_raw_files_match_provenance_checksums():
-    raw = load_profile("h200-sm").path / "raw"
+def test_h100_sm_dataset(tmp_path):
+    # the device column is the profiler's name of the GPU as torch reports it, kept as measured
+    ps = _check_green_context_dataset("h100-sm", "h100-80gb-hbm3", "NVIDIA H100 80GB HBM3")
+    assert ps.meta.source_commit == "54527916418e28d94cffbc48bef866b959ba26bd" and ps.meta.memory_mb == 81079.0
+    # spot values, straight from raw/sm_solo.csv and raw/sm_corun.csv
+    assert _spot(ps.solo) == [2.5451838970184326]
+    c = ps.corun
+    row = c[(c["victim"] == "bert-base") & (c["victim_partition"] == 32) & (c["corunner"] == "resnet50")]
+    assert row["victim_latency_ms"].tolist() == [23.06929588317871]
+    # the shipped tables are the importer's output of the raw copies, byte for byte
+    rebuild_dataset("h100-sm", tmp_path)
+    for f in ("solo.csv", "corun.csv"):
+        assert (tmp_path / f).read_bytes() == (ps.path / f).read_bytes(), f
+
+
+@pytest.mark.parametrize("name,n_files", [("h200-sm", 14), ("h100-sm", 8)])
+def test_measured_raw_files_match_provenance_checksums(name, n_files):
+    raw = load_profile(name).path / "raw"
     table = re.findall(r"^\| `([^`]+)` \| (\d+) \| `([0-9a-f]{64})` \|", (raw / "PROVENANCE.md").read_text(), re.M)
-    listed = {name for name, _, _ in table}
+    listed = {fname for fname, _, _ in table}
     on_disk = {str(p.relative_to(raw)) for p in raw.rglob("*") if p.is_file() and p.name != "PROVENANCE.md"}
-    assert listed == on_disk and len(listed) == 14
-    for name, size, digest in table:
-        data = (raw / name).read_bytes()
-        assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, name
+    assert listed == on_disk and len(listed) == n_files
+    for fname, size, digest in table:
+        data = (raw / fname).read_bytes()
+        assert len(data) == int(size) and hashlib.sha256(data).hexdigest() == digest, fname
     meta = json.loads((raw / "sm_meta.json").read_text())
     assert meta["size_readback"] == {k: float(k) for k in meta["size_readback"]}  # every size obtained exactly
 
@@ -247,4 +273,5 @@ def test_readme_mentions_licence_and_held_back():
         assert phrase in text
     assert re.search(r"\| `a100-mig` .* \| 1747 \|", text)
     assert re.search(r"\| `h200-sm` .* \| 180 \| 80 \| 5 \| MIT", text)
+    assert re.search(r"\| `h100-sm` .* \| 180 \| 80 \| 5 \| MIT", text)
     assert "Nobody on this project measured these numbers" not in flat
