@@ -144,7 +144,17 @@ def _dfs(ctx: Context, layout_idx: list[int], first: list[list], top: list[float
          valid: np.ndarray) -> tuple:
     """Depth-first choice of every partition's content, pruned by the best value each remaining partition can
     add; the candidates of a partition are recomputed for what the partitions before it leave (options in
-    decreasing value, so the first leaf is the greedy choice); at most `fill_combinations` option evaluations."""
+    decreasing value, so the first leaf is the greedy choice); at most `fill_combinations` option evaluations.
+    `first` and `top` are the options of `rem` (`_options`), so the choice is memoised on the layout and `rem`."""
+    key = ("dfs", tuple(layout_idx), rem.tobytes(), valid.tobytes())
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.remember(key, _dfs_search(ctx, layout_idx, first, top, rem, valid))
+    return hit
+
+
+def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
+                valid: np.ndarray) -> tuple:
     n = len(layout_idx)
     suffix = [0.0] * (n + 1)
     for k in range(n - 1, -1, -1):
@@ -282,6 +292,19 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
 
 def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = None,
               layouts: list[tuple[float, ...]] | None = None, rank: int = 0) -> tuple[WGpu | None, float]:
+    """`best_gpu`, memoised without `rng` (the constructions start from the same demand): a fresh copy."""
+    if rng is not None:
+        return best_gpu(ctx, rem, rng, layouts, rank)
+    key = ("gpu", rem.tobytes(), None if layouts is None else tuple(layouts), rank)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        hit = ctx.remember(key, best_gpu(ctx, rem, None, layouts, rank))
+    gpu, value = hit
+    return (None if gpu is None else clone([gpu])[0]), value
+
+
+def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = None,
+             layouts: list[tuple[float, ...]] | None = None, rank: int = 0) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
     Each layout gets an upper bound from its partitions' best options; in decreasing order of that bound the

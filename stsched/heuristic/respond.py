@@ -73,54 +73,63 @@ def _bank(ctx: Context, j: int) -> _Bank | None:
 
 @dataclass
 class _Stack:
-    """Tenant sets of one size (all of one cardinality) stacked: row r is a batch vector of sets[owner[r]]."""
+    """Tenant sets of one size (all of one cardinality) stacked: row r is a batch vector of sets[owner[r]];
+    column t of `caps` / `who` holds the capacity / service of every row's t-th tenant."""
 
-    caps: np.ndarray  # [rows, k] capacity per tenant
-    who: np.ndarray  # [rows, k] service index per tenant
+    caps: list[np.ndarray]  # per tenant position: capacity of every row
+    who: list[np.ndarray]  # per tenant position: service index of every row
     starts: np.ndarray  # first row of every set that has rows
     sets: list[tuple[int, ...]]  # the sets that have rows, in the order given
 
 
 def _stack(ctx: Context, j: int, sets: tuple[tuple[int, ...], ...]) -> _Stack | None:
-    key = ("stack", j, sets)
-    if key in ctx.suffix_cache:
-        return ctx.suffix_cache[key]
     size = ctx.sizes[j]
-    caps, who, starts, kept, n = [], [], [], [], 0
+    caps, starts, kept, n = [], [], [], 0
     for t in sets:
         rows = share_array(ctx, size, t)
         if rows.shape[0] == 0:
             continue
         caps.append(rows)
-        who.append(np.broadcast_to(np.array(t), rows.shape))
         starts.append(n)
         kept.append(t)
         n += rows.shape[0]
-    out = None if not kept else _Stack(np.concatenate(caps), np.concatenate(who), np.array(starts), kept)
-    ctx.suffix_cache[key] = out
-    return out
+    if not kept:
+        return None
+    rows = np.concatenate(caps)
+    who = np.concatenate([np.broadcast_to(np.array(t), c.shape) for t, c in zip(kept, caps)])
+    k = rows.shape[1]
+    return _Stack([rows[:, c].copy() for c in range(k)], [who[:, c].copy() for c in range(k)], np.array(starts),
+                  kept)
 
 
 def _stack_values(st: _Stack, need: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return (np.minimum(st.caps, need[st.who]) * w[st.who]).sum(axis=1)
+    """sum_t min(cap_t, need_t) w_t per row (column by column, in tenant order)."""
+    vals = None
+    for c, i in zip(st.caps, st.who):
+        v = np.minimum(c, need[i]) * w[i]
+        vals = v if vals is None else vals + v
+    return vals
 
 
-def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray,
-          banked: bool) -> list[tuple[tuple[int, ...], ...]]:
-    """The tenant sets tried beyond the singles and the bank, grouped by cardinality: the pairs of the pool
-    (without a bank) and the triples of its first `descent_triples` services."""
+def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray, banked: bool) -> list[_Stack]:
+    """The stacks of the tenant sets tried beyond the singles and the bank, in order: the pairs of the pool
+    (without a bank), then the triples of its first `descent_triples` services."""
     limit = ctx.instance.mechanism.max_tenants or 3
     if limit < 2:
         return []
     usable = ok & (ctx.capc[:, j] > 0)
     pool = [int(i) for i in np.argsort(-np.where(usable, need * w, -1.0), kind="stable")[:ctx.opts.descent_pool]
             if usable[i]]
-    groups = []
-    if not banked:
-        groups.append(tuple(itertools.combinations(sorted(pool), 2)))
-    if limit >= 3:
-        groups.append(tuple(itertools.combinations(sorted(pool[:ctx.opts.descent_triples]), 3)))
-    return [g for g in groups if g]
+    out = []
+    for k, members in ((2, pool if not banked else []), (3, pool[:ctx.opts.descent_triples] if limit >= 3 else [])):
+        if len(members) < k:
+            continue
+        key = ("stack", j, k, tuple(sorted(members)))
+        if key not in ctx.suffix_cache:
+            ctx.suffix_cache[key] = _stack(ctx, j, tuple(itertools.combinations(key[3], k)))
+        if ctx.suffix_cache[key] is not None:
+            out.append(ctx.suffix_cache[key])
+    return out
 
 
 def responses(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, k: int = 1) -> list[tuple[float, Slot]]:
@@ -156,21 +165,18 @@ def responses(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, k: int = 1)
                 hi = bank.starts[p + 1] if p + 1 < len(bank.starts) else len(vals)
                 r = lo + int(np.argmax(vals[lo:hi]))
                 out.append((float(per[p]), Slot(j, bank.pairs[p], (float(bank.ca[r]), float(bank.cb[r])))))
-    for sets in _sets(ctx, j, need, w, ok, bank is not None):
-        st = _stack(ctx, j, sets)
-        if st is None:
-            continue
+    for st in _sets(ctx, j, need, w, ok, bank is not None):
         vals = _stack_values(st, need, w)
         if k == 1:  # every set counts here, even at value 0 (as in the full listing)
             r = int(np.argmax(vals))
-            out.append((float(vals[r]), Slot(j, tuple(int(x) for x in st.who[r]),
-                                             tuple(float(x) for x in st.caps[r]))))
+            p = int(np.searchsorted(st.starts, r, side="right")) - 1
+            out.append((float(vals[r]), Slot(j, st.sets[p], tuple(float(c[r]) for c in st.caps))))
             continue
         per = np.maximum.reduceat(vals, st.starts)
         ends = list(st.starts[1:]) + [len(vals)]
         for p, (lo, hi) in enumerate(zip(st.starts, ends)):
             r = int(lo) + int(np.argmax(vals[lo:hi]))
-            out.append((float(per[p]), Slot(j, st.sets[p], tuple(float(x) for x in st.caps[r]))))
+            out.append((float(per[p]), Slot(j, st.sets[p], tuple(float(c[r]) for c in st.caps))))
     return _best(out, k, j)
 
 
