@@ -5,10 +5,12 @@ unseen victim models and unseen pairs, the measurement noise floor, and the tabl
 
 Writes results/latency/{solo,slowdown}.csv (resumable), results/latency/summary.md and
 results/latency/pred_vs_measured.png.  Every number is computed here from the shipped data
-(data/profiles/{a100-mps,v100-mps,a100-mig,h200-sm}); no split is used to choose anything (forms and options are
-fixed in stsched.latency before this script runs).  h200-sm, measured by this project, has no L2/DRAM
-utilisation, so its co-runs are summarised as measured slowdowns (no interference form can be fitted to them),
-beside the same pairs on the whole GPU (two streams, raw/gpu_*.csv) and the solo grid's repeat (raw/run1/).
+(data/profiles/{a100-mps,v100-mps,a100-mig,h200-sm,h100-sm}); no split is used to choose anything (forms and
+options are fixed in stsched.latency before this script runs).  h200-sm and h100-sm, measured by this project on
+the same grid, have no L2/DRAM utilisation, so their co-runs are summarised as measured slowdowns (no interference
+form can be fitted to them), beside the same pairs on the whole GPU (two streams, raw/gpu_*.csv) and, where one
+exists, the solo grid's repeat (h200-sm raw/run1/).  Across the two GPUs: a model fitted on one predicts the
+other's solo grid, the other's co-run slowdowns are compared as measured, and the solo latencies side by side.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
+from itertools import permutations
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import markdown_table, results_dir, run_grid  # noqa: E402
 from stsched.data.loaders import load_profile, read_corun_csv, read_solo_csv  # noqa: E402
 from stsched.latency import FitOptions, fit, tables_for  # noqa: E402
-from stsched.latency.evaluate import (batch_holdout, error_stats, leave_one_model_out,  # noqa: E402
+from stsched.latency.evaluate import (_Frames, batch_holdout, error_stats, leave_one_model_out,  # noqa: E402
                                       leave_one_pair_out, measured_slowdowns, repeat_noise, size_holdout)
 from stsched.latency.interference_fit import fit_form, predict_form  # noqa: E402
-from stsched.latency.model import corun_data  # noqa: E402
+from stsched.latency.model import corun_data, solo_rows_predict  # noqa: E402
 from stsched.latency.solo import SOLO_FORMS  # noqa: E402
 
 log = logging.getLogger("latency_eval")
@@ -52,13 +56,16 @@ SOLO_SPLITS = {
                  ("batches {1,2,4,8,16,32} -> the other 26", "batch", (1, 2, 4, 8, 16, 32))],
     "a100-mig": [("slices {1,2,4,7} -> {3}", "size", (1, 2, 4, 7)),
                  ("batches {1,4,16,64,256} -> {2,8,32,128}", "batch", (1, 4, 16, 64, 256))],
-    "h200-sm": [("SMs {16,32,64,132} -> {48,96}", "size", (16, 32, 64, 132)),
-                *_loo((16, 32, 48, 64, 96, 132), (32, 48, 64, 96)),
-                ("batches {1,4,16,32} -> {2,8}", "batch", (1, 4, 16, 32)),
-                ("batches {1,2,8,32} -> {4,16}", "batch", (1, 2, 8, 32))],
 }
+#: measured by this project (scripts/gpu_check.sh, green contexts, the same grid): no L2/DRAM utilisation, so no
+#: interference form can be fitted; each gets the same splits
+MEASURED = {"h200-sm": "H200", "h100-sm": "H100"}
+SM_SPLITS = [("SMs {16,32,64,132} -> {48,96}", "size", (16, 32, 64, 132)),
+             *_loo((16, 32, 48, 64, 96, 132), (32, 48, 64, 96)),
+             ("batches {1,4,16,32} -> {2,8}", "batch", (1, 4, 16, 32)),
+             ("batches {1,2,8,32} -> {4,16}", "batch", (1, 2, 8, 32))]
+SOLO_SPLITS.update({ds: SM_SPLITS for ds in MEASURED})
 CORUN_SETS = ("a100-mps", "v100-mps")
-H200 = "h200-sm"  # measured by this project: no L2/DRAM utilisation, so no interference form can be fitted
 
 
 def solo_point(p) -> dict:
@@ -138,11 +145,16 @@ def _stats(x: np.ndarray) -> dict:
     return {"n": int(len(x)), "min": float(np.min(x)), "median": float(np.median(x)), "max": float(np.max(x))}
 
 
-def h200_slowdown_rows() -> tuple[list[dict], list[dict], list[dict]]:
-    """h200-sm co-runs: slowdown (victim latency / solo at the same SM count) per layout and victim side, per
-    co-runner; and the pairs measured on the whole GPU as two streams (raw/gpu_*.csv) beside the 64+64 layout."""
-    prof = load_profile(H200)
-    sd = measured_slowdowns(prof.corun, prof.solo, _model(H200), f"{H200} co-run")
+def _slowdowns(ds: str):
+    prof = load_profile(ds)
+    return prof, measured_slowdowns(prof.corun, prof.solo, _model(ds), f"{ds} co-run")
+
+
+def sm_slowdown_rows(ds: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """A measured green-context set's co-runs: slowdown (victim latency / solo at the same SM count) per layout
+    and victim side, per co-runner; and the pairs measured on the whole GPU as two streams (raw/gpu_*.csv)
+    beside the 64+64 layout."""
+    prof, sd = _slowdowns(ds)
     layouts = []
     for (vp, cp), g in sd.groupby(["victim_partition", "corunner_partition"]):
         small, big = sorted((vp, cp))
@@ -150,7 +162,7 @@ def h200_slowdown_rows() -> tuple[list[dict], list[dict], list[dict]]:
                         "solo from": "/".join(sorted(set(g["solo_from"]))), **_stats(g["slowdown"].to_numpy())})
     raw = prof.path / "raw"
     whole = measured_slowdowns(read_corun_csv(raw / "gpu_corun.csv"), read_solo_csv(raw / "gpu_solo.csv"),
-                               source=f"{H200} raw/gpu_corun.csv")
+                               source=f"{ds} raw/gpu_corun.csv")
     layouts.append({"setting": "whole GPU, two streams", "victim SMs": "132 shared", "solo from": "measured",
                     **_stats(whole["slowdown"].to_numpy())})
     by_corunner = [{"co-runner": c, **_stats(g["slowdown"].to_numpy())}
@@ -170,15 +182,18 @@ def h200_slowdown_rows() -> tuple[list[dict], list[dict], list[dict]]:
     return layouts, by_corunner, pairs
 
 
-def h200_repeat_row() -> dict:
+def repeat_row(ds: str) -> dict | None:
     """The solo grid measured twice (raw/run1/sm_solo.csv, an earlier run of the same script, vs the shipped
-    table): |run1/run2 - 1| over the common points; p90/sqrt(2) = a perfect predictor's p90 against one run."""
-    prof = load_profile(H200)
+    table): |run1/run2 - 1| over the common points; p90/sqrt(2) = a perfect predictor's p90 against one run.
+    None where the data set has no repeat (h100-sm)."""
+    prof = load_profile(ds)
     key = ["model", "batch", "partition", "procs"]
+    if not (prof.path / "raw" / "run1" / "sm_solo.csv").is_file():
+        return None
     run1 = read_solo_csv(prof.path / "raw" / "run1" / "sm_solo.csv")
     both = prof.solo.merge(run1, on=key, suffixes=("", "_run1"))
     d = np.abs(both["latency_ms_run1"].to_numpy() / both["latency_ms"].to_numpy() - 1.0)
-    return {"dataset": H200, "comparison": "solo grid, run 1 vs run 2 (raw/run1)", "n": int(len(d)),
+    return {"dataset": ds, "comparison": "solo grid, run 1 vs run 2 (raw/run1)", "n": int(len(d)),
             "p50_diff": float(np.quantile(d, 0.5)), "p90_diff": float(np.quantile(d, 0.9)),
             "p90_single": float(np.quantile(d, 0.9) / np.sqrt(2.0)), "max_diff": float(d.max())}
 
@@ -229,9 +244,6 @@ def plot(path: Path) -> None:
     for col, sf in enumerate(list(SOLO_FORMS)[:len(forms)]):
         ax = axes[-1][col]
         keep = prof.solo["partition"].isin([20.0, 40.0, 60.0, 100.0]).to_numpy()
-        from stsched.latency.evaluate import _Frames
-        from stsched.latency.model import solo_rows_predict
-        from dataclasses import replace
         m = fit(_Frames(prof.solo[keep], None, prof.meta), replace(FitOptions(), solo_form=sf))
         rows, pred = solo_rows_predict(m, prof.solo[~keep & prof.solo["partition"].isin([50.0, 80.0]).to_numpy()])
         ax.loglog(rows["latency_ms"], pred, ".", ms=3)
@@ -243,16 +255,61 @@ def plot(path: Path) -> None:
     plt.close(fig)
 
 
-def h200_section(solo, layouts, corunners, pairs, repeat, pct) -> list[str]:
-    """The summary's h200-sm section (measured by this project on an H200, green contexts)."""
-    return ["## h200-sm: measured by this project (H200, green contexts)", "",
+def cross_device_rows() -> list[dict]:
+    """A model fitted on one measured GPU predicts the other's solo grid (same models, batches and SM counts):
+    every point, and SMs 48/96 with the fit also made without them (both generalisations at once)."""
+    out = []
+    for a, b in permutations(MEASURED, 2):
+        pa, pb = load_profile(a), load_profile(b)
+        for label, sizes in (("every point", None), ("SMs {16,32,64,132} -> {48,96}", (16.0, 32.0, 64.0, 132.0))):
+            keep_a = np.ones(len(pa.solo), bool) if sizes is None else pa.solo["partition"].isin(sizes).to_numpy()
+            test = pb.solo if sizes is None else pb.solo[pb.solo["partition"].isin((48.0, 96.0))]
+            for sf in SOLO_FORMS:
+                m = fit(_Frames(pa.solo[keep_a], None, pa.meta), replace(FitOptions(), solo_form=sf))
+                rows, pred = solo_rows_predict(m, test, f"{b} solo rows")
+                out.append({"fitted on": a, "predicts": b, "points": label, "form": sf,
+                            **error_stats(pred, rows["latency_ms"].to_numpy())})
+    return out
+
+
+def cross_corun_rows() -> list[dict]:
+    """One GPU's measured co-runs taken as the other's prediction, row for row (victim latency and slowdown;
+    rows whose solo reference is measured on both)."""
+    key = ["victim", "victim_batch", "victim_partition", "corunner", "corunner_batch", "corunner_partition"]
+    (a, sa), (b, sb) = ((ds, _slowdowns(ds)[1]) for ds in MEASURED)
+    m = sa.merge(sb, on=key, suffixes=("_a", "_b"))
+    m = m[(m["solo_from_a"] == "measured") & (m["solo_from_b"] == "measured")]
+    out = []
+    for col in ("victim_latency_ms", "slowdown"):
+        for (x, y), (sx, sy) in (((a, b), ("_a", "_b")), ((b, a), ("_b", "_a"))):
+            out.append({"quantity": col, "measured on": x, "predicts": y,
+                        **error_stats(m[col + sx].to_numpy(), m[col + sy].to_numpy())})
+    return out
+
+
+def solo_ratio_rows() -> list[dict]:
+    """Solo latency of the second measured GPU over the first's at the same point, per model and overall."""
+    (a, b), key = MEASURED, ["model", "batch", "partition", "procs"]
+    m = load_profile(b).solo.merge(load_profile(a).solo, on=key, suffixes=("_b", "_a"))
+    m = m.assign(ratio=m["latency_ms_b"] / m["latency_ms_a"])
+    rows = [{"model": mod, **_stats(g["ratio"].to_numpy())} for mod, g in m.groupby("model")]
+    return rows + [{"model": "all", **_stats(m["ratio"].to_numpy())}]
+
+
+def sm_section(ds, solo, layouts, corunners, pairs, repeat, pct) -> list[str]:
+    """The summary's section for one data set measured by this project (green contexts)."""
+    if repeat is None:
+        noise = ("No repeat of the solo grid was measured for this data set (no raw/run1), so it has no noise "
+                 "floor of its own.")
+    else:
+        noise = (f"Repeat of the whole solo grid (raw/run1, an earlier run of the same script): n {repeat['n']}, "
+                 f"|difference| p50 {100 * repeat['p50_diff']:.2f} %, p90 {100 * repeat['p90_diff']:.2f} %, max "
+                 f"{100 * repeat['max_diff']:.2f} %; a perfect predictor would show p90 about "
+                 f"{100 * repeat['p90_single']:.2f} % against one run.")
+    return [f"## {ds}: measured by this project ({MEASURED[ds]}, green contexts)", "",
             "Solo latency at held-out SM counts and batches (refit without them; the same splits as above):", "",
-            markdown_table(pct([r for r in solo if r["dataset"] == H200]),
-                           ["split", "form", "n", "mape", "p90", "p99", "max"]), "",
-            f"Repeat of the whole solo grid (raw/run1, an earlier run of the same script): n {repeat['n']}, "
-            f"|difference| p50 {100 * repeat['p50_diff']:.2f} %, p90 {100 * repeat['p90_diff']:.2f} %, max "
-            f"{100 * repeat['max_diff']:.2f} %; a perfect predictor would show p90 about "
-            f"{100 * repeat['p90_single']:.2f} % against one run.", "",
+            markdown_table(pct([r for r in solo if r["dataset"] == ds]),
+                           ["split", "form", "n", "mape", "p90", "p99", "max"]), "", noise, "",
             "Co-run slowdown = victim latency / solo latency at the same model, batch and SM count (batch 8 on "
             "both sides; solo from the model = the roofline-hybrid surface between 96 and 132 SMs, 112 having no "
             "solo row).  No L2/DRAM utilisation was measured, so no interference form is fitted to these rows.", "",
@@ -262,6 +319,21 @@ def h200_section(solo, layouts, corunners, pairs, repeat, pct) -> list[str]:
             "The whole-GPU pairs (two plain streams, every SM shared) beside the same pairs on 64+64 SMs:", "",
             markdown_table(pairs, ["victim", "co-runner", "batch", "whole-GPU solo ms", "two streams ms",
                                    "two streams slowdown", "64 SMs solo ms", "64+64 ms", "64+64 slowdown"]), ""]
+
+
+def cross_section(cross, corun, ratios, pct) -> list[str]:
+    a, b = MEASURED
+    return [f"## Across GPUs: {a} <-> {b} (the same grid measured on both)", "",
+            "Solo latency: a model fitted on one GPU's profile predicts the other's (every point; and SMs 48/96 "
+            "held out of the fit as well):", "",
+            markdown_table(pct(cross), ["fitted on", "predicts", "points", "form", "n", "mape", "p50", "p90",
+                                        "p99", "max"]), "",
+            "Co-runs: one GPU's measured rows as the prediction of the other's, row for row (64 rows with a "
+            "measured solo reference on both):", "",
+            markdown_table(pct(corun), ["quantity", "measured on", "predicts", "n", "mape", "p50", "p90", "p99",
+                                        "max"]), "",
+            f"Solo latency {MEASURED[b]} / {MEASURED[a]} at the same model, batch and SM count:", "",
+            markdown_table(ratios, ["model", "n", "min", "median", "max"]), ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,8 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     corun = run_grid(EXP, corun_pts, ["dataset", "task", "split", "form"], corun_point, fresh=args.fresh,
                      filename="slowdown.csv")
     noise, speed, victims = noise_rows(), speed_rows(), per_victim_rows()
-    h200_layouts, h200_corunners, h200_pairs = h200_slowdown_rows()
-    noise.append(h200_repeat_row())
+    measured = {ds: sm_slowdown_rows(ds) for ds in MEASURED}
+    repeats = {ds: repeat_row(ds) for ds in MEASURED}
+    noise += [r for r in repeats.values() if r is not None]
+    cross, cross_corun, ratios = cross_device_rows(), cross_corun_rows(), solo_ratio_rows()
 
     def pct(rows, cols=("mape", "p50", "p90", "p99", "max")):
         return [{**r, **{c: f"{100 * float(r[c]):.2f}%" for c in cols if c in r}} for r in rows]
@@ -304,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
             "", "## Table evaluation speed (tables_for, 64 services)", "",
             markdown_table(speed, ["dataset", "services", "models", "batches", "sizes", "procs", "entries",
                                    "median_s", "max_s"]), "",
-            *h200_section(solo, h200_layouts, h200_corunners, h200_pairs, noise[-1], pct)]
+            *(line for ds in MEASURED for line in sm_section(ds, solo, *measured[ds], repeats[ds], pct)),
+            *cross_section(cross, cross_corun, ratios, pct)]
     (out / "summary.md").write_text("\n".join(text))
     if not args.no_plot:
         plot(out / "pred_vs_measured.png")
