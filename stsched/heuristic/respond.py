@@ -102,24 +102,17 @@ def _stack(ctx: Context, j: int, sets: tuple[tuple[int, ...], ...]) -> _Stack | 
                   kept)
 
 
-def _stack_values(st: _Stack, need: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """sum_t min(cap_t, need_t) w_t per row (column by column, in tenant order)."""
-    vals = None
-    for c, i in zip(st.caps, st.who):
-        v = np.minimum(c, need[i]) * w[i]
-        vals = v if vals is None else vals + v
-    return vals
-
-
-def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray, banked: bool) -> list[_Stack]:
-    """The stacks of the tenant sets tried beyond the singles and the bank, in order: the pairs of the pool
-    (without a bank), then the triples of its first `descent_triples` services."""
+def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray,
+          banked: bool) -> list[tuple[tuple, _Stack]]:
+    """The stacks (with their cache keys) of the tenant sets tried beyond the singles and the bank, in order:
+    the pairs of the pool (without a bank), then the triples of its first `descent_triples` services."""
     limit = ctx.instance.mechanism.max_tenants or 3
     if limit < 2:
         return []
     usable = ok & (ctx.capc[:, j] > 0)
-    pool = [int(i) for i in np.argsort(-np.where(usable, need * w, -1.0), kind="stable")[:ctx.opts.descent_pool]
-            if usable[i]]
+    score = np.where(usable, need * w, -1.0).tolist()
+    pool = [i for i in sorted(range(len(score)), key=score.__getitem__, reverse=True)[:ctx.opts.descent_pool]
+            if score[i] >= 0]  # usable: need * w >= 0, else -1
     out = []
     for k, members in ((2, pool if not banked else []), (3, pool[:ctx.opts.descent_triples] if limit >= 3 else [])):
         if len(members) < k:
@@ -128,61 +121,14 @@ def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray,
         if key not in ctx.suffix_cache:
             ctx.suffix_cache[key] = _stack(ctx, j, tuple(itertools.combinations(key[3], k)))
         if ctx.suffix_cache[key] is not None:
-            out.append(ctx.suffix_cache[key])
+            out.append((key, ctx.suffix_cache[key]))
     return out
 
 
 def responses(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, k: int = 1) -> list[tuple[float, Slot]]:
     """The k contents of a partition of size index j covering most of `need` (work units, slot), best first,
     one per tenant set (module docstring)."""
-    ok = (w > 0) & (need > 0)
-    if not ok.any():
-        return [(0.0, Slot(j))]
-    single = np.where(ok, np.minimum(ctx.cap1[:, j], need) * w, 0.0)
-    if k == 1:
-        s = int(np.argmax(single))
-        out = [(float(single[s]), Slot(j, (s,), (float(ctx.cap1[s, j]),)))] if single[s] > 0 else []
-    else:
-        out = [(float(single[s]), Slot(j, (int(s),), (float(ctx.cap1[s, j]),)))
-               for s in np.argsort(-single, kind="stable")[:k] if single[s] > 0]
-    limit = ctx.instance.mechanism.max_tenants or 3
-    if limit < 2:
-        return _best(out, k, j)
-    bank = _bank(ctx, j)
-    if bank is not None:
-        vals = np.minimum(bank.ca, need[bank.a]) * w[bank.a] + np.minimum(bank.cb, need[bank.b]) * w[bank.b]
-        if k == 1:
-            r = int(np.argmax(vals))
-            if vals[r] > 0:
-                p = int(np.searchsorted(bank.starts, r, side="right")) - 1
-                out.append((float(vals[r]), Slot(j, bank.pairs[p], (float(bank.ca[r]), float(bank.cb[r])))))
-        else:
-            per = np.maximum.reduceat(vals, bank.starts)
-            for p in np.argsort(-per, kind="stable")[:k]:
-                if per[p] <= 0:
-                    break
-                lo = bank.starts[p]
-                hi = bank.starts[p + 1] if p + 1 < len(bank.starts) else len(vals)
-                r = lo + int(np.argmax(vals[lo:hi]))
-                out.append((float(per[p]), Slot(j, bank.pairs[p], (float(bank.ca[r]), float(bank.cb[r])))))
-    for st in _sets(ctx, j, need, w, ok, bank is not None):
-        vals = _stack_values(st, need, w)
-        if k == 1:  # every set counts here, even at value 0 (as in the full listing)
-            r = int(np.argmax(vals))
-            p = int(np.searchsorted(st.starts, r, side="right")) - 1
-            out.append((float(vals[r]), Slot(j, st.sets[p], tuple(float(c[r]) for c in st.caps))))
-            continue
-        per = np.maximum.reduceat(vals, st.starts)
-        ends = list(st.starts[1:]) + [len(vals)]
-        for p, (lo, hi) in enumerate(zip(st.starts, ends)):
-            r = int(lo) + int(np.argmax(vals[lo:hi]))
-            out.append((float(per[p]), Slot(j, st.sets[p], tuple(float(c[r]) for c in st.caps))))
-    return _best(out, k, j)
-
-
-def _best(out: list[tuple[float, Slot]], k: int, j: int) -> list[tuple[float, Slot]]:
-    out.sort(key=lambda o: -o[0])
-    return out[:k] or [(0.0, Slot(j))]
+    return Responder(ctx, w).evaluate(j, need, k)
 
 
 def best_response(ctx: Context, j: int, need: np.ndarray, w: np.ndarray) -> tuple[float, Slot]:
@@ -190,20 +136,84 @@ def best_response(ctx: Context, j: int, need: np.ndarray, w: np.ndarray) -> tupl
     return responses(ctx, j, need, w, 1)[0]
 
 
+def _best(out: list[tuple[float, Slot]], k: int, j: int) -> list[tuple[float, Slot]]:
+    out.sort(key=lambda o: -o[0])
+    return out[:k] or [(0.0, Slot(j))]
+
+
 class Responder:
-    """`responses` memoised for one descent; the weights are fixed until `reweigh`."""
+    """`responses` for fixed weights w (until `reweigh`), memoised.  Capacities are kept multiplied by the
+    weights: min(c, need) * w == min(c * w, need * w) exactly (rounding is monotone), one product less per row."""
 
     def __init__(self, ctx: Context, w: np.ndarray):
-        self.ctx, self.w = ctx, w
-        self._memo: dict[tuple, list[tuple[float, Slot]]] = {}
+        self.ctx = ctx
+        self.reweigh(w)
 
     def reweigh(self, w: np.ndarray) -> None:
         self.w = w
-        self._memo.clear()
+        self._memo: dict[tuple, list[tuple[float, Slot]]] = {}
+        self._weighted: dict[tuple, list[np.ndarray]] = {}
 
     def __call__(self, j: int, need: np.ndarray, k: int = 1) -> list[tuple[float, Slot]]:
         key = (j, k, need.tobytes())
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._memo[key] = responses(self.ctx, j, need, self.w, k)
+            hit = self._memo[key] = self.evaluate(j, need, k)
         return hit
+
+    def _scaled(self, key: tuple, caps: list[np.ndarray], who: list[np.ndarray]) -> list[np.ndarray]:
+        hit = self._weighted.get(key)
+        if hit is None:
+            hit = self._weighted[key] = [c * self.w[i] for c, i in zip(caps, who)]
+        return hit
+
+    def evaluate(self, j: int, need: np.ndarray, k: int) -> list[tuple[float, Slot]]:
+        ctx, w = self.ctx, self.w
+        ok = (w > 0) & (need > 0)
+        if not ok.any():
+            return [(0.0, Slot(j))]
+        nw = need * w
+        (cap1w,) = self._scaled(("single", j), [ctx.cap1[:, j]], [slice(None)])
+        single = np.where(ok, np.minimum(cap1w, nw), 0.0)
+        if k == 1:
+            s = int(np.argmax(single))
+            out = [(float(single[s]), Slot(j, (s,), (float(ctx.cap1[s, j]),)))] if single[s] > 0 else []
+        else:
+            out = [(float(single[s]), Slot(j, (int(s),), (float(ctx.cap1[s, j]),)))
+                   for s in np.argsort(-single, kind="stable")[:k] if single[s] > 0]
+        if (ctx.instance.mechanism.max_tenants or 3) < 2:
+            return _best(out, k, j)
+        bank = _bank(ctx, j)
+        if bank is not None:
+            caw, cbw = self._scaled(("bank", j), [bank.ca, bank.cb], [bank.a, bank.b])
+            vals = np.minimum(caw, nw[bank.a]) + np.minimum(cbw, nw[bank.b])
+            if k == 1:
+                r = int(np.argmax(vals))
+                if vals[r] > 0:
+                    p = int(np.searchsorted(bank.starts, r, side="right")) - 1
+                    out.append((float(vals[r]), Slot(j, bank.pairs[p], (float(bank.ca[r]), float(bank.cb[r])))))
+            else:
+                per = np.maximum.reduceat(vals, bank.starts)
+                for p in np.argsort(-per, kind="stable")[:k]:
+                    if per[p] <= 0:
+                        break
+                    lo = bank.starts[p]
+                    hi = bank.starts[p + 1] if p + 1 < len(bank.starts) else len(vals)
+                    r = lo + int(np.argmax(vals[lo:hi]))
+                    out.append((float(per[p]), Slot(j, bank.pairs[p], (float(bank.ca[r]), float(bank.cb[r])))))
+        for key, st in _sets(ctx, j, need, w, ok, bank is not None):
+            vals = None
+            for cw, i in zip(self._scaled(key, st.caps, st.who), st.who):  # tenant by tenant, in order
+                v = np.minimum(cw, nw[i])
+                vals = v if vals is None else vals + v
+            if k == 1:  # every set counts here, even at value 0 (as in the full listing)
+                r = int(np.argmax(vals))
+                p = int(np.searchsorted(st.starts, r, side="right")) - 1
+                out.append((float(vals[r]), Slot(j, st.sets[p], tuple(float(c[r]) for c in st.caps))))
+                continue
+            per = np.maximum.reduceat(vals, st.starts)
+            ends = list(st.starts[1:]) + [len(vals)]
+            for p, (lo, hi) in enumerate(zip(st.starts, ends)):
+                r = int(lo) + int(np.argmax(vals[lo:hi]))
+                out.append((float(per[p]), Slot(j, st.sets[p], tuple(float(c[r]) for c in st.caps))))
+        return _best(out, k, j)
