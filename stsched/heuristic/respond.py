@@ -71,6 +71,9 @@ def _bank(ctx: Context, j: int) -> _Bank | None:
     return bank
 
 
+STACK_ROWS = 1_000_000  # rows kept stacked per instance (48 bytes each), and weighted per descent (24 bytes)
+
+
 @dataclass
 class _Stack:
     """Tenant sets of one size (all of one cardinality) stacked: row r is a batch vector of sets[owner[r]];
@@ -102,6 +105,10 @@ def _stack(ctx: Context, j: int, sets: tuple[tuple[int, ...], ...]) -> _Stack | 
                   kept)
 
 
+def _rows(st: _Stack | None) -> int:
+    return 0 if st is None else len(st.caps[0])
+
+
 def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray,
           banked: bool) -> list[tuple[tuple, _Stack]]:
     """The stacks (with their cache keys) of the tenant sets tried beyond the singles and the bank, in order:
@@ -118,10 +125,15 @@ def _sets(ctx: Context, j: int, need: np.ndarray, w: np.ndarray, ok: np.ndarray,
         if len(members) < k:
             continue
         key = ("stack", j, k, tuple(sorted(members)))
-        if key not in ctx.suffix_cache:
-            ctx.suffix_cache[key] = _stack(ctx, j, tuple(itertools.combinations(key[3], k)))
-        if ctx.suffix_cache[key] is not None:
-            out.append((key, ctx.suffix_cache[key]))
+        stacks = ctx.suffix_cache.setdefault("stacks", {})
+        if key not in stacks:
+            if ctx.suffix_cache.get("stack-rows", 0) > STACK_ROWS:
+                stacks.clear()  # bounded memory: rebuilt on demand
+                ctx.suffix_cache["stack-rows"] = 0
+            stacks[key] = _stack(ctx, j, tuple(itertools.combinations(key[3], k)))
+            ctx.suffix_cache["stack-rows"] = ctx.suffix_cache.get("stack-rows", 0) + _rows(stacks[key])
+        if stacks[key] is not None:
+            out.append((key, stacks[key]))
     return out
 
 
@@ -153,6 +165,7 @@ class Responder:
         self.w = w
         self._memo: dict[tuple, list[tuple[float, Slot]]] = {}
         self._weighted: dict[tuple, list[np.ndarray]] = {}
+        self._rows = 0
 
     def __call__(self, j: int, need: np.ndarray, k: int = 1) -> list[tuple[float, Slot]]:
         key = (j, k, need.tobytes())
@@ -164,6 +177,10 @@ class Responder:
     def _scaled(self, key: tuple, caps: list[np.ndarray], who: list[np.ndarray]) -> list[np.ndarray]:
         hit = self._weighted.get(key)
         if hit is None:
+            self._rows += len(caps[0])
+            if self._rows > STACK_ROWS:
+                self._weighted.clear()
+                self._rows = len(caps[0])
             hit = self._weighted[key] = [c * self.w[i] for c, i in zip(caps, who)]
         return hit
 
