@@ -43,6 +43,7 @@ class InterferenceForm:
     needs_features: bool = True
     n_coef: int | None = None
     description: str = ""
+    reads_util: bool = True  # False: the form never reads l2_util / dram_util (counter-free: profiles without them)
 
 
 FORMS: dict[str, InterferenceForm] = {}
@@ -73,7 +74,8 @@ def _gpulet_linear(coef: Sequence[float], victim: Features, other: Features) -> 
     return max(1.0, value)
 
 
-register_form(InterferenceForm("none", _none, needs_features=False, n_coef=0, description="no interference"))
+register_form(InterferenceForm("none", _none, needs_features=False, n_coef=0, description="no interference",
+                               reads_util=False))
 register_form(InterferenceForm("gpulet-linear", _gpulet_linear, combine="max", n_coef=5,
                                description="gpulet's linear L2/DRAM form (max over neighbours)"))
 
@@ -129,3 +131,21 @@ register_form(InterferenceForm("igniter", _igniter, combine="max", n_coef=2,
                                description="iGniter's L2 + scheduling-delay form (max over neighbours)"))
 register_form(InterferenceForm("stsched-contention", _stsched_contention, combine="max", n_coef=3,
                                description="stsched host/memory contention form (max over neighbours)"))
+
+
+def _stsched_elastic(coef: Sequence[float], victim: Features, other: Features) -> float:
+    """stsched's counter-free form, for profiles without L2/DRAM utilisation (this project's green-context runs):
+    `1 + kappa (1 - s_v) + mu f_o`.  The share of the victim's latency that does not scale with SMs (1 - s_v, s_v
+    = SM elasticity of its solo surface) is host/launch time, which a neighbour's launches and host work inflate
+    by kappa; the neighbour presses on the shared L2 and DRAM in proportion to the share of the GPU's SMs it holds
+    (f_o), by mu.  kappa, mu >= 0, so the slowdown is >= 1, nondecreasing in f_o and nonincreasing in s_v.
+    Partitions add up ("sum"): pressure grows with the SMs the neighbours hold together, whether one neighbour
+    holds them or several (the co-run data are pairs only, so this is an assumption).  docs/LATENCY.md."""
+    kappa, mu = coef
+    s = _np.clip(victim.elasticity, 0.0, 1.0)
+    return _np.maximum(1.0, 1.0 + kappa * (1.0 - s) + mu * _np.clip(other.fraction, 0.0, 1.0))
+
+
+register_form(InterferenceForm("stsched-elastic", _stsched_elastic, combine="sum", n_coef=2, reads_util=False,
+                               description="stsched counter-free form: host share from the SM elasticity + "
+                                           "the neighbour's SM share (sum over neighbours)"))

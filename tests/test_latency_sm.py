@@ -1,5 +1,5 @@
 """The latency model on green-context (`sm`) data: h200-sm, measured by this project (SM counts, capacity 132,
-no L2/DRAM utilisation)."""
+no L2/DRAM utilisation, so its co-runs fit the counter-free form stsched-elastic)."""
 
 from __future__ import annotations
 
@@ -26,14 +26,17 @@ def h200_model(h200):
 
 
 def test_fit_sm_profile_without_utilisation(h200, caplog):
-    with caplog.at_level(logging.WARNING, logger="stsched.latency.model"):
+    """No L2/DRAM utilisation: the counter-free form is fitted to the 80 co-runs (the others read utilisation)."""
+    with caplog.at_level(logging.INFO, logger="stsched.latency.model"):
         model = fit(h200)
     assert (model.mechanism, model.capacity, model.device) == ("sm", 132.0, "h200")
     assert model.models == ["bert-base", "mobilenetv2", "resnet18", "resnet50", "vgg16"]
-    assert not model.coef and not model.estimators
-    assert any("80 co-run row(s) not used" in r.getMessage() and "l2_util / dram_util" in r.getMessage()
-               for r in caplog.records)
-    assert interference_for(model).form == "none"
+    assert not model.has_util and list(model.coef) == ["stsched-elastic"] and not model.estimators
+    assert any("fitting the counter-free form stsched-elastic to 80 co-run row(s)" in r.getMessage()
+               and "l2_util / dram_util" in r.getMessage() for r in caplog.records)
+    inter = interference_for(model)
+    assert inter.form == "stsched-elastic" and len(inter.coef) == 2 and all(c >= 0 for c in inter.coef)
+    assert inter.coef == pytest.approx((0.0629, 0.1638), abs=5e-4)  # docs/LATENCY.md quotes these
     s = h200.solo
     pred = predict(model, s["model"].to_numpy(), s["batch"].to_numpy(), s["partition"].to_numpy())
     err = np.abs(pred / s["latency_ms"].to_numpy() - 1)
@@ -47,12 +50,14 @@ def test_corun_data_names_missing_utilisation(h200, h200_model, caplog):
     corun.loc[5, "victim"] = "alexnet"  # a model the fit has never seen
     with caplog.at_level(logging.WARNING, logger="stsched.latency.model"):
         with pytest.raises(InputError, match="no co-run row matches"):
-            corun_data(h200_model, corun, "h200 co-run")
+            corun_data(h200_model, corun, "h200 co-run", require_util=True)
     msgs = [r.getMessage() for r in caplog.records]
     assert any("skipped 1 co-run row(s) whose victim or co-runner the model has no profile" in m
                and m.endswith("data row 6") for m in msgs)
     assert any("skipped 79 co-run row(s) whose victim or co-runner has no solo L2/DRAM utilisation" in m
                for m in msgs)
+    kept = corun_data(h200_model, corun, "h200 co-run")  # default: the profile has no utilisation, none required
+    assert len(kept) == 79 and np.isnan(kept.victim.l2_util).all() and np.isfinite(kept.victim.elasticity).all()
 
 
 def test_fit_of_sm_frames_without_meta_takes_the_largest_partition(h200, caplog):

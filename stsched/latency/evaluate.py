@@ -7,10 +7,13 @@ Splits (every one refits the model from scratch on its training part):
 - `batch_holdout`: the same with batch sizes;
 - `leave_one_model_out`: for each victim model, forms fitted on co-runs whose victim is another model, scored on
   its rows (its solo profile is known: a new model needs only a solo profile);
-- `leave_one_pair_out`: for each unordered model pair, forms fitted without any row of that pair.
+- `leave_one_pair_out`: for each unordered model pair, forms fitted without any row of that pair;
+- `leave_one_group_out(by=...)`: the same for any grouping of `GROUPINGS` (victim model, pair, partition layout,
+  co-runner model), `in_sample`, and `transfer` (fitted on one data set's co-runs, scored on another's);
+  every interference split also scores the baselines `none` (slowdown 1) and `constant` (median training slowdown).
 
-`measured_slowdowns` needs no interference form: victim co-run latency / solo latency at the same point, for
-co-run rows without the L2/DRAM utilisation the forms read (this project's profiler output).
+`measured_slowdowns` needs no interference form: victim co-run latency / solo latency at the same point (measured
+where the profile has that point).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pandas as pd
 from stsched.errors import InputError
 from stsched.latency.features import CorunData
 from stsched.latency.interference_fit import fit_form, predict_form
-from stsched.latency.model import (FitOptions, LatencyModel, corun_data, fit, predict_values,
+from stsched.latency.model import (FitOptions, LatencyModel, corun_data, fit, fitted_forms, predict_values,
                                    solo_rows_predict)
 
 log = logging.getLogger(__name__)
@@ -145,38 +148,86 @@ def batch_holdout(profiles: Any, train_batches: Sequence[int], options: FitOptio
 
 
 # -------------------------------------------------------------------------------------------- interference splits
+#: trivial references scored beside the forms: no interference at all, and the median training slowdown
+BASELINES = ("none", "constant")
+
+
+def fit_predict(name: str, train: CorunData, test: CorunData, options: FitOptions) -> np.ndarray:
+    """Slowdown of `test`'s rows predicted by form `name` fitted on `train` (or by a baseline of `BASELINES`)."""
+    if name == "none":
+        return np.ones(len(test))
+    if name == "constant":
+        return np.full(len(test), float(np.median(train.slowdown)))
+    fitted = fit_form(name, train, loss=options.loss, f_scale=options.f_scale, gbm_params=options.gbm_params(),
+                      seed=options.seed)
+    return predict_form(name, fitted, test)
+
+
 def _group_split(data: CorunData, groups: np.ndarray, train_of: Callable[[str], np.ndarray], options: FitOptions,
                  forms: Sequence[str]) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     preds = {f: np.full(len(data), np.nan) for f in forms}
     for g in np.unique(groups):
         test, train = groups == g, train_of(g)
         for f in forms:
-            fitted = fit_form(f, data.take(train), loss=options.loss, f_scale=options.f_scale,
-                              gbm_params=options.gbm_params(), seed=options.seed)
-            preds[f][test] = predict_form(f, fitted, data.take(test))
+            preds[f][test] = fit_predict(f, data.take(train), data.take(test), options)
     return {f: error_stats(preds[f], data.slowdown) for f in forms}, preds
+
+
+def _layout(r: pd.DataFrame) -> np.ndarray:
+    return np.array([f"{min(a, b):g}+{max(a, b):g}" for a, b in zip(r["victim_partition"], r["corunner_partition"])])
+
+
+#: how the co-run rows are grouped for a leave-one-group-out split (the group held out, by its rows)
+GROUPINGS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
+    "model": lambda r: r["victim"].to_numpy(),  # an unseen victim model (its solo profile known)
+    "pair": lambda r: np.array(["|".join(sorted((a, b))) for a, b in zip(r["victim"], r["corunner"])]),
+    "layout": _layout,  # an unseen partition layout (both sides of it), e.g. 32+96 SMs
+    "corunner": lambda r: r["corunner"].to_numpy(),  # an unseen neighbour model
+}
+
+
+def leave_one_group_out(model: LatencyModel, corun: pd.DataFrame, by: str, forms: Sequence[str] | None = None):
+    """Per form (or baseline): error on each group's rows (`GROUPINGS[by]`), fitted without that group.  Returns
+    (stats by form, predictions by form, CorunData).  Solo surfaces: `model`; forms default to the ones `fit` fits
+    to this profile (`fitted_forms`)."""
+    if by not in GROUPINGS:
+        raise InputError(f"unknown grouping {by!r} (known: {', '.join(GROUPINGS)})")
+    data = corun_data(model, corun)
+    groups = GROUPINGS[by](data.rows)
+    if len(np.unique(groups)) < 2:
+        raise InputError(f"leave-one-{by}-out needs co-runs of at least two groups")
+    forms = list(forms or fitted_forms(model))
+    stats, preds = _group_split(data, groups, lambda g: groups != g, model.options, forms)
+    return stats, preds, data
 
 
 def leave_one_model_out(model: LatencyModel, corun: pd.DataFrame, forms: Sequence[str] | None = None):
     """Per form: error on each victim model's rows, fitted on the other victims' rows.  Returns (stats by form,
     predictions by form, CorunData).  Solo surfaces: `model` (fitted on solo profiles only)."""
-    data = corun_data(model, corun)
-    victims = data.rows["victim"].to_numpy()
-    if len(np.unique(victims)) < 2:
-        raise InputError("leave-one-model-out needs co-runs of at least two victim models")
-    forms = list(forms or model.options.forms)
-    stats, preds = _group_split(data, victims, lambda g: victims != g, model.options, forms)
-    return stats, preds, data
+    return leave_one_group_out(model, corun, "model", forms)
 
 
 def leave_one_pair_out(model: LatencyModel, corun: pd.DataFrame, forms: Sequence[str] | None = None):
     """Per form: error on each unordered model pair's rows (both directions), fitted without that pair."""
+    return leave_one_group_out(model, corun, "pair", forms)
+
+
+def in_sample(model: LatencyModel, corun: pd.DataFrame, forms: Sequence[str] | None = None):
+    """Per form: error on the rows it was fitted on (the fit's own residuals)."""
     data = corun_data(model, corun)
-    v, o = data.rows["victim"].to_numpy(), data.rows["corunner"].to_numpy()
-    pairs = np.array(["|".join(sorted((a, b))) for a, b in zip(v, o)])
-    forms = list(forms or model.options.forms)
-    stats, preds = _group_split(data, pairs, lambda g: pairs != g, model.options, forms)
-    return stats, preds, data
+    forms = list(forms or fitted_forms(model))
+    preds = {f: fit_predict(f, data, data, model.options) for f in forms}
+    return {f: error_stats(preds[f], data.slowdown) for f in forms}, preds, data
+
+
+def transfer(train_model: LatencyModel, train_corun: pd.DataFrame, test_model: LatencyModel,
+             test_corun: pd.DataFrame, forms: Sequence[str] | None = None):
+    """Per form: fitted on one data set's co-runs (features from `train_model`), scored on another's (features
+    from `test_model`, e.g. another GPU's profile of the same models).  Returns (stats, predictions, test data)."""
+    train, test = corun_data(train_model, train_corun), corun_data(test_model, test_corun)
+    forms = list(forms or fitted_forms(train_model))
+    preds = {f: fit_predict(f, train, test, train_model.options) for f in forms}
+    return {f: error_stats(preds[f], test.slowdown) for f in forms}, preds, test
 
 
 def repeat_noise(data: CorunData, corunner_batches: tuple[int, int] = (1, 2)) -> dict[str, float]:

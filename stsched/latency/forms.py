@@ -6,6 +6,7 @@
 | `igniter` | iGniter (Xu et al., TPDS'23), `igniter-algorithm.py` | 2, >= 0 | yes |
 | `stsched-contention` | this project, per-entry features only | 3, >= 0 | yes |
 | `stsched-regime` | this project, plus the SM elasticity of the solo surface | 3, >= 0 | yes (tables carry `sm_elasticity`) |
+| `stsched-elastic` | this project, counter-free: SM elasticity + the neighbour's SM share (no L2/DRAM) | 2, >= 0 | yes |
 | `gbm` | scikit-learn gradient boosting on the regime features | a tree ensemble | no (comparison only) |
 
 Carryable forms are registered in `stsched.interference`; they are evaluated here by calling the very same
@@ -63,6 +64,7 @@ class FormSpec:
     init: tuple[float, ...] = ()
     carryable: bool = True  # evaluable from interference.Features, so an Instance can carry it
     needs_elasticity: bool = False
+    needs_util: bool = True  # reads solo L2/DRAM utilisation (False: fits profiles without Nsight counters)
     description: str = ""
 
 
@@ -78,6 +80,9 @@ FORM_SPECS: dict[str, FormSpec] = {
     "stsched-regime": FormSpec("stsched-regime", _registered("stsched-regime"), 3, "lsq", (0.0, 0.0, 0.0),
                                (INF, INF, INF), (0.1, 0.1, 0.1), carryable=True, needs_elasticity=True,
                                description="stsched: host share from SM elasticity + memory contention"),
+    "stsched-elastic": FormSpec("stsched-elastic", _registered("stsched-elastic"), 2, "lsq", (0.0, 0.0),
+                                (INF, INF), (0.05, 0.1), carryable=True, needs_elasticity=True, needs_util=False,
+                                description="stsched: host share from SM elasticity + the neighbour's SM share"),
     "gbm": FormSpec("gbm", None, 0, "gbm", carryable=False, needs_elasticity=True,
                     description="gradient boosting on elasticity, L2, DRAM, fractions of both sides"),
 }

@@ -5,7 +5,8 @@ Solvers, the checker and the simulator never see the model: they read the tables
   predicted latency, throughput per process (where the profile has throughput), and solo L2/DRAM utilisation.
   Points outside the profiled range are left out (as in a measured table: not profiled = not offered); with
   `extrapolate=True` they are filled by the upper-bound rules of `solo.EXTRAPOLATION_RULES`, with a warning.
-- `interference_for(model)`: the form an Instance carries (default `options.carry_form`, a form registered in
+- `interference_for(model)`: the form an Instance carries (default `options.carry_form`, or
+  `options.corun_only_form` for a profile without L2/DRAM utilisation; a form registered in
   `stsched.interference` and evaluable from `Features` alone) and its coefficients.
 - `with_model(instance, model)`: the same instance with its tables and interference re-evaluated from the model.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from stsched.errors import InputError
 from stsched.interference import get_form
 from stsched.latency.forms import get_spec
-from stsched.latency.model import LatencyModel, model_names, predict_values
+from stsched.latency.model import LatencyModel, default_form, model_names, predict_values
 from stsched.problem import Instance, Interference, LatencyTable, ProfileEntry
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ def tables_for(model: LatencyModel, models: Sequence[str], batches: Sequence[int
 
 
 def interference_for(model: LatencyModel, form: str | None = None) -> Interference:
-    """The interference an Instance carries: a registered, Features-evaluable form and its coefficients."""
-    name = form or model.options.carry_form
+    """The interference an Instance carries: a registered, Features-evaluable form and its coefficients (default
+    `options.carry_form`; for a profile without L2/DRAM utilisation, the counter-free `options.corun_only_form`)."""
+    name = form or default_form(model, carry=True)
     if not model.coef:
         log.warning("latency model %s has no co-run data: instances carry no interference", model.dataset)
         return Interference("none")

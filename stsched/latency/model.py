@@ -23,6 +23,7 @@ from stsched.latency.solo import SOLO_FORMS, SoloSurface, fit_surface
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = {"mps": 100.0, "mig": 7.0, "none": 100.0}
+_CORUN_ONLY_DEFAULT = "stsched-elastic"  # FitOptions.corun_only_form (left out of to_dict at this default)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class FitOptions:
     f_scale: float = 0.05  # its scale: residuals beyond 5 % relative error count linearly, not squared
     dense_size_steps: int = 40  # dense grid: sizes in (max - min) / 40 steps between profiled sizes
     batch_step_above_64: int = 8  # dense grid: every batch up to 64, then this step
+    corun_only_form: str = _CORUN_ONLY_DEFAULT  # fitted and carried when co-runs exist but no L2/DRAM utilisation
     gbm_max_depth: int = 3
     gbm_max_iter: int = 200
     gbm_learning_rate: float = 0.05
@@ -50,6 +52,11 @@ class FitOptions:
         if self.form not in self.forms or self.carry_form not in self.forms:
             raise InputError(f"form {self.form!r} and carry_form {self.carry_form!r} must be among forms "
                              f"{', '.join(self.forms)}")
+        spec = get_spec(self.corun_only_form)
+        if spec.needs_util or not spec.carryable or spec.fit != "lsq":
+            raise InputError(f"corun_only_form {self.corun_only_form!r} must be a carryable parametric form that "
+                             f"reads no L2/DRAM utilisation (such forms: "
+                             f"{', '.join(n for n, s in FORM_SPECS.items() if not s.needs_util)})")
         if not get_spec(self.carry_form).carryable:
             raise InputError(f"carry_form {self.carry_form!r} cannot be carried by an Instance (carryable: "
                              f"{', '.join(n for n, s in FORM_SPECS.items() if s.carryable)})")
@@ -63,7 +70,10 @@ class FitOptions:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["forms"] = list(self.forms)
+        if d["corun_only_form"] == _CORUN_ONLY_DEFAULT:  # added later: left out at its default so that the hashes
+            del d["corun_only_form"]                     # of models saved before it (and their files) still hold
         return d
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +91,13 @@ class LatencyModel:
     corun_hash: str = ""
     data_hash: str = ""
     estimators: Mapping[str, Any] = field(default_factory=dict)  # comparison-only fits (gbm); never saved
+
+    @property
+    def has_util(self) -> bool:
+        """Whether the solo profile has L2 and DRAM utilisation (the forms of `options.forms` read them); a model
+        without fits only `options.corun_only_form` to its co-runs."""
+        return any(np.isfinite(s.points["l2_util"]).any() for s in self.surfaces.values()) and \
+            any(np.isfinite(s.points["dram_util"]).any() for s in self.surfaces.values())
 
     @property
     def models(self) -> list[str]:
@@ -131,15 +148,15 @@ def fit(profiles: Any, options: FitOptions = FitOptions(), *, dataset: str | Non
     coef: dict[str, tuple[float, ...]] = {}
     estimators: dict[str, Any] = {}
     corun_hash = ""
-    no_util = solo[["l2_util", "dram_util"]].isna().all().any()
-    if corun_raw is not None and len(corun_raw) and no_util:
-        log.warning("%s: %d co-run row(s) not used: the solo profile has no %s, which every interference form "
-                    "reads; the model has no interference coefficients (form 'none')", source, len(corun_raw),
-                    " / ".join(c for c in ("l2_util", "dram_util") if solo[c].isna().all()))
-    elif corun_raw is not None and len(corun_raw):
+    if corun_raw is not None and len(corun_raw):
         data = corun_data(base, corun_raw, f"{source} co-run")
         corun_hash = hash_corun(data.rows)
-        for name in options.forms:
+        if not base.has_util:
+            log.info("%s: the solo profile has no %s: fitting the counter-free form %s to %d co-run row(s) (the "
+                     "forms %s read utilisation and are not fitted)", source,
+                     " / ".join(c for c in ("l2_util", "dram_util") if solo[c].isna().all()),
+                     options.corun_only_form, len(data), ", ".join(options.forms))
+        for name in fitted_forms(base):
             fitted = fit_form(name, data, loss=options.loss, f_scale=options.f_scale,
                               gbm_params=options.gbm_params(), seed=options.seed)
             (estimators if get_spec(name).fit == "gbm" else coef)[name] = fitted
@@ -206,8 +223,27 @@ def side_features(model: LatencyModel, models, batch, size, procs=1) -> Side:
     return Side(util["l2_util"], util["dram_util"], p / model.capacity, lat, b, el)
 
 
-def corun_data(model: LatencyModel, corun: pd.DataFrame, source: str = "co-run data") -> CorunData:
-    """Features and measured slowdown of co-run rows; rows the model cannot place are skipped (named)."""
+def fitted_forms(model: LatencyModel) -> tuple[str, ...]:
+    """The interference forms `fit` fits to this model's co-runs: `options.forms` when the solo profile has L2/DRAM
+    utilisation, else `(options.corun_only_form,)` (the forms that read utilisation cannot be fitted)."""
+    return tuple(model.options.forms) if model.has_util else (model.options.corun_only_form,)
+
+
+def default_form(model: LatencyModel, carry: bool = False) -> str:
+    """The form predictions (`options.form`) or instances (`options.carry_form`, carry=True) use; for a profile
+    without utilisation, `options.corun_only_form`."""
+    if not model.has_util:
+        return model.options.corun_only_form
+    return model.options.carry_form if carry else model.options.form
+
+
+def corun_data(model: LatencyModel, corun: pd.DataFrame, source: str = "co-run data",
+               require_util: bool | None = None) -> CorunData:
+    """Features and measured slowdown of co-run rows; rows the model cannot place are skipped (named).
+    `require_util` (default: whether the model's profile has utilisation) also skips rows whose sides have no
+    solo L2/DRAM utilisation; without it their utilisation features are NaN (counter-free forms never read them)."""
+    if require_util is None:
+        require_util = model.has_util
     rows = clean_corun(corun, source)
     known = set(model.models)
     v = side_features(model, rows["victim"].where(rows["victim"].isin(known), model.models[0]).to_numpy(),
@@ -218,6 +254,8 @@ def corun_data(model: LatencyModel, corun: pd.DataFrame, source: str = "co-run d
     for side in (v, o):
         placed &= ~np.isnan(side.latency_ms) & ~np.isnan(side.elasticity)
     util = ~np.isnan(v.l2_util) & ~np.isnan(v.dram_util) & ~np.isnan(o.l2_util) & ~np.isnan(o.dram_util)
+    if not require_util:
+        util = np.ones(len(util), bool)
     ok = placed & util
     if not ok.all():
         from stsched.latency.features import _rows
@@ -234,8 +272,12 @@ def corun_data(model: LatencyModel, corun: pd.DataFrame, source: str = "co-run d
 
 
 def predict_slowdown(model: LatencyModel, data: CorunData, form: str | None = None) -> np.ndarray:
-    """Predicted slowdown of every co-run row under `form` (default: the model's `options.form`)."""
-    name = form or model.options.form
+    """Predicted slowdown of every co-run row under `form` (default: the model's form, `default_form`; a model
+    fitted without utilisation answers a request for `options.form`, which it could not fit, with its
+    `options.corun_only_form`)."""
+    name = form or default_form(model)
+    if name == model.options.form and not model.has_util:
+        name = default_form(model)
     if name in model.coef:
         return predict_form(name, model.coef[name], data)
     if name in model.estimators:
