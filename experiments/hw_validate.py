@@ -5,7 +5,10 @@
         --backend sm --duration 20 --seed 1 --compare-sim --json > results/hw/h200-sm/exec.json   # on the GPU
     python -m experiments.hw_validate report       # here: results/hw/h200-sm/summary.md, batch_times.png
     (--margin 1.2 on prepare/report: the plan is made with every execution time x 1.2; results/hw/h200-sm/margin-1.2/;
-    --dataset h100-sm: the same from the H100 profile, results/hw/h100-sm/)
+    --dataset h100-sm: the same from the H100 profile, results/hw/h100-sm/;
+    --interference: the instance carries the interference form fitted to the profile's own co-run rows
+    (stsched-elastic: the profile has no L2/DRAM utilisation), so the checker, the heuristic and the simulator apply
+    the co-running partitions' slowdown I_s(q); results/hw/<dataset>/interference/)
 
 The instance: the five models of a profile measured by this project (`data/profiles/h200-sm` or `h100-sm`, green-context partitions of the
 measured sizes 16..132 SMs, no interference model), each with an SLO of `SLO_FACTOR` x its solo latency at batch 8
@@ -15,7 +18,8 @@ whose partitions run at 100 % of their cycle capacity is valid for the checker b
 Poisson arrivals; the head-room keeps utilisation at or below 80 %).  The executor serves Poisson arrivals on the profiled GPU with the plan's partitions as green contexts
 and its tenants round robin (docs/PROFILER.md); the simulator replays the same arrivals with the profile's solo
 latencies.  Their gap is what the profile and the model leave out: co-run interference between partitions and
-serving overheads.
+serving overheads.  With --interference the fit reads data/profiles/<dataset>/corun.csv only, never the
+executor's results under data/validation (those are the test).
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from stsched.data import load_profile
 from stsched.devices import sm_mechanism
 from stsched.errors import InputError
 from stsched.io import load_instance, load_plan, save_instance, save_plan, write_atomic
-from stsched.problem import Device, Instance, LatencyTable, Margin, ProfileEntry, Service
+from stsched.interference import get_form
+from stsched.problem import Device, Instance, Interference, LatencyTable, Margin, ProfileEntry, Service
 from stsched.simulate import SimOptions, simulate
 from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.timing import gpu_timings
 
 log = logging.getLogger(__name__)
 
@@ -45,49 +51,101 @@ LOAD = 0.6
 HEADROOM = 1.25  # plans are made for 1.25 x the offered rates (<= 80 % utilisation), as the adapt controller does
 BATCHES = (1, 2, 4, 8, 16, 32)
 DURATION_S, SEED = 20.0, 1
+VALIDATION = Path(__file__).resolve().parents[1] / "data" / "validation"  # executor runs: test data, never fitted
 
 
-def build_instance(rate: float = 100.0, margin: float = 1.0, dataset: str = DATASET) -> Instance:
+def fitted_interference(dataset: str = DATASET):
+    """The latency model fitted to the profile alone (its solo grid and its own co-run rows): the interference form
+    and coefficients an instance carries, and the model (for the SM elasticity the form reads)."""
+    from stsched.latency import fit, interference_for  # scipy: only where the plan is made, not on the device
+
+    model = fit(load_profile(dataset))
+    return interference_for(model), model
+
+
+def _entry(r, model, inter: Interference | None) -> ProfileEntry:
+    """A measured solo point; with a counter-free form, its SM elasticity from the fitted surface (what the fit
+    read) and 0 as placeholders for the L2/DRAM utilisation it does not read (not measured: stsched.problem and
+    stsched.timing only hand a form features when both are present)."""
+    if inter is None or inter.form == "none":
+        return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms))
+    from stsched.latency.model import predict_values
+
+    el = float(predict_values(model, "elasticity", [r.model], [r.batch], [r.partition])[0][0])
+    return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms), None, 0.0, 0.0,
+                        min(1.0, max(0.0, el)) if el == el else None)
+
+
+def build_instance(rate: float = 100.0, margin: float = 1.0, dataset: str = DATASET,
+                   interference: tuple[Interference, object] | None = None) -> Instance:
+    """The experiment's instance; `interference` = `fitted_interference(dataset)` makes it carry that form."""
     ps = load_profile(dataset)
     meta, solo = ps.meta, ps.solo
+    inter, model = interference if interference is not None else (None, None)
+    if inter is not None and inter.form != "none" and get_form(inter.form).reads_util:
+        raise InputError(f"{dataset}: interference form {inter.form!r} reads L2/DRAM utilisation, which this "
+                         "profile does not have")
     device = Device(meta.device, meta.memory_mb, meta.sm_count)
     sizes = tuple(sorted(float(s) for s in solo["partition"].unique()))
     mech = replace(sm_mechanism(device, granularity=8, max_partitions=3, max_tenants=3), sizes=sizes)  # profiled
     tables, services = [], []
-    for model, g in solo.groupby("model"):
-        tables.append(LatencyTable(model, tuple(ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms))
-                                                for r in g.itertuples())))
+    for name, g in solo.groupby("model"):
+        tables.append(LatencyTable(name, tuple(_entry(r, model, inter) for r in g.itertuples())))
         whole = g[(g["batch"] == 8) & (g["partition"] == max(sizes))]["latency_ms"].iloc[0]
-        services.append(Service(model, model, rate, round(SLO_FACTOR * float(whole), 2)))
+        services.append(Service(name, name, rate, round(SLO_FACTOR * float(whole), 2)))
+    if inter is None:
+        how = "no interference model"
+    else:
+        how = (f"interference {inter.form} {tuple(round(c, 4) for c in inter.coef)} fitted to "
+               f"data/profiles/{dataset}/corun.csv; l2_util/dram_util 0 are placeholders (not measured, not read "
+               "by the form), sm_elasticity from the fitted solo surface")
     return Instance(f"{dataset}-hw", tuple(services), device, mech, 1, BATCHES, tuple(tables), Margin(margin),
-                    notes=f"SLO = {SLO_FACTOR} x solo latency at batch 8 on {max(sizes):g} SMs; no interference "
-                          f"model; latency margin {margin:g}")
+                    interference=inter or Interference(),
+                    notes=f"SLO = {SLO_FACTOR} x solo latency at batch 8 on {max(sizes):g} SMs; {how}; latency "
+                          f"margin {margin:g}")
 
 
-def prepare(out: Path, margin: float = 1.0, dataset: str = DATASET) -> None:
-    probe = build_instance(margin=margin, dataset=dataset)
+def prepare(out: Path, margin: float = 1.0, dataset: str = DATASET, interference: bool = False) -> dict:
+    fitted = fitted_interference(dataset) if interference else None
+    probe = build_instance(margin=margin, dataset=dataset, interference=fitted)
     ms = run_solver("heuristic", probe, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=10))
     if ms.result.plan is None or not ms.report.valid:
         raise InputError(f"{dataset}: max-scale on one GPU found no valid plan ({ms.result.message})")
     alpha = float(ms.result.plan.scale)
     offered = round(LOAD * alpha * 100.0, 1)
-    judged = run_solver("heuristic", build_instance(HEADROOM * offered, margin, dataset),
+    judged = run_solver("heuristic", build_instance(HEADROOM * offered, margin, dataset, fitted),
                         SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10))
-    inst = build_instance(offered, margin, dataset)
-    plan = judged.result.plan
+    inst = build_instance(offered, margin, dataset, fitted)
+    plan, plan_from = judged.result.plan, "min-gpus"
     if plan is None or not judged.report.valid:
-        raise InputError(f"{dataset}: no valid min-gpus plan at {HEADROOM} x {LOAD} x alpha "
-                         f"({judged.result.message})")
+        # the heuristic's min-gpus is not monotone in the load (with the interference form it can miss a one-GPU
+        # plan at 0.75 alpha and find one at 0.9 alpha): the max-scale plan serves alpha >= HEADROOM x LOAD x alpha
+        plan = replace(ms.result.plan, scale=1.0)
+        plan_from = f"max-scale (min-gpus found no valid plan: {judged.result.message})"
+        log.warning("%s: min-gpus at %g x %g x alpha found no valid plan (%s); taking the max-scale plan",
+                    dataset, HEADROOM, LOAD, judged.result.message)
     report = check(inst, plan)
+    if not report.valid:
+        raise InputError(f"{dataset}: the {plan_from} plan is not valid for the offered rates")
     sim = simulate(inst, plan, options=SimOptions(duration_s=DURATION_S, seed=SEED)).summary
     save_instance(inst, out / "instance.json")
     save_plan(plan, out / "plan.json")
-    write_atomic(out / "prepare.json", json.dumps({"alpha_one_gpu": alpha, "load": LOAD, "headroom": HEADROOM, "gpus": len(plan.gpus),
-                                                   "checker_valid": report.valid, "simulated": sim.to_dict()},
-                                                  indent=1) + "\n")
+    tenants = [{"gpu": gi, "partition": p.size, "service": t.service, "batch": t.batch,
+                "solo_ms": tt.solo_ms, "slowdown": tt.slowdown, "exec_ms": tt.exec_ms}
+               for gi, g in enumerate(plan.gpus) for p, row in zip(g.partitions, gpu_timings(inst, g))
+               for t, tt in zip(p.tenants, row)]
+    meta = {"alpha_one_gpu": alpha, "load": LOAD, "headroom": HEADROOM, "gpus": len(plan.gpus),
+            "checker_valid": report.valid, "margin": margin, "plan_from": plan_from,
+            "interference": {"form": inst.interference.form, "coef": list(inst.interference.coef),
+                             "fitted_on": f"data/profiles/{dataset}/corun.csv" if fitted else None},
+            "layouts": [[{"size": p.size, "tenants": [[t.service, t.batch] for t in p.tenants]}
+                         for p in g.partitions] for g in plan.gpus],
+            "tenants": tenants, "simulated": sim.to_dict()}
+    write_atomic(out / "prepare.json", json.dumps(meta, indent=1) + "\n")
     log.info("alpha on one GPU %.2f; plan at %.0f%% of it: %d GPU(s), layouts %s; simulated attainment %.4f",
              alpha, 100 * LOAD, len(plan.gpus), [[p.size for p in g.partitions] for g in plan.gpus],
              sim.slo_attainment)
+    return meta
 
 
 def summarize(out: Path) -> str:
@@ -104,13 +162,21 @@ def summarize(out: Path) -> str:
     table = [{"gpu": r["gpu"], "partition": r["partition"], "service": r["service"], "batches": r["batches"],
               "measured_ms": round(r["median_exec_ms"], 3), "profile_ms": r["model_ms"] and round(r["model_ms"], 3),
               "ratio": r["model_ms"] and round(r["median_exec_ms"] / r["model_ms"], 3)} for r in ex["exec"]]
+    if inst.interference.form != "none":  # the planned e_s includes the co-running partitions' slowdown
+        planned = {(gi, qi, t.service): tt for gi, g in enumerate(plan.gpus)
+                   for qi, row in enumerate(gpu_timings(inst, g)) for t, tt in zip(g.partitions[qi].tenants, row)}
+        for r in table:
+            tt = planned.get((r["gpu"], r["partition"], r["service"]))
+            r["planned_slowdown"] = tt and round(tt.slowdown, 3)
+            r["measured/planned"] = tt and tt.exec_ms and round(r["measured_ms"] / tt.exec_ms, 3)
     layouts = [[(p.size, [(t.service, t.batch) for t in p.tenants]) for p in g.partitions] for g in plan.gpus]
     text = "\n".join([
         f"# A heuristic plan on a real {gpu} ({inst.name})", "",
         f"Plan: {len(plan.gpus)} GPU(s), layouts {layouts}; services at {inst.services[0].rate:g} req/s each "
         f"(instance notes: {inst.notes}). Arrivals: Poisson, {DURATION_S:g} s, seed {SEED}; backend "
         f"{ex['backend'].get('backend', 'sm')} on {gpu}.",
-        "", markdown_table(rows, list(rows[0])), "", "Per tenant: median measured batch time vs the profile's e_s:", "",
+        "", markdown_table(rows, list(rows[0])), "", "Per tenant: median measured batch time vs the profile's solo "
+        "time (margin included; and, with an interference form, the planned slowdown and e_s):", "",
         markdown_table(table, list(table[0])) if table else "(none)", ""])
     write_atomic(out / "summary.md", text)
     if table:
@@ -124,21 +190,66 @@ def summarize(out: Path) -> str:
     return text
 
 
+def predicted_vs_executed(dataset: str = DATASET, runs: Path = VALIDATION) -> list[dict]:
+    """A test of the fitted interference on the shipped executor runs (never fitted to them): per tenant of each
+    run's plan, the slowdown the form fitted to the profile's co-runs predicts there, the constant (median profile
+    co-run slowdown) and none, against the measured median batch time / the profile's solo time."""
+    import numpy as np
+
+    from stsched.latency.model import corun_data
+
+    inter, model = fitted_interference(dataset)
+    constant = float(np.median(corun_data(model, load_profile(dataset).corun).slowdown))
+    inst = build_instance(dataset=dataset, interference=(inter, model))
+    rows = []
+    for d in sorted({p.parent for p in (runs / dataset).glob("**/exec.json")}):
+        plan, ex = load_plan(d / "plan.json"), json.loads((d / "exec.json").read_text())
+        margin = load_instance(d / "instance.json").margin.latency_factor
+        slow = {(gi, qi, t.service): tt.slowdown for gi, g in enumerate(plan.gpus)
+                for qi, row in enumerate(gpu_timings(inst, g)) for t, tt in zip(g.partitions[qi].tenants, row)}
+        for r in ex["exec"]:
+            measured = r["median_exec_ms"] * margin / r["model_ms"]  # model_ms includes the run's margin
+            pred = slow[(r["gpu"], r["partition"], r["service"])]
+            rows.append({"run": str(d.relative_to(runs)), "service": r["service"], "measured": measured,
+                         inter.form: pred, "constant": constant,
+                         **{f"err {k}": abs(v / measured - 1) for k, v in ((inter.form, pred), ("constant", constant),
+                                                                           ("none", 1.0))}})
+    return rows
+
+
+def output_dir(dataset: str, margin: float = 1.0, interference: bool = False) -> Path:
+    """results/hw/<dataset>[/interference][/margin-F]/ (created)."""
+    out = results_dir(EXPERIMENT) / dataset
+    if interference:
+        out = out / "interference"
+    if margin != 1.0:
+        out = out / f"margin-{margin:g}"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("prepare", "report"))
+    ap.add_argument("step", choices=("prepare", "report", "predict"),
+                    help="predict: the fitted interference against the shipped executor runs in data/validation")
     ap.add_argument("--margin", type=float, default=1.0,
                     help="latency margin the plan is made with (every e_s x F; 1 = none); results/hw/margin-F/")
     ap.add_argument("--dataset", default=DATASET, help=f"a profile measured by this project (default {DATASET})")
+    ap.add_argument("--interference", action="store_true",
+                    help="the instance carries the interference form fitted to the profile's own co-run rows "
+                         "(results/hw/<dataset>/interference/)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = results_dir(EXPERIMENT) / args.dataset
-    out.mkdir(parents=True, exist_ok=True)
-    if args.margin != 1.0:
-        out = out / f"margin-{args.margin:g}"
-        out.mkdir(exist_ok=True)
-    if args.step == "prepare":
-        prepare(out, args.margin, args.dataset)
+    out = output_dir(args.dataset, args.margin, args.interference)
+    if args.step == "predict":
+        rows = predicted_vs_executed(args.dataset)
+        errs = [c for c in rows[0] if c.startswith("err ")]
+        print(markdown_table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows],
+                             list(rows[0])))
+        print("MAPE / max: " + ", ".join(f"{c[4:]} {100 * sum(r[c] for r in rows) / len(rows):.2f} % / "
+                                        f"{100 * max(r[c] for r in rows):.2f} %" for c in errs))
+    elif args.step == "prepare":
+        prepare(out, args.margin, args.dataset, args.interference)
     else:
         print(summarize(out))
     return 0
