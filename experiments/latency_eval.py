@@ -7,8 +7,9 @@ Writes results/latency/{solo,slowdown}.csv (resumable), results/latency/summary.
 results/latency/pred_vs_measured.png.  Every number is computed here from the shipped data
 (data/profiles/{a100-mps,v100-mps,a100-mig,h200-sm,h100-sm}); no split is used to choose anything (forms and
 options are fixed in stsched.latency before this script runs).  h200-sm and h100-sm, measured by this project on
-the same grid, have no L2/DRAM utilisation, so their co-runs are summarised as measured slowdowns (no interference
-form can be fitted to them), beside the same pairs on the whole GPU (two streams, raw/gpu_*.csv) and, where one
+the same grid, have no L2/DRAM utilisation, so their co-runs are summarised as measured slowdowns and scored
+against the counter-free form stsched-elastic (the only one that reads no utilisation; held out by layout, victim,
+co-runner, pair, and across the two GPUs, beside the constant and no-interference baselines), beside the same pairs on the whole GPU (two streams, raw/gpu_*.csv) and, where one
 exists, the solo grid's repeat (h200-sm raw/run1/).  Across the two GPUs: a model fitted on one predicts the
 other's solo grid, the other's co-run slowdowns are compared as measured, and the solo latencies side by side.
 """
@@ -30,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import markdown_table, results_dir, run_grid  # noqa: E402
 from stsched.data.loaders import load_profile, read_corun_csv, read_solo_csv  # noqa: E402
 from stsched.latency import FitOptions, fit, tables_for  # noqa: E402
-from stsched.latency.evaluate import (_Frames, batch_holdout, error_stats, leave_one_model_out,  # noqa: E402
-                                      leave_one_pair_out, measured_slowdowns, repeat_noise, size_holdout)
+from stsched.latency.evaluate import (_Frames, batch_holdout, error_stats, in_sample,  # noqa: E402
+                                      leave_one_group_out, leave_one_model_out, leave_one_pair_out,
+                                      measured_slowdowns, repeat_noise, size_holdout, transfer)
 from stsched.latency.interference_fit import fit_form, predict_form  # noqa: E402
 from stsched.latency.model import corun_data, solo_rows_predict  # noqa: E402
 from stsched.latency.solo import SOLO_FORMS  # noqa: E402
@@ -66,6 +68,10 @@ SM_SPLITS = [("SMs {16,32,64,132} -> {48,96}", "size", (16, 32, 64, 132)),
              ("batches {1,2,8,32} -> {4,16}", "batch", (1, 2, 8, 32))]
 SOLO_SPLITS.update({ds: SM_SPLITS for ds in MEASURED})
 CORUN_SETS = ("a100-mps", "v100-mps")
+#: the counter-free form fitted to the measured sets' co-runs, against the trivial baselines (evaluate.BASELINES)
+SM_CORUN_FORMS = ("stsched-elastic", "constant", "none")
+SM_CORUN_SPLITS = ("in-sample", "leave-one-layout-out", "leave-one-model-out", "leave-one-corunner-out",
+                   "leave-one-pair-out", *(f"fitted on {ds}" for ds in MEASURED))
 
 
 def solo_point(p) -> dict:
@@ -111,6 +117,22 @@ def corun_point(p) -> dict:
         stats, _, _ = fn(model, prof.corun, [p["form"]])
         r = stats[p["form"]]
     return {k: r[k] for k in ("n", "mape", "p50", "p90", "p99", "max")}
+
+
+def sm_corun_point(p) -> dict:
+    """One (measured set, split, form) cell of the counter-free interference evaluation: `in-sample`,
+    `leave-one-<layout|model|corunner|pair>-out` (evaluate.GROUPINGS), or `fitted on <other set>` (the other GPU's
+    co-runs and features, scored on this one's)."""
+    ds, split, form = p["dataset"], p["split"], p["form"]
+    model, corun = _model(ds), load_profile(ds).corun
+    if split == "in-sample":
+        stats, _, _ = in_sample(model, corun, [form])
+    elif split.startswith("fitted on "):
+        other = split.removeprefix("fitted on ")
+        stats, _, _ = transfer(_model(other), load_profile(other).corun, model, corun, [form])
+    else:
+        stats, _, _ = leave_one_group_out(model, corun, split.removeprefix("leave-one-").removesuffix("-out"), [form])
+    return {k: stats[form][k] for k in ("n", "mape", "p50", "p90", "p99", "max")}
 
 
 def noise_rows() -> list[dict]:
@@ -312,13 +334,28 @@ def sm_section(ds, solo, layouts, corunners, pairs, repeat, pct) -> list[str]:
                            ["split", "form", "n", "mape", "p90", "p99", "max"]), "", noise, "",
             "Co-run slowdown = victim latency / solo latency at the same model, batch and SM count (batch 8 on "
             "both sides; solo from the model = the roofline-hybrid surface between 96 and 132 SMs, 112 having no "
-            "solo row).  No L2/DRAM utilisation was measured, so no interference form is fitted to these rows.", "",
+            "solo row).  No L2/DRAM utilisation was measured: only the counter-free form is fitted to these rows "
+            "(section \"Counter-free interference\" below).", "",
             markdown_table(layouts, ["setting", "victim SMs", "solo from", "n", "min", "median", "max"]), "",
             "By co-runner (green-context rows with a measured solo reference):", "",
             markdown_table(corunners, ["co-runner", "n", "min", "median", "max"]), "",
             "The whole-GPU pairs (two plain streams, every SM shared) beside the same pairs on 64+64 SMs:", "",
             markdown_table(pairs, ["victim", "co-runner", "batch", "whole-GPU solo ms", "two streams ms",
                                    "two streams slowdown", "64 SMs solo ms", "64+64 ms", "64+64 slowdown"]), ""]
+
+
+def sm_corun_section(rows, coef, pct) -> list[str]:
+    """The summary's section on the counter-free form fitted to the measured sets' co-runs."""
+    fitted = "; ".join(f"{ds}: kappa {c[0]:.4f}, mu {c[1]:.4f}" for ds, c in coef.items())
+    return ["## Counter-free interference (stsched-elastic) on the measured sets", "",
+            "`1 + kappa (1 - s_v) + mu f_o` (s_v: the victim's SM elasticity from its solo surface, f_o: the "
+            "neighbour's share of the 132 SMs), fitted to each set's 80 co-run rows (batch 8, layouts 16+112, "
+            "32+96, 64+64), against `constant` (the median training slowdown) and `none` (slowdown 1). The error "
+            "is that of the co-run latency, model solo latency x predicted slowdown vs the measured victim latency "
+            "(= the slowdown's error, the solo reference being the same model surface). Held-out splits refit on "
+            "the other groups; `fitted on X`: coefficients (and the constant) from X's co-runs, features from this "
+            f"set's own solo profile. Fitted on all rows: {fitted}.", "",
+            markdown_table(pct(rows), ["dataset", "split", "form", "n", "mape", "p50", "p90", "p99", "max"]), ""]
 
 
 def cross_section(cross, corun, ratios, pct) -> list[str]:
@@ -353,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
                  for f in (*INTERFERENCE_FORMS, "constant")]
     corun = run_grid(EXP, corun_pts, ["dataset", "task", "split", "form"], corun_point, fresh=args.fresh,
                      filename="slowdown.csv")
+    sm_pts = [{"dataset": ds, "task": "sm-slowdown", "split": sp, "form": f} for ds in MEASURED
+              for sp in SM_CORUN_SPLITS if sp != f"fitted on {ds}" for f in SM_CORUN_FORMS]
+    sm_corun = run_grid(EXP, sm_pts, ["dataset", "task", "split", "form"], sm_corun_point, fresh=args.fresh,
+                        filename="sm_slowdown.csv")
     noise, speed, victims = noise_rows(), speed_rows(), per_victim_rows()
     measured = {ds: sm_slowdown_rows(ds) for ds in MEASURED}
     repeats = {ds: repeat_row(ds) for ds in MEASURED}
@@ -379,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             markdown_table(speed, ["dataset", "services", "models", "batches", "sizes", "procs", "entries",
                                    "median_s", "max_s"]), "",
             *(line for ds in MEASURED for line in sm_section(ds, solo, *measured[ds], repeats[ds], pct)),
+            *sm_corun_section(sm_corun, {ds: _model(ds).coef["stsched-elastic"] for ds in MEASURED}, pct),
             *cross_section(cross, cross_corun, ratios, pct)]
     (out / "summary.md").write_text("\n".join(text))
     if not args.no_plot:
