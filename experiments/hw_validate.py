@@ -65,14 +65,13 @@ def fitted_interference(dataset: str = DATASET):
 
 def _entry(r, model, inter: Interference | None) -> ProfileEntry:
     """A measured solo point; with a counter-free form, its SM elasticity from the fitted surface (what the fit
-    read) and 0 as placeholders for the L2/DRAM utilisation it does not read (not measured: stsched.problem and
-    stsched.timing only hand a form features when both are present)."""
+    read); L2/DRAM utilisation stays empty (not measured, not read by the form)."""
     if inter is None or inter.form == "none":
         return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms))
     from stsched.latency.model import predict_values
 
     el = float(predict_values(model, "elasticity", [r.model], [r.batch], [r.partition])[0][0])
-    return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms), None, 0.0, 0.0,
+    return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms), None, None, None,
                         min(1.0, max(0.0, el)) if el == el else None)
 
 
@@ -97,8 +96,8 @@ def build_instance(rate: float = 100.0, margin: float = 1.0, dataset: str = DATA
         how = "no interference model"
     else:
         how = (f"interference {inter.form} {tuple(round(c, 4) for c in inter.coef)} fitted to "
-               f"data/profiles/{dataset}/corun.csv; l2_util/dram_util 0 are placeholders (not measured, not read "
-               "by the form), sm_elasticity from the fitted solo surface")
+               f"data/profiles/{dataset}/corun.csv; no L2/DRAM utilisation (not measured, not read by the form), "
+               "sm_elasticity from the fitted solo surface")
     return Instance(f"{dataset}-hw", tuple(services), device, mech, 1, BATCHES, tuple(tables), Margin(margin),
                     interference=inter or Interference(),
                     notes=f"SLO = {SLO_FACTOR} x solo latency at batch 8 on {max(sizes):g} SMs; {how}; latency "

@@ -226,6 +226,8 @@ class Instance:
         if form.n_coef is not None and len(self.interference.coef) != form.n_coef:
             raise InputError(f"instance {self.name!r}: interference form {form.name!r} takes {form.n_coef} "
                              f"coefficients, got {len(self.interference.coef)}")
+        if not form.reads_util:  # counter-free forms read the fraction, latency, batch and elasticity only
+            return
         used = {s.model for s in self.services}
         for t in self.tables:
             if t.model not in used:

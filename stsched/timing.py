@@ -7,7 +7,7 @@ solvers share.  The interference slowdown is the worst case over the tenants of 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stsched.interference import Features, aggregate_slowdown, get_form
 from stsched.plan import GpuLayout, Partition
@@ -25,10 +25,15 @@ class TenantTiming:
 
 
 def features(instance: Instance, service: str, batch: int, size: float, procs: int = 1) -> Features | None:
-    """The interference features of a tenant, or None when the table lacks them."""
+    """The interference features of a tenant, or None when the table lacks them (utilisation counts as lacking
+    only for a form that reads it; a counter-free form gets NaN there)."""
     e = instance.entry(service, batch, size, procs)
-    if e is None or e.l2_util is None or e.dram_util is None:
+    if e is None:
         return None
+    if e.l2_util is None or e.dram_util is None:
+        if get_form(instance.interference.form).reads_util:
+            return None
+        e = replace(e, l2_util=math.nan, dram_util=math.nan)
     el = e.sm_elasticity if e.sm_elasticity is not None else table_elasticity(instance, service, batch, size, procs)
     return Features(e.l2_util, e.dram_util, instance.mechanism.fraction(size), e.latency_ms, batch, el)
 

@@ -63,6 +63,7 @@ def _dataset(name: str) -> str:
 def run_fit(args) -> int:
     from stsched.data.loaders import load_profile
     from stsched.latency import FitOptions, evaluate, fit, save
+    from stsched.latency.model import default_form
 
     prof = load_profile(_dataset(args.device))
     if not prof.meta.has_latency:
@@ -77,15 +78,17 @@ def run_fit(args) -> int:
     model = fit(prof, opts)
     save(model, args.out)
     table = evaluate(model, prof, forms=list(model.coef))
+    form = default_form(model) if model.coef else "none"
+    carried = default_form(model, carry=True) if model.coef else "none"
     if args.json:
         json.dump({"out": args.out, "dataset": model.dataset, "models": model.models, "solo_form": opts.solo_form,
-                   "form": opts.form, "carry_form": opts.carry_form if model.coef else "none",
+                   "form": form, "carry_form": carried,
                    "data_hash": model.data_hash, "in_sample": table.to_dict(orient="records")}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     print(f"fitted {model.dataset} ({model.device}, {model.mechanism}): {len(model.models)} models, "
-          f"{len(model.surfaces)} surfaces; solo form {opts.solo_form}; interference form {opts.form}, "
-          f"instances carry {opts.carry_form if model.coef else 'none'}")
+          f"{len(model.surfaces)} surfaces; solo form {opts.solo_form}; interference form {form}, "
+          f"instances carry {carried}")
     print(f"wrote {args.out} (data hash {model.data_hash[:16]})")
     print("in-sample errors (honest splits: experiments/latency_eval.py):")
     for r in table.to_dict(orient="records"):
@@ -97,13 +100,13 @@ def run_fit(args) -> int:
 def run_evaluate(args) -> int:
     from stsched.latency import load
     from stsched.latency.evaluate import error_stats
-    from stsched.latency.model import corun_data, predict_slowdown, solo_rows_predict
+    from stsched.latency.model import corun_data, default_form, predict_slowdown, solo_rows_predict
     from stsched.latency.sources import read_measurements
 
     model = load(args.model)
     source, solo, corun = read_measurements(args.data, args.source)
     if corun is not None and len(corun):
-        form = args.form or model.options.form
+        form = args.form or default_form(model)
         if not model.coef:
             raise InputError(f"model {args.model} has no interference coefficients: it cannot score co-runs")
         data = corun_data(model, corun, str(args.data))
