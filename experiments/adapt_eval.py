@@ -51,9 +51,14 @@ BOOL_KNOBS = ("scale_out", "retenant", "fill")
 STR_KNOBS = ("release_solver",)
 
 
+OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budget")  # "none" switches them off
+
+
 def _knob(name: str, value: str) -> object:
     if name in STR_KNOBS:
         return value
+    if name in OPTIONAL_KNOBS and value.lower() == "none":
+        return None
     if name in BOOL_KNOBS:
         if value.lower() not in ("0", "1", "true", "false"):
             raise SystemExit(f"--variant {name}={value}: expected true or false")

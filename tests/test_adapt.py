@@ -279,13 +279,13 @@ def test_filled_scale_out_absorbs_a_rise_with_one_switch_on(vgg):
     kept) planned for vgg16 at the largest scale, so the next, larger rise is absorbed by rebalancing."""
     one = Plan((GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 900.0),)),)),))
     policy = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True, fill=True, release_margin=0.0,
-                                    release_after=2))
+                                    release_after=2, compact_rent=None))
     up, note = policy.next(vgg.with_rates({"vgg16": 1300.0}), one)
     assert "scale-out" in note and layout_changes(one, up) == 1 and up.gpus_used == 2
     assert [p.size for p in up.gpus[0].partitions if p.tenants] == [60.0]  # the GPU in force is not rebuilt
     more, note = policy.next(vgg.with_rates({"vgg16": 1800.0}), up)
     assert layout_changes(up, more) == 0 and check(vgg.with_rates({"vgg16": 1800.0}), more).valid
-    plain = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True))
+    plain = Adaptive(PolicyOptions(time_limit_s=1.0, scale_out=True, compact_rent=None))
     tight = plain._scale_out(vgg.with_rates({"vgg16": 1300.0}), one)
     assert tight is not None and tight.gpus_used == 2
     assert rebalance(vgg.with_rates({"vgg16": 1800.0}), tight) is None  # sized for the deficit only
@@ -307,9 +307,65 @@ def test_patient_compaction_waits_then_replans_from_scratch(vgg):
     """Three GPUs of 60 % where a plan from scratch needs fewer: with compact_after 2 and no release (slack too
     high) the plan is kept for two decisions, then re-planned from scratch."""
     three = Plan(tuple(GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 700.0),)),)) for _ in range(3)))
-    opts = PolicyOptions(time_limit_s=1.0, release_slack=9, compact_after=2)
+    opts = PolicyOptions(time_limit_s=1.0, release_slack=9, compact_after=2, compact_rent=None)
     walk = _walk(Adaptive(opts), vgg, three, (2000,) * 4)
     assert [g for _, g in walk[:2]] == [3, 3] and walk[2][1] < 3 and walk[2][0] >= 1
-    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_slack=9)), vgg, three, (2000,) * 4) == [(0, 3)] * 4
+    never = PolicyOptions(time_limit_s=1.0, release_slack=9, compact_rent=None)
+    assert _walk(Adaptive(never), vgg, three, (2000,) * 4) == [(0, 3)] * 4
     with pytest.raises(InputError):
         AdaptOptions(compact_after=-1)
+
+
+def test_compaction_is_bought_once_its_rent_is_paid(vgg):
+    """Ski rental: three GPUs of 60 % at 700 req/s each, rates 1800 req/s, which one GPU carries from scratch (with
+    the release band's 5 % to spare), and no ordinary release (slack too high).  Each decision pays the GPUs held above the plan from scratch as rent; a
+    compaction changing c layouts is bought once the rent reaches compact_rent x c: with rent 1 the first decision
+    (2 paid) switches one GPU off (1 change), the next waits (1 paid, the 2-change compaction is due at 2), the
+    third rebuilds onto one GPU; with rent 3 every purchase comes later; without compact_rent nothing happens."""
+    three = Plan(tuple(GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 700.0),)),)) for _ in range(3)))
+    rates = (1800,) * 5
+
+    def walk(rent):
+        return _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_slack=9, compact_rent=rent)), vgg, three, rates)
+
+    assert walk(1.0) == [(1, 2), (0, 2), (2, 1), (0, 1), (0, 1)]
+    slow = walk(3.0)
+    assert slow[0] == (0, 3) and slow[1] == (1, 2) and all(g == 2 for _, g in slow[2:])
+    assert walk(None) == [(0, 3)] * 5
+    final = Adaptive(PolicyOptions(time_limit_s=1.0, release_slack=9, compact_rent=1.0))
+    plan = three
+    for r in rates:
+        plan, _ = final.next(vgg.with_rates({"vgg16": float(r)}), plan)
+        assert check(vgg.with_rates({"vgg16": float(r)}), plan).valid
+    with pytest.raises(InputError, match="compact_rent"):
+        AdaptOptions(compact_rent=0.0)
+
+
+def test_scale_up_with_rent_weighs_gpus_above_a_fresh_plan(vgg):
+    """With compact_rent a scale-up counts every GPU above a plan from scratch as two layout changes (its later
+    compaction and the rent until then): at 3000 req/s on two GPUs of 60 %, adding a third GPU (1 change, then
+    released by rebuilding: 3 in all) loses to rebuilding both inside 2 GPUs (2 changes)."""
+    inst = vgg.with_rates({"vgg16": 3000.0})
+    plain, _ = Adaptive(PolicyOptions(time_limit_s=1.0, compact_rent=None)).next(inst, two_vgg_gpus())
+    rented, note = Adaptive(PolicyOptions(time_limit_s=1.0, compact_rent=3.0)).next(inst, two_vgg_gpus())
+    assert "within 2 GPUs" in note and check(inst, rented).valid
+    assert (layout_changes(two_vgg_gpus(), rented), rented.gpus_used) == (2, 2)
+    assert layout_changes(two_vgg_gpus(), plain) > 2 and plain.gpus_used == 2
+
+
+def test_gpu_hours_budget_buys_compactions_only_under_pressure(vgg):
+    """hours_budget e: the policy counts its GPU-decisions against those of the plans from scratch.  Three GPUs
+    of 60 % at 1800 req/s (one GPU carries it from scratch) and no other release: with e = 0.5 holding 3 GPUs
+    breaks the budget (3 > 1.5 x 1) at once, so the policy compacts at the first decision; with e = 9 the budget
+    (10 x 1 per decision) never binds and the layouts stay."""
+    three = Plan(tuple(GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 700.0),)),)) for _ in range(3)))
+
+    def walk(budget):
+        opts = PolicyOptions(time_limit_s=1.0, release_slack=9, compact_rent=None, hours_budget=budget)
+        return _walk(Adaptive(opts), vgg, three, (1800,) * 4)
+
+    tight = walk(0.5)
+    assert tight[0][1] == 1 and tight[0][0] >= 2 and tight[1:] == [(0, 1)] * 3
+    assert walk(9.0) == [(0, 3)] * 4
+    with pytest.raises(InputError, match="hours_budget"):
+        AdaptOptions(hours_budget=-0.1)

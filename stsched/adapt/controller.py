@@ -106,6 +106,12 @@ class AdaptOptions(AdaptiveKnobs):
                 self.hold, self.release_backoff, self.release_after or 0, self.compact_after or 0) < 0:
             raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
                              "release_after, compact_after >= 0")
+        if self.hours_budget is not None and not (self.hours_budget >= 0 and math.isfinite(self.hours_budget)):
+            raise InputError(f"hours_budget must be a finite number >= 0 (a fraction of GPU-hours), got "
+                             f"{self.hours_budget!r}")
+        if self.compact_rent is not None and not (self.compact_rent > 0 and math.isfinite(self.compact_rent)):
+            raise InputError(f"compact_rent must be a finite number > 0 (GPU-decisions per layout change), got "
+                             f"{self.compact_rent!r}")
         if not isinstance(self.function_offset, int) or self.function_offset < 0:
             raise InputError(f"function_offset must be an integer >= 0, got {self.function_offset!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):

@@ -32,7 +32,13 @@
      rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an attempt
      that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
-     (aligned), like full re-partitioning.
+     (aligned), like full re-partitioning;
+  5. compaction (`stsched.adapt.compaction`): with `compact_rent` r (ski rental) a compaction that changes c
+     layouts is bought once the GPUs held above a min-gpus plan for the reserved rates, summed over consecutive
+     decisions, reach r x c; with `hours_budget` e, whenever the policy's GPU-decisions would exceed (1 + e) times
+     those of the min-gpus plans at the same decisions.  Then scale-ups (step 2) also try rebuilding inside as
+     many GPUs as the plan from scratch, and count every GPU above it as two layout changes (its later
+     compaction and the rent until then), so a rise does not add a GPU that rebuilding one more layout saves.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.check.check`; a plan the checker rejects is never used.
 """
@@ -44,6 +50,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
+from stsched.adapt.compaction import Compaction
 from stsched.adapt.cost import align, gpu_layout, layout_changes
 from stsched.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
 from stsched.bounds import lp_bound_gpus
@@ -64,7 +71,11 @@ class AdaptiveKnobs:
     `release_backoff`, `compact_slack`, `scale_out`, `retenant`, `reserve`, `release_after`, `fill`,
     `release_margin`, `release_solver` (a registered solver whose adapt objective is asked for the
     fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off), `compact_after` (re-plan from
-    scratch once a plan from scratch has needed fewer GPUs for more than this many decisions in a row; None = off)."""
+    scratch once a plan from scratch has needed fewer GPUs for more than this many decisions in a row; None = off),
+    `compact_rent` (ski rental on spare GPUs: a compaction that changes c layouts is bought once the GPUs held above a
+    plan from scratch, summed over consecutive decisions, reach `compact_rent` x c; None = off), `hours_budget` (e:
+    compactions are bought, and scale-ups weigh extra GPUs, whenever the policy's GPU-decisions would exceed (1 + e)
+    times those of the plans from scratch at the same decisions; None = off); `stsched.adapt.compaction`."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -81,6 +92,8 @@ class AdaptiveKnobs:
     release_margin: float = 0.05
     release_solver: str = ""
     compact_after: int | None = None
+    compact_rent: float | None = 8.0
+    hours_budget: float | None = None
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -150,7 +163,7 @@ class FullRepartition:
 
 
 @dataclass
-class Adaptive:
+class Adaptive(Compaction):
     opts: PolicyOptions = PolicyOptions()
     name: str = "adaptive"
     _decision: int = 0
@@ -169,6 +182,9 @@ class Adaptive:
             log.info("adapt failed: %s", e)
             return None
 
+    def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
+        return _solve(instance, replace(self.opts, solver=solver), objective, current)
+
     def _reserved(self, instance: Instance) -> Instance:
         """The rates the plan must keep carrying: (1 + up_margin) times the rate of services scaled up within
         the last `hold` decisions, the rate of the others."""
@@ -178,6 +194,7 @@ class Adaptive:
 
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         self._decision += 1
+        self._begin(instance)
         plan = rebalance(instance, current)
         if plan is not None:
             note = "rebalanced inside the layouts"
@@ -200,6 +217,8 @@ class Adaptive:
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
+        plan, note = self._compact_spare(instance, current, plan, note)
+        self._account(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 
     def _compact_when_patient(self, instance: Instance, current: Plan, plan: Plan, note: str,
@@ -224,6 +243,7 @@ class Adaptive:
         makers = [(f"{self.opts.solver} adapt", self._adapt)]
         if self.opts.scale_out:
             makers.insert(0, ("scale-out", self._scale_out))
+        makers += self.scale_up_makers(current)  # rebuilding inside as many GPUs as a plan from scratch needs
         candidates = []
         for how, make in makers:
             cand = make(grown, current)
@@ -233,7 +253,7 @@ class Adaptive:
                 more = 0 if how == "scale-out" and self.opts.fill else cand.gpus_used
                 candidates.append(((layout_changes(current, cand), more), how, cand))
         if candidates:
-            key, how, plan = min(candidates, key=lambda c: c[0])
+            key, how, plan = min(candidates, key=self.scale_up_rank(current))
             if self.opts.reserve > 0:
                 plan, how = self._with_reserve(instance, current, grown, key, plan, how)
             return plan, f"{how}: {key[0]} change(s)"

@@ -1,0 +1,164 @@
+"""Compaction of the adaptive policy: paying layout changes to give back GPUs that a plan from scratch would not use.
+
+The adaptive policy keeps layouts; the price is GPUs above what a min-gpus plan from scratch (what full
+re-partitioning runs) needs for the same rates.  Two rules decide when that price has been paid long enough to
+be worth some layout changes, both measured against that plan from scratch, computed once per decision:
+
+* `compact_rent` r (ski rental): every decision that keeps the layouts while the plan from scratch needs fewer
+  GPUs pays the difference as rent (GPU-decisions); a compaction that changes c layouts is bought once the rent
+  reaches r x c.
+* `hours_budget` e (a GPU-hours budget): the policy keeps count of its GPU-decisions and of those of the plans
+  from scratch; while its own would exceed (1 + e) times theirs, it is under pressure: it buys the compaction
+  freeing most GPUs at once, whatever its changes.
+
+Compactions (`_compactions`, each carries the reserved rates): one GPU off with the rest rebalanced, or re-fitted
+by the policy's adapt objective; the adapt objective of `release_solver` on as many GPUs as the plan from scratch
+and on one GPU fewer; the plan from scratch, aligned; a max-scale plan on that many GPUs, aligned.  Among those
+bought, the one freeing most GPUs, then with the most spare capacity (a tight plan is undone by the next small
+rise), then changing fewest layouts, is taken.
+
+The same accounting ranks scale-ups (`scale_up_rank`): with `compact_rent` set and without `hours_budget`, or
+under pressure, every GPU above the plan from scratch counts as two layout changes (its later compaction and the
+rent paid until then), and rebuilding inside as many GPUs as that plan is among the candidates; otherwise a
+scale-up changes as few layouts as it can (extra GPUs are cheap while the budget lasts).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from stsched.adapt.cost import align, gpu_layout, layout_changes
+from stsched.adapt.rebalance import gpu_load, rebalance, without_gpu
+from stsched.errors import InfeasibleError
+from stsched.plan import Plan
+from stsched.problem import Instance
+from stsched.solve import Objective
+
+log = logging.getLogger(__name__)
+
+COMPACT_SPARE = (0.025, 0.05, 0.1, 0.2)  # spare capacity levels by which compactions are ranked
+Maker = tuple[str, Callable[[Instance, Plan], Plan | None]]
+
+
+@dataclass(kw_only=True)
+class Compaction:
+    """Mixin of `stsched.adapt.policies.Adaptive` (which provides `opts`, `_adapt`, `_reserved`, `_solve_with`)."""
+
+    _rent_paid: float = 0.0  # GPU-decisions held above a fresh plan, summed over consecutive decisions
+    _rent_due: float = 0.0  # rent at which the cheapest compaction seen would be bought
+    _own_hours: float = 0.0  # GPU-decisions of the plans taken so far
+    _fresh_hours: float = 0.0  # GPU-decisions of the plans from scratch at the same decisions
+    _fresh_now: Plan | None = None  # this decision's plan from scratch (None: not tracked or not found)
+
+    def _tracks_fresh(self) -> bool:
+        return self.opts.compact_rent is not None or self.opts.hours_budget is not None
+
+    def _begin(self, instance: Instance) -> None:
+        """Once per decision, before any step: the plan from scratch for the reserved rates."""
+        self._fresh_now = self._fresh(self._reserved(instance)) if self._tracks_fresh() else None
+
+    def _account(self, plan: Plan) -> None:
+        """Once per decision, after it: count the GPU-decisions of the plan taken and of the plan from scratch."""
+        if self._fresh_now is not None:
+            self._own_hours += plan.gpus_used
+            self._fresh_hours += self._fresh_now.gpus_used
+
+    def _pressed(self, gpus: int) -> bool:
+        """Whether holding `gpus` GPUs at this decision would break the GPU-hours budget."""
+        e, fresh = self.opts.hours_budget, self._fresh_now
+        if e is None or fresh is None:
+            return False
+        return self._own_hours + gpus > (1.0 + e) * (self._fresh_hours + fresh.gpus_used) + 1e-9
+
+    def _fresh(self, instance: Instance) -> Plan | None:
+        try:
+            return self._solve_with(self.opts.solver, instance, Objective.MIN_GPUS).compact()
+        except InfeasibleError as e:
+            log.info("no plan from scratch: %s", e)
+            return None
+
+    # -- scale-ups -------------------------------------------------------------------------------------------
+    def scale_up_makers(self, current: Plan) -> list[Maker]:
+        """Extra scale-up candidates: rebuilding inside as many GPUs as the plan from scratch (the policy's adapt
+        objective, and `release_solver`'s if set), and that plan aligned; none when the ranking ignores GPUs."""
+        fresh = self._fresh_now
+        if fresh is None or not self._weighs_gpus(current):
+            return []
+        cap = max(fresh.gpus_used, current.gpus_used)
+        out: list[Maker] = [(f"{self.opts.solver} adapt within {cap} GPUs",
+                             lambda g, c: self._adapt(g.with_gpus(cap), c))]
+        if self.opts.release_solver:
+            out.append((f"{self.opts.release_solver} adapt within {cap} GPUs",
+                        lambda g, c: self._try(self.opts.release_solver, g.with_gpus(cap), Objective.ADAPT, c)))
+        out.append(("from scratch", lambda g, c: align(c, fresh)))
+        return out
+
+    def _weighs_gpus(self, current: Plan) -> bool:
+        if self.opts.hours_budget is not None:
+            return self._pressed(current.gpus_used)
+        return self.opts.compact_rent is not None
+
+    def scale_up_rank(self, current: Plan) -> Callable[[tuple[tuple[int, int], str, Plan]], tuple]:
+        """Key of a scale-up candidate ((changes, GPUs), how, plan): layout changes first, then GPUs; when GPUs
+        above the plan from scratch are weighed, each counts as two changes."""
+        fresh = self._fresh_now
+        if fresh is None or not self._weighs_gpus(current):
+            return lambda c: c[0]
+        return lambda c: (c[0][0] + 2 * max(0, c[2].gpus_used - fresh.gpus_used), c[0])
+
+    # -- compaction ------------------------------------------------------------------------------------------
+    def _compact_spare(self, instance: Instance, current: Plan, plan: Plan, note: str) -> tuple[Plan, str]:
+        """Buy a compaction by rent or under budget pressure (module docstring)."""
+        fresh, rent = self._fresh_now, self.opts.compact_rent
+        if fresh is None or fresh.gpus_used >= plan.gpus_used or layout_changes(current, plan) > 0:
+            self._rent_paid = self._rent_due = 0.0  # nothing spare, or the layouts just changed anyway
+            return plan, note
+        self._rent_paid += plan.gpus_used - fresh.gpus_used
+        pressed = self._pressed(plan.gpus_used)
+        if not pressed and (rent is None or self._rent_paid < max(rent, self._rent_due)):
+            return plan, note
+        reserved = self._reserved(instance)
+        options = []
+        for how, cand in self._compactions(reserved, plan, fresh):
+            cand = rebalance(instance, cand) if cand is not None and cand.gpus_used < plan.gpus_used else None
+            if cand is not None and rebalance(reserved, cand) is not None:
+                spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
+                            default=0.0)
+                options.append((layout_changes(plan, cand), plan.gpus_used - cand.gpus_used, spare, how, cand))
+        bought = options if pressed else [o for o in options if rent * o[0] <= self._rent_paid]
+        if not bought:
+            if rent is not None:
+                self._rent_due = rent * min((o[0] for o in options), default=plan.gpus_used)
+            return plan, note
+        changes, freed, spare, how, cand = max(bought, key=lambda o: (o[1], o[2], -o[0]))
+        why = "under the GPU-hours budget" if pressed else f"after {self._rent_paid:.1f} GPU-decisions of rent"
+        log.info("compaction bought %s: %s, %d change(s), %d GPU(s) freed, %.0f%% spare", why, how, changes,
+                 freed, 100 * spare)
+        self._rent_paid = self._rent_due = 0.0
+        return cand, note + f"; compacted {why} ({how}: {changes} change(s), {freed} GPU(s) freed)"
+
+    def _compactions(self, reserved: Instance, plan: Plan, fresh: Plan) -> Iterator[tuple[str, Plan | None]]:
+        """Candidate compactions of `plan` for the reserved rates, lazily (module docstring)."""
+        used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
+        order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
+        for k in order:
+            yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
+        for k in order:
+            yield f"one GPU off, {self.opts.solver} adapt", self._adapt(reserved, without_gpu(plan, k))
+        if self.opts.release_solver:
+            for n in sorted({fresh.gpus_used, plan.gpus_used - 1}):
+                yield (f"{self.opts.release_solver} adapt on {n} GPUs",
+                       self._try(self.opts.release_solver, reserved.with_gpus(n), Objective.ADAPT, plan))
+        yield "from scratch", align(plan, fresh)
+        big = self._try(self.opts.solver, reserved.with_gpus(fresh.gpus_used), Objective.MAX_SCALE)
+        yield "max-scale from scratch", align(plan, big.compact()) if big is not None else None
+
+    def _try(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan | None:
+        try:
+            return self._solve_with(solver, instance, objective, current)
+        except InfeasibleError as e:
+            log.info("%s (%s) on %d GPUs failed: %s", solver, objective.value, instance.gpus, e)
+            return None
+
