@@ -251,9 +251,10 @@ def test_release_hysteresis_ignores_a_brief_dip(vgg):
     the dip and comes back at the rise: 3 changes; with release_after 2 it stays through the one-decision dip
     and goes off only after three consecutive decisions with a releasable GPU."""
     rates = (600, 2100, 600, 600, 600)
-    eager = _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_margin=0.0)), vgg, two_vgg_gpus(), rates)
+    band = dict(time_limit_s=1.0, compact_rent=None)  # the release step (compact_rent replaces it)
+    eager = _walk(Adaptive(PolicyOptions(**band, release_margin=0.0)), vgg, two_vgg_gpus(), rates)
     assert eager[0] == (1, 1) and eager[1] == (1, 2) and sum(c for c, _ in eager) >= 3
-    calm = _walk(Adaptive(PolicyOptions(time_limit_s=1.0, release_margin=0.0, release_after=2)), vgg, two_vgg_gpus(),
+    calm = _walk(Adaptive(PolicyOptions(**band, release_margin=0.0, release_after=2)), vgg, two_vgg_gpus(),
                  rates)
     assert calm == [(0, 2), (0, 2), (0, 2), (0, 2), (1, 1)]
 
@@ -262,15 +263,17 @@ def test_release_margin_keeps_a_gpu_the_rest_would_carry_at_full_load(vgg):
     """At 1000 req/s one 60 % partition (1125 req/s) can carry vgg16: released without a margin, kept with a
     20 % margin (1200 > 1125; no rebuild allowed), released when the rate falls to 900 (1080 <= 1125), or at no
     margin once it has looked releasable for more than `release_after` decisions (ski rental)."""
-    eager = PolicyOptions(time_limit_s=1.0, release_margin=0.0)
+    eager = PolicyOptions(time_limit_s=1.0, compact_rent=None, release_margin=0.0)
     assert _walk(Adaptive(eager), vgg, two_vgg_gpus(), (1000,)) == [(1, 1)]
-    banded = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0)
+    banded = PolicyOptions(time_limit_s=1.0, compact_rent=None, release_margin=0.2, release_budget=1, release_backoff=0)
     assert _walk(Adaptive(banded), vgg, two_vgg_gpus(), (1000,) * 4) == [(0, 2)] * 4  # the default: never at no margin
-    opts = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0, release_after=1)
+    opts = PolicyOptions(time_limit_s=1.0, compact_rent=None, release_margin=0.2, release_budget=1, release_backoff=0,
+                         release_after=1)
     kept = _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1000, 900))
     assert kept == [(0, 2), (1, 1)]
     assert _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1000, 1000)) == [(0, 2), (1, 1)]
-    patient = PolicyOptions(time_limit_s=1.0, release_margin=0.2, release_budget=1, release_backoff=0, release_after=3)
+    patient = PolicyOptions(time_limit_s=1.0, compact_rent=None, release_margin=0.2, release_budget=1,
+                            release_backoff=0, release_after=3)
     assert _walk(Adaptive(patient), vgg, two_vgg_gpus(), (1000,) * 4) == [(0, 2)] * 3 + [(1, 1)]
 
 
@@ -294,7 +297,7 @@ def test_filled_scale_out_absorbs_a_rise_with_one_switch_on(vgg):
 def test_release_through_the_exact_adapt(vgg):
     """With release_solver="milp" a GPU is given back through the exact adapt objective on one GPU fewer: at
     1500 req/s the one GPU left must be rebuilt (60 % -> a larger partition), 2 changes within the budget."""
-    opts = PolicyOptions(time_limit_s=1.0, release_solver="milp", release_backoff=0)
+    opts = PolicyOptions(time_limit_s=1.0, compact_rent=None, release_solver="milp", release_backoff=0)
     inst = vgg.with_rates({"vgg16": 1500.0})
     assert _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1500, 1500)) == [(2, 1), (0, 1)]
     plan, _ = Adaptive(opts).next(inst, two_vgg_gpus())
@@ -369,3 +372,15 @@ def test_gpu_hours_budget_buys_compactions_only_under_pressure(vgg):
     assert walk(9.0) == [(0, 3)] * 4
     with pytest.raises(InputError, match="hours_budget"):
         AdaptOptions(hours_budget=-0.1)
+
+
+def test_with_rent_every_gpu_given_back_is_bought(vgg):
+    """compact_rent replaces the release step: at 600 req/s one of two GPUs is spare (1 GPU-decision of rent per
+    decision); with rent 3 it goes off at the third decision (3 >= 3 x 1 change), with the default (12) not
+    within five, and without rent (the release step) at once."""
+    rates = (600,) * 5
+    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0, compact_rent=3.0)), vgg, two_vgg_gpus(), rates) == \
+        [(0, 2), (0, 2), (1, 1), (0, 1), (0, 1)]
+    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0)), vgg, two_vgg_gpus(), rates) == [(0, 2)] * 5
+    assert _walk(Adaptive(PolicyOptions(time_limit_s=1.0, compact_rent=None)), vgg, two_vgg_gpus(), rates)[0] == \
+        (1, 1)

@@ -19,7 +19,7 @@
      provisioned at (1 + `up_margin`) times their rate and keep that reserve for `hold` decisions; with
      `reserve` > 0 the adapt objective is also asked for the short services at (1 + `reserve`) (then half that)
      and that plan is taken if it changes no more layouts and uses no more GPUs;
-  3. release, with a hysteresis band: the plan scales up only when the estimate exceeds what its layouts carry
+  3. (only without `compact_rent`, which replaces it: step 5) release, with a hysteresis band: the plan scales up only when the estimate exceeds what its layouts carry
      (steps 1-2), and gives a GPU back at once only when the others carry (1 + `release_margin`) times the
      reserved rates; a GPU that the others carry at no margin is given back once the plan has held a GPU above
      the LP bound of the reserved rates for more than `release_after` consecutive decisions (ski rental: a
@@ -33,9 +33,9 @@
      that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
      (aligned), like full re-partitioning;
-  5. compaction (`stsched.adapt.compaction`): with `compact_rent` r (ski rental) a compaction that changes c
-     layouts is bought once the GPUs held above a min-gpus plan for the reserved rates, summed over consecutive
-     decisions, reach r x c; with `hours_budget` e, whenever the policy's GPU-decisions would exceed (1 + e) times
+  5. compaction (`stsched.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
+     back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
+     held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with `hours_budget` e, whenever the policy's GPU-decisions would exceed (1 + e) times
      those of the min-gpus plans at the same decisions.  Then scale-ups (step 2) also try rebuilding inside as
      many GPUs as the plan from scratch, and count every GPU above it as two layout changes (its later
      compaction and the rent until then), so a rise does not add a GPU that rebuilding one more layout saves.
@@ -92,7 +92,7 @@ class AdaptiveKnobs:
     release_margin: float = 0.05
     release_solver: str = ""
     compact_after: int | None = None
-    compact_rent: float | None = 8.0
+    compact_rent: float | None = 12.0
     hours_budget: float | None = None
 
     def knobs(self) -> dict[str, object]:
@@ -207,7 +207,7 @@ class Adaptive(Compaction):
                     self._grown_at[s.name] = self._decision
             plan, note = self._scale_up(instance, current)
             self._surplus_since = None  # a rise: whatever looked spare was needed
-        plan, freed = self._release_step(instance, plan)
+        plan, freed = self._release_step(instance, plan) if self.opts.compact_rent is None else (plan, 0)
         if freed:
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
