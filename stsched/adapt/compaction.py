@@ -18,8 +18,8 @@ bought, the one freeing most GPUs, then with the most spare capacity (a tight pl
 rise), then changing fewest layouts, is taken.
 
 The same accounting ranks scale-ups (`scale_up_rank`): with `compact_rent` set and without `hours_budget`, or
-under pressure, every GPU above the plan from scratch counts as two layout changes (its later compaction and the
-rent paid until then), and rebuilding inside as many GPUs as that plan is among the candidates; otherwise a
+under pressure, every GPU above the plan from scratch counts as `extra_gpu_changes` layout changes (default 2: its
+later compaction and the rent paid until then), and rebuilding inside as many GPUs as that plan is among the candidates; otherwise a
 scale-up changes as few layouts as it can (extra GPUs are cheap while the budget lasts).
 """
 
@@ -106,7 +106,8 @@ class Compaction:
         fresh = self._fresh_now
         if fresh is None or not self._weighs_gpus(current):
             return lambda c: c[0]
-        return lambda c: (c[0][0] + 2 * max(0, c[2].gpus_used - fresh.gpus_used), c[0])
+        w = self.opts.extra_gpu_changes
+        return lambda c: (c[0][0] + w * max(0, c[2].gpus_used - fresh.gpus_used), c[0])
 
     # -- compaction ------------------------------------------------------------------------------------------
     def _compact_spare(self, instance: Instance, current: Plan, plan: Plan, note: str) -> tuple[Plan, str]:

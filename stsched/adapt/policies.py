@@ -75,7 +75,8 @@ class AdaptiveKnobs:
     `compact_rent` (ski rental on spare GPUs: a compaction that changes c layouts is bought once the GPUs held above a
     plan from scratch, summed over consecutive decisions, reach `compact_rent` x c; None = off), `hours_budget` (e:
     compactions are bought, and scale-ups weigh extra GPUs, whenever the policy's GPU-decisions would exceed (1 + e)
-    times those of the plans from scratch at the same decisions; None = off); `stsched.adapt.compaction`."""
+    times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
+    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.adapt.compaction`."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -94,6 +95,7 @@ class AdaptiveKnobs:
     compact_after: int | None = None
     compact_rent: float | None = 12.0
     hours_budget: float | None = None
+    extra_gpu_changes: float = 2.0
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
