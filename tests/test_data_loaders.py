@@ -195,7 +195,7 @@ def test_h100_sm_dataset(tmp_path):
         assert (tmp_path / f).read_bytes() == (ps.path / f).read_bytes(), f
 
 
-@pytest.mark.parametrize("name,n_files", [("h200-sm", 14), ("h100-sm", 8)])
+@pytest.mark.parametrize("name,n_files", [("h200-sm", 14), ("h100-sm", 11)])
 def test_measured_raw_files_match_provenance_checksums(name, n_files):
     raw = load_profile(name).path / "raw"
     table = re.findall(r"^\| `([^`]+)` \| (\d+) \| `([0-9a-f]{64})` \|", (raw / "PROVENANCE.md").read_text(), re.M)
