@@ -207,7 +207,7 @@ def sm_slowdown_rows(ds: str) -> tuple[list[dict], list[dict], list[dict]]:
 def repeat_row(ds: str) -> dict | None:
     """The solo grid measured twice (raw/run1/sm_solo.csv, an earlier run of the same script, vs the shipped
     table): |run1/run2 - 1| over the common points; p90/sqrt(2) = a perfect predictor's p90 against one run.
-    None where the data set has no repeat (h100-sm)."""
+    None where the data set has no repeat (for h100-sm run1 is the later of the two runs)."""
     prof = load_profile(ds)
     key = ["model", "batch", "partition", "procs"]
     if not (prof.path / "raw" / "run1" / "sm_solo.csv").is_file():
