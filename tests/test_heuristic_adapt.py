@@ -94,3 +94,19 @@ def test_adapt_without_a_plan_in_force_and_when_impossible():
     current = _current(instance)
     with pytest.raises(InfeasibleError):
         adapt(instance.scaled(50.0).with_gpus(1), current)
+
+
+def test_adapt_switches_no_idle_gpu_on_beyond_the_instance_cap(caplog):
+    """A plan in force with an idle GPU slot and an instance capped at the GPUs in use: the rise is met by
+    rebuilding inside the cap, never by switching the idle slot on (which the checker would reject)."""
+    from stsched.scenarios import gpulet_mix
+
+    vgg = gpulet_mix("m2", 40, rate=800.0).subset(["vgg16"])
+    sixty = GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 900.0),)),))
+    current = Plan((sixty, sixty, GpuLayout(())))
+    inst = vgg.with_rates({"vgg16": 3000.0}).with_gpus(2)
+    with caplog.at_level("WARNING"):
+        judged = run_solver("heuristic", inst, SolveOptions(objective=Objective.ADAPT, time_limit_s=1.0,
+                                                            current_plan=current))
+    assert judged.valid and judged.result.plan.gpus_used <= 2
+    assert "rebuilt" in judged.result.message and "plan rejected" not in caplog.text

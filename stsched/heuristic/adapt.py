@@ -63,13 +63,16 @@ def _scale_down(ctx: Context, gpus: list[WGpu], demand: np.ndarray) -> dict[int,
 
 def _rebuild_options(ctx: Context, gpus: list[WGpu], left: dict[int, float], slots: int):
     """Every single-GPU layout change and what it leaves unserved: (unserved work, adds a GPU, index, new GPU,
-    new leftover)."""
+    new leftover); switching an idle GPU on only while fewer than the instance's GPUs are in use."""
     out = []
     rem = np.zeros(len(ctx.names))
     for i, r in left.items():
         rem[i] = r
+    room = sum(g.used for g in gpus) < ctx.instance.gpus  # an idle GPU may be switched on only within the cap
     for k in range(slots):
         g = gpus[k] if k < len(gpus) else WGpu()
+        if not g.used and not room:
+            continue
         demand = rem.copy()
         for i, r in g.served().items():
             demand[i] += r
