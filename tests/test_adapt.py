@@ -220,8 +220,12 @@ def test_cli_adapt(tmp_path, small, capsys):
     d = json.loads(capsys.readouterr().out)
     assert {"reconfigurations", "downtime_s", "gpu_hours", "slo_attainment"} <= set(d)
     assert json.loads(out.read_text()) == d
+    assert d["settings"]["adaptive"]["compact_rent"] == 12.0
+    assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--hours", "0.2",
+                 "--time-limit", "2", "--compact-rent", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["adaptive"]["compact_rent"] is None
     for extra in (["--policy", "x"], ["--epoch", "90"], ["--hours", "-1"], ["--reconfig-cost", "nope.json"],
-                  ["--downtime", "later"]):
+                  ["--downtime", "later"], ["--compact-rent", "0"], ["--compact-rent", "soon"]):
         assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", *extra]) == 2
     assert main(["adapt", str(tmp_path / "i.json"), "--trace", "nope"]) == 2
 

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from stsched.errors import InfeasibleError, InputError
@@ -60,6 +61,9 @@ def add(sub) -> None:
     a.add_argument("--reconfig-cost", default=None,
                    help="seconds per layout reconfiguration, or a JSON file {mechanism: seconds}")
     a.add_argument("--sampling", default="sampled", help="sampled (calm minutes sampled) | full (every minute)")
+    a.add_argument("--compact-rent", default=None,
+                   help="adaptive: GPU-decisions of spare GPUs paid per layout change before a compaction is bought "
+                        "(ski rental; default 12; 'none': the release band instead, docs/SIMULATOR.md)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--time-limit", default="30", help="solver time limit per decision, seconds")
     a.add_argument("--out", default=None, help="write the result here (JSON, atomically)")
@@ -129,6 +133,9 @@ def run_adapt(args) -> int:
                            hours=_number(args.hours, "--hours") if args.hours else None, downtime=args.downtime,
                            costs=costs, sampling=args.sampling, seed=args.seed,
                            time_limit_s=_number(args.time_limit, "--time-limit"), progress=True)
+    if args.compact_rent is not None:
+        rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
+        options = replace(options, compact_rent=rent)
     try:
         result = adapt_run(inst, options)
     except InfeasibleError as e:
