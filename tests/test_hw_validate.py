@@ -121,6 +121,6 @@ def test_report_of_an_interference_plan_shows_the_planned_slowdown(h100_interfer
 
 def test_predicted_vs_the_shipped_executor_runs():
     rows = hw_validate.predicted_vs_executed("h200-sm")
-    assert {r["run"] for r in rows} == {"h200-sm", "h200-sm/margin-1.2"} and len(rows) == 10
+    assert {r["run"] for r in rows} == {"h200-sm", "h200-sm/margin-1.2", "h200-sm/interference"} and len(rows) == 15
     assert all(r["stsched-elastic"] > 1.0 and 1.0 < r["measured"] < 1.3 for r in rows)
     assert all(r["err none"] == pytest.approx(1 - 1 / r["measured"]) for r in rows)
