@@ -19,8 +19,8 @@
      provisioned at (1 + `up_margin`) times their rate and keep that reserve for `hold` decisions; with
      `reserve` > 0 the adapt objective is also asked for the short services at (1 + `reserve`) (then half that)
      and that plan is taken if it changes no more layouts and uses no more GPUs;
-  3. (only without `compact_rent`, which replaces it: step 5) release, with a hysteresis band: the plan scales up only when the estimate exceeds what its layouts carry
-     (steps 1-2), and gives a GPU back at once only when the others carry (1 + `release_margin`) times the
+  3. (only without `compact_rent`, which replaces it: step 5) release, with a hysteresis band: the plan scales
+     up only when the estimate exceeds what its layouts carry (steps 1-2), and gives a GPU back at once only when the others carry (1 + `release_margin`) times the
      reserved rates; a GPU that the others carry at no margin is given back once the plan has held a GPU above
      the LP bound of the reserved rates for more than `release_after` consecutive decisions (ski rental: a
      GPU kept in the band costs at most that long before it is released anyway).  Without the band (margin 0,
@@ -35,8 +35,9 @@
      (aligned), like full re-partitioning;
   5. compaction (`stsched.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
      back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
-     held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with `hours_budget` e, whenever the policy's GPU-decisions would exceed (1 + e) times
-     those of the min-gpus plans at the same decisions.  Then scale-ups (step 2) also try rebuilding inside as
+     held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with
+     `hours_budget` e, whenever the policy's GPU-decisions would exceed (1 + e) times those of the min-gpus plans
+     at the same decisions.  Then scale-ups (step 2) also try rebuilding inside as
      many GPUs as the plan from scratch, and count every GPU above it as two layout changes (its later
      compaction and the rent until then), so a rise does not add a GPU that rebuilding one more layout saves.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
@@ -339,8 +340,8 @@ class Adaptive(Compaction):
                 return trial
         if self.opts.release_solver and plan.gpus_used > 1:  # fewest changes on one GPU fewer (exact with milp)
             try:
-                trial = _solve(reserved.with_gpus(plan.gpus_used - 1),
-                               replace(self.opts, solver=self.opts.release_solver), Objective.ADAPT, plan)
+                trial = self._solve_with(self.opts.release_solver, reserved.with_gpus(plan.gpus_used - 1),
+                                         Objective.ADAPT, plan)
             except InfeasibleError as e:
                 log.info("release through %s failed: %s", self.opts.release_solver, e)
                 trial = None
