@@ -19,8 +19,8 @@ rise), then changing fewest layouts, is taken.
 
 The same accounting ranks scale-ups (`scale_up_rank`): with `compact_rent` set and without `hours_budget`, or
 under pressure, every GPU above the plan from scratch counts as `extra_gpu_changes` layout changes (default 2: its
-later compaction and the rent paid until then), and rebuilding inside as many GPUs as that plan is among the candidates; otherwise a
-scale-up changes as few layouts as it can (extra GPUs are cheap while the budget lasts).
+later compaction and the rent paid until then), and rebuilding inside as many GPUs as that plan is among the
+candidates; otherwise a scale-up changes as few layouts as it can (extra GPUs are cheap while the budget lasts).
 """
 
 from __future__ import annotations
