@@ -23,8 +23,8 @@
      up only when the estimate exceeds what its layouts carry (steps 1-2), and gives a GPU back at once only
      when the others carry (1 + `release_margin`) times the reserved rates; a GPU that the others carry at no
      margin is given back once the plan has held a GPU above the LP bound of the reserved rates for more than
-     `release_after` consecutive decisions (ski rental: a GPU kept in the band costs at most that long before it is released anyway).  Without the band (margin 0,
-     `release_after` 0) a GPU given back when the load dips to exactly what the others carry is switched on
+     `release_after` consecutive decisions (ski rental: a GPU kept in the band costs at most that long before
+     it is released anyway).  Without the band (margin 0, `release_after` 0) a GPU given back when the load dips to exactly what the others carry is switched on
      again at the next small rise: two reconfigurations for a few minutes of one GPU.  A release switches GPUs
      off one at a time, the least-loaded first, while the others absorb its load (at the margin in question)
      by rebalancing alone (one reconfiguration, no downtime for anyone) or through the solver's adapt
