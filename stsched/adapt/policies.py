@@ -19,18 +19,18 @@
      provisioned at (1 + `up_margin`) times their rate and keep that reserve for `hold` decisions; with
      `reserve` > 0 the adapt objective is also asked for the short services at (1 + `reserve`) (then half that)
      and that plan is taken if it changes no more layouts and uses no more GPUs;
-  3. (only without `compact_rent`, which replaces it: step 5) release, with a hysteresis band: the plan scales
-     up only when the estimate exceeds what its layouts carry (steps 1-2), and gives a GPU back at once only
-     when the others carry (1 + `release_margin`) times the reserved rates; a GPU that the others carry at no
-     margin is given back once the plan has held a GPU above the LP bound of the reserved rates for more than
-     `release_after` consecutive decisions (ski rental: a GPU kept in the band costs at most that long before
-     it is released anyway).  Without the band (margin 0, `release_after` 0) a GPU given back when the load dips to exactly what the others carry is switched on
-     again at the next small rise: two reconfigurations for a few minutes of one GPU.  A release switches GPUs
-     off one at a time, the least-loaded first, while the others absorb its load (at the margin in question)
-     by rebalancing alone (one reconfiguration, no downtime for anyone) or through the solver's adapt
-     rebuilding at most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan for those
-     rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an attempt
-     that freed nothing it waits `release_backoff` decisions;
+  3. (only without `compact_rent`, which replaces it: step 5) release, with a hysteresis band: the plan scales up
+     only when the estimate exceeds what its layouts carry (steps 1-2), and gives a GPU back at once only when the
+     others carry (1 + `release_margin`) times the reserved rates; a GPU that the others carry at no margin is given
+     back once the plan has held a GPU above the LP bound of the reserved rates for more than `release_after`
+     consecutive decisions (ski rental: a GPU kept in the band costs at most that long before it is released
+     anyway).  Without the band (margin 0, `release_after` 0) a GPU given back when the load dips to exactly what
+     the others carry is switched on again at the next small rise: two reconfigurations for a few minutes of one
+     GPU.  A release switches GPUs off one at a time, the least-loaded first, while the others absorb its load (at
+     the margin in question) by rebalancing alone (one reconfiguration, no downtime for anyone) or through the
+     solver's adapt rebuilding at most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan
+     for those rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an
+     attempt that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
      (aligned), like full re-partitioning;
   5. compaction (`stsched.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
