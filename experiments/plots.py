@@ -1,4 +1,5 @@
-"""Figures drawn from rows an experiment already wrote: grouped bars and metric-vs-size series, saved atomically as PNG.
+"""Figures drawn from rows an experiment already wrote: grouped bars, metric-vs-size series and step lines over
+time, saved atomically as PNG.
 
 Every function takes plain data (sequences, or mappings of series name -> values; a pandas DataFrame works as such a
 mapping) and a path, draws with matplotlib's Agg backend (imported lazily, so headless runs and scripts that never
@@ -146,5 +147,48 @@ def series_plot(series: Mapping[str, tuple[Sequence[object], Sequence[float | No
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncols=1 if len(data) <= 5 else 2)
+    _note(fig, ax, title, note)
+    return save_figure(fig, path)
+
+
+def stairs_plot(series: Mapping[str, tuple[Sequence[float], Sequence[float | None], Sequence[float]]],
+                path: str | os.PathLike, *, xlabel: str, ylabel: str, event_label: str, title: str = "",
+                styles: Mapping[str, Mapping[str, object]] | None = None, note: str | None = None) -> Path:
+    """A quantity held over intervals, one step line per name, with events counted per interval.
+
+    Each series is (edges, values, events): len(edges) == len(values) + 1 == len(events) + 1; value i holds from
+    edges[i] to edges[i + 1] (None/NaN: a gap).  An interval with events gets a marker on its step (area grows
+    with the count); a lower panel shows the events' running total over the same axis.  `styles` passes
+    matplotlib keywords per series."""
+    plt = _pyplot()
+    fig, (ax, ax_ev) = plt.subplots(2, 1, figsize=(10.0, 6.2), sharex=True,
+                                    gridspec_kw={"height_ratios": (2.2, 1.0)})
+    for name, (edges, values, events) in series.items():
+        edges = [float(e) for e in edges]
+        vals = [number(v) for v in values]
+        evs = [number(e) or 0.0 for e in events]
+        if not (len(edges) == len(vals) + 1 == len(evs) + 1):
+            plt.close(fig)
+            raise ValueError(f"series {name!r}: {len(edges)} edges for {len(vals)} values and {len(evs)} events")
+        style = {"lw": 1.3, **(styles or {}).get(name, {})}
+        art = ax.stairs([math.nan if v is None else v for v in vals], edges, label=name, baseline=None, **style)
+        color = art.get_edgecolor()
+        hit = [i for i, e in enumerate(evs) if e > 0 and vals[i] is not None]
+        if hit:
+            ax.scatter([(edges[i] + edges[i + 1]) / 2 for i in hit], [vals[i] for i in hit],
+                       s=[12 + 10 * evs[i] for i in hit], color=color, edgecolors="black", linewidths=0.4,
+                       zorder=3)
+        total = [0.0]
+        for e in evs:
+            total.append(total[-1] + e)
+        ax_ev.stairs(total[1:], edges, baseline=None, color=color, lw=style["lw"], ls=style.get("ls", "-"))
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.margins(y=0.08)
+    ax.legend(fontsize=7, loc="best")
+    ax_ev.set_ylabel(event_label, fontsize=8)
+    ax_ev.set_xlabel(xlabel)
+    ax_ev.grid(alpha=0.3)
+    ax_ev.set_ylim(bottom=0)
     _note(fig, ax, title, note)
     return save_figure(fig, path)
