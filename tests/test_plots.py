@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from experiments import exact_gpulet, exact_parvagpu, exact_scaling, heuristic_eval, sim_speed
+from experiments import adapt_eval, exact_gpulet, exact_parvagpu, exact_scaling, heuristic_eval, sim_speed
 from experiments.common import read_rows, results_dir
-from experiments.plots import grouped_bars, number, series_plot
+from experiments.plots import grouped_bars, number, series_plot, stairs_plot
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,6 +62,60 @@ def test_series_plot_numeric_log_x_and_categorical(tmp_path):
     assert _is_png(num) and _is_png(cat) and _only_pngs(tmp_path)
 
 
+def test_stairs_plot_steps_events_and_gaps(tmp_path):
+    out = stairs_plot({"a": ([0, 1, 2, 3.5], [4, 6.5, 5], [2, 0, 1]), "b": ([0, 2, 3.5], [5, None], [0, 3])},
+                      tmp_path / "s.png", xlabel="h", ylabel="GPUs", event_label="changes", title="t\nline 2",
+                      styles={"a": {"color": "tab:blue", "ls": "-."}}, note="a note")
+    assert _is_png(out) and _only_pngs(tmp_path)
+    with pytest.raises(ValueError, match="3 edges for 3 values"):
+        stairs_plot({"a": ([0, 1, 2], [1, 2, 3], [0, 0, 0])}, tmp_path / "bad.png", xlabel="h", ylabel="v",
+                    event_label="e")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def _epochs(n: int, gpus, reconf) -> list[dict[str, object]]:
+    return [{"epoch": i, "start_s": 300.0 * i, "gpus": gpus(i), "reconfigurations": reconf(i),
+             "attainment": 1 - i / 7e3, "max_load": 0.1 + 0.2 * i / 3} for i in range(n)]
+
+
+def test_adapt_series_round_trip_exactly(results):
+    rows = _epochs(5, lambda i: 11 - i / 3, lambda i: i % 2)
+    rows[3]["attainment"] = math.nan  # plan-only runs: not simulated
+    path = adapt_eval.series_path({"mix": "scen1", "level": 4000.0, "hours": 8.0, "epoch_s": 300.0,
+                                   "policy": "adaptive[compact_rent=none]", "downtime": "standby"})
+    assert path == results / "adapt" / "series" / "adaptive-compact_rent-none_standby.csv"
+    adapt_eval.write_series(path, rows)
+    back = adapt_eval.read_series(path)
+    assert math.isnan(back[3].pop("attainment")) and rows[3].pop("attainment") is not None
+    assert back == rows and [type(v) for v in back[0].values()] == [int, float, float, int, float, float]
+    dev = {"mix": "scen1", "level": 4000.0, "hours": 1.0, "epoch_s": 600.0, "policy": "adaptive",
+           "downtime": "stop", "offset": 4, "simulate": False}
+    assert adapt_eval.series_path(dev).name == "adaptive_stop_600s_1h_offset4_plan.csv"
+
+
+def test_plot_only_adapt_eval_from_the_saved_series(results, caplog):
+    key = {"mix": "scen1", "level": 4000.0, "hours": 8.0, "epoch_s": 300.0}
+    shapes = {"static-peak": (lambda i: 11.0, lambda i: 0), "full-repartition": (lambda i: 8 + i % 4, lambda i: 1),
+              "adaptive": (lambda i: 8 + (i // 24) % 3, lambda i: int(i % 24 == 0)),
+              "adaptive[hold=2]": (lambda i: 9.5, lambda i: int(i == 0))}
+    rows = []
+    for policy, downtime in (("static-peak", "stop"), ("full-repartition", "stop"), ("adaptive", "stop"),
+                             ("full-repartition", "standby"), ("adaptive", "standby"),
+                             ("adaptive[hold=2]", "standby")):
+        p = {**key, "policy": policy, "downtime": downtime}
+        series = _epochs(96, *shapes[policy])
+        rows.append({**p, "reconfigurations": sum(x["reconfigurations"] for x in series),
+                     "gpu_hours": round(sum(x["gpus"] for x in series) / 12, 3), "slo_attainment": 0.999})
+        if (policy, downtime) != ("adaptive", "stop"):  # a row from before series were saved
+            adapt_eval.write_series(adapt_eval.series_path(p), series)
+    _write(results / "adapt" / "rows.csv", rows)
+    assert adapt_eval.main(["--plot-only"]) == 0
+    assert _is_png(results / "adapt" / "gpus_stop.png") and _is_png(results / "adapt" / "gpus_standby.png")
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.levelname == "WARNING"] == ["adaptive, stop"]
+    assert sorted(f.name for f in (results / "adapt").iterdir()) == ["gpus_standby.png", "gpus_stop.png",
+                                                                   "rows.csv", "series"]
+
+
 def test_saving_over_an_existing_figure_replaces_it(tmp_path):
     path = tmp_path / "p.png"
     path.write_bytes(b"old")
@@ -70,7 +124,7 @@ def test_saving_over_an_existing_figure_replaces_it(tmp_path):
 
 
 def test_missing_rows_give_a_one_line_error(results):
-    for module in (exact_parvagpu, exact_gpulet, exact_scaling, sim_speed, heuristic_eval):
+    for module in (exact_parvagpu, exact_gpulet, exact_scaling, sim_speed, heuristic_eval, adapt_eval):
         with pytest.raises(SystemExit) as e:
             module.main(["--plot-only"])
         msg = str(e.value.code)
