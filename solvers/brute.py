@@ -19,6 +19,7 @@ from itertools import combinations, combinations_with_replacement, product
 import numpy as np
 
 from solvers.bounds import unservable
+from solvers.patterns import neighbour_interference
 
 from stsched.check import Rule, check
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
@@ -91,8 +92,7 @@ def gpu_candidates(instance: Instance) -> tuple[list[GpuLayout], np.ndarray]:
     active = [s.name for s in instance.services if s.rate > 0]
     index = {n: i for i, n in enumerate(active)}
     parts = _partitions(instance)
-    form = instance.interference.form
-    coupled = form != "none" and any(e.l2_util is not None for t in instance.tables for e in t.entries)
+    coupled = neighbour_interference(instance)
     by_size: dict[float, list[Partition]] = {}
     if coupled:
         for p in parts:

@@ -209,6 +209,8 @@ def neighbour_interference(instance: Instance) -> bool:
     form = get_form(instance.interference.form)
     if not form.needs_features or instance.interference.form == "none":
         return False
+    if not form.reads_util:  # a counter-free form reads what every table has (fraction, latency, elasticity)
+        return True
     return any(e.l2_util is not None and e.dram_util is not None for t in instance.tables for e in t.entries)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -218,3 +219,22 @@ def test_pricing_reaches_the_lp_of_every_candidate_and_stays_valid():
     for name, backend in ENGINES:
         r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, backend=backend, params=small))
         assert r.valid and r.result.objective >= _solve("milp", "highs", inst, Objective.MIN_GPUS).result.objective
+
+
+@pytest.mark.parametrize("name,backend", ENGINES + [("brute", None)])
+def test_counter_free_interference_is_modelled_and_plans_pass_the_checker(name, backend):
+    """A form that reads no L2/DRAM counters (stsched-elastic) still couples neighbours: tables without counters
+    must not make the exact models treat it as absent (their plans were rejected by the checker)."""
+    from solvers.patterns import neighbour_interference
+    inst = make_mps_instance(rates=(300.0, 200.0), interference=Interference("stsched-elastic", (0.4, 0.6)))
+    inst = replace(inst, tables=tuple(LatencyTable(t.model, tuple(replace(e, l2_util=None, dram_util=None)
+                                                                  for e in t.entries)) for t in inst.tables))
+    assert all(e.l2_util is None for t in inst.tables for e in t.entries) and neighbour_interference(inst)
+    free = replace(inst, interference=Interference("none", ()))
+    for objective in (Objective.MIN_GPUS, Objective.MAX_SCALE):
+        got = _solve(name, backend, inst, objective)
+        assert got.result.status is Status.OPTIMAL and got.valid, got.result.message
+        alone = _solve(name, backend, free, objective)
+        worse = got.result.objective >= alone.result.objective if objective is Objective.MIN_GPUS else \
+            got.result.objective <= alone.result.objective * (1 + SCALE_TOL)
+        assert worse  # interference never helps
