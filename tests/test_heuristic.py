@@ -138,3 +138,25 @@ def test_max_scale_beats_gpulet_reference_on_m1():
     from stsched.scenarios import gpulet_mix
     judged = _run(gpulet_mix("m1", 1), Objective.MAX_SCALE)
     assert judged.valid and judged.result.objective >= 104
+
+
+def test_load_probes_keep_min_gpus_monotone_on_the_h100_sm_data():
+    """On the measured H100 green-context data with its fitted interference, the greedy's choices at 0.75 and 0.8
+    x the hardware-validation rate led to 2 GPUs while 0.85 x fits on 1: the constructions for a little more load,
+    scaled back down, find the 1-GPU plan (the proven optimum) at every load of the sweep."""
+    from experiments import hw_validate as hv
+    inter = hv.fitted_interference("h100-sm")
+    counts = []
+    for alpha in (0.7, 0.75, 0.8, 0.85):
+        inst = hv.build_instance(alpha * 5.6554334678346105 * 100, 1.0, "h100-sm", inter).with_gpus(2)
+        got = _run(inst)
+        _assert_sound(got, inst, Objective.MIN_GPUS)
+        counts.append(got.result.objective)
+        assert _run(inst, load_probes="").result.objective >= got.result.objective
+    assert counts == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("bad", ["1.0", "0.9,1.1", "x", "1.1,,abc"])
+def test_load_probes_must_be_factors_above_one(bad):
+    with pytest.raises(InputError, match="load_probes"):
+        HeuristicOptions(load_probes=bad)

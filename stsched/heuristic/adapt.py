@@ -24,7 +24,7 @@ from stsched.heuristic.fit import EPS
 from stsched.heuristic.model import Context, build_context
 from stsched.heuristic.options import HeuristicOptions
 from stsched.heuristic.search import absorb
-from stsched.heuristic.state import WGpu, clone, from_plan, refit_gpu
+from stsched.heuristic.state import WGpu, clone, from_plan, refit_gpu, scale_down
 from stsched.plan import GpuLayout, Plan
 from stsched.problem import Instance
 from stsched.solve import SolveOptions
@@ -43,22 +43,6 @@ def layout_changes(old: Plan, new: Plan) -> int:
     a = [gpu_layout(g) for g in old.gpus] + [()] * (n - len(old.gpus))
     b = [gpu_layout(g) for g in new.gpus] + [()] * (n - len(new.gpus))
     return sum(1 for x, y in zip(a, b) if x != y)
-
-
-def _scale_down(ctx: Context, gpus: list[WGpu], demand: np.ndarray) -> dict[int, float]:
-    """Scale every service's tenants down to its new demand; returns the demand still unserved per service."""
-    served: dict[int, float] = {}
-    for g in gpus:
-        for i, r in g.served().items():
-            served[i] = served.get(i, 0.0) + r
-    for g in gpus:
-        for p in g.parts:
-            for t in p.tenants:
-                s = served.get(t[0], 0.0)
-                if s > demand[t[0]]:
-                    t[1] *= demand[t[0]] / s
-    return {i: float(demand[i] - served.get(i, 0.0)) for i in range(len(demand))
-            if demand[i] - served.get(i, 0.0) > EPS * max(1.0, demand[i])}
 
 
 def _rebuild_options(ctx: Context, gpus: list[WGpu], left: dict[int, float], slots: int):
@@ -120,7 +104,7 @@ def adapt_state(ctx: Context, current: Plan, deadline: float, seed: int) -> tupl
     gpus = clone(old)
     for g in gpus:
         g.parts = [p for p in g.parts if p.tenants]
-    left = _scale_down(ctx, gpus, demand)
+    left = scale_down(ctx, gpus, demand)
     for g in gpus:
         if g.used and not refit_gpu(ctx, g):
             left = None  # the plan in force does not hold under the conservative model: start from scratch

@@ -1,7 +1,8 @@
 """The min-gpus and max-scale drivers, and the final judgement of every plan by the checker.
 
 min-gpus: construction (`construct`), then the local search (`search.improve`) down to the LP bound; `restarts`
-extra constructions with seeded random tie-breaking; the plan with the fewest GPUs is kept.
+extra constructions with seeded random tie-breaking; above the bound, constructions for slightly more load scaled
+back down (`load_probes`); the plan with the fewest GPUs is kept.
 max-scale: bisection on alpha from the LP upper bound, feasible when the plain or the balanced construction fits
 `instance.gpus`; a few more bisection steps with the full packer (restarts and local search); then a local
 improvement: more load absorbed by the best plan's slack and free GPUs; last, a few bisection steps where the
@@ -25,7 +26,7 @@ from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context
 from stsched.heuristic.search import absorb, improve
-from stsched.heuristic.state import WGpu, clone, refit_gpu, to_plan
+from stsched.heuristic.state import WGpu, clone, refit_gpu, scale_down, to_plan
 from stsched.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
     """The fewest GPUs serving `demand` that construction + local search find (None when some demand cannot be
     placed at all).  Every construction (`HeuristicOptions.constructions`, then `restarts` seeded greedy runs) is
     built; the first to reach the bound (or `limit`) wins, else the `search_starts` best are improved by the local
-    search, and those with the fewest GPUs, last, by the coordinate descent."""
+    search; above the bound, the greedy construction for a little more load (`load_probes`) may save a GPU; those
+    with the fewest GPUs, last, are improved by the coordinate descent."""
     goal = limit if limit is not None else lower
     built: list[list[WGpu]] = []
     for n, (gpus, rem) in enumerate(_constructions(ctx, demand, goal, seed)):
@@ -88,6 +90,11 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
     best = improved[0]
     if len(best) <= lower or (limit is not None and len(best) <= limit):
         return best
+    probed = _probe_larger_loads(ctx, demand, len(best), deadline)
+    if probed is not None:
+        if len(probed) <= lower or (limit is not None and len(probed) <= limit):
+            return probed
+        best, improved = probed, [probed]
     if descent and ctx.opts.descent_budget > 0:  # the costly last resort, on each improved start
         for gpus in improved:
             if len(gpus) == len(best):
@@ -95,6 +102,23 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
                 if len(gpus) < len(best):
                     return gpus
     return best
+
+
+def _probe_larger_loads(ctx: Context, demand: np.ndarray, gpus: int, deadline: float) -> list[WGpu] | None:
+    """The greedy construction for `HeuristicOptions.load_probes` x the demand: the first state on fewer than
+    `gpus` GPUs, its tenants scaled back down to the demand and re-fitted (serving less never needs a larger duty
+    cycle or batch, and the re-fit checks it); None when no probe saves a GPU."""
+    for factor in ctx.opts.probe_factors():
+        if time.perf_counter() > deadline:
+            return None
+        built, rem = construct(ctx, demand * factor)
+        if np.any(rem > 0) or len(built) >= gpus or scale_down(ctx, built, demand):
+            continue
+        built = [g for g in built if g.used]
+        if all(refit_gpu(ctx, g) for g in built):
+            log.debug("heuristic: the greedy construction for %.2f x the demand saves a GPU", factor)
+            return built
+    return None
 
 
 def finalize(ctx: Context, gpus: list[WGpu], scale: float, note: str, keep_empty: bool = False) -> Outcome:

@@ -44,6 +44,10 @@ class HeuristicOptions:
       descent_budget: best-response evaluations one descent may spend per partition it starts from (bounds its
         time deterministically).
       restarts: extra greedy constructions with seeded random tie-breaking; the best plan is kept.
+      load_probes: comma-separated factors f > 1; when the local search ends above the LP bound, the greedy
+        construction runs again for f x the demand and a plan on fewer GPUs is scaled back down to the demand (the
+        greedy's choices depend on the load, so a little more load can lead to a tighter structure: without the
+        probes min-gpus was not monotone in the load on the H100 SM data); empty: none.
     Max-scale
       scale_iterations: bisection steps on alpha with the construction alone (stops earlier at
         SolveOptions.max_scale_tol).
@@ -84,6 +88,7 @@ class HeuristicOptions:
     descent_bank: int = 24
     descent_branching: int = 3
     restarts: int = 1
+    load_probes: str = "1.05,1.1,1.2"
     scale_iterations: int = 20
     scale_search_steps: int = 3
     scale_descent_budget: int = 300
@@ -110,10 +115,19 @@ class HeuristicOptions:
             raise InputError(f"heuristic: merge_group must be >= 2, got {self.merge_group}")
         if self.effort not in ("auto", "full", "fast"):
             raise InputError(f"heuristic: effort must be auto, full or fast, got {self.effort!r}")
+        try:
+            probes = self.probe_factors()
+        except ValueError:
+            probes = [0.0]
+        if any(not f > 1.0 for f in probes):
+            raise InputError(f"heuristic: load_probes must be factors > 1 separated by commas, got {self.load_probes!r}")
         bad = [c for c in self.construction_list() if c not in ("greedy", "cover", "balanced", "second", "third")]
         if bad or not self.construction_list():
             raise InputError("heuristic: constructions must name greedy, cover, balanced, second or third, "
                              f"got {self.constructions!r}")
+
+    def probe_factors(self) -> list[float]:
+        return [float(f) for f in self.load_probes.split(",") if f.strip()]
 
     def construction_list(self) -> list[str]:
         return [c.strip() for c in self.constructions.split(",") if c.strip()]
@@ -125,7 +139,7 @@ class HeuristicOptions:
         fast = dict(restarts=0, share_sets=1, fill_layouts=1, fill_combinations=8, search_rounds=1, search_starts=1,
                     merge_group=2,
                     merge_tries=1, descent_budget=0, scale_descent_budget=0)
-        return replace(self, constructions="greedy", effort="fast",
+        return replace(self, constructions="greedy", effort="fast", load_probes="",
                        **{k: min(v, getattr(self, k)) for k, v in fast.items()})
 
     @classmethod

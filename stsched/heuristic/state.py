@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from stsched.check import find_mig_starts
 from stsched.heuristic.fit import EPS, Fit, fit_partition, headroom
 from stsched.heuristic.model import Context
@@ -129,6 +131,22 @@ def refit_gpu(ctx: Context, gpu: WGpu) -> bool:
         if gpu.parts[q].tenants and not refit_part(ctx, gpu, q):
             return False
     return gpu_memory_ok(ctx, gpu)
+
+
+def scale_down(ctx: Context, gpus: list[WGpu], demand: np.ndarray) -> dict[int, float]:
+    """Scale every service's tenants down to its new demand; returns the demand still unserved per service."""
+    served: dict[int, float] = {}
+    for g in gpus:
+        for i, r in g.served().items():
+            served[i] = served.get(i, 0.0) + r
+    for g in gpus:
+        for p in g.parts:
+            for t in p.tenants:
+                s = served.get(t[0], 0.0)
+                if s > demand[t[0]]:
+                    t[1] *= demand[t[0]] / s
+    return {i: float(demand[i] - served.get(i, 0.0)) for i in range(len(demand))
+            if demand[i] - served.get(i, 0.0) > EPS * max(1.0, demand[i])}
 
 
 def tenant_headroom(ctx: Context, gpu: WGpu, q: int, pos: int) -> float:
