@@ -117,8 +117,9 @@ def prepare(out: Path, margin: float = 1.0, dataset: str = DATASET, interference
     inst = build_instance(offered, margin, dataset, fitted)
     plan, plan_from = judged.result.plan, "min-gpus"
     if plan is None or not judged.report.valid:
-        # a safety net: before its load probes the heuristic's min-gpus missed the one-GPU plan at 0.75 alpha on
-        # h100-sm with interference (the shipped run used this); the max-scale plan serves alpha >= HEADROOM x LOAD x alpha
+        # a safety net: before its load probes the heuristic's min-gpus missed the one-GPU plan at 0.75 alpha
+        # on h100-sm with interference (the shipped run used this fallback); the max-scale plan serves
+        # alpha >= HEADROOM x LOAD x alpha
         plan = replace(ms.result.plan, scale=1.0)
         plan_from = f"max-scale (min-gpus found no valid plan: {judged.result.message})"
         log.warning("%s: min-gpus at %g x %g x alpha found no valid plan (%s); taking the max-scale plan",
