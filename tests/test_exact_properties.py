@@ -25,14 +25,20 @@ def _mps(draw) -> Instance:
     n = draw(st.integers(1, 3))
     sizes = (20.0, 50.0, 100.0)
     interference = Interference()
-    if n <= 2 and draw(st.booleans()):
+    form = draw(st.sampled_from(["none", "gpulet-linear", "stsched-elastic"])) if n <= 2 else "none"
+    if form == "gpulet-linear":
         coef = tuple(draw(st.floats(0.0, 1.0)) for _ in range(4)) + (draw(st.floats(0.9, 1.2)),)
-        interference = Interference("gpulet-linear", coef)
+        interference = Interference(form, coef)
+    elif form == "stsched-elastic":  # counter-free: the tables carry no L2/DRAM utilisation
+        interference = Interference(form, (draw(st.floats(0.0, 0.6)), draw(st.floats(0.0, 0.6))))
     tables, services = [], []
     for i in range(n):
         base, per = draw(st.floats(1.0, 6.0)), draw(st.floats(0.5, 3.0))
-        tables.append(linear_table(f"m{i}", sizes, BATCHES, base, per, l2=draw(st.floats(0.05, 0.6)),
-                                   dram=draw(st.floats(0.05, 0.6))))
+        table = linear_table(f"m{i}", sizes, BATCHES, base, per, l2=draw(st.floats(0.05, 0.6)),
+                             dram=draw(st.floats(0.05, 0.6)))
+        if form == "stsched-elastic":
+            table = LatencyTable(table.model, tuple(replace(e, l2_util=None, dram_util=None) for e in table.entries))
+        tables.append(table)
         services.append(Service(f"s{i}", f"m{i}", draw(st.floats(5.0, 900.0)), draw(st.floats(8.0, 150.0)),
                                 draw(st.floats(0.0, 3000.0))))
     mech = mps_mechanism(sizes, max_partitions=2, max_tenants=draw(st.integers(1, 3)))
