@@ -269,24 +269,36 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
                         model_obj)
             msg.append(f"engine bound {engine_bound:.6g} contradicted its incumbent and was dropped")
             engine_bound = None
+    restricted_bound = None
+    if not data.exact and engine_bound is not None:  # bounds the restricted model only, not the problem
+        restricted_bound, engine_bound = engine_bound, None
     bound = _bound(engine_bound, lp, options.objective)
     if plan is None or nothing:
         return SolveResult(solver, Status.UNKNOWN, bound=bound, discretisation=data.discretisation,
                            message="; ".join(["no incumbent within the time limit"] + msg))
     obj = float(plan.gpus_used) if options.objective is Objective.MIN_GPUS else plan.scale
-    if options.objective is Objective.MIN_GPUS:
-        optimal = bound is not None and obj <= bound + 1e-9
-        full = obj <= math.ceil(lp - 1e-6) + 1e-9
-    else:
-        optimal = bound is not None and bound - obj <= options.max_scale_tol * max(obj, 1e-12)
-        full = lp - obj <= options.max_scale_tol * obj
-        if out.status == "optimal" and bound is not None and not optimal:
-            msg.append(f"engine reports optimal; bound gap above {options.max_scale_tol:g} is its tolerance")
-    if not data.exact:
-        msg.append("optimal for the full problem too: the objective meets its layout LP bound" if full else
-                   f"layout LP bound of the full problem: {lp:.6g}")
+    optimal = _proven(obj, bound, options)
+    if data.exact and out.status == "optimal" and bound is not None and not optimal:
+        msg.append(f"engine reports optimal; bound gap above {options.max_scale_tol:g} is its tolerance")
+    if not data.exact:  # `optimal` and `bound` speak of the problem itself; the restricted model's in the message
+        if restricted_bound is None:
+            inner = "no bound of the restricted model"
+        else:
+            solved = _proven(obj, _bound(restricted_bound, lp, options.objective), options)
+            inner = f"{'optimal' if solved else 'feasible'} for the restricted model (its bound {restricted_bound:.6g})"
+        msg.append(f"{inner}; optimal for the full problem too: the objective meets its layout LP bound" if optimal
+                   else f"{inner}; layout LP bound of the full problem: {lp:.6g}")
     return SolveResult(solver, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
                        discretisation=data.discretisation + f"; engine {engine_name}", message="; ".join(msg))
+
+
+def _proven(obj: float, bound: float | None, options: SolveOptions) -> bool:
+    """Whether `bound` proves `obj` optimal (min-gpus: equal; max-scale: relative gap within max_scale_tol)."""
+    if bound is None:
+        return False
+    if options.objective is Objective.MIN_GPUS:
+        return obj <= bound + 1e-9
+    return bound - obj <= options.max_scale_tol * max(obj, 1e-12)
 
 
 def _bound(engine_bound: float | None, lp: float, objective: Objective) -> float | None:
