@@ -6,7 +6,8 @@
 Every instance is `stsched.scenarios.parvagpu(row)`: ParvaGPU's own margin (latency < 0.9 * SLO / 2), at most 3
 MPS processes per slice credited with the measured per-process throughput, NVIDIA's A100 MIG placements.  Two rule
 sets are solved:
-- `parvagpu`: one service per MIG slice (ParvaGPU's own restriction, `--param max_tenants=1`);
+- `parvagpu`: one service per MIG slice (ParvaGPU's own restriction, written into the instance's mechanism, so that
+  the optimum under these rules is the problem's);
 - `shared`: what the instance allows besides, time sharing of a slice by several services (cycle rule, FORMULATION.md).
 Reference: ParvaGPU's public scheduler re-run at commit 5f3de1e (2, 3, 5, 7, 13, 17 A100s for its scenarios 1-6;
 shipped rows 1-4 are its scenarios 1, 2, 4, 6) and its committed deployment maps, judged here by our checker.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from experiments.common import (markdown_table, read_rows, redraw, results_dir, results_root, run_grid,
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT = "exact_parvagpu"
 SCENARIO_OF_ROW = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
-RULES = {"parvagpu": (("max_tenants", "1"),), "shared": ()}
+RULES = {"parvagpu": 1, "shared": None}  # services per slice written into the instance: the rules are the problem
 ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
 
 
@@ -52,9 +54,11 @@ def _published(row: int) -> tuple[int | None, bool | None]:
 def _point(p, time_limit: float, threads: int, plans: Path) -> dict[str, object]:
     row, rules, engine = int(p["row"]), str(p["rules"]), str(p["engine"])
     inst = parvagpu(row)
+    if RULES[rules] is not None:
+        inst = replace(inst, mechanism=replace(inst.mechanism, max_tenants=RULES[rules]))
     name, backend = ENGINES[engine]
     judged = run_solver(name, inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=time_limit, threads=threads,
-                                                 backend=backend, params=RULES[rules]))
+                                                 backend=backend))
     r = judged.result
     if r.plan is not None and judged.valid:
         save_plan(r.plan, plans / f"row{row}_{rules}_{engine}.json")
