@@ -170,7 +170,7 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     return ModelData(instance, names, rates, clip_alpha, formulation, tuple(instance.mechanism.sizes),
                      tuple(layouts), tuple(configs), tuple(patterns),
                      instance.device.memory_mb * instance.device.memory_cap if binding else None, exact, disc,
-                     notes=tuple(notes), tenants=tenants, conservative=conservative)
+                     notes=tuple(notes), tenants=tenants, conservative=conservative, tenant_limited=not vacuous)
 
 
 # ------------------------------------------------------------------------------------------------- the flow
@@ -215,8 +215,33 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
                 return replace(res, status=Status.OPTIMAL, message=msg.strip("; "))
     left = max(1.0, deadline - time.perf_counter())
     res = _attempt(solver, instance, options, top, warm_plan, left, engine, engine_name, lp)
+    res = _ladder_up(solver, instance, options, top, res, deadline, engine, engine_name, lp, steps)
     if steps:
         res = replace(res, message="; ".join(m for m in (res.message, "tenant ladder: " + ", ".join(steps)) if m))
+    return res
+
+
+def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: ModelData, res: SolveResult,
+               deadline: float, engine: Engine, engine_name: str, lp: float, steps: list[str]) -> SolveResult:
+    """Above the default tenant limit: while the model is not proven for the problem only because larger tenant
+    sets are left out (no `max_tenants` asked for), the limit is raised one set size at a time within the
+    enumeration limits and the remaining time, each model warm-started with the best plan so far."""
+    if "max_tenants" in dict(options.params) or options.param("ladder", "1") == "0":
+        return res
+    while (res.status is Status.FEASIBLE and data.tenant_limited and not data.conservative
+           and deadline - time.perf_counter() >= 2.0):
+        steps.append(f"tenants <= {data.tenants}: {res.status.value} {res.objective:.6g}")
+        try:
+            up = prepare(instance, replace(options, params=options.params + (("max_tenants", str(data.tenants + 1)),)))
+        except TooLarge:
+            break
+        if up.tenants <= data.tenants:  # the enumeration limits stop the sets there
+            break
+        nxt = _attempt(solver, instance, options, up, res.plan, deadline - time.perf_counter(), engine, engine_name,
+                       lp)
+        if nxt.plan is None:
+            break
+        data, res = up, nxt
     return res
 
 

@@ -134,6 +134,7 @@ class ModelData:
     tenants: int = 1  # tenant sets of at most this many services
     conservative: bool = False  # tenants timed with the worst slowdown any legal neighbour could cause
     notes: tuple[str, ...] = field(default=())
+    tenant_limited: bool = False  # sets of tenants + 1 services meet the latency rule but are not in the model
 
     def coverage(self, s: int, caps: Iterable[tuple[int, float]]) -> float:
         """Clipped capacity for service s divided by its rate."""

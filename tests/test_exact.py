@@ -253,3 +253,17 @@ def test_restricted_model_claims_no_optimum_and_keeps_a_valid_bound():
     assert "optimal only for this restricted model" in got.result.discretisation
     assert got.result.status is Status.FEASIBLE and "for the restricted model" in got.result.message
     assert got.result.bound >= max(got.result.objective, heur.result.objective)
+
+
+def test_ladder_raises_the_tenant_limit_until_the_optimum_is_proven():
+    """Five services, no instance tenant limit: sets of 4 meet the latency rule, so the default limit of 3 is a
+    restriction whose optimum (3 GPUs) is above the LP bound's ceiling (2); one more set size proves it."""
+    from stsched.scenarios import random_instance
+    inst = random_instance(5, 3, 0, "a100-mps")
+    stuck = _solve("milp", "cbc", inst, Objective.MIN_GPUS, params=(("ladder", "0"),))
+    assert stuck.result.status is Status.FEASIBLE and stuck.result.bound == 2 and stuck.valid
+    for name, backend in ENGINES:
+        got = _solve(name, backend, inst, Objective.MIN_GPUS)
+        assert got.result.status is Status.OPTIMAL and got.result.objective == 3 == got.result.bound and got.valid
+    asked = _solve("milp", "cbc", inst, Objective.MIN_GPUS, params=(("max_tenants", "3"),))
+    assert asked.result.status is Status.FEASIBLE  # an explicit limit is kept
