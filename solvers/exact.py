@@ -308,6 +308,9 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     if not data.exact:  # `optimal` and `bound` speak of the problem itself; the restricted model's in the message
         if restricted_bound is None:
             inner = "no bound of the restricted model"
+        elif _better_than_bound(obj, restricted_bound, options):  # a warm start from another model, e.g. a smaller
+            # tenant limit, whose conservative timing saw fewer neighbours (such models are not nested)
+            inner = f"above the restricted model's bound {restricted_bound:.6g} (a warm start from another model)"
         else:
             solved = _proven(obj, _bound(restricted_bound, lp, options.objective), options)
             inner = f"{'optimal' if solved else 'feasible'} for the restricted model (its bound {restricted_bound:.6g})"
@@ -315,6 +318,12 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
                    else f"{inner}; layout LP bound of the full problem: {lp:.6g}")
     return SolveResult(solver, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
                        discretisation=data.discretisation + f"; engine {engine_name}", message="; ".join(msg))
+
+
+def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:
+    if options.objective is Objective.MIN_GPUS:
+        return obj < math.ceil(bound - 1e-6) - 1e-9
+    return obj > bound * (1 + options.max_scale_tol)
 
 
 def _proven(obj: float, bound: float | None, options: SolveOptions) -> bool:
