@@ -9,7 +9,8 @@
    legal (first-fit decreasing; MIG legality by the checker's `find_mig_starts`), and every GPU is re-fitted
    with the interference form; a partition that no longer fits next to its neighbours moves on.
 This complements the GPU-by-GPU greedy (`construct`), which maximises the work of each GPU and can leave awkward
-remainders when the load is a little above a whole number of GPUs.
+remainders when the load is a little above a whole number of GPUs.  The `whole` variant fills whole GPUs in step 1:
+a GPU with one partition has no neighbours, so with a neighbour-dependent interference form it meets no slowdown.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from stsched.heuristic.search import can_add
 from stsched.heuristic.state import WGpu, WPart, refit_gpu
 
 
-def _saturated(ctx: Context, rem: np.ndarray) -> list[WPart]:
+def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]:
     parts = []
     for i in range(len(rem)):
         if rem[i] <= 0 or ctx.eff[i] <= 0:
             continue
-        j = ctx.size_index(ctx.knee[i])
+        j = ctx.size_index(knees[i])
         cap = ctx.cap1[i, j]
         if cap <= 0:
             continue
@@ -110,11 +111,12 @@ def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
     return gpus
 
 
-def cover_then_pack(ctx: Context, demand: np.ndarray) -> tuple[list[WGpu], np.ndarray]:
-    """GPUs serving `demand` built partitions first; returns them and the demand left unplaced."""
+def cover_then_pack(ctx: Context, demand: np.ndarray, whole: bool = False) -> tuple[list[WGpu], np.ndarray]:
+    """GPUs serving `demand` built partitions first; returns them and the demand left unplaced.  `whole`: every
+    service fills whole GPUs (the largest size) instead of knee partitions while its load saturates them."""
     rem = np.array(demand, dtype=float)
     rem[rem <= EPS * np.maximum(1.0, rem)] = 0.0
-    parts = _saturated(ctx, rem)
+    parts = _saturated(ctx, rem, [ctx.sizes[-1]] * len(ctx.names) if whole else ctx.knee)
     shared = _residuals(ctx, rem)
     if shared is None:
         return [], np.array(demand, dtype=float)

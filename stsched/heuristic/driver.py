@@ -46,11 +46,19 @@ def rates(ctx: Context) -> np.ndarray:
     return np.array([ctx.instance.service(n).rate for n in ctx.names], dtype=float)
 
 
+def _whole_applies(ctx: Context) -> bool:
+    """Whether the `whole` construction is tried: only where neighbours can slow a tenant down (without that, a
+    whole GPU per service gains nothing over the knee partitions)."""
+    return ctx.interference and ctx.form_needs_features
+
+
 def _constructions(ctx: Context, demand: np.ndarray, goal: int, seed: int, limit: int | None = None):
     """The constructions of `HeuristicOptions.constructions`, then `restarts` seeded greedy runs, lazily."""
     for c in ctx.opts.construction_list():
-        if c == "cover":
-            yield cover_then_pack(ctx, demand)
+        if c == "whole" and not _whole_applies(ctx):
+            continue
+        if c in ("cover", "whole"):
+            yield cover_then_pack(ctx, demand, whole=c == "whole")
         else:
             target = max(goal, 1) if c == "balanced" else None
             yield construct(ctx, demand, target=target, limit=limit,
@@ -105,19 +113,22 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
 
 
 def _probe_larger_loads(ctx: Context, demand: np.ndarray, gpus: int, deadline: float) -> list[WGpu] | None:
-    """The greedy construction for `HeuristicOptions.load_probes` x the demand: the first state on fewer than
-    `gpus` GPUs, its tenants scaled back down to the demand and re-fitted (serving less never needs a larger duty
-    cycle or batch, and the re-fit checks it); None when no probe saves a GPU."""
+    """The greedy construction (and `whole`, where it is tried) for `HeuristicOptions.load_probes` x the demand:
+    the first state on fewer than `gpus` GPUs, its tenants scaled back down to the demand and re-fitted (serving
+    less never needs a larger duty cycle or batch, and the re-fit checks it); None when no probe saves a GPU."""
+    whole = "whole" in ctx.opts.construction_list() and _whole_applies(ctx)
     for factor in ctx.opts.probe_factors():
-        if time.perf_counter() > deadline:
-            return None
-        built, rem = construct(ctx, demand * factor)
-        if np.any(rem > 0) or len(built) >= gpus or scale_down(ctx, built, demand):
-            continue
-        built = [g for g in built if g.used]
-        if all(refit_gpu(ctx, g) for g in built):
-            log.debug("heuristic: the greedy construction for %.2f x the demand saves a GPU", factor)
-            return built
+        for kind in ("greedy", "whole") if whole else ("greedy",):
+            if time.perf_counter() > deadline:
+                return None
+            built, rem = (construct(ctx, demand * factor) if kind == "greedy" else
+                          cover_then_pack(ctx, demand * factor, whole=True))
+            if np.any(rem > 0) or len(built) >= gpus or scale_down(ctx, built, demand):
+                continue
+            built = [g for g in built if g.used]
+            if all(refit_gpu(ctx, g) for g in built):
+                log.debug("heuristic: the %s construction for %.2f x the demand saves a GPU", kind, factor)
+                return built
     return None
 
 

@@ -57,7 +57,9 @@ class HeuristicOptions:
     Constructions and effort
       constructions: the constructions `pack` tries, in order, comma separated: greedy (GPU by GPU), cover
         (cover-then-pack), balanced (the greedy aimed at the target GPU count), second / third (the greedy
-        started from the first GPU's second / third best layout).
+        started from the first GPU's second / third best layout), whole (cover-then-pack with whole GPUs for the
+        saturated loads; tried only with a neighbour-dependent interference form, where a GPU with one partition
+        meets no slowdown).
       effort: "full", "fast", or "auto" (= fast for more than fast_above services): the fast profile builds with
         the greedy alone, fewer contents per partition and a shorter search (the online setting of the speed
         target, 64 services on 32 GPUs).
@@ -92,7 +94,7 @@ class HeuristicOptions:
     scale_iterations: int = 20
     scale_search_steps: int = 3
     scale_descent_budget: int = 300
-    constructions: str = "greedy,cover,balanced,second,third"
+    constructions: str = "greedy,cover,balanced,second,third,whole"
     effort: str = "auto"
     fast_above: int = 32
     adapt_resolve: bool = True
@@ -121,9 +123,10 @@ class HeuristicOptions:
             probes = [0.0]
         if any(not f > 1.0 for f in probes):
             raise InputError(f"heuristic: load_probes must be factors > 1 separated by commas, got {self.load_probes!r}")
-        bad = [c for c in self.construction_list() if c not in ("greedy", "cover", "balanced", "second", "third")]
+        bad = [c for c in self.construction_list()
+               if c not in ("greedy", "cover", "balanced", "second", "third", "whole")]
         if bad or not self.construction_list():
-            raise InputError("heuristic: constructions must name greedy, cover, balanced, second or third, "
+            raise InputError("heuristic: constructions must name greedy, cover, balanced, second, third or whole, "
                              f"got {self.constructions!r}")
 
     def probe_factors(self) -> list[float]:
