@@ -1,7 +1,7 @@
 """Issue 5: the heuristic against the proven optimum, gpulet, temporal-only (Nexus), ParvaGPU, and its speed.
 
     python -m experiments.heuristic_eval                    # every section (resumable: rows already done are kept)
-    python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed
+    python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed|sm
     python -m experiments.heuristic_eval --fresh            # recompute everything
 
 Every solver runs through the registry (`stsched.solve.run_solver`, which times it and judges its plan with the
@@ -15,7 +15,9 @@ checker) on the same instances; solvers that are not registered are reported as 
 - mig: min-gpus on ParvaGPU's shipped scenario rows against ParvaGPU (registry and published counts) and the
   optimum, and the heuristic without its coordinate descent (`descent_budget=0`, "heuristic-fast");
 - speed: 64 services on 32 GPUs (random A100 MPS instances), the heuristic's time and a baseline's time measured
-  in the same run, with their ratio.
+  in the same run, with their ratio;
+- sm: max-scale on this project's H100/H200 green-context profiles on 1-3 GPUs, without and with their fitted
+  counter-free interference: the heuristic, the heuristic without its `whole` construction, and the exact solver.
 Results: results/heuristic/<section>.csv and a printed Markdown summary.
 Plots: results/heuristic/gap.png (the heuristic's gap to the proven optimum per instance) and wall_time.png (every
 solver's wall time against the instance's services, all sections); `--plot-only` redraws them from the CSVs.
@@ -49,7 +51,8 @@ RANDOM_DEVICES = ("a100-mps", "v100-mps", "a100-mig")
 
 
 def build(spec: str):
-    """An instance from its spec string: parvagpu:ROW | gpulet:MIX:GPUS | random:DEVICE:SERVICES:GPUS:SEED."""
+    """An instance from its spec string: parvagpu:ROW | gpulet:MIX:GPUS | random:DEVICE:SERVICES:GPUS:SEED |
+    sm:DATASET:none|fitted:GPUS."""
     kind, *args = spec.split(":")
     if kind == "parvagpu":
         return parvagpu(int(args[0]))
@@ -57,6 +60,10 @@ def build(spec: str):
         return gpulet_mix(args[0], int(args[1]))
     if kind == "random":
         return random_instance(int(args[1]), int(args[2]), int(args[3]), device=args[0])
+    if kind == "sm":  # this project's green-context profiles (hardware-validation instance), rates 100 per service
+        from experiments import hw_validate
+        inter = hw_validate.fitted_interference(args[0]) if args[1] == "fitted" else None
+        return hw_validate.build_instance(100.0, 1.0, args[0], inter).with_gpus(int(args[2]))
     raise ValueError(spec)
 
 
@@ -66,6 +73,7 @@ SPEC = {  # section -> the instance spec of one of its rows
     "interference": lambda r: f"gpulet:{r['mix']}:{r['gpus']}",  # same services; gpulet's interference rules
     "mig": lambda r: f"parvagpu:{r['row']}",
     "speed": lambda r: f"random:a100-mps:64:32:{r['seed']}",
+    "sm": lambda r: f"sm:{r['dataset']}:{r['interference']}:{r['gpus']}",
 }
 
 
@@ -181,6 +189,27 @@ def speed_row(point: Mapping[str, object], time_limit: float) -> dict[str, objec
     return row
 
 
+SM_DATASETS = ("h100-sm", "h200-sm")
+WITHOUT_WHOLE = (("constructions", "greedy,cover,balanced,second,third"),)
+
+
+def sm_points() -> list[dict[str, object]]:
+    return [{"dataset": d, "interference": i, "gpus": g} for d in SM_DATASETS for i in ("none", "fitted")
+            for g in (1, 2, 3)]
+
+
+def sm_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    """Max-scale on the measured H100/H200 green-context data, without and with the fitted counter-free
+    interference: the heuristic, the heuristic without its `whole` construction, and the exact solver (whose model
+    is conservative, hence restricted, with interference: its status says whether it is proven)."""
+    spec = SPEC["sm"](point)
+    row: dict[str, object] = {}
+    row.update(solve("heuristic", spec, Objective.MAX_SCALE, time_limit))
+    row.update(solve("heuristic", spec, Objective.MAX_SCALE, time_limit, WITHOUT_WHOLE, "heuristic-nowhole"))
+    row.update(solve(EXACT, spec, Objective.MAX_SCALE, time_limit))
+    return row
+
+
 # ----------------------------------------------------------------------------------------------- summaries
 _f = number
 
@@ -251,12 +280,24 @@ def summarize_speed(rows: list[dict[str, str]]) -> str:
                                 f"{SPEED_BASELINE}_cpu_ms", "ratio"])
 
 
+def summarize_sm(rows: list[dict[str, str]]) -> str:
+    out = []
+    for r in rows:
+        h, w, e = _f(r.get("heuristic_obj")), _f(r.get("heuristic-nowhole_obj")), _f(r.get(f"{EXACT}_obj"))
+        out.append({**r, "x exact": "-" if h is None or not e else f"{h / e:.3f}",
+                    "x without whole": "-" if h is None or not w else f"{h / w:.3f}"})
+    return markdown_table(out, ["dataset", "interference", "gpus", "heuristic_obj", "heuristic_ms",
+                                "heuristic_valid", "heuristic-nowhole_obj", f"{EXACT}_obj", f"{EXACT}_status",
+                                f"{EXACT}_ms", "x exact", "x without whole"])
+
+
 SECTIONS = {
     "gap": (lambda q: gap_points(q), gap_row, ["spec", "objective"], summarize_gap),
     "scale": (lambda q: scale_points(), scale_row, ["mix", "gpus"], summarize_scale),
     "interference": (lambda q: interference_points(), interference_row, ["mix", "gpus"], summarize_interference),
     "mig": (lambda q: mig_points(), mig_row, ["row"], summarize_mig),
     "speed": (lambda q: speed_points(q), speed_row, ["seed"], summarize_speed),
+    "sm": (lambda q: sm_points(), sm_row, ["dataset", "interference", "gpus"], summarize_sm),
 }
 
 
