@@ -92,7 +92,7 @@ class HeuristicOptions:
     restarts: int = 1
     load_probes: str = "1.05,1.1,1.2"
     scale_iterations: int = 20
-    scale_search_steps: int = 3
+    scale_search_steps: int = 8
     scale_descent_budget: int = 300
     constructions: str = "greedy,cover,balanced,second,third,whole"
     effort: str = "auto"
