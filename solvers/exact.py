@@ -246,11 +246,7 @@ def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: Mod
 
 
 def _meets_lp(obj: float | None, lp: float, options: SolveOptions) -> bool:
-    if obj is None or not math.isfinite(lp):
-        return False
-    if options.objective is Objective.MIN_GPUS:
-        return obj <= math.ceil(lp - 1e-6) + 1e-9
-    return lp - obj <= options.max_scale_tol * obj
+    return obj is not None and math.isfinite(lp) and _proven(obj, _bound(None, lp, options.objective), options)
 
 
 def _attempt(solver: str, instance: Instance, options: SolveOptions, data: ModelData, warm_plan: Plan | None,

@@ -52,17 +52,19 @@ def _whole_applies(ctx: Context) -> bool:
     return ctx.interference and ctx.form_needs_features
 
 
+def _build(ctx: Context, c: str, demand: np.ndarray, goal: int, limit: int | None = None):
+    """One named construction (`HeuristicOptions.constructions`): its GPUs and the demand it left unplaced."""
+    if c in ("cover", "whole"):
+        return cover_then_pack(ctx, demand, whole=c == "whole")
+    target = max(goal, 1) if c == "balanced" else None
+    return construct(ctx, demand, target=target, limit=limit, first_rank={"second": 1, "third": 2}.get(c, 0))
+
+
 def _constructions(ctx: Context, demand: np.ndarray, goal: int, seed: int, limit: int | None = None):
     """The constructions of `HeuristicOptions.constructions`, then `restarts` seeded greedy runs, lazily."""
     for c in ctx.opts.construction_list():
-        if c == "whole" and not _whole_applies(ctx):
-            continue
-        if c in ("cover", "whole"):
-            yield cover_then_pack(ctx, demand, whole=c == "whole")
-        else:
-            target = max(goal, 1) if c == "balanced" else None
-            yield construct(ctx, demand, target=target, limit=limit,
-                            first_rank={"second": 1, "third": 2}.get(c, 0))
+        if c != "whole" or _whole_applies(ctx):
+            yield _build(ctx, c, demand, goal, limit)
     for r in range(1, ctx.opts.restarts + 1):
         yield construct(ctx, demand, np.random.default_rng([seed, r]), limit=limit)
 
@@ -121,8 +123,7 @@ def _probe_larger_loads(ctx: Context, demand: np.ndarray, gpus: int, deadline: f
         for kind in ("greedy", "whole") if whole else ("greedy",):
             if time.perf_counter() > deadline:
                 return None
-            built, rem = (construct(ctx, demand * factor) if kind == "greedy" else
-                          cover_then_pack(ctx, demand * factor, whole=True))
+            built, rem = _build(ctx, kind, demand * factor, gpus - 1)
             if np.any(rem > 0) or len(built) >= gpus or scale_down(ctx, built, demand):
                 continue
             built = [g for g in built if g.used]
