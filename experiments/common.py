@@ -75,7 +75,11 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     todo = [p for p in points if tuple(str(p[k]) for k in key_cols) not in done]
     log.info("%s: %d points, %d already done", experiment, len(points), len(points) - len(todo))
     for point in tqdm(todo, desc=experiment, disable=None):
-        row = {**point, **fn(point)}
+        out = fn(point)
+        clash = [k for k in key_cols if k in out and str(out[k]) != str(point[k])]
+        if clash:  # the row would no longer match its point, and a resumed run would redo it forever
+            raise ValueError(f"{experiment}: a point's result changes its key column(s) {', '.join(clash)}")
+        row = {**point, **out}
         new = not path.exists()
         with open(path, "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))

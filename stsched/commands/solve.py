@@ -1,6 +1,7 @@
-"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--out PLAN] [--json]`.
+"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--attainment T] [--out PLAN] [--json]`.
 
-Exit 0 when a plan the checker accepts was found, 1 when the instance is infeasible or no valid plan came back.
+Exit 0 when a plan the checker accepts was found (with `--attainment`: and its simulation reached the target), 1
+when the instance is infeasible, no valid plan came back or the target was not reached.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 from dataclasses import replace
 
 from stsched.io import load_instance, load_plan, save_plan
-from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.solve import Judged, Objective, SolveOptions, Status, available_solvers, run_solver
 
 
 def add(sub) -> None:
@@ -28,6 +29,14 @@ def add(sub) -> None:
     p.add_argument("--headroom", type=float, default=1.0, metavar="H",
                    help="plan for H x every rate (H >= 1; min-gpus and adapt): partitions then run at <= 1/H of "
                         "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound)")
+    p.add_argument("--attainment", type=float, default=None, metavar="T",
+                   help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
+                        "(0 < T < 1; min-gpus; stsched.simulate.robust; --headroom gives the starting factor)")
+    p.add_argument("--attainment-scope", default="overall", choices=["overall", "service"],
+                   help="T applies to all requests together (default) or to every service")
+    p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
+                   help="arrival process of the planning simulations: poisson (default) or gamma:CV")
+    p.add_argument("--attainment-rounds", type=int, default=12, metavar="N", help="at most N plans (default 12)")
     p.add_argument("--out", default=None, help="write the plan here (JSON)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
@@ -61,15 +70,19 @@ def run(args) -> int:
         raise InputError(f"--headroom: expected a number >= 1, got {args.headroom:g}")
     if args.headroom != 1.0 and Objective(args.objective) is Objective.MAX_SCALE:
         raise InputError("--headroom applies to min-gpus and adapt (max-scale already finds the largest rates)")
-    inst = offered.scaled(args.headroom) if args.headroom != 1.0 else offered
     options = SolveOptions(objective=Objective(args.objective), time_limit_s=args.time_limit, seed=args.seed,
                            threads=args.threads, backend=args.backend,
                            warm_start=load_plan(args.warm_start) if args.warm_start else None,
                            current_plan=load_plan(args.current) if args.current else None,
                            params=_params(args.param))
-    judged = run_solver(args.solver, inst, options)
+    met = None
+    if args.attainment is not None:
+        judged, met = _solve_for_attainment(args, offered, options)
+    else:
+        inst = offered.scaled(args.headroom) if args.headroom != 1.0 else offered
+        judged = run_solver(args.solver, inst, options)
     r = judged.result
-    if args.headroom != 1.0 and r.plan is not None:  # a plan for H x the rates also covers the rates themselves
+    if args.attainment is None and args.headroom != 1.0 and r.plan is not None:  # H x the rates covers the rates
         judged = replace(judged, report=check(offered, r.plan))
         r = replace(r, message=f"{r.message + '; ' if r.message else ''}planned for {args.headroom:g} x every rate "
                                f"(tenants at <= {100 / args.headroom:.0f} % of their capacity)")
@@ -77,7 +90,7 @@ def run(args) -> int:
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
     if args.json:
-        json.dump(judged.to_dict(), sys.stdout)
+        json.dump({**judged.to_dict(), **({} if met is None else {"attainment_target_met": met})}, sys.stdout)
         sys.stdout.write("\n")
     else:
         print(f"{r.solver}: {r.status.value}, objective {r.objective}, bound {r.bound}, "
@@ -91,4 +104,38 @@ def run(args) -> int:
             for v in judged.report.violations:
                 print(f"  {v}")
     ok = r.status in (Status.OPTIMAL, Status.FEASIBLE) and judged.valid
-    return 0 if ok else 1
+    return 0 if ok and met is not False else 1
+
+
+def _solve_for_attainment(args, offered, options):
+    """`plan_for_attainment` around the chosen solver: (the judged result of the plan it returns, checked against
+    the offered rates, its message saying how the loop ended; whether the target was met)."""
+    from stsched.check import check
+    from stsched.errors import InputError
+    from stsched.simulate.robust import AttainmentOptions, plan_for_attainment
+
+    if Objective(args.objective) is not Objective.MIN_GPUS:
+        raise InputError("--attainment applies to the min-gpus objective")
+    opts = AttainmentOptions(target=args.attainment, scope=args.attainment_scope, arrivals=args.attainment_arrivals,
+                             rounds=args.attainment_rounds, start=args.headroom, seed=args.seed)
+    judged_by_plan, last = {}, []
+
+    def solve(planned):
+        judged = run_solver(args.solver, planned, options)
+        last[:] = [judged]
+        if judged.result.plan is not None:
+            judged_by_plan[id(judged.result.plan)] = judged
+        return judged.result.plan, judged.valid, judged.result.message
+
+    res = plan_for_attainment(offered, solve, opts)
+    if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
+        r = last[0].result
+        return replace(last[0], result=replace(r, message=f"{r.message + '; ' if r.message else ''}{res.message}")), False
+    judged = judged_by_plan[id(res.plan)]
+    raised = sum(1 for _, f in res.factors if f > args.headroom)
+    r = judged.result
+    message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
+               f"{args.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
+    # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
+    status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
+    return Judged(replace(r, status=status, bound=None, message=message), check(offered, res.plan)), res.met

@@ -1,0 +1,24 @@
+"""experiments.common.run_grid: rows are appended, resumed by their key columns, and a result may not change a key."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments.common import run_grid
+
+
+def test_run_grid_resumes_and_refuses_a_result_that_changes_its_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    calls = []
+
+    def fn(p):
+        calls.append(p["x"])
+        return {"y": 2 * p["x"]}
+
+    rows = run_grid("g", [{"x": 1}, {"x": 2}], ["x"], fn)
+    assert [r["y"] for r in rows] == ["2", "4"] and calls == [1, 2]
+    rows = run_grid("g", [{"x": 1}, {"x": 2}, {"x": 3}], ["x"], fn)
+    assert calls == [1, 2, 3] and len(rows) == 3  # only the new point ran
+    with pytest.raises(ValueError, match="key column"):
+        run_grid("h", [{"x": 1}], ["x"], lambda p: {"x": 5})
+    assert run_grid("k", [{"x": 1}], ["x"], lambda p: {"x": 1, "y": 0})[0]["y"] == "0"  # same value: allowed
