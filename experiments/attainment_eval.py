@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
-from experiments.common import markdown_table, read_rows, results_dir, run_grid
+from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
 from stsched.simulate import ArrivalSpec, SimOptions, simulate
@@ -100,14 +99,10 @@ def plot(rows: list[dict[str, str]]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fresh", action="store_true", help="discard earlier rows")
     ap.add_argument("--quick", action="store_true", help="G=2, seed 1 only")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, plan nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
+    args = solver_study_args(ap, argv)  # --fresh, --plot-only
     if args.plot_only:
-        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
-        return 0
+        return redraw(EXPERIMENT, plot)
     policies = ["uniform:1.0", "uniform:1.25", "uniform:1.5", "uniform:2.0", "sim:0.99:overall",
                 "sim:0.99:service"]
     grid = [{"services": 64, "gpus": g, "seed": s, "policy": pol, "rounds": 12}  # rounds: the loop's limit

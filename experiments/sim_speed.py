@@ -21,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from experiments.common import markdown_table, read_rows, results_dir, run_grid
+from experiments.common import markdown_table, redraw, results_dir, run_grid
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
 from stsched.simulate import ArrivalSpec, SimOptions, simulate
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
     if args.plot_only:
-        print("\n".join(map(str, plot(read_rows(EXPERIMENT)))))
-        return 0
+        return redraw(EXPERIMENT, plot)
     grid = [{"services": 64, "gpus": g, "seed": 1, "duration": 600, "arrivals": a, "headroom": 1.0}
             for g in (2, 4, 8) for a in ("poisson", "gamma:2", "trace:azure-functions-2019")]
     grid += [{"services": 64, "gpus": g, "seed": 1, "duration": 600, "arrivals": "poisson", "headroom": 1.25}
