@@ -160,6 +160,7 @@ def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = Att
         rounds.append(Round(k, plan.gpus_used, sim.summary.slo_attainment, overall, worst, per[worst], short))
         log.info("round %d: %d GPUs, attainment %.4f (lower bound %.4f), worst %s %.4f, %d services short", k,
                  plan.gpus_used, sim.summary.slo_attainment, overall, worst, per[worst], len(short))
+        log.debug("round %d: short %s", k, ", ".join(f"{n} {per[n]:.4f} (factor {factors[n]:.2f})" for n in short))
         score = (overall if opts.scope == "overall" else -len(short), per[worst], -plan.gpus_used)
         if best is None or score > best[2]:
             best = (plan, dict(factors), score)
