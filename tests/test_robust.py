@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stsched.check import check
 from stsched.cli import main
@@ -75,6 +77,29 @@ def test_plan_meets_target_on_arrivals_it_never_saw(instance):
         assert grown == set(r.short)
     assert any(f > 1.0 for _, f in res.factors) and all(f >= 1.0 for _, f in res.factors)
     assert res.rounds[-1].lower >= 0.99 and "reached 99.00%" in res.message
+
+
+@settings(max_examples=6, deadline=None)
+@given(services=st.integers(3, 8), gpus=st.integers(1, 2), seed=st.integers(0, 50),
+       scope=st.sampled_from(["overall", "service"]), arrivals=st.sampled_from(["poisson", "gamma:2"]))
+def test_loop_invariants(services, gpus, seed, scope, arrivals):
+    """Whatever the instance: the plan returned is valid for the offered rates, factors never shrink and only
+    short services grow, and `met` holds exactly when the last simulated round met the target in its scope."""
+    inst = random_instance(services, gpus, seed).with_gpus(3 * gpus)
+    log = []
+    opts = AttainmentOptions(target=0.99, scope=scope, arrivals=arrivals, duration_s=20.0, rounds=4, seed=seed)
+    res = plan_for_attainment(inst, heuristic(log), opts)
+    if res.plan is not None:
+        assert check(inst, res.plan).valid
+    rates = np.array([[s.rate for s in p.services] for p in log])
+    assert (np.diff(rates, axis=0) >= -1e-9).all() if len(rates) > 1 else True
+    for k in range(len(rates) - 1):
+        grown = {s.name for s, a, b in zip(inst.services, rates[k], rates[k + 1]) if b > a + 1e-9}
+        assert grown <= set(res.rounds[k].short)
+    last = res.rounds[-1]
+    reached = last.lower is not None and (not last.short or (scope == "overall" and last.lower >= 0.99))
+    assert res.met == reached
+    assert all(f >= 1.0 for _, f in res.factors)
 
 
 def test_gpu_cap_stops_the_loop_with_the_best_valid_plan(instance):
