@@ -33,7 +33,8 @@ def add(sub) -> None:
                    help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
                         "(0 < T < 1; min-gpus; stsched.simulate.robust; --headroom gives the starting factor)")
     p.add_argument("--attainment-scope", default="overall", choices=["overall", "service"],
-                   help="T applies to all requests together (default) or to every service")
+                   help="T applies to all requests together (default) or to every service (with the heuristic, "
+                        "add --param late_share=0.05: docs/SIMULATOR.md)")
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=int, default=12, metavar="N", help="at most N plans (default 12)")

@@ -5,7 +5,8 @@ worst-case slowdown), FORMULATION.md asks for batches b_s and a duty cycle d wit
 
     d >= sum_s e_s(b_s),   r_s <= procs * 1000 * b_s / d,   d + e_s(b_s) <= budget_s.
 
-Given d, each tenant needs a batch of at least r_s * d / (1000 * procs); the cheapest such batch has execution time
+Given d, each tenant needs a batch of at least r_s * d / (1000 * procs) (with `late_share`: a batch credited with that
+many requests, `stsched.queueing.batch_credit`, nondecreasing in the batch); the cheapest such batch has execution time
 g_s(d) = min_{b >= r_s d / 1000 procs} e_s(b), nondecreasing in d.  Every feasible (d, b) satisfies
 f(d) = sum_s g_s(d) <= d, so the least fixed point of f (found by iterating d <- f(d) from d = f(0); each step
 raises some tenant's batch) has the shortest cycle and, both sides of the latency rule being nondecreasing in d,
@@ -85,7 +86,7 @@ def _single_measured(ctx: Context, i: int, size: float, procs: int, rate: float,
     for bi, e in enumerate(ex):
         if e is None or 2 * e > budget * (1 + EPS):
             continue
-        cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.batches[bi] / e
+        cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.credit[bi] / e
         if cap >= rate * (1 - EPS) and _memory_ok(ctx, size, procs, [(i, bi)]):
             if best is None or e < best.duty:
                 best = Fit(e, (bi,), (e,))
@@ -137,7 +138,7 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
                exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
                fixed: tuple[int, int] | None) -> Fit | None:
     """Least fixed point of the duty cycle; `fixed` = (tenant position, batch index) pins one tenant's batch."""
-    batches = ctx.batches
+    batches = ctx.credit  # requests per cycle each batch is credited with (the batch itself by default)
     n = len(batches)
     budgets = [ctx.budget[i] for i, _ in tenants]
     scale = 1000.0 * procs
@@ -197,9 +198,9 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
             if e is None or 2 * e > budget * (1 + EPS) or not _memory_ok(ctx, size, procs, [(i, bi)]):
                 continue
             if ml is not None and _has_measured(ctx, i, size, procs):
-                cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.batches[bi] / e
+                cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.credit[bi] / e
             else:
-                cap = procs * 1000.0 * ctx.batches[bi] / e
+                cap = procs * 1000.0 * ctx.credit[bi] / e
             best = max(best, cap)
         return best * (1 - EPS)
     if procs > 1:
@@ -216,5 +217,5 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         f = _cycle_fit(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
         if f is None:
             continue
-        best = max(best, 1000.0 * ctx.batches[bi] / f.duty)
+        best = max(best, 1000.0 * ctx.credit[bi] / f.duty)
     return best * (1 - EPS)

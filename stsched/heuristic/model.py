@@ -18,6 +18,7 @@ from stsched.heuristic.options import HeuristicOptions
 from stsched.interference import Features, get_form
 from stsched.plan import Partition
 from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.queueing import batch_credit
 from stsched.timing import features as timing_features
 from stsched.timing import slowdown as timing_slowdown
 
@@ -35,6 +36,7 @@ class Context:
     index: dict[str, int]
     budget: list[float]  # latency budget (slo * slo_factor) per service
     batches: list[int]
+    credit: list[float]  # per batch index: the requests per cycle a tenant is credited with (= batch unless late_share)
     sizes: list[float]  # allowed partition sizes, ascending
     procs: list[int]
     measured: bool  # measured throughput rule
@@ -145,6 +147,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     names = list(instance.service_names)
     index = {n: i for i, n in enumerate(names)}
     batches = sorted(set(instance.batches))
+    credit = [batch_credit(b, opts.late_share) for b in batches]
     sizes = sorted(float(s) for s in mech.sizes)
     procs = list(instance.procs_options())
     measured = instance.throughput_rule is ThroughputRule.MEASURED
@@ -178,15 +181,16 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
                         ml.append(None)
                     else:
                         ex.append(e.latency_ms * lf)
-                        ml.append(e.latency_ms * e.throughput_rps if measured and e.throughput_rps else None)
+                        ml.append(e.latency_ms * e.throughput_rps * credit[bi] / b
+                                  if measured and e.throughput_rps else None)
                     mm.append(k * svc.memory_for(b))
                     if ex[-1] is not None and 2 * ex[-1] <= budget[i] * (1 + 1e-12):
                         ok.append(bi)
                         if dev.context_mb * k + mm[-1] > limit:
                             continue
                         if k == 1:
-                            capc[i, j] = max(capc[i, j], 1000.0 * b / ex[-1])
-                        c = k * ml[-1] / ex[-1] if ml[-1] is not None else k * 1000.0 * b / ex[-1]
+                            capc[i, j] = max(capc[i, j], 1000.0 * credit[bi] / ex[-1])
+                        c = k * ml[-1] / ex[-1] if ml[-1] is not None else k * 1000.0 * credit[bi] / ex[-1]
                         if c > cap1[i, j]:
                             cap1[i, j] = c
                             best_point[(i, j)] = (bi, k)
@@ -201,7 +205,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
         good = [sizes[j] for j in range(m) if eff[i] > 0 and per_unit[i, j] >= (1 - opts.knee_tolerance) * eff[i]]
         knee.append(max(good) if good else sizes[-1])
     form = get_form(instance.interference.form)
-    ctx = Context(instance, opts, names, index, budget, batches, sizes, procs, measured, mig, mech.capacity,
+    ctx = Context(instance, opts, names, index, budget, batches, credit, sizes, procs, measured, mig, mech.capacity,
                   exec_ms, mlat, mem, feas, cap1, best_point, eff, knee, [], instance.interference.form != "none",
                   form.needs_features)
     ctx.capc = capc

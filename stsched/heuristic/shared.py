@@ -16,7 +16,8 @@ from stsched.heuristic.model import Context
 
 
 def _points(ctx: Context, i: int, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Execution times, batch sizes and memory of service i's one-process points at `size` with 2 e <= budget."""
+    """Execution times, credited batches (`Context.credit`) and memory of service i's one-process points at `size`
+    with 2 e <= budget."""
     key = ("points", i, size)
     if key in ctx.suffix_cache:
         return ctx.suffix_cache[key]
@@ -24,7 +25,7 @@ def _points(ctx: Context, i: int, size: float) -> tuple[np.ndarray, np.ndarray, 
     idx = [bi for bi, e in enumerate(ex) if e is not None and 2 * e <= ctx.budget[i]]
     out = None
     if idx:
-        out = (np.array([ex[bi] for bi in idx]), np.array([ctx.batches[bi] for bi in idx], dtype=float),
+        out = (np.array([ex[bi] for bi in idx]), np.array([ctx.credit[bi] for bi in idx], dtype=float),
                np.array([ctx.mem[(i, size, 1)][bi] for bi in idx]))
     ctx.suffix_cache[key] = out
     return out

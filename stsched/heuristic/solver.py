@@ -79,10 +79,11 @@ def _unservable(ctx: Context, rates_matter: bool) -> dict[str, str]:
     official = infeasible_services(inst)
     if not rates_matter:
         official = {n: why for n, why in official.items() if efficiency(inst, n).per_unit == 0.0}
-    for n in suspect:  # points the bound counts but no plan may use (memory) leave a service unservable too
-        official.setdefault(n, "no profiled point meets its SLO within the memory of one partition or GPU"
+    rule = f" with late_share {ctx.opts.late_share:g}" if ctx.opts.late_share else ""
+    for n in suspect:  # points the bound counts but no plan may use (memory, late_share) leave it unservable too
+        official.setdefault(n, f"no profiled point meets its SLO within the memory of one partition or GPU{rule}"
                             if n in [ctx.names[i] for i in range(len(ctx.names)) if ctx.eff[i] <= 0]
-                            else "its rate exceeds what all GPUs serve within memory")
+                            else f"its rate exceeds what all GPUs serve within memory{rule}")
     return official
 
 
