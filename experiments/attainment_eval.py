@@ -9,8 +9,9 @@ per call), judged by the checker on the offered instance, made for
   * `sim:T:scope`: per-service factors raised where a 120 s Poisson simulation at the offered rates falls short of
     T (`stsched solve --attainment T --attainment-scope overall|service`, `stsched.simulate.robust`), the planning
     simulations on seeds 100.. ;
-  * `share:X`: the heuristic crediting each batch with the Poisson arrivals it absorbs with an overflow share of at
-    most X (`--param late_share=X`, `stsched.queueing`), alone or followed by `+sim:T:scope`.
+  * `share:X`: the instance's Poisson margin `late_share` X (each batch credited with the Poisson arrivals it absorbs
+    with an overflow share of at most X; `stsched solve --late-share X`, docs/RULES.md), alone or followed by
+    `+sim:T:scope`.
 Every plan is then judged on arrivals it was never planned with: 600 s of Poisson at the offered rates, seed
 10000 + instance seed (`eval_*` columns: overall attainment, the worst service's, services below 99 %).  The
 late share 0.05 was chosen on instance seeds 3 and 4, not on these.
@@ -41,7 +42,7 @@ EVAL_SEED = 10_000
 
 def _policy(name: str) -> tuple[float, str, float, str]:
     """(late share, kind, value, scope) from "uniform:1.25", "sim:0.99:overall", "share:0.05" or
-    "share:0.05+sim:0.99:service" (the heuristic's `late_share`, then head-room uniform or by simulation)."""
+    "share:0.05+sim:0.99:service" (the instance's `late_share`, then head-room uniform or by simulation)."""
     share = 0.0
     if name.startswith("share:"):
         head, _, name = name.partition("+")
@@ -56,7 +57,8 @@ def point(p) -> dict[str, object]:
     inst = random_instance(int(p["services"]), int(p["gpus"]), seed)
     inst = inst.with_gpus(6 * inst.gpus)  # room for the solver; rates are fixed by the scenario
     share, kind, value, scope = _policy(str(p["policy"]))
-    options = SolveOptions(time_limit_s=30.0, seed=seed, params=(("late_share", str(share)),) if share else ())
+    planned_inst = inst.with_late_share(share)  # the Poisson margin (0: the plain throughput rule)
+    options = SolveOptions(time_limit_s=30.0, seed=seed)
 
     def solve(planned):
         judged = run_solver("heuristic", planned, options)
@@ -65,10 +67,10 @@ def point(p) -> dict[str, object]:
     t0 = time.perf_counter()
     plan_rounds = 1
     if kind == "uniform":
-        plan, valid, message = solve(inst.scaled(value))
+        plan, valid, message = solve(planned_inst.scaled(value))
         met = ""
     else:
-        res = plan_for_attainment(inst, solve, AttainmentOptions(target=value, scope=scope, rounds=int(p["rounds"]),
+        res = plan_for_attainment(planned_inst, solve, AttainmentOptions(target=value, scope=scope, rounds=int(p["rounds"]),
                                                                  seed=100))
         plan, valid, message, met = res.plan, res.plan is not None, res.message, res.met
         plan_rounds = len(res.rounds)

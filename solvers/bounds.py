@@ -64,9 +64,10 @@ def _optimistic_capacity(instance: Instance, service: str, batch: int, size: flo
     exec_ms = e.latency_ms * instance.margin.latency_factor
     if 2 * exec_ms > instance.slo_budget_ms(service) * (1 + 1e-6) + 1e-9:
         return None
-    cycle = procs * 1000.0 * batch / exec_ms
+    cycle = procs * 1000.0 * instance.margin.credit(batch) / exec_ms
     if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
-        return max(cycle, procs * e.throughput_rps / instance.margin.latency_factor)
+        return max(cycle, procs * e.throughput_rps / instance.margin.latency_factor
+                   * instance.margin.credit(batch) / batch)
     return cycle
 
 

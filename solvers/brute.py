@@ -21,7 +21,7 @@ import numpy as np
 from solvers.bounds import unservable
 from solvers.patterns import neighbour_interference
 
-from stsched.check import Rule, check
+from stsched.check import Rule, check, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance, MechanismKind, ThroughputRule
 from stsched.solve import Objective, SolveOptions, SolveResult, Status, register
@@ -55,12 +55,8 @@ def _gpu_capacity(instance: Instance, gpu: GpuLayout, index: dict[str, int]) -> 
     for p, times in zip(gpu.partitions, gpu_timings(instance, gpu)):
         duty = cycle_ms(times)
         for t, tt in zip(p.tenants, times):
-            e = instance.entry(t.service, t.batch, p.size, p.procs)
-            if (instance.throughput_rule is ThroughputRule.MEASURED and len(p.tenants) == 1
-                    and e.throughput_rps is not None):
-                vec[index[t.service]] += p.procs * e.throughput_rps * e.latency_ms / tt.exec_ms
-            else:
-                vec[index[t.service]] += p.procs * 1000.0 * t.batch / duty
+            vec[index[t.service]] += tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty,
+                                                     len(p.tenants))
     return vec
 
 
@@ -146,12 +142,8 @@ def _gpu_capacity_per_tenant(instance: Instance, gpu: GpuLayout) -> list[list[fl
         duty = cycle_ms(times)
         row = []
         for t, tt in zip(p.tenants, times):
-            e = instance.entry(t.service, t.batch, p.size, p.procs)
-            if (instance.throughput_rule is ThroughputRule.MEASURED and len(p.tenants) == 1
-                    and e.throughput_rps is not None):
-                row.append(p.procs * e.throughput_rps * e.latency_ms / tt.exec_ms)
-            else:
-                row.append(p.procs * 1000.0 * t.batch / duty)
+            row.append(tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty,
+                                       len(p.tenants)))
         out.append(row)
     return out
 

@@ -319,7 +319,7 @@ def shared_config(instance: Instance, p: float, ss: tuple[int, ...], bs: tuple[i
     mem = _memory(instance, 1, [(names[x], y) for x, y in zip(ss, bs)])
     if not _memory_ok(instance, p, mem):
         return None
-    return Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * y / d for y in bs), mem)
+    return Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * instance.margin.credit(y) / d for y in bs), mem)
 
 
 def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,
@@ -459,7 +459,7 @@ def _pattern_capacity(instance: Instance, cfgs: tuple[Config, ...], n_serv: int)
             if not fits(d + t.exec_ms, instance.slo_budget_ms(names[s])):
                 return None
             cap = (single_capacity(instance, names[s], b, c.size, c.procs, t.exec_ms) if len(c.tenants) == 1
-                   else c.procs * 1000.0 * b / d)
+                   else c.procs * 1000.0 * instance.margin.credit(b) / d)
             caps.append(cap)
             totals[s] += cap
         out.append(Config(c.size, c.procs, c.tenants, tuple(caps), c.memory_mb))

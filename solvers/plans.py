@@ -37,7 +37,7 @@ def _gpu_caps(instance: Instance, gpu: GpuLayout) -> list[list[float]] | None:
             return None
         d = sum(t.exec_ms for t in times)
         out.append([single_capacity(instance, t.service, tn.batch, p.size, p.procs, t.exec_ms) if len(times) == 1
-                    else p.procs * 1000.0 * tn.batch / d for tn, t in zip(p.tenants, times)])
+                    else p.procs * 1000.0 * instance.margin.credit(tn.batch) / d for tn, t in zip(p.tenants, times)])
     return out
 
 
@@ -122,7 +122,7 @@ def _solo_caps(data: ModelData, g: GpuLayout) -> list[list[float]] | None:
             return None
         d = sum(es)
         out.append([single_capacity(inst, t.service, t.batch, p.size, p.procs, e) if len(es) == 1
-                    else p.procs * 1000.0 * t.batch / d for t, e in zip(p.tenants, es)])
+                    else p.procs * 1000.0 * inst.margin.credit(t.batch) / d for t, e in zip(p.tenants, es)])
     return out
 
 

@@ -37,9 +37,9 @@ def point_capacity(instance: Instance, service: str, batch: int, size: float, pr
     exec_ms = e.latency_ms * instance.margin.latency_factor
     if 2 * exec_ms > instance.slo_budget_ms(service) * (1 + 1e-9):
         return None
-    cycle = procs * 1000.0 * batch / exec_ms
+    cycle = procs * 1000.0 * instance.margin.credit(batch) / exec_ms
     if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
-        measured = procs * e.throughput_rps / instance.margin.latency_factor
+        measured = procs * e.throughput_rps / instance.margin.latency_factor * instance.margin.credit(batch) / batch
         # a tenant sharing a partition (one process) is credited by the cycle rule, which may exceed the
         # measured throughput: the bound takes the better of the two so it stays a bound
         return max(measured, cycle) if procs == 1 else measured

@@ -131,9 +131,10 @@ def tenant_capacity(instance: Instance, service: str, batch: int, size: float, p
     entry = instance.entry(service, batch, size, procs)
     if (instance.throughput_rule is ThroughputRule.MEASURED and n_tenants == 1
             and entry is not None and entry.throughput_rps is not None):
-        # measured per-process throughput, slowed down like the latency it was measured with
-        return procs * entry.throughput_rps * entry.latency_ms / exec_ms
-    return procs * 1000.0 * batch / duty_ms
+        # measured per-process throughput, slowed down like the latency it was measured with (and, with a
+        # late_share margin, credited for the same share of its batch as the cycle rule)
+        return procs * entry.throughput_rps * entry.latency_ms / exec_ms * instance.margin.credit(batch) / batch
+    return procs * 1000.0 * instance.margin.credit(batch) / duty_ms
 
 
 def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int) -> float:

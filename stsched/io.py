@@ -148,7 +148,8 @@ def instance_to_dict(inst: Instance) -> dict:
         "gpus": inst.gpus,
         "batches": list(inst.batches),
         "throughput_rule": inst.throughput_rule.value,
-        "margin": {"latency_factor": inst.margin.latency_factor, "slo_factor": inst.margin.slo_factor},
+        "margin": {"latency_factor": inst.margin.latency_factor, "slo_factor": inst.margin.slo_factor,
+                   **({"late_share": inst.margin.late_share} if inst.margin.late_share else {})},
         "interference": {"form": inst.interference.form, "coef": list(inst.interference.coef)},
         "device": {"name": inst.device.name, "memory_mb": inst.device.memory_mb, "sms": inst.device.sms,
                    "context_mb": inst.device.context_mb, "memory_cap": inst.device.memory_cap},
@@ -224,7 +225,7 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
         tables.append(_wrap(source, LatencyTable, model, tuple(entries)))
     margin_d = r.obj(d.get("margin", {}), "margin")
     margin = _wrap(source, Margin, r.num(margin_d, "latency_factor", "margin", 1.0),
-                   r.num(margin_d, "slo_factor", "margin", 1.0))
+                   r.num(margin_d, "slo_factor", "margin", 1.0), r.num(margin_d, "late_share", "margin", 0.0))
     inter_d = r.obj(d.get("interference", {}), "interference")
     inter = Interference(r.str(inter_d, "form", "interference", "none"),
                          tuple(float(x) for x in r.list(inter_d, "coef", "interference", False)))

@@ -117,15 +117,27 @@ class Margin:
     """A safety margin as published systems use them.
 
     Every execution time is multiplied by `latency_factor` (gpulet: 1.1) and every SLO by `slo_factor`
-    (ParvaGPU: latency < 0.9 * SLO / 2, i.e. 0.9).
+    (ParvaGPU: latency < 0.9 * SLO / 2, i.e. 0.9).  `late_share` > 0 is a margin against Poisson arrivals: a
+    tenant with batch b is credited with `stsched.queueing.batch_credit(b, late_share)` requests per cycle instead
+    of b (the mean per-cycle arrivals whose overflow beyond b is at most that share of them; docs/RULES.md).
     """
 
     latency_factor: float = 1.0
     slo_factor: float = 1.0
+    late_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.latency_factor < 1.0 or not 0 < self.slo_factor <= 1.0:
             raise InputError(f"margin: need latency_factor >= 1 and 0 < slo_factor <= 1, got {self}")
+        if not 0.0 <= self.late_share < 1.0:
+            raise InputError(f"margin: need 0 <= late_share < 1, got {self.late_share!r}")
+
+    def credit(self, batch: int) -> float:
+        """Requests per duty cycle a tenant running `batch` is credited with (the batch itself unless late_share)."""
+        if not self.late_share:
+            return float(batch)
+        from stsched.queueing import batch_credit
+        return batch_credit(batch, self.late_share)
 
 
 @dataclass(frozen=True)
@@ -287,6 +299,10 @@ class Instance:
 
     def with_gpus(self, gpus: int) -> "Instance":
         return replace(self, gpus=gpus)
+
+    def with_late_share(self, late_share: float) -> "Instance":
+        """The same instance with the Poisson margin `Margin.late_share` set (0: the plain throughput rule)."""
+        return replace(self, margin=replace(self.margin, late_share=late_share))
 
     def subset(self, names: Iterable[str]) -> "Instance":
         keep = set(names)

@@ -97,18 +97,20 @@ class SolverInfo:
     kind: str  # "exact", "heuristic" or "baseline"
     description: str = ""
     objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE)
+    late_share: bool = True  # plans by the checker's throughput rule including `Margin.late_share`
 
 
 REGISTRY: dict[str, SolverInfo] = {}
 
 
 def register(name: str, kind: str, description: str = "",
-             objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE)):
-    """Class decorator: register a solver class (constructed without arguments) under `name`."""
+             objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True):
+    """Class decorator: register a solver class (constructed without arguments) under `name`; `late_share` False
+    for solvers that plan by a published rule of their own and ignore `Margin.late_share`."""
 
     def wrap(cls):
         REGISTRY[name] = SolverInfo(name, cls, kind, description or (cls.__doc__ or "").strip().split("\n")[0],
-                                    objectives)
+                                    objectives, late_share)
         cls.name = name
         return cls
 
@@ -163,6 +165,10 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     solver = get_solver(name)
     if options.objective not in REGISTRY[name].objectives:
         raise InputError(f"solver {name!r} does not support objective {options.objective.value!r}")
+    if instance.margin.late_share and not REGISTRY[name].late_share:
+        able = ", ".join(n for n, info in sorted(REGISTRY.items()) if info.late_share)
+        raise InputError(f"solver {name!r} plans by its own published rule and ignores margin.late_share "
+                         f"{instance.margin.late_share:g} (solvers that model it: {able})")
     t0 = time.perf_counter()
     result = solver.solve(instance, options)
     wall = time.perf_counter() - t0

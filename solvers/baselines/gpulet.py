@@ -452,7 +452,7 @@ def interpolate_batches(instance: Instance, batches=tuple(range(1, 33))) -> Inst
 
 
 @register("gpulet", "baseline", "gpulet (ATC'22): elastic partitioning into <= 2 gpu-lets with time sharing",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class GpuletSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         config = GpuletConfig(param_float(options, "slack", 0.0), param_int(options, "max_tenants", 3),

@@ -84,7 +84,7 @@ def gslice_plan(instance: Instance) -> tuple[Plan | None, str]:
 
 
 @register("gslice", "baseline", "GSLICE-like spatial-only sharing: one service per right-sized partition",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class GSlice:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         def pack(inst: Instance) -> Plan | None:

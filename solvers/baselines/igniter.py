@@ -233,7 +233,7 @@ def to_plan(gpus: list[list[tuple[Workload, float]]]) -> Plan:
 
 
 @register("igniter", "baseline", "iGniter (TPDS'23): interference-aware greedy MPS provisioning, one workload per share",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class IGniter:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         mode = options.param("model", "auto") or "auto"

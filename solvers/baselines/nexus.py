@@ -113,7 +113,7 @@ def nexus_plan(instance: Instance) -> tuple[Plan | None, str]:
 
 
 @register("nexus", "baseline", "Nexus (SOSP'19): squishy bin packing, temporal sharing of whole GPUs",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class Nexus:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         def pack(inst: Instance) -> Plan | None:

@@ -297,7 +297,7 @@ def parvagpu_pack(instance: Instance, max_gpus: int = 2000, optimize: bool = Tru
 
 
 @register("parvagpu", "baseline", "ParvaGPU (SC'24): MIG x MPS segments, configurator + allocator",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class ParvaGPU:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         max_gpus = param_int(options, "max_gpus", 2000)

@@ -81,8 +81,9 @@ def _best_single(instance: Instance, service: str, size: float, procs: int) -> i
         e = instance.solo_ms(service, b, size, procs)
         if e is None or 2 * e > budget:
             continue
-        if 1000.0 * b / e > best_cap:
-            best, best_cap = b, 1000.0 * b / e
+        cap = 1000.0 * instance.margin.credit(b) / e
+        if cap > best_cap:
+            best, best_cap = b, cap
     return best
 
 

@@ -139,23 +139,20 @@ def _simulate(records, args) -> list[str]:
 def _attainment() -> list[str]:
     """Heuristic plans of a random 16-service instance judged on fresh Poisson arrivals: at the rates, at 1.25 x the
     rates, with head-room found by simulation (`stsched solve --attainment 0.99`) and for every service at 99 %
-    (`--attainment-scope service --param late_share=0.05`)."""
+    (`--late-share 0.05 --attainment-scope service`)."""
     from stsched import scenarios
     from stsched.simulate import ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, simulate
 
     inst = scenarios.random_instance(16, 2, 3).with_gpus(8)
 
-    def solver(late_share: float = 0.0):
-        params = (("late_share", str(late_share)),) if late_share else ()
+    def solve(planned):
+        judged = run_solver("heuristic", planned, SolveOptions(objective=Objective.MIN_GPUS))
+        return judged.result.plan, judged.valid, judged.result.message
 
-        def solve(planned):
-            judged = run_solver("heuristic", planned, SolveOptions(objective=Objective.MIN_GPUS, params=params))
-            return judged.result.plan, judged.valid, judged.result.message
-        return solve
-
-    overall = plan_for_attainment(inst, solver(), AttainmentOptions(target=0.99, seed=100))
-    every = plan_for_attainment(inst, solver(0.05), AttainmentOptions(target=0.99, scope="service", seed=100))
-    plans = [("at the rates", solver()(inst)[0]), ("1.25 x the rates", solver()(inst.scaled(1.25))[0]),
+    overall = plan_for_attainment(inst, solve, AttainmentOptions(target=0.99, seed=100))
+    every = plan_for_attainment(inst.with_late_share(0.05), solve,
+                                AttainmentOptions(target=0.99, scope="service", seed=100))
+    plans = [("at the rates", solve(inst)[0]), ("1.25 x the rates", solve(inst.scaled(1.25))[0]),
              (f"head-room by simulation ({overall.message})", overall.plan),
              (f"late_share 0.05 + head-room by simulation ({every.message})", every.plan)]
     out = ["## Plans for Poisson arrivals", "",

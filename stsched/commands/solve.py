@@ -1,4 +1,5 @@
-"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--attainment T] [--out PLAN] [--json]`.
+"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--late-share X] [--attainment T]
+[--out PLAN] [--json]`.
 
 Exit 0 when a plan the checker accepts was found (with `--attainment`: and its simulation reached the target), 1
 when the instance is infeasible, no valid plan came back or the target was not reached.
@@ -29,12 +30,15 @@ def add(sub) -> None:
     p.add_argument("--headroom", type=float, default=1.0, metavar="H",
                    help="plan for H x every rate (H >= 1; min-gpus and adapt): partitions then run at <= 1/H of "
                         "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound)")
+    p.add_argument("--late-share", type=float, default=None, metavar="X",
+                   help="set the instance's margin.late_share: credit each batch only with the Poisson arrivals it "
+                        "absorbs with at most X overflow (docs/RULES.md; heuristic and exact solvers)")
     p.add_argument("--attainment", type=float, default=None, metavar="T",
                    help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
                         "(0 < T < 1; min-gpus; stsched.simulate.robust; --headroom gives the starting factor)")
     p.add_argument("--attainment-scope", default="overall", choices=["overall", "service"],
-                   help="T applies to all requests together (default) or to every service (with the heuristic, "
-                        "add --param late_share=0.05: docs/SIMULATOR.md)")
+                   help="T applies to all requests together (default) or to every service (add --late-share 0.05: "
+                        "docs/SIMULATOR.md)")
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=int, default=12, metavar="N", help="at most N plans (default 12)")
@@ -67,6 +71,8 @@ def run(args) -> int:
     from stsched.errors import InputError
 
     offered = load_instance(args.instance)
+    if args.late_share is not None:
+        offered = offered.with_late_share(args.late_share)
     if not (args.headroom >= 1.0 and args.headroom < float("inf")):
         raise InputError(f"--headroom: expected a number >= 1, got {args.headroom:g}")
     if args.headroom != 1.0 and Objective(args.objective) is Objective.MAX_SCALE:

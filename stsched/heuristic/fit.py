@@ -5,8 +5,8 @@ worst-case slowdown), FORMULATION.md asks for batches b_s and a duty cycle d wit
 
     d >= sum_s e_s(b_s),   r_s <= procs * 1000 * b_s / d,   d + e_s(b_s) <= budget_s.
 
-Given d, each tenant needs a batch of at least r_s * d / (1000 * procs) (with `late_share`: a batch credited with that
-many requests, `stsched.queueing.batch_credit`, nondecreasing in the batch); the cheapest such batch has execution time
+Given d, each tenant needs a batch of at least r_s * d / (1000 * procs) (with a `Margin.late_share`: a batch credited
+with that many requests, `Margin.credit`, nondecreasing in the batch); the cheapest such batch has execution time
 g_s(d) = min_{b >= r_s d / 1000 procs} e_s(b), nondecreasing in d.  Every feasible (d, b) satisfies
 f(d) = sum_s g_s(d) <= d, so the least fixed point of f (found by iterating d <- f(d) from d = f(0); each step
 raises some tenant's batch) has the shortest cycle and, both sides of the latency rule being nondecreasing in d,

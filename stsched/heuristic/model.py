@@ -18,7 +18,6 @@ from stsched.heuristic.options import HeuristicOptions
 from stsched.interference import Features, get_form
 from stsched.plan import Partition
 from stsched.problem import Instance, MechanismKind, ThroughputRule
-from stsched.queueing import batch_credit
 from stsched.timing import features as timing_features
 from stsched.timing import slowdown as timing_slowdown
 
@@ -36,7 +35,7 @@ class Context:
     index: dict[str, int]
     budget: list[float]  # latency budget (slo * slo_factor) per service
     batches: list[int]
-    credit: list[float]  # per batch index: the requests per cycle a tenant is credited with (= batch unless late_share)
+    credit: list[float]  # per batch index: requests per cycle a tenant is credited with (`Margin.credit`)
     sizes: list[float]  # allowed partition sizes, ascending
     procs: list[int]
     measured: bool  # measured throughput rule
@@ -147,7 +146,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     names = list(instance.service_names)
     index = {n: i for i, n in enumerate(names)}
     batches = sorted(set(instance.batches))
-    credit = [batch_credit(b, opts.late_share) for b in batches]
+    credit = [instance.margin.credit(b) for b in batches]
     sizes = sorted(float(s) for s in mech.sizes)
     procs = list(instance.procs_options())
     measured = instance.throughput_rule is ThroughputRule.MEASURED

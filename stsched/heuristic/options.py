@@ -66,11 +66,6 @@ class HeuristicOptions:
       fast_above: the service count above which "auto" means fast.
     Adapt
       adapt_resolve: when absorbing fails, also solve from scratch and keep that plan if it changes fewer layouts.
-    Arrivals
-      late_share: 0 plans by the formulation's throughput rule (a tenant with batch b and cycle d serves
-        1000 b / d req/s); a share x in (0, 1) credits it with 1000 c / d instead, c = `stsched.queueing.
-        batch_credit(b, x)`: the mean per-cycle Poisson arrivals whose overflow beyond b is at most x of them (for
-        plans that hold up under Poisson arrivals; stricter than the checker's rule, so its plans stay valid).
     """
 
     knee_tolerance: float = 0.05
@@ -103,7 +98,6 @@ class HeuristicOptions:
     effort: str = "auto"
     fast_above: int = 32
     adapt_resolve: bool = True
-    late_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.knee_tolerance < 1:
@@ -119,8 +113,6 @@ class HeuristicOptions:
                      "descent_patience"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.late_share < 1.0:
-            raise InputError(f"heuristic: late_share must lie in [0, 1), got {self.late_share}")
         if self.merge_group < 2:
             raise InputError(f"heuristic: merge_group must be >= 2, got {self.merge_group}")
         if self.effort not in ("auto", "full", "fast"):

@@ -79,7 +79,7 @@ def _unservable(ctx: Context, rates_matter: bool) -> dict[str, str]:
     official = infeasible_services(inst)
     if not rates_matter:
         official = {n: why for n, why in official.items() if efficiency(inst, n).per_unit == 0.0}
-    rule = f" with late_share {ctx.opts.late_share:g}" if ctx.opts.late_share else ""
+    rule = f" with late_share {inst.margin.late_share:g}" if inst.margin.late_share else ""
     for n in suspect:  # points the bound counts but no plan may use (memory, late_share) leave it unservable too
         official.setdefault(n, f"no profiled point meets its SLO within the memory of one partition or GPU{rule}"
                             if n in [ctx.names[i] for i in range(len(ctx.names)) if ctx.eff[i] <= 0]
