@@ -1,7 +1,7 @@
 """Issue 5: the heuristic against the proven optimum, gpulet, temporal-only (Nexus), ParvaGPU, and its speed.
 
     python -m experiments.heuristic_eval                    # every section (resumable: rows already done are kept)
-    python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed|sm
+    python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed|sm|poisson
     python -m experiments.heuristic_eval --fresh            # recompute everything
 
 Every solver runs through the registry (`stsched.solve.run_solver`, which times it and judges its plan with the
@@ -17,7 +17,9 @@ checker) on the same instances; solvers that are not registered are reported as 
 - speed: 64 services on 32 GPUs (random A100 MPS instances), the heuristic's time and a baseline's time measured
   in the same run, with their ratio;
 - sm: max-scale on this project's H100/H200 green-context profiles on 1-3 GPUs, without and with their fitted
-  counter-free interference: the heuristic, the heuristic without its `whole` construction, and the exact solver.
+  counter-free interference: the heuristic, the heuristic without its `whole` construction, and the exact solver;
+- poisson: the gap section's instances under the Poisson margin `late_share` 0.05 (docs/RULES.md), the same
+  comparison.
 Results: results/heuristic/<section>.csv and a printed Markdown summary.
 Plots: results/heuristic/gap.png (the heuristic's gap to the proven optimum per instance) and wall_time.png (every
 solver's wall time against the instance's services, all sections); `--plot-only` redraws them from the CSVs.
@@ -52,7 +54,10 @@ RANDOM_DEVICES = ("a100-mps", "v100-mps", "a100-mig")
 
 def build(spec: str):
     """An instance from its spec string: parvagpu:ROW | gpulet:MIX:GPUS | random:DEVICE:SERVICES:GPUS:SEED |
-    sm:DATASET:none|fitted:GPUS."""
+    sm:DATASET:none|fitted:GPUS, each optionally followed by +late:X (the Poisson margin `late_share` X)."""
+    spec, _, late = spec.partition("+late:")
+    if late:
+        return build(spec).with_late_share(float(late))
     kind, *args = spec.split(":")
     if kind == "parvagpu":
         return parvagpu(int(args[0]))
@@ -74,6 +79,7 @@ SPEC = {  # section -> the instance spec of one of its rows
     "mig": lambda r: f"parvagpu:{r['row']}",
     "speed": lambda r: f"random:a100-mps:64:32:{r['seed']}",
     "sm": lambda r: f"sm:{r['dataset']}:{r['interference']}:{r['gpus']}",
+    "poisson": lambda r: str(r["spec"]),
 }
 
 
@@ -107,6 +113,11 @@ def gap_points(quick: bool) -> list[dict[str, object]]:
         for g in (1, 2):
             pts.append({"spec": f"gpulet:{mix}:{g}", "objective": "max-scale"})
     return pts
+
+
+def poisson_points(quick: bool) -> list[dict[str, object]]:
+    """The gap section's instances under the Poisson margin late_share 0.05 (docs/RULES.md)."""
+    return [{**p, "spec": f"{p['spec']}+late:0.05"} for p in gap_points(quick)]
 
 
 def gap_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
@@ -298,6 +309,7 @@ SECTIONS = {
     "mig": (lambda q: mig_points(), mig_row, ["row"], summarize_mig),
     "speed": (lambda q: speed_points(q), speed_row, ["seed"], summarize_speed),
     "sm": (lambda q: sm_points(), sm_row, ["dataset", "interference", "gpus"], summarize_sm),
+    "poisson": (lambda q: poisson_points(q), gap_row, ["spec", "objective"], summarize_gap),
 }
 
 

@@ -199,6 +199,10 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
         log.warning("%s: warm start rejected by the checker, ignored", solver)
         warm_plan = None
     lp = lp_relaxation(instance, options.objective).value
+    if options.objective is Objective.MIN_GPUS and lp > instance.gpus + 1e-6:  # proven before any model is built
+        return SolveResult(solver, Status.INFEASIBLE, bound=_bound(None, lp, options.objective),
+                           message=f"the layout LP bound needs {lp:.4g} GPUs to serve all rates together, the "
+                                   f"instance has {instance.gpus}", infeasible_services=instance.service_names)
     steps = []
     if options.param("ladder", "1") != "0" and top.formulation != "patterns":
         for t in range(1, top.tenants):
