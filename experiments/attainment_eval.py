@@ -30,8 +30,8 @@ from experiments.common import markdown_table, redraw, results_dir, run_grid, so
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
 from stsched.simulate import ArrivalSpec, SimOptions, simulate
-from stsched.simulate.robust import AttainmentOptions, plan_for_attainment
-from stsched.solve import SolveOptions, run_solver
+from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
+from stsched.solve import SolveOptions
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,7 @@ def point(p) -> dict[str, object]:
     inst = inst.with_gpus(6 * inst.gpus)  # room for the solver; rates are fixed by the scenario
     share, kind, value, scope = _policy(str(p["policy"]))
     planned_inst = inst.with_late_share(share)  # the Poisson margin (0: the plain throughput rule)
-    options = SolveOptions(time_limit_s=30.0, seed=seed)
-
-    def solve(planned):
-        judged = run_solver("heuristic", planned, options)
-        return judged.result.plan, judged.valid, judged.result.message
+    solve = registry_solver("heuristic", SolveOptions(time_limit_s=30.0, seed=seed))
 
     t0 = time.perf_counter()
     plan_rounds = 1

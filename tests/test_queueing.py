@@ -15,7 +15,7 @@ from stsched.errors import InputError
 from stsched.queueing import batch_credit, overflow
 from stsched.scenarios import random_instance
 from stsched.simulate import ArrivalSpec, SimOptions, simulate
-from stsched.simulate.robust import AttainmentOptions, plan_for_attainment
+from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
 from stsched.solve import SolveOptions, run_solver
 from stsched.timing import cycle_ms, gpu_timings
 
@@ -117,11 +117,7 @@ def test_late_share_then_every_service_loop_holds_on_fresh_arrivals():
     assert worst(plain) < 0.9
     strict = inst.with_late_share(0.05)
 
-    def solve(planned):
-        judged = run_solver("heuristic", planned, SolveOptions(time_limit_s=20.0))
-        return judged.result.plan, judged.valid, judged.result.message
-
-    res = plan_for_attainment(strict, solve, AttainmentOptions(target=0.99, scope="service", seed=100))
+    res = plan_for_attainment(strict, registry_solver("heuristic", SolveOptions(time_limit_s=20.0)), AttainmentOptions(target=0.99, scope="service", seed=100))
     assert res.met and check(strict, res.plan).valid
     assert worst(res.plan) >= 0.99
 

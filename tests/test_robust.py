@@ -15,7 +15,7 @@ from stsched.errors import InputError
 from stsched.io import save_instance
 from stsched.scenarios import random_instance
 from stsched.simulate import ArrivalSpec, RequestRecords, SimOptions, simulate
-from stsched.simulate.robust import AttainmentOptions, lower_bounds, plan_for_attainment
+from stsched.simulate.robust import AttainmentOptions, lower_bounds, plan_for_attainment, registry_solver
 from stsched.solve import SolveOptions, run_solver
 
 
@@ -26,11 +26,12 @@ def instance():
 
 
 def heuristic(planned_log=None):
+    inner = registry_solver("heuristic", SolveOptions(time_limit_s=30.0))
+
     def solve(planned):
         if planned_log is not None:
             planned_log.append(planned)
-        judged = run_solver("heuristic", planned, SolveOptions(time_limit_s=30.0))
-        return judged.result.plan, judged.valid, judged.result.message
+        return inner(planned)
     return solve
 
 

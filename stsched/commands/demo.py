@@ -141,13 +141,12 @@ def _attainment() -> list[str]:
     rates, with head-room found by simulation (`stsched solve --attainment 0.99`) and for every service at 99 %
     (`--late-share 0.05 --attainment-scope service`)."""
     from stsched import scenarios
-    from stsched.simulate import ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, simulate
+    from stsched.simulate import (ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, registry_solver,
+                                  simulate)
 
     inst = scenarios.random_instance(16, 2, 3).with_gpus(8)
 
-    def solve(planned):
-        judged = run_solver("heuristic", planned, SolveOptions(objective=Objective.MIN_GPUS))
-        return judged.result.plan, judged.valid, judged.result.message
+    solve = registry_solver("heuristic", SolveOptions(objective=Objective.MIN_GPUS))
 
     overall = plan_for_attainment(inst, solve, AttainmentOptions(target=0.99, seed=100))
     every = plan_for_attainment(inst.with_late_share(0.05), solve,

@@ -133,9 +133,20 @@ def _raise(factor: float, attainment: float, opts: AttainmentOptions) -> float:
     return min(opts.max_factor, factor * (1.0 + step))
 
 
+def registry_solver(name: str, options=None):
+    """`solve(instance) -> (plan | None, valid, message)` for `plan_for_attainment` from a registered solver: the
+    plan `stsched.solve.run_solver` returns and the checker's verdict on it."""
+    from stsched.solve import SolveOptions, run_solver
+
+    def solve(planned: Instance):
+        judged = run_solver(name, planned, options if options is not None else SolveOptions())
+        return judged.result.plan, judged.valid, judged.result.message
+    return solve
+
+
 def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = AttainmentOptions()) -> AttainmentResult:
-    """Plan with `solve(instance) -> (plan | None, valid, message)` (e.g. a registered solver through
-    `stsched.solve.run_solver`, judged by the checker on the instance it is given) until the plan's simulation
+    """Plan with `solve(instance) -> (plan | None, valid, message)` (e.g. `registry_solver("heuristic")`: a
+    registered solver judged by the checker on the instance it is given) until the plan's simulation
     at the offered rates reaches `opts.target` for every service (module docstring)."""
     from stsched.check import check
 
