@@ -110,6 +110,15 @@ def test_gpu_cap_stops_the_loop_with_the_best_valid_plan(instance):
     assert res.rounds[-1].attainment is None and "no valid plan at the raised factors" in res.message
 
 
+def test_the_factor_cap_stops_the_loop_and_names_the_services(instance):
+    res = plan_for_attainment(instance, heuristic(), AttainmentOptions(target=0.99, scope="service", max_factor=1.1,
+                                                                       seed=100))
+    assert not res.met and res.plan is not None and check(instance, res.plan).valid
+    assert "at the largest factor 1.1" in res.message
+    assert set(res.message.split(" below ")[0].split(", ")) <= set(res.rounds[-1].short)
+    assert all(f <= 1.1 + 1e-12 for _, f in res.factors)
+
+
 def test_no_plan_at_all_is_reported():
     inst = random_instance(4, 1, 1)
     res = plan_for_attainment(inst, lambda planned: (None, None, "infeasible: vgg19-0 fits nowhere"),

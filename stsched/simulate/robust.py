@@ -146,8 +146,8 @@ def registry_solver(name: str, options=None):
 
 def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = AttainmentOptions()) -> AttainmentResult:
     """Plan with `solve(instance) -> (plan | None, valid, message)` (e.g. `registry_solver("heuristic")`: a
-    registered solver judged by the checker on the instance it is given) until the plan's simulation
-    at the offered rates reaches `opts.target` for every service (module docstring)."""
+    registered solver judged by the checker on the instance it is given) until the plan's simulation at the
+    offered rates reaches `opts.target` over all requests or for every service (`opts.scope`; module docstring)."""
     from stsched.check import check
 
     spec = ArrivalSpec.parse(opts.arrivals)
@@ -155,6 +155,7 @@ def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = Att
     factors = {s.name: opts.start for s in instance.services}
     rounds: list[Round] = []
     best: tuple[Plan, dict[str, float], tuple] | None = None
+    stop = ""
     for k in range(opts.rounds):
         planned = instance.with_rates({s.name: s.rate * factors[s.name] for s in instance.services})
         plan, valid, message = solve(planned)
@@ -181,17 +182,16 @@ def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = Att
                                     f"{what} reached {opts.target:.2%} in round {k} ({plan.gpus_used} GPUs)")
         capped = [n for n in short if factors[n] >= opts.max_factor]
         if capped:
-            return AttainmentResult(plan, False, tuple(factors.items()), tuple(rounds),
-                                    f"{', '.join(capped)} below {opts.target:.2%} at the largest factor "
-                                    f"{opts.max_factor:g}")
+            stop = f"{', '.join(capped)} below {opts.target:.2%} at the largest factor {opts.max_factor:g}"
+            break
         for n in short:
             factors[n] = _raise(factors[n], per[n], opts)
     if best is None:
         last = rounds[-1].message if rounds else ""
         return AttainmentResult(None, False, tuple(factors.items()), tuple(rounds), f"no valid plan: {last}")
     last = rounds[-1]
-    why = (f"no valid plan at the raised factors ({last.message})" if last.attainment is None
-           else f"{len(last.short)} services below {opts.target:.2%} in the last of {len(rounds)} rounds "
-                f"(overall {last.attainment:.2%})")
+    why = stop or (f"no valid plan at the raised factors ({last.message})" if last.attainment is None
+                   else f"{len(last.short)} services below {opts.target:.2%} in the last of {len(rounds)} rounds "
+                        f"(overall {last.attainment:.2%})")
     why += "; returned the round with the highest attainment"
     return AttainmentResult(best[0], False, tuple(best[1].items()), tuple(rounds), why)
