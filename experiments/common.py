@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from tqdm import tqdm
+
+from stsched.io import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +83,34 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
         if clash:  # the row would no longer match its point, and a resumed run would redo it forever
             raise ValueError(f"{experiment}: a point's result changes its key column(s) {', '.join(clash)}")
         row = {**point, **out}
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
+        _append_row(path, row)
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _append_row(path: Path, row: Mapping[str, object]) -> None:
+    """Append `row` to the CSV at `path`; when it brings columns the file lacks (an error row among full ones, or
+    the other way round), the file is first rewritten atomically under the union of the columns."""
+    header: list[str] = []
+    if path.exists():
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+    columns = header + [k for k in row if k not in header]
+    if header and columns != header:
+        with open(path, newline="") as f:
+            old = list(csv.DictReader(f))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(old)
+        write_atomic(path, buf.getvalue())
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        if not header:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def markdown_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

@@ -120,6 +120,16 @@ def poisson_points(quick: bool) -> list[dict[str, object]]:
     return [{**p, "spec": f"{p['spec']}+late:0.05"} for p in gap_points(quick)]
 
 
+def poisson_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
+    """As the gap section, plus max-scale with `scale_full_search` ("heuristic-full")."""
+    row = gap_row(point, time_limit)
+    full = {f"heuristic-full_{k}": "" for k in ("status", "obj", "gpus", "valid", "ms", "cpu_ms")}  # same columns
+    if point["objective"] == "max-scale":
+        full = solve("heuristic", point["spec"], Objective.MAX_SCALE, time_limit,
+                     params=(("scale_full_search", "1"),), label="heuristic-full")
+    return {**row, **full}
+
+
 def gap_row(point: Mapping[str, object], time_limit: float) -> dict[str, object]:
     obj = Objective(point["objective"])
     row = solve("heuristic", point["spec"], obj, time_limit)
@@ -250,6 +260,18 @@ def summarize_gap(rows: list[dict[str, str]]) -> str:
     return table + stats
 
 
+def summarize_poisson(rows: list[dict[str, str]]) -> str:
+    """The gap summary, then the same statistics for max-scale with `scale_full_search`."""
+    full = [{**r, "heuristic_obj": r["heuristic-full_obj"], "heuristic_ms": r["heuristic-full_ms"]}
+            for r in rows if r.get("heuristic-full_obj")]
+    gaps = [g for g in map(proven_gap, full) if g is not None]
+    extra = (f"\nwith scale_full_search (max-scale rows): proven {len(gaps)}, mean gap {statistics.mean(gaps):.2%}, "
+             f"worst {max(gaps):.2%}; heuristic-full ms "
+             f"{min(_f(r['heuristic_ms']) for r in full):.0f}-{max(_f(r['heuristic_ms']) for r in full):.0f}"
+             if gaps else "")
+    return summarize_gap(rows) + extra
+
+
 def summarize_scale(rows: list[dict[str, str]]) -> str:
     out = []
     for r in rows:
@@ -309,7 +331,7 @@ SECTIONS = {
     "mig": (lambda q: mig_points(), mig_row, ["row"], summarize_mig),
     "speed": (lambda q: speed_points(q), speed_row, ["seed"], summarize_speed),
     "sm": (lambda q: sm_points(), sm_row, ["dataset", "interference", "gpus"], summarize_sm),
-    "poisson": (lambda q: poisson_points(q), gap_row, ["spec", "objective"], summarize_gap),
+    "poisson": (lambda q: poisson_points(q), poisson_row, ["spec", "objective"], summarize_poisson),
 }
 
 

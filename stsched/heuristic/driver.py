@@ -181,7 +181,7 @@ def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: i
     `search` the full packer (restarts and local search)."""
     g = ctx.instance.gpus
     if search:
-        gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g, descent=False)
+        gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g, descent=ctx.opts.scale_full_search)
         return gpus if gpus is not None and len(gpus) <= g else None
     for gpus, rem in _constructions(ctx, alpha * base, g, seed, limit=g):
         if not np.any(rem > 0) and len(gpus) <= g:
@@ -223,6 +223,8 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
             lo, best = mid, gpus
         else:
             hi = mid
+    if ctx.opts.scale_full_search:  # a construction that failed proves nothing: bisect up to the LP bound again
+        hi = float(upper)
     for _ in range(ctx.opts.scale_search_steps):  # the local search may still fit what construction alone could not
         if (hi - lo) <= tol * hi or time.perf_counter() > deadline:
             break

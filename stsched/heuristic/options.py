@@ -54,6 +54,9 @@ class HeuristicOptions:
       scale_search_steps: further bisection steps where the local search may also remove the GPUs in excess, and
         as many again where the coordinate descent re-chooses the best plan's contents and layouts.
       scale_descent_budget: best-response evaluations per partition of each such descent (0: none).
+      scale_full_search: the search steps bisect again up to the LP bound (a construction that failed proves
+        nothing) and use the full packer with its coordinate descent, as min-gpus does: closer to the optimum, at
+        several times the time (heuristic_eval section poisson).
     Constructions and effort
       constructions: the constructions `pack` tries, in order, comma separated: greedy (GPU by GPU), cover
         (cover-then-pack), balanced (the greedy aimed at the target GPU count), second / third (the greedy
@@ -94,6 +97,7 @@ class HeuristicOptions:
     scale_iterations: int = 20
     scale_search_steps: int = 8
     scale_descent_budget: int = 300
+    scale_full_search: bool = False
     constructions: str = "greedy,cover,balanced,second,third,whole"
     effort: str = "auto"
     fast_above: int = 32
