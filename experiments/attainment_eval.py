@@ -63,7 +63,8 @@ def point(p) -> dict[str, object]:
     t0 = time.perf_counter()
     plan_rounds = 1
     if kind == "uniform":
-        plan, valid, message = solve(planned_inst.scaled(value))
+        judged = solve(planned_inst.scaled(value))
+        plan, valid, message = judged.result.plan, judged.valid, judged.result.message
         met = ""
     else:
         res = plan_for_attainment(planned_inst, solve, AttainmentOptions(target=value, scope=scope, rounds=int(p["rounds"]),

@@ -77,24 +77,28 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     points = list(points)
     todo = [p for p in points if tuple(str(p[k]) for k in key_cols) not in done]
     log.info("%s: %d points, %d already done", experiment, len(points), len(points) - len(todo))
+    header = _header(path)
     for point in tqdm(todo, desc=experiment, disable=None):
         out = fn(point)
         clash = [k for k in key_cols if k in out and str(out[k]) != str(point[k])]
         if clash:  # the row would no longer match its point, and a resumed run would redo it forever
             raise ValueError(f"{experiment}: a point's result changes its key column(s) {', '.join(clash)}")
-        row = {**point, **out}
-        _append_row(path, row)
+        header = _append_row(path, {**point, **out}, header)
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-def _append_row(path: Path, row: Mapping[str, object]) -> None:
-    """Append `row` to the CSV at `path`; when it brings columns the file lacks (an error row among full ones, or
-    the other way round), the file is first rewritten atomically under the union of the columns."""
-    header: list[str] = []
-    if path.exists():
-        with open(path, newline="") as f:
-            header = next(csv.reader(f), [])
+def _header(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def _append_row(path: Path, row: Mapping[str, object], header: list[str]) -> list[str]:
+    """Append `row` to the CSV at `path` whose columns are `header` ([] when there is no file yet); when the row
+    brings columns the file lacks (an error row among full ones, or the other way round), the file is first
+    rewritten atomically under the union of the columns.  Returns the file's columns."""
     columns = header + [k for k in row if k not in header]
     if header and columns != header:
         with open(path, newline="") as f:
@@ -111,6 +115,7 @@ def _append_row(path: Path, row: Mapping[str, object]) -> None:
         writer.writerow(row)
         f.flush()
         os.fsync(f.fileno())
+    return columns
 
 
 def markdown_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ from solvers.patterns import neighbour_interference
 
 from stsched.check import Rule, check, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.problem import Instance, MechanismKind
 from stsched.solve import Objective, SolveOptions, SolveResult, Status, register
 from stsched.timing import cycle_ms, gpu_timings
 

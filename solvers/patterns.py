@@ -458,8 +458,7 @@ def _pattern_capacity(instance: Instance, cfgs: tuple[Config, ...], n_serv: int)
         for (s, b), t in zip(c.tenants, times):
             if not fits(d + t.exec_ms, instance.slo_budget_ms(names[s])):
                 return None
-            cap = (single_capacity(instance, names[s], b, c.size, c.procs, t.exec_ms) if len(c.tenants) == 1
-                   else c.procs * 1000.0 * instance.margin.credit(b) / d)
+            cap = tenant_capacity(instance, names[s], b, c.size, c.procs, t.exec_ms, d, len(c.tenants))
             caps.append(cap)
             totals[s] += cap
         out.append(Config(c.size, c.procs, c.tenants, tuple(caps), c.memory_mb))

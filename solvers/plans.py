@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from solvers.patterns import Config, ModelData, _Timer, enumerate_layouts, mig_starts, single_capacity
+from solvers.patterns import Config, ModelData, _Timer, enumerate_layouts, mig_starts
+from stsched.check import tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.solve import Objective
@@ -36,8 +37,8 @@ def _gpu_caps(instance: Instance, gpu: GpuLayout) -> list[list[float]] | None:
         if any(t.exec_ms is None for t in times):
             return None
         d = sum(t.exec_ms for t in times)
-        out.append([single_capacity(instance, t.service, tn.batch, p.size, p.procs, t.exec_ms) if len(times) == 1
-                    else p.procs * 1000.0 * instance.margin.credit(tn.batch) / d for tn, t in zip(p.tenants, times)])
+        out.append([tenant_capacity(instance, t.service, tn.batch, p.size, p.procs, t.exec_ms, d, len(times))
+                    for tn, t in zip(p.tenants, times)])
     return out
 
 
@@ -121,8 +122,8 @@ def _solo_caps(data: ModelData, g: GpuLayout) -> list[list[float]] | None:
         if any(e is None for e in es):
             return None
         d = sum(es)
-        out.append([single_capacity(inst, t.service, t.batch, p.size, p.procs, e) if len(es) == 1
-                    else p.procs * 1000.0 * inst.margin.credit(t.batch) / d for t, e in zip(p.tenants, es)])
+        out.append([tenant_capacity(inst, t.service, t.batch, p.size, p.procs, e, d, len(es))
+                    for t, e in zip(p.tenants, es)])
     return out
 
 

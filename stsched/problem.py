@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Iterable, Mapping
 
 from stsched.errors import InputError
+from stsched.queueing import batch_credit
 
 
 class MechanismKind(str, Enum):
@@ -134,10 +135,7 @@ class Margin:
 
     def credit(self, batch: int) -> float:
         """Requests per duty cycle a tenant running `batch` is credited with (the batch itself unless late_share)."""
-        if not self.late_share:
-            return float(batch)
-        from stsched.queueing import batch_credit
-        return batch_credit(batch, self.late_share)
+        return batch_credit(batch, self.late_share) if self.late_share else float(batch)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from stsched.io import save_instance
 from stsched.scenarios import random_instance
 from stsched.simulate import ArrivalSpec, RequestRecords, SimOptions, simulate
 from stsched.simulate.robust import AttainmentOptions, lower_bounds, plan_for_attainment, registry_solver
-from stsched.solve import SolveOptions, run_solver
+from stsched.solve import Judged, SolveOptions, SolveResult, Status, run_solver
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +121,9 @@ def test_the_factor_cap_stops_the_loop_and_names_the_services(instance):
 
 def test_no_plan_at_all_is_reported():
     inst = random_instance(4, 1, 1)
-    res = plan_for_attainment(inst, lambda planned: (None, None, "infeasible: vgg19-0 fits nowhere"),
-                              AttainmentOptions())
-    assert res.plan is None and not res.met
+    verdict = Judged(SolveResult("fake", Status.INFEASIBLE, message="infeasible: vgg19-0 fits nowhere"))
+    res = plan_for_attainment(inst, lambda planned: verdict, AttainmentOptions())
+    assert res.plan is None and not res.met and res.judged is verdict
     assert "vgg19-0 fits nowhere" in res.message
 
 

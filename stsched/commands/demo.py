@@ -145,13 +145,12 @@ def _attainment() -> list[str]:
                                   simulate)
 
     inst = scenarios.random_instance(16, 2, 3).with_gpus(8)
-
     solve = registry_solver("heuristic", SolveOptions(objective=Objective.MIN_GPUS))
 
     overall = plan_for_attainment(inst, solve, AttainmentOptions(target=0.99, seed=100))
     every = plan_for_attainment(inst.with_late_share(0.05), solve,
                                 AttainmentOptions(target=0.99, scope="service", seed=100))
-    plans = [("at the rates", solve(inst)[0]), ("1.25 x the rates", solve(inst.scaled(1.25))[0]),
+    plans = [("at the rates", solve(inst).result.plan), ("1.25 x the rates", solve(inst.scaled(1.25)).result.plan),
              (f"head-room by simulation ({overall.message})", overall.plan),
              (f"late_share 0.05 + head-room by simulation ({every.message})", every.plan)]
     out = ["## Plans for Poisson arrivals", "",

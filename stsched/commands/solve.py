@@ -119,28 +119,18 @@ def _solve_for_attainment(args, offered, options):
     the offered rates, its message saying how the loop ended; whether the target was met)."""
     from stsched.check import check
     from stsched.errors import InputError
-    from stsched.simulate.robust import AttainmentOptions, plan_for_attainment
+    from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
 
     if Objective(args.objective) is not Objective.MIN_GPUS:
         raise InputError("--attainment applies to the min-gpus objective")
     opts = AttainmentOptions(target=args.attainment, scope=args.attainment_scope, arrivals=args.attainment_arrivals,
                              rounds=args.attainment_rounds, start=args.headroom, seed=args.seed)
-    judged_by_plan, last = {}, []
-
-    def solve(planned):
-        judged = run_solver(args.solver, planned, options)
-        last[:] = [judged]
-        if judged.result.plan is not None:
-            judged_by_plan[id(judged.result.plan)] = judged
-        return judged.result.plan, judged.valid, judged.result.message
-
-    res = plan_for_attainment(offered, solve, opts)
+    res = plan_for_attainment(offered, registry_solver(args.solver, options), opts)
+    r = res.judged.result
     if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
-        r = last[0].result
-        return replace(last[0], result=replace(r, message=f"{r.message + '; ' if r.message else ''}{res.message}")), False
-    judged = judged_by_plan[id(res.plan)]
+        message = f"{r.message + '; ' if r.message else ''}{res.message}"
+        return replace(res.judged, result=replace(r, message=message)), False
     raised = sum(1 for _, f in res.factors if f > args.headroom)
-    r = judged.result
     message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
                f"{args.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
     # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed

@@ -5,7 +5,7 @@ queue at utilisation 1 and misses its SLO (docs/SIMULATOR.md).  A uniform head-r
 pays for every service the slack that only a few need: those with small batches and an SLO close to two
 execution times, where one extra arrival in a cycle already makes a request late.
 
-`plan_for_attainment` asks a registered solver for a plan at `factor_s x rate_s` for every service s (factors start
+`plan_for_attainment` asks a solver (`solve(instance) -> Judged`, e.g. `registry_solver("heuristic")`) for a plan at `factor_s x rate_s` for every service s (factors start
 at `start`), simulates it at the offered rates under the chosen arrival process, and raises the factor of every
 service whose simulated SLO attainment (its lower confidence bound by batch means) is below the target by
 `1 + clip(target - attainment, min_step, max_step)`; until the attainment over all requests (`scope` "overall") or
@@ -19,14 +19,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
+from stsched.check import check
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulate.arrivals import ArrivalSpec
 from stsched.simulate.simulator import SimOptions, simulate
+from stsched.simulate.summary import within_slo
+from stsched.solve import Judged, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +98,12 @@ class Round:
 @dataclass(frozen=True)
 class AttainmentResult:
     """`plan`: the first plan whose simulation met the target, else the valid plan of highest simulated attainment
-    (overall, or fewest services short for scope "service"; `met` False);
+    (overall, or fewest services short for scope "service"; `met` False); `judged`: the solver's judged result
+    behind it (for the planned rates), or that of the failed first round when there is no plan;
     `factors`: the rate factor each service was planned at in that plan's round."""
 
     plan: Plan | None
+    judged: Judged | None
     met: bool
     factors: tuple[tuple[str, float], ...]
     rounds: tuple[Round, ...] = field(default_factory=tuple)
@@ -112,7 +118,7 @@ def lower_bounds(records, slo_ms: np.ndarray, duration_s: float, batches: int, z
     """Lower confidence bounds of the SLO attainment, over all requests and per service, by batch means: the
     requests, by arrival, in `batches` equal spans of the window; mean of the spans' attainments - z x its
     standard error (spans without requests left out; the point estimate where fewer than two spans remain)."""
-    ok = records.latency_ms() <= slo_ms[records.service] * (1 + 1e-9)
+    ok = within_slo(records, slo_ms)
     span = np.minimum((records.arrival / duration_s * batches).astype(int), batches - 1)
     keys = [np.ones(len(ok), dtype=bool)] + [records.service == i for i in range(len(records.services))]
     out = []
@@ -133,33 +139,28 @@ def _raise(factor: float, attainment: float, opts: AttainmentOptions) -> float:
     return min(opts.max_factor, factor * (1.0 + step))
 
 
-def registry_solver(name: str, options=None):
-    """`solve(instance) -> (plan | None, valid, message)` for `plan_for_attainment` from a registered solver: the
-    plan `stsched.solve.run_solver` returns and the checker's verdict on it."""
-    from stsched.solve import SolveOptions, run_solver
-
-    def solve(planned: Instance):
-        judged = run_solver(name, planned, options if options is not None else SolveOptions())
-        return judged.result.plan, judged.valid, judged.result.message
-    return solve
+def registry_solver(name: str, options: SolveOptions | None = None) -> Callable[[Instance], Judged]:
+    """The `solve` of `plan_for_attainment` for a registered solver: `run_solver`, which judges its plan."""
+    return lambda planned: run_solver(name, planned, options if options is not None else SolveOptions())
 
 
-def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = AttainmentOptions()) -> AttainmentResult:
-    """Plan with `solve(instance) -> (plan | None, valid, message)` (e.g. `registry_solver("heuristic")`: a
-    registered solver judged by the checker on the instance it is given) until the plan's simulation at the
+def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
+                        opts: AttainmentOptions = AttainmentOptions()) -> AttainmentResult:
+    """Plan with `solve(instance) -> Judged` (e.g. `registry_solver("heuristic")`: a registered solver judged by
+    the checker on the instance it is given) until the plan's simulation at the
     offered rates reaches `opts.target` over all requests or for every service (`opts.scope`; module docstring)."""
-    from stsched.check import check
-
     spec = ArrivalSpec.parse(opts.arrivals)
     slo_ms = np.array([s.slo_ms for s in instance.services], dtype=float)
     factors = {s.name: opts.start for s in instance.services}
     rounds: list[Round] = []
-    best: tuple[Plan, dict[str, float], tuple] | None = None
+    best: tuple[Judged, dict[str, float], tuple] | None = None
+    judged: Judged | None = None
     stop = ""
     for k in range(opts.rounds):
         planned = instance.with_rates({s.name: s.rate * factors[s.name] for s in instance.services})
-        plan, valid, message = solve(planned)
-        if plan is None or not valid or not check(instance, plan).valid:
+        judged = solve(planned)
+        plan, message = judged.result.plan, judged.result.message
+        if plan is None or not judged.valid or not check(instance, plan).valid:
             rounds.append(Round(k, None if plan is None else plan.gpus_used, None, None, "", None, (),
                                 message or "no valid plan"))
             log.info("round %d: no valid plan (%s)", k, message)
@@ -175,10 +176,10 @@ def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = Att
         log.debug("round %d: short %s", k, ", ".join(f"{n} {per[n]:.4f} (factor {factors[n]:.2f})" for n in short))
         score = (overall if opts.scope == "overall" else -len(short), per[worst], -plan.gpus_used)
         if best is None or score > best[2]:
-            best = (plan, dict(factors), score)
+            best = (judged, dict(factors), score)
         if not short or (opts.scope == "overall" and overall >= opts.target):
             what = "every service" if opts.scope == "service" else "the attainment over all requests"
-            return AttainmentResult(plan, True, tuple(factors.items()), tuple(rounds),
+            return AttainmentResult(plan, judged, True, tuple(factors.items()), tuple(rounds),
                                     f"{what} reached {opts.target:.2%} in round {k} ({plan.gpus_used} GPUs)")
         capped = [n for n in short if factors[n] >= opts.max_factor]
         if capped:
@@ -188,10 +189,10 @@ def plan_for_attainment(instance: Instance, solve, opts: AttainmentOptions = Att
             factors[n] = _raise(factors[n], per[n], opts)
     if best is None:
         last = rounds[-1].message if rounds else ""
-        return AttainmentResult(None, False, tuple(factors.items()), tuple(rounds), f"no valid plan: {last}")
+        return AttainmentResult(None, judged, False, tuple(factors.items()), tuple(rounds), f"no valid plan: {last}")
     last = rounds[-1]
     why = stop or (f"no valid plan at the raised factors ({last.message})" if last.attainment is None
                    else f"{len(last.short)} services below {opts.target:.2%} in the last of {len(rounds)} rounds "
                         f"(overall {last.attainment:.2%})")
     why += "; returned the round with the highest attainment"
-    return AttainmentResult(best[0], False, tuple(best[1].items()), tuple(rounds), why)
+    return AttainmentResult(best[0].result.plan, best[0], False, tuple(best[1].items()), tuple(rounds), why)

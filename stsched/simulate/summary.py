@@ -143,12 +143,21 @@ def _stats(lat: np.ndarray) -> tuple[float, float, float]:
     return float(part[_rank(n, 0.50)]), float(part[_rank(n, 0.99)]), mean
 
 
+def within_slo(records: RequestRecords, slo_ms: np.ndarray, latency_ms: np.ndarray | None = None) -> np.ndarray:
+    """Per request: completed within its service's SLO (`slo_ms` per service of `records.services`;
+    `latency_ms`: `records.latency_ms()` when the caller has it already)."""
+    if not len(records.services):
+        return np.zeros(len(records), dtype=bool)
+    lat = records.latency_ms() if latency_ms is None else latency_ms
+    return lat <= slo_ms[records.service] * (1 + 1e-9)
+
+
 def summarize(instance: Instance, records: RequestRecords, duration_s: float,
               use: Sequence[PartitionUse] = (), offered: Mapping[str, float] | None = None) -> Summary:
     """The summary of a run whose arrivals span `duration_s` seconds."""
     lat = records.latency_ms()
     slo = np.array([instance.service(n).slo_ms for n in records.services], dtype=float)
-    ok = lat <= (slo[records.service] if len(records.services) else np.empty(0)) * (1 + 1e-9)
+    ok = within_slo(records, slo, lat)
     per = []
     for i, name in enumerate(records.services):
         sel = records.service == i
