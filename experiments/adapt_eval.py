@@ -62,7 +62,7 @@ INT_KNOBS = ("hold", "release_slack", "release_budget", "release_backoff", "comp
 BOOL_KNOBS = ("scale_out", "retenant", "fill")
 
 
-STR_KNOBS = ("release_solver",)
+STR_KNOBS = ("adapt_solver",)
 
 
 OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budget")  # "none" switches them off
@@ -70,7 +70,7 @@ OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budge
 
 def _knob(name: str, value: str) -> object:
     if name in STR_KNOBS:
-        return value
+        return "" if value.lower() == "none" else value
     if name in OPTIONAL_KNOBS and value.lower() == "none":
         return None
     if name in BOOL_KNOBS:

@@ -224,8 +224,13 @@ def test_cli_adapt(tmp_path, small, capsys):
     assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--hours", "0.2",
                  "--time-limit", "2", "--compact-rent", "none", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["settings"]["adaptive"]["compact_rent"] is None
+    assert d["settings"]["adaptive"]["adapt_solver"] == "milp"
+    assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--hours", "0.2",
+                 "--time-limit", "2", "--adapt-solver", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["adaptive"]["adapt_solver"] == ""
     for extra in (["--policy", "x"], ["--epoch", "90"], ["--hours", "-1"], ["--reconfig-cost", "nope.json"],
-                  ["--downtime", "later"], ["--compact-rent", "0"], ["--compact-rent", "soon"]):
+                  ["--downtime", "later"], ["--compact-rent", "0"], ["--compact-rent", "soon"],
+                  ["--adapt-solver", "brute"]):
         assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", *extra]) == 2
     assert main(["adapt", str(tmp_path / "i.json"), "--trace", "nope"]) == 2
 
@@ -299,15 +304,15 @@ def test_filled_scale_out_absorbs_a_rise_with_one_switch_on(vgg):
 
 
 def test_release_through_the_exact_adapt(vgg):
-    """With release_solver="milp" a GPU is given back through the exact adapt objective on one GPU fewer: at
+    """With adapt_solver="milp" a GPU is given back through the exact adapt objective on one GPU fewer: at
     1500 req/s the one GPU left must be rebuilt (60 % -> a larger partition), 2 changes within the budget."""
-    opts = PolicyOptions(time_limit_s=1.0, compact_rent=None, release_solver="milp", release_backoff=0)
+    opts = PolicyOptions(time_limit_s=1.0, compact_rent=None, adapt_solver="milp", release_backoff=0)
     inst = vgg.with_rates({"vgg16": 1500.0})
     assert _walk(Adaptive(opts), vgg, two_vgg_gpus(), (1500, 1500)) == [(2, 1), (0, 1)]
     plan, _ = Adaptive(opts).next(inst, two_vgg_gpus())
     assert check(inst, plan).valid
-    with pytest.raises(InputError, match="release_solver"):
-        AdaptOptions(release_solver="brute")
+    with pytest.raises(InputError, match="adapt_solver"):
+        AdaptOptions(adapt_solver="brute")
 
 
 def test_patient_compaction_waits_then_replans_from_scratch(vgg):
@@ -351,13 +356,18 @@ def test_compaction_is_bought_once_its_rent_is_paid(vgg):
 def test_scale_up_with_rent_weighs_gpus_above_a_fresh_plan(vgg):
     """With compact_rent a scale-up counts every GPU above a plan from scratch as two layout changes (its later
     compaction and the rent until then): at 3000 req/s on two GPUs of 60 %, adding a third GPU (1 change, then
-    released by rebuilding: 3 in all) loses to rebuilding both inside 2 GPUs (2 changes)."""
+    released by rebuilding: 3 in all) loses to the heuristic's rebuilding both inside 2 GPUs (2 changes).  The
+    exact adapt objective (adapt_solver "milp", the default) finds the rebuild of one GPU that suffices."""
     inst = vgg.with_rates({"vgg16": 3000.0})
-    plain, _ = Adaptive(PolicyOptions(time_limit_s=1.0, compact_rent=None)).next(inst, two_vgg_gpus())
-    rented, note = Adaptive(PolicyOptions(time_limit_s=1.0, compact_rent=3.0)).next(inst, two_vgg_gpus())
+    heuristic_only = {"time_limit_s": 1.0, "adapt_solver": ""}
+    plain, _ = Adaptive(PolicyOptions(**heuristic_only, compact_rent=None)).next(inst, two_vgg_gpus())
+    rented, note = Adaptive(PolicyOptions(**heuristic_only, compact_rent=3.0)).next(inst, two_vgg_gpus())
     assert "within 2 GPUs" in note and check(inst, rented).valid
     assert (layout_changes(two_vgg_gpus(), rented), rented.gpus_used) == (2, 2)
     assert layout_changes(two_vgg_gpus(), plain) > 2 and plain.gpus_used == 2
+    exact, note = Adaptive(PolicyOptions(time_limit_s=5.0, compact_rent=3.0)).next(inst, two_vgg_gpus())
+    assert "milp adapt within 2 GPUs" in note and check(inst, exact).valid
+    assert (layout_changes(two_vgg_gpus(), exact), exact.gpus_used) == (1, 2)
 
 
 def test_gpu_hours_budget_buys_compactions_only_under_pressure(vgg):

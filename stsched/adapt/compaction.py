@@ -12,7 +12,7 @@ be worth some layout changes, both measured against that plan from scratch, comp
   freeing most GPUs at once, whatever its changes.
 
 Compactions (`_compactions`, each carries the reserved rates): one GPU off with the rest rebalanced, or re-fitted
-by the policy's adapt objective; the adapt objective of `release_solver` on as many GPUs as the plan from scratch
+by the policy's adapt objective; the adapt objective of `adapt_solver` on as many GPUs as the plan from scratch
 and on one GPU fewer; the plan from scratch, aligned; a max-scale plan on that many GPUs, aligned.  Among those
 bought, the one freeing most GPUs, then with the most spare capacity (a tight plan is undone by the next small
 rise), then changing fewest layouts, is taken.
@@ -82,16 +82,16 @@ class Compaction:
     # -- scale-ups -------------------------------------------------------------------------------------------
     def scale_up_makers(self, current: Plan) -> list[Maker]:
         """Extra scale-up candidates: rebuilding inside as many GPUs as the plan from scratch (the policy's adapt
-        objective, and `release_solver`'s if set), and that plan aligned; none when the ranking ignores GPUs."""
+        objective, and `adapt_solver`'s if set), and that plan aligned; none when the ranking ignores GPUs."""
         fresh = self._fresh_now
         if fresh is None or not self._weighs_gpus(current):
             return []
         cap = max(fresh.gpus_used, current.gpus_used)
         out: list[Maker] = [(f"{self.opts.solver} adapt within {cap} GPUs",
                              lambda g, c: self._adapt(g.with_gpus(cap), c))]
-        if self.opts.release_solver:
-            out.append((f"{self.opts.release_solver} adapt within {cap} GPUs",
-                        lambda g, c: self._try(self.opts.release_solver, g.with_gpus(cap), Objective.ADAPT, c)))
+        if self.opts.adapt_solver:
+            out.append((f"{self.opts.adapt_solver} adapt within {cap} GPUs",
+                        lambda g, c: self._try(self.opts.adapt_solver, g.with_gpus(cap), Objective.ADAPT, c)))
         out.append(("from scratch", lambda g, c: align(c, fresh)))
         return out
 
@@ -148,10 +148,10 @@ class Compaction:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
         for k in order:
             yield f"one GPU off, {self.opts.solver} adapt", self._adapt(reserved, without_gpu(plan, k))
-        if self.opts.release_solver:
+        if self.opts.adapt_solver:
             for n in sorted({fresh.gpus_used, plan.gpus_used - 1}):
-                yield (f"{self.opts.release_solver} adapt on {n} GPUs",
-                       self._try(self.opts.release_solver, reserved.with_gpus(n), Objective.ADAPT, plan))
+                yield (f"{self.opts.adapt_solver} adapt on {n} GPUs",
+                       self._try(self.opts.adapt_solver, reserved.with_gpus(n), Objective.ADAPT, plan))
         yield "from scratch", align(plan, fresh)
         big = self._try(self.opts.solver, reserved.with_gpus(fresh.gpus_used), Objective.MAX_SCALE)
         yield "max-scale from scratch", align(plan, big.compact()) if big is not None else None

@@ -81,13 +81,13 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"sampling must be 'sampled' or 'full', got {self.sampling!r}")
         if self.downtime not in ("stop", "standby"):
             raise InputError(f"downtime must be 'stop' or 'standby', got {self.downtime!r}")
-        if self.release_solver:
+        if self.adapt_solver:
             from stsched.solve import Objective, available_solvers
 
-            info = available_solvers().get(self.release_solver)
-            if info is None or Objective.ADAPT not in info.objectives:
-                raise InputError(f"release_solver {self.release_solver!r}: not a registered solver with the adapt "
-                                 "objective (heuristic, milp, milp-highs)")
+            able = sorted(n for n, info in available_solvers().items() if Objective.ADAPT in info.objectives)
+            if self.adapt_solver not in able:
+                raise InputError(f"adapt_solver {self.adapt_solver!r}: not a registered solver with the adapt "
+                                 f"objective ({', '.join(able)})")
         for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):

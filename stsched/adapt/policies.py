@@ -40,6 +40,10 @@
      at the same decisions.  Then scale-ups (step 2) also try rebuilding inside as
      many GPUs as the plan from scratch, and count every GPU above it as two layout changes (its later
      compaction and the rent until then), so a rise does not add a GPU that rebuilding one more layout saves.
+  `adapt_solver` (default "milp", the exact adapt objective of `solvers/adapt_milp.py`; "" = off) adds its
+  fewest-change plans to the candidates of releases (one GPU fewer), compactions (as many GPUs as the plan from
+  scratch, and one fewer) and scale-ups (within the plan from scratch's GPU count): the heuristic's adapt rebuilds
+  more layouts than needed on some transitions (docs/SOLVERS.md), and every change it spends is counted here.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.check.check`; a plan the checker rejects is never used.
 """
@@ -70,8 +74,9 @@ class AdaptiveKnobs:
     """The adaptive policy's knobs (module docstring), shared by `PolicyOptions` and the control loop's
     `stsched.adapt.AdaptOptions`: `up_margin`, `hold`, `release_slack`, `release_tries`, `release_budget`,
     `release_backoff`, `compact_slack`, `scale_out`, `retenant`, `reserve`, `release_after`, `fill`,
-    `release_margin`, `release_solver` (a registered solver whose adapt objective is asked for the
-    fewest-reconfiguration plan on one GPU fewer, e.g. the exact "milp"; "" = off), `compact_after` (re-plan from
+    `release_margin`, `adapt_solver` (a registered solver whose adapt objective also proposes the
+    fewest-reconfiguration plans of releases, compactions and scale-ups within a fresh plan's GPU count; default the
+    exact "milp", chosen on development data (docs/SIMULATOR.md); "" = off), `compact_after` (re-plan from
     scratch once a plan from scratch has needed fewer GPUs for more than this many decisions in a row; None = off),
     `compact_rent` (ski rental on spare GPUs: a compaction that changes c layouts is bought once the GPUs held above a
     plan from scratch, summed over consecutive decisions, reach `compact_rent` x c; None = off), `hours_budget` (e:
@@ -92,7 +97,7 @@ class AdaptiveKnobs:
     release_after: int | None = None
     fill: bool = False
     release_margin: float = 0.05
-    release_solver: str = ""
+    adapt_solver: str = "milp"
     compact_after: int | None = None
     compact_rent: float | None = 12.0
     hours_budget: float | None = None
@@ -338,12 +343,12 @@ class Adaptive(Compaction):
             trial = rebalance(reserved, without_gpu(plan, k))
             if trial is not None:
                 return trial
-        if self.opts.release_solver and plan.gpus_used > 1:  # fewest changes on one GPU fewer (exact with milp)
+        if self.opts.adapt_solver and plan.gpus_used > 1:  # fewest changes on one GPU fewer (exact with milp)
             try:
-                trial = self._solve_with(self.opts.release_solver, reserved.with_gpus(plan.gpus_used - 1),
+                trial = self._solve_with(self.opts.adapt_solver, reserved.with_gpus(plan.gpus_used - 1),
                                          Objective.ADAPT, plan)
             except InfeasibleError as e:
-                log.info("release through %s failed: %s", self.opts.release_solver, e)
+                log.info("release through %s failed: %s", self.opts.adapt_solver, e)
                 trial = None
             if (trial is not None and trial.gpus_used < plan.gpus_used
                     and layout_changes(plan, trial) <= self.opts.release_budget):

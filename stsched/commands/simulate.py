@@ -64,6 +64,9 @@ def add(sub) -> None:
     a.add_argument("--compact-rent", default=None,
                    help="adaptive: GPU-decisions of spare GPUs paid per layout change before a compaction is bought "
                         "(ski rental; default 12; 'none': the release band instead, docs/SIMULATOR.md)")
+    a.add_argument("--adapt-solver", default=None,
+                   help="adaptive: solver whose adapt objective also proposes fewest-change releases, compactions "
+                        "and scale-ups (default milp, exact; milp-highs | heuristic | 'none': off)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--time-limit", default="30", help="solver time limit per decision, seconds")
     a.add_argument("--out", default=None, help="write the result here (JSON, atomically)")
@@ -136,6 +139,8 @@ def run_adapt(args) -> int:
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
         options = replace(options, compact_rent=rent)
+    if args.adapt_solver is not None:
+        options = replace(options, adapt_solver="" if args.adapt_solver.lower() == "none" else args.adapt_solver)
     try:
         result = adapt_run(inst, options)
     except InfeasibleError as e:
