@@ -12,11 +12,16 @@ Built on the slots formulation (`solvers.patterns.ModelData`, docs/SOLVERS.md), 
     k_K   kept GPUs of in-force layout K (0..m_K)   w_c   partitions with configuration c on kept GPUs
     z     reconfigurations
 
-    min (G + 1) z + sum_K k_K + sum_L y_L
+    min Q ((G + 1) z + sum_K k_K + sum_L y_L) - sum_(p,S) m_(p,S)
     s.t. sum_{c: size p} x_c <= sum_L n_L(p) y_L            every size p   (new layouts, slots may stay empty)
          sum_{c: size p} w_c  = sum_K n_K(p) k_K            every size p   (a kept layout keeps every partition)
          sum_c a_{c,s} (x_c + w_c) >= 1                      every service s
          sum_K k_K + sum_L y_L <= G,   z >= N - sum_K k_K,   z >= sum_L y_L
+         m_(p,S) <= n_(p,S),   m_(p,S) <= sum_{c: size p, services S} w_c
+
+The last term, third in rank (Q = partitions in force + 1, so it never outweighs one GPU), keeps tenants where
+they are: n_(p,S) partitions of size p ran the services S in the plan in force, and the plan is assembled with
+such configurations on such partitions first (tenant changes are cheap, not free: a model load).
 
 Configurations are timed as in the slots model (with the worst slowdown of any legal neighbour when the instance
 has interference), so any placement of them is valid; GPU memory is held per partition as there.  The optimum is
@@ -56,7 +61,20 @@ def _kept_layouts(current: Plan) -> dict[tuple[float, ...], list[int]]:
     return out
 
 
-def _build(data: ModelData, kept: dict[tuple[float, ...], list[int]]):
+def _old_tenant_sets(data: ModelData, current: Plan) -> dict[tuple[float, frozenset[int]], int]:
+    """(size, tenant service indices) -> partitions of the plan in force running them (services of the instance)."""
+    index = {n: i for i, n in enumerate(data.names)}
+    out: dict[tuple[float, frozenset[int]], int] = {}
+    for g in current.gpus:
+        for p in g.partitions:
+            if p.tenants and all(t.service in index for t in p.tenants):
+                key = (float(p.size), frozenset(index[t.service] for t in p.tenants))
+                out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _build(data: ModelData, kept: dict[tuple[float, ...], list[int]],
+           old_sets: dict[tuple[float, frozenset[int]], int]):
     G = data.instance.gpus
     prob = pulp.LpProblem("stsched_adapt", pulp.LpMinimize)
     y = {li: pulp.LpVariable(f"y_{li}", 0, G, cat=pulp.LpInteger) for li in range(len(data.layouts))}
@@ -82,20 +100,45 @@ def _build(data: ModelData, kept: dict[tuple[float, ...], list[int]]):
     prob += kept_gpus + new_gpus <= G, "gpus"
     prob += z >= sum(len(v) for v in kept.values()) - kept_gpus, "z_freed"
     prob += z >= new_gpus, "z_built"
-    prob += (G + 1) * z + kept_gpus + new_gpus
+    # third: partitions of kept layouts that keep their tenant services (m <= old ones, m <= kept configs alike)
+    same = {}
+    for key, n in old_sets.items():
+        alike = [w[ci] for ci, c in enumerate(data.configs)
+                 if c.size == key[0] and frozenset(s for s, _ in c.tenants) == key[1]]
+        if alike:
+            same[key] = pulp.LpVariable(f"m_{len(same)}", 0, n)
+            prob += same[key] <= pulp.lpSum(alike), f"same_{len(same)}"
+    q = sum(old_sets.values()) + 1  # the third term never outweighs one GPU
+    prob += q * ((G + 1) * z + kept_gpus + new_gpus) - pulp.lpSum(same.values())
     return prob, y, x, w, k, keys
 
 
 def _assemble(data: ModelData, current: Plan, kept: dict, keys: list, k_val: dict[int, int],
               w_val: dict[int, int], new_gpus: list, solver: str) -> Plan:
-    """Kept GPUs on their old indices with configurations of their sizes; new layouts on freed indices first."""
+    """Kept GPUs on their old indices with configurations of their sizes, a partition's old tenant services first
+    (configurations are timed for any neighbours, so every placement is valid); new layouts on freed indices
+    first."""
     pool: dict[float, list] = {}
     for ci, n in sorted(w_val.items()):
         pool.setdefault(data.configs[ci].size, []).extend([data.configs[ci]] * n)
+
+    def services(c) -> frozenset[str]:
+        return frozenset(data.names[s] for s, _ in c.tenants)
+
     slots: dict[int, list] = {}  # old index -> configurations (kept GPUs, old partition order)
     for j, K in enumerate(keys):
         for i in kept[K][:k_val.get(j, 0)]:
-            slots[i] = [pool[p.size].pop() for p in current.gpus[i].partitions if p.tenants]
+            slots[i] = [None] * len([p for p in current.gpus[i].partitions if p.tenants])
+    for fill_any in (False, True):  # same tenant services where the pool has them, then whatever is left
+        for i, chosen in slots.items():
+            old = [p for p in current.gpus[i].partitions if p.tenants]
+            for n, p in enumerate(old):
+                if chosen[n] is not None:
+                    continue
+                want = frozenset(t.service for t in p.tenants)
+                m = next((m for m, c in enumerate(pool[p.size]) if fill_any or services(c) == want), None)
+                if m is not None:
+                    chosen[n] = pool[p.size].pop(m)
     order: list[list | None] = []
     fresh = iter(new_gpus)
     for i in range(len(current.gpus)):
@@ -135,7 +178,7 @@ def solve_adapt(solver: str, instance: Instance, options: SolveOptions, solve_mo
     except TooLarge as e:
         return SolveResult(solver, Status.UNKNOWN, message=f"model too large to enumerate: {e}")
     kept = _kept_layouts(current)
-    prob, y, x, w, k, keys = _build(data, kept)
+    prob, y, x, w, k, keys = _build(data, kept, _old_tenant_sets(data, current))
     limit = max(1.0, options.time_limit_s - (time.perf_counter() - t0))
     status, _ = solve_model(prob, opts, limit)
     if status == "infeasible":

@@ -9,7 +9,7 @@ import pytest
 
 from stsched.adapt import (Adaptive, AdaptOptions, PolicyOptions, RateEstimator, ReconfigCosts, align,
                            changed_gpus, layout_changes, run_adapt, transition)
-from stsched.adapt.cost import tenant_changes
+from stsched.adapt.cost import keep_tenants, tenant_changes
 from stsched.adapt.rebalance import rebalance, retenant, tenant_capacities
 from stsched.check import check
 from stsched.cli import main
@@ -63,6 +63,22 @@ def test_align_keeps_identical_layouts_in_place(m2):
     grown = align(old, Plan(fresh.gpus + (layout(100),)))
     assert layout_changes(old, grown) == 1  # the extra (100,) GPU takes the old (100,) slot
     assert layout_changes(old, Plan(old.gpus[:2])) == 1  # switching a GPU off counts
+
+
+def test_keep_tenants_moves_whole_gpus_among_kept_layouts():
+    def gpu(*parts):
+        return GpuLayout(tuple(Partition(size, tuple(Tenant(n, 4, 10.0) for n in names)) for size, names in parts))
+
+    old = Plan((gpu((50, "a"), (50, "b")), gpu((50, "c"), (50, "d")), gpu((100, "e")), gpu((50, "f"), (50, "a"))))
+    # GPUs 0 and 1 swapped, GPU 2 rebuilt, GPU 3 (same layout as 0 and 1) partly re-tenanted
+    new = Plan((gpu((50, "d"), (50, "c")), gpu((50, "b"), (50, "a")), gpu((60, "e"), (40, "x")),
+                gpu((50, "a"), (50, "c"))))
+    assert tenant_changes(old, new) == 5
+    kept = keep_tenants(old, new)
+    assert tenant_changes(old, kept) == 1  # only one of GPU 3's partitions cannot keep its tenants
+    assert layout_changes(old, kept) == layout_changes(old, new) == 1
+    assert kept.gpus[2] == new.gpus[2] and sorted(map(repr, kept.gpus)) == sorted(map(repr, new.gpus))
+    assert keep_tenants(old, old) == old
 
 
 def test_transition_stop_and_standby(m2):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stsched.adapt.cost import tenant_changes
 from stsched.check import check
 from stsched.heuristic.adapt import layout_changes
 from stsched.scenarios import parvagpu, random_instance
@@ -29,6 +30,16 @@ def test_same_rates_keep_every_layout(in_force):
     j = _adapt("milp", inst, current)
     assert j.valid and j.result.status is Status.OPTIMAL and j.result.objective == 0
     assert layout_changes(current, j.result.plan) == 0 and j.result.plan.gpus_used == current.gpus_used
+
+
+def test_kept_partitions_keep_their_tenants(in_force):
+    """Tenant changes are cheap, not free: with every layout kept, every partition keeps its tenant services when
+    the plan in force already carries the rates (the third term and the assembly), and at 0.8 x the rates too."""
+    inst, current = in_force
+    for new in (inst, inst.scaled(0.8)):
+        j = _adapt("milp", new, current)
+        assert j.valid and layout_changes(current, j.result.plan) == 0
+        assert tenant_changes(current, j.result.plan) == 0
 
 
 def test_a_rise_costs_the_fewest_reconfigurations(in_force):

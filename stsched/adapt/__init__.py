@@ -6,15 +6,15 @@
 """
 
 from stsched.adapt.controller import AdaptOptions, AdaptResult, EpochRow, run_adapt
-from stsched.adapt.cost import (ReconfigCosts, Transition, align, changed_gpus, gpu_layout, layout_changes,
-                                standby_fits, tenant_changes, transition)
+from stsched.adapt.cost import (ReconfigCosts, Transition, align, changed_gpus, gpu_layout, keep_tenants,
+                                layout_changes, standby_fits, tenant_changes, transition)
 from stsched.adapt.rebalance import rebalance, retenant, tenant_capacities
 from stsched.adapt.estimate import RateEstimator
 from stsched.adapt.policies import POLICIES, Adaptive, FullRepartition, PolicyOptions, StaticPeak, make_policy
 
 __all__ = [
     "AdaptOptions", "AdaptResult", "Adaptive", "EpochRow", "FullRepartition", "POLICIES", "PolicyOptions",
-    "RateEstimator", "ReconfigCosts", "StaticPeak", "Transition", "align", "changed_gpus", "gpu_layout",
+    "RateEstimator", "ReconfigCosts", "StaticPeak", "Transition", "align", "changed_gpus", "gpu_layout", "keep_tenants",
     "layout_changes", "make_policy", "rebalance", "retenant", "run_adapt", "standby_fits", "tenant_capacities",
     "tenant_changes", "transition",
 ]

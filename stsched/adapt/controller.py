@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from stsched.adapt.cost import ReconfigCosts, Transition, transition
+from stsched.adapt.cost import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.adapt.estimate import RateEstimator
 from stsched.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
 from stsched.check import check
@@ -320,6 +320,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                     plan, note = policy.next(inst, current)
                 except InfeasibleError as err:
                     plan, note = current, f"no new plan ({err}); kept the plan in force"
+                if plan is not current:  # equal layouts placed where their tenants already are
+                    plan = keep_tenants(current, plan)
                 trans = transition(inst, current, plan, options.costs, options.downtime)
                 decisions += 1
                 emergencies += int(emergency)

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from stsched.errors import InputError
 from stsched.plan import GpuLayout, Plan
@@ -126,23 +129,51 @@ def layout_changes(old: Plan, new: Plan) -> int:
     return theirs(old, new)
 
 
+def _changed_partitions(old: GpuLayout, new: GpuLayout) -> int:
+    """Partitions of `new` (same layout as `old`) whose set of tenant services is not one of `old`'s."""
+    before = [(p.size, frozenset(t.service for t in p.tenants)) for p in old.partitions if p.tenants]
+    out = 0
+    for p in new.partitions:
+        if not p.tenants:
+            continue
+        key = (p.size, frozenset(t.service for t in p.tenants))
+        if key in before:
+            before.remove(key)
+        else:
+            out += 1
+    return out
+
+
+def _kept(old: Plan, new: Plan, k: int) -> bool:
+    return k < len(old.gpus) and bool(gpu_layout(new.gpus[k])) and gpu_layout(new.gpus[k]) == gpu_layout(old.gpus[k])
+
+
 def tenant_changes(old: Plan, new: Plan) -> int:
     """Partitions, on GPUs whose layout is kept, whose set of tenant services changed (free reconfigurations:
     a model loaded into or dropped from an existing partition)."""
-    out = 0
-    for k, g in enumerate(new.gpus):
-        if k >= len(old.gpus) or not gpu_layout(g) or gpu_layout(g) != gpu_layout(old.gpus[k]):
+    return sum(_changed_partitions(old.gpus[k], new.gpus[k]) for k in range(len(new.gpus)) if _kept(old, new, k))
+
+
+def keep_tenants(old: Plan, new: Plan) -> Plan:
+    """`new` with the contents of its kept GPUs (same layout as at the same index in `old`) permuted among the kept
+    GPUs of each layout so that the fewest partitions change tenants (an assignment problem per layout).  Whole
+    GPUs move, so every GPU's layout by index, hence `layout_changes`, the GPUs in use and validity, stay the
+    same: a solver that places equal layouts in arbitrary order (the milp's adapt objective counts kept GPUs per
+    layout) loads no model it could have left where it was."""
+    groups: dict[tuple[float, ...], list[int]] = {}
+    for k in range(len(new.gpus)):
+        if _kept(old, new, k):
+            groups.setdefault(gpu_layout(new.gpus[k]), []).append(k)
+    gpus = list(new.gpus)
+    for slots in groups.values():
+        if len(slots) < 2:
             continue
-        before = [(p.size, frozenset(t.service for t in p.tenants)) for p in old.gpus[k].partitions if p.tenants]
-        for p in g.partitions:
-            if not p.tenants:
-                continue
-            key = (p.size, frozenset(t.service for t in p.tenants))
-            if key in before:
-                before.remove(key)
-            else:
-                out += 1
-    return out
+        cost = np.array([[_changed_partitions(old.gpus[j], new.gpus[i]) for j in slots] for i in slots])
+        rows, cols = linear_sum_assignment(cost)
+        if cost[rows, cols].sum() < np.trace(cost):
+            for i, j in zip(rows, cols):
+                gpus[slots[j]] = new.gpus[slots[i]]
+    return replace(new, gpus=tuple(gpus))
 
 
 def changed_gpus(old: Plan, new: Plan) -> list[int]:
