@@ -19,7 +19,8 @@
 #    32+96 SMs.  Each of these two steps stops at its deadline; every point measured so far is kept (atomic writes).
 # Every step is timed and independent: a failing step is reported and the next one runs; if the green-context
 # sweep measures nothing, the later steps use the whole-GPU backend.  Outputs: sm_solo.csv,
-# sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv, exec.json, reconfig.json, report.json, work.tar.gz
+# sm_corun.csv, sm_meta.json, gpu_solo.csv, gpu_corun.csv, exec.json, reconfig.json, report.json (with the sweep's
+# samples.json under "samples"), work.tar.gz
 # (every file made, samples and logs; only when fewer than 7 other files were written).  STSCHED_GPU_CHECK_STEPS="facts reconfig" runs only the steps named
 # (facts sweep resume gpu probe plan execute execute-text reconfig data-solo data-corun).
 set -uo pipefail
@@ -227,11 +228,13 @@ if [ "$BACK" = sm ]; then
 fi
 cp "$WORK/exec.json" "$DEST/exec.json" 2>/dev/null
 cp "$WORK/reconfig.json" "$DEST/reconfig.json" 2>/dev/null
-$PY - "$WORK" "$DEST/report.json" "${FAILED[*]:-}" "$(( $(date +%s) - T0 ))" <<'PY'
+$PY - "$WORK" "$DEST/report.json" "${FAILED[*]:-}" "$(( $(date +%s) - T0 ))" "$WORK/$BACK/samples.json" <<'PY'
 import json, sys
 from pathlib import Path
 work = Path(sys.argv[1])
 rep = {"failed_steps": sys.argv[3].split(), "wall_s": int(sys.argv[4])}
+samples = Path(sys.argv[5])  # every timed repeat of the sweep: the simulator's measured noise (--noise-cv report.json)
+rep["samples"] = json.loads(samples.read_text()) if samples.exists() else None
 for name in ("facts", "probe", "reconfig"):
     p = work / f"{name}.json"
     rep[name] = json.loads(p.read_text()) if p.exists() else None

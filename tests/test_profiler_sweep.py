@@ -49,6 +49,19 @@ def test_solo_rows_follow_the_schema_and_are_measured(swept):
         assert row.latency_ms == pytest.approx(pd.Series(s).median())
 
 
+def test_measured_noise_of_the_sweep(swept):
+    """The simulator's measured noise is the median CV of the solo rows' repeats in samples.json."""
+    from stsched.simulate.noise import measured_noise
+
+    out, _ = swept
+    solo = read_solo_csv(out / "solo.csv")
+    samples = json.loads((out / "samples.json").read_text())
+    cvs = [pd.Series(v).std() / pd.Series(v).mean() for k, v in samples.items() if k.startswith("solo|")]
+    noise = measured_noise(out)
+    assert noise.rows == len(solo) == len(cvs)
+    assert noise.cv == pytest.approx(pd.Series(cvs).median()) and 0 <= noise.cv <= noise.p90_cv
+
+
 def test_corun_rows_pair_up(swept):
     out, result = swept
     if not SPEC.corun_sizes:

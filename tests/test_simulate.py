@@ -154,9 +154,38 @@ def test_cli_simulate_json_and_files(tmp_path, m2_instance, capsys):
     assert rec.read_text().startswith("service,arrival_s")
 
 
+def test_cli_simulate_with_the_noise_a_profile_measured(tmp_path, m2_instance, capsys):
+    """--noise-cv PROFILE: the median CV of the profiler's solo repeats (co-run rows and short rows left out)."""
+    save_instance(m2_instance, tmp_path / "i.json")
+    save_plan(m2_plan(), tmp_path / "p.json")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "samples.json").write_text(json.dumps({
+        "solo|d|cpu|a|1|1.0|1": [1.0, 2.0, 3.0],  # CV 0.5
+        "solo|d|cpu|a|2|1.0|1": [2.0, 4.0, 6.0, "x"],  # CV 0.5 (the non-number dropped)
+        "solo|d|cpu|b|1|1.0|1": [10.0, 10.0, 10.0],  # CV 0
+        "solo|d|cpu|b|2|1.0|1": [1.0, 9.0],  # too few repeats
+        "corun|d|cpu|a|1|1.0|b|1|1.0": [1.0, 100.0, 1.0]}))
+    for where in (profile, profile / "samples.json"):
+        assert main(["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--duration", "5",
+                     "--noise-cv", str(where), "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert d["noise_cv"] == pytest.approx(0.5) and d["noise_source"].startswith("measured:")
+        assert "3 solo rows" in d["noise_source"]
+    report = tmp_path / "report.json"  # scripts/gpu_check.sh keeps the sweep's samples under "samples"
+    report.write_text(json.dumps({"failed_steps": [], "samples": json.loads((profile / "samples.json").read_text())}))
+    assert main(["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--duration", "5",
+                 "--noise-cv", str(report), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["noise_cv"] == pytest.approx(0.5)
+    (profile / "samples.json").write_text(json.dumps({"corun|x": [1.0, 2.0, 3.0]}))
+    assert main(["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--noise-cv", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stsched: error:") and "samples.json" in err and "no solo row" in err
+
+
 @pytest.mark.parametrize("extra", [["--arrivals", "gamma:-1"], ["--arrivals", "weibull"], ["--duration", "0"],
                                    ["--duration", "x"], ["--arrivals", "trace:nope"], ["--routing", "zz"],
-                                   ["--noise-cv", "-0.1"]])
+                                   ["--noise-cv", "-0.1"], ["--noise-cv", "nope.json"]])
 def test_cli_simulate_bad_input_exits_2(tmp_path, m2_instance, extra, capsys):
     save_instance(m2_instance, tmp_path / "i.json")
     save_plan(m2_plan(), tmp_path / "p.json")

@@ -9,6 +9,7 @@ rates, 2 on bad input.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from stsched.errors import InfeasibleError, InputError
 from stsched.io import check_plan_services, load_instance, load_plan, write_json
+
+log = logging.getLogger(__name__)
 
 
 def _number(text: str, option: str, *, positive: bool = True) -> float:
@@ -31,6 +34,19 @@ def _number(text: str, option: str, *, positive: bool = True) -> float:
     return v
 
 
+def _noise(text: str) -> tuple[float, str]:
+    """--noise-cv: a number, or a profile's samples.json / folder (the median CV the profiler measured)."""
+    try:
+        float(text)
+    except ValueError:
+        from stsched.simulate.noise import measured_noise
+
+        m = measured_noise(text)
+        log.info("noise: median CV %.4f over %d solo rows of %s (p90 %.4f)", m.cv, m.rows, m.source, m.p90_cv)
+        return m.cv, f"measured: {m.source} ({m.rows} solo rows, p90 CV {m.p90_cv:.4f})"
+    return _number(text, "--noise-cv", positive=False), "given"
+
+
 def add(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a plan under Poisson, bursty or real-trace arrivals")
     p.add_argument("instance", help="instance JSON file")
@@ -39,7 +55,9 @@ def add(sub) -> None:
     p.add_argument("--duration", default="60", help="seconds of arrivals (default 60)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--routing", default="interleave", help="interleave (deterministic) | random")
-    p.add_argument("--noise-cv", default="0", help="per-batch execution-time noise, coefficient of variation")
+    p.add_argument("--noise-cv", default="0",
+                   help="per-batch execution-time noise: a coefficient of variation, or a profile's samples.json "
+                        "(or its folder) for the noise the profiler measured (median CV of its solo repeats)")
     p.add_argument("--exec-model", default="fill", help="fill (partial batches run faster) | fixed")
     p.add_argument("--out", default=None, help="write the summary here (JSON, atomically)")
     p.add_argument("--records", default=None, help="write per-request records here (CSV, atomically)")
@@ -104,12 +122,13 @@ def run_simulate(args) -> int:
     plan = load_plan(args.plan)
     check_plan_services(inst, plan, args.plan)
     spec = ArrivalSpec.parse(args.arrivals)
+    noise_cv, noise_source = _noise(args.noise_cv)
     options = SimOptions(duration_s=_number(args.duration, "--duration"), seed=args.seed, routing=args.routing,
-                         noise_cv=_number(args.noise_cv, "--noise-cv", positive=False),
-                         exec_model=args.exec_model, progress=True)
+                         noise_cv=noise_cv, exec_model=args.exec_model, progress=True)
     result = simulate(inst, plan, spec, options)
     d = result.summary.to_dict()
     d["arrivals"] = spec.describe()
+    d["noise_cv"], d["noise_source"] = noise_cv, noise_source
     d["wall_s"] = round(result.wall_s, 3)
     if args.out:
         write_json(args.out, d)

@@ -7,12 +7,14 @@
 
 from stsched.simulate.arrivals import ArrivalSpec, generate, piecewise_poisson
 from stsched.simulate.engine import PartitionOutcome, run_partition
+from stsched.simulate.noise import MeasuredNoise, measured_noise
 from stsched.simulate.robust import AttainmentOptions, AttainmentResult, plan_for_attainment, registry_solver
 from stsched.simulate.simulator import PlanRun, SimOptions, SimResult, partition_timings, run_plan, simulate
 from stsched.simulate.summary import PartitionUse, RequestRecords, ServiceSummary, Summary, summarize
 
 __all__ = [
-    "ArrivalSpec", "AttainmentOptions", "AttainmentResult", "PartitionOutcome", "PartitionUse", "PlanRun", "RequestRecords", "ServiceSummary", "SimOptions",
-    "SimResult", "Summary", "generate", "partition_timings", "piecewise_poisson", "run_partition", "run_plan",
-    "plan_for_attainment", "registry_solver", "simulate", "summarize",
+    "ArrivalSpec", "AttainmentOptions", "AttainmentResult", "MeasuredNoise", "PartitionOutcome", "PartitionUse",
+    "PlanRun", "RequestRecords", "ServiceSummary", "SimOptions", "SimResult", "Summary", "generate",
+    "measured_noise", "partition_timings", "piecewise_poisson", "plan_for_attainment", "registry_solver",
+    "run_partition", "run_plan", "simulate", "summarize",
 ]
