@@ -79,6 +79,14 @@ def test_keep_tenants_moves_whole_gpus_among_kept_layouts():
     assert layout_changes(old, kept) == layout_changes(old, new) == 1
     assert kept.gpus[2] == new.gpus[2] and sorted(map(repr, kept.gpus)) == sorted(map(repr, new.gpus))
     assert keep_tenants(old, old) == old
+    # MIG: a GPU's content moves only onto a GPU whose slices start where its own do
+    def mig(*parts):
+        return GpuLayout(tuple(Partition(size, (Tenant(n, 4, 10.0),), start=at) for size, at, n in parts))
+
+    before = Plan((mig((3, 0, "x"), (4, 3, "y")), mig((4, 0, "c"), (3, 4, "d"))))
+    after = Plan((mig((3, 0, "c"), (4, 3, "d")), mig((4, 0, "y"), (3, 4, "x"))))  # swapping would keep 4 tenants
+    assert tenant_changes(before, after) == 4 and keep_tenants(before, after) == after
+    assert keep_tenants(before, Plan(after.gpus[::-1])) == after  # and GPUs go back onto their own slices
 
 
 def test_transition_stop_and_standby(m2):

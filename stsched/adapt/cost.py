@@ -144,6 +144,14 @@ def _changed_partitions(old: GpuLayout, new: GpuLayout) -> int:
     return out
 
 
+_MOVED_SLICES = 10**6  # weight of a GPU placed where the partitions' start positions differ
+
+
+def _placement(g: GpuLayout) -> list[tuple[float, int]]:
+    """Sizes and start positions (MIG; -1 where none) of a GPU's partitions with tenants."""
+    return sorted((float(p.size), -1 if p.start is None else int(p.start)) for p in g.partitions if p.tenants)
+
+
 def _kept(old: Plan, new: Plan, k: int) -> bool:
     return k < len(old.gpus) and bool(gpu_layout(new.gpus[k])) and gpu_layout(new.gpus[k]) == gpu_layout(old.gpus[k])
 
@@ -168,7 +176,10 @@ def keep_tenants(old: Plan, new: Plan) -> Plan:
     for slots in groups.values():
         if len(slots) < 2:
             continue
-        cost = np.array([[_changed_partitions(old.gpus[j], new.gpus[i]) for j in slots] for i in slots])
+        # a MIG GPU moves only where the old GPU had the same start slices (else its slices would be re-made)
+        cost = np.array([[_changed_partitions(old.gpus[j], new.gpus[i])
+                          + _MOVED_SLICES * (_placement(old.gpus[j]) != _placement(new.gpus[i]))
+                          for j in slots] for i in slots])
         rows, cols = linear_sum_assignment(cost)
         if cost[rows, cols].sum() < np.trace(cost):
             for i, j in zip(rows, cols):
