@@ -67,8 +67,8 @@ def point(p) -> dict[str, object]:
         plan, valid, message = judged.result.plan, judged.valid, judged.result.message
         met = ""
     else:
-        res = plan_for_attainment(planned_inst, solve, AttainmentOptions(target=value, scope=scope, rounds=int(p["rounds"]),
-                                                                 seed=100))
+        res = plan_for_attainment(planned_inst, solve,
+                                  AttainmentOptions(target=value, scope=scope, rounds=int(p["rounds"]), seed=100))
         plan, valid, message, met = res.plan, res.plan is not None, res.message, res.met
         plan_rounds = len(res.rounds)
     wall = time.perf_counter() - t0

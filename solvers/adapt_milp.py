@@ -67,8 +67,8 @@ def _old_tenant_sets(data: ModelData, current: Plan) -> dict[tuple[float, frozen
     out: dict[tuple[float, frozenset[int]], int] = {}
     for g in current.gpus:
         for p in g.partitions:
-            if p.tenants and all(t.service in index for t in p.tenants):
-                key = (float(p.size), frozenset(index[t.service] for t in p.tenants))
+            if p.tenants and p.services <= index.keys():
+                key = (float(p.size), frozenset(index[n] for n in p.services))
                 out[key] = out.get(key, 0) + 1
     return out
 
@@ -101,10 +101,12 @@ def _build(data: ModelData, kept: dict[tuple[float, ...], list[int]],
     prob += z >= sum(len(v) for v in kept.values()) - kept_gpus, "z_freed"
     prob += z >= new_gpus, "z_built"
     # third: partitions of kept layouts that keep their tenant services (m <= old ones, m <= kept configs alike)
+    by_set: dict[tuple[float, frozenset[int]], list] = {}
+    for ci, c in enumerate(data.configs):
+        by_set.setdefault((float(c.size), frozenset(s for s, _ in c.tenants)), []).append(w[ci])
     same = {}
     for key, n in old_sets.items():
-        alike = [w[ci] for ci, c in enumerate(data.configs)
-                 if c.size == key[0] and frozenset(s for s, _ in c.tenants) == key[1]]
+        alike = by_set.get(key)
         if alike:
             same[key] = pulp.LpVariable(f"m_{len(same)}", 0, n)
             prob += same[key] <= pulp.lpSum(alike), f"same_{len(same)}"
@@ -135,8 +137,7 @@ def _assemble(data: ModelData, current: Plan, kept: dict, keys: list, k_val: dic
             for n, p in enumerate(old):
                 if chosen[n] is not None:
                     continue
-                want = frozenset(t.service for t in p.tenants)
-                m = next((m for m, c in enumerate(pool[p.size]) if fill_any or services(c) == want), None)
+                m = next((m for m, c in enumerate(pool[p.size]) if fill_any or services(c) == p.services), None)
                 if m is not None:
                     chosen[n] = pool[p.size].pop(m)
     order: list[list | None] = []

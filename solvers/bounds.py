@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from stsched.bounds import efficiency, infeasible_services
-from stsched.problem import Instance, ThroughputRule
+from stsched.bounds import efficiency, infeasible_services, point_capacity
+from stsched.problem import Instance
 from stsched.solve import Objective
 
 
@@ -57,20 +57,6 @@ def unservable(instance: Instance, objective: Objective) -> dict[str, str]:
     return bad
 
 
-def _optimistic_capacity(instance: Instance, service: str, batch: int, size: float, procs: int) -> float | None:
-    e = instance.entry(service, batch, size, procs)
-    if e is None:
-        return None
-    exec_ms = e.latency_ms * instance.margin.latency_factor
-    if 2 * exec_ms > instance.slo_budget_ms(service) * (1 + 1e-6) + 1e-9:
-        return None
-    cycle = procs * 1000.0 * instance.margin.credit(batch) / exec_ms
-    if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
-        return max(cycle, procs * e.throughput_rps / instance.margin.latency_factor
-                   * instance.margin.credit(batch) / batch)
-    return cycle
-
-
 def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS) -> LpBound:
     """The layout-aware LP bound (see module docstring)."""
     from solvers.patterns import enumerate_layouts  # local: patterns imports nothing from here
@@ -84,7 +70,7 @@ def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS)
         for pi, p in enumerate(sizes):
             for b in instance.batches:
                 for k in instance.procs_options():
-                    c = _optimistic_capacity(instance, s.name, b, p, k)
+                    c = point_capacity(instance, s.name, b, p, k, optimistic=True)
                     if c is not None and c > best.get(pi, 0.0):
                         best[pi] = c
         if not best:

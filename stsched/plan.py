@@ -50,6 +50,11 @@ class Partition:
         if self.duty_ms is not None and not self.duty_ms > 0:
             raise InputError(f"partition duty_ms must be > 0, got {self.duty_ms}")
 
+    @property
+    def services(self) -> frozenset[str]:
+        """The services of its tenants (what a tenant change changes)."""
+        return frozenset(t.service for t in self.tenants)
+
 
 @dataclass(frozen=True)
 class GpuLayout:

@@ -131,12 +131,12 @@ def layout_changes(old: Plan, new: Plan) -> int:
 
 def _changed_partitions(old: GpuLayout, new: GpuLayout) -> int:
     """Partitions of `new` (same layout as `old`) whose set of tenant services is not one of `old`'s."""
-    before = [(p.size, frozenset(t.service for t in p.tenants)) for p in old.partitions if p.tenants]
+    before = [(p.size, p.services) for p in old.partitions if p.tenants]
     out = 0
     for p in new.partitions:
         if not p.tenants:
             continue
-        key = (p.size, frozenset(t.service for t in p.tenants))
+        key = (p.size, p.services)
         if key in before:
             before.remove(key)
         else:

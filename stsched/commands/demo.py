@@ -3,8 +3,8 @@
 Imports the shipped profiles, builds the published scenarios, checks ParvaGPU's published deployments, solves the
 scenarios with every registered solver (exact solvers under a time limit), checks every plan, simulates the
 winning plan when the simulator is installed, judges plans of a random 16-service instance made at the rates, at
-1.25 x, with head-room found by simulation and for every service at 99 % on fresh Poisson arrivals, and writes `results/demo/` (rows.csv,
-summary.md).
+1.25 x, with head-room found by simulation and for every service at 99 % on fresh Poisson arrivals, and writes
+`results/demo/` (rows.csv, summary.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--late-share X] [--attainment T]
-[--out PLAN] [--json]`.
+"""`stsched solve INSTANCE --solver NAME [--objective ...] [--time-limit S] [--headroom H] [--late-share X]
+[--attainment T] [--out PLAN] [--json]`.
 
 Exit 0 when a plan the checker accepts was found (with `--attainment`: and its simulation reached the target), 1
 when the instance is infeasible, no valid plan came back or the target was not reached.
@@ -117,7 +117,6 @@ def run(args) -> int:
 def _solve_for_attainment(args, offered, options):
     """`plan_for_attainment` around the chosen solver: (the judged result of the plan it returns, checked against
     the offered rates, its message saying how the loop ended; whether the target was met)."""
-    from stsched.check import check
     from stsched.errors import InputError
     from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
 
@@ -135,4 +134,4 @@ def _solve_for_attainment(args, offered, options):
                f"{args.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
     # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
     status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
-    return Judged(replace(r, status=status, bound=None, message=message), check(offered, res.plan)), res.met
+    return Judged(replace(r, status=status, bound=None, message=message), res.report), res.met

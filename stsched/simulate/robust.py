@@ -5,13 +5,15 @@ queue at utilisation 1 and misses its SLO (docs/SIMULATOR.md).  A uniform head-r
 pays for every service the slack that only a few need: those with small batches and an SLO close to two
 execution times, where one extra arrival in a cycle already makes a request late.
 
-`plan_for_attainment` asks a solver (`solve(instance) -> Judged`, e.g. `registry_solver("heuristic")`) for a plan at `factor_s x rate_s` for every service s (factors start
-at `start`), simulates it at the offered rates under the chosen arrival process, and raises the factor of every
-service whose simulated SLO attainment (its lower confidence bound by batch means) is below the target by
-`1 + clip(target - attainment, min_step, max_step)`; until the attainment over all requests (`scope` "overall") or
-that of every service ("service") reaches the target (again its lower bound), or `rounds` plans were made.  Factors only grow, so the loop ends.  Every
-plan goes through the checker against the offered instance; the simulation of each round uses its own seed
-(`seed + round`), and the caller should judge the result on arrivals it never planned with (a fresh seed).
+`plan_for_attainment` asks a solver (`solve(instance) -> Judged`, e.g. `registry_solver("heuristic")`) for a plan
+at `factor_s x rate_s` for every service s (factors start at `start`), simulates it at the offered rates under the
+chosen arrival process, and raises the factor of every service whose simulated SLO attainment (its lower
+confidence bound by batch means) is below the target by `1 + clip(target - attainment, min_step, max_step)`; until
+the attainment over all requests (`scope` "overall") or that of every service ("service") reaches the target
+(again its lower bound), or `rounds` plans were made.  Factors only grow, so the loop ends.  Every plan goes
+through the checker against the offered instance (the result keeps that report); the simulation of each round
+uses its own seed (`seed + round`), and the caller should judge the result on arrivals it never planned with (a
+fresh seed).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from stsched.check import check
+from stsched.check import Report, check
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -99,8 +101,9 @@ class Round:
 class AttainmentResult:
     """`plan`: the first plan whose simulation met the target, else the valid plan of highest simulated attainment
     (overall, or fewest services short for scope "service"; `met` False); `judged`: the solver's judged result
-    behind it (for the planned rates), or that of the failed first round when there is no plan;
-    `factors`: the rate factor each service was planned at in that plan's round."""
+    behind it (for the planned rates), or that of the failed first round when there is no plan; `report`: the
+    checker's report of `plan` against the offered rates; `factors`: the rate factor each service was planned at in
+    that plan's round."""
 
     plan: Plan | None
     judged: Judged | None
@@ -108,6 +111,7 @@ class AttainmentResult:
     factors: tuple[tuple[str, float], ...]
     rounds: tuple[Round, ...] = field(default_factory=tuple)
     message: str = ""
+    report: Report | None = None
 
     def factor(self, service: str) -> float:
         return dict(self.factors)[service]
@@ -147,20 +151,21 @@ def registry_solver(name: str, options: SolveOptions | None = None) -> Callable[
 def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
                         opts: AttainmentOptions = AttainmentOptions()) -> AttainmentResult:
     """Plan with `solve(instance) -> Judged` (e.g. `registry_solver("heuristic")`: a registered solver judged by
-    the checker on the instance it is given) until the plan's simulation at the
-    offered rates reaches `opts.target` over all requests or for every service (`opts.scope`; module docstring)."""
+    the checker on the instance it is given) until the plan's simulation at the offered rates reaches
+    `opts.target` over all requests or for every service (`opts.scope`; module docstring)."""
     spec = ArrivalSpec.parse(opts.arrivals)
     slo_ms = np.array([s.slo_ms for s in instance.services], dtype=float)
     factors = {s.name: opts.start for s in instance.services}
     rounds: list[Round] = []
-    best: tuple[Judged, dict[str, float], tuple] | None = None
+    best: tuple[Judged, dict[str, float], tuple, Report] | None = None
     judged: Judged | None = None
     stop = ""
     for k in range(opts.rounds):
         planned = instance.with_rates({s.name: s.rate * factors[s.name] for s in instance.services})
         judged = solve(planned)
         plan, message = judged.result.plan, judged.result.message
-        if plan is None or not judged.valid or not check(instance, plan).valid:
+        report = check(instance, plan) if plan is not None and judged.valid else None
+        if report is None or not report.valid:
             rounds.append(Round(k, None if plan is None else plan.gpus_used, None, None, "", None, (),
                                 message or "no valid plan"))
             log.info("round %d: no valid plan (%s)", k, message)
@@ -176,11 +181,11 @@ def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
         log.debug("round %d: short %s", k, ", ".join(f"{n} {per[n]:.4f} (factor {factors[n]:.2f})" for n in short))
         score = (overall if opts.scope == "overall" else -len(short), per[worst], -plan.gpus_used)
         if best is None or score > best[2]:
-            best = (judged, dict(factors), score)
+            best = (judged, dict(factors), score, report)
         if not short or (opts.scope == "overall" and overall >= opts.target):
             what = "every service" if opts.scope == "service" else "the attainment over all requests"
             return AttainmentResult(plan, judged, True, tuple(factors.items()), tuple(rounds),
-                                    f"{what} reached {opts.target:.2%} in round {k} ({plan.gpus_used} GPUs)")
+                                    f"{what} reached {opts.target:.2%} in round {k} ({plan.gpus_used} GPUs)", report)
         capped = [n for n in short if factors[n] >= opts.max_factor]
         if capped:
             stop = f"{', '.join(capped)} below {opts.target:.2%} at the largest factor {opts.max_factor:g}"
@@ -195,4 +200,4 @@ def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
                    else f"{len(last.short)} services below {opts.target:.2%} in the last of {len(rounds)} rounds "
                         f"(overall {last.attainment:.2%})")
     why += "; returned the round with the highest attainment"
-    return AttainmentResult(best[0].result.plan, best[0], False, tuple(best[1].items()), tuple(rounds), why)
+    return AttainmentResult(best[0].result.plan, best[0], False, tuple(best[1].items()), tuple(rounds), why, best[3])
