@@ -6,14 +6,14 @@
     python -m experiments.adapt_eval --epochs 300,600  # also other epoch lengths
     python -m experiments.adapt_eval --jobs 2        # grid points in parallel processes
     python -m experiments.adapt_eval --variant up_margin=0.1   # an extra adaptive row with other knobs
-    python -m experiments.adapt_eval --offset 4      # development data: services on functions 4..7 (dev.csv)
-    python -m experiments.adapt_eval --offset 4 --plan-only   # no simulation: reconfigurations, GPU-hours only
+    python -m experiments.adapt_eval --functions-offset 4      # development data: services on functions 4..7 (dev.csv)
+    python -m experiments.adapt_eval --functions-offset 4 --plan-only   # no simulation: reconfigurations, GPU-hours only
     python -m experiments.adapt_eval --plot-only     # redraw the figures from the saved series, compute nothing
 
 What is simulated (docs/SIMULATOR.md): `stsched.scenarios.gpulet_mix(MIX, rate=LEVEL)` (A100 MPS data, gpulet's
 sizes, <= 2 partitions and <= 3 tenants per GPU); service i follows the i-th busiest function of
 `azure-functions-2019` (per-minute counts, minutes 480..959 of the trace day), scaled so that its peak minute is
-its instance rate (weight x LEVEL).  The controller (`stsched.adapt.run_adapt`) decides every epoch and on
+its instance rate (weight x LEVEL).  The controller (`stsched.planning.adapt.run_adapt`) decides every epoch and on
 emergencies, with the rate estimate = peak of the last 30 minutes x 1.2; every plan comes from the registered
 "heuristic" solver (min-gpus, or its adapt objective) and passes the checker.  GPU-hours and reconfigurations are
 exact; SLO attainment comes from the minute-by-minute simulation (calm minutes sampled, risky ones in full).
@@ -41,7 +41,7 @@ from typing import Mapping, Sequence
 
 from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid, solver_study_args
 from experiments.plots import stairs_plot
-from stsched.adapt import AdaptOptions, run_adapt
+from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.io import write_atomic
 from stsched.scenarios import gpulet_mix
 
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT = "adapt"
 MIX, LEVEL = "scen1", 4000.0  # scen1 weights 2,2,1,1: peak 24,000 req/s, about 11 GPUs at the peak
-TIME_LIMIT_S = 2.0  # heuristic time limit per call, every policy
+TIME_LIMIT_S = AdaptOptions.time_limit_s  # solver time limit per decision, every policy (the one default)
 KEYS = ["mix", "level", "hours", "epoch_s", "policy", "downtime"]
 DEV_KEYS = KEYS + ["offset", "simulate"]  # development runs on other functions of the trace (dev.csv)
 EPOCH_S, HOURS = 300.0, 8.0  # the study's epoch and span: files of other values carry them in their names
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="grid points run in parallel processes")
     ap.add_argument("--variant", action="append", default=[],
                     help="an extra adaptive row with AdaptOptions overrides, e.g. up_margin=0.1 (standby)")
-    ap.add_argument("--offset", type=int, default=0,
+    ap.add_argument("--functions-offset", "--offset", dest="offset", type=int, default=0,
                     help="development data: service i follows the (offset + i)-th busiest function (dev.csv)")
     ap.add_argument("--plan-only", action="store_true",
                     help="no simulation (reconfigurations and GPU-hours only; development, dev.csv)")

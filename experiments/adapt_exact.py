@@ -19,9 +19,9 @@ import os
 import numpy as np
 
 from experiments.common import markdown_table, run_grid
-from stsched.heuristic.adapt import layout_changes
+from stsched.plan import layout_changes
 from stsched.scenarios import random_instance
-from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions, run_solver
 
 EXPERIMENT = "adapt_exact"
 SERVICES, LOW, HIGH = 5, 0.7, 1.6

@@ -7,7 +7,7 @@ G in 2, 4, 8, instance seeds 1 and 2 (room for 6 G GPUs).  Plans: the registered
 per call), judged by the checker on the offered instance, made for
   * `uniform:H`: H x every rate (`stsched solve --headroom H`), H in 1, 1.25, 1.5, 2;
   * `sim:T:scope`: per-service factors raised where a 120 s Poisson simulation at the offered rates falls short of
-    T (`stsched solve --attainment T --attainment-scope overall|service`, `stsched.simulate.robust`), the planning
+    T (`stsched solve --attainment T --attainment-scope overall|service`, `stsched.planning.attainment`), the planning
     simulations on seeds 100.. ;
   * `share:X`: the instance's Poisson margin `late_share` X (each batch credited with the Poisson arrivals it absorbs
     with an overflow share of at most X; `stsched solve --late-share X`, docs/RULES.md), alone or followed by
@@ -29,9 +29,9 @@ from pathlib import Path
 from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
-from stsched.simulate import ArrivalSpec, SimOptions, simulate
-from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
-from stsched.solve import SolveOptions
+from stsched.simulation import ArrivalSpec, SimOptions, simulate
+from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
+from stsched.registry import SolveOptions
 
 log = logging.getLogger(__name__)
 

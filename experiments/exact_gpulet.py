@@ -26,7 +26,7 @@ from pathlib import Path
 from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import GPULET_MIXES, gpulet_mix
-from stsched.solve import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 log = logging.getLogger(__name__)
 

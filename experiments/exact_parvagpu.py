@@ -27,11 +27,11 @@ from pathlib import Path
 from experiments.common import (markdown_table, read_rows, redraw, results_dir, results_root, run_grid,
                                 solver_study_args)
 from experiments.plots import grouped_bars, number
-from solvers.bounds import lp_relaxation
-from stsched.check import check
+from stsched.bounds import lp_relaxation
+from stsched.checker import check
 from stsched.io import save_plan
 from stsched.scenarios import PARVAGPU_GPUS, parvagpu, parvagpu_published_plan
-from stsched.solve import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["row", "scenario", "services", "parvagpu_public", "committed_map", "lp_bound"]
     cols += [f"{ru}/{e}" for ru in args.rules.split(",") for e in args.engines.split(",")]
     print(markdown_table(table, cols))
-    print("\ncells: GPUs (status when not proven optimal) and wall time; lp_bound: the layout LP (solvers.bounds)")
+    print("\ncells: GPUs (status when not proven optimal) and wall time; lp_bound: the layout LP (stsched.bounds)")
     for f in sorted(plans.glob("row*_highs.json")) or sorted(plans.glob("row*.json")):
         from stsched.io import load_plan
         r = int(f.name[3:].split("_")[0])

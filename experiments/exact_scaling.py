@@ -5,7 +5,7 @@
     python -m experiments.exact_scaling --device a100-mig --fresh
 
 Instances: `stsched.scenarios.random_instance(services, gpus, seed, device)` (A100 MPS data by default: sizes
-{20,...,100} %, no partition or tenant limits beyond the rules, load 0.6 of the GPUs).  Formulations (solvers/milp.py):
+{20,...,100} %, no partition or tenant limits beyond the rules, load 0.6 of the GPUs).  Formulations (solvers/exact/milp.py):
 slots (aggregated configurations + layout counts), patterns (complete GPU patterns; when they exceed the pattern
 limit the solver falls back to slots and the cell says so), indexed (one block of variables per GPU, symmetry
 breaking).  Each cell: wall time to a proven optimum, or the gap left at the time limit; where the model is a
@@ -25,7 +25,7 @@ from pathlib import Path
 from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
 from experiments.plots import number, series_plot
 from stsched.scenarios import random_instance
-from stsched.solve import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 log = logging.getLogger(__name__)
 

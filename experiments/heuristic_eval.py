@@ -4,7 +4,7 @@
     python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed|sm|poisson
     python -m experiments.heuristic_eval --fresh            # recompute everything
 
-Every solver runs through the registry (`stsched.solve.run_solver`, which times it and judges its plan with the
+Every solver runs through the registry (`stsched.registry.run_solver`, which times it and judges its plan with the
 checker) on the same instances; solvers that are not registered are reported as missing.  Sections:
 - gap: min-gpus and max-scale against the exact solver's proven optimum (rows where it is not proven are listed
   but left out of the gap statistics);
@@ -40,7 +40,7 @@ from typing import Mapping
 from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid
 from experiments.plots import grouped_bars, number, series_plot
 from stsched.scenarios import PARVAGPU_GPUS, gpulet_mix, parvagpu, random_instance
-from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 
 log = logging.getLogger(__name__)
 

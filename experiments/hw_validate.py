@@ -31,15 +31,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from experiments.common import markdown_table, results_dir
-from stsched.check import check
+from stsched.checker import check
 from stsched.data import load_profile
 from stsched.devices import sm_mechanism
 from stsched.errors import InputError
 from stsched.io import load_instance, load_plan, save_instance, save_plan, write_atomic
 from stsched.interference import get_form
 from stsched.problem import Device, Instance, Interference, LatencyTable, Margin, ProfileEntry, Service
-from stsched.simulate import SimOptions, simulate
-from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.simulation import SimOptions, simulate
+from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.timing import gpu_timings
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ Instances: `stsched.scenarios.random_instance(64 services, G GPUs, seed)` on the
 G); plans: the registered "heuristic" solver (min-gpus), judged by the checker, made for the rates themselves or,
 in the `headroom` 1.25 rows, for 1.25 x the rates (`stsched solve --headroom`), and simulated at the rates.  Each row simulates `duration`
 seconds of arrivals (Poisson, Gamma CV 2, or the Azure Functions 2019 trace shape) and drains the queues, and
-reports the wall time of `stsched.simulate.simulate` (arrival generation, routing, every partition, records and
+reports the wall time of `stsched.simulation.simulate` (arrival generation, routing, every partition, records and
 summary), the requests simulated and the SLO attainment.  Results: results/sim_speed/rows.csv and a printed
 Markdown table.  Plots: results/sim_speed/requests_per_s.png and slo_attainment.png, per GPU count and arrival
 process, the head-room rows as their own series; `--plot-only` redraws them from rows.csv without simulating.
@@ -24,8 +24,8 @@ from pathlib import Path
 from experiments.common import markdown_table, redraw, results_dir, run_grid
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
-from stsched.simulate import ArrivalSpec, SimOptions, simulate
-from stsched.solve import SolveOptions, run_solver
+from stsched.simulation import ArrivalSpec, SimOptions, simulate
+from stsched.registry import SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 

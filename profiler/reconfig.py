@@ -16,7 +16,7 @@ partition load one after another.
   `import torch`, CUDA context, model build, first batch), all in parallel, and the wall time until the last is
   ready is measured.  MPS daemon commands are not included (this tool never starts or stops a daemon).
 * `summarize(...)`: medians per layout and `reconfig_s`, the per-mechanism seconds that
-  `stsched.adapt.ReconfigCosts.load` reads (`stsched adapt --reconfig-cost FILE`): `sm` = the largest median
+  `stsched.planning.adapt.ReconfigCosts.load` reads (`stsched adapt --reconfig-cost FILE`): `sm` = the largest median
   switch of a green-context layout, `mps` = the median process restart on a GPU.  A CPU run gives the pipeline
   but no `reconfig_s` (its numbers say nothing about a GPU).
 """

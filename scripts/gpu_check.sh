@@ -154,7 +154,7 @@ step "executor: a tiny plan from the profile just measured"
 run plan $PY - "$WORK" "$BACK" "${PAIR%%,*}" $MODELS <<'PY'
 import json, sys
 from pathlib import Path
-from stsched.check import check
+from stsched.checker import check
 from stsched.data import read_solo_csv
 from stsched.devices import sm_mechanism, mps_mechanism
 from stsched.io import save_instance, save_plan

@@ -17,3 +17,7 @@ class InputError(ValueError):
 
 class InfeasibleError(RuntimeError):
     """No plan can serve the instance; the message names what cannot be served."""
+
+
+class TooLarge(Exception):
+    """An enumeration exceeded its limit (a solver catches it and says which limit)."""

@@ -1,6 +1,6 @@
 """The plan: for every GPU its layout, for every partition its tenants with batch size and served rate.
 
-A `Plan` is plain data; `stsched.check.check(instance, plan)` is its judge.  Helpers here compute the
+A `Plan` is plain data; `stsched.checker.check(instance, plan)` is its judge.  Helpers here compute the
 quantities that the rules use (execution time, duty cycle) so that solvers, the checker and the simulator agree.
 """
 
@@ -67,7 +67,13 @@ class GpuLayout:
         return any(p.tenants for p in self.partitions)
 
     def sizes(self) -> tuple[float, ...]:
+        """Sorted sizes of every partition, with tenants or not (the GPU's geometry)."""
         return tuple(sorted((p.size for p in self.partitions), reverse=True))
+
+    def layout(self) -> tuple[float, ...]:
+        """The GPU's layout as a reconfiguration sees it: sorted sizes of its partitions with tenants (empty: the
+        GPU is off).  An empty partition costs nothing to drop or add, so it is not part of the layout."""
+        return tuple(sorted((float(p.size) for p in self.partitions if p.tenants), reverse=True))
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,84 @@ class Plan:
         return out
 
     def layouts(self) -> tuple[tuple[float, ...], ...]:
-        """The layout of every GPU as sorted partition sizes (what a reconfiguration changes)."""
-        return tuple(g.sizes() for g in self.gpus)
+        """The layout of every GPU (`GpuLayout.layout`): what a reconfiguration changes."""
+        return tuple(g.layout() for g in self.gpus)
+
+
+# ------------------------------------------------------------------------------------------ reconfiguration
+# The one definition of the reconfiguration measure (docs/RULES.md, "Re-planning"): GPUs are matched by index; a GPU
+# whose layout (`GpuLayout.layout`) differs is one layout reconfiguration (switching a GPU on or off counts); on a GPU
+# whose layout is kept, a partition whose set of tenant services changed is one tenant change (a model loaded into or
+# dropped from a partition that stays).
+
+
+def gpu_layout(g: GpuLayout) -> tuple[float, ...]:
+    """`g.layout()`, as a function (for sorting and mapping)."""
+    return g.layout()
+
+
+def layout_changes(old: Plan, new: Plan) -> int:
+    """GPUs whose layout differs between two plans, matched by GPU index (on/off counts as a change)."""
+    n = max(len(old.gpus), len(new.gpus))
+    a = [g.layout() for g in old.gpus] + [()] * (n - len(old.gpus))
+    b = [g.layout() for g in new.gpus] + [()] * (n - len(new.gpus))
+    return sum(1 for x, y in zip(a, b) if x != y)
+
+
+def changed_partitions(old: GpuLayout, new: GpuLayout) -> int:
+    """Partitions of `new` with tenants whose (size, set of tenant services) is not one of `old`'s."""
+    before = [(p.size, p.services) for p in old.partitions if p.tenants]
+    out = 0
+    for p in new.partitions:
+        if not p.tenants:
+            continue
+        key = (p.size, p.services)
+        if key in before:
+            before.remove(key)
+        else:
+            out += 1
+    return out
+
+
+def kept_layout(old: Plan, new: Plan, k: int) -> bool:
+    """GPU k is in use in `new` with the layout it had in `old`."""
+    return k < len(old.gpus) and bool(new.gpus[k].layout()) and new.gpus[k].layout() == old.gpus[k].layout()
+
+
+def tenant_changes(old: Plan, new: Plan) -> int:
+    """Partitions, on GPUs whose layout is kept, whose set of tenant services changed."""
+    return sum(changed_partitions(old.gpus[k], new.gpus[k]) for k in range(len(new.gpus)) if kept_layout(old, new, k))
+
+
+def changed_gpus(old: Plan, new: Plan) -> list[int]:
+    """Indices of the GPUs in use in `new` whose layout differs from the same index in `old` (they go down)."""
+    out = []
+    for k, g in enumerate(new.gpus):
+        before = old.gpus[k].layout() if k < len(old.gpus) else ()
+        if g.layout() and g.layout() != before:
+            out.append(k)
+    return out
+
+
+@dataclass(frozen=True)
+class Reconfiguration:
+    """What moving from one plan to another changes (the adapt objective's terms)."""
+
+    layout_changes: int
+    tenant_changes: int
+    changed_gpus: tuple[int, ...]
+    gpus_before: int
+    gpus_after: int
+
+    @classmethod
+    def between(cls, old: Plan, new: Plan) -> "Reconfiguration":
+        return cls(layout_changes(old, new), tenant_changes(old, new), tuple(changed_gpus(old, new)),
+                   old.gpus_used, new.gpus_used)
+
+    def to_dict(self) -> dict:
+        return {"layout_changes": self.layout_changes, "tenant_changes": self.tenant_changes,
+                "changed_gpus": list(self.changed_gpus), "gpus_before": self.gpus_before,
+                "gpus_after": self.gpus_after}
 
 
 @dataclass(frozen=True)

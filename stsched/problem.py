@@ -3,7 +3,7 @@
 An instance holds the services (rate, SLO, memory), the device and its partition mechanism, how many GPUs are
 available, the allowed batch sizes, the latency table the rules use (one `LatencyTable` per model, evaluated on the
 instance's (batch, partition size, processes) grid), the interference form and the safety margin.  The rules that
-judge a plan against an instance live in `stsched.check` and are documented in docs/RULES.md.
+judge a plan against an instance live in `stsched.checker` and are documented in docs/RULES.md.
 """
 
 from __future__ import annotations

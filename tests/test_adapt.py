@@ -7,17 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from stsched.adapt import (Adaptive, AdaptOptions, PolicyOptions, RateEstimator, ReconfigCosts, align,
+from stsched.planning.adapt import (Adaptive, AdaptOptions, PolicyOptions, RateEstimator, ReconfigCosts, align,
                            changed_gpus, layout_changes, run_adapt, transition)
-from stsched.adapt.cost import keep_tenants, tenant_changes
-from stsched.adapt.rebalance import rebalance, retenant, tenant_capacities
-from stsched.check import check
+from stsched.plan import tenant_changes
+from stsched.reconfig import keep_tenants
+from stsched.planning.adapt.rebalance import rebalance, retenant, tenant_capacities
+from stsched.checker import check
 from stsched.cli import main
 from stsched.errors import InputError
 from stsched.io import save_instance
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.scenarios import gpulet_mix
-from stsched.simulate import run_plan
+from stsched.simulation import run_plan
 
 
 def layout(*sizes: float, service: str = "resnet50", rate: float = 10.0) -> GpuLayout:
@@ -125,13 +126,13 @@ def test_downtime_queues_requests_and_reroutes(m2):
 # ------------------------------------------------------------------------------------------- estimation
 def test_estimator_peak_of_window_with_headroom():
     sched = np.array([[1.0, 5.0, 2.0, 3.0, 4.0]])
-    est = RateEstimator(window_s=120.0, headroom=0.5)
+    est = RateEstimator(window_s=120.0, headroom=1.5)
     assert est.estimate(sched, 60.0, 0.0)[0] == pytest.approx(1.5)  # first minute: look-ahead
     assert est.estimate(sched, 60.0, 180.0)[0] == pytest.approx(7.5)  # minutes 1, 2
     assert est.estimate(sched, 60.0, 240.0)[0] == pytest.approx(4.5)  # minutes 2, 3
-    assert RateEstimator(120.0, 0.0, "mean").estimate(sched, 60.0, 300.0)[0] == pytest.approx(3.5)
+    assert RateEstimator(120.0, 1.0, "mean").estimate(sched, 60.0, 300.0)[0] == pytest.approx(3.5)
     with pytest.raises(InputError):
-        RateEstimator(headroom=-0.1)
+        RateEstimator(headroom=0.9)
 
 
 # ------------------------------------------------------------------------------------------- rebalancing
@@ -206,7 +207,7 @@ def test_full_sampling_agrees_with_sampled(small):
     assert full.full_minutes == 6 and sampled.sampled_minutes >= 4
     assert full.slo_attainment == pytest.approx(sampled.slo_attainment, abs=0.002)
     assert full.gpu_hours == sampled.gpu_hours
-    tight = dict(opts, headroom=0.0, trigger=0.0)
+    tight = dict(opts, headroom=1.0, trigger=0.0)
     full = run_adapt(small, AdaptOptions(sampling="full", **tight))
     sampled = run_adapt(small, AdaptOptions(sampling="sampled", **tight))
     naive = run_adapt(small, AdaptOptions(sampling="sampled", risky_load=10.0, **tight))
@@ -217,7 +218,7 @@ def test_full_sampling_agrees_with_sampled(small):
 
 def test_adapt_options_reject_bad_input():
     for bad in (dict(policy="magic"), dict(epoch_s=90), dict(trace="azure-llm-inference-2023"),
-                dict(downtime="pause"), dict(headroom=-1), dict(sampling="some"), dict(hours=0),
+                dict(downtime="pause"), dict(headroom=0.2), dict(sampling="some"), dict(hours=0),
                 dict(function_offset=-1), dict(release_after=-1), dict(release_margin=-0.1)):
         with pytest.raises(InputError):
             AdaptOptions(**bad)

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stsched.adapt.cost import tenant_changes
-from stsched.check import check
-from stsched.heuristic.adapt import layout_changes
+from stsched.plan import tenant_changes
+from stsched.checker import check
+from stsched.plan import layout_changes
 from stsched.scenarios import parvagpu, random_instance
-from stsched.solve import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 
 def _adapt(solver: str, inst, current, **kw):

@@ -10,7 +10,7 @@ from stsched.bounds import lp_bound_gpus, lp_bound_scale
 from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Interference, Margin
 from stsched.scenarios import random_instance
-from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 
 from conftest import make_mig_instance, make_mps_instance
 from solvers.baselines.common import gpu_violations, residual_point

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.scenarios import gpulet_mix, igniter_example, parvagpu, parvagpu_published_plan
-from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions, run_solver
 
 from solvers.baselines.gpulet import interpolate_batches
 from solvers.baselines.igniter_model import analytic_instance

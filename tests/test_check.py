@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from stsched.check import Rule, check
+from stsched.checker import Rule, check
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Interference, LatencyTable, Margin
 from tests.conftest import make_mps_instance

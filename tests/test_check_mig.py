@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stsched.check import Rule, check, find_mig_starts
+from stsched.checker import Rule, check, find_mig_starts
 from stsched.devices import mig_mechanism
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 

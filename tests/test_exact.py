@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 
 from conftest import linear_table, make_mig_instance, make_mps_instance
-from solvers.bounds import lp_relaxation
-from solvers.exact import prepare
-from stsched.check import check
+from stsched.bounds import lp_relaxation
+from solvers.exact.driver import prepare
+from stsched.checker import check
 from stsched.devices import DEVICES, mps_mechanism, sm_mechanism
 from stsched.problem import Instance, Interference, LatencyTable, ProfileEntry, Service
-from stsched.solve import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 ENGINES = [("milp", "cbc"), ("milp", "highs"), ("cpsat", None)]
 LIMIT = 10.0
@@ -203,7 +203,7 @@ def test_parvagpu_row1_under_its_own_rules_if_data_present():
 def test_pricing_reaches_the_lp_of_every_candidate_and_stays_valid():
     import re
 
-    from solvers.pricing import _lp_duals
+    from solvers.exact.pricing import _lp_duals
     inst = make_mps_instance(rates=(120.0, 90.0, 60.0), slos=(200.0, 220.0, 240.0), gpus=3,
                              memory=(1000.0, 1000.0, 1000.0))
     full = prepare(inst, SolveOptions())
@@ -226,7 +226,7 @@ def test_pricing_reaches_the_lp_of_every_candidate_and_stays_valid():
 def test_counter_free_interference_is_modelled_and_plans_pass_the_checker(name, backend):
     """A form that reads no L2/DRAM counters (stsched-elastic) still couples neighbours: tables without counters
     must not make the exact models treat it as absent (their plans were rejected by the checker)."""
-    from solvers.patterns import neighbour_interference
+    from solvers.exact.patterns import neighbour_interference
     inst = make_mps_instance(rates=(300.0, 200.0), interference=Interference("stsched-elastic", (0.4, 0.6)))
     inst = replace(inst, tables=tuple(LatencyTable(t.model, tuple(replace(e, l2_util=None, dram_util=None)
                                                                   for e in t.entries)) for t in inst.tables))

@@ -13,7 +13,7 @@ from conftest import linear_table
 from stsched.devices import DEVICES, mig_mechanism, mps_mechanism
 from stsched.problem import (Instance, Interference, LatencyTable, Margin, Mechanism, ProfileEntry, Service,
                              ThroughputRule)
-from stsched.solve import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 ENGINES = [("milp", "cbc"), ("milp", "highs"), ("cpsat", None)]
 SETTINGS = settings(max_examples=10, deadline=None, derandomize=True,

@@ -17,8 +17,8 @@ pytest.importorskip("torch")
 
 from profiler.partitions import get_backend  # noqa: E402
 from stsched.executor import ExecOptions, execute, route  # noqa: E402
-from stsched.simulate import generate, run_plan, summarize  # noqa: E402
-from stsched.simulate.arrivals import ArrivalSpec  # noqa: E402
+from stsched.simulation import generate, run_plan, summarize  # noqa: E402
+from stsched.simulation.arrivals import ArrivalSpec  # noqa: E402
 
 CORES = len(os.sched_getaffinity(0))
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stsched.errors import InputError
 from stsched.heuristic import HeuristicOptions
 from stsched.problem import Interference, Margin
-from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 from tests.conftest import make_mig_instance, make_mps_instance
 
 GPULET_2080TI = (0.11291, 0.71596, 0.35487, 0.08820, 0.89537)  # glet resource/2080ti/INT_MODEL_CONSTANT.CSV

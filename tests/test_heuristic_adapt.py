@@ -6,11 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.errors import InfeasibleError
-from stsched.heuristic import adapt, layout_changes
+from stsched.heuristic import adapt
+from stsched.plan import layout_changes
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from stsched.solve import Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 from tests.conftest import make_mig_instance, make_mps_instance
 
 

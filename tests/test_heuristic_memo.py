@@ -19,7 +19,7 @@ from stsched.heuristic.options import HeuristicOptions
 from stsched.heuristic.respond import Responder, Slot, _bank, responses
 from stsched.heuristic.shared import share_array
 from stsched.scenarios import parvagpu, random_instance
-from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions, run_solver
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

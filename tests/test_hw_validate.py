@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from experiments import hw_validate
-from stsched.check import check
+from stsched.checker import check
 from stsched.io import load_instance, load_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def test_the_device_needs_neither_scipy_nor_sklearn_to_execute_the_plan(h100_int
         "import sys\n"
         "from stsched.executor import ExecOptions, execute\n"
         "from stsched.io import load_instance, load_plan\n"
-        "from stsched.simulate import SimOptions, simulate\n"
+        "from stsched.simulation import SimOptions, simulate\n"
         f"inst, plan = load_instance({str(out / 'instance.json')!r}), load_plan({str(out / 'plan.json')!r})\n"
         "s = simulate(inst, plan, options=SimOptions(duration_s=2.0, seed=1)).summary\n"
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'sklearn', 'ortools', 'pulp'})\n"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from profiler.reconfig import SwitchSpec, summarize, tenants_for
-from stsched.adapt.cost import ReconfigCosts
+from stsched.reconfig import ReconfigCosts
 from stsched.errors import InputError
 
 

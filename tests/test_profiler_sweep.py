@@ -51,7 +51,7 @@ def test_solo_rows_follow_the_schema_and_are_measured(swept):
 
 def test_measured_noise_of_the_sweep(swept):
     """The simulator's measured noise is the median CV of the solo rows' repeats in samples.json."""
-    from stsched.simulate.noise import measured_noise
+    from stsched.simulation.noise import measured_noise
 
     out, _ = swept
     solo = read_solo_csv(out / "solo.csv")

@@ -61,7 +61,7 @@ def test_tiny_models_run_and_are_seeded(name):
 
 
 def test_imports_stay_free_of_torch():
-    code = ("import sys, stsched.cli, stsched.simulate, stsched.executor, stsched.commands.profile, "
+    code = ("import sys, stsched.cli, stsched.simulation, stsched.executor, stsched.commands.profile, "
             "profiler.zoo, profiler.partitions, profiler.sweep; "
             "from profiler.partitions import get_backend; get_backend('cpu').describe(); "
             "profiler.zoo.resolve('resnet50'); assert 'torch' not in sys.modules, 'torch imported'")

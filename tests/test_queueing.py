@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.cli import main
 from stsched.io import load_instance, save_instance
 from stsched.errors import InputError
 from stsched.queueing import batch_credit, overflow
 from stsched.scenarios import random_instance
-from stsched.simulate import ArrivalSpec, SimOptions, simulate
-from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
-from stsched.solve import SolveOptions, run_solver
+from stsched.simulation import ArrivalSpec, SimOptions, simulate
+from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
+from stsched.registry import SolveOptions, run_solver
 from stsched.timing import cycle_ms, gpu_timings
 
 

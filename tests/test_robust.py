@@ -1,4 +1,4 @@
-"""Head-room found by simulation in the loop (stsched.simulate.robust) and `stsched solve --attainment`."""
+"""Head-room found by simulation in the loop (stsched.planning.attainment) and `stsched solve --attainment`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.cli import main
 from stsched.errors import InputError
 from stsched.io import save_instance
 from stsched.scenarios import random_instance
-from stsched.simulate import ArrivalSpec, RequestRecords, SimOptions, simulate
-from stsched.simulate.robust import AttainmentOptions, lower_bounds, plan_for_attainment, registry_solver
-from stsched.solve import Judged, SolveOptions, SolveResult, Status, run_solver
+from stsched.simulation import ArrivalSpec, RequestRecords, SimOptions, simulate
+from stsched.planning.attainment import AttainmentOptions, lower_bounds, plan_for_attainment, registry_solver
+from stsched.registry import Judged, SolveOptions, SolveResult, Status, run_solver
 
 
 @pytest.fixture(scope="module")

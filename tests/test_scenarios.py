@@ -6,7 +6,7 @@ import pytest
 
 from stsched import scenarios
 from stsched.bounds import infeasible_services, lp_bound_gpus
-from stsched.check import Rule, check
+from stsched.checker import Rule, check
 from stsched.errors import InputError
 from stsched.problem import MechanismKind, ThroughputRule
 

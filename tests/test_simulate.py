@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.cli import main
 from stsched.devices import DEVICES, mps_mechanism
 from stsched.errors import InputError
@@ -15,7 +15,7 @@ from stsched.io import save_instance, save_plan
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance, LatencyTable, ProfileEntry, Service
 from stsched.scenarios import gpulet_mix
-from stsched.simulate import ArrivalSpec, SimOptions, simulate
+from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
 T_MS = 1000.0 / 256.0  # 3.90625 ms: every time below is an exact binary fraction of a second
 
@@ -94,7 +94,7 @@ def test_overloaded_partition_queue_grows_and_attainment_collapses(m2_instance):
     vgg = res.records.services.index("vgg16")
     rec = res.records
     sel = rec.service == vgg
-    from stsched.simulate import RequestRecords
+    from stsched.simulation import RequestRecords
     sub = RequestRecords(rec.services, rec.service[sel], rec.arrival[sel], rec.start[sel], rec.finish[sel],
                          rec.gpu[sel], rec.partition[sel])
     q = sub.backlog([15.0, 30.0, 45.0, 60.0])

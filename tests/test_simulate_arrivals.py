@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stsched.errors import InputError
-from stsched.simulate import arrivals, traces
-from stsched.simulate.arrivals import ArrivalSpec, generate
+from stsched.simulation import arrivals, traces
+from stsched.simulation.arrivals import ArrivalSpec, generate
 
 
 @settings(max_examples=15, deadline=None)

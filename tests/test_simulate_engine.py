@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stsched.simulate.engine import run_partition
-from stsched.simulate.routing import assign
+from stsched.simulation.engine import run_partition
+from stsched.simulation.routing import assign
 
 T = 1.0 / 256.0  # a period exactly representable in binary, so every sum below is exact
 

@@ -14,12 +14,13 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
-from stsched.check import tenant_capacity
+from stsched.checker import tenant_capacity
 from stsched.bounds import infeasible_services, lp_bound_gpus, lp_bound_scale
-from stsched.check import Rule, Violation, check, find_mig_starts
+from stsched.checker import Rule, Violation, check
+from stsched.layouts import legal_layout
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance, MechanismKind
-from stsched.solve import Objective, SolveOptions, SolveResult, Status
+from stsched.registry import Objective, SolveOptions, SolveResult, Status
 
 log = logging.getLogger(__name__)
 
@@ -161,13 +162,7 @@ def gpu_ok(instance: Instance, layout: GpuLayout) -> bool:
 
 def sizes_legal(instance: Instance, sizes: Sequence[float]) -> bool:
     """Whether partitions of these sizes can share one GPU (capacity, partition count, MIG placement)."""
-    mech = instance.mechanism
-    if mech.max_partitions is not None and len(sizes) > mech.max_partitions:
-        return False
-    if mech.kind is MechanismKind.MIG:
-        parts = tuple(Partition(float(s), ()) for s in sizes)
-        return find_mig_starts(mech.placements, parts) is not None
-    return sum(sizes) <= mech.capacity * (1 + TOL)
+    return legal_layout(instance, [float(x) for x in sizes])
 
 
 def full_size(instance: Instance) -> float:

@@ -50,7 +50,7 @@ from stsched.bounds import lp_bound_gpus
 from stsched.devices import GPULET_SIZES
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance, LatencyTable, ProfileEntry
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 from stsched.timing import gpu_timings
 
 from solvers.baselines.common import (TOL, budget, covering_batch, finish, full_size, gpu_ok, make_plan,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 from solvers.baselines.common import (TOL, best_point, finish, gpu_ok, make_plan, scale_result, sizes_legal,
                                       smallest_covering_batch)

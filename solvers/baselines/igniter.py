@@ -33,7 +33,7 @@ from functools import lru_cache
 
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 from stsched.timing import gpu_timings
 
 from solvers.baselines.common import (TOL, budget, finish, gpu_ok, make_plan, param_int, scale_result, sizes_legal,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 from solvers.baselines.common import (TOL, covering_batch, finish, full_size, gpu_ok, largest_batch_point,
                                       make_plan, residual_point, scale_result, solo_exec)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from stsched.plan import Partition, Plan, Tenant
 from stsched.problem import Instance, MechanismKind
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 from solvers.baselines.common import (TOL, alone_capacity, budget, finish, gpu_ok, make_plan, param_int,
                                       scale_result, sizes_legal, solo_exec, split_rate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.io import check_plan_services, load_instance, load_plan
 
 

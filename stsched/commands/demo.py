@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.io import write_atomic
-from stsched.solve import Objective, SolveOptions, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _fmt(x) -> str:
 def _simulate(records, args) -> list[str]:
     """Replay the heuristic's min-gpus plan of gpulet m2 under Poisson and bursty arrivals."""
     from stsched import scenarios
-    from stsched.simulate import ArrivalSpec, SimOptions, simulate
+    from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
     inst = scenarios.gpulet_mix("m2", 1, rate=800.0 / 3)  # 800 req/s in all
     judged = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS))
@@ -141,7 +141,7 @@ def _attainment() -> list[str]:
     rates, with head-room found by simulation (`stsched solve --attainment 0.99`) and for every service at 99 %
     (`--late-share 0.05 --attainment-scope service`)."""
     from stsched import scenarios
-    from stsched.simulate import (ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, registry_solver,
+    from stsched.simulation import (ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, registry_solver,
                                   simulate)
 
     inst = scenarios.random_instance(16, 2, 3).with_gpus(8)

@@ -189,7 +189,7 @@ def run_execute(args) -> int:
     res = _device_errors(lambda: execute(inst, plan, backend, options), args.backend)
     sim = None
     if args.compare_sim:
-        from stsched.simulate import SimOptions, simulate
+        from stsched.simulation import SimOptions, simulate
 
         sim = simulate(inst, plan, res.arrivals, SimOptions(duration_s=args.duration, seed=args.seed,
                                                             routing=args.routing)).summary

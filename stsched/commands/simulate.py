@@ -39,7 +39,7 @@ def _noise(text: str) -> tuple[float, str]:
     try:
         float(text)
     except ValueError:
-        from stsched.simulate.noise import measured_noise
+        from stsched.simulation.noise import measured_noise
 
         m = measured_noise(text)
         log.info("noise: median CV %.4f over %d solo rows of %s (p90 %.4f)", m.cv, m.rows, m.source, m.p90_cv)
@@ -64,16 +64,25 @@ def add(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_simulate)
 
-    a = sub.add_parser("adapt", help="re-plan epoch by epoch over a rate trace, with reconfiguration cost")
+    from stsched.planning.adapt.controller import AdaptOptions
+
+    d = AdaptOptions
+    a = sub.add_parser("adapt", help="re-plan epoch by epoch over a rate trace, with reconfiguration cost",
+                       description="Re-plan epoch by epoch over a per-minute rate trace (service i follows the "
+                                   "(offset + i)-th busiest function), counting layout reconfigurations, their "
+                                   "downtime and GPU-hours, and simulating the arrivals (docs/SIMULATOR.md).")
     a.add_argument("instance", help="instance JSON file (its rates are the services' peak rates)")
     a.add_argument("--trace", required=True, help="per-minute count trace under data/traces (azure-functions-2019)")
-    a.add_argument("--epoch", default="300", help="seconds between planned decisions, whole minutes (default 300)")
-    a.add_argument("--policy", default="adaptive", help="static-peak | full-repartition | adaptive")
-    a.add_argument("--headroom", default="0.2", help="estimate = peak of the last window x (1 + headroom)")
-    a.add_argument("--estimate-window", default="1800", help="seconds of history the estimate looks at")
-    a.add_argument("--trigger", default="0.95",
+    a.add_argument("--epoch", default=f"{d.epoch_s:g}",
+                   help="seconds between planned decisions, whole minutes (default %(default)s)")
+    a.add_argument("--policy", default=d.policy, help="static-peak | full-repartition | adaptive (default %(default)s)")
+    a.add_argument("--headroom", default=f"{d.headroom:g}", metavar="H",
+                   help="plan for H x the estimated rates (a factor >= 1; default %(default)s)")
+    a.add_argument("--estimate-window", default=f"{d.estimate_window_s:g}",
+                   help="seconds of history the estimate looks at (default %(default)s)")
+    a.add_argument("--trigger", default=f"{d.trigger:g}",
                    help="emergency re-plan when a service's last-minute rate exceeds this share of its planned "
-                        "rate (0: never)")
+                        "rate (0: never; default %(default)s)")
     a.add_argument("--hours", default=None, help="only the first H hours of the trace")
     a.add_argument("--downtime", default="stop", help="stop | standby (double-buffered, needs both layouts' memory)")
     a.add_argument("--reconfig-cost", default=None,
@@ -86,7 +95,12 @@ def add(sub) -> None:
                    help="adaptive: solver whose adapt objective also proposes fewest-change releases, compactions "
                         "and scale-ups (default milp, exact; milp-highs | heuristic | 'none': off)")
     a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--time-limit", default="30", help="solver time limit per decision, seconds")
+    a.add_argument("--time-limit", default=f"{d.time_limit_s:g}",
+                   help="solver time limit per decision, seconds (default %(default)s)")
+    a.add_argument("--functions-offset", type=int, default=d.function_offset, metavar="N",
+                   help="service i follows the (N + i)-th busiest function of the trace (default %(default)s)")
+    a.add_argument("--plan-only", action="store_true",
+                   help="plans, reconfigurations and GPU-hours only, no simulation (attainment not measured)")
     a.add_argument("--out", default=None, help="write the result here (JSON, atomically)")
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.set_defaults(run=run_adapt)
@@ -116,7 +130,7 @@ def format_summary(s) -> str:
 
 
 def run_simulate(args) -> int:
-    from stsched.simulate import ArrivalSpec, SimOptions, simulate
+    from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
@@ -144,17 +158,18 @@ def run_simulate(args) -> int:
 
 
 def run_adapt(args) -> int:
-    from stsched.adapt import AdaptOptions, ReconfigCosts, run_adapt as adapt_run
+    from stsched.planning.adapt import AdaptOptions, ReconfigCosts, run_adapt as adapt_run
 
     inst = load_instance(args.instance)
     costs = ReconfigCosts.parse(args.reconfig_cost) if args.reconfig_cost else ReconfigCosts()
     options = AdaptOptions(trace=args.trace, policy=args.policy, epoch_s=_number(args.epoch, "--epoch"),
-                           headroom=_number(args.headroom, "--headroom", positive=False),
+                           headroom=_number(args.headroom, "--headroom"),
                            estimate_window_s=_number(args.estimate_window, "--estimate-window"),
                            trigger=_number(args.trigger, "--trigger", positive=False),
                            hours=_number(args.hours, "--hours") if args.hours else None, downtime=args.downtime,
                            costs=costs, sampling=args.sampling, seed=args.seed,
-                           time_limit_s=_number(args.time_limit, "--time-limit"), progress=True)
+                           time_limit_s=_number(args.time_limit, "--time-limit"), progress=True,
+                           function_offset=args.functions_offset, simulate=not args.plan_only)
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
         options = replace(options, compact_rent=rent)

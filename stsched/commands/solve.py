@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 
 from stsched.io import load_instance, load_plan, save_plan
-from stsched.solve import Judged, Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers, run_solver
 
 
 def add(sub) -> None:
@@ -35,7 +35,7 @@ def add(sub) -> None:
                         "absorbs with at most X overflow (docs/RULES.md; heuristic and exact solvers)")
     p.add_argument("--attainment", type=float, default=None, metavar="T",
                    help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
-                        "(0 < T < 1; min-gpus; stsched.simulate.robust; --headroom gives the starting factor)")
+                        "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor)")
     p.add_argument("--attainment-scope", default="overall", choices=["overall", "service"],
                    help="T applies to all requests together (default) or to every service (add --late-share 0.05: "
                         "docs/SIMULATOR.md)")
@@ -67,16 +67,16 @@ def _params(items: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def run(args) -> int:
-    from stsched.check import check
     from stsched.errors import InputError
+    from stsched.planning.headroom import solve_with_headroom, validate_headroom
 
     offered = load_instance(args.instance)
     if args.late_share is not None:
         offered = offered.with_late_share(args.late_share)
-    if not (args.headroom >= 1.0 and args.headroom < float("inf")):
-        raise InputError(f"--headroom: expected a number >= 1, got {args.headroom:g}")
-    if args.headroom != 1.0 and Objective(args.objective) is Objective.MAX_SCALE:
-        raise InputError("--headroom applies to min-gpus and adapt (max-scale already finds the largest rates)")
+    try:
+        validate_headroom(args.headroom, Objective(args.objective))
+    except InputError as e:
+        raise InputError(f"--{e}") from None
     options = SolveOptions(objective=Objective(args.objective), time_limit_s=args.time_limit, seed=args.seed,
                            threads=args.threads, backend=args.backend,
                            warm_start=load_plan(args.warm_start) if args.warm_start else None,
@@ -86,14 +86,8 @@ def run(args) -> int:
     if args.attainment is not None:
         judged, met = _solve_for_attainment(args, offered, options)
     else:
-        inst = offered.scaled(args.headroom) if args.headroom != 1.0 else offered
-        judged = run_solver(args.solver, inst, options)
+        judged = solve_with_headroom(args.solver, offered, options, args.headroom)
     r = judged.result
-    if args.attainment is None and args.headroom != 1.0 and r.plan is not None:  # H x the rates covers the rates
-        judged = replace(judged, report=check(offered, r.plan))
-        r = replace(r, message=f"{r.message + '; ' if r.message else ''}planned for {args.headroom:g} x every rate "
-                               f"(tenants at <= {100 / args.headroom:.0f} % of their capacity)")
-        judged = replace(judged, result=r)
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
     if args.json:
@@ -118,7 +112,7 @@ def _solve_for_attainment(args, offered, options):
     """`plan_for_attainment` around the chosen solver: (the judged result of the plan it returns, checked against
     the offered rates, its message saying how the loop ended; whether the target was met)."""
     from stsched.errors import InputError
-    from stsched.simulate.robust import AttainmentOptions, plan_for_attainment, registry_solver
+    from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
 
     if Objective(args.objective) is not Objective.MIN_GPUS:
         raise InputError("--attainment applies to the min-gpus objective")

@@ -5,7 +5,7 @@
     result = execute(instance, plan, get_backend("cpu"), ExecOptions(duration_s=5, seed=1))
     result.summary.slo_attainment, result.summary.p99_ms, result.exec_table()
 
-The summary is the simulator's `stsched.simulate.Summary`, computed by the same `summarize` from per-request
+The summary is the simulator's `stsched.simulation.Summary`, computed by the same `summarize` from per-request
 records, so simulated and executed runs compare field for field.  Importing this package does not import torch;
 the cpu and mps backends import it only in their worker processes.
 """

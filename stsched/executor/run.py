@@ -2,17 +2,17 @@
 
 The executor follows the simulator step for step, with the execution time measured instead of looked up:
 
-1. arrivals: `stsched.simulate.arrivals.generate` (Poisson by default, seeded, numpy), each service at its
+1. arrivals: `stsched.simulation.arrivals.generate` (Poisson by default, seeded, numpy), each service at its
    instance rate times `plan.scale`;
 2. routing: every service's requests are split across the partitions that serve it in proportion to the tenants'
-   rate shares, with `stsched.simulate.routing.assign` and the simulator's seed, so both see the same requests;
+   rate shares, with `stsched.simulation.routing.assign` and the simulator's seed, so both see the same requests;
 3. one GPU of the plan at a time (one physical device here), one worker per partition with tenants, started
    through the backend; partition sizes are mapped by their share of the device (`size / mechanism.capacity`) to
    the backend's units (threads, MPS percent, SMs);
 4. every worker builds and warms up its tenants' models, then all start at one instant t0 and serve their
    requests in real time, round robin, one batch per tenant per turn (`profiler.partitions.runner.Runner.serve`,
-   the semantics of `stsched.simulate.engine`);
-5. latency = completion - arrival per request; `stsched.simulate.summary.summarize` makes the `Summary`.
+   the semantics of `stsched.simulation.engine`);
+5. latency = completion - arrival per request; `stsched.simulation.summary.summarize` makes the `Summary`.
 
 Requests still queued `drain_s` after the arrival window are reported as not completed (latency infinite), as the
 simulator does at a horizon; so are the requests of a service that no partition serves. GPUs of the plan that are
@@ -35,9 +35,9 @@ from tqdm import tqdm
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulate import routing as routing_mod
-from stsched.simulate.arrivals import ArrivalSpec, generate
-from stsched.simulate.summary import PartitionUse, RequestRecords, Summary, summarize
+from stsched.simulation import routing as routing_mod
+from stsched.simulation.arrivals import ArrivalSpec, generate
+from stsched.simulation.summary import PartitionUse, RequestRecords, Summary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def _zoo_model(instance: Instance, service: str, model_map: Mapping[str, str]) -
 
 def route(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], routing: str = "interleave",
           seed: int = 0) -> dict[tuple[int, int, int], np.ndarray]:
-    """Arrival times per (gpu, partition, tenant), split as `stsched.simulate.simulator.run_plan` splits them."""
+    """Arrival times per (gpu, partition, tenant), split as `stsched.simulation.simulator.run_plan` splits them."""
     routes: dict[str, list[tuple[tuple[int, int, int], float]]] = {}
     for gi, g in enumerate(plan.gpus):
         for qi, p in enumerate(g.partitions):

@@ -25,24 +25,11 @@ from stsched.heuristic.model import Context, build_context
 from stsched.heuristic.options import HeuristicOptions
 from stsched.heuristic.search import absorb
 from stsched.heuristic.state import WGpu, clone, from_plan, refit_gpu, scale_down
-from stsched.plan import GpuLayout, Plan
+from stsched.plan import Plan, layout_changes
 from stsched.problem import Instance
-from stsched.solve import SolveOptions
+from stsched.registry import SolveOptions
 
 log = logging.getLogger(__name__)
-
-
-def gpu_layout(g: GpuLayout) -> tuple[float, ...]:
-    """The layout of a GPU: sorted sizes of its partitions with tenants (empty when the GPU is off)."""
-    return tuple(sorted((float(p.size) for p in g.partitions if p.tenants), reverse=True))
-
-
-def layout_changes(old: Plan, new: Plan) -> int:
-    """GPUs whose layout differs between two plans, matched by GPU index (on/off counts as a change)."""
-    n = max(len(old.gpus), len(new.gpus))
-    a = [gpu_layout(g) for g in old.gpus] + [()] * (n - len(old.gpus))
-    b = [gpu_layout(g) for g in new.gpus] + [()] * (n - len(new.gpus))
-    return sum(1 for x, y in zip(a, b) if x != y)
 
 
 def _rebuild_options(ctx: Context, gpus: list[WGpu], left: dict[int, float], slots: int):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from stsched.bounds import lp_bound_scale
-from stsched.check import Report, check
+from stsched.checker import Report, check
 from stsched.heuristic.construct import construct
 from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack

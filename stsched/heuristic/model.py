@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stsched.check import find_mig_starts
+from stsched import layouts
 from stsched.heuristic.options import HeuristicOptions
 from stsched.interference import Features, get_form
 from stsched.plan import Partition
@@ -266,9 +266,4 @@ def _enumerate_layouts(ctx: Context) -> list[tuple[float, ...]]:
 
 
 def legal_layout(ctx: Context, sizes: tuple[float, ...]) -> bool:
-    mech = ctx.instance.mechanism
-    if mech.max_partitions is not None and len(sizes) > mech.max_partitions:
-        return False
-    if ctx.mig:
-        return find_mig_starts(mech.placements, tuple(Partition(s, ()) for s in sizes)) is not None
-    return sum(sizes) <= mech.capacity * (1 + 1e-9)
+    return layouts.legal_layout(ctx.instance, sizes)

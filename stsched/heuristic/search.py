@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from stsched.check import find_mig_starts
+from stsched.checker import find_mig_starts
 from stsched.heuristic.construct import construct
 from stsched.heuristic.fit import EPS, headroom
 from stsched.heuristic.model import Context

@@ -12,7 +12,7 @@ from stsched.heuristic.driver import max_scale, min_gpus
 from stsched.heuristic.model import Context, build_context
 from stsched.heuristic.options import HeuristicOptions
 from stsched.problem import Instance
-from stsched.solve import Objective, SolveOptions, SolveResult, Status, register
+from stsched.registry import Objective, SolveOptions, SolveResult, Status, register
 
 log = logging.getLogger(__name__)
 

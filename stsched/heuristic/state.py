@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stsched.check import find_mig_starts
+from stsched.checker import find_mig_starts
 from stsched.heuristic.fit import EPS, Fit, fit_partition, headroom
 from stsched.heuristic.model import Context
 from stsched.plan import GpuLayout, Partition, Plan, Tenant

@@ -4,7 +4,7 @@ The controller observes the per-minute rate of every service (the trace's rate s
 per minute the Poisson noise of a realised count is below 1 %).  At decision time tau it looks at the minutes that
 ended within the last `window_s` seconds and estimates each service's rate for the next epoch as
 
-    estimate = statistic(observed minutes) * (1 + headroom)        statistic: "peak" (max, default) or "mean"
+    estimate = statistic(observed minutes) * headroom        statistic: "peak" (max, default) or "mean"
 
 The headroom is the stated safety factor against growth within the next epoch and against Poisson bursts inside a
 minute.  Before one full minute has been observed (the very first plan) the first minute of the trace is used:
@@ -24,14 +24,14 @@ from stsched.errors import InputError
 @dataclass(frozen=True)
 class RateEstimator:
     window_s: float = 600.0
-    headroom: float = 0.1
+    headroom: float = 1.1  # a factor >= 1: plan for headroom x the estimate
     statistic: str = "peak"
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and math.isfinite(self.window_s)):
             raise InputError(f"estimation window must be > 0 s, got {self.window_s!r}")
-        if not (self.headroom >= 0 and math.isfinite(self.headroom)):
-            raise InputError(f"headroom must be >= 0, got {self.headroom!r}")
+        if not (self.headroom >= 1 and math.isfinite(self.headroom)):
+            raise InputError(f"headroom must be a factor >= 1, got {self.headroom!r}")
         if self.statistic not in ("peak", "mean"):
             raise InputError(f"estimator statistic must be 'peak' or 'mean', got {self.statistic!r}")
 
@@ -43,4 +43,4 @@ class RateEstimator:
             first, last = 0, 1
         seen = schedule[:, first:last]
         stat = seen.max(axis=1) if self.statistic == "peak" else seen.mean(axis=1)
-        return stat * (1.0 + self.headroom)
+        return stat * self.headroom

@@ -1,11 +1,11 @@
-"""What both exact models (solvers.milp, solvers.cpsat) are built from: partition configurations, GPU layouts and
+"""What both exact models (solvers.exact.milp, solvers.exact.cpsat) are built from: partition configurations, GPU layouts and
 GPU patterns, enumerated once per instance with their capacities precomputed.
 
 A *configuration* is one partition: a size, a process count and a tenant set with a batch per tenant.  Its duty cycle
 is the shortest legal one, d = sum of the tenants' execution times: for a fixed tenant set and batches that both
 maximises every tenant's throughput (1000 b / d) and minimises every tenant's latency (d + e), so nothing is lost by
 fixing it.  A configuration is kept when every tenant meets d + e <= budget (FORMULATION.md) and its memory fits;
-its capacity per tenant follows the instance's throughput rule exactly as `stsched.check` credits it.
+its capacity per tenant follows the instance's throughput rule exactly as `stsched.checker` credits it.
 
 A *layout* is a legal multiset of partition sizes on one GPU (MIG placements via the checker's `find_mig_starts`;
 MPS/SM: sizes sum to at most the capacity, at most `max_partitions`).  A *GPU pattern* is a layout with one
@@ -30,13 +30,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from stsched.check import tenant_capacity
-from stsched.check import REL_TOL, find_mig_starts
-from stsched.errors import InputError
+from stsched.checker import tenant_capacity
+from stsched.errors import InputError, TooLarge
+from stsched.layouts import enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
 from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Instance, MechanismKind
-from stsched.solve import SolveOptions
+from stsched.registry import SolveOptions
 from stsched.timing import features, gpu_timings, slowdown
 
 log = logging.getLogger(__name__)
@@ -160,50 +160,6 @@ class ModelData:
         return sum(1 for x in layout if x == size)
 
 
-class TooLarge(Exception):
-    """An enumeration exceeded its limit."""
-
-
-def fits(value: float, limit: float) -> bool:
-    """The checker's comparison (value <= limit up to its relative tolerance)."""
-    return not value > limit * (1 + REL_TOL) + 1e-9
-
-
-# ------------------------------------------------------------------------------------------------- layouts
-def _legal(instance: Instance, sizes: Sequence[float]) -> bool:
-    mech = instance.mechanism
-    if mech.max_partitions is not None and len(sizes) > mech.max_partitions:
-        return False
-    if mech.kind is MechanismKind.MIG:
-        return find_mig_starts(mech.placements, tuple(Partition(s, ()) for s in sizes)) is not None
-    return fits(sum(sizes), mech.capacity)
-
-
-def enumerate_layouts(instance: Instance, maximal: bool, limit: int) -> list[tuple[float, ...]]:
-    """Legal layouts as non-increasing size tuples (only the inclusion-maximal ones when `maximal`)."""
-    sizes = sorted(instance.mechanism.sizes, reverse=True)
-    out: list[tuple[float, ...]] = []
-
-    def rec(prefix: tuple[float, ...], start: int) -> None:
-        if prefix:
-            out.append(prefix)
-            if len(out) > limit:
-                raise TooLarge(f"more than {limit} layouts")
-        for i in range(start, len(sizes)):
-            cand = prefix + (sizes[i],)
-            if _legal(instance, cand):  # legality is closed under removal, so pruning here is exact
-                rec(cand, i)
-
-    rec((), 0)
-    if maximal:
-        out = [L for L in out if not any(_legal(instance, tuple(sorted(L + (s,), reverse=True))) for s in sizes)]
-    return out
-
-
-def mig_starts(instance: Instance, sizes: Sequence[float]) -> tuple[int, ...] | None:
-    return find_mig_starts(instance.mechanism.placements, tuple(Partition(s, ()) for s in sizes))
-
-
 # ------------------------------------------------------------------------------------------------- timing
 def neighbour_interference(instance: Instance) -> bool:
     """True when a tenant's slowdown depends on what the other partitions of its GPU run."""
@@ -248,7 +204,7 @@ class _Timer:
 
 
 def single_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float) -> float:
-    """Req/s of a one-tenant partition, as `stsched.check` credits it."""
+    """Req/s of a one-tenant partition, as `stsched.checker` credits it."""
     return tenant_capacity(instance, service, batch, size, procs, exec_ms, exec_ms, 1)
 
 

@@ -6,7 +6,7 @@ the plan in force is rebuilt with a new layout or switched off, and a GPU beyond
 reconfiguration (`stsched.heuristic.layout_changes`, GPUs matched by index).  With N GPUs in force, k of them kept
 and n new layouts built (on rebuilt or switched-on GPUs), the reconfigurations are max(N - k, n).
 
-Built on the slots formulation (`solvers.patterns.ModelData`, docs/SOLVERS.md), with
+Built on the slots formulation (`solvers.exact.patterns.ModelData`, docs/SOLVERS.md), with
 
     y_L   GPUs with a new layout L (integer)       x_c   partitions with configuration c on new layouts
     k_K   kept GPUs of in-force layout K (0..m_K)   w_c   partitions with configuration c on kept GPUs
@@ -37,16 +37,14 @@ from dataclasses import replace
 
 import pulp
 
-from solvers.bounds import unservable
-from solvers.exact import prepare
-from solvers.patterns import ModelData, TooLarge
-from solvers.plans import Counts, gpus_of, to_plan
-from stsched.adapt.cost import gpu_layout
-from stsched.check import check
-from stsched.heuristic.adapt import layout_changes
-from stsched.plan import GpuLayout, Plan
+from stsched.bounds import unservable
+from solvers.exact.driver import prepare
+from solvers.exact.patterns import ModelData, TooLarge
+from solvers.exact.plans import Counts, gpus_of, to_plan
+from stsched.checker import check
+from stsched.plan import GpuLayout, Plan, gpu_layout, layout_changes
 from stsched.problem import Instance
-from stsched.solve import Objective, SolveOptions, SolveResult, Status
+from stsched.registry import Objective, SolveOptions, SolveResult, Status
 
 log = logging.getLogger(__name__)
 

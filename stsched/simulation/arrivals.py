@@ -1,5 +1,5 @@
 """Arrival processes per service: Poisson, Gamma inter-arrivals with a coefficient of variation, deterministic
-(evenly spaced, for closed-form checks), real traces (`stsched.simulate.traces`) and piecewise-constant rate
+(evenly spaced, for closed-form checks), real traces (`stsched.simulation.traces`) and piecewise-constant rate
 schedules (non-homogeneous Poisson, used by the adaptive controller).
 
 Every generator returns, per service, a sorted float64 array of arrival times in seconds within [0, duration).
@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from stsched.errors import InputError
-from stsched.simulate import traces
+from stsched.simulation import traces
 
 
 @dataclass(frozen=True)

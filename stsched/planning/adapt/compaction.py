@@ -29,12 +29,13 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from stsched.adapt.cost import align, gpu_layout, layout_changes
-from stsched.adapt.rebalance import gpu_load, rebalance, without_gpu
+from stsched.plan import gpu_layout, layout_changes
+from stsched.reconfig import align
+from stsched.planning.adapt.rebalance import gpu_load, rebalance, without_gpu
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.solve import Objective
+from stsched.registry import Objective
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ Maker = tuple[str, Callable[[Instance, Plan], Plan | None]]
 
 @dataclass(kw_only=True)
 class Compaction:
-    """Mixin of `stsched.adapt.policies.Adaptive` (which provides `opts`, `_adapt`, `_reserved`, `_solve_with`)."""
+    """Mixin of `stsched.planning.adapt.policies.Adaptive` (which provides `opts`, `_adapt`, `_reserved`, `_solve_with`)."""
 
     _rent_paid: float = 0.0  # GPU-decisions held above a fresh plan, summed over consecutive decisions
     _rent_due: float = 0.0  # rent at which the cheapest compaction seen would be bought

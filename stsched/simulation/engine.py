@@ -3,7 +3,7 @@
 Semantics (FORMULATION.md, the checker's model): a partition serves its tenants in a fixed round-robin order.
 When a tenant's turn comes at time t it takes the requests queued for it (arrived at or before t), at most its
 batch size b, and runs them as one batch (m <= b requests) for an execution time given per fill m (the simulator
-passes the checker's `e_s` scaled down for partial batches, see `stsched.simulate.simulator`; optionally times a
+passes the checker's `e_s` scaled down for partial batches, see `stsched.simulation.simulator`; optionally times a
 noise factor); the next turn starts when the batch completes.  A tenant with nothing queued is skipped at no cost, so the
 cycle shortens (work conserving); when no tenant has anything queued the partition idles until the next arrival.
 The checker's bound `d + e` on latency therefore holds whenever no more than b requests of a tenant arrive per

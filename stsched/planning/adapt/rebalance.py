@@ -5,7 +5,7 @@ Changing tenants' rate shares inside kept layouts is free (FORMULATION.md): batc
 every tenant's capacity stay as they are, so a service can be given any rate up to the sum of its tenants'
 capacities.  `rebalance` spreads each service's new rate over its tenants in proportion to their capacities (every
 tenant of a service then runs at the same utilisation) and returns the plan only if the checker accepts it.
-Capacities are the checker's own: `stsched.check.tenant_capacity`, the one throughput rule every solver uses.
+Capacities are the checker's own: `stsched.checker.tenant_capacity`, the one throughput rule every solver uses.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from stsched.check import check, tenant_capacity
+from stsched.checker import check, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings

@@ -1,9 +1,9 @@
 """The flow both exact solvers share: prepare the model data, hand it to an engine, turn counts into a checked Plan.
 
-An engine (solvers.milp with CBC or HiGHS, solvers.cpsat) only builds and solves; it gets `ModelData` and returns an
+An engine (solvers.exact.milp with CBC or HiGHS, solvers.exact.cpsat) only builds and solves; it gets `ModelData` and returns an
 `EngineOutcome` (status, proven bound, and the counts of its incumbent).  Everything else is here, once:
 infeasibility facts before any model is built, the choice of formulation, the tenant ladder, the checker's verdict
-on the extracted plan, and the honest status of the result (solvers.plans maps between counts and Plans).
+on the extracted plan, and the honest status of the result (solvers.exact.plans maps between counts and Plans).
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from solvers.bounds import lp_relaxation, unservable
-from solvers.patterns import (Config, ExactOptions, GpuPattern, ModelData, TooLarge, _Timer, enumerate_configs,
+from stsched.bounds import lp_relaxation, unservable
+from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData, TooLarge, _Timer, enumerate_configs,
                               enumerate_layouts, enumerate_patterns, fits, grow, neighbour_interference,
                               tenant_points)
-from solvers.pricing import priced_configs
-from solvers.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.check import check
+from solvers.exact.pricing import priced_configs
+from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
+from stsched.checker import check
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
-from stsched.solve import Objective, SolveOptions, SolveResult, Status
+from stsched.registry import Objective, SolveOptions, SolveResult, Status
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ coverage rows and mu_p of the slot rows, configuration c of size p improves the 
 
 Each round adds the `per_round` best such columns and re-solves; when none is left the LP bound of the model with
 every candidate is reached.  The MILP then branches over the generated columns only, so its optimum is optimal for
-that column set (the result says so); the layout LP of solvers.bounds still bounds the full problem.
+that column set (the result says so); the layout LP of stsched.bounds still bounds the full problem.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from solvers.patterns import Config, TooLarge, grow, shared_config
+from solvers.exact.patterns import Config, TooLarge, grow, shared_config
 from stsched.problem import Instance
-from stsched.solve import Objective
+from stsched.registry import Objective
 
 log = logging.getLogger(__name__)
 

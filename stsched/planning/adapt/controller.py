@@ -1,15 +1,15 @@
 """The control loop: estimate rates, re-plan with a policy, pay the reconfigurations, simulate what users feel.
 
 Time runs minute by minute over a count trace (`azure-functions-2019`: per-minute rates of the services; the
-instance's rates are each service's peak, `stsched.simulate.traces`).  The controller decides at every epoch
+instance's rates are each service's peak, `stsched.simulation.traces`).  The controller decides at every epoch
 boundary (every `epoch_s` seconds) and, with `trigger` > 0, also at the end of any minute in which some service's
 observed rate exceeded `trigger` times the rate the plan in force serves it at (an emergency re-plan).  A decision
-estimates the rates (`stsched.adapt.estimate`), asks the policy for a plan (`stsched.adapt.policies`), counts the
-layout reconfigurations and the downtime they cause (`stsched.adapt.cost`).  GPUs in use are charged minute by
+estimates the rates (`stsched.planning.adapt.estimate`), asks the policy for a plan (`stsched.planning.adapt.policies`), counts the
+layout reconfigurations and the downtime they cause (`stsched.reconfig`).  GPUs in use are charged minute by
 minute.  With `downtime="standby"` decisions use data up to `cost` seconds earlier, so that the new layouts can be
 built beside the old ones in the meantime.
 
-What users feel is simulated with `stsched.simulate.run_plan` (work-conserving round robin, the checker's
+What users feel is simulated with `stsched.simulation.run_plan` (work-conserving round robin, the checker's
 execution times, Poisson arrivals at the trace's per-minute rates).  `sampling="full"` simulates every minute.
 `sampling="sampled"` (default; the 8-hour study) simulates in full every minute that can hurt: one in which a GPU is
 down (reconfiguration), one in which some service is offered more than `risky_load` times the rate the plan serves
@@ -30,16 +30,16 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from stsched.adapt.cost import ReconfigCosts, Transition, keep_tenants, transition
-from stsched.adapt.estimate import RateEstimator
-from stsched.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
-from stsched.check import check
+from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
+from stsched.planning.adapt.estimate import RateEstimator
+from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
+from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulate.arrivals import piecewise_poisson
-from stsched.simulate.simulator import run_plan
-from stsched.simulate.traces import COUNT_TRACES, load_count_trace, rate_schedule
+from stsched.simulation.arrivals import piecewise_poisson
+from stsched.simulation.simulator import run_plan
+from stsched.simulation.traces import COUNT_TRACES, load_count_trace, rate_schedule
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class AdaptOptions(AdaptiveKnobs):
     trace: str = "azure-functions-2019"
     policy: str = "adaptive"
     epoch_s: float = 300.0
-    headroom: float = 0.2
+    headroom: float = 1.2  # plan for headroom x the estimated rates (a factor >= 1, as `stsched solve --headroom`)
     estimate_window_s: float = 1800.0
     statistic: str = "peak"
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
@@ -68,7 +68,7 @@ class AdaptOptions(AdaptiveKnobs):
     reroute: bool = True
     seed: int = 0
     solver: str = "heuristic"
-    time_limit_s: float = 5.0
+    time_limit_s: float = 2.0  # per decision: the one default of the CLI, the API and the studies
     solver_params: tuple[tuple[str, str], ...] = ()
     progress: bool = False
 
@@ -82,17 +82,22 @@ class AdaptOptions(AdaptiveKnobs):
         if self.downtime not in ("stop", "standby"):
             raise InputError(f"downtime must be 'stop' or 'standby', got {self.downtime!r}")
         if self.adapt_solver:
-            from stsched.solve import Objective, available_solvers
+            from stsched.registry import Objective, available_solvers
 
             able = sorted(n for n, info in available_solvers().items() if Objective.ADAPT in info.objectives)
             if self.adapt_solver not in able:
                 raise InputError(f"adapt_solver {self.adapt_solver!r}: not a registered solver with the adapt "
                                  f"objective ({', '.join(able)})")
+        if isinstance(self.function_offset, bool) or not isinstance(self.function_offset, int) \
+                or self.function_offset < 0:
+            raise InputError(f"function offset must be an integer >= 0, got {self.function_offset!r}")
+        if not (self.headroom >= 1 and math.isfinite(self.headroom)):
+            raise InputError(f"headroom must be a factor >= 1, got {self.headroom!r}")
         for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("warmup_s", "headroom", "trigger", "up_margin", "reserve", "release_margin"):
+        for name in ("warmup_s", "trigger", "up_margin", "reserve", "release_margin"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -287,7 +292,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     per_epoch = int(round(options.epoch_s / trace.bin_s))
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
-                                                            * (1 + options.headroom))})
+                                                            * options.headroom)})
     popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
                           params=options.solver_params, **options.knobs())
     policy = make_policy(options.policy, peak, popts)

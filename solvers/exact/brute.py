@@ -1,7 +1,7 @@
 """Brute force for tiny instances: the known optimum that tests hold the exact models against.
 
-Deliberately independent of solvers.patterns: every partition (size, processes, tenant subset, batch per tenant)
-is built as a `Partition`, every GPU candidate is judged by `stsched.check` itself (a one-GPU plan; only the
+Deliberately independent of solvers.exact.patterns: every partition (size, processes, tenant subset, batch per tenant)
+is built as a `Partition`, every GPU candidate is judged by `stsched.checker` itself (a one-GPU plan; only the
 coverage rule is ignored there), and its capacity per service follows the throughput rule on the checker's own
 timing (`stsched.timing.gpu_timings`).  Rates split continuously over partitions, so a GPU matters only through its
 capacity vector; dominated vectors are dropped, then every multiset of GPUs is tried (fewest GPUs first for min-gpus,
@@ -18,13 +18,13 @@ from itertools import combinations, combinations_with_replacement, product
 
 import numpy as np
 
-from solvers.bounds import unservable
-from solvers.patterns import neighbour_interference
+from stsched.bounds import unservable
+from solvers.exact.patterns import neighbour_interference
 
-from stsched.check import Rule, check, tenant_capacity
+from stsched.checker import Rule, check, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance, MechanismKind
-from stsched.solve import Objective, SolveOptions, SolveResult, Status, register
+from stsched.registry import Objective, SolveOptions, SolveResult, Status, register
 from stsched.timing import cycle_ms, gpu_timings
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Print the baselines' reproductions of their papers' published results (docs/BASELINES.md).
 
-    python -m solvers.baselines.reproduce            # ParvaGPU, iGniter, gpulet/Nexus max-scale (bisection)
-    python -m solvers.baselines.reproduce --scan     # also gpulet's own metric: largest integer step i served
+    python -m experiments.baseline_repro            # ParvaGPU, iGniter, gpulet/Nexus max-scale (bisection)
+    python -m experiments.baseline_repro --scan     # also gpulet's own metric: largest integer step i served
 
 Every number is measured here and every plan is judged by the checker.
 """
@@ -14,9 +14,9 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from stsched.check import check
+from stsched.checker import check
 from stsched.scenarios import gpulet_mix, igniter_example, parvagpu, parvagpu_published_plan
-from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions, run_solver
 
 from solvers.baselines.gpulet import gpulet_pack, interpolate_batches
 from solvers.baselines.igniter_model import analytic_instance

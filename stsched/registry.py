@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable, Protocol
 
-from stsched.check import Report, check
+from stsched.checker import Report, check
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -117,9 +117,32 @@ def register(name: str, kind: str, description: str = "",
     return wrap
 
 
+ENTRY_POINT_GROUP = "stsched.solvers"
+_LOADED = False
+
+
 def load_solvers() -> None:
-    """Import the `solvers` package, whose modules register themselves."""
-    import solvers  # noqa: F401
+    """Load every solver declared in the `stsched.solvers` entry-point group (this package's and any installed
+    third-party package's); each class registers itself with `@register` on import.  A plugin that fails to import
+    is skipped with a warning naming it, so one broken package does not take the others down."""
+    global _LOADED
+    if _LOADED:
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+        except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
+            log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
+            continue
+        info = REGISTRY.get(ep.name)
+        if info is None or info.factory is not cls:
+            log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
+    if not REGISTRY:
+        raise InputError(f"no solver is registered: the {ENTRY_POINT_GROUP!r} entry points are missing "
+                         "(install the package: pip install -e .)")
+    _LOADED = True
 
 
 def get_solver(name: str) -> Solver:
@@ -145,6 +168,31 @@ class Judged:
     @property
     def valid(self) -> bool | None:
         return None if self.report is None else self.report.valid
+
+    # the solver's result, read through: `judged.plan`, `judged.objective`, ... (the Python API returns a Judged)
+    @property
+    def plan(self) -> Plan | None:
+        return self.result.plan
+
+    @property
+    def objective(self) -> float | None:
+        return self.result.objective
+
+    @property
+    def bound(self) -> float | None:
+        return self.result.bound
+
+    @property
+    def gap(self) -> float | None:
+        return self.result.gap
+
+    @property
+    def status(self) -> Status:
+        return self.result.status
+
+    @property
+    def message(self) -> str:
+        return self.result.message
 
     def to_dict(self) -> dict:
         r = self.result

@@ -7,8 +7,8 @@ partition's size and process count and m' the smallest profiled batch >= m (the 
 size; never longer than the full batch); `exec_model="fixed"` charges the full-batch time to every batch (the
 checker's worst case).  Either is optionally multiplied per batch by a log-normal noise factor of mean 1 and
 coefficient of variation `noise_cv`.  Each service's requests are split across the partitions that serve it in
-proportion to the tenants' rate shares (`stsched.simulate.routing`).  SLO attainment compares latency with the
-service's real SLO (see `stsched.simulate.summary`).  There is no drop policy: queues grow under overload and
+proportion to the tenants' rate shares (`stsched.simulation.routing`).  SLO attainment compares latency with the
+service's real SLO (see `stsched.simulation.summary`).  There is no drop policy: queues grow under overload and
 every request is eventually served (unless a horizon cuts the run, as the adaptive controller does per epoch).
 """
 
@@ -26,10 +26,10 @@ from tqdm import tqdm
 from stsched.errors import InputError
 from stsched.plan import Partition, Plan
 from stsched.problem import Instance
-from stsched.simulate import routing as routing_mod
-from stsched.simulate.arrivals import ArrivalSpec, generate
-from stsched.simulate.engine import run_partition
-from stsched.simulate.summary import PartitionUse, RequestRecords, Summary, summarize
+from stsched.simulation import routing as routing_mod
+from stsched.simulation.arrivals import ArrivalSpec, generate
+from stsched.simulation.engine import run_partition
+from stsched.simulation.summary import PartitionUse, RequestRecords, Summary, summarize
 from stsched.timing import gpu_timings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Exact MILP of the spatial-temporal problem, one PuLP model solved by CBC or HiGHS (`options.backend`).
 
-The model is built from `solvers.patterns` data (configurations with precomputed capacities, legal GPU layouts,
+The model is built from `solvers.exact.patterns` data (configurations with precomputed capacities, legal GPU layouts,
 GPU patterns); see docs/SOLVERS.md for the three formulations and why the aggregated ones scale.  Symbols, kept
 inside `_build`:
 
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import pulp
 
-from solvers.exact import EngineOutcome, solve_exact
-from solvers.plans import Counts
-from solvers.patterns import ModelData
+from solvers.exact.driver import EngineOutcome, solve_exact
+from solvers.exact.plans import Counts
+from solvers.exact.patterns import ModelData
 from stsched.errors import InputError
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ OBJECTIVES = (Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT)
           objectives=OBJECTIVES)
 class MilpSolver:
     """Exact MILP; `options.backend` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`; the
-    adapt objective is `solvers.adapt_milp` (fewest layout reconfigurations from `options.current_plan`)."""
+    adapt objective is `solvers.exact.adapt_milp` (fewest layout reconfigurations from `options.current_plan`)."""
 
     default_backend = "cbc"
 
@@ -293,7 +293,7 @@ class MilpSolver:
         if backend not in BACKENDS:
             raise InputError(f"milp backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         if options.objective is Objective.ADAPT:
-            from solvers.adapt_milp import solve_adapt
+            from solvers.exact.adapt_milp import solve_adapt
 
             return solve_adapt(self.name, instance, options,
                                lambda prob, opts, limit: _solve(prob, backend, opts, limit, False))

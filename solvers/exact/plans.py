@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from solvers.patterns import Config, ModelData, _Timer, enumerate_layouts, mig_starts
-from stsched.check import tenant_capacity
+from solvers.exact.patterns import Config, ModelData, _Timer, enumerate_layouts, mig_starts
+from stsched.checker import tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan
 from stsched.problem import Instance, MechanismKind
-from stsched.solve import Objective
+from stsched.registry import Objective
 from stsched.timing import gpu_timings
 
 

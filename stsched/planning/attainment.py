@@ -25,14 +25,14 @@ from typing import Callable
 
 import numpy as np
 
-from stsched.check import Report, check
+from stsched.checker import Report, check
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulate.arrivals import ArrivalSpec
-from stsched.simulate.simulator import SimOptions, simulate
-from stsched.simulate.summary import within_slo
-from stsched.solve import Judged, SolveOptions, run_solver
+from stsched.simulation.arrivals import ArrivalSpec
+from stsched.simulation.simulator import SimOptions, simulate
+from stsched.simulation.summary import within_slo
+from stsched.registry import Judged, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 

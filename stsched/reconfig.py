@@ -1,7 +1,7 @@
 """Reconfiguration cost: which GPUs change layout between two plans, and what a change costs per mechanism.
 
 A GPU whose layout (multiset of partition sizes with tenants) changes, or that is switched on or off, is one layout
-reconfiguration (`stsched.heuristic.layout_changes`, GPUs matched by index).  Changing tenants, batches or rate
+reconfiguration (`stsched.plan.layout_changes`, the one definition, GPUs matched by index).  Changing tenants, batches or rate
 shares inside a kept layout is free (FORMULATION.md).  A reconfigured GPU that is in use afterwards serves nothing
 for the mechanism's cost in seconds (`downtime="stop"`), or, with gpulet-style double buffering
 (`downtime="standby"`), keeps serving its old layout while the new one is built beside it, which needs the memory
@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from stsched.errors import InputError
-from stsched.plan import GpuLayout, Plan
+from stsched.plan import GpuLayout, Plan, changed_gpus, changed_partitions, gpu_layout, kept_layout, layout_changes, tenant_changes
 from stsched.problem import Instance, MechanismKind
 
 DEFAULT_SECONDS = {"mps": 15.0, "mig": 15.0, "sm": 0.01}
@@ -108,58 +108,12 @@ class ReconfigCosts:
             raise InputError(str(e), source=str(path)) from None
 
 
-def gpu_layout(g: GpuLayout) -> tuple[float, ...]:
-    """Sorted sizes of a GPU's partitions with tenants (empty: the GPU is off)."""
-    return tuple(sorted((float(p.size) for p in g.partitions if p.tenants), reverse=True))
-
-
-def _layout_changes(old: Plan, new: Plan) -> int:
-    n = max(len(old.gpus), len(new.gpus))
-    a = [gpu_layout(g) for g in old.gpus] + [()] * (n - len(old.gpus))
-    b = [gpu_layout(g) for g in new.gpus] + [()] * (n - len(new.gpus))
-    return sum(1 for x, y in zip(a, b) if x != y)
-
-
-def layout_changes(old: Plan, new: Plan) -> int:
-    """GPUs whose layout differs (matched by index; on/off counts): the heuristic's definition when available."""
-    try:
-        from stsched.heuristic import layout_changes as theirs
-    except ImportError:  # the heuristic is optional for the controller
-        return _layout_changes(old, new)
-    return theirs(old, new)
-
-
-def _changed_partitions(old: GpuLayout, new: GpuLayout) -> int:
-    """Partitions of `new` (same layout as `old`) whose set of tenant services is not one of `old`'s."""
-    before = [(p.size, p.services) for p in old.partitions if p.tenants]
-    out = 0
-    for p in new.partitions:
-        if not p.tenants:
-            continue
-        key = (p.size, p.services)
-        if key in before:
-            before.remove(key)
-        else:
-            out += 1
-    return out
-
-
 _MOVED_SLICES = 10**6  # weight of a GPU placed where the partitions' start positions differ
 
 
 def _placement(g: GpuLayout) -> list[tuple[float, int]]:
     """Sizes and start positions (MIG; -1 where none) of a GPU's partitions with tenants."""
     return sorted((float(p.size), -1 if p.start is None else int(p.start)) for p in g.partitions if p.tenants)
-
-
-def _kept(old: Plan, new: Plan, k: int) -> bool:
-    return k < len(old.gpus) and bool(gpu_layout(new.gpus[k])) and gpu_layout(new.gpus[k]) == gpu_layout(old.gpus[k])
-
-
-def tenant_changes(old: Plan, new: Plan) -> int:
-    """Partitions, on GPUs whose layout is kept, whose set of tenant services changed (free reconfigurations:
-    a model loaded into or dropped from an existing partition)."""
-    return sum(_changed_partitions(old.gpus[k], new.gpus[k]) for k in range(len(new.gpus)) if _kept(old, new, k))
 
 
 def keep_tenants(old: Plan, new: Plan) -> Plan:
@@ -170,14 +124,14 @@ def keep_tenants(old: Plan, new: Plan) -> Plan:
     layout) loads no model it could have left where it was."""
     groups: dict[tuple[float, ...], list[int]] = {}
     for k in range(len(new.gpus)):
-        if _kept(old, new, k):
+        if kept_layout(old, new, k):
             groups.setdefault(gpu_layout(new.gpus[k]), []).append(k)
     gpus = list(new.gpus)
     for slots in groups.values():
         if len(slots) < 2:
             continue
         # a MIG GPU moves only where the old GPU had the same start slices (else its slices would be re-made)
-        cost = np.array([[_changed_partitions(old.gpus[j], new.gpus[i])
+        cost = np.array([[changed_partitions(old.gpus[j], new.gpus[i])
                           + _MOVED_SLICES * (_placement(old.gpus[j]) != _placement(new.gpus[i]))
                           for j in slots] for i in slots])
         rows, cols = linear_sum_assignment(cost)
@@ -185,17 +139,6 @@ def keep_tenants(old: Plan, new: Plan) -> Plan:
             for i, j in zip(rows, cols):
                 gpus[slots[j]] = new.gpus[slots[i]]
     return replace(new, gpus=tuple(gpus))
-
-
-def changed_gpus(old: Plan, new: Plan) -> list[int]:
-    """Indices of the GPUs in use in `new` whose layout differs from the same index in `old` (they go down)."""
-    out = []
-    for k, g in enumerate(new.gpus):
-        before = gpu_layout(old.gpus[k]) if k < len(old.gpus) else ()
-        after = gpu_layout(g)
-        if after and after != before:
-            out.append(k)
-    return out
 
 
 def align(old: Plan, new: Plan) -> Plan:

@@ -3,10 +3,10 @@
 * `static-peak`: one plan for every service's peak rate over the whole trace (hindsight), times the same
   headroom as the others, never changed.
 * `full-repartition` (gpulet-style): at every decision a min-gpus plan from scratch for the estimated rates.  Its
-  GPUs are aligned onto the old indices so that identical layouts stay in place (`stsched.adapt.cost.align`): the
+  GPUs are aligned onto the old indices so that identical layouts stay in place (`stsched.reconfig.align`): the
   most favourable count of its reconfigurations.
 * `adaptive` (stsched):
-  1. rebalance the rate shares of the plan in force (`stsched.adapt.rebalance`: no layout change at all); if
+  1. rebalance the rate shares of the plan in force (`stsched.planning.adapt.rebalance`: no layout change at all); if
      that cannot carry the new rates, hand partitions over to the services left short, as long as the services
      they served stay covered (`retenant`: tenant changes inside kept layouts, free per FORMULATION.md, counted
      separately as tenant changes);
@@ -33,19 +33,19 @@
      attempt that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
      (aligned), like full re-partitioning;
-  5. compaction (`stsched.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
+  5. compaction (`stsched.planning.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
      back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
      held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with
      `hours_budget` e, whenever the policy's GPU-decisions would exceed (1 + e) times those of the min-gpus plans
      at the same decisions.  Then scale-ups (step 2) also try rebuilding inside as
      many GPUs as the plan from scratch, and count every GPU above it as two layout changes (its later
      compaction and the rent until then), so a rise does not add a GPU that rebuilding one more layout saves.
-  `adapt_solver` (default "milp", the exact adapt objective of `solvers/adapt_milp.py`; "" = off) adds its
+  `adapt_solver` (default "milp", the exact adapt objective of `solvers/exact/adapt_milp.py`; "" = off) adds its
   fewest-change plans to the candidates of releases (one GPU fewer), compactions (as many GPUs as the plan from
   scratch, and one fewer) and scale-ups (within the plan from scratch's GPU count): the heuristic's adapt rebuilds
   more layouts than needed on some transitions (docs/SOLVERS.md), and every change it spends is counted here.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
-`stsched.check.check`; a plan the checker rejects is never used.
+`stsched.checker.check`; a plan the checker rejects is never used.
 """
 
 from __future__ import annotations
@@ -55,14 +55,15 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
-from stsched.adapt.compaction import Compaction
-from stsched.adapt.cost import align, gpu_layout, layout_changes
-from stsched.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
+from stsched.planning.adapt.compaction import Compaction
+from stsched.plan import gpu_layout, layout_changes
+from stsched.reconfig import align
+from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
 from stsched.bounds import lp_bound_gpus
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.solve import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ POLICIES = ("static-peak", "full-repartition", "adaptive")
 @dataclass(frozen=True)
 class AdaptiveKnobs:
     """The adaptive policy's knobs (module docstring), shared by `PolicyOptions` and the control loop's
-    `stsched.adapt.AdaptOptions`: `up_margin`, `hold`, `release_slack`, `release_tries`, `release_budget`,
+    `stsched.planning.adapt.AdaptOptions`: `up_margin`, `hold`, `release_slack`, `release_tries`, `release_budget`,
     `release_backoff`, `compact_slack`, `scale_out`, `retenant`, `reserve`, `release_after`, `fill`,
     `release_margin`, `adapt_solver` (a registered solver whose adapt objective also proposes the
     fewest-reconfiguration plans of releases, compactions and scale-ups within a fresh plan's GPU count; default the
@@ -82,7 +83,7 @@ class AdaptiveKnobs:
     plan from scratch, summed over consecutive decisions, reach `compact_rent` x c; None = off), `hours_budget` (e:
     compactions are bought, and scale-ups weigh extra GPUs, whenever the policy's GPU-decisions would exceed (1 + e)
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
-    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.adapt.compaction`."""
+    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`."""
 
     up_margin: float = 0.0
     hold: int = 6

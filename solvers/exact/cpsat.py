@@ -1,10 +1,10 @@
-"""Exact CP-SAT (OR-Tools) model of the spatial-temporal problem: the same formulations as `solvers.milp`.
+"""Exact CP-SAT (OR-Tools) model of the spatial-temporal problem: the same formulations as `solvers.exact.milp`.
 
 CP-SAT needs integers.  Times never enter the model: every configuration's execution times, duty cycle (the sum of
-its tenants' times) and latency test are evaluated exactly, in floating point, when `solvers.patterns` enumerates it,
+its tenants' times) and latency test are evaluated exactly, in floating point, when `solvers.exact.patterns` enumerates it,
 so no time grid is needed.  Capacities are integers in units of 1/K of each service's demand (K = `coverage_units`,
 default 10^6), floored, so an integer solution is always a valid plan; alpha (max-scale) is an integer A with
-alpha = A / K.  Symbols as in solvers/milp.py, kept inside `_build`.
+alpha = A / K.  Symbols as in solvers/exact/milp.py, kept inside `_build`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from solvers.exact import EngineOutcome, solve_exact
-from solvers.plans import Counts
-from solvers.patterns import ModelData
-from stsched.solve import Objective, SolveOptions, SolveResult, register
+from solvers.exact.driver import EngineOutcome, solve_exact
+from solvers.exact.plans import Counts
+from solvers.exact.patterns import ModelData
+from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,144 @@
+"""The Python API: what the CLI does, as functions with the CLI's defaults.
+
+    import stsched as st
+    inst = st.scenario("gpulet-m2", gpus=2)
+    a = st.solve(inst, "heuristic", objective="max-scale")
+    assert st.check(inst, a.plan).valid
+    sim = st.simulate(inst, a.plan, arrivals="poisson", duration=30, seed=1)
+    print(a.objective, sim.slo_attainment)
+
+Every default is read from the option class the CLI reads it from (`SolveOptions`, `SimOptions`, `AdaptOptions`),
+so a call here and the same command line give the same result.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from stsched.checker import Report
+from stsched.checker import check as _check
+from stsched.errors import InputError
+from stsched.io import load_instance, load_plan, save_instance, save_plan
+from stsched.plan import Plan, Reconfiguration
+from stsched.problem import Instance
+from stsched.registry import Judged, Objective, SolveOptions
+
+_SOLVE = SolveOptions()
+
+
+def scenario(name: str, **kwargs: Any) -> Instance:
+    """An instance by scenario name, as `stsched scenario NAME`: `parvagpu` (row=...), `gpulet-MIX` (gpus, rate,
+    latency_factor), `igniter-example` (gpus), `random` (services, gpus, seed, dataset, load), `profile` (dataset
+    or folder, services, seed, slo_factor, load, gpus), `services` (path of a CSV, dataset)."""
+    from stsched import scenarios
+
+    if name == "parvagpu":
+        return scenarios.parvagpu(**kwargs)
+    if name.startswith("gpulet-") and name[len("gpulet-"):] in scenarios.GPULET_MIXES:
+        return scenarios.gpulet_mix(name[len("gpulet-"):], **{"gpus": 1, **kwargs})
+    if name == "igniter-example":
+        return scenarios.igniter_example(**kwargs)
+    if name == "random":
+        if "dataset" in kwargs:
+            kwargs["device"] = kwargs.pop("dataset")
+        return scenarios.random_instance(**kwargs)
+    if name == "profile":
+        from stsched.planning.scenarios import profile_scenario
+        return profile_scenario(**kwargs)
+    if name == "services":
+        from stsched.planning.scenarios import services_scenario
+        return services_scenario(**kwargs)
+    known = ["parvagpu", "igniter-example", "random", "profile", "services"]
+    known += [f"gpulet-{m}" for m in scenarios.GPULET_MIXES]
+    raise InputError(f"unknown scenario {name!r} (known: {', '.join(known)})")
+
+
+def solve(instance: Instance, solver: str = "heuristic", objective: str | Objective = _SOLVE.objective, *,
+          time_limit: float = _SOLVE.time_limit_s, seed: int = _SOLVE.seed, threads: int = _SOLVE.threads,
+          engine: str | None = _SOLVE.backend, warm_start: Plan | None = None, current: Plan | None = None,
+          headroom: float = 1.0, params: Mapping[str, Any] | None = None) -> Judged:
+    """Solve with a registered solver (`stsched solvers`); the result carries the checker's report of its plan
+    (`.valid`, `.report`) and the solver's `.plan`, `.objective`, `.bound`, `.gap`, `.status`.  `headroom` H >= 1
+    plans for H x every rate and judges the plan at the offered rates (`stsched solve --headroom`)."""
+    from stsched.planning.headroom import solve_with_headroom
+
+    try:
+        objective = Objective(objective)
+    except ValueError:
+        raise InputError(f"unknown objective {objective!r} (known: {', '.join(o.value for o in Objective)})") \
+            from None
+    options = SolveOptions(objective=objective, time_limit_s=time_limit, seed=seed, threads=threads, backend=engine,
+                           warm_start=warm_start, current_plan=current,
+                           params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
+    return solve_with_headroom(solver, instance, options, headroom)
+
+
+def check(instance: Instance, plan: Plan) -> Report:
+    """The checker's verdict on a plan (`stsched check`)."""
+    return _check(instance, plan)
+
+
+def reconfiguration(old: Plan, new: Plan) -> Reconfiguration:
+    """What moving from `old` to `new` changes (`stsched check --current OLD`)."""
+    return Reconfiguration.between(old, new)
+
+
+def simulate(instance: Instance, plan: Plan, arrivals: str = "poisson", *, duration: float | None = None,
+             seed: int | None = None, noise_cv: float | None = None, routing: str | None = None,
+             allow_invalid: bool = False):
+    """Simulate a plan (`stsched simulate`) and return its `Summary` (`.slo_attainment`, `.p99_ms`,
+    `.per_service`, ...).  An invalid plan is refused with the checker's first violation unless
+    `allow_invalid`."""
+    from stsched.simulation import ArrivalSpec, SimOptions
+    from stsched.simulation import simulate as _simulate
+
+    report = _check(instance, plan)
+    if not report.valid and not allow_invalid:
+        raise InputError(f"the plan is not valid for instance {instance.name!r}: {report.violations[0]} "
+                         "(allow_invalid=True to simulate it anyway)")
+    d = SimOptions()
+    options = SimOptions(duration_s=d.duration_s if duration is None else float(duration),
+                         seed=d.seed if seed is None else seed,
+                         noise_cv=d.noise_cv if noise_cv is None else float(noise_cv),
+                         routing=d.routing if routing is None else routing)
+    return _simulate(instance, plan, ArrivalSpec.parse(arrivals), options).summary
+
+
+def adapt(instance: Instance, trace: str | None = None, **options: Any):
+    """Re-plan over a per-minute rate trace (`stsched adapt`); `options` are `AdaptOptions` fields (policy, epoch_s,
+    headroom, function_offset, simulate, downtime, time_limit_s, ...).  Returns an `AdaptResult`."""
+    from dataclasses import fields
+
+    from stsched.planning.adapt import AdaptOptions, run_adapt
+
+    known = {f.name for f in fields(AdaptOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InputError(f"unknown adapt option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    if trace is not None:
+        options["trace"] = trace
+    return run_adapt(instance, AdaptOptions(**options))
+
+
+def bound(instance: Instance, objective: str | Objective = _SOLVE.objective):
+    """The layout LP bound (`stsched.bounds.lp_relaxation`): a lower bound on GPUs (min-gpus) or an upper bound on
+    alpha (max-scale) that every valid plan respects."""
+    from stsched.bounds import lp_relaxation
+
+    return lp_relaxation(instance, Objective(objective))
+
+
+def save(obj: Instance | Plan, path: str | os.PathLike) -> None:
+    """Write an instance or a plan as JSON, atomically."""
+    if isinstance(obj, Instance):
+        save_instance(obj, Path(path))
+    elif isinstance(obj, Plan):
+        save_plan(obj, Path(path))
+    else:
+        raise InputError(f"save: expected an Instance or a Plan, got {type(obj).__name__}")
+
+
+__all__ = ["scenario", "solve", "check", "reconfiguration", "simulate", "adapt", "bound", "load_instance",
+           "load_plan", "save"]
