@@ -51,7 +51,7 @@ def _point(p, time_limit: float, threads: int) -> dict[str, object]:
     inst = _instance(str(p["mix"]), int(p["gpus"]), str(p["interference"]))
     name, backend = ENGINES[str(p["engine"])]
     j = run_solver(name, inst, SolveOptions(Objective.MAX_SCALE, time_limit_s=time_limit, threads=threads,
-                                            backend=backend))
+                                            engine=backend))
     r = j.result
     formulation = r.discretisation.split(";")[0].replace("formulation ", "") if r.discretisation else ""
     return {"status": r.status.value, "alpha": r.objective, "bound": r.bound, "gap": r.gap, "valid": j.valid,

@@ -58,7 +58,7 @@ def _point(p, time_limit: float, threads: int, plans: Path) -> dict[str, object]
         inst = replace(inst, mechanism=replace(inst.mechanism, max_tenants=RULES[rules]))
     name, backend = ENGINES[engine]
     judged = run_solver(name, inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=time_limit, threads=threads,
-                                                 backend=backend))
+                                                 engine=backend))
     r = judged.result
     if r.plan is not None and judged.valid:
         save_plan(r.plan, plans / f"row{row}_{rules}_{engine}.json")

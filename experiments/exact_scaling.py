@@ -38,7 +38,7 @@ def _point(p, time_limit: float, threads: int) -> dict[str, object]:
     inst = random_instance(int(p["services"]), int(p["gpus"]), int(p["seed"]), device=str(p["device"]))
     name, backend = ENGINES[str(p["engine"])]
     j = run_solver(name, inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=time_limit, threads=threads,
-                                            backend=backend, params=(("formulation", str(p["formulation"])),)))
+                                            engine=backend, params=(("formulation", str(p["formulation"])),)))
     r = j.result
     disc = r.discretisation
     used = re.search(r"formulation (\w+)", disc)

@@ -57,7 +57,7 @@ def scenario(name: str, **kwargs: Any) -> Instance:
 
 def solve(instance: Instance, solver: str = "heuristic", objective: str | Objective = _SOLVE.objective, *,
           time_limit: float = _SOLVE.time_limit_s, seed: int = _SOLVE.seed, threads: int = _SOLVE.threads,
-          engine: str | None = _SOLVE.backend, warm_start: Plan | None = None, current: Plan | None = None,
+          engine: str | None = _SOLVE.engine, warm_start: Plan | None = None, current: Plan | None = None,
           headroom: float = 1.0, params: Mapping[str, Any] | None = None) -> Judged:
     """Solve with a registered solver (`stsched solvers`); the result carries the checker's report of its plan
     (`.valid`, `.report`) and the solver's `.plan`, `.objective`, `.bound`, `.gap`, `.status`.  `headroom` H >= 1
@@ -69,7 +69,7 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     except ValueError:
         raise InputError(f"unknown objective {objective!r} (known: {', '.join(o.value for o in Objective)})") \
             from None
-    options = SolveOptions(objective=objective, time_limit_s=time_limit, seed=seed, threads=threads, backend=engine,
+    options = SolveOptions(objective=objective, time_limit_s=time_limit, seed=seed, threads=threads, engine=engine,
                            warm_start=warm_start, current_plan=current,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
     return solve_with_headroom(solver, instance, options, headroom)

@@ -1,7 +1,8 @@
 """The `stsched` command line.  Each subcommand lives in its own module under `stsched/commands/`.
 
 Exit codes: 0 success (a valid plan, a solved instance), 1 a verdict against the input (violations, infeasible),
-2 bad input (one line on stderr naming the file, field, row or service), 130 interrupted.
+2 bad input (one line on stderr naming the file, field, row or service), 130 interrupted (143 on SIGTERM), 141
+when stdout was closed early (a pipe into `head`: quiet, no traceback).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
-from stsched.errors import InputError
+from stsched.errors import InputError, InvalidPlanError
 
 # one module per subcommand group; each has `add(subparsers)` that registers its parsers with `run=...`
 COMMAND_MODULES = (
@@ -26,34 +29,115 @@ COMMAND_MODULES = (
 )
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default (unless the text already names it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.help is argparse.SUPPRESS or "default" in text or "%(default)" in text:
+            return text
+        if action.default in (None, False, argparse.SUPPRESS, []) or action.required:
+            return text
+        if action.option_strings and action.nargs != 0:
+            return f"{text} (default %(default)s)" if text else "(default %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `stsched solve: error: argument --seed: ...`, exit 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'}\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like an interrupt so that every `with` and `finally` (temporary folders) runs."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand has a description (its help line when it has none) and the defaults formatter."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub.formatter_class = HelpFormatter
+                if not sub.description and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                _describe(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stsched", description=__doc__.split("\n")[0])
+    from stsched import __version__
+
+    parser = Parser(prog="stsched", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or progress lines on stderr (errors are still printed)")
+    parser.add_argument("--version", action="version", version=f"stsched {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if name.startswith(e.name or "?"):  # a command group not built yet
-                continue
-            raise
-        module.add(sub)
+        importlib.import_module(name).add(sub)
+    _describe(parser)
     return parser
+
+
+def _closed_stdout() -> int:
+    """stdout went away (`stsched solvers | head -1`): leave quietly, no traceback at interpreter exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    return 141
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a usage error (one line, exit 2), --help or --version: a code, never an exception
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    quiet_before = os.environ.get("TQDM_DISABLE")
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm's own switch, for bars that are not told otherwise
+    previous = None
     try:
-        return int(args.run(args) or 0)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an in-process caller): leave signals alone
+        pass
+    try:
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()
+        return code
     except InputError as e:
         print(f"stsched: error: {e}", file=sys.stderr)
         return 2
+    except InvalidPlanError as e:
+        print(f"stsched: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return _closed_stdout()
+    except Terminated:
+        print("stsched: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("stsched: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if args.quiet and quiet_before is None:
+            os.environ.pop("TQDM_DISABLE", None)
 
 
 if __name__ == "__main__":

@@ -21,3 +21,8 @@ class InfeasibleError(RuntimeError):
 
 class TooLarge(Exception):
     """An enumeration exceeded its limit (a solver catches it and says which limit)."""
+
+
+class InvalidPlanError(Exception):
+    """A plan given as input fails the checker (the CLI prints its first violation and exits 1, the checker's
+    verdict code, unless `--allow-invalid` was given)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,20 +24,47 @@ TABLE_COLUMNS = ("batch", "size", "procs", "latency_ms", "throughput_rps", "l2_u
 
 
 # ---------------------------------------------------------------------------------------------- atomic writing
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never a partial one.
+
+    The one writer of every command (`stsched.outputs` checks the path before the work): a symbolic link is
+    followed (the file it points to is replaced, the link stays); a character device (/dev/null) or a FIFO is
+    written through, never replaced; a new file gets the umask's permissions, an overwritten one keeps its mode.
+    A write that fails raises InputError naming the path."""
+    from stsched.outputs import is_stream
+
+    given = str(path)
+    path = Path(os.path.realpath(given))
+    data = text.encode() if isinstance(text, str) else text
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if is_stream(path):
+            with open(path, "wb") as f:
+                f.write(data)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", source=given) from None
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

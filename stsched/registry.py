@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import Enum
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, get_type_hints
 
 from stsched.checker import Report, check
 from stsched.errors import InputError
@@ -41,14 +41,35 @@ class SolveOptions:
     time_limit_s: float = 60.0
     seed: int = 0
     threads: int = 1
-    backend: str | None = None  # engine choice inside one solver, e.g. "cbc" or "highs" for milp
+    engine: str | None = None  # engine inside one solver, e.g. "cbc" or "highs" for milp (None: the solver's own)
     warm_start: Plan | None = None
     current_plan: Plan | None = None  # the plan in force (objective adapt)
     max_scale_tol: float = 1e-3  # relative precision of alpha for max-scale searches
-    params: tuple[tuple[str, str], ...] = ()  # solver-specific options, documented by each solver
+    params: tuple[tuple[str, str], ...] = ()  # solver options as typed (`--param k=v`), parsed by the solver's class
+
+    HELP = {
+        "objective": "min-gpus (fewest GPUs serving every rate), max-scale (largest alpha on the instance's GPUs) "
+                     "or adapt (fewest reconfigurations from --current)",
+        "time_limit_s": "seconds a solver may run (every solver stops within 10 percent + 1 s of it)",
+        "seed": "random seed of the solver (>= 0)",
+        "threads": "threads an exact engine may use (>= 1)",
+        "engine": "engine inside a solver: cbc or highs for milp (default: the solver's own)",
+    }
+
+    def __post_init__(self) -> None:
+        from stsched.validate import check_int, check_real
+
+        check_real(self.time_limit_s, "time limit", minimum=0.0, strict=True)
+        check_int(self.seed, "seed", minimum=0)
+        check_int(self.threads, "threads", minimum=1)
+        check_real(self.max_scale_tol, "max_scale_tol", minimum=0.0, strict=True)
 
     def param(self, key: str, default: str | None = None) -> str | None:
         return dict(self.params).get(key, default)
+
+    def typed(self, cls: type, solver: str = "solver") -> Any:
+        """The solver's options dataclass `cls` built from `params` (`parse_options`)."""
+        return parse_options(cls, self.params, solver)
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,27 @@ class Solver(Protocol):
 
 
 @dataclass(frozen=True)
+class NoOptions:
+    """The solver takes no options."""
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One solver option: its `--param` key, type, default and help."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
+
+
+MECHANISMS = ("mps", "sm", "mig")
+
+
+@dataclass(frozen=True)
 class SolverInfo:
     name: str
     factory: Callable[[], Solver]
@@ -98,23 +140,137 @@ class SolverInfo:
     description: str = ""
     objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE)
     late_share: bool = True  # plans by the checker's throughput rule including `Margin.late_share`
+    options: type = NoOptions  # frozen dataclass of the solver's `--param` options
+    mechanisms: tuple[str, ...] = MECHANISMS  # partition mechanisms it plans for
+    alias_of: str | None = None  # a documented alias: the same solver with other defaults
+
+    def option_info(self) -> tuple[OptionInfo, ...]:
+        return option_info(self.options)
+
+    def parse(self, params: tuple[tuple[str, str], ...]) -> Any:
+        return parse_options(self.options, params, self.name)
+
+    def supports(self, instance: Instance, objective: Objective | None = None) -> str | None:
+        """None when the solver plans for this instance (and objective), else the reason it does not."""
+        if objective is not None and objective not in self.objectives:
+            return (f"solver {self.name!r} does not support objective {objective.value!r} "
+                    f"(its objectives: {', '.join(o.value for o in self.objectives)})")
+        kind = instance.mechanism.kind.value
+        if kind not in self.mechanisms:
+            return f"solver {self.name!r} plans for {', '.join(self.mechanisms)} partitions, not {kind}"
+        if instance.margin.late_share and not self.late_share:
+            able = ", ".join(n for n, info in sorted(REGISTRY.items()) if info.late_share)
+            return (f"solver {self.name!r} plans by its own published rule and ignores margin.late_share "
+                    f"{instance.margin.late_share:g} (solvers that model it: {able})")
+        return None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "description": self.description,
+                "objectives": [o.value for o in self.objectives], "mechanisms": list(self.mechanisms),
+                "late_share": self.late_share, "alias_of": self.alias_of,
+                "options": [o.to_dict() for o in self.option_info()]}
 
 
 REGISTRY: dict[str, SolverInfo] = {}
 
 
 def register(name: str, kind: str, description: str = "",
-             objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True):
-    """Class decorator: register a solver class (constructed without arguments) under `name`; `late_share` False
-    for solvers that plan by a published rule of their own and ignore `Margin.late_share`."""
+             objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True,
+             options: type = NoOptions, mechanisms: tuple[str, ...] = MECHANISMS, alias_of: str | None = None):
+    """Class decorator: register a solver class (constructed without arguments) under `name`.  `options`: the
+    frozen dataclass of its `--param` options (typed fields with defaults; help from `field(metadata={"help":
+    ...})` or from `name: text` lines of the class docstring); `mechanisms`: the partition kinds it plans for;
+    `late_share` False for solvers that plan by a published rule of their own and ignore `Margin.late_share`;
+    `alias_of`: a documented alias of another registered solver."""
+    bad = [m for m in mechanisms if m not in MECHANISMS]
+    if bad:
+        raise ValueError(f"solver {name}: unknown mechanisms {bad}")
 
     def wrap(cls):
+        option_info(options)  # a declaration error shows at import, not at the first solve
         REGISTRY[name] = SolverInfo(name, cls, kind, description or (cls.__doc__ or "").strip().split("\n")[0],
-                                    objectives, late_share)
+                                    objectives, late_share, options, tuple(mechanisms), alias_of)
         cls.name = name
         return cls
 
     return wrap
+
+
+# ---------------------------------------------------------------------------------------------- typed options
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _doc_help(cls: type) -> dict[str, str]:
+    """`name: text` entries of a class docstring (continuation lines indented deeper), by name."""
+    out: dict[str, str] = {}
+    current, indent = None, 0
+    for line in (cls.__doc__ or "").splitlines():
+        stripped = line.strip()
+        lead = len(line) - len(line.lstrip())
+        head, sep, rest = stripped.partition(":")
+        if sep and head.isidentifier() and (current is None or lead <= indent):
+            current, indent = head, lead
+            out[current] = rest.strip()
+        elif current is not None and stripped and lead > indent:
+            out[current] += " " + stripped
+        else:
+            current = None
+    return out
+
+
+def option_info(cls: type) -> tuple[OptionInfo, ...]:
+    """The declared options of a solver's options dataclass."""
+    hints = get_type_hints(cls)
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):  # a subclass's docstring documents its own fields, its bases theirs
+        docs.update(_doc_help(base))
+    out = []
+    for f in fields(cls):
+        kind = hints.get(f.name)
+        if kind not in _TYPES.values():
+            raise TypeError(f"{cls.__name__}.{f.name}: option types are int, float, bool or str, got {kind}")
+        default = f.default if f.default is not MISSING else None
+        out.append(OptionInfo(f.name, kind.__name__, default, f.metadata.get("help") or docs.get(f.name, "")))
+    return tuple(out)
+
+
+def _parse_value(kind: str, raw: str) -> Any:
+    text = str(raw).strip()
+    if kind == "bool":
+        low = text.lower()
+        if low not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(raw)
+        return low in ("1", "true", "yes")
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        v = float(text)
+        if not math.isfinite(v):
+            raise ValueError(raw)
+        return v
+    return text
+
+
+def parse_options(cls: type, params: tuple[tuple[str, str], ...] | dict[str, Any], solver: str = "solver") -> Any:
+    """Build `cls` from `--param key=value` strings: an unknown key or a value of the wrong type is an InputError
+    naming it and listing the valid keys (a typo must not pass silently); the class's own checks run too."""
+    known = {o.name: o for o in option_info(cls)}
+    valid = ", ".join(sorted(known)) or "none: this solver takes no options"
+    values: dict[str, Any] = {}
+    for key, raw in (params.items() if isinstance(params, dict) else params):
+        if key not in known:
+            raise InputError(f"solver {solver!r}: unknown option {key!r} (valid keys: {valid})")
+        try:
+            values[key] = _parse_value(known[key].type, raw)
+        except ValueError:
+            raise InputError(f"solver {solver!r}: option {key}={raw!r} is not a finite {known[key].type} "
+                             f"(valid keys: {valid})") from None
+    try:
+        return cls(**values)
+    except InputError as e:
+        raise InputError(f"solver {solver!r}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise InputError(f"solver {solver!r}: bad option value: {e}") from None
 
 
 ENTRY_POINT_GROUP = "stsched.solvers"
@@ -211,12 +367,11 @@ def _num(x: float | None) -> float | None:
 def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> Judged:
     """Run a registered solver, time it and check its plan."""
     solver = get_solver(name)
-    if options.objective not in REGISTRY[name].objectives:
-        raise InputError(f"solver {name!r} does not support objective {options.objective.value!r}")
-    if instance.margin.late_share and not REGISTRY[name].late_share:
-        able = ", ".join(n for n, info in sorted(REGISTRY.items()) if info.late_share)
-        raise InputError(f"solver {name!r} plans by its own published rule and ignores margin.late_share "
-                         f"{instance.margin.late_share:g} (solvers that model it: {able})")
+    info = REGISTRY[name]
+    info.parse(options.params)  # unknown keys and bad values are refused before any work
+    reason = info.supports(instance, options.objective)
+    if reason:
+        raise InputError(reason)
     t0 = time.perf_counter()
     result = solver.solve(instance, options)
     wall = time.perf_counter() - t0

@@ -45,7 +45,7 @@ def test_kept_partitions_keep_their_tenants(in_force):
 def test_a_rise_costs_the_fewest_reconfigurations(in_force):
     inst, current = in_force
     new = inst.scaled(1.6)
-    j = _adapt("milp", new, current, backend="highs")
+    j = _adapt("milp", new, current, engine="highs")
     assert j.valid and j.result.objective == layout_changes(current, j.result.plan) >= 1
     assert check(new, j.result.plan).valid
 

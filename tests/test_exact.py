@@ -23,7 +23,7 @@ INTERFERENCE = Interference("gpulet-linear", (0.5, 0.8, 0.3, 0.6, 1.0))
 
 
 def _solve(name, backend, inst, objective, **kw):
-    return run_solver(name, inst, SolveOptions(objective=objective, time_limit_s=LIMIT, backend=backend, **kw))
+    return run_solver(name, inst, SolveOptions(objective=objective, time_limit_s=LIMIT, engine=backend, **kw))
 
 
 def _agree(a: float, b: float, objective: Objective) -> bool:
@@ -140,7 +140,7 @@ def test_warm_start_is_used_and_kept_as_fallback():
     inst = make_mps_instance(rates=(400.0, 300.0), gpus=3)
     known = _solve("brute", None, inst, Objective.MIN_GPUS)
     for name, backend in ENGINES:
-        r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, backend=backend, warm_start=known.result.plan))
+        r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, engine=backend, warm_start=known.result.plan))
         assert r.result.status is Status.OPTIMAL and r.valid
         assert r.result.objective == known.result.objective
 
@@ -152,7 +152,7 @@ def test_time_limit_returns_best_incumbent_with_bound():
     tables = tuple(linear_table(f"m{i}", sizes, (1, 2, 4, 8), 2.0 + i, 1.0 + 0.3 * i) for i in range(4))
     inst = Instance("twelve", services, DEVICES["a100-80gb"], mps_mechanism(sizes, 2, 3), 12, (1, 2, 4, 8), tables)
     for name, backend in ENGINES:
-        r = run_solver(name, inst, SolveOptions(time_limit_s=1.0, backend=backend))
+        r = run_solver(name, inst, SolveOptions(time_limit_s=1.0, engine=backend))
         assert r.result.status in (Status.OPTIMAL, Status.FEASIBLE, Status.UNKNOWN)
         assert r.result.wall_s < 30
         if r.result.plan is not None:
@@ -167,7 +167,7 @@ def test_milp_highs_alias_and_unknown_backend():
     assert "pulp/highs" in a.result.discretisation and a.result.status is Status.OPTIMAL
     from stsched.errors import InputError
     with pytest.raises(InputError):
-        run_solver("milp", inst, SolveOptions(backend="glpk"))
+        run_solver("milp", inst, SolveOptions(engine="glpk"))
 
 
 def test_cli_json_is_one_clean_object(tmp_path, capfd):
@@ -218,7 +218,7 @@ def test_pricing_reaches_the_lp_of_every_candidate_and_stays_valid():
                        Objective.MIN_GPUS, inst.gpus)[0]
     assert abs(value - lp_all) <= 1e-6 * max(1.0, lp_all)  # column generation reached the LP of all candidates
     for name, backend in ENGINES:
-        r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, backend=backend, params=small))
+        r = run_solver(name, inst, SolveOptions(time_limit_s=LIMIT, engine=backend, params=small))
         assert r.valid and r.result.objective >= _solve("milp", "highs", inst, Objective.MIN_GPUS).result.objective
 
 

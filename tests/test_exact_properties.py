@@ -72,7 +72,7 @@ def instances(draw) -> Instance:
 
 
 def _run(name, backend, inst, objective):
-    return run_solver(name, inst, SolveOptions(objective=objective, time_limit_s=10, backend=backend))
+    return run_solver(name, inst, SolveOptions(objective=objective, time_limit_s=10, engine=backend))
 
 
 def _assert_consistent(known, got, objective):

@@ -256,15 +256,5 @@ def scale_result(name: str, instance: Instance, pack: Callable[[Instance], Plan 
     return finish(name, instance, plan, options, msg)
 
 
-def param_float(options: SolveOptions, key: str, default: float) -> float:
-    value = options.param(key)
-    return default if value is None else float(value)
-
-
-def param_int(options: SolveOptions, key: str, default: int) -> int:
-    value = options.param(key)
-    return default if value is None else int(value)
-
-
 def single(service: str, batch: int, rate: float) -> tuple[Tenant, ...]:
     return (Tenant(service, batch, rate),)

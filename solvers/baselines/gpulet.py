@@ -54,7 +54,7 @@ from stsched.registry import Objective, SolveOptions, SolveResult, register
 from stsched.timing import gpu_timings
 
 from solvers.baselines.common import (TOL, budget, covering_batch, finish, full_size, gpu_ok, make_plan,
-                                      param_float, param_int, scale_result, sizes_legal, solo_exec)
+                                      scale_result, sizes_legal, solo_exec)
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,22 @@ class Est:
 
 @dataclass(frozen=True)
 class GpuletConfig:
+    """Options of the gpulet baseline (`--param key=value`).
+
+    slack: req/s below which gpulet would drop a residue; stsched serves it anyway (default 0).
+    max_tenants: services time-sharing one gpu-let (gpulet: 3).
+    max_lets: gpu-lets per GPU (gpulet: 2).
+    """
+
     slack: float = 0.0
     max_tenants: int = 3
     max_lets: int = 2
+
+    def __post_init__(self) -> None:
+        if self.slack < 0:
+            raise ValueError(f"slack must be >= 0, got {self.slack}")
+        if self.max_tenants < 1 or self.max_lets < 1:
+            raise ValueError(f"max_tenants and max_lets must be >= 1, got {self.max_tenants}, {self.max_lets}")
 
 
 class Gpulet:
@@ -452,11 +465,11 @@ def interpolate_batches(instance: Instance, batches=tuple(range(1, 33))) -> Inst
 
 
 @register("gpulet", "baseline", "gpulet (ATC'22): elastic partitioning into <= 2 gpu-lets with time sharing",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=GpuletConfig,
+          mechanisms=("mps", "sm"))
 class GpuletSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
-        config = GpuletConfig(param_float(options, "slack", 0.0), param_int(options, "max_tenants", 3),
-                              param_int(options, "max_lets", 2))
+        config = options.typed(GpuletConfig, "gpulet")
         if options.objective is Objective.MAX_SCALE:
             return scale_result("gpulet", instance, lambda inst: gpulet_pack(inst, inst.gpus, config), options)
         low = lp_bound_gpus(instance)

@@ -36,7 +36,7 @@ from stsched.problem import Instance
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 from stsched.timing import gpu_timings
 
-from solvers.baselines.common import (TOL, budget, finish, gpu_ok, make_plan, param_int, scale_result, sizes_legal,
+from solvers.baselines.common import (TOL, budget, finish, gpu_ok, make_plan, scale_result, sizes_legal,
                                       solo_exec, tenant_capacity)
 from solvers.baselines.igniter_model import IgniterModel
 
@@ -232,13 +232,34 @@ def to_plan(gpus: list[list[tuple[Workload, float]]]) -> Plan:
                      "igniter")
 
 
+@dataclass(frozen=True)
+class IgniterOptions:
+    """Options of the igniter baseline (`--param key=value`).
+
+    model: auto | analytic | table (auto: analytic when every model is in iGniter's profile, the device is a V100
+      and the instance's sizes include iGniter's 2.5 % grid, as `analytic_instance` builds).
+    config: path of iGniter's profile (empty: the shipped one).
+    max_split: a workload no single GPU can serve is split into at most this many equal parts.
+    """
+
+    model: str = "auto"
+    config: str = ""
+    max_split: int = 64
+
+    def __post_init__(self) -> None:
+        if self.model not in ("auto", "analytic", "table"):
+            raise ValueError(f"model must be auto, analytic or table, got {self.model!r}")
+        if self.max_split < 1:
+            raise ValueError(f"max_split must be >= 1, got {self.max_split}")
+
+
 @register("igniter", "baseline", "iGniter (TPDS'23): interference-aware greedy MPS provisioning, one workload per share",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=IgniterOptions,
+          mechanisms=("mps", "sm"))
 class IGniter:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
-        mode = options.param("model", "auto") or "auto"
-        config = options.param("config")
-        max_split = param_int(options, "max_split", 64)
+        opts = options.typed(IgniterOptions, "igniter")
+        mode, config, max_split = opts.model, opts.config or None, opts.max_split
         pred_mode = make_predictor(instance, mode, config)
         label = "analytic" if isinstance(pred_mode, AnalyticPredictor) else "table"
 

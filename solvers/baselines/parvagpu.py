@@ -46,7 +46,7 @@ from stsched.plan import Partition, Plan, Tenant
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
-from solvers.baselines.common import (TOL, alone_capacity, budget, finish, gpu_ok, make_plan, param_int,
+from solvers.baselines.common import (TOL, alone_capacity, budget, finish, gpu_ok, make_plan,
                                       scale_result, sizes_legal, solo_exec, split_rate)
 
 log = logging.getLogger(__name__)
@@ -296,12 +296,28 @@ def parvagpu_pack(instance: Instance, max_gpus: int = 2000, optimize: bool = Tru
     return alloc.plan(solver), ""
 
 
+@dataclass(frozen=True)
+class ParvaOptions:
+    """Options of the parvagpu baseline (`--param key=value`).
+
+    max_gpus: GPUs the allocator may open (ParvaGPU's TOTAL_GPU).
+    optimize: run the optimisation pass (ParvaGPU's default; 0: its NO_OPTIM build).
+    """
+
+    max_gpus: int = 2000
+    optimize: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_gpus < 1:
+            raise ValueError(f"max_gpus must be >= 1, got {self.max_gpus}")
+
+
 @register("parvagpu", "baseline", "ParvaGPU (SC'24): MIG x MPS segments, configurator + allocator",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=ParvaOptions)
 class ParvaGPU:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
-        max_gpus = param_int(options, "max_gpus", 2000)
-        optimize = bool(param_int(options, "optimize", 1))
+        opts = options.typed(ParvaOptions, "parvagpu")
+        max_gpus, optimize = opts.max_gpus, opts.optimize
 
         def pack(inst: Instance) -> Plan | None:
             plan, _ = parvagpu_pack(inst, max_gpus, optimize)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from dataclasses import dataclass
 from itertools import combinations, combinations_with_replacement, product
 
 import numpy as np
@@ -32,13 +34,41 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 2_000_000  # GPU multisets tried at most (`--param brute_limit=N`)
 
 
-def _partitions(instance: Instance) -> list[Partition]:
+@dataclass(frozen=True)
+class BruteOptions:
+    """Options of the brute solver.
+
+    brute_limit: GPU multisets tried at most; a larger instance is answered with status unknown at once.
+    """
+
+    brute_limit: int = DEFAULT_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.brute_limit < 1:
+            raise ValueError(f"brute_limit must be >= 1, got {self.brute_limit}")
+
+
+class _TimeUp(Exception):
+    """The time limit passed during the enumeration."""
+
+
+@dataclass(frozen=True)
+class _Clock:
+    deadline: float = math.inf
+
+    def tick(self) -> None:
+        if time.perf_counter() > self.deadline:
+            raise _TimeUp
+
+
+def _partitions(instance: Instance, clock: "_Clock") -> list[Partition]:
     names = [s.name for s in instance.services if s.rate > 0]
     t_max = min(instance.mechanism.max_tenants or len(names), len(names))
     out = []
     for size in instance.mechanism.sizes:
         for k in range(1, t_max + 1):
             for group in combinations(names, k):
+                clock.tick()
                 for batches in product(instance.batches, repeat=k):
                     for procs in (instance.procs_options() if k == 1 else (1,)):
                         out.append(Partition(size, tuple(Tenant(n, b, 0.0) for n, b in zip(group, batches)),
@@ -60,10 +90,11 @@ def _gpu_capacity(instance: Instance, gpu: GpuLayout, index: dict[str, int]) -> 
     return vec
 
 
-def _pareto(items: list, vecs: np.ndarray) -> tuple[list, np.ndarray]:
+def _pareto(items: list, vecs: np.ndarray, clock: _Clock = _Clock()) -> tuple[list, np.ndarray]:
     order = np.argsort(-vecs.sum(axis=1), kind="stable")
     keep: list[int] = []
     for i in order:
+        clock.tick()
         if not any(np.all(vecs[j] >= vecs[i] - 1e-9) for j in keep):
             keep.append(i)
     return [items[i] for i in keep], vecs[keep]
@@ -83,11 +114,12 @@ def _size_sets(instance: Instance) -> list[tuple[float, ...]]:
     return out
 
 
-def gpu_candidates(instance: Instance) -> tuple[list[GpuLayout], np.ndarray]:
-    """Every non-dominated feasible GPU (with zero rates) and its capacity vector over the active services."""
+def gpu_candidates(instance: Instance, clock: _Clock = _Clock()) -> tuple[list[GpuLayout], np.ndarray]:
+    """Every non-dominated feasible GPU (with zero rates) and its capacity vector over the active services
+    (`_TimeUp` when the clock's deadline passes)."""
     active = [s.name for s in instance.services if s.rate > 0]
     index = {n: i for i, n in enumerate(active)}
-    parts = _partitions(instance)
+    parts = _partitions(instance, clock)
     coupled = neighbour_interference(instance)
     by_size: dict[float, list[Partition]] = {}
     if coupled:
@@ -97,18 +129,20 @@ def gpu_candidates(instance: Instance) -> tuple[list[GpuLayout], np.ndarray]:
         for size in instance.mechanism.sizes:
             ok, vecs = [], []
             for p in (q for q in parts if q.size == size):
+                clock.tick()
                 v = _gpu_capacity(instance, GpuLayout((p,)), index)
                 if v is not None:
                     mem = sum(p.procs * instance.service(t.service).memory_for(t.batch) for t in p.tenants)
                     ok.append(p)
                     vecs.append(np.append(v, -mem))
             if ok:
-                by_size[size] = _pareto(ok, np.array(vecs))[0]
+                by_size[size] = _pareto(ok, np.array(vecs), clock)[0]
     gpus, vecs = [], []
     for sizes in _size_sets(instance):
         choices = [list(combinations_with_replacement(by_size.get(s, []), sizes.count(s)))
                    for s in sorted(set(sizes), reverse=True)]
         for combo in product(*choices):
+            clock.tick()
             gpu = GpuLayout(tuple(p for group in combo for p in group))
             v = _gpu_capacity(instance, gpu, index)
             if v is not None:
@@ -116,7 +150,7 @@ def gpu_candidates(instance: Instance) -> tuple[list[GpuLayout], np.ndarray]:
                 vecs.append(v)
     if not gpus:
         return [], np.zeros((0, len(active)))
-    return _pareto(gpus, np.array(vecs))
+    return _pareto(gpus, np.array(vecs), clock)
 
 
 def _plan(instance: Instance, gpus: list[GpuLayout], vecs: np.ndarray, alpha: float) -> Plan:
@@ -148,18 +182,29 @@ def _gpu_capacity_per_tenant(instance: Instance, gpu: GpuLayout) -> list[list[fl
     return out
 
 
-@register("brute", "exact", "brute-force enumeration of GPU multisets; tiny instances only (test oracle)")
+@register("brute", "exact", "brute-force enumeration of GPU multisets; tiny instances only (test oracle)",
+          options=BruteOptions)
 class BruteSolver:
-    """Known optima for tiny instances; `--param brute_limit=N` caps the GPU multisets tried."""
+    """Known optima for tiny instances; `--param brute_limit=N` caps the GPU multisets tried.  It stops at the time
+    limit with status unknown (exit 1) when the enumeration has not finished by then."""
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
+        clock = _Clock(time.perf_counter() + options.time_limit_s)
+        try:
+            return self._solve(instance, options, clock)
+        except _TimeUp:
+            return SolveResult(self.name, Status.UNKNOWN,
+                               message=f"brute force stopped at the time limit ({options.time_limit_s:g} s) before "
+                                       "the enumeration finished: no result")
+
+    def _solve(self, instance: Instance, options: SolveOptions, clock: _Clock) -> SolveResult:
         bad = unservable(instance, options.objective)
         if bad:
             return SolveResult(self.name, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
                                infeasible_services=tuple(bad))
-        limit = int(options.param("brute_limit", str(DEFAULT_LIMIT)))
+        limit = options.typed(BruteOptions, self.name).brute_limit
         rates = np.array([s.rate for s in instance.services if s.rate > 0])
-        gpus, vecs = gpu_candidates(instance)
+        gpus, vecs = gpu_candidates(instance, clock)
         disc = (f"all partitions (sizes, procs, tenant subsets, batch per tenant) judged by the checker; "
                 f"{len(gpus)} non-dominated GPUs")
         G = instance.gpus
@@ -169,6 +214,7 @@ class BruteSolver:
         if options.objective is Objective.MIN_GPUS:
             for k in range(1, G + 1):
                 for combo in combinations_with_replacement(range(len(gpus)), k):
+                    clock.tick()
                     tot = vecs[list(combo)].sum(axis=0)
                     if np.all(tot >= rates * (1 - 1e-9)):
                         plan = _plan(instance, [gpus[i] for i in combo], vecs[list(combo)], 1.0)
@@ -180,6 +226,7 @@ class BruteSolver:
         best, best_combo = -1.0, None
         for k in range(1, G + 1):
             for combo in combinations_with_replacement(range(len(gpus)), k):
+                clock.tick()
                 a = float(np.min(vecs[list(combo)].sum(axis=0) / rates))
                 if a > best:
                     best, best_combo = a, combo

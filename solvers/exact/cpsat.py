@@ -17,12 +17,12 @@ from ortools.sat.python import cp_model
 
 from solvers.exact.driver import EngineOutcome, solve_exact
 from solvers.exact.plans import Counts
-from solvers.exact.patterns import ModelData
+from solvers.exact.patterns import CpsatOptions, ModelData
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 log = logging.getLogger(__name__)
 
-COVERAGE_UNITS = 10 ** 6  # K: capacity / demand resolution
+COVERAGE_UNITS = CpsatOptions.coverage_units  # K: capacity / demand resolution (default)
 
 
 @dataclass
@@ -142,17 +142,18 @@ def _extract(data: ModelData, solver: cp_model.CpSolver, v: _Vars) -> Counts:
 
 
 def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
-    k = int(options.param("coverage_units", str(COVERAGE_UNITS)))
+    xo = CpsatOptions.from_solve_options(options)
+    k = xo.coverage_units
     m, v = _build(data, options.objective, k)
     if warm is not None:
         _hint(data, m, v, warm)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(limit)
-    solver.parameters.num_workers = max(1, int(options.param("workers", str(options.threads))))
+    solver.parameters.num_workers = xo.workers or options.threads
     solver.parameters.random_seed = options.seed
     # the LP relaxation inside CP-SAT (level 2: all constraints) is what proves these covering models; level 1
     # left ParvaGPU rows 1-3 unproven after 60 s on one worker, level 2 proves them in seconds
-    solver.parameters.linearization_level = int(options.param("linearization_level", "2"))
+    solver.parameters.linearization_level = xo.linearization_level
     if options.objective is Objective.MAX_SCALE:
         solver.parameters.relative_gap_limit = min(1e-4, options.max_scale_tol / 10)
     st = solver.Solve(m)
@@ -174,11 +175,12 @@ def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: 
     return EngineOutcome(status, bound, _extract(data, solver, v))
 
 
-@register("cpsat", "exact", "CP-SAT (OR-Tools) of configurations and GPU layouts, integer capacity units")
+@register("cpsat", "exact", "CP-SAT (OR-Tools) of configurations and GPU layouts, integer capacity units",
+          options=CpsatOptions)
 class CpSatSolver:
     """Exact CP-SAT model; `--param formulation=...`, `workers=N`, `coverage_units=K`, `linearization_level=L`."""
 
     def solve(self, instance, options: SolveOptions) -> SolveResult:
         return solve_exact(self.name, instance, options, _engine,
-                           f"ortools cp-sat, coverage in 1/{options.param('coverage_units', str(COVERAGE_UNITS))} "
+                           f"ortools cp-sat, coverage in 1/{CpsatOptions.from_solve_options(options).coverage_units} "
                            f"of demand (floored)")

@@ -129,7 +129,7 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
                 configs, tenants, timer, more = configs_for(True, prune=True)
     priced = ""
     cap = min(xo.max_tenants, instance.mechanism.max_tenants or xo.max_tenants)
-    if formulation != "patterns" and more and tenants < cap and options.param("pricing", "1") != "0":
+    if formulation != "patterns" and more and tenants < cap and ExactOptions.from_solve_options(options).pricing:
         _, layer, pts = tenant_points(instance, timer)
         for _ in range(2, tenants + 1):
             layer = grow(instance, layer, pts, 10 ** 9)
@@ -204,7 +204,7 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
                            message=f"the layout LP bound needs {lp:.4g} GPUs to serve all rates together, the "
                                    f"instance has {instance.gpus}", infeasible_services=instance.service_names)
     steps = []
-    if options.param("ladder", "1") != "0" and top.formulation != "patterns":
+    if ExactOptions.from_solve_options(options).ladder and top.formulation != "patterns":
         for t in range(1, top.tenants):
             left = deadline - time.perf_counter()
             if left < 2.0:
@@ -230,7 +230,7 @@ def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: Mod
     """Above the default tenant limit: while the model is not proven for the problem only because larger tenant
     sets are left out (no `max_tenants` asked for), the limit is raised one set size at a time within the
     enumeration limits and the remaining time, each model warm-started with the best plan so far."""
-    if "max_tenants" in dict(options.params) or options.param("ladder", "1") == "0":
+    if "max_tenants" in dict(options.params) or not ExactOptions.from_solve_options(options).ladder:
         return res
     while (res.status is Status.FEASIBLE and data.tenant_limited and not data.conservative
            and deadline - time.perf_counter() >= 2.0):
@@ -259,7 +259,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     warm = None if warm_plan is None else warm_counts(data, warm_plan)
     if warm_plan is not None and warm is None:
         log.info("%s: warm start has partitions outside the model; kept only as a fallback", solver)
-    if warm is None and options.param("greedy_start", "1") != "0":
+    if warm is None and ExactOptions.from_solve_options(options).greedy_start:
         start = greedy_counts(data, options.objective)
         empty = not (start.patterns or start.per_gpu)
         warm = None if empty or _gpus_in(data, start) > instance.gpus else start

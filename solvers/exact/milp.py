@@ -1,4 +1,4 @@
-"""Exact MILP of the spatial-temporal problem, one PuLP model solved by CBC or HiGHS (`options.backend`).
+"""Exact MILP of the spatial-temporal problem, one PuLP model solved by CBC or HiGHS (`options.engine`).
 
 The model is built from `solvers.exact.patterns` data (configurations with precomputed capacities, legal GPU layouts,
 GPU patterns); see docs/SOLVERS.md for the three formulations and why the aggregated ones scale.  Symbols, kept
@@ -29,7 +29,7 @@ import pulp
 
 from solvers.exact.driver import EngineOutcome, solve_exact
 from solvers.exact.plans import Counts
-from solvers.exact.patterns import ModelData
+from solvers.exact.patterns import MilpOptions, ModelData
 from stsched.errors import InputError
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
@@ -184,7 +184,7 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
     gap = min(1e-4, options.max_scale_tol / 10)
     maxi = prob.sense == pulp.LpMaximize
     if backend == "highs":
-        warm = warm and options.param("highs_start", "0") == "1"
+        warm = warm and MilpOptions.from_solve_options(options).highs_start
         solver = _HighsWarm(warm, msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
                             random_seed=options.seed)
         prob.solve(solver)
@@ -209,16 +209,19 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
         if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return "infeasible", None
         return ("feasible" if has else "none"), (bound if abs(bound) < 1e30 else None)
-    fd, log_path = tempfile.mkstemp(suffix=".log", prefix="cbc_")
-    os.close(fd)
-    try:
+    # PuLP's .mps/.mst/.sol files and CBC's log go to a private folder, removed on every exit path (an interrupt,
+    # and SIGTERM, which the CLI turns into an exception, included)
+    with tempfile.TemporaryDirectory(prefix="stsched-milp-") as private:
+        log_path = os.path.join(private, "cbc.log")
         solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
                                    warmStart=warm, logPath=log_path, options=[f"randomCbcSeed {options.seed + 1}"])
+        solver.tmpDir = private
         prob.solve(solver)
-        with open(log_path) as f:
-            text = f.read()
-    finally:
-        os.unlink(log_path)
+        try:
+            with open(log_path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
     if prob.status == pulp.LpStatusInfeasible or "Problem is infeasible" in text:
         return "infeasible", None
     if "Result - Optimal solution found" in text:  # within gapRel of the optimum
@@ -280,18 +283,18 @@ def _engine(backend: str):
 OBJECTIVES = (Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT)
 
 
-@register("milp", "exact", "MILP (PuLP) of configurations and GPU layouts; backend cbc (default) or highs",
-          objectives=OBJECTIVES)
+@register("milp", "exact", "MILP (PuLP) of configurations and GPU layouts; engine cbc (default) or highs",
+          objectives=OBJECTIVES, options=MilpOptions)
 class MilpSolver:
-    """Exact MILP; `options.backend` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`; the
+    """Exact MILP; `options.engine` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`; the
     adapt objective is `solvers.exact.adapt_milp` (fewest layout reconfigurations from `options.current_plan`)."""
 
     default_backend = "cbc"
 
     def solve(self, instance, options: SolveOptions) -> SolveResult:
-        backend = (options.backend or self.default_backend).lower()
+        backend = (options.engine or self.default_backend).lower()
         if backend not in BACKENDS:
-            raise InputError(f"milp backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+            raise InputError(f"milp engine {backend!r}: expected one of {', '.join(BACKENDS)}")
         if options.objective is Objective.ADAPT:
             from solvers.exact.adapt_milp import solve_adapt
 
@@ -300,8 +303,8 @@ class MilpSolver:
         return solve_exact(self.name, instance, options, _engine(backend), f"pulp/{backend}")
 
 
-@register("milp-highs", "exact", "the milp model solved by HiGHS (alias of milp with backend highs)",
-          objectives=OBJECTIVES)
+@register("milp-highs", "exact", "alias of `milp --engine highs`: the milp model solved by HiGHS",
+          objectives=OBJECTIVES, options=MilpOptions, alias_of="milp")
 class MilpHighsSolver(MilpSolver):
     """The same model as `milp`, HiGHS by default."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import combinations_with_replacement
 from typing import Iterable, Sequence
 
@@ -36,7 +36,7 @@ from stsched.layouts import enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
 from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Instance, MechanismKind
-from stsched.registry import SolveOptions
+from stsched.registry import SolveOptions, parse_options
 from stsched.timing import features, gpu_timings, slowdown
 
 log = logging.getLogger(__name__)
@@ -56,40 +56,77 @@ class ExactOptions:
     max_tenants: tenant sets of at most this many services per partition (the instance's own limit applies too);
       lowered automatically while the configurations exceed `max_enumerated` before dominance or `max_configs`
       after it (the result says so).
+    max_configs: configurations in the model (after dominance).
+    max_enumerated: configurations enumerated before dominance.
+    max_patterns: complete GPU patterns enumerated (formulation patterns).
+    max_layouts: GPU layouts enumerated.
     interference: "auto" (exact patterns when they fit), "conservative" (every tenant timed with the worst slowdown
       any legal neighbour could cause).
+    pricing: add larger tenant sets by pricing when the enumeration stops below the instance's tenant limit.
+    ladder: solve with 1, 2, ... tenants per partition first, each model warm-starting the next.
+    greedy_start: start the engine from a greedy solution of the model when no warm start is given.
     """
 
     formulation: str = "auto"
     max_tenants: int = 3
-    max_configs: int = 5_000  # configurations in the model (after dominance)
-    max_enumerated: int = 100_000  # configurations enumerated before dominance
+    max_configs: int = 5_000
+    max_enumerated: int = 100_000
     max_patterns: int = 60_000
     max_layouts: int = 20_000
     interference: str = "auto"
+    pricing: bool = True
+    ladder: bool = True
+    greedy_start: bool = True
 
     def __post_init__(self) -> None:
         if self.formulation not in FORMULATIONS:
             raise InputError(f"formulation {self.formulation!r}: expected one of {', '.join(FORMULATIONS)}")
         if self.interference not in ("auto", "conservative"):
             raise InputError(f"interference {self.interference!r}: expected auto or conservative")
-        if self.max_tenants < 1:
-            raise InputError("max_tenants must be >= 1")
+        for name in ("max_tenants", "max_configs", "max_enumerated", "max_patterns", "max_layouts"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @classmethod
     def from_solve_options(cls, options: SolveOptions) -> "ExactOptions":
-        params = dict(options.params)
-        kwargs: dict[str, object] = {}
-        for key in ("formulation", "interference"):
-            if key in params:
-                kwargs[key] = params[key]
-        for key in ("max_tenants", "max_configs", "max_enumerated", "max_patterns", "max_layouts"):
-            if key in params:
-                try:
-                    kwargs[key] = int(params[key])
-                except ValueError:
-                    raise InputError(f"--param {key}={params[key]!r}: expected an integer") from None
-        return cls(**kwargs)
+        """This class's options from `SolveOptions.params` (the keys of a subclass's own fields are left to it; the
+        registry has refused unknown keys before the solver ran)."""
+        own = {f.name for f in fields(cls)}
+        return parse_options(cls, tuple((k, v) for k, v in options.params if k in own), "exact")
+
+
+@dataclass(frozen=True)
+class MilpOptions(ExactOptions):
+    """Options of the milp solver: those of the exact solvers (`ExactOptions`) and
+
+    highs_start: pass the warm start to HiGHS too (engine highs; off by default: HiGHS 1.16 may then report a stale
+      bound).
+    """
+
+    highs_start: bool = False
+
+
+@dataclass(frozen=True)
+class CpsatOptions(ExactOptions):
+    """Options of the cpsat solver: those of the exact solvers (`ExactOptions`) and
+
+    coverage_units: demand is covered in 1/K units (integer capacity units, floored).
+    workers: CP-SAT search workers (0: as many as --threads).
+    linearization_level: CP-SAT's linearization level (2: all constraints; proves these covering models).
+    """
+
+    coverage_units: int = 10 ** 6
+    workers: int = 0
+    linearization_level: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.coverage_units < 1:
+            raise InputError(f"coverage_units must be >= 1, got {self.coverage_units}")
+        if self.workers < 0:
+            raise InputError(f"workers must be >= 0, got {self.workers}")
+        if self.linearization_level not in (0, 1, 2):
+            raise InputError(f"linearization_level must be 0, 1 or 2, got {self.linearization_level}")
 
 
 @dataclass(frozen=True)
@@ -421,6 +458,6 @@ def _pattern_capacity(instance: Instance, cfgs: tuple[Config, ...], n_serv: int)
     return tuple(totals), tuple(out)
 
 
-__all__ = ["Config", "ExactOptions", "GpuPattern", "ModelData", "TooLarge", "enumerate_configs",
+__all__ = ["Config", "CpsatOptions", "ExactOptions", "MilpOptions", "GpuPattern", "ModelData", "TooLarge", "enumerate_configs",
            "enumerate_layouts", "enumerate_patterns", "fits", "mig_starts", "neighbour_interference",
            "pareto_mask", "single_capacity"]

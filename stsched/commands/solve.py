@@ -7,33 +7,50 @@ when the instance is infeasible, no valid plan came back or the target was not r
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 from dataclasses import replace
 
-from stsched.io import load_instance, load_plan, save_plan
-from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched import validate as V
+from stsched.commands._common import RATE_FREE, load_judged_plan, print_json
+from stsched.errors import InputError
+from stsched.io import load_instance, save_plan
+from stsched.outputs import output_file
+from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
 
 
 def add(sub) -> None:
-    p = sub.add_parser("solve", help="solve an instance with a registered solver")
+    d = SolveOptions()
+    h = SolveOptions.HELP
+    p = sub.add_parser("solve", help="solve an instance with a registered solver",
+                       description="Solve an instance with a registered solver (`stsched solvers`) and judge its plan "
+                                   "with the checker: exit 0 with a valid plan, 1 when infeasible or no valid plan "
+                                   "came back, 2 on bad input.")
     p.add_argument("instance", help="instance JSON file")
     p.add_argument("--solver", default="heuristic", help="solver name (see `stsched solvers`)")
-    p.add_argument("--objective", default="min-gpus", choices=[o.value for o in Objective])
-    p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
-    p.add_argument("--backend", default=None, help="engine inside a solver, e.g. cbc or highs for milp")
-    p.add_argument("--warm-start", default=None, help="a plan JSON to start from")
-    p.add_argument("--current", default=None, help="the plan in force (objective adapt)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="solver-specific option")
-    p.add_argument("--headroom", type=float, default=1.0, metavar="H",
+    p.add_argument("--objective", default=d.objective.value, choices=[o.value for o in Objective],
+                   help=h["objective"])
+    p.add_argument("--time-limit", type=V.time_limit, default=d.time_limit_s, metavar="S", help=h["time_limit_s"])
+    p.add_argument("--engine", default=d.engine, choices=ENGINES, help=h["engine"])
+    p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # deprecated: --engine
+    p.add_argument("--warm-start", default=None, metavar="PLAN",
+                   help="a plan JSON to start from (judged by the checker first, coverage aside)")
+    p.add_argument("--current", default=None, metavar="PLAN",
+                   help="the plan in force (objective adapt; judged by the checker first, coverage aside)")
+    p.add_argument("--allow-invalid", action="store_true",
+                   help="use a --warm-start or --current plan that the checker rejects (a warning says so)")
+    p.add_argument("--seed", type=V.seed, default=d.seed, help=h["seed"])
+    p.add_argument("--threads", type=V.threads, default=d.threads, help=h["threads"])
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a solver option (`stsched solvers --json` lists each solver's keys, types and defaults)")
+    p.add_argument("--headroom", type=V.factor, default=1.0, metavar="H",
                    help="plan for H x every rate (H >= 1; min-gpus and adapt): partitions then run at <= 1/H of "
-                        "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound)")
-    p.add_argument("--late-share", type=float, default=None, metavar="X",
-                   help="set the instance's margin.late_share: credit each batch only with the Poisson arrivals it "
-                        "absorbs with at most X overflow (docs/RULES.md; heuristic and exact solvers)")
-    p.add_argument("--attainment", type=float, default=None, metavar="T",
+                        "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound; "
+                        "default 1)")
+    p.add_argument("--late-share", type=V.real(0.0, 1.0, strict_max=True), default=None, metavar="X",
+                   help="set the instance's margin.late_share (0 <= X < 1): credit each batch only with the Poisson "
+                        "arrivals it absorbs with at most X overflow (docs/RULES.md; heuristic and exact solvers; "
+                        "default: the instance's)")
+    p.add_argument("--attainment", type=V.fraction, default=None, metavar="T",
                    help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
                         "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor)")
     p.add_argument("--attainment-scope", default="overall", choices=["overall", "service"],
@@ -41,47 +58,74 @@ def add(sub) -> None:
                         "docs/SIMULATOR.md)")
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
-    p.add_argument("--attainment-rounds", type=int, default=12, metavar="N", help="at most N plans (default 12)")
-    p.add_argument("--out", default=None, help="write the plan here (JSON)")
+    p.add_argument("--attainment-rounds", type=V.count, default=12, metavar="N", help="at most N plans (default 12)")
+    p.add_argument("--out", default=None, help="write the plan here (JSON; checked before the work)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
-    q = sub.add_parser("solvers", help="list the registered solvers")
+    q = sub.add_parser("solvers", help="list the registered solvers",
+                       description="List the registered solvers: kind, objectives, mechanisms and options.")
+    q.add_argument("--json", action="store_true",
+                   help="print one JSON list: each solver's options (type, default, help), objectives, mechanisms")
     q.set_defaults(run=run_list)
 
 
+ENGINES = ("cbc", "highs")
+
+
 def run_list(args) -> int:
-    for name, info in available_solvers().items():
-        print(f"{name:<12} {info.kind:<10} {', '.join(o.value for o in info.objectives):<28} {info.description}")
+    solvers = available_solvers()
+    if args.json:
+        print_json([info.to_dict() for info in solvers.values()])
+        return 0
+    for name, info in solvers.items():
+        print(f"{name:<12} {info.kind:<10} {', '.join(o.value for o in info.objectives):<28} "
+              f"{'/'.join(info.mechanisms):<12} {info.description}")
     return 0
 
 
 def _params(items: list[str]) -> tuple[tuple[str, str], ...]:
-    from stsched.errors import InputError
     out = []
     for item in items:
         if "=" not in item:
             raise InputError(f"--param {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
-        out.append((k, v))
+        out.append((k.strip(), v))
     return tuple(out)
 
 
 def run(args) -> int:
-    from stsched.errors import InputError
     from stsched.planning.headroom import solve_with_headroom, validate_headroom
 
+    output_file(args.out, inputs=(args.instance, args.warm_start, args.current))
+    objective = Objective(args.objective)
+    solvers = available_solvers()
+    if args.solver not in solvers:
+        raise InputError(f"unknown solver {args.solver!r} (known: {', '.join(solvers)})")
+    info = solvers[args.solver]
+    params = _params(args.param)
+    info.parse(params)
+    if objective is Objective.ADAPT and not args.current:
+        raise InputError("--objective adapt needs --current PLAN (the plan in force)")
     offered = load_instance(args.instance)
     if args.late_share is not None:
         offered = offered.with_late_share(args.late_share)
+    reason = info.supports(offered, objective)
+    if reason:
+        raise InputError(reason)
     try:
-        validate_headroom(args.headroom, Objective(args.objective))
+        validate_headroom(args.headroom, objective)
     except InputError as e:
         raise InputError(f"--{e}") from None
-    options = SolveOptions(objective=Objective(args.objective), time_limit_s=args.time_limit, seed=args.seed,
-                           threads=args.threads, backend=args.backend,
-                           warm_start=load_plan(args.warm_start) if args.warm_start else None,
-                           current_plan=load_plan(args.current) if args.current else None,
-                           params=_params(args.param))
+    warm = current = None
+    if args.warm_start:
+        warm = load_judged_plan(offered, args.warm_start, allow_invalid=args.allow_invalid, what="--warm-start",
+                                rules=RATE_FREE)
+    if args.current:
+        current = load_judged_plan(offered, args.current, allow_invalid=args.allow_invalid, what="--current",
+                                   rules=RATE_FREE)
+    options = SolveOptions(objective=objective, time_limit_s=args.time_limit, seed=args.seed,
+                           threads=args.threads, engine=args.engine, warm_start=warm, current_plan=current,
+                           params=params)
     met = None
     if args.attainment is not None:
         judged, met = _solve_for_attainment(args, offered, options)
@@ -91,12 +135,12 @@ def run(args) -> int:
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
     if args.json:
-        json.dump({**judged.to_dict(), **({} if met is None else {"attainment_target_met": met})}, sys.stdout)
-        sys.stdout.write("\n")
+        print_json({**judged.to_dict(), **({} if met is None else {"attainment_target_met": met})})
     else:
-        print(f"{r.solver}: {r.status.value}, objective {r.objective}, bound {r.bound}, "
-              f"gap {'-' if r.gap is None else f'{r.gap:.2%}'}, {r.wall_s * 1000:.1f} ms, GPUs {r.gpus}, "
-              f"scale {r.scale}, valid {judged.valid}")
+        scale = f", scale {r.scale:.6g}" if objective is Objective.MAX_SCALE and r.scale is not None else ""
+        print(f"{r.solver}: {r.status.value}, objective {_g(r.objective)}, bound {_g(r.bound)}, "
+              f"gap {'-' if r.gap is None else f'{r.gap:.2%}'}, {r.wall_s * 1000:.1f} ms, GPUs {r.gpus}{scale}, "
+              f"valid {judged.valid}")
         if r.message:
             print(f"  {r.message}")
         if r.infeasible_services:
@@ -108,10 +152,13 @@ def run(args) -> int:
     return 0 if ok and met is not False else 1
 
 
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
 def _solve_for_attainment(args, offered, options):
     """`plan_for_attainment` around the chosen solver: (the judged result of the plan it returns, checked against
     the offered rates, its message saying how the loop ended; whether the target was met)."""
-    from stsched.errors import InputError
     from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
 
     if Objective(args.objective) is not Objective.MIN_GPUS:

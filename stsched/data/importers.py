@@ -15,7 +15,6 @@ import csv
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -487,22 +486,32 @@ def _import_profiler(paths: list[str]) -> ImportResult:
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a table as CSV atomically (temporary file in the same folder, then os.replace)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    """Write a table as CSV atomically (`stsched.io.write_atomic`)."""
+    from stsched.io import write_atomic
+
+    write_atomic(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+IMPORT_MARKER = "import.json"  # what an import wrote into its folder: source, paths, files
+
+
+def _previous_import(out: Path) -> dict | None:
+    """What a folder holds already: None when it has no table, else the marker (or {} without one)."""
+    tables = [n for n in ("solo.csv", "corun.csv") if (out / n).exists()]
+    if not tables:
+        return None
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            df.to_csv(fh, index=False, lineterminator="\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        marker = json.loads((out / IMPORT_MARKER).read_text())
+        return marker if isinstance(marker, dict) else {}
+    except (OSError, ValueError):
+        return {"files": tables}
 
 
-def run_import(source: str, paths: list[str], out_dir: str) -> dict:
+def run_import(source: str, paths: list[str], out_dir: str, fresh: bool = False) -> dict:
     """Import `paths` with the importer `source` and write `solo.csv` / `corun.csv` into `out_dir`.
+
+    Imports never mix: a folder that holds the tables of another import (another source or other files) is
+    refused unless `fresh`, which removes them first; the same import again replaces its own tables.
 
     Returns a summary dict: source, out_dir, solo_rows, corun_rows, skipped_rows, models, written (paths).
     """
@@ -512,13 +521,25 @@ def run_import(source: str, paths: list[str], out_dir: str) -> dict:
     paths = [str(p) for p in paths]
     if len(paths) < imp.min_paths or (imp.max_paths is not None and len(paths) > imp.max_paths):
         raise InputError(f"source '{source}' takes {', '.join(imp.files)}; got {len(paths)} path(s)")
-    res = imp.run(paths)
     out = Path(out_dir)
+    me = {"source": source, "paths": [os.path.realpath(p) for p in paths]}
+    before = _previous_import(out)
+    if before is not None and not fresh and {k: before.get(k) for k in me} != me:
+        what = (f"an import of {before['source']} ({', '.join(before.get('paths') or [])})" if before.get("source")
+                else f"tables not written by an import ({', '.join(before.get('files', []))})")
+        raise InputError(f"{out} already holds {what}; give another folder, or --fresh to replace it")
+    res = imp.run(paths)
+    if before is not None:
+        for name in ("solo.csv", "corun.csv", IMPORT_MARKER):
+            (out / name).unlink(missing_ok=True)
     written = []
     for name, table, cols in (("solo.csv", res.solo, SOLO_COLUMNS), ("corun.csv", res.corun, CORUN_COLUMNS)):
         if table is not None:
             write_table(table[list(cols)], out / name)
             written.append(str(out / name))
+    from stsched.io import write_atomic
+
+    write_atomic(out / IMPORT_MARKER, json.dumps({**me, "files": [Path(w).name for w in written]}, indent=1) + "\n")
     models: set[str] = set()
     if res.solo is not None:
         models |= set(res.solo["model"])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 from stsched.errors import InputError
+from stsched.registry import parse_options
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class HeuristicOptions:
       descent_branching: contents of the first partition tried in a two-partition move (0: no such moves).
       descent_kicks: breakout steps when the descent stalls: the services still missing load weigh
         (1 + descent_reweight) times more, and the descent resumes.
+      descent_reweight: the extra weight of the services still missing load at each breakout step.
       descent_patience: breakout steps in a row without a smaller deficit before the descent gives up.
       descent_budget: best-response evaluations one descent may spend per partition it starts from (bounds its
         time deterministically).
@@ -152,24 +154,4 @@ class HeuristicOptions:
     @classmethod
     def from_params(cls, params: tuple[tuple[str, str], ...] | dict[str, str]) -> "HeuristicOptions":
         """Options from `SolveOptions.params`; unknown keys are an error (a typo must not pass silently)."""
-        items = dict(params)
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, object] = {}
-        for key, raw in items.items():
-            if key not in known:
-                raise InputError(f"heuristic: unknown parameter {key!r} (known: {', '.join(sorted(known))})")
-            kind = known[key].type
-            try:
-                if kind in ("bool", bool):
-                    if str(raw).lower() not in ("1", "0", "true", "false", "yes", "no"):
-                        raise ValueError(raw)
-                    values[key] = str(raw).lower() in ("1", "true", "yes")
-                elif kind in ("int", int):
-                    values[key] = int(raw)
-                elif kind in ("str", str):
-                    values[key] = str(raw)
-                else:
-                    values[key] = float(raw)
-            except ValueError:
-                raise InputError(f"heuristic: parameter {key}={raw!r} is not a {kind}") from None
-        return replace(cls(), **values)
+        return parse_options(cls, params, "heuristic")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @register("heuristic", "heuristic",
           "stsched's spatial-temporal heuristic: knee-sized partitions, shared residual partitions, local search",
-          objectives=(Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT))
+          objectives=(Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT), options=HeuristicOptions)
 class HeuristicSolver:
     """Spatial step (knee sizes, saturated partitions), temporal step (residual loads sharing partitions with
     batches and duty cycles under the latency rule), conservative interference, bounded local search; options

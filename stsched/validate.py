@@ -1,0 +1,91 @@
+"""One validation layer for every number a user can type (seeds, time limits, threads, loads, CVs, counts).
+
+Each check returns the value or raises `InputError` with one line naming the option and the value; the CLI's
+argparse types (`seed`, `time_limit`, `count`, ...) and the option dataclasses (`SolveOptions`, `SimOptions`, ...)
+call the same functions, so a bad number is refused before any work whichever way it came in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, Callable
+
+from stsched.errors import InputError
+
+# the largest time limit accepted (one year): beyond it a deadline computed in float seconds loses meaning
+MAX_TIME_LIMIT_S = 365 * 24 * 3600.0
+
+
+def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
+               strict: bool = False, strict_max: bool = False) -> float:
+    """A finite real number within [minimum, maximum] (open ends with strict / strict_max)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(v):
+        raise InputError(f"{name}: expected a finite number, got {value!r}")
+    if minimum is not None and (v <= minimum if strict else v < minimum):
+        raise InputError(f"{name}: expected a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    if maximum is not None and (v >= maximum if strict_max else v > maximum):
+        raise InputError(f"{name}: expected a number {'<' if strict_max else '<='} {maximum:g}, got {value!r}")
+    return v
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A whole number within [minimum, maximum]."""
+    if isinstance(value, bool):
+        raise InputError(f"{name}: expected a whole number, got {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InputError(f"{name}: expected a whole number, got {value!r}")
+        value = int(value)
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}: expected a whole number, got {value!r}") from None
+    if minimum is not None and v < minimum:
+        raise InputError(f"{name}: expected a whole number >= {minimum}, got {value!r}")
+    if maximum is not None and v > maximum:
+        raise InputError(f"{name}: expected a whole number <= {maximum}, got {value!r}")
+    return v
+
+
+def check_time_limit(value: Any, name: str = "time limit") -> float:
+    """Seconds > 0, finite, at most a year."""
+    return check_real(value, name, minimum=0.0, strict=True, maximum=MAX_TIME_LIMIT_S)
+
+
+# ---------------------------------------------------------------------------------------------- argparse types
+def _arg(fn: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse `type=` from a check: the InputError's line becomes argparse's one-line error (exit 2)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return fn(text)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+
+    parse.__name__ = what  # argparse names the type in its message
+    return parse
+
+
+def real(minimum: float | None = None, maximum: float | None = None, *, strict: bool = False,
+         strict_max: bool = False) -> Callable[[str], float]:
+    return _arg(lambda t: check_real(t, "value", minimum=minimum, maximum=maximum, strict=strict,
+                                     strict_max=strict_max), "number")
+
+
+def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    return _arg(lambda t: check_int(t, "value", minimum=minimum, maximum=maximum), "whole number")
+
+
+seed = whole(0)  # random seeds: >= 0 (numpy refuses negative seeds)
+count = whole(1)  # services, GPUs, rounds, repeats: >= 1
+threads = whole(1)
+time_limit = _arg(lambda t: check_time_limit(t, "value"), "seconds")
+positive = real(0.0, strict=True)  # durations, rates, epochs
+nonnegative = real(0.0)
+fraction = real(0.0, 1.0, strict=True, strict_max=True)  # targets in (0, 1)
+factor = real(1.0)  # head-room factors >= 1
