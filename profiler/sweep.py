@@ -158,12 +158,25 @@ def _median(samples: Sequence[float]) -> float:
     return Timing(tuple(samples)).median_ms
 
 
+def _same_measurement(store: _Store, old: dict[str, Any], spec: SweepSpec) -> None:
+    """A resumed profile keeps its measurement arguments: rows timed another way must not mix."""
+    now = {**{f"timing.{k}": v for k, v in asdict(spec.timing).items()}, "corun_window_s": spec.corun_window_s}
+    before = {**{f"timing.{k}": v for k, v in (old.get("timing") or {}).items()},
+              "corun_window_s": old.get("corun_window_s")}
+    diff = [f"{k} {before[k]!r} -> {v!r}" for k, v in now.items() if k in before and before[k] != v]
+    if diff:
+        raise InputError(f"{store.out} holds rows measured with other arguments ({'; '.join(diff)}): resume with "
+                         "the same ones, use another folder, or --fresh")
+
+
 def _start_meta(store: _Store, backend: PartitionBackend, spec: SweepSpec) -> dict[str, Any]:
     facts = backend.describe()
     old = store.meta
     if old and (old.get("device"), old.get("mechanism")) != (facts["device"], facts["mechanism"]):
         raise InputError(f"{store.out} holds a profile of {old.get('device')}/{old.get('mechanism')}, not "
                          f"{facts['device']}/{facts['mechanism']}: use another folder or --fresh")
+    if old and (store.solo_keys() or store.corun_keys()):
+        _same_measurement(store, old, spec)
     today = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     meta = {
         "name": store.out.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 import stat
 import tempfile
 from pathlib import Path
@@ -20,6 +21,25 @@ from stsched.problem import (Device, Instance, Interference, LatencyTable, Margi
                              Placement, ProfileEntry, Service, ThroughputRule)
 
 FORMAT_VERSION = 1
+
+# the keys each object of an instance or a plan may hold: any other key is refused, naming it (a typo such as
+# `margin.late_shar` must not pass silently); extras a user wants to carry go under the top-level `extensions`
+# object, which stsched accepts and ignores
+EXTENSIONS = "extensions"
+INSTANCE_KEYS = frozenset({"format", "name", "notes", "gpus", "batches", "throughput_rule", "margin", "interference",
+                           "device", "mechanism", "services", "tables", EXTENSIONS})
+MARGIN_KEYS = frozenset({"latency_factor", "slo_factor", "late_share"})
+INTERFERENCE_KEYS = frozenset({"form", "coef"})
+DEVICE_KEYS = frozenset({"name", "memory_mb", "sms", "context_mb", "memory_cap"})
+MECHANISM_KEYS = frozenset({"kind", "capacity", "sizes", "max_partitions", "max_tenants", "max_procs", "placements",
+                            "partition_memory_mb"})
+PLACEMENT_KEYS = frozenset({"size", "start", "slots"})
+SERVICE_KEYS = frozenset({"name", "model", "rate", "slo_ms", "memory_mb", "activation_mb_per_sample"})
+TABLE_KEYS = frozenset({"model", "columns", "rows"})
+PLAN_KEYS = frozenset({"format", "solver", "scale", "notes", "gpus", EXTENSIONS})
+GPU_KEYS = frozenset({"partitions"})
+PARTITION_KEYS = frozenset({"size", "procs", "start", "duty_ms", "tenants"})
+TENANT_KEYS = frozenset({"service", "batch", "rate"})
 TABLE_COLUMNS = ("batch", "size", "procs", "latency_ms", "throughput_rps", "l2_util", "dram_util", "sm_elasticity")
 
 
@@ -93,10 +113,25 @@ class _Reader:
     def fail(self, where: str, what: str) -> InputError:
         return InputError(f"{where}: {what}", source=self.source)
 
-    def obj(self, d: Any, where: str) -> dict:
+    def obj(self, d: Any, where: str, keys: frozenset[str] | None = None) -> dict:
+        """An object; with `keys`, one holding no other key."""
         if not isinstance(d, dict):
             raise self.fail(where, f"expected an object, got {type(d).__name__}")
+        if keys is not None:
+            unknown = sorted(str(k) for k in d if k not in keys)
+            if unknown:
+                at = f"{where}.{unknown[0]}" if where and where != "top level" else unknown[0]
+                raise self.fail(at, f"unknown key (known: {', '.join(sorted(keys))}; extras belong under the "
+                                    f"top-level {EXTENSIONS!r} object)")
         return d
+
+    def format(self, d: dict) -> None:
+        """The `format` number, when given, is one this version reads."""
+        if "format" in d and (isinstance(d["format"], bool) or d["format"] != FORMAT_VERSION):
+            raise self.fail("format", f"unknown format {d['format']!r} (this version of stsched reads format "
+                                      f"{FORMAT_VERSION})")
+        if EXTENSIONS in d and not isinstance(d[EXTENSIONS], dict):
+            raise self.fail(EXTENSIONS, f"expected an object, got {type(d[EXTENSIONS]).__name__}")
 
     def list(self, d: dict, key: str, where: str, required: bool = True) -> list:
         if key not in d:
@@ -146,6 +181,8 @@ class _Reader:
         v = d[key]
         if not isinstance(v, str) or not v and default is None:
             raise self.fail(path, f"expected a non-empty string, got {v!r}")
+        if key != "notes" and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in v):
+            raise self.fail(path, f"control characters are not allowed in names, got {v!r}")
         return v
 
     def enum(self, d: dict, key: str, where: str, enum: type, default=None):
@@ -197,11 +234,12 @@ def instance_to_dict(inst: Instance) -> dict:
 
 def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
     r = _Reader(source)
-    d = r.obj(d, "top level")
+    d = r.obj(d, "top level", INSTANCE_KEYS)
+    r.format(d)
     services = []
     for i, s in enumerate(r.list(d, "services", "")):
         w = f"services[{i}]"
-        s = r.obj(s, w)
+        s = r.obj(s, w, SERVICE_KEYS)
         name = r.str(s, "name", w)
         w = f"services[{i}] ({name})"
         services.append(_wrap(source, Service, name, r.str(s, "model", w), r.num(s, "rate", w, minimum=0),
@@ -209,17 +247,17 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                               r.num(s, "activation_mb_per_sample", w, 0.0, minimum=0)))
     if "device" not in d:
         raise r.fail("device", "missing")
-    dev = r.obj(d["device"], "device")
+    dev = r.obj(d["device"], "device", DEVICE_KEYS)
     device = Device(r.str(dev, "name", "device"), r.num(dev, "memory_mb", "device", positive=True),
                     r.int(dev, "sms", "device", minimum=1), r.num(dev, "context_mb", "device", 0.0, minimum=0),
                     r.num(dev, "memory_cap", "device", 1.0, positive=True))
     if "mechanism" not in d:
         raise r.fail("mechanism", "missing")
-    m = r.obj(d["mechanism"], "mechanism")
+    m = r.obj(d["mechanism"], "mechanism", MECHANISM_KEYS)
     placements = tuple(Placement(r.int(p, "size", f"mechanism.placements[{i}]", minimum=1),
                                  r.int(p, "start", f"mechanism.placements[{i}]", minimum=0),
                                  tuple(int(x) for x in r.list(p, "slots", f"mechanism.placements[{i}]")))
-                       for i, p in enumerate(r.obj(x, f"mechanism.placements[{j}]")
+                       for i, p in enumerate(r.obj(x, f"mechanism.placements[{j}]", PLACEMENT_KEYS)
                                              for j, x in enumerate(r.list(m, "placements", "mechanism", False))))
     pmem = tuple((float(a), float(b)) for a, b in r.list(m, "partition_memory_mb", "mechanism", False))
     mech = _wrap(source, Mechanism, r.enum(m, "kind", "mechanism", MechanismKind),
@@ -231,7 +269,7 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
     tables = []
     for i, t in enumerate(r.list(d, "tables", "")):
         w = f"tables[{i}]"
-        t = r.obj(t, w)
+        t = r.obj(t, w, TABLE_KEYS)
         model = r.str(t, "model", w)
         cols = r.list(t, "columns", w)
         need = list(TABLE_COLUMNS)
@@ -251,10 +289,10 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                                         r.num(rec, "dram_util", rw, minimum=0, optional=True),
                                         r.num(rec, "sm_elasticity", rw, optional=True)))
         tables.append(_wrap(source, LatencyTable, model, tuple(entries)))
-    margin_d = r.obj(d.get("margin", {}), "margin")
+    margin_d = r.obj(d.get("margin", {}), "margin", MARGIN_KEYS)
     margin = _wrap(source, Margin, r.num(margin_d, "latency_factor", "margin", 1.0),
                    r.num(margin_d, "slo_factor", "margin", 1.0), r.num(margin_d, "late_share", "margin", 0.0))
-    inter_d = r.obj(d.get("interference", {}), "interference")
+    inter_d = r.obj(d.get("interference", {}), "interference", INTERFERENCE_KEYS)
     inter = Interference(r.str(inter_d, "form", "interference", "none"),
                          tuple(float(x) for x in r.list(inter_d, "coef", "interference", False)))
     from stsched.interference import get_form  # late import: forms may register themselves on import
@@ -286,18 +324,19 @@ def plan_to_dict(plan: Plan) -> dict:
 
 def plan_from_dict(d: Any, source: str = "<plan>") -> Plan:
     r = _Reader(source)
-    d = r.obj(d, "top level")
+    d = r.obj(d, "top level", PLAN_KEYS)
+    r.format(d)
     gpus = []
     for gi, g in enumerate(r.list(d, "gpus", "")):
-        g = r.obj(g, f"gpus[{gi}]")
+        g = r.obj(g, f"gpus[{gi}]", GPU_KEYS)
         parts = []
         for pi, p in enumerate(r.list(g, "partitions", f"gpus[{gi}]")):
             w = f"gpus[{gi}].partitions[{pi}]"
-            p = r.obj(p, w)
+            p = r.obj(p, w, PARTITION_KEYS)
             tenants = []
             for ti, t in enumerate(r.list(p, "tenants", w)):
                 tw = f"{w}.tenants[{ti}]"
-                t = r.obj(t, tw)
+                t = r.obj(t, tw, TENANT_KEYS)
                 tenants.append(_wrap(source, Tenant, r.str(t, "service", tw), r.int(t, "batch", tw, minimum=1),
                                      r.num(t, "rate", tw, minimum=0)))
             parts.append(_wrap(source, Partition, r.num(p, "size", w, positive=True), tuple(tenants),

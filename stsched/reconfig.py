@@ -89,10 +89,15 @@ class ReconfigCosts:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise InputError("no such file", source=str(path)) from None
-        except (OSError, json.JSONDecodeError) as e:
-            raise InputError(f"cannot read reconfiguration costs: {e}", source=str(path)) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"cannot read reconfiguration costs (a JSON file expected): {e}",
+                             source=str(path)) from None
         if isinstance(data, dict) and "reconfig_s" in data:
             data = data["reconfig_s"]
+            if isinstance(data, dict) and not data:
+                raise InputError("no measured reconfiguration seconds in reconfig_s (a CPU run of `stsched "
+                                 "reconfig-cost` measures none: its numbers say nothing about a GPU); give seconds "
+                                 "or a GPU run's file", source=str(path))
         if not isinstance(data, dict) or not data:
             raise InputError("expected an object {mechanism: seconds}", source=str(path))
         measured = {}

@@ -143,6 +143,7 @@ class SolverInfo:
     options: type = NoOptions  # frozen dataclass of the solver's `--param` options
     mechanisms: tuple[str, ...] = MECHANISMS  # partition mechanisms it plans for
     alias_of: str | None = None  # a documented alias: the same solver with other defaults
+    oracle: bool = False  # a test oracle for tiny instances (brute force), not for studies or the demo
 
     def option_info(self) -> tuple[OptionInfo, ...]:
         return option_info(self.options)
@@ -167,7 +168,7 @@ class SolverInfo:
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "description": self.description,
                 "objectives": [o.value for o in self.objectives], "mechanisms": list(self.mechanisms),
-                "late_share": self.late_share, "alias_of": self.alias_of,
+                "late_share": self.late_share, "alias_of": self.alias_of, "oracle": self.oracle,
                 "options": [o.to_dict() for o in self.option_info()]}
 
 
@@ -176,12 +177,13 @@ REGISTRY: dict[str, SolverInfo] = {}
 
 def register(name: str, kind: str, description: str = "",
              objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True,
-             options: type = NoOptions, mechanisms: tuple[str, ...] = MECHANISMS, alias_of: str | None = None):
+             options: type = NoOptions, mechanisms: tuple[str, ...] = MECHANISMS, alias_of: str | None = None,
+             oracle: bool = False):
     """Class decorator: register a solver class (constructed without arguments) under `name`.  `options`: the
     frozen dataclass of its `--param` options (typed fields with defaults; help from `field(metadata={"help":
     ...})` or from `name: text` lines of the class docstring); `mechanisms`: the partition kinds it plans for;
     `late_share` False for solvers that plan by a published rule of their own and ignore `Margin.late_share`;
-    `alias_of`: a documented alias of another registered solver."""
+    `alias_of`: a documented alias of another registered solver; `oracle`: a test oracle for tiny instances."""
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
@@ -189,7 +191,7 @@ def register(name: str, kind: str, description: str = "",
     def wrap(cls):
         option_info(options)  # a declaration error shows at import, not at the first solve
         REGISTRY[name] = SolverInfo(name, cls, kind, description or (cls.__doc__ or "").strip().split("\n")[0],
-                                    objectives, late_share, options, tuple(mechanisms), alias_of)
+                                    objectives, late_share, options, tuple(mechanisms), alias_of, oracle)
         cls.name = name
         return cls
 

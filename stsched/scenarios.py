@@ -207,8 +207,12 @@ def random_instance(services: int, gpus: int, seed: int, device: str = "a100-mps
     """
     if device not in RANDOM_DATASETS:
         raise InputError(f"unknown device {device!r} for random scenarios (known: {', '.join(RANDOM_DATASETS)})")
-    if services < 1 or gpus < 1:
-        raise InputError("random scenario needs services >= 1 and gpus >= 1")
+    from stsched.validate import check_int, check_real
+
+    check_int(services, "services", minimum=1)
+    check_int(gpus, "gpus", minimum=1)
+    check_int(seed, "seed", minimum=0)
+    check_real(load, "load", minimum=0.0, strict=True)
     rng = np.random.default_rng(seed)
     prof = _load(device)
     solo = prof.solo

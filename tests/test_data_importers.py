@@ -291,7 +291,8 @@ def test_run_import_writes_tables(tmp_path):
     out = tmp_path / "out"
     s = run_import("gpulet-a100", [str(GPULET / "interference.csv"), str(GPULET / "inference.csv")], str(out))
     assert s["solo_rows"] == 420 and s["corun_rows"] == 2450  # files recognised by name, any order
-    assert sorted(p.name for p in out.iterdir()) == ["corun.csv", "solo.csv"]  # no temporary files left
+    # no temporary files left; import.json records what was imported (imports never mix)
+    assert sorted(p.name for p in out.iterdir()) == ["corun.csv", "import.json", "solo.csv"]
     s = run_import("parvagpu", [str(PARVA / "prof_data" / "vgg16.csv")], str(out / "p"))
     assert s["models"] == ["vgg16"] and s["corun_rows"] == 0 and s["skipped_rows"] == 65
     with pytest.raises(InputError, match="unknown import source 'foo'.*known: .*parvagpu"):

@@ -135,10 +135,14 @@ def _cli(argv):
 def test_cli_profile_resumes_and_lists_backends(swept, capsys):
     out, _ = swept
     argv = ["profile", "--backend", "cpu", "--models", "resnet-tiny", "vgg-tiny", "--batches", "1", "4",
-            "--sizes", *[str(t) for t in THREADS], "--out", str(out), "--repeats", "3"]
+            "--sizes", *[str(t) for t in THREADS], "--out", str(out), "--repeats", "3", "--warmup", "1",
+            "--corun-window", "0.3"]
     assert _cli(argv) == 0
     assert "0 solo and 0 co-run measurements" in capsys.readouterr().out
     assert _cli(["backends"]) == 0
     assert "cpu  available" in capsys.readouterr().out
     with pytest.raises(InputError, match="--corun"):
         _cli(argv + ["--corun", "1"])
+    # a resume with other measurement arguments would mix rows timed two ways: refused, the difference named
+    with pytest.raises(InputError, match=r"timing.repeats 3 -> 5"):
+        _cli(argv + ["--repeats", "5"])

@@ -465,8 +465,7 @@ def interpolate_batches(instance: Instance, batches=tuple(range(1, 33))) -> Inst
 
 
 @register("gpulet", "baseline", "gpulet (ATC'22): elastic partitioning into <= 2 gpu-lets with time sharing",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=GpuletConfig,
-          mechanisms=("mps", "sm"))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=GpuletConfig)
 class GpuletSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         config = options.typed(GpuletConfig, "gpulet")

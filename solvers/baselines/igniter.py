@@ -254,8 +254,7 @@ class IgniterOptions:
 
 
 @register("igniter", "baseline", "iGniter (TPDS'23): interference-aware greedy MPS provisioning, one workload per share",
-          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=IgniterOptions,
-          mechanisms=("mps", "sm"))
+          (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=IgniterOptions)
 class IGniter:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         opts = options.typed(IgniterOptions, "igniter")

@@ -183,7 +183,7 @@ def _gpu_capacity_per_tenant(instance: Instance, gpu: GpuLayout) -> list[list[fl
 
 
 @register("brute", "exact", "brute-force enumeration of GPU multisets; tiny instances only (test oracle)",
-          options=BruteOptions)
+          options=BruteOptions, oracle=True)
 class BruteSolver:
     """Known optima for tiny instances; `--param brute_limit=N` caps the GPU multisets tried.  It stops at the time
     limit with status unknown (exit 1) when the enumeration has not finished by then."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from typing import Any
 
@@ -42,8 +43,24 @@ def load_judged_plan(inst: Instance, path: str, *, allow_invalid: bool = False, 
     return plan
 
 
+def json_safe(x: Any) -> Any:
+    """A JSON-safe copy: numpy scalars -> Python, NaN/inf -> None, tuples -> lists, other objects -> str."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if hasattr(x, "item") and callable(x.item) and type(x).__module__ == "numpy":
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return str(x)
+
+
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, allow_nan=False)
+    """One JSON object on stdout (strict JSON: NaN and infinities become null)."""
+    json.dump(json_safe(obj), sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -17,8 +17,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from stsched import validate as V
 from stsched.checker import check
 from stsched.io import write_atomic
+from stsched.outputs import output_folder
 from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 def add(sub) -> None:
     p = sub.add_parser("demo", help="run the main job end to end on the shipped data")
     p.add_argument("--out", default="results/demo", help="folder for rows.csv and summary.md")
-    p.add_argument("--time-limit", type=float, default=20.0, help="seconds per exact solve (default 20)")
+    p.add_argument("--time-limit", type=V.time_limit, default=20.0, help="seconds per exact solve (default 20)")
     p.add_argument("--quick", action="store_true", help="fewer scenarios (for smoke tests)")
     p.set_defaults(run=run)
 
@@ -57,7 +59,7 @@ def _datasets() -> list[str]:
 
 def run(args) -> int:
     from stsched import scenarios
-    out = Path(args.out)
+    out = output_folder(args.out)
     started = time.perf_counter()
     summary = ["# stsched demo", "", "## Shipped profiles", *_datasets(), ""]
     print("\n".join(summary))
@@ -74,14 +76,10 @@ def run(args) -> int:
     solvers = available_solvers()
     records = []
     cases = list(_cases(args.quick))
-    for label, inst, objective in tqdm(cases, desc="scenarios", disable=None):
+    for label, inst, objective in tqdm(cases, desc="scenarios", disable=True if getattr(args, "quiet", False) else None):
         for name, info in solvers.items():
-            if objective not in info.objectives or name == "brute":
-                continue
-            if inst.mechanism.kind.value == "mig" and name in ("gpulet", "igniter", "nexus", "gslice"):
-                continue  # MPS-only baselines
-            if inst.mechanism.kind.value == "mps" and name == "parvagpu":
-                continue
+            if info.oracle or info.alias_of or info.supports(inst, objective):
+                continue  # a test oracle, an alias of a solver run already, or one that does not plan for this
             opts = SolveOptions(objective=objective, time_limit_s=args.time_limit)
             judged = run_solver(name, inst, opts)
             d = judged.to_dict()

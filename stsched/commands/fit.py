@@ -1,9 +1,9 @@
 """`stsched fit` and `stsched evaluate-model`: fit a latency model to a shipped data set, score it on a file.
 
-    stsched fit --device a100 --out a100.model.json [--form stsched-regime] [--solo-form roofline-hybrid] [--json]
+    stsched fit --dataset a100 --out a100.model.json [--form stsched-regime] [--solo-form roofline-hybrid] [--json]
     stsched evaluate-model a100.model.json --data interference.csv [--source FORMAT] [--form NAME] [--json]
 
-`--device` takes a shipped data set name (`stsched.data.loaders.list_datasets()`) or an alias: `a100` is the A100
+`--dataset` (formerly `--device`, still accepted) takes a shipped data set name (`stsched.data.loaders.list_datasets()`) or an alias: `a100` is the A100
 MPS data set (a100-mps), `v100` iGniter's V100 data (v100-mps), `mig` ParvaGPU's A100 MIG data (a100-mig).
 `evaluate-model --json` prints one object with `mape`, `p90_abs_rel_err` and `n` (rows scored): for a co-run file
 the error of the predicted co-run latency (solo x slowdown of the model's form), for a solo file of the latency.
@@ -11,6 +11,7 @@ the error of the predicted co-run latency (solo x slowdown of the model's form),
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import replace
@@ -32,11 +33,12 @@ def add(sub) -> None:
     from stsched.latency.sources import SOURCES
 
     p = sub.add_parser("fit", help="fit a latency model (solo surfaces + interference forms) to a data set")
-    p.add_argument("--device", required=True, help="data set name or alias (a100, v100, mig)")
+    p.add_argument("--dataset", default=None, help="data set name or alias (a100, v100, mig); required")
+    p.add_argument("--device", dest="dataset", help=argparse.SUPPRESS)  # deprecated name of --dataset
     p.add_argument("--form", choices=_saveable_forms(), default=None,
                    help="interference form for predictions (default: the project's best, stsched-regime)")
     p.add_argument("--solo-form", choices=list(SOLO_FORMS), default=None, help="solo latency form")
-    p.add_argument("--out", required=True, help="model JSON file to write")
+    p.add_argument("--out", required=True, help="model JSON file to write (checked before the fit)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_fit)
 
@@ -55,7 +57,7 @@ def _dataset(name: str) -> str:
     ds = DEVICE_ALIASES.get(name.lower(), name.lower())
     known = list_datasets()
     if ds not in known:
-        raise InputError(f"unknown device {name!r} (data sets: {', '.join(known)}; aliases: "
+        raise InputError(f"unknown data set {name!r} (data sets: {', '.join(known)}; aliases: "
                          f"{', '.join(f'{k}={v}' for k, v in DEVICE_ALIASES.items())})")
     return ds
 
@@ -65,7 +67,12 @@ def run_fit(args) -> int:
     from stsched.latency import FitOptions, evaluate, fit, save
     from stsched.latency.model import default_form
 
-    prof = load_profile(_dataset(args.device))
+    from stsched.outputs import output_file
+
+    if not args.dataset:
+        raise InputError("fit needs --dataset NAME (a shipped data set or an alias: a100, v100, mig)")
+    output_file(args.out)
+    prof = load_profile(_dataset(args.dataset))
     if not prof.meta.has_latency:
         raise InputError(f"data set {prof.name!r} has no latency measurements (utilisation only): nothing to fit")
     opts = FitOptions()
@@ -97,6 +104,18 @@ def run_fit(args) -> int:
     return 0
 
 
+def _same_units(model, solo, corun, source: str) -> None:
+    """A model scores only measurements of its own partition mechanism (units: MPS %, SM count, MIG slices)."""
+    found = set()
+    for table in (solo, corun):
+        if table is not None and len(table) and "mechanism" in table:
+            found |= {str(m) for m in table["mechanism"].dropna().unique()}
+    other = sorted(found - {model.mechanism})
+    if other:
+        raise InputError(f"the file measures {', '.join(other)} partitions, the model {model.dataset!r} was fitted "
+                         f"on {model.mechanism} partitions (other units): refused", source=source)
+
+
 def run_evaluate(args) -> int:
     from stsched.latency import load
     from stsched.latency.evaluate import error_stats
@@ -105,6 +124,7 @@ def run_evaluate(args) -> int:
 
     model = load(args.model)
     source, solo, corun = read_measurements(args.data, args.source)
+    _same_units(model, solo, corun, str(args.data))
     if corun is not None and len(corun):
         form = args.form or default_form(model)
         if not model.coef:

@@ -15,7 +15,8 @@ import json
 import sys
 from typing import Any
 
-from stsched.errors import InputError
+from stsched import validate as V
+from stsched.errors import InputError, InvalidPlanError
 
 BACKEND_NAMES = ("cpu", "mps", "sm", "gpu")
 
@@ -25,58 +26,66 @@ def add(sub) -> None:
     p.add_argument("--backend", required=True, choices=BACKEND_NAMES,
                    help="cpu (threads), mps (CUDA MPS %%), sm (green-context SMs), gpu (whole GPU)")
     p.add_argument("--models", nargs="+", required=True, help="zoo model names (see docs/PROFILER.md)")
-    p.add_argument("--batches", nargs="+", type=int, required=True)
-    p.add_argument("--sizes", nargs="+", type=float, required=True,
+    p.add_argument("--batches", nargs="+", type=V.count, required=True, help="batch sizes (>= 1)")
+    p.add_argument("--sizes", nargs="+", type=V.positive, required=True,
                    help="partition sizes in the backend's units (threads, percent, SMs; gpu: 100)")
     p.add_argument("--out", required=True, help="output folder (solo.csv, corun.csv, meta.json, samples.json)")
-    p.add_argument("--repeats", type=int, default=10, help="timed batches per point (median reported)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed batches before timing")
+    p.add_argument("--repeats", type=V.count, default=10, help="timed batches per point (median reported)")
+    p.add_argument("--warmup", type=V.whole(0), default=3, help="untimed batches before timing")
     p.add_argument("--corun", nargs="*", default=[], metavar="A,B",
                    help="co-run size pairs, e.g. 1,1 or 64,64 (two partitions at once)")
     p.add_argument("--corun-models", nargs="+", default=None, help="models for co-runs (default --models)")
-    p.add_argument("--corun-batches", nargs="+", type=int, default=None, help="batches for co-runs")
-    p.add_argument("--corun-window", type=float, default=1.0, help="seconds both sides run together")
+    p.add_argument("--corun-batches", nargs="+", type=V.count, default=None, help="batches for co-runs")
+    p.add_argument("--corun-window", type=V.positive, default=1.0, help="seconds both sides run together")
     p.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
     p.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
-    p.add_argument("--fresh", action="store_true", help="discard what --out holds instead of resuming")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard what --out holds instead of resuming (a resume with other --repeats, --warmup or "
+                        "--corun-window is refused)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_profile)
 
     e = sub.add_parser("execute", help="run a plan on real hardware and summarise like the simulator")
     e.add_argument("instance", help="instance JSON file")
     e.add_argument("plan", help="plan JSON file")
-    e.add_argument("--backend", required=True, choices=BACKEND_NAMES)
-    e.add_argument("--duration", type=float, default=10.0, help="arrival window, seconds (default 10)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--backend", required=True, choices=BACKEND_NAMES, help="partition backend to run on")
+    e.add_argument("--duration", type=V.positive, default=10.0, help="arrival window, seconds (default 10)")
+    e.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals (>= 0)")
     e.add_argument("--arrivals", default="poisson", help="poisson | gamma:CV | deterministic | trace:NAME")
-    e.add_argument("--routing", default="interleave", choices=("interleave", "random"))
-    e.add_argument("--drain", type=float, default=5.0, help="seconds after the window for queued requests")
+    e.add_argument("--routing", default="interleave", choices=("interleave", "random"),
+                   help="how a service's requests are split over its partitions")
+    e.add_argument("--drain", type=V.nonnegative, default=5.0, help="seconds after the window for queued requests")
     e.add_argument("--no-pad", action="store_true", help="run a batch at the number of requests taken")
     e.add_argument("--model-map", nargs="*", default=[], metavar="MODEL=ZOO", help="instance model -> zoo model")
-    e.add_argument("--gpus", nargs="*", type=int, default=None, help="plan GPU indices to run (default all)")
-    e.add_argument("--sm-impl", default="driver", choices=("driver", "torch"))
-    e.add_argument("--no-graphs", action="store_true")
+    e.add_argument("--gpus", nargs="*", type=V.whole(0), default=None, help="plan GPU indices to run (default all)")
+    e.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
+    e.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
     e.add_argument("--compare-sim", action="store_true", help="also simulate the same arrivals and report both")
+    e.add_argument("--allow-invalid", action="store_true",
+                   help="run a plan that the checker rejects (refused otherwise: exit 1 with its first violation)")
     e.add_argument("--records", default=None, help="write per-request records here (CSV)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(run=run_execute)
 
     r = sub.add_parser("reconfig-cost", help="measure what a layout change costs (partitions + model reloads)")
-    r.add_argument("--backend", required=True, choices=BACKEND_NAMES)
+    r.add_argument("--backend", required=True, choices=BACKEND_NAMES, help="partition backend to measure")
     r.add_argument("--layouts", nargs="+", required=True, metavar="A[,B...]",
                    help="layouts in the backend's units, e.g. 64,64 32,96")
     r.add_argument("--models", nargs="+", required=True, help="zoo models, dealt round robin onto the partitions")
-    r.add_argument("--batch", type=int, default=8)
-    r.add_argument("--repeats", type=int, default=3, help="switches per layout (the first is reported as cold)")
-    r.add_argument("--warmup", type=int, default=2, help="batches run before a tenant counts as ready")
-    r.add_argument("--process-restart", type=int, default=0, metavar="N",
+    r.add_argument("--batch", type=V.count, default=8, help="batch each tenant runs")
+    r.add_argument("--repeats", type=V.count, default=3, help="switches per layout (the first is reported as cold)")
+    r.add_argument("--warmup", type=V.whole(0), default=2, help="batches run before a tenant counts as ready")
+    r.add_argument("--process-restart", type=V.whole(0), default=0, metavar="N",
                    help="also restart every model's process in parallel N times (the MPS analogue)")
-    r.add_argument("--sm-impl", default="driver", choices=("driver", "torch"))
-    r.add_argument("--no-graphs", action="store_true")
+    r.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
+    r.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
     r.add_argument("--out", required=True, help="JSON file (written atomically); `stsched adapt --reconfig-cost` "
-                                                "reads its reconfig_s")
+                                                "reads its reconfig_s (a GPU run's: a CPU run measures none)")
+    r.add_argument("--json", action="store_true", help="print one JSON object (the file's content)")
     r.set_defaults(run=run_reconfig_cost)
 
     b = sub.add_parser("backends", help="which partition backends can run on this machine, and why not")
+    b.add_argument("--json", action="store_true", help="print one JSON list")
     b.set_defaults(run=run_backends)
 
 
@@ -120,12 +129,20 @@ def run_profile(args) -> int:
     from profiler.measure import TimingOptions
     from profiler.sweep import SweepSpec, sweep
 
+    from stsched.outputs import output_folder
+
+    output_folder(args.out)
     backend = _backend(args.backend, args)
     spec = SweepSpec(models=tuple(args.models), batches=tuple(args.batches), sizes=tuple(args.sizes),
                      timing=TimingOptions(args.warmup, args.repeats), corun_sizes=_pairs(args.corun),
                      corun_models=tuple(args.corun_models or ()), corun_batches=tuple(args.corun_batches or ()),
-                     corun_window_s=args.corun_window)
+                     corun_window_s=args.corun_window, progress=not getattr(args, "quiet", False))
     r = _device_errors(lambda: sweep(backend, spec, args.out, fresh=args.fresh), args.backend)
+    if args.json:
+        _print_json({"backend": args.backend, "out": str(r.out_dir), "measured_solo": r.measured_solo,
+                     "measured_corun": r.measured_corun, "skipped": r.skipped, "solo_rows": len(r.solo),
+                     "corun_rows": None if r.corun is None else len(r.corun)})
+        return 0
     print(f"profile {args.backend} -> {r.out_dir}: {r.measured_solo} solo and {r.measured_corun} co-run "
           f"measurements, {r.skipped} already present; solo.csv {len(r.solo)} rows"
           + (f", corun.csv {len(r.corun)} rows" if r.corun is not None else ""))
@@ -135,9 +152,11 @@ def run_profile(args) -> int:
 def run_reconfig_cost(args) -> int:
     from profiler.reconfig import (SwitchSpec, measure_layout_switch, measure_process_restart, summarize)
     from stsched.io import write_atomic
+    from stsched.outputs import output_file
 
-    backend = _backend(args.backend, args)
+    output_file(args.out)
     layouts = tuple(_sizes(text) for text in args.layouts)
+    backend = _backend(args.backend, args)
     spec = SwitchSpec(layouts, tuple(args.models), args.batch, args.repeats, args.warmup)
     facts = _device_errors(backend.describe, args.backend)
     switch = _device_errors(lambda: measure_layout_switch(backend, spec), args.backend)
@@ -148,6 +167,9 @@ def run_reconfig_cost(args) -> int:
     out = summarize(switch, restart, facts, backend.mechanism)
     out["switches"], out["restarts"] = switch, restart
     write_atomic(args.out, json.dumps(_clean(out), indent=1, allow_nan=False) + "\n")
+    if args.json:
+        _print_json(out)
+        return 0
     for row in out["layouts"]:
         print(f"layout {row['layout']} (tenants {row['tenants']}): switch {row['switch_ms']:.1f} ms median "
               f"(open {row['open_ms']:.1f}, load {row['load_ms']:.1f}; cold {row['cold_switch_ms']:.1f}), "
@@ -172,9 +194,12 @@ def _sizes(text: str) -> tuple[float, ...]:
 def run_execute(args) -> int:
     from stsched.executor import ExecOptions, execute
     from stsched.io import load_instance, load_plan
+    from stsched.outputs import output_file
 
+    output_file(args.records, inputs=(args.instance, args.plan), what="--records")
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
+    _judge(inst, plan, args.plan, args.allow_invalid)
     mm = []
     for item in args.model_map:
         if "=" not in item:
@@ -201,8 +226,7 @@ def run_execute(args) -> int:
         out = {"summary": res.summary.to_dict(), "backend": res.backend, "layouts": list(res.layouts),
                "exec": res.exec_table().to_dict("records"), "wall_s": res.wall_s,
                "simulated": sim.to_dict() if sim is not None else None}
-        json.dump(_clean(out), sys.stdout, allow_nan=False)
-        sys.stdout.write("\n")
+        _print_json(out)
         return 0
     s = res.summary
     print(f"executed on {args.backend} ({res.backend.get('device')}): {s.requests} requests in "
@@ -237,12 +261,39 @@ def _clean(x: Any) -> Any:
     return str(x)
 
 
+def _print_json(obj: Any) -> None:
+    json.dump(_clean(obj), sys.stdout, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _judge(inst: Any, plan: Any, source: str, allow_invalid: bool) -> None:
+    """The checker's verdict first: an invalid plan is refused (exit 1, its first violation) unless allowed.
+    (Written out here as well: this module also runs without the rest of the CLI, `main` below.)"""
+    from stsched.checker import check
+    from stsched.io import check_plan_services
+
+    check_plan_services(inst, plan, source)
+    report = check(inst, plan)
+    if not report.valid:
+        text = f"plan {source} is not valid for instance {inst.name!r}: {report.violations[0]}"
+        if not allow_invalid:
+            raise InvalidPlanError(text + "; `stsched check` lists every violation, --allow-invalid runs it anyway")
+        print(f"stsched: warning: {text} (--allow-invalid: run anyway)", file=sys.stderr)
+
+
 def run_backends(args) -> int:
     from profiler.partitions import BACKENDS, get_backend
 
+    rows = []
     for name in BACKENDS:
         a = get_backend(name).availability()
-        print(f"{name:<4} {'available' if a.ok else 'unavailable'}{'' if a.ok else ': ' + a.reason}")
+        rows.append({"backend": name, "available": bool(a.ok), "reason": "" if a.ok else a.reason})
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['backend']:<4} {'available' if r['available'] else 'unavailable'}"
+              f"{'' if r['available'] else ': ' + r['reason']}")
     return 0
 
 
@@ -262,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"stsched: error: {e}", file=sys.stderr)
         return 2
+    except InvalidPlanError as e:
+        print(f"stsched: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("stsched: interrupted (every point written so far is kept; run the same command to resume)",
               file=sys.stderr)

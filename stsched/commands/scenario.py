@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 
 from stsched import scenarios
+from stsched import validate as V
+from stsched.commands._common import print_json
+from stsched.errors import InputError
 from stsched.io import instance_to_dict, save_instance
+from stsched.outputs import output_file
 
 
 def add(sub) -> None:
@@ -16,39 +19,42 @@ def add(sub) -> None:
     q = kinds.add_parser("parvagpu", help="a ParvaGPU scenario on the A100 MIG profiles")
     q.add_argument("--rates", default=None, help="SLO_req_rate.csv in ParvaGPU's layout (default: shipped)")
     q.add_argument("--slos", default=None, help="SLO_latency.csv in ParvaGPU's layout (default: shipped)")
-    q.add_argument("--row", type=int, required=True, help="data row, counted from 1")
-    q.add_argument("--max-procs", type=int, default=3, help="MPS processes per MIG slice (ParvaGPU: 3)")
-    q.add_argument("--gpus", type=int, default=32, help="GPUs available")
+    q.add_argument("--row", type=V.count, required=True, help="data row, counted from 1")
+    q.add_argument("--max-procs", type=V.count, default=3, help="MPS processes per MIG slice (ParvaGPU: 3)")
+    q.add_argument("--gpus", type=V.count, default=32, help="GPUs available")
     q.add_argument("--no-truncate-slo", action="store_true", help="keep fractional SLOs (ParvaGPU truncates)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.parvagpu(a.row, a.rates, a.slos, max_procs=a.max_procs,
-                                                               gpus=a.gpus, truncate_slo=not a.no_truncate_slo)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.parvagpu(
+        a.row, a.rates, a.slos, max_procs=a.max_procs, gpus=a.gpus, truncate_slo=not a.no_truncate_slo)))
 
     q = kinds.add_parser("random", help="random services drawn from a device's profiled models")
-    q.add_argument("--services", type=int, required=True)
-    q.add_argument("--gpus", type=int, required=True)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--device", default="a100-mps", choices=sorted(scenarios.RANDOM_DATASETS))
-    q.add_argument("--load", type=float, default=0.6, help="demand as a share of the GPUs' capacity")
+    q.add_argument("--services", type=V.count, required=True, help="services to draw (>= 1)")
+    q.add_argument("--gpus", type=V.count, required=True, help="GPUs available (>= 1)")
+    q.add_argument("--seed", type=V.seed, default=0, help="random seed (>= 0)")
+    q.add_argument("--dataset", default="a100-mps", choices=sorted(scenarios.RANDOM_DATASETS),
+                   help="profile data set the services are drawn from")
+    q.add_argument("--device", dest="dataset", choices=sorted(scenarios.RANDOM_DATASETS),
+                   help=argparse.SUPPRESS)  # deprecated name of --dataset
+    q.add_argument("--load", type=V.positive, default=0.6, help="demand as a share of the GPUs' capacity (> 0)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.random_instance(a.services, a.gpus, a.seed, a.device,
-                                                                     load=a.load)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.random_instance(a.services, a.gpus, a.seed, a.dataset,
+                                                                             load=a.load)))
 
     for mix in scenarios.GPULET_MIXES:
         q = kinds.add_parser(f"gpulet-{mix}", help=f"gpulet's mix {mix} on the A100 MPS data")
-        q.add_argument("--gpus", type=int, default=1)
-        q.add_argument("--rate", type=float, default=None, help="req/s per unit weight (default 10; scen1 50)")
-        q.add_argument("--latency-factor", type=float, default=1.0, help="gpulet's margin is 1.1")
+        q.add_argument("--gpus", type=V.count, default=1, help="GPUs available (>= 1)")
+        q.add_argument("--rate", type=V.positive, default=None, help="req/s per unit weight (default 10; scen1 50)")
+        q.add_argument("--latency-factor", type=V.real(1.0), default=1.0, help="gpulet's margin is 1.1 (>= 1)")
         _out(q)
-        q.set_defaults(run=lambda a, mix=mix: _emit(a, scenarios.gpulet_mix(mix, a.gpus, a.rate,
-                                                                             latency_factor=a.latency_factor)))
+        q.set_defaults(run=lambda a, mix=mix: _emit(a, lambda: scenarios.gpulet_mix(
+            mix, a.gpus, a.rate, latency_factor=a.latency_factor)))
 
     q = kinds.add_parser("igniter-example", help="iGniter's README workload on a V100")
-    q.add_argument("--gpus", type=int, default=1)
-    q.add_argument("--step", type=float, default=None,
+    q.add_argument("--gpus", type=V.count, default=1, help="GPUs available (>= 1)")
+    q.add_argument("--step", type=V.real(0.0, 100.0, strict=True), default=None,
                    help="MPS size step in %% (iGniter: 2.5; needs --latency-model for unprofiled sizes)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.igniter_example(
+    q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.igniter_example(
         sizes=None if a.step is None else scenarios.mps_steps(a.step), gpus=a.gpus)))
 
 
@@ -56,19 +62,35 @@ def _out(q) -> None:
     q.add_argument("--out", default=None, help="instance JSON to write (default: print it)")
     q.add_argument("--latency-model", default=None, metavar="MODEL",
                    help="a fitted model (stsched fit): tables and interference evaluated from it")
-    q.add_argument("--interference-form", default=None, help="form the instance carries (default: the model's)")
+    q.add_argument("--interference-form", default=None,
+                   help="form the instance carries (with --latency-model; default: the model's)")
+    q.add_argument("--json", action="store_true",
+                   help="with --out: print a JSON summary (name, services, total rate, GPUs, mechanism, out); "
+                        "without --out the instance JSON itself is printed")
 
 
-def _emit(args, inst) -> int:
+def _emit(args, build) -> int:
+    """Check the output and the options, then build the instance (`build()`) and write or print it."""
+    output_file(args.out, inputs=[getattr(args, k, None) for k in ("latency_model", "rates", "slos")])
+    if args.interference_form and not args.latency_model:
+        raise InputError("--interference-form applies with --latency-model (the form's coefficients come from it)")
+    inst = build()
     if args.latency_model:
         from stsched.latency import load, with_model
-        inst = with_model(inst, load(args.latency_model), form=args.interference_form)
-    if args.out:
-        save_instance(inst, args.out)
-        rate = sum(s.rate for s in inst.services)
-        print(f"{inst.name}: {len(inst.services)} services, {rate:.1f} req/s in all, {inst.gpus} GPUs, "
-              f"{inst.mechanism.kind.value} sizes {list(inst.mechanism.sizes)} -> {args.out}")
+        model = load(args.latency_model)
+        if args.interference_form and not model.coef:
+            raise InputError(f"--interference-form {args.interference_form}: latency model {args.latency_model} "
+                             "has no co-run data, so no interference form")
+        inst = with_model(inst, model, form=args.interference_form)
+    if not args.out:
+        print_json(instance_to_dict(inst))
+        return 0
+    save_instance(inst, args.out)
+    rate = sum(s.rate for s in inst.services)
+    if args.json:
+        print_json({"name": inst.name, "services": len(inst.services), "total_rate": rate, "gpus": inst.gpus,
+                    "mechanism": inst.mechanism.kind.value, "sizes": list(inst.mechanism.sizes), "out": args.out})
     else:
-        json.dump(instance_to_dict(inst), sys.stdout)
-        sys.stdout.write("\n")
+        print(f"{inst.name}: {len(inst.services)} services, {rate:.6g} req/s in all, {inst.gpus} GPUs, "
+              f"{inst.mechanism.kind.value} sizes {[f'{x:g}' for x in inst.mechanism.sizes]} -> {args.out}")
     return 0

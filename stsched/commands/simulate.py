@@ -8,30 +8,22 @@ rates, 2 on bad input.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import sys
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
-from stsched.errors import InfeasibleError, InputError
-from stsched.io import check_plan_services, load_instance, load_plan, write_json
+from stsched import validate as V
+from stsched.commands._common import judge_plan, print_json, progress
+from stsched.errors import InfeasibleError
+from stsched.io import load_instance, load_plan, write_atomic, write_json
+from stsched.outputs import output_file
 
 log = logging.getLogger(__name__)
 
 
 def _number(text: str, option: str, *, positive: bool = True) -> float:
     """A finite number (> 0, or >= 0 with positive=False) given on the command line, else InputError."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise InputError(f"{option}: expected a number, got {text!r}") from None
-    if not math.isfinite(v) or (v <= 0 if positive else v < 0):
-        raise InputError(f"{option}: expected a finite number {'>' if positive else '>='} 0, got {text!r}")
-    return v
+    return V.check_real(text, option, minimum=0.0, strict=positive)
 
 
 def _noise(text: str) -> tuple[float, str]:
@@ -53,12 +45,15 @@ def add(sub) -> None:
     p.add_argument("plan", help="plan JSON file")
     p.add_argument("--arrivals", default="poisson", help="poisson | gamma:CV | deterministic | trace:NAME")
     p.add_argument("--duration", default="60", help="seconds of arrivals (default 60)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals and noise (>= 0)")
     p.add_argument("--routing", default="interleave", help="interleave (deterministic) | random")
     p.add_argument("--noise-cv", default="0",
                    help="per-batch execution-time noise: a coefficient of variation, or a profile's samples.json "
                         "(or its folder) for the noise the profiler measured (median CV of its solo repeats)")
     p.add_argument("--exec-model", default="fill", help="fill (partial batches run faster) | fixed")
+    p.add_argument("--allow-invalid", action="store_true",
+                   help="simulate a plan that the checker rejects (refused otherwise: exit 1 with its first "
+                        "violation); the summary then says so")
     p.add_argument("--out", default=None, help="write the summary here (JSON, atomically)")
     p.add_argument("--records", default=None, help="write per-request records here (CSV, atomically)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -94,29 +89,16 @@ def add(sub) -> None:
     a.add_argument("--adapt-solver", default=None,
                    help="adaptive: solver whose adapt objective also proposes fewest-change releases, compactions "
                         "and scale-ups (default milp, exact; milp-highs | heuristic | 'none': off)")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals (>= 0)")
     a.add_argument("--time-limit", default=f"{d.time_limit_s:g}",
                    help="solver time limit per decision, seconds (default %(default)s)")
-    a.add_argument("--functions-offset", type=int, default=d.function_offset, metavar="N",
+    a.add_argument("--functions-offset", type=V.whole(0), default=d.function_offset, metavar="N",
                    help="service i follows the (N + i)-th busiest function of the trace (default %(default)s)")
     a.add_argument("--plan-only", action="store_true",
                    help="plans, reconfigurations and GPU-hours only, no simulation (attainment not measured)")
     a.add_argument("--out", default=None, help="write the result here (JSON, atomically)")
     a.add_argument("--json", action="store_true", help="print one JSON object")
     a.set_defaults(run=run_adapt)
-
-
-def _write_csv_atomic(df, path: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def format_summary(s) -> str:
@@ -132,26 +114,33 @@ def format_summary(s) -> str:
 def run_simulate(args) -> int:
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
+    output_file(args.out, inputs=(args.instance, args.plan))
+    output_file(args.records, inputs=(args.instance, args.plan, args.out), what="--records")
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
-    check_plan_services(inst, plan, args.plan)
+    report = judge_plan(inst, plan, args.plan, allow_invalid=args.allow_invalid)
     spec = ArrivalSpec.parse(args.arrivals)
     noise_cv, noise_source = _noise(args.noise_cv)
     options = SimOptions(duration_s=_number(args.duration, "--duration"), seed=args.seed, routing=args.routing,
-                         noise_cv=noise_cv, exec_model=args.exec_model, progress=True)
+                         noise_cv=noise_cv, exec_model=args.exec_model, progress=progress(args))
     result = simulate(inst, plan, spec, options)
     d = result.summary.to_dict()
     d["arrivals"] = spec.describe()
     d["noise_cv"], d["noise_source"] = noise_cv, noise_source
     d["wall_s"] = round(result.wall_s, 3)
+    d["plan_valid"] = report.valid
+    if not report.valid:
+        d["plan_violations"] = [str(v) for v in report.violations]
     if args.out:
         write_json(args.out, d)
     if args.records:
-        _write_csv_atomic(result.records.to_frame(), args.records)
+        write_atomic(args.records, result.records.to_frame().to_csv(index=False))
     if args.json:
-        json.dump(d, sys.stdout)
-        sys.stdout.write("\n")
+        print_json(d)
     else:
+        if not report.valid:
+            print(f"NOTE: the plan is not valid ({len(report.violations)} violations, first: "
+                  f"{report.violations[0]}); simulated because of --allow-invalid")
         print(format_summary(result.summary))
         print(f"  simulated in {result.wall_s:.2f} s")
     return 0
@@ -160,6 +149,7 @@ def run_simulate(args) -> int:
 def run_adapt(args) -> int:
     from stsched.planning.adapt import AdaptOptions, ReconfigCosts, run_adapt as adapt_run
 
+    output_file(args.out, inputs=(args.instance, args.reconfig_cost))
     inst = load_instance(args.instance)
     costs = ReconfigCosts.parse(args.reconfig_cost) if args.reconfig_cost else ReconfigCosts()
     options = AdaptOptions(trace=args.trace, policy=args.policy, epoch_s=_number(args.epoch, "--epoch"),
@@ -168,7 +158,8 @@ def run_adapt(args) -> int:
                            trigger=_number(args.trigger, "--trigger", positive=False),
                            hours=_number(args.hours, "--hours") if args.hours else None, downtime=args.downtime,
                            costs=costs, sampling=args.sampling, seed=args.seed,
-                           time_limit_s=_number(args.time_limit, "--time-limit"), progress=True,
+                           time_limit_s=V.check_time_limit(args.time_limit, "--time-limit"),
+                           progress=progress(args),
                            function_offset=args.functions_offset, simulate=not args.plan_only)
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
@@ -184,8 +175,7 @@ def run_adapt(args) -> int:
     if args.out:
         write_json(args.out, d)
     if args.json:
-        json.dump(d, sys.stdout)
-        sys.stdout.write("\n")
+        print_json(d)
     else:
         print(result.format())
     return 0

@@ -482,7 +482,16 @@ IMPORTERS: dict[str, Importer] = {
 def _import_profiler(paths: list[str]) -> ImportResult:
     from stsched.data.profiler_import import import_profiler  # imported here: it builds on this module
 
-    return import_profiler(paths)
+    files: list[str] = []
+    for p in paths:  # a profile folder (`stsched profile --out DIR`) stands for its solo.csv and corun.csv
+        if Path(p).is_dir():
+            found = [str(Path(p) / n) for n in ("solo.csv", "corun.csv") if (Path(p) / n).is_file()]
+            if not found:
+                raise InputError("a folder without solo.csv or corun.csv (not a profiler output folder)", source=p)
+            files += found
+        else:
+            files.append(p)
+    return import_profiler(files)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
