@@ -21,8 +21,13 @@ from stsched.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: The repository's data folder (…/data next to the `stsched` package); `$STSCHED_DATA` overrides it.
-DATA_DIR: Path = Path(os.environ.get("STSCHED_DATA") or Path(__file__).resolve().parents[2] / "data")
+#: The shipped data: the repository's `data/` folder in a source checkout or an editable install, else the copy
+#: that a wheel carries as package data (`stsched/_data`, a link to `../data` in the repository).  `$STSCHED_DATA`
+#: overrides both (data/README.md).
+_REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+_PACKAGE_DATA = Path(__file__).resolve().parents[1] / "_data"
+DATA_DIR: Path = Path(os.environ.get("STSCHED_DATA") or (_REPO_DATA if (_REPO_DATA / "profiles").is_dir()
+                                                         else _PACKAGE_DATA))
 
 MODELS_COLUMNS: tuple[str, ...] = ("model", "params_millions", "weights_mb", "source", "gpulet_mem_mb")
 
