@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import tenant_capacity
+from stsched.checker import cycle_rate, tenant_capacity
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
@@ -275,7 +275,7 @@ def shared_config(instance: Instance, p: float, ss: tuple[int, ...], bs: tuple[i
     mem = _memory(instance, 1, [(names[x], y) for x, y in zip(ss, bs)])
     if not _memory_ok(instance, p, mem):
         return None
-    return Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * instance.margin.credit(y) / d for y in bs), mem)
+    return Config(p, 1, tuple(zip(ss, bs)), tuple(cycle_rate(instance.margin.credit(y), d) for y in bs), mem)
 
 
 def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,

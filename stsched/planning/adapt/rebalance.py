@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from stsched.checker import check, tenant_capacity
+from stsched.checker import check, cycle_rate, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings
@@ -81,7 +81,7 @@ def _best_single(instance: Instance, service: str, size: float, procs: int) -> i
         e = instance.solo_ms(service, b, size, procs)
         if e is None or 2 * e > budget:
             continue
-        cap = 1000.0 * instance.margin.credit(b) / e
+        cap = cycle_rate(instance.margin.credit(b), e)
         if cap > best_cap:
             best, best_cap = b, cap
     return best
