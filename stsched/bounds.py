@@ -1,6 +1,6 @@
 """Cheap bounds and feasibility facts every solver can be held against.
 
-The LP relaxation of FORMULATION.md: capacity is divisible and every service is served at its best throughput per
+The LP relaxation of docs/RULES.md: capacity is divisible and every service is served at its best throughput per
 unit of GPU capacity (over all batch sizes, partition sizes and process counts whose solo execution meets the
 latency rule).  Time sharing never beats that efficiency (a tenant's cycle is at least its own execution time, and
 interference only slows it down), so

@@ -134,7 +134,7 @@ def cycle_rate(credit, duty_ms, procs=1):
 
 def tenant_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float,
                     duty_ms: float, n_tenants: int) -> float:
-    """Requests/s a tenant is credited with (FORMULATION.md throughput rule): the one definition every solver uses."""
+    """Requests/s a tenant is credited with (docs/RULES.md throughput rule): the one definition every solver uses."""
     entry = instance.entry(service, batch, size, procs)
     if (instance.throughput_rule is ThroughputRule.MEASURED and n_tenants == 1
             and entry is not None and entry.throughput_rps is not None):

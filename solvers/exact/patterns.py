@@ -4,7 +4,7 @@ GPU patterns, enumerated once per instance with their capacities precomputed.
 A *configuration* is one partition: a size, a process count and a tenant set with a batch per tenant.  Its duty cycle
 is the shortest legal one, d = sum of the tenants' execution times: for a fixed tenant set and batches that both
 maximises every tenant's throughput (1000 b / d) and minimises every tenant's latency (d + e), so nothing is lost by
-fixing it.  A configuration is kept when every tenant meets d + e <= budget (FORMULATION.md) and its memory fits;
+fixing it.  A configuration is kept when every tenant meets d + e <= budget (docs/RULES.md) and its memory fits;
 its capacity per tenant follows the instance's throughput rule exactly as `stsched.checker` credits it.
 
 A *layout* is a legal multiset of partition sizes on one GPU (MIG placements via the checker's `find_mig_starts`;
@@ -41,7 +41,7 @@ from stsched.timing import features, gpu_timings, slowdown
 
 log = logging.getLogger(__name__)
 
-FORMULATIONS = ("auto", "slots", "patterns", "indexed")
+docs/RULES.mdS = ("auto", "slots", "patterns", "indexed")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class ExactOptions:
     interference: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.formulation not in FORMULATIONS:
-            raise InputError(f"formulation {self.formulation!r}: expected one of {', '.join(FORMULATIONS)}")
+        if self.formulation not in docs/RULES.mdS:
+            raise InputError(f"formulation {self.formulation!r}: expected one of {', '.join(docs/RULES.mdS)}")
         if self.interference not in ("auto", "conservative"):
             raise InputError(f"interference {self.interference!r}: expected auto or conservative")
         if self.max_tenants < 1:

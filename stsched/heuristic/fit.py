@@ -1,7 +1,7 @@
 """The temporal step inside one partition: batch sizes and the duty cycle of its tenants.
 
 For a partition of size p with `procs` processes and tenants s (rates r_s, execution times e_s(b) including the
-worst-case slowdown), FORMULATION.md asks for batches b_s and a duty cycle d with
+worst-case slowdown), docs/RULES.md asks for batches b_s and a duty cycle d with
 
     d >= sum_s e_s(b_s),   r_s <= procs * 1000 * b_s / d,   d + e_s(b_s) <= budget_s.
 

@@ -6,6 +6,7 @@ installation is not what is tested, and a .pth-based editable install there is n
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -40,9 +41,11 @@ def test_the_readme_shows_the_script_this_test_runs():
 
 @pytest.mark.slow
 def test_wheel_installs_in_a_fresh_venv_and_runs_the_api_script(tmp_path):
-    wheels = tmp_path / "wheels"
+    wheels, source = tmp_path / "wheels", tmp_path / "source"  # built from a copy: no build/ left in the checkout
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "results", "build", "*.egg-info", "__pycache__", ".hypothesis", "tests"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheels), str(ROOT)], check=True, cwd=tmp_path, capture_output=True)
+                    str(wheels), str(source)], check=True, cwd=tmp_path, capture_output=True)
     (wheel,) = wheels.glob("stsched-*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)

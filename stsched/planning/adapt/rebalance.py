@@ -1,7 +1,7 @@
 """Re-planning without touching layouts: rebalance the rate shares of the plan in force, hand partitions over to
 other services (tenant changes), or switch a GPU off.
 
-Changing tenants' rate shares inside kept layouts is free (FORMULATION.md): batches, duty cycles and therefore
+Changing tenants' rate shares inside kept layouts is free (docs/RULES.md): batches, duty cycles and therefore
 every tenant's capacity stay as they are, so a service can be given any rate up to the sum of its tenants'
 capacities.  `rebalance` spreads each service's new rate over its tenants in proportion to their capacities (every
 tenant of a service then runs at the same utilisation) and returns the plan only if the checker accepts it.
@@ -98,7 +98,7 @@ def service_capacities(instance: Instance, plan: Plan) -> dict[str, float]:
 
 def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
     """Cover services the plan in force cannot carry by changing tenants inside the kept layouts (free per
-    FORMULATION.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
+    docs/RULES.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
     when the services it served stay covered by their other partitions.  Greedy, largest gain first; returns the
     rebalanced, checker-valid plan, or None."""
     rates = {s.name: s.rate for s in instance.services}
