@@ -41,7 +41,7 @@ from stsched.timing import features, gpu_timings, slowdown
 
 log = logging.getLogger(__name__)
 
-docs/RULES.mdS = ("auto", "slots", "patterns", "indexed")
+FORMULATIONS = ("auto", "slots", "patterns", "indexed")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ class ExactOptions:
     interference: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.formulation not in docs/RULES.mdS:
-            raise InputError(f"formulation {self.formulation!r}: expected one of {', '.join(docs/RULES.mdS)}")
+        if self.formulation not in FORMULATIONS:
+            raise InputError(f"formulation {self.formulation!r}: expected one of {', '.join(FORMULATIONS)}")
         if self.interference not in ("auto", "conservative"):
             raise InputError(f"interference {self.interference!r}: expected auto or conservative")
         if self.max_tenants < 1:
