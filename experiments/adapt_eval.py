@@ -1,4 +1,4 @@
-"""Issue 6: re-planning policies over the 8-hour Azure Functions 2019 trace mapped onto gpulet's model mix.
+"""Re-planning policies over the 8-hour Azure Functions 2019 trace mapped onto gpulet's model mix.
 
     python -m experiments.adapt_eval                 # the study (resumable: rows already in the CSV are kept)
     python -m experiments.adapt_eval --fresh         # recompute everything
@@ -205,7 +205,8 @@ def plot(rows: list[dict[str, str]], grid: list[dict[str, object]], keys: Sequen
 
 
 def verdict(rows: list[dict[str, str]]) -> list[str]:
-    """The issue's targets, checked on the measured rows (one line per epoch length and downtime mode)."""
+    """The study's targets (fewer reconfigurations at nearly the GPU-hours of full re-partitioning, SLO
+    attainment), checked on the measured rows (one line per epoch length and downtime mode)."""
     out = []
     by = {(r["epoch_s"], r["downtime"], r["policy"]): r for r in rows if "gpu_hours" in r}
     static = {r["epoch_s"]: r for r in rows if r.get("policy") == "static-peak" and "gpu_hours" in r}

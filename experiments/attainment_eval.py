@@ -1,4 +1,4 @@
-"""Issue 6: plans that hold up under Poisson arrivals -- uniform head-room against head-room found by simulation.
+"""Plans that hold up under Poisson arrivals -- uniform head-room against head-room found by simulation.
 
     python -m experiments.attainment_eval [--fresh] [--quick] [--plot-only]
 

@@ -1,4 +1,4 @@
-"""Issue 4: max-scale on gpulet's application mixes (A100 MPS data) on 1, 2 and 4 GPUs, solved exactly.
+"""Max-scale on gpulet's application mixes (A100 MPS data) on 1, 2 and 4 GPUs, solved exactly.
 
     python -m experiments.exact_gpulet                               # all mixes, 1/2/4 GPUs, cbc+highs+cpsat, 60 s
     python -m experiments.exact_gpulet --mixes m1,m2 --gpus 1,2 --engines highs --time-limit 30 --fresh

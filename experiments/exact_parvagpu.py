@@ -1,4 +1,4 @@
-"""Issue 4: proven optimal GPU counts for ParvaGPU's shipped scenarios (A100-80GB MIG profiles), beside ParvaGPU.
+"""Proven optimal GPU counts for ParvaGPU's shipped scenarios (A100-80GB MIG profiles), beside ParvaGPU.
 
     python -m experiments.exact_parvagpu                         # rows 1-4, engines cbc, highs, cpsat, 60 s each
     python -m experiments.exact_parvagpu --rows 1,2 --engines highs --time-limit 30 --fresh
@@ -8,7 +8,7 @@ MPS processes per slice credited with the measured per-process throughput, NVIDI
 sets are solved:
 - `parvagpu`: one service per MIG slice (ParvaGPU's own restriction, written into the instance's mechanism, so that
   the optimum under these rules is the problem's);
-- `shared`: what the instance allows besides, time sharing of a slice by several services (cycle rule, FORMULATION.md).
+- `shared`: what the instance allows besides, time sharing of a slice by several services (cycle rule, docs/RULES.md).
 Reference: ParvaGPU's public scheduler re-run at commit 5f3de1e (2, 3, 5, 7, 13, 17 A100s for its scenarios 1-6;
 shipped rows 1-4 are its scenarios 1, 2, 4, 6) and its committed deployment maps, judged here by our checker.
 Results: results/exact_parvagpu/rows.csv, the optimal plans in results/exact_parvagpu/plans/, a printed table.

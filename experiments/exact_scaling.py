@@ -1,4 +1,4 @@
-"""Issue 4: how the exact solvers scale: services 4..64, GPUs 1..32, three formulations x three engines (min-gpus).
+"""How the exact solvers scale: services 4..64, GPUs 1..32, three formulations x three engines (min-gpus).
 
     python -m experiments.exact_scaling                                   # default grid, 20 s per solve
     python -m experiments.exact_scaling --points 4x1,8x2 --time-limit 10 --engines highs --formulations slots

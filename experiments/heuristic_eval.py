@@ -1,4 +1,4 @@
-"""Issue 5: the heuristic against the proven optimum, gpulet, temporal-only (Nexus), ParvaGPU, and its speed.
+"""The heuristic against the proven optimum, gpulet, temporal-only (Nexus), ParvaGPU, and its speed.
 
     python -m experiments.heuristic_eval                    # every section (resumable: rows already done are kept)
     python -m experiments.heuristic_eval --section speed    # one section: gap|scale|interference|mig|speed|sm|poisson

@@ -33,13 +33,14 @@ from pathlib import Path
 from experiments.common import markdown_table, results_dir
 from stsched.checker import check
 from stsched.data import load_profile
-from stsched.devices import sm_mechanism
 from stsched.errors import InputError
 from stsched.io import load_instance, load_plan, save_instance, save_plan, write_atomic
-from stsched.interference import get_form
-from stsched.problem import Device, Instance, Interference, LatencyTable, Margin, ProfileEntry, Service
+from stsched.planning.headroom import solve_with_headroom
+from stsched.planning.scenarios import calibrate
+from stsched.problem import Instance, Interference
+from stsched.scenarios import ProfileDraw, draw_services
 from stsched.simulation import SimOptions, simulate
-from stsched.registry import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions
 from stsched.timing import gpu_timings
 
 log = logging.getLogger(__name__)
@@ -63,58 +64,39 @@ def fitted_interference(dataset: str = DATASET):
     return interference_for(model), model
 
 
-def _entry(r, model, inter: Interference | None) -> ProfileEntry:
-    """A measured solo point; with a counter-free form, its SM elasticity from the fitted surface (what the fit
-    read); L2/DRAM utilisation stays empty (not measured, not read by the form)."""
-    if inter is None or inter.form == "none":
-        return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms))
-    from stsched.latency.model import predict_values
-
-    el = float(predict_values(model, "elasticity", [r.model], [r.batch], [r.partition])[0][0])
-    return ProfileEntry(int(r.batch), float(r.partition), 1, float(r.latency_ms), None, None, None,
-                        min(1.0, max(0.0, el)) if el == el else None)
+def _draw(margin: float = 1.0, dataset: str = DATASET,
+          interference: tuple[Interference, object] | None = None) -> ProfileDraw:
+    """The five models of the profile, once each (`stsched scenario profile`'s draw), SLO_FACTOR x their solo
+    latency at batch 8 on the whole GPU."""
+    if interference is None:
+        how = "no interference model"
+    else:
+        inter = interference[0]
+        how = (f"interference {inter.form} {tuple(round(c, 4) for c in inter.coef)} fitted to "
+               f"data/profiles/{dataset}/corun.csv; no L2/DRAM utilisation (not measured, not read by the form), "
+               "sm_elasticity from the fitted solo surface")
+    ps = load_profile(dataset)
+    return draw_services(ps, slo_factor=SLO_FACTOR, gpus=1, interference=interference, latency_margin=margin,
+                         name=f"{dataset}-hw",
+                         notes=f"SLO = {SLO_FACTOR} x solo latency at batch 8 on {ps.solo['partition'].max():g} SMs; "
+                               f"{how}; latency margin {margin:g}")
 
 
 def build_instance(rate: float = 100.0, margin: float = 1.0, dataset: str = DATASET,
                    interference: tuple[Interference, object] | None = None) -> Instance:
-    """The experiment's instance; `interference` = `fitted_interference(dataset)` makes it carry that form."""
-    ps = load_profile(dataset)
-    meta, solo = ps.meta, ps.solo
-    inter, model = interference if interference is not None else (None, None)
-    if inter is not None and inter.form != "none" and get_form(inter.form).reads_util:
-        raise InputError(f"{dataset}: interference form {inter.form!r} reads L2/DRAM utilisation, which this "
-                         "profile does not have")
-    device = Device(meta.device, meta.memory_mb, meta.sm_count)
-    sizes = tuple(sorted(float(s) for s in solo["partition"].unique()))
-    mech = replace(sm_mechanism(device, granularity=8, max_partitions=3, max_tenants=3), sizes=sizes)  # profiled
-    tables, services = [], []
-    for name, g in solo.groupby("model"):
-        tables.append(LatencyTable(name, tuple(_entry(r, model, inter) for r in g.itertuples())))
-        whole = g[(g["batch"] == 8) & (g["partition"] == max(sizes))]["latency_ms"].iloc[0]
-        services.append(Service(name, name, rate, round(SLO_FACTOR * float(whole), 2)))
-    if inter is None:
-        how = "no interference model"
-    else:
-        how = (f"interference {inter.form} {tuple(round(c, 4) for c in inter.coef)} fitted to "
-               f"data/profiles/{dataset}/corun.csv; no L2/DRAM utilisation (not measured, not read by the form), "
-               "sm_elasticity from the fitted solo surface")
-    return Instance(f"{dataset}-hw", tuple(services), device, mech, 1, BATCHES, tuple(tables), Margin(margin),
-                    interference=inter or Interference(),
-                    notes=f"SLO = {SLO_FACTOR} x solo latency at batch 8 on {max(sizes):g} SMs; {how}; latency "
-                          f"margin {margin:g}")
+    """The experiment's instance at `rate` req/s per service; `interference` = `fitted_interference(dataset)` makes
+    it carry that form."""
+    return _draw(margin, dataset, interference).instance(rate)
 
 
 def prepare(out: Path, margin: float = 1.0, dataset: str = DATASET, interference: bool = False) -> dict:
     fitted = fitted_interference(dataset) if interference else None
-    probe = build_instance(margin=margin, dataset=dataset, interference=fitted)
-    ms = run_solver("heuristic", probe, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=10))
-    if ms.result.plan is None or not ms.report.valid:
-        raise InputError(f"{dataset}: max-scale on one GPU found no valid plan ({ms.result.message})")
-    alpha = float(ms.result.plan.scale)
-    offered = round(LOAD * alpha * 100.0, 1)
-    judged = run_solver("heuristic", build_instance(HEADROOM * offered, margin, dataset, fitted),
-                        SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10))
-    inst = build_instance(offered, margin, dataset, fitted)
+    draw = _draw(margin, dataset, fitted)
+    cal = calibrate(draw, LOAD, "heuristic", time_limit_s=10)  # `stsched scenario profile`'s rates
+    ms, alpha, offered = cal.probe, cal.alpha, cal.rate
+    inst = draw.instance(offered)
+    judged = solve_with_headroom("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10),
+                                 HEADROOM)
     plan, plan_from = judged.result.plan, "min-gpus"
     if plan is None or not judged.report.valid:
         # a safety net: before its load probes the heuristic's min-gpus missed the one-GPU plan at 0.75 alpha

@@ -1,4 +1,4 @@
-"""Issue 6: how fast the simulator is -- 10 simulated minutes of 64 services at thousands of req/s.
+"""How fast the simulator is -- 10 simulated minutes of 64 services at thousands of req/s.
 
     python -m experiments.sim_speed              # default grid (fresh every run: these are timings)
     python -m experiments.sim_speed --quick      # one row

@@ -1,6 +1,6 @@
 """Reconfiguration cost on real hardware: how long one GPU serves nothing when its layout changes.
 
-A layout change (FORMULATION.md: a partition created, removed or resized) is: tear the old partitions down, create
+A layout change (docs/RULES.md: a partition created, removed or resized) is: tear the old partitions down, create
 the new ones, and load every tenant's model into its new partition until its first batch is ready (weights built
 on the device, input made, warm-up batches, CUDA graph captured).  Partitions load in parallel; the tenants of one
 partition load one after another.

@@ -37,7 +37,7 @@ class ModelSpec:
     name: str
     family: str  # resnet | vgg | mobilenet | bert
     input_shape: tuple[int, ...]
-    params: int  # exact parameter count (checked by tests/test_profiler_zoo.py)
+    params: int  # exact parameter count (checked by tests/profiler/test_profiler_units.py)
     build: Callable[[], Any] = field(repr=False, compare=False)
     tokens: bool = False  # input is int64 token ids in [0, vocab)
     vocab: int = 0

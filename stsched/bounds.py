@@ -1,6 +1,6 @@
 """Cheap bounds and feasibility facts every solver can be held against.
 
-The LP relaxation of FORMULATION.md: capacity is divisible and every service is served at its best throughput per
+The LP relaxation of docs/RULES.md: capacity is divisible and every service is served at its best throughput per
 unit of GPU capacity (over all batch sizes, partition sizes and process counts whose solo execution meets the
 latency rule).  Time sharing never beats that efficiency (a tenant's cycle is at least its own execution time, and
 interference only slows it down), so
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
+from stsched.checker import cycle_rate
 from stsched.layouts import enumerate_layouts
 from stsched.problem import Instance, MechanismKind, ThroughputRule
 from stsched.registry import Objective
@@ -46,7 +47,7 @@ def point_capacity(instance: Instance, service: str, batch: int, size: float, pr
     slack = (1e-6, 1e-9) if optimistic else (1e-9, 0.0)
     if 2 * exec_ms > instance.slo_budget_ms(service) * (1 + slack[0]) + slack[1]:
         return None
-    cycle = procs * 1000.0 * instance.margin.credit(batch) / exec_ms
+    cycle = cycle_rate(instance.margin.credit(batch), exec_ms, procs)
     if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
         measured = procs * e.throughput_rps / instance.margin.latency_factor * instance.margin.credit(batch) / batch
         # a tenant sharing a partition (one process) is credited by the cycle rule, which may exceed the

@@ -125,16 +125,23 @@ def _check_layout(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violati
     return tuple(None for _ in parts)
 
 
+def cycle_rate(credit, duty_ms, procs=1):
+    """The cycle rule (docs/RULES.md): `procs` processes each serving one batch credited with `credit` requests
+    per duty cycle of `duty_ms` ms serve procs x 1000 x credit / duty_ms req/s.  Scalars or numpy arrays: the one
+    spelling of the rule for the checker, the solvers, the heuristic's vectorised tables and the bounds."""
+    return procs * 1000.0 * credit / duty_ms
+
+
 def tenant_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float,
                     duty_ms: float, n_tenants: int) -> float:
-    """Requests/s a tenant is credited with (FORMULATION.md throughput rule): the one definition every solver uses."""
+    """Requests/s a tenant is credited with (docs/RULES.md throughput rule): the one definition every solver uses."""
     entry = instance.entry(service, batch, size, procs)
     if (instance.throughput_rule is ThroughputRule.MEASURED and n_tenants == 1
             and entry is not None and entry.throughput_rps is not None):
         # measured per-process throughput, slowed down like the latency it was measured with (and, with a
         # late_share margin, credited for the same share of its batch as the cycle rule)
         return procs * entry.throughput_rps * entry.latency_ms / exec_ms * instance.margin.credit(batch) / batch
-    return procs * 1000.0 * instance.margin.credit(batch) / duty_ms
+    return cycle_rate(instance.margin.credit(batch), duty_ms, procs)
 
 
 def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int) -> float:
@@ -230,4 +237,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "check", "find_mig_starts", "tenant_capacity", "REL_TOL"]
+__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "REL_TOL"]

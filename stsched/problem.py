@@ -26,7 +26,7 @@ class MechanismKind(str, Enum):
 
 
 class ThroughputRule(str, Enum):
-    """How a partition's service capacity is credited (FORMULATION.md, throughput rule)."""
+    """How a partition's service capacity is credited (docs/RULES.md, throughput rule)."""
 
     CYCLE = "cycle"  # r <= 1000 * b / d for every tenant
     MEASURED = "measured"  # one tenant with k processes: r <= k * measured per-process throughput (ParvaGPU tables)

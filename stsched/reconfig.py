@@ -2,7 +2,7 @@
 
 A GPU whose layout (multiset of partition sizes with tenants) changes, or that is switched on or off, is one layout
 reconfiguration (`stsched.plan.layout_changes`, the one definition, GPUs matched by index).  Changing tenants, batches or rate
-shares inside a kept layout is free (FORMULATION.md).  A reconfigured GPU that is in use afterwards serves nothing
+shares inside a kept layout is free (docs/RULES.md).  A reconfigured GPU that is in use afterwards serves nothing
 for the mechanism's cost in seconds (`downtime="stop"`), or, with gpulet-style double buffering
 (`downtime="standby"`), keeps serving its old layout while the new one is built beside it, which needs the memory
 of both layouts on that GPU for that time; a GPU where both do not fit, and every MIG GPU (slices cannot overlap),

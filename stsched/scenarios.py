@@ -287,3 +287,185 @@ def parvagpu_published_plan(instance: Instance, deploy_csv: str | Path | None = 
                                    procs=int(r.procs)))
         gpus.append(GpuLayout(tuple(parts)))
     return Plan(tuple(gpus), solver="parvagpu-published", notes=f"from {Path(deploy_csv).name}")
+
+
+# ----------------------------------------------------------------------------------------------- any profile
+PROFILE_BATCHES = (1, 2, 4, 8, 16, 32)
+
+
+def profile_mechanism(ps) -> tuple[Device, Mechanism, tuple[int, ...]]:
+    """The device, partition mechanism and process counts an instance built from profile set `ps` uses: the
+    profile's own partition sizes (those measured for every model), its device and memory.  Green contexts: at
+    most 3 partitions of 3 tenants (the executor's build); CPU profiles (partition = cores) are planned like SM
+    counts, which is how the executor maps them."""
+    meta, solo = ps.meta, ps.solo
+    counts = solo.groupby("partition")["model"].nunique()
+    sizes = tuple(sorted(float(s) for s, n in counts.items() if n == counts.max()))
+    if meta.mechanism == "mig":
+        return DEVICES["a100-80gb"], mig_mechanism(int(solo["procs"].max())), tuple(sorted(set(solo["procs"])))
+    if meta.mechanism == "mps":
+        return Device(meta.device, meta.memory_mb or 40960.0, meta.sm_count or 108), mps_mechanism(sizes), (1,)
+    if meta.mechanism in ("sm", "cpu"):
+        capacity = float(meta.partition_capacity)
+        device = Device(meta.device, meta.memory_mb or 4096.0, int(meta.sm_count or capacity))
+        return device, Mechanism(MechanismKind.SM, capacity, sizes, 3, 3), (1,)
+    raise InputError(f"profile {ps.name!r}: mechanism {meta.mechanism!r} cannot be planned (mps, sm, mig, cpu)")
+
+
+def _profile_entry(r, model, inter: Interference | None) -> ProfileEntry:
+    """A measured solo point; with a counter-free interference form, its SM elasticity from the fitted surface
+    (what the form reads); L2/DRAM utilisation stays as measured."""
+    base = ProfileEntry(int(r.batch), float(r.partition), int(r.procs), float(r.latency_ms), _opt(r.throughput_rps),
+                        _opt(r.l2_util), _opt(r.dram_util))
+    if inter is None or inter.form == "none" or model is None:
+        return base
+    from stsched.latency.model import predict_values
+
+    el = float(predict_values(model, "elasticity", [r.model], [r.batch], [r.partition])[0][0])
+    return ProfileEntry(base.batch, base.size, base.procs, base.latency_ms, base.throughput_rps, base.l2_util,
+                        base.dram_util, min(1.0, max(0.0, el)) if el == el else None)
+
+
+def solo_slo_ms(solo: pd.DataFrame, model: str, factor: float) -> float:
+    """`factor` x the model's solo latency at its largest profiled batch <= 8 on the largest partition."""
+    rows = solo[(solo["model"] == model) & (solo["procs"] == 1)]
+    top = rows[rows["partition"] == rows["partition"].max()]
+    small = top[top["batch"] <= 8]
+    if small.empty:
+        raise InputError(f"model {model!r}: no solo latency at a batch <= 8 on its largest partition")
+    return round(factor * float(small.loc[small["batch"].idxmax(), "latency_ms"]), 2)
+
+
+def profile_instance(ps, picks: Sequence[tuple[str, str, float, float]], gpus: int = 1, *,
+                     interference: tuple[Interference, object] | None = None, latency_margin: float = 1.0,
+                     name: str | None = None, notes: str = "") -> Instance:
+    """An instance on profile set `ps` for the services `picks` = (name, model, rate, slo_ms); `interference` =
+    (form, fitted latency model) makes it carry that form (its SM elasticity from the model); `latency_margin`
+    multiplies every execution time (`Margin.latency_factor`)."""
+    device, mech, procs = profile_mechanism(ps)
+    inter, model = interference if interference is not None else (None, None)
+    if inter is not None and inter.form != "none":
+        from stsched.interference import get_form
+        if get_form(inter.form).reads_util and ps.solo["l2_util"].isna().all():
+            raise InputError(f"{ps.name}: interference form {inter.form!r} reads L2/DRAM utilisation, which this "
+                             "profile does not have")
+    batches = tuple(b for b in PROFILE_BATCHES if b in set(ps.solo["batch"]))
+    models = sorted({m for _, m, _, _ in picks})
+    unknown = sorted(set(models) - set(ps.solo["model"]))
+    if unknown:
+        raise InputError(f"model(s) {', '.join(unknown)} have no solo profile in {ps.name} "
+                         f"(profiled: {', '.join(ps.models)})")
+    grid = ps.solo[ps.solo["batch"].isin(batches) & ps.solo["partition"].isin(mech.sizes)
+                   & ps.solo["procs"].isin(procs)]
+    tables = tuple(LatencyTable(m, tuple(_profile_entry(r, model, inter)
+                                         for r in grid[grid["model"] == m].itertuples(index=False)))
+                   for m in models)
+    services = tuple(Service(n, m, rate, slo, _weights_mb(m) if m in _known_models() else 0.0)
+                     for n, m, rate, slo in picks)
+    return Instance(name or f"{ps.name}-{len(services)}s", services, device, mech, gpus, batches, tables,
+                    Margin(latency_margin), interference=inter or Interference(), notes=notes)
+
+
+@dataclass(frozen=True)
+class ProfileDraw:
+    """Services drawn from a profile set, everything but their (common) rate: `instance(rate)` builds it."""
+
+    profile: object  # stsched.data.loaders.ProfileSet
+    names: tuple[str, ...]
+    models: tuple[str, ...]
+    slos_ms: tuple[float, ...]
+    gpus: int = 1
+    interference: tuple[Interference, object] | None = None
+    latency_margin: float = 1.0
+    name: str = ""
+    notes: str = ""
+
+    def instance(self, rate: float, notes: str | None = None) -> Instance:
+        picks = [(n, m, rate, s) for n, m, s in zip(self.names, self.models, self.slos_ms)]
+        return profile_instance(self.profile, picks, self.gpus, interference=self.interference,
+                                latency_margin=self.latency_margin, name=self.name or None,
+                                notes=self.notes if notes is None else notes)
+
+
+def draw_services(ps, services: int | None = None, seed: int = 0, *, slo_factor: float = 5.0, gpus: int = 1,
+                  interference: tuple[Interference, object] | None = None, latency_margin: float = 1.0,
+                  name: str | None = None, notes: str = "") -> ProfileDraw:
+    """`services` services on profile set `ps` (default one per model): every model once while there are enough
+    services, the rest drawn with `seed`; SLO = `slo_factor` x the model's solo latency at its largest profiled
+    batch <= 8 on the largest partition."""
+    import math
+
+    if isinstance(slo_factor, bool) or not isinstance(slo_factor, (int, float)) or not (
+            math.isfinite(slo_factor) and slo_factor > 0):
+        raise InputError(f"slo_factor: expected a number > 0, got {slo_factor!r}")
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        raise InputError(f"gpus: expected an integer >= 1, got {gpus!r}")
+    models = profile_picks(ps, len(ps.models) if services is None else services, seed)
+    return ProfileDraw(ps, tuple(service_names(models)), tuple(models),
+                       tuple(solo_slo_ms(ps.solo, m, slo_factor) for m in models), gpus, interference,
+                       latency_margin, name or f"{ps.name}-{len(models)}s-{gpus}g-seed{seed}", notes)
+
+
+def _known_models() -> set[str]:
+    from stsched.data.loaders import load_models
+    return set(load_models().index)
+
+
+def profile_picks(ps, services: int, seed: int) -> list[str]:
+    """The models of `services` services drawn from a profile: every model once (sorted) while there are enough
+    services, the rest drawn with `seed`."""
+    if isinstance(services, bool) or not isinstance(services, int) or services < 1:
+        raise InputError(f"services must be >= 1, got {services}")
+    models = ps.models
+    rng = np.random.default_rng(seed)
+    if services <= len(models):
+        return sorted(str(m) for m in rng.choice(models, size=services, replace=False))
+    return list(models) + sorted(str(m) for m in rng.choice(models, size=services - len(models), replace=True))
+
+
+def service_names(models: Sequence[str]) -> list[str]:
+    """A model served once is named by the model; repeated ones get a counter (resnet50-1, resnet50-2)."""
+    seen: dict[str, int] = {}
+    total = {m: list(models).count(m) for m in models}
+    out = []
+    for m in models:
+        seen[m] = seen.get(m, 0) + 1
+        out.append(m if total[m] == 1 else f"{m}-{seen[m]}")
+    return out
+
+
+def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
+    """A user's service list: columns model, rate (req/s), slo_ms and optionally name; one line per error."""
+    import math
+
+    df = pd.read_csv(path, dtype=str, keep_default_na=False) if Path(path).is_file() else None
+    if df is None:
+        raise InputError("file not found", source=str(path))
+    missing = [c for c in ("model", "rate", "slo_ms") if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)} (columns: model, rate, slo_ms, optional name)",
+                         source=str(path))
+    extra = sorted(set(df.columns) - {"model", "rate", "slo_ms", "name"})
+    if extra:
+        raise InputError(f"unknown column(s) {', '.join(extra)} (columns: model, rate, slo_ms, optional name)",
+                         source=str(path))
+    if df.empty:
+        raise InputError("no services", source=str(path))
+    names = list(df["name"]) if "name" in df.columns else service_names(list(df["model"]))
+    out = []
+    for i, (row, name) in enumerate(zip(df.itertuples(index=False), names), start=1):
+        for col in ("rate", "slo_ms"):
+            try:
+                v = float(getattr(row, col))
+            except ValueError:
+                v = math.nan
+            if not (math.isfinite(v) and v > 0):
+                raise InputError(f"data row {i}: {col} must be a number > 0, got {getattr(row, col)!r}",
+                                 source=str(path))
+        if not row.model or not name:
+            raise InputError(f"data row {i}: empty model or name", source=str(path))
+        out.append((str(name), str(row.model), float(row.rate), float(row.slo_ms)))
+    dup = sorted({n for n, *_ in out if sum(1 for m, *_ in out if m == n) > 1})
+    if dup:
+        raise InputError(f"service name(s) repeated: {', '.join(dup)}", source=str(path))
+    return out

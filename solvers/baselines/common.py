@@ -2,7 +2,7 @@
 
 Every baseline builds its plan with its own published algorithm, but asks the same questions of the instance:
 how long a batch runs (`stsched.timing`, margin and interference included), what one partition can serve (the
-throughput rule of FORMULATION.md, measured or cycle), and whether one GPU's layout obeys every per-GPU rule.  The
+throughput rule of docs/RULES.md, measured or cycle), and whether one GPU's layout obeys every per-GPU rule.  The
 last question is answered by the checker itself (`gpu_violations`), so a baseline never accepts a placement that the
 judge would reject, and the final plan is checked once more before it is returned (`finish`).
 """

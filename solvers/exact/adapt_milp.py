@@ -1,7 +1,7 @@
 """Exact adapt objective (MILP): from the plan in force, the fewest layout reconfigurations, then the fewest GPUs.
 
 A GPU of the plan in force is *kept* when it runs the same layout (multiset of partition sizes with tenants)
-afterwards; its tenants, batches and rate shares may change freely (FORMULATION.md: cheap).  Every other GPU of
+afterwards; its tenants, batches and rate shares may change freely (docs/RULES.md: cheap).  Every other GPU of
 the plan in force is rebuilt with a new layout or switched off, and a GPU beyond them is switched on: each is one
 reconfiguration (`stsched.heuristic.layout_changes`, GPUs matched by index).  With N GPUs in force, k of them kept
 and n new layouts built (on rebuilt or switched-on GPUs), the reconfigurations are max(N - k, n).

@@ -4,7 +4,7 @@ GPU patterns, enumerated once per instance with their capacities precomputed.
 A *configuration* is one partition: a size, a process count and a tenant set with a batch per tenant.  Its duty cycle
 is the shortest legal one, d = sum of the tenants' execution times: for a fixed tenant set and batches that both
 maximises every tenant's throughput (1000 b / d) and minimises every tenant's latency (d + e), so nothing is lost by
-fixing it.  A configuration is kept when every tenant meets d + e <= budget (FORMULATION.md) and its memory fits;
+fixing it.  A configuration is kept when every tenant meets d + e <= budget (docs/RULES.md) and its memory fits;
 its capacity per tenant follows the instance's throughput rule exactly as `stsched.checker` credits it.
 
 A *layout* is a legal multiset of partition sizes on one GPU (MIG placements via the checker's `find_mig_starts`;
@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import tenant_capacity
+from stsched.checker import cycle_rate, tenant_capacity
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
@@ -312,7 +312,7 @@ def shared_config(instance: Instance, p: float, ss: tuple[int, ...], bs: tuple[i
     mem = _memory(instance, 1, [(names[x], y) for x, y in zip(ss, bs)])
     if not _memory_ok(instance, p, mem):
         return None
-    return Config(p, 1, tuple(zip(ss, bs)), tuple(1000.0 * instance.margin.credit(y) / d for y in bs), mem)
+    return Config(p, 1, tuple(zip(ss, bs)), tuple(cycle_rate(instance.margin.credit(y), d) for y in bs), mem)
 
 
 def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,

@@ -22,6 +22,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from solvers.exact.patterns import Config, TooLarge, grow, shared_config
+from stsched.checker import cycle_rate
 from stsched.problem import Instance
 from stsched.registry import Objective
 
@@ -116,7 +117,7 @@ def priced_configs(instance: Instance, layer: list, pts: dict, first: int, last:
     for i, (p, ss, bs, d) in enumerate(cands):
         for t, (s, bb) in enumerate(zip(ss, bs)):
             serv[i, t] = s
-            coef[i, t] = min(1000.0 * instance.margin.credit(bb) / d, clip_alpha * rates[s]) / rates[s]
+            coef[i, t] = min(cycle_rate(instance.margin.credit(bb), d), clip_alpha * rates[s]) / rates[s]
     # one column per (size, tenant set) and round: the best priced one (the others of its group are no better
     # for these duals, and often dominated)
     group = np.unique(np.column_stack([size_idx, serv]), axis=0, return_inverse=True)[1].ravel()

@@ -1,4 +1,6 @@
-"""`stsched check INSTANCE PLAN [--json]`: the checker's verdict (exit 0 valid, 1 violations, 2 bad input)."""
+"""`stsched check INSTANCE PLAN [--current OLD_PLAN] [--json]`: the checker's verdict (exit 0 valid, 1 violations,
+2 bad input), and with `--current` what moving from the plan in force to this one reconfigures (the adapt
+objective's terms: layout reconfigurations, tenant changes, GPUs before and after; `stsched.plan.Reconfiguration`)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,17 @@ import sys
 
 from stsched.checker import check
 from stsched.io import check_plan_services, load_instance, load_plan
+from stsched.plan import Reconfiguration
 
 
 def add(sub) -> None:
-    p = sub.add_parser("check", help="check a plan against an instance")
+    p = sub.add_parser("check", help="check a plan against an instance",
+                       description="Judge a plan against an instance with the independent checker: every rule of "
+                                   "docs/RULES.md, exit 0 valid, 1 violations, 2 bad input.")
     p.add_argument("instance", help="instance JSON file")
     p.add_argument("plan", help="plan JSON file")
+    p.add_argument("--current", default=None, metavar="OLD_PLAN",
+                   help="the plan in force: also report the reconfiguration from it to PLAN")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -34,10 +41,22 @@ def run(args) -> int:
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
     check_plan_services(inst, plan, args.plan)
+    reconf = None
+    if args.current:
+        old = load_plan(args.current)
+        check_plan_services(inst, old, args.current)
+        reconf = Reconfiguration.between(old, plan)
     report = check(inst, plan)
     if args.json:
-        json.dump(report.to_dict(), sys.stdout)
+        d = report.to_dict()
+        if reconf is not None:
+            d["reconfiguration"] = reconf.to_dict()
+        json.dump(d, sys.stdout)
         sys.stdout.write("\n")
     else:
         print(format_report(report))
+        if reconf is not None:
+            print(f"  from {args.current}: {reconf.layout_changes} layout reconfigurations (GPUs "
+                  f"{', '.join(map(str, reconf.changed_gpus)) or 'none'} change layout), {reconf.tenant_changes} "
+                  f"tenant changes, {reconf.gpus_before} -> {reconf.gpus_after} GPUs")
     return 0 if report.valid else 1

@@ -139,8 +139,8 @@ def _attainment() -> list[str]:
     rates, with head-room found by simulation (`stsched solve --attainment 0.99`) and for every service at 99 %
     (`--late-share 0.05 --attainment-scope service`)."""
     from stsched import scenarios
-    from stsched.simulation import (ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, registry_solver,
-                                  simulate)
+    from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
+    from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
     inst = scenarios.random_instance(16, 2, 3).with_gpus(8)
     solve = registry_solver("heuristic", SolveOptions(objective=Objective.MIN_GPUS))

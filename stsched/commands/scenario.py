@@ -40,6 +40,35 @@ def add(sub) -> None:
     q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.random_instance(a.services, a.gpus, a.seed, a.dataset,
                                                                              load=a.load)))
 
+    q = kinds.add_parser("profile", help="services drawn from any profile set (shipped or measured)",
+                         description="Build an instance from a profile set: a shipped data set (h100-sm, h200-sm, "
+                                     "a100-mps, ...) or a folder that `stsched profile` or `stsched import` wrote. "
+                                     "SLO = F x the model's solo latency at its largest profiled batch <= 8 on the "
+                                     "largest partition; every service's rate = L x the heuristic's max-scale alpha "
+                                     "on G GPUs x 100 req/s.")
+    q.add_argument("dataset", metavar="DATASET_OR_DIR", help="shipped data set name or profile folder")
+    q.add_argument("--services", type=int, default=None,
+                   help="services (default: one per profiled model); every model once, then drawn with --seed")
+    q.add_argument("--seed", type=int, default=0, help="seed of the model draw (default %(default)s)")
+    q.add_argument("--slo-factor", type=float, default=5.0, help="SLO as a multiple of the solo latency "
+                                                                  "(default %(default)s)")
+    q.add_argument("--load", type=float, default=0.6, help="share of the max-scale rate (default %(default)s)")
+    q.add_argument("--gpus", type=int, default=1, help="GPUs of the instance (default %(default)s)")
+    _out(q)
+    q.set_defaults(run=lambda a: _emit(a, _planning().profile_scenario(a.dataset, a.services, a.seed,
+                                                                        slo_factor=a.slo_factor, load=a.load,
+                                                                        gpus=a.gpus)))
+
+    q = kinds.add_parser("services", help="your own services (CSV: model, rate, slo_ms, optional name)",
+                         description="Build an instance from your own list of services on a profile set's latency "
+                                     "tables. CSV columns: model, rate (req/s), slo_ms, optional name.")
+    q.add_argument("file", metavar="FILE.csv", help="the services")
+    q.add_argument("--dataset", required=True, help="shipped data set name or profile folder with the models")
+    q.add_argument("--gpus", type=int, default=None,
+                   help="GPUs available (default: enough for every service alone on whole GPUs)")
+    _out(q)
+    q.set_defaults(run=lambda a: _emit(a, _planning().services_scenario(a.file, a.dataset, a.gpus)))
+
     for mix in scenarios.GPULET_MIXES:
         q = kinds.add_parser(f"gpulet-{mix}", help=f"gpulet's mix {mix} on the A100 MPS data")
         q.add_argument("--gpus", type=V.count, default=1, help="GPUs available (>= 1)")
@@ -56,6 +85,11 @@ def add(sub) -> None:
     _out(q)
     q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.igniter_example(
         sizes=None if a.step is None else scenarios.mps_steps(a.step), gpus=a.gpus)))
+
+
+def _planning():
+    from stsched.planning import scenarios as planned
+    return planned
 
 
 def _out(q) -> None:

@@ -21,8 +21,13 @@ from stsched.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: The repository's data folder (…/data next to the `stsched` package); `$STSCHED_DATA` overrides it.
-DATA_DIR: Path = Path(os.environ.get("STSCHED_DATA") or Path(__file__).resolve().parents[2] / "data")
+#: The shipped data: the repository's `data/` folder in a source checkout or an editable install, else the copy
+#: that a wheel carries as package data (`stsched/_data`, a link to `../data` in the repository).  `$STSCHED_DATA`
+#: overrides both (data/README.md).
+_REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+_PACKAGE_DATA = Path(__file__).resolve().parents[1] / "_data"
+DATA_DIR: Path = Path(os.environ.get("STSCHED_DATA") or (_REPO_DATA if (_REPO_DATA / "profiles").is_dir()
+                                                         else _PACKAGE_DATA))
 
 MODELS_COLUMNS: tuple[str, ...] = ("model", "params_millions", "weights_mb", "source", "gpulet_mem_mb")
 
@@ -127,9 +132,13 @@ def list_datasets() -> list[str]:
 
 @functools.lru_cache(maxsize=32)
 def _load(name: str, root: str) -> ProfileSet:
-    folder = Path(root) / "profiles" / name
+    return _load_folder(Path(root) / "profiles" / name, check_name=True)
+
+
+def _load_folder(folder: Path, check_name: bool) -> ProfileSet:
+    name = folder.name
     meta = DatasetMeta.from_json(folder / "meta.json")
-    if meta.name != name:
+    if check_name and meta.name != name:
         raise InputError(f"meta.json names '{meta.name}', folder is '{name}'", source=str(folder / "meta.json"))
     solo = read_solo_csv(folder / "solo.csv", require_latency=meta.has_latency)
     corun = read_corun_csv(folder / "corun.csv") if (folder / "corun.csv").is_file() else None
@@ -140,6 +149,26 @@ def _load(name: str, root: str) -> ProfileSet:
                              source=str(folder / "solo.csv"))
     log.debug("loaded data set %s: %d solo, %d corun rows", name, len(solo), 0 if corun is None else len(corun))
     return ProfileSet(name, meta, solo, corun, folder)
+
+
+def load_profile_dir(folder: str | os.PathLike[str]) -> ProfileSet:
+    """A profile folder of the dataset layout (meta.json, solo.csv, optional corun.csv), e.g. one that `stsched
+    profile --out DIR` just measured or `stsched import ... --out DIR` wrote (not cached)."""
+    folder = Path(folder)
+    if not (folder / "meta.json").is_file():
+        raise InputError("not a profile folder (no meta.json): measure one with `stsched profile --out DIR` or "
+                         "convert one with `stsched import`", source=str(folder))
+    return _load_folder(folder, check_name=False)
+
+
+def resolve_profile(name_or_dir: str | os.PathLike[str]) -> ProfileSet:
+    """A shipped data set by name, or a profile folder by path."""
+    text = str(name_or_dir)
+    if text in list_datasets():
+        return load_profile(text)
+    if Path(text).is_dir():
+        return load_profile_dir(text)
+    raise InputError(f"unknown data set or profile folder '{text}' (shipped: {', '.join(list_datasets())})")
 
 
 def load_profile(name: str) -> ProfileSet:
@@ -220,6 +249,6 @@ def trace_dir(name: str) -> Path:
 
 __all__ = [
     "DATA_DIR", "DatasetMeta", "ProfileSet", "SOLO_COLUMNS", "CORUN_COLUMNS", "data_dir", "list_datasets",
-    "load_profile", "rebuild_dataset", "read_solo_csv", "read_corun_csv", "load_models", "model_weights_mb",
+    "load_profile", "load_profile_dir", "resolve_profile", "rebuild_dataset", "read_solo_csv", "read_corun_csv", "load_models", "model_weights_mb",
     "list_traces", "trace_dir",
 ]

@@ -1,7 +1,7 @@
 """The temporal step inside one partition: batch sizes and the duty cycle of its tenants.
 
 For a partition of size p with `procs` processes and tenants s (rates r_s, execution times e_s(b) including the
-worst-case slowdown), FORMULATION.md asks for batches b_s and a duty cycle d with
+worst-case slowdown), docs/RULES.md asks for batches b_s and a duty cycle d with
 
     d >= sum_s e_s(b_s),   r_s <= procs * 1000 * b_s / d,   d + e_s(b_s) <= budget_s.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stsched.checker import cycle_rate
 from stsched.heuristic.model import Context
 
 EPS = 1e-9  # relative slack on batch requirements (floating point only; the checker's tolerance is 1e-6)
@@ -86,7 +87,7 @@ def _single_measured(ctx: Context, i: int, size: float, procs: int, rate: float,
     for bi, e in enumerate(ex):
         if e is None or 2 * e > budget * (1 + EPS):
             continue
-        cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.credit[bi] / e
+        cap = procs * ml[bi] / e if ml[bi] is not None else cycle_rate(ctx.credit[bi], e, procs)
         if cap >= rate * (1 - EPS) and _memory_ok(ctx, size, procs, [(i, bi)]):
             if best is None or e < best.duty:
                 best = Fit(e, (bi,), (e,))
@@ -198,9 +199,9 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
             if e is None or 2 * e > budget * (1 + EPS) or not _memory_ok(ctx, size, procs, [(i, bi)]):
                 continue
             if ml is not None and _has_measured(ctx, i, size, procs):
-                cap = procs * ml[bi] / e if ml[bi] is not None else procs * 1000.0 * ctx.credit[bi] / e
+                cap = procs * ml[bi] / e if ml[bi] is not None else cycle_rate(ctx.credit[bi], e, procs)
             else:
-                cap = procs * 1000.0 * ctx.credit[bi] / e
+                cap = cycle_rate(ctx.credit[bi], e, procs)
             best = max(best, cap)
         return best * (1 - EPS)
     if procs > 1:
@@ -217,5 +218,5 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         f = _cycle_fit(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
         if f is None:
             continue
-        best = max(best, 1000.0 * ctx.credit[bi] / f.duty)
+        best = max(best, cycle_rate(ctx.credit[bi], f.duty))
     return best * (1 - EPS)

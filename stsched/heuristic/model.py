@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stsched.checker import cycle_rate
 from stsched import layouts
 from stsched.heuristic.options import HeuristicOptions
 from stsched.interference import Features, get_form
-from stsched.plan import Partition
 from stsched.problem import Instance, MechanismKind, ThroughputRule
 from stsched.timing import features as timing_features
 from stsched.timing import slowdown as timing_slowdown
@@ -188,8 +188,8 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
                         if dev.context_mb * k + mm[-1] > limit:
                             continue
                         if k == 1:
-                            capc[i, j] = max(capc[i, j], 1000.0 * credit[bi] / ex[-1])
-                        c = k * ml[-1] / ex[-1] if ml[-1] is not None else k * 1000.0 * credit[bi] / ex[-1]
+                            capc[i, j] = max(capc[i, j], cycle_rate(credit[bi], ex[-1]))
+                        c = k * ml[-1] / ex[-1] if ml[-1] is not None else cycle_rate(credit[bi], ex[-1], k)
                         if c > cap1[i, j]:
                             cap1[i, j] = c
                             best_point[(i, j)] = (bi, k)

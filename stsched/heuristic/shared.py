@@ -1,7 +1,7 @@
 """Shared partitions at full load: the capacity vectors of a tenant set over all its batch vectors.
 
 A partition time-shared by the services T at batches b (one per tenant) runs the cycle d = sum_s e_s(b_s) and
-serves service s at most 1000 b_s / d req/s, legal when d + e_s(b_s) <= budget_s for all s (FORMULATION.md, one
+serves service s at most 1000 b_s / d req/s, legal when d + e_s(b_s) <= budget_s for all s (docs/RULES.md, one
 process).  Serving the tenants in given proportions w (the remaining demands), the largest load is
 lambda * w with lambda = max over batch vectors of min_s cap_s / w_s.  The batch vectors of a (size, tenant set)
 are enumerated once (numpy broadcasting over the instance's batch grid) and cached; solo times are used, the

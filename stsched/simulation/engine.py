@@ -1,6 +1,6 @@
 """The per-partition batching engine: round robin over tenants, one batch per tenant per turn.
 
-Semantics (FORMULATION.md, the checker's model): a partition serves its tenants in a fixed round-robin order.
+Semantics (docs/RULES.md, the checker's model): a partition serves its tenants in a fixed round-robin order.
 When a tenant's turn comes at time t it takes the requests queued for it (arrived at or before t), at most its
 batch size b, and runs them as one batch (m <= b requests) for an execution time given per fill m (the simulator
 passes the checker's `e_s` scaled down for partial batches, see `stsched.simulation.simulator`; optionally times a

@@ -35,14 +35,9 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 def trace_path(name: str) -> Path:
-    """The folder of a shipped trace (through `stsched.data.loaders.trace_dir` when available)."""
-    try:
-        from stsched.data.loaders import trace_dir
-    except ImportError:  # the data package is optional for the simulator
-        path = Path(__file__).resolve().parents[2] / "data" / "traces" / name
-        if not path.is_dir():
-            raise InputError(f"unknown trace {name!r} (no folder {path})") from None
-        return path
+    """The folder of a shipped trace (`stsched.data.loaders.trace_dir`)."""
+    from stsched.data.loaders import trace_dir
+
     return trace_dir(name)
 
 

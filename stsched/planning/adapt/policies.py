@@ -8,7 +8,7 @@
 * `adaptive` (stsched):
   1. rebalance the rate shares of the plan in force (`stsched.planning.adapt.rebalance`: no layout change at all); if
      that cannot carry the new rates, hand partitions over to the services left short, as long as the services
-     they served stay covered (`retenant`: tenant changes inside kept layouts, free per FORMULATION.md, counted
+     they served stay covered (`retenant`: tenant changes inside kept layouts, free per docs/RULES.md, counted
      separately as tenant changes);
   2. only if that cannot carry the new rates either: the solver's adapt objective (`Objective.ADAPT` with the plan in
      force as `current_plan`, which rebuilds as few GPU layouts as possible), and optionally a scale-out candidate

@@ -1,7 +1,7 @@
 """Re-planning without touching layouts: rebalance the rate shares of the plan in force, hand partitions over to
 other services (tenant changes), or switch a GPU off.
 
-Changing tenants' rate shares inside kept layouts is free (FORMULATION.md): batches, duty cycles and therefore
+Changing tenants' rate shares inside kept layouts is free (docs/RULES.md): batches, duty cycles and therefore
 every tenant's capacity stay as they are, so a service can be given any rate up to the sum of its tenants'
 capacities.  `rebalance` spreads each service's new rate over its tenants in proportion to their capacities (every
 tenant of a service then runs at the same utilisation) and returns the plan only if the checker accepts it.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping
 
-from stsched.checker import check, tenant_capacity
+from stsched.checker import check, cycle_rate, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings
@@ -81,7 +81,7 @@ def _best_single(instance: Instance, service: str, size: float, procs: int) -> i
         e = instance.solo_ms(service, b, size, procs)
         if e is None or 2 * e > budget:
             continue
-        cap = 1000.0 * instance.margin.credit(b) / e
+        cap = cycle_rate(instance.margin.credit(b), e)
         if cap > best_cap:
             best, best_cap = b, cap
     return best
@@ -98,7 +98,7 @@ def service_capacities(instance: Instance, plan: Plan) -> dict[str, float]:
 
 def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
     """Cover services the plan in force cannot carry by changing tenants inside the kept layouts (free per
-    FORMULATION.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
+    docs/RULES.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
     when the services it served stay covered by their other partitions.  Greedy, largest gain first; returns the
     rebalanced, checker-valid plan, or None."""
     rates = {s.name: s.rate for s in instance.services}

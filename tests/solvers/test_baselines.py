@@ -12,7 +12,7 @@ from stsched.problem import Interference, Margin
 from stsched.scenarios import random_instance
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 
-from conftest import make_mig_instance, make_mps_instance
+from tests.conftest import make_mig_instance, make_mps_instance
 from solvers.baselines.common import gpu_violations, residual_point
 from solvers.baselines.gpulet import interpolate_batches
 from solvers.baselines.nexus import nexus_plan

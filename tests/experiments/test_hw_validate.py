@@ -14,7 +14,7 @@ from experiments import hw_validate
 from stsched.checker import check
 from stsched.io import load_instance, load_plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VALIDATION = ROOT / "data" / "validation"
 SHIPPED = VALIDATION / "h200-sm"
 

@@ -33,7 +33,7 @@ GLET = PROF / "glet-2080ti" / "raw" / "casys-kaist_glet" / "resource"
 IGN = PROF / "v100-mps" / "raw"
 PARVA = PROF / "a100-mig" / "raw"
 H200 = PROF / "h200-sm" / "raw"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")

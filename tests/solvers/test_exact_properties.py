@@ -9,7 +9,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import linear_table
+from tests.conftest import linear_table
 from stsched.devices import DEVICES, mig_mechanism, mps_mechanism
 from stsched.problem import (Instance, Interference, LatencyTable, Margin, Mechanism, ProfileEntry, Service,
                              ThroughputRule)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import linear_table, make_mig_instance, make_mps_instance
+from tests.conftest import linear_table, make_mig_instance, make_mps_instance
 from stsched.bounds import lp_relaxation
 from solvers.exact.driver import prepare
 from stsched.checker import check
