@@ -370,6 +370,7 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
     while np.any(rem > 0):
         if limit is not None and len(gpus) >= limit:
             break
+        ctx.tick()
         gpu = None
         if target is not None and target - len(gpus) > 1:
             share = rem / (target - len(gpus))
@@ -390,6 +391,7 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
         # the same GPU again while the load left still fills it (the bulk of large services): no new search
         while (target is None and (first_rank == 0 or len(gpus) > 1) and (limit is None or len(gpus) < limit)
                and all(rem[i] >= r * (1 + 1e-9) for i, r in served.items())):
+            ctx.tick()
             gpus.append(clone([gpu])[0])
             for i, r in served.items():
                 rem[i] = max(0.0, rem[i] - r)

@@ -39,7 +39,9 @@ def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]
         part = _single(ctx, i, ctx.sizes[j], cap)
         if part is None:
             continue
-        for _ in range(n):
+        for k in range(n):
+            if k % 1024 == 0:
+                ctx.tick()
             parts.append(WPart(part.size, part.procs, [[i, cap]], fit=part.fit))
         rem[i] = max(0.0, rem[i] - n * cap)
     return parts
@@ -93,8 +95,11 @@ def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
     """First-fit decreasing of partitions onto GPUs (legal layouts, re-fitted with interference)."""
     gpus: list[WGpu] = []
     for part in sorted(parts, key=lambda p: (-p.size, -sum(r for _, r in p.tenants))):
+        ctx.tick()
         placed = False
-        for g in gpus:
+        for k, g in enumerate(gpus):
+            if k % 256 == 255:
+                ctx.tick()
             if not can_add(ctx, g, part.size):
                 continue
             g.parts.append(part)

@@ -12,6 +12,7 @@ layouts of the best plan for more load.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from stsched.checker import Report, check
 from stsched.heuristic.construct import construct
 from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
-from stsched.heuristic.model import Context
+from stsched.heuristic.model import Context, TimeUp
 from stsched.heuristic.search import absorb, improve
 from stsched.heuristic.state import WGpu, clone, refit_gpu, scale_down, to_plan
 from stsched.plan import Plan
@@ -78,9 +79,18 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
     with the fewest GPUs, last, are improved by the coordinate descent."""
     goal = limit if limit is not None else lower
     built: list[list[WGpu]] = []
-    for n, (gpus, rem) in enumerate(_constructions(ctx, demand, goal, seed)):
+    constructions = _constructions(ctx, demand, goal, seed)
+    for n in itertools.count():
         if n > 0 and time.perf_counter() > deadline:
             break
+        try:
+            gpus, rem = next(constructions)
+        except StopIteration:
+            break
+        except TimeUp:  # the time limit passed inside this construction: keep what the others built
+            if built:
+                break
+            raise
         if np.any(rem > 0):
             continue
         if len(gpus) <= lower or (limit is not None and len(gpus) <= limit):
@@ -100,7 +110,10 @@ def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: in
     best = improved[0]
     if len(best) <= lower or (limit is not None and len(best) <= limit):
         return best
-    probed = _probe_larger_loads(ctx, demand, len(best), deadline)
+    try:
+        probed = _probe_larger_loads(ctx, demand, len(best), deadline)
+    except TimeUp:
+        probed = None
     if probed is not None:
         if len(probed) <= lower or (limit is not None and len(probed) <= limit):
             return probed
@@ -165,7 +178,10 @@ def lower_gpus(ctx: Context) -> int:
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
     inst = ctx.instance
     lower = lower_gpus(ctx)
-    gpus = pack(ctx, rates(ctx), int(lower), deadline, seed)
+    try:
+        gpus = pack(ctx, rates(ctx), int(lower), deadline, seed)
+    except TimeUp:
+        return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     if gpus is None:
         return Outcome(None, None, None, "some demand could not be placed on any layout")
     note = f"min-gpus: {len(gpus)} GPUs (LP bound over the points that fit in memory: {lower})"
@@ -180,12 +196,15 @@ def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: i
     """A state serving alpha x rates on the instance's GPUs: the plain and the balanced construction, and with
     `search` the full packer (restarts and local search)."""
     g = ctx.instance.gpus
-    if search:
-        gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g, descent=ctx.opts.scale_full_search)
-        return gpus if gpus is not None and len(gpus) <= g else None
-    for gpus, rem in _constructions(ctx, alpha * base, g, seed, limit=g):
-        if not np.any(rem > 0) and len(gpus) <= g:
-            return gpus
+    try:
+        if search:
+            gpus = pack(ctx, alpha * base, g, deadline, seed, limit=g, descent=ctx.opts.scale_full_search)
+            return gpus if gpus is not None and len(gpus) <= g else None
+        for gpus, rem in _constructions(ctx, alpha * base, g, seed, limit=g):
+            if not np.any(rem > 0) and len(gpus) <= g:
+                return gpus
+    except TimeUp:  # the time limit passed inside a construction: this alpha is not shown to fit
+        return None
     return None
 
 
@@ -242,7 +261,10 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
         if (step_hi - lo) <= tol * step_hi or time.perf_counter() > deadline:
             break
         mid = 0.5 * (lo + step_hi)
-        trial = _raise(ctx, best, lo, mid, base)
+        try:
+            trial = _raise(ctx, best, lo, mid, base)
+        except TimeUp:
+            break
         if trial is not None:
             lo, best = mid, trial
         else:

@@ -9,6 +9,8 @@ numbers agree with `stsched.timing` and the checker.
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +22,10 @@ from stsched.interference import Features, get_form
 from stsched.problem import Instance, MechanismKind, ThroughputRule
 from stsched.timing import features as timing_features
 from stsched.timing import slowdown as timing_slowdown
+
+class TimeUp(Exception):
+    """The time limit passed inside a construction (the solver keeps the best plan it had, if any)."""
+
 
 PointKey = tuple[int, float, int]  # (service index, partition size, processes)
 MEMO_LIMIT = 200_000  # entries of `Context.memo` (a few tens of MB at most)
@@ -54,9 +60,15 @@ class Context:
     form_needs_features: bool
     capc: np.ndarray | None = None  # [service, size index] one process, cycle rule: a time-shared tenant's rate
     suffix_cache: dict = field(default_factory=dict)
+    deadline: float = math.inf  # the solve's time limit (perf_counter); constructions stop there (`TimeUp`)
     memo: dict = field(default_factory=dict)  # pure evaluations keyed by their exact inputs (`remember`)
     _feat: dict = field(default_factory=dict)
     _slow: dict = field(default_factory=dict)
+
+    def tick(self) -> None:
+        """Raise `TimeUp` once the solve's time limit has passed (checked once per GPU or partition placed)."""
+        if time.perf_counter() > self.deadline:
+            raise TimeUp
 
     # ------------------------------------------------------------------------------------------- lookups
     def size_index(self, size: float) -> int:

@@ -183,9 +183,11 @@ def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
         if best is None or score > best[2]:
             best = (judged, dict(factors), score, report)
         if not short or (opts.scope == "overall" and overall >= opts.target):
-            what = "every service" if opts.scope == "service" else "the attainment over all requests"
+            what, value = (("every service", per[worst]) if opts.scope == "service"
+                           else ("the attainment over all requests", overall))
             return AttainmentResult(plan, judged, True, tuple(factors.items()), tuple(rounds),
-                                    f"{what} reached {opts.target:.2%} in round {k} ({plan.gpus_used} GPUs)", report)
+                                    f"{what} reached {value:.2%} (lower confidence bound; target {opts.target:.2%}) "
+                                    f"in round {k} ({plan.gpus_used} GPUs)", report)
         capped = [n for n in short if factors[n] >= opts.max_factor]
         if capped:
             stop = f"{', '.join(capped)} below {opts.target:.2%} at the largest factor {opts.max_factor:g}"
