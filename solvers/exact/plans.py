@@ -6,6 +6,7 @@ solvers.exact; no engine code here.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -221,19 +222,20 @@ def gpus_of(data: ModelData, counts: Counts) -> list[list[Config]]:
         return [list(data.patterns[i].configs) for i, n in sorted(counts.patterns.items()) for _ in range(n)]
     if data.formulation == "indexed":
         return [[data.configs[ci] for ci, n in sorted(cs.items()) for _ in range(n)] for _, cs in counts.per_gpu]
-    free: list[tuple[int, float]] = []
+    free: dict[float, deque[int]] = {}  # per size, the GPUs with a free slot of it, first come first served
     gpus: list[list[Config]] = []
     for li, n in sorted(counts.layouts.items()):
         for _ in range(n):
             gpus.append([])
-            free += [(len(gpus) - 1, s) for s in data.layouts[li]]
+            for s in data.layouts[li]:
+                free.setdefault(s, deque()).append(len(gpus) - 1)
     for ci, n in sorted(counts.configs.items()):
         c = data.configs[ci]
         for _ in range(n):
-            slot = next((k for k, (_, s) in enumerate(free) if s == c.size), None)
-            if slot is None:
+            slots = free.get(c.size)
+            if not slots:
                 raise RuntimeError(f"model inconsistency: no free slot of size {c.size:g}")
-            gpus[free.pop(slot)[0]].append(c)
+            gpus[slots.popleft()].append(c)
     return gpus
 
 
