@@ -112,7 +112,7 @@ def infeasible_services(instance: Instance) -> dict[str, str]:
             continue
         reach = gpu_throughput(instance, s.name) * instance.gpus
         if s.rate > reach * (1 + 1e-9):
-            out[s.name] = f"rate {s.rate:.1f} req/s exceeds {reach:.1f} req/s, all {instance.gpus} GPUs serving it alone"
+            out[s.name] = f"rate {s.rate:.6g} req/s exceeds {reach:.6g} req/s, all {instance.gpus} GPUs serving it alone"
     return out
 
 
@@ -132,7 +132,9 @@ def lp_gpus(instance: Instance) -> float:
 def lp_bound_gpus(instance: Instance) -> float:
     """A lower bound on the GPUs of any valid plan (min-gpus)."""
     x = lp_gpus(instance)
-    return math.inf if math.isinf(x) else max(1, math.ceil(x - 1e-9))
+    if math.isinf(x):
+        return math.inf
+    return 0 if x <= 0 else max(1, math.ceil(x - 1e-9))  # no demand at all: the empty plan
 
 
 def lp_bound_scale(instance: Instance) -> float:

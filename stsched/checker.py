@@ -204,7 +204,7 @@ def check(instance: Instance, plan: Plan) -> Report:
                 served[t.service] += t.rate
                 cap = _capacity(instance, p, tt, duty, t.batch)
                 if _exceeds(t.rate, cap):
-                    out.append(Violation(Rule.THROUGHPUT, f"serves {t.rate:.2f} req/s > capacity {cap:.2f} req/s "
+                    out.append(Violation(Rule.THROUGHPUT, f"serves {t.rate:.6g} req/s > capacity {cap:.6g} req/s "
                                                           f"(batch {t.batch}, duty {duty:.3f} ms)", gi, qi, t.service))
                 latency = duty + tt.exec_ms
                 budget = instance.slo_budget_ms(t.service)
@@ -219,7 +219,7 @@ def check(instance: Instance, plan: Plan) -> Report:
     for s in instance.services:
         want = s.rate * plan.scale
         if _exceeds(want, served[s.name]) and want > 0:
-            out.append(Violation(Rule.COVERAGE, f"served {served[s.name]:.2f} req/s < required {want:.2f} req/s",
+            out.append(Violation(Rule.COVERAGE, f"served {served[s.name]:.6g} req/s < required {want:.6g} req/s",
                                  service=s.name))
     stats = _stats(instance, plan, served, worst, busy)
     return Report(valid=not out, violations=tuple(out), stats=stats, mig_starts=tuple(starts))

@@ -32,7 +32,7 @@ def format_report(report) -> str:
     lines += [f"  {v}" for v in report.violations]
     for name, served in s.served.items():
         worst = s.worst_latency_ms.get(name)
-        lines.append(f"  {name:<24} served {served:10.2f} req/s   worst latency "
+        lines.append(f"  {name:<24} served {served:10.6g} req/s   worst latency "
                      f"{'-' if worst is None else f'{worst:8.2f} ms'}")
     return "\n".join(lines)
 

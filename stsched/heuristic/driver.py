@@ -172,7 +172,7 @@ def lower_gpus(ctx: Context) -> int:
     search may stop (`stsched.bounds.lp_bound_gpus` is the bound reported)."""
     base = rates(ctx)
     units = float(np.sum(np.where(ctx.eff > 0, base / np.where(ctx.eff > 0, ctx.eff, 1.0), 0.0)))
-    return max(1, math.ceil(units / ctx.capacity - 1e-9))
+    return 0 if units <= 0 else max(1, math.ceil(units / ctx.capacity - 1e-9))  # no demand: the empty plan
 
 
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
