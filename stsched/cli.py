@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from stsched.errors import InputError, InvalidPlanError
 
@@ -58,8 +59,56 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like an interrupt so that every `with` and `finally` (temporary folders) runs."""
 
 
+def _children() -> list[int]:
+    """The process ids whose parent is this process (Linux /proc; elsewhere none)."""
+    me, out = os.getpid(), []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields and int(fields[1]) == me:
+            out.append(int(name))
+    return out
+
+
+def _stop_children(timeout_s: float = 5.0) -> None:
+    """Stop the processes this one started (a MILP engine such as cbc) and wait for them, so that the temporary
+    folders they write into can be removed once the interrupt unwinds the stack."""
+    pids = _children()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    end = time.monotonic() + timeout_s
+    while pids and time.monotonic() < end:
+        for pid in list(pids):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                pids.remove(pid)
+        if pids:
+            time.sleep(0.02)
+
+
 def _on_sigterm(signum, frame) -> None:
+    _stop_children()
     raise Terminated()
+
+
+def _on_sigint(signum, frame) -> None:
+    _stop_children()
+    raise KeyboardInterrupt()
 
 
 def _describe(parser: argparse.ArgumentParser) -> None:
@@ -110,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_before = os.environ.get("TQDM_DISABLE")
     if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"  # tqdm's own switch, for bars that are not told otherwise
-    previous = None
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm),
+                    signal.SIGINT: signal.signal(signal.SIGINT, _on_sigint)}
     except ValueError:  # not the main thread (an in-process caller): leave signals alone
         pass
     try:
@@ -134,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print("stsched: interrupted", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if args.quiet and quiet_before is None:
             os.environ.pop("TQDM_DISABLE", None)
 
