@@ -12,7 +12,14 @@ class InputError(ValueError):
     def __init__(self, message: str, *, source: str | None = None) -> None:
         self.source = source
         text = f"{source}: {message}" if source else message
-        super().__init__(text.replace("\n", " "))
+        super().__init__(one_line(text))
+
+
+def one_line(text: str) -> str:
+    """`text` on one printable line: newlines become spaces, other control characters (a carriage return, an
+    escape sequence, a bidirectional override) their escaped form, so a hostile name cannot break the output."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text.replace("\n", " "))
 
 
 class InfeasibleError(RuntimeError):

@@ -172,6 +172,21 @@ class _Reader:
             raise self.fail(f"{where}.{key}", f"expected an integer, got {d[key]!r}")
         return int(v)
 
+    def nums(self, d: dict, key: str, where: str, *, integer: bool = False, minimum: float | None = None,
+             positive: bool = False, required: bool = True) -> list:
+        """A list of finite numbers (integers with `integer`), each range-checked, the element named on error."""
+        path = f"{where}.{key}" if where else key
+        items = self.list(d, key, where, required)
+        out = []
+        for i, v in enumerate(items):
+            rec = {key: v}
+            x = (self.int(rec, key, where, minimum=minimum) if integer
+                 else self.num(rec, key, where, minimum=minimum, positive=positive))
+            if x is None:
+                raise self.fail(f"{path}[{i}]", "missing")
+            out.append(x)
+        return out
+
     def str(self, d: dict, key: str, where: str, default: str | None = None) -> str:
         path = f"{where}.{key}" if where else key
         if key not in d:
@@ -179,7 +194,7 @@ class _Reader:
                 raise self.fail(path, "missing")
             return default
         v = d[key]
-        if not isinstance(v, str) or not v and default is None:
+        if not isinstance(v, str) or not v and (default is None or key not in ("notes", "solver")):
             raise self.fail(path, f"expected a non-empty string, got {v!r}")
         if key != "notes" and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in v):
             raise self.fail(path, f"control characters are not allowed in names, got {v!r}")
@@ -256,13 +271,18 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
     m = r.obj(d["mechanism"], "mechanism", MECHANISM_KEYS)
     placements = tuple(Placement(r.int(p, "size", f"mechanism.placements[{i}]", minimum=1),
                                  r.int(p, "start", f"mechanism.placements[{i}]", minimum=0),
-                                 tuple(int(x) for x in r.list(p, "slots", f"mechanism.placements[{i}]")))
+                                 tuple(r.nums(p, "slots", f"mechanism.placements[{i}]", integer=True, minimum=0)))
                        for i, p in enumerate(r.obj(x, f"mechanism.placements[{j}]", PLACEMENT_KEYS)
                                              for j, x in enumerate(r.list(m, "placements", "mechanism", False))))
-    pmem = tuple((float(a), float(b)) for a, b in r.list(m, "partition_memory_mb", "mechanism", False))
+    pmem = []
+    for i, pair in enumerate(r.list(m, "partition_memory_mb", "mechanism", False)):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise r.fail(f"mechanism.partition_memory_mb[{i}]", f"expected [size, memory_mb], got {pair!r}")
+        pmem.append(tuple(r.nums({"p": pair}, "p", f"mechanism.partition_memory_mb[{i}]", positive=True)))
+    pmem = tuple(pmem)
     mech = _wrap(source, Mechanism, r.enum(m, "kind", "mechanism", MechanismKind),
                  r.num(m, "capacity", "mechanism", positive=True),
-                 tuple(float(x) for x in r.list(m, "sizes", "mechanism")),
+                 tuple(r.nums(m, "sizes", "mechanism", positive=True)),
                  r.int(m, "max_partitions", "mechanism", minimum=1, optional=True),
                  r.int(m, "max_tenants", "mechanism", minimum=1, optional=True),
                  r.int(m, "max_procs", "mechanism", 1, minimum=1), placements, pmem)
@@ -294,11 +314,11 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                    r.num(margin_d, "slo_factor", "margin", 1.0), r.num(margin_d, "late_share", "margin", 0.0))
     inter_d = r.obj(d.get("interference", {}), "interference", INTERFERENCE_KEYS)
     inter = Interference(r.str(inter_d, "form", "interference", "none"),
-                         tuple(float(x) for x in r.list(inter_d, "coef", "interference", False)))
+                         tuple(r.nums(inter_d, "coef", "interference", required=False)))
     from stsched.interference import get_form  # late import: forms may register themselves on import
     _wrap(source, get_form, inter.form)
     return _wrap(source, Instance, r.str(d, "name", "", "instance"), tuple(services), device, mech,
-                 r.int(d, "gpus", "", minimum=1), tuple(int(b) for b in r.list(d, "batches", "")), tuple(tables),
+                 r.int(d, "gpus", "", minimum=1), tuple(r.nums(d, "batches", "", integer=True, minimum=1)), tuple(tables),
                  margin, inter, r.enum(d, "throughput_rule", "", ThroughputRule, ThroughputRule.CYCLE),
                  r.str(d, "notes", "", ""))
 
