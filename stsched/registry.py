@@ -46,6 +46,7 @@ class SolveOptions:
     current_plan: Plan | None = None  # the plan in force (objective adapt)
     max_scale_tol: float = 1e-3  # relative precision of alpha for max-scale searches
     params: tuple[tuple[str, str], ...] = ()  # solver options as typed (`--param k=v`), parsed by the solver's class
+    progress: Callable[[str], None] | None = field(default=None, compare=False)  # incumbents of long solves
 
     HELP = {
         "objective": "min-gpus (fewest GPUs serving every rate), max-scale (largest alpha on the instance's GPUs) "
@@ -66,6 +67,11 @@ class SolveOptions:
 
     def param(self, key: str, default: str | None = None) -> str | None:
         return dict(self.params).get(key, default)
+
+    def report(self, line: str) -> None:
+        """A progress line of a long solve (an incumbent, a finished step), to `progress` when one is given."""
+        if self.progress is not None:
+            self.progress(line)
 
     def typed(self, cls: type, solver: str = "solver") -> Any:
         """The solver's options dataclass `cls` built from `params` (`parse_options`)."""

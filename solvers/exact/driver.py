@@ -220,6 +220,7 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
             data = prepare(instance, replace(options, params=options.params + (("max_tenants", str(t)),)))
             res = _attempt(solver, instance, options, data, warm_plan, left * LADDER_SHARE, engine, engine_name, lp)
             steps.append(f"tenants <= {t}: {res.status.value} {res.objective if res.objective is None else f'{res.objective:.6g}'}")
+            options.report(f"{solver}: {steps[-1]} ({time.perf_counter() - t0:.1f} s)")
             if res.plan is not None and (warm_plan is None or _better(res.plan, warm_plan, options.objective)):
                 warm_plan = res.plan
             if res.plan is not None and _meets_lp(res.objective, lp, options):
@@ -243,6 +244,7 @@ def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: Mod
     while (res.status is Status.FEASIBLE and data.tenant_limited and not data.conservative
            and deadline - time.perf_counter() >= 2.0):
         steps.append(f"tenants <= {data.tenants}: {res.status.value} {res.objective:.6g}")
+        options.report(f"{solver}: {steps[-1]}")
         try:
             up = prepare(instance, replace(options, params=options.params + (("max_tenants", str(data.tenants + 1)),)))
         except TooLarge:

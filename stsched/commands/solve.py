@@ -8,6 +8,7 @@ when the instance is infeasible, no valid plan came back or the target was not r
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 from stsched import validate as V
@@ -125,7 +126,7 @@ def run(args) -> int:
                                    rules=RATE_FREE)
     options = SolveOptions(objective=objective, time_limit_s=args.time_limit, seed=args.seed,
                            threads=args.threads, engine=args.engine, warm_start=warm, current_plan=current,
-                           params=params)
+                           params=params, progress=None if getattr(args, "quiet", False) else _progress)
     met = None
     if args.attainment is not None:
         judged, met = _solve_for_attainment(args, offered, options)
@@ -150,6 +151,10 @@ def run(args) -> int:
                 print(f"  {v}")
     ok = r.status in (Status.OPTIMAL, Status.FEASIBLE) and judged.valid
     return 0 if ok and met is not False else 1
+
+
+def _progress(line: str) -> None:
+    print(f"  ... {line}", file=sys.stderr, flush=True)
 
 
 def _g(x: float | None) -> str:
