@@ -51,8 +51,11 @@ class SimOptions:
     progress: bool = False
 
     def __post_init__(self) -> None:
+        from stsched.validate import check_int
+
         if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
             raise InputError(f"duration must be a finite number > 0, got {self.duration_s!r}")
+        check_int(self.seed, "seed", minimum=0)
         if self.routing not in routing_mod.ROUTINGS:
             raise InputError(f"routing must be one of {', '.join(routing_mod.ROUTINGS)}, got {self.routing!r}")
         if not (self.noise_cv >= 0 and math.isfinite(self.noise_cv)):

@@ -176,7 +176,7 @@ def test_cli_json_is_one_clean_object(tmp_path, capfd):
     path = tmp_path / "inst.json"
     save_instance(make_mps_instance(), path)
     out = tmp_path / "plan.json"
-    for solver, extra in (("milp", ["--backend", "highs"]), ("cpsat", []), ("milp", [])):
+    for solver, extra in (("milp", ["--engine", "highs"]), ("cpsat", []), ("milp", [])):
         code = main(["solve", str(path), "--solver", solver, "--json", "--time-limit", "10", "--out", str(out), *extra])
         text = capfd.readouterr().out
         got = json.loads(text)  # the whole stdout is the one JSON object (no solver banner)
@@ -192,7 +192,7 @@ def test_parvagpu_row1_under_its_own_rules_if_data_present():
         inst = parvagpu(1)
     except (ImportError, InputError, FileNotFoundError) as e:
         pytest.skip(f"ParvaGPU data not available: {e}")
-    r = run_solver("milp", inst, SolveOptions(time_limit_s=30, backend="highs", params=(("max_tenants", "1"),)))
+    r = run_solver("milp", inst, SolveOptions(time_limit_s=30, engine="highs", params=(("max_tenants", "1"),)))
     assert r.result.objective == 2 and r.valid  # = ParvaGPU's own count for its scenario 1
     assert "optimal for the restricted model (its bound 2)" in r.result.message
     # one tenant per partition is a restriction: status and bound speak of the problem, whose optimum is 1 GPU

@@ -93,6 +93,9 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"function offset must be an integer >= 0, got {self.function_offset!r}")
         if not (self.headroom >= 1 and math.isfinite(self.headroom)):
             raise InputError(f"headroom must be a factor >= 1, got {self.headroom!r}")
+        from stsched.validate import check_int
+
+        check_int(self.seed, "seed", minimum=0)
         for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
