@@ -45,14 +45,16 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: `stsched solve: error: argument --seed: ...`, exit 2."""
+    """argparse with one-line errors: `stsched: error: solve: argument --seed: ...`, exit 2."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse's hook
-        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'}\n")
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        line = message.splitlines()[0] if message else "bad arguments"
+        self.exit(2, f"stsched: error: {command + ': ' if command else ''}{line}\n")
 
 
 class Terminated(KeyboardInterrupt):
