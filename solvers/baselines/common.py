@@ -9,10 +9,15 @@ judge would reject, and the final plan is checked once more before it is returne
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
+import signal
+import threading
+import time
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from stsched.checker import tenant_capacity
 from stsched.bounds import infeasible_services, lp_bound_gpus, lp_bound_scale
@@ -185,6 +190,7 @@ def make_plan(layouts: Iterable[Iterable[Partition]], solver: str, scale: float 
 # ----------------------------------------------------------------------------------------------- results
 def finish(name: str, instance: Instance, plan: Plan | None, options: SolveOptions, message: str = "") -> SolveResult:
     """Check `plan` and wrap it: FEASIBLE with the objective and the LP bound, or no plan with the reason."""
+    disarm()  # the search is over: checking the plan is not interrupted by the time limit's alarm
     objective = options.objective
     if plan is None:
         bad = infeasible_services(instance.scaled(1.0))
@@ -217,8 +223,69 @@ def valid_for(instance: Instance, plan: Plan | None, scale: float) -> Plan | Non
     return plan if check(instance, plan).valid else None
 
 
+# ----------------------------------------------------------------------------------------------- time limit
+# wall seconds per GPU kept back from the packers for checking the plan (the checker's 63 us of CPU per GPU on a
+# 9,617-GPU plan, times about 3 for a loaded machine), at most half the limit
+FINALIZE_S_PER_GPU = 2e-4
+
+
+class TimeUp(Exception):
+    """The time limit passed inside a packer."""
+
+
+@contextlib.contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Raise TimeUp after `seconds` of wall time (SIGALRM, in the main thread; elsewhere nothing is interrupted
+    and the bisection still stops between packer calls).  The published packers have no time limit of their own."""
+    usable = (threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+              and seconds > 0 and math.isfinite(seconds))
+    if not usable:
+        yield
+        return
+
+    def ring(signum, frame):
+        raise TimeUp
+
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def disarm() -> None:
+    """Cancel a pending `alarm` (main thread only; nothing elsewhere)."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def search_seconds(instance: Instance, options: SolveOptions) -> float:
+    """The part of the time limit the packers may use: the rest is kept for checking the plan."""
+    gpus = instance.gpus if options.objective is Objective.MAX_SCALE else min(
+        instance.gpus, lp_bound_gpus(instance) if math.isfinite(lp_bound_gpus(instance)) else instance.gpus)
+    return options.time_limit_s - min(0.5 * options.time_limit_s, FINALIZE_S_PER_GPU * gpus)
+
+
+def within_time_limit(solve: Callable) -> Callable:
+    """Decorate a baseline's `solve`: its packers stop at the time limit (max-scale keeps the best alpha found so
+    far, `max_scale_search`; otherwise the result is `unknown`, saying so)."""
+
+    @functools.wraps(solve)
+    def bounded(self, instance: Instance, options: SolveOptions) -> SolveResult:
+        try:
+            with alarm(search_seconds(instance, options)):
+                return solve(self, instance, options)
+        except TimeUp:
+            return finish(self.name, instance, None, options, f"stopped at the time limit "
+                                                              f"({options.time_limit_s:g} s) before a plan was complete")
+
+    return bounded
+
+
 def max_scale_search(instance: Instance, pack: Callable[[Instance], Plan | None], tol: float,
-                     max_iter: int = 60) -> tuple[float, Plan | None, int]:
+                     max_iter: int = 60, deadline: float = math.inf) -> tuple[float, Plan | None, int]:
     """The largest alpha (bisection) at which `pack(instance.scaled(alpha))` gives a valid plan on the instance's GPUs.
 
     `pack` is the baseline's min-gpus packer; it must return None when it needs more than `instance.gpus` GPUs.
@@ -229,27 +296,31 @@ def max_scale_search(instance: Instance, pack: Callable[[Instance], Plan | None]
     if math.isinf(hi) or hi <= 0:
         return 0.0, None, 0
     lo, best, calls = 0.0, None, 0
-    plan = valid_for(instance, pack(instance.scaled(hi)), hi)
-    calls += 1
-    if plan is not None:
-        return hi, plan, calls
-    for _ in range(max_iter):
-        if hi - lo <= tol * max(hi, 1e-12):
-            break
-        mid = 0.5 * (lo + hi)
-        plan = valid_for(instance, pack(instance.scaled(mid)), mid)
+    try:
+        plan = valid_for(instance, pack(instance.scaled(hi)), hi)
         calls += 1
         if plan is not None:
-            lo, best = mid, plan
-        else:
-            hi = mid
+            return hi, plan, calls
+        for _ in range(max_iter):
+            if hi - lo <= tol * max(hi, 1e-12) or time.perf_counter() > deadline:
+                break
+            mid = 0.5 * (lo + hi)
+            plan = valid_for(instance, pack(instance.scaled(mid)), mid)
+            calls += 1
+            if plan is not None:
+                lo, best = mid, plan
+            else:
+                hi = mid
+    except TimeUp:  # the time limit passed inside a packer call: the best alpha so far stands
+        pass
     return lo, best, calls
 
 
 def scale_result(name: str, instance: Instance, pack: Callable[[Instance], Plan | None],
                  options: SolveOptions) -> SolveResult:
     """max-scale by bisection on alpha with the baseline's own packer on instance.gpus GPUs."""
-    alpha, plan, calls = max_scale_search(instance, pack, options.max_scale_tol)
+    alpha, plan, calls = max_scale_search(instance, pack, options.max_scale_tol,
+                                          deadline=time.perf_counter() + search_seconds(instance, options))
     msg = f"bisection on alpha with the min-gpus packer on {instance.gpus} GPUs ({calls} packer calls)"
     if plan is None:
         return finish(name, instance, None, options, msg + ": no alpha > 0 found")

@@ -54,7 +54,7 @@ from stsched.registry import Objective, SolveOptions, SolveResult, register
 from stsched.timing import gpu_timings
 
 from solvers.baselines.common import (TOL, budget, covering_batch, finish, full_size, gpu_ok, make_plan,
-                                      scale_result, sizes_legal, solo_exec)
+                                      scale_result, sizes_legal, solo_exec, within_time_limit)
 
 log = logging.getLogger(__name__)
 
@@ -467,6 +467,7 @@ def interpolate_batches(instance: Instance, batches=tuple(range(1, 33))) -> Inst
 @register("gpulet", "baseline", "gpulet (ATC'22): elastic partitioning into <= 2 gpu-lets with time sharing",
           (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=GpuletConfig)
 class GpuletSolver:
+    @within_time_limit
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         config = options.typed(GpuletConfig, "gpulet")
         if options.objective is Objective.MAX_SCALE:

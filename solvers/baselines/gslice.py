@@ -24,7 +24,7 @@ from stsched.problem import Instance
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 from solvers.baselines.common import (TOL, best_point, finish, gpu_ok, make_plan, scale_result, sizes_legal,
-                                      smallest_covering_batch)
+                                      smallest_covering_batch, within_time_limit)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def gslice_plan(instance: Instance) -> tuple[Plan | None, str]:
 @register("gslice", "baseline", "GSLICE-like spatial-only sharing: one service per right-sized partition",
           (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class GSlice:
+    @within_time_limit
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         def pack(inst: Instance) -> Plan | None:
             plan, _ = gslice_plan(inst)

@@ -37,7 +37,7 @@ from stsched.registry import Objective, SolveOptions, SolveResult, register
 from stsched.timing import gpu_timings
 
 from solvers.baselines.common import (TOL, budget, finish, gpu_ok, make_plan, scale_result, sizes_legal,
-                                      solo_exec, tenant_capacity)
+                                      solo_exec, tenant_capacity, within_time_limit)
 from solvers.baselines.igniter_model import IgniterModel
 
 log = logging.getLogger(__name__)
@@ -256,6 +256,7 @@ class IgniterOptions:
 @register("igniter", "baseline", "iGniter (TPDS'23): interference-aware greedy MPS provisioning, one workload per share",
           (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=IgniterOptions)
 class IGniter:
+    @within_time_limit
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         opts = options.typed(IgniterOptions, "igniter")
         mode, config, max_split = opts.model, opts.config or None, opts.max_split

@@ -26,7 +26,7 @@ from stsched.problem import Instance
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 from solvers.baselines.common import (TOL, covering_batch, finish, full_size, gpu_ok, largest_batch_point,
-                                      make_plan, residual_point, scale_result, solo_exec)
+                                      make_plan, residual_point, scale_result, solo_exec, within_time_limit)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ def nexus_plan(instance: Instance) -> tuple[Plan | None, str]:
 @register("nexus", "baseline", "Nexus (SOSP'19): squishy bin packing, temporal sharing of whole GPUs",
           (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False)
 class Nexus:
+    @within_time_limit
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         def pack(inst: Instance) -> Plan | None:
             plan, _ = nexus_plan(inst)

@@ -47,7 +47,7 @@ from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 from solvers.baselines.common import (TOL, alone_capacity, budget, finish, gpu_ok, make_plan,
-                                      scale_result, sizes_legal, solo_exec, split_rate)
+                                      scale_result, sizes_legal, solo_exec, split_rate, within_time_limit)
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +315,7 @@ class ParvaOptions:
 @register("parvagpu", "baseline", "ParvaGPU (SC'24): MIG x MPS segments, configurator + allocator",
           (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share=False, options=ParvaOptions)
 class ParvaGPU:
+    @within_time_limit
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         opts = options.typed(ParvaOptions, "parvagpu")
         max_gpus, optimize = opts.max_gpus, opts.optimize
