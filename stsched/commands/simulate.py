@@ -44,13 +44,16 @@ def add(sub) -> None:
     p.add_argument("instance", help="instance JSON file")
     p.add_argument("plan", help="plan JSON file")
     p.add_argument("--arrivals", default="poisson", help="poisson | gamma:CV | deterministic | trace:NAME")
-    p.add_argument("--duration", default="60", help="seconds of arrivals (default 60)")
-    p.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals and noise (>= 0)")
-    p.add_argument("--routing", default="interleave", help="interleave (deterministic) | random")
+    from stsched.simulation import SimOptions
+
+    sd = SimOptions()
+    p.add_argument("--duration", default=f"{sd.duration_s:g}", help="seconds of arrivals (default %(default)s)")
+    p.add_argument("--seed", type=V.seed, default=sd.seed, help="random seed of the arrivals and noise (>= 0)")
+    p.add_argument("--routing", default=sd.routing, help="interleave (deterministic) | random")
     p.add_argument("--noise-cv", default="0",
                    help="per-batch execution-time noise: a coefficient of variation, or a profile's samples.json "
                         "(or its folder) for the noise the profiler measured (median CV of its solo repeats)")
-    p.add_argument("--exec-model", default="fill", help="fill (partial batches run faster) | fixed")
+    p.add_argument("--exec-model", default=sd.exec_model, help="fill (partial batches run faster) | fixed")
     p.add_argument("--allow-invalid", action="store_true",
                    help="simulate a plan that the checker rejects (refused otherwise: exit 1 with its first "
                         "violation); the summary then says so")

@@ -94,6 +94,7 @@ TABLE = [
     ("fit --dataset v100 --out {folder}", 2, ["is a folder"]),
     ("import gpulet-a100 {inst} --out {a_file}", 2, ["not a folder"]),
     ("solve {inst} --out /dev/null", 0, ["valid True"]),
+    ("solve {inst} --out /dev/full", 2, ["/dev/full", "cannot write"]),
     # --- numbers: range-checked before any work, one line
     ("simulate {inst} {plan} --seed -1", 2, ["--seed", "whole number >= 0"]),
     ("solve {inst} --attainment 0.99 --seed -1", 2, ["--seed"]),
@@ -159,6 +160,18 @@ def test_brute_stops_at_the_time_limit(capsys, tmp_path):
     d = json.loads(text)
     assert code == 1 and d["status"] == "unknown" and "time limit" in d["message"]
     assert d["wall_s"] <= 1 * 1.1 + 1
+
+
+@pytest.mark.parametrize("solver", ["heuristic", "gpulet"])
+def test_huge_max_scale_honours_the_time_limit(capsys, tmp_path, solver):
+    from stsched.scenarios import gpulet_mix
+
+    save_instance(gpulet_mix("m2", 3000), tmp_path / "big.json")
+    code, text = _run(["solve", str(tmp_path / "big.json"), "--solver", solver, "--objective", "max-scale",
+                       "--time-limit", "1", "--json"], capsys)
+    d = json.loads(text)
+    assert d["wall_s"] <= 1 * 1.1 + 1, d
+    assert (code, d["status"]) in ((0, "feasible"), (1, "unknown")), d
 
 
 def test_min_gpus_output_has_no_scale(files, capsys):
