@@ -37,7 +37,8 @@ class HelpFormatter(argparse.HelpFormatter):
         text = action.help or ""
         if action.help is argparse.SUPPRESS or "default" in text or "%(default)" in text:
             return text
-        if action.default in (None, False, argparse.SUPPRESS, []) or action.required:
+        d = action.default
+        if d is None or d is False or d is argparse.SUPPRESS or d == [] or action.required:
             return text
         if action.option_strings and action.nargs != 0:
             return f"{text} (default %(default)s)" if text else "(default %(default)s)"
