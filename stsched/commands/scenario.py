@@ -47,27 +47,27 @@ def add(sub) -> None:
                                      "largest partition; every service's rate = L x the heuristic's max-scale alpha "
                                      "on G GPUs x 100 req/s.")
     q.add_argument("dataset", metavar="DATASET_OR_DIR", help="shipped data set name or profile folder")
-    q.add_argument("--services", type=int, default=None,
+    q.add_argument("--services", type=V.count, default=None,
                    help="services (default: one per profiled model); every model once, then drawn with --seed")
-    q.add_argument("--seed", type=int, default=0, help="seed of the model draw (default %(default)s)")
-    q.add_argument("--slo-factor", type=float, default=5.0, help="SLO as a multiple of the solo latency "
-                                                                  "(default %(default)s)")
-    q.add_argument("--load", type=float, default=0.6, help="share of the max-scale rate (default %(default)s)")
-    q.add_argument("--gpus", type=int, default=1, help="GPUs of the instance (default %(default)s)")
+    q.add_argument("--seed", type=V.seed, default=0, help="seed of the model draw (default %(default)s)")
+    q.add_argument("--slo-factor", type=V.positive, default=5.0, help="SLO as a multiple of the solo latency "
+                                                                       "(default %(default)s)")
+    q.add_argument("--load", type=V.positive, default=0.6, help="share of the max-scale rate (default %(default)s)")
+    q.add_argument("--gpus", type=V.count, default=1, help="GPUs of the instance (default %(default)s)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, _planning().profile_scenario(a.dataset, a.services, a.seed,
-                                                                        slo_factor=a.slo_factor, load=a.load,
-                                                                        gpus=a.gpus)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().profile_scenario(
+        a.dataset, a.services, a.seed, slo_factor=a.slo_factor, load=a.load, gpus=a.gpus)))
 
     q = kinds.add_parser("services", help="your own services (CSV: model, rate, slo_ms, optional name)",
                          description="Build an instance from your own list of services on a profile set's latency "
                                      "tables. CSV columns: model, rate (req/s), slo_ms, optional name.")
     q.add_argument("file", metavar="FILE.csv", help="the services")
     q.add_argument("--dataset", required=True, help="shipped data set name or profile folder with the models")
-    q.add_argument("--gpus", type=int, default=None,
+    q.add_argument("--gpus", type=V.count, default=None,
                    help="GPUs available (default: enough for every service alone on whole GPUs)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, _planning().services_scenario(a.file, a.dataset, a.gpus)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().services_scenario(a.file, a.dataset, a.gpus),
+                                       inputs=(a.file,)))
 
     for mix in scenarios.GPULET_MIXES:
         q = kinds.add_parser(f"gpulet-{mix}", help=f"gpulet's mix {mix} on the A100 MPS data")
@@ -103,9 +103,9 @@ def _out(q) -> None:
                         "without --out the instance JSON itself is printed")
 
 
-def _emit(args, build) -> int:
+def _emit(args, build, inputs=()) -> int:
     """Check the output and the options, then build the instance (`build()`) and write or print it."""
-    output_file(args.out, inputs=[getattr(args, k, None) for k in ("latency_model", "rates", "slos")])
+    output_file(args.out, inputs=[*inputs, *(getattr(args, k, None) for k in ("latency_model", "rates", "slos"))])
     if args.interference_form and not args.latency_model:
         raise InputError("--interference-form applies with --latency-model (the form's coefficients come from it)")
     inst = build()

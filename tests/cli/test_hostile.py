@@ -106,6 +106,8 @@ TABLE = [
     ("solve {inst} --time-limit nan", 2, ["--time-limit", "finite"]),
     ("solve {inst} --headroom 0.5", 2, ["--headroom"]),
     ("scenario random --services 2 --gpus 1 --load -1", 2, ["--load"]),
+    ("scenario profile h200-sm --seed -2", 2, ["--seed"]),
+    ("scenario profile h200-sm --services 0", 2, ["--services"]),
     ("simulate {inst} {plan} --duration 1e12", 2, ["would not fit in memory", "bytes per request"]),
     ("simulate {inst} {plan} --duration nan", 2, ["--duration"]),
     # --- solver options: typed, unknown keys refused with the valid ones listed
