@@ -2,7 +2,7 @@
 
     python -m experiments.exact_scaling                                   # default grid, 20 s per solve
     python -m experiments.exact_scaling --points 4x1,8x2 --time-limit 10 --engines highs --formulations slots
-    python -m experiments.exact_scaling --device a100-mig --fresh
+    python -m experiments.exact_scaling --dataset a100-mig --fresh
 
 Instances: `stsched.scenarios.random_instance(services, gpus, seed, device)` (A100 MPS data by default: sizes
 {20,...,100} %, no partition or tenant limits beyond the rules, load 0.6 of the GPUs).  Formulations (solvers/exact/milp.py):
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--points", default=DEFAULT_POINTS, help="SERVICESxGPUS,... (default %(default)s)")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--device", default="a100-mps")
+    ap.add_argument("--dataset", dest="device", default="a100-mps", help="data set of the random instances")
+    ap.add_argument("--device", dest="device", help=argparse.SUPPRESS)  # the former name of --dataset
     ap.add_argument("--formulations", default="slots,patterns,indexed")
     ap.add_argument("--engines", default="cbc,highs,cpsat")
     ap.add_argument("--time-limit", type=float, default=20.0)

@@ -1,0 +1,53 @@
+"""Whether every registered solver ends within its time limit (10 % + 1 s) on instances too large to finish.
+
+    python -m experiments.time_limits                  # every solver, limit 5 s (about 2 minutes)
+    python -m experiments.time_limits --limit 2 --solvers heuristic gpulet
+
+Instances: gpulet's mix m2 (`stsched.scenarios.gpulet_mix`) on 10,000 GPUs, max-scale (every solver must fill all
+10,000 GPUs: planning, extracting and checking a plan that size takes seconds), and a random 6-service A100 MPS
+instance on 3 GPUs, min-gpus (`random_instance(6, 3, 2)`: brute force enumerates for minutes there).  Each row is one
+`run_solver` call in this process: the solver's own wall time (`SolveResult.wall_s`, which the limit bounds; the
+checker's independent verdict afterwards is not part of it), its status and the target 1.1 x limit + 1 s.
+Timings depend on the machine and its load: say which when quoting them.  Printed as a Markdown table; no files.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from experiments.common import markdown_table
+from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
+from stsched.scenarios import gpulet_mix, random_instance
+
+
+def rows(limit: float, solvers: list[str]) -> list[dict[str, object]]:
+    cases = [("gpulet m2, 10,000 GPUs", gpulet_mix("m2", 10_000), Objective.MAX_SCALE),
+             ("random 6 services, 3 GPUs", random_instance(6, 3, 2), Objective.MIN_GPUS)]
+    out = []
+    for label, inst, objective in cases:
+        for name in solvers:
+            info = available_solvers()[name]
+            if info.supports(inst, objective) or (info.oracle and inst.gpus > 10):
+                continue  # brute force on 10,000 GPUs refuses at once (its multiset limit): nothing to time
+            judged = run_solver(name, inst, SolveOptions(objective=objective, time_limit_s=limit))
+            r = judged.result
+            out.append({"instance": label, "objective": objective.value, "solver": name, "status": r.status.value,
+                        "wall_s": round(r.wall_s, 2), "target_s": round(1.1 * limit + 1, 2),
+                        "within": r.wall_s <= 1.1 * limit + 1})
+            print(f"{label:<28} {name:<11} {r.status.value:<9} {r.wall_s:7.2f} s", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--limit", type=float, default=5.0, help="time limit per solve, seconds (default 5)")
+    ap.add_argument("--solvers", nargs="+", default=None, help="solvers (default: every registered one but aliases)")
+    args = ap.parse_args(argv)
+    names = args.solvers or [n for n, info in available_solvers().items() if not info.alias_of]
+    table = rows(args.limit, names)
+    print()
+    print(markdown_table(table, list(table[0]) if table else []))
+
+
+if __name__ == "__main__":
+    main()
