@@ -188,7 +188,7 @@ def plan_view(instance: Instance, plan: Plan, report: Report | None = None,
 def format_text(view: PlanView) -> str:
     """The plan as a terminal table: one block per GPU, one line per tenant, then one line per service."""
     unit = {MechanismKind.MPS: "% of SMs", MechanismKind.SM: "SMs", MechanismKind.MIG: "compute slices"}[view.mechanism]
-    head = (f"{view.instance}: {len(view.gpus)} GPUs ({view.mechanism.value}, capacity {view.capacity:g} {unit}), "
+    head = (f"{view.instance}: {len(view.gpus)} GPU{'s' if len(view.gpus) != 1 else ''} ({view.mechanism.value}, capacity {view.capacity:g} {unit}), "
             f"solver {view.solver or '-'}, scale {view.scale:.3g}, {'VALID' if view.valid else 'INVALID'}")
     if view.sim_overall is not None:
         head += f", simulated attainment {view.sim_overall:.2%}"
@@ -288,8 +288,9 @@ def _draw(view: PlanView, path: Path) -> None:
     unit = {MechanismKind.MPS: "MPS active-thread %", MechanismKind.SM: "SMs (green contexts)",
             MechanismKind.MIG: "MIG compute slice (start slot)"}[view.mechanism]
     ax.set_xlabel(f"{unit}; inside each partition its duty cycle to scale (coloured: a tenant's batch, grey: idle)")
-    title = (f"{view.instance}: {n_gpus} GPUs, solver {view.solver or '-'}, "
-             f"{'valid' if view.valid else f'INVALID ({len(view.violations)} violations)'}")
+    title = (f"{view.instance}: {n_gpus} GPU{'s' if n_gpus != 1 else ''}, solver {view.solver or '-'}, "
+             + (f"rates x {view.scale:.4g}, " if view.scale != 1 else "")
+             + f"{'valid' if view.valid else f'INVALID ({len(view.violations)} violations)'}")
     if view.sim_overall is not None:
         title += f", simulated SLO attainment {view.sim_overall:.2%}"
     ax.set_title(title, fontsize=10)
