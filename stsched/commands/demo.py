@@ -193,7 +193,7 @@ def _attainment(say) -> list[str]:
     from stsched.simulate import (ArrivalSpec, AttainmentOptions, SimOptions, plan_for_attainment, registry_solver,
                                   simulate)
 
-    inst = scenarios.random_instance(16, 2, 3).with_gpus(8)
+    inst = scenarios.random_instance(16, 2, 3, arrivals="deterministic").with_gpus(8)
     solve = registry_solver("heuristic", SolveOptions(objective=Objective.MIN_GPUS))
 
     overall = plan_for_attainment(inst, solve, AttainmentOptions(target=0.99, seed=100))

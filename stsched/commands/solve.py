@@ -96,6 +96,12 @@ def run(args) -> int:
         judged = replace(judged, result=r)
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
+    if r.plan is not None and judged.valid:
+        from stsched.safety import warning
+
+        line = warning(offered, r.plan)
+        if line:
+            print(f"stsched: {line}", file=sys.stderr)
     if args.json:
         json.dump({**judged.to_dict(), **({} if met is None else {"attainment_target_met": met})}, sys.stdout)
         sys.stdout.write("\n")
