@@ -75,8 +75,12 @@ def test_solve_warns_on_stderr_once(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unsafe under Poisson arrivals" in err[0] and "--late-share 0.05" in err[0]
     save_instance(inst.with_arrivals("poisson").with_gpus(8), tmp_path / "p.json")
-    assert main(["solve", str(tmp_path / "p.json")]) == 0
-    assert capsys.readouterr().err == ""
+    assert main(["solve", str(tmp_path / "p.json")]) == 0  # the Poisson default: every service at 99 % simulated
+    out = capsys.readouterr()
+    assert out.err == "" and "every service reached 99.00%" in out.out
+    assert main(["solve", str(tmp_path / "p.json"), "--attainment", "0"]) == 0  # the margin alone
+    out = capsys.readouterr()
+    assert out.err == "" and "reached" not in out.out
 
 
 def test_scenario_cli_flag(tmp_path, capsys):
