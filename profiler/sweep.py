@@ -182,11 +182,24 @@ def _start_meta(store: _Store, backend: PartitionBackend, spec: SweepSpec) -> di
         "timing": {**asdict(spec.timing), "statistic": "median", "timer": facts.get("timer")},
         "corun_window_s": spec.corun_window_s, "size_readback": dict(old.get("size_readback", {})),
         "workers": dict(old.get("workers", {})),
+        "models": {**old.get("models", {}), **_model_sources(spec)},
         "load_average": {"at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
     }
     store.meta = meta
     store.write_meta()
     return meta
+
+
+def _model_sources(spec: SweepSpec) -> dict[str, dict[str, Any]]:
+    """Where every model of the sweep came from (meta.json `models`: data/README.md)."""
+    from profiler import zoo
+
+    out = {}
+    for m in sorted(set(spec.models) | set(spec.corun_models)):
+        s = zoo.resolve(m)
+        out[s.name] = {"source": s.source, "params": s.params, "input_shape": list(s.input_shape),
+                       "tokens": s.tokens}
+    return out
 
 
 def _record_set(store: _Store, requested: Sequence[float], pset: PartitionSet) -> list[float]:

@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "stsched.commands.simulate",
     "stsched.commands.profile",
     "stsched.commands.demo",
+    "stsched.commands.show",
+    "stsched.commands.export",
 )
 
 

@@ -24,7 +24,13 @@ def add(sub) -> None:
     p = sub.add_parser("profile", help="measure zoo models on partitions (solo and co-run), resumable")
     p.add_argument("--backend", required=True, choices=BACKEND_NAMES,
                    help="cpu (threads), mps (CUDA MPS %%), sm (green-context SMs), gpu (whole GPU)")
-    p.add_argument("--models", nargs="+", required=True, help="zoo model names (see docs/PROFILER.md)")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="zoo model names (docs/PROFILER.md) or your own: [NAME=]pkg.module:factory, tv:NAME "
+                        "(torchvision), hf:CONFIG (transformers config class, random weights)")
+    p.add_argument("--input-shape", default=None, metavar="SHAPE",
+                   help="one sample's input of your own models, e.g. 3x224x224 (or 128 token ids with --vocab); "
+                        "default: an example_input attribute, tv: 3x224x224, hf: 128 tokens")
+    p.add_argument("--vocab", type=int, default=None, help="inputs of your own models are token ids below this")
     p.add_argument("--batches", nargs="+", type=int, required=True)
     p.add_argument("--sizes", nargs="+", type=float, required=True,
                    help="partition sizes in the backend's units (threads, percent, SMs; gpu: 100)")
@@ -116,14 +122,33 @@ def _device_errors(fn: Any, name: str) -> Any:
         raise InputError(f"backend {name} failed: {e}") from None
 
 
+def _own_models(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """--models / --corun-models with the researcher's own models registered (profiler.custom) under their names."""
+    from profiler import custom
+
+    if args.vocab is not None and args.vocab < 1:
+        raise InputError(f"--vocab: expected an integer >= 1, got {args.vocab}")
+    shape = custom.parse_shape(args.input_shape) if args.input_shape else None
+    names: dict[str, str] = {}
+
+    def one(m: str) -> str:
+        if not custom.is_custom(m):
+            return m
+        if m not in names:
+            names[m] = custom.register(m, shape, args.vocab)
+        return names[m]
+    return tuple(one(m) for m in args.models), tuple(one(m) for m in (args.corun_models or ()))
+
+
 def run_profile(args) -> int:
     from profiler.measure import TimingOptions
     from profiler.sweep import SweepSpec, sweep
 
     backend = _backend(args.backend, args)
-    spec = SweepSpec(models=tuple(args.models), batches=tuple(args.batches), sizes=tuple(args.sizes),
+    models, corun_models = _own_models(args)
+    spec = SweepSpec(models=models, batches=tuple(args.batches), sizes=tuple(args.sizes),
                      timing=TimingOptions(args.warmup, args.repeats), corun_sizes=_pairs(args.corun),
-                     corun_models=tuple(args.corun_models or ()), corun_batches=tuple(args.corun_batches or ()),
+                     corun_models=corun_models, corun_batches=tuple(args.corun_batches or ()),
                      corun_window_s=args.corun_window)
     r = _device_errors(lambda: sweep(backend, spec, args.out, fresh=args.fresh), args.backend)
     print(f"profile {args.backend} -> {r.out_dir}: {r.measured_solo} solo and {r.measured_corun} co-run "

@@ -30,9 +30,12 @@ def add(sub) -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--device", default="a100-mps", choices=sorted(scenarios.RANDOM_DATASETS))
     q.add_argument("--load", type=float, default=0.6, help="demand as a share of the GPUs' capacity")
+    q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
+                   help="arrivals the instance is planned for: poisson (default; the Poisson margin late_share 0.05) "
+                        "or deterministic (the papers' rule; its plans collapse under random arrivals)")
     _out(q)
     q.set_defaults(run=lambda a: _emit(a, scenarios.random_instance(a.services, a.gpus, a.seed, a.device,
-                                                                     load=a.load)))
+                                                                     load=a.load, arrivals=a.arrivals)))
 
     q = kinds.add_parser("profile", help="services drawn from any profile set (shipped or measured)",
                          description="Build an instance from a profile set: a shipped data set (h100-sm, h200-sm, "
@@ -101,7 +104,8 @@ def _emit(args, inst) -> int:
         save_instance(inst, args.out)
         rate = sum(s.rate for s in inst.services)
         print(f"{inst.name}: {len(inst.services)} services, {rate:.1f} req/s in all, {inst.gpus} GPUs, "
-              f"{inst.mechanism.kind.value} sizes {list(inst.mechanism.sizes)} -> {args.out}")
+              f"{inst.mechanism.kind.value} sizes {list(inst.mechanism.sizes)}, {inst.arrivals.value} arrivals "
+              f"-> {args.out}")
     else:
         json.dump(instance_to_dict(inst), sys.stdout)
         sys.stdout.write("\n")
