@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 
 from stsched.io import load_instance, load_plan, save_plan
-from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, Status, available_solvers
 
 
 def add(sub) -> None:
@@ -70,7 +69,8 @@ def _params(items: list[str]) -> tuple[tuple[str, str], ...]:
 
 def run(args) -> int:
     from stsched.errors import InputError
-    from stsched.planning.headroom import solve_with_headroom, validate_headroom
+    from stsched.planning.headroom import validate_headroom
+    from stsched.planning.solve import PlanOptions, plan
 
     offered = load_instance(args.instance)
     if args.late_share is not None:
@@ -84,12 +84,10 @@ def run(args) -> int:
                            warm_start=load_plan(args.warm_start) if args.warm_start else None,
                            current_plan=load_plan(args.current) if args.current else None,
                            params=_params(args.param))
-    _default_attainment(args, offered)
-    met = None
-    if args.attainment is not None:
-        judged, met = _solve_for_attainment(args, offered, options)
-    else:
-        judged = solve_with_headroom(args.solver, offered, options, args.headroom)
+    how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
+                      attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
+    planned = plan(args.solver, offered, options, how)
+    judged, met = planned.judged, planned.attainment_met
     r = judged.result
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
@@ -115,43 +113,3 @@ def run(args) -> int:
                 print(f"  {v}")
     ok = r.status in (Status.OPTIMAL, Status.FEASIBLE) and judged.valid
     return 0 if ok and met is not False else 1
-
-
-def _default_attainment(args, offered) -> None:
-    """The Poisson default: a min-gpus plan of an instance planned for Poisson arrivals, by a solver that models
-    its margin, is re-planned until every service reaches 99 % in simulation (the late_share margin alone leaves
-    worst services near 91 %: python -m experiments.arrivals_default).  `--attainment 0` turns it off."""
-    from stsched.problem import Arrivals
-
-    if args.attainment == 0:
-        args.attainment = None
-    elif args.attainment is None:
-        info = available_solvers().get(args.solver)
-        if (offered.arrivals is Arrivals.POISSON and Objective(args.objective) is Objective.MIN_GPUS
-                and info is not None and info.late_share):
-            args.attainment = 0.99
-            args.attainment_scope = args.attainment_scope or "service"
-    args.attainment_scope = args.attainment_scope or "overall"
-
-
-def _solve_for_attainment(args, offered, options):
-    """`plan_for_attainment` around the chosen solver: (the judged result of the plan it returns, checked against
-    the offered rates, its message saying how the loop ended; whether the target was met)."""
-    from stsched.errors import InputError
-    from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
-
-    if Objective(args.objective) is not Objective.MIN_GPUS:
-        raise InputError("--attainment applies to the min-gpus objective")
-    opts = AttainmentOptions(target=args.attainment, scope=args.attainment_scope, arrivals=args.attainment_arrivals,
-                             rounds=args.attainment_rounds, start=args.headroom, seed=args.seed)
-    res = plan_for_attainment(offered, registry_solver(args.solver, options), opts)
-    r = res.judged.result
-    if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
-        message = f"{r.message + '; ' if r.message else ''}{res.message}"
-        return replace(res.judged, result=replace(r, message=message)), False
-    raised = sum(1 for _, f in res.factors if f > args.headroom)
-    message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
-               f"{args.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
-    # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
-    status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
-    return Judged(replace(r, status=status, bound=None, message=message), res.report), res.met
