@@ -4,7 +4,8 @@ The slowdown of an unseen victim departs from every form mostly through its own 
 green-context data, its partition), hardly through the co-runner (issue 19; docs/LATENCY.md).  So:
 
 - **plan** (`plan_probes`): the victim's points of the data set's co-run grid, (victim batch, victim partition),
-  in the normalised coordinates x = (log2 batch / its span, partition / its span); K points chosen greedily to
+  in the normalised coordinates x = (log2 batch / its span, partition / its span), each axis weighted by how much
+  the other victims' measured slowdowns move along it (`axis_weights`); K points chosen greedily to
   minimise the summed L1 distance from every grid point to its nearest probe (a K-median design: a correction read
   at the nearest probe is then as close as K measurements allow for the whole grid).  The co-runner of each probe
   rotates over the grid's co-runner models (and their middle batch) so the probes do not all share one neighbour.
@@ -53,22 +54,42 @@ class ProbePoint:
 
 @dataclass(frozen=True)
 class Scale:
-    """The normalisation of probe coordinates: spans of log2 batch and of partition size (0: that axis unused)."""
+    """Probe coordinates: log2 batch and partition size, each divided by its span on the grid (0: axis unused)
+    and multiplied by its weight (`axis_weights`)."""
 
     log2_batch_span: float
     partition_span: float
+    batch_weight: float = 1.0
+    partition_weight: float = 1.0
 
     @staticmethod
-    def of(batch: np.ndarray, partition: np.ndarray) -> "Scale":
+    def of(batch: np.ndarray, partition: np.ndarray, weights: tuple[float, float] = (1.0, 1.0)) -> "Scale":
         lb = np.log2(np.asarray(batch, float))
         p = np.asarray(partition, float)
-        return Scale(float(lb.max() - lb.min()), float(p.max() - p.min()))
+        return Scale(float(lb.max() - lb.min()), float(p.max() - p.min()), *weights)
 
     def coords(self, batch, partition) -> np.ndarray:
         lb = np.log2(np.asarray(batch, float))
         p = np.asarray(partition, float)
-        return np.column_stack([lb / self.log2_batch_span if self.log2_batch_span > 0 else np.zeros_like(lb),
-                                p / self.partition_span if self.partition_span > 0 else np.zeros_like(p)])
+        return np.column_stack([
+            self.batch_weight * (lb / self.log2_batch_span if self.log2_batch_span > 0 else np.zeros_like(lb)),
+            self.partition_weight * (p / self.partition_span if self.partition_span > 0 else np.zeros_like(p))])
+
+
+def axis_weights(rows: pd.DataFrame, slowdown: np.ndarray) -> tuple[float, float]:
+    """How much the measured slowdown of the data set's (other) victims moves along each probe axis: per victim,
+    the spread (std) of its mean log slowdown across its batches, and across its partitions; averaged over the
+    victims and scaled to sum to 2 ((1, 1) when nothing moves).  A grid whose slowdowns follow the victim's batch
+    (the A100's) spreads its probes over batches first."""
+    r = rows.assign(_l=np.log(np.asarray(slowdown, float)))
+    wb, wp = [], []
+    for _, g in r.groupby("victim"):
+        wb.append(float(np.nan_to_num(g.groupby("victim_batch")["_l"].mean().std(ddof=0))))
+        wp.append(float(np.nan_to_num(g.groupby("victim_partition")["_l"].mean().std(ddof=0))))
+    b, p = (float(np.mean(w)) if w else 0.0 for w in (wb, wp))
+    if b + p <= 0:
+        return 1.0, 1.0
+    return 2 * b / (b + p), 2 * p / (b + p)
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -91,10 +112,11 @@ def k_median(points: np.ndarray, k: int) -> list[int]:
     return chosen
 
 
-def plan_probes(victim: str, grid: pd.DataFrame, k: int, covered: np.ndarray | None = None) -> list[ProbePoint]:
+def plan_probes(victim: str, grid: pd.DataFrame, k: int, covered: np.ndarray | None = None,
+                weights: tuple[float, float] = (1.0, 1.0)) -> list[ProbePoint]:
     """K probe co-runs for `victim` on the co-run grid `grid` (rows with PROBE_KEYS; the victim column is ignored:
     every (victim_batch, victim_partition, corunner_partition) layout of the grid is a candidate, `covered` masks
-    the rows whose victim point the new model's solo profile covers)."""
+    the rows whose victim point the new model's solo profile covers; `weights`: `axis_weights`)."""
     if k < 1:
         raise InputError(f"probe count must be >= 1, got {k}")
     g = grid if covered is None else grid[np.asarray(covered, bool)]
@@ -102,7 +124,7 @@ def plan_probes(victim: str, grid: pd.DataFrame, k: int, covered: np.ndarray | N
         raise InputError(f"no point of the co-run grid lies inside {victim}'s solo profile: it cannot be probed")
     layouts = g[["victim_batch", "victim_partition", "corunner_partition"]].drop_duplicates()
     layouts = layouts.sort_values(list(layouts.columns)).reset_index(drop=True)
-    scale = Scale.of(layouts["victim_batch"], layouts["victim_partition"])
+    scale = Scale.of(layouts["victim_batch"], layouts["victim_partition"], weights)
     chosen = k_median(scale.coords(layouts["victim_batch"], layouts["victim_partition"]), k)
     corunners = sorted(g["corunner"].unique())
     out = []
@@ -182,7 +204,7 @@ def probed_prediction(model, form: str, train: CorunData, held: CorunData, k: in
     rows = held.rows
     victim = str(rows["victim"].iloc[0])
     if chosen is None:
-        chosen = probe_mask(rows, plan_probes(victim, rows, k))
+        chosen = probe_mask(rows, plan_probes(victim, rows, k, weights=axis_weights(train.rows, train.slowdown)))
     opts = model.options
     fitted = fit_form(form, _concat(train, held.take(chosen)), loss=opts.loss, f_scale=opts.f_scale,
                       gbm_params=opts.gbm_params(), seed=opts.seed)
