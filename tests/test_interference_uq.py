@@ -234,3 +234,56 @@ def test_probe_plan_cli(capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
+
+
+# ------------------------------------------------------------------------------- instances and the simulator
+def _inst_plan():
+    from conftest import make_mps_instance
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.problem import Interference
+    inst = make_mps_instance(rates=(40.0, 20.0), interference=Interference("igniter", (0.5, 1.0)))
+    plan = Plan((GpuLayout((Partition(40.0, (Tenant("s0", 4, 40.0),)), Partition(60.0, (Tenant("s1", 4, 20.0),)))),))
+    return inst, plan
+
+
+def test_quantile_twin_scales_the_base_form():
+    from stsched.interference import FORMS, Features
+    v, o = Features(0.3, 0.4, 0.4, 5.0, 4), Features(0.6, 0.2, 0.6, 3.0, 4)
+    base = FORMS["igniter"].pair((0.5, 1.0), v, o)
+    assert FORMS["igniter@quantile"].pair((0.5, 1.0, 0.2), v, o) == pytest.approx(base * np.exp(0.2))
+    assert FORMS["igniter@quantile"].pair((0.0, 0.0, -0.5), v, o) == 1.0  # never below 1
+    assert FORMS["stsched-elastic@quantile"].combine == "sum" and FORMS["igniter@quantile"].n_coef == 3
+
+
+def test_scenario_carries_the_quantile(tmp_path, v100):
+    prof, model = v100
+    m = with_predictive(model, prof.corun, ["stsched-regime"])
+    save(m, tmp_path / "m.json")
+    out = tmp_path / "i.json"
+    assert main(["scenario", "igniter-example", "--latency-model", str(tmp_path / "m.json"),
+                 "--interference-quantile", "0.9", "--out", str(out)]) == 0
+    inter = json.loads(out.read_text())["interference"]
+    assert inter["form"] == "stsched-regime@quantile"
+    assert inter["coef"] == pytest.approx([*m.coef["stsched-regime"], float(m.predictive["stsched-regime"]
+                                                                           .log_factor(0.9))])
+    for bad in ("1", "0", "x"):
+        assert main(["scenario", "igniter-example", "--latency-model", str(tmp_path / "m.json"),
+                     "--interference-quantile", bad, "--out", str(out)]) == 2
+    assert main(["scenario", "igniter-example", "--interference-quantile", "0.9"]) == 2  # needs a model
+
+
+def test_interference_noise_draws_from_the_predictive():
+    from stsched.simulate import ArrivalSpec, SimOptions, simulate
+    from stsched.simulate.interference_noise import predictive_factors
+    inst, plan = _inst_plan()
+    opts = SimOptions(duration_s=20.0, seed=3)
+    plain = simulate(inst, plan, ArrivalSpec(), opts)
+    exact = Predictive("igniter", 0.0, tuple(0.0 for _ in LEVELS), "model", 2, 10)  # no uncertainty: no change
+    same = simulate(inst, plan, ArrivalSpec(), opts, batch_factors=predictive_factors(inst, plan, exact))
+    assert np.array_equal(plain.records.finish, same.records.finish)
+    wide = Predictive("igniter", 0.5, tuple(np.linspace(0.0, 1.0, len(LEVELS))), "model", 2, 10)
+    slow = simulate(inst, plan, ArrivalSpec(), opts, batch_factors=predictive_factors(inst, plan, wide))
+    lat = lambda r: np.nanmean(r.records.finish - r.records.arrival)  # noqa: E731
+    assert lat(slow) > lat(plain)
+    with pytest.raises(InputError, match="form"):
+        predictive_factors(inst, plan, Predictive("stsched-regime", 0.0, exact.within, "model", 2, 10))
