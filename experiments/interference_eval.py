@@ -1,7 +1,7 @@
 """Interference for models never co-run (issue 19): calibrated predictive distributions and few-shot probes,
 each scored leave-one-victim-out on every shipped data set with co-runs.
 
-    .venv/bin/python experiments/interference_eval.py [--section calibration|probes|all] [--random-seeds 20]
+    .venv/bin/python experiments/interference_eval.py [--section calibration|probes|plans|all] [--random-seeds 20]
 
 - calibration: for every fitted form, nested leave-one-victim-out (`uncertainty.leave_one_victim_out_calibration`):
   the form and its conformal calibration computed from the other victims only, the held-out victim's rows checked
@@ -12,7 +12,10 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
   from the victim's measured rows (`--random-seeds` draws: mean and worst); the p90 absolute relative error of
   the remaining rows (target <= 0.15 with at most 4 probes), and the coverage of the probe-calibrated q0.9.
 
-Writes results/interference/{calibration,probes}.csv and summary.md.  Nothing here chooses anything: forms,
+- plans: `experiments/interference_plans.py`: for each victim held out, min-gpus plans made with no
+  interference, the mean, the 0.9 quantile and 1-4 probes, simulated against the victim's measured slowdowns.
+
+Writes results/interference/{calibration,probes,plans}.csv and summary.md.  Nothing here chooses anything: forms,
 calibration and probe plan are fixed in stsched.latency; the folds are the data sets' victims (the only test).
 """
 
@@ -102,7 +105,7 @@ def _write(path: Path, rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--section", default="all", choices=("calibration", "probes", "all"))
+    ap.add_argument("--section", default="all", choices=("calibration", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -123,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
                 "chosen_coverage_q90", "chosen_q90_width"]
         summary += [f"## Few-shot probes (p90 |rel. error| of the held-out victim's other rows; random: "
                     f"{args.random_seeds} draws)", "", markdown_table(rows, cols), ""]
+        print(markdown_table(rows, cols))
+    if args.section in ("plans", "all"):
+        from experiments.interference_plans import DURATION_S, plan_rows
+        rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds)]
+        _write(out / "plans.csv", rows)
+        cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "note"]
+        summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "
+                    f"slowdowns)", "", markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
     (out / "summary.md").write_text("\n".join(summary))
     print(f"wrote {out}/summary.md")
