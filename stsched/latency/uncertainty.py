@@ -6,8 +6,8 @@ over-predicted by 5 %) plus a *within-victim spread* (launch-bound small batches
 therefore works on out-of-fold log residuals r = ln(measured / I_hat), each group predicted by the form fitted
 without it:
 
-- groups are victim models when the calibration rows hold at least two victims (leave-one-victim-out), else the
-  unordered model pairs (the only held-out structure left with one victim; it cannot see a victim shift);
+- groups are victim models when the calibration rows hold at least two victims with `MIN_VICTIM_ROWS` rows
+  (leave-one-victim-out; a probed model's few rows form a group of their own), else the unordered model pairs (the only held-out structure left with one victim; it cannot see a victim shift);
 - `shift` = the largest |median r| over the groups (the victim-level shift seen so far);
 - `within` = the conformal quantiles of r - median_g(r) pooled over groups (finite-sample level
   ceil((n + 1) tau) / n, the "higher" order statistic);
@@ -102,9 +102,15 @@ def conformal_quantiles(scores: np.ndarray, levels: Sequence[float] = LEVELS) ->
     return tuple(np.maximum.accumulate(out))
 
 
+#: a victim counts towards leave-one-victim-out calibration with at least this many co-run rows (fewer: probes)
+MIN_VICTIM_ROWS = 10
+
+
 def calibration_groups(data: CorunData) -> tuple[np.ndarray, str]:
-    """Victim models when at least two are present, else unordered model pairs."""
-    by = "model" if data.rows["victim"].nunique() >= 2 else "pair"
+    """Victim models when at least two have `MIN_VICTIM_ROWS` rows (so every fold keeps a fittable victim),
+    else unordered model pairs."""
+    counts = data.rows["victim"].value_counts()
+    by = "model" if int((counts >= MIN_VICTIM_ROWS).sum()) >= 2 else "pair"
     return GROUPINGS[by](data.rows), by
 
 
@@ -214,7 +220,7 @@ def with_predictive(model: LatencyModel, corun, forms: Sequence[str] | None = No
     names = list(forms or model.coef)
     pred = {f: calibrate_form(f, data, model.options) for f in names}
     form = default_form(model)
-    if data.rows["victim"].nunique() >= 2:
+    if calibration_groups(data)[1] == "model":
         for k in sorted({a.probes for a in model.adapted.values()}):
             pred[probed_key(form, k)] = calibrate_form(form, data, model.options, probes=k, model=model)
     return replace(model, predictive=pred)
