@@ -2,10 +2,10 @@
 
 For each data set with co-runs and each victim model v held out, the latency model is fitted without v's co-run
 rows (its solo profile kept) and calibrated on the other victims (`uncertainty.with_predictive`).  The instance
-serves four services of v (SLO 3, 4, 6, 8 x its solo latency at its largest co-run batch <= 8 on the largest profiled
-partition; each at half of that partition's throughput there; Poisson margin late_share 0.05; at most two partitions per GPU,
-the layout the co-run grid measured; batches and partition sizes from v's co-run grid plus the whole GPU).  The
-heuristic's min-gpus plan is made with the interference of:
+serves four services of v (SLO 3, 4, 6, 8 x its solo latency at its largest co-run batch <= 8 on the largest
+profiled partition; each at half of that partition's throughput there; Poisson margin late_share 0.05; at most
+two partitions per GPU, the layout the co-run grid measured; batches and partition sizes from v's co-run grid plus
+the whole GPU).  The heuristic's min-gpus plan is made with the interference of:
 
 - `none` (no interference), `mean` (the form's point prediction), `q0.9` (its calibrated 0.9 quantile);
 - `probes-k` (k = 1..4): k probes planned by `probes.plan_probes` taken from v's measured rows, the form refitted

@@ -151,14 +151,15 @@ def _write(tmp_path: Path, lines: list[str]) -> Path:
 
 
 GOOD = "v100-16gb,mps,ssd,4,50,resnet50,4,50,40.0,"
+NON_POSITIVE = "row 2: victim_latency_ms must be a positive|victim_latency_ms.* row 2"  # ours, or the loader's
 
 
 @pytest.mark.parametrize("lines, message", [
     ([GOOD, "v100-16gb,mps,bert,4,50,resnet50,4,50,40.0,"], "row 2: unknown victim model 'bert'"),
     ([GOOD, "v100-16gb,mps,ssd,4,50,gpt,4,50,40.0,"], "row 2: unknown corunner model 'gpt'"),
-    ([GOOD, "v100-16gb,mps,ssd,8,50,resnet50,4,50,0,"], "row 2: victim_latency_ms must be a positive|victim_latency_ms.* row 2"),
-    ([GOOD, "v100-16gb,mps,ssd,8,50,resnet50,4,50,-3,"], "row 2: victim_latency_ms must be a positive|victim_latency_ms.* row 2"),
-    ([GOOD, "v100-16gb,mps,ssd,2,50,resnet50,4,50,9,", GOOD], "row 3 repeats row 1|repeats an earlier key in data row 3"),
+    ([GOOD, "v100-16gb,mps,ssd,8,50,resnet50,4,50,0,"], NON_POSITIVE),
+    ([GOOD, "v100-16gb,mps,ssd,8,50,resnet50,4,50,-3,"], NON_POSITIVE),
+    ([GOOD, "v100-16gb,mps,ssd,2,50,resnet50,4,50,9,", GOOD], "row 3 repeats row 1|an earlier key in data row 3"),
 ])
 def test_bad_probe_files_name_the_row(tmp_path, lines, message):
     path = _write(tmp_path, lines)
@@ -287,3 +288,25 @@ def test_interference_noise_draws_from_the_predictive():
     assert lat(slow) > lat(plain)
     with pytest.raises(InputError, match="form"):
         predictive_factors(inst, plan, Predictive("stsched-regime", 0.0, exact.within, "model", 2, 10))
+
+
+def test_measured_factors_charge_only_partitions_with_a_neighbour():
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments.interference_plans import measured_factors
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.simulate.simulator import partition_timings
+    inst, plan = _inst_plan()
+    alone = GpuLayout((Partition(100.0, (Tenant("s0", 4, 10.0),)),))
+    plan = Plan((*plan.gpus, alone))
+    table = pd.DataFrame({"victim_batch": [4, 4, 8], "victim_partition": [40.0, 40.0, 60.0],
+                          "slowdown": [1.5, 1.7, 9.0]})
+    draw = measured_factors(inst, plan, table)
+    pts = {(pt.gpu, pt.partition): pt for pt in partition_timings(inst, plan)}
+    assert draw(pts[(1, 0)], 5, np.random.default_rng(0)) is None  # alone on its GPU
+    from stsched.timing import gpu_timings
+    planned = gpu_timings(inst, plan.gpus[0])[0][0].slowdown
+    f = draw(pts[(0, 0)], 200, np.random.default_rng(0))  # s0: batch 4 on 40 -> the two rows measured there
+    assert set(np.round(f * planned, 6)) == {1.5, 1.7}
+    g = draw(pts[(0, 1)], 50, np.random.default_rng(0))  # s1: batch 4 on 60 -> nearest by batch first: (4, 40)
+    assert set(np.round(g * gpu_timings(inst, plan.gpus[0])[1][0].slowdown, 6)) <= {1.5, 1.7}

@@ -6,8 +6,9 @@
 
 `fit` also calibrates every saved form's predictive distribution (`stsched.latency.uncertainty`); `--probe FILE`
 adds a new model's probe co-runs (`stsched probe-plan`) and adapts its sensitivity (`stsched.latency.probes`).
-`--dataset` (alias: the older `--device`) takes a shipped data set name (`stsched.data.loaders.list_datasets()`) or an alias: `a100` is the A100
-MPS data set (a100-mps), `v100` iGniter's V100 data (v100-mps), `mig` ParvaGPU's A100 MIG data (a100-mig).
+`--dataset` (alias: the older `--device`) takes a shipped data set name (`stsched.data.loaders.list_datasets()`)
+or an alias: `a100` is the A100 MPS data set (a100-mps), `v100` iGniter's V100 data (v100-mps), `mig` ParvaGPU's
+A100 MIG data (a100-mig).
 `evaluate-model --json` prints one object with `mape`, `p90_abs_rel_err` and `n` (rows scored): for a co-run file
 the error of the predicted co-run latency (solo x slowdown of the model's form), for a solo file of the latency;
 for co-runs also `coverage_q90` (share of rows whose slowdown is at or below the predicted 0.9 quantile),

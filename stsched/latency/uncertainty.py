@@ -7,7 +7,8 @@ therefore works on out-of-fold log residuals r = ln(measured / I_hat), each grou
 without it:
 
 - groups are victim models when the calibration rows hold at least two victims with `MIN_VICTIM_ROWS` rows
-  (leave-one-victim-out; a probed model's few rows form a group of their own), else the unordered model pairs (the only held-out structure left with one victim; it cannot see a victim shift);
+  (leave-one-victim-out; a probed model's few rows form a group of their own), else the unordered model pairs
+  (the only held-out structure left with one victim; it cannot see a victim shift);
 - `shift` = the largest |median r| over the groups (the victim-level shift seen so far);
 - `within` = the conformal quantiles of r - median_g(r) pooled over groups (finite-sample level
   ceil((n + 1) tau) / n, the "higher" order statistic);
