@@ -310,3 +310,16 @@ def test_measured_factors_charge_only_partitions_with_a_neighbour():
     assert set(np.round(f * planned, 6)) == {1.5, 1.7}
     g = draw(pts[(0, 1)], 50, np.random.default_rng(0))  # s1: batch 4 on 60 -> nearest by batch first: (4, 40)
     assert set(np.round(g * gpu_timings(inst, plan.gpus[0])[1][0].slowdown, 6)) <= {1.5, 1.7}
+
+
+def test_probe_rows_of_seen_victims_only_join_the_refit(v100):
+    from stsched.latency.probes import fit_with_probes
+    prof, _ = v100
+    solo = prof.solo.set_index(["model", "batch", "partition"])["latency_ms"]
+    rows = pd.DataFrame([
+        {"victim": "ssd", "victim_batch": 4, "victim_partition": 50.0, "corunner": "vgg19", "corunner_batch": 4,
+         "corunner_partition": 50.0, "victim_latency_ms": 1.3 * solo[("ssd", 4, 50.0)]},
+        {"victim": "vgg19", "victim_batch": 4, "victim_partition": 50.0, "corunner": "ssd", "corunner_batch": 4,
+         "corunner_partition": 50.0, "victim_latency_ms": 1.1 * solo[("vgg19", 4, 50.0)]}])
+    model = fit_with_probes(prof, rows)
+    assert set(model.adapted) == {"ssd"}

@@ -270,8 +270,8 @@ def read_probe_file(path: str, known_models: Sequence[str], source: str | None =
 
 
 def fit_with_probes(profiles, probes: pd.DataFrame, options=None):
-    """A latency model refitted to a data set's co-runs plus probe rows, each probed victim's sensitivity adapted
-    to its own probe rows (under the model's default form, refitted with them), and the predictive distributions
+    """A latency model refitted to a data set's co-runs plus probe rows, each probed victim the data set never
+    co-ran as a victim getting its sensitivity adapted to its own probe rows (under the model's default form, refitted with them), and the predictive distributions
     calibrated (`uncertainty.with_predictive`)."""
     from dataclasses import replace
 
@@ -287,7 +287,10 @@ def fit_with_probes(profiles, probes: pd.DataFrame, options=None):
         raise InputError(f"{model.dataset}: no interference form could be fitted")
     form = default_form(model)
     adapted = {}
+    seen = set() if base is None or base.empty else set(base["victim"].astype(str).str.strip().str.lower())
     for victim, g in probes.assign(victim=probes["victim"].astype(str).str.strip().str.lower()).groupby("victim"):
+        if victim in seen:  # e.g. the other side of a probe co-run (the profiler records both): refit data only
+            continue
         data = corun_data(model, g, f"probe rows of {victim}")
         adapted[str(victim)] = adaptation_from(str(victim), data.slowdown,
                                                predict_form(form, model.coef[form], data))
