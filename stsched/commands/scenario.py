@@ -79,8 +79,8 @@ def _quantile(args) -> float | None:
 
 
 def _emit(args, build) -> int:
-    quantile = _quantile(args)  # checked before any work
-    inst = build()
+    quantile = _quantile(args)  # checked before any work (when `build` is a callable that makes the instance)
+    inst = build() if callable(build) else build
     if args.latency_model:
         from stsched.latency import load, with_model
         inst = with_model(inst, load(args.latency_model), form=args.interference_form, quantile=quantile)
