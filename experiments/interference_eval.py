@@ -2,6 +2,7 @@
 each scored leave-one-victim-out on every shipped data set with co-runs.
 
     .venv/bin/python experiments/interference_eval.py [--section calibration|probes|plans|all] [--random-seeds 20]
+    .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
 
 - calibration: for every fitted form, nested leave-one-victim-out (`uncertainty.leave_one_victim_out_calibration`):
   the form and its conformal calibration computed from the other victims only, the held-out victim's rows checked
@@ -103,11 +104,43 @@ def _write(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def aggregate(out: Path) -> list[str]:
+    """The headline figures, from the CSVs the sections wrote: per plan kind the GPUs over all held-out victims,
+    how many reach 99 % attainment and the worst; per probe count the victims within 0.15 and planned vs random."""
+    import pandas as pd
+
+    lines = []
+    if (out / "probes.csv").exists():
+        p = pd.read_csv(out / "probes.csv")
+        lines += ["| probes | victims with p90 <= 0.15 | planned <= random mean | planned <= random worst | "
+                  "worst p90 |", "|---|---|---|---|---|"]
+        for k, g in p.groupby("probes"):
+            lines.append(f"| {k} | {(g.chosen_p90 <= 0.15).sum()} / {len(g)} | "
+                         f"{(g.chosen_p90 <= g.random_p90_mean + 1e-12).sum()} / {len(g)} | "
+                         f"{(g.chosen_p90 <= g.random_p90_worst + 1e-12).sum()} / {len(g)} | "
+                         f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
+                         f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
+        lines.append("")
+    if (out / "plans.csv").exists():
+        q = pd.read_csv(out / "plans.csv")
+        lines += ["| plan | GPUs (all victims) | victims >= 99 % attainment | worst attainment |", "|---|---|---|---|"]
+        for plan, g in q.groupby("plan", sort=False):
+            worst = g.loc[g.slo_attainment.idxmin()]
+            lines.append(f"| {plan} | {int(g.gpus.sum())} | {(g.slo_attainment >= 0.99).sum()} / {len(g)} | "
+                         f"{worst.slo_attainment:.4f} ({worst.dataset} {worst.victim}) |")
+        lines.append("")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", default="all", choices=("calibration", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
+    ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
     args = ap.parse_args(argv)
+    if args.summary_only:
+        print("\n".join(aggregate(results_dir(EXP))))
+        return 0
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     out = results_dir(EXP)
     summary = ["# Interference for models never co-run (experiments/interference_eval.py)", ""]
@@ -135,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "
                     f"slowdowns)", "", markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
+    head = aggregate(out)
+    print("\n".join(head))
+    summary += ["## Headline figures", "", *head]
     (out / "summary.md").write_text("\n".join(summary))
     print(f"wrote {out}/summary.md")
     return 0
