@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "stsched.commands.import_data",
     "stsched.commands.solve",
     "stsched.commands.fit",
+    "stsched.commands.probe_plan",
     "stsched.commands.simulate",
     "stsched.commands.profile",
     "stsched.commands.demo",

@@ -42,6 +42,9 @@ def add(sub) -> None:
     p.add_argument("--corun-models", nargs="+", default=None, help="models for co-runs (default --models)")
     p.add_argument("--corun-batches", nargs="+", type=int, default=None, help="batches for co-runs")
     p.add_argument("--corun-window", type=float, default=1.0, help="seconds both sides run together")
+    p.add_argument("--corun-plan", default=None, metavar="FILE",
+                   help="measure exactly these co-runs (the JSON list of `stsched probe-plan --json`) instead of "
+                        "the --corun grid")
     p.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
     p.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
     p.add_argument("--fresh", action="store_true", help="discard what --out holds instead of resuming")
@@ -112,6 +115,34 @@ def _pairs(items: list[str]) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+PLAN_KEYS = ("victim", "victim_batch", "victim_partition", "corunner", "corunner_batch", "corunner_partition")
+
+
+def _corun_plan(path: str) -> tuple[tuple[str, int, float, str, int, float], ...]:
+    """The co-runs of a `stsched probe-plan --json` file, checked entry by entry (json only: no scipy here)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            items = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the co-run plan: {e}", source=path) from None
+    if not isinstance(items, list) or not items:
+        raise InputError("a co-run plan is a non-empty JSON list (stsched probe-plan --json)", source=path)
+    out = []
+    for i, item in enumerate(items, 1):
+        try:
+            m1, b1, p1, m2, b2, p2 = (item[k] for k in PLAN_KEYS)
+            point = (str(m1), int(b1), float(p1), str(m2), int(b2), float(p2))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"entry {i}: needs {', '.join(PLAN_KEYS)} (batches integers, partitions numbers)",
+                             source=path) from None
+        if point[1] < 1 or point[4] < 1 or not (point[2] > 0 and point[5] > 0):
+            raise InputError(f"entry {i}: batches must be >= 1 and partitions > 0", source=path)
+        if point in out:
+            raise InputError(f"entry {i} repeats entry {out.index(point) + 1}", source=path)
+        out.append(point)
+    return tuple(out)
+
+
 def _device_errors(fn: Any, name: str) -> Any:
     """Run `fn`; a backend or CUDA driver failure becomes one line (exit 2) instead of a traceback."""
     from profiler.partitions import BackendUnavailable
@@ -144,12 +175,15 @@ def run_profile(args) -> int:
     from profiler.measure import TimingOptions
     from profiler.sweep import SweepSpec, sweep
 
+    plan = _corun_plan(args.corun_plan) if args.corun_plan else ()
+    if plan and args.corun:
+        raise InputError("--corun-plan replaces the --corun grid: give one of them")
     backend = _backend(args.backend, args)
     models, corun_models = _own_models(args)
     spec = SweepSpec(models=models, batches=tuple(args.batches), sizes=tuple(args.sizes),
                      timing=TimingOptions(args.warmup, args.repeats), corun_sizes=_pairs(args.corun),
                      corun_models=corun_models, corun_batches=tuple(args.corun_batches or ()),
-                     corun_window_s=args.corun_window)
+                     corun_window_s=args.corun_window, corun_plan=plan)
     r = _device_errors(lambda: sweep(backend, spec, args.out, fresh=args.fresh), args.backend)
     print(f"profile {args.backend} -> {r.out_dir}: {r.measured_solo} solo and {r.measured_corun} co-run "
           f"measurements, {r.skipped} already present; solo.csv {len(r.solo)} rows"

@@ -6,6 +6,7 @@ import json
 import sys
 
 from stsched import scenarios
+from stsched.errors import InputError
 from stsched.io import instance_to_dict, save_instance
 
 
@@ -21,7 +22,7 @@ def add(sub) -> None:
     q.add_argument("--gpus", type=int, default=32, help="GPUs available")
     q.add_argument("--no-truncate-slo", action="store_true", help="keep fractional SLOs (ParvaGPU truncates)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.parvagpu(a.row, a.rates, a.slos, max_procs=a.max_procs,
+    q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.parvagpu(a.row, a.rates, a.slos, max_procs=a.max_procs,
                                                                gpus=a.gpus, truncate_slo=not a.no_truncate_slo)))
 
     q = kinds.add_parser("random", help="random services drawn from a device's profiled models")
@@ -34,8 +35,8 @@ def add(sub) -> None:
                    help="arrivals the instance is planned for: poisson (default; the Poisson margin late_share 0.05) "
                         "or deterministic (the papers' rule; its plans collapse under random arrivals)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.random_instance(a.services, a.gpus, a.seed, a.device,
-                                                                     load=a.load, arrivals=a.arrivals)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.random_instance(a.services, a.gpus, a.seed, a.device,
+                                                                             load=a.load, arrivals=a.arrivals)))
 
     q = kinds.add_parser("profile", help="services drawn from any profile set (shipped or measured)",
                          description="Build an instance from a profile set: a shipped data set (h100-sm, h200-sm, "
@@ -52,7 +53,7 @@ def add(sub) -> None:
     q.add_argument("--load", type=float, default=0.6, help="share of the max-scale rate (default %(default)s)")
     q.add_argument("--gpus", type=int, default=1, help="GPUs of the instance (default %(default)s)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, _planning().profile_scenario(a.dataset, a.services, a.seed,
+    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().profile_scenario(a.dataset, a.services, a.seed,
                                                                         slo_factor=a.slo_factor, load=a.load,
                                                                         gpus=a.gpus)))
 
@@ -64,7 +65,7 @@ def add(sub) -> None:
     q.add_argument("--gpus", type=int, default=None,
                    help="GPUs available (default: enough for every service alone on whole GPUs)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, _planning().services_scenario(a.file, a.dataset, a.gpus)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().services_scenario(a.file, a.dataset, a.gpus)))
 
     for mix in scenarios.GPULET_MIXES:
         q = kinds.add_parser(f"gpulet-{mix}", help=f"gpulet's mix {mix} on the A100 MPS data")
@@ -72,7 +73,7 @@ def add(sub) -> None:
         q.add_argument("--rate", type=float, default=None, help="req/s per unit weight (default 10; scen1 50)")
         q.add_argument("--latency-factor", type=float, default=1.0, help="gpulet's margin is 1.1")
         _out(q)
-        q.set_defaults(run=lambda a, mix=mix: _emit(a, scenarios.gpulet_mix(mix, a.gpus, a.rate,
+        q.set_defaults(run=lambda a, mix=mix: _emit(a, lambda: scenarios.gpulet_mix(mix, a.gpus, a.rate,
                                                                              latency_factor=a.latency_factor)))
 
     q = kinds.add_parser("igniter-example", help="iGniter's README workload on a V100")
@@ -80,7 +81,7 @@ def add(sub) -> None:
     q.add_argument("--step", type=float, default=None,
                    help="MPS size step in %% (iGniter: 2.5; needs --latency-model for unprofiled sizes)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, scenarios.igniter_example(
+    q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.igniter_example(
         sizes=None if a.step is None else scenarios.mps_steps(a.step), gpus=a.gpus)))
 
 
@@ -94,12 +95,32 @@ def _out(q) -> None:
     q.add_argument("--latency-model", default=None, metavar="MODEL",
                    help="a fitted model (stsched fit): tables and interference evaluated from it")
     q.add_argument("--interference-form", default=None, help="form the instance carries (default: the model's)")
+    q.add_argument("--interference-quantile", default=None, metavar="Q",
+                   help="carry the Q-quantile (0 < Q < 1) of the form's calibrated slowdown distribution instead of "
+                        "its point prediction (needs --latency-model)")
 
 
-def _emit(args, inst) -> int:
+def _quantile(args) -> float | None:
+    text = args.interference_quantile
+    if text is None:
+        return None
+    try:
+        q = float(text)
+    except ValueError:
+        q = float("nan")
+    if not 0 < q < 1:
+        raise InputError(f"--interference-quantile: a level in (0, 1) expected, got {text!r}")
+    if not args.latency_model:
+        raise InputError("--interference-quantile needs --latency-model (the fitted model's calibrated slowdowns)")
+    return q
+
+
+def _emit(args, build) -> int:
+    quantile = _quantile(args)  # checked before any work (when `build` is a callable that makes the instance)
+    inst = build() if callable(build) else build
     if args.latency_model:
         from stsched.latency import load, with_model
-        inst = with_model(inst, load(args.latency_model), form=args.interference_form)
+        inst = with_model(inst, load(args.latency_model), form=args.interference_form, quantile=quantile)
     if args.out:
         save_instance(inst, args.out)
         rate = sum(s.rate for s in inst.services)
