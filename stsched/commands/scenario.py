@@ -52,10 +52,12 @@ def add(sub) -> None:
                                                                   "(default %(default)s)")
     q.add_argument("--load", type=float, default=0.6, help="share of the max-scale rate (default %(default)s)")
     q.add_argument("--gpus", type=int, default=1, help="GPUs of the instance (default %(default)s)")
+    q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
+                   help="arrivals the instance is planned for (default %(default)s; as scenario random)")
     _out(q)
     q.set_defaults(run=lambda a: _emit(a, lambda: _planning().profile_scenario(a.dataset, a.services, a.seed,
                                                                         slo_factor=a.slo_factor, load=a.load,
-                                                                        gpus=a.gpus)))
+                                                                                gpus=a.gpus, arrivals=a.arrivals)))
 
     q = kinds.add_parser("services", help="your own services (CSV: model, rate, slo_ms, optional name)",
                          description="Build an instance from your own list of services on a profile set's latency "
@@ -64,8 +66,11 @@ def add(sub) -> None:
     q.add_argument("--dataset", required=True, help="shipped data set name or profile folder with the models")
     q.add_argument("--gpus", type=int, default=None,
                    help="GPUs available (default: enough for every service alone on whole GPUs)")
+    q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
+                   help="arrivals the instance is planned for (default %(default)s; as scenario random)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().services_scenario(a.file, a.dataset, a.gpus)))
+    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().services_scenario(a.file, a.dataset, a.gpus,
+                                                                                         a.arrivals)))
 
     for mix in scenarios.GPULET_MIXES:
         q = kinds.add_parser(f"gpulet-{mix}", help=f"gpulet's mix {mix} on the A100 MPS data")
