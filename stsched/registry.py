@@ -109,8 +109,9 @@ def register(name: str, kind: str, description: str = "",
     for solvers that plan by a published rule of their own and ignore `Margin.late_share`."""
 
     def wrap(cls):
-        REGISTRY[name] = SolverInfo(name, cls, kind, description or (cls.__doc__ or "").strip().split("\n")[0],
-                                    objectives, late_share)
+        REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
+                                                      description or (cls.__doc__ or "").strip().split("\n")[0],
+                                                      objectives, late_share)
         cls.name = name
         return cls
 
@@ -136,9 +137,11 @@ def load_solvers() -> None:
         except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
             log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
             continue
-        info = REGISTRY.get(ep.name)
-        if info is None or info.factory is not cls:
+        info = getattr(cls, "solver_info", None)  # what @register recorded, also when the module was imported before
+        if not isinstance(info, SolverInfo) or info.name != ep.name:
             log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
+            continue
+        REGISTRY[ep.name] = info
     if not REGISTRY:
         raise InputError(f"no solver is registered: the {ENTRY_POINT_GROUP!r} entry points are missing "
                          "(install the package: pip install -e .)")
