@@ -30,7 +30,7 @@ KEYS = ["device", "seed"]
 
 def point(p) -> dict[str, object]:
     seed = int(p["seed"])
-    inst = random_instance(SERVICES, 3, seed, device=str(p["device"])).with_gpus(8)
+    inst = random_instance(SERVICES, 3, seed, device=str(p["device"]), arrivals="deterministic").with_gpus(8)
     current = run_solver("heuristic", inst, SolveOptions(time_limit_s=5)).result.plan
     if current is None:
         return {"error": "no plan in force"}

@@ -54,7 +54,7 @@ def _policy(name: str) -> tuple[float, str, float, str]:
 
 def point(p) -> dict[str, object]:
     seed = int(p["seed"])
-    inst = random_instance(int(p["services"]), int(p["gpus"]), seed)
+    inst = random_instance(int(p["services"]), int(p["gpus"]), seed, arrivals="deterministic")
     inst = inst.with_gpus(6 * inst.gpus)  # room for the solver; rates are fixed by the scenario
     share, kind, value, scope = _policy(str(p["policy"]))
     planned_inst = inst.with_late_share(share)  # the Poisson margin (0: the plain throughput rule)

@@ -35,7 +35,8 @@ DEFAULT_POINTS = "4x1,4x2,8x2,8x4,16x4,16x8,32x8,32x16,64x16,64x32"
 
 
 def _point(p, time_limit: float, threads: int) -> dict[str, object]:
-    inst = random_instance(int(p["services"]), int(p["gpus"]), int(p["seed"]), device=str(p["device"]))
+    inst = random_instance(int(p["services"]), int(p["gpus"]), int(p["seed"]), device=str(p["device"]),
+                           arrivals="deterministic")
     name, backend = ENGINES[str(p["engine"])]
     j = run_solver(name, inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=time_limit, threads=threads,
                                             engine=backend, params=(("formulation", str(p["formulation"])),)))

@@ -64,7 +64,8 @@ def build(spec: str):
     if kind == "gpulet":
         return gpulet_mix(args[0], int(args[1]))
     if kind == "random":
-        return random_instance(int(args[1]), int(args[2]), int(args[3]), device=args[0])
+        return random_instance(int(args[1]), int(args[2]), int(args[3]), device=args[0],
+                               arrivals="deterministic")
     if kind == "sm":  # this project's green-context profiles (hardware-validation instance), rates 100 per service
         from experiments import hw_validate
         inter = hw_validate.fitted_interference(args[0]) if args[1] == "fitted" else None

@@ -33,7 +33,7 @@ EXPERIMENT = "sim_speed"
 
 
 def point(p) -> dict[str, object]:
-    inst = random_instance(int(p["services"]), int(p["gpus"]), int(p["seed"]))
+    inst = random_instance(int(p["services"]), int(p["gpus"]), int(p["seed"]), arrivals="deterministic")
     inst = inst.with_gpus(4 * inst.gpus)  # room for the solver; rates are fixed by the scenario
     headroom = float(p.get("headroom", 1.0))  # plan for headroom x the rates, simulate the rates themselves
     judged = run_solver("heuristic", inst.scaled(headroom), SolveOptions(time_limit_s=30.0, seed=int(p["seed"])))

@@ -59,6 +59,9 @@ class SweepSpec:
     corun_window_s: float = 1.0
     corun_warmup: int = 2
     progress: bool = True
+    # exact co-runs (victim, victim batch, victim size, co-runner, co-runner batch, co-runner size), e.g. the
+    # probes of `stsched probe-plan`; when given, they replace the corun_sizes x models x batches grid
+    corun_plan: tuple[tuple[str, int, float, str, int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.models or not self.batches:
@@ -69,6 +72,21 @@ class SweepSpec:
             raise InputError("sweep: co-run sizes come in pairs")
         if not self.corun_window_s > 0:
             raise InputError("sweep: the co-run window must be > 0 s")
+        if any(len(p) != 6 or p[1] < 1 or p[4] < 1 or not (p[2] > 0 and p[5] > 0) for p in self.corun_plan):
+            raise InputError("sweep: a planned co-run is (model, batch >= 1, size > 0, model, batch >= 1, size > 0)")
+
+    def corun_layouts(self) -> tuple[tuple[float, float], ...]:
+        """The size pairs co-run: those of the plan, else `corun_sizes`."""
+        if self.corun_plan:
+            return tuple(dict.fromkeys((float(p[2]), float(p[5])) for p in self.corun_plan))
+        return self.corun_sizes
+
+    def layout_points(self, a: float, b: float) -> list[tuple[str, int, str, int]]:
+        """The (victim, batch, co-runner, batch) points co-run on sizes (a, b)."""
+        if self.corun_plan:
+            return list(dict.fromkeys((m1, int(b1), m2, int(b2)) for m1, b1, pa, m2, b2, pb in self.corun_plan
+                                      if (float(pa), float(pb)) == (float(a), float(b))))
+        return self.corun_points()
 
     def corun_points(self) -> list[tuple[str, int, str, int]]:
         models = self.corun_models or self.models
@@ -195,11 +213,24 @@ def _start_meta(store: _Store, backend: PartitionBackend, spec: SweepSpec) -> di
         "timing": {**asdict(spec.timing), "statistic": "median", "timer": facts.get("timer")},
         "corun_window_s": spec.corun_window_s, "size_readback": dict(old.get("size_readback", {})),
         "workers": dict(old.get("workers", {})),
+        "models": {**old.get("models", {}), **_model_sources(spec)},
         "load_average": {"at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
     }
     store.meta = meta
     store.write_meta()
     return meta
+
+
+def _model_sources(spec: SweepSpec) -> dict[str, dict[str, Any]]:
+    """Where every model of the sweep came from (meta.json `models`: data/README.md)."""
+    from profiler import zoo
+
+    out = {}
+    for m in sorted(set(spec.models) | set(spec.corun_models)):
+        s = zoo.resolve(m)
+        out[s.name] = {"source": s.source, "params": s.params, "input_shape": list(s.input_shape),
+                       "tokens": s.tokens}
+    return out
 
 
 def _record_set(store: _Store, requested: Sequence[float], pset: PartitionSet) -> list[float]:
@@ -217,9 +248,9 @@ def _solo_todo(spec: SweepSpec, done: set[tuple], device: str, mech: str, size: 
             if (device, mech, m, b, float(size), 1) not in done]
 
 
-def _corun_todo(spec: SweepSpec, done: set[tuple], device: str, mech: str, a: float, b: float,
-                ) -> Iterator[tuple[str, int, str, int]]:
-    for m1, b1, m2, b2 in spec.corun_points():
+def _corun_todo(points: list[tuple[str, int, str, int]], done: set[tuple], device: str, mech: str, a: float,
+                b: float) -> Iterator[tuple[str, int, str, int]]:
+    for m1, b1, m2, b2 in points:
         if (device, mech, m1, b1, float(a), m2, b2, float(b)) not in done:
             yield m1, b1, m2, b2
 
@@ -228,14 +259,15 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
     """Measure every point of `spec` not yet in `out_dir` on `backend`; returns the full (old + new) tables."""
     from profiler import zoo
 
-    for m in set(spec.models) | set(spec.corun_models):
+    for m in set(spec.models) | set(spec.corun_models) | {x for p in spec.corun_plan for x in (p[0], p[3])}:
         zoo.resolve(m)
     backend.require()
     store = _Store(Path(out_dir), fresh)
     meta = _start_meta(store, backend, spec)
     device, mech = meta["device"], meta["mechanism"]
     readback = meta["size_readback"]
-    total = len(spec.models) * len(spec.batches) * len(spec.sizes) + len(spec.corun_points()) * len(spec.corun_sizes)
+    total = len(spec.models) * len(spec.batches) * len(spec.sizes) + sum(
+        len(spec.layout_points(a, b)) for a, b in spec.corun_layouts())
     bar = tqdm(total=total, desc=f"profile {backend.name}", disable=not spec.progress or None, unit="pt")
     result = SweepResult(Path(out_dir), pd.DataFrame(), None)
     try:
@@ -262,17 +294,18 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
                                    out["samples_ms"])
                     result.measured_solo += 1
                     bar.update(1)
-        for sa, sb in spec.corun_sizes:
+        for sa, sb in spec.corun_layouts():
+            points = spec.layout_points(sa, sb)
             ga = float(readback.get(f"{float(sa):g}", sa))
             gb = float(readback.get(f"{float(sb):g}", sb))
-            if not any(True for _ in _corun_todo(spec, store.corun_keys(), device, mech, ga, gb)):
-                bar.update(len(spec.corun_points()))
-                result.skipped += len(spec.corun_points())
+            if not any(True for _ in _corun_todo(points, store.corun_keys(), device, mech, ga, gb)):
+                bar.update(len(points))
+                result.skipped += len(points)
                 continue
             with backend.open([sa, sb]) as pset:
                 a, b = _record_set(store, [sa, sb], pset)
                 wa, wb = pset.workers
-                for m1, b1, m2, b2 in spec.corun_points():
+                for m1, b1, m2, b2 in points:
                     if (device, mech, m1, b1, a, m2, b2, b) in store.corun_keys():
                         result.skipped += 1
                         bar.update(1)

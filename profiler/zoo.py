@@ -42,6 +42,7 @@ class ModelSpec:
     tokens: bool = False  # input is int64 token ids in [0, vocab)
     vocab: int = 0
     tiny: bool = False
+    source: str = "zoo (profiler.nets, random weights)"  # where the model came from (meta.json `models`)
 
     @property
     def weights_mb(self) -> float:
@@ -74,7 +75,14 @@ def resolve(name: str) -> ModelSpec:
     """The zoo member called `name` (or an alias of it); InputError naming the known models otherwise."""
     key = ALIASES.get(name.lower(), name.lower())
     if key not in ZOO:
-        raise InputError(f"unknown model {name!r} (zoo: {', '.join(ZOO)}; aliases: {', '.join(ALIASES)})")
+        from profiler import custom  # a model registered with `--models NAME=SPEC` (profiler.custom)
+
+        cm = custom.lookup(key)
+        if cm is not None:
+            return ModelSpec(cm.name, "custom", cm.input_shape, cm.params, lambda: custom.builder(cm)(),
+                             tokens=cm.tokens, vocab=cm.vocab, source=cm.source)
+        raise InputError(f"unknown model {name!r} (zoo: {', '.join(ZOO)}; aliases: {', '.join(ALIASES)}; or your "
+                         f"own: pkg.module:factory, tv:NAME, hf:CONFIG)")
     return ZOO[key]
 
 

@@ -58,11 +58,14 @@ def scenario(name: str, **kwargs: Any) -> Instance:
 def solve(instance: Instance, solver: str = "heuristic", objective: str | Objective = _SOLVE.objective, *,
           time_limit: float = _SOLVE.time_limit_s, seed: int = _SOLVE.seed, threads: int = _SOLVE.threads,
           engine: str | None = _SOLVE.engine, warm_start: Plan | None = None, current: Plan | None = None,
-          headroom: float = 1.0, params: Mapping[str, Any] | None = None) -> Judged:
-    """Solve with a registered solver (`stsched solvers`); the result carries the checker's report of its plan
-    (`.valid`, `.report`) and the solver's `.plan`, `.objective`, `.bound`, `.gap`, `.status`.  `headroom` H >= 1
-    plans for H x every rate and judges the plan at the offered rates (`stsched solve --headroom`)."""
-    from stsched.planning.headroom import solve_with_headroom
+          headroom: float = 1.0, attainment: float | None = None, attainment_scope: str | None = None,
+          params: Mapping[str, Any] | None = None) -> Judged:
+    """Solve with a registered solver (`stsched solvers`), as `stsched solve` does; the result carries the checker's
+    report of its plan (`.valid`, `.report`) and the solver's `.plan`, `.objective`, `.bound`, `.gap`, `.status`.
+    `headroom` H >= 1 plans for H x every rate and judges the plan at the offered rates; `attainment` T re-plans
+    until a simulation reaches SLO attainment T (None: 0.99 for every service when the instance is planned for
+    Poisson arrivals and the objective is min-gpus; 0: off; `stsched.planning.solve`)."""
+    from stsched.planning.solve import PlanOptions, plan
 
     try:
         objective = Objective(objective)
@@ -72,7 +75,8 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     options = SolveOptions(objective=objective, time_limit_s=time_limit, seed=seed, threads=threads, engine=engine,
                            warm_start=warm_start, current_plan=current,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
-    return solve_with_headroom(solver, instance, options, headroom)
+    how = PlanOptions(headroom=headroom, attainment=attainment, attainment_scope=attainment_scope)
+    return plan(solver, instance, options, how).judged
 
 
 def check(instance: Instance, plan: Plan) -> Report:

@@ -24,9 +24,12 @@ COMMAND_MODULES = (
     "stsched.commands.import_data",
     "stsched.commands.solve",
     "stsched.commands.fit",
+    "stsched.commands.probe_plan",
     "stsched.commands.simulate",
     "stsched.commands.profile",
     "stsched.commands.demo",
+    "stsched.commands.show",
+    "stsched.commands.export",
 )
 
 

@@ -149,3 +149,23 @@ def _stsched_elastic(coef: Sequence[float], victim: Features, other: Features) -
 register_form(InterferenceForm("stsched-elastic", _stsched_elastic, combine="sum", n_coef=2, reads_util=False,
                                description="stsched counter-free form: host share from the SM elasticity + "
                                            "the neighbour's SM share (sum over neighbours)"))
+
+
+# --- quantile twins (issue 19): a fitted form's slowdown times a calibrated factor, the last coefficient --------
+QUANTILE_SUFFIX = "@quantile"
+
+
+def _quantile_twin(base: InterferenceForm) -> InterferenceForm:
+    """`base`'s slowdown times exp(c), c = the last coefficient (the log factor of a predictive quantile from
+    `stsched.latency.uncertainty`), at least 1.  Applied to every neighbouring partition, even one the base form
+    predicts harmless: the quantile is of the measured slowdown beside any neighbour."""
+    def pair(coef: Sequence[float], victim: Features, other: Features) -> float:
+        return _np.maximum(1.0, base.pair(coef[:-1], victim, other) * _np.exp(coef[-1]))
+
+    return InterferenceForm(base.name + QUANTILE_SUFFIX, pair, combine=base.combine, n_coef=(base.n_coef or 0) + 1,
+                            reads_util=base.reads_util,
+                            description=f"{base.name} times a calibrated quantile factor (last coefficient, log)")
+
+
+for _name in ("gpulet-linear", "igniter", "stsched-contention", "stsched-regime", "stsched-elastic"):
+    register_form(_quantile_twin(FORMS[_name]))

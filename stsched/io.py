@@ -17,8 +17,8 @@ from typing import Any
 
 from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from stsched.problem import (Device, Instance, Interference, LatencyTable, Margin, Mechanism, MechanismKind,
-                             Placement, ProfileEntry, Service, ThroughputRule)
+from stsched.problem import (POISSON_LATE_SHARE, Arrivals, Device, Instance, Interference, LatencyTable, Margin,
+                             Mechanism, MechanismKind, Placement, ProfileEntry, Service, ThroughputRule)
 
 FORMAT_VERSION = 1
 
@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 # object, which stsched accepts and ignores
 EXTENSIONS = "extensions"
 INSTANCE_KEYS = frozenset({"format", "name", "notes", "gpus", "batches", "throughput_rule", "margin", "interference",
-                           "device", "mechanism", "services", "tables", EXTENSIONS})
+                           "arrivals", "device", "mechanism", "services", "tables", EXTENSIONS})
 MARGIN_KEYS = frozenset({"latency_factor", "slo_factor", "late_share"})
 INTERFERENCE_KEYS = frozenset({"form", "coef"})
 DEVICE_KEYS = frozenset({"name", "memory_mb", "sms", "context_mb", "memory_cap"})
@@ -228,6 +228,7 @@ def instance_to_dict(inst: Instance) -> dict:
         "gpus": inst.gpus,
         "batches": list(inst.batches),
         "throughput_rule": inst.throughput_rule.value,
+        "arrivals": inst.arrivals.value,
         "margin": {"latency_factor": inst.margin.latency_factor, "slo_factor": inst.margin.slo_factor,
                    **({"late_share": inst.margin.late_share} if inst.margin.late_share else {})},
         "interference": {"form": inst.interference.form, "coef": list(inst.interference.coef)},
@@ -310,15 +311,23 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                                         r.num(rec, "sm_elasticity", rw, optional=True)))
         tables.append(_wrap(source, LatencyTable, model, tuple(entries)))
     margin_d = r.obj(d.get("margin", {}), "margin", MARGIN_KEYS)
+    arrivals = r.enum(d, "arrivals", "", Arrivals, None) if "arrivals" in d else None
+    late_share = r.num(margin_d, "late_share", "margin", 0.0)
+    if arrivals is Arrivals.POISSON and late_share == 0.0:
+        late_share = POISSON_LATE_SHARE  # "arrivals": "poisson" alone: the project's Poisson margin
+    if arrivals is Arrivals.DETERMINISTIC and late_share > 0:
+        raise r.fail("arrivals", f"'deterministic' contradicts margin.late_share {late_share:g} (the Poisson "
+                                 f"margin): say 'poisson' or drop the late_share")
     margin = _wrap(source, Margin, r.num(margin_d, "latency_factor", "margin", 1.0),
-                   r.num(margin_d, "slo_factor", "margin", 1.0), r.num(margin_d, "late_share", "margin", 0.0))
+                   r.num(margin_d, "slo_factor", "margin", 1.0), late_share)
     inter_d = r.obj(d.get("interference", {}), "interference", INTERFERENCE_KEYS)
     inter = Interference(r.str(inter_d, "form", "interference", "none"),
                          tuple(r.nums(inter_d, "coef", "interference", required=False)))
     from stsched.interference import get_form  # late import: forms may register themselves on import
     _wrap(source, get_form, inter.form)
     return _wrap(source, Instance, r.str(d, "name", "", "instance"), tuple(services), device, mech,
-                 r.int(d, "gpus", "", minimum=1), tuple(r.nums(d, "batches", "", integer=True, minimum=1)), tuple(tables),
+                 r.int(d, "gpus", "", minimum=1), tuple(r.nums(d, "batches", "", integer=True, minimum=1)),
+                 tuple(tables),
                  margin, inter, r.enum(d, "throughput_rule", "", ThroughputRule, ThroughputRule.CYCLE),
                  r.str(d, "notes", "", ""))
 

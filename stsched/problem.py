@@ -25,6 +25,17 @@ class MechanismKind(str, Enum):
     MIG = "mig"  # MIG slice of 1, 2, 3, 4 or 7 compute slices at a legal start; slices never overlap
 
 
+class Arrivals(str, Enum):
+    """The arrival process an instance is planned for (docs/RULES.md, "Arrivals a plan is made for")."""
+
+    DETERMINISTIC = "deterministic"  # the papers' rule: requests at exactly the planned rate
+    POISSON = "poisson"  # Poisson arrivals: every batch credited by the Poisson margin `Margin.late_share`
+
+
+#: the Poisson margin an instance planned for Poisson arrivals gets unless it states its own (docs/SIMULATOR.md)
+POISSON_LATE_SHARE = 0.05
+
+
 class ThroughputRule(str, Enum):
     """How a partition's service capacity is credited (docs/RULES.md, throughput rule)."""
 
@@ -297,6 +308,22 @@ class Instance:
 
     def with_gpus(self, gpus: int) -> "Instance":
         return replace(self, gpus=gpus)
+
+    @property
+    def arrivals(self) -> Arrivals:
+        """Poisson when the instance carries the Poisson margin (`margin.late_share` > 0), else deterministic."""
+        return Arrivals.POISSON if self.margin.late_share > 0 else Arrivals.DETERMINISTIC
+
+    def with_arrivals(self, arrivals: Arrivals | str, late_share: float = POISSON_LATE_SHARE) -> "Instance":
+        """The same instance planned for `arrivals`: poisson sets `margin.late_share` (default 0.05), deterministic
+        clears it."""
+        try:
+            kind = Arrivals(arrivals)
+        except ValueError:
+            raise InputError(f"arrivals {arrivals!r}: expected one of {[a.value for a in Arrivals]}") from None
+        if kind is Arrivals.POISSON and not late_share > 0:
+            raise InputError(f"arrivals poisson needs a late_share > 0, got {late_share!r}")
+        return self.with_late_share(late_share if kind is Arrivals.POISSON else 0.0)
 
     def with_late_share(self, late_share: float) -> "Instance":
         """The same instance with the Poisson margin `Margin.late_share` set (0: the plain throughput rule)."""

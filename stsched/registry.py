@@ -196,8 +196,10 @@ def register(name: str, kind: str, description: str = "",
 
     def wrap(cls):
         option_info(options)  # a declaration error shows at import, not at the first solve
-        REGISTRY[name] = SolverInfo(name, cls, kind, description or (cls.__doc__ or "").strip().split("\n")[0],
-                                    objectives, late_share, options, tuple(mechanisms), alias_of, oracle)
+        REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
+                                                      description or (cls.__doc__ or "").strip().split("\n")[0],
+                                                      objectives, late_share, options, tuple(mechanisms), alias_of,
+                                                      oracle)
         cls.name = name
         return cls
 
@@ -300,9 +302,11 @@ def load_solvers() -> None:
         except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
             log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
             continue
-        info = REGISTRY.get(ep.name)
-        if info is None or info.factory is not cls:
+        info = getattr(cls, "solver_info", None)  # what @register recorded, also when the module was imported before
+        if not isinstance(info, SolverInfo) or info.name != ep.name:
             log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
+            continue
+        REGISTRY[ep.name] = info
     if not REGISTRY:
         raise InputError(f"no solver is registered: the {ENTRY_POINT_GROUP!r} entry points are missing "
                          "(install the package: pip install -e .)")

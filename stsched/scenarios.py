@@ -198,8 +198,10 @@ RANDOM_DATASETS = {"a100-mps": "mps", "v100-mps": "mps", "a100-mig": "mig"}
 
 
 def random_instance(services: int, gpus: int, seed: int, device: str = "a100-mps", *, load: float = 0.6,
-                    slo_range: tuple[float, float] = (4.0, 12.0)) -> Instance:
-    """`services` services drawn from `device`'s profiled models, seeded.
+                    slo_range: tuple[float, float] = (4.0, 12.0), arrivals: str = "poisson") -> Instance:
+    """`services` services drawn from `device`'s profiled models, seeded, planned for `arrivals`: poisson (the
+    default: the Poisson margin `late_share` 0.05, docs/RULES.md) or deterministic (the papers' rule, which a
+    plan at full load does not survive under random arrivals: docs/SIMULATOR.md).
 
     SLO: a factor drawn from `slo_range` times the model's batch-1 latency on the whole GPU (at least the
     smallest latency the table can reach, so every service is servable).  Rates: random shares of `load` times
@@ -246,8 +248,10 @@ def random_instance(services: int, gpus: int, seed: int, device: str = "a100-mps
                        if 2 * e.latency_ms <= slo * margin.slo_factor)
         rate = float(shares[i] * load * gpus * best_gpu)
         out.append(Service(f"{m}-{i}", m, round(max(rate, 1.0), 3), round(slo, 3), _weights_mb(m)))
-    return Instance(f"random-{device}-{services}s-{gpus}g-seed{seed}", tuple(out), dev, mech, gpus, batches, tables,
-                    margin, Interference("none"), rule, notes=f"random scenario, seed {seed}, load {load}")
+    inst = Instance(f"random-{device}-{services}s-{gpus}g-seed{seed}", tuple(out), dev, mech, gpus, batches, tables,
+                    margin, Interference("none"), rule, notes=f"random scenario, seed {seed}, load {load}, "
+                                                              f"planned for {arrivals} arrivals")
+    return inst.with_arrivals(arrivals)
 
 
 # ----------------------------------------------------------------------------------------------- published plans

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from solvers.exact.driver import EngineOutcome, solve_exact
-from solvers.exact.plans import Counts
+from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import CpsatOptions, ModelData
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
@@ -127,18 +127,7 @@ def _hint(data: ModelData, m: cp_model.CpModel, v: _Vars, warm: Counts) -> None:
 def _extract(data: ModelData, solver: cp_model.CpSolver, v: _Vars) -> Counts:
     val = solver.Value
     alpha = None if v.alpha is None else val(v.alpha) / v.k
-    if data.formulation == "patterns":
-        return Counts(patterns={i: val(x) for i, x in v.y.items() if val(x) > 0}, alpha=alpha)
-    if data.formulation == "slots":
-        return Counts(layouts={i: val(x) for i, x in v.y.items() if val(x) > 0},
-                      configs={i: val(x) for i, x in v.x.items() if val(x) > 0}, alpha=alpha)
-    per_gpu = []
-    for g in range(data.instance.gpus):
-        li = next((li for li in range(len(data.layouts)) if val(v.u[g, li])), None)
-        cs = {ci: val(v.xg[g, ci]) for ci in range(len(data.configs)) if val(v.xg[g, ci]) > 0}
-        if li is not None or cs:
-            per_gpu.append((li, cs))
-    return Counts(per_gpu=tuple(per_gpu), alpha=alpha)
+    return counts_from(data, v, val, alpha)
 
 
 def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pulp
 
 from solvers.exact.driver import EngineOutcome, solve_exact
-from solvers.exact.plans import Counts
+from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import MilpOptions, ModelData
 from stsched.errors import InputError
 from stsched.registry import Objective, SolveOptions, SolveResult, register
@@ -253,18 +253,7 @@ def _extract(data: ModelData, v: _Vars) -> Counts:
         return int(round(var.varValue or 0.0))
 
     alpha = None if v.alpha is None else float(v.alpha.varValue or 0.0)
-    if data.formulation == "patterns":
-        return Counts(patterns={i: val(x) for i, x in v.y.items() if val(x) > 0}, alpha=alpha)
-    if data.formulation == "slots":
-        return Counts(layouts={i: val(x) for i, x in v.y.items() if val(x) > 0},
-                      configs={i: val(x) for i, x in v.x.items() if val(x) > 0}, alpha=alpha)
-    per_gpu = []
-    for g in range(data.instance.gpus):
-        li = next((li for li in range(len(data.layouts)) if val(v.u[g, li]) == 1), None)
-        cs = {ci: val(v.xg[g, ci]) for ci in range(len(data.configs)) if val(v.xg[g, ci]) > 0}
-        if li is not None or cs:
-            per_gpu.append((li, cs))
-    return Counts(per_gpu=tuple(per_gpu), alpha=alpha)
+    return counts_from(data, v, val, alpha)
 
 
 def _engine(backend: str):

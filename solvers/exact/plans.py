@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
-from solvers.exact.patterns import Config, ModelData, _Timer, enumerate_layouts, mig_starts
+from solvers.exact.patterns import Config, ModelData, _Timer
+from stsched.layouts import enumerate_layouts, mig_starts
 from stsched.checker import tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan
 from stsched.problem import Instance, MechanismKind
@@ -263,3 +265,20 @@ def to_plan(data: ModelData, gpus: list[list[Config]], objective: Objective, sol
             parts.append(c.partition(data.names, rates, st))
         layouts.append(GpuLayout(tuple(parts)))
     return Plan(tuple(layouts), scale=alpha, solver=solver)
+
+
+def counts_from(data: ModelData, v, val: Callable[[object], int], alpha: float | None) -> Counts:
+    """The counts of a solved model of either engine: `v` holds its variables (`y`, `x` of the patterns and slots
+    formulations; `u`, `xg` of the indexed one) and `val` reads one as an integer."""
+    if data.formulation == "patterns":
+        return Counts(patterns={i: val(x) for i, x in v.y.items() if val(x) > 0}, alpha=alpha)
+    if data.formulation == "slots":
+        return Counts(layouts={i: val(x) for i, x in v.y.items() if val(x) > 0},
+                      configs={i: val(x) for i, x in v.x.items() if val(x) > 0}, alpha=alpha)
+    per_gpu = []
+    for g in range(data.instance.gpus):
+        li = next((li for li in range(len(data.layouts)) if val(v.u[g, li]) == 1), None)
+        cs = {ci: val(v.xg[g, ci]) for ci in range(len(data.configs)) if val(v.xg[g, ci]) > 0}
+        if li is not None or cs:
+            per_gpu.append((li, cs))
+    return Counts(per_gpu=tuple(per_gpu), alpha=alpha)

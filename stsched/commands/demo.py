@@ -4,7 +4,10 @@ Imports the shipped profiles, builds the published scenarios, checks ParvaGPU's 
 scenarios with every registered solver (exact solvers under a time limit), checks every plan, simulates the
 winning plan when the simulator is installed, judges plans of a random 16-service instance made at the rates, at
 1.25 x, with head-room found by simulation and for every service at 99 % on fresh Poisson arrivals, and writes
-`results/demo/` (rows.csv, summary.md).
+`results/demo/` (rows.csv, summary.md, plans/: a picture, the instance and the plan of one plan per scenario).
+
+stdout gets the report (one rounded line per scenario, where the files are); progress goes to stderr (`--quiet`:
+none).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +23,8 @@ from tqdm import tqdm
 
 from stsched import validate as V
 from stsched.checker import check
-from stsched.io import write_atomic
+from stsched.commands.demo_report import next_steps, report_table, slug
+from stsched.io import save_instance, save_plan, write_atomic
 from stsched.outputs import output_folder
 from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 
@@ -31,6 +36,7 @@ def add(sub) -> None:
     p.add_argument("--out", default="results/demo", help="folder for rows.csv and summary.md")
     p.add_argument("--time-limit", type=V.time_limit, default=20.0, help="seconds per exact solve (default 20)")
     p.add_argument("--quick", action="store_true", help="fewer scenarios (for smoke tests)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (the report still goes to stdout)")
     p.set_defaults(run=run)
 
 
@@ -57,12 +63,25 @@ def _datasets() -> list[str]:
     return lines
 
 
+class _Progress:
+    """Progress lines on stderr, unless quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, line: str) -> None:
+        if not self.quiet:
+            tqdm.write(line, file=sys.stderr)
+
+
 def run(args) -> int:
     from stsched import scenarios
     out = output_folder(args.out)
+    say = _Progress(args.quiet)
     started = time.perf_counter()
     summary = ["# stsched demo", "", "## Shipped profiles", *_datasets(), ""]
-    print("\n".join(summary))
+    for line in summary[3:-1]:
+        say(line)
 
     summary += ["## ParvaGPU's published deployments under its own rules (5-process build)", ""]
     for row in (1, 2, 3, 4):
@@ -70,13 +89,15 @@ def run(args) -> int:
         report = check(inst, scenarios.parvagpu_published_plan(inst, row=row))
         line = f"- row {row}: {report.stats.gpus_used} GPUs, checker says {'valid' if report.valid else 'INVALID'}"
         summary.append(line)
-        print(line)
+        say(line)
     summary.append("")
 
     solvers = available_solvers()
-    records = []
+    kinds = {name: info.kind for name, info in solvers.items()}
+    records, pictures = [], []
     cases = list(_cases(args.quick))
-    for label, inst, objective in tqdm(cases, desc="scenarios", disable=True if getattr(args, "quiet", False) else None):
+    for label, inst, objective in tqdm(cases, desc="scenarios", disable=True if args.quiet else None):
+        plans = {}
         for name, info in solvers.items():
             if info.oracle or info.alias_of or info.supports(inst, objective):
                 continue  # a test oracle, an alias of a solver run already, or one that does not plan for this
@@ -88,15 +109,22 @@ def run(args) -> int:
             rec["objective_value"] = rec.pop("objective")
             rec["objective"] = objective.value
             records.append(rec)
-            print(f"{label:<22} {name:<12} {d['status']:<10} objective {d['objective']}  bound {d['bound']}  "
-                  f"{d['wall_s'] * 1000:9.1f} ms  valid {d['valid']}")
+            if judged.valid and judged.result.plan is not None:
+                plans[name] = judged.result.plan
+            say(f"{label:<22} {name:<12} {d['status']:<10} objective {_fmt(d['objective'])}  bound "
+                f"{_fmt(d['bound'])}  {d['wall_s'] * 1000:9.1f} ms  valid {d['valid']}")
+        pictures.append(_picture(out, label, inst, plans, say))
+    table = report_table(records, kinds)
     summary += ["## Solvers on the published scenarios", "",
-                "| case | objective | solver | status | value | bound | wall ms | valid |", "|---|---|---|---|---|---|---|---|"]
-    for r in records:
-        val, bound = _fmt(r["objective_value"]), _fmt(r["bound"])
-        summary.append(f"| {r['case']} | {r['objective']} | {r['solver']} | {r['status']} | {val} | {bound} | "
-                       f"{r['wall_s'] * 1000:.1f} | {r['valid']} |")
-    summary += ["", *_simulate(records, args), "", *_attainment(), "",
+                "Value: GPUs (min-gpus) or the rate factor alpha served (max-scale); gap: the heuristic against the "
+                "best exact plan; n/a: a baseline for another partition mechanism; every plan passed the checker "
+                "unless marked invalid. All solves: rows.csv.", "", *table, "",
+                "## One plan per scenario", "",
+                "One row per GPU, its partitions to scale, inside each the duty cycle to scale (stsched show).", ""]
+    for label, rel, who in pictures:
+        summary += [f"### {label}: {who}", "", f"![{label}]({rel})", ""] if rel else [f"- {label}: no valid plan", ""]
+    sim = _simulate(records, args, say)
+    summary += ["", *sim, "", *_attainment(say), "", *next_steps(str(out)), "",
                 f"Total wall time {time.perf_counter() - started:.1f} s."]
     buf = io.StringIO()
     if records:
@@ -105,16 +133,37 @@ def run(args) -> int:
         w.writerows(records)
     write_atomic(out / "rows.csv", buf.getvalue())
     write_atomic(out / "summary.md", "\n".join(summary) + "\n")
-    print(f"\nwrote {out / 'rows.csv'} and {out / 'summary.md'}")
+    print("\n".join(table))
+    for line in sim:
+        if line.startswith("- "):
+            print(f"simulated, the heuristic's min-gpus plan of gpulet m2 at 800 req/s, {line[2:]}")
+    print(f"wrote {out / 'summary.md'} (report, {sum(1 for p in pictures if p[1])} plan pictures in {out / 'plans'}) "
+          f"and {out / 'rows.csv'}")
     bad = [r for r in records if r["valid"] is False]
     return 1 if bad else 0
+
+
+def _picture(out: Path, label: str, inst, plans: dict, say) -> tuple[str, str | None, str]:
+    """Draw the heuristic's plan of a scenario (else the first valid plan) into out/plans/, with its instance and
+    plan JSON beside it (so that `stsched show` and `stsched export` can be run on them)."""
+    from stsched.view import plan_view, render
+
+    name = "heuristic" if "heuristic" in plans else next(iter(plans), None)
+    if name is None:
+        return label, None, ""
+    base = out / "plans" / slug(label)
+    save_instance(inst, base.with_suffix(".instance.json"))
+    save_plan(plans[name], base.with_suffix(".plan.json"))
+    render(plan_view(inst, plans[name]), base.with_suffix(".png"))
+    say(f"{label}: picture of the {name} plan -> {base.with_suffix('.png')}")
+    return label, f"plans/{base.name}.png", f"the {name}'s plan ({plans[name].gpus_used} GPU{'s' if plans[name].gpus_used != 1 else ''})"
 
 
 def _fmt(x) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def _simulate(records, args) -> list[str]:
+def _simulate(records, args, say) -> list[str]:
     """Replay the heuristic's min-gpus plan of gpulet m2 under Poisson and bursty arrivals."""
     from stsched import scenarios
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
@@ -128,13 +177,13 @@ def _simulate(records, args) -> list[str]:
            f"({judged.result.gpus} GPU), replayed for 60 s:", ""]
     for spec in ("poisson", "gamma:2"):
         summ = simulate(inst, judged.result.plan, ArrivalSpec.parse(spec), SimOptions(duration_s=60.0, seed=0)).summary
-        line = f"- {spec}: SLO attainment {summ.slo_attainment:.4f}, p99 {summ.p99_ms:.1f} ms"
-        print(line)
+        line = f"- {spec}: SLO attainment {summ.slo_attainment:.2%}, p99 {summ.p99_ms:.0f} ms"
+        say(line)
         out.append(line)
     return out
 
 
-def _attainment() -> list[str]:
+def _attainment(say) -> list[str]:
     """Heuristic plans of a random 16-service instance judged on fresh Poisson arrivals: at the rates, at 1.25 x the
     rates, with head-room found by simulation (`stsched solve --attainment 0.99`) and for every service at 99 %
     (`--late-share 0.05 --attainment-scope service`)."""
@@ -142,7 +191,7 @@ def _attainment() -> list[str]:
     from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
-    inst = scenarios.random_instance(16, 2, 3).with_gpus(8)
+    inst = scenarios.random_instance(16, 2, 3, arrivals="deterministic").with_gpus(8)
     solve = registry_solver("heuristic", SolveOptions(objective=Objective.MIN_GPUS))
 
     overall = plan_for_attainment(inst, solve, AttainmentOptions(target=0.99, seed=100))
@@ -160,8 +209,8 @@ def _attainment() -> list[str]:
         else:
             summ = simulate(inst, plan, ArrivalSpec.parse("poisson"), SimOptions(duration_s=120.0, seed=1)).summary
             worst = min(summ.per_service, key=lambda x: x.attainment)
-            line = (f"- {label}: {plan.gpus_used} GPUs, SLO attainment {summ.slo_attainment:.4f}, worst service "
-                    f"{worst.name} {worst.attainment:.4f}")
-        print(line)
+            line = (f"- {label}: {plan.gpus_used} GPUs, SLO attainment {summ.slo_attainment:.2%}, worst service "
+                    f"{worst.name} {worst.attainment:.2%}")
+        say(line)
         out.append(line)
     return out

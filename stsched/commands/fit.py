@@ -1,12 +1,19 @@
 """`stsched fit` and `stsched evaluate-model`: fit a latency model to a shipped data set, score it on a file.
 
-    stsched fit --dataset a100 --out a100.model.json [--form stsched-regime] [--solo-form roofline-hybrid] [--json]
-    stsched evaluate-model a100.model.json --data interference.csv [--source FORMAT] [--form NAME] [--json]
+    stsched fit --dataset a100 --out a100.model.json [--form stsched-regime] [--solo-form roofline-hybrid]
+                [--probe FILE [--probe-source FORMAT]] [--json]
+    stsched evaluate-model a100.model.json [--data interference.csv] [--source FORMAT] [--form NAME] [--json]
 
-`--dataset` (formerly `--device`, still accepted) takes a shipped data set name (`stsched.data.loaders.list_datasets()`) or an alias: `a100` is the A100
-MPS data set (a100-mps), `v100` iGniter's V100 data (v100-mps), `mig` ParvaGPU's A100 MIG data (a100-mig).
+`fit` also calibrates every saved form's predictive distribution (`stsched.latency.uncertainty`); `--probe FILE`
+adds a new model's probe co-runs (`stsched probe-plan`) and adapts its sensitivity (`stsched.latency.probes`).
+`--dataset` (alias: the older `--device`) takes a shipped data set name (`stsched.data.loaders.list_datasets()`)
+or an alias: `a100` is the A100 MPS data set (a100-mps), `v100` iGniter's V100 data (v100-mps), `mig` ParvaGPU's
+A100 MIG data (a100-mig).
 `evaluate-model --json` prints one object with `mape`, `p90_abs_rel_err` and `n` (rows scored): for a co-run file
-the error of the predicted co-run latency (solo x slowdown of the model's form), for a solo file of the latency.
+the error of the predicted co-run latency (solo x slowdown of the model's form), for a solo file of the latency;
+for co-runs also `coverage_q90` (share of rows whose slowdown is at or below the predicted 0.9 quantile),
+`q90_width` (median q0.9 / point - 1) and `per_model` rows.  It always adds `leave_one_victim_out`: the model's
+data set (when shipped with co-runs of two or more victims) refitted and recalibrated without each victim in turn.
 """
 
 from __future__ import annotations
@@ -33,8 +40,11 @@ def add(sub) -> None:
     from stsched.latency.sources import SOURCES
 
     p = sub.add_parser("fit", help="fit a latency model (solo surfaces + interference forms) to a data set")
-    p.add_argument("--dataset", default=None, help="data set name or alias (a100, v100, mig); required")
-    p.add_argument("--device", dest="dataset", help=argparse.SUPPRESS)  # deprecated name of --dataset
+    p.add_argument("--dataset", default=None, help="data set name or alias (a100, v100, mig)")
+    p.add_argument("--device", dest="device", default=None, help=argparse.SUPPRESS)  # the older spelling
+    p.add_argument("--probe", default=None, metavar="FILE",
+                   help="probe co-runs of a new model (stsched probe-plan) to refit with and adapt its sensitivity")
+    p.add_argument("--probe-source", choices=list(SOURCES), default=None, help="layout of --probe (default: detect)")
     p.add_argument("--form", choices=_saveable_forms(), default=None,
                    help="interference form for predictions (default: the project's best, stsched-regime)")
     p.add_argument("--solo-form", choices=list(SOLO_FORMS), default=None, help="solo latency form")
@@ -44,7 +54,9 @@ def add(sub) -> None:
 
     e = sub.add_parser("evaluate-model", help="score a fitted latency model on a measurement file")
     e.add_argument("model", help="model JSON file (from stsched fit)")
-    e.add_argument("--data", required=True, help="measurement file (co-run or solo; layout detected)")
+    e.add_argument("--data", default=None,
+                   help="measurement file (co-run or solo; layout detected); without it only the model's data set's "
+                        "leave-one-victim-out folds are scored")
     e.add_argument("--source", choices=list(SOURCES), default=None, help="layout of --data (default: detect)")
     e.add_argument("--form", choices=_saveable_forms(), default=None,
                    help="interference form to score (default: the model's)")
@@ -69,12 +81,17 @@ def run_fit(args) -> int:
 
     from stsched.outputs import output_file
 
-    if not args.dataset:
-        raise InputError("fit needs --dataset NAME (a shipped data set or an alias: a100, v100, mig)")
+    if (args.dataset is None) == (args.device is None):
+        raise InputError("give the data set once: --dataset NAME (--device is its older spelling)")
     output_file(args.out)
-    prof = load_profile(_dataset(args.dataset))
+    prof = load_profile(_dataset(args.dataset or args.device))
     if not prof.meta.has_latency:
         raise InputError(f"data set {prof.name!r} has no latency measurements (utilisation only): nothing to fit")
+    probes = None
+    if args.probe:
+        from stsched.latency.probes import read_probe_file
+        probes = read_probe_file(args.probe, sorted(set(prof.solo["model"].astype(str).str.strip().str.lower())),
+                                 args.probe_source)
     opts = FitOptions()
     if args.solo_form:
         opts = replace(opts, solo_form=args.solo_form)
@@ -82,7 +99,14 @@ def run_fit(args) -> int:
         from stsched.latency.forms import get_spec
         opts = replace(opts, form=args.form, carry_form=args.form if get_spec(args.form).carryable
                        else opts.carry_form)
-    model = fit(prof, opts)
+    if probes is not None:
+        from stsched.latency.probes import fit_with_probes
+        model = fit_with_probes(prof, probes, opts)
+    else:
+        from stsched.latency.uncertainty import with_predictive
+        model = fit(prof, opts)
+        if prof.corun is not None and len(prof.corun):
+            model = with_predictive(model, prof.corun)
     save(model, args.out)
     table = evaluate(model, prof, forms=list(model.coef))
     form = default_form(model) if model.coef else "none"
@@ -90,13 +114,22 @@ def run_fit(args) -> int:
     if args.json:
         json.dump({"out": args.out, "dataset": model.dataset, "models": model.models, "solo_form": opts.solo_form,
                    "form": form, "carry_form": carried,
-                   "data_hash": model.data_hash, "in_sample": table.to_dict(orient="records")}, sys.stdout)
+                   "data_hash": model.data_hash, "in_sample": table.to_dict(orient="records"),
+                   "predictive": {k: {"shift": p.shift, "q90_log_factor": float(p.log_factor(0.9)),
+                                      "grouping": p.grouping, "n_groups": p.n_groups, "probes": p.probes}
+                                  for k, p in model.predictive.items()},
+                   "adapted": {k: a.to_dict() for k, a in model.adapted.items()}}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     print(f"fitted {model.dataset} ({model.device}, {model.mechanism}): {len(model.models)} models, "
           f"{len(model.surfaces)} surfaces; solo form {opts.solo_form}; interference form {form}, "
           f"instances carry {carried}")
     print(f"wrote {args.out} (data hash {model.data_hash[:16]})")
+    for k, p in model.predictive.items():
+        print(f"  predictive {k}: q0.9 = point x {np.exp(p.log_factor(0.9)):.3f} (victim shift {p.shift:.3f}, "
+              f"{p.n_groups} {p.grouping} groups)")
+    for k, a in model.adapted.items():
+        print(f"  probed {k}: sensitivity {a.sensitivity:.3f} from {a.probes} probe(s)")
     print("in-sample errors (honest splits: experiments/latency_eval.py):")
     for r in table.to_dict(orient="records"):
         print(f"  {r['kind']:<9} {r['form']:<20} n={r['n']:<5} MAPE {r['mape']:.2%}  p90 {r['p90']:.2%}  "
@@ -116,44 +149,101 @@ def _same_units(model, solo, corun, source: str) -> None:
                          f"on {model.mechanism} partitions (other units): refused", source=source)
 
 
+def _clean(v):
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _lovo(model, form: str | None) -> dict | None:
+    """Nested leave-one-victim-out calibration on the model's shipped data set (None when it has no such folds)."""
+    from stsched.data.loaders import list_datasets, load_profile
+    from stsched.latency import fit
+    from stsched.latency.model import default_form
+    from stsched.latency.uncertainty import leave_one_victim_out_calibration
+
+    if model.dataset not in list_datasets():
+        return None
+    prof = load_profile(model.dataset)
+    if prof.corun is None or prof.corun.empty or prof.corun["victim"].nunique() < 2:
+        return None
+    base = fit(prof, model.options)
+    return leave_one_victim_out_calibration(base, prof.corun, form or default_form(base))
+
+
 def run_evaluate(args) -> int:
     from stsched.latency import load
     from stsched.latency.evaluate import error_stats
     from stsched.latency.model import corun_data, default_form, predict_slowdown, solo_rows_predict
     from stsched.latency.sources import read_measurements
+    from stsched.latency.uncertainty import score
 
     model = load(args.model)
-    source, solo, corun = read_measurements(args.data, args.source)
-    _same_units(model, solo, corun, str(args.data))
-    if corun is not None and len(corun):
-        form = args.form or default_form(model)
-        if not model.coef:
-            raise InputError(f"model {args.model} has no interference coefficients: it cannot score co-runs")
-        data = corun_data(model, corun, str(args.data))
-        pred = data.victim.latency_ms * predict_slowdown(model, data, form)
-        stats = error_stats(pred, data.rows["victim_latency_ms"].to_numpy())
-        kind, total = "corun_latency", len(corun)
-    elif solo is not None and len(solo):
-        form = model.options.solo_form
-        rows, pred = solo_rows_predict(model, solo, str(args.data))
-        stats = error_stats(pred, rows["latency_ms"].to_numpy())
-        kind, total = "solo_latency", len(solo)
-        if stats["n"] < len(rows):
-            print(f"stsched: {len(rows) - stats['n']} row(s) outside the model's profiled range not scored",
-                  file=sys.stderr)
-    else:
-        raise InputError("no rows to score", source=str(args.data))
-    if stats["n"] == 0:
-        raise InputError("no row of the file matches the model's profiles", source=str(args.data))
-    out = {"mape": stats["mape"], "p90_abs_rel_err": stats["p90"], "n": stats["n"],
-           "p50_abs_rel_err": stats["p50"], "p99_abs_rel_err": stats["p99"], "max_abs_rel_err": stats["max"],
-           "kind": kind, "form": form, "source": source, "rows_in_file": int(total), "model": model.dataset}
+    out: dict = {"model": model.dataset}
+    if args.data is not None:
+        source, solo, corun = read_measurements(args.data, args.source)
+        _same_units(model, solo, corun, str(args.data))
+        if corun is not None and len(corun):
+            form = args.form or default_form(model)
+            if not model.coef:
+                raise InputError(f"model {args.model} has no interference coefficients: it cannot score co-runs")
+            data = corun_data(model, corun, str(args.data))
+            pred = data.victim.latency_ms * predict_slowdown(model, data, form)
+            stats = error_stats(pred, data.rows["victim_latency_ms"].to_numpy())
+            kind, total = "corun_latency", len(corun)
+        elif solo is not None and len(solo):
+            form = model.options.solo_form
+            rows, pred = solo_rows_predict(model, solo, str(args.data))
+            stats = error_stats(pred, rows["latency_ms"].to_numpy())
+            kind, total = "solo_latency", len(solo)
+            if stats["n"] < len(rows):
+                print(f"stsched: {len(rows) - stats['n']} row(s) outside the model's profiled range not scored",
+                      file=sys.stderr)
+        else:
+            raise InputError("no rows to score", source=str(args.data))
+        if stats["n"] == 0:
+            raise InputError("no row of the file matches the model's profiles", source=str(args.data))
+        out.update({"mape": stats["mape"], "p90_abs_rel_err": stats["p90"], "n": stats["n"],
+                    "p50_abs_rel_err": stats["p50"], "p99_abs_rel_err": stats["p99"],
+                    "max_abs_rel_err": stats["max"], "kind": kind, "form": form, "source": source,
+                    "rows_in_file": int(total)})
+        if kind == "corun_latency":
+            if form in model.predictive:
+                sc = score(model, data, form)
+                out.update({"coverage_q90": sc["coverage_q90"], "q90_width": sc["q90_width"],
+                            "per_model": sc["per_model"]})
+            else:
+                print(f"stsched: model {args.model} has no predictive distribution of {form} (refit it with "
+                      f"`stsched fit`): no coverage_q90", file=sys.stderr)
+    lovo = _lovo(model, args.form)
+    if lovo is None and args.data is None:
+        raise InputError(f"model {args.model}: no --data and its data set {model.dataset!r} has no shipped co-runs "
+                         f"of two or more victims: nothing to score")
+    out["leave_one_victim_out"] = lovo
     if args.json:
-        json.dump({k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()},
-                  sys.stdout)
+        json.dump(_clean(out), sys.stdout)
         sys.stdout.write("\n")
-    else:
-        print(f"{kind} of {args.data} ({source}) under model {model.dataset}, form {form}: n={stats['n']} "
-              f"(of {total} rows)  MAPE {stats['mape']:.2%}  p50 {stats['p50']:.2%}  p90 {stats['p90']:.2%}  "
-              f"p99 {stats['p99']:.2%}  max {stats['max']:.2%}")
+        return 0
+    if "kind" in out:
+        print(f"{out['kind']} of {args.data} ({out['source']}) under model {model.dataset}, form {out['form']}: "
+              f"n={out['n']} (of {out['rows_in_file']} rows)  MAPE {out['mape']:.2%}  "
+              f"p50 {out['p50_abs_rel_err']:.2%}  p90 {out['p90_abs_rel_err']:.2%}  "
+              f"p99 {out['p99_abs_rel_err']:.2%}  max {out['max_abs_rel_err']:.2%}")
+        if "coverage_q90" in out:
+            print(f"  q0.9: coverage {out['coverage_q90']:.3f}, width {out['q90_width']:.3f}")
+            for r in out["per_model"]:
+                print(f"    {r['victim']:<14} n={r['n']:<5} p90 {r['p90_abs_rel_err']:.2%}  "
+                      f"coverage {r['coverage_q90']:.3f}  width {r['q90_width']:.3f}")
+    if lovo is not None:
+        p = lovo["pooled"]
+        print(f"leave-one-victim-out on {lovo['dataset']} ({lovo['form']}): p90 {p['p90_abs_rel_err']:.2%}  "
+              f"coverage_q90 {p['coverage_q90']:.3f} (worst victim {p['min_victim_coverage_q90']:.3f})  "
+              f"q90_width {p['q90_width']:.3f}")
+        for r in lovo["victims"]:
+            print(f"    {r['victim']:<14} n={r['n']:<5} p90 {r['p90_abs_rel_err']:.2%}  "
+                  f"coverage {r['coverage_q90']:.3f}  width {r['q90_width']:.3f}")
     return 0

@@ -25,7 +25,13 @@ def add(sub) -> None:
     p = sub.add_parser("profile", help="measure zoo models on partitions (solo and co-run), resumable")
     p.add_argument("--backend", required=True, choices=BACKEND_NAMES,
                    help="cpu (threads), mps (CUDA MPS %%), sm (green-context SMs), gpu (whole GPU)")
-    p.add_argument("--models", nargs="+", required=True, help="zoo model names (see docs/PROFILER.md)")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="zoo model names (docs/PROFILER.md) or your own: [NAME=]pkg.module:factory, tv:NAME "
+                        "(torchvision), hf:CONFIG (transformers config class, random weights)")
+    p.add_argument("--input-shape", default=None, metavar="SHAPE",
+                   help="one sample's input of your own models, e.g. 3x224x224 (or 128 token ids with --vocab); "
+                        "default: an example_input attribute, tv: 3x224x224, hf: 128 tokens")
+    p.add_argument("--vocab", type=V.count, default=None, help="inputs of your own models are token ids below this")
     p.add_argument("--batches", nargs="+", type=V.count, required=True, help="batch sizes (>= 1)")
     p.add_argument("--sizes", nargs="+", type=V.positive, required=True,
                    help="partition sizes in the backend's units (threads, percent, SMs; gpu: 100)")
@@ -37,6 +43,9 @@ def add(sub) -> None:
     p.add_argument("--corun-models", nargs="+", default=None, help="models for co-runs (default --models)")
     p.add_argument("--corun-batches", nargs="+", type=V.count, default=None, help="batches for co-runs")
     p.add_argument("--corun-window", type=V.positive, default=1.0, help="seconds both sides run together")
+    p.add_argument("--corun-plan", default=None, metavar="FILE",
+                   help="measure exactly these co-runs (the JSON list of `stsched probe-plan --json`) instead of "
+                        "the --corun grid")
     p.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
     p.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
     p.add_argument("--fresh", action="store_true",
@@ -115,6 +124,34 @@ def _pairs(items: list[str]) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+PLAN_KEYS = ("victim", "victim_batch", "victim_partition", "corunner", "corunner_batch", "corunner_partition")
+
+
+def _corun_plan(path: str) -> tuple[tuple[str, int, float, str, int, float], ...]:
+    """The co-runs of a `stsched probe-plan --json` file, checked entry by entry (json only: no scipy here)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            items = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read the co-run plan: {e}", source=path) from None
+    if not isinstance(items, list) or not items:
+        raise InputError("a co-run plan is a non-empty JSON list (stsched probe-plan --json)", source=path)
+    out = []
+    for i, item in enumerate(items, 1):
+        try:
+            m1, b1, p1, m2, b2, p2 = (item[k] for k in PLAN_KEYS)
+            point = (str(m1), int(b1), float(p1), str(m2), int(b2), float(p2))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"entry {i}: needs {', '.join(PLAN_KEYS)} (batches integers, partitions numbers)",
+                             source=path) from None
+        if point[1] < 1 or point[4] < 1 or not (point[2] > 0 and point[5] > 0):
+            raise InputError(f"entry {i}: batches must be >= 1 and partitions > 0", source=path)
+        if point in out:
+            raise InputError(f"entry {i} repeats entry {out.index(point) + 1}", source=path)
+        out.append(point)
+    return tuple(out)
+
+
 def _device_errors(fn: Any, name: str) -> Any:
     """Run `fn`; a backend or CUDA driver failure becomes one line (exit 2) instead of a traceback."""
     from profiler.partitions import BackendUnavailable
@@ -125,6 +162,24 @@ def _device_errors(fn: Any, name: str) -> Any:
         raise InputError(f"backend {name} failed: {e}") from None
 
 
+def _own_models(args) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """--models / --corun-models with the researcher's own models registered (profiler.custom) under their names."""
+    from profiler import custom
+
+    if args.vocab is not None and args.vocab < 1:
+        raise InputError(f"--vocab: expected an integer >= 1, got {args.vocab}")
+    shape = custom.parse_shape(args.input_shape) if args.input_shape else None
+    names: dict[str, str] = {}
+
+    def one(m: str) -> str:
+        if not custom.is_custom(m):
+            return m
+        if m not in names:
+            names[m] = custom.register(m, shape, args.vocab)
+        return names[m]
+    return tuple(one(m) for m in args.models), tuple(one(m) for m in (args.corun_models or ()))
+
+
 def run_profile(args) -> int:
     from profiler.measure import TimingOptions
     from profiler.sweep import SweepSpec, sweep
@@ -132,11 +187,15 @@ def run_profile(args) -> int:
     from stsched.outputs import output_folder
 
     output_folder(args.out)
+    plan = _corun_plan(args.corun_plan) if args.corun_plan else ()
+    if plan and args.corun:
+        raise InputError("--corun-plan replaces the --corun grid: give one of them")
     backend = _backend(args.backend, args)
-    spec = SweepSpec(models=tuple(args.models), batches=tuple(args.batches), sizes=tuple(args.sizes),
+    models, corun_models = _own_models(args)
+    spec = SweepSpec(models=models, batches=tuple(args.batches), sizes=tuple(args.sizes),
                      timing=TimingOptions(args.warmup, args.repeats), corun_sizes=_pairs(args.corun),
-                     corun_models=tuple(args.corun_models or ()), corun_batches=tuple(args.corun_batches or ()),
-                     corun_window_s=args.corun_window, progress=not getattr(args, "quiet", False))
+                     corun_models=corun_models, corun_batches=tuple(args.corun_batches or ()),
+                     corun_window_s=args.corun_window, corun_plan=plan, progress=not getattr(args, "quiet", False))
     r = _device_errors(lambda: sweep(backend, spec, args.out, fresh=args.fresh), args.backend)
     if args.json:
         _print_json({"backend": args.backend, "out": str(r.out_dir), "measured_solo": r.measured_solo,

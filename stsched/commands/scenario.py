@@ -36,9 +36,12 @@ def add(sub) -> None:
     q.add_argument("--device", dest="dataset", choices=sorted(scenarios.RANDOM_DATASETS),
                    help=argparse.SUPPRESS)  # deprecated name of --dataset
     q.add_argument("--load", type=V.positive, default=0.6, help="demand as a share of the GPUs' capacity (> 0)")
+    q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
+                   help="arrivals the instance is planned for: poisson (default; the Poisson margin late_share 0.05) "
+                        "or deterministic (the papers' rule; its plans collapse under random arrivals)")
     _out(q)
     q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.random_instance(a.services, a.gpus, a.seed, a.dataset,
-                                                                             load=a.load)))
+                                                                             load=a.load, arrivals=a.arrivals)))
 
     q = kinds.add_parser("profile", help="services drawn from any profile set (shipped or measured)",
                          description="Build an instance from a profile set: a shipped data set (h100-sm, h200-sm, "
@@ -54,9 +57,11 @@ def add(sub) -> None:
                                                                        "(default %(default)s)")
     q.add_argument("--load", type=V.positive, default=0.6, help="share of the max-scale rate (default %(default)s)")
     q.add_argument("--gpus", type=V.count, default=1, help="GPUs of the instance (default %(default)s)")
+    q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
+                   help="arrivals the instance is planned for (default %(default)s; as scenario random)")
     _out(q)
     q.set_defaults(run=lambda a: _emit(a, lambda: _planning().profile_scenario(
-        a.dataset, a.services, a.seed, slo_factor=a.slo_factor, load=a.load, gpus=a.gpus)))
+        a.dataset, a.services, a.seed, slo_factor=a.slo_factor, load=a.load, gpus=a.gpus, arrivals=a.arrivals)))
 
     q = kinds.add_parser("services", help="your own services (CSV: model, rate, slo_ms, optional name)",
                          description="Build an instance from your own list of services on a profile set's latency "
@@ -65,8 +70,11 @@ def add(sub) -> None:
     q.add_argument("--dataset", required=True, help="shipped data set name or profile folder with the models")
     q.add_argument("--gpus", type=V.count, default=None,
                    help="GPUs available (default: enough for every service alone on whole GPUs)")
+    q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
+                   help="arrivals the instance is planned for (default %(default)s; as scenario random)")
     _out(q)
-    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().services_scenario(a.file, a.dataset, a.gpus),
+    q.set_defaults(run=lambda a: _emit(a, lambda: _planning().services_scenario(a.file, a.dataset, a.gpus,
+                                                                                         a.arrivals),
                                        inputs=(a.file,)))
 
     for mix in scenarios.GPULET_MIXES:
@@ -98,24 +106,44 @@ def _out(q) -> None:
                    help="a fitted model (stsched fit): tables and interference evaluated from it")
     q.add_argument("--interference-form", default=None,
                    help="form the instance carries (with --latency-model; default: the model's)")
+    q.add_argument("--interference-quantile", default=None, metavar="Q",
+                   help="carry the Q-quantile (0 < Q < 1) of the form's calibrated slowdown distribution instead of "
+                        "its point prediction (needs --latency-model)")
     q.add_argument("--json", action="store_true",
-                   help="with --out: print a JSON summary (name, services, total rate, GPUs, mechanism, out); "
-                        "without --out the instance JSON itself is printed")
+                   help="with --out: print a JSON summary (name, services, total rate, GPUs, mechanism, arrivals, "
+                        "out); without --out the instance JSON itself is printed")
+
+
+def _quantile(args) -> float | None:
+    text = args.interference_quantile
+    if text is None:
+        return None
+    try:
+        q = float(text)
+    except ValueError:
+        q = float("nan")
+    if not 0 < q < 1:
+        raise InputError(f"--interference-quantile: a level in (0, 1) expected, got {text!r}")
+    if not args.latency_model:
+        raise InputError("--interference-quantile needs --latency-model (the fitted model's calibrated slowdowns)")
+    return q
 
 
 def _emit(args, build, inputs=()) -> int:
-    """Check the output and the options, then build the instance (`build()`) and write or print it."""
+    """Check the output and the options, then build the instance (`build()`, or an instance given) and write or
+    print it."""
     output_file(args.out, inputs=[*inputs, *(getattr(args, k, None) for k in ("latency_model", "rates", "slos"))])
     if args.interference_form and not args.latency_model:
         raise InputError("--interference-form applies with --latency-model (the form's coefficients come from it)")
-    inst = build()
+    quantile = _quantile(args)  # checked before any work (when `build` is a callable that makes the instance)
+    inst = build() if callable(build) else build
     if args.latency_model:
         from stsched.latency import load, with_model
         model = load(args.latency_model)
         if args.interference_form and not model.coef:
             raise InputError(f"--interference-form {args.interference_form}: latency model {args.latency_model} "
                              "has no co-run data, so no interference form")
-        inst = with_model(inst, model, form=args.interference_form)
+        inst = with_model(inst, model, form=args.interference_form, quantile=quantile)
     if not args.out:
         print_json(instance_to_dict(inst))
         return 0
@@ -123,8 +151,10 @@ def _emit(args, build, inputs=()) -> int:
     rate = sum(s.rate for s in inst.services)
     if args.json:
         print_json({"name": inst.name, "services": len(inst.services), "total_rate": rate, "gpus": inst.gpus,
-                    "mechanism": inst.mechanism.kind.value, "sizes": list(inst.mechanism.sizes), "out": args.out})
+                    "mechanism": inst.mechanism.kind.value, "sizes": list(inst.mechanism.sizes),
+                    "arrivals": inst.arrivals.value, "out": args.out})
     else:
         print(f"{inst.name}: {len(inst.services)} services, {rate:.6g} req/s in all, {inst.gpus} GPUs, "
-              f"{inst.mechanism.kind.value} sizes {[f'{x:g}' for x in inst.mechanism.sizes]} -> {args.out}")
+              f"{inst.mechanism.kind.value} sizes {[f'{x:g}' for x in inst.mechanism.sizes]}, "
+              f"{inst.arrivals.value} arrivals -> {args.out}")
     return 0

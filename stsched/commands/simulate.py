@@ -57,6 +57,9 @@ def add(sub) -> None:
     p.add_argument("--allow-invalid", action="store_true",
                    help="simulate a plan that the checker rejects (refused otherwise: exit 1 with its first "
                         "violation); the summary then says so")
+    p.add_argument("--interference-noise", default=None, metavar="MODEL",
+                   help="draw each batch's interference slowdown from MODEL's calibrated predictive distribution of "
+                        "the instance's form (a model file from stsched fit)")
     p.add_argument("--out", default=None, help="write the summary here (JSON, atomically)")
     p.add_argument("--records", default=None, help="write per-request records here (CSV, atomically)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -114,10 +117,22 @@ def format_summary(s) -> str:
     return "\n".join(lines)
 
 
+def _interference_noise(path: str, inst, plan):
+    from stsched.latency import load
+    from stsched.simulation.interference_noise import base_interference, predictive_factors
+
+    model = load(path)
+    form = base_interference(inst).form
+    if form not in model.predictive:
+        raise InputError(f"model has no predictive distribution of the instance's form {form!r} (calibrated: "
+                         f"{', '.join(model.predictive) or 'none; refit it with stsched fit'})", source=path)
+    return predictive_factors(inst, plan, model.predictive[form])
+
+
 def run_simulate(args) -> int:
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
-    output_file(args.out, inputs=(args.instance, args.plan))
+    output_file(args.out, inputs=(args.instance, args.plan, args.interference_noise))
     output_file(args.records, inputs=(args.instance, args.plan, args.out), what="--records")
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
@@ -126,10 +141,14 @@ def run_simulate(args) -> int:
     noise_cv, noise_source = _noise(args.noise_cv)
     options = SimOptions(duration_s=_number(args.duration, "--duration"), seed=args.seed, routing=args.routing,
                          noise_cv=noise_cv, exec_model=args.exec_model, progress=progress(args))
-    result = simulate(inst, plan, spec, options)
+    factors = None
+    if args.interference_noise:
+        factors = _interference_noise(args.interference_noise, inst, plan)
+    result = simulate(inst, plan, spec, options, batch_factors=factors)
     d = result.summary.to_dict()
     d["arrivals"] = spec.describe()
     d["noise_cv"], d["noise_source"] = noise_cv, noise_source
+    d["interference_noise"] = args.interference_noise
     d["wall_s"] = round(result.wall_s, 3)
     d["plan_valid"] = report.valid
     if not report.valid:

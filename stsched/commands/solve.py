@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 from stsched import validate as V
 from stsched.commands._common import RATE_FREE, load_judged_plan, print_json
 from stsched.errors import InputError
 from stsched.io import load_instance, save_plan
 from stsched.outputs import output_file
-from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
+from stsched.registry import Objective, SolveOptions, Status, available_solvers
 
 
 def add(sub) -> None:
@@ -51,12 +50,14 @@ def add(sub) -> None:
                    help="set the instance's margin.late_share (0 <= X < 1): credit each batch only with the Poisson "
                         "arrivals it absorbs with at most X overflow (docs/RULES.md; heuristic and exact solvers; "
                         "default: the instance's)")
-    p.add_argument("--attainment", type=V.fraction, default=None, metavar="T",
+    p.add_argument("--attainment", type=V.real(0.0, 1.0, strict_max=True), default=None, metavar="T",
                    help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
-                        "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor)")
-    p.add_argument("--attainment-scope", default="overall", choices=["overall", "service"],
-                   help="T applies to all requests together (default) or to every service (add --late-share 0.05: "
-                        "docs/SIMULATOR.md)")
+                        "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor). "
+                        "Default: 0.99 for every service when the instance is planned for Poisson arrivals (min-gpus, "
+                        "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off")
+    p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],
+                   help="T applies to all requests together (default with an explicit T) or to every service (the "
+                        "Poisson default; add --late-share 0.05 to a deterministic instance: docs/SIMULATOR.md)")
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=V.count, default=12, metavar="N", help="at most N plans (default 12)")
@@ -95,7 +96,8 @@ def _params(items: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def run(args) -> int:
-    from stsched.planning.headroom import solve_with_headroom, validate_headroom
+    from stsched.planning.headroom import validate_headroom
+    from stsched.planning.solve import PlanOptions, plan
 
     output_file(args.out, inputs=(args.instance, args.warm_start, args.current))
     objective = Objective(args.objective)
@@ -127,14 +129,19 @@ def run(args) -> int:
     options = SolveOptions(objective=objective, time_limit_s=args.time_limit, seed=args.seed,
                            threads=args.threads, engine=args.engine, warm_start=warm, current_plan=current,
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
-    met = None
-    if args.attainment is not None:
-        judged, met = _solve_for_attainment(args, offered, options)
-    else:
-        judged = solve_with_headroom(args.solver, offered, options, args.headroom)
+    how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
+                      attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
+    planned = plan(args.solver, offered, options, how)
+    judged, met = planned.judged, planned.attainment_met
     r = judged.result
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
+    if r.plan is not None and judged.valid:
+        from stsched.safety import warning
+
+        line = warning(offered, r.plan)
+        if line:
+            print(f"stsched: {line}", file=sys.stderr)
     if args.json:
         print_json({**judged.to_dict(), **({} if met is None else {"attainment_target_met": met})})
     else:
@@ -159,25 +166,3 @@ def _progress(line: str) -> None:
 
 def _g(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
-
-
-def _solve_for_attainment(args, offered, options):
-    """`plan_for_attainment` around the chosen solver: (the judged result of the plan it returns, checked against
-    the offered rates, its message saying how the loop ended; whether the target was met)."""
-    from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
-
-    if Objective(args.objective) is not Objective.MIN_GPUS:
-        raise InputError("--attainment applies to the min-gpus objective")
-    opts = AttainmentOptions(target=args.attainment, scope=args.attainment_scope, arrivals=args.attainment_arrivals,
-                             rounds=args.attainment_rounds, start=args.headroom, seed=args.seed)
-    res = plan_for_attainment(offered, registry_solver(args.solver, options), opts)
-    r = res.judged.result
-    if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
-        message = f"{r.message + '; ' if r.message else ''}{res.message}"
-        return replace(res.judged, result=replace(r, message=message)), False
-    raised = sum(1 for _, f in res.factors if f > args.headroom)
-    message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
-               f"{args.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
-    # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
-    status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
-    return Judged(replace(r, status=status, bound=None, message=message), res.report), res.met

@@ -67,6 +67,17 @@ COLUMN_DOCS: dict[str, dict[str, tuple[str, str, str]]] = {
     },
 }
 
+#: the `models` field of a profiler-written meta.json: one object per model name of its tables, with these keys
+#: (data/README.md, "Model sources"; a test keeps the two equal)
+MODEL_SOURCE_DOCS: dict[str, tuple[str, str]] = {
+    "source": ("str", "where the model came from: `zoo (profiler.nets, random weights)`, `python PKG.MODULE:FACTORY`, "
+                      "`torchvision VERSION models.get_model(NAME, weights=None)` or `transformers VERSION "
+                      "AutoModel.from_config(CONFIG()), random weights`"),
+    "params": ("int", "parameter count of the model as built"),
+    "input_shape": ("list[int]", "one sample's input shape (token ids: the sequence length)"),
+    "tokens": ("bool", "inputs are int64 token ids (else float32 normal samples)"),
+}
+
 _MAX_LISTED = 5
 
 

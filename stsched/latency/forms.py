@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from stsched.errors import InputError
-from stsched.interference import get_form
+from stsched.interference import FORMS, get_form
 from stsched.latency.features import Side
 
 Evaluator = Callable[[Sequence[float], Side, Side], np.ndarray]
@@ -53,38 +53,56 @@ def _registered(name: str) -> Evaluator:
 
 @dataclass(frozen=True)
 class FormSpec:
-    """How to evaluate and fit one interference form."""
+    """How to fit one interference form.  What the form is (its coefficient count, whether it reads L2/DRAM
+    utilisation, its description) is stated once, where it is registered (`stsched.interference.FORMS`); a form
+    that is not registered there (gbm) cannot be carried by an Instance and states those facts here."""
 
     name: str
-    evaluate: Evaluator | None  # None: a fitted estimator (gbm)
-    n_coef: int
     fit: str  # "ols" (gpulet's own regression), "lsq" (bounded least squares on relative error), "gbm"
     lower: tuple[float, ...] = ()
     upper: tuple[float, ...] = ()
     init: tuple[float, ...] = ()
-    carryable: bool = True  # evaluable from interference.Features, so an Instance can carry it
     needs_elasticity: bool = False
-    needs_util: bool = True  # reads solo L2/DRAM utilisation (False: fits profiles without Nsight counters)
-    description: str = ""
+    vectorised: Evaluator | None = None  # an array twin of the registered pair function, where that one is scalar
+    unregistered_description: str = ""  # only for forms an Instance cannot carry
+
+    @property
+    def carryable(self) -> bool:
+        """Registered in `stsched.interference`, so an Instance can carry it."""
+        return self.name in FORMS
+
+    @property
+    def evaluate(self) -> Evaluator | None:
+        """Slowdown on arrays of co-run rows (None: a fitted estimator, gbm)."""
+        if self.vectorised is not None or not self.carryable:
+            return self.vectorised
+        return _registered(self.name)
+
+    @property
+    def n_coef(self) -> int:
+        return int(FORMS[self.name].n_coef or 0) if self.carryable else 0
+
+    @property
+    def needs_util(self) -> bool:
+        """Reads solo L2/DRAM utilisation (False: fits profiles without Nsight counters)."""
+        return FORMS[self.name].reads_util if self.carryable else True
+
+    @property
+    def description(self) -> str:
+        return FORMS[self.name].description if self.carryable else self.unregistered_description
 
 
 INF = float("inf")
 FORM_SPECS: dict[str, FormSpec] = {
-    "gpulet-linear": FormSpec("gpulet-linear", _gpulet_linear, 5, "ols",
-                              description="gpulet: linear in both sides' L2/DRAM x partition fraction"),
-    "igniter": FormSpec("igniter", _registered("igniter"), 2, "lsq", (0.0, 0.0), (INF, INF), (0.1, 0.1),
-                        description="iGniter: co-runner L2 + per-kernel scheduling delay"),
-    "stsched-contention": FormSpec("stsched-contention", _registered("stsched-contention"), 3, "lsq",
-                                   (0.0, 0.0, 0.0), (INF, INF, INF), (0.1, 0.1, 0.1),
-                                   description="stsched: host share from DRAM intensity + memory contention"),
-    "stsched-regime": FormSpec("stsched-regime", _registered("stsched-regime"), 3, "lsq", (0.0, 0.0, 0.0),
-                               (INF, INF, INF), (0.1, 0.1, 0.1), carryable=True, needs_elasticity=True,
-                               description="stsched: host share from SM elasticity + memory contention"),
-    "stsched-elastic": FormSpec("stsched-elastic", _registered("stsched-elastic"), 2, "lsq", (0.0, 0.0),
-                                (INF, INF), (0.05, 0.1), carryable=True, needs_elasticity=True, needs_util=False,
-                                description="stsched: host share from SM elasticity + the neighbour's SM share"),
-    "gbm": FormSpec("gbm", None, 0, "gbm", carryable=False, needs_elasticity=True,
-                    description="gradient boosting on elasticity, L2, DRAM, fractions of both sides"),
+    "gpulet-linear": FormSpec("gpulet-linear", "ols", vectorised=_gpulet_linear),
+    "igniter": FormSpec("igniter", "lsq", (0.0, 0.0), (INF, INF), (0.1, 0.1)),
+    "stsched-contention": FormSpec("stsched-contention", "lsq", (0.0, 0.0, 0.0), (INF, INF, INF), (0.1, 0.1, 0.1)),
+    "stsched-regime": FormSpec("stsched-regime", "lsq", (0.0, 0.0, 0.0), (INF, INF, INF), (0.1, 0.1, 0.1),
+                               needs_elasticity=True),
+    "stsched-elastic": FormSpec("stsched-elastic", "lsq", (0.0, 0.0), (INF, INF), (0.05, 0.1),
+                                needs_elasticity=True),
+    "gbm": FormSpec("gbm", "gbm", needs_elasticity=True,
+                    unregistered_description="gradient boosting on elasticity, L2, DRAM, fractions of both sides"),
 }
 
 

@@ -8,6 +8,8 @@ Solvers, the checker and the simulator never see the model: they read the tables
 - `interference_for(model)`: the form an Instance carries (default `options.carry_form`, or
   `options.corun_only_form` for a profile without L2/DRAM utilisation; a form registered in
   `stsched.interference` and evaluable from `Features` alone) and its coefficients.
+- `interference_for(model, quantile=Q)`: the form's `@quantile` twin carrying the Q-quantile factor of its
+  calibrated predictive distribution (`stsched.latency.uncertainty`).
 - `with_model(instance, model)`: the same instance with its tables and interference re-evaluated from the model.
 """
 
@@ -76,7 +78,7 @@ def tables_for(model: LatencyModel, models: Sequence[str], batches: Sequence[int
     return tuple(LatencyTable(m, tuple(e)) for m, e in by_model.items())
 
 
-def interference_for(model: LatencyModel, form: str | None = None) -> Interference:
+def interference_for(model: LatencyModel, form: str | None = None, quantile: float | None = None) -> Interference:
     """The interference an Instance carries: a registered, Features-evaluable form and its coefficients (default
     `options.carry_form`; for a profile without L2/DRAM utilisation, the counter-free `options.corun_only_form`)."""
     name = form or default_form(model, carry=True)
@@ -90,17 +92,24 @@ def interference_for(model: LatencyModel, form: str | None = None) -> Interferen
     if name not in model.coef:
         raise InputError(f"latency model {model.dataset!r} has no fitted form {name!r}")
     get_form(name)  # registered in stsched.interference: the checker can evaluate it
+    if quantile is not None:  # the form's quantile twin, its calibrated log factor appended (issue 19)
+        from stsched.interference import QUANTILE_SUFFIX
+        if name not in model.predictive:
+            raise InputError(f"latency model {model.dataset!r} has no predictive distribution of {name!r} (refit it "
+                             f"with `stsched fit`; calibrated: {', '.join(model.predictive) or 'none'})")
+        factor = float(model.predictive[name].log_factor(quantile))
+        return Interference(get_form(name + QUANTILE_SUFFIX).name, (*model.coef[name], factor))
     return Interference(name, tuple(model.coef[name]))
 
 
 def with_model(instance: Instance, model: LatencyModel, *, form: str | None = None,
-               extrapolate: bool = False) -> Instance:
+               extrapolate: bool = False, quantile: float | None = None) -> Instance:
     """`instance` with tables (its services' models x its batches x its mechanism's sizes x procs options) and
     interference evaluated from `model`."""
     models = [s.model for s in instance.services]
     tables = tables_for(model, models, instance.batches, instance.mechanism.sizes, instance.procs_options(),
                         extrapolate=extrapolate)
-    return replace(instance, tables=tables, interference=interference_for(model, form))
+    return replace(instance, tables=tables, interference=interference_for(model, form, quantile))
 
 
 build_tables = tables_for

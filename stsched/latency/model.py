@@ -91,6 +91,10 @@ class LatencyModel:
     corun_hash: str = ""
     data_hash: str = ""
     estimators: Mapping[str, Any] = field(default_factory=dict)  # comparison-only fits (gbm); never saved
+    # form -> uncertainty.Predictive (calibrated quantiles of the slowdown; `stsched fit` calibrates and saves them)
+    predictive: Mapping[str, Any] = field(default_factory=dict)
+    # victim model -> probes.Adaptation (its sensitivity adapted to probe co-runs, `stsched fit --probe`)
+    adapted: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def has_util(self) -> bool:
@@ -278,10 +282,13 @@ def predict_slowdown(model: LatencyModel, data: CorunData, form: str | None = No
     name = form or default_form(model)
     if name == model.options.form and not model.has_util:
         name = default_form(model)
-    if name in model.coef:
-        return predict_form(name, model.coef[name], data)
-    if name in model.estimators:
-        return predict_form(name, model.estimators[name], data)
+    fitted = model.coef.get(name, model.estimators.get(name))
+    if fitted is not None:
+        pred = predict_form(name, fitted, data)
+        if model.adapted:  # victims probed by `stsched fit --probe`: their adapted sensitivity
+            from stsched.latency.probes import apply_adaptations
+            pred = apply_adaptations(dict(model.adapted), data, pred)
+        return pred
     raise InputError(f"latency model {model.dataset!r} has no fitted form {name!r} "
                      f"(fitted: {', '.join([*model.coef, *model.estimators]) or 'none: no co-run data'})")
 

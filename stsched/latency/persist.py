@@ -74,8 +74,22 @@ def save(model, path: str | os.PathLike[str]) -> None:
         "fitted_with": {"numpy": numpy.__version__, "scipy": scipy.__version__},
         "surfaces": _points_payload(model.surfaces, model.options),
     }
+    if model.predictive:  # calibrated slowdown quantiles (stsched.latency.uncertainty); absent in older files
+        payload["predictive"] = {name: p.to_dict() for name, p in model.predictive.items()}
+    if model.adapted:  # probed victims' sensitivities (stsched.latency.probes)
+        payload["adapted"] = {name: a.to_dict() for name, a in model.adapted.items()}
     payload["content_sha256"] = hashlib.sha256(_canon(payload).encode()).hexdigest()
     write_json(path, payload)
+
+
+def _predictive(raw: dict[str, Any]) -> dict[str, Any]:
+    from stsched.latency.uncertainty import Predictive
+    return {str(k): Predictive.from_dict(v) for k, v in (raw.get("predictive") or {}).items()}
+
+
+def _adapted(raw: dict[str, Any]) -> dict[str, Any]:
+    from stsched.latency.probes import Adaptation
+    return {str(k): Adaptation.from_dict(v) for k, v in (raw.get("adapted") or {}).items()}
 
 
 def _fail(path, what: str) -> InputError:
@@ -116,7 +130,7 @@ def load(path: str | os.PathLike[str]):
         coef = {str(k): tuple(float(c) for c in v) for k, v in raw["interference"].items()}
         model = LatencyModel(str(raw["dataset"]), str(raw["device"]), str(raw["mechanism"]), float(raw["capacity"]),
                              options, surfaces, coef, str(raw["points_hash"]), str(raw["corun_hash"]),
-                             str(raw["data_hash"]))
+                             str(raw["data_hash"]), predictive=_predictive(raw), adapted=_adapted(raw))
     except InputError:
         raise
     except (KeyError, TypeError, ValueError) as e:

@@ -46,16 +46,19 @@ def calibrate(draw: scenarios.ProfileDraw, load: float = 0.6, solver: str = "heu
 
 def profile_scenario(dataset: str | Path, services: int | None = None, seed: int = 0, *, slo_factor: float = 5.0,
                      load: float = 0.6, gpus: int = 1, interference: tuple[Interference, object] | None = None,
-                     solver: str = "heuristic", time_limit_s: float = 10.0) -> Instance:
+                     solver: str = "heuristic", time_limit_s: float = 10.0, arrivals: str = "poisson") -> Instance:
+    """The instance planned for `arrivals` (poisson by default, as `stsched scenario random`); the rate is
+    calibrated under the deterministic rule, so it does not depend on the arrivals chosen."""
     draw = scenarios.draw_services(resolve_profile(dataset), services, seed, slo_factor=slo_factor, gpus=gpus,
                                    interference=interference)
     cal = calibrate(draw, load, solver, time_limit_s)
     return draw.instance(cal.rate, f"profile scenario: SLO = {slo_factor:g} x solo latency at the largest batch "
                                    f"<= 8 on the largest partition; rate = {load:g} x {solver} max-scale alpha "
-                                   f"{cal.alpha:.4g} on {gpus} GPU(s) x {BASE_RATE:g} req/s; seed {seed}")
+                                   f"{cal.alpha:.4g} on {gpus} GPU(s) x {BASE_RATE:g} req/s; seed {seed}").with_arrivals(arrivals)
 
 
-def services_scenario(path: str | Path, dataset: str | Path, gpus: int | None = None) -> Instance:
+def services_scenario(path: str | Path, dataset: str | Path, gpus: int | None = None,
+                      arrivals: str = "poisson") -> Instance:
     picks = scenarios.read_services_csv(path)
     ps = resolve_profile(dataset)
     inst = scenarios.profile_instance(ps, picks, 1, name=f"{Path(path).stem}-{ps.name}",
@@ -73,4 +76,4 @@ def services_scenario(path: str | Path, dataset: str | Path, gpus: int | None = 
         gpus = max(1, need)
     elif isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
         raise InputError(f"gpus: expected an integer >= 1, got {gpus!r}")
-    return replace(inst, gpus=gpus)
+    return replace(inst, gpus=gpus).with_arrivals(arrivals)

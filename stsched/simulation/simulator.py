@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 from tqdm import tqdm
@@ -70,6 +70,10 @@ class PartitionTiming:
     partition: int
     part: Partition
     exec_s: tuple[tuple[float, ...], ...]  # per tenant, seconds, indexed by the batch fill m = 0..b
+
+
+#: per-batch factors of one partition: (its timing, how many, a generator) -> array of factors, or None
+BatchFactors = Callable[[PartitionTiming, int, np.random.Generator], "np.ndarray | None"]
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,12 @@ def _segments(arr: np.ndarray, routes: list[tuple[int, int, float]], timings: li
 def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], *,
              available: Mapping[int, float] | None = None, start_s: float = 0.0, horizon_s: float = math.inf,
              window: tuple[float, float] | None = None, routing: str = "interleave", noise_cv: float = 0.0,
-             exec_model: str = "fill", reroute: bool = True, seed: int = 0, progress: bool = False) -> PlanRun:
+             exec_model: str = "fill", reroute: bool = True, seed: int = 0, progress: bool = False,
+             batch_factors: BatchFactors | None = None) -> PlanRun:
     """Run `plan` on the given arrivals (absolute seconds, sorted per service).
+
+    `batch_factors(partition timing, n, rng)`: n further multiplicative factors per batch in dispatch order (or
+    None), e.g. interference slowdowns drawn from a predictive distribution (`stsched.simulation.interference_noise`).
 
     Every partition serves from `start_s`, or from `available[gpu]` when given (a GPU being reconfigured or still
     finishing earlier work); with `reroute`, requests arriving while a partition is not yet available are routed
@@ -222,6 +230,10 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
         n = sum(len(a) for a in arrs)
         begin = start_s if available is None else max(start_s, available.get(pt.gpu, start_s))
         noise = _noise(noise_cv, n + 1, np.random.default_rng([seed, 7919, pt.gpu, pt.partition]))
+        if batch_factors is not None:
+            extra = batch_factors(pt, n + 1, np.random.default_rng([seed, 6007, pt.gpu, pt.partition]))
+            if extra is not None:
+                noise = extra if noise is None else noise * extra
         out = run_partition(arrs, pt.exec_s, [t.batch for t in pt.part.tenants], pt.part.procs, begin, horizon_s,
                             noise)
         free_at[(pt.gpu, pt.partition)] = out.free_at
@@ -242,7 +254,7 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
 
 
 def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray] = ArrivalSpec(),
-             options: SimOptions = SimOptions()) -> SimResult:
+             options: SimOptions = SimOptions(), batch_factors: BatchFactors | None = None) -> SimResult:
     """Simulate `plan` for `options.duration_s` seconds of arrivals and drain the queues.
 
     With an `ArrivalSpec`, every service arrives at its instance rate times `plan.scale` (the rate the plan
@@ -253,7 +265,8 @@ def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str
         rates = [s.rate * plan.scale for s in instance.services]
         arrivals = generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
     run = run_plan(instance, plan, arrivals, routing=options.routing, noise_cv=options.noise_cv,
-                   exec_model=options.exec_model, seed=options.seed, progress=options.progress, window=(0.0, options.duration_s))
+                   exec_model=options.exec_model, seed=options.seed, progress=options.progress, window=(0.0, options.duration_s),
+                   batch_factors=batch_factors)
     offered = {name: len(a) / options.duration_s for name, a in arrivals.items()}
     summary = summarize(instance, run.records, options.duration_s, run.use, offered)
     return SimResult(run.records, summary, time.perf_counter() - t0)

@@ -82,6 +82,14 @@ def _run(argv: list[str], capsys) -> tuple[int, str]:
     return code, text
 
 
+def _run_json(argv: list[str], capsys) -> tuple[int, object]:
+    """Exit code and the one JSON object on stdout (stderr may carry a warning line)."""
+    code = main(argv)
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, json.loads(out.out)
+
+
 # (arguments with {placeholders} from `files`, exit code, words expected in stdout + stderr)
 TABLE = [
     # --- output paths
@@ -156,10 +164,10 @@ def test_hostile_table(files, capsys, args, code, words):
 def test_brute_stops_at_the_time_limit(capsys, tmp_path):
     from stsched.scenarios import random_instance
 
-    save_instance(random_instance(6, 3, 2), tmp_path / "r6.json")  # brute force needs minutes here
-    code, text = _run(["solve", str(tmp_path / "r6.json"), "--solver", "brute", "--time-limit", "1", "--json"],
-                      capsys)
-    d = json.loads(text)
+    # brute force needs minutes here
+    save_instance(random_instance(6, 3, 2, arrivals="deterministic"), tmp_path / "r6.json")
+    code, d = _run_json(["solve", str(tmp_path / "r6.json"), "--solver", "brute", "--time-limit", "1", "--json"],
+                        capsys)
     assert code == 1 and d["status"] == "unknown" and "time limit" in d["message"]
     assert d["wall_s"] <= 1 * 1.1 + 1
 
@@ -169,9 +177,8 @@ def test_huge_max_scale_honours_the_time_limit(capsys, tmp_path, solver):
     from stsched.scenarios import gpulet_mix
 
     save_instance(gpulet_mix("m2", 3000), tmp_path / "big.json")
-    code, text = _run(["solve", str(tmp_path / "big.json"), "--solver", solver, "--objective", "max-scale",
-                       "--time-limit", "1", "--json"], capsys)
-    d = json.loads(text)
+    code, d = _run_json(["solve", str(tmp_path / "big.json"), "--solver", solver, "--objective", "max-scale",
+                         "--time-limit", "1", "--json"], capsys)
     assert d["wall_s"] <= 1 * 1.1 + 1, d
     assert (code, d["status"]) in ((0, "feasible"), (1, "unknown")), d
 
@@ -224,9 +231,9 @@ def test_imports_never_mix(capsys, tmp_path):
     assert _run(["import", "stsched-profiler", str(root / "h200-sm"), "--out", str(out)], capsys)[0] == 0
     code, text = _run(["import", "stsched-profiler", str(root / "h100-sm"), "--out", str(out)], capsys)
     assert code == 2 and "already holds an import" in text and "--fresh" in text
-    code, text = _run(["import", "stsched-profiler", str(root / "h100-sm"), "--out", str(out), "--fresh",
-                       "--json"], capsys)
-    assert code == 0 and json.loads(text)["solo_rows"] > 0
+    code, d = _run_json(["import", "stsched-profiler", str(root / "h100-sm"), "--out", str(out), "--fresh",
+                         "--json"], capsys)
+    assert code == 0 and d["solo_rows"] > 0
     assert json.loads((out / "import.json").read_text())["paths"] == [str((root / "h100-sm").resolve())]
 
 
@@ -256,8 +263,8 @@ def test_gamma_arrivals_beyond_memory_are_refused():
 
 
 def test_solvers_json_lists_options_objectives_mechanisms(capsys):
-    code, text = _run(["solvers", "--json"], capsys)
-    rows = {r["name"]: r for r in json.loads(text)}
+    code, listed = _run_json(["solvers", "--json"], capsys)
+    rows = {r["name"]: r for r in listed}
     assert code == 0 and {"heuristic", "milp", "gpulet", "gslice"} <= set(rows)
     assert "mig" in rows["gslice"]["mechanisms"] and rows["milp-highs"]["alias_of"] == "milp"
     slack = {o["name"]: o for o in rows["gpulet"]["options"]}["slack"]

@@ -73,7 +73,7 @@ def _within_credit(inst, plan, share):
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 10_000), services=st.integers(2, 8), share=st.sampled_from([0.01, 0.05, 0.2]))
 def test_heuristic_plans_keep_every_tenant_within_its_credit(seed, services, share):
-    inst = random_instance(services, 1, seed).with_gpus(8)
+    inst = random_instance(services, 1, seed, arrivals="deterministic").with_gpus(8)
     judged = _solve(inst, share)
     if judged.result.plan is None:
         return
@@ -84,7 +84,7 @@ def test_heuristic_plans_keep_every_tenant_within_its_credit(seed, services, sha
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 10_000), services=st.integers(2, 4), share=st.sampled_from([0.02, 0.1]))
 def test_exact_solvers_model_the_credit_and_are_never_worse_than_the_heuristic(seed, services, share):
-    inst = random_instance(services, 1, seed).with_gpus(4)
+    inst = random_instance(services, 1, seed, arrivals="deterministic").with_gpus(4)
     heur = _solve(inst, share)
     for name in ("milp", "cpsat"):
         exact = _solve(inst, share, name)
@@ -98,12 +98,12 @@ def test_exact_solvers_model_the_credit_and_are_never_worse_than_the_heuristic(s
 
 
 def test_late_share_zero_is_the_default_rule():
-    inst = random_instance(12, 2, 5).with_gpus(6)
+    inst = random_instance(12, 2, 5, arrivals="deterministic").with_gpus(6)
     assert _solve(inst, 0.0).result.plan == _solve(inst, None).result.plan
 
 
 def test_the_checker_applies_the_credit():
-    inst = random_instance(6, 1, 2).with_gpus(4)
+    inst = random_instance(6, 1, 2, arrivals="deterministic").with_gpus(4)
     plain = _solve(inst, None).result.plan
     assert check(inst, plain).valid
     strict = check(inst.with_late_share(0.05), plain)
@@ -111,7 +111,7 @@ def test_the_checker_applies_the_credit():
 
 
 def test_late_share_then_every_service_loop_holds_on_fresh_arrivals():
-    inst = random_instance(16, 2, 3).with_gpus(8)
+    inst = random_instance(16, 2, 3, arrivals="deterministic").with_gpus(8)
     plain = _solve(inst, None).result.plan
     fresh = SimOptions(duration_s=300.0, seed=9_999)
     worst = lambda plan: min(s.attainment for s in simulate(inst, plan, ArrivalSpec("poisson"), fresh).summary.per_service)  # noqa: E731
@@ -125,13 +125,13 @@ def test_late_share_then_every_service_loop_holds_on_fresh_arrivals():
 
 def test_bad_late_share_and_baselines_refuse_it():
     with pytest.raises(InputError):
-        random_instance(2, 1, 1).with_late_share(1.5)
+        random_instance(2, 1, 1, arrivals="deterministic").with_late_share(1.5)
     with pytest.raises(InputError, match="ignores margin.late_share"):
-        _solve(random_instance(3, 1, 1), 0.05, "gpulet")
+        _solve(random_instance(3, 1, 1, arrivals="deterministic"), 0.05, "gpulet")
 
 
 def test_late_share_round_trips_through_json(tmp_path):
-    inst = random_instance(3, 1, 1)
+    inst = random_instance(3, 1, 1, arrivals="deterministic")
     save_instance(inst.with_late_share(0.05), tmp_path / "a.json")
     save_instance(inst, tmp_path / "b.json")
     assert load_instance(tmp_path / "a.json").margin.late_share == 0.05
@@ -140,7 +140,7 @@ def test_late_share_round_trips_through_json(tmp_path):
 
 
 def test_cli_late_share(tmp_path, capsys):
-    save_instance(random_instance(16, 2, 3).with_gpus(8), tmp_path / "i.json")
+    save_instance(random_instance(16, 2, 3, arrivals="deterministic").with_gpus(8), tmp_path / "i.json")
     assert main(["solve", str(tmp_path / "i.json"), "--late-share", "0.05", "--attainment", "0.99",
                  "--attainment-scope", "service", "--out", str(tmp_path / "p.json")]) == 0
     assert re.search(r"every service reached (99|100)\.\d\d% \(lower confidence bound; target 99\.00%\)",

@@ -76,8 +76,8 @@ def test_igniter_example():
 
 @pytest.mark.parametrize("device", ["a100-mps", "v100-mps", "a100-mig"])
 def test_random_is_seeded_and_servable(device):
-    a = scenarios.random_instance(6, 3, seed=4, device=device)
-    b = scenarios.random_instance(6, 3, seed=4, device=device)
-    c = scenarios.random_instance(6, 3, seed=5, device=device)
+    a = scenarios.random_instance(6, 3, seed=4, device=device, arrivals="deterministic")
+    b = scenarios.random_instance(6, 3, seed=4, device=device, arrivals="deterministic")
+    c = scenarios.random_instance(6, 3, seed=5, device=device, arrivals="deterministic")
     assert a == b and a != c
     assert not infeasible_services(a)

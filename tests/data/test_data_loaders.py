@@ -62,6 +62,15 @@ def test_readme_schema_tables_match_code():
             assert tuple(r[1:4]) == COLUMN_DOCS[table][r[0].strip("`")], r
 
 
+def test_readme_model_sources_match_code():
+    from stsched.data.schema import MODEL_SOURCE_DOCS
+
+    text = (data_dir() / "README.md").read_text()
+    section = text.split("### Model sources", 1)[1].split("\n\n", 3)[2]
+    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in section.splitlines()[2:]]
+    assert {r[0].strip("`"): (r[1], r[2]) for r in rows} == MODEL_SOURCE_DOCS
+
+
 def test_validate_accepts_and_types():
     df = validate_solo(_solo())
     assert list(df.columns) == list(SOLO_COLUMNS) and df["batch"].dtype == np.int64 and df["partition"].dtype == float

@@ -70,7 +70,7 @@ def test_every_mig_plan_passes_the_checker(rates, slos, gpus, objective):
        objective=st.sampled_from([Objective.MIN_GPUS, Objective.MAX_SCALE]))
 def test_every_plan_on_measured_profiles_passes_the_checker(seed, device, services, gpus, objective):
     from stsched.scenarios import random_instance
-    instance = random_instance(services, gpus, seed, device=device)
+    instance = random_instance(services, gpus, seed, device=device, arrivals="deterministic")
     _assert_sound(_run(instance, objective, descent_budget=2000), instance, objective)
 
 
@@ -185,7 +185,7 @@ def test_scale_full_search_reaches_the_optimum_the_plain_search_misses():
     search stopped at 0.7825 when this was written, while the optimum (milp, proven) is 0.8378; the full search
     reaches it."""
     from stsched.scenarios import random_instance
-    inst = random_instance(3, 2, 2, device="v100-mps").with_late_share(0.05)
+    inst = random_instance(3, 2, 2, device="v100-mps", arrivals="deterministic").with_late_share(0.05)
     opts = SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=60.0)
     plain = run_solver("heuristic", inst, opts)
     full = run_solver("heuristic", inst, replace(opts, params=(("scale_full_search", "1"),)))

@@ -29,9 +29,10 @@ def _ctx(name: str):
     if name == "parvagpu":  # A100 MIG, measured throughput, 6 services, time sharing allowed
         return build_context(parvagpu(1), HeuristicOptions())
     if name == "mps":
-        return build_context(random_instance(5, 3, 0, device="a100-mps"), HeuristicOptions())
+        return build_context(random_instance(5, 3, 0, device="a100-mps", arrivals="deterministic"), HeuristicOptions())
     # too many services for the bank: the pairs of the pool are enumerated instead
-    return build_context(random_instance(5, 3, 1, device="v100-mps"), HeuristicOptions(descent_bank=2))
+    return build_context(random_instance(5, 3, 1, device="v100-mps", arrivals="deterministic"),
+                         HeuristicOptions(descent_bank=2))
 
 
 def _literal(ctx, j: int, need: np.ndarray, w: np.ndarray, k: int) -> list[tuple[float, Slot]]:
@@ -97,7 +98,7 @@ def test_best_responses_equal_the_literal_enumeration(name, data, k):
 def test_an_emptied_memo_gives_the_same_plan(spec, monkeypatch):
     kind, *args = spec.split(":")
     instance = parvagpu(int(args[0])) if kind == "parvagpu" else random_instance(
-        int(args[1]), int(args[2]), int(args[3]), device=args[0])
+        int(args[1]), int(args[2]), int(args[3]), device=args[0], arrivals="deterministic")
     opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60)
     plain = run_solver("heuristic", instance, opts).result
     monkeypatch.setattr(model, "MEMO_LIMIT", 1)  # every evaluation recomputed

@@ -23,7 +23,7 @@ from stsched.registry import Judged, SolveOptions, SolveResult, Status, run_solv
 @pytest.fixture(scope="module")
 def instance():
     # 16 services at about 3,000 req/s; room for 8 GPUs (the scenario's rates need 2-3)
-    return random_instance(16, 2, 3).with_gpus(8)
+    return random_instance(16, 2, 3, arrivals="deterministic").with_gpus(8)
 
 
 def heuristic(planned_log=None):
@@ -89,7 +89,7 @@ def test_plan_meets_target_on_arrivals_it_never_saw(instance):
 def test_loop_invariants(services, gpus, seed, scope, arrivals):
     """Whatever the instance: the plan returned is valid for the offered rates, factors never shrink and only
     short services grow, and `met` holds exactly when the last simulated round met the target in its scope."""
-    inst = random_instance(services, gpus, seed).with_gpus(3 * gpus)
+    inst = random_instance(services, gpus, seed, arrivals="deterministic").with_gpus(3 * gpus)
     log = []
     opts = AttainmentOptions(target=0.99, scope=scope, arrivals=arrivals, duration_s=20.0, rounds=4, seed=seed)
     res = plan_for_attainment(inst, heuristic(log), opts)
@@ -123,7 +123,7 @@ def test_the_factor_cap_stops_the_loop_and_names_the_services(instance):
 
 
 def test_no_plan_at_all_is_reported():
-    inst = random_instance(4, 1, 1)
+    inst = random_instance(4, 1, 1, arrivals="deterministic")
     verdict = Judged(SolveResult("fake", Status.INFEASIBLE, message="infeasible: vgg19-0 fits nowhere"))
     res = plan_for_attainment(inst, lambda planned: verdict, AttainmentOptions())
     assert res.plan is None and not res.met and res.judged is verdict

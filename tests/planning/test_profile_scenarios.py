@@ -16,7 +16,8 @@ from stsched.scenarios import draw_services, read_services_csv
 
 
 def test_profile_scenario_is_loaded_to_the_stated_share_of_max_scale():
-    inst = profile_scenario("h100-sm", load=0.5, gpus=1)
+    inst = profile_scenario("h100-sm", load=0.5, gpus=1, arrivals="deterministic")
+    assert profile_scenario("h100-sm", load=0.5, gpus=1).arrivals.value == "poisson"  # the default, same rates
     assert len(inst.services) == 5 and len({s.rate for s in inst.services}) == 1
     ms = run_solver("heuristic", inst, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=10))
     assert ms.valid and ms.plan.scale == pytest.approx(2.0, rel=0.02)  # 1 / load of the offered rates

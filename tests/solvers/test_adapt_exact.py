@@ -21,7 +21,7 @@ def _adapt(solver: str, inst, current, **kw):
 
 @pytest.fixture(scope="module")
 def in_force():
-    inst = random_instance(6, 3, 2, device="a100-mps").with_gpus(8)
+    inst = random_instance(6, 3, 2, device="a100-mps", arrivals="deterministic").with_gpus(8)
     return inst, run_solver("heuristic", inst, SolveOptions(time_limit_s=5)).result.plan
 
 
@@ -69,7 +69,7 @@ def test_needs_the_plan_in_force(in_force):
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 50), device=st.sampled_from(["a100-mps", "a100-mig"]), spread=st.floats(0.3, 1.0))
 def test_exact_adapt_never_worse_than_the_heuristic(seed, device, spread):
-    inst = random_instance(5, 3, seed, device=device).with_gpus(8)
+    inst = random_instance(5, 3, seed, device=device, arrivals="deterministic").with_gpus(8)
     current = run_solver("heuristic", inst, SolveOptions(time_limit_s=5)).result.plan
     if current is None:
         return

@@ -259,7 +259,7 @@ def test_ladder_raises_the_tenant_limit_until_the_optimum_is_proven():
     """Five services, no instance tenant limit: sets of 4 meet the latency rule, so the default limit of 3 is a
     restriction whose optimum (3 GPUs) is above the LP bound's ceiling (2); one more set size proves it."""
     from stsched.scenarios import random_instance
-    inst = random_instance(5, 3, 0, "a100-mps")
+    inst = random_instance(5, 3, 0, "a100-mps", arrivals="deterministic")
     stuck = _solve("milp", "cbc", inst, Objective.MIN_GPUS, params=(("ladder", "0"),))
     assert stuck.result.status is Status.FEASIBLE and stuck.result.bound == 2 and stuck.valid
     for name, backend in ENGINES:

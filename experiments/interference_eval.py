@@ -1,0 +1,180 @@
+"""Interference for models never co-run (issue 19): calibrated predictive distributions and few-shot probes,
+each scored leave-one-victim-out on every shipped data set with co-runs.
+
+    .venv/bin/python experiments/interference_eval.py [--section calibration|probes|plans|all] [--random-seeds 20]
+    .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
+
+- calibration: for every fitted form, nested leave-one-victim-out (`uncertainty.leave_one_victim_out_calibration`):
+  the form and its conformal calibration computed from the other victims only, the held-out victim's rows checked
+  against the predicted 0.9 quantile.  Pooled `coverage_q90` (target 0.85-0.95), each victim's (target >= 0.75),
+  `q90_width` (median q0.9 / point - 1) and the point error p90.
+- probes: for the default form, each victim held out, 0..4 probes chosen by the plan of `stsched probe-plan`
+  (`probes.plan_probes`, axis weights from the other victims) against the same number of probes drawn at random
+  from the victim's measured rows (`--random-seeds` draws: mean and worst); the p90 absolute relative error of
+  the remaining rows (target <= 0.15 with at most 4 probes), and the coverage of the probe-calibrated q0.9.
+
+- plans: `experiments/interference_plans.py`: for each victim held out, min-gpus plans made with no
+  interference, the mean, the 0.9 quantile and 1-4 probes, simulated against the victim's measured slowdowns.
+
+Writes results/interference/{calibration,probes,plans}.csv and summary.md.  Nothing here chooses anything: forms,
+calibration and probe plan are fixed in stsched.latency; the folds are the data sets' victims (the only test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from experiments.common import markdown_table, results_dir  # noqa: E402
+from stsched.data.loaders import load_profile  # noqa: E402
+from stsched.latency import fit  # noqa: E402
+from stsched.latency.evaluate import error_stats  # noqa: E402
+from stsched.latency.model import corun_data, default_form, fitted_forms  # noqa: E402
+from stsched.latency.probes import probed_prediction  # noqa: E402
+from stsched.latency.uncertainty import leave_one_victim_out_calibration  # noqa: E402
+
+log = logging.getLogger("interference_eval")
+EXP = "interference"
+DATASETS = ("a100-mps", "v100-mps", "h100-sm", "h200-sm")
+PROBES = (0, 1, 2, 3, 4)
+
+
+def calibration_rows(ds: str) -> list[dict]:
+    prof = load_profile(ds)
+    model = fit(prof)
+    rows = []
+    for form in fitted_forms(model):
+        res = leave_one_victim_out_calibration(model, prof.corun, form)
+        p = res["pooled"]
+        rows.append({"dataset": ds, "form": form, "victim": "pooled", "n": p["n"],
+                     "p90_abs_rel_err": p["p90_abs_rel_err"], "coverage_q90": p["coverage_q90"],
+                     "q90_width": p["q90_width"], "min_victim_coverage_q90": p["min_victim_coverage_q90"]})
+        for v in res["victims"]:
+            rows.append({"dataset": ds, "form": form, "victim": v["victim"], "n": v["n"],
+                         "p90_abs_rel_err": v["p90_abs_rel_err"], "coverage_q90": v["coverage_q90"],
+                         "q90_width": v["q90_width"], "min_victim_coverage_q90": ""})
+    return rows
+
+
+def probe_rows(ds: str, seeds: int) -> list[dict]:
+    prof = load_profile(ds)
+    model = fit(prof)
+    form = default_form(model)
+    data = corun_data(model, prof.corun)
+    victims = data.rows["victim"].to_numpy()
+    cover = {k: leave_one_victim_out_calibration(model, prof.corun, form, probes=k) for k in PROBES}
+    rows = []
+    for v in np.unique(victims):
+        test = victims == v
+        train, held = data.take(~test), data.take(test)
+        cov = {k: next(r for r in cover[k]["victims"] if r["victim"] == v) for k in PROBES}
+        rows.append({"dataset": ds, "form": form, "victim": v, "probes": 0, "n": int(test.sum()),
+                     "chosen_p90": cov[0]["p90_abs_rel_err"], "random_p90_mean": cov[0]["p90_abs_rel_err"],
+                     "random_p90_worst": cov[0]["p90_abs_rel_err"], "chosen_coverage_q90": cov[0]["coverage_q90"],
+                     "chosen_q90_width": cov[0]["q90_width"]})
+        for k in PROBES[1:]:
+            pred, chosen = probed_prediction(model, form, train, held, k)
+            planned = error_stats(pred[~chosen], held.slowdown[~chosen])["p90"]
+            rnd = []
+            for seed in range(seeds):
+                rng = np.random.default_rng([seed, k])
+                mask = np.zeros(len(held), bool)
+                mask[rng.choice(len(held), size=k, replace=False)] = True
+                pr, _ = probed_prediction(model, form, train, held, k, chosen=mask)
+                rnd.append(error_stats(pr[~mask], held.slowdown[~mask])["p90"])
+            rows.append({"dataset": ds, "form": form, "victim": v, "probes": k, "n": int((~chosen).sum()),
+                         "chosen_p90": planned, "random_p90_mean": float(np.mean(rnd)),
+                         "random_p90_worst": float(np.max(rnd)), "chosen_coverage_q90": cov[k]["coverage_q90"],
+                         "chosen_q90_width": cov[k]["q90_width"]})
+    return rows
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def aggregate(out: Path) -> list[str]:
+    """The headline figures, from the CSVs the sections wrote: per plan kind the GPUs over all held-out victims,
+    how many reach 99 % attainment and the worst; per probe count the victims within 0.15 and planned vs random."""
+    import pandas as pd
+
+    lines = []
+    if (out / "probes.csv").exists():
+        p = pd.read_csv(out / "probes.csv")
+        lines += ["| probes | victims with p90 <= 0.15 | planned <= random mean | planned <= random worst | "
+                  "worst p90 |", "|---|---|---|---|---|"]
+        for k, g in p.groupby("probes"):
+            lines.append(f"| {k} | {(g.chosen_p90 <= 0.15).sum()} / {len(g)} | "
+                         f"{(g.chosen_p90 <= g.random_p90_mean + 1e-12).sum()} / {len(g)} | "
+                         f"{(g.chosen_p90 <= g.random_p90_worst + 1e-12).sum()} / {len(g)} | "
+                         f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
+                         f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
+        lines.append("")
+    if (out / "plans.csv").exists():
+        q = pd.read_csv(out / "plans.csv")
+        lines += ["| plan | GPUs (all victims) | victims >= 99 % attainment | worst attainment |", "|---|---|---|---|"]
+        for plan, g in q.groupby("plan", sort=False):
+            worst = g.loc[g.slo_attainment.idxmin()]
+            lines.append(f"| {plan} | {int(g.gpus.sum())} | {(g.slo_attainment >= 0.99).sum()} / {len(g)} | "
+                         f"{worst.slo_attainment:.4f} ({worst.dataset} {worst.victim}) |")
+        lines.append("")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--section", default="all", choices=("calibration", "probes", "plans", "all"))
+    ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
+    ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
+    args = ap.parse_args(argv)
+    if args.summary_only:
+        print("\n".join(aggregate(results_dir(EXP))))
+        return 0
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    out = results_dir(EXP)
+    summary = ["# Interference for models never co-run (experiments/interference_eval.py)", ""]
+    if args.section in ("calibration", "all"):
+        rows = [r for ds in tqdm(DATASETS, desc="calibration") for r in calibration_rows(ds)]
+        _write(out / "calibration.csv", rows)
+        cols = ["dataset", "form", "victim", "n", "p90_abs_rel_err", "coverage_q90", "q90_width",
+                "min_victim_coverage_q90"]
+        summary += ["## Calibration (nested leave-one-victim-out, predicted 0.9 quantile)", "",
+                    markdown_table(rows, cols), ""]
+        print(markdown_table(rows, cols))
+    if args.section in ("probes", "all"):
+        rows = [r for ds in tqdm(DATASETS, desc="probes") for r in probe_rows(ds, args.random_seeds)]
+        _write(out / "probes.csv", rows)
+        cols = ["dataset", "form", "victim", "probes", "n", "chosen_p90", "random_p90_mean", "random_p90_worst",
+                "chosen_coverage_q90", "chosen_q90_width"]
+        summary += [f"## Few-shot probes (p90 |rel. error| of the held-out victim's other rows; random: "
+                    f"{args.random_seeds} draws)", "", markdown_table(rows, cols), ""]
+        print(markdown_table(rows, cols))
+    if args.section in ("plans", "all"):
+        from experiments.interference_plans import DURATION_S, plan_rows
+        rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds)]
+        _write(out / "plans.csv", rows)
+        cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "note"]
+        summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "
+                    f"slowdowns)", "", markdown_table(rows, cols), ""]
+        print(markdown_table(rows, cols))
+    head = aggregate(out)
+    print("\n".join(head))
+    summary += ["## Headline figures", "", *head]
+    (out / "summary.md").write_text("\n".join(summary))
+    print(f"wrote {out}/summary.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Plans for a model never co-run (issue 19), simulated against its measured co-run slowdowns.
+
+For each data set with co-runs and each victim model v held out, the latency model is fitted without v's co-run
+rows (its solo profile kept) and calibrated on the other victims (`uncertainty.with_predictive`).  The instance
+serves four services of v (SLO 3, 4, 6, 8 x its solo latency at its largest co-run batch <= 8 on the largest
+profiled partition; each at half of that partition's throughput there; Poisson margin late_share 0.05; at most
+two partitions per GPU, the layout the co-run grid measured; batches and partition sizes from v's co-run grid plus
+the whole GPU).  The heuristic's min-gpus plan is made with the interference of:
+
+- `none` (no interference), `mean` (the form's point prediction), `q0.9` (its calibrated 0.9 quantile);
+- `probes-k` (k = 1..4): k probes planned by `probes.plan_probes` taken from v's measured rows, the form refitted
+  with them, v's sensitivity adapted (for one-model instances it is carried exactly by scaling the form's
+  coefficients: the forms used here are 1 + sum c_i f_i), at the 0.9 quantile calibrated with k probes where the
+  data set has two or more other victims (else the 0-probe calibration).
+
+Each plan is simulated for 60 s of Poisson arrivals with every batch of a partition that has a neighbour charged
+a slowdown drawn from v's *measured* co-run slowdowns at the tenant's (batch, partition) (nearest grid point by
+|log2 batch|, then partition; any co-runner), instead of the planned one.  Reported: GPUs and SLO attainment.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stsched.data.loaders import load_profile
+from stsched.devices import DEVICES, mps_mechanism, sm_mechanism
+from stsched.interference import QUANTILE_SUFFIX
+from stsched.latency.evaluate import _Frames, measured_slowdowns
+from stsched.latency.grid import interference_for, tables_for
+from stsched.latency.model import corun_data, default_form, fit
+from stsched.latency.probes import axis_weights, fit_with_probes, plan_probes, probe_mask
+from stsched.latency.uncertainty import probed_key, with_predictive
+from stsched.plan import Plan
+from stsched.problem import Device, Instance, Interference, Margin, Service
+from stsched.simulation import ArrivalSpec, SimOptions, simulate
+from stsched.simulation.simulator import PartitionTiming
+from stsched.registry import Objective, SolveOptions, run_solver
+from stsched.timing import gpu_timings
+
+log = logging.getLogger("interference_plans")
+SLO_FACTORS = (3.0, 4.0, 6.0, 8.0)
+RATE_SHARE = 0.5
+DURATION_S, SEED, GPUS = 60.0, 0, 16
+LINEAR_FORMS = ("igniter", "stsched-contention", "stsched-regime", "stsched-elastic")  # 1 + sum c_i f_i
+
+
+def _device(prof) -> Device:
+    meta = prof.meta
+    if meta.mechanism == "sm":
+        return Device(meta.device, meta.memory_mb, meta.sm_count)
+    return DEVICES[meta.device]
+
+
+def victim_instance(prof, model, victim: str, interference: Interference) -> Instance:
+    rows = prof.corun[prof.corun["victim"] == victim]
+    device = _device(prof)
+    full = float(model.capacity)
+    sizes = tuple(sorted({float(p) for p in rows["victim_partition"]} | {full}))
+    batches = tuple(sorted(int(b) for b in rows["victim_batch"].unique()))
+    if prof.meta.mechanism == "sm":
+        mech = replace(sm_mechanism(device, 8, max_partitions=2, max_tenants=3), sizes=sizes)
+    else:
+        mech = mps_mechanism(sizes, max_partitions=2, max_tenants=3)
+    tables = tables_for(model, [victim], batches, sizes)
+    ref_b = max(b for b in batches if b <= 8) if min(batches) <= 8 else min(batches)
+    at = [e for e in tables[0].entries if e.batch == ref_b]
+    lat = max(at, key=lambda e: e.size).latency_ms  # the largest profiled size (V100: 100 % only at batch 1)
+    services = tuple(Service(f"{victim}-{i}", victim, round(RATE_SHARE * 1000.0 * ref_b / lat, 3),
+                             round(f * lat, 3)) for i, f in enumerate(SLO_FACTORS))
+    return Instance(f"{prof.name}-{victim}-heldout", services, device, mech, GPUS, batches, tables,
+                    Margin(late_share=0.05), interference)
+
+
+def measured_factors(inst: Instance, plan: Plan, table: pd.DataFrame):
+    """`batch_factors` drawing each batch's slowdown from the victim's measured co-run slowdowns (`table`: rows
+    with victim_batch, victim_partition, slowdown), divided by the slowdown the plan was made with."""
+    pts = table.groupby(["victim_batch", "victim_partition"])["slowdown"].apply(np.asarray)
+    keys = list(pts.index)
+    ratio: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+    for gi, gpu in enumerate(plan.gpus):
+        busy = [qi for qi, p in enumerate(gpu.partitions) if p.tenants]
+        if len(busy) < 2:
+            continue
+        timings = gpu_timings(inst, gpu)
+        for qi in busy:
+            j = int(np.argmin([t.slowdown for t in timings[qi]]))
+            b, p = gpu.partitions[qi].tenants[j].batch, gpu.partitions[qi].size
+            key = min(keys, key=lambda k: (abs(np.log2(k[0]) - np.log2(b)), abs(k[1] - p)))
+            ratio[(gi, qi)] = (pts[key], timings[qi][j].slowdown)
+
+    def draw(pt: PartitionTiming, n: int, rng: np.random.Generator):
+        if (pt.gpu, pt.partition) not in ratio:
+            return None
+        values, planned = ratio[(pt.gpu, pt.partition)]
+        return rng.choice(values, size=n) / planned
+
+    return draw
+
+
+def _scaled(inter: Interference, sensitivity: float) -> Interference:
+    """A quantile twin whose base coefficients are scaled by the adapted sensitivity."""
+    coef = inter.coef[:-1] if inter.form.endswith(QUANTILE_SUFFIX) else inter.coef
+    scaled = tuple(c * sensitivity for c in coef)
+    return Interference(inter.form, (*scaled, inter.coef[-1]) if inter.form.endswith(QUANTILE_SUFFIX) else scaled)
+
+
+def _run(inst: Instance, measured: pd.DataFrame) -> dict[str, Any]:
+    judged = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=20))
+    plan = judged.result.plan
+    if plan is None or not judged.report.valid:
+        return {"gpus": None, "slo_attainment": None, "note": judged.result.message}
+    sim = simulate(inst, plan, ArrivalSpec(), SimOptions(duration_s=DURATION_S, seed=SEED),
+                   batch_factors=measured_factors(inst, plan, measured))
+    used = sum(1 for g in plan.gpus if any(p.tenants for p in g.partitions))
+    return {"gpus": used, "slo_attainment": sim.summary.slo_attainment, "note": ""}
+
+
+def plan_rows(ds: str, probes: tuple[int, ...] = (1, 2, 3, 4)) -> list[dict[str, Any]]:
+    prof = load_profile(ds)
+    corun = prof.corun.assign(victim=prof.corun["victim"].astype(str).str.lower(),
+                              corunner=prof.corun["corunner"].astype(str).str.lower())
+    rows = []
+    for victim in sorted(corun["victim"].unique()):
+        train = corun[corun["victim"] != victim].reset_index(drop=True)
+        held = corun[corun["victim"] == victim].reset_index(drop=True)
+        frames = _Frames(prof.solo, train, prof.meta)
+        model = with_predictive(fit(frames), train)
+        form = default_form(model)
+        if form not in LINEAR_FORMS:
+            raise ValueError(f"{form}: the sensitivity is carried by scaling coefficients only for {LINEAR_FORMS}")
+        measured = measured_slowdowns(held, prof.solo, model)
+        variants: list[tuple[str, Interference]] = [
+            ("none", Interference("none")), ("mean", interference_for(model, form)),
+            ("q0.9", interference_for(model, form, 0.9))]
+        tdata = corun_data(model, train)
+        weights = axis_weights(tdata.rows, tdata.slowdown)
+        for k in probes:
+            chosen = held[probe_mask(held, plan_probes(victim, held, k, weights=weights))]
+            adapted = fit_with_probes(frames, chosen)
+            a = adapted.adapted[victim].sensitivity
+            key = probed_key(form, k) if probed_key(form, k) in adapted.predictive else form
+            inter = interference_for(adapted, form, 0.9)
+            factor = float(adapted.predictive[key].log_factor(0.9))
+            inter = Interference(inter.form, (*inter.coef[:-1], factor))
+            variants.append((f"probes-{k}", _scaled(inter, a)))
+        for name, inter in variants:
+            inst = victim_instance(prof, model, victim, inter)
+            rows.append({"dataset": ds, "victim": victim, "plan": name, "form": inter.form,
+                         "services": len(inst.services), **_run(inst, measured)})
+            log.info("%s %s %s: %s", ds, victim, name, rows[-1])
+    return rows

@@ -1,0 +1,76 @@
+"""One entry point for "solve this instance as a user means it", shared by `stsched solve` and `stsched.solve`:
+plan for H x the rates (`headroom`), and, for an instance planned for Poisson arrivals, re-plan until a
+simulation meets an SLO-attainment target (`attainment`; the Poisson default below).
+
+The Poisson default: a min-gpus plan of an instance planned for Poisson arrivals, by a solver that models its
+margin, is re-planned until every service reaches 99 % in simulation (the late_share margin alone leaves worst
+services near 91 %: `python -m experiments.arrivals_default`).  `attainment=0` turns it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from stsched.errors import InputError
+from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
+from stsched.planning.headroom import solve_with_headroom, validate_headroom
+from stsched.problem import Arrivals, Instance
+from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
+
+POISSON_TARGET = 0.99
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """`headroom`: plan for H x every rate (>= 1); `attainment`: SLO-attainment target of the simulation loop (None:
+    the Poisson default; 0: off); `attainment_scope`: "overall" or "service" (None: "service" for the Poisson
+    default, else "overall"); `attainment_arrivals`, `attainment_rounds`: the loop's arrival process and rounds."""
+
+    headroom: float = 1.0
+    attainment: float | None = None
+    attainment_scope: str | None = None
+    attainment_arrivals: str = "poisson"
+    attainment_rounds: int = 12
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A judged result, and whether the attainment target was met (None: no attainment loop ran)."""
+
+    judged: Judged
+    attainment_met: bool | None = None
+
+
+def effective(instance: Instance, solver: str, objective: Objective, how: PlanOptions) -> PlanOptions:
+    """`how` with the Poisson default resolved (the target and scope that will run, or attainment None: off)."""
+    target, scope = how.attainment, how.attainment_scope
+    if target == 0:
+        target = None
+    elif target is None:
+        info = available_solvers().get(solver)
+        if (instance.arrivals is Arrivals.POISSON and objective is Objective.MIN_GPUS
+                and info is not None and info.late_share):
+            target, scope = POISSON_TARGET, scope or "service"
+    return replace(how, attainment=target, attainment_scope=scope or "overall")
+
+
+def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions = PlanOptions()) -> Planned:
+    validate_headroom(how.headroom, options.objective)
+    how = effective(offered, solver, options.objective, how)
+    if how.attainment is None:
+        return Planned(solve_with_headroom(solver, offered, options, how.headroom))
+    if options.objective is not Objective.MIN_GPUS:
+        raise InputError("attainment applies to the min-gpus objective")
+    opts = AttainmentOptions(target=how.attainment, scope=how.attainment_scope, arrivals=how.attainment_arrivals,
+                             rounds=how.attainment_rounds, start=how.headroom, seed=options.seed)
+    res = plan_for_attainment(offered, registry_solver(solver, options), opts)
+    r = res.judged.result
+    if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
+        message = f"{r.message + '; ' if r.message else ''}{res.message}"
+        return Planned(replace(res.judged, result=replace(r, message=message)), False)
+    raised = sum(1 for _, f in res.factors if f > how.headroom)
+    message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
+               f"{how.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
+    # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
+    status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
+    return Planned(Judged(replace(r, status=status, bound=None, message=message), res.report), res.met)

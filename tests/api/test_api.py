@@ -1,0 +1,50 @@
+"""The Python API gives what the CLI gives, with the same defaults."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import stsched as st
+from stsched.cli import main
+from stsched.errors import InputError
+from tests.packaging.test_wheel import README_SCRIPT
+
+
+def test_the_readme_script_runs_in_process(capsys):
+    exec(compile(README_SCRIPT, "README", "exec"), {})
+    a, b, attainment = (float(x) for x in capsys.readouterr().out.split())
+    assert 0 < a <= b * (1 + 1e-6) and 0 <= attainment <= 1
+
+
+def test_api_and_cli_agree_on_the_default_plan_of_a_poisson_instance(tmp_path, capsys):
+    inst = st.scenario("random", services=6, gpus=6, seed=2)  # Poisson arrivals by default, as the CLI
+    assert main(["scenario", "random", "--services", "6", "--gpus", "6", "--seed", "2", "--out",
+                 str(tmp_path / "i.json")]) == 0
+    assert st.load_instance(tmp_path / "i.json") == inst
+    capsys.readouterr()
+    main(["solve", str(tmp_path / "i.json"), "--json"])
+    cli = json.loads(capsys.readouterr().out)
+    api = st.solve(inst)
+    assert api.to_dict()["gpus"] == cli["gpus"] and api.valid == cli["valid"]
+    assert api.message == cli["message"]  # the same attainment loop ran (its message names its rounds)
+
+
+def test_headroom_and_unknown_names_are_one_line_errors():
+    inst = st.scenario("gpulet-m2", gpus=2)
+    planned = st.solve(inst, headroom=1.25)
+    assert planned.valid and "planned for 1.25 x every rate" in planned.message
+    with pytest.raises(InputError, match="headroom"):
+        st.solve(inst, headroom=0.5)
+    with pytest.raises(InputError, match="unknown scenario"):
+        st.scenario("gpulet-m9")
+    with pytest.raises(InputError, match="unknown objective"):
+        st.solve(inst, objective="fastest")
+    with pytest.raises(InputError, match="unknown adapt option"):
+        st.adapt(inst, trace="azure-functions-2019", polcy="adaptive")
+
+
+def test_bound_is_never_above_what_the_solver_finds():
+    inst = st.scenario("gpulet-m2", gpus=2)
+    assert st.bound(inst, "max-scale").value >= st.solve(inst, objective="max-scale").objective * (1 - 1e-9)
