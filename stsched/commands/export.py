@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from stsched.io import load_instance, load_plan, write_atomic
+from stsched.outputs import output_file
 
 
 def add(sub) -> None:
@@ -28,6 +29,7 @@ def run(args) -> int:
     from stsched.export import check_format, export_plan
     from stsched.view import check_plan_fits
 
+    output_file(args.out, inputs=(args.instance, args.plan))
     inst = load_instance(args.instance)
     check_format(inst, args.format)
     plan = load_plan(args.plan)

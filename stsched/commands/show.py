@@ -9,13 +9,13 @@ a missing file, a plan for another instance, a plan with an unknown service.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from stsched.errors import InputError
-from stsched.io import load_instance, load_plan, read_json
+from stsched.io import load_instance, load_plan, read_json, write_atomic
+from stsched.outputs import output_file
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def run(args) -> int:
 
     if args.out is not None and Path(args.out).suffix.lower() not in (".png", ".svg"):
         raise InputError(f"--out {args.out}: expected a .png or .svg file")
+    output_file(args.out, inputs=(args.instance, args.plan, args.sim))
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
     check_plan_fits(inst, plan, args.plan)
@@ -51,16 +52,11 @@ def run(args) -> int:
         print(format_text(view))
     if args.out is not None:
         target = Path(args.out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-        os.close(fd)
         t0, c0 = time.perf_counter(), time.process_time()
-        try:
-            render(view, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with tempfile.TemporaryDirectory(prefix="stsched-show-") as private:  # drawn there, then one atomic write
+            drawn = Path(private) / f"plan{target.suffix.lower()}"
+            render(view, str(drawn))
+            write_atomic(target, drawn.read_bytes())
         log.info("wrote %s", target)
         print(f"{inst.name}: {len(view.gpus)} GPUs drawn in {time.perf_counter() - t0:.2f} s "
               f"({time.process_time() - c0:.2f} s CPU, matplotlib's import included) -> {target}")
