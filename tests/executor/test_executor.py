@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from stsched.errors import InputError
+from stsched.errors import InputError, InvalidPlanError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Device, Instance, LatencyTable, Mechanism, MechanismKind, ProfileEntry, Service
 
@@ -136,6 +136,10 @@ def test_cli_execute_one_gpu_of_two_with_an_unserved_service(tmp_path, capsys):
     save_plan(plan, tmp_path / "plan.json")
     argv = ["execute", str(tmp_path / "inst.json"), str(tmp_path / "plan.json"), "--backend", "cpu",
             "--duration", "1", "--drain", "2", "--gpus", "1", "--json", "--records", str(tmp_path / "rec.csv")]
+    with pytest.raises(InvalidPlanError, match="coverage"):  # the plan leaves c unserved: judged first, refused
+        _cli(argv)
+    capsys.readouterr()
+    argv.append("--allow-invalid")
     assert _cli(argv) == 0
     out = json.loads(capsys.readouterr().out)
     per = out["summary"]["per_service"]
