@@ -95,8 +95,9 @@ def _pareto(items: list, vecs: np.ndarray, clock: _Clock = _Clock()) -> tuple[li
     keep: list[int] = []
     for i in order:
         clock.tick()
-        if not any(np.all(vecs[j] >= vecs[i] - 1e-9) for j in keep):
-            keep.append(i)
+        if keep and np.any(np.all(vecs[keep] >= vecs[i] - 1e-9, axis=1)):  # dominated by one kept already
+            continue
+        keep.append(i)
     return [items[i] for i in keep], vecs[keep]
 
 
