@@ -12,6 +12,7 @@ none).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import logging
@@ -36,7 +37,8 @@ def add(sub) -> None:
     p.add_argument("--out", default="results/demo", help="folder for rows.csv and summary.md")
     p.add_argument("--time-limit", type=V.time_limit, default=20.0, help="seconds per exact solve (default 20)")
     p.add_argument("--quick", action="store_true", help="fewer scenarios (for smoke tests)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr (the report still goes to stdout)")
+    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="no progress on stderr (the report still goes to stdout; as `stsched -q demo`)")
     p.set_defaults(run=run)
 
 
@@ -77,7 +79,8 @@ class _Progress:
 def run(args) -> int:
     from stsched import scenarios
     out = output_folder(args.out)
-    say = _Progress(args.quiet)
+    quiet = getattr(args, "quiet", False)
+    say = _Progress(quiet)
     started = time.perf_counter()
     summary = ["# stsched demo", "", "## Shipped profiles", *_datasets(), ""]
     for line in summary[3:-1]:
@@ -96,7 +99,7 @@ def run(args) -> int:
     kinds = {name: info.kind for name, info in solvers.items()}
     records, pictures = [], []
     cases = list(_cases(args.quick))
-    for label, inst, objective in tqdm(cases, desc="scenarios", disable=True if args.quiet else None):
+    for label, inst, objective in tqdm(cases, desc="scenarios", disable=True if quiet else None):
         plans = {}
         for name, info in solvers.items():
             if info.oracle or info.alias_of or info.supports(inst, objective):
