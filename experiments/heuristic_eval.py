@@ -37,13 +37,15 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid
+from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, study_args
 from experiments.plots import grouped_bars, number, series_plot
 from stsched.scenarios import PARVAGPU_GPUS, gpulet_mix, parvagpu, random_instance
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("heuristic_eval", "the heuristic vs the proven optimum, gpulet, Nexus, ParvaGPU, and its speed",
+              typical="60 min", results="heuristic", quick="fewer seeds")
 EXPERIMENT = "heuristic"
 EXACT = "milp"  # the exact solver whose proven optima the gap is measured against
 PARVAGPU_ROWS = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
@@ -379,12 +381,8 @@ def _written(names: list[str]) -> dict[str, list[dict[str, str]]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", choices=["all", *SECTIONS], default="all")
-    ap.add_argument("--fresh", action="store_true", help="discard earlier rows")
-    ap.add_argument("--quick", action="store_true", help="fewer seeds")
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per solver run (default 120)")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from the section CSVs, solve nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    args = study_args(ap, argv, quick="fewer seeds")  # the shared block: --quick, --fresh, --plot-only, runner
     if args.plot_only:
         names = [n for n in SECTIONS if args.section in ("all", n)]
         if not (written := _written(names)):

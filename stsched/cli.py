@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "stsched.commands.simulate",
     "stsched.commands.profile",
     "stsched.commands.demo",
+    "stsched.commands.experiment",
 )
 
 
