@@ -266,10 +266,12 @@ def shard_gpus(instance: Instance, plan: Plan, shards: int) -> list[list[int]]:
         load[g] = load.get(g, 0.0) + r
     gpus = sorted(load)
     total = sum(load.values()) or 1.0
-    out: list[list[int]] = [[] for _ in range(min(shards, len(gpus)) or 1)]
-    acc = 0.0
-    for g in gpus:
-        k = min(len(out) - 1, int(acc / total * len(out)))
+    n = min(shards, len(gpus)) or 1
+    out: list[list[int]] = [[] for _ in range(n)]
+    acc, k = 0.0, 0
+    for i, g in enumerate(gpus):
+        want = int((acc + load[g] / 2) / total * n)  # the group this GPU's load midpoint falls in
+        k = min(max(want, k, n - (len(gpus) - i)), k + (1 if out[k] else 0), n - 1)  # contiguous, none empty
         out[k].append(g)
         acc += load[g]
     return [s for s in out if s]
