@@ -10,8 +10,9 @@ variables) to `threads`, one by default, so that timings of points run side by s
 - `local`, jobs 1: every point in this process, one after another (the default; no pickling needed).
 - `local`, jobs N > 1: a pool of N forked processes; `fn` and the points reach the workers through the fork, so a
   lambda or closure works as in the serial case (Linux/macOS: the fork start method).
-- `ray`: one Ray task per point (`num_cpus` = threads); `fn` travels by cloudpickle.  `address` "auto" or
-  "HOST:PORT" joins a running cluster; without one a local Ray instance of `jobs` CPUs is started.  Ray is an
+- `ray`: one Ray task per point (`num_cpus` = threads), at most `jobs` in flight (on a cluster with the default
+  jobs 1: as many as its CPUs hold); `fn` travels by cloudpickle.  `address` "auto" or "HOST:PORT" joins a
+  running cluster; without one a local Ray instance of `jobs` CPUs is started.  Ray is an
   optional extra (`pip install -e '.[ray]'`) imported only here, only for this runner.
 """
 
@@ -165,6 +166,9 @@ def init_ray(address: str | None, num_cpus: int | None = None):
 
 def _ray(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]:
     ray = init_ray(runner.address, runner.jobs)
+    slots = runner.jobs
+    if runner.address and runner.jobs == 1:  # a cluster: as many tasks at a time as its CPUs hold
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // runner.threads)
 
     def task(f, point, threads):
         pin_threads(threads)
@@ -172,9 +176,13 @@ def _ray(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]:
 
     remote = ray.remote(num_cpus=runner.threads, max_retries=0)(task)
     fn_ref = ray.put(fn)
-    refs = {remote.remote(fn_ref, p, runner.threads): i for i, p in enumerate(points)}
+    todo = list(range(len(points)))[::-1]
+    refs: dict = {}
     try:
-        while refs:
+        while todo or refs:
+            while todo and len(refs) < slots:  # at most `slots` tasks in flight (--jobs)
+                i = todo.pop()
+                refs[remote.remote(fn_ref, points[i], runner.threads)] = i
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
                 i = refs.pop(ref)

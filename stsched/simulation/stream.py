@@ -117,6 +117,7 @@ class ShardResult:
     records: tuple[RequestRecords, ...]
     requests: int
     wall_s: float
+    cpu_s: float  # CPU seconds of the process that simulated the shard
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class StreamResult:
     wall_s: float
     shards: int
     requests_per_s: float  # requests simulated per wall second
+    shard_cpu_s: tuple[float, ...] = ()  # CPU seconds of each shard (the longest is the critical path)
 
 
 def tenant_rates(instance: Instance, plan: Plan) -> dict[tuple[int, int, int], float]:
@@ -240,7 +242,7 @@ def _simulate_partition(pt: PartitionTiming, rates: Sequence[float], service_ix:
 
 def simulate_shard(instance: Instance, plan: Plan, gpus: Sequence[int], opts: StreamOptions) -> ShardResult:
     """Simulate the partitions of `gpus` (indices into `plan.gpus`): one task of a sharded run."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     names = instance.service_names
     index = {s: i for i, s in enumerate(names)}
     rates = tenant_rates(instance, plan)
@@ -255,7 +257,8 @@ def simulate_shard(instance: Instance, plan: Plan, gpus: Sequence[int], opts: St
                                          [instance.service(t.service).slo_ms for t in ten], opts, hist, records,
                                          names))
     requests = sum(t.requests for p in parts for t in p.tenants)
-    return ShardResult(tuple(parts), hist, tuple(records or ()), requests, time.perf_counter() - t0)
+    return ShardResult(tuple(parts), hist, tuple(records or ()), requests, time.perf_counter() - t0,
+                       time.process_time() - c0)
 
 
 def shard_gpus(instance: Instance, plan: Plan, shards: int) -> list[list[int]]:
@@ -374,4 +377,5 @@ def simulate_stream(instance: Instance, plan: Plan, options: StreamOptions = Str
             names, np.empty(0, dtype=np.int32), empty, empty, empty, np.empty(0, dtype=np.int32),
             np.empty(0, dtype=np.int32))
     wall = time.perf_counter() - t0
-    return StreamResult(summary, records, wall, len(groups), summary.requests / wall if wall > 0 else 0.0)
+    return StreamResult(summary, records, wall, len(groups), summary.requests / wall if wall > 0 else 0.0,
+                        tuple(r.cpu_s for r in results))
