@@ -2,7 +2,7 @@
 
     stsched experiment --list                       # name, what it measures, typical time, needs a GPU
     stsched experiment NAME [--quick] [--fresh] [--plot-only] [--out DIR] [--runner local|ray] [--jobs N]
-                            [--address ADDR] [--threads N] [-- STUDY-SPECIFIC ARGS...]
+                            [--address ADDR] [--threads N] [STUDY-SPECIFIC ARGS...]
 
 NAME is the module name under experiments/ (`python -m experiments.NAME` runs the same `main`).  Studies are found
 from their declarations (`STUDY = Study(...)`, experiments.common.Study), read from the source without importing
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from stsched.errors import InputError
@@ -35,7 +34,8 @@ def add(sub) -> None:
     p.add_argument("--jobs", type=int, default=None, help="grid points at a time (default 1)")
     p.add_argument("--address", default=None, help="a Ray cluster: auto or HOST:PORT (--runner ray)")
     p.add_argument("--threads", type=int, default=None, help="solver/BLAS threads per grid point (default 1)")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="after --: the study's own arguments")
+    p.add_argument("extra", nargs=argparse.REMAINDER,
+                   help="after NAME: the shared flags and the study's own arguments (python -m experiments.NAME -h)")
     p.set_defaults(run=run_experiment)
 
 
@@ -47,9 +47,10 @@ def _table(studies) -> str:
 
 
 def study_argv(args) -> list[str]:
-    """The shared flags of `args` as a study's argv (experiments.common.study_args parses them)."""
+    """The study's argv: the shared flags given before NAME, then everything after it (a study parses the
+    shared block itself, experiments.common.study_args, so flags after NAME reach it unchanged)."""
     argv = [f"--{f.replace('_', '-')}" for f in ("quick", "fresh", "plot_only") if getattr(args, f)]
-    for flag in ("runner", "jobs", "address", "threads"):
+    for flag in ("runner", "jobs", "address", "threads", "out"):
         if getattr(args, flag) is not None:
             argv += [f"--{flag}", str(getattr(args, flag))]
     extra = list(args.extra or [])
@@ -68,14 +69,9 @@ def run_experiment(args) -> int:
     study = found.get(args.name)
     if study is None:
         raise InputError(f"experiment: unknown study {args.name!r} (known: {', '.join(sorted(found))})")
-    if args.jobs is not None and args.jobs < 1 or args.threads is not None and args.threads < 1:
-        raise InputError(f"experiment: --jobs and --threads must be >= 1, got {args.jobs}, {args.threads}")
-    if args.address and args.runner != "ray":
-        raise InputError("experiment: --address needs --runner ray")
-    if args.out:
-        os.environ["STSCHED_RESULTS"] = os.path.abspath(args.out)
-    if args.quick and study.needs_gpu:
+    argv = study_argv(args)
+    if study.needs_gpu and "--quick" in argv:
         print(f"{study.name} needs a GPU for its full run; --quick runs its CPU path: {study.quick}",
               file=sys.stderr)
     module = importlib.import_module(f"experiments.{study.name}")
-    return int(module.main(study_argv(args)) or 0)
+    return int(module.main(argv) or 0)
