@@ -12,11 +12,13 @@ Reported: the wall time of each and the ratio 2 workers / 1 per runner (target <
 gives the same plans.
 
 Simulator: `random_instance(1024 services, 512 GPUs, seed 1)` (854 k req/s offered), its heuristic min-gpus plan,
-simulated by `stsched simulate --shards K` (the streaming simulator) for 600 s of Poisson arrivals with K = 1 and
-K = 2 (local runner), each in its own process: wall time, requests, requests simulated per wall second, the
-ratio 2 shards / 1 (target <= 0.6), the CPU seconds of the longest shard and their ratio (`cpu_ratio`: what the
-wall ratio is on two otherwise idle cores, the critical path; shown because a shared machine's load moves the wall
-ratio), and the peak resident memory of the driver and of the largest shard worker (target <= 2 GB).  Both runs must give the same summary (the sharding does not change it).
+simulated by the streaming simulator (`stsched simulate --shards K --jobs W`) for 600 s of Poisson arrivals: one
+process (K = 1), then 2 local workers on K = 2 and on K = 8 shards (more shards than workers: the pool balances
+them as they finish), each in its own process: wall time, requests, requests simulated per wall second, the
+ratio 2 workers / 1 (target <= 0.6), CPU seconds of all shards and of the longest one, and their ratio
+(`cpu_ratio`: the longest shard's CPU over the single run's, the critical path on two otherwise idle cores; shown
+because a shared machine's load moves the wall ratio), and the peak resident memory of the driver and of the
+largest shard worker (target <= 2 GB).  Both runs must give the same summary (the sharding does not change it).
 Timings depend on the machine and its load: the ratios are measured in one run, side by side.
 Results: results/runner_bench/rows.csv (one row per measurement) and summary.md.
 """
@@ -92,9 +94,10 @@ import json, resource, sys, time
 from stsched.io import load_instance, load_plan
 from stsched.simulation.stream import StreamOptions, simulate_stream
 inst, plan = load_instance(sys.argv[1]), load_plan(sys.argv[2])
-res = simulate_stream(inst, plan, StreamOptions(duration_s=float(sys.argv[3]), seed=1, shards=int(sys.argv[4])))
+res = simulate_stream(inst, plan, StreamOptions(duration_s=float(sys.argv[3]), seed=1, shards=int(sys.argv[4]),
+                                                jobs=int(sys.argv[5])))
 s = res.summary
-print(json.dumps({"wall_s": res.wall_s, "shard_cpu_s": max(res.shard_cpu_s), "requests": s.requests, "requests_per_s": res.requests_per_s,
+print(json.dumps({"wall_s": res.wall_s, "shard_cpu_s": max(res.shard_cpu_s), "cpu_s": sum(res.shard_cpu_s), "requests": s.requests, "requests_per_s": res.requests_per_s,
                   "slo_attainment": s.slo_attainment, "p99_ms": s.p99_ms, "mean_ms": s.mean_ms,
                   "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
@@ -112,26 +115,28 @@ def sim_rows(quick: bool) -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory() as tmp:
         save_instance(inst, Path(tmp) / "instance.json")
         save_plan(judged.result.plan, Path(tmp) / "plan.json")
-        for shards in (1, 2):
+        for shards, jobs in ((1, 1), (2, 2), (8, 2)):
             proc = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "instance.json"),
-                                   str(Path(tmp) / "plan.json"), str(duration), str(shards)],
+                                   str(Path(tmp) / "plan.json"), str(duration), str(shards), str(jobs)],
                                   capture_output=True, text=True, check=True)
             d = json.loads(proc.stdout.strip().splitlines()[-1])
-            out.append({"what": "simulator", "runner": "local", "workers": shards, "services": SIM_SERVICES,
+            out.append({"what": "simulator", "runner": "local", "workers": jobs, "shards": shards,
+                        "services": SIM_SERVICES,
                         "gpus": SIM_GPUS, "plan_gpus": judged.result.plan.gpus_used, "duration_s": duration,
                         "requests": d["requests"], "wall_s": round(d["wall_s"], 2),
-                        "shard_cpu_s": round(d["shard_cpu_s"], 2),
+                        "shard_cpu_s": round(d["shard_cpu_s"], 2), "cpu_s": round(d["cpu_s"], 2),
                         "requests_per_s": round(d["requests_per_s"]), "slo_attainment": round(d["slo_attainment"], 5),
                         "p99_ms": round(d["p99_ms"], 2), "driver_rss_mb": round(d["driver_rss_mb"]),
                         **({"worker_rss_mb": round(d["worker_rss_mb"])} if shards > 1 else {})})
-    same = out[0]["requests"] == out[1]["requests"] and out[0]["slo_attainment"] == out[1]["slo_attainment"]
-    out.append({"what": "simulator ratio", "runner": "local", "workers": "2/1", "duration_s": duration,
-                "ratio": round(out[1]["wall_s"] / out[0]["wall_s"], 3),
-                "cpu_ratio": round(out[1]["shard_cpu_s"] / out[0]["shard_cpu_s"], 3), "same_rows": same})
+    for row in out[1:]:
+        same = all(row[k] == out[0][k] for k in ("requests", "slo_attainment", "p99_ms"))
+        out.append({"what": "simulator ratio", "runner": "local", "workers": "2/1", "shards": row["shards"],
+                    "duration_s": duration, "ratio": round(row["wall_s"] / out[0]["wall_s"], 3),
+                    "cpu_ratio": round(row["shard_cpu_s"] / out[0]["shard_cpu_s"], 3), "same_rows": same})
     return out
 
 
-COLUMNS = ["what", "runner", "workers", "points", "duration_s", "requests", "wall_s", "shard_cpu_s",
+COLUMNS = ["what", "runner", "workers", "shards", "points", "duration_s", "requests", "wall_s", "cpu_s", "shard_cpu_s",
            "requests_per_s", "ratio", "cpu_ratio",
            "same_rows", "slo_attainment", "p99_ms", "driver_rss_mb", "worker_rss_mb", "error"]
 

@@ -68,7 +68,7 @@ def add(sub) -> None:
                         "GPUs into K tasks; per-tenant Poisson streams (random routing in law); the summary does "
                         "not depend on K")
     g.add_argument("--runner", default="local", choices=("local", "ray"), help="where shards run (default local)")
-    g.add_argument("--jobs", type=int, default=None, help="shards at a time (default K)")
+    g.add_argument("--jobs", type=int, default=None, help="shards at a time (default min(K, CPUs))")
     g.add_argument("--address", default=None, help="a Ray cluster: auto | HOST:PORT (--runner ray)")
     g.add_argument("--window", default="10", help="seconds of arrivals generated at a time (default 10)")
     p.set_defaults(run=run_simulate)

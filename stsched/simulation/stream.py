@@ -17,9 +17,10 @@ What differs from `stsched.simulation.simulate` (docs/SIMULATOR.md):
   per tenant, then in plan order, so the mean does not depend on the sharding) and a latency histogram
   (`stsched.simulation.sketch`, quantiles within 0.5 %); per-request records only with `records=True`.  Memory is
   bounded by one window of one partition plus the histograms (services x 2,545 counts), not by the duration.
-- `shards` K > 1 splits the plan's GPUs into K contiguous groups of about equal offered load, each simulated in a
-  task (`runner` local: a process pool of `jobs` workers; ray: Ray tasks, `address` or a local instance); the
-  merged summary equals the single-process run's exactly, for any K (a test checks it).
+- `shards` K > 1 splits the plan's GPUs into K contiguous groups of about equal estimated work (`shard_gpus`),
+  each simulated in a task (`runner` local: a process pool of `jobs` workers, default min(K, CPUs); ray: Ray
+  tasks, `address` or a local instance); the merged summary equals the single-process run's exactly, for any K
+  (a test checks it).  More shards than workers balance the load as the tasks finish.
 Execution times, noise (per batch, from a stream per partition and window) and SLO accounting are the simulator's.
 """
 
@@ -57,7 +58,7 @@ RUNNERS = ("local", "ray")
 class StreamOptions:
     """`duration_s` of Poisson arrivals (then the queues drain); `window_s`: arrivals generated and partitions
     advanced this many seconds at a time; `shards`: tasks the plan's GPUs are split into; `runner`: local | ray;
-    `jobs`: workers at a time (default `shards`); `address`: a Ray cluster (auto | HOST:PORT); `records`: also
+    `jobs`: workers at a time (default min(shards, CPUs)); `address`: a Ray cluster (auto | HOST:PORT); `records`: also
     return per-request records (memory grows with the duration)."""
 
     duration_s: float = 60.0
@@ -261,12 +262,24 @@ def simulate_shard(instance: Instance, plan: Plan, gpus: Sequence[int], opts: St
                        time.process_time() - c0)
 
 
+PARTITION_COST = 10.0  # per partition: its per-window work, in batches per second (a rough estimate)
+
+
 def shard_gpus(instance: Instance, plan: Plan, shards: int) -> list[list[int]]:
-    """The GPUs with tenants split into at most `shards` contiguous groups of about equal offered load."""
+    """The GPUs with tenants split into at most `shards` contiguous groups of about equal estimated work: per
+    tenant the batches it runs per second (between rate / b, full batches, and one per cycle, capped by its
+    rate), plus PARTITION_COST per partition."""
     rates = tenant_rates(instance, plan)
+    if shards <= 1:
+        return [sorted({g for g, _, _ in rates})] if rates else [[]]
     load: dict[int, float] = {}
-    for (g, _, _), r in rates.items():
-        load[g] = load.get(g, 0.0) + r
+    for pt in partition_timings(instance, plan):
+        cycle = sum(e[-1] for e in pt.exec_s)  # seconds of one full round (full batches)
+        work = PARTITION_COST
+        for j, t in enumerate(pt.part.tenants):
+            r = rates[(pt.gpu, pt.partition, j)]
+            work += min(r, max(r / t.batch, 1.0 / cycle if cycle > 0 else r))
+        load[pt.gpu] = load.get(pt.gpu, 0.0) + work
     gpus = sorted(load)
     total = sum(load.values()) or 1.0
     n = min(shards, len(gpus)) or 1
@@ -293,7 +306,7 @@ def _run_shards(instance: Instance, plan: Plan, groups: list[list[int]], opts: S
     if len(groups) == 1 and opts.runner == "local":
         return [simulate_shard(instance, plan, groups[0], opts)]
     quiet = StreamOptions(**{**opts.__dict__, "progress": False})
-    jobs = opts.jobs or len(groups)
+    jobs = opts.jobs or min(len(groups), os.cpu_count() or 1)
     if opts.runner == "ray":
         try:
             import ray
@@ -360,7 +373,7 @@ def merge(instance: Instance, plan: Plan, results: Sequence[ShardResult], unrout
 def simulate_stream(instance: Instance, plan: Plan, options: StreamOptions = StreamOptions()) -> StreamResult:
     """Simulate `plan` under Poisson arrivals for `options.duration_s` seconds, streaming (module docstring)."""
     t0 = time.perf_counter()
-    groups = shard_gpus(instance, plan, options.shards)
+    groups = shard_gpus(instance, plan, options.shards) or [[]]
     results = _run_shards(instance, plan, groups, options)
     unrouted = _unrouted(instance, plan, options)
     summary = merge(instance, plan, results, unrouted, options.duration_s)
