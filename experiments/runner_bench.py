@@ -8,8 +8,10 @@ Grid: the scale study's kind of point, 24 of them: `random_instance(N services, 
 data, N in 64/128/256/512, seeds 1-6, each planned by the registered heuristic (min-gpus, judged by the checker;
 its work does not depend on a time limit here), run through `run_grid` into a scratch results folder, once per
 runner and worker count: local 1, local 2, ray 1, ray 2 (one local Ray instance of 2 CPUs for both Ray runs).
-Reported: the wall time of each and the ratio 2 workers / 1 per runner (target <= 0.6), and that every run
-gives the same plans.
+Reported: the wall time of each and the ratio 2 workers / 1 per runner (target <= 0.6), that every run gives the
+same plans, and the CPU seconds of the points (`cpu_s`) and of the busiest worker (`shard_cpu_s`); `cpu_ratio` =
+busiest worker's CPU with 2 workers over all CPU with 1: the wall ratio on two otherwise idle cores, less the
+runner's own overhead (shown because a shared machine's load moves the wall ratio).
 
 Simulator: `random_instance(1024 services, 512 GPUs, seed 1)` (854 k req/s offered), its heuristic min-gpus plan,
 simulated by the streaming simulator (`stsched simulate --shards K --jobs W`) for 600 s of Poisson arrivals: one
@@ -48,10 +50,12 @@ SIM_SERVICES, SIM_GPUS = 1024, 512
 
 
 def plan_point(p) -> dict[str, object]:
+    c0 = time.process_time()
     inst = random_instance(int(p["services"]), int(p["services"]) // 4, int(p["seed"]))
     inst = inst.with_gpus(inst.gpus * 4)
     j = run_solver("heuristic", inst, SolveOptions(time_limit_s=600.0, seed=int(p["seed"])))
-    return {"plan_gpus": j.result.plan.gpus_used if j.result.plan else None, "valid": j.valid}
+    return {"plan_gpus": j.result.plan.gpus_used if j.result.plan else None, "valid": j.valid,
+            "cpu_s": time.process_time() - c0, "pid": os.getpid()}
 
 
 def grid_rows(quick: bool) -> list[dict[str, object]]:
@@ -72,8 +76,12 @@ def grid_rows(quick: bool) -> list[dict[str, object]]:
                                 runner=Runner(kind, jobs=jobs))
                 wall = time.perf_counter() - t0
                 plans[(kind, jobs)] = [(r["plan_gpus"], r["valid"]) for r in rows]
+                per_worker: dict[str, float] = {}
+                for r in rows:
+                    per_worker[r["pid"]] = per_worker.get(r["pid"], 0.0) + float(r["cpu_s"])
                 out.append({"what": "grid", "runner": kind, "workers": jobs, "points": len(grid),
-                            "wall_s": round(wall, 2)})
+                            "wall_s": round(wall, 2), "cpu_s": round(sum(per_worker.values()), 2),
+                            "shard_cpu_s": round(max(per_worker.values()), 2)})
         finally:
             if old is None:
                 os.environ.pop("STSCHED_RESULTS", None)
@@ -83,9 +91,10 @@ def grid_rows(quick: bool) -> list[dict[str, object]]:
                 sys.modules["ray"].shutdown()
     same = len({tuple(v) for v in plans.values()}) == 1
     for kind in ("local", "ray"):
-        one, two = (next(r["wall_s"] for r in out if r["runner"] == kind and r["workers"] == k) for k in (1, 2))
+        one, two = (next(r for r in out if r["runner"] == kind and r["workers"] == k) for k in (1, 2))
         out.append({"what": "grid ratio", "runner": kind, "workers": "2/1", "points": len(grid),
-                    "ratio": round(two / one, 3), "same_rows": same})
+                    "ratio": round(two["wall_s"] / one["wall_s"], 3),
+                    "cpu_ratio": round(two["shard_cpu_s"] / one["cpu_s"], 3), "same_rows": same})
     return out
 
 
