@@ -112,3 +112,17 @@ def test_cli_shards(case, tmp_path, capsys):
     assert cli_main(["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--shards", "2",
                      "--arrivals", "gamma:2"]) == 2
     assert "poisson" in capsys.readouterr().err
+
+
+def test_memory_does_not_grow_with_the_duration(case):
+    import tracemalloc
+
+    inst, plan = case
+    peaks = []
+    for duration in (20, 80):
+        tracemalloc.start()
+        res = simulate_stream(inst, plan, StreamOptions(duration_s=duration, seed=1, window_s=5))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert res.records is None
+    assert peaks[1] < 1.25 * peaks[0]  # 4 x the requests, about the same peak (one window of one partition)
