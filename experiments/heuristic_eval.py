@@ -45,8 +45,11 @@ from stsched.registry import Objective, SolveOptions, Status, available_solvers,
 log = logging.getLogger(__name__)
 
 STUDY = Study("heuristic_eval", "the heuristic vs the proven optimum, gpulet, Nexus, ParvaGPU, and its speed",
-              typical="60 min", results="heuristic", quick="fewer seeds")
+              typical="60 min", results="heuristic",
+              quick="fewer seeds; sections gap, scale, interference and speed unless --section names one")
 EXPERIMENT = "heuristic"
+QUICK_SECTIONS = ("gap", "scale", "interference", "speed")  # --quick: the sections without long exact solves
+QUICK = "fewer seeds; sections gap, scale, interference and speed unless --section names one"
 EXACT = "milp"  # the exact solver whose proven optima the gap is measured against
 PARVAGPU_ROWS = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
 GPULET_REF = {("m1", 1): 104, ("m1", 2): 217, ("m1", 4): 417, ("m2", 1): 84, ("m2", 2): 198, ("m2", 4): 396}
@@ -382,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", choices=["all", *SECTIONS], default="all")
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per solver run (default 120)")
-    args = study_args(ap, argv, quick="fewer seeds")  # the shared block: --quick, --fresh, --plot-only, runner
+    args = study_args(ap, argv, quick=QUICK)  # the shared block: --quick, --fresh, --plot-only, runner
     if args.plot_only:
         names = [n for n in SECTIONS if args.section in ("all", n)]
         if not (written := _written(names)):
@@ -391,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(map(str, plot(written))))
         return 0
     for name, (points, fn, keys, summary) in SECTIONS.items():
-        if args.section not in ("all", name):
+        if args.section not in ("all", name) or (args.quick and args.section == "all" and name not in QUICK_SECTIONS):
             continue
         t0 = time.perf_counter()
         rows = run_grid(EXPERIMENT, points(args.quick), keys, lambda p, fn=fn: fn(p, args.time_limit),
