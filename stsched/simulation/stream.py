@@ -118,7 +118,8 @@ class ShardResult:
     records: tuple[RequestRecords, ...]
     requests: int
     wall_s: float
-    cpu_s: float  # CPU seconds of the process that simulated the shard
+    cpu_s: float  # CPU seconds the shard took
+    worker: int = 0  # the process that simulated it
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ class StreamResult:
     wall_s: float
     shards: int
     requests_per_s: float  # requests simulated per wall second
-    shard_cpu_s: tuple[float, ...] = ()  # CPU seconds of each shard (the longest is the critical path)
+    shard_cpu_s: tuple[float, ...] = ()  # CPU seconds of each shard
+    worker_cpu_s: tuple[float, ...] = ()  # CPU seconds of each worker process (the largest: the critical path)
 
 
 def tenant_rates(instance: Instance, plan: Plan) -> dict[tuple[int, int, int], float]:
@@ -259,7 +261,7 @@ def simulate_shard(instance: Instance, plan: Plan, gpus: Sequence[int], opts: St
                                          names))
     requests = sum(t.requests for p in parts for t in p.tenants)
     return ShardResult(tuple(parts), hist, tuple(records or ()), requests, time.perf_counter() - t0,
-                       time.process_time() - c0)
+                       time.process_time() - c0, os.getpid())
 
 
 PARTITION_COST = 10.0  # per partition: its per-window work, in batches per second (a rough estimate)
@@ -390,5 +392,8 @@ def simulate_stream(instance: Instance, plan: Plan, options: StreamOptions = Str
             names, np.empty(0, dtype=np.int32), empty, empty, empty, np.empty(0, dtype=np.int32),
             np.empty(0, dtype=np.int32))
     wall = time.perf_counter() - t0
+    per_worker: dict[int, float] = {}
+    for r in results:
+        per_worker[r.worker] = per_worker.get(r.worker, 0.0) + r.cpu_s
     return StreamResult(summary, records, wall, len(groups), summary.requests / wall if wall > 0 else 0.0,
-                        tuple(r.cpu_s for r in results))
+                        tuple(r.cpu_s for r in results), tuple(per_worker.values()))
