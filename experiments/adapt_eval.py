@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in saved if tuple(r.get(k, "") for k in keys) in want]
         print("\n".join(map(str, plot(rows, grid, keys))))
         return 0
-    rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh, filename=filename)  # --runner/--jobs decide where
+    rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh, filename=filename)  # --runner, --jobs: where
     want = {tuple(str(g[k]) for k in keys) for g in grid}
     rows = [r for r in rows if tuple(r.get(k, "") for k in keys) in want]
     table = markdown_table(rows, keys + ["reconfigurations", "tenant_changes", "downtime_s", "gpu_hours", "slo_attainment",

@@ -134,7 +134,8 @@ def sim_rows(quick: bool) -> list[dict[str, object]]:
                         "gpus": SIM_GPUS, "plan_gpus": judged.result.plan.gpus_used, "duration_s": duration,
                         "requests": d["requests"], "wall_s": round(d["wall_s"], 2),
                         "shard_cpu_s": round(d["shard_cpu_s"], 2), "cpu_s": round(d["cpu_s"], 2),
-                        "requests_per_s": round(d["requests_per_s"]), "slo_attainment": round(d["slo_attainment"], 5),
+                        "requests_per_s": round(d["requests_per_s"]),
+                        "slo_attainment": round(d["slo_attainment"], 5),
                         "p99_ms": round(d["p99_ms"], 2), "driver_rss_mb": round(d["driver_rss_mb"]),
                         **({"worker_rss_mb": round(d["worker_rss_mb"])} if shards > 1 else {})})
     for row in out[1:]:
