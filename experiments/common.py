@@ -115,8 +115,7 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
                ) -> argparse.Namespace:
     """The one argument block every study shares, added to its parser: `--quick`, `--fresh`, `--plot-only`,
     `--runner local|ray`, `--jobs N`, `--address ADDR`, `--threads N`, `--out DIR`; parses the arguments, sets up
-    logging
-    and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give the defaults)."""
+    logging and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give the defaults)."""
     g = ap.add_argument_group("shared by every study (stsched experiment)")
     g.add_argument("--quick", action="store_true", help=quick or "a reduced grid, same code path (minutes)")
     g.add_argument("--fresh", action="store_true", help="discard earlier rows and recompute them")
