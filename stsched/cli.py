@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "stsched.commands.demo",
     "stsched.commands.show",
     "stsched.commands.export",
+    "stsched.commands.experiment",
 )
 
 
