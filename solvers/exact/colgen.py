@@ -56,15 +56,20 @@ class CgOptions:
     """Column generation limits: `time_limit_s` wall clock, `max_rounds` master solves (a work limit: the rows of
     an experiment that stops on it do not depend on the machine), `per_size` columns added per size and round,
     `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio of the duty grid of the upper bound,
-    `bound_every` rounds between Lagrangian bounds (each also at the start and at the end)."""
+    `bound_every` rounds between Lagrangian bounds (each also at the start and at the end), `nodes` and `depth`
+    the work limits of the exact pricing (branch and bound per duty interval, interval bisections)."""
 
     time_limit_s: float = 60.0
     max_rounds: int = 500
     per_size: int = 30
     seeds: int = 12
     pool: int = 120
-    grid: float = 1.01
+    grid: float = 1.1
     bound_every: int = 5
+    nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
+    max_nodes: int = 2_000_000
+    depth: int = 20  # interval bisections
+    eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,7 @@ class Pricer:
         self.calls = 0
         self.max_tenants = instance.mechanism.max_tenants
         self.names = instance.service_names
+        self.nodes = opts.nodes  # raised while the pricing cannot decide
 
     def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = self.rates[sd.svc]
@@ -239,54 +245,130 @@ class Pricer:
             lo, hi = (mid, hi) if ok(self.instance, size, mid) else (lo, mid)
         return lo
 
-    def upper(self, sd: _SizeData, pi: np.ndarray) -> float:
-        """A proven upper bound on pi . a over every configuration of size sd.size (see the module docstring)."""
+    def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0) -> tuple[float, list[tuple[float, Config]]]:
+        """A proven upper bound on pi . a over every configuration of size sd.size, and the configurations worth
+        more than `mu` met on the way (see the module docstring): per duty interval the fractional bound, and where
+        it exceeds `mu` an exact branch and bound of the interval's knapsack (bisecting the interval while its best
+        set is worth less at its own duty than the interval credits it), within `nodes` nodes per call."""
         self.calls += 1
         best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
         if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
-            return max(best, 0.0)
+            return max(best, 0.0), []
         w, u = self._wu(sd, pi)
         live = pi[sd.svc] > 0
         if not live.any():
-            return max(best, 0.0)
+            return max(best, 0.0), []
         e, b = sd.e, sd.budget
         lo = float(e[live].min())
         hi = float((b - e)[live].max())
         if hi < lo:
-            return max(best, 0.0)
+            return max(best, 0.0), []
         n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
         grid = lo * self.opts.grid ** np.arange(n + 1)
         grid[-1] = max(grid[-1], hi)
-        order, seg = sd.order, sd.seg
-        eo, wo, uo, bo, lo_live = e[order], w[order], u[order], b[order], live[order]
-        k = self.max_tenants
+        self._budget = self.nodes
+        found: dict[tuple, tuple[float, Config]] = {}
+        ctx = (w, u, live)
         for d0, d1 in zip(grid[:-1], grid[1:]):
-            elig = lo_live & (eo <= bo - d0 + 1e-9) & (eo <= d1)
-            if not elig.any():
+            best = max(best, self._interval(sd, ctx, float(d0), float(d1), mu, found, 0))
+        return max(best, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
+
+    def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
+        """The fractional bound of one duty interval (one item per service, the tenant limit)."""
+        w, u, live = ctx
+        order, seg = sd.order, sd.seg
+        eo, wo, uo, bo, lv = sd.e[order], w[order], u[order], sd.budget[order], live[order]
+        elig = lv & (eo <= bo - d0 + 1e-9) & (eo <= d1)
+        if not elig.any():
+            return 0.0
+        v = np.where(elig, np.minimum(wo / d0, uo), 0.0)
+        rho = np.maximum.reduceat(np.where(elig, v / eo, 0.0), seg)
+        vmax = np.maximum.reduceat(v, seg)
+        emax = np.maximum.reduceat(np.where(elig, eo, 0.0), seg)
+        has = rho > 0
+        if not has.any():
+            return 0.0
+        rho, vmax, emax = rho[has], vmax[has], emax[has]
+        wt = np.minimum(emax, vmax / rho)
+        idx = np.argsort(-rho)
+        cw = np.cumsum(wt[idx])
+        full = cw <= d1
+        knap = float((rho[idx] * wt[idx])[full].sum())
+        nf = int(full.sum())
+        if nf < len(idx):
+            knap += float(rho[idx[nf]] * (d1 - (cw[nf - 1] if nf else 0.0)))
+        k = self.max_tenants
+        if k is not None and len(vmax) > k:
+            knap = min(knap, float(np.sort(vmax)[-k:].sum()))
+        return knap
+
+    def _interval(self, sd: _SizeData, ctx, d0: float, d1: float, mu: float, found: dict, depth: int) -> float:
+        thr = mu * (1 + self.opts.eps) + 1e-12  # below this a column is not worth proving absent
+        fb = self._frac(sd, ctx, d0, d1)
+        if fb <= thr:
+            return fb
+        w, u, live = ctx
+        elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
+        v = np.minimum(w[elig] / d0, u[elig])
+        dens = v / sd.e[elig]
+        o = np.argsort(-dens, kind="stable")
+        items, V, E, D = elig[o], v[o], sd.e[elig][o], dens[o]
+        S = sd.svc[items]
+        k_max = self.max_tenants or len(items)
+        z = [0.0]  # the interval's best objective
+        sets: list[tuple[float, list[int]]] = []
+
+        def dfs(start: int, cap: float, val: float, members: list[int]) -> bool:
+            self._budget -= 1
+            if self._budget < 0:
+                return False
+            if members and val > z[0]:
+                z[0] = val
+                if val > thr:
+                    sets.append((val, list(members)))
+            if len(members) >= k_max:
+                return True
+            used = {S[m] for m in members}
+            for j in range(start, len(items)):
+                if val + D[j] * cap <= max(thr, z[0]):
+                    break  # densities only fall from here
+                if E[j] > cap or S[j] in used:
+                    continue
+                if not dfs(j + 1, cap - E[j], val + V[j], members + [j]):
+                    return False
+            return True
+
+        if not dfs(0, d1, 0.0, []):
+            return fb  # out of nodes: the fractional bound stands
+        if z[0] <= thr:
+            return thr
+        good = False
+        w_, u_ = w, u
+        for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
+            pts = [int(items[j]) for j in members]
+            d = float(sum(sd.e[i] for i in pts))
+            if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
                 continue
-            v = np.where(elig, np.minimum(wo / d0, uo), 0.0)
-            dens = np.where(elig, v / eo, 0.0)
-            ee = np.where(elig, eo, 0.0)
-            rho = np.maximum.reduceat(dens, seg)
-            vmax = np.maximum.reduceat(v, seg)
-            emax = np.maximum.reduceat(ee, seg)
-            has = rho > 0
-            if not has.any():
+            true = float(sum(min(w_[i] / d, u_[i]) for i in pts))
+            if true <= thr:
                 continue
-            rho, vmax, emax = rho[has], vmax[has], emax[has]
-            wt = np.minimum(emax, vmax / rho)
-            idx = np.argsort(-rho)
-            cw = np.cumsum(wt[idx])
-            full = cw <= d1
-            knap = float((rho[idx] * wt[idx])[full].sum())
-            nf = int(full.sum())
-            if nf < len(idx):
-                room = d1 - (cw[nf - 1] if nf else 0.0)
-                knap += float(rho[idx[nf]] * room)
-            if k is not None and len(vmax) > k:
-                knap = min(knap, float(np.sort(vmax)[-k:].sum()))
-            best = max(best, knap)
-        return max(best, 0.0)
+            pts.sort(key=lambda i: sd.svc[i])
+            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
+            if key in found:
+                good = True
+                continue
+            c = (shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
+                               tuple(int(sd.batch[i]) for i in pts), d) if len(pts) > 1 else None)
+            if len(pts) == 1:  # a one-tenant set: the exact single configuration
+                c = next((x for x in sd.singles if x.procs == 1 and x.tenants == key), None)
+            if c is not None:
+                found[key] = (true, c)
+                good = True
+        if not good and depth < self.opts.depth:
+            mid = math.sqrt(d0 * d1)
+            return max(self._interval(sd, ctx, d0, mid, mu, found, depth + 1),
+                       self._interval(sd, ctx, mid, d1, mu, found, depth + 1))
+        return z[0]
 
 
 # ------------------------------------------------------------------------------------------------- master
@@ -427,11 +509,20 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         out_of_time = time.perf_counter() >= deadline
         lag = None
         if not new or out_of_time or rounds % opts.bound_every == 1 or rounds == opts.max_rounds:
-            ub = {p: pricer.upper(sd, pi) for p, sd in data.items()}
-            lag = _lagrange(pi, ub, layouts, objective, instance.gpus)
-            bound = min(bound, lag) if maxi else max(bound, lag)
-            if not new and all(ub[p] <= mu[p] * (1 + 1e-6) + 1e-9 for p in data):
-                converged = True  # no column of any size can improve the master: its value is the LP's
+            while True:
+                ub: dict[float, float] = {}
+                for p, sd in data.items():
+                    ub[p], more = pricer.upper(sd, pi, mu[p])
+                    new += [c for _, c in more]
+                lag = _lagrange(pi, ub, layouts, objective, instance.gpus)
+                bound = min(bound, lag) if maxi else max(bound, lag)
+                if all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
+                    converged = True  # no column of any size can improve the master: its value is the LP's
+                    new = []
+                    break
+                if new or time.perf_counter() >= deadline or pricer.nodes >= opts.max_nodes:
+                    break
+                pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
         history.append((rounds, value, lag))
         if bar is not None:
             bar.update(1)
@@ -442,8 +533,6 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             add(c)
     if bar is not None:
         bar.close()
-    if converged:  # the LP value itself is valid (and at least as strong as any Lagrangian bound)
-        bound = min(bound, value) if maxi else max(bound, value)
     log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns", 
              "converged" if converged else "stopped", rounds, value, bound, len(columns))
     return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
