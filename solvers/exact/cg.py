@@ -44,7 +44,8 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
 
 
 def method_of(r: CgBound) -> str:
-    how = ("configuration LP by column generation, converged (LP value)" if r.converged else
+    how = ("configuration LP by column generation, converged (Lagrangian bound within eps of the LP value)"
+           if r.converged else
            "configuration LP by column generation, not converged: Lagrangian bound from the best duals")
     return f"cg: {how}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS else "")
 
