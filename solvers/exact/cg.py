@@ -7,7 +7,10 @@ certified gap is measured against that bound (min-gpus: rounded up to whole GPUs
 bound, which speaks only of the generated columns.
 
 Solver options (`--param key=value`): `cg_share` (share of the time limit for the column generation, default 0.5),
-`max_rounds` (master solves, a work limit), `per_size`, `seeds`, `pool`, `grid` (see `CgOptions`).
+`max_rounds` (master solves, a work limit), `per_size`, `seeds`, `pool`, `grid` (see `CgOptions`), `warm` (the
+registered solver whose plan starts the integer master when no `warm_start` is given, default `heuristic`, `none`
+for none; asked through the registry with `warm_share` of the time limit, default 0.2): its partitions join the
+columns, so the integer master can only improve on that plan.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class CgSolver:
             return SolveResult(self.name, Status.INFEASIBLE, message=f"cannot be served: {e}",
                                infeasible_services=tuple(e.services), bound_method="cg")
         bound, method = r.integer_bound, method_of(r)
+        warm_plan, warm_note = _warm_plan(instance, options)
         if _too_few_gpus(instance, r):
             return SolveResult(self.name, Status.INFEASIBLE, bound=bound, bound_method=method,
                                message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
@@ -99,8 +103,12 @@ class CgSolver:
             columns = column_generation(instance, options.objective, cg_options(options, left),
                                         timer=_Timer(instance, True, layouts))
             notes.append(f"plans from {columns.columns} columns timed with the worst neighbour (conservative)")
+        if warm_plan is not None:
+            notes.append(warm_note)
+            columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
         data = _model(instance, columns)
-        plan, note = _integer_plan(self.name, data, options, max(1.0, deadline - time.perf_counter()))
+        plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
+                                   max(1.0, deadline - time.perf_counter()))
         notes.append(note)
         if plan is None:
             return SolveResult(self.name, Status.UNKNOWN, bound=bound, bound_method=method,
@@ -111,6 +119,40 @@ class CgSolver:
                    else bound - obj <= options.max_scale_tol * max(obj, 1e-12))
         return SolveResult(self.name, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
                            discretisation=data.discretisation, message="; ".join(notes), bound_method=method)
+
+
+def _warm_plan(instance: Instance, options: SolveOptions):
+    """The plan that starts the integer master: `options.warm_start`, else the registered `warm` solver's."""
+    if options.warm_start is not None:
+        return options.warm_start, "warm start given"
+    name = options.param("warm", "heuristic")
+    if name == "none":
+        return None, ""
+    from stsched.registry import run_solver
+
+    limit = options.time_limit_s * float(options.param("warm_share", "0.2"))
+    j = run_solver(name, instance, SolveOptions(objective=options.objective, time_limit_s=limit, seed=options.seed))
+    if j.plan is None or not j.valid:
+        return None, f"warm start from {name}: none ({j.status.value})"
+    return j.plan, f"warm start from {name}: {j.objective:.6g} in {j.result.wall_s:.2f} s"
+
+
+def _plan_configs(instance: Instance, plan) -> tuple:
+    """The partitions of a plan as configurations (timed as the checker times them), so the master can reuse them."""
+    from solvers.exact.patterns import Config, _memory
+    from solvers.exact.plans import _gpu_caps
+
+    index = {n: i for i, n in enumerate(instance.service_names)}
+    out = []
+    for g in plan.gpus:
+        caps = _gpu_caps(instance, g)
+        if caps is None:
+            continue
+        for p, cs in zip(g.partitions, caps):
+            if p.tenants:
+                out.append(Config(p.size, p.procs, tuple((index[t.service], t.batch) for t in p.tenants), tuple(cs),
+                                  _memory(instance, p.procs, [(t.service, t.batch) for t in p.tenants])))
+    return tuple(out)
 
 
 def _model(instance: Instance, r: CgBound) -> ModelData:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.exact.patterns import Config, _memory_ok, _Timer, enumerate_layouts, shared_config, tenant_points
-from stsched.bounds import lp_relaxation, unservable
+from stsched.bounds import point_capacity, unservable
 from stsched.problem import Instance
 from stsched.registry import Objective
 
@@ -65,7 +65,8 @@ class CgOptions:
     seeds: int = 12
     pool: int = 120
     grid: float = 1.1
-    bound_every: int = 5
+    fine_grid: float = 1.01
+    bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
     max_nodes: int = 2_000_000
     depth: int = 20  # interval bisections
@@ -162,6 +163,7 @@ class Pricer:
         self.max_tenants = instance.mechanism.max_tenants
         self.names = instance.service_names
         self.nodes = opts.nodes  # raised while the pricing cannot decide
+        self.deadline = math.inf  # the exact pricing stops here (its bound then falls back to the fractional one)
 
     def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = self.rates[sd.svc]
@@ -245,11 +247,13 @@ class Pricer:
             lo, hi = (mid, hi) if ok(self.instance, size, mid) else (lo, mid)
         return lo
 
-    def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0) -> tuple[float, list[tuple[float, Config]]]:
+    def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0, exact: bool = True
+              ) -> tuple[float, list[tuple[float, Config]]]:
         """A proven upper bound on pi . a over every configuration of size sd.size, and the configurations worth
         more than `mu` met on the way (see the module docstring): per duty interval the fractional bound, and where
         it exceeds `mu` an exact branch and bound of the interval's knapsack (bisecting the interval while its best
-        set is worth less at its own duty than the interval credits it), within `nodes` nodes per call."""
+        set is worth less at its own duty than the interval credits it), within `nodes` nodes per call and the
+        deadline; `exact` False: the fractional bounds alone, on the finer grid `fine_grid`."""
         self.calls += 1
         best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
         if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
@@ -263,10 +267,11 @@ class Pricer:
         hi = float((b - e)[live].max())
         if hi < lo:
             return max(best, 0.0), []
-        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
-        grid = lo * self.opts.grid ** np.arange(n + 1)
+        ratio = self.opts.grid if exact else self.opts.fine_grid
+        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(ratio))))
+        grid = lo * ratio ** np.arange(n + 1)
         grid[-1] = max(grid[-1], hi)
-        self._budget = self.nodes
+        self._budget = self.nodes if exact else 0
         found: dict[tuple, tuple[float, Config]] = {}
         ctx = (w, u, live)
         for d0, d1 in zip(grid[:-1], grid[1:]):
@@ -320,7 +325,8 @@ class Pricer:
 
         def dfs(start: int, cap: float, val: float, members: list[int]) -> bool:
             self._budget -= 1
-            if self._budget < 0:
+            if self._budget < 0 or (self._budget % 2048 == 0 and time.perf_counter() > self.deadline):
+                self._budget = -1
                 return False
             if members and val > z[0]:
                 z[0] = val
@@ -445,6 +451,25 @@ def _lagrange(pi: np.ndarray, ub: dict[float, float], layouts, objective: Object
     return gpus * w / total if total > 0 else math.inf
 
 
+def layout_lp(instance: Instance, objective: Objective, layouts, active: list[int]) -> float:
+    """The layout LP of `stsched.bounds.lp_relaxation` (one-tenant configurations at their optimistic capacity, no
+    clipping: a valid bound, FORMULATION.md), built sparse so that it scales to thousands of services."""
+    master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
+    names = instance.service_names
+    for s in active:
+        rate = instance.services[s].rate
+        for p in instance.mechanism.sizes:
+            best = max((c for b in instance.batches for k in instance.procs_options()
+                        if (c := point_capacity(instance, names[s], b, p, k, optimistic=True)) is not None),
+                       default=0.0)
+            if best > 0:
+                master.add_config(Config(p, 1, ((s, 0),), (best,), 0.0), {s: best / rate})
+    out = master.solve()
+    if out is None:  # min-gpus: some service has no configuration at all (caught before by `unservable`)
+        return math.inf if objective is Objective.MIN_GPUS else 0.0
+    return out[0]
+
+
 def column_generation(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(),
                       timer: _Timer | None = None, progress: bool = False) -> CgBound:
     """Solve the configuration LP by column generation within `opts` (Infeasible when some service cannot be served
@@ -464,11 +489,11 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     if not active:
         value = 0.0 if objective is Objective.MIN_GPUS else math.inf
         return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
-    clip = 1.0
-    if objective is Objective.MAX_SCALE:  # clip at an upper bound on alpha (the layout LP's)
-        ub = lp_relaxation(instance, Objective.MAX_SCALE).value
-        clip = ub * (1 + 1e-6) if math.isfinite(ub) else 1e9
+    maxi = objective is Objective.MAX_SCALE
+    base = layout_lp(instance, objective, layouts, active)  # valid already: the one-tenant, unclipped LP
+    clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
     pricer = Pricer(instance, data, rates, clip, opts)
+    pricer.deadline = deadline
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     columns: list[Config] = []
     keys: set[tuple] = set()
@@ -487,8 +512,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 best[int(s)] = (float(cap), c)
         for _, c in best.values():
             add(c)
-    maxi = objective is Objective.MAX_SCALE
-    bound = math.inf if maxi else 0.0
+    bound = base
     history: list[tuple[int, float, float | None]] = []
     converged, value, rounds = False, math.nan, 0
     pi = np.zeros(len(rates))
@@ -508,11 +532,13 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         new = [c for sd in data.values() for _, c in pricer.columns(sd, pi, mu[sd.size])]
         out_of_time = time.perf_counter() >= deadline
         lag = None
-        if not new or out_of_time or rounds % opts.bound_every == 1 or rounds == opts.max_rounds:
-            while True:
+        last = out_of_time or rounds == opts.max_rounds
+        if not new or last or rounds % opts.bound_every == 0:
+            while True:  # exact pricing (and a convergence proof) only when the greedy search finds nothing
+                exact = not new and not last
                 ub: dict[float, float] = {}
                 for p, sd in data.items():
-                    ub[p], more = pricer.upper(sd, pi, mu[p])
+                    ub[p], more = pricer.upper(sd, pi, mu[p], exact=exact)
                     new += [c for _, c in more]
                 lag = _lagrange(pi, ub, layouts, objective, instance.gpus)
                 bound = min(bound, lag) if maxi else max(bound, lag)
@@ -520,7 +546,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                     converged = True  # no column of any size can improve the master: its value is the LP's
                     new = []
                     break
-                if new or time.perf_counter() >= deadline or pricer.nodes >= opts.max_nodes:
+                if new or not exact or time.perf_counter() >= deadline or pricer.nodes >= opts.max_nodes:
                     break
                 pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
         history.append((rounds, value, lag))
