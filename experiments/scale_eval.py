@@ -3,6 +3,7 @@
     python -m experiments.scale_eval --quick          # 16 and 32 services, work limits only: the same rows anywhere
     python -m experiments.scale_eval                   # 16 .. 1,024 services (GPUs = services / 2), three seeds
     python -m experiments.scale_eval --services 256 1024 4096 --seeds 7 --solvers heuristic
+    python -m experiments.scale_eval --integrality     # how much of the integrality gap each bound step closes
     python -m experiments.scale_eval --plot-only
 
 Instances: `stsched scenario random` on A100 MPS and A100 MIG data (deterministic arrivals, so that the baselines
@@ -13,6 +14,11 @@ either way and the row says whether it converged); every solver runs through the
 by the checker) in a forked process whose peak resident memory is read back (VmHWM, which includes the parent's
 interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or alpha, gap to the bound, wall time,
 the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots: results/scale/wall.png and gap.png (log axes) against the services.
+
+`--integrality`: on small random instances (8-16 services, GPUs = services / 2) where `milp` proves its plan optimal
+for the full problem within `--time-limit`, the layout LP (`stsched.bounds.lp_relaxation`), the configuration LP
+(cg, converged or not), and for min-gpus the cg bound rounded up, each against the proven optimum: the share of the
+integrality gap (optimum - layout LP) each step closes (results/scale/integrality.csv).
 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
@@ -111,6 +117,24 @@ def _solve(point: Mapping[str, object]) -> dict:
             "message": r.message[:200]}
 
 
+def _integrality(point: Mapping[str, object]) -> dict:
+    from stsched.bounds import lp_relaxation
+
+    inst = instance_of(point)
+    obj = Objective(point["objective"])
+    opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]))).result
+    layout = lp_relaxation(inst, obj).value
+    b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"])))
+    out = {"milp_status": opt.status.value, "optimum": opt.objective, "layout_lp": layout, "cg_lp": b.lp_value,
+           "cg_bound": b.bound, "cg_converged": b.converged}
+    if opt.status is Status.OPTIMAL and opt.objective is not None:
+        total = abs(opt.objective - layout)
+        for name, v in (("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound)):
+            out[f"closed_{name}"] = None if v is None or total < 1e-9 else round(
+                min(1.0, abs(v - layout) / total), 4)
+    return out
+
+
 def gap(objective: str, value: float | None, bound: float | None) -> float | None:
     """Relative gap of a plan to the certified bound (min-gpus: (GPUs - bound) / GPUs; max-scale: (bound - alpha) /
     bound)."""
@@ -145,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bound-rounds", type=int, default=200, help="master solves of the bound (a work limit)")
     ap.add_argument("--bound-time", type=float, default=60.0, help="seconds for the bound")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solver run")
+    ap.add_argument("--integrality", action="store_true", help="the integrality-gap study (see above)")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args(argv)
@@ -152,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot_only:
         print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))
         return 0
+    if args.integrality:
+        return integrality(args)
     if args.quick:
         args.services, args.seeds, args.bound_rounds = [16, 32], [1], 30
         args.bound_time, args.time_limit = 3600.0, 3600.0  # work limits only
@@ -189,6 +216,24 @@ def main(argv: list[str] | None = None) -> int:
                                                              "wall_s"]} for b in bounds if b["run"] == tag],
                          keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
     print("\n".join(str(p) for p in plot(rows)))
+    return 0
+
+
+def integrality(args) -> int:
+    pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
+            "bound_time": args.bound_time} for d in args.devices for n in (8, 12, 16) for s in args.seeds
+           for o in args.objectives]
+    keys = ["device", "services", "seed", "objective"]
+    rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
+                    filename="integrality.csv")
+    cols = keys + ["milp_status", "optimum", "layout_lp", "cg_lp", "cg_bound", "closed_cg_lp", "closed_cg_bound"]
+    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+    proven = [r for r in rows if r.get("milp_status") == "optimal" and number(r.get("closed_cg_bound")) is not None]
+    for o in args.objectives:
+        sub = [number(r["closed_cg_bound"]) for r in proven if r["objective"] == o]
+        if sub:
+            print(f"{o}: {len(sub)} proven optima with an integrality gap; the cg bound closes a mean "
+                  f"{sum(sub) / len(sub):.1%} of it (min {min(sub):.1%})")
     return 0
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,8 +61,8 @@ class CgOptions:
 
     time_limit_s: float = 60.0
     max_rounds: int = 500
-    per_size: int = 30
-    seeds: int = 12
+    per_size: int = 0  # 0: max(30, services / 2)
+    seeds: int = 0  # 0: max(12, services / 4)
     pool: int = 120
     grid: float = 1.1
     fine_grid: float = 1.01
@@ -147,6 +147,17 @@ def _size_data(instance: Instance, timer: _Timer) -> dict[float, _SizeData]:
         sd.seg = np.flatnonzero(np.r_[True, sorted_svc[1:] != sorted_svc[:-1]]) if len(svc) else np.zeros(0, int)
         out[p] = sd
     return out
+
+
+class _SoloTimer(_Timer):
+    """Solo execution times (margin applied) without the interference machinery: for instances whose form is
+    "none", where the slowdown is 1 by definition (the generic timer computes features it then ignores)."""
+
+    def exec_ms(self, service: str, batch: int, size: float, procs: int) -> float | None:
+        key = (service, batch, size, procs)
+        if key not in self._cache:
+            self._cache[key] = self.instance.solo_ms(service, batch, size, procs)
+        return self._cache[key]
 
 
 class Pricer:
@@ -482,7 +493,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     if bad:
         raise Infeasible(bad)
     layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
-    timer = timer or _Timer(instance, False, layouts)
+    if timer is None:
+        timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
+            _Timer(instance, False, layouts)
     data = _size_data(instance, timer)
     rates = np.array([s.rate for s in instance.services], dtype=float)
     active = [s for s, r in enumerate(rates) if r > 0]
@@ -492,6 +505,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     maxi = objective is Objective.MAX_SCALE
     base = layout_lp(instance, objective, layouts, active)  # valid already: the one-tenant, unclipped LP
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
+    n = len(active)
+    opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline = deadline
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
