@@ -112,7 +112,7 @@ def _solve(point: Mapping[str, object]) -> dict:
     j = run_solver(name, inst, SolveOptions(objective=Objective(point["objective"]),
                                             time_limit_s=float(point["time_limit"]), params=params))
     r = j.result
-    return {"status": r.status.value, "objective": r.objective, "valid": j.valid, "wall_s": round(r.wall_s, 3),
+    return {"status": r.status.value, "value": r.objective, "valid": j.valid, "wall_s": round(r.wall_s, 3),
             "total_s": round(time.perf_counter() - t0, 3), "own_bound": r.bound,
             "message": r.message[:200]}
 
@@ -203,12 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         b = by_key.get(tuple(str(p[k]) for k in keys), {})
         bound = number(b.get("bound"))
         out["certified_bound"] = bound
-        out["gap"] = gap(str(p["objective"]), number(out.get("objective")), bound)
+        out["gap"] = gap(str(p["objective"]), number(out.get("value")), bound)
         return out
 
     rows = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv")
     rows = [r for r in rows if r["run"] == tag]
-    cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "objective", "valid",
+    cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
             "certified_bound", "gap", "wall_s", "cpu_s", "peak_mb"]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
     print()

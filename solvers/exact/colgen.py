@@ -68,7 +68,7 @@ class CgOptions:
     fine_grid: float = 1.01
     bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
-    max_nodes: int = 2_000_000
+    max_nodes: int = 320_000
     depth: int = 20  # interval bisections
     eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
 
