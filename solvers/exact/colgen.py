@@ -244,9 +244,14 @@ class Pricer:
                 continue
             c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in members),
                               tuple(int(sd.batch[i]) for i in members), float(sum(sd.e[i] for i in members)))
-            if c is not None:
-                found[key] = (val, c)
+            if c is not None and (true := self.value(c, pi)) > mu * (1 + TOL) + 1e-12:
+                found[key] = (true, c)
         return list(found.values())
+
+    def value(self, c: Config, pi: np.ndarray) -> float:
+        """pi . a_c, with a_c as the master's coverage coefficients."""
+        return float(sum(pi[s] * min(cap, self.clip * self.rates[s]) / self.rates[s]
+                         for (s, _), cap in zip(c.tenants, c.cap) if self.rates[s] > 0))
 
     def _mem_cap(self, size: float) -> float:
         ok = _memory_ok  # the same rule as a configuration's
@@ -284,14 +289,14 @@ class Pricer:
         grid[-1] = max(grid[-1], hi)
         self._budget = self.nodes if exact else 0
         found: dict[tuple, tuple[float, Config]] = {}
-        ctx = (w, u, live)
+        ctx = (w, u, live, pi)
         for d0, d1 in zip(grid[:-1], grid[1:]):
             best = max(best, self._interval(sd, ctx, float(d0), float(d1), mu, found, 0))
         return max(best, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
 
     def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
         """The fractional bound of one duty interval (one item per service, the tenant limit)."""
-        w, u, live = ctx
+        w, u, live = ctx[:3]
         order, seg = sd.order, sd.seg
         eo, wo, uo, bo, lv = sd.e[order], w[order], u[order], sd.budget[order], live[order]
         elig = lv & (eo <= bo - d0 + 1e-9) & (eo <= d1)
@@ -323,7 +328,7 @@ class Pricer:
         fb = self._frac(sd, ctx, d0, d1)
         if fb <= thr:
             return fb
-        w, u, live = ctx
+        w, u, live = ctx[:3]
         elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
         v = np.minimum(w[elig] / d0, u[elig])
         dens = v / sd.e[elig]
@@ -339,7 +344,7 @@ class Pricer:
             if self._budget < 0 or (self._budget % 2048 == 0 and time.perf_counter() > self.deadline):
                 self._budget = -1
                 return False
-            if members and val > z[0]:
+            if len(members) > 1 and val > z[0]:  # one-tenant sets are priced exactly (the singles)
                 z[0] = val
                 if val > thr:
                     sets.append((val, list(members)))
@@ -360,25 +365,22 @@ class Pricer:
         if z[0] <= thr:
             return thr
         good = False
-        w_, u_ = w, u
         for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
             pts = [int(items[j]) for j in members]
             d = float(sum(sd.e[i] for i in pts))
             if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
-                continue
-            true = float(sum(min(w_[i] / d, u_[i]) for i in pts))
-            if true <= thr:
                 continue
             pts.sort(key=lambda i: sd.svc[i])
             key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
             if key in found:
                 good = True
                 continue
-            c = (shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
-                               tuple(int(sd.batch[i]) for i in pts), d) if len(pts) > 1 else None)
-            if len(pts) == 1:  # a one-tenant set: the exact single configuration
-                c = next((x for x in sd.singles if x.procs == 1 and x.tenants == key), None)
-            if c is not None:
+            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
+                              tuple(int(sd.batch[i]) for i in pts), d)
+            if c is None:
+                continue
+            true = self.value(c, ctx[3])  # what the master will credit it with
+            if true > thr:
                 found[key] = (true, c)
                 good = True
         if not good and depth < self.opts.depth:
@@ -568,6 +570,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         if bar is not None:
             bar.update(1)
             bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
+        new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
         if not new or out_of_time:
             break
         for c in new:
