@@ -13,7 +13,7 @@ by column generation; `--bound-rounds` master solves or `--bound-time` seconds, 
 either way and the row says whether it converged); every solver runs through the registry (so its plan is judged
 by the checker) in a forked process whose peak resident memory is read back (VmHWM, which includes the parent's
 interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or alpha, gap to the bound, wall time,
-the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots: results/scale/wall.png and gap.png (log axes) against the services.
+the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots: results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
 
 `--integrality`: on small random instances (8-16 services, GPUs = services / 2) where `milp` proves its plan optimal
 for the full problem within `--time-limit`, the layout LP (`stsched.bounds.lp_relaxation`), the configuration LP
@@ -213,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         out["gap"] = gap(str(p["objective"]), number(out.get("value")), bound)
         return out
 
-    rows = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv")
-    rows = [r for r in rows if r["run"] == tag]
+    every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv")
+    rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
             "certified_bound", "gap", "wall_s", "cpu_s", "peak_mb"]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table([{c: _fmt(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
                                                              "wall_s"]} for b in bounds if b["run"] == tag],
                          keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
-    print("\n".join(str(p) for p in plot(rows)))
+    print("\n".join(str(p) for p in plot(every)))  # every run's rows (quick and full) in one figure
     return 0
 
 
@@ -252,8 +252,8 @@ def _fmt(v):
 
 def plot(rows: list[dict]) -> list:
     out = []
-    for metric, ylabel, fname in (("wall_s", "wall time (s)", "wall.png"), ("gap", "gap to the certified bound",
-                                                                              "gap.png")):
+    for metric, ylabel, fname in (("wall_s", "wall time (s)", "wall.png"), ("cpu_s", "CPU time (s)", "cpu.png"),
+                                  ("gap", "gap to the certified bound", "gap.png")):
         series: dict[str, tuple[list, list]] = {}
         for r in rows:
             if number(r.get(metric)) is None:
@@ -264,7 +264,7 @@ def plot(rows: list[dict]) -> list:
             ys.append(max(number(r[metric]), 1e-4))
         if series:
             out.append(series_plot(series, results_dir(EXPERIMENT) / fname, xlabel="services (GPUs = services / 2)",
-                                   ylabel=ylabel, log_x=True, log_scale=True, connect=False,
+                                   ylabel=ylabel, log_x=True, log_scale=None, connect=False,
                                    title=f"scale_eval: {ylabel}"))
     return out
 
