@@ -13,7 +13,8 @@ by column generation; `--bound-rounds` master solves or `--bound-time` seconds, 
 either way and the row says whether it converged); every solver runs through the registry (so its plan is judged
 by the checker) in a forked process whose peak resident memory is read back (VmHWM, which includes the parent's
 interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or alpha, gap to the bound, wall time,
-the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots: results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
+the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots:
+results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
 
 `--integrality`: on small random instances (8-16 services, GPUs = services / 2) where `milp` proves its plan optimal
 for the full problem within `--time-limit`, the layout LP (`stsched.bounds.lp_relaxation`), the configuration LP
