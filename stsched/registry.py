@@ -250,6 +250,11 @@ class BoundResult:
     message: str = ""
     infeasible_services: tuple[str, ...] = ()
 
+    @property
+    def value(self) -> float | None:
+        """The bound (the name `stsched.bounds.LpBound` uses, so `st.bound(...).value` reads either)."""
+        return self.bound
+
     def to_dict(self) -> dict:
         return {"objective": self.objective.value, "bound": _num(self.bound), "lp_value": _num(self.lp_value),
                 "converged": self.converged, "columns": self.columns, "pricing_calls": self.pricing_calls,
