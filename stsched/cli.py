@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "stsched.commands.check",
     "stsched.commands.import_data",
     "stsched.commands.solve",
+    "stsched.commands.bound",
     "stsched.commands.fit",
     "stsched.commands.probe_plan",
     "stsched.commands.simulate",
