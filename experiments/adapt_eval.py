@@ -35,11 +35,10 @@ import math
 import os
 import re
 import textwrap
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid, solver_study_args
+from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, study_args
 from experiments.plots import stairs_plot
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.io import write_atomic
@@ -47,6 +46,9 @@ from stsched.scenarios import gpulet_mix
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("adapt_eval", "re-planning policies over 8 hours of Azure Functions 2019 (reconfigurations, "
+              "GPU-hours, SLO attainment)", typical="60 min with --jobs 2", results="adapt",
+              quick="the first half hour of the trace")
 EXPERIMENT = "adapt"
 MIX, LEVEL = "scen1", 4000.0  # scen1 weights 2,2,1,1: peak 24,000 req/s, about 11 GPUs at the peak
 TIME_LIMIT_S = AdaptOptions.time_limit_s  # solver time limit per decision, every policy (the one default)
@@ -240,14 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", default="300", help="comma-separated epoch lengths in seconds (default 300)")
     ap.add_argument("--mix", default=MIX)
     ap.add_argument("--level", type=float, default=LEVEL)
-    ap.add_argument("--jobs", type=int, default=1, help="grid points run in parallel processes")
     ap.add_argument("--variant", action="append", default=[],
                     help="an extra adaptive row with AdaptOptions overrides, e.g. up_margin=0.1 (standby)")
     ap.add_argument("--functions-offset", "--offset", dest="offset", type=int, default=0,
                     help="development data: service i follows the (offset + i)-th busiest function (dev.csv)")
     ap.add_argument("--plan-only", action="store_true",
                     help="no simulation (reconfigurations and GPU-hours only; development, dev.csv)")
-    args = solver_study_args(ap, argv)  # --fresh, --plot-only (redraw from the saved series, compute nothing)
+    args = study_args(ap, argv, quick="the first half hour of the trace")  # the shared block (--jobs: parallel)
+    if args.quick:
+        args.hours = 0.5
     if os.environ.get("STSCHED_VERBOSE"):
         logging.getLogger().setLevel(logging.INFO)
     dev = args.offset != 0 or args.plan_only or args.mix != MIX
@@ -276,20 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in saved if tuple(r.get(k, "") for k in keys) in want]
         print("\n".join(map(str, plot(rows, grid, keys))))
         return 0
-    fn = point
-    if args.jobs > 1:  # compute the missing points in parallel, then let run_grid record them in order
-        path = results_dir(EXPERIMENT) / filename
-        if args.fresh and path.exists():
-            path.unlink()
-        done = set()
-        if path.exists():
-            with open(path, newline="") as f:
-                done = {tuple(r.get(k, "") for k in keys) for r in csv.DictReader(f)}
-        todo = [g for g in grid if tuple(str(g[k]) for k in keys) not in done]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = dict(zip((tuple(str(g[k]) for k in keys) for g in todo), pool.map(point, todo)))
-        fn = lambda p: results[tuple(str(p[k]) for k in keys)]  # noqa: E731
-    rows = run_grid(EXPERIMENT, grid, keys, fn, fresh=args.fresh and args.jobs <= 1, filename=filename)
+    rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh, filename=filename)  # --runner, --jobs: where
     want = {tuple(str(g[k]) for k in keys) for g in grid}
     rows = [r for r in rows if tuple(r.get(k, "") for k in keys) in want]
     table = markdown_table(rows, keys + ["reconfigurations", "tenant_changes", "downtime_s", "gpu_hours", "slo_attainment",

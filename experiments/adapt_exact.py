@@ -2,6 +2,7 @@
 
     python -m experiments.adapt_exact            # resumable: results/adapt_exact/rows.csv, printed table
     python -m experiments.adapt_exact --fresh
+    python -m experiments.adapt_exact --quick    # 2 seeds per device (same code path)
 
 Each point: `stsched.scenarios.random_instance(SERVICES services, 3 GPUs of rate scale, seed)` on the A100 MPS or
 MIG data with room for 8 GPUs; the plan in force is the heuristic's min-gpus plan; the new rates multiply every
@@ -13,16 +14,16 @@ status (`optimal` = proven for the full problem) and wall times.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 
 import numpy as np
 
-from experiments.common import markdown_table, run_grid
+from experiments.common import Study, markdown_table, read_rows, run_grid, study_args
 from stsched.plan import layout_changes
 from stsched.scenarios import random_instance
 from stsched.registry import Objective, SolveOptions, run_solver
 
+STUDY = Study("adapt_exact", "the heuristic's adapt objective vs the exact milp's on random rate changes",
+              typical="5 min", quick="2 seeds per device")
 EXPERIMENT = "adapt_exact"
 SERVICES, LOW, HIGH = 5, 0.7, 1.6
 KEYS = ["device", "seed"]
@@ -50,11 +51,13 @@ def point(p) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fresh", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
-    grid = [{"device": d, "seed": s} for s in range(10) for d in ("a100-mps", "a100-mig")]
-    rows = run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh)
+    args = study_args(ap, argv)  # --quick, --fresh, --plot-only (no plots: the table again), --runner, --jobs
+    grid = [{"device": d, "seed": s} for s in range(2 if args.quick else 10) for d in ("a100-mps", "a100-mig")]
+    if args.plot_only:
+        want = {tuple(str(g[k]) for k in KEYS) for g in grid}
+        rows = [r for r in read_rows(EXPERIMENT) if tuple(r.get(k, "") for k in KEYS) in want]
+    else:
+        rows = run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh)
     cols = KEYS + ["gpus_in_force", "heuristic_changes", "heuristic_gpus", "heuristic_ms", "milp_status",
                    "milp_changes", "milp_gpus", "milp_ms"]
     print(markdown_table(rows, cols))

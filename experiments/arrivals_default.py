@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
-from experiments.common import markdown_table, run_grid
+from experiments.common import Study, markdown_table, run_grid, study_args
 from stsched.scenarios import random_instance
 from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
@@ -54,18 +53,20 @@ def point(p) -> dict[str, object]:
             "solve_s": round(judged.result.wall_s, 2)}
 
 
+STUDY = Study("arrivals_default", "the default plan of Poisson instances vs deterministic plans and the margin alone",
+              typical="15 min (12 services, 3 seeds)", quick="12 services, one seed")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="12 services, one seed")
     ap.add_argument("--services", type=int, nargs="+", default=[12, 64])
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
+    args = study_args(ap, argv, quick="12 services, one seed")
     seeds = (1,) if args.quick else (1, 2, 3)
     sizes = (12,) if args.quick else tuple(args.services)
     grid = [{"services": n, "seed": seed, "arrivals": a, "duration": 300 if n <= 64 else 120}
             for n in sizes for seed in seeds for a in ("deterministic", "poisson", "poisson+attainment")]
     keys = ["services", "seed", "arrivals", "duration"]
-    rows = run_grid(EXPERIMENT, grid, keys, point, fresh=True)
+    rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh)
     print(markdown_table(rows, keys + ["total_rps", "gpus", "requests", "slo_attainment", "worst_service",
                                        "worst_attainment", "solve_s"]))
     by = {(r["services"], r["seed"], r["arrivals"]): r for r in rows}

@@ -26,7 +26,7 @@ import logging
 import time
 from pathlib import Path
 
-from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
@@ -35,6 +35,8 @@ from stsched.registry import SolveOptions
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("attainment_eval", "head-room found by simulation vs uniform head-room, 99 % SLO attainment",
+              typical="3 min", quick="G=2, seed 1 only")
 EXPERIMENT = "attainment_eval"
 EVAL_SECONDS = 600.0
 EVAL_SEED = 10_000
@@ -108,8 +110,7 @@ def plot(rows: list[dict[str, str]]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="G=2, seed 1 only")
-    args = solver_study_args(ap, argv)  # --fresh, --plot-only
+    args = study_args(ap, argv, quick="G=2, seed 1 only")  # the shared block: --quick, --fresh, --plot-only, runner
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
     policies = ["uniform:1.0", "uniform:1.25", "uniform:1.5", "uniform:2.0", "sim:0.99:overall",

@@ -14,6 +14,7 @@ from collections import Counter
 
 from tqdm import tqdm
 
+from experiments.common import Study, study_args
 from stsched.checker import check
 from stsched.scenarios import gpulet_mix, igniter_example, parvagpu, parvagpu_published_plan
 from stsched.registry import Objective, SolveOptions, run_solver
@@ -23,6 +24,8 @@ from solvers.baselines.igniter_model import analytic_instance
 from solvers.baselines.nexus import nexus_plan
 from solvers.baselines.parvagpu import parvagpu_pack
 
+STUDY = Study("baseline_repro", "the baselines reproduce their papers' published results", typical="1 min",
+              quick="the tables without the scan (what a plain run does)")
 PARVAGPU_PUBLISHED = {1: (1, 2), 2: (2, 3), 3: (4, 7), 4: (6, 17)}  # row -> (ParvaGPU scenario, its GPUs)
 GPULET_REF = {("m1", 1): 104, ("m1", 2): 217, ("m1", 4): 417, ("m2", 1): 84, ("m2", 2): 198, ("m2", 4): 396}
 TEMPORAL_REF = {("m1", 1): 84, ("m1", 2): 169, ("m1", 4): 337, ("m2", 1): 15, ("m2", 2): 116, ("m2", 4): 290}
@@ -105,17 +108,21 @@ def gpulet_table(scan: bool, top: int) -> None:
     print()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scan", action="store_true", help="also scan integer steps (a few minutes)")
     ap.add_argument("--top", type=int, default=450, help="largest step scanned")
-    args = ap.parse_args()
+    args = study_args(ap, argv, quick="the tables without the scan (what a plain run does)")
+    if args.plot_only:
+        print("baseline_repro has no plots; its tables are computed, not stored")
+        return 0
     t0 = time.perf_counter()
     parvagpu_table()
     igniter_table()
-    gpulet_table(args.scan, args.top)
+    gpulet_table(args.scan and not args.quick, args.top)
     print(f"(total {time.perf_counter() - t0:.1f} s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,26 +1,35 @@
-"""What every experiment script shares: a results folder, atomic resumable CSV rows, a printed table.
+"""What every experiment script shares: its declaration (`Study`), one argument block (`study_args`), a results
+folder, atomic resumable CSV rows written by the driver (`run_grid`), a printed table.
 
-Experiment scripts declare their grid as data, call `run_grid`, and never re-implement library logic.  Rows are
-appended to `results/<experiment>/rows.csv` one at a time (flushed), so an interrupted run resumes where it stopped:
-rows whose key columns are already present are skipped.
+Experiment scripts declare their grid as data, call `run_grid`, and never re-implement library logic.  Where the
+points run (serially, in a local process pool, on Ray) is decided in one place, `experiments.runners`, from the
+shared flags `--runner/--jobs/--address/--threads`; rows are written to `results/<experiment>/rows.csv` by the
+driver only, atomically, so an interrupted run resumes where it stopped: rows whose key columns are already present
+are skipped (those with a `run_error` are retried).  Every study module declares `STUDY = Study(...)` (see `Study`)
+and so appears in `stsched experiment --list` and runs as `stsched experiment NAME`.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import io
 import logging
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from tqdm import tqdm
 
+from experiments.runners import RUN_ERROR, RUNNERS, Runner, execute
 from stsched.io import write_atomic
 
 log = logging.getLogger(__name__)
 
+FLUSH_S = 0.25  # run_grid rewrites the results file at most this often (and once at the end)
 RESULTS = Path(os.environ.get("STSCHED_RESULTS", Path(__file__).resolve().parents[1] / "results"))
 
 
@@ -44,13 +53,94 @@ def read_rows(experiment: str, filename: str = "rows.csv") -> list[dict[str, str
         return list(csv.DictReader(f))
 
 
-def solver_study_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """`--fresh` and `--plot-only` added to a solver study's parser, its arguments parsed, logging set up."""
-    ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, solve nothing")
+@dataclass(frozen=True)
+class Study:
+    """What `stsched experiment --list` says of a study.  Every module of experiments/ that is a study declares,
+    at module level and with literal arguments (the list is read from the source, nothing is imported):
+
+        STUDY = Study("exact_gpulet", "proven optima on gpulet's mixes vs gpulet", typical="20 min")
+
+    and has `main(argv)` that parses its arguments with `study_args`.  `name` is the module name (what
+    `stsched experiment NAME` runs); `results` the folder under the results root when it is not `name`;
+    `needs_gpu`: its full run needs a GPU (`--quick` then runs its CPU path); `quick`: what `--quick` runs.
+    A new study (e.g. experiments/scale_eval.py) is found once it declares its STUDY; no list to update."""
+
+    name: str
+    summary: str
+    typical: str = "?"
+    needs_gpu: bool = False
+    results: str = ""
+    quick: str = "a reduced grid"
+
+    @property
+    def folder(self) -> str:
+        return self.results or self.name
+
+
+def studies() -> list[Study]:
+    """Every study declared in experiments/ (module-level `STUDY = Study(...)`), by name."""
+    out = []
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(), str(path))
+        except SyntaxError:  # pragma: no cover - a broken module is the import's error to report
+            continue
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "STUDY"
+                                                     for t in node.targets)
+                    and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "Study"):
+                args = [ast.literal_eval(a) for a in node.value.args]
+                kw = {k.arg: ast.literal_eval(k.value) for k in node.value.keywords if k.arg}
+                study = Study(*args, **kw)
+                if study.name != path.stem:
+                    raise ValueError(f"{path.name}: STUDY name {study.name!r} is not the module name")
+                out.append(study)
+    return out
+
+
+_RUNNER = Runner()
+
+
+def set_runner(runner: Runner) -> None:
+    """The runner that `run_grid` uses when it is not given one (set by `study_args` from the shared flags)."""
+    global _RUNNER
+    _RUNNER = runner
+
+
+def current_runner() -> Runner:
+    return _RUNNER
+
+
+def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: str | None = None
+               ) -> argparse.Namespace:
+    """The one argument block every study shares, added to its parser: `--quick`, `--fresh`, `--plot-only`,
+    `--runner local|ray`, `--jobs N`, `--address ADDR`, `--threads N`, `--out DIR`; parses the arguments, sets up
+    logging and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give the defaults)."""
+    g = ap.add_argument_group("shared by every study (stsched experiment)")
+    g.add_argument("--quick", action="store_true", help=quick or "a reduced grid, same code path (minutes)")
+    g.add_argument("--fresh", action="store_true", help="discard earlier rows and recompute them")
+    g.add_argument("--plot-only", action="store_true", help="redraw the plots/summary from rows.csv, run nothing")
+    g.add_argument("--runner", choices=RUNNERS, default=os.environ.get("STSCHED_RUNNER", "local"),
+                   help="where grid points run: local processes or Ray tasks (default %(default)s)")
+    g.add_argument("--jobs", type=int, default=int(os.environ.get("STSCHED_JOBS", "1")),
+                   help="grid points at a time (local workers; a local Ray instance's CPUs; default %(default)s)")
+    g.add_argument("--address", default=os.environ.get("STSCHED_ADDRESS") or None,
+                   help="a Ray cluster: auto or HOST:PORT (--runner ray; default: a local Ray instance)")
+    g.add_argument("--threads", type=int, default=1, help="solver/BLAS threads per grid point (default 1)")
+    g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.out:
+        os.environ["STSCHED_RESULTS"] = os.path.abspath(args.out)
+    logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        set_runner(Runner(args.runner, args.jobs, args.address, args.threads))
+    except ValueError as e:
+        ap.error(str(e))
     return args
+
+
+solver_study_args = study_args  # the name it had before it became every study's block
 
 
 def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:
@@ -59,63 +149,86 @@ def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path
     return 0
 
 
-def _done_keys(path: Path, key_cols: Sequence[str]) -> set[tuple[str, ...]]:
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.exists():
-        return set()
+        return [], []
     with open(path, newline="") as f:
-        return {tuple(row.get(k, "") for k in key_cols) for row in csv.DictReader(f)}
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def _text(v: object) -> str:
+    return "" if v is None else str(v)
+
+
+def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Mapping[str, object]]) -> None:
+    """The whole file, atomically: a reader (or a resumed run after a kill) sees the old rows or the new ones."""
+    columns = list(header)
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    if RUN_ERROR in columns and not any(r.get(RUN_ERROR) for r in rows):
+        columns.remove(RUN_ERROR)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: _text(v) for k, v in r.items()} for r in rows)
+    write_atomic(path, buf.getvalue())
 
 
 def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],
              fn: Callable[[Mapping[str, object]], Mapping[str, object]], *, fresh: bool = False,
-             filename: str = "rows.csv") -> list[dict[str, str]]:
-    """Evaluate `fn` on every grid point not already in the results file; return all rows (old and new)."""
+             filename: str = "rows.csv", runner: Runner | None = None) -> list[dict[str, str]]:
+    """Evaluate `fn` on every grid point not already in the results file; return all rows (old and new).
+
+    Points run where `runner` (default: the one `study_args` set, else serial in this process) puts them; the
+    driver alone writes the file, rewriting it atomically as rows arrive (at most every FLUSH_S seconds), with
+    the rows of this grid in grid order after rows of other grids, so that a run killed at any moment (SIGINT
+    or SIGKILL) resumes without losing or doubling a row.  A point whose `fn` raised (or whose worker died) is
+    kept as a row with the one-line error in column `run_error` and is run again by the next run; an `error`
+    column that `fn` itself returns is a result like any other and is kept."""
+    runner = runner or _RUNNER
     path = results_dir(experiment) / filename
     if fresh and path.exists():
         path.unlink()
-    done = _done_keys(path, key_cols)
+    header, old = _read(path)
     points = list(points)
-    todo = [p for p in points if tuple(str(p[k]) for k in key_cols) not in done]
-    log.info("%s: %d points, %d already done", experiment, len(points), len(points) - len(todo))
-    header = _header(path)
-    for point in tqdm(todo, desc=experiment, disable=None):
-        out = fn(point)
-        clash = [k for k in key_cols if k in out and str(out[k]) != str(point[k])]
-        if clash:  # the row would no longer match its point, and a resumed run would redo it forever
-            raise ValueError(f"{experiment}: a point's result changes its key column(s) {', '.join(clash)}")
-        header = _append_row(path, {**point, **out}, header)
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    key = lambda r: tuple(_text(r.get(k, "")) for k in key_cols)  # noqa: E731
+    grid_keys = [key(p) for p in points]
+    in_grid = set(grid_keys)
+    done = {key(r): r for r in old if key(r) in in_grid and not r.get(RUN_ERROR)}
+    others = [r for r in old if key(r) not in in_grid]
+    failed = {key(r): r for r in old if key(r) in in_grid and r.get(RUN_ERROR)}
+    todo = [i for i, k in enumerate(grid_keys) if k not in done]
+    log.info("%s: %d points, %d already done (%s)", experiment, len(points), len(points) - len(todo),
+             runner.describe())
+    rows: dict[tuple[str, ...], Mapping[str, object]] = {**failed, **done}
 
+    def flush() -> None:
+        _write_rows(path, header, others + [rows[k] for k in dict.fromkeys(grid_keys) if k in rows])
 
-def _header(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return next(csv.reader(f), [])
-
-
-def _append_row(path: Path, row: Mapping[str, object], header: list[str]) -> list[str]:
-    """Append `row` to the CSV at `path` whose columns are `header` ([] when there is no file yet); when the row
-    brings columns the file lacks (an error row among full ones, or the other way round), the file is first
-    rewritten atomically under the union of the columns.  Returns the file's columns."""
-    columns = header + [k for k in row if k not in header]
-    if header and columns != header:
-        with open(path, newline="") as f:
-            old = list(csv.DictReader(f))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(old)
-        write_atomic(path, buf.getvalue())
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        if not header:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
-    return columns
+    last = time.monotonic()
+    bar = tqdm(total=len(todo), desc=experiment, disable=None)
+    try:
+        for i, out in execute(runner, fn, [points[i] for i in todo]):
+            point = points[todo[i]]
+            clash = [k for k in key_cols if k in out and _text(out[k]) != _text(point[k])]
+            if clash:  # the row would no longer match its point, and a resumed run would redo it forever
+                raise ValueError(f"{experiment}: a point's result changes its key column(s) {', '.join(clash)}")
+            rows[key(point)] = {**point, **out}
+            bar.update(1)
+            if time.monotonic() - last >= FLUSH_S:
+                flush()
+                last = time.monotonic()
+    finally:
+        bar.close()
+        if todo:
+            flush()
+    errors = sum(1 for k in grid_keys if rows.get(k, {}).get(RUN_ERROR))
+    if errors:
+        log.warning("%s: %d of %d points failed to run (column %s of %s); the next run retries them",
+                    experiment, errors, len(points), RUN_ERROR, path)
+    return _read(path)[1]
 
 
 def markdown_table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

@@ -23,13 +23,15 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import GPULET_MIXES, gpulet_mix
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("exact_gpulet", "max-scale on gpulet's mixes, 1/2/4 GPUs, solved exactly, vs gpulet",
+              typical="30 min", quick="mix m1 on 1 GPU, highs and cpsat")
 EXPERIMENT = "exact_gpulet"
 ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
 GPULET_REF = {("m1", 1): 104, ("m1", 2): 217, ("m1", 4): 417, ("m2", 1): 84, ("m2", 2): 198, ("m2", 4): 396}
@@ -122,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", default="cbc,highs,cpsat")
     ap.add_argument("--interference", default="none", choices=["none", "fitted"])
     ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--threads", type=int, default=1)
-    args = solver_study_args(ap, argv)
+    args = study_args(ap, argv, quick="mix m1 on 1 GPU, highs and cpsat")  # the shared block (--threads too)
+    if args.quick:
+        args.mixes, args.gpus, args.engines = next(iter(GPULET_MIXES)), "1", "highs,cpsat"
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
     mixes, gpus, engines = args.mixes.split(","), [int(g) for g in args.gpus.split(",")], args.engines.split(",")

@@ -22,13 +22,15 @@ import logging
 import re
 from pathlib import Path
 
-from experiments.common import markdown_table, redraw, results_dir, run_grid, solver_study_args
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
 from experiments.plots import number, series_plot
 from stsched.scenarios import random_instance
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("exact_scaling", "exact solvers' time and gap from 4 services on 1 GPU to 64 on 32",
+              typical="60 min", quick="4x1, 4x2 and 8x2 only")
 EXPERIMENT = "exact_scaling"
 ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
 DEFAULT_POINTS = "4x1,4x2,8x2,8x4,16x4,16x8,32x8,32x16,64x16,64x32"
@@ -115,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--formulations", default="slots,patterns,indexed")
     ap.add_argument("--engines", default="cbc,highs,cpsat")
     ap.add_argument("--time-limit", type=float, default=20.0)
-    ap.add_argument("--threads", type=int, default=1)
-    args = solver_study_args(ap, argv)
+    args = study_args(ap, argv, quick="4x1, 4x2 and 8x2 only")  # the shared block (--threads too)
+    if args.quick:
+        args.points = "4x1,4x2,8x2"
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
     pairs = [tuple(int(x) for x in p.split("x")) for p in args.points.split(",")]

@@ -37,14 +37,20 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from experiments.common import markdown_table, read_rows, results_dir, results_root, run_grid
+from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, study_args
 from experiments.plots import grouped_bars, number, series_plot
 from stsched.scenarios import PARVAGPU_GPUS, gpulet_mix, parvagpu, random_instance
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("heuristic_eval", "the heuristic vs the proven optimum, gpulet, Nexus, ParvaGPU, and its speed",
+              typical="60 min", results="heuristic",
+              quick="fewer seeds and instances; sections gap, scale, interference and speed unless --section "
+                    "names one")
 EXPERIMENT = "heuristic"
+QUICK_SECTIONS = ("gap", "scale", "interference", "speed")  # --quick: the sections without long exact solves
+QUICK = "fewer seeds and instances; sections gap, scale, interference and speed unless --section names one"
 EXACT = "milp"  # the exact solver whose proven optima the gap is measured against
 PARVAGPU_ROWS = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
 GPULET_REF = {("m1", 1): 104, ("m1", 2): 217, ("m1", 4): 417, ("m2", 1): 84, ("m2", 2): 198, ("m2", 4): 396}
@@ -104,14 +110,15 @@ def solve(name: str, spec: str, objective: Objective, time_limit: float, params:
 
 # ----------------------------------------------------------------------------------------------- sections
 def gap_points(quick: bool) -> list[dict[str, object]]:
-    pts = [{"spec": f"parvagpu:{row}", "objective": "min-gpus"} for row in PARVAGPU_ROWS]
-    seeds = range(2) if quick else range(3)
+    rows = list(PARVAGPU_ROWS)[:2] if quick else list(PARVAGPU_ROWS)  # --quick: rows proven in seconds
+    pts = [{"spec": f"parvagpu:{row}", "objective": "min-gpus"} for row in rows]
+    seeds = range(1) if quick else range(3)
     for dev in RANDOM_DEVICES:
         for seed in seeds:
             pts.append({"spec": f"random:{dev}:5:3:{seed}", "objective": "min-gpus"})
             pts.append({"spec": f"random:{dev}:3:2:{seed}", "objective": "max-scale"})
     for mix in ("m1", "m2"):
-        for g in (1, 2):
+        for g in ((1,) if quick else (1, 2)):
             pts.append({"spec": f"gpulet:{mix}:{g}", "objective": "max-scale"})
     return pts
 
@@ -380,12 +387,8 @@ def _written(names: list[str]) -> dict[str, list[dict[str, str]]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", choices=["all", *SECTIONS], default="all")
-    ap.add_argument("--fresh", action="store_true", help="discard earlier rows")
-    ap.add_argument("--quick", action="store_true", help="fewer seeds")
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per solver run (default 120)")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from the section CSVs, solve nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    args = study_args(ap, argv, quick=QUICK)  # the shared block: --quick, --fresh, --plot-only, runner
     if args.plot_only:
         names = [n for n in SECTIONS if args.section in ("all", n)]
         if not (written := _written(names)):
@@ -394,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(map(str, plot(written))))
         return 0
     for name, (points, fn, keys, summary) in SECTIONS.items():
-        if args.section not in ("all", name):
+        if args.section not in ("all", name) or (args.quick and args.section == "all" and name not in QUICK_SECTIONS):
             continue
         t0 = time.perf_counter()
         rows = run_grid(EXPERIMENT, points(args.quick), keys, lambda p, fn=fn: fn(p, args.time_limit),

@@ -30,7 +30,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import markdown_table, results_dir
+from experiments.common import Study, markdown_table, results_dir, study_args
 from stsched.checker import check
 from stsched.data import load_profile
 from stsched.errors import InputError
@@ -45,6 +45,9 @@ from stsched.timing import gpu_timings
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("hw_validate", "a heuristic plan executed on a GPU vs the simulator on the same arrivals",
+              typical="20 min on a GPU", needs_gpu=True, results="hw",
+              quick="the CPU steps: prepare, then predict on the shipped GPU runs")
 EXPERIMENT = "hw"
 DATASET = "h200-sm"
 SLO_FACTOR = 5.0
@@ -212,17 +215,22 @@ def output_dir(dataset: str, margin: float = 1.0, interference: bool = False) ->
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("prepare", "report", "predict"),
-                    help="predict: the fitted interference against the shipped executor runs in data/validation")
+    ap.add_argument("step", nargs="?", choices=("prepare", "report", "predict"), default="prepare",
+                    help="prepare (default) | report | predict: the fitted interference against the shipped "
+                         "executor runs in data/validation (--quick: prepare, then predict; both CPU only)")
     ap.add_argument("--margin", type=float, default=1.0,
                     help="latency margin the plan is made with (every e_s x F; 1 = none); results/hw/margin-F/")
     ap.add_argument("--dataset", default=DATASET, help=f"a profile measured by this project (default {DATASET})")
     ap.add_argument("--interference", action="store_true",
                     help="the instance carries the interference form fitted to the profile's own co-run rows "
                          "(results/hw/<dataset>/interference/)")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = study_args(ap, argv, quick="the CPU steps: prepare, then predict on the shipped GPU runs")
     out = output_dir(args.dataset, args.margin, args.interference)
+    if args.plot_only:
+        args.step = "report"
+    if args.quick:
+        prepare(out, args.margin, args.dataset, args.interference)
+        args.step = "predict"
     if args.step == "predict":
         rows = predicted_vs_executed(args.dataset)
         errs = [c for c in rows[0] if c.startswith("err ")]

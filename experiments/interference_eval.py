@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.common import markdown_table, results_dir  # noqa: E402
+from experiments.common import Study, markdown_table, results_dir, study_args  # noqa: E402
 from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
 from stsched.latency.evaluate import error_stats  # noqa: E402
@@ -132,19 +132,26 @@ def aggregate(out: Path) -> list[str]:
     return lines
 
 
+STUDY = Study("interference_eval", "interference of unseen victims: calibration, few-shot probes, plans",
+              typical="5 min", quick="calibration and probes with 3 random draws (no plans)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", default="all", choices=("calibration", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
-    args = ap.parse_args(argv)
-    if args.summary_only:
+    args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")
+    if args.quick:
+        args.random_seeds = min(args.random_seeds, 3)
+        args.section = "calibration+probes" if args.section == "all" else args.section
+    if args.summary_only or args.plot_only:
         print("\n".join(aggregate(results_dir(EXP))))
         return 0
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     out = results_dir(EXP)
     summary = ["# Interference for models never co-run (experiments/interference_eval.py)", ""]
-    if args.section in ("calibration", "all"):
+    if args.section in ("calibration", "calibration+probes", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="calibration") for r in calibration_rows(ds)]
         _write(out / "calibration.csv", rows)
         cols = ["dataset", "form", "victim", "n", "p90_abs_rel_err", "coverage_q90", "q90_width",
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         summary += ["## Calibration (nested leave-one-victim-out, predicted 0.9 quantile)", "",
                     markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
-    if args.section in ("probes", "all"):
+    if args.section in ("probes", "calibration+probes", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="probes") for r in probe_rows(ds, args.random_seeds)]
         _write(out / "probes.csv", rows)
         cols = ["dataset", "form", "victim", "probes", "n", "chosen_p90", "random_p90_mean", "random_p90_worst",

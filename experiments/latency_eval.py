@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.common import markdown_table, results_dir, run_grid  # noqa: E402
+from experiments.common import Study, markdown_table, results_dir, run_grid, study_args  # noqa: E402
 from stsched.data.loaders import load_profile, read_corun_csv, read_solo_csv  # noqa: E402
 from stsched.latency import FitOptions, fit, tables_for  # noqa: E402
 from stsched.latency.evaluate import (_Frames, batch_holdout, error_stats, in_sample,  # noqa: E402
@@ -39,6 +39,8 @@ from stsched.latency.model import corun_data, solo_rows_predict  # noqa: E402
 from stsched.latency.solo import SOLO_FORMS  # noqa: E402
 
 log = logging.getLogger("latency_eval")
+STUDY = Study("latency_eval", "latency model on honest splits: solo interpolation, interference, noise floor",
+              typical="15 min", results="latency", quick="the splits of the first data set of each grid only")
 EXP = "latency"
 INTERFERENCE_FORMS = ("gpulet-linear", "igniter", "stsched-contention", "stsched-regime", "gbm")
 
@@ -375,23 +377,31 @@ def cross_section(cross, corun, ratios, pct) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fresh", action="store_true", help="recompute every row")
     ap.add_argument("--no-plot", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = study_args(ap, argv, quick="the splits of the first data set of each grid only")  # the shared block
     logging.getLogger("stsched").setLevel(logging.ERROR)  # skipped-row notices repeat per fold
+    if args.plot_only:
+        plot(results_dir(EXP) / "pred_vs_measured.png")  # recomputed from the shipped data (no rows needed)
+        print(results_dir(EXP) / "pred_vs_measured.png")
+        return 0
 
     solo_pts = [{"dataset": ds, "task": "solo", "split": s[0], "form": f}
                 for ds, splits in SOLO_SPLITS.items() for s in splits for f in SOLO_FORMS]
+    if args.quick:
+        solo_pts = [p for p in solo_pts if p["dataset"] == solo_pts[0]["dataset"]]
     solo = run_grid(EXP, solo_pts, ["dataset", "task", "split", "form"], solo_point, fresh=args.fresh,
                     filename="solo.csv")
     corun_pts = [{"dataset": ds, "task": "slowdown", "split": sp, "form": f} for ds in CORUN_SETS
                  for sp in ("leave-one-model-out", "leave-one-pair-out", "in-sample")
                  for f in (*INTERFERENCE_FORMS, "constant")]
+    if args.quick:
+        corun_pts = [p for p in corun_pts if p["dataset"] == corun_pts[0]["dataset"]]
     corun = run_grid(EXP, corun_pts, ["dataset", "task", "split", "form"], corun_point, fresh=args.fresh,
                      filename="slowdown.csv")
     sm_pts = [{"dataset": ds, "task": "sm-slowdown", "split": sp, "form": f} for ds in MEASURED
               for sp in SM_CORUN_SPLITS if sp != f"fitted on {ds}" for f in SM_CORUN_FORMS]
+    if args.quick:
+        sm_pts = [p for p in sm_pts if p["dataset"] == sm_pts[0]["dataset"]]
     sm_corun = run_grid(EXP, sm_pts, ["dataset", "task", "split", "form"], sm_corun_point, fresh=args.fresh,
                         filename="sm_slowdown.csv")
     noise, speed, victims = noise_rows(), speed_rows(), per_victim_rows()

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
-from experiments.common import markdown_table, redraw, results_dir, run_grid
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
@@ -29,6 +28,8 @@ from stsched.registry import SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 
+STUDY = Study("sim_speed", "simulator speed: 10 simulated minutes of 64 services, and head-room plans",
+              typical="5 min", quick="one row only")
 EXPERIMENT = "sim_speed"
 
 
@@ -87,10 +88,7 @@ def plot(rows: list[dict[str, str]]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="one row only")
-    ap.add_argument("--plot-only", action="store_true", help="redraw the plots from rows.csv, simulate nothing")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING)
+    args = study_args(ap, argv, quick="one row only")  # the shared block: --quick, --plot-only, runner (always fresh)
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
     grid = [{"services": 64, "gpus": g, "seed": 1, "duration": 600, "arrivals": a, "headroom": 1.0}

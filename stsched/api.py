@@ -126,12 +126,20 @@ def adapt(instance: Instance, trace: str | None = None, **options: Any):
     return run_adapt(instance, AdaptOptions(**options))
 
 
-def bound(instance: Instance, objective: str | Objective = _SOLVE.objective):
-    """The layout LP bound (`stsched.bounds.lp_relaxation`): a lower bound on GPUs (min-gpus) or an upper bound on
-    alpha (max-scale) that every valid plan respects."""
-    from stsched.bounds import lp_relaxation
+def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, method: str = "cg",
+          time_limit: float = _SOLVE.time_limit_s, params: Mapping[str, Any] | None = None):
+    """A certified bound (`stsched bound`): a lower bound on GPUs (min-gpus) or an upper bound on alpha (max-scale)
+    that every valid plan respects, from registered bound provider `method` (default `cg`, the configuration LP by
+    column generation; a `BoundResult` with `.bound`, `.lp_value`, `.converged`, `.method`).  `method="layout-lp"`
+    returns the cheap layout LP of `stsched.bounds.lp_relaxation` instead (an `LpBound`)."""
+    from stsched.registry import run_bound
 
-    return lp_relaxation(instance, Objective(objective))
+    if method == "layout-lp":
+        from stsched.bounds import lp_relaxation
+        return lp_relaxation(instance, Objective(objective))
+    options = SolveOptions(objective=Objective(objective), time_limit_s=time_limit,
+                           params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
+    return run_bound(method, instance, options)
 
 
 def save(obj: Instance | Plan, path: str | os.PathLike) -> None:

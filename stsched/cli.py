@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "stsched.commands.check",
     "stsched.commands.import_data",
     "stsched.commands.solve",
+    "stsched.commands.bound",
     "stsched.commands.fit",
     "stsched.commands.probe_plan",
     "stsched.commands.simulate",
@@ -30,6 +31,7 @@ COMMAND_MODULES = (
     "stsched.commands.demo",
     "stsched.commands.show",
     "stsched.commands.export",
+    "stsched.commands.experiment",
 )
 
 

@@ -92,6 +92,7 @@ class SolveResult:
     discretisation: str = ""
     message: str = ""
     infeasible_services: tuple[str, ...] = ()
+    bound_method: str = ""  # how `bound` was obtained (e.g. "lp-efficiency", "layout-lp", "cg-lagrangian")
 
     @property
     def gap(self) -> float | None:
@@ -368,7 +369,7 @@ class Judged:
             "solver": r.solver, "status": r.status.value, "objective": _num(r.objective), "bound": _num(r.bound),
             "gap": _num(r.gap), "wall_s": round(r.wall_s, 6), "gpus": r.gpus, "scale": _num(r.scale),
             "valid": self.valid, "discretisation": r.discretisation, "message": r.message,
-            "infeasible_services": list(r.infeasible_services),
+            "infeasible_services": list(r.infeasible_services), "bound_method": r.bound_method,
         }
 
 
@@ -395,3 +396,48 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
             log.warning("solver %s returned a plan the checker rejects: %s", name,
                         "; ".join(str(v) for v in report.violations[:3]))
     return Judged(result, report)
+
+
+# ------------------------------------------------------------------------------------------------- bounds
+@dataclass(frozen=True)
+class BoundResult:
+    """A bound on the optimum of the full problem from a registered bound provider (a solver class with a
+    `bound(instance, options)` method): `bound` is a lower bound on GPUs (min-gpus, whole GPUs) or an upper bound on
+    alpha (max-scale), valid whether or not `converged`; `lp_value` the value of the LP it solved (its optimum when
+    `converged`); `columns` and `pricing_calls` the work done."""
+
+    objective: Objective
+    bound: float | None
+    lp_value: float | None
+    converged: bool
+    columns: int
+    pricing_calls: int
+    wall_s: float
+    method: str
+    message: str = ""
+    infeasible_services: tuple[str, ...] = ()
+
+    @property
+    def value(self) -> float | None:
+        """The bound (the name `stsched.bounds.LpBound` uses, so `st.bound(...).value` reads either)."""
+        return self.bound
+
+    def to_dict(self) -> dict:
+        return {"objective": self.objective.value, "bound": _num(self.bound), "lp_value": _num(self.lp_value),
+                "converged": self.converged, "columns": self.columns, "pricing_calls": self.pricing_calls,
+                "wall_s": round(self.wall_s, 6), "method": self.method, "message": self.message,
+                "infeasible_services": list(self.infeasible_services)}
+
+
+def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
+    """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
+    solver = get_solver(name)
+    if not hasattr(solver, "bound"):
+        able = ", ".join(n for n, info in sorted(REGISTRY.items()) if hasattr(info.factory, "bound"))
+        raise InputError(f"solver {name!r} provides no bound (bound providers: {able or 'none'})")
+    if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
+        raise InputError(f"bound: objective {options.objective.value!r} (expected min-gpus or max-scale)")
+    REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
+    t0 = time.perf_counter()
+    res = solver.bound(instance, options)
+    return replace(res, wall_s=time.perf_counter() - t0)

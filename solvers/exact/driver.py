@@ -326,8 +326,10 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
             inner = f"{'optimal' if solved else 'feasible'} for the restricted model (its bound {restricted_bound:.6g})"
         msg.append(f"{inner}; optimal for the full problem too: the objective meets its layout LP bound" if optimal
                    else f"{inner}; layout LP bound of the full problem: {lp:.6g}")
+    method = "layout-lp" if engine_bound is None else f"{engine_name} dual bound and layout-lp (the better)"
     return SolveResult(solver, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
-                       discretisation=data.discretisation + f"; engine {engine_name}", message="; ".join(msg))
+                       discretisation=data.discretisation + f"; engine {engine_name}", message="; ".join(msg),
+                       bound_method=method)
 
 
 def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from stsched import validate as V
 from stsched.commands._common import RATE_FREE, load_judged_plan, print_json
 from stsched.errors import InputError
 from stsched.io import load_instance, save_plan
 from stsched.outputs import output_file
-from stsched.registry import Objective, SolveOptions, Status, available_solvers
+from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
 
 
 def add(sub) -> None:
@@ -61,6 +62,10 @@ def add(sub) -> None:
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=V.count, default=12, metavar="N", help="at most N plans (default 12)")
+    p.add_argument("--bound", default="own", metavar="METHOD",
+                   help="the bound reported: own (the solver's, computed within its run; default) or a registered "
+                        "bound provider such as cg (column generation, run after the solver, its time not counted "
+                        "in the solver's wall_s); the better of the two is reported, named in bound_method")
     p.add_argument("--out", default=None, help="write the plan here (JSON; checked before the work)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
@@ -133,6 +138,8 @@ def run(args) -> int:
                       attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
     planned = plan(args.solver, offered, options, how)
     judged, met = planned.judged, planned.attainment_met
+    if args.bound != "own":
+        judged = _with_bound(judged, offered, options, args.bound)
     r = judged.result
     if args.out and r.plan is not None:
         save_plan(r.plan, args.out)
@@ -166,3 +173,29 @@ def _progress(line: str) -> None:
 
 def _g(x: float | None) -> str:
     return "-" if x is None else f"{x:.6g}"
+
+
+def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) -> Judged:
+    """The result with the better of its own bound and provider `method`'s (run with the same time limit)."""
+    from stsched.registry import run_bound
+
+    if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
+        from stsched.errors import InputError
+        raise InputError(f"--bound {method}: only for min-gpus and max-scale")
+    b = run_bound(method, instance, options)
+    r = judged.result
+    if b.bound is None:
+        return judged
+    maxi = options.objective is Objective.MAX_SCALE
+    better = r.bound is None or (b.bound < r.bound if maxi else b.bound > r.bound)
+    if not better:
+        return replace(judged, result=replace(r, message=(r.message + "; " if r.message else "") +
+                                              f"{method} bound {b.bound:.6g} is not tighter"))
+    status = r.status
+    if r.objective is not None and r.status is Status.FEASIBLE:
+        proven = (r.objective <= b.bound + 1e-9) if not maxi else (b.bound - r.objective <= options.max_scale_tol
+                                                                   * max(r.objective, 1e-12))
+        status = Status.OPTIMAL if proven else status
+    msg = (r.message + "; " if r.message else "") + f"bound from {method} ({b.wall_s:.2f} s, converged " \
+        f"{str(b.converged).lower()})"
+    return replace(judged, result=replace(r, bound=b.bound, bound_method=b.method, status=status, message=msg))

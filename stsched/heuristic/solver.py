@@ -72,8 +72,9 @@ class HeuristicSolver:
                 Status.OPTIMAL if out.value == 0 else Status.FEASIBLE)
         if bound is not None and not math.isfinite(bound):
             bound = None
+        method = "" if bound is None else "none (adapt)" if obj is Objective.ADAPT else "lp-efficiency"
         return SolveResult(self.name, status, out.value, bound, time.perf_counter() - t0, out.plan,
-                           discretisation=_disc(), message=out.note)
+                           discretisation=_disc(), message=out.note, bound_method=method)
 
 
 # wall seconds per GPU to realise and check a plan, kept back from the search: 63 us of CPU per GPU measured for

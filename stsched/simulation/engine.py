@@ -74,7 +74,9 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
 
 
 def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], t: float, horizon: float,
-                 noise: list[float] | None):
+                 noise: list[float] | None, ptr: int = 0):
+    """Returns the batches, when the last one ends, and the round-robin pointer (whose turn is next), so that a
+    run cut at a horizon can be resumed (`stsched.simulation.stream`)."""
     k = len(arrs)
     ns = [len(a) for a in arrs]
     heads = [0] * k
@@ -82,7 +84,6 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
     starts: list[float] = []
     counts: list[int] = []
     durs: list[float] = []
-    ptr = 0
     nb = 0
     end = t
     while True:
@@ -124,14 +125,16 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
         t += d
         end = t
         ptr = chosen + 1 if chosen + 1 < k else 0
-    return tenants, starts, counts, durs, end
+    return tenants, starts, counts, durs, end, ptr
 
 
 def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, horizon: float,
-                noise: list[float] | None):
+                noise: list[float] | None, free: list[float] | None = None):
+    """`free`: when each process is free (a heap; default all at `t0`), updated in place so that a run cut at
+    a horizon can be resumed (`stsched.simulation.stream`)."""
     n = len(a)
     h = 0
-    free = [t0] * procs
+    free = [t0] * procs if free is None else free
     starts: list[float] = []
     counts: list[int] = []
     durs: list[float] = []
@@ -192,8 +195,8 @@ def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Seque
         starts, counts, durs, free_at = _single(lists[0], es[0], batches[0], available_s, horizon_s, nz)
         tenants = [0] * len(starts)
     else:
-        tenants, starts, counts, durs, free_at = _round_robin(lists, es, list(batches), available_s,
-                                                              horizon_s, nz)
+        tenants, starts, counts, durs, free_at, _ = _round_robin(lists, es, list(batches), available_s,
+                                                                 horizon_s, nz)
     b_start = np.asarray(starts, dtype=float)
     b_dur = np.asarray(durs, dtype=float)
     b_count = np.asarray(counts, dtype=np.int64)

@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -122,11 +122,13 @@ def fill_times(instance: Instance, service: str, batch: int, size: float, procs:
     return tuple(out)
 
 
-def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill") -> list[PartitionTiming]:
+def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill",
+                      gpus: Sequence[int] | None = None) -> list[PartitionTiming]:
     """Execution times (s) of every tenant of every partition with tenants, as the checker computes them (full
-    batch), by batch fill."""
+    batch), by batch fill; `gpus`: only those GPUs (indices into `plan.gpus`; a GPU's times depend on it alone)."""
     out = []
-    for gi, gpu in enumerate(plan.gpus):
+    for gi in (range(len(plan.gpus)) if gpus is None else gpus):
+        gpu = plan.gpus[gi]
         timings = gpu_timings(instance, gpu)
         for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
             if not p.tenants:

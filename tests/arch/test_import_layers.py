@@ -16,6 +16,7 @@ PLUGINS = ("solvers.exact", "solvers.baselines", "stsched.heuristic")
 # what may be imported from each layer (by module prefix); the first matching layer of a module applies
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("experiments", ()),  # the top: imports anything
+    ("stsched.commands.experiment", ()),  # `stsched experiment` runs the studies: the top, like experiments/
     ("stsched.cli", ("experiments",)),
     ("stsched.commands", ("experiments",)),
     ("stsched.api", ("experiments", "stsched.commands", "stsched.cli")),

@@ -1,0 +1,274 @@
+"""Issue 17: solvers at cluster scale against the certified column-generation bound.
+
+    python -m experiments.scale_eval --quick          # 16 and 32 services, work limits only: the same rows anywhere
+    python -m experiments.scale_eval                   # 16 .. 1,024 services (GPUs = services / 2), three seeds
+    python -m experiments.scale_eval --services 256 1024 4096 --seeds 7 --solvers heuristic
+    python -m experiments.scale_eval --integrality     # how much of the integrality gap each bound step closes
+    python -m experiments.scale_eval --plot-only
+
+Instances: `stsched scenario random` on A100 MPS and A100 MIG data (deterministic arrivals, so that the baselines
+take part), and with `--poisson X` also under the Poisson margin `late_share` X (the heuristic and cg only).  For every
+instance and objective (min-gpus, max-scale) the certified bound is the `cg` bound provider's (the configuration LP
+by column generation; `--bound-rounds` master solves or `--bound-time` seconds, whichever comes first; it is valid
+either way and the row says whether it converged); every solver runs through the registry (so its plan is judged
+by the checker) in a forked process whose peak resident memory is read back (VmHWM, which includes the parent's
+interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or alpha, gap to the bound, wall time,
+the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots:
+results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
+
+`--integrality`: on small random instances (8-16 services, GPUs = services / 2) where `milp` proves its plan optimal
+for the full problem within `--time-limit`, the layout LP (`stsched.bounds.lp_relaxation`), the configuration LP
+(cg, converged or not), and for min-gpus the cg bound rounded up, each against the proven optimum: the share of the
+integrality gap (optimum - layout LP) each step closes (results/scale/integrality.csv).
+
+`--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
+time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
+of course do.  One exception: cg's integer master (CBC through PuLP offers no work limit here) gets 60 s (the
+column generation inside it keeps its work limit, the heuristic's warm start its own budgets), so a cg plan may
+differ where CBC does not finish within that on a slower machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import multiprocessing as mp
+import time
+from typing import Mapping
+
+from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, study_args
+from experiments.plots import number, series_plot
+from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
+from stsched.scenarios import random_instance
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "scale"
+DEVICES = ("a100-mps", "a100-mig")
+OBJECTIVES = (Objective.MIN_GPUS.value, Objective.MAX_SCALE.value)
+BASELINES = ("nexus", "gslice", "gpulet", "igniter", "parvagpu")
+EXACT = ("milp", "cpsat")
+QUICK_CG_LIMIT = 60.0  # --quick: cg's integer master (CBC) is limited by time, the rest of the grid by work
+EXACT_MAX_SERVICES = 64  # milp/cpsat are tried only up to here (their enumeration and 60 s limit end there)
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    return math.nan
+
+
+def _child(conn, fn, args) -> None:
+    t0 = time.process_time()
+    try:
+        out = fn(*args)
+        out["cpu_s"] = round(time.process_time() - t0, 3)  # this process's CPU time (the machine may be shared)
+        out["peak_mb"] = round(_peak_mb(), 1)
+        conn.send(out)
+    except Exception as e:  # noqa: BLE001 - a solver's failure is a row, not the end of the grid
+        conn.send({"error": f"{type(e).__name__}: {e}"[:300], "peak_mb": round(_peak_mb(), 1)})
+    finally:
+        conn.close()
+
+
+def forked(fn, *args, timeout: float = 3600.0) -> dict:
+    """fn(*args) -> dict in a forked process, with its peak resident memory (MB) added."""
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, fn, args))
+    proc.start()
+    send.close()
+    out = recv.recv() if recv.poll(timeout) else {"error": f"no result within {timeout:g} s"}
+    proc.join(5)
+    if proc.is_alive():
+        proc.kill()
+    return out
+
+
+def instance_of(point: Mapping[str, object]):
+    inst = random_instance(int(point["services"]), int(point["services"]) // 2, int(point["seed"]),
+                           str(point["device"]), arrivals="deterministic")  # Poisson: late_share below
+    late = float(point.get("late_share", 0.0) or 0.0)
+    return inst.with_late_share(late) if late else inst
+
+
+def _bound(point: Mapping[str, object]) -> dict:
+    inst = instance_of(point)
+    params = (("max_rounds", str(point["bound_rounds"])),)
+    b = run_bound("cg", inst, SolveOptions(objective=Objective(point["objective"]),
+                                           time_limit_s=float(point["bound_time"]), params=params))
+    return {"bound": b.bound, "lp_value": b.lp_value, "converged": b.converged, "columns": b.columns,
+            "pricing_calls": b.pricing_calls, "wall_s": round(b.wall_s, 3),
+            "infeasible": len(b.infeasible_services)}
+
+
+def _solve(point: Mapping[str, object]) -> dict:
+    inst = instance_of(point)
+    name = str(point["solver"])
+    params: tuple[tuple[str, str], ...] = ()
+    limit = float(point["time_limit"])
+    if name == "cg":
+        params = (("max_rounds", str(point["bound_rounds"])),)
+        if point["run"] == "quick":  # its integer master has no work limit: time-limited there (see the docstring)
+            limit = QUICK_CG_LIMIT
+            params += (("cg_share", "0.9"), ("warm_share", "1.0"))
+    t0 = time.perf_counter()
+    j = run_solver(name, inst, SolveOptions(objective=Objective(point["objective"]), time_limit_s=limit,
+                                            params=params))
+    r = j.result
+    return {"status": r.status.value, "value": r.objective, "valid": j.valid, "wall_s": round(r.wall_s, 3),
+            "total_s": round(time.perf_counter() - t0, 3), "own_bound": r.bound,
+            "message": r.message[:200]}
+
+
+def _integrality(point: Mapping[str, object]) -> dict:
+    from stsched.bounds import lp_relaxation
+
+    inst = instance_of(point)
+    obj = Objective(point["objective"])
+    opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]))).result
+    layout = lp_relaxation(inst, obj).value
+    b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"])))
+    out = {"milp_status": opt.status.value, "optimum": opt.objective, "layout_lp": layout, "cg_lp": b.lp_value,
+           "cg_bound": b.bound, "cg_converged": b.converged}
+    if opt.status is Status.OPTIMAL and opt.objective is not None:
+        total = abs(opt.objective - layout)
+        for name, v in (("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound)):
+            out[f"closed_{name}"] = None if v is None or total < 1e-9 else round(
+                min(1.0, abs(v - layout) / total), 4)
+    return out
+
+
+def gap(objective: str, value: float | None, bound: float | None) -> float | None:
+    """Relative gap of a plan to the certified bound (min-gpus: (GPUs - bound) / GPUs; max-scale: (bound - alpha) /
+    bound)."""
+    if value is None or bound is None or not math.isfinite(bound) or value <= 0:
+        return None
+    if objective == Objective.MIN_GPUS.value:
+        return max(0.0, (value - bound) / value)
+    return max(0.0, (bound - value) / bound)
+
+
+def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
+    known = available_solvers()
+    out = [s for s in chosen if s in known]
+    if not quick and services <= EXACT_MAX_SERVICES and "exact" in chosen:
+        out += [s for s in EXACT if s in known]
+    if "baselines" in chosen:
+        out += [s for s in BASELINES if s in known]
+    return [s for s in out if s not in ("exact", "baselines")]
+
+
+STUDY = Study("scale_eval", "cluster scale: certified bounds by column generation, cg, heuristic and baselines "
+              "from 16 to 4,096 services", typical="hours (full grid); 2-5 min --quick",
+              results="scale", quick="16 and 32 services, one seed, work limits (machine-independent rows)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--services", type=int, nargs="+", default=[16, 64, 256, 1024])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--devices", nargs="+", default=list(DEVICES), choices=DEVICES)
+    ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
+    ap.add_argument("--solvers", nargs="+", default=["heuristic", "cg", "exact", "baselines"],
+                    help="solver names, plus 'exact' (milp, cpsat up to 64 services) and 'baselines'")
+    ap.add_argument("--poisson", type=float, default=None, metavar="X",
+                    help="also the instances under late_share X (heuristic and cg only)")
+    ap.add_argument("--bound-rounds", type=int, default=200, help="master solves of the bound (a work limit)")
+    ap.add_argument("--bound-time", type=float, default=60.0, help="seconds for the bound")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solver run")
+    ap.add_argument("--integrality", action="store_true", help="the integrality-gap study (see above)")
+    args = study_args(ap, argv, quick="16 and 32 services, one seed, work limits (machine-independent rows)")
+    if args.plot_only:
+        print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))
+        return 0
+    if args.integrality:
+        return integrality(args)
+    if args.quick:
+        args.services, args.seeds, args.bound_rounds = [16, 32], [1], 30
+        args.bound_time, args.time_limit = 3600.0, 3600.0  # work limits only
+        args.solvers = [s for s in args.solvers if s != "exact"]
+    tag = "quick" if args.quick else "full"
+    lates = [0.0] + ([args.poisson] if args.poisson else [])
+    base = [{"run": tag, "device": d, "services": n, "seed": s, "objective": o, "late_share": x,
+             "bound_rounds": args.bound_rounds, "bound_time": args.bound_time}
+            for x in lates for d in args.devices for n in args.services for s in args.seeds for o in args.objectives]
+    keys = ["run", "device", "services", "seed", "objective", "late_share"]
+    bounds = run_grid(EXPERIMENT, base, keys, lambda p: forked(_bound, p), fresh=args.fresh, filename="bounds.csv")
+    by_key = {tuple(r[k] for k in keys): r for r in bounds}
+    points = []
+    for p in base:
+        for name in solvers_for(int(p["services"]), args.solvers, args.quick):
+            if p["late_share"] and name not in ("heuristic", "cg"):
+                continue
+            points.append({**p, "solver": name, "time_limit": args.time_limit})
+
+    def one(p: Mapping[str, object]) -> dict:
+        out = forked(_solve, p)
+        b = by_key.get(tuple(str(p[k]) for k in keys), {})
+        bound = number(b.get("bound"))
+        out["certified_bound"] = bound
+        out["gap"] = gap(str(p["objective"]), number(out.get("value")), bound)
+        return out
+
+    every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv")
+    rows = [r for r in every if r["run"] == tag]
+    cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
+            "certified_bound", "gap", "wall_s", "cpu_s", "peak_mb"]
+    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+    print()
+    print(markdown_table([{c: _fmt(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
+                                                             "wall_s"]} for b in bounds if b["run"] == tag],
+                         keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
+    print("\n".join(str(p) for p in plot(every)))  # every run's rows (quick and full) in one figure
+    return 0
+
+
+def integrality(args) -> int:
+    pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
+            "bound_time": args.bound_time} for d in args.devices for n in (8, 12, 16) for s in args.seeds
+           for o in args.objectives]
+    keys = ["device", "services", "seed", "objective"]
+    rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
+                    filename="integrality.csv")
+    cols = keys + ["milp_status", "optimum", "layout_lp", "cg_lp", "cg_bound", "closed_cg_lp", "closed_cg_bound"]
+    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+    proven = [r for r in rows if r.get("milp_status") == "optimal" and number(r.get("closed_cg_bound")) is not None]
+    for o in args.objectives:
+        sub = [number(r["closed_cg_bound"]) for r in proven if r["objective"] == o]
+        if sub:
+            print(f"{o}: {len(sub)} proven optima with an integrality gap; the cg bound closes a mean "
+                  f"{sum(sub) / len(sub):.1%} of it (min {min(sub):.1%})")
+    return 0
+
+
+def _fmt(v):
+    x = number(v)
+    return v if x is None or not isinstance(v, str) or not v.replace(".", "").replace("-", "").replace("e", "")\
+        .isdigit() else (f"{x:.4g}" if not x.is_integer() else str(int(x)))
+
+
+def plot(rows: list[dict]) -> list:
+    out = []
+    for metric, ylabel, fname in (("wall_s", "wall time (s)", "wall.png"), ("cpu_s", "CPU time (s)", "cpu.png"),
+                                  ("gap", "gap to the certified bound", "gap.png")):
+        series: dict[str, tuple[list, list]] = {}
+        for r in rows:
+            if number(r.get(metric)) is None:
+                continue
+            name = f"{r['solver']} {r['device']} {r['objective']}"
+            xs, ys = series.setdefault(name, ([], []))
+            xs.append(int(r["services"]))
+            ys.append(max(number(r[metric]), 1e-4))
+        if series:
+            out.append(series_plot(series, results_dir(EXPERIMENT) / fname, xlabel="services (GPUs = services / 2)",
+                                   ylabel=ylabel, log_x=True, log_scale=None, connect=False,
+                                   title=f"scale_eval: {ylabel}"))
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

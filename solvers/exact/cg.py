@@ -1,0 +1,244 @@
+"""Solver `cg`: the configuration LP by column generation (solvers.exact.colgen) as a certified bound, and integer
+plans from its columns (price-and-branch: the slots MILP of solvers.exact.milp over the generated columns, CBC or
+HiGHS as its engine, warm-started with `options.warm_start` or a greedy start).
+
+`bound(instance, options)` is the bound provider behind `stsched bound` and `stsched solve --bound cg`.  The plan's
+certified gap is measured against that bound (min-gpus: rounded up to whole GPUs), never against the MILP's own
+bound, which speaks only of the generated columns.
+
+Solver options (`--param key=value`): `cg_share` (share of the time limit for the column generation, default 0.5),
+`max_rounds` (master solves, a work limit), `per_size`, `seeds`, `pool`, `grid` (see `CgOptions`), `warm` (the
+registered solver whose plan starts the integer master when no `warm_start` is given, default `heuristic`, `none`
+for none; asked through the registry with `warm_share` of the time limit, default 0.2): its partitions join the
+columns, so the integer master can only improve on that plan.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+
+from solvers.exact.colgen import CgBound, CgOptions, Infeasible, column_generation
+from solvers.exact.milp import _engine
+from solvers.exact.patterns import ModelData, _Timer, enumerate_layouts, fits, neighbour_interference
+from solvers.exact.plans import _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
+from stsched.checker import check
+from stsched.errors import InputError
+from stsched.problem import Instance, MechanismKind
+from stsched.registry import BoundResult, Objective, SolveOptions, SolveResult, Status, register
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CgSolverOptions:
+    """Options of the cg solver (`--param key=value`; the column generation's own defaults in `CgOptions`).
+
+    cg_share: share of the time limit for the column generation (0 < share <= 1).
+    max_rounds: master solves at most (a work limit: rows that stop on it do not depend on the machine).
+    per_size: columns added per size and round (0: max(30, services / 2)).
+    seeds: seeds of the greedy tenant-set search (0: max(12, services / 4)).
+    pool: pool of the greedy tenant-set search.
+    grid: ratio of the duty grid of the upper bound (> 1).
+    bound_every: rounds between Lagrangian bounds.
+    warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
+    warm_share: share of the time limit for that solver.
+    """
+
+    cg_share: float = 0.5
+    max_rounds: int = CgOptions.max_rounds
+    per_size: int = CgOptions.per_size
+    seeds: int = CgOptions.seeds
+    pool: int = CgOptions.pool
+    grid: float = CgOptions.grid
+    bound_every: int = CgOptions.bound_every
+    warm: str = "heuristic"
+    warm_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
+            raise InputError(f"cg_share and warm_share must lie in (0, 1], got {self.cg_share}, {self.warm_share}")
+        if self.grid <= 1.0:
+            raise InputError(f"grid: expected a ratio above 1, got {self.grid}")
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
+    kw: dict[str, object] = {"time_limit_s": time_limit}
+    for key, typ in (("max_rounds", int), ("per_size", int), ("seeds", int), ("pool", int), ("grid", float),
+                     ("bound_every", int)):
+        if options.param(key) is not None:
+            try:
+                kw[key] = typ(options.param(key))
+            except ValueError:
+                raise InputError(f"--param {key}={options.param(key)!r}: expected a number") from None
+    if "grid" in kw and not float(kw["grid"]) > 1.0:
+        raise InputError(f"--param grid={kw['grid']}: expected a ratio above 1")
+    return CgOptions(**kw)
+
+
+def method_of(r: CgBound) -> str:
+    how = ("configuration LP by column generation, converged (Lagrangian bound within eps of the LP value)"
+           if r.converged else
+           "configuration LP by column generation, not converged: Lagrangian bound from the best duals")
+    return f"cg: {how}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS else "")
+
+
+def _too_few_gpus(instance: Instance, r: CgBound) -> bool:
+    return r.objective is Objective.MIN_GPUS and r.integer_bound > instance.gpus
+
+
+@register("cg", "exact", "column generation: certified configuration-LP bound, integer plans from its columns",
+          options=CgSolverOptions)
+class CgSolver:
+    """Configuration LP by column generation (pricing oracle, Lagrangian bound when stopped early) and
+    price-and-branch integer plans; its gap is certified against the column generation's bound."""
+
+    def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
+        t0 = time.perf_counter()
+        try:
+            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s))
+        except Infeasible as e:
+            return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
+                               message=f"cannot be served: {e}", infeasible_services=tuple(e.services))
+        msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}"
+        bad: tuple[str, ...] = ()
+        if _too_few_gpus(instance, r):
+            msg += f"; all rates together need at least {r.integer_bound:g} GPUs, the instance has {instance.gpus}"
+            bad = instance.service_names
+        return BoundResult(options.objective, r.integer_bound, r.lp_value, r.converged, r.columns, r.pricing_calls,
+                           r.wall_s, method_of(r), message=msg, infeasible_services=bad)
+
+    def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
+        if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
+            raise InputError(f"solver cg: objective {options.objective.value!r} (expected min-gpus or max-scale)")
+        t0 = time.perf_counter()
+        deadline = t0 + options.time_limit_s
+        share = float(options.param("cg_share", "0.5"))
+        try:
+            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share))
+        except Infeasible as e:
+            return SolveResult(self.name, Status.INFEASIBLE, message=f"cannot be served: {e}",
+                               infeasible_services=tuple(e.services), bound_method="cg")
+        bound, method = r.integer_bound, method_of(r)
+        warm_plan, warm_note = _warm_plan(instance, options)
+        if _too_few_gpus(instance, r):
+            return SolveResult(self.name, Status.INFEASIBLE, bound=bound, bound_method=method,
+                               message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
+                                       f"together, the instance has {instance.gpus}",
+                               infeasible_services=instance.service_names)
+        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, LP {r.lp_value:.6g}"]
+        columns = r
+        if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
+            layouts = enumerate_layouts(instance, maximal=False, limit=20_000)
+            left = max(1.0, (deadline - time.perf_counter()) * share)
+            columns = column_generation(instance, options.objective, cg_options(options, left),
+                                        timer=_Timer(instance, True, layouts))
+            notes.append(f"plans from {columns.columns} columns timed with the worst neighbour (conservative)")
+        if warm_plan is not None:
+            notes.append(warm_note)
+            columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
+        data = _model(instance, columns)
+        plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
+                                   max(1.0, deadline - time.perf_counter()))
+        notes.append(note)
+        if plan is None:
+            return SolveResult(self.name, Status.UNKNOWN, bound=bound, bound_method=method,
+                               message="; ".join(["no integer plan from the columns"] + notes),
+                               discretisation=data.discretisation)
+        obj = float(plan.gpus_used) if options.objective is Objective.MIN_GPUS else plan.scale
+        optimal = (obj <= bound + 1e-9 if options.objective is Objective.MIN_GPUS
+                   else bound - obj <= options.max_scale_tol * max(obj, 1e-12))
+        return SolveResult(self.name, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
+                           discretisation=data.discretisation, message="; ".join(notes), bound_method=method)
+
+
+def _warm_plan(instance: Instance, options: SolveOptions):
+    """The plan that starts the integer master: `options.warm_start`, else the registered `warm` solver's."""
+    if options.warm_start is not None:
+        return options.warm_start, "warm start given"
+    name = options.param("warm", "heuristic")
+    if name == "none":
+        return None, ""
+    from stsched.registry import run_solver
+
+    limit = options.time_limit_s * float(options.param("warm_share", "0.2"))
+    j = run_solver(name, instance, SolveOptions(objective=options.objective, time_limit_s=limit, seed=options.seed))
+    if j.plan is None or not j.valid:
+        return None, f"warm start from {name}: none ({j.status.value})"
+    return j.plan, f"warm start from {name}: {j.objective:.6g} in {j.result.wall_s:.2f} s"
+
+
+def _plan_configs(instance: Instance, plan) -> tuple:
+    """The partitions of a plan as configurations (timed as the checker times them), so the master can reuse them."""
+    from solvers.exact.patterns import Config, _memory
+    from solvers.exact.plans import _gpu_caps
+
+    index = {n: i for i, n in enumerate(instance.service_names)}
+    out = []
+    for g in plan.gpus:
+        caps = _gpu_caps(instance, g)
+        if caps is None:
+            continue
+        for p, cs in zip(g.partitions, caps):
+            if p.tenants:
+                out.append(Config(p.size, p.procs, tuple((index[t.service], t.batch) for t in p.tenants), tuple(cs),
+                                  _memory(instance, p.procs, [(t.service, t.batch) for t in p.tenants])))
+    return tuple(out)
+
+
+def _model(instance: Instance, r: CgBound) -> ModelData:
+    """The slots model over the generated columns (memory per partition as the exact solvers restrict it)."""
+    configs = list(r.configs)
+    note = ""
+    if instance.mechanism.kind is not MechanismKind.MIG:
+        worst: dict[float, float] = {}
+        for c in configs:
+            worst[c.size] = max(worst.get(c.size, 0.0), c.memory_mb)
+        mem = instance.device.memory_mb * instance.device.memory_cap
+        if not fits(max(sum(worst.get(p, 0.0) for p in L) for L in r.layouts), mem):
+            share = mem / instance.mechanism.capacity
+            configs = [c for c in configs if fits(c.memory_mb, share * c.size)]
+            note = "; GPU memory can bind: each partition limited to its size's share of memory"
+    tenants = max((len(c.tenants) for c in configs), default=1)
+    disc = (f"price-and-branch over {len(configs)} generated columns (tenant sets up to {tenants}), "
+            f"{len(r.layouts)} maximal layouts{note}")
+    return ModelData(instance, instance.service_names, tuple(s.rate for s in instance.services), r.clip_alpha,
+                     "slots", tuple(instance.mechanism.sizes), tuple(r.layouts), tuple(configs), (), None, False,
+                     disc, tenants=tenants)
+
+
+def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: float):
+    """The MILP over the columns, warm-started; the plan the checker accepts (or the warm plan), with a note."""
+    instance, obj = data.instance, options.objective
+    warm_plan = options.warm_start if options.warm_start is not None and check(instance, options.warm_start).valid \
+        else None
+    warm = warm_counts(data, warm_plan) if warm_plan is not None else None
+    if warm is None:
+        start = greedy_counts(data, obj)
+        empty = not (start.layouts or start.configs)
+        warm = None if empty or _gpus_in(data, start) > instance.gpus else start
+    backend = (options.engine or "cbc").lower()
+    out = _engine(backend)(data, replace(options, time_limit_s=limit), warm, limit)
+    plan = None
+    if out.counts is not None:
+        plan = to_plan(data, gpus_of(data, out.counts), obj, name)
+        rep = check(instance, plan)
+        if not rep.valid:
+            log.error("cg: extracted plan rejected by the checker: %s", rep.violations[0])
+            plan = None
+    if warm_plan is not None and (plan is None or _better(warm_plan, plan, obj)):
+        return replace(warm_plan, solver=name, notes="warm start (no better plan from the columns)"), \
+            f"integer master ({backend}) {out.status}: the warm start kept"
+    return plan, f"integer master ({backend}) {out.status}"
+
+
+def _better(a, b, obj: Objective) -> bool:
+    return a.gpus_used < b.gpus_used if obj is Objective.MIN_GPUS else a.scale > b.scale * (1 + 1e-9)
+
+
+__all__ = ["CgSolver", "cg_options", "method_of"]

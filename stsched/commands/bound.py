@@ -1,0 +1,55 @@
+"""`stsched bound INSTANCE [--objective min-gpus|max-scale] [--time-limit S] [--method cg] [--json]`.
+
+A certified bound on the optimum of the full problem from a registered bound provider (default `cg`: the
+configuration LP by column generation).  Exit 0 with a bound, 1 when the instance is infeasible (the services that
+cannot be served are named), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from stsched import validate as V
+from stsched.io import load_instance
+from stsched.registry import Objective, SolveOptions, run_bound
+
+
+def add(sub) -> None:
+    p = sub.add_parser("bound", help="a certified bound on the optimum (column generation)")
+    p.add_argument("instance", help="instance JSON file")
+    p.add_argument("--objective", default="min-gpus", choices=[Objective.MIN_GPUS.value, Objective.MAX_SCALE.value],
+                   help="min-gpus (a lower bound on GPUs) or max-scale (an upper bound on alpha)")
+    p.add_argument("--time-limit", type=V.time_limit, default=SolveOptions().time_limit_s,
+                   help="seconds (default 60); stopped early, the bound "
+                        "is still valid and says converged: false")
+    p.add_argument("--method", default="cg", help="the registered bound provider (default cg)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="provider option")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from stsched.commands.solve import _params
+    from stsched.errors import InputError
+
+    if not args.time_limit > 0:
+        raise InputError(f"--time-limit {args.time_limit}: expected a positive number of seconds")
+    instance = load_instance(args.instance)
+    options = SolveOptions(objective=Objective(args.objective), time_limit_s=args.time_limit,
+                           params=_params(args.param))
+    res = run_bound(args.method, instance, options)
+    if args.json:
+        json.dump(res.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"{args.method} bound ({res.objective.value}): {res.bound}, LP {res.lp_value}, converged "
+              f"{str(res.converged).lower()}, {res.columns} columns, {res.pricing_calls} pricing calls, "
+              f"{res.wall_s:.2f} s")
+        print(f"  {res.method}")
+        if res.message:
+            print(f"  {res.message}")
+    if res.infeasible_services:
+        print(f"stsched: infeasible: cannot be served: {', '.join(res.infeasible_services)}", file=sys.stderr)
+        return 1
+    return 0

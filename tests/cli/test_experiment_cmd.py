@@ -1,0 +1,52 @@
+"""`stsched experiment`: every study declares itself, --list shows them all, NAME runs a study with the shared flags."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from experiments.common import studies
+from stsched.cli import build_parser, main
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def test_every_study_module_declares_itself():
+    declared = {s.name for s in studies()}
+    mains = {p.stem for p in EXPERIMENTS.glob("*.py") if "\ndef main(" in p.read_text()}
+    assert mains and mains == declared  # a study without a STUDY (or a STUDY without a main) is caught here
+    for s in studies():
+        source = (EXPERIMENTS / f"{s.name}.py").read_text()
+        assert "study_args(" in source, f"{s.name} does not parse the shared argument block"
+
+
+def test_list_and_unknown(capsys):
+    assert main(["experiment", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(s.name in out for s in studies())
+    assert next(line for line in out.splitlines() if line.startswith("hw_validate")).split()[1] == "yes"
+    assert main(["experiment", "no_such_study"]) == 2
+    assert "unknown study" in capsys.readouterr().err
+
+
+def test_shared_flags_reach_the_study():
+    from stsched.commands.experiment import study_argv
+
+    args = build_parser().parse_args(["experiment", "--quick", "--runner", "ray", "sim_speed", "--jobs", "2",
+                                      "--address", "auto", "--time-limit", "5"])
+    assert study_argv(args) == ["--quick", "--runner", "ray", "--jobs", "2", "--address", "auto", "--time-limit", "5"]
+    args = build_parser().parse_args(["experiment", "sim_speed", "--", "--fresh"])
+    assert study_argv(args) == ["--fresh"]
+
+
+def test_a_study_runs_into_out_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path / "unused"))
+    argv = ["experiment", "exact_scaling", "--out", str(tmp_path), "--jobs", "2", "--points", "4x1,4x2",
+            "--engines", "highs", "--formulations", "slots"]
+    assert main(argv) == 0
+    with open(tmp_path / "exact_scaling" / "rows.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["services"], r["gpus"]) for r in rows] == [("4", "1"), ("4", "2")]
+    assert all(r["status"] for r in rows) and (tmp_path / "exact_scaling" / "solve_time_a100-mps.png").exists()
+    assert main(argv[:4] + ["--plot-only"]) == 0
+    assert "solve_time_a100-mps.png" in capsys.readouterr().out
