@@ -1,7 +1,8 @@
 """Whether every registered solver ends within its time limit (10 % + 1 s) on instances too large to finish.
 
     python -m experiments.time_limits                  # every solver, limit 5 s (about 2 minutes)
-    python -m experiments.time_limits --limit 2 --solvers heuristic gpulet
+    python -m experiments.time_limits --time-limit 2 --solvers heuristic gpulet
+    stsched experiment time_limits --quick             # heuristic, gpulet and brute, limit 2 s
 
 Instances: gpulet's mix m2 (`stsched.scenarios.gpulet_mix`) on 10,000 GPUs, max-scale (every solver must fill all
 10,000 GPUs: planning, extracting and checking a plan that size takes seconds), and a random 6-service A100 MPS
@@ -16,9 +17,13 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.common import markdown_table
+from experiments.common import Study, markdown_table, study_args
 from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 from stsched.scenarios import gpulet_mix, random_instance
+
+
+STUDY = Study("time_limits", "every solver against its time limit on instances too large to finish",
+              typical="2 min", quick="heuristic, gpulet and brute at 2 s")
 
 
 def rows(limit: float, solvers: list[str]) -> list[dict[str, object]]:
@@ -40,16 +45,20 @@ def rows(limit: float, solvers: list[str]) -> list[dict[str, object]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--limit", type=float, default=5.0, help="time limit per solve, seconds (default 5)")
+    ap.add_argument("--time-limit", type=float, default=5.0, help="time limit per solve, seconds (default 5)")
     ap.add_argument("--solvers", nargs="+", default=None, help="solvers (default: every registered one but aliases)")
-    args = ap.parse_args(argv)
+    args = study_args(ap, argv, quick="heuristic, gpulet and brute at 2 s")
     names = args.solvers or [n for n, info in available_solvers().items() if not info.alias_of]
-    table = rows(args.limit, names)
+    limit = args.time_limit
+    if args.quick:
+        names, limit = [n for n in names if n in ("heuristic", "gpulet", "brute")], 2.0
+    table = rows(limit, names)
     print()
     print(markdown_table(table, list(table[0]) if table else []))
+    return 0 if all(r["within"] for r in table) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
