@@ -18,9 +18,9 @@ import numpy as np
 from stsched.errors import InputError
 from stsched.simulation import traces
 
-# peak memory of a simulation per request (arrival lists, queues, records): 154-155 bytes measured on 0.6 M and
-# 1.8 M Poisson requests of gpulet m2 (ru_maxrss growth / requests); rounded up, never down, so that a run that
-# fits is not refused
+# peak memory of a simulation per request (arrival lists, queues, records): 154.1-154.5 bytes measured on 0.6 M
+# and 1.8 M Poisson requests of gpulet m2 (ru_maxrss growth / requests, `python -m experiments.sim_memory`);
+# rounded up, never down, so that a run that fits is not refused
 BYTES_PER_REQUEST = 160
 
 
