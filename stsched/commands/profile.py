@@ -302,42 +302,18 @@ def run_execute(args) -> int:
 
 
 def _clean(x: Any) -> Any:
-    """JSON-safe copy: numpy scalars -> Python, NaN/inf -> None, tuples -> lists."""
-    import math
-
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if x is None or isinstance(x, (str, int, float, bool)):
-        return x
-    return str(x)
+    from stsched.commands._common import json_safe  # imports only the checker: fine on a GPU machine too
+    return json_safe(x)
 
 
 def _print_json(obj: Any) -> None:
-    json.dump(_clean(obj), sys.stdout, allow_nan=False)
-    sys.stdout.write("\n")
+    from stsched.commands._common import print_json
+    print_json(obj)
 
 
 def _judge(inst: Any, plan: Any, source: str, allow_invalid: bool) -> None:
-    """The checker's verdict first: an invalid plan is refused (exit 1, its first violation) unless allowed.
-    (Written out here as well: this module also runs without the rest of the CLI, `main` below.)"""
-    from stsched.checker import check
-    from stsched.io import check_plan_services
-
-    check_plan_services(inst, plan, source)
-    report = check(inst, plan)
-    if not report.valid:
-        text = f"plan {source} is not valid for instance {inst.name!r}: {report.violations[0]}"
-        if not allow_invalid:
-            raise InvalidPlanError(text + "; `stsched check` lists every violation, --allow-invalid runs it anyway")
-        print(f"stsched: warning: {text} (--allow-invalid: run anyway)", file=sys.stderr)
+    from stsched.commands._common import judge_plan
+    judge_plan(inst, plan, source, allow_invalid=allow_invalid)
 
 
 def run_backends(args) -> int:
