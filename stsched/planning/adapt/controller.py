@@ -111,6 +111,10 @@ class AdaptOptions(AdaptiveKnobs):
                 self.hold, self.release_backoff, self.release_after or 0, self.compact_after or 0) < 0:
             raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
                              "release_after, compact_after >= 0")
+        for name in ("period", "save_gpus", "save_for"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{name} must be an integer >= 1, got {v!r}")
         if not (self.extra_gpu_changes >= 0 and math.isfinite(self.extra_gpu_changes)):
             raise InputError(f"extra_gpu_changes must be a finite number >= 0, got {self.extra_gpu_changes!r}")
         if self.hours_budget is not None and not (self.hours_budget >= 0 and math.isfinite(self.hours_budget)):

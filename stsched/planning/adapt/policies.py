@@ -5,6 +5,8 @@
 * `full-repartition` (gpulet-style): at every decision a min-gpus plan from scratch for the estimated rates.  Its
   GPUs are aligned onto the old indices so that identical layouts stay in place (`stsched.reconfig.align`): the
   most favourable count of its reconfigurations.
+* `periodic` (full re-partitioning every `period` decisions) and `practitioner` (re-plan when a fresh plan saves
+  >= `save_gpus` GPUs at `save_for` decisions in a row, scale up at once): `stsched.planning.adapt.baselines`.
 * `adaptive` (stsched):
   1. rebalance the rate shares of the plan in force (`stsched.planning.adapt.rebalance`: no layout change at all); if
      that cannot carry the new rates, hand partitions over to the services left short, as long as the services
@@ -55,6 +57,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
+from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.compaction import Compaction
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
@@ -67,7 +70,7 @@ from stsched.registry import Objective, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("static-peak", "full-repartition", "adaptive")
+POLICIES = ("static-peak", "full-repartition", "adaptive", "periodic", "practitioner")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ class AdaptiveKnobs:
     compact_rent: float | None = 12.0
     hours_budget: float | None = None
     extra_gpu_changes: float = 2.0
+    # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
+    # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
+    period: int = 1
+    save_gpus: int = 1
+    save_for: int = 3
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -410,5 +418,9 @@ def make_policy(name: str, peak: Instance, opts: PolicyOptions = PolicyOptions()
         return FullRepartition(opts)
     if name == "adaptive":
         return Adaptive(opts)
+    if name == "periodic":
+        return Periodic(opts)
+    if name == "practitioner":
+        return Practitioner(opts)
     raise InputError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
 
