@@ -101,3 +101,35 @@ def test_window_verdicts():
     assert math.isnan(t[1]["adaptive"]["attainment"])
     text = af.summary(rows, [af.STATIC, af.FULL, "adaptive"])
     assert "targets met on 1/2 windows" in text
+
+
+def test_function_pool_wraps_the_services_onto_the_first_functions(small):
+    opts = dict(policy="periodic", period=1000, hours=0.3, epoch_s=300, simulate=False, trigger=0.0)
+    plain = run_adapt(small, AdaptOptions(**opts))
+    pooled = run_adapt(small, AdaptOptions(function_pool=40, **opts))  # 4 services: functions 0..3 either way
+    assert (pooled.gpu_hours, pooled.reconfigurations) == (plain.gpu_hours, plain.reconfigurations)
+    assert pooled.settings["function_pool"] == 40
+    assert all(row.solve_cpu_s >= 0 for row in pooled.rows) and pooled.rows[0].solve_cpu_s > 0
+    with pytest.raises(InputError):
+        AdaptOptions(function_pool=0)
+
+
+def test_adapt_scale_point_reports_decision_times(tmp_path, monkeypatch):
+    from experiments import adapt_scale
+
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    assert adapt_scale.main(["--services", "6", "--hours", "0.2", "--policies", "periodic[period=1]"]) == 0
+    row = adapt_scale.read_rows("adapt_scale")[0]
+    assert int(row["decisions"]) >= 2 and float(row["gpu_hours"]) > 0
+    assert 0 <= float(row["decision_cpu_mean_s"]) <= float(row["decision_cpu_max_s"])
+    assert (tmp_path / "adapt_scale" / "summary.md").exists()
+
+
+def test_cli_adapt_baseline_knobs(tmp_path, small):
+    from stsched.cli import main
+    from stsched.io import save_instance
+
+    save_instance(small, tmp_path / "i.json")
+    base = [str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--hours", "0.1", "--plan-only"]
+    assert main(["adapt", *base, "--policy", "practitioner", "--save-gpus", "2", "--save-for", "1"]) == 0
+    assert main(["adapt", *base, "--policy", "periodic", "--period", "0"]) == 2

@@ -75,7 +75,15 @@ def add(sub) -> None:
     a.add_argument("--trace", required=True, help="per-minute count trace under data/traces (azure-functions-2019)")
     a.add_argument("--epoch", default=f"{d.epoch_s:g}",
                    help="seconds between planned decisions, whole minutes (default %(default)s)")
-    a.add_argument("--policy", default=d.policy, help="static-peak | full-repartition | adaptive (default %(default)s)")
+    from stsched.planning.adapt.policies import POLICIES
+
+    a.add_argument("--policy", default=d.policy, help=f"{' | '.join(POLICIES)} (default %(default)s)")
+    a.add_argument("--period", type=int, default=d.period,
+                   help="periodic: full re-partitioning every N decisions (default %(default)s)")
+    a.add_argument("--save-gpus", type=int, default=d.save_gpus,
+                   help="practitioner: re-plan when a fresh plan saves >= K GPUs ... (default %(default)s)")
+    a.add_argument("--save-for", type=int, default=d.save_for,
+                   help="practitioner: ... at M decisions in a row (default %(default)s)")
     a.add_argument("--headroom", default=f"{d.headroom:g}", metavar="H",
                    help="plan for H x the estimated rates (a factor >= 1; default %(default)s)")
     a.add_argument("--estimate-window", default=f"{d.estimate_window_s:g}",
@@ -169,7 +177,8 @@ def run_adapt(args) -> int:
                            hours=_number(args.hours, "--hours") if args.hours else None, downtime=args.downtime,
                            costs=costs, sampling=args.sampling, seed=args.seed,
                            time_limit_s=_number(args.time_limit, "--time-limit"), progress=True,
-                           function_offset=args.functions_offset, simulate=not args.plan_only)
+                           function_offset=args.functions_offset, simulate=not args.plan_only,
+                           period=args.period, save_gpus=args.save_gpus, save_for=args.save_for)
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
         options = replace(options, compact_rent=rent)
