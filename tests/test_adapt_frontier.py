@@ -133,3 +133,18 @@ def test_cli_adapt_baseline_knobs(tmp_path, small):
     base = [str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--hours", "0.1", "--plan-only"]
     assert main(["adapt", *base, "--policy", "practitioner", "--save-gpus", "2", "--save-for", "1"]) == 0
     assert main(["adapt", *base, "--policy", "periodic", "--period", "0"]) == 2
+
+
+def test_decision_deadline_bounds_every_solver_call_of_a_decision(small):
+    from stsched.errors import InfeasibleError
+    from stsched.planning.adapt.policies import PolicyOptions, decision_deadline, min_gpus
+
+    opts = PolicyOptions(time_limit_s=2.0)
+    assert min_gpus(small, opts).gpus_used >= 1
+    with decision_deadline(0.0):
+        with pytest.raises(InfeasibleError, match="budget"):
+            min_gpus(small, opts)
+    with decision_deadline(None):
+        assert min_gpus(small, opts).gpus_used >= 1
+    with pytest.raises(InputError):
+        AdaptOptions(decision_s=0.0)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.estimate import RateEstimator
-from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
+from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -122,6 +122,8 @@ class AdaptOptions(AdaptiveKnobs):
         if self.hours_budget is not None and not (self.hours_budget >= 0 and math.isfinite(self.hours_budget)):
             raise InputError(f"hours_budget must be a finite number >= 0 (a fraction of GPU-hours), got "
                              f"{self.hours_budget!r}")
+        if self.decision_s is not None and not (self.decision_s > 0 and math.isfinite(self.decision_s)):
+            raise InputError(f"decision_s must be a finite number > 0 (seconds per decision), got {self.decision_s!r}")
         if self.compact_rent is not None and not (self.compact_rent > 0 and math.isfinite(self.compact_rent)):
             raise InputError(f"compact_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.compact_rent!r}")
@@ -343,7 +345,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 plan, note = policy.initial(inst), "initial deployment (not counted)"
             else:
                 try:
-                    plan, note = policy.next(inst, current)
+                    with decision_deadline(options.decision_s):
+                        plan, note = policy.next(inst, current)
                 except InfeasibleError as err:
                     plan, note = current, f"no new plan ({err}); kept the plan in force"
                 if plan is not current:  # equal layouts placed where their tenants already are

@@ -54,8 +54,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
+from typing import Iterator, Protocol
 
 from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.compaction import Compaction
@@ -111,6 +114,8 @@ class AdaptiveKnobs:
     period: int = 1
     save_gpus: int = 1
     save_for: int = 3
+    # one time budget for all solver calls of a decision (`decision_deadline`); None: only the per-call limit
+    decision_s: float | None = None
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -136,8 +141,31 @@ class Policy(Protocol):
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]: ...
 
 
+_DEADLINE: ContextVar[float | None] = ContextVar("stsched_adapt_decision_deadline", default=None)
+MIN_CALL_S = 0.05  # a solver call is not started with less time than this left in the decision's budget
+
+
+@contextmanager
+def decision_deadline(seconds: float | None) -> Iterator[None]:
+    """Within the block every solver call of a policy gets at most what is left of `seconds` (wall clock, from
+    entering the block) as its time limit, and none is started with less than `MIN_CALL_S` left: it fails as
+    infeasible, which the policies treat as a candidate not found (the plan in force is kept when no plan at all is
+    found).  None: no budget, each call has its own `time_limit_s`."""
+    token = _DEADLINE.set(None if seconds is None else time.perf_counter() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None) -> Plan:
-    options = SolveOptions(objective=objective, time_limit_s=opts.time_limit_s, seed=opts.seed,
+    limit, end = opts.time_limit_s, _DEADLINE.get()
+    if end is not None:
+        left = end - time.perf_counter()
+        if left < MIN_CALL_S:
+            raise InfeasibleError(f"{opts.solver} ({objective.value}) not started: the decision's time budget is spent")
+        limit = min(limit, left)
+    options = SolveOptions(objective=objective, time_limit_s=limit, seed=opts.seed,
                            current_plan=current, params=opts.params)
     judged = run_solver(opts.solver, instance, options)
     plan = judged.result.plan
