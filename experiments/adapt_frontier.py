@@ -265,6 +265,12 @@ def plot(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> list:
             ax.scatter(*zip(*pts), s=10, color=c, alpha=0.5)
             ax.plot(*zip(*fr), marker="o", ms=3, lw=1.2, color=c, label=fam, drawstyle="steps-post")
         w = pols["_window"]
+        if w["volatile"]:  # the target region: below and left of the dotted lines
+            ax.axhline(w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]), color="red", ls=":", lw=0.8)
+            ax.axvline(TARGET_RATIO * w["full_reconf"], color="red", ls=":", lw=0.8)
+        else:
+            ax.axhline(w["full_hours"] * (1 + CALM_HOURS), color="red", ls=":", lw=0.8)
+            ax.axvline(max(1.0, TARGET_RATIO * w["full_reconf"]), color="red", ls=":", lw=0.8)
         ax.set_title(f"functions {off}..{off + 3}{' (dev)' if off in DEVELOPMENT else ''}: saving "
                      f"{w['saving']:.1%}", fontsize=8)
         ax.set_xscale("symlog", linthresh=1)
@@ -278,7 +284,8 @@ def plot(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> list:
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8)
-    fig.supxlabel("layout reconfigurations over 8 h (symlog)", fontsize=9)
+    fig.supxlabel("layout reconfigurations (symlog); dotted red: the issue's targets (volatile: >= 80 % of the "
+                  "saving with <= 1/5 of the reconfigurations; calm: <= +5 % GPU-h, <= max(1, 1/5))", fontsize=9)
     fig.supylabel("GPU-hours", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     out = [save_figure(fig, results_root() / EXPERIMENT / "frontiers.png")]
