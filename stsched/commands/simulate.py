@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from stsched import validate as V
 from stsched.commands._common import judge_plan, print_json, progress
-from stsched.errors import InfeasibleError
+from stsched.errors import InfeasibleError, InputError
 from stsched.io import load_instance, load_plan, write_atomic, write_json
 from stsched.outputs import output_file
 
@@ -85,7 +85,15 @@ def add(sub) -> None:
     a.add_argument("--trace", required=True, help="per-minute count trace under data/traces (azure-functions-2019)")
     a.add_argument("--epoch", default=f"{d.epoch_s:g}",
                    help="seconds between planned decisions, whole minutes (default %(default)s)")
-    a.add_argument("--policy", default=d.policy, help="static-peak | full-repartition | adaptive (default %(default)s)")
+    from stsched.planning.adapt.policies import POLICIES
+
+    a.add_argument("--policy", default=d.policy, help=f"{' | '.join(POLICIES)} (default %(default)s)")
+    a.add_argument("--period", type=int, default=d.period,
+                   help="periodic: full re-partitioning every N decisions (default %(default)s)")
+    a.add_argument("--save-gpus", type=int, default=d.save_gpus,
+                   help="practitioner: re-plan when a fresh plan saves >= K GPUs ... (default %(default)s)")
+    a.add_argument("--save-for", type=int, default=d.save_for,
+                   help="practitioner: ... at M decisions in a row (default %(default)s)")
     a.add_argument("--headroom", default=f"{d.headroom:g}", metavar="H",
                    help="plan for H x the estimated rates (a factor >= 1; default %(default)s)")
     a.add_argument("--estimate-window", default=f"{d.estimate_window_s:g}",
@@ -187,7 +195,7 @@ def _run_stream(args, inst, plan, spec, noise_cv, noise_source) -> int:
     options = StreamOptions(duration_s=_number(args.duration, "--duration"), seed=args.seed, noise_cv=noise_cv,
                             exec_model=args.exec_model, window_s=_number(args.window, "--window"),
                             shards=args.shards, runner=args.runner, jobs=args.jobs, address=args.address,
-                            records=bool(args.records), progress=True)
+                            records=bool(args.records), progress=progress(args))
     result = simulate_stream(inst, plan, options)
     d = result.summary.to_dict()
     d["arrivals"] = "poisson (per tenant)"
@@ -198,10 +206,9 @@ def _run_stream(args, inst, plan, spec, noise_cv, noise_source) -> int:
     if args.out:
         write_json(args.out, d)
     if args.records and result.records is not None:
-        _write_csv_atomic(result.records.to_frame(), args.records)
+        write_atomic(args.records, result.records.to_frame().to_csv(index=False))
     if args.json:
-        json.dump(d, sys.stdout)
-        sys.stdout.write("\n")
+        print_json(d)
     else:
         print(format_summary(result.summary))
         print(f"  simulated in {result.wall_s:.2f} s over {result.shards} shard(s) ({args.runner}): "
@@ -223,7 +230,8 @@ def run_adapt(args) -> int:
                            costs=costs, sampling=args.sampling, seed=args.seed,
                            time_limit_s=V.check_time_limit(args.time_limit, "--time-limit"),
                            progress=progress(args),
-                           function_offset=args.functions_offset, simulate=not args.plan_only)
+                           function_offset=args.functions_offset, simulate=not args.plan_only,
+                           period=args.period, save_gpus=args.save_gpus, save_for=args.save_for)
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
         options = replace(options, compact_rent=rent)

@@ -109,6 +109,11 @@ def test_cli_shards(case, tmp_path, capsys):
         outs.append(json.loads(capsys.readouterr().out))
     assert outs[0]["requests"] == outs[1]["requests"] > 0 and outs[0]["per_service"] == outs[1]["per_service"]
     assert outs[1]["shards"] == 2 and outs[1]["requests_per_s"] > 0
+    records = tmp_path / "records.csv"  # the records and text paths too (a bug once left them without imports)
+    assert cli_main(["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--duration", "10",
+                     "--seed", "3", "--shards", "2", "--records", str(records)]) == 0
+    assert "SLO attainment" in capsys.readouterr().out
+    assert len(records.read_text().splitlines()) == outs[1]["requests"] + 1
     assert cli_main(["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--shards", "2",
                      "--arrivals", "gamma:2"]) == 2
     assert "poisson" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.estimate import RateEstimator
-from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
+from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -57,6 +58,7 @@ class AdaptOptions(AdaptiveKnobs):
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
+    function_pool: int | None = None  # service i follows function (offset + i) mod pool (None: no wrap)
     simulate: bool = True  # False: plans, reconfigurations and GPU-hours only (attainment not measured: nan)
     downtime: str = "stop"
     costs: ReconfigCosts = ReconfigCosts()
@@ -114,16 +116,25 @@ class AdaptOptions(AdaptiveKnobs):
                 self.hold, self.release_backoff, self.release_after or 0, self.compact_after or 0) < 0:
             raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
                              "release_after, compact_after >= 0")
+        for name in ("period", "save_gpus", "save_for"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"{name} must be an integer >= 1, got {v!r}")
         if not (self.extra_gpu_changes >= 0 and math.isfinite(self.extra_gpu_changes)):
             raise InputError(f"extra_gpu_changes must be a finite number >= 0, got {self.extra_gpu_changes!r}")
         if self.hours_budget is not None and not (self.hours_budget >= 0 and math.isfinite(self.hours_budget)):
             raise InputError(f"hours_budget must be a finite number >= 0 (a fraction of GPU-hours), got "
                              f"{self.hours_budget!r}")
+        if self.decision_s is not None and not (self.decision_s > 0 and math.isfinite(self.decision_s)):
+            raise InputError(f"decision_s must be a finite number > 0 (seconds per decision), got {self.decision_s!r}")
         if self.compact_rent is not None and not (self.compact_rent > 0 and math.isfinite(self.compact_rent)):
             raise InputError(f"compact_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.compact_rent!r}")
         if not isinstance(self.function_offset, int) or self.function_offset < 0:
             raise InputError(f"function_offset must be an integer >= 0, got {self.function_offset!r}")
+        if self.function_pool is not None and (isinstance(self.function_pool, bool) or not isinstance(
+                self.function_pool, int) or self.function_pool < 1):
+            raise InputError(f"function_pool must be an integer >= 1, got {self.function_pool!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
@@ -144,6 +155,7 @@ class EpochRow:
     full_minutes: int
     solve_s: float
     note: str
+    solve_cpu_s: float = 0.0  # CPU seconds of the decisions (this process and its finished solver subprocesses)
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,12 @@ class AdaptResult:
             lines.append(f"  epoch {r.epoch:3d} t={r.start_s:6.0f}s GPUs {r.gpus:5.1f} reconf {r.reconfigurations:2d} "
                          f"down {r.downtime_s:5.1f} load {r.max_load:5.2f} attainment {r.attainment:8.4%}  {r.note}")
         return "\n".join(lines)
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its solver subprocesses that have finished (CBC runs as one)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
@@ -289,7 +307,12 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     trace = load_count_trace(options.trace)
     names = instance.service_names
     off = options.function_offset
-    schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
+    if options.function_pool is None:
+        schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
+    else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
+        shapes = rate_schedule([1.0] * options.function_pool, options.trace, "peak")
+        idx = (off + np.arange(len(names))) % options.function_pool
+        schedule = shapes[idx] * np.array([s.rate for s in instance.services])[:, None]
     span = trace.span_s if options.hours is None else min(trace.span_s, options.hours * 3600.0)
     minutes = int(math.ceil(span / trace.bin_s - 1e-9))
     per_epoch = int(round(options.epoch_s / trace.bin_s))
@@ -316,16 +339,17 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         emergency = (current is not None and not boundary and options.trigger > 0
                      and _loads(schedule, m - 1, names, current).max(initial=0.0) > options.trigger)
         trans = Transition(0)
-        solve_s = 0.0
+        solve_s = cpu_s = 0.0
         if current is None or boundary or emergency:
             est = estimator.estimate(schedule, trace.bin_s, max(0.0, t0 - lead))
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
-            s0 = time.perf_counter()
+            s0, c0 = time.perf_counter(), _cpu_s()
             if current is None:
                 plan, note = policy.initial(inst), "initial deployment (not counted)"
             else:
                 try:
-                    plan, note = policy.next(inst, current)
+                    with decision_deadline(options.decision_s):
+                        plan, note = policy.next(inst, current)
                 except InfeasibleError as err:
                     plan, note = current, f"no new plan ({err}); kept the plan in force"
                 if plan is not current:  # equal layouts placed where their tenants already are
@@ -333,7 +357,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 trans = transition(inst, current, plan, options.costs, options.downtime)
                 decisions += 1
                 emergencies += int(emergency)
-            solve_s = time.perf_counter() - s0
+            solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
             if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
                 raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
             current = plan
@@ -352,7 +376,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         tenants += trans.tenant_changes
         if boundary:
             acc = {"epoch": m // per_epoch, "start": t0, "gpus": 0.0, "minutes": 0, "decisions": 0, "emergencies": 0,
-                   "reconf": 0, "down": 0.0, "n": 0.0, "good": 0.0, "load": 0.0, "full": 0, "solve": 0.0}
+                   "reconf": 0, "down": 0.0, "n": 0.0, "good": 0.0, "load": 0.0, "full": 0, "solve": 0.0,
+                   "cpu": 0.0}
         acc["gpus"] += current.gpus_used
         acc["minutes"] += 1
         acc["decisions"] += int(boundary or emergency)
@@ -364,10 +389,12 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         acc["load"] = max(acc["load"], float(_loads(schedule, m, names, current).max(initial=0.0)))
         acc["full"] += int(full)
         acc["solve"] += solve_s
+        acc["cpu"] += cpu_s
         if (m + 1) % per_epoch == 0 or m == minutes - 1:
             rows.append(EpochRow(acc["epoch"], acc["start"], acc["gpus"] / acc["minutes"], acc["decisions"],
                                  acc["emergencies"], acc["reconf"], acc["down"], acc["n"], acc["good"],
-                                 acc["good"] / max(acc["n"], 1e-12), acc["load"], acc["full"], acc["solve"], note))
+                                 acc["good"] / max(acc["n"], 1e-12), acc["load"], acc["full"], acc["solve"], note,
+                                 acc["cpu"]))
     settings = {"sampling": options.sampling, "sample_s": options.sample_s, "warmup_s": options.warmup_s,
                 "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
                 "trigger": options.trigger, "downtime": options.downtime,
@@ -375,6 +402,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
                 "estimate_window_s": options.estimate_window_s, "function_offset": options.function_offset,
+                "function_pool": options.function_pool,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,
                 "adaptive": options.knobs()}
     nan = not options.simulate

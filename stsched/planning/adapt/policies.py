@@ -5,6 +5,8 @@
 * `full-repartition` (gpulet-style): at every decision a min-gpus plan from scratch for the estimated rates.  Its
   GPUs are aligned onto the old indices so that identical layouts stay in place (`stsched.reconfig.align`): the
   most favourable count of its reconfigurations.
+* `periodic` (full re-partitioning every `period` decisions) and `practitioner` (re-plan when a fresh plan saves
+  >= `save_gpus` GPUs at `save_for` decisions in a row, scale up at once): `stsched.planning.adapt.baselines`.
 * `adaptive` (stsched):
   1. rebalance the rate shares of the plan in force (`stsched.planning.adapt.rebalance`: no layout change at all); if
      that cannot carry the new rates, hand partitions over to the services left short, as long as the services
@@ -52,9 +54,13 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
+from typing import Iterator, Protocol
 
+from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.compaction import Compaction
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
@@ -67,7 +73,7 @@ from stsched.registry import Objective, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("static-peak", "full-repartition", "adaptive")
+POLICIES = ("static-peak", "full-repartition", "adaptive", "periodic", "practitioner")
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,13 @@ class AdaptiveKnobs:
     compact_rent: float | None = 12.0
     hours_budget: float | None = None
     extra_gpu_changes: float = 2.0
+    # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
+    # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
+    period: int = 1
+    save_gpus: int = 1
+    save_for: int = 3
+    # one time budget for all solver calls of a decision (`decision_deadline`); None: only the per-call limit
+    decision_s: float | None = None
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -128,8 +141,31 @@ class Policy(Protocol):
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]: ...
 
 
+_DEADLINE: ContextVar[float | None] = ContextVar("stsched_adapt_decision_deadline", default=None)
+MIN_CALL_S = 0.05  # a solver call is not started with less time than this left in the decision's budget
+
+
+@contextmanager
+def decision_deadline(seconds: float | None) -> Iterator[None]:
+    """Within the block every solver call of a policy gets at most what is left of `seconds` (wall clock, from
+    entering the block) as its time limit, and none is started with less than `MIN_CALL_S` left: it fails as
+    infeasible, which the policies treat as a candidate not found (the plan in force is kept when no plan at all is
+    found).  None: no budget, each call has its own `time_limit_s`."""
+    token = _DEADLINE.set(None if seconds is None else time.perf_counter() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None) -> Plan:
-    options = SolveOptions(objective=objective, time_limit_s=opts.time_limit_s, seed=opts.seed,
+    limit, end = opts.time_limit_s, _DEADLINE.get()
+    if end is not None:
+        left = end - time.perf_counter()
+        if left < MIN_CALL_S:
+            raise InfeasibleError(f"{opts.solver} ({objective.value}) not started: the decision's time budget is spent")
+        limit = min(limit, left)
+    options = SolveOptions(objective=objective, time_limit_s=limit, seed=opts.seed,
                            current_plan=current, params=opts.params)
     judged = run_solver(opts.solver, instance, options)
     plan = judged.result.plan
@@ -410,5 +446,9 @@ def make_policy(name: str, peak: Instance, opts: PolicyOptions = PolicyOptions()
         return FullRepartition(opts)
     if name == "adaptive":
         return Adaptive(opts)
+    if name == "periodic":
+        return Periodic(opts)
+    if name == "practitioner":
+        return Practitioner(opts)
     raise InputError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
 
