@@ -164,8 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return run_parsed(args)
+
+
+def run_parsed(args, interrupted: str = "stsched: interrupted") -> int:
+    """Run a parsed command (`args.run`) and map what it raises to the CLI's exit codes and one line on stderr:
+    2 bad input, 1 an invalid plan given as input, 141 closed stdout, 143 SIGTERM, 130 interrupted."""
+    quiet = bool(getattr(args, "quiet", False))
     quiet_before = os.environ.get("TQDM_DISABLE")
-    if args.quiet:
+    if quiet:
         os.environ["TQDM_DISABLE"] = "1"  # tqdm's own switch, for bars that are not told otherwise
     previous = {}
     try:
@@ -189,12 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         print("stsched: terminated", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print("stsched: interrupted", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if args.quiet and quiet_before is None:
+        if quiet and quiet_before is None:
             os.environ.pop("TQDM_DISABLE", None)
 
 

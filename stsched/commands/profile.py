@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from stsched import validate as V
-from stsched.errors import InputError, InvalidPlanError
+from stsched.errors import InputError
 
 BACKEND_NAMES = ("cpu", "mps", "sm", "gpu")
 
@@ -343,18 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(args.run(args) or 0)
-    except InputError as e:
-        print(f"stsched: error: {e}", file=sys.stderr)
-        return 2
-    except InvalidPlanError as e:
-        print(f"stsched: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("stsched: interrupted (every point written so far is kept; run the same command to resume)",
-              file=sys.stderr)
-        return 130
+    from stsched.cli import run_parsed  # the CLI's exit codes; it imports no command module by itself
+
+    return run_parsed(args, "stsched: interrupted (every point written so far is kept; run the same command to "
+                            "resume)")
 
 
 if __name__ == "__main__":
