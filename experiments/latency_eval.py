@@ -404,11 +404,15 @@ def main(argv: list[str] | None = None) -> int:
         sm_pts = [p for p in sm_pts if p["dataset"] == sm_pts[0]["dataset"]]
     sm_corun = run_grid(EXP, sm_pts, ["dataset", "task", "split", "form"], sm_corun_point, fresh=args.fresh,
                         filename="sm_slowdown.csv")
-    noise, speed, victims = noise_rows(), speed_rows(), per_victim_rows()
-    measured = {ds: sm_slowdown_rows(ds) for ds in MEASURED}
-    repeats = {ds: repeat_row(ds) for ds in MEASURED}
+    # --quick: the per-victim, cross-device and speed summaries are left out (the same code runs in the full study)
+    sm_sets = list(MEASURED)[:1] if args.quick else list(MEASURED)
+    noise, speed = noise_rows(), speed_rows(1 if args.quick else 5)
+    victims = [] if args.quick else per_victim_rows()
+    measured = {ds: sm_slowdown_rows(ds) for ds in sm_sets}
+    repeats = {ds: repeat_row(ds) for ds in sm_sets}
     noise += [r for r in repeats.values() if r is not None]
-    cross, cross_corun, ratios = cross_device_rows(), cross_corun_rows(), solo_ratio_rows()
+    cross, cross_corun, ratios = ([], [], []) if args.quick else (cross_device_rows(), cross_corun_rows(),
+                                                                   solo_ratio_rows())
 
     def pct(rows, cols=("mape", "p50", "p90", "p99", "max")):
         return [{**r, **{c: f"{100 * float(r[c]):.2f}%" for c in cols if c in r}} for r in rows]
@@ -429,11 +433,11 @@ def main(argv: list[str] | None = None) -> int:
             "", "## Table evaluation speed (tables_for, 64 services)", "",
             markdown_table(speed, ["dataset", "services", "models", "batches", "sizes", "procs", "entries",
                                    "median_s", "max_s"]), "",
-            *(line for ds in MEASURED for line in sm_section(ds, solo, *measured[ds], repeats[ds], pct)),
-            *sm_corun_section(sm_corun, {ds: _model(ds).coef["stsched-elastic"] for ds in MEASURED}, pct),
-            *cross_section(cross, cross_corun, ratios, pct)]
+            *(line for ds in sm_sets for line in sm_section(ds, solo, *measured[ds], repeats[ds], pct)),
+            *sm_corun_section(sm_corun, {ds: _model(ds).coef["stsched-elastic"] for ds in sm_sets}, pct),
+            *([] if args.quick else cross_section(cross, cross_corun, ratios, pct))]
     (out / "summary.md").write_text("\n".join(text))
-    if not args.no_plot:
+    if not (args.no_plot or args.quick):
         plot(out / "pred_vs_measured.png")
     print("\n".join(text))
     return 0
