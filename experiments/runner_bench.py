@@ -5,9 +5,10 @@
     stsched experiment runner_bench [--quick]
 
 Grid: the scale study's kind of point, 24 of them: `random_instance(N services, N/4 GPUs, seed)` on the A100 MPS
-data, N in 64/128/256/512, seeds 1-6, each planned by the registered heuristic (min-gpus, judged by the checker;
-its work does not depend on a time limit here), run through `run_grid` into a scratch results folder, once per
-runner and worker count: local 1, local 2, ray 1, ray 2 (one local Ray instance of 2 CPUs for both Ray runs).
+data (deterministic arrivals), N in 64/128/256/512, seeds 1-6, each planned by the registered heuristic (min-gpus,
+judged by the checker; its work does not depend on a time limit here), run through `run_grid` into a scratch
+results folder, once per runner and worker count: local 1, local 2, ray 1, ray 2 (one local Ray instance of 2
+CPUs for both Ray runs).
 Reported: the wall time of each and the ratio 2 workers / 1 per runner (target <= 0.6), that every run gives the
 same plans, and the CPU seconds of the points (`cpu_s`) and of the busiest worker (`shard_cpu_s`); `cpu_ratio` =
 busiest worker's CPU with 2 workers over all CPU with 1: the wall ratio on two otherwise idle cores, less the
@@ -51,7 +52,7 @@ SIM_SERVICES, SIM_GPUS = 1024, 512
 
 def plan_point(p) -> dict[str, object]:
     c0 = time.process_time()
-    inst = random_instance(int(p["services"]), int(p["services"]) // 4, int(p["seed"]))
+    inst = random_instance(int(p["services"]), int(p["services"]) // 4, int(p["seed"]), arrivals="deterministic")
     inst = inst.with_gpus(inst.gpus * 4)
     j = run_solver("heuristic", inst, SolveOptions(time_limit_s=600.0, seed=int(p["seed"])))
     return {"plan_gpus": j.result.plan.gpus_used if j.result.plan else None, "valid": j.valid,
@@ -115,7 +116,7 @@ print(json.dumps({"wall_s": res.wall_s, "shard_cpu_s": max(res.worker_cpu_s), "c
 
 def sim_rows(quick: bool) -> list[dict[str, object]]:
     duration = 60.0 if quick else 600.0
-    inst = random_instance(SIM_SERVICES, SIM_GPUS, 1)
+    inst = random_instance(SIM_SERVICES, SIM_GPUS, 1, arrivals="deterministic")
     inst = inst.with_gpus(2 * inst.gpus)
     judged = run_solver("heuristic", inst, SolveOptions(time_limit_s=600.0, seed=1))
     if judged.result.plan is None or not judged.valid:
