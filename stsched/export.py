@@ -69,14 +69,21 @@ def _header(instance: Instance, plan: Plan, what: str) -> list[str]:
             "# Each partition's tenants run round robin, one batch each per duty cycle (docs/RULES.md)."]
 
 
-def export_mig(instance: Instance, plan: Plan, report: Report) -> str:
-    lines = ["#!/bin/sh", *_header(instance, plan, "MIG slices at their start slots"), "set -e"]
-    duties = _duties(instance, plan)
+def _physical_gpus(plan: Plan):
+    """(physical index, plan GPU index, [(partition index, partition) with tenants]) of every GPU in use: unused
+    GPUs of a plan take no physical GPU."""
     physical = 0
     for gi, g in enumerate(plan.gpus):
         parts = [(qi, p) for qi, p in enumerate(g.partitions) if p.tenants]
-        if not parts:
-            continue
+        if parts:
+            yield physical, gi, parts
+            physical += 1
+
+
+def export_mig(instance: Instance, plan: Plan, report: Report) -> str:
+    lines = ["#!/bin/sh", *_header(instance, plan, "MIG slices at their start slots"), "set -e"]
+    duties = _duties(instance, plan)
+    for physical, gi, parts in _physical_gpus(plan):
         starts = report.mig_starts[gi]
         tuples = []
         lines += ["", f"# GPU {physical} (plan GPU {gi}): slices {[p.size for _, p in parts]}"]
@@ -89,7 +96,6 @@ def export_mig(instance: Instance, plan: Plan, report: Report) -> str:
                   f"nvidia-smi mig -i {physical} -dci 2>/dev/null || true",
                   f"nvidia-smi mig -i {physical} -dgi 2>/dev/null || true",
                   f"nvidia-smi mig -i {physical} -cgi {','.join(tuples)} -C"]
-        physical += 1
     lines += ["", "nvidia-smi mig -lgi  # check: every slice's Placement Start matches the slot above"]
     return "\n".join(lines) + "\n"
 
@@ -98,11 +104,7 @@ def export_mps(instance: Instance, plan: Plan) -> str:
     lines = ["#!/bin/sh", *_header(instance, plan, "MPS active-thread percentage per process"), "set -e",
              ': "${STSCHED_SERVE:?set STSCHED_SERVE to the command that serves STSCHED_TENANTS}"']
     duties = _duties(instance, plan)
-    physical = 0
-    for gi, g in enumerate(plan.gpus):
-        parts = [(qi, p) for qi, p in enumerate(g.partitions) if p.tenants]
-        if not parts:
-            continue
+    for physical, gi, parts in _physical_gpus(plan):
         pipe = f"/tmp/stsched-mps-{physical}"
         lines += ["", f"# GPU {physical} (plan GPU {gi}): partitions {[p.size for _, p in parts]} % of its SMs",
                   f"export CUDA_VISIBLE_DEVICES={physical} CUDA_MPS_PIPE_DIRECTORY={pipe} "
@@ -115,7 +117,6 @@ def export_mps(instance: Instance, plan: Plan) -> str:
                              f"STSCHED_DUTY_MS={duties[gi][qi]:.3f} $STSCHED_SERVE &  "
                              f"# partition {qi}{f' process {k + 1}/{p.procs}' if p.procs > 1 else ''}: "
                              f"{_tenants_text(p)}")
-        physical += 1
     lines += ["", "wait"]
     return "\n".join(lines) + "\n"
 
@@ -123,12 +124,9 @@ def export_mps(instance: Instance, plan: Plan) -> str:
 def export_sm(instance: Instance, plan: Plan) -> str:
     duties = _duties(instance, plan)
     gpus = []
-    for gi, g in enumerate(plan.gpus):
-        parts = [(qi, p) for qi, p in enumerate(g.partitions) if p.tenants]
-        if not parts:
-            continue
+    for physical, gi, parts in _physical_gpus(plan):
         gpus.append({
-            "gpu": len(gpus), "plan_gpu": gi, "sms": [int(round(p.size)) for _, p in parts],
+            "gpu": physical, "plan_gpu": gi, "sms": [int(round(p.size)) for _, p in parts],
             "partitions": [{
                 "partition": qi, "sms": int(round(p.size)), "duty_ms": round(duties[gi][qi], 4),
                 "tenants": [{"service": t.service, "model": instance.service(t.service).model, "batch": t.batch,
