@@ -397,13 +397,10 @@ def draw_services(ps, services: int | None = None, seed: int = 0, *, slo_factor:
     """`services` services on profile set `ps` (default one per model): every model once while there are enough
     services, the rest drawn with `seed`; SLO = `slo_factor` x the model's solo latency at its largest profiled
     batch <= 8 on the largest partition."""
-    import math
+    from stsched.validate import check_int, check_real
 
-    if isinstance(slo_factor, bool) or not isinstance(slo_factor, (int, float)) or not (
-            math.isfinite(slo_factor) and slo_factor > 0):
-        raise InputError(f"slo_factor: expected a number > 0, got {slo_factor!r}")
-    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
-        raise InputError(f"gpus: expected an integer >= 1, got {gpus!r}")
+    slo_factor = check_real(slo_factor, "slo_factor", minimum=0.0, strict=True)
+    gpus = check_int(gpus, "gpus", minimum=1)
     models = profile_picks(ps, len(ps.models) if services is None else services, seed)
     return ProfileDraw(ps, tuple(service_names(models)), tuple(models),
                        tuple(solo_slo_ms(ps.solo, m, slo_factor) for m in models), gpus, interference,
@@ -418,8 +415,9 @@ def _known_models() -> set[str]:
 def profile_picks(ps, services: int, seed: int) -> list[str]:
     """The models of `services` services drawn from a profile: every model once (sorted) while there are enough
     services, the rest drawn with `seed`."""
-    if isinstance(services, bool) or not isinstance(services, int) or services < 1:
-        raise InputError(f"services must be >= 1, got {services}")
+    from stsched.validate import check_int
+
+    services = check_int(services, "services", minimum=1)
     models = ps.models
     rng = np.random.default_rng(seed)
     if services <= len(models):

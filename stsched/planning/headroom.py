@@ -8,19 +8,17 @@ checker judge that plan against the offered rates, so the result speaks of the i
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 from stsched.checker import check
 from stsched.errors import InputError
+from stsched.validate import check_real
 from stsched.problem import Instance
 from stsched.registry import Judged, Objective, SolveOptions, run_solver
 
 
 def validate_headroom(headroom: float, objective: Objective) -> None:
-    if isinstance(headroom, bool) or not isinstance(headroom, (int, float)) or not (
-            headroom >= 1.0 and math.isfinite(headroom)):
-        raise InputError(f"headroom: expected a factor >= 1, got {headroom!r}")
+    check_real(headroom, "headroom", minimum=1.0)
     if headroom != 1.0 and objective is Objective.MAX_SCALE:
         raise InputError("headroom applies to min-gpus and adapt (max-scale already finds the largest rates)")
 

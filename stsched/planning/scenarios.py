@@ -17,6 +17,7 @@ from pathlib import Path
 from stsched import scenarios
 from stsched.data.loaders import resolve_profile
 from stsched.errors import InputError
+from stsched.validate import check_int, check_real
 from stsched.problem import Instance, Interference
 from stsched.registry import Judged, Objective, SolveOptions, run_solver
 
@@ -34,8 +35,7 @@ class Calibration:
 
 def calibrate(draw: scenarios.ProfileDraw, load: float = 0.6, solver: str = "heuristic",
               time_limit_s: float = 10.0) -> Calibration:
-    if isinstance(load, bool) or not isinstance(load, (int, float)) or not (math.isfinite(load) and load > 0):
-        raise InputError(f"load: expected a number > 0, got {load!r}")
+    load = check_real(load, "load", minimum=0.0, strict=True)
     probe = run_solver(solver, draw.instance(BASE_RATE), SolveOptions(objective=Objective.MAX_SCALE,
                                                                       time_limit_s=time_limit_s))
     if probe.plan is None or not probe.valid:
@@ -74,6 +74,6 @@ def services_scenario(path: str | Path, dataset: str | Path, gpus: int | None = 
                                  f"{s.slo_ms:g} ms", source=str(path))
             need += math.ceil(s.rate / best - 1e-9)
         gpus = max(1, need)
-    elif isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
-        raise InputError(f"gpus: expected an integer >= 1, got {gpus!r}")
+    else:
+        gpus = check_int(gpus, "gpus", minimum=1)
     return replace(inst, gpus=gpus).with_arrivals(arrivals)

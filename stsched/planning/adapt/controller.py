@@ -90,13 +90,10 @@ class AdaptOptions(AdaptiveKnobs):
             if self.adapt_solver not in able:
                 raise InputError(f"adapt_solver {self.adapt_solver!r}: not a registered solver with the adapt "
                                  f"objective ({', '.join(able)})")
-        if isinstance(self.function_offset, bool) or not isinstance(self.function_offset, int) \
-                or self.function_offset < 0:
-            raise InputError(f"function offset must be an integer >= 0, got {self.function_offset!r}")
-        if not (self.headroom >= 1 and math.isfinite(self.headroom)):
-            raise InputError(f"headroom must be a factor >= 1, got {self.headroom!r}")
-        from stsched.validate import check_int
+        from stsched.validate import check_int, check_real
 
+        check_int(self.function_offset, "function_offset", minimum=0)
+        check_real(self.headroom, "headroom", minimum=1.0)
         check_int(self.seed, "seed", minimum=0)
         for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
@@ -117,9 +114,7 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError("release_slack, compact_slack, release_budget must be >= 1; hold, release_backoff, "
                              "release_after, compact_after >= 0")
         for name in ("period", "save_gpus", "save_for"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InputError(f"{name} must be an integer >= 1, got {v!r}")
+            check_int(getattr(self, name), name, minimum=1)
         if not (self.extra_gpu_changes >= 0 and math.isfinite(self.extra_gpu_changes)):
             raise InputError(f"extra_gpu_changes must be a finite number >= 0, got {self.extra_gpu_changes!r}")
         if self.hours_budget is not None and not (self.hours_budget >= 0 and math.isfinite(self.hours_budget)):
@@ -130,11 +125,8 @@ class AdaptOptions(AdaptiveKnobs):
         if self.compact_rent is not None and not (self.compact_rent > 0 and math.isfinite(self.compact_rent)):
             raise InputError(f"compact_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.compact_rent!r}")
-        if not isinstance(self.function_offset, int) or self.function_offset < 0:
-            raise InputError(f"function_offset must be an integer >= 0, got {self.function_offset!r}")
-        if self.function_pool is not None and (isinstance(self.function_pool, bool) or not isinstance(
-                self.function_pool, int) or self.function_pool < 1):
-            raise InputError(f"function_pool must be an integer >= 1, got {self.function_pool!r}")
+        if self.function_pool is not None:
+            check_int(self.function_pool, "function_pool", minimum=1)
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
