@@ -93,15 +93,14 @@ def simulate(instance: Instance, plan: Plan, arrivals: str = "poisson", *, durat
              seed: int | None = None, noise_cv: float | None = None, routing: str | None = None,
              allow_invalid: bool = False):
     """Simulate a plan (`stsched simulate`) and return its `Summary` (`.slo_attainment`, `.p99_ms`,
-    `.per_service`, ...).  An invalid plan is refused with the checker's first violation unless
-    `allow_invalid`."""
+    `.per_service`, ...).  An invalid plan is refused with the checker's first violation (`InvalidPlanError`,
+    as `stsched simulate`) unless `allow_invalid`."""
     from stsched.simulation import ArrivalSpec, SimOptions
     from stsched.simulation import simulate as _simulate
 
-    report = _check(instance, plan)
-    if not report.valid and not allow_invalid:
-        raise InputError(f"the plan is not valid for instance {instance.name!r}: {report.violations[0]} "
-                         "(allow_invalid=True to simulate it anyway)")
+    from stsched.judge import judge_plan
+
+    judge_plan(instance, plan, "(given plan)", allow_invalid=allow_invalid)
     d = SimOptions()
     options = SimOptions(duration_s=d.duration_s if duration is None else float(duration),
                          seed=d.seed if seed is None else seed,

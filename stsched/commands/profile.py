@@ -312,7 +312,7 @@ def _print_json(obj: Any) -> None:
 
 
 def _judge(inst: Any, plan: Any, source: str, allow_invalid: bool) -> None:
-    from stsched.commands._common import judge_plan
+    from stsched.judge import judge_plan
     judge_plan(inst, plan, source, allow_invalid=allow_invalid)
 
 

@@ -13,7 +13,8 @@ import sys
 from dataclasses import replace
 
 from stsched import validate as V
-from stsched.commands._common import judge_plan, print_json, progress
+from stsched.commands._common import print_json, progress
+from stsched.judge import judge_plan
 from stsched.errors import InfeasibleError, InputError
 from stsched.io import load_instance, load_plan, write_atomic, write_json
 from stsched.outputs import output_file

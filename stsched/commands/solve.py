@@ -12,7 +12,8 @@ import sys
 from dataclasses import replace
 
 from stsched import validate as V
-from stsched.commands._common import RATE_FREE, load_judged_plan, print_json
+from stsched.commands._common import print_json
+from stsched.judge import RATE_FREE, load_judged_plan
 from stsched.errors import InputError
 from stsched.io import load_instance, save_plan
 from stsched.outputs import output_file
