@@ -140,9 +140,6 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     return args
 
 
-solver_study_args = study_args  # the name it had before it became every study's block
-
-
 def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:
     """`--plot-only`: the plots of `experiment` redrawn from its rows; prints their paths."""
     print("\n".join(map(str, plot(read_rows(experiment)))))
