@@ -173,9 +173,19 @@ def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Mapping[str, o
     write_atomic(path, buf.getvalue())
 
 
+def start_order(points: Sequence[Mapping[str, object]], todo: list[int], runner: Runner,
+                cost: Callable[[Mapping[str, object]], float] | None) -> list[int]:
+    """The order in which the points `todo` (indexes into `points`) are started: grid order, or with more than
+    one worker and a `cost`, decreasing cost (longest processing time first; grid order among equal costs)."""
+    if cost is None or (runner.kind == "local" and runner.jobs == 1):
+        return todo
+    return sorted(todo, key=lambda i: -float(cost(points[i])))
+
+
 def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],
              fn: Callable[[Mapping[str, object]], Mapping[str, object]], *, fresh: bool = False,
-             filename: str = "rows.csv", runner: Runner | None = None) -> list[dict[str, str]]:
+             filename: str = "rows.csv", runner: Runner | None = None,
+             cost: Callable[[Mapping[str, object]], float] | None = None) -> list[dict[str, str]]:
     """Evaluate `fn` on every grid point not already in the results file; return all rows (old and new).
 
     Points run where `runner` (default: the one `study_args` set, else serial in this process) puts them; the
@@ -183,7 +193,11 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     the rows of this grid in grid order after rows of other grids, so that a run killed at any moment (SIGINT
     or SIGKILL) resumes without losing or doubling a row.  A point whose `fn` raised (or whose worker died) is
     kept as a row with the one-line error in column `run_error` and is run again by the next run; an `error`
-    column that `fn` itself returns is a result like any other and is kept."""
+    column that `fn` itself returns is a result like any other and is kept.
+
+    `cost` (optional): an estimate of a point's work (e.g. its number of services).  With more than one worker
+    the points are started in decreasing order of it (longest processing time first), so that the last big point
+    does not run alone on one worker while the others idle; the rows are still written in grid order."""
     runner = runner or _RUNNER
     path = results_dir(experiment) / filename
     if fresh and path.exists():
@@ -196,7 +210,7 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     done = {key(r): r for r in old if key(r) in in_grid and not r.get(RUN_ERROR)}
     others = [r for r in old if key(r) not in in_grid]
     failed = {key(r): r for r in old if key(r) in in_grid and r.get(RUN_ERROR)}
-    todo = [i for i, k in enumerate(grid_keys) if k not in done]
+    todo = start_order(points, [i for i, k in enumerate(grid_keys) if k not in done], runner, cost)
     log.info("%s: %d points, %d already done (%s)", experiment, len(points), len(points) - len(todo),
              runner.describe())
     rows: dict[tuple[str, ...], Mapping[str, object]] = {**failed, **done}

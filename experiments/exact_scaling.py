@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     points = [{"device": args.device, "services": s, "gpus": g, "seed": int(seed), "formulation": f, "engine": e}
               for s, g in pairs for seed in args.seeds.split(",") for f in forms for e in engines]
     rows = run_grid(EXPERIMENT, points, ("device", "services", "gpus", "seed", "formulation", "engine"),
-                    lambda p: _point(p, args.time_limit, args.threads), fresh=args.fresh)
+                    lambda p: _point(p, args.time_limit, args.threads), fresh=args.fresh,
+                    cost=lambda p: p["services"] * p["gpus"])  # bigger models first on several workers
     table = []
     for s, g in pairs:
         for seed in args.seeds.split(","):

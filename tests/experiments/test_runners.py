@@ -12,7 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from experiments.common import current_runner, run_grid, set_runner, study_args
+from experiments.common import current_runner, run_grid, set_runner, start_order, study_args
 from experiments.runners import RUN_ERROR, Runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +34,19 @@ def test_local_pool_rows_equal_serial_rows_in_grid_order(tmp_path, monkeypatch):
     closure = 5  # a lambda with a closure reaches forked workers too
     rows = run_grid("closure", grid, ["x"], lambda p: {"z": p["x"] + closure}, runner=Runner("local", jobs=2))
     assert [r["z"] for r in rows] == [str(x + 5) for x in range(6)]
+
+
+def test_costly_points_start_first_on_several_workers_and_rows_stay_in_grid_order(tmp_path, monkeypatch):
+    grid = [{"x": x, "n": n} for x, n in enumerate((64, 512, 128, 512, 256, 64))]
+    size = lambda p: p["n"]  # noqa: E731
+    assert start_order(grid, [0, 1, 2, 3, 4, 5], Runner("local", jobs=2), size) == [1, 3, 4, 2, 0, 5]
+    assert start_order(grid, [0, 2, 5], Runner("local", jobs=2), size) == [2, 0, 5]  # only the points still to do
+    assert start_order(grid, [0, 1, 2], Runner("local", jobs=1), size) == [0, 1, 2]  # serial: grid order
+    assert start_order(grid, [0, 1, 2], Runner("local", jobs=2), None) == [0, 1, 2]
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    rows = run_grid("lpt", grid, ["x"], square, runner=Runner("local", jobs=2), cost=size)
+    assert [r["x"] for r in rows] == [str(x) for x in range(6)]
+    assert [r["y"] for r in rows] == [str(x * x) for x in range(6)]
 
 
 def test_a_failed_point_is_an_error_row_retried_next_run(tmp_path, monkeypatch):
