@@ -324,7 +324,7 @@ STUDY = Study("adapt_frontier", "re-planning policies' frontiers (reconfiguratio
               quick="4 windows, the baselines and the adaptive default, 2 hours")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--offsets", default=",".join(map(str, OFFSETS)),
                     help="first functions of the windows (default: 20 offsets among 0..36)")
@@ -333,15 +333,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=HOURS)
     ap.add_argument("--simulate", action="store_true", help="simulate (attainment) instead of plan-only")
     args = study_args(ap, argv, quick="4 windows, the baselines and the adaptive default, 2 hours")
-    if args.quick:
+    if args.quick:  # the adaptive default only: its knob sweep is the full study's
         args.offsets, args.hours = "0,8,16,24", min(args.hours, 2.0)
+        if args.policies == ",".join(POLICIES):
+            args.policies = ",".join(p for p in POLICIES if not p.startswith("adaptive["))
+    return args
+
+
+def grid_points(args: argparse.Namespace) -> list[dict[str, object]]:
+    """The grid's points: every window (offset) x every policy point."""
     offsets = [int(x) for x in args.offsets.split(",") if x]
     policies = _split(args.policies)
     for p in policies:
         parse_policy(p)
     base = {"mix": MIX, "level": LEVEL, "hours": args.hours, "epoch_s": EPOCH_S, "downtime": DOWNTIME,
             "simulate": args.simulate}
-    grid = [{**base, "offset": o, "policy": p} for o in offsets for p in policies]
+    return [{**base, "offset": o, "policy": p} for o in offsets for p in policies]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    policies = _split(args.policies)
+    grid = grid_points(args)
     filename = "simulated.csv" if args.simulate else "rows.csv"
     if args.plot_only:
         rows = read_rows(EXPERIMENT, filename)
