@@ -3,6 +3,11 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
 
     .venv/bin/python experiments/interference_eval.py [--section calibration|probes|plans|all] [--random-seeds 20]
     .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
+    .venv/bin/python experiments/interference_eval.py --section population   # rewrite the shipped victim shifts
+
+- population: every shipped data set's victim shifts (its default form fitted leave-one-victim-out, median log
+  residual per victim) into data/interference/victim_shifts.csv, the population prior of the calibration
+  (`stsched.latency.victim_prior`); the calibration of a data set never reads its own rows there.
 
 - calibration: for every fitted form, nested leave-one-victim-out (`uncertainty.leave_one_victim_out_calibration`):
   the form and its conformal calibration computed from the other victims only, the held-out victim's rows checked
@@ -138,7 +143,7 @@ STUDY = Study("interference_eval", "interference of unseen victims: calibration,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--section", default="all", choices=("calibration", "probes", "plans", "all"))
+    ap.add_argument("--section", default="all", choices=("population", "calibration", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
     args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")
@@ -149,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(aggregate(results_dir(EXP))))
         return 0
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.section == "population":
+        from stsched.latency.victim_prior import victim_shift_rows, write_population
+        rows = [r for ds in tqdm(DATASETS, desc="victim shifts") for r in victim_shift_rows(ds)]
+        print(markdown_table([vars(r) for r in rows], ["dataset", "victim", "form", "shift", "n_rows"]))
+        print(f"wrote {write_population(rows)}")
+        return 0
     out = results_dir(EXP)
     summary = ["# Interference for models never co-run (experiments/interference_eval.py)", ""]
     if args.section in ("calibration", "calibration+probes", "all"):
