@@ -63,11 +63,14 @@ def calibration_rows(ds: str) -> list[dict]:
         p = res["pooled"]
         rows.append({"dataset": ds, "form": form, "victim": "pooled", "n": p["n"],
                      "p90_abs_rel_err": p["p90_abs_rel_err"], "coverage_q90": p["coverage_q90"],
-                     "q90_width": p["q90_width"], "min_victim_coverage_q90": p["min_victim_coverage_q90"]})
+                     "q90_width": p["q90_width"], "min_victim_coverage_q90": p["min_victim_coverage_q90"],
+                     "fold_largest_shift": "", "victim_scale": "", "own_shift": "", "own_spread_q90": ""})
         for v in res["victims"]:
             rows.append({"dataset": ds, "form": form, "victim": v["victim"], "n": v["n"],
                          "p90_abs_rel_err": v["p90_abs_rel_err"], "coverage_q90": v["coverage_q90"],
-                         "q90_width": v["q90_width"], "min_victim_coverage_q90": ""})
+                         "q90_width": v["q90_width"], "min_victim_coverage_q90": "",
+                         "fold_largest_shift": v["shift"], "victim_scale": v["victim_scale"],
+                         "own_shift": v["own_shift"], "own_spread_q90": v["own_spread_q90"]})
     return rows
 
 
@@ -130,6 +133,11 @@ def _write(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def plans_file(late_share: float) -> str:
+    from experiments.interference_plans import LATE_SHARE
+    return "plans.csv" if late_share == LATE_SHARE else f"plans-late{late_share:g}.csv"
+
+
 def aggregate(out: Path) -> list[str]:
     """The headline figures, from the CSVs the sections wrote: per plan kind the GPUs over all held-out victims,
     how many reach 99 % attainment and the worst; per probe count the victims within 0.15 and planned vs random."""
@@ -157,9 +165,10 @@ def aggregate(out: Path) -> list[str]:
                          f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
                          f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
         lines.append("")
-    if (out / "plans.csv").exists():
-        q = pd.read_csv(out / "plans.csv")
-        lines += ["| plan | GPUs (all victims) | victims >= 99 % attainment | worst attainment |", "|---|---|---|---|"]
+    for path in sorted(out.glob("plans*.csv")):
+        q = pd.read_csv(path)
+        lines += [f"{path.name}:", "", "| plan | GPUs (all victims) | victims >= 99 % attainment | worst attainment |",
+                  "|---|---|---|---|"]
         for plan, g in q.groupby("plan", sort=False):
             worst = g.loc[g.slo_attainment.idxmin()]
             lines.append(f"| {plan} | {int(g.gpus.sum())} | {(g.slo_attainment >= 0.99).sum()} / {len(g)} | "
@@ -177,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--section", default="all", choices=("population", "calibration", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
+    ap.add_argument("--late-share", type=float, default=None,
+                    help="plans: the Poisson margin's late share (default 0.05; another writes plans-late<x>.csv)")
     args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")
     if args.quick:
         args.random_seeds = min(args.random_seeds, 3)
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for ds in tqdm(DATASETS, desc="calibration") for r in calibration_rows(ds)]
         _write(out / "calibration.csv", rows)
         cols = ["dataset", "form", "victim", "n", "p90_abs_rel_err", "coverage_q90", "q90_width",
-                "min_victim_coverage_q90"]
+                "min_victim_coverage_q90", "fold_largest_shift", "victim_scale", "own_shift", "own_spread_q90"]
         summary += ["## Calibration (nested leave-one-victim-out, predicted 0.9 quantile)", "",
                     markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
@@ -211,9 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(rows, cols))
     if args.section in ("plans", "all"):
         from experiments.interference_plans import DURATION_S, plan_rows
-        rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds)]
-        _write(out / "plans.csv", rows)
-        cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "note"]
+        from experiments.interference_plans import LATE_SHARE
+        late = LATE_SHARE if args.late_share is None else args.late_share
+        rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds, late_share=late)]
+        _write(out / plans_file(late), rows)
+        cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "worst_service",
+                "worst_service_attainment", "worst_service_neighbour", "note"]
         summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "
                     f"slowdowns)", "", markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))

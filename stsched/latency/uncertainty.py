@@ -208,7 +208,9 @@ def leave_one_victim_out_calibration(model: LatencyModel, corun, form: str, *, q
                                      probes: int = 0) -> dict[str, Any]:
     """Nested leave-one-victim-out: per victim, the form and its calibration from the other victims' rows only,
     scored on the victim's rows.  Returns {"victims": [per-victim rows], "pooled": row} (rows of `coverage_row`
-    plus `victim`, `shift`, `grouping`)."""
+    plus `victim`, `shift` (the largest |shift| of the fold's groups), `victim_scale` (the t scale of the victim
+    shift), `grouping`, and the held-out victim's own `own_shift` (median log residual) and `own_spread_q90` (0.9
+    quantile of its centred log residuals): diagnostics, not predictions)."""
     data = corun_data(model, corun)
     victims = data.rows["victim"].to_numpy()
     if len(np.unique(victims)) < 2:
@@ -225,8 +227,10 @@ def leave_one_victim_out_calibration(model: LatencyModel, corun, form: str, *, q
             pred, meas = pred[~probe_mask], held.slowdown[~probe_mask]
         else:
             pred, meas = fit_predict(form, train, held, model.options), held.slowdown
+        r = np.log(meas / pred)
         rows.append({"victim": str(v), **coverage_row(pred, meas, pred_dist, q), "shift": pred_dist.shift,
-                     "victim_scale": pred_dist.victim_scale, "grouping": pred_dist.grouping})
+                     "victim_scale": pred_dist.victim_scale, "grouping": pred_dist.grouping,
+                     "own_shift": float(np.median(r)), "own_spread_q90": float(np.quantile(r - np.median(r), 0.9))})
         all_pred.append(pred)
         all_meas.append(meas)
         all_up.append(pred_dist.quantile(pred, q))
