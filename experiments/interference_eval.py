@@ -3,6 +3,11 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
 
     .venv/bin/python experiments/interference_eval.py [--section calibration|probes|plans|all] [--random-seeds 20]
     .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
+    .venv/bin/python experiments/interference_eval.py --section population   # rewrite the shipped victim shifts
+
+- population: every shipped data set's victim shifts (its default form fitted leave-one-victim-out, median log
+  residual per victim) into data/interference/victim_shifts.csv, the population prior of the calibration
+  (`stsched.latency.victim_prior`); the calibration of a data set never reads its own rows there.
 
 - calibration: for every fitted form, nested leave-one-victim-out (`uncertainty.leave_one_victim_out_calibration`):
   the form and its conformal calibration computed from the other victims only, the held-out victim's rows checked
@@ -11,7 +16,9 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
 - probes: for the default form, each victim held out, 0..4 probes chosen by the plan of `stsched probe-plan`
   (`probes.plan_probes`, axis weights from the other victims) against the same number of probes drawn at random
   from the victim's measured rows (`--random-seeds` draws: mean and worst); the p90 absolute relative error of
-  the remaining rows (target <= 0.15 with at most 4 probes), and the coverage of the probe-calibrated q0.9.
+  the remaining rows (target <= 0.15 with at most 4 probes), and the coverage of the probe-calibrated q0.9; and
+  the error an oracle per-batch (and per-(batch, partition)) correction from all the victim's rows leaves
+  (`oracle_floor`: what a per-regime correction learnt from probes could reach at best, roughly).
 
 - plans: `experiments/interference_plans.py`: for each victim held out, min-gpus plans made with no
   interference, the mean, the 0.9 quantile and 1-4 probes, simulated against the victim's measured slowdowns.
@@ -36,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import Study, markdown_table, results_dir, study_args  # noqa: E402
 from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
-from stsched.latency.evaluate import error_stats  # noqa: E402
+from stsched.latency.evaluate import error_stats, fit_predict  # noqa: E402
 from stsched.latency.model import corun_data, default_form, fitted_forms  # noqa: E402
 from stsched.latency.probes import probed_prediction  # noqa: E402
 from stsched.latency.uncertainty import leave_one_victim_out_calibration  # noqa: E402
@@ -56,11 +63,14 @@ def calibration_rows(ds: str) -> list[dict]:
         p = res["pooled"]
         rows.append({"dataset": ds, "form": form, "victim": "pooled", "n": p["n"],
                      "p90_abs_rel_err": p["p90_abs_rel_err"], "coverage_q90": p["coverage_q90"],
-                     "q90_width": p["q90_width"], "min_victim_coverage_q90": p["min_victim_coverage_q90"]})
+                     "q90_width": p["q90_width"], "min_victim_coverage_q90": p["min_victim_coverage_q90"],
+                     "fold_largest_shift": "", "victim_scale": "", "own_shift": "", "own_spread_q90": ""})
         for v in res["victims"]:
             rows.append({"dataset": ds, "form": form, "victim": v["victim"], "n": v["n"],
                          "p90_abs_rel_err": v["p90_abs_rel_err"], "coverage_q90": v["coverage_q90"],
-                         "q90_width": v["q90_width"], "min_victim_coverage_q90": ""})
+                         "q90_width": v["q90_width"], "min_victim_coverage_q90": "",
+                         "fold_largest_shift": v["shift"], "victim_scale": v["victim_scale"],
+                         "own_shift": v["own_shift"], "own_spread_q90": v["own_spread_q90"]})
     return rows
 
 
@@ -76,10 +86,11 @@ def probe_rows(ds: str, seeds: int) -> list[dict]:
         test = victims == v
         train, held = data.take(~test), data.take(test)
         cov = {k: next(r for r in cover[k]["victims"] if r["victim"] == v) for k in PROBES}
+        floor = oracle_floor(held, fit_predict(form, train, held, model.options))
         rows.append({"dataset": ds, "form": form, "victim": v, "probes": 0, "n": int(test.sum()),
                      "chosen_p90": cov[0]["p90_abs_rel_err"], "random_p90_mean": cov[0]["p90_abs_rel_err"],
                      "random_p90_worst": cov[0]["p90_abs_rel_err"], "chosen_coverage_q90": cov[0]["coverage_q90"],
-                     "chosen_q90_width": cov[0]["q90_width"]})
+                     "chosen_q90_width": cov[0]["q90_width"], **floor})
         for k in PROBES[1:]:
             pred, chosen = probed_prediction(model, form, train, held, k)
             planned = error_stats(pred[~chosen], held.slowdown[~chosen])["p90"]
@@ -93,8 +104,26 @@ def probe_rows(ds: str, seeds: int) -> list[dict]:
             rows.append({"dataset": ds, "form": form, "victim": v, "probes": k, "n": int((~chosen).sum()),
                          "chosen_p90": planned, "random_p90_mean": float(np.mean(rnd)),
                          "random_p90_worst": float(np.max(rnd)), "chosen_coverage_q90": cov[k]["coverage_q90"],
-                         "chosen_q90_width": cov[k]["q90_width"]})
+                         "chosen_q90_width": cov[k]["q90_width"], **floor})
     return rows
+
+
+#: the victim's own grid coordinates an oracle correction may be indexed by
+ORACLE_KEYS = {"oracle_batch_p90": ["victim_batch"], "oracle_batch_partition_p90": ["victim_batch", "victim_partition"]}
+
+
+def oracle_floor(held, pred: np.ndarray) -> dict[str, float]:
+    """The p90 |relative error| left after an oracle correction indexed by the victim's own batch (and
+    partition): each cell's prediction multiplied by the cell's median measured / predicted ratio, computed from
+    *all* the victim's rows.  A reference for what a per-regime multiplicative correction learnt from probes can
+    reach (not a strict bound: the median is not the p90-optimal factor, and a correction of another shape can
+    differ); it is not a method: it reads the rows it is scored on."""
+    r = held.rows.assign(_r=np.log(held.slowdown / pred))
+    out = {}
+    for name, keys in ORACLE_KEYS.items():
+        corrected = pred * np.exp(r.groupby(keys)["_r"].transform("median").to_numpy())
+        out[name] = error_stats(corrected, held.slowdown)["p90"]
+    return out
 
 
 def _write(path: Path, rows: list[dict]) -> None:
@@ -104,12 +133,27 @@ def _write(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def plans_file(late_share: float) -> str:
+    from experiments.interference_plans import LATE_SHARE
+    return "plans.csv" if late_share == LATE_SHARE else f"plans-late{late_share:g}.csv"
+
+
 def aggregate(out: Path) -> list[str]:
     """The headline figures, from the CSVs the sections wrote: per plan kind the GPUs over all held-out victims,
     how many reach 99 % attainment and the worst; per probe count the victims within 0.15 and planned vs random."""
     import pandas as pd
 
     lines = []
+    if (out / "calibration.csv").exists():
+        c = pd.read_csv(out / "calibration.csv")
+        c = c[c.victim == "pooled"]
+        lines += ["| data set | form | pooled coverage_q90 | lowest victim | in target (0.85-0.95, >= 0.75) |",
+                  "|---|---|---|---|---|"]
+        for _, r in c.iterrows():
+            ok = 0.85 <= r.coverage_q90 <= 0.95 and r.min_victim_coverage_q90 >= 0.75
+            lines.append(f"| {r.dataset} | {r.form} | {r.coverage_q90:.3f} | {r.min_victim_coverage_q90:.3f} | "
+                         f"{'yes' if ok else 'no'} |")
+        lines.append("")
     if (out / "probes.csv").exists():
         p = pd.read_csv(out / "probes.csv")
         lines += ["| probes | victims with p90 <= 0.15 | planned <= random mean | planned <= random worst | "
@@ -121,9 +165,10 @@ def aggregate(out: Path) -> list[str]:
                          f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
                          f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
         lines.append("")
-    if (out / "plans.csv").exists():
-        q = pd.read_csv(out / "plans.csv")
-        lines += ["| plan | GPUs (all victims) | victims >= 99 % attainment | worst attainment |", "|---|---|---|---|"]
+    for path in sorted(out.glob("plans*.csv")):
+        q = pd.read_csv(path)
+        lines += [f"{path.name}:", "", "| plan | GPUs (all victims) | victims >= 99 % attainment | worst attainment |",
+                  "|---|---|---|---|"]
         for plan, g in q.groupby("plan", sort=False):
             worst = g.loc[g.slo_attainment.idxmin()]
             lines.append(f"| {plan} | {int(g.gpus.sum())} | {(g.slo_attainment >= 0.99).sum()} / {len(g)} | "
@@ -138,9 +183,11 @@ STUDY = Study("interference_eval", "interference of unseen victims: calibration,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--section", default="all", choices=("calibration", "probes", "plans", "all"))
+    ap.add_argument("--section", default="all", choices=("population", "calibration", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
+    ap.add_argument("--late-share", type=float, default=None,
+                    help="plans: the Poisson margin's late share (default 0.05; another writes plans-late<x>.csv)")
     args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")
     if args.quick:
         args.random_seeds = min(args.random_seeds, 3)
@@ -149,13 +196,19 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(aggregate(results_dir(EXP))))
         return 0
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.section == "population":
+        from stsched.latency.victim_prior import victim_shift_rows, write_population
+        rows = [r for ds in tqdm(DATASETS, desc="victim shifts") for r in victim_shift_rows(ds)]
+        print(markdown_table([vars(r) for r in rows], ["dataset", "victim", "form", "shift", "n_rows"]))
+        print(f"wrote {write_population(rows)}")
+        return 0
     out = results_dir(EXP)
     summary = ["# Interference for models never co-run (experiments/interference_eval.py)", ""]
     if args.section in ("calibration", "calibration+probes", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="calibration") for r in calibration_rows(ds)]
         _write(out / "calibration.csv", rows)
         cols = ["dataset", "form", "victim", "n", "p90_abs_rel_err", "coverage_q90", "q90_width",
-                "min_victim_coverage_q90"]
+                "min_victim_coverage_q90", "fold_largest_shift", "victim_scale", "own_shift", "own_spread_q90"]
         summary += ["## Calibration (nested leave-one-victim-out, predicted 0.9 quantile)", "",
                     markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
@@ -163,15 +216,18 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for ds in tqdm(DATASETS, desc="probes") for r in probe_rows(ds, args.random_seeds)]
         _write(out / "probes.csv", rows)
         cols = ["dataset", "form", "victim", "probes", "n", "chosen_p90", "random_p90_mean", "random_p90_worst",
-                "chosen_coverage_q90", "chosen_q90_width"]
+                "chosen_coverage_q90", "chosen_q90_width", "oracle_batch_p90", "oracle_batch_partition_p90"]
         summary += [f"## Few-shot probes (p90 |rel. error| of the held-out victim's other rows; random: "
                     f"{args.random_seeds} draws)", "", markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
     if args.section in ("plans", "all"):
         from experiments.interference_plans import DURATION_S, plan_rows
-        rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds)]
-        _write(out / "plans.csv", rows)
-        cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "note"]
+        from experiments.interference_plans import LATE_SHARE
+        late = LATE_SHARE if args.late_share is None else args.late_share
+        rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds, late_share=late)]
+        _write(out / plans_file(late), rows)
+        cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "worst_service",
+                "worst_service_attainment", "worst_service_neighbour", "note"]
         summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "
                     f"slowdowns)", "", markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))

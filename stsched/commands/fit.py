@@ -116,7 +116,8 @@ def run_fit(args) -> int:
                    "form": form, "carry_form": carried,
                    "data_hash": model.data_hash, "in_sample": table.to_dict(orient="records"),
                    "predictive": {k: {"shift": p.shift, "q90_log_factor": float(p.log_factor(0.9)),
-                                      "grouping": p.grouping, "n_groups": p.n_groups, "probes": p.probes}
+                                      "grouping": p.grouping, "n_groups": p.n_groups, "probes": p.probes,
+                                      "victim_scale": p.victim_scale, "victim_df": p.victim_df}
                                   for k, p in model.predictive.items()},
                    "adapted": {k: a.to_dict() for k, a in model.adapted.items()}}, sys.stdout)
         sys.stdout.write("\n")
@@ -126,7 +127,9 @@ def run_fit(args) -> int:
           f"instances carry {carried}")
     print(f"wrote {args.out} (data hash {model.data_hash[:16]})")
     for k, p in model.predictive.items():
-        print(f"  predictive {k}: q0.9 = point x {np.exp(p.log_factor(0.9)):.3f} (victim shift {p.shift:.3f}, "
+        effect = (f"victim shift ~ {p.victim_scale:.3f} x t_{p.victim_df}" if p.total
+                  else f"largest victim shift {p.shift:.3f}")
+        print(f"  predictive {k}: q0.9 = point x {np.exp(p.log_factor(0.9)):.3f} ({effect}, "
               f"{p.n_groups} {p.grouping} groups)")
     for k, a in model.adapted.items():
         print(f"  probed {k}: sensitivity {a.sensitivity:.3f} from {a.probes} probe(s)")

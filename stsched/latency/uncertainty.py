@@ -9,14 +9,21 @@ without it:
 - groups are victim models when the calibration rows hold at least two victims with `MIN_VICTIM_ROWS` rows
   (leave-one-victim-out; a probed model's few rows form a group of their own), else the unordered model pairs
   (the only held-out structure left with one victim; it cannot see a victim shift);
-- `shift` = the largest |median r| over the groups (the victim-level shift seen so far);
 - `within` = the conformal quantiles of r - median_g(r) pooled over groups (finite-sample level
   ceil((n + 1) tau) / n, the "higher" order statistic);
-- the predictive tau-quantile is I_hat * exp(within(tau) + shift * clip((tau - 0.5) / 0.4, -1, 1)): the full
-  shift at the 0.1 and 0.9 levels, none at the median, clamped at 1 (a slowdown never speeds up).
+- the victim shift is a random effect (`stsched.latency.victim_prior`): scale tau from the K victim shifts known
+  without the victim (the groups' medians when they are victims, plus the shipped data sets' victims), a new
+  victim's shift predicted by tau * t_K; the predictive tau-quantile is I_hat * exp(`total`(tau)),
+  `total` the quantiles of that t convolved with the within distribution, clamped at 1 (a slowdown never speeds
+  up);
+- only without any victim shift (one victim, no shipped population) or after probes: `shift` = the largest
+  |median r| over the groups, ramped in: I_hat * exp(within(tau) + shift * clip((tau - 0.5) / 0.4, -1, 1)).
+  (Until issue 19's second session this was the method throughout; it under-covered a victim whose shift exceeded
+  the one or two shifts its folds saw -- V100 alexnet 0.54 -- docs/LATENCY.md.)
 
 `leave_one_victim_out_calibration` scores it honestly: for every victim held out, the form and the calibration
-are both computed from the other victims' rows only (nested), and the held-out rows are checked against the
+are both computed from the other victims' rows only (nested; the shipped population without the victim's
+data set, whose other shifts were measured with the victim in training), and the held-out rows are checked against the
 predicted 0.9 quantile (`coverage_q90`) -- the figure docs/LATENCY.md reports.  With few victims per data set
 (2 on the A100) this is a small-sample statement; the per-victim rows say how uneven it is.
 """
@@ -33,6 +40,7 @@ from stsched.errors import InputError
 from stsched.latency.evaluate import GROUPINGS, error_stats, fit_predict
 from stsched.latency.features import CorunData
 from stsched.latency.model import FitOptions, LatencyModel, corun_data, fitted_forms
+from stsched.latency.victim_prior import population_shifts
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +61,18 @@ class Predictive:
     n_groups: int
     n_rows: int
     probes: int = 0  # per held-out group, this many probe rows corrected its predictions (stsched.latency.probes)
+    # random-effect victim shift (stsched.latency.victim_prior): when set, `total` holds the quantiles at LEVELS of
+    # the whole log residual (t-predicted victim shift convolved with `within`) and replaces within + shift ramp
+    total: tuple[float, ...] = ()
+    victim_scale: float = 0.0  # tau, the scale of the t_K-predicted victim shift
+    victim_df: int = 0  # K, the victim shifts tau was estimated from
 
     def log_factor(self, q: float | np.ndarray) -> np.ndarray:
         q = np.asarray(q, float)
         if np.any((q <= 0) | (q >= 1)):
             raise InputError(f"quantile levels must lie in (0, 1), got {q}")
+        if self.total:
+            return np.interp(q, LEVELS, self.total)
         ramp = np.clip((q - 0.5) / (SHIFT_LEVEL - 0.5), -1.0, 1.0)
         return np.interp(q, LEVELS, self.within) + self.shift * ramp
 
@@ -72,20 +87,30 @@ class Predictive:
         return np.maximum(1.0, point * np.exp(self.log_factor(u)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"form": self.form, "shift": self.shift, "within": list(self.within), "grouping": self.grouping,
-                "n_groups": self.n_groups, "n_rows": self.n_rows, "probes": self.probes}
+        d = {"form": self.form, "shift": self.shift, "within": list(self.within), "grouping": self.grouping,
+             "n_groups": self.n_groups, "n_rows": self.n_rows, "probes": self.probes}
+        if self.total:
+            d.update(total=list(self.total), victim_scale=self.victim_scale, victim_df=self.victim_df)
+        return d
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "Predictive":
         try:
             within = tuple(float(x) for x in d["within"])
+            total = tuple(float(x) for x in d.get("total", ()))
             p = Predictive(str(d["form"]), float(d["shift"]), within, str(d["grouping"]), int(d["n_groups"]),
-                           int(d["n_rows"]), int(d.get("probes", 0)))
+                           int(d["n_rows"]), int(d.get("probes", 0)), total, float(d.get("victim_scale", 0.0)),
+                           int(d.get("victim_df", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"predictive distribution: bad or missing field ({e})") from None
-        if len(within) != len(LEVELS) or np.any(np.diff(within) < -1e-12) or not np.isfinite(p.shift):
-            raise InputError(f"predictive distribution of {p.form}: {len(within)} non-decreasing quantiles "
-                             f"expected ({len(LEVELS)})")
+        for name, qs in (("within", within), ("total", total)):
+            if (qs or name == "within") and (len(qs) != len(LEVELS) or np.any(np.diff(qs) < -1e-12)
+                                             or not np.all(np.isfinite(qs))):
+                raise InputError(f"predictive distribution of {p.form}: {name}: {len(qs)} non-decreasing "
+                                 f"quantiles expected ({len(LEVELS)})")
+        if not (np.isfinite(p.shift) and np.isfinite(p.victim_scale) and p.victim_scale >= 0):
+            raise InputError(f"predictive distribution of {p.form}: shift and victim_scale must be finite "
+                             f"(victim_scale >= 0)")
         return p
 
 
@@ -137,23 +162,37 @@ def out_of_fold(form: str, data: CorunData, options: FitOptions, *, probes: int 
 
 
 def calibrate_form(form: str, data: CorunData, options: FitOptions, *, probes: int = 0,
-                   model: LatencyModel | None = None) -> Predictive:
-    """The predictive distribution of `form` calibrated on `data`'s out-of-fold residuals (module doc)."""
+                   model: LatencyModel | None = None, population: Sequence[float] = ()) -> Predictive:
+    """The predictive distribution of `form` calibrated on `data`'s out-of-fold residuals (module doc).
+
+    Without probes, the victim shift is a random effect (`victim_prior`): its scale from the calibration's own
+    victim shifts (grouping "model") plus `population` (victim shifts measured on other data sets); only when
+    there is no victim shift at all (one victim, empty population) the largest pair shift is ramped in.  After
+    probes (the probed victims' shifts are corrected by their own probes) the largest remaining shift is."""
+    from stsched.latency.victim_prior import VictimEffect, convolved_quantiles
     r, groups, by = out_of_fold(form, data, options, probes=probes, model=model)
     ok = np.isfinite(r)
     centred, shifts = np.full(len(r), np.nan), []
     for g in np.unique(groups[ok]):
         m = ok & (groups == g)
         med = float(np.median(r[m]))
-        shifts.append(abs(med))
+        shifts.append(med)
         centred[m] = r[m] - med
-    return Predictive(form, max(shifts), conformal_quantiles(centred[ok]), by, len(shifts), int(ok.sum()), probes)
+    within = conformal_quantiles(centred[ok])
+    base = Predictive(form, max(abs(x) for x in shifts), within, by, len(shifts), int(ok.sum()), probes)
+    effect = None if probes else VictimEffect.of([*population, *(shifts if by == "model" else [])])
+    if effect is None:
+        return base
+    from dataclasses import replace
+    return replace(base, total=convolved_quantiles(centred[ok], effect, LEVELS), victim_scale=effect.scale,
+                   victim_df=effect.df)
 
 
 def calibrate(model: LatencyModel, corun, forms: Sequence[str] | None = None) -> dict[str, Predictive]:
     """Predictive distributions of the model's fitted forms (default: all of them), from its co-run rows."""
     data = corun_data(model, corun)
-    return {f: calibrate_form(f, data, model.options) for f in (forms or fitted_forms(model))}
+    pop = population_shifts(model.dataset)
+    return {f: calibrate_form(f, data, model.options, population=pop) for f in (forms or fitted_forms(model))}
 
 
 def coverage_row(pred: np.ndarray, measured: np.ndarray, predictive: Predictive, q: float = 0.9) -> dict[str, Any]:
@@ -169,24 +208,29 @@ def leave_one_victim_out_calibration(model: LatencyModel, corun, form: str, *, q
                                      probes: int = 0) -> dict[str, Any]:
     """Nested leave-one-victim-out: per victim, the form and its calibration from the other victims' rows only,
     scored on the victim's rows.  Returns {"victims": [per-victim rows], "pooled": row} (rows of `coverage_row`
-    plus `victim`, `shift`, `grouping`)."""
+    plus `victim`, `shift` (the largest |shift| of the fold's groups), `victim_scale` (the t scale of the victim
+    shift), `grouping`, and the held-out victim's own `own_shift` (median log residual) and `own_spread_q90` (0.9
+    quantile of its centred log residuals): diagnostics, not predictions)."""
     data = corun_data(model, corun)
     victims = data.rows["victim"].to_numpy()
     if len(np.unique(victims)) < 2:
         raise InputError(f"{model.dataset}: leave-one-victim-out needs co-runs of at least two victim models")
     rows, all_pred, all_meas, all_up = [], [], [], []
+    pop = population_shifts(model.dataset)  # other data sets only: this one's victims are measured per fold
     for v in np.unique(victims):
         test = victims == v
         train, held = data.take(~test), data.take(test)
-        pred_dist = calibrate_form(form, train, model.options, probes=probes, model=model)
+        pred_dist = calibrate_form(form, train, model.options, probes=probes, model=model, population=pop)
         if probes:
             from stsched.latency.probes import probed_prediction
             pred, probe_mask = probed_prediction(model, form, train, held, probes)
             pred, meas = pred[~probe_mask], held.slowdown[~probe_mask]
         else:
             pred, meas = fit_predict(form, train, held, model.options), held.slowdown
+        r = np.log(meas / pred)
         rows.append({"victim": str(v), **coverage_row(pred, meas, pred_dist, q), "shift": pred_dist.shift,
-                     "grouping": pred_dist.grouping})
+                     "victim_scale": pred_dist.victim_scale, "grouping": pred_dist.grouping,
+                     "own_shift": float(np.median(r)), "own_spread_q90": float(np.quantile(r - np.median(r), 0.9))})
         all_pred.append(pred)
         all_meas.append(meas)
         all_up.append(pred_dist.quantile(pred, q))
@@ -219,7 +263,8 @@ def with_predictive(model: LatencyModel, corun, forms: Sequence[str] | None = No
         log.warning("%s: one victim and one co-runner: no held-out structure to calibrate on", model.dataset)
         return model
     names = list(forms or model.coef)
-    pred = {f: calibrate_form(f, data, model.options) for f in names}
+    pop = population_shifts(model.dataset)
+    pred = {f: calibrate_form(f, data, model.options, population=pop) for f in names}
     form = default_form(model)
     if calibration_groups(data)[1] == "model":
         for k in sorted({a.probes for a in model.adapted.values()}):

@@ -73,15 +73,18 @@ def test_lovo_calibration_never_sees_the_held_out_victim(v100):
     assert b["coverage_q90"] < a["coverage_q90"]
 
 
-def test_calibrated_quantile_covers_a_shifted_victim_by_the_shift():
-    """Synthetic: a form that is exact for every victim but one shifted victim -> the shift is learned."""
-    prof = load_profile("v100-mps")
-    model = fit(prof)
+def test_calibration_treats_the_victim_shift_as_a_random_effect(v100):
+    """V100: three victims of their own; a shipped population of larger shifts widens the upper quantile."""
+    prof, model = v100
     data = corun_data(model, prof.corun)
-    p = calibrate_form("igniter", data, model.options)
-    assert p.grouping == "model" and p.n_groups == 3 and p.n_rows == 750 and p.shift >= 0
-    assert p.log_factor(0.9) >= p.shift  # the whole victim shift at the 0.9 level
-    assert p.log_factor(0.5) == pytest.approx(float(np.interp(0.5, LEVELS, p.within)))
+    own = calibrate_form("igniter", data, model.options)
+    assert own.grouping == "model" and own.n_groups == 3 and own.n_rows == 750 and own.victim_df == 3
+    assert own.total and own.victim_scale > 0
+    assert own.log_factor(0.9) > float(np.interp(0.9, LEVELS, own.within))  # the victim effect widens it
+    assert own.log_factor(0.1) < float(np.interp(0.1, LEVELS, own.within))
+    wide = calibrate_form("igniter", data, model.options, population=(0.3, -0.3))
+    assert wide.victim_df == 5 and wide.log_factor(0.9) > own.log_factor(0.9) + 0.1
+    assert Predictive.from_dict(json.loads(json.dumps(wide.to_dict()))) == wide
 
 
 # --------------------------------------------------------------------------------------------------- probes
