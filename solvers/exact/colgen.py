@@ -34,6 +34,7 @@ slice or its GPU) and relaxed across the partitions of a GPU.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time
@@ -43,6 +44,7 @@ import numpy as np
 
 from solvers.exact.patterns import Config, _memory_ok, _Timer, enumerate_layouts, shared_config, tenant_points
 from stsched.bounds import point_capacity, unservable
+from stsched.errors import InputError
 from stsched.problem import Instance
 from stsched.registry import Objective
 
@@ -65,12 +67,17 @@ class CgOptions:
     seeds: int = 0  # 0: max(12, services / 4)
     pool: int = 120
     grid: float = 1.1
-    fine_grid: float = 1.01
+    tight: float = 0.002  # duty intervals are bisected (best first) down to this relative width
+    refine: int = 400  # interval refinement steps per pricing call (each a bound, a search or a bisection)
     bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
     max_nodes: int = 320_000
     depth: int = 20  # interval bisections
     eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
+    gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
+    clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
+    units: int = 512  # knapsack units per duty interval of the exact pricing's bound (times rounded down)
+    smoothing: float = 0.5  # Wentges dual smoothing: weight of the best bound's duals in the pricing point (0: off)
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,12 @@ class Pricer:
         self.max_tenants = instance.mechanism.max_tenants
         self.names = instance.service_names
         self.nodes = opts.nodes  # raised while the pricing cannot decide
-        self.deadline = math.inf  # the exact pricing stops here (its bound then falls back to the fractional one)
+        self.refine = opts.refine  # (likewise)
+        self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
+        self.deadline = math.inf  # the exact pricing stops here
+        self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
+        self._dp_key: tuple | None = None  # the last interval's knapsack tables (the branch and bound reuses them)
+        self._dp: tuple = ()
 
     def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = self.rates[sd.svc]
@@ -266,10 +278,13 @@ class Pricer:
     def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0, exact: bool = True
               ) -> tuple[float, list[tuple[float, Config]]]:
         """A proven upper bound on pi . a over every configuration of size sd.size, and the configurations worth
-        more than `mu` met on the way (see the module docstring): per duty interval the fractional bound, and where
-        it exceeds `mu` an exact branch and bound of the interval's knapsack (bisecting the interval while its best
-        set is worth less at its own duty than the interval credits it), within `nodes` nodes per call and the
-        deadline; `exact` False: the fractional bounds alone, on the finer grid `fine_grid`."""
+        more than `mu` met on the way (see the module docstring).  The duties [lo, hi] are split into intervals
+        (ratio `grid`), each with a bound on every set whose duty lies in it; best first, the interval of the
+        greatest bound is tightened: its fractional bound, then the multiple-choice knapsack bound (`_suffix_dp`),
+        then (`exact`) a branch and bound that finds its best sets, then bisected, until the greatest bound is at
+        most `mu` (no column improves: a proof), or its interval is narrower than `tight`, or `refine` steps or
+        `nodes` branch-and-bound nodes or the deadline are spent.  The greatest bound left is the answer: every
+        interval keeps a valid bound at every step."""
         self.calls += 1
         best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
         if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
@@ -283,16 +298,38 @@ class Pricer:
         hi = float((b - e)[live].max())
         if hi < lo:
             return max(best, 0.0), []
-        ratio = self.opts.grid if exact else self.opts.fine_grid
-        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(ratio))))
-        grid = lo * ratio ** np.arange(n + 1)
+        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
+        grid = lo * self.opts.grid ** np.arange(n + 1)
         grid[-1] = max(grid[-1], hi)
         self._budget = self.nodes if exact else 0
+        thr = mu * (1 + self.opts.eps) + 1e-12  # below this a column is not worth proving absent
         found: dict[tuple, tuple[float, Config]] = {}
         ctx = (w, u, live, pi)
-        for d0, d1 in zip(grid[:-1], grid[1:]):
-            best = max(best, self._interval(sd, ctx, float(d0), float(d1), mu, found, 0))
-        return max(best, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
+        heap = [(-self._frac(sd, ctx, float(d0), float(d1)), float(d0), float(d1), 0, False)
+                for d0, d1 in zip(grid[:-1], grid[1:])]
+        heapq.heapify(heap)
+        steps = 0
+        while heap and -heap[0][0] > max(thr, best) and heap[0][3] < 3 and steps < self.refine:
+            if self.clock() > self.deadline and steps:
+                break
+            neg, d0, d1, stage, hit = heapq.heappop(heap)
+            ub, steps = -neg, steps + 1
+            if stage == 0:  # the knapsack bound
+                heapq.heappush(heap, (-min(ub, self._knapsack(sd, ctx, d0, d1)[0]), d0, d1, 1, False))
+            elif stage == 1 and exact and self._budget > 0:  # its best sets (columns), exactly
+                before = len(found)
+                z = self._branch(sd, ctx, d0, d1, thr, found)
+                heapq.heappush(heap, (-min(ub, z), d0, d1, 2, len(found) > before))
+            elif d1 / d0 > 1 + self.opts.tight or (exact and not hit and d1 / d0 > 1 + 1e-9):
+                # the credit w / d0 is loose across a wide interval (and, for a proof, an interval whose best
+                # set at d0 improves but none at its own duty does): bisect
+                mid = math.sqrt(d0 * d1)
+                for x0, x1 in ((d0, mid), (mid, d1)):
+                    heapq.heappush(heap, (-min(ub, self._frac(sd, ctx, x0, x1)), x0, x1, 0, False))
+            else:
+                heapq.heappush(heap, (neg, d0, d1, 3, hit))  # as tight as it gets
+        top = -heap[0][0] if heap else 0.0
+        return max(best, top, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
 
     def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
         """The fractional bound of one duty interval (one item per service, the tenant limit)."""
@@ -323,71 +360,125 @@ class Pricer:
             knap = min(knap, float(np.sort(vmax)[-k:].sum()))
         return knap
 
-    def _interval(self, sd: _SizeData, ctx, d0: float, d1: float, mu: float, found: dict, depth: int) -> float:
-        thr = mu * (1 + self.opts.eps) + 1e-12  # below this a column is not worth proving absent
-        fb = self._frac(sd, ctx, d0, d1)
-        if fb <= thr:
-            return fb
-        w, u, live = ctx[:3]
-        elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
-        v = np.minimum(w[elig] / d0, u[elig])
-        dens = v / sd.e[elig]
-        o = np.argsort(-dens, kind="stable")
-        items, V, E, D = elig[o], v[o], sd.e[elig][o], dens[o]
-        S = sd.svc[items]
-        k_max = self.max_tenants or len(items)
+    def _knapsack(self, sd: _SizeData, ctx, d0: float, d1: float):
+        """The knapsack bound of the interval [d0, d1] (every tenant credited at duty d0) and its tables."""
+        key = (sd.size, d0, d1)
+        if self._dp_key != key:
+            w, u, live = ctx[:3]
+            elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
+            v = np.minimum(w[elig] / d0, u[elig])
+            tables = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units)
+            self._dp_key, self._dp = key, (float(tables[4][0, -1]), tables)
+        return self._dp
+
+    def _branch(self, sd: _SizeData, ctx, d0: float, d1: float, thr: float, found: dict) -> float:
+        """Branch and bound over the interval's sets (one point per service, times summing to at most d1, the
+        knapsack tables as its bound); the sets worth more than `thr` at their own duty become columns in `found`.
+        Returns a bound on the interval: its best value credited at d0, or at most `thr` when nothing exceeds it,
+        or the knapsack bound when the nodes ran out."""
+        db, (items, V, E, first, g, delta) = self._knapsack(sd, ctx, d0, d1)
+        if db <= thr:
+            return db
+        n_serv = len(first) - 1
+        pos = np.repeat(np.arange(n_serv), np.diff(first))  # the service position of each item
+        k_max = self.max_tenants or n_serv
+        top = g.shape[1] - 1
         z = [0.0]  # the interval's best objective
         sets: list[tuple[float, list[int]]] = []
 
-        def dfs(start: int, cap: float, val: float, members: list[int]) -> bool:
+        def dfs(k0: int, cap: float, val: float, members: list[int]) -> bool:
             self._budget -= 1
-            if self._budget < 0 or (self._budget % 2048 == 0 and time.perf_counter() > self.deadline):
+            if self._budget < 0 or (self._budget % 512 == 0 and self.clock() > self.deadline):
                 self._budget = -1
                 return False
             if len(members) > 1 and val > z[0]:  # one-tenant sets are priced exactly (the singles)
                 z[0] = val
                 if val > thr:
                     sets.append((val, list(members)))
-            if len(members) >= k_max:
+            if len(members) >= k_max or k0 >= n_serv:
                 return True
-            used = {S[m] for m in members}
-            for j in range(start, len(items)):
-                if val + D[j] * cap <= max(thr, z[0]):
-                    break  # densities only fall from here
-                if E[j] > cap or S[j] in used:
+            bar = max(thr, z[0])
+            col = g[k0:n_serv, min(int(cap / delta + 1e-9), top)] + val  # non-increasing: a prefix is worth trying
+            stop = np.flatnonzero(col <= bar)
+            end = k0 + (int(stop[0]) if len(stop) else n_serv - k0)
+            if end <= k0:
+                return True
+            sub = np.arange(first[k0], first[end])
+            sub = sub[E[sub] <= cap + 1e-12]
+            if not len(sub):
+                return True
+            rem = np.minimum(((cap - E[sub]) / delta + 1e-9).astype(int), top)
+            bnd = val + V[sub] + g[pos[sub] + 1, rem]
+            keep = bnd > bar
+            sub, bnd = sub[keep], bnd[keep]
+            for i in np.argsort(-bnd, kind="stable").tolist():
+                if bnd[i] <= max(thr, z[0]):
                     continue
-                if not dfs(j + 1, cap - E[j], val + V[j], members + [j]):
+                j = int(sub[i])
+                if not dfs(int(pos[j]) + 1, cap - float(E[j]), val + float(V[j]), members + [j]):
                     return False
             return True
 
-        if not dfs(0, d1, 0.0, []):
-            return fb  # out of nodes: the fractional bound stands
-        if z[0] <= thr:
-            return thr
-        good = False
+        complete = dfs(0, d1, 0.0, [])
         for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
-            pts = [int(items[j]) for j in members]
+            pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
             d = float(sum(sd.e[i] for i in pts))
             if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
                 continue
-            pts.sort(key=lambda i: sd.svc[i])
             key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
             if key in found:
-                good = True
                 continue
             c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
                               tuple(int(sd.batch[i]) for i in pts), d)
-            if c is None:
-                continue
-            true = self.value(c, ctx[3])  # what the master will credit it with
-            if true > thr:
+            if c is not None and (true := self.value(c, ctx[3])) > thr:  # what the master will credit it with
                 found[key] = (true, c)
-                good = True
-        if not good and depth < self.opts.depth:
-            mid = math.sqrt(d0 * d1)
-            return max(self._interval(sd, ctx, d0, mid, mu, found, depth + 1),
-                       self._interval(sd, ctx, mid, d1, mu, found, depth + 1))
-        return z[0]
+        if not complete:
+            self.fallbacks += 1
+            return db  # out of nodes: the knapsack bound stands
+        return max(z[0], thr) if z[0] <= thr else z[0]
+
+def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int):
+    """The multiple-choice knapsack bound of a duty interval: at most one item (operating point) per service,
+    values `v`, times `e` rounded down to units of cap / units (so every set that fits in `cap` fits in `units`).
+    Items are grouped by service (dominated ones dropped: no shorter point of the service is worth as much),
+    services ordered by their best density; g[k, c] is the best value of services k.. within c units (g[n] = 0).
+    Returns (points, values, times, first item of each service (+ end), g, unit)."""
+    delta = cap / units
+    o = np.lexsort((e, svc))
+    svc, e, v, pts = svc[o], e[o], v[o], pts[o]
+    start = np.r_[True, svc[1:] != svc[:-1]]
+    seg = np.cumsum(start) - 1
+    big = float(v.max()) + 1.0 if len(v) else 1.0
+    vv = v + seg * big
+    prev = np.r_[-np.inf, np.maximum.accumulate(vv)[:-1]]
+    keep = (vv > prev) & (v > 0)
+    svc, e, v, pts, seg = svc[keep], e[keep], v[keep], pts[keep], seg[keep]
+    if not len(v):
+        return pts, v, e, np.zeros(1, dtype=int), np.zeros((1, units + 1)), delta
+    _, seg = np.unique(seg, return_inverse=True)
+    n = int(seg.max()) + 1
+    dens = np.zeros(n)
+    np.maximum.at(dens, seg, v / e)
+    rank = np.empty(n, dtype=int)
+    rank[np.argsort(-dens, kind="stable")] = np.arange(n)
+    o = np.lexsort((e, rank[seg]))
+    e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
+    first = np.searchsorted(pos, np.arange(n + 1))
+    q = np.floor(e / delta + 1e-9).astype(int)
+    g = np.zeros((n + 1, units + 1))
+    for k in range(n - 1, -1, -1):
+        row = g[k + 1].copy()
+        nxt = g[k + 1]
+        for i in range(first[k], first[k + 1]):
+            qi = q[i]
+            if qi > units:
+                continue
+            if qi == 0:
+                np.maximum(row, nxt + v[i], out=row)
+            else:
+                np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
+        g[k] = row
+    return pts, v, e, first, g, delta
 
 
 # ------------------------------------------------------------------------------------------------- master
@@ -443,6 +534,12 @@ class _Master:
 
 
 # ------------------------------------------------------------------------------------------------- the loop
+def _clock(name: str):
+    if name not in ("wall", "cpu"):
+        raise InputError(f"clock: expected wall or cpu, got {name!r}")
+    return time.perf_counter if name == "wall" else time.process_time
+
+
 def _coverage(c: Config, rates: np.ndarray, clip: float) -> dict[int, float]:
     out: dict[int, float] = {}
     for (s, _), cap in zip(c.tenants, c.cap):
@@ -490,7 +587,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     conservative timer gives columns that hold under any neighbour, for integer plans, whose LP then bounds only
     that restricted model)."""
     t0 = time.perf_counter()
-    deadline = t0 + opts.time_limit_s
+    clock = _clock(opts.clock)
+    deadline = clock() + opts.time_limit_s
     bad = unservable(instance, objective)
     if bad:
         raise Infeasible(bad)
@@ -510,7 +608,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     n = len(active)
     opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
     pricer = Pricer(instance, data, rates, clip, opts)
-    pricer.deadline = deadline
+    pricer.deadline, pricer.clock = deadline, clock
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     columns: list[Config] = []
     keys: set[tuple] = set()
@@ -537,6 +635,18 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     if progress:
         from tqdm import tqdm
         bar = tqdm(desc="column generation", unit="round", disable=None)
+    center: tuple[np.ndarray, dict[float, float]] | None = None  # the duals of the best Lagrangian bound
+    best_lag = math.inf if maxi else -math.inf  # (the bound reported is also floored by the layout LP)
+
+    def better(lag: float, than: float) -> bool:
+        return lag < than * (1 - 1e-12) if maxi else lag > than * (1 + 1e-12)
+
+    def closed(value: float) -> bool:  # the bound meets the master: the LP value lies between them
+        return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
+
+    def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
+        return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
+
     while rounds < opts.max_rounds:
         rounds += 1
         lp = master.solve()
@@ -546,32 +656,61 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         pi = np.zeros(len(rates))
         for s, row in master.row_serv.items():
             pi[s] = max(0.0, float(dual[row]))
-        new = [c for sd in data.values() for _, c in pricer.columns(sd, pi, mu[sd.size])]
-        out_of_time = time.perf_counter() >= deadline
-        lag = None
+        if closed(value):
+            converged = True
+            history.append((rounds, value, None))
+            break
+        out_of_time = clock() >= deadline
         last = out_of_time or rounds == opts.max_rounds
-        if not new or last or rounds % opts.bound_every == 0:
-            while True:  # exact pricing (and a convergence proof) only when the greedy search finds nothing
-                exact = not new and not last
-                ub: dict[float, float] = {}
-                for p, sd in data.items():
-                    ub[p], more = pricer.upper(sd, pi, mu[p], exact=exact)
-                    new += [c for _, c in more]
-                lag = _lagrange(pi, ub, layouts, objective, instance.gpus)
-                bound = min(bound, lag) if maxi else max(bound, lag)
-                if all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
-                    converged = True  # no column of any size can improve the master: its value is the LP's
-                    new = []
-                    break
-                if new or not exact or time.perf_counter() >= deadline or pricer.nodes >= opts.max_nodes:
-                    break
-                pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
+        lag = None
+        # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
+        a = opts.smoothing if center is not None else 0.0
+        new: list[Config] = []
+        while True:
+            if a > 0:
+                pi_s = a * center[0] + (1 - a) * pi
+                mu_s = {p: a * center[1][p] + (1 - a) * mu[p] for p in mu}
+            else:
+                pi_s, mu_s = pi, mu
+            cand = [c for sd in data.values() for _, c in pricer.columns(sd, pi_s, mu_s[sd.size])]
+            good = [c for c in cand if improves(c, pi, mu)]
+            if good and not last and rounds % opts.bound_every != 0:
+                new = cand
+                break
+            # the proven upper bounds at the pricing point: a Lagrangian bound there, and more columns
+            exact = not good and not last
+            ub: dict[float, float] = {}
+            for p, sd in data.items():
+                ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
+                cand += [c for _, c in more]
+            lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus)
+            log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
+                      a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
+            if better(lag, best_lag):
+                best_lag, center = lag, (pi_s, mu_s)
+            if better(lag, bound):
+                bound = lag
+            good = [c for c in cand if improves(c, pi, mu)]
+            if a == 0 and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
+                converged = True  # no column of any size can improve the master: its value is the LP's
+                break
+            if good or last or clock() >= deadline:
+                new = cand
+                break
+            if a > 0:  # mis-priced: nothing improves the master at the smoothed point; price its own duals
+                a = 0.0
+                continue
+            if not exact or pricer.nodes >= opts.max_nodes:
+                break
+            pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
+            pricer.refine *= 4
         history.append((rounds, value, lag))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
+        converged = converged or closed(value)
         new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
-        if not new or out_of_time:
+        if converged or not new or out_of_time:
             break
         for c in new:
             add(c)
