@@ -43,6 +43,8 @@ class CgSolverOptions:
     pool: pool of the greedy tenant-set search.
     grid: ratio of the duty grid of the upper bound (> 1).
     bound_every: rounds between Lagrangian bounds.
+    smoothing: Wentges dual smoothing weight in [0, 1) (0: the master's duals are priced as they are).
+    clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
     """
@@ -54,6 +56,8 @@ class CgSolverOptions:
     pool: int = CgOptions.pool
     grid: float = CgOptions.grid
     bound_every: int = CgOptions.bound_every
+    smoothing: float = CgOptions.smoothing
+    clock: str = CgOptions.clock
     warm: str = "heuristic"
     warm_share: float = 0.2
 
@@ -78,6 +82,17 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
                 raise InputError(f"--param {key}={options.param(key)!r}: expected a number") from None
     if "grid" in kw and not float(kw["grid"]) > 1.0:
         raise InputError(f"--param grid={kw['grid']}: expected a ratio above 1")
+    if options.param("smoothing") is not None:
+        try:
+            kw["smoothing"] = float(options.param("smoothing"))
+        except ValueError:
+            raise InputError(f"--param smoothing={options.param('smoothing')!r}: expected a number") from None
+        if not 0.0 <= float(kw["smoothing"]) < 1.0:
+            raise InputError(f"--param smoothing={kw['smoothing']}: expected a weight in [0, 1)")
+    if options.param("clock") is not None:
+        if options.param("clock") not in ("wall", "cpu"):
+            raise InputError(f"--param clock={options.param('clock')!r}: expected wall or cpu")
+        kw["clock"] = options.param("clock")
     return CgOptions(**kw)
 
 
@@ -110,7 +125,8 @@ class CgSolver:
         if _too_few_gpus(instance, r):
             msg += f"; all rates together need at least {r.integer_bound:g} GPUs, the instance has {instance.gpus}"
             bad = instance.service_names
-        return BoundResult(options.objective, r.integer_bound, r.lp_value, r.converged, r.columns, r.pricing_calls,
+        lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
+        return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            r.wall_s, method_of(r), message=msg, infeasible_services=bad)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
@@ -131,7 +147,7 @@ class CgSolver:
                                message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
                                        f"together, the instance has {instance.gpus}",
                                infeasible_services=instance.service_names)
-        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, LP {r.lp_value:.6g}"]
+        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"]
         columns = r
         if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
             layouts = enumerate_layouts(instance, maximal=False, limit=20_000)

@@ -621,12 +621,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             master.add_config(c, _coverage(c, rates, clip))
 
     for sd in data.values():  # start: every service's best one-tenant configuration of each size
-        best: dict[int, tuple[float, Config]] = {}
-        for c, s, cap in zip(sd.singles, sd.single_svc, sd.single_cap):
-            if cap > best.get(int(s), (-1.0, None))[0]:
-                best[int(s)] = (float(cap), c)
-        for _, c in best.values():
-            add(c)
+        if len(sd.singles):
+            o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
+            for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
+                add(sd.singles[int(i)])
     bound = base
     history: list[tuple[int, float, float | None]] = []
     converged, value, rounds = False, math.nan, 0
@@ -647,6 +645,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
         return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
+    if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
+        log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
+        return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
+                       clip, tuple(columns), layouts, ())
     while rounds < opts.max_rounds:
         rounds += 1
         lp = master.solve()
