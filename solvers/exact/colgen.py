@@ -14,11 +14,18 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
 * **pricing oracle** for size p and duals pi: the configuration of greatest value pi . a_c.  One-tenant
   configurations (every batch and process count) are priced exactly.  Tenant sets are priced twice: a greedy
   search (seeds by value, then the tenant that adds the most value while every tenant keeps d + e <= budget, memory
-  fits and the tenant limit holds) proposes columns, and a relaxation gives a proven upper bound V_p on every set:
-  for a duty d in [D0, D1] (a geometric grid), a tenant is worth at most min(w_s / D0, u_s), weighs e_s, may join
-  only if e_s <= budget_s - D0, and the weights sum to d <= D1; a fractional knapsack over one item per service
-  (its best value density, capped at its best value and longest time) and the tenant limit (the best K values)
-  bound every set whose duty lies in the interval.
+  fits and the tenant limit holds) proposes columns, and an exact search gives a proven upper bound V_p on every
+  set: the duties are split into intervals [D0, D1] (a geometric grid); in one, a tenant is worth at most
+  min(w_s / D0, u_s), may join only if e_s <= budget_s - D0, and the times sum to d <= D1.  Each interval's bound
+  is tightened best first (the interval of the greatest bound next): a fractional knapsack (one item per service,
+  the tenant limit), then a multiple-choice knapsack DP over the times rounded down to units of D1 / `units`
+  (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds the
+  interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual
+  (a proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
+* **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
+  + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
+  duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
+  (or the exact pricing at the master's duals finds nothing worth more than (1 + eps) times its dual).
 * **Lagrangian (Farley) bound** from any pi >= 0: every plan's partitions give sum_s pi_s * coverage_s <=
   sum_GPUs sum_p n_L(p) V_p <= GPUs * W with W = max_L sum_p n_L(p) V_p, so
       GPUs >= sum_s pi_s / W   (min-gpus)          alpha <= G * W / sum_s pi_s   (max-scale).
@@ -55,11 +62,14 @@ TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
 
 @dataclass(frozen=True)
 class CgOptions:
-    """Column generation limits: `time_limit_s` wall clock, `max_rounds` master solves (a work limit: the rows of
-    an experiment that stops on it do not depend on the machine), `per_size` columns added per size and round,
-    `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio of the duty grid of the upper bound,
-    `bound_every` rounds between Lagrangian bounds (each also at the start and at the end), `nodes` and `depth`
-    the work limits of the exact pricing (branch and bound per duty interval, interval bisections)."""
+    """Column generation limits: `time_limit_s` on the `clock` (wall, or this process's CPU time), `max_rounds`
+    master solves (a work limit: the rows of an experiment that stops on it do not depend on the machine),
+    `per_size` columns added per size and round, `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio
+    of the starting duty grid of the upper bound, `tight` the narrowest interval it refines for the bound's sake,
+    `refine` its refinement steps and `nodes` its branch-and-bound nodes per pricing call (both raised while an
+    exact pricing cannot decide), `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian
+    bounds while the greedy search finds columns (each also when it finds none and at the end), `smoothing` the
+    Wentges weight, `eps`/`gap` the convergence tolerances."""
 
     time_limit_s: float = 60.0
     max_rounds: int = 500
@@ -72,7 +82,6 @@ class CgOptions:
     bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
     max_nodes: int = 320_000
-    depth: int = 20  # interval bisections
     eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
     gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
     clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
@@ -310,7 +319,7 @@ class Pricer:
         heapq.heapify(heap)
         steps = 0
         while heap and -heap[0][0] > max(thr, best) and heap[0][3] < 3 and steps < self.refine:
-            if self.clock() > self.deadline and steps:
+            if steps % 8 == 7 and self.clock() > self.deadline:
                 break
             neg, d0, d1, stage, hit = heapq.heappop(heap)
             ub, steps = -neg, steps + 1
