@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.solvers.test_exact_properties import SETTINGS, instances
 from solvers.exact.colgen import CgOptions, _suffix_dp, column_generation
 from stsched.errors import InputError
-from stsched.registry import Objective, SolveOptions, Status, run_solver
+from stsched.registry import Objective, SolveOptions, Status, run_bound, run_solver
 from stsched.scenarios import random_instance
 
 
@@ -69,5 +69,10 @@ def test_cpu_clock_limit_gives_a_valid_bound():
     full = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=60))
     short = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=1e-3, clock="cpu"))
     assert not short.converged and short.bound <= full.lp_value + 1e-9
+    assert short.rounds == 0  # the preparation spent the time: the layout LP stands
+    b = run_bound("cg", inst, SolveOptions(time_limit_s=1e-3, params=(("clock", "cpu"),)))
+    assert b.lp_value is None and not b.converged and b.bound <= full.integer_bound
+    with pytest.raises(InputError, match="clock"):
+        run_bound("cg", inst, SolveOptions(time_limit_s=1, params=(("clock", "sundial"),)))
     with pytest.raises(InputError, match="clock"):
         column_generation(inst, Objective.MIN_GPUS, CgOptions(clock="moon"))
