@@ -20,7 +20,8 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from solvers.exact.colgen import CgBound, CgOptions, Infeasible, column_generation
+from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
+from solvers.exact.diving import dive
 from solvers.exact.milp import _engine
 from solvers.exact.patterns import ModelData, _Timer, enumerate_layouts, fits, neighbour_interference
 from solvers.exact.plans import _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
@@ -47,6 +48,8 @@ class CgSolverOptions:
     clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
+    dive: 1 (default) to round the LP over the columns into a plan by diving (min-gpus) before the integer master,
+    0 to skip it.
     """
 
     cg_share: float = 0.5
@@ -60,6 +63,7 @@ class CgSolverOptions:
     clock: str = CgOptions.clock
     warm: str = "heuristic"
     warm_share: float = 0.2
+    dive: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
@@ -134,6 +138,8 @@ class CgSolver:
             raise InputError(f"solver cg: objective {options.objective.value!r} (expected min-gpus or max-scale)")
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
+        clock = _clock(options.param("clock", "wall"))
+        c_deadline = clock() + options.time_limit_s  # the same limit on the chosen clock (the diving's)
         share = float(options.param("cg_share", "0.5"))
         try:
             r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share))
@@ -159,6 +165,11 @@ class CgSolver:
             notes.append(warm_note)
             columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
         data = _model(instance, columns)
+        if options.objective is Objective.MIN_GPUS and options.param("dive", "1") != "0":
+            dived, note = _dived_plan(self.name, data, clock, c_deadline)
+            notes.append(note)
+            if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
+                warm_plan = dived
         plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
                                    max(1.0, deadline - time.perf_counter()))
         notes.append(note)
@@ -251,6 +262,19 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         return replace(warm_plan, solver=name, notes="warm start (no better plan from the columns)"), \
             f"integer master ({backend}) {out.status}: the warm start kept"
     return plan, f"integer master ({backend}) {out.status}"
+
+
+def _dived_plan(name: str, data: ModelData, clock, deadline: float):
+    """The diving's plan over the columns (solvers.exact.diving), if the checker accepts it, and a note."""
+    counts, note = dive(data, deadline, clock)
+    if counts is None:
+        return None, note
+    plan = to_plan(data, gpus_of(data, counts), Objective.MIN_GPUS, name)
+    rep = check(data.instance, plan)
+    if not rep.valid:
+        log.error("cg: dived plan rejected by the checker: %s", rep.violations[0])
+        return None, note + " (rejected by the checker)"
+    return plan, note
 
 
 def _better(a, b, obj: Objective) -> bool:

@@ -76,3 +76,23 @@ def test_cpu_clock_limit_gives_a_valid_bound():
         run_bound("cg", inst, SolveOptions(time_limit_s=1, params=(("clock", "sundial"),)))
     with pytest.raises(InputError, match="clock"):
         column_generation(inst, Objective.MIN_GPUS, CgOptions(clock="moon"))
+
+
+def test_diving_gives_a_checked_plan_that_covers_every_service():
+    """cg without a warm start: the diving's rounded counts make a plan the checker accepts, never below the bound."""
+    from solvers.exact.cg import _model
+    from solvers.exact.diving import dive
+    from solvers.exact.plans import gpus_of, to_plan
+    from stsched.checker import check
+
+    inst = random_instance(16, 8, 7, arrivals="deterministic")
+    r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=60))
+    data = _model(inst, r)
+    counts, note = dive(data, deadline=float("inf"))
+    assert counts is not None, note
+    plan = to_plan(data, gpus_of(data, counts), Objective.MIN_GPUS, "cg")
+    assert check(inst, plan).valid
+    assert plan.gpus_used >= r.integer_bound and plan.gpus_used == sum(counts.layouts.values())
+    got = run_solver("cg", inst, SolveOptions(time_limit_s=30, params=(("warm", "none"),)))
+    assert got.valid and "diving:" in got.result.message
+    assert got.result.objective <= plan.gpus_used  # the integer master starts from the dived plan
