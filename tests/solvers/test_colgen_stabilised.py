@@ -93,6 +93,6 @@ def test_diving_gives_a_checked_plan_that_covers_every_service():
     plan = to_plan(data, gpus_of(data, counts), Objective.MIN_GPUS, "cg")
     assert check(inst, plan).valid
     assert plan.gpus_used >= r.integer_bound and plan.gpus_used == sum(counts.layouts.values())
-    got = run_solver("cg", inst, SolveOptions(time_limit_s=30, params=(("warm", "none"),)))
+    got = run_solver("cg", inst, SolveOptions(time_limit_s=30, params=(("warm", "none"), ("dive", "1"))))
     assert got.valid and "diving:" in got.result.message
     assert got.result.objective <= plan.gpus_used  # the integer master starts from the dived plan
