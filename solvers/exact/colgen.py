@@ -683,7 +683,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 mu_s = {p: a * center[1][p] + (1 - a) * mu[p] for p in mu}
             else:
                 pi_s, mu_s = pi, mu
-            cand = [c for sd in data.values() for _, c in pricer.columns(sd, pi_s, mu_s[sd.size])]
+            # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
+            cand = [c for sd in data.values() for _, c in pricer.columns(sd, pi_s, mu_s[sd.size])
+                    if _key(c) not in keys]
             good = [c for c in cand if improves(c, pi, mu)]
             if good and not last and rounds % opts.bound_every != 0:
                 new = cand
@@ -693,7 +695,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             ub: dict[float, float] = {}
             for p, sd in data.items():
                 ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
-                cand += [c for _, c in more]
+                cand += [c for _, c in more if _key(c) not in keys]
             lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus)
             log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
                       a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
