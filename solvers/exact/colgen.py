@@ -12,16 +12,16 @@ are the inclusion-maximal legal layouts (few); configurations c (size, procs, te
 tenants' execution times) are far too many to enumerate at scale, so they are priced:
 
 * **pricing oracle** (solvers.exact.cg_pricing) for size p and duals pi: the configuration of greatest value
-  pi . a_c.  One-tenant configurations (every batch and process count) are priced exactly.  Tenant sets are
-  priced twice: a greedy search (seeds by value, then the tenant that adds the most value while every tenant keeps d + e <=
-  budget, memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven upper bound
-  V_p on every set: the duties are split into intervals [D0, D1] (a geometric grid); in one, a tenant is worth at
-  most min(w_s / D0, u_s), may join only if e_s <= budget_s - D0, and the times sum to d <= D1.  Each interval's
-  bound is tightened best first (the interval of the greatest bound next): a fractional knapsack (one item per
-  service, the tenant limit), then a multiple-choice knapsack DP over the times rounded down to units of D1 /
-  `units` (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds the
-  interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual (a
-  proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
+  pi . a_c.  One-tenant configurations (every batch and process count) are priced exactly.  Tenant sets are priced
+  twice: a greedy search (seeds by value, then the tenant that adds the most value while every tenant keeps
+  d + e <= budget, memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven
+  upper bound V_p on every set: the duties are split into intervals [D0, D1] (a geometric grid); in one, a tenant is
+  worth at most min(w_s / D0, u_s), may join only if e_s <= budget_s - D0, and the times sum to d <= D1.  Each
+  interval's bound is tightened best first (the interval of the greatest bound next): a fractional knapsack (one
+  item per service, the tenant limit), then a multiple-choice knapsack DP over the times rounded down to units of
+  D1 / `units` (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds
+  the interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual
+  (a proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
 * **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
   duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
