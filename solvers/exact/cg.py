@@ -20,7 +20,8 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from solvers.exact.colgen import CgBound, CgOptions, Infeasible, column_generation
+from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
+from solvers.exact.diving import dive
 from solvers.exact.milp import _engine
 from solvers.exact.patterns import ModelData, _Timer, enumerate_layouts, fits, neighbour_interference
 from solvers.exact.plans import _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
@@ -43,8 +44,12 @@ class CgSolverOptions:
     pool: pool of the greedy tenant-set search.
     grid: ratio of the duty grid of the upper bound (> 1).
     bound_every: rounds between Lagrangian bounds.
+    smoothing: Wentges dual smoothing weight in [0, 1) (0: the master's duals are priced as they are).
+    clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
+    dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
+    if better than the warm start, starts the master), 0 (default) to skip it: measured worse than the heuristic.
     """
 
     cg_share: float = 0.5
@@ -54,8 +59,11 @@ class CgSolverOptions:
     pool: int = CgOptions.pool
     grid: float = CgOptions.grid
     bound_every: int = CgOptions.bound_every
+    smoothing: float = CgOptions.smoothing
+    clock: str = CgOptions.clock
     warm: str = "heuristic"
     warm_share: float = 0.2
+    dive: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
@@ -78,6 +86,17 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
                 raise InputError(f"--param {key}={options.param(key)!r}: expected a number") from None
     if "grid" in kw and not float(kw["grid"]) > 1.0:
         raise InputError(f"--param grid={kw['grid']}: expected a ratio above 1")
+    if options.param("smoothing") is not None:
+        try:
+            kw["smoothing"] = float(options.param("smoothing"))
+        except ValueError:
+            raise InputError(f"--param smoothing={options.param('smoothing')!r}: expected a number") from None
+        if not 0.0 <= float(kw["smoothing"]) < 1.0:
+            raise InputError(f"--param smoothing={kw['smoothing']}: expected a weight in [0, 1)")
+    if options.param("clock") is not None:
+        if options.param("clock") not in ("wall", "cpu"):
+            raise InputError(f"--param clock={options.param('clock')!r}: expected wall or cpu")
+        kw["clock"] = options.param("clock")
     return CgOptions(**kw)
 
 
@@ -110,7 +129,8 @@ class CgSolver:
         if _too_few_gpus(instance, r):
             msg += f"; all rates together need at least {r.integer_bound:g} GPUs, the instance has {instance.gpus}"
             bad = instance.service_names
-        return BoundResult(options.objective, r.integer_bound, r.lp_value, r.converged, r.columns, r.pricing_calls,
+        lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
+        return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            r.wall_s, method_of(r), message=msg, infeasible_services=bad)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
@@ -118,6 +138,8 @@ class CgSolver:
             raise InputError(f"solver cg: objective {options.objective.value!r} (expected min-gpus or max-scale)")
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
+        clock = _clock(options.param("clock", "wall"))
+        c_deadline = clock() + options.time_limit_s  # the same limit on the chosen clock (the diving's)
         share = float(options.param("cg_share", "0.5"))
         try:
             r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share))
@@ -131,7 +153,7 @@ class CgSolver:
                                message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
                                        f"together, the instance has {instance.gpus}",
                                infeasible_services=instance.service_names)
-        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, LP {r.lp_value:.6g}"]
+        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"]
         columns = r
         if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
             layouts = enumerate_layouts(instance, maximal=False, limit=20_000)
@@ -143,6 +165,11 @@ class CgSolver:
             notes.append(warm_note)
             columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
         data = _model(instance, columns)
+        if options.objective is Objective.MIN_GPUS and options.param("dive", "0") != "0":
+            dived, note = _dived_plan(self.name, data, clock, c_deadline)
+            notes.append(note)
+            if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
+                warm_plan = dived
         plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
                                    max(1.0, deadline - time.perf_counter()))
         notes.append(note)
@@ -235,6 +262,19 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         return replace(warm_plan, solver=name, notes="warm start (no better plan from the columns)"), \
             f"integer master ({backend}) {out.status}: the warm start kept"
     return plan, f"integer master ({backend}) {out.status}"
+
+
+def _dived_plan(name: str, data: ModelData, clock, deadline: float):
+    """The diving's plan over the columns (solvers.exact.diving), if the checker accepts it, and a note."""
+    counts, note = dive(data, deadline, clock)
+    if counts is None:
+        return None, note
+    plan = to_plan(data, gpus_of(data, counts), Objective.MIN_GPUS, name)
+    rep = check(data.instance, plan)
+    if not rep.valid:
+        log.error("cg: dived plan rejected by the checker: %s", rep.violations[0])
+        return None, note + " (rejected by the checker)"
+    return plan, note
 
 
 def _better(a, b, obj: Objective) -> bool:

@@ -11,14 +11,21 @@ a_{c,s} = min(cap_{c,s}, clip * r_s) / r_s, clip = 1 (min-gpus) or an upper boun
 are the inclusion-maximal legal layouts (few); configurations c (size, procs, tenant set, batches, duty = sum of the
 tenants' execution times) are far too many to enumerate at scale, so they are priced:
 
-* **pricing oracle** for size p and duals pi: the configuration of greatest value pi . a_c.  One-tenant
-  configurations (every batch and process count) are priced exactly.  Tenant sets are priced twice: a greedy
-  search (seeds by value, then the tenant that adds the most value while every tenant keeps d + e <= budget, memory
-  fits and the tenant limit holds) proposes columns, and a relaxation gives a proven upper bound V_p on every set:
-  for a duty d in [D0, D1] (a geometric grid), a tenant is worth at most min(w_s / D0, u_s), weighs e_s, may join
-  only if e_s <= budget_s - D0, and the weights sum to d <= D1; a fractional knapsack over one item per service
-  (its best value density, capped at its best value and longest time) and the tenant limit (the best K values)
-  bound every set whose duty lies in the interval.
+* **pricing oracle** (solvers.exact.cg_pricing) for size p and duals pi: the configuration of greatest value
+  pi . a_c.  One-tenant configurations (every batch and process count) are priced exactly.  Tenant sets are priced
+  twice: a greedy search (seeds by value, then the tenant that adds the most value while every tenant keeps
+  d + e <= budget, memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven
+  upper bound V_p on every set: the duties are split into intervals [D0, D1] (a geometric grid); in one, a tenant is
+  worth at most min(w_s / D0, u_s), may join only if e_s <= budget_s - D0, and the times sum to d <= D1.  Each
+  interval's bound is tightened best first (the interval of the greatest bound next): a fractional knapsack (one
+  item per service, the tenant limit), then a multiple-choice knapsack DP over the times rounded down to units of
+  D1 / `units` (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds
+  the interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual
+  (a proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
+* **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
+  + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
+  duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
+  (or the exact pricing at the master's duals finds nothing worth more than (1 + eps) times its dual).
 * **Lagrangian (Farley) bound** from any pi >= 0: every plan's partitions give sum_s pi_s * coverage_s <=
   sum_GPUs sum_p n_L(p) V_p <= GPUs * W with W = max_L sum_p n_L(p) V_p, so
       GPUs >= sum_s pi_s / W   (min-gpus)          alpha <= G * W / sum_s pi_s   (max-scale).
@@ -41,36 +48,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from solvers.exact.patterns import Config, _memory_ok, _Timer, enumerate_layouts, shared_config, tenant_points
+from solvers.exact.cg_pricing import (  # noqa: F401  (re-exported: the pricing's names as they were)
+    TOL, CgOptions, Pricer, _size_data, _SizeData, _SoloTimer, _suffix_dp)
+from solvers.exact.patterns import Config, _Timer, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
+from stsched.errors import InputError
 from stsched.problem import Instance
 from stsched.registry import Objective
 
 log = logging.getLogger(__name__)
 
-TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
-
-
-@dataclass(frozen=True)
-class CgOptions:
-    """Column generation limits: `time_limit_s` wall clock, `max_rounds` master solves (a work limit: the rows of
-    an experiment that stops on it do not depend on the machine), `per_size` columns added per size and round,
-    `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio of the duty grid of the upper bound,
-    `bound_every` rounds between Lagrangian bounds (each also at the start and at the end), `nodes` and `depth`
-    the work limits of the exact pricing (branch and bound per duty interval, interval bisections)."""
-
-    time_limit_s: float = 60.0
-    max_rounds: int = 500
-    per_size: int = 0  # 0: max(30, services / 2)
-    seeds: int = 0  # 0: max(12, services / 4)
-    pool: int = 120
-    grid: float = 1.1
-    fine_grid: float = 1.01
-    bound_every: int = 10
-    nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
-    max_nodes: int = 320_000
-    depth: int = 20  # interval bisections
-    eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
 
 
 @dataclass(frozen=True)
@@ -105,289 +92,6 @@ class Infeasible(Exception):
     def __init__(self, services: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in services.items()))
         self.services = services
-
-
-# ------------------------------------------------------------------------------------------------- pricing data
-@dataclass
-class _SizeData:
-    """The operating points of one partition size: one-process points for tenant sets, every single config."""
-
-    size: float
-    svc: np.ndarray  # service index of each one-process point
-    batch: np.ndarray
-    e: np.ndarray  # execution time (ms)
-    cred: np.ndarray  # 1000 * credit(batch): req/s * ms per cycle
-    budget: np.ndarray  # the service's SLO budget
-    mem: np.ndarray
-    singles: list[Config]
-    single_svc: np.ndarray
-    single_cap: np.ndarray
-    order: np.ndarray = field(default=None)  # points sorted by service (for per-service reductions)
-    seg: np.ndarray = field(default=None)  # segment starts in `order`
-
-
-def _size_data(instance: Instance, timer: _Timer) -> dict[float, _SizeData]:
-    singles, layer, _ = tenant_points(instance, timer)
-    names = instance.service_names
-    budgets = [instance.slo_budget_ms(n) for n in names]
-    out: dict[float, _SizeData] = {}
-    for p in instance.mechanism.sizes:
-        pts = [(ss[0], bs[0], d) for q, ss, bs, d, _ in layer if q == p]
-        sing = [c for c in singles if c.size == p]
-        svc = np.array([s for s, _, _ in pts], dtype=int)
-        order = np.argsort(svc, kind="stable")
-        sd = _SizeData(
-            p, svc, np.array([b for _, b, _ in pts], dtype=int), np.array([d for _, _, d in pts], dtype=float),
-            np.array([1000.0 * instance.margin.credit(b) for _, b, _ in pts], dtype=float),
-            np.array([budgets[s] for s, _, _ in pts], dtype=float),
-            np.array([instance.device.context_mb + instance.service(names[s]).memory_for(b) for s, b, _ in pts]),
-            sing, np.array([c.tenants[0][0] for c in sing], dtype=int), np.array([c.cap[0] for c in sing]))
-        sd.order = order
-        sorted_svc = svc[order]
-        sd.seg = np.flatnonzero(np.r_[True, sorted_svc[1:] != sorted_svc[:-1]]) if len(svc) else np.zeros(0, int)
-        out[p] = sd
-    return out
-
-
-class _SoloTimer(_Timer):
-    """Solo execution times (margin applied) without the interference machinery: for instances whose form is
-    "none", where the slowdown is 1 by definition (the generic timer computes features it then ignores)."""
-
-    def exec_ms(self, service: str, batch: int, size: float, procs: int) -> float | None:
-        key = (service, batch, size, procs)
-        if key not in self._cache:
-            self._cache[key] = self.instance.solo_ms(service, batch, size, procs)
-        return self._cache[key]
-
-
-class Pricer:
-    """Prices configurations of every size against coverage duals; counts its calls."""
-
-    def __init__(self, instance: Instance, data: dict[float, _SizeData], rates: np.ndarray, clip: float,
-                 opts: CgOptions):
-        self.instance = instance
-        self.data = data
-        self.rates = rates
-        self.clip = clip
-        self.opts = opts
-        self.calls = 0
-        self.max_tenants = instance.mechanism.max_tenants
-        self.names = instance.service_names
-        self.nodes = opts.nodes  # raised while the pricing cannot decide
-        self.deadline = math.inf  # the exact pricing stops here (its bound then falls back to the fractional one)
-
-    def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = self.rates[sd.svc]
-        w = pi[sd.svc] * sd.cred / np.where(r > 0, r, 1.0)
-        u = pi[sd.svc] * self.clip
-        return w, u
-
-    def single_values(self, sd: _SizeData, pi: np.ndarray) -> np.ndarray:
-        r = self.rates[sd.single_svc]
-        return pi[sd.single_svc] * np.minimum(sd.single_cap, self.clip * r) / np.where(r > 0, r, 1.0)
-
-    def columns(self, sd: _SizeData, pi: np.ndarray, mu: float) -> list[tuple[float, Config]]:
-        """Columns of size sd.size whose value pi . a exceeds mu, best first (at most `per_size`)."""
-        self.calls += 1
-        out: list[tuple[float, Config]] = []
-        if len(sd.singles):
-            sv = self.single_values(sd, pi)
-            for i in np.argsort(-sv)[: self.opts.per_size]:
-                if sv[i] > mu * (1 + TOL) + 1e-12:
-                    out.append((float(sv[i]), sd.singles[i]))
-        if self.max_tenants is None or self.max_tenants >= 2:
-            out += self._sets(sd, pi, mu)
-        out.sort(key=lambda x: -x[0])
-        return out[: self.opts.per_size]
-
-    def _sets(self, sd: _SizeData, pi: np.ndarray, mu: float) -> list[tuple[float, Config]]:
-        """Greedy tenant sets grown from the best seeds."""
-        if not len(sd.svc):
-            return []
-        w, u = self._wu(sd, pi)
-        live = np.flatnonzero(pi[sd.svc] > 0)
-        if not len(live):
-            return []
-        v1 = np.minimum(w[live] / sd.e[live], u[live])
-        pool = live[np.argsort(-(v1 / sd.e[live]), kind="stable")[: self.opts.pool]]
-        seeds = live[np.argsort(-v1, kind="stable")[: self.opts.seeds]]
-        pool = np.unique(np.r_[pool, seeds])
-        pe, pw, pu, pb, ps, pm = sd.e[pool], w[pool], u[pool], sd.budget[pool], sd.svc[pool], sd.mem[pool]
-        cap_mem = self._mem_cap(sd.size)
-        k_max = self.max_tenants or len(pool)
-        found: dict[tuple, tuple[float, Config]] = {}
-        for seed in seeds:
-            members = [int(seed)]
-            d, lim = float(sd.e[seed]), float(sd.budget[seed] - sd.e[seed])
-            mem = float(sd.mem[seed])
-            val = float(min(w[seed] / d, u[seed]))
-            while len(members) < k_max:
-                d2 = d + pe
-                ok = (d2 <= lim * (1 + 1e-9)) & (d2 + pe <= pb * (1 + 1e-9)) & (mem + pm <= cap_mem)
-                ok &= ~np.isin(ps, sd.svc[members])
-                if not ok.any():
-                    break
-                mw, mu_ = w[members][:, None], u[members][:, None]
-                v2 = np.minimum(mw / d2[None, :], mu_).sum(axis=0) + np.minimum(pw / d2, pu)
-                v2[~ok] = -np.inf
-                j = int(np.argmax(v2))
-                if v2[j] <= val * (1 + 1e-9):
-                    break
-                members.append(int(pool[j]))
-                d, val, mem = float(d2[j]), float(v2[j]), mem + float(pm[j])
-                lim = min(lim, float(pb[j] - pe[j]))
-            if len(members) < 2 or val <= mu * (1 + TOL) + 1e-12:
-                continue
-            members.sort(key=lambda i: sd.svc[i])
-            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in members)
-            if key in found:
-                continue
-            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in members),
-                              tuple(int(sd.batch[i]) for i in members), float(sum(sd.e[i] for i in members)))
-            if c is not None and (true := self.value(c, pi)) > mu * (1 + TOL) + 1e-12:
-                found[key] = (true, c)
-        return list(found.values())
-
-    def value(self, c: Config, pi: np.ndarray) -> float:
-        """pi . a_c, with a_c as the master's coverage coefficients."""
-        return float(sum(pi[s] * min(cap, self.clip * self.rates[s]) / self.rates[s]
-                         for (s, _), cap in zip(c.tenants, c.cap) if self.rates[s] > 0))
-
-    def _mem_cap(self, size: float) -> float:
-        ok = _memory_ok  # the same rule as a configuration's
-        lo, hi = 0.0, self.instance.device.memory_mb * 2 + 1.0
-        if ok(self.instance, size, hi):
-            return math.inf
-        for _ in range(40):  # the largest memory that fits (bisection on the rule itself)
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if ok(self.instance, size, mid) else (lo, mid)
-        return lo
-
-    def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0, exact: bool = True
-              ) -> tuple[float, list[tuple[float, Config]]]:
-        """A proven upper bound on pi . a over every configuration of size sd.size, and the configurations worth
-        more than `mu` met on the way (see the module docstring): per duty interval the fractional bound, and where
-        it exceeds `mu` an exact branch and bound of the interval's knapsack (bisecting the interval while its best
-        set is worth less at its own duty than the interval credits it), within `nodes` nodes per call and the
-        deadline; `exact` False: the fractional bounds alone, on the finer grid `fine_grid`."""
-        self.calls += 1
-        best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
-        if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
-            return max(best, 0.0), []
-        w, u = self._wu(sd, pi)
-        live = pi[sd.svc] > 0
-        if not live.any():
-            return max(best, 0.0), []
-        e, b = sd.e, sd.budget
-        lo = float(e[live].min())
-        hi = float((b - e)[live].max())
-        if hi < lo:
-            return max(best, 0.0), []
-        ratio = self.opts.grid if exact else self.opts.fine_grid
-        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(ratio))))
-        grid = lo * ratio ** np.arange(n + 1)
-        grid[-1] = max(grid[-1], hi)
-        self._budget = self.nodes if exact else 0
-        found: dict[tuple, tuple[float, Config]] = {}
-        ctx = (w, u, live, pi)
-        for d0, d1 in zip(grid[:-1], grid[1:]):
-            best = max(best, self._interval(sd, ctx, float(d0), float(d1), mu, found, 0))
-        return max(best, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
-
-    def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
-        """The fractional bound of one duty interval (one item per service, the tenant limit)."""
-        w, u, live = ctx[:3]
-        order, seg = sd.order, sd.seg
-        eo, wo, uo, bo, lv = sd.e[order], w[order], u[order], sd.budget[order], live[order]
-        elig = lv & (eo <= bo - d0 + 1e-9) & (eo <= d1)
-        if not elig.any():
-            return 0.0
-        v = np.where(elig, np.minimum(wo / d0, uo), 0.0)
-        rho = np.maximum.reduceat(np.where(elig, v / eo, 0.0), seg)
-        vmax = np.maximum.reduceat(v, seg)
-        emax = np.maximum.reduceat(np.where(elig, eo, 0.0), seg)
-        has = rho > 0
-        if not has.any():
-            return 0.0
-        rho, vmax, emax = rho[has], vmax[has], emax[has]
-        wt = np.minimum(emax, vmax / rho)
-        idx = np.argsort(-rho)
-        cw = np.cumsum(wt[idx])
-        full = cw <= d1
-        knap = float((rho[idx] * wt[idx])[full].sum())
-        nf = int(full.sum())
-        if nf < len(idx):
-            knap += float(rho[idx[nf]] * (d1 - (cw[nf - 1] if nf else 0.0)))
-        k = self.max_tenants
-        if k is not None and len(vmax) > k:
-            knap = min(knap, float(np.sort(vmax)[-k:].sum()))
-        return knap
-
-    def _interval(self, sd: _SizeData, ctx, d0: float, d1: float, mu: float, found: dict, depth: int) -> float:
-        thr = mu * (1 + self.opts.eps) + 1e-12  # below this a column is not worth proving absent
-        fb = self._frac(sd, ctx, d0, d1)
-        if fb <= thr:
-            return fb
-        w, u, live = ctx[:3]
-        elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
-        v = np.minimum(w[elig] / d0, u[elig])
-        dens = v / sd.e[elig]
-        o = np.argsort(-dens, kind="stable")
-        items, V, E, D = elig[o], v[o], sd.e[elig][o], dens[o]
-        S = sd.svc[items]
-        k_max = self.max_tenants or len(items)
-        z = [0.0]  # the interval's best objective
-        sets: list[tuple[float, list[int]]] = []
-
-        def dfs(start: int, cap: float, val: float, members: list[int]) -> bool:
-            self._budget -= 1
-            if self._budget < 0 or (self._budget % 2048 == 0 and time.perf_counter() > self.deadline):
-                self._budget = -1
-                return False
-            if len(members) > 1 and val > z[0]:  # one-tenant sets are priced exactly (the singles)
-                z[0] = val
-                if val > thr:
-                    sets.append((val, list(members)))
-            if len(members) >= k_max:
-                return True
-            used = {S[m] for m in members}
-            for j in range(start, len(items)):
-                if val + D[j] * cap <= max(thr, z[0]):
-                    break  # densities only fall from here
-                if E[j] > cap or S[j] in used:
-                    continue
-                if not dfs(j + 1, cap - E[j], val + V[j], members + [j]):
-                    return False
-            return True
-
-        if not dfs(0, d1, 0.0, []):
-            return fb  # out of nodes: the fractional bound stands
-        if z[0] <= thr:
-            return thr
-        good = False
-        for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
-            pts = [int(items[j]) for j in members]
-            d = float(sum(sd.e[i] for i in pts))
-            if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
-                continue
-            pts.sort(key=lambda i: sd.svc[i])
-            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
-            if key in found:
-                good = True
-                continue
-            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
-                              tuple(int(sd.batch[i]) for i in pts), d)
-            if c is None:
-                continue
-            true = self.value(c, ctx[3])  # what the master will credit it with
-            if true > thr:
-                found[key] = (true, c)
-                good = True
-        if not good and depth < self.opts.depth:
-            mid = math.sqrt(d0 * d1)
-            return max(self._interval(sd, ctx, d0, mid, mu, found, depth + 1),
-                       self._interval(sd, ctx, mid, d1, mu, found, depth + 1))
-        return z[0]
 
 
 # ------------------------------------------------------------------------------------------------- master
@@ -443,6 +147,12 @@ class _Master:
 
 
 # ------------------------------------------------------------------------------------------------- the loop
+def _clock(name: str):
+    if name not in ("wall", "cpu"):
+        raise InputError(f"clock: expected wall or cpu, got {name!r}")
+    return time.perf_counter if name == "wall" else time.process_time
+
+
 def _coverage(c: Config, rates: np.ndarray, clip: float) -> dict[int, float]:
     out: dict[int, float] = {}
     for (s, _), cap in zip(c.tenants, c.cap):
@@ -490,7 +200,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     conservative timer gives columns that hold under any neighbour, for integer plans, whose LP then bounds only
     that restricted model)."""
     t0 = time.perf_counter()
-    deadline = t0 + opts.time_limit_s
+    clock = _clock(opts.clock)
+    deadline = clock() + opts.time_limit_s
     bad = unservable(instance, objective)
     if bad:
         raise Infeasible(bad)
@@ -510,7 +221,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     n = len(active)
     opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
     pricer = Pricer(instance, data, rates, clip, opts)
-    pricer.deadline = deadline
+    pricer.deadline, pricer.clock = deadline, clock
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     columns: list[Config] = []
     keys: set[tuple] = set()
@@ -523,12 +234,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             master.add_config(c, _coverage(c, rates, clip))
 
     for sd in data.values():  # start: every service's best one-tenant configuration of each size
-        best: dict[int, tuple[float, Config]] = {}
-        for c, s, cap in zip(sd.singles, sd.single_svc, sd.single_cap):
-            if cap > best.get(int(s), (-1.0, None))[0]:
-                best[int(s)] = (float(cap), c)
-        for _, c in best.values():
-            add(c)
+        if len(sd.singles):
+            o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
+            for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
+                add(sd.singles[int(i)])
     bound = base
     history: list[tuple[int, float, float | None]] = []
     converged, value, rounds = False, math.nan, 0
@@ -537,6 +246,22 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     if progress:
         from tqdm import tqdm
         bar = tqdm(desc="column generation", unit="round", disable=None)
+    center: tuple[np.ndarray, dict[float, float]] | None = None  # the duals of the best Lagrangian bound
+    best_lag = math.inf if maxi else -math.inf  # (the bound reported is also floored by the layout LP)
+
+    def better(lag: float, than: float) -> bool:
+        return lag < than * (1 - 1e-12) if maxi else lag > than * (1 + 1e-12)
+
+    def closed(value: float) -> bool:  # the bound meets the master: the LP value lies between them
+        return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
+
+    def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
+        return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
+
+    if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
+        log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
+        return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
+                       clip, tuple(columns), layouts, ())
     while rounds < opts.max_rounds:
         rounds += 1
         lp = master.solve()
@@ -546,32 +271,63 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         pi = np.zeros(len(rates))
         for s, row in master.row_serv.items():
             pi[s] = max(0.0, float(dual[row]))
-        new = [c for sd in data.values() for _, c in pricer.columns(sd, pi, mu[sd.size])]
-        out_of_time = time.perf_counter() >= deadline
-        lag = None
+        if closed(value):
+            converged = True
+            history.append((rounds, value, None))
+            break
+        out_of_time = clock() >= deadline
         last = out_of_time or rounds == opts.max_rounds
-        if not new or last or rounds % opts.bound_every == 0:
-            while True:  # exact pricing (and a convergence proof) only when the greedy search finds nothing
-                exact = not new and not last
-                ub: dict[float, float] = {}
-                for p, sd in data.items():
-                    ub[p], more = pricer.upper(sd, pi, mu[p], exact=exact)
-                    new += [c for _, c in more]
-                lag = _lagrange(pi, ub, layouts, objective, instance.gpus)
-                bound = min(bound, lag) if maxi else max(bound, lag)
-                if all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
-                    converged = True  # no column of any size can improve the master: its value is the LP's
-                    new = []
-                    break
-                if new or not exact or time.perf_counter() >= deadline or pricer.nodes >= opts.max_nodes:
-                    break
-                pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
+        lag = None
+        # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
+        a = opts.smoothing if center is not None else 0.0
+        new: list[Config] = []
+        while True:
+            if a > 0:
+                pi_s = a * center[0] + (1 - a) * pi
+                mu_s = {p: a * center[1][p] + (1 - a) * mu[p] for p in mu}
+            else:
+                pi_s, mu_s = pi, mu
+            # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
+            cand = [c for sd in data.values() for _, c in pricer.columns(sd, pi_s, mu_s[sd.size])
+                    if _key(c) not in keys]
+            good = [c for c in cand if improves(c, pi, mu)]
+            if good and not last and rounds % opts.bound_every != 0:
+                new = cand
+                break
+            # the proven upper bounds at the pricing point: a Lagrangian bound there, and more columns
+            exact = not good and not last
+            ub: dict[float, float] = {}
+            for p, sd in data.items():
+                ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
+                cand += [c for _, c in more if _key(c) not in keys]
+            lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus)
+            log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
+                      a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
+            if better(lag, best_lag):
+                best_lag, center = lag, (pi_s, mu_s)
+            if better(lag, bound):
+                bound = lag
+            good = [c for c in cand if improves(c, pi, mu)]
+            if a == 0 and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
+                converged = True  # no column of any size can improve the master: its value is the LP's
+                break
+            if good or last or clock() >= deadline:
+                new = cand
+                break
+            if a > 0:  # mis-priced: nothing improves the master at the smoothed point; price its own duals
+                a = 0.0
+                continue
+            if not exact or pricer.nodes >= opts.max_nodes:
+                break
+            pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
+            pricer.refine *= 4
         history.append((rounds, value, lag))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
+        converged = converged or closed(value)
         new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
-        if not new or out_of_time:
+        if converged or not new or out_of_time:
             break
         for c in new:
             add(c)

@@ -308,8 +308,7 @@ def grow(instance: Instance, layer: list, pts: dict, limit: int) -> list:
 
 def shared_config(instance: Instance, p: float, ss: tuple[int, ...], bs: tuple[int, ...], d: float) -> Config | None:
     """A one-process configuration of several tenants (cycle rule), or None when its memory does not fit."""
-    names = instance.service_names
-    mem = _memory(instance, 1, [(names[x], y) for x, y in zip(ss, bs)])
+    mem = _memory(instance, 1, [(instance.services[x].name, y) for x, y in zip(ss, bs)])
     if not _memory_ok(instance, p, mem):
         return None
     return Config(p, 1, tuple(zip(ss, bs)), tuple(cycle_rate(instance.margin.credit(y), d) for y in bs), mem)

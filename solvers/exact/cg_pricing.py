@@ -1,0 +1,417 @@
+"""The pricing oracle of the column generation (solvers.exact.colgen): per partition size and coverage duals, the
+configurations worth most (a greedy search over tenant sets) and a proven upper bound on every configuration's value
+(duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection).
+See solvers.exact.colgen's docstring for the model and the bound it feeds."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from solvers.exact.patterns import Config, _memory_ok, _Timer, shared_config, tenant_points
+from stsched.problem import Instance
+
+TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
+
+
+@dataclass(frozen=True)
+class CgOptions:
+    """Column generation limits: `time_limit_s` on the `clock` (wall, or this process's CPU time), `max_rounds`
+    master solves (a work limit: the rows of an experiment that stops on it do not depend on the machine),
+    `per_size` columns added per size and round, `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio
+    of the starting duty grid of the upper bound, `tight` the narrowest interval it refines for the bound's sake,
+    `refine` its refinement steps and `nodes` its branch-and-bound nodes per pricing call (both raised while an
+    exact pricing cannot decide), `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian
+    bounds while the greedy search finds columns (each also when it finds none and at the end), `smoothing` the
+    Wentges weight, `eps`/`gap` the convergence tolerances."""
+
+    time_limit_s: float = 60.0
+    max_rounds: int = 500
+    per_size: int = 0  # 0: max(30, services / 2)
+    seeds: int = 0  # 0: max(12, services / 4)
+    pool: int = 120
+    grid: float = 1.1
+    tight: float = 0.002  # duty intervals are bisected (best first) down to this relative width
+    refine: int = 400  # interval refinement steps per pricing call (each a bound, a search or a bisection)
+    bound_every: int = 10
+    nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
+    max_nodes: int = 320_000
+    eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
+    gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
+    clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
+    units: int = 512  # knapsack units per duty interval of the exact pricing's bound (times rounded down)
+    smoothing: float = 0.5  # Wentges dual smoothing: weight of the best bound's duals in the pricing point (0: off)
+
+
+# ------------------------------------------------------------------------------------------------- pricing data
+@dataclass
+class _SizeData:
+    """The operating points of one partition size: one-process points for tenant sets, every single config."""
+
+    size: float
+    svc: np.ndarray  # service index of each one-process point
+    batch: np.ndarray
+    e: np.ndarray  # execution time (ms)
+    cred: np.ndarray  # 1000 * credit(batch): req/s * ms per cycle
+    budget: np.ndarray  # the service's SLO budget
+    mem: np.ndarray
+    singles: list[Config]
+    single_svc: np.ndarray
+    single_cap: np.ndarray
+    order: np.ndarray = field(default=None)  # points sorted by service (for per-service reductions)
+    seg: np.ndarray = field(default=None)  # segment starts in `order`
+
+
+def _size_data(instance: Instance, timer: _Timer) -> dict[float, _SizeData]:
+    singles, layer, _ = tenant_points(instance, timer)
+    names = instance.service_names
+    budgets = [instance.slo_budget_ms(n) for n in names]
+    out: dict[float, _SizeData] = {}
+    for p in instance.mechanism.sizes:
+        pts = [(ss[0], bs[0], d) for q, ss, bs, d, _ in layer if q == p]
+        sing = [c for c in singles if c.size == p]
+        svc = np.array([s for s, _, _ in pts], dtype=int)
+        order = np.argsort(svc, kind="stable")
+        sd = _SizeData(
+            p, svc, np.array([b for _, b, _ in pts], dtype=int), np.array([d for _, _, d in pts], dtype=float),
+            np.array([1000.0 * instance.margin.credit(b) for _, b, _ in pts], dtype=float),
+            np.array([budgets[s] for s, _, _ in pts], dtype=float),
+            np.array([instance.device.context_mb + instance.service(names[s]).memory_for(b) for s, b, _ in pts]),
+            sing, np.array([c.tenants[0][0] for c in sing], dtype=int), np.array([c.cap[0] for c in sing]))
+        sd.order = order
+        sorted_svc = svc[order]
+        sd.seg = np.flatnonzero(np.r_[True, sorted_svc[1:] != sorted_svc[:-1]]) if len(svc) else np.zeros(0, int)
+        out[p] = sd
+    return out
+
+
+class _SoloTimer(_Timer):
+    """Solo execution times (margin applied) without the interference machinery: for instances whose form is
+    "none", where the slowdown is 1 by definition (the generic timer computes features it then ignores)."""
+
+    def exec_ms(self, service: str, batch: int, size: float, procs: int) -> float | None:
+        key = (service, batch, size, procs)
+        if key not in self._cache:
+            self._cache[key] = self.instance.solo_ms(service, batch, size, procs)
+        return self._cache[key]
+
+
+class Pricer:
+    """Prices configurations of every size against coverage duals; counts its calls."""
+
+    def __init__(self, instance: Instance, data: dict[float, _SizeData], rates: np.ndarray, clip: float,
+                 opts: CgOptions):
+        self.instance = instance
+        self.data = data
+        self.rates = rates
+        self.clip = clip
+        self.opts = opts
+        self.calls = 0
+        self.max_tenants = instance.mechanism.max_tenants
+        self.names = instance.service_names
+        self.nodes = opts.nodes  # raised while the pricing cannot decide
+        self.refine = opts.refine  # (likewise)
+        self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
+        self.deadline = math.inf  # the exact pricing stops here
+        self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
+        self._dp_key: tuple | None = None  # the last interval's knapsack tables (the branch and bound reuses them)
+        self._dp: tuple = ()
+
+    def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = self.rates[sd.svc]
+        w = pi[sd.svc] * sd.cred / np.where(r > 0, r, 1.0)
+        u = pi[sd.svc] * self.clip
+        return w, u
+
+    def single_values(self, sd: _SizeData, pi: np.ndarray) -> np.ndarray:
+        r = self.rates[sd.single_svc]
+        return pi[sd.single_svc] * np.minimum(sd.single_cap, self.clip * r) / np.where(r > 0, r, 1.0)
+
+    def columns(self, sd: _SizeData, pi: np.ndarray, mu: float) -> list[tuple[float, Config]]:
+        """Columns of size sd.size whose value pi . a exceeds mu, best first (at most `per_size`)."""
+        self.calls += 1
+        out: list[tuple[float, Config]] = []
+        if len(sd.singles):
+            sv = self.single_values(sd, pi)
+            for i in np.argsort(-sv)[: self.opts.per_size]:
+                if sv[i] > mu * (1 + TOL) + 1e-12:
+                    out.append((float(sv[i]), sd.singles[i]))
+        if self.max_tenants is None or self.max_tenants >= 2:
+            out += self._sets(sd, pi, mu)
+        out.sort(key=lambda x: -x[0])
+        return out[: self.opts.per_size]
+
+    def _sets(self, sd: _SizeData, pi: np.ndarray, mu: float) -> list[tuple[float, Config]]:
+        """Greedy tenant sets grown from the best seeds."""
+        if not len(sd.svc):
+            return []
+        w, u = self._wu(sd, pi)
+        live = np.flatnonzero(pi[sd.svc] > 0)
+        if not len(live):
+            return []
+        v1 = np.minimum(w[live] / sd.e[live], u[live])
+        pool = live[np.argsort(-(v1 / sd.e[live]), kind="stable")[: self.opts.pool]]
+        seeds = live[np.argsort(-v1, kind="stable")[: self.opts.seeds]]
+        pool = np.unique(np.r_[pool, seeds])
+        pe, pw, pu, pb, ps, pm = sd.e[pool], w[pool], u[pool], sd.budget[pool], sd.svc[pool], sd.mem[pool]
+        cap_mem = self._mem_cap(sd.size)
+        k_max = self.max_tenants or len(pool)
+        found: dict[tuple, tuple[float, Config]] = {}
+        for seed in seeds:
+            members = [int(seed)]
+            d, lim = float(sd.e[seed]), float(sd.budget[seed] - sd.e[seed])
+            mem = float(sd.mem[seed])
+            val = float(min(w[seed] / d, u[seed]))
+            while len(members) < k_max:
+                d2 = d + pe
+                ok = (d2 <= lim * (1 + 1e-9)) & (d2 + pe <= pb * (1 + 1e-9)) & (mem + pm <= cap_mem)
+                ok &= ~np.isin(ps, sd.svc[members])
+                if not ok.any():
+                    break
+                mw, mu_ = w[members][:, None], u[members][:, None]
+                v2 = np.minimum(mw / d2[None, :], mu_).sum(axis=0) + np.minimum(pw / d2, pu)
+                v2[~ok] = -np.inf
+                j = int(np.argmax(v2))
+                if v2[j] <= val * (1 + 1e-9):
+                    break
+                members.append(int(pool[j]))
+                d, val, mem = float(d2[j]), float(v2[j]), mem + float(pm[j])
+                lim = min(lim, float(pb[j] - pe[j]))
+            if len(members) < 2 or val <= mu * (1 + TOL) + 1e-12:
+                continue
+            members.sort(key=lambda i: sd.svc[i])
+            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in members)
+            if key in found:
+                continue
+            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in members),
+                              tuple(int(sd.batch[i]) for i in members), float(sum(sd.e[i] for i in members)))
+            if c is not None and (true := self.value(c, pi)) > mu * (1 + TOL) + 1e-12:
+                found[key] = (true, c)
+        return list(found.values())
+
+    def value(self, c: Config, pi: np.ndarray) -> float:
+        """pi . a_c, with a_c as the master's coverage coefficients."""
+        return float(sum(pi[s] * min(cap, self.clip * self.rates[s]) / self.rates[s]
+                         for (s, _), cap in zip(c.tenants, c.cap) if self.rates[s] > 0))
+
+    def _mem_cap(self, size: float) -> float:
+        ok = _memory_ok  # the same rule as a configuration's
+        lo, hi = 0.0, self.instance.device.memory_mb * 2 + 1.0
+        if ok(self.instance, size, hi):
+            return math.inf
+        for _ in range(40):  # the largest memory that fits (bisection on the rule itself)
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if ok(self.instance, size, mid) else (lo, mid)
+        return lo
+
+    def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0, exact: bool = True
+              ) -> tuple[float, list[tuple[float, Config]]]:
+        """A proven upper bound on pi . a over every configuration of size sd.size, and the configurations worth
+        more than `mu` met on the way (see the module docstring).  The duties [lo, hi] are split into intervals
+        (ratio `grid`), each with a bound on every set whose duty lies in it; best first, the interval of the
+        greatest bound is tightened: its fractional bound, then the multiple-choice knapsack bound (`_suffix_dp`),
+        then (`exact`) a branch and bound that finds its best sets, then bisected, until the greatest bound is at
+        most `mu` (no column improves: a proof), or its interval is narrower than `tight`, or `refine` steps or
+        `nodes` branch-and-bound nodes or the deadline are spent.  The greatest bound left is the answer: every
+        interval keeps a valid bound at every step."""
+        self.calls += 1
+        best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
+        if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
+            return max(best, 0.0), []
+        w, u = self._wu(sd, pi)
+        live = pi[sd.svc] > 0
+        if not live.any():
+            return max(best, 0.0), []
+        e, b = sd.e, sd.budget
+        lo = float(e[live].min())
+        hi = float((b - e)[live].max())
+        if hi < lo:
+            return max(best, 0.0), []
+        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
+        grid = lo * self.opts.grid ** np.arange(n + 1)
+        grid[-1] = max(grid[-1], hi)
+        self._budget = self.nodes if exact else 0
+        thr = mu * (1 + self.opts.eps) + 1e-12  # below this a column is not worth proving absent
+        found: dict[tuple, tuple[float, Config]] = {}
+        ctx = (w, u, live, pi)
+        heap = [(-self._frac(sd, ctx, float(d0), float(d1)), float(d0), float(d1), 0, False)
+                for d0, d1 in zip(grid[:-1], grid[1:])]
+        heapq.heapify(heap)
+        steps = 0
+        while heap and -heap[0][0] > max(thr, best) and heap[0][3] < 3 and steps < self.refine:
+            if steps % 8 == 7 and self.clock() > self.deadline:
+                break
+            neg, d0, d1, stage, hit = heapq.heappop(heap)
+            ub, steps = -neg, steps + 1
+            if stage == 0:  # the knapsack bound
+                heapq.heappush(heap, (-min(ub, self._knapsack(sd, ctx, d0, d1)[0]), d0, d1, 1, False))
+            elif stage == 1 and exact and self._budget > 0:  # its best sets (columns), exactly
+                before = len(found)
+                z = self._branch(sd, ctx, d0, d1, thr, found)
+                heapq.heappush(heap, (-min(ub, z), d0, d1, 2, len(found) > before))
+            elif d1 / d0 > 1 + self.opts.tight or (exact and not hit and d1 / d0 > 1 + 1e-9):
+                # the credit w / d0 is loose across a wide interval (and, for a proof, an interval whose best
+                # set at d0 improves but none at its own duty does): bisect
+                mid = math.sqrt(d0 * d1)
+                for x0, x1 in ((d0, mid), (mid, d1)):
+                    heapq.heappush(heap, (-min(ub, self._frac(sd, ctx, x0, x1)), x0, x1, 0, False))
+            else:
+                heapq.heappush(heap, (neg, d0, d1, 3, hit))  # as tight as it gets
+        top = -heap[0][0] if heap else 0.0
+        return max(best, top, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
+
+    def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
+        """The fractional bound of one duty interval (one item per service, the tenant limit)."""
+        w, u, live = ctx[:3]
+        order, seg = sd.order, sd.seg
+        eo, wo, uo, bo, lv = sd.e[order], w[order], u[order], sd.budget[order], live[order]
+        elig = lv & (eo <= bo - d0 + 1e-9) & (eo <= d1)
+        if not elig.any():
+            return 0.0
+        v = np.where(elig, np.minimum(wo / d0, uo), 0.0)
+        rho = np.maximum.reduceat(np.where(elig, v / eo, 0.0), seg)
+        vmax = np.maximum.reduceat(v, seg)
+        emax = np.maximum.reduceat(np.where(elig, eo, 0.0), seg)
+        has = rho > 0
+        if not has.any():
+            return 0.0
+        rho, vmax, emax = rho[has], vmax[has], emax[has]
+        wt = np.minimum(emax, vmax / rho)
+        idx = np.argsort(-rho)
+        cw = np.cumsum(wt[idx])
+        full = cw <= d1
+        knap = float((rho[idx] * wt[idx])[full].sum())
+        nf = int(full.sum())
+        if nf < len(idx):
+            knap += float(rho[idx[nf]] * (d1 - (cw[nf - 1] if nf else 0.0)))
+        k = self.max_tenants
+        if k is not None and len(vmax) > k:
+            knap = min(knap, float(np.sort(vmax)[-k:].sum()))
+        return knap
+
+    def _knapsack(self, sd: _SizeData, ctx, d0: float, d1: float):
+        """The knapsack bound of the interval [d0, d1] (every tenant credited at duty d0) and its tables."""
+        key = (sd.size, d0, d1)
+        if self._dp_key != key:
+            w, u, live = ctx[:3]
+            elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
+            v = np.minimum(w[elig] / d0, u[elig])
+            tables = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units)
+            self._dp_key, self._dp = key, (float(tables[4][0, -1]), tables)
+        return self._dp
+
+    def _branch(self, sd: _SizeData, ctx, d0: float, d1: float, thr: float, found: dict) -> float:
+        """Branch and bound over the interval's sets (one point per service, times summing to at most d1, the
+        knapsack tables as its bound); the sets worth more than `thr` at their own duty become columns in `found`.
+        Returns a bound on the interval: its best value credited at d0, or at most `thr` when nothing exceeds it,
+        or the knapsack bound when the nodes ran out."""
+        db, (items, V, E, first, g, delta) = self._knapsack(sd, ctx, d0, d1)
+        if db <= thr:
+            return db
+        n_serv = len(first) - 1
+        pos = np.repeat(np.arange(n_serv), np.diff(first))  # the service position of each item
+        k_max = self.max_tenants or n_serv
+        top = g.shape[1] - 1
+        z = [0.0]  # the interval's best objective
+        sets: list[tuple[float, list[int]]] = []
+
+        def dfs(k0: int, cap: float, val: float, members: list[int]) -> bool:
+            self._budget -= 1
+            if self._budget < 0 or (self._budget % 512 == 0 and self.clock() > self.deadline):
+                self._budget = -1
+                return False
+            if len(members) > 1 and val > z[0]:  # one-tenant sets are priced exactly (the singles)
+                z[0] = val
+                if val > thr:
+                    sets.append((val, list(members)))
+            if len(members) >= k_max or k0 >= n_serv:
+                return True
+            bar = max(thr, z[0])
+            col = g[k0:n_serv, min(int(cap / delta + 1e-9), top)] + val  # non-increasing: a prefix is worth trying
+            stop = np.flatnonzero(col <= bar)
+            end = k0 + (int(stop[0]) if len(stop) else n_serv - k0)
+            if end <= k0:
+                return True
+            sub = np.arange(first[k0], first[end])
+            sub = sub[E[sub] <= cap + 1e-12]
+            if not len(sub):
+                return True
+            rem = np.minimum(((cap - E[sub]) / delta + 1e-9).astype(int), top)
+            bnd = val + V[sub] + g[pos[sub] + 1, rem]
+            keep = bnd > bar
+            sub, bnd = sub[keep], bnd[keep]
+            for i in np.argsort(-bnd, kind="stable").tolist():
+                if bnd[i] <= max(thr, z[0]):
+                    continue
+                j = int(sub[i])
+                if not dfs(int(pos[j]) + 1, cap - float(E[j]), val + float(V[j]), members + [j]):
+                    return False
+            return True
+
+        complete = dfs(0, d1, 0.0, [])
+        for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
+            pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
+            d = float(sum(sd.e[i] for i in pts))
+            if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
+                continue
+            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
+            if key in found:
+                continue
+            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
+                              tuple(int(sd.batch[i]) for i in pts), d)
+            if c is not None and (true := self.value(c, ctx[3])) > thr:  # what the master will credit it with
+                found[key] = (true, c)
+        if not complete:
+            self.fallbacks += 1
+            return db  # out of nodes: the knapsack bound stands
+        return max(z[0], thr) if z[0] <= thr else z[0]
+
+def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int):
+    """The multiple-choice knapsack bound of a duty interval: at most one item (operating point) per service,
+    values `v`, times `e` rounded down to units of cap / units (so every set that fits in `cap` fits in `units`).
+    Items are grouped by service (dominated ones dropped: no shorter point of the service is worth as much),
+    services ordered by their best density; g[k, c] is the best value of services k.. within c units (g[n] = 0).
+    Returns (points, values, times, first item of each service (+ end), g, unit)."""
+    delta = cap / units
+    o = np.lexsort((e, svc))
+    svc, e, v, pts = svc[o], e[o], v[o], pts[o]
+    start = np.r_[True, svc[1:] != svc[:-1]]
+    seg = np.cumsum(start) - 1
+    big = float(v.max()) + 1.0 if len(v) else 1.0
+    vv = v + seg * big
+    prev = np.r_[-np.inf, np.maximum.accumulate(vv)[:-1]]
+    keep = (vv > prev) & (v > 0)
+    svc, e, v, pts, seg = svc[keep], e[keep], v[keep], pts[keep], seg[keep]
+    if not len(v):
+        return pts, v, e, np.zeros(1, dtype=int), np.zeros((1, units + 1)), delta
+    _, seg = np.unique(seg, return_inverse=True)
+    n = int(seg.max()) + 1
+    dens = np.zeros(n)
+    np.maximum.at(dens, seg, v / e)
+    rank = np.empty(n, dtype=int)
+    rank[np.argsort(-dens, kind="stable")] = np.arange(n)
+    o = np.lexsort((e, rank[seg]))
+    e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
+    first = np.searchsorted(pos, np.arange(n + 1))
+    q = np.floor(e / delta + 1e-9).astype(int)
+    g = np.zeros((n + 1, units + 1))
+    for k in range(n - 1, -1, -1):
+        row = g[k + 1].copy()
+        nxt = g[k + 1]
+        for i in range(first[k], first[k + 1]):
+            qi = q[i]
+            if qi > units:
+                continue
+            if qi == 0:
+                np.maximum(row, nxt + v[i], out=row)
+            else:
+                np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
+        g[k] = row
+    return pts, v, e, first, g, delta
+
+
+__all__ = ["CgOptions", "Pricer", "TOL"]
