@@ -26,6 +26,7 @@ from stsched.heuristic.construct import construct
 from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context, TimeUp
+from stsched.heuristic.scale import search_scale
 from stsched.heuristic.search import absorb, improve
 from stsched.heuristic.state import WGpu, clone, refit_gpu, scale_down, to_plan
 from stsched.plan import Plan
@@ -232,6 +233,15 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
     upper = lp_bound_scale(ctx.instance)
     if not np.isfinite(upper) or upper <= 0:
         return Outcome(None, None, None, f"max-scale: LP bound {upper}")
+    if ctx.opts.pool_for(len(ctx.names)):  # a large instance: the root search on the construction's GPU count
+        first = ctx.opts.construction_list()[0]
+        lo, best, spent = search_scale(ctx, lambda demand: _build(ctx, first, demand, ctx.instance.gpus), base,
+                                       float(upper), deadline, tol)
+        if best is not None:
+            note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs ({spent} constructions, "
+                    f"LP bound {upper:.4f})")
+            out = finalize(ctx, best, lo, note)
+            return Outcome(out.plan, out.report, lo if out.plan is not None else None, out.note)
     lo, hi, best = 0.0, float(upper), None
     for _ in range(ctx.opts.scale_iterations):
         if (hi - lo) <= tol * hi or time.perf_counter() > deadline:
