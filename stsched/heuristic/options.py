@@ -159,8 +159,8 @@ class HeuristicOptions:
         fast = dict(restarts=0, share_sets=1, fill_layouts=1, fill_combinations=8, search_rounds=1, search_starts=1,
                     merge_group=2,
                     merge_tries=1, descent_budget=0, scale_descent_budget=0)
-        large = self.pool_for(services) > 0  # scale: cover-then-pack, linear with its blocked best fit
-        return replace(self, constructions="cover" if large else "greedy", effort="fast", load_probes="",
+        large = self.pool_for(services) > 0  # scale: the better of the two on a pilot (`scale.choose_construction`)
+        return replace(self, constructions="cover,greedy" if large else "greedy", effort="fast", load_probes="",
                        **{k: min(v, getattr(self, k)) for k, v in fast.items()})
 
     def pool_for(self, services: int) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -98,3 +98,28 @@ def search_scale(ctx: Context, build: Build, base: np.ndarray, upper: float, dea
             break
         alpha = next_alpha(lo, hi, p, target, upper, tol)
     return (lo.alpha if lo is not None else 0.0), best, spent
+
+
+PILOT = 256  # services of the pilot that chooses the construction at scale
+
+
+def choose_construction(ctx: Context, build: Callable[[str, np.ndarray], tuple[list[WGpu], np.ndarray]],
+                        demand: np.ndarray) -> Context:
+    """On a large instance whose `constructions` name several, the context with only the one that needs the
+    fewest GPUs on a pilot: the demand of the first PILOT servable services (index order, zero elsewhere); ties
+    go to the first named.  Cover-then-pack packs the A100 MPS instances tighter, the greedy the MIG ones
+    (section "At scale" of docs/HEURISTIC.md); the pilot decides per instance at a fraction of the cost."""
+    names = ctx.opts.construction_list()
+    if len(names) < 2:
+        return ctx
+    pilot = np.zeros_like(demand)
+    chosen = ctx.servable[:PILOT]
+    pilot[chosen] = demand[chosen]
+    best: tuple[float, str] | None = None
+    for name in names:
+        gpus, rem = build(name, pilot)
+        n = math.inf if np.any(rem > 0) else len(gpus)
+        log.debug("heuristic pilot: %s needs %s GPUs for the first %d services", name, n, len(chosen))
+        if best is None or n < best[0]:
+            best = (n, name)
+    return replace(ctx, opts=replace(ctx.opts, constructions=best[1]))
