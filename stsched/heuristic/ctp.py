@@ -58,16 +58,17 @@ def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
 
 def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
     """Temporal step: best-fit of the residual loads into shared partitions.  On large instances
-    (`HeuristicOptions.pool_for`) the services are cut into blocks of `RESIDUAL_BLOCK` (index order) whose
+    (`HeuristicOptions.at_scale`) the services are cut into blocks of `residual_block` (index order) whose
     residuals share partitions among themselves only: the best fit scans a block's partitions, not every one, so
     the step grows linearly with the services instead of quadratically."""
     order = sorted((i for i in range(len(rem)) if rem[i] > EPS * max(1.0, rem[i])),
                    key=lambda i: -rem[i] / ctx.eff[i])
-    if not ctx.opts.pool_for(len(ctx.names)):
+    block = ctx.opts.residual_block
+    if not ctx.opts.at_scale(len(ctx.names)):
         return _best_fit(ctx, rem, order, utilisation=False)
     blocks: dict[int, list[int]] = {}
     for i in order:
-        blocks.setdefault(i // RESIDUAL_BLOCK, []).append(i)
+        blocks.setdefault(i // block if block else 0, []).append(i)
     shared: list[WPart] = []
     for b in sorted(blocks):
         got = _best_fit(ctx, rem, blocks[b], utilisation=True)
@@ -75,9 +76,6 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
             return None
         shared += got
     return shared
-
-
-RESIDUAL_BLOCK = 128  # large instances: services per block of the residual best fit
 
 
 def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool) -> list[WPart] | None:

@@ -178,7 +178,7 @@ def lower_gpus(ctx: Context) -> int:
 
 def _at_scale(ctx: Context, demand: np.ndarray) -> Context:
     """On a large instance, the context with the one construction a pilot chooses (`scale.choose_construction`)."""
-    if not ctx.opts.pool_for(len(ctx.names)):
+    if not ctx.opts.at_scale(len(ctx.names)):
         return ctx
     return choose_construction(ctx, lambda c, d: _build(ctx, c, d, 0), demand)
 
@@ -244,7 +244,7 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
     upper = lp_bound_scale(ctx.instance)
     if not np.isfinite(upper) or upper <= 0:
         return Outcome(None, None, None, f"max-scale: LP bound {upper}")
-    if ctx.opts.pool_for(len(ctx.names)):  # a large instance: the root search on the construction's GPU count
+    if ctx.opts.at_scale(len(ctx.names)):  # a large instance: the root search on the construction's GPU count
         try:
             ctx = _at_scale(ctx, FIRST_PROBE * upper * base)
         except TimeUp:

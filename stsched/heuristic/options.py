@@ -77,6 +77,8 @@ class HeuristicOptions:
       scale_probes: max-scale: the constructions the root search on the GPU count may spend (`scale.py`; a work
         limit, it stops earlier at SolveOptions.max_scale_tol); the bisection, local search and raise steps of
         smaller instances are not run.
+      residual_block: cover-then-pack's best fit of the residual loads runs in blocks of this many services
+        (index order), each block's residuals sharing partitions among themselves only; 0: one block.
     Adapt
       adapt_resolve: when absorbing fails, also solve from scratch and keep that plan if it changes fewer layouts.
     """
@@ -114,6 +116,7 @@ class HeuristicOptions:
     scale_above: int = 128
     pool: int = 64
     scale_probes: int = 8
+    residual_block: int = 128
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -127,7 +130,7 @@ class HeuristicOptions:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
                      "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
-                     "descent_patience", "pool", "scale_above"):
+                     "descent_patience", "pool", "scale_above", "residual_block"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if self.merge_group < 2:
@@ -159,13 +162,18 @@ class HeuristicOptions:
         fast = dict(restarts=0, share_sets=1, fill_layouts=1, fill_combinations=8, search_rounds=1, search_starts=1,
                     merge_group=2,
                     merge_tries=1, descent_budget=0, scale_descent_budget=0)
-        large = self.pool_for(services) > 0  # scale: the better of the two on a pilot (`scale.choose_construction`)
+        large = self.at_scale(services)  # scale: the better of the two on a pilot (`scale.choose_construction`)
         return replace(self, constructions="cover,greedy" if large else "greedy", effort="fast", load_probes="",
                        **{k: min(v, getattr(self, k)) for k, v in fast.items()})
 
+    def at_scale(self, services: int) -> bool:
+        """Whether the scale settings apply to an instance of `services` services (effort auto or fast, more than
+        `scale_above` services)."""
+        return self.effort != "full" and services > self.scale_above
+
     def pool_for(self, services: int) -> int:
         """The construction's pool size on an instance of `services` services (0: every service)."""
-        if self.effort == "full" or services <= self.scale_above or self.pool >= services:
+        if not self.at_scale(services) or self.pool >= services:
             return 0
         return self.pool
 

@@ -250,9 +250,9 @@ NEARBY_LIGHT = 32  # large instances: the lightest GPUs (besides those serving t
 
 def nearby(ctx: Context, gpus: list[WGpu], services: set[int]) -> list[int]:
     """The GPUs (indices) that a move of `services`' loads may change: every GPU, or on large instances
-    (`HeuristicOptions.pool_for`) the GPUs already serving one of them and the NEARBY_LIGHT least loaded ones,
+    (`HeuristicOptions.at_scale`) the GPUs already serving one of them and the NEARBY_LIGHT least loaded ones,
     so that a move costs the same at any instance size (the scan to find them is linear and cheap)."""
-    if not ctx.opts.pool_for(len(ctx.names)) or len(gpus) <= NEARBY_LIGHT:
+    if not ctx.opts.at_scale(len(ctx.names)) or len(gpus) <= NEARBY_LIGHT:
         return list(range(len(gpus)))
     hosts = {k for k, x in enumerate(gpus) if any(i in services for p in x.parts for i, _ in p.tenants)}
     loads = [x.load(ctx) for x in gpus]

@@ -57,6 +57,8 @@ def test_pool_keeps_the_first_services_with_demand_in_index_order():
     assert Pool(build_context(inst, HeuristicOptions()), rem).members(rem) is not None  # 40 <= scale_above: all
     assert HeuristicOptions().pool_for(40) == 0 and HeuristicOptions().pool_for(1024) == 64
     assert HeuristicOptions(effort="full").pool_for(1024) == 0
+    assert HeuristicOptions(pool=0).pool_for(1024) == 0 and HeuristicOptions(pool=0).at_scale(1024)
+    assert not HeuristicOptions().at_scale(128) and not HeuristicOptions(effort="full").at_scale(1024)
 
 
 @settings(max_examples=60, deadline=None)
