@@ -1,5 +1,6 @@
 """Max-scale on large instances (more than `HeuristicOptions.scale_above` services): a root search on the GPU
-count of the construction (cover-then-pack at scale, `HeuristicOptions.effective`) instead of a bisection.
+count of the construction (cover-then-pack or the greedy, whichever a pilot on the first services packs tighter:
+`choose_construction`) instead of a bisection.
 
 The construction for alpha x rates, run without a GPU limit, needs N(alpha) GPUs; alpha fits when N(alpha) <= the
 instance's GPUs G.  At scale N grows almost linearly in alpha (hundreds of GPUs, each one a small step), so the
@@ -9,8 +10,8 @@ not], each step kept at least a quarter of the bracket away from its ends so the
 whatever the steps of N.  The search stops at `SolveOptions.max_scale_tol` like the bisection, when the bracket's
 ends need G and G + 1 GPUs (the resolution of N there: what is left is less than the bracket's width), or after
 `HeuristicOptions.scale_probes` constructions (a work limit: the same probes and plan on any machine).  One
-probe costs one construction, which is linear in the services (the blocked best fit of `ctp`), so the whole
-search is too.
+probe costs one construction, which is linear in the services (the blocked best fit of `ctp`, the greedy's
+pool), so the whole search is too.
 """
 
 from __future__ import annotations
