@@ -70,7 +70,9 @@ class HeuristicOptions:
         target, 64 services on 32 GPUs).
       fast_above: the service count above which "auto" means fast.
     Scale (instances of more than scale_above services, effort auto or fast)
-      scale_above: the service count above which the scale settings below apply.
+      scale_above: the service count above which the scale settings below apply, and the fast profile builds
+        with cover-then-pack or the greedy, whichever needs fewer GPUs on a pilot of the first 256 services
+        (`scale.choose_construction`).
       pool: each GPU of a construction chooses among a pool of this many services only (the first ones, in
         index order, with demand left, refilled as they are served), so that building a GPU costs the same at
         any instance size; 0: every service.
