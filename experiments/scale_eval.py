@@ -3,6 +3,8 @@
     python -m experiments.scale_eval --quick          # 16 and 32 services, work limits only: the same rows anywhere
     python -m experiments.scale_eval                   # 16 .. 1,024 services (GPUs = services / 2), three seeds
     python -m experiments.scale_eval --services 256 1024 4096 --seeds 7 --solvers heuristic
+    python -m experiments.scale_eval --services 256 1024 4096 --seeds 7 --solvers heuristic --no-bound
+    python -m experiments.scale_eval --services 256 --seeds 7 --solvers heuristic:effort=full --no-bound
     python -m experiments.scale_eval --integrality     # how much of the integrality gap each bound step closes
     python -m experiments.scale_eval --plot-only
 
@@ -36,6 +38,8 @@ import math
 import multiprocessing as mp
 import time
 from typing import Mapping
+
+import numpy as np
 
 from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, study_args
 from experiments.plots import number, series_plot
@@ -105,22 +109,32 @@ def _bound(point: Mapping[str, object]) -> dict:
             "infeasible": len(b.infeasible_services)}
 
 
+def solver_spec(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A solver spec NAME or NAME:key=value,key=value (its `--param`s): the name and the params."""
+    name, _, rest = spec.partition(":")
+    params = tuple(tuple(kv.split("=", 1)) for kv in rest.split(",") if kv)
+    bad = [kv for kv in params if len(kv) != 2]
+    if bad:
+        raise ValueError(f"solver spec {spec!r}: params are key=value separated by commas")
+    return name, params  # type: ignore[return-value]
+
+
 def _solve(point: Mapping[str, object]) -> dict:
     inst = instance_of(point)
-    name = str(point["solver"])
-    params: tuple[tuple[str, str], ...] = ()
+    name, params = solver_spec(str(point["solver"]))
     limit = float(point["time_limit"])
     if name == "cg":
-        params = (("max_rounds", str(point["bound_rounds"])),)
+        params += (("max_rounds", str(point["bound_rounds"])),)
         if point["run"] == "quick":  # its integer master has no work limit: time-limited there (see the docstring)
             limit = QUICK_CG_LIMIT
             params += (("cg_share", "0.9"), ("warm_share", "1.0"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     j = run_solver(name, inst, SolveOptions(objective=Objective(point["objective"]), time_limit_s=limit,
                                             params=params))
     r = j.result
     return {"status": r.status.value, "value": r.objective, "valid": j.valid, "wall_s": round(r.wall_s, 3),
-            "total_s": round(time.perf_counter() - t0, 3), "own_bound": r.bound,
+            "total_s": round(time.perf_counter() - t0, 3), "solve_cpu_s": round(time.process_time() - c0, 3),
+            "own_bound": r.bound,
             "message": r.message[:200]}
 
 
@@ -154,7 +168,7 @@ def gap(objective: str, value: float | None, bound: float | None) -> float | Non
 
 def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
     known = available_solvers()
-    out = [s for s in chosen if s in known]
+    out = [s for s in chosen if solver_spec(s)[0] in known]
     if not quick and services <= EXACT_MAX_SERVICES and "exact" in chosen:
         out += [s for s in EXACT if s in known]
     if "baselines" in chosen:
@@ -183,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="what --bound-time counts: wall clock, or the bound's own CPU time (a loaded machine)")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solver run")
     ap.add_argument("--integrality", action="store_true", help="the integrality-gap study (see above)")
+    ap.add_argument("--no-bound", action="store_true",
+                    help="skip the certified bound (rows keep the solver's own bound, `own_bound`)")
     args = study_args(ap, argv, quick="16 and 32 services, one seed, work limits (machine-independent rows)")
     if args.plot_only:
         print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))
@@ -199,12 +215,13 @@ def main(argv: list[str] | None = None) -> int:
              "bound_rounds": args.bound_rounds, "bound_time": args.bound_time, "bound_clock": args.bound_clock}
             for x in lates for d in args.devices for n in args.services for s in args.seeds for o in args.objectives]
     keys = ["run", "device", "services", "seed", "objective", "late_share"]
-    bounds = run_grid(EXPERIMENT, base, keys, lambda p: forked(_bound, p), fresh=args.fresh, filename="bounds.csv")
+    bounds = [] if args.no_bound else run_grid(EXPERIMENT, base, keys, lambda p: forked(_bound, p), fresh=args.fresh,
+                                               filename="bounds.csv")
     by_key = {tuple(r[k] for k in keys): r for r in bounds}
     points = []
     for p in base:
         for name in solvers_for(int(p["services"]), args.solvers, args.quick):
-            if p["late_share"] and name not in ("heuristic", "cg"):
+            if p["late_share"] and solver_spec(name)[0] not in ("heuristic", "cg"):
                 continue
             points.append({**p, "solver": name, "time_limit": args.time_limit})
 
@@ -219,14 +236,42 @@ def main(argv: list[str] | None = None) -> int:
     every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv")
     rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
-            "certified_bound", "gap", "wall_s", "cpu_s", "peak_mb"]
+            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "cpu_s", "peak_mb"]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+    fits = exponents(rows, minimum=256)
+    if fits:
+        print()
+        print(markdown_table(fits, list(fits[0])))
     print()
     print(markdown_table([{c: _fmt(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
                                                              "wall_s"]} for b in bounds if b["run"] == tag],
                          keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
     print("\n".join(str(p) for p in plot(every)))  # every run's rows (quick and full) in one figure
     return 0
+
+
+def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
+    """Per device, objective and solver: the exponent k of time ~ services^k (least squares on log-log, seeds
+    pooled) over the rows with at least `minimum` services and at least two sizes, for the solver's wall time and
+    the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance)."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in rows:
+        if int(r["services"]) >= minimum and number(r.get("wall_s")):
+            groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"])), []).append(r)
+    out = []
+    for (device, objective, solver), sub in sorted(groups.items()):
+        xs = np.log([int(r["services"]) for r in sub])
+        if len(set(xs.tolist())) < 2:
+            continue
+        row = {"device": device, "objective": objective, "solver": solver,
+               "services": f"{min(int(r['services']) for r in sub)}-{max(int(r['services']) for r in sub)}"}
+        for metric in ("wall_s", "solve_cpu_s"):
+            if any(number(r.get(metric)) is None for r in sub):
+                continue
+            ys = np.log([max(number(r[metric]), 1e-6) for r in sub])
+            row[f"exponent_{metric[:-2]}"] = round(float(np.polyfit(xs, ys, 1)[0]), 3)
+        out.append(row)
+    return out
 
 
 def integrality(args) -> int:

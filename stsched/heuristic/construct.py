@@ -58,37 +58,39 @@ def _value(ctx: Context, taken: dict[int, float]) -> float:
     return sum(r / ctx.eff[s] for s, r in taken.items())
 
 
-def _options(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[tuple[float, float, Option]]:
+def _options(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[float, float, Option]]:
     """Candidate contents of a partition of size index j: (value, upper bound on the filled value, option).
 
     Spatial: each of the best `fill_branching` services alone (the bound adds the time it leaves free).
     Temporal: tenant sets of the best `share_sets` services, served in proportion to their remaining demand.
-    Sorted by value; the layout's joint choice considers the best `fill_branching` of them.  Memoised on the
-    exact inputs (the same remaining demand recurs across layouts and constructions); the list is shared, read
-    only."""
-    key = ("options", j, rem.tobytes(), valid.tobytes())
+    Sorted by value; the layout's joint choice considers the best `fill_branching` of them.  Only the services
+    `cand` (ascending indices, all servable) are considered, so the cost grows with their number, not the
+    instance's.  Memoised on the exact inputs (the same remaining demand recurs across layouts and
+    constructions); the list is shared, read only."""
+    key = ("options", j, cand.tobytes(), rem[cand].tobytes())
     hit = ctx.memo.get(key)
     if hit is None:
-        hit = ctx.remember(key, _options_of(ctx, j, rem, valid))
+        hit = ctx.remember(key, _options_of(ctx, j, rem, cand))
     return hit
 
 
-def _options_of(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[tuple[float, float, Option]]:
+def _options_of(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[float, float, Option]]:
     size = ctx.sizes[j]
-    vals = np.where(valid, np.minimum(rem, ctx.cap1[:, j]) / np.where(valid, ctx.eff, 1.0), 0.0)
-    order = [int(s) for s in np.argsort(-vals, kind="stable")[:max(ctx.opts.fill_branching, ctx.opts.share_sets)]
-             if vals[s] > 0]
+    vals = np.minimum(rem[cand], ctx.cap1[cand, j]) / ctx.eff[cand]
+    top = [int(t) for t in np.argsort(-vals, kind="stable")[:max(ctx.opts.fill_branching, ctx.opts.share_sets)]
+           if vals[t] > 0]
+    order = [int(cand[t]) for t in top]
     out = []
-    for s in order[:ctx.opts.fill_branching]:
+    for t, s in zip(top[:ctx.opts.fill_branching], order):
         take = min(rem[s], ctx.cap1[s, j])
-        out.append((vals[s], vals[s] + size * (1 - take / ctx.cap1[s, j]), ("A", s)))
+        out.append((vals[t], vals[t] + size * (1 - take / ctx.cap1[s, j]), ("A", s)))
     limit = ctx.instance.mechanism.max_tenants or len(order)
     top = order[:ctx.opts.share_sets]
     sets = set()
     for k in range(2, min(limit, len(top)) + 1):
         sets.update(itertools.combinations(sorted(top), k))
     if limit >= 2:
-        sets.update(_complete_pairs(ctx, j, rem, valid))
+        sets.update(_complete_pairs(ctx, j, rem, cand))
     for tenants in sets:
         v = _value(ctx, _take(ctx, j, ("B", tenants), {}, rem))
         if v > 0:
@@ -97,17 +99,19 @@ def _options_of(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> lis
     return out
 
 
-def _complete_pairs(ctx: Context, j: int, rem: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs of services whose whole remaining loads may share one partition of size index j: by the time each
-    needs at its best one-process rate (t = rem / capc), the pairs with t_a + t_b <= 1 closest to 1."""
-    capc = ctx.capc[:, j]
-    ok = valid & (rem > 0) & (capc > 0)
-    t = np.where(ok, rem / np.where(capc > 0, capc, 1.0), np.inf)
-    idx = np.nonzero(t < 1.0)[0]
-    if len(idx) < 2:
+def _complete_pairs(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of services (of `cand`) whose whole remaining loads may share one partition of size index j: by the
+    time each needs at its best one-process rate (t = rem / capc), the pairs with t_a + t_b <= 1 closest to 1."""
+    capc = ctx.capc[cand, j]
+    r = rem[cand]
+    ok = (r > 0) & (capc > 0)
+    t = np.where(ok, r / np.where(capc > 0, capc, 1.0), np.inf)
+    sel = np.nonzero(t < 1.0)[0]
+    if len(sel) < 2:
         return []
-    idx = idx[np.argsort(t[idx], kind="stable")]
-    ts = t[idx]
+    sel = sel[np.argsort(t[sel], kind="stable")]
+    idx = cand[sel]
+    ts = t[sel]
     partner = np.searchsorted(ts, 1.0 - ts, side="right") - 1  # the largest t_b <= 1 - t_a
     pairs = []
     for a in range(len(idx) - 1, 0, -1):  # the largest loads first
@@ -133,28 +137,27 @@ def _sequence_value(ctx: Context, layout_idx: list[int], combo: tuple, rem: np.n
     return value
 
 
-def _choose(ctx: Context, layout_idx: list[int], rem: np.ndarray) -> tuple:
+def _choose(ctx: Context, layout_idx: list[int], rem: np.ndarray, cand: np.ndarray) -> tuple:
     """The contents of a layout's partitions chosen together (`_dfs`)."""
-    valid = ctx.eff > 0
-    cands = [_options(ctx, j, rem, valid) for j in layout_idx]
-    return _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, valid)
+    cands = [_options(ctx, j, rem, cand) for j in layout_idx]
+    return _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
 
 
 def _dfs(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
-         valid: np.ndarray) -> tuple:
+         cand: np.ndarray) -> tuple:
     """Depth-first choice of every partition's content, pruned by the best value each remaining partition can
     add; the candidates of a partition are recomputed for what the partitions before it leave (options in
     decreasing value, so the first leaf is the greedy choice); at most `fill_combinations` option evaluations.
     `first` and `top` are the options of `rem` (`_options`), so the choice is memoised on the layout and `rem`."""
-    key = ("dfs", tuple(layout_idx), rem.tobytes(), valid.tobytes())
+    key = ("dfs", tuple(layout_idx), cand.tobytes(), rem[cand].tobytes())
     hit = ctx.memo.get(key)
     if hit is None:
-        hit = ctx.remember(key, _dfs_search(ctx, layout_idx, first, top, rem, valid))
+        hit = ctx.remember(key, _dfs_search(ctx, layout_idx, first, top, rem, cand))
     return hit
 
 
 def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
-                valid: np.ndarray) -> tuple:
+                cand: np.ndarray) -> tuple:
     n = len(layout_idx)
     suffix = [0.0] * (n + 1)
     for k in range(n - 1, -1, -1):
@@ -174,7 +177,7 @@ def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: lis
             cur = rem.copy()
             for s, r in left.items():
                 cur[s] = r
-            options = _options(ctx, j, cur, valid)
+            options = _options(ctx, j, cur, cand)
         else:
             options = first[k]
         tried = False
@@ -197,14 +200,15 @@ def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: lis
     return best[1]
 
 
-def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, valid: np.ndarray) -> None:
-    """Temporal step: add residual loads of other services to a partition its primary leaves unsaturated."""
+def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, cand: np.ndarray) -> None:
+    """Temporal step: add residual loads of other services (of `cand`) to a partition its primary leaves
+    unsaturated."""
     limit = ctx.instance.mechanism.max_tenants
     if part.procs > 1 or (limit is not None and len(part.tenants) >= limit):
         return
-    rel = np.where(valid & (rem > 0), ctx.cap1[:, j] / (part.size * np.where(valid, ctx.eff, 1.0)), -1.0)
-    order = [int(s) for s in np.argsort(-rel, kind="stable")[:ctx.opts.share_candidates + len(part.tenants)]
-             if rel[s] > 0]
+    rel = np.where(rem[cand] > 0, ctx.cap1[cand, j] / (part.size * ctx.eff[cand]), -1.0)
+    order = [int(cand[t]) for t in np.argsort(-rel, kind="stable")[:ctx.opts.share_candidates + len(part.tenants)]
+             if rel[t] > 0]
     tried = 0
     for s in order:
         if part.has(s) >= 0:
@@ -243,13 +247,14 @@ def _build_shared(ctx: Context, size: float, taken: dict[int, float]) -> WPart |
 
 
 def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
-                combo: tuple | None = None) -> tuple[WGpu, float]:
-    """One GPU with `layout`, filled from the remaining demand `rem` (not modified); returns it and its work."""
+                combo: tuple | None = None, cand: np.ndarray | None = None) -> tuple[WGpu, float]:
+    """One GPU with `layout`, filled from the remaining demand `rem` (not modified) of the services `cand` (all
+    servable ones by default); returns it and its work."""
     left = rem.copy()
-    valid = ctx.eff > 0
+    cand = ctx.servable if cand is None else cand
     layout_idx = [ctx.size_index(s) for s in layout]
     if combo is None:
-        combo = _choose(ctx, layout_idx, left)
+        combo = _choose(ctx, layout_idx, left, cand)
     parts: list[WPart] = []
     for j, opt in zip(layout_idx, combo):
         size = ctx.sizes[j]
@@ -267,7 +272,7 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
     for part in parts:
         j = ctx.size_index(part.size)
         if any(r < ctx.cap1[i, j] * (1 - 1e-6) for i, r in part.tenants):
-            _share(ctx, part, j, left, valid)
+            _share(ctx, part, j, left, cand)
     # empty partitions of the layout may still take residual loads together
     used = [p.size for p in parts]
     for size in layout:  # partitions the options left empty
@@ -278,7 +283,7 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
             break
         j = ctx.size_index(size)
         part = WPart(size, 1, [])
-        _share(ctx, part, j, left, valid)
+        _share(ctx, part, j, left, cand)
         if part.tenants:
             parts.append(part)
     gpu = WGpu(parts)
@@ -291,35 +296,38 @@ def fill_layout(ctx: Context, layout: tuple[float, ...], rem: np.ndarray,
 
 
 def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = None,
-              layouts: list[tuple[float, ...]] | None = None, rank: int = 0) -> tuple[WGpu | None, float]:
+              layouts: list[tuple[float, ...]] | None = None, rank: int = 0,
+              cand: np.ndarray | None = None) -> tuple[WGpu | None, float]:
     """`best_gpu`, memoised without `rng` (the constructions start from the same demand): a fresh copy."""
+    cand = ctx.servable if cand is None else cand
     if rng is not None:
-        return best_gpu(ctx, rem, rng, layouts, rank)
-    key = ("gpu", rem.tobytes(), None if layouts is None else tuple(layouts), rank)
+        return best_gpu(ctx, rem, rng, layouts, rank, cand)
+    key = ("gpu", cand.tobytes(), rem[cand].tobytes(), None if layouts is None else tuple(layouts), rank)
     hit = ctx.memo.get(key)
     if hit is None:
-        hit = ctx.remember(key, best_gpu(ctx, rem, None, layouts, rank))
+        hit = ctx.remember(key, best_gpu(ctx, rem, None, layouts, rank, cand))
     gpu, value = hit
     return (None if gpu is None else clone([gpu])[0]), value
 
 
 def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = None,
-             layouts: list[tuple[float, ...]] | None = None, rank: int = 0) -> tuple[WGpu | None, float]:
+             layouts: list[tuple[float, ...]] | None = None, rank: int = 0,
+             cand: np.ndarray | None = None) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
     Each layout gets an upper bound from its partitions' best options; in decreasing order of that bound the
     layouts' contents are chosen (`_dfs`) until no bound beats the best choice (branch and bound); the best
     `fill_layouts` choices are then filled completely (the temporal step) and the one serving the most work is
     kept (`rank` > 0: the rank-th best instead, a construction variant).  With interference the filled layouts
-    are realised with the checker's slowdowns first."""
-    valid = ctx.eff > 0
+    are realised with the checker's slowdowns first.  Only the services `cand` are placed (default: all)."""
+    cand = ctx.servable if cand is None else cand
     cache: dict[int, list] = {}
     heads = []
     for k, layout in enumerate(layouts if layouts is not None else ctx.layouts):
         idx = [ctx.size_index(s) for s in layout]
         for j in idx:
             if j not in cache:
-                cache[j] = _options(ctx, j, rem, valid)
+                cache[j] = _options(ctx, j, rem, cand)
         cands = [cache[j] for j in idx]
         bound = sum(max((o[1] for o in c), default=0.0) for c in cands)
         if bound > 0:
@@ -329,7 +337,7 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
     for bound, nlen, negk, layout, idx, cands in heads:
         if scored and bound <= top * (1 + 1e-9):
             break
-        combo = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, valid)
+        combo = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
         value = _sequence_value(ctx, idx, combo, rem)
         top = max(top, value)
         noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
@@ -340,7 +348,7 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
         if filled and (n >= max(ctx.opts.fill_layouts, rank + 1)
                        or (rank == 0 and bound <= filled[0][1] * (1 + 1e-9))):
             break
-        gpu, served = fill_layout(ctx, layout, rem, combo)
+        gpu, served = fill_layout(ctx, layout, rem, combo, cand)
         if served <= 0:
             continue
         if ctx.interference:
@@ -367,20 +375,24 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
     tol = EPS * np.maximum(1.0, rem)
     rem[rem <= tol] = 0.0
     gpus: list[WGpu] = []
+    pool = Pool(ctx, rem)
     while np.any(rem > 0):
         if limit is not None and len(gpus) >= limit:
             break
         ctx.tick()
+        cand = pool.members(rem)
         gpu = None
         if target is not None and target - len(gpus) > 1:
             share = rem / (target - len(gpus))
-            cand, _ = build_gpu(ctx, share, rng)
-            if cand is not None:
-                got = cand.served()
+            trial, _ = build_gpu(ctx, share, rng, cand=cand)
+            if trial is not None:
+                got = trial.served()
                 if all(got.get(i, 0.0) >= share[i] * (1 - 1e-7) for i in np.nonzero(share > 0)[0]):
-                    gpu = cand
+                    gpu = trial
         if gpu is None:
-            gpu, value = build_gpu(ctx, rem, rng, rank=first_rank if not gpus else 0)
+            gpu, value = build_gpu(ctx, rem, rng, rank=first_rank if not gpus else 0, cand=cand)
+            if (gpu is None or value <= 0) and pool.size:  # nothing of the pool fits: every service may
+                gpu, value = build_gpu(ctx, rem, rng, rank=first_rank if not gpus else 0)
             if gpu is None or value <= 0:
                 break
         served = gpu.served()
@@ -397,3 +409,34 @@ def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None 
                 rem[i] = max(0.0, rem[i] - r)
             rem[rem <= tol] = 0.0
     return gpus, rem
+
+
+class Pool:
+    """The services a construction's next GPU may take (`HeuristicOptions.pool`): every servable service, or on
+    large instances the first `pool` of them (index order) with demand left, refilled in that order as they are
+    served.  `members` costs O(pool) per GPU, so a construction's work grows linearly with the services."""
+
+    def __init__(self, ctx: Context, rem: np.ndarray) -> None:
+        self.size = ctx.opts.pool_for(len(ctx.names))
+        self.all = ctx.servable
+        self.queue = [int(i) for i in ctx.servable if rem[i] > 0] if self.size else []
+        self.next = 0
+        self.current: list[int] = []
+        self._arr: np.ndarray | None = None
+
+    def members(self, rem: np.ndarray) -> np.ndarray:
+        """Ascending indices of the pool's services (refilled for the demand `rem` left)."""
+        if not self.size:
+            return self.all
+        keep = [i for i in self.current if rem[i] > 0]
+        changed = len(keep) != len(self.current)
+        while len(keep) < self.size and self.next < len(self.queue):
+            i = self.queue[self.next]
+            self.next += 1
+            if rem[i] > 0:
+                keep.append(i)
+                changed = True
+        if changed or self._arr is None:
+            self.current = keep
+            self._arr = np.array(sorted(keep), dtype=np.int64)
+        return self._arr

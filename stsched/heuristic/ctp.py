@@ -19,6 +19,7 @@ import numpy as np
 
 from stsched.heuristic.construct import _single
 from stsched.heuristic.fit import EPS, fit_partition, headroom
+from stsched.heuristic.index import FirstFit
 from stsched.heuristic.model import Context
 from stsched.heuristic.search import can_add
 from stsched.heuristic.state import WGpu, WPart, refit_gpu
@@ -56,19 +57,46 @@ def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
 
 
 def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
-    """Temporal step: best-fit of the residual loads into shared partitions."""
-    limit = ctx.instance.mechanism.max_tenants
-    shared: list[WPart] = []
+    """Temporal step: best-fit of the residual loads into shared partitions.  On large instances
+    (`HeuristicOptions.at_scale`) the services are cut into blocks of `residual_block` (index order) whose
+    residuals share partitions among themselves only: the best fit scans a block's partitions, not every one, so
+    the step grows linearly with the services instead of quadratically."""
     order = sorted((i for i in range(len(rem)) if rem[i] > EPS * max(1.0, rem[i])),
                    key=lambda i: -rem[i] / ctx.eff[i])
+    block = ctx.opts.residual_block
+    if not ctx.opts.at_scale(len(ctx.names)):
+        return _best_fit(ctx, rem, order, utilisation=False)
+    blocks: dict[int, list[int]] = {}
+    for i in order:
+        blocks.setdefault(i // block if block else 0, []).append(i)
+    shared: list[WPart] = []
+    for b in sorted(blocks):
+        got = _best_fit(ctx, rem, blocks[b], utilisation=True)
+        if got is None:
+            return None
+        shared += got
+    return shared
+
+
+def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool) -> list[WPart] | None:
+    """Each residual load of `order` in turn into the shared partition that takes it whole with the least room
+    left, else into a new partition of the smallest size that serves it alone.  `utilisation`: also skip the
+    partitions whose utilisation (sum of rate / best one-process cycle rate, `Context.capc`) leaves less than
+    the load needs, a necessary condition, before the exact head-room."""
+    limit = ctx.instance.mechanism.max_tenants
+    shared: list[WPart] = []
+    used: list[float] = []  # per shared partition: its utilisation (with `utilisation`)
     for i in order:
         need = float(rem[i])
         best = None
         for k, p in enumerate(shared):
             if p.procs > 1 or (limit is not None and len(p.tenants) >= limit) or (i, p.size, 1) not in ctx.exec_ms:
                 continue
+            if utilisation and used[k] + need / _capc(ctx, i, p.size) > 1.0 + 1e-9:
+                continue
             e0 = ctx.suffix_min(i, p.size, 1)
-            if p.fit.duty + 2 * e0 > ctx.budget[i] * (1 + EPS):
+            if p.fit.duty + 2 * e0 > ctx.budget[i] * (1 + EPS) or any(  # the cycle grows by e0 at least
+                    p.fit.duty + e0 + e > ctx.budget[t[0]] * (1 + EPS) for t, e in zip(p.tenants, p.fit.exec_ms)):
                 continue
             pairs = p.pairs() + [(i, 0.0)]
             h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)
@@ -81,6 +109,8 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
             p.tenants.append([i, need])
             p.fit = fit_partition(ctx, p.size, 1, p.pairs(), [None] * len(p.tenants))
             if p.fit is not None:
+                if utilisation:
+                    used[best[1]] += need / _capc(ctx, i, p.size)
                 continue
             p.tenants.pop()
             p.fit = fit_partition(ctx, p.size, 1, p.pairs(), [None] * len(p.tenants))
@@ -88,31 +118,43 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
         if part is None:  # larger than any single partition: split over knee partitions
             return None
         shared.append(part)
+        if utilisation:
+            used.append(need / _capc(ctx, i, part.size))
     return shared
+
+
+def _capc(ctx: Context, i: int, size: float) -> float:
+    """Service i's best one-process cycle rate at `size` (inf where it has none: its utilisation is then not
+    bounded this way, only by the exact head-room)."""
+    c = ctx.capc[i, ctx.size_index(size)]
+    return c if c > 0 else float("inf")
 
 
 def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
     """First-fit decreasing of partitions onto GPUs (legal layouts, re-fitted with interference)."""
     gpus: list[WGpu] = []
+    free = FirstFit(tol=1e-6 * ctx.capacity)  # skips only GPUs whose sizes leave no room (can_add's first test)
     for part in sorted(parts, key=lambda p: (-p.size, -sum(r for _, r in p.tenants))):
         ctx.tick()
         placed = False
-        for k, g in enumerate(gpus):
-            if k % 256 == 255:
-                ctx.tick()
-            if not can_add(ctx, g, part.size):
-                continue
-            g.parts.append(part)
-            if refit_gpu(ctx, g):
-                placed = True
-                break
-            g.parts.pop()
-            refit_gpu(ctx, g)
+        k = free.first(0, part.size)
+        while k is not None:
+            g = gpus[k]
+            if can_add(ctx, g, part.size):
+                g.parts.append(part)
+                if refit_gpu(ctx, g):
+                    placed = True
+                    free.set(k, free.free(k) - part.size)
+                    break
+                g.parts.pop()
+                refit_gpu(ctx, g)
+            k = free.first(k + 1, part.size)
         if not placed:
             g = WGpu([part])
             if not refit_gpu(ctx, g):
                 raise RuntimeError("a partition that was fitted alone does not fit alone")
             gpus.append(g)
+            free.append(ctx.capacity - part.size)
     return gpus
 
 

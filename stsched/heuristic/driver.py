@@ -26,6 +26,7 @@ from stsched.heuristic.construct import construct
 from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context, TimeUp
+from stsched.heuristic.scale import FIRST_PROBE, choose_construction, search_scale
 from stsched.heuristic.search import absorb, improve
 from stsched.heuristic.state import WGpu, clone, refit_gpu, scale_down, to_plan
 from stsched.plan import Plan
@@ -175,8 +176,19 @@ def lower_gpus(ctx: Context) -> int:
     return 0 if units <= 0 else max(1, math.ceil(units / ctx.capacity - 1e-9))  # no demand: the empty plan
 
 
+def _at_scale(ctx: Context, demand: np.ndarray) -> Context:
+    """On a large instance, the context with the one construction a pilot chooses (`scale.choose_construction`)."""
+    if not ctx.opts.at_scale(len(ctx.names)):
+        return ctx
+    return choose_construction(ctx, lambda c, d: _build(ctx, c, d, 0), demand)
+
+
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
     inst = ctx.instance
+    try:
+        ctx = _at_scale(ctx, rates(ctx))
+    except TimeUp:
+        return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     lower = lower_gpus(ctx)
     try:
         gpus = pack(ctx, rates(ctx), int(lower), deadline, seed)
@@ -232,6 +244,19 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
     upper = lp_bound_scale(ctx.instance)
     if not np.isfinite(upper) or upper <= 0:
         return Outcome(None, None, None, f"max-scale: LP bound {upper}")
+    if ctx.opts.at_scale(len(ctx.names)):  # a large instance: the root search on the construction's GPU count
+        try:
+            ctx = _at_scale(ctx, FIRST_PROBE * upper * base)
+        except TimeUp:
+            return Outcome(None, None, None, "max-scale: stopped at the time limit before a plan was complete")
+        first = ctx.opts.construction_list()[0]
+        lo, best, spent = search_scale(ctx, lambda demand: _build(ctx, first, demand, ctx.instance.gpus), base,
+                                       float(upper), deadline, tol)
+        if best is not None:
+            note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs ({spent} constructions "
+                    f"{first}, LP bound {upper:.4f})")
+            out = finalize(ctx, best, lo, note)
+            return Outcome(out.plan, out.report, lo if out.plan is not None else None, out.note)
     lo, hi, best = 0.0, float(upper), None
     for _ in range(ctx.opts.scale_iterations):
         if (hi - lo) <= tol * hi or time.perf_counter() > deadline:

@@ -59,6 +59,7 @@ class Context:
     interference: bool  # False when the form can never slow anything down
     form_needs_features: bool
     capc: np.ndarray | None = None  # [service, size index] one process, cycle rule: a time-shared tenant's rate
+    servable: np.ndarray | None = None  # ascending indices of the services with eff > 0 (what constructions place)
     suffix_cache: dict = field(default_factory=dict)
     deadline: float = math.inf  # the solve's time limit (perf_counter); constructions stop there (`TimeUp`)
     memo: dict = field(default_factory=dict)  # pure evaluations keyed by their exact inputs (`remember`)
@@ -220,6 +221,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
                   exec_ms, mlat, mem, feas, cap1, best_point, eff, knee, [], instance.interference.form != "none",
                   form.needs_features)
     ctx.capc = capc
+    ctx.servable = np.flatnonzero(eff > 0)
     ctx.layouts = enumerate_layouts(ctx)
     return ctx
 

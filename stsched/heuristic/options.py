@@ -69,6 +69,18 @@ class HeuristicOptions:
         the greedy alone, fewer contents per partition and a shorter search (the online setting of the speed
         target, 64 services on 32 GPUs).
       fast_above: the service count above which "auto" means fast.
+    Scale (instances of more than scale_above services, effort auto or fast)
+      scale_above: the service count above which the scale settings below apply, and the fast profile builds
+        with cover-then-pack or the greedy, whichever needs fewer GPUs on a pilot of the first 256 services
+        (`scale.choose_construction`).
+      pool: each GPU of a construction chooses among a pool of this many services only (the first ones, in
+        index order, with demand left, refilled as they are served), so that building a GPU costs the same at
+        any instance size; 0: every service.
+      scale_probes: max-scale: the constructions the root search on the GPU count may spend (`scale.py`; a work
+        limit, it stops earlier at SolveOptions.max_scale_tol); the bisection, local search and raise steps of
+        smaller instances are not run.
+      residual_block: cover-then-pack's best fit of the residual loads runs in blocks of this many services
+        (index order), each block's residuals sharing partitions among themselves only; 0: one block.
     Adapt
       adapt_resolve: when absorbing fails, also solve from scratch and keep that plan if it changes fewer layouts.
     """
@@ -103,6 +115,10 @@ class HeuristicOptions:
     constructions: str = "greedy,cover,balanced,second,third,whole"
     effort: str = "auto"
     fast_above: int = 32
+    scale_above: int = 128
+    pool: int = 64
+    scale_probes: int = 8
+    residual_block: int = 128
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -110,13 +126,13 @@ class HeuristicOptions:
             raise InputError(f"heuristic: knee_tolerance must lie in [0, 1), got {self.knee_tolerance}")
         for name in ("max_sizes", "max_layout_partitions", "share_candidates", "fill_branching", "share_sets",
                      "search_starts",
-                     "descent_pool", "descent_triples", "descent_bank",
+                     "descent_pool", "descent_triples", "descent_bank", "scale_probes",
                      "fill_combinations", "fill_layouts", "scale_iterations"):
             if getattr(self, name) < 1:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
                      "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
-                     "descent_patience"):
+                     "descent_patience", "pool", "scale_above", "residual_block"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if self.merge_group < 2:
@@ -148,8 +164,20 @@ class HeuristicOptions:
         fast = dict(restarts=0, share_sets=1, fill_layouts=1, fill_combinations=8, search_rounds=1, search_starts=1,
                     merge_group=2,
                     merge_tries=1, descent_budget=0, scale_descent_budget=0)
-        return replace(self, constructions="greedy", effort="fast", load_probes="",
+        large = self.at_scale(services)  # scale: the better of the two on a pilot (`scale.choose_construction`)
+        return replace(self, constructions="cover,greedy" if large else "greedy", effort="fast", load_probes="",
                        **{k: min(v, getattr(self, k)) for k, v in fast.items()})
+
+    def at_scale(self, services: int) -> bool:
+        """Whether the scale settings apply to an instance of `services` services (effort auto or fast, more than
+        `scale_above` services)."""
+        return self.effort != "full" and services > self.scale_above
+
+    def pool_for(self, services: int) -> int:
+        """The construction's pool size on an instance of `services` services (0: every service)."""
+        if not self.at_scale(services) or self.pool >= services:
+            return 0
+        return self.pool
 
     @classmethod
     def from_params(cls, params: tuple[tuple[str, str], ...] | dict[str, str]) -> "HeuristicOptions":

@@ -232,11 +232,32 @@ def remove_gpu(ctx: Context, gpus: list[WGpu], g: int) -> list[WGpu] | None:
     if free < gpus[g].load(ctx) * (1 - 1e-9):
         return None  # no GPU serves more work than its capacity
     rest = clone([x for k, x in enumerate(gpus) if k != g])
+    services = {i for p in gpus[g].parts for i, _ in p.tenants}
+    near = nearby(ctx, rest, services)
+    sub = [rest[k] for k in near]
     loads: dict[int, float] = {}
-    for p in relocate(ctx, rest, [clone_part(p) for p in gpus[g].parts if p.tenants]):
+    for p in relocate(ctx, sub, [clone_part(p) for p in gpus[g].parts if p.tenants]):
         for i, r in p.tenants:
             loads[i] = loads.get(i, 0.0) + r
-    return None if absorb(ctx, rest, loads) else rest
+    left = absorb(ctx, sub, loads)
+    for k, x in zip(near, sub):
+        rest[k] = x
+    return None if left else rest
+
+
+NEARBY_LIGHT = 32  # large instances: the lightest GPUs (besides those serving the services) a move may use
+
+
+def nearby(ctx: Context, gpus: list[WGpu], services: set[int]) -> list[int]:
+    """The GPUs (indices) that a move of `services`' loads may change: every GPU, or on large instances
+    (`HeuristicOptions.at_scale`) the GPUs already serving one of them and the NEARBY_LIGHT least loaded ones,
+    so that a move costs the same at any instance size (the scan to find them is linear and cheap)."""
+    if not ctx.opts.at_scale(len(ctx.names)) or len(gpus) <= NEARBY_LIGHT:
+        return list(range(len(gpus)))
+    hosts = {k for k, x in enumerate(gpus) if any(i in services for p in x.parts for i, _ in p.tenants)}
+    loads = [x.load(ctx) for x in gpus]
+    light = sorted(range(len(gpus)), key=lambda k: loads[k])[:NEARBY_LIGHT]
+    return sorted(hosts.union(light))
 
 
 def relocate(ctx: Context, gpus: list[WGpu], parts: list[WPart]) -> list[WPart]:
@@ -277,8 +298,14 @@ def merge(ctx: Context, gpus: list[WGpu], k: int, deadline: float) -> list[WGpu]
                 demand[i] += r
         new, rem = construct(ctx, demand, limit=k - 1)
         rest = clone([x for j, x in enumerate(gpus) if j not in group])
-        if np.any(rem > 0) and absorb(ctx, rest, {int(i): float(rem[i]) for i in np.nonzero(rem)[0]}):
-            continue  # something could not be placed
+        if np.any(rem > 0):
+            left = {int(i): float(rem[i]) for i in np.nonzero(rem)[0]}
+            near = nearby(ctx, rest, set(left))
+            sub = [rest[j] for j in near]
+            if absorb(ctx, sub, left):
+                continue  # something could not be placed
+            for j, x in zip(near, sub):
+                rest[j] = x
         return rest + new
     return None
 

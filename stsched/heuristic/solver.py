@@ -41,7 +41,8 @@ class HeuristicSolver:
         obj = options.objective
         # the plan is realised and checked after the search: time for that is kept back from the search so that
         # the whole solve ends within the limit (large instances: thousands of GPUs take seconds to check)
-        gpus = instance.gpus if obj is Objective.MAX_SCALE else min(instance.gpus, _finite(lp_bound_gpus(instance)))
+        lp_gpus = None if obj is Objective.MAX_SCALE else lp_bound_gpus(instance)
+        gpus = instance.gpus if lp_gpus is None else min(instance.gpus, _finite(lp_gpus))
         reserve = min(0.5 * options.time_limit_s, FINALIZE_S_PER_GPU * gpus)
         deadline = t0 + options.time_limit_s - reserve
         ctx = build_context(instance, opts)
@@ -51,7 +52,7 @@ class HeuristicSolver:
             return SolveResult(self.name, Status.INFEASIBLE, message="cannot be served: " + "; ".join(
                 f"{k}: {v}" for k, v in bad.items()), infeasible_services=tuple(bad), discretisation=_disc())
         if obj is Objective.MIN_GPUS:
-            bound = lp_bound_gpus(instance)
+            bound = lp_gpus
             if bound > instance.gpus:
                 return SolveResult(self.name, Status.INFEASIBLE, bound=bound, discretisation=_disc(),
                                    message=f"the LP bound needs {bound} GPUs, the instance has {instance.gpus}")

@@ -1,0 +1,26 @@
+"""experiments.scale_eval: solver specs with params, and the time exponent fitted over 256+ services."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments.scale_eval import exponents, solver_spec, solvers_for
+
+
+def test_solver_spec_with_params():
+    assert solver_spec("heuristic") == ("heuristic", ())
+    assert solver_spec("heuristic:effort=full,pool=32") == ("heuristic", (("effort", "full"), ("pool", "32")))
+    with pytest.raises(ValueError):
+        solver_spec("heuristic:effort")
+    assert "heuristic:effort=full" in solvers_for(256, ["heuristic:effort=full"], quick=False)
+
+
+def test_exponents_recover_a_power_law():
+    rows = [{"device": "a100-mps", "objective": "min-gpus", "solver": "heuristic", "services": str(n),
+             "wall_s": str(0.01 * n ** 1.2), "solve_cpu_s": str(0.002 * n)} for n in (64, 256, 1024, 4096)]
+    rows[0]["wall_s"] = "1000"  # below the 256 services of the fit: ignored
+    (fit,) = exponents(rows, minimum=256)
+    assert fit["services"] == "256-4096"
+    assert fit["exponent_wall"] == pytest.approx(1.2, abs=1e-3)
+    assert fit["exponent_solve_cpu"] == pytest.approx(1.0, abs=1e-3)
+    assert exponents(rows[:2], minimum=256) == []  # one size: no fit

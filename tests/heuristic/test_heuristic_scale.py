@@ -1,0 +1,101 @@
+"""The heuristic at scale (issue 17): the first-fit index agrees with a plain scan, the construction's pool keeps
+its invariants, the max-scale root search stays in its bracket and finds the crossing of a step function, and
+the scale settings (lowered here to small instances so that the test is fast) give checker-valid plans."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stsched.heuristic.construct import Pool
+from stsched.heuristic.index import FirstFit
+from stsched.heuristic.model import build_context
+from stsched.heuristic.options import HeuristicOptions
+from stsched.heuristic.scale import Probe, next_alpha, search_scale
+from stsched.registry import Objective, SolveOptions, run_solver
+from stsched.scenarios import random_instance
+
+
+def _scan(free: list[float], k: int, x: float, tol: float) -> int | None:
+    return next((i for i in range(k, len(free)) if free[i] >= x - tol), None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["append", "set", "query"]), st.integers(0, 40),
+                          st.floats(0.0, 100.0, allow_nan=False)), max_size=80))
+def test_first_fit_agrees_with_a_scan(ops):
+    ff, free = FirstFit(tol=1e-6), []
+    for op, k, x in ops:
+        if op == "append":
+            assert ff.append(x) == len(free)
+            free.append(x)
+        elif op == "set" and free:
+            ff.set(k % len(free), x)
+            free[k % len(free)] = x
+        else:
+            assert ff.first(k, x) == _scan(free, k, x, 1e-6)
+    assert len(ff) == len(free)
+    assert all(ff.free(i) == v for i, v in enumerate(free))
+
+
+def test_pool_keeps_the_first_services_with_demand_in_index_order():
+    inst = random_instance(40, 20, 3, "a100-mps", arrivals="deterministic")
+    ctx = build_context(inst, HeuristicOptions(scale_above=16, pool=8))
+    rem = np.array([inst.service(n).rate for n in ctx.names])
+    rem[[0, 5]] = 0.0
+    pool = Pool(ctx, rem)
+    first = pool.members(rem)
+    assert first.tolist() == [i for i in ctx.servable if rem[i] > 0][:8]
+    rem[first[:3]] = 0.0  # three are served: the next three in index order join
+    second = pool.members(rem).tolist()
+    assert second == sorted(second) and len(second) == 8
+    assert set(second) == set(first[3:].tolist()) | set([i for i in ctx.servable if rem[i] > 0][5:8])
+    assert Pool(build_context(inst, HeuristicOptions()), rem).members(rem) is not None  # 40 <= scale_above: all
+    assert HeuristicOptions().pool_for(40) == 0 and HeuristicOptions().pool_for(1024) == 64
+    assert HeuristicOptions(effort="full").pool_for(1024) == 0
+    assert HeuristicOptions(pool=0).pool_for(1024) == 0 and HeuristicOptions(pool=0).at_scale(1024)
+    assert not HeuristicOptions().at_scale(128) and not HeuristicOptions(effort="full").at_scale(1024)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.1, 10.0), st.floats(0.1, 10.0), st.integers(1, 500), st.integers(1, 500),
+       st.floats(1e-4, 1e-2))
+def test_next_alpha_stays_inside_the_bracket(a, b, n_lo, n_hi, tol):
+    lo, hi = Probe(min(a, b), float(min(n_lo, n_hi))), Probe(max(a, b) + 1e-3, float(max(n_lo, n_hi) + 1))
+    x = next_alpha(lo, hi, hi, target=lo.gpus + 0.5, upper=20.0, tol=tol)
+    assert lo.alpha < x < hi.alpha
+    assert next_alpha(lo, None, lo, lo.gpus * 2, 20.0, tol) >= lo.alpha * (1 + tol) or lo.alpha * (1 + tol) > 20
+    assert next_alpha(None, hi, hi, 1.0, 20.0, tol) <= hi.alpha * (1 - tol)
+
+
+@pytest.mark.parametrize("slope,gpus", [(100.0, 128), (37.5, 512), (250.0, 64)])
+def test_root_search_finds_the_crossing_of_a_step_function(slope, gpus):
+    """N(alpha) = ceil(slope x alpha): the largest alpha that fits G GPUs is G / slope; the search ends within
+    tolerance or one GPU of it, never above it, within its probe budget."""
+    inst = random_instance(4, gpus, 1, "a100-mps", arrivals="deterministic")
+    ctx = build_context(inst, HeuristicOptions())
+    calls = []
+
+    def build(demand):
+        alpha = float(demand[0])
+        calls.append(alpha)
+        return [object()] * math.ceil(slope * alpha - 1e-12), np.zeros(1)
+
+    lo, best, spent = search_scale(ctx, build, np.ones(1), upper=2 * gpus / slope, deadline=math.inf, tol=1e-3)
+    assert best is not None and len(best) <= gpus and spent == len(calls) <= ctx.opts.scale_probes
+    assert lo <= gpus / slope + 1e-12
+    assert lo >= (gpus - 1) / slope * (1 - 1e-3)
+
+
+@pytest.mark.parametrize("device", ["a100-mps", "a100-mig"])
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+def test_scale_settings_give_valid_plans(device, objective):
+    inst = random_instance(40, 20, 5, device, arrivals="deterministic")
+    params = (("scale_above", "16"), ("pool", "8"))
+    judged = run_solver("heuristic", inst, SolveOptions(objective=objective, time_limit_s=60, params=params))
+    assert judged.valid and judged.result.plan is not None
+    assert judged.result.objective is not None and judged.result.objective > 0
