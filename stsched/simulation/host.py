@@ -83,7 +83,10 @@ def parse_host_overhead(text: str, what: str = "--host-overhead") -> HostOverhea
     if nums is not None:
         if len(nums) > 2:
             raise InputError(f"{what} {text!r}: expected SECONDS, BATCH,WAKE or a JSON file")
-        return HostOverhead(nums[0], nums[1] if len(nums) == 2 else 0.0, "given")
+        try:
+            return HostOverhead(nums[0], nums[1] if len(nums) == 2 else 0.0, "given")
+        except InputError as e:
+            raise InputError(f"{what} {text!r}: {e}") from None
     path = Path(text)
     if not path.is_file():
         raise InputError(f"{what} {text!r}: not a number of seconds and no such file")

@@ -114,3 +114,21 @@ def test_measured_batch_time_quantiles_round_trip_and_draw_inside_their_range(tm
                                                                       "quantiles": [2.0, 1.0]}]}}}))
     with pytest.raises(InputError, match="quantiles"):
         read_batch_quantiles(str(f))
+
+
+def test_stsched_simulate_takes_the_host_overhead(tmp_path, capsys):
+    from stsched.cli import main
+    from stsched.io import save_instance, save_plan
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from tests.conftest import make_mps_instance
+
+    save_instance(make_mps_instance(rates=(10.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "i.json")
+    save_plan(Plan((GpuLayout((Partition(100.0, (Tenant("s0", 1, 10.0),)),)),)), tmp_path / "p.json")
+    base = ["simulate", str(tmp_path / "i.json"), str(tmp_path / "p.json"), "--arrivals", "deterministic",
+            "--duration", "5", "--json"]
+    assert main(base + ["--host-overhead", "0.001,0.002"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["host_overhead"]["batch_s"] == 0.001 and out["p50_ms"] == pytest.approx(6.0)
+    assert main(base + ["--host-overhead", "-0.001"]) == 2
+    assert "--host-overhead '-0.001'" in capsys.readouterr().err
+    assert main(base + ["--host-overhead", "0.001", "--shards", "2", "--arrivals", "poisson"]) == 2
