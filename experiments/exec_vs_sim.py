@@ -7,10 +7,10 @@
     python -m experiments.exec_vs_sim --instance inst.json --plan plan.json --profile /tmp/prof
 
 A calibration run (seed `--calib-seed`, or 100 + the compared seed right before each compared run with
-`--calibrate each`, the default, since the machine's load drifts between runs) executes the plan and measures the executor's host overhead and its
-batch times against the simulator's (`stsched.executor.host.measure_host`).  Then every seed of `--seeds` executes
-the plan on fresh Poisson arrivals, and the simulator runs on exactly those arrivals (same routing) in four
-variants:
+`--calibrate each`, the default, since the machine's load drifts between runs) executes the plan and measures the
+executor's host overhead and its batch times against the simulator's (`stsched.executor.host.measure_host`).
+Then every seed of `--seeds` executes the plan on fresh Poisson arrivals, and the simulator runs on exactly those
+arrivals (same routing) in four variants:
 
 - `plain`: the table's execution times (padded batches: the full batch's time), no noise, no host overhead;
 - `noise`: plus the profile's measured noise (log-normal, the median CV of its solo repeats: `--noise-cv PROFILE`);
