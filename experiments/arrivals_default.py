@@ -1,5 +1,5 @@
 """Issue 15: what the default (Poisson) arrivals buy -- random instances planned for deterministic arrivals (the
-papers' rule) against the new default, Poisson (the margin late_share 0.05), both simulated under Poisson arrivals.
+papers' rule) against the new default, Poisson (the margin `POISSON_LATE_SHARE`), both simulated under Poisson arrivals.
 
     python -m experiments.arrivals_default            # 12 and 64 services, three seeds each (fresh every run)
     python -m experiments.arrivals_default --quick    # 12 services, one seed
@@ -9,7 +9,8 @@ deterministic or poisson (the same services and rates; only the planning rule di
 "heuristic" solver, min-gpus: `deterministic` as `stsched solve` plans a deterministic instance; `poisson` by the
 Poisson margin alone (`stsched solve --attainment 0`); `poisson+attainment` as `stsched solve` now plans a Poisson
 instance by default: the margin, then the attainment loop until every service reaches 99 % in simulation
-(`--attainment 0.99 --attainment-scope service`, 120 s planning simulations, at most 12 rounds).  Each plan is simulated for `duration`
+(`--attainment 0.99 --attainment-scope service`, 120 s planning simulations, at most 12 rounds, raises of at most
+`POISSON_MAX_STEP` per round).  Each plan is simulated for `duration`
 seconds of Poisson arrivals at the instance's rates (seed 1000 + seed, never used in planning), as `stsched
 simulate --arrivals poisson` does.  Rows: results/arrivals_default/rows.csv; a Markdown table is printed.
 """
@@ -22,12 +23,14 @@ import logging
 from experiments.common import Study, markdown_table, run_grid, study_args
 from stsched.scenarios import random_instance
 from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
+from stsched.planning.solve import POISSON_MAX_STEP
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
 from stsched.registry import Objective, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "arrivals_default"
+VARIANTS = ("deterministic", "poisson", "poisson+attainment")
 
 
 def point(p) -> dict[str, object]:
@@ -37,7 +40,8 @@ def point(p) -> dict[str, object]:
     options = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60.0, seed=seed)
     if loop:  # `stsched solve --attainment 0.99 --attainment-scope service` on the Poisson instance
         res = plan_for_attainment(inst, registry_solver("heuristic", options),
-                                  AttainmentOptions(target=0.99, scope="service", seed=seed, rounds=12))
+                                  AttainmentOptions(target=0.99, scope="service", seed=seed, rounds=12,
+                                                    max_step=POISSON_MAX_STEP))
         judged = res.judged
     else:
         judged = run_solver("heuristic", inst, options)
@@ -60,11 +64,14 @@ STUDY = Study("arrivals_default", "the default plan of Poisson instances vs dete
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--services", type=int, nargs="+", default=[12, 64])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
+                    help="plans to make (default all three)")
     args = study_args(ap, argv, quick="12 services, one seed")
-    seeds = (1,) if args.quick else (1, 2, 3)
+    seeds = (1,) if args.quick else tuple(args.seeds)
     sizes = (12,) if args.quick else tuple(args.services)
     grid = [{"services": n, "seed": seed, "arrivals": a, "duration": 300 if n <= 64 else 120}
-            for n in sizes for seed in seeds for a in ("deterministic", "poisson", "poisson+attainment")]
+            for n in sizes for seed in seeds for a in VARIANTS if a in args.variants]
     keys = ["services", "seed", "arrivals", "duration"]
     rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh)
     print(markdown_table(rows, keys + ["total_rps", "gpus", "requests", "slo_attainment", "worst_service",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -131,7 +133,30 @@ def _describe(parser: argparse.ArgumentParser) -> None:
                 _describe(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
+_ADD_PARSER = re.compile(r"""\bsub\.add_parser\(\s*["']([A-Za-z0-9_-]+)["']""")
+
+
+def command_module(argv: list[str]) -> str | None:
+    """The module of the command that `argv` names (its first word that is not an option), found in the
+    modules' source (`sub.add_parser("NAME"`) without importing them; None when there is no such word or no
+    module registers it.  `main` then builds the parser of that module alone: importing every command's
+    dependencies (pandas, scipy, the latency models) costs about a second of CPU that one command does not need."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None:
+        return None
+    for name in COMMAND_MODULES:
+        spec = importlib.util.find_spec(name)
+        try:
+            text = open(spec.origin, encoding="utf-8").read() if spec and spec.origin else ""
+        except OSError:
+            continue
+        if word in _ADD_PARSER.findall(text):
+            return name
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: every command, or with `only` the commands of that one module (`command_module`)."""
     from stsched import __version__
 
     parser = Parser(prog="stsched", description=__doc__.split("\n")[0])
@@ -140,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bars or progress lines on stderr (errors are still printed)")
     parser.add_argument("--version", action="version", version=f"stsched {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    for name in COMMAND_MODULES:
+    for name in (COMMAND_MODULES if only is None else (only,)):
         importlib.import_module(name).add(sub)
     _describe(parser)
     return parser
@@ -157,7 +182,8 @@ def _closed_stdout() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_module(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # a usage error (one line, exit 2), --help or --version: a code, never an exception

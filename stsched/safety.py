@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from stsched.checker import tenant_capacity
 from stsched.plan import Plan
-from stsched.problem import Arrivals, Instance
+from stsched.problem import POISSON_LATE_SHARE, Arrivals, Instance
 from stsched.timing import cycle_ms, gpu_timings
 
 UNSAFE_LOAD = 0.8
@@ -64,4 +64,5 @@ def warning(instance: Instance, plan: Plan) -> str | None:
     return (f"warning: {len(parts)} of {total} partitions run a tenant above {UNSAFE_LOAD:.0%} of its capacity, "
             f"unsafe under Poisson arrivals (worst: gpu {worst.gpu} partition {worst.partition}, {worst.service} at "
             f"{worst.load:.0%}); instance {instance.name!r} is planned for deterministic arrivals: plan with "
-            f"--late-share 0.05 or --attainment 0.99 (or --headroom 1.25), or build it with --arrivals poisson")
+            f"--late-share {POISSON_LATE_SHARE:g} or --attainment 0.99 (or --headroom 1.25), or build it with "
+            f"--arrivals poisson")

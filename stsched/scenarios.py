@@ -200,7 +200,7 @@ RANDOM_DATASETS = {"a100-mps": "mps", "v100-mps": "mps", "a100-mig": "mig"}
 def random_instance(services: int, gpus: int, seed: int, device: str = "a100-mps", *, load: float = 0.6,
                     slo_range: tuple[float, float] = (4.0, 12.0), arrivals: str = "poisson") -> Instance:
     """`services` services drawn from `device`'s profiled models, seeded, planned for `arrivals`: poisson (the
-    default: the Poisson margin `late_share` 0.05, docs/RULES.md) or deterministic (the papers' rule, which a
+    default: the Poisson margin `late_share` `POISSON_LATE_SHARE`, docs/RULES.md) or deterministic (the papers' rule, which a
     plan at full load does not survive under random arrivals: docs/SIMULATOR.md).
 
     SLO: a factor drawn from `slo_range` times the model's batch-1 latency on the whole GPU (at least the

@@ -12,11 +12,14 @@ the solvers' dependencies are not installed): `python -m stsched.commands.profil
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any
 
 from stsched import validate as V
 from stsched.errors import InputError
+
+log = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("cpu", "mps", "sm", "gpu")
 
@@ -70,6 +73,17 @@ def add(sub) -> None:
     e.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
     e.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")
     e.add_argument("--compare-sim", action="store_true", help="also simulate the same arrivals and report both")
+    e.add_argument("--noise-cv", default="0", metavar="CV|PROFILE",
+                   help="with --compare-sim: the simulator's per-batch execution-time noise, a number or a profile's "
+                        "samples.json / folder (its measured median CV; docs/SIMULATOR.md)")
+    e.add_argument("--host-overhead", default="none", metavar="measured|SECONDS|BATCH,WAKE|JSON",
+                   help="with --compare-sim: the host overhead the simulator models (docs/PROFILER.md): 'measured' "
+                        "(this run's own), seconds per batch, BATCH,WAKE seconds, or an earlier `execute --json` "
+                        "output; default none")
+    e.add_argument("--exec-noise", default=None, metavar="EXEC_JSON",
+                   help="with --compare-sim: draw each simulated batch's time factor from the measured / simulated "
+                        "batch times of an earlier `execute --json` run of this plan (a calibration run on other "
+                        "arrivals; instead of --noise-cv)")
     e.add_argument("--allow-invalid", action="store_true",
                    help="run a plan that the checker rejects (refused otherwise: exit 1 with its first violation)")
     e.add_argument("--records", default=None, help="write per-request records here (CSV)")
@@ -269,36 +283,86 @@ def run_execute(args) -> int:
                           gpus=tuple(args.gpus) if args.gpus else None)
     if args.compare_sim and options.gpus is not None:
         raise InputError("--compare-sim needs every GPU of the plan (drop --gpus)")
+    noise_cv, host_given, quantiles = _sim_model(args)
     backend = _backend(args.backend, args)
     res = _device_errors(lambda: execute(inst, plan, backend, options), args.backend)
-    sim = None
+    from stsched.executor.host import measure_host
+
+    exec_model = "fill" if args.no_pad else "fixed"  # a padded batch runs for the full batch's time
+    host = measure_host(res, inst, plan, exec_model, source="measured")
+    sim = plain = None
+    model: dict[str, Any] = {"exec_model": exec_model, "noise_cv": noise_cv, "host": None,
+                             "exec_noise": quantiles.source if quantiles else None}
     if args.compare_sim:
         from stsched.simulation import SimOptions, simulate
 
-        sim = simulate(inst, plan, res.arrivals, SimOptions(duration_s=args.duration, seed=args.seed,
-                                                            routing=args.routing)).summary
+        overhead = host.overhead if args.host_overhead == "measured" else host_given
+        model["host"] = overhead.to_dict()
+        sim_opts = SimOptions(duration_s=args.duration, seed=args.seed, routing=args.routing, noise_cv=noise_cv,
+                              exec_model=exec_model, host=overhead)
+        sim = simulate(inst, plan, res.arrivals, sim_opts,
+                       batch_factors=quantiles.batch_factors() if quantiles else None).summary
+        if noise_cv or quantiles or not overhead.none:  # also the simulator without them, for comparison
+            plain = simulate(inst, plan, res.arrivals, SimOptions(duration_s=args.duration, seed=args.seed,
+                                                                  routing=args.routing, exec_model=exec_model)).summary
     if args.records:
         from stsched.io import write_atomic
 
         write_atomic(args.records, res.records.to_frame().to_csv(index=False))
     if args.json:
         out = {"summary": res.summary.to_dict(), "backend": res.backend, "layouts": list(res.layouts),
-               "exec": res.exec_table().to_dict("records"), "wall_s": res.wall_s,
-               "simulated": sim.to_dict() if sim is not None else None}
+               "exec": res.exec_table().to_dict("records"), "wall_s": res.wall_s, "host": host.to_dict(),
+               "simulated": sim.to_dict() if sim is not None else None, "sim_model": model,
+               "simulated_plain": plain.to_dict() if plain is not None else None}
         _print_json(out)
         return 0
     s = res.summary
     print(f"executed on {args.backend} ({res.backend.get('device')}): {s.requests} requests in "
           f"{s.duration_s:g} s, SLO attainment {s.slo_attainment:.4f}, p50 {s.p50_ms:.2f} ms, "
           f"p99 {s.p99_ms:.2f} ms, goodput {s.goodput:.1f} req/s ({res.wall_s:.1f} s wall)")
+    print(host.line())
+    print("\n".join(host.exec_lines()))
     if sim is not None:
-        print(f"simulated, same arrivals: SLO attainment {sim.slo_attainment:.4f}, p50 {sim.p50_ms:.2f} ms, "
-              f"p99 {sim.p99_ms:.2f} ms, goodput {sim.goodput:.1f} req/s")
+        o = model["host"]
+        noise = f"batch times from {quantiles.source}" if quantiles else f"noise CV {noise_cv:.4f}"
+        print(f"simulated, same arrivals ({noise}, host {o['batch_s'] * 1e3:.3f} ms per batch + "
+              f"{o['wake_s'] * 1e3:.3f} ms wake-up, {o['source']}): SLO attainment {sim.slo_attainment:.4f}, "
+              f"p50 {sim.p50_ms:.2f} ms, p99 {sim.p99_ms:.2f} ms, goodput {sim.goodput:.1f} req/s")
+    if plain is not None:
+        print(f"simulated without noise or host overhead: SLO attainment {plain.slo_attainment:.4f}, "
+              f"p50 {plain.p50_ms:.2f} ms, p99 {plain.p99_ms:.2f} ms, goodput {plain.goodput:.1f} req/s")
     for row in res.exec_table().to_dict("records"):
         model = "-" if row["model_ms"] is None else f"{row['model_ms']:.2f}"
         print(f"  gpu {row['gpu']} partition {row['partition']} {row['service']}: {row['batches']} batches, "
               f"median {row['median_exec_ms']:.2f} ms (instance e_s {model} ms)")
     return 0
+
+
+def _sim_model(args) -> tuple[float, Any, Any]:
+    """--noise-cv, --host-overhead and --exec-noise, checked before any work (the host model of 'none' and
+    'measured' is a zero placeholder: 'measured' means this run's own, known only after it)."""
+    from stsched.simulation.host import HostOverhead, parse_host_overhead, read_batch_quantiles
+
+    given = args.noise_cv != "0" or args.host_overhead != "none" or args.exec_noise is not None
+    if given and not args.compare_sim:
+        raise InputError("--noise-cv, --host-overhead and --exec-noise configure the simulator of --compare-sim: "
+                         "add it")
+    if args.exec_noise is not None and args.noise_cv != "0":
+        raise InputError("--exec-noise replaces --noise-cv: give one of them")
+    quantiles = read_batch_quantiles(args.exec_noise) if args.exec_noise is not None else None
+    try:
+        float(args.noise_cv)
+    except ValueError:  # a profile's samples: its measured noise
+        from stsched.simulation.noise import measured_noise
+
+        m = measured_noise(args.noise_cv)
+        log.info("noise: median CV %.4f over %d solo rows of %s", m.cv, m.rows, m.source)
+        noise_cv = m.cv
+    else:
+        noise_cv = V.check_real(args.noise_cv, "--noise-cv", minimum=0.0, strict=False)
+    if args.host_overhead in ("none", "measured"):
+        return noise_cv, HostOverhead(), quantiles
+    return noise_cv, parse_host_overhead(args.host_overhead), quantiles
 
 
 def _clean(x: Any) -> Any:

@@ -55,6 +55,10 @@ def add(sub) -> None:
                    help="per-batch execution-time noise: a coefficient of variation, or a profile's samples.json "
                         "(or its folder) for the noise the profiler measured (median CV of its solo repeats)")
     p.add_argument("--exec-model", default=sd.exec_model, help="fill (partial batches run faster) | fixed")
+    p.add_argument("--host-overhead", default="0", metavar="SECONDS|BATCH,WAKE|EXEC_JSON",
+                   help="a real server's host overhead: seconds per batch, BATCH,WAKE seconds (dispatch gap per "
+                        "batch, wake-up delay after idling), or what `stsched execute --json` measured "
+                        "(docs/PROFILER.md, 'Host overhead'; default none)")
     p.add_argument("--allow-invalid", action="store_true",
                    help="simulate a plan that the checker rejects (refused otherwise: exit 1 with its first "
                         "violation); the summary then says so")
@@ -157,10 +161,15 @@ def run_simulate(args) -> int:
     report = judge_plan(inst, plan, args.plan, allow_invalid=args.allow_invalid)
     spec = ArrivalSpec.parse(args.arrivals)
     noise_cv, noise_source = _noise(args.noise_cv)
+    from stsched.simulation.host import parse_host_overhead
+
+    host = parse_host_overhead(args.host_overhead)
     if args.shards is not None:
+        if not host.none:
+            raise InputError("--host-overhead: the streaming simulator (--shards) does not model it")
         return _run_stream(args, inst, plan, spec, noise_cv, noise_source)
     options = SimOptions(duration_s=_number(args.duration, "--duration"), seed=args.seed, routing=args.routing,
-                         noise_cv=noise_cv, exec_model=args.exec_model, progress=progress(args))
+                         noise_cv=noise_cv, exec_model=args.exec_model, progress=progress(args), host=host)
     factors = None
     if args.interference_noise:
         factors = _interference_noise(args.interference_noise, inst, plan)
@@ -168,6 +177,7 @@ def run_simulate(args) -> int:
     d = result.summary.to_dict()
     d["arrivals"] = spec.describe()
     d["noise_cv"], d["noise_source"] = noise_cv, noise_source
+    d["host_overhead"] = host.to_dict()
     d["interference_noise"] = args.interference_noise
     d["wall_s"] = round(result.wall_s, 3)
     d["plan_valid"] = report.valid

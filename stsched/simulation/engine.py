@@ -41,7 +41,8 @@ class PartitionOutcome:
     free_at: float  # when the last dispatched batch completes (>= available_s)
 
 
-def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, noise: list[float] | None):
+def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, noise: list[float] | None,
+            gap: float = 0.0, wake: float = 0.0):
     n = len(a)
     h = 0
     starts: list[float] = []
@@ -51,8 +52,8 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
     end = t
     while h < n:
         x = a[h]
-        if x > t:
-            t = x
+        if x > t:  # idle until this arrival, then the host's wake-up delay
+            t = x + wake
         if t >= horizon:
             break
         hi = h + b
@@ -63,9 +64,9 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
         counts.append(m)
         h += m
         if noise is None:
-            d = e[m]
+            d = e[m] + gap
         else:
-            d = e[m] * noise[k]
+            d = e[m] * noise[k] + gap
             k += 1
         durs.append(d)
         t += d
@@ -74,7 +75,7 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
 
 
 def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], t: float, horizon: float,
-                 noise: list[float] | None, ptr: int = 0):
+                 noise: list[float] | None, ptr: int = 0, gap: float = 0.0, wake: float = 0.0):
     """Returns the batches, when the last one ends, and the round-robin pointer (whose turn is next), so that a
     run cut at a horizon can be resumed (`stsched.simulation.stream`)."""
     k = len(arrs)
@@ -103,7 +104,7 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
                     nxt = arrs[i][heads[i]]
             if nxt == math.inf:
                 break
-            t = nxt
+            t = nxt + wake
             if t >= horizon:
                 break
             continue
@@ -115,7 +116,7 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
         if hi > ns[chosen]:
             hi = ns[chosen]
         m = bisect_right(a, t, h, hi) - h
-        d = es[chosen][m] if noise is None else es[chosen][m] * noise[nb]
+        d = (es[chosen][m] if noise is None else es[chosen][m] * noise[nb]) + gap
         nb += 1
         tenants.append(chosen)
         starts.append(t)
@@ -129,7 +130,7 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
 
 
 def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, horizon: float,
-                noise: list[float] | None, free: list[float] | None = None):
+                noise: list[float] | None, free: list[float] | None = None, gap: float = 0.0, wake: float = 0.0):
     """`free`: when each process is free (a heap; default all at `t0`), updated in place so that a run cut at
     a horizon can be resumed (`stsched.simulation.stream`)."""
     n = len(a)
@@ -141,7 +142,7 @@ def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, h
     k = 0
     while h < n:
         f = heapq.heappop(free)
-        t = a[h] if a[h] > f else f
+        t = a[h] + wake if a[h] > f else f
         if t >= horizon:
             heapq.heappush(free, f)
             break
@@ -149,7 +150,7 @@ def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, h
         if hi > n:
             hi = n
         m = bisect_right(a, t, h, hi) - h
-        d = e[m] if noise is None else e[m] * noise[k]
+        d = (e[m] if noise is None else e[m] * noise[k]) + gap
         k += 1
         starts.append(t)
         counts.append(m)
@@ -161,7 +162,7 @@ def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, h
 
 def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Sequence[float]], batches: Sequence[int], procs: int = 1,
                   available_s: float = 0.0, horizon_s: float = math.inf,
-                  noise: np.ndarray | None = None) -> PartitionOutcome:
+                  noise: np.ndarray | None = None, gap_s: float = 0.0, wake_s: float = 0.0) -> PartitionOutcome:
     """Simulate one partition.
 
     `arrivals[j]`: sorted arrival times (s) of the requests routed to tenant j; `batches[j]`: its batch size b;
@@ -169,6 +170,9 @@ def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Seque
     number of requests m = 0..b in the batch (entry 0 unused); the partition serves nothing before `available_s` (start of the
     run or end of a reconfiguration); no batch starts at or after `horizon_s` (requests left are returned with a
     NaN start).  `noise`: multiplicative factors, one per batch in dispatch order (at least one per request).
+    `gap_s`, `wake_s`: the host's overhead (`stsched.simulation.host.HostOverhead`): every batch occupies the
+    partition `gap_s` longer than its execution time (dispatch and bookkeeping between batches), and a partition
+    that idled dispatches `wake_s` after the arrival that ends the idle (taking what arrived by then).
     """
     k = len(arrivals)
     if not (len(exec_s) == len(batches) == k) or k == 0:
@@ -189,14 +193,15 @@ def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Seque
         raise ValueError("run_partition: need at least one noise factor per request")
     if k == 1 and procs > 1:
         starts, counts, durs, free_at = _multi_proc(lists[0], es[0], batches[0], procs, available_s,
-                                                    horizon_s, nz)
+                                                    horizon_s, nz, None, gap_s, wake_s)
         tenants = [0] * len(starts)
     elif k == 1:
-        starts, counts, durs, free_at = _single(lists[0], es[0], batches[0], available_s, horizon_s, nz)
+        starts, counts, durs, free_at = _single(lists[0], es[0], batches[0], available_s, horizon_s, nz,
+                                                gap_s, wake_s)
         tenants = [0] * len(starts)
     else:
         tenants, starts, counts, durs, free_at, _ = _round_robin(lists, es, list(batches), available_s,
-                                                                 horizon_s, nz)
+                                                                 horizon_s, nz, 0, gap_s, wake_s)
     b_start = np.asarray(starts, dtype=float)
     b_dur = np.asarray(durs, dtype=float)
     b_count = np.asarray(counts, dtype=np.int64)

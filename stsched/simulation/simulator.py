@@ -29,6 +29,7 @@ from stsched.problem import Instance
 from stsched.simulation import routing as routing_mod
 from stsched.simulation.arrivals import ArrivalSpec, generate
 from stsched.simulation.engine import run_partition
+from stsched.simulation.host import HostOverhead
 from stsched.simulation.summary import PartitionUse, RequestRecords, Summary, summarize
 from stsched.timing import gpu_timings
 
@@ -40,8 +41,8 @@ EXEC_MODELS = ("fill", "fixed")
 @dataclass(frozen=True)
 class SimOptions:
     """`duration_s`: arrival window; `routing`: interleave | random; `noise_cv`: per-batch execution-time noise
-    (log-normal, mean 1, 0 = none); `exec_model`: fill | fixed (module docstring); `progress`: a tqdm bar over
-    partitions."""
+    (log-normal, mean 1, 0 = none); `exec_model`: fill | fixed (module docstring); `host`: the host's overhead
+    (`stsched.simulation.host`, none by default); `progress`: a tqdm bar over partitions."""
 
     duration_s: float = 60.0
     seed: int = 0
@@ -49,6 +50,7 @@ class SimOptions:
     noise_cv: float = 0.0
     exec_model: str = "fill"
     progress: bool = False
+    host: HostOverhead = HostOverhead()
 
     def __post_init__(self) -> None:
         from stsched.validate import check_int
@@ -62,6 +64,8 @@ class SimOptions:
             raise InputError(f"noise CV must be a finite number >= 0, got {self.noise_cv!r}")
         if self.exec_model not in EXEC_MODELS:
             raise InputError(f"exec model must be one of {', '.join(EXEC_MODELS)}, got {self.exec_model!r}")
+        if not isinstance(self.host, HostOverhead):
+            raise InputError(f"host overhead must be a HostOverhead, got {type(self.host).__name__}")
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
              available: Mapping[int, float] | None = None, start_s: float = 0.0, horizon_s: float = math.inf,
              window: tuple[float, float] | None = None, routing: str = "interleave", noise_cv: float = 0.0,
              exec_model: str = "fill", reroute: bool = True, seed: int = 0, progress: bool = False,
-             batch_factors: BatchFactors | None = None) -> PlanRun:
+             batch_factors: BatchFactors | None = None, host: HostOverhead = HostOverhead()) -> PlanRun:
     """Run `plan` on the given arrivals (absolute seconds, sorted per service).
 
     `batch_factors(partition timing, n, rng)`: n further multiplicative factors per batch in dispatch order (or
@@ -188,7 +192,8 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
     Every partition serves from `start_s`, or from `available[gpu]` when given (a GPU being reconfigured or still
     finishing earlier work); with `reroute`, requests arriving while a partition is not yet available are routed
     to the service's other partitions (by their shares) when it has any that are.  No batch starts at or after
-    `horizon_s`.  Busy time is counted inside `window` (default: start to the last completion).
+    `horizon_s`.  Busy time is counted inside `window` (default: start to the last completion).  `host`: the
+    host's dispatch gap per batch and wake-up delay (`stsched.simulation.host`; none by default).
     """
     t0 = time.perf_counter()
     names = instance.service_names
@@ -237,7 +242,7 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
             if extra is not None:
                 noise = extra if noise is None else noise * extra
         out = run_partition(arrs, pt.exec_s, [t.batch for t in pt.part.tenants], pt.part.procs, begin, horizon_s,
-                            noise)
+                            noise, host.batch_s, host.wake_s)
         free_at[(pt.gpu, pt.partition)] = out.free_at
         for j, a in enumerate(arrs):
             if len(a):
@@ -268,7 +273,7 @@ def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str
         arrivals = generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
     run = run_plan(instance, plan, arrivals, routing=options.routing, noise_cv=options.noise_cv,
                    exec_model=options.exec_model, seed=options.seed, progress=options.progress, window=(0.0, options.duration_s),
-                   batch_factors=batch_factors)
+                   batch_factors=batch_factors, host=options.host)
     offered = {name: len(a) / options.duration_s for name, a in arrivals.items()}
     summary = summarize(instance, run.records, options.duration_s, run.use, offered)
     return SimResult(run.records, summary, time.perf_counter() - t0)

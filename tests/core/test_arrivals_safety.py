@@ -1,5 +1,5 @@
 """Safe defaults: the instance states its arrivals (JSON `arrivals`), random instances default to Poisson (the
-margin late_share 0.05), published scenarios stay deterministic, and `stsched solve` warns on stderr about a
+margin POISSON_LATE_SHARE), published scenarios stay deterministic, and `stsched solve` warns on stderr about a
 deterministic plan whose tenants run above the unsafe load."""
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def test_solve_warns_on_stderr_once(tmp_path, capsys):
     save_instance(inst, tmp_path / "d.json")
     assert main(["solve", str(tmp_path / "d.json"), "--out", str(tmp_path / "p.json")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unsafe under Poisson arrivals" in err[0] and "--late-share 0.05" in err[0]
+    assert len(err) == 1 and "unsafe under Poisson arrivals" in err[0]
+    assert f"--late-share {POISSON_LATE_SHARE:g}" in err[0]
     save_instance(inst.with_arrivals("poisson").with_gpus(8), tmp_path / "p.json")
     assert main(["solve", str(tmp_path / "p.json")]) == 0  # the Poisson default: every service at 99 % simulated
     out = capsys.readouterr()

@@ -161,8 +161,43 @@ def test_cli_execute_text_report_beside_the_simulator(tmp_path, capsys):
     base = ["execute", str(tmp_path / "inst.json"), str(tmp_path / "plan.json"), "--backend", "cpu"]
     with pytest.raises(InputError, match="compare-sim"):
         _cli(base + ["--gpus", "0", "--compare-sim"])
-    assert _cli(base + ["--duration", "0.5", "--compare-sim", "--model-map", "vgg-tiny=vgg-tiny"]) == 0
+    with pytest.raises(InputError, match="add it"):  # the simulator's model without the simulator
+        _cli(base + ["--host-overhead", "0.001"])
+    with pytest.raises(InputError, match="one of them"):
+        _cli(base + ["--compare-sim", "--noise-cv", "0.1", "--exec-noise", str(tmp_path / "inst.json")])
+    with pytest.raises(InputError, match="host overhead"):
+        _cli(base + ["--compare-sim", "--host-overhead", "-1"])
+    calib = {"host": {"overhead": {"batch_s": 0.0005, "wake_s": 0.001},
+                      "exec_ratio": {"partitions": [{"gpu": 0, "partition": 0, "batches": 9,
+                                                     "quantiles": [1.0 + i / 1000 for i in range(101)]}]}}}
+    (tmp_path / "calib.json").write_text(json.dumps(calib))
+    assert _cli(base + ["--duration", "0.5", "--compare-sim", "--model-map", "vgg-tiny=vgg-tiny",
+                        "--host-overhead", str(tmp_path / "calib.json"),
+                        "--exec-noise", str(tmp_path / "calib.json")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("executed on cpu") and "SLO attainment 1.0000" in lines[0]
-    assert lines[1].startswith("simulated, same arrivals: SLO attainment 1.0000")
-    assert len(lines) == 4 and "instance e_s 4.00 ms" in lines[2]
+    assert lines[1].startswith("host overhead: dispatch gap per busy batch")
+    assert lines[2].startswith("  gpu 0 partition 0: measured / simulated batch time")
+    assert lines[3].startswith("simulated, same arrivals (batch times from ")
+    assert "0.500 ms per batch + 1.000" in lines[3]
+    assert lines[4].startswith("simulated without noise or host overhead")
+    assert len(lines) == 7 and "instance e_s 4.00 ms" in lines[5]
+    assert _cli(base + ["--duration", "0.5", "--compare-sim", "--host-overhead", "measured", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    host = out["host"]
+    assert out["sim_model"]["host"] == host["overhead"] and host["overhead"]["source"] == "measured"
+    assert out["sim_model"]["exec_model"] == "fixed" and out["simulated"]["requests"] == out["summary"]["requests"]
+    assert len(host["exec_ratio"]["partitions"][0]["quantiles"]) == 101
+
+
+def test_host_overhead_is_measured_from_every_batch(executed):
+    from stsched.executor.host import measure_host
+
+    inst, plan, opts, res = executed
+    host = measure_host(res, inst, plan)
+    assert host.gap.count + host.wake.count == len(res.batches)
+    assert host.wake.count >= 1  # the workers start idle: the first batch follows a wake-up
+    assert 0 <= host.overhead.batch_s < 0.05 and 0 <= host.overhead.wake_s < 0.5
+    q = host.exec_ratio
+    assert set(q.ratios) == {(0, 0), (0, 1)} and sum(q.batches.values()) == len(res.batches)
+    assert all(r[0] > 0 and list(r) == sorted(r) for r in q.ratios.values())

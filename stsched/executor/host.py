@@ -1,0 +1,137 @@
+"""The executor's own host overhead, measured from the times it records (what the simulator's engine does not do).
+
+For every partition the executor records each batch's start s_k and duration (the model call alone) and each
+request's arrival.  Between two batches the worker's Python loop runs (round-robin choice, queue slicing, model
+lookup, recording), and after idling it sleeps until the next arrival and wakes late.  With e_{k-1} the end of
+the partition's previous batch (0 = the instant serving starts) and a_k the earliest arrival among batch k's
+requests, the host's delay before batch k is
+
+    o_k = s_k - max(e_{k-1}, a_k)
+
+which the simulator's engine takes to be 0.  A batch is *busy* when its first request was already waiting when
+the previous batch ended (a_k <= e_{k-1}): o_k is the dispatch gap; otherwise the worker idled and o_k is the
+wake-up delay plus the dispatch gap.  `measure_host` summarises both; `HostMeasurement.overhead` is what the
+simulator models (`stsched.simulation.host.HostOverhead`): `batch_s` = the mean dispatch gap, `wake_s` = the mean
+delay after idling minus that gap (at least 0).  Means, not medians, because a queue feels the mean occupancy.
+The execution times themselves are the third measured quantity: per partition, the quantiles of measured batch
+time / the simulator's time for that batch (`stsched.simulation.host.BatchTimeQuantiles`), which a later
+comparison on other arrivals may use as the simulator's per-batch factors.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from stsched.plan import Plan
+from stsched.problem import Instance
+from stsched.simulation.host import QUANTILES, BatchTimeQuantiles, HostOverhead
+from stsched.simulation.simulator import partition_timings
+
+
+@dataclass(frozen=True)
+class DelayStats:
+    """Seconds: count, mean, median, 90th and 99th percentile, max (NaN where count is 0)."""
+
+    count: int
+    mean_s: float
+    median_s: float
+    p90_s: float
+    p99_s: float
+    max_s: float
+
+    @staticmethod
+    def of(x: np.ndarray) -> "DelayStats":
+        x = np.asarray(x, dtype=float)
+        if not len(x):
+            return DelayStats(0, *([float("nan")] * 5))
+        q = np.percentile(x, [50, 90, 99])
+        return DelayStats(len(x), float(x.mean()), float(q[0]), float(q[1]), float(q[2]), float(x.max()))
+
+
+@dataclass(frozen=True)
+class HostMeasurement:
+    """Dispatch gaps of busy batches, delays of batches after an idle period, the model of both, the clock."""
+
+    gap: DelayStats
+    wake: DelayStats
+    overhead: HostOverhead
+    timer_resolution_s: float
+    exec_ratio: BatchTimeQuantiles
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gap": asdict(self.gap), "wake": asdict(self.wake), "overhead": self.overhead.to_dict(),
+                "timer_resolution_s": self.timer_resolution_s, "exec_ratio": self.exec_ratio.to_dict()}
+
+    def line(self) -> str:
+        g, w, o = self.gap, self.wake, self.overhead
+        return (f"host overhead: dispatch gap per busy batch mean {g.mean_s * 1e3:.3f} ms (median "
+                f"{g.median_s * 1e3:.3f}, p99 {g.p99_s * 1e3:.3f}, {g.count} batches); after idling mean "
+                f"{w.mean_s * 1e3:.3f} ms (median {w.median_s * 1e3:.3f}, p99 {w.p99_s * 1e3:.3f}, {w.count} "
+                f"batches); modelled as {o.batch_s * 1e3:.3f} ms per batch + {o.wake_s * 1e3:.3f} ms wake-up")
+
+    def exec_lines(self) -> list[str]:
+        out = []
+        for row in self.exec_ratio.to_dict()["partitions"]:
+            q = row["quantiles"]
+            out.append(f"  gpu {row['gpu']} partition {row['partition']}: measured / simulated batch time median "
+                       f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {q[90]:.3f}, p99 {q[99]:.3f} "
+                       f"({row['batches']} batches)")
+        return out
+
+
+def delays(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.ndarray,
+           begin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One partition's batches in dispatch order: (dispatch gaps of busy batches, delays after idling)."""
+    s = np.asarray(batch_start, dtype=float)
+    prev_end = np.concatenate([[begin], s[:-1] + np.asarray(batch_dur, dtype=float)[:-1]])
+    a = np.asarray(first_arrival, dtype=float)
+    busy = a <= prev_end
+    o = s - np.maximum(prev_end, a)
+    return o[busy], o[~busy]
+
+
+def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = "fixed",
+                 source: str = "executor") -> HostMeasurement:
+    """The host overhead of an `ExecResult` of `plan` and its batch times against the simulator's (`exec_model`:
+    fixed when the executor pads batches, fill when it does not; module docstring)."""
+    rec = result.records
+    b = result.batches
+    gaps, wakes = [], []
+    timing = {(pt.gpu, pt.partition): pt for pt in partition_timings(instance, plan, exec_model)}
+    grid = np.linspace(0.0, 100.0, QUANTILES)
+    ratios: dict[tuple[int, int], tuple[float, ...]] = {}
+    counts: dict[tuple[int, int], int] = {}
+    ok = np.isfinite(rec.start)
+    for (gi, qi), grp in b.groupby(["gpu", "partition"], sort=True):
+        sel = ok & (rec.gpu == gi) & (rec.partition == qi)
+        st, arr = rec.start[sel], rec.arrival[sel]
+        order = np.lexsort((arr, st))
+        st, arr = st[order], arr[order]
+        first = {}
+        if len(st):
+            heads = np.concatenate([[True], st[1:] != st[:-1]])
+            first = dict(zip(st[heads].tolist(), arr[heads].tolist()))
+        grp = grp.sort_values("start_s", kind="stable")
+        starts = grp["start_s"].to_numpy(dtype=float)
+        a = np.array([first.get(x, x) for x in starts.tolist()], dtype=float)
+        g, w = delays(starts, grp["exec_ms"].to_numpy(dtype=float) / 1000.0, a)
+        gaps.append(g)
+        wakes.append(w)
+        pt = timing[(int(gi), int(qi))]
+        tenant = {t.service: j for j, t in enumerate(pt.part.tenants)}
+        model = np.array([pt.exec_s[tenant[sv]][min(int(m), len(pt.exec_s[tenant[sv]]) - 1)]
+                          for sv, m in zip(grp["service"], grp["requests"])], dtype=float)
+        r = grp["exec_ms"].to_numpy(dtype=float) / 1000.0 / model
+        key = (int(gi), int(qi))
+        ratios[key] = tuple(np.percentile(r, grid).tolist())
+        counts[key] = len(r)
+    gap = DelayStats.of(np.concatenate(gaps) if gaps else np.empty(0))
+    wake = DelayStats.of(np.concatenate(wakes) if wakes else np.empty(0))
+    batch_s = gap.mean_s if gap.count else 0.0
+    wake_s = max(0.0, wake.mean_s - batch_s) if wake.count else 0.0
+    return HostMeasurement(gap, wake, HostOverhead(batch_s, wake_s, source),
+                           time.get_clock_info("monotonic").resolution, BatchTimeQuantiles(ratios, counts, source))
