@@ -37,7 +37,7 @@ def add(sub) -> None:
                    help=argparse.SUPPRESS)  # deprecated name of --dataset
     q.add_argument("--load", type=V.positive, default=0.6, help="demand as a share of the GPUs' capacity (> 0)")
     q.add_argument("--arrivals", default="poisson", choices=["poisson", "deterministic"],
-                   help="arrivals the instance is planned for: poisson (default; the Poisson margin late_share 0.1) "
+                   help="arrivals the instance is planned for: poisson (default; the Poisson margin late_share 0.05) "
                         "or deterministic (the papers' rule; its plans collapse under random arrivals)")
     _out(q)
     q.set_defaults(run=lambda a: _emit(a, lambda: scenarios.random_instance(a.services, a.gpus, a.seed, a.dataset,

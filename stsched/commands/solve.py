@@ -59,7 +59,7 @@ def add(sub) -> None:
                         "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off")
     p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],
                    help="T applies to all requests together (default with an explicit T) or to every service (the "
-                        "Poisson default; add --late-share 0.1 to a deterministic instance: docs/SIMULATOR.md)")
+                        "Poisson default; add --late-share 0.05 to a deterministic instance: docs/SIMULATOR.md)")
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=V.count, default=12, metavar="N", help="at most N plans (default 12)")

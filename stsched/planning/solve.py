@@ -20,8 +20,8 @@ from stsched.registry import Judged, Objective, SolveOptions, Status, available_
 
 POISSON_TARGET = 0.99
 #: the Poisson default raises a short service's rate factor by at most 10 % per round (the loop's own default is
-#: 50 %): with the margin `POISSON_LATE_SHARE` 0.1 the first plan leaves most services a little short, and large
-#: raises re-pack them onto more GPUs than they need (12 services, seeds 1 and 2: +4 GPUs at 0.5, +2 at 0.1)
+#: 50 %): large raises re-pack the services that fall short onto more GPUs than they need (found with the margin
+#: 0.1 on 12 services, seeds 1 and 2: +4 GPUs at 0.5, +2 at 0.1; docs/RESULTS.md "Safe default arrivals")
 POISSON_MAX_STEP = 0.1
 
 
