@@ -127,6 +127,8 @@ class AdaptOptions(AdaptiveKnobs):
                              f"{self.compact_rent!r}")
         if self.function_pool is not None:
             check_int(self.function_pool, "function_pool", minimum=1)
+        if self.local_above is not None:
+            check_int(self.local_above, "local_above", minimum=0)
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 

@@ -62,6 +62,7 @@ from typing import Iterator, Protocol
 
 from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.compaction import Compaction
+from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
@@ -109,6 +110,9 @@ class AdaptiveKnobs:
     compact_rent: float | None = 12.0
     hours_budget: float | None = None
     extra_gpu_changes: float = 2.0
+    # with more services than this, adapt questions (scale-ups, compactions) are asked only for the GPUs the change
+    # touches (`stsched.planning.adapt.local`), and the whole-plan compaction candidates are skipped; None: never
+    local_above: int | None = 32
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
@@ -221,11 +225,32 @@ class Adaptive(Compaction):
         return min_gpus(instance, self.opts)
 
     def _adapt(self, instance: Instance, current: Plan) -> Plan | None:
-        try:
-            return _solve(instance, self.opts, Objective.ADAPT, current)
-        except InfeasibleError as e:
-            log.info("adapt failed: %s", e)
-            return None
+        return self._adapt_by(self.opts.solver, instance, current)
+
+    def _is_local(self, instance: Instance) -> bool:
+        """Whether adapt questions are cut down to their neighbourhood (more than `local_above` services)."""
+        return self.opts.local_above is not None and len(instance.services) > self.opts.local_above
+
+    def _adapt_by(self, solver: str, instance: Instance, current: Plan) -> Plan | None:
+        """`solver`'s adapt objective from `current` (None when it fails): for the whole instance, or with more
+        than `local_above` services only for the GPUs of the services `current` cannot carry
+        (`stsched.planning.adapt.local`), the rest of the plan kept; there `adapt_solver` (exact) is asked only
+        for neighbourhoods of at most `EXACT_SERVICES` services."""
+        def ask(inst: Instance, cur: Plan) -> Plan | None:
+            try:
+                return _solve(inst, replace(self.opts, solver=solver), Objective.ADAPT, cur)
+            except InfeasibleError as e:
+                log.info("adapt (%s) failed: %s", solver, e)
+                return None
+
+        if not self._is_local(instance):
+            return ask(instance, current)
+        caps = service_capacities(instance, current)
+        movers = {s.name for s in instance.services if s.rate > caps.get(s.name, 0.0) * (1 + 1e-9)}
+        if not movers:
+            return rebalance(instance, current)
+        bound = EXACT_SERVICES if solver == self.opts.adapt_solver else None
+        return local_adapt(instance, current, movers, instance.gpus - current.gpus_used, ask, bound)
 
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
         return _solve(instance, replace(self.opts, solver=solver), objective, current)
@@ -262,7 +287,7 @@ class Adaptive(Compaction):
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
-        plan, note = self._compact_spare(instance, current, plan, note)
+        plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 

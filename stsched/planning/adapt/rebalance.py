@@ -35,7 +35,7 @@ def tenant_capacities(instance: Instance, plan: Plan) -> dict[tuple[int, int, in
     return {(gi, qi, ti): c for gi, g in enumerate(plan.gpus) for (qi, ti), c in gpu_capacities(instance, g).items()}
 
 
-def _gpu_service_caps(instance: Instance, g: GpuLayout) -> dict[str, float]:
+def gpu_service_caps(instance: Instance, g: GpuLayout) -> dict[str, float]:
     """service -> req/s its tenants on one GPU can carry together."""
     out: dict[str, float] = {}
     for (qi, ti), c in gpu_capacities(instance, g).items():
@@ -116,7 +116,7 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
     rebalanced, checker-valid plan, or None.  Incremental: a trial changes one GPU, so only that GPU's capacities
     are computed again (interference stays inside a GPU)."""
     rates = {s.name: s.rate for s in instance.services}
-    per_gpu = [_gpu_service_caps(instance, g) for g in plan.gpus]
+    per_gpu = [gpu_service_caps(instance, g) for g in plan.gpus]
     singles: dict[tuple[str, float, int], int | None] = {}
     for _ in range(max_moves):
         caps: dict[str, float] = {}
@@ -141,7 +141,7 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
                     parts = list(g.partitions)
                     parts[qi] = Partition(p.size, (Tenant(name, b, 0.0),), None, p.procs, p.start)
                     layout = GpuLayout(tuple(parts))
-                    mine = _gpu_service_caps(instance, layout)
+                    mine = gpu_service_caps(instance, layout)
 
                     def after(n: str) -> float:
                         return caps.get(n, 0.0) - per_gpu[gi].get(n, 0.0) + mine.get(n, 0.0)
