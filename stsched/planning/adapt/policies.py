@@ -313,15 +313,19 @@ class Adaptive(Compaction):
         makers = [(f"{self.opts.solver} adapt", self._adapt)]
         if self.opts.scale_out:
             makers.insert(0, ("scale-out", self._scale_out))
-        makers += self.scale_up_makers(current)  # rebuilding inside as many GPUs as a plan from scratch needs
         candidates = []
-        for how, make in makers:
-            cand = make(grown, current)
-            cand = rebalance(instance, cand) if cand is not None else None
-            if cand is not None:
-                # a filled scale-out wins ties on changes: its GPU's spare capacity is reserve for the growth
-                more = 0 if how == "scale-out" and self.opts.fill else cand.gpus_used
-                candidates.append(((layout_changes(current, cand), more), how, cand))
+
+        def evaluate(makers_: list) -> None:
+            for how, make in makers_:
+                cand = make(grown, current)
+                cand = rebalance(instance, cand) if cand is not None else None
+                if cand is not None:
+                    # a filled scale-out wins ties on changes: its GPU's spare capacity is reserve for the growth
+                    more = 0 if how == "scale-out" and self.opts.fill else cand.gpus_used
+                    candidates.append(((layout_changes(current, cand), more), how, cand))
+
+        evaluate(makers)  # first, so that a decision's time budget goes to them before the plan from scratch
+        evaluate(self.scale_up_makers(current))  # rebuilding inside as many GPUs as a plan from scratch needs
         if candidates:
             key, how, plan = min(candidates, key=self.scale_up_rank(current))
             if self.opts.reserve > 0:
