@@ -46,6 +46,11 @@
   fewest-change plans to the candidates of releases (one GPU fewer), compactions (as many GPUs as the plan from
   scratch, and one fewer) and scale-ups (within the plan from scratch's GPU count): the heuristic's adapt rebuilds
   more layouts than needed on some transitions (docs/SOLVERS.md), and every change it spends is counted here.
+  At scale (more than `local_above` services, default 32) every adapt question of steps 2 and 5 is asked only for
+  the neighbourhood of the services that must move (`stsched.planning.adapt.local`: their GPUs and every service on
+  them, at most one GPU switched on per service), the exact `adapt_solver` only for neighbourhoods of at most 16
+  services, and the whole-plan compaction candidates (exact adapt on n GPUs, max-scale) are skipped; the plan from
+  scratch is solved only when a scale-up or GPUs held above the LP bound need it.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
