@@ -109,12 +109,13 @@ def service_capacities(instance: Instance, plan: Plan) -> dict[str, float]:
     return out
 
 
-def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
+def retenant(instance: Instance, plan: Plan, max_moves: int = 8, max_short: int = 8) -> Plan | None:
     """Cover services the plan in force cannot carry by changing tenants inside the kept layouts (free per
     docs/RULES.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
     when the services it served stay covered by their other partitions.  Greedy, largest gain first; returns the
     rebalanced, checker-valid plan, or None.  Incremental: a trial changes one GPU, so only that GPU's capacities
-    are computed again (interference stays inside a GPU)."""
+    are computed again (interference stays inside a GPU); each move tries the `max_short` services with the largest
+    deficits (the trials grow with partitions x short services)."""
     rates = {s.name: s.rate for s in instance.services}
     per_gpu = [gpu_service_caps(instance, g) for g in plan.gpus]
     singles: dict[tuple[str, float, int], int | None] = {}
@@ -127,11 +128,13 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
         if not short:
             return rebalance(instance, plan)
         best = None
+        top = set(sorted(short, key=lambda n: -short[n])[:max_short])
+        tried = [n for n in short if n in top]  # in the instance's order, as without the bound
         for gi, g in enumerate(plan.gpus):
             for qi, p in enumerate(g.partitions):
                 if not p.tenants or any(t.service in short for t in p.tenants):
                     continue
-                for name in short:
+                for name in tried:
                     key = (name, p.size, p.procs)
                     if key not in singles:
                         singles[key] = _best_single(instance, name, p.size, p.procs)
