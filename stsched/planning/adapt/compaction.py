@@ -169,7 +169,7 @@ class Compaction:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
         for k in order:
             yield f"one GPU off, {self.opts.solver} adapt", self._adapt(reserved, without_gpu(plan, k))
-        if self._is_local(reserved):  # bounded: the neighbourhoods of the GPUs switched off, and the plan from scratch
+        if self._is_local(reserved):  # bounded: neighbourhoods of the GPUs switched off, and the plan from scratch
             if self.opts.adapt_solver:
                 for k in order:
                     yield (f"one GPU off, {self.opts.adapt_solver} adapt",
