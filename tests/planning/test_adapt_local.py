@@ -86,3 +86,28 @@ def test_plan_from_scratch_only_when_a_decision_needs_it():
     assert plan.gpus_used == 2 and _Counting.asked == 0
     policy.next(vgg.with_rates({"vgg16": 600.0}), plan)
     assert _Counting.asked == 1
+
+
+def test_initial_deployment_retries_with_more_time():
+    """A solver stopped by its time limit before any plan (a large instance on a loaded machine) is asked again
+    with 5 x, then 25 x the limit; the error of the last try is raised."""
+    from stsched.errors import InfeasibleError
+    from stsched.planning.adapt.controller import _initial
+    from stsched.planning.adapt.policies import _PATIENCE
+
+    class Slow:
+        def __init__(self, needs: float) -> None:
+            self.needs, self.asked = needs, []
+
+        def initial(self, instance):
+            self.asked.append(_PATIENCE.get())
+            if _PATIENCE.get() < self.needs:
+                raise InfeasibleError("stopped at the time limit before a plan was complete")
+            return Plan(())
+
+    ok = Slow(5.0)
+    assert _initial(ok, None) == Plan(()) and ok.asked == [1.0, 5.0]
+    never = Slow(100.0)
+    with pytest.raises(InfeasibleError):
+        _initial(never, None)
+    assert never.asked == [1.0, 5.0, 25.0] and _PATIENCE.get() == 1.0

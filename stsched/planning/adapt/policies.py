@@ -167,8 +167,23 @@ def decision_deadline(seconds: float | None) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+_PATIENCE: ContextVar[float] = ContextVar("stsched_adapt_patience", default=1.0)
+
+
+@contextmanager
+def patience(factor: float) -> Iterator[None]:
+    """Within the block every solver call of a policy gets `factor` times its time limit (the initial deployment
+    retries with more time when the first call stopped before a plan was complete: on a loaded machine a wall-clock
+    limit can run out before a large instance has any plan)."""
+    token = _PATIENCE.set(factor)
+    try:
+        yield
+    finally:
+        _PATIENCE.reset(token)
+
+
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None) -> Plan:
-    limit, end = opts.time_limit_s, _DEADLINE.get()
+    limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
     if end is not None:
         left = end - time.perf_counter()
         if left < MIN_CALL_S:
