@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                    "decision_cpu_p95_s", "decision_cpu_max_s", "wall_s"]
     lines = []
     for r in rows:
-        if "decision_cpu_max_s" in r and r["services"] == "256":
+        if r.get("decision_cpu_max_s") and r["services"] == "256":
             worst = float(r["decision_cpu_max_s"])
             lines.append(f"- {r['policy']}, 256 services, {r['hours']} h: CPU per decision mean "
                          f"{float(r['decision_cpu_mean_s']):.2f} s, p95 {float(r['decision_cpu_p95_s']):.2f} s, "

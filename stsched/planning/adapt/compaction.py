@@ -45,30 +45,45 @@ Maker = tuple[str, Callable[[Instance, Plan], Plan | None]]
 
 @dataclass(kw_only=True)
 class Compaction:
-    """Mixin of `stsched.planning.adapt.policies.Adaptive` (which provides `opts`, `_adapt`, `_reserved`, `_solve_with`)."""
+    """Mixin of `stsched.planning.adapt.policies.Adaptive` (which provides `opts`, `_adapt`, `_adapt_by`,
+    `_is_local`, `_reserved`, `_solve_with`)."""
 
     _rent_paid: float = 0.0  # GPU-decisions held above a fresh plan, summed over consecutive decisions
     _rent_due: float = 0.0  # rent at which the cheapest compaction seen would be bought
     _own_hours: float = 0.0  # GPU-decisions of the plans taken so far
     _fresh_hours: float = 0.0  # GPU-decisions of the plans from scratch at the same decisions
-    _fresh_now: Plan | None = None  # this decision's plan from scratch (None: not tracked or not found)
+    _fresh_for: Instance | None = None  # this decision's reserved rates (None: no plan from scratch tracked)
+    _fresh_plan: Plan | None = None  # the plan from scratch for them, once asked for (None: not found)
+    _fresh_asked: bool = False
 
     def _tracks_fresh(self) -> bool:
         return self.opts.compact_rent is not None or self.opts.hours_budget is not None
 
     def _begin(self, instance: Instance) -> None:
-        """Once per decision, before any step: the plan from scratch for the reserved rates."""
-        self._fresh_now = self._fresh(self._reserved(instance)) if self._tracks_fresh() else None
+        """Once per decision, before any step: the reserved rates whose plan from scratch the decision may ask
+        for (`_fresh_now`, solved on first use only: a decision that neither scales up nor holds GPUs above the
+        LP bound never needs it)."""
+        self._fresh_for = self._reserved(instance) if self._tracks_fresh() else None
+        self._fresh_plan, self._fresh_asked = None, False
+
+    @property
+    def _fresh_now(self) -> Plan | None:
+        """This decision's plan from scratch for the reserved rates (None: not tracked or not found)."""
+        if not self._fresh_asked and self._fresh_for is not None:
+            self._fresh_plan, self._fresh_asked = self._fresh(self._fresh_for), True
+        return self._fresh_plan
 
     def _account(self, plan: Plan) -> None:
-        """Once per decision, after it: count the GPU-decisions of the plan taken and of the plan from scratch."""
-        if self._fresh_now is not None:
+        """Once per decision, after it: count the GPU-decisions of the plan taken and of the plan from scratch
+        (only the GPU-hours budget reads them)."""
+        if self.opts.hours_budget is not None and self._fresh_now is not None:
             self._own_hours += plan.gpus_used
             self._fresh_hours += self._fresh_now.gpus_used
 
     def _pressed(self, gpus: int) -> bool:
         """Whether holding `gpus` GPUs at this decision would break the GPU-hours budget."""
-        e, fresh = self.opts.hours_budget, self._fresh_now
+        e = self.opts.hours_budget
+        fresh = self._fresh_now if e is not None else None
         if e is None or fresh is None:
             return False
         return self._own_hours + gpus > (1.0 + e) * (self._fresh_hours + fresh.gpus_used) + 1e-9
@@ -92,7 +107,7 @@ class Compaction:
                              lambda g, c: self._adapt(g.with_gpus(cap), c))]
         if self.opts.adapt_solver:
             out.append((f"{self.opts.adapt_solver} adapt within {cap} GPUs",
-                        lambda g, c: self._try(self.opts.adapt_solver, g.with_gpus(cap), Objective.ADAPT, c)))
+                        lambda g, c: self._adapt_by(self.opts.adapt_solver, g.with_gpus(cap), c)))
         out.append(("from scratch", lambda g, c: align(c, fresh)))
         return out
 
@@ -111,10 +126,15 @@ class Compaction:
         return lambda c: (c[0][0] + w * max(0, c[2].gpus_used - fresh.gpus_used), c[0])
 
     # -- compaction ------------------------------------------------------------------------------------------
-    def _compact_spare(self, instance: Instance, current: Plan, plan: Plan, note: str) -> tuple[Plan, str]:
-        """Buy a compaction by rent or under budget pressure (module docstring)."""
-        fresh, rent = self._fresh_now, self.opts.compact_rent
-        if fresh is None or fresh.gpus_used >= plan.gpus_used or layout_changes(current, plan) > 0:
+    def _compact_spare(self, instance: Instance, current: Plan, plan: Plan, note: str,
+                       lp: int | None = None) -> tuple[Plan, str]:
+        """Buy a compaction by rent or under budget pressure (module docstring).  `lp`: the LP bound of the
+        estimated rates, rounded up; the reserved rates are no lower, so a plan within it holds nothing spare and
+        the plan from scratch is not solved."""
+        rent = self.opts.compact_rent
+        within = lp is not None and plan.gpus_used <= lp and self.opts.hours_budget is None
+        fresh = None if within or layout_changes(current, plan) > 0 else self._fresh_now
+        if fresh is None or fresh.gpus_used >= plan.gpus_used:
             self._rent_paid = self._rent_due = 0.0  # nothing spare, or the layouts just changed anyway
             return plan, note
         self._rent_paid += plan.gpus_used - fresh.gpus_used
@@ -149,6 +169,13 @@ class Compaction:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
         for k in order:
             yield f"one GPU off, {self.opts.solver} adapt", self._adapt(reserved, without_gpu(plan, k))
+        if self._is_local(reserved):  # bounded: neighbourhoods of the GPUs switched off, and the plan from scratch
+            if self.opts.adapt_solver:
+                for k in order:
+                    yield (f"one GPU off, {self.opts.adapt_solver} adapt",
+                           self._adapt_by(self.opts.adapt_solver, reserved, without_gpu(plan, k)))
+            yield "from scratch", align(plan, fresh)
+            return
         if self.opts.adapt_solver:
             for n in sorted({fresh.gpus_used, plan.gpus_used - 1}):
                 yield (f"{self.opts.adapt_solver} adapt on {n} GPUs",

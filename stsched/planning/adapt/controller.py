@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.estimate import RateEstimator
-from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy
+from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy,
+                                             patience)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -43,6 +44,8 @@ from stsched.simulation.simulator import run_plan
 from stsched.simulation.traces import COUNT_TRACES, load_count_trace, rate_schedule
 
 log = logging.getLogger(__name__)
+
+INITIAL_PATIENCE = 5.0  # the initial deployment retries with this factor on the solver's time limit
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class AdaptOptions(AdaptiveKnobs):
                              f"{self.compact_rent!r}")
         if self.function_pool is not None:
             check_int(self.function_pool, "function_pool", minimum=1)
+        if self.local_above is not None:
+            check_int(self.local_above, "local_above", minimum=0)
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
@@ -195,6 +200,21 @@ def _cpu_s() -> float:
     """CPU seconds of this process and of its solver subprocesses that have finished (CBC runs as one)."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _initial(policy, instance: Instance) -> Plan:
+    """The policy's initial plan; when the solver found none in its time limit (a large instance on a loaded
+    machine), again with `INITIAL_PATIENCE` times the limit, then that squared (the deployment is not a decision)."""
+    factors = (1.0, INITIAL_PATIENCE, INITIAL_PATIENCE ** 2)
+    for i, factor in enumerate(factors):
+        try:
+            with patience(factor):
+                return policy.initial(instance)
+        except InfeasibleError as err:
+            if i == len(factors) - 1:
+                raise
+            log.warning("initial deployment: %s; again with %g x the time limit", err, factors[i + 1])
+    raise AssertionError("unreachable")
 
 
 def _loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
@@ -337,7 +357,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
             s0, c0 = time.perf_counter(), _cpu_s()
             if current is None:
-                plan, note = policy.initial(inst), "initial deployment (not counted)"
+                plan, note = _initial(policy, inst), "initial deployment (not counted)"
             else:
                 try:
                     with decision_deadline(options.decision_s):

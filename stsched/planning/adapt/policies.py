@@ -46,6 +46,11 @@
   fewest-change plans to the candidates of releases (one GPU fewer), compactions (as many GPUs as the plan from
   scratch, and one fewer) and scale-ups (within the plan from scratch's GPU count): the heuristic's adapt rebuilds
   more layouts than needed on some transitions (docs/SOLVERS.md), and every change it spends is counted here.
+  At scale (more than `local_above` services, default 32) every adapt question of steps 2 and 5 is asked only for
+  the neighbourhood of the services that must move (`stsched.planning.adapt.local`: their GPUs and every service on
+  them, at most one GPU switched on per service), the exact `adapt_solver` only for neighbourhoods of at most 16
+  services, and the whole-plan compaction candidates (exact adapt on n GPUs, max-scale) are skipped; the plan from
+  scratch is solved only when a scale-up or GPUs held above the LP bound need it.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
@@ -62,6 +67,7 @@ from typing import Iterator, Protocol
 
 from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.compaction import Compaction
+from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
@@ -109,6 +115,9 @@ class AdaptiveKnobs:
     compact_rent: float | None = 12.0
     hours_budget: float | None = None
     extra_gpu_changes: float = 2.0
+    # with more services than this, adapt questions (scale-ups, compactions) are asked only for the GPUs the change
+    # touches (`stsched.planning.adapt.local`), and the whole-plan compaction candidates are skipped; None: never
+    local_above: int | None = 32
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
@@ -158,8 +167,23 @@ def decision_deadline(seconds: float | None) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+_PATIENCE: ContextVar[float] = ContextVar("stsched_adapt_patience", default=1.0)
+
+
+@contextmanager
+def patience(factor: float) -> Iterator[None]:
+    """Within the block every solver call of a policy gets `factor` times its time limit (the initial deployment
+    retries with more time when the first call stopped before a plan was complete: on a loaded machine a wall-clock
+    limit can run out before a large instance has any plan)."""
+    token = _PATIENCE.set(factor)
+    try:
+        yield
+    finally:
+        _PATIENCE.reset(token)
+
+
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None) -> Plan:
-    limit, end = opts.time_limit_s, _DEADLINE.get()
+    limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
     if end is not None:
         left = end - time.perf_counter()
         if left < MIN_CALL_S:
@@ -221,11 +245,32 @@ class Adaptive(Compaction):
         return min_gpus(instance, self.opts)
 
     def _adapt(self, instance: Instance, current: Plan) -> Plan | None:
-        try:
-            return _solve(instance, self.opts, Objective.ADAPT, current)
-        except InfeasibleError as e:
-            log.info("adapt failed: %s", e)
-            return None
+        return self._adapt_by(self.opts.solver, instance, current)
+
+    def _is_local(self, instance: Instance) -> bool:
+        """Whether adapt questions are cut down to their neighbourhood (more than `local_above` services)."""
+        return self.opts.local_above is not None and len(instance.services) > self.opts.local_above
+
+    def _adapt_by(self, solver: str, instance: Instance, current: Plan) -> Plan | None:
+        """`solver`'s adapt objective from `current` (None when it fails): for the whole instance, or with more
+        than `local_above` services only for the GPUs of the services `current` cannot carry
+        (`stsched.planning.adapt.local`), the rest of the plan kept; there `adapt_solver` (exact) is asked only
+        for neighbourhoods of at most `EXACT_SERVICES` services."""
+        def ask(inst: Instance, cur: Plan) -> Plan | None:
+            try:
+                return _solve(inst, replace(self.opts, solver=solver), Objective.ADAPT, cur)
+            except InfeasibleError as e:
+                log.info("adapt (%s) failed: %s", solver, e)
+                return None
+
+        if not self._is_local(instance):
+            return ask(instance, current)
+        caps = service_capacities(instance, current)
+        movers = {s.name for s in instance.services if s.rate > caps.get(s.name, 0.0) * (1 + 1e-9)}
+        if not movers:
+            return rebalance(instance, current)
+        bound = EXACT_SERVICES if solver == self.opts.adapt_solver else None
+        return local_adapt(instance, current, movers, instance.gpus - current.gpus_used, ask, bound)
 
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
         return _solve(instance, replace(self.opts, solver=solver), objective, current)
@@ -262,7 +307,7 @@ class Adaptive(Compaction):
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
-        plan, note = self._compact_spare(instance, current, plan, note)
+        plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 
@@ -288,15 +333,19 @@ class Adaptive(Compaction):
         makers = [(f"{self.opts.solver} adapt", self._adapt)]
         if self.opts.scale_out:
             makers.insert(0, ("scale-out", self._scale_out))
-        makers += self.scale_up_makers(current)  # rebuilding inside as many GPUs as a plan from scratch needs
         candidates = []
-        for how, make in makers:
-            cand = make(grown, current)
-            cand = rebalance(instance, cand) if cand is not None else None
-            if cand is not None:
-                # a filled scale-out wins ties on changes: its GPU's spare capacity is reserve for the growth
-                more = 0 if how == "scale-out" and self.opts.fill else cand.gpus_used
-                candidates.append(((layout_changes(current, cand), more), how, cand))
+
+        def evaluate(makers_: list) -> None:
+            for how, make in makers_:
+                cand = make(grown, current)
+                cand = rebalance(instance, cand) if cand is not None else None
+                if cand is not None:
+                    # a filled scale-out wins ties on changes: its GPU's spare capacity is reserve for the growth
+                    more = 0 if how == "scale-out" and self.opts.fill else cand.gpus_used
+                    candidates.append(((layout_changes(current, cand), more), how, cand))
+
+        evaluate(makers)  # first, so that a decision's time budget goes to them before the plan from scratch
+        evaluate(self.scale_up_makers(current))  # rebuilding inside as many GPUs as a plan from scratch needs
         if candidates:
             key, how, plan = min(candidates, key=self.scale_up_rank(current))
             if self.opts.reserve > 0:

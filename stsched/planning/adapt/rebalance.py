@@ -19,15 +19,28 @@ from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings
 
 
+def gpu_capacities(instance: Instance, g: GpuLayout) -> dict[tuple[int, int], float]:
+    """(partition, tenant) -> req/s the tenant of one GPU can be served at (0 where the table has no latency)."""
+    out: dict[tuple[int, int], float] = {}
+    for qi, (p, times) in enumerate(zip(g.partitions, gpu_timings(instance, g))):
+        duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
+        for ti, (t, tt) in enumerate(zip(p.tenants, times)):
+            out[(qi, ti)] = 0.0 if tt.exec_ms is None or duty <= 0 else \
+                tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants))
+    return out
+
+
 def tenant_capacities(instance: Instance, plan: Plan) -> dict[tuple[int, int, int], float]:
     """(gpu, partition, tenant) -> req/s the tenant can be served at (0 where the table has no latency)."""
-    out: dict[tuple[int, int, int], float] = {}
-    for gi, g in enumerate(plan.gpus):
-        for qi, (p, times) in enumerate(zip(g.partitions, gpu_timings(instance, g))):
-            duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
-            for ti, (t, tt) in enumerate(zip(p.tenants, times)):
-                out[(gi, qi, ti)] = 0.0 if tt.exec_ms is None or duty <= 0 else \
-                    tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants))
+    return {(gi, qi, ti): c for gi, g in enumerate(plan.gpus) for (qi, ti), c in gpu_capacities(instance, g).items()}
+
+
+def gpu_service_caps(instance: Instance, g: GpuLayout) -> dict[str, float]:
+    """service -> req/s its tenants on one GPU can carry together."""
+    out: dict[str, float] = {}
+    for (qi, ti), c in gpu_capacities(instance, g).items():
+        name = g.partitions[qi].tenants[ti].service
+        out[name] = out.get(name, 0.0) + c
     return out
 
 
@@ -64,10 +77,10 @@ def without_gpu(plan: Plan, k: int) -> Plan:
 
 def gpu_load(instance: Instance, plan: Plan, k: int) -> float:
     """How much of GPU k's capacity its tenants use (sum over partitions of size x utilisation)."""
-    caps = tenant_capacities(instance, plan)
+    caps = gpu_capacities(instance, plan.gpus[k])  # this GPU's tenants only: the others do not change them
     load = 0.0
     for qi, p in enumerate(plan.gpus[k].partitions):
-        util = sum(t.rate / caps[(k, qi, ti)] for ti, t in enumerate(p.tenants) if caps[(k, qi, ti)] > 0)
+        util = sum(t.rate / caps[(qi, ti)] for ti, t in enumerate(p.tenants) if caps[(qi, ti)] > 0)
         load += p.size * min(1.0, util)
     return load
 
@@ -96,39 +109,56 @@ def service_capacities(instance: Instance, plan: Plan) -> dict[str, float]:
     return out
 
 
-def retenant(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | None:
+def retenant(instance: Instance, plan: Plan, max_moves: int = 8, max_short: int = 8) -> Plan | None:
     """Cover services the plan in force cannot carry by changing tenants inside the kept layouts (free per
     docs/RULES.md): a partition is handed over to an uncovered service (alone, at its best batch for that size)
     when the services it served stay covered by their other partitions.  Greedy, largest gain first; returns the
-    rebalanced, checker-valid plan, or None."""
+    rebalanced, checker-valid plan, or None.  Incremental: a trial changes one GPU, so only that GPU's capacities
+    are computed again (interference stays inside a GPU); each move tries the `max_short` services with the largest
+    deficits (the trials grow with partitions x short services)."""
     rates = {s.name: s.rate for s in instance.services}
+    per_gpu = [gpu_service_caps(instance, g) for g in plan.gpus]
+    singles: dict[tuple[str, float, int], int | None] = {}
     for _ in range(max_moves):
-        caps = service_capacities(instance, plan)
+        caps: dict[str, float] = {}
+        for gc in per_gpu:
+            for n, c in gc.items():
+                caps[n] = caps.get(n, 0.0) + c
         short = {n: r - caps.get(n, 0.0) for n, r in rates.items() if r > caps.get(n, 0.0) * (1 + 1e-9)}
         if not short:
             return rebalance(instance, plan)
         best = None
+        top = set(sorted(short, key=lambda n: -short[n])[:max_short])
+        tried = [n for n in short if n in top]  # in the instance's order, as without the bound
         for gi, g in enumerate(plan.gpus):
             for qi, p in enumerate(g.partitions):
                 if not p.tenants or any(t.service in short for t in p.tenants):
                     continue
-                for name in short:
-                    b = _best_single(instance, name, p.size, p.procs)
+                for name in tried:
+                    key = (name, p.size, p.procs)
+                    if key not in singles:
+                        singles[key] = _best_single(instance, name, p.size, p.procs)
+                    b = singles[key]
                     if b is None:
                         continue
                     parts = list(g.partitions)
                     parts[qi] = Partition(p.size, (Tenant(name, b, 0.0),), None, p.procs, p.start)
-                    trial = replace(plan, gpus=tuple(GpuLayout(tuple(parts)) if k == gi else h
-                                                     for k, h in enumerate(plan.gpus)))
-                    after = service_capacities(instance, trial)
-                    if any(after.get(t.service, 0.0) < rates.get(t.service, 0.0) * (1 - 1e-9) for t in p.tenants):
+                    layout = GpuLayout(tuple(parts))
+                    mine = gpu_service_caps(instance, layout)
+
+                    def after(n: str) -> float:
+                        return caps.get(n, 0.0) - per_gpu[gi].get(n, 0.0) + mine.get(n, 0.0)
+
+                    if any(after(t.service) < rates.get(t.service, 0.0) * (1 - 1e-9) for t in p.tenants):
                         continue  # a displaced service would be left short
-                    if any(after.get(n, 0.0) < caps.get(n, 0.0) * (1 - 1e-9) for n in short if n != name):
+                    if any(after(n) < caps.get(n, 0.0) * (1 - 1e-9) for n in short if n != name):
                         continue  # interference could shrink another short service further
-                    gain = min(short[name], after.get(name, 0.0) - caps.get(name, 0.0))
+                    gain = min(short[name], after(name) - caps.get(name, 0.0))
                     if gain > 1e-9 and (best is None or gain > best[0]):
-                        best = (gain, trial)
+                        best = (gain, gi, layout, mine)
         if best is None:
             return None
-        plan = best[1]
+        _, gi, layout, mine = best
+        plan = replace(plan, gpus=tuple(layout if k == gi else h for k, h in enumerate(plan.gpus)))
+        per_gpu[gi] = mine
     return None
