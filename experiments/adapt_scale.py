@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         parse_policy(p)
     grid = [{"services": n, "seed": args.seed, "hours": args.hours, "policy": p}
             for n in (int(x) for x in args.services.split(",")) for p in policies]
-    rows = read_rows(EXPERIMENT) if args.plot_only else run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh)
+    rows = read_rows(EXPERIMENT) if args.plot_only else run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh,
+                                                                         cost=lambda p: p["services"])
     cols = KEYS + ["gpus_peak", "reconfigurations", "tenant_changes", "gpu_hours", "decisions",
                    "decision_wall_mean_s", "decision_wall_p95_s", "decision_wall_max_s", "decision_cpu_mean_s",
                    "decision_cpu_p95_s", "decision_cpu_max_s", "wall_s"]

@@ -181,6 +181,11 @@ STUDY = Study("scale_eval", "cluster scale: certified bounds by column generatio
               results="scale", quick="16 and 32 services, one seed, work limits (machine-independent rows)")
 
 
+
+def _size(point) -> float:
+    """A grid point's work for the runners' start order (biggest first on several workers): its services."""
+    return float(point["services"])
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--services", type=int, nargs="+", default=[16, 64, 256, 1024])
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             for x in lates for d in args.devices for n in args.services for s in args.seeds for o in args.objectives]
     keys = ["run", "device", "services", "seed", "objective", "late_share"]
     bounds = [] if args.no_bound else run_grid(EXPERIMENT, base, keys, lambda p: forked(_bound, p), fresh=args.fresh,
-                                               filename="bounds.csv")
+                                               filename="bounds.csv", cost=_size)
     by_key = {tuple(r[k] for k in keys): r for r in bounds}
     points = []
     for p in base:
@@ -233,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         out["gap"] = gap(str(p["objective"]), number(out.get("value")), bound)
         return out
 
-    every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv")
+    every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv", cost=_size)
     rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
             "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "cpu_s", "peak_mb"]
@@ -280,7 +285,7 @@ def integrality(args) -> int:
            for o in args.objectives]
     keys = ["device", "services", "seed", "objective"]
     rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
-                    filename="integrality.csv")
+                    filename="integrality.csv", cost=_size)
     cols = keys + ["milp_status", "optimum", "layout_lp", "cg_lp", "cg_bound", "closed_cg_lp", "closed_cg_bound"]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
     proven = [r for r in rows if r.get("milp_status") == "optimal" and number(r.get("closed_cg_bound")) is not None]
