@@ -90,12 +90,17 @@ def parse_host_overhead(text: str, what: str = "--host-overhead") -> HostOverhea
     path = Path(text)
     if not path.is_file():
         raise InputError(f"{what} {text!r}: not a number of seconds and no such file")
+    return HostOverhead.from_mapping(_json_object(path), str(path))
+
+
+def _json_object(path: Path) -> Mapping[str, Any]:
+    """The JSON object in `path` (an `stsched execute --json` output), or one line naming the file."""
     from stsched.io import read_json
 
     d = read_json(path)
     if not isinstance(d, Mapping):
         raise InputError("expected a JSON object", source=str(path))
-    return HostOverhead.from_mapping(d, str(path))
+    return d
 
 
 @dataclass(frozen=True)
@@ -153,9 +158,4 @@ def read_batch_quantiles(path: str) -> BatchTimeQuantiles:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--exec-noise {path!r}: no such file")
-    from stsched.io import read_json
-
-    d = read_json(p)
-    if not isinstance(d, Mapping):
-        raise InputError("expected a JSON object", source=str(p))
-    return BatchTimeQuantiles.from_mapping(d, str(p))
+    return BatchTimeQuantiles.from_mapping(_json_object(p), str(p))
