@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from stsched.errors import InputError
+from stsched.validate import check_real
 
 QUANTILES = 101  # ratio quantiles kept per partition: 0, 1, ..., 100 %
 
@@ -46,10 +47,8 @@ class HostOverhead:
     source: str = "none"
 
     def __post_init__(self) -> None:
-        for name in ("batch_s", "wake_s"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
-                raise InputError(f"host overhead {name} must be a finite number of seconds >= 0, got {v!r}")
+        for name in ("batch_s", "wake_s"):  # seconds: finite, >= 0 (the project's one number check)
+            check_real(getattr(self, name), f"host overhead {name}", minimum=0.0)
 
     @property
     def none(self) -> bool:
