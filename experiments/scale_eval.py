@@ -45,6 +45,7 @@ from experiments.common import Study, markdown_table, read_rows, results_dir, ru
 from experiments.plots import number, series_plot
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
+from stsched.validate import count, seed as seed_arg
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,8 @@ def _size(point) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--services", type=int, nargs="+", default=[16, 64, 256, 1024])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--services", type=count, nargs="+", default=[16, 64, 256, 1024])
+    ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--devices", nargs="+", default=list(DEVICES), choices=DEVICES)
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
     ap.add_argument("--solvers", nargs="+", default=["heuristic", "cg", "exact", "baselines"],

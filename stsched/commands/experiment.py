@@ -75,4 +75,9 @@ def run_experiment(args) -> int:
         print(f"{study.name} needs a GPU for its full run; --quick runs its CPU path: {study.quick}",
               file=sys.stderr)
     module = importlib.import_module(f"experiments.{study.name}")
-    return int(module.main(argv) or 0)
+    try:
+        return int(module.main(argv) or 0)
+    except SystemExit as e:  # a study refuses its input with SystemExit("message"): one line, exit 2 here
+        if isinstance(e.code, str):
+            raise InputError(f"{study.name}: {e.code.removeprefix('error: ')}") from None
+        raise

@@ -29,6 +29,19 @@ def test_list_and_unknown(capsys):
     assert "unknown study" in capsys.readouterr().err
 
 
+def test_a_study_refuses_bad_input_with_one_line_and_exit_2(capsys):
+    assert main(["experiment", "adapt_frontier", "--quick", "--policies", "adaptive[bogus=1]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown option 'bogus'" in err[0]  # was exit 1 (a study's SystemExit message)
+    for study, flag, bad in (("scale_eval", "--services", "-4"), ("arrivals_default", "--seeds", "-1")):
+        try:
+            code = main(["experiment", study, flag, bad])
+        except SystemExit as e:  # argparse's refusal of the study's own flag
+            code = e.code
+        assert code == 2, (study, bad)  # was 0: scale_eval ran nothing, arrivals_default ran failing points
+        assert bad in capsys.readouterr().err
+
+
 def test_shared_flags_reach_the_study():
     from stsched.commands.experiment import study_argv
 
