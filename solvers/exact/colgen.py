@@ -48,8 +48,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from solvers.exact.cg_pricing import (  # noqa: F401  (re-exported: the pricing's names as they were)
-    TOL, CgOptions, Pricer, _size_data, _SizeData, _SoloTimer, _suffix_dp)
+from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SoloTimer
 from solvers.exact.patterns import Config, _Timer, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
 from stsched.errors import InputError

@@ -12,7 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.solvers.test_exact_properties import SETTINGS, instances
-from solvers.exact.colgen import CgOptions, Pricer, _size_data, column_generation
+from solvers.exact.cg_pricing import CgOptions, Pricer, _size_data
+from solvers.exact.colgen import column_generation
 from solvers.exact.patterns import _Timer, enumerate_configs, enumerate_layouts
 from stsched.cli import main
 from stsched.io import save_instance

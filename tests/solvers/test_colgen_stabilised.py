@@ -12,7 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.solvers.test_exact_properties import SETTINGS, instances
-from solvers.exact.colgen import CgOptions, _suffix_dp, column_generation
+from solvers.exact.cg_pricing import CgOptions, _suffix_dp
+from solvers.exact.colgen import column_generation
 from stsched.errors import InputError
 from stsched.registry import Objective, SolveOptions, Status, run_bound, run_solver
 from stsched.scenarios import random_instance
