@@ -16,7 +16,10 @@ arrivals (same routing) in four variants:
 - `noise`: plus the profile's measured noise (log-normal, the median CV of its solo repeats: `--noise-cv PROFILE`);
 - `noise+host`: plus this run's measured host overhead (dispatch gap per batch, wake-up delay after idling);
 - `calib+host`: batch times drawn from the calibration run's measured/simulated ratios (per partition) and the
-  calibration run's host overhead: everything measured before the run being compared.
+  calibration run's host overhead: everything measured before the run being compared;
+- `own+host`: batch times drawn from the compared run's OWN measured ratios and its own host overhead: not a
+  prediction (it reads the run it is compared with) but a check of the simulator's queueing model: what remains
+  here is the simulator's, what `calib+host` adds on top is the host's drift between runs.
 
 Each row: executor or simulator variant, SLO attainment, p50, p99; and the differences to the executor (points of
 attainment, p99 ratio).  Rows: results/exec_vs_sim/rows.csv; a Markdown table is printed.  The load average at
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_row(seed, "sim noise", sim(noise.cv), ex))
         rows.append(_row(seed, "sim noise+host", sim(noise.cv, o), ex))
         rows.append(_row(seed, "sim calib+host", sim(0.0, calib.overhead, q.batch_factors()), ex))
+        rows.append(_row(seed, "sim own+host", sim(0.0, o, host.exec_ratio.batch_factors()), ex))
     out = results_dir(EXPERIMENT) / "rows.csv"
     pd.DataFrame(rows).to_csv(out, index=False)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}")
