@@ -224,6 +224,12 @@ def aggregate(out: Path) -> list[str]:
                          f"{(g.chosen_p90 <= g.random_p90_worst + 1e-12).sum()} / {len(g)} | "
                          f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
                          f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
+        lines += ["", "| data set | probes | pooled coverage_q90 (probe-calibrated) | lowest victim | median q90_width |",
+                  "|---|---|---|---|---|"]
+        for (ds, k), g in p.groupby(["dataset", "probes"], sort=False):
+            pooled = float((g.chosen_coverage_q90 * g.n).sum() / g.n.sum())
+            lines.append(f"| {ds} | {k} | {pooled:.3f} | {g.chosen_coverage_q90.min():.3f} | "
+                         f"{g.chosen_q90_width.median():.3f} |")
         lines.append("")
     for path in sorted(out.glob("plans*.csv")):
         q = pd.read_csv(path)
