@@ -48,7 +48,12 @@ def test_plans_files_and_headline(tmp_path):
     pd.DataFrame([{"dataset": "d", "method": "normalised", "victim": "pooled", "coverage_q90": 0.8,
                    "min_victim_coverage_q90": 0.5, "q90_width": 0.15}]).to_csv(tmp_path / "calibration_variants.csv",
                                                                                 index=False)
+    pd.DataFrame([{"dataset": "d", "victim": v, "probes": 2, "n": n, "chosen_p90": 0.1, "random_p90_mean": 0.1,
+                   "random_p90_worst": 0.2, "chosen_coverage_q90": c, "chosen_q90_width": w}
+                  for v, n, c, w in (("x", 300, 1.0, 0.2), ("y", 100, 0.6, 0.1))]).to_csv(tmp_path / "probes.csv",
+                                                                                         index=False)
     text = "\n".join(aggregate(tmp_path))
     assert "| d | normalised | 0.800 | 0.500 | 0.150 |" in text
+    assert "| d | 2 | 0.900 | 0.600 | 0.150 |" in text  # pooled over rows: (300 x 1.0 + 100 x 0.6) / 400
     assert "| d | f | 0.900 | 0.700 | no |" in text  # a victim below 0.75 misses the target
     assert "plans-late0.01.csv:" in text and "| q0.9 | 4 | 1 / 2 | 0.9800 (d y) |" in text
