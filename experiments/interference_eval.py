@@ -1,7 +1,7 @@
 """Interference for models never co-run (issue 19): calibrated predictive distributions and few-shot probes,
 each scored leave-one-victim-out on every shipped data set with co-runs.
 
-    .venv/bin/python experiments/interference_eval.py [--section calibration|variants|probes|plans|all]
+    .venv/bin/python experiments/interference_eval.py [--section calibration|variants|cells|probes|plans|all]
         [--random-seeds 20]
     .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
     .venv/bin/python experiments/interference_eval.py --section population   # rewrite the shipped victim shifts
@@ -17,6 +17,8 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
 - variants: the default form's calibration (victim shift as a random effect) against normalised conformal scores
   with a width from the victim's solo features (`stsched.latency.heteroscedastic`), per victim, with the upper log
   factor each held-out victim would have needed (its own 0.75 / 0.9 log-residual quantiles).
+- cells (printed only): each victim's median measured and predicted slowdown per (batch, partition) cell, on the
+  data sets whose victims run several batches (A100, V100).
 - probes: for the default form, each victim held out, 0..4 probes chosen by the plan of `stsched probe-plan`
   (`probes.plan_probes`, axis weights from the other victims) against the same number of probes drawn at random
   from the victim's measured rows (`--random-seeds` draws: mean and worst); the p90 absolute relative error of
@@ -108,6 +110,33 @@ def variant_rows(ds: str) -> list[dict]:
                          "min_victim_coverage_q90": "", "needed_log_q75": needed[v["victim"]][0],
                          "needed_log_q90": needed[v["victim"]][1]})
     return rows
+
+
+def cell_tables(ds: str) -> list[str]:
+    """Per victim of a data set whose victims run several batches: the median measured slowdown and the median
+    leave-one-victim-out point prediction (default form) at each (victim batch, victim partition) cell, over the
+    co-runners and their batches -- where a victim departs from the form, cell by cell (markdown)."""
+    prof = load_profile(ds)
+    model = fit(prof)
+    form = default_form(model)
+    data = corun_data(model, prof.corun)
+    victims = data.rows["victim"].to_numpy()
+    out = []
+    for v in np.unique(victims):
+        test = victims == v
+        held = data.take(test)
+        rows = held.rows.assign(measured=held.slowdown,
+                                predicted=fit_predict(form, data.take(~test), held, model.options))
+        if rows["victim_batch"].nunique() < 2:
+            continue
+        for what in ("measured", "predicted"):
+            t = rows.pivot_table(index="victim_batch", columns="victim_partition", values=what, aggfunc="median")
+            cols = [f"{c:g} %" for c in t.columns]
+            out += [f"{ds} {v}: median {what} slowdown ({form}, leave-one-victim-out) by batch x partition", "",
+                    "| batch | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+            out += [f"| {b} | " + " | ".join(f"{x:.2f}" for x in r) + " |" for b, r in t.iterrows()]
+            out.append("")
+    return out
 
 
 def probe_rows(ds: str, seeds: int) -> list[dict]:
@@ -249,7 +278,7 @@ STUDY = Study("interference_eval", "interference of unseen victims: calibration,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--section", default="all", choices=("population", "calibration", "variants", "probes", "plans", "all"))
+    ap.add_argument("--section", default="all", choices=("population", "calibration", "variants", "cells", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
     ap.add_argument("--late-share", type=float, default=None,
@@ -278,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         summary += ["## Calibration (nested leave-one-victim-out, predicted 0.9 quantile)", "",
                     markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
+    if args.section == "cells":
+        print("\n".join(line for ds in DATASETS for line in cell_tables(ds)))
+        return 0
     if args.section in ("variants", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="calibration variants") for r in variant_rows(ds)]
         _write(out / "calibration_variants.csv", rows)

@@ -57,3 +57,23 @@ def test_plans_files_and_headline(tmp_path):
     assert "| d | 2 | 0.900 | 0.600 | 0.150 |" in text  # pooled over rows: (300 x 1.0 + 100 x 0.6) / 400
     assert "| d | f | 0.900 | 0.700 | no |" in text  # a victim below 0.75 misses the target
     assert "plans-late0.01.csv:" in text and "| q0.9 | 4 | 1 / 2 | 0.9800 (d y) |" in text
+
+
+def test_cell_tables_hold_each_victims_median_measured_slowdown_per_cell():
+    """V100 (3 victims x 5 batches x 5 partitions): the measured table is the median of the rows' own slowdowns;
+    the H100 (one victim batch) has no table."""
+    from experiments.interference_eval import cell_tables
+    from stsched.data.loaders import load_profile
+    from stsched.latency import fit
+    from stsched.latency.model import corun_data
+
+    lines = cell_tables("v100-mps")
+    heads = [x for x in lines if x.startswith("v100-mps ")]
+    assert len(heads) == 6 and heads[0].startswith("v100-mps alexnet: median measured")
+    prof = load_profile("v100-mps")
+    data = corun_data(fit(prof), prof.corun)
+    rows = data.rows.assign(s=data.slowdown)
+    cell = rows[(rows.victim == "alexnet") & (rows.victim_batch == 2)].groupby("victim_partition")["s"].median()
+    first = lines[lines.index(heads[0]) + 4]
+    assert first == "| 2 | " + " | ".join(f"{x:.2f}" for x in cell) + " |"
+    assert cell_tables("h100-sm") == []
