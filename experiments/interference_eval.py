@@ -1,7 +1,8 @@
 """Interference for models never co-run (issue 19): calibrated predictive distributions and few-shot probes,
 each scored leave-one-victim-out on every shipped data set with co-runs.
 
-    .venv/bin/python experiments/interference_eval.py [--section calibration|probes|plans|all] [--random-seeds 20]
+    .venv/bin/python experiments/interference_eval.py [--section calibration|variants|cells|probes|plans|all]
+        [--random-seeds 20]
     .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
     .venv/bin/python experiments/interference_eval.py --section population   # rewrite the shipped victim shifts
 
@@ -13,6 +14,11 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
   the form and its conformal calibration computed from the other victims only, the held-out victim's rows checked
   against the predicted 0.9 quantile.  Pooled `coverage_q90` (target 0.85-0.95), each victim's (target >= 0.75),
   `q90_width` (median q0.9 / point - 1) and the point error p90.
+- variants: the default form's calibration (victim shift as a random effect) against normalised conformal scores
+  with a width from the victim's solo features (`stsched.latency.heteroscedastic`), per victim, with the upper log
+  factor each held-out victim would have needed (its own 0.75 / 0.9 log-residual quantiles).
+- cells (printed only): each victim's median measured and predicted slowdown per (batch, partition) cell, on the
+  data sets whose victims run several batches (A100, V100).
 - probes: for the default form, each victim held out, 0..4 probes chosen by the plan of `stsched probe-plan`
   (`probes.plan_probes`, axis weights from the other victims) against the same number of probes drawn at random
   from the victim's measured rows (`--random-seeds` draws: mean and worst); the p90 absolute relative error of
@@ -23,7 +29,7 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
 - plans: `experiments/interference_plans.py`: for each victim held out, min-gpus plans made with no
   interference, the mean, the 0.9 quantile and 1-4 probes, simulated against the victim's measured slowdowns.
 
-Writes results/interference/{calibration,probes,plans}.csv and summary.md.  Nothing here chooses anything: forms,
+Writes results/interference/{calibration,calibration_variants,probes,plans}.csv and summary.md.  Nothing here chooses anything: forms,
 calibration and probe plan are fixed in stsched.latency; the folds are the data sets' victims (the only test).
 """
 
@@ -74,6 +80,65 @@ def calibration_rows(ds: str) -> list[dict]:
     return rows
 
 
+def variant_rows(ds: str) -> list[dict]:
+    """The default form's calibration, random-effect victim shift (the default) against the normalised
+    (heteroscedastic) scores from solo features (`stsched.latency.heteroscedastic`), both nested
+    leave-one-victim-out; per victim coverage and width, and the held-out victim's own 0.75 / 0.9 quantiles of
+    its log residual (the upper log factor it would have needed for 0.75 / 0.9 coverage: diagnostics)."""
+    from stsched.latency.heteroscedastic import leave_one_victim_out_normalised
+    prof = load_profile(ds)
+    model = fit(prof)
+    form = default_form(model)
+    data = corun_data(model, prof.corun)
+    victims = data.rows["victim"].to_numpy()
+    needed = {}
+    for v in np.unique(victims):
+        test = victims == v
+        r = np.log(data.slowdown[test] / fit_predict(form, data.take(~test), data.take(test), model.options))
+        needed[str(v)] = (float(np.quantile(r, 0.75)), float(np.quantile(r, 0.9)))
+    rows = []
+    for method, res in (("random-effect", leave_one_victim_out_calibration(model, prof.corun, form)),
+                        ("normalised", leave_one_victim_out_normalised(model, prof.corun, form))):
+        p = res["pooled"]
+        rows.append({"dataset": ds, "form": form, "method": method, "victim": "pooled", "n": p["n"],
+                     "coverage_q90": p["coverage_q90"], "q90_width": p["q90_width"],
+                     "min_victim_coverage_q90": p["min_victim_coverage_q90"], "needed_log_q75": "",
+                     "needed_log_q90": ""})
+        for v in res["victims"]:
+            rows.append({"dataset": ds, "form": form, "method": method, "victim": v["victim"], "n": v["n"],
+                         "coverage_q90": v["coverage_q90"], "q90_width": v["q90_width"],
+                         "min_victim_coverage_q90": "", "needed_log_q75": needed[v["victim"]][0],
+                         "needed_log_q90": needed[v["victim"]][1]})
+    return rows
+
+
+def cell_tables(ds: str) -> list[str]:
+    """Per victim of a data set whose victims run several batches: the median measured slowdown and the median
+    leave-one-victim-out point prediction (default form) at each (victim batch, victim partition) cell, over the
+    co-runners and their batches -- where a victim departs from the form, cell by cell (markdown)."""
+    prof = load_profile(ds)
+    model = fit(prof)
+    form = default_form(model)
+    data = corun_data(model, prof.corun)
+    victims = data.rows["victim"].to_numpy()
+    out = []
+    for v in np.unique(victims):
+        test = victims == v
+        held = data.take(test)
+        rows = held.rows.assign(measured=held.slowdown,
+                                predicted=fit_predict(form, data.take(~test), held, model.options))
+        if rows["victim_batch"].nunique() < 2:
+            continue
+        for what in ("measured", "predicted"):
+            t = rows.pivot_table(index="victim_batch", columns="victim_partition", values=what, aggfunc="median")
+            cols = [f"{c:g} %" for c in t.columns]
+            out += [f"{ds} {v}: median {what} slowdown ({form}, leave-one-victim-out) by batch x partition", "",
+                    "| batch | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+            out += [f"| {b} | " + " | ".join(f"{x:.2f}" for x in r) + " |" for b, r in t.iterrows()]
+            out.append("")
+    return out
+
+
 def probe_rows(ds: str, seeds: int) -> list[dict]:
     prof = load_profile(ds)
     model = fit(prof)
@@ -108,8 +173,15 @@ def probe_rows(ds: str, seeds: int) -> list[dict]:
     return rows
 
 
-#: the victim's own grid coordinates an oracle correction may be indexed by
+#: the victim's own grid coordinates an oracle correction may be indexed by ("regime": launch-bound where its solo
+#: SM elasticity is below `REGIME_ELASTICITY`, else compute-bound)
 ORACLE_KEYS = {"oracle_batch_p90": ["victim_batch"], "oracle_batch_partition_p90": ["victim_batch", "victim_partition"]}
+OPT_KEYS = {"oracle_regime_p90opt": ["_regime"], "oracle_batch_p90opt": ["victim_batch"],
+            "oracle_batch_partition_p90opt": ["victim_batch", "victim_partition"],
+            "oracle_batch_partition_corunner_p90opt": ["victim_batch", "victim_partition", "corunner"]}
+REGIME_ELASTICITY = 0.3
+#: the factors an oracle cell may take: exp of this grid
+OPT_GRID = np.linspace(-0.5, 0.5, 201)
 
 
 def oracle_floor(held, pred: np.ndarray) -> dict[str, float]:
@@ -117,11 +189,20 @@ def oracle_floor(held, pred: np.ndarray) -> dict[str, float]:
     partition): each cell's prediction multiplied by the cell's median measured / predicted ratio, computed from
     *all* the victim's rows.  A reference for what a per-regime multiplicative correction learnt from probes can
     reach (not a strict bound: the median is not the p90-optimal factor, and a correction of another shape can
-    differ); it is not a method: it reads the rows it is scored on."""
-    r = held.rows.assign(_r=np.log(held.slowdown / pred))
+    differ); it is not a method: it reads the rows it is scored on.  The `*_p90opt` columns take instead each
+    cell's factor (exp of `OPT_GRID`) that minimises the cell's own p90 error, also by solo regime (launch- vs
+    compute-bound) and by (batch, partition, co-runner): closer to the best any factor per cell can do."""
+    r = held.rows.assign(_r=np.log(held.slowdown / pred), _regime=held.victim.elasticity < REGIME_ELASTICITY)
     out = {}
     for name, keys in ORACLE_KEYS.items():
         corrected = pred * np.exp(r.groupby(keys)["_r"].transform("median").to_numpy())
+        out[name] = error_stats(corrected, held.slowdown)["p90"]
+    factors = np.exp(OPT_GRID)
+    for name, keys in OPT_KEYS.items():
+        corrected = np.array(pred, float)
+        for _, idx in r.groupby(keys).indices.items():
+            err = np.abs(factors[:, None] * pred[idx][None, :] / held.slowdown[idx][None, :] - 1.0)
+            corrected[idx] = pred[idx] * factors[int(np.argmin(np.quantile(err, 0.9, axis=1)))]
         out[name] = error_stats(corrected, held.slowdown)["p90"]
     return out
 
@@ -154,6 +235,14 @@ def aggregate(out: Path) -> list[str]:
             lines.append(f"| {r.dataset} | {r.form} | {r.coverage_q90:.3f} | {r.min_victim_coverage_q90:.3f} | "
                          f"{'yes' if ok else 'no'} |")
         lines.append("")
+    if (out / "calibration_variants.csv").exists():
+        c = pd.read_csv(out / "calibration_variants.csv")
+        c = c[c.victim == "pooled"]
+        lines += ["| data set | calibration | pooled coverage_q90 | lowest victim | q90_width |", "|---|---|---|---|---|"]
+        for _, r in c.iterrows():
+            lines.append(f"| {r.dataset} | {r.method} | {r.coverage_q90:.3f} | {r.min_victim_coverage_q90:.3f} | "
+                         f"{r.q90_width:.3f} |")
+        lines.append("")
     if (out / "probes.csv").exists():
         p = pd.read_csv(out / "probes.csv")
         lines += ["| probes | victims with p90 <= 0.15 | planned <= random mean | planned <= random worst | "
@@ -164,6 +253,12 @@ def aggregate(out: Path) -> list[str]:
                          f"{(g.chosen_p90 <= g.random_p90_worst + 1e-12).sum()} / {len(g)} | "
                          f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
                          f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
+        lines += ["", "| data set | probes | pooled coverage_q90 (probe-calibrated) | lowest victim | median q90_width |",
+                  "|---|---|---|---|---|"]
+        for (ds, k), g in p.groupby(["dataset", "probes"], sort=False):
+            pooled = float((g.chosen_coverage_q90 * g.n).sum() / g.n.sum())
+            lines.append(f"| {ds} | {k} | {pooled:.3f} | {g.chosen_coverage_q90.min():.3f} | "
+                         f"{g.chosen_q90_width.median():.3f} |")
         lines.append("")
     for path in sorted(out.glob("plans*.csv")):
         q = pd.read_csv(path)
@@ -183,7 +278,7 @@ STUDY = Study("interference_eval", "interference of unseen victims: calibration,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--section", default="all", choices=("population", "calibration", "probes", "plans", "all"))
+    ap.add_argument("--section", default="all", choices=("population", "calibration", "variants", "cells", "probes", "plans", "all"))
     ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
     ap.add_argument("--late-share", type=float, default=None,
@@ -212,11 +307,23 @@ def main(argv: list[str] | None = None) -> int:
         summary += ["## Calibration (nested leave-one-victim-out, predicted 0.9 quantile)", "",
                     markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))
+    if args.section == "cells":
+        print("\n".join(line for ds in DATASETS for line in cell_tables(ds)))
+        return 0
+    if args.section in ("variants", "all"):
+        rows = [r for ds in tqdm(DATASETS, desc="calibration variants") for r in variant_rows(ds)]
+        _write(out / "calibration_variants.csv", rows)
+        cols = ["dataset", "form", "method", "victim", "n", "coverage_q90", "q90_width", "min_victim_coverage_q90",
+                "needed_log_q75", "needed_log_q90"]
+        summary += ["## Calibration variants (default form, nested leave-one-victim-out)", "",
+                    markdown_table(rows, cols), ""]
+        print(markdown_table(rows, cols))
     if args.section in ("probes", "calibration+probes", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="probes") for r in probe_rows(ds, args.random_seeds)]
         _write(out / "probes.csv", rows)
         cols = ["dataset", "form", "victim", "probes", "n", "chosen_p90", "random_p90_mean", "random_p90_worst",
-                "chosen_coverage_q90", "chosen_q90_width", "oracle_batch_p90", "oracle_batch_partition_p90"]
+                "chosen_coverage_q90", "chosen_q90_width", "oracle_batch_p90", "oracle_batch_partition_p90",
+                *OPT_KEYS]
         summary += [f"## Few-shot probes (p90 |rel. error| of the held-out victim's other rows; random: "
                     f"{args.random_seeds} draws)", "", markdown_table(rows, cols), ""]
         print(markdown_table(rows, cols))

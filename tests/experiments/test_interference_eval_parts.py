@@ -8,21 +8,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.interference_eval import aggregate, oracle_floor, plans_file
+from experiments.interference_eval import OPT_GRID, aggregate, oracle_floor, plans_file
 from experiments.interference_plans import LATE_SHARE, _has_neighbour
 from stsched.plan import GpuLayout, Partition, Tenant
 
 
 def test_oracle_floor_removes_a_per_batch_factor_exactly():
-    rows = pd.DataFrame({"victim_batch": [1, 1, 2, 2, 4, 4], "victim_partition": [20.0, 40.0] * 3})
+    rows = pd.DataFrame({"victim_batch": [1, 1, 2, 2, 4, 4], "victim_partition": [20.0, 40.0] * 3,
+                         "corunner": ["a", "b"] * 3})
+    victim = SimpleNamespace(elasticity=np.array([0.0, 0.0, 0.0, 0.0, 0.9, 0.9]))  # batches 1, 2 launch-bound
     measured = np.array([1.5, 1.5, 1.2, 1.2, 1.0, 1.0])
     pred = measured / np.array([1.3, 1.3, 0.9, 0.9, 1.1, 1.1])  # a different wrong factor per batch
-    floor = oracle_floor(SimpleNamespace(rows=rows, slowdown=measured), pred)
+    floor = oracle_floor(SimpleNamespace(rows=rows, slowdown=measured, victim=victim), pred)
     assert floor["oracle_batch_p90"] == pytest.approx(0.0, abs=1e-12)
     assert floor["oracle_batch_partition_p90"] == pytest.approx(0.0, abs=1e-12)
+    step = np.exp(OPT_GRID[1] - OPT_GRID[0]) - 1  # the p90-optimal factors lie on a grid
+    assert floor["oracle_batch_p90opt"] <= step and floor["oracle_batch_partition_corunner_p90opt"] <= step
+    assert floor["oracle_regime_p90opt"] > 0.1  # one factor for batches 1 and 2 (1.3 and 0.9 apart)
     noisy = measured * np.array([1.1, 0.9, 1.0, 1.0, 1.0, 1.0])  # scatter inside batch 1: only cells remove it
-    floor = oracle_floor(SimpleNamespace(rows=rows, slowdown=noisy), pred)
+    floor = oracle_floor(SimpleNamespace(rows=rows, slowdown=noisy, victim=victim), pred)
     assert floor["oracle_batch_p90"] > 0.05 and floor["oracle_batch_partition_p90"] == pytest.approx(0.0, abs=1e-12)
+    assert floor["oracle_batch_partition_p90opt"] <= step
 
 
 def test_a_service_has_a_neighbour_only_beside_another_busy_partition():
@@ -39,6 +45,35 @@ def test_plans_files_and_headline(tmp_path):
                    "min_victim_coverage_q90": 0.7}]).to_csv(tmp_path / "calibration.csv", index=False)
     pd.DataFrame([{"dataset": "d", "victim": v, "plan": "q0.9", "gpus": 2, "slo_attainment": s}
                   for v, s in (("x", 0.995), ("y", 0.98))]).to_csv(tmp_path / "plans-late0.01.csv", index=False)
+    pd.DataFrame([{"dataset": "d", "method": "normalised", "victim": "pooled", "coverage_q90": 0.8,
+                   "min_victim_coverage_q90": 0.5, "q90_width": 0.15}]).to_csv(tmp_path / "calibration_variants.csv",
+                                                                                index=False)
+    pd.DataFrame([{"dataset": "d", "victim": v, "probes": 2, "n": n, "chosen_p90": 0.1, "random_p90_mean": 0.1,
+                   "random_p90_worst": 0.2, "chosen_coverage_q90": c, "chosen_q90_width": w}
+                  for v, n, c, w in (("x", 300, 1.0, 0.2), ("y", 100, 0.6, 0.1))]).to_csv(tmp_path / "probes.csv",
+                                                                                         index=False)
     text = "\n".join(aggregate(tmp_path))
+    assert "| d | normalised | 0.800 | 0.500 | 0.150 |" in text
+    assert "| d | 2 | 0.900 | 0.600 | 0.150 |" in text  # pooled over rows: (300 x 1.0 + 100 x 0.6) / 400
     assert "| d | f | 0.900 | 0.700 | no |" in text  # a victim below 0.75 misses the target
     assert "plans-late0.01.csv:" in text and "| q0.9 | 4 | 1 / 2 | 0.9800 (d y) |" in text
+
+
+def test_cell_tables_hold_each_victims_median_measured_slowdown_per_cell():
+    """V100 (3 victims x 5 batches x 5 partitions): the measured table is the median of the rows' own slowdowns;
+    the H100 (one victim batch) has no table."""
+    from experiments.interference_eval import cell_tables
+    from stsched.data.loaders import load_profile
+    from stsched.latency import fit
+    from stsched.latency.model import corun_data
+
+    lines = cell_tables("v100-mps")
+    heads = [x for x in lines if x.startswith("v100-mps ")]
+    assert len(heads) == 6 and heads[0].startswith("v100-mps alexnet: median measured")
+    prof = load_profile("v100-mps")
+    data = corun_data(fit(prof), prof.corun)
+    rows = data.rows.assign(s=data.slowdown)
+    cell = rows[(rows.victim == "alexnet") & (rows.victim_batch == 2)].groupby("victim_partition")["s"].median()
+    first = lines[lines.index(heads[0]) + 4]
+    assert first == "| 2 | " + " | ".join(f"{x:.2f}" for x in cell) + " |"
+    assert cell_tables("h100-sm") == []
