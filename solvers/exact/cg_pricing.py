@@ -44,7 +44,8 @@ class CgOptions:
     gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
     clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
     units: int = 512  # knapsack units per duty interval of the exact pricing's bound (times rounded down)
-    core: int = 48  # the knapsack DP's densest services (the others: a fractional bound; 0: every service)
+    core: int = 48  # the knapsack DP's densest services (the others: a fractional bound; 0: every service) ...
+    core_above: int = 512  # ... on instances of more services than this (below, the DP over all bounds tighter)
     smoothing: float = 0.5  # Wentges dual smoothing: weight of the best bound's duals in the pricing point (0: off)
 
 
@@ -116,6 +117,8 @@ class Pricer:
         self.names = instance.service_names
         self.nodes = opts.nodes  # raised while the pricing cannot decide
         self.refine = opts.refine  # (likewise)
+        active = int((rates > 0).sum())
+        self.core = opts.core if active > opts.core_above else 0  # the knapsack DP's core (0: every service)
         self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
@@ -316,10 +319,10 @@ class Pricer:
         elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
         v = np.minimum(w[elig] / d0, u[elig])
         if not full:
-            row = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.opts.core, full=False)
+            row = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core, full=False)
             self._rows[key] = (row, d1 / self.opts.units)
             return float(row[-1])
-        tables = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.opts.core)
+        tables = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core)
         if len(self._dp) >= 4:
             self._dp.pop(next(iter(self._dp)))
         self._dp[key] = (float(tables[4].core[0, -1]), tables)

@@ -70,6 +70,19 @@ def test_smoothed_bound_never_beats_brute_force(inst, objective, smoothing):
         assert r.bound >= known.objective * (1 - 1e-6)
 
 
+@SETTINGS
+@given(inst=instances(), objective=st.sampled_from([Objective.MIN_GPUS, Objective.MAX_SCALE]))
+def test_core_pricing_bound_never_beats_brute_force(inst, objective):
+    """The knapsack DP over a core of one service (the rest bounded fractionally), forced on tiny instances."""
+    known = run_solver("brute", inst, SolveOptions(objective=objective, time_limit_s=10)).result
+    assume(known.status is Status.OPTIMAL)
+    r = column_generation(inst, objective, CgOptions(time_limit_s=20, core=1, core_above=0))
+    if objective is Objective.MIN_GPUS:
+        assert r.bound <= known.objective + 1e-9
+    else:
+        assert r.bound >= known.objective * (1 - 1e-6)
+
+
 @pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
 def test_smoothing_reaches_the_same_lp(objective):
     inst = random_instance(16, 8, 7, arrivals="deterministic")
