@@ -1,6 +1,8 @@
 """The pricing oracle of the column generation (solvers.exact.colgen): per partition size and coverage duals, the
 configurations worth most (a greedy search over tenant sets) and a proven upper bound on every configuration's value
-(duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection).
+(duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection;
+on instances of more than `core_above` services the DP runs over a core of the densest services, the rest bounded
+by a fractional knapsack).
 See solvers.exact.colgen's docstring for the model and the bound it feeds."""
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
   duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
   (or the exact pricing at the master's duals finds nothing worth more than (1 + eps) times its dual).
+* **branches** (solvers.exact.cg_branch): rows on the GPUs per layout y restrict the master; the bound below then
+  becomes the best y of a small LP over the layouts under those rows (`_lagrange_rows`), valid for the branch.
 * **Lagrangian (Farley) bound** from any pi >= 0: every plan's partitions give sum_s pi_s * coverage_s <=
   sum_GPUs sum_p n_L(p) V_p <= GPUs * W with W = max_L sum_p n_L(p) V_p, so
       GPUs >= sum_s pi_s / W   (min-gpus)          alpha <= G * W / sum_s pi_s   (max-scale).
