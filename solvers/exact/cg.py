@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
+from solvers.exact.cg_branch import branch_and_price
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
 from solvers.exact.diving import dive
 from solvers.exact.milp import _engine
@@ -50,6 +51,8 @@ class CgSolverOptions:
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
     if better than the warm start, starts the master), 0 (default) to skip it: measured worse than the heuristic.
+    bp_nodes: node LPs of a branch-and-price on the slot and layout counts after the column generation
+    (solvers.exact.cg_branch; the bound of its open leaves, never weaker than the LP's), 0 or 1 (default): none.
     """
 
     cg_share: float = 0.5
@@ -64,13 +67,14 @@ class CgSolverOptions:
     warm: str = "heuristic"
     warm_share: float = 0.2
     dive: int = 0
+    bp_nodes: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
             raise InputError(f"cg_share and warm_share must lie in (0, 1], got {self.cg_share}, {self.warm_share}")
         if self.grid <= 1.0:
             raise InputError(f"grid: expected a ratio above 1, got {self.grid}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every"):
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -119,19 +123,23 @@ class CgSolver:
 
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()
+        clock = _clock(options.param("clock", "wall"))
+        c0 = clock()
         try:
             r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s))
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
                                message=f"cannot be served: {e}", infeasible_services=tuple(e.services))
         msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}"
+        r, note = _branched(instance, options, r, options.time_limit_s - (clock() - c0))
         bad: tuple[str, ...] = ()
         if _too_few_gpus(instance, r):
             msg += f"; all rates together need at least {r.integer_bound:g} GPUs, the instance has {instance.gpus}"
             bad = instance.service_names
         lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
         return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
-                           r.wall_s, method_of(r), message=msg, infeasible_services=bad)
+                           time.perf_counter() - t0, method_of(r) + note, message=msg + note,
+                           infeasible_services=bad)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
@@ -139,14 +147,16 @@ class CgSolver:
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
         clock = _clock(options.param("clock", "wall"))
-        c_deadline = clock() + options.time_limit_s  # the same limit on the chosen clock (the diving's)
+        c_start = clock()
+        c_deadline = c_start + options.time_limit_s  # the same limit on the chosen clock (the diving's)
         share = float(options.param("cg_share", "0.5"))
         try:
             r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share))
         except Infeasible as e:
             return SolveResult(self.name, Status.INFEASIBLE, message=f"cannot be served: {e}",
                                infeasible_services=tuple(e.services), bound_method="cg")
-        bound, method = r.integer_bound, method_of(r)
+        r, bp_note = _branched(instance, options, r, options.time_limit_s * share - (clock() - c_start))
+        bound, method = r.integer_bound, method_of(r) + bp_note
         warm_plan, warm_note = _warm_plan(instance, options)
         if _too_few_gpus(instance, r):
             return SolveResult(self.name, Status.INFEASIBLE, bound=bound, bound_method=method,
@@ -182,6 +192,19 @@ class CgSolver:
                    else bound - obj <= options.max_scale_tol * max(obj, 1e-12))
         return SolveResult(self.name, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
                            discretisation=data.discretisation, message="; ".join(notes), bound_method=method)
+
+
+def _branched(instance: Instance, options: SolveOptions, r: CgBound, left: float) -> tuple[CgBound, str]:
+    """With `bp_nodes` > 1: the column generation's result with the branch-and-price bound (solvers.exact.cg_branch)
+    in `left` seconds more, and a note; else `r` as it is."""
+    nodes = int(options.param("bp_nodes", "0"))
+    if nodes <= 1 or not r.converged:
+        return r, "" if nodes <= 1 else "; branch-and-price skipped: the root LP did not converge"
+    b = branch_and_price(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, root=r)
+    better = b.bound > r.integer_bound + 1e-9 if options.objective is Objective.MIN_GPUS else b.bound < r.bound - 1e-12
+    note = (f"; branch-and-price on slot and layout counts: {b.nodes} node LPs, {b.open_leaves} open leaves, "
+            f"bound {b.bound:.6g} ({'complete' if b.complete else 'the weakest open leaf'})")
+    return (replace(r, bound=b.bound) if better else r), note
 
 
 def _warm_plan(instance: Instance, options: SolveOptions):

@@ -1,6 +1,8 @@
 """The pricing oracle of the column generation (solvers.exact.colgen): per partition size and coverage duals, the
 configurations worth most (a greedy search over tenant sets) and a proven upper bound on every configuration's value
-(duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection).
+(duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection;
+on instances of more than `core_above` services the DP runs over a core of the densest services, the rest bounded
+by a fractional knapsack).
 See solvers.exact.colgen's docstring for the model and the bound it feeds."""
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class CgOptions:
     gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
     clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
     units: int = 512  # knapsack units per duty interval of the exact pricing's bound (times rounded down)
+    core: int = 48  # the knapsack DP's densest services (the others: a fractional bound; 0: every service) ...
+    core_above: int = 512  # ... on instances of more services than this (below, the DP over all bounds tighter)
     smoothing: float = 0.5  # Wentges dual smoothing: weight of the best bound's duals in the pricing point (0: off)
 
 
@@ -115,11 +119,13 @@ class Pricer:
         self.names = instance.service_names
         self.nodes = opts.nodes  # raised while the pricing cannot decide
         self.refine = opts.refine  # (likewise)
+        active = int((rates > 0).sum())
+        self.core = opts.core if active > opts.core_above else 0  # the knapsack DP's core (0: every service)
         self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
-        self._dp_key: tuple | None = None  # the last interval's knapsack tables (the branch and bound reuses them)
-        self._dp: tuple = ()
+        self._dp: dict[tuple, tuple] = {}  # the last intervals' knapsack tables (the branch and bound reuses them)
+        self._rows: dict[tuple, tuple] = {}  # each interval's knapsack row g[0] and unit (its lower halves reuse it)
 
     def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = self.rates[sd.svc]
@@ -161,15 +167,18 @@ class Pricer:
         cap_mem = self._mem_cap(sd.size)
         k_max = self.max_tenants or len(pool)
         found: dict[tuple, tuple[float, Config]] = {}
+        taken = np.zeros(len(self.rates), dtype=bool)  # the services of the set being grown
         for seed in seeds:
             members = [int(seed)]
+            taken[:] = False
+            taken[sd.svc[seed]] = True
             d, lim = float(sd.e[seed]), float(sd.budget[seed] - sd.e[seed])
             mem = float(sd.mem[seed])
             val = float(min(w[seed] / d, u[seed]))
             while len(members) < k_max:
                 d2 = d + pe
                 ok = (d2 <= lim * (1 + 1e-9)) & (d2 + pe <= pb * (1 + 1e-9)) & (mem + pm <= cap_mem)
-                ok &= ~np.isin(ps, sd.svc[members])
+                ok &= ~taken[ps]
                 if not ok.any():
                     break
                 mw, mu_ = w[members][:, None], u[members][:, None]
@@ -179,6 +188,7 @@ class Pricer:
                 if v2[j] <= val * (1 + 1e-9):
                     break
                 members.append(int(pool[j]))
+                taken[ps[j]] = True
                 d, val, mem = float(d2[j]), float(v2[j]), mem + float(pm[j])
                 lim = min(lim, float(pb[j] - pe[j]))
             if len(members) < 2 or val <= mu * (1 + TOL) + 1e-12:
@@ -219,6 +229,8 @@ class Pricer:
         `nodes` branch-and-bound nodes or the deadline are spent.  The greatest bound left is the answer: every
         interval keeps a valid bound at every step."""
         self.calls += 1
+        self._dp.clear()  # (tables of other duals)
+        self._rows.clear()
         best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
         if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
             return max(best, 0.0), []
@@ -248,7 +260,7 @@ class Pricer:
             neg, d0, d1, stage, hit = heapq.heappop(heap)
             ub, steps = -neg, steps + 1
             if stage == 0:  # the knapsack bound
-                heapq.heappush(heap, (-min(ub, self._knapsack(sd, ctx, d0, d1)[0]), d0, d1, 1, False))
+                heapq.heappush(heap, (-min(ub, self._knapsack(sd, ctx, d0, d1)), d0, d1, 1, False))
             elif stage == 1 and exact and self._budget > 0:  # its best sets (columns), exactly
                 before = len(found)
                 z = self._branch(sd, ctx, d0, d1, thr, found)
@@ -257,8 +269,14 @@ class Pricer:
                 # the credit w / d0 is loose across a wide interval (and, for a proof, an interval whose best
                 # set at d0 improves but none at its own duty does): bisect
                 mid = math.sqrt(d0 * d1)
-                for x0, x1 in ((d0, mid), (mid, d1)):
-                    heapq.heappush(heap, (-min(ub, self._frac(sd, ctx, x0, x1)), x0, x1, 0, False))
+                heapq.heappush(heap, (-min(ub, self._frac(sd, ctx, mid, d1)), mid, d1, 0, False))
+                row = self._rows.get((sd.size, d0, d1))
+                if row is not None:  # the lower half credits at d0 too: its knapsack bound is the row at mid
+                    lower = float(row[0][min(int(mid / row[1] + 1e-9), len(row[0]) - 1)])
+                    self._rows[(sd.size, d0, mid)] = row
+                    heapq.heappush(heap, (-min(ub, lower), d0, mid, 1, False))
+                else:
+                    heapq.heappush(heap, (-min(ub, self._frac(sd, ctx, d0, mid)), d0, mid, 0, False))
             else:
                 heapq.heappush(heap, (neg, d0, d1, 3, hit))  # as tight as it gets
         top = -heap[0][0] if heap else 0.0
@@ -293,23 +311,31 @@ class Pricer:
             knap = min(knap, float(np.sort(vmax)[-k:].sum()))
         return knap
 
-    def _knapsack(self, sd: _SizeData, ctx, d0: float, d1: float):
-        """The knapsack bound of the interval [d0, d1] (every tenant credited at duty d0) and its tables."""
+    def _knapsack(self, sd: _SizeData, ctx, d0: float, d1: float, full: bool = False):
+        """The knapsack bound of the interval [d0, d1] (every tenant credited at duty d0); with `full`, also its
+        tables (for the branch and bound; the last few are kept)."""
         key = (sd.size, d0, d1)
-        if self._dp_key != key:
-            w, u, live = ctx[:3]
-            elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
-            v = np.minimum(w[elig] / d0, u[elig])
-            tables = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units)
-            self._dp_key, self._dp = key, (float(tables[4][0, -1]), tables)
-        return self._dp
+        if key in self._dp:
+            return self._dp[key] if full else self._dp[key][0]
+        w, u, live = ctx[:3]
+        elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
+        v = np.minimum(w[elig] / d0, u[elig])
+        if not full:
+            row = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core, full=False)
+            self._rows[key] = (row, d1 / self.opts.units)
+            return float(row[-1])
+        tables = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core)
+        if len(self._dp) >= 4:
+            self._dp.pop(next(iter(self._dp)))
+        self._dp[key] = (float(tables[4].core[0, -1]), tables)
+        return self._dp[key]
 
     def _branch(self, sd: _SizeData, ctx, d0: float, d1: float, thr: float, found: dict) -> float:
         """Branch and bound over the interval's sets (one point per service, times summing to at most d1, the
         knapsack tables as its bound); the sets worth more than `thr` at their own duty become columns in `found`.
         Returns a bound on the interval: its best value credited at d0, or at most `thr` when nothing exceeds it,
         or the knapsack bound when the nodes ran out."""
-        db, (items, V, E, first, g, delta) = self._knapsack(sd, ctx, d0, d1)
+        db, (items, V, E, first, g, delta) = self._knapsack(sd, ctx, d0, d1, full=True)
         if db <= thr:
             return db
         n_serv = len(first) - 1
@@ -331,7 +357,7 @@ class Pricer:
             if len(members) >= k_max or k0 >= n_serv:
                 return True
             bar = max(thr, z[0])
-            col = g[k0:n_serv, min(int(cap / delta + 1e-9), top)] + val  # non-increasing: a prefix is worth trying
+            col = g.at(np.arange(k0, n_serv), min(int(cap / delta + 1e-9), top)) + val  # non-increasing: a prefix is worth trying
             stop = np.flatnonzero(col <= bar)
             end = k0 + (int(stop[0]) if len(stop) else n_serv - k0)
             if end <= k0:
@@ -341,7 +367,7 @@ class Pricer:
             if not len(sub):
                 return True
             rem = np.minimum(((cap - E[sub]) / delta + 1e-9).astype(int), top)
-            bnd = val + V[sub] + g[pos[sub] + 1, rem]
+            bnd = val + V[sub] + g.at(pos[sub] + 1, rem)
             keep = bnd > bar
             sub, bnd = sub[keep], bnd[keep]
             for i in np.argsort(-bnd, kind="stable").tolist():
@@ -370,12 +396,19 @@ class Pricer:
             return db  # out of nodes: the knapsack bound stands
         return max(z[0], thr) if z[0] <= thr else z[0]
 
-def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int):
+def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int,
+               core: int = 0, full: bool = True):
     """The multiple-choice knapsack bound of a duty interval: at most one item (operating point) per service,
     values `v`, times `e` rounded down to units of cap / units (so every set that fits in `cap` fits in `units`).
     Items are grouped by service (dominated ones dropped: no shorter point of the service is worth as much),
-    services ordered by their best density; g[k, c] is the best value of services k.. within c units (g[n] = 0).
-    Returns (points, values, times, first item of each service (+ end), g, unit)."""
+    services ordered by their best density; g[k, c] bounds the value of every set of services k.. whose times
+    (rounded down) sum to at most c units (g[n] = 0).
+
+    `core` > 0 limits the DP to the `core` densest services: the others are bounded by a fractional knapsack of
+    pseudo-items (a service of best density rho and best value vmax is worth at most min(vmax, rho * t) in time t),
+    whose rows g[k, c] bound every set of those services within (c + 1) units of real time: still a bound on every
+    set, at a fraction of the DP's work when services are many.  `full` False: only the row g[0].
+    Returns (points, values, times, first item of each service (+ end), g, unit), or the bound when not `full`."""
     delta = cap / units
     o = np.lexsort((e, svc))
     svc, e, v, pts = svc[o], e[o], v[o], pts[o]
@@ -387,21 +420,32 @@ def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, c
     keep = (vv > prev) & (v > 0)
     svc, e, v, pts, seg = svc[keep], e[keep], v[keep], pts[keep], seg[keep]
     if not len(v):
-        return pts, v, e, np.zeros(1, dtype=int), np.zeros((1, units + 1)), delta
-    _, seg = np.unique(seg, return_inverse=True)
-    n = int(seg.max()) + 1
-    dens = np.zeros(n)
-    np.maximum.at(dens, seg, v / e)
+        return (pts, v, e, np.zeros(1, dtype=int), _Tables(np.zeros((1, units + 1)), _Tail(
+            0, np.zeros(1), np.zeros(1), delta)), delta) if full else np.zeros(units + 1)
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])  # services with an item left (seg is sorted)
+    n = len(starts)
+    seg = np.cumsum(np.r_[True, seg[1:] != seg[:-1]]) - 1
+    dens = np.maximum.reduceat(v / e, starts)
     rank = np.empty(n, dtype=int)
     rank[np.argsort(-dens, kind="stable")] = np.arange(n)
     o = np.lexsort((e, rank[seg]))
     e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
     first = np.searchsorted(pos, np.arange(n + 1))
     q = np.floor(e / delta + 1e-9).astype(int)
-    g = np.zeros((n + 1, units + 1))
-    for k in range(n - 1, -1, -1):
-        row = g[k + 1].copy()
-        nxt = g[k + 1]
+    k_dp = n if core <= 0 or n <= core else core
+    cols = np.arange(units + 1)
+    if k_dp < n:  # the fractional rows of the services past the core (in density order)
+        vmax = v[first[k_dp + 1:] - 1]  # undominated: a service's last point is its most valuable
+        rho = np.maximum(-np.sort(-dens)[k_dp:], 1e-300)
+        tail = _Tail(k_dp, np.r_[0.0, np.cumsum(vmax / rho)], np.r_[0.0, np.cumsum(vmax)], delta)
+    else:
+        tail = _Tail(k_dp, np.zeros(1), np.zeros(1), delta)
+    nxt = tail.at(np.full(units + 1, k_dp), cols)
+    g = np.empty((k_dp + 1, units + 1)) if full else None
+    if full:
+        g[k_dp] = nxt
+    for k in range(k_dp - 1, -1, -1):
+        row = nxt.copy()
         for i in range(first[k], first[k + 1]):
             qi = q[i]
             if qi > units:
@@ -410,8 +454,58 @@ def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, c
                 np.maximum(row, nxt + v[i], out=row)
             else:
                 np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
-        g[k] = row
-    return pts, v, e, first, g, delta
+        if full:
+            g[k] = row
+        nxt = row
+    if not full:
+        return nxt
+    return pts, v, e, first, _Tables(g, tail), delta
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """The fractional rows of `_suffix_dp` past its core: row k >= `start` at column c bounds every set of the
+    services at positions k.. within (c + 1) units of real time (pseudo-items in density order, cumulative times
+    `cw` and values `cv`)."""
+
+    start: int
+    cw: np.ndarray
+    cv: np.ndarray
+    delta: float
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        j = rows - self.start
+        return np.maximum(np.interp(self.cw[j] + (cols + 1) * self.delta, self.cw, self.cv) - self.cv[j], 0.0)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The suffix tables g[k, c] of `_suffix_dp`: the DP's rows of the core, the fractional rows past it (computed
+    where they are read)."""
+
+    core: np.ndarray  # rows 0..tail.start
+    tail: _Tail
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.tail.cw) + self.tail.start, self.core.shape[1]
+
+    def at(self, rows: np.ndarray, cols: np.ndarray | int) -> np.ndarray:
+        """g[rows, cols] (`rows` an array, `cols` an array of the same shape or one column)."""
+        k = self.tail.start
+        if rows.max(initial=0) <= k:
+            return self.core[rows, cols]
+        out = np.empty(rows.shape)
+        inside = rows <= k
+        c_in, c_out = (cols[inside], cols[~inside]) if isinstance(cols, np.ndarray) else (cols, cols)
+        out[inside] = self.core[rows[inside], c_in]
+        out[~inside] = self.tail.at(rows[~inside], c_out)
+        return out
+
+    def dense(self) -> np.ndarray:
+        n, m = self.shape
+        rows, cols = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
+        return self.at(rows.ravel(), cols.ravel()).reshape(n, m)
 
 
 __all__ = ["CgOptions", "Pricer", "TOL"]

@@ -26,6 +26,8 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
   duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
   (or the exact pricing at the master's duals finds nothing worth more than (1 + eps) times its dual).
+* **branches** (solvers.exact.cg_branch): rows on the GPUs per layout y restrict the master; the bound below then
+  becomes the best y of a small LP over the layouts under those rows (`_lagrange_rows`), valid for the branch.
 * **Lagrangian (Farley) bound** from any pi >= 0: every plan's partitions give sum_s pi_s * coverage_s <=
   sum_GPUs sum_p n_L(p) V_p <= GPUs * W with W = max_L sum_p n_L(p) V_p, so
       GPUs >= sum_s pi_s / W   (min-gpus)          alpha <= G * W / sum_s pi_s   (max-scale).
@@ -76,6 +78,7 @@ class CgBound:
     configs: tuple[Config, ...] = field(default=(), repr=False)
     layouts: tuple[tuple[float, ...], ...] = ()
     history: tuple[tuple[int, float, float | None], ...] = ()  # (round, lp value, Lagrangian bound or None)
+    y: tuple[float, ...] = ()  # the restricted master's GPUs per layout (the branching of cg_branch reads them)
 
     @property
     def integer_bound(self) -> float:
@@ -132,6 +135,21 @@ class _Master:
     def _add(self, cost: float, idx: list[int], val: list[float]) -> None:
         self.h.addCol(cost, 0.0, self.inf, len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))
 
+    def add_y_row(self, coefs: dict[int, float], lo: float, hi: float) -> None:
+        """A constraint on the GPUs per layout (layout index -> coefficient): a branch of cg_branch."""
+        idx = np.array(sorted(coefs), dtype=np.int32)
+        self.h.addRow(lo if math.isfinite(lo) else -self.inf, hi if math.isfinite(hi) else self.inf, len(idx), idx,
+                      np.array([float(coefs[i]) for i in idx]))
+
+    def add_artificials(self, active: list[int], cost: float) -> None:
+        """Min-gpus under branching rows: a costly slack per service keeps the restricted master feasible (its
+        duals stay finite; the Lagrangian bound holds for any duals)."""
+        for s in active:
+            self._add(cost, [self.row_serv[s]], [1.0])
+
+    def y(self, n: int) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.h.getSolution().col_value[:n])
+
     def add_config(self, c: Config, cov: dict[int, float]) -> None:
         idx = [self.row_size[c.size]] + [self.row_serv[s] for s in cov]
         self._add(0.0, idx, [1.0] + list(cov.values()))
@@ -164,13 +182,47 @@ def _key(c: Config) -> tuple:
     return (c.size, c.procs, c.tenants)
 
 
-def _lagrange(pi: np.ndarray, ub: dict[float, float], layouts, objective: Objective, gpus: int) -> float:
-    """The Lagrangian bound of the module docstring from coverage weights pi >= 0 and per-size upper bounds."""
+def _lagrange(pi: np.ndarray, ub: dict[float, float], layouts, objective: Objective, gpus: int,
+              y_rows: tuple = ()) -> float:
+    """The Lagrangian bound of the module docstring from coverage weights pi >= 0 and per-size upper bounds.  Under
+    branching rows on the GPUs per layout (`y_rows`: (coefficients, lower, upper)), every plan of the branch has
+    sum_L W_L y_L >= sum(pi) (W_L = sum_p n_L(p) V_p) and meets the rows: the bound is the best y of that small LP."""
     total = float(pi.sum())
-    w = max(sum(L.count(p) * max(ub[p], 0.0) for p in set(L)) for L in layouts)
+    wl = np.array([sum(L.count(p) * max(ub[p], 0.0) for p in set(L)) for L in layouts])
+    if y_rows:
+        return _lagrange_rows(total, wl, objective, gpus, y_rows)
+    w = float(wl.max())
     if objective is Objective.MIN_GPUS:
         return total / w if w > 0 else math.inf
     return gpus * w / total if total > 0 else math.inf
+
+
+def _lagrange_rows(total: float, wl: np.ndarray, objective: Objective, gpus: int, y_rows: tuple) -> float:
+    from scipy.optimize import linprog
+
+    n = len(wl)
+    a_ub, b_ub = [], []
+    for coefs, lo, hi in y_rows:
+        row = np.zeros(n)
+        for i, c in coefs.items():
+            row[i] = c
+        if math.isfinite(hi):
+            a_ub.append(row), b_ub.append(hi)
+        if math.isfinite(lo):
+            a_ub.append(-row), b_ub.append(-lo)
+    if objective is Objective.MIN_GPUS:  # min sum y: W y >= total
+        a_ub.append(-wl), b_ub.append(-total)
+        res = linprog(np.ones(n), A_ub=np.array(a_ub), b_ub=np.array(b_ub), bounds=(0, None), method="highs")
+        if res.status == 2:
+            return math.inf  # no plan of the branch covers the services
+        return float(res.fun) if res.status == 0 else 0.0
+    a_ub.append(np.ones(n)), b_ub.append(float(gpus))  # max W y: sum y <= G
+    res = linprog(-wl, A_ub=np.array(a_ub), b_ub=np.array(b_ub), bounds=(0, None), method="highs")
+    if res.status == 2:
+        return 0.0  # the branch holds no plan
+    if res.status != 0:
+        return math.inf
+    return -float(res.fun) / total if total > 0 else math.inf
 
 
 def layout_lp(instance: Instance, objective: Objective, layouts, active: list[int]) -> float:
@@ -193,11 +245,13 @@ def layout_lp(instance: Instance, objective: Objective, layouts, active: list[in
 
 
 def column_generation(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(),
-                      timer: _Timer | None = None, progress: bool = False) -> CgBound:
+                      timer: _Timer | None = None, progress: bool = False, y_rows: tuple = (),
+                      start: tuple[Config, ...] = ()) -> CgBound:
     """Solve the configuration LP by column generation within `opts` (Infeasible when some service cannot be served
     at all).  `timer` gives the execution times (default: solo, which makes `bound` valid for the full problem; a
     conservative timer gives columns that hold under any neighbour, for integer plans, whose LP then bounds only
-    that restricted model)."""
+    that restricted model).  `y_rows` restrict the GPUs per layout (a branch: (layout index -> coefficient, lower,
+    upper) each; the bound is then valid for the plans of the branch), `start` columns join the first master."""
     t0 = time.perf_counter()
     clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
@@ -217,11 +271,17 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     maxi = objective is Objective.MAX_SCALE
     base = layout_lp(instance, objective, layouts, active)  # valid already: the one-tenant, unclipped LP
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
+    if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
+        base = math.inf if maxi else 0.0  # every plan's)
     n = len(active)
     opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
+    for coefs, lo, hi in y_rows:
+        master.add_y_row(coefs, lo, hi)
+    if y_rows and not maxi:
+        master.add_artificials(active, 10.0 * max(instance.gpus, len(active)))
     columns: list[Config] = []
     keys: set[tuple] = set()
 
@@ -237,6 +297,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
             for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
                 add(sd.singles[int(i)])
+    for c in start:
+        add(c)
     bound = base
     history: list[tuple[int, float, float | None]] = []
     converged, value, rounds = False, math.nan, 0
@@ -264,6 +326,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     while rounds < opts.max_rounds:
         rounds += 1
         lp = master.solve()
+        if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
+            return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,
+                           clip, tuple(columns), layouts, tuple(history))
         if lp is None:
             raise RuntimeError("the restricted master LP did not solve to optimality")
         value, dual, mu = lp
@@ -299,7 +364,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             for p, sd in data.items():
                 ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
                 cand += [c for _, c in more if _key(c) not in keys]
-            lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus)
+            lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows)
             log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
                       a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
             if better(lag, best_lag):
@@ -335,7 +400,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns", 
              "converged" if converged else "stopped", rounds, value, bound, len(columns))
     return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
-                   time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history))
+                   time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
+                   master.y(len(layouts)) if math.isfinite(value) else ())
 
 
 __all__ = ["CgBound", "CgOptions", "Infeasible", "Pricer", "column_generation"]

@@ -22,13 +22,30 @@ from stsched.scenarios import random_instance
 @SETTINGS
 @given(data=st.lists(st.tuples(st.integers(0, 4), st.floats(0.05, 3.0), st.floats(0.0, 2.0)), min_size=1,
                      max_size=9),
-       cap=st.floats(0.1, 6.0), units=st.sampled_from([4, 16, 64]))
-def test_knapsack_bound_covers_every_set(data, cap, units):
-    """g[0, units] is at least the value of every set of items, one per service, whose times fit in `cap`."""
+       cap=st.floats(0.1, 6.0), units=st.sampled_from([4, 16, 64]), core=st.sampled_from([0, 1, 2, 3]))
+def test_knapsack_bound_covers_every_set(data, cap, units, core):
+    """g[0, units] is at least the value of every set of items, one per service, whose times fit in `cap`, with
+    the DP over every service or over a core of the densest (the rest bounded fractionally); every suffix row
+    bounds the sets of its services too (the branch and bound prunes with them)."""
     svc = np.array([s for s, _, _ in data])
     e = np.array([t for _, t, _ in data])
     v = np.array([x for _, _, x in data])
-    pts, vals, times, first, g, delta = _suffix_dp(svc, e, v, np.arange(len(data)), cap, units)
+    pts, vals, times, first, tables, delta = _suffix_dp(svc, e, v, np.arange(len(data)), cap, units, core)
+    g = tables.dense()
+    assert _suffix_dp(svc, e, v, np.arange(len(data)), cap, units, core, full=False) == pytest.approx(g[0])
+    exact = _suffix_dp(svc, e, v, np.arange(len(data)), cap, units)[4].dense()
+    if core == 0 or core >= len(first) - 1:
+        assert g[0, -1] == pytest.approx(exact[0, -1])
+    services = [sorted(set(pts[first[k]:first[k + 1]].tolist())) for k in range(len(first) - 1)]
+    for k in range(len(first) - 1):  # row k bounds every set of the services at positions k.. within its units
+        allowed = {int(svc[i]) for ks in services[k:] for i in ks}
+        for c in (0, len(g[0]) // 2, len(g[0]) - 1):
+            for r in range(1, min(len(data), 4) + 1):
+                for combo in itertools.combinations(range(len(data)), r):
+                    if len({svc[i] for i in combo}) == r and {int(svc[i]) for i in combo} <= allowed \
+                            and sum(np.floor(e[i] / delta + 1e-9) for i in combo) <= c \
+                            and sum(e[i] for i in combo) <= (c + 1) * delta:
+                        assert g[k, c] >= sum(v[i] for i in combo) - 1e-9
     best = 0.0
     for r in range(1, len(data) + 1):
         for combo in itertools.combinations(range(len(data)), r):
@@ -47,6 +64,19 @@ def test_smoothed_bound_never_beats_brute_force(inst, objective, smoothing):
     known = run_solver("brute", inst, SolveOptions(objective=objective, time_limit_s=10)).result
     assume(known.status is Status.OPTIMAL)
     r = column_generation(inst, objective, CgOptions(time_limit_s=20, smoothing=smoothing))
+    if objective is Objective.MIN_GPUS:
+        assert r.bound <= known.objective + 1e-9
+    else:
+        assert r.bound >= known.objective * (1 - 1e-6)
+
+
+@SETTINGS
+@given(inst=instances(), objective=st.sampled_from([Objective.MIN_GPUS, Objective.MAX_SCALE]))
+def test_core_pricing_bound_never_beats_brute_force(inst, objective):
+    """The knapsack DP over a core of one service (the rest bounded fractionally), forced on tiny instances."""
+    known = run_solver("brute", inst, SolveOptions(objective=objective, time_limit_s=10)).result
+    assume(known.status is Status.OPTIMAL)
+    r = column_generation(inst, objective, CgOptions(time_limit_s=20, core=1, core_above=0))
     if objective is Objective.MIN_GPUS:
         assert r.bound <= known.objective + 1e-9
     else:
