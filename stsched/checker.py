@@ -149,11 +149,21 @@ def tenant_capacity(instance: Instance, service: str, batch: int, size: float, p
     return cycle_rate(credit, duty_ms, procs)
 
 
-def tenant_share(instance: Instance, plan: Plan, service: str, rate: float) -> float:
-    """A tenant's share of its service's requests: its rate over the rate the plan must serve (the simulator
-    routes the service's requests in proportion to its tenants' rates, which sum to at least that)."""
-    want = instance.service(service).rate * plan.scale
-    return min(1.0, rate / want) if want > 0 else 1.0
+def planned_rates(plan: Plan) -> dict[str, float]:
+    """service -> the sum of its tenants' rates in `plan`."""
+    out: dict[str, float] = {}
+    for g in plan.gpus:
+        for p in g.partitions:
+            for t in p.tenants:
+                out[t.service] = out.get(t.service, 0.0) + t.rate
+    return out
+
+
+def tenant_share(instance: Instance, plan: Plan, service: str, rate: float, planned: float) -> float:
+    """A tenant's share of its service's requests: the simulator routes them in proportion to the tenants' rates,
+    so its rate over the service's `planned` sum (at least the rate the plan must serve)."""
+    total = max(planned, instance.service(service).rate * plan.scale)
+    return min(1.0, rate / total) if total > 0 else 1.0
 
 
 def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int,
@@ -190,6 +200,7 @@ def check(instance: Instance, plan: Plan) -> Report:
     busy: list[tuple[int, int, float]] = []
     starts: list[tuple[int | None, ...]] = []
     used = plan.gpus_used
+    planned = planned_rates(plan) if instance.margin.late_share else {}
     if used > instance.gpus:
         out.append(Violation(Rule.GPUS, f"plan uses {used} GPUs, instance has {instance.gpus}"))
     for gi, gpu in enumerate(plan.gpus):
@@ -215,7 +226,8 @@ def check(instance: Instance, plan: Plan) -> Report:
                                                        f"{p.procs} procs", gi, qi, t.service))
                     continue
                 served[t.service] += t.rate
-                cap = _capacity(instance, p, tt, duty, t.batch, tenant_share(instance, plan, t.service, t.rate))
+                share = tenant_share(instance, plan, t.service, t.rate, planned[t.service]) if planned else 1.0
+                cap = _capacity(instance, p, tt, duty, t.batch, share)
                 if _exceeds(t.rate, cap):
                     out.append(Violation(Rule.THROUGHPUT, f"serves {t.rate:.6g} req/s > capacity {cap:.6g} req/s "
                                                           f"(batch {t.batch}, duty {duty:.3f} ms)", gi, qi, t.service))
@@ -251,5 +263,5 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share",
+__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share", "planned_rates",
            "REL_TOL"]

