@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Iterable, Mapping
 
 from stsched.errors import InputError
-from stsched.queueing import batch_credit, best_credit, slack_cycles, tenant_credit
+from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
 
 
 class MechanismKind(str, Enum):
@@ -133,7 +133,7 @@ class Margin:
 
     Every execution time is multiplied by `latency_factor` (gpulet: 1.1) and every SLO by `slo_factor`
     (ParvaGPU: latency < 0.9 * SLO / 2, i.e. 0.9).  `late_share` > 0 is a margin against Poisson arrivals: a
-    tenant with batch b is credited with `stsched.queueing.tenant_credit(b, late_share, cycles, share)` requests
+    tenant with batch b is credited with `stsched.queueing.credit(b, late_share, cycles, share, duty)` requests
     per cycle instead of b (the mean per-cycle arrivals of which at most that share are late, given the cycles of
     waiting its latency budget leaves and its share of the service's stream; docs/RULES.md).
     """
@@ -163,7 +163,7 @@ class Margin:
         `budget_ms` is credited with when it receives `share` of its service's requests (docs/RULES.md)."""
         if not self.late_share:
             return float(batch)
-        return tenant_credit(batch, self.late_share, slack_cycles(budget_ms, exec_ms, duty_ms), share)
+        return credit(batch, self.late_share, slack_cycles(budget_ms, exec_ms, duty_ms), share, duty_ms)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ with `1000 C / d` req/s instead, C the largest mean number of arrivals per cycle
   of a cycle that end up beyond position j b number E[min(A, (R + A - j b)+)] =: L_j, so (1 - s) L_k + s L_(k+1)
   are late.
 
+* Mixing.  A bound on the long-run late share says little about one window of a few minutes when the queue's
+  excursions last long: near saturation the backlog forgets its past only after about Var(A) / (b - lambda)^2
+  cycles (the diffusion approximation), and one long excursion in a window makes a service's requests late by the
+  hundred.  So the credit is also capped where that relaxation time, in seconds, stays within RELAX_S
+  (`relaxation_credit`): a window of minutes then averages over hundreds of excursions.
+
 C grows with the batch (more requests per cycle, relatively less spread: the law of large numbers), with the
 slack cycles and as the share shrinks; `batch_credit(b, x)` is its least value (one slack cycle, the whole
 stream), what a planner may count on knowing nothing but the batch.  Shares are rounded up to the grid
@@ -40,6 +46,7 @@ from stsched.errors import InputError
 
 MAX_CYCLES = 16  # slack cycles counted at most (more change C by less than the bisection's tolerance)
 SHARE_STEPS = 16  # shares are rounded up to 2^(-j/2), j = 0..SHARE_STEPS (the least: 1/256)
+RELAX_S = 1.0  # the longest relaxation time (s) of a tenant's queue (`relaxation_credit`); tuned on dev instances
 _THETA_MAX = 60.0  # Lundberg exponent cap: a larger root only makes the bound smaller (the cap is conservative)
 
 
@@ -224,21 +231,44 @@ def _credit(b: int, late_share: float, cycles: float, share: float) -> float:
     return lo
 
 
+def relaxation_credit(b: int, share: float, duty_ms: float, relax_s: float = RELAX_S) -> float:
+    """The largest mean per-cycle count lam whose queue relaxes within `relax_s` seconds: (b - lam)^2 >=
+    Var(A) x (duty_ms / 1000) / relax_s, Var(A) = lam f + (1 - f) / 4 (the split stream's, f the share rounded up;
+    Poisson: lam), solved for lam (0 when even an empty queue is too slow)."""
+    f = round_share(share)
+    k = max(duty_ms, 0.0) / 1000.0 / relax_s
+    c = (1.0 - f) / 4.0
+    p = 2.0 * b + k * f
+    disc = p * p - 4.0 * (b * b - k * c)
+    lam = 0.5 * (p - math.sqrt(max(disc, 0.0)))
+    return max(0.0, min(float(b), lam))
+
+
+def credit(b: int, late_share: float, cycles: float, share: float, duty_ms: float) -> float:
+    """THE per-tenant credit of the Poisson margin (docs/RULES.md): the late-share credit capped by the relaxation
+    credit, never below the least credit of the batch (`batch_credit`: the cap binds it only for cycles of about a
+    second and more), so that a planner counting on the least credit stays valid."""
+    if late_share == 0.0:
+        return float(b)
+    capped = min(tenant_credit(b, late_share, cycles, share), relaxation_credit(b, share, duty_ms))
+    return max(batch_credit(b, late_share), capped)
+
+
 #: the share grid, largest first (`round_share` maps every share onto it)
 SHARES = tuple(2.0 ** (-j / 2) for j in range(SHARE_STEPS + 1))
 
 
 def max_rate(b: int, late_share: float, cycles: float, duty_ms: float, service_rate: float) -> float:
-    """The largest rate r (req/s) with r <= 1000 tenant_credit(b, late_share, cycles, r / service_rate) /
+    """The largest rate r (req/s) with r <= 1000 credit(b, late_share, cycles, r / service_rate, duty_ms) /
     duty_ms: what a tenant of a service of `service_rate` req/s may serve (the share grows with r and the credit
     shrinks with the share; over the grid, r = min(1000 credit(g) / d, g x service_rate) always qualifies)."""
     if service_rate <= 0:
-        return 1000.0 * tenant_credit(b, late_share, cycles, 1.0) / duty_ms
+        return 1000.0 * credit(b, late_share, cycles, 1.0, duty_ms) / duty_ms
     best = 0.0
     for g in SHARES:  # g x service_rate falls with g: once below the best, no smaller share can beat it
         if g * service_rate <= best:
             break
-        best = max(best, min(1000.0 * tenant_credit(b, late_share, cycles, g) / duty_ms, g * service_rate))
+        best = max(best, min(1000.0 * credit(b, late_share, cycles, g, duty_ms) / duty_ms, g * service_rate))
     return best
 
 
