@@ -16,8 +16,8 @@ from stsched.io import load_instance, save_instance
 from stsched.errors import InputError
 import numpy as np
 
-from stsched.queueing import (SHARES, batch_credit, best_credit, cycle_arrivals, late_share_bound, max_rate,
-                              overflow, round_share, slack_cycles, tenant_credit)
+from stsched.queueing import (RELAX_S, SHARES, batch_credit, best_credit, credit, cycle_arrivals, late_share_bound,
+                              max_rate, overflow, relaxation_credit, round_share, slack_cycles, tenant_credit)
 from stsched.simulation.engine import run_partition
 from stsched.simulation.routing import assign
 from stsched.scenarios import random_instance
@@ -69,6 +69,21 @@ def test_rounding_is_conservative():
     r = max_rate(8, 0.05, 1.0, 10.0, 5000.0)
     assert r <= 1000 * tenant_credit(8, 0.05, 1.0, r / 5000.0) / 10.0 * (1 + 1e-9)
     assert r > 1000 * batch_credit(8, 0.05) / 10.0
+
+
+@pytest.mark.parametrize("b,share,duty_ms", [(16, 0.35, 43.9), (32, 1.0, 40.0), (8, 0.0625, 120.0)])
+def test_relaxation_cap(b, share, duty_ms):
+    """Near saturation the queue's relaxation time Var(A) / (b - lam)^2 cycles is capped at RELAX_S; the cap binds
+    long cycles, not short ones, and the credit never falls below the batch's least credit."""
+    f = round_share(share)
+    lam = relaxation_credit(b, share, duty_ms)
+    relax = (lam * f + (1 - f) / 4) / (b - lam) ** 2 * duty_ms / 1000.0
+    assert relax == pytest.approx(RELAX_S, rel=1e-6)
+    assert relaxation_credit(b, share, duty_ms / 4) > lam
+    loose = tenant_credit(b, 0.05, 16.0, share)
+    assert credit(b, 0.05, 16.0, share, duty_ms) == max(batch_credit(b, 0.05), min(loose, lam))
+    assert credit(b, 0.05, 16.0, share, 0.001) == loose
+    assert credit(b, 0.05, 1.0, 1.0, 60_000.0) == batch_credit(b, 0.05) and credit(b, 0.0, 1.0, 1.0, 5.0) == b
 
 
 @pytest.mark.parametrize("lam,share", [(3.0, 1.0), (12.5, 0.5), (30.0, 0.125)])
