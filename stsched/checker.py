@@ -263,5 +263,5 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share", "planned_rates",
-           "REL_TOL"]
+__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share",
+           "planned_rates", "REL_TOL"]
