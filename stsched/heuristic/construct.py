@@ -438,9 +438,8 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
             heads.append((bound, -len(layout), -k, layout, idx, cands))
     heads.sort(key=lambda h: h[:3], reverse=True)
     scored, top = [], -1.0
-    keep = 1.0 - ctx.opts.layout_gap_for(len(ctx.names))
     for bound, nlen, negk, layout, idx, cands in heads:
-        if scored and bound * keep <= top * (1 + 1e-9):
+        if scored and bound <= top * (1 + 1e-9):
             break
         combo = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
         value = _sequence_value(ctx, idx, combo, rem)

@@ -119,7 +119,6 @@ class HeuristicOptions:
     pool: int = 64
     scale_probes: int = 8
     residual_block: int = 128
-    layout_gap: float = 0.0
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -179,10 +178,6 @@ class HeuristicOptions:
         if not self.at_scale(services) or self.pool >= services:
             return 0
         return self.pool
-
-    def layout_gap_for(self, services: int) -> float:
-        """The greedy's layout pruning gap on an instance of `services` services (0 below the scale settings)."""
-        return self.layout_gap if self.at_scale(services) else 0.0
 
     @classmethod
     def from_params(cls, params: tuple[tuple[str, str], ...] | dict[str, str]) -> "HeuristicOptions":
