@@ -175,6 +175,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     cap1 = np.zeros((n, m))
     capc = np.zeros((n, m))
     best_point: dict[tuple[int, int], tuple[int, int]] = {}
+    points: dict[tuple[str, float, int], tuple[list[float | None], list[float | None]]] = {}
     for i, name in enumerate(names):
         svc = instance.service(name)
         table = instance.table(svc.model)
@@ -182,27 +183,24 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
             slice_cap = mech.slice_memory(size)
             limit = (slice_cap if slice_cap is not None else dev.memory_mb) * dev.memory_cap
             for k in procs:
-                ex: list[float | None] = []
-                ml: list[float | None] = []
+                # the table's points depend on the model only: looked up once per (model, size, procs)
+                hit = points.get((svc.model, size, k))
+                if hit is None:
+                    hit = points[(svc.model, size, k)] = _table_points(table, batches, credit, size, k, lf, measured)
+                ex = list(hit[0])
+                ml = list(hit[1])
                 mm: list[float] = []
                 ok: list[int] = []
                 for bi, b in enumerate(batches):
-                    e = table.get(b, size, k)
-                    if e is None:
-                        ex.append(None)
-                        ml.append(None)
-                    else:
-                        ex.append(e.latency_ms * lf)
-                        ml.append(e.latency_ms * e.throughput_rps * credit[bi] / b
-                                  if measured and e.throughput_rps else None)
                     mm.append(k * svc.memory_for(b))
-                    if ex[-1] is not None and 2 * ex[-1] <= budget[i] * (1 + 1e-12):
+                    e = ex[bi]
+                    if e is not None and 2 * e <= budget[i] * (1 + 1e-12):
                         ok.append(bi)
                         if dev.context_mb * k + mm[-1] > limit:
                             continue
                         if k == 1:
-                            capc[i, j] = max(capc[i, j], cycle_rate(credit[bi], ex[-1]))
-                        c = k * ml[-1] / ex[-1] if ml[-1] is not None else cycle_rate(credit[bi], ex[-1], k)
+                            capc[i, j] = max(capc[i, j], cycle_rate(credit[bi], e))
+                        c = k * ml[bi] / e if ml[bi] is not None else cycle_rate(credit[bi], e, k)
                         if c > cap1[i, j]:
                             cap1[i, j] = c
                             best_point[(i, j)] = (bi, k)
@@ -224,6 +222,23 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
     ctx.servable = np.flatnonzero(eff > 0)
     ctx.layouts = enumerate_layouts(ctx)
     return ctx
+
+
+def _table_points(table, batches: list[int], credit: list[float], size: float, k: int, lf: float,
+                  measured: bool) -> tuple[list[float | None], list[float | None]]:
+    """Per batch index: the solo execution time (latency factor applied) and, under the measured rule, measured
+    throughput x latency x credit / batch (None where unprofiled or not measured)."""
+    ex: list[float | None] = []
+    ml: list[float | None] = []
+    for bi, b in enumerate(batches):
+        e = table.get(b, size, k)
+        if e is None:
+            ex.append(None)
+            ml.append(None)
+        else:
+            ex.append(e.latency_ms * lf)
+            ml.append(e.latency_ms * e.throughput_rps * credit[bi] / b if measured and e.throughput_rps else None)
+    return ex, ml
 
 
 def candidate_sizes(ctx: Context) -> list[float]:
