@@ -419,7 +419,9 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
              cand: np.ndarray | None = None) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
-    Each layout gets an upper bound from its partitions' best options; in decreasing order of that bound the
+    Each layout gets an upper bound from its partitions' best options (on large instances only the
+    `layout_shortlist` layouts with the largest sum of their partitions' best option values compete); in
+    decreasing order of that bound the
     layouts' contents are chosen (`_dfs`) until no bound beats the best choice (branch and bound); the best
     `fill_layouts` choices are then filled completely (the temporal step) and the one serving the most work is
     kept (`rank` > 0: the rank-th best instead, a construction variant).  With interference the filled layouts
@@ -436,6 +438,10 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
         bound = sum(max((o[1] for o in c), default=0.0) for c in cands)
         if bound > 0:
             heads.append((bound, -len(layout), -k, layout, idx, cands))
+    short = ctx.opts.shortlist_for(len(ctx.names))
+    if short and len(heads) > short:  # large instances: only the layouts whose best contents look best
+        heads.sort(key=lambda h: (sum(max((o[0] for o in c), default=0.0) for c in h[5]),) + h[:3], reverse=True)
+        heads = heads[:short]
     heads.sort(key=lambda h: h[:3], reverse=True)
     scored, top = [], -1.0
     for bound, nlen, negk, layout, idx, cands in heads:
