@@ -168,6 +168,18 @@ def finalize(ctx: Context, gpus: list[WGpu], scale: float, note: str, keep_empty
                                        + "; ".join(map(str, report.violations[:3])))
 
 
+def where_lost(ctx: Context, gpus: list[WGpu]) -> str:
+    """Where a state loses against the LP bound, which counts every request at its service's best efficiency on
+    fully used GPUs: the share of the GPUs' capacity its partitions fill (packing), and the share of that filled
+    capacity its tenants' work at best efficiency (requests / best efficiency) makes up (operating points: knee
+    sizes, shared cycles, latency).  GPUs = LP work / (fill x efficiency) / capacity."""
+    used = [g for g in gpus if g.used]
+    sizes = sum(p.size for g in used for p in g.parts if p.tenants)
+    work = sum(g.load(ctx) for g in used)
+    fill = sizes / (len(used) * ctx.capacity) if used else 0.0
+    return f"partitions fill {fill:.1%} of the GPUs, work at best efficiency {work / sizes if sizes else 0.0:.1%} of that"
+
+
 def lower_gpus(ctx: Context) -> int:
     """The LP lower bound over the heuristic's own operating points (those that fit in memory): where the
     search may stop (`stsched.bounds.lp_bound_gpus` is the bound reported)."""
@@ -197,7 +209,7 @@ def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
         return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     if gpus is None:
         return Outcome(None, None, None, "some demand could not be placed on any layout")
-    note = f"min-gpus: {len(gpus)} GPUs (LP bound over the points that fit in memory: {lower})"
+    note = f"min-gpus: {len(gpus)} GPUs (LP bound over the points that fit in memory: {lower}); {where_lost(ctx, gpus)}"
     if len(gpus) > inst.gpus:
         return Outcome(None, None, None, f"{note}; more than the instance's {inst.gpus} GPUs")
     out = finalize(ctx, gpus, 1.0, note)
@@ -262,7 +274,7 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float, upper: float
                                        float(upper), deadline, tol, first=start, known=known)
         if best is not None:
             note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs ({spent} constructions "
-                    f"{first}, LP bound {upper:.4f})")
+                    f"{first}, LP bound {upper:.4f}); {where_lost(ctx, best)}")
             out = finalize(ctx, best, lo, note)
             return Outcome(out.plan, out.report, lo if out.plan is not None else None, out.note)
     lo, hi, best = 0.0, float(upper), None

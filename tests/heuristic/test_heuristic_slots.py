@@ -102,3 +102,21 @@ def test_derived_options_equal_options_computed_afresh(device, seed, changed):
         ctx.memo.clear()
         want = _options(ctx, j, cur, cand)
         assert [(float(a), float(b), o) for a, b, o in got] == [(float(a), float(b), o) for a, b, o in want]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["a100-mig", "a100-mps"]), st.integers(0, 50))
+def test_where_lost_splits_the_excess_over_the_lp_into_two_shares_of_at_most_one(device, seed):
+    """No partition serves more work at best efficiency than its size, and partitions fill at most their GPUs:
+    both shares lie in (0, 1], and GPUs x capacity x fill x efficiency is the work the LP bound counts."""
+    from stsched.heuristic.driver import where_lost
+
+    ctx = build_context(random_instance(16, 8, seed, device, arrivals="deterministic"), HeuristicOptions())
+    demand = np.array([ctx.instance.service(n).rate for n in ctx.names])
+    gpus, _ = cover_then_pack(ctx, demand)
+    text = where_lost(ctx, gpus)
+    fill, eff = (float(x.split("%")[0]) / 100 for x in text.replace("partitions fill ", "").split(
+        " of the GPUs, work at best efficiency "))
+    assert 0 < fill <= 1 and 0 < eff <= 1 + 1e-9
+    work = sum(g.load(ctx) for g in gpus)
+    assert abs(len(gpus) * ctx.capacity * fill * eff - work) <= 2e-3 * len(gpus) * ctx.capacity
