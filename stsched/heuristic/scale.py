@@ -17,9 +17,9 @@ The pilot that chooses the construction (`choose_construction`) also gives the f
 construction's GPUs for the pilot's services, scaled by the work (requests / best efficiency) of all services
 against the pilot's, estimate N at the pilot's alpha, and the proportional model aims the first probe at G from
 there (`first_alpha`); where the pilot holds every service, it is the first probe itself.  The search also stops
-when the bracket is narrower than what one GPU serves (alpha / G): N(alpha) of a greedy construction is not
-monotone at that resolution (at 1,024 MIG services, alpha 1.4978 needed 512 GPUs and 1.4982 515), so a narrower
-bracket buys nothing but probes.
+when the bracket is narrower than what two GPUs serve (2 alpha / G): N(alpha) of a construction is not
+monotone at that resolution (at 1,024 MIG services, seed 8, the greedy needed 508 GPUs at alpha 1.4955, 514 at
+1.4999 and 510 at 1.4980), so a narrower bracket buys nothing but probes.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 FIRST_PROBE = 0.85  # the first probe, as a fraction of the LP bound (greedy plans reach 0.85-0.9 of it at scale)
 KEEP_OUT = 0.25  # an interpolated probe stays this share of the bracket away from its ends
-SPAN = 2.0  # before the bracket closes, a probe moves at least this many GPUs' share of alpha (SPAN / G)
+SPAN = 2.0  # N's resolution in GPUs: a one-sided probe moves at least SPAN GPUs' share of alpha (SPAN / G),
+# and the search stops when the bracket is that narrow
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ def search_scale(ctx: Context, build: Build, base: np.ndarray, upper: float, dea
             hi = p
         a_lo = lo.alpha if lo is not None else 0.0
         a_hi = hi.alpha if hi is not None else upper
-        if lo is not None and a_hi - a_lo <= max(tol * a_hi, a_lo / max(g, 1)):
-            break  # converged, or the bracket is within one GPU's share of alpha (N's resolution there)
+        if lo is not None and a_hi - a_lo <= max(tol * a_hi, SPAN * a_lo / max(g, 1)):
+            break  # converged, or the bracket is within SPAN GPUs' share of alpha (N's resolution there)
         if lo is not None and lo.alpha >= upper * (1 - tol):
             break
         alpha = next_alpha(lo, hi, p, target, upper, tol, step=SPAN / max(g, 1))
