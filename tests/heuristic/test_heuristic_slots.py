@@ -1,5 +1,5 @@
 """The heuristic's MIG placement (`stsched.heuristic.slots`) and the derived option lists of the greedy's joint
-choice (`construct._options_after`): waste is the checker's legality, placements stay legal and place every
+choice (`contents._options_after`): waste is the checker's legality, placements stay legal and place every
 partition once, lone partitions pair up only where nothing completes them, and an option list derived from its
 parent demand equals the list computed afresh."""
 
@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stsched import layouts
-from stsched.heuristic.construct import _options, _options_after, _single
+from stsched.heuristic.construct import _single
+from stsched.heuristic.contents import _options, _options_after
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import build_context
 from stsched.heuristic.options import HeuristicOptions
