@@ -16,14 +16,13 @@ interference form the filled layouts are re-evaluated with the checker's slowdow
 
 from __future__ import annotations
 
-import itertools
 import logging
 
 import numpy as np
 
+from stsched.heuristic.contents import _options, _options_after, _take, _value
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.model import Context
-from stsched.heuristic.shared import proportional
 from stsched.heuristic.state import WGpu, WPart, clone, gpu_memory_ok, realize_gpu, refit_gpu
 
 log = logging.getLogger(__name__)
@@ -36,92 +35,6 @@ def _single(ctx: Context, i: int, size: float, rate: float) -> WPart | None:
         if f is not None:
             return WPart(size, k, [[i, rate]], fit=f)
     return None
-
-
-Option = tuple  # ("A", service) one tenant; ("B", (services...)) a shared partition at proportional load
-
-
-def _take(ctx: Context, j: int, opt: Option, left: dict[int, float], rem: np.ndarray) -> dict[int, float]:
-    """The rates an option serves in a partition of size index j, given what is left of the demand."""
-    if opt[0] == "A":
-        s = opt[1]
-        return {s: min(left.get(s, rem[s]), ctx.cap1[s, j])}
-    tenants = opt[1]
-    w = [left.get(s, rem[s]) for s in tenants]
-    if min(w) <= 0:
-        return {}
-    lam = min(1.0, proportional(ctx, ctx.sizes[j], tenants, w))
-    return {s: lam * x for s, x in zip(tenants, w)} if lam > 0 else {}
-
-
-def _value(ctx: Context, taken: dict[int, float]) -> float:
-    return sum(r / ctx.eff[s] for s, r in taken.items())
-
-
-def _options(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[float, float, Option]]:
-    """Candidate contents of a partition of size index j: (value, upper bound on the filled value, option).
-
-    Spatial: each of the best `fill_branching` services alone (the bound adds the time it leaves free).
-    Temporal: tenant sets of the best `share_sets` services, served in proportion to their remaining demand.
-    Sorted by value; the layout's joint choice considers the best `fill_branching` of them.  Only the services
-    `cand` (ascending indices, all servable) are considered, so the cost grows with their number, not the
-    instance's.  Memoised on the exact inputs (the same remaining demand recurs across layouts and
-    constructions); the list is shared, read only."""
-    key = ("options", j, cand.tobytes(), rem[cand].tobytes())
-    hit = ctx.memo.get(key)
-    if hit is None:
-        hit = ctx.remember(key, _options_of(ctx, j, rem, cand))
-    return hit
-
-
-def _options_of(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[float, float, Option]]:
-    size = ctx.sizes[j]
-    vals = np.minimum(rem[cand], ctx.cap1[cand, j]) / ctx.eff[cand]
-    top = [int(t) for t in np.argsort(-vals, kind="stable")[:max(ctx.opts.fill_branching, ctx.opts.share_sets)]
-           if vals[t] > 0]
-    order = [int(cand[t]) for t in top]
-    out = []
-    for t, s in zip(top[:ctx.opts.fill_branching], order):
-        take = min(rem[s], ctx.cap1[s, j])
-        out.append((vals[t], vals[t] + size * (1 - take / ctx.cap1[s, j]), ("A", s)))
-    limit = ctx.instance.mechanism.max_tenants or len(order)
-    top = order[:ctx.opts.share_sets]
-    sets = set()
-    for k in range(2, min(limit, len(top)) + 1):
-        sets.update(itertools.combinations(sorted(top), k))
-    if limit >= 2:
-        sets.update(_complete_pairs(ctx, j, rem, cand))
-    for tenants in sets:
-        v = _value(ctx, _take(ctx, j, ("B", tenants), {}, rem))
-        if v > 0:
-            out.append((v, v, ("B", tenants)))
-    out.sort(key=lambda o: (-o[0], o[2]))
-    return out
-
-
-def _complete_pairs(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs of services (of `cand`) whose whole remaining loads may share one partition of size index j: by the
-    time each needs at its best one-process rate (t = rem / capc), the pairs with t_a + t_b <= 1 closest to 1."""
-    capc = ctx.capc[cand, j]
-    r = rem[cand]
-    ok = (r > 0) & (capc > 0)
-    t = np.where(ok, r / np.where(capc > 0, capc, 1.0), np.inf)
-    sel = np.nonzero(t < 1.0)[0]
-    if len(sel) < 2:
-        return []
-    sel = sel[np.argsort(t[sel], kind="stable")]
-    idx = cand[sel]
-    ts = t[sel]
-    partner = np.searchsorted(ts, 1.0 - ts, side="right") - 1  # the largest t_b <= 1 - t_a
-    pairs = []
-    for a in range(len(idx) - 1, 0, -1):  # the largest loads first
-        b = min(int(partner[a]), a - 1)
-        if b >= 0:
-            pairs.append((float(ts[a] + ts[b]), tuple(sorted((int(idx[a]), int(idx[b]))))))
-        if len(pairs) >= 2 * ctx.opts.share_sets:
-            break
-    pairs.sort(key=lambda p: -p[0])
-    return [p for _, p in pairs[:ctx.opts.share_sets]]
 
 
 def _sequence_value(ctx: Context, layout_idx: list[int], combo: tuple, rem: np.ndarray) -> float:
@@ -164,6 +77,7 @@ def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: lis
         suffix[k] = suffix[k + 1] + top[k]
     best: list = [-1.0, tuple([None] * n)]
     budget = [ctx.opts.fill_combinations]
+    cb, rcb = cand.tobytes(), rem[cand].tobytes()
 
     def visit(k: int, left: dict[int, float], value: float, combo: list) -> None:
         if k == n:
@@ -174,10 +88,7 @@ def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: lis
             return
         j = layout_idx[k]
         if left:
-            cur = rem.copy()
-            for s, r in left.items():
-                cur[s] = r
-            options = _options(ctx, j, cur, cand)
+            options = _options_after(ctx, j, rem, cand, left, cb, rcb)
         else:
             options = first[k]
         tried = False
@@ -315,7 +226,9 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
              cand: np.ndarray | None = None) -> tuple[WGpu | None, float]:
     """The best filled layout for the next GPU (None when nothing of `rem` can be placed).
 
-    Each layout gets an upper bound from its partitions' best options; in decreasing order of that bound the
+    Each layout gets an upper bound from its partitions' best options (on large instances only the
+    `layout_shortlist` layouts with the largest sum of their partitions' best option values compete); in
+    decreasing order of that bound the
     layouts' contents are chosen (`_dfs`) until no bound beats the best choice (branch and bound); the best
     `fill_layouts` choices are then filled completely (the temporal step) and the one serving the most work is
     kept (`rank` > 0: the rank-th best instead, a construction variant).  With interference the filled layouts
@@ -332,6 +245,10 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
         bound = sum(max((o[1] for o in c), default=0.0) for c in cands)
         if bound > 0:
             heads.append((bound, -len(layout), -k, layout, idx, cands))
+    short = ctx.opts.shortlist_for(len(ctx.names))
+    if short and len(heads) > short:  # large instances: only the layouts whose best contents look best
+        heads.sort(key=lambda h: (sum(max((o[0] for o in c), default=0.0) for c in h[5]),) + h[:3], reverse=True)
+        heads = heads[:short]
     heads.sort(key=lambda h: h[:3], reverse=True)
     scored, top = [], -1.0
     for bound, nlen, negk, layout, idx, cands in heads:

@@ -22,6 +22,7 @@ from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.index import FirstFit
 from stsched.heuristic.model import Context
 from stsched.heuristic.search import can_add
+from stsched.heuristic.slots import place_mig
 from stsched.heuristic.state import WGpu, WPart, refit_gpu
 
 
@@ -131,7 +132,11 @@ def _capc(ctx: Context, i: int, size: float) -> float:
 
 
 def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
-    """First-fit decreasing of partitions onto GPUs (legal layouts, re-fitted with interference)."""
+    """First-fit decreasing of partitions onto GPUs (legal layouts, re-fitted with interference); on MIG without
+    leaving slices that no legal layout can use where another partition can still complete the GPU
+    (`slots.place_mig`)."""
+    if ctx.mig and all(p.start is None for p in parts):
+        return place_mig(ctx, parts)
     gpus: list[WGpu] = []
     free = FirstFit(tol=1e-6 * ctx.capacity)  # skips only GPUs whose sizes leave no room (can_add's first test)
     for part in sorted(parts, key=lambda p: (-p.size, -sum(r for _, r in p.tenants))):

@@ -26,7 +26,7 @@ from stsched.heuristic.construct import construct
 from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context, TimeUp
-from stsched.heuristic.scale import FIRST_PROBE, choose_construction, search_scale
+from stsched.heuristic.scale import FIRST_PROBE, Pilot, Probe, choose_construction, first_alpha, search_scale
 from stsched.heuristic.search import absorb, improve
 from stsched.heuristic.state import WGpu, clone, refit_gpu, scale_down, to_plan
 from stsched.plan import Plan
@@ -168,6 +168,18 @@ def finalize(ctx: Context, gpus: list[WGpu], scale: float, note: str, keep_empty
                                        + "; ".join(map(str, report.violations[:3])))
 
 
+def where_lost(ctx: Context, gpus: list[WGpu]) -> str:
+    """Where a state loses against the LP bound, which counts every request at its service's best efficiency on
+    fully used GPUs: the share of the GPUs' capacity its partitions fill (packing), and the share of that filled
+    capacity its tenants' work at best efficiency (requests / best efficiency) makes up (operating points: knee
+    sizes, shared cycles, latency).  GPUs = LP work / (fill x efficiency) / capacity."""
+    used = [g for g in gpus if g.used]
+    sizes = sum(p.size for g in used for p in g.parts if p.tenants)
+    work = sum(g.load(ctx) for g in used)
+    fill = sizes / (len(used) * ctx.capacity) if used else 0.0
+    return f"partitions fill {fill:.1%} of the GPUs, work at best efficiency {work / sizes if sizes else 0.0:.1%} of that"
+
+
 def lower_gpus(ctx: Context) -> int:
     """The LP lower bound over the heuristic's own operating points (those that fit in memory): where the
     search may stop (`stsched.bounds.lp_bound_gpus` is the bound reported)."""
@@ -176,17 +188,18 @@ def lower_gpus(ctx: Context) -> int:
     return 0 if units <= 0 else max(1, math.ceil(units / ctx.capacity - 1e-9))  # no demand: the empty plan
 
 
-def _at_scale(ctx: Context, demand: np.ndarray) -> Context:
-    """On a large instance, the context with the one construction a pilot chooses (`scale.choose_construction`)."""
+def _at_scale(ctx: Context, demand: np.ndarray) -> tuple[Context, Pilot | None]:
+    """On a large instance, the context with the one construction a pilot chooses (`scale.choose_construction`),
+    and the pilot."""
     if not ctx.opts.at_scale(len(ctx.names)):
-        return ctx
+        return ctx, None
     return choose_construction(ctx, lambda c, d: _build(ctx, c, d, 0), demand)
 
 
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
     inst = ctx.instance
     try:
-        ctx = _at_scale(ctx, rates(ctx))
+        ctx, _ = _at_scale(ctx, rates(ctx))
     except TimeUp:
         return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     lower = lower_gpus(ctx)
@@ -196,7 +209,7 @@ def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
         return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     if gpus is None:
         return Outcome(None, None, None, "some demand could not be placed on any layout")
-    note = f"min-gpus: {len(gpus)} GPUs (LP bound over the points that fit in memory: {lower})"
+    note = f"min-gpus: {len(gpus)} GPUs (LP bound over the points that fit in memory: {lower}); {where_lost(ctx, gpus)}"
     if len(gpus) > inst.gpus:
         return Outcome(None, None, None, f"{note}; more than the instance's {inst.gpus} GPUs")
     out = finalize(ctx, gpus, 1.0, note)
@@ -239,22 +252,29 @@ def _raise(ctx: Context, gpus: list[WGpu], lo: float, alpha: float, base: np.nda
     return None if left else trial
 
 
-def max_scale(ctx: Context, deadline: float, seed: int, tol: float) -> Outcome:
+def max_scale(ctx: Context, deadline: float, seed: int, tol: float, upper: float | None = None) -> Outcome:
+    """`upper`: the LP bound on alpha (`stsched.bounds.lp_bound_scale`) when the caller has it already."""
     base = rates(ctx)
-    upper = lp_bound_scale(ctx.instance)
+    upper = lp_bound_scale(ctx.instance) if upper is None else upper
     if not np.isfinite(upper) or upper <= 0:
         return Outcome(None, None, None, f"max-scale: LP bound {upper}")
     if ctx.opts.at_scale(len(ctx.names)):  # a large instance: the root search on the construction's GPU count
+        alpha_p = FIRST_PROBE * float(upper)
         try:
-            ctx = _at_scale(ctx, FIRST_PROBE * upper * base)
+            ctx, pilot = _at_scale(ctx, alpha_p * base)
         except TimeUp:
             return Outcome(None, None, None, "max-scale: stopped at the time limit before a plan was complete")
         first = ctx.opts.construction_list()[0]
+        start, known = None, None
+        if pilot is not None and pilot.complete:  # the pilot was this construction for every service
+            known = (Probe(alpha_p, pilot.gpus), pilot.built)
+        elif pilot is not None:
+            start = first_alpha(pilot, alpha_p, base, ctx)
         lo, best, spent = search_scale(ctx, lambda demand: _build(ctx, first, demand, ctx.instance.gpus), base,
-                                       float(upper), deadline, tol)
+                                       float(upper), deadline, tol, first=start, known=known)
         if best is not None:
             note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs ({spent} constructions "
-                    f"{first}, LP bound {upper:.4f})")
+                    f"{first}, LP bound {upper:.4f}); {where_lost(ctx, best)}")
             out = finalize(ctx, best, lo, note)
             return Outcome(out.plan, out.report, lo if out.plan is not None else None, out.note)
     lo, hi, best = 0.0, float(upper), None

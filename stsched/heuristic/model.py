@@ -180,6 +180,7 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
     cap1 = np.zeros((n, m))
     capc = np.zeros((n, m))
     best_point: dict[tuple[int, int], tuple[int, int]] = {}
+    points: dict[tuple[str, float, int], tuple[list[float | None], list[float | None]]] = {}
     for i, name in enumerate(names):
         svc = instance.service(name)
         table = instance.table(svc.model)
@@ -187,32 +188,29 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
             slice_cap = mech.slice_memory(size)
             limit = (slice_cap if slice_cap is not None else dev.memory_mb) * dev.memory_cap
             for k in procs:
-                ex: list[float | None] = []
-                ml: list[float | None] = []
+                # the table's points depend on the model only: looked up once per (model, size, procs)
+                hit = points.get((svc.model, size, k))
+                if hit is None:
+                    hit = points[(svc.model, size, k)] = _table_points(table, batches, credit, size, k, lf, measured)
+                ex = list(hit[0])
+                ml = list(hit[1])
                 mm: list[float] = []
                 ok: list[int] = []
                 for bi, b in enumerate(batches):
-                    e = table.get(b, size, k)
-                    if e is None:
-                        ex.append(None)
-                        ml.append(None)
-                    else:
-                        ex.append(e.latency_ms * lf)
-                        ml.append(e.latency_ms * e.throughput_rps * credit[bi] / b
-                                  if measured and e.throughput_rps else None)
                     mm.append(k * svc.memory_for(b))
-                    if ex[-1] is not None and 2 * ex[-1] <= budget[i] * (1 + 1e-12):
+                    e = ex[bi]
+                    if e is not None and 2 * e <= budget[i] * (1 + 1e-12):
                         ok.append(bi)
                         if dev.context_mb * k + mm[-1] > limit:
                             continue
-                        one = cycle_rate(credit[bi], ex[-1])
+                        one = cycle_rate(credit[bi], e)
                         if k == 1 and instance.margin.late_share:  # the Poisson margin's per-tenant credit, d = e
-                            one = max_rate(b, instance.margin.late_share, slack_cycles(budget[i], ex[-1], ex[-1]),
-                                           ex[-1], 0.0 if share_of is None else share_of[i])
+                            one = max_rate(b, instance.margin.late_share, slack_cycles(budget[i], e, e),
+                                           e, 0.0 if share_of is None else share_of[i])
                         if k == 1:
                             capc[i, j] = max(capc[i, j], one)
-                        c = k * ml[-1] / ex[-1] if ml[-1] is not None else (
-                            one if k == 1 else cycle_rate(credit[bi], ex[-1], k))
+                        c = k * ml[bi] / e if ml[bi] is not None else (
+                            one if k == 1 else cycle_rate(credit[bi], e, k))
                         if c > cap1[i, j]:
                             cap1[i, j] = c
                             best_point[(i, j)] = (bi, k)
@@ -235,6 +233,23 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
     ctx.servable = np.flatnonzero(eff > 0)
     ctx.layouts = enumerate_layouts(ctx)
     return ctx
+
+
+def _table_points(table, batches: list[int], credit: list[float], size: float, k: int, lf: float,
+                  measured: bool) -> tuple[list[float | None], list[float | None]]:
+    """Per batch index: the solo execution time (latency factor applied) and, under the measured rule, measured
+    throughput x latency x credit / batch (None where unprofiled or not measured)."""
+    ex: list[float | None] = []
+    ml: list[float | None] = []
+    for bi, b in enumerate(batches):
+        e = table.get(b, size, k)
+        if e is None:
+            ex.append(None)
+            ml.append(None)
+        else:
+            ex.append(e.latency_ms * lf)
+            ml.append(e.latency_ms * e.throughput_rps * credit[bi] / b if measured and e.throughput_rps else None)
+    return ex, ml
 
 
 def candidate_sizes(ctx: Context) -> list[float]:

@@ -81,6 +81,10 @@ class HeuristicOptions:
         smaller instances are not run.
       residual_block: cover-then-pack's best fit of the residual loads runs in blocks of this many services
         (index order), each block's residuals sharing partitions among themselves only; 0: one block.
+      layout_shortlist: the greedy chooses the contents of only this many layouts per GPU, those whose
+        partitions' best options (each partition on its own) serve the most work, instead of every layout whose
+        bound competes (0: every one).  The bounds of MIG's twelve A100 layouts are all about a whole GPU, so
+        without it nearly every layout's contents were searched for every GPU.
     Adapt
       adapt_resolve: when absorbing fails, also solve from scratch and keep that plan if it changes fewer layouts.
     """
@@ -119,6 +123,7 @@ class HeuristicOptions:
     pool: int = 64
     scale_probes: int = 8
     residual_block: int = 128
+    layout_shortlist: int = 4
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -132,7 +137,7 @@ class HeuristicOptions:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
                      "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
-                     "descent_patience", "pool", "scale_above", "residual_block"):
+                     "descent_patience", "pool", "scale_above", "residual_block", "layout_shortlist"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if self.merge_group < 2:
@@ -172,6 +177,10 @@ class HeuristicOptions:
         """Whether the scale settings apply to an instance of `services` services (effort auto or fast, more than
         `scale_above` services)."""
         return self.effort != "full" and services > self.scale_above
+
+    def shortlist_for(self, services: int) -> int:
+        """The greedy's layout shortlist on an instance of `services` services (0: every layout)."""
+        return self.layout_shortlist if self.at_scale(services) else 0
 
     def pool_for(self, services: int) -> int:
         """The construction's pool size on an instance of `services` services (0: every service)."""

@@ -62,8 +62,8 @@ class HeuristicSolver:
             status = Status.UNKNOWN if out.plan is None else (
                 Status.OPTIMAL if out.value is not None and out.value <= bound else Status.FEASIBLE)
         elif obj is Objective.MAX_SCALE:
-            out = max_scale(ctx, deadline, options.seed, options.max_scale_tol)
-            bound = lp_bound_scale(instance)
+            bound = lp_bound_scale(instance)  # once: the search's upper end and the bound reported
+            out = max_scale(ctx, deadline, options.seed, options.max_scale_tol, upper=bound)
             status = Status.UNKNOWN if out.plan is None else Status.FEASIBLE
         else:
             if options.current_plan is None:

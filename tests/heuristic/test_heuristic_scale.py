@@ -15,7 +15,7 @@ from stsched.heuristic.construct import Pool
 from stsched.heuristic.index import FirstFit
 from stsched.heuristic.model import build_context
 from stsched.heuristic.options import HeuristicOptions
-from stsched.heuristic.scale import Probe, next_alpha, search_scale
+from stsched.heuristic.scale import SPAN, Pilot, Probe, first_alpha, next_alpha, search_scale, work
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import random_instance
 
@@ -75,7 +75,7 @@ def test_next_alpha_stays_inside_the_bracket(a, b, n_lo, n_hi, tol):
 @pytest.mark.parametrize("slope,gpus", [(100.0, 128), (37.5, 512), (250.0, 64)])
 def test_root_search_finds_the_crossing_of_a_step_function(slope, gpus):
     """N(alpha) = ceil(slope x alpha): the largest alpha that fits G GPUs is G / slope; the search ends within
-    tolerance or one GPU of it, never above it, within its probe budget."""
+    tolerance or SPAN (two) GPUs' share of it, never above it, within its probe budget."""
     inst = random_instance(4, gpus, 1, "a100-mps", arrivals="deterministic")
     ctx = build_context(inst, HeuristicOptions())
     calls = []
@@ -88,7 +88,41 @@ def test_root_search_finds_the_crossing_of_a_step_function(slope, gpus):
     lo, best, spent = search_scale(ctx, build, np.ones(1), upper=2 * gpus / slope, deadline=math.inf, tol=1e-3)
     assert best is not None and len(best) <= gpus and spent == len(calls) <= ctx.opts.scale_probes
     assert lo <= gpus / slope + 1e-12
-    assert lo >= (gpus - 1) / slope * (1 - 1e-3)
+    assert lo >= (gpus - SPAN) / slope * (1 - 1e-3)
+
+
+def test_a_known_probe_costs_no_construction_and_first_is_probed_first():
+    inst = random_instance(4, 128, 1, "a100-mps", arrivals="deterministic")
+    ctx = build_context(inst, HeuristicOptions())
+    calls = []
+
+    def build(demand):
+        calls.append(float(demand[0]))
+        return [object()] * math.ceil(100.0 * float(demand[0]) - 1e-12), np.zeros(1)
+
+    known = (Probe(1.0, 100.0), [object()] * 100)
+    lo, best, spent = search_scale(ctx, build, np.ones(1), upper=2.56, deadline=math.inf, tol=1e-3, known=known)
+    assert spent == len(calls) and lo <= 1.28 + 1e-12 and lo >= (128 - SPAN) / 100 * (1 - 1e-3) and 1.0 not in calls
+    calls.clear()
+    search_scale(ctx, build, np.ones(1), upper=2.56, deadline=math.inf, tol=1e-3, first=1.2)
+    assert calls[0] == 1.2
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.05, 0.9), st.floats(10.0, 400.0))
+def test_first_alpha_hits_the_crossing_of_a_proportional_count(share, per_work):
+    """Where the GPUs are proportional to the work (N = c x work), the pilot's estimate is exact: the first probe
+    aims at G + 0.5 GPUs."""
+    inst = random_instance(20, 64, 2, "a100-mps", arrivals="deterministic")
+    ctx = build_context(inst, HeuristicOptions())
+    base = np.array([inst.service(n).rate for n in ctx.names])
+    alpha = 1.3
+    full = work(ctx, alpha * base)
+    c = per_work / full  # GPUs per unit of work
+    pilot = Pilot("greedy", c * share * full, share * full, False)
+    a = first_alpha(pilot, alpha, base, ctx)
+    assert math.isclose(c * work(ctx, a * base), inst.gpus + 0.5, rel_tol=1e-9)
+    assert first_alpha(Pilot("greedy", math.inf, 1.0, False), alpha, base, ctx) == alpha
 
 
 @pytest.mark.parametrize("device", ["a100-mps", "a100-mig"])
