@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
+from stsched.planning.adapt.baselines import min_gpus_memo
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, without_gpu
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
@@ -89,8 +90,11 @@ class Compaction:
         return self._own_hours + gpus > (1.0 + e) * (self._fresh_hours + fresh.gpus_used) + 1e-9
 
     def _fresh(self, instance: Instance) -> Plan | None:
+        """A min-gpus plan for `instance` by the policy's solver, memoised per process (`min_gpus_memo`: the same
+        rates give the plan found the first time, so a 30-minute peak estimate that did not move is not solved
+        again); None when the solver finds none."""
         try:
-            return self._solve_with(self.opts.solver, instance, Objective.MIN_GPUS).compact()
+            return min_gpus_memo(instance, self.opts)
         except InfeasibleError as e:
             log.info("no plan from scratch: %s", e)
             return None

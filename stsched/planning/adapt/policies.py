@@ -118,6 +118,9 @@ class AdaptiveKnobs:
     # with more services than this, adapt questions (scale-ups, compactions) are asked only for the GPUs the change
     # touches (`stsched.planning.adapt.local`), and the whole-plan compaction candidates are skipped; None: never
     local_above: int | None = 32
+    # at scale, the policy's own adapt solver is asked only for neighbourhoods of at most this many services;
+    # beyond, a scale-up is one scale-out for every deficit or the plan from scratch, aligned (`_scale_up`)
+    local_services: int = 24
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
@@ -269,7 +272,7 @@ class Adaptive(Compaction):
         movers = {s.name for s in instance.services if s.rate > caps.get(s.name, 0.0) * (1 + 1e-9)}
         if not movers:
             return rebalance(instance, current)
-        bound = EXACT_SERVICES if solver == self.opts.adapt_solver else None
+        bound = EXACT_SERVICES if solver == self.opts.adapt_solver else self.opts.local_services
         return local_adapt(instance, current, movers, instance.gpus - current.gpus_used, ask, bound)
 
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
@@ -302,14 +305,22 @@ class Adaptive(Compaction):
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
         if plan.gpus_used - lp >= self.opts.compact_slack:
-            fresh = min_gpus(instance, self.opts)
-            if plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
+            fresh = self._from_scratch(instance)
+            if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
+
+    def _from_scratch(self, instance: Instance) -> Plan | None:
+        """A min-gpus plan for `instance`'s rates: this decision's plan from scratch when the reserved rates are
+        the same (one solver call per decision, not two), else solved (memoised: `min_gpus_memo`); None when the
+        solver finds none."""
+        if self._fresh_for is not None and self._fresh_for.services == instance.services:
+            return self._fresh_now
+        return self._fresh(instance)
 
     def _compact_when_patient(self, instance: Instance, current: Plan, plan: Plan, note: str,
                               lp: int) -> tuple[Plan, str]:
@@ -331,7 +342,7 @@ class Adaptive(Compaction):
     def _scale_up(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         grown = self._reserved(instance)
         makers = [(f"{self.opts.solver} adapt", self._adapt)]
-        if self.opts.scale_out:
+        if self.opts.scale_out or self._is_local(instance):  # at scale: one call for all deficits at once
             makers.insert(0, ("scale-out", self._scale_out))
         candidates = []
 
