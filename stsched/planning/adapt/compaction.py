@@ -26,12 +26,13 @@ candidates; otherwise a scale-up changes as few layouts as it can (extra GPUs ar
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
 from stsched.planning.adapt.baselines import min_gpus_memo
+from stsched.planning.adapt.budget import ShadowFull
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, without_gpu
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
@@ -56,6 +57,7 @@ class Compaction:
     _fresh_for: Instance | None = None  # this decision's reserved rates (None: no plan from scratch tracked)
     _fresh_plan: Plan | None = None  # the plan from scratch for them, once asked for (None: not found)
     _fresh_asked: bool = False
+    _shadow: ShadowFull = field(default_factory=ShadowFull)  # full re-partitioning, replayed (`change_budget`)
 
     def _tracks_fresh(self) -> bool:
         return self.opts.compact_rent is not None or self.opts.hours_budget is not None
@@ -66,6 +68,16 @@ class Compaction:
         LP bound never needs it)."""
         self._fresh_for = self._reserved(instance) if self._tracks_fresh() else None
         self._fresh_plan, self._fresh_asked = None, False
+        if self.opts.change_budget is not None:  # the shadow decides first: the budget includes this decision
+            self._shadow.step(self._from_scratch(instance))
+
+    def _budget_rent(self, rent: float | None, changes: int) -> float | None:
+        """The rent per change at which a compaction of `changes` layout changes is bought: `budget_rent` while
+        it fits the change budget (`stsched.planning.adapt.budget`), else `compact_rent`."""
+        b = self.opts.change_budget
+        if b is not None and self._shadow.fits(b, changes):
+            return self.opts.budget_rent if rent is None else min(rent, self.opts.budget_rent)
+        return rent
 
     @property
     def _fresh_now(self) -> Plan | None:
@@ -143,7 +155,8 @@ class Compaction:
             return plan, note
         self._rent_paid += plan.gpus_used - fresh.gpus_used
         pressed = self._pressed(plan.gpus_used)
-        if not pressed and (rent is None or self._rent_paid < max(rent, self._rent_due)):
+        low = self._budget_rent(rent, 1)  # the lowest rent any compaction could be bought at now
+        if not pressed and (low is None or self._rent_paid < (max(rent, self._rent_due) if low == rent else low)):
             return plan, note
         reserved = self._reserved(instance)
         options = []
@@ -153,7 +166,8 @@ class Compaction:
                 spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
                             default=0.0)
                 options.append((layout_changes(plan, cand), plan.gpus_used - cand.gpus_used, spare, how, cand))
-        bought = options if pressed else [o for o in options if rent * o[0] <= self._rent_paid]
+        bought = options if pressed else [o for o in options if (r := self._budget_rent(rent, o[0])) is not None
+                                          and r * o[0] <= self._rent_paid]
         if not bought:
             if rent is not None:
                 self._rent_due = rent * min((o[0] for o in options), default=plan.gpus_used)

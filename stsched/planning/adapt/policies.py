@@ -121,6 +121,10 @@ class AdaptiveKnobs:
     # at scale, the policy's own adapt solver is asked only for neighbourhoods of at most this many services;
     # beyond, a scale-up is one scale-out for every deficit or the plan from scratch, aligned (`_scale_up`)
     local_services: int = 24
+    # a change budget (`stsched.planning.adapt.budget`): compactions are bought at `budget_rent` per change while
+    # the policy's layout changes stay within `change_budget` x those of full re-partitioning replayed beside it
+    change_budget: float | None = None
+    budget_rent: float = 3.0
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
@@ -245,7 +249,9 @@ class Adaptive(Compaction):
     _spare_since: int | None = None  # first of the consecutive decisions at which a fresh plan needed fewer GPUs
 
     def initial(self, instance: Instance) -> Plan:
-        return min_gpus(instance, self.opts)
+        plan = min_gpus(instance, self.opts)
+        self._shadow.start(plan)
+        return plan
 
     def _adapt(self, instance: Instance, current: Plan) -> Plan | None:
         return self._adapt_by(self.opts.solver, instance, current)
@@ -312,6 +318,7 @@ class Adaptive(Compaction):
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
+        self._shadow.spent(current, plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 
     def _from_scratch(self, instance: Instance) -> Plan | None:
