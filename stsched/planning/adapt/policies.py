@@ -310,7 +310,7 @@ class Adaptive(Compaction):
         if freed:
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
-        if plan.gpus_used - lp >= self.opts.compact_slack:
+        if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_local(instance):  # at scale: the rent
             fresh = self._from_scratch(instance)
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
@@ -363,9 +363,11 @@ class Adaptive(Compaction):
                     candidates.append(((layout_changes(current, cand), more), how, cand))
 
         evaluate(makers)  # first, so that a decision's time budget goes to them before the plan from scratch
-        evaluate(self.scale_up_makers(current))  # rebuilding inside as many GPUs as a plan from scratch needs
+        if not (candidates and self._is_local(instance)):  # at scale a scale-up is not weighed against a plan
+            evaluate(self.scale_up_makers(current))  # from scratch (CPU): the rent's compactions give GPUs back
         if candidates:
-            key, how, plan = min(candidates, key=self.scale_up_rank(current))
+            rank = (lambda c: c[0]) if self._is_local(instance) else self.scale_up_rank(current)
+            key, how, plan = min(candidates, key=rank)
             if self.opts.reserve > 0:
                 plan, how = self._with_reserve(instance, current, grown, key, plan, how)
             return plan, f"{how}: {key[0]} change(s)"
