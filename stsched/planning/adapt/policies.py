@@ -48,9 +48,16 @@
   more layouts than needed on some transitions (docs/SOLVERS.md), and every change it spends is counted here.
   At scale (more than `local_above` services, default 32) every adapt question of steps 2 and 5 is asked only for
   the neighbourhood of the services that must move (`stsched.planning.adapt.local`: their GPUs and every service on
-  them, at most one GPU switched on per service), the exact `adapt_solver` only for neighbourhoods of at most 16
-  services, and the whole-plan compaction candidates (exact adapt on n GPUs, max-scale) are skipped; the plan from
-  scratch is solved only when a scale-up or GPUs held above the LP bound need it.
+  them, at most one GPU switched on per service), the policy's solver only for neighbourhoods of at most
+  `local_services` (24) services and the exact `adapt_solver` for at most 16; a scale-up also asks the scale-out
+  (one min-gpus call packing every short service's deficit onto GPUs switched on, the layouts in force kept), is
+  ranked by layout changes then GPUs without a plan from scratch (solved only when no candidate exists), and step 4
+  is left to the rent of step 5; the whole-plan compaction candidates (exact adapt on n GPUs, max-scale) are
+  skipped.  The plan from scratch is solved at most once per decision (memoised per rates), and only when a
+  scale-up or GPUs held above the LP bound need it.
+  `change_budget` b (default off, `stsched.planning.adapt.budget`): full re-partitioning is replayed beside the
+  policy, and compactions are bought at `budget_rent` per change while the policy's layout changes stay within b
+  times the replay's.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
