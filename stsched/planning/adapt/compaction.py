@@ -33,7 +33,8 @@ from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
 from stsched.planning.adapt.baselines import min_gpus_memo
 from stsched.planning.adapt.budget import ShadowFull
-from stsched.planning.adapt.rebalance import gpu_load, rebalance, without_gpu
+from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, without_gpu
+from stsched.planning.adapt.reuse import LayoutCache
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -58,6 +59,7 @@ class Compaction:
     _fresh_plan: Plan | None = None  # the plan from scratch for them, once asked for (None: not found)
     _fresh_asked: bool = False
     _shadow: ShadowFull = field(default_factory=ShadowFull)  # full re-partitioning, replayed (`change_budget`)
+    _cache: LayoutCache = field(default_factory=LayoutCache)  # plans run before (`reuse`)
 
     def _tracks_fresh(self) -> bool:
         return self.opts.compact_rent is not None or self.opts.hours_budget is not None
@@ -185,6 +187,10 @@ class Compaction:
         order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
         for k in order:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
+        if self.opts.reuse and not self._is_local(reserved):  # tenants moved inside the kept layouts; old plans
+            for k in order:
+                yield "one GPU off, re-tenanted", retenant(reserved, without_gpu(plan, k))
+            yield from self._cache.candidates(reserved, plan, fewer=True)
         for k in order:
             yield f"one GPU off, {self.opts.solver} adapt", self._adapt(reserved, without_gpu(plan, k))
         if self._is_local(reserved):  # bounded: neighbourhoods of the GPUs switched off, and the plan from scratch

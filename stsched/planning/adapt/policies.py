@@ -132,6 +132,9 @@ class AdaptiveKnobs:
     # the policy's layout changes stay within `change_budget` x those of full re-partitioning replayed beside it
     change_budget: float | None = None
     budget_rent: float = 3.0
+    # re-use (`stsched.planning.adapt.reuse`): compactions also try one GPU off with tenants moved inside the kept
+    # layouts, and plans run before (aligned, re-fitted); scale-ups try plans run before; not at scale
+    reuse: bool = False
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
@@ -258,6 +261,7 @@ class Adaptive(Compaction):
     def initial(self, instance: Instance) -> Plan:
         plan = min_gpus(instance, self.opts)
         self._shadow.start(plan)
+        self._cache.remember(plan)
         return plan
 
     def _adapt(self, instance: Instance, current: Plan) -> Plan | None:
@@ -326,6 +330,7 @@ class Adaptive(Compaction):
         plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
         self._shadow.spent(current, plan)
+        self._cache.remember(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 
     def _from_scratch(self, instance: Instance) -> Plan | None:
@@ -356,6 +361,8 @@ class Adaptive(Compaction):
     def _scale_up(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         grown = self._reserved(instance)
         makers = [(f"{self.opts.solver} adapt", self._adapt)]
+        if self.opts.reuse and not self._is_local(instance):
+            makers.append(("layouts seen before", self._seen_before))
         if self.opts.scale_out or self._is_local(instance):  # at scale: one call for all deficits at once
             makers.insert(0, ("scale-out", self._scale_out))
         candidates = []
@@ -379,6 +386,12 @@ class Adaptive(Compaction):
                 plan, how = self._with_reserve(instance, current, grown, key, plan, how)
             return plan, f"{how}: {key[0]} change(s)"
         return align(current, min_gpus(instance, self.opts)), "min-gpus from scratch"
+
+    def _seen_before(self, grown: Instance, current: Plan) -> Plan | None:
+        """The cached plan with more GPUs than `current` that changes fewest layouts (`stsched.planning.adapt.reuse`),
+        or None."""
+        found = [plan for _, plan in self._cache.candidates(grown, current, fewer=False)]
+        return min(found, key=lambda p: (layout_changes(current, p), p.gpus_used), default=None)
 
     def _with_reserve(self, instance: Instance, current: Plan, grown: Instance, key: tuple[int, int], plan: Plan,
                       how: str) -> tuple[Plan, str]:
