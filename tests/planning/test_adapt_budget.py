@@ -99,7 +99,8 @@ def test_at_scale_a_large_neighbourhood_is_a_scale_out():
             assert out is None, "a neighbourhood above local_services must not be solved"
             return out
 
-    new, note = NoAdapt(PolicyOptions(time_limit_s=LIMIT, local_above=4, local_services=1)).next(up, plan)
+    new, note = NoAdapt(PolicyOptions(time_limit_s=LIMIT, local_above=4, local_services=1,
+                                   scale_out_above=4)).next(up, plan)
     assert check(up, new).valid, note
     assert "scale-out" in note
     kept = [k for k, g in enumerate(plan.gpus) if g.used]

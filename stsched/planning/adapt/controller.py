@@ -135,6 +135,8 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"budget_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.budget_rent!r}")
         check_int(self.local_services, "local_services", minimum=1)
+        if self.scale_out_above is not None:
+            check_int(self.scale_out_above, "scale_out_above", minimum=0)
         if self.function_pool is not None:
             check_int(self.function_pool, "function_pool", minimum=1)
         if self.local_above is not None:

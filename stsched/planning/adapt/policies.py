@@ -50,10 +50,10 @@
   the neighbourhood of the services that must move (`stsched.planning.adapt.local`: their GPUs and every service on
   them, at most one GPU switched on per service), the policy's solver only for neighbourhoods of at most
   `local_services` (24) services and the exact `adapt_solver` for at most 16; a scale-up also asks the scale-out
-  (one min-gpus call packing every short service's deficit onto GPUs switched on, the layouts in force kept), is
-  ranked by layout changes then GPUs without a plan from scratch (solved only when no candidate exists), and step 4
-  is left to the rent of step 5; the whole-plan compaction candidates (exact adapt on n GPUs, max-scale) are
-  skipped.  The plan from scratch is solved at most once per decision (memoised per rates), and only when a
+  (one min-gpus call packing every short service's deficit onto GPUs switched on, the layouts in force kept); above
+  `scale_out_above` (128) services a scale-up is ranked by layout changes then GPUs without a plan from scratch
+  (solved only when no candidate exists) and step 4 is left to the rent of step 5; the whole-plan compaction
+  candidates (exact adapt on n GPUs, max-scale) are skipped.  The plan from scratch is solved at most once per decision (memoised per rates), and only when a
   scale-up or GPUs held above the LP bound need it.
   `change_budget` b (default off, `stsched.planning.adapt.budget`): full re-partitioning is replayed beside the
   policy, and compactions are bought at `budget_rent` per change while the policy's layout changes stay within b
@@ -128,6 +128,10 @@ class AdaptiveKnobs:
     # at scale, the policy's own adapt solver is asked only for neighbourhoods of at most this many services;
     # beyond, a scale-up is one scale-out for every deficit or the plan from scratch, aligned (`_scale_up`)
     local_services: int = 24
+    # with more services than this, a scale-up is ranked by layout changes then GPUs, not weighed against a plan from
+    # scratch (solved only when no candidate exists), and step 4 is left to the rent (CPU: at this size one plan
+    # from scratch costs about a second); None: never
+    scale_out_above: int | None = 128
     # a change budget (`stsched.planning.adapt.budget`): compactions are bought at `budget_rent` per change while
     # the policy's layout changes stay within `change_budget` x those of full re-partitioning replayed beside it
     change_budget: float | None = None
@@ -271,6 +275,10 @@ class Adaptive(Compaction):
         """Whether adapt questions are cut down to their neighbourhood (more than `local_above` services)."""
         return self.opts.local_above is not None and len(instance.services) > self.opts.local_above
 
+    def _is_large(self, instance: Instance) -> bool:
+        """Whether scale-ups skip the plan from scratch (more than `scale_out_above` services)."""
+        return self.opts.scale_out_above is not None and len(instance.services) > self.opts.scale_out_above
+
     def _adapt_by(self, solver: str, instance: Instance, current: Plan) -> Plan | None:
         """`solver`'s adapt objective from `current` (None when it fails): for the whole instance, or with more
         than `local_above` services only for the GPUs of the services `current` cannot carry
@@ -321,7 +329,7 @@ class Adaptive(Compaction):
         if freed:
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
-        if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_local(instance):  # at scale: the rent
+        if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance):  # large: the rent
             fresh = self._from_scratch(instance)
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
@@ -377,10 +385,10 @@ class Adaptive(Compaction):
                     candidates.append(((layout_changes(current, cand), more), how, cand))
 
         evaluate(makers)  # first, so that a decision's time budget goes to them before the plan from scratch
-        if not (candidates and self._is_local(instance)):  # at scale a scale-up is not weighed against a plan
+        if not (candidates and self._is_large(instance)):  # at scale a scale-up is not weighed against a plan
             evaluate(self.scale_up_makers(current))  # from scratch (CPU): the rent's compactions give GPUs back
         if candidates:
-            rank = (lambda c: c[0]) if self._is_local(instance) else self.scale_up_rank(current)
+            rank = (lambda c: c[0]) if self._is_large(instance) else self.scale_up_rank(current)
             key, how, plan = min(candidates, key=rank)
             if self.opts.reserve > 0:
                 plan, how = self._with_reserve(instance, current, grown, key, plan, how)
