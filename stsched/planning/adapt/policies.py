@@ -102,7 +102,10 @@ class AdaptiveKnobs:
     plan from scratch, summed over consecutive decisions, reach `compact_rent` x c; None = off), `hours_budget` (e:
     compactions are bought, and scale-ups weigh extra GPUs, whenever the policy's GPU-decisions would exceed (1 + e)
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
-    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`."""
+    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
+    At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
+    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`) and
+    `reuse` (`stsched.planning.adapt.reuse`)."""
 
     up_margin: float = 0.0
     hold: int = 6
