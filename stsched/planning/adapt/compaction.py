@@ -26,12 +26,15 @@ candidates; otherwise a scale-up changes as few layouts as it can (extra GPUs ar
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
-from stsched.planning.adapt.rebalance import gpu_load, rebalance, without_gpu
+from stsched.planning.adapt.baselines import min_gpus_memo
+from stsched.planning.adapt.budget import ShadowFull
+from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, without_gpu
+from stsched.planning.adapt.reuse import LayoutCache
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -55,6 +58,8 @@ class Compaction:
     _fresh_for: Instance | None = None  # this decision's reserved rates (None: no plan from scratch tracked)
     _fresh_plan: Plan | None = None  # the plan from scratch for them, once asked for (None: not found)
     _fresh_asked: bool = False
+    _shadow: ShadowFull = field(default_factory=ShadowFull)  # full re-partitioning, replayed (`change_budget`)
+    _cache: LayoutCache = field(default_factory=LayoutCache)  # plans run before (`reuse`)
 
     def _tracks_fresh(self) -> bool:
         return self.opts.compact_rent is not None or self.opts.hours_budget is not None
@@ -65,6 +70,16 @@ class Compaction:
         LP bound never needs it)."""
         self._fresh_for = self._reserved(instance) if self._tracks_fresh() else None
         self._fresh_plan, self._fresh_asked = None, False
+        if self.opts.change_budget is not None:  # the shadow decides first: the budget includes this decision
+            self._shadow.step(self._from_scratch(instance))
+
+    def _budget_rent(self, rent: float | None, changes: int) -> float | None:
+        """The rent per change at which a compaction of `changes` layout changes is bought: `budget_rent` while
+        it fits the change budget (`stsched.planning.adapt.budget`), else `compact_rent`."""
+        b = self.opts.change_budget
+        if b is not None and self._shadow.fits(b, changes):
+            return self.opts.budget_rent if rent is None else min(rent, self.opts.budget_rent)
+        return rent
 
     @property
     def _fresh_now(self) -> Plan | None:
@@ -89,8 +104,11 @@ class Compaction:
         return self._own_hours + gpus > (1.0 + e) * (self._fresh_hours + fresh.gpus_used) + 1e-9
 
     def _fresh(self, instance: Instance) -> Plan | None:
+        """A min-gpus plan for `instance` by the policy's solver, memoised per process (`min_gpus_memo`: the same
+        rates give the plan found the first time, so a 30-minute peak estimate that did not move is not solved
+        again); None when the solver finds none."""
         try:
-            return self._solve_with(self.opts.solver, instance, Objective.MIN_GPUS).compact()
+            return min_gpus_memo(instance, self.opts)
         except InfeasibleError as e:
             log.info("no plan from scratch: %s", e)
             return None
@@ -139,7 +157,8 @@ class Compaction:
             return plan, note
         self._rent_paid += plan.gpus_used - fresh.gpus_used
         pressed = self._pressed(plan.gpus_used)
-        if not pressed and (rent is None or self._rent_paid < max(rent, self._rent_due)):
+        low = self._budget_rent(rent, 1)  # the lowest rent any compaction could be bought at now
+        if not pressed and (low is None or self._rent_paid < (max(rent, self._rent_due) if low == rent else low)):
             return plan, note
         reserved = self._reserved(instance)
         options = []
@@ -149,7 +168,8 @@ class Compaction:
                 spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
                             default=0.0)
                 options.append((layout_changes(plan, cand), plan.gpus_used - cand.gpus_used, spare, how, cand))
-        bought = options if pressed else [o for o in options if rent * o[0] <= self._rent_paid]
+        bought = options if pressed else [o for o in options if (r := self._budget_rent(rent, o[0])) is not None
+                                          and r * o[0] <= self._rent_paid]
         if not bought:
             if rent is not None:
                 self._rent_due = rent * min((o[0] for o in options), default=plan.gpus_used)
@@ -167,6 +187,10 @@ class Compaction:
         order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
         for k in order:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
+        if self.opts.reuse and not self._is_local(reserved):  # tenants moved inside the kept layouts; old plans
+            for k in order:
+                yield "one GPU off, re-tenanted", retenant(reserved, without_gpu(plan, k))
+            yield from self._cache.candidates(reserved, plan, fewer=True)
         for k in order:
             yield f"one GPU off, {self.opts.solver} adapt", self._adapt(reserved, without_gpu(plan, k))
         if self._is_local(reserved):  # bounded: neighbourhoods of the GPUs switched off, and the plan from scratch

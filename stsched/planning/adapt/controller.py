@@ -128,6 +128,15 @@ class AdaptOptions(AdaptiveKnobs):
         if self.compact_rent is not None and not (self.compact_rent > 0 and math.isfinite(self.compact_rent)):
             raise InputError(f"compact_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.compact_rent!r}")
+        if self.change_budget is not None and not (self.change_budget >= 0 and math.isfinite(self.change_budget)):
+            raise InputError(f"change_budget must be a finite number >= 0 (a fraction of full re-partitioning's "
+                             f"layout changes), got {self.change_budget!r}")
+        if not (self.budget_rent > 0 and math.isfinite(self.budget_rent)):
+            raise InputError(f"budget_rent must be a finite number > 0 (GPU-decisions per layout change), got "
+                             f"{self.budget_rent!r}")
+        check_int(self.local_services, "local_services", minimum=1)
+        if self.scale_out_above is not None:
+            check_int(self.scale_out_above, "scale_out_above", minimum=0)
         if self.function_pool is not None:
             check_int(self.function_pool, "function_pool", minimum=1)
         if self.local_above is not None:

@@ -48,9 +48,16 @@
   more layouts than needed on some transitions (docs/SOLVERS.md), and every change it spends is counted here.
   At scale (more than `local_above` services, default 32) every adapt question of steps 2 and 5 is asked only for
   the neighbourhood of the services that must move (`stsched.planning.adapt.local`: their GPUs and every service on
-  them, at most one GPU switched on per service), the exact `adapt_solver` only for neighbourhoods of at most 16
-  services, and the whole-plan compaction candidates (exact adapt on n GPUs, max-scale) are skipped; the plan from
-  scratch is solved only when a scale-up or GPUs held above the LP bound need it.
+  them, at most one GPU switched on per service), the policy's solver only for neighbourhoods of at most
+  `local_services` (24) services and the exact `adapt_solver` for at most 16; a scale-up also asks the scale-out
+  (one min-gpus call packing every short service's deficit onto GPUs switched on, the layouts in force kept); above
+  `scale_out_above` (128) services a scale-up is ranked by layout changes then GPUs without a plan from scratch
+  (solved only when no candidate exists) and step 4 is left to the rent of step 5; the whole-plan compaction
+  candidates (exact adapt on n GPUs, max-scale) are skipped.  The plan from scratch is solved at most once per decision (memoised per rates), and only when a
+  scale-up or GPUs held above the LP bound need it.
+  `change_budget` b (default off, `stsched.planning.adapt.budget`): full re-partitioning is replayed beside the
+  policy, and compactions are bought at `budget_rent` per change while the policy's layout changes stay within b
+  times the replay's.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
@@ -95,7 +102,10 @@ class AdaptiveKnobs:
     plan from scratch, summed over consecutive decisions, reach `compact_rent` x c; None = off), `hours_budget` (e:
     compactions are bought, and scale-ups weigh extra GPUs, whenever the policy's GPU-decisions would exceed (1 + e)
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
-    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`."""
+    counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
+    At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
+    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`) and
+    `reuse` (`stsched.planning.adapt.reuse`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -118,6 +128,20 @@ class AdaptiveKnobs:
     # with more services than this, adapt questions (scale-ups, compactions) are asked only for the GPUs the change
     # touches (`stsched.planning.adapt.local`), and the whole-plan compaction candidates are skipped; None: never
     local_above: int | None = 32
+    # at scale, the policy's own adapt solver is asked only for neighbourhoods of at most this many services;
+    # beyond, a scale-up is one scale-out for every deficit or the plan from scratch, aligned (`_scale_up`)
+    local_services: int = 24
+    # with more services than this, a scale-up is ranked by layout changes then GPUs, not weighed against a plan from
+    # scratch (solved only when no candidate exists), and step 4 is left to the rent (CPU: at this size one plan
+    # from scratch costs about a second); None: never
+    scale_out_above: int | None = 128
+    # a change budget (`stsched.planning.adapt.budget`): compactions are bought at `budget_rent` per change while
+    # the policy's layout changes stay within `change_budget` x those of full re-partitioning replayed beside it
+    change_budget: float | None = None
+    budget_rent: float = 3.0
+    # re-use (`stsched.planning.adapt.reuse`): compactions also try one GPU off with tenants moved inside the kept
+    # layouts, and plans run before (aligned, re-fitted); scale-ups try plans run before; not at scale
+    reuse: bool = False
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
@@ -242,7 +266,10 @@ class Adaptive(Compaction):
     _spare_since: int | None = None  # first of the consecutive decisions at which a fresh plan needed fewer GPUs
 
     def initial(self, instance: Instance) -> Plan:
-        return min_gpus(instance, self.opts)
+        plan = min_gpus(instance, self.opts)
+        self._shadow.start(plan)
+        self._cache.remember(plan)
+        return plan
 
     def _adapt(self, instance: Instance, current: Plan) -> Plan | None:
         return self._adapt_by(self.opts.solver, instance, current)
@@ -250,6 +277,10 @@ class Adaptive(Compaction):
     def _is_local(self, instance: Instance) -> bool:
         """Whether adapt questions are cut down to their neighbourhood (more than `local_above` services)."""
         return self.opts.local_above is not None and len(instance.services) > self.opts.local_above
+
+    def _is_large(self, instance: Instance) -> bool:
+        """Whether scale-ups skip the plan from scratch (more than `scale_out_above` services)."""
+        return self.opts.scale_out_above is not None and len(instance.services) > self.opts.scale_out_above
 
     def _adapt_by(self, solver: str, instance: Instance, current: Plan) -> Plan | None:
         """`solver`'s adapt objective from `current` (None when it fails): for the whole instance, or with more
@@ -269,7 +300,7 @@ class Adaptive(Compaction):
         movers = {s.name for s in instance.services if s.rate > caps.get(s.name, 0.0) * (1 + 1e-9)}
         if not movers:
             return rebalance(instance, current)
-        bound = EXACT_SERVICES if solver == self.opts.adapt_solver else None
+        bound = EXACT_SERVICES if solver == self.opts.adapt_solver else self.opts.local_services
         return local_adapt(instance, current, movers, instance.gpus - current.gpus_used, ask, bound)
 
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
@@ -301,15 +332,25 @@ class Adaptive(Compaction):
         if freed:
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
-        if plan.gpus_used - lp >= self.opts.compact_slack:
-            fresh = min_gpus(instance, self.opts)
-            if plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
+        if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance):  # large: the rent
+            fresh = self._from_scratch(instance)
+            if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
+        self._shadow.spent(current, plan)
+        self._cache.remember(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
+
+    def _from_scratch(self, instance: Instance) -> Plan | None:
+        """A min-gpus plan for `instance`'s rates: this decision's plan from scratch when the reserved rates are
+        the same (one solver call per decision, not two), else solved (memoised: `min_gpus_memo`); None when the
+        solver finds none."""
+        if self._fresh_for is not None and self._fresh_for.services == instance.services:
+            return self._fresh_now
+        return self._fresh(instance)
 
     def _compact_when_patient(self, instance: Instance, current: Plan, plan: Plan, note: str,
                               lp: int) -> tuple[Plan, str]:
@@ -331,7 +372,9 @@ class Adaptive(Compaction):
     def _scale_up(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         grown = self._reserved(instance)
         makers = [(f"{self.opts.solver} adapt", self._adapt)]
-        if self.opts.scale_out:
+        if self.opts.reuse and not self._is_local(instance):
+            makers.append(("layouts seen before", self._seen_before))
+        if self.opts.scale_out or self._is_local(instance):  # at scale: one call for all deficits at once
             makers.insert(0, ("scale-out", self._scale_out))
         candidates = []
 
@@ -345,13 +388,21 @@ class Adaptive(Compaction):
                     candidates.append(((layout_changes(current, cand), more), how, cand))
 
         evaluate(makers)  # first, so that a decision's time budget goes to them before the plan from scratch
-        evaluate(self.scale_up_makers(current))  # rebuilding inside as many GPUs as a plan from scratch needs
+        if not (candidates and self._is_large(instance)):  # at scale a scale-up is not weighed against a plan
+            evaluate(self.scale_up_makers(current))  # from scratch (CPU): the rent's compactions give GPUs back
         if candidates:
-            key, how, plan = min(candidates, key=self.scale_up_rank(current))
+            rank = (lambda c: c[0]) if self._is_large(instance) else self.scale_up_rank(current)
+            key, how, plan = min(candidates, key=rank)
             if self.opts.reserve > 0:
                 plan, how = self._with_reserve(instance, current, grown, key, plan, how)
             return plan, f"{how}: {key[0]} change(s)"
         return align(current, min_gpus(instance, self.opts)), "min-gpus from scratch"
+
+    def _seen_before(self, grown: Instance, current: Plan) -> Plan | None:
+        """The cached plan with more GPUs than `current` that changes fewest layouts (`stsched.planning.adapt.reuse`),
+        or None."""
+        found = [plan for _, plan in self._cache.candidates(grown, current, fewer=False)]
+        return min(found, key=lambda p: (layout_changes(current, p), p.gpus_used), default=None)
 
     def _with_reserve(self, instance: Instance, current: Plan, grown: Instance, key: tuple[int, int], plan: Plan,
                       how: str) -> tuple[Plan, str]:

@@ -10,6 +10,7 @@ Capacities are the checker's own: `stsched.checker.tenant_capacity`, the one thr
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Mapping
 
@@ -19,8 +20,37 @@ from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings
 
 
+_CAPS_SIZE = 65536
+_CAPS: OrderedDict[tuple, tuple[object, dict[tuple[int, int], float]]] = OrderedDict()
+
+
+def _caps_key(instance: Instance, g: GpuLayout) -> tuple:
+    """What one GPU's capacities depend on: its partitions (size, procs, duty, tenants' services, models and batches,
+    whether the instance has each service) and the instance's timing rules; never the rates."""
+    parts = tuple((p.size, p.procs, p.duty_ms, tuple(
+        (t.service, t.batch, instance.service(t.service).model if instance.has_service(t.service) else None)
+        for t in p.tenants)) for p in g.partitions)
+    return (id(instance.tables), instance.margin, instance.interference, instance.throughput_rule,
+            instance.mechanism, parts)
+
+
 def gpu_capacities(instance: Instance, g: GpuLayout) -> dict[tuple[int, int], float]:
-    """(partition, tenant) -> req/s the tenant of one GPU can be served at (0 where the table has no latency)."""
+    """(partition, tenant) -> req/s the tenant of one GPU can be served at (0 where the table has no latency).
+    Memoised per process by `_caps_key` (capacities do not depend on the rates, so the plan in force's GPUs are
+    not timed again at every decision and every trial of `retenant`); a copy is returned."""
+    key = _caps_key(instance, g)
+    hit = _CAPS.get(key)
+    if hit is not None and hit[0] is instance.tables:  # the tables object is held, so its id is not re-used
+        _CAPS.move_to_end(key)
+        return dict(hit[1])
+    out = _gpu_capacities(instance, g)
+    _CAPS[key] = (instance.tables, out)
+    while len(_CAPS) > _CAPS_SIZE:
+        _CAPS.popitem(last=False)
+    return dict(out)
+
+
+def _gpu_capacities(instance: Instance, g: GpuLayout) -> dict[tuple[int, int], float]:
     out: dict[tuple[int, int], float] = {}
     for qi, (p, times) in enumerate(zip(g.partitions, gpu_timings(instance, g))):
         duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
@@ -37,8 +67,12 @@ def tenant_capacities(instance: Instance, plan: Plan) -> dict[tuple[int, int, in
 
 def gpu_service_caps(instance: Instance, g: GpuLayout) -> dict[str, float]:
     """service -> req/s its tenants on one GPU can carry together."""
+    return _by_service(g, gpu_capacities(instance, g))
+
+
+def _by_service(g: GpuLayout, caps: Mapping[tuple[int, int], float]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for (qi, ti), c in gpu_capacities(instance, g).items():
+    for (qi, ti), c in caps.items():
         name = g.partitions[qi].tenants[ti].service
         out[name] = out.get(name, 0.0) + c
     return out
@@ -115,9 +149,12 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8, max_short: int 
     when the services it served stay covered by their other partitions.  Greedy, largest gain first; returns the
     rebalanced, checker-valid plan, or None.  Incremental: a trial changes one GPU, so only that GPU's capacities
     are computed again (interference stays inside a GPU); each move tries the `max_short` services with the largest
-    deficits (the trials grow with partitions x short services)."""
+    deficits (the trials grow with partitions x short services), and a partition is tried only when each service it
+    serves keeps its rate on its other tenants' capacities as they are (at hundreds of services most partitions of
+    a tight plan fail this, and are not timed)."""
     rates = {s.name: s.rate for s in instance.services}
-    per_gpu = [gpu_service_caps(instance, g) for g in plan.gpus]
+    per_tenant = [gpu_capacities(instance, g) for g in plan.gpus]
+    per_gpu = [_by_service(g, c) for g, c in zip(plan.gpus, per_tenant)]
     singles: dict[tuple[str, float, int], int | None] = {}
     for _ in range(max_moves):
         caps: dict[str, float] = {}
@@ -134,6 +171,9 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8, max_short: int 
             for qi, p in enumerate(g.partitions):
                 if not p.tenants or any(t.service in short for t in p.tenants):
                     continue
+                if any(caps.get(t.service, 0.0) - per_tenant[gi].get((qi, ti), 0.0)
+                       < rates.get(t.service, 0.0) * (1 - 1e-9) for ti, t in enumerate(p.tenants)):
+                    continue  # without this partition a displaced service falls short (before interference moves)
                 for name in tried:
                     key = (name, p.size, p.procs)
                     if key not in singles:
@@ -160,5 +200,6 @@ def retenant(instance: Instance, plan: Plan, max_moves: int = 8, max_short: int 
             return None
         _, gi, layout, mine = best
         plan = replace(plan, gpus=tuple(layout if k == gi else h for k, h in enumerate(plan.gpus)))
+        per_tenant[gi] = gpu_capacities(instance, layout)
         per_gpu[gi] = mine
     return None
