@@ -53,6 +53,7 @@ from stsched.latency.evaluate import error_stats, fit_predict  # noqa: E402
 from stsched.latency.model import corun_data, default_form, fitted_forms  # noqa: E402
 from stsched.latency.probes import probed_prediction  # noqa: E402
 from stsched.latency.uncertainty import leave_one_victim_out_calibration  # noqa: E402
+from stsched.latency.victim_prior import held_out_victims  # noqa: E402
 
 log = logging.getLogger("interference_eval")
 EXP = "interference"
@@ -89,13 +90,10 @@ def variant_rows(ds: str) -> list[dict]:
     prof = load_profile(ds)
     model = fit(prof)
     form = default_form(model)
-    data = corun_data(model, prof.corun)
-    victims = data.rows["victim"].to_numpy()
     needed = {}
-    for v in np.unique(victims):
-        test = victims == v
-        r = np.log(data.slowdown[test] / fit_predict(form, data.take(~test), data.take(test), model.options))
-        needed[str(v)] = (float(np.quantile(r, 0.75)), float(np.quantile(r, 0.9)))
+    for v, held, predicted in held_out_victims(model, prof.corun, form):
+        r = np.log(held.slowdown / predicted)
+        needed[v] = (float(np.quantile(r, 0.75)), float(np.quantile(r, 0.9)))
     rows = []
     for method, res in (("random-effect", leave_one_victim_out_calibration(model, prof.corun, form)),
                         ("normalised", leave_one_victim_out_normalised(model, prof.corun, form))):
@@ -119,14 +117,9 @@ def cell_tables(ds: str) -> list[str]:
     prof = load_profile(ds)
     model = fit(prof)
     form = default_form(model)
-    data = corun_data(model, prof.corun)
-    victims = data.rows["victim"].to_numpy()
     out = []
-    for v in np.unique(victims):
-        test = victims == v
-        held = data.take(test)
-        rows = held.rows.assign(measured=held.slowdown,
-                                predicted=fit_predict(form, data.take(~test), held, model.options))
+    for v, held, predicted in held_out_victims(model, prof.corun, form):
+        rows = held.rows.assign(measured=held.slowdown, predicted=predicted)
         if rows["victim_batch"].nunique() < 2:
             continue
         for what in ("measured", "predicted"):

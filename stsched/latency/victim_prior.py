@@ -32,7 +32,7 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import special, stats
@@ -89,23 +89,33 @@ def population_shifts(exclude_dataset: str | None, path: Path | None = None) -> 
     return tuple(s.shift for s in read_population(path) if s.dataset != exclude_dataset)
 
 
-def victim_shift_rows(dataset: str) -> list[VictimShift]:
-    """Recompute a shipped data set's victim shifts: its default form fitted leave-one-victim-out."""
-    from stsched.data.loaders import load_profile
+def held_out_victims(model, corun, form: str) -> list[tuple[str, Any, np.ndarray]]:
+    """`form` fitted leave-one-victim-out on the co-runs of a fitted latency model: per victim (name, its co-run
+    data, the prediction for its rows from a fit on every other victim)."""
     from stsched.latency.evaluate import fit_predict
-    from stsched.latency.model import corun_data, default_form, fit
+    from stsched.latency.model import corun_data
 
-    prof = load_profile(dataset)
-    model = fit(prof)
-    form = default_form(model)
-    data = corun_data(model, prof.corun)
+    data = corun_data(model, corun)
     victims = data.rows["victim"].to_numpy()
     out = []
     for v in np.unique(victims):
         test = victims == v
-        r = np.log(data.slowdown[test] / fit_predict(form, data.take(~test), data.take(test), model.options))
-        out.append(VictimShift(dataset, str(v), form, float(np.median(r)), int(test.sum())))
+        held = data.take(test)
+        out.append((str(v), held, fit_predict(form, data.take(~test), held, model.options)))
     return out
+
+
+def victim_shift_rows(dataset: str) -> list[VictimShift]:
+    """Recompute a shipped data set's victim shifts: its default form fitted leave-one-victim-out."""
+    from stsched.data.loaders import load_profile
+    from stsched.latency.model import default_form, fit
+
+    prof = load_profile(dataset)
+    model = fit(prof)
+    form = default_form(model)
+    held = held_out_victims(model, prof.corun, form)
+    return [VictimShift(dataset, v, form, float(np.median(np.log(data.slowdown / pred))), len(pred))
+            for v, data, pred in held]
 
 
 def write_population(rows: Sequence[VictimShift], path: Path | None = None) -> Path:
