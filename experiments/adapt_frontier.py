@@ -48,6 +48,7 @@ import numpy as np
 from experiments.common import (Study, markdown_table, read_rows, results_dir, results_root, run_grid,
                                 study_args)
 from experiments.plots import save_figure
+from stsched.errors import InputError
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.scenarios import gpulet_mix
@@ -90,6 +91,8 @@ def parse_policy(spec: str) -> tuple[str, dict[str, object]]:
         if v.lower() == "none" and type(None) in typing.get_args(t):
             out[k] = None
         elif base[0] is bool:
+            if v.lower() not in ("0", "1", "false", "true"):
+                raise SystemExit(f"policy {spec!r}: {k}={v!r} is not a bool (0, 1, false, true)")
             out[k] = v.lower() in ("1", "true")
         elif base[0] is str:
             out[k] = "" if v.lower() == "none" else v
@@ -98,6 +101,10 @@ def parse_policy(spec: str) -> tuple[str, dict[str, object]]:
                 out[k] = base[0](v)
             except (TypeError, ValueError):
                 raise SystemExit(f"policy {spec!r}: {k}={v!r} is not a {base[0].__name__}") from None
+    try:  # the option class's own checks (ranges, policy names), before any point runs
+        AdaptOptions(**{"policy": name, **out})
+    except InputError as e:
+        raise SystemExit(f"policy {spec!r}: {e}") from None
     return name, out
 
 

@@ -42,6 +42,16 @@ def test_a_study_refuses_bad_input_with_one_line_and_exit_2(capsys):
         assert bad in capsys.readouterr().err
 
 
+def test_a_policy_knobs_range_and_bools_are_checked_before_any_point_runs(capsys):
+    # were exit 0 with every point failing (the range checks ran inside the points), and reuse=2 silently False
+    for spec, word in (("adaptive[change_budget=-1]", "change_budget"), ("adaptive[scale_out_above=-5]",
+                       "scale_out_above"), ("adaptive[budget_rent=nan]", "budget_rent"), ("adaptive[reuse=2]", "bool")):
+        for study in ("adapt_frontier", "adapt_scale"):
+            assert main(["experiment", study, "--quick", "--policies", spec]) == 2, (study, spec)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and word in err[0], (study, err)
+
+
 def test_shared_flags_reach_the_study():
     from stsched.commands.experiment import study_argv
 
