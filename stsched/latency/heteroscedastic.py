@@ -128,7 +128,7 @@ def leave_one_victim_out_normalised(model, corun, form: str, *, q: float = 0.9) 
     form, scale model and scores from the other victims only), scored on each held-out victim's rows."""
     from stsched.latency.evaluate import fit_predict
     from stsched.latency.model import corun_data
-    from stsched.latency.uncertainty import coverage_row
+    from stsched.latency.uncertainty import coverage_row, pooled_coverage
     from stsched.latency.victim_prior import population_shifts
 
     data = corun_data(model, corun)
@@ -136,7 +136,6 @@ def leave_one_victim_out_normalised(model, corun, form: str, *, q: float = 0.9) 
     if len(np.unique(victims)) < 2:
         raise InputError(f"{model.dataset}: leave-one-victim-out needs co-runs of at least two victim models")
     pop = population_shifts(model.dataset)
-    key = round(q * 100)
     rows, pred_all, meas_all, up_all = [], [], [], []
     for v in np.unique(victims):
         test = victims == v
@@ -153,10 +152,8 @@ def leave_one_victim_out_normalised(model, corun, form: str, *, q: float = 0.9) 
         meas_all.append(held.slowdown)
         up_all.append(up)
     pred, meas, up = (np.concatenate(a) for a in (pred_all, meas_all, up_all))
-    cov = float(np.mean(meas <= up * (1 + 1e-9)))
     return {"form": form, "dataset": model.dataset, "victims": rows,
-            "pooled": {"n": len(pred), f"coverage_q{key}": cov, f"q{key}_width": float(np.median(up / pred - 1.0)),
-                       f"min_victim_coverage_q{key}": min(r[f"coverage_q{key}"] for r in rows)}}
+            "pooled": {"n": len(pred), **pooled_coverage(pred, meas, up, rows, q)}}
 
 
 @dataclass(frozen=True, eq=False)

@@ -236,12 +236,19 @@ def leave_one_victim_out_calibration(model: LatencyModel, corun, form: str, *, q
         all_up.append(pred_dist.quantile(pred, q))
     pred, meas, up = (np.concatenate(x) for x in (all_pred, all_meas, all_up))
     stats = error_stats(pred, meas)
-    key = round(q * 100)
     pooled = {"n": stats["n"], "mape": stats["mape"], "p90_abs_rel_err": stats["p90"],
-              f"coverage_q{key}": float(np.mean(meas <= up * (1 + 1e-9))),
-              f"q{key}_width": float(np.median(up / pred - 1.0)),
-              f"min_victim_coverage_q{key}": min(r[f"coverage_q{key}"] for r in rows)}
+              **pooled_coverage(pred, meas, up, rows, q)}
     return {"form": form, "dataset": model.dataset, "probes": probes, "victims": rows, "pooled": pooled}
+
+
+def pooled_coverage(pred: np.ndarray, meas: np.ndarray, up: np.ndarray, rows: Sequence[dict[str, Any]],
+                    q: float) -> dict[str, float]:
+    """The pooled coverage of the q quantiles `up` over every held-out row, their median relative width, and the
+    least per-victim coverage of `rows` (`coverage_row`s)."""
+    key = round(q * 100)
+    return {f"coverage_q{key}": float(np.mean(meas <= up * (1 + 1e-9))),
+            f"q{key}_width": float(np.median(up / pred - 1.0)),
+            f"min_victim_coverage_q{key}": min(r[f"coverage_q{key}"] for r in rows)}
 
 
 # ------------------------------------------------------------------------------------- models that carry it
