@@ -114,7 +114,8 @@ def current_runner() -> Runner:
 def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: str | None = None
                ) -> argparse.Namespace:
     """The one argument block every study shares, added to its parser: `--quick`, `--fresh`, `--plot-only`,
-    `--runner local|ray`, `--jobs N`, `--address ADDR`, `--threads N`, `--out DIR`; parses the arguments, sets up
+    `--runner local|ray`, `--jobs N`, `--address ADDR`, `--threads N`, `--out DIR`; parses the arguments (a bad
+    one: one line on stderr, exit 2, as every stsched command; argparse printed its usage first), sets up
     logging and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give the defaults)."""
     g = ap.add_argument_group("shared by every study (stsched experiment)")
     g.add_argument("--quick", action="store_true", help=quick or "a reduced grid, same code path (minutes)")
@@ -128,6 +129,7 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
                    help="a Ray cluster: auto or HOST:PORT (--runner ray; default: a local Ray instance)")
     g.add_argument("--threads", type=int, default=1, help="solver/BLAS threads per grid point (default 1)")
     g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
+    ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {(message or 'bad arguments').splitlines()[0]}\n")
     args = ap.parse_args(argv)
     if args.out:
         os.environ["STSCHED_RESULTS"] = os.path.abspath(args.out)

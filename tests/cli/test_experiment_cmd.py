@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from experiments.common import studies
 from stsched.cli import build_parser, main
 
@@ -40,6 +42,11 @@ def test_a_study_refuses_bad_input_with_one_line_and_exit_2(capsys):
             code = e.code
         assert code == 2, (study, bad)  # was 0: scale_eval ran nothing, arrivals_default ran failing points
         assert bad in capsys.readouterr().err
+    for flag in ("--bp-nodes", "--bound-clock"):  # a study's own argparse refusal: one line (was its usage first)
+        with pytest.raises(SystemExit) as e:
+            main(["experiment", "scale_eval", flag, "moon"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1 and "moon" in err[0], err
 
 
 def test_a_policy_knobs_range_and_bools_are_checked_before_any_point_runs(capsys):
