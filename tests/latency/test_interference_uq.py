@@ -313,6 +313,21 @@ def test_measured_factors_charge_only_partitions_with_a_neighbour():
     assert set(np.round(g * gpu_timings(inst, plan.gpus[0])[1][0].slowdown, 6)) <= {1.5, 1.7}
 
 
+def test_exceed_share_weights_each_charged_partition_by_its_rate():
+    """s0 (rate 40) beside s1 (rate 20): each partition's share of measured draws above its planned slowdown,
+    weighted by rate; a partition alone on its GPU is not charged and does not count."""
+    from experiments.interference_plans import exceed_share
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.timing import gpu_timings
+    inst, plan = _inst_plan()
+    p0, p1 = (gpu_timings(inst, plan.gpus[0])[q][0].slowdown for q in (0, 1))
+    table = pd.DataFrame({"victim_batch": [4] * 6, "victim_partition": [40.0] * 4 + [60.0] * 2,
+                          "slowdown": [p0 * 0.9, p0 * 1.1, p0 * 1.2, p0 * 1.3, p1 * 0.5, p1 * 0.8]})
+    assert exceed_share(inst, plan, table) == pytest.approx((40 * 0.75 + 20 * 0.0) / 60)
+    alone = Plan((GpuLayout((Partition(100.0, (Tenant("s0", 4, 40.0),)),)),))
+    assert exceed_share(inst, alone, table) == 0.0
+
+
 def test_probe_rows_of_seen_victims_only_join_the_refit(v100):
     from stsched.latency.probes import fit_with_probes
     prof, _ = v100
