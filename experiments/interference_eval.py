@@ -22,7 +22,8 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
 - cells (printed only): each victim's median measured and predicted slowdown per (batch, partition) cell, on the
   data sets whose victims run several batches (A100, V100).
 - probes: for the default form, each victim held out, 0..4 probes chosen by the plan of `stsched probe-plan`
-  (`probes.plan_probes`, axis weights from the other victims) against the same number of probes drawn at random
+  (`probes.plan_probes`, axis weights from the other victims; `spread_p90`: the same K-median with both axes
+  weighted equally, spreading over partitions as much as over batches) against the same number of probes drawn at random
   from the victim's measured rows (`--random-seeds` draws: mean and worst); the p90 absolute relative error of
   the remaining rows (target <= 0.15 with at most 4 probes), and the coverage of the probe-calibrated q0.9; and
   the error an oracle per-batch (and per-(batch, partition)) correction from all the victim's rows leaves
@@ -54,7 +55,7 @@ from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
 from stsched.latency.evaluate import error_stats, fit_predict  # noqa: E402
 from stsched.latency.model import corun_data, default_form, fitted_forms  # noqa: E402
-from stsched.latency.probes import probed_prediction  # noqa: E402
+from stsched.latency.probes import plan_probes, probe_mask, probed_prediction  # noqa: E402
 from stsched.latency.uncertainty import leave_one_victim_out_calibration  # noqa: E402
 from stsched.latency.victim_prior import held_out_victims  # noqa: E402
 
@@ -183,12 +184,16 @@ def probe_rows(ds: str, seeds: int) -> list[dict]:
         cov = {k: next(r for r in cover[k]["victims"] if r["victim"] == v) for k in PROBES}
         floor = oracle_floor(held, fit_predict(form, train, held, model.options))
         rows.append({"dataset": ds, "form": form, "victim": v, "probes": 0, "n": int(test.sum()),
-                     "chosen_p90": cov[0]["p90_abs_rel_err"], "random_p90_mean": cov[0]["p90_abs_rel_err"],
+                     "chosen_p90": cov[0]["p90_abs_rel_err"], "spread_p90": cov[0]["p90_abs_rel_err"],
+                     "random_p90_mean": cov[0]["p90_abs_rel_err"],
                      "random_p90_worst": cov[0]["p90_abs_rel_err"], "chosen_coverage_q90": cov[0]["coverage_q90"],
                      "chosen_q90_width": cov[0]["q90_width"], **floor})
         for k in PROBES[1:]:
             pred, chosen = probed_prediction(model, form, train, held, k)
             planned = error_stats(pred[~chosen], held.slowdown[~chosen])["p90"]
+            even = probe_mask(held.rows, plan_probes(str(v), held.rows, k, weights=(1.0, 1.0)))
+            pe, _ = probed_prediction(model, form, train, held, k, chosen=even)
+            spread = error_stats(pe[~even], held.slowdown[~even])["p90"]
             rnd = []
             for seed in range(seeds):
                 rng = np.random.default_rng([seed, k])
@@ -197,7 +202,7 @@ def probe_rows(ds: str, seeds: int) -> list[dict]:
                 pr, _ = probed_prediction(model, form, train, held, k, chosen=mask)
                 rnd.append(error_stats(pr[~mask], held.slowdown[~mask])["p90"])
             rows.append({"dataset": ds, "form": form, "victim": v, "probes": k, "n": int((~chosen).sum()),
-                         "chosen_p90": planned, "random_p90_mean": float(np.mean(rnd)),
+                         "chosen_p90": planned, "spread_p90": spread, "random_p90_mean": float(np.mean(rnd)),
                          "random_p90_worst": float(np.max(rnd)), "chosen_coverage_q90": cov[k]["coverage_q90"],
                          "chosen_q90_width": cov[k]["q90_width"], **floor})
     return rows
@@ -277,14 +282,18 @@ def aggregate(out: Path) -> list[str]:
         lines.append("")
     if (out / "probes.csv").exists():
         p = pd.read_csv(out / "probes.csv")
+        even = "spread_p90" in p  # since issue 19's fourth session: the equally weighted plan beside it
         lines += ["| probes | victims with p90 <= 0.15 | planned <= random mean | planned <= random worst | "
-                  "worst p90 |", "|---|---|---|---|---|"]
+                  "worst p90 |" + (" spread plan: victims with p90 <= 0.15 | spread < planned |" if even else ""),
+                  "|---|---|---|---|---|" + ("---|---|" if even else "")]
         for k, g in p.groupby("probes"):
             lines.append(f"| {k} | {(g.chosen_p90 <= 0.15).sum()} / {len(g)} | "
                          f"{(g.chosen_p90 <= g.random_p90_mean + 1e-12).sum()} / {len(g)} | "
                          f"{(g.chosen_p90 <= g.random_p90_worst + 1e-12).sum()} / {len(g)} | "
                          f"{g.chosen_p90.max():.3f} ({g.loc[g.chosen_p90.idxmax(), 'dataset']} "
-                         f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |")
+                         f"{g.loc[g.chosen_p90.idxmax(), 'victim']}) |"
+                         + (f" {(g.spread_p90 <= 0.15).sum()} / {len(g)} | "
+                            f"{(g.spread_p90 < g.chosen_p90 - 1e-12).sum()} / {len(g)} |" if even else ""))
         lines += ["", "| data set | probes | pooled coverage_q90 (probe-calibrated) | lowest victim | median q90_width |",
                   "|---|---|---|---|---|"]
         for (ds, k), g in p.groupby(["dataset", "probes"], sort=False):
@@ -375,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.section in ("probes", "calibration+probes", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="probes") for r in probe_rows(ds, args.random_seeds)]
         _write(out / "probes.csv", rows)
-        cols = ["dataset", "form", "victim", "probes", "n", "chosen_p90", "random_p90_mean", "random_p90_worst",
+        cols = ["dataset", "form", "victim", "probes", "n", "chosen_p90", "spread_p90", "random_p90_mean",
+                "random_p90_worst",
                 "chosen_coverage_q90", "chosen_q90_width", "oracle_batch_p90", "oracle_batch_partition_p90",
                 *OPT_KEYS]
         summary += [f"## Few-shot probes (p90 |rel. error| of the held-out victim's other rows; random: "
