@@ -249,11 +249,12 @@ def _write(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def plans_file(late_share: float, target: float | None = None) -> str:
+def plans_file(late_share: float, target: float | None = None, quantile: float | None = None) -> str:
     from experiments.interference_plans import LATE_SHARE
     if target is not None:
         return f"plans-target{target:g}.csv"
-    return "plans.csv" if late_share == LATE_SHARE else f"plans-late{late_share:g}.csv"
+    q = "" if quantile is None else f"-q{quantile:g}"
+    return f"plans{q}.csv" if late_share == LATE_SHARE else f"plans-late{late_share:g}{q}.csv"
 
 
 def aggregate(out: Path) -> list[str]:
@@ -326,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
     ap.add_argument("--late-share", type=float, default=None,
                     help="plans: the Poisson margin's late share (default 0.05; another writes plans-late<x>.csv)")
+    ap.add_argument("--quantile", type=float, default=None,
+                    help="plans: the interference quantile of the quantile and probe plans (default 0.9; another "
+                         "adds -q<Q> to the file name)")
     ap.add_argument("--target-attainment", type=float, default=None,
                     help="plans: late share and interference quantile from this attainment target's miss budget "
                          "(stsched.latency.miss_budget; writes plans-target<A>.csv)")
@@ -337,12 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.target_attainment is not None:
         from stsched.errors import InputError
         from stsched.latency.miss_budget import MissBudget
-        if args.late_share is not None:
-            ap.error("--target-attainment sets the late share: give one of --late-share, --target-attainment")
+        if args.late_share is not None or args.quantile is not None:
+            ap.error("--target-attainment sets the late share and the quantile: give --late-share / --quantile or "
+                     "--target-attainment")
         try:
             budget = MissBudget(args.target_attainment)
         except InputError as e:
             ap.error(f"--target-attainment: {e}")
+    if args.quantile is not None and not 0.5 <= args.quantile <= 0.99:
+        ap.error(f"--quantile must lie in [0.5, 0.99] (the stored levels), got {args.quantile:g}")
     if args.summary_only or args.plot_only:
         print("\n".join(aggregate(results_dir(EXP))))
         return 0
@@ -394,13 +401,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.section in ("plans", "all"):
         from experiments.interference_plans import DURATION_S, LATE_SHARE, QUANTILE, plan_rows
         late = LATE_SHARE if args.late_share is None else args.late_share
-        quantile = QUANTILE
+        quantile = QUANTILE if args.quantile is None else args.quantile
         if budget is not None:
             late, quantile = budget.late_share, budget.quantile
             print(f"target attainment {budget.target:g}: late share {late:g}, interference quantile {quantile:g}"
                   + (f" (capped from {budget.uncapped_quantile:g})" if budget.capped else ""))
         rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds, late_share=late, quantile=quantile)]
-        _write(out / plans_file(late, None if budget is None else budget.target), rows)
+        _write(out / plans_file(late, None if budget is None else budget.target,
+                                None if budget is not None or quantile == QUANTILE else quantile), rows)
         cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "queue_only_attainment",
                 "exceed_share", "worst_service", "worst_service_attainment", "worst_service_neighbour", "note"]
         summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "
