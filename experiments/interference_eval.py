@@ -249,10 +249,11 @@ def _write(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def plans_file(late_share: float, target: float | None = None, quantile: float | None = None) -> str:
+def plans_file(late_share: float, target: float | None = None, quantile: float | None = None,
+               split: str | None = None) -> str:
     from experiments.interference_plans import LATE_SHARE
     if target is not None:
-        return f"plans-target{target:g}.csv"
+        return f"plans-target{target:g}{'' if split in (None, 'union') else '-' + split}.csv"
     q = "" if quantile is None else f"-q{quantile:g}"
     return f"plans{q}.csv" if late_share == LATE_SHARE else f"plans-late{late_share:g}{q}.csv"
 
@@ -333,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-attainment", type=float, default=None,
                     help="plans: late share and interference quantile from this attainment target's miss budget "
                          "(stsched.latency.miss_budget; writes plans-target<A>.csv)")
+    ap.add_argument("--budget-split", choices=("union", "each"), default="union",
+                    help="plans with --target-attainment: half the miss budget to each source (union, default) or "
+                         "all of it to each (each; writes plans-target<A>-each.csv)")
     args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")
     if args.quick:
         args.random_seeds = min(args.random_seeds, 3)
@@ -345,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--target-attainment sets the late share and the quantile: give --late-share / --quantile or "
                      "--target-attainment")
         try:
-            budget = MissBudget(args.target_attainment)
+            budget = MissBudget(args.target_attainment, args.budget_split)
         except InputError as e:
             ap.error(f"--target-attainment: {e}")
     if args.quantile is not None and not 0.5 <= args.quantile <= 0.99:
@@ -404,11 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         quantile = QUANTILE if args.quantile is None else args.quantile
         if budget is not None:
             late, quantile = budget.late_share, budget.quantile
-            print(f"target attainment {budget.target:g}: late share {late:g}, interference quantile {quantile:g}"
+            print(f"target attainment {budget.target:g} ({budget.split}): late share {late:g}, "
+                  f"interference quantile {quantile:g}"
                   + (f" (capped from {budget.uncapped_quantile:g})" if budget.capped else ""))
         rows = [r for ds in tqdm(DATASETS, desc="plans") for r in plan_rows(ds, late_share=late, quantile=quantile)]
         _write(out / plans_file(late, None if budget is None else budget.target,
-                                None if budget is not None or quantile == QUANTILE else quantile), rows)
+                                None if budget is not None or quantile == QUANTILE else quantile,
+                                None if budget is None else budget.split), rows)
         cols = ["dataset", "victim", "plan", "form", "gpus", "slo_attainment", "queue_only_attainment",
                 "exceed_share", "worst_service", "worst_service_attainment", "worst_service_neighbour", "note"]
         summary += [f"## Plans for the held-out victim (heuristic min-gpus, {DURATION_S:g} s Poisson, measured "

@@ -18,6 +18,15 @@ def test_the_budget_is_split_evenly_and_the_quantile_capped_at_the_stored_levels
     assert b.quantile == TOP_LEVEL == LEVELS[-1] == 0.99 and b.capped
 
 
+def test_each_source_may_take_the_whole_budget():
+    b = MissBudget(0.99, "each")
+    assert b.late_share == pytest.approx(0.01) and b.quantile == pytest.approx(0.99) and not b.capped
+    assert MissBudget(0.9, "each").quantile == pytest.approx(0.9)
+    assert MissBudget(0.995, "each").capped
+    with pytest.raises(InputError, match="split"):
+        MissBudget(0.99, "half")
+
+
 @given(st.floats(0.5, 0.999))
 def test_the_two_shares_never_exceed_the_budget_unless_capped(target):
     b = MissBudget(target)
