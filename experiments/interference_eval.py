@@ -5,6 +5,8 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
         [--random-seeds 20]
     .venv/bin/python experiments/interference_eval.py --summary-only   # headline figures from the CSVs
     .venv/bin/python experiments/interference_eval.py --section population   # rewrite the shipped victim shifts
+    .venv/bin/python experiments/interference_eval.py --section plans [--late-share X] [--quantile Q]
+    .venv/bin/python experiments/interference_eval.py --section plans --target-attainment 0.99 [--budget-split each]
 
 - population: every shipped data set's victim shifts (its default form fitted leave-one-victim-out, median log
   residual per victim) into data/interference/victim_shifts.csv, the population prior of the calibration
@@ -30,7 +32,10 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
   (`oracle_floor`: what a per-regime correction learnt from probes could reach at best, roughly).
 
 - plans: `experiments/interference_plans.py`: for each victim held out, min-gpus plans made with no
-  interference, the mean, the 0.9 quantile and 1-4 probes, simulated against the victim's measured slowdowns.
+  interference, the mean, the 0.9 quantile (or `--quantile`) and 1-4 probes, simulated against the victim's
+  measured slowdowns and, for the queueing share of the misses, with the planned slowdowns exactly; with
+  `--target-attainment` the late share and quantile come from the target's miss budget
+  (`stsched.latency.miss_budget`).
 
 Writes results/interference/{calibration,calibration_variants,calibration_uniform,probes,plans}.csv and summary.md.  Nothing here chooses anything: forms,
 calibration and probe plan are fixed in stsched.latency; the folds are the data sets' victims (the only test).
