@@ -10,8 +10,9 @@ whose 0.9-quantile plans missed 99 % missed by queueing alone (the same plan sim
 exactly already stays below 0.99, `experiments/interference_plans.py`, column `queue_only_attainment`): no
 interference quantile can fix a plan whose margin spends five times the target's misses.
 
-`MissBudget(target)` splits 1 - A evenly (`split="union"`, a union bound, exact when each source is calibrated and
-every slow batch misses): late share (1 - A) / 2 and quantile 1 - (1 - A) / 2.  `split="each"` gives each source
+`MissBudget(target)` splits 1 - A evenly (`split="union"`, the default: by a union bound the misses stay within
+1 - A when the margin and the quantile are each calibrated, even if every slow batch's requests miss): late share
+(1 - A) / 2 and quantile 1 - (1 - A) / 2.  `split="each"` gives each source
 the whole budget on its own (late share 1 - A, quantile A): a slow batch only costs the requests that already
 waited most of a cycle, so the two rarely meet (measured: docs/LATENCY.md).  The quantile is capped at the top
 level a predictive distribution stores (`uncertainty.LEVELS[-1]`, 0.99; the cap is reported in `capped`).
