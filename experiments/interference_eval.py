@@ -37,8 +37,9 @@ each scored leave-one-victim-out on every shipped data set with co-runs.
   `--target-attainment` the late share and quantile come from the target's miss budget
   (`stsched.latency.miss_budget`).
 
-Writes results/interference/{calibration,calibration_variants,calibration_uniform,probes,plans}.csv and summary.md.  Nothing here chooses anything: forms,
-calibration and probe plan are fixed in stsched.latency; the folds are the data sets' victims (the only test).
+Writes results/interference/{calibration,calibration_variants,calibration_uniform,probes,plans}.csv and
+summary.md.  Nothing here chooses anything: forms, calibration and probe plan are fixed in stsched.latency; the
+folds are the data sets' victims (the only test).
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def uniform_width_rows(datasets: tuple[str, ...] = DATASETS) -> list[dict]:
                      "widest": f"{widest[0]} {widest[1]}", "next_widest_log_q75": others})
     allr = np.concatenate([r for k, r in res.items() if k != widest])
     rows.append({"dataset": "all but the widest", "victim": "pooled", "n": len(allr), "needed_log_q75": "",
-                 "needed_log_q90": "", "uniform_log_factor": w, "coverage_at_uniform": float(np.mean(allr <= w + 1e-12)),
+                 "needed_log_q90": "", "uniform_log_factor": w,
+                 "coverage_at_uniform": float(np.mean(allr <= w + 1e-12)),
                  "widest": f"{widest[0]} {widest[1]}", "next_widest_log_q75": others})
     return rows
 

@@ -41,7 +41,8 @@ def test_a_service_has_a_neighbour_only_beside_another_busy_partition():
 
 def test_plans_files_and_headline(tmp_path):
     assert plans_file(LATE_SHARE) == "plans.csv" and plans_file(0.01) == "plans-late0.01.csv"
-    assert plans_file(0.005, 0.99) == "plans-target0.99.csv" and plans_file(0.01, None, 0.99) == "plans-late0.01-q0.99.csv"
+    assert plans_file(0.005, 0.99) == "plans-target0.99.csv"
+    assert plans_file(0.01, None, 0.99) == "plans-late0.01-q0.99.csv"
     assert plans_file(0.01, 0.99, None, "each") == "plans-target0.99-each.csv"
     pd.DataFrame([{"dataset": "d", "form": "f", "victim": "pooled", "coverage_q90": 0.9,
                    "min_victim_coverage_q90": 0.7}]).to_csv(tmp_path / "calibration.csv", index=False)
