@@ -109,15 +109,45 @@ def _out(q) -> None:
     q.add_argument("--interference-quantile", default=None, metavar="Q",
                    help="carry the Q-quantile (0 < Q < 1) of the form's calibrated slowdown distribution instead of "
                         "its point prediction (needs --latency-model)")
+    q.add_argument("--target-attainment", default=None, metavar="A",
+                   help="plan for SLO attainment A (0.5 <= A < 1) of Poisson arrivals under the model's slowdown "
+                        "distribution: the late share and interference quantile of A's miss budget "
+                        "(stsched.latency.miss_budget; needs --latency-model; not with --interference-quantile)")
+    q.add_argument("--budget-split", default="union", choices=["union", "each"],
+                   help="with --target-attainment: half the miss budget to queueing and half to interference "
+                        "(union, default) or all of it to each (each; docs/LATENCY.md measures both)")
     q.add_argument("--json", action="store_true",
                    help="with --out: print a JSON summary (name, services, total rate, GPUs, mechanism, arrivals, "
                         "out); without --out the instance JSON itself is printed")
 
 
+def _budget(args):
+    """The miss budget of --target-attainment (checked before any work), or None."""
+    text = getattr(args, "target_attainment", None)
+    if text is None:
+        return None
+    from stsched.latency.miss_budget import MissBudget
+    if args.interference_quantile is not None:
+        raise InputError("--target-attainment sets the interference quantile: give it or --interference-quantile")
+    if not args.latency_model:
+        raise InputError("--target-attainment needs --latency-model (the fitted model's calibrated slowdowns)")
+    if getattr(args, "arrivals", "poisson") != "poisson":
+        raise InputError(f"--target-attainment plans for Poisson arrivals, not --arrivals {args.arrivals}")
+    try:
+        a = float(text)
+    except ValueError:
+        a = float("nan")
+    try:
+        return MissBudget(a, args.budget_split)
+    except InputError as e:
+        raise InputError(f"--target-attainment {text}: {e}") from None
+
+
 def _quantile(args) -> float | None:
     text = args.interference_quantile
     if text is None:
-        return None
+        budget = _budget(args)
+        return None if budget is None else budget.quantile
     try:
         q = float(text)
     except ValueError:
@@ -136,7 +166,10 @@ def _emit(args, build, inputs=()) -> int:
     if args.interference_form and not args.latency_model:
         raise InputError("--interference-form applies with --latency-model (the form's coefficients come from it)")
     quantile = _quantile(args)  # checked before any work (when `build` is a callable that makes the instance)
+    budget = _budget(args)
     inst = build() if callable(build) else build
+    if budget is not None:
+        inst = inst.with_arrivals("poisson", budget.late_share)
     if args.latency_model:
         from stsched.latency import load, with_model
         model = load(args.latency_model)

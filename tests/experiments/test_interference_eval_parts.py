@@ -41,6 +41,9 @@ def test_a_service_has_a_neighbour_only_beside_another_busy_partition():
 
 def test_plans_files_and_headline(tmp_path):
     assert plans_file(LATE_SHARE) == "plans.csv" and plans_file(0.01) == "plans-late0.01.csv"
+    assert plans_file(0.005, 0.99) == "plans-target0.99.csv"
+    assert plans_file(0.01, None, 0.99) == "plans-late0.01-q0.99.csv"
+    assert plans_file(0.01, 0.99, None, "each") == "plans-target0.99-each.csv"
     pd.DataFrame([{"dataset": "d", "form": "f", "victim": "pooled", "coverage_q90": 0.9,
                    "min_victim_coverage_q90": 0.7}]).to_csv(tmp_path / "calibration.csv", index=False)
     pd.DataFrame([{"dataset": "d", "victim": v, "plan": "q0.9", "gpus": 2, "slo_attainment": s}
@@ -77,3 +80,17 @@ def test_cell_tables_hold_each_victims_median_measured_slowdown_per_cell():
     first = lines[lines.index(heads[0]) + 4]
     assert first == "| 2 | " + " | ".join(f"{x:.2f}" for x in cell) + " |"
     assert cell_tables("h100-sm") == []
+
+
+def test_uniform_width_is_the_widest_victims_075_and_scores_everyone_at_it(monkeypatch):
+    import experiments.interference_eval as ev
+    res = {"d1": {"quiet": np.linspace(-0.1, 0.1, 101), "wide": np.linspace(-0.4, 0.4, 101)},
+           "d2": {"mid": np.linspace(-0.2, 0.2, 101)}}
+    monkeypatch.setattr(ev, "victim_residuals", lambda ds: res[ds])
+    rows = {(r["dataset"], r["victim"]): r for r in ev.uniform_width_rows(("d1", "d2"))}
+    w = rows[("d1", "wide")]["uniform_log_factor"]
+    assert w == pytest.approx(0.2) and rows[("d1", "wide")]["coverage_at_uniform"] == pytest.approx(76 / 101)
+    assert rows[("d1", "quiet")]["coverage_at_uniform"] == 1.0 and rows[("d2", "mid")]["coverage_at_uniform"] == 1.0
+    assert rows[("d1", "wide")]["next_widest_log_q75"] == pytest.approx(0.1)
+    assert rows[("all but the widest", "pooled")]["coverage_at_uniform"] == 1.0
+    assert rows[("d2", "mid")]["widest"] == "d1 wide"

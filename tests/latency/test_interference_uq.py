@@ -276,6 +276,33 @@ def test_scenario_carries_the_quantile(tmp_path, v100):
     assert main(["scenario", "igniter-example", "--interference-quantile", "0.9"]) == 2  # needs a model
 
 
+def test_scenario_plans_for_a_target_attainment(tmp_path, v100, capsys):
+    """--target-attainment 0.99: late share 0.005 and the 0.99 quantile (union split), or 0.01 and 0.99 (each);
+    bad values and conflicting options are one line and exit 2, before any file is written."""
+    prof, model = v100
+    m = with_predictive(model, prof.corun, ["stsched-regime"])
+    save(m, tmp_path / "m.json")
+    out = tmp_path / "i.json"
+    base = ["scenario", "igniter-example", "--latency-model", str(tmp_path / "m.json")]
+    for split, late in (("union", 0.005), ("each", 0.01)):
+        assert main([*base, "--target-attainment", "0.99", "--budget-split", split, "--out", str(out)]) == 0
+        d = json.loads(out.read_text())
+        assert d["margin"]["late_share"] == pytest.approx(late) and d["arrivals"] == "poisson"
+        assert d["interference"]["coef"][-1] == pytest.approx(float(m.predictive["stsched-regime"].log_factor(0.99)))
+    capsys.readouterr()
+    out.unlink()
+    for extra in (["--target-attainment", "1"], ["--target-attainment", "x"],
+                  ["--target-attainment", "0.99", "--interference-quantile", "0.9"]):
+        assert main([*base, *extra, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "attainment" in err[0] and not out.exists()
+    assert main(["scenario", "igniter-example", "--target-attainment", "0.99"]) == 2  # needs a model
+    assert main(["scenario", "random", "--services", "3", "--gpus", "2", "--dataset", "v100-mps", "--latency-model",
+                 str(tmp_path / "m.json"), "--arrivals", "deterministic", "--target-attainment", "0.99",
+                 "--out", str(out)]) == 2
+    assert "Poisson arrivals" in capsys.readouterr().err and not out.exists()
+
+
 def test_interference_noise_draws_from_the_predictive():
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
     from stsched.simulation.interference_noise import predictive_factors
@@ -311,6 +338,21 @@ def test_measured_factors_charge_only_partitions_with_a_neighbour():
     assert set(np.round(f * planned, 6)) == {1.5, 1.7}
     g = draw(pts[(0, 1)], 50, np.random.default_rng(0))  # s1: batch 4 on 60 -> nearest by batch first: (4, 40)
     assert set(np.round(g * gpu_timings(inst, plan.gpus[0])[1][0].slowdown, 6)) <= {1.5, 1.7}
+
+
+def test_exceed_share_weights_each_charged_partition_by_its_rate():
+    """s0 (rate 40) beside s1 (rate 20): each partition's share of measured draws above its planned slowdown,
+    weighted by rate; a partition alone on its GPU is not charged and does not count."""
+    from experiments.interference_plans import exceed_share
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.timing import gpu_timings
+    inst, plan = _inst_plan()
+    p0, p1 = (gpu_timings(inst, plan.gpus[0])[q][0].slowdown for q in (0, 1))
+    table = pd.DataFrame({"victim_batch": [4] * 6, "victim_partition": [40.0] * 4 + [60.0] * 2,
+                          "slowdown": [p0 * 0.9, p0 * 1.1, p0 * 1.2, p0 * 1.3, p1 * 0.5, p1 * 0.8]})
+    assert exceed_share(inst, plan, table) == pytest.approx((40 * 0.75 + 20 * 0.0) / 60)
+    alone = Plan((GpuLayout((Partition(100.0, (Tenant("s0", 4, 40.0),)),)),))
+    assert exceed_share(inst, alone, table) == 0.0
 
 
 def test_probe_rows_of_seen_victims_only_join_the_refit(v100):
