@@ -121,3 +121,22 @@ def test_where_lost_splits_the_excess_over_the_lp_into_two_shares_of_at_most_one
     assert 0 < fill <= 1 and 0 < eff <= 1 + 1e-9
     work = sum(g.load(ctx) for g in gpus)
     assert abs(len(gpus) * ctx.capacity * fill * eff - work) <= 2e-3 * len(gpus) * ctx.capacity
+
+
+@SETTINGS
+@given(st.sampled_from(["a100-mig", "a100-mps"]), st.integers(0, 2**31 - 1))
+def test_the_joint_choice_reports_the_value_of_its_contents(device, seed):
+    """`construct._dfs` returns its contents with their value, the same float that `_sequence_value` sums for
+    them (the greedy no longer recomputes it)."""
+    from stsched.heuristic.construct import _dfs, _sequence_value
+
+    ctx = _ctx(device)
+    rng = np.random.default_rng(seed)
+    rem = np.array([ctx.instance.service(n).rate for n in ctx.names]) * rng.uniform(0.0, 2.0, len(ctx.names))
+    rem[rng.uniform(size=len(rem)) < 0.2] = 0.0
+    cand = ctx.servable
+    for layout in ctx.layouts:
+        idx = [ctx.size_index(s) for s in layout]
+        cands = [_options(ctx, j, rem, cand) for j in idx]
+        combo, value = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
+        assert len(combo) == len(idx) and value == _sequence_value(ctx, idx, combo, rem)
