@@ -181,8 +181,15 @@ def _assemble(ctx: Context, j: int, rem: np.ndarray, left: dict[int, float], bas
         sets.update(itertools.combinations(sorted(chosen), k))
     if limit >= 2:
         sets.update(_complete_pairs(ctx, j, base, changed))
-    for tenants in sets:
-        v = _value(ctx, _take(ctx, j, ("B", tenants), left, rem))
+    eff = _eff(ctx)
+    for tenants in sets:  # _value(_take(("B", tenants))) without the intermediate dict: the same sum
+        w = [left[s] if s in left else rem[s] for s in tenants]
+        if min(w) <= 0:
+            continue
+        lam = min(1.0, proportional(ctx, size, tenants, w))
+        if lam <= 0:
+            continue
+        v = sum(lam * x / eff[s] for s, x in zip(tenants, w))
         if v > 0:
             out.append((v, v, ("B", tenants)))
     out.sort(key=lambda o: (-o[0], o[2]))
