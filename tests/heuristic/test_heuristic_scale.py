@@ -171,3 +171,27 @@ def test_scale_settings_give_valid_plans(device, objective):
     judged = run_solver("heuristic", inst, SolveOptions(objective=objective, time_limit_s=60, params=params))
     assert judged.valid and judged.result.plan is not None
     assert judged.result.objective is not None and judged.result.objective > 0
+
+
+def test_the_collector_is_paused_for_the_solve_and_restored_after_it():
+    import gc
+
+    from stsched.heuristic.solver import gc_paused
+
+    seen = []
+    with gc_paused():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own setting is kept
+    finally:
+        gc.enable()
+    with pytest.raises(ZeroDivisionError):
+        with gc_paused():
+            1 / 0
+    assert gc.isenabled()
+    inst = random_instance(6, 4, 1, "a100-mps", arrivals="deterministic")
+    assert run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS)).valid and gc.isenabled()
