@@ -109,6 +109,7 @@ def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: lis
             visit(k + 1, left, value, combo + [None])
 
     visit(0, {}, 0.0, [])
+    del visit  # the closure refers to itself: without this, a reference cycle that keeps the context alive
     return best[1], max(best[0], 0.0)
 
 
