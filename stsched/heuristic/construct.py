@@ -53,15 +53,16 @@ def _sequence_value(ctx: Context, layout_idx: list[int], combo: tuple, rem: np.n
 def _choose(ctx: Context, layout_idx: list[int], rem: np.ndarray, cand: np.ndarray) -> tuple:
     """The contents of a layout's partitions chosen together (`_dfs`)."""
     cands = [_options(ctx, j, rem, cand) for j in layout_idx]
-    return _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
+    return _dfs(ctx, layout_idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)[0]
 
 
 def _dfs(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
-         cand: np.ndarray) -> tuple:
+         cand: np.ndarray) -> tuple[tuple, float]:
     """Depth-first choice of every partition's content, pruned by the best value each remaining partition can
     add; the candidates of a partition are recomputed for what the partitions before it leave (options in
     decreasing value, so the first leaf is the greedy choice); at most `fill_combinations` option evaluations.
-    `first` and `top` are the options of `rem` (`_options`), so the choice is memoised on the layout and `rem`."""
+    `first` and `top` are the options of `rem` (`_options`), so the choice is memoised on the layout and `rem`.
+    Returns the contents and their value (`_sequence_value` of them, summed in the same order)."""
     key = ("dfs", tuple(layout_idx), cand.tobytes(), rem[cand].tobytes())
     hit = ctx.memo.get(key)
     if hit is None:
@@ -70,7 +71,7 @@ def _dfs(ctx: Context, layout_idx: list[int], first: list[list], top: list[float
 
 
 def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: list[float], rem: np.ndarray,
-                cand: np.ndarray) -> tuple:
+                cand: np.ndarray) -> tuple[tuple, float]:
     n = len(layout_idx)
     suffix = [0.0] * (n + 1)
     for k in range(n - 1, -1, -1):
@@ -108,7 +109,8 @@ def _dfs_search(ctx: Context, layout_idx: list[int], first: list[list], top: lis
             visit(k + 1, left, value, combo + [None])
 
     visit(0, {}, 0.0, [])
-    return best[1]
+    del visit  # the closure refers to itself: without this, a reference cycle that keeps the context alive
+    return best[1], max(best[0], 0.0)
 
 
 def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, cand: np.ndarray) -> None:
@@ -221,6 +223,15 @@ def build_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = N
     return (None if gpu is None else clone([gpu])[0]), value
 
 
+def _layout_index(ctx: Context, layout: tuple[float, ...]) -> list[int]:
+    """The size indices of a layout's partitions (cached; read only)."""
+    key = ("layout-index", layout)
+    hit = ctx.suffix_cache.get(key)
+    if hit is None:
+        hit = ctx.suffix_cache[key] = [ctx.size_index(s) for s in layout]
+    return hit
+
+
 def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = None,
              layouts: list[tuple[float, ...]] | None = None, rank: int = 0,
              cand: np.ndarray | None = None) -> tuple[WGpu | None, float]:
@@ -237,7 +248,7 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
     cache: dict[int, list] = {}
     heads = []
     for k, layout in enumerate(layouts if layouts is not None else ctx.layouts):
-        idx = [ctx.size_index(s) for s in layout]
+        idx = _layout_index(ctx, layout)
         for j in idx:
             if j not in cache:
                 cache[j] = _options(ctx, j, rem, cand)
@@ -254,8 +265,7 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
     for bound, nlen, negk, layout, idx, cands in heads:
         if scored and bound <= top * (1 + 1e-9):
             break
-        combo = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
-        value = _sequence_value(ctx, idx, combo, rem)
+        combo, value = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
         top = max(top, value)
         noise = 1.0 + (rng.uniform(0, 1e-3) if rng is not None else 0.0)
         scored.append((value * noise, nlen, negk, bound, layout, combo))

@@ -29,17 +29,27 @@ def _take(ctx: Context, j: int, opt: Option, left: dict[int, float], rem: np.nda
     """The rates an option serves in a partition of size index j, given what is left of the demand."""
     if opt[0] == "A":
         s = opt[1]
-        return {s: min(left.get(s, rem[s]), ctx.cap1[s, j])}
+        r = left.get(s)
+        return {s: min(rem[s] if r is None else r, ctx.cap1[s, j])}
     tenants = opt[1]
-    w = [left.get(s, rem[s]) for s in tenants]
+    w = [left[s] if s in left else rem[s] for s in tenants]
     if min(w) <= 0:
         return {}
     lam = min(1.0, proportional(ctx, ctx.sizes[j], tenants, w))
     return {s: lam * x for s, x in zip(tenants, w)} if lam > 0 else {}
 
 
+def _eff(ctx: Context) -> list[float]:
+    """The services' best efficiencies as a list (indexing a list is several times cheaper than numpy's)."""
+    hit = ctx.suffix_cache.get("eff-list")
+    if hit is None:
+        hit = ctx.suffix_cache["eff-list"] = ctx.eff.tolist()
+    return hit
+
+
 def _value(ctx: Context, taken: dict[int, float]) -> float:
-    return sum(r / ctx.eff[s] for s, r in taken.items())
+    eff = _eff(ctx)
+    return sum(r / eff[s] for s, r in taken.items())
 
 
 def _options(ctx: Context, j: int, rem: np.ndarray, cand: np.ndarray) -> list[tuple[float, float, Option]]:
@@ -101,6 +111,9 @@ class _Base:
     vals: list[float]
     rank: list[int]  # candidate positions by (-value, position)
     times: list[tuple[float, int]]  # (t, position) for t < 1, ascending
+    ts: list[float]  # the t of `times`
+    t: list[float]  # t of every candidate position (inf: none, or no demand)
+    idx: list[int]  # the services of `times`
 
 
 def _options_of(ctx: Context, j: int, rem: np.ndarray, rc: np.ndarray,
@@ -112,7 +125,9 @@ def _options_of(ctx: Context, j: int, rem: np.ndarray, rc: np.ndarray,
     sel = np.flatnonzero(t < 1.0)
     sel = sel[np.argsort(t[sel], kind="stable")].tolist()
     tl = t.tolist()
-    base = _Base(view, arr.tolist(), np.argsort(-arr, kind="stable").tolist(), [(tl[k], k) for k in sel])
+    times = [(tl[k], k) for k in sel]
+    base = _Base(view, arr.tolist(), np.argsort(-arr, kind="stable").tolist(), times, [x[0] for x in times], tl,
+                 [view.cand_list[x[1]] for x in times])
     return _assemble(ctx, j, rem, {}, base, {}), base
 
 
@@ -166,8 +181,15 @@ def _assemble(ctx: Context, j: int, rem: np.ndarray, left: dict[int, float], bas
         sets.update(itertools.combinations(sorted(chosen), k))
     if limit >= 2:
         sets.update(_complete_pairs(ctx, j, base, changed))
-    for tenants in sets:
-        v = _value(ctx, _take(ctx, j, ("B", tenants), left, rem))
+    eff = _eff(ctx)
+    for tenants in sets:  # _value(_take(("B", tenants))) without the intermediate dict: the same sum
+        w = [left[s] if s in left else rem[s] for s in tenants]
+        if min(w) <= 0:
+            continue
+        lam = min(1.0, proportional(ctx, size, tenants, w))
+        if lam <= 0:
+            continue
+        v = sum(lam * x / eff[s] for s, x in zip(tenants, w))
         if v > 0:
             out.append((v, v, ("B", tenants)))
     out.sort(key=lambda o: (-o[0], o[2]))
@@ -190,17 +212,23 @@ def _complete_pairs(ctx: Context, j: int, base: _Base, changed: dict[int, float]
     whose whole remaining loads may share one partition of size index j: by the time each needs at its best
     one-process rate (t = rem / capc), the pairs with t_a + t_b <= 1 closest to 1."""
     view = base.view
-    times = base.times
-    if changed:
+    ts, idx = base.ts, base.idx
+    if changed:  # the few changed candidates leave their place in the sorted lists and enter at their new t
         capc = view.capc_list[j]
-        times = [x for x in times if x[1] not in changed]
+        times, ts, idx = list(base.times), list(ts), list(idx)
+        for k in changed:
+            t = base.t[k]
+            if t < 1.0:
+                at = bisect.bisect_left(times, (t, k))
+                del times[at], ts[at], idx[at]
         for k, r in changed.items():
             if r > 0 and capc[k] > 0 and r / capc[k] < 1.0:
-                bisect.insort(times, (r / capc[k], k))
-    if len(times) < 2:
+                at = bisect.bisect_left(times, (r / capc[k], k))
+                times.insert(at, (r / capc[k], k))
+                ts.insert(at, r / capc[k])
+                idx.insert(at, view.cand_list[k])
+    if len(ts) < 2:
         return []
-    ts = [x[0] for x in times]
-    idx = [view.cand_list[x[1]] for x in times]
     pairs = []
     for a in range(len(idx) - 1, 0, -1):  # the largest loads first
         b = min(bisect.bisect_right(ts, 1.0 - ts[a]) - 1, a - 1)  # the largest t_b <= 1 - t_a

@@ -172,12 +172,37 @@ def where_lost(ctx: Context, gpus: list[WGpu]) -> str:
     """Where a state loses against the LP bound, which counts every request at its service's best efficiency on
     fully used GPUs: the share of the GPUs' capacity its partitions fill (packing), and the share of that filled
     capacity its tenants' work at best efficiency (requests / best efficiency) makes up (operating points: knee
-    sizes, shared cycles, latency).  GPUs = LP work / (fill x efficiency) / capacity."""
+    sizes, shared cycles, latency).  GPUs = LP work / (fill x efficiency) / capacity.  The operating points are
+    split further by `operating_points`."""
     used = [g for g in gpus if g.used]
     sizes = sum(p.size for g in used for p in g.parts if p.tenants)
     work = sum(g.load(ctx) for g in used)
     fill = sizes / (len(used) * ctx.capacity) if used else 0.0
-    return f"partitions fill {fill:.1%} of the GPUs, work at best efficiency {work / sizes if sizes else 0.0:.1%} of that"
+    sat_size, sat_work = operating_points(ctx, used)
+    rest = sizes - sat_size
+    split = (f" (saturated single tenants: {sat_size / sizes:.1%} of the partitions' capacity at "
+             f"{sat_work / sat_size if sat_size else 0.0:.1%}, the rest at "
+             f"{(work - sat_work) / rest if rest > 0 else 0.0:.1%})") if sizes else ""
+    return (f"partitions fill {fill:.1%} of the GPUs, work at best efficiency {work / sizes if sizes else 0.0:.1%} "
+            f"of that{split}")
+
+
+def operating_points(ctx: Context, gpus: list[WGpu]) -> tuple[float, float]:
+    """The capacity of the partitions that one tenant saturates (its rate at least its best single-tenant
+    capacity at that size, `Context.cap1`, to 1e-6) and their work at best efficiency: what the knee partitions
+    lose is 1 - work / capacity; the other partitions (shared, or one tenant below its best point: the residual
+    loads) are the rest of `where_lost`'s efficiency."""
+    size = work = 0.0
+    for g in gpus:
+        for p in g.parts:
+            if len(p.tenants) != 1:
+                continue
+            i, r = p.tenants[0]
+            cap = ctx.cap1[i, ctx.size_index(p.size)]
+            if cap > 0 and r >= cap * (1 - 1e-6) and ctx.eff[i] > 0:
+                size += p.size
+                work += r / ctx.eff[i]
+    return size, work
 
 
 def lower_gpus(ctx: Context) -> int:

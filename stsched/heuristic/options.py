@@ -81,6 +81,10 @@ class HeuristicOptions:
         smaller instances are not run.
       residual_block: cover-then-pack's best fit of the residual loads runs in blocks of this many services
         (index order), each block's residuals sharing partitions among themselves only; 0: one block.
+      scale_close: the root search also stops at a construction that fits with at most this share of the GPUs
+        idle (it needs at least (1 - scale_close) G GPUs), and its probes aim one GPU below G: N(alpha) of a
+        construction is noisy by a few GPUs near G, so further probes mostly buy nothing (`scale.py`); 0: only
+        the bracket rule, probes aimed at G + 0.5 (the behaviour before).
       layout_shortlist: the greedy chooses the contents of only this many layouts per GPU, those whose
         partitions' best options (each partition on its own) serve the most work, instead of every layout whose
         bound competes (0: every one).  The bounds of MIG's twelve A100 layouts are all about a whole GPU, so
@@ -124,6 +128,7 @@ class HeuristicOptions:
     scale_probes: int = 8
     residual_block: int = 128
     layout_shortlist: int = 4
+    scale_close: float = 0.008
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -140,6 +145,8 @@ class HeuristicOptions:
                      "descent_patience", "pool", "scale_above", "residual_block", "layout_shortlist"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.scale_close < 1:
+            raise InputError(f"heuristic: scale_close must lie in [0, 1), got {self.scale_close}")
         if self.merge_group < 2:
             raise InputError(f"heuristic: merge_group must be >= 2, got {self.merge_group}")
         if self.effort not in ("auto", "full", "fast"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
 import time
@@ -17,6 +19,22 @@ from stsched.registry import Objective, SolveOptions, SolveResult, Status, regis
 log = logging.getLogger(__name__)
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector off for the solve (restored after it): the search allocates millions of
+    small tuples and keeps a large memo (`Context.memo`), so the collector's passes over the surviving objects
+    cost 5-25 % of a construction's CPU time at 1,024 MIG services in development runs; the solve itself creates
+    few reference cycles (reference counting frees the rest), and those are collected once the collector is back
+    on."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 @register("heuristic", "heuristic",
           "stsched's spatial-temporal heuristic: knee-sized partitions, shared residual partitions, local search",
           objectives=(Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT), options=HeuristicOptions)
@@ -30,7 +48,8 @@ class HeuristicSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         t0 = time.perf_counter()
         try:
-            return self._solve(instance, options, t0)
+            with gc_paused():
+                return self._solve(instance, options, t0)
         except TimeUp:
             return SolveResult(self.name, Status.UNKNOWN, wall_s=time.perf_counter() - t0, discretisation=_disc(),
                                message=f"stopped at the time limit ({options.time_limit_s:g} s) before a plan was "

@@ -121,3 +121,40 @@ def test_where_lost_splits_the_excess_over_the_lp_into_two_shares_of_at_most_one
     assert 0 < fill <= 1 and 0 < eff <= 1 + 1e-9
     work = sum(g.load(ctx) for g in gpus)
     assert abs(len(gpus) * ctx.capacity * fill * eff - work) <= 2e-3 * len(gpus) * ctx.capacity
+
+
+@SETTINGS
+@given(st.sampled_from(["a100-mig", "a100-mps"]), st.integers(0, 2**31 - 1))
+def test_the_joint_choice_reports_the_value_of_its_contents(device, seed):
+    """`construct._dfs` returns its contents with their value, the same float that `_sequence_value` sums for
+    them (the greedy no longer recomputes it)."""
+    from stsched.heuristic.construct import _dfs, _sequence_value
+
+    ctx = _ctx(device)
+    rng = np.random.default_rng(seed)
+    rem = np.array([ctx.instance.service(n).rate for n in ctx.names]) * rng.uniform(0.0, 2.0, len(ctx.names))
+    rem[rng.uniform(size=len(rem)) < 0.2] = 0.0
+    cand = ctx.servable
+    for layout in ctx.layouts:
+        idx = [ctx.size_index(s) for s in layout]
+        cands = [_options(ctx, j, rem, cand) for j in idx]
+        combo, value = _dfs(ctx, idx, cands, [max((o[0] for o in c), default=0.0) for c in cands], rem, cand)
+        assert len(combo) == len(idx) and value == _sequence_value(ctx, idx, combo, rem)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["a100-mig", "a100-mps"]), st.integers(0, 50))
+def test_operating_points_count_the_knee_partitions_as_saturated(device, seed):
+    """Cover-then-pack's knee partitions are saturated single tenants (`driver.operating_points`); their work at
+    best efficiency never exceeds their capacity, and the note names both shares."""
+    from stsched.heuristic.ctp import _saturated
+    from stsched.heuristic.driver import operating_points, where_lost
+
+    ctx = build_context(random_instance(16, 8, seed, device, arrivals="deterministic"), HeuristicOptions())
+    demand = np.array([ctx.instance.service(n).rate for n in ctx.names])
+    knees = sum(p.size for p in _saturated(ctx, demand.copy(), ctx.knee))
+    gpus, _ = cover_then_pack(ctx, demand)
+    size, work = operating_points(ctx, gpus)
+    total = sum(p.size for g in gpus for p in g.parts if p.tenants)
+    assert knees - 1e-9 <= size <= total + 1e-9 and work <= size * (1 + 1e-9)
+    assert "saturated single tenants" in where_lost(ctx, gpus)
