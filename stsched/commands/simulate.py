@@ -248,6 +248,12 @@ def run_adapt(args) -> int:
         options = replace(options, compact_rent=rent)
     if args.adapt_solver is not None:
         options = replace(options, adapt_solver="" if args.adapt_solver.lower() == "none" else args.adapt_solver)
+    from stsched.simulation.traces import check_function_offset
+
+    try:
+        check_function_offset(options.function_offset, options.trace)
+    except InputError as e:
+        raise InputError(f"--functions-offset: {e}") from None
     try:
         result = adapt_run(inst, options)
     except InfeasibleError as e:

@@ -1,0 +1,41 @@
+"""Hostile input and faults, second pass (session 10): each test is one bug found by playing a hostile user of the
+command line and the Python API; the docstring says what happened before the fix.  In-process through
+`stsched.cli.main`, on small hand-made instances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stsched.cli import main
+from stsched.io import save_instance, save_plan
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from tests.conftest import make_mps_instance
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("faults")
+    save_instance(make_mps_instance(), d / "inst.json")
+    save_plan(Plan((GpuLayout((Partition(50.0, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0)), 24.0),)),)),
+              d / "plan.json")
+    return {"dir": str(d), "inst": str(d / "inst.json"), "plan": str(d / "plan.json")}
+
+
+def _run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Traceback" not in text
+    if code == 2:
+        assert len(out.err.strip().splitlines()) == 1, out.err
+    return code, text
+
+
+def test_adapt_refuses_a_function_offset_beyond_the_trace(files, capsys):
+    """`stsched adapt --functions-offset 99999999` was a MemoryError traceback (a rate array of 10^8 x 480)."""
+    code, text = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--functions-offset",
+                      "99999999", "--plan-only")
+    assert code == 2 and "--functions-offset" in text and "500 functions" in text
