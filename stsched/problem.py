@@ -62,8 +62,8 @@ class Service:
             raise InputError("service with an empty name")
         for label, value in (("rate", self.rate), ("slo_ms", self.slo_ms), ("memory_mb", self.memory_mb),
                              ("activation_mb_per_sample", self.activation_mb_per_sample)):
-            if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
-                raise InputError(f"service {self.name!r}: {label} must be a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InputError(f"service {self.name!r}: {label} must be a finite number >= 0, got {value!r}")
         if self.slo_ms <= 0:
             raise InputError(f"service {self.name!r}: slo_ms must be > 0, got {self.slo_ms!r}")
 
