@@ -87,8 +87,21 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
         raise InputError(f"cannot write: {e.strerror or e}", source=given) from None
 
 
+def _strict(x: Any) -> Any:
+    """`x` with every NaN or infinity as None (JSON has neither: Python's NaN / Infinity tokens break other
+    readers, and stsched refuses them on input)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    return x
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
+    """Strict JSON (NaN and infinities written as null), atomically."""
+    write_atomic(path, json.dumps(_strict(obj), indent=1, sort_keys=False, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -39,3 +39,29 @@ def test_adapt_refuses_a_function_offset_beyond_the_trace(files, capsys):
     code, text = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--functions-offset",
                       "99999999", "--plan-only")
     assert code == 2 and "--functions-offset" in text and "500 functions" in text
+
+
+@pytest.mark.parametrize("argv", [["random", "--services", "3", "--gpus", "2", "--load", "1e308"],
+                                  ["profile", "h200-sm", "--services", "2", "--load", "1e308"]])
+def test_a_load_whose_rates_overflow_is_bad_input(files, capsys, argv):
+    """`stsched scenario random --load 1e308` wrote rates of Infinity into the instance (two numpy overflow warnings,
+    exit 0), a file stsched itself then refused; a Service took an infinite rate from the Python API too."""
+    out = Path(files["dir"]) / "overflow.json"
+    code, text = _run(capsys, "scenario", *argv, "--out", str(out))
+    assert code == 2 and "load 1e+308" in text and "overflow" in text and not out.exists()
+    from stsched.errors import InputError
+    from stsched.problem import Service
+
+    with pytest.raises(InputError, match="finite"):
+        Service("s", "m", float("inf"), 10.0)
+
+
+def test_adapt_out_is_strict_json(files, capsys):
+    """`stsched adapt --plan-only --out F` wrote `NaN` tokens (no requests simulated) that strict JSON readers
+    refuse, while `--json` printed null."""
+    out = Path(files["dir"]) / "adapt.json"
+    code, _ = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--plan-only", "--hours",
+                   "0.1", "--out", str(out))
+    assert code == 0
+    d = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON token {c}"))
+    assert d["slo_attainment"] is None
