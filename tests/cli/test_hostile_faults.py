@@ -65,3 +65,33 @@ def test_adapt_out_is_strict_json(files, capsys):
     assert code == 0
     d = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON token {c}"))
     assert d["slo_attainment"] is None
+
+
+def _instance_variant(files, name: str, change) -> str:
+    d = json.loads(Path(files["inst"]).read_text())
+    change(d)
+    p = Path(files["dir"]) / f"{name}.json"
+    p.write_text(json.dumps(d))
+    return str(p)
+
+
+def _conflicting_row(d) -> None:
+    t = d["tables"][0]
+    row = list(t["rows"][0])
+    row[t["columns"].index("latency_ms")] *= 50
+    t["rows"].append(row)
+
+
+@pytest.mark.parametrize("change, words", [
+    (_conflicting_row, "repeats batch"),
+    (lambda d: d["tables"].append(json.loads(json.dumps(d["tables"][0]))), "already has a table"),
+    (lambda d: d["device"].update(memory_cap=2), "memory_cap: must be <= 1"),
+])
+def test_ambiguous_tables_and_a_memory_share_above_one_are_bad_input(files, capsys, change, words):
+    """A table row repeated at the same (batch, size, procs) with another latency was accepted: `solve` called its
+    plan valid with the first row while `check` judged the same plan with the last (exit 0 against exit 1); a second
+    table for a model, and device.memory_cap 2 (twice the GPU's memory), were accepted silently."""
+    path = _instance_variant(files, "ambiguous", change)
+    for argv in (["check", path, files["plan"]], ["solve", path]):
+        code, text = _run(capsys, *argv)
+        assert code == 2 and words in text
