@@ -115,6 +115,22 @@ def run(args) -> int:
     info.parse(params)
     if objective is Objective.ADAPT and not args.current:
         raise InputError("--objective adapt needs --current PLAN (the plan in force)")
+    if args.current and objective is not Objective.ADAPT:
+        raise InputError(f"--current: the plan in force is read by --objective adapt only, not {objective.value} "
+                         f"(a plan to start from is --warm-start)")
+    if args.bound != "own":
+        from stsched.registry import check_bound_provider
+
+        try:
+            check_bound_provider(args.bound, objective)
+        except InputError as e:
+            raise InputError(f"--bound {args.bound}: {e}") from None
+    from stsched.simulation import ArrivalSpec
+
+    try:
+        ArrivalSpec.parse(args.attainment_arrivals)
+    except InputError as e:
+        raise InputError(f"--attainment-arrivals: {e}") from None
     offered = load_instance(args.instance)
     if args.late_share is not None:
         offered = offered.with_late_share(args.late_share)
@@ -180,10 +196,8 @@ def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) ->
     """The result with the better of its own bound and provider `method`'s (run with the same time limit)."""
     from stsched.registry import run_bound
 
-    if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
-        from stsched.errors import InputError
-        raise InputError(f"--bound {method}: only for min-gpus and max-scale")
-    b = run_bound(method, instance, options)
+    own = method == judged.result.solver  # --param is the solver's: another provider runs with its defaults
+    b = run_bound(method, instance, options if own else replace(options, params=()))
     r = judged.result
     if b.bound is None:
         return judged

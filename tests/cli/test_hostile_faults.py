@@ -95,3 +95,29 @@ def test_ambiguous_tables_and_a_memory_share_above_one_are_bad_input(files, caps
     for argv in (["check", path, files["plan"]], ["solve", path]):
         code, text = _run(capsys, *argv)
         assert code == 2 and words in text
+
+
+def test_solve_checks_bound_current_and_attainment_arrivals_before_the_work(files, capsys, monkeypatch):
+    """`solve --bound nope` (or `--bound heuristic`, or `--bound cg` with adapt) failed only after the solver ran;
+    `--current` without `--objective adapt` and `--attainment-arrivals zzz` without a loop were ignored, exit 0."""
+    import stsched.planning.solve as planning
+
+    monkeypatch.setattr(planning, "plan", lambda *a, **k: pytest.fail("the solver ran before the check"))
+    for argv, words in ((["--bound", "nope"], "--bound nope: 'nope' provides no bound"),
+                        (["--bound", "heuristic"], "provides no bound (bound providers: cg"),
+                        (["--objective", "adapt", "--current", files["plan"], "--bound", "cg"], "objective 'adapt'"),
+                        (["--current", files["plan"]], "--objective adapt only"),
+                        (["--attainment-arrivals", "zzz"], "--attainment-arrivals: arrivals: unknown kind")):
+        code, text = _run(capsys, "solve", files["inst"], *argv)
+        assert code == 2 and words in text, text
+
+
+def test_a_solver_param_is_not_given_to_the_bound_provider(files, capsys):
+    """`solve --solver milp --param formulation=slots --bound cg` solved, then failed with exit 2: cg was handed
+    milp's option (`unknown option 'formulation'`)."""
+    code, text = _run(capsys, "solve", files["inst"], "--solver", "milp", "--param", "formulation=slots", "--bound",
+                      "cg", "--time-limit", "20", "--json")
+    assert code == 0, text
+    line = next(x for x in text.splitlines() if x.startswith("{"))
+    d = json.loads(line)
+    assert d["bound_method"].startswith("cg") or "cg bound" in d["message"]
