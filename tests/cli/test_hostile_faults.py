@@ -121,3 +121,29 @@ def test_a_solver_param_is_not_given_to_the_bound_provider(files, capsys):
     line = next(x for x in text.splitlines() if x.startswith("{"))
     d = json.loads(line)
     assert d["bound_method"].startswith("cg") or "cg bound" in d["message"]
+
+
+def test_two_outputs_onto_one_file_are_refused(files, capsys):
+    """`simulate --out r.csv --records r.csv` wrote both into one file (the records replaced the summary), and
+    `fit --probe F --out F` would replace its own input: the check looked only at files that existed already."""
+    both = str(Path(files["dir"]) / "both.csv")
+    code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--out", both, "--records", both)
+    assert code == 2 and "is also another output" in text and not Path(both).exists()
+    code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", "--out", "/dev/null",
+                      "--records", "/dev/null")
+    assert code == 0  # a character device takes both
+    code, text = _run(capsys, "fit", "--dataset", "v100", "--probe", files["plan"], "--out", files["plan"])
+    assert code == 2 and "is also an input" in text
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--address", "auto"], "--address: options of the streaming simulator; add --shards K"),
+    (["--runner", "ray", "--jobs", "2"], "--runner, --jobs: options of the streaming simulator"),
+    (["--window", "5"], "--window: options of the streaming simulator"),
+    (["--shards", "2", "--interference-noise", "model.json"], "streaming simulator (--shards) does not model it"),
+])
+def test_simulate_refuses_the_options_of_the_other_simulator(files, capsys, argv, words):
+    """Without --shards, --runner/--jobs/--address/--window were ignored (exit 0); with --shards,
+    --interference-noise was ignored: the summary did not use what the user asked for."""
+    code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", *argv)
+    assert code == 2 and words in text
