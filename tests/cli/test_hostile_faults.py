@@ -147,3 +147,15 @@ def test_simulate_refuses_the_options_of_the_other_simulator(files, capsys, argv
     --interference-noise was ignored: the summary did not use what the user asked for."""
     code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", *argv)
     assert code == 2 and words in text
+
+
+@pytest.mark.parametrize("argv, words", [(["--models", "resnet-tiny", "resnet-tiny", "--batches", "1"],
+                                          "--models lists resnet-tiny more than once"),
+                                         (["--models", "resnet-tiny", "--batches", "1", "1"],
+                                          "--batches lists 1 more than once")])
+def test_profile_refuses_a_model_or_batch_given_twice_before_measuring(files, capsys, argv, words):
+    """`stsched profile --models resnet-tiny resnet-tiny` measured both, then failed with exit 2 on solo.csv's
+    repeated key ('data row 2'), after the work and naming no option."""
+    out = Path(files["dir"]) / "prof"
+    code, text = _run(capsys, "profile", "--backend", "cpu", *argv, "--sizes", "1", "--out", str(out))
+    assert code == 2 and words in text and not (out / "solo.csv").exists()
