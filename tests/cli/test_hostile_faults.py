@@ -159,3 +159,17 @@ def test_profile_refuses_a_model_or_batch_given_twice_before_measuring(files, ca
     out = Path(files["dir"]) / "prof"
     code, text = _run(capsys, "profile", "--backend", "cpu", *argv, "--sizes", "1", "--out", str(out))
     assert code == 2 and words in text and not (out / "solo.csv").exists()
+
+
+def test_execute_refuses_a_model_map_for_no_model_of_the_instance(files, capsys, monkeypatch):
+    """`stsched execute ... --model-map resnet-tiny=nope` on an instance without resnet-tiny ran the plan and
+    exited 0: the typo (and the unknown zoo name) were ignored."""
+    import stsched.executor as executor
+
+    monkeypatch.setattr(executor, "execute", lambda *a, **k: pytest.fail("executed before the check"))
+    models = sorted({s.model for s in make_mps_instance().services})
+    for item, words in ((f"nope={models[0]}", "the instance has no model 'nope'"),
+                        (f"{models[0]}=nope", "unknown model 'nope'")):
+        code, text = _run(capsys, "execute", files["inst"], files["plan"], "--backend", "cpu", "--duration", "1",
+                          "--model-map", item)
+        assert code == 2 and words in text, text
