@@ -173,3 +173,10 @@ def test_execute_refuses_a_model_map_for_no_model_of_the_instance(files, capsys,
         code, text = _run(capsys, "execute", files["inst"], files["plan"], "--backend", "cpu", "--duration", "1",
                           "--model-map", item)
         assert code == 2 and words in text, text
+
+
+def test_an_attainment_scope_without_a_loop_is_refused(files, capsys):
+    """`solve --attainment-scope service` on a deterministic instance (no attainment loop runs) was ignored, exit 0:
+    the plan was not what the flag asked for."""
+    code, text = _run(capsys, "solve", files["inst"], "--attainment-scope", "service")
+    assert code == 2 and "no attainment loop runs here" in text and "deterministic" in text
