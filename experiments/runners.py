@@ -120,7 +120,9 @@ def _pool(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]
     todo = list(range(len(points)))[::-1]  # popped from the end: grid order
     ctx = get_context("fork")
     while todo:
-        pool = ProcessPoolExecutor(max_workers=runner.jobs, mp_context=ctx, initializer=_forked_init,
+        # never more workers than points left: a fork pool starts every worker at once (`--jobs 99999` forked
+        # that many processes for a grid of a few points)
+        pool = ProcessPoolExecutor(max_workers=min(runner.jobs, len(todo)), mp_context=ctx, initializer=_forked_init,
                                    initargs=(runner.threads,))
         running: dict[Future, int] = {}
         broken = False

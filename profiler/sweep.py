@@ -68,6 +68,11 @@ class SweepSpec:
             raise InputError("sweep: need at least one model and one batch size")
         if any(b < 1 for b in self.batches + self.corun_batches):
             raise InputError("sweep: batch sizes must be >= 1")
+        for label, values in (("--models", self.models), ("--batches", self.batches),
+                              ("--corun-models", self.corun_models), ("--corun-batches", self.corun_batches)):
+            twice = sorted({str(v) for v in values if values.count(v) > 1})
+            if twice:  # measured, then refused by solo.csv's key check after the work
+                raise InputError(f"sweep: {label} lists {', '.join(twice)} more than once")
         if any(len(p) != 2 for p in self.corun_sizes):
             raise InputError("sweep: co-run sizes come in pairs")
         if not self.corun_window_s > 0:

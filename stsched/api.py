@@ -28,6 +28,25 @@ from stsched.registry import Judged, Objective, SolveOptions
 _SOLVE = SolveOptions()
 
 
+def _need(value: Any, kind: type, what: str, optional: bool = False) -> Any:
+    """`value` if it is a `kind` (or None when optional), else InputError naming the argument: a plan given where
+    an instance belongs, or a path, was an AttributeError from deep inside."""
+    if (value is None and optional) or isinstance(value, kind):
+        return value
+    path = isinstance(value, (str, os.PathLike)) and kind in (Instance, Plan)
+    hint = f" (load a file with st.load_{kind.__name__.lower()})" if path else ""
+    raise InputError(f"{what}: expected {'None or ' if optional else ''}a{'n' if kind.__name__[0] in 'AEIOU' else ''} "
+                     f"{kind.__name__}, got {type(value).__name__}{hint}")
+
+
+def _objective(objective: str | Objective) -> Objective:
+    try:
+        return Objective(objective)
+    except ValueError:
+        raise InputError(f"unknown objective {objective!r} (known: {', '.join(o.value for o in Objective)})") \
+            from None
+
+
 def scenario(name: str, **kwargs: Any) -> Instance:
     """An instance by scenario name, as `stsched scenario NAME`: `parvagpu` (row=...), `gpulet-MIX` (gpus, rate,
     latency_factor), `igniter-example` (gpus), `random` (services, gpus, seed, dataset, load), `profile` (dataset
@@ -67,11 +86,14 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     Poisson arrivals and the objective is min-gpus; 0: off; `stsched.planning.solve`)."""
     from stsched.planning.solve import PlanOptions, plan
 
-    try:
-        objective = Objective(objective)
-    except ValueError:
-        raise InputError(f"unknown objective {objective!r} (known: {', '.join(o.value for o in Objective)})") \
-            from None
+    _need(instance, Instance, "instance")
+    _need(warm_start, Plan, "warm_start", optional=True)
+    _need(current, Plan, "current", optional=True)
+    _need(params, Mapping, "params", optional=True)
+    objective = _objective(objective)
+    if current is not None and objective is not Objective.ADAPT:
+        raise InputError(f"current: the plan in force is read by objective 'adapt' only, not {objective.value!r} "
+                         f"(a plan to start from is warm_start)")
     options = SolveOptions(objective=objective, time_limit_s=time_limit, seed=seed, threads=threads, engine=engine,
                            warm_start=warm_start, current_plan=current,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
@@ -81,12 +103,12 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
 
 def check(instance: Instance, plan: Plan) -> Report:
     """The checker's verdict on a plan (`stsched check`)."""
-    return _check(instance, plan)
+    return _check(_need(instance, Instance, "instance"), _need(plan, Plan, "plan"))
 
 
 def reconfiguration(old: Plan, new: Plan) -> Reconfiguration:
     """What moving from `old` to `new` changes (`stsched check --current OLD`)."""
-    return Reconfiguration.between(old, new)
+    return Reconfiguration.between(_need(old, Plan, "old"), _need(new, Plan, "new"))
 
 
 def simulate(instance: Instance, plan: Plan, arrivals: str = "poisson", *, duration: float | None = None,
@@ -100,7 +122,8 @@ def simulate(instance: Instance, plan: Plan, arrivals: str = "poisson", *, durat
 
     from stsched.judge import judge_plan
 
-    judge_plan(instance, plan, "(given plan)", allow_invalid=allow_invalid)
+    judge_plan(_need(instance, Instance, "instance"), _need(plan, Plan, "plan"), "(given plan)",
+               allow_invalid=allow_invalid)
     d = SimOptions()
     options = SimOptions(duration_s=d.duration_s if duration is None else float(duration),
                          seed=d.seed if seed is None else seed,
@@ -116,13 +139,18 @@ def adapt(instance: Instance, trace: str | None = None, **options: Any):
 
     from stsched.planning.adapt import AdaptOptions, run_adapt
 
+    _need(instance, Instance, "instance")
     known = {f.name for f in fields(AdaptOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise InputError(f"unknown adapt option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if trace is not None:
         options["trace"] = trace
-    return run_adapt(instance, AdaptOptions(**options))
+    opts = AdaptOptions(**options)
+    from stsched.simulation.traces import check_function_offset
+
+    check_function_offset(opts.function_offset, opts.trace)
+    return run_adapt(instance, opts)
 
 
 def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, method: str = "cg",
@@ -133,10 +161,12 @@ def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, 
     returns the cheap layout LP of `stsched.bounds.lp_relaxation` instead (an `LpBound`)."""
     from stsched.registry import run_bound
 
+    _need(instance, Instance, "instance")
+    _need(params, Mapping, "params", optional=True)
     if method == "layout-lp":
         from stsched.bounds import lp_relaxation
-        return lp_relaxation(instance, Objective(objective))
-    options = SolveOptions(objective=Objective(objective), time_limit_s=time_limit,
+        return lp_relaxation(instance, _objective(objective))
+    options = SolveOptions(objective=_objective(objective), time_limit_s=time_limit,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
     return run_bound(method, instance, options)
 

@@ -87,8 +87,21 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
         raise InputError(f"cannot write: {e.strerror or e}", source=given) from None
 
 
+def _strict(x: Any) -> Any:
+    """`x` with every NaN or infinity as None (JSON has neither: Python's NaN / Infinity tokens break other
+    readers, and stsched refuses them on input)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    return x
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
+    """Strict JSON (NaN and infinities written as null), atomically."""
+    write_atomic(path, json.dumps(_strict(obj), indent=1, sort_keys=False, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -144,7 +157,7 @@ class _Reader:
         return v
 
     def num(self, d: dict, key: str, where: str, default: float | None = None, *, minimum: float | None = None,
-            positive: bool = False, optional: bool = False) -> float | None:
+            positive: bool = False, optional: bool = False, maximum: float | None = None) -> float | None:
         path = f"{where}.{key}" if where else key
         if key not in d or d[key] is None:
             if optional:
@@ -161,6 +174,8 @@ class _Reader:
             raise self.fail(path, f"must be > 0, got {v!r}")
         if minimum is not None and v < minimum:
             raise self.fail(path, f"must be >= {minimum}, got {v!r}")
+        if maximum is not None and v > maximum:
+            raise self.fail(path, f"must be <= {maximum}, got {v!r}")
         return float(v)
 
     def int(self, d: dict, key: str, where: str, default: int | None = None, minimum: int | None = None,
@@ -266,7 +281,7 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
     dev = r.obj(d["device"], "device", DEVICE_KEYS)
     device = Device(r.str(dev, "name", "device"), r.num(dev, "memory_mb", "device", positive=True),
                     r.int(dev, "sms", "device", minimum=1), r.num(dev, "context_mb", "device", 0.0, minimum=0),
-                    r.num(dev, "memory_cap", "device", 1.0, positive=True))
+                    r.num(dev, "memory_cap", "device", 1.0, positive=True, maximum=1.0))
     if "mechanism" not in d:
         raise r.fail("mechanism", "missing")
     m = r.obj(d["mechanism"], "mechanism", MECHANISM_KEYS)
@@ -288,6 +303,7 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                  r.int(m, "max_tenants", "mechanism", minimum=1, optional=True),
                  r.int(m, "max_procs", "mechanism", 1, minimum=1), placements, pmem)
     tables = []
+    models: dict[str, int] = {}
     for i, t in enumerate(r.list(d, "tables", "")):
         w = f"tables[{i}]"
         t = r.obj(t, w, TABLE_KEYS)
@@ -297,7 +313,11 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
         if cols not in (need, need[:-1]):  # sm_elasticity is optional
             raise r.fail(f"{w}.columns", f"expected {need}, got {cols}")
         need = list(cols)
+        if model in models:
+            raise r.fail(f"{w}.model", f"{model!r} already has a table (tables[{models[model]}]): one table per model")
+        models[model] = i
         entries = []
+        keys: dict[tuple, int] = {}
         for j, row in enumerate(r.list(t, "rows", w)):
             rw = f"{w} ({model}).rows[{j}]"
             if not isinstance(row, list) or len(row) != len(need):
@@ -309,6 +329,11 @@ def instance_from_dict(d: Any, source: str = "<instance>") -> Instance:
                                         r.num(rec, "l2_util", rw, minimum=0, optional=True),
                                         r.num(rec, "dram_util", rw, minimum=0, optional=True),
                                         r.num(rec, "sm_elasticity", rw, optional=True)))
+            e = entries[-1]
+            key = (e.batch, float(e.size), e.procs)
+            if key in keys:  # the checker and a solver would each read a different row
+                raise r.fail(rw, f"repeats batch {e.batch}, size {e.size:g}, procs {e.procs} of rows[{keys[key]}]")
+            keys[key] = j
         tables.append(_wrap(source, LatencyTable, model, tuple(entries)))
     margin_d = r.obj(d.get("margin", {}), "margin", MARGIN_KEYS)
     arrivals = r.enum(d, "arrivals", "", Arrivals, None) if "arrivals" in d else None

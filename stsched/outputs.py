@@ -47,8 +47,9 @@ def _same(a: str, b: str | os.PathLike) -> bool:
 
 
 def output_file(path: str | os.PathLike | None, *, inputs: Iterable[str | os.PathLike | None] = (),
-                what: str = "--out") -> Path | None:
-    """Check an output file before the work (None passes through); returns the path as given."""
+                what: str = "--out", outputs: Iterable[str | os.PathLike | None] = ()) -> Path | None:
+    """Check an output file before the work (None passes through); returns the path as given.  `outputs`: the
+    command's other output files, which must differ from this one too (they need not exist yet)."""
     if path is None:
         return None
     shown = str(path)
@@ -58,6 +59,9 @@ def output_file(path: str | os.PathLike | None, *, inputs: Iterable[str | os.Pat
     for given in inputs:
         if given is not None and os.path.exists(real) and _same(real, given):
             raise InputError(f"{what} {shown}: is also an input ({given}); choose another file")
+    for given in outputs:  # a character device (/dev/null) may take several
+        if given is not None and not is_stream(real) and _same(real, given):
+            raise InputError(f"{what} {shown}: is also another output ({given}); choose another file")
     try:
         st = os.stat(real)
     except FileNotFoundError:

@@ -62,8 +62,8 @@ class Service:
             raise InputError("service with an empty name")
         for label, value in (("rate", self.rate), ("slo_ms", self.slo_ms), ("memory_mb", self.memory_mb),
                              ("activation_mb_per_sample", self.activation_mb_per_sample)):
-            if not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
-                raise InputError(f"service {self.name!r}: {label} must be a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InputError(f"service {self.name!r}: {label} must be a finite number >= 0, got {value!r}")
         if self.slo_ms <= 0:
             raise InputError(f"service {self.name!r}: slo_ms must be > 0, got {self.slo_ms!r}")
 
@@ -125,6 +125,12 @@ class Device:
     sms: int
     context_mb: float = 0.0  # memory overhead of every process (CUDA context, MPS client)
     memory_cap: float = 1.0  # usable share of memory (gpulet caps at 0.9)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.memory_cap, bool) or not (isinstance(self.memory_cap, (int, float))
+                                                     and 0 < self.memory_cap <= 1):
+            raise InputError(f"device {self.name!r}: memory_cap is the usable share of memory, in (0, 1], "
+                             f"got {self.memory_cap!r}")
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,11 @@ class LatencyTable:
             if e.throughput_rps is not None and not (e.throughput_rps > 0 and math.isfinite(e.throughput_rps)):
                 raise InputError(f"latency table of {self.model!r}: throughput_rps must be > 0 at batch {e.batch}, "
                                  f"size {e.size}, procs {e.procs}")
-            index[(e.batch, float(e.size), e.procs)] = e
+            key = (e.batch, float(e.size), e.procs)
+            if key in index and index[key] != e:  # the checker and a solver would each read a different entry
+                raise InputError(f"latency table of {self.model!r}: two different entries at batch {e.batch}, "
+                                 f"size {e.size:g}, procs {e.procs}")
+            index[key] = e
         object.__setattr__(self, "_index", index)
 
     def get(self, batch: int, size: float, procs: int = 1) -> ProfileEntry | None:
@@ -231,7 +241,11 @@ class Instance:
             if s.name in services:
                 raise InputError(f"instance {self.name!r}: service {s.name!r} appears twice")
             services[s.name] = s
-        tables = {t.model: t for t in self.tables}
+        tables: dict[str, LatencyTable] = {}
+        for t in self.tables:
+            if t.model in tables and tables[t.model] != t:
+                raise InputError(f"instance {self.name!r}: model {t.model!r} has two different latency tables")
+            tables[t.model] = t
         for s in self.services:
             if s.model not in tables:
                 raise InputError(f"instance {self.name!r}: service {s.name!r} uses model {s.model!r}, "

@@ -429,14 +429,21 @@ class BoundResult:
                 "infeasible_services": list(self.infeasible_services)}
 
 
+def check_bound_provider(name: str, objective: Objective) -> None:
+    """Raise InputError unless registered solver `name` provides a bound for `objective` (checked before any work,
+    by `run_bound` and by `stsched solve --bound`)."""
+    load_solvers()
+    able = ", ".join(n for n, info in sorted(REGISTRY.items()) if hasattr(info.factory, "bound"))
+    if name not in REGISTRY or not hasattr(REGISTRY[name].factory, "bound"):
+        raise InputError(f"{name!r} provides no bound (bound providers: {able or 'none'})")
+    if objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
+        raise InputError(f"bound: objective {objective.value!r} (expected min-gpus or max-scale)")
+
+
 def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
     """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
+    check_bound_provider(name, options.objective)
     solver = get_solver(name)
-    if not hasattr(solver, "bound"):
-        able = ", ".join(n for n, info in sorted(REGISTRY.items()) if hasattr(info.factory, "bound"))
-        raise InputError(f"solver {name!r} provides no bound (bound providers: {able or 'none'})")
-    if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
-        raise InputError(f"bound: objective {options.objective.value!r} (expected min-gpus or max-scale)")
     REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
     t0 = time.perf_counter()
     res = solver.bound(instance, options)

@@ -7,6 +7,7 @@ unless a fitted latency model is given (then the table is that model evaluated o
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -246,7 +247,10 @@ def random_instance(services: int, gpus: int, seed: int, device: str = "a100-mps
         slo = max(float(rng.uniform(*slo_range)) * lat1, 2.2 * min(e.latency_ms for e in entries))
         best_gpu = max(1000.0 * e.batch / e.latency_ms * (full / e.size) for e in entries
                        if 2 * e.latency_ms <= slo * margin.slo_factor)
-        rate = float(shares[i] * load * gpus * best_gpu)
+        with np.errstate(over="ignore"):
+            rate = float(shares[i] * load * gpus * best_gpu)
+        if not math.isfinite(rate):
+            raise InputError(f"load {load:g} on {gpus} GPUs: service {m}-{i}'s rate overflows ({rate})")
         out.append(Service(f"{m}-{i}", m, round(max(rate, 1.0), 3), round(slo, 3), _weights_mb(m)))
     inst = Instance(f"random-{device}-{services}s-{gpus}g-seed{seed}", tuple(out), dev, mech, gpus, batches, tables,
                     margin, Interference("none"), rule, notes=f"random scenario, seed {seed}, load {load}, "

@@ -83,7 +83,7 @@ def run_fit(args) -> int:
 
     if (args.dataset is None) == (args.device is None):
         raise InputError("give the data set once: --dataset NAME (--device is its older spelling)")
-    output_file(args.out)
+    output_file(args.out, inputs=(args.probe,))
     prof = load_profile(_dataset(args.dataset or args.device))
     if not prof.meta.has_latency:
         raise InputError(f"data set {prof.name!r} has no latency measurements (utilisation only): nothing to fit")

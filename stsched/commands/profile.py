@@ -274,10 +274,21 @@ def run_execute(args) -> int:
     plan = load_plan(args.plan)
     _judge(inst, plan, args.plan, args.allow_invalid)
     mm = []
+    models = sorted({s.model for s in inst.services})
     for item in args.model_map:
         if "=" not in item:
             raise InputError(f"--model-map {item!r}: expected MODEL=ZOO")
-        mm.append(tuple(item.split("=", 1)))
+        model, zoo_name = item.split("=", 1)
+        if model not in models:  # a typo was ignored, and the run then measured another model or failed on it
+            raise InputError(f"--model-map {item!r}: the instance has no model {model!r} (models: "
+                             f"{', '.join(models)})")
+        from profiler import zoo
+
+        try:
+            zoo.resolve(zoo_name)
+        except InputError as e:
+            raise InputError(f"--model-map {item!r}: {e}") from None
+        mm.append((model, zoo_name))
     options = ExecOptions(duration_s=args.duration, seed=args.seed, arrivals=args.arrivals, routing=args.routing,
                           drain_s=args.drain, pad_batches=not args.no_pad, model_map=tuple(mm),
                           gpus=tuple(args.gpus) if args.gpus else None)

@@ -151,11 +151,24 @@ def _interference_noise(path: str, inst, plan):
     return predictive_factors(inst, plan, model.predictive[form])
 
 
+def _check_engine_options(args) -> None:
+    """The options of one simulator given to the other are refused, not ignored: --runner, --jobs, --address and
+    --window belong to the streaming simulator (--shards), --interference-noise to the event simulator."""
+    stream_only = [name for name, given in (("--runner", args.runner != "local"), ("--jobs", args.jobs is not None),
+                                            ("--address", args.address is not None), ("--window", args.window != "10"))
+                   if given]
+    if args.shards is None and stream_only:
+        raise InputError(f"{', '.join(stream_only)}: options of the streaming simulator; add --shards K")
+    if args.shards is not None and args.interference_noise:
+        raise InputError("--interference-noise: the streaming simulator (--shards) does not model it")
+
+
 def run_simulate(args) -> int:
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
     output_file(args.out, inputs=(args.instance, args.plan, args.interference_noise))
-    output_file(args.records, inputs=(args.instance, args.plan, args.out), what="--records")
+    output_file(args.records, inputs=(args.instance, args.plan), what="--records", outputs=(args.out,))
+    _check_engine_options(args)
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
     report = judge_plan(inst, plan, args.plan, allow_invalid=args.allow_invalid)
@@ -248,6 +261,12 @@ def run_adapt(args) -> int:
         options = replace(options, compact_rent=rent)
     if args.adapt_solver is not None:
         options = replace(options, adapt_solver="" if args.adapt_solver.lower() == "none" else args.adapt_solver)
+    from stsched.simulation.traces import check_function_offset
+
+    try:
+        check_function_offset(options.function_offset, options.trace)
+    except InputError as e:
+        raise InputError(f"--functions-offset: {e}") from None
     try:
         result = adapt_run(inst, options)
     except InfeasibleError as e:

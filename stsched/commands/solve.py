@@ -115,6 +115,22 @@ def run(args) -> int:
     info.parse(params)
     if objective is Objective.ADAPT and not args.current:
         raise InputError("--objective adapt needs --current PLAN (the plan in force)")
+    if args.current and objective is not Objective.ADAPT:
+        raise InputError(f"--current: the plan in force is read by --objective adapt only, not {objective.value} "
+                         f"(a plan to start from is --warm-start)")
+    if args.bound != "own":
+        from stsched.registry import check_bound_provider
+
+        try:
+            check_bound_provider(args.bound, objective)
+        except InputError as e:
+            raise InputError(f"--bound {args.bound}: {e}") from None
+    from stsched.simulation import ArrivalSpec
+
+    try:
+        ArrivalSpec.parse(args.attainment_arrivals)
+    except InputError as e:
+        raise InputError(f"--attainment-arrivals: {e}") from None
     offered = load_instance(args.instance)
     if args.late_share is not None:
         offered = offered.with_late_share(args.late_share)
@@ -137,6 +153,13 @@ def run(args) -> int:
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
     how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
                       attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
+    from stsched.planning.solve import effective
+
+    if args.attainment_scope and effective(offered, args.solver, objective, how).attainment is None:
+        target = "unset" if args.attainment is None else f"{args.attainment:g}"
+        raise InputError(f"--attainment-scope {args.attainment_scope}: no attainment loop runs here (instance "
+                         f"{offered.name!r} is planned for {offered.arrivals.value} arrivals, objective "
+                         f"{objective.value}, --attainment {target}): give --attainment T > 0")
     planned = plan(args.solver, offered, options, how)
     judged, met = planned.judged, planned.attainment_met
     if args.bound != "own":
@@ -180,10 +203,8 @@ def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) ->
     """The result with the better of its own bound and provider `method`'s (run with the same time limit)."""
     from stsched.registry import run_bound
 
-    if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
-        from stsched.errors import InputError
-        raise InputError(f"--bound {method}: only for min-gpus and max-scale")
-    b = run_bound(method, instance, options)
+    own = method == judged.result.solver  # --param is the solver's: another provider runs with its defaults
+    b = run_bound(method, instance, options if own else replace(options, params=()))
     r = judged.result
     if b.bound is None:
         return judged

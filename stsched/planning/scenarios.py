@@ -41,7 +41,10 @@ def calibrate(draw: scenarios.ProfileDraw, load: float = 0.6, solver: str = "heu
     if probe.plan is None or not probe.valid:
         raise InputError(f"{draw.name}: max-scale on {draw.gpus} GPU(s) found no valid plan ({probe.message})")
     alpha = float(probe.plan.scale)
-    return Calibration(alpha, round(load * alpha * BASE_RATE, 1), probe)
+    rate = round(load * alpha * BASE_RATE, 1)
+    if not math.isfinite(rate):
+        raise InputError(f"load {load:g}: the rate {load:g} x alpha {alpha:.4g} x {BASE_RATE:g} req/s overflows")
+    return Calibration(alpha, rate, probe)
 
 
 def profile_scenario(dataset: str | Path, services: int | None = None, seed: int = 0, *, slo_factor: float = 5.0,

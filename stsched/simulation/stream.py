@@ -308,7 +308,8 @@ def _run_shards(instance: Instance, plan: Plan, groups: list[list[int]], opts: S
     if len(groups) == 1 and opts.runner == "local":
         return [simulate_shard(instance, plan, groups[0], opts)]
     quiet = StreamOptions(**{**opts.__dict__, "progress": False})
-    jobs = opts.jobs or min(len(groups), os.cpu_count() or 1)
+    # never more workers than shards: a fork pool starts every worker at once (`--jobs 99999` forked that many)
+    jobs = min(opts.jobs or os.cpu_count() or 1, len(groups))
     if opts.runner == "ray":
         try:
             import ray

@@ -95,6 +95,17 @@ def load_count_trace(name: str = "azure-functions-2019") -> CountTrace:
     return CountTrace(name, 60.0, labels, counts)
 
 
+def check_function_offset(offset: int, name: str = "azure-functions-2019") -> int:
+    """The offset of the first function a re-planning run follows: a whole number below the count trace's number
+    of functions (service i follows function (offset + i) modulo that number; a larger offset allocated a rate
+    array of offset + services rows before failing)."""
+    n_fn = load_count_trace(name).counts.shape[0]
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < n_fn:
+        raise InputError(f"function offset {offset!r}: trace {name!r} has {n_fn} functions with invocations "
+                         f"(offsets 0..{n_fn - 1})")
+    return offset
+
+
 def rate_schedule(rates: np.ndarray | list[float], name: str = "azure-functions-2019",
                   normalise: str = "peak") -> np.ndarray:
     """Per-service, per-bin rates (req/s): shape of function i scaled by `rates[i]` (see module docstring)."""

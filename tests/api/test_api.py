@@ -48,3 +48,28 @@ def test_headroom_and_unknown_names_are_one_line_errors():
 def test_bound_is_never_above_what_the_solver_finds():
     inst = st.scenario("gpulet-m2", gpus=2)
     assert st.bound(inst, "max-scale").value >= st.solve(inst, objective="max-scale").objective * (1 - 1e-9)
+
+
+def test_arguments_of_the_wrong_type_are_one_clear_error():
+    """A plan where an instance belongs, a path, None, a string of params: AttributeError / TypeError / ValueError
+    from deep inside (session 10, hostile tester); `current` with min-gpus was ignored as the CLI's --current was."""
+    import pytest
+
+    import stsched as st
+    from stsched.errors import InputError
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from tests.conftest import make_mps_instance
+
+    inst = make_mps_instance()
+    plan = Plan((GpuLayout((Partition(50.0, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0)), 24.0),)),))
+    for call, words in ((lambda: st.solve(plan), "instance: expected an Instance, got Plan"),
+                        (lambda: st.solve("inst.json"), "st.load_instance"),
+                        (lambda: st.check(plan, inst), "instance: expected an Instance, got Plan"),
+                        (lambda: st.check(inst, None), "plan: expected a Plan, got NoneType"),
+                        (lambda: st.reconfiguration(inst, plan), "old: expected a Plan, got Instance"),
+                        (lambda: st.simulate(inst, {"gpus": []}), "plan: expected a Plan, got dict"),
+                        (lambda: st.bound(inst, "zz"), "unknown objective 'zz'"),
+                        (lambda: st.solve(inst, params="formulation=slots"), "params: expected None or a Mapping"),
+                        (lambda: st.solve(inst, current=plan), "objective 'adapt' only")):
+        with pytest.raises(InputError, match=words.replace("(", r"\(")):
+            call()

@@ -134,3 +134,21 @@ def test_study_args_is_the_shared_block_and_sets_the_runner():
         assert args.quick and not args.fresh and current_runner() == Runner("local", jobs=3, threads=2)
     finally:
         set_runner(Runner())
+
+
+def test_a_large_jobs_forks_no_more_workers_than_points(tmp_path, monkeypatch):
+    """`--jobs 99999` on a grid of 3 points forked 99,999 workers (a fork pool starts them all at once); 8 here."""
+    import experiments.runners as runners
+
+    seen = []
+    real = runners.ProcessPoolExecutor
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["max_workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runners, "ProcessPoolExecutor", spy)
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    rows = run_grid("many-jobs", [{"x": x} for x in range(3)], ["x"], square, runner=Runner("local", jobs=8))
+    assert [r["y"] for r in rows] == ["0", "1", "4"]
+    assert seen == [3]

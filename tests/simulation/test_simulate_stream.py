@@ -131,3 +131,20 @@ def test_memory_does_not_grow_with_the_duration(case):
         tracemalloc.stop()
         assert res.records is None
     assert peaks[1] < 1.25 * peaks[0]  # 4 x the requests, about the same peak (one window of one partition)
+
+
+def test_a_large_jobs_forks_no_more_workers_than_shards(case, monkeypatch):
+    """`stsched simulate --shards 2 --jobs 99999` forked 99,999 workers (a fork pool starts them all at once)."""
+    import stsched.simulation.stream as stream
+
+    inst, plan = case
+    seen = []
+    real = stream.ProcessPoolExecutor
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["max_workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "ProcessPoolExecutor", spy)
+    res = simulate_stream(inst, plan, StreamOptions(duration_s=1.0, shards=2, jobs=8))
+    assert res.shards == 2 and seen == [2]
