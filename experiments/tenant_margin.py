@@ -6,8 +6,8 @@
 Instance: `stsched.scenarios.random_instance(S services, S GPUs, seed, arrivals="poisson")` (the default margin,
 docs/RULES.md "Margins"); plan: the registered "heuristic", min-gpus, margin alone (no attainment loop); simulated
 for `duration` s of Poisson arrivals (seed 1000 + seed).  Per tenant: batch b, the mean arrivals per cycle it
-serves (lambda = rate x d / 1000) as a share of b, its credit (`Margin.tenant_credit`) as a share of b, the slack
-cycles (S - e) / d, its share of its service's requests, the model's late-share bound at lambda
+serves (lambda = rate x d / 1000) as a share of b, its credit (`Margin.tenant_credit`) as a share of b and which term of the rule gave it
+(`credited_by`: the per-batch credit or the per-tenant model's), the slack cycles (S - e) / d, its share of its service's requests, the model's late-share bound at lambda
 (`stsched.queueing.late_share_bound`) and the simulated share of its requests that missed the SLO.  Rows:
 results/tenant_margin/rows.csv; a Markdown table and the utilisation of the tenants by batch are printed.
 """
@@ -55,9 +55,11 @@ def tenant_rows(services: int, seed: int, duration: float) -> list[dict[str, obj
                 lam = t.rate * d / 1000.0
                 cycles = slack_cycles(budget, tt.exec_ms, d)
                 credit = inst.margin.tenant_credit(t.batch, budget, tt.exec_ms, d, share)
+                # which term of the rule's max gave the credit: the per-batch credit or the per-tenant model's
+                source = "tenant" if credit > inst.margin.credit(t.batch) else "batch"
                 rows.append({"gpu": gi, "partition": qi, "size": p.size, "service": t.service, "batch": t.batch,
                              "load_of_batch": round(lam / t.batch, 3), "credit_of_batch": round(credit / t.batch, 3),
-                             "cycles": cycles, "share": round(share, 3),
+                             "cycles": cycles, "share": float(f"{share:.4g}"), "credited_by": source,
                              "bound": round(late_share_bound(lam, t.batch, cycles, share), 4) if p.procs == 1 else "",
                              "late": round(float(late[mine].mean()), 4) if mine.any() else ""})
     return rows
