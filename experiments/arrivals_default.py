@@ -27,7 +27,7 @@ from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, 
 from stsched.planning.solve import POISSON_MAX_STEP
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
 from stsched.registry import Objective, SolveOptions, run_solver
-from stsched.validate import count, seed as seed_arg
+from stsched.validate import count, positive, seed as seed_arg
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def point(p) -> dict[str, object]:
     services, seed = int(p["services"]), int(p["seed"])
     loop = str(p["arrivals"]).endswith("+attainment")
     inst = random_instance(services, services, seed, arrivals=str(p["arrivals"]).split("+")[0])
-    options = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60.0, seed=seed)
+    options = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=float(p.get("time_limit", 60.0)), seed=seed)
     if loop:  # `stsched solve --attainment 0.99 --attainment-scope service` on the Poisson instance
         res = plan_for_attainment(inst, registry_solver("heuristic", options),
                                   AttainmentOptions(target=0.99, scope="service", seed=seed, rounds=12,
@@ -70,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
                     help="plans to make (default all three)")
+    ap.add_argument("--time-limit", type=positive, default=60.0,
+                    help="the heuristic's wall-clock limit per solve, s (default 60; raise it on a loaded machine)")
     args = study_args(ap, argv, quick="12 services, one seed")
     seeds = (1,) if args.quick else tuple(args.seeds)
     sizes = (12,) if args.quick else tuple(args.services)
     grid = [{"services": n, "seed": seed, "arrivals": a, "duration": 300 if n <= 64 else 120}
+            | ({"time_limit": args.time_limit} if args.time_limit != 60.0 else {})
             for n in sizes for seed in seeds for a in VARIANTS if a in args.variants]
     keys = ["services", "seed", "arrivals", "duration"]
     rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh)

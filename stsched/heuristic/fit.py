@@ -116,8 +116,10 @@ def rate_cap(ctx: Context, i: int, bi: int, e: float, d: float) -> float:
     if not ctx.instance.margin.late_share:
         return cycle_rate(ctx.credit[bi], d)
     cycles = slack_cycles(ctx.budget[i], e, d)
+    x = ctx.instance.margin.late_share
+    whole = max_rate(ctx.batches[bi], x, cycles, d, 0.0)  # share 1: valid for every share
     total = 0.0 if ctx.share_of is None else ctx.share_of[i]
-    return max_rate(ctx.batches[bi], ctx.instance.margin.late_share, cycles, d, total)
+    return max(whole, max_rate(ctx.batches[bi], x, cycles, d, total)) if total > 0 else whole
 
 
 def _memory_ok(ctx: Context, size: float, procs: int, tenants: list[tuple[int, int]]) -> bool:

@@ -205,8 +205,13 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
                             continue
                         one = cycle_rate(credit[bi], e)
                         if k == 1 and instance.margin.late_share:  # the Poisson margin's per-tenant credit, d = e
-                            one = max_rate(b, instance.margin.late_share, slack_cycles(budget[i], e, e),
-                                           e, 0.0 if share_of is None else share_of[i])
+                            # at share 1 (valid for every share): a capacity per unit of partition, never below the
+                            # per-batch credit's; with a known service rate also the share-aware cap, which never
+                            # exceeds that rate (so alone it would make a light service's points look inefficient)
+                            cycles = slack_cycles(budget[i], e, e)
+                            one = max_rate(b, instance.margin.late_share, cycles, e, 0.0)
+                            if share_of is not None and share_of[i] > 0:
+                                one = max(one, max_rate(b, instance.margin.late_share, cycles, e, share_of[i]))
                         if k == 1:
                             capc[i, j] = max(capc[i, j], one)
                         c = k * ml[bi] / e if ml[bi] is not None else (
