@@ -3,6 +3,7 @@ papers' rule) against the new default, Poisson (the margin `POISSON_LATE_SHARE`)
 
     python -m experiments.arrivals_default            # 12 and 64 services, three seeds each (fresh every run)
     python -m experiments.arrivals_default --quick    # 12 services, one seed
+    python -m experiments.arrivals_default --services 64 --time-limit 300   # the heuristic's wall limit (loaded machine)
 
 Instances: `stsched.scenarios.random_instance(S services, S GPUs, seed, arrivals=A)` on the A100 MPS data, A
 deterministic or poisson (the same services and rates; only the planning rule differs).  Plans: the registered

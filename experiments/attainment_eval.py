@@ -1,6 +1,6 @@
 """Plans that hold up under Poisson arrivals -- uniform head-room against head-room found by simulation.
 
-    python -m experiments.attainment_eval [--fresh] [--quick] [--plot-only]
+    python -m experiments.attainment_eval [--fresh] [--quick] [--plot-only] [--policies share:0.05 ...]
 
 Instances: `stsched.scenarios.random_instance(64 services, G GPUs, seed)` on the A100 MPS data (rates scale with G),
 G in 2, 4, 8, instance seeds 1 and 2 (room for 6 G GPUs).  Plans: the registered "heuristic" solver (min-gpus, 30 s
