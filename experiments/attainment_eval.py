@@ -1,6 +1,6 @@
 """Plans that hold up under Poisson arrivals -- uniform head-room against head-room found by simulation.
 
-    python -m experiments.attainment_eval [--fresh] [--quick] [--plot-only]
+    python -m experiments.attainment_eval [--fresh] [--quick] [--plot-only] [--policies share:0.05 ...]
 
 Instances: `stsched.scenarios.random_instance(64 services, G GPUs, seed)` on the A100 MPS data (rates scale with G),
 G in 2, 4, 8, instance seeds 1 and 2 (room for 6 G GPUs).  Plans: the registered "heuristic" solver (min-gpus, 30 s
@@ -40,6 +40,8 @@ STUDY = Study("attainment_eval", "head-room found by simulation vs uniform head-
 EXPERIMENT = "attainment_eval"
 EVAL_SECONDS = 600.0
 EVAL_SEED = 10_000
+POLICIES = ("uniform:1.0", "uniform:1.25", "uniform:1.5", "uniform:2.0", "sim:0.99:overall", "sim:0.99:service",
+            "share:0.05", "share:0.05+sim:0.99:service")
 
 
 def _policy(name: str) -> tuple[float, str, float, str]:
@@ -110,13 +112,13 @@ def plot(rows: list[dict[str, str]]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES),
+                    help="policies to plan by (default all; e.g. only the share:* ones after a change of the margin)")
     args = study_args(ap, argv, quick="G=2, seed 1 only")  # the shared block: --quick, --fresh, --plot-only, runner
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
-    policies = ["uniform:1.0", "uniform:1.25", "uniform:1.5", "uniform:2.0", "sim:0.99:overall",
-                "sim:0.99:service", "share:0.05", "share:0.05+sim:0.99:service"]
     grid = [{"services": 64, "gpus": g, "seed": s, "policy": pol, "rounds": 12}  # rounds: the loop's limit
-            for g in (2, 4, 8) for s in (1, 2) for pol in policies]
+            for g in (2, 4, 8) for s in (1, 2) for pol in POLICIES if pol in args.policies]
     if args.quick:
         grid = [p for p in grid if p["gpus"] == 2 and p["seed"] == 1]
     keys = ["services", "gpus", "seed", "policy", "rounds"]

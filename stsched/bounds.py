@@ -47,7 +47,10 @@ def point_capacity(instance: Instance, service: str, batch: int, size: float, pr
     slack = (1e-6, 1e-9) if optimistic else (1e-9, 0.0)
     if 2 * exec_ms > instance.slo_budget_ms(service) * (1 + slack[0]) + slack[1]:
         return None
-    cycle = cycle_rate(instance.margin.credit(batch), exec_ms, procs)
+    # the Poisson margin's credit of a one-tenant partition (d = e) with the least share: no tenant of this
+    # point, alone or time-shared (d > e: fewer slack cycles), is credited with more per unit of busy time
+    best = instance.margin.tenant_credit(batch, instance.slo_budget_ms(service), exec_ms, exec_ms, 0.0)
+    cycle = cycle_rate(best, exec_ms, procs)
     if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
         measured = procs * e.throughput_rps / instance.margin.latency_factor * instance.margin.credit(batch) / batch
         # a tenant sharing a partition (one process) is credited by the cycle rule, which may exceed the

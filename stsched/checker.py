@@ -133,20 +133,43 @@ def cycle_rate(credit, duty_ms, procs=1):
 
 
 def tenant_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, exec_ms: float,
-                    duty_ms: float, n_tenants: int) -> float:
-    """Requests/s a tenant is credited with (docs/RULES.md throughput rule): the one definition every solver uses."""
+                    duty_ms: float, n_tenants: int, share: float = 1.0) -> float:
+    """Requests/s a tenant is credited with (docs/RULES.md throughput rule): the one definition every solver uses.
+    `share`: the tenant's share of its service's requests (its rate over the service's; 1, the default, is what a
+    planner that does not know it may count on: the credit only grows as the share shrinks)."""
     entry = instance.entry(service, batch, size, procs)
     if (instance.throughput_rule is ThroughputRule.MEASURED and n_tenants == 1
             and entry is not None and entry.throughput_rps is not None):
         # measured per-process throughput, slowed down like the latency it was measured with (and, with a
         # late_share margin, credited for the same share of its batch as the cycle rule)
         return procs * entry.throughput_rps * entry.latency_ms / exec_ms * instance.margin.credit(batch) / batch
-    return cycle_rate(instance.margin.credit(batch), duty_ms, procs)
+    if procs > 1:  # several servers of one queue: credited as before, per process at the least credit
+        return cycle_rate(instance.margin.credit(batch), duty_ms, procs)
+    credit = instance.margin.tenant_credit(batch, instance.slo_budget_ms(service), exec_ms, duty_ms, share)
+    return cycle_rate(credit, duty_ms, procs)
 
 
-def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int) -> float:
+def planned_rates(plan: Plan) -> dict[str, float]:
+    """service -> the sum of its tenants' rates in `plan`."""
+    out: dict[str, float] = {}
+    for g in plan.gpus:
+        for p in g.partitions:
+            for t in p.tenants:
+                out[t.service] = out.get(t.service, 0.0) + t.rate
+    return out
+
+
+def tenant_share(instance: Instance, plan: Plan, service: str, rate: float, planned: float) -> float:
+    """A tenant's share of its service's requests: the simulator routes them in proportion to the tenants' rates,
+    so its rate over the service's `planned` sum (at least the rate the plan must serve)."""
+    total = max(planned, instance.service(service).rate * plan.scale)
+    return min(1.0, rate / total) if total > 0 else 1.0
+
+
+def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int,
+              share: float) -> float:
     return tenant_capacity(instance, t_timing.service, batch, p.size, p.procs, t_timing.exec_ms, duty,
-                           len(p.tenants))
+                           len(p.tenants), share)
 
 
 def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
@@ -177,6 +200,7 @@ def check(instance: Instance, plan: Plan) -> Report:
     busy: list[tuple[int, int, float]] = []
     starts: list[tuple[int | None, ...]] = []
     used = plan.gpus_used
+    planned = planned_rates(plan) if instance.margin.late_share else {}
     if used > instance.gpus:
         out.append(Violation(Rule.GPUS, f"plan uses {used} GPUs, instance has {instance.gpus}"))
     for gi, gpu in enumerate(plan.gpus):
@@ -202,7 +226,8 @@ def check(instance: Instance, plan: Plan) -> Report:
                                                        f"{p.procs} procs", gi, qi, t.service))
                     continue
                 served[t.service] += t.rate
-                cap = _capacity(instance, p, tt, duty, t.batch)
+                share = tenant_share(instance, plan, t.service, t.rate, planned[t.service]) if planned else 1.0
+                cap = _capacity(instance, p, tt, duty, t.batch, share)
                 if _exceeds(t.rate, cap):
                     out.append(Violation(Rule.THROUGHPUT, f"serves {t.rate:.6g} req/s > capacity {cap:.6g} req/s "
                                                           f"(batch {t.batch}, duty {duty:.3f} ms)", gi, qi, t.service))
@@ -238,4 +263,5 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "REL_TOL"]
+__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share",
+           "planned_rates", "REL_TOL"]

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Iterable, Mapping
 
 from stsched.errors import InputError
-from stsched.queueing import batch_credit
+from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
 
 
 class MechanismKind(str, Enum):
@@ -139,8 +139,10 @@ class Margin:
 
     Every execution time is multiplied by `latency_factor` (gpulet: 1.1) and every SLO by `slo_factor`
     (ParvaGPU: latency < 0.9 * SLO / 2, i.e. 0.9).  `late_share` > 0 is a margin against Poisson arrivals: a
-    tenant with batch b is credited with `stsched.queueing.batch_credit(b, late_share)` requests per cycle instead
-    of b (the mean per-cycle arrivals whose overflow beyond b is at most that share of them; docs/RULES.md).
+    tenant with batch b is credited with `stsched.queueing.credit(b, late_share, cycles, share, duty)` requests
+    per cycle instead of b: the larger of the per-batch credit (the mean per-cycle Poisson arrivals whose overflow
+    beyond b is at most that share of them) and the per-tenant model's (at most that share late, given the cycles
+    of waiting its latency budget leaves and its share of the service's stream; docs/RULES.md).
     """
 
     latency_factor: float = 1.0
@@ -154,8 +156,21 @@ class Margin:
             raise InputError(f"margin: need 0 <= late_share < 1, got {self.late_share!r}")
 
     def credit(self, batch: int) -> float:
-        """Requests per duty cycle a tenant running `batch` is credited with (the batch itself unless late_share)."""
+        """Requests per duty cycle every tenant running `batch` is credited with at least (the batch itself unless
+        late_share; else the per-batch credit `stsched.queueing.batch_credit`)."""
         return batch_credit(batch, self.late_share) if self.late_share else float(batch)
+
+    def best_credit(self, batch: int) -> float:
+        """Requests per duty cycle no tenant running `batch` is credited with more than (for bounds)."""
+        return best_credit(batch, self.late_share) if self.late_share else float(batch)
+
+    def tenant_credit(self, batch: int, budget_ms: float, exec_ms: float, duty_ms: float,
+                      share: float = 1.0) -> float:
+        """Requests per duty cycle of `duty_ms` a tenant running `batch` for `exec_ms` under a latency budget of
+        `budget_ms` is credited with when it receives `share` of its service's requests (docs/RULES.md)."""
+        if not self.late_share:
+            return float(batch)
+        return credit(batch, self.late_share, slack_cycles(budget_ms, exec_ms, duty_ms), share, duty_ms)
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,10 @@ class SolverInfo:
     description: str = ""
     objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE)
     late_share: bool = True  # plans by the checker's throughput rule including `Margin.late_share`
+    #: models the Poisson margin's whole per-tenant credit (slack cycles, share of the service: docs/RULES.md);
+    #: a solver that credits every tenant with the least credit of its batch (`Margin.credit`) plans validly but
+    #: for a stricter rule, so its optimality and bounds do not carry over to a Poisson instance (`run_solver`)
+    tenant_credit: bool = False
     options: type = NoOptions  # frozen dataclass of the solver's `--param` options
     mechanisms: tuple[str, ...] = MECHANISMS  # partition mechanisms it plans for
     alias_of: str | None = None  # a documented alias: the same solver with other defaults
@@ -175,7 +179,8 @@ class SolverInfo:
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "description": self.description,
                 "objectives": [o.value for o in self.objectives], "mechanisms": list(self.mechanisms),
-                "late_share": self.late_share, "alias_of": self.alias_of, "oracle": self.oracle,
+                "late_share": self.late_share, "tenant_credit": self.tenant_credit, "alias_of": self.alias_of,
+                "oracle": self.oracle,
                 "options": [o.to_dict() for o in self.option_info()]}
 
 
@@ -185,12 +190,13 @@ REGISTRY: dict[str, SolverInfo] = {}
 def register(name: str, kind: str, description: str = "",
              objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True,
              options: type = NoOptions, mechanisms: tuple[str, ...] = MECHANISMS, alias_of: str | None = None,
-             oracle: bool = False):
+             oracle: bool = False, tenant_credit: bool = False):
     """Class decorator: register a solver class (constructed without arguments) under `name`.  `options`: the
     frozen dataclass of its `--param` options (typed fields with defaults; help from `field(metadata={"help":
     ...})` or from `name: text` lines of the class docstring); `mechanisms`: the partition kinds it plans for;
     `late_share` False for solvers that plan by a published rule of their own and ignore `Margin.late_share`;
-    `alias_of`: a documented alias of another registered solver; `oracle`: a test oracle for tiny instances."""
+    `alias_of`: a documented alias of another registered solver; `oracle`: a test oracle for tiny instances;
+    `tenant_credit`: it models the Poisson margin's per-tenant credit (`SolverInfo.tenant_credit`)."""
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
@@ -199,8 +205,8 @@ def register(name: str, kind: str, description: str = "",
         option_info(options)  # a declaration error shows at import, not at the first solve
         REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
                                                       description or (cls.__doc__ or "").strip().split("\n")[0],
-                                                      objectives, late_share, options, tuple(mechanisms), alias_of,
-                                                      oracle)
+                                                      objectives, late_share, tenant_credit, options,
+                                                      tuple(mechanisms), alias_of, oracle)
         cls.name = name
         return cls
 
@@ -389,6 +395,8 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     result = solver.solve(instance, options)
     wall = time.perf_counter() - t0
     result = replace(result, solver=name, wall_s=wall)
+    if instance.margin.late_share and not info.tenant_credit:
+        result = _least_credit_claims(instance, options.objective, result)
     report = None
     if result.plan is not None:
         report = check(instance, result.plan)
@@ -396,6 +404,34 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
             log.warning("solver %s returned a plan the checker rejects: %s", name,
                         "; ".join(str(v) for v in report.violations[:3]))
     return Judged(result, report)
+
+
+def _least_credit_claims(instance: Instance, objective: Objective, result: SolveResult) -> SolveResult:
+    """What a solver that credits every tenant with its batch's least Poisson credit may claim on a Poisson
+    instance: its plan (valid: the checker credits at least that), not optimality, infeasibility or its own bound
+    (they hold for the stricter rule it planned by); its bound is loosened to the LP bound, which credits every
+    point with the most any tenant of it gets (`stsched.bounds`)."""
+    from stsched.bounds import lp_bound_gpus, lp_bound_scale
+
+    status, bound, note = result.status, result.bound, []
+    if status is Status.OPTIMAL:
+        status = Status.FEASIBLE
+        note.append("optimal for the least Poisson credit per batch, not for the per-tenant credit")
+    elif status is Status.INFEASIBLE:
+        status = Status.UNKNOWN
+        note.append("infeasible for the least Poisson credit per batch; the per-tenant credit may admit a plan")
+    if bound is not None:
+        if objective is Objective.MAX_SCALE:
+            bound = max(bound, lp_bound_scale(instance))
+        elif objective is Objective.MIN_GPUS:
+            bound = min(bound, lp_bound_gpus(instance))
+        else:
+            bound = None
+    if not note and bound == result.bound:
+        return result
+    message = "; ".join([result.message] * bool(result.message) + note)
+    return replace(result, status=status, bound=bound, message=message,
+                   bound_method=result.bound_method if bound == result.bound else "lp-efficiency")
 
 
 # ------------------------------------------------------------------------------------------------- bounds
@@ -447,4 +483,15 @@ def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOption
     REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
     t0 = time.perf_counter()
     res = solver.bound(instance, options)
+    if instance.margin.late_share and not REGISTRY[name].tenant_credit and res.bound is not None:
+        # its columns credit time-shared tenants with the least Poisson credit: loosened to the LP bound, which
+        # holds for the checker's per-tenant credit (`_least_credit_claims`)
+        from stsched.bounds import lp_bound_gpus, lp_bound_scale
+
+        loose = (max(res.bound, lp_bound_scale(instance)) if options.objective is Objective.MAX_SCALE
+                 else min(res.bound, lp_bound_gpus(instance)))
+        if loose != res.bound:
+            res = replace(res, bound=loose, method="lp-efficiency",
+                          message="; ".join([res.message] * bool(res.message)
+                                            + ["the per-tenant Poisson credit: the LP bound"]))
     return replace(res, wall_s=time.perf_counter() - t0)

@@ -12,6 +12,10 @@ f(d) = sum_s g_s(d) <= d, so the least fixed point of f (found by iterating d <-
 raises some tenant's batch) has the shortest cycle and, both sides of the latency rule being nondecreasing in d,
 the best latencies: the partition is feasible iff that point meets every latency.  A single tenant under the
 measured throughput rule (ParvaGPU's tables) is credited with procs x its measured throughput instead.
+
+Under the Poisson margin a one-process tenant's credit also depends on d (the slack cycles (budget - e) / d) and on
+its share of its service's requests (`Context.share_of`; `stsched.queueing`): g_s(d) is then the least e_s(b) over
+the batches whose credit at d covers r_s d / 1000, still nondecreasing in d (the credit only shrinks as d grows).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 from stsched.checker import cycle_rate
 from stsched.heuristic.model import Context
+from stsched.queueing import max_rate, slack_cycles
 
 EPS = 1e-9  # relative slack on batch requirements (floating point only; the checker's tolerance is 1e-6)
 
@@ -94,6 +99,29 @@ def _single_measured(ctx: Context, i: int, size: float, procs: int, rate: float,
     return best
 
 
+def _tenant_credited(ctx: Context, procs: int) -> bool:
+    """Whether tenants are credited by the Poisson margin's per-tenant rule (one process, late_share > 0)."""
+    return procs == 1 and ctx.instance.margin.late_share > 0
+
+
+def _credit(ctx: Context, i: int, bi: int, e: float, d: float, rate: float) -> float:
+    """Requests per cycle of `d` ms tenant i at batch index bi (execution e) serving `rate` is credited with."""
+    share = 1.0 if ctx.share_of is None or not ctx.share_of[i] > 0 else min(1.0, rate / ctx.share_of[i])
+    return ctx.instance.margin.tenant_credit(ctx.batches[bi], ctx.budget[i], e, d, share)
+
+
+def rate_cap(ctx: Context, i: int, bi: int, e: float, d: float) -> float:
+    """The largest rate (req/s) one process of tenant i at batch index bi (execution e) in a cycle of d ms is
+    credited with."""
+    if not ctx.instance.margin.late_share:
+        return cycle_rate(ctx.credit[bi], d)
+    cycles = slack_cycles(ctx.budget[i], e, d)
+    x = ctx.instance.margin.late_share
+    whole = max_rate(ctx.batches[bi], x, cycles, d, 0.0)  # share 1: valid for every share
+    total = 0.0 if ctx.share_of is None else ctx.share_of[i]
+    return max(whole, max_rate(ctx.batches[bi], x, cycles, d, total)) if total > 0 else whole
+
+
 def _memory_ok(ctx: Context, size: float, procs: int, tenants: list[tuple[int, int]]) -> bool:
     cap = ctx.slice_memory(size)
     return cap is None or ctx.partition_memory(size, procs, tenants) <= cap * (1 + EPS)
@@ -140,6 +168,7 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
                fixed: tuple[int, int] | None) -> Fit | None:
     """Least fixed point of the duty cycle; `fixed` = (tenant position, batch index) pins one tenant's batch."""
     batches = ctx.credit  # requests per cycle each batch is credited with (the batch itself by default)
+    per_tenant = _tenant_credited(ctx, procs)
     n = len(batches)
     budgets = [ctx.budget[i] for i, _ in tenants]
     scale = 1000.0 * procs
@@ -153,6 +182,14 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
                 bi = fixed[1]
                 e = exs[pos][bi]
                 if e is None:
+                    return None
+            elif per_tenant and rate > 0:
+                need = rate * d / scale * (1 - EPS)
+                e, bi = float("inf"), -1
+                for bj, ej in enumerate(exs[pos]):
+                    if ej is not None and ej < e and _credit(ctx, i, bj, ej, d, rate) >= need:
+                        e, bi = ej, bj
+                if bi < 0:
                     return None
             else:
                 j = _first_at_least(batches, rate * d / scale) if rate > 0 else 0
@@ -200,6 +237,8 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
                 continue
             if ml is not None and _has_measured(ctx, i, size, procs):
                 cap = procs * ml[bi] / e if ml[bi] is not None else cycle_rate(ctx.credit[bi], e, procs)
+            elif _tenant_credited(ctx, procs):
+                cap = rate_cap(ctx, i, bi, e, e)
             else:
                 cap = cycle_rate(ctx.credit[bi], e, procs)
             best = max(best, cap)
@@ -218,5 +257,6 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         f = _cycle_fit(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
         if f is None:
             continue
-        best = max(best, cycle_rate(ctx.credit[bi], f.duty))
+        best = max(best, rate_cap(ctx, i, bi, e, f.duty) if _tenant_credited(ctx, procs)
+                   else cycle_rate(ctx.credit[bi], f.duty))
     return best * (1 - EPS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stsched.checker import cycle_rate
+from stsched.queueing import max_rate, slack_cycles
 from stsched import layouts
 from stsched.heuristic.options import HeuristicOptions
 from stsched.interference import Features, get_form
@@ -59,6 +60,9 @@ class Context:
     interference: bool  # False when the form can never slow anything down
     form_needs_features: bool
     capc: np.ndarray | None = None  # [service, size index] one process, cycle rule: a time-shared tenant's rate
+    #: per service, the rate its tenants' shares are taken of under the Poisson margin (None: every tenant is
+    #: credited as if it received the whole stream, share 1: max-scale and adapt, whose rates differ)
+    share_of: list[float] | None = None
     servable: np.ndarray | None = None  # ascending indices of the services with eff > 0 (what constructions place)
     suffix_cache: dict = field(default_factory=dict)
     deadline: float = math.inf  # the solve's time limit (perf_counter); constructions stop there (`TimeUp`)
@@ -152,8 +156,9 @@ class Context:
         return out
 
 
-def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
-    """Precompute operating points, capacities, knees and candidate layouts of `instance`."""
+def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[float] | None = None) -> Context:
+    """Precompute operating points, capacities, knees and candidate layouts of `instance` (`share_of`: see
+    `Context.share_of`)."""
     opts = opts.effective(len(instance.services))
     mech = instance.mechanism
     names = list(instance.service_names)
@@ -198,9 +203,19 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
                         ok.append(bi)
                         if dev.context_mb * k + mm[-1] > limit:
                             continue
+                        one = cycle_rate(credit[bi], e)
+                        if k == 1 and instance.margin.late_share:  # the Poisson margin's per-tenant credit, d = e
+                            # at share 1 (valid for every share): a capacity per unit of partition, never below the
+                            # per-batch credit's; with a known service rate also the share-aware cap, which never
+                            # exceeds that rate (so alone it would make a light service's points look inefficient)
+                            cycles = slack_cycles(budget[i], e, e)
+                            one = max_rate(b, instance.margin.late_share, cycles, e, 0.0)
+                            if share_of is not None and share_of[i] > 0:
+                                one = max(one, max_rate(b, instance.margin.late_share, cycles, e, share_of[i]))
                         if k == 1:
-                            capc[i, j] = max(capc[i, j], cycle_rate(credit[bi], e))
-                        c = k * ml[bi] / e if ml[bi] is not None else cycle_rate(credit[bi], e, k)
+                            capc[i, j] = max(capc[i, j], one)
+                        c = k * ml[bi] / e if ml[bi] is not None else (
+                            one if k == 1 else cycle_rate(credit[bi], e, k))
                         if c > cap1[i, j]:
                             cap1[i, j] = c
                             best_point[(i, j)] = (bi, k)
@@ -219,6 +234,7 @@ def build_context(instance: Instance, opts: HeuristicOptions) -> Context:
                   exec_ms, mlat, mem, feas, cap1, best_point, eff, knee, [], instance.interference.form != "none",
                   form.needs_features)
     ctx.capc = capc
+    ctx.share_of = share_of
     ctx.servable = np.flatnonzero(eff > 0)
     ctx.layouts = enumerate_layouts(ctx)
     return ctx

@@ -37,7 +37,8 @@ def gc_paused():
 
 @register("heuristic", "heuristic",
           "stsched's spatial-temporal heuristic: knee-sized partitions, shared residual partitions, local search",
-          objectives=(Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT), options=HeuristicOptions)
+          objectives=(Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT), options=HeuristicOptions,
+          tenant_credit=True)
 class HeuristicSolver:
     """Spatial step (knee sizes, saturated partitions), temporal step (residual loads sharing partitions with
     batches and duty cycles under the latency rule), conservative interference, bounded local search; options
@@ -64,7 +65,8 @@ class HeuristicSolver:
         gpus = instance.gpus if lp_gpus is None else min(instance.gpus, _finite(lp_gpus))
         reserve = min(0.5 * options.time_limit_s, FINALIZE_S_PER_GPU * gpus)
         deadline = t0 + options.time_limit_s - reserve
-        ctx = build_context(instance, opts)
+        # min-gpus plans at scale 1: a tenant's share of its service is its rate over the service's rate
+        ctx = build_context(instance, opts, [s.rate for s in instance.services] if obj is Objective.MIN_GPUS else None)
         ctx.deadline = deadline
         bad = _unservable(ctx, rates_matter=obj is not Objective.MAX_SCALE)
         if bad:

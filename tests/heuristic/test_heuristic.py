@@ -182,12 +182,14 @@ def test_whole_gpu_cover_with_interference_on_the_h100_sm_data():
 
 def test_scale_full_search_reaches_the_optimum_the_plain_search_misses():
     """Under the Poisson margin, V100 3 services seed 2 (heuristic_eval section poisson): the plain max-scale
-    search stopped at 0.7825 when this was written, while the optimum (milp, proven) is 0.8378; the full search
-    reaches it."""
+    search stopped at 0.7825 when this was written, while the optimum (milp, proven) was 0.8378; the full search
+    reached it.  Under the rule of docs/RULES.md (the larger of the per-batch and the per-tenant credit; max-scale
+    credits every tenant as if it received its whole service's stream, as the milp does) both searches reach
+    0.8447, the milp's optimum for that model (0.84473)."""
     from stsched.scenarios import random_instance
     inst = random_instance(3, 2, 2, device="v100-mps", arrivals="deterministic").with_late_share(0.05)
     opts = SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=60.0)
     plain = run_solver("heuristic", inst, opts)
     full = run_solver("heuristic", inst, replace(opts, params=(("scale_full_search", "1"),)))
     assert plain.valid and full.valid
-    assert full.result.objective >= 0.835 and full.result.objective >= plain.result.objective - 1e-3
+    assert full.result.objective >= 0.8445 and full.result.objective >= plain.result.objective - 1e-3
