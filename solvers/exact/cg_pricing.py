@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.exact.cg_kernels import mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, shared_config, tenant_points
 from stsched.problem import Instance
 
@@ -440,25 +441,10 @@ def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, c
         tail = _Tail(k_dp, np.r_[0.0, np.cumsum(vmax / rho)], np.r_[0.0, np.cumsum(vmax)], delta)
     else:
         tail = _Tail(k_dp, np.zeros(1), np.zeros(1), delta)
-    nxt = tail.at(np.full(units + 1, k_dp), cols)
-    g = np.empty((k_dp + 1, units + 1)) if full else None
-    if full:
-        g[k_dp] = nxt
-    for k in range(k_dp - 1, -1, -1):
-        row = nxt.copy()
-        for i in range(first[k], first[k + 1]):
-            qi = q[i]
-            if qi > units:
-                continue
-            if qi == 0:
-                np.maximum(row, nxt + v[i], out=row)
-            else:
-                np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
-        if full:
-            g[k] = row
-        nxt = row
+    last = tail.at(np.full(units + 1, k_dp), cols)
+    g = mck_rows(first.astype(np.int64), q.astype(np.int64), v.astype(np.float64), last, int(k_dp), bool(full))
     if not full:
-        return nxt
+        return g[0]
     return pts, v, e, first, _Tables(g, tail), delta
 
 
