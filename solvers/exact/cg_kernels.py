@@ -51,6 +51,126 @@ def mck_rows(first: np.ndarray, q: np.ndarray, v: np.ndarray, last: np.ndarray, 
     return g
 
 
+@njit(cache=True, nogil=True)
+def mck_prepare(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray):
+    """The items of `_suffix_dp` grouped for `mck_rows`: per service its undominated points (value > 0 and above
+    every shorter point's of the service), by time; services ordered by their best density v / e (stable, ties by
+    service).  Returns (times, values, points, first item of each service (+ end), densities in that order)."""
+    o1 = np.argsort(e, kind="mergesort")
+    o = o1[np.argsort(svc[o1], kind="mergesort")]  # by service, then time (numpy's lexsort((e, svc)))
+    n_all = len(o)
+    keep = np.zeros(n_all, dtype=np.bool_)
+    n = 0  # services with a point kept
+    best = 0.0
+    kept_any = False
+    prev_s = -1
+    for j in range(n_all):
+        i = o[j]
+        if svc[i] != prev_s:
+            prev_s = svc[i]
+            best = 0.0
+            kept_any = False
+        if v[i] > best:  # worth more than every shorter point of the service (and > 0)
+            keep[j] = True
+            best = v[i]
+            if not kept_any:
+                kept_any = True
+                n += 1
+    dens = np.zeros(n)
+    lo = np.empty(n, dtype=np.int64)
+    hi = np.empty(n, dtype=np.int64)
+    k = -1
+    prev_s = -1
+    for j in range(n_all):
+        if not keep[j]:
+            continue
+        i = o[j]
+        if svc[i] != prev_s:
+            prev_s = svc[i]
+            k += 1
+            lo[k] = j
+        hi[k] = j + 1
+        d = v[i] / e[i]
+        if d > dens[k]:
+            dens[k] = d
+    rank = np.argsort(-dens, kind="mergesort")
+    m = int(keep.sum())
+    te = np.empty(m)
+    tv = np.empty(m)
+    tp = np.empty(m, dtype=pts.dtype)
+    first = np.empty(n + 1, dtype=np.int64)
+    t = 0
+    for r in range(n):
+        k = rank[r]
+        first[r] = t
+        for j in range(lo[k], hi[k]):
+            if keep[j]:
+                i = o[j]
+                te[t] = e[i]
+                tv[t] = v[i]
+                tp[t] = pts[i]
+                t += 1
+    first[n] = t
+    return te, tv, tp, first, dens[rank]
+
+
+@njit(cache=True, nogil=True)
+def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndarray, w: np.ndarray, u: np.ndarray,
+                budget: np.ndarray, mem: np.ndarray, cap_mem: float, k_max: int, n_services: int):
+    """The pricing's greedy tenant sets (cg_pricing.Pricer._sets): from each seed point, add the pool's point that
+    raises the set's value sum_t min(w_t / d, u_t) the most (d the sum of the times) while every tenant keeps
+    d + e_t <= budget_t, the memory fits `cap_mem`, no service twice and at most `k_max` tenants; stop when no
+    point raises it.  Returns the members of each seed's set (points, -1 padded; shape (seeds, k)), its size and
+    its value."""
+    k_cap = min(k_max, len(pool) + 1)
+    out = np.full((len(seeds), k_cap), -1, dtype=np.int64)
+    count = np.zeros(len(seeds), dtype=np.int64)
+    value = np.zeros(len(seeds))
+    taken = np.zeros(n_services, dtype=np.bool_)
+    n_pool = len(pool)
+    for r in range(len(seeds)):
+        seed = seeds[r]
+        out[r, 0] = seed
+        k = 1
+        taken[svc[seed]] = True
+        d = e[seed]
+        lim = budget[seed] - e[seed]
+        m_used = mem[seed]
+        val = min(w[seed] / d, u[seed])
+        while k < k_cap:
+            best_j = -1
+            best_v = -np.inf
+            for jj in range(n_pool):
+                j = pool[jj]
+                if taken[svc[j]]:
+                    continue
+                d2 = d + e[j]
+                if d2 > lim * (1 + 1e-9) or d2 + e[j] > budget[j] * (1 + 1e-9) or m_used + mem[j] > cap_mem:
+                    continue
+                v2 = 0.0
+                for t in range(k):
+                    i = out[r, t]
+                    v2 += min(w[i] / d2, u[i])
+                v2 += min(w[j] / d2, u[j])
+                if v2 > best_v:
+                    best_v = v2
+                    best_j = j
+            if best_j < 0 or best_v <= val * (1 + 1e-9):
+                break
+            out[r, k] = best_j
+            k += 1
+            taken[svc[best_j]] = True
+            d += e[best_j]
+            val = best_v
+            m_used += mem[best_j]
+            lim = min(lim, budget[best_j] - e[best_j])
+        for t in range(k):
+            taken[svc[out[r, t]]] = False
+        count[r] = k
+        value[r] = val
+    return out, count, value
+
+
 def mck_rows_numpy(first: np.ndarray, q: np.ndarray, v: np.ndarray, last: np.ndarray, k_dp: int, full: bool
                    ) -> np.ndarray:
     """`mck_rows` as numpy calls (the loop of the previous sessions; the reference of the tests)."""
@@ -77,4 +197,28 @@ def mck_rows_numpy(first: np.ndarray, q: np.ndarray, v: np.ndarray, last: np.nda
     return g
 
 
-__all__ = ["mck_rows", "mck_rows_numpy"]
+def mck_prepare_numpy(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray):
+    """`mck_prepare` as numpy calls (the previous sessions' code; the reference of the tests)."""
+    o = np.lexsort((e, svc))
+    svc, e, v, pts = svc[o], e[o], v[o], pts[o]
+    start = np.r_[True, svc[1:] != svc[:-1]]
+    seg = np.cumsum(start) - 1
+    big = float(v.max()) + 1.0 if len(v) else 1.0
+    vv = v + seg * big
+    prev = np.r_[-np.inf, np.maximum.accumulate(vv)[:-1]]
+    keep = (vv > prev) & (v > 0)
+    e, v, pts, seg = e[keep], v[keep], pts[keep], seg[keep]
+    if not len(v):
+        return e, v, pts, np.zeros(1, dtype=np.int64), np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    n = len(starts)
+    seg = np.cumsum(np.r_[True, seg[1:] != seg[:-1]]) - 1
+    dens = np.maximum.reduceat(v / e, starts)
+    rank = np.empty(n, dtype=int)
+    rank[np.argsort(-dens, kind="stable")] = np.arange(n)
+    o = np.lexsort((e, rank[seg]))
+    e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
+    return e, v, pts, np.searchsorted(pos, np.arange(n + 1)), -np.sort(-dens)
+
+
+__all__ = ["mck_prepare", "mck_prepare_numpy", "mck_rows", "mck_rows_numpy", "greedy_sets"]

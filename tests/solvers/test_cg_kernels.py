@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers.exact.cg_kernels import mck_rows, mck_rows_numpy
+from solvers.exact.cg_kernels import mck_prepare, mck_prepare_numpy, mck_rows, mck_rows_numpy
 
 
 @settings(max_examples=150, deadline=None)
@@ -28,3 +28,19 @@ def test_compiled_dp_equals_numpy(items, units, extra, full, seed):
     assert a.shape == b.shape == ((k_dp + 1) if full else 1, units + 1)
     assert np.array_equal(a, b)
     assert np.all(a[0] >= last)  # taking nothing is always possible
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(0, 6), st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0]),
+                                st.sampled_from([0.0, 0.5, 1.0, 2.0, 2.5, 4.0])), min_size=0, max_size=14))
+def test_compiled_grouping_equals_numpy(items):
+    """The grouping of the points (dominated ones dropped, services by density, ties included: values and times
+    from small sets) is the numpy code's."""
+    svc = np.array([s for s, _, _ in items], dtype=np.int64)
+    e = np.array([t for _, t, _ in items], dtype=float)
+    v = np.array([x for _, _, x in items], dtype=float)
+    pts = np.arange(len(items), dtype=np.int64)
+    a = mck_prepare(svc, e, v, pts)
+    b = mck_prepare_numpy(svc, e, v, pts)
+    for x, y in zip(a, b):
+        assert np.array_equal(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
