@@ -13,8 +13,10 @@ The column generation's wall time counts that first call like any other work.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
-from numba import njit
+from numba import njit, objmode
 
 
 @njit(cache=True, nogil=True)
@@ -171,6 +173,133 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
     return out, count, value
 
 
+@njit(cache=True, nogil=True)
+def _g_at(core: np.ndarray, start: int, cw: np.ndarray, cv: np.ndarray, delta: float, k: int, c: int) -> float:
+    """Row k, column c of the suffix tables (cg_pricing._Tables.at): the DP's rows up to `start`, the fractional
+    tail's past it."""
+    if k <= start:
+        return core[k, c]
+    j = k - start
+    x = np.interp(cw[j] + (c + 1) * delta, cw, cv) - cv[j]
+    return x if x > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def branch_sets(first: np.ndarray, V: np.ndarray, E: np.ndarray, core: np.ndarray, start: int, cw: np.ndarray,
+                cv: np.ndarray, delta: float, cap: float, thr: float, k_max: int, budget: int, keep: int,
+                deadline: float, cpu_clock: bool):
+    """The branch and bound of cg_pricing.Pricer._branch over one duty interval: services in the tables' order
+    (service k's points first[k]..first[k+1], values V, times E), at most one point each, times summing to at most
+    `cap`, at most `k_max` of them; the suffix tables (`core` rows, then the fractional tail) bound what the
+    services k.. add within c units.  Depth first, children by their bound, best first; a child is skipped once its
+    bound is at most max(thr, best so far).  Stops after `budget` nodes or past `deadline` (read every 512 nodes on
+    the process's CPU clock or the wall clock).
+    Returns (complete, best value of a set of >= 2 points, the `keep` best sets worth more than `thr` (points, -1
+    padded), their values, nodes left)."""
+    n_serv = len(first) - 1
+    n_items = first[n_serv]
+    top = core.shape[1] - 1
+    pos = np.empty(n_items, dtype=np.int64)
+    for k in range(n_serv):
+        for i in range(first[k], first[k + 1]):
+            pos[i] = k
+    depth_cap = min(k_max, n_serv) + 1
+    best_sets = np.full((keep, depth_cap), -1, dtype=np.int64)
+    best_vals = np.full(keep, -np.inf)
+    n_best = 0
+    members = np.full(depth_cap, -1, dtype=np.int64)
+    # frames: a node's children (items, bounds, sorted) in a shared buffer, the next child to try, its state
+    buf_item = np.empty(depth_cap * (n_items + 1), dtype=np.int64)
+    buf_bnd = np.empty(depth_cap * (n_items + 1))
+    f_lo = np.empty(depth_cap + 1, dtype=np.int64)
+    f_hi = np.empty(depth_cap + 1, dtype=np.int64)
+    f_ptr = np.empty(depth_cap + 1, dtype=np.int64)
+    f_cap = np.empty(depth_cap + 1)
+    f_val = np.empty(depth_cap + 1)
+    z = 0.0
+    tmp_item = np.empty(n_items + 1, dtype=np.int64)
+    tmp_bnd = np.empty(n_items + 1)
+    depth = 0  # number of members of the node on top of the stack
+    k0, ncap, val = 0, cap, 0.0
+    buf_top = 0
+    complete = True
+    while True:
+        # ---- visit the node (k0, ncap, val) at `depth`
+        budget -= 1
+        if budget < 0:
+            complete = False
+            break
+        if budget % 512 == 0:
+            with objmode(now="float64"):
+                now = time.process_time() if cpu_clock else time.perf_counter()
+            if now > deadline:
+                complete = False
+                budget = -1
+                break
+        if depth > 1 and val > z:  # one-point sets are priced exactly elsewhere
+            z = val
+        if depth > 1 and val > thr:
+            if n_best < keep:
+                slot = n_best
+                n_best += 1
+            else:
+                slot = np.argmin(best_vals)
+                if best_vals[slot] >= val:
+                    slot = -1
+            if slot >= 0:
+                best_vals[slot] = val
+                best_sets[slot, :] = -1
+                best_sets[slot, :depth] = members[:depth]
+        m = 0
+        if depth < k_max and k0 < n_serv:
+            bar = max(thr, z)
+            c_idx = min(int(ncap / delta + 1e-9), top)
+            end = k0
+            while end < n_serv and _g_at(core, start, cw, cv, delta, end, c_idx) + val > bar:
+                end += 1
+            for i in range(first[k0], first[end]):
+                if E[i] <= ncap + 1e-12:
+                    rem = min(int((ncap - E[i]) / delta + 1e-9), top)
+                    b = val + V[i] + _g_at(core, start, cw, cv, delta, pos[i] + 1, rem)
+                    if b > bar:
+                        tmp_item[m] = i
+                        tmp_bnd[m] = b
+                        m += 1
+        order = np.argsort(-tmp_bnd[:m], kind="mergesort")
+        f_lo[depth] = buf_top
+        for t in range(m):
+            buf_item[buf_top + t] = tmp_item[order[t]]
+            buf_bnd[buf_top + t] = tmp_bnd[order[t]]
+        buf_top += m
+        f_hi[depth] = buf_top
+        f_ptr[depth] = f_lo[depth]
+        f_cap[depth] = ncap
+        f_val[depth] = val
+        # ---- the next node: the next worthwhile child of the deepest frame that has one
+        found = False
+        while depth >= 0:
+            while f_ptr[depth] < f_hi[depth]:
+                t = f_ptr[depth]
+                f_ptr[depth] += 1
+                if buf_bnd[t] <= max(thr, z):
+                    continue
+                j = buf_item[t]
+                members[depth] = j
+                k0 = pos[j] + 1
+                ncap = f_cap[depth] - E[j]
+                val = f_val[depth] + V[j]
+                found = True
+                break
+            if found:
+                break
+            buf_top = f_lo[depth]
+            depth -= 1
+        if not found:
+            break
+        depth += 1
+    return complete, z, best_sets[:n_best], best_vals[:n_best], budget
+
+
 def mck_rows_numpy(first: np.ndarray, q: np.ndarray, v: np.ndarray, last: np.ndarray, k_dp: int, full: bool
                    ) -> np.ndarray:
     """`mck_rows` as numpy calls (the loop of the previous sessions; the reference of the tests)."""
@@ -221,4 +350,4 @@ def mck_prepare_numpy(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.nda
     return e, v, pts, np.searchsorted(pos, np.arange(n + 1)), -np.sort(-dens)
 
 
-__all__ = ["mck_prepare", "mck_prepare_numpy", "mck_rows", "mck_rows_numpy", "greedy_sets"]
+__all__ = ["mck_prepare", "mck_prepare_numpy", "mck_rows", "mck_rows_numpy", "greedy_sets", "branch_sets"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.exact.cg_kernels import greedy_sets, mck_prepare, mck_rows
+from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, shared_config, tenant_points
 from stsched.problem import Instance
 
@@ -319,47 +319,13 @@ class Pricer:
         db, (items, V, E, first, g, delta) = self._knapsack(sd, ctx, d0, d1, full=True)
         if db <= thr:
             return db
-        n_serv = len(first) - 1
-        pos = np.repeat(np.arange(n_serv), np.diff(first))  # the service position of each item
-        k_max = self.max_tenants or n_serv
-        top = g.shape[1] - 1
-        z = [0.0]  # the interval's best objective
-        sets: list[tuple[float, list[int]]] = []
-
-        def dfs(k0: int, cap: float, val: float, members: list[int]) -> bool:
-            self._budget -= 1
-            if self._budget < 0 or (self._budget % 512 == 0 and self.clock() > self.deadline):
-                self._budget = -1
-                return False
-            if len(members) > 1 and val > z[0]:  # one-tenant sets are priced exactly (the singles)
-                z[0] = val
-                if val > thr:
-                    sets.append((val, list(members)))
-            if len(members) >= k_max or k0 >= n_serv:
-                return True
-            bar = max(thr, z[0])
-            col = g.at(np.arange(k0, n_serv), min(int(cap / delta + 1e-9), top)) + val  # non-increasing: a prefix is worth trying
-            stop = np.flatnonzero(col <= bar)
-            end = k0 + (int(stop[0]) if len(stop) else n_serv - k0)
-            if end <= k0:
-                return True
-            sub = np.arange(first[k0], first[end])
-            sub = sub[E[sub] <= cap + 1e-12]
-            if not len(sub):
-                return True
-            rem = np.minimum(((cap - E[sub]) / delta + 1e-9).astype(int), top)
-            bnd = val + V[sub] + g.at(pos[sub] + 1, rem)
-            keep = bnd > bar
-            sub, bnd = sub[keep], bnd[keep]
-            for i in np.argsort(-bnd, kind="stable").tolist():
-                if bnd[i] <= max(thr, z[0]):
-                    continue
-                j = int(sub[i])
-                if not dfs(int(pos[j]) + 1, cap - float(E[j]), val + float(V[j]), members + [j]):
-                    return False
-            return True
-
-        complete = dfs(0, d1, 0.0, [])
+        k_max = self.max_tenants or len(first) - 1
+        tail = g.tail
+        complete, z, best, vals, left = branch_sets(
+            first, V, E, g.core, tail.start, np.asarray(tail.cw, float), np.asarray(tail.cv, float), delta, d1, thr,
+            int(k_max), int(self._budget), 10, float(self.deadline), self.clock is time.process_time)
+        self._budget = int(left)
+        sets = [(float(vals[r]), [int(j) for j in best[r] if j >= 0]) for r in range(len(vals))]
         for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
             pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
             d = float(sum(sd.e[i] for i in pts))
@@ -375,7 +341,7 @@ class Pricer:
         if not complete:
             self.fallbacks += 1
             return db  # out of nodes: the knapsack bound stands
-        return max(z[0], thr) if z[0] <= thr else z[0]
+        return max(z, thr)
 
 def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int,
                core: int = 0, full: bool = True):
