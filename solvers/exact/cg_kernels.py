@@ -184,7 +184,7 @@ def _g_at(core: np.ndarray, start: int, cw: np.ndarray, cv: np.ndarray, delta: f
     return x if x > 0.0 else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)  # (it reads the clock in object mode: no nogil)
 def branch_sets(first: np.ndarray, V: np.ndarray, E: np.ndarray, core: np.ndarray, start: int, cw: np.ndarray,
                 cv: np.ndarray, delta: float, cap: float, thr: float, k_max: int, budget: int, keep: int,
                 deadline: float, cpu_clock: bool):

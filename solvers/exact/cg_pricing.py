@@ -322,8 +322,9 @@ class Pricer:
         k_max = self.max_tenants or len(first) - 1
         tail = g.tail
         complete, z, best, vals, left = branch_sets(
-            first, V, E, g.core, tail.start, np.asarray(tail.cw, float), np.asarray(tail.cv, float), delta, d1, thr,
-            int(k_max), int(self._budget), 10, float(self.deadline), self.clock is time.process_time)
+            first, V, E, g.core, int(tail.start), np.asarray(tail.cw, float), np.asarray(tail.cv, float),
+            float(delta), float(d1), float(thr), int(k_max), int(self._budget), 10, float(self.deadline),
+            bool(self.clock is time.process_time))
         self._budget = int(left)
         sets = [(float(vals[r]), [int(j) for j in best[r] if j >= 0]) for r in range(len(vals))]
         for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
