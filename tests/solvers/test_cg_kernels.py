@@ -82,3 +82,12 @@ def test_branch_and_bound_finds_the_best_set(items, cap, k_max, core, thr):
         assert 2 <= len(members) <= k_max and val > thr
         assert len({int(svc[pts[j]]) for j in members}) == len(members)
         assert E[members].sum() <= cap + 1e-9 and V[members].sum() == pytest.approx(val)
+
+
+def test_warm_prints_its_cost(capsys):
+    """`python -m solvers.exact.cg_warm` fills the kernels' cache and prints what that cost."""
+    from solvers.exact.cg_warm import main
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cg kernels ready:") and "s CPU" in out
