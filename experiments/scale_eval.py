@@ -27,9 +27,9 @@ LP) each step closes (results/scale/integrality.csv).
 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
-of course do.  One exception: cg's integer master (CBC through PuLP offers no work limit here) gets 10 s (the
-column generation inside it keeps its work limit, the heuristic's warm start its own budgets), so a cg plan may
-differ where CBC does not finish within that on a slower machine.
+of course do.  One exception: cg's integer master (its MIP engine, HiGHS by default, is given no work limit here)
+gets 10 s (the column generation inside it keeps its work limit, the heuristic's warm start its own budgets), so a
+cg plan may differ where the engine does not finish within that on a slower machine.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ DEVICES = ("a100-mps", "a100-mig")
 OBJECTIVES = (Objective.MIN_GPUS.value, Objective.MAX_SCALE.value)
 BASELINES = ("nexus", "gslice", "gpulet", "igniter", "parvagpu")
 EXACT = ("milp", "cpsat")
-QUICK_CG_LIMIT = 10.0  # --quick: cg's integer master (CBC) is limited by time, the rest of the grid by work
+QUICK_CG_LIMIT = 10.0  # --quick: cg's integer master (its MIP engine) is limited by time, the rest of the grid by work
 EXACT_MAX_SERVICES = 64  # milp/cpsat are tried only up to here (their enumeration and 60 s limit end there)
 
 

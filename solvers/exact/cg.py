@@ -1,6 +1,8 @@
 """Solver `cg`: the configuration LP by column generation (solvers.exact.colgen) as a certified bound, and integer
-plans from its columns (price-and-branch: the slots MILP of solvers.exact.milp over the generated columns, CBC or
-HiGHS as its engine, warm-started with `options.warm_start` or a greedy start).
+plans from its columns (price-and-branch: the slots MILP of solvers.exact.milp over the generated columns, HiGHS
+(default: its MIP start is the warm plan; on the 256-service MPS instance it found 89 GPUs where CBC kept the warm
+start's 92, docs/RESULTS.md "Cluster scale") or CBC (`--engine cbc`) as its engine, warm-started with
+`options.warm_start` or a greedy start).
 
 `bound(instance, options)` is the bound provider behind `stsched bound` and `stsched solve --bound cg`.  The plan's
 certified gap is measured against that bound (min-gpus: rounded up to whole GPUs), never against the MILP's own
@@ -272,7 +274,7 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         start = greedy_counts(data, obj)
         empty = not (start.layouts or start.configs)
         warm = None if empty or _gpus_in(data, start) > instance.gpus else start
-    backend = (options.engine or "cbc").lower()
+    backend = (options.engine or "highs").lower()
     out = _engine(backend)(data, replace(options, time_limit_s=limit), warm, limit)
     plan = None
     if out.counts is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, shared_config, tenant_points
 from stsched.problem import Instance
 
@@ -163,34 +164,14 @@ class Pricer:
         pool = live[np.argsort(-(v1 / sd.e[live]), kind="stable")[: self.opts.pool]]
         seeds = live[np.argsort(-v1, kind="stable")[: self.opts.seeds]]
         pool = np.unique(np.r_[pool, seeds])
-        pe, pw, pu, pb, ps, pm = sd.e[pool], w[pool], u[pool], sd.budget[pool], sd.svc[pool], sd.mem[pool]
         cap_mem = self._mem_cap(sd.size)
-        k_max = self.max_tenants or len(pool)
+        k_max = self.max_tenants or len(pool) + 1
+        sets, count, value = greedy_sets(seeds.astype(np.int64), pool.astype(np.int64), sd.svc, sd.e, w, u,
+                                         sd.budget, sd.mem.astype(float), float(min(cap_mem, 1e300)), int(k_max),
+                                         len(self.rates))
         found: dict[tuple, tuple[float, Config]] = {}
-        taken = np.zeros(len(self.rates), dtype=bool)  # the services of the set being grown
-        for seed in seeds:
-            members = [int(seed)]
-            taken[:] = False
-            taken[sd.svc[seed]] = True
-            d, lim = float(sd.e[seed]), float(sd.budget[seed] - sd.e[seed])
-            mem = float(sd.mem[seed])
-            val = float(min(w[seed] / d, u[seed]))
-            while len(members) < k_max:
-                d2 = d + pe
-                ok = (d2 <= lim * (1 + 1e-9)) & (d2 + pe <= pb * (1 + 1e-9)) & (mem + pm <= cap_mem)
-                ok &= ~taken[ps]
-                if not ok.any():
-                    break
-                mw, mu_ = w[members][:, None], u[members][:, None]
-                v2 = np.minimum(mw / d2[None, :], mu_).sum(axis=0) + np.minimum(pw / d2, pu)
-                v2[~ok] = -np.inf
-                j = int(np.argmax(v2))
-                if v2[j] <= val * (1 + 1e-9):
-                    break
-                members.append(int(pool[j]))
-                taken[ps[j]] = True
-                d, val, mem = float(d2[j]), float(v2[j]), mem + float(pm[j])
-                lim = min(lim, float(pb[j] - pe[j]))
+        for r in range(len(seeds)):
+            members, val = sets[r, :count[r]].tolist(), float(value[r])
             if len(members) < 2 or val <= mu * (1 + TOL) + 1e-12:
                 continue
             members.sort(key=lambda i: sd.svc[i])
@@ -338,47 +319,14 @@ class Pricer:
         db, (items, V, E, first, g, delta) = self._knapsack(sd, ctx, d0, d1, full=True)
         if db <= thr:
             return db
-        n_serv = len(first) - 1
-        pos = np.repeat(np.arange(n_serv), np.diff(first))  # the service position of each item
-        k_max = self.max_tenants or n_serv
-        top = g.shape[1] - 1
-        z = [0.0]  # the interval's best objective
-        sets: list[tuple[float, list[int]]] = []
-
-        def dfs(k0: int, cap: float, val: float, members: list[int]) -> bool:
-            self._budget -= 1
-            if self._budget < 0 or (self._budget % 512 == 0 and self.clock() > self.deadline):
-                self._budget = -1
-                return False
-            if len(members) > 1 and val > z[0]:  # one-tenant sets are priced exactly (the singles)
-                z[0] = val
-                if val > thr:
-                    sets.append((val, list(members)))
-            if len(members) >= k_max or k0 >= n_serv:
-                return True
-            bar = max(thr, z[0])
-            col = g.at(np.arange(k0, n_serv), min(int(cap / delta + 1e-9), top)) + val  # non-increasing: a prefix is worth trying
-            stop = np.flatnonzero(col <= bar)
-            end = k0 + (int(stop[0]) if len(stop) else n_serv - k0)
-            if end <= k0:
-                return True
-            sub = np.arange(first[k0], first[end])
-            sub = sub[E[sub] <= cap + 1e-12]
-            if not len(sub):
-                return True
-            rem = np.minimum(((cap - E[sub]) / delta + 1e-9).astype(int), top)
-            bnd = val + V[sub] + g.at(pos[sub] + 1, rem)
-            keep = bnd > bar
-            sub, bnd = sub[keep], bnd[keep]
-            for i in np.argsort(-bnd, kind="stable").tolist():
-                if bnd[i] <= max(thr, z[0]):
-                    continue
-                j = int(sub[i])
-                if not dfs(int(pos[j]) + 1, cap - float(E[j]), val + float(V[j]), members + [j]):
-                    return False
-            return True
-
-        complete = dfs(0, d1, 0.0, [])
+        k_max = self.max_tenants or len(first) - 1
+        tail = g.tail
+        complete, z, best, vals, left = branch_sets(
+            first, V, E, g.core, int(tail.start), np.asarray(tail.cw, float), np.asarray(tail.cv, float),
+            float(delta), float(d1), float(thr), int(k_max), int(self._budget), 10, float(self.deadline),
+            bool(self.clock is time.process_time))
+        self._budget = int(left)
+        sets = [(float(vals[r]), [int(j) for j in best[r] if j >= 0]) for r in range(len(vals))]
         for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
             pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
             d = float(sum(sd.e[i] for i in pts))
@@ -394,7 +342,7 @@ class Pricer:
         if not complete:
             self.fallbacks += 1
             return db  # out of nodes: the knapsack bound stands
-        return max(z[0], thr) if z[0] <= thr else z[0]
+        return max(z, thr)
 
 def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int,
                core: int = 0, full: bool = True):
@@ -410,55 +358,25 @@ def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, c
     set, at a fraction of the DP's work when services are many.  `full` False: only the row g[0].
     Returns (points, values, times, first item of each service (+ end), g, unit), or the bound when not `full`."""
     delta = cap / units
-    o = np.lexsort((e, svc))
-    svc, e, v, pts = svc[o], e[o], v[o], pts[o]
-    start = np.r_[True, svc[1:] != svc[:-1]]
-    seg = np.cumsum(start) - 1
-    big = float(v.max()) + 1.0 if len(v) else 1.0
-    vv = v + seg * big
-    prev = np.r_[-np.inf, np.maximum.accumulate(vv)[:-1]]
-    keep = (vv > prev) & (v > 0)
-    svc, e, v, pts, seg = svc[keep], e[keep], v[keep], pts[keep], seg[keep]
+    e, v, pts, first, dens = mck_prepare(np.ascontiguousarray(svc, dtype=np.int64), np.ascontiguousarray(e, float),
+                                         np.ascontiguousarray(v, float), np.ascontiguousarray(pts, dtype=np.int64))
+    n = len(first) - 1
     if not len(v):
         return (pts, v, e, np.zeros(1, dtype=int), _Tables(np.zeros((1, units + 1)), _Tail(
             0, np.zeros(1), np.zeros(1), delta)), delta) if full else np.zeros(units + 1)
-    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])  # services with an item left (seg is sorted)
-    n = len(starts)
-    seg = np.cumsum(np.r_[True, seg[1:] != seg[:-1]]) - 1
-    dens = np.maximum.reduceat(v / e, starts)
-    rank = np.empty(n, dtype=int)
-    rank[np.argsort(-dens, kind="stable")] = np.arange(n)
-    o = np.lexsort((e, rank[seg]))
-    e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
-    first = np.searchsorted(pos, np.arange(n + 1))
-    q = np.floor(e / delta + 1e-9).astype(int)
+    q = np.floor(e / delta + 1e-9).astype(np.int64)
     k_dp = n if core <= 0 or n <= core else core
     cols = np.arange(units + 1)
     if k_dp < n:  # the fractional rows of the services past the core (in density order)
         vmax = v[first[k_dp + 1:] - 1]  # undominated: a service's last point is its most valuable
-        rho = np.maximum(-np.sort(-dens)[k_dp:], 1e-300)
+        rho = np.maximum(dens[k_dp:], 1e-300)
         tail = _Tail(k_dp, np.r_[0.0, np.cumsum(vmax / rho)], np.r_[0.0, np.cumsum(vmax)], delta)
     else:
         tail = _Tail(k_dp, np.zeros(1), np.zeros(1), delta)
-    nxt = tail.at(np.full(units + 1, k_dp), cols)
-    g = np.empty((k_dp + 1, units + 1)) if full else None
-    if full:
-        g[k_dp] = nxt
-    for k in range(k_dp - 1, -1, -1):
-        row = nxt.copy()
-        for i in range(first[k], first[k + 1]):
-            qi = q[i]
-            if qi > units:
-                continue
-            if qi == 0:
-                np.maximum(row, nxt + v[i], out=row)
-            else:
-                np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
-        if full:
-            g[k] = row
-        nxt = row
+    last = tail.at(np.full(units + 1, k_dp), cols)
+    g = mck_rows(first, q, v, last, int(k_dp), bool(full))
     if not full:
-        return nxt
+        return g[0]
     return pts, v, e, first, _Tables(g, tail), delta
 
 

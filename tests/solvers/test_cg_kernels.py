@@ -1,0 +1,93 @@
+"""The compiled kernels of the column generation's pricing (solvers/exact/cg_kernels.py): the knapsack DP and its
+grouping equal the numpy code they replaced, bit for bit, and the branch and bound finds the best set that
+enumeration finds, on random inputs (hypothesis)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.exact.cg_kernels import branch_sets, mck_prepare, mck_prepare_numpy, mck_rows, mck_rows_numpy
+from solvers.exact.cg_pricing import _suffix_dp
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(st.lists(st.tuples(st.integers(0, 40), st.floats(0.0, 5.0, allow_nan=False)), min_size=1,
+                               max_size=4), min_size=0, max_size=8),
+       units=st.integers(0, 32), extra=st.integers(0, 3), full=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_compiled_dp_equals_numpy(items, units, extra, full, seed):
+    """Services of 1-4 items (sizes may exceed the units, or be 0), a core of all but `extra` of them, a random
+    non-decreasing last row (the fractional tail's): the same rows, exactly."""
+    k_dp = max(0, len(items) - extra)
+    first = np.r_[0, np.cumsum([len(x) for x in items[:k_dp]])].astype(np.int64)
+    flat = [it for x in items[:k_dp] for it in x]
+    q = np.array([a for a, _ in flat], dtype=np.int64)
+    v = np.array([b for _, b in flat], dtype=np.float64)
+    last = np.sort(np.random.default_rng(seed).random(units + 1) * 3.0)
+    a = mck_rows(first, q, v, last, k_dp, full)
+    b = mck_rows_numpy(first, q, v, last, k_dp, full)
+    assert a.shape == b.shape == ((k_dp + 1) if full else 1, units + 1)
+    assert np.array_equal(a, b)
+    assert np.all(a[0] >= last)  # taking nothing is always possible
+
+
+@settings(max_examples=150, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(0, 6), st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0]),
+                                st.sampled_from([0.0, 0.5, 1.0, 2.0, 2.5, 4.0])), min_size=0, max_size=14))
+def test_compiled_grouping_equals_numpy(items):
+    """The grouping of the points (dominated ones dropped, services by density, ties included: values and times
+    from small sets) is the numpy code's."""
+    svc = np.array([s for s, _, _ in items], dtype=np.int64)
+    e = np.array([t for _, t, _ in items], dtype=float)
+    v = np.array([x for _, _, x in items], dtype=float)
+    pts = np.arange(len(items), dtype=np.int64)
+    a = mck_prepare(svc, e, v, pts)
+    b = mck_prepare_numpy(svc, e, v, pts)
+    for x, y in zip(a, b):
+        assert np.array_equal(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(0, 5), st.floats(0.1, 3.0), st.floats(0.01, 2.0)), min_size=1,
+                      max_size=10),
+       cap=st.floats(0.5, 6.0), k_max=st.integers(2, 4), core=st.sampled_from([0, 1, 2]),
+       thr=st.floats(0.0, 2.0))
+def test_branch_and_bound_finds_the_best_set(items, cap, k_max, core, thr):
+    """The compiled branch and bound over the knapsack tables (full DP or a core and the fractional tail) finds the
+    best set of at least two points (one per service, times within `cap`, at most `k_max`), as enumeration does;
+    the sets it returns are sets of that kind worth what it says, all above `thr`."""
+    svc = np.array([s for s, _, _ in items], dtype=np.int64)
+    e = np.array([t for _, t, _ in items])
+    v = np.array([x for _, _, x in items])
+    pts, V, E, first, tables, delta = _suffix_dp(svc, e, v, np.arange(len(items)), cap, 64, core)
+    complete, z, sets, vals, left = branch_sets(first, V, E, tables.core, tables.tail.start, tables.tail.cw,
+                                                tables.tail.cv, delta, cap, thr, k_max, 10 ** 6, 10, np.inf, False)
+    assert complete and left > 0
+    best = 0.0  # enumeration over the original points (dominated ones included)
+    for k in range(2, k_max + 1):
+        for comb in itertools.combinations(range(len(items)), k):
+            if len({svc[i] for i in comb}) == k and e[list(comb)].sum() <= cap + 1e-12:
+                best = max(best, float(v[list(comb)].sum()))
+    if best > thr:
+        assert z == pytest.approx(best, rel=1e-9)
+        assert len(vals) and max(vals) == pytest.approx(best, rel=1e-9)
+    else:
+        assert z <= thr + 1e-9 or z == pytest.approx(best, rel=1e-9)
+    for row, val in zip(sets, vals):
+        members = [int(j) for j in row if j >= 0]
+        assert 2 <= len(members) <= k_max and val > thr
+        assert len({int(svc[pts[j]]) for j in members}) == len(members)
+        assert E[members].sum() <= cap + 1e-9 and V[members].sum() == pytest.approx(val)
+
+
+def test_warm_prints_its_cost(capsys):
+    """`python -m solvers.exact.cg_warm` fills the kernels' cache and prints what that cost."""
+    from solvers.exact.cg_warm import main
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cg kernels ready:") and "s CPU" in out
