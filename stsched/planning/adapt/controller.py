@@ -322,20 +322,27 @@ class _Minutes:
         return expected + n_c, frac * expected + good_c, False
 
 
-def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> AdaptResult:
-    """Run one policy over the trace and report reconfigurations, downtime, GPU-hours and SLO attainment."""
-    t_start = time.perf_counter()
+def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndarray, float, int]:
+    """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
+    i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
-    names = instance.service_names
     off = options.function_offset
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
         shapes = rate_schedule([1.0] * options.function_pool, options.trace, "peak")
-        idx = (off + np.arange(len(names))) % options.function_pool
+        idx = (off + np.arange(len(instance.services))) % options.function_pool
         schedule = shapes[idx] * np.array([s.rate for s in instance.services])[:, None]
     span = trace.span_s if options.hours is None else min(trace.span_s, options.hours * 3600.0)
-    minutes = int(math.ceil(span / trace.bin_s - 1e-9))
+    return schedule, span, int(math.ceil(span / trace.bin_s - 1e-9))
+
+
+def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> AdaptResult:
+    """Run one policy over the trace and report reconfigurations, downtime, GPU-hours and SLO attainment."""
+    t_start = time.perf_counter()
+    trace = load_count_trace(options.trace)
+    names = instance.service_names
+    schedule, span, minutes = service_schedule(instance, options)
     per_epoch = int(round(options.epoch_s / trace.bin_s))
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
