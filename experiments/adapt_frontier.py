@@ -51,6 +51,7 @@ from experiments.plots import save_figure
 from stsched.errors import InputError
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
+from stsched.planning.adapt.offline import Frontier, frontier as dp_frontier, window_needs
 from stsched.scenarios import gpulet_mix
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,51 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
                            - (ch0.ru_utime + ch0.ru_stime), 1)}
 
 
+NEED_KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "offset"]
+
+
+def needs_point(p: Mapping[str, object]) -> dict[str, object]:
+    """One window's GPU needs for the clairvoyant bound (`stsched.planning.adapt.offline.window_needs`), as
+    space-separated numbers: certified (LP bound per minute), scratch (the plan from scratch per epoch)."""
+    inst = gpulet_mix(str(p["mix"]), 400, rate=float(p["level"]))
+    hours = float(p["hours"])
+    c0 = time.process_time()
+    nd = window_needs(inst, AdaptOptions(epoch_s=float(p["epoch_s"]), hours=None if hours >= 8 else hours,
+                                         downtime=str(p["downtime"]), function_offset=int(p["offset"]),
+                                         simulate=False))
+    return {"certified": " ".join(map(str, nd.certified)), "minute_h": " ".join(f"{x:.6g}" for x in nd.minute_h),
+            "scratch": " ".join(map(str, nd.scratch)), "epoch_h": " ".join(f"{x:.6g}" for x in nd.epoch_h),
+            "cpu_s": round(time.process_time() - c0, 1)}
+
+
+def bound_frontiers(need_rows: Sequence[Mapping[str, str]]) -> dict[int, tuple[Frontier, Frontier]]:
+    """offset -> (certified, from scratch) frontiers of the clairvoyant bound, from needs.csv's rows."""
+    def seq(text: str, kind: type) -> list:
+        return [kind(x) for x in text.split()]
+
+    out = {}
+    for r in need_rows:
+        if r.get("scratch"):
+            out[int(r["offset"])] = (dp_frontier(seq(r["certified"], int), seq(r["minute_h"], float)),
+                                     dp_frontier(seq(r["scratch"], int), seq(r["epoch_h"], float)))
+    return out
+
+
+def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[str, bool | None]:
+    """The fewest reconfigurations any policy above the need pays for the window's GPU-hour target (volatile:
+    80 % of the saving; calm: +5 % against full), its ratio to full's, and whether the target is reachable at all
+    (None: not even the need's floor fits the GPU-hours)."""
+    w = pols["_window"]
+    budget = (w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]) if w["volatile"]
+              else w["full_hours"] * (1 + CALM_HOURS))
+    c = f.min_changes(budget)
+    if c is None:
+        return "beyond the floor", None
+    allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
+    ratio = c / w["full_reconf"] if w["full_reconf"] > 0 else 0.0
+    return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
+
+
 # -- analysis ------------------------------------------------------------------------------------------------
 def dominates(a: tuple[float, float], b: tuple[float, float], tol: float = 1e-9) -> bool:
     """(reconfigurations, GPU-hours) `a` is no worse than `b` in both and better in one."""
@@ -188,22 +234,35 @@ def verdict(pols: Mapping[str, Mapping[str, float]], policy: str) -> tuple[bool,
     return ok, not beaten, why
 
 
-def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> str:
+def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
+            bounds: Mapping[int, tuple[Frontier, Frontier]] | None = None) -> str:
     table = window_table(rows)
+    bounds = bounds or {}
     if not table:
         return "no complete window yet\n"
     hours = sorted({r.get("hours", "") for r in rows})
     lines = [f"# Re-planning frontiers over windows of azure-functions-2019 (standby, {', '.join(hours)} h)", "",
              f"Windows (offset = first function): {', '.join(map(str, table))}; development windows: "
              f"{', '.join(str(o) for o in DEVELOPMENT if o in table)}.  Cells: layout reconfigurations (tenant "
-             "changes) / share of full re-partitioning's GPU-hour saving over static peak captured.", ""]
+             "changes) / share of full re-partitioning's GPU-hour saving over static peak captured.  Bound: the "
+             "fewest layout reconfigurations (ratio to full's) of any policy whose GPU count stays above the "
+             "window's need and meets the GPU-hour target (volatile: 80 % of the saving; calm: +5 % against "
+             "full), `stsched.planning.adapt.offline`; need = the plan from scratch per epoch (scratch) or the LP "
+             "bound per minute (certified, any policy); `*`: the ratio target is out of reach.", ""]
     present = [p for p in policies if any(p in v for v in table.values())]
-    head = ["window", "static GPU-h", "full: reconf. / GPU-h", "saving"] + present
+    head = ["window", "static GPU-h", "full: reconf. / GPU-h", "saving"]
+    if bounds:
+        head += ["bound (scratch)", "bound (certified)"]
+    head += present
     body = []
     for off, pols in table.items():
         w = pols["_window"]
         cells = [f"{off}..{off + 3}" + (" (dev)" if off in DEVELOPMENT else ""), f"{w['static']:.2f}",
                  f"{w['full_reconf']:.0f} / {w['full_hours']:.2f}", f"{w['saving']:.1%}"]
+        if bounds:
+            for f in bounds.get(off, (None, None))[::-1]:
+                text, ok = bound_cell(pols, f) if f is not None else ("not computed", True)
+                cells.append(text + ("" if ok else " *"))
         for p in present:
             v = pols.get(p)
             cells.append("" if v is None else f"{v['reconf']:.0f} ({v['tenants']:.0f}) / "
@@ -339,6 +398,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="policy points 'name[knob=v,...]', separated by ';' or ',' outside brackets")
     ap.add_argument("--hours", type=float, default=HOURS)
     ap.add_argument("--simulate", action="store_true", help="simulate (attainment) instead of plan-only")
+    ap.add_argument("--no-bound", action="store_true",
+                    help="do not compute the windows' needs for the clairvoyant bound (needs.csv: ~8 s of CPU each)")
     args = study_args(ap, argv, quick="4 windows, the baselines and the adaptive default, 2 hours")
     if args.quick:  # the adaptive default only: its knob sweep is the full study's
         args.offsets, args.hours = "0,8,16,24", min(args.hours, 2.0)
@@ -369,7 +430,17 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh, filename=filename)  # the shared runner
     rows = [r for r in rows if r.get("hours") == str(args.hours)]
     every = list(dict.fromkeys(policies + [r["policy"] for r in rows]))
-    text = summary(rows, every)
+    need_grid = [{k: v for k, v in p.items() if k in NEED_KEYS} for p in grid]
+    need_grid = list({tuple(sorted(p.items())): p for p in need_grid}.values())
+    if args.simulate:
+        need_rows = []
+    elif args.plot_only or args.no_bound:
+        need_path = results_dir(EXPERIMENT) / "needs.csv"
+        need_rows = read_rows(EXPERIMENT, "needs.csv") if need_path.exists() else []
+    else:
+        need_rows = run_grid(EXPERIMENT, need_grid, NEED_KEYS, needs_point, filename="needs.csv")
+    bounds = bound_frontiers([r for r in need_rows if r.get("hours") == str(args.hours)])
+    text = summary(rows, every, bounds)
     if not args.simulate:
         write_atomic(results_dir(EXPERIMENT) / "summary.md", text)
         print("\n".join(map(str, plot(rows, every))))

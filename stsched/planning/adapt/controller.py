@@ -131,6 +131,9 @@ class AdaptOptions(AdaptiveKnobs):
         if self.change_budget is not None and not (self.change_budget >= 0 and math.isfinite(self.change_budget)):
             raise InputError(f"change_budget must be a finite number >= 0 (a fraction of full re-partitioning's "
                              f"layout changes), got {self.change_budget!r}")
+        if self.off_rent is not None and not (self.off_rent > 0 and math.isfinite(self.off_rent)):
+            raise InputError(f"off_rent must be a finite number > 0 (GPU-decisions per layout change), got "
+                             f"{self.off_rent!r}")
         if not (self.budget_rent > 0 and math.isfinite(self.budget_rent)):
             raise InputError(f"budget_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.budget_rent!r}")

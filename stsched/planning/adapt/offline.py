@@ -112,6 +112,22 @@ def window_minimum(values: Sequence[int], boundaries: Sequence[int]) -> list[int
     return out
 
 
+def _patient(solve):
+    """`solve()`, again with 5 x then 25 x the solver's time limit when it found no plan (a need is not a decision:
+    on a loaded machine a wall-clock limit can run out before the heuristic completes a plan)."""
+    from stsched.errors import InfeasibleError
+    from stsched.planning.adapt.policies import patience
+
+    for factor in (1.0, 5.0, 25.0):
+        try:
+            with patience(factor):
+                return solve()
+        except InfeasibleError:
+            if factor == 25.0:
+                raise
+    raise AssertionError("unreachable")
+
+
 @dataclass(frozen=True)
 class Needs:
     """A window's per-step GPU needs (module docstring): `certified` per minute (LP bound, minimised over the
@@ -154,7 +170,7 @@ def window_needs(instance: Instance, options) -> Needs:
         lp.append(int(lp_bound_gpus(inst)))
         minute_h.append((t1 - t0) / 3600.0)
         if m % per_epoch == 0:
-            scratch.append(min_gpus_memo(inst, popts).gpus_used)
+            scratch.append(_patient(lambda: min_gpus_memo(inst, popts).gpus_used))
             epoch_h.append(0.0)
         epoch_h[-1] += (t1 - t0) / 3600.0
     certified = window_minimum(lp, list(range(0, minutes, per_epoch)))

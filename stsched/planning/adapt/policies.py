@@ -142,6 +142,11 @@ class AdaptiveKnobs:
     # re-use (`stsched.planning.adapt.reuse`): compactions also try one GPU off with tenants moved inside the kept
     # layouts, and plans run before (aligned, re-fitted); scale-ups try plans run before; not at scale
     reuse: bool = False
+    # switch-offs (`stsched.planning.adapt.compaction`): a compaction that only switches GPUs off (one change per
+    # GPU freed: the others' layouts kept, their slack filled by `stsched.planning.adapt.shed` when `shed`) is
+    # bought at `off_rent` GPU-decisions per change instead of `compact_rent` (None: at `compact_rent`)
+    off_rent: float | None = None
+    shed: bool = False
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
