@@ -104,3 +104,24 @@ def test_real_runs_pay_at_least_the_bound():
         for f in (cert, scratch):
             bound = f.min_changes(r.gpu_hours)
             assert bound is not None and bound <= r.reconfigurations
+
+
+def test_adapt_frontier_reports_the_bound_per_window():
+    """The study's bound columns: the fewest changes for the window's target and whether the 1/5 ratio can hold."""
+    from experiments import adapt_frontier as af
+
+    def rows(off, full_reconf):
+        return [{"offset": str(off), "policy": p, "reconfigurations": str(r), "tenant_changes": "0",
+                 "gpu_hours": str(h), "slo_attainment": "nan", "hours": "8.0"}
+                for p, (r, h) in {af.STATIC: (0, 100.0), af.FULL: (full_reconf, 80.0)}.items()]
+
+    # static 100 GPU-h, full 80: 80 % of the saving is <= 84 GPU-h; 4 steps of 2 h needing 8, 12, 8, 8 GPUs: flat
+    # at 12 is 96 GPU-h; a + 12 + b + c <= 42 with a, b, c >= 8 costs at least 3 changes (12, 12, 9, 9)
+    need = {"offset": "0", "hours": "8.0", "certified": "8 8 8 8", "minute_h": "2 2 2 2",
+            "scratch": "8 12 8 8", "epoch_h": "2 2 2 2"}
+    cert, scratch = af.bound_frontiers([need])[0]
+    assert af.bound_cell(af.window_table(rows(0, 50))[0], scratch) == ("3 (0.06)", True)
+    assert af.bound_cell(af.window_table(rows(0, 4))[0], scratch) == ("3 (0.75)", False)  # 3 > 4 / 5
+    assert af.bound_cell(af.window_table(rows(0, 4))[0], cert) == ("0 (0.00)", True)
+    text = af.summary(rows(0, 4), [af.STATIC, af.FULL], af.bound_frontiers([need]))
+    assert "bound (scratch)" in text and "3 (0.75) *" in text
