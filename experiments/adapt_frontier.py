@@ -160,7 +160,7 @@ def bound_frontiers(need_rows: Sequence[Mapping[str, str]]) -> dict[int, tuple[F
     for r in need_rows:
         if r.get("scratch"):
             out[int(r["offset"])] = (dp_frontier(seq(r["certified"], int), seq(r["minute_h"], float)),
-                                     dp_frontier(seq(r["scratch"], int), seq(r["epoch_h"], float)))
+                                     dp_frontier(seq(r["scratch"], int), seq(r["epoch_h"], float), free_start=False))
     return out
 
 
@@ -248,7 +248,8 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
              "fewest layout reconfigurations (ratio to full's) of any policy whose GPU count stays above the "
              "window's need and meets the GPU-hour target (volatile: 80 % of the saving; calm: +5 % against "
              "full), `stsched.planning.adapt.offline`; need = the plan from scratch per epoch (scratch) or the LP "
-             "bound per minute (certified, any policy); `*`: the ratio target is out of reach.", ""]
+             "bound per minute (certified, any policy, any initial deployment; scratch: the initial deployment the first "
+             "estimate's plan from scratch); `*`: the ratio target is out of reach.", ""]
     present = [p for p in policies if any(p in v for v in table.values())]
     head = ["window", "static GPU-h", "full: reconf. / GPU-h", "saving"]
     if bounds:

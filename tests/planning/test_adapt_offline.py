@@ -35,6 +35,10 @@ def test_the_bound_is_never_above_what_a_policy_pays(case):
     assert bound is not None and bound <= total_variation(counts)
     f = frontier(need, hours)
     assert f.hours(total_variation(counts)) <= used + 1e-9
+    fixed = [need[0]] + counts[1:]  # a policy whose initial deployment is the need's: the fixed-start bound holds
+    used_fixed = sum(u * h for u, h in zip(fixed, hours))
+    assert frontier(need, hours, free_start=False).min_changes(used_fixed) <= total_variation(fixed)
+    assert frontier(need, hours, free_start=False).best[0] >= f.best[0] - 1e-9
     assert all(b <= a + 1e-12 for a, b in zip(f.best, f.best[1:]))  # more changes never cost hours
 
 
@@ -44,14 +48,17 @@ def test_the_dp_is_exact_on_small_cases(need, data):
     """Against enumeration of every sequence between the need and its maximum."""
     hours = data.draw(st.lists(st.sampled_from([0.5, 1.0, 1.5]), min_size=len(need), max_size=len(need)))
     top = max(need)
-    best: dict[int, float] = {}
-    for seq in itertools.product(*(range(n, top + 1) for n in need)):
-        c, h = total_variation(seq), sum(u * x for u, x in zip(seq, hours))
-        best[c] = min(best.get(c, float("inf")), h)
-    f = frontier(need, hours)
-    for c in range(len(f.best)):
-        exact = min(h for k, h in best.items() if k <= c)
-        assert f.best[c] == pytest.approx(exact)
+    for free in (True, False):
+        best: dict[int, float] = {}
+        for seq in itertools.product(*(range(n, top + 1) for n in need)):
+            if not free and seq[0] != need[0]:
+                continue
+            c, h = total_variation(seq), sum(u * x for u, x in zip(seq, hours))
+            best[c] = min(best.get(c, float("inf")), h)
+        f = frontier(need, hours, free_start=free)
+        for c in range(len(f.best)):
+            exact = min((h for k, h in best.items() if k <= c), default=float("inf"))
+            assert f.best[c] == pytest.approx(exact)
 
 
 def _gpu(sizes: tuple[int, ...]) -> GpuLayout:
@@ -116,12 +123,12 @@ def test_adapt_frontier_reports_the_bound_per_window():
                 for p, (r, h) in {af.STATIC: (0, 100.0), af.FULL: (full_reconf, 80.0)}.items()]
 
     # static 100 GPU-h, full 80: 80 % of the saving is <= 84 GPU-h; 4 steps of 2 h needing 8, 12, 8, 8 GPUs: flat
-    # at 12 is 96 GPU-h; a + 12 + b + c <= 42 with a, b, c >= 8 costs at least 3 changes (12, 12, 9, 9)
+    # at 12 is 96 GPU-h; from scratch the first count is 8: 8 + 12 + b + c <= 42 costs 4 + 1 changes (8, 12, 11, 11)
     need = {"offset": "0", "hours": "8.0", "certified": "8 8 8 8", "minute_h": "2 2 2 2",
             "scratch": "8 12 8 8", "epoch_h": "2 2 2 2"}
     cert, scratch = af.bound_frontiers([need])[0]
-    assert af.bound_cell(af.window_table(rows(0, 50))[0], scratch) == ("3 (0.06)", True)
-    assert af.bound_cell(af.window_table(rows(0, 4))[0], scratch) == ("3 (0.75)", False)  # 3 > 4 / 5
+    assert af.bound_cell(af.window_table(rows(0, 50))[0], scratch) == ("5 (0.10)", True)
+    assert af.bound_cell(af.window_table(rows(0, 4))[0], scratch) == ("5 (1.25)", False)  # 5 > 4 / 5
     assert af.bound_cell(af.window_table(rows(0, 4))[0], cert) == ("0 (0.00)", True)
     text = af.summary(rows(0, 4), [af.STATIC, af.FULL], af.bound_frontiers([need]))
-    assert "bound (scratch)" in text and "3 (0.75) *" in text
+    assert "bound (scratch)" in text and "5 (1.25) *" in text

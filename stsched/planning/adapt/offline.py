@@ -23,7 +23,10 @@ n_t a lower bound on the GPUs of any plan for that estimate.  Two needs are comp
 
 `frontier(need, hours)` is the DP over steps and GPU counts: best[c] = the fewest GPU-hours sum_t u_t h_t of any
 sequence u_t >= n_t with total variation <= c (counts above max n never help: clipping a sequence to it loses
-neither hours nor changes).  `min_changes(need, hours, budget)` is the least c with best[c] <= budget.
+neither hours nor changes).  The first count is free for the certified need (a policy may deploy more GPUs than
+the first estimate needs); for the need from scratch it is n_0, the initial deployment of every policy compared
+here but static peak (the first minute's plan from scratch: on a window whose load climbs within minutes, the
+climb is paid by every one of them).  `min_changes(need, hours, budget)` is the least c with best[c] <= budget.
 """
 
 from __future__ import annotations
@@ -75,13 +78,16 @@ def _check(need: Sequence[int], hours: Sequence[float]) -> tuple[np.ndarray, np.
     return n, h
 
 
-def frontier(need: Sequence[int], hours: Sequence[float]) -> Frontier:
-    """The DP of the module docstring: O(steps x counts x changes)."""
+def frontier(need: Sequence[int], hours: Sequence[float], free_start: bool = True) -> Frontier:
+    """The DP of the module docstring: O(steps x counts x changes).  `free_start`: the first count is any count
+    >= need[0] (the initial deployment is not counted); False: exactly need[0] (policies whose initial deployment
+    is the plan from scratch for the first estimate, as every policy of the study but static peak)."""
     n, h = _check(need, hours)
     top = int(n.max())
     cmax = total_variation(n.tolist())
     counts = np.arange(top + 1, dtype=float)[:, None]
-    f = np.where(counts >= n[0], counts * h[0], np.inf) * np.ones((1, cmax + 1))  # f[u, c]: at most c changes
+    first = counts >= n[0] if free_start else counts == n[0]
+    f = np.where(first, counts * h[0], np.inf) * np.ones((1, cmax + 1))  # f[u, c]: at most c changes
     for t in range(1, len(n)):
         g = f.copy()
         for u in range(1, top + 1):  # one step up costs one change; chained, |u' - u|
@@ -140,8 +146,8 @@ class Needs:
     epoch_h: tuple[float, ...]
 
     def frontiers(self) -> tuple[Frontier, Frontier]:
-        """(certified, from scratch)."""
-        return frontier(self.certified, self.minute_h), frontier(self.scratch, self.epoch_h)
+        """(certified: any first count; from scratch: the first count the plan from scratch's)."""
+        return frontier(self.certified, self.minute_h), frontier(self.scratch, self.epoch_h, free_start=False)
 
 
 def window_needs(instance: Instance, options) -> Needs:
