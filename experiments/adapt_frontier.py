@@ -280,6 +280,15 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
         lines.append(f"- `{p}`: targets met on {met}/{len(res)} windows ({sum(r[1] for r in held)}/{len(held)} "
                      f"outside development), on or beyond every baseline point on {front}/{len(res)}")
         lines += [f"  - {off}: {why}" for off, ok, fr, why in res if not (ok and fr)]
+        if bounds:  # the bound from scratch assumes plans never below the plan from scratch's count: check it
+            reach = [off for off, ok, fr, why in res if off in bounds and bound_cell(table[off], bounds[off][1])[1]]
+            below = [off for off, *_ in res if off in bounds
+                     and (c := bounds[off][1].min_changes(table[off][p]["hours"])) is not None
+                     and table[off][p]["reconf"] < c]
+            lines.append(f"  - the ratio target is within the bound from scratch on {len(reach)}/{len(res)} windows; "
+                         f"met on {sum(ok for off, ok, fr, why in res if off in reach)} of those"
+                         + (f"; fewer changes than that bound at its GPU-hours on {below} (its plans beat the plans "
+                            "from scratch there)" if below else ""))
     lines += ["", "## Distribution over the windows", ""]
     dist = []
     for p in present:
