@@ -104,8 +104,9 @@ class AdaptiveKnobs:
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
     counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
-    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`) and
-    `reuse` (`stsched.planning.adapt.reuse`)."""
+    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
+    `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
+    switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`)."""
 
     up_margin: float = 0.0
     hold: int = 6
