@@ -125,7 +125,7 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
                                         "simulate": str(p["simulate"]) == "True", **extra}))
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     per_decision = [row.solve_s / row.decisions for row in r.rows if row.decisions]
-    return {"reconfigurations": r.reconfigurations, "tenant_changes": r.tenant_changes,
+    return {"reconfigurations": r.reconfigurations, "gpu_switches": r.gpu_switches, "tenant_changes": r.tenant_changes,
             "gpu_hours": round(r.gpu_hours, 3), "slo_attainment": round(r.slo_attainment, 6),
             "worst_service_attainment": round(min(r.per_service.values()), 6), "decisions": r.decisions,
             "emergencies": r.emergencies, "decision_s_mean": round(float(np.mean(per_decision)), 3),

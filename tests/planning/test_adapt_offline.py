@@ -108,6 +108,7 @@ def test_real_runs_pay_at_least_the_bound():
     assert all(c <= s for c, s in zip(nd.certified[::5], nd.scratch))  # the LP bound is below any plan
     for policy, kw in (("periodic", {"period": 1}), ("practitioner", {"save_gpus": 1, "save_for": 3})):
         r = run_adapt(inst, AdaptOptions(policy=policy, **opts, **kw))
+        assert 0 < r.gpu_switches <= r.reconfigurations  # each GPU switched on or off is one change
         for f in (cert, scratch):
             bound = f.min_changes(r.gpu_hours)
             assert bound is not None and bound <= r.reconfigurations

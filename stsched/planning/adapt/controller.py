@@ -189,6 +189,9 @@ class AdaptResult:
     rows: tuple[EpochRow, ...]
     settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
+    # sum over decisions of |GPUs in use after - before|: the layout changes that are GPUs switched on or off (each
+    # is one, `stsched.planning.adapt.offline`); the rest of `reconfigurations` rebuilt GPUs that stayed on
+    gpu_switches: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -362,7 +365,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     current: Plan | None = None
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
-    reconf = decisions = emergencies = tenants = 0
+    reconf = decisions = emergencies = tenants = switches = 0
     note = ""
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
         t0, t1 = m * trace.bin_s, min((m + 1) * trace.bin_s, span)
@@ -386,6 +389,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 if plan is not current:  # equal layouts placed where their tenants already are
                     plan = keep_tenants(current, plan)
                 trans = transition(inst, current, plan, options.costs, options.downtime)
+                switches += abs(plan.gpus_used - current.gpus_used)
                 decisions += 1
                 emergencies += int(emergency)
             solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
@@ -442,4 +446,4 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
                        attainment, standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
-                       settings, time.perf_counter() - t_start)
+                       settings, time.perf_counter() - t_start, switches)
