@@ -11,6 +11,9 @@ be worth some layout changes, both measured against that plan from scratch, comp
   from scratch; while its own would exceed (1 + e) times theirs, it is under pressure: it buys the compaction
   freeing most GPUs at once, whatever its changes.
 
+Switch-offs (`_switch_offs`: one GPU off, the other layouts kept, rebalanced or with `shed` their slack filled,
+`stsched.planning.adapt.shed`) change one layout per GPU freed; with `off_rent` they are bought at that rent per
+change, and while the rent paid is below every other compaction's price only they are tried.
 Compactions (`_compactions`, each carries the reserved rates): one GPU off with the rest rebalanced, or re-fitted
 by the policy's adapt objective; the adapt objective of `adapt_solver` on as many GPUs as the plan from scratch
 and on one GPU fewer; the plan from scratch, aligned; a max-scale plan on that many GPUs, aligned.  Among those

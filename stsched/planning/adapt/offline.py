@@ -18,8 +18,8 @@ n_t a lower bound on the GPUs of any plan for that estimate.  Two needs are comp
   minute since): valid for any policy whose plans carry the estimate of their decision (the controller checks this);
 * from scratch: n_e = the GPUs of the policies' own min-gpus plan from scratch for the estimate at each epoch
   boundary (what full re-partitioning runs): valid for policies whose plans never use fewer GPUs than the plan
-  from scratch for the same rates over an epoch (true of every plan the adaptive policy and the baselines here take
-  at a boundary, but not proven: an exact adapt answer could in principle beat the heuristic's count).
+  from scratch for the same rates over an epoch (not guaranteed: a plan kept or adapted could beat the heuristic's
+  count; `experiments.adapt_frontier` reports any point with fewer changes than this bound at its own GPU-hours).
 
 `frontier(need, hours)` is the DP over steps and GPU counts: best[c] = the fewest GPU-hours sum_t u_t h_t of any
 sequence u_t >= n_t with total variation <= c (counts above max n never help: clipping a sequence to it loses
