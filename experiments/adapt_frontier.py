@@ -248,8 +248,8 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
              "fewest layout reconfigurations (ratio to full's) of any policy whose GPU count stays above the "
              "window's need and meets the GPU-hour target (volatile: 80 % of the saving; calm: +5 % against "
              "full), `stsched.planning.adapt.offline`; need = the plan from scratch per epoch (scratch) or the LP "
-             "bound per minute (certified, any policy, any initial deployment; scratch: the initial deployment the first "
-             "estimate's plan from scratch); `*`: the ratio target is out of reach.", ""]
+             "bound per minute (certified, any policy, any initial deployment; scratch: the initial deployment "
+             "the first estimate's plan from scratch); `*`: the ratio target is out of reach.", ""]
     present = [p for p in policies if any(p in v for v in table.values())]
     head = ["window", "static GPU-h", "full: reconf. / GPU-h", "saving"]
     if bounds:
