@@ -51,6 +51,7 @@ from experiments.plots import save_figure
 from stsched.errors import InputError
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
+from stsched.planning.adapt.offline import Frontier, frontier as dp_frontier, window_needs
 from stsched.scenarios import gpulet_mix
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,58 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
                                         "simulate": str(p["simulate"]) == "True", **extra}))
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     per_decision = [row.solve_s / row.decisions for row in r.rows if row.decisions]
-    return {"reconfigurations": r.reconfigurations, "tenant_changes": r.tenant_changes,
+    return {"reconfigurations": r.reconfigurations, "gpu_switches": r.gpu_switches, "tenant_changes": r.tenant_changes,
             "gpu_hours": round(r.gpu_hours, 3), "slo_attainment": round(r.slo_attainment, 6),
             "worst_service_attainment": round(min(r.per_service.values()), 6), "decisions": r.decisions,
             "emergencies": r.emergencies, "decision_s_mean": round(float(np.mean(per_decision)), 3),
             "decision_s_max_epoch": round(max(per_decision), 3), "wall_s": round(r.wall_s, 1),
             "cpu_s": round(time.process_time() - c0 + (ch1.ru_utime + ch1.ru_stime)
                            - (ch0.ru_utime + ch0.ru_stime), 1)}
+
+
+NEED_KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "offset"]
+
+
+def needs_point(p: Mapping[str, object]) -> dict[str, object]:
+    """One window's GPU needs for the clairvoyant bound (`stsched.planning.adapt.offline.window_needs`), as
+    space-separated numbers: certified (LP bound per minute), scratch (the plan from scratch per epoch)."""
+    inst = gpulet_mix(str(p["mix"]), 400, rate=float(p["level"]))
+    hours = float(p["hours"])
+    c0 = time.process_time()
+    nd = window_needs(inst, AdaptOptions(epoch_s=float(p["epoch_s"]), hours=None if hours >= 8 else hours,
+                                         downtime=str(p["downtime"]), function_offset=int(p["offset"]),
+                                         simulate=False))
+    return {"certified": " ".join(map(str, nd.certified)), "minute_h": " ".join(f"{x:.6g}" for x in nd.minute_h),
+            "scratch": " ".join(map(str, nd.scratch)), "epoch_h": " ".join(f"{x:.6g}" for x in nd.epoch_h),
+            "cpu_s": round(time.process_time() - c0, 1)}
+
+
+def bound_frontiers(need_rows: Sequence[Mapping[str, str]]) -> dict[int, tuple[Frontier, Frontier]]:
+    """offset -> (certified, from scratch) frontiers of the clairvoyant bound, from needs.csv's rows."""
+    def seq(text: str, kind: type) -> list:
+        return [kind(x) for x in text.split()]
+
+    out = {}
+    for r in need_rows:
+        if r.get("scratch"):
+            out[int(r["offset"])] = (dp_frontier(seq(r["certified"], int), seq(r["minute_h"], float)),
+                                     dp_frontier(seq(r["scratch"], int), seq(r["epoch_h"], float), free_start=False))
+    return out
+
+
+def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[str, bool | None]:
+    """The fewest reconfigurations any policy above the need pays for the window's GPU-hour target (volatile:
+    80 % of the saving; calm: +5 % against full), its ratio to full's, and whether the target is reachable at all
+    (None: not even the need's floor fits the GPU-hours)."""
+    w = pols["_window"]
+    budget = (w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]) if w["volatile"]
+              else w["full_hours"] * (1 + CALM_HOURS))
+    c = f.min_changes(budget)
+    if c is None:
+        return "beyond the floor", None
+    allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
+    ratio = c / w["full_reconf"] if w["full_reconf"] > 0 else 0.0
+    return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
 
 
 # -- analysis ------------------------------------------------------------------------------------------------
@@ -188,22 +234,36 @@ def verdict(pols: Mapping[str, Mapping[str, float]], policy: str) -> tuple[bool,
     return ok, not beaten, why
 
 
-def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> str:
+def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
+            bounds: Mapping[int, tuple[Frontier, Frontier]] | None = None) -> str:
     table = window_table(rows)
+    bounds = bounds or {}
     if not table:
         return "no complete window yet\n"
     hours = sorted({r.get("hours", "") for r in rows})
     lines = [f"# Re-planning frontiers over windows of azure-functions-2019 (standby, {', '.join(hours)} h)", "",
              f"Windows (offset = first function): {', '.join(map(str, table))}; development windows: "
              f"{', '.join(str(o) for o in DEVELOPMENT if o in table)}.  Cells: layout reconfigurations (tenant "
-             "changes) / share of full re-partitioning's GPU-hour saving over static peak captured.", ""]
+             "changes) / share of full re-partitioning's GPU-hour saving over static peak captured.  Bound: the "
+             "fewest layout reconfigurations (ratio to full's) of any policy whose GPU count stays above the "
+             "window's need and meets the GPU-hour target (volatile: 80 % of the saving; calm: +5 % against "
+             "full), `stsched.planning.adapt.offline`; need = the plan from scratch per epoch (scratch) or the LP "
+             "bound per minute (certified, any policy, any initial deployment; scratch: the initial deployment "
+             "the first estimate's plan from scratch); `*`: the ratio target is out of reach.", ""]
     present = [p for p in policies if any(p in v for v in table.values())]
-    head = ["window", "static GPU-h", "full: reconf. / GPU-h", "saving"] + present
+    head = ["window", "static GPU-h", "full: reconf. / GPU-h", "saving"]
+    if bounds:
+        head += ["bound (scratch)", "bound (certified)"]
+    head += present
     body = []
     for off, pols in table.items():
         w = pols["_window"]
         cells = [f"{off}..{off + 3}" + (" (dev)" if off in DEVELOPMENT else ""), f"{w['static']:.2f}",
                  f"{w['full_reconf']:.0f} / {w['full_hours']:.2f}", f"{w['saving']:.1%}"]
+        if bounds:
+            for f in bounds.get(off, (None, None))[::-1]:
+                text, ok = bound_cell(pols, f) if f is not None else ("not computed", True)
+                cells.append(text + ("" if ok else " *"))
         for p in present:
             v = pols.get(p)
             cells.append("" if v is None else f"{v['reconf']:.0f} ({v['tenants']:.0f}) / "
@@ -220,6 +280,15 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> str:
         lines.append(f"- `{p}`: targets met on {met}/{len(res)} windows ({sum(r[1] for r in held)}/{len(held)} "
                      f"outside development), on or beyond every baseline point on {front}/{len(res)}")
         lines += [f"  - {off}: {why}" for off, ok, fr, why in res if not (ok and fr)]
+        if bounds:  # the bound from scratch assumes plans never below the plan from scratch's count: check it
+            reach = [off for off, ok, fr, why in res if off in bounds and bound_cell(table[off], bounds[off][1])[1]]
+            below = [off for off, *_ in res if off in bounds
+                     and (c := bounds[off][1].min_changes(table[off][p]["hours"])) is not None
+                     and table[off][p]["reconf"] < c]
+            lines.append(f"  - the ratio target is within the bound from scratch on {len(reach)}/{len(res)} windows; "
+                         f"met on {sum(ok for off, ok, fr, why in res if off in reach)} of those"
+                         + (f"; fewer changes than that bound at its GPU-hours on {below} (its plans beat the plans "
+                            "from scratch there)" if below else ""))
     lines += ["", "## Distribution over the windows", ""]
     dist = []
     for p in present:
@@ -339,6 +408,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="policy points 'name[knob=v,...]', separated by ';' or ',' outside brackets")
     ap.add_argument("--hours", type=float, default=HOURS)
     ap.add_argument("--simulate", action="store_true", help="simulate (attainment) instead of plan-only")
+    ap.add_argument("--no-bound", action="store_true",
+                    help="do not compute the windows' needs for the clairvoyant bound (needs.csv: ~8 s of CPU each)")
     args = study_args(ap, argv, quick="4 windows, the baselines and the adaptive default, 2 hours")
     if args.quick:  # the adaptive default only: its knob sweep is the full study's
         args.offsets, args.hours = "0,8,16,24", min(args.hours, 2.0)
@@ -369,7 +440,17 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh, filename=filename)  # the shared runner
     rows = [r for r in rows if r.get("hours") == str(args.hours)]
     every = list(dict.fromkeys(policies + [r["policy"] for r in rows]))
-    text = summary(rows, every)
+    need_grid = [{k: v for k, v in p.items() if k in NEED_KEYS} for p in grid]
+    need_grid = list({tuple(sorted(p.items())): p for p in need_grid}.values())
+    if args.simulate:
+        need_rows = []
+    elif args.plot_only or args.no_bound:
+        need_path = results_dir(EXPERIMENT) / "needs.csv"
+        need_rows = read_rows(EXPERIMENT, "needs.csv") if need_path.exists() else []
+    else:
+        need_rows = run_grid(EXPERIMENT, need_grid, NEED_KEYS, needs_point, filename="needs.csv")
+    bounds = bound_frontiers([r for r in need_rows if r.get("hours") == str(args.hours)])
+    text = summary(rows, every, bounds)
     if not args.simulate:
         write_atomic(results_dir(EXPERIMENT) / "summary.md", text)
         print("\n".join(map(str, plot(rows, every))))

@@ -11,6 +11,9 @@ be worth some layout changes, both measured against that plan from scratch, comp
   from scratch; while its own would exceed (1 + e) times theirs, it is under pressure: it buys the compaction
   freeing most GPUs at once, whatever its changes.
 
+Switch-offs (`_switch_offs`: one GPU off, the other layouts kept, rebalanced or with `shed` their slack filled,
+`stsched.planning.adapt.shed`) change one layout per GPU freed; with `off_rent` they are bought at that rent per
+change, and while the rent paid is below every other compaction's price only they are tried.
 Compactions (`_compactions`, each carries the reserved rates): one GPU off with the rest rebalanced, or re-fitted
 by the policy's adapt objective; the adapt objective of `adapt_solver` on as many GPUs as the plan from scratch
 and on one GPU fewer; the plan from scratch, aligned; a max-scale plan on that many GPUs, aligned.  Among those
@@ -35,6 +38,7 @@ from stsched.planning.adapt.baselines import min_gpus_memo
 from stsched.planning.adapt.budget import ShadowFull
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, without_gpu
 from stsched.planning.adapt.reuse import LayoutCache
+from stsched.planning.adapt.shed import fill_slack
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -158,20 +162,24 @@ class Compaction:
         self._rent_paid += plan.gpus_used - fresh.gpus_used
         pressed = self._pressed(plan.gpus_used)
         low = self._budget_rent(rent, 1)  # the lowest rent any compaction could be bought at now
-        if not pressed and (low is None or self._rent_paid < (max(rent, self._rent_due) if low == rent else low)):
+        full = pressed or (low is not None and self._rent_paid >= (max(rent, self._rent_due) if low == rent else low))
+        off = self.opts.off_rent
+        if not full and (off is None or self._rent_paid < off):
             return plan, note
         reserved = self._reserved(instance)
         options = []
-        for how, cand in self._compactions(reserved, plan, fresh):
+        # below the rent of every other compaction only switch-offs can be bought: only they are tried (CPU)
+        found = self._compactions(reserved, plan, fresh) if full else self._switch_offs(reserved, plan)
+        for how, cand in found:
             cand = rebalance(instance, cand) if cand is not None and cand.gpus_used < plan.gpus_used else None
             if cand is not None and rebalance(reserved, cand) is not None:
                 spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
                             default=0.0)
                 options.append((layout_changes(plan, cand), plan.gpus_used - cand.gpus_used, spare, how, cand))
-        bought = options if pressed else [o for o in options if (r := self._budget_rent(rent, o[0])) is not None
-                                          and r * o[0] <= self._rent_paid]
+        bought = options if pressed else [o for o in options if (r := self._price(rent, o[0], o[1])) is not None
+                                          and r <= self._rent_paid]
         if not bought:
-            if rent is not None:
+            if rent is not None and full:
                 self._rent_due = rent * min((o[0] for o in options), default=plan.gpus_used)
             return plan, note
         changes, freed, spare, how, cand = max(bought, key=lambda o: (o[1], o[2], -o[0]))
@@ -181,12 +189,32 @@ class Compaction:
         self._rent_paid = self._rent_due = 0.0
         return cand, note + f"; compacted {why} ({how}: {changes} change(s), {freed} GPU(s) freed)"
 
-    def _compactions(self, reserved: Instance, plan: Plan, fresh: Plan) -> Iterator[tuple[str, Plan | None]]:
-        """Candidate compactions of `plan` for the reserved rates, lazily (module docstring)."""
+    def _price(self, rent: float | None, changes: int, freed: int) -> float | None:
+        """The rent (GPU-decisions) at which a compaction of `changes` layout changes freeing `freed` GPUs is
+        bought: `off_rent` per change for a switch-off (changes <= freed), else per change at `compact_rent` (or
+        the change budget's rent); None: never by rent."""
+        if self.opts.off_rent is not None and changes <= freed:
+            r = self.opts.off_rent if rent is None else min(rent, self.opts.off_rent)
+        else:
+            r = self._budget_rent(rent, changes)
+        return None if r is None else r * changes
+
+    def _switch_offs(self, reserved: Instance, plan: Plan) -> Iterator[tuple[str, Plan | None]]:
+        """One GPU off, the other layouts kept: rate shares rebalanced, and with `shed` the slack of the kept
+        partitions filled (`stsched.planning.adapt.shed`)."""
         used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
         order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
         for k in order:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
+        if self.opts.shed and not self._is_local(reserved):
+            for k in order:
+                yield "one GPU off, slack filled", fill_slack(reserved, without_gpu(plan, k))
+
+    def _compactions(self, reserved: Instance, plan: Plan, fresh: Plan) -> Iterator[tuple[str, Plan | None]]:
+        """Candidate compactions of `plan` for the reserved rates, lazily (module docstring)."""
+        used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
+        order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
+        yield from self._switch_offs(reserved, plan)
         if self.opts.reuse and not self._is_local(reserved):  # tenants moved inside the kept layouts; old plans
             for k in order:
                 yield "one GPU off, re-tenanted", retenant(reserved, without_gpu(plan, k))

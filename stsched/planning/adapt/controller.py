@@ -131,6 +131,9 @@ class AdaptOptions(AdaptiveKnobs):
         if self.change_budget is not None and not (self.change_budget >= 0 and math.isfinite(self.change_budget)):
             raise InputError(f"change_budget must be a finite number >= 0 (a fraction of full re-partitioning's "
                              f"layout changes), got {self.change_budget!r}")
+        if self.off_rent is not None and not (self.off_rent > 0 and math.isfinite(self.off_rent)):
+            raise InputError(f"off_rent must be a finite number > 0 (GPU-decisions per layout change), got "
+                             f"{self.off_rent!r}")
         if not (self.budget_rent > 0 and math.isfinite(self.budget_rent)):
             raise InputError(f"budget_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.budget_rent!r}")
@@ -186,6 +189,9 @@ class AdaptResult:
     rows: tuple[EpochRow, ...]
     settings: dict = field(default_factory=dict)
     wall_s: float = 0.0
+    # sum over decisions of |GPUs in use after - before|: the layout changes that are GPUs switched on or off (each
+    # is one, `stsched.planning.adapt.offline`); the rest of `reconfigurations` rebuilt GPUs that stayed on
+    gpu_switches: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -322,20 +328,27 @@ class _Minutes:
         return expected + n_c, frac * expected + good_c, False
 
 
-def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> AdaptResult:
-    """Run one policy over the trace and report reconfigurations, downtime, GPU-hours and SLO attainment."""
-    t_start = time.perf_counter()
+def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndarray, float, int]:
+    """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
+    i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
-    names = instance.service_names
     off = options.function_offset
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
         shapes = rate_schedule([1.0] * options.function_pool, options.trace, "peak")
-        idx = (off + np.arange(len(names))) % options.function_pool
+        idx = (off + np.arange(len(instance.services))) % options.function_pool
         schedule = shapes[idx] * np.array([s.rate for s in instance.services])[:, None]
     span = trace.span_s if options.hours is None else min(trace.span_s, options.hours * 3600.0)
-    minutes = int(math.ceil(span / trace.bin_s - 1e-9))
+    return schedule, span, int(math.ceil(span / trace.bin_s - 1e-9))
+
+
+def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> AdaptResult:
+    """Run one policy over the trace and report reconfigurations, downtime, GPU-hours and SLO attainment."""
+    t_start = time.perf_counter()
+    trace = load_count_trace(options.trace)
+    names = instance.service_names
+    schedule, span, minutes = service_schedule(instance, options)
     per_epoch = int(round(options.epoch_s / trace.bin_s))
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
@@ -352,7 +365,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     current: Plan | None = None
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
-    reconf = decisions = emergencies = tenants = 0
+    reconf = decisions = emergencies = tenants = switches = 0
     note = ""
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
         t0, t1 = m * trace.bin_s, min((m + 1) * trace.bin_s, span)
@@ -376,6 +389,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 if plan is not current:  # equal layouts placed where their tenants already are
                     plan = keep_tenants(current, plan)
                 trans = transition(inst, current, plan, options.costs, options.downtime)
+                switches += abs(plan.gpus_used - current.gpus_used)
                 decisions += 1
                 emergencies += int(emergency)
             solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
@@ -432,4 +446,4 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
                        attainment, standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
-                       settings, time.perf_counter() - t_start)
+                       settings, time.perf_counter() - t_start, switches)

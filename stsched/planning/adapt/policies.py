@@ -104,8 +104,9 @@ class AdaptiveKnobs:
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
     counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
-    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`) and
-    `reuse` (`stsched.planning.adapt.reuse`)."""
+    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
+    `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
+    switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -142,6 +143,11 @@ class AdaptiveKnobs:
     # re-use (`stsched.planning.adapt.reuse`): compactions also try one GPU off with tenants moved inside the kept
     # layouts, and plans run before (aligned, re-fitted); scale-ups try plans run before; not at scale
     reuse: bool = False
+    # switch-offs (`stsched.planning.adapt.compaction`): a compaction that only switches GPUs off (one change per
+    # GPU freed: the others' layouts kept, their slack filled by `stsched.planning.adapt.shed` when `shed`) is
+    # bought at `off_rent` GPU-decisions per change instead of `compact_rent` (None: at `compact_rent`)
+    off_rent: float | None = None
+    shed: bool = False
     # the baselines' knobs (`stsched.planning.adapt.baselines`): full re-partitioning every `period` decisions;
     # the practitioner re-plans when a fresh plan saves >= `save_gpus` GPUs at `save_for` decisions in a row
     period: int = 1
