@@ -108,14 +108,10 @@ def calibrate_normalised(form: str, data: CorunData, options, population: Sequen
         NormalisedPredictive:
     """The normalised predictive distribution of `form` from `data`'s out-of-fold residuals (same folds, centring
     and victim effect as `uncertainty.calibrate_form`)."""
-    from stsched.latency.uncertainty import out_of_fold
+    from stsched.latency.uncertainty import centred_residuals, out_of_fold
     r, groups, by = out_of_fold(form, data, options)
     ok = np.isfinite(r)
-    centred, shifts = np.full(len(r), np.nan), []
-    for g in np.unique(groups[ok]):
-        m = ok & (groups == g)
-        shifts.append(float(np.median(r[m])))
-        centred[m] = r[m] - shifts[-1]
+    centred, shifts = centred_residuals(r, groups)
     x = solo_features(data, data.slowdown / np.exp(r))
     scale = ScaleModel.fit(x[ok], np.abs(centred[ok]))
     z = np.sort(centred[ok] / scale.sigma(x[ok]))
@@ -126,41 +122,14 @@ def calibrate_normalised(form: str, data: CorunData, options, population: Sequen
 def leave_one_victim_out_normalised(model, corun, form: str, *, q: float = 0.9) -> dict[str, Any]:
     """Nested leave-one-victim-out of the normalised calibration (as `uncertainty.leave_one_victim_out_calibration`:
     form, scale model and scores from the other victims only), scored on each held-out victim's rows."""
-    from stsched.latency.evaluate import fit_predict
-    from stsched.latency.model import corun_data
-    from stsched.latency.uncertainty import coverage_row, pooled_coverage
-    from stsched.latency.victim_prior import population_shifts
+    from stsched.latency.uncertainty import leave_one_victim_out_coverage
 
-    data = corun_data(model, corun)
-    victims = data.rows["victim"].to_numpy()
-    if len(np.unique(victims)) < 2:
-        raise InputError(f"{model.dataset}: leave-one-victim-out needs co-runs of at least two victim models")
-    pop = population_shifts(model.dataset)
-    rows, pred_all, meas_all, up_all = [], [], [], []
-    for v in np.unique(victims):
-        test = victims == v
-        train, held = data.take(~test), data.take(test)
-        dist = calibrate_normalised(form, train, model.options, population=pop)
-        pred = fit_predict(form, train, held, model.options)
+    def upper(dist, pred, held):
         x = solo_features(held, pred)
-        up = dist.quantile(pred, x, q)
         sig = dist.scale.sigma(x)
-        row = coverage_row(pred, held.slowdown, _Fixed(np.log(up / pred)), q)
-        rows.append({"victim": str(v), **row, "sigma_median": float(np.median(sig)),
-                     "sigma_max": float(sig.max())})
-        pred_all.append(pred)
-        meas_all.append(held.slowdown)
-        up_all.append(up)
-    pred, meas, up = (np.concatenate(a) for a in (pred_all, meas_all, up_all))
-    return {"form": form, "dataset": model.dataset, "victims": rows,
-            "pooled": {"n": len(pred), **pooled_coverage(pred, meas, up, rows, q)}}
+        return dist.quantile(pred, x, q), {"sigma_median": float(np.median(sig)), "sigma_max": float(sig.max())}
 
+    return leave_one_victim_out_coverage(
+        model, corun, form, lambda train, pop: calibrate_normalised(form, train, model.options, population=pop),
+        upper, q=q)
 
-@dataclass(frozen=True, eq=False)
-class _Fixed:
-    """Per-row upper log factors already computed, in the shape `uncertainty.coverage_row` reads."""
-
-    log_up: np.ndarray
-
-    def quantile(self, point: np.ndarray, q: float) -> np.ndarray:
-        return np.maximum(1.0, np.asarray(point, float) * np.exp(self.log_up))

@@ -91,14 +91,9 @@ def mondrian_from(centred: np.ndarray, regimes: np.ndarray, effect: VictimEffect
 def calibrate_mondrian(form: str, data: CorunData, options, population: Sequence[float] = ()) -> MondrianPredictive:
     """`form`'s Mondrian distribution from `data`'s out-of-fold residuals (folds, centring and victim effect as
     `uncertainty.calibrate_form` without probes)."""
-    from stsched.latency.uncertainty import out_of_fold
+    from stsched.latency.uncertainty import centred_residuals, out_of_fold
     r, groups, by = out_of_fold(form, data, options)
-    ok = np.isfinite(r)
-    centred, shifts = np.full(len(r), np.nan), []
-    for g in np.unique(groups[ok]):
-        m = ok & (groups == g)
-        shifts.append(float(np.median(r[m])))
-        centred[m] = r[m] - shifts[-1]
+    centred, shifts = centred_residuals(r, groups)
     effect = VictimEffect.of([*population, *(shifts if by == "model" else [])])
     return mondrian_from(centred, solo_regime(data), effect, form)
 
@@ -106,30 +101,12 @@ def calibrate_mondrian(form: str, data: CorunData, options, population: Sequence
 def leave_one_victim_out_mondrian(model, corun, form: str, *, q: float = 0.9) -> dict[str, Any]:
     """Nested leave-one-victim-out of the Mondrian calibration (form and class scores from the other victims only),
     scored on each held-out victim's rows, with each victim's share of launch-bound rows."""
-    from stsched.latency.evaluate import fit_predict
-    from stsched.latency.heteroscedastic import _Fixed
-    from stsched.latency.model import corun_data
-    from stsched.latency.uncertainty import coverage_row, pooled_coverage
-    from stsched.latency.victim_prior import population_shifts
+    from stsched.latency.uncertainty import leave_one_victim_out_coverage
 
-    data = corun_data(model, corun)
-    victims = data.rows["victim"].to_numpy()
-    if len(np.unique(victims)) < 2:
-        raise InputError(f"{model.dataset}: leave-one-victim-out needs co-runs of at least two victim models")
-    pop = population_shifts(model.dataset)
-    rows, pred_all, meas_all, up_all = [], [], [], []
-    for v in np.unique(victims):
-        test = victims == v
-        train, held = data.take(~test), data.take(test)
-        dist = calibrate_mondrian(form, train, model.options, population=pop)
-        pred = fit_predict(form, train, held, model.options)
+    def upper(dist, pred, held):
         regimes = solo_regime(held)
-        up = dist.quantile(pred, regimes, q)
-        row = coverage_row(pred, held.slowdown, _Fixed(np.log(up / pred)), q)
-        rows.append({"victim": str(v), **row, "launch_bound_share": float(np.mean(regimes == REGIMES[0]))})
-        pred_all.append(pred)
-        meas_all.append(held.slowdown)
-        up_all.append(up)
-    pred, meas, up = (np.concatenate(a) for a in (pred_all, meas_all, up_all))
-    return {"form": form, "dataset": model.dataset, "victims": rows,
-            "pooled": {"n": len(pred), **pooled_coverage(pred, meas, up, rows, q)}}
+        return dist.quantile(pred, regimes, q), {"launch_bound_share": float(np.mean(regimes == REGIMES[0]))}
+
+    return leave_one_victim_out_coverage(
+        model, corun, form, lambda train, pop: calibrate_mondrian(form, train, model.options, population=pop),
+        upper, q=q)

@@ -161,6 +161,18 @@ def out_of_fold(form: str, data: CorunData, options: FitOptions, *, probes: int 
     return r, groups, by
 
 
+def centred_residuals(r: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Each group's finite residuals minus their median (NaN elsewhere), and those medians (the groups' shifts) in
+    the order of `np.unique`."""
+    ok = np.isfinite(r)
+    centred, shifts = np.full(len(r), np.nan), []
+    for g in np.unique(groups[ok]):
+        m = ok & (groups == g)
+        shifts.append(float(np.median(r[m])))
+        centred[m] = r[m] - shifts[-1]
+    return centred, shifts
+
+
 def calibrate_form(form: str, data: CorunData, options: FitOptions, *, probes: int = 0,
                    model: LatencyModel | None = None, population: Sequence[float] = ()) -> Predictive:
     """The predictive distribution of `form` calibrated on `data`'s out-of-fold residuals (module doc).
@@ -172,12 +184,7 @@ def calibrate_form(form: str, data: CorunData, options: FitOptions, *, probes: i
     from stsched.latency.victim_prior import VictimEffect, convolved_quantiles
     r, groups, by = out_of_fold(form, data, options, probes=probes, model=model)
     ok = np.isfinite(r)
-    centred, shifts = np.full(len(r), np.nan), []
-    for g in np.unique(groups[ok]):
-        m = ok & (groups == g)
-        med = float(np.median(r[m]))
-        shifts.append(med)
-        centred[m] = r[m] - med
+    centred, shifts = centred_residuals(r, groups)
     within = conformal_quantiles(centred[ok])
     base = Predictive(form, max(abs(x) for x in shifts), within, by, len(shifts), int(ok.sum()), probes)
     effect = None if probes else VictimEffect.of([*population, *(shifts if by == "model" else [])])
@@ -239,6 +246,42 @@ def leave_one_victim_out_calibration(model: LatencyModel, corun, form: str, *, q
     pooled = {"n": stats["n"], "mape": stats["mape"], "p90_abs_rel_err": stats["p90"],
               **pooled_coverage(pred, meas, up, rows, q)}
     return {"form": form, "dataset": model.dataset, "probes": probes, "victims": rows, "pooled": pooled}
+
+
+def leave_one_victim_out_coverage(model: LatencyModel, corun, form: str, calibrate_on, upper, *,
+                                  q: float = 0.9) -> dict[str, Any]:
+    """Nested leave-one-victim-out of a calibration other than `calibrate_form`'s: per victim, `calibrate_on(train
+    data, population)` on the other victims' rows only and `upper(distribution, prediction, held-out data)` ->
+    (its q quantiles, extra columns of the victim's row); scored on the victim's rows and pooled."""
+    data = corun_data(model, corun)
+    victims = data.rows["victim"].to_numpy()
+    if len(np.unique(victims)) < 2:
+        raise InputError(f"{model.dataset}: leave-one-victim-out needs co-runs of at least two victim models")
+    pop = population_shifts(model.dataset)
+    rows, pred_all, meas_all, up_all = [], [], [], []
+    for v in np.unique(victims):
+        test = victims == v
+        train, held = data.take(~test), data.take(test)
+        dist = calibrate_on(train, pop)
+        pred = fit_predict(form, train, held, model.options)
+        up, extra = upper(dist, pred, held)
+        rows.append({"victim": str(v), **coverage_row(pred, held.slowdown, _FixedUpper(up), q), **extra})
+        pred_all.append(pred)
+        meas_all.append(held.slowdown)
+        up_all.append(up)
+    pred, meas, up = (np.concatenate(a) for a in (pred_all, meas_all, up_all))
+    return {"form": form, "dataset": model.dataset, "victims": rows,
+            "pooled": {"n": len(pred), **pooled_coverage(pred, meas, up, rows, q)}}
+
+
+@dataclass(frozen=True, eq=False)
+class _FixedUpper:
+    """Per-row upper quantiles already computed, in the shape `coverage_row` reads."""
+
+    upper: np.ndarray
+
+    def quantile(self, point: np.ndarray, q: float) -> np.ndarray:
+        return np.maximum(1.0, np.asarray(self.upper, float))
 
 
 def pooled_coverage(pred: np.ndarray, meas: np.ndarray, up: np.ndarray, rows: Sequence[dict[str, Any]],
