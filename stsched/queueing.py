@@ -174,15 +174,21 @@ def late_share_bound(lam: float, b: int, cycles: float = 1.0, share: float = 1.0
     return min(1.0, late / lam)
 
 
-def tenant_credit(b: int, late_share: float, cycles: float = 1.0, share: float = 1.0) -> float:
-    """The largest mean per-cycle arrival count lam <= b with `late_share_bound(lam, b, cycles, share)` <=
-    `late_share` (to 1e-7 relative; `share` rounded up to its grid, `cycles` down by `round_cycles`); `late_share`
-    0 means the plain rule, lam = b."""
+def _plain_rule(b: int, late_share: float) -> bool:
+    """Whether a credit's arguments ask for the formulation's plain rule (late share 0: lam = b); bad arguments are
+    refused with one line."""
     if b < 1:
         raise InputError(f"batch must be >= 1, got {b}")
     if not 0.0 <= late_share < 1.0:
         raise InputError(f"late share must lie in [0, 1), got {late_share!r}")
-    if late_share == 0.0:
+    return late_share == 0.0
+
+
+def tenant_credit(b: int, late_share: float, cycles: float = 1.0, share: float = 1.0) -> float:
+    """The largest mean per-cycle arrival count lam <= b with `late_share_bound(lam, b, cycles, share)` <=
+    `late_share` (to 1e-7 relative; `share` rounded up to its grid, `cycles` down by `round_cycles`); `late_share`
+    0 means the plain rule, lam = b."""
+    if _plain_rule(b, late_share):
         return float(b)
     return _credit(int(b), float(late_share), round_cycles(cycles), round_share(share))
 
@@ -284,11 +290,7 @@ def batch_credit(b: int, late_share: float) -> float:
     arrival count lam <= b with overflow(lam, b) <= late_share x lam, N ~ Poisson(lam) arrivals in one cycle
     (bisection to 1e-9 relative); `late_share` 0 means the formulation's rule, lam = b.  Every tenant is credited
     with at least this (`credit`), so what a planner that knows only the batch may count on."""
-    if b < 1:
-        raise InputError(f"batch must be >= 1, got {b}")
-    if not 0.0 <= late_share < 1.0:
-        raise InputError(f"late share must lie in [0, 1), got {late_share!r}")
-    if late_share == 0.0:
+    if _plain_rule(b, late_share):
         return float(b)
     lo, hi = 0.0, float(b)
     if overflow(hi, b) <= late_share * hi:
