@@ -249,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan-only", action="store_true",
                     help="no simulation (reconfigurations and GPU-hours only; development, dev.csv)")
     args = study_args(ap, argv, quick="the first half hour of the trace")  # the shared block (--jobs: parallel)
+    from stsched.errors import InputError
+    from stsched.simulation.traces import check_function_offset
+    try:  # before any point runs (each would fail alone, exit 0)
+        check_function_offset(args.offset)
+    except InputError as e:
+        ap.error(f"--functions-offset: {e}")
     if args.quick:
         args.hours = 0.5
     if os.environ.get("STSCHED_VERBOSE"):

@@ -41,7 +41,7 @@ from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation.arrivals import piecewise_poisson
 from stsched.simulation.simulator import run_plan
-from stsched.simulation.traces import COUNT_TRACES, load_count_trace, rate_schedule
+from stsched.simulation.traces import COUNT_TRACES, check_function_offset, load_count_trace, rate_schedule
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndar
     """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
-    off = options.function_offset
+    off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
