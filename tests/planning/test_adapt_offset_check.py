@@ -23,3 +23,10 @@ def test_adapt_eval_refuses_it_before_any_point(tmp_path, capsys):
     assert e.value.code == 2
     assert "--functions-offset" in capsys.readouterr().err
     assert not any(tmp_path.rglob("*.csv"))
+
+
+def test_plan_only_run_says_not_simulated():
+    # it printed "SLO attainment nan%" and 0.0000 % per epoch
+    res = run_adapt(gpulet_mix("m2", 2), AdaptOptions(simulate=False, hours=0.2))
+    text = res.format()
+    assert "not simulated" in text and "nan" not in text.lower() and "0.0000%" not in text

@@ -199,15 +199,18 @@ class AdaptResult:
         return d
 
     def format(self) -> str:
+        simulated = math.isfinite(self.slo_attainment)  # a plan-only run simulates nothing (attainment NaN)
+        sim = (f"SLO attainment {self.slo_attainment:.4%}; " if simulated else "not simulated (plan only); ")
+        tail = (f"; simulated {self.simulated_requests} requests over {self.simulated_s:.0f} s ({self.full_minutes} "
+                f"full minutes, {self.sampled_minutes} sampled)" if simulated else "")
         lines = [f"{self.policy} on {self.trace} ({self.hours:.2f} h, epochs of {self.epoch_s:g} s): "
                  f"{self.reconfigurations} layout reconfigurations, downtime {self.downtime_s:.1f} GPU-s, "
-                 f"{self.gpu_hours:.2f} GPU-hours, SLO attainment {self.slo_attainment:.4%}; {self.decisions} "
-                 f"decisions ({self.emergencies} emergency); simulated {self.simulated_requests} requests over "
-                 f"{self.simulated_s:.0f} s ({self.full_minutes} full minutes, {self.sampled_minutes} sampled) in "
-                 f"{self.wall_s:.1f} s"]
+                 f"{self.gpu_hours:.2f} GPU-hours, {sim}{self.decisions} decisions ({self.emergencies} "
+                 f"emergency){tail} in {self.wall_s:.1f} s"]
         for r in self.rows:
+            att = f"attainment {r.attainment:8.4%}" if simulated else "attainment      n/a"
             lines.append(f"  epoch {r.epoch:3d} t={r.start_s:6.0f}s GPUs {r.gpus:5.1f} reconf {r.reconfigurations:2d} "
-                         f"down {r.downtime_s:5.1f} load {r.max_load:5.2f} attainment {r.attainment:8.4%}  {r.note}")
+                         f"down {r.downtime_s:5.1f} load {r.max_load:5.2f} {att}  {r.note}")
         return "\n".join(lines)
 
 
