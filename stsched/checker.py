@@ -119,6 +119,10 @@ def _check_layout(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violati
                                               f"(starts {[p.start for p in parts]})", gi))
             return tuple(p.start for p in parts)
         return starts
+    for qi, p in enumerate(parts):
+        if p.start is not None:  # a start slot is MIG's; ignoring it would judge another plan than the one given
+            out.append(Violation(Rule.LAYOUT, f"start slot {p.start} given, but {mech.kind.value} partitions have "
+                                              f"no start slots", gi, qi))
     total = sum(p.size for p in parts)
     if _exceeds(total, mech.capacity):
         out.append(Violation(Rule.LAYOUT, f"partition sizes sum to {total:g} > capacity {mech.capacity:g}", gi))

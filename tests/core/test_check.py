@@ -133,3 +133,10 @@ def test_margin_applies_to_latency_and_slo():
     assert report.stats.worst_latency_ms["s0"] == pytest.approx(1.1 * 36.0)
     tight = make_mps_instance(margin=Margin(slo_factor=0.5))  # s0 budget 25 ms < 36 ms
     assert rules(check(tight, plan_of([shared()]))) == {Rule.LATENCY}
+
+
+def test_a_start_slot_on_an_mps_partition_is_a_violation(mps_instance):
+    # it was accepted and ignored: the checker judged a plan other than the one given
+    assert check(mps_instance, plan_of([shared()])).valid
+    report = check(mps_instance, plan_of([replace(shared(), start=0)]))
+    assert Rule.LAYOUT in rules(report) and "start slot" in report.violations[0].message
