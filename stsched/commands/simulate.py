@@ -93,12 +93,12 @@ def add(sub) -> None:
     from stsched.planning.adapt.policies import POLICIES
 
     a.add_argument("--policy", default=d.policy, help=f"{' | '.join(POLICIES)} (default %(default)s)")
-    a.add_argument("--period", type=int, default=d.period,
-                   help="periodic: full re-partitioning every N decisions (default %(default)s)")
-    a.add_argument("--save-gpus", type=int, default=d.save_gpus,
-                   help="practitioner: re-plan when a fresh plan saves >= K GPUs ... (default %(default)s)")
-    a.add_argument("--save-for", type=int, default=d.save_for,
-                   help="practitioner: ... at M decisions in a row (default %(default)s)")
+    a.add_argument("--period", type=int, default=None,
+                   help=f"periodic: full re-partitioning every N decisions (default {d.period})")
+    a.add_argument("--save-gpus", type=int, default=None,
+                   help=f"practitioner: re-plan when a fresh plan saves >= K GPUs ... (default {d.save_gpus})")
+    a.add_argument("--save-for", type=int, default=None,
+                   help=f"practitioner: ... at M decisions in a row (default {d.save_for})")
     a.add_argument("--headroom", default=f"{d.headroom:g}", metavar="H",
                    help="plan for H x the estimated rates (a factor >= 1; default %(default)s)")
     a.add_argument("--estimate-window", default=f"{d.estimate_window_s:g}",
@@ -243,9 +243,15 @@ def _run_stream(args, inst, plan, spec, noise_cv, noise_source) -> int:
 def run_adapt(args) -> int:
     from stsched.planning.adapt import AdaptOptions, ReconfigCosts, run_adapt as adapt_run
 
+    for flag, value, policy in (("--period", args.period, "periodic"),
+                                ("--save-gpus", args.save_gpus, "practitioner"),
+                                ("--save-for", args.save_for, "practitioner")):
+        if value is not None and args.policy != policy:  # it would be ignored
+            raise InputError(f"{flag} is an option of --policy {policy}, not of {args.policy}")
     output_file(args.out, inputs=(args.instance, args.reconfig_cost))
     inst = load_instance(args.instance)
     costs = ReconfigCosts.parse(args.reconfig_cost) if args.reconfig_cost else ReconfigCosts()
+    d = AdaptOptions()
     options = AdaptOptions(trace=args.trace, policy=args.policy, epoch_s=_number(args.epoch, "--epoch"),
                            headroom=_number(args.headroom, "--headroom"),
                            estimate_window_s=_number(args.estimate_window, "--estimate-window"),
@@ -255,7 +261,9 @@ def run_adapt(args) -> int:
                            time_limit_s=V.check_time_limit(args.time_limit, "--time-limit"),
                            progress=progress(args),
                            function_offset=args.functions_offset, simulate=not args.plan_only,
-                           period=args.period, save_gpus=args.save_gpus, save_for=args.save_for)
+                           period=d.period if args.period is None else args.period,
+                           save_gpus=d.save_gpus if args.save_gpus is None else args.save_gpus,
+                           save_for=d.save_for if args.save_for is None else args.save_for)
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
         options = replace(options, compact_rent=rent)

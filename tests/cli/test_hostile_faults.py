@@ -180,3 +180,11 @@ def test_an_attainment_scope_without_a_loop_is_refused(files, capsys):
     the plan was not what the flag asked for."""
     code, text = _run(capsys, "solve", files["inst"], "--attainment-scope", "service")
     assert code == 2 and "no attainment loop runs here" in text and "deterministic" in text
+
+
+@pytest.mark.parametrize("flag, value", [("--period", "3"), ("--save-gpus", "2"), ("--save-for", "2")])
+def test_adapt_refuses_another_policys_option(files, capsys, flag, value):
+    """`stsched adapt --period 3` with the default policy (adaptive) ignored it and exited 0."""
+    code, text = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--hours", "0.1",
+                      "--plan-only", flag, value)
+    assert code == 2 and flag in text and "adaptive" in text
