@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-attainment", type=float, default=None,
                     help="plans: late share and interference quantile from this attainment target's miss budget "
                          "(stsched.latency.miss_budget; writes plans-target<A>.csv)")
-    ap.add_argument("--budget-split", choices=("union", "each"), default="union",
+    ap.add_argument("--budget-split", choices=("union", "each"), default=None,
                     help="plans with --target-attainment: half the miss budget to each source (union, default) or "
                          "all of it to each (each; writes plans-target<A>-each.csv)")
     args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")
@@ -356,9 +356,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--target-attainment sets the late share and the quantile: give --late-share / --quantile or "
                      "--target-attainment")
         try:
-            budget = MissBudget(args.target_attainment, args.budget_split)
+            budget = MissBudget(args.target_attainment, args.budget_split or "union")
         except InputError as e:
             ap.error(f"--target-attainment: {e}")
+    elif args.budget_split is not None:  # it would be ignored
+        ap.error("--budget-split splits the miss budget of --target-attainment: give that too")
     if args.quantile is not None and not 0.5 <= args.quantile <= 0.99:
         ap.error(f"--quantile must lie in [0.5, 0.99] (the stored levels), got {args.quantile:g}")
     if args.summary_only or args.plot_only:

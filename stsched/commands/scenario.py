@@ -113,7 +113,7 @@ def _out(q) -> None:
                    help="plan for SLO attainment A (0.5 <= A < 1) of Poisson arrivals under the model's slowdown "
                         "distribution: the late share and interference quantile of A's miss budget "
                         "(stsched.latency.miss_budget; needs --latency-model; not with --interference-quantile)")
-    q.add_argument("--budget-split", default="union", choices=["union", "each"],
+    q.add_argument("--budget-split", default=None, choices=["union", "each"],
                    help="with --target-attainment: half the miss budget to queueing and half to interference "
                         "(union, default) or all of it to each (each; docs/LATENCY.md measures both)")
     q.add_argument("--json", action="store_true",
@@ -125,6 +125,8 @@ def _budget(args):
     """The miss budget of --target-attainment (checked before any work), or None."""
     text = getattr(args, "target_attainment", None)
     if text is None:
+        if getattr(args, "budget_split", None) is not None:  # it would be ignored
+            raise InputError("--budget-split splits the miss budget of --target-attainment: give that too")
         return None
     from stsched.latency.miss_budget import MissBudget
     if args.interference_quantile is not None:
@@ -138,7 +140,7 @@ def _budget(args):
     except ValueError:
         a = float("nan")
     try:
-        return MissBudget(a, args.budget_split)
+        return MissBudget(a, args.budget_split or "union")
     except InputError as e:
         raise InputError(f"--target-attainment {text}: {e}") from None
 

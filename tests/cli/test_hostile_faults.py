@@ -188,3 +188,15 @@ def test_adapt_refuses_another_policys_option(files, capsys, flag, value):
     code, text = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--hours", "0.1",
                       "--plan-only", flag, value)
     assert code == 2 and flag in text and "adaptive" in text
+
+
+def test_a_budget_split_without_a_target_attainment_is_refused(tmp_path, capsys):
+    """`stsched scenario random --budget-split each` (and the study's) without --target-attainment was ignored."""
+    code, text = _run(capsys, "scenario", "random", "--services", "4", "--gpus", "2", "--budget-split", "each",
+                      "--out", str(tmp_path / "x.json"))
+    assert code == 2 and "--target-attainment" in text and not (tmp_path / "x.json").exists()
+    from experiments import interference_eval
+
+    with pytest.raises(SystemExit) as e:
+        interference_eval.main(["--section", "plans", "--budget-split", "each", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--target-attainment" in capsys.readouterr().err
