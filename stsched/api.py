@@ -24,6 +24,7 @@ from stsched.io import load_instance, load_plan, save_instance, save_plan
 from stsched.plan import Plan, Reconfiguration
 from stsched.problem import Instance
 from stsched.registry import Judged, Objective, SolveOptions
+from stsched.validate import check_int, check_real
 
 _SOLVE = SolveOptions()
 
@@ -54,24 +55,48 @@ def scenario(name: str, **kwargs: Any) -> Instance:
     from stsched import scenarios
 
     if name == "parvagpu":
-        return scenarios.parvagpu(**kwargs)
+        return _call_scenario(name, scenarios.parvagpu, **kwargs)
     if name.startswith("gpulet-") and name[len("gpulet-"):] in scenarios.GPULET_MIXES:
-        return scenarios.gpulet_mix(name[len("gpulet-"):], **{"gpus": 1, **kwargs})
+        return _call_scenario(name, scenarios.gpulet_mix, name[len("gpulet-"):], **{"gpus": 1, **kwargs})
     if name == "igniter-example":
-        return scenarios.igniter_example(**kwargs)
+        return _call_scenario(name, scenarios.igniter_example, **kwargs)
     if name == "random":
         if "dataset" in kwargs:
             kwargs["device"] = kwargs.pop("dataset")
-        return scenarios.random_instance(**kwargs)
+        return _call_scenario(name, scenarios.random_instance, **kwargs)
     if name == "profile":
         from stsched.planning.scenarios import profile_scenario
-        return profile_scenario(**kwargs)
+        return _call_scenario(name, profile_scenario, **kwargs)
     if name == "services":
         from stsched.planning.scenarios import services_scenario
-        return services_scenario(**kwargs)
+        return _call_scenario(name, services_scenario, **kwargs)
     known = ["parvagpu", "igniter-example", "random", "profile", "services"]
     known += [f"gpulet-{m}" for m in scenarios.GPULET_MIXES]
     raise InputError(f"unknown scenario {name!r} (known: {', '.join(known)})")
+
+
+#: a scenario's whole-number and real arguments, checked before its builder runs (a string or a float GPU count was a
+#: TypeError from deep inside)
+_SCENARIO_INTS = ("gpus", "services", "seed", "row")
+_SCENARIO_REALS = ("rate", "load", "latency_factor", "slo_factor")
+
+
+def _call_scenario(name: str, build, *args: Any, **kwargs: Any) -> Instance:
+    """`build(*args, **kwargs)` after its arguments are bound to its signature and the numbers checked: one
+    InputError naming the argument, never a TypeError from inside."""
+    import inspect
+
+    try:
+        inspect.signature(build).bind(*args, **kwargs)
+    except TypeError as e:
+        raise InputError(f"scenario {name}: {e}") from None
+    for key in _SCENARIO_INTS:
+        if kwargs.get(key) is not None:
+            kwargs[key] = check_int(kwargs[key], f"scenario {name}: {key}", minimum=0 if key == "seed" else 1)
+    for key in _SCENARIO_REALS:
+        if kwargs.get(key) is not None:
+            kwargs[key] = check_real(kwargs[key], f"scenario {name}: {key}", minimum=0.0, strict=True)
+    return build(*args, **kwargs)
 
 
 def solve(instance: Instance, solver: str = "heuristic", objective: str | Objective = _SOLVE.objective, *,

@@ -73,3 +73,14 @@ def test_arguments_of_the_wrong_type_are_one_clear_error():
                         (lambda: st.solve(inst, current=plan), "objective 'adapt' only")):
         with pytest.raises(InputError, match=words.replace("(", r"\(")):
             call()
+
+
+@pytest.mark.parametrize("args, kwargs, words", [
+    (("gpulet-m2",), {"gpus": 2.5}, "gpus"),          # was a TypeError from inside the builder
+    (("gpulet-m2",), {"rate": "x"}, "rate"),
+    (("random",), {"services": 3, "gpus": 2}, "seed"),  # a missing argument
+    (("random",), {"services": 3, "gpus": 2, "seed": 1, "bogus": 1}, "bogus"),
+])
+def test_scenario_arguments_are_checked(args, kwargs, words):
+    with pytest.raises(InputError, match=words):
+        st.scenario(*args, **kwargs)
