@@ -171,11 +171,7 @@ def adapt(instance: Instance, trace: str | None = None, **options: Any):
         raise InputError(f"unknown adapt option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if trace is not None:
         options["trace"] = trace
-    opts = AdaptOptions(**options)
-    from stsched.simulation.traces import check_function_offset
-
-    check_function_offset(opts.function_offset, opts.trace)
-    return run_adapt(instance, opts)
+    return run_adapt(instance, AdaptOptions(**options))  # run_adapt checks the function offset before any work
 
 
 def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, method: str = "cg",
