@@ -199,11 +199,16 @@ class Compaction:
             r = self._budget_rent(rent, changes)
         return None if r is None else r * changes
 
-    def _switch_offs(self, reserved: Instance, plan: Plan) -> Iterator[tuple[str, Plan | None]]:
-        """One GPU off, the other layouts kept: rate shares rebalanced, and with `shed` the slack of the kept
-        partitions filled (`stsched.planning.adapt.shed`)."""
+    def _release_order(self, reserved: Instance, plan: Plan) -> list[int]:
+        """The GPUs in use that a switch-off tries, least loaded first (at most `release_tries`)."""
         used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
-        order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
+        return sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
+
+    def _switch_offs(self, reserved: Instance, plan: Plan, order: list[int] | None = None
+                     ) -> Iterator[tuple[str, Plan | None]]:
+        """One GPU off (those of `order`, default `_release_order`), the other layouts kept: rate shares
+        rebalanced, and with `shed` the slack of the kept partitions filled (`stsched.planning.adapt.shed`)."""
+        order = self._release_order(reserved, plan) if order is None else order
         for k in order:
             yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
         if self.opts.shed and not self._is_local(reserved):
@@ -212,9 +217,8 @@ class Compaction:
 
     def _compactions(self, reserved: Instance, plan: Plan, fresh: Plan) -> Iterator[tuple[str, Plan | None]]:
         """Candidate compactions of `plan` for the reserved rates, lazily (module docstring)."""
-        used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
-        order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
-        yield from self._switch_offs(reserved, plan)
+        order = self._release_order(reserved, plan)
+        yield from self._switch_offs(reserved, plan, order)
         if self.opts.reuse and not self._is_local(reserved):  # tenants moved inside the kept layouts; old plans
             for k in order:
                 yield "one GPU off, re-tenanted", retenant(reserved, without_gpu(plan, k))
