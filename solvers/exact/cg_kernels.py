@@ -4,7 +4,8 @@ The multiple-choice knapsack DP of `_suffix_dp` was a Python loop over services 
 numpy call per point: at 256 services about 70 % of the column generation's CPU time, mostly numpy's per-call
 overhead (a table of 512 units costs a few microseconds of arithmetic).  `mck_rows` is the same recurrence
 compiled, with the same floating-point operations in the same order (an addition, then a maximum), so its tables
-are bit for bit those of the numpy loop (`mck_rows_numpy`, kept as the reference a test holds it to).
+are bit for bit those of the numpy loop (its copy in tests/solvers/test_cg_kernels.py is the reference a test holds
+the kernel to).
 
 Compilation: `cache=True` keeps the machine code on disk beside this module (or in numba's user cache where that
 is not writable); the first call in a fresh environment compiles (about a second), later processes load it.
@@ -300,54 +301,4 @@ def branch_sets(first: np.ndarray, V: np.ndarray, E: np.ndarray, core: np.ndarra
     return complete, z, best_sets[:n_best], best_vals[:n_best], budget
 
 
-def mck_rows_numpy(first: np.ndarray, q: np.ndarray, v: np.ndarray, last: np.ndarray, k_dp: int, full: bool
-                   ) -> np.ndarray:
-    """`mck_rows` as numpy calls (the loop of the previous sessions; the reference of the tests)."""
-    units = len(last) - 1
-    g = np.empty((k_dp + 1 if full else 1, units + 1))
-    nxt = last.copy()
-    if full:
-        g[k_dp] = nxt
-    for k in range(k_dp - 1, -1, -1):
-        row = nxt.copy()
-        for i in range(first[k], first[k + 1]):
-            qi = q[i]
-            if qi > units:
-                continue
-            if qi == 0:
-                np.maximum(row, nxt + v[i], out=row)
-            else:
-                np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
-        if full:
-            g[k] = row
-        nxt = row
-    if not full:
-        g[0] = nxt
-    return g
-
-
-def mck_prepare_numpy(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray):
-    """`mck_prepare` as numpy calls (the previous sessions' code; the reference of the tests)."""
-    o = np.lexsort((e, svc))
-    svc, e, v, pts = svc[o], e[o], v[o], pts[o]
-    start = np.r_[True, svc[1:] != svc[:-1]]
-    seg = np.cumsum(start) - 1
-    big = float(v.max()) + 1.0 if len(v) else 1.0
-    vv = v + seg * big
-    prev = np.r_[-np.inf, np.maximum.accumulate(vv)[:-1]]
-    keep = (vv > prev) & (v > 0)
-    e, v, pts, seg = e[keep], v[keep], pts[keep], seg[keep]
-    if not len(v):
-        return e, v, pts, np.zeros(1, dtype=np.int64), np.zeros(0)
-    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    n = len(starts)
-    seg = np.cumsum(np.r_[True, seg[1:] != seg[:-1]]) - 1
-    dens = np.maximum.reduceat(v / e, starts)
-    rank = np.empty(n, dtype=int)
-    rank[np.argsort(-dens, kind="stable")] = np.arange(n)
-    o = np.lexsort((e, rank[seg]))
-    e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
-    return e, v, pts, np.searchsorted(pos, np.arange(n + 1)), -np.sort(-dens)
-
-
-__all__ = ["mck_prepare", "mck_prepare_numpy", "mck_rows", "mck_rows_numpy", "greedy_sets", "branch_sets"]
+__all__ = ["mck_prepare", "mck_rows", "greedy_sets", "branch_sets"]

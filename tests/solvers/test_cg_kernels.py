@@ -11,8 +11,59 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers.exact.cg_kernels import branch_sets, mck_prepare, mck_prepare_numpy, mck_rows, mck_rows_numpy
+from solvers.exact.cg_kernels import branch_sets, mck_prepare, mck_rows
 from solvers.exact.cg_pricing import _suffix_dp
+
+
+def mck_rows_numpy(first: np.ndarray, q: np.ndarray, v: np.ndarray, last: np.ndarray, k_dp: int, full: bool
+                   ) -> np.ndarray:
+    """`mck_rows` as numpy calls (the loop the kernel replaced: the reference it is held to)."""
+    units = len(last) - 1
+    g = np.empty((k_dp + 1 if full else 1, units + 1))
+    nxt = last.copy()
+    if full:
+        g[k_dp] = nxt
+    for k in range(k_dp - 1, -1, -1):
+        row = nxt.copy()
+        for i in range(first[k], first[k + 1]):
+            qi = q[i]
+            if qi > units:
+                continue
+            if qi == 0:
+                np.maximum(row, nxt + v[i], out=row)
+            else:
+                np.maximum(row[qi:], nxt[:units + 1 - qi] + v[i], out=row[qi:])
+        if full:
+            g[k] = row
+        nxt = row
+    if not full:
+        g[0] = nxt
+    return g
+
+
+def mck_prepare_numpy(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray):
+    """`mck_prepare` as numpy calls (the code the kernel replaced: the reference it is held to)."""
+    o = np.lexsort((e, svc))
+    svc, e, v, pts = svc[o], e[o], v[o], pts[o]
+    start = np.r_[True, svc[1:] != svc[:-1]]
+    seg = np.cumsum(start) - 1
+    big = float(v.max()) + 1.0 if len(v) else 1.0
+    vv = v + seg * big
+    prev = np.r_[-np.inf, np.maximum.accumulate(vv)[:-1]]
+    keep = (vv > prev) & (v > 0)
+    e, v, pts, seg = e[keep], v[keep], pts[keep], seg[keep]
+    if not len(v):
+        return e, v, pts, np.zeros(1, dtype=np.int64), np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    n = len(starts)
+    seg = np.cumsum(np.r_[True, seg[1:] != seg[:-1]]) - 1
+    dens = np.maximum.reduceat(v / e, starts)
+    rank = np.empty(n, dtype=int)
+    rank[np.argsort(-dens, kind="stable")] = np.arange(n)
+    o = np.lexsort((e, rank[seg]))
+    e, v, pts, pos = e[o], v[o], pts[o], rank[seg][o]
+    return e, v, pts, np.searchsorted(pos, np.arange(n + 1)), -np.sort(-dens)
+
 
 
 @settings(max_examples=150, deadline=None)
