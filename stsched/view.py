@@ -4,7 +4,7 @@
 (`stsched.timing`, `stsched.checker`): per partition its size and label (MPS %, SMs, MIG slice at its start slot),
 per tenant its batch, execution time, served rate against its capacity, worst-case latency against the SLO; per
 service the rate served against the rate offered and, given a simulation summary, the simulated attainment.
-`format_text` prints it as a terminal table; `render` draws it with matplotlib (Agg, imported lazily).
+`format_text` prints it as a terminal table; `render` draws it (`stsched.view_picture`: matplotlib, imported lazily).
 
 `check_plan_fits` refuses a plan made for another instance (unknown service, a partition size the mechanism does
 not have, a batch outside the instance's grid, no table entry, more GPUs than the instance) as bad input.
@@ -219,101 +219,8 @@ def format_text(view: PlanView) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- picture
-def _colours(names: tuple[str, ...]) -> dict[str, Any]:
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab20"]
-    return {n: cmap(i % 20) for i, n in enumerate(names)}
-
-
 def render(view: PlanView, path: str | Path) -> None:
-    """Draw the plan (see `_draw`) to `path`; glyphs unhinted (a third faster on a 32-GPU plan, as legible)."""
-    import matplotlib
+    """Draw the plan to `path` (.png or .svg; `stsched.view_picture`, matplotlib imported there)."""
+    from stsched.view_picture import render as draw
 
-    with matplotlib.rc_context({"text.hinting": "none"}):
-        _draw(view, Path(path))
-
-
-def _draw(view: PlanView, path: Path) -> None:
-    """Draw the plan: left one row per GPU (partitions to scale on the GPU's capacity, inside each the duty cycle
-    to scale: one bar per tenant's execution, grey the idle share); right per service served/offered and worst
-    latency/SLO (and the simulated attainment).  The format follows the suffix (.png or .svg)."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch, faster import
-    from matplotlib.patches import Patch, Rectangle
-
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise InputError(f"--out {path}: expected a .png or .svg file")
-    n_gpus, n_services = len(view.gpus), len(view.services)
-    height = max(2.5, 0.75 * n_gpus + 1.2, 0.2 * n_services + 1.2)
-    fig = Figure(figsize=(15, height))
-    # fixed margins in inches (tight_layout would draw the figure twice)
-    fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.45 / height, bottom=0.55 / height, wspace=0.14)
-    ax, sx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3.2, 1]})
-    colours = _colours(tuple(s.name for s in view.services))
-    cap = view.capacity
-    boxes: list[Rectangle] = []  # drawn as two collections (one artist each: fast)
-    segments: list[Rectangle] = []
-    for row, parts in enumerate(view.gpus):
-        y = n_gpus - 1 - row
-        gid = f"gpu-{parts[0].gpu}" if parts else f"gpu-row-{row}"  # one element per GPU row (tests count them)
-        ax.add_patch(Rectangle((0, y + 0.06), cap, 0.88, fill=False, edgecolor="0.6", linewidth=0.6, gid=gid))
-        for p in parts:
-            x0, w = p.start, p.size
-            boxes.append(Rectangle((x0, y + 0.1), w, 0.8, facecolor="0.92", edgecolor="black", linewidth=0.8))
-            # the duty cycle to scale along the partition's width: one segment per tenant's batch, then idle
-            x = x0
-            for t in p.tenants:
-                tw = w * t.exec_ms / p.duty_ms if p.duty_ms > 0 else 0.0
-                segments.append(Rectangle((x, y + 0.1), tw, 0.55, facecolor=colours.get(t.service, "0.5"),
-                                          edgecolor="white", linewidth=0.5))
-                if tw > cap * 0.075:  # narrower segments are told apart by colour (the panel on the right)
-                    text = (f"{t.service}\nb{t.batch} {t.exec_ms:.1f}ms {min(t.load, 9.99):.0%}" if tw > cap * 0.14
-                            else f"{t.service} b{t.batch}")
-                    ax.text(x + tw / 2, y + 0.375, text, ha="center", va="center", fontsize=6)
-                x += tw
-            if w >= cap * 0.3:
-                head = f"{p.label}  cycle {p.duty_ms:.1f} ms, idle {p.idle_share:.0%}, load {p.load:.0%}"
-            elif w >= cap * 0.19:
-                head = f"{p.label} {p.duty_ms:.1f} ms, load {p.load:.0%}"
-            else:
-                head = f"{p.label} {p.duty_ms:.0f}ms"
-            ax.text(x0 + w / 2, y + 0.78, head, ha="center", va="center", fontsize=6)
-        ax.text(-0.01 * cap, y + 0.5, f"GPU {parts[0].gpu if parts else row}", ha="right", va="center", fontsize=8)
-    ax.add_collection(PatchCollection(boxes, match_original=True, zorder=1))
-    ax.add_collection(PatchCollection(segments, match_original=True, zorder=1.5))
-    ax.set_xlim(-0.08 * cap, cap * 1.002)
-    ax.set_ylim(0, max(1, n_gpus))
-    ax.set_yticks([])
-    unit = {MechanismKind.MPS: "MPS active-thread %", MechanismKind.SM: "SMs (green contexts)",
-            MechanismKind.MIG: "MIG compute slice (start slot)"}[view.mechanism]
-    ax.set_xlabel(f"{unit}; inside each partition its duty cycle to scale (coloured: a tenant's batch, grey: idle)")
-    title = (f"{view.instance}: {n_gpus} GPU{'s' if n_gpus != 1 else ''}, solver {view.solver or '-'}, "
-             + (f"rates x {view.scale:.4g}, " if view.scale != 1 else "")
-             + f"{'valid' if view.valid else f'INVALID ({len(view.violations)} violations)'}")
-    if view.sim_overall is not None:
-        title += f", simulated SLO attainment {view.sim_overall:.2%}"
-    ax.set_title(title, fontsize=10)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-
-    names = [s.name for s in view.services][::-1]
-    ys = range(n_services)
-    served = [min(1.5, s.served / s.offered) if s.offered > 0 else 1.0 for s in view.services][::-1]
-    lat = [(s.worst_latency_ms or 0.0) / s.slo_ms for s in view.services][::-1]
-    sx.barh([y + 0.2 for y in ys], served, height=0.38, color=[colours[n] for n in names], label="served / offered")
-    sx.barh([y - 0.2 for y in ys], lat, height=0.38, color="0.55", label="worst latency / SLO")
-    for y, s in zip(ys, view.services[::-1]):
-        if s.sim_attainment is not None:
-            sx.text(1.52, y, f"{s.sim_attainment:.1%}", va="center", fontsize=6)
-    sx.axvline(1.0, color="black", linewidth=0.7)
-    sx.set_yticks(list(ys), names, fontsize=max(4, min(8, 400 / max(1, n_services))))
-    sx.set_xlim(0, 1.75 if any(s.sim_attainment is not None for s in view.services) else 1.5)
-    sx.set_ylim(-0.6, n_services - 0.4)
-    sx.set_title("per service" + (" (right: simulated attainment)" if view.sim_overall is not None else ""),
-                 fontsize=9)
-    sx.legend([Patch(facecolor="white", edgecolor="black"), Patch(facecolor="0.55")],
-              ["served / offered (service colour)", "worst latency / SLO"], fontsize=6, loc="lower right")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    extra = {"pil_kwargs": {"compress_level": 1}} if path.suffix.lower() == ".png" else {}
-    fig.savefig(path, dpi=100, **extra)
+    draw(view, path)

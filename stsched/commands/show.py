@@ -8,6 +8,7 @@ a missing file, a plan for another instance, a plan with an unknown service.
 
 from __future__ import annotations
 
+import gc
 import logging
 import tempfile
 import time
@@ -53,10 +54,16 @@ def run(args) -> int:
     if args.out is not None:
         target = Path(args.out)
         t0, c0 = time.perf_counter(), time.process_time()
-        with tempfile.TemporaryDirectory(prefix="stsched-show-") as private:  # drawn there, then one atomic write
-            drawn = Path(private) / f"plan{target.suffix.lower()}"
-            render(view, str(drawn))
-            write_atomic(target, drawn.read_bytes())
+        collecting = gc.isenabled()
+        gc.disable()  # importing matplotlib and drawing make many objects and few cycles: ~0.1 s of CPU saved
+        try:
+            with tempfile.TemporaryDirectory(prefix="stsched-show-") as private:  # drawn there, then one write
+                drawn = Path(private) / f"plan{target.suffix.lower()}"
+                render(view, str(drawn))
+                write_atomic(target, drawn.read_bytes())
+        finally:
+            if collecting:
+                gc.enable()
         log.info("wrote %s", target)
         print(f"{inst.name}: {len(view.gpus)} GPUs drawn in {time.perf_counter() - t0:.2f} s "
               f"({time.process_time() - c0:.2f} s CPU, matplotlib's import included) -> {target}")
