@@ -11,6 +11,7 @@ Python interpreter (threads) then contend for the GIL once per batch, not once p
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import platform
@@ -184,15 +185,34 @@ class Runner:
         return {"samples_ms": list(t.samples_ms), "graph": self._graphed.get((model, int(batch)), False)}
 
     def serve(self, tenants: list[dict[str, Any]], t0: float, horizon_s: float, pad: bool = True,
-              ) -> dict[str, Any]:
+              spin_s: float = 0.0, quiet_gc: bool = False) -> dict[str, Any]:
         """Serve requests round robin, one batch per tenant per turn (the simulator's engine, in real time).
 
         `tenants`: dicts with `model`, `batch`, `arrivals` (sorted seconds after `t0`, a `now()` time).  When a
         tenant's turn comes at time t it takes its requests that arrived by t, at most `batch` of them, and runs
         them as one batch (padded to `batch` when `pad`); a tenant with nothing queued is skipped; when nothing
-        is queued the worker sleeps until the next arrival.  No batch starts at or after `horizon_s`.
+        is queued the worker sleeps until `spin_s` before the next arrival, then polls the clock until it comes
+        (a sleeping thread wakes late: timer slack and the OS scheduling it back cost milliseconds, which a
+        serving system's polling dispatcher does not pay; `spin_s` 0: sleep all the way).  No batch starts at or
+        after `horizon_s`.  With `quiet_gc` (a worker process: the collector is the process's own) the cyclic
+        garbage collector is off while serving, what exists frozen first, so that no collection pauses a batch;
+        it is restored afterwards.
         Returns per tenant the dispatch and completion times of each request (NaN: not served) and the batches.
         """
+        if not quiet_gc:
+            return self._serve(tenants, t0, horizon_s, pad, spin_s)
+        collecting = gc.isenabled()
+        gc.freeze()  # cheap (no collection, which could take longer than the lead before t0)
+        gc.disable()
+        try:
+            return self._serve(tenants, t0, horizon_s, pad, spin_s)
+        finally:
+            gc.unfreeze()
+            if collecting:
+                gc.enable()
+
+    def _serve(self, tenants: list[dict[str, Any]], t0: float, horizon_s: float, pad: bool, spin_s: float,
+               ) -> dict[str, Any]:
         k = len(tenants)
         arr = [list(map(float, t["arrivals"])) for t in tenants]
         n = [len(a) for a in arr]
@@ -225,7 +245,11 @@ class Runner:
                 nxt = min(arr[i][heads[i]] for i in pending)
                 if nxt >= horizon_s:
                     break
-                time.sleep(max(0.0, nxt - (now() - t0)))
+                wait = nxt - (now() - t0)
+                if wait > spin_s:
+                    time.sleep(wait - spin_s)
+                while now() - t0 < nxt:  # poll the last `spin_s` (the partition's core is its own)
+                    pass
                 continue
             i = chosen
             h = heads[i]

@@ -68,6 +68,9 @@ def add(sub) -> None:
                    help="how a service's requests are split over its partitions")
     e.add_argument("--drain", type=V.nonnegative, default=5.0, help="seconds after the window for queued requests")
     e.add_argument("--no-pad", action="store_true", help="run a batch at the number of requests taken")
+    e.add_argument("--spin-ms", type=V.nonnegative, default=0.0,
+                   help="cpu/mps: an idle worker polls the clock this long before the next arrival instead of "
+                        "sleeping (no wake-up delay; on a shared CPU it is preempted more inside batches); default 0")
     e.add_argument("--model-map", nargs="*", default=[], metavar="MODEL=ZOO", help="instance model -> zoo model")
     e.add_argument("--gpus", nargs="*", type=V.whole(0), default=None, help="plan GPU indices to run (default all)")
     e.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
@@ -291,7 +294,7 @@ def run_execute(args) -> int:
         mm.append((model, zoo_name))
     options = ExecOptions(duration_s=args.duration, seed=args.seed, arrivals=args.arrivals, routing=args.routing,
                           drain_s=args.drain, pad_batches=not args.no_pad, model_map=tuple(mm),
-                          gpus=tuple(args.gpus) if args.gpus else None)
+                          gpus=tuple(args.gpus) if args.gpus else None, spin_ms=args.spin_ms)
     if args.compare_sim and options.gpus is not None:
         raise InputError("--compare-sim needs every GPU of the plan (drop --gpus)")
     noise_cv, host_given, quantiles = _sim_model(args)

@@ -15,7 +15,8 @@ simulator models (`stsched.simulation.host.HostOverhead`): `batch_s` = the mean 
 delay after idling minus that gap (at least 0).  Means, not medians, because a queue feels the mean occupancy.
 The execution times themselves are the third measured quantity: per partition, the quantiles of measured batch
 time / the simulator's time for that batch (`stsched.simulation.host.BatchTimeQuantiles`), which a later
-comparison on other arrivals may use as the simulator's per-batch factors.
+comparison on other arrivals may use as the simulator's per-batch factors, pooled and apart for busy batches
+and batches after idling (a shared host runs them differently).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.host import QUANTILES, BatchTimeQuantiles, HostOverhead
+from stsched.simulation.host import QUANTILES, BatchTimeQuantiles, HostOverhead, TenantRatios
 from stsched.simulation.simulator import partition_timings
 
 
@@ -77,20 +78,31 @@ class HostMeasurement:
         out = []
         for row in self.exec_ratio.to_dict()["partitions"]:
             q = row["quantiles"]
-            out.append(f"  gpu {row['gpu']} partition {row['partition']}: measured / simulated batch time median "
-                       f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {q[90]:.3f}, p99 {q[99]:.3f} "
-                       f"({row['batches']} batches)")
+            line = (f"  gpu {row['gpu']} partition {row['partition']}: measured / simulated batch time median "
+                    f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {q[90]:.3f}, p99 {q[99]:.3f} "
+                    f"({row['batches']} batches)")
+            if "busy_quantiles" in row:
+                b, i = row["busy_quantiles"], row["idle_quantiles"]
+                line += (f"; back to back median {b[50]:.3f}, p90 {b[90]:.3f} ({row['busy_batches']}), after idling "
+                         f"median {i[50]:.3f}, p90 {i[90]:.3f} ({row['idle_batches']})")
+            out.append(line)
         return out
+
+
+def busy_batches(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.ndarray,
+                 begin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One partition's batches in dispatch order: (busy mask: its first request waited for the previous batch,
+    the host's delay o_k before each batch)."""
+    s = np.asarray(batch_start, dtype=float)
+    prev_end = np.concatenate([[begin], s[:-1] + np.asarray(batch_dur, dtype=float)[:-1]])
+    a = np.asarray(first_arrival, dtype=float)
+    return a <= prev_end, s - np.maximum(prev_end, a)
 
 
 def delays(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.ndarray,
            begin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One partition's batches in dispatch order: (dispatch gaps of busy batches, delays after idling)."""
-    s = np.asarray(batch_start, dtype=float)
-    prev_end = np.concatenate([[begin], s[:-1] + np.asarray(batch_dur, dtype=float)[:-1]])
-    a = np.asarray(first_arrival, dtype=float)
-    busy = a <= prev_end
-    o = s - np.maximum(prev_end, a)
+    busy, o = busy_batches(batch_start, batch_dur, first_arrival, begin)
     return o[busy], o[~busy]
 
 
@@ -105,6 +117,9 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     grid = np.linspace(0.0, 100.0, QUANTILES)
     ratios: dict[tuple[int, int], tuple[float, ...]] = {}
     counts: dict[tuple[int, int], int] = {}
+    split: dict[str, dict[tuple[int, int], tuple[float, ...]]] = {"busy": {}, "idle": {}}
+    split_n: dict[str, dict[tuple[int, int], int]] = {"busy": {}, "idle": {}}
+    tenants: dict[tuple[int, int, str], TenantRatios] = {}
     ok = np.isfinite(rec.start)
     for (gi, qi), grp in b.groupby(["gpu", "partition"], sort=True):
         sel = ok & (rec.gpu == gi) & (rec.partition == qi)
@@ -118,9 +133,9 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
         grp = grp.sort_values("start_s", kind="stable")
         starts = grp["start_s"].to_numpy(dtype=float)
         a = np.array([first.get(x, x) for x in starts.tolist()], dtype=float)
-        g, w = delays(starts, grp["exec_ms"].to_numpy(dtype=float) / 1000.0, a)
-        gaps.append(g)
-        wakes.append(w)
+        busy, o = busy_batches(starts, grp["exec_ms"].to_numpy(dtype=float) / 1000.0, a)
+        gaps.append(o[busy])
+        wakes.append(o[~busy])
         pt = timing[(int(gi), int(qi))]
         tenant = {t.service: j for j, t in enumerate(pt.part.tenants)}
         model = np.array([pt.exec_s[tenant[sv]][min(int(m), len(pt.exec_s[tenant[sv]]) - 1)]
@@ -129,9 +144,24 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
         key = (int(gi), int(qi))
         ratios[key] = tuple(np.percentile(r, grid).tolist())
         counts[key] = len(r)
+        for name, sel_k in (("busy", busy), ("idle", ~busy)):  # an empty class gets the pooled quantiles
+            split[name][key] = tuple(np.percentile(r[sel_k], grid).tolist()) if sel_k.any() else ratios[key]
+            split_n[name][key] = int(sel_k.sum())
+        services = grp["service"].to_numpy()
+        for sv in pt.part.tenants:
+            mine = services == sv.service
+            if not mine.any():
+                continue
+            q_all = tuple(np.percentile(r[mine], grid).tolist())
+            cls = [tuple(np.percentile(r[mine & c], grid).tolist()) if (mine & c).any() else q_all
+                   for c in (busy, ~busy)]
+            tenants[(*key, sv.service)] = TenantRatios(q_all, cls[0], cls[1], int(mine.sum()),
+                                                       int((mine & busy).sum()), int((mine & ~busy).sum()))
     gap = DelayStats.of(np.concatenate(gaps) if gaps else np.empty(0))
     wake = DelayStats.of(np.concatenate(wakes) if wakes else np.empty(0))
     batch_s = gap.mean_s if gap.count else 0.0
     wake_s = max(0.0, wake.mean_s - batch_s) if wake.count else 0.0
     return HostMeasurement(gap, wake, HostOverhead(batch_s, wake_s, source),
-                           time.get_clock_info("monotonic").resolution, BatchTimeQuantiles(ratios, counts, source))
+                           time.get_clock_info("monotonic").resolution,
+                           BatchTimeQuantiles(ratios, counts, source, split["busy"], split["idle"], split_n["busy"],
+                                              split_n["idle"], tenants))

@@ -48,7 +48,13 @@ class ExecOptions:
     trace:NAME); `drain_s`: how long after the window queued requests may still be served; `pad_batches`: run
     every batch at the tenant's full batch size (the checker's e_s) or at the number of requests taken;
     `lead_s`: pause between "all workers ready" and t0; `model_map`: instance model -> zoo model; `gpus`: plan
-    GPU indices to run (default: every used GPU, one after another); `backend_options`: passed to the backend."""
+    GPU indices to run (default: every used GPU, one after another); `backend_options`: passed to the backend.
+    `spin_ms`: a worker process (cpu, mps backends) that idles polls the clock for the last `spin_ms` before the
+    next arrival instead of sleeping through it (wake-up median 0.5 ms instead of 1.5-2.2 ms), but on a CPU
+    shared with other work the polling core is then preempted inside batches more often (a batch's p90 time
+    rose from 2.1-2.4 to 8 x the table at load 6), so the default 0 sleeps; a worker thread (sm, gpu) always
+    sleeps (polling would hold the GIL its neighbours need).  A worker process serves with its garbage
+    collector off (`profiler.partitions.runner.Runner.serve`)."""
 
     duration_s: float = 10.0
     seed: int = 0
@@ -61,12 +67,15 @@ class ExecOptions:
     model_map: tuple[tuple[str, str], ...] = ()
     gpus: tuple[int, ...] | None = None
     progress: bool = True
+    spin_ms: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
             raise InputError(f"executor: duration must be a finite number > 0, got {self.duration_s!r}")
         if not self.drain_s >= 0 or not self.lead_s >= 0:
             raise InputError("executor: drain and lead times must be >= 0")
+        if not (self.spin_ms >= 0 and math.isfinite(self.spin_ms)):
+            raise InputError(f"executor: spin must be a finite number of milliseconds >= 0, got {self.spin_ms!r}")
         if self.routing not in routing_mod.ROUTINGS:
             raise InputError(f"executor: routing must be one of {', '.join(routing_mod.ROUTINGS)}")
         ArrivalSpec.parse(self.arrivals)
@@ -131,6 +140,16 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
                 _zoo_model(instance, t.service, model_map)
 
 
+def _steady(worker: Any, options: ExecOptions) -> dict[str, Any]:
+    """How a worker waits and collects garbage while serving (`ExecOptions.spin_ms`): only a worker process polls
+    and stops its collector; a thread shares the GIL and the collector with its neighbours."""
+    from profiler.partitions.base import ProcessWorker
+
+    if isinstance(worker, ProcessWorker):
+        return {"spin_s": options.spin_ms / 1000.0, "quiet_gc": True}
+    return {}
+
+
 def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions = ExecOptions()) -> ExecResult:
     """Run `plan` on `backend` (a `profiler.partitions.PartitionBackend`) for `options.duration_s` seconds."""
     t_wall = time.perf_counter()
@@ -170,8 +189,8 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
             from profiler.measure import now
 
             t0 = now() + options.lead_s
-            pending = [w.submit("serve", tenants=ts, t0=t0, horizon_s=horizon, pad=options.pad_batches)
-                       for w, ts in zip(pset.workers, tenants_of)]
+            pending = [w.submit("serve", tenants=ts, t0=t0, horizon_s=horizon, pad=options.pad_batches,
+                                **_steady(w, options)) for w, ts in zip(pset.workers, tenants_of)]
             outs = [p.result(horizon + options.lead_s + 600.0) for p in pending]
         for qi, p, ts, out in zip(q_idx, plan_parts, tenants_of, outs):
             for ti, (t, tt) in enumerate(zip(p.tenants, ts)):

@@ -42,7 +42,7 @@ class PartitionOutcome:
 
 
 def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, noise: list[float] | None,
-            gap: float = 0.0, wake: float = 0.0):
+            gap: float = 0.0, wake: float = 0.0, idle: list[float] | None = None):
     n = len(a)
     h = 0
     starts: list[float] = []
@@ -52,7 +52,8 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
     end = t
     while h < n:
         x = a[h]
-        if x > t:  # idle until this arrival, then the host's wake-up delay
+        fresh = x > t
+        if fresh:  # idle until this arrival, then the host's wake-up delay
             t = x + wake
         if t >= horizon:
             break
@@ -66,7 +67,7 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
         if noise is None:
             d = e[m] + gap
         else:
-            d = e[m] * noise[k] + gap
+            d = e[m] * (idle[k] if fresh and idle is not None else noise[k]) + gap
             k += 1
         durs.append(d)
         t += d
@@ -75,18 +76,23 @@ def _single(a: list[float], e: list[float], b: int, t: float, horizon: float, no
 
 
 def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], t: float, horizon: float,
-                 noise: list[float] | None, ptr: int = 0, gap: float = 0.0, wake: float = 0.0):
+                 noise: list[float] | None, ptr: int = 0, gap: float = 0.0, wake: float = 0.0,
+                 idle: list[float] | None = None):
     """Returns the batches, when the last one ends, and the round-robin pointer (whose turn is next), so that a
     run cut at a horizon can be resumed (`stsched.simulation.stream`)."""
     k = len(arrs)
     ns = [len(a) for a in arrs]
     heads = [0] * k
+    # factors per tenant (rows indexed by the batch's dispatch number) or one list for all
+    rows = None if noise is None else (noise if noise and isinstance(noise[0], list) else [noise] * k)
+    idle_rows = None if idle is None else (idle if idle and isinstance(idle[0], list) else [idle] * k)
     tenants: list[int] = []
     starts: list[float] = []
     counts: list[int] = []
     durs: list[float] = []
     nb = 0
     end = t
+    fresh = False  # the next batch ends an idle period
     while True:
         chosen = -1
         for j in range(k):
@@ -105,6 +111,7 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
             if nxt == math.inf:
                 break
             t = nxt + wake
+            fresh = True
             if t >= horizon:
                 break
             continue
@@ -116,8 +123,10 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
         if hi > ns[chosen]:
             hi = ns[chosen]
         m = bisect_right(a, t, h, hi) - h
-        d = (es[chosen][m] if noise is None else es[chosen][m] * noise[nb]) + gap
+        d = (es[chosen][m] if rows is None else
+             es[chosen][m] * (idle_rows[chosen][nb] if fresh and idle_rows is not None else rows[chosen][nb])) + gap
         nb += 1
+        fresh = False
         tenants.append(chosen)
         starts.append(t)
         counts.append(m)
@@ -130,7 +139,8 @@ def _round_robin(arrs: list[list[float]], es: list[list[float]], bs: list[int], 
 
 
 def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, horizon: float,
-                noise: list[float] | None, free: list[float] | None = None, gap: float = 0.0, wake: float = 0.0):
+                noise: list[float] | None, free: list[float] | None = None, gap: float = 0.0, wake: float = 0.0,
+                idle: list[float] | None = None):
     """`free`: when each process is free (a heap; default all at `t0`), updated in place so that a run cut at
     a horizon can be resumed (`stsched.simulation.stream`)."""
     n = len(a)
@@ -142,7 +152,8 @@ def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, h
     k = 0
     while h < n:
         f = heapq.heappop(free)
-        t = a[h] + wake if a[h] > f else f
+        fresh = a[h] > f
+        t = a[h] + wake if fresh else f
         if t >= horizon:
             heapq.heappush(free, f)
             break
@@ -150,7 +161,7 @@ def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, h
         if hi > n:
             hi = n
         m = bisect_right(a, t, h, hi) - h
-        d = (e[m] if noise is None else e[m] * noise[k]) + gap
+        d = (e[m] if noise is None else e[m] * (idle[k] if fresh and idle is not None else noise[k])) + gap
         k += 1
         starts.append(t)
         counts.append(m)
@@ -162,7 +173,8 @@ def _multi_proc(a: list[float], e: list[float], b: int, procs: int, t0: float, h
 
 def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Sequence[float]], batches: Sequence[int], procs: int = 1,
                   available_s: float = 0.0, horizon_s: float = math.inf,
-                  noise: np.ndarray | None = None, gap_s: float = 0.0, wake_s: float = 0.0) -> PartitionOutcome:
+                  noise: np.ndarray | None = None, gap_s: float = 0.0, wake_s: float = 0.0,
+                  idle_noise: np.ndarray | None = None) -> PartitionOutcome:
     """Simulate one partition.
 
     `arrivals[j]`: sorted arrival times (s) of the requests routed to tenant j; `batches[j]`: its batch size b;
@@ -173,6 +185,10 @@ def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Seque
     `gap_s`, `wake_s`: the host's overhead (`stsched.simulation.host.HostOverhead`): every batch occupies the
     partition `gap_s` longer than its execution time (dispatch and bookkeeping between batches), and a partition
     that idled dispatches `wake_s` after the arrival that ends the idle (taking what arrived by then).
+    `idle_noise`: factors like `noise` (as many, needs `noise`) for the batches that end an idle period (their
+    time on a shared host differs from back-to-back batches': `stsched.simulation.host`); None: `noise` for all.
+    Either may be a k x N array: one row of factors per tenant (a batch of tenant j takes row j's factor at its
+    dispatch number), for tenants whose batch times vary differently.
     """
     k = len(arrivals)
     if not (len(exec_s) == len(batches) == k) or k == 0:
@@ -188,20 +204,33 @@ def run_partition(arrivals: Sequence[np.ndarray], exec_s: Sequence[float | Seque
             if len(e) != b + 1:
                 raise ValueError("run_partition: execution times by fill need b + 1 entries")
             es.append([float(x) for x in e])
-    nz = None if noise is None else np.asarray(noise, dtype=float).tolist()
-    if nz is not None and len(nz) < sum(len(a) for a in lists):
-        raise ValueError("run_partition: need at least one noise factor per request")
+    nz = None if noise is None else np.asarray(noise, dtype=float)
+    iz = None if idle_noise is None else np.asarray(idle_noise, dtype=float)
+    for name, x in (("noise", nz), ("idle_noise", iz)):
+        if x is None:
+            continue
+        if x.ndim == 2 and x.shape[0] != k:
+            raise ValueError(f"run_partition: {name} needs one row per tenant")
+        if x.ndim not in (1, 2) or x.shape[-1] < sum(len(a) for a in lists):
+            raise ValueError(f"run_partition: need at least one {name} factor per request")
+    if iz is not None and (nz is None or iz.shape[-1] < nz.shape[-1]):
+        raise ValueError("run_partition: idle_noise needs noise and as many factors")
+    if k == 1:  # one tenant: its row
+        nz = None if nz is None else nz.reshape(-1, nz.shape[-1])[0]
+        iz = None if iz is None else iz.reshape(-1, iz.shape[-1])[0]
+    nz = None if nz is None else nz.tolist()
+    iz = None if iz is None else iz.tolist()
     if k == 1 and procs > 1:
         starts, counts, durs, free_at = _multi_proc(lists[0], es[0], batches[0], procs, available_s,
-                                                    horizon_s, nz, None, gap_s, wake_s)
+                                                    horizon_s, nz, None, gap_s, wake_s, iz)
         tenants = [0] * len(starts)
     elif k == 1:
         starts, counts, durs, free_at = _single(lists[0], es[0], batches[0], available_s, horizon_s, nz,
-                                                gap_s, wake_s)
+                                                gap_s, wake_s, iz)
         tenants = [0] * len(starts)
     else:
         tenants, starts, counts, durs, free_at, _ = _round_robin(lists, es, list(batches), available_s,
-                                                                 horizon_s, nz, 0, gap_s, wake_s)
+                                                                 horizon_s, nz, 0, gap_s, wake_s, iz)
     b_start = np.asarray(starts, dtype=float)
     b_dur = np.asarray(durs, dtype=float)
     b_count = np.asarray(counts, dtype=np.int64)

@@ -17,7 +17,11 @@ A third measured quantity is the execution time itself: `BatchTimeQuantiles` hol
 the ratio measured batch time / the simulator's execution time for that batch, from an executor run
 (`host.exec_ratio` in `stsched execute --json`); `batch_factors` turns them into the simulator's per-batch factors
 (inverse-transform sampling), for a run on other arrivals of the same plan on the same machine (a calibration run:
-never the run being compared, which would compare the executor with itself).
+never the run being compared, which would compare the executor with itself).  The executor also keeps them apart
+for the batches dispatched back to back and for those that end an idle period (a shared host runs the two
+differently: `BatchTimeQuantiles`), and per tenant (a host's delays add milliseconds, so a short batch's ratio
+spreads far more than a long one's); the simulator then draws each batch's factor from its tenant's class
+(`stsched.simulation.engine.run_partition`'s `noise` rows and `idle_noise`).
 
 `parse_host_overhead` reads them from a number (seconds per batch), `BATCH,WAKE` (seconds), or a JSON file: the
 output of `stsched execute --json` (its measured `host.overhead`) or an object `{"batch_s": .., "wake_s": ..}`.
@@ -102,20 +106,72 @@ def _json_object(path: Path) -> Mapping[str, Any]:
     return d
 
 
+MIN_CLASS_BATCHES = 20  # fewer batches of a class (back-to-back, after idle) in a partition: its pooled quantiles
+
+
+@dataclass(frozen=True)
+class TenantRatios:
+    """One tenant of a partition: quantiles of measured / simulated batch time over all its batches, over those
+    dispatched back to back and over those that end an idle period, with the counts."""
+
+    all: tuple[float, ...]
+    busy: tuple[float, ...]
+    idle: tuple[float, ...]
+    batches: int
+    busy_batches: int
+    idle_batches: int
+
+    def classes(self, conditioned: bool) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(back-to-back, after-idle) quantiles to draw from: the pooled ones for a class with few batches."""
+        if not conditioned:
+            return self.all, self.all
+        return (self.busy if self.busy_batches >= MIN_CLASS_BATCHES else self.all,
+                self.idle if self.idle_batches >= MIN_CLASS_BATCHES else self.all)
+
+    def to_dict(self, service: str) -> dict[str, Any]:
+        return {"service": service, "batches": self.batches, "quantiles": list(self.all),
+                "busy_batches": self.busy_batches, "busy_quantiles": list(self.busy),
+                "idle_batches": self.idle_batches, "idle_quantiles": list(self.idle)}
+
+
 @dataclass(frozen=True)
 class BatchTimeQuantiles:
     """Per (gpu, partition): `QUANTILES` quantiles (0..100 %) of measured batch time / the simulator's batch time,
-    and how many batches they summarise."""
+    and how many batches they summarise; `busy` and `idle` (optional): the same for the batches dispatched
+    back to back and for those that end an idle period, with their counts in `busy_batches`, `idle_batches`.
+
+    On a host shared with other work the two differ: a worker that slept is favoured by the OS scheduler when it
+    wakes and runs its batch mostly unpreempted, while one that runs batch after batch has used its share and is
+    preempted inside them (measured: after-idle batches faster at the median, back-to-back ones longer-tailed)."""
 
     ratios: Mapping[tuple[int, int], tuple[float, ...]]
     batches: Mapping[tuple[int, int], int]
     source: str = "executor"
+    busy: Mapping[tuple[int, int], tuple[float, ...]] | None = None
+    idle: Mapping[tuple[int, int], tuple[float, ...]] | None = None
+    busy_batches: Mapping[tuple[int, int], int] | None = None
+    idle_batches: Mapping[tuple[int, int], int] | None = None
+    tenants: Mapping[tuple[int, int, str], TenantRatios] | None = None
+
+    @property
+    def conditioned(self) -> bool:
+        return self.busy is not None and self.idle is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"partitions": [{"gpu": g, "partition": q, "batches": self.batches[(g, q)],
-                                "median": self.ratios[(g, q)][QUANTILES // 2],
-                                "mean": float(np.mean(self.ratios[(g, q)])), "quantiles": list(self.ratios[(g, q)])}
-                               for g, q in sorted(self.ratios)]}
+        rows = []
+        for g, q in sorted(self.ratios):
+            key = (g, q)
+            row: dict[str, Any] = {"gpu": g, "partition": q, "batches": self.batches[key],
+                                   "median": self.ratios[key][QUANTILES // 2],
+                                   "mean": float(np.mean(self.ratios[key])), "quantiles": list(self.ratios[key])}
+            if self.conditioned and key in self.busy and key in self.idle:
+                row.update({"busy_batches": self.busy_batches[key], "busy_quantiles": list(self.busy[key]),
+                            "idle_batches": self.idle_batches[key], "idle_quantiles": list(self.idle[key])})
+            if self.tenants:
+                row["tenants"] = [t.to_dict(sv) for (g2, q2, sv), t in sorted(self.tenants.items())
+                                  if (g2, q2) == key]
+            rows.append(row)
+        return {"partitions": rows}
 
     @staticmethod
     def from_mapping(d: Mapping[str, Any], source: str) -> "BatchTimeQuantiles":
@@ -124,32 +180,67 @@ class BatchTimeQuantiles:
         if not isinstance(rows, list) or not rows:
             raise InputError("expected the output of `stsched execute --json` with host.exec_ratio", source=source)
         ratios, counts = {}, {}
+        busy, idle, n_busy, n_idle = {}, {}, {}, {}
+        tenants: dict[tuple[int, int, str], TenantRatios] = {}
         for i, r in enumerate(rows):
             try:
                 key = (int(r["gpu"]), int(r["partition"]))
-                q = tuple(float(x) for x in r["quantiles"])
+                ratios[key] = _quantiles(r["quantiles"], i, "quantiles", source)
                 counts[key] = int(r["batches"])
+                if "busy_quantiles" in r or "idle_quantiles" in r:
+                    busy[key] = _quantiles(r["busy_quantiles"], i, "busy_quantiles", source)
+                    idle[key] = _quantiles(r["idle_quantiles"], i, "idle_quantiles", source)
+                    n_busy[key], n_idle[key] = int(r["busy_batches"]), int(r["idle_batches"])
+                for t in r.get("tenants", []):
+                    tenants[(*key, str(t["service"]))] = TenantRatios(
+                        _quantiles(t["quantiles"], i, "tenants.quantiles", source),
+                        _quantiles(t["busy_quantiles"], i, "tenants.busy_quantiles", source),
+                        _quantiles(t["idle_quantiles"], i, "tenants.idle_quantiles", source),
+                        int(t["batches"]), int(t["busy_batches"]), int(t["idle_batches"]))
             except (KeyError, TypeError, ValueError):
-                raise InputError(f"host.exec_ratio.partitions[{i}]: expected gpu, partition, batches, quantiles",
-                                 source=source) from None
-            if len(q) != QUANTILES or not all(math.isfinite(x) and x > 0 for x in q) or list(q) != sorted(q):
-                raise InputError(f"host.exec_ratio.partitions[{i}]: expected {QUANTILES} increasing positive "
-                                 f"quantiles", source=source)
-            ratios[key] = q
-        return BatchTimeQuantiles(ratios, counts, source)
+                raise InputError(f"host.exec_ratio.partitions[{i}]: expected gpu, partition, batches, quantiles "
+                                 f"(and busy_/idle_ quantiles and batches together)", source=source) from None
+        if busy and len(busy) == len(ratios):
+            return BatchTimeQuantiles(ratios, counts, source, busy, idle, n_busy, n_idle, tenants or None)
+        return BatchTimeQuantiles(ratios, counts, source, tenants=tenants or None)
 
-    def batch_factors(self) -> Callable[[Any, int, np.random.Generator], "np.ndarray | None"]:
+    def batch_factors(self, conditioned: bool = True, per_tenant: bool = True,
+                      ) -> Callable[[Any, int, np.random.Generator], "np.ndarray | None"]:
         """The simulator's `BatchFactors`: n factors drawn from the partition's measured ratio distribution (a
-        partition the calibration run did not measure gets the pooled distribution of those it did)."""
+        partition the calibration run did not measure gets the pooled distribution of those it did); with
+        `conditioned` and the busy/idle split measured, a 2 x n array: row 0 drawn from the back-to-back
+        batches' ratios, row 1 from those after an idle period (a class with fewer than `MIN_CLASS_BATCHES`
+        batches in a partition uses the partition's pooled ratios); with `per_tenant` and every tenant of the
+        partition measured, a k x 2 x n array: those rows per tenant, from the tenant's own batches."""
         grid = np.linspace(0.0, 1.0, QUANTILES)
         pooled = np.sort(np.concatenate([np.asarray(q) for q in self.ratios.values()]))
         pooled_q = tuple(np.quantile(pooled, grid).tolist())
+        split = conditioned and self.conditioned
 
         def draw(pt: Any, n: int, rng: np.random.Generator) -> np.ndarray:
-            q = self.ratios.get((pt.gpu, pt.partition), pooled_q)
-            return np.interp(rng.random(n), grid, q)
+            key = (pt.gpu, pt.partition)
+            own = [self.tenants.get((*key, t.service)) for t in pt.part.tenants] if per_tenant and self.tenants else []
+            if own and all(t is not None for t in own):
+                u = rng.random((len(own), 2, n))
+                return np.stack([np.stack([np.interp(u[j, c], grid, qc) for c, qc in
+                                           enumerate(t.classes(conditioned))]) for j, t in enumerate(own)])
+            q = self.ratios.get(key, pooled_q)
+            if not split:
+                return np.interp(rng.random(n), grid, q)
+            qb = self.busy.get(key, q) if self.busy_batches.get(key, 0) >= MIN_CLASS_BATCHES else q
+            qi = self.idle.get(key, q) if self.idle_batches.get(key, 0) >= MIN_CLASS_BATCHES else q
+            u = rng.random((2, n))
+            return np.stack([np.interp(u[0], grid, qb), np.interp(u[1], grid, qi)])
 
         return draw
+
+
+def _quantiles(x: Any, i: int, name: str, source: str) -> tuple[float, ...]:
+    q = tuple(float(v) for v in x)
+    if len(q) != QUANTILES or not all(math.isfinite(v) and v > 0 for v in q) or list(q) != sorted(q):
+        raise InputError(f"host.exec_ratio.partitions[{i}].{name}: expected {QUANTILES} increasing positive "
+                         f"quantiles", source=source)
+    return q
 
 
 def read_batch_quantiles(path: str) -> BatchTimeQuantiles:

@@ -76,7 +76,9 @@ class PartitionTiming:
     exec_s: tuple[tuple[float, ...], ...]  # per tenant, seconds, indexed by the batch fill m = 0..b
 
 
-#: per-batch factors of one partition: (its timing, how many, a generator) -> array of factors, or None
+#: per-batch factors of one partition: (its timing, how many, a generator) -> array of factors, or None; a 2 x n
+#: array: row 0 for back-to-back batches, row 1 for batches that end an idle period (`stsched.simulation.host`);
+#: a k x 2 x n array: those two rows per tenant of the partition
 BatchFactors = Callable[[PartitionTiming, int, np.random.Generator], "np.ndarray | None"]
 
 
@@ -237,12 +239,17 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
         n = sum(len(a) for a in arrs)
         begin = start_s if available is None else max(start_s, available.get(pt.gpu, start_s))
         noise = _noise(noise_cv, n + 1, np.random.default_rng([seed, 7919, pt.gpu, pt.partition]))
+        idle = None
         if batch_factors is not None:
             extra = batch_factors(pt, n + 1, np.random.default_rng([seed, 6007, pt.gpu, pt.partition]))
             if extra is not None:
+                extra = np.asarray(extra, dtype=float)
+                if extra.ndim >= 2:  # [tenant,] (back-to-back batches, batches that end an idle period)
+                    idle = extra[..., 1, :] if noise is None else noise * extra[..., 1, :]
+                    extra = extra[..., 0, :]
                 noise = extra if noise is None else noise * extra
         out = run_partition(arrs, pt.exec_s, [t.batch for t in pt.part.tenants], pt.part.procs, begin, horizon_s,
-                            noise, host.batch_s, host.wake_s)
+                            noise, host.batch_s, host.wake_s, idle)
         free_at[(pt.gpu, pt.partition)] = out.free_at
         for j, a in enumerate(arrs):
             if len(a):

@@ -201,3 +201,9 @@ def test_host_overhead_is_measured_from_every_batch(executed):
     q = host.exec_ratio
     assert set(q.ratios) == {(0, 0), (0, 1)} and sum(q.batches.values()) == len(res.batches)
     assert all(r[0] > 0 and list(r) == sorted(r) for r in q.ratios.values())
+    # by tenant and class: partition 0 time-shares a and b; every batch counted once, back to back or after idling
+    assert set(q.tenants) == {(0, 0, "a"), (0, 0, "b"), (0, 1, "a")} and q.conditioned
+    for (g, p_, _), t in q.tenants.items():
+        assert t.busy_batches + t.idle_batches == t.batches
+    assert sum(t.batches for t in q.tenants.values()) == len(res.batches)
+    assert sum(q.busy_batches.values()) == host.gap.count and sum(q.idle_batches.values()) == host.wake.count

@@ -1,0 +1,36 @@
+"""The executor's worker loop waits by polling when asked (`spin_s`) and serves with its collector off
+(`quiet_gc`), restoring both; `ExecOptions.spin_ms` is checked."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from stsched.errors import InputError
+from stsched.executor import ExecOptions
+
+
+def test_spin_must_be_a_finite_non_negative_number():
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(InputError, match="spin"):
+            ExecOptions(spin_ms=bad)
+    assert ExecOptions().spin_ms == 0.0
+
+
+@pytest.mark.parametrize("spin_s", [0.0, 0.004])
+def test_serve_polls_or_sleeps_and_restores_the_collector(spin_s):
+    pytest.importorskip("torch")
+    from profiler.measure import now
+    from profiler.partitions.runner import Runner
+
+    runner = Runner("cpu")
+    calls = []
+    runner._calls[("m", 2)] = lambda: calls.append(gc.isenabled())  # no model: the loop itself is under test
+    arrivals = [0.05, 0.051, 0.1, 0.15]
+    frozen, enabled = gc.get_freeze_count(), gc.isenabled()
+    out = runner.serve([{"model": "m", "batch": 2, "arrivals": arrivals}], now(), 2.0, spin_s=spin_s, quiet_gc=True)
+    assert gc.get_freeze_count() == frozen and gc.isenabled() == enabled
+    assert calls and not any(calls)  # the collector was off during every batch
+    starts = out["start"][0]
+    assert len(starts) == 4 and all(s >= a for s, a in zip(starts, arrivals))  # all served, none early
