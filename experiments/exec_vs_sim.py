@@ -7,8 +7,9 @@
     python -m experiments.exec_vs_sim --instance inst.json --plan plan.json --profile /tmp/prof
 
 (`--load 0.08`: the plan keeps its core about half busy; at 0.15 the Poisson-safe plan of a profile measured on a
-loaded machine packs it to 87 %, which the executor on a shared machine saturates.)  A calibration run (seed `--calib-seed`, or 100 + the compared seed right before each compared run with
-`--calibrate each`, the default, since the machine's load drifts between runs) executes the plan and measures the
+loaded machine packs it to 87 %, which the executor on a shared machine saturates.)  A calibration run (seed
+`--calib-seed`, or 100 + the compared seed right before each compared run with `--calibrate each`, the default,
+since the machine's load drifts between runs) executes the plan and measures the
 executor's host overhead and its batch times against the simulator's (`stsched.executor.host.measure_host`).
 Then every seed of `--seeds` executes the plan on fresh Poisson arrivals, and the simulator runs on exactly those
 arrivals (same routing) in four variants:

@@ -76,17 +76,17 @@ def test_quantiles_by_tenant_and_class_round_trip_through_execute_json(tmp_path)
 
 def test_factors_are_drawn_per_tenant_and_class():
     rng = np.random.default_rng(1)
-    x = _measured().batch_factors()(_PT, 5000, rng)
+    x = _measured().batch_factors(conditioned=True)(_PT, 5000, rng)
     assert x.shape == (2, 2, 5000)
     assert x[0, 0].min() >= 1.5 and x[0, 1].max() <= 1.1  # tenant a: back to back, after idling
     assert x[1].min() >= 3.0  # tenant b
-    pooled = _measured().batch_factors(conditioned=False)(_PT, 5000, rng)
+    pooled = _measured().batch_factors()(_PT, 5000, rng)  # per tenant, not by class: the default
     assert pooled[0, 0].min() < 1.1 and pooled[0, 1].max() > 1.9  # a's batches pooled over both classes
-    flat = _measured().batch_factors(per_tenant=False)(_PT, 100, rng)
+    flat = _measured().batch_factors(conditioned=True, per_tenant=False)(_PT, 100, rng)
     assert flat.shape == (2, 100)
     assert _measured().batch_factors(False, False)(_PT, 100, rng).shape == (100,)
 
 
 def test_a_class_with_few_batches_falls_back_to_the_tenants_pooled_quantiles():
-    x = _measured(idle_batches=MIN_CLASS_BATCHES - 1).batch_factors()(_PT, 5000, np.random.default_rng(2))
+    x = _measured(idle_batches=MIN_CLASS_BATCHES - 1).batch_factors(True)(_PT, 5000, np.random.default_rng(2))
     assert x[0, 1].max() > 1.5  # a's few after-idle batches: drawn from all of a's
