@@ -331,11 +331,24 @@ class _Minutes:
         return expected + n_c, frac * expected + good_c, False
 
 
+def check_hours(hours: float | None, name: str = "azure-functions-2019") -> float | None:
+    """`hours` of a re-planning run: None (the whole trace) or a number > 0 no longer than the count trace (a
+    longer run was silently cut to the trace's span before)."""
+    if hours is None:
+        return None
+    span_h = load_count_trace(name).span_s / 3600.0
+    if not (hours > 0 and math.isfinite(hours)) or hours > span_h * (1 + 1e-9):
+        raise InputError(f"hours {hours!r}: trace {name!r} spans {span_h:g} h ({span_h * 60:.0f} minutes); "
+                         f"ask for at most {span_h:g}")
+    return hours
+
+
 def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndarray, float, int]:
     """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
     off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
+    check_hours(options.hours, options.trace)
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
