@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.estimate import RateEstimator
+from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy,
                                              patience)
 from stsched.checker import check
@@ -144,6 +145,10 @@ class AdaptOptions(AdaptiveKnobs):
             check_int(self.function_pool, "function_pool", minimum=1)
         if self.local_above is not None:
             check_int(self.local_above, "local_above", minimum=0)
+        if self.forecast_s is not None and not (self.forecast_s > 0 and math.isfinite(self.forecast_s)):
+            raise InputError(f"forecast_s must be a finite number > 0 (seconds of rates), got {self.forecast_s!r}")
+        if not 0.0 <= self.forecast_q <= 1.0:
+            raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
@@ -372,6 +377,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
                           params=options.solver_params, **options.knobs())
     policy = make_policy(options.policy, peak, popts)
+    forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
+                                                                  options.headroom)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
     tot_n = np.zeros(len(names))
@@ -397,6 +404,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             if current is None:
                 plan, note = _initial(policy, inst), "initial deployment (not counted)"
             else:
+                if forecaster is not None and hasattr(policy, "set_forecast"):
+                    fc = robust_rates(est, forecaster.rates(schedule, trace.bin_s, max(0.0, t0 - lead)))
+                    policy.set_forecast({n: float(r) for n, r in zip(names, fc)})
                 try:
                     with decision_deadline(options.decision_s):
                         plan, note = policy.next(inst, current)
@@ -452,7 +462,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
-                "estimate_window_s": options.estimate_window_s, "function_offset": options.function_offset,
+                "estimate_window_s": options.estimate_window_s, "forecast_s": options.forecast_s,
+                "forecast_q": options.forecast_q, "function_offset": options.function_offset,
                 "function_pool": options.function_pool,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,
                 "adaptive": options.knobs()}

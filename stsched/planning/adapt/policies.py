@@ -155,6 +155,12 @@ class AdaptiveKnobs:
     save_for: int = 3
     # one time budget for all solver calls of a decision (`decision_deadline`); None: only the per-call limit
     decision_s: float | None = None
+    # forecast-robust layouts (`stsched.planning.adapt.forecast`): every layout change (scale-up, release,
+    # compaction, the rent's plan from scratch) carries the `forecast_q` quantile of the last `forecast_s` seconds'
+    # per-minute rates x head-room where that is above the estimate; rate shares and tenants follow the estimate
+    # (None: off)
+    forecast_s: float | None = None
+    forecast_q: float = 0.9
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -270,6 +276,7 @@ class Adaptive(Compaction):
     _grown_at: dict[str, int] = field(default_factory=dict)  # service -> decision of its last scale-up
     _surplus_since: int | None = None  # first of the consecutive decisions at which a GPU looked releasable
     _spare_since: int | None = None  # first of the consecutive decisions at which a fresh plan needed fewer GPUs
+    _forecast: dict[str, float] | None = None  # the rates new layouts are planned for (`set_forecast`)
 
     def initial(self, instance: Instance) -> Plan:
         plan = min_gpus(instance, self.opts)
@@ -312,12 +319,20 @@ class Adaptive(Compaction):
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
         return _solve(instance, replace(self.opts, solver=solver), objective, current)
 
+    def set_forecast(self, rates: dict[str, float] | None) -> None:
+        """The forecast rates for the next decision's layout changes (`forecast_s`; the controller sets them before
+        `next`); None: the estimate alone."""
+        self._forecast = rates
+
     def _reserved(self, instance: Instance) -> Instance:
         """The rates the plan must keep carrying: (1 + up_margin) times the rate of services scaled up within
-        the last `hold` decisions, the rate of the others."""
+        the last `hold` decisions, the rate of the others; with a forecast (`set_forecast`), the forecast rate
+        where it is higher (forecast-robust layouts, `stsched.planning.adapt.forecast`)."""
         m = 1.0 + self.opts.up_margin
         recent = {n for n, d in self._grown_at.items() if self._decision - d <= self.opts.hold}
-        return instance.with_rates({s.name: s.rate * m if s.name in recent else s.rate for s in instance.services})
+        fc = self._forecast or {}
+        return instance.with_rates({s.name: max(s.rate * m if s.name in recent else s.rate, fc.get(s.name, 0.0))
+                                    for s in instance.services})
 
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         self._decision += 1
