@@ -60,6 +60,9 @@ class AdaptOptions(AdaptiveKnobs):
     estimate_window_s: float = 1800.0
     statistic: str = "peak"
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
+    # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
+    # boundary's, so it answers a minute later); with `standby` the GPUs it builds serve only after the build time
+    emergency_fresh: bool = False
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
     function_pool: int | None = None  # service i follows function (offset + i) mod pool (None: no wrap)
@@ -398,14 +401,15 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         trans = Transition(0)
         solve_s = cpu_s = 0.0
         if current is None or boundary or emergency:
-            est = estimator.estimate(schedule, trace.bin_s, max(0.0, t0 - lead))
+            seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
+            est = estimator.estimate(schedule, trace.bin_s, seen)
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
             s0, c0 = time.perf_counter(), _cpu_s()
             if current is None:
                 plan, note = _initial(policy, inst), "initial deployment (not counted)"
             else:
                 if forecaster is not None and hasattr(policy, "set_forecast"):
-                    fc = robust_rates(est, forecaster.rates(schedule, trace.bin_s, max(0.0, t0 - lead)))
+                    fc = robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen))
                     policy.set_forecast({n: float(r) for n, r in zip(names, fc)})
                 try:
                     with decision_deadline(options.decision_s):
@@ -424,6 +428,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             current = plan
             down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
             down_until.update({g: t0 + d for g, d in trans.down.items()})
+            if emergency and options.emergency_fresh and lead > 0:  # decided at t0: built beside the old by t0 + lead
+                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby})
         if options.simulate:
             n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
         else:
@@ -458,7 +464,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                                  acc["cpu"]))
     settings = {"sampling": options.sampling, "sample_s": options.sample_s, "warmup_s": options.warmup_s,
                 "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
-                "trigger": options.trigger, "downtime": options.downtime,
+                "trigger": options.trigger, "emergency_fresh": options.emergency_fresh, "downtime": options.downtime,
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,

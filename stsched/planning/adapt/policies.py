@@ -161,6 +161,9 @@ class AdaptiveKnobs:
     # (None: off)
     forecast_s: float | None = None
     forecast_q: float = 0.9
+    # the compaction rent is kept (not started again) through decisions with nothing spare; a layout change still
+    # starts it again (`stsched.planning.adapt.compaction`)
+    rent_pause: bool = False
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -354,7 +357,7 @@ class Adaptive(Compaction):
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
         if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance):  # large: the rent
-            fresh = self._from_scratch(instance)
+            fresh = self._from_scratch(self._reserved(instance))  # the estimate's rates unless a forecast or margin
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
