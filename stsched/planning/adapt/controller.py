@@ -61,7 +61,8 @@ class AdaptOptions(AdaptiveKnobs):
     statistic: str = "peak"
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
-    # boundary's, so it answers a minute later); with `standby` the GPUs it builds serve only after the build time
+    # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
+    # time (a GPU it rebuilds serves its old layout meanwhile, simulated as serving the new one from the decision)
     emergency_fresh: bool = False
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
@@ -389,6 +390,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     rows: list[EpochRow] = []
     acc: dict = {}
     current: Plan | None = None
+    previous: Plan | None = None
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
     reconf = decisions = emergencies = tenants = switches = 0
@@ -425,11 +427,13 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
             if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
                 raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
-            current = plan
+            previous, current = current, plan
             down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
             down_until.update({g: t0 + d for g, d in trans.down.items()})
-            if emergency and options.emergency_fresh and lead > 0:  # decided at t0: built beside the old by t0 + lead
-                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby})
+            if emergency and options.emergency_fresh and lead > 0:  # decided at t0: a GPU switched on serves once
+                before = previous.gpus if previous is not None else ()  # built, at t0 + lead (a rebuilt one serves
+                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby  # its old
+                                   if g >= len(before) or not before[g].used})  # layout meanwhile: kept serving)
         if options.simulate:
             n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
         else:

@@ -58,6 +58,11 @@
   `change_budget` b (default off, `stsched.planning.adapt.budget`): full re-partitioning is replayed beside the
   policy, and compactions are bought at `budget_rent` per change while the policy's layout changes stay within b
   times the replay's.
+  `forecast_s` (default off, `stsched.planning.adapt.forecast`): the reserved rates are at least the `forecast_q`
+  quantile of the last `forecast_s` seconds' per-minute rates times the head-room (the controller hands them over
+  with `set_forecast`), so every layout change (scale-ups, compactions, the rent's and step 4's plan from scratch)
+  is planned for that forecast while rate shares follow the estimate.  `rent_pause` (default off): a decision with
+  nothing spare pauses the compaction rent instead of starting it again.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
@@ -106,7 +111,9 @@ class AdaptiveKnobs:
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
     development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
-    switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`)."""
+    switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
+    `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`) and `rent_pause`
+    (`stsched.planning.adapt.compaction`)."""
 
     up_margin: float = 0.0
     hold: int = 6
