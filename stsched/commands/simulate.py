@@ -275,6 +275,12 @@ def run_adapt(args) -> int:
         check_function_offset(options.function_offset, options.trace)
     except InputError as e:
         raise InputError(f"--functions-offset: {e}") from None
+    from stsched.planning.adapt.controller import check_hours
+
+    try:
+        check_hours(options.hours, options.trace)
+    except InputError as e:
+        raise InputError(f"--hours: {e}") from None
     try:
         result = adapt_run(inst, options)
     except InfeasibleError as e:

@@ -6,7 +6,9 @@ be worth some layout changes, both measured against that plan from scratch, comp
 
 * `compact_rent` r (ski rental): every decision that keeps the layouts while the plan from scratch needs fewer
   GPUs pays the difference as rent (GPU-decisions); a compaction that changes c layouts is bought once the rent
-  reaches r x c.
+  reaches r x c.  The rent is paid over consecutive decisions: one with nothing spare starts it again from zero,
+  or with `rent_pause` only pauses it (a need that flips between n and n + 1 GPUs pays rent on its n-GPU
+  decisions until a compaction is bought); a layout change always starts it again.
 * `hours_budget` e (a GPU-hours budget): the policy keeps count of its GPU-decisions and of those of the plans
   from scratch; while its own would exceed (1 + e) times theirs, it is under pressure: it buys the compaction
   freeing most GPUs at once, whatever its changes.
@@ -155,9 +157,11 @@ class Compaction:
         the plan from scratch is not solved."""
         rent = self.opts.compact_rent
         within = lp is not None and plan.gpus_used <= lp and self.opts.hours_budget is None
-        fresh = None if within or layout_changes(current, plan) > 0 else self._fresh_now
+        changed = layout_changes(current, plan) > 0
+        fresh = None if within or changed else self._fresh_now
         if fresh is None or fresh.gpus_used >= plan.gpus_used:
-            self._rent_paid = self._rent_due = 0.0  # nothing spare, or the layouts just changed anyway
+            if changed or not self.opts.rent_pause:  # `rent_pause`: a decision with nothing spare keeps the rent
+                self._rent_paid = self._rent_due = 0.0  # nothing spare, or the layouts just changed anyway
             return plan, note
         self._rent_paid += plan.gpus_used - fresh.gpus_used
         pressed = self._pressed(plan.gpus_used)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.estimate import RateEstimator
+from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy,
                                              patience)
 from stsched.checker import check
@@ -59,6 +60,10 @@ class AdaptOptions(AdaptiveKnobs):
     estimate_window_s: float = 1800.0
     statistic: str = "peak"
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
+    # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
+    # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
+    # time (a GPU it rebuilds serves its old layout meanwhile, simulated as serving the new one from the decision)
+    emergency_fresh: bool = False
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
     function_pool: int | None = None  # service i follows function (offset + i) mod pool (None: no wrap)
@@ -144,6 +149,10 @@ class AdaptOptions(AdaptiveKnobs):
             check_int(self.function_pool, "function_pool", minimum=1)
         if self.local_above is not None:
             check_int(self.local_above, "local_above", minimum=0)
+        if self.forecast_s is not None and not (self.forecast_s > 0 and math.isfinite(self.forecast_s)):
+            raise InputError(f"forecast_s must be a finite number > 0 (seconds of rates), got {self.forecast_s!r}")
+        if not 0.0 <= self.forecast_q <= 1.0:
+            raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
 
@@ -331,11 +340,24 @@ class _Minutes:
         return expected + n_c, frac * expected + good_c, False
 
 
+def check_hours(hours: float | None, name: str = "azure-functions-2019") -> float | None:
+    """`hours` of a re-planning run: None (the whole trace) or a number > 0 no longer than the count trace (a
+    longer run was silently cut to the trace's span before)."""
+    if hours is None:
+        return None
+    span_h = load_count_trace(name).span_s / 3600.0
+    if not (hours > 0 and math.isfinite(hours)) or hours > span_h * (1 + 1e-9):
+        raise InputError(f"hours {hours!r}: trace {name!r} spans {span_h:g} h ({span_h * 60:.0f} minutes); "
+                         f"ask for at most {span_h:g}")
+    return hours
+
+
 def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndarray, float, int]:
     """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
     off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
+    check_hours(options.hours, options.trace)
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
@@ -359,6 +381,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
                           params=options.solver_params, **options.knobs())
     policy = make_policy(options.policy, peak, popts)
+    forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
+                                                                  options.headroom)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
     tot_n = np.zeros(len(names))
@@ -366,6 +390,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     rows: list[EpochRow] = []
     acc: dict = {}
     current: Plan | None = None
+    previous: Plan | None = None
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
     reconf = decisions = emergencies = tenants = switches = 0
@@ -378,12 +403,16 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         trans = Transition(0)
         solve_s = cpu_s = 0.0
         if current is None or boundary or emergency:
-            est = estimator.estimate(schedule, trace.bin_s, max(0.0, t0 - lead))
+            seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
+            est = estimator.estimate(schedule, trace.bin_s, seen)
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
             s0, c0 = time.perf_counter(), _cpu_s()
             if current is None:
                 plan, note = _initial(policy, inst), "initial deployment (not counted)"
             else:
+                if forecaster is not None and hasattr(policy, "set_forecast"):
+                    fc = robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen))
+                    policy.set_forecast({n: float(r) for n, r in zip(names, fc)})
                 try:
                     with decision_deadline(options.decision_s):
                         plan, note = policy.next(inst, current)
@@ -398,9 +427,13 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
             if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
                 raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
-            current = plan
+            previous, current = current, plan
             down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
             down_until.update({g: t0 + d for g, d in trans.down.items()})
+            if emergency and options.emergency_fresh and lead > 0:  # decided at t0: a GPU switched on serves once
+                before = previous.gpus if previous is not None else ()  # built, at t0 + lead (a rebuilt one serves
+                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby  # its old
+                                   if g >= len(before) or not before[g].used})  # layout meanwhile: kept serving)
         if options.simulate:
             n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
         else:
@@ -435,11 +468,12 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                                  acc["cpu"]))
     settings = {"sampling": options.sampling, "sample_s": options.sample_s, "warmup_s": options.warmup_s,
                 "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
-                "trigger": options.trigger, "downtime": options.downtime,
+                "trigger": options.trigger, "emergency_fresh": options.emergency_fresh, "downtime": options.downtime,
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
-                "estimate_window_s": options.estimate_window_s, "function_offset": options.function_offset,
+                "estimate_window_s": options.estimate_window_s, "forecast_s": options.forecast_s,
+                "forecast_q": options.forecast_q, "function_offset": options.function_offset,
                 "function_pool": options.function_pool,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,
                 "adaptive": options.knobs()}

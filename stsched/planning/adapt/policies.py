@@ -58,6 +58,11 @@
   `change_budget` b (default off, `stsched.planning.adapt.budget`): full re-partitioning is replayed beside the
   policy, and compactions are bought at `budget_rent` per change while the policy's layout changes stay within b
   times the replay's.
+  `forecast_s` (default off, `stsched.planning.adapt.forecast`): the reserved rates are at least the `forecast_q`
+  quantile of the last `forecast_s` seconds' per-minute rates times the head-room (the controller hands them over
+  with `set_forecast`), so every layout change (scale-ups, compactions, the rent's and step 4's plan from scratch)
+  is planned for that forecast while rate shares follow the estimate.  `rent_pause` (default off): a decision with
+  nothing spare pauses the compaction rent instead of starting it again.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
@@ -106,7 +111,9 @@ class AdaptiveKnobs:
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
     development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
-    switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`)."""
+    switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
+    `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`) and `rent_pause`
+    (`stsched.planning.adapt.compaction`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -155,6 +162,15 @@ class AdaptiveKnobs:
     save_for: int = 3
     # one time budget for all solver calls of a decision (`decision_deadline`); None: only the per-call limit
     decision_s: float | None = None
+    # forecast-robust layouts (`stsched.planning.adapt.forecast`): every layout change (scale-up, release,
+    # compaction, the rent's plan from scratch) carries the `forecast_q` quantile of the last `forecast_s` seconds'
+    # per-minute rates x head-room where that is above the estimate; rate shares and tenants follow the estimate
+    # (None: off)
+    forecast_s: float | None = None
+    forecast_q: float = 0.9
+    # the compaction rent is kept (not started again) through decisions with nothing spare; a layout change still
+    # starts it again (`stsched.planning.adapt.compaction`)
+    rent_pause: bool = False
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -270,6 +286,7 @@ class Adaptive(Compaction):
     _grown_at: dict[str, int] = field(default_factory=dict)  # service -> decision of its last scale-up
     _surplus_since: int | None = None  # first of the consecutive decisions at which a GPU looked releasable
     _spare_since: int | None = None  # first of the consecutive decisions at which a fresh plan needed fewer GPUs
+    _forecast: dict[str, float] | None = None  # the rates new layouts are planned for (`set_forecast`)
 
     def initial(self, instance: Instance) -> Plan:
         plan = min_gpus(instance, self.opts)
@@ -312,12 +329,20 @@ class Adaptive(Compaction):
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
         return _solve(instance, replace(self.opts, solver=solver), objective, current)
 
+    def set_forecast(self, rates: dict[str, float] | None) -> None:
+        """The forecast rates for the next decision's layout changes (`forecast_s`; the controller sets them before
+        `next`); None: the estimate alone."""
+        self._forecast = rates
+
     def _reserved(self, instance: Instance) -> Instance:
         """The rates the plan must keep carrying: (1 + up_margin) times the rate of services scaled up within
-        the last `hold` decisions, the rate of the others."""
+        the last `hold` decisions, the rate of the others; with a forecast (`set_forecast`), the forecast rate
+        where it is higher (forecast-robust layouts, `stsched.planning.adapt.forecast`)."""
         m = 1.0 + self.opts.up_margin
         recent = {n for n, d in self._grown_at.items() if self._decision - d <= self.opts.hold}
-        return instance.with_rates({s.name: s.rate * m if s.name in recent else s.rate for s in instance.services})
+        fc = self._forecast or {}
+        return instance.with_rates({s.name: max(s.rate * m if s.name in recent else s.rate, fc.get(s.name, 0.0))
+                                    for s in instance.services})
 
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]:
         self._decision += 1
@@ -339,7 +364,7 @@ class Adaptive(Compaction):
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
         if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance):  # large: the rent
-            fresh = self._from_scratch(instance)
+            fresh = self._from_scratch(self._reserved(instance))  # the estimate's rates unless a forecast or margin
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
                 note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
