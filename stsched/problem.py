@@ -39,6 +39,16 @@ class Arrivals(str, Enum):
 POISSON_LATE_SHARE = 0.05
 
 
+def _check_ascending(values: tuple, what: str) -> None:
+    """`values` strictly ascending: each once, in order (a repeat or a shuffled list is bad input, never read as
+    a set: the heuristic takes the last size for the whole GPU, and a repeated batch would be tried twice)."""
+    for i in range(1, len(values)):
+        if not values[i] > values[i - 1]:
+            word = "repeats" if values[i] == values[i - 1] else "is below"
+            raise InputError(f"{what}[{i}] = {values[i]:g} {word} {what}[{i - 1}] = {values[i - 1]:g}: list each "
+                             f"value once, in ascending order, got {list(values)}")
+
+
 class ThroughputRule(str, Enum):
     """How a partition's service capacity is credited (docs/RULES.md, throughput rule)."""
 
@@ -99,6 +109,7 @@ class Mechanism:
             raise InputError("mechanism: no partition sizes")
         if any(s <= 0 or s > self.capacity for s in self.sizes):
             raise InputError(f"mechanism: sizes must lie in (0, {self.capacity}], got {self.sizes}")
+        _check_ascending(self.sizes, "mechanism.sizes")
         if self.kind is MechanismKind.MIG and not self.placements:
             raise InputError("mechanism mig: no legal placements given")
         if self.max_procs < 1:
@@ -251,6 +262,7 @@ class Instance:
             raise InputError(f"instance {self.name!r}: no services")
         if not self.batches or any(b < 1 for b in self.batches):
             raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches}")
+        _check_ascending(self.batches, "batches")
         services: dict[str, Service] = {}
         for s in self.services:
             if s.name in services:
