@@ -6,6 +6,7 @@ leaves half a file behind.  Malformed input raises `InputError` with one line: `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import unicodedata
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
@@ -57,15 +58,23 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
     followed (the file it points to is replaced, the link stays); a character device (/dev/null) or a FIFO is
     written through, never replaced; a new file gets the umask's permissions, an overwritten one keeps its mode.
     A write that fails raises InputError naming the path."""
+    with atomic_writer(path) as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """`write_atomic` for output written piece by piece (a large CSV in chunks, never whole in memory): a binary
+    file to write; on a clean exit it replaces `path` (same rules as `write_atomic`), on an exception the
+    temporary file is removed and `path` is left as it was."""
     from stsched.outputs import is_stream
 
     given = str(path)
     path = Path(os.path.realpath(given))
-    data = text.encode() if isinstance(text, str) else text
     try:
         if is_stream(path):
             with open(path, "wb") as f:
-                f.write(data)
+                yield f
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -75,7 +84,7 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                yield f
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, mode)
