@@ -7,6 +7,7 @@ leaves half a file behind.  Malformed input raises `InputError` with one line: `
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -416,6 +417,25 @@ def load_plan(path: str | os.PathLike) -> Plan:
 
 def save_plan(plan: Plan, path: str | os.PathLike) -> None:
     write_json(path, plan_to_dict(plan))
+
+
+def _digest(d: dict) -> str:
+    text = json.dumps(_strict(d), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plan_digest(plan: Plan) -> str:
+    """A short fingerprint of what a simulation of `plan` depends on (its GPUs, partitions, tenants, scale; not the
+    solver's name or notes): a summary carries it, and `stsched show --sim` refuses another plan's summary."""
+    d = plan_to_dict(plan)
+    return _digest({"gpus": d["gpus"], "scale": d["scale"]})
+
+
+def instance_digest(inst: Instance) -> str:
+    """A short fingerprint of an instance (every field but its notes), as `plan_digest`."""
+    d = instance_to_dict(inst)
+    d.pop("notes", None)
+    return _digest(d)
 
 
 def check_plan_services(inst: Instance, plan: Plan, source: str) -> None:

@@ -16,7 +16,7 @@ from stsched import validate as V
 from stsched.commands._common import print_json, progress
 from stsched.judge import judge_plan
 from stsched.errors import InfeasibleError, InputError
-from stsched.io import load_instance, load_plan, write_json
+from stsched.io import instance_digest, load_instance, load_plan, plan_digest, write_json
 from stsched.outputs import output_file
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,7 @@ def run_simulate(args) -> int:
     d["interference_noise"] = args.interference_noise
     d["wall_s"] = round(result.wall_s, 3)
     d["plan_valid"] = report.valid
+    d["plan_digest"], d["instance_digest"] = plan_digest(plan), instance_digest(inst)
     if not report.valid:
         d["plan_violations"] = [str(v) for v in report.violations]
     if args.out:
@@ -241,6 +242,7 @@ def _run_stream(args, inst, plan, spec, noise_cv, noise_source) -> int:
     d["arrivals"] = "poisson (per tenant)"
     d["noise_cv"], d["noise_source"] = noise_cv, noise_source
     d["shards"], d["runner"] = result.shards, args.runner
+    d["plan_digest"], d["instance_digest"] = plan_digest(plan), instance_digest(inst)
     d["wall_s"] = round(result.wall_s, 3)
     d["requests_per_s"] = round(result.requests_per_s)
     if args.out:
