@@ -115,6 +115,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    if not isinstance(path, (str, os.PathLike)):  # an int is a file descriptor to open(): 0 read standard input
+        raise InputError(f"expected the path of a JSON file, got {type(path).__name__} {path!r:.60}")
     try:
         with open(path) as f:
             return json.load(f)

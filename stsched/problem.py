@@ -9,6 +9,7 @@ judge a plan against an instance live in `stsched.checker` and are documented in
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable, Mapping
@@ -105,15 +106,23 @@ class Mechanism:
     partition_memory_mb: tuple[tuple[float, float], ...] = ()  # MIG only: (size, memory of that slice)
 
     def __post_init__(self) -> None:
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, numbers.Real) \
+                or not 0 < self.capacity < math.inf:
+            raise InputError(f"mechanism: capacity must be a finite number > 0, got {self.capacity!r}")
         if not self.sizes:
             raise InputError("mechanism: no partition sizes")
+        if any(isinstance(s, bool) or not isinstance(s, numbers.Real) for s in self.sizes):
+            raise InputError(f"mechanism: sizes must be numbers, got {self.sizes!r}")
+        for name in ("max_partitions", "max_tenants", "max_procs"):  # None: no limit (max_procs: always a count)
+            v = getattr(self, name)
+            if (v is not None or name == "max_procs") and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+                raise InputError(f"mechanism: {name} must be {'' if name == 'max_procs' else 'None or '}a whole "
+                                 f"number >= 1, got {v!r}")
         if any(s <= 0 or s > self.capacity for s in self.sizes):
             raise InputError(f"mechanism: sizes must lie in (0, {self.capacity}], got {self.sizes}")
         _check_ascending(self.sizes, "mechanism.sizes")
         if self.kind is MechanismKind.MIG and not self.placements:
             raise InputError("mechanism mig: no legal placements given")
-        if self.max_procs < 1:
-            raise InputError("mechanism: max_procs must be >= 1")
 
     def fraction(self, size: float) -> float:
         """Share of the GPU's compute that a partition of `size` holds."""
