@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-
 from experiments.common import studies
 from stsched.cli import build_parser, main
 
