@@ -196,8 +196,8 @@ def _size(point) -> float:
     return float(point["services"])
 
 def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
-    """--solvers: registered names (with NAME:key=value params), 'exact' and 'baselines'; an unknown one is a
-    usage error before any point runs (it was dropped, and its rows silently missing)."""
+    """--solvers: registered names (with NAME:key=value params), 'exact', 'baselines' and 'none' (the bounds only);
+    an unknown one is a usage error before any point runs (it was dropped, and its rows silently missing)."""
     from stsched.errors import InputError
     from stsched.registry import REGISTRY
 
@@ -209,8 +209,9 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
                 REGISTRY[name].parse(params)  # unknown keys and bad values, as `stsched solve --param`
         except (ValueError, InputError) as e:
             ap.error(f"argument --solvers: {e}")
-        if name not in known and spec not in ("exact", "baselines"):
-            ap.error(f"argument --solvers: unknown solver {name!r} (known: {', '.join(known)}, exact, baselines)")
+        if name not in known and spec not in ("exact", "baselines", "none"):
+            ap.error(f"argument --solvers: unknown solver {name!r} (known: {', '.join(known)}, exact, baselines, "
+                     f"none)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,3 +37,12 @@ def test_a_bad_flag_stops_before_any_point(module, argv, words, tmp_path, monkey
     err = capsys.readouterr().err
     assert e.value.code == 2 and words in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())
+
+
+def test_scale_eval_accepts_solvers_none_and_the_groups(monkeypatch, tmp_path):
+    """'none' (the bounds only, README's command), 'exact' and 'baselines' are not solver names but are accepted."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.error = lambda message: pytest.fail(message)
+    scale_eval._check_solvers(ap, ["none", "exact", "baselines", "heuristic:restarts=2", "cg"])
