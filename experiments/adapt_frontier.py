@@ -53,6 +53,7 @@ from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt.offline import Frontier, frontier as dp_frontier, window_needs
 from stsched.scenarios import gpulet_mix
+from stsched.validate import positive
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +407,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="first functions of the windows (default: 20 offsets among 0..36)")
     ap.add_argument("--policies", default=",".join(POLICIES),
                     help="policy points 'name[knob=v,...]', separated by ';' or ',' outside brackets")
-    ap.add_argument("--hours", type=float, default=HOURS)
+    ap.add_argument("--hours", type=positive, default=HOURS, help="hours of the trace per window (at most its 8)")
     ap.add_argument("--simulate", action="store_true", help="simulate (attainment) instead of plan-only")
     ap.add_argument("--no-bound", action="store_true",
                     help="do not compute the windows' needs for the clairvoyant bound (needs.csv: ~8 s of CPU each)")
@@ -415,7 +416,32 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.offsets, args.hours = "0,8,16,24", min(args.hours, 2.0)
         if args.policies == ",".join(POLICIES):
             args.policies = ",".join(p for p in POLICIES if not p.startswith("adaptive["))
+    _check_args(ap, args)
     return args
+
+
+def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Windows, hours and policy points checked before any point runs: a bad one ran the grid with every point
+    failing and exit 0 ('no complete window yet'), or was a traceback (`--offsets a`)."""
+    from stsched.simulation.traces import check_function_offset, load_count_trace
+
+    trace = AdaptOptions().trace
+    span_h = load_count_trace(trace).span_s / 3600.0
+    if args.hours > span_h * (1 + 1e-9):
+        ap.error(f"argument --hours: the trace {trace!r} spans {span_h:g} h, got {args.hours:g}")
+    texts = [x.strip() for x in args.offsets.split(",") if x.strip()]
+    if not texts:
+        ap.error("argument --offsets: no window given")
+    for x in texts:
+        try:
+            check_function_offset(int(x), trace)
+        except (ValueError, InputError) as e:
+            ap.error(f"argument --offsets: {x!r}: {e if isinstance(e, InputError) else 'not a whole number'}")
+    for spec in _split(args.policies):
+        try:
+            parse_policy(spec)
+        except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
+            ap.error(f"argument --policies: {e.code}")
 
 
 def grid_points(args: argparse.Namespace) -> list[dict[str, object]]:

@@ -28,7 +28,7 @@ from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, 
 from stsched.planning.solve import POISSON_MAX_STEP
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
 from stsched.registry import Objective, SolveOptions, run_solver
-from stsched.validate import count, positive, seed as seed_arg
+from stsched.validate import count, seed as seed_arg, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
                     help="plans to make (default all three)")
-    ap.add_argument("--time-limit", type=positive, default=60.0,
+    ap.add_argument("--time-limit", type=time_limit, default=60.0,
                     help="the heuristic's wall-clock limit per solve, s (default 60; raise it on a loaded machine)")
     args = study_args(ap, argv, quick="12 services, one seed")
     seeds = (1,) if args.quick else tuple(args.seeds)

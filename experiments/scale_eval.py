@@ -47,7 +47,7 @@ from experiments.common import Study, markdown_table, read_rows, results_dir, ru
 from experiments.plots import number, series_plot
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
-from stsched.validate import count, seed as seed_arg
+from stsched.validate import count, fraction, seed as seed_arg, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,25 @@ def _size(point) -> float:
     """A grid point's work for the runners' start order (biggest first on several workers): its services."""
     return float(point["services"])
 
+def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
+    """--solvers: registered names (with NAME:key=value params), 'exact', 'baselines' and 'none' (the bounds only);
+    an unknown one is a usage error before any point runs (it was dropped, and its rows silently missing)."""
+    from stsched.errors import InputError
+    from stsched.registry import REGISTRY
+
+    known = available_solvers()
+    for spec in chosen:
+        try:
+            name, params = solver_spec(spec)
+            if name in known:
+                REGISTRY[name].parse(params)  # unknown keys and bad values, as `stsched solve --param`
+        except (ValueError, InputError) as e:
+            ap.error(f"argument --solvers: {e}")
+        if name not in known and spec not in ("exact", "baselines", "none"):
+            ap.error(f"argument --solvers: unknown solver {name!r} (known: {', '.join(known)}, exact, baselines, "
+                     f"none)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--services", type=count, nargs="+", default=[16, 64, 256, 1024])
@@ -203,19 +222,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
     ap.add_argument("--solvers", nargs="+", default=["heuristic", "cg", "exact", "baselines"],
                     help="solver names, plus 'exact' (milp, cpsat up to 64 services) and 'baselines'")
-    ap.add_argument("--poisson", type=float, default=None, metavar="X",
+    ap.add_argument("--poisson", type=fraction, default=None, metavar="X",
                     help="also the instances under late_share X (heuristic and cg only)")
-    ap.add_argument("--bound-rounds", type=int, default=200, help="master solves of the bound (a work limit)")
-    ap.add_argument("--bound-time", type=float, default=60.0, help="seconds for the bound")
+    ap.add_argument("--bound-rounds", type=count, default=200, help="master solves of the bound (a work limit)")
+    ap.add_argument("--bound-time", type=time_limit, default=60.0, help="seconds for the bound")
     ap.add_argument("--bound-clock", choices=("wall", "cpu"), default="wall",
                     help="what --bound-time counts: wall clock, or the bound's own CPU time (a loaded machine)")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per solver run")
+    ap.add_argument("--time-limit", type=time_limit, default=60.0, help="seconds per solver run")
     ap.add_argument("--integrality", action="store_true", help="the integrality-gap study (see above)")
     ap.add_argument("--bp-nodes", type=count, default=40,
                     help="--integrality: node LPs of the cg bound's branch-and-price (--param bp_nodes)")
     ap.add_argument("--no-bound", action="store_true",
                     help="skip the certified bound (rows keep the solver's own bound, `own_bound`)")
     args = study_args(ap, argv, quick="16 and 32 services, one seed, work limits (machine-independent rows)")
+    _check_solvers(ap, args.solvers)
     if args.plot_only:
         print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))
         return 0

@@ -2,12 +2,19 @@
 
     python -m experiments.sim_memory                  # 0.6 M and 1.8 M Poisson requests (about 30 s)
     stsched experiment sim_memory --quick             # 0.6 M requests only
+    python -m experiments.sim_memory --records        # also: records written to CSV (about 3 min)
 
 Instance: gpulet's mix m2 on 2 GPUs (`stsched.scenarios.gpulet_mix("m2", 2)`, 30 req/s in all), its heuristic
 min-gpus plan; each row simulates D seconds of Poisson arrivals in a fresh process (so that earlier rows do not
 hide the peak) and reports the growth of the process's peak resident memory (ru_maxrss, after a 1-second warm-up
 simulation) divided by the requests simulated.  The simulator refuses a run whose arrivals would exceed the memory
 available at BYTES_PER_REQUEST bytes each (rounded up from these rows, never down).  Printed as a table; no files.
+
+`--records` adds rows that also write the per-request records (`stsched simulate --records`,
+`stsched.simulation.records_csv`) to a temporary CSV file: the event simulator (its peak must stay within
+BYTES_PER_REQUEST: the records are written in chunks) and the streaming simulator on 1 shard in process and on 2
+forked shards (which keeps every record in memory: its peak, this process's growth plus the largest worker's, must
+stay within STREAM_RECORD_BYTES), and the CSV's bytes per row besides the service name (at least CSV_ROW_BYTES).
 """
 
 from __future__ import annotations
@@ -37,22 +44,78 @@ def _measure(duration_s: float, queue) -> None:
     queue.put({"duration_s": duration_s, "requests": n, "bytes_per_request": round((peak - base) * 1024 / n, 1)})
 
 
+def _measure_records(duration_s: float, engine: str, queue) -> None:
+    """One row: simulate with records and write them to a temporary CSV; peak growth per request."""
+    import os
+    import resource
+    import tempfile
+
+    from stsched.registry import SolveOptions, run_solver
+    from stsched.scenarios import gpulet_mix
+    from stsched.simulation import ArrivalSpec, SimOptions, simulate
+    from stsched.simulation.records_csv import write_records_csv
+    from stsched.simulation.stream import StreamOptions, simulate_stream
+
+    inst = gpulet_mix("m2", 2)
+    plan = run_solver("heuristic", inst, SolveOptions()).result.plan
+    shards = {"event": 0, "stream-1": 1, "stream-2": 2}[engine]
+
+    def run(d: float):
+        if shards == 0:
+            return simulate(inst, plan, ArrivalSpec(), SimOptions(duration_s=d)).records
+        return simulate_stream(inst, plan, StreamOptions(duration_s=d, shards=shards, records=True)).records
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = os.path.join(tmp, "records.csv")
+        write_records_csv(f, run(1.0))
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        records = run(duration_s)
+        write_records_csv(f, records)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if shards > 1 else 0
+        n = len(records)
+        names = sum(len(records.services[i]) for i in records.service) / n
+        size = os.path.getsize(f)
+    queue.put({"engine": engine, "duration_s": duration_s, "requests": n,
+               "bytes_per_request": round((peak - base + child) * 1024 / n, 1),
+               "csv_bytes_per_row_besides_name": round(size / n - names, 1)})
+
+
+def _spawned(target, *args) -> dict:
+    q = mp.get_context("spawn").Queue()
+    p = mp.get_context("spawn").Process(target=target, args=(*args, q))
+    p.start()
+    row = q.get()
+    p.join()
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     from stsched.simulation.arrivals import BYTES_PER_REQUEST
+    from stsched.simulation.records_csv import CSV_ROW_BYTES, STREAM_RECORD_BYTES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", action="store_true",
+                    help="also rows that write the records to CSV (event and streaming simulators)")
     args = study_args(ap, argv, quick="0.6 M requests only")
-    rows = []
-    for duration in ((20_000.0,) if args.quick else (20_000.0, 60_000.0)):
-        q = mp.get_context("spawn").Queue()
-        p = mp.get_context("spawn").Process(target=_measure, args=(duration, q))
-        p.start()
-        rows.append(q.get())
-        p.join()
+    durations = (20_000.0,) if args.quick else (20_000.0, 60_000.0)
+    rows = [_spawned(_measure, d) for d in durations]
     print(markdown_table(rows, ["duration_s", "requests", "bytes_per_request"]))
-    print(f"\nBYTES_PER_REQUEST = {BYTES_PER_REQUEST} (the largest row rounded up: "
-          f"{'ok' if all(r['bytes_per_request'] <= BYTES_PER_REQUEST for r in rows) else 'TOO SMALL'})")
-    return 0 if all(r["bytes_per_request"] <= BYTES_PER_REQUEST for r in rows) else 1
+    ok = all(r["bytes_per_request"] <= BYTES_PER_REQUEST for r in rows)
+    print(f"\nBYTES_PER_REQUEST = {BYTES_PER_REQUEST} (the largest row rounded up: {'ok' if ok else 'TOO SMALL'})")
+    if args.records:
+        rec = [_spawned(_measure_records, d, e) for e in ("event", "stream-1", "stream-2") for d in durations]
+        print("\nwith --records (written to a temporary CSV file):\n")
+        print(markdown_table(rec, ["engine", "duration_s", "requests", "bytes_per_request",
+                                   "csv_bytes_per_row_besides_name"]))
+        limits = {"event": BYTES_PER_REQUEST, "stream-1": STREAM_RECORD_BYTES, "stream-2": STREAM_RECORD_BYTES}
+        rec_ok = all(r["bytes_per_request"] <= limits[r["engine"]] for r in rec)
+        csv_ok = all(r["csv_bytes_per_row_besides_name"] >= CSV_ROW_BYTES for r in rec)
+        print(f"\nevent <= BYTES_PER_REQUEST {BYTES_PER_REQUEST}, stream <= STREAM_RECORD_BYTES "
+              f"{STREAM_RECORD_BYTES}: {'ok' if rec_ok else 'TOO SMALL'}; CSV rows >= CSV_ROW_BYTES {CSV_ROW_BYTES} "
+              f"besides the name: {'ok' if csv_ok else 'TOO LARGE'}")
+        ok = ok and rec_ok and csv_ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from stsched.checker import Report
 from stsched.checker import check as _check
@@ -36,8 +36,37 @@ def _need(value: Any, kind: type, what: str, optional: bool = False) -> Any:
         return value
     path = isinstance(value, (str, os.PathLike)) and kind in (Instance, Plan)
     hint = f" (load a file with st.load_{kind.__name__.lower()})" if path else ""
-    raise InputError(f"{what}: expected {'None or ' if optional else ''}a{'n' if kind.__name__[0] in 'AEIOU' else ''} "
-                     f"{kind.__name__}, got {type(value).__name__}{hint}")
+    names = {str: "string", bool: "bool (True or False)", os.PathLike: "path"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    said = " or ".join(names.get(k, k.__name__) for k in kinds)
+    raise InputError(f"{what}: expected {'None or ' if optional else ''}a{'n' if said[0].upper() in 'AEIOU' else ''} "
+                     f"{said}, got {type(value).__name__} {value!r:.60}{hint}")
+
+
+def _check_types(cls: type, given: Mapping[str, Any], what: str) -> None:
+    """Options of dataclass `cls` whose field is a number, a string or a bool (or None where allowed) given as
+    another type: InputError naming the option (the text "5" for a number was a TypeError from inside)."""
+    import dataclasses
+    import types
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in given:
+            continue
+        hint, v = hints[f.name], given[f.name]
+        allowed = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
+        if v is None and type(None) in allowed:
+            continue
+        simple = allowed & {int, float, str, bool}
+        if not simple or allowed - simple - {type(None)}:
+            continue  # a richer type (costs, params): its own class checks it
+        ok = (isinstance(v, bool) if bool in simple else
+              isinstance(v, str) if str in simple else
+              isinstance(v, (int, float)) and not isinstance(v, bool) and (float in simple or isinstance(v, int)))
+        if not ok:
+            want = " or ".join(sorted(k.__name__ for k in simple)) + (" or None" if type(None) in allowed else "")
+            raise InputError(f"{what}: {f.name}: expected {want}, got {type(v).__name__} {v!r:.60}")
 
 
 def _objective(objective: str | Objective) -> Objective:
@@ -54,6 +83,7 @@ def scenario(name: str, **kwargs: Any) -> Instance:
     or folder, services, seed, slo_factor, load, gpus), `services` (path of a CSV, dataset)."""
     from stsched import scenarios
 
+    _need(name, str, "name")
     if name == "parvagpu":
         return _call_scenario(name, scenarios.parvagpu, **kwargs)
     if name.startswith("gpulet-") and name[len("gpulet-"):] in scenarios.GPULET_MIXES:
@@ -96,6 +126,16 @@ def _call_scenario(name: str, build, *args: Any, **kwargs: Any) -> Instance:
     for key in _SCENARIO_REALS:
         if kwargs.get(key) is not None:
             kwargs[key] = check_real(kwargs[key], f"scenario {name}: {key}", minimum=0.0, strict=True)
+    for key in ("max_partitions", "max_tenants"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = check_int(kwargs[key], f"scenario {name}: {key}", minimum=1)
+    for key in ("sizes", "batches"):
+        v = kwargs.get(key)
+        if v is not None:
+            if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
+                raise InputError(f"scenario {name}: {key}: expected a list of numbers, got {v!r}")
+            kwargs[key] = tuple(check_real(x, f"scenario {name}: {key}", minimum=0.0, strict=True) if key == "sizes"
+                                else check_int(x, f"scenario {name}: {key}", minimum=1) for x in v)
     return build(*args, **kwargs)
 
 
@@ -116,6 +156,11 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     _need(current, Plan, "current", optional=True)
     _need(params, Mapping, "params", optional=True)
     objective = _objective(objective)
+    headroom = check_real(headroom, "headroom", minimum=1.0)
+    if attainment is not None:
+        attainment = check_real(attainment, "attainment", minimum=0.0)
+    _need(attainment_scope, str, "attainment_scope", optional=True)
+    _need(engine, str, "engine", optional=True)
     if current is not None and objective is not Objective.ADAPT:
         raise InputError(f"current: the plan in force is read by objective 'adapt' only, not {objective.value!r} "
                          f"(a plan to start from is warm_start)")
@@ -147,14 +192,17 @@ def simulate(instance: Instance, plan: Plan, arrivals: str = "poisson", *, durat
 
     from stsched.judge import judge_plan
 
-    judge_plan(_need(instance, Instance, "instance"), _need(plan, Plan, "plan"), "(given plan)",
-               allow_invalid=allow_invalid)
+    _need(instance, Instance, "instance"), _need(plan, Plan, "plan"), _need(arrivals, str, "arrivals")
+    _need(allow_invalid, bool, "allow_invalid")  # "no" is truthy: an invalid plan would have been simulated
+    _need(routing, str, "routing", optional=True)
+    spec = ArrivalSpec.parse(arrivals)
     d = SimOptions()
-    options = SimOptions(duration_s=d.duration_s if duration is None else float(duration),
+    options = SimOptions(duration_s=d.duration_s if duration is None else check_real(duration, "duration"),
                          seed=d.seed if seed is None else seed,
-                         noise_cv=d.noise_cv if noise_cv is None else float(noise_cv),
+                         noise_cv=d.noise_cv if noise_cv is None else check_real(noise_cv, "noise_cv"),
                          routing=d.routing if routing is None else routing)
-    return _simulate(instance, plan, ArrivalSpec.parse(arrivals), options).summary
+    judge_plan(instance, plan, "(given plan)", allow_invalid=allow_invalid)
+    return _simulate(instance, plan, spec, options).summary
 
 
 def adapt(instance: Instance, trace: str | None = None, **options: Any):
@@ -171,6 +219,7 @@ def adapt(instance: Instance, trace: str | None = None, **options: Any):
         raise InputError(f"unknown adapt option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     if trace is not None:
         options["trace"] = trace
+    _check_types(AdaptOptions, options, "adapt")
     return run_adapt(instance, AdaptOptions(**options))  # run_adapt checks the function offset before any work
 
 
@@ -186,6 +235,9 @@ def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, 
     _need(params, Mapping, "params", optional=True)
     if method == "layout-lp":
         from stsched.bounds import lp_relaxation
+
+        if _objective(objective) is Objective.ADAPT:  # as the cg provider: a bound on GPUs or on alpha only
+            raise InputError("bound: objective 'adapt' (expected min-gpus or max-scale)")
         return lp_relaxation(instance, _objective(objective))
     options = SolveOptions(objective=_objective(objective), time_limit_s=time_limit,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
@@ -194,6 +246,7 @@ def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, 
 
 def save(obj: Instance | Plan, path: str | os.PathLike) -> None:
     """Write an instance or a plan as JSON, atomically."""
+    _need(path, (str, os.PathLike), "path")
     if isinstance(obj, Instance):
         save_instance(obj, Path(path))
     elif isinstance(obj, Plan):

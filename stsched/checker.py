@@ -11,7 +11,7 @@ from enum import Enum
 
 from stsched.plan import GpuLayout, Partition, Plan, PlanStats
 from stsched.problem import Instance, MechanismKind, Placement, ThroughputRule
-from stsched.timing import TenantTiming, cycle_ms, gpu_timings
+from stsched.timing import TenantTiming, TimingMemo, cycle_ms
 
 REL_TOL = 1e-6  # relative tolerance of every comparison (floating point, not a margin)
 
@@ -207,10 +207,11 @@ def check(instance: Instance, plan: Plan) -> Report:
     planned = planned_rates(plan) if instance.margin.late_share else {}
     if used > instance.gpus:
         out.append(Violation(Rule.GPUS, f"plan uses {used} GPUs, instance has {instance.gpus}"))
+    timings_of = TimingMemo(instance)
     for gi, gpu in enumerate(plan.gpus):
         starts.append(_check_layout(instance, gi, gpu, out))
         _memory(instance, gi, gpu, out)
-        timings = gpu_timings(instance, gpu)
+        timings = timings_of(gpu)
         for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
             needed = cycle_ms(times)
             duty = p.duty_ms if p.duty_ms is not None else needed

@@ -134,6 +134,29 @@ def _describe(parser: argparse.ArgumentParser) -> None:
                 _describe(sub)
 
 
+def _global_flags_after(parser: argparse.ArgumentParser) -> None:
+    """`-q/--quiet`, `-v/--verbose` and `--version` also after the command name (`stsched solve I.json -q`), on
+    every subcommand that does not define the option itself.  Defaults are suppressed, so a flag not given after
+    the command leaves the one given before it alone; `-v` counts in its own field, added to the global count in
+    `main` (`stsched -v solve I.json -v` is -vv)."""
+    from stsched import __version__
+
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            taken = sub._option_string_actions
+            if not {"-q", "--quiet"} & taken.keys():
+                sub.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                 help="as `stsched -q COMMAND`: no progress bars or progress lines on stderr")
+            if not {"-v", "--verbose"} & taken.keys():
+                sub.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=argparse.SUPPRESS,
+                                 help="as `stsched -v COMMAND`: more logging (-vv for debug)")
+            if "--version" not in taken:
+                sub.add_argument("--version", action="version", version=f"stsched {__version__}")
+            _global_flags_after(sub)
+
+
 _ADD_PARSER = re.compile(r"""\bsub\.add_parser\(\s*["']([A-Za-z0-9_-]+)["']""")
 
 
@@ -169,6 +192,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name in (COMMAND_MODULES if only is None else (only,)):
         importlib.import_module(name).add(sub)
     _describe(parser)
+    _global_flags_after(parser)
     return parser
 
 
@@ -190,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # a usage error (one line, exit 2), --help or --version: a code, never an exception
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    args.verbose += getattr(args, "verbose_after", 0)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     code = run_parsed(args)

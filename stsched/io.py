@@ -6,6 +6,8 @@ leaves half a file behind.  Malformed input raises `InputError` with one line: `
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
@@ -13,7 +15,7 @@ import unicodedata
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
@@ -57,15 +59,23 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
     followed (the file it points to is replaced, the link stays); a character device (/dev/null) or a FIFO is
     written through, never replaced; a new file gets the umask's permissions, an overwritten one keeps its mode.
     A write that fails raises InputError naming the path."""
+    with atomic_writer(path) as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """`write_atomic` for output written piece by piece (a large CSV in chunks, never whole in memory): a binary
+    file to write; on a clean exit it replaces `path` (same rules as `write_atomic`), on an exception the
+    temporary file is removed and `path` is left as it was."""
     from stsched.outputs import is_stream
 
     given = str(path)
     path = Path(os.path.realpath(given))
-    data = text.encode() if isinstance(text, str) else text
     try:
         if is_stream(path):
             with open(path, "wb") as f:
-                f.write(data)
+                yield f
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -75,7 +85,7 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                yield f
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, mode)
@@ -105,6 +115,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    if not isinstance(path, (str, os.PathLike)):  # an int is a file descriptor to open(): 0 read standard input
+        raise InputError(f"expected the path of a JSON file, got {type(path).__name__} {path!r:.60}")
     try:
         with open(path) as f:
             return json.load(f)
@@ -407,6 +419,25 @@ def load_plan(path: str | os.PathLike) -> Plan:
 
 def save_plan(plan: Plan, path: str | os.PathLike) -> None:
     write_json(path, plan_to_dict(plan))
+
+
+def _digest(d: dict) -> str:
+    text = json.dumps(_strict(d), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plan_digest(plan: Plan) -> str:
+    """A short fingerprint of what a simulation of `plan` depends on (its GPUs, partitions, tenants, scale; not the
+    solver's name or notes): a summary carries it, and `stsched show --sim` refuses another plan's summary."""
+    d = plan_to_dict(plan)
+    return _digest({"gpus": d["gpus"], "scale": d["scale"]})
+
+
+def instance_digest(inst: Instance) -> str:
+    """A short fingerprint of an instance (every field but its notes), as `plan_digest`."""
+    d = instance_to_dict(inst)
+    d.pop("notes", None)
+    return _digest(d)
 
 
 def check_plan_services(inst: Instance, plan: Plan, source: str) -> None:

@@ -9,6 +9,7 @@ judge a plan against an instance live in `stsched.checker` and are documented in
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable, Mapping
@@ -37,6 +38,16 @@ class Arrivals(str, Enum):
 #: 0.1 with the attainment loop needs fewer GPUs but its margin-alone plans do not (30-50 %, docs/RESULTS.md
 #: "Safe default arrivals"), and max-scale plans and `--attainment 0` have no loop behind them
 POISSON_LATE_SHARE = 0.05
+
+
+def _check_ascending(values: tuple, what: str) -> None:
+    """`values` strictly ascending: each once, in order (a repeat or a shuffled list is bad input, never read as
+    a set: the heuristic takes the last size for the whole GPU, and a repeated batch would be tried twice)."""
+    for i in range(1, len(values)):
+        if not values[i] > values[i - 1]:
+            word = "repeats" if values[i] == values[i - 1] else "is below"
+            raise InputError(f"{what}[{i}] = {values[i]:g} {word} {what}[{i - 1}] = {values[i - 1]:g}: list each "
+                             f"value once, in ascending order, got {list(values)}")
 
 
 class ThroughputRule(str, Enum):
@@ -95,14 +106,23 @@ class Mechanism:
     partition_memory_mb: tuple[tuple[float, float], ...] = ()  # MIG only: (size, memory of that slice)
 
     def __post_init__(self) -> None:
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, numbers.Real) \
+                or not 0 < self.capacity < math.inf:
+            raise InputError(f"mechanism: capacity must be a finite number > 0, got {self.capacity!r}")
         if not self.sizes:
             raise InputError("mechanism: no partition sizes")
+        if any(isinstance(s, bool) or not isinstance(s, numbers.Real) for s in self.sizes):
+            raise InputError(f"mechanism: sizes must be numbers, got {self.sizes!r}")
+        for name in ("max_partitions", "max_tenants", "max_procs"):  # None: no limit (max_procs: always a count)
+            v = getattr(self, name)
+            if (v is not None or name == "max_procs") and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
+                raise InputError(f"mechanism: {name} must be {'' if name == 'max_procs' else 'None or '}a whole "
+                                 f"number >= 1, got {v!r}")
         if any(s <= 0 or s > self.capacity for s in self.sizes):
             raise InputError(f"mechanism: sizes must lie in (0, {self.capacity}], got {self.sizes}")
+        _check_ascending(self.sizes, "mechanism.sizes")
         if self.kind is MechanismKind.MIG and not self.placements:
             raise InputError("mechanism mig: no legal placements given")
-        if self.max_procs < 1:
-            raise InputError("mechanism: max_procs must be >= 1")
 
     def fraction(self, size: float) -> float:
         """Share of the GPU's compute that a partition of `size` holds."""
@@ -251,6 +271,7 @@ class Instance:
             raise InputError(f"instance {self.name!r}: no services")
         if not self.batches or any(b < 1 for b in self.batches):
             raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches}")
+        _check_ascending(self.batches, "batches")
         services: dict[str, Service] = {}
         for s in self.services:
             if s.name in services:

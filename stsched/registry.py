@@ -58,12 +58,25 @@ class SolveOptions:
     }
 
     def __post_init__(self) -> None:
-        from stsched.validate import check_int, check_real
+        from stsched.validate import check_int, check_real, check_time_limit
 
-        check_real(self.time_limit_s, "time limit", minimum=0.0, strict=True)
-        check_int(self.seed, "seed", minimum=0)
-        check_int(self.threads, "threads", minimum=1)
-        check_real(self.max_scale_tol, "max_scale_tol", minimum=0.0, strict=True)
+        # checked and stored as numbers: a time limit given as the text "5" passed the check and was a TypeError
+        # inside the solver
+        object.__setattr__(self, "time_limit_s", check_time_limit(self.time_limit_s, "time limit"))
+        object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
+        object.__setattr__(self, "threads", check_int(self.threads, "threads", minimum=1))
+        object.__setattr__(self, "max_scale_tol", check_real(self.max_scale_tol, "max_scale_tol", minimum=0.0,
+                                                             strict=True))
+        try:
+            object.__setattr__(self, "objective", Objective(self.objective))
+        except ValueError:
+            raise InputError(f"unknown objective {self.objective!r} (known: "
+                             f"{', '.join(o.value for o in Objective)})") from None
+        if self.engine is not None and not isinstance(self.engine, str):
+            raise InputError(f"engine: expected None or the name of an engine, got {self.engine!r}")
+        for name in ("warm_start", "current_plan"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), Plan):
+                raise InputError(f"{name}: expected None or a Plan, got {type(getattr(self, name)).__name__}")
 
     def param(self, key: str, default: str | None = None) -> str | None:
         return dict(self.params).get(key, default)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from stsched.checker import tenant_capacity
 from stsched.plan import Plan
 from stsched.problem import POISSON_LATE_SHARE, Arrivals, Instance
-from stsched.timing import cycle_ms, gpu_timings
+from stsched.timing import TimingMemo, cycle_ms
 
 UNSAFE_LOAD = 0.8
 
@@ -40,8 +40,9 @@ def overloads(instance: Instance, plan: Plan, level: float = UNSAFE_LOAD) -> lis
     share = {s.name: min(1.0, s.rate * plan.scale / served[s.name]) if served.get(s.name) else 1.0
              for s in instance.services}
     out = []
+    timings_of = TimingMemo(instance)
     for gi, g in enumerate(plan.gpus):
-        for qi, (p, times) in enumerate(zip(g.partitions, gpu_timings(instance, g))):
+        for qi, (p, times) in enumerate(zip(g.partitions, timings_of(g))):
             duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
             for t, tt in zip(p.tenants, times):
                 if tt.exec_ms is None or duty <= 0 or t.rate <= 0:

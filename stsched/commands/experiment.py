@@ -80,4 +80,4 @@ def run_experiment(args) -> int:
     except SystemExit as e:  # a study refuses its input with SystemExit("message"): one line, exit 2 here
         if isinstance(e.code, str):
             raise InputError(f"{study.name}: {e.code.removeprefix('error: ')}") from None
-        raise
+        return 0 if e.code is None else int(e.code)  # argparse's refusal (its one line printed) or --help: a code

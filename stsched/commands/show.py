@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,27 @@ def add(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _same_plan(summary: dict, inst, plan, args) -> None:
+    """A summary names the plan and instance it simulated (`plan_digest`, `instance_digest`): another's is bad
+    input (it was shown as this plan's attainment); one that names none (written before they were recorded)
+    gets a note on stderr."""
+    from stsched.io import instance_digest, plan_digest
+
+    missing = []
+    for key, mine, kind, path in (("instance_digest", instance_digest(inst), "instance", args.instance),
+                                  ("plan_digest", plan_digest(plan), "plan", args.plan)):
+        given = summary.get(key)
+        if given is None:
+            missing.append(kind)
+        elif given != mine:
+            raise InputError(f"{key} {given!r}: a summary of another {kind} ({kind} {path} has {mine!r}); "
+                             f"simulate this one: stsched simulate {args.instance} {args.plan} --out SUMMARY",
+                             source=args.sim)
+    if missing:
+        print(f"stsched: note: {args.sim} does not say which {' and '.join(missing)} it simulated (written before "
+              f"summaries carried plan_digest and instance_digest); shown as this plan's", file=sys.stderr)
+
+
 def run(args) -> int:
     from stsched.view import check_plan_fits, format_text, plan_view, render, sim_attainment
 
@@ -43,11 +65,13 @@ def run(args) -> int:
     check_plan_fits(inst, plan, args.plan)
     sim, overall = (None, None)
     if args.sim is not None:
-        sim, overall = sim_attainment(read_json(args.sim), args.sim)
+        summary = read_json(args.sim)
+        sim, overall = sim_attainment(summary, args.sim)
         unknown = sorted(set(sim) - set(inst.service_names))
         if unknown:
             raise InputError(f"per_service: {unknown[0]!r} is not a service of instance {inst.name!r} "
                              f"(a summary of another instance?)", source=args.sim)
+        _same_plan(summary, inst, plan, args)
     view = plan_view(inst, plan, sim=sim, sim_overall=overall)
     if args.text or args.out is None:
         print(format_text(view))

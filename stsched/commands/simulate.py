@@ -16,7 +16,7 @@ from stsched import validate as V
 from stsched.commands._common import print_json, progress
 from stsched.judge import judge_plan
 from stsched.errors import InfeasibleError, InputError
-from stsched.io import load_instance, load_plan, write_atomic, write_json
+from stsched.io import instance_digest, load_instance, load_plan, plan_digest, write_json
 from stsched.outputs import output_file
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,18 @@ def _check_engine_options(args) -> None:
         raise InputError("--interference-noise: the streaming simulator (--shards) does not model it")
 
 
+def _check_records_room(args, inst, plan) -> None:
+    """--records: refused before the run when the records of the requests expected (the rates the plan claims,
+    times the duration) cannot fit on disk, or in memory where the streaming simulator holds them."""
+    from stsched.simulation.records_csv import check_records_room
+
+    rates = [s.rate * plan.scale for s in inst.services]
+    total = sum(rates)
+    names = sum(r * len(s.name.encode()) for r, s in zip(rates, inst.services)) / total if total > 0 else 0.0
+    check_records_room(args.records, total * _number(args.duration, "--duration"), names,
+                       in_memory=args.shards is not None)
+
+
 def run_simulate(args) -> int:
     from stsched.simulation import ArrivalSpec, SimOptions, simulate
 
@@ -177,6 +189,8 @@ def run_simulate(args) -> int:
     from stsched.simulation.host import parse_host_overhead
 
     host = parse_host_overhead(args.host_overhead)
+    if args.records:
+        _check_records_room(args, inst, plan)
     if args.shards is not None:
         if not host.none:
             raise InputError("--host-overhead: the streaming simulator (--shards) does not model it")
@@ -194,12 +208,15 @@ def run_simulate(args) -> int:
     d["interference_noise"] = args.interference_noise
     d["wall_s"] = round(result.wall_s, 3)
     d["plan_valid"] = report.valid
+    d["plan_digest"], d["instance_digest"] = plan_digest(plan), instance_digest(inst)
     if not report.valid:
         d["plan_violations"] = [str(v) for v in report.violations]
     if args.out:
         write_json(args.out, d)
     if args.records:
-        write_atomic(args.records, result.records.to_frame().to_csv(index=False))
+        from stsched.simulation.records_csv import write_records_csv
+
+        write_records_csv(args.records, result.records)
     if args.json:
         print_json(d)
     else:
@@ -225,12 +242,15 @@ def _run_stream(args, inst, plan, spec, noise_cv, noise_source) -> int:
     d["arrivals"] = "poisson (per tenant)"
     d["noise_cv"], d["noise_source"] = noise_cv, noise_source
     d["shards"], d["runner"] = result.shards, args.runner
+    d["plan_digest"], d["instance_digest"] = plan_digest(plan), instance_digest(inst)
     d["wall_s"] = round(result.wall_s, 3)
     d["requests_per_s"] = round(result.requests_per_s)
     if args.out:
         write_json(args.out, d)
     if args.records and result.records is not None:
-        write_atomic(args.records, result.records.to_frame().to_csv(index=False))
+        from stsched.simulation.records_csv import write_records_csv
+
+        write_records_csv(args.records, result.records)
     if args.json:
         print_json(d)
     else:

@@ -18,10 +18,11 @@ import numpy as np
 from stsched.errors import InputError
 from stsched.simulation import traces
 
-# peak memory of a simulation per request (arrival lists, queues, records): 154.1-154.5 bytes measured on 0.6 M
-# and 1.8 M Poisson requests of gpulet m2 (ru_maxrss growth / requests, `python -m experiments.sim_memory`);
-# rounded up, never down, so that a run that fits is not refused
-BYTES_PER_REQUEST = 160
+# peak memory of a simulation per request (arrival lists, queues, records): 215.0-216.5 bytes measured on 0.6 M
+# and 1.8 M Poisson requests of gpulet m2, with and without writing the records to CSV (ru_maxrss growth /
+# requests, `python -m experiments.sim_memory --records`, 2026-12-07; 154 in an earlier version of the simulator,
+# when this was 160); rounded up, never down, so that a run that does not fit is refused
+BYTES_PER_REQUEST = 224
 
 
 def available_bytes() -> int:
