@@ -62,6 +62,8 @@ class CgSolverOptions:
     lns_free: (min-gpus) GPUs freed per move of the neighbourhood search around the integer master's plan
     (solvers.exact.cg_lns), default 20; 0: no search.
     lns_moves: moves of that search at most (a work limit; 0, default: until the time limit).
+    lns_singles: 1 (default) to give each sub-problem's integer master every service's best one-tenant
+    configuration of every size besides the generated columns, 0 for the columns alone.
     reprice: 1 to run the diving with re-pricing (solvers.exact.cg_dive) before the integer master (its plan, if
     better than the warm start, starts the master), 0 (default): measured worse than the heuristic at 256 services.
     reprice_share: share of the time left for it.
@@ -83,6 +85,7 @@ class CgSolverOptions:
     master_share: float = 0.5
     lns_free: int = 20
     lns_moves: int = 0
+    lns_singles: int = 1
     reprice: int = 0
     reprice_share: float = 0.3
 
@@ -384,13 +387,32 @@ def sub_solver(name: str, options: SolveOptions, clock):
                   warm.gpus_used, r.lp_value, r.bound, "converged" if r.converged else "not converged")
         if timer is None and r.integer_bound >= warm.gpus_used:
             return None  # proven: no plan of the sub-instance needs fewer GPUs
-        data = _model(sub, replace(r, configs=r.configs + _plan_configs(sub, warm)))
+        extra = _plan_configs(sub, warm) + (_best_singles(sub, timer) if options.param("lns_singles", "1") != "0"
+                                            else ())
+        data = _model(sub, replace(r, configs=r.configs + extra))
         left = max(0.5, limit - (clock() - c0))
         plan, note = _integer_plan(name, data, replace(options, objective=Objective.MIN_GPUS, warm_start=warm), left)
         log.debug("lns sub-problem: %s, %s GPUs", note, plan.gpus_used if plan is not None else None)
         return plan if plan is not None and plan.gpus_used < warm.gpus_used else None
 
     return solve
+
+
+def _best_singles(instance: Instance, timer) -> tuple:
+    """Every service's one-tenant configurations, the one of greatest capacity (clipped at its rate) per size and
+    process count: whole partitions of every size for the integer master to round with."""
+    from solvers.exact.patterns import tenant_points
+
+    if timer is None:
+        timer = _Timer(instance, False, enumerate_layouts(instance, maximal=True, limit=10 ** 6))
+    singles, _, _ = tenant_points(instance, timer)
+    best: dict[tuple, tuple[float, object]] = {}
+    for c in singles:
+        s = c.tenants[0][0]
+        key, v = (s, c.size, c.procs), min(c.cap[0], instance.services[s].rate)
+        if key not in best or v > best[key][0]:
+            best[key] = (v, c)
+    return tuple(c for _, c in best.values())
 
 
 def _clock_name(clock) -> str:
