@@ -10,7 +10,8 @@ may find one with fewer GPUs, which then replaces them.  Every GPU of a plan is 
 a GPU), so the merged plan is valid when both parts are; the checker judges it anyway before it is kept.
 
 A sub-problem whose bound (the caller's, e.g. the rounded configuration LP) already needs as many GPUs as it frees is
-skipped at once: no plan of it is better.  Moves stop at the deadline or after `moves` moves.
+skipped at once: no plan of it is better.  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
+GPUs, or when two draws in a row give sets of GPUs already tried (a small plan: freeing all of it is one move).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def improve(instance: Instance, plan: Plan, deadline: float, clock,
         if key in seen:
             freed = rng.sample(used, k)  # a set already tried: a uniform one instead
             key = frozenset(_signature(best.gpus[g]) for g in freed)
+            if key in seen:  # (every set of a small plan tried, or nearly): nothing new to try
+                break
         seen.add(key)
         moves += 1
         cut = sub_problem(instance, best, freed)

@@ -42,7 +42,7 @@ def test_the_search_keeps_only_valid_plans_with_fewer_gpus():
     assert WASTEFUL is not None and check(INST, WASTEFUL).valid
     opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)
     r = improve(INST, WASTEFUL, time.perf_counter() + 60, time.perf_counter, sub_solver("cg", opts,
-                time.perf_counter), LnsOptions(free=4, moves=4, sub_s=10))
+                time.perf_counter), LnsOptions(free=4, moves=3, sub_s=5))
     assert check(INST, r.plan).valid
     assert r.plan.gpus_used < WASTEFUL.gpus_used  # 8 -> 7 or better: gslice leaves whole GPUs idle
     assert r.moves <= 4 and r.improved >= 1 and "neighbourhood search" in r.note
