@@ -4,6 +4,10 @@ plans from its columns (price-and-branch: the slots MILP of solvers.exact.milp o
 start's 92, docs/RESULTS.md "Cluster scale") or CBC (`--engine cbc`) as its engine, warm-started with
 `options.warm_start` or a greedy start).
 
+Min-gpus plans are then improved by a neighbourhood search (solvers.exact.cg_lns: GPUs freed, their sub-instance
+re-solved by column generation and the integer master, merged back; `lns_free`, `lns_moves`, `master_share`), and
+optionally started from a diving with re-pricing (solvers.exact.cg_dive, `reprice`).
+
 `bound(instance, options)` is the bound provider behind `stsched bound` and `stsched solve --bound cg`.  The plan's
 certified gap is measured against that bound (min-gpus: rounded up to whole GPUs), never against the MILP's own
 bound, which speaks only of the generated columns.
