@@ -64,7 +64,8 @@ class CgSolverOptions:
     master_share: (min-gpus with the neighbourhood search) share of the time left after the column generation for
     the integer master over the columns; the neighbourhood search gets the rest.
     lns_free: (min-gpus) GPUs freed per move of the neighbourhood search around the integer master's plan
-    (solvers.exact.cg_lns), default 20; 0: no search.
+    (solvers.exact.cg_lns; 20 is what was measured), 0 (default): no search, the integer master gets all the time
+    (at 256 services the search improved one plan of six by one GPU, docs/RESULTS.md "Cluster scale").
     lns_moves: moves of that search at most (a work limit; 0, default: until the time limit).
     lns_singles: 1 (default) to give each sub-problem's integer master every service's best one-tenant
     configuration of every size besides the generated columns, 0 for the columns alone.
@@ -87,7 +88,7 @@ class CgSolverOptions:
     dive: int = 0
     bp_nodes: int = 0
     master_share: float = 0.5
-    lns_free: int = 20
+    lns_free: int = 0
     lns_moves: int = 0
     lns_singles: int = 1
     reprice: int = 0
@@ -207,7 +208,7 @@ class CgSolver:
             notes.append(note)
             if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
                 warm_plan = dived
-        lns = options.objective is Objective.MIN_GPUS and int(options.param("lns_free", "20")) > 0
+        lns = options.objective is Objective.MIN_GPUS and int(options.param("lns_free", "0")) > 0
         if options.objective is Objective.MIN_GPUS and options.param("reprice", "0") != "0":
             dived, note = _repriced_plan(self.name, data, options, clock,
                                          clock() + float(options.param("reprice_share", "0.3")) * (c_deadline - clock()))
@@ -221,7 +222,7 @@ class CgSolver:
         notes.append(note)
         if plan is not None and lns and plan.gpus_used > bound + 1e-9:
             found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock),
-                            LnsOptions(free=int(options.param("lns_free", "20")), seed=options.seed or 0,
+                            LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
                                        moves=int(options.param("lns_moves", "0"))), stop_at=bound)
             notes.append(found.note)
             plan = found.plan if found.plan.gpus_used < plan.gpus_used else plan

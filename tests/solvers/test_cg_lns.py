@@ -52,3 +52,14 @@ def test_cg_refuses_bad_search_parameters_before_work():
     for key, value in (("lns_free", "-1"), ("master_share", "0"), ("lns_moves", "-2")):
         with pytest.raises(InputError):
             run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, params=((key, value),)))
+
+
+def test_cg_runs_the_search_when_asked_and_keeps_a_valid_plan():
+    j = run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10,
+                                            params=(("lns_free", "4"), ("lns_moves", "2"), ("max_rounds", "15"))))
+    r = j.result
+    assert j.valid and r.objective >= r.bound
+    assert r.objective == r.bound or "neighbourhood search" in r.message  # (skipped only at the bound)
+    plain = run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10,
+                                                params=(("max_rounds", "15"),)))
+    assert "neighbourhood search" not in plain.result.message  # off by default
