@@ -215,7 +215,9 @@ class CgSolver:
             notes.append(note)
             if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
                 warm_plan = dived
-        left = c_deadline - clock()  # (the chosen clock's: on a loaded machine its CPU time)
+        # with the search, the time left on the chosen clock is split (clock=cpu: CPU seconds, given to HiGHS as its
+        # wall-clock limit); without it the integer master has the wall clock's time left, as before
+        left = c_deadline - clock() if lns else deadline - time.perf_counter()
         share_master = float(options.param("master_share", "0.5")) if lns else 1.0
         plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
                                    max(1.0, left * share_master))
