@@ -130,7 +130,7 @@ def _solve(point: Mapping[str, object]) -> dict:
         params += (("max_rounds", str(point["bound_rounds"])),)
         if point["run"] == "quick":  # its integer master has no work limit: time-limited there (see the docstring)
             limit = QUICK_CG_LIMIT
-            params += (("cg_share", "0.9"), ("warm_share", "1.0"), ("lns_free", "0"))  # no time-limited search
+            params += (("cg_share", "0.9"), ("warm_share", "1.0"))
     t0, c0 = time.perf_counter(), time.process_time()
     j = run_solver(name, inst, SolveOptions(objective=Objective(point["objective"]), time_limit_s=limit,
                                             params=params))
