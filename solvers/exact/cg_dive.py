@@ -144,6 +144,7 @@ def reprice_dive(data: ModelData, deadline: float, clock, opts: RepriceOptions =
     rest = rates.copy()
     fixed: dict[int, int] = {}
     steps, priced = 0, 0
+    stalled = False
     reason = "every service served"
     while True:
         out = lp_over(data, pool, rest)
@@ -151,16 +152,18 @@ def reprice_dive(data: ModelData, deadline: float, clock, opts: RepriceOptions =
             return DiveResult(data, None, steps, f"re-priced diving: the LP over {len(pool)} columns has no "
                                                  f"solution after {steps} steps")
         x, value = out
-        late = clock() >= deadline
+        late = clock() >= deadline or stalled
         take = pick(x, opts.share, everything=late)
         if late:
-            reason = "out of time: the last LP rounded up whole"
+            reason = "out of time: the last LP rounded up whole" if not stalled else "stalled: the last LP rounded up"
         steps += 1
+        before = rest.copy()
         for i, n in take.items():
             fixed[i] = fixed.get(i, 0) + n
             for s, cap in _served(pool[i]).items():
                 rest[s] = max(0.0, rest[s] - n * cap)
         rest[rest <= REST_TOL * rates] = 0.0
+        stalled = not (rest < before).any()  # (a degenerate LP on columns that serve nothing left: round up next)
         log.debug("re-priced diving step %d: LP %.4f, %d partitions fixed (%d in all, capacity %.4g GPUs), "
                   "%d services left", steps, value, sum(take.values()), sum(fixed.values()),
                   sum(n * pool[i].size for i, n in fixed.items()) / instance.mechanism.capacity, int((rest > 0).sum()))
