@@ -4,6 +4,10 @@ plans from its columns (price-and-branch: the slots MILP of solvers.exact.milp o
 start's 92, docs/RESULTS.md "Cluster scale") or CBC (`--engine cbc`) as its engine, warm-started with
 `options.warm_start` or a greedy start).
 
+Min-gpus plans are then improved by a neighbourhood search (solvers.exact.cg_lns: GPUs freed, their sub-instance
+re-solved by column generation and the integer master, merged back; `lns_free`, `lns_moves`, `master_share`), and
+optionally started from a diving with re-pricing (solvers.exact.cg_dive, `reprice`).
+
 `bound(instance, options)` is the bound provider behind `stsched bound` and `stsched solve --bound cg`.  The plan's
 certified gap is measured against that bound (min-gpus: rounded up to whole GPUs), never against the MILP's own
 bound, which speaks only of the generated columns.
@@ -24,6 +28,8 @@ from dataclasses import dataclass, replace
 
 from solvers.exact.cg_branch import branch_and_price
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
+from solvers.exact.cg_dive import RepriceOptions, reprice_dive
+from solvers.exact.cg_lns import LnsOptions, improve
 from solvers.exact.diving import dive
 from solvers.exact.milp import _engine
 from solvers.exact.patterns import ModelData, _Timer, enumerate_layouts, fits, neighbour_interference
@@ -55,6 +61,17 @@ class CgSolverOptions:
     if better than the warm start, starts the master), 0 (default) to skip it: measured worse than the heuristic.
     bp_nodes: node LPs of a branch-and-price on the slot and layout counts after the column generation
     (solvers.exact.cg_branch; the bound of its open leaves, never weaker than the LP's), 0 or 1 (default): none.
+    master_share: (min-gpus with the neighbourhood search) share of the time left after the column generation for
+    the integer master over the columns; the neighbourhood search gets the rest.
+    lns_free: (min-gpus) GPUs freed per move of the neighbourhood search around the integer master's plan
+    (solvers.exact.cg_lns; 20 is what was measured), 0 (default): no search, the integer master gets all the time
+    (at 256 services the search improved one plan of six by one GPU, docs/RESULTS.md "Cluster scale").
+    lns_moves: moves of that search at most (a work limit; 0, default: until the time limit).
+    lns_singles: 1 (default) to give each sub-problem's integer master every service's best one-tenant
+    configuration of every size besides the generated columns, 0 for the columns alone.
+    reprice: 1 to run the diving with re-pricing (solvers.exact.cg_dive) before the integer master (its plan, if
+    better than the warm start, starts the master), 0 (default): measured worse than the heuristic at 256 services.
+    reprice_share: share of the time left for it.
     """
 
     cg_share: float = 0.5
@@ -70,13 +87,22 @@ class CgSolverOptions:
     warm_share: float = 0.2
     dive: int = 0
     bp_nodes: int = 0
+    master_share: float = 0.5
+    lns_free: int = 0
+    lns_moves: int = 0
+    lns_singles: int = 1
+    reprice: int = 0
+    reprice_share: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
             raise InputError(f"cg_share and warm_share must lie in (0, 1], got {self.cg_share}, {self.warm_share}")
         if self.grid <= 1.0:
             raise InputError(f"grid: expected a ratio above 1, got {self.grid}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes"):
+        if not 0 < self.master_share <= 1 or not 0 < self.reprice_share <= 1:
+            raise InputError(f"master_share and reprice_share must lie in (0, 1], got {self.master_share}, "
+                             f"{self.reprice_share}")
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "lns_free", "lns_moves"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -182,9 +208,26 @@ class CgSolver:
             notes.append(note)
             if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
                 warm_plan = dived
+        lns = options.objective is Objective.MIN_GPUS and int(options.param("lns_free", "0")) > 0
+        if options.objective is Objective.MIN_GPUS and options.param("reprice", "0") != "0":
+            dived, note = _repriced_plan(self.name, data, options, clock,
+                                         clock() + float(options.param("reprice_share", "0.3")) * (c_deadline - clock()))
+            notes.append(note)
+            if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
+                warm_plan = dived
+        # with the search, the time left on the chosen clock is split (clock=cpu: CPU seconds, given to HiGHS as its
+        # wall-clock limit); without it the integer master has the wall clock's time left, as before
+        left = c_deadline - clock() if lns else deadline - time.perf_counter()
+        share_master = float(options.param("master_share", "0.5")) if lns else 1.0
         plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
-                                   max(1.0, deadline - time.perf_counter()))
+                                   max(1.0, left * share_master))
         notes.append(note)
+        if plan is not None and lns and plan.gpus_used > bound + 1e-9:
+            found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock),
+                            LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
+                                       moves=int(options.param("lns_moves", "0"))), stop_at=bound)
+            notes.append(found.note)
+            plan = found.plan if found.plan.gpus_used < plan.gpus_used else plan
         if plan is None:
             return SolveResult(self.name, Status.UNKNOWN, bound=bound, bound_method=method,
                                message="; ".join(["no integer plan from the columns"] + notes),
@@ -243,19 +286,25 @@ def _plan_configs(instance: Instance, plan) -> tuple:
     return tuple(out)
 
 
+def _memory_filter(instance: Instance, configs: list, layouts) -> tuple[list, str]:
+    """The configurations the slots model admits: all, unless GPU memory can bind (MPS/SM: the most memory-hungry
+    configuration of every slot of some layout together exceed the GPU's), then those within their size's share."""
+    if instance.mechanism.kind is MechanismKind.MIG:
+        return configs, ""
+    worst: dict[float, float] = {}
+    for c in configs:
+        worst[c.size] = max(worst.get(c.size, 0.0), c.memory_mb)
+    mem = instance.device.memory_mb * instance.device.memory_cap
+    if fits(max(sum(worst.get(p, 0.0) for p in L) for L in layouts), mem):
+        return configs, ""
+    share = mem / instance.mechanism.capacity
+    return ([c for c in configs if fits(c.memory_mb, share * c.size)],
+            "; GPU memory can bind: each partition limited to its size's share of memory")
+
+
 def _model(instance: Instance, r: CgBound) -> ModelData:
     """The slots model over the generated columns (memory per partition as the exact solvers restrict it)."""
-    configs = list(r.configs)
-    note = ""
-    if instance.mechanism.kind is not MechanismKind.MIG:
-        worst: dict[float, float] = {}
-        for c in configs:
-            worst[c.size] = max(worst.get(c.size, 0.0), c.memory_mb)
-        mem = instance.device.memory_mb * instance.device.memory_cap
-        if not fits(max(sum(worst.get(p, 0.0) for p in L) for L in r.layouts), mem):
-            share = mem / instance.mechanism.capacity
-            configs = [c for c in configs if fits(c.memory_mb, share * c.size)]
-            note = "; GPU memory can bind: each partition limited to its size's share of memory"
+    configs, note = _memory_filter(instance, list(r.configs), r.layouts)
     tenants = max((len(c.tenants) for c in configs), default=1)
     disc = (f"price-and-branch over {len(configs)} generated columns (tenant sets up to {tenants}), "
             f"{len(r.layouts)} maximal layouts{note}")
@@ -300,6 +349,81 @@ def _dived_plan(name: str, data: ModelData, clock, deadline: float):
         log.error("cg: dived plan rejected by the checker: %s", rep.violations[0])
         return None, note + " (rejected by the checker)"
     return plan, note
+
+
+def _repriced_plan(name: str, data: ModelData, options: SolveOptions, clock, deadline: float):
+    """The re-priced diving's plan (solvers.exact.cg_dive), if the checker accepts it, and a note."""
+    conservative = neighbour_interference(data.instance)
+
+    def timer_of(sub: Instance):
+        return _Timer(sub, True, enumerate_layouts(sub, maximal=False, limit=20_000)) if conservative else None
+
+    def accept(configs: list) -> list:  # the slots model's memory rule, judged with the columns it has
+        kept = set(_memory_filter(data.instance, configs + list(data.configs), data.layouts)[0])
+        return [c for c in configs if c in kept]
+
+    res = reprice_dive(data, deadline, clock, RepriceOptions(), replace(cg_options(options, 1.0),
+                       clock=_clock_name(clock)), timer_of=timer_of, accept=accept)
+    if res.counts is None:
+        return None, res.note
+    plan = to_plan(res.data, gpus_of(res.data, res.counts), Objective.MIN_GPUS, name)
+    rep = check(data.instance, plan)
+    if not rep.valid:
+        log.error("cg: re-priced dive's plan rejected by the checker: %s", rep.violations[0])
+        return None, res.note + " (rejected by the checker)"
+    return plan, res.note
+
+
+def sub_solver(name: str, options: SolveOptions, clock):
+    """The neighbourhood search's sub-problem solver (solvers.exact.cg_lns): the configuration LP of the sub-instance
+    by column generation (timed conservatively under neighbour-dependent interference, like the plans' columns),
+    then, unless its bound rounded up already needs the warm plan's GPUs, the integer master over its columns and the
+    warm plan's partitions; a plan with fewer GPUs than the warm one, or None."""
+
+    def solve(sub: Instance, warm, limit: float):
+        c0 = clock()
+        timer = None
+        if neighbour_interference(sub):
+            timer = _Timer(sub, True, enumerate_layouts(sub, maximal=False, limit=20_000))
+        try:
+            r = column_generation(sub, Objective.MIN_GPUS, replace(cg_options(options, limit / 2), clock=_clock_name(
+                clock)), timer=timer, start=_plan_configs(sub, warm))
+        except Infeasible:
+            return None
+        log.debug("lns sub-problem: %d services on %d GPUs, LP %.4f (bound %.4f, %s)", len(sub.services),
+                  warm.gpus_used, r.lp_value, r.bound, "converged" if r.converged else "not converged")
+        if timer is None and r.integer_bound >= warm.gpus_used:
+            return None  # proven: no plan of the sub-instance needs fewer GPUs
+        extra = _plan_configs(sub, warm) + (_best_singles(sub, timer) if options.param("lns_singles", "1") != "0"
+                                            else ())
+        data = _model(sub, replace(r, configs=r.configs + extra))
+        left = max(0.5, limit - (clock() - c0))
+        plan, note = _integer_plan(name, data, replace(options, objective=Objective.MIN_GPUS, warm_start=warm), left)
+        log.debug("lns sub-problem: %s, %s GPUs", note, plan.gpus_used if plan is not None else None)
+        return plan if plan is not None and plan.gpus_used < warm.gpus_used else None
+
+    return solve
+
+
+def _best_singles(instance: Instance, timer) -> tuple:
+    """Every service's one-tenant configurations, the one of greatest capacity (clipped at its rate) per size and
+    process count: whole partitions of every size for the integer master to round with."""
+    from solvers.exact.patterns import tenant_points
+
+    if timer is None:
+        timer = _Timer(instance, False, enumerate_layouts(instance, maximal=True, limit=10 ** 6))
+    singles, _, _ = tenant_points(instance, timer)
+    best: dict[tuple, tuple[float, object]] = {}
+    for c in singles:
+        s = c.tenants[0][0]
+        key, v = (s, c.size, c.procs), min(c.cap[0], instance.services[s].rate)
+        if key not in best or v > best[key][0]:
+            best[key] = (v, c)
+    return tuple(c for _, c in best.values())
+
+
+def _clock_name(clock) -> str:
+    return "cpu" if clock is time.process_time else "wall"
 
 
 def _better(a, b, obj: Objective) -> bool:

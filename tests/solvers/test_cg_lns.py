@@ -1,0 +1,65 @@
+"""The neighbourhood search around cg's min-gpus plans (solvers.exact.cg_lns): a freed set of GPUs is a valid plan of
+its sub-instance, merging any valid sub-plan back gives a valid plan, and the search only ever keeps valid plans
+with fewer GPUs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.exact.cg import sub_solver
+from solvers.exact.cg_lns import LnsOptions, idle, improve, sub_problem
+from stsched.checker import check
+from stsched.errors import InputError
+from stsched.plan import Plan
+from stsched.registry import Objective, SolveOptions, run_solver
+from stsched.scenarios import random_instance
+
+INST = random_instance(16, 8, 3, "a100-mps", arrivals="deterministic")
+WASTEFUL = run_solver("gslice", INST, SolveOptions(objective=Objective.MIN_GPUS)).result.plan  # 8 GPUs, bound 6
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(picks=st.sets(st.integers(0, 7), min_size=1, max_size=5))
+def test_freed_gpus_are_a_valid_plan_of_their_sub_instance_and_merge_back(picks):
+    used = [g for g, gpu in enumerate(WASTEFUL.gpus) if gpu.used]
+    freed = sorted(used[i % len(used)] for i in picks)
+    cut = sub_problem(INST, WASTEFUL, freed)
+    assert cut is not None
+    sub, warm = cut
+    assert check(sub, warm).valid
+    assert {s.name for s in sub.services} <= {t.service for g in freed for p in WASTEFUL.gpus[g].partitions
+                                               for t in p.tenants}
+    merged = Plan(tuple(g for i, g in enumerate(WASTEFUL.gpus) if i not in freed) + warm.gpus)
+    assert check(INST, merged).valid
+    assert all(idle(INST, WASTEFUL.gpus[g]) >= 0 for g in freed)
+
+
+def test_the_search_keeps_only_valid_plans_with_fewer_gpus():
+    assert WASTEFUL is not None and check(INST, WASTEFUL).valid
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)
+    r = improve(INST, WASTEFUL, time.perf_counter() + 60, time.perf_counter, sub_solver("cg", opts,
+                time.perf_counter), LnsOptions(free=4, moves=3, sub_s=5))
+    assert check(INST, r.plan).valid
+    assert r.plan.gpus_used < WASTEFUL.gpus_used  # 8 -> 7 or better: gslice leaves whole GPUs idle
+    assert r.moves <= 4 and r.improved >= 1 and "neighbourhood search" in r.note
+
+
+def test_cg_refuses_bad_search_parameters_before_work():
+    for key, value in (("lns_free", "-1"), ("master_share", "0"), ("lns_moves", "-2")):
+        with pytest.raises(InputError):
+            run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, params=((key, value),)))
+
+
+def test_cg_runs_the_search_when_asked_and_keeps_a_valid_plan():
+    j = run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10,
+                                            params=(("lns_free", "4"), ("lns_moves", "2"), ("max_rounds", "15"))))
+    r = j.result
+    assert j.valid and r.objective >= r.bound
+    assert r.objective == r.bound or "neighbourhood search" in r.message  # (skipped only at the bound)
+    plain = run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10,
+                                                params=(("max_rounds", "15"),)))
+    assert "neighbourhood search" not in plain.result.message  # off by default
