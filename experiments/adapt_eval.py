@@ -38,7 +38,7 @@ import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, study_args
+from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, run_study, study_args
 from experiments.plots import stairs_plot
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.io import write_atomic
@@ -302,4 +302,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

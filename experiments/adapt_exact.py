@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from experiments.common import Study, markdown_table, read_rows, run_grid, study_args
+from experiments.common import Study, markdown_table, read_rows, run_grid, run_study, study_args
 from stsched.plan import layout_changes
 from stsched.scenarios import random_instance
 from stsched.registry import Objective, SolveOptions, run_solver
@@ -71,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -46,7 +46,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from experiments.common import (Study, markdown_table, read_rows, results_dir, results_root, run_grid,
-                                study_args)
+                                run_study, study_args)
 from experiments.plots import save_figure
 from stsched.errors import InputError
 from stsched.io import write_atomic
@@ -505,4 +505,4 @@ def _split(specs: str) -> list[str]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

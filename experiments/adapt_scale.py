@@ -21,7 +21,7 @@ import logging
 import numpy as np
 
 from experiments.adapt_frontier import _split, parse_policy
-from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, study_args
+from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, run_study, study_args
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.scenarios import random_instance
@@ -94,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -22,7 +22,7 @@ import argparse
 import logging
 import time
 
-from experiments.common import Study, markdown_table, run_grid, study_args
+from experiments.common import Study, markdown_table, run_grid, run_study, study_args
 from stsched.scenarios import random_instance
 from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
 from stsched.planning.solve import POISSON_MAX_STEP
@@ -102,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

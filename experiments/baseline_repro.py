@@ -14,7 +14,7 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from experiments.common import Study, study_args
+from experiments.common import Study, run_study, study_args
 from stsched.checker import check
 from stsched.scenarios import gpulet_mix, igniter_example, parvagpu, parvagpu_published_plan
 from stsched.registry import Objective, SolveOptions, run_solver
@@ -125,4 +125,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

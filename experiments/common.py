@@ -142,6 +142,15 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     return args
 
 
+def run_study(main: Callable[[], int]) -> int:
+    """`python -m experiments.X`: run the study's `main` with the exit codes and the one line on stderr of every
+    stsched command (`stsched.cli.run_parsed`: bad input 2, interrupted 130, SIGTERM 143), not a traceback."""
+    from stsched.cli import run_parsed
+
+    name = main.__module__.rsplit(".", 1)[-1]
+    return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted")
+
+
 def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:
     """`--plot-only`: the plots of `experiment` redrawn from its rows; prints their paths."""
     print("\n".join(map(str, plot(read_rows(experiment)))))

@@ -23,7 +23,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, run_study, study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import GPULET_MIXES, gpulet_mix
 from stsched.registry import Objective, SolveOptions, Status, run_solver
@@ -151,4 +151,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

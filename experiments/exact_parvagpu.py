@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from experiments.common import (Study, markdown_table, read_rows, redraw, results_dir, results_root, run_grid,
-                                study_args)
+                                run_study, study_args)
 from experiments.plots import grouped_bars, number
 from stsched.bounds import lp_relaxation
 from stsched.checker import check
@@ -154,4 +154,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

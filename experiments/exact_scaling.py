@@ -22,7 +22,7 @@ import logging
 import re
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, run_study, study_args
 from experiments.plots import number, series_plot
 from stsched.scenarios import random_instance
 from stsched.registry import Objective, SolveOptions, Status, run_solver
@@ -154,4 +154,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

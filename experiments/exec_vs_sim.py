@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import resource
 import time
 
 import pandas as pd
 
-from experiments.common import Study, markdown_table, results_dir, study_args
+from experiments.common import Study, markdown_table, results_dir, run_study, study_args
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spin-ms", type=float, default=0.0,
                     help="the executor's polling window before an arrival, ms (0: it sleeps)")
     args = study_args(ap, argv, quick="one calibration and one compared run of 4 s")
+    if not math.isfinite(args.duration) or args.duration <= 0:
+        ap.error(f"--duration: {args.duration} is not a positive number of seconds")
+    if min(args.seeds + [args.calib_seed]) < 0 or len(set(args.seeds)) < len(args.seeds):
+        ap.error(f"--seeds: {args.seeds} (and --calib-seed {args.calib_seed}): distinct seeds >= 0, please")
+    if not math.isfinite(args.spin_ms) or args.spin_ms < 0:
+        ap.error(f"--spin-ms: {args.spin_ms} is not a number of milliseconds >= 0")
     from profiler.partitions import get_backend
     from stsched.executor import ExecOptions, execute
     from stsched.executor.host import measure_host
@@ -156,4 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, study_args
+from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, run_study, study_args
 from experiments.plots import grouped_bars, number, series_plot
 from stsched.scenarios import PARVAGPU_GPUS, gpulet_mix, parvagpu, random_instance
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
@@ -410,4 +410,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

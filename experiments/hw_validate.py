@@ -30,7 +30,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, results_dir, study_args
+from experiments.common import Study, markdown_table, results_dir, run_study, study_args
 from stsched.checker import check
 from stsched.data import load_profile
 from stsched.errors import InputError
@@ -246,4 +246,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.common import Study, markdown_table, results_dir, study_args  # noqa: E402
+from experiments.common import Study, markdown_table, results_dir, run_study, study_args  # noqa: E402
 from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
 from stsched.latency.evaluate import error_stats, fit_predict  # noqa: E402
@@ -438,4 +438,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_study(main))

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.common import Study, markdown_table, results_dir, run_grid, study_args  # noqa: E402
+from experiments.common import Study, markdown_table, results_dir, run_grid, run_study, study_args  # noqa: E402
 from stsched.data.loaders import load_profile, read_corun_csv, read_solo_csv  # noqa: E402
 from stsched.latency import FitOptions, fit, tables_for  # noqa: E402
 from stsched.latency.evaluate import (_Frames, batch_holdout, error_stats, in_sample,  # noqa: E402
@@ -444,4 +444,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_study(main))

@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, study_args
+from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, run_study, study_args
 from experiments.runners import Runner, init_ray
 from stsched.io import save_instance, save_plan, write_atomic
 from stsched.registry import SolveOptions, run_solver
@@ -176,4 +176,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

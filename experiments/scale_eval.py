@@ -43,7 +43,7 @@ from typing import Mapping
 
 import numpy as np
 
-from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, study_args
+from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, run_study, study_args
 from experiments.plots import number, series_plot
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
@@ -356,4 +356,4 @@ def plot(rows: list[dict]) -> list:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 
-from experiments.common import Study, markdown_table, study_args
+from experiments.common import Study, markdown_table, run_study, study_args
 
 STUDY = Study("sim_memory", "simulator peak memory per request (sizes the refusal of runs that do not fit)",
               typical="30 s", quick="0.6 M requests only")
@@ -119,4 +119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -20,7 +20,7 @@ import logging
 import time
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, study_args
+from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, run_study, study_args
 from experiments.plots import grouped_bars, number
 from stsched.scenarios import random_instance
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
@@ -106,4 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

@@ -19,7 +19,7 @@ import logging
 
 import numpy as np
 
-from experiments.common import Study, markdown_table, results_dir, study_args
+from experiments.common import Study, markdown_table, results_dir, run_study, study_args
 from stsched.checker import planned_rates, tenant_share
 from stsched.queueing import late_share_bound, slack_cycles
 from stsched.registry import Objective, SolveOptions, run_solver
@@ -88,4 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

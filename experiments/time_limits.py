@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.common import Study, markdown_table, study_args
+from experiments.common import Study, markdown_table, run_study, study_args
 from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 from stsched.scenarios import gpulet_mix, random_instance
 
@@ -61,4 +61,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_study(main))

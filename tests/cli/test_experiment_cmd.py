@@ -18,6 +18,8 @@ def test_every_study_module_declares_itself():
     for s in studies():
         source = (EXPERIMENTS / f"{s.name}.py").read_text()
         assert "study_args(" in source, f"{s.name} does not parse the shared argument block"
+        assert 'if __name__ == "__main__":\n    raise SystemExit(run_study(main))' in source, \
+            f"{s.name}: `python -m experiments.{s.name}` does not map bad input and interrupts (run_study)"
 
 
 def test_list_and_unknown(capsys):
