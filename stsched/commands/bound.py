@@ -46,7 +46,7 @@ def run(args) -> int:
         print(f"{args.method} bound ({res.objective.value}): {res.bound}, LP {res.lp_value}, converged "
               f"{str(res.converged).lower()}, {res.columns} columns, {res.pricing_calls} pricing calls, "
               f"{res.wall_s:.2f} s")
-        print(f"  {res.method}")
+        print(f"  method: {res.method}")
         if res.message:
             print(f"  {res.message}")
     if res.infeasible_services:

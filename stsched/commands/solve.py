@@ -182,7 +182,7 @@ def run(args) -> int:
               f"valid {judged.valid}")
         if r.message:
             print(f"  {r.message}")
-        if r.infeasible_services:
+        if r.infeasible_services and "cannot be served" not in (r.message or ""):  # said once, with its reason
             print(f"  cannot be served: {', '.join(r.infeasible_services)}")
         if judged.report is not None and not judged.report.valid:
             for v in judged.report.violations:

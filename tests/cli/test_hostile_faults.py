@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stsched.cli import main
-from stsched.io import save_instance, save_plan
+from stsched.io import instance_to_dict, save_instance, save_plan
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from tests.conftest import make_mps_instance
 
@@ -200,3 +200,18 @@ def test_a_budget_split_without_a_target_attainment_is_refused(tmp_path, capsys)
     with pytest.raises(SystemExit) as e:
         interference_eval.main(["--section", "plans", "--budget-split", "each", "--out", str(tmp_path)])
     assert e.value.code == 2 and "--target-attainment" in capsys.readouterr().err
+
+
+def test_an_infeasible_solve_names_what_cannot_be_served_once(tmp_path, capsys):
+    """`stsched solve` on an instance with a service beyond one GPU printed "cannot be served" twice: the solver's
+    message (with the reason) and the bare list of services after it.  `stsched bound` printed a bare "cg" line."""
+    inst = make_mps_instance()
+    path = tmp_path / "inf.json"
+    payload = instance_to_dict(inst)
+    payload["services"][0]["rate"] = 1e7
+    path.write_text(json.dumps(payload))
+    code, text = _run(capsys, "solve", str(path))
+    assert code == 1
+    assert text.count("cannot be served") == 1 and payload["services"][0]["name"] in text
+    code, text = _run(capsys, "bound", str(path), "--time-limit", "5")
+    assert code == 1 and "  method: cg" in text
