@@ -251,12 +251,18 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
     others = [mins[k][0][0] for k in range(len(tenants)) if k != pos]
     base = sum(others)
     slack = min((ctx.budget[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos), default=float("inf"))
-    for bi, e in enumerate(exs[pos]):
-        if e is None or 2 * e + base > budget * (1 + EPS) or e + base > slack * (1 + EPS):
-            continue
+    credited = _tenant_credited(ctx, procs)
+    order = [(bi, e) for bi, e in enumerate(exs[pos])
+             if not (e is None or 2 * e + base > budget * (1 + EPS) or e + base > slack * (1 + EPS))]
+    if not credited:  # the cycle rule's rate at the shortest cycle (base + e) bounds batch bi's: largest first
+        ubs = [cycle_rate(ctx.credit[bi], base + e) if base + e > 0 else float("inf") for bi, e in order]
+        order = [order[k] for k in sorted(range(len(order)), key=lambda k: -ubs[k])]
+        ubs.sort(reverse=True)
+    for k, (bi, e) in enumerate(order):
+        if not credited and ubs[k] <= best:
+            break  # no later batch can do better: the same maximum as the full scan
         f = _cycle_fit(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
         if f is None:
             continue
-        best = max(best, rate_cap(ctx, i, bi, e, f.duty) if _tenant_credited(ctx, procs)
-                   else cycle_rate(ctx.credit[bi], f.duty))
+        best = max(best, rate_cap(ctx, i, bi, e, f.duty) if credited else cycle_rate(ctx.credit[bi], f.duty))
     return best * (1 - EPS)

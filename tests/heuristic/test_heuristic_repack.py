@@ -177,3 +177,35 @@ def test_repair_gives_valid_plans_on_fewer_gpus():
         report = check(small.instance, to_plan(small, fixed, 1.3))
         assert report.valid, report.violations[:3]
     assert repaired >= 1
+
+
+def _headroom_scan(ctx, size, tenants, pos):
+    """`fit._headroom` of several one-process tenants as a full scan over the batches (before the pruning)."""
+    from stsched.checker import cycle_rate
+    from stsched.heuristic.fit import _cycle_fit, _mins, exec_times
+    i = tenants[pos][0]
+    exs = [exec_times(ctx, j, size, 1, None) for j, _ in tenants]
+    mins = [_mins(ctx, j, size, 1, None, ex) for (j, _), ex in zip(tenants, exs)]
+    probe = [(j, 0.0 if k == pos else r) for k, (j, r) in enumerate(tenants)]
+    base = sum(mins[k][0][0] for k in range(len(tenants)) if k != pos)
+    slack = min(ctx.budget[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos)
+    best = 0.0
+    for bi, e in enumerate(exs[pos]):
+        if e is None or 2 * e + base > ctx.budget[i] * (1 + EPS) or e + base > slack * (1 + EPS):
+            continue
+        f = _cycle_fit(ctx, size, 1, probe, exs, mins, fixed=(pos, bi))
+        if f is not None:
+            best = max(best, cycle_rate(ctx.credit[bi], f.duty))
+    return best * (1 - EPS)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["a100-mps", "a100-mig"]), st.integers(0, 3), st.lists(st.integers(0, 39), min_size=2,
+       max_size=3, unique=True), st.lists(st.floats(0.0, 0.5), min_size=3, max_size=3), st.integers(0, 5))
+def test_headroom_pruned_by_the_shortest_cycle_equals_the_full_scan(device, seed, members, shares, j):
+    ctx = _ctx(device, seed)
+    size = ctx.sizes[j % len(ctx.sizes)]
+    tenants = [(i, f * ctx.cap1[i, ctx.size_index(size)]) for i, f in zip(members, shares)]
+    for pos in range(len(tenants)):
+        probe = [(t, r) for t, r in tenants]
+        assert headroom(ctx, size, 1, probe, [None] * len(probe), pos) == _headroom_scan(ctx, size, probe, pos)
