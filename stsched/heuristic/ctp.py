@@ -59,13 +59,16 @@ def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
 
 
 def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
-    """Temporal step: best-fit of the residual loads into shared partitions.  On large instances
-    (`HeuristicOptions.at_scale`) the services are cut into blocks of `residual_block` (index order) whose
-    residuals share partitions among themselves only: the best fit scans a block's partitions, not every one, so
-    the step grows linearly with the services instead of quadratically."""
+    """Temporal step: best-fit of the residual loads into shared partitions, then (at scale) their repacking
+    (`residual.repack`).  On large instances (`HeuristicOptions.at_scale`) of more than 2 x `residual_block`
+    services, the services are cut into blocks of `residual_block` (index order) whose residuals share
+    partitions among themselves only: the best fit scans a block's partitions, not every one, so the step grows
+    linearly with the services instead of quadratically."""
     order = sorted((i for i in range(len(rem)) if rem[i] > EPS * max(1.0, rem[i])),
                    key=lambda i: -rem[i] / ctx.eff[i])
     block = ctx.opts.residual_block
+    if block and len(ctx.names) <= 2 * block:  # one block still costs little (256 services: about 1 s)
+        block = 0
     if not ctx.opts.at_scale(len(ctx.names)):
         return _best_fit(ctx, rem, order, utilisation=False)
     blocks: dict[int, list[int]] = {}

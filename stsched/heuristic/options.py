@@ -80,7 +80,8 @@ class HeuristicOptions:
         limit, it stops earlier at SolveOptions.max_scale_tol); the bisection, local search and raise steps of
         smaller instances are not run.
       residual_block: cover-then-pack's best fit of the residual loads runs in blocks of this many services
-        (index order), each block's residuals sharing partitions among themselves only; 0: one block.
+        (index order), each block's residuals sharing partitions among themselves only, on instances of more
+        than 2 x residual_block services (up to that, one block); 0: one block.
       repack_budget: after the best fit of a block, its residual partitions are emptied into each other's slack
         where they can be, least efficient first (`residual.repack`), with at most this many head-room
         evaluations per residual partition (a work limit); 0: no repacking.
