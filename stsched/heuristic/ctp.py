@@ -101,7 +101,7 @@ def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool
             if any(p.fit.duty + e + et > ctx.budget[t[0]] * (1 + EPS) for t, et in zip(p.tenants, p.fit.exec_ms)):
                 continue
             pairs = p.pairs() + [(i, 0.0)]
-            h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)
+            h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1, floor=need)
             if h >= need:
                 room = (h - need) / ctx.eff[i]
                 if best is None or room < best[0]:
