@@ -21,6 +21,7 @@ from stsched.heuristic.construct import _single
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.index import FirstFit
 from stsched.heuristic.model import Context
+from stsched.heuristic.residual import repack
 from stsched.heuristic.search import can_add
 from stsched.heuristic.slots import place_mig
 from stsched.heuristic.state import WGpu, WPart, refit_gpu
@@ -58,13 +59,16 @@ def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
 
 
 def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
-    """Temporal step: best-fit of the residual loads into shared partitions.  On large instances
-    (`HeuristicOptions.at_scale`) the services are cut into blocks of `residual_block` (index order) whose
-    residuals share partitions among themselves only: the best fit scans a block's partitions, not every one, so
-    the step grows linearly with the services instead of quadratically."""
+    """Temporal step: best-fit of the residual loads into shared partitions, then (at scale) their repacking
+    (`residual.repack`).  On large instances (`HeuristicOptions.at_scale`) of more than 2 x `residual_block`
+    services, the services are cut into blocks of `residual_block` (index order) whose residuals share
+    partitions among themselves only: the best fit scans a block's partitions, not every one, so the step grows
+    linearly with the services instead of quadratically."""
     order = sorted((i for i in range(len(rem)) if rem[i] > EPS * max(1.0, rem[i])),
                    key=lambda i: -rem[i] / ctx.eff[i])
     block = ctx.opts.residual_block
+    if block and len(ctx.names) <= 2 * block:  # one block still costs little (256 services: about 1 s)
+        block = 0
     if not ctx.opts.at_scale(len(ctx.names)):
         return _best_fit(ctx, rem, order, utilisation=False)
     blocks: dict[int, list[int]] = {}
@@ -75,7 +79,7 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
         got = _best_fit(ctx, rem, blocks[b], utilisation=True)
         if got is None:
             return None
-        shared += got
+        shared += repack(ctx, got)
     return shared
 
 
@@ -83,45 +87,95 @@ def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool
     """Each residual load of `order` in turn into the shared partition that takes it whole with the least room
     left, else into a new partition of the smallest size that serves it alone.  `utilisation`: also skip the
     partitions whose utilisation (sum of rate / best one-process cycle rate, `Context.capc`) leaves less than
-    the load needs, a necessary condition, before the exact head-room."""
+    the load needs, a necessary condition, before the exact head-room.  The cheap tests run as numpy masks over
+    the open partitions (`_Open`); the partitions that pass are tried in index order, as a plain scan would."""
     limit = ctx.instance.mechanism.max_tenants
-    shared: list[WPart] = []
-    used: list[float] = []  # per shared partition: its utilisation (with `utilisation`)
+    shared = _Open(ctx, len(order))
     for i in order:
         need = float(rem[i])
         best = None
-        for k, p in enumerate(shared):
-            if p.procs > 1 or (limit is not None and len(p.tenants) >= limit) or (i, p.size, 1) not in ctx.exec_ms:
-                continue
-            if utilisation and used[k] + need / _capc(ctx, i, p.size) > 1.0 + 1e-9:
-                continue
-            e0 = ctx.suffix_min(i, p.size, 1)
-            if p.fit.duty + 2 * e0 > ctx.budget[i] * (1 + EPS) or any(  # the cycle grows by e0 at least
-                    p.fit.duty + e0 + e > ctx.budget[t[0]] * (1 + EPS) for t, e in zip(p.tenants, p.fit.exec_ms)):
+        e0 = shared.e0_of(i)
+        for k in shared.candidates(i, need, e0, limit, utilisation):
+            p = shared.parts[k]
+            e = e0[shared.jidx[k]]
+            if any(p.fit.duty + e + et > ctx.budget[t[0]] * (1 + EPS) for t, et in zip(p.tenants, p.fit.exec_ms)):
                 continue
             pairs = p.pairs() + [(i, 0.0)]
-            h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)
+            h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1, floor=need)
             if h >= need:
                 room = (h - need) / ctx.eff[i]
                 if best is None or room < best[0]:
                     best = (room, k)
         if best is not None:
-            p = shared[best[1]]
+            k = best[1]
+            p = shared.parts[k]
             p.tenants.append([i, need])
             p.fit = fit_partition(ctx, p.size, 1, p.pairs(), [None] * len(p.tenants))
             if p.fit is not None:
-                if utilisation:
-                    used[best[1]] += need / _capc(ctx, i, p.size)
+                shared.changed(k, i, need)
                 continue
             p.tenants.pop()
             p.fit = fit_partition(ctx, p.size, 1, p.pairs(), [None] * len(p.tenants))
         part = _smallest_alone(ctx, i, need)
         if part is None:  # larger than any single partition: split over knee partitions
             return None
-        shared.append(part)
+        shared.open(part, i, need)
+    return shared.parts
+
+
+class _Open:
+    """The open shared partitions of `_best_fit` and what its cheap tests read, one entry per partition: size
+    index, duty, tenant count, whether it runs one process, and its utilisation (the sum of its tenants' rate /
+    `_capc` at its size, as each joined)."""
+
+    def __init__(self, ctx: Context, most: int) -> None:
+        self.ctx = ctx
+        self.parts: list[WPart] = []
+        self.jidx = np.zeros(most, dtype=int)
+        self.duty = np.zeros(most)
+        self.nten = np.zeros(most)
+        self.one = np.zeros(most, dtype=bool)
+        self.used = np.zeros(most)
+        self._e0: dict[int, np.ndarray] = {}
+        self._capc = np.where(ctx.capc > 0, ctx.capc, np.inf)
+
+    def e0_of(self, i: int) -> np.ndarray:
+        """Service i's shortest one-process execution time per size index (inf where it has no point)."""
+        hit = self._e0.get(i)
+        if hit is None:
+            hit = self._e0[i] = np.array([self.ctx.suffix_min(i, s, 1) for s in self.ctx.sizes])
+        return hit
+
+    def candidates(self, i: int, need: float, e0: np.ndarray, limit: int | None, utilisation: bool) -> np.ndarray:
+        """The partitions (ascending) that i may join by the cheap tests: one process, room for a tenant, a
+        point of i at their size, the utilisation (with `utilisation`), and the cycle grown by i's shortest time
+        within i's budget."""
+        n = len(self.parts)
+        j = self.jidx[:n]
+        ej = e0[j]
+        ok = self.one[:n] & np.isfinite(ej) & ~(self.duty[:n] + 2 * ej > self.ctx.budget[i] * (1 + EPS))
+        if limit is not None:
+            ok &= self.nten[:n] < limit
         if utilisation:
-            used.append(need / _capc(ctx, i, part.size))
-    return shared
+            ok &= ~(self.used[:n] + need / self._capc[i][j] > 1.0 + 1e-9)
+        return np.nonzero(ok)[0]
+
+    def open(self, part: WPart, i: int, need: float) -> None:
+        k = len(self.parts)
+        self.parts.append(part)
+        self.jidx[k] = self.ctx.size_index(part.size)
+        self.one[k] = part.procs == 1
+        self.used[k] = need / self._capc[i][self.jidx[k]]
+        self._refresh(k)
+
+    def changed(self, k: int, i: int, need: float) -> None:
+        self.used[k] += need / self._capc[i][self.jidx[k]]
+        self._refresh(k)
+
+    def _refresh(self, k: int) -> None:
+        p = self.parts[k]
+        self.duty[k] = p.fit.duty
+        self.nten[k] = len(p.tenants)
 
 
 def _capc(ctx: Context, i: int, size: float) -> float:

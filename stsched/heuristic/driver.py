@@ -27,7 +27,7 @@ from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
 from stsched.heuristic.model import Context, TimeUp
 from stsched.heuristic.scale import FIRST_PROBE, Pilot, Probe, choose_construction, first_alpha, search_scale
-from stsched.heuristic.search import absorb, improve
+from stsched.heuristic.search import absorb, improve, remove_gpu
 from stsched.heuristic.state import WGpu, clone, refit_gpu, scale_down, to_plan
 from stsched.plan import Plan
 
@@ -258,6 +258,28 @@ def _fits(ctx: Context, alpha: float, base: np.ndarray, deadline: float, seed: i
     return None
 
 
+REPAIR_TRIES = 3  # `repair`: the lightest GPUs tried per GPU to remove
+
+
+def repair(ctx: Context, gpus: list[WGpu], deadline: float) -> list[WGpu] | None:
+    """A max-scale construction a GPU or two over the instance's GPUs brought onto them by the local search's
+    move (`search.remove_gpu`: a GPU's partitions relocated whole, its loads absorbed by the others' slack), on
+    the REPAIR_TRIES lightest GPUs in turn per GPU to remove; None where that does not suffice."""
+    state = [g for g in gpus if g.used]
+    while len(state) > ctx.instance.gpus:
+        if time.perf_counter() > deadline:
+            return None
+        loads = [g.load(ctx) for g in state]
+        for g in sorted(range(len(state)), key=lambda k: (loads[k], k))[:REPAIR_TRIES]:
+            new = remove_gpu(ctx, state, g)
+            if new is not None:
+                state = [x for x in new if x.used]
+                break
+        else:
+            return None
+    return state
+
+
 def _raise(ctx: Context, gpus: list[WGpu], lo: float, alpha: float, base: np.ndarray) -> list[WGpu] | None:
     """Local improvement for max-scale: the extra (alpha - lo) x rates absorbed by `gpus` (served at lo) and by
     the instance's unused GPUs."""
@@ -296,7 +318,8 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float, upper: float
         elif pilot is not None:
             start = first_alpha(pilot, alpha_p, base, ctx)
         lo, best, spent = search_scale(ctx, lambda demand: _build(ctx, first, demand, ctx.instance.gpus), base,
-                                       float(upper), deadline, tol, first=start, known=known)
+                                       float(upper), deadline, tol, first=start, known=known,
+                                       repair=lambda gpus: repair(ctx, gpus, deadline))
         if best is not None:
             note = (f"max-scale: alpha {lo:.4f} on {len(best)} of {ctx.instance.gpus} GPUs ({spent} constructions "
                     f"{first}, LP bound {upper:.4f}); {where_lost(ctx, best)}")

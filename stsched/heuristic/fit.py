@@ -215,17 +215,27 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
 
 
 def headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
-             slows: list[list[float] | None], pos: int) -> float:
-    """The largest rate tenant `pos` can serve with the other tenants' rates unchanged (0 when none)."""
+             slows: list[list[float] | None], pos: int, floor: float = 0.0) -> float:
+    """The largest rate tenant `pos` can serve with the other tenants' rates unchanged (0 when none).  `floor`:
+    the caller only needs the value where it is at least `floor`; below it, a smaller value may be returned (the
+    batches that cannot reach `floor` are not tried), so the answer to "h >= floor" and h itself where it is are
+    those of the full evaluation."""
     key = _key("headroom", size, procs, tenants, slows) + (pos,)
     hit = ctx.memo.get(key)
-    if hit is None:
-        hit = ctx.remember(key, _headroom(ctx, size, procs, tenants, slows, pos))
-    return hit
+    if hit is not None:
+        return hit
+    if floor > 0:
+        low = key + ("below", floor)
+        hit = ctx.memo.get(low)
+        if hit is not None:
+            return hit
+        value = _headroom(ctx, size, procs, tenants, slows, pos, floor)
+        return ctx.remember(key if value >= floor else low, value)
+    return ctx.remember(key, _headroom(ctx, size, procs, tenants, slows, pos))
 
 
 def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
-              slows: list[list[float] | None], pos: int) -> float:
+              slows: list[list[float] | None], pos: int, floor: float = 0.0) -> float:
     i = tenants[pos][0]
     exs = [exec_times(ctx, j, size, procs, s) for (j, _), s in zip(tenants, slows)]
     budget = ctx.budget[i]
@@ -251,12 +261,18 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
     others = [mins[k][0][0] for k in range(len(tenants)) if k != pos]
     base = sum(others)
     slack = min((ctx.budget[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos), default=float("inf"))
-    for bi, e in enumerate(exs[pos]):
-        if e is None or 2 * e + base > budget * (1 + EPS) or e + base > slack * (1 + EPS):
-            continue
+    credited = _tenant_credited(ctx, procs)
+    order = [(bi, e) for bi, e in enumerate(exs[pos])
+             if not (e is None or 2 * e + base > budget * (1 + EPS) or e + base > slack * (1 + EPS))]
+    if not credited:  # the cycle rule's rate at the shortest cycle (base + e) bounds batch bi's: largest first
+        ubs = [cycle_rate(ctx.credit[bi], base + e) if base + e > 0 else float("inf") for bi, e in order]
+        order = [order[k] for k in sorted(range(len(order)), key=lambda k: -ubs[k])]
+        ubs.sort(reverse=True)
+    for k, (bi, e) in enumerate(order):
+        if not credited and ubs[k] <= max(best, floor):
+            break  # no later batch can do better (or reach `floor`): the same maximum as the full scan
         f = _cycle_fit(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
         if f is None:
             continue
-        best = max(best, rate_cap(ctx, i, bi, e, f.duty) if _tenant_credited(ctx, procs)
-                   else cycle_rate(ctx.credit[bi], f.duty))
+        best = max(best, rate_cap(ctx, i, bi, e, f.duty) if credited else cycle_rate(ctx.credit[bi], f.duty))
     return best * (1 - EPS)

@@ -80,7 +80,11 @@ class HeuristicOptions:
         limit, it stops earlier at SolveOptions.max_scale_tol); the bisection, local search and raise steps of
         smaller instances are not run.
       residual_block: cover-then-pack's best fit of the residual loads runs in blocks of this many services
-        (index order), each block's residuals sharing partitions among themselves only; 0: one block.
+        (index order), each block's residuals sharing partitions among themselves only, on instances of more
+        than 2 x residual_block services (up to that, one block); 0: one block.
+      repack_budget: after the best fit of a block, its residual partitions are emptied into each other's slack
+        where they can be, least efficient first (`residual.repack`), with at most this many head-room
+        evaluations per residual partition (a work limit); 0: no repacking.
       scale_close: the root search also stops at a construction that fits with at most this share of the GPUs
         idle (it needs at least (1 - scale_close) G GPUs), and its probes aim one GPU below G: N(alpha) of a
         construction is noisy by a few GPUs near G, so further probes mostly buy nothing (`scale.py`); 0: only
@@ -127,6 +131,7 @@ class HeuristicOptions:
     pool: int = 64
     scale_probes: int = 8
     residual_block: int = 128
+    repack_budget: int = 32
     layout_shortlist: int = 4
     scale_close: float = 0.008
     adapt_resolve: bool = True
@@ -142,7 +147,8 @@ class HeuristicOptions:
                 raise InputError(f"heuristic: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
                      "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
-                     "descent_patience", "pool", "scale_above", "residual_block", "layout_shortlist"):
+                     "descent_patience", "pool", "scale_above", "residual_block", "repack_budget",
+                     "layout_shortlist"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.scale_close < 1:

@@ -48,6 +48,7 @@ FIRST_PROBE = 0.85  # the first probe, as a fraction of the LP bound (greedy pla
 KEEP_OUT = 0.25  # an interpolated probe stays this share of the bracket away from its ends
 SPAN = 2.0  # N's resolution in GPUs: a one-sided probe moves at least SPAN GPUs' share of alpha (SPAN / G),
 # and the search stops when the bracket is that narrow
+REPAIR = 2  # `search_scale`: a construction at most this many GPUs over G is repaired before the next probe
 BELOW = 1.0  # with `scale_close`: probes aim this many GPUs below G
 
 
@@ -102,12 +103,18 @@ def next_alpha(lo: Probe | None, hi: Probe | None, last: Probe, target: float, u
     return max(min(guess, hi.alpha * (1 - tol)), 0.0)
 
 
+Repair = Callable[[list[WGpu]], "list[WGpu] | None"]  # a construction a GPU or two over G -> one on G, or None
+
+
 def search_scale(ctx: Context, build: Build, base: np.ndarray, upper: float, deadline: float,
                  tol: float, first: float | None = None,
-                 known: tuple[Probe, list[WGpu] | None] | None = None) -> tuple[float, list[WGpu] | None, int]:
+                 known: tuple[Probe, list[WGpu] | None] | None = None,
+                 repair: Repair | None = None) -> tuple[float, list[WGpu] | None, int]:
     """The largest alpha found whose construction (`build`) fits the instance's GPUs, its GPUs, and the probes
     spent.  `first`: the first alpha to probe (default FIRST_PROBE x `upper`); `known`: a probe already built
-    (the pilot, where it held every service), taken as the first one without a construction."""
+    (the pilot, where it held every service), taken as the first one without a construction; `repair`: tried
+    on a construction that needs at most REPAIR GPUs more than G (emptying its lightest GPUs into the others'
+    slack): where it brings the construction onto G GPUs, the probe fits without another construction."""
     g = ctx.instance.gpus
     target = aim(ctx)
     lo: Probe | None = None
@@ -126,6 +133,11 @@ def search_scale(ctx: Context, build: Build, base: np.ndarray, upper: float, dea
                 break
             spent += 1
         log.debug("heuristic scale search: alpha %.5f needs %s GPUs of %d", p.alpha, p.gpus, g)
+        if repair is not None and gpus is not None and g < p.gpus <= g + REPAIR:
+            fixed = repair(gpus)
+            if fixed is not None and len(fixed) <= g:
+                log.debug("heuristic scale search: repaired onto %d GPUs", len(fixed))
+                p, gpus = Probe(p.alpha, float(len(fixed))), fixed
         if p.gpus <= g:
             if lo is None or p.alpha > lo.alpha:
                 lo, best = p, gpus
