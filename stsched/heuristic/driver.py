@@ -347,6 +347,9 @@ def max_scale(ctx: Context, deadline: float, seed: int, tol: float, upper: float
         else:
             hi = mid
     if best is None:
+        if time.perf_counter() > deadline:  # the limit ended the bisection, not a proof: say so
+            return Outcome(None, None, None, "max-scale: no alpha > 0 found before the time limit ran out (a "
+                                             "construction at this size needs more time: raise --time-limit)")
         return Outcome(None, None, None, "max-scale: no alpha > 0 found")
     packed = lo
     step_hi = float(upper)

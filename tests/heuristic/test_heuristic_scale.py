@@ -216,3 +216,14 @@ def test_a_construction_leaves_no_reference_cycles_behind():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_max_scale_says_when_the_time_limit_ended_the_search():
+    """On 100,000 GPUs the heuristic's max-scale answered "unknown" with "no alpha > 0 found" within a 1 s limit, as
+    if no scale could be served; the bisection had been cut by the limit.  The note now says so."""
+    import stsched as st
+
+    inst = st.scenario("gpulet-m2", gpus=2000)
+    res = st.solve(inst, "heuristic", "max-scale", time_limit=0.001).result
+    assert res.status.value == "unknown" and res.plan is None
+    assert "time limit" in res.message
