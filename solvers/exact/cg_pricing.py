@@ -175,7 +175,11 @@ class Pricer:
         seeds = live[np.argsort(-v1, kind="stable")[: self.opts.seeds]]
         pool = np.unique(np.r_[pool, seeds])
         cap_mem = self._mem_cap(sd.size)
-        k_max = self.max_tenants or len(pool) + 1
+        # no set has more tenants than the shortest times that fit in the longest latency budget (d + e <= budget):
+        # a bound that keeps the kernel's (seeds x tenants) table small when thousands of points are live
+        k_fit = max(2, int(np.searchsorted(np.cumsum(np.sort(sd.e[live])), float(sd.budget[live].max()),
+                                           side="right")))
+        k_max = min(self.max_tenants or len(pool) + 1, k_fit)
         mem = sd.mem.astype(float)
         found: dict[tuple, tuple[float, Config]] = {}
         self._collect(sd, pi, mu, seeds, *greedy_sets(seeds.astype(np.int64), pool.astype(np.int64), sd.svc, sd.e,
@@ -189,7 +193,8 @@ class Pricer:
             dense = live[np.argsort(-(v1 / sd.e[live]), kind="stable")]  # (densest first: the kernel prunes more)
             self._collect(sd, pi, mu, order, *greedy_sets(
                 order.astype(np.int64), dense.astype(np.int64), sd.svc, sd.e, w, u, sd.budget, mem,
-                float(min(cap_mem, 1e300)), int(self.max_tenants or len(live) + 1), len(self.rates), True), packing)
+                float(min(cap_mem, 1e300)), int(min(self.max_tenants or len(live) + 1, k_fit)), len(self.rates), True),
+                packing)
         extra = [x for k, x in packing.items() if k not in found]
         if self.opts.disjoint and len(extra) * 100 < len(live):  # the packing adds little now: rest a few calls
             self._pack_skip[sd.size] = 4
