@@ -70,3 +70,13 @@ def test_packing_reaches_the_same_lp(objective):
     assert plain.converged and packed.converged
     assert packed.lp_value == pytest.approx(plain.lp_value, rel=3e-4)
     assert packed.bound == pytest.approx(plain.bound, rel=3e-4)
+
+
+def test_each_round_is_logged_with_its_times_and_columns(caplog):
+    inst = random_instance(8, 4, 5, arrivals="deterministic")
+    with caplog.at_level("INFO", logger="solvers.exact.colgen"):
+        r = column_generation(inst, Objective.MIN_GPUS, CgOptions(max_rounds=5))
+    lines = [m for m in caplog.messages if m.startswith("round ")]
+    assert len(lines) >= r.rounds - 1 >= 1  # (a round that converges at its master solve logs no pricing)
+    for i, m in enumerate(lines, 1):
+        assert m.startswith(f"round {i}: master ") and "pricing" in m and "new columns" in m and "degenerate" in m
