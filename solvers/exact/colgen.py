@@ -22,6 +22,9 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   D1 / `units` (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds
   the interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual
   (a proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
+  The greedy also grows a packing (sets of distinct services over every live point), and the exact search runs
+  whenever the greedy finds fewer improving columns than services / `few_per` (the master tails otherwise at 1,024
+  services: docs/RESULTS.md, "Cluster scale").
 * **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
   duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
