@@ -119,12 +119,14 @@ def mck_prepare(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray):
 
 @njit(cache=True, nogil=True)
 def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndarray, w: np.ndarray, u: np.ndarray,
-                budget: np.ndarray, mem: np.ndarray, cap_mem: float, k_max: int, n_services: int):
+                budget: np.ndarray, mem: np.ndarray, cap_mem: float, k_max: int, n_services: int,
+                disjoint: bool = False):
     """The pricing's greedy tenant sets (cg_pricing.Pricer._sets): from each seed point, add the pool's point that
     raises the set's value sum_t min(w_t / d, u_t) the most (d the sum of the times) while every tenant keeps
     d + e_t <= budget_t, the memory fits `cap_mem`, no service twice and at most `k_max` tenants; stop when no
-    point raises it.  Returns the members of each seed's set (points, -1 padded; shape (seeds, k)), its size and
-    its value."""
+    point raises it.  `disjoint`: the sets share no service (a seed whose service an earlier set took is skipped:
+    count 0), so that one call proposes a whole packing of the services rather than many variants of the best set.
+    Returns the members of each seed's set (points, -1 padded; shape (seeds, k)), its size and its value."""
     k_cap = min(k_max, len(pool) + 1)
     out = np.full((len(seeds), k_cap), -1, dtype=np.int64)
     count = np.zeros(len(seeds), dtype=np.int64)
@@ -133,6 +135,8 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
     n_pool = len(pool)
     for r in range(len(seeds)):
         seed = seeds[r]
+        if disjoint and taken[svc[seed]]:
+            continue
         out[r, 0] = seed
         k = 1
         taken[svc[seed]] = True
@@ -140,6 +144,7 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
         lim = budget[seed] - e[seed]
         m_used = mem[seed]
         val = min(w[seed] / d, u[seed])
+        w_sum = w[seed]
         while k < k_cap:
             best_j = -1
             best_v = -np.inf
@@ -149,6 +154,8 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
                     continue
                 d2 = d + e[j]
                 if d2 > lim * (1 + 1e-9) or d2 + e[j] > budget[j] * (1 + 1e-9) or m_used + mem[j] > cap_mem:
+                    continue
+                if (w_sum + w[j]) / d2 <= best_v:  # sum_t min(w_t / d2, u_t) <= sum_t w_t / d2: cannot beat the best
                     continue
                 v2 = 0.0
                 for t in range(k):
@@ -165,10 +172,12 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
             taken[svc[best_j]] = True
             d += e[best_j]
             val = best_v
+            w_sum += w[best_j]
             m_used += mem[best_j]
             lim = min(lim, budget[best_j] - e[best_j])
-        for t in range(k):
-            taken[svc[out[r, t]]] = False
+        if not disjoint or k == 1:  # (a seed alone stays free to join a later set)
+            for t in range(k):
+                taken[svc[out[r, t]]] = False
         count[r] = k
         value[r] = val
     return out, count, value

@@ -48,8 +48,11 @@ class CgOptions:
     clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
     units: int = 512  # knapsack units per duty interval of the exact pricing's bound (times rounded down)
     core: int = 48  # the knapsack DP's densest services (the others: a fractional bound; 0: every service) ...
-    core_above: int = 512  # ... on instances of more services than this (below, the DP over all bounds tighter)
+    core_above: int = 2048  # ... on instances of more services than this (below, the DP over all bounds tighter)
     smoothing: float = 0.5  # Wentges dual smoothing: weight of the best bound's duals in the pricing point (0: off)
+    keep: int = 30  # the best sets the exact pricing's branch and bound keeps per duty interval (columns)
+    few_per: int = 50  # the greedy's improving columns below services / few_per: price exactly (0: only when none)
+    disjoint: bool = True  # the greedy also proposes a packing of sets with distinct services (several per service)
 
 
 # ------------------------------------------------------------------------------------------------- pricing data
@@ -126,6 +129,7 @@ class Pricer:
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
         self._dp: dict[tuple, tuple] = {}  # the last intervals' knapsack tables (the branch and bound reuses them)
+        self._pack_skip: dict[float, int] = {}  # per size: calls left before the greedy's packing runs again
         self._rows: dict[tuple, tuple] = {}  # each interval's knapsack row g[0] and unit (its lower halves reuse it)
 
     def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,29 +151,58 @@ class Pricer:
             for i in np.argsort(-sv)[: self.opts.per_size]:
                 if sv[i] > mu * (1 + TOL) + 1e-12:
                     out.append((float(sv[i]), sd.singles[i]))
+        packing: list[tuple[float, Config]] = []
         if self.max_tenants is None or self.max_tenants >= 2:
-            out += self._sets(sd, pi, mu)
+            sets, packing = self._sets(sd, pi, mu)
+            out += sets
         out.sort(key=lambda x: -x[0])
-        return out[: self.opts.per_size]
+        out = out[: self.opts.per_size]
+        have = {(c.size, c.procs, c.tenants) for _, c in out}  # the packing's sets join whatever their rank
+        return out + sorted((x for x in packing if (x[1].size, x[1].procs, x[1].tenants) not in have),
+                            key=lambda x: -x[0])
 
-    def _sets(self, sd: _SizeData, pi: np.ndarray, mu: float) -> list[tuple[float, Config]]:
-        """Greedy tenant sets grown from the best seeds."""
+    def _sets(self, sd: _SizeData, pi: np.ndarray, mu: float
+              ) -> tuple[list[tuple[float, Config]], list[tuple[float, Config]]]:
+        """Greedy tenant sets grown from the best seeds, and (`disjoint`) a packing of sets of distinct services."""
         if not len(sd.svc):
-            return []
+            return [], []
         w, u = self._wu(sd, pi)
-        live = np.flatnonzero(pi[sd.svc] > 0)
+        live = np.flatnonzero(pi[sd.svc] > 0)  # (a service of dual 0 adds nothing to a set's reduced value)
         if not len(live):
-            return []
+            return [], []
         v1 = np.minimum(w[live] / sd.e[live], u[live])
         pool = live[np.argsort(-(v1 / sd.e[live]), kind="stable")[: self.opts.pool]]
         seeds = live[np.argsort(-v1, kind="stable")[: self.opts.seeds]]
         pool = np.unique(np.r_[pool, seeds])
         cap_mem = self._mem_cap(sd.size)
-        k_max = self.max_tenants or len(pool) + 1
-        sets, count, value = greedy_sets(seeds.astype(np.int64), pool.astype(np.int64), sd.svc, sd.e, w, u,
-                                         sd.budget, sd.mem.astype(float), float(min(cap_mem, 1e300)), int(k_max),
-                                         len(self.rates))
+        # no set has more tenants than the shortest times that fit in the longest latency budget (d + e <= budget):
+        # a bound that keeps the kernel's (seeds x tenants) table small when thousands of points are live
+        k_fit = max(2, int(np.searchsorted(np.cumsum(np.sort(sd.e[live])), float(sd.budget[live].max()),
+                                           side="right")))
+        k_max = min(self.max_tenants or len(pool) + 1, k_fit)
+        mem = sd.mem.astype(float)
         found: dict[tuple, tuple[float, Config]] = {}
+        self._collect(sd, pi, mu, seeds, *greedy_sets(seeds.astype(np.int64), pool.astype(np.int64), sd.svc, sd.e,
+                                                     w, u, sd.budget, mem, float(min(cap_mem, 1e300)), int(k_max),
+                                                     len(self.rates)), found)
+        packing: dict[tuple, tuple[float, Config]] = {}
+        if self.opts.disjoint and self._pack_skip.get(sd.size, 0) > 0:
+            self._pack_skip[sd.size] -= 1
+        elif self.opts.disjoint:  # a packing: sets of distinct services over every live point, the best seeds first
+            order = live[np.argsort(-v1, kind="stable")]
+            dense = live[np.argsort(-(v1 / sd.e[live]), kind="stable")]  # (densest first: the kernel prunes more)
+            self._collect(sd, pi, mu, order, *greedy_sets(
+                order.astype(np.int64), dense.astype(np.int64), sd.svc, sd.e, w, u, sd.budget, mem,
+                float(min(cap_mem, 1e300)), int(min(self.max_tenants or len(live) + 1, k_fit)), len(self.rates), True),
+                packing)
+        extra = [x for k, x in packing.items() if k not in found]
+        if self.opts.disjoint and len(extra) * 100 < len(live):  # the packing adds little now: rest a few calls
+            self._pack_skip[sd.size] = 4
+        return list(found.values()), extra
+
+    def _collect(self, sd: _SizeData, pi: np.ndarray, mu: float, seeds: np.ndarray, sets: np.ndarray,
+                 count: np.ndarray, value: np.ndarray, found: dict) -> None:
+        """The greedy's sets of at least two tenants worth more than `mu` (checked as configurations) into `found`."""
         for r in range(len(seeds)):
             members, val = sets[r, :count[r]].tolist(), float(value[r])
             if len(members) < 2 or val <= mu * (1 + TOL) + 1e-12:
@@ -182,7 +215,6 @@ class Pricer:
                               tuple(int(sd.batch[i]) for i in members), float(sum(sd.e[i] for i in members)))
             if c is not None and (true := self.value(c, pi)) > mu * (1 + TOL) + 1e-12:
                 found[key] = (true, c)
-        return list(found.values())
 
     def value(self, c: Config, pi: np.ndarray) -> float:
         """pi . a_c, with a_c as the master's coverage coefficients."""
@@ -323,11 +355,11 @@ class Pricer:
         tail = g.tail
         complete, z, best, vals, left = branch_sets(
             first, V, E, g.core, int(tail.start), np.asarray(tail.cw, float), np.asarray(tail.cv, float),
-            float(delta), float(d1), float(thr), int(k_max), int(self._budget), 10, float(self.deadline),
+            float(delta), float(d1), float(thr), int(k_max), int(self._budget), self.opts.keep, float(self.deadline),
             bool(self.clock is time.process_time))
         self._budget = int(left)
         sets = [(float(vals[r]), [int(j) for j in best[r] if j >= 0]) for r in range(len(vals))]
-        for val, members in sorted(sets, key=lambda x: -x[0])[:10]:
+        for val, members in sorted(sets, key=lambda x: -x[0]):
             pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
             d = float(sum(sd.e[i] for i in pts))
             if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):

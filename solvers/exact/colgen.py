@@ -22,6 +22,9 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   D1 / `units` (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds
   the interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual
   (a proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
+  The greedy also grows a packing (sets of distinct services over every live point), and the exact search runs
+  whenever the greedy finds fewer improving columns than services / `few_per` (the master tails otherwise at 1,024
+  services: docs/RESULTS.md, "Cluster scale").
 * **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
   duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
@@ -275,6 +278,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         base = math.inf if maxi else 0.0  # every plan's)
     n = len(active)
     opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
+    few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
@@ -323,9 +327,12 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
         return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
                        clip, tuple(columns), layouts, ())
+    prev_value, degenerate, fallbacks = math.nan, 0, 0
     while rounds < opts.max_rounds:
         rounds += 1
+        c_master = clock()
         lp = master.solve()
+        c_master = clock() - c_master
         if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
             return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,
                            clip, tuple(columns), layouts, tuple(history))
@@ -342,6 +349,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         out_of_time = clock() >= deadline
         last = out_of_time or rounds == opts.max_rounds
         lag = None
+        c_price = clock()
         # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
         a = opts.smoothing if center is not None else 0.0
         new: list[Config] = []
@@ -355,15 +363,18 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             cand = [c for sd in data.values() for _, c in pricer.columns(sd, pi_s, mu_s[sd.size])
                     if _key(c) not in keys]
             good = [c for c in cand if improves(c, pi, mu)]
-            if good and not last and rounds % opts.bound_every != 0:
+            if len(good) >= few and not last and rounds % opts.bound_every != 0:
                 new = cand
                 break
             # the proven upper bounds at the pricing point: a Lagrangian bound there, and more columns
-            exact = not good and not last
+            exact = len(good) < few and not last
             ub: dict[float, float] = {}
             for p, sd in data.items():
                 ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
                 cand += [c for _, c in more if _key(c) not in keys]
+            if exact and pricer.fallbacks > fallbacks and pricer.nodes < opts.max_nodes:
+                pricer.nodes *= 2  # intervals ran out of nodes (their loose knapsack bound stood): search deeper
+            fallbacks = pricer.fallbacks
             lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows)
             log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
                       a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
@@ -386,6 +397,12 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
             pricer.refine *= 4
         history.append((rounds, value, lag))
+        if math.isfinite(prev_value) and abs(value - prev_value) <= 1e-9 * max(1.0, abs(value)):
+            degenerate += 1
+        prev_value = value
+        log.info("round %d: master %.6g (%.3f s) lagrange %s best %.6g, pricing %.3f s, %d new columns, "
+                 "%d degenerate so far, nodes %d", rounds, value, c_master,
+                 "-" if lag is None else f"{lag:.6g}", bound, clock() - c_price, len(new), degenerate, pricer.nodes)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
