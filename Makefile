@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m solvers.exact.cg_warm  # numba compiles the pricing kernels once, here, not inside a bound's time limit
 	touch $(STAMP)
 
 install: $(STAMP)
