@@ -67,12 +67,9 @@ def lp_over(data: ModelData, configs: list[Config], rest: np.ndarray) -> tuple[n
     LP value (GPUs), or None when it has no solution."""
     import highspy
 
-    from solvers.exact.milp import _quiet_stdout
+    from solvers.exact.milp import quiet_highs
 
-    with _quiet_stdout():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h = quiet_highs()
     inf = highspy.kHighsInf
     sizes = list(data.sizes)
     row_size = {p: i for i, p in enumerate(sizes)}

@@ -106,12 +106,9 @@ class _Master:
     def __init__(self, sizes, layouts, active: list[int], objective: Objective, gpus: int):
         import highspy
 
-        from solvers.exact.milp import _quiet_stdout
+        from solvers.exact.milp import quiet_highs
 
-        with _quiet_stdout():
-            self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("threads", 1)
+        self.h = quiet_highs()
         inf = highspy.kHighsInf
         self.inf = inf
         self.maxi = objective is Objective.MAX_SCALE

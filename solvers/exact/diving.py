@@ -29,12 +29,9 @@ def dive(data: ModelData, deadline: float, clock=time.perf_counter, share: float
     one), the largest first."""
     import highspy
 
-    from solvers.exact.milp import _quiet_stdout
+    from solvers.exact.milp import quiet_highs
 
-    with _quiet_stdout():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h = quiet_highs()
     inf = highspy.kHighsInf
     sizes = list(data.sizes)
     row_size = {p: i for i, p in enumerate(sizes)}
@@ -89,12 +86,9 @@ def _layouts(data: ModelData, need: dict[float, int]) -> dict[int, int] | None:
     """The fewest GPUs (a small integer program over the layouts) with a slot for every partition."""
     import highspy
 
-    from solvers.exact.milp import _quiet_stdout
+    from solvers.exact.milp import quiet_highs
 
-    with _quiet_stdout():
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h = quiet_highs()
     inf = highspy.kHighsInf
     sizes = [p for p in data.sizes if need.get(p, 0) > 0]
     if not sizes:

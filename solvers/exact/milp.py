@@ -151,6 +151,18 @@ def _quiet_stdout():
         os.close(devnull)
 
 
+def quiet_highs():
+    """A fresh `highspy.Highs` that prints nothing (no banner on stdout, no log) and runs on one thread: the LPs that
+    column generation, diving and re-pricing build directly."""
+    import highspy
+
+    with _quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    return h
+
+
 class _HighsWarm(pulp.HiGHS):
     """PuLP's highspy interface plus an optional MIP start from the variables' initial values.
 
