@@ -19,7 +19,7 @@ from scipy.optimize import linprog
 
 from stsched.checker import cycle_rate
 from stsched.layouts import enumerate_layouts
-from stsched.problem import Instance, MechanismKind, ThroughputRule
+from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
 
 
@@ -43,13 +43,21 @@ def point_capacity(instance: Instance, service: str, batch: int, size: float, pr
     e = instance.entry(service, batch, size, procs)
     if e is None:
         return None
+    return entry_capacity(instance, e, instance.slo_budget_ms(service), optimistic=optimistic)
+
+
+def entry_capacity(instance: Instance, e: ProfileEntry, budget_ms: float, *, optimistic: bool = False
+                   ) -> float | None:
+    """`point_capacity` of the table entry `e` (its batch, size and process count) for a service whose SLO budget
+    is `budget_ms` (`Instance.slo_budget_ms`)."""
+    batch, procs = e.batch, e.procs
     exec_ms = e.latency_ms * instance.margin.latency_factor
     slack = (1e-6, 1e-9) if optimistic else (1e-9, 0.0)
-    if 2 * exec_ms > instance.slo_budget_ms(service) * (1 + slack[0]) + slack[1]:
+    if 2 * exec_ms > budget_ms * (1 + slack[0]) + slack[1]:
         return None
     # the Poisson margin's credit of a one-tenant partition (d = e) with the least share: no tenant of this
     # point, alone or time-shared (d > e: fewer slack cycles), is credited with more per unit of busy time
-    best = instance.margin.tenant_credit(batch, instance.slo_budget_ms(service), exec_ms, exec_ms, 0.0)
+    best = instance.margin.tenant_credit(batch, budget_ms, exec_ms, exec_ms, 0.0)
     cycle = cycle_rate(best, exec_ms, procs)
     if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
         measured = procs * e.throughput_rps / instance.margin.latency_factor * instance.margin.credit(batch) / batch
@@ -59,16 +67,36 @@ def point_capacity(instance: Instance, service: str, batch: int, size: float, pr
     return cycle
 
 
-def efficiency(instance: Instance, service: str) -> Efficiency:
+def usable_entries(instance: Instance, model: str) -> list[ProfileEntry]:
+    """The entries of a model's table that a plan of the instance may use: its batches, the mechanism's sizes and
+    at most its process count (the same for every service of the model: callers looping over services keep it
+    per model)."""
+    sizes, batches, max_procs = instance.mechanism.sizes, instance.batches, instance.mechanism.max_procs
+    return [e for e in instance.table(model).entries
+            if e.batch in batches and e.procs <= max_procs and any(abs(e.size - s) < 1e-9 for s in sizes)]
+
+
+def _entries_of(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None
+                ) -> list[ProfileEntry]:
+    model = instance.service(service).model
+    if per_model is None:
+        return usable_entries(instance, model)
+    if model not in per_model:
+        per_model[model] = usable_entries(instance, model)
+    return per_model[model]
+
+
+def efficiency(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None = None
+               ) -> Efficiency:
+    """A service's best req/s per capacity unit over the points of one saturated single-tenant partition, and its
+    smallest latency; `per_model`: a dict that keeps `usable_entries` per model across calls."""
     best = Efficiency(service, 0.0)
     min_lat = math.inf
-    for e in instance.table(instance.service(service).model).entries:
-        if e.batch not in instance.batches or e.procs > instance.mechanism.max_procs:
-            continue
-        if not any(abs(e.size - s) < 1e-9 for s in instance.mechanism.sizes):
-            continue
-        min_lat = min(min_lat, 2 * e.latency_ms * instance.margin.latency_factor)
-        cap = point_capacity(instance, service, e.batch, e.size, e.procs)
+    budget = instance.slo_budget_ms(service)
+    factor = instance.margin.latency_factor
+    for e in _entries_of(instance, service, per_model):
+        min_lat = min(min_lat, 2 * e.latency_ms * factor)
+        cap = entry_capacity(instance, e, budget)
         if cap is not None and cap / e.size > best.per_unit:
             best = Efficiency(service, cap / e.size, e.batch, e.size, e.procs)
     return Efficiency(best.service, best.per_unit, best.batch, best.size, best.procs,
@@ -90,15 +118,13 @@ def max_count(instance: Instance, size: float) -> int:
     return min(n, mech.max_partitions) if mech.max_partitions else n
 
 
-def gpu_throughput(instance: Instance, service: str) -> float:
+def gpu_throughput(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None = None
+                   ) -> float:
     """The most req/s one GPU can give a service on its own (every partition saturated by it)."""
     best = 0.0
-    for e in instance.table(instance.service(service).model).entries:
-        if e.batch not in instance.batches or e.procs > instance.mechanism.max_procs:
-            continue
-        if not any(abs(e.size - s) < 1e-9 for s in instance.mechanism.sizes):
-            continue
-        cap = point_capacity(instance, service, e.batch, e.size, e.procs)
+    budget = instance.slo_budget_ms(service)
+    for e in _entries_of(instance, service, per_model):
+        cap = entry_capacity(instance, e, budget)
         if cap is not None:
             best = max(best, cap * max_count(instance, e.size))
     return best
@@ -107,13 +133,14 @@ def gpu_throughput(instance: Instance, service: str) -> float:
 def infeasible_services(instance: Instance) -> dict[str, str]:
     """Services that no plan can serve on the instance's GPUs, each with the reason."""
     out: dict[str, str] = {}
+    per_model: dict[str, list[ProfileEntry]] = {}
     for s in instance.services:
-        eff = efficiency(instance, s.name)
+        eff = efficiency(instance, s.name, per_model)
         if eff.per_unit == 0.0:
             best = "no profiled point" if eff.min_latency_ms is None else f"best 2 x exec {eff.min_latency_ms:.2f} ms"
             out[s.name] = f"SLO budget {instance.slo_budget_ms(s.name):.2f} ms is below its smallest latency ({best})"
             continue
-        reach = gpu_throughput(instance, s.name) * instance.gpus
+        reach = gpu_throughput(instance, s.name, per_model) * instance.gpus
         if s.rate > reach * (1 + 1e-9):
             out[s.name] = f"rate {s.rate:.6g} req/s exceeds {reach:.6g} req/s, all {instance.gpus} GPUs serving it alone"
     return out
@@ -122,10 +149,11 @@ def infeasible_services(instance: Instance) -> dict[str, str]:
 def lp_gpus(instance: Instance) -> float:
     """Fractional GPUs of the LP relaxation (inf when some service cannot be served at all)."""
     total = 0.0
+    per_model: dict[str, list[ProfileEntry]] = {}
     for s in instance.services:
         if s.rate <= 0:
             continue
-        eff = efficiency(instance, s.name).per_unit
+        eff = efficiency(instance, s.name, per_model).per_unit
         if eff == 0.0:
             return math.inf
         total += s.rate / eff
