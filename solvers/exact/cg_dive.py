@@ -27,7 +27,7 @@ import numpy as np
 
 from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.colgen import Infeasible, column_generation
-from solvers.exact.diving import INT_TOL, _layouts
+from solvers.exact.diving import INT_TOL, _layouts, slots_lp
 from solvers.exact.patterns import Config, ModelData
 from solvers.exact.plans import Counts
 from stsched.problem import Instance
@@ -67,39 +67,12 @@ def lp_over(data: ModelData, configs: list[Config], rest: np.ndarray) -> tuple[n
     LP value (GPUs), or None when it has no solution."""
     import highspy
 
-    from solvers.exact.milp import quiet_highs
-
-    h = quiet_highs()
-    inf = highspy.kHighsInf
-    sizes = list(data.sizes)
-    row_size = {p: i for i, p in enumerate(sizes)}
-    active = [s for s in range(len(rest)) if rest[s] > 0]
-    row_serv = {s: len(sizes) + i for i, s in enumerate(active)}
-    n_rows = len(sizes) + len(active)
-    h.addRows(n_rows, np.r_[np.full(len(sizes), -inf), np.ones(len(active))],
-              np.r_[np.zeros(len(sizes)), np.full(len(active), inf)], 0, np.zeros(n_rows, dtype=np.int32),
-              np.zeros(0, dtype=np.int32), np.zeros(0))
-    for c in configs:
-        cov = _coverage(c, rest)
-        idx = [row_size[c.size]] + [row_serv[s] for s in cov]
-        h.addCol(0.0, 0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array([1.0] + list(cov.values())))
-    for L in data.layouts:
-        ps = sorted(set(L))
-        h.addCol(1.0, 0.0, inf, len(ps), np.array([row_size[p] for p in ps], dtype=np.int32),
-                 np.array([-float(L.count(p)) for p in ps]))
+    h = slots_lp(data, configs, rest)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     x = np.asarray(h.getSolution().col_value[:len(configs)])
     return np.maximum(x, 0.0), float(h.getInfo().objective_function_value)
-
-
-def _coverage(c: Config, rest: np.ndarray) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for (s, _), cap in zip(c.tenants, c.cap):
-        if rest[s] > 0:
-            out[s] = out.get(s, 0.0) + min(cap, rest[s]) / rest[s]
-    return out
 
 
 def _served(c: Config) -> dict[int, float]:

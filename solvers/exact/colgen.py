@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SoloTimer
-from solvers.exact.patterns import Config, _Timer, enumerate_layouts
+from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
 from stsched.errors import InputError
 from stsched.problem import Instance
@@ -170,14 +170,6 @@ def _clock(name: str):
     return time.perf_counter if name == "wall" else time.process_time
 
 
-def _coverage(c: Config, rates: np.ndarray, clip: float) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for (s, _), cap in zip(c.tenants, c.cap):
-        if rates[s] > 0:
-            out[s] = out.get(s, 0.0) + min(cap, clip * rates[s]) / rates[s]
-    return out
-
-
 def _key(c: Config) -> tuple:
     return (c.size, c.procs, c.tenants)
 
@@ -291,7 +283,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         if k not in keys:
             keys.add(k)
             columns.append(c)
-            master.add_config(c, _coverage(c, rates, clip))
+            master.add_config(c, coverage(c, rates, clip))
 
     for sd in data.values():  # start: every service's best one-tenant configuration of each size
         if len(sd.singles):

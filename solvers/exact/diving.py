@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from solvers.exact.patterns import ModelData
+from solvers.exact.patterns import Config, ModelData, coverage
 from solvers.exact.plans import Counts
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 INT_TOL = 1e-6
 
 
-def dive(data: ModelData, deadline: float, clock=time.perf_counter, share: float = 0.05) -> tuple[Counts | None, str]:
-    """Counts of a min-gpus plan over `data`'s configurations (slots formulation), or None (with the reason) when
-    the LP has no solution or the deadline passes; each round fixes `share` of the fractional columns (at least
-    one), the largest first."""
+def slots_lp(data: ModelData, configs: list[Config], rates: np.ndarray, clip: float = 1.0):
+    """The slots formulation's LP as a HiGHS model, not yet run: one column per configuration of `configs` (its
+    slot of its size and its `coverage` of `rates`), then one per layout of `data` (cost 1 GPU, the slots it
+    gives); rows: slots used <= slots given per size, coverage >= 1 per service with a rate."""
     import highspy
 
     from solvers.exact.milp import quiet_highs
@@ -35,25 +35,33 @@ def dive(data: ModelData, deadline: float, clock=time.perf_counter, share: float
     inf = highspy.kHighsInf
     sizes = list(data.sizes)
     row_size = {p: i for i, p in enumerate(sizes)}
-    active = [s for s, r in enumerate(data.rates) if r > 0]
+    active = [s for s in range(len(rates)) if rates[s] > 0]
     row_serv = {s: len(sizes) + i for i, s in enumerate(active)}
     n_rows = len(sizes) + len(active)
     lower = np.r_[np.full(len(sizes), -inf), np.ones(len(active))]
     upper = np.r_[np.zeros(len(sizes)), np.full(len(active), inf)]
     h.addRows(n_rows, lower, upper, 0, np.zeros(n_rows, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
-    for c in data.configs:
-        cov: dict[int, float] = {}
-        for (s, _), cap in zip(c.tenants, c.cap):
-            r = data.rates[s]
-            if r > 0:
-                cov[s] = cov.get(s, 0.0) + min(cap, data.clip_alpha * r) / r
+    for c in configs:
+        cov = coverage(c, rates, clip)
         idx = [row_size[c.size]] + [row_serv[s] for s in cov]
         h.addCol(0.0, 0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array([1.0] + list(cov.values())))
-    n_x = len(data.configs)
     for L in data.layouts:
         ps = sorted(set(L))
         h.addCol(1.0, 0.0, inf, len(ps), np.array([row_size[p] for p in ps], dtype=np.int32),
                  np.array([-float(L.count(p)) for p in ps]))
+    return h
+
+
+def dive(data: ModelData, deadline: float, clock=time.perf_counter, share: float = 0.05) -> tuple[Counts | None, str]:
+    """Counts of a min-gpus plan over `data`'s configurations (slots formulation), or None (with the reason) when
+    the LP has no solution or the deadline passes; each round fixes `share` of the fractional columns (at least
+    one), the largest first."""
+    import highspy
+
+    h = slots_lp(data, data.configs, np.asarray(data.rates, dtype=float), data.clip_alpha)
+    inf = highspy.kHighsInf
+    sizes = list(data.sizes)
+    n_x = len(data.configs)
     lo = np.zeros(n_x)
     rounds = 0
     while True:

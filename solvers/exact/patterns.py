@@ -152,6 +152,17 @@ class GpuPattern:
     total: tuple[float, ...]  # req/s per service over the whole GPU (unclipped)
 
 
+def coverage(c: Config, rates, clip: float = 1.0) -> dict[int, float]:
+    """Coverage coefficient of configuration `c` per service it serves: its capacity, counted up to `clip` x the
+    service's rate, over that rate (`rates`, req/s; a service at 0 is left out)."""
+    out: dict[int, float] = {}
+    for (s, _), cap in zip(c.tenants, c.cap):
+        r = rates[s]
+        if r > 0:
+            out[s] = out.get(s, 0.0) + min(cap, clip * r) / r
+    return out
+
+
 @dataclass(frozen=True)
 class ModelData:
     """Everything an engine needs; symbols: services s, sizes p, layouts L, configs c, patterns P."""
@@ -180,11 +191,7 @@ class ModelData:
 
     def config_coverage(self, c: Config) -> dict[int, float]:
         """Coverage coefficient (clipped capacity / rate) of configuration c per service it serves."""
-        out: dict[int, float] = {}
-        for (s, _), cap in zip(c.tenants, c.cap):
-            if self.rates[s] > 0:
-                out[s] = out.get(s, 0.0) + min(cap, self.clip_alpha * self.rates[s]) / self.rates[s]
-        return out
+        return coverage(c, self.rates, self.clip_alpha)
 
     def pattern_coverage(self, p: GpuPattern) -> dict[int, float]:
         out: dict[int, float] = {}
