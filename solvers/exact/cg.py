@@ -194,10 +194,9 @@ class CgSolver:
         notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"]
         columns = r
         if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
-            layouts = enumerate_layouts(instance, maximal=False, limit=20_000)
             left = max(1.0, (deadline - time.perf_counter()) * share)
             columns = column_generation(instance, options.objective, cg_options(options, left),
-                                        timer=_Timer(instance, True, layouts))
+                                        timer=conservative_timer(instance))
             notes.append(f"plans from {columns.columns} columns timed with the worst neighbour (conservative)")
         if warm_plan is not None:
             notes.append(warm_note)
@@ -351,19 +350,22 @@ def _dived_plan(name: str, data: ModelData, clock, deadline: float):
     return plan, note
 
 
+def conservative_timer(instance: Instance) -> _Timer | None:
+    """Under neighbour-dependent interference, the timer of columns that hold next to any neighbour (each
+    tenant timed with its worst neighbour over the legal layouts); None where neighbours change nothing."""
+    if not neighbour_interference(instance):
+        return None
+    return _Timer(instance, True, enumerate_layouts(instance, maximal=False, limit=20_000))
+
+
 def _repriced_plan(name: str, data: ModelData, options: SolveOptions, clock, deadline: float):
     """The re-priced diving's plan (solvers.exact.cg_dive), if the checker accepts it, and a note."""
-    conservative = neighbour_interference(data.instance)
-
-    def timer_of(sub: Instance):
-        return _Timer(sub, True, enumerate_layouts(sub, maximal=False, limit=20_000)) if conservative else None
-
     def accept(configs: list) -> list:  # the slots model's memory rule, judged with the columns it has
         kept = set(_memory_filter(data.instance, configs + list(data.configs), data.layouts)[0])
         return [c for c in configs if c in kept]
 
     res = reprice_dive(data, deadline, clock, RepriceOptions(), replace(cg_options(options, 1.0),
-                       clock=_clock_name(clock)), timer_of=timer_of, accept=accept)
+                       clock=_clock_name(clock)), timer_of=conservative_timer, accept=accept)
     if res.counts is None:
         return None, res.note
     plan = to_plan(res.data, gpus_of(res.data, res.counts), Objective.MIN_GPUS, name)
@@ -382,9 +384,7 @@ def sub_solver(name: str, options: SolveOptions, clock):
 
     def solve(sub: Instance, warm, limit: float):
         c0 = clock()
-        timer = None
-        if neighbour_interference(sub):
-            timer = _Timer(sub, True, enumerate_layouts(sub, maximal=False, limit=20_000))
+        timer = conservative_timer(sub)
         try:
             r = column_generation(sub, Objective.MIN_GPUS, replace(cg_options(options, limit / 2), clock=_clock_name(
                 clock)), timer=timer, start=_plan_configs(sub, warm))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from solvers.exact.cg_pricing import CgOptions
-from solvers.exact.colgen import Infeasible, column_generation
+from solvers.exact.colgen import Infeasible, _key, column_generation
 from solvers.exact.diving import INT_TOL, _layouts, slots_lp
 from solvers.exact.patterns import Config, ModelData
 from solvers.exact.plans import Counts
@@ -56,10 +56,6 @@ class DiveResult:
     counts: Counts | None
     steps: int
     note: str
-
-
-def _key(c: Config) -> tuple:
-    return (c.size, c.procs, c.tenants)
 
 
 def lp_over(data: ModelData, configs: list[Config], rest: np.ndarray) -> tuple[np.ndarray, float] | None:

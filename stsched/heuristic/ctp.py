@@ -94,7 +94,7 @@ def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool
     for i in order:
         need = float(rem[i])
         best = None
-        e0 = shared.e0_of(i)
+        e0 = ctx.solo_row(i)
         for k in shared.candidates(i, need, e0, limit, utilisation):
             p = shared.parts[k]
             e = e0[shared.jidx[k]]
@@ -126,7 +126,7 @@ def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool
 class _Open:
     """The open shared partitions of `_best_fit` and what its cheap tests read, one entry per partition: size
     index, duty, tenant count, whether it runs one process, and its utilisation (the sum of its tenants' rate /
-    `_capc` at its size, as each joined)."""
+    best one-process cycle rate at its size, `Context.capc`, inf where it has none, as each joined)."""
 
     def __init__(self, ctx: Context, most: int) -> None:
         self.ctx = ctx
@@ -136,15 +136,7 @@ class _Open:
         self.nten = np.zeros(most)
         self.one = np.zeros(most, dtype=bool)
         self.used = np.zeros(most)
-        self._e0: dict[int, np.ndarray] = {}
         self._capc = np.where(ctx.capc > 0, ctx.capc, np.inf)
-
-    def e0_of(self, i: int) -> np.ndarray:
-        """Service i's shortest one-process execution time per size index (inf where it has no point)."""
-        hit = self._e0.get(i)
-        if hit is None:
-            hit = self._e0[i] = np.array([self.ctx.suffix_min(i, s, 1) for s in self.ctx.sizes])
-        return hit
 
     def candidates(self, i: int, need: float, e0: np.ndarray, limit: int | None, utilisation: bool) -> np.ndarray:
         """The partitions (ascending) that i may join by the cheap tests: one process, room for a tenant, a
@@ -176,13 +168,6 @@ class _Open:
         p = self.parts[k]
         self.duty[k] = p.fit.duty
         self.nten[k] = len(p.tenants)
-
-
-def _capc(ctx: Context, i: int, size: float) -> float:
-    """Service i's best one-process cycle rate at `size` (inf where it has none: its utilisation is then not
-    bounded this way, only by the exact head-room)."""
-    c = ctx.capc[i, ctx.size_index(size)]
-    return c if c > 0 else float("inf")
 
 
 def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:

@@ -105,6 +105,15 @@ class Context:
             hit = self.suffix_cache[key] = min(ex) if ex else float("inf")
         return hit
 
+    def solo_row(self, i: int) -> np.ndarray:
+        """Service i's shortest one-process execution time per size index (inf where it has no point; cached,
+        read only)."""
+        key = ("solo-row", i)
+        hit = self.suffix_cache.get(key)
+        if hit is None:
+            hit = self.suffix_cache[key] = np.array([self.suffix_min(i, s, 1) for s in self.sizes])
+        return hit
+
     def remember(self, key, value):
         """Store a pure evaluation in `memo` (emptied when it reaches MEMO_LIMIT entries) and return it."""
         if len(self.memo) >= MEMO_LIMIT:

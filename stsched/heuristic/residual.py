@@ -19,7 +19,7 @@ passes, least efficient first (work at best efficiency per unit of size):
 Every change is confirmed by the exact fixed point (`fit.fit_partition`), so the partitions stay valid alone
 (interference is the layout step's, as for the best fit).  The work is bounded by a count of fixed points
 (`HeuristicOptions.repack_budget` per residual partition), not by time, so the plans do not depend on the
-machine.  The scans that choose where to try are numpy masks over the block's partitions (`_Arrays`).
+machine.  The scans that choose where to try are numpy masks over the block's partitions (`_Repacker`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ class _Repacker:
         self.nten = np.zeros(n)
         self.one = np.zeros(n, dtype=bool)
         self.util = np.zeros((n, m))
-        self.e0: dict[int, np.ndarray] = {}
         self.holders: dict[int, set[int]] = {}
         for k, p in enumerate(parts):
             for i, _ in p.tenants:
@@ -102,13 +101,6 @@ class _Repacker:
             ci = ctx.capc[i]
             row += np.where(ci > 0, r / np.where(ci > 0, ci, 1.0), np.inf)
         self.util[k] = row if p.procs == 1 else np.inf
-
-    def e0_of(self, i: int) -> np.ndarray:
-        """Service i's shortest one-process execution time per size index (inf where it has no point)."""
-        hit = self.e0.get(i)
-        if hit is None:
-            hit = self.e0[i] = np.array([self.ctx.suffix_min(i, s, 1) for s in self.ctx.sizes])
-        return hit
 
     def _raise(self, c: int, i: int, need: float, log: _Journal) -> float:
         """Serve up to `need` of service i by raising its tenants in the other partitions."""
@@ -142,7 +134,7 @@ class _Repacker:
         breaks a latency budget): the share of the cycle the tenants leave (1 - utilisation) times i's best
         one-process cycle rate at that size."""
         ctx = self.ctx
-        ej = self.e0_of(i)[self.jidx]
+        ej = self.ctx.solo_row(i)[self.jidx]
         ok = (self.alive & self.one & (self.nten < self.limit) & np.isfinite(ej)
               & (self.duty + 2 * ej <= ctx.budget[i] * (1 + EPS)) & (self.duty + ej <= self.slack))
         ok[c] = False
@@ -250,7 +242,7 @@ class _Repacker:
     def _may_share(self, tenants: list[tuple[int, float]], j: int) -> bool:
         """Pre-tests before a fixed point: the shortest cycle (the sum of the tenants' shortest times at size
         index j) leaves each its own shortest time within its budget."""
-        e0 = [self.e0_of(i)[j] for i, _ in tenants]
+        e0 = [self.ctx.solo_row(i)[j] for i, _ in tenants]
         d = sum(e0)
         return all(d + e <= self.ctx.budget[i] * (1 + EPS) for (i, _), e in zip(tenants, e0))
 
