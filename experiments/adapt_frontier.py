@@ -423,12 +423,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Windows, hours and policy points checked before any point runs: a bad one ran the grid with every point
     failing and exit 0 ('no complete window yet'), or was a traceback (`--offsets a`)."""
-    from stsched.simulation.traces import check_function_offset, load_count_trace
+    from stsched.planning.adapt.controller import check_hours
+    from stsched.simulation.traces import check_function_offset
 
     trace = AdaptOptions().trace
-    span_h = load_count_trace(trace).span_s / 3600.0
-    if args.hours > span_h * (1 + 1e-9):
-        ap.error(f"argument --hours: the trace {trace!r} spans {span_h:g} h, got {args.hours:g}")
+    try:
+        check_hours(args.hours, trace)
+    except InputError as e:
+        ap.error(f"argument --hours: {e}")
     texts = [x.strip() for x in args.offsets.split(",") if x.strip()]
     if not texts:
         ap.error("argument --offsets: no window given")

@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import Study, markdown_table, results_dir, run_study, study_args  # noqa: E402
 from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
+from stsched.latency.miss_budget import SPLITS  # noqa: E402
 from stsched.latency.evaluate import error_stats, fit_predict  # noqa: E402
 from stsched.latency.model import corun_data, default_form, fitted_forms  # noqa: E402
 from stsched.latency.probes import plan_probes, probe_mask, probed_prediction  # noqa: E402
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-attainment", type=float, default=None,
                     help="plans: late share and interference quantile from this attainment target's miss budget "
                          "(stsched.latency.miss_budget; writes plans-target<A>.csv)")
-    ap.add_argument("--budget-split", choices=("union", "each"), default=None,
+    ap.add_argument("--budget-split", choices=SPLITS, default=None,
                     help="plans with --target-attainment: half the miss budget to each source (union, default) or "
                          "all of it to each (each; writes plans-target<A>-each.csv)")
     args = study_args(ap, argv, quick="calibration and probes with 3 random draws (no plans)")

@@ -113,10 +113,11 @@ def _cells(inst: Instance, plan: Plan, table: pd.DataFrame) -> dict[tuple[int, i
     return cells
 
 
-def measured_factors(inst: Instance, plan: Plan, table: pd.DataFrame):
+def measured_factors(inst: Instance, plan: Plan, table: pd.DataFrame, cells: dict | None = None):
     """`batch_factors` drawing each batch's slowdown from the victim's measured co-run slowdowns (`table`: rows
-    with victim_batch, victim_partition, slowdown), divided by the slowdown the plan was made with."""
-    ratio = _cells(inst, plan, table)
+    with victim_batch, victim_partition, slowdown), divided by the slowdown the plan was made with; `cells`: the
+    plan's `_cells` of `table` when the caller has them."""
+    ratio = _cells(inst, plan, table) if cells is None else cells
 
     def draw(pt: PartitionTiming, n: int, rng: np.random.Generator):
         if (pt.gpu, pt.partition) not in ratio:
@@ -127,11 +128,12 @@ def measured_factors(inst: Instance, plan: Plan, table: pd.DataFrame):
     return draw
 
 
-def exceed_share(inst: Instance, plan: Plan, table: pd.DataFrame) -> float:
+def exceed_share(inst: Instance, plan: Plan, table: pd.DataFrame, cells: dict | None = None) -> float:
     """The share of the measured draws above the planned slowdown, weighted by the partitions' planned rates, over
     the partitions the simulation charges (0 when none has a neighbour): how often a batch runs slower than the
-    plan assumed -- about 1 - Q where the Q-quantile is calibrated for the cells the plan uses."""
-    cells = _cells(inst, plan, table)
+    plan assumed -- about 1 - Q where the Q-quantile is calibrated for the cells the plan uses; `cells` as in
+    `measured_factors`."""
+    cells = _cells(inst, plan, table) if cells is None else cells
     if not cells:
         return 0.0
     shares = [(float(np.mean(v > planned * (1 + 1e-9))), rate) for v, planned, rate in cells.values()]
@@ -156,13 +158,14 @@ def _run(inst: Instance, measured: pd.DataFrame) -> dict[str, Any]:
                 "worst_service": None, "worst_service_attainment": None, "worst_service_neighbour": None,
                 "note": judged.result.message}
     options = SimOptions(duration_s=DURATION_S, seed=SEED)
-    sim = simulate(inst, plan, ArrivalSpec(), options, batch_factors=measured_factors(inst, plan, measured))
+    cells = _cells(inst, plan, measured)  # read once for both uses below
+    sim = simulate(inst, plan, ArrivalSpec(), options, batch_factors=measured_factors(inst, plan, measured, cells))
     queue = simulate(inst, plan, ArrivalSpec(), options)
     used = sum(1 for g in plan.gpus if any(p.tenants for p in g.partitions))
     worst = min(sim.summary.per_service, key=lambda x: x.attainment)
     return {"gpus": used, "slo_attainment": sim.summary.slo_attainment,
             "queue_only_attainment": queue.summary.slo_attainment,
-            "exceed_share": exceed_share(inst, plan, measured), "worst_service": worst.name,
+            "exceed_share": exceed_share(inst, plan, measured, cells), "worst_service": worst.name,
             "worst_service_attainment": worst.attainment,
             "worst_service_neighbour": any(_has_neighbour(g, worst.name) for g in plan.gpus), "note": ""}
 

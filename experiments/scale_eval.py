@@ -199,14 +199,13 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
     """--solvers: registered names (with NAME:key=value params), 'exact', 'baselines' and 'none' (the bounds only);
     an unknown one is a usage error before any point runs (it was dropped, and its rows silently missing)."""
     from stsched.errors import InputError
-    from stsched.registry import REGISTRY
 
     known = available_solvers()
     for spec in chosen:
         try:
             name, params = solver_spec(spec)
             if name in known:
-                REGISTRY[name].parse(params)  # unknown keys and bad values, as `stsched solve --param`
+                known[name].parse(params)  # unknown keys and bad values, as `stsched solve --param`
         except (ValueError, InputError) as e:
             ap.error(f"argument --solvers: {e}")
         if name not in known and spec not in ("exact", "baselines", "none"):

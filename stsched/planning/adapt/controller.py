@@ -390,7 +390,6 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     rows: list[EpochRow] = []
     acc: dict = {}
     current: Plan | None = None
-    previous: Plan | None = None
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
     reconf = decisions = emergencies = tenants = switches = 0
@@ -427,13 +426,14 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
             if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
                 raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
-            previous, current = current, plan
+            before = current.gpus if current is not None else ()  # the plan this decision replaces
+            current = plan
             down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
             down_until.update({g: t0 + d for g, d in trans.down.items()})
             if emergency and options.emergency_fresh and lead > 0:  # decided at t0: a GPU switched on serves once
-                before = previous.gpus if previous is not None else ()  # built, at t0 + lead (a rebuilt one serves
-                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby  # its old
-                                   if g >= len(before) or not before[g].used})  # layout meanwhile: kept serving)
+                # built, at t0 + lead (a rebuilt one serves its old layout meanwhile: kept serving)
+                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby
+                                   if g >= len(before) or not before[g].used})
         if options.simulate:
             n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
         else:

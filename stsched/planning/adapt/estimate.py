@@ -21,6 +21,24 @@ import numpy as np
 from stsched.errors import InputError
 
 
+def check_window(window_s: float, what: str, headroom: float) -> None:
+    """A window of past rates (> 0 s) and a head-room factor (>= 1), both finite: bad input otherwise."""
+    if not (window_s > 0 and math.isfinite(window_s)):
+        raise InputError(f"{what} must be > 0 s, got {window_s!r}")
+    if not (headroom >= 1 and math.isfinite(headroom)):
+        raise InputError(f"headroom must be a factor >= 1, got {headroom!r}")
+
+
+def seen_bins(schedule: np.ndarray, bin_s: float, tau: float, window_s: float) -> np.ndarray:
+    """The per-bin rates (rows of `schedule`) of the bins that ended within `window_s` before `tau` (seconds);
+    the first bin before any has ended."""
+    last = int(math.floor(tau / bin_s + 1e-9))  # bins [0, last) have ended by tau
+    first = max(0, int(math.floor((tau - window_s) / bin_s + 1e-9)))
+    if last <= 0:
+        first, last = 0, 1
+    return schedule[:, first:last]
+
+
 @dataclass(frozen=True)
 class RateEstimator:
     window_s: float = 600.0
@@ -28,19 +46,12 @@ class RateEstimator:
     statistic: str = "peak"
 
     def __post_init__(self) -> None:
-        if not (self.window_s > 0 and math.isfinite(self.window_s)):
-            raise InputError(f"estimation window must be > 0 s, got {self.window_s!r}")
-        if not (self.headroom >= 1 and math.isfinite(self.headroom)):
-            raise InputError(f"headroom must be a factor >= 1, got {self.headroom!r}")
+        check_window(self.window_s, "estimation window", self.headroom)
         if self.statistic not in ("peak", "mean"):
             raise InputError(f"estimator statistic must be 'peak' or 'mean', got {self.statistic!r}")
 
     def estimate(self, schedule: np.ndarray, bin_s: float, tau: float) -> np.ndarray:
         """Estimated rate per service (rows of `schedule`, per-bin rates) at decision time `tau` (seconds)."""
-        last = int(math.floor(tau / bin_s + 1e-9))  # bins [0, last) have ended by tau
-        first = max(0, int(math.floor((tau - self.window_s) / bin_s + 1e-9)))
-        if last <= 0:
-            first, last = 0, 1
-        seen = schedule[:, first:last]
+        seen = seen_bins(schedule, bin_s, tau, self.window_s)
         stat = seen.max(axis=1) if self.statistic == "peak" else seen.mean(axis=1)
         return stat * self.headroom

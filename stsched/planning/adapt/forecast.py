@@ -13,12 +13,12 @@ forecast (measured in docs/RESULTS.md).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from stsched.errors import InputError
+from stsched.planning.adapt.estimate import check_window, seen_bins
 
 
 @dataclass(frozen=True)
@@ -28,21 +28,14 @@ class Forecast:
     headroom: float = 1.2  # the estimate's head-room (the same factor)
 
     def __post_init__(self) -> None:
-        if not (self.window_s > 0 and math.isfinite(self.window_s)):
-            raise InputError(f"forecast window must be > 0 s, got {self.window_s!r}")
+        check_window(self.window_s, "forecast window", self.headroom)
         if not 0.0 <= self.quantile <= 1.0:
             raise InputError(f"forecast quantile must be in [0, 1], got {self.quantile!r}")
-        if not (self.headroom >= 1 and math.isfinite(self.headroom)):
-            raise InputError(f"headroom must be a factor >= 1, got {self.headroom!r}")
 
     def rates(self, schedule: np.ndarray, bin_s: float, tau: float) -> np.ndarray:
         """Per service (rows of `schedule`, per-bin rates): the `quantile` of the bins that ended within
         `window_s` before `tau`, times the head-room (the first bin before any has ended, as the estimate)."""
-        last = int(math.floor(tau / bin_s + 1e-9))
-        first = max(0, int(math.floor((tau - self.window_s) / bin_s + 1e-9)))
-        if last <= 0:
-            first, last = 0, 1
-        return np.quantile(schedule[:, first:last], self.quantile, axis=1) * self.headroom
+        return np.quantile(seen_bins(schedule, bin_s, tau, self.window_s), self.quantile, axis=1) * self.headroom
 
 
 def robust_rates(estimate: np.ndarray, forecast: np.ndarray) -> np.ndarray:
