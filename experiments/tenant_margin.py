@@ -20,7 +20,7 @@ import logging
 import numpy as np
 
 from experiments.common import Study, markdown_table, results_dir, run_study, study_args
-from stsched.checker import planned_rates, tenant_share
+from stsched.checker import tenant_share
 from stsched.queueing import late_share_bound, slack_cycles
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import random_instance
@@ -42,7 +42,7 @@ def tenant_rows(services: int, seed: int, duration: float) -> list[dict[str, obj
         raise SystemExit(f"no valid plan: {judged.result.message}")
     rec = simulate(inst, plan, ArrivalSpec.parse("poisson"), SimOptions(duration_s=duration, seed=1000 + seed)).records
     late = rec.latency_ms() > np.array([s.slo_ms for s in inst.services])[rec.service]
-    planned = planned_rates(plan)
+    planned = plan.served()
     rows = []
     for gi, gpu in enumerate(plan.gpus):
         for qi, (p, times) in enumerate(zip(gpu.partitions, gpu_timings(inst, gpu))):

@@ -23,7 +23,7 @@ from stsched.errors import InputError
 from stsched.io import load_instance, load_plan, save_instance, save_plan
 from stsched.plan import Plan, Reconfiguration
 from stsched.problem import Instance
-from stsched.registry import Judged, Objective, SolveOptions
+from stsched.registry import Judged, Objective, SolveOptions, parse_objective as _objective
 from stsched.validate import check_int, check_real
 
 _SOLVE = SolveOptions()
@@ -67,14 +67,6 @@ def _check_types(cls: type, given: Mapping[str, Any], what: str) -> None:
         if not ok:
             want = " or ".join(sorted(k.__name__ for k in simple)) + (" or None" if type(None) in allowed else "")
             raise InputError(f"{what}: {f.name}: expected {want}, got {type(v).__name__} {v!r:.60}")
-
-
-def _objective(objective: str | Objective) -> Objective:
-    try:
-        return Objective(objective)
-    except ValueError:
-        raise InputError(f"unknown objective {objective!r} (known: {', '.join(o.value for o in Objective)})") \
-            from None
 
 
 def scenario(name: str, **kwargs: Any) -> Instance:
@@ -233,13 +225,14 @@ def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, 
 
     _need(instance, Instance, "instance")
     _need(params, Mapping, "params", optional=True)
+    objective = _objective(objective)
     if method == "layout-lp":
         from stsched.bounds import lp_relaxation
 
-        if _objective(objective) is Objective.ADAPT:  # as the cg provider: a bound on GPUs or on alpha only
+        if objective is Objective.ADAPT:  # as the cg provider: a bound on GPUs or on alpha only
             raise InputError("bound: objective 'adapt' (expected min-gpus or max-scale)")
-        return lp_relaxation(instance, _objective(objective))
-    options = SolveOptions(objective=_objective(objective), time_limit_s=time_limit,
+        return lp_relaxation(instance, objective)
+    options = SolveOptions(objective=objective, time_limit_s=time_limit,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
     return run_bound(method, instance, options)
 

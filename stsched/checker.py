@@ -153,16 +153,6 @@ def tenant_capacity(instance: Instance, service: str, batch: int, size: float, p
     return cycle_rate(credit, duty_ms, procs)
 
 
-def planned_rates(plan: Plan) -> dict[str, float]:
-    """service -> the sum of its tenants' rates in `plan`."""
-    out: dict[str, float] = {}
-    for g in plan.gpus:
-        for p in g.partitions:
-            for t in p.tenants:
-                out[t.service] = out.get(t.service, 0.0) + t.rate
-    return out
-
-
 def tenant_share(instance: Instance, plan: Plan, service: str, rate: float, planned: float) -> float:
     """A tenant's share of its service's requests: the simulator routes them in proportion to the tenants' rates,
     so its rate over the service's `planned` sum (at least the rate the plan must serve)."""
@@ -204,7 +194,7 @@ def check(instance: Instance, plan: Plan) -> Report:
     busy: list[tuple[int, int, float]] = []
     starts: list[tuple[int | None, ...]] = []
     used = plan.gpus_used
-    planned = planned_rates(plan) if instance.margin.late_share else {}
+    planned = plan.served() if instance.margin.late_share else {}
     if used > instance.gpus:
         out.append(Violation(Rule.GPUS, f"plan uses {used} GPUs, instance has {instance.gpus}"))
     timings_of = TimingMemo(instance)
@@ -269,4 +259,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
 
 
 __all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share",
-           "planned_rates", "REL_TOL"]
+           "REL_TOL"]

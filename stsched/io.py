@@ -109,9 +109,18 @@ def _strict(x: Any) -> Any:
     return x
 
 
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    """Strict JSON text of `obj`: NaN and infinities as null (`_strict`), which walks and copies the whole object
+    only when there is one (json refuses them first, so the usual case costs one dump)."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        return json.dumps(_strict(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Strict JSON (NaN and infinities written as null), atomically."""
-    write_atomic(path, json.dumps(_strict(obj), indent=1, sort_keys=False, allow_nan=False) + "\n")
+    write_atomic(path, _dumps(obj, indent=1, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -422,7 +431,7 @@ def save_plan(plan: Plan, path: str | os.PathLike) -> None:
 
 
 def _digest(d: dict) -> str:
-    text = json.dumps(_strict(d), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    text = _dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -121,7 +121,9 @@ def lundberg_exponent(pmf: np.ndarray, b: int) -> float:
     a = np.arange(len(pmf), dtype=float) - b
     keep = pmf > 0
     a, logp = a[keep], np.log(pmf[keep])
-    if float(np.dot(np.exp(logp), a)) >= 0:
+    pmf_kept = np.exp(logp)
+    mean = float(np.dot(pmf_kept, a))
+    if mean >= 0:
         return 0.0
 
     def psi(theta: float) -> tuple[float, float]:
@@ -131,8 +133,6 @@ def lundberg_exponent(pmf: np.ndarray, b: int) -> float:
         total = float(w.sum())
         return top + math.log(total), float(np.dot(w, a)) / total
 
-    pmf_kept = np.exp(logp)
-    mean = float(np.dot(pmf_kept, a))
     var = max(float(np.dot(pmf_kept, (a - mean) ** 2)), 1e-12)
     theta = min(_THETA_MAX, max(1e-6, -2.0 * mean / var))  # the diffusion approximation, then above the root
     while psi(theta)[0] < 0:

@@ -35,6 +35,14 @@ class Status(str, Enum):
     UNKNOWN = "unknown"
 
 
+def parse_objective(value: str | Objective) -> Objective:
+    """An `Objective` from itself or its name; bad input naming the known ones otherwise."""
+    try:
+        return Objective(value)
+    except ValueError:
+        raise InputError(f"unknown objective {value!r} (known: {', '.join(o.value for o in Objective)})") from None
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     objective: Objective = Objective.MIN_GPUS
@@ -67,11 +75,7 @@ class SolveOptions:
         object.__setattr__(self, "threads", check_int(self.threads, "threads", minimum=1))
         object.__setattr__(self, "max_scale_tol", check_real(self.max_scale_tol, "max_scale_tol", minimum=0.0,
                                                              strict=True))
-        try:
-            object.__setattr__(self, "objective", Objective(self.objective))
-        except ValueError:
-            raise InputError(f"unknown objective {self.objective!r} (known: "
-                             f"{', '.join(o.value for o in Objective)})") from None
+        object.__setattr__(self, "objective", parse_objective(self.objective))
         if self.engine is not None and not isinstance(self.engine, str):
             raise InputError(f"engine: expected None or the name of an engine, got {self.engine!r}")
         for name in ("warm_start", "current_plan"):
@@ -419,13 +423,23 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     return Judged(result, report)
 
 
+def _lp_loosened(instance: Instance, objective: Objective, bound: float) -> float | None:
+    """A least-credit solver's bound loosened to the LP bound, which credits every point with the most any tenant
+    of it gets (`stsched.bounds`): the larger alpha or the fewer GPUs of the two; None for other objectives."""
+    from stsched.bounds import lp_bound_gpus, lp_bound_scale
+
+    if objective is Objective.MAX_SCALE:
+        return max(bound, lp_bound_scale(instance))
+    if objective is Objective.MIN_GPUS:
+        return min(bound, lp_bound_gpus(instance))
+    return None
+
+
 def _least_credit_claims(instance: Instance, objective: Objective, result: SolveResult) -> SolveResult:
     """What a solver that credits every tenant with its batch's least Poisson credit may claim on a Poisson
     instance: its plan (valid: the checker credits at least that), not optimality, infeasibility or its own bound
     (they hold for the stricter rule it planned by); its bound is loosened to the LP bound, which credits every
     point with the most any tenant of it gets (`stsched.bounds`)."""
-    from stsched.bounds import lp_bound_gpus, lp_bound_scale
-
     status, bound, note = result.status, result.bound, []
     if status is Status.OPTIMAL:
         status = Status.FEASIBLE
@@ -434,12 +448,7 @@ def _least_credit_claims(instance: Instance, objective: Objective, result: Solve
         status = Status.UNKNOWN
         note.append("infeasible for the least Poisson credit per batch; the per-tenant credit may admit a plan")
     if bound is not None:
-        if objective is Objective.MAX_SCALE:
-            bound = max(bound, lp_bound_scale(instance))
-        elif objective is Objective.MIN_GPUS:
-            bound = min(bound, lp_bound_gpus(instance))
-        else:
-            bound = None
+        bound = _lp_loosened(instance, objective, bound)
     if not note and bound == result.bound:
         return result
     message = "; ".join([result.message] * bool(result.message) + note)
@@ -499,10 +508,7 @@ def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOption
     if instance.margin.late_share and not REGISTRY[name].tenant_credit and res.bound is not None:
         # its columns credit time-shared tenants with the least Poisson credit: loosened to the LP bound, which
         # holds for the checker's per-tenant credit (`_least_credit_claims`)
-        from stsched.bounds import lp_bound_gpus, lp_bound_scale
-
-        loose = (max(res.bound, lp_bound_scale(instance)) if options.objective is Objective.MAX_SCALE
-                 else min(res.bound, lp_bound_gpus(instance)))
+        loose = _lp_loosened(instance, options.objective, res.bound)
         if loose != res.bound:
             res = replace(res, bound=loose, method="lp-efficiency",
                           message="; ".join([res.message] * bool(res.message)

@@ -21,7 +21,7 @@ from stsched.checker import Report, check, tenant_capacity
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
-from stsched.timing import cycle_ms, gpu_timings
+from stsched.timing import TimingMemo, cycle_ms
 
 
 @dataclass(frozen=True)
@@ -153,13 +153,14 @@ def plan_view(instance: Instance, plan: Plan, report: Report | None = None,
     report = report if report is not None else check(instance, plan)
     kind = instance.mechanism.kind
     gpus: list[tuple[PartitionView, ...]] = []
+    timings_of = TimingMemo(instance)  # a plan repeats a few layouts: each timed once, as the checker does
     for gi, g in enumerate(plan.gpus):
         if not g.used:
             continue
         starts = report.mig_starts[gi] if gi < len(report.mig_starts) else tuple(p.start for p in g.partitions)
         x = 0.0
         parts: list[PartitionView] = []
-        for qi, (p, times) in enumerate(zip(g.partitions, gpu_timings(instance, g))):
+        for qi, (p, times) in enumerate(zip(g.partitions, timings_of(g))):
             if not p.tenants:
                 continue
             duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)

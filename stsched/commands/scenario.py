@@ -145,11 +145,13 @@ def _budget(args):
         raise InputError(f"--target-attainment {text}: {e}") from None
 
 
-def _quantile(args) -> float | None:
+def _quantile(args) -> tuple[float | None, object]:
+    """The interference quantile (`--interference-quantile`, else the miss budget's) and the miss budget
+    (`_budget`), each computed once."""
     text = args.interference_quantile
     if text is None:
         budget = _budget(args)
-        return None if budget is None else budget.quantile
+        return (None if budget is None else budget.quantile), budget
     try:
         q = float(text)
     except ValueError:
@@ -158,7 +160,7 @@ def _quantile(args) -> float | None:
         raise InputError(f"--interference-quantile: a level in (0, 1) expected, got {text!r}")
     if not args.latency_model:
         raise InputError("--interference-quantile needs --latency-model (the fitted model's calibrated slowdowns)")
-    return q
+    return q, _budget(args)  # refuses --target-attainment beside it
 
 
 def _emit(args, build, inputs=()) -> int:
@@ -167,8 +169,7 @@ def _emit(args, build, inputs=()) -> int:
     output_file(args.out, inputs=[*inputs, *(getattr(args, k, None) for k in ("latency_model", "rates", "slos"))])
     if args.interference_form and not args.latency_model:
         raise InputError("--interference-form applies with --latency-model (the form's coefficients come from it)")
-    quantile = _quantile(args)  # checked before any work (when `build` is a callable that makes the instance)
-    budget = _budget(args)
+    quantile, budget = _quantile(args)  # checked before any work (when `build` is a callable that makes the instance)
     inst = build() if callable(build) else build
     if budget is not None:
         inst = inst.with_arrivals("poisson", budget.late_share)

@@ -21,6 +21,8 @@ from stsched.outputs import output_file
 
 log = logging.getLogger(__name__)
 
+WINDOW_DEFAULT = "10"  # seconds of arrivals the streaming simulator generates at a time
+
 
 def _number(text: str, option: str, *, positive: bool = True) -> float:
     """A finite number (> 0, or >= 0 with positive=False) given on the command line, else InputError."""
@@ -76,7 +78,8 @@ def add(sub) -> None:
     g.add_argument("--runner", default="local", choices=("local", "ray"), help="where shards run (default local)")
     g.add_argument("--jobs", type=V.count, default=None, help="shards at a time (default min(K, CPUs))")
     g.add_argument("--address", default=None, help="a Ray cluster: auto | HOST:PORT (--runner ray)")
-    g.add_argument("--window", default="10", help="seconds of arrivals generated at a time (default 10)")
+    g.add_argument("--window", default=WINDOW_DEFAULT,
+                   help=f"seconds of arrivals generated at a time (default {WINDOW_DEFAULT})")
     p.set_defaults(run=run_simulate)
 
     from stsched.planning.adapt.controller import AdaptOptions
@@ -155,7 +158,7 @@ def _check_engine_options(args) -> None:
     """The options of one simulator given to the other are refused, not ignored: --runner, --jobs, --address and
     --window belong to the streaming simulator (--shards), --interference-noise to the event simulator."""
     stream_only = [name for name, given in (("--runner", args.runner != "local"), ("--jobs", args.jobs is not None),
-                                            ("--address", args.address is not None), ("--window", args.window != "10"))
+                                            ("--address", args.address is not None), ("--window", args.window != WINDOW_DEFAULT))
                    if given]
     if args.shards is None and stream_only:
         raise InputError(f"{', '.join(stream_only)}: options of the streaming simulator; add --shards K")
