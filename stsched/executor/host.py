@@ -106,6 +106,14 @@ def delays(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.nda
     return o[busy], o[~busy]
 
 
+
+def _ratios(r: np.ndarray, busy: np.ndarray, grid: np.ndarray) -> TenantRatios:
+    """Percentiles (`grid`) of the batch-time ratios `r`: all of them, those dispatched back to back (`busy`) and
+    those that end an idle period, with the counts; an empty class gets the pooled percentiles."""
+    q_all = tuple(np.percentile(r, grid).tolist())
+    cls = [tuple(np.percentile(r[c], grid).tolist()) if c.any() else q_all for c in (busy, ~busy)]
+    return TenantRatios(q_all, cls[0], cls[1], len(r), int(busy.sum()), int((~busy).sum()))
+
 def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = "fixed",
                  source: str = "executor") -> HostMeasurement:
     """The host overhead of an `ExecResult` of `plan` and its batch times against the simulator's (`exec_model`:
@@ -142,21 +150,15 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
                           for sv, m in zip(grp["service"], grp["requests"])], dtype=float)
         r = grp["exec_ms"].to_numpy(dtype=float) / 1000.0 / model
         key = (int(gi), int(qi))
-        ratios[key] = tuple(np.percentile(r, grid).tolist())
-        counts[key] = len(r)
-        for name, sel_k in (("busy", busy), ("idle", ~busy)):  # an empty class gets the pooled quantiles
-            split[name][key] = tuple(np.percentile(r[sel_k], grid).tolist()) if sel_k.any() else ratios[key]
-            split_n[name][key] = int(sel_k.sum())
+        whole = _ratios(r, busy, grid)
+        ratios[key], counts[key] = whole.all, whole.batches
+        split["busy"][key], split["idle"][key] = whole.busy, whole.idle
+        split_n["busy"][key], split_n["idle"][key] = whole.busy_batches, whole.idle_batches
         services = grp["service"].to_numpy()
         for sv in pt.part.tenants:
             mine = services == sv.service
-            if not mine.any():
-                continue
-            q_all = tuple(np.percentile(r[mine], grid).tolist())
-            cls = [tuple(np.percentile(r[mine & c], grid).tolist()) if (mine & c).any() else q_all
-                   for c in (busy, ~busy)]
-            tenants[(*key, sv.service)] = TenantRatios(q_all, cls[0], cls[1], int(mine.sum()),
-                                                       int((mine & busy).sum()), int((mine & ~busy).sum()))
+            if mine.any():
+                tenants[(*key, sv.service)] = _ratios(r[mine], busy[mine], grid)
     gap = DelayStats.of(np.concatenate(gaps) if gaps else np.empty(0))
     wake = DelayStats.of(np.concatenate(wakes) if wakes else np.empty(0))
     batch_s = gap.mean_s if gap.count else 0.0

@@ -228,8 +228,8 @@ class BatchTimeQuantiles:
             q = self.ratios.get(key, pooled_q)
             if not split:
                 return np.interp(rng.random(n), grid, q)
-            qb = self.busy.get(key, q) if self.busy_batches.get(key, 0) >= MIN_CLASS_BATCHES else q
-            qi = self.idle.get(key, q) if self.idle_batches.get(key, 0) >= MIN_CLASS_BATCHES else q
+            qb, qi = TenantRatios(q, self.busy.get(key, q), self.idle.get(key, q), 0, self.busy_batches.get(key, 0),
+                                  self.idle_batches.get(key, 0)).classes(True)
             u = rng.random((2, n))
             return np.stack([np.interp(u[0], grid, qb), np.interp(u[1], grid, qi)])
 
