@@ -18,12 +18,15 @@ interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or
 the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots:
 results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
 
-`--integrality`: on small random instances (8-16 services, GPUs = services / 2) where `milp` proves its plan optimal
-for the full problem within `--time-limit`, the layout LP (`stsched.bounds.lp_relaxation`), the configuration LP
-(cg, converged or not), for min-gpus the cg bound rounded up, and the bound after `--bp-nodes` node LPs of
+`--integrality`: on small random instances (`--int-services`, default 8, 12 and 16 services, GPUs = services / 2)
+where the optimum is proven (`proof`: milp proves its plan optimal for the full problem within `--time-limit`, or,
+min-gpus, a bound below equals its GPUs), the layout LP (`stsched.bounds.lp_relaxation`), the configuration LP
+(cg, converged or not), for min-gpus the cg bound rounded up, the bound after `--bp-nodes` node LPs of
 branch-and-price on the slot and layout counts (solvers.exact.cg_branch; `bp_cpu_s` its CPU time, the root's
-column generation included), each against the proven optimum: the share of the integrality gap (optimum - layout
-LP) each step closes (results/scale/integrality.csv).
+column generation included) and after `--rf-nodes` node LPs of branch-and-price on the configurations
+(solvers.exact.cg_ryan, one column per `--bp-rule`: pairs, Ryan-Foster first, and usage, a service's partitions
+of one size first; `rf_RULE_cpu_s`, `rf_RULE_wall_s`; run on proven optima and min-gpus rows), each against the proven
+optimum: the share of the integrality gap (optimum - layout LP) each step closes (results/scale/integrality.csv).
 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
@@ -141,6 +144,17 @@ def _solve(point: Mapping[str, object]) -> dict:
             "message": r.message[:200]}
 
 
+def _branched_bound(inst, obj: Objective, point: Mapping[str, object], nodes: int, rule: str) -> tuple:
+    """The cg bound after `nodes` node LPs of branch-and-price with `rule` (on the CPU clock), its CPU and wall
+    seconds (the root's column generation included); (None, None, None) when `nodes` <= 1."""
+    if nodes <= 1:
+        return None, None, None
+    c0, t0 = time.process_time(), time.perf_counter()
+    b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"]), params=(
+        ("bp_nodes", str(nodes)), ("bp_rule", rule), ("clock", "cpu"))))
+    return b.bound, round(time.process_time() - c0, 3), round(time.perf_counter() - t0, 3)
+
+
 def _integrality(point: Mapping[str, object]) -> dict:
     from stsched.bounds import lp_relaxation
 
@@ -149,17 +163,28 @@ def _integrality(point: Mapping[str, object]) -> dict:
     opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]))).result
     layout = lp_relaxation(inst, obj).value
     b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"])))
-    nodes = int(point.get("bp_nodes") or 0)
-    c0 = time.process_time()
-    bp = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"]),
-                                            params=(("bp_nodes", str(nodes)), ("clock", "cpu")))) if nodes > 1 else None
+    bp, bp_cpu, _ = _branched_bound(inst, obj, point, int(point.get("bp_nodes") or 0), "slots")
     out = {"milp_status": opt.status.value, "optimum": opt.objective, "layout_lp": layout, "cg_lp": b.lp_value,
-           "cg_bound": b.bound, "cg_converged": b.converged, "cg_bp": bp.bound if bp else None,
-           "bp_cpu_s": round(time.process_time() - c0, 3) if bp else None}
-    if opt.status is Status.OPTIMAL and opt.objective is not None:
+           "cg_bound": b.bound, "cg_converged": b.converged, "cg_bp": bp, "bp_cpu_s": bp_cpu}
+    # configuration branching runs where it can count: on a proven optimum, or (min-gpus) to try to prove one
+    worth = opt.status is Status.OPTIMAL or (obj is Objective.MIN_GPUS and opt.objective is not None)
+    rules = [r for r in str(point.get("bp_rule") or "pairs").split("+") if r]
+    for rule in rules:
+        rf, rf_cpu, rf_wall = _branched_bound(inst, obj, point, int(point.get("rf_nodes") or 0) if worth else 0,
+                                              rule)
+        out.update({f"cg_rf_{rule}": rf, f"rf_{rule}_cpu_s": rf_cpu, f"rf_{rule}_wall_s": rf_wall})
+    # a proof of the plan: milp's, or (min-gpus) a bound equal to its GPUs
+    bounds = [v for k, v in out.items() if k in ("cg_bound", "cg_bp") or k.startswith("cg_rf_")]
+    bounds = [v for v in bounds if v is not None]
+    proof = "milp" if opt.status is Status.OPTIMAL else ""
+    if not proof and opt.objective is not None and obj is Objective.MIN_GPUS and bounds \
+            and max(bounds) >= opt.objective - 1e-9:
+        proof = "bound"
+    out["proof"] = proof
+    if proof and opt.objective is not None:
         total = abs(opt.objective - layout)
-        for name, v in (("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound),
-                        ("cg_bp", bp.bound if bp else None)):
+        for name, v in [("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound), ("cg_bp", bp)] + [
+                (f"cg_rf_{r}", out[f"cg_rf_{r}"]) for r in rules]:
             out[f"closed_{name}"] = None if v is None or total < 1e-9 else round(
                 min(1.0, abs(v - layout) / total), 4)
     return out
@@ -230,7 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=time_limit, default=60.0, help="seconds per solver run")
     ap.add_argument("--integrality", action="store_true", help="the integrality-gap study (see above)")
     ap.add_argument("--bp-nodes", type=count, default=40,
-                    help="--integrality: node LPs of the cg bound's branch-and-price (--param bp_nodes)")
+                    help="--integrality: node LPs of the cg bound's branch-and-price on slot and layout counts")
+    ap.add_argument("--rf-nodes", type=count, default=20,
+                    help="--integrality: node LPs of the branch-and-price on configurations (--param bp_nodes)")
+    ap.add_argument("--bp-rule", choices=("pairs", "usage", "service"), nargs="+", default=["pairs", "usage"],
+                    help="--integrality: what that branch-and-price branches on first (--param bp_rule), one "
+                         "column each")
+    ap.add_argument("--int-services", type=count, nargs="+", default=[8, 12, 16],
+                    help="--integrality: the instances' services")
     ap.add_argument("--no-bound", action="store_true",
                     help="skip the certified bound (rows keep the solver's own bound, `own_bound`)")
     args = study_args(ap, argv, quick="16 and 32 services, one seed, work limits (machine-independent rows)")
@@ -311,21 +343,27 @@ def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
 
 def integrality(args) -> int:
     pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
-            "bound_time": args.bound_time, "bp_nodes": args.bp_nodes} for d in args.devices for n in (8, 12, 16)
-           for s in args.seeds for o in args.objectives]
+            "bound_time": args.bound_time, "bp_nodes": args.bp_nodes, "rf_nodes": args.rf_nodes,
+            "bp_rule": "+".join(args.bp_rule)}
+           for d in args.devices for n in args.int_services for s in args.seeds for o in args.objectives]
     keys = ["device", "services", "seed", "objective"]
     rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
                     filename="integrality.csv", cost=_size)
-    cols = keys + ["milp_status", "optimum", "layout_lp", "cg_lp", "cg_bound", "cg_bp", "closed_cg_lp",
-                   "closed_cg_bound", "closed_cg_bp", "bp_cpu_s"]
+    rules = args.bp_rule
+    cols = keys + ["milp_status", "proof", "optimum", "layout_lp", "cg_lp", "cg_bound", "cg_bp"] + [
+        f"cg_rf_{r}" for r in rules] + ["closed_cg_lp", "closed_cg_bound", "closed_cg_bp"] + [
+        f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
-    proven = [r for r in rows if r.get("milp_status") == "optimal" and number(r.get("closed_cg_bound")) is not None]
-    for o in args.objectives:
-        for col, what in (("closed_cg_bound", "the cg bound"), ("closed_cg_bp", "with branch-and-price")):
-            sub = [number(r[col]) for r in proven if r["objective"] == o and number(r.get(col)) is not None]
-            if sub:
-                print(f"{o}: {len(sub)} proven optima with an integrality gap; {what} closes a mean "
-                      f"{sum(sub) / len(sub):.1%} of it (min {min(sub):.1%})")
+    for label, proofs in (("proven by milp", ("milp",)), ("proven by milp or by a bound", ("milp", "bound"))):
+        proven = [r for r in rows if r.get("proof") in proofs and number(r.get("closed_cg_bound")) is not None]
+        for o in args.objectives:
+            for col, what in [("closed_cg_lp", "the cg LP"), ("closed_cg_bound", "the cg bound"),
+                              ("closed_cg_bp", "with B&P on slot/layout counts"),
+                              ] + [(f"closed_cg_rf_{r}", f"with B&P on configurations ({r})") for r in rules]:
+                sub = [number(r[col]) for r in proven if r["objective"] == o and number(r.get(col)) is not None]
+                if sub:
+                    print(f"{o}, {label}: {len(sub)} optima with an integrality gap; {what} closes a mean "
+                          f"{sum(sub) / len(sub):.1%} of it (min {min(sub):.1%})")
     return 0
 
 

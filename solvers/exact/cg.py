@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, replace
 
 from solvers.exact.cg_branch import branch_and_price
+from solvers.exact.cg_ryan import RULES, ryan_foster
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
 from solvers.exact.cg_dive import RepriceOptions, reprice_dive
 from solvers.exact.cg_lns import LnsOptions, improve
@@ -40,6 +41,8 @@ from stsched.problem import Instance, MechanismKind
 from stsched.registry import BoundResult, Objective, SolveOptions, SolveResult, Status, register
 
 log = logging.getLogger(__name__)
+
+BP_RULES = ("slots",) + tuple(RULES)  # --param bp_rule: slot/layout counts, or the configurations (cg_ryan)
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,12 @@ class CgSolverOptions:
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
     if better than the warm start, starts the master), 0 (default) to skip it: measured worse than the heuristic.
-    bp_nodes: node LPs of a branch-and-price on the slot and layout counts after the column generation
-    (solvers.exact.cg_branch; the bound of its open leaves, never weaker than the LP's), 0 or 1 (default): none.
+    bp_nodes: node LPs of a branch-and-price after the column generation (the bound of its open leaves, never
+    weaker than the LP's), 0 or 1 (default): none.
+    bp_rule: what it branches on: slots (default: slot and layout counts, solvers.exact.cg_branch), or the
+    configurations (solvers.exact.cg_ryan, exact MILP pricing under the branching rows): pairs (Ryan-Foster: the
+    partitions holding two services together, then a service's partitions of one size, then its partitions), usage
+    (a service's partitions of one size first) or service (a service's partitions first).
     master_share: (min-gpus with the neighbourhood search) share of the time left after the column generation for
     the integer master over the columns; the neighbourhood search gets the rest.
     lns_free: (min-gpus) GPUs freed per move of the neighbourhood search around the integer master's plan
@@ -87,6 +94,7 @@ class CgSolverOptions:
     warm_share: float = 0.2
     dive: int = 0
     bp_nodes: int = 0
+    bp_rule: str = "slots"
     master_share: float = 0.5
     lns_free: int = 0
     lns_moves: int = 0
@@ -102,6 +110,8 @@ class CgSolverOptions:
         if not 0 < self.master_share <= 1 or not 0 < self.reprice_share <= 1:
             raise InputError(f"master_share and reprice_share must lie in (0, 1], got {self.master_share}, "
                              f"{self.reprice_share}")
+        if self.bp_rule not in BP_RULES:
+            raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
         for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "lns_free", "lns_moves"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -244,9 +254,15 @@ def _branched(instance: Instance, options: SolveOptions, r: CgBound, left: float
     nodes = int(options.param("bp_nodes", "0"))
     if nodes <= 1 or not r.converged:
         return r, "" if nodes <= 1 else "; branch-and-price skipped: the root LP did not converge"
-    b = branch_and_price(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, root=r)
+    rule = options.param("bp_rule", "slots")
+    if rule == "slots":
+        b = branch_and_price(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, root=r)
+        what = "slot and layout counts"
+    else:
+        b = ryan_foster(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, rule, root=r)
+        what = f"configurations ({rule}, exact pricing)"
     better = b.bound > r.integer_bound + 1e-9 if options.objective is Objective.MIN_GPUS else b.bound < r.bound - 1e-12
-    note = (f"; branch-and-price on slot and layout counts: {b.nodes} node LPs, {b.open_leaves} open leaves, "
+    note = (f"; branch-and-price on {what}: {b.nodes} node LPs, {b.open_leaves} open leaves, "
             f"bound {b.bound:.6g} ({'complete' if b.complete else 'the weakest open leaf'})")
     return (replace(r, bound=b.bound) if better else r), note
 

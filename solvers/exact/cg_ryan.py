@@ -1,0 +1,535 @@
+"""Branch-and-price on the configurations themselves (issue 17): a bound beyond the configuration LP and beyond
+branching on slot and layout counts (solvers.exact.cg_branch).
+
+In every plan these counts are whole numbers, so each is a valid branching quantity (a *feature* of a partition):
+- ``pair`` (s, t): the partitions that hold both s and t (Ryan-Foster, in the covering form this problem needs:
+  a service may be split over several partitions, so "s and t always together" is no branch; the two branches are
+  N_st <= floor(v) (floor 0: s and t never share a partition) and N_st >= ceil(v) (at least that many do));
+- ``usage`` (s, p): the partitions of size p that hold s;
+- ``service`` s: the partitions that hold s.
+A node's rows lo <= sum_c h_f(c) x_c <= hi join the configuration LP's master (solvers.exact.colgen's, with a row
+per feature); a row with hi = 0 is kept out of the columns instead (the pricing forbids it).  The pricing at a node
+must price each row's dual sigma_f: the value of a configuration is pi . a_c + sum_f sigma_f h_f(c), quadratic in
+the tenants for pairs, so it is an exact MILP per partition size (`price_sets`; HiGHS through scipy): a binary per
+operating point (service, batch) of the size, at most one per service, at least two tenants; the duty d = sum of the
+chosen times enters through t = 1/d and q_i = z_i t (exact for binary z: q_i <= t, q_i <= T z_i, q_i >= t - T (1 -
+z_i), sum_i e_i q_i = 1), a tenant's value is min(w_i q_i, u_i z_i) (pi_s min(1000 credit(b) / d, clip r_s) / r_s,
+as the master's coverage), its latency d + e_i <= budget (big-M on z_i), the memory of the set, forbidden pairs
+z_s + z_t <= 1, and a pair's indicator (<= both, or >= their sum - 1, by the sign of its dual).  One-tenant
+configurations (every batch and process count, either throughput rule) are enumerated.  The MILP's dual bound is
+the proven V_p; the sets it finds are columns (the greedy of solvers.exact.cg_pricing proposes more, filtered).
+
+Bound of a node (valid for every plan of the node, converged or not): with pi >= 0 and sigma_f >= 0 on rows with no
+upper limit, every plan of the node has sum_c x_c (pi . a_c + sigma . h_c) >= sum(pi) (x alpha for max-scale)
++ F, F = sum_f sigma_f (lo_f if sigma_f > 0 else hi_f); the left side is at most sum_L W_L y_L, W_L = sum_p
+n_L(p) max(V_p, 0), so GPUs >= (sum(pi) + F) / max_L W_L and alpha <= (G max_L W_L - F) / sum(pi).  A child's
+bound is never weaker than its parent's (a branch holds a subset of its plans).  The tree is best first (the
+weakest leaf split next, on its most fractional feature in the rule's order); the bound over the whole problem is
+the weakest over the open leaves (min-gpus: each rounded up; max-scale: the greatest), valid whenever it stops.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SizeData, _SoloTimer
+from solvers.exact.colgen import CgBound, _key, _Master, column_generation
+from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config
+from stsched.errors import InputError
+from stsched.problem import Instance
+from stsched.registry import Objective
+
+log = logging.getLogger(__name__)
+
+MIP_GAP = 1e-7  # the pricing MILP's relative gap (its optimum is widened by it in the bound)
+FRAC = 1e-6  # a count within this of a whole number is whole
+RULES = {"pairs": ("pair", "usage", "service"), "usage": ("usage", "pair", "service"),
+         "service": ("service", "usage", "pair")}  # the feature kinds a rule branches on, in its order
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A whole count of every plan: partitions holding both s and t (`pair`), s in a partition of `size`
+    (`usage`), or s at all (`service`)."""
+
+    kind: str
+    s: int
+    t: int = -1
+    size: float = 0.0
+
+    def count(self, c: Config) -> int:
+        ss = {x for x, _ in c.tenants}
+        if self.kind == "pair":
+            return int(self.s in ss and self.t in ss)
+        if self.kind == "usage":
+            return int(c.size == self.size and self.s in ss)
+        return int(self.s in ss)
+
+    def label(self, names) -> str:
+        if self.kind == "pair":
+            return f"{names[self.s]}+{names[self.t]} together"
+        if self.kind == "usage":
+            return f"{names[self.s]} in size {self.size:g}"
+        return f"{names[self.s]} partitions"
+
+
+Row = tuple[Feature, float, float]  # (feature, lower, upper): lo <= sum_c h(c) x_c <= hi
+
+
+def allowed(c: Config, rows: tuple[Row, ...]) -> bool:
+    """Whether a configuration may be used at all under the rows (a feature capped at 0 forbids it)."""
+    return all(not (hi <= 0 and f.count(c)) for f, _, hi in rows)
+
+
+# ------------------------------------------------------------------------------------------------- pricing
+def _mem_cap(instance: Instance, size: float) -> float:
+    lo, hi = 0.0, instance.device.memory_mb * 2 + 1.0
+    if _memory_ok(instance, size, hi):
+        return math.inf
+    for _ in range(50):  # the largest memory the configuration rule accepts (bisection on the rule itself)
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _memory_ok(instance, size, mid) else (lo, mid)
+    return hi  # (slightly above: the MILP may only admit more, which keeps its bound valid)
+
+
+def feature_value(c: Config, sig: dict[Feature, float]) -> float:
+    return sum(v * f.count(c) for f, v in sig.items() if v)
+
+
+def price_singles(sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rates: np.ndarray, clip: float,
+                  rows: tuple[Row, ...]) -> list[tuple[float, Config]]:
+    """Every one-tenant configuration of the size with its value (pi . a + sigma . h), the forbidden ones left out."""
+    out = []
+    for c in sd.singles:
+        if allowed(c, rows):
+            out.append((sum(pi[s] * a for s, a in coverage(c, rates, clip).items()) + feature_value(c, sig), c))
+    return out
+
+
+def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rates: np.ndarray,
+               clip: float, rows: tuple[Row, ...], time_limit: float = 60.0) -> tuple[float, Config | None]:
+    """The exact pricing of tenant sets (two tenants or more, one process) of size sd.size: (a proven upper bound on
+    every such configuration's value pi . a + sigma . h under the rows, the best configuration found or None).  See
+    the module docstring for the model."""
+    cap_mem = _mem_cap(instance, sd.size)
+    ctx = instance.device.context_mb
+    banned = {(f.s, f.size) for f, _, hi in rows if hi <= 0 and f.kind == "usage"}
+    banned_s = {f.s for f, _, hi in rows if hi <= 0 and f.kind == "service"}
+    keep = [i for i in range(len(sd.svc)) if (int(sd.svc[i]), sd.size) not in banned and int(sd.svc[i]) not in banned_s
+            and rates[sd.svc[i]] > 0 and sd.mem[i] <= cap_mem * (1 + 1e-9)]
+    if not keep or (instance.mechanism.max_tenants is not None and instance.mechanism.max_tenants < 2):
+        return -math.inf, None
+    lin_all = np.zeros(len(sd.svc))  # per-point constants of the features linear in the tenants
+    for f, v in sig.items():
+        if v and f.kind in ("usage", "service") and (f.kind == "service" or f.size == sd.size):
+            lin_all[sd.svc == f.s] += v
+    up = {f.s for f, v in sig.items() if f.kind == "pair" and v > 0} | {f.t for f, v in sig.items()
+                                                                           if f.kind == "pair" and v > 0}
+    # a set's tenant of dual 0 with no positive feature adds nothing but time and memory
+    # (so of such a service only its points of least time and memory are kept: exact, and a smaller model)
+    useless = {int(sd.svc[i]) for i in keep} - {int(sd.svc[i]) for i in keep if pi[sd.svc[i]] > 0 or lin_all[i] > 0}
+    useless -= up
+    keep = [i for i in keep if int(sd.svc[i]) not in useless or not any(
+        int(sd.svc[j]) == int(sd.svc[i]) and sd.e[j] <= sd.e[i] and sd.mem[j] <= sd.mem[i]
+        and (sd.e[j], sd.mem[j], j) < (sd.e[i], sd.mem[i], i) for j in keep)]
+    if keep:  # a point too long to share its budget with the shortest point of another service is in no set
+        short = {}
+        for i in keep:
+            short[int(sd.svc[i])] = min(short.get(int(sd.svc[i]), math.inf), float(sd.e[i]))
+        other = {s: min((v for t, v in short.items() if t != s), default=math.inf) for s in short}
+        keep = [i for i in keep if sd.e[i] + other[int(sd.svc[i])] + sd.e[i] <= sd.budget[i] * (1 + 1e-6) + 1e-9]
+    svcs = sorted({int(sd.svc[i]) for i in keep})
+    if len(svcs) < 2:
+        return -math.inf, None
+    n = len(keep)
+    e = sd.e[keep].astype(float)
+    budget = sd.budget[keep] * (1 + 1e-6) + 1e-9  # the checker's tolerance (stsched.layouts.fits)
+    svc = sd.svc[keep]
+    r = rates[svc]
+    w = pi[svc] * sd.cred[keep] / r  # value per unit of 1/d
+    u = pi[svc] * clip
+    short = {int(x): float(e[svc == x].min()) for x in svcs}
+    other = np.array([min(v for t, v in short.items() if t != int(x)) for x in svc])
+    t_lo, t_hi = 1.0 / float(budget.max()), 1.0 / float((e + other).min())
+    pair_sig = [(f, v) for f, v in sig.items() if f.kind == "pair" and v and f.s in svcs and f.t in svcs]
+    lin = lin_all[keep]
+    forbid = [(f.s, f.t) for f, _, hi in rows if hi <= 0 and f.kind == "pair"]
+    # variables: z (n), q (n), v (n), t (1), y (pairs)
+    nz, m = n, len(pair_sig)
+    nv = 3 * n + 1 + m
+    iz, iq, iv, it = 0, n, 2 * n, 3 * n
+    cost = np.zeros(nv)
+    cost[iv:iv + n] = -1.0
+    cost[iz:iz + n] = -lin
+    for k, (_, v) in enumerate(pair_sig):
+        cost[it + 1 + k] = -v
+    A, lo, hi = [], [], []
+
+    def row(coefs: dict[int, float], lower: float, upper: float) -> None:
+        a = np.zeros(nv)
+        for j, x in coefs.items():
+            a[j] += x
+        A.append(a), lo.append(lower), hi.append(upper)
+
+    by_s: dict[int, list[int]] = {}
+    for i in range(n):
+        by_s.setdefault(int(svc[i]), []).append(i)
+    for s, idx in by_s.items():
+        row({iz + i: 1.0 for i in idx}, -np.inf, 1.0)
+    kmax = instance.mechanism.max_tenants
+    row({iz + i: 1.0 for i in range(n)}, 2.0, float(kmax) if kmax else np.inf)
+    row({iq + i: float(e[i]) for i in range(n)}, 1.0, 1.0)  # t * d = 1
+    for i in range(n):
+        row({iq + i: 1.0, it: -1.0}, -np.inf, 0.0)  # q <= t
+        row({iq + i: 1.0, iz + i: -1.0 / float(e[i] + other[i])}, -np.inf, 0.0)  # q <= z / (shortest duty with i)
+        row({iq + i: 1.0, it: -1.0, iz + i: -t_hi}, -t_hi, np.inf)  # q >= t - T (1 - z)
+        row({iv + i: 1.0, iq + i: -float(w[i])}, -np.inf, 0.0)
+        row({iv + i: 1.0, iz + i: -float(u[i])}, -np.inf, 0.0)
+    d_max = float(budget.max())
+    for s, idx in by_s.items():  # d + e_s <= budget_s when s is a tenant (one budget per service)
+        b_s = float(budget[idx[0]])
+        big_m = max(0.0, d_max - b_s)
+        lat = {iz + j: float(e[j]) for j in range(n)}
+        for i in idx:
+            lat[iz + i] += float(e[i]) + big_m
+        row(lat, -np.inf, b_s + big_m)
+    if math.isfinite(cap_mem):
+        row({iz + i: float(sd.mem[keep[i]] - ctx) for i in range(n)}, -np.inf, cap_mem - ctx)
+    for s, t in forbid:
+        if s in by_s and t in by_s:
+            row({**{iz + i: 1.0 for i in by_s[s]}, **{iz + i: 1.0 for i in by_s[t]}}, -np.inf, 1.0)
+    for k, (f, v) in enumerate(pair_sig):
+        j = it + 1 + k
+        zs, zt = {iz + i: 1.0 for i in by_s[f.s]}, {iz + i: 1.0 for i in by_s[f.t]}
+        if v > 0:  # the indicator is pushed up: cap it by each tenant
+            row({j: 1.0, **{a: -1.0 for a in zs}}, -np.inf, 0.0)
+            row({j: 1.0, **{a: -1.0 for a in zt}}, -np.inf, 0.0)
+        else:  # pushed down: at least both tenants' sum - 1
+            row({j: 1.0, **{a: -1.0 for a in zs}, **{a: -1.0 for a in zt}}, -1.0, np.inf)
+    import highspy
+
+    from solvers.exact.milp import quiet_highs
+
+    lb = np.zeros(nv)
+    ub = np.full(nv, highspy.kHighsInf)
+    ub[iz:iz + n], ub[iq:iq + n], ub[it + 1:] = 1.0, t_hi, 1.0
+    lb[it], ub[it] = t_lo, t_hi
+    h = quiet_highs()
+    h.setOptionValue("mip_rel_gap", MIP_GAP)
+    h.setOptionValue("time_limit", float(max(time_limit, 0.05)))
+    h.addVars(nv, lb, ub)
+    h.changeColsCost(nv, np.arange(nv, dtype=np.int32), cost)
+    mat = np.array(A)
+    nz_r, nz_c = np.nonzero(mat)
+    starts = np.searchsorted(nz_r, np.arange(len(A))).astype(np.int32)
+    inf = highspy.kHighsInf
+    h.addRows(len(A), np.array([x if math.isfinite(x) else -inf for x in lo]),
+              np.array([x if math.isfinite(x) else inf for x in hi]), len(nz_r), starts, nz_c.astype(np.int32),
+              mat[nz_r, nz_c])
+    h.changeColsIntegrality(n, np.arange(iz, iz + n, dtype=np.int32),
+                            np.array([highspy.HighsVarType.kInteger] * n))
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    # a valid bound whatever the MILP's status: every tenant's and feature's most, and HiGHS's dual bound (or, when
+    # it says optimal, its optimum widened by the gap tolerance: its dual bound can be stale, docs/SOLVERS.md)
+    best_s = {s: max(max(float(u[i]), 0.0) + max(float(lin[i]), 0.0) for i in idx) for s, idx in by_s.items()}
+    trivial = sum(sorted(best_s.values(), reverse=True)[: kmax or len(best_s)]) + sum(max(v, 0.0) for _, v in pair_sig)
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return -math.inf, None
+    has = info.primal_solution_status == 2
+    dual = -float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e30 else trivial
+    if status == highspy.HighsModelStatus.kOptimal and has:
+        obj = -float(info.objective_function_value)
+        dual = min(dual, obj + MIP_GAP * abs(obj) + 1e-9)
+    bound = min(dual + 1e-7 * abs(dual) + 1e-10, trivial)
+    x = np.asarray(h.getSolution().col_value) if has else None
+    if x is None:
+        return bound, None
+    pts = sorted((keep[i] for i in range(n) if x[iz + i] > 0.5), key=lambda i: sd.svc[i])
+    if len(pts) < 2:
+        return bound, None
+    d = float(sum(sd.e[i] for i in pts))
+    if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-6) + 1e-9 for i in pts):
+        return bound, None
+    c = shared_config(instance, sd.size, tuple(int(sd.svc[i]) for i in pts), tuple(int(sd.batch[i]) for i in pts), d)
+    return bound, (c if c is not None and allowed(c, rows) else None)
+
+
+# ------------------------------------------------------------------------------------------------- a node's LP
+class _RowMaster(_Master):
+    """colgen's restricted master with a row per branching feature (lo <= sum_c h_f(c) x_c <= hi) and costly
+    slacks that keep it feasible (their duals are finite; the Lagrangian bound holds for any duals)."""
+
+    def __init__(self, instance: Instance, layouts, active: list[int], objective: Objective, rows: tuple[Row, ...]):
+        self.ncols = 0
+        super().__init__(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
+        self.row_feat: dict[Feature, int] = {}
+        penalty = 10.0 * max(instance.gpus, len(active)) if not self.maxi else 1e3
+        for f, lo, hi in rows:
+            if hi <= 0:
+                continue  # forbidden: kept out of the columns and the pricing instead
+            self.row_feat[f] = self.n_rows
+            self.n_rows += 1
+            self.h.addRow(lo if lo > 0 else -self.inf, hi if math.isfinite(hi) else self.inf, 0,
+                          np.zeros(0, dtype=np.int32), np.zeros(0))
+            if lo > 0:
+                self._add(penalty, [self.row_feat[f]], [1.0])
+        if not self.maxi:
+            self.add_artificials(active, penalty)
+        self.first_config = self.ncols
+
+    def _add(self, cost: float, idx: list[int], val: list[float]) -> None:
+        super()._add(cost, idx, val)
+        self.ncols += 1
+
+    def add_config(self, c: Config, cov: dict[int, float]) -> None:
+        idx, val = [self.row_size[c.size]] + [self.row_serv[s] for s in cov], [1.0] + list(cov.values())
+        for f, r in self.row_feat.items():
+            if f.count(c):
+                idx.append(r), val.append(1.0)
+        self._add(0.0, idx, val)
+
+    def config_values(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().col_value[self.first_config:self.ncols], dtype=float)
+
+
+@dataclass
+class _Ctx:
+    instance: Instance
+    objective: Objective
+    layouts: tuple
+    data: dict
+    rates: np.ndarray
+    active: list[int]
+    clip: float
+    pricer: Pricer
+    opts: CgOptions
+    clock: object
+    deadline: float
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node's LP: `bound` valid for every plan of the node (fractional), the restricted master's `value`, whether
+    it `converged` (the exact pricing proved no column improves it), its columns and their values `x`."""
+
+    rows: tuple[Row, ...]
+    bound: float
+    value: float
+    converged: bool
+    columns: tuple[Config, ...]
+    x: tuple[float, ...]
+    rounds: int
+
+
+def lagrange(ctx: _Ctx, pi: np.ndarray, sig: dict[Feature, float], ub: dict[float, float],
+             rows: tuple[Row, ...]) -> float:
+    """The node's Lagrangian bound of the module docstring."""
+    total = float(pi.sum())
+    extra = 0.0
+    for f, lo, hi in rows:
+        v = sig.get(f, 0.0)
+        if v:
+            extra += v * (lo if v > 0 else hi)
+    w = max(sum(L.count(p) * max(ub.get(p, 0.0), 0.0) for p in set(L)) for L in ctx.layouts)
+    if ctx.objective is Objective.MIN_GPUS:
+        r = total + extra
+        return 0.0 if r <= 0 else (math.inf if w <= 0 else r / w)
+    g = float(ctx.instance.gpus)
+    if total <= 0:
+        return math.inf if g * w - extra >= 0 else 0.0
+    return max((g * w - extra) / total, 0.0)
+
+
+def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floor: float) -> Node:
+    """The configuration LP of the plans under `rows` by column generation with the exact pricing, from the
+    `start` columns (those the rows allow); `floor`: a bound already known for the node (its parent's)."""
+    maxi = ctx.objective is Objective.MAX_SCALE
+    master = _RowMaster(ctx.instance, ctx.layouts, ctx.active, ctx.objective, rows)
+    cols: list[Config] = []
+    keys: set[tuple] = set()
+
+    def add(c: Config) -> None:
+        if _key(c) not in keys and allowed(c, rows):
+            keys.add(_key(c))
+            cols.append(c)
+            master.add_config(c, coverage(c, ctx.rates, ctx.clip))
+
+    for sd in ctx.data.values():  # every allowed one-tenant configuration (few at these sizes)
+        for c in sd.singles:
+            add(c)
+    for c in start:
+        add(c)
+    bound, value, converged, rounds = floor, math.nan, False, 0
+    better = (lambda a, b: a < b) if maxi else (lambda a, b: a > b)
+    while rounds < ctx.opts.max_rounds and ctx.clock() < ctx.deadline:
+        rounds += 1
+        lp = master.solve()
+        if lp is None:
+            break
+        value, dual, mu = lp
+        pi = np.zeros(len(ctx.rates))
+        for s, r in master.row_serv.items():
+            pi[s] = max(0.0, float(dual[r]))
+        sig = {}
+        for f, lo, hi in rows:
+            if f in master.row_feat:
+                v = float(dual[master.row_feat[f]])
+                sig[f] = max(v, 0.0) if not math.isfinite(hi) else (min(v, 0.0) if lo <= 0 else v)
+        ub: dict[float, float] = {}
+        new: list[Config] = []
+        for p, sd in ctx.data.items():
+            thr = mu[p] * (1 + TOL) + 1e-12
+            singles = price_singles(sd, pi, sig, ctx.rates, ctx.clip, rows)
+            top = max((v for v, _ in singles), default=-math.inf)
+            left = ctx.deadline - ctx.clock()
+            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05))
+            ub[p] = max(top, v_sets)
+            new += [c for v, c in sorted(singles, key=lambda x: -x[0])[:5] if v > thr]
+            if c is not None:
+                new.append(c)
+            for _, g in ctx.pricer.columns(sd, pi, mu[p]):  # the greedy's sets, valued with the branch's duals
+                if allowed(g, rows) and sum(pi[s] * a for s, a in coverage(g, ctx.rates, ctx.clip).items()) \
+                        + feature_value(g, sig) > thr:
+                    new.append(g)
+        lag = lagrange(ctx, pi, sig, ub, rows)
+        if better(lag, bound):
+            bound = lag
+        log.debug("node round %d: master %.6g lagrange %.6g bound %.6g, %d new columns, pricing slack %s", rounds, value,
+                  lag, bound, len(new), {p: round(ub[p] - mu[p], 6) for p in ub})
+        if all(ub[p] <= mu[p] * (1 + ctx.opts.eps) + 1e-9 for p in ctx.data):
+            converged = True
+            break
+        if (bound - value if maxi else value - bound) <= ctx.opts.gap * abs(value) + 1e-9:
+            converged = True
+            break
+        new = [c for c in new if _key(c) not in keys]
+        if not new:
+            break
+        for c in new:
+            add(c)
+    x = tuple(master.config_values()) if math.isfinite(value) else ()
+    return Node(rows, bound, value, converged, tuple(cols), x, rounds)
+
+
+# ------------------------------------------------------------------------------------------------- the tree
+def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
+    """The branching feature of a node: in the rule's order of kinds, the most fractional count of its LP."""
+    if not node.x:
+        return None
+    vals: dict[Feature, float] = {}
+    for c, x in zip(node.columns, node.x):
+        if x <= FRAC:
+            continue
+        ss = sorted({s for s, _ in c.tenants})
+        for s in ss:
+            for f in (Feature("service", s), Feature("usage", s, size=c.size)):
+                vals[f] = vals.get(f, 0.0) + x
+        for i, s in enumerate(ss):
+            for t in ss[i + 1:]:
+                f = Feature("pair", s, t)
+                vals[f] = vals.get(f, 0.0) + x
+    for kind in RULES[rule]:
+        best, best_frac = None, FRAC
+        for f, v in sorted(vals.items(), key=lambda kv: (kv[0].s, kv[0].t, kv[0].size)):
+            if f.kind != kind:
+                continue
+            fr = min(v - math.floor(v), math.ceil(v) - v)
+            if fr > best_frac + 1e-12:
+                best, best_frac = (f, v), fr
+        if best is not None:
+            return best
+    return None
+
+
+def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row, ...]:
+    old = {g: (a, b) for g, a, b in rows}
+    a, b = old.get(f, (0.0, math.inf))
+    return tuple((g, x, y) for g, x, y in rows if g != f) + ((f, max(a, lo), min(b, hi)),)
+
+
+def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(), max_nodes: int = 15,
+                rule: str = "pairs", root: CgBound | None = None):
+    """The bound of a best-first branch-and-price on configuration features (`rule`: pairs, usage or service, the
+    kind branched on first) with at most `max_nodes` node LPs (the root's exact re-pricing included) within
+    `opts.time_limit_s` in all (on `opts.clock`).  `root`: a converged column generation of the whole problem."""
+    from solvers.exact.cg_branch import BranchBound
+
+    if rule not in RULES:
+        raise InputError(f"bp_rule: expected slots, {', '.join(RULES)}; got {rule!r}")
+    t0 = time.perf_counter()
+    clock = time.perf_counter if opts.clock == "wall" else time.process_time
+    deadline = clock() + opts.time_limit_s
+    maxi = objective is Objective.MAX_SCALE
+    if root is None:
+        root = column_generation(instance, objective, opts)
+    names = instance.service_names
+
+    def whole(b: float) -> float:  # what a node's bound says of whole plans
+        if maxi:
+            return b
+        return float(max(1, math.ceil(b - 1e-6))) if math.isfinite(b) else math.inf
+
+    root_bound = whole(root.bound)
+    if not root.converged or max_nodes < 1:
+        return BranchBound(objective, root_bound, root, 0, 0, False, time.perf_counter() - t0, (("root", root_bound),))
+    layouts = root.layouts
+    timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
+        _Timer(instance, False, layouts)
+    data = _size_data(instance, timer)
+    rates = np.array([s.rate for s in instance.services], dtype=float)
+    active = [s for s, r in enumerate(rates) if r > 0]
+    n = len(active)
+    popts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
+    pricer = Pricer(instance, data, rates, root.clip_alpha if maxi else 1.0, popts)
+    ctx = _Ctx(instance, objective, layouts, data, rates, active, root.clip_alpha if maxi else 1.0, pricer, popts,
+               clock, deadline)
+    top = solve_node(ctx, (), root.configs, root.bound)
+    nodes, tie = 1, 1
+    sign = -1.0 if maxi else 1.0
+    heap: list[tuple[float, int, Node]] = [(sign * top.bound, 0, top)]
+    trail = [("root", whole(top.bound))]
+    settled: list[float] = []
+    while heap and nodes < max_nodes and clock() < deadline:
+        key, _, node = heap[0]
+        if not math.isfinite(key):
+            break  # the weakest leaf holds no plan: neither does any
+        choice = pick(node, rule)
+        if choice is None:  # nothing fractional to branch on: its bound caps the result
+            heapq.heappop(heap)
+            settled.append(node.bound)
+            break
+        heapq.heappop(heap)
+        f, v = choice
+        for lo, hi in ((0.0, float(math.floor(v))), (float(math.ceil(v)), math.inf)):
+            if nodes >= max_nodes or clock() >= deadline:
+                heapq.heappush(heap, (key, tie, node))  # unsplit: the parent's bound stands for this branch
+                tie += 1
+                break
+            rows = _merge(node.rows, f, lo, hi)
+            child = solve_node(ctx, rows, node.columns, node.bound)
+            nodes += 1
+            label = f"{f.label(names)} {'<= ' + format(hi, 'g') if math.isfinite(hi) else '>= ' + format(lo, 'g')}"
+            trail.append((label, whole(child.bound)))
+            log.info("configuration branching node %d (%s): bound %.6g, converged %s", nodes, label, child.bound,
+                     child.converged)
+            heapq.heappush(heap, (sign * child.bound, tie, child))
+            tie += 1
+    leaves = [node.bound for _, _, node in heap] + settled
+    if maxi:
+        bound = min(root.bound, max(leaves)) if leaves else 0.0
+    else:
+        bound = max(root_bound, min(whole(b) for b in leaves)) if leaves else math.inf
+    return BranchBound(objective, bound, root, nodes, len(heap), not heap,
+                       time.perf_counter() - t0, tuple(trail))
+
+
+__all__ = ["Feature", "Node", "RULES", "allowed", "lagrange", "pick", "price_sets", "price_singles", "ryan_foster",
+           "solve_node"]
