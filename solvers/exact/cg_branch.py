@@ -107,8 +107,12 @@ def branch_and_price(instance: Instance, objective: Objective, opts: CgOptions =
             child_rows = rows + ((coefs, lo, hi),)
             label = f"{name} {'<= ' + format(hi, 'g') if math.isfinite(hi) else '>= ' + format(lo, 'g')}"
             left = max(deadline - clock(), 1e-3)
-            child = column_generation(instance, objective, replace(opts, time_limit_s=left), y_rows=child_rows,
-                                      start=r.configs)
+            try:
+                child = column_generation(instance, objective, replace(opts, time_limit_s=left), y_rows=child_rows,
+                                          start=r.configs)
+            except RuntimeError as e:  # HiGHS left the branch's master unsolved (seen: MPS 8 services, seed 2,
+                log.warning("branch-and-price node (%s): %s; the parent's bound stands", label, e)  # min-gpus)
+                child = replace(r, converged=False)  # (a branch holds a subset of its parent's plans)
             nodes += 1
             # a branch holds a subset of its parent's plans: its bound is never weaker
             frac = min(child.bound, r.bound) if maxi else max(child.bound, r.bound)
