@@ -62,12 +62,13 @@ class CgSolverOptions:
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
     if better than the warm start, starts the master), 0 (default) to skip it: measured worse than the heuristic.
-    bp_nodes: node LPs of a branch-and-price after the column generation (the bound of its open leaves, never
-    weaker than the LP's), 0 or 1 (default): none.
-    bp_rule: what it branches on: slots (default: slot and layout counts, solvers.exact.cg_branch), or the
-    configurations (solvers.exact.cg_ryan, exact MILP pricing under the branching rows): pairs (Ryan-Foster: the
-    partitions holding two services together, then a service's partitions of one size, then its partitions), usage
-    (a service's partitions of one size first) or service (a service's partitions first).
+    bp_nodes: node LPs of a branch-and-price after the column generation, 0 or 1 (default): none.
+    (The bound of its open leaves, never weaker than the LP's.)
+    bp_rule: what it branches on: slots (slot/layout counts), or configurations: pairs, usage or service.
+    slots (default): solvers.exact.cg_branch; the others solvers.exact.cg_ryan (exact MILP pricing under the
+    branching rows): pairs (Ryan-Foster: the partitions holding two services together first, then a service's
+    partitions of one size, then all its partitions), usage (a service's partitions of one size first), service
+    (all of a service's partitions first).
     master_share: (min-gpus with the neighbourhood search) share of the time left after the column generation for
     the integer master over the columns; the neighbourhood search gets the rest.
     lns_free: (min-gpus) GPUs freed per move of the neighbourhood search around the integer master's plan
