@@ -161,7 +161,7 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
     lin = lin_all[keep]
     forbid = [(f.s, f.t) for f, _, hi in rows if hi <= 0 and f.kind == "pair"]
     # variables: z (n), q (n), v (n), t (1), y (pairs)
-    nz, m = n, len(pair_sig)
+    m = len(pair_sig)
     nv = 3 * n + 1 + m
     iz, iq, iv, it = 0, n, 2 * n, 3 * n
     cost = np.zeros(nv)
@@ -241,8 +241,15 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
     # it says optimal, its optimum widened by the gap tolerance: its dual bound can be stale, docs/SOLVERS.md)
     best_s = {s: max(max(float(u[i]), 0.0) + max(float(lin[i]), 0.0) for i in idx) for s, idx in by_s.items()}
     trivial = sum(sorted(best_s.values(), reverse=True)[: kmax or len(best_s)]) + sum(max(v, 0.0) for _, v in pair_sig)
-    if status == highspy.HighsModelStatus.kInfeasible:
-        return -math.inf, None
+    if status == highspy.HighsModelStatus.kInfeasible:  # every set holds a feasible pair: trusted if none is
+        d2 = e[:, None] + e[None, :]
+        ok = (d2 + e[:, None] <= budget[:, None]) & (d2 + e[None, :] <= budget[None, :]) & (svc[:, None] != svc[None, :])
+        if math.isfinite(cap_mem):
+            mem_k = sd.mem[keep].astype(float)
+            ok &= mem_k[:, None] + mem_k[None, :] - ctx <= cap_mem
+        for s, t in forbid:
+            ok &= ~(((svc[:, None] == s) & (svc[None, :] == t)) | ((svc[:, None] == t) & (svc[None, :] == s)))
+        return (trivial if ok.any() else -math.inf), None
     has = info.primal_solution_status == 2
     dual = -float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e30 else trivial
     if status == highspy.HighsModelStatus.kOptimal and has:
