@@ -28,10 +28,11 @@ class CgOptions:
     `per_size` columns added per size and round, `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio
     of the starting duty grid of the upper bound, `tight` the narrowest interval it refines for the bound's sake,
     `refine` its refinement steps and `nodes` its branch-and-bound nodes per pricing call (both raised while an
-    exact pricing cannot decide; `refine` also doubled, up to `max_refine`, after an exact pricing whose steps ran out
-    with a loose interval on top, `nodes` up to `max_nodes` after one in which an interval ran out of nodes), `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian
-    bounds while the greedy search finds columns (each also when it finds none and at the end), `smoothing` the
-    Wentges weight (`auto_smoothing`: adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances."""
+    exact pricing cannot decide; `refine` also doubled, up to `max_refine`, after an exact pricing whose steps ran
+    out with a loose interval on top, `nodes` up to `max_nodes` after one in which an interval ran out of nodes),
+    `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian bounds while the greedy search
+    finds columns (each also when it finds none and at the end), `smoothing` the Wentges weight (`auto_smoothing`:
+    adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances."""
 
     time_limit_s: float = 60.0
     max_rounds: int = 500

@@ -27,7 +27,8 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   services: docs/RESULTS.md, "Cluster scale").
 * **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
-  duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
+  duals are priced.  With `auto_smoothing` the weight a is adapted each round (solvers.exact.cg_stabilise; off by
+  default).  The generation stops, converged, once the best bound is within `gap` of the master's value
   (or the exact pricing at the master's duals finds nothing worth more than (1 + eps) times its dual).
 * **branches** (solvers.exact.cg_branch): rows on the GPUs per layout y restrict the master; the bound below then
   becomes the best y of a small LP over the layouts under those rows (`_lagrange_rows`), valid for the branch.
