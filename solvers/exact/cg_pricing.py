@@ -28,9 +28,11 @@ class CgOptions:
     `per_size` columns added per size and round, `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio
     of the starting duty grid of the upper bound, `tight` the narrowest interval it refines for the bound's sake,
     `refine` its refinement steps and `nodes` its branch-and-bound nodes per pricing call (both raised while an
-    exact pricing cannot decide), `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian
-    bounds while the greedy search finds columns (each also when it finds none and at the end), `smoothing` the
-    Wentges weight, `eps`/`gap` the convergence tolerances."""
+    exact pricing cannot decide; `refine` also doubled, up to `max_refine`, after an exact pricing whose steps ran
+    out with a loose interval on top, `nodes` up to `max_nodes` after one in which an interval ran out of nodes),
+    `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian bounds while the greedy search
+    finds columns (each also when it finds none and at the end), `smoothing` the Wentges weight (`auto_smoothing`:
+    adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances."""
 
     time_limit_s: float = 60.0
     max_rounds: int = 500
@@ -39,7 +41,8 @@ class CgOptions:
     pool: int = 120
     grid: float = 1.1
     tight: float = 0.002  # duty intervals are bisected (best first) down to this relative width
-    refine: int = 400  # interval refinement steps per pricing call (each a bound, a search or a bisection)
+    refine: int = 1600  # interval refinement steps per pricing call (each a bound, a search or a bisection) ...
+    max_refine: int = 6_400  # ... doubled up to this after an exact pricing whose steps ran out on a loose interval
     bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
     max_nodes: int = 320_000
@@ -53,6 +56,8 @@ class CgOptions:
     keep: int = 30  # the best sets the exact pricing's branch and bound keeps per duty interval (columns)
     few_per: int = 50  # the greedy's improving columns below services / few_per: price exactly (0: only when none)
     disjoint: bool = True  # the greedy also proposes a packing of sets with distinct services (several per service)
+    auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
+    # not help at 1,024 services, docs/SOLVERS.md)
 
 
 # ------------------------------------------------------------------------------------------------- pricing data
@@ -126,6 +131,7 @@ class Pricer:
         active = int((rates > 0).sum())
         self.core = opts.core if active > opts.core_above else 0  # the knapsack DP's core (0: every service)
         self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
+        self.short_refines = 0  # exact pricings whose refinement steps ran out above the threshold
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
         self._dp: dict[tuple, tuple] = {}  # the last intervals' knapsack tables (the branch and bound reuses them)
@@ -293,6 +299,8 @@ class Pricer:
             else:
                 heapq.heappush(heap, (neg, d0, d1, 3, hit))  # as tight as it gets
         top = -heap[0][0] if heap else 0.0
+        if exact and steps >= self.refine and top > max(thr, best) and heap[0][3] < 3:
+            self.short_refines += 1  # the steps ran out with an interval still loose: its bound stands
         return max(best, top, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
 
     def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:

@@ -27,7 +27,8 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   services: docs/RESULTS.md, "Cluster scale").
 * **stabilisation** (Wentges smoothing): the pricing point is a * (the duals of the best Lagrangian bound so far)
   + (1 - a) * (the master's duals); when nothing found there improves the master (a mis-price) the master's own
-  duals are priced.  The generation stops, converged, once the best bound is within `gap` of the master's value
+  duals are priced.  With `auto_smoothing` the weight a is adapted each round (solvers.exact.cg_stabilise; off by
+  default).  The generation stops, converged, once the best bound is within `gap` of the master's value
   (or the exact pricing at the master's duals finds nothing worth more than (1 + eps) times its dual).
 * **branches** (solvers.exact.cg_branch): rows on the GPUs per layout y restrict the master; the bound below then
   becomes the best y of a small LP over the layouts under those rows (`_lagrange_rows`), valid for the branch.
@@ -54,6 +55,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SoloTimer
+from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
 from stsched.errors import InputError
@@ -316,7 +318,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
         return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
                        clip, tuple(columns), layouts, ())
-    prev_value, degenerate, fallbacks = math.nan, 0, 0
+    prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
+    weight = opts.smoothing  # the Wentges weight (adapted each round when `auto_smoothing`)
+    auto = AutoSmoothing() if opts.auto_smoothing and opts.smoothing > 0 else None
     while rounds < opts.max_rounds:
         rounds += 1
         c_master = clock()
@@ -340,7 +344,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         lag = None
         c_price = clock()
         # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
-        a = opts.smoothing if center is not None else 0.0
+        a = weight if center is not None else 0.0
         new: list[Config] = []
         while True:
             if a > 0:
@@ -348,9 +352,14 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 mu_s = {p: a * center[1][p] + (1 - a) * mu[p] for p in mu}
             else:
                 pi_s, mu_s = pi, mu
-            # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
-            cand = [c for sd in data.values() for _, c in pricer.columns(sd, pi_s, mu_s[sd.size])
-                    if _key(c) not in keys]
+            top: dict[float, tuple[float, Config]] = {}  # the best configuration found per size at pi_s
+            cand = []
+            for sd in data.values():
+                got = pricer.columns(sd, pi_s, mu_s[sd.size])
+                if got:
+                    top[sd.size] = max(got, key=lambda x: x[0])
+                # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
+                cand += [c for _, c in got if _key(c) not in keys]
             good = [c for c in cand if improves(c, pi, mu)]
             if len(good) >= few and not last and rounds % opts.bound_every != 0:
                 new = cand
@@ -359,14 +368,26 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             exact = len(good) < few and not last
             ub: dict[float, float] = {}
             for p, sd in data.items():
+                fb = pricer.fallbacks
                 ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
                 cand += [c for _, c in more if _key(c) not in keys]
+                if more and more[0][0] > top.get(p, (-math.inf,))[0]:
+                    top[p] = more[0]
+                log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks", rounds, p,
+                          ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
+                          (more[0][0] / mu_s[p]) if more and mu_s[p] > 0 else 0.0, pricer.fallbacks - fb)
             if exact and pricer.fallbacks > fallbacks and pricer.nodes < opts.max_nodes:
                 pricer.nodes *= 2  # intervals ran out of nodes (their loose knapsack bound stood): search deeper
-            fallbacks = pricer.fallbacks
+            if exact and pricer.short_refines > short and pricer.refine < opts.max_refine:
+                pricer.refine *= 2  # the refinement stopped on a loose interval (its bound stood): refine further
+            fallbacks, short = pricer.fallbacks, pricer.short_refines
             lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows)
             log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
                       a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
+            if auto is not None and a > 0 and not y_rows:  # the next round's weight (cg_stabilise)
+                up = ascent_towards_master(pi, pi_s, {p: c for p, (_, c) in top.items()}, ub, layouts, pricer.value,
+                                           not maxi, value)
+                weight = auto.update(a, up)
             if better(lag, best_lag):
                 best_lag, center = lag, (pi_s, mu_s)
             if better(lag, bound):
@@ -390,8 +411,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             degenerate += 1
         prev_value = value
         log.info("round %d: master %.6g (%.3f s) lagrange %s best %.6g, pricing %.3f s, %d new columns, "
-                 "%d degenerate so far, nodes %d", rounds, value, c_master,
-                 "-" if lag is None else f"{lag:.6g}", bound, clock() - c_price, len(new), degenerate, pricer.nodes)
+                 "%d degenerate so far, nodes %d, refine %d, weight %.2f, %.1f s spent", rounds, value, c_master,
+                 "-" if lag is None else f"{lag:.6g}", bound, clock() - c_price, len(new), degenerate, pricer.nodes,
+                 pricer.refine, a, clock() - deadline + opts.time_limit_s)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
