@@ -23,6 +23,9 @@ arrivals (same routing) in four variants:
   own tenant (a host's delays add milliseconds: a short batch's ratio spreads far more than a long one's);
 - `calib/tenant/idle+host`: and from those of its own class: dispatched back to back, or ending an idle period
   (a shared host runs the two differently: `stsched.simulation.host.BatchTimeQuantiles`);
+- `calib/replay+host`: batch times replayed from the calibration run's sequence of ratios, per tenant, from a
+  random offset (`stsched.simulation.replay`: the host's slow spells keep their lengths instead of being drawn
+  batch by batch);
 - `own+host`: batch times drawn from the compared run's OWN measured ratios and its own host overhead: not a
   prediction (it reads the run it is compared with) but a check of the simulator's queueing model: what remains
   here is the simulator's, what `calib+host` adds on top is the host's drift between runs;
@@ -38,7 +41,8 @@ one run is no reference.  For each seed the executor runs `--repeats` R times (d
 after the seed's calibration run; its reference SLO attainment and p99 are the **medians over the R runs**.  The
 prediction (`calib/tenant+host`, the default model: everything measured before the runs it predicts) is simulated
 R times on the same arrivals and routing with independent draws of the batch-time ratios; its attainment and p99
-are the medians over those.  A seed **passes** when the prediction's attainment is within 2 points of the
+are the medians over those (the rule's rows name the model; `calib/replay+host` is judged the same way, as a
+second model fixed with the rule).  A seed **passes** when the prediction's attainment is within 2 points of the
 executor's and its p99 within 15 % of the executor's median p99 (0.85 <= ratio <= 1.15).  The rows keep every run
 (`rep`), and the rule's row the executor's p99 range over its R runs (it covers the executor's median p99 with
 probability 1 - 2 / 2^R: 75 % at R = 3, 94 % at R = 5) and its spread (max / min).
@@ -156,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             res, host, cond = run(seed)
             runs.append(res)
             rows.extend(_compared(seed, rep, res, host, cond, calib, q, noise.cv, inst, plan, duration))
-        rules.append(_rule(seed, runs, calib, inst, plan, duration))
+        for model in RULE_MODELS:
+            rules.append(_rule(seed, runs, calib, inst, plan, duration, model))
     out = results_dir(EXPERIMENT) / "rows.csv"
     pd.DataFrame(rows).to_csv(out, index=False)
     pd.DataFrame(rules).to_csv(out.with_name("rule.csv"), index=False)
@@ -167,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             "gap_ms", "wake_ms", "wake_batches", "ratio_median", "ratio_p90", "busy_median", "idle_median",
             "load_start", "load_end", "wall_s", "cpu_s"]
     print(markdown_table(rows, [c for c in cols if any(c in r for r in rows)]))
-    print("\npass rule (module docstring): medians over the executor's runs and over as many draws of calib/tenant+host")
+    print("\npass rule (module docstring): medians over the executor's runs and over as many draws of the model")
     print(markdown_table(rules, list(rules[0])))
-    print(f"passed: {sum(bool(r['pass']) for r in rules)} of {len(rules)} seeds")
+    for model in RULE_MODELS:
+        mine = [r for r in rules if r["model"] == model]
+        print(f"{model}: passed {sum(bool(r['pass']) for r in mine)} of {len(mine)} seeds")
     return 0
 
 
@@ -201,6 +208,9 @@ def _compared(seed, rep, res, host, cond, calib, q, noise_cv, inst, plan, durati
                                       ("own+host", o, own, False, False),
                                       ("own/tenant/idle+host", o, own, True, True)):
         rows.append(_row(seed, f"sim {name}", sim(0.0, ov, src.batch_factors(cond_, per)), ex, rep=rep))
+        if name == "calib/tenant/idle+host":
+            rows.append(_row(seed, "sim calib/replay+host", sim(0.0, calib.overhead, calib.trace.batch_factors()),
+                             ex, rep=rep))
     return rows
 
 
@@ -213,17 +223,23 @@ def _redrawn(factors, k: int, seed: int):
     return draw
 
 
-def _rule(seed, runs, calib, inst, plan, duration) -> dict[str, object]:
-    """The pass rule's row for one seed: the executor's medians over its runs against the prediction's medians
-    over as many independent draws (module docstring)."""
+#: the predictions the pass rule judges (module docstring): the default model first
+RULE_MODELS = ("calib/tenant+host", "calib/replay+host")
+
+
+def _rule(seed, runs, calib, inst, plan, duration, model) -> dict[str, object]:
+    """The pass rule's row for one seed and one model of `RULE_MODELS`: the executor's medians over its runs
+    against the prediction's medians over as many independent draws (module docstring)."""
     from stsched.simulation import SimOptions, simulate
 
-    factors = calib.exec_ratio.batch_factors(False, True)
+    factors = (calib.exec_ratio.batch_factors(False, True) if model == "calib/tenant+host"
+               else calib.trace.batch_factors())
     opts = SimOptions(duration_s=duration, seed=seed, noise_cv=0.0, exec_model="fixed", host=calib.overhead)
     preds = [simulate(inst, plan, runs[0].arrivals, opts, batch_factors=_redrawn(factors, k, seed)).summary
              for k in range(len(runs))]
-    return verdict(seed, [r.summary.slo_attainment for r in runs], [r.summary.p99_ms for r in runs],
-                   [p.slo_attainment for p in preds], [p.p99_ms for p in preds])
+    ex = [r.summary for r in runs]
+    return {"model": model, **verdict(seed, [s.slo_attainment for s in ex], [s.p99_ms for s in ex],
+                                      [p.slo_attainment for p in preds], [p.p99_ms for p in preds])}
 
 
 def verdict(seed: int, exec_att, exec_p99, sim_att, sim_p99, points: float = 2.0, rel: float = 0.15,
@@ -245,3 +261,7 @@ def verdict(seed: int, exec_att, exec_p99, sim_att, sim_p99, points: float = 2.0
             "sim_attainment": round(s_att, 4), "sim_p99_median_ms": round(s_p99, 2),
             "d_attainment_pts": round(d_att, 2), "p99_vs_exec": round(ratio, 3),
             "pass": bool(abs(d_att) <= points * (1 + 1e-9) and abs(ratio - 1.0) <= rel * (1 + 1e-9))}
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_study(main))
