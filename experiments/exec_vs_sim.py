@@ -253,14 +253,18 @@ def verdict(seed: int, exec_att, exec_p99, sim_att, sim_p99, points: float = 2.0
     ex_att, ex_med = float(np.median(exec_att)), float(np.median(ex_p99))
     s_att, s_p99 = float(np.median(sim_att)), float(np.median(sim_p99))
     d_att = 100.0 * (s_att - ex_att)
-    ratio = s_p99 / ex_med
+    # an infinite p99 (more than 1 % of the requests unserved by the horizon: a saturated run) has no ratio
+    finite = math.isfinite(ex_med) and math.isfinite(s_p99) and ex_med > 0
+    ratio = s_p99 / ex_med if finite else None
+    spread = float(ex_p99.max() / ex_p99.min()) if np.isfinite(ex_p99).all() and ex_p99.min() > 0 else None
     return {"seed": seed, "runs": len(ex_p99), "exec_attainment": round(ex_att, 4),
             "exec_p99_median_ms": round(ex_med, 2), "exec_p99_min_ms": round(float(ex_p99.min()), 2),
             "exec_p99_max_ms": round(float(ex_p99.max()), 2),
-            "exec_p99_spread": round(float(ex_p99.max() / ex_p99.min()), 3),
+            "exec_p99_spread": None if spread is None else round(spread, 3),
             "sim_attainment": round(s_att, 4), "sim_p99_median_ms": round(s_p99, 2),
-            "d_attainment_pts": round(d_att, 2), "p99_vs_exec": round(ratio, 3),
-            "pass": bool(abs(d_att) <= points * (1 + 1e-9) and abs(ratio - 1.0) <= rel * (1 + 1e-9))}
+            "d_attainment_pts": round(d_att, 2), "p99_vs_exec": None if ratio is None else round(ratio, 3),
+            "pass": bool(ratio is not None and abs(d_att) <= points * (1 + 1e-9)
+                         and abs(ratio - 1.0) <= rel * (1 + 1e-9))}
 
 
 if __name__ == "__main__":

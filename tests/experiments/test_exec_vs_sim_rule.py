@@ -21,3 +21,10 @@ def test_medians_not_single_runs_decide():
                                         (8.4, 0.98, False), (10.0, 0.959, False), (10.0, 1.0, True)])
 def test_bounds_are_15_percent_and_2_points(p99, att, ok):
     assert verdict(2, [0.98], [10.0], [att], [p99])["pass"] is ok
+
+
+def test_a_saturated_run_has_no_p99_ratio_and_does_not_pass():
+    inf = float("inf")
+    row = verdict(3, [0.001, 0.0, 0.002], [inf, inf, 900.0], [0.001], [9831.0])
+    assert row["p99_vs_exec"] is None and row["exec_p99_spread"] is None and row["pass"] is False
+    assert row["d_attainment_pts"] == pytest.approx(0.0, abs=1e-9)
