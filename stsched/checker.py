@@ -160,10 +160,42 @@ def tenant_share(instance: Instance, plan: Plan, service: str, rate: float, plan
     return min(1.0, rate / total) if total > 0 else 1.0
 
 
-def _capacity(instance: Instance, p: Partition, t_timing: TenantTiming, duty: float, batch: int,
-              share: float) -> float:
-    return tenant_capacity(instance, t_timing.service, batch, p.size, p.procs, t_timing.exec_ms, duty,
-                           len(p.tenants), share)
+def _partition_capacities(instance: Instance, plan: Plan, p: Partition, times: list[TenantTiming], duty: float,
+                          planned: dict[str, float]) -> list[float]:
+    """Each tenant's capacity in one partition as `check` counts it: at its share of its service's requests in
+    `plan` (`tenant_share`, from the `planned` rates) when the instance has a late_share margin, else at share 1
+    (the credit does not depend on it then); 0 where the tenant has no timing or the partition no cycle."""
+    out = []
+    for t, tt in zip(p.tenants, times):
+        if tt.exec_ms is None or not duty > 0 or not instance.has_service(t.service):
+            out.append(0.0)
+            continue
+        share = tenant_share(instance, plan, t.service, t.rate, planned[t.service]) if planned else 1.0
+        out.append(tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants),
+                                   share))
+    return out
+
+
+def capacities(instance: Instance, plan: Plan, timings_of: TimingMemo | None = None,
+               ) -> dict[tuple[int, int, int], float]:
+    """(gpu, partition, tenant) -> req/s the checker credits that tenant of `plan` with (docs/RULES.md throughput
+    rule; under a late_share margin at the tenant's actual share of its service's requests, `tenant_share`):
+    exactly the capacity `check` compares each tenant's rate with (0 where the tenant has no timing: an unknown
+    service, no profile entry).  `show`, the safety warning and the adaptive rebalance read it, so that no view of
+    a plan counts a tenant's capacity otherwise than its judge.  `timings_of`: a `TimingMemo` to share."""
+    timings_of = timings_of if timings_of is not None else TimingMemo(instance)
+    planned = plan.served() if instance.margin.late_share else {}
+    out: dict[tuple[int, int, int], float] = {}
+    for gi, gpu in enumerate(plan.gpus):
+        for qi, (p, times) in enumerate(zip(gpu.partitions, timings_of(gpu))):
+            caps = _partition_capacities(instance, plan, p, times, duty_of(p, times), planned)
+            out.update(((gi, qi, ti), c) for ti, c in enumerate(caps))
+    return out
+
+
+def duty_of(p: Partition, times: list[TenantTiming]) -> float:
+    """A partition's duty cycle d_q (docs/RULES.md): its `duty_ms`, or when unset the needed cycle."""
+    return p.duty_ms if p.duty_ms is not None else cycle_ms(times)
 
 
 def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
@@ -194,9 +226,9 @@ def check(instance: Instance, plan: Plan) -> Report:
     busy: list[tuple[int, int, float]] = []
     starts: list[tuple[int | None, ...]] = []
     used = plan.gpus_used
-    planned = plan.served() if instance.margin.late_share else {}
     if used > instance.gpus:
         out.append(Violation(Rule.GPUS, f"plan uses {used} GPUs, instance has {instance.gpus}"))
+    planned = plan.served() if instance.margin.late_share else {}
     timings_of = TimingMemo(instance)
     for gi, gpu in enumerate(plan.gpus):
         starts.append(_check_layout(instance, gi, gpu, out))
@@ -204,12 +236,13 @@ def check(instance: Instance, plan: Plan) -> Report:
         timings = timings_of(gpu)
         for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
             needed = cycle_ms(times)
-            duty = p.duty_ms if p.duty_ms is not None else needed
+            duty = duty_of(p, times)
+            caps = _partition_capacities(instance, plan, p, times, duty, planned)
             if p.duty_ms is not None and _exceeds(needed, p.duty_ms):
                 out.append(Violation(Rule.DUTY, f"duty cycle {p.duty_ms:.3f} ms < sum of execution times "
                                                 f"{needed:.3f} ms", gi, qi))
             busy_frac = 0.0
-            for t, tt in zip(p.tenants, times):
+            for t, tt, cap in zip(p.tenants, times, caps):
                 if not instance.has_service(t.service):
                     out.append(Violation(Rule.SERVICE, "not a service of the instance", gi, qi, t.service))
                     continue
@@ -221,8 +254,6 @@ def check(instance: Instance, plan: Plan) -> Report:
                                                        f"{p.procs} procs", gi, qi, t.service))
                     continue
                 served[t.service] += t.rate
-                share = tenant_share(instance, plan, t.service, t.rate, planned[t.service]) if planned else 1.0
-                cap = _capacity(instance, p, tt, duty, t.batch, share)
                 if _exceeds(t.rate, cap):
                     out.append(Violation(Rule.THROUGHPUT, f"serves {t.rate:.6g} req/s > capacity {cap:.6g} req/s "
                                                           f"(batch {t.batch}, duty {duty:.3f} ms)", gi, qi, t.service))
@@ -258,5 +289,5 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "check", "cycle_rate", "find_mig_starts", "tenant_capacity", "tenant_share",
-           "REL_TOL"]
+__all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
+           "tenant_capacity", "tenant_share", "REL_TOL"]

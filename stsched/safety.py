@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stsched.checker import tenant_capacity
+from stsched.checker import capacities
 from stsched.plan import Plan
 from stsched.problem import POISSON_LATE_SHARE, Arrivals, Instance
-from stsched.timing import TimingMemo, cycle_ms
 
 UNSAFE_LOAD = 0.8
 
@@ -40,15 +39,14 @@ def overloads(instance: Instance, plan: Plan, level: float = UNSAFE_LOAD) -> lis
     share = {s.name: min(1.0, s.rate * plan.scale / served[s.name]) if served.get(s.name) else 1.0
              for s in instance.services}
     out = []
-    timings_of = TimingMemo(instance)
+    caps = capacities(instance, plan)  # the checker's own count of every tenant's capacity
     for gi, g in enumerate(plan.gpus):
-        for qi, (p, times) in enumerate(zip(g.partitions, timings_of(g))):
-            duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
-            for t, tt in zip(p.tenants, times):
-                if tt.exec_ms is None or duty <= 0 or t.rate <= 0:
+        for qi, p in enumerate(g.partitions):
+            for ti, t in enumerate(p.tenants):
+                cap = caps[(gi, qi, ti)]
+                if t.rate <= 0 or cap <= 0:
                     continue
-                cap = tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants))
-                load = t.rate * share.get(t.service, 1.0) / cap if cap > 0 else 0.0
+                load = t.rate * share.get(t.service, 1.0) / cap
                 if load > level * (1 + 1e-9):
                     out.append(Overload(gi, qi, t.service, load))
     return out

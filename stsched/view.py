@@ -2,8 +2,10 @@
 
 `plan_view(instance, plan)` gathers what a picture or a table shows from the checker's own quantities
 (`stsched.timing`, `stsched.checker`): per partition its size and label (MPS %, SMs, MIG slice at its start slot),
-per tenant its batch, execution time, served rate against its capacity, worst-case latency against the SLO; per
-service the rate served against the rate offered and, given a simulation summary, the simulated attainment.
+per tenant its batch, execution time, served rate against its capacity (`stsched.checker.capacities`: what the
+checker credits it with, under a Poisson margin at its share of its service's requests), worst-case latency
+against the SLO; per service the rate served against the rate offered and, given a simulation summary, the
+simulated attainment.
 `format_text` prints it as a terminal table; `render` draws it (`stsched.view_picture`: matplotlib, imported lazily).
 
 `check_plan_fits` refuses a plan made for another instance (unknown service, a partition size the mechanism does
@@ -17,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from stsched.checker import Report, check, tenant_capacity
+from stsched.checker import Report, capacities, check, duty_of
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
-from stsched.timing import TimingMemo, cycle_ms
+from stsched.timing import TimingMemo
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def plan_view(instance: Instance, plan: Plan, report: Report | None = None,
     kind = instance.mechanism.kind
     gpus: list[tuple[PartitionView, ...]] = []
     timings_of = TimingMemo(instance)  # a plan repeats a few layouts: each timed once, as the checker does
+    caps = capacities(instance, plan, timings_of)  # the checker's own count (late_share: at each tenant's share)
     for gi, g in enumerate(plan.gpus):
         if not g.used:
             continue
@@ -163,14 +166,12 @@ def plan_view(instance: Instance, plan: Plan, report: Report | None = None,
         for qi, (p, times) in enumerate(zip(g.partitions, timings_of(g))):
             if not p.tenants:
                 continue
-            duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
+            duty = duty_of(p, times)
             tenants = []
-            for t, tt in zip(p.tenants, times):
+            for ti, (t, tt) in enumerate(zip(p.tenants, times)):
                 exec_ms = tt.exec_ms if tt.exec_ms is not None else 0.0
-                cap = tenant_capacity(instance, t.service, t.batch, p.size, p.procs, exec_ms, duty,
-                                      len(p.tenants)) if exec_ms > 0 and duty > 0 else 0.0
-                tenants.append(TenantView(t.service, t.batch, exec_ms, tt.slowdown, t.rate, cap, duty + exec_ms,
-                                          instance.slo_budget_ms(t.service)))
+                tenants.append(TenantView(t.service, t.batch, exec_ms, tt.slowdown, t.rate, caps[(gi, qi, ti)],
+                                          duty + exec_ms, instance.slo_budget_ms(t.service)))
             start = starts[qi] if kind is MechanismKind.MIG and qi < len(starts) else None
             left = float(start) if start is not None else x
             parts.append(PartitionView(gi, qi, p.size, left, p.procs, partition_label(kind, p.size, start, p.procs),

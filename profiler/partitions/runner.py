@@ -15,10 +15,12 @@ import gc
 import logging
 import os
 import platform
+import sys
 import threading
 import time
 from bisect import bisect_right
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -30,6 +32,42 @@ log = logging.getLogger(__name__)
 # process's CUDA random generator, whose state a CUDA-graph capture in another thread records ("Offset increment
 # outside graph capture", seen on an H200 when partitions loaded in parallel): builds and captures take turns.
 CUDA_BUILD_LOCK = threading.Lock()
+
+
+PR_SET_TIMERSLACK, PR_GET_TIMERSLACK = 29, 30  # linux/prctl.h
+
+
+def _prctl() -> Any:
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fn = libc.prctl
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return fn
+
+
+@contextmanager
+def timer_slack(ns: int | None) -> Iterator[int | None]:
+    """Set the calling thread's timer slack to `ns` nanoseconds (Linux `prctl(PR_SET_TIMERSLACK)`) for the block
+    and restore it after; yields the slack in force (None: not changed, `ns` None or not Linux)."""
+    if ns is None or not sys.platform.startswith("linux"):
+        yield None
+        return
+    try:
+        prctl = _prctl()
+        before = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
+        if before < 0 or prctl(PR_SET_TIMERSLACK, max(1, int(ns)), 0, 0, 0) != 0:
+            raise OSError("prctl refused")
+    except (OSError, AttributeError) as e:
+        log.debug("timer slack not set (%s)", e)
+        yield None
+        return
+    try:
+        yield prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
+    finally:
+        prctl(PR_SET_TIMERSLACK, before, 0, 0, 0)
 
 
 class Runner:
@@ -185,7 +223,7 @@ class Runner:
         return {"samples_ms": list(t.samples_ms), "graph": self._graphed.get((model, int(batch)), False)}
 
     def serve(self, tenants: list[dict[str, Any]], t0: float, horizon_s: float, pad: bool = True,
-              spin_s: float = 0.0, quiet_gc: bool = False) -> dict[str, Any]:
+              spin_s: float = 0.0, quiet_gc: bool = False, timer_slack_ns: int | None = None) -> dict[str, Any]:
         """Serve requests round robin, one batch per tenant per turn (the simulator's engine, in real time).
 
         `tenants`: dicts with `model`, `batch`, `arrivals` (sorted seconds after `t0`, a `now()` time).  When a
@@ -196,20 +234,23 @@ class Runner:
         serving system's polling dispatcher does not pay; `spin_s` 0: sleep all the way).  No batch starts at or
         after `horizon_s`.  With `quiet_gc` (a worker process: the collector is the process's own) the cyclic
         garbage collector is off while serving, what exists frozen first, so that no collection pauses a batch;
-        it is restored afterwards.
+        it is restored afterwards.  With `timer_slack_ns` (Linux, a worker process: the slack is per thread) the
+        thread's timer slack is set while serving, so that a sleep ends within that many ns of its deadline instead
+        of the kernel's default 50 us, and restored afterwards (`timer_slack`).
         Returns per tenant the dispatch and completion times of each request (NaN: not served) and the batches.
         """
-        if not quiet_gc:
-            return self._serve(tenants, t0, horizon_s, pad, spin_s)
-        collecting = gc.isenabled()
-        gc.freeze()  # cheap (no collection, which could take longer than the lead before t0)
-        gc.disable()
-        try:
-            return self._serve(tenants, t0, horizon_s, pad, spin_s)
-        finally:
-            gc.unfreeze()
-            if collecting:
-                gc.enable()
+        with timer_slack(timer_slack_ns):
+            if not quiet_gc:
+                return self._serve(tenants, t0, horizon_s, pad, spin_s)
+            collecting = gc.isenabled()
+            gc.freeze()  # cheap (no collection, which could take longer than the lead before t0)
+            gc.disable()
+            try:
+                return self._serve(tenants, t0, horizon_s, pad, spin_s)
+            finally:
+                gc.unfreeze()
+                if collecting:
+                    gc.enable()
 
     def _serve(self, tenants: list[dict[str, Any]], t0: float, horizon_s: float, pad: bool, spin_s: float,
                ) -> dict[str, Any]:

@@ -16,7 +16,9 @@ delay after idling minus that gap (at least 0).  Means, not medians, because a q
 The execution times themselves are the third measured quantity: per partition, the quantiles of measured batch
 time / the simulator's time for that batch (`stsched.simulation.host.BatchTimeQuantiles`), which a later
 comparison on other arrivals may use as the simulator's per-batch factors, pooled and apart for busy batches
-and batches after idling (a shared host runs them differently).
+and batches after idling (a shared host runs them differently), and every batch's ratio in dispatch order
+(`HostMeasurement.trace`, `stsched.simulation.replay.RatioTrace`: a later comparison may replay the host's slow
+spells instead of drawing each batch's factor independently).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation.host import QUANTILES, BatchTimeQuantiles, HostOverhead, TenantRatios
+from stsched.simulation.replay import RatioTrace
 from stsched.simulation.simulator import partition_timings
 
 
@@ -62,6 +65,7 @@ class HostMeasurement:
     overhead: HostOverhead
     timer_resolution_s: float
     exec_ratio: BatchTimeQuantiles
+    trace: RatioTrace | None = None  # every batch's ratio in dispatch order (`stsched.simulation.replay`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"gap": asdict(self.gap), "wake": asdict(self.wake), "overhead": self.overhead.to_dict(),
@@ -128,6 +132,8 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     split: dict[str, dict[tuple[int, int], tuple[float, ...]]] = {"busy": {}, "idle": {}}
     split_n: dict[str, dict[tuple[int, int], int]] = {"busy": {}, "idle": {}}
     tenants: dict[tuple[int, int, str], TenantRatios] = {}
+    seq_t: dict[tuple[int, int], tuple[int, ...]] = {}
+    seq_r: dict[tuple[int, int], tuple[float, ...]] = {}
     ok = np.isfinite(rec.start)
     for (gi, qi), grp in b.groupby(["gpu", "partition"], sort=True):
         sel = ok & (rec.gpu == gi) & (rec.partition == qi)
@@ -155,6 +161,7 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
         split["busy"][key], split["idle"][key] = whole.busy, whole.idle
         split_n["busy"][key], split_n["idle"][key] = whole.busy_batches, whole.idle_batches
         services = grp["service"].to_numpy()
+        seq_t[key], seq_r[key] = tuple(tenant[sv] for sv in services.tolist()), tuple(r.tolist())
         for sv in pt.part.tenants:
             mine = services == sv.service
             if mine.any():
@@ -166,4 +173,4 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     return HostMeasurement(gap, wake, HostOverhead(batch_s, wake_s, source),
                            time.get_clock_info("monotonic").resolution,
                            BatchTimeQuantiles(ratios, counts, source, split["busy"], split["idle"], split_n["busy"],
-                                              split_n["idle"], tenants))
+                                              split_n["idle"], tenants), RatioTrace(seq_t, seq_r, source))

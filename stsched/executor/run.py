@@ -54,7 +54,8 @@ class ExecOptions:
     shared with other work the polling core is then preempted inside batches more often (a batch's p90 time
     rose from 2.1-2.4 to 8 x the table at load 6), so the default 0 sleeps; a worker thread (sm, gpu) always
     sleeps (polling would hold the GIL its neighbours need).  A worker process serves with its garbage
-    collector off (`profiler.partitions.runner.Runner.serve`)."""
+    collector off (`profiler.partitions.runner.Runner.serve`) and, with `timer_slack_ns` (default 1; None: the
+    kernel's 50 us), its timer slack lowered, so that its sleeps end at their deadline (Linux)."""
 
     duration_s: float = 10.0
     seed: int = 0
@@ -68,6 +69,7 @@ class ExecOptions:
     gpus: tuple[int, ...] | None = None
     progress: bool = True
     spin_ms: float = 0.0
+    timer_slack_ns: int | None = 1
 
     def __post_init__(self) -> None:
         if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
@@ -76,6 +78,11 @@ class ExecOptions:
             raise InputError("executor: drain and lead times must be >= 0")
         if not (self.spin_ms >= 0 and math.isfinite(self.spin_ms)):
             raise InputError(f"executor: spin must be a finite number of milliseconds >= 0, got {self.spin_ms!r}")
+        if self.timer_slack_ns is not None and (isinstance(self.timer_slack_ns, bool)
+                                                 or not isinstance(self.timer_slack_ns, int)
+                                                 or self.timer_slack_ns < 1):
+            raise InputError(f"executor: timer slack must be a whole number of ns >= 1 (or None), got "
+                             f"{self.timer_slack_ns!r}")
         if self.routing not in routing_mod.ROUTINGS:
             raise InputError(f"executor: routing must be one of {', '.join(routing_mod.ROUTINGS)}")
         ArrivalSpec.parse(self.arrivals)
@@ -141,12 +148,13 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
 
 
 def _steady(worker: Any, options: ExecOptions) -> dict[str, Any]:
-    """How a worker waits and collects garbage while serving (`ExecOptions.spin_ms`): only a worker process polls
-    and stops its collector; a thread shares the GIL and the collector with its neighbours."""
+    """How a worker waits and collects garbage while serving (`ExecOptions.spin_ms`, `timer_slack_ns`): only a
+    worker process polls, stops its collector and sets its timer slack; a thread shares the GIL and the collector
+    with its neighbours."""
     from profiler.partitions.base import ProcessWorker
 
     if isinstance(worker, ProcessWorker):
-        return {"spin_s": options.spin_ms / 1000.0, "quiet_gc": True}
+        return {"spin_s": options.spin_ms / 1000.0, "quiet_gc": True, "timer_slack_ns": options.timer_slack_ns}
     return {}
 
 

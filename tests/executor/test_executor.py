@@ -207,3 +207,9 @@ def test_host_overhead_is_measured_from_every_batch(executed):
         assert t.busy_batches + t.idle_batches == t.batches
     assert sum(t.batches for t in q.tenants.values()) == len(res.batches)
     assert sum(q.busy_batches.values()) == host.gap.count and sum(q.idle_batches.values()) == host.wake.count
+    # and every batch's ratio in dispatch order with its tenant (the replay's trace): the same ratios
+    tr = host.trace
+    assert set(tr.ratios) == set(q.ratios) and sum(len(r) for r in tr.ratios.values()) == len(res.batches)
+    for key, r in tr.ratios.items():
+        assert np.allclose(np.percentile(r, np.linspace(0, 100, len(q.ratios[key]))), q.ratios[key])
+        assert set(tr.tenants[key]) == set(range(len(plan.gpus[key[0]].partitions[key[1]].tenants)))

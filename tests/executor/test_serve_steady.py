@@ -1,9 +1,11 @@
 """The executor's worker loop waits by polling when asked (`spin_s`) and serves with its collector off
-(`quiet_gc`), restoring both; `ExecOptions.spin_ms` is checked."""
+(`quiet_gc`) and its timer slack lowered (`timer_slack_ns`), restoring all; `ExecOptions.spin_ms` and
+`timer_slack_ns` are checked."""
 
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
 
@@ -16,6 +18,23 @@ def test_spin_must_be_a_finite_non_negative_number():
         with pytest.raises(InputError, match="spin"):
             ExecOptions(spin_ms=bad)
     assert ExecOptions().spin_ms == 0.0
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(InputError, match="timer slack"):
+            ExecOptions(timer_slack_ns=bad)
+    assert ExecOptions().timer_slack_ns == 1 and ExecOptions(timer_slack_ns=None).timer_slack_ns is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl timer slack is Linux's")
+def test_timer_slack_is_set_while_serving_and_restored():
+    from profiler.partitions.runner import PR_GET_TIMERSLACK, _prctl, timer_slack
+
+    prctl = _prctl()
+    before = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
+    with timer_slack(1000) as inside:
+        assert inside == prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == 1000
+    assert prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == before
+    with timer_slack(None) as inside:
+        assert inside is None and prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == before
 
 
 @pytest.mark.parametrize("spin_s", [0.0, 0.004])
@@ -29,7 +48,8 @@ def test_serve_polls_or_sleeps_and_restores_the_collector(spin_s):
     runner._calls[("m", 2)] = lambda: calls.append(gc.isenabled())  # no model: the loop itself is under test
     arrivals = [0.05, 0.051, 0.1, 0.15]
     frozen, enabled = gc.get_freeze_count(), gc.isenabled()
-    out = runner.serve([{"model": "m", "batch": 2, "arrivals": arrivals}], now(), 2.0, spin_s=spin_s, quiet_gc=True)
+    out = runner.serve([{"model": "m", "batch": 2, "arrivals": arrivals}], now(), 2.0, spin_s=spin_s, quiet_gc=True,
+                       timer_slack_ns=1)
     assert gc.get_freeze_count() == frozen and gc.isenabled() == enabled
     assert calls and not any(calls)  # the collector was off during every batch
     starts = out["start"][0]

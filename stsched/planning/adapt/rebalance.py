@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Mapping
 
-from stsched.checker import check, cycle_rate, tenant_capacity
+from stsched.checker import capacities, check, cycle_rate, tenant_capacity
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.timing import cycle_ms, gpu_timings
@@ -82,7 +82,7 @@ def rebalance(instance: Instance, plan: Plan, rates: Mapping[str, float] | None 
     """The plan in force with each service's rate (default: the instance's) spread over its tenants in proportion
     to their capacities; None when some service's tenants cannot carry its rate or the checker objects."""
     rates = dict(rates) if rates is not None else {s.name: s.rate for s in instance.services}
-    caps = tenant_capacities(instance, plan)
+    caps = capacities(instance, plan)  # the checker's count: under a Poisson margin at each tenant's share
     total: dict[str, float] = {}
     for (gi, qi, ti), c in caps.items():
         name = plan.gpus[gi].partitions[qi].tenants[ti].service

@@ -1,0 +1,56 @@
+"""The host's slow spells replayed (`stsched.simulation.replay.RatioTrace`): each tenant's latest measured ratio in
+dispatch order, from a random offset, as the simulator's per-tenant factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.simulation.test_simulate import closed_form_instance
+
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.simulation import ArrivalSpec, SimOptions, simulate
+from stsched.simulation.replay import RatioTrace
+
+
+class _PT:
+    gpu, partition = 0, 0
+
+    class part:  # noqa: N801 - stands in for a PartitionTiming's partition
+        tenants = ("a", "b")
+
+
+TRACE = RatioTrace({(0, 0): (1, 0, 0, 1, 0)}, {(0, 0): (9.0, 1.0, 2.0, 8.0, 3.0)}, "test")
+
+
+def test_each_tenant_takes_its_latest_ratio_in_dispatch_order():
+    fill = TRACE.filled((0, 0), 2)
+    assert fill.tolist() == [[1.0, 1.0, 2.0, 2.0, 3.0],  # tenant 0: its first ratio before its first batch
+                             [9.0, 9.0, 9.0, 8.0, 8.0]]
+    assert TRACE.filled((0, 0), 3) is None and TRACE.filled((0, 1), 2) is None  # a tenant or partition unmeasured
+
+
+def test_factors_replay_the_sequence_from_a_random_offset():
+    draw = TRACE.batch_factors()
+    fill = TRACE.filled((0, 0), 2)
+    seen = set()
+    for s in range(20):
+        x = draw(_PT, 12, np.random.default_rng(s))
+        assert x.shape == (2, 2, 12) and np.array_equal(x[:, 0], x[:, 1])  # one row for both classes
+        o = next(o for o in range(5) if np.array_equal(x[:, 0, :5], np.roll(fill, -o, axis=1)))
+        assert np.array_equal(x[:, 0], fill[:, (o + np.arange(12)) % 5])  # consecutive, wrapping around
+        seen.add(o)
+    assert len(seen) > 1
+    assert draw(type("P", (), {"gpu": 1, "partition": 0, "part": _PT.part}), 4, np.random.default_rng(0)) is None
+
+
+def test_a_trace_of_ones_is_the_table_and_a_slower_one_slows_every_batch():
+    inst = closed_form_instance()
+    plan = Plan((GpuLayout((Partition(100.0, (Tenant("s", 4, 256.0),)),)),))
+    opts = SimOptions(duration_s=2.0, exec_model="fixed", seed=3)
+    base = simulate(inst, plan, ArrivalSpec("poisson"), opts).summary
+    ones = RatioTrace({(0, 0): (0,) * 7}, {(0, 0): (1.0,) * 7})
+    same = simulate(inst, plan, ArrivalSpec("poisson"), opts, batch_factors=ones.batch_factors()).summary
+    assert same.p99_ms == pytest.approx(base.p99_ms) and same.slo_attainment == base.slo_attainment
+    slower = RatioTrace({(0, 0): (0,) * 7}, {(0, 0): (1.3,) * 7})
+    slow = simulate(inst, plan, ArrivalSpec("poisson"), opts, batch_factors=slower.batch_factors()).summary
+    assert slow.p50_ms > base.p50_ms * 1.2
