@@ -20,6 +20,7 @@ the batches whose credit at d covers r_s d / 1000, still nondecreasing in d (the
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from stsched.checker import cycle_rate
@@ -169,6 +170,8 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
     """Least fixed point of the duty cycle; `fixed` = (tenant position, batch index) pins one tenant's batch."""
     batches = ctx.credit  # requests per cycle each batch is credited with (the batch itself by default)
     per_tenant = _tenant_credited(ctx, procs)
+    if not per_tenant and _credit_sorted(ctx):
+        return _cycle_fit_plain(ctx, size, procs, tenants, exs, mins, fixed)
     n = len(batches)
     budgets = [ctx.budget[i] for i, _ in tenants]
     scale = 1000.0 * procs
@@ -206,6 +209,70 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
                 return None
         if total <= d * (1 + 1e-12):
             if any(total + e > budget * (1 + EPS) for e, budget in zip(times, budgets)):
+                return None
+            if not _memory_ok(ctx, size, procs, list(zip((i for i, _ in tenants), picks))):
+                return None
+            return Fit(total, tuple(picks), tuple(times))
+        d = total
+    return None
+
+
+def _credit_sorted(ctx: Context) -> bool:
+    """Whether the credits per batch index are nondecreasing (`_cycle_fit_plain` then finds a tenant's batch by
+    bisection); cached per context."""
+    hit = ctx.suffix_cache.get("credit-sorted")
+    if hit is None:
+        c = ctx.credit
+        hit = ctx.suffix_cache["credit-sorted"] = all(a <= b for a, b in zip(c, c[1:]))
+    return hit
+
+
+def _cycle_fit_plain(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                     exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+                     fixed: tuple[int, int] | None) -> Fit | None:
+    """`_cycle_fit` without the per-tenant credit (credits nondecreasing): the same iteration and arithmetic, so
+    the same fixed point to the bit, with each tenant's batch found by bisection and what does not depend on
+    the cycle (a pinned batch, a tenant at rate 0) taken out of the loop."""
+    batches = ctx.credit
+    n = len(batches)
+    scale = 1000.0 * procs
+    bud = [ctx.budget[i] * (1 + EPS) for i, _ in tenants]
+    # per tenant: (constant time, constant batch) or (None, rate, suffix minima, their batches)
+    moving: list[tuple[int, float, list[float], list[int]]] = []
+    times: list[float] = []
+    picks: list[int] = []
+    for pos, (i, rate) in enumerate(tenants):
+        if fixed is not None and pos == fixed[0]:
+            e = exs[pos][fixed[1]]
+            if e is None:
+                return None
+            times.append(e)
+            picks.append(fixed[1])
+        elif rate > 0:
+            moving.append((pos, rate, mins[pos][0], mins[pos][1]))
+            times.append(0.0)
+            picks.append(-1)
+        else:
+            if mins[pos][1][0] < 0:
+                return None
+            times.append(mins[pos][0][0])
+            picks.append(mins[pos][1][0])
+    d = 0.0
+    lim_f = 1 - EPS
+    for _ in range(len(tenants) * n + 2):
+        for pos, rate, best, arg in moving:
+            j = bisect_left(batches, rate * d / scale * lim_f)
+            if j >= n or arg[j] < 0:
+                return None
+            times[pos], picks[pos] = best[j], arg[j]
+        total = 0.0
+        for e in times:
+            total += e
+        for e, b in zip(times, bud):  # both sides only grow on the way to the fixed point
+            if d + e > b:
+                return None
+        if total <= d * (1 + 1e-12):
+            if any(total + e > b for e, b in zip(times, bud)):
                 return None
             if not _memory_ok(ctx, size, procs, list(zip((i for i, _ in tenants), picks))):
                 return None
