@@ -168,10 +168,17 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
                exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
                fixed: tuple[int, int] | None) -> Fit | None:
     """Least fixed point of the duty cycle; `fixed` = (tenant position, batch index) pins one tenant's batch."""
+    if not _tenant_credited(ctx, procs) and _credit_sorted(ctx):
+        return _cycle_fit_plain(ctx, size, procs, tenants, exs, mins, fixed)
+    return _cycle_fit_general(ctx, size, procs, tenants, exs, mins, fixed)
+
+
+def _cycle_fit_general(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                       exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+                       fixed: tuple[int, int] | None) -> Fit | None:
+    """`_cycle_fit` for every credit rule (the per-tenant credit of the Poisson margin included)."""
     batches = ctx.credit  # requests per cycle each batch is credited with (the batch itself by default)
     per_tenant = _tenant_credited(ctx, procs)
-    if not per_tenant and _credit_sorted(ctx):
-        return _cycle_fit_plain(ctx, size, procs, tenants, exs, mins, fixed)
     n = len(batches)
     budgets = [ctx.budget[i] for i, _ in tenants]
     scale = 1000.0 * procs
@@ -233,6 +240,22 @@ def _cycle_fit_plain(ctx: Context, size: float, procs: int, tenants: list[tuple[
     """`_cycle_fit` without the per-tenant credit (credits nondecreasing): the same iteration and arithmetic, so
     the same fixed point to the bit, with each tenant's batch found by bisection and what does not depend on
     the cycle (a pinned batch, a tenant at rate 0) taken out of the loop."""
+    f = _plain_point(ctx, size, procs, tenants, exs, mins, fixed)
+    return f if isinstance(f, Fit) else None
+
+
+LATENCY = "latency"  # `_plain_point` failed on a rule that only tightens as the pinned tenant's time grows
+OTHER = "other"  # it failed on memory (or did not converge): nothing follows for other batches
+
+
+def _plain_point(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                 exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+                 fixed: tuple[int, int] | None) -> Fit | str:
+    """`_cycle_fit_plain`, failures named: LATENCY where a latency budget, the largest batch or the profiled
+    batches ran out on the way to the fixed point.  Each of those only gets harder as the cycle grows, and the
+    least fixed point grows with the pinned tenant's execution time, so with `fixed` a LATENCY failure holds
+    for every batch of that tenant whose execution time is at least as long; OTHER for memory (a batch's
+    memory need does not follow its time) and for an iteration that did not converge."""
     batches = ctx.credit
     n = len(batches)
     scale = 1000.0 * procs
@@ -245,7 +268,7 @@ def _cycle_fit_plain(ctx: Context, size: float, procs: int, tenants: list[tuple[
         if fixed is not None and pos == fixed[0]:
             e = exs[pos][fixed[1]]
             if e is None:
-                return None
+                return OTHER
             times.append(e)
             picks.append(fixed[1])
         elif rate > 0:
@@ -254,7 +277,7 @@ def _cycle_fit_plain(ctx: Context, size: float, procs: int, tenants: list[tuple[
             picks.append(-1)
         else:
             if mins[pos][1][0] < 0:
-                return None
+                return LATENCY
             times.append(mins[pos][0][0])
             picks.append(mins[pos][1][0])
     d = 0.0
@@ -263,22 +286,22 @@ def _cycle_fit_plain(ctx: Context, size: float, procs: int, tenants: list[tuple[
         for pos, rate, best, arg in moving:
             j = bisect_left(batches, rate * d / scale * lim_f)
             if j >= n or arg[j] < 0:
-                return None
+                return LATENCY
             times[pos], picks[pos] = best[j], arg[j]
         total = 0.0
         for e in times:
             total += e
         for e, b in zip(times, bud):  # both sides only grow on the way to the fixed point
             if d + e > b:
-                return None
+                return LATENCY
         if total <= d * (1 + 1e-12):
             if any(total + e > b for e, b in zip(times, bud)):
-                return None
+                return LATENCY
             if not _memory_ok(ctx, size, procs, list(zip((i for i, _ in tenants), picks))):
-                return None
+                return OTHER
             return Fit(total, tuple(picks), tuple(times))
         d = total
-    return None
+    return OTHER
 
 
 def headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
@@ -335,6 +358,8 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         ubs = [cycle_rate(ctx.credit[bi], base + e) if base + e > 0 else float("inf") for bi, e in order]
         order = [order[k] for k in sorted(range(len(order)), key=lambda k: -ubs[k])]
         ubs.sort(reverse=True)
+    if not credited and _credit_sorted(ctx):
+        return _headroom_plain(ctx, size, procs, probe, exs, mins, pos, order, ubs, floor)
     for k, (bi, e) in enumerate(order):
         if not credited and ubs[k] <= max(best, floor):
             break  # no later batch can do better (or reach `floor`): the same maximum as the full scan
@@ -342,4 +367,55 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         if f is None:
             continue
         best = max(best, rate_cap(ctx, i, bi, e, f.duty) if credited else cycle_rate(ctx.credit[bi], f.duty))
+    return best * (1 - EPS)
+
+
+def _headroom_plain(ctx: Context, size: float, procs: int, probe: list[tuple[int, float]],
+                    exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]], pos: int,
+                    order: list[tuple[int, float]], ubs: list[float], floor: float) -> float:
+    """`_headroom`'s scan without the per-tenant credit (`order`: batches by decreasing bound `ubs`), the same
+    maximum with fewer fixed points: a batch that fails on latency (`_plain_point`'s LATENCY) fails for every
+    batch at least as slow, so the batches the scan may reach (bound above `floor`) are first bisected, by
+    execution time, for the slowest that passes; the scan then skips every batch slower than one that failed.
+    (Most head-room asked by the best fit is for a partition that cannot take the load at all: one fixed
+    point, at the fastest batch, shows it.)"""
+    reach = 0
+    while reach < len(order) and ubs[reach] > floor:
+        reach += 1
+    done: dict[int, Fit | str] = {}
+    fail = float("inf")  # the shortest execution time known to fail on latency
+
+    def point(bi: int) -> Fit | str:
+        hit = done.get(bi)
+        if hit is None:
+            hit = done[bi] = _plain_point(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
+        return hit
+
+    if reach > 1:
+        ranked = sorted(order[:reach], key=lambda t: t[1])
+        lo, hi = 0, len(ranked) - 1  # the fastest, the slowest, then bisection while failures say something
+        steps = 0
+        while lo <= hi:
+            mid = lo if steps == 0 else hi if steps == 1 else (lo + hi) // 2
+            steps += 1
+            bi, e = ranked[mid]
+            got = point(bi)
+            if got is LATENCY:
+                fail = min(fail, e)
+                hi = mid - 1
+            elif isinstance(got, Fit):
+                lo = mid + 1
+            else:
+                break  # memory: the order says nothing here; the scan decides
+    best = 0.0
+    for k, (bi, e) in enumerate(order):
+        if ubs[k] <= max(best, floor):
+            break  # no later batch can do better (or reach `floor`): the same maximum as the full scan
+        if e >= fail:
+            continue
+        got = point(bi)
+        if got is LATENCY:
+            fail = min(fail, e)
+        elif isinstance(got, Fit):
+            best = max(best, cycle_rate(ctx.credit[bi], got.duty))
     return best * (1 - EPS)
