@@ -17,6 +17,7 @@ interference form the filled layouts are re-evaluated with the checker's slowdow
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -290,21 +291,27 @@ def best_gpu(ctx: Context, rem: np.ndarray, rng: np.random.Generator | None = No
 
 def construct(ctx: Context, demand: np.ndarray, rng: np.random.Generator | None = None,
               limit: int | None = None, target: int | None = None,
-              first_rank: int = 0) -> tuple[list[WGpu], np.ndarray]:
+              first_rank: int = 0, hopeless: bool = False) -> tuple[list[WGpu], np.ndarray]:
     """Greedy GPU-by-GPU construction; returns the GPUs and the demand left unplaced (zero when complete).
 
     With a `target` number of GPUs the construction is balanced: GPU k first tries to serve exactly its share
     rem / (target - k) of what is left (so that equal GPUs replicate a good mix instead of the first GPUs taking
     the most valuable services), and falls back to the plain greedy choice when it cannot.  `first_rank` > 0
     starts from the first GPU's rank-th best layout instead of its best (the greedy's first choice is the one
-    that most often leaves an awkward remainder)."""
+    that most often leaves an awkward remainder).  `hopeless` (with a `limit`): stop as soon as the GPUs built
+    plus the fewest that the demand left needs (its work at best efficiency over a GPU's capacity, the LP's
+    measure) exceed `limit`: the construction cannot end within it (the demand left is then not zero)."""
     rem = np.array(demand, dtype=float)
     tol = EPS * np.maximum(1.0, rem)
     rem[rem <= tol] = 0.0
     gpus: list[WGpu] = []
     pool = Pool(ctx, rem)
+    inv = np.where(ctx.eff > 0, 1.0 / np.where(ctx.eff > 0, ctx.eff, 1.0), 0.0) if hopeless else None
     while np.any(rem > 0):
         if limit is not None and len(gpus) >= limit:
+            break
+        if inv is not None and limit is not None and (
+                len(gpus) + math.ceil(float(rem @ inv) / ctx.capacity - 1e-6) > limit):
             break
         ctx.tick()
         cand = pool.members(rem)

@@ -24,7 +24,7 @@ from stsched.heuristic.model import Context
 from stsched.heuristic.residual import repack
 from stsched.heuristic.search import can_add
 from stsched.heuristic.slots import place_mig
-from stsched.heuristic.state import WGpu, WPart, refit_gpu
+from stsched.heuristic.state import WGpu, WPart, clone_part, refit_gpu
 
 
 def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]:
@@ -76,11 +76,24 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
         blocks.setdefault(i // block if block else 0, []).append(i)
     shared: list[WPart] = []
     for b in sorted(blocks):
-        got = _best_fit(ctx, rem, blocks[b], utilisation=True)
+        got = _block(ctx, rem, blocks[b])
         if got is None:
             return None
-        shared += repack(ctx, got)
+        shared += got
     return shared
+
+
+def _block(ctx: Context, rem: np.ndarray, order: list[int]) -> list[WPart] | None:
+    """One block's residual partitions (best fit, then `residual.repack`), memoised on the block's services and
+    loads: the pilot at scale (`scale.choose_construction`) builds the first blocks of cover-then-pack with the
+    same loads as the construction on every service that follows it, so those are not built twice.  Fresh
+    copies: the layout step changes the partitions it places."""
+    key = ("residual-block", tuple(order), rem[order].tobytes())
+    hit = ctx.memo.get(key)
+    if hit is None:
+        got = _best_fit(ctx, rem, order, utilisation=True)
+        hit = ctx.remember(key, None if got is None else [clone_part(p) for p in repack(ctx, got)])
+    return None if hit is None else [clone_part(p) for p in hit]
 
 
 def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool) -> list[WPart] | None:

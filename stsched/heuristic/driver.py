@@ -54,12 +54,15 @@ def _whole_applies(ctx: Context) -> bool:
     return ctx.interference and ctx.form_needs_features
 
 
-def _build(ctx: Context, c: str, demand: np.ndarray, goal: int, limit: int | None = None):
-    """One named construction (`HeuristicOptions.constructions`): its GPUs and the demand it left unplaced."""
+def _build(ctx: Context, c: str, demand: np.ndarray, goal: int, limit: int | None = None,
+           hopeless: bool = False):
+    """One named construction (`HeuristicOptions.constructions`): its GPUs and the demand it left unplaced
+    (`hopeless`: see `construct`; cover-then-pack ignores `limit`)."""
     if c in ("cover", "whole"):
         return cover_then_pack(ctx, demand, whole=c == "whole")
     target = max(goal, 1) if c == "balanced" else None
-    return construct(ctx, demand, target=target, limit=limit, first_rank={"second": 1, "third": 2}.get(c, 0))
+    return construct(ctx, demand, target=target, limit=limit, first_rank={"second": 1, "third": 2}.get(c, 0),
+                     hopeless=hopeless)
 
 
 def _constructions(ctx: Context, demand: np.ndarray, goal: int, seed: int, limit: int | None = None):
@@ -218,7 +221,7 @@ def _at_scale(ctx: Context, demand: np.ndarray) -> tuple[Context, Pilot | None]:
     and the pilot."""
     if not ctx.opts.at_scale(len(ctx.names)):
         return ctx, None
-    return choose_construction(ctx, lambda c, d: _build(ctx, c, d, 0), demand)
+    return choose_construction(ctx, lambda c, d, most: _build(ctx, c, d, 0, limit=most, hopeless=True), demand)
 
 
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:

@@ -20,6 +20,7 @@ the batches whose credit at d covers r_s d / 1000, still nondecreasing in d (the
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from stsched.checker import cycle_rate
@@ -167,6 +168,15 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
                exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
                fixed: tuple[int, int] | None) -> Fit | None:
     """Least fixed point of the duty cycle; `fixed` = (tenant position, batch index) pins one tenant's batch."""
+    if not _tenant_credited(ctx, procs) and _credit_sorted(ctx):
+        return _cycle_fit_plain(ctx, size, procs, tenants, exs, mins, fixed)
+    return _cycle_fit_general(ctx, size, procs, tenants, exs, mins, fixed)
+
+
+def _cycle_fit_general(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                       exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+                       fixed: tuple[int, int] | None) -> Fit | None:
+    """`_cycle_fit` for every credit rule (the per-tenant credit of the Poisson margin included)."""
     batches = ctx.credit  # requests per cycle each batch is credited with (the batch itself by default)
     per_tenant = _tenant_credited(ctx, procs)
     n = len(batches)
@@ -214,23 +224,100 @@ def _cycle_fit(ctx: Context, size: float, procs: int, tenants: list[tuple[int, f
     return None
 
 
+def _credit_sorted(ctx: Context) -> bool:
+    """Whether the credits per batch index are nondecreasing (`_cycle_fit_plain` then finds a tenant's batch by
+    bisection); cached per context."""
+    hit = ctx.suffix_cache.get("credit-sorted")
+    if hit is None:
+        c = ctx.credit
+        hit = ctx.suffix_cache["credit-sorted"] = all(a <= b for a, b in zip(c, c[1:]))
+    return hit
+
+
+def _cycle_fit_plain(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                     exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+                     fixed: tuple[int, int] | None) -> Fit | None:
+    """`_cycle_fit` without the per-tenant credit (credits nondecreasing): the same iteration and arithmetic, so
+    the same fixed point to the bit, with each tenant's batch found by bisection and what does not depend on
+    the cycle (a pinned batch, a tenant at rate 0) taken out of the loop."""
+    f = _plain_point(ctx, size, procs, tenants, exs, mins, fixed)
+    return f if isinstance(f, Fit) else None
+
+
+LATENCY = "latency"  # `_plain_point` failed on a rule that only tightens as the pinned tenant's time grows
+OTHER = "other"  # it failed on memory (or did not converge): nothing follows for other batches
+
+
+def _plain_point(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
+                 exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]],
+                 fixed: tuple[int, int] | None) -> Fit | str:
+    """`_cycle_fit_plain`, failures named: LATENCY where a latency budget, the largest batch or the profiled
+    batches ran out on the way to the fixed point.  Each of those only gets harder as the cycle grows, and the
+    least fixed point grows with the pinned tenant's execution time, so with `fixed` a LATENCY failure holds
+    for every batch of that tenant whose execution time is at least as long; OTHER for memory (a batch's
+    memory need does not follow its time) and for an iteration that did not converge."""
+    batches = ctx.credit
+    n = len(batches)
+    scale = 1000.0 * procs
+    bud = [ctx.budget[i] * (1 + EPS) for i, _ in tenants]
+    # per tenant: (constant time, constant batch) or (None, rate, suffix minima, their batches)
+    moving: list[tuple[int, float, list[float], list[int]]] = []
+    times: list[float] = []
+    picks: list[int] = []
+    for pos, (i, rate) in enumerate(tenants):
+        if fixed is not None and pos == fixed[0]:
+            e = exs[pos][fixed[1]]
+            if e is None:
+                return OTHER
+            times.append(e)
+            picks.append(fixed[1])
+        elif rate > 0:
+            moving.append((pos, rate, mins[pos][0], mins[pos][1]))
+            times.append(0.0)
+            picks.append(-1)
+        else:
+            if mins[pos][1][0] < 0:
+                return LATENCY
+            times.append(mins[pos][0][0])
+            picks.append(mins[pos][1][0])
+    d = 0.0
+    lim_f = 1 - EPS
+    for _ in range(len(tenants) * n + 2):
+        for pos, rate, best, arg in moving:
+            j = bisect_left(batches, rate * d / scale * lim_f)
+            if j >= n or arg[j] < 0:
+                return LATENCY
+            times[pos], picks[pos] = best[j], arg[j]
+        total = 0.0
+        for e in times:
+            total += e
+        for e, b in zip(times, bud):  # both sides only grow on the way to the fixed point
+            if d + e > b:
+                return LATENCY
+        if total <= d * (1 + 1e-12):
+            if any(total + e > b for e, b in zip(times, bud)):
+                return LATENCY
+            if not _memory_ok(ctx, size, procs, list(zip((i for i, _ in tenants), picks))):
+                return OTHER
+            return Fit(total, tuple(picks), tuple(times))
+        d = total
+    return OTHER
+
+
 def headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, float]],
              slows: list[list[float] | None], pos: int, floor: float = 0.0) -> float:
     """The largest rate tenant `pos` can serve with the other tenants' rates unchanged (0 when none).  `floor`:
     the caller only needs the value where it is at least `floor`; below it, a smaller value may be returned (the
     batches that cannot reach `floor` are not tried), so the answer to "h >= floor" and h itself where it is are
-    those of the full evaluation."""
+    those of the full evaluation.  Memoised without a floor only: the floor's callers (cover-then-pack's best
+    fit, a new tenant per call) never ask the same twice (no hit at 1,024 services), so their keys cost more
+    than they save."""
+    if floor > 0:
+        return _headroom(ctx, size, procs, tenants, slows, pos, floor)
     key = _key("headroom", size, procs, tenants, slows) + (pos,)
     hit = ctx.memo.get(key)
     if hit is not None:
         return hit
-    if floor > 0:
-        low = key + ("below", floor)
-        hit = ctx.memo.get(low)
-        if hit is not None:
-            return hit
-        value = _headroom(ctx, size, procs, tenants, slows, pos, floor)
-        return ctx.remember(key if value >= floor else low, value)
     return ctx.remember(key, _headroom(ctx, size, procs, tenants, slows, pos))
 
 
@@ -268,6 +355,8 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         ubs = [cycle_rate(ctx.credit[bi], base + e) if base + e > 0 else float("inf") for bi, e in order]
         order = [order[k] for k in sorted(range(len(order)), key=lambda k: -ubs[k])]
         ubs.sort(reverse=True)
+    if not credited and _credit_sorted(ctx):
+        return _headroom_plain(ctx, size, procs, probe, exs, mins, pos, order, ubs, floor)
     for k, (bi, e) in enumerate(order):
         if not credited and ubs[k] <= max(best, floor):
             break  # no later batch can do better (or reach `floor`): the same maximum as the full scan
@@ -275,4 +364,55 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
         if f is None:
             continue
         best = max(best, rate_cap(ctx, i, bi, e, f.duty) if credited else cycle_rate(ctx.credit[bi], f.duty))
+    return best * (1 - EPS)
+
+
+def _headroom_plain(ctx: Context, size: float, procs: int, probe: list[tuple[int, float]],
+                    exs: list[list[float | None]], mins: list[tuple[list[float], list[int]]], pos: int,
+                    order: list[tuple[int, float]], ubs: list[float], floor: float) -> float:
+    """`_headroom`'s scan without the per-tenant credit (`order`: batches by decreasing bound `ubs`), the same
+    maximum with fewer fixed points: a batch that fails on latency (`_plain_point`'s LATENCY) fails for every
+    batch at least as slow, so the batches the scan may reach (bound above `floor`) are first bisected, by
+    execution time, for the slowest that passes; the scan then skips every batch slower than one that failed.
+    (Most head-room asked by the best fit is for a partition that cannot take the load at all: one fixed
+    point, at the fastest batch, shows it.)"""
+    reach = 0
+    while reach < len(order) and ubs[reach] > floor:
+        reach += 1
+    done: dict[int, Fit | str] = {}
+    fail = float("inf")  # the shortest execution time known to fail on latency
+
+    def point(bi: int) -> Fit | str:
+        hit = done.get(bi)
+        if hit is None:
+            hit = done[bi] = _plain_point(ctx, size, procs, probe, exs, mins, fixed=(pos, bi))
+        return hit
+
+    if reach > 1:
+        ranked = sorted(order[:reach], key=lambda t: t[1])
+        lo, hi = 0, len(ranked) - 1  # the fastest, the slowest, then bisection while failures say something
+        steps = 0
+        while lo <= hi:
+            mid = lo if steps == 0 else hi if steps == 1 else (lo + hi) // 2
+            steps += 1
+            bi, e = ranked[mid]
+            got = point(bi)
+            if got is LATENCY:
+                fail = min(fail, e)
+                hi = mid - 1
+            elif isinstance(got, Fit):
+                lo = mid + 1
+            else:
+                break  # memory: the order says nothing here; the scan decides
+    best = 0.0
+    for k, (bi, e) in enumerate(order):
+        if ubs[k] <= max(best, floor):
+            break  # no later batch can do better (or reach `floor`): the same maximum as the full scan
+        if e >= fail:
+            continue
+        got = point(bi)
+        if got is LATENCY:
+            fail = min(fail, e)
+        elif isinstance(got, Fit):
+            best = max(best, cycle_rate(ctx.credit[bi], got.duty))
     return best * (1 - EPS)

@@ -190,29 +190,34 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
     capc = np.zeros((n, m))
     best_point: dict[tuple[int, int], tuple[int, int]] = {}
     points: dict[tuple[str, float, int], tuple[list[float | None], list[float | None]]] = {}
+    limits = [(mech.slice_memory(size) if mech.slice_memory(size) is not None else dev.memory_mb) * dev.memory_cap
+              for size in sizes]
+    rates: dict[tuple[str, float, int], list[float | None]] = {}  # per point: cycle_rate(credit, e), no service
     for i, name in enumerate(names):
         svc = instance.service(name)
         table = instance.table(svc.model)
+        mms = {k: [k * svc.memory_for(b) for b in batches] for k in procs}  # the same at every size
         for j, size in enumerate(sizes):
-            slice_cap = mech.slice_memory(size)
-            limit = (slice_cap if slice_cap is not None else dev.memory_mb) * dev.memory_cap
+            limit = limits[j]
             for k in procs:
                 # the table's points depend on the model only: looked up once per (model, size, procs)
                 hit = points.get((svc.model, size, k))
                 if hit is None:
                     hit = points[(svc.model, size, k)] = _table_points(table, batches, credit, size, k, lf, measured)
+                    rates[(svc.model, size, k)] = [None if e is None else cycle_rate(credit[bi], e)
+                                                   for bi, e in enumerate(hit[0])]
                 ex = list(hit[0])
                 ml = list(hit[1])
-                mm: list[float] = []
+                rate1 = rates[(svc.model, size, k)]
+                mm = list(mms[k])
                 ok: list[int] = []
                 for bi, b in enumerate(batches):
-                    mm.append(k * svc.memory_for(b))
                     e = ex[bi]
                     if e is not None and 2 * e <= budget[i] * (1 + 1e-12):
                         ok.append(bi)
-                        if dev.context_mb * k + mm[-1] > limit:
+                        if dev.context_mb * k + mm[bi] > limit:
                             continue
-                        one = cycle_rate(credit[bi], e)
+                        one = rate1[bi]
                         if k == 1 and instance.margin.late_share:  # the Poisson margin's per-tenant credit, d = e
                             # at share 1 (valid for every share): a capacity per unit of partition, never below the
                             # per-batch credit's; with a known service rate also the share-aware cap, which never

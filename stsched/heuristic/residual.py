@@ -254,17 +254,24 @@ class _Repacker:
         if p.procs > 1:
             return False
         size_of = np.where(self.alive & self.one, self.sizes[self.jidx], np.inf)
-        options = []  # (capacity freed, utilisation together, size index, partner)
+        freed, joint, sidx, partner = [], [], [], []  # per option: capacity freed, utilisation together, size, k
         for j, s in enumerate(ctx.sizes):
             if s < p.size:
                 continue
             together = self.util[:, j] + self.util[c, j]
             ok = (together <= 1.0 + 1e-9) & (size_of <= s) & (size_of > s - p.size + 1e-9)
             ok[c] = False
-            for k in np.nonzero(ok)[0]:
-                options.append((p.size + size_of[k] - s, together[k], j, int(k)))
-        options.sort(key=lambda o: (-o[0], o[1], o[2], o[3]))
-        for _, _, j, k in options[:MERGE_TRIES]:
+            ks = np.nonzero(ok)[0]
+            freed.append(p.size + size_of[ks] - s)
+            joint.append(together[ks])
+            sidx.append(np.full(len(ks), j))
+            partner.append(ks)
+        if not freed:
+            return False
+        freed_a, joint_a, sidx_a, partner_a = (np.concatenate(x) for x in (freed, joint, sidx, partner))
+        # most capacity freed first, then the least utilisation together, the smaller size, the lower index
+        top = np.lexsort((partner_a, sidx_a, joint_a, -freed_a))[:MERGE_TRIES]
+        for j, k in zip(sidx_a[top].tolist(), partner_a[top].tolist()):
             if self.left <= 0:
                 break
             q = self.parts[k]

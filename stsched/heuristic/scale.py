@@ -185,12 +185,16 @@ class Pilot:
     built: list[WGpu] | None = field(default=None, compare=False, repr=False)
 
 
-def choose_construction(ctx: Context, build: Callable[[str, np.ndarray], tuple[list[WGpu], np.ndarray]],
+def choose_construction(ctx: Context,
+                        build: Callable[[str, np.ndarray, int | None], tuple[list[WGpu], np.ndarray]],
                         demand: np.ndarray) -> tuple[Context, Pilot | None]:
     """On a large instance whose `constructions` name several, the context with only the one that needs the
     fewest GPUs on a pilot: the demand of the first PILOT servable services (index order, zero elsewhere); ties
     go to the first named.  Cover-then-pack packs the A100 MPS instances tighter, the greedy the MIG ones
     (section "At scale" of docs/HEURISTIC.md); the pilot decides per instance at a fraction of the cost.
+    A construction after the first is built with a GPU limit one below the best so far (`build`'s third
+    argument; None for the first), which it may stop at as soon as it cannot end below it (`construct`'s
+    `hopeless`): only a strictly better one is chosen, so the choice is the same as without the limit.
     Returns the context and the pilot's outcome (None when only one construction is named: no pilot ran)."""
     names = ctx.opts.construction_list()
     if len(names) < 2:
@@ -201,7 +205,8 @@ def choose_construction(ctx: Context, build: Callable[[str, np.ndarray], tuple[l
     complete = len(chosen) == len(ctx.servable)
     best: tuple[float, str, list[WGpu] | None] | None = None
     for name in names:
-        gpus, rem = build(name, pilot)
+        most = None if best is None or not math.isfinite(best[0]) else int(best[0]) - 1
+        gpus, rem = build(name, pilot, most)
         n = math.inf if np.any(rem > 0) else len(gpus)
         log.debug("heuristic pilot: %s needs %s GPUs for the first %d services", name, n, len(chosen))
         if best is None or n < best[0]:
