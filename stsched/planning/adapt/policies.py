@@ -171,6 +171,10 @@ class AdaptiveKnobs:
     # the compaction rent is kept (not started again) through decisions with nothing spare; a layout change still
     # starts it again (`stsched.planning.adapt.compaction`)
     rent_pause: bool = False
+    # the compaction rent in GPU-hours (`stsched.planning.adapt.compaction`): the GPUs held above the plan from
+    # scratch times the hours since the previous decision, kept through decisions with nothing spare, started again
+    # by a layout change; a compaction of c changes is bought at `rent_gpu_h` x c (None: `compact_rent`'s count)
+    rent_gpu_h: float | None = None
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
