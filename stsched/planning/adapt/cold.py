@@ -37,7 +37,7 @@ class ColdStart:
     def rates(self, estimate: np.ndarray, t_s: float, initial: bool) -> np.ndarray:
         """The rates a decision at `t_s` seconds plans for: max(estimate, declared) for the initial deployment and
         for decisions up to `until_s`, the estimate afterwards."""
-        if initial or t_s <= self.until_s + 1e-9:
+        if initial or t_s <= self.until_s:
             return np.maximum(estimate, self.declared)
         return estimate
 
