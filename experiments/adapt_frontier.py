@@ -303,6 +303,7 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
                      "reconf. ratio median": f"{np.median(ratio):.2f}" if ratio else "",
                      "reconf. ratio worst": f"{max(ratio):.2f}" if ratio else "",
                      "reconf. total": f"{sum(v['reconf'] for v in vals):.0f}",
+                     "GPU-h total": f"{sum(v['hours'] for v in vals):.2f}",
                      "attainment median / worst": f"{np.median(att):.4%} / {min(att):.4%}" if att else "not simulated"})
     lines.append(markdown_table(dist, list(dist[0])))
     return "\n".join(lines) + "\n"

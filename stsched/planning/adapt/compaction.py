@@ -9,6 +9,13 @@ be worth some layout changes, both measured against that plan from scratch, comp
   reaches r x c.  The rent is paid over consecutive decisions: one with nothing spare starts it again from zero,
   or with `rent_pause` only pauses it (a need that flips between n and n + 1 GPUs pays rent on its n-GPU
   decisions until a compaction is bought); a layout change always starts it again.
+* `rent_gpu_h` h (the rent in GPU-hours, off by default; replaces `compact_rent`'s count when set): every decision
+  pays the GPUs held above the plan from scratch times the hours since the previous decision (the controller tells
+  the time, `set_time`; an emergency decision minutes after an epoch boundary pays minutes, not an epoch), the rent
+  is kept through decisions with nothing spare (a need flipping between n and n + 1 GPUs does not start it again)
+  and started again only by a layout change; a compaction of c changes is bought once the rent reaches h x c GPU-hours
+  (ski rental on the saving: once the GPU-hours lost by keeping the spare GPUs would have paid for the changes).
+  `compact_rent` 12 at 5-minute epochs prices a change at 1 GPU-hour.
 * `hours_budget` e (a GPU-hours budget): the policy keeps count of its GPU-decisions and of those of the plans
   from scratch; while its own would exceed (1 + e) times theirs, it is under pressure: it buys the compaction
   freeing most GPUs at once, whatever its changes.
@@ -49,6 +56,7 @@ from stsched.registry import Objective
 log = logging.getLogger(__name__)
 
 COMPACT_SPARE = (0.025, 0.05, 0.1, 0.2)  # spare capacity levels by which compactions are ranked
+UNTIMED_DECISION_H = 300.0 / 3600.0  # `rent_gpu_h` without a clock (`set_time` never called): one 5-minute epoch
 Maker = tuple[str, Callable[[Instance, Plan], Plan | None]]
 
 
@@ -66,6 +74,18 @@ class Compaction:
     _fresh_asked: bool = False
     _shadow: ShadowFull = field(default_factory=ShadowFull)  # full re-partitioning, replayed (`change_budget`)
     _cache: LayoutCache = field(default_factory=LayoutCache)  # plans run before (`reuse`)
+    _clock_s: float | None = None  # the time of the decision being made (`set_time`), seconds into the trace
+    _since_h: float = UNTIMED_DECISION_H  # hours since the previous decision (or the initial deployment)
+
+    def set_time(self, t_s: float) -> None:
+        """The time of the next decision, seconds into the trace (the controller calls it before `next`): the rent
+        in GPU-hours (`rent_gpu_h`) counts the hours since the previous one."""
+        self._since_h = max(0.0, t_s - (self._clock_s or 0.0)) / 3600.0
+        self._clock_s = t_s
+
+    def _rent_rate(self) -> float | None:
+        """The rent per layout change: GPU-hours (`rent_gpu_h`) or GPU-decisions (`compact_rent`); None: off."""
+        return self.opts.rent_gpu_h if self.opts.rent_gpu_h is not None else self.opts.compact_rent
 
     def _tracks_fresh(self) -> bool:
         return self.opts.compact_rent is not None or self.opts.hours_budget is not None
@@ -155,15 +175,17 @@ class Compaction:
         """Buy a compaction by rent or under budget pressure (module docstring).  `lp`: the LP bound of the
         estimated rates, rounded up; the reserved rates are no lower, so a plan within it holds nothing spare and
         the plan from scratch is not solved."""
-        rent = self.opts.compact_rent
+        rent = self._rent_rate()
         within = lp is not None and plan.gpus_used <= lp and self.opts.hours_budget is None
         changed = layout_changes(current, plan) > 0
         fresh = None if within or changed else self._fresh_now
         if fresh is None or fresh.gpus_used >= plan.gpus_used:
-            if changed or not self.opts.rent_pause:  # `rent_pause`: a decision with nothing spare keeps the rent
+            keep = self.opts.rent_pause or self.opts.rent_gpu_h is not None  # a decision with nothing spare keeps it
+            if changed or not keep:
                 self._rent_paid = self._rent_due = 0.0  # nothing spare, or the layouts just changed anyway
             return plan, note
-        self._rent_paid += plan.gpus_used - fresh.gpus_used
+        per = self._since_h if self.opts.rent_gpu_h is not None else 1.0  # GPU-hours or GPU-decisions
+        self._rent_paid += (plan.gpus_used - fresh.gpus_used) * per
         pressed = self._pressed(plan.gpus_used)
         low = self._budget_rent(rent, 1)  # the lowest rent any compaction could be bought at now
         full = pressed or (low is not None and self._rent_paid >= (max(rent, self._rent_due) if low == rent else low))
@@ -187,7 +209,8 @@ class Compaction:
                 self._rent_due = rent * min((o[0] for o in options), default=plan.gpus_used)
             return plan, note
         changes, freed, spare, how, cand = max(bought, key=lambda o: (o[1], o[2], -o[0]))
-        why = "under the GPU-hours budget" if pressed else f"after {self._rent_paid:.1f} GPU-decisions of rent"
+        unit = "GPU-hours" if self.opts.rent_gpu_h is not None else "GPU-decisions"
+        why = "under the GPU-hours budget" if pressed else f"after {self._rent_paid:.1f} {unit} of rent"
         log.info("compaction bought %s: %s, %d change(s), %d GPU(s) freed, %.0f%% spare", why, how, changes,
                  freed, 100 * spare)
         self._rent_paid = self._rent_due = 0.0

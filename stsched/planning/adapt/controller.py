@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
+from stsched.planning.adapt.cold import cold_start
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy,
@@ -59,11 +60,19 @@ class AdaptOptions(AdaptiveKnobs):
     headroom: float = 1.2  # plan for headroom x the estimated rates (a factor >= 1, as `stsched solve --headroom`)
     estimate_window_s: float = 1800.0
     statistic: str = "peak"
+    # the short-burst decay (`stsched.planning.adapt.estimate`): the peak over the last `burst_s` seconds only, the
+    # `burst_q` quantile over the whole window (None: the peak over the whole window)
+    burst_s: float | None = None
+    burst_q: float = 0.9
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
     # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
     # time (a GPU it rebuilds serves its old layout meanwhile, simulated as serving the new one from the decision)
     emergency_fresh: bool = False
+    # the cold start (`stsched.planning.adapt.cold`): the declared rates x head-room floor the estimate of the initial
+    # deployment and of the decisions up to this many seconds into the trace (0: the initial deployment only);
+    # None: off (the initial deployment is planned for the trace's first minute)
+    cold_start_s: float | None = None
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
     function_pool: int | None = None  # service i follows function (offset + i) mod pool (None: no wrap)
@@ -139,6 +148,13 @@ class AdaptOptions(AdaptiveKnobs):
         if self.off_rent is not None and not (self.off_rent > 0 and math.isfinite(self.off_rent)):
             raise InputError(f"off_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.off_rent!r}")
+        if self.rent_gpu_h is not None:
+            if not (self.rent_gpu_h > 0 and math.isfinite(self.rent_gpu_h)):
+                raise InputError(f"rent_gpu_h must be a finite number > 0 (GPU-hours per layout change), got "
+                                 f"{self.rent_gpu_h!r}")
+            if self.compact_rent is None or self.off_rent is not None or self.change_budget is not None:
+                raise InputError("rent_gpu_h replaces compact_rent's count: it needs compact_rent set and neither "
+                                 "off_rent nor change_budget (rents in GPU-decisions)")
         if not (self.budget_rent > 0 and math.isfinite(self.budget_rent)):
             raise InputError(f"budget_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.budget_rent!r}")
@@ -153,8 +169,11 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"forecast_s must be a finite number > 0 (seconds of rates), got {self.forecast_s!r}")
         if not 0.0 <= self.forecast_q <= 1.0:
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
+        if self.cold_start_s is not None and not (self.cold_start_s >= 0 and math.isfinite(self.cold_start_s)):
+            raise InputError(f"cold_start_s must be a finite number >= 0 (seconds), got {self.cold_start_s!r}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
+        RateEstimator(self.estimate_window_s, self.headroom, self.statistic, self.burst_s, self.burst_q)
 
 
 @dataclass(frozen=True)
@@ -375,7 +394,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     names = instance.service_names
     schedule, span, minutes = service_schedule(instance, options)
     per_epoch = int(round(options.epoch_s / trace.bin_s))
-    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
+    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic, options.burst_s,
+                              options.burst_q)
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
                                                             * options.headroom)})
     popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
@@ -383,6 +403,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     policy = make_policy(options.policy, peak, popts)
     forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
                                                                   options.headroom)
+    cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
     tot_n = np.zeros(len(names))
@@ -404,11 +425,15 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         if current is None or boundary or emergency:
             seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
             est = estimator.estimate(schedule, trace.bin_s, seen)
+            if cold is not None:  # the declared rates under the estimate while the window fills
+                est = cold.rates(est, t0, current is None)
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
             s0, c0 = time.perf_counter(), _cpu_s()
             if current is None:
                 plan, note = _initial(policy, inst), "initial deployment (not counted)"
             else:
+                if hasattr(policy, "set_time"):  # the rent in GPU-hours counts the time between decisions
+                    policy.set_time(t0)
                 if forecaster is not None and hasattr(policy, "set_forecast"):
                     fc = robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen))
                     policy.set_forecast({n: float(r) for n, r in zip(names, fc)})
@@ -472,8 +497,10 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
-                "estimate_window_s": options.estimate_window_s, "forecast_s": options.forecast_s,
-                "forecast_q": options.forecast_q, "function_offset": options.function_offset,
+                "estimate_window_s": options.estimate_window_s, "burst_s": options.burst_s,
+                "burst_q": options.burst_q, "forecast_s": options.forecast_s,
+                "forecast_q": options.forecast_q, "cold_start_s": options.cold_start_s,
+                "function_offset": options.function_offset,
                 "function_pool": options.function_pool,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,
                 "adaptive": options.knobs()}

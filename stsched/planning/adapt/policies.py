@@ -62,7 +62,11 @@
   quantile of the last `forecast_s` seconds' per-minute rates times the head-room (the controller hands them over
   with `set_forecast`), so every layout change (scale-ups, compactions, the rent's and step 4's plan from scratch)
   is planned for that forecast while rate shares follow the estimate.  `rent_pause` (default off): a decision with
-  nothing spare pauses the compaction rent instead of starting it again.
+  nothing spare pauses the compaction rent instead of starting it again.  `rent_gpu_h` (default off): the rent
+  counted in GPU-hours (spare GPUs times the hours since the previous decision; the controller tells the time with
+  `set_time`), kept through decisions with nothing spare, a compaction of c changes bought at `rent_gpu_h` x c.
+  The controller's own knobs `cold_start_s` (`stsched.planning.adapt.cold`) and `burst_s`, `burst_q`
+  (`stsched.planning.adapt.estimate`) change the rates the policy is asked for, not the policy.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
 `stsched.checker.check`; a plan the checker rejects is never used.
 """
@@ -112,8 +116,8 @@ class AdaptiveKnobs:
     development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
     switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
-    `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`) and `rent_pause`
-    (`stsched.planning.adapt.compaction`)."""
+    `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`), `rent_pause` and
+    `rent_gpu_h` (the rent kept through flips, and counted in GPU-hours: `stsched.planning.adapt.compaction`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -171,6 +175,10 @@ class AdaptiveKnobs:
     # the compaction rent is kept (not started again) through decisions with nothing spare; a layout change still
     # starts it again (`stsched.planning.adapt.compaction`)
     rent_pause: bool = False
+    # the compaction rent in GPU-hours (`stsched.planning.adapt.compaction`): the GPUs held above the plan from
+    # scratch times the hours since the previous decision, kept through decisions with nothing spare, started again
+    # by a layout change; a compaction of c changes is bought at `rent_gpu_h` x c (None: `compact_rent`'s count)
+    rent_gpu_h: float | None = None
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""

@@ -1,0 +1,49 @@
+"""The cold start: what the first plans are made for before the estimate window has seen enough of the trace.
+
+The estimate (`stsched.planning.adapt.estimate`) reads the minutes that ended before a decision; the initial
+deployment has none, so by default it is planned for the trace's first minute (one minute of look-ahead).  A
+service that is idle in that minute (a batch-like function at 0 req/s) gets no capacity, and its first burst is
+lost until an emergency decision answers it.
+
+With `cold_start_s` c (seconds, `AdaptOptions`), the instance's **declared rates** (each service's `rate`: what the
+operator deployed for; here the rate the trace is peak-normalised to) times the head-room are a floor under the
+estimate of the initial deployment and of every decision made before c seconds of the trace have passed
+(c = 0: the initial deployment only).  Later decisions follow the estimate, and the GPUs the declared rates held
+above it are given back by the policy's normal rule (the adaptive policy's compaction rent, step 4's re-plan from
+scratch).  What it costs, in GPU-hours and layout changes, and what it buys in attainment: docs/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from stsched.errors import InputError
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    declared: np.ndarray  # per service: declared rate x head-room
+    until_s: float  # decisions at t <= until_s are floored (0: the initial deployment only)
+
+    def __post_init__(self) -> None:
+        if not (self.until_s >= 0 and math.isfinite(self.until_s)):
+            raise InputError(f"cold_start_s must be a finite number >= 0 (seconds), got {self.until_s!r}")
+        if self.declared.ndim != 1 or not np.all(np.isfinite(self.declared)) or np.any(self.declared < 0):
+            raise InputError("cold start: declared rates must be finite numbers >= 0, one per service")
+
+    def rates(self, estimate: np.ndarray, t_s: float, initial: bool) -> np.ndarray:
+        """The rates a decision at `t_s` seconds plans for: max(estimate, declared) for the initial deployment and
+        for decisions up to `until_s`, the estimate afterwards."""
+        if initial or t_s <= self.until_s:
+            return np.maximum(estimate, self.declared)
+        return estimate
+
+
+def cold_start(rates: list[float], headroom: float, until_s: float | None) -> ColdStart | None:
+    """The cold start of a run whose services declare `rates` (None: off)."""
+    if until_s is None:
+        return None
+    return ColdStart(np.asarray(rates, dtype=float) * headroom, until_s)
