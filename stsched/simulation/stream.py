@@ -44,7 +44,7 @@ from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation import sketch
-from stsched.simulation.arrivals import poisson
+from stsched.simulation.arrivals import check_holds_a_request, poisson
 from stsched.simulation.engine import _multi_proc, _round_robin, _single
 from stsched.simulation.simulator import EXEC_MODELS, PartitionTiming, _noise, partition_timings
 from stsched.simulation.summary import RequestRecords, ServiceSummary, Summary
@@ -375,6 +375,7 @@ def merge(instance: Instance, plan: Plan, results: Sequence[ShardResult], unrout
 
 def simulate_stream(instance: Instance, plan: Plan, options: StreamOptions = StreamOptions()) -> StreamResult:
     """Simulate `plan` under Poisson arrivals for `options.duration_s` seconds, streaming (module docstring)."""
+    check_holds_a_request([s.rate * plan.scale for s in instance.services], options.duration_s)
     t0 = time.perf_counter()
     groups = shard_gpus(instance, plan, options.shards) or [[]]
     results = _run_shards(instance, plan, groups, options)
