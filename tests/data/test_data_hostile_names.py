@@ -49,3 +49,26 @@ def test_scenario_profile_refuses_the_folder_instead_of_writing_an_unreadable_in
     err = capsys.readouterr().err
     assert code == 2 and "holds control characters" in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00bad", b'{"a": 1}\n\xff\xfe\n'])
+def test_import_igniter_refuses_a_binary_file_in_one_line(tmp_path, capsys, content):
+    """`stsched import igniter FILE` on a file that is not UTF-8 was a UnicodeDecodeError traceback, exit 1."""
+    (tmp_path / "bin.csv").write_bytes(content)
+    code = main(["import", "igniter", str(tmp_path / "bin.csv"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("content, words", [(b"5", "expected a JSON object, got int"),
+                                            (b"null", "expected a JSON object, got NoneType"),
+                                            (b"\xff\xfe", "cannot read")])
+def test_a_profile_folder_whose_meta_json_is_not_an_object_is_one_line(tmp_path, capsys, content, words):
+    """`stsched scenario profile DIR` with meta.json `5`, `null` or binary was a TypeError / UnicodeDecodeError
+    traceback, exit 1."""
+    folder = tmp_path / "prof"
+    shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns("raw"))
+    (folder / "meta.json").write_bytes(content)
+    code = main(["scenario", "profile", str(folder), "--services", "1", "--out", str(tmp_path / "i.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "meta.json" in err and "Traceback" not in err, err
