@@ -51,3 +51,36 @@ def test_the_api_refuses_a_duration_too_short_for_one_request(files):
     inst, plan = st.load_instance(files["inst"]), st.load_plan(files["plan"])
     with pytest.raises(InputError, match="too short to hold one request"):
         st.simulate(inst, plan, duration=1e-9)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty file"),
+    (b"\xff\xfe\x00", "cannot read as CSV"),
+    (b"model,rate,slo_ms\nm0,10,50,99\n", "data row 1: expected 3 columns, found 4"),
+    (b"model,rate,slo_ms,model\nm0,10,50,m1\n", "a column is named twice"),
+    (b"model,rate,slo_ms,name\nm0,10,50,\xe2\x80\xaeevil\n", "holds control characters"),
+    (b"model,rate,slo_ms\n", "no services"),
+])
+def test_scenario_services_refuses_odd_csv_files_in_one_line(tmp_path, capsys, content, words):
+    """An empty or binary services CSV was a pandas traceback (EmptyDataError, UnicodeDecodeError), exit 1; a row
+    with one field too many was read shifted (model '10': 'have no solo profile'); a name with a bidirectional
+    override was written into an instance that every other command then refused."""
+    (tmp_path / "s.csv").write_bytes(content)
+    out = tmp_path / "i.json"
+    code, text = _run(capsys, "scenario", "services", str(tmp_path / "s.csv"), "--dataset", "h100-sm", "--out",
+                      str(out))
+    assert code == 2 and words in text, text
+    assert not out.exists()
+
+
+def test_scenario_services_refuses_to_size_an_astronomical_rate(tmp_path, capsys):
+    """rate 1e308 req/s wrote an instance of 1.27e304 GPUs (a 306-digit number), which rounding made too few."""
+    (tmp_path / "s.csv").write_text("model,rate,slo_ms\nresnet50,1e308,50\n")
+    code, text = _run(capsys, "scenario", "services", str(tmp_path / "s.csv"), "--dataset", "h100-sm", "--out",
+                      str(tmp_path / "i.json"))
+    assert code == 2 and "needs 1.27e+304 GPUs" in text and "--gpus" in text, text
+    code, text = _run(capsys, "scenario", "services", str(tmp_path / "s.csv"), "--dataset", "h100-sm", "--gpus", "2",
+                      "--out", str(tmp_path / "i.json"))
+    assert code == 0, text
+    code, text = _run(capsys, "solve", str(tmp_path / "i.json"), "--time-limit", "5")
+    assert code == 1 and "cannot be served: resnet50" in text, text
