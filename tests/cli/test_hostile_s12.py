@@ -84,3 +84,14 @@ def test_scenario_services_refuses_to_size_an_astronomical_rate(tmp_path, capsys
     assert code == 0, text
     code, text = _run(capsys, "solve", str(tmp_path / "i.json"), "--time-limit", "5")
     assert code == 1 and "cannot be served: resnet50" in text, text
+
+
+@pytest.mark.parametrize("flag, value, policy", [("--compact-rent", "5", "static-peak"),
+                                                 ("--adapt-solver", "heuristic", "full-repartition"),
+                                                 ("--compact-rent", "none", "periodic")])
+def test_adapt_refuses_an_adaptive_option_given_to_another_policy(files, capsys, flag, value, policy):
+    """`adapt --policy static-peak --compact-rent 5` (or --adapt-solver with full-repartition) ran, exit 0, the
+    option ignored: both belong to the adaptive policy only, as --period to periodic."""
+    code, text = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--policy", policy, flag,
+                      value, "--plan-only", "--hours", "0.1")
+    assert code == 2 and f"{flag} is an option of --policy adaptive, not of {policy}" in text, text
