@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from stsched.errors import InputError
+from stsched.errors import InputError, reraise_interrupt
 
 ENV = "STSCHED_CUSTOM_MODELS"
 DEFAULT_IMAGE = (3, 224, 224)
@@ -96,6 +96,7 @@ def _import_user(module: str, spec: str) -> Any:
     except ImportError as e:
         raise InputError(f"model {spec!r}: cannot import {module!r} ({e})") from None
     except Exception as e:  # noqa: BLE001 - the user's code: one line saying what failed
+        reraise_interrupt(e)
         raise InputError(f"model {spec!r}: importing {module!r} failed: {type(e).__name__}: {e}") from None
 
 
@@ -112,6 +113,7 @@ def _forward_check(arg: str, model: Any, cm: CustomModel) -> None:
             model.eval()
             model(x)
     except Exception as e:  # noqa: BLE001 - the user's model: one line saying what failed
+        reraise_interrupt(e)
         kind = f"token ids below {cm.vocab}" if cm.tokens else "floats"
         raise InputError(f"model {arg!r}: one sample of shape {'x'.join(map(str, cm.input_shape))} ({kind}) does "
                          f"not run through it: {type(e).__name__}: {e} (check --input-shape / --vocab)") from None
@@ -206,6 +208,7 @@ def register(arg: str, input_shape: tuple[int, ...] | None = None, vocab: int | 
         except InputError:
             raise
         except Exception as e:  # noqa: BLE001 - the user's code: one line saying what failed
+            reraise_interrupt(e)
             raise InputError(f"model {arg!r}: building it failed: {type(e).__name__}: {e}") from None
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"model {arg!r}: the factory returned {type(model).__name__}, not a torch.nn.Module")

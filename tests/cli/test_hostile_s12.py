@@ -95,3 +95,17 @@ def test_adapt_refuses_an_adaptive_option_given_to_another_policy(files, capsys,
     code, text = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--policy", policy, flag,
                       value, "--plan-only", "--hours", "0.1")
     assert code == 2 and f"{flag} is an option of --policy adaptive, not of {policy}" in text, text
+
+
+def test_an_interrupt_while_the_parser_imports_its_modules_is_one_line(capsys, monkeypatch):
+    """SIGINT in the first seconds of `stsched simulate` (its parser imports numba; 3 s on the loaded machine) was a
+    KeyboardInterrupt traceback: the handlers of run_parsed were not installed yet."""
+    import stsched.cli as cli
+
+    def slow(_module):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(cli, "build_parser", slow)
+    assert main(["simulate", "i.json", "p.json"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "stsched: interrupted", err
