@@ -109,3 +109,19 @@ def test_an_interrupt_while_the_parser_imports_its_modules_is_one_line(capsys, m
     assert main(["simulate", "i.json", "p.json"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "stsched: interrupted", err
+
+
+def test_json_with_a_key_twice_or_nested_too_deeply_is_one_line(files, tmp_path, capsys):
+    """An instance with "gpus" twice was read with the last value, without a word; '[' x 100,000 was a
+    RecursionError traceback, exit 1."""
+    text = Path(files["inst"]).read_text()
+    twice = tmp_path / "twice.json"
+    twice.write_text(text.rstrip().rstrip("}") + ', "gpus": 7}')
+    code, out = _run(capsys, "solve", str(twice))
+    assert code == 2 and "key 'gpus' appears twice" in out, out
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, out = _run(capsys, "check", files["inst"], str(deep))
+    assert code == 2 and "nested too deeply" in out, out
+    with pytest.raises(InputError, match="appears twice"):
+        st.load_instance(twice)
