@@ -61,6 +61,9 @@ def check_holds_a_request(rates: Sequence[float], duration_s: float) -> None:
                          f"least {1.0 / total:.3g} s")
 
 
+GAMMA_CV = (1e-150, 1e150)  # gamma arrivals: the CVs whose shape 1/CV^2 is a finite float > 0
+
+
 @dataclass(frozen=True)
 class ArrivalSpec:
     """How requests arrive.  `kind`: poisson | gamma | deterministic | trace; `cv` for gamma; `trace` for trace;
@@ -77,6 +80,10 @@ class ArrivalSpec:
             raise InputError(f"arrivals: unknown kind {self.kind!r} (poisson, gamma:CV, deterministic, trace:NAME)")
         if self.kind == "gamma" and not (self.cv > 0 and math.isfinite(self.cv)):
             raise InputError(f"arrivals gamma: CV must be a finite number > 0, got {self.cv!r}")
+        if self.kind == "gamma" and not GAMMA_CV[0] <= self.cv <= GAMMA_CV[1]:  # the shape 1/CV^2 must be a float:
+            # gamma:1e-300 was a ZeroDivisionError traceback, gamma:1e300 an OverflowError
+            raise InputError(f"arrivals gamma: CV {self.cv:g} out of range ({GAMMA_CV[0]:g} .. {GAMMA_CV[1]:g}: the "
+                             f"gamma shape 1/CV^2 must be a finite number > 0)")
         if self.kind == "trace" and self.trace not in traces.known_traces():
             raise InputError(f"arrivals trace: unknown trace {self.trace!r} "
                              f"(known: {', '.join(traces.known_traces())})")
