@@ -22,3 +22,10 @@ def test_an_unwritable_or_file_results_root_is_one_line(tmp_path, capsys, monkey
     code = main(["experiment", "sim_speed", "--quick"])
     err = capsys.readouterr().err
     assert code == 2 and "$STSCHED_RESULTS" in err, err
+
+
+def test_plot_only_with_fresh_is_refused(tmp_path, capsys):
+    """`--plot-only --fresh` plotted the old rows, --fresh ignored (exit 0)."""
+    code = main(["experiment", "sim_speed", "--plot-only", "--fresh", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--plot-only" in err and "--fresh" in err, err
