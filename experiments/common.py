@@ -131,6 +131,12 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
     ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {(message or 'bad arguments').splitlines()[0]}\n")
     args = ap.parse_args(argv)
+    if args.plot_only and args.fresh:  # --fresh would be ignored: nothing is run, the old rows are plotted
+        ap.error("--plot-only redraws the rows an earlier run wrote; --fresh (discard them) contradicts it")
+    from stsched.outputs import output_folder
+
+    # the results root checked before any point runs (an unwritable --out was an OSError traceback, exit 1)
+    output_folder(args.out or results_root(), what="--out" if args.out else "results folder ($STSCHED_RESULTS)")
     if args.out:
         os.environ["STSCHED_RESULTS"] = os.path.abspath(args.out)
     logging.basicConfig(level=logging.INFO if os.environ.get("STSCHED_VERBOSE") else logging.WARNING,

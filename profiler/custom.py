@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from stsched.errors import InputError
+from stsched.errors import InputError, reraise_interrupt
 
 ENV = "STSCHED_CUSTOM_MODELS"
 DEFAULT_IMAGE = (3, 224, 224)
@@ -88,14 +88,42 @@ def _import(package: str, spec: str) -> Any:
         raise InputError(f"model {spec!r}: {package} is not installed here (pip install {package})") from None
 
 
+def _import_user(module: str, spec: str) -> Any:
+    """The user's module: any failure of its import (missing, a syntax error, an exception at import time) is one
+    line naming the model, not a traceback."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise InputError(f"model {spec!r}: cannot import {module!r} ({e})") from None
+    except Exception as e:  # noqa: BLE001 - the user's code: one line saying what failed
+        reraise_interrupt(e)
+        raise InputError(f"model {spec!r}: importing {module!r} failed: {type(e).__name__}: {e}") from None
+
+
+def _forward_check(arg: str, model: Any, cm: CustomModel) -> None:
+    """One sample through the model on CPU (no gradients): a wrong --input-shape or --vocab is refused here, before
+    any folder is written or worker started (it was a worker's traceback, exit 1, after meta.json was written)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randint(0, max(cm.vocab, 1), (1, *cm.input_shape), generator=g) if cm.tokens
+         else torch.randn((1, *cm.input_shape), generator=g))
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(x)
+    except Exception as e:  # noqa: BLE001 - the user's model: one line saying what failed
+        reraise_interrupt(e)
+        kind = f"token ids below {cm.vocab}" if cm.tokens else "floats"
+        raise InputError(f"model {arg!r}: one sample of shape {'x'.join(map(str, cm.input_shape))} ({kind}) does "
+                         f"not run through it: {type(e).__name__}: {e} (check --input-shape / --vocab)") from None
+
+
 def _factory(cm: CustomModel) -> Callable[[], Any]:
     module, _, attr = cm.target.partition(":")
     if cm.path and cm.path not in sys.path:
         sys.path.insert(0, cm.path)
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        raise InputError(f"model {cm.target!r}: cannot import {module!r} ({e})") from None
+    mod = _import_user(module, cm.target)
     fn = getattr(mod, attr, None)
     if not callable(fn):
         raise InputError(f"model {cm.target!r}: {module} has no callable {attr!r}")
@@ -152,10 +180,7 @@ def _spec(name: str, spec: str, shape: tuple[int, ...] | None, vocab: int | None
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
         raise InputError(f"model {spec!r}: expected pkg.module:factory, tv:NAME or hf:CONFIG")
-    try:
-        importlib.import_module(module)
-    except ImportError as e:
-        raise InputError(f"model {spec!r}: cannot import {module!r} ({e})") from None
+    _import_user(module, spec)
     cm = CustomModel(name, "module", spec, shape or (), tokens=vocab is not None, vocab=int(vocab or 0),
                      path=_module_path(module), source=f"python {spec}")
     return cm
@@ -183,6 +208,7 @@ def register(arg: str, input_shape: tuple[int, ...] | None = None, vocab: int | 
         except InputError:
             raise
         except Exception as e:  # noqa: BLE001 - the user's code: one line saying what failed
+            reraise_interrupt(e)
             raise InputError(f"model {arg!r}: building it failed: {type(e).__name__}: {e}") from None
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"model {arg!r}: the factory returned {type(model).__name__}, not a torch.nn.Module")
@@ -193,8 +219,12 @@ def register(arg: str, input_shape: tuple[int, ...] | None = None, vocab: int | 
             raise InputError(f"model {arg!r}: give --input-shape (one sample, e.g. 3x224x224) or an example_input "
                              f"attribute (a tensor of one sample) on the factory or the module")
         tokens = not example.is_floating_point()
+        if vocab is not None and not tokens:  # it would be ignored: the example says the inputs are floats
+            raise InputError(f"model {arg!r}: --vocab {vocab} given, but its example_input is floats (give "
+                             f"--input-shape with --vocab for token ids)")
         cm = CustomModel(cm.name, cm.kind, cm.target, tuple(int(d) for d in example.shape), tokens,
                          int(example.max()) + 1 if tokens else 0, path=cm.path, source=cm.source)
+    _forward_check(arg, model, cm)
     cm = CustomModel(**{**asdict(cm), "params": sum(p.numel() for p in model.parameters())})
     table = registered()
     table[name] = cm

@@ -260,6 +260,16 @@ def _corun_todo(points: list[tuple[str, int, str, int]], done: set[tuple], devic
             yield m1, b1, m2, b2
 
 
+def _point_failed(e: RuntimeError, point: str, result: SweepResult, out_dir: str | Path) -> InputError:
+    """A worker that failed on a point (the model raised, ran out of memory, or died): one line naming the point
+    and the worker's last line, instead of the worker's traceback; the points measured so far stay in `out_dir`."""
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    cause = lines[-1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
+    kept = result.measured_solo + result.measured_corun
+    return InputError(f"measuring {point or 'a point'} failed: {cause} ({kept} points measured in this run are "
+                      f"kept in {out_dir}: run again without that point to resume)")
+
+
 def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fresh: bool = False) -> SweepResult:
     """Measure every point of `spec` not yet in `out_dir` on `backend`; returns the full (old + new) tables."""
     from profiler import zoo
@@ -275,6 +285,7 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
         len(spec.layout_points(a, b)) for a, b in spec.corun_layouts())
     bar = tqdm(total=total, desc=f"profile {backend.name}", disable=not spec.progress or None, unit="pt")
     result = SweepResult(Path(out_dir), pd.DataFrame(), None)
+    point = ""
     try:
         for size in spec.sizes:
             guess = float(readback.get(f"{float(size):g}", size))
@@ -289,6 +300,7 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
                 result.skipped += len(spec.models) * len(spec.batches) - len(todo)
                 bar.update(len(spec.models) * len(spec.batches) - len(todo))
                 for model, batch in todo:
+                    point = f"{model} batch {batch} on partition {actual:g}"
                     bar.set_postfix_str(f"{model} b{batch} p{actual:g}")
                     out = worker.call("measure", model=model, batch=batch, warmup=spec.timing.warmup,
                                       repeats=spec.timing.repeats)
@@ -315,10 +327,15 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
                         result.skipped += 1
                         bar.update(1)
                         continue
+                    point = f"co-run {m1} batch {b1} on {a:g} + {m2} batch {b2} on {b:g}"
                     bar.set_postfix_str(f"{m1} b{b1} p{a:g} + {m2} b{b2} p{b:g}")
                     _corun_one(store, spec, device, mech, (wa, m1, b1, a), (wb, m2, b2, b))
                     result.measured_corun += 1
                     bar.update(1)
+    except RuntimeError as e:
+        if not str(e).startswith("worker ("):
+            raise
+        raise _point_failed(e, point, result, out_dir) from None
     finally:
         bar.close()
         store.meta["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

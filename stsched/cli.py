@@ -207,6 +207,14 @@ def _closed_stdout() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before run_parsed's handlers: while a command's parser imports its modules (numba,
+        print("stsched: interrupted", file=sys.stderr)  # seconds on a loaded machine), a traceback before
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     console = argv is None  # the `stsched` command itself: the process ends when this returns
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(command_module(argv))

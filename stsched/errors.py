@@ -22,6 +22,19 @@ def one_line(text: str) -> str:
                    for c in text.replace("\n", " "))
 
 
+def reraise_interrupt(e: BaseException) -> None:
+    """Raise KeyboardInterrupt when `e` hides one: an interrupt that lands while an extension module initialises
+    (ortools' cp_model) comes out as `ImportError: initialization failed` whose context is the KeyboardInterrupt;
+    a `except Exception` around an import would swallow the interrupt and the command would run on, exit 0."""
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        if isinstance(x, KeyboardInterrupt):
+            raise KeyboardInterrupt() from e
+        seen.add(id(x))
+        x = x.__cause__ or x.__context__
+
+
 class InfeasibleError(RuntimeError):
     """No plan can serve the instance; the message names what cannot be served."""
 

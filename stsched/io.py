@@ -128,13 +128,33 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"expected the path of a JSON file, got {type(path).__name__} {path!r:.60}")
     try:
         with open(path) as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise InputError("no such file", source=str(path)) from None
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})", source=str(path)) from None
+    except _DuplicateKey as e:
+        raise InputError(f"key {e.args[0]!r} appears twice in one object (JSON keeps the last one silently)",
+                         source=str(path)) from None
+    except RecursionError:  # '[' x 100,000 was a RecursionError traceback
+        raise InputError("not valid JSON: nested too deeply", source=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read: {e}", source=str(path)) from None
+
+
+class _DuplicateKey(Exception):
+    """A JSON object with one key twice ({"gpus": 1, ..., "gpus": 7} read as 7, without a word)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _DuplicateKey(k)
+            seen.add(k)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- field reader

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Callable, Protocol, get_type_hints
 
 from stsched.checker import Report, check
-from stsched.errors import InputError
+from stsched.errors import InputError, reraise_interrupt
 from stsched.plan import Plan
 from stsched.problem import Instance
 
@@ -324,6 +324,7 @@ def load_solvers() -> None:
         try:
             cls = ep.load()
         except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
+            reraise_interrupt(e)  # an interrupt during the import: not the plugin's failure
             log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
             continue
         info = getattr(cls, "solver_info", None)  # what @register recorded, also when the module was imported before

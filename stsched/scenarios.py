@@ -441,12 +441,21 @@ def service_names(models: Sequence[str]) -> list[str]:
 
 
 def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
-    """A user's service list: columns model, rate (req/s), slo_ms and optionally name; one line per error."""
+    """A user's service list: columns model, rate (req/s), slo_ms and optionally name; one line per error (a
+    ragged row, an empty or binary file, a name with control characters included)."""
     import math
+    import unicodedata
 
-    df = pd.read_csv(path, dtype=str, keep_default_na=False) if Path(path).is_file() else None
-    if df is None:
+    from stsched.data.importers import read_headed
+
+    if not Path(path).is_file():
         raise InputError("file not found", source=str(path))
+    try:
+        df = read_headed(path, ())
+    except InputError as e:
+        if str(e).endswith("no data rows"):
+            raise InputError("no services", source=str(path)) from None
+        raise
     missing = [c for c in ("model", "rate", "slo_ms") if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)} (columns: model, rate, slo_ms, optional name)",
@@ -455,8 +464,8 @@ def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
     if extra:
         raise InputError(f"unknown column(s) {', '.join(extra)} (columns: model, rate, slo_ms, optional name)",
                          source=str(path))
-    if df.empty:
-        raise InputError("no services", source=str(path))
+    if len(set(df.columns)) != len(df.columns):
+        raise InputError(f"a column is named twice ({', '.join(df.columns)})", source=str(path))
     names = list(df["name"]) if "name" in df.columns else service_names(list(df["model"]))
     out = []
     for i, (row, name) in enumerate(zip(df.itertuples(index=False), names), start=1):
@@ -470,6 +479,9 @@ def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
                                  source=str(path))
         if not row.model or not name:
             raise InputError(f"data row {i}: empty model or name", source=str(path))
+        for col, text in (("model", row.model), ("name", name)):
+            if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):  # as instances (stsched.io)
+                raise InputError(f"data row {i}: {col} {text!r} holds control characters", source=str(path))
         out.append((str(name), str(row.model), float(row.rate), float(row.slo_ms)))
     dup = sorted({n for n, *_ in out if sum(1 for m, *_ in out if m == n) > 1})
     if dup:

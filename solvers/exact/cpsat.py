@@ -9,9 +9,14 @@ alpha = A / K.  Symbols as in solvers/exact/milp.py, kept inside `_build`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import signal
+import threading
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from ortools.sat.python import cp_model
 
@@ -130,6 +135,50 @@ def _extract(data: ModelData, solver: cp_model.CpSolver, v: _Vars) -> Counts:
     return counts_from(data, v, val, alpha)
 
 
+@contextlib.contextmanager
+def _stop_on_signal(stop: Callable[[], None]) -> Iterator[None]:
+    """Call `stop` as soon as SIGINT or SIGTERM arrives while CP-SAT searches, and leave the Python handlers in place.
+
+    CP-SAT's own SIGINT handler (`catch_sigint_signal`, on by default) swallowed the interrupt (the search stopped,
+    the command ran on) and, on the way out, set SIGINT to SIG_DFL for the rest of the process: a later Ctrl-C
+    killed it without a word, its engines and temporary files left behind (found in `stsched experiment
+    exact_parvagpu`).  Here the interpreter's C-level handler writes the signal number to a wake-up pipe (no GIL
+    needed), a thread reads it and stops the search, and the Python handler runs once `Solve` returns."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # set_wakeup_fd is for the main thread only; the signal is then handled after Solve returns
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:
+        os.close(r)
+        os.close(w)
+        yield
+        return
+
+    def watch() -> None:
+        while True:
+            try:
+                got = os.read(r, 64)
+            except OSError:
+                return
+            if not got:  # the write end closed: the search is over
+                return
+            if any(b in (signal.SIGINT, signal.SIGTERM) for b in got):
+                stop()
+
+    t = threading.Thread(target=watch, name="cpsat-signal-watch", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(old)  # another wake-up fd (an event loop's) misses the signals of the search only
+        os.close(w)
+        t.join(timeout=5)
+        os.close(r)
+
+
 def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
     xo = CpsatOptions.from_solve_options(options)
     k = xo.coverage_units
@@ -145,7 +194,9 @@ def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: 
     solver.parameters.linearization_level = xo.linearization_level
     if options.objective is Objective.MAX_SCALE:
         solver.parameters.relative_gap_limit = min(1e-4, options.max_scale_tol / 10)
-    st = solver.Solve(m)
+    solver.parameters.catch_sigint_signal = False  # see _stop_on_signal
+    with _stop_on_signal(solver.StopSearch):
+        st = solver.Solve(m)
     if st == cp_model.INFEASIBLE:
         return EngineOutcome("infeasible", None, None)
     if st == cp_model.MODEL_INVALID:

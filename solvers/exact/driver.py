@@ -190,14 +190,14 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
     warm-starting the next; a plan that already meets the layout LP bound of the full problem ends the search there,
     proven optimal.  Small models find good plans fast; the big one then only has to close the gap."""
     t0 = time.perf_counter()
+    bad = unservable(instance, options.objective)  # first: the layout LP of a rate no GPU count serves (1e308 req/s
+    if bad:  # on 10^4 GPUs) failed numerically, a RuntimeError traceback instead of naming the service
+        return SolveResult(solver, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
+                           infeasible_services=tuple(bad))
     # time to extract and check the plan is kept back from the engines (thousands of GPUs take seconds to check)
     gpus = instance.gpus if options.objective is Objective.MAX_SCALE else min(
         instance.gpus, lp_relaxation(instance, options.objective).value if instance.gpus > 1000 else 0)
     deadline = t0 + options.time_limit_s - min(0.5 * options.time_limit_s, FINALIZE_S_PER_GPU * gpus)
-    bad = unservable(instance, options.objective)
-    if bad:
-        return SolveResult(solver, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
-                           infeasible_services=tuple(bad))
     try:
         top = prepare(instance, options)
     except TooLarge as e:

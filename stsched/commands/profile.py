@@ -45,7 +45,8 @@ def add(sub) -> None:
                    help="co-run size pairs, e.g. 1,1 or 64,64 (two partitions at once)")
     p.add_argument("--corun-models", nargs="+", default=None, help="models for co-runs (default --models)")
     p.add_argument("--corun-batches", nargs="+", type=V.count, default=None, help="batches for co-runs")
-    p.add_argument("--corun-window", type=V.positive, default=1.0, help="seconds both sides run together")
+    p.add_argument("--corun-window", type=V.time_limit, default=1.0,
+                   help="seconds both sides run together (> 0, at most a year)")
     p.add_argument("--corun-plan", default=None, metavar="FILE",
                    help="measure exactly these co-runs (the JSON list of `stsched probe-plan --json`) instead of "
                         "the --corun grid")

@@ -268,7 +268,9 @@ def run_adapt(args) -> int:
 
     for flag, value, policy in (("--period", args.period, "periodic"),
                                 ("--save-gpus", args.save_gpus, "practitioner"),
-                                ("--save-for", args.save_for, "practitioner")):
+                                ("--save-for", args.save_for, "practitioner"),
+                                ("--compact-rent", args.compact_rent, "adaptive"),
+                                ("--adapt-solver", args.adapt_solver, "adaptive")):
         if value is not None and args.policy != policy:  # it would be ignored
             raise InputError(f"{flag} is an option of --policy {policy}, not of {args.policy}")
     output_file(args.out, inputs=(args.instance, args.reconfig_cost))

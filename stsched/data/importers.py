@@ -251,8 +251,11 @@ def _is_json_lines(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     if not p.is_file():
         raise InputError("file not found", source=str(path))
-    with p.open(encoding="utf-8-sig") as fh:
-        head = fh.read(256).lstrip()
+    try:
+        with p.open(encoding="utf-8-sig") as fh:
+            head = fh.read(256).lstrip()
+    except (OSError, UnicodeDecodeError) as exc:  # a binary file was a UnicodeDecodeError traceback
+        raise InputError(f"cannot read: {exc}", source=str(path)) from None
     return head.startswith("{")
 
 
@@ -267,17 +270,21 @@ def _read_json_lines(path: str | os.PathLike[str]) -> dict:
             else:
                 into[k] = v
 
-    with Path(path).open(encoding="utf-8-sig") as fh:
-        for n, line in enumerate(fh):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"line {n + 1}: not JSON ({exc.msg})", source=str(path)) from exc
-            if not isinstance(obj, dict):
-                raise InputError(f"line {n + 1}: expected a JSON object", source=str(path))
-            merge(merged, obj)
+    try:
+        with Path(path).open(encoding="utf-8-sig") as fh:
+            lines = fh.readlines()
+    except (OSError, UnicodeDecodeError) as exc:  # text after a '{' that is not UTF-8 was a traceback
+        raise InputError(f"cannot read: {exc}", source=str(path)) from None
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {n + 1}: not JSON ({exc.msg})", source=str(path)) from exc
+        if not isinstance(obj, dict):
+            raise InputError(f"line {n + 1}: expected a JSON object", source=str(path))
+        merge(merged, obj)
     return merged
 
 
@@ -715,6 +722,8 @@ def _json(path: Path) -> dict:
         raise InputError("file not found", source=str(path)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg} at line {exc.lineno}", source=str(path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", source=str(path)) from None
 
 
 def read_glet_slos_and_mixes(resource_dir: str | os.PathLike[str]) -> GletResources:

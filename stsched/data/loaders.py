@@ -69,6 +69,10 @@ class DatasetMeta:
             raise InputError("file not found", source=str(path)) from None
         except json.JSONDecodeError as exc:
             raise InputError(f"not JSON: {exc.msg} at line {exc.lineno}", source=str(path)) from exc
+        except (OSError, UnicodeDecodeError) as exc:  # a binary file was a UnicodeDecodeError traceback
+            raise InputError(f"cannot read: {exc}", source=str(path)) from None
+        if not isinstance(raw, dict):  # 5 or null was a TypeError traceback
+            raise InputError(f"expected a JSON object, got {type(raw).__name__}", source=str(path))
         values = {}
         for f in fields(cls):
             if f.name not in raw:

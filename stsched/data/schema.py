@@ -17,6 +17,7 @@ messages name rows of the original file.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -101,12 +102,18 @@ def _require_columns(df: pd.DataFrame, columns: Iterable[str], source: str | Non
                          source=source)
 
 
+_CONTROL = ("Cc", "Cf", "Zl", "Zp")  # the categories that instance and plan names may not hold (stsched.io)
+
+
 def _check_str(df: pd.DataFrame, col: str, source: str | None, allowed: tuple[str, ...] | None = None) -> pd.Series:
     raw = df[col]
     s = raw.astype("string").str.strip()
     empty = s.isna() | (s == "")
     if empty.any():
         _fail(df, empty, col, "is empty", source)
+    ctrl = s.map(lambda v: any(unicodedata.category(c) in _CONTROL for c in v), na_action="ignore").astype(bool)
+    if ctrl.any():  # as in instances and plans (stsched.io): such a name would be refused downstream
+        _fail(df, ctrl, col, "holds control characters", source)
     if (s != s.str.lower()).any():
         _fail(df, s != s.str.lower(), col, "is not lower case", source)
     if allowed is not None:

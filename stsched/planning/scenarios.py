@@ -60,6 +60,10 @@ def profile_scenario(dataset: str | Path, services: int | None = None, seed: int
                                    f"{cal.alpha:.4g} on {gpus} GPU(s) x {BASE_RATE:g} req/s; seed {seed}").with_arrivals(arrivals)
 
 
+#: the most GPUs `services_scenario` sizes on its own (one service's rate over its best GPU's throughput)
+MAX_SIZED_GPUS = 1_000_000
+
+
 def services_scenario(path: str | Path, dataset: str | Path, gpus: int | None = None,
                       arrivals: str = "poisson") -> Instance:
     picks = scenarios.read_services_csv(path)
@@ -75,7 +79,11 @@ def services_scenario(path: str | Path, dataset: str | Path, gpus: int | None = 
             if best <= 0:
                 raise InputError(f"service {s.name!r} ({s.model}): no profiled point meets its SLO of "
                                  f"{s.slo_ms:g} ms", source=str(path))
-            need += math.ceil(s.rate / best - 1e-9)
+            alone = s.rate / best
+            if alone > MAX_SIZED_GPUS:  # 1e308 req/s sized 10^306 GPUs (and rounding made even those too few)
+                raise InputError(f"service {s.name!r} ({s.model}): rate {s.rate:g} req/s needs {alone:.3g} GPUs "
+                                 f"(at most {MAX_SIZED_GPUS:,} are sized; give --gpus)", source=str(path))
+            need += math.ceil(alone - 1e-9)
         gpus = max(1, need)
     else:
         gpus = check_int(gpus, "gpus", minimum=1)

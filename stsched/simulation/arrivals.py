@@ -51,6 +51,19 @@ def _too_many(what: str, count: float, limit: int) -> InputError:
                       "shorten --duration or lower the rates or the CV")
 
 
+def check_holds_a_request(rates: Sequence[float], duration_s: float) -> None:
+    """Refuse a duration too short to hold one request at `rates` (their sum times the duration < 1): its summary
+    would report 100 % attainment of 0 requests.  Rates that are all zero are allowed (nothing to serve)."""
+    total = float(sum(max(0.0, r) for r in rates))
+    if total > 0 and total * duration_s < 1.0:
+        raise InputError(f"duration {duration_s:g} s is too short to hold one request at the plan's rates "
+                         f"({total:g} req/s in all: {total * duration_s:.3g} expected); give a duration of at "
+                         f"least {1.0 / total:.3g} s")
+
+
+GAMMA_CV = (1e-150, 1e150)  # gamma arrivals: the CVs whose shape 1/CV^2 is a finite float > 0
+
+
 @dataclass(frozen=True)
 class ArrivalSpec:
     """How requests arrive.  `kind`: poisson | gamma | deterministic | trace; `cv` for gamma; `trace` for trace;
@@ -67,6 +80,10 @@ class ArrivalSpec:
             raise InputError(f"arrivals: unknown kind {self.kind!r} (poisson, gamma:CV, deterministic, trace:NAME)")
         if self.kind == "gamma" and not (self.cv > 0 and math.isfinite(self.cv)):
             raise InputError(f"arrivals gamma: CV must be a finite number > 0, got {self.cv!r}")
+        if self.kind == "gamma" and not GAMMA_CV[0] <= self.cv <= GAMMA_CV[1]:  # the shape 1/CV^2 must be a float:
+            # gamma:1e-300 was a ZeroDivisionError traceback, gamma:1e300 an OverflowError
+            raise InputError(f"arrivals gamma: CV {self.cv:g} out of range ({GAMMA_CV[0]:g} .. {GAMMA_CV[1]:g}: the "
+                             f"gamma shape 1/CV^2 must be a finite number > 0)")
         if self.kind == "trace" and self.trace not in traces.known_traces():
             raise InputError(f"arrivals trace: unknown trace {self.trace!r} "
                              f"(known: {', '.join(traces.known_traces())})")
@@ -178,6 +195,7 @@ def generate(spec: ArrivalSpec, names: Sequence[str], rates: Sequence[float], du
         raise InputError(f"duration must be a finite number > 0, got {duration_s!r}")
     if len(names) != len(rates):
         raise InputError("arrivals: names and rates differ in length")
+    check_holds_a_request(rates, duration_s)
     limit = request_limit()
     expected = float(sum(max(0.0, r) for r in rates)) * duration_s
     if expected > limit:  # refused before any arrival is drawn

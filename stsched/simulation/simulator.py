@@ -60,8 +60,7 @@ class SimOptions:
         check_int(self.seed, "seed", minimum=0)
         if self.routing not in routing_mod.ROUTINGS:
             raise InputError(f"routing must be one of {', '.join(routing_mod.ROUTINGS)}, got {self.routing!r}")
-        if not (self.noise_cv >= 0 and math.isfinite(self.noise_cv)):
-            raise InputError(f"noise CV must be a finite number >= 0, got {self.noise_cv!r}")
+        check_noise_cv(self.noise_cv)
         if self.exec_model not in EXEC_MODELS:
             raise InputError(f"exec model must be one of {', '.join(EXEC_MODELS)}, got {self.exec_model!r}")
         if not isinstance(self.host, HostOverhead):
@@ -150,6 +149,19 @@ def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill",
                                          exec_model))
             out.append(PartitionTiming(gi, qi, p, tuple(exec_s)))
     return out
+
+
+NOISE_CV_MAX = 1e150  # log1p(CV^2), the log-normal's variance, must be finite
+
+
+def check_noise_cv(cv: float) -> None:
+    """A per-batch noise CV: a finite number in [0, NOISE_CV_MAX] (--noise-cv 1e300 made the log-normal's variance
+    infinite: batches of 0 ms and of inf ms, p50 0.00 ms, without a word)."""
+    if not (cv >= 0 and math.isfinite(cv)):
+        raise InputError(f"noise CV must be a finite number >= 0, got {cv!r}")
+    if cv > NOISE_CV_MAX:
+        raise InputError(f"noise CV {cv:g} is above {NOISE_CV_MAX:g}: the log-normal's variance log(1 + CV^2) "
+                         "would be infinite")
 
 
 def _noise(cv: float, n: int, rng: np.random.Generator) -> np.ndarray | None:

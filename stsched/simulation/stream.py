@@ -44,14 +44,17 @@ from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation import sketch
-from stsched.simulation.arrivals import poisson
+from stsched.simulation.arrivals import check_holds_a_request, poisson
 from stsched.simulation.engine import _multi_proc, _round_robin, _single
-from stsched.simulation.simulator import EXEC_MODELS, PartitionTiming, _noise, partition_timings
+from stsched.simulation.simulator import EXEC_MODELS, PartitionTiming, _noise, check_noise_cv, partition_timings
 from stsched.simulation.summary import RequestRecords, ServiceSummary, Summary
 
 log = logging.getLogger(__name__)
 
 RUNNERS = ("local", "ray")
+
+
+MAX_WINDOWS = 1_000_000  # windows of arrivals in one run (each costs a draw per tenant)
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,11 @@ class StreamOptions:
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise InputError(f"{name.replace('_s', '')} must be a finite number > 0, got {v!r}")
-        if not (self.noise_cv >= 0 and math.isfinite(self.noise_cv)):
-            raise InputError(f"noise CV must be a finite number >= 0, got {self.noise_cv!r}")
+        if self.duration_s / self.window_s > MAX_WINDOWS:  # --window 1e-300 looped for ever
+            raise InputError(f"window {self.window_s:g} s cuts {self.duration_s:g} s into {self.duration_s / self.window_s:.3g} "
+                             f"windows (at most {MAX_WINDOWS:,}): give a window of at least "
+                             f"{self.duration_s / MAX_WINDOWS:.3g} s")
+        check_noise_cv(self.noise_cv)
         if self.exec_model not in EXEC_MODELS:
             raise InputError(f"exec model must be one of {', '.join(EXEC_MODELS)}, got {self.exec_model!r}")
         if self.shards < 1 or (self.jobs is not None and self.jobs < 1):
@@ -213,7 +219,7 @@ def _simulate_partition(pt: PartitionTiming, rates: Sequence[float], service_ix:
     good = [0] * k
     lat_sum = [0.0] * k
     busy = 0.0
-    windows = int(math.ceil(opts.duration_s / opts.window_s - 1e-9))
+    windows = max(1, int(math.ceil(opts.duration_s / opts.window_s - 1e-9)))  # a window > duration: one (was 0)
     for w in range(windows + 1):  # the last step drains the queues
         if w < windows:
             lo, hi = w * opts.window_s, min((w + 1) * opts.window_s, opts.duration_s)
@@ -375,6 +381,7 @@ def merge(instance: Instance, plan: Plan, results: Sequence[ShardResult], unrout
 
 def simulate_stream(instance: Instance, plan: Plan, options: StreamOptions = StreamOptions()) -> StreamResult:
     """Simulate `plan` under Poisson arrivals for `options.duration_s` seconds, streaming (module docstring)."""
+    check_holds_a_request([s.rate * plan.scale for s in instance.services], options.duration_s)
     t0 = time.perf_counter()
     groups = shard_gpus(instance, plan, options.shards) or [[]]
     results = _run_shards(instance, plan, groups, options)
