@@ -359,15 +359,19 @@ class _Minutes:
         return expected + n_c, frac * expected + good_c, False
 
 
-def check_hours(hours: float | None, name: str = "azure-functions-2019") -> float | None:
+def check_hours(hours: float | None, name: str = "azure-functions-2019", epoch_s: float | None = None) -> float | None:
     """`hours` of a re-planning run: None (the whole trace) or a number > 0 no longer than the count trace (a
-    longer run was silently cut to the trace's span before)."""
+    longer run was silently cut to the trace's span before) and, given `epoch_s`, no shorter than one epoch (a
+    shorter run made no decision and reported 0.00 h as a result)."""
     if hours is None:
         return None
     span_h = load_count_trace(name).span_s / 3600.0
     if not (hours > 0 and math.isfinite(hours)) or hours > span_h * (1 + 1e-9):
         raise InputError(f"hours {hours!r}: trace {name!r} spans {span_h:g} h ({span_h * 60:.0f} minutes); "
                          f"ask for at most {span_h:g}")
+    if epoch_s is not None and hours * 3600.0 < epoch_s * (1 - 1e-9):
+        raise InputError(f"hours {hours!r}: shorter than one epoch ({epoch_s:g} s); ask for at least "
+                         f"{epoch_s / 3600.0:.4g}")
     return hours
 
 
@@ -376,7 +380,7 @@ def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndar
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
     off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
-    check_hours(options.hours, options.trace)
+    check_hours(options.hours, options.trace, options.epoch_s)
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
