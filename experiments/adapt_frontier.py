@@ -429,7 +429,7 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
     trace = AdaptOptions().trace
     try:
-        check_hours(args.hours, trace, AdaptOptions().epoch_s)
+        check_hours(args.hours, trace)
     except InputError as e:
         ap.error(f"argument --hours: {e}")
     texts = [x.strip() for x in args.offsets.split(",") if x.strip()]

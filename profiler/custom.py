@@ -94,6 +94,7 @@ def _import_user(module: str, spec: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as e:
+        reraise_interrupt(e)  # an interrupt while a native extension loads arrives as ImportError
         raise InputError(f"model {spec!r}: cannot import {module!r} ({e})") from None
     except Exception as e:  # noqa: BLE001 - the user's code: one line saying what failed
         reraise_interrupt(e)

@@ -227,15 +227,10 @@ def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, 
     _need(params, Mapping, "params", optional=True)
     objective = _objective(objective)
     if method == "layout-lp":
-        import math
-
-        from stsched.bounds import LpBound, lp_relaxation, unservable
+        from stsched.bounds import lp_relaxation
 
         if objective is Objective.ADAPT:  # as the cg provider: a bound on GPUs or on alpha only
             raise InputError("bound: objective 'adapt' (expected min-gpus or max-scale)")
-        if unservable(instance, objective):  # a rate no GPU count serves (1e308 req/s) made the LP fail numerically:
-            # RuntimeError; the LP's own answer for a service it cannot serve instead (inf GPUs, alpha 0)
-            return LpBound(math.inf if objective is Objective.MIN_GPUS else 0.0, objective, 0, 0)
         return lp_relaxation(instance, objective)
     options = SolveOptions(objective=objective, time_limit_s=time_limit,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))

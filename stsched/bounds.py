@@ -276,6 +276,9 @@ def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS)
         bounds.append((0, None))
     res = linprog(cost, A_ub=np.array(a_ub), b_ub=np.array(b_ub), bounds=bounds, method="highs")
     if res.status != 0:
+        if unservable(instance, objective):  # a rate no GPU count serves (1e308 req/s): HiGHS calls the LP
+            # infeasible; the LP's answer for a service it cannot serve (inf GPUs, alpha 0), as for the others
+            return LpBound(math.inf if objective is Objective.MIN_GPUS else 0.0, objective, n_x, n_y)
         raise RuntimeError(f"LP relaxation failed: {res.message}")
     value = float(res.fun) if objective is Objective.MIN_GPUS else float(-res.fun)
     return LpBound(value, objective, n_x, n_y)

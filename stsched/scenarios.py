@@ -448,8 +448,6 @@ def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
 
     from stsched.data.importers import read_headed
 
-    if not Path(path).is_file():
-        raise InputError("file not found", source=str(path))
     try:
         df = read_headed(path, ())
     except InputError as e:

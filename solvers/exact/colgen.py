@@ -356,7 +356,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             cand = []
             for sd in data.values():
                 got = pricer.columns(sd, pi_s, mu_s[sd.size])
-                if got:
+                if auto is not None and got:  # read only by the automatic smoothing
                     top[sd.size] = max(got, key=lambda x: x[0])
                 # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
                 cand += [c for _, c in got if _key(c) not in keys]
@@ -371,7 +371,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 fb = pricer.fallbacks
                 ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
                 cand += [c for _, c in more if _key(c) not in keys]
-                if more and more[0][0] > top.get(p, (-math.inf,))[0]:
+                if auto is not None and more and more[0][0] > top.get(p, (-math.inf,))[0]:
                     top[p] = more[0]
                 log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks", rounds, p,
                           ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,

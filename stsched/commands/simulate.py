@@ -303,7 +303,7 @@ def run_adapt(args) -> int:
     from stsched.planning.adapt.controller import check_hours
 
     try:
-        check_hours(options.hours, options.trace, options.epoch_s)
+        check_hours(options.hours, options.trace)
     except InputError as e:
         raise InputError(f"--hours: {e}") from None
     try:

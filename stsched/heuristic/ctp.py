@@ -26,6 +26,8 @@ from stsched.heuristic.search import can_add
 from stsched.heuristic.slots import place_mig
 from stsched.heuristic.state import WGpu, WPart, clone_part, refit_gpu
 
+_MISS = object()  # a memo entry that is absent (None is a remembered failed block)
+
 
 def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]:
     parts = []
@@ -89,10 +91,15 @@ def _block(ctx: Context, rem: np.ndarray, order: list[int]) -> list[WPart] | Non
     same loads as the construction on every service that follows it, so those are not built twice.  Fresh
     copies: the layout step changes the partitions it places."""
     key = ("residual-block", tuple(order), rem[order].tobytes())
-    hit = ctx.memo.get(key)
-    if hit is None:
+    hit = ctx.memo.get(key, _MISS)  # a failed block is remembered too (None)
+    if hit is _MISS:
         got = _best_fit(ctx, rem, order, utilisation=True)
-        hit = ctx.remember(key, None if got is None else [clone_part(p) for p in repack(ctx, got)])
+        if got is None:
+            ctx.remember(key, None)
+            return None
+        parts = repack(ctx, got)
+        ctx.remember(key, [clone_part(p) for p in parts])
+        return parts
     return None if hit is None else [clone_part(p) for p in hit]
 
 

@@ -169,8 +169,7 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"forecast_s must be a finite number > 0 (seconds of rates), got {self.forecast_s!r}")
         if not 0.0 <= self.forecast_q <= 1.0:
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
-        if self.cold_start_s is not None and not (self.cold_start_s >= 0 and math.isfinite(self.cold_start_s)):
-            raise InputError(f"cold_start_s must be a finite number >= 0 (seconds), got {self.cold_start_s!r}")
+        cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
         RateEstimator(self.estimate_window_s, self.headroom, self.statistic, self.burst_s, self.burst_q)
@@ -359,19 +358,19 @@ class _Minutes:
         return expected + n_c, frac * expected + good_c, False
 
 
-def check_hours(hours: float | None, name: str = "azure-functions-2019", epoch_s: float | None = None) -> float | None:
+def check_hours(hours: float | None, name: str = "azure-functions-2019") -> float | None:
     """`hours` of a re-planning run: None (the whole trace) or a number > 0 no longer than the count trace (a
-    longer run was silently cut to the trace's span before) and, given `epoch_s`, no shorter than one epoch (a
-    shorter run made no decision and reported 0.00 h as a result)."""
+    longer run was silently cut to the trace's span before) and no shorter than one of its one-minute bins (a
+    shorter run followed no minute and reported 0.00 h as a result)."""
     if hours is None:
         return None
     span_h = load_count_trace(name).span_s / 3600.0
     if not (hours > 0 and math.isfinite(hours)) or hours > span_h * (1 + 1e-9):
         raise InputError(f"hours {hours!r}: trace {name!r} spans {span_h:g} h ({span_h * 60:.0f} minutes); "
                          f"ask for at most {span_h:g}")
-    if epoch_s is not None and hours * 3600.0 < epoch_s * (1 - 1e-9):
-        raise InputError(f"hours {hours!r}: shorter than one epoch ({epoch_s:g} s); ask for at least "
-                         f"{epoch_s / 3600.0:.4g}")
+    if hours * 60.0 < 1 - 1e-9:
+        raise InputError(f"hours {hours!r}: shorter than one minute, the trace's bin; ask for at least "
+                         f"{1 / 60:.4g}")
     return hours
 
 
@@ -380,7 +379,7 @@ def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndar
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
     off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
-    check_hours(options.hours, options.trace, options.epoch_s)
+    check_hours(options.hours, options.trace)
     if options.function_pool is None:
         schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate

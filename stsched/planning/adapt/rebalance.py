@@ -82,7 +82,9 @@ def rebalance(instance: Instance, plan: Plan, rates: Mapping[str, float] | None 
     """The plan in force with each service's rate (default: the instance's) spread over its tenants in proportion
     to their capacities; None when some service's tenants cannot carry its rate or the checker objects."""
     rates = dict(rates) if rates is not None else {s.name: s.rate for s in instance.services}
-    caps = capacities(instance, plan)  # the checker's count: under a Poisson margin at each tenant's share
+    # the checker's count: under a Poisson margin at each tenant's share; without one it is the share-1 count, which
+    # the per-process memo already holds (capacities times every GPU again, and rebalance runs in loops)
+    caps = capacities(instance, plan) if instance.margin.late_share else tenant_capacities(instance, plan)
     total: dict[str, float] = {}
     for (gi, qi, ti), c in caps.items():
         name = plan.gpus[gi].partitions[qi].tenants[ti].service
