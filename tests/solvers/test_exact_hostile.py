@@ -48,6 +48,17 @@ def test_cpsat_leaves_the_sigint_handler_and_stops_at_an_interrupt(monkeypatch):
     """CP-SAT's own SIGINT handler set SIGINT to SIG_DFL after every solve (a later Ctrl-C in `stsched experiment
     exact_parvagpu` killed the process without a word, its engines left running) and swallowed an interrupt that
     came during the search (the search stopped, the command ran on)."""
+    import signal
+
+    # Python's own handler, whatever an earlier test left (one restored SIG_DFL: the check below then read 0)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _cpsat_keeps_the_handler_and_stops(monkeypatch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _cpsat_keeps_the_handler_and_stops(monkeypatch):
     import os
     import signal
     import threading
