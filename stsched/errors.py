@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class InputError(ValueError):
     """Bad input: a malformed file, a missing column, an unknown service, a NaN.
@@ -13,6 +15,14 @@ class InputError(ValueError):
         self.source = source
         text = f"{source}: {message}" if source else message
         super().__init__(one_line(text))
+
+
+CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # control, format (bidirectional overrides), line/paragraph separators
+
+
+def has_control(text: str) -> bool:
+    """Whether a name holds characters that instances, plans and profile tables refuse (one rule for all three)."""
+    return any(unicodedata.category(c) in CONTROL_CATEGORIES for c in text)
 
 
 def one_line(text: str) -> str:

@@ -11,13 +11,12 @@ import hashlib
 import json
 import math
 import os
-import unicodedata
 import stat
 import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from stsched.errors import InputError
+from stsched.errors import InputError, has_control
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import (POISSON_LATE_SHARE, Arrivals, Device, Instance, Interference, LatencyTable, Margin,
                              Mechanism, MechanismKind, Placement, ProfileEntry, Service, ThroughputRule)
@@ -252,7 +251,7 @@ class _Reader:
         v = d[key]
         if not isinstance(v, str) or not v and (default is None or key not in ("notes", "solver")):
             raise self.fail(path, f"expected a non-empty string, got {v!r}")
-        if key != "notes" and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in v):
+        if key != "notes" and has_control(v):
             raise self.fail(path, f"control characters are not allowed in names, got {v!r}")
         return v
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from stsched.devices import DEVICES, GPULET_SIZES, mig_mechanism, mps_mechanism
-from stsched.errors import InputError
+from stsched.errors import InputError, has_control
 from stsched.problem import (Device, Instance, Interference, LatencyTable, Margin, Mechanism, MechanismKind,
                              ProfileEntry, Service, ThroughputRule)
 
@@ -444,7 +444,6 @@ def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
     """A user's service list: columns model, rate (req/s), slo_ms and optionally name; one line per error (a
     ragged row, an empty or binary file, a name with control characters included)."""
     import math
-    import unicodedata
 
     from stsched.data.importers import read_headed
 
@@ -478,7 +477,7 @@ def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
         if not row.model or not name:
             raise InputError(f"data row {i}: empty model or name", source=str(path))
         for col, text in (("model", row.model), ("name", name)):
-            if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):  # as instances (stsched.io)
+            if has_control(text):  # as instances (stsched.io)
                 raise InputError(f"data row {i}: {col} {text!r} holds control characters", source=str(path))
         out.append((str(name), str(row.model), float(row.rate), float(row.slo_ms)))
     dup = sorted({n for n, *_ in out if sum(1 for m, *_ in out if m == n) > 1})

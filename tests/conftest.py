@@ -53,3 +53,28 @@ def mps_instance() -> Instance:
 @pytest.fixture
 def mig_instance() -> Instance:
     return make_mig_instance()
+
+
+def small_inst_and_plan(d) -> dict[str, str]:
+    """`make_mps_instance` and a valid one-GPU plan for it, saved in folder `d` (the hostile CLI tests' files)."""
+    from stsched.io import save_instance, save_plan
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+
+    save_instance(make_mps_instance(), d / "inst.json")
+    save_plan(Plan((GpuLayout((Partition(50.0, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0)), 24.0),)),)),
+              d / "plan.json")
+    return {"dir": str(d), "inst": str(d / "inst.json"), "plan": str(d / "plan.json")}
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    """`stsched ARGV` in process: (exit code, stdout + stderr); never a traceback, and bad input (exit 2) is one
+    line on stderr."""
+    from stsched.cli import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Traceback" not in text
+    if code == 2:
+        assert len(out.err.strip().splitlines()) == 1, out.err
+    return code, text

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, replace
 
 from solvers.exact.cg_pricing import CgOptions
-from solvers.exact.colgen import CgBound, column_generation
+from solvers.exact.colgen import CgBound, _clock, column_generation
 from stsched.problem import Instance
 from stsched.registry import Objective
 
@@ -78,7 +78,7 @@ def branch_and_price(instance: Instance, objective: Objective, opts: CgOptions =
     """The bound of a best-first branch-and-price with at most `max_nodes` node LPs (the root included) within
     `opts.time_limit_s` in all (on `opts.clock`).  `root`: a column generation of the whole problem already run."""
     t0 = time.perf_counter()
-    clock = time.perf_counter if opts.clock == "wall" else time.process_time
+    clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
     maxi = objective is Objective.MAX_SCALE
     if root is None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SizeData, _SoloTimer
-from solvers.exact.colgen import CgBound, _key, _Master, column_generation
+from solvers.exact.colgen import CgBound, _clock, _key, _Master, column_generation
 from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config
 from stsched.errors import InputError
 from stsched.problem import Instance
@@ -472,7 +472,7 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
     if rule not in RULES:
         raise InputError(f"bp_rule: expected slots, {', '.join(RULES)}; got {rule!r}")
     t0 = time.perf_counter()
-    clock = time.perf_counter if opts.clock == "wall" else time.process_time
+    clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
     maxi = objective is Objective.MAX_SCALE
     if root is None:

@@ -7,7 +7,6 @@ Layout: `data/profiles/<dataset>/{solo.csv, corun.csv?, meta.json, raw/}`, `data
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 from dataclasses import dataclass, fields
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stsched.data.importers import IMPORTERS, read_headed, run_import
+from stsched.data.importers import IMPORTERS, _json, read_headed, run_import
 from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, to_float, validate_corun, validate_solo
 from stsched.errors import InputError
 
@@ -63,14 +62,7 @@ class DatasetMeta:
     @classmethod
     def from_json(cls, path: Path) -> DatasetMeta:
         """Read and type-check a meta.json; a missing or mistyped field is an InputError naming it."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("file not found", source=str(path)) from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON: {exc.msg} at line {exc.lineno}", source=str(path)) from exc
-        except (OSError, UnicodeDecodeError) as exc:  # a binary file was a UnicodeDecodeError traceback
-            raise InputError(f"cannot read: {exc}", source=str(path)) from None
+        raw = _json(path)  # a binary file was a UnicodeDecodeError traceback
         if not isinstance(raw, dict):  # 5 or null was a TypeError traceback
             raise InputError(f"expected a JSON object, got {type(raw).__name__}", source=str(path))
         values = {}

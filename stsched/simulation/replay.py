@@ -55,9 +55,13 @@ class RatioTrace:
         k x 2 x n array: the same row for back-to-back batches and those after idling, since the replay keeps
         what each batch met); None for a partition the trace does not cover (no factors: the table's times)."""
 
+        fills: dict[tuple, np.ndarray | None] = {}  # one filled trace per partition, not one per draw
+
         def draw(pt: Any, n: int, rng: np.random.Generator) -> np.ndarray | None:
-            k = len(pt.part.tenants)
-            fill = self.filled((pt.gpu, pt.partition), k)
+            key = (pt.gpu, pt.partition, len(pt.part.tenants))
+            if key not in fills:
+                fills[key] = self.filled(key[:2], key[2])
+            fill = fills[key]
             if fill is None:
                 return None
             m = fill.shape[1]

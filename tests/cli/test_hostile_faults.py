@@ -12,26 +12,15 @@ import pytest
 from stsched.cli import main
 from stsched.io import instance_to_dict, save_instance, save_plan
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from tests.conftest import make_mps_instance
+from tests.conftest import make_mps_instance, run_cli, small_inst_and_plan
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, str]:
-    d = tmp_path_factory.mktemp("faults")
-    save_instance(make_mps_instance(), d / "inst.json")
-    save_plan(Plan((GpuLayout((Partition(50.0, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0)), 24.0),)),)),
-              d / "plan.json")
-    return {"dir": str(d), "inst": str(d / "inst.json"), "plan": str(d / "plan.json")}
+    return small_inst_and_plan(tmp_path_factory.mktemp("faults"))
 
 
-def _run(capsys, *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    text = out.out + out.err
-    assert "Traceback" not in text
-    if code == 2:
-        assert len(out.err.strip().splitlines()) == 1, out.err
-    return code, text
+_run = run_cli
 
 
 def test_adapt_refuses_a_function_offset_beyond_the_trace(files, capsys):
