@@ -85,6 +85,9 @@ class HeuristicOptions:
       repack_budget: after the best fit of a block, its residual partitions are emptied into each other's slack
         where they can be, least efficient first (`residual.repack`), with at most this many head-room
         evaluations per residual partition (a work limit); 0: no repacking.
+      whole_groups: on MIG, cover-then-pack gives a service whose knee partitions leave slices idle among
+        themselves (two 3g slices of an A100 leave the seventh) whole GPUs first, wherever a whole GPU serves at
+        least what those partitions serve on one GPU (`ctp._idle_groups`); false: knee partitions only.
       scale_close: the root search also stops at a construction that fits with at most this share of the GPUs
         idle (it needs at least (1 - scale_close) G GPUs), and its probes aim one GPU below G: N(alpha) of a
         construction is noisy by a few GPUs near G, so further probes mostly buy nothing (`scale.py`); 0: only
@@ -134,6 +137,7 @@ class HeuristicOptions:
     repack_budget: int = 32
     layout_shortlist: int = 4
     scale_close: float = 0.008
+    whole_groups: bool = True
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
