@@ -22,6 +22,7 @@ from stsched.heuristic.construct import _single
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.index import FirstFit
 from stsched.heuristic.model import Context
+from stsched.heuristic.parallel import map_pieces, worker_count
 from stsched.heuristic.residual import repack
 from stsched.heuristic.search import can_add
 from stsched.heuristic.slots import place_mig
@@ -115,31 +116,27 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
     blocks: dict[int, list[int]] = {}
     for i in order:
         blocks.setdefault(i // block if block else 0, []).append(i)
-    shared: list[WPart] = []
-    for b in sorted(blocks):
-        got = _block(ctx, rem, blocks[b])
-        if got is None:
-            return None
-        shared += got
-    return shared
+    orders = [blocks[b] for b in sorted(blocks)]
+    keys = [("residual-block", tuple(order), rem[order].tobytes()) for order in orders]
+    found = [ctx.memo.get(key, _MISS) for key in keys]
+    fresh = [k for k, hit in enumerate(found) if hit is _MISS]
+    got = map_pieces(lambda k: _block(ctx, rem, orders[k]), fresh, worker_count(ctx.opts.workers))
+    for k, parts in zip(fresh, got):
+        found[k] = ctx.remember(keys[k], parts)  # a failed block is remembered too (None)
+    if any(hit is None for hit in found):
+        return None
+    return [clone_part(p) for hit in found for p in hit]
 
 
 def _block(ctx: Context, rem: np.ndarray, order: list[int]) -> list[WPart] | None:
-    """One block's residual partitions (best fit, then `residual.repack`), memoised on the block's services and
-    loads: the pilot at scale (`scale.choose_construction`) builds the first blocks of cover-then-pack with the
-    same loads as the construction on every service that follows it, so those are not built twice.  Fresh
-    copies: the layout step changes the partitions it places."""
-    key = ("residual-block", tuple(order), rem[order].tobytes())
-    hit = ctx.memo.get(key, _MISS)  # a failed block is remembered too (None)
-    if hit is _MISS:
-        got = _best_fit(ctx, rem, order, utilisation=True)
-        if got is None:
-            ctx.remember(key, None)
-            return None
-        parts = repack(ctx, got)
-        ctx.remember(key, [clone_part(p) for p in parts])
-        return parts
-    return None if hit is None else [clone_part(p) for p in hit]
+    """One block's residual partitions (best fit, then `residual.repack`; None where a load fits no partition),
+    a pure function of the context and the block's services and loads.  `_residuals` memoises it on those: the
+    pilot at scale (`scale.choose_construction`) builds the first blocks of cover-then-pack with the same loads
+    as the construction on every service that follows it, so those are not built twice; the blocks not yet
+    built are computed by `HeuristicOptions.workers` processes (`parallel.map_pieces`).  The memo keeps the
+    originals, the construction fresh copies: the layout step changes the partitions it places."""
+    got = _best_fit(ctx, rem, order, utilisation=True)
+    return None if got is None else repack(ctx, got)
 
 
 def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool) -> list[WPart] | None:
