@@ -46,6 +46,15 @@ def worker_count(requested: int) -> int:
     return min(2, available_cpus()) if requested == 0 else requested
 
 
+def _flush() -> None:
+    """A forked copy must not write the parent's buffered output again: flushed before every fork."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def _work(fn: Callable[[T], R], items: Sequence[T], conn) -> None:
     """A worker's body: its pieces in order, sent back as one message.  It ignores SIGINT: an interrupt reaches
     the whole process group, and the parent, which handles it, ends its workers (SIGTERM)."""
@@ -70,11 +79,7 @@ def map_pieces(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R
         return [fn(x) for x in items]
     workers = min(workers, len(items))
     ctx = mp.get_context("fork")
-    for stream in (sys.stdout, sys.stderr):  # a forked copy must not write the parent's buffered output again
-        try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
+    _flush()
     started = []
     try:
         for w in range(1, workers):
@@ -107,3 +112,43 @@ def map_pieces(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R
             if proc.is_alive():
                 proc.terminate()
             proc.join()
+
+
+class Background:
+    """fn(*args) computed in a forked worker while this process goes on (`result` collects it), or here, on the first
+    `result`, where `enabled` is false, fork is unavailable or the worker fails.  For a pure function of the
+    process's state at the call whose result pickles small (a bound, a count)."""
+
+    def __init__(self, fn: Callable[..., R], *args, enabled: bool) -> None:
+        self._fn = lambda: fn(*args)
+        self._proc = self._recv = None
+        self._done: tuple | None = None
+        if enabled and worker_count(2) > 1:
+            ctx = mp.get_context("fork")
+            _flush()
+            self._recv, send = ctx.Pipe(duplex=False)
+            self._proc = ctx.Process(target=_work, args=(lambda _: self._fn(), [None], send))
+            self._proc.start()
+            send.close()
+
+    def result(self) -> R:
+        if self._done is None:
+            msg: tuple = ("error", "not started")
+            if self._proc is not None:
+                try:
+                    msg = self._recv.recv()
+                except (EOFError, OSError):
+                    msg = ("error", "the worker ended without a result")
+                finally:
+                    self.close()
+            self._done = (msg[1][0],) if msg[0] == _OK else (self._fn(),)
+        return self._done[0]
+
+    def close(self) -> None:
+        """End the worker (the result, if not collected yet, is computed here when asked)."""
+        if self._proc is not None:
+            self._recv.close()
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join()
+            self._proc = None

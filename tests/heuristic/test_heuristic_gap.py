@@ -12,7 +12,7 @@ import pytest
 from stsched.heuristic.ctp import _idle_groups, _saturated, cover_then_pack
 from stsched.heuristic.model import TimeUp, build_context
 from stsched.heuristic.options import HeuristicOptions
-from stsched.heuristic.parallel import map_pieces, worker_count
+from stsched.heuristic.parallel import Background, map_pieces, worker_count
 from stsched.heuristic.state import to_plan
 from stsched.io import plan_to_dict
 from stsched.errors import InputError
@@ -47,6 +47,16 @@ def test_a_failed_worker_is_recomputed_here_and_a_time_out_is_raised():
     assert map_pieces(_fails_in_a_worker, [1, 2, 3, 4], 2) == [-1, -2, -3, -4]
     with pytest.raises(TimeUp):
         map_pieces(_times_out_in_a_worker, [1, 2], 2)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_background_result_is_the_function_s_and_a_failed_worker_is_recomputed(enabled):
+    job = Background(_square, 12, enabled=enabled)
+    assert job.result() == 144 and job.result() == 144
+    job.close()
+    failing = Background(_fails_in_a_worker, 5, enabled=enabled)
+    assert failing.result() == -5
+    failing.close()
 
 
 def test_worker_count_and_its_option():
