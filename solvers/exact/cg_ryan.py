@@ -34,13 +34,15 @@ import heapq
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SizeData, _SoloTimer
+from solvers.exact.cg_common import layout_weights, pricing_setup
+from solvers.exact.cg_enum import EnumPricer
+from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _SizeData
 from solvers.exact.colgen import CgBound, _clock, _key, _Master, column_generation
-from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config
+from solvers.exact.patterns import Config, coverage, shared_config
 from stsched.errors import InputError
 from stsched.problem import Instance
 from stsched.registry import Objective
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 MIP_GAP = 1e-7  # the pricing MILP's relative gap (its optimum is widened by it in the bound)
 FRAC = 1e-6  # a count within this of a whole number is whole
+ENUM_LIMIT = 200_000  # configurations listed for the pricing by enumeration at most (0: always the MILP pricing)
 RULES = {"pairs": ("pair", "usage", "service"), "usage": ("usage", "pair", "service"),
          "service": ("service", "usage", "pair")}  # the feature kinds a rule branches on, in its order
 
@@ -88,16 +91,6 @@ def allowed(c: Config, rows: tuple[Row, ...]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- pricing
-def _mem_cap(instance: Instance, size: float) -> float:
-    lo, hi = 0.0, instance.device.memory_mb * 2 + 1.0
-    if _memory_ok(instance, size, hi):
-        return math.inf
-    for _ in range(50):  # the largest memory the configuration rule accepts (bisection on the rule itself)
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _memory_ok(instance, size, mid) else (lo, mid)
-    return hi  # (slightly above: the MILP may only admit more, which keeps its bound valid)
-
-
 def feature_value(c: Config, sig: dict[Feature, float]) -> float:
     return sum(v * f.count(c) for f, v in sig.items() if v)
 
@@ -113,11 +106,16 @@ def price_singles(sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rate
 
 
 def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rates: np.ndarray,
-               clip: float, rows: tuple[Row, ...], time_limit: float = 60.0) -> tuple[float, Config | None]:
+               clip: float, rows: tuple[Row, ...], time_limit: float = 60.0, pricer: Pricer | None = None
+               ) -> tuple[float, Config | None]:
     """The exact pricing of tenant sets (two tenants or more, one process) of size sd.size: (a proven upper bound on
     every such configuration's value pi . a + sigma . h under the rows, the best configuration found or None).  See
-    the module docstring for the model."""
-    cap_mem = _mem_cap(instance, sd.size)
+    the module docstring for the model.  `pricer`: colgen's (its memory cap per size), else one is made."""
+    if pricer is None:
+        pricer = Pricer(instance, {}, rates, clip, CgOptions())
+    cap_mem = pricer._mem_cap(sd.size)  # the largest set memory the rule accepts, from below (bisection) ...
+    cap_mem = cap_mem * (1 + 1e-9) + 1e-6 if math.isfinite(cap_mem) else cap_mem  # ... widened: the MILP may only
+    # admit more sets than the rule, which keeps its bound valid
     ctx = instance.device.context_mb
     banned = {(f.s, f.size) for f, _, hi in rows if hi <= 0 and f.kind == "usage"}
     banned_s = {f.s for f, _, hi in rows if hi <= 0 and f.kind == "service"}
@@ -169,13 +167,15 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
     cost[iz:iz + n] = -lin
     for k, (_, v) in enumerate(pair_sig):
         cost[it + 1 + k] = -v
-    A, lo, hi = [], [], []
+    r_idx: list[np.ndarray] = []  # the constraint matrix, built sparse (row by row: indices, values)
+    r_val: list[np.ndarray] = []
+    lo, hi = [], []
 
     def row(coefs: dict[int, float], lower: float, upper: float) -> None:
-        a = np.zeros(nv)
-        for j, x in coefs.items():
-            a[j] += x
-        A.append(a), lo.append(lower), hi.append(upper)
+        nz = {j: x for j, x in coefs.items() if x != 0.0}
+        r_idx.append(np.fromiter(nz.keys(), dtype=np.int32, count=len(nz)))
+        r_val.append(np.fromiter(nz.values(), dtype=float, count=len(nz)))
+        lo.append(lower), hi.append(upper)
 
     by_s: dict[int, list[int]] = {}
     for i in range(n):
@@ -225,13 +225,11 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
     h.setOptionValue("time_limit", float(max(time_limit, 0.05)))
     h.addVars(nv, lb, ub)
     h.changeColsCost(nv, np.arange(nv, dtype=np.int32), cost)
-    mat = np.array(A)
-    nz_r, nz_c = np.nonzero(mat)
-    starts = np.searchsorted(nz_r, np.arange(len(A))).astype(np.int32)
+    starts = np.r_[0, np.cumsum([len(i) for i in r_idx])[:-1]].astype(np.int32)
     inf = highspy.kHighsInf
-    h.addRows(len(A), np.array([x if math.isfinite(x) else -inf for x in lo]),
-              np.array([x if math.isfinite(x) else inf for x in hi]), len(nz_r), starts, nz_c.astype(np.int32),
-              mat[nz_r, nz_c])
+    h.addRows(len(lo), np.array([x if math.isfinite(x) else -inf for x in lo]),
+              np.array([x if math.isfinite(x) else inf for x in hi]), int(sum(len(i) for i in r_idx)), starts,
+              np.concatenate(r_idx).astype(np.int32), np.concatenate(r_val))
     h.changeColsIntegrality(n, np.arange(iz, iz + n, dtype=np.int32),
                             np.array([highspy.HighsVarType.kInteger] * n))
     h.run()
@@ -320,6 +318,7 @@ class _Ctx:
     opts: CgOptions
     clock: object
     deadline: float
+    enum: EnumPricer | None = None  # the exact pricing by enumeration (solvers.exact.cg_enum), else the MILP's
 
 
 @dataclass(frozen=True)
@@ -345,7 +344,7 @@ def lagrange(ctx: _Ctx, pi: np.ndarray, sig: dict[Feature, float], ub: dict[floa
         v = sig.get(f, 0.0)
         if v:
             extra += v * (lo if v > 0 else hi)
-    w = max(sum(L.count(p) * max(ub.get(p, 0.0), 0.0) for p in set(L)) for L in ctx.layouts)
+    w = float(layout_weights(ctx.layouts, ub).max())
     if ctx.objective is Objective.MIN_GPUS:
         r = total + extra
         return 0.0 if r <= 0 else (math.inf if w <= 0 else r / w)
@@ -394,10 +393,15 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
         new: list[Config] = []
         for p, sd in ctx.data.items():
             thr = mu[p] * (1 + TOL) + 1e-12
+            if ctx.enum is not None:  # every configuration of the size priced exactly (its best: V_p)
+                ub[p], got = ctx.enum.price(p, pi, sig, rows, thr, ctx.opts.per_size)
+                new += [c for _, c in got]
+                continue
             singles = price_singles(sd, pi, sig, ctx.rates, ctx.clip, rows)
             top = max((v for v, _ in singles), default=-math.inf)
             left = ctx.deadline - ctx.clock()
-            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05))
+            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05),
+                                   pricer=ctx.pricer)
             ub[p] = max(top, v_sets)
             new += [c for v, c in sorted(singles, key=lambda x: -x[0])[:5] if v > thr]
             if c is not None:
@@ -463,7 +467,7 @@ def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row
 
 
 def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(), max_nodes: int = 15,
-                rule: str = "pairs", root: CgBound | None = None):
+                rule: str = "pairs", root: CgBound | None = None, enum_limit: int = ENUM_LIMIT):
     """The bound of a best-first branch-and-price on configuration features (`rule`: pairs, usage or service, the
     kind branched on first) with at most `max_nodes` node LPs (the root's exact re-pricing included) within
     `opts.time_limit_s` in all (on `opts.clock`).  `root`: a converged column generation of the whole problem."""
@@ -488,16 +492,12 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
     if not root.converged or max_nodes < 1:
         return BranchBound(objective, root_bound, root, 0, 0, False, time.perf_counter() - t0, (("root", root_bound),))
     layouts = root.layouts
-    timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
-        _Timer(instance, False, layouts)
-    data = _size_data(instance, timer)
-    rates = np.array([s.rate for s in instance.services], dtype=float)
-    active = [s for s, r in enumerate(rates) if r > 0]
-    n = len(active)
-    popts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
-    pricer = Pricer(instance, data, rates, root.clip_alpha if maxi else 1.0, popts)
-    ctx = _Ctx(instance, objective, layouts, data, rates, active, root.clip_alpha if maxi else 1.0, pricer, popts,
-               clock, deadline)
+    setup = pricing_setup(instance, layouts, opts)
+    clip = root.clip_alpha if maxi else 1.0
+    pricer = Pricer(instance, setup.data, setup.rates, clip, setup.opts)
+    enum = EnumPricer.build(instance, setup.timer, setup.rates, clip, enum_limit) if enum_limit > 0 else None
+    ctx = _Ctx(instance, objective, layouts, setup.data, setup.rates, setup.active, clip, pricer, setup.opts,
+               clock, deadline, enum)
     top = solve_node(ctx, (), root.configs, root.bound)
     nodes, tie = 1, 1
     sign = -1.0 if maxi else 1.0
