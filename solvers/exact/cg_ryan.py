@@ -34,7 +34,7 @@ import heapq
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -431,10 +431,11 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
 
 
 # ------------------------------------------------------------------------------------------------- the tree
-def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
-    """The branching feature of a node: in the rule's order of kinds, the most fractional count of its LP."""
+def fractional(node: Node, rule: str, k: int = 1) -> list[tuple[Feature, float]]:
+    """The `k` branching candidates of a node: in the rule's order of kinds, its most fractional counts (ties: the
+    lowest services first), the next kind's joining when one has fewer than `k`."""
     if not node.x:
-        return None
+        return []
     vals: dict[Feature, float] = {}
     for c, x in zip(node.columns, node.x):
         if x <= FRAC:
@@ -447,17 +448,21 @@ def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
             for t in ss[i + 1:]:
                 f = Feature("pair", s, t)
                 vals[f] = vals.get(f, 0.0) + x
+    out: list[tuple[Feature, float]] = []
     for kind in RULES[rule]:
-        best, best_frac = None, FRAC
-        for f, v in sorted(vals.items(), key=lambda kv: (kv[0].s, kv[0].t, kv[0].size)):
-            if f.kind != kind:
-                continue
-            fr = min(v - math.floor(v), math.ceil(v) - v)
-            if fr > best_frac + 1e-12:
-                best, best_frac = (f, v), fr
-        if best is not None:
-            return best
-    return None
+        cand = [(min(v - math.floor(v), math.ceil(v) - v), f, v) for f, v in vals.items() if f.kind == kind]
+        cand = [x for x in cand if x[0] > FRAC]
+        cand.sort(key=lambda x: (-round(x[0], 12), x[1].s, x[1].t, x[1].size))
+        out += [(f, v) for _, f, v in cand[: k - len(out)]]
+        if len(out) >= k:
+            break
+    return out
+
+
+def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
+    """The branching feature of a node by fractionality: in the rule's order of kinds, its most fractional count."""
+    got = fractional(node, rule, 1)
+    return got[0] if got else None
 
 
 def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row, ...]:
@@ -466,8 +471,57 @@ def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row
     return tuple((g, x, y) for g, x, y in rows if g != f) + ((f, max(a, lo), min(b, hi)),)
 
 
+def _branches(v: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The two branches of a count of fractional value v: at most floor(v), at least ceil(v)."""
+    return (0.0, float(math.floor(v))), (float(math.ceil(v)), math.inf)
+
+
+class _Budget:
+    """The node LPs left to the tree (each taken before it is solved) and its deadline."""
+
+    def __init__(self, nodes: int, clock, deadline: float):
+        self.nodes, self.used, self.clock, self.deadline = nodes, 0, clock, deadline
+
+    def left(self) -> bool:
+        return self.used < self.nodes and self.clock() < self.deadline
+
+    def take(self, k: int) -> bool:
+        if self.used + k > self.nodes or self.clock() >= self.deadline:
+            return False
+        self.used += k
+        return True
+
+
+def _strong(ctx: _Ctx, node: Node, cands: list[tuple[Feature, float]], budget: _Budget, maxi: bool):
+    """Strong branching: both children of every candidate are solved (while the budget lasts) and the candidate whose
+    children's bounds improve most on the node's (the product of the two gains, each at least 1e-9) is chosen.
+    Returns (feature, its value, its children by branch, `tight`) with `tight` the node's bound as the candidates
+    prove it (every plan of the node lies in one child of each candidate: max-scale, the least over the candidates
+    of their children's greater bound; min-gpus, the greatest of the lesser), or (None, None, {}, the node's bound)
+    when no candidate fitted in the budget."""
+    best, tight = None, node.bound
+    for f, v in cands:
+        if not budget.take(2):
+            break
+        kids = {b: solve_node(ctx, _merge(node.rows, f, *b), node.columns, node.bound) for b in _branches(v)}
+        bounds = [k.bound for k in kids.values()]
+        if maxi:
+            tight = min(tight, max(bounds))
+            gains = [node.bound - b for b in bounds]
+        else:
+            tight = max(tight, min(bounds))
+            gains = [b - node.bound for b in bounds]
+        score = math.prod(min(max(g, 1e-9), 1e9) for g in gains)
+        log.debug("strong branching on %s (%.4g): child bounds %s, score %.3g", f, v, bounds, score)
+        if best is None or score > best[0]:
+            best = (score, f, v, kids)
+    if best is None:
+        return None, None, {}, tight
+    return best[1], best[2], best[3], tight
+
+
 def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(), max_nodes: int = 15,
-                rule: str = "pairs", root: CgBound | None = None, enum_limit: int = ENUM_LIMIT):
+                rule: str = "pairs", root: CgBound | None = None, enum_limit: int = ENUM_LIMIT, strong: int = 0):
     """The bound of a best-first branch-and-price on configuration features (`rule`: pairs, usage or service, the
     kind branched on first) with at most `max_nodes` node LPs (the root's exact re-pricing included) within
     `opts.time_limit_s` in all (on `opts.clock`).  `root`: a converged column generation of the whole problem."""
@@ -504,31 +558,40 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
     heap: list[tuple[float, int, Node]] = [(sign * top.bound, 0, top)]
     trail = [("root", whole(top.bound))]
     settled: list[float] = []
-    while heap and nodes < max_nodes and clock() < deadline:
+    budget = _Budget(max_nodes - 1, clock, deadline)
+    while heap and budget.left():
         key, _, node = heap[0]
         if not math.isfinite(key):
             break  # the weakest leaf holds no plan: neither does any
-        choice = pick(node, rule)
-        if choice is None:  # nothing fractional to branch on: its bound caps the result
+        cands = fractional(node, rule, max(1, strong))
+        if not cands:  # nothing fractional to branch on: its bound caps the result
             heapq.heappop(heap)
             settled.append(node.bound)
             break
         heapq.heappop(heap)
-        f, v = choice
-        for lo, hi in ((0.0, float(math.floor(v))), (float(math.ceil(v)), math.inf)):
-            if nodes >= max_nodes or clock() >= deadline:
-                heapq.heappush(heap, (key, tie, node))  # unsplit: the parent's bound stands for this branch
-                tie += 1
-                break
-            rows = _merge(node.rows, f, lo, hi)
-            child = solve_node(ctx, rows, node.columns, node.bound)
-            nodes += 1
-            label = f"{f.label(names)} {'<= ' + format(hi, 'g') if math.isfinite(hi) else '>= ' + format(lo, 'g')}"
+        if len(cands) > 1:
+            f, v, kids, tight = _strong(ctx, node, cands, budget, maxi)
+        else:
+            (f, v), kids, tight = cands[0], {}, node.bound
+        if f is not None:
+            for lo, hi in _branches(v):
+                if (lo, hi) not in kids and budget.take(1):
+                    kids[(lo, hi)] = solve_node(ctx, _merge(node.rows, f, lo, hi), node.columns, node.bound)
+        if len(kids) < 2:  # unsplit (the limits): the node stays a leaf for the branch not solved
+            heapq.heappush(heap, (sign * tight, tie, replace(node, bound=tight)))
+            tie += 1
+        for (lo, hi), child in kids.items():
+            # its plans are the node's: what the strong branching's candidates proved of those holds for it too
+            child = replace(child, bound=min(child.bound, tight) if maxi else max(child.bound, tight))
+            label = f"{f.label(names)} {'>= ' + format(lo, 'g') if lo > 0 else '<= ' + format(hi, 'g')}"
             trail.append((label, whole(child.bound)))
-            log.info("configuration branching node %d (%s): bound %.6g, converged %s", nodes, label, child.bound,
+            log.info("configuration branching node (%s): bound %.6g, converged %s", label, child.bound,
                      child.converged)
             heapq.heappush(heap, (sign * child.bound, tie, child))
             tie += 1
+        if f is None:
+            break
+    nodes = 1 + budget.used
     leaves = [node.bound for _, _, node in heap] + settled
     if maxi:
         bound = min(root.bound, max(leaves)) if leaves else 0.0
