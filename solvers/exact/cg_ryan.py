@@ -335,6 +335,18 @@ class Node:
     rounds: int
 
 
+def context(instance: Instance, objective: Objective, opts: CgOptions, root: CgBound, enum_limit: int = 0,
+            deadline: float = math.inf) -> _Ctx:
+    """What every node of the tree prices with (colgen's set-up, the root's layouts and clip; the pricing by
+    enumeration when the configurations are at most `enum_limit`, else the MILP's); `deadline` on `opts.clock`."""
+    clip = root.clip_alpha if objective is Objective.MAX_SCALE else 1.0
+    setup = pricing_setup(instance, root.layouts, opts)
+    pricer = Pricer(instance, setup.data, setup.rates, clip, setup.opts)
+    enum = EnumPricer.build(instance, setup.timer, setup.rates, clip, enum_limit) if enum_limit > 0 else None
+    return _Ctx(instance, objective, root.layouts, setup.data, setup.rates, setup.active, clip, pricer, setup.opts,
+                _clock(opts.clock), deadline, enum)
+
+
 def lagrange(ctx: _Ctx, pi: np.ndarray, sig: dict[Feature, float], ub: dict[float, float],
              rows: tuple[Row, ...]) -> float:
     """The node's Lagrangian bound of the module docstring."""
@@ -545,13 +557,7 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
     root_bound = whole(root.bound)
     if not root.converged or max_nodes < 1:
         return BranchBound(objective, root_bound, root, 0, 0, False, time.perf_counter() - t0, (("root", root_bound),))
-    layouts = root.layouts
-    setup = pricing_setup(instance, layouts, opts)
-    clip = root.clip_alpha if maxi else 1.0
-    pricer = Pricer(instance, setup.data, setup.rates, clip, setup.opts)
-    enum = EnumPricer.build(instance, setup.timer, setup.rates, clip, enum_limit) if enum_limit > 0 else None
-    ctx = _Ctx(instance, objective, layouts, setup.data, setup.rates, setup.active, clip, pricer, setup.opts,
-               clock, deadline, enum)
+    ctx = context(instance, objective, opts, root, enum_limit, deadline)
     top = solve_node(ctx, (), root.configs, root.bound)
     nodes, tie = 1, 1
     sign = -1.0 if maxi else 1.0
@@ -601,5 +607,5 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
                        time.perf_counter() - t0, tuple(trail))
 
 
-__all__ = ["Feature", "Node", "RULES", "allowed", "lagrange", "pick", "price_sets", "price_singles", "ryan_foster",
-           "solve_node"]
+__all__ = ["ENUM_LIMIT", "Feature", "Node", "RULES", "allowed", "context", "fractional", "lagrange", "pick",
+           "price_sets", "price_singles", "ryan_foster", "solve_node"]
