@@ -24,9 +24,11 @@ min-gpus, a bound below equals its GPUs), the layout LP (`stsched.bounds.lp_rela
 (cg, converged or not), for min-gpus the cg bound rounded up, the bound after `--bp-nodes` node LPs of
 branch-and-price on the slot and layout counts (solvers.exact.cg_branch; `bp_cpu_s` its CPU time, the root's
 column generation included) and after `--rf-nodes` node LPs of branch-and-price on the configurations
-(solvers.exact.cg_ryan, one column per `--bp-rule`: pairs, Ryan-Foster first, and usage, a service's partitions
-of one size first; `rf_RULE_cpu_s`, `rf_RULE_wall_s`; run on proven optima and min-gpus rows), each against the proven
-optimum: the share of the integrality gap (optimum - layout LP) each step closes (results/scale/integrality.csv).
+(solvers.exact.cg_ryan, one column per `--bp-rule` and `--rf-strong` K: pairs, Ryan-Foster first, and usage, a
+service's partitions of one size first, `_sK` with strong branching on K candidates; `rf_RULE_cpu_s`,
+`rf_RULE_wall_s`; run on proven optima and on min-gpus rows whose rounded cg bound is below the plan), each against
+the proven optimum: the share of the integrality gap (optimum - layout LP) each step closes
+(results/scale/integrality.csv).  `--int-engine highs` proves the optima with milp's HiGHS engine instead of CBC.
 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
@@ -144,7 +146,8 @@ def _solve(point: Mapping[str, object]) -> dict:
             "message": r.message[:200]}
 
 
-def _branched_bound(inst, obj: Objective, point: Mapping[str, object], nodes: int, rule: str, strong: int = 0) -> tuple:
+def _branched_bound(inst, obj: Objective, point: Mapping[str, object], nodes: int, rule: str,
+                    strong: int = 0) -> tuple:
     """The cg bound after `nodes` node LPs of branch-and-price with `rule` (strong branching on `strong` candidates
     when > 1; on the CPU clock), its CPU and wall seconds (the root's column generation included); (None, None, None)
     when `nodes` <= 1."""
@@ -178,7 +181,8 @@ def _integrality(point: Mapping[str, object]) -> dict:
 
     inst = instance_of(point)
     obj = Objective(point["objective"])
-    opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]))).result
+    opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]),
+                                                engine=point.get("int_engine") or None)).result
     layout = lp_relaxation(inst, obj).value
     b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"]),
                                            params=(("clock", "cpu"),)))  # (the CPU clock: a loaded machine)
@@ -286,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rf-strong", type=whole(0), nargs="+", default=[0], metavar="K",
                     help="--integrality: strong branching on K candidates for the branch-and-price on configurations "
                          "(--param bp_strong; 0 or 1: by fractionality), one column per rule and K")
+    ap.add_argument("--int-engine", choices=("cbc", "highs"), default=None,
+                    help="--integrality: milp's engine for the optima (default: milp's own, CBC)")
     ap.add_argument("--int-services", type=count, nargs="+", default=[8, 12, 16],
                     help="--integrality: the instances' services")
     ap.add_argument("--no-bound", action="store_true",
@@ -369,7 +375,8 @@ def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
 def integrality(args) -> int:
     pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
             "bound_time": args.bound_time, "bp_nodes": args.bp_nodes, "rf_nodes": args.rf_nodes,
-            "bp_rule": "+".join(args.bp_rule), "rf_strong": "+".join(str(k) for k in args.rf_strong)}
+            "bp_rule": "+".join(args.bp_rule), "rf_strong": "+".join(str(k) for k in args.rf_strong),
+            "int_engine": args.int_engine or ""}
            for d in args.devices for n in args.int_services for s in args.seeds for o in args.objectives]
     keys = ["device", "services", "seed", "objective"]
     rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
