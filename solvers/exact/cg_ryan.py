@@ -226,8 +226,8 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
         lag = lagrange(ctx, pi, sig, ub, rows)
         if better(lag, bound):
             bound = lag
-        log.debug("node round %d: master %.6g lagrange %.6g bound %.6g, %d new columns, pricing slack %s", rounds, value,
-                  lag, bound, len(new), {p: round(ub[p] - mu[p], 6) for p in ub})
+        log.debug("node round %d: master %.6g lagrange %.6g bound %.6g, %d new columns, pricing slack %s", rounds,
+                  value, lag, bound, len(new), {p: round(ub[p] - mu[p], 6) for p in ub})
         if all(ub[p] <= mu[p] * (1 + ctx.opts.eps) + 1e-9 for p in ctx.data):
             converged = True
             break

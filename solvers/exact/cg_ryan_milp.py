@@ -215,7 +215,8 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
     trivial = sum(sorted(best_s.values(), reverse=True)[: kmax or len(best_s)]) + sum(max(v, 0.0) for _, v in pair_sig)
     if status == highspy.HighsModelStatus.kInfeasible:  # every set holds a feasible pair: trusted if none is
         d2 = e[:, None] + e[None, :]
-        ok = (d2 + e[:, None] <= budget[:, None]) & (d2 + e[None, :] <= budget[None, :]) & (svc[:, None] != svc[None, :])
+        ok = (d2 + e[:, None] <= budget[:, None]) & (d2 + e[None, :] <= budget[None, :]) \
+            & (svc[:, None] != svc[None, :])
         if math.isfinite(cap_mem):
             mem_k = sd.mem[keep].astype(float)
             ok &= mem_k[:, None] + mem_k[None, :] - ctx <= cap_mem

@@ -1,7 +1,7 @@
 """Branch-and-price on configurations with cheap nodes and strong branching (solvers.exact.cg_ryan, cg_enum): the
 pricing by enumeration is exact under branching rows (the MILP pricing's own test, test_cg_ryan.py, holds its bound
-against the same listing), every column of a node honours its rows, and the bound with strong branching is never beyond brute force's
-optimum (both objectives) and never weaker than the root's."""
+against the same listing), every column of a node honours its rows, and the bound with strong branching is never
+beyond brute force's optimum (both objectives) and never weaker than the root's."""
 
 from __future__ import annotations
 
