@@ -11,7 +11,7 @@ A node's rows lo <= sum_c h_f(c) x_c <= hi join the configuration LP's master (s
 per feature); a row with hi = 0 is kept out of the columns instead (the pricing forbids it).  The pricing at a node
 must price each row's dual sigma_f: the value of a configuration is pi . a_c + sum_f sigma_f h_f(c).  Where every
 configuration can be listed (at most `ENUM_LIMIT`; 8-16 services) it is priced exactly by a matrix product over the
-listing (solvers.exact.cg_enum: a node costs a few master solves, about 0.01 s of CPU at 8 services); else by an exact
+listing (solvers.exact.cg_enum: a node costs a few master solves, 0.01-0.03 s of CPU at 8 services); else by an exact
 MILP per size (solvers.exact.cg_ryan_milp, seconds per node).
 
 Bound of a node (valid for every plan of the node, converged or not): with pi >= 0 and sigma_f >= 0 on rows with no
