@@ -160,7 +160,7 @@ def tenant_share(instance: Instance, plan: Plan, service: str, rate: float, plan
     return min(1.0, rate / total) if total > 0 else 1.0
 
 
-def _partition_capacities(instance: Instance, plan: Plan, p: Partition, times: list[TenantTiming], duty: float,
+def _partition_capacities(instance: Instance, plan: Plan | None, p: Partition, times: list[TenantTiming], duty: float,
                           planned: dict[str, float]) -> list[float]:
     """Each tenant's capacity in one partition as `check` counts it: at its share of its service's requests in
     `plan` (`tenant_share`, from the `planned` rates) when the instance has a late_share margin, else at share 1
@@ -173,6 +173,20 @@ def _partition_capacities(instance: Instance, plan: Plan, p: Partition, times: l
         share = tenant_share(instance, plan, t.service, t.rate, planned[t.service]) if planned else 1.0
         out.append(tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants),
                                    share))
+    return out
+
+
+def share_one_capacities(instance: Instance, gpu: GpuLayout, timings: list[list[TenantTiming]] | None = None,
+                         ) -> dict[tuple[int, int], float]:
+    """(partition, tenant) -> req/s the checker credits each tenant of one GPU with at share 1 (what a planner that
+    does not know the tenants' shares may count on; without a late_share margin exactly what `capacities` gives,
+    the credit not depending on the share then).  One GPU alone (interference stays inside a GPU), so that callers
+    memoising per layout (the adaptive rebalance) time each layout once.  `timings`: `gpu_timings` of `gpu`."""
+    timings = timings if timings is not None else TimingMemo(instance)(gpu)
+    out: dict[tuple[int, int], float] = {}
+    for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
+        caps = _partition_capacities(instance, None, p, times, duty_of(p, times), {})  # no planned rates: share 1
+        out.update(((qi, ti), c) for ti, c in enumerate(caps))
     return out
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from stsched.checker import check
+from stsched.checker import check, share_one_capacities
 from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant, layout_changes
 from stsched.planning.adapt import Adaptive, AdaptOptions, PolicyOptions
 from stsched.planning.adapt.budget import ShadowFull
 from stsched.planning.adapt.policies import min_gpus
-from stsched.planning.adapt.rebalance import _gpu_capacities, gpu_capacities, service_capacities
+from stsched.planning.adapt.rebalance import gpu_capacities, service_capacities
 from stsched.scenarios import gpulet_mix, random_instance
 
 LIMIT = 5.0
@@ -82,7 +82,7 @@ def test_capacities_are_memoised_per_layout_and_never_depend_on_rates():
             first = gpu_capacities(inst, g)
             first[(0, 0)] = -1.0  # a copy: the memo is not changed through it
             again = gpu_capacities(inst.scaled(0.5), g)
-            assert again == _gpu_capacities(inst, g) and again[(0, 0)] >= 0.0
+            assert again == share_one_capacities(inst, g) and again[(0, 0)] >= 0.0
 
 
 def test_at_scale_a_large_neighbourhood_is_a_scale_out():

@@ -38,6 +38,7 @@ candidates; otherwise a scale-up changes as few layouts as it can (extra GPUs ar
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -45,6 +46,7 @@ from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
 from stsched.planning.adapt.baselines import min_gpus_memo
 from stsched.planning.adapt.budget import ShadowFull
+from stsched.planning.adapt.mpc import CountValue, NeedForecast, count_values
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, without_gpu
 from stsched.planning.adapt.reuse import LayoutCache
 from stsched.planning.adapt.shed import fill_slack
@@ -76,6 +78,9 @@ class Compaction:
     _cache: LayoutCache = field(default_factory=LayoutCache)  # plans run before (`reuse`)
     _clock_s: float | None = None  # the time of the decision being made (`set_time`), seconds into the trace
     _since_h: float = UNTIMED_DECISION_H  # hours since the previous decision (or the initial deployment)
+    _epoch_h: float = UNTIMED_DECISION_H  # the epoch's length (`set_epoch`), one step of the `mpc_h` horizon
+    _needs: NeedForecast | None = None  # the needs seen at past decisions (`mpc_h`)
+    _top_gpus: int = 0  # the instance's GPUs (the counts `mpc_h` prices)
 
     def set_time(self, t_s: float) -> None:
         """The time of the next decision, seconds into the trace (the controller calls it before `next`): the rent
@@ -83,17 +88,48 @@ class Compaction:
         self._since_h = max(0.0, t_s - (self._clock_s or 0.0)) / 3600.0
         self._clock_s = t_s
 
+    def set_epoch(self, epoch_s: float) -> None:
+        """The length of an epoch (the controller calls it once): one step of the `mpc_h` horizon."""
+        self._epoch_h = epoch_s / 3600.0
+
     def _rent_rate(self) -> float | None:
         """The rent per layout change: GPU-hours (`rent_gpu_h`) or GPU-decisions (`compact_rent`); None: off."""
         return self.opts.rent_gpu_h if self.opts.rent_gpu_h is not None else self.opts.compact_rent
 
     def _tracks_fresh(self) -> bool:
-        return self.opts.compact_rent is not None or self.opts.hours_budget is not None
+        return self.opts.compact_rent is not None or self.opts.hours_budget is not None or self._mpc
+
+    @property
+    def _mpc(self) -> bool:
+        """Whether the GPU count is decided by model-predictive control (`mpc_h`, `stsched.planning.adapt.mpc`)."""
+        return self.opts.mpc_h is not None
+
+    def _values(self, need_now: int, down_changes: float, top: int) -> CountValue:
+        """V(u) of `stsched.planning.adapt.mpc` for this decision: the later epochs' needs forecast from the needs
+        seen and this epoch's `need_now` (`NeedForecast`), a GPU given back later priced at `down_changes` changes."""
+        if self._needs is None:
+            self._needs = NeedForecast(self.opts.mpc_h, self.opts.mpc_q, self.opts.mpc_window_s)
+        # this epoch: any count (every plan weighed carries the estimate: the checker or rebalance judged it)
+        return count_values(0, self._needs.later(need_now, self._clock_s), self._epoch_h, self.opts.mpc_change_h, top,
+                            down_changes)
+
+    def _record_need(self, plan: Plan) -> None:
+        """Once per decision, after it (`mpc_h`): the need seen, the GPUs of the plan from scratch when this
+        decision solved it (the plan taken when that holds fewer), else the plan taken's (a plan within the LP
+        bound, or one that changed layouts without asking for it)."""
+        if not self._mpc:
+            return
+        if self._needs is None:
+            self._needs = NeedForecast(self.opts.mpc_h, self.opts.mpc_q, self.opts.mpc_window_s)
+        fresh = self._fresh_plan if self._fresh_asked else None
+        need = min(plan.gpus_used, fresh.gpus_used) if fresh is not None else plan.gpus_used
+        self._needs.record(self._clock_s or 0.0, need)
 
     def _begin(self, instance: Instance) -> None:
         """Once per decision, before any step: the reserved rates whose plan from scratch the decision may ask
         for (`_fresh_now`, solved on first use only: a decision that neither scales up nor holds GPUs above the
         LP bound never needs it)."""
+        self._top_gpus = instance.gpus
         self._fresh_for = self._reserved(instance) if self._tracks_fresh() else None
         self._fresh_plan, self._fresh_asked = None, False
         if self.opts.change_budget is not None:  # the shadow decides first: the budget includes this decision
@@ -156,6 +192,8 @@ class Compaction:
         return out
 
     def _weighs_gpus(self, current: Plan) -> bool:
+        if self._mpc:
+            return True
         if self.opts.hours_budget is not None:
             return self._pressed(current.gpus_used)
         return self.opts.compact_rent is not None
@@ -167,6 +205,10 @@ class Compaction:
         if fresh is None or not self._weighs_gpus(current):
             return lambda c: c[0]
         w = self.opts.extra_gpu_changes
+        if self._mpc:  # the forecast cost over the horizon; a GPU given back later costs `extra_gpu_changes`
+            top = max([current.gpus_used, fresh.gpus_used, self._top_gpus])
+            v = self._values(fresh.gpus_used, max(1.0, w), top)
+            return lambda c: (v.move(c[2].gpus_used, c[0][0]) if c[2].gpus_used <= top else math.inf, c[0])
         return lambda c: (c[0][0] + w * max(0, c[2].gpus_used - fresh.gpus_used), c[0])
 
     # -- compaction ------------------------------------------------------------------------------------------
@@ -184,6 +226,8 @@ class Compaction:
             if changed or not keep:
                 self._rent_paid = self._rent_due = 0.0  # nothing spare, or the layouts just changed anyway
             return plan, note
+        if self._mpc:
+            return self._compact_by_forecast(instance, plan, note, fresh)
         per = self._since_h if self.opts.rent_gpu_h is not None else 1.0  # GPU-hours or GPU-decisions
         self._rent_paid += (plan.gpus_used - fresh.gpus_used) * per
         pressed = self._pressed(plan.gpus_used)
@@ -215,6 +259,37 @@ class Compaction:
                  freed, 100 * spare)
         self._rent_paid = self._rent_due = 0.0
         return cand, note + f"; compacted {why} ({how}: {changes} change(s), {freed} GPU(s) freed)"
+
+    def _compact_by_forecast(self, instance: Instance, plan: Plan, note: str, fresh: Plan) -> tuple[Plan, str]:
+        """`mpc_h` (`stsched.planning.adapt.mpc`): a compaction of c changes freeing k GPUs is bought when
+        `mpc_change_h` x c + V(its GPUs) < V(the GPUs in force), V priced with a later fall at c / k changes per
+        GPU; the largest forecast saving is taken (then the most spare capacity).  Skipped without a solver call
+        when not even switch-offs (one change per GPU) would be bought."""
+        n, top = fresh.gpus_used, max(plan.gpus_used, self._top_gpus)
+        ideal = self._values(n, 1.0, top)
+        if all(ideal.move(u, plan.gpus_used - u) >= ideal.of(plan.gpus_used) - 1e-9 for u in range(n, plan.gpus_used)):
+            return plan, note
+        reserved = self._reserved(instance)
+        best = None
+        for how, cand in self._compactions(reserved, plan, fresh):
+            cand = rebalance(instance, cand) if cand is not None and cand.gpus_used < plan.gpus_used else None
+            if cand is None or rebalance(reserved, cand) is None:
+                continue
+            changes, freed = layout_changes(plan, cand), plan.gpus_used - cand.gpus_used
+            v = self._values(n, changes / freed, top)
+            gain = v.of(plan.gpus_used) - v.move(cand.gpus_used, changes)
+            if gain <= 1e-9:
+                continue
+            spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
+                        default=0.0)
+            if best is None or (gain, spare, -changes) > best[:3]:
+                best = (gain, spare, -changes, freed, how, cand)
+        if best is None:
+            return plan, note
+        gain, spare, changes, freed, how, cand = best
+        log.info("compaction bought on the forecast: %s, %d change(s), %d GPU(s) freed, %.2f GPU-hours saved",
+                 how, -changes, freed, gain)
+        return cand, note + f"; compacted on the forecast ({how}: {-changes} change(s), {freed} GPU(s) freed)"
 
     def _price(self, rent: float | None, changes: int, freed: int) -> float | None:
         """The rent (GPU-decisions) at which a compaction of `changes` layout changes freeing `freed` GPUs is

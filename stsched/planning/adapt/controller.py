@@ -35,6 +35,7 @@ from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.cold import cold_start
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
+from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy,
                                              patience)
 from stsched.checker import check
@@ -170,6 +171,15 @@ class AdaptOptions(AdaptiveKnobs):
         if not 0.0 <= self.forecast_q <= 1.0:
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
+        if self.mpc_h is not None:
+            NeedForecast(self.mpc_h, self.mpc_q, self.mpc_window_s)  # it checks them (one check)
+            if not (self.mpc_change_h >= 0 and math.isfinite(self.mpc_change_h)):
+                raise InputError(f"mpc_change_h must be a finite number >= 0 (GPU-hours per layout change), got "
+                                 f"{self.mpc_change_h!r}")
+            if self.rent_gpu_h is not None or self.off_rent is not None or self.change_budget is not None \
+                    or self.hours_budget is not None:
+                raise InputError("mpc_h decides compactions on the forecast: it takes none of rent_gpu_h, off_rent, "
+                                 "change_budget, hours_budget")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
         RateEstimator(self.estimate_window_s, self.headroom, self.statistic, self.burst_s, self.burst_q)
@@ -404,6 +414,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
                           params=options.solver_params, **options.knobs())
     policy = make_policy(options.policy, peak, popts)
+    if hasattr(policy, "set_epoch"):  # one step of the `mpc_h` horizon
+        policy.set_epoch(options.epoch_s)
     forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
                                                                   options.headroom)
     cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)

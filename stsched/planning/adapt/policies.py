@@ -65,6 +65,9 @@
   nothing spare pauses the compaction rent instead of starting it again.  `rent_gpu_h` (default off): the rent
   counted in GPU-hours (spare GPUs times the hours since the previous decision; the controller tells the time with
   `set_time`), kept through decisions with nothing spare, a compaction of c changes bought at `rent_gpu_h` x c.
+  `mpc_h` (default off, `stsched.planning.adapt.mpc`): model-predictive control of the GPU count; compactions are
+  bought, and scale-ups ranked, by the offline bound's DP run over the next `mpc_h` epochs on a forecast of the need
+  (replacing the rent of step 5 and step 4).
   The controller's own knobs `cold_start_s` (`stsched.planning.adapt.cold`) and `burst_s`, `burst_q`
   (`stsched.planning.adapt.estimate`) change the rates the policy is asked for, not the policy.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
@@ -117,7 +120,9 @@ class AdaptiveKnobs:
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
     switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
     `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`), `rent_pause` and
-    `rent_gpu_h` (the rent kept through flips, and counted in GPU-hours: `stsched.planning.adapt.compaction`)."""
+    `rent_gpu_h` (the rent kept through flips, and counted in GPU-hours: `stsched.planning.adapt.compaction`),
+    `mpc_h`, `mpc_q`, `mpc_window_s`, `mpc_change_h` (the GPU count decided on a forecast of the need, as the
+    clairvoyant bound does: `stsched.planning.adapt.mpc`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -179,6 +184,14 @@ class AdaptiveKnobs:
     # scratch times the hours since the previous decision, kept through decisions with nothing spare, started again
     # by a layout change; a compaction of c changes is bought at `rent_gpu_h` x c (None: `compact_rent`'s count)
     rent_gpu_h: float | None = None
+    # model-predictive control of the GPU count (`stsched.planning.adapt.mpc`): compactions bought, and scale-ups
+    # ranked, by the forecast cost over the next `mpc_h` epochs (GPU-hours + `mpc_change_h` GPU-hours per layout
+    # change), the later epochs' need forecast as the current one held (`mpc_q` None) or the `mpc_q` quantile of the
+    # needs seen at the decisions of the last `mpc_window_s` seconds; replaces the rent and step 4 (None: off)
+    mpc_h: int | None = None
+    mpc_q: float | None = None
+    mpc_window_s: float = 3600.0
+    mpc_change_h: float = 1.0
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -371,7 +384,8 @@ class Adaptive(Compaction):
         if freed:
             note += f", {freed} GPU(s) freed"
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
-        if plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance):  # large: the rent
+        if (plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance)  # large: the rent
+                and not self._mpc):  # with `mpc_h` the forecast decides every compaction
             fresh = self._from_scratch(self._reserved(instance))  # the estimate's rates unless a forecast or margin
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
                 plan = align(current, fresh)
@@ -379,6 +393,7 @@ class Adaptive(Compaction):
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
+        self._record_need(plan)
         self._shadow.spent(current, plan)
         self._cache.remember(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"

@@ -5,7 +5,8 @@ Changing tenants' rate shares inside kept layouts is free (docs/RULES.md): batch
 every tenant's capacity stay as they are, so a service can be given any rate up to the sum of its tenants'
 capacities.  `rebalance` spreads each service's new rate over its tenants in proportion to their capacities (every
 tenant of a service then runs at the same utilisation) and returns the plan only if the checker accepts it.
-Capacities are the checker's own: `stsched.checker.tenant_capacity`, the one throughput rule every solver uses.
+Capacities are the checker's own: `stsched.checker.share_one_capacities` per GPU (the count `check` makes, at
+share 1), memoised per layout here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Mapping
 
-from stsched.checker import capacities, check, cycle_rate, tenant_capacity
+from stsched.checker import capacities, check, cycle_rate, share_one_capacities
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
-from stsched.timing import cycle_ms, gpu_timings
+from stsched.timing import gpu_timings
 
 
 _CAPS_SIZE = 65536
@@ -43,21 +44,11 @@ def gpu_capacities(instance: Instance, g: GpuLayout) -> dict[tuple[int, int], fl
     if hit is not None and hit[0] is instance.tables:  # the tables object is held, so its id is not re-used
         _CAPS.move_to_end(key)
         return dict(hit[1])
-    out = _gpu_capacities(instance, g)
+    out = share_one_capacities(instance, g, gpu_timings(instance, g))  # the checker's own count, at share 1
     _CAPS[key] = (instance.tables, out)
     while len(_CAPS) > _CAPS_SIZE:
         _CAPS.popitem(last=False)
     return dict(out)
-
-
-def _gpu_capacities(instance: Instance, g: GpuLayout) -> dict[tuple[int, int], float]:
-    out: dict[tuple[int, int], float] = {}
-    for qi, (p, times) in enumerate(zip(g.partitions, gpu_timings(instance, g))):
-        duty = p.duty_ms if p.duty_ms is not None else cycle_ms(times)
-        for ti, (t, tt) in enumerate(zip(p.tenants, times)):
-            out[(qi, ti)] = 0.0 if tt.exec_ms is None or duty <= 0 else \
-                tenant_capacity(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms, duty, len(p.tenants))
-    return out
 
 
 def tenant_capacities(instance: Instance, plan: Plan) -> dict[tuple[int, int, int], float]:
