@@ -57,7 +57,8 @@ class CgOptions:
     few_per: int = 50  # the greedy's improving columns below services / few_per: price exactly (0: only when none)
     disjoint: bool = True  # the greedy also proposes a packing of sets with distinct services (several per service)
     box: float = 0.0  # box-step: the priced duals kept within this relative half-width of the centre (0: off)
-    anchor: bool = True  # the smoothing's first centre: the layout LP's duals (else the first bound's duals)
+    anchor: str = "max-scale"  # the smoothing's first centre is the layout LP's duals for "all" objectives, for
+    # "max-scale" only, or for "none" (the first Lagrangian bound's duals); chosen on development runs (docs/SOLVERS.md)
     auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
     # not help at 1,024 services, docs/SOLVERS.md)
 

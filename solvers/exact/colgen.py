@@ -261,6 +261,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     t0 = time.perf_counter()
     clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
+    if opts.anchor not in ("all", "max-scale", "none"):
+        raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     bad = unservable(instance, objective)
     if bad:
         raise Infeasible(bad)
@@ -317,7 +319,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         bar = tqdm(desc="column generation", unit="round", disable=None)
     center: tuple[np.ndarray, dict[float, float]] | None = None  # the duals of the best Lagrangian bound
     best_lag = math.inf if maxi else -math.inf  # (the bound reported is also floored by the layout LP)
-    if opts.anchor and pi_lp is not None and not y_rows and math.isfinite(base):
+    anchored = opts.anchor == "all" or (opts.anchor == "max-scale" and maxi)
+    if anchored and pi_lp is not None and not y_rows and math.isfinite(base):
         # the layout LP's duals price every configuration at most at their size's dual in that LP (a shared tenant
         # runs a share of the cycle at no more than its solo rate): a centre whose Lagrangian bound is about the
         # layout LP's, where the master's first duals give one far below it (237 against 307 GPUs at 1,024 services)

@@ -17,7 +17,7 @@ from solvers.exact.patterns import enumerate_layouts
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 from stsched.scenarios import random_instance
 
-VARIANTS = [dict(anchor=True), dict(anchor=True, auto_smoothing=True), dict(box=0.05), dict(box=0.2, smoothing=0.0)]
+VARIANTS = [dict(anchor="all"), dict(anchor="all", auto_smoothing=True), dict(anchor="none"), dict(box=0.05), dict(box=0.2, smoothing=0.0)]
 
 
 @SETTINGS
