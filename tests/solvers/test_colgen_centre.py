@@ -17,7 +17,8 @@ from solvers.exact.patterns import enumerate_layouts
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 from stsched.scenarios import random_instance
 
-VARIANTS = [dict(anchor="all"), dict(anchor="all", auto_smoothing=True), dict(anchor="none"), dict(box=0.05), dict(box=0.2, smoothing=0.0)]
+VARIANTS = [dict(anchor="all"), dict(anchor="all", auto_smoothing=True), dict(anchor="none"), dict(box=0.05),
+            dict(box=0.2, smoothing=0.0)]
 
 
 @SETTINGS
@@ -61,3 +62,11 @@ def test_layout_lp_duals_are_the_layout_lps(objective):
         assert pi.sum() == pytest.approx(1.0, rel=1e-6)
     else:
         assert pi.sum() == pytest.approx(value, rel=1e-6)  # LP duality: every coverage row asks for 1
+
+
+def test_unknown_anchor_is_refused_before_any_work():
+    from stsched.errors import InputError
+
+    inst = random_instance(4, 2, 1, arrivals="deterministic")
+    with pytest.raises(InputError, match="anchor"):
+        column_generation(inst, Objective.MAX_SCALE, CgOptions(anchor="sometimes"))
