@@ -70,3 +70,16 @@ def test_unknown_anchor_is_refused_before_any_work():
     inst = random_instance(4, 2, 1, arrivals="deterministic")
     with pytest.raises(InputError, match="anchor"):
         column_generation(inst, Objective.MAX_SCALE, CgOptions(anchor="sometimes"))
+
+
+def test_anchor_param_of_the_cg_solver():
+    """`--param anchor=...` reaches the column generation; another value is bad input."""
+    from stsched.errors import InputError
+    from stsched.registry import run_bound
+
+    inst = random_instance(8, 4, 2, arrivals="deterministic")
+    a, b = (run_bound("cg", inst, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=30,
+                                               params=(("anchor", x),))) for x in ("none", "all"))
+    assert a.converged and b.converged and b.lp_value == pytest.approx(a.lp_value, rel=3e-4)
+    with pytest.raises(InputError, match="anchor"):
+        run_bound("cg", inst, SolveOptions(time_limit_s=1, params=(("anchor", "often"),)))
