@@ -16,8 +16,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/stsched demo
 
+# the suite on 2 worker processes (pytest-xdist), one test file per worker at a time: module fixtures (a solved
+# plan, a CPU profile sweep, Ray's local instance) are made once; `make test PYTEST_WORKERS=0` runs it in one process
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -W ignore::DeprecationWarning
+	$(PY) -m pytest -W ignore::DeprecationWarning $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

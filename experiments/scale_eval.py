@@ -24,9 +24,11 @@ min-gpus, a bound below equals its GPUs), the layout LP (`stsched.bounds.lp_rela
 (cg, converged or not), for min-gpus the cg bound rounded up, the bound after `--bp-nodes` node LPs of
 branch-and-price on the slot and layout counts (solvers.exact.cg_branch; `bp_cpu_s` its CPU time, the root's
 column generation included) and after `--rf-nodes` node LPs of branch-and-price on the configurations
-(solvers.exact.cg_ryan, one column per `--bp-rule`: pairs, Ryan-Foster first, and usage, a service's partitions
-of one size first; `rf_RULE_cpu_s`, `rf_RULE_wall_s`; run on proven optima and min-gpus rows), each against the proven
-optimum: the share of the integrality gap (optimum - layout LP) each step closes (results/scale/integrality.csv).
+(solvers.exact.cg_ryan, one column per `--bp-rule` and `--rf-strong` K: pairs, Ryan-Foster first, and usage, a
+service's partitions of one size first, `_sK` with strong branching on K candidates; `rf_RULE_cpu_s`,
+`rf_RULE_wall_s`; run on proven optima and on min-gpus rows whose rounded cg bound is below the plan), each against
+the proven optimum: the share of the integrality gap (optimum - layout LP) each step closes
+(results/scale/integrality.csv).  `--int-engine highs` proves the optima with milp's HiGHS engine instead of CBC.
 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
@@ -41,6 +43,7 @@ import argparse
 import logging
 import math
 import multiprocessing as mp
+import resource
 import time
 from typing import Mapping
 
@@ -50,7 +53,7 @@ from experiments.common import Study, markdown_table, read_rows, results_dir, ru
 from experiments.plots import number, series_plot
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
-from stsched.validate import count, fraction, seed as seed_arg, time_limit
+from stsched.validate import count, fraction, seed as seed_arg, time_limit, whole
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,13 @@ def solver_spec(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return name, params  # type: ignore[return-value]
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's ended children: the worker processes a solver forks (the
+    heuristic's residual blocks, `HeuristicOptions.workers`), which `solve_cpu_s` does not count."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _solve(point: Mapping[str, object]) -> dict:
     inst = instance_of(point)
     name, params = solver_spec(str(point["solver"]))
@@ -134,29 +144,44 @@ def _solve(point: Mapping[str, object]) -> dict:
         if point["run"] == "quick":  # its integer master has no work limit: time-limited there (see the docstring)
             limit = QUICK_CG_LIMIT
             params += (("cg_share", "0.9"), ("warm_share", "1.0"))
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, w0 = time.perf_counter(), time.process_time(), _children_cpu()
     j = run_solver(name, inst, SolveOptions(objective=Objective(point["objective"]), time_limit_s=limit,
                                             params=params))
     r = j.result
     return {"status": r.status.value, "value": r.objective, "valid": j.valid, "wall_s": round(r.wall_s, 3),
             "total_s": round(time.perf_counter() - t0, 3), "solve_cpu_s": round(time.process_time() - c0, 3),
-            "own_bound": r.bound,
+            "workers_cpu_s": round(_children_cpu() - w0, 3), "own_bound": r.bound,
             "message": r.message[:200]}
 
 
-def _branched_bound(inst, obj: Objective, point: Mapping[str, object], nodes: int, rule: str) -> tuple:
-    """The cg bound after `nodes` node LPs of branch-and-price with `rule` (on the CPU clock), its CPU and wall
-    seconds (the root's column generation included); (None, None, None) when `nodes` <= 1."""
+def _branched_bound(inst, obj: Objective, point: Mapping[str, object], nodes: int, rule: str,
+                    strong: int = 0) -> tuple:
+    """The cg bound after `nodes` node LPs of branch-and-price with `rule` (strong branching on `strong` candidates
+    when > 1; on the CPU clock), its CPU and wall seconds (the root's column generation included); (None, None, None)
+    when `nodes` <= 1."""
     if nodes <= 1:
         return None, None, None
     c0, t0 = time.process_time(), time.perf_counter()
     try:
         b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"]), params=(
-            ("bp_nodes", str(nodes)), ("bp_rule", rule), ("clock", "cpu"))))
+            ("bp_nodes", str(nodes)), ("bp_rule", rule), ("bp_strong", str(strong)), ("clock", "cpu"))))
     except RuntimeError as e:  # a step that fails is an empty cell (and a log line), not a lost row
         log.warning("branch-and-price (%s) failed: %s", rule, e)
         return None, round(time.process_time() - c0, 3), round(time.perf_counter() - t0, 3)
     return b.bound, round(time.process_time() - c0, 3), round(time.perf_counter() - t0, 3)
+
+
+def rf_variants(point: Mapping[str, object]) -> list[tuple[str, int]]:
+    """The configuration branchings of an integrality row: (rule, strong-branching candidates) for every rule of
+    `bp_rule` and every count of `rf_strong`."""
+    rules = [r for r in str(point.get("bp_rule") or "pairs").split("+") if r]
+    strongs = [int(k) for k in str(point.get("rf_strong") or "0").split("+") if k]
+    return [(r, k) for r in rules for k in strongs]
+
+
+def rf_name(rule: str, strong: int) -> str:
+    """The column name of a configuration branching: its rule, with `_sK` for strong branching on K candidates."""
+    return rule if strong <= 1 else f"{rule}_s{strong}"
 
 
 def _integrality(point: Mapping[str, object]) -> dict:
@@ -164,7 +189,8 @@ def _integrality(point: Mapping[str, object]) -> dict:
 
     inst = instance_of(point)
     obj = Objective(point["objective"])
-    opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]))).result
+    opt = run_solver("milp", inst, SolveOptions(objective=obj, time_limit_s=float(point["time_limit"]),
+                                                engine=point.get("int_engine") or None)).result
     layout = lp_relaxation(inst, obj).value
     b = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"]),
                                            params=(("clock", "cpu"),)))  # (the CPU clock: a loaded machine)
@@ -173,11 +199,14 @@ def _integrality(point: Mapping[str, object]) -> dict:
            "cg_bound": b.bound, "cg_converged": b.converged, "cg_bp": bp, "bp_cpu_s": bp_cpu}
     # configuration branching runs where it can count: on a proven optimum, or (min-gpus) to try to prove one
     worth = opt.status is Status.OPTIMAL or (obj is Objective.MIN_GPUS and opt.objective is not None)
-    rules = [r for r in str(point.get("bp_rule") or "pairs").split("+") if r]
-    for rule in rules:
+    if obj is Objective.MIN_GPUS and opt.objective is not None and b.bound >= opt.objective - 1e-9:
+        worth = False  # the rounded LP bound already equals the plan's GPUs: nothing is left to close
+    # (a bound is never above an optimum)
+    for rule, strong in rf_variants(point):
         rf, rf_cpu, rf_wall = _branched_bound(inst, obj, point, int(point.get("rf_nodes") or 0) if worth else 0,
-                                              rule)
-        out.update({f"cg_rf_{rule}": rf, f"rf_{rule}_cpu_s": rf_cpu, f"rf_{rule}_wall_s": rf_wall})
+                                              rule, strong)
+        name = rf_name(rule, strong)
+        out.update({f"cg_rf_{name}": rf, f"rf_{name}_cpu_s": rf_cpu, f"rf_{name}_wall_s": rf_wall})
     # a proof of the plan: milp's, or (min-gpus) a bound equal to its GPUs
     bounds = [v for k, v in out.items() if k in ("cg_bound", "cg_bp") or k.startswith("cg_rf_")]
     bounds = [v for v in bounds if v is not None]
@@ -189,7 +218,7 @@ def _integrality(point: Mapping[str, object]) -> dict:
     if proof and opt.objective is not None:
         total = abs(opt.objective - layout)
         for name, v in [("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound), ("cg_bp", bp)] + [
-                (f"cg_rf_{r}", out[f"cg_rf_{r}"]) for r in rules]:
+                (f"cg_rf_{rf_name(*v)}", out[f"cg_rf_{rf_name(*v)}"]) for v in rf_variants(point)]:
             out[f"closed_{name}"] = None if v is None or total < 1e-9 else round(
                 min(1.0, abs(v - layout) / total), 4)
     return out
@@ -266,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bp-rule", choices=("pairs", "usage", "service"), nargs="+", default=["pairs", "usage"],
                     help="--integrality: what that branch-and-price branches on first (--param bp_rule), one "
                          "column each")
+    ap.add_argument("--rf-strong", type=whole(0), nargs="+", default=[0], metavar="K",
+                    help="--integrality: strong branching on K candidates for the branch-and-price on configurations "
+                         "(--param bp_strong; 0 or 1: by fractionality), one column per rule and K")
+    ap.add_argument("--int-engine", choices=("cbc", "highs"), default=None,
+                    help="--integrality: milp's engine for the optima (default: milp's own, CBC)")
     ap.add_argument("--int-services", type=count, nargs="+", default=[8, 12, 16],
                     help="--integrality: the instances' services")
     ap.add_argument("--no-bound", action="store_true",
@@ -308,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv", cost=_size)
     rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
-            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "cpu_s", "peak_mb"]
+            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb"]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
     fits = exponents(rows, minimum=256)
     if fits:
@@ -349,12 +383,13 @@ def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
 def integrality(args) -> int:
     pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
             "bound_time": args.bound_time, "bp_nodes": args.bp_nodes, "rf_nodes": args.rf_nodes,
-            "bp_rule": "+".join(args.bp_rule)}
+            "bp_rule": "+".join(args.bp_rule), "rf_strong": "+".join(str(k) for k in args.rf_strong),
+            "int_engine": args.int_engine or ""}
            for d in args.devices for n in args.int_services for s in args.seeds for o in args.objectives]
     keys = ["device", "services", "seed", "objective"]
     rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
                     filename="integrality.csv", cost=_size)
-    rules = args.bp_rule
+    rules = [rf_name(r, k) for r in args.bp_rule for k in args.rf_strong]
     cols = keys + ["milp_status", "proof", "optimum", "layout_lp", "cg_lp", "cg_bound", "cg_bp"] + [
         f"cg_rf_{r}" for r in rules] + ["closed_cg_lp", "closed_cg_bound", "closed_cg_bp"] + [
         f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]

@@ -71,6 +71,9 @@ class CgSolverOptions:
     branching rows): pairs (Ryan-Foster: the partitions holding two services together first, then a service's
     partitions of one size, then all its partitions), usage (a service's partitions of one size first), service
     (all of a service's partitions first).
+    bp_strong: (configurations) strong branching: both children of this many candidates (the most fractional counts)
+    are solved at every split and the one whose children's bounds improve most is chosen; 0 or 1 (default): the most
+    fractional count (solvers.exact.cg_ryan).
     master_share: (min-gpus with the neighbourhood search) share of the time left after the column generation for
     the integer master over the columns; the neighbourhood search gets the rest.
     lns_free: (min-gpus) GPUs freed per move of the neighbourhood search around the integer master's plan
@@ -99,6 +102,7 @@ class CgSolverOptions:
     dive: int = 0
     bp_nodes: int = 0
     bp_rule: str = "slots"
+    bp_strong: int = 0
     master_share: float = 0.5
     lns_free: int = 0
     lns_moves: int = 0
@@ -118,7 +122,8 @@ class CgSolverOptions:
             raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "lns_free", "lns_moves"):
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "bp_strong", "lns_free",
+                     "lns_moves"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -269,8 +274,10 @@ def _branched(instance: Instance, options: SolveOptions, r: CgBound, left: float
         b = branch_and_price(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, root=r)
         what = "slot and layout counts"
     else:
-        b = ryan_foster(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, rule, root=r)
-        what = f"configurations ({rule}, exact pricing)"
+        strong = int(options.param("bp_strong", "0"))
+        b = ryan_foster(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, rule, root=r,
+                        strong=strong)
+        what = f"configurations ({rule}{f', strong branching on {strong}' if strong > 1 else ''}, exact pricing)"
     better = b.bound > r.integer_bound + 1e-9 if options.objective is Objective.MIN_GPUS else b.bound < r.bound - 1e-12
     note = (f"; branch-and-price on {what}: {b.nodes} node LPs, {b.open_leaves} open leaves, "
             f"bound {b.bound:.6g} ({'complete' if b.complete else 'the weakest open leaf'})")

@@ -9,22 +9,21 @@ In every plan these counts are whole numbers, so each is a valid branching quant
 - ``service`` s: the partitions that hold s.
 A node's rows lo <= sum_c h_f(c) x_c <= hi join the configuration LP's master (solvers.exact.colgen's, with a row
 per feature); a row with hi = 0 is kept out of the columns instead (the pricing forbids it).  The pricing at a node
-must price each row's dual sigma_f: the value of a configuration is pi . a_c + sum_f sigma_f h_f(c), quadratic in
-the tenants for pairs, so it is an exact MILP per partition size (`price_sets`; HiGHS through scipy): a binary per
-operating point (service, batch) of the size, at most one per service, at least two tenants; the duty d = sum of the
-chosen times enters through t = 1/d and q_i = z_i t (exact for binary z: q_i <= t, q_i <= T z_i, q_i >= t - T (1 -
-z_i), sum_i e_i q_i = 1), a tenant's value is min(w_i q_i, u_i z_i) (pi_s min(1000 credit(b) / d, clip r_s) / r_s,
-as the master's coverage), its latency d + e_i <= budget (big-M on z_i), the memory of the set, forbidden pairs
-z_s + z_t <= 1, and a pair's indicator (<= both, or >= their sum - 1, by the sign of its dual).  One-tenant
-configurations (every batch and process count, either throughput rule) are enumerated.  The MILP's dual bound is
-the proven V_p; the sets it finds are columns (the greedy of solvers.exact.cg_pricing proposes more, filtered).
+must price each row's dual sigma_f: the value of a configuration is pi . a_c + sum_f sigma_f h_f(c).  Where every
+configuration can be listed (at most `ENUM_LIMIT`; 8-16 services) it is priced exactly by a matrix product over the
+listing (solvers.exact.cg_enum: a node costs a few master solves, 0.01-0.03 s of CPU at 8 services); else by an exact
+MILP per size (solvers.exact.cg_ryan_milp, seconds per node).
 
 Bound of a node (valid for every plan of the node, converged or not): with pi >= 0 and sigma_f >= 0 on rows with no
 upper limit, every plan of the node has sum_c x_c (pi . a_c + sigma . h_c) >= sum(pi) (x alpha for max-scale)
 + F, F = sum_f sigma_f (lo_f if sigma_f > 0 else hi_f); the left side is at most sum_L W_L y_L, W_L = sum_p
 n_L(p) max(V_p, 0), so GPUs >= (sum(pi) + F) / max_L W_L and alpha <= (G max_L W_L - F) / sum(pi).  A child's
 bound is never weaker than its parent's (a branch holds a subset of its plans).  The tree is best first (the
-weakest leaf split next, on its most fractional feature in the rule's order); the bound over the whole problem is
+weakest leaf split next, on its most fractional feature in the rule's order, or with `strong` > 1 by strong
+branching: both children of the `strong` most fractional candidates are solved and the candidate whose children's
+bounds improve most (the product of the two gains) is split; every plan of the node lies in one child of each
+candidate, so the node's bound also falls to the least over the candidates of their children's greater bound
+(max-scale; min-gpus: the greatest of the lesser), which its children inherit).  The bound over the whole problem is
 the weakest over the open leaves (min-gpus: each rounded up; max-scale: the greatest), valid whenever it stops.
 """
 
@@ -38,235 +37,22 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SizeData, _SoloTimer
+from solvers.exact.cg_common import layout_weights, pricing_setup
+from solvers.exact.cg_enum import EnumPricer
+from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
+from solvers.exact.cg_ryan_milp import Feature, Row, allowed, feature_value, price_sets, price_singles
 from solvers.exact.colgen import CgBound, _clock, _key, _Master, column_generation
-from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config
+from solvers.exact.patterns import Config, coverage
 from stsched.errors import InputError
 from stsched.problem import Instance
 from stsched.registry import Objective
 
 log = logging.getLogger(__name__)
 
-MIP_GAP = 1e-7  # the pricing MILP's relative gap (its optimum is widened by it in the bound)
 FRAC = 1e-6  # a count within this of a whole number is whole
+ENUM_LIMIT = 200_000  # configurations listed for the pricing by enumeration at most (0: always the MILP pricing)
 RULES = {"pairs": ("pair", "usage", "service"), "usage": ("usage", "pair", "service"),
          "service": ("service", "usage", "pair")}  # the feature kinds a rule branches on, in its order
-
-
-@dataclass(frozen=True)
-class Feature:
-    """A whole count of every plan: partitions holding both s and t (`pair`), s in a partition of `size`
-    (`usage`), or s at all (`service`)."""
-
-    kind: str
-    s: int
-    t: int = -1
-    size: float = 0.0
-
-    def count(self, c: Config) -> int:
-        ss = {x for x, _ in c.tenants}
-        if self.kind == "pair":
-            return int(self.s in ss and self.t in ss)
-        if self.kind == "usage":
-            return int(c.size == self.size and self.s in ss)
-        return int(self.s in ss)
-
-    def label(self, names) -> str:
-        if self.kind == "pair":
-            return f"{names[self.s]}+{names[self.t]} together"
-        if self.kind == "usage":
-            return f"{names[self.s]} in size {self.size:g}"
-        return f"{names[self.s]} partitions"
-
-
-Row = tuple[Feature, float, float]  # (feature, lower, upper): lo <= sum_c h(c) x_c <= hi
-
-
-def allowed(c: Config, rows: tuple[Row, ...]) -> bool:
-    """Whether a configuration may be used at all under the rows (a feature capped at 0 forbids it)."""
-    return all(not (hi <= 0 and f.count(c)) for f, _, hi in rows)
-
-
-# ------------------------------------------------------------------------------------------------- pricing
-def _mem_cap(instance: Instance, size: float) -> float:
-    lo, hi = 0.0, instance.device.memory_mb * 2 + 1.0
-    if _memory_ok(instance, size, hi):
-        return math.inf
-    for _ in range(50):  # the largest memory the configuration rule accepts (bisection on the rule itself)
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _memory_ok(instance, size, mid) else (lo, mid)
-    return hi  # (slightly above: the MILP may only admit more, which keeps its bound valid)
-
-
-def feature_value(c: Config, sig: dict[Feature, float]) -> float:
-    return sum(v * f.count(c) for f, v in sig.items() if v)
-
-
-def price_singles(sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rates: np.ndarray, clip: float,
-                  rows: tuple[Row, ...]) -> list[tuple[float, Config]]:
-    """Every one-tenant configuration of the size with its value (pi . a + sigma . h), the forbidden ones left out."""
-    out = []
-    for c in sd.singles:
-        if allowed(c, rows):
-            out.append((sum(pi[s] * a for s, a in coverage(c, rates, clip).items()) + feature_value(c, sig), c))
-    return out
-
-
-def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rates: np.ndarray,
-               clip: float, rows: tuple[Row, ...], time_limit: float = 60.0) -> tuple[float, Config | None]:
-    """The exact pricing of tenant sets (two tenants or more, one process) of size sd.size: (a proven upper bound on
-    every such configuration's value pi . a + sigma . h under the rows, the best configuration found or None).  See
-    the module docstring for the model."""
-    cap_mem = _mem_cap(instance, sd.size)
-    ctx = instance.device.context_mb
-    banned = {(f.s, f.size) for f, _, hi in rows if hi <= 0 and f.kind == "usage"}
-    banned_s = {f.s for f, _, hi in rows if hi <= 0 and f.kind == "service"}
-    keep = [i for i in range(len(sd.svc)) if (int(sd.svc[i]), sd.size) not in banned and int(sd.svc[i]) not in banned_s
-            and rates[sd.svc[i]] > 0 and sd.mem[i] <= cap_mem * (1 + 1e-9)]
-    if not keep or (instance.mechanism.max_tenants is not None and instance.mechanism.max_tenants < 2):
-        return -math.inf, None
-    lin_all = np.zeros(len(sd.svc))  # per-point constants of the features linear in the tenants
-    for f, v in sig.items():
-        if v and f.kind in ("usage", "service") and (f.kind == "service" or f.size == sd.size):
-            lin_all[sd.svc == f.s] += v
-    up = {f.s for f, v in sig.items() if f.kind == "pair" and v > 0} | {f.t for f, v in sig.items()
-                                                                           if f.kind == "pair" and v > 0}
-    # a set's tenant of dual 0 with no positive feature adds nothing but time and memory
-    # (so of such a service only its points of least time and memory are kept: exact, and a smaller model)
-    useless = {int(sd.svc[i]) for i in keep} - {int(sd.svc[i]) for i in keep if pi[sd.svc[i]] > 0 or lin_all[i] > 0}
-    useless -= up
-    keep = [i for i in keep if int(sd.svc[i]) not in useless or not any(
-        int(sd.svc[j]) == int(sd.svc[i]) and sd.e[j] <= sd.e[i] and sd.mem[j] <= sd.mem[i]
-        and (sd.e[j], sd.mem[j], j) < (sd.e[i], sd.mem[i], i) for j in keep)]
-    if keep:  # a point too long to share its budget with the shortest point of another service is in no set
-        short = {}
-        for i in keep:
-            short[int(sd.svc[i])] = min(short.get(int(sd.svc[i]), math.inf), float(sd.e[i]))
-        other = {s: min((v for t, v in short.items() if t != s), default=math.inf) for s in short}
-        keep = [i for i in keep if sd.e[i] + other[int(sd.svc[i])] + sd.e[i] <= sd.budget[i] * (1 + 1e-6) + 1e-9]
-    svcs = sorted({int(sd.svc[i]) for i in keep})
-    if len(svcs) < 2:
-        return -math.inf, None
-    n = len(keep)
-    e = sd.e[keep].astype(float)
-    budget = sd.budget[keep] * (1 + 1e-6) + 1e-9  # the checker's tolerance (stsched.layouts.fits)
-    svc = sd.svc[keep]
-    r = rates[svc]
-    w = pi[svc] * sd.cred[keep] / r  # value per unit of 1/d
-    u = pi[svc] * clip
-    short = {int(x): float(e[svc == x].min()) for x in svcs}
-    other = np.array([min(v for t, v in short.items() if t != int(x)) for x in svc])
-    t_lo, t_hi = 1.0 / float(budget.max()), 1.0 / float((e + other).min())
-    pair_sig = [(f, v) for f, v in sig.items() if f.kind == "pair" and v and f.s in svcs and f.t in svcs]
-    lin = lin_all[keep]
-    forbid = [(f.s, f.t) for f, _, hi in rows if hi <= 0 and f.kind == "pair"]
-    # variables: z (n), q (n), v (n), t (1), y (pairs)
-    m = len(pair_sig)
-    nv = 3 * n + 1 + m
-    iz, iq, iv, it = 0, n, 2 * n, 3 * n
-    cost = np.zeros(nv)
-    cost[iv:iv + n] = -1.0
-    cost[iz:iz + n] = -lin
-    for k, (_, v) in enumerate(pair_sig):
-        cost[it + 1 + k] = -v
-    A, lo, hi = [], [], []
-
-    def row(coefs: dict[int, float], lower: float, upper: float) -> None:
-        a = np.zeros(nv)
-        for j, x in coefs.items():
-            a[j] += x
-        A.append(a), lo.append(lower), hi.append(upper)
-
-    by_s: dict[int, list[int]] = {}
-    for i in range(n):
-        by_s.setdefault(int(svc[i]), []).append(i)
-    for s, idx in by_s.items():
-        row({iz + i: 1.0 for i in idx}, -np.inf, 1.0)
-    kmax = instance.mechanism.max_tenants
-    row({iz + i: 1.0 for i in range(n)}, 2.0, float(kmax) if kmax else np.inf)
-    row({iq + i: float(e[i]) for i in range(n)}, 1.0, 1.0)  # t * d = 1
-    for i in range(n):
-        row({iq + i: 1.0, it: -1.0}, -np.inf, 0.0)  # q <= t
-        row({iq + i: 1.0, iz + i: -1.0 / float(e[i] + other[i])}, -np.inf, 0.0)  # q <= z / (shortest duty with i)
-        row({iq + i: 1.0, it: -1.0, iz + i: -t_hi}, -t_hi, np.inf)  # q >= t - T (1 - z)
-        row({iv + i: 1.0, iq + i: -float(w[i])}, -np.inf, 0.0)
-        row({iv + i: 1.0, iz + i: -float(u[i])}, -np.inf, 0.0)
-    d_max = float(budget.max())
-    for s, idx in by_s.items():  # d + e_s <= budget_s when s is a tenant (one budget per service)
-        b_s = float(budget[idx[0]])
-        big_m = max(0.0, d_max - b_s)
-        lat = {iz + j: float(e[j]) for j in range(n)}
-        for i in idx:
-            lat[iz + i] += float(e[i]) + big_m
-        row(lat, -np.inf, b_s + big_m)
-    if math.isfinite(cap_mem):
-        row({iz + i: float(sd.mem[keep[i]] - ctx) for i in range(n)}, -np.inf, cap_mem - ctx)
-    for s, t in forbid:
-        if s in by_s and t in by_s:
-            row({**{iz + i: 1.0 for i in by_s[s]}, **{iz + i: 1.0 for i in by_s[t]}}, -np.inf, 1.0)
-    for k, (f, v) in enumerate(pair_sig):
-        j = it + 1 + k
-        zs, zt = {iz + i: 1.0 for i in by_s[f.s]}, {iz + i: 1.0 for i in by_s[f.t]}
-        if v > 0:  # the indicator is pushed up: cap it by each tenant
-            row({j: 1.0, **{a: -1.0 for a in zs}}, -np.inf, 0.0)
-            row({j: 1.0, **{a: -1.0 for a in zt}}, -np.inf, 0.0)
-        else:  # pushed down: at least both tenants' sum - 1
-            row({j: 1.0, **{a: -1.0 for a in zs}, **{a: -1.0 for a in zt}}, -1.0, np.inf)
-    import highspy
-
-    from solvers.exact.milp import quiet_highs
-
-    lb = np.zeros(nv)
-    ub = np.full(nv, highspy.kHighsInf)
-    ub[iz:iz + n], ub[iq:iq + n], ub[it + 1:] = 1.0, t_hi, 1.0
-    lb[it], ub[it] = t_lo, t_hi
-    h = quiet_highs()
-    h.setOptionValue("mip_rel_gap", MIP_GAP)
-    h.setOptionValue("time_limit", float(max(time_limit, 0.05)))
-    h.addVars(nv, lb, ub)
-    h.changeColsCost(nv, np.arange(nv, dtype=np.int32), cost)
-    mat = np.array(A)
-    nz_r, nz_c = np.nonzero(mat)
-    starts = np.searchsorted(nz_r, np.arange(len(A))).astype(np.int32)
-    inf = highspy.kHighsInf
-    h.addRows(len(A), np.array([x if math.isfinite(x) else -inf for x in lo]),
-              np.array([x if math.isfinite(x) else inf for x in hi]), len(nz_r), starts, nz_c.astype(np.int32),
-              mat[nz_r, nz_c])
-    h.changeColsIntegrality(n, np.arange(iz, iz + n, dtype=np.int32),
-                            np.array([highspy.HighsVarType.kInteger] * n))
-    h.run()
-    status = h.getModelStatus()
-    info = h.getInfo()
-    # a valid bound whatever the MILP's status: every tenant's and feature's most, and HiGHS's dual bound (or, when
-    # it says optimal, its optimum widened by the gap tolerance: its dual bound can be stale, docs/SOLVERS.md)
-    best_s = {s: max(max(float(u[i]), 0.0) + max(float(lin[i]), 0.0) for i in idx) for s, idx in by_s.items()}
-    trivial = sum(sorted(best_s.values(), reverse=True)[: kmax or len(best_s)]) + sum(max(v, 0.0) for _, v in pair_sig)
-    if status == highspy.HighsModelStatus.kInfeasible:  # every set holds a feasible pair: trusted if none is
-        d2 = e[:, None] + e[None, :]
-        ok = (d2 + e[:, None] <= budget[:, None]) & (d2 + e[None, :] <= budget[None, :]) & (svc[:, None] != svc[None, :])
-        if math.isfinite(cap_mem):
-            mem_k = sd.mem[keep].astype(float)
-            ok &= mem_k[:, None] + mem_k[None, :] - ctx <= cap_mem
-        for s, t in forbid:
-            ok &= ~(((svc[:, None] == s) & (svc[None, :] == t)) | ((svc[:, None] == t) & (svc[None, :] == s)))
-        return (trivial if ok.any() else -math.inf), None
-    has = info.primal_solution_status == 2
-    dual = -float(info.mip_dual_bound) if abs(info.mip_dual_bound) < 1e30 else trivial
-    if status == highspy.HighsModelStatus.kOptimal and has:
-        obj = -float(info.objective_function_value)
-        dual = min(dual, obj + MIP_GAP * abs(obj) + 1e-9)
-    bound = min(dual + 1e-7 * abs(dual) + 1e-10, trivial)
-    x = np.asarray(h.getSolution().col_value) if has else None
-    if x is None:
-        return bound, None
-    pts = sorted((keep[i] for i in range(n) if x[iz + i] > 0.5), key=lambda i: sd.svc[i])
-    if len(pts) < 2:
-        return bound, None
-    d = float(sum(sd.e[i] for i in pts))
-    if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-6) + 1e-9 for i in pts):
-        return bound, None
-    c = shared_config(instance, sd.size, tuple(int(sd.svc[i]) for i in pts), tuple(int(sd.batch[i]) for i in pts), d)
-    return bound, (c if c is not None and allowed(c, rows) else None)
 
 
 # ------------------------------------------------------------------------------------------------- a node's LP
@@ -320,6 +106,7 @@ class _Ctx:
     opts: CgOptions
     clock: object
     deadline: float
+    enum: EnumPricer | None = None  # the exact pricing by enumeration (solvers.exact.cg_enum), else the MILP's
 
 
 @dataclass(frozen=True)
@@ -336,6 +123,18 @@ class Node:
     rounds: int
 
 
+def context(instance: Instance, objective: Objective, opts: CgOptions, root: CgBound, enum_limit: int = 0,
+            deadline: float = math.inf) -> _Ctx:
+    """What every node of the tree prices with (colgen's set-up, the root's layouts and clip; the pricing by
+    enumeration when the configurations are at most `enum_limit`, else the MILP's); `deadline` on `opts.clock`."""
+    clip = root.clip_alpha if objective is Objective.MAX_SCALE else 1.0
+    setup = pricing_setup(instance, root.layouts, opts)
+    pricer = Pricer(instance, setup.data, setup.rates, clip, setup.opts)
+    enum = EnumPricer.build(instance, setup.timer, setup.rates, clip, enum_limit) if enum_limit > 0 else None
+    return _Ctx(instance, objective, root.layouts, setup.data, setup.rates, setup.active, clip, pricer, setup.opts,
+                _clock(opts.clock), deadline, enum)
+
+
 def lagrange(ctx: _Ctx, pi: np.ndarray, sig: dict[Feature, float], ub: dict[float, float],
              rows: tuple[Row, ...]) -> float:
     """The node's Lagrangian bound of the module docstring."""
@@ -345,7 +144,7 @@ def lagrange(ctx: _Ctx, pi: np.ndarray, sig: dict[Feature, float], ub: dict[floa
         v = sig.get(f, 0.0)
         if v:
             extra += v * (lo if v > 0 else hi)
-    w = max(sum(L.count(p) * max(ub.get(p, 0.0), 0.0) for p in set(L)) for L in ctx.layouts)
+    w = float(layout_weights(ctx.layouts, ub).max())
     if ctx.objective is Objective.MIN_GPUS:
         r = total + extra
         return 0.0 if r <= 0 else (math.inf if w <= 0 else r / w)
@@ -353,6 +152,15 @@ def lagrange(ctx: _Ctx, pi: np.ndarray, sig: dict[Feature, float], ub: dict[floa
     if total <= 0:
         return math.inf if g * w - extra >= 0 else 0.0
     return max((g * w - extra) / total, 0.0)
+
+
+def _cheap_bound(ctx: _Ctx, sd, pi: np.ndarray, sig: dict[Feature, float], mu: float) -> float:
+    """A bound on pi . a_c + sigma . h_c over every configuration of the size without the MILP: colgen's proven bound
+    on pi . a_c (its pricing knows no rows, and a forbidden configuration only lowers the best) plus every positive
+    feature dual a configuration of the size can count (refined until it proves the size's dual `mu` unbeaten)."""
+    extra = sum(x for f, x in sig.items() if x > 0 and (f.kind != "usage" or f.size == sd.size))
+    v, _ = ctx.pricer.upper(sd, pi, max(mu - extra, 0.0), exact=True)
+    return v + extra
 
 
 def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floor: float) -> Node:
@@ -394,10 +202,19 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
         new: list[Config] = []
         for p, sd in ctx.data.items():
             thr = mu[p] * (1 + TOL) + 1e-12
+            if ctx.enum is not None:  # every configuration of the size priced exactly (its best: V_p)
+                ub[p], got = ctx.enum.price(p, pi, sig, rows, thr, ctx.opts.per_size)
+                new += [c for _, c in got]
+                continue
+            cheap = _cheap_bound(ctx, sd, pi, sig, mu[p])
+            if cheap <= mu[p] * (1 + ctx.opts.eps) + 1e-9:  # no configuration of the size improves: no MILP
+                ub[p] = cheap
+                continue
             singles = price_singles(sd, pi, sig, ctx.rates, ctx.clip, rows)
             top = max((v for v, _ in singles), default=-math.inf)
             left = ctx.deadline - ctx.clock()
-            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05))
+            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05),
+                                   pricer=ctx.pricer)
             ub[p] = max(top, v_sets)
             new += [c for v, c in sorted(singles, key=lambda x: -x[0])[:5] if v > thr]
             if c is not None:
@@ -409,8 +226,8 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
         lag = lagrange(ctx, pi, sig, ub, rows)
         if better(lag, bound):
             bound = lag
-        log.debug("node round %d: master %.6g lagrange %.6g bound %.6g, %d new columns, pricing slack %s", rounds, value,
-                  lag, bound, len(new), {p: round(ub[p] - mu[p], 6) for p in ub})
+        log.debug("node round %d: master %.6g lagrange %.6g bound %.6g, %d new columns, pricing slack %s", rounds,
+                  value, lag, bound, len(new), {p: round(ub[p] - mu[p], 6) for p in ub})
         if all(ub[p] <= mu[p] * (1 + ctx.opts.eps) + 1e-9 for p in ctx.data):
             converged = True
             break
@@ -427,10 +244,11 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
 
 
 # ------------------------------------------------------------------------------------------------- the tree
-def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
-    """The branching feature of a node: in the rule's order of kinds, the most fractional count of its LP."""
+def fractional(node: Node, rule: str, k: int = 1) -> list[tuple[Feature, float]]:
+    """The `k` branching candidates of a node: in the rule's order of kinds, its most fractional counts (ties: the
+    lowest services first), the next kind's joining when one has fewer than `k`."""
     if not node.x:
-        return None
+        return []
     vals: dict[Feature, float] = {}
     for c, x in zip(node.columns, node.x):
         if x <= FRAC:
@@ -443,17 +261,21 @@ def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
             for t in ss[i + 1:]:
                 f = Feature("pair", s, t)
                 vals[f] = vals.get(f, 0.0) + x
+    out: list[tuple[Feature, float]] = []
     for kind in RULES[rule]:
-        best, best_frac = None, FRAC
-        for f, v in sorted(vals.items(), key=lambda kv: (kv[0].s, kv[0].t, kv[0].size)):
-            if f.kind != kind:
-                continue
-            fr = min(v - math.floor(v), math.ceil(v) - v)
-            if fr > best_frac + 1e-12:
-                best, best_frac = (f, v), fr
-        if best is not None:
-            return best
-    return None
+        cand = [(min(v - math.floor(v), math.ceil(v) - v), f, v) for f, v in vals.items() if f.kind == kind]
+        cand = [x for x in cand if x[0] > FRAC]
+        cand.sort(key=lambda x: (-round(x[0], 12), x[1].s, x[1].t, x[1].size))
+        out += [(f, v) for _, f, v in cand[: k - len(out)]]
+        if len(out) >= k:
+            break
+    return out
+
+
+def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
+    """The branching feature of a node by fractionality: in the rule's order of kinds, its most fractional count."""
+    got = fractional(node, rule, 1)
+    return got[0] if got else None
 
 
 def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row, ...]:
@@ -462,8 +284,57 @@ def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row
     return tuple((g, x, y) for g, x, y in rows if g != f) + ((f, max(a, lo), min(b, hi)),)
 
 
+def _branches(v: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The two branches of a count of fractional value v: at most floor(v), at least ceil(v)."""
+    return (0.0, float(math.floor(v))), (float(math.ceil(v)), math.inf)
+
+
+class _Budget:
+    """The node LPs left to the tree (each taken before it is solved) and its deadline."""
+
+    def __init__(self, nodes: int, clock, deadline: float):
+        self.nodes, self.used, self.clock, self.deadline = nodes, 0, clock, deadline
+
+    def left(self) -> bool:
+        return self.used < self.nodes and self.clock() < self.deadline
+
+    def take(self, k: int) -> bool:
+        if self.used + k > self.nodes or self.clock() >= self.deadline:
+            return False
+        self.used += k
+        return True
+
+
+def _strong(ctx: _Ctx, node: Node, cands: list[tuple[Feature, float]], budget: _Budget, maxi: bool):
+    """Strong branching: both children of every candidate are solved (while the budget lasts) and the candidate whose
+    children's bounds improve most on the node's (the product of the two gains, each at least 1e-9) is chosen.
+    Returns (feature, its value, its children by branch, `tight`) with `tight` the node's bound as the candidates
+    prove it (every plan of the node lies in one child of each candidate: max-scale, the least over the candidates
+    of their children's greater bound; min-gpus, the greatest of the lesser), or (None, None, {}, the node's bound)
+    when no candidate fitted in the budget."""
+    best, tight = None, node.bound
+    for f, v in cands:
+        if not budget.take(2):
+            break
+        kids = {b: solve_node(ctx, _merge(node.rows, f, *b), node.columns, node.bound) for b in _branches(v)}
+        bounds = [k.bound for k in kids.values()]
+        if maxi:
+            tight = min(tight, max(bounds))
+            gains = [node.bound - b for b in bounds]
+        else:
+            tight = max(tight, min(bounds))
+            gains = [b - node.bound for b in bounds]
+        score = math.prod(min(max(g, 1e-9), 1e9) for g in gains)
+        log.debug("strong branching on %s (%.4g): child bounds %s, score %.3g", f, v, bounds, score)
+        if best is None or score > best[0]:
+            best = (score, f, v, kids)
+    if best is None:
+        return None, None, {}, tight
+    return best[1], best[2], best[3], tight
+
+
 def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(), max_nodes: int = 15,
-                rule: str = "pairs", root: CgBound | None = None):
+                rule: str = "pairs", root: CgBound | None = None, enum_limit: int = ENUM_LIMIT, strong: int = 0):
     """The bound of a best-first branch-and-price on configuration features (`rule`: pairs, usage or service, the
     kind branched on first) with at most `max_nodes` node LPs (the root's exact re-pricing included) within
     `opts.time_limit_s` in all (on `opts.clock`).  `root`: a converged column generation of the whole problem."""
@@ -487,48 +358,47 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
     root_bound = whole(root.bound)
     if not root.converged or max_nodes < 1:
         return BranchBound(objective, root_bound, root, 0, 0, False, time.perf_counter() - t0, (("root", root_bound),))
-    layouts = root.layouts
-    timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
-        _Timer(instance, False, layouts)
-    data = _size_data(instance, timer)
-    rates = np.array([s.rate for s in instance.services], dtype=float)
-    active = [s for s, r in enumerate(rates) if r > 0]
-    n = len(active)
-    popts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
-    pricer = Pricer(instance, data, rates, root.clip_alpha if maxi else 1.0, popts)
-    ctx = _Ctx(instance, objective, layouts, data, rates, active, root.clip_alpha if maxi else 1.0, pricer, popts,
-               clock, deadline)
+    ctx = context(instance, objective, opts, root, enum_limit, deadline)
     top = solve_node(ctx, (), root.configs, root.bound)
     nodes, tie = 1, 1
     sign = -1.0 if maxi else 1.0
     heap: list[tuple[float, int, Node]] = [(sign * top.bound, 0, top)]
     trail = [("root", whole(top.bound))]
     settled: list[float] = []
-    while heap and nodes < max_nodes and clock() < deadline:
+    budget = _Budget(max_nodes - 1, clock, deadline)
+    while heap and budget.left():
         key, _, node = heap[0]
         if not math.isfinite(key):
             break  # the weakest leaf holds no plan: neither does any
-        choice = pick(node, rule)
-        if choice is None:  # nothing fractional to branch on: its bound caps the result
+        cands = fractional(node, rule, max(1, strong))
+        if not cands:  # nothing fractional to branch on: its bound caps the result
             heapq.heappop(heap)
             settled.append(node.bound)
             break
         heapq.heappop(heap)
-        f, v = choice
-        for lo, hi in ((0.0, float(math.floor(v))), (float(math.ceil(v)), math.inf)):
-            if nodes >= max_nodes or clock() >= deadline:
-                heapq.heappush(heap, (key, tie, node))  # unsplit: the parent's bound stands for this branch
-                tie += 1
-                break
-            rows = _merge(node.rows, f, lo, hi)
-            child = solve_node(ctx, rows, node.columns, node.bound)
-            nodes += 1
-            label = f"{f.label(names)} {'<= ' + format(hi, 'g') if math.isfinite(hi) else '>= ' + format(lo, 'g')}"
+        if len(cands) > 1:
+            f, v, kids, tight = _strong(ctx, node, cands, budget, maxi)
+        else:
+            (f, v), kids, tight = cands[0], {}, node.bound
+        if f is not None:
+            for lo, hi in _branches(v):
+                if (lo, hi) not in kids and budget.take(1):
+                    kids[(lo, hi)] = solve_node(ctx, _merge(node.rows, f, lo, hi), node.columns, node.bound)
+        if len(kids) < 2:  # unsplit (the limits): the node stays a leaf for the branch not solved
+            heapq.heappush(heap, (sign * tight, tie, replace(node, bound=tight)))
+            tie += 1
+        for (lo, hi), child in kids.items():
+            # its plans are the node's: what the strong branching's candidates proved of those holds for it too
+            child = replace(child, bound=min(child.bound, tight) if maxi else max(child.bound, tight))
+            label = f"{f.label(names)} {'>= ' + format(lo, 'g') if lo > 0 else '<= ' + format(hi, 'g')}"
             trail.append((label, whole(child.bound)))
-            log.info("configuration branching node %d (%s): bound %.6g, converged %s", nodes, label, child.bound,
+            log.info("configuration branching node (%s): bound %.6g, converged %s", label, child.bound,
                      child.converged)
             heapq.heappush(heap, (sign * child.bound, tie, child))
             tie += 1
+        if f is None:
+            break
+    nodes = 1 + budget.used
     leaves = [node.bound for _, _, node in heap] + settled
     if maxi:
         bound = min(root.bound, max(leaves)) if leaves else 0.0
@@ -538,5 +408,5 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
                        time.perf_counter() - t0, tuple(trail))
 
 
-__all__ = ["Feature", "Node", "RULES", "allowed", "lagrange", "pick", "price_sets", "price_singles", "ryan_foster",
-           "solve_node"]
+__all__ = ["ENUM_LIMIT", "Feature", "Node", "RULES", "allowed", "context", "feature_value", "fractional", "lagrange",
+           "pick", "price_sets", "price_singles", "ryan_foster", "solve_node"]

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from solvers.exact.cg_common import layout_weights
 from solvers.exact.patterns import Config
 
 
@@ -45,7 +46,7 @@ def ascent_towards_master(pi_out: np.ndarray, pi_sep: np.ndarray, best: dict[flo
     best configuration found per size (`best`) standing for the pricing's argmax and the proven bounds `ub` choosing
     the layout.  `value(c, x)` is x . a_c (linear in x)."""
     d = pi_out - pi_sep
-    wl = [sum(L.count(p) * max(ub[p], 0.0) for p in set(L)) for L in layouts]
+    wl = layout_weights(layouts, ub)
     star = layouts[int(np.argmax(wl))]
     s = sum(star.count(p) * value(best[p], d) for p in set(star) if p in best)
     if minimise_gpus:

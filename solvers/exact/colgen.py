@@ -50,12 +50,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.exact.cg_pricing import TOL, CgOptions, Pricer, _size_data, _SoloTimer
 from solvers.exact.cg_box import BoxStep
+from solvers.exact.cg_common import layout_weights, pricing_setup
+from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
@@ -183,7 +184,7 @@ def _lagrange(pi: np.ndarray, ub: dict[float, float], layouts, objective: Object
     branching rows on the GPUs per layout (`y_rows`: (coefficients, lower, upper)), every plan of the branch has
     sum_L W_L y_L >= sum(pi) (W_L = sum_p n_L(p) V_p) and meets the rows: the bound is the best y of that small LP."""
     total = float(pi.sum())
-    wl = np.array([sum(L.count(p) * max(ub[p], 0.0) for p in set(L)) for L in layouts])
+    wl = layout_weights(layouts, ub)
     if y_rows:
         return _lagrange_rows(total, wl, objective, gpus, y_rows)
     w = float(wl.max())
@@ -267,12 +268,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     if bad:
         raise Infeasible(bad)
     layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
-    if timer is None:
-        timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
-            _Timer(instance, False, layouts)
-    data = _size_data(instance, timer)
-    rates = np.array([s.rate for s in instance.services], dtype=float)
-    active = [s for s, r in enumerate(rates) if r > 0]
+    setup = pricing_setup(instance, layouts, opts, timer)
+    data, rates, active = setup.data, setup.rates, setup.active
     if not active:
         value = 0.0 if objective is Objective.MIN_GPUS else math.inf
         return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
@@ -283,7 +280,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
         base = math.inf if maxi else 0.0  # every plan's)
     n = len(active)
-    opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))
+    opts = setup.opts
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock

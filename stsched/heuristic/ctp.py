@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from stsched.bounds import max_count
 from stsched.heuristic.construct import _single
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.index import FirstFit
 from stsched.heuristic.model import Context
+from stsched.heuristic.parallel import map_pieces, worker_count
 from stsched.heuristic.residual import repack
 from stsched.heuristic.search import can_add
 from stsched.heuristic.slots import place_mig
@@ -29,8 +31,12 @@ from stsched.heuristic.state import WGpu, WPart, clone_part, refit_gpu
 _MISS = object()  # a memo entry that is absent (None is a remembered failed block)
 
 
-def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]:
+def _saturated(ctx: Context, rem: np.ndarray, knees: list[float], whole_groups: bool = False) -> list[WPart]:
+    """Step 1: every service's saturated partitions at its size of `knees` while its load fills them (`rem`
+    keeps what is left).  `whole_groups` (`_idle_groups`): a service whose knee partitions leave slices of a
+    GPU idle among themselves takes whole GPUs first where one serves at least as much as they do."""
     parts = []
+    groups = _idle_groups(ctx) if whole_groups else {}
     for i in range(len(rem)):
         if rem[i] <= 0 or ctx.eff[i] <= 0:
             continue
@@ -41,6 +47,12 @@ def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]
         n = int(rem[i] / cap * (1 + 1e-12))
         if n <= 0:
             continue
+        m = groups.get(j, 0)
+        if m and n >= m and ctx.cap1[i, -1] >= m * cap:
+            parts += _fill(ctx, i, len(ctx.sizes) - 1, ctx.cap1[i, -1], rem)
+            n = int(rem[i] / cap * (1 + 1e-12))
+            if n <= 0:
+                continue
         part = _single(ctx, i, ctx.sizes[j], cap)
         if part is None:
             continue
@@ -50,6 +62,34 @@ def _saturated(ctx: Context, rem: np.ndarray, knees: list[float]) -> list[WPart]
             parts.append(WPart(part.size, part.procs, [[i, cap]], fit=part.fit))
         rem[i] = max(0.0, rem[i] - n * cap)
     return parts
+
+
+def _idle_groups(ctx: Context) -> dict[int, int]:
+    """Per size index (MIG only): m = how many partitions of that size one GPU holds, where m >= 2 and those m
+    leave slices idle that only other sizes can use (an A100's two 3g slices leave its seventh slice idle:
+    `stsched.bounds.max_count`).  Cover-then-pack's knee partitions of such a size pair up on GPUs of their
+    own wherever the residual partitions do not complete them (256 MIG services, development seeds 4-6: 13-14 of
+    about 90 GPUs were (3g, 3g)); a whole GPU that serves at least what m of them serve is never worse
+    (`_saturated`)."""
+    if not ctx.mig or len(ctx.sizes) < 2:
+        return {}
+    whole = ctx.sizes[-1]
+    out = {}
+    for j, size in enumerate(ctx.sizes[:-1]):
+        m = max_count(ctx.instance, size)
+        if m >= 2 and m * size < whole - 1e-9:
+            out[j] = m
+    return out
+
+
+def _fill(ctx: Context, i: int, j: int, cap: float, rem: np.ndarray) -> list[WPart]:
+    """Service i's saturated partitions of size index j (capacity `cap` each) while rem[i] fills them."""
+    n = int(rem[i] / cap * (1 + 1e-12))
+    part = _single(ctx, i, ctx.sizes[j], cap) if n > 0 else None
+    if part is None:
+        return []
+    rem[i] = max(0.0, rem[i] - n * cap)
+    return [WPart(part.size, part.procs, [[i, cap]], fit=part.fit) for _ in range(n)]
 
 
 def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
@@ -76,31 +116,27 @@ def _residuals(ctx: Context, rem: np.ndarray) -> list[WPart] | None:
     blocks: dict[int, list[int]] = {}
     for i in order:
         blocks.setdefault(i // block if block else 0, []).append(i)
-    shared: list[WPart] = []
-    for b in sorted(blocks):
-        got = _block(ctx, rem, blocks[b])
-        if got is None:
-            return None
-        shared += got
-    return shared
+    orders = [blocks[b] for b in sorted(blocks)]
+    keys = [("residual-block", tuple(order), rem[order].tobytes()) for order in orders]
+    found = [ctx.memo.get(key, _MISS) for key in keys]
+    fresh = [k for k, hit in enumerate(found) if hit is _MISS]
+    got = map_pieces(lambda k: _block(ctx, rem, orders[k]), fresh, worker_count(ctx.opts.workers))
+    for k, parts in zip(fresh, got):
+        found[k] = ctx.remember(keys[k], parts)  # a failed block is remembered too (None)
+    if any(hit is None for hit in found):
+        return None
+    return [clone_part(p) for hit in found for p in hit]
 
 
 def _block(ctx: Context, rem: np.ndarray, order: list[int]) -> list[WPart] | None:
-    """One block's residual partitions (best fit, then `residual.repack`), memoised on the block's services and
-    loads: the pilot at scale (`scale.choose_construction`) builds the first blocks of cover-then-pack with the
-    same loads as the construction on every service that follows it, so those are not built twice.  Fresh
-    copies: the layout step changes the partitions it places."""
-    key = ("residual-block", tuple(order), rem[order].tobytes())
-    hit = ctx.memo.get(key, _MISS)  # a failed block is remembered too (None)
-    if hit is _MISS:
-        got = _best_fit(ctx, rem, order, utilisation=True)
-        if got is None:
-            ctx.remember(key, None)
-            return None
-        parts = repack(ctx, got)
-        ctx.remember(key, [clone_part(p) for p in parts])
-        return parts
-    return None if hit is None else [clone_part(p) for p in hit]
+    """One block's residual partitions (best fit, then `residual.repack`; None where a load fits no partition),
+    a pure function of the context and the block's services and loads.  `_residuals` memoises it on those: the
+    pilot at scale (`scale.choose_construction`) builds the first blocks of cover-then-pack with the same loads
+    as the construction on every service that follows it, so those are not built twice; the blocks not yet
+    built are computed by `HeuristicOptions.workers` processes (`parallel.map_pieces`).  The memo keeps the
+    originals, the construction fresh copies: the layout step changes the partitions it places."""
+    got = _best_fit(ctx, rem, order, utilisation=True)
+    return None if got is None else repack(ctx, got)
 
 
 def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool) -> list[WPart] | None:
@@ -227,7 +263,8 @@ def cover_then_pack(ctx: Context, demand: np.ndarray, whole: bool = False) -> tu
     service fills whole GPUs (the largest size) instead of knee partitions while its load saturates them."""
     rem = np.array(demand, dtype=float)
     rem[rem <= EPS * np.maximum(1.0, rem)] = 0.0
-    parts = _saturated(ctx, rem, [ctx.sizes[-1]] * len(ctx.names) if whole else ctx.knee)
+    parts = _saturated(ctx, rem, [ctx.sizes[-1]] * len(ctx.names) if whole else ctx.knee,
+                       whole_groups=ctx.opts.whole_groups and ctx.opts.at_scale(len(ctx.names)))
     shared = _residuals(ctx, rem)
     if shared is None:
         return [], np.array(demand, dtype=float)

@@ -85,6 +85,12 @@ class HeuristicOptions:
       repack_budget: after the best fit of a block, its residual partitions are emptied into each other's slack
         where they can be, least efficient first (`residual.repack`), with at most this many head-room
         evaluations per residual partition (a work limit); 0: no repacking.
+      whole_groups: on MIG, cover-then-pack gives a service whose knee partitions leave slices idle among
+        themselves (two 3g slices of an A100 leave the seventh) whole GPUs first, wherever a whole GPU serves at
+        least what those partitions serve on one GPU (`ctp._idle_groups`); false: knee partitions only.
+      workers: processes that build cover-then-pack's residual blocks not yet built (`parallel.py`: this one
+        and workers - 1 forked copies; the plan is the same for every count): 0 = automatic (2 where the process
+        may use two CPUs or more, else 1), 1 = none forked.
       scale_close: the root search also stops at a construction that fits with at most this share of the GPUs
         idle (it needs at least (1 - scale_close) G GPUs), and its probes aim one GPU below G: N(alpha) of a
         construction is noisy by a few GPUs near G, so further probes mostly buy nothing (`scale.py`); 0: only
@@ -134,6 +140,8 @@ class HeuristicOptions:
     repack_budget: int = 32
     layout_shortlist: int = 4
     scale_close: float = 0.008
+    whole_groups: bool = True
+    workers: int = 0
     adapt_resolve: bool = True
 
     def __post_init__(self) -> None:
@@ -148,7 +156,7 @@ class HeuristicOptions:
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
                      "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
                      "descent_patience", "pool", "scale_above", "residual_block", "repack_budget",
-                     "layout_shortlist"):
+                     "layout_shortlist", "workers"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.scale_close < 1:

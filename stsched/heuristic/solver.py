@@ -13,6 +13,7 @@ from stsched.heuristic.adapt import run_adapt
 from stsched.heuristic.driver import max_scale, min_gpus
 from stsched.heuristic.model import Context, TimeUp, build_context
 from stsched.heuristic.options import HeuristicOptions
+from stsched.heuristic.parallel import Background, worker_count
 from stsched.problem import Instance
 from stsched.registry import Objective, SolveOptions, SolveResult, Status, register
 
@@ -59,19 +60,29 @@ class HeuristicSolver:
     def _solve(self, instance: Instance, options: SolveOptions, t0: float) -> SolveResult:
         opts = HeuristicOptions.from_params(options.params)
         obj = options.objective
+        # the LP bound (min-gpus: GPUs, max-scale: alpha) in a forked worker while the context is built, at scale
+        # (`parallel.Background`; the same value, computed here where no worker runs)
+        lp = Background(lp_bound_scale if obj is Objective.MAX_SCALE else lp_bound_gpus, instance,
+                        enabled=obj is not Objective.ADAPT and opts.at_scale(len(instance.services))
+                        and worker_count(opts.workers) > 1)
+        try:
+            # min-gpus plans at scale 1: a tenant's share of its service is its rate over the service's rate
+            ctx = build_context(instance, opts,
+                                [s.rate for s in instance.services] if obj is Objective.MIN_GPUS else None)
+            bad = _unservable(ctx, rates_matter=obj is not Objective.MAX_SCALE)
+            if bad:
+                return SolveResult(self.name, Status.INFEASIBLE, message="cannot be served: " + "; ".join(
+                    f"{k}: {v}" for k, v in bad.items()), infeasible_services=tuple(bad), discretisation=_disc())
+            lp_value = lp.result()
+        finally:
+            lp.close()
         # the plan is realised and checked after the search: time for that is kept back from the search so that
         # the whole solve ends within the limit (large instances: thousands of GPUs take seconds to check)
-        lp_gpus = None if obj is Objective.MAX_SCALE else lp_bound_gpus(instance)
+        lp_gpus = None if obj is Objective.MAX_SCALE else lp_value
         gpus = instance.gpus if lp_gpus is None else min(instance.gpus, _finite(lp_gpus))
         reserve = min(0.5 * options.time_limit_s, FINALIZE_S_PER_GPU * gpus)
         deadline = t0 + options.time_limit_s - reserve
-        # min-gpus plans at scale 1: a tenant's share of its service is its rate over the service's rate
-        ctx = build_context(instance, opts, [s.rate for s in instance.services] if obj is Objective.MIN_GPUS else None)
         ctx.deadline = deadline
-        bad = _unservable(ctx, rates_matter=obj is not Objective.MAX_SCALE)
-        if bad:
-            return SolveResult(self.name, Status.INFEASIBLE, message="cannot be served: " + "; ".join(
-                f"{k}: {v}" for k, v in bad.items()), infeasible_services=tuple(bad), discretisation=_disc())
         if obj is Objective.MIN_GPUS:
             bound = lp_gpus
             if bound > instance.gpus:
@@ -81,7 +92,7 @@ class HeuristicSolver:
             status = Status.UNKNOWN if out.plan is None else (
                 Status.OPTIMAL if out.value is not None and out.value <= bound else Status.FEASIBLE)
         elif obj is Objective.MAX_SCALE:
-            bound = lp_bound_scale(instance)  # once: the search's upper end and the bound reported
+            bound = lp_value  # once: the search's upper end and the bound reported
             out = max_scale(ctx, deadline, options.seed, options.max_scale_tol, upper=bound)
             status = Status.UNKNOWN if out.plan is None else Status.FEASIBLE
         else:

@@ -260,7 +260,8 @@ def test_late_share_round_trips_through_json(tmp_path):
 
 
 def test_cli_late_share(tmp_path, capsys):
-    save_instance(random_instance(16, 2, 3, arrivals="deterministic").with_gpus(8), tmp_path / "i.json")
+    # the command's wiring on 6 services (the loop on 16 is the test above)
+    save_instance(random_instance(6, 2, 3, arrivals="deterministic").with_gpus(4), tmp_path / "i.json")
     assert main(["solve", str(tmp_path / "i.json"), "--late-share", "0.05", "--attainment", "0.99",
                  "--attainment-scope", "service", "--out", str(tmp_path / "p.json")]) == 0
     assert re.search(r"every service reached (99|100)\.\d\d% \(lower confidence bound; target 99\.00%\)",
