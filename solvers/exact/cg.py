@@ -58,6 +58,8 @@ class CgSolverOptions:
     bound_every: rounds between Lagrangian bounds.
     smoothing: Wentges dual smoothing weight in [0, 1) (0: the master's duals are priced as they are).
     clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
+    anchor: for which objectives the smoothing's first centre is the layout LP's duals: all, max-scale (default) or
+    none (the first Lagrangian round's duals, as before issue 17 part 1's session 13).
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
@@ -94,6 +96,7 @@ class CgSolverOptions:
     bound_every: int = CgOptions.bound_every
     smoothing: float = CgOptions.smoothing
     clock: str = CgOptions.clock
+    anchor: str = CgOptions.anchor
     warm: str = "heuristic"
     warm_share: float = 0.2
     dive: int = 0
@@ -115,6 +118,8 @@ class CgSolverOptions:
         if not 0 < self.master_share <= 1 or not 0 < self.reprice_share <= 1:
             raise InputError(f"master_share and reprice_share must lie in (0, 1], got {self.master_share}, "
                              f"{self.reprice_share}")
+        if self.anchor not in ("all", "max-scale", "none"):
+            raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
         for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "bp_strong", "lns_free",
@@ -145,6 +150,10 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
         if options.param("clock") not in ("wall", "cpu"):
             raise InputError(f"--param clock={options.param('clock')!r}: expected wall or cpu")
         kw["clock"] = options.param("clock")
+    if options.param("anchor") is not None:
+        if options.param("anchor") not in ("all", "max-scale", "none"):
+            raise InputError(f"--param anchor={options.param('anchor')!r}: expected all, max-scale or none")
+        kw["anchor"] = options.param("anchor")
     return CgOptions(**kw)
 
 

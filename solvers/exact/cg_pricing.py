@@ -56,6 +56,9 @@ class CgOptions:
     keep: int = 30  # the best sets the exact pricing's branch and bound keeps per duty interval (columns)
     few_per: int = 50  # the greedy's improving columns below services / few_per: price exactly (0: only when none)
     disjoint: bool = True  # the greedy also proposes a packing of sets with distinct services (several per service)
+    box: float = 0.0  # box-step: the priced duals kept within this relative half-width of the centre (0: off)
+    anchor: str = "max-scale"  # the smoothing's first centre is the layout LP's duals for "all" objectives, for
+    # "max-scale" only, or for "none" (the first Lagrangian bound's duals); chosen on development runs (docs/SOLVERS.md)
     auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
     # not help at 1,024 services, docs/SOLVERS.md)
 
@@ -132,6 +135,7 @@ class Pricer:
         self.core = opts.core if active > opts.core_above else 0  # the knapsack DP's core (0: every service)
         self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
         self.short_refines = 0  # exact pricings whose refinement steps ran out above the threshold
+        self.steps = 0  # the refinement steps of the last upper bound
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
         self._dp: dict[tuple, tuple] = {}  # the last intervals' knapsack tables (the branch and bound reuses them)
@@ -248,6 +252,7 @@ class Pricer:
         `nodes` branch-and-bound nodes or the deadline are spent.  The greatest bound left is the answer: every
         interval keeps a valid bound at every step."""
         self.calls += 1
+        self.steps = 0
         self._dp.clear()  # (tables of other duals)
         self._rows.clear()
         best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
@@ -298,6 +303,7 @@ class Pricer:
                     heapq.heappush(heap, (-min(ub, self._frac(sd, ctx, d0, mid)), d0, mid, 0, False))
             else:
                 heapq.heappush(heap, (neg, d0, d1, 3, hit))  # as tight as it gets
+        self.steps = steps  # (the round log reads it)
         top = -heap[0][0] if heap else 0.0
         if exact and steps >= self.refine and top > max(thr, best) and heap[0][3] < 3:
             self.short_refines += 1  # the steps ran out with an interval still loose: its bound stands

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.exact.cg_box import BoxStep
 from solvers.exact.cg_common import layout_weights, pricing_setup
 from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
@@ -223,6 +224,13 @@ def _lagrange_rows(total: float, wl: np.ndarray, objective: Objective, gpus: int
 def layout_lp(instance: Instance, objective: Objective, layouts, active: list[int]) -> float:
     """The layout LP of `stsched.bounds.lp_relaxation` (one-tenant configurations at their optimistic capacity, no
     clipping: a valid bound, docs/RULES.md), built sparse so that it scales to thousands of services."""
+    return layout_lp_duals(instance, objective, layouts, active)[0]
+
+
+def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: list[int]
+                    ) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
+    """The layout LP's value and its duals (pi per service of the instance, mu per size; None when it has none):
+    the column generation's first stability centre."""
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     names = instance.service_names
     for s in active:
@@ -235,8 +243,12 @@ def layout_lp(instance: Instance, objective: Objective, layouts, active: list[in
                 master.add_config(Config(p, 1, ((s, 0),), (best,), 0.0), {s: best / rate})
     out = master.solve()
     if out is None:  # min-gpus: some service has no configuration at all (caught before by `unservable`)
-        return math.inf if objective is Objective.MIN_GPUS else 0.0
-    return out[0]
+        return (math.inf if objective is Objective.MIN_GPUS else 0.0), None, None
+    value, dual, mu = out
+    pi = np.zeros(len(instance.services))
+    for s, row in master.row_serv.items():
+        pi[s] = max(0.0, float(dual[row]))
+    return value, pi, mu
 
 
 def column_generation(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(),
@@ -250,6 +262,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     t0 = time.perf_counter()
     clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
+    if opts.anchor not in ("all", "max-scale", "none"):
+        raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     bad = unservable(instance, objective)
     if bad:
         raise Infeasible(bad)
@@ -260,7 +274,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         value = 0.0 if objective is Objective.MIN_GPUS else math.inf
         return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
     maxi = objective is Objective.MAX_SCALE
-    base = layout_lp(instance, objective, layouts, active)  # valid already: the one-tenant, unclipped LP
+    base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active)  # valid already: the one-tenant,
+    # unclipped LP; its duals are the first stability centre (`anchor`)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
     if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
         base = math.inf if maxi else 0.0  # every plan's)
@@ -301,6 +316,12 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         bar = tqdm(desc="column generation", unit="round", disable=None)
     center: tuple[np.ndarray, dict[float, float]] | None = None  # the duals of the best Lagrangian bound
     best_lag = math.inf if maxi else -math.inf  # (the bound reported is also floored by the layout LP)
+    anchored = opts.anchor == "all" or (opts.anchor == "max-scale" and maxi)
+    if anchored and pi_lp is not None and not y_rows and math.isfinite(base):
+        # the layout LP's duals price every configuration at most at their size's dual in that LP (a shared tenant
+        # runs a share of the cycle at no more than its solo rate): a centre whose Lagrangian bound is about the
+        # layout LP's, where the master's first duals give one far below it (237 against 307 GPUs at 1,024 services)
+        center, best_lag = (pi_lp, dict(mu_lp)), base
 
     def better(lag: float, than: float) -> bool:
         return lag < than * (1 - 1e-12) if maxi else lag > than * (1 + 1e-12)
@@ -318,6 +339,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
     weight = opts.smoothing  # the Wentges weight (adapted each round when `auto_smoothing`)
     auto = AutoSmoothing() if opts.auto_smoothing and opts.smoothing > 0 else None
+    box = BoxStep(opts.box) if opts.box > 0 and not y_rows else None  # box-step (cg_box)
+    boxed, priced = 0.0, False  # priced: a Lagrangian bound was computed (smoothing starts then)
     while rounds < opts.max_rounds:
         rounds += 1
         c_master = clock()
@@ -341,12 +364,24 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         lag = None
         c_price = clock()
         # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
-        a = weight if center is not None else 0.0
+        a = weight if center is not None and priced else 0.0  # (no smoothing before the first bound)
+        pi_b, mu_b = pi, mu  # the duals stabilised by the box around the centre (the master's without a box)
+        if box is not None and center is not None and priced:
+            box.on(master, center[0])
+            st = master.solve()
+            boxed = box.used(master)
+            box.off(master)
+            if st is not None:
+                pi_b = np.zeros(len(rates))
+                for s, row in master.row_serv.items():
+                    pi_b[s] = max(0.0, float(st[1][row]))
+                mu_b = st[2]
+        stab = center is not None and priced and (a > 0 or box is not None)  # price a stabilised point
         new: list[Config] = []
         while True:
-            if a > 0:
-                pi_s = a * center[0] + (1 - a) * pi
-                mu_s = {p: a * center[1][p] + (1 - a) * mu[p] for p in mu}
+            if stab:
+                pi_s = a * center[0] + (1 - a) * pi_b
+                mu_s = {p: a * center[1][p] + (1 - a) * mu_b[p] for p in mu}
             else:
                 pi_s, mu_s = pi, mu
             top: dict[float, tuple[float, Config]] = {}  # the best configuration found per size at pi_s
@@ -365,23 +400,26 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             exact = len(good) < few and not last
             ub: dict[float, float] = {}
             for p, sd in data.items():
-                fb = pricer.fallbacks
+                fb, c_size = pricer.fallbacks, clock()
                 ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
                 cand += [c for _, c in more if _key(c) not in keys]
                 if auto is not None and more and more[0][0] > top.get(p, (-math.inf,))[0]:
                     top[p] = more[0]
-                log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks", rounds, p,
-                          ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
-                          (more[0][0] / mu_s[p]) if more and mu_s[p] > 0 else 0.0, pricer.fallbacks - fb)
+                log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks, %d steps, "
+                          "%.3f s", rounds, p, ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
+                          (more[0][0] / mu_s[p]) if more and mu_s[p] > 0 else 0.0, pricer.fallbacks - fb,
+                          pricer.steps, clock() - c_size)
             if exact and pricer.fallbacks > fallbacks and pricer.nodes < opts.max_nodes:
                 pricer.nodes *= 2  # intervals ran out of nodes (their loose knapsack bound stood): search deeper
             if exact and pricer.short_refines > short and pricer.refine < opts.max_refine:
                 pricer.refine *= 2  # the refinement stopped on a loose interval (its bound stood): refine further
             fallbacks, short = pricer.fallbacks, pricer.short_refines
-            lag = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows)
+            lag, priced = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows), True
             log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
                       a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
-            if auto is not None and a > 0 and not y_rows:  # the next round's weight (cg_stabilise)
+            if box is not None and stab and box.stalled(better(lag, best_lag)):
+                log.debug("round %d: the Lagrangian bound stalled; box width %.3g", rounds, box.width)
+            if auto is not None and stab and a > 0 and not y_rows:  # the next round's weight (cg_stabilise)
                 up = ascent_towards_master(pi, pi_s, {p: c for p, (_, c) in top.items()}, ub, layouts, pricer.value,
                                            not maxi, value)
                 weight = auto.update(a, up)
@@ -390,14 +428,14 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             if better(lag, bound):
                 bound = lag
             good = [c for c in cand if improves(c, pi, mu)]
-            if a == 0 and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
+            if not stab and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
                 converged = True  # no column of any size can improve the master: its value is the LP's
                 break
             if good or last or clock() >= deadline:
                 new = cand
                 break
-            if a > 0:  # mis-priced: nothing improves the master at the smoothed point; price its own duals
-                a = 0.0
+            if stab:  # mis-priced: nothing improves the master at the stabilised point; price its own duals
+                stab, a = False, 0.0
                 continue
             if not exact or pricer.nodes >= opts.max_nodes:
                 break
@@ -408,9 +446,12 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             degenerate += 1
         prev_value = value
         log.info("round %d: master %.6g (%.3f s) lagrange %s best %.6g, pricing %.3f s, %d new columns, "
-                 "%d degenerate so far, nodes %d, refine %d, weight %.2f, %.1f s spent", rounds, value, c_master,
+                 "%d degenerate so far, nodes %d, refine %d, weight %.2f, box %s, %.1f s spent", rounds, value,
+                 c_master,
                  "-" if lag is None else f"{lag:.6g}", bound, clock() - c_price, len(new), degenerate, pricer.nodes,
-                 pricer.refine, a, clock() - deadline + opts.time_limit_s)
+                 pricer.refine, a if stab else 0.0,
+                 "-" if box is None or not stab else f"{box.width:.3g} ({boxed:.3g} used)",
+                 clock() - deadline + opts.time_limit_s)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
