@@ -11,7 +11,7 @@ from enum import Enum
 
 from stsched.plan import GpuLayout, Partition, Plan, PlanStats
 from stsched.problem import Instance, MechanismKind, Placement, ThroughputRule
-from stsched.timing import TenantTiming, TimingMemo, cycle_ms
+from stsched.timing import TenantTiming, TimingMemo, cycle_ms, gpu_timings
 
 REL_TOL = 1e-6  # relative tolerance of every comparison (floating point, not a margin)
 
@@ -176,13 +176,12 @@ def _partition_capacities(instance: Instance, plan: Plan | None, p: Partition, t
     return out
 
 
-def share_one_capacities(instance: Instance, gpu: GpuLayout, timings: list[list[TenantTiming]] | None = None,
-                         ) -> dict[tuple[int, int], float]:
+def share_one_capacities(instance: Instance, gpu: GpuLayout) -> dict[tuple[int, int], float]:
     """(partition, tenant) -> req/s the checker credits each tenant of one GPU with at share 1 (what a planner that
     does not know the tenants' shares may count on; without a late_share margin exactly what `capacities` gives,
     the credit not depending on the share then).  One GPU alone (interference stays inside a GPU), so that callers
-    memoising per layout (the adaptive rebalance) time each layout once.  `timings`: `gpu_timings` of `gpu`."""
-    timings = timings if timings is not None else TimingMemo(instance)(gpu)
+    memoising per layout (the adaptive rebalance) time each layout once."""
+    timings = gpu_timings(instance, gpu)
     out: dict[tuple[int, int], float] = {}
     for qi, (p, times) in enumerate(zip(gpu.partitions, timings)):
         caps = _partition_capacities(instance, None, p, times, duty_of(p, times), {})  # no planned rates: share 1

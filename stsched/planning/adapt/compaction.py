@@ -38,7 +38,6 @@ candidates; otherwise a scale-up changes as few layouts as it can (extra GPUs ar
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -80,7 +79,6 @@ class Compaction:
     _since_h: float = UNTIMED_DECISION_H  # hours since the previous decision (or the initial deployment)
     _epoch_h: float = UNTIMED_DECISION_H  # the epoch's length (`set_epoch`), one step of the `mpc_h` horizon
     _needs: NeedForecast | None = None  # the needs seen at past decisions (`mpc_h`)
-    _top_gpus: int = 0  # the instance's GPUs (the counts `mpc_h` prices)
 
     def set_time(self, t_s: float) -> None:
         """The time of the next decision, seconds into the trace (the controller calls it before `next`): the rent
@@ -107,8 +105,6 @@ class Compaction:
     def _values(self, need_now: int, down_changes: float, top: int) -> CountValue:
         """V(u) of `stsched.planning.adapt.mpc` for this decision: the later epochs' needs forecast from the needs
         seen and this epoch's `need_now` (`NeedForecast`), a GPU given back later priced at `down_changes` changes."""
-        if self._needs is None:
-            self._needs = NeedForecast(self.opts.mpc_h, self.opts.mpc_q, self.opts.mpc_window_s)
         # this epoch: any count (every plan weighed carries the estimate: the checker or rebalance judged it)
         return count_values(0, self._needs.later(need_now, self._clock_s), self._epoch_h, self.opts.mpc_change_h, top,
                             down_changes)
@@ -119,8 +115,6 @@ class Compaction:
         bound, or one that changed layouts without asking for it)."""
         if not self._mpc:
             return
-        if self._needs is None:
-            self._needs = NeedForecast(self.opts.mpc_h, self.opts.mpc_q, self.opts.mpc_window_s)
         fresh = self._fresh_plan if self._fresh_asked else None
         need = min(plan.gpus_used, fresh.gpus_used) if fresh is not None else plan.gpus_used
         self._needs.record(self._clock_s or 0.0, need)
@@ -129,7 +123,8 @@ class Compaction:
         """Once per decision, before any step: the reserved rates whose plan from scratch the decision may ask
         for (`_fresh_now`, solved on first use only: a decision that neither scales up nor holds GPUs above the
         LP bound never needs it)."""
-        self._top_gpus = instance.gpus
+        if self._mpc and self._needs is None:
+            self._needs = NeedForecast(self.opts.mpc_h, self.opts.mpc_q, self.opts.mpc_window_s)
         self._fresh_for = self._reserved(instance) if self._tracks_fresh() else None
         self._fresh_plan, self._fresh_asked = None, False
         if self.opts.change_budget is not None:  # the shadow decides first: the budget includes this decision
@@ -198,7 +193,7 @@ class Compaction:
             return self._pressed(current.gpus_used)
         return self.opts.compact_rent is not None
 
-    def scale_up_rank(self, current: Plan) -> Callable[[tuple[tuple[int, int], str, Plan]], tuple]:
+    def scale_up_rank(self, instance: Instance, current: Plan) -> Callable[[tuple[tuple[int, int], str, Plan]], tuple]:
         """Key of a scale-up candidate ((changes, GPUs), how, plan): layout changes first, then GPUs; when GPUs
         above the plan from scratch are weighed, each counts as two changes."""
         fresh = self._fresh_now
@@ -206,9 +201,8 @@ class Compaction:
             return lambda c: c[0]
         w = self.opts.extra_gpu_changes
         if self._mpc:  # the forecast cost over the horizon; a GPU given back later costs `extra_gpu_changes`
-            top = max([current.gpus_used, fresh.gpus_used, self._top_gpus])
-            v = self._values(fresh.gpus_used, max(1.0, w), top)
-            return lambda c: (v.move(c[2].gpus_used, c[0][0]) if c[2].gpus_used <= top else math.inf, c[0])
+            v = self._values(fresh.gpus_used, max(1.0, w), instance.gpus)  # every candidate passed the checker
+            return lambda c: (v.move(c[2].gpus_used, c[0][0]), c[0])
         return lambda c: (c[0][0] + w * max(0, c[2].gpus_used - fresh.gpus_used), c[0])
 
     # -- compaction ------------------------------------------------------------------------------------------
@@ -241,11 +235,9 @@ class Compaction:
         # below the rent of every other compaction only switch-offs can be bought: only they are tried (CPU)
         found = self._compactions(reserved, plan, fresh) if full else self._switch_offs(reserved, plan)
         for how, cand in found:
-            cand = rebalance(instance, cand) if cand is not None and cand.gpus_used < plan.gpus_used else None
-            if cand is not None and rebalance(reserved, cand) is not None:
-                spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
-                            default=0.0)
-                options.append((layout_changes(plan, cand), plan.gpus_used - cand.gpus_used, spare, how, cand))
+            if (cand := _kept(instance, reserved, plan, cand)) is not None:
+                options.append((layout_changes(plan, cand), plan.gpus_used - cand.gpus_used, _spare(reserved, cand),
+                                how, cand))
         bought = options if pressed else [o for o in options if (r := self._price(rent, o[0], o[1])) is not None
                                           and r <= self._rent_paid]
         if not bought:
@@ -265,23 +257,21 @@ class Compaction:
         `mpc_change_h` x c + V(its GPUs) < V(the GPUs in force), V priced with a later fall at c / k changes per
         GPU; the largest forecast saving is taken (then the most spare capacity).  Skipped without a solver call
         when not even switch-offs (one change per GPU) would be bought."""
-        n, top = fresh.gpus_used, max(plan.gpus_used, self._top_gpus)
+        n, top = fresh.gpus_used, instance.gpus
         ideal = self._values(n, 1.0, top)
         if all(ideal.move(u, plan.gpus_used - u) >= ideal.of(plan.gpus_used) - 1e-9 for u in range(n, plan.gpus_used)):
             return plan, note
         reserved = self._reserved(instance)
         best = None
         for how, cand in self._compactions(reserved, plan, fresh):
-            cand = rebalance(instance, cand) if cand is not None and cand.gpus_used < plan.gpus_used else None
-            if cand is None or rebalance(reserved, cand) is None:
+            if (cand := _kept(instance, reserved, plan, cand)) is None:
                 continue
             changes, freed = layout_changes(plan, cand), plan.gpus_used - cand.gpus_used
             v = self._values(n, changes / freed, top)
             gain = v.of(plan.gpus_used) - v.move(cand.gpus_used, changes)
             if gain <= 1e-9:
                 continue
-            spare = max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None),
-                        default=0.0)
+            spare = _spare(reserved, cand)
             if best is None or (gain, spare, -changes) > best[:3]:
                 best = (gain, spare, -changes, freed, how, cand)
         if best is None:
@@ -349,3 +339,14 @@ class Compaction:
             log.info("%s (%s) on %d GPUs failed: %s", solver, objective.value, instance.gpus, e)
             return None
 
+
+def _kept(instance: Instance, reserved: Instance, plan: Plan, cand: Plan | None) -> Plan | None:
+    """A compaction candidate rebalanced for the estimate, kept only when it holds fewer GPUs than `plan` and also
+    carries the reserved rates (None otherwise)."""
+    cand = rebalance(instance, cand) if cand is not None and cand.gpus_used < plan.gpus_used else None
+    return cand if cand is not None and rebalance(reserved, cand) is not None else None
+
+
+def _spare(reserved: Instance, cand: Plan) -> float:
+    """The largest margin of `COMPACT_SPARE` by which `cand` still carries the reserved rates (0 if none)."""
+    return max((m for m in COMPACT_SPARE if rebalance(reserved.scaled(1.0 + m), cand) is not None), default=0.0)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stsched.errors import InputError
+from stsched.planning.adapt.estimate import check_window
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,10 @@ def count_values(need_now: int, forecast: list[int], step_h: float, change_gpu_h
     up, down = change_gpu_h, change_gpu_h * down_changes
     w = np.zeros(top + 1)
     for need in reversed([need_now, *forecast]):
-        best = w.copy()  # best[v]: the cheapest continuation from count v
-        for v in range(top - 1, -1, -1):  # rise from v to v + 1 and beyond
-            best[v] = min(best[v], best[v + 1] + up)
-        for v in range(1, top + 1):  # fall from v to v - 1 and below
-            best[v] = min(best[v], best[v - 1] + down)
+        # best[v]: the cheapest continuation from count v: a rise to w >= v (min of W(w) + up (w - v), a running
+        # minimum from the top), then a fall to w <= v (min of best(w) + down (v - w), a running minimum upwards)
+        best = np.minimum.accumulate((w + up * counts)[::-1])[::-1] - up * counts
+        best = np.minimum.accumulate(best - down * counts) + down * counts
         w = np.where(counts >= need, counts * step_h + best, np.inf)
     return CountValue(tuple(float(x) for x in w), change_gpu_h)
 
@@ -90,14 +90,16 @@ class NeedForecast:
             raise InputError(f"mpc horizon must be a whole number of epochs >= 1, got {self.horizon!r}")
         if self.quantile is not None and not 0.0 <= self.quantile <= 1.0:
             raise InputError(f"mpc quantile must be in [0, 1], got {self.quantile!r}")
-        if not (self.window_s > 0 and math.isfinite(self.window_s)):
-            raise InputError(f"mpc window must be a finite number > 0 (seconds), got {self.window_s!r}")
+        check_window(self.window_s, "mpc window", 1.0)
         self._seen: deque[tuple[float, int]] = deque()
+        self._last: tuple[tuple[int, float | None], list[int]] | None = None  # later()'s last answer (a decision
+        # asks it once per candidate; a record between two calls clears it)
 
     def record(self, t_s: float, need: int) -> None:
         """The need at a decision at `t_s` seconds (decisions in time order)."""
         self._forget(t_s)
         self._seen.append((t_s, int(need)))
+        self._last = None
 
     def _forget(self, t_s: float) -> None:
         while self._seen and self._seen[0][0] < t_s - self.window_s - 1e-9:
@@ -106,9 +108,14 @@ class NeedForecast:
     def later(self, need_now: int, t_s: float | None = None) -> list[int]:
         """The forecast needs of epochs 2 .. horizon at a decision at `t_s` seconds: `need_now` held, or the
         quantile of the needs recorded within the window before `t_s` (the current one included), rounded up."""
+        if self._last is not None and self._last[0] == (need_now, t_s):
+            return list(self._last[1])
         if t_s is not None:
             self._forget(t_s)
         if self.quantile is None:
-            return [need_now] * (self.horizon - 1)
-        q = float(np.quantile([n for _, n in self._seen] + [need_now], self.quantile))
-        return [int(math.ceil(q - 1e-9))] * (self.horizon - 1)
+            out = [need_now] * (self.horizon - 1)
+        else:
+            q = float(np.quantile([n for _, n in self._seen] + [need_now], self.quantile))
+            out = [int(math.ceil(q - 1e-9))] * (self.horizon - 1)
+        self._last = ((need_now, t_s), out)
+        return list(out)

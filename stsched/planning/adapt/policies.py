@@ -445,7 +445,7 @@ class Adaptive(Compaction):
         if not (candidates and self._is_large(instance)):  # at scale a scale-up is not weighed against a plan
             evaluate(self.scale_up_makers(current))  # from scratch (CPU): the rent's compactions give GPUs back
         if candidates:
-            rank = (lambda c: c[0]) if self._is_large(instance) else self.scale_up_rank(current)
+            rank = (lambda c: c[0]) if self._is_large(instance) else self.scale_up_rank(instance, current)
             key, how, plan = min(candidates, key=rank)
             if self.opts.reserve > 0:
                 plan, how = self._with_reserve(instance, current, grown, key, plan, how)

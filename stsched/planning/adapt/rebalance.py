@@ -18,7 +18,6 @@ from typing import Mapping
 from stsched.checker import capacities, check, cycle_rate, share_one_capacities
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Instance
-from stsched.timing import gpu_timings
 
 
 _CAPS_SIZE = 65536
@@ -44,7 +43,7 @@ def gpu_capacities(instance: Instance, g: GpuLayout) -> dict[tuple[int, int], fl
     if hit is not None and hit[0] is instance.tables:  # the tables object is held, so its id is not re-used
         _CAPS.move_to_end(key)
         return dict(hit[1])
-    out = share_one_capacities(instance, g, gpu_timings(instance, g))  # the checker's own count, at share 1
+    out = share_one_capacities(instance, g)  # the checker's own count, at share 1
     _CAPS[key] = (instance.tables, out)
     while len(_CAPS) > _CAPS_SIZE:
         _CAPS.popitem(last=False)
