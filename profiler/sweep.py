@@ -40,6 +40,7 @@ from stsched.data.importers import write_table
 from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, validate_corun, validate_solo
 from stsched.errors import InputError
 from stsched.io import read_json, write_json
+from stsched.validate import MAX_REAL_RUN_S, check_real
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class SweepSpec:
                 raise InputError(f"sweep: {label} lists {', '.join(twice)} more than once")
         if any(len(p) != 2 for p in self.corun_sizes):
             raise InputError("sweep: co-run sizes come in pairs")
-        if not self.corun_window_s > 0:
-            raise InputError("sweep: the co-run window must be > 0 s")
+        check_real(self.corun_window_s, "sweep: the co-run window (s)", minimum=0.0, strict=True,
+                   maximum=MAX_REAL_RUN_S)
         if any(len(p) != 6 or p[1] < 1 or p[4] < 1 or not (p[2] > 0 and p[5] > 0) for p in self.corun_plan):
             raise InputError("sweep: a planned co-run is (model, batch >= 1, size > 0, model, batch >= 1, size > 0)")
 
