@@ -4,6 +4,7 @@ the Python API, plugins and the studies; the docstring says what happened before
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,36 @@ def test_the_same_bounds_hold_in_the_python_api():
         SweepSpec(("resnet-tiny",), (1,), (1.0,), corun_window_s=1e9)
     assert ExecOptions(duration_s=MAX_REAL_RUN_S, drain_s=MAX_REAL_RUN_S).duration_s == MAX_REAL_RUN_S
     assert TimingOptions(0, MAX_REPEATS).repeats == MAX_REPEATS
+
+
+def _one_model_dataset(root: Path, rows: int) -> None:
+    """A data set 'tiny' of the first `rows` solo rows of the shipped h100-sm (bert-base at 16 SMs)."""
+    from stsched.data.loaders import data_dir
+
+    src = data_dir() / "profiles" / "h100-sm"
+    d = root / "profiles" / "tiny"
+    d.mkdir(parents=True)
+    meta = json.loads((src / "meta.json").read_text())
+    meta["name"] = "tiny"
+    (d / "meta.json").write_text(json.dumps(meta))
+    (d / "solo.csv").write_text("".join((src / "solo.csv").read_text().splitlines(keepends=True)[: rows + 1]))
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_fit_on_a_single_solo_row_warns_that_its_error_is_no_judgement(tmp_path, capsys, monkeypatch, caplog, rows):
+    """`stsched fit` on a profile of one solo row printed 'solo roofline-hybrid n=1 MAPE 0.00%' without a word: the
+    surface is that row, its in-sample error 0 by construction.  Now a warning names the surfaces on fewer than
+    3 rows, the table says 'no judgement' and --json lists the warning; 3 rows fit a prior and print the error."""
+    _one_model_dataset(tmp_path / "data", rows)
+    monkeypatch.setenv("STSCHED_DATA", str(tmp_path / "data"))
+    code, text = _run(capsys, "fit", "--dataset", "tiny", "--out", str(tmp_path / "m.json"))
+    assert code == 0, text
+    warned = [r.getMessage() for r in caplog.records if "solo surfaces rest on" in r.getMessage()]
+    if rows == 1:
+        assert "no judgement" in text and "MAPE" not in text, text
+        assert warned and "bert-base: 1 row)" in warned[0], warned
+    else:
+        assert "MAPE" in text and "no judgement" not in text and not warned, text
+    caplog.clear()
+    code, text = _run(capsys, "fit", "--dataset", "tiny", "--out", str(tmp_path / "m2.json"), "--json")
+    assert code == 0 and bool(json.loads(text.splitlines()[0])["warnings"]) == (rows == 1)  # stdout comes first
