@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-from stsched.errors import InputError, InvalidPlanError
+from stsched.errors import InputError, InvalidPlanError, SolverFailed
 
 # one module per subcommand group; each has `add(subparsers)` that registers its parsers with `run=...`
 COMMAND_MODULES = (
@@ -251,7 +251,7 @@ def run_parsed(args, interrupted: str = "stsched: interrupted") -> int:
     except InputError as e:
         print(f"stsched: error: {e}", file=sys.stderr)
         return 2
-    except InvalidPlanError as e:
+    except (InvalidPlanError, SolverFailed) as e:
         print(f"stsched: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:

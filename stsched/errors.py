@@ -49,6 +49,11 @@ class InfeasibleError(RuntimeError):
     """No plan can serve the instance; the message names what cannot be served."""
 
 
+class SolverFailed(RuntimeError):
+    """A solver raised or returned something that is not a result (a fault of the solver, ours or a plugin's):
+    the CLI prints the one line naming it and exits 1 (`stsched.claims`)."""
+
+
 class TooLarge(Exception):
     """An enumeration exceeded its limit (a solver catches it and says which limit)."""
 

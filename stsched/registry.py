@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Callable, Protocol, get_type_hints
 
 from stsched.checker import Report, check
-from stsched.errors import InputError, reraise_interrupt
+from stsched.errors import InfeasibleError, InputError, SolverFailed, reraise_interrupt
 from stsched.plan import Plan
 from stsched.problem import Instance
 
@@ -409,9 +409,18 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     reason = info.supports(instance, options.objective)
     if reason:
         raise InputError(reason)
+    from stsched.claims import check_shape, failed, judge_result
+
     t0 = time.perf_counter()
-    result = solver.solve(instance, options)
+    try:
+        result = solver.solve(instance, options)
+    except (InputError, InfeasibleError, SolverFailed):
+        raise
+    except Exception as e:  # noqa: BLE001 - a solver's fault, ours or a plugin's: one line, not a traceback
+        reraise_interrupt(e)
+        raise failed(name, e) from e
     wall = time.perf_counter() - t0
+    check_shape(name, result)
     result = replace(result, solver=name, wall_s=wall)
     if instance.margin.late_share and not info.tenant_credit:
         result = _least_credit_claims(instance, options.objective, result)
@@ -421,7 +430,7 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
         if not report.valid:
             log.warning("solver %s returned a plan the checker rejects: %s", name,
                         "; ".join(str(v) for v in report.violations[:3]))
-    return Judged(result, report)
+    return Judged(judge_result(name, instance, options, result, report), report)
 
 
 def _lp_loosened(instance: Instance, objective: Objective, bound: float) -> float | None:
