@@ -25,6 +25,13 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(c) in CONTROL_CATEGORIES for c in text)
 
 
+def name_key(text: str) -> str:
+    """What a reader sees of a name: Unicode compatibility form (NFKC: 'café' composed or not, full-width letters),
+    case folded, surrounding spaces dropped.  Two names of one instance with the same key are refused: 's0' and
+    's0 ', or 'cafe\u0301' and 'caf\u00e9', print alike in every table and picture but were two services."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
 def one_line(text: str) -> str:
     """`text` on one printable line: newlines become spaces, other control characters (a carriage return, an
     escape sequence, a bidirectional override) their escaped form, so a hostile name cannot break the output."""
