@@ -52,6 +52,32 @@ def reraise_interrupt(e: BaseException) -> None:
         x = x.__cause__ or x.__context__
 
 
+_SIGNALS = {"count": 0, "kind": ""}  # interrupts the CLI's handlers have raised in this process
+
+
+def note_interrupt(kind: str = "interrupt") -> None:
+    """Called by the CLI's SIGINT/SIGTERM handlers before they raise: a library that swallows the exception (PuLP
+    imports HiGHS inside a bare `except:`, then says 'HiGHS: Not Available') leaves this trace of it."""
+    _SIGNALS["count"] += 1
+    _SIGNALS["kind"] = kind
+
+
+def interrupts() -> int:
+    """How many interrupts the CLI's handlers have raised so far (`note_interrupt`)."""
+    return _SIGNALS["count"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like an interrupt so that every `with` and `finally` (temporary folders) runs."""
+
+
+def raise_noted_interrupt(since: int, error: BaseException) -> None:
+    """Raise the interrupt (KeyboardInterrupt, or Terminated for SIGTERM) when one arrived after `interrupts()` was
+    `since`: an error raised after it is its consequence, not a fault of its own."""
+    if _SIGNALS["count"] != since:
+        raise (Terminated() if _SIGNALS["kind"] == "terminate" else KeyboardInterrupt()) from error
+
+
 class InfeasibleError(RuntimeError):
     """No plan can serve the instance; the message names what cannot be served."""
 

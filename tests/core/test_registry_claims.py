@@ -143,3 +143,22 @@ def test_our_solvers_claims_stand(caplog):
             j = registry.run_solver(name, INST, SolveOptions(objective=objective, time_limit_s=20))
             assert j.valid and "registry:" not in j.message, (name, objective, j.result)
     assert not [r for r in caplog.records if r.name == "stsched.claims"]
+
+
+@pytest.mark.parametrize("kind, raised", [("interrupt", KeyboardInterrupt), ("terminate", "Terminated")])
+def test_an_error_after_an_interrupt_is_the_interrupt(monkeypatch, kind, raised):
+    """`stsched solve --solver cg` interrupted after 7 s (SIGINT to the process group, as Ctrl-C) said 'solver cg
+    failed: PulpSolverError: HiGHS: Not Available', exit 1: PuLP imports highspy inside a bare `except:`, which
+    swallowed the KeyboardInterrupt.  The CLI's handlers note every interrupt; an error raised after one is it."""
+    from stsched import errors
+
+    class Dies:
+        def solve(self, instance, options):
+            errors.note_interrupt(kind)  # what the CLI's handler does before raising; the library swallows it
+            raise RuntimeError("HiGHS: Not Available")
+
+    registry.load_solvers()
+    monkeypatch.setattr(registry, "get_solver", lambda name: Dies())
+    want = errors.Terminated if raised == "Terminated" else raised
+    with pytest.raises(want):
+        registry.run_solver("heuristic", INST)
