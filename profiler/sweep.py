@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from profiler.measure import TimingOptions, Timing, now
-from profiler.partitions.base import PartitionBackend, PartitionSet
+from profiler.partitions.base import PartitionBackend, PartitionSet, WorkerFailed
 from stsched.data.importers import write_table
 from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, validate_corun, validate_solo
 from stsched.errors import InputError
@@ -261,11 +261,10 @@ def _corun_todo(points: list[tuple[str, int, str, int]], done: set[tuple], devic
             yield m1, b1, m2, b2
 
 
-def _point_failed(e: RuntimeError, point: str, result: SweepResult, out_dir: str | Path) -> InputError:
+def _point_failed(e: WorkerFailed, point: str, result: SweepResult, out_dir: str | Path) -> InputError:
     """A worker that failed on a point (the model raised, ran out of memory, or died): one line naming the point
     and the worker's last line, instead of the worker's traceback; the points measured so far stay in `out_dir`."""
-    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-    cause = lines[-1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
+    cause = e.last_line
     kept = result.measured_solo + result.measured_corun
     return InputError(f"measuring {point or 'a point'} failed: {cause} ({kept} points measured in this run are "
                       f"kept in {out_dir}: run again without that point to resume)")
@@ -333,9 +332,7 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
                     _corun_one(store, spec, device, mech, (wa, m1, b1, a), (wb, m2, b2, b))
                     result.measured_corun += 1
                     bar.update(1)
-    except RuntimeError as e:
-        if not str(e).startswith("worker ("):
-            raise
+    except WorkerFailed as e:
         raise _point_failed(e, point, result, out_dir) from None
     finally:
         bar.close()
