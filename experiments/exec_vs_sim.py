@@ -60,6 +60,7 @@ import math
 import os
 import resource
 import time
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -154,12 +155,11 @@ def main(argv: list[str] | None = None) -> int:
                          "wake_ms": round(calib.wake.mean_s * 1e3, 3), "wake_batches": calib.wake.count,
                          "ratio_median": round(calib.exec_ratio.to_dict()["partitions"][0]["median"], 3),
                          **calib_cond})
-        q = calib.exec_ratio
         runs = []
         for rep in range(repeats):
             res, host, cond = run(seed)
             runs.append(res)
-            rows.extend(_compared(seed, rep, res, host, cond, calib, q, noise.cv, inst, plan, duration))
+            rows.extend(_compared(seed, rep, res, host, cond, calib, noise.cv, inst, plan, duration))
         for model in RULE_MODELS:
             rules.append(_rule(seed, runs, calib, inst, plan, duration, model))
     out = results_dir(EXPERIMENT) / "rows.csv"
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _compared(seed, rep, res, host, cond, calib, q, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
+def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
     """One executor run's row and every simulator variant's on its arrivals (module docstring)."""
     from stsched.simulation import SimOptions, simulate
 
@@ -201,16 +201,9 @@ def _compared(seed, rep, res, host, cond, calib, q, noise_cv, inst, plan, durati
     rows.append(_row(seed, "sim plain", sim(), ex, rep=rep))
     rows.append(_row(seed, "sim noise", sim(noise_cv), ex, rep=rep))
     rows.append(_row(seed, "sim noise+host", sim(noise_cv, o), ex, rep=rep))
-    own = host.exec_ratio
-    for name, ov, src, cond_, per in (("calib+host", calib.overhead, q, False, False),
-                                      ("calib/tenant+host", calib.overhead, q, False, True),
-                                      ("calib/tenant/idle+host", calib.overhead, q, True, True),
-                                      ("own+host", o, own, False, False),
-                                      ("own/tenant/idle+host", o, own, True, True)):
-        rows.append(_row(seed, f"sim {name}", sim(0.0, ov, src.batch_factors(cond_, per)), ex, rep=rep))
-        if name == "calib/tenant/idle+host":
-            rows.append(_row(seed, "sim calib/replay+host", sim(0.0, calib.overhead, calib.trace.batch_factors()),
-                             ex, rep=rep))
+    for name in SIM_MODELS:
+        overhead, factors = model_inputs(name, calib, host)
+        rows.append(_row(seed, f"sim {name}", sim(0.0, overhead, factors), ex, rep=rep))
     return rows
 
 
@@ -223,8 +216,29 @@ def _redrawn(factors, k: int, seed: int):
     return draw
 
 
+#: every calibrated simulator model, by its row name, in row order: whose host measurement it takes ("calib": the
+#: calibration run's, measured before the runs it predicts; "own": the compared run's own) and how it draws each
+#: batch's time factor from it (`stsched.simulation.host`: per partition or per tenant, busy/idle apart, or a replay
+#: of the measured trace).  The rows and the pass rule both read this one table.
+SIM_MODELS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "calib+host": ("calib", lambda h: h.exec_ratio.batch_factors(False, False)),
+    "calib/tenant+host": ("calib", lambda h: h.exec_ratio.batch_factors(False, True)),
+    "calib/tenant/idle+host": ("calib", lambda h: h.exec_ratio.batch_factors(True, True)),
+    "calib/replay+host": ("calib", lambda h: h.trace.batch_factors()),
+    "own+host": ("own", lambda h: h.exec_ratio.batch_factors(False, False)),
+    "own/tenant/idle+host": ("own", lambda h: h.exec_ratio.batch_factors(True, True)),
+}
+
 #: the predictions the pass rule judges (module docstring): the default model first
 RULE_MODELS = ("calib/tenant+host", "calib/replay+host")
+
+
+def model_inputs(name: str, calib: Any, own: Any) -> tuple[Any, Any]:
+    """(host overhead, batch factors) of simulator model `name` of `SIM_MODELS`, from the calibration run's host
+    measurement `calib` or the compared run's `own`."""
+    source, factors = SIM_MODELS[name]
+    host = calib if source == "calib" else own
+    return host.overhead, factors(host)
 
 
 def _rule(seed, runs, calib, inst, plan, duration, model) -> dict[str, object]:
@@ -232,9 +246,8 @@ def _rule(seed, runs, calib, inst, plan, duration, model) -> dict[str, object]:
     against the prediction's medians over as many independent draws (module docstring)."""
     from stsched.simulation import SimOptions, simulate
 
-    factors = (calib.exec_ratio.batch_factors(False, True) if model == "calib/tenant+host"
-               else calib.trace.batch_factors())
-    opts = SimOptions(duration_s=duration, seed=seed, noise_cv=0.0, exec_model="fixed", host=calib.overhead)
+    overhead, factors = model_inputs(model, calib, calib)  # the rule judges predictions: calibrated models only
+    opts = SimOptions(duration_s=duration, seed=seed, noise_cv=0.0, exec_model="fixed", host=overhead)
     preds = [simulate(inst, plan, runs[0].arrivals, opts, batch_factors=_redrawn(factors, k, seed)).summary
              for k in range(len(runs))]
     ex = [r.summary for r in runs]

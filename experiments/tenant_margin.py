@@ -26,6 +26,7 @@ from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import random_instance
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
 from stsched.timing import cycle_ms, gpu_timings
+from stsched import validate as V
 from stsched.validate import count, seed as seed_arg
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--services", type=count, default=12)
     ap.add_argument("--seed", type=seed_arg, default=4)
-    ap.add_argument("--duration", type=float, default=120.0, help="seconds of Poisson arrivals (default 120)")
-    args = study_args(ap, argv, quick="12 services, 30 s")
+    ap.add_argument("--duration", type=V.positive, default=120.0, help="seconds of Poisson arrivals (default 120)")
+    args = study_args(ap, argv, quick="12 services, 30 s", grid=False, rows=False)
     rows = tenant_rows(12 if args.quick else args.services, args.seed, 30.0 if args.quick else args.duration)
     keys = list(rows[0])
     out = results_dir("tenant_margin") / "rows.csv"

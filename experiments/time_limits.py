@@ -20,6 +20,7 @@ import argparse
 from experiments.common import Study, markdown_table, run_study, study_args
 from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 from stsched.scenarios import gpulet_mix, random_instance
+from stsched import validate as V
 
 
 STUDY = Study("time_limits", "every solver against its time limit on instances too large to finish",
@@ -47,9 +48,9 @@ def rows(limit: float, solvers: list[str]) -> list[dict[str, object]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--time-limit", type=float, default=5.0, help="time limit per solve, seconds (default 5)")
+    ap.add_argument("--time-limit", type=V.time_limit, default=5.0, help="time limit per solve, seconds (default 5)")
     ap.add_argument("--solvers", nargs="+", default=None, help="solvers (default: every registered one but aliases)")
-    args = study_args(ap, argv, quick="heuristic, gpulet and brute at 2 s")
+    args = study_args(ap, argv, quick="heuristic, gpulet and brute at 2 s", grid=False, rows=False)
     names = args.solvers or [n for n, info in available_solvers().items() if not info.alias_of]
     limit = args.time_limit
     if args.quick:

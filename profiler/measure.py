@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from stsched.errors import InputError
+from stsched.validate import MAX_REPEATS, check_int
 
 
 def now() -> float:
@@ -31,8 +32,8 @@ class TimingOptions:
     repeats: int = 10
 
     def __post_init__(self) -> None:
-        if self.warmup < 0 or self.repeats < 1:
-            raise InputError(f"timing: need warmup >= 0 and repeats >= 1, got {self.warmup}, {self.repeats}")
+        check_int(self.warmup, "timing: warmup", minimum=0, maximum=MAX_REPEATS)
+        check_int(self.repeats, "timing: repeats", minimum=1, maximum=MAX_REPEATS)
 
 
 @dataclass(frozen=True)

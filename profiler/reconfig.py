@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from stsched.errors import InputError
+from stsched.validate import MAX_REPEATS, check_int
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class SwitchSpec:
             raise InputError("reconfiguration cost: give at least one model")
         if self.batch < 1 or self.repeats < 1 or self.warmup < 0:
             raise InputError("reconfiguration cost: batch and repeats must be >= 1, warmup >= 0")
+        check_int(self.repeats, "reconfiguration cost: repeats", maximum=MAX_REPEATS)
+        check_int(self.warmup, "reconfiguration cost: warmup", maximum=MAX_REPEATS)
 
 
 def tenants_for(layout: Sequence[float], models: Sequence[str]) -> list[list[str]]:

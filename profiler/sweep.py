@@ -35,11 +35,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from profiler.measure import TimingOptions, Timing, now
-from profiler.partitions.base import PartitionBackend, PartitionSet
+from profiler.partitions.base import PartitionBackend, PartitionSet, WorkerFailed
 from stsched.data.importers import write_table
 from stsched.data.schema import CORUN_COLUMNS, SOLO_COLUMNS, validate_corun, validate_solo
 from stsched.errors import InputError
 from stsched.io import read_json, write_json
+from stsched.validate import MAX_REAL_RUN_S, check_real
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class SweepSpec:
                 raise InputError(f"sweep: {label} lists {', '.join(twice)} more than once")
         if any(len(p) != 2 for p in self.corun_sizes):
             raise InputError("sweep: co-run sizes come in pairs")
-        if not self.corun_window_s > 0:
-            raise InputError("sweep: the co-run window must be > 0 s")
+        check_real(self.corun_window_s, "sweep: the co-run window (s)", minimum=0.0, strict=True,
+                   maximum=MAX_REAL_RUN_S)
         if any(len(p) != 6 or p[1] < 1 or p[4] < 1 or not (p[2] > 0 and p[5] > 0) for p in self.corun_plan):
             raise InputError("sweep: a planned co-run is (model, batch >= 1, size > 0, model, batch >= 1, size > 0)")
 
@@ -260,11 +261,10 @@ def _corun_todo(points: list[tuple[str, int, str, int]], done: set[tuple], devic
             yield m1, b1, m2, b2
 
 
-def _point_failed(e: RuntimeError, point: str, result: SweepResult, out_dir: str | Path) -> InputError:
+def _point_failed(e: WorkerFailed, point: str, result: SweepResult, out_dir: str | Path) -> InputError:
     """A worker that failed on a point (the model raised, ran out of memory, or died): one line naming the point
     and the worker's last line, instead of the worker's traceback; the points measured so far stay in `out_dir`."""
-    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
-    cause = lines[-1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
+    cause = e.last_line
     kept = result.measured_solo + result.measured_corun
     return InputError(f"measuring {point or 'a point'} failed: {cause} ({kept} points measured in this run are "
                       f"kept in {out_dir}: run again without that point to resume)")
@@ -332,9 +332,7 @@ def sweep(backend: PartitionBackend, spec: SweepSpec, out_dir: str | Path, *, fr
                     _corun_one(store, spec, device, mech, (wa, m1, b1, a), (wb, m2, b2, b))
                     result.measured_corun += 1
                     bar.update(1)
-    except RuntimeError as e:
-        if not str(e).startswith("worker ("):
-            raise
+    except WorkerFailed as e:
         raise _point_failed(e, point, result, out_dir) from None
     finally:
         bar.close()

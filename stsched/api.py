@@ -135,12 +135,15 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
           time_limit: float = _SOLVE.time_limit_s, seed: int = _SOLVE.seed, threads: int = _SOLVE.threads,
           engine: str | None = _SOLVE.engine, warm_start: Plan | None = None, current: Plan | None = None,
           headroom: float = 1.0, attainment: float | None = None, attainment_scope: str | None = None,
-          params: Mapping[str, Any] | None = None) -> Judged:
+          params: Mapping[str, Any] | None = None, allow_invalid: bool = False) -> Judged:
     """Solve with a registered solver (`stsched solvers`), as `stsched solve` does; the result carries the checker's
     report of its plan (`.valid`, `.report`) and the solver's `.plan`, `.objective`, `.bound`, `.gap`, `.status`.
     `headroom` H >= 1 plans for H x every rate and judges the plan at the offered rates; `attainment` T re-plans
     until a simulation reaches SLO attainment T (None: 0.99 for every service when the instance is planned for
-    Poisson arrivals and the objective is min-gpus; 0: off; `stsched.planning.solve`)."""
+    Poisson arrivals and the objective is min-gpus; 0: off; `stsched.planning.solve`).  `warm_start` and `current`
+    are judged by the checker first, as `stsched solve` judges them (rules that hold whatever the rates): an invalid
+    one is refused with its first violation (`InvalidPlanError`) unless `allow_invalid`."""
+    from stsched.judge import RATE_FREE, judge_plan
     from stsched.planning.solve import PlanOptions, plan
 
     _need(instance, Instance, "instance")
@@ -156,6 +159,10 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     if current is not None and objective is not Objective.ADAPT:
         raise InputError(f"current: the plan in force is read by objective 'adapt' only, not {objective.value!r} "
                          f"(a plan to start from is warm_start)")
+    _need(allow_invalid, bool, "allow_invalid")
+    for given, what in ((warm_start, "warm_start"), (current, "current")):
+        if given is not None:  # a plan of another instance was used (current) or dropped with a log line (warm)
+            judge_plan(instance, given, "(given)", allow_invalid=allow_invalid, what=what, rules=RATE_FREE)
     options = SolveOptions(objective=objective, time_limit_s=time_limit, seed=seed, threads=threads, engine=engine,
                            warm_start=warm_start, current_plan=current,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
@@ -231,6 +238,9 @@ def bound(instance: Instance, objective: str | Objective = _SOLVE.objective, *, 
 
         if objective is Objective.ADAPT:  # as the cg provider: a bound on GPUs or on alpha only
             raise InputError("bound: objective 'adapt' (expected min-gpus or max-scale)")
+        if params:  # it takes none: they would be ignored
+            raise InputError(f"bound: method 'layout-lp' takes no params, got {', '.join(map(str, params))}")
+        SolveOptions(objective=objective, time_limit_s=time_limit)  # the time limit checked as for cg
         return lp_relaxation(instance, objective)
     options = SolveOptions(objective=objective, time_limit_s=time_limit,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-from stsched.errors import InputError, InvalidPlanError
+from stsched.errors import InputError, InvalidPlanError, SolverFailed, Terminated, note_interrupt
 
 # one module per subcommand group; each has `add(subparsers)` that registers its parsers with `run=...`
 COMMAND_MODULES = (
@@ -66,10 +66,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"stsched: error: {command + ': ' if command else ''}{line}\n")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like an interrupt so that every `with` and `finally` (temporary folders) runs."""
-
-
 def _children() -> list[int]:
     """The process ids whose parent is this process (Linux /proc; elsewhere none)."""
     me, out = os.getpid(), []
@@ -113,11 +109,13 @@ def _stop_children(timeout_s: float = 5.0) -> None:
 
 
 def _on_sigterm(signum, frame) -> None:
+    note_interrupt("terminate")
     _stop_children()
     raise Terminated()
 
 
 def _on_sigint(signum, frame) -> None:
+    note_interrupt()
     _stop_children()
     raise KeyboardInterrupt()
 
@@ -251,7 +249,7 @@ def run_parsed(args, interrupted: str = "stsched: interrupted") -> int:
     except InputError as e:
         print(f"stsched: error: {e}", file=sys.stderr)
         return 2
-    except InvalidPlanError as e:
+    except (InvalidPlanError, SolverFailed) as e:
         print(f"stsched: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:

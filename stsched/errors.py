@@ -25,6 +25,13 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(c) in CONTROL_CATEGORIES for c in text)
 
 
+def name_key(text: str) -> str:
+    """What a reader sees of a name: Unicode compatibility form (NFKC: 'café' composed or not, full-width letters),
+    case folded, surrounding spaces dropped.  Two names of one instance with the same key are refused: 's0' and
+    's0 ', or 'cafe\u0301' and 'caf\u00e9', print alike in every table and picture but were two services."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
 def one_line(text: str) -> str:
     """`text` on one printable line: newlines become spaces, other control characters (a carriage return, an
     escape sequence, a bidirectional override) their escaped form, so a hostile name cannot break the output."""
@@ -45,8 +52,39 @@ def reraise_interrupt(e: BaseException) -> None:
         x = x.__cause__ or x.__context__
 
 
+_SIGNALS = {"count": 0, "kind": ""}  # interrupts the CLI's handlers have raised in this process
+
+
+def note_interrupt(kind: str = "interrupt") -> None:
+    """Called by the CLI's SIGINT/SIGTERM handlers before they raise: a library that swallows the exception (PuLP
+    imports HiGHS inside a bare `except:`, then says 'HiGHS: Not Available') leaves this trace of it."""
+    _SIGNALS["count"] += 1
+    _SIGNALS["kind"] = kind
+
+
+def interrupts() -> int:
+    """How many interrupts the CLI's handlers have raised so far (`note_interrupt`)."""
+    return _SIGNALS["count"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like an interrupt so that every `with` and `finally` (temporary folders) runs."""
+
+
+def raise_noted_interrupt(since: int, error: BaseException) -> None:
+    """Raise the interrupt (KeyboardInterrupt, or Terminated for SIGTERM) when one arrived after `interrupts()` was
+    `since`: an error raised after it is its consequence, not a fault of its own."""
+    if _SIGNALS["count"] != since:
+        raise (Terminated() if _SIGNALS["kind"] == "terminate" else KeyboardInterrupt()) from error
+
+
 class InfeasibleError(RuntimeError):
     """No plan can serve the instance; the message names what cannot be served."""
+
+
+class SolverFailed(RuntimeError):
+    """A solver raised or returned something that is not a result (a fault of the solver, ours or a plugin's):
+    the CLI prints the one line naming it and exits 1 (`stsched.claims`)."""
 
 
 class TooLarge(Exception):

@@ -246,6 +246,18 @@ class LatencyTable:
         return self._index.get((batch, float(size), procs))
 
 
+def _distinct(instance: str, what: str, name: str, seen: dict[str, str]) -> None:
+    """Refuse a name that reads as an earlier one (`stsched.errors.name_key`: case, Unicode form, spaces)."""
+    from stsched.errors import name_key
+
+    key = name_key(name)
+    if key in seen:
+        both = f"{seen[key]!a} and {name!a}" if not (seen[key] + name).isascii() else f"{seen[key]!r} and {name!r}"
+        raise InputError(f"instance {instance!r}: {what}s {both} differ only in case, Unicode form or surrounding "
+                         f"spaces (they print alike): rename one")
+    seen[key] = name
+
+
 @dataclass(frozen=True)
 class Instance:
     """A scheduling problem: services to serve on up to `gpus` GPUs of one device type."""
@@ -273,14 +285,19 @@ class Instance:
             raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches}")
         _check_ascending(self.batches, "batches")
         services: dict[str, Service] = {}
+        seen: dict[str, str] = {}
         for s in self.services:
             if s.name in services:
                 raise InputError(f"instance {self.name!r}: service {s.name!r} appears twice")
+            _distinct(self.name, "service", s.name, seen)
             services[s.name] = s
         tables: dict[str, LatencyTable] = {}
+        seen = {}
         for t in self.tables:
             if t.model in tables and tables[t.model] != t:
                 raise InputError(f"instance {self.name!r}: model {t.model!r} has two different latency tables")
+            if t.model not in tables:
+                _distinct(self.name, "model", t.model, seen)
             tables[t.model] = t
         for s in self.services:
             if s.model not in tables:

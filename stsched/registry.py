@@ -15,7 +15,8 @@ from enum import Enum
 from typing import Any, Callable, Protocol, get_type_hints
 
 from stsched.checker import Report, check
-from stsched.errors import InputError, reraise_interrupt
+from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, raise_noted_interrupt,
+                            reraise_interrupt)
 from stsched.plan import Plan
 from stsched.problem import Instance
 
@@ -409,9 +410,20 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     reason = info.supports(instance, options.objective)
     if reason:
         raise InputError(reason)
+    from stsched.claims import check_shape, failed, judge_result
+
     t0 = time.perf_counter()
-    result = solver.solve(instance, options)
+    signals = interrupts()
+    try:
+        result = solver.solve(instance, options)
+    except (InputError, InfeasibleError, SolverFailed):
+        raise
+    except Exception as e:  # noqa: BLE001 - a solver's fault, ours or a plugin's: one line, not a traceback
+        reraise_interrupt(e)
+        raise_noted_interrupt(signals, e)  # an engine that died of the interrupt (PuLP: 'HiGHS: Not Available')
+        raise failed(name, e) from e
     wall = time.perf_counter() - t0
+    check_shape(name, result)
     result = replace(result, solver=name, wall_s=wall)
     if instance.margin.late_share and not info.tenant_credit:
         result = _least_credit_claims(instance, options.objective, result)
@@ -421,7 +433,7 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
         if not report.valid:
             log.warning("solver %s returned a plan the checker rejects: %s", name,
                         "; ".join(str(v) for v in report.violations[:3]))
-    return Judged(result, report)
+    return Judged(judge_result(name, instance, options, result, report), report)
 
 
 def _lp_loosened(instance: Instance, objective: Objective, bound: float) -> float | None:
@@ -504,8 +516,20 @@ def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOption
     check_bound_provider(name, options.objective)
     solver = get_solver(name)
     REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
+    from stsched.claims import failed
+
     t0 = time.perf_counter()
-    res = solver.bound(instance, options)
+    signals = interrupts()
+    try:
+        res = solver.bound(instance, options)
+    except (InputError, InfeasibleError, SolverFailed):
+        raise
+    except Exception as e:  # noqa: BLE001 - as run_solver: one line naming the provider, or the interrupt
+        reraise_interrupt(e)
+        raise_noted_interrupt(signals, e)
+        raise failed(name, e) from e
+    if not isinstance(res, BoundResult):
+        raise SolverFailed(f"bound provider {name!r} returned {type(res).__name__}, not a BoundResult")
     if instance.margin.late_share and not REGISTRY[name].tenant_credit and res.bound is not None:
         # its columns credit time-shared tenants with the least Poisson credit: loosened to the LP bound, which
         # holds for the checker's per-tenant credit (`_least_credit_claims`)

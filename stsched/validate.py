@@ -15,6 +15,13 @@ from stsched.errors import InputError
 
 # the largest time limit accepted (one year): beyond it a deadline computed in float seconds loses meaning
 MAX_TIME_LIMIT_S = 365 * 24 * 3600.0
+# the longest run in real time (execute's arrival window and drain, a profiler co-run's window): one day.  These
+# are measurements a person waits for on a machine they hold; a longer one is a typo (--duration 1e6: 11.6 days).
+MAX_REAL_RUN_S = 24 * 3600.0
+# the most batches timed (or run untimed first) per profiled point: the median of 10,000 samples already has a
+# standard error of about 1 % of the samples' spread, every sample is kept in samples.json, and a point of a
+# 100 ms batch then takes 17 minutes; more is a typo (--repeats 1000000000)
+MAX_REPEATS = 10_000
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -89,3 +96,7 @@ positive = real(0.0, strict=True)  # durations, rates, epochs
 nonnegative = real(0.0)
 fraction = real(0.0, 1.0, strict=True, strict_max=True)  # targets in (0, 1)
 factor = real(1.0)  # head-room factors >= 1
+repeats = whole(1, MAX_REPEATS)  # timed batches per measured point
+warmups = whole(0, MAX_REPEATS)  # untimed batches before them
+real_run = real(0.0, MAX_REAL_RUN_S, strict=True)  # seconds of a run in real time (> 0, at most a day)
+real_wait = real(0.0, MAX_REAL_RUN_S)  # seconds waited in real time (>= 0, at most a day)

@@ -30,6 +30,26 @@ from stsched.errors import InputError
 log = logging.getLogger(__name__)
 
 
+class WorkerFailed(RuntimeError):
+    """A partition's worker process failed on a command: `status` "error" (the command raised there: `detail` is
+    the worker's traceback) or "died" (the process ended: `exit_code`).  Callers test the type, not the message
+    (the sweep recognised a worker's failure by its text starting with 'worker (')."""
+
+    def __init__(self, size: float, command: str, status: str, detail: str = "", exit_code: int | None = None):
+        self.size, self.command, self.status, self.detail, self.exit_code = size, command, status, detail, exit_code
+        if status == "died":
+            text = f"worker (size {size:g}) died during {command!r} (exit code {exit_code})"
+        else:
+            text = f"worker (size {size:g}) failed in {command!r}:\n{detail}"
+        super().__init__(text)
+
+    @property
+    def last_line(self) -> str:
+        """The worker's last words: the final line of its traceback, or how it died."""
+        lines = [x.strip() for x in self.detail.splitlines() if x.strip()]
+        return lines[-1] if lines else str(self)
+
+
 class BackendUnavailable(RuntimeError):
     """The mechanism cannot run here (no GPU, no MPS daemon, no green-context API); the message says why."""
 
@@ -138,11 +158,10 @@ class ProcessWorker(Worker):
         try:
             status, value = recv_message(self._proc.stdout)
         except EOFError:
-            raise RuntimeError(f"worker (size {self.size:g}) died during {command!r} "
-                               f"(exit code {self._proc.poll()})") from None
+            raise WorkerFailed(self.size, command, "died", exit_code=self._proc.poll()) from None
         self._busy = False
         if status == "error":
-            raise RuntimeError(f"worker (size {self.size:g}) failed in {command!r}:\n{value}")
+            raise WorkerFailed(self.size, command, "error", str(value))
         return value
 
     def submit(self, command: str, **kwargs: Any) -> Pending:

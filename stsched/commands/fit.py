@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import replace
 
 import numpy as np
 
 from stsched.errors import InputError
+
+log = logging.getLogger(__name__)
 
 DEVICE_ALIASES = {"a100": "a100-mps", "v100": "v100-mps", "mig": "a100-mig"}
 
@@ -109,6 +112,10 @@ def run_fit(args) -> int:
             model = with_predictive(model, prof.corun)
     save(model, args.out)
     table = evaluate(model, prof, forms=list(model.coef))
+    thin = thin_surfaces(model)
+    warning = thin_warning(model, thin)
+    if warning:
+        log.warning("%s", warning)
     form = default_form(model) if model.coef else "none"
     carried = default_form(model, carry=True) if model.coef else "none"
     if args.json:
@@ -119,7 +126,8 @@ def run_fit(args) -> int:
                                       "grouping": p.grouping, "n_groups": p.n_groups, "probes": p.probes,
                                       "victim_scale": p.victim_scale, "victim_df": p.victim_df}
                                   for k, p in model.predictive.items()},
-                   "adapted": {k: a.to_dict() for k, a in model.adapted.items()}}, sys.stdout)
+                   "adapted": {k: a.to_dict() for k, a in model.adapted.items()},
+                   "warnings": [warning] if warning else []}, sys.stdout)
         sys.stdout.write("\n")
         return 0
     print(f"fitted {model.dataset} ({model.device}, {model.mechanism}): {len(model.models)} models, "
@@ -135,9 +143,35 @@ def run_fit(args) -> int:
         print(f"  probed {k}: sensitivity {a.sensitivity:.3f} from {a.probes} probe(s)")
     print("in-sample errors (honest splits: experiments/latency_eval.py):")
     for r in table.to_dict(orient="records"):
+        if r["kind"] == "solo" and len(thin) == len(model.surfaces):
+            # every surface reproduces its own points: on so few rows the error is 0 by construction
+            print(f"  {r['kind']:<9} {r['form']:<20} n={r['n']:<5} no judgement (every surface is its own rows)")
+            continue
         print(f"  {r['kind']:<9} {r['form']:<20} n={r['n']:<5} MAPE {r['mape']:.2%}  p90 {r['p90']:.2%}  "
               f"p99 {r['p99']:.2%}")
     return 0
+
+
+def thin_surfaces(model) -> list[tuple[str, int, int]]:
+    """(model, procs, rows) of the solo surfaces fitted on fewer than MIN_PRIOR_ROWS profiled points: such a surface
+    fits no prior (it is its measurements and the extrapolation rules), and its in-sample error, 0 by construction,
+    says nothing (`stsched fit` on one solo row printed 'MAPE 0.00% n=1' without a word)."""
+    from stsched.latency.solo import MIN_PRIOR_ROWS
+
+    return sorted((m, k, len(s.points["latency_ms"])) for (m, k), s in model.surfaces.items()
+                  if len(s.points["latency_ms"]) < MIN_PRIOR_ROWS)
+
+
+def thin_warning(model, thin: list[tuple[str, int, int]]) -> str:
+    """One line naming the thin surfaces ('' if none)."""
+    from stsched.latency.solo import MIN_PRIOR_ROWS
+
+    if not thin:
+        return ""
+    names = ", ".join(f"{m}{'' if k == 1 else f' ({k} procs)'}: {n} row{'s' if n > 1 else ''}" for m, k, n in thin)
+    return (f"{len(thin)} of {len(model.surfaces)} solo surfaces rest on fewer than {MIN_PRIOR_ROWS} profiled points "
+            f"({names}): no prior is fitted, each predicts from its points by the extrapolation rules alone "
+            f"(docs/LATENCY.md), and an in-sample error on them is no judgement; profile more batches and sizes")
 
 
 def _same_units(model, solo, corun, source: str) -> None:

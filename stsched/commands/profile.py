@@ -39,14 +39,16 @@ def add(sub) -> None:
     p.add_argument("--sizes", nargs="+", type=V.positive, required=True,
                    help="partition sizes in the backend's units (threads, percent, SMs; gpu: 100)")
     p.add_argument("--out", required=True, help="output folder (solo.csv, corun.csv, meta.json, samples.json)")
-    p.add_argument("--repeats", type=V.count, default=10, help="timed batches per point (median reported)")
-    p.add_argument("--warmup", type=V.whole(0), default=3, help="untimed batches before timing")
+    p.add_argument("--repeats", type=V.repeats, default=10,
+                   help=f"timed batches per point (median reported; at most {V.MAX_REPEATS:,})")
+    p.add_argument("--warmup", type=V.warmups, default=3,
+                   help=f"untimed batches before timing (at most {V.MAX_REPEATS:,})")
     p.add_argument("--corun", nargs="*", default=[], metavar="A,B",
                    help="co-run size pairs, e.g. 1,1 or 64,64 (two partitions at once)")
     p.add_argument("--corun-models", nargs="+", default=None, help="models for co-runs (default --models)")
     p.add_argument("--corun-batches", nargs="+", type=V.count, default=None, help="batches for co-runs")
-    p.add_argument("--corun-window", type=V.time_limit, default=1.0,
-                   help="seconds both sides run together (> 0, at most a year)")
+    p.add_argument("--corun-window", type=V.real_run, default=1.0,
+                   help="seconds both sides run together (> 0, at most a day)")
     p.add_argument("--corun-plan", default=None, metavar="FILE",
                    help="measure exactly these co-runs (the JSON list of `stsched probe-plan --json`) instead of "
                         "the --corun grid")
@@ -62,12 +64,14 @@ def add(sub) -> None:
     e.add_argument("instance", help="instance JSON file")
     e.add_argument("plan", help="plan JSON file")
     e.add_argument("--backend", required=True, choices=BACKEND_NAMES, help="partition backend to run on")
-    e.add_argument("--duration", type=V.positive, default=10.0, help="arrival window, seconds (default 10)")
+    e.add_argument("--duration", type=V.real_run, default=10.0,
+                   help="arrival window, seconds of real time (> 0, at most a day; default 10)")
     e.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals (>= 0)")
     e.add_argument("--arrivals", default="poisson", help="poisson | gamma:CV | deterministic | trace:NAME")
     e.add_argument("--routing", default="interleave", choices=("interleave", "random"),
                    help="how a service's requests are split over its partitions")
-    e.add_argument("--drain", type=V.nonnegative, default=5.0, help="seconds after the window for queued requests")
+    e.add_argument("--drain", type=V.real_wait, default=5.0,
+                   help="seconds after the window for queued requests (at most a day)")
     e.add_argument("--no-pad", action="store_true", help="run a batch at the number of requests taken")
     e.add_argument("--spin-ms", type=V.nonnegative, default=0.0,
                    help="cpu/mps: an idle worker polls the clock this long before the next arrival instead of "
@@ -100,9 +104,11 @@ def add(sub) -> None:
                    help="layouts in the backend's units, e.g. 64,64 32,96")
     r.add_argument("--models", nargs="+", required=True, help="zoo models, dealt round robin onto the partitions")
     r.add_argument("--batch", type=V.count, default=8, help="batch each tenant runs")
-    r.add_argument("--repeats", type=V.count, default=3, help="switches per layout (the first is reported as cold)")
-    r.add_argument("--warmup", type=V.whole(0), default=2, help="batches run before a tenant counts as ready")
-    r.add_argument("--process-restart", type=V.whole(0), default=0, metavar="N",
+    r.add_argument("--repeats", type=V.repeats, default=3,
+                   help=f"switches per layout (the first is reported as cold; at most {V.MAX_REPEATS:,})")
+    r.add_argument("--warmup", type=V.warmups, default=2,
+                   help=f"batches run before a tenant counts as ready (at most {V.MAX_REPEATS:,})")
+    r.add_argument("--process-restart", type=V.whole(0, V.MAX_REPEATS), default=0, metavar="N",
                    help="also restart every model's process in parallel N times (the MPS analogue)")
     r.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")
     r.add_argument("--no-graphs", action="store_true", help="GPU: run eagerly instead of CUDA graphs")

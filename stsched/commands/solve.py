@@ -8,6 +8,7 @@ when the instance is infeasible, no valid plan came back or the target was not r
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import replace
 
@@ -18,6 +19,8 @@ from stsched.errors import InputError
 from stsched.io import load_instance, save_plan
 from stsched.outputs import output_file
 from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
+
+log = logging.getLogger(__name__)
 
 
 def add(sub) -> None:
@@ -208,6 +211,13 @@ def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) ->
     r = judged.result
     if b.bound is None:
         return judged
+    if judged.valid and r.objective is not None:
+        from stsched.claims import contradicts
+
+        if contradicts(options.objective, b.bound, r.objective):  # a provider's bound is judged, never trusted
+            note = f"{method} bound {b.bound:g} is disproved by the valid plan's {r.objective:g}: dropped"
+            log.warning("%s", note)
+            return replace(judged, result=replace(r, message=(r.message + "; " if r.message else "") + note))
     maxi = options.objective is Objective.MAX_SCALE
     better = r.bound is None or (b.bound < r.bound if maxi else b.bound > r.bound)
     if not better:

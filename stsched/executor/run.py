@@ -33,6 +33,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from stsched.errors import InputError
+from stsched.validate import MAX_REAL_RUN_S, check_real
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation import routing as routing_mod
@@ -72,10 +73,9 @@ class ExecOptions:
     timer_slack_ns: int | None = 1
 
     def __post_init__(self) -> None:
-        if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
-            raise InputError(f"executor: duration must be a finite number > 0, got {self.duration_s!r}")
-        if not self.drain_s >= 0 or not self.lead_s >= 0:
-            raise InputError("executor: drain and lead times must be >= 0")
+        check_real(self.duration_s, "executor: duration", minimum=0.0, strict=True, maximum=MAX_REAL_RUN_S)
+        check_real(self.drain_s, "executor: drain", minimum=0.0, maximum=MAX_REAL_RUN_S)
+        check_real(self.lead_s, "executor: lead", minimum=0.0, maximum=MAX_REAL_RUN_S)
         if not (self.spin_ms >= 0 and math.isfinite(self.spin_ms)):
             raise InputError(f"executor: spin must be a finite number of milliseconds >= 0, got {self.spin_ms!r}")
         if self.timer_slack_ns is not None and (isinstance(self.timer_slack_ns, bool)

@@ -61,10 +61,14 @@ def igniter_log(theta: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.log(np.maximum((k1 * b * b + k2 * b + k3) / (p + k4) + k5, 1e-6))
 
 
+#: a surface on fewer profiled points fits no prior: it is those measurements and the extrapolation rules alone
+MIN_PRIOR_ROWS = 3
+
+
 def fit_prior(kind: str, b: np.ndarray, p: np.ndarray, lat: np.ndarray, capacity: float) -> tuple[float, ...]:
     """Least-squares fit (log space) of a prior to the profiled points; () for no prior."""
     y = np.log(lat)
-    if kind == "none" or len(y) < 3:
+    if kind == "none" or len(y) < MIN_PRIOR_ROWS:
         return ()
     if kind == "roofline":
         f = p / capacity

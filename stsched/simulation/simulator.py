@@ -151,6 +151,25 @@ def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill",
     return out
 
 
+def _tenant_partitions(instance: Instance, plan: Plan) -> list[tuple[int, int, Partition]]:
+    """(GPU index, partition index, partition) of every partition with tenants, each tenant's service and profile
+    entry checked as `partition_timings` checks them (a lookup, not a timing: `run_plan` times only the
+    partitions that get requests, so a plan of 100,000 GPUs given 30 requests costs its 30 requests)."""
+    out = []
+    for gi, gpu in enumerate(plan.gpus):
+        for qi, p in enumerate(gpu.partitions):
+            if not p.tenants:
+                continue
+            for t in p.tenants:
+                if not instance.has_service(t.service):
+                    raise InputError(f"gpus[{gi}].partitions[{qi}]: unknown service {t.service!r}")
+                if instance.entry(t.service, t.batch, p.size, p.procs) is None:
+                    raise InputError(f"gpus[{gi}].partitions[{qi}]: no latency for {t.service!r} at batch "
+                                     f"{t.batch}, size {p.size:g}, {p.procs} procs")
+            out.append((gi, qi, p))
+    return out
+
+
 NOISE_CV_MAX = 1e150  # log1p(CV^2), the log-normal's variance, must be finite
 
 
@@ -171,14 +190,14 @@ def _noise(cv: float, n: int, rng: np.random.Generator) -> np.ndarray | None:
     return rng.lognormal(-sigma2 / 2.0, math.sqrt(sigma2), n)
 
 
-def _segments(arr: np.ndarray, routes: list[tuple[int, int, float]], timings: list[PartitionTiming],
+def _segments(arr: np.ndarray, routes: list[tuple[int, int, float]], slots: list[tuple[int, int, Partition]],
               available: Mapping[int, float] | None, start_s: float, reroute: bool):
     """Time segments of a service's arrivals and the routing weights in force in each: while a partition is
     down (not yet available) it gets no new requests, unless every partition of the service is down."""
     shares = [x[2] for x in routes]
     if not available or not reroute:
         return [(arr, shares)]
-    ready = [max(start_s, available.get(timings[k].gpu, start_s)) for k, _, _ in routes]
+    ready = [max(start_s, available.get(slots[k][0], start_s)) for k, _, _ in routes]
     cuts = sorted({t for t in ready if t > start_s})
     if not cuts:
         return [(arr, shares)]
@@ -214,14 +233,14 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
     index = {n: i for i, n in enumerate(names)}
     for name in arrivals:
         instance.service(name)
-    timings = partition_timings(instance, plan, exec_model)
-    # routing table: service -> [(timing index, tenant index, share)]
+    slots = _tenant_partitions(instance, plan)
+    # routing table: service -> [(slot index, tenant index, share)]
     routes: dict[str, list[tuple[int, int, float]]] = {}
-    for k, pt in enumerate(timings):
-        for j, t in enumerate(pt.part.tenants):
+    for k, (_, _, part) in enumerate(slots):
+        for j, t in enumerate(part.tenants):
             routes.setdefault(t.service, []).append((k, j, t.rate))
-    per_part: list[list[list[np.ndarray]]] = [[[] for _ in pt.part.tenants] for pt in timings]
-    ids: list[list[list[np.ndarray]]] = [[[] for _ in pt.part.tenants] for pt in timings]
+    per_part: dict[int, list[list[np.ndarray]]] = {}  # only the partitions that get requests
+    ids: dict[int, list[list[np.ndarray]]] = {}
     unrouted_svc, unrouted_arr = [], []
     rng_route = np.random.default_rng([seed, 104729])
     for name, arr in arrivals.items():
@@ -233,23 +252,35 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
             unrouted_svc.append(np.full(len(arr), index[name], dtype=np.int32))
             unrouted_arr.append(arr)
             continue
-        for seg, weights in _segments(arr, r, timings, available, start_s, reroute):
+        for seg, weights in _segments(arr, r, slots, available, start_s, reroute):
             which = routing_mod.assign(len(seg), weights, routing, rng_route)
-            for m, (k, j, _) in enumerate(r):
-                part = seg[which == m]
-                if len(part):
-                    per_part[k][j].append(part)
-                    ids[k][j].append(np.full(len(part), index[name], dtype=np.int32))
+            hit = np.bincount(which, minlength=len(r)) if len(r) > 1 else np.array([len(seg)])
+            for m in np.flatnonzero(hit):  # a request goes to few of a big plan's partitions: visit only those
+                k, j, _ = r[m]
+                part = seg if len(r) == 1 else seg[which == m]
+                if k not in per_part:
+                    n_ten = len(slots[k][2].tenants)
+                    per_part[k], ids[k] = [[] for _ in range(n_ten)], [[] for _ in range(n_ten)]
+                per_part[k][j].append(part)
+                ids[k][j].append(np.full(len(part), index[name], dtype=np.int32))
+    # the checker's execution times, only for the GPUs of partitions that got requests (the rest run no batch)
+    timing = {(pt.gpu, pt.partition): pt
+              for pt in partition_timings(instance, plan, exec_model, sorted({slots[k][0] for k in per_part}))}
     parts_out: list[RequestRecords] = []
     use: list[PartitionUse] = []
     free_at: dict[tuple[int, int], float] = {}
-    bar = tqdm(timings, desc="simulate", disable=None if progress else True, leave=False)
-    for k, pt in enumerate(bar):
+    bar = tqdm(slots, desc="simulate", disable=None if progress else True, leave=False)
+    for k, (gi, qi, part) in enumerate(bar):
+        begin = start_s if available is None else max(start_s, available.get(gi, start_s))
+        if k not in per_part:  # no request: no batch, not busy, free when it becomes available
+            free_at[(gi, qi)] = begin
+            use.append(PartitionUse(gi, qi, part.size, part.procs, 0.0))
+            continue
+        pt = timing[(gi, qi)]
         # one array per tenant (a service appears once per partition), sorted because routing keeps order
         arrs = [x[0] if len(x) == 1 else (np.sort(np.concatenate(x)) if x else np.empty(0)) for x in per_part[k]]
         svc = [x[0] if len(x) == 1 else (np.concatenate(x) if x else np.empty(0, dtype=np.int32)) for x in ids[k]]
         n = sum(len(a) for a in arrs)
-        begin = start_s if available is None else max(start_s, available.get(pt.gpu, start_s))
         noise = _noise(noise_cv, n + 1, np.random.default_rng([seed, 7919, pt.gpu, pt.partition]))
         idle = None
         if batch_factors is not None:

@@ -116,9 +116,10 @@ def test_json_with_a_key_twice_or_nested_too_deeply_is_one_line(files, tmp_path,
         st.load_instance(twice)
 
 
-def test_profile_refuses_a_corun_window_beyond_a_year(tmp_path, capsys):
-    """--corun-window 1e9 (a typo for 1.0) started a co-run of 31 years; now capped as time limits are."""
+def test_profile_refuses_a_corun_window_beyond_a_day(tmp_path, capsys):
+    """--corun-window 1e9 (a typo for 1.0) started a co-run of 31 years; capped at a year, now at a day of real
+    time (validate.MAX_REAL_RUN_S, session 13)."""
     code, text = _run(capsys, "profile", "--backend", "cpu", "--models", "resnet-tiny", "--batches", "1", "--sizes",
                       "1", "--corun", "1,1", "--corun-window", "1e9", "--out", str(tmp_path / "p"))
-    assert code == 2 and "--corun-window" in text and "3.1536e+07" in text, text
+    assert code == 2 and "--corun-window" in text and "<= 86400" in text, text
     assert not (tmp_path / "p").exists()
