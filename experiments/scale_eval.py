@@ -202,10 +202,10 @@ def _integrality(point: Mapping[str, object]) -> dict:
     if obj is Objective.MIN_GPUS and opt.objective is not None and b.bound >= opt.objective - 1e-9:
         worth = False  # the rounded LP bound already equals the plan's GPUs: nothing is left to close
     # (a bound is never above an optimum)
-    for rule, strong in rf_variants(point):
+    names = {v: rf_name(*v) for v in rf_variants(point)}  # (rule, strong) -> its column name
+    for (rule, strong), name in names.items():
         rf, rf_cpu, rf_wall = _branched_bound(inst, obj, point, int(point.get("rf_nodes") or 0) if worth else 0,
                                               rule, strong)
-        name = rf_name(rule, strong)
         out.update({f"cg_rf_{name}": rf, f"rf_{name}_cpu_s": rf_cpu, f"rf_{name}_wall_s": rf_wall})
     # a proof of the plan: milp's, or (min-gpus) a bound equal to its GPUs
     bounds = [v for k, v in out.items() if k in ("cg_bound", "cg_bp") or k.startswith("cg_rf_")]
@@ -218,7 +218,7 @@ def _integrality(point: Mapping[str, object]) -> dict:
     if proof and opt.objective is not None:
         total = abs(opt.objective - layout)
         for name, v in [("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound), ("cg_bp", bp)] + [
-                (f"cg_rf_{rf_name(*v)}", out[f"cg_rf_{rf_name(*v)}"]) for v in rf_variants(point)]:
+                (f"cg_rf_{x}", out[f"cg_rf_{x}"]) for x in names.values()]:
             out[f"closed_{name}"] = None if v is None or total < 1e-9 else round(
                 min(1.0, abs(v - layout) / total), 4)
     return out
@@ -381,15 +381,15 @@ def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
 
 
 def integrality(args) -> int:
+    variants = {"bp_rule": "+".join(args.bp_rule), "rf_strong": "+".join(str(k) for k in args.rf_strong)}
     pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
-            "bound_time": args.bound_time, "bp_nodes": args.bp_nodes, "rf_nodes": args.rf_nodes,
-            "bp_rule": "+".join(args.bp_rule), "rf_strong": "+".join(str(k) for k in args.rf_strong),
+            "bound_time": args.bound_time, "bp_nodes": args.bp_nodes, "rf_nodes": args.rf_nodes, **variants,
             "int_engine": args.int_engine or ""}
            for d in args.devices for n in args.int_services for s in args.seeds for o in args.objectives]
     keys = ["device", "services", "seed", "objective"]
     rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
                     filename="integrality.csv", cost=_size)
-    rules = [rf_name(r, k) for r in args.bp_rule for k in args.rf_strong]
+    rules = [rf_name(*v) for v in rf_variants(variants)]  # the rows' own columns (`_integrality`)
     cols = keys + ["milp_status", "proof", "optimum", "layout_lp", "cg_lp", "cg_bound", "cg_bp"] + [
         f"cg_rf_{r}" for r in rules] + ["closed_cg_lp", "closed_cg_bound", "closed_cg_bp"] + [
         f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, replace
 
 from solvers.exact.cg_branch import branch_and_price
+from solvers.exact.cg_pricing import ANCHORS
 from solvers.exact.cg_ryan import RULES, ryan_foster
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
 from solvers.exact.cg_dive import RepriceOptions, reprice_dive
@@ -118,7 +119,7 @@ class CgSolverOptions:
         if not 0 < self.master_share <= 1 or not 0 < self.reprice_share <= 1:
             raise InputError(f"master_share and reprice_share must lie in (0, 1], got {self.master_share}, "
                              f"{self.reprice_share}")
-        if self.anchor not in ("all", "max-scale", "none"):
+        if self.anchor not in ANCHORS:
             raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
@@ -150,9 +151,7 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
         if options.param("clock") not in ("wall", "cpu"):
             raise InputError(f"--param clock={options.param('clock')!r}: expected wall or cpu")
         kw["clock"] = options.param("clock")
-    if options.param("anchor") is not None:
-        if options.param("anchor") not in ("all", "max-scale", "none"):
-            raise InputError(f"--param anchor={options.param('anchor')!r}: expected all, max-scale or none")
+    if options.param("anchor") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["anchor"] = options.param("anchor")
     return CgOptions(**kw)
 

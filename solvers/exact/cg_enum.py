@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.exact.patterns import Config, _Timer, enumerate_configs
+from solvers.exact.patterns import Config, _Timer, coverage, enumerate_configs
 from stsched.problem import Instance
 
 LIMIT = 200_000  # configurations listed at most (raw, before pruning); past it: the MILP pricing
@@ -60,10 +60,10 @@ class EnumPricer:
             cover = np.zeros((len(cs), n))
             member = np.zeros((len(cs), n), dtype=bool)
             for i, c in enumerate(cs):
-                for (s, _), cap in zip(c.tenants, c.cap):
+                for s, _ in c.tenants:
                     member[i, s] = True
-                    if rates[s] > 0:
-                        cover[i, s] += min(cap, clip * rates[s]) / rates[s]
+                for s, a in coverage(c, rates, clip).items():
+                    cover[i, s] = a
             tables[p] = SizeTable(p, tuple(cs), cover, member)
         return cls(tables)
 

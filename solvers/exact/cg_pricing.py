@@ -19,6 +19,7 @@ from solvers.exact.patterns import Config, _memory_ok, _Timer, shared_config, te
 from stsched.problem import Instance
 
 TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
+ANCHORS = ("all", "max-scale", "none")  # the values of `CgOptions.anchor`
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,19 @@ class _SoloTimer(_Timer):
         if key not in self._cache:
             self._cache[key] = self.instance.solo_ms(service, batch, size, procs)
         return self._cache[key]
+
+
+def mem_cap(instance: Instance, size: float) -> float:
+    """The largest memory (MB) of a tenant set that the memory rule accepts on a partition of `size` (inf: any),
+    from below."""
+    ok = _memory_ok  # the same rule as a configuration's
+    lo, hi = 0.0, instance.device.memory_mb * 2 + 1.0
+    if ok(instance, size, hi):
+        return math.inf
+    for _ in range(40):  # the largest memory that fits (bisection on the rule itself)
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ok(instance, size, mid) else (lo, mid)
+    return lo
 
 
 class Pricer:
@@ -232,14 +246,7 @@ class Pricer:
                          for (s, _), cap in zip(c.tenants, c.cap) if self.rates[s] > 0))
 
     def _mem_cap(self, size: float) -> float:
-        ok = _memory_ok  # the same rule as a configuration's
-        lo, hi = 0.0, self.instance.device.memory_mb * 2 + 1.0
-        if ok(self.instance, size, hi):
-            return math.inf
-        for _ in range(40):  # the largest memory that fits (bisection on the rule itself)
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if ok(self.instance, size, mid) else (lo, mid)
-        return lo
+        return mem_cap(self.instance, size)
 
     def upper(self, sd: _SizeData, pi: np.ndarray, mu: float = 0.0, exact: bool = True
               ) -> tuple[float, list[tuple[float, Config]]]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from solvers.exact.cg_common import layout_weights, pricing_setup
-from solvers.exact.cg_enum import EnumPricer
+from solvers.exact.cg_enum import LIMIT, EnumPricer
 from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
 from solvers.exact.cg_ryan_milp import Feature, Row, allowed, feature_value, price_sets, price_singles
 from solvers.exact.colgen import CgBound, _clock, _key, _Master, column_generation
@@ -50,7 +50,7 @@ from stsched.registry import Objective
 log = logging.getLogger(__name__)
 
 FRAC = 1e-6  # a count within this of a whole number is whole
-ENUM_LIMIT = 200_000  # configurations listed for the pricing by enumeration at most (0: always the MILP pricing)
+ENUM_LIMIT = LIMIT  # configurations listed for the pricing by enumeration at most (0: always the MILP pricing)
 RULES = {"pairs": ("pair", "usage", "service"), "usage": ("usage", "pair", "service"),
          "service": ("service", "usage", "pair")}  # the feature kinds a rule branches on, in its order
 
@@ -190,9 +190,7 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
         if lp is None:
             break
         value, dual, mu = lp
-        pi = np.zeros(len(ctx.rates))
-        for s, r in master.row_serv.items():
-            pi[s] = max(0.0, float(dual[r]))
+        pi = master.service_duals(dual, len(ctx.rates))
         sig = {}
         for f, lo, hi in rows:
             if f in master.row_feat:
@@ -213,8 +211,7 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
             singles = price_singles(sd, pi, sig, ctx.rates, ctx.clip, rows)
             top = max((v for v, _ in singles), default=-math.inf)
             left = ctx.deadline - ctx.clock()
-            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05),
-                                   pricer=ctx.pricer)
+            v_sets, c = price_sets(ctx.instance, sd, pi, sig, ctx.rates, ctx.clip, rows, time_limit=max(left, 0.05))
             ub[p] = max(top, v_sets)
             new += [c for v, c in sorted(singles, key=lambda x: -x[0])[:5] if v > thr]
             if c is not None:
@@ -270,12 +267,6 @@ def fractional(node: Node, rule: str, k: int = 1) -> list[tuple[Feature, float]]
         if len(out) >= k:
             break
     return out
-
-
-def pick(node: Node, rule: str) -> tuple[Feature, float] | None:
-    """The branching feature of a node by fractionality: in the rule's order of kinds, its most fractional count."""
-    got = fractional(node, rule, 1)
-    return got[0] if got else None
 
 
 def _merge(rows: tuple[Row, ...], f: Feature, lo: float, hi: float) -> tuple[Row, ...]:
@@ -360,7 +351,7 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
         return BranchBound(objective, root_bound, root, 0, 0, False, time.perf_counter() - t0, (("root", root_bound),))
     ctx = context(instance, objective, opts, root, enum_limit, deadline)
     top = solve_node(ctx, (), root.configs, root.bound)
-    nodes, tie = 1, 1
+    tie = 1
     sign = -1.0 if maxi else 1.0
     heap: list[tuple[float, int, Node]] = [(sign * top.bound, 0, top)]
     trail = [("root", whole(top.bound))]
@@ -409,4 +400,4 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
 
 
 __all__ = ["ENUM_LIMIT", "Feature", "Node", "RULES", "allowed", "context", "feature_value", "fractional", "lagrange",
-           "pick", "price_sets", "price_singles", "ryan_foster", "solve_node"]
+           "price_sets", "price_singles", "ryan_foster", "solve_node"]

@@ -11,7 +11,7 @@ matrix built sparse): a binary per operating point (service, batch) of the size,
 two tenants; the duty d = sum of the chosen times enters through t = 1/d and q_i = z_i t (exact for binary z:
 q_i <= t, q_i <= T z_i, q_i >= t - T (1 - z_i), sum_i e_i q_i = 1), a tenant's value is min(w_i q_i, u_i z_i)
 (pi_s min(1000 credit(b) / d, clip r_s) / r_s, as the master's coverage), its latency d + e_i <= budget (big-M on
-z_i), the memory of the set (colgen's `Pricer._mem_cap`, widened), forbidden pairs z_s + z_t <= 1, and a pair's
+z_i), the memory of the set (cg_pricing's `mem_cap`, widened), forbidden pairs z_s + z_t <= 1, and a pair's
 indicator (<= both, or >= their sum - 1, by the sign of its dual).  One-tenant configurations (every batch and
 process count, either throughput rule) are enumerated (`price_singles`).  The MILP's dual bound is the proven V_p;
 the sets it finds are columns (the greedy of solvers.exact.cg_pricing proposes more, filtered).
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.exact.cg_pricing import CgOptions, Pricer, _SizeData
+from solvers.exact.cg_pricing import _SizeData, mem_cap
 from solvers.exact.patterns import Config, coverage, shared_config
 from stsched.problem import Instance
 
@@ -80,14 +80,11 @@ def price_singles(sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rate
 
 
 def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feature, float], rates: np.ndarray,
-               clip: float, rows: tuple[Row, ...], time_limit: float = 60.0, pricer: Pricer | None = None
-               ) -> tuple[float, Config | None]:
+               clip: float, rows: tuple[Row, ...], time_limit: float = 60.0) -> tuple[float, Config | None]:
     """The exact pricing of tenant sets (two tenants or more, one process) of size sd.size: (a proven upper bound on
     every such configuration's value pi . a + sigma . h under the rows, the best configuration found or None).  See
-    the module docstring for the model.  `pricer`: colgen's (its memory cap per size), else one is made."""
-    if pricer is None:
-        pricer = Pricer(instance, {}, rates, clip, CgOptions())
-    cap_mem = pricer._mem_cap(sd.size)  # the largest set memory the rule accepts, from below (bisection) ...
+    the module docstring for the model."""
+    cap_mem = mem_cap(instance, sd.size)  # the largest set memory the rule accepts, from below (bisection) ...
     cap_mem = cap_mem * (1 + 1e-9) + 1e-6 if math.isfinite(cap_mem) else cap_mem  # ... widened: the MILP may only
     # admit more sets than the rule, which keeps its bound valid
     ctx = instance.device.context_mb

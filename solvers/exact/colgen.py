@@ -56,7 +56,7 @@ import numpy as np
 
 from solvers.exact.cg_box import BoxStep
 from solvers.exact.cg_common import layout_weights, pricing_setup
-from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
+from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
@@ -158,6 +158,14 @@ class _Master:
         idx = [self.row_size[c.size]] + [self.row_serv[s] for s in cov]
         self._add(0.0, idx, [1.0] + list(cov.values()))
 
+    def service_duals(self, dual: np.ndarray, n: int) -> np.ndarray:
+        """The coverage duals pi >= 0 per service (n: the instance's services; 0 for those without a row) read out of
+        the master's row duals `dual`."""
+        pi = np.zeros(n)
+        for s, row in self.row_serv.items():
+            pi[s] = max(0.0, float(dual[row]))
+        return pi
+
     def solve(self) -> tuple[float, np.ndarray, dict[float, float]] | None:
         self.h.run()
         if self.h.getModelStatus() != self.h.getModelStatus().__class__.kOptimal:
@@ -245,10 +253,7 @@ def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: l
     if out is None:  # min-gpus: some service has no configuration at all (caught before by `unservable`)
         return (math.inf if objective is Objective.MIN_GPUS else 0.0), None, None
     value, dual, mu = out
-    pi = np.zeros(len(instance.services))
-    for s, row in master.row_serv.items():
-        pi[s] = max(0.0, float(dual[row]))
-    return value, pi, mu
+    return value, master.service_duals(dual, len(instance.services)), mu
 
 
 def column_generation(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(),
@@ -262,7 +267,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     t0 = time.perf_counter()
     clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
-    if opts.anchor not in ("all", "max-scale", "none"):
+    if opts.anchor not in ANCHORS:
         raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     bad = unservable(instance, objective)
     if bad:
@@ -352,9 +357,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         if lp is None:
             raise RuntimeError("the restricted master LP did not solve to optimality")
         value, dual, mu = lp
-        pi = np.zeros(len(rates))
-        for s, row in master.row_serv.items():
-            pi[s] = max(0.0, float(dual[row]))
+        pi = master.service_duals(dual, len(rates))
         if closed(value):
             converged = True
             history.append((rounds, value, None))
@@ -372,9 +375,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             boxed = box.used(master)
             box.off(master)
             if st is not None:
-                pi_b = np.zeros(len(rates))
-                for s, row in master.row_serv.items():
-                    pi_b[s] = max(0.0, float(st[1][row]))
+                pi_b = master.service_duals(st[1], len(rates))
                 mu_b = st[2]
         stab = center is not None and priced and (a > 0 or box is not None)  # price a stabilised point
         new: list[Config] = []

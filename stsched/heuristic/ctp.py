@@ -50,17 +50,7 @@ def _saturated(ctx: Context, rem: np.ndarray, knees: list[float], whole_groups: 
         m = groups.get(j, 0)
         if m and n >= m and ctx.cap1[i, -1] >= m * cap:
             parts += _fill(ctx, i, len(ctx.sizes) - 1, ctx.cap1[i, -1], rem)
-            n = int(rem[i] / cap * (1 + 1e-12))
-            if n <= 0:
-                continue
-        part = _single(ctx, i, ctx.sizes[j], cap)
-        if part is None:
-            continue
-        for k in range(n):
-            if k % 1024 == 0:
-                ctx.tick()
-            parts.append(WPart(part.size, part.procs, [[i, cap]], fit=part.fit))
-        rem[i] = max(0.0, rem[i] - n * cap)
+        parts += _fill(ctx, i, j, cap, rem)
     return parts
 
 
@@ -83,13 +73,19 @@ def _idle_groups(ctx: Context) -> dict[int, int]:
 
 
 def _fill(ctx: Context, i: int, j: int, cap: float, rem: np.ndarray) -> list[WPart]:
-    """Service i's saturated partitions of size index j (capacity `cap` each) while rem[i] fills them."""
+    """Service i's saturated partitions of size index j (capacity `cap` each) while rem[i] fills them (rem[i] keeps
+    what is left)."""
     n = int(rem[i] / cap * (1 + 1e-12))
     part = _single(ctx, i, ctx.sizes[j], cap) if n > 0 else None
     if part is None:
         return []
+    parts = []
+    for k in range(n):
+        if k % 1024 == 0:
+            ctx.tick()
+        parts.append(WPart(part.size, part.procs, [[i, cap]], fit=part.fit))
     rem[i] = max(0.0, rem[i] - n * cap)
-    return [WPart(part.size, part.procs, [[i, cap]], fit=part.fit) for _ in range(n)]
+    return parts
 
 
 def _smallest_alone(ctx: Context, i: int, rate: float) -> WPart | None:
