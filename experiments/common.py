@@ -112,14 +112,14 @@ def current_runner() -> Runner:
 
 
 def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: str | None = None,
-               grid: bool = True, rows: bool = True) -> argparse.Namespace:
+               grid: bool = True) -> argparse.Namespace:
     """The one argument block every study shares, added to its parser: `--quick`, `--fresh`, `--plot-only`,
     `--runner local|ray`, `--jobs N`, `--address ADDR`, `--threads N`, `--out DIR`; parses the arguments (a bad
     one: one line on stderr, exit 2, as every stsched command; argparse printed its usage first), sets up
     logging and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give the defaults).
-    A study that runs no grid (`grid=False`) refuses --runner ray, --jobs and --address, one that keeps no rows
-    (`rows=False`) --plot-only and --fresh: they would be ignored (`stsched experiment sim_memory --plot-only` ran
-    the whole measurement).  `--runner ray` without Ray installed is refused before any point runs."""
+    A study that runs no grid of points and keeps no rows (`grid=False`) refuses --runner ray, --jobs, --address,
+    --plot-only and --fresh: they would be ignored (`stsched experiment sim_memory --plot-only` ran the whole
+    measurement).  `--runner ray` without Ray installed is refused before any point runs (`Runner`)."""
     g = ap.add_argument_group("shared by every study (stsched experiment)")
     g.add_argument("--quick", action="store_true", help=quick or "a reduced grid, same code path (minutes)")
     g.add_argument("--fresh", action="store_true", help="discard earlier rows and recompute them")
@@ -137,16 +137,11 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     if args.plot_only and args.fresh:  # --fresh would be ignored: nothing is run, the old rows are plotted
         ap.error("--plot-only redraws the rows an earlier run wrote; --fresh (discard them) contradicts it")
     ignored = ([] if grid else [f for f, on in (("--runner ray", args.runner != "local"), ("--jobs", args.jobs != 1),
-                                                   ("--address", bool(args.address))) if on])
-    ignored += [] if rows else [f for f, on in (("--plot-only", args.plot_only), ("--fresh", args.fresh)) if on]
+                                                   ("--address", bool(args.address)), ("--plot-only", args.plot_only),
+                                                   ("--fresh", args.fresh)) if on])
     if ignored:
-        why = " and ".join(w for w, on in (("runs no grid of points", not grid), ("keeps no rows", not rows)) if on)
-        ap.error(f"{', '.join(ignored)}: this study {why}: {'they' if len(ignored) > 1 else 'it'} would be ignored")
-    if args.runner == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError as e:
-            ap.error(f"--runner ray needs Ray, which does not import here ({e}): pip install -e '.[ray]'")
+        ap.error(f"{', '.join(ignored)}: this study runs no grid of points and keeps no rows: "
+                 f"{'they' if len(ignored) > 1 else 'it'} would be ignored")
     from stsched.outputs import output_folder
 
     # the results root checked before any point runs (an unwritable --out was an OSError traceback, exit 1)

@@ -52,6 +52,12 @@ class Runner:
             raise ValueError(f"--jobs and --threads must be >= 1, got {self.jobs} and {self.threads}")
         if self.address and self.kind != "ray":
             raise ValueError("--address needs --runner ray")
+        if self.kind == "ray":  # refused before any point runs; only imported here, Ray starts in `init_ray`
+            try:
+                import ray  # noqa: F401
+            except ImportError as e:
+                raise ValueError(f"--runner ray needs Ray, which does not import here ({e}): "
+                                 "pip install -e '.[ray]'") from None
 
     def describe(self) -> str:
         where = f", address {self.address}" if self.address else ""

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", action="store_true",
                     help="also rows that write the records to CSV (event and streaming simulators)")
-    args = study_args(ap, argv, quick="0.6 M requests only", grid=False, rows=False)
+    args = study_args(ap, argv, quick="0.6 M requests only", grid=False)
     durations = (20_000.0,) if args.quick else (20_000.0, 60_000.0)
     rows = [_spawned(_measure, d) for d in durations]
     print(markdown_table(rows, ["duration_s", "requests", "bytes_per_request"]))

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--services", type=count, default=12)
     ap.add_argument("--seed", type=seed_arg, default=4)
     ap.add_argument("--duration", type=V.positive, default=120.0, help="seconds of Poisson arrivals (default 120)")
-    args = study_args(ap, argv, quick="12 services, 30 s", grid=False, rows=False)
+    args = study_args(ap, argv, quick="12 services, 30 s", grid=False)
     rows = tenant_rows(12 if args.quick else args.services, args.seed, 30.0 if args.quick else args.duration)
     keys = list(rows[0])
     out = results_dir("tenant_margin") / "rows.csv"

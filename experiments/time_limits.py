@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--time-limit", type=V.time_limit, default=5.0, help="time limit per solve, seconds (default 5)")
     ap.add_argument("--solvers", nargs="+", default=None, help="solvers (default: every registered one but aliases)")
-    args = study_args(ap, argv, quick="heuristic, gpulet and brute at 2 s", grid=False, rows=False)
+    args = study_args(ap, argv, quick="heuristic, gpulet and brute at 2 s", grid=False)
     names = args.solvers or [n for n, info in available_solvers().items() if not info.alias_of]
     limit = args.time_limit
     if args.quick:

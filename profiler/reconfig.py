@@ -73,10 +73,10 @@ class SwitchSpec:
             raise InputError("reconfiguration cost: give at least one layout of at least one partition")
         if not self.models:
             raise InputError("reconfiguration cost: give at least one model")
-        if self.batch < 1 or self.repeats < 1 or self.warmup < 0:
-            raise InputError("reconfiguration cost: batch and repeats must be >= 1, warmup >= 0")
-        check_int(self.repeats, "reconfiguration cost: repeats", maximum=MAX_REPEATS)
-        check_int(self.warmup, "reconfiguration cost: warmup", maximum=MAX_REPEATS)
+        if self.batch < 1:
+            raise InputError("reconfiguration cost: batch must be >= 1")
+        check_int(self.repeats, "reconfiguration cost: repeats", minimum=1, maximum=MAX_REPEATS)
+        check_int(self.warmup, "reconfiguration cost: warmup", minimum=0, maximum=MAX_REPEATS)
 
 
 def tenants_for(layout: Sequence[float], models: Sequence[str]) -> list[list[str]]:

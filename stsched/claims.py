@@ -23,16 +23,16 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from stsched.checker import Report
-from stsched.errors import SolverFailed
+from stsched.checker import REL_TOL, Report
+from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, raise_noted_interrupt,
+                            reraise_interrupt)
 from stsched.plan import Plan
 from stsched.problem import Instance
 
 log = logging.getLogger(__name__)
 
-REL_TOL = 1e-6  # the checker's tolerance
 OVERRUN_SHARE, OVERRUN_S = 0.10, 1.0  # every solver stops within 10 % + 1 s of its time limit (SolveOptions)
 
 
@@ -42,6 +42,23 @@ def failed(name: str, error: BaseException) -> SolverFailed:
     text = str(error).strip().splitlines()
     return SolverFailed(f"solver {name!r} failed: {type(error).__name__}"
                         + (f": {text[0][:300]}" if text else "") + " (a fault of the solver; -vv shows its traceback)")
+
+
+T = TypeVar("T")
+
+
+def guarded(name: str, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` of solver or bound provider `name`: bad input, infeasibility and SolverFailed pass through;
+    any other error is the solver's fault, one line (`failed`), or the interrupt it came of."""
+    signals = interrupts()
+    try:
+        return call(*args)
+    except (InputError, InfeasibleError, SolverFailed):
+        raise
+    except Exception as e:  # noqa: BLE001 - a solver's fault, ours or a plugin's: one line, not a traceback
+        reraise_interrupt(e)
+        raise_noted_interrupt(signals, e)  # an engine that died of the interrupt (PuLP: 'HiGHS: Not Available')
+        raise failed(name, e) from e
 
 
 def check_shape(name: str, result: Any) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable, Mapping
 
-from stsched.errors import InputError
+from stsched.errors import InputError, name_key
 from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
 
 
@@ -248,8 +248,6 @@ class LatencyTable:
 
 def _distinct(instance: str, what: str, name: str, seen: dict[str, str]) -> None:
     """Refuse a name that reads as an earlier one (`stsched.errors.name_key`: case, Unicode form, spaces)."""
-    from stsched.errors import name_key
-
     key = name_key(name)
     if key in seen:
         both = f"{seen[key]!a} and {name!a}" if not (seen[key] + name).isascii() else f"{seen[key]!r} and {name!r}"

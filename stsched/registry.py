@@ -15,8 +15,7 @@ from enum import Enum
 from typing import Any, Callable, Protocol, get_type_hints
 
 from stsched.checker import Report, check
-from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, raise_noted_interrupt,
-                            reraise_interrupt)
+from stsched.errors import InputError, SolverFailed, reraise_interrupt
 from stsched.plan import Plan
 from stsched.problem import Instance
 
@@ -410,18 +409,10 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     reason = info.supports(instance, options.objective)
     if reason:
         raise InputError(reason)
-    from stsched.claims import check_shape, failed, judge_result
+    from stsched.claims import check_shape, guarded, judge_result
 
     t0 = time.perf_counter()
-    signals = interrupts()
-    try:
-        result = solver.solve(instance, options)
-    except (InputError, InfeasibleError, SolverFailed):
-        raise
-    except Exception as e:  # noqa: BLE001 - a solver's fault, ours or a plugin's: one line, not a traceback
-        reraise_interrupt(e)
-        raise_noted_interrupt(signals, e)  # an engine that died of the interrupt (PuLP: 'HiGHS: Not Available')
-        raise failed(name, e) from e
+    result = guarded(name, solver.solve, instance, options)
     wall = time.perf_counter() - t0
     check_shape(name, result)
     result = replace(result, solver=name, wall_s=wall)
@@ -516,18 +507,10 @@ def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOption
     check_bound_provider(name, options.objective)
     solver = get_solver(name)
     REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
-    from stsched.claims import failed
+    from stsched.claims import guarded
 
     t0 = time.perf_counter()
-    signals = interrupts()
-    try:
-        res = solver.bound(instance, options)
-    except (InputError, InfeasibleError, SolverFailed):
-        raise
-    except Exception as e:  # noqa: BLE001 - as run_solver: one line naming the provider, or the interrupt
-        reraise_interrupt(e)
-        raise_noted_interrupt(signals, e)
-        raise failed(name, e) from e
+    res = guarded(name, solver.bound, instance, options)
     if not isinstance(res, BoundResult):
         raise SolverFailed(f"bound provider {name!r} returned {type(res).__name__}, not a BoundResult")
     if instance.margin.late_share and not REGISTRY[name].tenant_credit and res.bound is not None:

@@ -23,7 +23,6 @@ never decides anything about the plan.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -76,8 +75,7 @@ class ExecOptions:
         check_real(self.duration_s, "executor: duration", minimum=0.0, strict=True, maximum=MAX_REAL_RUN_S)
         check_real(self.drain_s, "executor: drain", minimum=0.0, maximum=MAX_REAL_RUN_S)
         check_real(self.lead_s, "executor: lead", minimum=0.0, maximum=MAX_REAL_RUN_S)
-        if not (self.spin_ms >= 0 and math.isfinite(self.spin_ms)):
-            raise InputError(f"executor: spin must be a finite number of milliseconds >= 0, got {self.spin_ms!r}")
+        check_real(self.spin_ms, "executor: spin (ms)", minimum=0.0)
         if self.timer_slack_ns is not None and (isinstance(self.timer_slack_ns, bool)
                                                  or not isinstance(self.timer_slack_ns, int)
                                                  or self.timer_slack_ns < 1):

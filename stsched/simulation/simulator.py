@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stsched.errors import InputError
-from stsched.plan import Partition, Plan
+from stsched.plan import Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.simulation import routing as routing_mod
 from stsched.simulation.arrivals import ArrivalSpec, generate
@@ -127,10 +127,21 @@ def fill_times(instance: Instance, service: str, batch: int, size: float, procs:
     return tuple(out)
 
 
+def _check_tenant(instance: Instance, gi: int, qi: int, p: Partition, t: Tenant) -> None:
+    """A tenant's service is the instance's and its profile has an entry at the tenant's batch and the
+    partition's size and processes (a lookup, not a timing), else InputError."""
+    if not instance.has_service(t.service):
+        raise InputError(f"gpus[{gi}].partitions[{qi}]: unknown service {t.service!r}")
+    if instance.entry(t.service, t.batch, p.size, p.procs) is None:
+        raise InputError(f"gpus[{gi}].partitions[{qi}]: no latency for {t.service!r} at batch "
+                         f"{t.batch}, size {p.size:g}, {p.procs} procs")
+
+
 def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill",
-                      gpus: Sequence[int] | None = None) -> list[PartitionTiming]:
+                      gpus: Sequence[int] | None = None, *, check: bool = True) -> list[PartitionTiming]:
     """Execution times (s) of every tenant of every partition with tenants, as the checker computes them (full
-    batch), by batch fill; `gpus`: only those GPUs (indices into `plan.gpus`; a GPU's times depend on it alone)."""
+    batch), by batch fill; `gpus`: only those GPUs (indices into `plan.gpus`; a GPU's times depend on it alone).
+    `check=False`: every tenant was checked already (`_tenant_partitions`)."""
     out = []
     for gi in (range(len(plan.gpus)) if gpus is None else gpus):
         gpu = plan.gpus[gi]
@@ -140,11 +151,8 @@ def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill",
                 continue
             exec_s = []
             for t, tt in zip(p.tenants, times):
-                if not instance.has_service(t.service):
-                    raise InputError(f"gpus[{gi}].partitions[{qi}]: unknown service {t.service!r}")
-                if tt.exec_ms is None:
-                    raise InputError(f"gpus[{gi}].partitions[{qi}]: no latency for {t.service!r} at batch "
-                                     f"{t.batch}, size {p.size:g}, {p.procs} procs")
+                if check:
+                    _check_tenant(instance, gi, qi, p, t)
                 exec_s.append(fill_times(instance, t.service, t.batch, p.size, p.procs, tt.exec_ms / 1000.0,
                                          exec_model))
             out.append(PartitionTiming(gi, qi, p, tuple(exec_s)))
@@ -152,20 +160,17 @@ def partition_timings(instance: Instance, plan: Plan, exec_model: str = "fill",
 
 
 def _tenant_partitions(instance: Instance, plan: Plan) -> list[tuple[int, int, Partition]]:
-    """(GPU index, partition index, partition) of every partition with tenants, each tenant's service and profile
-    entry checked as `partition_timings` checks them (a lookup, not a timing: `run_plan` times only the
-    partitions that get requests, so a plan of 100,000 GPUs given 30 requests costs its 30 requests)."""
+    """(GPU index, partition index, partition) of every partition with tenants, each tenant checked by
+    `_check_tenant` (a lookup, not a timing: `run_plan` times only the partitions that get requests, so a plan of
+    100,000 GPUs given 30 requests costs its 30 requests); every tenant, of GPUs with requests or not, so that a
+    refusal does not depend on where requests land."""
     out = []
     for gi, gpu in enumerate(plan.gpus):
         for qi, p in enumerate(gpu.partitions):
             if not p.tenants:
                 continue
             for t in p.tenants:
-                if not instance.has_service(t.service):
-                    raise InputError(f"gpus[{gi}].partitions[{qi}]: unknown service {t.service!r}")
-                if instance.entry(t.service, t.batch, p.size, p.procs) is None:
-                    raise InputError(f"gpus[{gi}].partitions[{qi}]: no latency for {t.service!r} at batch "
-                                     f"{t.batch}, size {p.size:g}, {p.procs} procs")
+                _check_tenant(instance, gi, qi, p, t)
             out.append((gi, qi, p))
     return out
 
@@ -265,7 +270,8 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
                 ids[k][j].append(np.full(len(part), index[name], dtype=np.int32))
     # the checker's execution times, only for the GPUs of partitions that got requests (the rest run no batch)
     timing = {(pt.gpu, pt.partition): pt
-              for pt in partition_timings(instance, plan, exec_model, sorted({slots[k][0] for k in per_part}))}
+              for pt in partition_timings(instance, plan, exec_model, sorted({slots[k][0] for k in per_part}),
+                                     check=False)}  # every tenant checked by `_tenant_partitions`
     parts_out: list[RequestRecords] = []
     use: list[PartitionUse] = []
     free_at: dict[tuple[int, int], float] = {}
