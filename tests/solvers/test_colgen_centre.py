@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.solvers.test_exact_properties import SETTINGS, instances
@@ -19,11 +19,14 @@ from stsched.scenarios import random_instance
 
 VARIANTS = [dict(anchor="all"), dict(anchor="all", auto_smoothing=True), dict(anchor="none"), dict(box=0.05),
             dict(box=0.2, smoothing=0.0)]
+# every point a round may price: the variants above, the automatic Wentges weight with the default centre, and a
+# refinement budget that runs out and doubles (test_cg_stabilise: the budget's own test)
+POINTS = VARIANTS + [dict(auto_smoothing=True), dict(refine=2, max_refine=64)]
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=30)  # three earlier tests of 10 examples each, now one over the variants
 @given(inst=instances(), objective=st.sampled_from([Objective.MIN_GPUS, Objective.MAX_SCALE]),
-       variant=st.sampled_from(VARIANTS))
+       variant=st.sampled_from(POINTS))
 def test_every_round_bound_is_valid_whatever_point_is_priced(inst, objective, variant):
     known = run_solver("brute", inst, SolveOptions(objective=objective, time_limit_s=10)).result
     assume(known.status is Status.OPTIMAL)
