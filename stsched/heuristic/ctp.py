@@ -21,6 +21,7 @@ from stsched.bounds import max_count
 from stsched.heuristic.construct import _single
 from stsched.heuristic.fit import EPS, fit_partition, headroom
 from stsched.heuristic.index import FirstFit
+from stsched.heuristic.mix import applies as mix_applies, mix_and_place
 from stsched.heuristic.model import Context
 from stsched.heuristic.parallel import map_pieces, worker_count
 from stsched.heuristic.residual import repack
@@ -227,6 +228,10 @@ def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
     leaving slices that no legal layout can use where another partition can still complete the GPU
     (`slots.place_mig`)."""
     if ctx.mig and all(p.start is None for p in parts):
+        if ctx.opts.at_scale(len(ctx.names)) and mix_applies(ctx):
+            gpus = mix_and_place(ctx, parts)
+            if gpus is not None:
+                return gpus
         return place_mig(ctx, parts)
     gpus: list[WGpu] = []
     free = FirstFit(tol=1e-6 * ctx.capacity)  # skips only GPUs whose sizes leave no room (can_add's first test)
