@@ -8,27 +8,29 @@ random A100 MIG services (seed 9) its plan left 30 slices of 93 GPUs idle (24 GP
 layouts and served saturated loads with (4g, 3g) GPUs (docs/RESULTS.md, "The heuristic at scale", part 7).
 
 `mix_and_place` re-cuts, after the residual step, every service's single-tenant load (what its partitions that
-serve it alone carry: the saturated knee partitions and a residual load served alone) into partitions, lets every
-shared partition change its size, and chooses the layouts, all together:
+serve it alone carry: the saturated knee partitions and a residual load served alone) into partitions and chooses
+the layouts together with them; the shared partitions (two tenants or more) keep their sizes (letting them take any
+size at which their tenants fit was tried: on 256 and 1,024 services, seeds 7-9, no shared partition changed size,
+and the fixed points cost a third of the step):
 
 - patterns: per service, multisets of sizes whose best single-tenant capacities (`Context.cap1`) cover its load:
   q knee partitions, q from q0 - `PATTERN_DROP` to q0 (q0: how many its load saturates), and a tail of at most
   `PATTERN_TAIL` partitions of any size covering the rest, minimal (no partition of the tail can be left out);
   multisets that use at least as many slots of every size as another are dropped; the multiset the service has now
-  is always one of them.  A shared partition's patterns: one partition of each size at which its tenants fit (the
-  exact fixed point, `fit.fit_partition`).
-- the pattern LP: one pattern per service and per shared partition (convexity rows), and how many GPUs take each
-  maximal legal layout (`Context.layouts`), such that every size has at least as many slots as partitions (one row
-  per size: a slot of a legal layout holds a partition of its size, and dropping partitions from a legal layout
-  leaves it legal, so the counts are exact); minimise the GPUs, then (weight `SLICE_WEIGHT`) the slices used.
-  A basic solution has at most one fractional service or shared partition per size row.
-- rounding: those the LP gives one pattern keep it; the others and the layout counts are an integer program
+  is always one of them.
+- the pattern LP: one pattern per service (convexity rows), and how many GPUs take each maximal legal layout
+  (`Context.layouts`), such that every size has at least as many slots as partitions, the shared ones included
+  (one row per size: a slot of a legal layout holds a partition of its size, and dropping partitions from a legal
+  layout leaves it legal, so the counts are exact); minimise the GPUs, then (weight `SLICE_WEIGHT`) the slices
+  used.  A basic solution leaves at most one service between patterns per size row.
+- rounding: the services the LP gives one pattern keep it; the others and the layout counts are an integer program
   (HiGHS, at most `ROUND_NODES` branch-and-bound nodes: a work limit, so the plan does not depend on the machine).
-- the plan: a service's load is split over its pattern's partitions in proportion to their capacities (each then
-  runs below its best point and `construct._single` takes the fewest processes that serve it); every GPU of each
-  layout takes one partition per slot while partitions of that size are left.  The partitions as they were,
-  packed by the same layout counts (the integer program alone), are the fallback: the fewer GPUs win, so the step
-  never needs more GPUs than the layout counts of the partitions it was given.
+- the plan: a service whose pattern changed has its load split over the pattern's partitions in proportion to
+  their capacities (each then runs at or below its best point, and `construct._single` takes the fewest processes
+  that serve it); the others keep their partitions; every GPU of each layout takes one partition per slot while
+  partitions of that size are left.  The partitions as they were, packed by their own fewest layout counts (the
+  integer program alone), are the fallback: the fewer GPUs win, so the step never needs more GPUs than the
+  partitions it was given need on legal layouts (at most what first fit decreasing, `slots.place_mig`, needs).
 
 Only on MIG and without interference (a partition's operating point does not depend on its neighbours, so the
 partitions can be chosen before the GPUs); elsewhere, or where any step fails, the caller packs as before
@@ -46,7 +48,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from stsched.heuristic.construct import _single
-from stsched.heuristic.fit import EPS, fit_partition
+from stsched.heuristic.fit import EPS
 from stsched.heuristic.model import Context
 from stsched.heuristic.state import WGpu, WPart, refit_gpu
 
@@ -118,23 +120,6 @@ def patterns(ctx: Context, i: int, load: float, now: Pattern | None = None) -> l
     return pats
 
 
-def _shared_sizes(ctx: Context, p: WPart) -> list[tuple[int, object]]:
-    """The sizes (index, fit) at which shared partition p's tenants fit, one process."""
-    out = []
-    for j, size in enumerate(ctx.sizes):
-        if size == p.size and p.fit is not None and p.procs == 1:
-            out.append((j, p.fit))
-            continue
-        if any((i, size, 1) not in ctx.exec_ms or ctx.capc[i, j] <= 0 for i, _ in p.tenants):
-            continue
-        if sum(r / ctx.capc[i, j] for i, r in p.tenants) > 1.0 + 1e-9:  # necessary: the cycle's share
-            continue
-        fit = fit_partition(ctx, size, 1, p.pairs(), [None] * len(p.tenants))
-        if fit is not None:
-            out.append((j, fit))
-    return out
-
-
 def _layout_counts(ctx: Context) -> np.ndarray:
     """Slots of each size (columns) per layout (rows)."""
     m = len(ctx.sizes)
@@ -155,8 +140,10 @@ def pack_counts(ctx: Context, need: np.ndarray, slots: np.ndarray) -> np.ndarray
     return np.round(res.x).astype(int)
 
 
-def _choose(ctx: Context, groups: list[list[Pattern]], slots: np.ndarray) -> tuple[list[int], np.ndarray] | None:
-    """One pattern per group and the layout counts: the pattern LP, then its rounding (module docstring)."""
+def _choose(ctx: Context, groups: list[list[Pattern]], slots: np.ndarray,
+            fixed: np.ndarray) -> tuple[list[int], np.ndarray] | None:
+    """One pattern per group and the layout counts, besides `fixed` partitions per size: the pattern LP, then its
+    rounding (module docstring)."""
     m = len(ctx.sizes)
     sizes = np.asarray(ctx.sizes, dtype=float)
     starts = np.cumsum([0] + [len(g) for g in groups])
@@ -172,7 +159,7 @@ def _choose(ctx: Context, groups: list[list[Pattern]], slots: np.ndarray) -> tup
                     (np.r_[r_conv, len(groups) + pc, len(groups) + lc], np.r_[c_conv, pr, nz + lr])),
                    shape=(len(groups) + m, nz + nl)).tocsr()
     lo = np.r_[np.ones(len(groups)), np.full(m, -np.inf)]
-    hi = np.r_[np.ones(len(groups)), np.zeros(m)]
+    hi = np.r_[np.ones(len(groups)), -fixed.astype(float)]
     lp = milp(cost, constraints=LinearConstraint(a, lo, hi), integrality=np.zeros(nz + nl), bounds=Bounds(0, np.inf))
     if lp.x is None:
         return None
@@ -186,10 +173,10 @@ def _choose(ctx: Context, groups: list[list[Pattern]], slots: np.ndarray) -> tup
             chosen[g] = top
         else:
             free.append(g)
-    fixed = np.zeros(m)
+    fixed = fixed.astype(float)
     for g in range(len(groups)):
         if chosen[g] >= 0:
-            fixed += pats[starts[g] + chosen[g]]
+            fixed = fixed + pats[starts[g] + chosen[g]]
     if not free:
         counts = pack_counts(ctx, fixed, slots)
         return None if counts is None else (chosen, counts)
@@ -265,46 +252,43 @@ def mix_and_place(ctx: Context, parts: list[WPart]) -> list[WGpu] | None:
     m = len(ctx.sizes)
     slots = _layout_counts(ctx)
     load: dict[int, float] = {}
-    now: dict[int, list[int]] = {}
-    shared: list[WPart] = []
+    mine: dict[int, list[WPart]] = {}
+    fixed = np.zeros(m, dtype=int)  # the shared partitions' slots, per size
+    before = np.zeros(m, dtype=int)
     for p in parts:
+        if not p.tenants:
+            continue
+        j = ctx.size_index(p.size)
+        before[j] += 1
         if len(p.tenants) == 1:
             i, r = p.tenants[0]
             load[i] = load.get(i, 0.0) + r
-            now.setdefault(i, [0] * m)[ctx.size_index(p.size)] += 1
-        elif p.tenants:
-            shared.append(p)
+            mine.setdefault(i, []).append(p)
+        else:
+            fixed[j] += 1
     services = sorted(load)
     groups: list[list[Pattern]] = []
+    now: list[Pattern] = []
     for i in services:
         ctx.tick()
-        groups.append(patterns(ctx, i, load[i], tuple(now[i])))
-    shared_fits = []
-    for p in shared:
-        options = _shared_sizes(ctx, p)
-        if not options:
-            return None
-        shared_fits.append(dict(options))
-        groups.append([tuple(1 if jj == j else 0 for jj in range(m)) for j, _ in options])
+        counts = [0] * m
+        for p in mine[i]:
+            counts[ctx.size_index(p.size)] += 1
+        now.append(tuple(counts))
+        groups.append(patterns(ctx, i, load[i], now[-1]))
     ctx.tick()
-    got = _choose(ctx, groups, slots)
-    before = np.zeros(m, dtype=int)
-    for p in parts:
-        if p.tenants:
-            before[ctx.size_index(p.size)] += 1
     old = pack_counts(ctx, before, slots)
+    got = _choose(ctx, groups, slots, fixed)
     if got is None or (old is not None and old.sum() <= got[1].sum()):
         return None if old is None else _assemble(ctx, parts, old)
     chosen, counts = got
-    new: list[WPart] = []
+    new: list[WPart] = [p for p in parts if len(p.tenants) > 1]
     for g, i in enumerate(services):
-        pieces = _pieces(ctx, i, load[i], groups[g][chosen[g]])
+        pattern = groups[g][chosen[g]]
+        pieces = mine[i] if pattern == now[g] else _pieces(ctx, i, load[i], pattern)
         if pieces is None:
             return None if old is None else _assemble(ctx, parts, old)
         new += pieces
-    for k, p in enumerate(shared):
-        j = groups[len(services) + k][chosen[len(services) + k]].index(1)
-        new.append(WPart(ctx.sizes[j], 1, [list(t) for t in p.tenants], fit=shared_fits[k][j]))
     gpus = _assemble(ctx, new, counts)
     if gpus is None and old is not None:
         return _assemble(ctx, parts, old)
