@@ -138,3 +138,19 @@ def test_cover_then_pack_at_scale_needs_no_more_gpus_with_the_size_mix(seed):
     assert idle_on < idle_off
     report = check(on.instance, to_plan(on, gpus_on))
     assert report.valid, report.violations[:3]
+
+
+def test_3g_residuals_that_fit_2g_plus_1g_complete_the_layouts_of_the_others():
+    """Seven services, each with a residual load at 60 % of its 3g capacity alone in a 3g partition (the seed-9
+    pattern): first fit decreasing pairs them (3g, 3g) on four GPUs, one slice of each idle; cut into 2g + 1g
+    partitions where those serve the load, they complete (3g, 2g, 1g, 1g) layouts on fewer GPUs."""
+    ctx = _ctx()
+    j1, j2, j3 = (ctx.size_index(s) for s in (1.0, 2.0, 3.0))
+    fits = [i for i in range(len(ctx.names))
+            if ctx.cap1[i, j3] > 0 and ctx.cap1[i, j2] + ctx.cap1[i, j1] >= 0.6 * ctx.cap1[i, j3]]
+    assert len(fits) >= 7  # the instance has such services (else the test would show nothing)
+    parts = [_single(ctx, i, 3.0, 0.6 * ctx.cap1[i, j3]) for i in fits[:7]]
+    ffd = place_mig(ctx, [clone_part(p) for p in parts])
+    gpus = mix_and_place(ctx, [clone_part(p) for p in parts])
+    assert len(ffd) == 4 and len(gpus) < len(ffd)
+    assert {v.rule for v in check(ctx.instance, to_plan(ctx, gpus)).violations} <= {Rule.COVERAGE, Rule.GPUS}
