@@ -88,11 +88,11 @@ class HeuristicOptions:
       whole_groups: on MIG, cover-then-pack gives a service whose knee partitions leave slices idle among
         themselves (two 3g slices of an A100 leave the seventh) whole GPUs first, wherever a whole GPU serves at
         least what those partitions serve on one GPU (`ctp._idle_groups`); false: knee partitions only.
-      size_mix: on MIG without interference, cover-then-pack re-cuts every service's single-tenant load into
-        partitions, resizes its shared partitions and chooses the GPUs' layouts together, by a pattern LP and a
-        small integer program (`mix.py`), so that few slices stay idle; its plan is kept where it needs fewer GPUs
-        than the partitions as they were; false: first fit decreasing of the partitions as they are
-        (`slots.place_mig`).
+      size_mix: at scale on MIG without interference, cover-then-pack re-cuts every service's single-tenant load
+        into partitions and chooses the GPUs' layouts together with them (shared partitions keep their sizes), by a
+        pattern LP and a small integer program (`mix.py`), so that few slices stay idle; its plan is kept where it
+        needs fewer GPUs than the partitions as they were; false: first fit decreasing of the partitions as they
+        are (`slots.place_mig`).
       workers: processes that build cover-then-pack's residual blocks not yet built (`parallel.py`: this one
         and workers - 1 forked copies; the plan is the same for every count): 0 = automatic (2 where the process
         may use two CPUs or more, else 1), 1 = none forked.
