@@ -7,7 +7,9 @@
    partition of the smallest size that serves it alone (so later residuals can still share it);
 3. layout: the partitions are packed onto GPUs, largest first, each onto the first GPU where the layout stays
    legal (first-fit decreasing; MIG legality by the checker's `find_mig_starts`), and every GPU is re-fitted
-   with the interference form; a partition that no longer fits next to its neighbours moves on.
+   with the interference form; a partition that no longer fits next to its neighbours moves on.  At scale on MIG
+   without interference, the single-tenant partitions are first re-cut together with the layouts (`mix.py`,
+   option `size_mix`), so that few slices stay idle.
 This complements the GPU-by-GPU greedy (`construct`), which maximises the work of each GPU and can leave awkward
 remainders when the load is a little above a whole number of GPUs.  The `whole` variant fills whole GPUs in step 1:
 a GPU with one partition has no neighbours, so with a neighbour-dependent interference form it meets no slowdown.
@@ -226,7 +228,8 @@ class _Open:
 def _place(ctx: Context, parts: list[WPart]) -> list[WGpu]:
     """First-fit decreasing of partitions onto GPUs (legal layouts, re-fitted with interference); on MIG without
     leaving slices that no legal layout can use where another partition can still complete the GPU
-    (`slots.place_mig`)."""
+    (`slots.place_mig`), and at scale, without interference, the single-tenant loads re-cut with the layouts
+    first (`mix.mix_and_place`, option `size_mix`; where it fails, `place_mig`)."""
     if ctx.mig and all(p.start is None for p in parts):
         if ctx.opts.at_scale(len(ctx.names)) and mix_applies(ctx):
             gpus = mix_and_place(ctx, parts)
