@@ -33,7 +33,8 @@ class CgOptions:
     out with a loose interval on top, `nodes` up to `max_nodes` after one in which an interval ran out of nodes),
     `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian bounds while the greedy search
     finds columns (each also when it finds none and at the end), `smoothing` the Wentges weight (`auto_smoothing`:
-    adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances."""
+    adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances, `workers` the
+    processes that price the sizes of a round side by side (solvers.exact.cg_parallel)."""
 
     time_limit_s: float = 60.0
     max_rounds: int = 500
@@ -62,6 +63,8 @@ class CgOptions:
     # "max-scale" only, or for "none" (the first Lagrangian bound's duals); chosen on development runs (docs/SOLVERS.md)
     auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
     # not help at 1,024 services, docs/SOLVERS.md)
+    workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
+    # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
 
 
 # ------------------------------------------------------------------------------------------------- pricing data
