@@ -377,7 +377,7 @@ class Pricer:
             return db
         k_max = self.max_tenants or len(first) - 1
         tail = g.tail
-        complete, z, best, vals, left = branch_sets(
+        complete, z, best, vals, left, open_bound = branch_sets(
             first, V, E, g.core, int(tail.start), np.asarray(tail.cw, float), np.asarray(tail.cv, float),
             float(delta), float(d1), float(thr), int(k_max), int(self._budget), self.opts.keep, float(self.deadline),
             bool(self.clock is time.process_time))
@@ -395,9 +395,9 @@ class Pricer:
                               tuple(int(sd.batch[i]) for i in pts), d)
             if c is not None and (true := self.value(c, ctx[3])) > thr:  # what the master will credit it with
                 found[key] = (true, c)
-        if not complete:
+        if not complete:  # out of nodes: what the search left open bounds the rest (the knapsack bound at worst)
             self.fallbacks += 1
-            return db  # out of nodes: the knapsack bound stands
+            return min(db, max(z, thr, float(open_bound)))
         return max(z, thr)
 
 def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int,
