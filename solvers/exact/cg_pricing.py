@@ -47,7 +47,7 @@ class CgOptions:
     max_refine: int = 6_400  # ... doubled up to this after an exact pricing whose steps ran out on a loose interval
     bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
-    max_nodes: int = 320_000
+    max_nodes: int = 1_280_000  # (320,000 before session 14: it bound in the tail at 1,024 services, docs/SOLVERS.md)
     eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
     gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
     clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
