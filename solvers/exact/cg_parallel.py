@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.exact.cg_pricing import Pricer
-from stsched.heuristic.parallel import _flush, worker_count
+from stsched.forking import flush_streams, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class PricingPool:
         workers = worker_count(workers) if workers != 1 else 1
         if workers > 1:
             ctx = mp.get_context("fork")
-            _flush()
+            flush_streams()
             for _ in range(workers - 1):
                 mine, theirs = ctx.Pipe(duplex=True)
                 proc = ctx.Process(target=_serve, args=(pricer, theirs), daemon=True)
