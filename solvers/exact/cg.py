@@ -126,8 +126,8 @@ class CgSolverOptions:
             raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "workers", "bp_nodes", "bp_strong", "lns_free",
-                     "lns_moves"):
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "workers", "bp_nodes", "bp_strong",
+                     "lns_free", "lns_moves"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
