@@ -416,8 +416,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                     cand += [c for _, c in more if _key(c) not in keys]
                     if auto is not None and more and more[0][0] > top.get(p, (-math.inf,))[0]:
                         top[p] = more[0]
-                    log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks, %d steps, "
-                              "%.3f s of CPU", rounds, p, ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
+                    log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks, "
+                              "%d steps, %.3f s of CPU", rounds, p, ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
                               (more[0][0] / mu_s[p]) if more and mu_s[p] > 0 else 0.0, got.fallbacks, got.steps,
                               got.cpu_s)
                 if exact and pricer.fallbacks > fallbacks and pricer.nodes < opts.max_nodes:
