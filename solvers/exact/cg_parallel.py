@@ -9,7 +9,9 @@ message per round: the sizes given to them, the duals, the pricer's current node
 time left.  The sizes are split by the CPU seconds each took in its last call (longest first, each to the least
 loaded process: this one is process 0).  A worker reports its results, the pricer's counters it moved and the CPU
 seconds it spent (`worker_cpu`: what the column generation adds to its own CPU time on the `cpu` clock, so that the
-CPU time is the process's and its workers' together).  A worker that fails (killed, an error) is not trusted: its
+CPU time is the process's and its workers' together).  On that clock (`split`) each busy process gets an equal share
+of the time left (on the wall clock, all of it): a last round that runs into the limit spends at most the time left
+in all, not that much in every process.  A worker that fails (killed, an error) is not trusted: its
 sizes are priced here and the pool runs serially from then on.  The time limit holds in the workers: each gets
 the time left of the round on its own clock.
 """
@@ -85,8 +87,9 @@ def _serve(pricer: Pricer, conn) -> None:
 class PricingPool:
     """Per-size pricing calls of a round, in this process and `workers` - 1 forked ones (1: all here)."""
 
-    def __init__(self, pricer: Pricer, workers: int):
+    def __init__(self, pricer: Pricer, workers: int, split: bool = False):
         self.pricer = pricer
+        self.split = split  # the time left is CPU time of all processes together: each busy one gets its share
         self.worker_cpu = 0.0  # CPU seconds the workers spent on their sizes (their idle waits not counted)
         self._cost: dict[tuple[str, float], float] = {}
         self._procs: list[tuple[mp.Process, object]] = []
@@ -110,13 +113,15 @@ class PricingPool:
         """The calls `items` ((size, duals, size's dual, exact) each) of `kind`, `left` seconds of the time limit
         left on the column generation's clock; returns size -> its answer."""
         pricer = self.pricer
-        pricer.deadline = pricer.clock() + left
         bins: list[list] = [[] for _ in range(self.workers)]
         load = [0.0] * self.workers
         for it in sorted(items, key=lambda it: -self._cost.get((kind, it[0]), 1.0)):
             k = min(range(self.workers), key=lambda j: load[j])
             bins[k].append(it)
             load[k] += self._cost.get((kind, it[0]), 1.0)
+        if self.split:  # (on the wall clock every process has all the time left)
+            left /= max(1, sum(1 for b in bins if b))
+        pricer.deadline = pricer.clock() + left
         sent = []
         for (proc, conn), mine in zip(self._procs, bins[1:]):
             if not mine:

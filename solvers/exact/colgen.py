@@ -292,7 +292,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock
-    pool = PricingPool(pricer, opts.workers if opts.workers or n >= PARALLEL_FROM else 1)
+    pool = PricingPool(pricer, opts.workers if opts.workers or n >= PARALLEL_FROM else 1, split=opts.clock == "cpu")
     if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together
         own = clock
         clock = lambda: own() + pool.worker_cpu  # noqa: E731
