@@ -138,3 +138,23 @@ def test_bad_workers_is_bad_input(tmp_path, capsys, value):
     with pytest.raises(InputError, match="workers"):
         column_generation(random_instance(4, 2, 1, arrivals="deterministic"), Objective.MIN_GPUS,
                           CgOptions(workers=-1))
+
+
+def test_automatic_workers_from_parallel_from(monkeypatch):
+    """`workers` 0: one process below `PARALLEL_FROM` active services, two (where two CPUs are free) from there."""
+    from solvers.exact import colgen
+    from stsched.forking import worker_count
+
+    asked = []
+    real = cg_parallel.PricingPool.__init__
+
+    def record(self, pricer, workers, split=False):
+        asked.append(workers)
+        real(self, pricer, workers, split)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "__init__", record)
+    inst = random_instance(12, 6, 5, arrivals="deterministic")
+    column_generation(inst, Objective.MIN_GPUS, CgOptions(max_rounds=2))
+    monkeypatch.setattr(colgen, "PARALLEL_FROM", 12)
+    column_generation(inst, Objective.MIN_GPUS, CgOptions(max_rounds=2))
+    assert asked == [1, 0] and worker_count(0) == min(2, len(os.sched_getaffinity(0)))
