@@ -111,10 +111,14 @@ def instance_of(point: Mapping[str, object]):
 def _bound(point: Mapping[str, object]) -> dict:
     inst = instance_of(point)
     params = (("max_rounds", str(point["bound_rounds"])), ("clock", str(point.get("bound_clock") or "wall")))
+    w0 = _children_cpu()
     b = run_bound("cg", inst, SolveOptions(objective=Objective(point["objective"]),
                                            time_limit_s=float(point["bound_time"]), params=params))
     return {"bound": b.bound, "lp_value": b.lp_value, "converged": b.converged, "columns": b.columns,
             "pricing_calls": b.pricing_calls, "wall_s": round(b.wall_s, 3),
+            "workers_cpu_s": round(_children_cpu() - w0, 3),  # its pricing workers' (cg_parallel), beside cpu_s
+            # the largest worker's peak resident memory (pages shared with this process counted in both)
+            "workers_peak_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
             "infeasible": len(b.infeasible_services)}
 
 

@@ -61,6 +61,8 @@ class CgSolverOptions:
     clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
     anchor: for which objectives the smoothing's first centre is the layout LP's duals: all, max-scale (default) or
     none (the first Lagrangian round's duals, as before issue 17 part 1's session 13).
+    workers: processes that price the partition sizes of a round side by side: 1 this process alone, 0 (default)
+    automatic (two where two CPUs are free, from 512 services up; solvers.exact.cg_parallel).
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
@@ -98,6 +100,7 @@ class CgSolverOptions:
     smoothing: float = CgOptions.smoothing
     clock: str = CgOptions.clock
     anchor: str = CgOptions.anchor
+    workers: int = CgOptions.workers
     warm: str = "heuristic"
     warm_share: float = 0.2
     dive: int = 0
@@ -123,8 +126,8 @@ class CgSolverOptions:
             raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "bp_strong", "lns_free",
-                     "lns_moves"):
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "workers", "bp_nodes", "bp_strong",
+                     "lns_free", "lns_moves"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -132,7 +135,7 @@ class CgSolverOptions:
 def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
     kw: dict[str, object] = {"time_limit_s": time_limit}
     for key, typ in (("max_rounds", int), ("per_size", int), ("seeds", int), ("pool", int), ("grid", float),
-                     ("bound_every", int)):
+                     ("bound_every", int), ("workers", int)):
         if options.param(key) is not None:
             try:
                 kw[key] = typ(options.param(key))

@@ -205,7 +205,11 @@ def branch_sets(first: np.ndarray, V: np.ndarray, E: np.ndarray, core: np.ndarra
     bound is at most max(thr, best so far).  Stops after `budget` nodes or past `deadline` (read every 512 nodes on
     the process's CPU clock or the wall clock).
     Returns (complete, best value of a set of >= 2 points, the `keep` best sets worth more than `thr` (points, -1
-    padded), their values, nodes left)."""
+    padded), their values, nodes left, the open bound).  The open bound bounds every set the search did not rule
+    out when it stopped early (inf when it stopped at the root; when complete, -inf): the node it was about to
+    visit and the first untried child of every frame on its path (children are tried in the order of their bounds,
+    greatest first, so that child bounds all its untried siblings); every other set was visited (counted in the
+    best value) or pruned by a bound at most max(thr, best value)."""
     n_serv = len(first) - 1
     n_items = first[n_serv]
     top = core.shape[1] - 1
@@ -307,7 +311,13 @@ def branch_sets(first: np.ndarray, V: np.ndarray, E: np.ndarray, core: np.ndarra
         if not found:
             break
         depth += 1
-    return complete, z, best_sets[:n_best], best_vals[:n_best], budget
+    open_bound = -np.inf
+    if not complete:
+        open_bound = np.inf if depth == 0 else buf_bnd[f_ptr[depth - 1] - 1]  # the node it was about to visit
+        for d in range(depth):
+            if f_ptr[d] < f_hi[d] and buf_bnd[f_ptr[d]] > open_bound:
+                open_bound = buf_bnd[f_ptr[d]]
+    return complete, z, best_sets[:n_best], best_vals[:n_best], budget, open_bound
 
 
 __all__ = ["mck_prepare", "mck_rows", "greedy_sets", "branch_sets"]

@@ -33,7 +33,8 @@ class CgOptions:
     out with a loose interval on top, `nodes` up to `max_nodes` after one in which an interval ran out of nodes),
     `units` the knapsack DP's resolution, `bound_every` rounds between Lagrangian bounds while the greedy search
     finds columns (each also when it finds none and at the end), `smoothing` the Wentges weight (`auto_smoothing`:
-    adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances."""
+    adapted each round, solvers.exact.cg_stabilise), `eps`/`gap` the convergence tolerances, `workers` the
+    processes that price the sizes of a round side by side (solvers.exact.cg_parallel)."""
 
     time_limit_s: float = 60.0
     max_rounds: int = 500
@@ -46,7 +47,7 @@ class CgOptions:
     max_refine: int = 6_400  # ... doubled up to this after an exact pricing whose steps ran out on a loose interval
     bound_every: int = 10
     nodes: int = 20_000  # branch-and-bound nodes per exact pricing call (raised up to max_nodes when undecided)
-    max_nodes: int = 320_000
+    max_nodes: int = 1_280_000  # (320,000 before session 14: it bound in the tail at 1,024 services, docs/SOLVERS.md)
     eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
     gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
     clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
@@ -62,6 +63,8 @@ class CgOptions:
     # "max-scale" only, or for "none" (the first Lagrangian bound's duals); chosen on development runs (docs/SOLVERS.md)
     auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
     # not help at 1,024 services, docs/SOLVERS.md)
+    workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
+    # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
 
 
 # ------------------------------------------------------------------------------------------------- pricing data
@@ -374,7 +377,7 @@ class Pricer:
             return db
         k_max = self.max_tenants or len(first) - 1
         tail = g.tail
-        complete, z, best, vals, left = branch_sets(
+        complete, z, best, vals, left, open_bound = branch_sets(
             first, V, E, g.core, int(tail.start), np.asarray(tail.cw, float), np.asarray(tail.cv, float),
             float(delta), float(d1), float(thr), int(k_max), int(self._budget), self.opts.keep, float(self.deadline),
             bool(self.clock is time.process_time))
@@ -392,9 +395,9 @@ class Pricer:
                               tuple(int(sd.batch[i]) for i in pts), d)
             if c is not None and (true := self.value(c, ctx[3])) > thr:  # what the master will credit it with
                 found[key] = (true, c)
-        if not complete:
+        if not complete:  # out of nodes: what the search left open bounds the rest (the knapsack bound at worst)
             self.fallbacks += 1
-            return db  # out of nodes: the knapsack bound stands
+            return min(db, max(z, thr, float(open_bound)))
         return max(z, thr)
 
 def _suffix_dp(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray, cap: float, units: int,

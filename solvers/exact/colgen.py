@@ -56,6 +56,7 @@ import numpy as np
 
 from solvers.exact.cg_box import BoxStep
 from solvers.exact.cg_common import layout_weights, pricing_setup
+from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
 from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
@@ -269,6 +270,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     deadline = clock() + opts.time_limit_s
     if opts.anchor not in ANCHORS:
         raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
+    if opts.workers < 0:
+        raise InputError(f"workers: expected 0 (automatic) or a number of processes >= 1, got {opts.workers}")
     bad = unservable(instance, objective)
     if bad:
         raise Infeasible(bad)
@@ -289,186 +292,195 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock
-    master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
-    for coefs, lo, hi in y_rows:
-        master.add_y_row(coefs, lo, hi)
-    if y_rows and not maxi:
-        master.add_artificials(active, 10.0 * max(instance.gpus, len(active)))
-    columns: list[Config] = []
-    keys: set[tuple] = set()
+    pool = PricingPool(pricer, opts.workers if opts.workers or n >= PARALLEL_FROM else 1, split=opts.clock == "cpu")
+    if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together
+        own = clock
+        clock = lambda: own() + pool.worker_cpu  # noqa: E731
+    try:
+        master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
+        for coefs, lo, hi in y_rows:
+            master.add_y_row(coefs, lo, hi)
+        if y_rows and not maxi:
+            master.add_artificials(active, 10.0 * max(instance.gpus, len(active)))
+        columns: list[Config] = []
+        keys: set[tuple] = set()
 
-    def add(c: Config) -> None:
-        k = _key(c)
-        if k not in keys:
-            keys.add(k)
-            columns.append(c)
-            master.add_config(c, coverage(c, rates, clip))
+        def add(c: Config) -> None:
+            k = _key(c)
+            if k not in keys:
+                keys.add(k)
+                columns.append(c)
+                master.add_config(c, coverage(c, rates, clip))
 
-    for sd in data.values():  # start: every service's best one-tenant configuration of each size
-        if len(sd.singles):
-            o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
-            for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
-                add(sd.singles[int(i)])
-    for c in start:
-        add(c)
-    bound = base
-    history: list[tuple[int, float, float | None]] = []
-    converged, value, rounds = False, math.nan, 0
-    pi = np.zeros(len(rates))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(desc="column generation", unit="round", disable=None)
-    center: tuple[np.ndarray, dict[float, float]] | None = None  # the duals of the best Lagrangian bound
-    best_lag = math.inf if maxi else -math.inf  # (the bound reported is also floored by the layout LP)
-    anchored = opts.anchor == "all" or (opts.anchor == "max-scale" and maxi)
-    if anchored and pi_lp is not None and not y_rows and math.isfinite(base):
-        # the layout LP's duals price every configuration at most at their size's dual in that LP (a shared tenant
-        # runs a share of the cycle at no more than its solo rate): a centre whose Lagrangian bound is about the
-        # layout LP's, where the master's first duals give one far below it (237 against 307 GPUs at 1,024 services)
-        center, best_lag = (pi_lp, dict(mu_lp)), base
-
-    def better(lag: float, than: float) -> bool:
-        return lag < than * (1 - 1e-12) if maxi else lag > than * (1 + 1e-12)
-
-    def closed(value: float) -> bool:  # the bound meets the master: the LP value lies between them
-        return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
-
-    def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
-        return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
-
-    if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
-        log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
-        return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
-                       clip, tuple(columns), layouts, ())
-    prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
-    weight = opts.smoothing  # the Wentges weight (adapted each round when `auto_smoothing`)
-    auto = AutoSmoothing() if opts.auto_smoothing and opts.smoothing > 0 else None
-    box = BoxStep(opts.box) if opts.box > 0 and not y_rows else None  # box-step (cg_box)
-    boxed, priced = 0.0, False  # priced: a Lagrangian bound was computed (smoothing starts then)
-    while rounds < opts.max_rounds:
-        rounds += 1
-        c_master = clock()
-        lp = master.solve()
-        c_master = clock() - c_master
-        if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
-            return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,
-                           clip, tuple(columns), layouts, tuple(history))
-        if lp is None:
-            raise RuntimeError("the restricted master LP did not solve to optimality")
-        value, dual, mu = lp
-        pi = master.service_duals(dual, len(rates))
-        if closed(value):
-            converged = True
-            history.append((rounds, value, None))
-            break
-        out_of_time = clock() >= deadline
-        last = out_of_time or rounds == opts.max_rounds
-        lag = None
-        c_price = clock()
-        # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
-        a = weight if center is not None and priced else 0.0  # (no smoothing before the first bound)
-        pi_b, mu_b = pi, mu  # the duals stabilised by the box around the centre (the master's without a box)
-        if box is not None and center is not None and priced:
-            box.on(master, center[0])
-            st = master.solve()
-            boxed = box.used(master)
-            box.off(master)
-            if st is not None:
-                pi_b = master.service_duals(st[1], len(rates))
-                mu_b = st[2]
-        stab = center is not None and priced and (a > 0 or box is not None)  # price a stabilised point
-        new: list[Config] = []
-        while True:
-            if stab:
-                pi_s = a * center[0] + (1 - a) * pi_b
-                mu_s = {p: a * center[1][p] + (1 - a) * mu_b[p] for p in mu}
-            else:
-                pi_s, mu_s = pi, mu
-            top: dict[float, tuple[float, Config]] = {}  # the best configuration found per size at pi_s
-            cand = []
-            for sd in data.values():
-                got = pricer.columns(sd, pi_s, mu_s[sd.size])
-                if auto is not None and got:  # read only by the automatic smoothing
-                    top[sd.size] = max(got, key=lambda x: x[0])
-                # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
-                cand += [c for _, c in got if _key(c) not in keys]
-            good = [c for c in cand if improves(c, pi, mu)]
-            if len(good) >= few and not last and rounds % opts.bound_every != 0:
-                new = cand
-                break
-            # the proven upper bounds at the pricing point: a Lagrangian bound there, and more columns
-            exact = len(good) < few and not last
-            ub: dict[float, float] = {}
-            for p, sd in data.items():
-                fb, c_size = pricer.fallbacks, clock()
-                ub[p], more = pricer.upper(sd, pi_s, mu_s[p], exact=exact)
-                cand += [c for _, c in more if _key(c) not in keys]
-                if auto is not None and more and more[0][0] > top.get(p, (-math.inf,))[0]:
-                    top[p] = more[0]
-                log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks, %d steps, "
-                          "%.3f s", rounds, p, ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
-                          (more[0][0] / mu_s[p]) if more and mu_s[p] > 0 else 0.0, pricer.fallbacks - fb,
-                          pricer.steps, clock() - c_size)
-            if exact and pricer.fallbacks > fallbacks and pricer.nodes < opts.max_nodes:
-                pricer.nodes *= 2  # intervals ran out of nodes (their loose knapsack bound stood): search deeper
-            if exact and pricer.short_refines > short and pricer.refine < opts.max_refine:
-                pricer.refine *= 2  # the refinement stopped on a loose interval (its bound stood): refine further
-            fallbacks, short = pricer.fallbacks, pricer.short_refines
-            lag, priced = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows), True
-            log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
-                      a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
-            if box is not None and stab and box.stalled(better(lag, best_lag)):
-                log.debug("round %d: the Lagrangian bound stalled; box width %.3g", rounds, box.width)
-            if auto is not None and stab and a > 0 and not y_rows:  # the next round's weight (cg_stabilise)
-                up = ascent_towards_master(pi, pi_s, {p: c for p, (_, c) in top.items()}, ub, layouts, pricer.value,
-                                           not maxi, value)
-                weight = auto.update(a, up)
-            if better(lag, best_lag):
-                best_lag, center = lag, (pi_s, mu_s)
-            if better(lag, bound):
-                bound = lag
-            good = [c for c in cand if improves(c, pi, mu)]
-            if not stab and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
-                converged = True  # no column of any size can improve the master: its value is the LP's
-                break
-            if good or last or clock() >= deadline:
-                new = cand
-                break
-            if stab:  # mis-priced: nothing improves the master at the stabilised point; price its own duals
-                stab, a = False, 0.0
-                continue
-            if not exact or pricer.nodes >= opts.max_nodes:
-                break
-            pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
-            pricer.refine *= 4
-        history.append((rounds, value, lag))
-        if math.isfinite(prev_value) and abs(value - prev_value) <= 1e-9 * max(1.0, abs(value)):
-            degenerate += 1
-        prev_value = value
-        log.info("round %d: master %.6g (%.3f s) lagrange %s best %.6g, pricing %.3f s, %d new columns, "
-                 "%d degenerate so far, nodes %d, refine %d, weight %.2f, box %s, %.1f s spent", rounds, value,
-                 c_master,
-                 "-" if lag is None else f"{lag:.6g}", bound, clock() - c_price, len(new), degenerate, pricer.nodes,
-                 pricer.refine, a if stab else 0.0,
-                 "-" if box is None or not stab else f"{box.width:.3g} ({boxed:.3g} used)",
-                 clock() - deadline + opts.time_limit_s)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
-        converged = converged or closed(value)
-        new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
-        if converged or not new or out_of_time:
-            break
-        for c in new:
+        for sd in data.values():  # start: every service's best one-tenant configuration of each size
+            if len(sd.singles):
+                o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
+                for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
+                    add(sd.singles[int(i)])
+        for c in start:
             add(c)
-    if bar is not None:
-        bar.close()
-    log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns", 
-             "converged" if converged else "stopped", rounds, value, bound, len(columns))
-    return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
-                   time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
-                   master.y(len(layouts)) if math.isfinite(value) else ())
+        bound = base
+        history: list[tuple[int, float, float | None]] = []
+        converged, value, rounds = False, math.nan, 0
+        pi = np.zeros(len(rates))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(desc="column generation", unit="round", disable=None)
+        center: tuple[np.ndarray, dict[float, float]] | None = None  # the duals of the best Lagrangian bound
+        best_lag = math.inf if maxi else -math.inf  # (the bound reported is also floored by the layout LP)
+        anchored = opts.anchor == "all" or (opts.anchor == "max-scale" and maxi)
+        if anchored and pi_lp is not None and not y_rows and math.isfinite(base):
+            # the layout LP's duals price every configuration at most at their size's dual in that LP (a shared tenant
+            # runs a share of the cycle at no more than its solo rate): a centre whose Lagrangian bound is about the
+            # layout LP's, where the master's first duals give one far below it (237 against 307 GPUs at 1,024 services)
+            center, best_lag = (pi_lp, dict(mu_lp)), base
+
+        def better(lag: float, than: float) -> bool:
+            return lag < than * (1 - 1e-12) if maxi else lag > than * (1 + 1e-12)
+
+        def closed(value: float) -> bool:  # the bound meets the master: the LP value lies between them
+            return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
+
+        def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
+            return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
+
+        if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
+            log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
+            return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
+                           clip, tuple(columns), layouts, ())
+        prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
+        weight = opts.smoothing  # the Wentges weight (adapted each round when `auto_smoothing`)
+        auto = AutoSmoothing() if opts.auto_smoothing and opts.smoothing > 0 else None
+        box = BoxStep(opts.box) if opts.box > 0 and not y_rows else None  # box-step (cg_box)
+        boxed, priced = 0.0, False  # priced: a Lagrangian bound was computed (smoothing starts then)
+        while rounds < opts.max_rounds:
+            rounds += 1
+            c_master = clock()
+            lp = master.solve()
+            c_master = clock() - c_master
+            if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
+                return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,
+                               clip, tuple(columns), layouts, tuple(history))
+            if lp is None:
+                raise RuntimeError("the restricted master LP did not solve to optimality")
+            value, dual, mu = lp
+            pi = master.service_duals(dual, len(rates))
+            if closed(value):
+                converged = True
+                history.append((rounds, value, None))
+                break
+            out_of_time = clock() >= deadline
+            last = out_of_time or rounds == opts.max_rounds
+            lag = None
+            c_price = clock()
+            # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
+            a = weight if center is not None and priced else 0.0  # (no smoothing before the first bound)
+            pi_b, mu_b = pi, mu  # the duals stabilised by the box around the centre (the master's without a box)
+            if box is not None and center is not None and priced:
+                box.on(master, center[0])
+                st = master.solve()
+                boxed = box.used(master)
+                box.off(master)
+                if st is not None:
+                    pi_b = master.service_duals(st[1], len(rates))
+                    mu_b = st[2]
+            stab = center is not None and priced and (a > 0 or box is not None)  # price a stabilised point
+            new: list[Config] = []
+            while True:
+                if stab:
+                    pi_s = a * center[0] + (1 - a) * pi_b
+                    mu_s = {p: a * center[1][p] + (1 - a) * mu_b[p] for p in mu}
+                else:
+                    pi_s, mu_s = pi, mu
+                top: dict[float, tuple[float, Config]] = {}  # the best configuration found per size at pi_s
+                cand = []
+                greedy = pool.map("columns", [(p, pi_s, mu_s[p], False) for p in data], deadline - clock())
+                for p in data:
+                    got = greedy[p].result
+                    if auto is not None and got:  # read only by the automatic smoothing
+                        top[p] = max(got, key=lambda x: x[0])
+                    # a column the master has cannot improve it (one that seems to is within the LP's tolerances)
+                    cand += [c for _, c in got if _key(c) not in keys]
+                good = [c for c in cand if improves(c, pi, mu)]
+                if len(good) >= few and not last and rounds % opts.bound_every != 0:
+                    new = cand
+                    break
+                # the proven upper bounds at the pricing point: a Lagrangian bound there, and more columns
+                exact = len(good) < few and not last
+                ub: dict[float, float] = {}
+                proofs = pool.map("upper", [(p, pi_s, mu_s[p], exact) for p in data], deadline - clock())
+                for p in data:
+                    got = proofs[p]
+                    ub[p], more = got.result
+                    cand += [c for _, c in more if _key(c) not in keys]
+                    if auto is not None and more and more[0][0] > top.get(p, (-math.inf,))[0]:
+                        top[p] = more[0]
+                    log.debug("round %d size %g: bound / dual %.5f, best set found / dual %.5f, %d fallbacks, "
+                              "%d steps, %.3f s of CPU", rounds, p, ub[p] / mu_s[p] if mu_s[p] > 0 else math.inf,
+                              (more[0][0] / mu_s[p]) if more and mu_s[p] > 0 else 0.0, got.fallbacks, got.steps,
+                              got.cpu_s)
+                if exact and pricer.fallbacks > fallbacks and pricer.nodes < opts.max_nodes:
+                    pricer.nodes *= 2  # intervals ran out of nodes (their loose knapsack bound stood): search deeper
+                if exact and pricer.short_refines > short and pricer.refine < opts.max_refine:
+                    pricer.refine *= 2  # the refinement stopped on a loose interval (its bound stood): refine further
+                fallbacks, short = pricer.fallbacks, pricer.short_refines
+                lag, priced = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows), True
+                log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
+                          a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
+                if box is not None and stab and box.stalled(better(lag, best_lag)):
+                    log.debug("round %d: the Lagrangian bound stalled; box width %.3g", rounds, box.width)
+                if auto is not None and stab and a > 0 and not y_rows:  # the next round's weight (cg_stabilise)
+                    up = ascent_towards_master(pi, pi_s, {p: c for p, (_, c) in top.items()}, ub, layouts, pricer.value,
+                                               not maxi, value)
+                    weight = auto.update(a, up)
+                if better(lag, best_lag):
+                    best_lag, center = lag, (pi_s, mu_s)
+                if better(lag, bound):
+                    bound = lag
+                good = [c for c in cand if improves(c, pi, mu)]
+                if not stab and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
+                    converged = True  # no column of any size can improve the master: its value is the LP's
+                    break
+                if good or last or clock() >= deadline:
+                    new = cand
+                    break
+                if stab:  # mis-priced: nothing improves the master at the stabilised point; price its own duals
+                    stab, a = False, 0.0
+                    continue
+                if not exact or pricer.nodes >= opts.max_nodes:
+                    break
+                pricer.nodes *= 4  # undecided and nothing found: search deeper with the same duals
+                pricer.refine *= 4
+            history.append((rounds, value, lag))
+            if math.isfinite(prev_value) and abs(value - prev_value) <= 1e-9 * max(1.0, abs(value)):
+                degenerate += 1
+            prev_value = value
+            log.info("round %d: master %.6g (%.3f s) lagrange %s best %.6g, pricing %.3f s, %d new columns, "
+                     "%d degenerate so far, nodes %d, refine %d, weight %.2f, box %s, %.1f s spent", rounds, value,
+                     c_master,
+                     "-" if lag is None else f"{lag:.6g}", bound, clock() - c_price, len(new), degenerate, pricer.nodes,
+                     pricer.refine, a if stab else 0.0,
+                     "-" if box is None or not stab else f"{box.width:.3g} ({boxed:.3g} used)",
+                     clock() - deadline + opts.time_limit_s)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
+            converged = converged or closed(value)
+            new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
+            if converged or not new or out_of_time:
+                break
+            for c in new:
+                add(c)
+        if bar is not None:
+            bar.close()
+        log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns", 
+                 "converged" if converged else "stopped", rounds, value, bound, len(columns))
+        return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
+                       time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
+                       master.y(len(layouts)) if math.isfinite(value) else ())
+    finally:
+        pool.close()
 
 
 __all__ = ["CgBound", "CgOptions", "Infeasible", "Pricer", "column_generation"]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import os
 import signal
-import sys
 from typing import Callable, Sequence, TypeVar
 
+from stsched.forking import flush_streams as _flush
+from stsched.forking import worker_count
 from stsched.heuristic.model import TimeUp
 
 log = logging.getLogger(__name__)
@@ -27,32 +27,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _OK, _TIMEUP = "ok", "timeup"
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-        return os.cpu_count() or 1
-
-
-def worker_count(requested: int) -> int:
-    """`HeuristicOptions.workers` in force: 0 = automatic (2 where this process may use two CPUs or more: the
-    residual blocks of 1,024 services are a few hundred milliseconds each, so more workers than two gain little
-    against their start), else the number asked; 1 wherever fork is not available."""
-    if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
-        return 1  # a daemonic process (a multiprocessing pool's worker) may not start processes
-    return min(2, available_cpus()) if requested == 0 else requested
-
-
-def _flush() -> None:
-    """A forked copy must not write the parent's buffered output again: flushed before every fork."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
 
 
 def _work(fn: Callable[[T], R], items: Sequence[T], conn) -> None:

@@ -115,8 +115,8 @@ def test_branch_and_bound_finds_the_best_set(items, cap, k_max, core, thr):
     e = np.array([t for _, t, _ in items])
     v = np.array([x for _, _, x in items])
     pts, V, E, first, tables, delta = _suffix_dp(svc, e, v, np.arange(len(items)), cap, 64, core)
-    complete, z, sets, vals, left = branch_sets(first, V, E, tables.core, tables.tail.start, tables.tail.cw,
-                                                tables.tail.cv, delta, cap, thr, k_max, 10 ** 6, 10, np.inf, False)
+    complete, z, sets, vals, left, _ = branch_sets(first, V, E, tables.core, tables.tail.start, tables.tail.cw,
+                                                   tables.tail.cv, delta, cap, thr, k_max, 10 ** 6, 10, np.inf, False)
     assert complete and left > 0
     best = 0.0  # enumeration over the original points (dominated ones included)
     for k in range(2, k_max + 1):
@@ -133,6 +133,31 @@ def test_branch_and_bound_finds_the_best_set(items, cap, k_max, core, thr):
         assert 2 <= len(members) <= k_max and val > thr
         assert len({int(svc[pts[j]]) for j in members}) == len(members)
         assert E[members].sum() <= cap + 1e-9 and V[members].sum() == pytest.approx(val)
+
+
+@settings(max_examples=80, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(0, 7), st.floats(0.1, 3.0), st.floats(0.01, 2.0)), min_size=2,
+                      max_size=14),
+       cap=st.floats(0.5, 6.0), k_max=st.integers(2, 5), core=st.sampled_from([0, 2]), thr=st.floats(0.0, 1.0),
+       nodes=st.integers(1, 25))
+def test_branch_and_bound_stopped_early_bounds_every_set(items, cap, k_max, core, thr, nodes):
+    """Out of nodes, the search's open bound (with its best value and `thr`) is still at least the value of every
+    set of at least two points, as enumeration finds it: what cg_pricing returns for such an interval."""
+    svc = np.array([s for s, _, _ in items], dtype=np.int64)
+    e = np.array([t for _, t, _ in items])
+    v = np.array([x for _, _, x in items])
+    pts, V, E, first, tables, delta = _suffix_dp(svc, e, v, np.arange(len(items)), cap, 64, core)
+    complete, z, _, _, _, open_bound = branch_sets(first, V, E, tables.core, tables.tail.start, tables.tail.cw,
+                                                   tables.tail.cv, delta, cap, thr, k_max, nodes, 10, np.inf, False)
+    best = 0.0
+    for k in range(2, k_max + 1):
+        for comb in itertools.combinations(range(len(items)), k):
+            if len({svc[i] for i in comb}) == k and e[list(comb)].sum() <= cap + 1e-12:
+                best = max(best, float(v[list(comb)].sum()))
+    if complete:
+        assert open_bound == -np.inf
+    else:
+        assert max(z, thr, open_bound) >= best * (1 - 1e-9)
 
 
 def test_warm_prints_its_cost(capsys):

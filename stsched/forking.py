@@ -1,0 +1,38 @@
+"""What every part that forks worker processes shares (the heuristic's residual blocks, stsched.heuristic.parallel;
+the column generation's pricing, solvers.exact.cg_parallel): how many processes to use, and the flush before a
+fork."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return os.cpu_count() or 1
+
+
+def worker_count(requested: int) -> int:
+    """The processes in force for `requested` (`HeuristicOptions.workers`, `CgOptions.workers`): 0 = automatic (2
+    where this process may use two CPUs or more: the pieces forked so far gain little from more processes than two
+    against their start), else the number asked; 1 wherever fork is not available."""
+    if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        return 1  # a daemonic process (a multiprocessing pool's worker) may not start processes
+    return min(2, available_cpus()) if requested == 0 else requested
+
+
+def flush_streams() -> None:
+    """A forked copy must not write the parent's buffered output again: flushed before every fork."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+__all__ = ["available_cpus", "flush_streams", "worker_count"]
