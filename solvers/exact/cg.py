@@ -92,6 +92,8 @@ class CgSolverOptions:
     with them in the master and their duals in the pricing), 0 (default): none.
     cut_violation: least violation of a new cut, relative to its right-hand side, in (0, 1).
     cut_per_round: new cuts per round at most (0: one per service).
+    cut_early: 1 to separate the next round as soon as the rounded bound meets the rounded master value (before the
+    LP converges; the last round still converges), 0 (default): at convergence only.
     """
 
     cg_share: float = 0.5
@@ -119,6 +121,7 @@ class CgSolverOptions:
     cuts: int = 0
     cut_violation: float = CutOptions.min_violation
     cut_per_round: int = 0
+    cut_early: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
@@ -173,7 +176,8 @@ def cut_options(options: SolveOptions) -> CutOptions:
     if rounds and options.objective is not Objective.MIN_GPUS:
         raise InputError(f"--param cuts={rounds}: rounding cuts are for min-gpus only")
     return CutOptions(rounds, int(options.param("cut_per_round", "0")),
-                      float(options.param("cut_violation", str(CutOptions.min_violation))))
+                      float(options.param("cut_violation", str(CutOptions.min_violation))),
+                      early=options.param("cut_early", "0") != "0")
 
 
 def method_of(r: CgBound) -> str:

@@ -41,12 +41,15 @@ T_SHRINK = 1e-7  # t = (1 - T_SHRINK) m / a: the column that suggested the cut c
 class CutOptions:
     """Rounds of separation after the column generation converges (`rounds`, 0: none), at most `per_round` new cuts
     per round (0: one per service), each violated by at least `min_violation` (of its right-hand side), multipliers
-    t = m / a for the coverages a of the LP's columns and m = 1..`multiples`."""
+    t = m / a for the coverages a of the LP's columns and m = 1..`multiples`.  `early`: separate the next round as
+soon as the rounded bound meets the rounded master value (further convergence cannot raise the bound rounded up),
+not only at convergence (the last round still converges)."""
 
     rounds: int = 0
     per_round: int = 0
     min_violation: float = 0.02
     multiples: int = 3
+    early: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rounds", "per_round"):

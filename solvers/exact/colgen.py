@@ -414,6 +414,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 converged = False
                 continue
             break
+        if pool is not None and cuts.early and math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6) and more_cuts():
+            history.append((rounds, value, None))  # (the rounded bound of these cuts is settled: the next round)
+            continue
         out_of_time = clock() >= deadline
         last = out_of_time or rounds == opts.max_rounds
         lag = None

@@ -34,9 +34,10 @@ def _opts(objective, limit=20.0, params=FORCED):
 def test_bound_with_cuts_never_beats_brute_force_and_every_cut_holds_for_its_plan(inst):
     known = run_solver("brute", inst, _opts(Objective.MIN_GPUS, 10, ())).result
     assume(known.status is Status.OPTIMAL)
-    r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=20),
-                          cuts=CutOptions(rounds=3, min_violation=0.001))
-    assert r.bound <= known.objective * (1 + 1e-9)
+    for early in (False, True):  # (cuts at convergence, or as soon as the rounded bound meets the master's)
+        r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=20),
+                              cuts=CutOptions(rounds=3, min_violation=0.001, early=early))
+        assert r.bound <= known.objective * (1 + 1e-9)
     assert run_bound("cg", inst, _opts(Objective.MIN_GPUS)).bound <= known.objective
     got = run_solver("cg", inst, _opts(Objective.MIN_GPUS))
     assert got.valid and got.result.bound <= got.result.objective
@@ -120,7 +121,7 @@ def test_cuts_raise_the_lp_and_stay_below_the_plan():
 
 
 @pytest.mark.parametrize("params", [("cuts", "-1"), ("cut_violation", "2"), ("cut_per_round", "-3"),
-                                    ("cuts", "x")])
+                                    ("cuts", "x"), ("cut_early", "maybe")])
 def test_bad_cut_options_exit_2(tmp_path, capsys, params):
     path = tmp_path / "i.json"
     save_instance(random_instance(4, 2, 1, arrivals="deterministic"), path)
