@@ -29,6 +29,8 @@ service's partitions of one size first, `_sK` with strong branching on K candida
 `rf_RULE_wall_s`; run on proven optima and on min-gpus rows whose rounded cg bound is below the plan), each against
 the proven optimum: the share of the integrality gap (optimum - layout LP) each step closes
 (results/scale/integrality.csv).  `--int-engine highs` proves the optima with milp's HiGHS engine instead of CBC.
+`--cuts K` adds, on min-gpus rows, the configuration LP with K rounds of per-service rounding cuts
+(solvers.exact.cg_cuts; `cg_cuts_lp` when it converged, `cg_cuts` its bound rounded up, `cuts_cpu_s`).
 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
@@ -201,6 +203,13 @@ def _integrality(point: Mapping[str, object]) -> dict:
     bp, bp_cpu, _ = _branched_bound(inst, obj, point, int(point.get("bp_nodes") or 0), "slots")
     out = {"milp_status": opt.status.value, "optimum": opt.objective, "layout_lp": layout, "cg_lp": b.lp_value,
            "cg_bound": b.bound, "cg_converged": b.converged, "cg_bp": bp, "bp_cpu_s": bp_cpu}
+    cut_rounds = int(point.get("cuts") or 0)  # (min-gpus) the bound with rounding cuts (solvers.exact.cg_cuts)
+    if cut_rounds and obj is Objective.MIN_GPUS:
+        c0 = time.process_time()
+        bc = run_bound("cg", inst, SolveOptions(objective=obj, time_limit_s=float(point["bound_time"]), params=(
+            ("cuts", str(cut_rounds)), ("clock", "cpu"))))
+        out.update({"cg_cuts_lp": bc.lp_value if bc.converged else None, "cg_cuts": bc.bound,
+                    "cuts_cpu_s": round(time.process_time() - c0, 3)})
     # configuration branching runs where it can count: on a proven optimum, or (min-gpus) to try to prove one
     worth = opt.status is Status.OPTIMAL or (obj is Objective.MIN_GPUS and opt.objective is not None)
     if obj is Objective.MIN_GPUS and opt.objective is not None and b.bound >= opt.objective - 1e-9:
@@ -212,7 +221,7 @@ def _integrality(point: Mapping[str, object]) -> dict:
                                               rule, strong)
         out.update({f"cg_rf_{name}": rf, f"rf_{name}_cpu_s": rf_cpu, f"rf_{name}_wall_s": rf_wall})
     # a proof of the plan: milp's, or (min-gpus) a bound equal to its GPUs
-    bounds = [v for k, v in out.items() if k in ("cg_bound", "cg_bp") or k.startswith("cg_rf_")]
+    bounds = [v for k, v in out.items() if k in ("cg_bound", "cg_bp", "cg_cuts") or k.startswith("cg_rf_")]
     bounds = [v for v in bounds if v is not None]
     proof = "milp" if opt.status is Status.OPTIMAL else ""
     if not proof and opt.objective is not None and obj is Objective.MIN_GPUS and bounds \
@@ -221,7 +230,8 @@ def _integrality(point: Mapping[str, object]) -> dict:
     out["proof"] = proof
     if proof and opt.objective is not None:
         total = abs(opt.objective - layout)
-        for name, v in [("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound), ("cg_bp", bp)] + [
+        for name, v in [("cg_lp", b.lp_value if b.converged else None), ("cg_bound", b.bound), ("cg_bp", bp),
+                        ("cg_cuts_lp", out.get("cg_cuts_lp")), ("cg_cuts", out.get("cg_cuts"))] + [
                 (f"cg_rf_{x}", out[f"cg_rf_{x}"]) for x in names.values()]:
             out[f"closed_{name}"] = None if v is None or total < 1e-9 else round(
                 min(1.0, abs(v - layout) / total), 4)
@@ -304,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(--param bp_strong; 0 or 1: by fractionality), one column per rule and K")
     ap.add_argument("--int-engine", choices=("cbc", "highs"), default=None,
                     help="--integrality: milp's engine for the optima (default: milp's own, CBC)")
+    ap.add_argument("--cuts", type=whole(0), default=0, metavar="K",
+                    help="--integrality: also the min-gpus bound with K rounds of rounding cuts (--param cuts=K)")
     ap.add_argument("--int-services", type=count, nargs="+", default=[8, 12, 16],
                     help="--integrality: the instances' services")
     ap.add_argument("--no-bound", action="store_true",
@@ -388,21 +400,26 @@ def integrality(args) -> int:
     variants = {"bp_rule": "+".join(args.bp_rule), "rf_strong": "+".join(str(k) for k in args.rf_strong)}
     pts = [{"device": d, "services": n, "seed": s, "objective": o, "time_limit": args.time_limit,
             "bound_time": args.bound_time, "bp_nodes": args.bp_nodes, "rf_nodes": args.rf_nodes, **variants,
+            "cuts": args.cuts,
             "int_engine": args.int_engine or ""}
            for d in args.devices for n in args.int_services for s in args.seeds for o in args.objectives]
     keys = ["device", "services", "seed", "objective"]
     rows = run_grid(EXPERIMENT, pts, keys, lambda p: forked(_integrality, p), fresh=args.fresh,
                     filename="integrality.csv", cost=_size)
     rules = [rf_name(*v) for v in rf_variants(variants)]  # the rows' own columns (`_integrality`)
-    cols = keys + ["milp_status", "proof", "optimum", "layout_lp", "cg_lp", "cg_bound", "cg_bp"] + [
+    cuts = ["cg_cuts_lp", "cg_cuts"] if args.cuts else []
+    cols = keys + ["milp_status", "proof", "optimum", "layout_lp", "cg_lp", "cg_bound", "cg_bp"] + cuts + [
         f"cg_rf_{r}" for r in rules] + ["closed_cg_lp", "closed_cg_bound", "closed_cg_bp"] + [
-        f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]
+        f"closed_{c}" for c in cuts] + [f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + (
+        ["cuts_cpu_s"] if cuts else []) + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]
     print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
     for label, proofs in (("proven by milp", ("milp",)), ("proven by milp or by a bound", ("milp", "bound"))):
         proven = [r for r in rows if r.get("proof") in proofs and number(r.get("closed_cg_bound")) is not None]
         for o in args.objectives:
             for col, what in [("closed_cg_lp", "the cg LP"), ("closed_cg_bound", "the cg bound"),
                               ("closed_cg_bp", "with B&P on slot/layout counts"),
+                              ("closed_cg_cuts_lp", "the cg LP with rounding cuts"),
+                              ("closed_cg_cuts", "the cg bound with rounding cuts"),
                               ] + [(f"closed_cg_rf_{r}", f"with B&P on configurations ({r})") for r in rules]:
                 sub = [number(r[col]) for r in proven if r["objective"] == o and number(r.get(col)) is not None]
                 if sub:

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, replace
 
 from solvers.exact.cg_branch import branch_and_price
+from solvers.exact.cg_cuts import CutOptions
 from solvers.exact.cg_pricing import ANCHORS
 from solvers.exact.cg_ryan import RULES, ryan_foster
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
@@ -88,6 +89,13 @@ class CgSolverOptions:
     reprice: 1 to run the diving with re-pricing (solvers.exact.cg_dive) before the integer master (its plan, if
     better than the warm start, starts the master), 0 (default): measured worse than the heuristic at 256 services.
     reprice_share: share of the time left for it.
+    cuts: (min-gpus) rounds of per-service rounding cuts on the coverage rows after the column generation converges
+    (solvers.exact.cg_cuts: sum of ceil(t a_{c,s}) x_c >= ceil(t), valid for whole plans; the generation goes on
+    with them in the master and their duals in the pricing), 0 (default): none.
+    cut_violation: least violation of a new cut, relative to its right-hand side, in (0, 1).
+    cut_per_round: new cuts per round at most (0: one per service).
+    cut_early: 1 to separate the next round as soon as the rounded bound meets the rounded master value (before the
+    LP converges; the last round still converges), 0 (default): at convergence only.
     """
 
     cg_share: float = 0.5
@@ -113,6 +121,10 @@ class CgSolverOptions:
     lns_singles: int = 1
     reprice: int = 0
     reprice_share: float = 0.3
+    cuts: int = 0
+    cut_violation: float = CutOptions.min_violation
+    cut_per_round: int = 0
+    cut_early: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
@@ -126,8 +138,10 @@ class CgSolverOptions:
             raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
+        if not 0 < self.cut_violation < 1:
+            raise InputError(f"cut_violation: expected a share in (0, 1), got {self.cut_violation}")
         for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "workers", "bp_nodes", "bp_strong",
-                     "lns_free", "lns_moves"):
+                     "lns_free", "lns_moves", "cuts", "cut_per_round"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -159,10 +173,21 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
     return CgOptions(**kw)
 
 
+def cut_options(options: SolveOptions) -> CutOptions:
+    """The rounding cuts asked for (`--param cuts=N`, min-gpus only; solvers.exact.cg_cuts)."""
+    rounds = int(options.param("cuts", "0"))
+    if rounds and options.objective is not Objective.MIN_GPUS:
+        raise InputError(f"--param cuts={rounds}: rounding cuts are for min-gpus only")
+    return CutOptions(rounds, int(options.param("cut_per_round", "0")),
+                      float(options.param("cut_violation", str(CutOptions.min_violation))),
+                      early=options.param("cut_early", "0") != "0")
+
+
 def method_of(r: CgBound) -> str:
-    how = ("configuration LP by column generation, converged (Lagrangian bound within eps of the LP value)"
+    what = "configuration LP" + (f" with {r.cuts} rounding cuts (valid for whole plans)" if r.cuts else "")
+    how = (f"{what} by column generation, converged (Lagrangian bound within eps of the LP value)"
            if r.converged else
-           "configuration LP by column generation, not converged: Lagrangian bound from the best duals")
+           f"{what} by column generation, not converged: Lagrangian bound from the best duals")
     return f"cg: {how}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS else "")
 
 
@@ -181,7 +206,8 @@ class CgSolver:
         clock = _clock(options.param("clock", "wall"))
         c0 = clock()
         try:
-            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s))
+            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s),
+                                  cuts=cut_options(options))
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
                                message=f"cannot be served: {e}", infeasible_services=tuple(e.services))
@@ -206,7 +232,8 @@ class CgSolver:
         c_deadline = c_start + options.time_limit_s  # the same limit on the chosen clock (the diving's)
         share = float(options.param("cg_share", "0.5"))
         try:
-            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share))
+            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share),
+                                  cuts=cut_options(options))
         except Infeasible as e:
             return SolveResult(self.name, Status.INFEASIBLE, message=f"cannot be served: {e}",
                                infeasible_services=tuple(e.services), bound_method="cg")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
-from solvers.exact.patterns import Config, _memory_ok, _Timer, shared_config, tenant_points
+from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config, tenant_points
 from stsched.problem import Instance
 
 TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
@@ -158,6 +158,7 @@ class Pricer:
         self._dp: dict[tuple, tuple] = {}  # the last intervals' knapsack tables (the branch and bound reuses them)
         self._pack_skip: dict[float, int] = {}  # per size: calls left before the greedy's packing runs again
         self._rows: dict[tuple, tuple] = {}  # each interval's knapsack row g[0] and unit (its lower halves reuse it)
+        self.cuts = None  # a solvers.exact.cg_cuts.CutPool: the duals priced then end with the cuts' (its `bonus`)
 
     def _wu(self, sd: _SizeData, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = self.rates[sd.svc]
@@ -167,7 +168,22 @@ class Pricer:
 
     def single_values(self, sd: _SizeData, pi: np.ndarray) -> np.ndarray:
         r = self.rates[sd.single_svc]
-        return pi[sd.single_svc] * np.minimum(sd.single_cap, self.clip * r) / np.where(r > 0, r, 1.0)
+        a = np.minimum(sd.single_cap, self.clip * r) / np.where(r > 0, r, 1.0)
+        return pi[sd.single_svc] * a + self._bonus(sd.single_svc, a, pi)
+
+    def _bonus(self, svc: np.ndarray, a: np.ndarray, pi: np.ndarray) -> np.ndarray | float:
+        """What the cuts' duals (the end of `pi`) add to tenants of services `svc` covering `a` (0 without cuts)."""
+        return 0.0 if self.cuts is None or not len(self.cuts) else self.cuts.bonus(svc, a, pi)
+
+    def _point_values(self, sd: _SizeData, ctx, d0: float, sel=slice(None)) -> np.ndarray:
+        """The value of the points `sel` as tenants credited at duty d0: min(w / d0, u), plus the cuts' bonus."""
+        w, u, _, pi = ctx
+        v = np.minimum(w[sel] / d0, u[sel])
+        if self.cuts is None or not len(self.cuts):
+            return v
+        r = self.rates[sd.svc[sel]]
+        a = np.minimum(sd.cred[sel] / (d0 * np.where(r > 0, r, 1.0)), self.clip)  # the coverage at duty d0
+        return v + self.cuts.bonus(sd.svc[sel], a, pi)
 
     def columns(self, sd: _SizeData, pi: np.ndarray, mu: float) -> list[tuple[float, Config]]:
         """Columns of size sd.size whose value pi . a exceeds mu, best first (at most `per_size`)."""
@@ -244,7 +260,10 @@ class Pricer:
                 found[key] = (true, c)
 
     def value(self, c: Config, pi: np.ndarray) -> float:
-        """pi . a_c, with a_c as the master's coverage coefficients."""
+        """pi . a_c, with a_c as the master's coverage coefficients (and the cuts' terms, when there are cuts)."""
+        if self.cuts is not None and len(self.cuts):
+            cov = coverage(c, self.rates, self.clip)
+            return float(sum(pi[s] * a for s, a in cov.items())) + self.cuts.value(cov, pi)
         return float(sum(pi[s] * min(cap, self.clip * self.rates[s]) / self.rates[s]
                          for (s, _), cap in zip(c.tenants, c.cap) if self.rates[s] > 0))
 
@@ -270,6 +289,8 @@ class Pricer:
             return max(best, 0.0), []
         w, u = self._wu(sd, pi)
         live = pi[sd.svc] > 0
+        if self.cuts is not None and len(self.cuts):
+            live |= self.cuts.live(sd.svc, pi)
         if not live.any():
             return max(best, 0.0), []
         e, b = sd.e, sd.budget
@@ -321,13 +342,13 @@ class Pricer:
 
     def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
         """The fractional bound of one duty interval (one item per service, the tenant limit)."""
-        w, u, live = ctx[:3]
+        live = ctx[2]
         order, seg = sd.order, sd.seg
-        eo, wo, uo, bo, lv = sd.e[order], w[order], u[order], sd.budget[order], live[order]
+        eo, bo, lv = sd.e[order], sd.budget[order], live[order]
         elig = lv & (eo <= bo - d0 + 1e-9) & (eo <= d1)
         if not elig.any():
             return 0.0
-        v = np.where(elig, np.minimum(wo / d0, uo), 0.0)
+        v = np.where(elig, self._point_values(sd, ctx, d0, order), 0.0)
         rho = np.maximum.reduceat(np.where(elig, v / eo, 0.0), seg)
         vmax = np.maximum.reduceat(v, seg)
         emax = np.maximum.reduceat(np.where(elig, eo, 0.0), seg)
@@ -354,9 +375,9 @@ class Pricer:
         key = (sd.size, d0, d1)
         if key in self._dp:
             return self._dp[key] if full else self._dp[key][0]
-        w, u, live = ctx[:3]
+        live = ctx[2]
         elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
-        v = np.minimum(w[elig] / d0, u[elig])
+        v = self._point_values(sd, ctx, d0, elig)
         if not full:
             row = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core, full=False)
             self._rows[key] = (row, d1 / self.opts.units)

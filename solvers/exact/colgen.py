@@ -56,6 +56,7 @@ import numpy as np
 
 from solvers.exact.cg_box import BoxStep
 from solvers.exact.cg_common import layout_weights, pricing_setup
+from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
 from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
@@ -87,6 +88,7 @@ class CgBound:
     layouts: tuple[tuple[float, ...], ...] = ()
     history: tuple[tuple[int, float, float | None], ...] = ()  # (round, lp value, Lagrangian bound or None)
     y: tuple[float, ...] = ()  # the restricted master's GPUs per layout (the branching of cg_branch reads them)
+    cuts: int = 0  # rounding cuts in the master (solvers.exact.cg_cuts; the bound then holds for whole plans only)
 
     @property
     def integer_bound(self) -> float:
@@ -136,6 +138,8 @@ class _Master:
         if self.maxi:
             self._add(-1.0, [self.row_serv[s] for s in active], [-1.0] * len(active))
         self.n_rows = n_rows
+        self.config_cols: list[int] = []  # the HiGHS column of every configuration, in the order added
+        self.cut_rows: list[int] = []  # the HiGHS row of every cut (solvers.exact.cg_cuts), in the pool's order
 
     def _add(self, cost: float, idx: list[int], val: list[float]) -> None:
         self.h.addCol(cost, 0.0, self.inf, len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))
@@ -155,16 +159,34 @@ class _Master:
     def y(self, n: int) -> tuple[float, ...]:
         return tuple(float(v) for v in self.h.getSolution().col_value[:n])
 
-    def add_config(self, c: Config, cov: dict[int, float]) -> None:
+    def add_config(self, c: Config, cov: dict[int, float], cut_coefs: dict[int, float] | None = None) -> None:
+        """A configuration's column (`cut_coefs`: its coefficient per cut position, solvers.exact.cg_cuts)."""
         idx = [self.row_size[c.size]] + [self.row_serv[s] for s in cov]
-        self._add(0.0, idx, [1.0] + list(cov.values()))
+        val = [1.0] + list(cov.values())
+        for j, h in (cut_coefs or {}).items():
+            idx.append(self.cut_rows[j])
+            val.append(h)
+        self.config_cols.append(self.h.getNumCol())
+        self._add(0.0, idx, val)
+
+    def add_cut_row(self, coefs: dict[int, float]) -> None:
+        """A cut scaled to sum_c h_c x_c >= 1 (configuration position -> h_c) (min-gpus)."""
+        idx = np.array([self.config_cols[i] for i in coefs], dtype=np.int32)
+        self.cut_rows.append(self.h.getNumRow())
+        self.h.addRow(1.0, self.inf, len(idx), idx, np.array(list(coefs.values()), dtype=float))
+
+    def config_x(self) -> np.ndarray:
+        """The configurations' values in the last solution, in the order added."""
+        return np.asarray(self.h.getSolution().col_value)[self.config_cols]
 
     def service_duals(self, dual: np.ndarray, n: int) -> np.ndarray:
         """The coverage duals pi >= 0 per service (n: the instance's services; 0 for those without a row) read out of
-        the master's row duals `dual`."""
-        pi = np.zeros(n)
+        the master's row duals `dual`, followed by the cuts' duals (>= 0) when there are cuts."""
+        pi = np.zeros(n + len(self.cut_rows))
         for s, row in self.row_serv.items():
             pi[s] = max(0.0, float(dual[row]))
+        for j, row in enumerate(self.cut_rows):
+            pi[n + j] = max(0.0, float(dual[row]))
         return pi
 
     def solve(self) -> tuple[float, np.ndarray, dict[float, float]] | None:
@@ -259,12 +281,15 @@ def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: l
 
 def column_generation(instance: Instance, objective: Objective, opts: CgOptions = CgOptions(),
                       timer: _Timer | None = None, progress: bool = False, y_rows: tuple = (),
-                      start: tuple[Config, ...] = ()) -> CgBound:
+                      start: tuple[Config, ...] = (), cuts: CutOptions = CutOptions()) -> CgBound:
     """Solve the configuration LP by column generation within `opts` (Infeasible when some service cannot be served
     at all).  `timer` gives the execution times (default: solo, which makes `bound` valid for the full problem; a
     conservative timer gives columns that hold under any neighbour, for integer plans, whose LP then bounds only
     that restricted model).  `y_rows` restrict the GPUs per layout (a branch: (layout index -> coefficient, lower,
-    upper) each; the bound is then valid for the plans of the branch), `start` columns join the first master."""
+    upper) each; the bound is then valid for the plans of the branch), `start` columns join the first master.
+    `cuts` (min-gpus, no branching rows, no box): once the master converges, rounding cuts separated from its solution
+    join it and the generation goes on (solvers.exact.cg_cuts), `cuts.rounds` times at most; the bound then holds for
+    every plan (whole partitions), not for the LP."""
     t0 = time.perf_counter()
     clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
@@ -272,6 +297,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     if opts.workers < 0:
         raise InputError(f"workers: expected 0 (automatic) or a number of processes >= 1, got {opts.workers}")
+    if cuts.rounds and (objective is not Objective.MIN_GPUS or y_rows or opts.box > 0):
+        raise InputError("cuts: only for min-gpus without branching rows or box-step")
     bad = unservable(instance, objective)
     if bad:
         raise Infeasible(bad)
@@ -292,7 +319,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock
-    pool = PricingPool(pricer, opts.workers if opts.workers or n >= PARALLEL_FROM else 1, split=opts.clock == "cpu")
+    # with cuts, one process: a forked pricer's copy would not see the cuts separated after the fork
+    procs = 1 if cuts.rounds else opts.workers if opts.workers or n >= PARALLEL_FROM else 1
+    pool = PricingPool(pricer, procs, split=opts.clock == "cpu")
     if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together
         own = clock
         clock = lambda: own() + pool.worker_cpu  # noqa: E731
@@ -303,14 +332,36 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         if y_rows and not maxi:
             master.add_artificials(active, 10.0 * max(instance.gpus, len(active)))
         columns: list[Config] = []
+        covs: list[dict[int, float]] = []  # each column's coverage (the cuts' separation reads it)
         keys: set[tuple] = set()
+        cut_pool = CutPool(len(rates), cuts) if cuts.rounds else None
+        pricer.cuts = cut_pool
+        cut_rounds = 0
 
         def add(c: Config) -> None:
             k = _key(c)
             if k not in keys:
                 keys.add(k)
                 columns.append(c)
-                master.add_config(c, coverage(c, rates, clip))
+                covs.append(coverage(c, rates, clip))
+                master.add_config(c, covs[-1], cut_pool.coefs(covs[-1]) if cut_pool is not None else None)
+
+        def more_cuts() -> bool:
+            """At convergence: separate cuts from the master's solution into it (the smoothing's centre gets a dual 0
+            for each); whether any was added."""
+            nonlocal cut_rounds, center
+            if cut_pool is None or cut_rounds >= cuts.rounds or clock() >= deadline:
+                return False
+            cut_rounds += 1
+            new = cut_pool.separate(covs, master.config_x())
+            for cut in new:
+                master.add_cut_row({i: cut.coef(cv[cut.service]) for i, cv in enumerate(covs)
+                                    if cv.get(cut.service, 0.0) > 0})
+            if center is not None:
+                center = (np.r_[center[0], np.zeros(len(cut_pool) - len(center[0]) + len(rates))], center[1])
+            log.info("cuts round %d: %d new rounding cuts (%d in all) at master %.6g", cut_rounds, len(new), len(cut_pool),
+                     value)
+            return bool(new)
 
         for sd in data.values():  # start: every service's best one-tenant configuration of each size
             if len(sd.singles):
@@ -369,7 +420,13 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             if closed(value):
                 converged = True
                 history.append((rounds, value, None))
+                if more_cuts():
+                    converged = False
+                    continue
                 break
+            if cut_pool is not None and cuts.early and math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6) and more_cuts():
+                history.append((rounds, value, None))  # (the rounded bound of these cuts is settled: the next round)
+                continue
             out_of_time = clock() >= deadline
             last = out_of_time or rounds == opts.max_rounds
             lag = None
@@ -468,7 +525,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
             converged = converged or closed(value)
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
-            if converged or not new or out_of_time:
+            if converged and not out_of_time and more_cuts():
+                converged = False
+            elif converged or not new or out_of_time:
                 break
             for c in new:
                 add(c)
@@ -478,7 +537,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                  "converged" if converged else "stopped", rounds, value, bound, len(columns))
         return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
                        time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
-                       master.y(len(layouts)) if math.isfinite(value) else ())
+                       master.y(len(layouts)) if math.isfinite(value) else (),
+                       len(cut_pool) if cut_pool is not None else 0)
     finally:
         pool.close()
 
