@@ -158,3 +158,25 @@ def test_automatic_workers_from_parallel_from(monkeypatch):
     monkeypatch.setattr(colgen, "PARALLEL_FROM", 12)
     column_generation(inst, Objective.MIN_GPUS, CgOptions(max_rounds=2))
     assert asked == [1, 0] and worker_count(0) == min(2, len(os.sched_getaffinity(0)))
+
+
+def test_cuts_price_in_one_process(monkeypatch):
+    """Rounding cuts are separated after the workers are forked, and a worker's copy of the pricer would price
+    without them (a bound too high): with cuts the column generation keeps every size in this process, and its
+    bound equals the one-process bound."""
+    from solvers.exact.cg_cuts import CutOptions
+
+    asked = []
+    real = cg_parallel.PricingPool.__init__
+
+    def record(self, pricer, workers, split=False):
+        asked.append(workers)
+        real(self, pricer, workers, split)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "__init__", record)
+    inst = random_instance(12, 6, 5, arrivals="deterministic")
+    two = column_generation(inst, Objective.MIN_GPUS, CgOptions(workers=2, time_limit_s=60),
+                            cuts=CutOptions(rounds=2, min_violation=0.001))
+    one = column_generation(inst, Objective.MIN_GPUS, CgOptions(workers=1, time_limit_s=60),
+                            cuts=CutOptions(rounds=2, min_violation=0.001))
+    assert asked == [1, 1] and two.cuts == one.cuts > 0 and two.bound == one.bound
