@@ -62,7 +62,8 @@ class SolveOptions:
         "time_limit_s": "seconds a solver may run (every solver stops within 10 percent + 1 s of it)",
         "seed": "random seed of the solver (>= 0)",
         "threads": "threads an exact engine may use (>= 1)",
-        "engine": "engine inside a solver: cbc or highs for milp (default: the solver's own)",
+        "engine": "engine inside a solver: cbc or highs for milp, milp-highs and cg (default: the solver's own; "
+                  "other solvers have none and refuse it)",
     }
 
     def __post_init__(self) -> None:
@@ -172,12 +173,24 @@ class SolverInfo:
     mechanisms: tuple[str, ...] = MECHANISMS  # partition mechanisms it plans for
     alias_of: str | None = None  # a documented alias: the same solver with other defaults
     oracle: bool = False  # a test oracle for tiny instances (brute force), not for studies or the demo
+    engines: tuple[str, ...] = ()  # the engines `SolveOptions.engine` may name (none: the solver has no engine)
 
     def option_info(self) -> tuple[OptionInfo, ...]:
         return option_info(self.options)
 
     def parse(self, params: tuple[tuple[str, str], ...]) -> Any:
         return parse_options(self.options, params, self.name)
+
+    def check_engine(self, engine: str | None) -> None:
+        """InputError unless `engine` is None or one of the solver's engines (a solver without engines ignored
+        `--engine` silently; checked before any work by `run_solver` and `stsched solve`)."""
+        if engine is None or engine in self.engines:
+            return
+        if not self.engines:
+            able = ", ".join(n for n, info in sorted(REGISTRY.items()) if info.engines)
+            raise InputError(f"solver {self.name!r} takes no --engine (got {engine!r}; solvers with engines: "
+                             f"{able or 'none'})")
+        raise InputError(f"solver {self.name!r}: engine {engine!r} (its engines: {', '.join(self.engines)})")
 
     def supports(self, instance: Instance, objective: Objective | None = None) -> str | None:
         """None when the solver plans for this instance (and objective), else the reason it does not."""
@@ -197,7 +210,7 @@ class SolverInfo:
         return {"name": self.name, "kind": self.kind, "description": self.description,
                 "objectives": [o.value for o in self.objectives], "mechanisms": list(self.mechanisms),
                 "late_share": self.late_share, "tenant_credit": self.tenant_credit, "alias_of": self.alias_of,
-                "oracle": self.oracle,
+                "oracle": self.oracle, "engines": list(self.engines),
                 "options": [o.to_dict() for o in self.option_info()]}
 
 
@@ -207,13 +220,14 @@ REGISTRY: dict[str, SolverInfo] = {}
 def register(name: str, kind: str, description: str = "",
              objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True,
              options: type = NoOptions, mechanisms: tuple[str, ...] = MECHANISMS, alias_of: str | None = None,
-             oracle: bool = False, tenant_credit: bool = False):
+             oracle: bool = False, tenant_credit: bool = False, engines: tuple[str, ...] = ()):
     """Class decorator: register a solver class (constructed without arguments) under `name`.  `options`: the
     frozen dataclass of its `--param` options (typed fields with defaults; help from `field(metadata={"help":
     ...})` or from `name: text` lines of the class docstring); `mechanisms`: the partition kinds it plans for;
     `late_share` False for solvers that plan by a published rule of their own and ignore `Margin.late_share`;
     `alias_of`: a documented alias of another registered solver; `oracle`: a test oracle for tiny instances;
-    `tenant_credit`: it models the Poisson margin's per-tenant credit (`SolverInfo.tenant_credit`)."""
+    `tenant_credit`: it models the Poisson margin's per-tenant credit (`SolverInfo.tenant_credit`); `engines`: the
+    engines `--engine` may name, the first its default (none: `--engine` is refused)."""
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
@@ -223,7 +237,7 @@ def register(name: str, kind: str, description: str = "",
         REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
                                                       description or (cls.__doc__ or "").strip().split("\n")[0],
                                                       objectives, late_share, tenant_credit, options,
-                                                      tuple(mechanisms), alias_of, oracle)
+                                                      tuple(mechanisms), alias_of, oracle, tuple(engines))
         cls.name = name
         return cls
 
@@ -406,6 +420,7 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     solver = get_solver(name)
     info = REGISTRY[name]
     info.parse(options.params)  # unknown keys and bad values are refused before any work
+    info.check_engine(options.engine)
     reason = info.supports(instance, options.objective)
     if reason:
         raise InputError(reason)

@@ -168,7 +168,7 @@ def _too_few_gpus(instance: Instance, r: CgBound) -> bool:
 
 
 @register("cg", "exact", "column generation: certified configuration-LP bound, integer plans from its columns",
-          options=CgSolverOptions)
+          options=CgSolverOptions, engines=("highs", "cbc"))
 class CgSolver:
     """Configuration LP by column generation (pricing oracle, Lagrangian bound when stopped early) and
     price-and-branch integer plans; its gap is certified against the column generation's bound."""

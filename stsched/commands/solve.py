@@ -116,6 +116,7 @@ def run(args) -> int:
     info = solvers[args.solver]
     params = _params(args.param)
     info.parse(params)
+    info.check_engine(args.engine)
     if objective is Objective.ADAPT and not args.current:
         raise InputError("--objective adapt needs --current PLAN (the plan in force)")
     if args.current and objective is not Objective.ADAPT:
