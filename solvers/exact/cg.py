@@ -123,10 +123,27 @@ class CgSolverOptions:
             raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "bp_nodes", "bp_strong", "lns_free",
-                     "lns_moves"):
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free", "lns_moves"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.bound_every < 1:  # (0 was a ZeroDivisionError inside the column generation)
+            raise InputError(f"bound_every must be >= 1, got {self.bound_every}")
+        if self.warm != "none":
+            from stsched.registry import get_solver
+
+            try:  # an unknown name is refused here, not after the column generation
+                get_solver(self.warm)
+            except InputError as e:
+                raise InputError(f"warm={self.warm!r}: {e}") from None
+
+    def check_warm(self, instance: Instance, objective: Objective) -> None:
+        """InputError unless the `warm` solver plans for `instance` and `objective` (checked before any work)."""
+        if self.warm != "none":
+            from stsched.registry import REGISTRY
+
+            reason = REGISTRY[self.warm].supports(instance, objective)
+            if reason:
+                raise InputError(f"warm={self.warm!r}: {reason}")
 
 
 def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
@@ -196,6 +213,11 @@ class CgSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
             raise InputError(f"solver cg: objective {options.objective.value!r} (expected min-gpus or max-scale)")
+        if options.warm_start is None:
+            try:
+                options.typed(CgSolverOptions, self.name).check_warm(instance, options.objective)
+            except InputError as e:
+                raise InputError(f"solver {self.name!r}: {e}") from None
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
         clock = _clock(options.param("clock", "wall"))

@@ -36,3 +36,32 @@ def test_the_api_refuses_an_engine_a_solver_does_not_have(files):
     with pytest.raises(InputError, match=r"solver 'cg': engine 'gurobi' \(its engines: highs, cbc\)"):
         st.solve(inst, "cg", engine="gurobi", time_limit=5)
     assert st.solve(inst, "milp", engine="highs", time_limit=10).valid
+
+
+@pytest.mark.parametrize("command", ["solve", "bound"])
+def test_cg_bound_every_zero_is_bad_input(files, capsys, command):
+    """`solve --solver cg --param bound_every=0` (and `bound --param bound_every=0`) was 'solver 'cg' failed:
+    ZeroDivisionError: integer modulo by zero', exit 1, after the work had started."""
+    argv = ["solve", files["inst"], "--solver", "cg"] if command == "solve" else ["bound", files["inst"]]
+    code, text = _run(capsys, *argv, "--param", "bound_every=0", "--time-limit", "5")
+    assert code == 2 and "bound_every must be >= 1, got 0" in text, text
+
+
+@pytest.mark.parametrize("warm, words", [
+    ("nope", "warm='nope': unknown solver 'nope' (known: brute, cg,"),
+    ("gpulet", "warm='gpulet': solver 'gpulet' plans by its own published rule"),
+])
+def test_cg_warm_solver_is_checked_before_the_column_generation(files, capsys, monkeypatch, tmp_path, warm, words):
+    """`solve --solver cg --param warm=nope` ran the whole column generation (up to half the time limit), then said
+    'unknown solver 'nope'' without naming the option; a warm solver that refuses the instance (a baseline on a
+    Poisson instance) did the same.  Now one line naming the option before any work."""
+    import solvers.exact.cg as cg
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the column generation ran before the options were checked")
+
+    monkeypatch.setattr(cg, "column_generation", no_work)
+    inst = st.load_instance(files["inst"]).with_late_share(0.05)
+    st.save(inst, tmp_path / "poisson.json")
+    code, text = _run(capsys, "solve", str(tmp_path / "poisson.json"), "--solver", "cg", "--param", f"warm={warm}")
+    assert code == 2 and f"solver 'cg': {words}" in text, text
