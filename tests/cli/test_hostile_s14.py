@@ -65,3 +65,41 @@ def test_cg_warm_solver_is_checked_before_the_column_generation(files, capsys, m
     st.save(inst, tmp_path / "poisson.json")
     code, text = _run(capsys, "solve", str(tmp_path / "poisson.json"), "--solver", "cg", "--param", f"warm={warm}")
     assert code == 2 and f"solver 'cg': {words}" in text, text
+
+
+@pytest.fixture
+def no_execution(monkeypatch):
+    """`stsched execute` fails the test if it starts executing (the checks must come first)."""
+    import stsched.executor as executor
+
+    def run(*args, **kwargs):
+        raise AssertionError("the plan was executed before the options were checked")
+
+    monkeypatch.setattr(executor, "execute", run)
+
+
+_EXECUTE = ["--backend", "cpu", "--duration", "0.5", "--drain", "0.5", "--model-map", "m0=resnet-tiny", "m1=vgg-tiny"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--gpus", "0", "0"], "executor: gpus: GPU 0 is listed twice"),
+    (["--compare-sim", "--noise-cv", "1e300"], "--noise-cv: noise CV 1e+300 is above 1e+150"),
+    (["--compare-sim", "--host-overhead", "1e300"], "host overhead batch_s: expected a number <= 86400"),
+])
+def test_execute_refuses_before_running(files, capsys, no_execution, extra, words):
+    """`execute --backend cpu --gpus 0 0` ran GPU 0 twice (30 s), then its own measurement of the host overhead
+    came out negative: 'host overhead batch_s: expected a number >= 0', exit 2, the run lost.
+    `--compare-sim --noise-cv 1e300` was refused by the simulator after the execution (20 s at load 9)."""
+    code, text = _run(capsys, "execute", files["inst"], files["plan"], *_EXECUTE, *extra)
+    assert code == 2 and words in text, text
+
+
+@pytest.mark.parametrize("overhead", ["1e300", "0,1e308", "86401"])
+def test_simulate_refuses_a_host_overhead_beyond_a_day(files, capsys, overhead):
+    """`simulate --host-overhead 1e300` printed p50 5.5e+302 ms; `0,1e308` overflowed (a numpy RuntimeWarning),
+    then reported 0 of 320 requests completed, exit 0.  A host overhead per batch is now at most a day of real
+    time (validate.MAX_REAL_RUN_S), as every real-time duration."""
+    code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", "--host-overhead", overhead)
+    assert code == 2 and "expected a number <= 86400" in text, text
+    code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", "--host-overhead", "0.001")
+    assert code == 0, text
