@@ -61,19 +61,20 @@ class SolveOptions:
                      "or adapt (fewest reconfigurations from --current)",
         "time_limit_s": "seconds a solver may run (every solver stops within 10 percent + 1 s of it)",
         "seed": "random seed of the solver (>= 0)",
-        "threads": "threads an exact engine may use (>= 1)",
+        "threads": "threads an exact engine may use (1 to 1024)",
         "engine": "engine inside a solver: cbc or highs for milp, milp-highs and cg (default: the solver's own; "
                   "other solvers have none and refuse it)",
     }
 
     def __post_init__(self) -> None:
-        from stsched.validate import check_int, check_real, check_time_limit
+        from stsched.validate import MAX_THREADS, check_int, check_real, check_time_limit
 
         # checked and stored as numbers: a time limit given as the text "5" passed the check and was a TypeError
         # inside the solver
         object.__setattr__(self, "time_limit_s", check_time_limit(self.time_limit_s, "time limit"))
         object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
-        object.__setattr__(self, "threads", check_int(self.threads, "threads", minimum=1))
+        object.__setattr__(self, "threads", check_int(self.threads, "threads", minimum=1,
+                                                                 maximum=MAX_THREADS))
         object.__setattr__(self, "max_scale_tol", check_real(self.max_scale_tol, "max_scale_tol", minimum=0.0,
                                                              strict=True))
         object.__setattr__(self, "objective", parse_objective(self.objective))

@@ -22,6 +22,9 @@ MAX_REAL_RUN_S = 24 * 3600.0
 # standard error of about 1 % of the samples' spread, every sample is kept in samples.json, and a point of a
 # 100 ms batch then takes 17 minutes; more is a typo (--repeats 1000000000)
 MAX_REPEATS = 10_000
+# the most threads or worker processes one solve may ask for: more is a typo (CP-SAT's worker count is a 32-bit int:
+# --threads 1000000000000 was a TypeError from inside it)
+MAX_THREADS = 1024
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -90,7 +93,7 @@ def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[s
 
 seed = whole(0)  # random seeds: >= 0 (numpy refuses negative seeds)
 count = whole(1)  # services, GPUs, rounds, repeats: >= 1
-threads = whole(1)
+threads = whole(1, MAX_THREADS)
 time_limit = _arg(lambda t: check_time_limit(t, "value"), "seconds")
 positive = real(0.0, strict=True)  # durations, rates, epochs
 nonnegative = real(0.0)

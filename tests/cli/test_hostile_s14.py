@@ -103,3 +103,26 @@ def test_simulate_refuses_a_host_overhead_beyond_a_day(files, capsys, overhead):
     assert code == 2 and "expected a number <= 86400" in text, text
     code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", "--host-overhead", "0.001")
     assert code == 0, text
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--solver", "cpsat", "--threads", "1000000000000"], "--threads: expected a whole number <= 1024"),
+    (["--solver", "milp", "--threads", "3000000000"], "--threads: expected a whole number <= 1024"),
+    (["--solver", "cpsat", "--param", "workers=1000000000000"], "workers: expected a whole number <= 1024"),
+    (["--solver", "heuristic", "--param", "workers=5000"], "workers: expected a whole number <= 1024"),
+])
+def test_threads_and_workers_are_bounded(files, capsys, argv, words):
+    """`solve --solver cpsat --threads 1000000000000` (or `--param workers=...`) was 'solver 'cpsat' failed:
+    TypeError: incompatible function arguments', exit 1 (CP-SAT's worker count is a 32-bit int); milp and the
+    others accepted any count.  Threads and workers of one process are now at most 1,024 (validate.MAX_THREADS)."""
+    code, text = _run(capsys, "solve", files["inst"], *argv, "--time-limit", "5")
+    assert code == 2 and words in text, text
+
+
+def test_the_api_bounds_threads_as_the_cli():
+    from stsched.registry import SolveOptions
+    from stsched.validate import MAX_THREADS
+
+    with pytest.raises(InputError, match="threads: expected a whole number <= 1024"):
+        SolveOptions(threads=MAX_THREADS + 1)
+    assert SolveOptions(threads=MAX_THREADS).threads == MAX_THREADS
