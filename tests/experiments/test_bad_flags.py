@@ -16,6 +16,17 @@ CASES = [
     (scale_eval, ["--services", "4", "--seeds", "1", "--poisson", "2"], "--poisson"),
     (scale_eval, ["--services", "4", "--seeds", "1", "--solvers", "bogus"], "unknown solver 'bogus'"),
     (scale_eval, ["--services", "4", "--seeds", "1", "--solvers", "heuristic:bogus=1"], "bogus"),
+    # options of the other mode were ignored, exit 0 (session 14's hostile tester): the integrality study's without
+    # --integrality, the cluster-scale study's with it, what --quick overrides, the bound's with --no-bound
+    (scale_eval, ["--services", "4", "--seeds", "1", "--bp-rule", "pairs"], "--bp-rule: an option of --integrality"),
+    (scale_eval, ["--services", "4", "--int-engine", "cbc", "--rf-strong", "4"],
+     "--rf-strong, --int-engine: options of --integrality"),
+    (scale_eval, ["--integrality", "--services", "4"], "--services: an option of the cluster-scale study"),
+    (scale_eval, ["--integrality", "--no-bound", "--poisson", "0.05"], "--poisson, --no-bound: options of the"),
+    (scale_eval, ["--quick", "--services", "64"], "--services: --quick sets it"),
+    (scale_eval, ["--quick", "--bound-time", "5"], "--bound-time: --quick sets it"),
+    (scale_eval, ["--services", "4", "--no-bound", "--bound-clock", "cpu"], "--bound-clock: an option of the bound"),
+    (scale_eval, ["--services", "4", "--threads", "5000"], "--threads: expected a whole number <= 1024"),
     (arrivals_default, ["--services", "4", "--seeds", "1", "--time-limit", "1e12"], "--time-limit"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "nan"], "--hours"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
