@@ -198,6 +198,11 @@ class SolverInfo:
         if objective is not None and objective not in self.objectives:
             return (f"solver {self.name!r} does not support objective {objective.value!r} "
                     f"(its objectives: {', '.join(o.value for o in self.objectives)})")
+        from stsched.validate import MAX_PLAN_GPUS
+
+        if objective is Objective.MAX_SCALE and instance.gpus > MAX_PLAN_GPUS:
+            return (f"objective max-scale plans on up to {instance.gpus} GPUs (instance {instance.name!r}): at most "
+                    f"{MAX_PLAN_GPUS} (a plan holds a layout per GPU); min-gpus reads the count as a cap only")
         kind = instance.mechanism.kind.value
         if kind not in self.mechanisms:
             return f"solver {self.name!r} plans for {', '.join(self.mechanisms)} partitions, not {kind}"

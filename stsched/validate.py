@@ -25,6 +25,10 @@ MAX_REPEATS = 10_000
 # the most threads or worker processes one solve may ask for: more is a typo (CP-SAT's worker count is a 32-bit int:
 # --threads 1000000000000 was a TypeError from inside it)
 MAX_THREADS = 1024
+# the most GPUs a max-scale plan may be asked to fill: its plan holds a layout per GPU (milp at 100,000 GPUs: 14 s
+# of CPU and 0.6 GB past a 5 s limit, named; at 10^9 GPUs it ran 152 s past it and ran out of 5.5 GB).  The
+# largest plan the project has run: gpulet m2 on 100,000 GPUs.  min-gpus reads an instance's GPUs as a cap only.
+MAX_PLAN_GPUS = 100_000
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,

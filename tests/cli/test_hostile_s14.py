@@ -126,3 +126,18 @@ def test_the_api_bounds_threads_as_the_cli():
     with pytest.raises(InputError, match="threads: expected a whole number <= 1024"):
         SolveOptions(threads=MAX_THREADS + 1)
     assert SolveOptions(threads=MAX_THREADS).threads == MAX_THREADS
+
+
+@pytest.mark.parametrize("solver", ["milp", "heuristic"])
+def test_max_scale_on_more_gpus_than_a_plan_can_hold_is_refused(files, capsys, tmp_path, solver):
+    """max-scale on an instance of 10^9 GPUs: milp ran 152 s past its 5 s limit and died ('solver failed:
+    SystemError', exit 1; MemoryError under a 3 GB cap): its plan holds a layout per GPU.  Now refused before any
+    work, one line naming the GPUs and the limit; min-gpus reads the count as a cap only and still solves."""
+    inst = st.load_instance(files["inst"]).with_gpus(10 ** 9)
+    st.save(inst, tmp_path / "huge.json")
+    code, text = _run(capsys, "solve", str(tmp_path / "huge.json"), "--solver", solver, "--objective", "max-scale")
+    assert code == 2 and "max-scale plans on up to 1000000000 GPUs" in text and "at most 100000" in text, text
+    with pytest.raises(InputError, match="at most 100000"):
+        st.solve(inst, solver, "max-scale")
+    code, text = _run(capsys, "solve", str(tmp_path / "huge.json"), "--solver", solver, "--time-limit", "10")
+    assert code == 0, text
