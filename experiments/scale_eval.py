@@ -54,7 +54,7 @@ from experiments.common import (Study, markdown_table, read_rows, refuse_ignored
 from experiments.plots import number, series_plot
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
-from stsched.validate import count, fraction, seed as seed_arg, time_limit, whole
+from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def _check_modes(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--services", type=count, nargs="+", default=[16, 64, 256, 1024])
+    ap.add_argument("--services", type=services_arg, nargs="+", default=[16, 64, 256, 1024])
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--devices", nargs="+", default=list(DEVICES), choices=DEVICES)
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)

@@ -29,6 +29,9 @@ MAX_THREADS = 1024
 # of CPU and 0.6 GB past a 5 s limit, named; at 10^9 GPUs it ran 152 s past it and ran out of 5.5 GB).  The
 # largest plan the project has run: gpulet m2 on 100,000 GPUs.  min-gpus reads an instance's GPUs as a cap only.
 MAX_PLAN_GPUS = 100_000
+# the most services of a drawn instance: 25 x the largest studied (4,096); 100,000 took 4.3 s of CPU and 0.3 GB
+# (`stsched scenario random`), 10^8 a MemoryError
+MAX_SERVICES = 100_000
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -97,6 +100,7 @@ def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[s
 
 seed = whole(0)  # random seeds: >= 0 (numpy refuses negative seeds)
 count = whole(1)  # services, GPUs, rounds, repeats: >= 1
+services = whole(1, MAX_SERVICES)  # services of a drawn instance
 threads = whole(1, MAX_THREADS)
 time_limit = _arg(lambda t: check_time_limit(t, "value"), "seconds")
 positive = real(0.0, strict=True)  # durations, rates, epochs

@@ -141,3 +141,31 @@ def test_max_scale_on_more_gpus_than_a_plan_can_hold_is_refused(files, capsys, t
         st.solve(inst, solver, "max-scale")
     code, text = _run(capsys, "solve", str(tmp_path / "huge.json"), "--solver", solver, "--time-limit", "10")
     assert code == 0, text
+
+
+@pytest.mark.parametrize("argv", [["random", "--gpus", "10"], ["profile", "a100-mps"]])
+def test_scenario_services_are_bounded(capsys, tmp_path, argv):
+    """`scenario random --services 100000000 --gpus 10` was a numpy MemoryError traceback (4.1 GiB for the model
+    draw alone under a 4 GB cap; without one it went on to take the machine's memory).  At most 100,000 services
+    (validate.MAX_SERVICES; 100,000 took 4.3 s of CPU and 0.3 GB), one line, exit 2, nothing written."""
+    out = tmp_path / "i.json"
+    code, text = _run(capsys, "scenario", *argv, "--services", "100000000", "--out", str(out))
+    assert code == 2 and "expected a whole number <= 100000" in text, text
+    assert not out.exists()
+    from stsched.scenarios import random_instance
+
+    with pytest.raises(InputError, match="services: expected a whole number <= 100000"):
+        random_instance(100_001, 1, 0)
+
+
+def test_running_out_of_memory_is_one_line(capsys, monkeypatch):
+    """A MemoryError inside a command was a traceback (exit 1).  Now one line saying so, exit 1."""
+    import stsched.scenarios as scenarios
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 4.10 GiB for an array with shape (100000000,)")
+
+    monkeypatch.setattr(scenarios, "random_instance", no_memory)
+    code, text = _run(capsys, "scenario", "random", "--services", "4", "--gpus", "1")
+    assert code == 1 and text.strip() == ("stsched: out of memory: Unable to allocate 4.10 GiB for an array with "
+                                          "shape (100000000,)"), text
