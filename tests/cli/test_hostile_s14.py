@@ -169,3 +169,15 @@ def test_running_out_of_memory_is_one_line(capsys, monkeypatch):
     code, text = _run(capsys, "scenario", "random", "--services", "4", "--gpus", "1")
     assert code == 1 and text.strip() == ("stsched: out of memory: Unable to allocate 4.10 GiB for an array with "
                                           "shape (100000000,)"), text
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("TRACE:azure-functions-2019", "unknown kind 'TRACE'"),
+    ("nope:1", "unknown kind 'nope'"),
+    ("poisson:3", "poisson takes no argument"),
+])
+def test_an_unknown_arrival_kind_with_an_argument_is_named_unknown(files, capsys, spec, words):
+    """`simulate --arrivals TRACE:azure-functions-2019` said 'TRACE takes no argument' (an unknown kind with an
+    argument was explained as a known kind given one)."""
+    code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", "--arrivals", spec)
+    assert code == 2 and words in text, text
