@@ -523,11 +523,22 @@ def check_bound_provider(name: str, objective: Objective) -> None:
         raise InputError(f"bound: objective {objective.value!r} (expected min-gpus or max-scale)")
 
 
+def bound_params(name: str) -> tuple[str, ...]:
+    """The `--param` keys registered provider `name`'s bound reads: its class's `bound_params`, else every option."""
+    info = REGISTRY[name]
+    return tuple(getattr(info.factory, "bound_params", (o.name for o in info.option_info())))
+
+
 def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
     """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
     check_bound_provider(name, options.objective)
     solver = get_solver(name)
     REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
+    reads = bound_params(name)
+    unread = [k for k, _ in options.params if k not in reads]
+    if unread:  # an option of the provider's solve only was ignored without a word (bound --param lns_free=20)
+        raise InputError(f"bound provider {name!r}: {', '.join(unread)}: read by its solve only, not by its bound "
+                         f"(the bound reads: {', '.join(reads) or 'none'})")
     from stsched.claims import guarded
 
     t0 = time.perf_counter()

@@ -190,6 +190,10 @@ class CgSolver:
     """Configuration LP by column generation (pricing oracle, Lagrangian bound when stopped early) and
     price-and-branch integer plans; its gap is certified against the column generation's bound."""
 
+    #: the `--param` keys `bound` reads (`stsched bound` refuses the others: they drive the plans only)
+    bound_params = ("max_rounds", "per_size", "seeds", "pool", "grid", "bound_every", "smoothing", "clock", "anchor",
+                    "bp_nodes", "bp_rule", "bp_strong")
+
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()
         clock = _clock(options.param("clock", "wall"))

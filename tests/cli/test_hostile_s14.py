@@ -181,3 +181,16 @@ def test_an_unknown_arrival_kind_with_an_argument_is_named_unknown(files, capsys
     argument was explained as a known kind given one)."""
     code, text = _run(capsys, "simulate", files["inst"], files["plan"], "--duration", "1", "--arrivals", spec)
     assert code == 2 and words in text, text
+
+
+@pytest.mark.parametrize("param", ["lns_free=20", "warm=none", "cg_share=0.9"])
+def test_bound_refuses_options_of_the_solve_only(files, capsys, param):
+    """`stsched bound --param lns_free=20` (or warm, cg_share, dive, reprice, ...: options of cg's plans) ran and
+    exit 0, the option ignored.  Now one line naming it and the keys the bound reads; `solve --solver cg --bound cg`
+    still takes them (its bound gets the keys it reads)."""
+    code, text = _run(capsys, "bound", files["inst"], "--param", param, "--time-limit", "5")
+    key = param.split("=")[0]
+    assert code == 2 and f"bound provider 'cg': {key}: read by its solve only" in text and "bp_strong" in text, text
+    code, text = _run(capsys, "solve", files["inst"], "--solver", "cg", "--bound", "cg", "--param", param,
+                      "--param", "max_rounds=50", "--time-limit", "5")
+    assert code == 0, text
