@@ -136,6 +136,15 @@ class CgSolverOptions:
             except InputError as e:
                 raise InputError(f"warm={self.warm!r}: {e}") from None
 
+    def check_objective(self, objective: Objective) -> None:
+        """InputError when a min-gpus option (dive, reprice, lns_free) is set for another objective, which would
+        ignore it (--objective max-scale --param lns_free=20 ran without a word)."""
+        if objective is not Objective.MIN_GPUS:
+            given = [name for name in ("dive", "reprice", "lns_free") if getattr(self, name) != 0]
+            if given:
+                raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of objective min-gpus; "
+                                 f"{objective.value} would ignore {'them' if len(given) > 1 else 'it'}")
+
     def check_warm(self, instance: Instance, objective: Objective) -> None:
         """InputError unless the `warm` solver plans for `instance` and `objective` (checked before any work)."""
         if self.warm != "none":
@@ -217,11 +226,13 @@ class CgSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
             raise InputError(f"solver cg: objective {options.objective.value!r} (expected min-gpus or max-scale)")
-        if options.warm_start is None:
-            try:
-                options.typed(CgSolverOptions, self.name).check_warm(instance, options.objective)
-            except InputError as e:
-                raise InputError(f"solver {self.name!r}: {e}") from None
+        typed = options.typed(CgSolverOptions, self.name)
+        try:
+            typed.check_objective(options.objective)
+            if options.warm_start is None:
+                typed.check_warm(instance, options.objective)
+        except InputError as e:
+            raise InputError(f"solver {self.name!r}: {e}") from None
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
         clock = _clock(options.param("clock", "wall"))

@@ -194,3 +194,12 @@ def test_bound_refuses_options_of_the_solve_only(files, capsys, param):
     code, text = _run(capsys, "solve", files["inst"], "--solver", "cg", "--bound", "cg", "--param", param,
                       "--param", "max_rounds=50", "--time-limit", "5")
     assert code == 0, text
+
+
+def test_cg_refuses_min_gpus_options_under_max_scale(files, capsys):
+    """`solve --solver cg --objective max-scale --param lns_free=20 --param dive=1` ran, exit 0: the neighbourhood
+    search and the diving run for min-gpus only, so both were ignored without a word."""
+    code, text = _run(capsys, "solve", files["inst"], "--solver", "cg", "--objective", "max-scale", "--param",
+                      "lns_free=20", "--param", "dive=1")
+    assert code == 2 and "solver 'cg': dive, lns_free: options of objective min-gpus; max-scale would ignore them" \
+        in text, text
