@@ -203,3 +203,13 @@ def test_cg_refuses_min_gpus_options_under_max_scale(files, capsys):
                       "lns_free=20", "--param", "dive=1")
     assert code == 2 and "solver 'cg': dive, lns_free: options of objective min-gpus; max-scale would ignore them" \
         in text, text
+
+
+@pytest.mark.parametrize("knob, value, master", [("mpc_q", 0.5, "mpc_h"), ("mpc_window_s", 600.0, "mpc_h"),
+                                                  ("mpc_change_h", 5.0, "mpc_h"), ("forecast_q", 0.5, "forecast_s")])
+def test_adapt_knobs_read_with_another_are_refused_alone(files, knob, value, master):
+    """`st.adapt(inst, mpc_q=0.5)` (no mpc_h) ran the default policy, the knob ignored without a word; so did
+    mpc_window_s and mpc_change_h without mpc_h and forecast_q without forecast_s."""
+    inst = st.load_instance(files["inst"])
+    with pytest.raises(InputError, match=f"{knob} is read with {master} only"):
+        st.adapt(inst, hours=0.2, simulate=False, **{knob: value})
