@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import adapt_frontier, arrivals_default, scale_eval
+from experiments import adapt_frontier, adapt_scale, arrivals_default, scale_eval, time_limits
 
 CASES = [
     (scale_eval, ["--services", "4", "--seeds", "1", "--time-limit", "0"], "--time-limit"),
@@ -28,6 +28,14 @@ CASES = [
     (scale_eval, ["--services", "4", "--no-bound", "--bound-clock", "cpu"], "--bound-clock: an option of the bound"),
     (scale_eval, ["--services", "4", "--threads", "5000"], "--threads: expected a whole number <= 1024"),
     (arrivals_default, ["--services", "4", "--seeds", "1", "--time-limit", "1e12"], "--time-limit"),
+    # adapt_scale checked nothing: every point failed alone, empty rows, exit 0 (--services a,b: a traceback);
+    # time_limits --solvers nope was a KeyError traceback after the other solvers ran (session 14)
+    (adapt_scale, ["--services", "100000000", "--hours", "0.1"], "--services: services: expected a whole number <="),
+    (adapt_scale, ["--services", "a,b"], "--services: services: expected a whole number, got 'a'"),
+    (adapt_scale, ["--services", "4", "--seed", "-1"], "--seed"),
+    (adapt_scale, ["--services", "4", "--hours", "1e300"], "spans 8 h"),
+    (adapt_scale, ["--services", "4", "--policies", "nope"], "unknown policy 'nope'"),
+    (time_limits, ["--solvers", "heuristic", "nope"], "unknown solver 'nope'"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "nan"], "--hours"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
@@ -42,7 +50,8 @@ CASES = [
                                                            for c in CASES])
 def test_a_bad_flag_stops_before_any_point(module, argv, words, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
-    monkeypatch.setattr(module, "run_grid", lambda *a, **k: pytest.fail("a grid ran"))
+    work = "run_grid" if hasattr(module, "run_grid") else "rows"  # (time_limits runs no grid: its rows)
+    monkeypatch.setattr(module, work, lambda *a, **k: pytest.fail("a grid ran"))
     with pytest.raises(SystemExit) as e:
         module.main(argv)
     err = capsys.readouterr().err
