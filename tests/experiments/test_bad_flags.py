@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import adapt_frontier, adapt_scale, arrivals_default, scale_eval, time_limits
+from experiments import adapt_eval, adapt_frontier, adapt_scale, arrivals_default, scale_eval, time_limits
 
 CASES = [
     (scale_eval, ["--services", "4", "--seeds", "1", "--time-limit", "0"], "--time-limit"),
@@ -36,6 +36,12 @@ CASES = [
     (adapt_scale, ["--services", "4", "--hours", "1e300"], "spans 8 h"),
     (adapt_scale, ["--services", "4", "--policies", "nope"], "unknown policy 'nope'"),
     (time_limits, ["--solvers", "heuristic", "nope"], "unknown solver 'nope'"),
+    # adapt_eval: a bad --epochs, --mix or --variant failed every point alone, exit 0; --level -1 a ValueError
+    (adapt_eval, ["--epochs", "30"], "epoch must be a whole number of minutes"),
+    (adapt_eval, ["--mix", "nope"], "unknown gpulet mix 'nope'"),
+    (adapt_eval, ["--level", "-1"], "rate must be a finite number >= 0"),
+    (adapt_eval, ["--variant", "nope=1"], "unexpected keyword argument 'nope'"),
+    (adapt_eval, ["--hours", "0"], "argument --hours: hours 0.0"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "nan"], "--hours"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
