@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import adapt_eval, adapt_frontier, adapt_scale, arrivals_default, scale_eval, time_limits
+from experiments import (adapt_eval, adapt_frontier, adapt_scale, arrivals_default, interference_eval, scale_eval,
+                         time_limits)
 
 CASES = [
     (scale_eval, ["--services", "4", "--seeds", "1", "--time-limit", "0"], "--time-limit"),
@@ -42,6 +43,9 @@ CASES = [
     (adapt_eval, ["--level", "-1"], "rate must be a finite number >= 0"),
     (adapt_eval, ["--variant", "nope=1"], "unexpected keyword argument 'nope'"),
     (adapt_eval, ["--hours", "0"], "argument --hours: hours 0.0"),
+    # interference_eval: --random-seeds -1 failed after the first sections (exit 1), --late-share 5 after 10 s
+    (interference_eval, ["--random-seeds", "-1"], "--random-seeds: expected a whole number >= 1"),
+    (interference_eval, ["--late-share", "5"], "--late-share: expected a number < 1"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "nan"], "--hours"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
@@ -56,7 +60,8 @@ CASES = [
                                                            for c in CASES])
 def test_a_bad_flag_stops_before_any_point(module, argv, words, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
-    work = "run_grid" if hasattr(module, "run_grid") else "rows"  # (time_limits runs no grid: its rows)
+    # the study's first work: its grid, or (studies without one) time_limits' rows, interference_eval's calibration
+    work = next(name for name in ("run_grid", "rows", "calibration_rows") if hasattr(module, name))
     monkeypatch.setattr(module, work, lambda *a, **k: pytest.fail("a grid ran"))
     with pytest.raises(SystemExit) as e:
         module.main(argv)
