@@ -85,16 +85,27 @@ def _knob(name: str, value: str) -> object:
         raise SystemExit(f"--variant {name}={value}: expected a number") from None
 
 
-def point(p) -> dict[str, object]:
+def run_of(p):
+    """The instance and the options of grid point `p` (the checks of both run here: `main` calls it on every point
+    before any runs)."""
     inst = gpulet_mix(str(p["mix"]), 400, rate=float(p["level"]))
     hours = float(p["hours"])
     policy, _, variant = str(p["policy"]).partition("[")
-    extra = {k: _knob(k, v) for k, v in (kv.split("=") for kv in variant.rstrip("]").split(",") if kv)}
-    r = run_adapt(inst, AdaptOptions(policy=policy, epoch_s=float(p["epoch_s"]),
-                                     hours=None if hours >= 8 else hours, downtime=str(p["downtime"]),
-                                     time_limit_s=TIME_LIMIT_S, progress=True,
-                                     function_offset=int(p.get("offset", 0)),
-                                     simulate=str(p.get("simulate", "True")) == "True", **extra))
+    extra = {}
+    for kv in (kv for kv in variant.rstrip("]").split(",") if kv):
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant {kv!r}: expected KNOB=VALUE")
+        extra[k] = _knob(k, v)
+    return inst, AdaptOptions(policy=policy, epoch_s=float(p["epoch_s"]), hours=None if hours >= 8 else hours,
+                              downtime=str(p["downtime"]), time_limit_s=TIME_LIMIT_S, progress=True,
+                              function_offset=int(p.get("offset", 0)),
+                              simulate=str(p.get("simulate", "True")) == "True", **extra)
+
+
+def point(p) -> dict[str, object]:
+    inst, options = run_of(p)
+    r = run_adapt(inst, options)
     write_series(series_path(p), [{c: getattr(row, c) for c in SERIES_COLUMNS} for row in r.rows])
     return {"reconfigurations": r.reconfigurations, "tenant_changes": r.tenant_changes,
             "downtime_s": round(r.downtime_s, 1),
@@ -263,7 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     keys = DEV_KEYS if dev else KEYS
     filename, summary = ("dev.csv", "dev_summary.md") if dev else ("rows.csv", "summary.md")
     grid = []
-    for epoch in (float(e) for e in args.epochs.split(",")):
+    try:
+        epochs = [float(e) for e in args.epochs.split(",")]
+    except ValueError:
+        ap.error(f"argument --epochs: {args.epochs!r}: expected seconds separated by commas")
+    for epoch in epochs:
         base = {"mix": args.mix, "level": args.level, "hours": args.hours, "epoch_s": epoch}
         if dev:
             base.update(offset=args.offset, simulate=not args.plan_only)
@@ -285,6 +300,19 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in saved if tuple(r.get(k, "") for k in keys) in want]
         print("\n".join(map(str, plot(rows, grid, keys))))
         return 0
+    from stsched.planning.adapt.controller import check_hours
+
+    try:
+        check_hours(args.hours, AdaptOptions().trace)
+    except InputError as e:
+        ap.error(f"argument --hours: {e}")
+    for g in grid:  # before any point runs (a bad --epochs, --mix, --level or --variant failed every point, exit 0)
+        try:
+            run_of(g)
+        except (InputError, KeyError, TypeError, ValueError) as e:
+            ap.error(f"{g['policy']}, epoch {g['epoch_s']:g} s: {e}")
+        except SystemExit as e:  # _knob's own line
+            ap.error(str(e.code))
     rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh, filename=filename)  # --runner, --jobs: where
     want = {tuple(str(g[k]) for k in keys) for g in grid}
     rows = [r for r in rows if tuple(r.get(k, "") for k in keys) in want]

@@ -25,6 +25,7 @@ from experiments.common import Study, markdown_table, read_rows, results_dir, ru
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.scenarios import random_instance
+from stsched.validate import seed as seed_arg
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +60,45 @@ STUDY = Study("adapt_scale", "re-planning at 64 and 256 services: decision time 
               typical="hours at 256 services", quick="64 services, 1 hour, full re-partitioning and adaptive")
 
 
+def _checked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[int], list[str]]:
+    """--services, --hours and --policies checked before any point runs (each point failed alone, rows empty,
+    exit 0; --services a,b was a ValueError traceback)."""
+    from stsched.errors import InputError
+    from stsched.planning.adapt.controller import check_hours
+    from stsched.validate import MAX_SERVICES, check_int
+
+    try:
+        check_hours(args.hours, AdaptOptions().trace)
+    except InputError as e:
+        ap.error(f"argument --hours: {e}")
+    services = []
+    for x in (x.strip() for x in args.services.split(",") if x.strip()):
+        try:
+            services.append(check_int(x, "services", minimum=1, maximum=MAX_SERVICES))
+        except InputError as e:
+            ap.error(f"argument --services: {e}")
+    if not services:
+        ap.error("argument --services: none given")
+    policies = _split(args.policies)
+    for spec in policies:
+        try:
+            parse_policy(spec)
+        except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
+            ap.error(f"argument --policies: {e.code}")
+    return services, policies
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--services", default=",".join(map(str, SERVICES)))
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=seed_arg, default=1)
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--policies", default=",".join(POLICIES))
     args = study_args(ap, argv, quick="64 services, 1 hour, full re-partitioning and adaptive")
     if args.quick:
         args.services, args.hours = "64", min(args.hours, 1.0)
-    policies = _split(args.policies)
-    for p in policies:
-        parse_policy(p)
-    grid = [{"services": n, "seed": args.seed, "hours": args.hours, "policy": p}
-            for n in (int(x) for x in args.services.split(",")) for p in policies]
+    services, policies = _checked(ap, args)
+    grid = [{"services": n, "seed": args.seed, "hours": args.hours, "policy": p} for n in services for p in policies]
     rows = read_rows(EXPERIMENT) if args.plot_only else run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh,
                                                                          cost=lambda p: p["services"])
     cols = KEYS + ["gpus_peak", "reconfigurations", "tenant_changes", "gpu_hours", "decisions",

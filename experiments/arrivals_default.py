@@ -28,7 +28,7 @@ from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, 
 from stsched.planning.solve import POISSON_MAX_STEP
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
 from stsched.registry import Objective, SolveOptions, run_solver
-from stsched.validate import count, seed as seed_arg, time_limit
+from stsched.validate import count, seed as seed_arg, services as services_arg, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ STUDY = Study("arrivals_default", "the default plan of Poisson instances vs dete
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--services", type=count, nargs="+", default=[12, 64])
+    ap.add_argument("--services", type=services_arg, nargs="+", default=[12, 64])
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS,
                     help="plans to make (default all three)")

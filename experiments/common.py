@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from tqdm import tqdm
 
 from experiments.runners import RUN_ERROR, RUNNERS, Runner, execute
+from stsched import validate as V
 from stsched.io import write_atomic
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
                    help="grid points at a time (local workers; a local Ray instance's CPUs; default %(default)s)")
     g.add_argument("--address", default=os.environ.get("STSCHED_ADDRESS") or None,
                    help="a Ray cluster: auto or HOST:PORT (--runner ray; default: a local Ray instance)")
-    g.add_argument("--threads", type=int, default=1, help="solver/BLAS threads per grid point (default 1)")
+    g.add_argument("--threads", type=V.threads, default=1,
+                   help="solver/BLAS threads per grid point (1 to 1024; default 1)")
     g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
     ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {(message or 'bad arguments').splitlines()[0]}\n")
     args = ap.parse_args(argv)
@@ -155,6 +157,16 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     except ValueError as e:
         ap.error(str(e))
     return args
+
+
+def refuse_ignored(ap: argparse.ArgumentParser, args: argparse.Namespace, dests: Sequence[str], singular: str,
+                   plural: str) -> None:
+    """Options among `dests` given with other than their defaults would be ignored by this run: one line naming
+    them, exit 2, before any point runs (`singular` / `plural` say why, e.g. "an option of --integrality" /
+    "options of --integrality")."""
+    given = [f"--{d.replace('_', '-')}" for d in dests if getattr(args, d) != ap.get_default(d)]
+    if given:
+        ap.error(f"{', '.join(given)}: {plural if len(given) > 1 else singular}")
 
 
 def run_study(main: Callable[[], int]) -> int:

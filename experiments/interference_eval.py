@@ -57,6 +57,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.common import Study, markdown_table, results_dir, run_study, study_args  # noqa: E402
+from stsched import validate as V  # noqa: E402
 from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
 from stsched.latency.miss_budget import SPLITS  # noqa: E402
@@ -332,9 +333,9 @@ STUDY = Study("interference_eval", "interference of unseen victims: calibration,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--section", default="all", choices=("population", "calibration", "variants", "cells", "probes", "plans", "all"))
-    ap.add_argument("--random-seeds", type=int, default=20, help="random probe draws per victim and count")
+    ap.add_argument("--random-seeds", type=V.count, default=20, help="random probe draws per victim and count")
     ap.add_argument("--summary-only", action="store_true", help="print the headline figures from the CSVs only")
-    ap.add_argument("--late-share", type=float, default=None,
+    ap.add_argument("--late-share", type=V.real(0.0, 1.0, strict_max=True), default=None,
                     help="plans: the Poisson margin's late share (default 0.05; another writes plans-late<x>.csv)")
     ap.add_argument("--quantile", type=float, default=None,
                     help="plans: the interference quantile of the quantile and probe plans (default 0.9; another "

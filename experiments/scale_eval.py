@@ -51,11 +51,12 @@ from typing import Mapping
 
 import numpy as np
 
-from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, run_study, study_args
+from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
+                                study_args)
 from experiments.plots import number, series_plot
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
-from stsched.validate import count, fraction, seed as seed_arg, time_limit, whole
+from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
 
 log = logging.getLogger(__name__)
 
@@ -286,9 +287,33 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
                      f"none)")
 
 
+INTEGRALITY_ONLY = ("bp_nodes", "rf_nodes", "bp_rule", "rf_strong", "int_engine", "int_services")
+SCALE_ONLY = ("services", "solvers", "poisson", "bound_rounds", "bound_clock", "no_bound", "quick")
+QUICK_SETS = ("services", "seeds", "bound_rounds", "bound_time", "time_limit")
+BOUND_ONLY = ("bound_rounds", "bound_time", "bound_clock")
+
+
+def _check_modes(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options the run would ignore are refused (they were, exit 0): the integrality study's without --integrality,
+    the cluster-scale study's with it, those --quick sets, the bound's with --no-bound."""
+    if args.integrality:
+        refuse_ignored(ap, args, SCALE_ONLY, "an option of the cluster-scale study; --integrality would ignore it",
+                       "options of the cluster-scale study; --integrality would ignore them")
+        return
+    refuse_ignored(ap, args, INTEGRALITY_ONLY, "an option of --integrality; without it, it would be ignored",
+                   "options of --integrality; without it, they would be ignored")
+    if args.quick:
+        refuse_ignored(ap, args, QUICK_SETS, "--quick sets it (16 and 32 services, one seed, work limits); give "
+                       "one or the other", "--quick sets them (16 and 32 services, one seed, work limits); give one "
+                       "or the other")
+    if args.no_bound:
+        refuse_ignored(ap, args, BOUND_ONLY, "an option of the bound; --no-bound would ignore it",
+                       "options of the bound; --no-bound would ignore them")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--services", type=count, nargs="+", default=[16, 64, 256, 1024])
+    ap.add_argument("--services", type=services_arg, nargs="+", default=[16, 64, 256, 1024])
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--devices", nargs="+", default=list(DEVICES), choices=DEVICES)
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
@@ -321,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-bound", action="store_true",
                     help="skip the certified bound (rows keep the solver's own bound, `own_bound`)")
     args = study_args(ap, argv, quick="16 and 32 services, one seed, work limits (machine-independent rows)")
+    _check_modes(ap, args)
     _check_solvers(ap, args.solvers)
     if args.plot_only:
         print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))

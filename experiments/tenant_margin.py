@@ -27,7 +27,7 @@ from stsched.scenarios import random_instance
 from stsched.simulation import ArrivalSpec, SimOptions, simulate
 from stsched.timing import cycle_ms, gpu_timings
 from stsched import validate as V
-from stsched.validate import count, seed as seed_arg
+from stsched.validate import count, seed as seed_arg, services as services_arg
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def tenant_rows(services: int, seed: int, duration: float) -> list[dict[str, obj
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--services", type=count, default=12)
+    ap.add_argument("--services", type=services_arg, default=12)
     ap.add_argument("--seed", type=seed_arg, default=4)
     ap.add_argument("--duration", type=V.positive, default=120.0, help="seconds of Poisson arrivals (default 120)")
     args = study_args(ap, argv, quick="12 services, 30 s", grid=False)

@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=V.time_limit, default=5.0, help="time limit per solve, seconds (default 5)")
     ap.add_argument("--solvers", nargs="+", default=None, help="solvers (default: every registered one but aliases)")
     args = study_args(ap, argv, quick="heuristic, gpulet and brute at 2 s", grid=False)
-    names = args.solvers or [n for n, info in available_solvers().items() if not info.alias_of]
+    known = available_solvers()
+    unknown = [n for n in args.solvers or () if n not in known]
+    if unknown:  # (a KeyError traceback after the first solver's runs)
+        ap.error(f"argument --solvers: unknown solver {unknown[0]!r} (known: {', '.join(known)})")
+    names = args.solvers or [n for n, info in known.items() if not info.alias_of]
     limit = args.time_limit
     if args.quick:
         names, limit = [n for n in names if n in ("heuristic", "gpulet", "brute")], 2.0

@@ -252,6 +252,9 @@ def run_parsed(args, interrupted: str = "stsched: interrupted") -> int:
     except (InvalidPlanError, SolverFailed) as e:
         print(f"stsched: {e}", file=sys.stderr)
         return 1
+    except MemoryError as e:  # a traceback before; the memory a command needs is not bad input (exit 1)
+        print(f"stsched: out of memory: {e or 'MemoryError'}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return _closed_stdout()
     except Terminated:

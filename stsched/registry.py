@@ -61,18 +61,20 @@ class SolveOptions:
                      "or adapt (fewest reconfigurations from --current)",
         "time_limit_s": "seconds a solver may run (every solver stops within 10 percent + 1 s of it)",
         "seed": "random seed of the solver (>= 0)",
-        "threads": "threads an exact engine may use (>= 1)",
-        "engine": "engine inside a solver: cbc or highs for milp (default: the solver's own)",
+        "threads": "threads an exact engine may use (1 to 1024)",
+        "engine": "engine inside a solver: cbc or highs for milp, milp-highs and cg (default: the solver's own; "
+                  "other solvers have none and refuse it)",
     }
 
     def __post_init__(self) -> None:
-        from stsched.validate import check_int, check_real, check_time_limit
+        from stsched.validate import MAX_THREADS, check_int, check_real, check_time_limit
 
         # checked and stored as numbers: a time limit given as the text "5" passed the check and was a TypeError
         # inside the solver
         object.__setattr__(self, "time_limit_s", check_time_limit(self.time_limit_s, "time limit"))
         object.__setattr__(self, "seed", check_int(self.seed, "seed", minimum=0))
-        object.__setattr__(self, "threads", check_int(self.threads, "threads", minimum=1))
+        object.__setattr__(self, "threads", check_int(self.threads, "threads", minimum=1,
+                                                                 maximum=MAX_THREADS))
         object.__setattr__(self, "max_scale_tol", check_real(self.max_scale_tol, "max_scale_tol", minimum=0.0,
                                                              strict=True))
         object.__setattr__(self, "objective", parse_objective(self.objective))
@@ -172,6 +174,7 @@ class SolverInfo:
     mechanisms: tuple[str, ...] = MECHANISMS  # partition mechanisms it plans for
     alias_of: str | None = None  # a documented alias: the same solver with other defaults
     oracle: bool = False  # a test oracle for tiny instances (brute force), not for studies or the demo
+    engines: tuple[str, ...] = ()  # the engines `SolveOptions.engine` may name (none: the solver has no engine)
 
     def option_info(self) -> tuple[OptionInfo, ...]:
         return option_info(self.options)
@@ -179,11 +182,27 @@ class SolverInfo:
     def parse(self, params: tuple[tuple[str, str], ...]) -> Any:
         return parse_options(self.options, params, self.name)
 
+    def check_engine(self, engine: str | None) -> None:
+        """InputError unless `engine` is None or one of the solver's engines (a solver without engines ignored
+        `--engine` silently; checked before any work by `run_solver` and `stsched solve`)."""
+        if engine is None or engine in self.engines:
+            return
+        if not self.engines:
+            able = ", ".join(n for n, info in sorted(REGISTRY.items()) if info.engines)
+            raise InputError(f"solver {self.name!r} takes no --engine (got {engine!r}; solvers with engines: "
+                             f"{able or 'none'})")
+        raise InputError(f"solver {self.name!r}: engine {engine!r} (its engines: {', '.join(self.engines)})")
+
     def supports(self, instance: Instance, objective: Objective | None = None) -> str | None:
         """None when the solver plans for this instance (and objective), else the reason it does not."""
         if objective is not None and objective not in self.objectives:
             return (f"solver {self.name!r} does not support objective {objective.value!r} "
                     f"(its objectives: {', '.join(o.value for o in self.objectives)})")
+        from stsched.validate import MAX_PLAN_GPUS
+
+        if objective is Objective.MAX_SCALE and instance.gpus > MAX_PLAN_GPUS:
+            return (f"objective max-scale plans on up to {instance.gpus} GPUs (instance {instance.name!r}): at most "
+                    f"{MAX_PLAN_GPUS} (a plan holds a layout per GPU); min-gpus reads the count as a cap only")
         kind = instance.mechanism.kind.value
         if kind not in self.mechanisms:
             return f"solver {self.name!r} plans for {', '.join(self.mechanisms)} partitions, not {kind}"
@@ -197,7 +216,7 @@ class SolverInfo:
         return {"name": self.name, "kind": self.kind, "description": self.description,
                 "objectives": [o.value for o in self.objectives], "mechanisms": list(self.mechanisms),
                 "late_share": self.late_share, "tenant_credit": self.tenant_credit, "alias_of": self.alias_of,
-                "oracle": self.oracle,
+                "oracle": self.oracle, "engines": list(self.engines),
                 "options": [o.to_dict() for o in self.option_info()]}
 
 
@@ -207,13 +226,14 @@ REGISTRY: dict[str, SolverInfo] = {}
 def register(name: str, kind: str, description: str = "",
              objectives: tuple[Objective, ...] = (Objective.MIN_GPUS, Objective.MAX_SCALE), late_share: bool = True,
              options: type = NoOptions, mechanisms: tuple[str, ...] = MECHANISMS, alias_of: str | None = None,
-             oracle: bool = False, tenant_credit: bool = False):
+             oracle: bool = False, tenant_credit: bool = False, engines: tuple[str, ...] = ()):
     """Class decorator: register a solver class (constructed without arguments) under `name`.  `options`: the
     frozen dataclass of its `--param` options (typed fields with defaults; help from `field(metadata={"help":
     ...})` or from `name: text` lines of the class docstring); `mechanisms`: the partition kinds it plans for;
     `late_share` False for solvers that plan by a published rule of their own and ignore `Margin.late_share`;
     `alias_of`: a documented alias of another registered solver; `oracle`: a test oracle for tiny instances;
-    `tenant_credit`: it models the Poisson margin's per-tenant credit (`SolverInfo.tenant_credit`)."""
+    `tenant_credit`: it models the Poisson margin's per-tenant credit (`SolverInfo.tenant_credit`); `engines`: the
+    engines `--engine` may name, the first its default (none: `--engine` is refused)."""
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
@@ -223,7 +243,7 @@ def register(name: str, kind: str, description: str = "",
         REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
                                                       description or (cls.__doc__ or "").strip().split("\n")[0],
                                                       objectives, late_share, tenant_credit, options,
-                                                      tuple(mechanisms), alias_of, oracle)
+                                                      tuple(mechanisms), alias_of, oracle, tuple(engines))
         cls.name = name
         return cls
 
@@ -406,6 +426,7 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     solver = get_solver(name)
     info = REGISTRY[name]
     info.parse(options.params)  # unknown keys and bad values are refused before any work
+    info.check_engine(options.engine)
     reason = info.supports(instance, options.objective)
     if reason:
         raise InputError(reason)
@@ -502,11 +523,22 @@ def check_bound_provider(name: str, objective: Objective) -> None:
         raise InputError(f"bound: objective {objective.value!r} (expected min-gpus or max-scale)")
 
 
+def bound_params(name: str) -> tuple[str, ...]:
+    """The `--param` keys registered provider `name`'s bound reads: its class's `bound_params`, else every option."""
+    info = REGISTRY[name]
+    return tuple(getattr(info.factory, "bound_params", (o.name for o in info.option_info())))
+
+
 def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
     """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
     check_bound_provider(name, options.objective)
     solver = get_solver(name)
     REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
+    reads = bound_params(name)
+    unread = [k for k, _ in options.params if k not in reads]
+    if unread:  # an option of the provider's solve only was ignored without a word (bound --param lns_free=20)
+        raise InputError(f"bound provider {name!r}: {', '.join(unread)}: read by its solve only, not by its bound "
+                         f"(the bound reads: {', '.join(reads) or 'none'})")
     from stsched.claims import guarded
 
     t0 = time.perf_counter()

@@ -210,9 +210,9 @@ def random_instance(services: int, gpus: int, seed: int, device: str = "a100-mps
     """
     if device not in RANDOM_DATASETS:
         raise InputError(f"unknown device {device!r} for random scenarios (known: {', '.join(RANDOM_DATASETS)})")
-    from stsched.validate import check_int, check_real
+    from stsched.validate import MAX_SERVICES, check_int, check_real
 
-    check_int(services, "services", minimum=1)
+    check_int(services, "services", minimum=1, maximum=MAX_SERVICES)
     check_int(gpus, "gpus", minimum=1)
     check_int(seed, "seed", minimum=0)
     check_real(load, "load", minimum=0.0, strict=True)
@@ -419,9 +419,9 @@ def _known_models() -> set[str]:
 def profile_picks(ps, services: int, seed: int) -> list[str]:
     """The models of `services` services drawn from a profile: every model once (sorted) while there are enough
     services, the rest drawn with `seed`."""
-    from stsched.validate import check_int
+    from stsched.validate import MAX_SERVICES, check_int
 
-    services = check_int(services, "services", minimum=1)
+    services = check_int(services, "services", minimum=1, maximum=MAX_SERVICES)
     models = ps.models
     rng = np.random.default_rng(seed)
     if services <= len(models):

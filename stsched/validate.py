@@ -22,6 +22,16 @@ MAX_REAL_RUN_S = 24 * 3600.0
 # standard error of about 1 % of the samples' spread, every sample is kept in samples.json, and a point of a
 # 100 ms batch then takes 17 minutes; more is a typo (--repeats 1000000000)
 MAX_REPEATS = 10_000
+# the most threads or worker processes one solve may ask for: more is a typo (CP-SAT's worker count is a 32-bit int:
+# --threads 1000000000000 was a TypeError from inside it)
+MAX_THREADS = 1024
+# the most GPUs a max-scale plan may be asked to fill: its plan holds a layout per GPU (milp at 100,000 GPUs: 14 s
+# of CPU and 0.6 GB past a 5 s limit, named; at 10^9 GPUs it ran 152 s past it and ran out of 5.5 GB).  The
+# largest plan the project has run: gpulet m2 on 100,000 GPUs.  min-gpus reads an instance's GPUs as a cap only.
+MAX_PLAN_GPUS = 100_000
+# the most services of a drawn instance: 25 x the largest studied (4,096); 100,000 took 4.3 s of CPU and 0.3 GB
+# (`stsched scenario random`), 10^8 a MemoryError
+MAX_SERVICES = 100_000
 
 
 def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
@@ -90,7 +100,8 @@ def whole(minimum: int | None = None, maximum: int | None = None) -> Callable[[s
 
 seed = whole(0)  # random seeds: >= 0 (numpy refuses negative seeds)
 count = whole(1)  # services, GPUs, rounds, repeats: >= 1
-threads = whole(1)
+services = whole(1, MAX_SERVICES)  # services of a drawn instance
+threads = whole(1, MAX_THREADS)
 time_limit = _arg(lambda t: check_time_limit(t, "value"), "seconds")
 positive = real(0.0, strict=True)  # durations, rates, epochs
 nonnegative = real(0.0)

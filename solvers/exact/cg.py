@@ -140,10 +140,37 @@ class CgSolverOptions:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
         if not 0 < self.cut_violation < 1:
             raise InputError(f"cut_violation: expected a share in (0, 1), got {self.cut_violation}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bound_every", "workers", "bp_nodes", "bp_strong",
-                     "lns_free", "lns_moves", "cuts", "cut_per_round"):
+        for name in ("max_rounds", "per_size", "seeds", "pool", "workers", "bp_nodes", "bp_strong", "lns_free",
+                     "lns_moves", "cuts", "cut_per_round"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.bound_every < 1:  # (0 was a ZeroDivisionError inside the column generation)
+            raise InputError(f"bound_every must be >= 1, got {self.bound_every}")
+        if self.warm != "none":
+            from stsched.registry import get_solver
+
+            try:  # an unknown name is refused here, not after the column generation
+                get_solver(self.warm)
+            except InputError as e:
+                raise InputError(f"warm={self.warm!r}: {e}") from None
+
+    def check_objective(self, objective: Objective) -> None:
+        """InputError when a min-gpus option (dive, reprice, lns_free) is set for another objective, which would
+        ignore it (--objective max-scale --param lns_free=20 ran without a word)."""
+        if objective is not Objective.MIN_GPUS:
+            given = [name for name in ("dive", "reprice", "lns_free") if getattr(self, name) != 0]
+            if given:
+                raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of objective min-gpus; "
+                                 f"{objective.value} would ignore {'them' if len(given) > 1 else 'it'}")
+
+    def check_warm(self, instance: Instance, objective: Objective) -> None:
+        """InputError unless the `warm` solver plans for `instance` and `objective` (checked before any work)."""
+        if self.warm != "none":
+            from stsched.registry import REGISTRY
+
+            reason = REGISTRY[self.warm].supports(instance, objective)
+            if reason:
+                raise InputError(f"warm={self.warm!r}: {reason}")
 
 
 def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
@@ -196,10 +223,14 @@ def _too_few_gpus(instance: Instance, r: CgBound) -> bool:
 
 
 @register("cg", "exact", "column generation: certified configuration-LP bound, integer plans from its columns",
-          options=CgSolverOptions)
+          options=CgSolverOptions, engines=("highs", "cbc"))
 class CgSolver:
     """Configuration LP by column generation (pricing oracle, Lagrangian bound when stopped early) and
     price-and-branch integer plans; its gap is certified against the column generation's bound."""
+
+    #: the `--param` keys `bound` reads (`stsched bound` refuses the others: they drive the plans only)
+    bound_params = ("max_rounds", "per_size", "seeds", "pool", "grid", "bound_every", "workers", "smoothing", "clock",
+                    "anchor", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round", "cut_violation", "cut_early")
 
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()
@@ -225,6 +256,13 @@ class CgSolver:
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
             raise InputError(f"solver cg: objective {options.objective.value!r} (expected min-gpus or max-scale)")
+        typed = options.typed(CgSolverOptions, self.name)
+        try:
+            typed.check_objective(options.objective)
+            if options.warm_start is None:
+                typed.check_warm(instance, options.objective)
+        except InputError as e:
+            raise InputError(f"solver {self.name!r}: {e}") from None
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
         clock = _clock(options.param("clock", "wall"))

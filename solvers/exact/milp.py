@@ -30,7 +30,6 @@ import pulp
 from solvers.exact.driver import EngineOutcome, solve_exact
 from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import MilpOptions, ModelData
-from stsched.errors import InputError
 from stsched.registry import Objective, SolveOptions, SolveResult, register
 
 log = logging.getLogger(__name__)
@@ -285,7 +284,7 @@ OBJECTIVES = (Objective.MIN_GPUS, Objective.MAX_SCALE, Objective.ADAPT)
 
 
 @register("milp", "exact", "MILP (PuLP) of configurations and GPU layouts; engine cbc (default) or highs",
-          objectives=OBJECTIVES, options=MilpOptions)
+          objectives=OBJECTIVES, options=MilpOptions, engines=BACKENDS)
 class MilpSolver:
     """Exact MILP; `options.engine` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`; the
     adapt objective is `solvers.exact.adapt_milp` (fewest layout reconfigurations from `options.current_plan`)."""
@@ -293,9 +292,8 @@ class MilpSolver:
     default_backend = "cbc"
 
     def solve(self, instance, options: SolveOptions) -> SolveResult:
-        backend = (options.engine or self.default_backend).lower()
-        if backend not in BACKENDS:
-            raise InputError(f"milp engine {backend!r}: expected one of {', '.join(BACKENDS)}")
+        self.solver_info.check_engine(options.engine)  # (run_solver checked it already; a direct call too)
+        backend = options.engine or self.default_backend
         if options.objective is Objective.ADAPT:
             from solvers.exact.adapt_milp import solve_adapt
 
@@ -305,7 +303,7 @@ class MilpSolver:
 
 
 @register("milp-highs", "exact", "alias of `milp --engine highs`: the milp model solved by HiGHS",
-          objectives=OBJECTIVES, options=MilpOptions, alias_of="milp")
+          objectives=OBJECTIVES, options=MilpOptions, alias_of="milp", engines=BACKENDS[::-1])
 class MilpHighsSolver(MilpSolver):
     """The same model as `milp`, HiGHS by default."""
 

@@ -38,6 +38,7 @@ from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import SolveOptions, parse_options
 from stsched.timing import features, gpu_timings, slowdown
+from stsched.validate import MAX_THREADS, check_int
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,7 @@ class CpsatOptions(ExactOptions):
         super().__post_init__()
         if self.coverage_units < 1:
             raise InputError(f"coverage_units must be >= 1, got {self.coverage_units}")
-        if self.workers < 0:
-            raise InputError(f"workers must be >= 0, got {self.workers}")
+        check_int(self.workers, "workers", minimum=0, maximum=MAX_THREADS)
         if self.linearization_level not in (0, 1, 2):
             raise InputError(f"linearization_level must be 0, 1 or 2, got {self.linearization_level}")
 

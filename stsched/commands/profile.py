@@ -380,7 +380,13 @@ def _sim_model(args) -> tuple[float, Any, Any]:
         log.info("noise: median CV %.4f over %d solo rows of %s", m.cv, m.rows, m.source)
         noise_cv = m.cv
     else:
-        noise_cv = V.check_real(args.noise_cv, "--noise-cv", minimum=0.0, strict=False)
+        noise_cv = float(args.noise_cv)
+    from stsched.simulation.simulator import check_noise_cv
+
+    try:  # the simulator's rule, before the execution (1e300 was refused by the simulator after it)
+        check_noise_cv(noise_cv)
+    except InputError as e:
+        raise InputError(f"--noise-cv: {e}") from None
     if args.host_overhead in ("none", "measured"):
         return noise_cv, HostOverhead(), quantiles
     return noise_cv, parse_host_overhead(args.host_overhead), quantiles

@@ -28,7 +28,7 @@ def add(sub) -> None:
         a.row, a.rates, a.slos, max_procs=a.max_procs, gpus=a.gpus, truncate_slo=not a.no_truncate_slo)))
 
     q = kinds.add_parser("random", help="random services drawn from a device's profiled models")
-    q.add_argument("--services", type=V.count, required=True, help="services to draw (>= 1)")
+    q.add_argument("--services", type=V.services, required=True, help="services to draw (1 to 100,000)")
     q.add_argument("--gpus", type=V.count, required=True, help="GPUs available (>= 1)")
     q.add_argument("--seed", type=V.seed, default=0, help="random seed (>= 0)")
     q.add_argument("--dataset", default="a100-mps", choices=sorted(scenarios.RANDOM_DATASETS),
@@ -50,7 +50,7 @@ def add(sub) -> None:
                                      "largest partition; every service's rate = L x the heuristic's max-scale alpha "
                                      "on G GPUs x 100 req/s.")
     q.add_argument("dataset", metavar="DATASET_OR_DIR", help="shipped data set name or profile folder")
-    q.add_argument("--services", type=V.count, default=None,
+    q.add_argument("--services", type=V.services, default=None,
                    help="services (default: one per profiled model); every model once, then drawn with --seed")
     q.add_argument("--seed", type=V.seed, default=0, help="seed of the model draw (default %(default)s)")
     q.add_argument("--slo-factor", type=V.positive, default=5.0, help="SLO as a multiple of the solo latency "

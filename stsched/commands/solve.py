@@ -116,6 +116,7 @@ def run(args) -> int:
     info = solvers[args.solver]
     params = _params(args.param)
     info.parse(params)
+    info.check_engine(args.engine)
     if objective is Objective.ADAPT and not args.current:
         raise InputError("--objective adapt needs --current PLAN (the plan in force)")
     if args.current and objective is not Objective.ADAPT:
@@ -204,10 +205,13 @@ def _g(x: float | None) -> str:
 
 def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) -> Judged:
     """The result with the better of its own bound and provider `method`'s (run with the same time limit)."""
-    from stsched.registry import run_bound
+    from stsched.registry import bound_params, run_bound
 
-    own = method == judged.result.solver  # --param is the solver's: another provider runs with its defaults
-    b = run_bound(method, instance, options if own else replace(options, params=()))
+    own = method == judged.result.solver  # --param is the solver's: another provider runs with its defaults, the
+    # solver's own bound with those of its options that its bound reads
+    reads = bound_params(method)
+    params = tuple(kv for kv in options.params if own and kv[0] in reads)
+    b = run_bound(method, instance, replace(options, params=params))
     r = judged.result
     if b.bound is None:
         return judged

@@ -32,7 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from stsched.errors import InputError
-from stsched.validate import MAX_REAL_RUN_S, check_real
+from stsched.validate import MAX_REAL_RUN_S, check_int, check_real
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation import routing as routing_mod
@@ -84,6 +84,11 @@ class ExecOptions:
         if self.routing not in routing_mod.ROUTINGS:
             raise InputError(f"executor: routing must be one of {', '.join(routing_mod.ROUTINGS)}")
         ArrivalSpec.parse(self.arrivals)
+        if self.gpus is not None:  # a GPU listed twice ran twice, its batches overlapping in the records
+            for gi in self.gpus:
+                check_int(gi, "executor: gpus", minimum=0)
+                if self.gpus.count(gi) > 1:
+                    raise InputError(f"executor: gpus: GPU {gi} is listed twice")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from stsched.errors import InputError
 from stsched.registry import parse_options
+from stsched.validate import MAX_THREADS, check_int
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,10 @@ class HeuristicOptions:
         for name in ("search_rounds", "merge_tries", "restarts", "scale_search_steps", "scale_descent_budget",
                      "descent_rounds", "descent_kicks", "descent_branching", "descent_budget",
                      "descent_patience", "pool", "scale_above", "residual_block", "repack_budget",
-                     "layout_shortlist", "workers"):
+                     "layout_shortlist"):
             if getattr(self, name) < 0:
                 raise InputError(f"heuristic: {name} must be >= 0, got {getattr(self, name)}")
+        check_int(self.workers, "heuristic: workers", minimum=0, maximum=MAX_THREADS)
         if not 0 <= self.scale_close < 1:
             raise InputError(f"heuristic: scale_close must lie in [0, 1), got {self.scale_close}")
         if self.merge_group < 2:

@@ -102,9 +102,10 @@ class ArrivalSpec:
             return cls("gamma", cv=cv)
         if kind == "trace":
             return cls("trace", trace=arg)
+        spec = cls(kind)  # an unknown kind is named as such first ('TRACE:x' said 'TRACE takes no argument')
         if arg:
             raise InputError(f"arrivals {text!r}: {kind} takes no argument")
-        return cls(kind)
+        return spec
 
     def describe(self) -> str:
         return {"gamma": f"gamma:{self.cv:g}", "trace": f"trace:{self.trace}"}.get(self.kind, self.kind)

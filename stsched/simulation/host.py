@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from stsched.errors import InputError
-from stsched.validate import check_real
+from stsched.validate import MAX_REAL_RUN_S, check_real
 
 QUANTILES = 101  # ratio quantiles kept per partition: 0, 1, ..., 100 %
 
@@ -51,8 +51,9 @@ class HostOverhead:
     source: str = "none"
 
     def __post_init__(self) -> None:
-        for name in ("batch_s", "wake_s"):  # seconds: finite, >= 0 (the project's one number check)
-            check_real(getattr(self, name), f"host overhead {name}", minimum=0.0)
+        for name in ("batch_s", "wake_s"):  # seconds: finite, >= 0, at most a day (the project's one number check;
+            # --host-overhead 1e300 printed p50 5.5e+302 ms, 0,1e308 overflowed the latencies)
+            check_real(getattr(self, name), f"host overhead {name}", minimum=0.0, maximum=MAX_REAL_RUN_S)
 
     @property
     def none(self) -> bool:

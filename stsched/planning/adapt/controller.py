@@ -26,7 +26,7 @@ import logging
 import math
 import resource
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 from tqdm import tqdm
@@ -180,6 +180,11 @@ class AdaptOptions(AdaptiveKnobs):
                     or self.hours_budget is not None:
                 raise InputError("mpc_h decides compactions on the forecast: it takes none of rent_gpu_h, off_rent, "
                                  "change_budget, hours_budget")
+        defaults = {f.name: f.default for f in fields(self)}
+        for knob, master in (("mpc_q", "mpc_h"), ("mpc_window_s", "mpc_h"), ("mpc_change_h", "mpc_h"),
+                             ("forecast_q", "forecast_s")):  # set alone, it was ignored without a word
+            if getattr(self, master) is None and getattr(self, knob) != defaults[knob]:
+                raise InputError(f"{knob} is read with {master} only; set {master} or drop {knob}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
         RateEstimator(self.estimate_window_s, self.headroom, self.statistic, self.burst_s, self.burst_q)
