@@ -144,3 +144,22 @@ def test_bound_json_names_the_cuts(tmp_path, capsys):
     assert main(["bound", str(path), "--objective", "min-gpus", "--param", "cuts=2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "rounding cuts" in out["method"] and out["bound"] >= 1
+
+
+def test_every_key_the_bound_reads_is_accepted_by_stsched_bound(monkeypatch):
+    """`stsched bound` refuses the `--param` keys outside CgSolver.bound_params; every key the bound's option builders
+    read (cg_options, cut_options) must be among them (cuts and workers were refused after a merge)."""
+    from solvers.exact.cg import CgSolver, cg_options, cut_options
+
+    read: set[str] = set()
+    real = SolveOptions.param
+
+    def spy(self, key, default=None):
+        read.add(key)
+        return real(self, key, default)
+
+    monkeypatch.setattr(SolveOptions, "param", spy)
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5)
+    cg_options(opts, 5.0)
+    cut_options(opts)
+    assert read and read <= set(CgSolver.bound_params)
