@@ -262,11 +262,12 @@ _CLOCK: ContextVar[list[str] | None] = ContextVar("stsched_adapt_clock_calls", d
 
 @contextmanager
 def clock_watch() -> Iterator[list[str]]:
-    """The solver calls within the block that the wall clock may have cut, listed as "solver (objective)": those
-    that ran at least `CLOCK_SHARE` (half) of their time limit.  A shorter call was not cut: the heuristic keeps at
-    most half its limit back to check its plan, the exact adapt's engine gets what its model preparation left.
-    Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a decision without such
-    a call is the same at any machine load (`run_adapt` reports them per decision: `AdaptResult.clock_decisions`)."""
+    """The solver calls within the block that the wall clock may have cut, listed as "solver (objective, wall s of
+    limit s)": those that ran at least `CLOCK_SHARE` (half) of their time limit.  A shorter call was not cut: the
+    heuristic keeps at most half its limit back to check its plan, the exact adapt's engine gets what its model
+    preparation left.  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
+    decision without such a call is the same at any machine load (`run_adapt` counts the decisions with one:
+    `AdaptResult.clock_cut`).  A listed call may still have finished on its work limits (it was slow, not cut)."""
     calls: list[str] = []
     token = _CLOCK.set(calls)
     try:
@@ -302,9 +303,9 @@ def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, curren
                            current_plan=current, params=_params(opts, solver))
     t0 = time.perf_counter()
     judged = run_solver(solver, instance, options)
-    watch = _CLOCK.get()
-    if watch is not None and time.perf_counter() - t0 >= CLOCK_SHARE * limit:
-        watch.append(f"{solver} ({objective.value})")
+    watch, wall = _CLOCK.get(), time.perf_counter() - t0
+    if watch is not None and wall >= CLOCK_SHARE * limit:
+        watch.append(f"{solver} ({objective.value}, {wall:.3g} s of {limit:.3g} s)")
     plan = judged.result.plan
     if plan is None or not judged.valid:
         why = judged.result.message or judged.result.status.value
