@@ -7,9 +7,13 @@
 
 A window is `experiments.adapt_eval`'s study moved along the trace: `gpulet_mix("scen1", rate=4000)`, service i
 on the (offset + i)-th busiest function of `azure-functions-2019`, 8 hours, 300 s epochs, estimate = 30-minute peak
-x head-room, the heuristic with `AdaptOptions.time_limit_s` (2 s) per solver call for every policy, `standby`
-downtime (15 s per MPS repartition).  Every point is a plan-only run (`AdaptOptions(simulate=False)`: layout
-reconfigurations, tenant changes and GPU-hours are exact; attainment is not measured) unless `--simulate`.
+x head-room, the heuristic (and the exact adapt solver, `adapt_nodes`) bounded by work for every policy, with
+`--time-limit` (default `AdaptOptions.time_limit_s`, 2 s) per solver call as the wall-clock safety net, `standby`
+downtime (15 s per MPS repartition).  A row's `clock_cut` counts the decisions with a call that ran half its net
+(`stsched.planning.adapt.policies.clock_watch`): a row with 0 is the same at any machine load; on a loaded machine
+use a wider net (docs/RESULTS.md used `--time-limit 60`), a key of the rows.  Every point is a plan-only run
+(`AdaptOptions(simulate=False)`: layout reconfigurations, tenant changes and GPU-hours are exact; attainment is not
+measured) unless `--simulate`.
 
 Policies, each with its knob swept (`POLICIES`; a point is `name[knob=value,...]`, knobs of `AdaptOptions`):
 static peak; full re-partitioning every k decisions (`periodic[period=k]`, k = 1 is full re-partitioning, the
