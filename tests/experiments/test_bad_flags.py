@@ -18,6 +18,8 @@ CASES = [
     (scale_eval, ["--services", "4", "--seeds", "1", "--solvers", "heuristic:bogus=1"], "bogus"),
     (arrivals_default, ["--services", "4", "--seeds", "1", "--time-limit", "1e12"], "--time-limit"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "nan"], "--hours"),
+    (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--time-limit", "0"], "--time-limit"),
+    (adapt_frontier, ["--offsets", "0", "--policies", "adaptive[adapt_nodes=0]"], "adapt_nodes"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
     (adapt_frontier, ["--offsets", "-1", "--policies", "static-peak"], "offsets 0..499"),
