@@ -7,9 +7,13 @@
 
 A window is `experiments.adapt_eval`'s study moved along the trace: `gpulet_mix("scen1", rate=4000)`, service i
 on the (offset + i)-th busiest function of `azure-functions-2019`, 8 hours, 300 s epochs, estimate = 30-minute peak
-x head-room, the heuristic with `AdaptOptions.time_limit_s` (2 s) per solver call for every policy, `standby`
-downtime (15 s per MPS repartition).  Every point is a plan-only run (`AdaptOptions(simulate=False)`: layout
-reconfigurations, tenant changes and GPU-hours are exact; attainment is not measured) unless `--simulate`.
+x head-room, the heuristic (and the exact adapt solver, `adapt_nodes`) bounded by work for every policy, with
+`--time-limit` (default `AdaptOptions.time_limit_s`, 2 s) per solver call as the wall-clock safety net, `standby`
+downtime (15 s per MPS repartition).  A row's `clock_cut` counts the decisions with a call that ran half its net
+(`stsched.planning.adapt.policies.clock_watch`): a row with 0 is the same at any machine load; on a loaded machine
+use a wider net (docs/RESULTS.md used `--time-limit 60`), a key of the rows.  Every point is a plan-only run
+(`AdaptOptions(simulate=False)`: layout reconfigurations, tenant changes and GPU-hours are exact; attainment is not
+measured) unless `--simulate`.
 
 Policies, each with its knob swept (`POLICIES`; a point is `name[knob=value,...]`, knobs of `AdaptOptions`):
 static peak; full re-partitioning every k decisions (`periodic[period=k]`, k = 1 is full re-partitioning, the
@@ -73,7 +77,7 @@ POLICIES = (
     "adaptive", "adaptive[compact_rent=6]", "adaptive[compact_rent=24]", "adaptive[headroom=1.1]",
     "adaptive[headroom=1.3]", "adaptive[trigger=0]",
 )
-KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "simulate", "offset", "policy"]
+KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "simulate", "offset", "policy"]
 VOLATILE = 0.05  # full re-partitioning saves >= 5 % of static peak's GPU-hours
 TARGET_SHARE, TARGET_RATIO, CALM_HOURS = 0.80, 0.2, 0.05
 
@@ -122,20 +126,20 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
     ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = run_adapt(inst, AdaptOptions(**{"policy": name, "epoch_s": float(p["epoch_s"]),
                                         "hours": None if hours >= 8 else hours, "downtime": str(p["downtime"]),
-                                        "function_offset": int(p["offset"]),
+                                        "function_offset": int(p["offset"]), "time_limit_s": float(p["time_limit_s"]),
                                         "simulate": str(p["simulate"]) == "True", **extra}))
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     per_decision = [row.solve_s / row.decisions for row in r.rows if row.decisions]
     return {"reconfigurations": r.reconfigurations, "gpu_switches": r.gpu_switches, "tenant_changes": r.tenant_changes,
             "gpu_hours": round(r.gpu_hours, 3), "slo_attainment": round(r.slo_attainment, 6),
             "worst_service_attainment": round(min(r.per_service.values()), 6), "decisions": r.decisions,
-            "emergencies": r.emergencies, "decision_s_mean": round(float(np.mean(per_decision)), 3),
+            "emergencies": r.emergencies, "clock_cut": r.clock_cut, "decision_s_mean": round(float(np.mean(per_decision)), 3),
             "decision_s_max_epoch": round(max(per_decision), 3), "wall_s": round(r.wall_s, 1),
             "cpu_s": round(time.process_time() - c0 + (ch1.ru_utime + ch1.ru_stime)
                            - (ch0.ru_utime + ch0.ru_stime), 1)}
 
 
-NEED_KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "offset"]
+NEED_KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "offset"]
 
 
 def needs_point(p: Mapping[str, object]) -> dict[str, object]:
@@ -146,7 +150,7 @@ def needs_point(p: Mapping[str, object]) -> dict[str, object]:
     c0 = time.process_time()
     nd = window_needs(inst, AdaptOptions(epoch_s=float(p["epoch_s"]), hours=None if hours >= 8 else hours,
                                          downtime=str(p["downtime"]), function_offset=int(p["offset"]),
-                                         simulate=False))
+                                         time_limit_s=float(p["time_limit_s"]), simulate=False))
     return {"certified": " ".join(map(str, nd.certified)), "minute_h": " ".join(f"{x:.6g}" for x in nd.minute_h),
             "scratch": " ".join(map(str, nd.scratch)), "epoch_h": " ".join(f"{x:.6g}" for x in nd.epoch_h),
             "cpu_s": round(time.process_time() - c0, 1)}
@@ -409,6 +413,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--policies", default=",".join(POLICIES),
                     help="policy points 'name[knob=v,...]', separated by ';' or ',' outside brackets")
     ap.add_argument("--hours", type=positive, default=HOURS, help="hours of the trace per window (at most its 8)")
+    ap.add_argument("--time-limit", type=positive, default=AdaptOptions().time_limit_s,
+                    help="wall-clock limit per solver call, the safety net behind the work limits (default: the "
+                         "policies' one default); a row's clock_cut counts the decisions it may have cut")
     ap.add_argument("--simulate", action="store_true", help="simulate (attainment) instead of plan-only")
     ap.add_argument("--no-bound", action="store_true",
                     help="do not compute the windows' needs for the clairvoyant bound (needs.csv: ~8 s of CPU each)")
@@ -454,7 +461,7 @@ def grid_points(args: argparse.Namespace) -> list[dict[str, object]]:
     for p in policies:
         parse_policy(p)
     base = {"mix": MIX, "level": LEVEL, "hours": args.hours, "epoch_s": EPOCH_S, "downtime": DOWNTIME,
-            "simulate": args.simulate}
+            "time_limit_s": args.time_limit, "simulate": args.simulate}
     return [{**base, "offset": o, "policy": p} for o in offsets for p in policies]
 
 
@@ -467,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_rows(EXPERIMENT, filename)
     else:
         rows = run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh, filename=filename)  # the shared runner
-    rows = [r for r in rows if r.get("hours") == str(args.hours)]
+    same = {"hours": str(args.hours), "time_limit_s": str(args.time_limit)}  # one safety net per table
+    rows = [r for r in rows if all(r.get(k) == v for k, v in same.items())]
     every = list(dict.fromkeys(policies + [r["policy"] for r in rows]))
     need_grid = [{k: v for k, v in p.items() if k in NEED_KEYS} for p in grid]
     need_grid = list({tuple(sorted(p.items())): p for p in need_grid}.values())
@@ -478,14 +486,15 @@ def main(argv: list[str] | None = None) -> int:
         need_rows = read_rows(EXPERIMENT, "needs.csv") if need_path.exists() else []
     else:
         need_rows = run_grid(EXPERIMENT, need_grid, NEED_KEYS, needs_point, filename="needs.csv")
-    bounds = bound_frontiers([r for r in need_rows if r.get("hours") == str(args.hours)])
+    bounds = bound_frontiers([r for r in need_rows if all(r.get(k) == v for k, v in same.items())])
     text = summary(rows, every, bounds)
     if not args.simulate:
         write_atomic(results_dir(EXPERIMENT) / "summary.md", text)
         print("\n".join(map(str, plot(rows, every))))
     else:
         sim = [{k: r.get(k, "") for k in ("offset", "policy", "reconfigurations", "tenant_changes", "gpu_hours",
-                                          "slo_attainment", "worst_service_attainment", "wall_s")} for r in rows]
+                                          "slo_attainment", "worst_service_attainment", "clock_cut", "wall_s")}
+               for r in rows]
         text = markdown_table(sim, list(sim[0])) if sim else "no rows\n"
         write_atomic(results_dir(EXPERIMENT) / "simulated.md", text + "\n")
     print(text)

@@ -47,7 +47,7 @@ def point(p) -> dict[str, object]:
     wall, cpu = np.array([w for w, _ in per]), np.array([c for _, c in per])
     return {"gpus_peak": max(row.gpus for row in r.rows), "reconfigurations": r.reconfigurations,
             "tenant_changes": r.tenant_changes, "gpu_hours": round(r.gpu_hours, 3), "decisions": r.decisions,
-            "emergencies": r.emergencies,
+            "emergencies": r.emergencies, "clock_cut": r.clock_cut,
             "decision_wall_mean_s": round(float(wall.mean()), 3),
             "decision_wall_p95_s": round(float(np.percentile(wall, 95)), 3),
             "decision_wall_max_s": round(float(wall.max()), 3),

@@ -194,10 +194,12 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
     """Solve; returns (status, bound) with status optimal / feasible / infeasible / none."""
     gap = min(1e-4, options.max_scale_tol / 10)
     maxi = prob.sense == pulp.LpMaximize
+    milp_options = MilpOptions.from_solve_options(options)
+    nodes = milp_options.max_nodes or None  # a work limit: the same stop at any machine load
     if backend == "highs":
-        warm = warm and MilpOptions.from_solve_options(options).highs_start
+        warm = warm and milp_options.highs_start
         solver = _HighsWarm(warm, msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
-                            random_seed=options.seed)
+                            random_seed=options.seed, **({} if nodes is None else {"mip_max_nodes": nodes}))
         prob.solve(solver)
         import highspy
         h = prob.solverModel
@@ -225,7 +227,8 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
     with tempfile.TemporaryDirectory(prefix="stsched-milp-") as private:
         log_path = os.path.join(private, "cbc.log")
         solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, threads=options.threads, gapRel=gap,
-                                   warmStart=warm, logPath=log_path, options=[f"randomCbcSeed {options.seed + 1}"])
+                                   warmStart=warm, logPath=log_path, maxNodes=nodes,
+                                   options=[f"randomCbcSeed {options.seed + 1}"])
         solver.tmpDir = private
         prob.solve(solver)
         try:

@@ -102,9 +102,18 @@ class MilpOptions(ExactOptions):
 
     highs_start: pass the warm start to HiGHS too (engine highs; off by default: HiGHS 1.16 may then report a stale
       bound).
+    max_nodes: a work limit on the branch and bound: the engine stops after this many nodes (CBC's maxNodes, HiGHS's
+      mip_max_nodes) with its best plan, whatever the clock says, so that a run cut by it is the same run at any
+      machine load (the time limit stays as the safety net); 0: none.
     """
 
     highs_start: bool = False
+    max_nodes: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_nodes < 0:
+            raise InputError(f"max_nodes must be >= 0 (0: no node limit), got {self.max_nodes}")
 
 
 @dataclass(frozen=True)

@@ -120,9 +120,14 @@ def add(sub) -> None:
     a.add_argument("--adapt-solver", default=None,
                    help="adaptive: solver whose adapt objective also proposes fewest-change releases, compactions "
                         "and scale-ups (default milp, exact; milp-highs | heuristic | 'none': off)")
+    a.add_argument("--adapt-nodes", default=None,
+                   help="adaptive: work limit of the exact adapt solver, branch-and-bound nodes per call (default "
+                        f"{d.adapt_nodes}; 'none': the time limit alone, so results depend on the machine's load)")
     a.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals (>= 0)")
     a.add_argument("--time-limit", default=f"{d.time_limit_s:g}",
-                   help="solver time limit per decision, seconds (default %(default)s)")
+                   help="wall-clock limit per solver call, seconds: the safety net behind the work limits (the "
+                        "heuristic's counts, --adapt-nodes); a result says when it may have cut a decision (default "
+                        "%(default)s)")
     a.add_argument("--functions-offset", type=V.whole(0), default=d.function_offset, metavar="N",
                    help="service i follows the (N + i)-th busiest function of the trace (default %(default)s)")
     a.add_argument("--plan-only", action="store_true",
@@ -270,7 +275,8 @@ def run_adapt(args) -> int:
                                 ("--save-gpus", args.save_gpus, "practitioner"),
                                 ("--save-for", args.save_for, "practitioner"),
                                 ("--compact-rent", args.compact_rent, "adaptive"),
-                                ("--adapt-solver", args.adapt_solver, "adaptive")):
+                                ("--adapt-solver", args.adapt_solver, "adaptive"),
+                                ("--adapt-nodes", args.adapt_nodes, "adaptive")):
         if value is not None and args.policy != policy:  # it would be ignored
             raise InputError(f"{flag} is an option of --policy {policy}, not of {args.policy}")
     output_file(args.out, inputs=(args.instance, args.reconfig_cost))
@@ -294,6 +300,9 @@ def run_adapt(args) -> int:
         options = replace(options, compact_rent=rent)
     if args.adapt_solver is not None:
         options = replace(options, adapt_solver="" if args.adapt_solver.lower() == "none" else args.adapt_solver)
+    if args.adapt_nodes is not None:
+        options = replace(options, adapt_nodes=None if args.adapt_nodes.lower() == "none"
+                          else V.check_int(args.adapt_nodes, "--adapt-nodes", minimum=1))
     from stsched.simulation.traces import check_function_offset
 
     try:

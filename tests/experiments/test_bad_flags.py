@@ -47,6 +47,8 @@ CASES = [
     (interference_eval, ["--random-seeds", "-1"], "--random-seeds: expected a whole number >= 1"),
     (interference_eval, ["--late-share", "5"], "--late-share: expected a number < 1"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "nan"], "--hours"),
+    (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--time-limit", "0"], "--time-limit"),
+    (adapt_frontier, ["--offsets", "0", "--policies", "adaptive[adapt_nodes=0]"], "adapt_nodes"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
     (adapt_frontier, ["--offsets", "-1", "--policies", "static-peak"], "offsets 0..499"),

@@ -36,8 +36,8 @@ from stsched.planning.adapt.cold import cold_start
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.mpc import NeedForecast
-from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, decision_deadline, make_policy,
-                                             patience)
+from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
+                                             make_policy, patience)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -160,6 +160,8 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"budget_rent must be a finite number > 0 (GPU-decisions per layout change), got "
                              f"{self.budget_rent!r}")
         check_int(self.local_services, "local_services", minimum=1)
+        if self.adapt_nodes is not None:
+            check_int(self.adapt_nodes, "adapt_nodes", minimum=1)
         if self.scale_out_above is not None:
             check_int(self.scale_out_above, "scale_out_above", minimum=0)
         if self.function_pool is not None:
@@ -207,6 +209,7 @@ class EpochRow:
     solve_s: float
     note: str
     solve_cpu_s: float = 0.0  # CPU seconds of the decisions (this process and its finished solver subprocesses)
+    clock_cut: int = 0  # decisions with a solver call the wall clock may have cut (`AdaptResult.clock_cut`)
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,10 @@ class AdaptResult:
     # sum over decisions of |GPUs in use after - before|: the layout changes that are GPUs switched on or off (each
     # is one, `stsched.planning.adapt.offline`); the rest of `reconfigurations` rebuilt GPUs that stayed on
     gpu_switches: int = 0
+    # decisions (the initial deployment included) with a solver call that the wall clock may have cut
+    # (`stsched.planning.adapt.policies.clock_watch`); 0: every call stopped on its work limits, so the run's plans,
+    # reconfigurations and GPU-hours are the same at any machine load
+    clock_cut: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -248,7 +255,9 @@ class AdaptResult:
         lines = [f"{self.policy} on {self.trace} ({self.hours:.2f} h, epochs of {self.epoch_s:g} s): "
                  f"{self.reconfigurations} layout reconfigurations, downtime {self.downtime_s:.1f} GPU-s, "
                  f"{self.gpu_hours:.2f} GPU-hours, {sim}{self.decisions} decisions ({self.emergencies} "
-                 f"emergency){tail} in {self.wall_s:.1f} s"]
+                 f"emergency){tail} in {self.wall_s:.1f} s"
+                 + (f"; {self.clock_cut} decision(s) may have been cut by the {self.settings.get('time_limit_s', 0):g} s "
+                    "time limit (wall clock): not reproducible at another machine load" if self.clock_cut else "")]
         for r in self.rows:
             att = f"attainment {r.attainment:8.4%}" if simulated else "attainment      n/a"
             lines.append(f"  epoch {r.epoch:3d} t={r.start_s:6.0f}s GPUs {r.gpus:5.1f} reconf {r.reconfigurations:2d} "
@@ -275,6 +284,26 @@ def _initial(policy, instance: Instance) -> Plan:
                 raise
             log.warning("initial deployment: %s; again with %g x the time limit", err, factors[i + 1])
     raise AssertionError("unreachable")
+
+
+def _decide(policy, inst: Instance, current: Plan | None, forecast: dict[str, float] | None, options: AdaptOptions,
+            t0: float) -> tuple[Plan, str, Transition]:
+    """One decision at time `t0` (or the initial deployment when `current` is None), with the forecast rates of
+    `forecast_s` if any: the plan, its note and the transition."""
+    if current is None:
+        return _initial(policy, inst), "initial deployment (not counted)", Transition(0)
+    if hasattr(policy, "set_time"):  # the rent in GPU-hours counts the time between decisions
+        policy.set_time(t0)
+    if forecast is not None and hasattr(policy, "set_forecast"):
+        policy.set_forecast(forecast)
+    try:
+        with decision_deadline(options.decision_s):
+            plan, note = policy.next(inst, current)
+    except InfeasibleError as err:
+        plan, note = current, f"no new plan ({err}); kept the plan in force"
+    if plan is not current:  # equal layouts placed where their tenants already are
+        plan = keep_tenants(current, plan)
+    return plan, note, transition(inst, current, plan, options.costs, options.downtime)
 
 
 def _loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
@@ -433,7 +462,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     current: Plan | None = None
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
-    reconf = decisions = emergencies = tenants = switches = 0
+    reconf = decisions = emergencies = tenants = switches = clock_cut = 0
     note = ""
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
         t0, t1 = m * trace.bin_s, min((m + 1) * trace.bin_s, span)
@@ -442,32 +471,27 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                      and _loads(schedule, m - 1, names, current).max(initial=0.0) > options.trigger)
         trans = Transition(0)
         solve_s = cpu_s = 0.0
+        cut_now = 0
         if current is None or boundary or emergency:
             seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
             est = estimator.estimate(schedule, trace.bin_s, seen)
             if cold is not None:  # the declared rates under the estimate while the window fills
                 est = cold.rates(est, t0, current is None)
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
+            forecast = None if forecaster is None else {n: float(r) for n, r in zip(
+                names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))}
             s0, c0 = time.perf_counter(), _cpu_s()
-            if current is None:
-                plan, note = _initial(policy, inst), "initial deployment (not counted)"
-            else:
-                if hasattr(policy, "set_time"):  # the rent in GPU-hours counts the time between decisions
-                    policy.set_time(t0)
-                if forecaster is not None and hasattr(policy, "set_forecast"):
-                    fc = robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen))
-                    policy.set_forecast({n: float(r) for n, r in zip(names, fc)})
-                try:
-                    with decision_deadline(options.decision_s):
-                        plan, note = policy.next(inst, current)
-                except InfeasibleError as err:
-                    plan, note = current, f"no new plan ({err}); kept the plan in force"
-                if plan is not current:  # equal layouts placed where their tenants already are
-                    plan = keep_tenants(current, plan)
-                trans = transition(inst, current, plan, options.costs, options.downtime)
+            with clock_watch() as cut:
+                plan, note, trans = _decide(policy, inst, current, forecast, options, t0)
+            if current is not None:
                 switches += abs(plan.gpus_used - current.gpus_used)
                 decisions += 1
                 emergencies += int(emergency)
+            cut_now = int(bool(cut))
+            clock_cut += cut_now
+            if cut:
+                log.warning("minute %d: solver call(s) %s ran into half their time limit (wall clock): this decision "
+                            "may differ at another machine load", m, ", ".join(cut))
             solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
             if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
                 raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
@@ -493,7 +517,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         if boundary:
             acc = {"epoch": m // per_epoch, "start": t0, "gpus": 0.0, "minutes": 0, "decisions": 0, "emergencies": 0,
                    "reconf": 0, "down": 0.0, "n": 0.0, "good": 0.0, "load": 0.0, "full": 0, "solve": 0.0,
-                   "cpu": 0.0}
+                   "cpu": 0.0, "cut": 0}
         acc["gpus"] += current.gpus_used
         acc["minutes"] += 1
         acc["decisions"] += int(boundary or emergency)
@@ -506,11 +530,12 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         acc["full"] += int(full)
         acc["solve"] += solve_s
         acc["cpu"] += cpu_s
+        acc["cut"] += cut_now
         if (m + 1) % per_epoch == 0 or m == minutes - 1:
             rows.append(EpochRow(acc["epoch"], acc["start"], acc["gpus"] / acc["minutes"], acc["decisions"],
                                  acc["emergencies"], acc["reconf"], acc["down"], acc["n"], acc["good"],
                                  acc["good"] / max(acc["n"], 1e-12), acc["load"], acc["full"], acc["solve"], note,
-                                 acc["cpu"]))
+                                 acc["cpu"], acc["cut"]))
     settings = {"sampling": options.sampling, "sample_s": options.sample_s, "warmup_s": options.warmup_s,
                 "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
                 "trigger": options.trigger, "emergency_fresh": options.emergency_fresh, "downtime": options.downtime,
@@ -530,4 +555,4 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
                        attainment, standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
-                       settings, time.perf_counter() - t_start, switches)
+                       settings, time.perf_counter() - t_start, switches, clock_cut)

@@ -94,7 +94,7 @@ from stsched.bounds import lp_bound_gpus
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.registry import Objective, SolveOptions, run_solver
+from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ class AdaptiveKnobs:
     `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`), `rent_pause` and
     `rent_gpu_h` (the rent kept through flips, and counted in GPU-hours: `stsched.planning.adapt.compaction`),
     `mpc_h`, `mpc_q`, `mpc_window_s`, `mpc_change_h` (the GPU count decided on a forecast of the need, as the
-    clairvoyant bound does: `stsched.planning.adapt.mpc`)."""
+    clairvoyant bound does: `stsched.planning.adapt.mpc`).  Work limit: `adapt_nodes` (the exact `adapt_solver`'s
+    branch-and-bound nodes per call; with the heuristic's own counts it makes a decision the same at any machine load
+    while no call runs into its wall-clock limit, `clock_watch`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -192,6 +194,10 @@ class AdaptiveKnobs:
     mpc_q: float | None = None
     mpc_window_s: float = 3600.0
     mpc_change_h: float = 1.0
+    # the work limit of the exact `adapt_solver`: its branch and bound stops after this many nodes (milp's
+    # `max_nodes`), so that its answer does not depend on the machine's load (the heuristic's work is bounded by its
+    # own counts); the time limit stays as the safety net (`clock_watch`); None: the clock alone
+    adapt_nodes: int | None = 500
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -219,6 +225,8 @@ class Policy(Protocol):
 
 _DEADLINE: ContextVar[float | None] = ContextVar("stsched_adapt_decision_deadline", default=None)
 MIN_CALL_S = 0.05  # a solver call is not started with less time than this left in the decision's budget
+# a solver call that ran at least this share of its wall-clock limit may have been cut by the clock (`clock_watch`)
+CLOCK_SHARE = 0.5
 
 
 @contextmanager
@@ -249,22 +257,61 @@ def patience(factor: float) -> Iterator[None]:
         _PATIENCE.reset(token)
 
 
-def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None) -> Plan:
+_CLOCK: ContextVar[list[str] | None] = ContextVar("stsched_adapt_clock_calls", default=None)
+
+
+@contextmanager
+def clock_watch() -> Iterator[list[str]]:
+    """The solver calls within the block that the wall clock may have cut, listed as "solver (objective, wall s of
+    limit s)": those that ran at least `CLOCK_SHARE` (half) of their time limit.  A shorter call was not cut: the
+    heuristic keeps at most half its limit back to check its plan, the exact adapt's engine gets what its model
+    preparation left.  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
+    decision without such a call is the same at any machine load (`run_adapt` counts the decisions with one:
+    `AdaptResult.clock_cut`).  A listed call may still have finished on its work limits (it was slow, not cut)."""
+    calls: list[str] = []
+    token = _CLOCK.set(calls)
+    try:
+        yield calls
+    finally:
+        _CLOCK.reset(token)
+
+
+def _params(opts: PolicyOptions, solver: str) -> tuple[tuple[str, str], ...]:
+    """The parameters of a call to `solver`: the policy's `params` for its own solver; for another (the exact
+    `adapt_solver`) its node limit `adapt_nodes` where its options have one (`max_nodes`), else none."""
+    if solver == opts.solver:
+        return opts.params
+    if opts.adapt_nodes is None:
+        return ()
+    info = available_solvers().get(solver)
+    has_limit = info is not None and "max_nodes" in {f.name for f in fields(info.options)}
+    return (("max_nodes", str(opts.adapt_nodes)),) if has_limit else ()
+
+
+def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None,
+           solver: str | None = None) -> Plan:
+    """One solver call of a policy (`solver`, default the policy's own), judged by the checker; raises
+    `InfeasibleError` when it found no valid plan."""
+    solver = solver or opts.solver
     limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
     if end is not None:
         left = end - time.perf_counter()
         if left < MIN_CALL_S:
-            raise InfeasibleError(f"{opts.solver} ({objective.value}) not started: the decision's time budget is spent")
+            raise InfeasibleError(f"{solver} ({objective.value}) not started: the decision's time budget is spent")
         limit = min(limit, left)
     options = SolveOptions(objective=objective, time_limit_s=limit, seed=opts.seed,
-                           current_plan=current, params=opts.params)
-    judged = run_solver(opts.solver, instance, options)
+                           current_plan=current, params=_params(opts, solver))
+    t0 = time.perf_counter()
+    judged = run_solver(solver, instance, options)
+    watch, wall = _CLOCK.get(), time.perf_counter() - t0
+    if watch is not None and wall >= CLOCK_SHARE * limit:
+        watch.append(f"{solver} ({objective.value}, {wall:.3g} s of {limit:.3g} s)")
     plan = judged.result.plan
     if plan is None or not judged.valid:
         why = judged.result.message or judged.result.status.value
         if judged.report is not None and not judged.report.valid:
             why += "; " + "; ".join(str(v) for v in judged.report.violations[:2])
-        raise InfeasibleError(f"{opts.solver} ({objective.value}) found no valid plan: {why}")
+        raise InfeasibleError(f"{solver} ({objective.value}) found no valid plan: {why}")
     return plan
 
 
@@ -333,7 +380,7 @@ class Adaptive(Compaction):
         for neighbourhoods of at most `EXACT_SERVICES` services."""
         def ask(inst: Instance, cur: Plan) -> Plan | None:
             try:
-                return _solve(inst, replace(self.opts, solver=solver), Objective.ADAPT, cur)
+                return _solve(inst, self.opts, Objective.ADAPT, cur, solver)
             except InfeasibleError as e:
                 log.info("adapt (%s) failed: %s", solver, e)
                 return None
@@ -348,7 +395,7 @@ class Adaptive(Compaction):
         return local_adapt(instance, current, movers, instance.gpus - current.gpus_used, ask, bound)
 
     def _solve_with(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan:
-        return _solve(instance, replace(self.opts, solver=solver), objective, current)
+        return _solve(instance, self.opts, objective, current, solver)
 
     def set_forecast(self, rates: dict[str, float] | None) -> None:
         """The forecast rates for the next decision's layout changes (`forecast_s`; the controller sets them before

@@ -1,0 +1,109 @@
+"""Issue 18 part 1: a window's decisions bounded by work, not by the clock (`adapt_nodes`, milp's `max_nodes`), and
+the decisions the wall clock may have cut reported (`clock_watch`, `AdaptResult.clock_cut`)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from stsched.cli import main
+from stsched.errors import InputError
+from stsched.io import save_instance
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.planning.adapt import AdaptOptions, PolicyOptions, run_adapt
+from stsched.planning.adapt.policies import _params, _solve, clock_watch
+from stsched.registry import Objective, SolveOptions, run_solver
+from stsched.scenarios import gpulet_mix
+from solvers.exact.patterns import MilpOptions
+
+
+@pytest.fixture(scope="module")
+def mix():
+    return gpulet_mix("scen1", 400, rate=4000.0)
+
+
+def test_node_limit_options_are_checked():
+    with pytest.raises(InputError, match="max_nodes"):
+        MilpOptions(max_nodes=-1)
+    with pytest.raises(InputError, match="adapt_nodes"):
+        AdaptOptions(adapt_nodes=0)
+    assert AdaptOptions(adapt_nodes=None).adapt_nodes is None
+
+
+def test_adapt_nodes_reach_the_exact_adapt_solver_only():
+    """The policy's own solver keeps its parameters; the exact adapt solver gets the node limit, a solver without one
+    gets nothing (the heuristic would refuse an unknown key)."""
+    opts = PolicyOptions(adapt_nodes=7, params=(("restarts", "0"),))
+    assert _params(opts, "heuristic") == (("restarts", "0"),)
+    assert _params(opts, "milp") == (("max_nodes", "7"),)
+    assert _params(PolicyOptions(solver="milp", adapt_nodes=7), "heuristic") == ()
+    assert _params(PolicyOptions(adapt_nodes=None), "milp") == ()
+
+
+def test_node_limit_stops_the_exact_adapt_with_a_valid_plan():
+    """One node: CBC stops at its root with whatever plan it has, valid (judged by the checker) or none."""
+    vgg = gpulet_mix("m2", 40, rate=800.0).subset(["vgg16"])
+    current = Plan(tuple(GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 900.0),)),)) for _ in range(2)))
+    judged = run_solver("milp", vgg.with_rates({"vgg16": 1500.0}),
+                        SolveOptions(objective=Objective.ADAPT, current_plan=current, time_limit_s=30,
+                                     params=(("max_nodes", "1"),)))
+    assert judged.result.plan is None or judged.valid
+
+
+def test_clock_watch_lists_calls_that_ran_into_their_limit(mix):
+    """A call given far less time than it needs is listed; one given far more is not."""
+    inst = mix.with_rates({s.name: 200.0 for s in mix.services})
+    with clock_watch() as cut:
+        try:
+            _solve(inst, PolicyOptions(time_limit_s=1e-3), Objective.MIN_GPUS)
+        except Exception:  # the heuristic may have no plan at all in a millisecond
+            pass
+    assert len(cut) == 1 and cut[0].startswith("heuristic (min-gpus, ") and cut[0].endswith(" of 0.001 s)")
+    with clock_watch() as cut:
+        _solve(inst, PolicyOptions(time_limit_s=60.0), Objective.MIN_GPUS)
+    assert cut == []
+
+
+def test_a_window_is_the_same_at_another_load(mix):
+    """Plan-only, 30 minutes of the most volatile development window (functions 14..17), a tiny node limit: the
+    second run, slowed by a thread that competes for the interpreter, makes the same decisions (per-epoch GPUs,
+    changes, notes), and no decision of either ran into the clock."""
+    opts = AdaptOptions(epoch_s=300.0, hours=0.5, downtime="standby", function_offset=14, simulate=False,
+                        time_limit_s=60.0, adapt_nodes=5)
+
+    def rows(result):
+        return [(r.epoch, r.gpus, r.decisions, r.emergencies, r.reconfigurations, r.note) for r in result.rows]
+
+    quiet = run_adapt(mix, opts)
+    stop = threading.Event()
+
+    def spin() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    load = threading.Thread(target=spin, daemon=True)
+    load.start()
+    try:
+        loaded = run_adapt(mix, opts)
+    finally:
+        stop.set()
+        load.join()
+    assert quiet.decisions > 5 and quiet.reconfigurations > 0
+    assert rows(loaded) == rows(quiet)
+    assert (loaded.reconfigurations, loaded.gpu_hours, loaded.tenant_changes) == (
+        quiet.reconfigurations, quiet.gpu_hours, quiet.tenant_changes)
+    assert quiet.clock_cut == loaded.clock_cut == 0
+
+
+def test_cli_adapt_nodes(tmp_path, capsys):
+    inst = gpulet_mix("m2", 40, rate=2500.0)
+    save_instance(inst, tmp_path / "i.json")
+    for bad in ("0", "x", "1.5"):
+        assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--adapt-nodes", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--adapt-nodes" in err[0]
+    assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--policy", "static-peak",
+                 "--adapt-nodes", "9"]) == 2
+    assert "--adapt-nodes" in capsys.readouterr().err
