@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="--integrality: milp's engine for the optima (default: milp's own, CBC)")
     ap.add_argument("--cuts", type=whole(0), default=0, metavar="K",
                     help="--integrality: also the min-gpus bound with K rounds of rounding cuts (--param cuts=K)")
-    ap.add_argument("--int-services", type=count, nargs="+", default=[8, 12, 16],
+    ap.add_argument("--int-services", type=services_arg, nargs="+", default=[8, 12, 16],
                     help="--integrality: the instances' services")
     ap.add_argument("--no-bound", action="store_true",
                     help="skip the certified bound (rows keep the solver's own bound, `own_bound`)")

@@ -28,6 +28,8 @@ CASES = [
     (scale_eval, ["--quick", "--bound-time", "5"], "--bound-time: --quick sets it"),
     (scale_eval, ["--services", "4", "--no-bound", "--bound-clock", "cpu"], "--bound-clock: an option of the bound"),
     (scale_eval, ["--services", "4", "--threads", "5000"], "--threads: expected a whole number <= 1024"),
+    # --int-services took any count (10^8 services went on to the grid); now services_arg, as --services
+    (scale_eval, ["--integrality", "--int-services", "100001"], "--int-services: expected a whole number <= 100000"),
     (arrivals_default, ["--services", "4", "--seeds", "1", "--time-limit", "1e12"], "--time-limit"),
     # adapt_scale checked nothing: every point failed alone, empty rows, exit 0 (--services a,b: a traceback);
     # time_limits --solvers nope was a KeyError traceback after the other solvers ran (session 14)
