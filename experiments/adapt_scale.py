@@ -21,7 +21,8 @@ import logging
 import numpy as np
 
 from experiments.adapt_frontier import _split, parse_policy
-from experiments.common import Study, markdown_table, read_rows, results_dir, run_grid, run_study, study_args
+from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
+                                study_args)
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.scenarios import random_instance
@@ -95,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--policies", default=",".join(POLICIES))
     args = study_args(ap, argv, quick="64 services, 1 hour, full re-partitioning and adaptive")
-    if args.quick:
-        args.services, args.hours = "64", min(args.hours, 1.0)
+    if args.quick:  # what it sets is not also taken from the command line (it was, silently overridden)
+        refuse_ignored(ap, args, ("services", "hours"), "--quick sets it (64 services, 1 hour); give one or the other",
+                       "--quick sets them (64 services, 1 hour); give one or the other")
+        args.services, args.hours = "64", 1.0
     services, policies = _checked(ap, args)
     grid = [{"services": n, "seed": args.seed, "hours": args.hours, "policy": p} for n in services for p in policies]
     rows = read_rows(EXPERIMENT) if args.plot_only else run_grid(EXPERIMENT, grid, KEYS, point, fresh=args.fresh,

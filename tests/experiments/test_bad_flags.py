@@ -38,6 +38,9 @@ CASES = [
     (adapt_scale, ["--services", "4", "--seed", "-1"], "--seed"),
     (adapt_scale, ["--services", "4", "--hours", "1e300"], "spans 8 h"),
     (adapt_scale, ["--services", "4", "--policies", "nope"], "unknown policy 'nope'"),
+    # --quick set --services and --hours over what was given (and skipped their checks), exit 0
+    (adapt_scale, ["--quick", "--services", "256"], "--services: --quick sets it"),
+    (adapt_scale, ["--quick", "--services", "a,b", "--hours", "1e300"], "--services, --hours: --quick sets them"),
     (time_limits, ["--solvers", "heuristic", "nope"], "unknown solver 'nope'"),
     # adapt_eval: a bad --epochs, --mix or --variant failed every point alone, exit 0; --level -1 a ValueError
     (adapt_eval, ["--epochs", "30"], "epoch must be a whole number of minutes"),
