@@ -4,15 +4,17 @@ the decisions the wall clock may have cut reported (`clock_watch`, `AdaptResult.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import pytest
 
 from stsched.cli import main
-from stsched.errors import InputError
+from stsched.errors import InfeasibleError, InputError
 from stsched.io import save_instance
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import AdaptOptions, PolicyOptions, run_adapt
-from stsched.planning.adapt.policies import _params, _solve, clock_watch
+from stsched.planning.adapt import baselines, policies
+from stsched.planning.adapt.policies import _CLOCK, _params, _solve, clock_watch, decision_deadline
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import gpulet_mix
 from solvers.exact.patterns import MilpOptions
@@ -63,6 +65,38 @@ def test_clock_watch_lists_calls_that_ran_into_their_limit(mix):
     with clock_watch() as cut:
         _solve(inst, PolicyOptions(time_limit_s=60.0), Objective.MIN_GPUS)
     assert cut == []
+
+
+def test_a_call_skipped_by_the_decision_budget_is_listed(mix):
+    """Review mend: a call not started because the decision's budget was spent depends on the clock as a cut one
+    does, and was not listed."""
+    with clock_watch() as cut, decision_deadline(1e-9):
+        with pytest.raises(InfeasibleError, match="not started"):
+            _solve(mix, PolicyOptions(), Objective.MIN_GPUS)
+    assert len(cut) == 1 and cut[0].startswith("heuristic (min-gpus, not started")
+
+
+
+def test_a_memoised_plan_reports_the_clock_of_its_call(monkeypatch):
+    """Review mend: a decision re-using a memoised plan whose call the clock may have cut reported no cut (its
+    clock_cut depended on which decisions ran before)."""
+    inst = gpulet_mix("m2", 40, rate=800.0).subset(["vgg16"])
+    plan = Plan((GpuLayout((Partition(60.0, (Tenant("vgg16", 16, 800.0),)),)),))
+    calls = []
+
+    def flagged(instance, opts):
+        calls.append(instance)
+        _CLOCK.get().append("heuristic (min-gpus, 1 s of 1 s)")
+        return plan
+
+    monkeypatch.setattr(baselines, "_MEMO", OrderedDict())
+    monkeypatch.setattr(policies, "min_gpus", flagged)
+    with clock_watch() as first:
+        assert baselines.min_gpus_memo(inst, PolicyOptions()) is plan
+    with clock_watch() as again:
+        assert baselines.min_gpus_memo(inst, PolicyOptions()) is plan
+    assert len(calls) == 1 and first == again == ["heuristic (min-gpus, 1 s of 1 s)"]
+
 
 
 def test_a_window_is_the_same_at_another_load(mix):

@@ -265,7 +265,8 @@ def clock_watch() -> Iterator[list[str]]:
     """The solver calls within the block that the wall clock may have cut, listed as "solver (objective, wall s of
     limit s)": those that ran at least `CLOCK_SHARE` (half) of their time limit.  A shorter call was not cut: the
     heuristic keeps at most half its limit back to check its plan, the exact adapt's engine gets what its model
-    preparation left.  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
+    preparation left.  A call not started because the decision's budget (`decision_deadline`) was spent is listed
+    too ("not started").  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
     decision without such a call is the same at any machine load (`run_adapt` counts the decisions with one:
     `AdaptResult.clock_cut`).  A listed call may still have finished on its work limits (it was slow, not cut)."""
     calls: list[str] = []
@@ -296,7 +297,10 @@ def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, curren
     limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
     if end is not None:
         left = end - time.perf_counter()
-        if left < MIN_CALL_S:
+        if left < MIN_CALL_S:  # skipped by the clock: the decision depends on the machine's load as a cut call does
+            watch = _CLOCK.get()
+            if watch is not None:
+                watch.append(f"{solver} ({objective.value}, not started: {left:.3g} s left of the decision's budget)")
             raise InfeasibleError(f"{solver} ({objective.value}) not started: the decision's time budget is spent")
         limit = min(limit, left)
     options = SolveOptions(objective=objective, time_limit_s=limit, seed=opts.seed,
