@@ -37,10 +37,35 @@ def test_adapt_nodes_reach_the_exact_adapt_solver_only():
     """The policy's own solver keeps its parameters; the exact adapt solver gets the node limit, a solver without one
     gets nothing (the heuristic would refuse an unknown key)."""
     opts = PolicyOptions(adapt_nodes=7, params=(("restarts", "0"),))
-    assert _params(opts, "heuristic") == (("restarts", "0"),)
-    assert _params(opts, "milp") == (("max_nodes", "7"),)
-    assert _params(PolicyOptions(solver="milp", adapt_nodes=7), "heuristic") == ()
-    assert _params(PolicyOptions(adapt_nodes=None), "milp") == ()
+    for objective in (Objective.MIN_GPUS, Objective.ADAPT):
+        assert _params(opts, "heuristic", objective) == (("restarts", "0"),)
+        assert _params(opts, "milp", objective) == (("max_nodes", "7"),)
+        assert _params(PolicyOptions(solver="milp", adapt_nodes=7), "heuristic", objective) == ()
+        assert _params(PolicyOptions(adapt_nodes=None), "milp", objective) == ()
+
+
+
+def test_adapt_nodes_reach_the_adapt_calls_of_a_milp_policy():
+    """Review mend: with milp as the policy's own solver (and its adapt solver) the node limit was dropped, so its
+    adapt calls ran on the clock alone; its min-gpus calls and an explicit max_nodes keep theirs."""
+    opts = PolicyOptions(solver="milp", adapt_nodes=7)
+    assert _params(opts, "milp", Objective.ADAPT) == (("max_nodes", "7"),)
+    assert _params(PolicyOptions(solver="milp", adapt_solver="", adapt_nodes=7), "milp", Objective.ADAPT) == (
+        ("max_nodes", "7"),)
+    assert _params(opts, "milp", Objective.MIN_GPUS) == ()
+    mine = PolicyOptions(solver="milp", adapt_nodes=7, params=(("max_nodes", "3"),))
+    assert _params(mine, "milp", Objective.ADAPT) == (("max_nodes", "3"),)
+
+
+
+def test_adapt_nodes_without_an_adapt_solver_is_refused():
+    """Review mend: adapt_nodes set with adapt_solver "" and a solver without a node limit was ignored silently."""
+    with pytest.raises(InputError, match="adapt_nodes") as e:
+        AdaptOptions(adapt_solver="", adapt_nodes=9)
+    assert "\n" not in str(e.value)
+    AdaptOptions(adapt_solver="")  # the default is not a setting
+    AdaptOptions(adapt_solver="", solver="milp", adapt_nodes=9)  # milp's own adapt calls read it
+
 
 
 def test_node_limit_stops_the_exact_adapt_with_a_valid_plan():

@@ -37,7 +37,7 @@ from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
-                                             make_policy, patience)
+                                             make_policy, patience, takes_nodes)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -162,6 +162,10 @@ class AdaptOptions(AdaptiveKnobs):
         check_int(self.local_services, "local_services", minimum=1)
         if self.adapt_nodes is not None:
             check_int(self.adapt_nodes, "adapt_nodes", minimum=1)
+        if not self.adapt_solver and self.adapt_nodes != AdaptiveKnobs.adapt_nodes:
+            if not takes_nodes(self.solver):  # no call would read it (`policies._params`)
+                raise InputError(f"adapt_nodes is read with adapt_solver (or a solver with max_nodes) only; set "
+                                 f"adapt_solver or drop adapt_nodes={self.adapt_nodes!r}")
         if self.scale_out_above is not None:
             check_int(self.scale_out_above, "scale_out_above", minimum=0)
         if self.function_pool is not None:
