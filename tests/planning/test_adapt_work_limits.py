@@ -44,7 +44,6 @@ def test_adapt_nodes_reach_the_exact_adapt_solver_only():
         assert _params(PolicyOptions(adapt_nodes=None), "milp", objective) == ()
 
 
-
 def test_adapt_nodes_reach_the_adapt_calls_of_a_milp_policy():
     """Review mend: with milp as the policy's own solver (and its adapt solver) the node limit was dropped, so its
     adapt calls ran on the clock alone; its min-gpus calls and an explicit max_nodes keep theirs."""
@@ -57,7 +56,6 @@ def test_adapt_nodes_reach_the_adapt_calls_of_a_milp_policy():
     assert _params(mine, "milp", Objective.ADAPT) == (("max_nodes", "3"),)
 
 
-
 def test_adapt_nodes_without_an_adapt_solver_is_refused():
     """Review mend: adapt_nodes set with adapt_solver "" and a solver without a node limit was ignored silently."""
     with pytest.raises(InputError, match="adapt_nodes") as e:
@@ -66,6 +64,32 @@ def test_adapt_nodes_without_an_adapt_solver_is_refused():
     AdaptOptions(adapt_solver="")  # the default is not a setting
     AdaptOptions(adapt_solver="", solver="milp", adapt_nodes=9)  # milp's own adapt calls read it
 
+
+def test_max_nodes_reaches_both_engines(monkeypatch):
+    """Review mend: `max_nodes` is given to CBC (maxNodes) and HiGHS (mip_max_nodes)."""
+    import pulp
+
+    import solvers.exact.milp as milp
+
+    seen: dict[str, object] = {}
+    cbc, highs = pulp.PULP_CBC_CMD, milp._HighsWarm
+
+    def record_cbc(*a, **k):
+        seen["cbc"] = k.get("maxNodes")
+        return cbc(*a, **k)
+
+    class RecordHighs(highs):
+        def __init__(self, warm, **k):
+            seen["highs"] = k.get("mip_max_nodes")
+            super().__init__(warm, **k)
+
+    monkeypatch.setattr(pulp, "PULP_CBC_CMD", record_cbc)
+    monkeypatch.setattr(milp, "_HighsWarm", RecordHighs)
+    vgg = gpulet_mix("m2", 40, rate=800.0).subset(["vgg16"])
+    for solver in ("milp", "milp-highs"):  # CBC, HiGHS
+        run_solver(solver, vgg, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30,
+                                             params=(("max_nodes", "1"),)))
+    assert seen == {"cbc": 1, "highs": 1}
 
 
 def test_node_limit_stops_the_exact_adapt_with_a_valid_plan():
@@ -101,7 +125,6 @@ def test_a_call_skipped_by_the_decision_budget_is_listed(mix):
     assert len(cut) == 1 and cut[0].startswith("heuristic (min-gpus, not started")
 
 
-
 def test_a_memoised_plan_reports_the_clock_of_its_call(monkeypatch):
     """Review mend: a decision re-using a memoised plan whose call the clock may have cut reported no cut (its
     clock_cut depended on which decisions ran before)."""
@@ -123,17 +146,29 @@ def test_a_memoised_plan_reports_the_clock_of_its_call(monkeypatch):
     assert len(calls) == 1 and first == again == ["heuristic (min-gpus, 1 s of 1 s)"]
 
 
-
-def test_a_window_is_the_same_at_another_load(mix):
-    """Plan-only, 30 minutes of the most volatile development window (functions 14..17), a tiny node limit: the
-    second run, slowed by a thread that competes for the interpreter, makes the same decisions (per-epoch GPUs,
-    changes, notes), and no decision of either ran into the clock."""
+def test_a_window_is_the_same_at_another_load(mix, monkeypatch):
+    """Plan-only, 30 minutes of the most volatile development window (functions 14..17), a tiny node limit, 15 s per
+    call: each run solves every decision afresh (the min-gpus memo emptied before it), the second with a thread that
+    competes for the interpreter (it slows the heuristic's Python, not CBC's own process); both make the same
+    decisions (per-epoch GPUs, changes, notes), no call of either ran half its 15 s (`clock_cut` 0: each stopped on
+    its work limits, a call cut by the clock would be counted) and every exact adapt call had the node limit.  Not at
+    the default 2 s: there this window's slowest heuristic min-gpus call (2.8 s with a 60 s limit, on a loaded
+    development machine) is cut by the clock, `clock_cut` > 0."""
     opts = AdaptOptions(epoch_s=300.0, hours=0.5, downtime="standby", function_offset=14, simulate=False,
-                        time_limit_s=60.0, adapt_nodes=5)
+                        time_limit_s=15.0, adapt_nodes=5)
+    given: list[tuple] = []
+    real = policies.run_solver
+
+    def spy(solver, instance, options):
+        given.append((solver, options.objective, options.params))
+        return real(solver, instance, options)
+
+    monkeypatch.setattr(policies, "run_solver", spy)
 
     def rows(result):
         return [(r.epoch, r.gpus, r.decisions, r.emergencies, r.reconfigurations, r.note) for r in result.rows]
 
+    monkeypatch.setattr(baselines, "_MEMO", OrderedDict())
     quiet = run_adapt(mix, opts)
     stop = threading.Event()
 
@@ -144,6 +179,7 @@ def test_a_window_is_the_same_at_another_load(mix):
 
     load = threading.Thread(target=spin, daemon=True)
     load.start()
+    monkeypatch.setattr(baselines, "_MEMO", OrderedDict())
     try:
         loaded = run_adapt(mix, opts)
     finally:
@@ -154,6 +190,8 @@ def test_a_window_is_the_same_at_another_load(mix):
     assert (loaded.reconfigurations, loaded.gpu_hours, loaded.tenant_changes) == (
         quiet.reconfigurations, quiet.gpu_hours, quiet.tenant_changes)
     assert quiet.clock_cut == loaded.clock_cut == 0
+    exact = [p for s, o, p in given if s == "milp"]
+    assert exact and all(p == (("max_nodes", "5"),) for p in exact)
 
 
 def test_cli_adapt_nodes(tmp_path, capsys):
