@@ -204,3 +204,10 @@ def test_cli_adapt_nodes(tmp_path, capsys):
     assert main(["adapt", str(tmp_path / "i.json"), "--trace", "azure-functions-2019", "--policy", "static-peak",
                  "--adapt-nodes", "9"]) == 2
     assert "--adapt-nodes" in capsys.readouterr().err
+
+
+def test_the_control_loop_time_limit_is_the_shared_time_limit_rule():
+    """Review mend: AdaptOptions.time_limit_s took any finite number > 0 (1e12 s), not `check_time_limit`'s."""
+    with pytest.raises(InputError, match="time_limit_s"):
+        AdaptOptions(time_limit_s=1e12)
+    assert AdaptOptions(time_limit_s=60.0).time_limit_s == 60.0

@@ -108,12 +108,13 @@ class AdaptOptions(AdaptiveKnobs):
             if self.adapt_solver not in able:
                 raise InputError(f"adapt_solver {self.adapt_solver!r}: not a registered solver with the adapt "
                                  f"objective ({', '.join(able)})")
-        from stsched.validate import check_int, check_real
+        from stsched.validate import check_int, check_real, check_time_limit
 
         check_int(self.function_offset, "function_offset", minimum=0)
         check_real(self.headroom, "headroom", minimum=1.0)
         check_int(self.seed, "seed", minimum=0)
-        for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
+        check_time_limit(self.time_limit_s, "time_limit_s")
+        for name in ("epoch_s", "sample_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
