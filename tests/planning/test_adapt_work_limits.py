@@ -152,8 +152,9 @@ def test_a_window_is_the_same_at_another_load(mix, monkeypatch):
     competes for the interpreter (it slows the heuristic's Python, not CBC's own process); both make the same
     decisions (per-epoch GPUs, changes, notes), no call of either ran half its 15 s (`clock_cut` 0: each stopped on
     its work limits, a call cut by the clock would be counted) and every exact adapt call had the node limit.  Not at
-    the default 2 s: there this window's slowest heuristic min-gpus call (2.8 s with a 60 s limit, on a loaded
-    development machine) is cut by the clock, `clock_cut` > 0."""
+    the default 2 s: there this window's slowest heuristic min-gpus call was cut by the clock (`clock_cut` 5 and 6 in
+    the two runs; with a 60 s limit the call took 2.8 s of wall clock: this run with each `run_solver` call timed, on
+    a development machine under other load)."""
     opts = AdaptOptions(epoch_s=300.0, hours=0.5, downtime="standby", function_offset=14, simulate=False,
                         time_limit_s=15.0, adapt_nodes=5)
     given: list[tuple] = []
