@@ -57,7 +57,7 @@ from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt.offline import Frontier, frontier as dp_frontier, window_needs
 from stsched.scenarios import gpulet_mix
-from stsched.validate import positive
+from stsched.validate import positive, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--policies", default=",".join(POLICIES),
                     help="policy points 'name[knob=v,...]', separated by ';' or ',' outside brackets")
     ap.add_argument("--hours", type=positive, default=HOURS, help="hours of the trace per window (at most its 8)")
-    ap.add_argument("--time-limit", type=positive, default=AdaptOptions().time_limit_s,
+    ap.add_argument("--time-limit", type=time_limit, default=AdaptOptions().time_limit_s,
                     help="wall-clock limit per solver call, the safety net behind the work limits (default: the "
                          "policies' one default); a row's clock_cut counts the decisions it may have cut")
     ap.add_argument("--simulate", action="store_true", help="simulate (attainment) instead of plan-only")
@@ -449,9 +449,11 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             ap.error(f"argument --offsets: {x!r}: {e if isinstance(e, InputError) else 'not a whole number'}")
     for spec in _split(args.policies):
         try:
-            parse_policy(spec)
+            _, knobs = parse_policy(spec)
         except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
             ap.error(f"argument --policies: {e.code}")
+        if "time_limit_s" in knobs:  # it would override --time-limit while the row records the flag's value
+            ap.error(f"argument --policies: {spec!r}: time_limit_s is one per table here; use --time-limit")
 
 
 def grid_points(args: argparse.Namespace) -> list[dict[str, object]]:

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                          cost=lambda p: p["services"])
     cols = KEYS + ["gpus_peak", "reconfigurations", "tenant_changes", "gpu_hours", "decisions",
                    "decision_wall_mean_s", "decision_wall_p95_s", "decision_wall_max_s", "decision_cpu_mean_s",
-                   "decision_cpu_p95_s", "decision_cpu_max_s", "wall_s"]
+                   "decision_cpu_p95_s", "decision_cpu_max_s", "clock_cut", "wall_s"]
     lines = []
     for r in rows:
         if r.get("decision_cpu_max_s") and r["services"] == "256":

@@ -24,13 +24,15 @@ and the fixed points cost a third of the step):
   layout leaves it legal, so the counts are exact); minimise the GPUs, then (weight `SLICE_WEIGHT`) the slices
   used.  A basic solution leaves at most one service between patterns per size row.
 - rounding: the services the LP gives one pattern keep it; the others and the layout counts are an integer program
-  (HiGHS, at most `ROUND_NODES` branch-and-bound nodes: a work limit, so the plan does not depend on the machine).
+  (HiGHS, at most `ROUND_NODES` branch-and-bound nodes: a work limit, so the plan does not depend on the machine;
+  the LP and this program also get the solve's time left where the heuristic has a deadline, the safety net).
 - the plan: a service whose pattern changed has its load split over the pattern's partitions in proportion to
   their capacities (each then runs at or below its best point, and `construct._single` takes the fewest processes
   that serve it); the others keep their partitions; every GPU of each layout takes one partition per slot while
   partitions of that size are left.  The partitions as they were, packed by their own fewest layout counts (the
-  integer program alone), are the fallback: the fewer GPUs win, so the step never needs more GPUs than the
-  partitions it was given need on legal layouts (at most what first fit decreasing, `slots.place_mig`, needs).
+  integer program alone, proven the fewest: where it is not, the step gives up), are the fallback: the fewer GPUs
+  win, so the step never needs more GPUs than the partitions it was given need on legal layouts (at most what first
+  fit decreasing, `slots.place_mig`, needs).
 
 Only on MIG and without interference (a partition's operating point does not depend on its neighbours, so the
 partitions can be chosen before the GPUs); elsewhere, or where any step fails, the caller packs as before
@@ -42,6 +44,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import time
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -130,12 +134,21 @@ def _layout_counts(ctx: Context) -> np.ndarray:
     return out
 
 
+def _limits(ctx: Context, **options: object) -> dict[str, object]:
+    """HiGHS options with the solve's time left as a time limit where the heuristic has a deadline (a timeout is a
+    step that failed: the callers' fallbacks)."""
+    if math.isfinite(ctx.deadline):
+        options["time_limit"] = max(0.01, ctx.deadline - time.perf_counter())
+    return options
+
+
 def pack_counts(ctx: Context, need: np.ndarray, slots: np.ndarray) -> np.ndarray | None:
     """The fewest GPUs (a count per layout) whose slots hold `need` partitions of each size (an integer program
-    of a dozen variables), or None."""
+    of a dozen variables), or None where it is not proven the fewest (stopped at `ROUND_NODES`): a count above the
+    fewest could exceed first fit's, which `mix_and_place` must never do."""
     res = milp(np.ones(len(slots)), constraints=LinearConstraint(slots.T.astype(float), need.astype(float), np.inf),
                integrality=np.ones(len(slots)), bounds=Bounds(0, np.inf), options=dict(node_limit=ROUND_NODES))
-    if res.x is None:
+    if res.status != 0 or res.x is None:
         return None
     return np.round(res.x).astype(int)
 
@@ -160,7 +173,8 @@ def _choose(ctx: Context, groups: list[list[Pattern]], slots: np.ndarray,
                    shape=(len(groups) + m, nz + nl)).tocsr()
     lo = np.r_[np.ones(len(groups)), np.full(m, -np.inf)]
     hi = np.r_[np.ones(len(groups)), -fixed.astype(float)]
-    lp = milp(cost, constraints=LinearConstraint(a, lo, hi), integrality=np.zeros(nz + nl), bounds=Bounds(0, np.inf))
+    lp = milp(cost, constraints=LinearConstraint(a, lo, hi), integrality=np.zeros(nz + nl), bounds=Bounds(0, np.inf),
+              options=_limits(ctx))
     if lp.x is None:
         return None
     z = lp.x[:nz]
@@ -197,7 +211,7 @@ def _choose(ctx: Context, groups: list[list[Pattern]], slots: np.ndarray,
     hi = np.r_[np.ones(len(free)), -fixed]
     res = milp(cost, constraints=LinearConstraint(a, lo, hi), integrality=np.ones(nf + nl),
                bounds=Bounds(np.zeros(nf + nl), np.r_[np.ones(nf), np.full(nl, np.inf)]),
-               options=dict(node_limit=ROUND_NODES))
+               options=_limits(ctx, node_limit=ROUND_NODES))
     if res.x is None:
         return None
     x = np.round(res.x).astype(int)
@@ -278,20 +292,21 @@ def mix_and_place(ctx: Context, parts: list[WPart]) -> list[WGpu] | None:
         groups.append(patterns(ctx, i, load[i], now[-1]))
     ctx.tick()
     old = pack_counts(ctx, before, slots)
+    if old is None:  # nothing proven to compare a new mix with: first fit packs the partitions as they are
+        return None
     got = _choose(ctx, groups, slots, fixed)
-    if got is None or (old is not None and old.sum() <= got[1].sum()):
-        return None if old is None else _assemble(ctx, parts, old)
+    if got is None or old.sum() <= got[1].sum():
+        return _assemble(ctx, parts, old)
     chosen, counts = got
     new: list[WPart] = [p for p in parts if len(p.tenants) > 1]
     for g, i in enumerate(services):
         pattern = groups[g][chosen[g]]
         pieces = mine[i] if pattern == now[g] else _pieces(ctx, i, load[i], pattern)
         if pieces is None:
-            return None if old is None else _assemble(ctx, parts, old)
+            return _assemble(ctx, parts, old)
         new += pieces
     gpus = _assemble(ctx, new, counts)
-    if gpus is None and old is not None:
+    if gpus is None:
         return _assemble(ctx, parts, old)
-    log.debug("heuristic: size mix: %d GPUs (the partitions as they were: %s)", len(gpus or []),
-              "?" if old is None else int(old.sum()))
+    log.debug("heuristic: size mix: %d GPUs (the partitions as they were: %d)", len(gpus), int(old.sum()))
     return gpus

@@ -154,3 +154,51 @@ def test_3g_residuals_that_fit_2g_plus_1g_complete_the_layouts_of_the_others():
     gpus = mix_and_place(ctx, [clone_part(p) for p in parts])
     assert len(ffd) == 4 and len(gpus) < len(ffd)
     assert {v.rule for v in check(ctx.instance, to_plan(ctx, gpus)).violations} <= {Rule.COVERAGE, Rule.GPUS}
+
+
+def _mix_parts(ctx) -> list[WPart]:
+    return _parts(ctx, [(3.0, 0, 0.5), (3.0, 1, 0.4), (2.0, 2, 0.7), (1.0, 3, 0.3), (7.0, 4, 0.2)], [])
+
+
+def test_a_layout_count_not_proven_the_fewest_is_not_used(monkeypatch):
+    """Review mend: a count HiGHS stopped on (its node limit, status 1) may exceed first fit's, so it is None and
+    the step gives up (first fit packs the partitions); before, it was taken (or the new mix was taken unchecked)."""
+    import stsched.heuristic.mix as mix
+
+    real = mix.milp
+
+    def stopped(*a, **k):
+        res = real(*a, **k)
+        res.status = 1  # as when the node limit stops it with a plan
+        return res
+
+    ctx = _ctx()
+    slots = _layout_counts(ctx)
+    need = np.zeros(len(ctx.sizes), dtype=int)
+    need[ctx.size_index(3.0)] = 7
+    monkeypatch.setattr(mix, "milp", stopped)
+    assert pack_counts(ctx, need, slots) is None
+    assert mix_and_place(ctx, [clone_part(p) for p in _mix_parts(ctx)]) is None
+
+
+def test_the_mix_programs_get_the_time_left_where_the_solve_has_a_deadline(monkeypatch):
+    """Review mend: the pattern LP and the rounding's program ran without a time limit past the heuristic's deadline."""
+    import time
+
+    import stsched.heuristic.mix as mix
+
+    real, seen = mix.milp, []
+
+    def spy(*a, options=None, **k):
+        seen.append(dict(options or {}))
+        return real(*a, options=options, **k)
+
+    ctx = _ctx()
+    monkeypatch.setattr(mix, "milp", spy)
+    mix_and_place(ctx, [clone_part(p) for p in _mix_parts(ctx)])
+    assert len(seen) >= 2 and all("time_limit" not in o for o in seen)  # no deadline: work limits only
+    seen.clear()
+    monkeypatch.setattr(ctx, "deadline", time.perf_counter() + 50.0)
+    mix_and_place(ctx, [clone_part(p) for p in _mix_parts(ctx)])
+    limited = [o["time_limit"] for o in seen if "time_limit" in o]
+    assert len(limited) >= 1 and all(0.01 <= t <= 50.0 for t in limited)

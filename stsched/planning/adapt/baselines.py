@@ -14,7 +14,9 @@
 Both ask the registered solver for min-gpus plans only.  Plans for the same rates are memoised within a process
 (`min_gpus_memo`: the same instance, rates, solver, time limit, seed and parameters give the plan found the first
 time), so that sweeping k over one window does not solve the same rates again; with a solver that stops at its time
-limit this also makes the sweep's points agree on the plan they take for the same rates.
+limit this also makes the sweep's points agree on the plan they take for the same rates.  A memoised plan keeps the
+`clock_watch` entries of the call that found it and adds them to the watch of every decision that re-uses it, so a
+decision's `clock_cut` does not depend on which decisions (or runs) solved the same rates before.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from stsched.reconfig import align
 log = logging.getLogger(__name__)
 
 MEMO_SIZE = 4096
-_MEMO: OrderedDict[tuple, Plan] = OrderedDict()
+_MEMO: OrderedDict[tuple, tuple[Plan, tuple[str, ...]]] = OrderedDict()  # key -> (plan, its clock_watch entries)
 
 
 def _key(instance: Instance, opts) -> tuple:
@@ -42,17 +44,27 @@ def _key(instance: Instance, opts) -> tuple:
 
 def min_gpus_memo(instance: Instance, opts) -> Plan:
     """`stsched.planning.adapt.policies.min_gpus`, memoised per process (module docstring); raises as it does."""
-    from stsched.planning.adapt.policies import min_gpus  # policies imports this module for make_policy
+    from stsched.planning.adapt.policies import _CLOCK, clock_watch, min_gpus  # policies imports this module
 
     key = _key(instance, opts)
-    plan = _MEMO.get(key)
-    if plan is None:
-        plan = min_gpus(instance, opts)
-        _MEMO[key] = plan
+    outer = _CLOCK.get()
+    hit = _MEMO.get(key)
+    if hit is not None:
+        _MEMO.move_to_end(key)
+        plan, entries = hit
+    else:
+        with clock_watch() as entries:  # the call's own entries, kept with its plan
+            try:
+                plan = min_gpus(instance, opts)
+            finally:
+                if outer is not None:
+                    outer.extend(entries)
+        _MEMO[key] = plan, tuple(entries)
         while len(_MEMO) > MEMO_SIZE:
             _MEMO.popitem(last=False)
-    else:
-        _MEMO.move_to_end(key)
+        return plan
+    if outer is not None:  # a re-used plan reports the clock of the call that found it
+        outer.extend(entries)
     return plan
 
 

@@ -37,7 +37,7 @@ from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
-                                             make_policy, patience)
+                                             make_policy, patience, takes_nodes)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -108,12 +108,13 @@ class AdaptOptions(AdaptiveKnobs):
             if self.adapt_solver not in able:
                 raise InputError(f"adapt_solver {self.adapt_solver!r}: not a registered solver with the adapt "
                                  f"objective ({', '.join(able)})")
-        from stsched.validate import check_int, check_real
+        from stsched.validate import check_int, check_real, check_time_limit
 
         check_int(self.function_offset, "function_offset", minimum=0)
         check_real(self.headroom, "headroom", minimum=1.0)
         check_int(self.seed, "seed", minimum=0)
-        for name in ("epoch_s", "sample_s", "time_limit_s", "risky_load", "backlog_s"):
+        check_time_limit(self.time_limit_s, "time_limit_s")
+        for name in ("epoch_s", "sample_s", "risky_load", "backlog_s"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be a finite number > 0, got {v!r}")
@@ -162,6 +163,10 @@ class AdaptOptions(AdaptiveKnobs):
         check_int(self.local_services, "local_services", minimum=1)
         if self.adapt_nodes is not None:
             check_int(self.adapt_nodes, "adapt_nodes", minimum=1)
+        if not self.adapt_solver and self.adapt_nodes != AdaptiveKnobs.adapt_nodes:
+            if not takes_nodes(self.solver):  # no call would read it (`policies._params`)
+                raise InputError(f"adapt_nodes is read with adapt_solver (or a solver with max_nodes) only; set "
+                                 f"adapt_solver or drop adapt_nodes={self.adapt_nodes!r}")
         if self.scale_out_above is not None:
             check_int(self.scale_out_above, "scale_out_above", minimum=0)
         if self.function_pool is not None:

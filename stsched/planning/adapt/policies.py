@@ -265,7 +265,8 @@ def clock_watch() -> Iterator[list[str]]:
     """The solver calls within the block that the wall clock may have cut, listed as "solver (objective, wall s of
     limit s)": those that ran at least `CLOCK_SHARE` (half) of their time limit.  A shorter call was not cut: the
     heuristic keeps at most half its limit back to check its plan, the exact adapt's engine gets what its model
-    preparation left.  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
+    preparation left.  A call not started because the decision's budget (`decision_deadline`) was spent is listed
+    too ("not started").  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
     decision without such a call is the same at any machine load (`run_adapt` counts the decisions with one:
     `AdaptResult.clock_cut`).  A listed call may still have finished on its work limits (it was slow, not cut)."""
     calls: list[str] = []
@@ -276,16 +277,23 @@ def clock_watch() -> Iterator[list[str]]:
         _CLOCK.reset(token)
 
 
-def _params(opts: PolicyOptions, solver: str) -> tuple[tuple[str, str], ...]:
-    """The parameters of a call to `solver`: the policy's `params` for its own solver; for another (the exact
-    `adapt_solver`) its node limit `adapt_nodes` where its options have one (`max_nodes`), else none."""
-    if solver == opts.solver:
-        return opts.params
-    if opts.adapt_nodes is None:
-        return ()
+def takes_nodes(solver: str) -> bool:
+    """Whether the registered `solver` has a node limit (`max_nodes` among its options), which `adapt_nodes` sets."""
     info = available_solvers().get(solver)
-    has_limit = info is not None and "max_nodes" in {f.name for f in fields(info.options)}
-    return (("max_nodes", str(opts.adapt_nodes)),) if has_limit else ()
+    return info is not None and "max_nodes" in {f.name for f in fields(info.options)}
+
+
+def _params(opts: PolicyOptions, solver: str, objective: Objective) -> tuple[tuple[str, str], ...]:
+    """The parameters of a call to `solver`: the policy's `params` for its own solver; for another (the exact
+    `adapt_solver`) none.  The node limit `adapt_nodes` is added (as `max_nodes`, where the solver takes it) to every
+    call of another solver and to every adapt call of the policy's own (milp as both the policy's solver and its
+    `adapt_solver` included; its min-gpus calls keep the clock alone), unless the policy's `params` set `max_nodes`."""
+    own = opts.params if solver == opts.solver else ()
+    if opts.adapt_nodes is None or any(k == "max_nodes" for k, _ in own):
+        return own
+    if (solver != opts.solver or objective == Objective.ADAPT) and takes_nodes(solver):
+        return own + (("max_nodes", str(opts.adapt_nodes)),)
+    return own
 
 
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None,
@@ -296,11 +304,14 @@ def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, curren
     limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
     if end is not None:
         left = end - time.perf_counter()
-        if left < MIN_CALL_S:
+        if left < MIN_CALL_S:  # skipped by the clock: the decision depends on the machine's load as a cut call does
+            watch = _CLOCK.get()
+            if watch is not None:
+                watch.append(f"{solver} ({objective.value}, not started: {left:.3g} s left of the decision's budget)")
             raise InfeasibleError(f"{solver} ({objective.value}) not started: the decision's time budget is spent")
         limit = min(limit, left)
     options = SolveOptions(objective=objective, time_limit_s=limit, seed=opts.seed,
-                           current_plan=current, params=_params(opts, solver))
+                           current_plan=current, params=_params(opts, solver, objective))
     t0 = time.perf_counter()
     judged = run_solver(solver, instance, options)
     watch, wall = _CLOCK.get(), time.perf_counter() - t0
