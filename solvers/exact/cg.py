@@ -140,7 +140,8 @@ class CgSolverOptions:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
         if not 0 < self.cut_violation < 1:
             raise InputError(f"cut_violation: expected a share in (0, 1), got {self.cut_violation}")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "workers", "bp_nodes", "bp_strong", "lns_free",
+        CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
+        for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free",
                      "lns_moves", "cuts", "cut_per_round"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")

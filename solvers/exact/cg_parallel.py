@@ -94,6 +94,7 @@ class PricingPool:
         self._cost: dict[tuple[str, float], float] = {}
         self._procs: list[tuple[mp.Process, object]] = []
         workers = worker_count(workers) if workers != 1 else 1
+        workers = min(workers, max(1, len(pricer.data)))  # no more processes than sizes to price
         if workers > 1:
             ctx = mp.get_context("fork")
             flush_streams()

@@ -17,6 +17,7 @@ import numpy as np
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config, tenant_points
 from stsched.problem import Instance
+from stsched.validate import MAX_THREADS, check_int
 
 TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
 ANCHORS = ("all", "max-scale", "none")  # the values of `CgOptions.anchor`
@@ -65,6 +66,10 @@ class CgOptions:
     # not help at 1,024 services, docs/SOLVERS.md)
     workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
     # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
+
+    def __post_init__(self) -> None:
+        # the one check of `workers` (CgSolverOptions and column_generation rely on it): the pool forks workers - 1
+        check_int(self.workers, "workers", minimum=0, maximum=MAX_THREADS)
 
 
 # ------------------------------------------------------------------------------------------------- pricing data

@@ -295,8 +295,6 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     deadline = clock() + opts.time_limit_s
     if opts.anchor not in ANCHORS:
         raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
-    if opts.workers < 0:
-        raise InputError(f"workers: expected 0 (automatic) or a number of processes >= 1, got {opts.workers}")
     if cuts.rounds and (objective is not Objective.MIN_GPUS or y_rows or opts.box > 0):
         raise InputError("cuts: only for min-gpus without branching rows or box-step")
     bad = unservable(instance, objective)

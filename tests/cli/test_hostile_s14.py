@@ -110,6 +110,7 @@ def test_simulate_refuses_a_host_overhead_beyond_a_day(files, capsys, overhead):
     (["--solver", "milp", "--threads", "3000000000"], "--threads: expected a whole number <= 1024"),
     (["--solver", "cpsat", "--param", "workers=1000000000000"], "workers: expected a whole number <= 1024"),
     (["--solver", "heuristic", "--param", "workers=5000"], "workers: expected a whole number <= 1024"),
+    (["--solver", "cg", "--param", "workers=5000"], "workers: expected a whole number <= 1024"),
 ])
 def test_threads_and_workers_are_bounded(files, capsys, argv, words):
     """`solve --solver cpsat --threads 1000000000000` (or `--param workers=...`) was 'solver 'cpsat' failed:
