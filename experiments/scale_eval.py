@@ -287,7 +287,7 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
                      f"none)")
 
 
-INTEGRALITY_ONLY = ("bp_nodes", "rf_nodes", "bp_rule", "rf_strong", "int_engine", "int_services")
+INTEGRALITY_ONLY = ("bp_nodes", "rf_nodes", "bp_rule", "rf_strong", "int_engine", "int_services", "cuts")
 SCALE_ONLY = ("services", "solvers", "poisson", "bound_rounds", "bound_clock", "no_bound", "quick")
 QUICK_SETS = ("services", "seeds", "bound_rounds", "bound_time", "time_limit")
 BOUND_ONLY = ("bound_rounds", "bound_time", "bound_clock")

@@ -20,6 +20,7 @@ CASES = [
     # options of the other mode were ignored, exit 0 (session 14's hostile tester): the integrality study's without
     # --integrality, the cluster-scale study's with it, what --quick overrides, the bound's with --no-bound
     (scale_eval, ["--services", "4", "--seeds", "1", "--bp-rule", "pairs"], "--bp-rule: an option of --integrality"),
+    (scale_eval, ["--services", "4", "--seeds", "1", "--cuts", "3"], "--cuts: an option of --integrality"),
     (scale_eval, ["--services", "4", "--int-engine", "cbc", "--rf-strong", "4"],
      "--rf-strong, --int-engine: options of --integrality"),
     (scale_eval, ["--integrality", "--services", "4"], "--services: an option of the cluster-scale study"),
