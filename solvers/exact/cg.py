@@ -140,6 +140,12 @@ class CgSolverOptions:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
         if not 0 < self.cut_violation < 1:
             raise InputError(f"cut_violation: expected a share in (0, 1), got {self.cut_violation}")
+        if not self.cuts:  # the cuts' settings without cuts would be ignored
+            given = [name for name, default in (("cut_violation", CutOptions.min_violation), ("cut_per_round", 0),
+                                                ("cut_early", 0)) if getattr(self, name) != default]
+            if given:
+                raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
+                                 f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
         for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free",
                      "lns_moves", "cuts", "cut_per_round"):
@@ -156,10 +162,10 @@ class CgSolverOptions:
                 raise InputError(f"warm={self.warm!r}: {e}") from None
 
     def check_objective(self, objective: Objective) -> None:
-        """InputError when a min-gpus option (dive, reprice, lns_free) is set for another objective, which would
+        """InputError when a min-gpus option (dive, reprice, lns_free, cuts) is set for another objective, which would
         ignore it (--objective max-scale --param lns_free=20 ran without a word)."""
         if objective is not Objective.MIN_GPUS:
-            given = [name for name in ("dive", "reprice", "lns_free") if getattr(self, name) != 0]
+            given = [name for name in ("dive", "reprice", "lns_free", "cuts") if getattr(self, name) != 0]
             if given:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of objective min-gpus; "
                                  f"{objective.value} would ignore {'them' if len(given) > 1 else 'it'}")

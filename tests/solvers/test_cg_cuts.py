@@ -163,3 +163,13 @@ def test_every_key_the_bound_reads_is_accepted_by_stsched_bound(monkeypatch):
     cg_options(opts, 5.0)
     cut_options(opts)
     assert read and read <= set(CgSolver.bound_params)
+
+
+@pytest.mark.parametrize("params", [("cut_early", "1"), ("cut_per_round", "4"), ("cut_violation", "0.2")])
+def test_cut_settings_without_cuts_exit_2(tmp_path, capsys, params):
+    """The cuts' settings without cuts=K were accepted and ignored (session 14's review)."""
+    path = tmp_path / "i.json"
+    save_instance(random_instance(4, 2, 1, arrivals="deterministic"), path)
+    code = main(["bound", str(path), "--objective", "min-gpus", "--param", "=".join(params)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and params[0] in err[0] and "without cuts=K" in err[0]
