@@ -84,6 +84,9 @@ def _serve(pricer: Pricer, conn) -> None:
         conn.close()
 
 
+STALL_MARGIN_S = 30.0  # beyond the time left, how long a round waits for a worker before pricing its sizes here
+
+
 class PricingPool:
     """Per-size pricing calls of a round, in this process and `workers` - 1 forked ones (1: all here)."""
 
@@ -136,8 +139,9 @@ class PricingPool:
         out = {p: price(pricer, kind, p, pi, mu, exact) for p, pi, mu, exact in bins[0]}
         failed = []
         for conn, mine in sent:
-            try:
-                msg = conn.recv()
+            try:  # a worker that stalls past the time left (and a margin) is treated as failed, not waited for
+                msg = conn.recv() if conn.poll(max(left, 0.0) + STALL_MARGIN_S) else (
+                    "error", f"no answer within the time left and {STALL_MARGIN_S:g} s", 0.0)
             except (EOFError, OSError):
                 msg = ("error", "the worker ended without a result", 0.0)
             self.worker_cpu += msg[-1]
@@ -167,8 +171,8 @@ class PricingPool:
                 pass
             conn.close()
             proc.join(5)
-            if proc.is_alive():
-                proc.terminate()
+            if proc.is_alive():  # (SIGKILL: a stopped worker would hold SIGTERM pending and the join forever)
+                proc.kill()
                 proc.join()
         self._procs = []
 

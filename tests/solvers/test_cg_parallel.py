@@ -180,3 +180,26 @@ def test_cuts_price_in_one_process(monkeypatch):
     one = column_generation(inst, Objective.MIN_GPUS, CgOptions(workers=1, time_limit_s=60),
                             cuts=CutOptions(rounds=2, min_violation=0.001))
     assert asked == [1, 1] and two.cuts == one.cuts > 0 and two.bound == one.bound
+
+
+def test_a_stalled_worker_is_not_waited_for(monkeypatch):
+    """A worker that stops answering (SIGSTOP) past the time left and the margin: its sizes are priced here, the
+    pool is closed (a stopped worker killed, not left behind), and the outcome is the serial one (the round waited
+    on conn.recv() without a limit before session 14's review)."""
+    inst = random_instance(16, 8, 3, arrivals="deterministic")
+    opts = dict(time_limit_s=1e6, max_rounds=6, bound_every=2)
+    serial = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1))
+    monkeypatch.setattr(cg_parallel, "STALL_MARGIN_S", -2e6)  # the time left and the margin: no wait at all
+    real = cg_parallel.PricingPool.map
+    stopped = []
+
+    def map_after_a_stop(self, kind, items, left):
+        if not stopped and self._procs:
+            proc = self._procs[0][0]
+            os.kill(proc.pid, signal.SIGSTOP)
+            stopped.append(proc)
+        return real(self, kind, items, left)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "map", map_after_a_stop)
+    _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2)), serial)
+    assert stopped and not stopped[0].is_alive()
