@@ -429,7 +429,7 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         start = greedy_counts(data, obj)
         empty = not (start.layouts or start.configs)
         warm = None if empty or _gpus_in(data, start) > instance.gpus else start
-    backend = (options.engine or "highs").lower()
+    backend = options.engine or CgSolver.solver_info.engines[0]  # (the registered engines: the first the default)
     out = _engine(backend)(data, replace(options, time_limit_s=limit), warm, limit)
     plan = None
     if out.counts is not None:

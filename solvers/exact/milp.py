@@ -292,11 +292,9 @@ class MilpSolver:
     """Exact MILP; `options.engine` picks CBC or HiGHS; `--param formulation=slots|patterns|indexed|auto`; the
     adapt objective is `solvers.exact.adapt_milp` (fewest layout reconfigurations from `options.current_plan`)."""
 
-    default_backend = "cbc"
-
     def solve(self, instance, options: SolveOptions) -> SolveResult:
         self.solver_info.check_engine(options.engine)  # (run_solver checked it already; a direct call too)
-        backend = options.engine or self.default_backend
+        backend = options.engine or self.solver_info.engines[0]  # (the registered engines: the first the default)
         if options.objective is Objective.ADAPT:
             from solvers.exact.adapt_milp import solve_adapt
 
@@ -308,6 +306,4 @@ class MilpSolver:
 @register("milp-highs", "exact", "alias of `milp --engine highs`: the milp model solved by HiGHS",
           objectives=OBJECTIVES, options=MilpOptions, alias_of="milp", engines=BACKENDS[::-1])
 class MilpHighsSolver(MilpSolver):
-    """The same model as `milp`, HiGHS by default."""
-
-    default_backend = "highs"
+    """The same model as `milp`, HiGHS by default (its engines registered with highs first)."""
