@@ -203,3 +203,21 @@ def test_a_stalled_worker_is_not_waited_for(monkeypatch):
     monkeypatch.setattr(cg_parallel.PricingPool, "map", map_after_a_stop)
     _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2)), serial)
     assert stopped and not stopped[0].is_alive()
+
+
+def test_the_cpu_clock_counts_the_workers_cpu(monkeypatch):
+    """On the cpu clock the limit counts the workers' CPU too: workers that report a day of CPU in the first round's
+    pricing end the generation there (deleting the workers' share from the clock passed every test before)."""
+    real = cg_parallel.PricingPool.map
+
+    def map_with_a_days_work(self, kind, items, left):
+        out = real(self, kind, items, left)
+        self.worker_cpu += 86400.0
+        return out
+
+    inst = random_instance(16, 8, 3, arrivals="deterministic")
+    opts = CgOptions(clock="cpu", workers=2, time_limit_s=3600)
+    assert column_generation(inst, Objective.MIN_GPUS, opts).rounds > 3
+    monkeypatch.setattr(cg_parallel.PricingPool, "map", map_with_a_days_work)
+    got = column_generation(inst, Objective.MIN_GPUS, opts)  # (round 2 finds the time spent: its last pricing)
+    assert got.rounds <= 2 and not got.converged
