@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 
 
@@ -35,4 +36,13 @@ def flush_streams() -> None:
             pass
 
 
-__all__ = ["available_cpus", "flush_streams", "worker_count"]
+def worker_signals() -> None:
+    """A forked worker's signals: it ignores SIGINT (an interrupt reaches the whole process group, and the parent,
+    which handles it, ends its workers) and dies quietly on SIGTERM: the handler it inherits from the CLI
+    (stsched.cli) raised Terminated inside it, which printed a traceback whenever the parent ended a worker that
+    was still sending (the parent treats a worker that ends without a result as failed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+__all__ = ["available_cpus", "flush_streams", "worker_count", "worker_signals"]

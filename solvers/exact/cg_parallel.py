@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import signal
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from solvers.exact.cg_pricing import Pricer
-from stsched.forking import flush_streams, worker_count
+from stsched.forking import flush_streams, worker_count, worker_signals
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,8 @@ def price(pricer: Pricer, kind: str, size: float, pi: np.ndarray, mu: float, exa
 
 
 def _serve(pricer: Pricer, conn) -> None:
-    """A worker's body: one message per round (None ends it).  It ignores SIGINT (the parent ends it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """A worker's body: one message per round (None ends it); its signals: stsched.forking.worker_signals."""
+    worker_signals()
     try:
         while True:
             msg = conn.recv()

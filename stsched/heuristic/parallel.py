@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import signal
 from typing import Callable, Sequence, TypeVar
 
 from stsched.forking import flush_streams as _flush
-from stsched.forking import worker_count
+from stsched.forking import worker_count, worker_signals
 from stsched.heuristic.model import TimeUp
 
 log = logging.getLogger(__name__)
@@ -30,9 +29,8 @@ _OK, _TIMEUP = "ok", "timeup"
 
 
 def _work(fn: Callable[[T], R], items: Sequence[T], conn) -> None:
-    """A worker's body: its pieces in order, sent back as one message.  It ignores SIGINT: an interrupt reaches
-    the whole process group, and the parent, which handles it, ends its workers (SIGTERM)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """A worker's body: its pieces in order, sent back as one message (its signals: forking.worker_signals)."""
+    worker_signals()
     try:
         out: tuple = (_OK, [fn(x) for x in items])
     except TimeUp:
