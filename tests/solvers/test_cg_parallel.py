@@ -32,6 +32,40 @@ def _same(a, b) -> None:
     assert [(c.size, c.procs, c.tenants) for c in a.configs] == [(c.size, c.procs, c.tenants) for c in b.configs]
 
 
+def _record_processes(monkeypatch) -> list[int]:
+    """The process count every PricingPool is built with, in order (the pools still built as asked)."""
+    asked: list[int] = []
+    real = cg_parallel.PricingPool.__init__
+
+    def record(self, pricer, workers, split=False):
+        asked.append(workers)
+        real(self, pricer, workers, split)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "__init__", record)
+    return asked
+
+
+def _serial_against_first_worker_signalled(monkeypatch, signum: int) -> list:
+    """Column generation on two processes whose first worker gets `signum` before the first round's pricing, checked
+    against the one-process run; the signalled worker processes are returned."""
+    inst = random_instance(16, 8, 3, arrivals="deterministic")
+    opts = dict(time_limit_s=1e6, max_rounds=6, bound_every=2)
+    serial = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1))
+    real = cg_parallel.PricingPool.map
+    hit = []
+
+    def map_after_a_signal(self, kind, items, left):
+        if not hit and self._procs:
+            proc = self._procs[0][0]
+            os.kill(proc.pid, signum)
+            hit.append(proc)
+        return real(self, kind, items, left)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "map", map_after_a_signal)
+    _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2)), serial)
+    return hit
+
+
 @pytest.mark.parametrize("device", ["a100-mps", "a100-mig"])
 @pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
 def test_two_workers_give_the_serial_rounds(device, objective):
@@ -43,23 +77,7 @@ def test_two_workers_give_the_serial_rounds(device, objective):
 
 def test_a_failed_worker_is_replaced_by_the_parent(monkeypatch):
     """A worker killed before a round: its sizes are priced here, the outcome is the serial one."""
-    inst = random_instance(16, 8, 3, arrivals="deterministic")
-    opts = dict(time_limit_s=1e6, max_rounds=6, bound_every=2)
-    serial = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1))
-    real = cg_parallel.PricingPool.map
-    killed = []
-
-    def map_after_a_kill(self, kind, items, left):
-        if not killed and self._procs:
-            proc = self._procs[0][0]
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.join()
-            killed.append(proc.pid)
-        return real(self, kind, items, left)
-
-    monkeypatch.setattr(cg_parallel.PricingPool, "map", map_after_a_kill)
-    _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2)), serial)
-    assert killed
+    assert _serial_against_first_worker_signalled(monkeypatch, signal.SIGKILL)
 
 
 @SETTINGS
@@ -145,14 +163,7 @@ def test_automatic_workers_from_parallel_from(monkeypatch):
     from solvers.exact import colgen
     from stsched.forking import worker_count
 
-    asked = []
-    real = cg_parallel.PricingPool.__init__
-
-    def record(self, pricer, workers, split=False):
-        asked.append(workers)
-        real(self, pricer, workers, split)
-
-    monkeypatch.setattr(cg_parallel.PricingPool, "__init__", record)
+    asked = _record_processes(monkeypatch)
     inst = random_instance(12, 6, 5, arrivals="deterministic")
     column_generation(inst, Objective.MIN_GPUS, CgOptions(max_rounds=2))
     monkeypatch.setattr(colgen, "PARALLEL_FROM", 12)
@@ -166,14 +177,7 @@ def test_cuts_price_in_one_process(monkeypatch):
     bound equals the one-process bound."""
     from solvers.exact.cg_cuts import CutOptions
 
-    asked = []
-    real = cg_parallel.PricingPool.__init__
-
-    def record(self, pricer, workers, split=False):
-        asked.append(workers)
-        real(self, pricer, workers, split)
-
-    monkeypatch.setattr(cg_parallel.PricingPool, "__init__", record)
+    asked = _record_processes(monkeypatch)
     inst = random_instance(12, 6, 5, arrivals="deterministic")
     two = column_generation(inst, Objective.MIN_GPUS, CgOptions(workers=2, time_limit_s=60),
                             cuts=CutOptions(rounds=2, min_violation=0.001))
@@ -186,22 +190,8 @@ def test_a_stalled_worker_is_not_waited_for(monkeypatch):
     """A worker that stops answering (SIGSTOP) past the time left and the margin: its sizes are priced here, the
     pool is closed (a stopped worker killed, not left behind), and the outcome is the serial one (the round waited
     on conn.recv() without a limit before session 14's review)."""
-    inst = random_instance(16, 8, 3, arrivals="deterministic")
-    opts = dict(time_limit_s=1e6, max_rounds=6, bound_every=2)
-    serial = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1))
     monkeypatch.setattr(cg_parallel, "STALL_MARGIN_S", -2e6)  # the time left and the margin: no wait at all
-    real = cg_parallel.PricingPool.map
-    stopped = []
-
-    def map_after_a_stop(self, kind, items, left):
-        if not stopped and self._procs:
-            proc = self._procs[0][0]
-            os.kill(proc.pid, signal.SIGSTOP)
-            stopped.append(proc)
-        return real(self, kind, items, left)
-
-    monkeypatch.setattr(cg_parallel.PricingPool, "map", map_after_a_stop)
-    _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2)), serial)
+    stopped = _serial_against_first_worker_signalled(monkeypatch, signal.SIGSTOP)
     assert stopped and not stopped[0].is_alive()
 
 
