@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 
 from solvers.exact.cg import _plan_configs
 from solvers.exact.cg_cuts import CutOptions, CutPool, make_cut
-from solvers.exact.cg_pricing import CgOptions, Pricer, _size_data
+from solvers.exact.cg_pricing import CgOptions, Pricer
 from solvers.exact.colgen import column_generation
-from solvers.exact.patterns import _Timer, coverage, enumerate_configs, enumerate_layouts
+from solvers.exact.patterns import coverage
 from stsched.cli import main
 from stsched.io import save_instance
 from stsched.registry import Objective, SolveOptions, Status, run_bound, run_solver
 from stsched.scenarios import random_instance
+from tests.solvers.test_colgen import pricing_world
 from tests.solvers.test_exact_properties import SETTINGS, instances
 
 # cuts forced often: every violated cut, at least 0.1 % of its right-hand side
@@ -56,12 +57,7 @@ def test_pricing_bound_with_cuts_covers_every_configuration():
     """With cut duals the oracle's bound is at least every enumerated configuration's value (coverage and cut terms),
     for random duals and random cuts."""
     inst = random_instance(8, 4, 3, arrivals="deterministic")
-    layouts = enumerate_layouts(inst, maximal=True, limit=10 ** 6)
-    timer = _Timer(inst, False, layouts)
-    data = _size_data(inst, timer)
-    rates = np.array([s.rate for s in inst.services])
-    levels, _ = enumerate_configs(inst, timer, 8, list(rates), False, False, 10 ** 6)
-    configs = [c for level in levels for c in level]
+    data, rates, configs = pricing_world(inst)
     rng = np.random.default_rng(2)
     for _ in range(3):
         pool = CutPool(len(rates), CutOptions(rounds=1))

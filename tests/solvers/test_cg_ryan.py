@@ -11,11 +11,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from tests.solvers.test_colgen import pricing_world
 from tests.solvers.test_exact_properties import SETTINGS, instances
-from solvers.exact.cg_pricing import CgOptions, _size_data
+from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.cg_ryan import Feature, allowed, feature_value, price_sets, price_singles, ryan_foster
 from solvers.exact.colgen import column_generation
-from solvers.exact.patterns import _Timer, coverage, enumerate_configs, enumerate_layouts
+from solvers.exact.patterns import coverage
 from stsched.errors import InputError
 from stsched.registry import Objective, SolveOptions, Status, run_bound, run_solver
 from stsched.scenarios import random_instance
@@ -28,12 +29,7 @@ def _value(c, pi, sig, rates, clip):
 @pytest.mark.parametrize("device,seed", [("a100-mps", 3), ("a100-mig", 2)])
 def test_pricing_under_rows_is_exact_and_honours_forbidden_pairs(device, seed):
     inst = random_instance(5, 3, seed, device, arrivals="deterministic")
-    layouts = enumerate_layouts(inst, maximal=True, limit=10 ** 6)
-    timer = _Timer(inst, False, layouts)
-    data = _size_data(inst, timer)
-    rates = np.array([s.rate for s in inst.services])
-    levels, _ = enumerate_configs(inst, timer, 8, list(rates), False, False, 10 ** 6)
-    every = [c for level in levels for c in level]
+    data, rates, every = pricing_world(inst)
     rng = np.random.default_rng(seed)
     n = len(rates)
     for trial in range(2):

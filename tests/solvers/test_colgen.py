@@ -44,23 +44,31 @@ def test_bound_never_beats_brute_force_and_plans_are_valid(inst, objective):
         assert r.bound >= r.objective * (1 - 1e-6) and r.objective <= known.objective * (1 + 1e-6)
 
 
+def pricing_world(inst):
+    """The pricing's operating points of `inst` per size (`data`), its `rates` and every configuration of up to 8
+    tenants, listed by enumeration (the references of the pricing tests)."""
+    import numpy as np
+
+    layouts = enumerate_layouts(inst, maximal=True, limit=10 ** 6)
+    timer = _Timer(inst, False, layouts)
+    rates = np.array([s.rate for s in inst.services])
+    levels, _ = enumerate_configs(inst, timer, 8, list(rates), False, False, 10 ** 6)
+    return _size_data(inst, timer), rates, [c for level in levels for c in level]
+
+
 def test_pricing_upper_bound_covers_every_configuration():
     """The oracle's bound is at least the value of every enumerated configuration, for random duals."""
     import numpy as np
 
     inst = random_instance(8, 4, 3, arrivals="deterministic")
-    layouts = enumerate_layouts(inst, maximal=True, limit=10 ** 6)
-    timer = _Timer(inst, False, layouts)
-    data = _size_data(inst, timer)
-    rates = np.array([s.rate for s in inst.services])
-    levels, _ = enumerate_configs(inst, timer, 8, list(rates), False, False, 10 ** 6)
+    data, rates, configs = pricing_world(inst)
     rng = np.random.default_rng(1)
     for _ in range(3):
         pi = rng.uniform(0, 1, len(rates)) * (rng.uniform(size=len(rates)) < 0.8)
         pricer = Pricer(inst, data, rates, 1.0, CgOptions())
         for p, sd in data.items():
             best = max((sum(pi[s] * min(cap, rates[s]) / rates[s] for (s, _), cap in zip(c.tenants, c.cap))
-                        for level in levels for c in level if c.size == p), default=0.0)
+                        for c in configs if c.size == p), default=0.0)
             ub, cols = pricer.upper(sd, pi, 0.0)
             assert ub >= best * (1 - 1e-9)
             for value, c in cols:  # the columns it returns are worth what it says
