@@ -10,6 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from tests.solvers.test_colgen_packing import assert_round_bounds_hold
 from tests.solvers.test_exact_properties import SETTINGS, instances
 from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.colgen import column_generation, layout_lp, layout_lp_duals
@@ -31,11 +32,7 @@ def test_every_round_bound_is_valid_whatever_point_is_priced(inst, objective, va
     known = run_solver("brute", inst, SolveOptions(objective=objective, time_limit_s=10)).result
     assume(known.status is Status.OPTIMAL)
     r = column_generation(inst, objective, CgOptions(time_limit_s=20, few_per=1, **variant))
-    for lag in [lag for _, _, lag in r.history if lag is not None] + [r.bound]:
-        if objective is Objective.MIN_GPUS:
-            assert lag <= known.objective + 1e-9
-        else:
-            assert lag >= known.objective * (1 - 1e-6)
+    assert_round_bounds_hold(r, known, objective)
 
 
 @pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
