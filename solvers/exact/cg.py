@@ -208,10 +208,9 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
 
 
 def cut_options(options: SolveOptions) -> CutOptions:
-    """The rounding cuts asked for (`--param cuts=N`, min-gpus only; solvers.exact.cg_cuts)."""
+    """The rounding cuts asked for (`--param cuts=N`; min-gpus only: column_generation refuses them otherwise, before
+    any work; solvers.exact.cg_cuts)."""
     rounds = int(options.param("cuts", "0"))
-    if rounds and options.objective is not Objective.MIN_GPUS:
-        raise InputError(f"--param cuts={rounds}: rounding cuts are for min-gpus only")
     return CutOptions(rounds, int(options.param("cut_per_round", "0")),
                       float(options.param("cut_violation", str(CutOptions.min_violation))),
                       early=options.param("cut_early", "0") != "0")
