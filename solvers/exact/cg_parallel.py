@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solvers.exact.cg_cuts import CutPool
 from solvers.exact.cg_pricing import Pricer
 from stsched.forking import flush_streams, worker_count, worker_signals
 
 log = logging.getLogger(__name__)
 
 KINDS = ("columns", "upper")  # the pricing calls a round makes per size
+CUTS = "cuts"  # a message that gives the workers the column generation's rounding cuts (before the next round)
 PARALLEL_FROM = 512  # `CgOptions.workers` 0 (automatic): two processes from this many active services up (below,
 # a round's pricing takes milliseconds to tens of milliseconds and the messages would eat much of the gain)
 
@@ -64,7 +66,7 @@ def _serve(pricer: Pricer, conn) -> None:
     worker_signals()
     try:
         while True:
-            msg = conn.recv()
+            msg = _receive(pricer, conn)
             if msg is None:
                 break
             kind, items, nodes, refine, left, skips = msg
@@ -81,6 +83,18 @@ def _serve(pricer: Pricer, conn) -> None:
         pass
     finally:
         conn.close()
+
+
+def _receive(pricer: Pricer, conn):
+    """The next round's message (None: the end); a CUTS message before it replaces the pricer's rounding cuts with
+    the parent's (solvers.exact.cg_cuts: the duals of a round end with one per cut, in the pool's order)."""
+    while True:
+        msg = conn.recv()
+        if msg is None or msg[0] != CUTS:
+            return msg
+        _, n, opts, cuts = msg
+        pricer.cuts = CutPool(n, opts)
+        pricer.cuts.add(list(cuts))
 
 
 STALL_MARGIN_S = 30.0  # beyond the time left, how long a round waits for a worker before pricing its sizes here
@@ -161,6 +175,20 @@ class PricingPool:
             self._cost[(kind, p)] = got.cpu_s
         return out
 
+    def send_cuts(self, cuts: CutPool) -> None:
+        """Give every worker the rounding cuts of `cuts` (after each separation, before the next round, so that the
+        sizes priced there see the cuts' duals as this process does); if one cannot take them, the workers are
+        ended and every size is priced here from then on (a worker without the cuts would overrate columns: a
+        bound too high)."""
+        msg = (CUTS, cuts.n, cuts.opts, tuple(cuts.cuts))
+        for _, conn in self._procs:
+            try:
+                conn.send(msg)
+            except (OSError, ValueError):
+                log.warning("column generation: a pricing worker could not take the cuts; pricing here from now on")
+                self.close()
+                return
+
     def close(self) -> None:
         """End the workers (the pool prices everything here afterwards)."""
         for proc, conn in self._procs:
@@ -176,4 +204,4 @@ class PricingPool:
         self._procs = []
 
 
-__all__ = ["KINDS", "PARALLEL_FROM", "Priced", "PricingPool", "price"]
+__all__ = ["CUTS", "KINDS", "PARALLEL_FROM", "Priced", "PricingPool", "price"]

@@ -317,8 +317,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
     pricer.deadline, pricer.clock = deadline, clock
-    # with cuts, one process: a forked pricer's copy would not see the cuts separated after the fork
-    procs = 1 if cuts.rounds else opts.workers if opts.workers or n >= PARALLEL_FROM else 1
+    procs = opts.workers if opts.workers or n >= PARALLEL_FROM else 1  # (cuts: sent to the workers, more_cuts)
     pool = PricingPool(pricer, procs, split=opts.clock == "cpu")
     if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together
         own = clock
@@ -352,6 +351,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 return False
             cut_rounds += 1
             new = cut_pool.separate(covs, master.config_x())
+            pool.send_cuts(cut_pool)  # (the workers price with them from the next round on)
             for cut in new:
                 master.add_cut_row({i: cut.coef(cv[cut.service]) for i, cv in enumerate(covs)
                                     if cv.get(cut.service, 0.0) > 0})

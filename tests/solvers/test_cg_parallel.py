@@ -171,19 +171,46 @@ def test_automatic_workers_from_parallel_from(monkeypatch):
     assert asked == [1, 0] and worker_count(0) == min(2, len(os.sched_getaffinity(0)))
 
 
-def test_cuts_price_in_one_process(monkeypatch):
-    """Rounding cuts are separated after the workers are forked, and a worker's copy of the pricer would price
-    without them (a bound too high): with cuts the column generation keeps every size in this process, and its
-    bound equals the one-process bound."""
+@pytest.mark.parametrize("device", ["a100-mps", "a100-mig"])
+def test_cuts_are_sent_to_the_workers(monkeypatch, device):
+    """Rounding cuts are separated after the workers are forked; each separation is sent to them (PricingPool.
+    send_cuts), so two processes give the one-process rounds, columns, cuts and bound (before, the cuts kept every
+    size in this process: a worker's copy would have priced without their duals, a bound too high)."""
     from solvers.exact.cg_cuts import CutOptions
 
     asked = _record_processes(monkeypatch)
+    inst = random_instance(12, 6, 5, device, arrivals="deterministic")
+    opts = dict(time_limit_s=1e6, max_rounds=40)  # a work limit: no clock in the outcome
+    cuts = CutOptions(rounds=2, min_violation=0.001)
+    two = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2), cuts=cuts)
+    one = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1), cuts=cuts)
+    assert asked == [2, 1] and two.cuts == one.cuts > 0
+    _same(two, one)
+
+
+def test_a_worker_that_cannot_take_the_cuts_ends_the_pool(monkeypatch):
+    """A worker killed before the cuts are sent: the pool ends its workers and prices every size here from then on,
+    and the outcome is the one-process one."""
+    from solvers.exact.cg_cuts import CutOptions
+
     inst = random_instance(12, 6, 5, arrivals="deterministic")
-    two = column_generation(inst, Objective.MIN_GPUS, CgOptions(workers=2, time_limit_s=60),
-                            cuts=CutOptions(rounds=2, min_violation=0.001))
-    one = column_generation(inst, Objective.MIN_GPUS, CgOptions(workers=1, time_limit_s=60),
-                            cuts=CutOptions(rounds=2, min_violation=0.001))
-    assert asked == [1, 1] and two.cuts == one.cuts > 0 and two.bound == one.bound
+    opts = dict(time_limit_s=1e6, max_rounds=40)
+    cuts = CutOptions(rounds=2, min_violation=0.001)
+    one = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1), cuts=cuts)
+    real = cg_parallel.PricingPool.send_cuts
+    ended = []
+
+    def send_to_a_dead_worker(self, pool):
+        for proc, conn in self._procs:
+            proc.kill()
+            proc.join()
+            conn.close()  # (a send on it raises: the worker cannot take the cuts)
+            ended.append(proc)
+        return real(self, pool)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "send_cuts", send_to_a_dead_worker)
+    _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2), cuts=cuts), one)
+    assert ended
 
 
 def test_a_stalled_worker_is_not_waited_for(monkeypatch):
