@@ -92,6 +92,17 @@ def test_parallel_bound_never_beats_brute_force(inst, objective):
         assert b.bound >= known.objective * (1 - 1e-6)
 
 
+@SETTINGS
+@given(inst=instances())
+def test_bound_with_cuts_on_two_processes_never_beats_brute_force(inst):
+    """Rounding cuts priced in the workers too (PricingPool.send_cuts): the bound stays below the optimum."""
+    known = run_solver("brute", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10)).result
+    assume(known.status is Status.OPTIMAL)
+    b = run_bound("cg", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=20,
+                                           params=(("workers", "2"), ("cuts", "3"), ("cut_violation", "0.001"))))
+    assert b.bound <= known.objective
+
+
 def test_pool_answers_as_this_process_and_counts_its_workers_cpu():
     """Every size's proof from a pool of two equals this process's, and the worker's CPU seconds are counted (what
     the cpu clock adds to this process's own time)."""
