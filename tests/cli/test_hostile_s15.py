@@ -82,3 +82,19 @@ def test_fit_takes_every_form_its_help_lists(two_model_data, capsys):
     assert code == 0, text
     model = load(out)
     assert model.options.form == "stsched-elastic" and "stsched-elastic" in model.coef
+
+
+def test_adapt_through_a_silent_epoch_of_a_one_gpu_plan(capsys, tmp_path):
+    """`stsched adapt one.json --trace azure-functions-2019 --functions-offset 57 --plan-only` (one service following
+    a function that goes silent for a few epochs) stopped after ~2.5 h of the trace with 'instance 'tiny-mps': gpus
+    must be >= 1, got 0', exit 2, the whole run lost: the compaction of a one-GPU plan (the plan from scratch uses 0
+    GPUs) tried the adapt solver and max-scale on an instance of 0 GPUs.  Now those candidates are skipped (the plan
+    from scratch is still one) and the run goes on."""
+    import stsched as st
+    from tests.conftest import make_mps_instance
+
+    st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
+    code, text = _run(capsys, "adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019",
+                      "--functions-offset", "57", "--plan-only", "--hours", "3", "--time-limit", "5", "--json")
+    assert code == 0, text
+    assert json.loads(text[text.index("{"):])["hours"] == 3.0
