@@ -98,3 +98,39 @@ def test_adapt_through_a_silent_epoch_of_a_one_gpu_plan(capsys, tmp_path):
                       "--functions-offset", "57", "--plan-only", "--hours", "3", "--time-limit", "5", "--json")
     assert code == 0, text
     assert json.loads(text[text.index("{"):])["hours"] == 3.0
+
+
+def _counts_csv(minutes=range(480, 500), rows=((5,) * 20, (3,) * 20)) -> str:
+    head = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(map(str, minutes))
+    return "\n".join([head, *(f"o,a,f{i},http," + ",".join(map(str, r)) for i, r in enumerate(rows))]) + "\n"
+
+
+_GOOD = [5] * 20
+COUNT_TRACES = [
+    ("a word", _counts_csv(rows=(_GOOD, [3] * 5 + ["x"] + [3] * 14)), "column '485', data row 2: 'x'"),
+    ("inf", _counts_csv(rows=(_GOOD, [3] * 5 + ["inf"] + [3] * 14)), "column '485', data row 2: 'inf'"),
+    ("empty file", "", "empty file"),
+    ("a gap", _counts_csv(minutes=[*range(480, 490), *range(495, 505)]), "minute 490 is missing"),
+    ("backwards", _counts_csv(minutes=range(499, 479, -1)), "minute 499 is followed by minute 498"),
+]
+
+
+@pytest.mark.parametrize("text, words", [c[1:] for c in COUNT_TRACES], ids=[c[0] for c in COUNT_TRACES])
+def test_a_count_trace_that_is_not_per_minute_counts_is_one_line(files, capsys, tmp_path, monkeypatch, text, words):
+    """A count trace ($STSCHED_DATA/traces/azure-functions-2019/invocations.csv) with a word in a minute column, or an
+    empty file, was a ValueError / EmptyDataError traceback in `stsched adapt`; an 'inf' count was 'service 's0': rate
+    must be a finite number >= 0, got nan'; minute columns with a gap or out of order were read as consecutive minutes
+    without a word; a negative count was refused as '--functions-offset: ...'.  Now one line naming the file, the
+    column and the row (or the missing minute), exit 2."""
+    from stsched.simulation.traces import load_count_trace
+
+    folder = tmp_path / "traces" / "azure-functions-2019"
+    folder.mkdir(parents=True)
+    (folder / "invocations.csv").write_text(text)
+    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
+    load_count_trace.cache_clear()
+    try:
+        code, out = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--plan-only")
+    finally:
+        load_count_trace.cache_clear()
+    assert code == 2 and "invocations.csv" in out and words in out and "--functions-offset" not in out, out
