@@ -134,3 +134,24 @@ def test_a_count_trace_that_is_not_per_minute_counts_is_one_line(files, capsys, 
     finally:
         load_count_trace.cache_clear()
     assert code == 2 and "invocations.csv" in out and words in out and "--functions-offset" not in out, out
+
+
+def test_adapt_scales_up_from_an_empty_plan(files, capsys, tmp_path, monkeypatch):
+    """A count trace whose one minute dwarfs the others by 1e300 (every other minute's rate ~1e-298 req/s, below
+    the checker's tolerance: the plans for it use no GPU) stopped `stsched adapt` at the spike with 'instance
+    'tiny-mps': gpus must be >= 1, got 0', exit 2: the scale-up candidates were built inside max(fresh, current) = 0
+    GPUs.  Now inside one GPU at least, and the run goes on."""
+    from stsched.simulation.traces import load_count_trace
+
+    folder = tmp_path / "traces" / "azure-functions-2019"
+    folder.mkdir(parents=True)
+    spike = [1] * 3 + ["1e300"] + [1] * 16
+    (folder / "invocations.csv").write_text(_counts_csv(rows=(spike, spike)))
+    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
+    load_count_trace.cache_clear()
+    try:
+        code, out = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--plan-only",
+                         "--epoch", "60", "--time-limit", "5")
+    finally:
+        load_count_trace.cache_clear()
+    assert code == 0, out

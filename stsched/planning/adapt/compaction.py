@@ -177,7 +177,7 @@ class Compaction:
         fresh = self._fresh_now
         if fresh is None or not self._weighs_gpus(current):
             return []
-        cap = max(fresh.gpus_used, current.gpus_used)
+        cap = max(fresh.gpus_used, current.gpus_used, 1)  # an instance has a GPU at least
         out: list[Maker] = [(f"{self.opts.solver} adapt within {cap} GPUs",
                              lambda g, c: self._adapt(g.with_gpus(cap), c))]
         if self.opts.adapt_solver:
