@@ -155,3 +155,29 @@ def test_adapt_scales_up_from_an_empty_plan(files, capsys, tmp_path, monkeypatch
     finally:
         load_count_trace.cache_clear()
     assert code == 0, out
+
+
+def test_a_sigterm_that_an_engine_wraps_stays_a_sigterm():
+    """`stsched bound r256.json --time-limit 120` sent SIGTERM after 9 s said 'stsched: interrupted', exit 130 (one run
+    in five; 143 otherwise): the LP engine turned the CLI's Terminated into an error of its own, and the claims guard
+    that finds the interrupt hidden in an error's context raised a plain KeyboardInterrupt.  Now the kind is kept."""
+    from stsched.claims import guarded
+    from stsched.errors import Terminated
+
+    def engine():
+        try:
+            raise Terminated()
+        except KeyboardInterrupt:
+            raise RuntimeError("engine stopped") from None  # noqa: B904 - the context is what the guard reads
+
+    def engine_context():
+        try:
+            raise Terminated()
+        except KeyboardInterrupt:
+            raise RuntimeError("engine stopped")  # noqa: B904
+
+    with pytest.raises(Terminated):
+        guarded("cg", engine_context)
+    with pytest.raises(KeyboardInterrupt) as e:
+        guarded("cg", engine)  # `from None` hides the context from the traceback, not from __context__
+    assert isinstance(e.value, Terminated)
