@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from experiments.runners import RUN_ERROR, RUNNERS, Runner, execute
 from stsched import validate as V
+from stsched.errors import InputError
 from stsched.io import write_atomic
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,9 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     g.add_argument("--plot-only", action="store_true", help="redraw the plots/summary from rows.csv, run nothing")
     g.add_argument("--runner", choices=RUNNERS, default=os.environ.get("STSCHED_RUNNER", "local"),
                    help="where grid points run: local processes or Ray tasks (default %(default)s)")
-    g.add_argument("--jobs", type=int, default=int(os.environ.get("STSCHED_JOBS", "1")),
-                   help="grid points at a time (local workers; a local Ray instance's CPUs; default %(default)s)")
+    g.add_argument("--jobs", type=V.count, default=None,
+                   help="grid points at a time (local workers; a local Ray instance's CPUs; default $STSCHED_JOBS "
+                        "or 1)")
     g.add_argument("--address", default=os.environ.get("STSCHED_ADDRESS") or None,
                    help="a Ray cluster: auto or HOST:PORT (--runner ray; default: a local Ray instance)")
     g.add_argument("--threads", type=V.threads, default=1,
@@ -136,6 +138,11 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
     ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {(message or 'bad arguments').splitlines()[0]}\n")
     args = ap.parse_args(argv)
+    if args.jobs is None:  # read here, not while the parser is built: a bad value was a ValueError traceback
+        try:
+            args.jobs = V.check_int(os.environ.get("STSCHED_JOBS", "1"), "$STSCHED_JOBS", minimum=1)
+        except InputError as e:
+            ap.error(str(e))
     if args.plot_only and args.fresh:  # --fresh would be ignored: nothing is run, the old rows are plotted
         ap.error("--plot-only redraws the rows an earlier run wrote; --fresh (discard them) contradicts it")
     ignored = ([] if grid else [f for f, on in (("--runner ray", args.runner != "local"), ("--jobs", args.jobs != 1),

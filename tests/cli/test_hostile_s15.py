@@ -181,3 +181,25 @@ def test_a_sigterm_that_an_engine_wraps_stays_a_sigterm():
     with pytest.raises(KeyboardInterrupt) as e:
         guarded("cg", engine)  # `from None` hides the context from the traceback, not from __context__
     assert isinstance(e.value, Terminated)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "2.5"])
+def test_a_bad_stsched_jobs_is_one_line_naming_it(capsys, monkeypatch, tmp_path, value):
+    """`STSCHED_JOBS=abc python -m experiments.sim_speed --help` (and every study, and `stsched experiment NAME`) was
+    a ValueError traceback: the variable was read by int() while the parser was built.  Now one line naming
+    $STSCHED_JOBS and its value, exit 2, before any point runs; a good value is still the default of --jobs."""
+    import argparse
+
+    import experiments.common as common
+    from experiments.common import current_runner, study_args
+
+    monkeypatch.setattr(common, "_RUNNER", common._RUNNER)  # study_args sets the runner and $STSCHED_RESULTS:
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))  # both restored after the test
+    monkeypatch.setenv("STSCHED_JOBS", value)
+    with pytest.raises(SystemExit) as e:
+        study_args(argparse.ArgumentParser(prog="study"), ["--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "STSCHED_JOBS" in err and repr(value) in err and len(err.splitlines()) == 1, err
+    monkeypatch.setenv("STSCHED_JOBS", "2")
+    assert study_args(argparse.ArgumentParser(prog="study"), ["--out", str(tmp_path)]).jobs == 2
+    assert current_runner().jobs == 2
