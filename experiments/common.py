@@ -176,6 +176,29 @@ def refuse_ignored(ap: argparse.ArgumentParser, args: argparse.Namespace, dests:
         ap.error(f"{', '.join(given)}: {plural if len(given) > 1 else singular}")
 
 
+#: the exact solvers a study names by engine: (registered solver, its engine)
+EXACT_ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
+
+
+def listed(ap: argparse.ArgumentParser, flag: str, text: str, parse: Callable[[str], object] = str,
+           known: Sequence[str] | None = None) -> list:
+    """A comma-separated option (`--engines cbc,highs`): each item one of `known` and/or parsed by `parse` (raising
+    InputError or ValueError); an empty item, a bad one or one given twice is one line naming the flag (exit 2),
+    before any point runs (a bad item failed every point, then the summary was a traceback)."""
+    out: list = []
+    for item in (t.strip() for t in text.split(",")):
+        if known is not None and item not in known:
+            ap.error(f"argument {flag}: unknown {item!r} (known: {', '.join(known)})")
+        try:
+            value = parse(item)
+        except (InputError, ValueError) as e:
+            ap.error(f"argument {flag}: {item!r}: {str(e) or 'not understood'}")
+        if value in out:
+            ap.error(f"argument {flag}: {item!r} given twice")
+        out.append(value)
+    return out
+
+
 def run_study(main: Callable[[], int]) -> int:
     """`python -m experiments.X`: run the study's `main` with the exit codes and the one line on stderr of every
     stsched command (`stsched.cli.run_parsed`: bad input 2, interrupted 130, SIGTERM 143), not a traceback."""

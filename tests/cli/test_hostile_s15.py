@@ -203,3 +203,71 @@ def test_a_bad_stsched_jobs_is_one_line_naming_it(capsys, monkeypatch, tmp_path,
     monkeypatch.setenv("STSCHED_JOBS", "2")
     assert study_args(argparse.ArgumentParser(prog="study"), ["--out", str(tmp_path)]).jobs == 2
     assert current_runner().jobs == 2
+
+
+EXACT_STUDY_FLAGS = [
+    ("exact_scaling", ["--points", "4x0"], "--points"),
+    ("exact_scaling", ["--points", "4"], "--points"),
+    ("exact_scaling", ["--points", "4x1,4x1"], "given twice"),
+    ("exact_scaling", ["--points", "100000000x1"], "--points"),
+    ("exact_scaling", ["--seeds", "abc"], "--seeds"),
+    ("exact_scaling", ["--seeds", "-1"], "--seeds"),
+    ("exact_scaling", ["--engines", "zz"], "--engines"),
+    ("exact_scaling", ["--formulations", "zz"], "--formulations"),
+    ("exact_scaling", ["--time-limit", "0"], "--time-limit"),
+    ("exact_scaling", ["--time-limit", "1e9"], "--time-limit"),
+    ("exact_scaling", ["--dataset", "zz"], "--dataset"),
+    ("exact_gpulet", ["--mixes", "zz"], "--mixes"),
+    ("exact_gpulet", ["--gpus", "0"], "--gpus"),
+    ("exact_gpulet", ["--engines", "zz"], "--engines"),
+    ("exact_gpulet", ["--time-limit", "nan"], "--time-limit"),
+    ("exact_parvagpu", ["--rows", "abc"], "--rows"),
+    ("exact_parvagpu", ["--rows", "99"], "--rows"),
+    ("exact_parvagpu", ["--engines", "zz"], "--engines"),
+    ("exact_parvagpu", ["--rules", "zz"], "--rules"),
+]
+
+
+@pytest.mark.parametrize("study, argv, words", EXACT_STUDY_FLAGS,
+                         ids=[f"{s} {' '.join(a)}" for s, a, _ in EXACT_STUDY_FLAGS])
+def test_the_exact_studies_check_their_flags_before_any_point(capsys, monkeypatch, tmp_path, study, argv, words):
+    """`python -m experiments.exact_scaling --engines zz` (and --points 4x0, --formulations zz, --dataset zz,
+    --time-limit 0; exact_gpulet --mixes zz, --gpus 0; exact_parvagpu --engines zz, --rules zz) ran every point,
+    each failed into rows.csv, then the table was a KeyError traceback ('wall_s' / 'status'); --seeds abc,
+    --points 4 and exact_parvagpu --rows abc were ValueError tracebacks.  Now one line naming the flag, exit 2,
+    before any point runs."""
+    import importlib
+
+    import experiments.common as common
+
+    module = importlib.import_module(f"experiments.{study}")
+    monkeypatch.setattr(common, "_RUNNER", common._RUNNER)
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+
+    def no_grid(*args, **kwargs):
+        raise AssertionError("a point ran before the flags were checked")
+
+    monkeypatch.setattr(module, "run_grid", no_grid)
+    with pytest.raises(SystemExit) as e:
+        module.main([*argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_failed_point_is_a_cell_not_a_traceback(capsys, monkeypatch, tmp_path):
+    """A point of exact_scaling that raised is kept in rows.csv with its run_error (the next run retries it); the
+    table then read its missing wall_s: a KeyError traceback, exit 1.  Now its cell says 'run error'."""
+    import experiments.common as common
+    import experiments.exact_scaling as study
+
+    monkeypatch.setattr(common, "_RUNNER", common._RUNNER)
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    monkeypatch.setattr(study, "plot", lambda rows: [])
+
+    def fails(p, time_limit, threads):
+        raise RuntimeError("engine died")
+
+    monkeypatch.setattr(study, "_point", fails)
+    assert study.main(["--points", "4x1", "--engines", "highs", "--formulations", "slots", "--out",
+                       str(tmp_path)]) == 0
+    assert "run error" in capsys.readouterr().out
