@@ -204,8 +204,10 @@ def run_study(main: Callable[[], int]) -> int:
     stsched command (`stsched.cli.run_parsed`: bad input 2, interrupted 130, SIGTERM 143), not a traceback."""
     from stsched.cli import run_parsed
 
-    name = main.__module__.rsplit(".", 1)[-1]
-    return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted")
+    spec = getattr(main, "__globals__", {}).get("__spec__")  # run with -m the module is __main__, its spec the study
+    name = (spec.name if spec is not None else main.__module__).rsplit(".", 1)[-1]
+    return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted",
+                      terminated=f"{name}: terminated")
 
 
 def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:

@@ -271,3 +271,20 @@ def test_a_failed_point_is_a_cell_not_a_traceback(capsys, monkeypatch, tmp_path)
     assert study.main(["--points", "4x1", "--engines", "highs", "--formulations", "slots", "--out",
                        str(tmp_path)]) == 0
     assert "run error" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("error, code, line", [(KeyboardInterrupt, 130, "fake_study: interrupted"),
+                                               ("terminated", 143, "fake_study: terminated")])
+def test_a_study_run_as_a_module_names_itself_when_stopped(capsys, error, code, line):
+    """`python -m experiments.exact_scaling` stopped by SIGINT said '__main__: interrupted' (the module's name when
+    run with -m) and by SIGTERM 'stsched: terminated'.  Now both lines name the study."""
+    from importlib.machinery import ModuleSpec
+
+    from experiments.common import run_study
+    from stsched.errors import Terminated
+
+    scope = {"__name__": "__main__", "__spec__": ModuleSpec("experiments.fake_study", None),
+             "exc": Terminated if error == "terminated" else error}
+    exec("def main():\n    raise exc()\n", scope)
+    assert run_study(scope["main"]) == code
+    assert capsys.readouterr().err.strip() == line
