@@ -288,3 +288,19 @@ def test_a_study_run_as_a_module_names_itself_when_stopped(capsys, error, code, 
     exec("def main():\n    raise exc()\n", scope)
     assert run_study(scope["main"]) == code
     assert capsys.readouterr().err.strip() == line
+
+
+@pytest.mark.parametrize("command", ["bound", "solve"])
+def test_a_service_no_partition_holds_is_infeasible_for_cg(capsys, tmp_path, command):
+    """A service whose memory no partition holds (memory_mb 1e12): the heuristic said 'infeasible ... s0: no
+    profiled point meets its SLO within the memory of one partition or GPU' (exit 1), but `stsched bound` and
+    `solve --solver cg` said "solver 'cg' failed: RuntimeError: the restricted master LP did not solve to
+    optimality" (a fault of the solver, exit 1): no column could cover the service.  Now cg names it infeasible."""
+    import stsched as st
+    from tests.conftest import make_mps_instance
+
+    path = tmp_path / "i.json"
+    st.save(make_mps_instance(memory=(1e12, 2000.0)), path)
+    argv = ["bound", str(path)] if command == "bound" else ["solve", str(path), "--solver", "cg"]
+    code, text = _run(capsys, *argv, "--time-limit", "10")
+    assert code == 1 and "failed" not in text and "s0" in text and "memory" in text, text
