@@ -304,3 +304,24 @@ def test_a_service_no_partition_holds_is_infeasible_for_cg(capsys, tmp_path, com
     argv = ["bound", str(path)] if command == "bound" else ["solve", str(path), "--solver", "cg"]
     code, text = _run(capsys, *argv, "--time-limit", "10")
     assert code == 1 and "failed" not in text and "s0" in text and "memory" in text, text
+
+
+def test_check_judges_the_plan_in_force_as_solve_does(files, capsys, tmp_path):
+    """`stsched check inst.json plan.json --current mig.json` (the plan in force a plan of a MIG instance: a 7-slice
+    partition on an MPS instance) printed '1 layout reconfigurations ...', exit 0: a reconfiguration counted from a
+    plan of another instance, where `solve --current` refuses it (exit 1).  Now check judges it the same way (the
+    rules that hold whatever the rates), refuses it with its first violation unless --allow-invalid, and refuses
+    --allow-invalid without --current (it would be ignored)."""
+    import stsched as st
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+
+    mig = tmp_path / "mig.json"
+    st.save(Plan((GpuLayout((Partition(7, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0))),)),)), mig)
+    code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig))
+    assert code == 1 and "--current" in text and "size 7" in text and "reconfigurations" not in text, text
+    code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig), "--allow-invalid")
+    assert code == 0 and "1 layout reconfigurations" in text, text
+    code, text = _run(capsys, "check", files["inst"], files["plan"], "--allow-invalid")
+    assert code == 2 and "--current" in text, text
+    code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", files["plan"])
+    assert code == 0 and "0 layout reconfigurations" in text, text
