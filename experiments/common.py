@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from experiments.runners import RUN_ERROR, RUNNERS, Runner, execute
 from stsched import validate as V
+from stsched.errors import InputError
 from stsched.io import write_atomic
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,9 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     g.add_argument("--plot-only", action="store_true", help="redraw the plots/summary from rows.csv, run nothing")
     g.add_argument("--runner", choices=RUNNERS, default=os.environ.get("STSCHED_RUNNER", "local"),
                    help="where grid points run: local processes or Ray tasks (default %(default)s)")
-    g.add_argument("--jobs", type=int, default=int(os.environ.get("STSCHED_JOBS", "1")),
-                   help="grid points at a time (local workers; a local Ray instance's CPUs; default %(default)s)")
+    g.add_argument("--jobs", type=V.count, default=None,
+                   help="grid points at a time (local workers; a local Ray instance's CPUs; default $STSCHED_JOBS "
+                        "or 1)")
     g.add_argument("--address", default=os.environ.get("STSCHED_ADDRESS") or None,
                    help="a Ray cluster: auto or HOST:PORT (--runner ray; default: a local Ray instance)")
     g.add_argument("--threads", type=V.threads, default=1,
@@ -136,6 +138,11 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
     ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {(message or 'bad arguments').splitlines()[0]}\n")
     args = ap.parse_args(argv)
+    if args.jobs is None:  # read here, not while the parser is built: a bad value was a ValueError traceback
+        try:
+            args.jobs = V.check_int(os.environ.get("STSCHED_JOBS", "1"), "$STSCHED_JOBS", minimum=1)
+        except InputError as e:
+            ap.error(str(e))
     if args.plot_only and args.fresh:  # --fresh would be ignored: nothing is run, the old rows are plotted
         ap.error("--plot-only redraws the rows an earlier run wrote; --fresh (discard them) contradicts it")
     ignored = ([] if grid else [f for f, on in (("--runner ray", args.runner != "local"), ("--jobs", args.jobs != 1),
@@ -169,13 +176,38 @@ def refuse_ignored(ap: argparse.ArgumentParser, args: argparse.Namespace, dests:
         ap.error(f"{', '.join(given)}: {plural if len(given) > 1 else singular}")
 
 
+#: the exact solvers a study names by engine: (registered solver, its engine)
+EXACT_ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
+
+
+def listed(ap: argparse.ArgumentParser, flag: str, text: str, parse: Callable[[str], object] = str,
+           known: Sequence[str] | None = None) -> list:
+    """A comma-separated option (`--engines cbc,highs`): each item one of `known` and/or parsed by `parse` (raising
+    InputError or ValueError); an empty item, a bad one or one given twice is one line naming the flag (exit 2),
+    before any point runs (a bad item failed every point, then the summary was a traceback)."""
+    out: list = []
+    for item in (t.strip() for t in text.split(",")):
+        if known is not None and item not in known:
+            ap.error(f"argument {flag}: unknown {item!r} (known: {', '.join(known)})")
+        try:
+            value = parse(item)
+        except (InputError, ValueError) as e:
+            ap.error(f"argument {flag}: {item!r}: {str(e) or 'not understood'}")
+        if value in out:
+            ap.error(f"argument {flag}: {item!r} given twice")
+        out.append(value)
+    return out
+
+
 def run_study(main: Callable[[], int]) -> int:
     """`python -m experiments.X`: run the study's `main` with the exit codes and the one line on stderr of every
     stsched command (`stsched.cli.run_parsed`: bad input 2, interrupted 130, SIGTERM 143), not a traceback."""
     from stsched.cli import run_parsed
 
-    name = main.__module__.rsplit(".", 1)[-1]
-    return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted")
+    spec = getattr(main, "__globals__", {}).get("__spec__")  # run with -m the module is __main__, its spec the study
+    name = (spec.name if spec is not None else main.__module__).rsplit(".", 1)[-1]
+    return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted",
+                      terminated=f"{name}: terminated")
 
 
 def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:

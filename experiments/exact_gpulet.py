@@ -23,8 +23,11 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, run_study, study_args
+from experiments.common import (EXACT_ENGINES, Study, listed, markdown_table, redraw, results_dir, run_grid,
+                                run_study, study_args)
 from experiments.plots import grouped_bars, number
+from experiments.runners import RUN_ERROR
+from stsched import validate as V
 from stsched.scenarios import GPULET_MIXES, gpulet_mix
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 STUDY = Study("exact_gpulet", "max-scale on gpulet's mixes, 1/2/4 GPUs, solved exactly, vs gpulet",
               typical="30 min", quick="mix m1 on 1 GPU, highs and cpsat")
 EXPERIMENT = "exact_gpulet"
-ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
+ENGINES = EXACT_ENGINES
 GPULET_REF = {("m1", 1): 104, ("m1", 2): 217, ("m1", 4): 417, ("m2", 1): 84, ("m2", 2): 198, ("m2", 4): 396}
 
 
@@ -63,6 +66,8 @@ def _point(p, time_limit: float, threads: int) -> dict[str, object]:
 
 
 def _cell(d) -> str:
+    if d.get(RUN_ERROR):  # kept in rows.csv with its error; the next run retries it
+        return "run error"
     if d["status"] == Status.INFEASIBLE.value:
         return f"infeasible {float(d['wall_s']):.1f}s"
     if not d["alpha"]:
@@ -114,6 +119,7 @@ def _plot_one(rows: list[dict[str, str]], interference: str) -> Path:
 
 def plot(rows: list[dict[str, str]]) -> list[Path]:
     """One figure per interference setting present in the rows."""
+    rows = [d for d in rows if not d.get(RUN_ERROR)]  # a point that failed to run has no result to draw
     return [_plot_one(rows, i) for i in dict.fromkeys(d["interference"] for d in rows)]
 
 
@@ -123,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpus", default="1,2,4")
     ap.add_argument("--engines", default="cbc,highs,cpsat")
     ap.add_argument("--interference", default="none", choices=["none", "fitted"])
-    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--time-limit", type=V.time_limit, default=60.0)
     args = study_args(ap, argv, quick="mix m1 on 1 GPU, highs and cpsat")  # the shared block (--threads too)
     if args.quick:
         args.mixes, args.gpus, args.engines = next(iter(GPULET_MIXES)), "1", "highs,cpsat"
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
-    mixes, gpus, engines = args.mixes.split(","), [int(g) for g in args.gpus.split(",")], args.engines.split(",")
+    mixes = listed(ap, "--mixes", args.mixes, known=list(GPULET_MIXES))
+    gpus = listed(ap, "--gpus", args.gpus, lambda t: V.check_int(t, "GPUs", minimum=1, maximum=V.MAX_PLAN_GPUS))
+    engines = listed(ap, "--engines", args.engines, known=list(ENGINES))
     points = [{"interference": args.interference, "mix": m, "gpus": g, "engine": e}
               for m in mixes for g in gpus for e in engines]
     rows = run_grid(EXPERIMENT, points, ("interference", "mix", "gpus", "engine"),

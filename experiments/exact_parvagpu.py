@@ -24,9 +24,12 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import (Study, markdown_table, read_rows, redraw, results_dir, results_root, run_grid,
-                                run_study, study_args)
+from experiments.common import (EXACT_ENGINES, Study, listed, markdown_table, read_rows, redraw, results_dir,
+                                results_root, run_grid, run_study, study_args)
 from experiments.plots import grouped_bars, number
+from experiments.runners import RUN_ERROR
+from stsched import validate as V
+from stsched.errors import InputError
 from stsched.bounds import lp_relaxation
 from stsched.checker import check
 from stsched.io import save_plan
@@ -40,7 +43,7 @@ STUDY = Study("exact_parvagpu", "ParvaGPU's scenarios (A100 MIG) solved exactly 
 EXPERIMENT = "exact_parvagpu"
 SCENARIO_OF_ROW = {1: 1, 2: 2, 3: 4, 4: 6}  # shipped data row -> ParvaGPU's scenario number
 RULES = {"parvagpu": 1, "shared": None}  # services per slice written into the instance: the rules are the problem
-ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
+ENGINES = EXACT_ENGINES
 
 
 def _published(row: int) -> tuple[int | None, bool | None]:
@@ -80,6 +83,7 @@ def _describe(plan) -> str:
 def plot(rows: list[dict[str, str]]) -> list[Path]:
     """GPUs per scenario row from the written rows: the proven optimum per rule set ("<=N" when no engine proved
     it), ParvaGPU's public figure, and the heuristic's valid count from results/heuristic/mig.csv if present."""
+    rows = [d for d in rows if not d.get(RUN_ERROR)]  # a point that failed to run has no result to draw
     scen = sorted({int(d["row"]) for d in rows})
     series: dict[str, list[float | None]] = {}
     labels: dict[str, list[str | None]] = {}
@@ -111,17 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", default="1,2,3,4")
     ap.add_argument("--engines", default="cbc,highs,cpsat")
     ap.add_argument("--rules", default="parvagpu,shared")
-    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--time-limit", type=V.time_limit, default=60.0)
     args = study_args(ap, argv, quick="row 1 only, both rules, highs and cpsat")  # the shared block
     if args.quick:
         args.rows, args.engines = "1", "highs,cpsat"
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
-    rows = [int(r) for r in args.rows.split(",")]
+    rows = listed(ap, "--rows", args.rows, lambda t: V.check_int(t, "row", minimum=1))
+    rules = listed(ap, "--rules", args.rules, known=list(RULES))
+    engines = listed(ap, "--engines", args.engines, known=list(ENGINES))
+    for r in rows:  # each row read before any point runs (a row beyond the shipped file)
+        try:
+            parvagpu(r)
+        except InputError as e:
+            ap.error(f"argument --rows: {e}")
     plans = results_dir(EXPERIMENT) / "plans"
     plans.mkdir(exist_ok=True)
-    points = [{"row": r, "rules": ru, "engine": e} for r in rows for ru in args.rules.split(",")
-              for e in args.engines.split(",")]
+    points = [{"row": r, "rules": ru, "engine": e} for r in rows for ru in rules for e in engines]
     done = run_grid(EXPERIMENT, points, ("row", "rules", "engine"),
                     lambda p: _point(p, args.time_limit, args.threads, plans), fresh=args.fresh)
     table = []
@@ -136,11 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         for d in done:
             if int(d["row"]) != r:
                 continue
+            if d.get(RUN_ERROR):  # kept in rows.csv with its error; the next run retries it
+                line[f"{d['rules']}/{d['engine']}"] = "run error"
+                continue
             mark = "" if d["status"] == Status.OPTIMAL.value else f" ({d['status']}, bound {d['bound']})"
             line[f"{d['rules']}/{d['engine']}"] = f"{d['gpus']}{mark} {float(d['wall_s']):.1f}s"
         table.append(line)
     cols = ["row", "scenario", "services", "parvagpu_public", "committed_map", "lp_bound"]
-    cols += [f"{ru}/{e}" for ru in args.rules.split(",") for e in args.engines.split(",")]
+    cols += [f"{ru}/{e}" for ru in rules for e in engines]
     print(markdown_table(table, cols))
     print("\ncells: GPUs (status when not proven optimal) and wall time; lp_bound: the layout LP (stsched.bounds)")
     for f in sorted(plans.glob("row*_highs.json")) or sorted(plans.glob("row*.json")):

@@ -22,8 +22,13 @@ import logging
 import re
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, redraw, results_dir, run_grid, run_study, study_args
+from experiments.common import (EXACT_ENGINES, Study, listed, markdown_table, redraw, results_dir, run_grid,
+                                run_study, study_args)
 from experiments.plots import number, series_plot
+from experiments.runners import RUN_ERROR
+from solvers.exact.patterns import FORMULATIONS
+from stsched import validate as V
+from stsched.errors import InputError
 from stsched.scenarios import random_instance
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 
@@ -32,7 +37,7 @@ log = logging.getLogger(__name__)
 STUDY = Study("exact_scaling", "exact solvers' time and gap from 4 services on 1 GPU to 64 on 32",
               typical="60 min", quick="4x1, 4x2 and 8x2 only")
 EXPERIMENT = "exact_scaling"
-ENGINES = {"cbc": ("milp", "cbc"), "highs": ("milp", "highs"), "cpsat": ("cpsat", None)}
+ENGINES = EXACT_ENGINES
 DEFAULT_POINTS = "4x1,4x2,8x2,8x4,16x4,16x8,32x8,32x16,64x16,64x32"
 
 
@@ -54,7 +59,16 @@ def _point(p, time_limit: float, threads: int) -> dict[str, object]:
             "restricted_optimal": "optimal for the restricted model" in r.message, "message": r.message[:200]}
 
 
+def _pair(text: str) -> tuple[int, int]:
+    """SERVICESxGPUS, each a whole number >= 1."""
+    services, gpus = text.split("x")  # not two: ValueError
+    return (V.check_int(services, "services", minimum=1, maximum=V.MAX_SERVICES),
+            V.check_int(gpus, "GPUs", minimum=1, maximum=V.MAX_PLAN_GPUS))
+
+
 def _cell(d) -> str:
+    if d.get(RUN_ERROR):  # kept in rows.csv with its error; the next run retries it
+        return "run error"
     wall = float(d["wall_s"])
     if d["used"] and d["used"] != d["formulation"]:
         return f"fell back to {d['used']}: " + _cell({**d, "used": ""})
@@ -75,6 +89,7 @@ def plot(rows: list[dict[str, str]]) -> list[Path]:
     """Per device: time to a proven optimum (no point when not proven) and the gap left (0 when proven, no point
     without a plan) against services x GPUs, one series per formulation/engine as requested."""
     out = []
+    rows = [d for d in rows if not d.get(RUN_ERROR)]  # a point that failed to run has no result to draw
     for device in dict.fromkeys(d["device"] for d in rows):
         rs = [d for d in rows if d["device"] == device]
         seeds = len({d["seed"] for d in rs}) > 1
@@ -116,28 +131,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", dest="device", help=argparse.SUPPRESS)  # the former name of --dataset
     ap.add_argument("--formulations", default="slots,patterns,indexed")
     ap.add_argument("--engines", default="cbc,highs,cpsat")
-    ap.add_argument("--time-limit", type=float, default=20.0)
+    ap.add_argument("--time-limit", type=V.time_limit, default=20.0)
     args = study_args(ap, argv, quick="4x1, 4x2 and 8x2 only")  # the shared block (--threads too)
     if args.quick:
         args.points = "4x1,4x2,8x2"
     if args.plot_only:
         return redraw(EXPERIMENT, plot)
-    pairs = [tuple(int(x) for x in p.split("x")) for p in args.points.split(",")]
-    forms, engines = args.formulations.split(","), args.engines.split(",")
-    points = [{"device": args.device, "services": s, "gpus": g, "seed": int(seed), "formulation": f, "engine": e}
-              for s, g in pairs for seed in args.seeds.split(",") for f in forms for e in engines]
+    pairs = listed(ap, "--points", args.points, _pair)
+    seeds = listed(ap, "--seeds", args.seeds, lambda t: V.check_int(t, "seed", minimum=0))
+    forms = listed(ap, "--formulations", args.formulations, known=[f for f in FORMULATIONS if f != "auto"])
+    engines = listed(ap, "--engines", args.engines, known=list(ENGINES))
+    for s, g in pairs:  # the data set and each instance's size, before any point runs
+        try:
+            random_instance(s, g, seeds[0], device=args.device, arrivals="deterministic")
+        except InputError as e:
+            ap.error(f"argument --dataset {args.device!r} / --points {s}x{g}: {e}")
+    points = [{"device": args.device, "services": s, "gpus": g, "seed": seed, "formulation": f, "engine": e}
+              for s, g in pairs for seed in seeds for f in forms for e in engines]
     rows = run_grid(EXPERIMENT, points, ("device", "services", "gpus", "seed", "formulation", "engine"),
                     lambda p: _point(p, args.time_limit, args.threads), fresh=args.fresh,
                     cost=lambda p: p["services"] * p["gpus"])  # bigger models first on several workers
     table = []
     for s, g in pairs:
-        for seed in args.seeds.split(","):
+        for seed in seeds:
             line: dict[str, object] = {"services": s, "gpus": g, "seed": seed}
             for d in rows:
-                if (d["device"], int(d["services"]), int(d["gpus"]), d["seed"]) != (args.device, s, g, seed):
+                if (d["device"], int(d["services"]), int(d["gpus"]), int(d["seed"])) != (args.device, s, g, seed):
                     continue
                 line[f"{d['formulation']}/{d['engine']}"] = _cell(d)
-                if d["formulation"] == "slots":
+                if d["formulation"] == "slots" and not d.get(RUN_ERROR):
                     line["configs"] = d["configs"]
                     line["T"] = d["tenants"] + ("" if d["exact_model"] in ("True", True) else "*")
                     if d["status"] == Status.OPTIMAL.value or "optimum" not in line:

@@ -229,7 +229,7 @@ def _main(argv: list[str] | None) -> int:
     return code
 
 
-def run_parsed(args, interrupted: str = "stsched: interrupted") -> int:
+def run_parsed(args, interrupted: str = "stsched: interrupted", terminated: str = "stsched: terminated") -> int:
     """Run a parsed command (`args.run`) and map what it raises to the CLI's exit codes and one line on stderr:
     2 bad input, 1 an invalid plan given as input, 141 closed stdout, 143 SIGTERM, 130 interrupted."""
     quiet = bool(getattr(args, "quiet", False))
@@ -258,7 +258,7 @@ def run_parsed(args, interrupted: str = "stsched: interrupted") -> int:
     except BrokenPipeError:
         return _closed_stdout()
     except Terminated:
-        print("stsched: terminated", file=sys.stderr)
+        print(terminated, file=sys.stderr)
         return 143
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)

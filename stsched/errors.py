@@ -42,12 +42,13 @@ def one_line(text: str) -> str:
 def reraise_interrupt(e: BaseException) -> None:
     """Raise KeyboardInterrupt when `e` hides one: an interrupt that lands while an extension module initialises
     (ortools' cp_model) comes out as `ImportError: initialization failed` whose context is the KeyboardInterrupt;
-    a `except Exception` around an import would swallow the interrupt and the command would run on, exit 0."""
+    a `except Exception` around an import would swallow the interrupt and the command would run on, exit 0.  A
+    hidden SIGTERM (`Terminated`) stays one (an LP engine that wrapped it made `stsched bound` exit 130, not 143)."""
     seen: set[int] = set()
     x: BaseException | None = e
     while x is not None and id(x) not in seen:
         if isinstance(x, KeyboardInterrupt):
-            raise KeyboardInterrupt() from e
+            raise (Terminated() if isinstance(x, Terminated) else KeyboardInterrupt()) from e
         seen.add(id(x))
         x = x.__cause__ or x.__context__
 

@@ -461,8 +461,6 @@ def read_services_csv(path: str | Path) -> list[tuple[str, str, float, float]]:
     if extra:
         raise InputError(f"unknown column(s) {', '.join(extra)} (columns: model, rate, slo_ms, optional name)",
                          source=str(path))
-    if len(set(df.columns)) != len(df.columns):
-        raise InputError(f"a column is named twice ({', '.join(df.columns)})", source=str(path))
     names = list(df["name"]) if "name" in df.columns else service_names(list(df["model"]))
     out = []
     for i, (row, name) in enumerate(zip(df.itertuples(index=False), names), start=1):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from solvers.exact.cg_pricing import CgOptions, _size_data, _SizeData, _SoloTimer
+from solvers.exact.cg_pricing import CgOptions, _size_data, _SizeData, _SoloTimer, mem_cap
 from solvers.exact.patterns import _Timer
 from stsched.problem import Instance
 
@@ -38,10 +38,20 @@ def pricing_setup(instance: Instance, layouts, opts: CgOptions, timer: _Timer | 
     return PricingSetup(timer, data, rates, active, opts)
 
 
+def beyond_memory(instance: Instance, setup: PricingSetup) -> dict[str, str]:
+    """Active services none of whose operating points fits the memory of any partition (cg_pricing's `mem_cap`, the
+    memory rule itself): no column can cover them, and the first master LP had no solution (a RuntimeError, 'a
+    fault of the solver', where the heuristic names the service infeasible)."""
+    fit = {int(s) for p, sd in setup.data.items() for s in sd.svc[sd.mem <= mem_cap(instance, p)]}
+    fit |= {int(s) for sd in setup.data.values() for s in sd.single_svc}
+    return {instance.services[s].name: "no profiled point meets its SLO within the memory of one partition or GPU"
+            for s in setup.active if s not in fit}
+
+
 def layout_weights(layouts, ub: dict[float, float]) -> np.ndarray:
     """W_L = sum_p n_L(p) max(V_p, 0) for every layout L: what one GPU of layout L can be worth at most when no
     configuration of size p is worth more than V_p (a size missing from `ub` is worth 0)."""
     return np.array([sum(L.count(p) * max(ub.get(p, 0.0), 0.0) for p in set(L)) for L in layouts], dtype=float)
 
 
-__all__ = ["PricingSetup", "layout_weights", "pricing_setup"]
+__all__ = ["PricingSetup", "beyond_memory", "layout_weights", "pricing_setup"]

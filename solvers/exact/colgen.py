@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.exact.cg_box import BoxStep
-from solvers.exact.cg_common import layout_weights, pricing_setup
+from solvers.exact.cg_common import beyond_memory, layout_weights, pricing_setup
 from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
 from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
@@ -302,6 +302,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise Infeasible(bad)
     layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
     setup = pricing_setup(instance, layouts, opts, timer)
+    if bad := beyond_memory(instance, setup):
+        raise Infeasible(bad)
     data, rates, active = setup.data, setup.rates, setup.active
     if not active:
         value = 0.0 if objective is Objective.MIN_GPUS else math.inf

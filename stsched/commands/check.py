@@ -1,4 +1,4 @@
-"""`stsched check INSTANCE PLAN [--current OLD_PLAN] [--json]`: the checker's verdict (exit 0 valid, 1 violations,
+"""`stsched check INSTANCE PLAN [--current OLD_PLAN [--allow-invalid]] [--json]`: the checker's verdict (exit 0 valid, 1 violations,
 2 bad input), and with `--current` what moving from the plan in force to this one reconfigures (the adapt
 objective's terms: layout reconfigurations, tenant changes, GPUs before and after; `stsched.plan.Reconfiguration`)."""
 
@@ -8,7 +8,9 @@ import json
 import sys
 
 from stsched.checker import check
+from stsched.errors import InputError
 from stsched.io import check_plan_services, load_instance, load_plan
+from stsched.judge import RATE_FREE, load_judged_plan
 from stsched.plan import Reconfiguration
 
 
@@ -20,6 +22,9 @@ def add(sub) -> None:
     p.add_argument("plan", help="plan JSON file")
     p.add_argument("--current", default=None, metavar="OLD_PLAN",
                    help="the plan in force: also report the reconfiguration from it to PLAN")
+    p.add_argument("--allow-invalid", action="store_true",
+                   help="with --current: use a plan in force that the checker rejects anyway (it is judged, as "
+                        "solve --current judges it, by the rules that hold whatever the rates)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
@@ -38,13 +43,15 @@ def format_report(report) -> str:
 
 
 def run(args) -> int:
+    if args.allow_invalid and not args.current:
+        raise InputError("--allow-invalid applies to the plan in force (--current): without it, it would be ignored")
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
     check_plan_services(inst, plan, args.plan)
     reconf = None
-    if args.current:
-        old = load_plan(args.current)
-        check_plan_services(inst, old, args.current)
+    if args.current:  # a plan of another instance was counted from (solve --current refuses it)
+        old = load_judged_plan(inst, args.current, allow_invalid=args.allow_invalid, what="--current",
+                               rules=RATE_FREE)
         reconf = Reconfiguration.between(old, plan)
     report = check(inst, plan)
     if args.json:

@@ -100,7 +100,8 @@ def run_fit(args) -> int:
         opts = replace(opts, solo_form=args.solo_form)
     if args.form:
         from stsched.latency.forms import get_spec
-        opts = replace(opts, form=args.form, carry_form=args.form if get_spec(args.form).carryable
+        forms = opts.forms if args.form in opts.forms else (*opts.forms, args.form)  # the form asked for is fitted
+        opts = replace(opts, forms=forms, form=args.form, carry_form=args.form if get_spec(args.form).carryable
                        else opts.carry_form)
     if probes is not None:
         from stsched.latency.probes import fit_with_probes

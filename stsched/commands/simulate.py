@@ -303,8 +303,9 @@ def run_adapt(args) -> int:
     if args.adapt_nodes is not None:
         options = replace(options, adapt_nodes=None if args.adapt_nodes.lower() == "none"
                           else V.check_int(args.adapt_nodes, "--adapt-nodes", minimum=1))
-    from stsched.simulation.traces import check_function_offset
+    from stsched.simulation.traces import check_function_offset, load_count_trace
 
+    load_count_trace(options.trace)  # a bad trace file named as itself, not as the option checked against it
     try:
         check_function_offset(options.function_offset, options.trace)
     except InputError as e:

@@ -59,7 +59,9 @@ def add(sub) -> None:
                    help="re-plan with per-service head-room until a simulation at the rates reaches SLO attainment T "
                         "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor). "
                         "Default: 0.99 for every service when the instance is planned for Poisson arrivals (min-gpus, "
-                        "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off")
+                        "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off. "
+                        "Each round is a solve within --time-limit and a simulation of 120 s of arrivals (every "
+                        "request kept in memory): the command may take --attainment-rounds times that")
     p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],
                    help="T applies to all requests together (default with an explicit T) or to every service (the "
                         "Poisson default; add --late-share 0.05 to a deterministic instance: docs/SIMULATOR.md)")

@@ -88,6 +88,10 @@ def read_headed(path: str | os.PathLike[str], required: Sequence[str], *, traili
     if not allrows:
         raise InputError("empty file", source=str(path))
     (_, header), body = allrows[0], allrows[1:]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:  # a column named twice is a DataFrame, not a Series, to whatever reads it
+        raise InputError(f"column(s) {', '.join(twice)} named twice in the header ({', '.join(header)})",
+                         source=str(path))
     missing = [c for c in required if c not in header]
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)} (found: {', '.join(header)})", source=str(path))

@@ -77,15 +77,21 @@ def load_count_trace(name: str = "azure-functions-2019") -> CountTrace:
         raise InputError(f"trace {name!r} has per-request timestamps, not per-minute counts")
     path = trace_path(name) / "invocations.csv"
     try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError) as e:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file", source=str(path)) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise InputError(f"cannot read: {e}", source=str(path)) from None
     minute_cols = [c for c in df.columns if c.isdigit()]
     if not minute_cols or "HashFunction" not in df.columns:
         raise InputError("expected HashFunction and per-minute columns", source=str(path))
-    counts = df[minute_cols].to_numpy(dtype=float)
-    if np.isnan(counts).any() or (counts < 0).any():
-        raise InputError("per-minute counts must be numbers >= 0", source=str(path))
+    _check_minutes([int(c) for c in minute_cols], str(path))
+    counts = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce") for c in minute_cols}).to_numpy(dtype=float)
+    bad = ~(np.isfinite(counts) & (counts >= 0))
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise InputError(f"per-minute counts must be finite numbers >= 0: column {minute_cols[col]!r}, data row "
+                         f"{row + 1}: {df[minute_cols[col]].iloc[row]!r}", source=str(path))
     total = counts.sum(axis=1)
     order = sorted(range(len(df)), key=lambda i: (-total[i], str(df["HashFunction"].iloc[i])))
     order = [i for i in order if total[i] > 0]
@@ -93,6 +99,14 @@ def load_count_trace(name: str = "azure-functions-2019") -> CountTrace:
     counts = counts[order]
     counts.setflags(write=False)
     return CountTrace(name, 60.0, labels, counts)
+
+
+def _check_minutes(minutes: list[int], source: str) -> None:
+    """Minute columns one minute apart, in order: a gap or a column out of order would be read as the next minute."""
+    for a, b in zip(minutes, minutes[1:]):
+        if b != a + 1:
+            what = f"minute {a + 1} is missing" if b > a + 1 else f"minute {a} is followed by minute {b}"
+            raise InputError(f"per-minute columns must be consecutive minutes in order: {what}", source=source)
 
 
 def check_function_offset(offset: int, name: str = "azure-functions-2019") -> int:

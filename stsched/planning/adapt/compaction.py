@@ -177,7 +177,7 @@ class Compaction:
         fresh = self._fresh_now
         if fresh is None or not self._weighs_gpus(current):
             return []
-        cap = max(fresh.gpus_used, current.gpus_used)
+        cap = max(fresh.gpus_used, current.gpus_used, 1)  # an instance has a GPU at least
         out: list[Maker] = [(f"{self.opts.solver} adapt within {cap} GPUs",
                              lambda g, c: self._adapt(g.with_gpus(cap), c))]
         if self.opts.adapt_solver:
@@ -324,12 +324,13 @@ class Compaction:
                            self._adapt_by(self.opts.adapt_solver, reserved, without_gpu(plan, k)))
             yield "from scratch", align(plan, fresh)
             return
-        if self.opts.adapt_solver:
-            for n in sorted({fresh.gpus_used, plan.gpus_used - 1}):
+        if self.opts.adapt_solver:  # an instance has a GPU at least: no GPUs (every rate 0) is the plan from scratch
+            for n in sorted({fresh.gpus_used, plan.gpus_used - 1} - {0}):
                 yield (f"{self.opts.adapt_solver} adapt on {n} GPUs",
                        self._try(self.opts.adapt_solver, reserved.with_gpus(n), Objective.ADAPT, plan))
         yield "from scratch", align(plan, fresh)
-        big = self._try(self.opts.solver, reserved.with_gpus(fresh.gpus_used), Objective.MAX_SCALE)
+        big = (self._try(self.opts.solver, reserved.with_gpus(fresh.gpus_used), Objective.MAX_SCALE)
+               if fresh.gpus_used else None)
         yield "max-scale from scratch", align(plan, big.compact()) if big is not None else None
 
     def _try(self, solver: str, instance: Instance, objective: Objective, current: Plan | None = None) -> Plan | None:
