@@ -15,8 +15,13 @@ by column generation; `--bound-rounds` master solves or `--bound-time` seconds, 
 either way and the row says whether it converged); every solver runs through the registry (so its plan is judged
 by the checker) in a forked process whose peak resident memory is read back (VmHWM, which includes the parent's
 interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or alpha, gap to the bound, wall time,
-the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots:
-results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
+the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Every solver
+asked for has a row at every size: one that did not run (milp/cpsat above 64 services; a baseline on a Poisson
+instance, whose published rule ignores its margin; the registry's refusals) has status `skipped` and says why in
+`message`, as a baseline that found no plan on the instance's GPUs (`unknown`) does.  The wall-time and CPU-time
+exponents (time ~ services^k, from 256 services up, seeds pooled, Poisson rows apart) are printed per device,
+objective and solver.  Plots: results/scale/wall_OBJECTIVE.png, cpu_OBJECTIVE.png and gap_OBJECTIVE.png (log
+axes) against the services.
 
 `--integrality`: on small random instances (`--int-services`, default 8, 12 and 16 services, GPUs = services / 2)
 where the optimum is proven (`proof`: milp proves its plan optimal for the full problem within `--time-limit`, or,
@@ -67,6 +72,8 @@ BASELINES = ("nexus", "gslice", "gpulet", "igniter", "parvagpu")
 EXACT = ("milp", "cpsat")
 QUICK_CG_LIMIT = 10.0  # --quick: cg's integer master (its MIP engine) is limited by time, the rest of the grid by work
 EXACT_MAX_SERVICES = 64  # milp/cpsat are tried only up to here (their enumeration and 60 s limit end there)
+POISSON_SOLVERS = ("heuristic", "cg")  # run on the Poisson instances; the others' rows say why not
+SKIPPED = "skipped"  # the status of a row whose solver was not run (its message says why)
 
 
 def _peak_mb() -> float:
@@ -142,9 +149,31 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def not_tried(point: Mapping[str, object]) -> str | None:
+    """Why a grid point's solver is not run without building its instance (milp/cpsat above
+    EXACT_MAX_SERVICES), else None."""
+    name = solver_spec(str(point["solver"]))[0]
+    if name in EXACT and int(point["services"]) > EXACT_MAX_SERVICES:
+        return f"{name} is tried up to {EXACT_MAX_SERVICES} services in this study (EXACT_MAX_SERVICES)"
+    return None
+
+
+def refused(name: str, inst, objective: Objective, late_share: float) -> str | None:
+    """Why `name` does not run on this instance: the registry's own reason (mechanism, objective, a Poisson
+    margin its published rule ignores), or, on a Poisson instance, the study's choice of POISSON_SOLVERS; else
+    None."""
+    reason = available_solvers()[name].supports(inst, objective)
+    if reason is None and late_share and name not in POISSON_SOLVERS:
+        reason = f"{name}: this study runs only {' and '.join(POISSON_SOLVERS)} on Poisson instances"
+    return reason
+
+
 def _solve(point: Mapping[str, object]) -> dict:
     inst = instance_of(point)
     name, params = solver_spec(str(point["solver"]))
+    reason = refused(name, inst, Objective(point["objective"]), float(point.get("late_share") or 0.0))
+    if reason:  # a row that says why, not a missing row
+        return {"status": SKIPPED, "message": reason[:200]}
     limit = float(point["time_limit"])
     if name == "cg":
         params += (("max_rounds", str(point["bound_rounds"])),)
@@ -250,6 +279,8 @@ def gap(objective: str, value: float | None, bound: float | None) -> float | Non
 
 
 def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
+    """The solvers run at `services`: those named, milp/cpsat for 'exact' up to EXACT_MAX_SERVICES (not with
+    --quick), every baseline for 'baselines'."""
     known = available_solvers()
     out = [s for s in chosen if solver_spec(s)[0] in known]
     if not quick and services <= EXACT_MAX_SERVICES and "exact" in chosen:
@@ -257,6 +288,13 @@ def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
     if "baselines" in chosen:
         out += [s for s in BASELINES if s in known]
     return [s for s in out if s not in ("exact", "baselines")]
+
+
+def exact_beyond(services: int, chosen: list[str], quick: bool) -> list[str]:
+    """milp/cpsat for 'exact' above EXACT_MAX_SERVICES: rows that say they were not tried (`not_tried`)."""
+    if quick or services <= EXACT_MAX_SERVICES or "exact" not in chosen:
+        return []
+    return [s for s in EXACT if s in available_solvers()]
 
 
 STUDY = Study("scale_eval", "cluster scale: certified bounds by column generation, cg, heuristic and baselines "
@@ -367,13 +405,15 @@ def main(argv: list[str] | None = None) -> int:
                                                filename="bounds.csv", cost=_size)
     by_key = {tuple(r[k] for k in keys): r for r in bounds}
     points = []
-    for p in base:
-        for name in solvers_for(int(p["services"]), args.solvers, args.quick):
-            if p["late_share"] and solver_spec(name)[0] not in ("heuristic", "cg"):
-                continue
+    for p in base:  # every solver at every size: a row says why one did not run (`not_tried`, `refused`)
+        for name in solvers_for(int(p["services"]), args.solvers, args.quick) + exact_beyond(
+                int(p["services"]), args.solvers, args.quick):
             points.append({**p, "solver": name, "time_limit": args.time_limit})
 
     def one(p: Mapping[str, object]) -> dict:
+        reason = not_tried(p)
+        if reason:
+            return {"status": SKIPPED, "message": reason}
         out = forked(_solve, p)
         b = by_key.get(tuple(str(p[k]) for k in keys), {})
         bound = number(b.get("bound"))
@@ -384,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv", cost=_size)
     rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
-            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb"]
-    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb",
+            "note"]
+    print(markdown_table([{**{c: _fmt(r.get(c)) for c in cols}, "note": note(r)} for r in rows], cols))
     fits = exponents(rows, minimum=256)
     if fits:
         print()
@@ -398,20 +439,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def note(row: Mapping[str, object]) -> str:
+    """The table's note: why a solver gave no plan or did not run (its message), empty for a plan."""
+    return "" if row.get("status") in (Status.FEASIBLE.value, Status.OPTIMAL.value) else str(
+        row.get("message") or row.get("error") or row.get("run_error") or "")
+
+
+def arrivals_of(row: Mapping[str, object]) -> str:
+    """'deterministic', or 'poisson X' for a row on an instance under the Poisson margin late_share X."""
+    late = number(row.get("late_share"))
+    return f"poisson {late:g}" if late else "deterministic"
+
+
 def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
     """Per device, objective and solver: the exponent k of time ~ services^k (least squares on log-log, seeds
     pooled) over the rows with at least `minimum` services and at least two sizes, for the solver's wall time and
     the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance)."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for r in rows:
+    groups: dict[tuple[str, str, str, str], list[dict]] = {}
+    for r in rows:  # (Poisson instances apart: their own fit)
         if int(r["services"]) >= minimum and number(r.get("wall_s")):
-            groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"])), []).append(r)
+            groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"]), arrivals_of(r)),
+                              []).append(r)
     out = []
-    for (device, objective, solver), sub in sorted(groups.items()):
+    for (device, objective, solver, arrivals), sub in sorted(groups.items()):
         xs = np.log([int(r["services"]) for r in sub])
         if len(set(xs.tolist())) < 2:
             continue
-        row = {"device": device, "objective": objective, "solver": solver,
+        row = {"device": device, "objective": objective, "solver": solver, "arrivals": arrivals,
                "services": f"{min(int(r['services']) for r in sub)}-{max(int(r['services']) for r in sub)}"}
         for metric in ("wall_s", "solve_cpu_s"):
             if any(number(r.get(metric)) is None for r in sub):
@@ -461,21 +515,25 @@ def _fmt(v):
 
 
 def plot(rows: list[dict]) -> list:
+    """Per metric (wall time, CPU time, gap to the certified bound) and objective, one figure against the services
+    on log axes (wall_OBJECTIVE.png, cpu_OBJECTIVE.png, gap_OBJECTIVE.png): a series per solver, device and
+    arrivals (Poisson rows apart), every seed a point."""
     out = []
-    for metric, ylabel, fname in (("wall_s", "wall time (s)", "wall.png"), ("cpu_s", "CPU time (s)", "cpu.png"),
-                                  ("gap", "gap to the certified bound", "gap.png")):
-        series: dict[str, tuple[list, list]] = {}
-        for r in rows:
-            if number(r.get(metric)) is None:
-                continue
-            name = f"{r['solver']} {r['device']} {r['objective']}"
-            xs, ys = series.setdefault(name, ([], []))
-            xs.append(int(r["services"]))
-            ys.append(max(number(r[metric]), 1e-4))
-        if series:
-            out.append(series_plot(series, results_dir(EXPERIMENT) / fname, xlabel="services (GPUs = services / 2)",
-                                   ylabel=ylabel, log_x=True, log_scale=None, connect=False,
-                                   title=f"scale_eval: {ylabel}"))
+    for metric, ylabel, stem in (("wall_s", "wall time (s)", "wall"), ("cpu_s", "CPU time (s)", "cpu"),
+                                 ("gap", "gap to the certified bound", "gap")):
+        for objective in OBJECTIVES:
+            series: dict[str, tuple[list, list]] = {}
+            for r in rows:
+                if r["objective"] != objective or number(r.get(metric)) is None:
+                    continue
+                late = " poisson" if number(r.get("late_share")) else ""
+                xs, ys = series.setdefault(f"{r['solver']} {r['device']}{late}", ([], []))
+                xs.append(int(r["services"]))
+                ys.append(max(number(r[metric]), 1e-4))
+            if series:
+                out.append(series_plot(series, results_dir(EXPERIMENT) / f"{stem}_{objective}.png",
+                                       xlabel="services (GPUs = services / 2)", ylabel=ylabel, log_x=True,
+                                       log_scale=None, connect=False, title=f"scale_eval, {objective}: {ylabel}"))
     return out
 
 
