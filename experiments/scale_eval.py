@@ -21,7 +21,8 @@ instance, whose published rule ignores its margin; the registry's refusals) has 
 `message`, as a baseline that found no plan on the instance's GPUs (`unknown`) does.  The wall-time and CPU-time
 exponents (time ~ services^k, from 256 services up, seeds pooled, Poisson rows apart) are printed per device,
 objective and solver.  Plots: results/scale/wall_OBJECTIVE.png, cpu_OBJECTIVE.png and gap_OBJECTIVE.png (log
-axes) against the services.
+axes) against the services; the summary tables (a line per instance, a cell per solver: value (gap), and wall / CPU
+seconds) in results/scale/summary.md (experiments/scale_eval_report.py); `--plot-only` redraws both from the rows.
 
 `--integrality`: on small random instances (`--int-services`, default 8, 12 and 16 services, GPUs = services / 2)
 where the optimum is proven (`proof`: milp proves its plan optimal for the full problem within `--time-limit`, or,
@@ -54,11 +55,10 @@ import resource
 import time
 from typing import Mapping
 
-import numpy as np
-
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
-from experiments.plots import number, series_plot
+from experiments.plots import number
+from experiments.scale_eval_report import exponents, fmt_cell, note, plot, summary, times
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
@@ -387,7 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     _check_modes(ap, args)
     _check_solvers(ap, args.solvers)
     if args.plot_only:
-        print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))
+        rows = read_rows(EXPERIMENT, "solves.csv")
+        tag = "full" if any(r["run"] == "full" for r in rows) else "quick"
+        path = results_dir(EXPERIMENT) / "bounds.csv"
+        bounds = read_rows(EXPERIMENT, "bounds.csv") if path.exists() else []
+        print(report([r for r in rows if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
+        print("\n".join(str(p) for p in plot(rows, results_dir(EXPERIMENT))))
         return 0
     if args.integrality:
         return integrality(args)
@@ -426,54 +431,31 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
             "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb",
             "note"]
-    print(markdown_table([{**{c: _fmt(r.get(c)) for c in cols}, "note": note(r)} for r in rows], cols))
-    fits = exponents(rows, minimum=256)
-    if fits:
-        print()
-        print(markdown_table(fits, list(fits[0])))
+    print(markdown_table([{**{c: fmt_cell(r.get(c)) for c in cols}, "note": note(r)} for r in rows], cols))
     print()
-    print(markdown_table([{c: _fmt(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
-                                                             "wall_s"]} for b in bounds if b["run"] == tag],
+    print(markdown_table([{c: fmt_cell(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
+                                                                 "wall_s"]} for b in bounds if b["run"] == tag],
                          keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
-    print("\n".join(str(p) for p in plot(every)))  # every run's rows (quick and full) in one figure
+    print()
+    print(report([r for r in every if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
+    print("\n".join(str(p) for p in plot(every, results_dir(EXPERIMENT))))  # every run's rows (quick and full)
     return 0
 
 
-def note(row: Mapping[str, object]) -> str:
-    """The table's note: why a solver gave no plan or did not run (its message), empty for a plan."""
-    return "" if row.get("status") in (Status.FEASIBLE.value, Status.OPTIMAL.value) else str(
-        row.get("message") or row.get("error") or row.get("run_error") or "")
-
-
-def arrivals_of(row: Mapping[str, object]) -> str:
-    """'deterministic', or 'poisson X' for a row on an instance under the Poisson margin late_share X."""
-    late = number(row.get("late_share"))
-    return f"poisson {late:g}" if late else "deterministic"
-
-
-def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
-    """Per device, objective and solver: the exponent k of time ~ services^k (least squares on log-log, seeds
-    pooled) over the rows with at least `minimum` services and at least two sizes, for the solver's wall time and
-    the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance)."""
-    groups: dict[tuple[str, str, str, str], list[dict]] = {}
-    for r in rows:  # (Poisson instances apart: their own fit)
-        if int(r["services"]) >= minimum and number(r.get("wall_s")):
-            groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"]), arrivals_of(r)),
-                              []).append(r)
-    out = []
-    for (device, objective, solver, arrivals), sub in sorted(groups.items()):
-        xs = np.log([int(r["services"]) for r in sub])
-        if len(set(xs.tolist())) < 2:
-            continue
-        row = {"device": device, "objective": objective, "solver": solver, "arrivals": arrivals,
-               "services": f"{min(int(r['services']) for r in sub)}-{max(int(r['services']) for r in sub)}"}
-        for metric in ("wall_s", "solve_cpu_s"):
-            if any(number(r.get(metric)) is None for r in sub):
-                continue
-            ys = np.log([max(number(r[metric]), 1e-6) for r in sub])
-            row[f"exponent_{metric[:-2]}"] = round(float(np.polyfit(xs, ys, 1)[0]), 3)
-        out.append(row)
-    return out
+def report(rows: list[dict], bounds: list[dict]) -> str:
+    """The summary tables (values and gaps; wall / CPU seconds) and the time exponents from 256 services up, as
+    Markdown, also written to results/scale/summary.md."""
+    parts = []
+    for title, (lines, cols) in (("Plans: GPUs or alpha (gap to the certified bound)", summary(rows, bounds)),
+                                 ("Wall / CPU seconds", times(rows, bounds))):
+        parts += [f"### {title}", "", markdown_table(lines, cols), ""]
+    fits = exponents(rows, minimum=256)
+    if fits:
+        parts += ["### Time ~ services^k from 256 services up (seeds pooled)", "",
+                  markdown_table(fits, list(dict.fromkeys(k for f in fits for k in f))), ""]
+    text = "\n".join(parts)
+    (results_dir(EXPERIMENT) / "summary.md").write_text(text)
+    return text
 
 
 def integrality(args) -> int:
@@ -492,7 +474,7 @@ def integrality(args) -> int:
         f"cg_rf_{r}" for r in rules] + ["closed_cg_lp", "closed_cg_bound", "closed_cg_bp"] + [
         f"closed_{c}" for c in cuts] + [f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + (
         ["cuts_cpu_s"] if cuts else []) + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]
-    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+    print(markdown_table([{c: fmt_cell(r.get(c)) for c in cols} for r in rows], cols))
     for label, proofs in (("proven by milp", ("milp",)), ("proven by milp or by a bound", ("milp", "bound"))):
         proven = [r for r in rows if r.get("proof") in proofs and number(r.get("closed_cg_bound")) is not None]
         for o in args.objectives:
@@ -506,35 +488,6 @@ def integrality(args) -> int:
                     print(f"{o}, {label}: {len(sub)} optima with an integrality gap; {what} closes a mean "
                           f"{sum(sub) / len(sub):.1%} of it (min {min(sub):.1%})")
     return 0
-
-
-def _fmt(v):
-    x = number(v)
-    return v if x is None or not isinstance(v, str) or not v.replace(".", "").replace("-", "").replace("e", "")\
-        .isdigit() else (f"{x:.4g}" if not x.is_integer() else str(int(x)))
-
-
-def plot(rows: list[dict]) -> list:
-    """Per metric (wall time, CPU time, gap to the certified bound) and objective, one figure against the services
-    on log axes (wall_OBJECTIVE.png, cpu_OBJECTIVE.png, gap_OBJECTIVE.png): a series per solver, device and
-    arrivals (Poisson rows apart), every seed a point."""
-    out = []
-    for metric, ylabel, stem in (("wall_s", "wall time (s)", "wall"), ("cpu_s", "CPU time (s)", "cpu"),
-                                 ("gap", "gap to the certified bound", "gap")):
-        for objective in OBJECTIVES:
-            series: dict[str, tuple[list, list]] = {}
-            for r in rows:
-                if r["objective"] != objective or number(r.get(metric)) is None:
-                    continue
-                late = " poisson" if number(r.get("late_share")) else ""
-                xs, ys = series.setdefault(f"{r['solver']} {r['device']}{late}", ([], []))
-                xs.append(int(r["services"]))
-                ys.append(max(number(r[metric]), 1e-4))
-            if series:
-                out.append(series_plot(series, results_dir(EXPERIMENT) / f"{stem}_{objective}.png",
-                                       xlabel="services (GPUs = services / 2)", ylabel=ylabel, log_x=True,
-                                       log_scale=None, connect=False, title=f"scale_eval, {objective}: {ylabel}"))
-    return out
 
 
 if __name__ == "__main__":
