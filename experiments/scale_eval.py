@@ -58,7 +58,7 @@ from typing import Mapping
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
 from experiments.plots import number
-from experiments.scale_eval_report import exponents, fmt_cell, note, plot, summary, times
+from experiments.scale_eval_report import exponents, fmt_cell, gap, note, plot, summary, times, with_bounds
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
@@ -268,16 +268,6 @@ def _integrality(point: Mapping[str, object]) -> dict:
     return out
 
 
-def gap(objective: str, value: float | None, bound: float | None) -> float | None:
-    """Relative gap of a plan to the certified bound (min-gpus: (GPUs - bound) / GPUs; max-scale: (bound - alpha) /
-    bound)."""
-    if value is None or bound is None or not math.isfinite(bound) or value <= 0:
-        return None
-    if objective == Objective.MIN_GPUS.value:
-        return max(0.0, (value - bound) / value)
-    return max(0.0, (bound - value) / bound)
-
-
 def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
     """The solvers run at `services`: those named, milp/cpsat for 'exact' up to EXACT_MAX_SERVICES (not with
     --quick), every baseline for 'baselines'."""
@@ -391,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         tag = "full" if any(r["run"] == "full" for r in rows) else "quick"
         path = results_dir(EXPERIMENT) / "bounds.csv"
         bounds = read_rows(EXPERIMENT, "bounds.csv") if path.exists() else []
+        rows = with_bounds(rows, bounds)
         print(report([r for r in rows if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
         print("\n".join(str(p) for p in plot(rows, results_dir(EXPERIMENT))))
         return 0
@@ -427,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv", cost=_size)
+    every = with_bounds(every, bounds)
     rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
             "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb",

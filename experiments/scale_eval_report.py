@@ -8,6 +8,7 @@ message says why), `INVALID` (the checker rejected the plan), or the status.  Th
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -19,6 +20,30 @@ SOLVER_ORDER = ("heuristic", "cg", "milp", "cpsat", "nexus", "gslice", "gpulet",
 PLANNED = ("feasible", "optimal")
 INSTANCE = ("device", "services", "seed", "objective")
 OBJECTIVE_ORDER = ("min-gpus", "max-scale")
+
+
+def gap(objective: str, value: float | None, bound: float | None) -> float | None:
+    """Relative gap of a plan to the certified bound (min-gpus: (GPUs - bound) / GPUs; max-scale: (bound - alpha) /
+    bound)."""
+    if value is None or bound is None or not math.isfinite(bound) or value <= 0:
+        return None
+    if objective == "min-gpus":
+        return max(0.0, (value - bound) / value)
+    return max(0.0, (bound - value) / bound)
+
+
+def with_bounds(rows: Sequence[Mapping[str, object]], bounds: Sequence[Mapping[str, object]]) -> list[dict]:
+    """The rows with the certified bound and the gap to it filled in from the bound rows of their instance where a
+    row has none (its solve ran before the bound, e.g. with --no-bound, or the rows of several --out roots put
+    together); a row's own bound and gap are kept."""
+    by_bound = {_key(b): number(b.get("bound")) for b in bounds}
+    out = []
+    for r in rows:
+        bound = by_bound.get(_key(r))
+        if number(r.get("certified_bound")) is None and bound is not None:
+            r = {**r, "certified_bound": bound, "gap": gap(str(r["objective"]), number(r.get("value")), bound)}
+        out.append(dict(r))
+    return out
 
 
 def arrivals_of(row: Mapping[str, object]) -> str:

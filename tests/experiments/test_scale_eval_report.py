@@ -30,3 +30,14 @@ def test_a_line_per_instance_with_its_bound_and_every_solver():
         ("7", "81", "90 (10.0 %)", "95 (14.7 %)"), ("8", "80 (open)", "91 (12.0 %)", "")]
     timed, _ = times(rows, bounds)
     assert timed[0]["heuristic"] == "2 / 1.5" and timed[0]["bound"] == "2 / 1.5"
+
+
+def test_a_row_solved_before_its_bound_gets_the_gap_from_the_bound_rows():
+    from experiments.scale_eval_report import with_bounds
+
+    rows = [_row("heuristic", "feasible", "90.0", ""), _row("cg", "feasible", "88.0", "0.05", certified_bound="83.6")]
+    bounds = [{**_row("", ""), "bound": "81.0", "converged": "True"}]
+    filled = with_bounds(rows, bounds)
+    assert filled[0]["certified_bound"] == 81.0 and abs(filled[0]["gap"] - 0.1) < 1e-12
+    assert filled[1]["gap"] == "0.05"  # a row's own bound and gap are kept
+    assert with_bounds(rows, []) == rows
