@@ -129,7 +129,7 @@ def _bound(point: Mapping[str, object]) -> dict:
             "workers_cpu_s": round(_children_cpu() - w0, 3),  # its pricing workers' (cg_parallel), beside cpu_s
             # the largest worker's peak resident memory (pages shared with this process counted in both)
             "workers_peak_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
-            "infeasible": len(b.infeasible_services)}
+            "infeasible": len(b.infeasible_services), "method": b.method}  # (lp-efficiency: loosened, Poisson)
 
 
 def solver_spec(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:

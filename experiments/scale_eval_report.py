@@ -4,7 +4,8 @@ solver), the time exponents and the plots (results/scale/summary.md, *.png; `sca
 Cells: a plan's GPUs (min-gpus) or alpha (max-scale) with its gap to the certified bound in brackets; `no plan` (the
 solver ran and found none on the instance's GPUs, e.g. a baseline that needs more), `skipped` (not run: the row's
 message says why), `INVALID` (the checker rejected the plan), or the status.  The bound: the cg bound provider's,
-`(open)` where its column generation had not converged (still a valid bound)."""
+`(open)` where its column generation had not converged (still a valid bound), `(LP)` where the registry loosened it to
+the LP bound (a Poisson instance: cg's columns credit tenants with the least Poisson credit, `stsched.registry`)."""
 
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def summary(rows: Sequence[Mapping[str, object]], bounds: Sequence[Mapping[str, 
         b = by_bound.get(k)
         v = number(b.get("bound")) if b else None
         line["bound"] = "" if v is None else value_text(str(line["objective"]), v) + (
-            "" if str(b.get("converged")) == "True" else " (open)")
+            "" if str(b.get("converged")) == "True" else " (open)") + (
+            " (LP)" if b.get("method") == "lp-efficiency" else "")  # loosened to the LP bound (Poisson credit)
     cols = ["arrivals", *INSTANCE, "bound", *solvers]
     return [{c: line.get(c, "") for c in cols} for line in lines.values()], cols
 
