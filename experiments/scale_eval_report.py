@@ -140,11 +140,12 @@ def _wall_cpu(r: Mapping[str, object]) -> str:
 
 def exponents(rows: Sequence[Mapping[str, object]], minimum: int = 256) -> list[dict]:
     """Per device, objective, solver and arrivals: the exponent k of time ~ services^k (least squares on log-log,
-    seeds pooled) over the rows with at least `minimum` services and at least two sizes, for the solver's wall time
-    and the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance)."""
+    seeds pooled) over the rows with a plan, at least `minimum` services and at least two sizes, for the solver's
+    wall time and the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance).  A row
+    without a plan is left out: a run stopped at its time limit says nothing of how the time grows."""
     groups: dict[tuple[str, str, str, str], list] = {}
     for r in rows:  # (Poisson instances apart: their own fit)
-        if int(r["services"]) >= minimum and number(r.get("wall_s")):
+        if int(r["services"]) >= minimum and number(r.get("wall_s")) and r.get("status", "feasible") in PLANNED:
             groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"]), arrivals_of(r)),
                               []).append(r)
     out = []
@@ -153,7 +154,8 @@ def exponents(rows: Sequence[Mapping[str, object]], minimum: int = 256) -> list[
         if len(set(xs.tolist())) < 2:
             continue
         row = {"device": device, "objective": objective, "solver": solver, "arrivals": arrivals,
-               "services": f"{min(int(r['services']) for r in sub)}-{max(int(r['services']) for r in sub)}"}
+               "services": f"{min(int(r['services']) for r in sub)}-{max(int(r['services']) for r in sub)}",
+               "points": len(sub)}
         for metric in ("wall_s", "solve_cpu_s"):
             if any(number(r.get(metric)) is None for r in sub):
                 continue
