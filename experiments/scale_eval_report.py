@@ -2,8 +2,8 @@
 solver), the time exponents and the plots (results/scale/summary.md, *.png; `scale_eval --plot-only` redraws them).
 
 Cells: a plan's GPUs (min-gpus) or alpha (max-scale) with its gap to the certified bound in brackets; `no plan` (the
-solver ran and found none on the instance's GPUs, e.g. a baseline that needs more), `skipped` (not run: the row's
-message says why), `INVALID` (the checker rejected the plan), or the status.  The bound: the cg bound provider's,
+solver ran and found none on the instance's GPUs, e.g. a baseline that needs more), `time limit` (it found none
+before its time limit), `skipped` (not run: the row's message says why), `INVALID` (the checker rejected the plan), or the status.  The bound: the cg bound provider's,
 `(open)` where its column generation had not converged (still a valid bound), `(LP)` where the registry loosened it to
 the LP bound (a Poisson instance: cg's columns credit tenants with the least Poisson credit, `stsched.registry`)."""
 
@@ -80,8 +80,9 @@ def cell(row: Mapping[str, object]) -> str:
         g = number(row.get("gap"))
         text = value_text(str(row["objective"]), v)
         return f"{text} ({100 * g:.1f} %)" if g is not None else text
-    if status == "unknown":
-        return "no plan"
+    if status == "unknown":  # none found: within its time (e.g. a baseline needing more GPUs), or out of time
+        wall, limit = number(row.get("wall_s")), number(row.get("time_limit"))
+        return "time limit" if wall is not None and limit is not None and wall >= limit else "no plan"
     return status or ("error" if row.get("error") or row.get("run_error") else "")
 
 

@@ -14,7 +14,8 @@ def _row(solver, status, value="", gap="", valid="True", seed="7", **kw):
 def test_cells_say_value_gap_or_why_none():
     assert cell(_row("heuristic", "feasible", "90.0", "0.1")) == "90 (10.0 %)"
     assert cell({**_row("heuristic", "feasible", "1.5", "0.0625"), "objective": "max-scale"}) == "1.5000 (6.2 %)"
-    assert cell(_row("nexus", "unknown")) == "no plan"
+    assert cell(_row("nexus", "unknown", time_limit="60.0")) == "no plan"
+    assert cell(_row("gpulet", "unknown", time_limit="60.0", wall_s="61.2")) == "time limit"
     assert cell(_row("gslice", "skipped")) == "skipped"
     assert cell(_row("igniter", "feasible", "99.0", "0.2", valid="False")) == "INVALID"
 
