@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solvers", nargs="+", default=["heuristic", "cg", "exact", "baselines"],
                     help="solver names, plus 'exact' (milp, cpsat up to 64 services) and 'baselines'")
     ap.add_argument("--poisson", type=fraction, default=None, metavar="X",
-                    help="also the instances under late_share X (heuristic and cg only)")
+                    help="also the instances under late_share X (heuristic and cg; the others get skipped rows saying why)")
     ap.add_argument("--bound-rounds", type=count, default=200, help="master solves of the bound (a work limit)")
     ap.add_argument("--bound-time", type=time_limit, default=60.0, help="seconds for the bound")
     ap.add_argument("--bound-clock", choices=("wall", "cpu"), default="wall",

@@ -169,21 +169,29 @@ def exponents(rows: Sequence[Mapping[str, object]], minimum: int = 256) -> list[
 def plot(rows: Sequence[Mapping[str, object]], folder: Path) -> list[Path]:
     """Per metric (wall time, CPU time, gap to the certified bound) and objective, one figure against the services
     on log axes (wall_OBJECTIVE.png, cpu_OBJECTIVE.png, gap_OBJECTIVE.png): a series per solver, device and
-    arrivals (Poisson rows apart), every seed a point."""
+    arrivals (Poisson rows apart; a colour per solver, squares MIG, circles MPS, hollow Poisson), every seed a
+    point."""
     out = []
     for metric, ylabel, stem in (("wall_s", "wall time (s)", "wall"), ("cpu_s", "CPU time (s)", "cpu"),
                                  ("gap", "gap to the certified bound", "gap")):
         for objective in dict.fromkeys(str(r["objective"]) for r in rows):
             series: dict[str, tuple[list, list]] = {}
+            styles: dict[str, dict] = {}  # a colour per solver, a marker per device (hollow: Poisson)
             for r in rows:
-                if r["objective"] != objective or number(r.get(metric)) is None:
-                    continue
+                if r["objective"] != objective or number(r.get(metric)) is None or r.get("status") == "skipped":
+                    continue  # (a skipped row's CPU is its instance's construction only)
                 late = " poisson" if number(r.get("late_share")) else ""
-                xs, ys = series.setdefault(f"{r['solver']} {r['device']}{late}", ([], []))
+                name = f"{r['solver']} {r['device']}{late}"
+                xs, ys = series.setdefault(name, ([], []))
                 xs.append(int(r["services"]))
                 ys.append(max(number(r[metric]), 1e-4))
+                solver = str(r["solver"])
+                colour = f"C{SOLVER_ORDER.index(solver) if solver in SOLVER_ORDER else len(SOLVER_ORDER)}"
+                styles[name] = {"color": colour, "marker": "s" if "mig" in str(r["device"]) else "o",
+                                **({"mfc": "none"} if late else {})}
             if series:
                 out.append(series_plot(series, folder / f"{stem}_{objective}.png",
                                        xlabel="services (GPUs = services / 2)", ylabel=ylabel, log_x=True,
-                                       log_scale=None, connect=False, title=f"scale_eval, {objective}: {ylabel}"))
+                                       log_scale=None, connect=False, title=f"scale_eval, {objective}: {ylabel}",
+                                       styles=styles))
     return out

@@ -42,3 +42,15 @@ def test_a_row_solved_before_its_bound_gets_the_gap_from_the_bound_rows():
     assert filled[0]["certified_bound"] == 81.0 and abs(filled[0]["gap"] - 0.1) < 1e-12
     assert filled[1]["gap"] == "0.05"  # a row's own bound and gap are kept
     assert with_bounds(rows, []) == rows
+
+
+def test_plots_leave_out_skipped_rows(tmp_path, monkeypatch):
+    """A skipped row's CPU time (its instance's construction) was drawn as if the baseline had run on Poisson rows."""
+    import experiments.scale_eval_report as report
+
+    drawn = {}
+    monkeypatch.setattr(report, "series_plot", lambda series, path, **kw: drawn.setdefault(path.name, series) and path)
+    rows = [_row("heuristic", "feasible", "90.0", "0.1"),
+            _row("gslice", "skipped", late_share="0.05", wall_s="", cpu_s="0.1")]
+    report.plot(rows, tmp_path)
+    assert list(drawn["cpu_min-gpus.png"]) == ["heuristic a100-mps"]
