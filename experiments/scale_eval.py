@@ -15,8 +15,14 @@ by column generation; `--bound-rounds` master solves or `--bound-time` seconds, 
 either way and the row says whether it converged); every solver runs through the registry (so its plan is judged
 by the checker) in a forked process whose peak resident memory is read back (VmHWM, which includes the parent's
 interpreter and imports that the child shares, about 150-250 MB).  Rows: GPUs or alpha, gap to the bound, wall time,
-the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Plots:
-results/scale/wall.png, cpu.png and gap.png (log x axis) against the services.
+the solving process's CPU time (on a shared machine wall time overstates the work), peak memory.  Every solver
+asked for has a row at every size: one that did not run (milp/cpsat above 64 services; a baseline on a Poisson
+instance, whose published rule ignores its margin; the registry's refusals) has status `skipped` and says why in
+`message`, as a baseline that found no plan on the instance's GPUs (`unknown`) does.  The wall-time and CPU-time
+exponents (time ~ services^k, from 256 services up, seeds pooled, Poisson rows apart) are printed per device,
+objective and solver.  Plots: results/scale/wall_OBJECTIVE.png, cpu_OBJECTIVE.png and gap_OBJECTIVE.png (log
+axes) against the services; the summary tables (a line per instance, a cell per solver: value (gap), and wall / CPU
+seconds) in results/scale/summary.md (experiments/scale_eval_report.py); `--plot-only` redraws both from the rows.
 
 `--integrality`: on small random instances (`--int-services`, default 8, 12 and 16 services, GPUs = services / 2)
 where the optimum is proven (`proof`: milp proves its plan optimal for the full problem within `--time-limit`, or,
@@ -49,11 +55,10 @@ import resource
 import time
 from typing import Mapping
 
-import numpy as np
-
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
-from experiments.plots import number, series_plot
+from experiments.plots import number
+from experiments.scale_eval_report import exponents, fmt_cell, gap, note, plot, summary, times, with_bounds
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
@@ -67,6 +72,8 @@ BASELINES = ("nexus", "gslice", "gpulet", "igniter", "parvagpu")
 EXACT = ("milp", "cpsat")
 QUICK_CG_LIMIT = 10.0  # --quick: cg's integer master (its MIP engine) is limited by time, the rest of the grid by work
 EXACT_MAX_SERVICES = 64  # milp/cpsat are tried only up to here (their enumeration and 60 s limit end there)
+POISSON_SOLVERS = ("heuristic", "cg")  # run on the Poisson instances; the others' rows say why not
+SKIPPED = "skipped"  # the status of a row whose solver was not run (its message says why)
 
 
 def _peak_mb() -> float:
@@ -122,7 +129,7 @@ def _bound(point: Mapping[str, object]) -> dict:
             "workers_cpu_s": round(_children_cpu() - w0, 3),  # its pricing workers' (cg_parallel), beside cpu_s
             # the largest worker's peak resident memory (pages shared with this process counted in both)
             "workers_peak_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
-            "infeasible": len(b.infeasible_services)}
+            "infeasible": len(b.infeasible_services), "method": b.method}  # (lp-efficiency: loosened, Poisson)
 
 
 def solver_spec(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -142,9 +149,31 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def not_tried(point: Mapping[str, object]) -> str | None:
+    """Why a grid point's solver is not run without building its instance (milp/cpsat above
+    EXACT_MAX_SERVICES), else None."""
+    name = solver_spec(str(point["solver"]))[0]
+    if name in EXACT and int(point["services"]) > EXACT_MAX_SERVICES:
+        return f"{name} is tried up to {EXACT_MAX_SERVICES} services in this study (EXACT_MAX_SERVICES)"
+    return None
+
+
+def refused(name: str, inst, objective: Objective, late_share: float) -> str | None:
+    """Why `name` does not run on this instance: the registry's own reason (mechanism, objective, a Poisson
+    margin its published rule ignores), or, on a Poisson instance, the study's choice of POISSON_SOLVERS; else
+    None."""
+    reason = available_solvers()[name].supports(inst, objective)
+    if reason is None and late_share and name not in POISSON_SOLVERS:
+        reason = f"{name}: this study runs only {' and '.join(POISSON_SOLVERS)} on Poisson instances"
+    return reason
+
+
 def _solve(point: Mapping[str, object]) -> dict:
     inst = instance_of(point)
     name, params = solver_spec(str(point["solver"]))
+    reason = refused(name, inst, Objective(point["objective"]), float(point.get("late_share") or 0.0))
+    if reason:  # a row that says why, not a missing row
+        return {"status": SKIPPED, "message": reason[:200]}
     limit = float(point["time_limit"])
     if name == "cg":
         params += (("max_rounds", str(point["bound_rounds"])),)
@@ -239,17 +268,9 @@ def _integrality(point: Mapping[str, object]) -> dict:
     return out
 
 
-def gap(objective: str, value: float | None, bound: float | None) -> float | None:
-    """Relative gap of a plan to the certified bound (min-gpus: (GPUs - bound) / GPUs; max-scale: (bound - alpha) /
-    bound)."""
-    if value is None or bound is None or not math.isfinite(bound) or value <= 0:
-        return None
-    if objective == Objective.MIN_GPUS.value:
-        return max(0.0, (value - bound) / value)
-    return max(0.0, (bound - value) / bound)
-
-
 def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
+    """The solvers run at `services`: those named, milp/cpsat for 'exact' up to EXACT_MAX_SERVICES (not with
+    --quick), every baseline for 'baselines'."""
     known = available_solvers()
     out = [s for s in chosen if solver_spec(s)[0] in known]
     if not quick and services <= EXACT_MAX_SERVICES and "exact" in chosen:
@@ -257,6 +278,13 @@ def solvers_for(services: int, chosen: list[str], quick: bool) -> list[str]:
     if "baselines" in chosen:
         out += [s for s in BASELINES if s in known]
     return [s for s in out if s not in ("exact", "baselines")]
+
+
+def exact_beyond(services: int, chosen: list[str], quick: bool) -> list[str]:
+    """milp/cpsat for 'exact' above EXACT_MAX_SERVICES: rows that say they were not tried (`not_tried`)."""
+    if quick or services <= EXACT_MAX_SERVICES or "exact" not in chosen:
+        return []
+    return [s for s in EXACT if s in available_solvers()]
 
 
 STUDY = Study("scale_eval", "cluster scale: certified bounds by column generation, cg, heuristic and baselines "
@@ -320,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solvers", nargs="+", default=["heuristic", "cg", "exact", "baselines"],
                     help="solver names, plus 'exact' (milp, cpsat up to 64 services) and 'baselines'")
     ap.add_argument("--poisson", type=fraction, default=None, metavar="X",
-                    help="also the instances under late_share X (heuristic and cg only)")
+                    help="also the instances under late_share X (heuristic and cg; the others get skipped rows saying why)")
     ap.add_argument("--bound-rounds", type=count, default=200, help="master solves of the bound (a work limit)")
     ap.add_argument("--bound-time", type=time_limit, default=60.0, help="seconds for the bound")
     ap.add_argument("--bound-clock", choices=("wall", "cpu"), default="wall",
@@ -349,7 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     _check_modes(ap, args)
     _check_solvers(ap, args.solvers)
     if args.plot_only:
-        print("\n".join(str(p) for p in plot(read_rows(EXPERIMENT, "solves.csv"))))
+        rows = read_rows(EXPERIMENT, "solves.csv")
+        tag = "full" if any(r["run"] == "full" for r in rows) else "quick"
+        path = results_dir(EXPERIMENT) / "bounds.csv"
+        bounds = read_rows(EXPERIMENT, "bounds.csv") if path.exists() else []
+        rows = with_bounds(rows, bounds)
+        print(report([r for r in rows if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
+        print("\n".join(str(p) for p in plot(rows, results_dir(EXPERIMENT))))
         return 0
     if args.integrality:
         return integrality(args)
@@ -367,13 +401,15 @@ def main(argv: list[str] | None = None) -> int:
                                                filename="bounds.csv", cost=_size)
     by_key = {tuple(r[k] for k in keys): r for r in bounds}
     points = []
-    for p in base:
-        for name in solvers_for(int(p["services"]), args.solvers, args.quick):
-            if p["late_share"] and solver_spec(name)[0] not in ("heuristic", "cg"):
-                continue
+    for p in base:  # every solver at every size: a row says why one did not run (`not_tried`, `refused`)
+        for name in solvers_for(int(p["services"]), args.solvers, args.quick) + exact_beyond(
+                int(p["services"]), args.solvers, args.quick):
             points.append({**p, "solver": name, "time_limit": args.time_limit})
 
     def one(p: Mapping[str, object]) -> dict:
+        reason = not_tried(p)
+        if reason:
+            return {"status": SKIPPED, "message": reason}
         out = forked(_solve, p)
         b = by_key.get(tuple(str(p[k]) for k in keys), {})
         bound = number(b.get("bound"))
@@ -382,44 +418,36 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     every = run_grid(EXPERIMENT, points, keys + ["solver"], one, fresh=args.fresh, filename="solves.csv", cost=_size)
+    every = with_bounds(every, bounds)
     rows = [r for r in every if r["run"] == tag]
     cols = ["device", "services", "seed", "objective", "late_share", "solver", "status", "value", "valid",
-            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb"]
-    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
-    fits = exponents(rows, minimum=256)
-    if fits:
-        print()
-        print(markdown_table(fits, list(fits[0])))
+            "certified_bound", "own_bound", "gap", "wall_s", "solve_cpu_s", "workers_cpu_s", "cpu_s", "peak_mb",
+            "note"]
+    print(markdown_table([{**{c: fmt_cell(r.get(c)) for c in cols}, "note": note(r)} for r in rows], cols))
     print()
-    print(markdown_table([{c: _fmt(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
-                                                             "wall_s"]} for b in bounds if b["run"] == tag],
+    print(markdown_table([{c: fmt_cell(b.get(c)) for c in keys + ["bound", "lp_value", "converged", "columns",
+                                                                 "wall_s"]} for b in bounds if b["run"] == tag],
                          keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
-    print("\n".join(str(p) for p in plot(every)))  # every run's rows (quick and full) in one figure
+    print()
+    print(report([r for r in every if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
+    print("\n".join(str(p) for p in plot(every, results_dir(EXPERIMENT))))  # every run's rows (quick and full)
     return 0
 
 
-def exponents(rows: list[dict], minimum: int = 256) -> list[dict]:
-    """Per device, objective and solver: the exponent k of time ~ services^k (least squares on log-log, seeds
-    pooled) over the rows with at least `minimum` services and at least two sizes, for the solver's wall time and
-    the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance)."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for r in rows:
-        if int(r["services"]) >= minimum and number(r.get("wall_s")):
-            groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"])), []).append(r)
-    out = []
-    for (device, objective, solver), sub in sorted(groups.items()):
-        xs = np.log([int(r["services"]) for r in sub])
-        if len(set(xs.tolist())) < 2:
-            continue
-        row = {"device": device, "objective": objective, "solver": solver,
-               "services": f"{min(int(r['services']) for r in sub)}-{max(int(r['services']) for r in sub)}"}
-        for metric in ("wall_s", "solve_cpu_s"):
-            if any(number(r.get(metric)) is None for r in sub):
-                continue
-            ys = np.log([max(number(r[metric]), 1e-6) for r in sub])
-            row[f"exponent_{metric[:-2]}"] = round(float(np.polyfit(xs, ys, 1)[0]), 3)
-        out.append(row)
-    return out
+def report(rows: list[dict], bounds: list[dict]) -> str:
+    """The summary tables (values and gaps; wall / CPU seconds) and the time exponents from 256 services up, as
+    Markdown, also written to results/scale/summary.md."""
+    parts = []
+    for title, (lines, cols) in (("Plans: GPUs or alpha (gap to the certified bound)", summary(rows, bounds)),
+                                 ("Wall / CPU seconds", times(rows, bounds))):
+        parts += [f"### {title}", "", markdown_table(lines, cols), ""]
+    fits = exponents(rows, minimum=256)
+    if fits:
+        parts += ["### Time ~ services^k from 256 services up (seeds pooled)", "",
+                  markdown_table(fits, list(dict.fromkeys(k for f in fits for k in f))), ""]
+    text = "\n".join(parts)
+    (results_dir(EXPERIMENT) / "summary.md").write_text(text)
+    return text
 
 
 def integrality(args) -> int:
@@ -438,7 +466,7 @@ def integrality(args) -> int:
         f"cg_rf_{r}" for r in rules] + ["closed_cg_lp", "closed_cg_bound", "closed_cg_bp"] + [
         f"closed_{c}" for c in cuts] + [f"closed_cg_rf_{r}" for r in rules] + ["bp_cpu_s"] + (
         ["cuts_cpu_s"] if cuts else []) + [f"rf_{r}_{k}_s" for r in rules for k in ("cpu", "wall")]
-    print(markdown_table([{c: _fmt(r.get(c)) for c in cols} for r in rows], cols))
+    print(markdown_table([{c: fmt_cell(r.get(c)) for c in cols} for r in rows], cols))
     for label, proofs in (("proven by milp", ("milp",)), ("proven by milp or by a bound", ("milp", "bound"))):
         proven = [r for r in rows if r.get("proof") in proofs and number(r.get("closed_cg_bound")) is not None]
         for o in args.objectives:
@@ -452,31 +480,6 @@ def integrality(args) -> int:
                     print(f"{o}, {label}: {len(sub)} optima with an integrality gap; {what} closes a mean "
                           f"{sum(sub) / len(sub):.1%} of it (min {min(sub):.1%})")
     return 0
-
-
-def _fmt(v):
-    x = number(v)
-    return v if x is None or not isinstance(v, str) or not v.replace(".", "").replace("-", "").replace("e", "")\
-        .isdigit() else (f"{x:.4g}" if not x.is_integer() else str(int(x)))
-
-
-def plot(rows: list[dict]) -> list:
-    out = []
-    for metric, ylabel, fname in (("wall_s", "wall time (s)", "wall.png"), ("cpu_s", "CPU time (s)", "cpu.png"),
-                                  ("gap", "gap to the certified bound", "gap.png")):
-        series: dict[str, tuple[list, list]] = {}
-        for r in rows:
-            if number(r.get(metric)) is None:
-                continue
-            name = f"{r['solver']} {r['device']} {r['objective']}"
-            xs, ys = series.setdefault(name, ([], []))
-            xs.append(int(r["services"]))
-            ys.append(max(number(r[metric]), 1e-4))
-        if series:
-            out.append(series_plot(series, results_dir(EXPERIMENT) / fname, xlabel="services (GPUs = services / 2)",
-                                   ylabel=ylabel, log_x=True, log_scale=None, connect=False,
-                                   title=f"scale_eval: {ylabel}"))
-    return out
 
 
 if __name__ == "__main__":
