@@ -207,7 +207,7 @@ def test_full_sampling_agrees_with_sampled(small):
     assert full.full_minutes == 6 and sampled.sampled_minutes >= 4
     assert full.slo_attainment == pytest.approx(sampled.slo_attainment, abs=0.002)
     assert full.gpu_hours == sampled.gpu_hours
-    tight = dict(opts, headroom=1.0, trigger=0.0)
+    tight = dict(opts, headroom=1.0, trigger=0.0, cold_start_s=None)  # the first plan for the first minute only
     full = run_adapt(small, AdaptOptions(sampling="full", **tight))
     sampled = run_adapt(small, AdaptOptions(sampling="sampled", **tight))
     naive = run_adapt(small, AdaptOptions(sampling="sampled", risky_load=10.0, **tight))
@@ -227,7 +227,7 @@ def test_adapt_options_reject_bad_input():
 def test_plan_only_and_function_offset(small):
     """simulate=False gives the same plans (reconfigurations, GPU-hours) without attainment; another function
     offset is another rate shape."""
-    opts = dict(policy="adaptive", hours=0.2, epoch_s=300, time_limit_s=2.0)
+    opts = dict(policy="adaptive", hours=0.2, epoch_s=300, time_limit_s=2.0, cold_start_s=None)  # the shapes alone
     sim = run_adapt(small, AdaptOptions(**opts))
     dry = run_adapt(small, AdaptOptions(simulate=False, **opts))
     assert np.isnan(dry.slo_attainment) and dry.simulated_requests == 0

@@ -37,6 +37,8 @@ def test_cold_start_floors_the_estimate_until_its_time_then_leaves_it(est, decla
 def test_bad_knobs_are_refused():
     with pytest.raises(InputError, match="cold_start_s"):
         AdaptOptions(cold_start_s=-1.0)
+    with pytest.raises(InputError, match="cold_release must be a bool"):
+        AdaptOptions(cold_release="yes")
     with pytest.raises(InputError, match="rent_gpu_h"):
         AdaptOptions(rent_gpu_h=0.0)
     with pytest.raises(InputError, match="rent_gpu_h replaces"):
@@ -149,3 +151,32 @@ def test_rent_in_gpu_hours_buys_the_compaction_once_paid(setting):
             assert "GPU-hours of rent" in note
             break
     assert bought == [2, 1]  # bought at the second decision: one switch-off (1 change) for 0.1 GPU-hours
+
+
+def test_a_waived_rent_buys_the_compaction_at_once_and_only_once(setting):
+    """The cold start's end (`cold_release`): the first decision after the floor gives the spare GPU back without
+    the rent; the next spare decision pays rent again (12 GPU-decisions per change buy nothing in one decision)."""
+    inst, plan, one = setting
+    pol = Adaptive(PolicyOptions(adapt_solver=""))
+    pol._fresh = lambda instance: one
+    pol._begin(inst)
+    out, _ = pol._compact_spare(inst, plan, plan, "")
+    assert out is plan and pol._rent_paid == 1.0  # the default rent: one GPU-decision paid, 12 due
+    pol.waive_rent()
+    pol._begin(inst)
+    out, note = pol._compact_spare(inst, plan, plan, "")
+    assert out.gpus_used == 1 and "at the cold start's end" in note
+    pol._begin(inst)
+    again, _ = pol._compact_spare(inst, plan, plan, "")
+    assert again is plan and pol._rent_paid == 1.0
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_the_controller_waives_the_rent_once_after_the_floor(monkeypatch, release):
+    waived = []
+    monkeypatch.setattr(Adaptive, "waive_rent", lambda self: waived.append(self._decision))
+    inst = gpulet_mix("scen1", 400, rate=4000.0)
+    run_adapt(inst, AdaptOptions(function_offset=4, hours=0.5, simulate=False, downtime="standby",
+                                 cold_start_s=300.0, cold_release=release, adapt_solver="", trigger=0.0))
+    # decisions at 300 s (floored), 600 s (the first after the floor: waived before it), 900 s, ...
+    assert waived == ([1] if release else [])

@@ -156,7 +156,7 @@ def test_a_window_is_the_same_at_another_load(mix, monkeypatch):
     the two runs; with a 60 s limit the call took 2.8 s of wall clock: this run with each `run_solver` call timed, on
     a development machine under other load)."""
     opts = AdaptOptions(epoch_s=300.0, hours=0.5, downtime="standby", function_offset=14, simulate=False,
-                        time_limit_s=15.0, adapt_nodes=5)
+                        time_limit_s=15.0, adapt_nodes=5, cold_start_s=None)  # the start's emergencies: decisions
     given: list[tuple] = []
     real = policies.run_solver
 

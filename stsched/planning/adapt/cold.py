@@ -8,9 +8,14 @@ lost until an emergency decision answers it.
 With `cold_start_s` c (seconds, `AdaptOptions`), the instance's **declared rates** (each service's `rate`: what the
 operator deployed for; here the rate the trace is peak-normalised to) times the head-room are a floor under the
 estimate of the initial deployment and of every decision made before c seconds of the trace have passed
-(c = 0: the initial deployment only).  Later decisions follow the estimate, and the GPUs the declared rates held
-above it are given back by the policy's normal rule (the adaptive policy's compaction rent, step 4's re-plan from
-scratch).  What it costs, in GPU-hours and layout changes, and what it buys in attainment: docs/RESULTS.md.
+(c = 0: the initial deployment only); default c = 300 s (`AdaptOptions.cold_start_s`; None: off).  Later
+decisions follow the estimate.  With `cold_release` (default on) the controller tells the policy at the first
+decision after the floor (`Compaction.waive_rent`), and the adaptive policy buys the compaction freeing most GPUs
+at that decision without the compaction rent: the GPUs the declared rates held above the plan from scratch were
+held for a rate the estimate never asked for, so they are given back at once (off: by the policy's normal rule, the
+rent of 12 GPU-decisions per change, which held them for an hour or more on windows 4..7 and 12..15).  Policies
+without a rent (static peak, the baselines) follow their own rule.  What it costs, in GPU-hours and layout changes,
+and what it buys in attainment: docs/RESULTS.md ("Re-planning judged by frontiers").
 """
 
 from __future__ import annotations

@@ -79,12 +79,19 @@ class Compaction:
     _since_h: float = UNTIMED_DECISION_H  # hours since the previous decision (or the initial deployment)
     _epoch_h: float = UNTIMED_DECISION_H  # the epoch's length (`set_epoch`), one step of the `mpc_h` horizon
     _needs: NeedForecast | None = None  # the needs seen at past decisions (`mpc_h`)
+    _rent_waived: bool = False  # this decision buys a compaction without rent (`waive_rent`: the cold start's end)
 
     def set_time(self, t_s: float) -> None:
         """The time of the next decision, seconds into the trace (the controller calls it before `next`): the rent
         in GPU-hours (`rent_gpu_h`) counts the hours since the previous one."""
         self._since_h = max(0.0, t_s - (self._clock_s or 0.0)) / 3600.0
         self._clock_s = t_s
+
+    def waive_rent(self) -> None:
+        """The next decision buys the compaction freeing most GPUs without rent (the controller calls it at the
+        first decision after the cold start's floor, `stsched.planning.adapt.cold`: the GPUs held above the plan from
+        scratch then were held for the declared rates, not for a need that may come back)."""
+        self._rent_waived = True
 
     def set_epoch(self, epoch_s: float) -> None:
         """The length of an epoch (the controller calls it once): one step of the `mpc_h` horizon."""
@@ -212,6 +219,7 @@ class Compaction:
         estimated rates, rounded up; the reserved rates are no lower, so a plan within it holds nothing spare and
         the plan from scratch is not solved."""
         rent = self._rent_rate()
+        waived, self._rent_waived = self._rent_waived, False
         within = lp is not None and plan.gpus_used <= lp and self.opts.hours_budget is None
         changed = layout_changes(current, plan) > 0
         fresh = None if within or changed else self._fresh_now
@@ -224,7 +232,7 @@ class Compaction:
             return self._compact_by_forecast(instance, plan, note, fresh)
         per = self._since_h if self.opts.rent_gpu_h is not None else 1.0  # GPU-hours or GPU-decisions
         self._rent_paid += (plan.gpus_used - fresh.gpus_used) * per
-        pressed = self._pressed(plan.gpus_used)
+        pressed = waived or self._pressed(plan.gpus_used)
         low = self._budget_rent(rent, 1)  # the lowest rent any compaction could be bought at now
         full = pressed or (low is not None and self._rent_paid >= (max(rent, self._rent_due) if low == rent else low))
         off = self.opts.off_rent
@@ -246,7 +254,7 @@ class Compaction:
             return plan, note
         changes, freed, spare, how, cand = max(bought, key=lambda o: (o[1], o[2], -o[0]))
         unit = "GPU-hours" if self.opts.rent_gpu_h is not None else "GPU-decisions"
-        why = "under the GPU-hours budget" if pressed else f"after {self._rent_paid:.1f} {unit} of rent"
+        why = ("at the cold start's end" if waived else "under the GPU-hours budget") if pressed else f"after {self._rent_paid:.1f} {unit} of rent"
         log.info("compaction bought %s: %s, %d change(s), %d GPU(s) freed, %.0f%% spare", why, how, changes,
                  freed, 100 * spare)
         self._rent_paid = self._rent_due = 0.0

@@ -72,8 +72,13 @@ class AdaptOptions(AdaptiveKnobs):
     emergency_fresh: bool = False
     # the cold start (`stsched.planning.adapt.cold`): the declared rates x head-room floor the estimate of the initial
     # deployment and of the decisions up to this many seconds into the trace (0: the initial deployment only);
-    # None: off (the initial deployment is planned for the trace's first minute)
-    cold_start_s: float | None = None
+    # None: off (the initial deployment is planned for the trace's first minute).  Default 300 s with `cold_release`
+    # (issue 18: chosen on windows 4, 12 and 14 of the frontier study, docs/RESULTS.md)
+    cold_start_s: float | None = 300.0
+    # with `cold_start_s`: the first decision after the floor buys the compaction freeing most GPUs without the rent
+    # (`Compaction.waive_rent`; the policies without a rent ignore it): the GPUs the declared rates held are given
+    # back at once, not after the rent of GPUs the estimate never needed
+    cold_release: bool = True
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
     function_pool: int | None = None  # service i follows function (offset + i) mod pool (None: no wrap)
@@ -178,6 +183,9 @@ class AdaptOptions(AdaptiveKnobs):
         if not 0.0 <= self.forecast_q <= 1.0:
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
+        if not isinstance(self.cold_release, bool):
+            raise InputError(f"cold_release must be a bool (True: the first decision after the cold start gives "
+                             f"back the GPUs the floor held without rent), got {self.cold_release!r}")
         if self.mpc_h is not None:
             NeedForecast(self.mpc_h, self.mpc_q, self.mpc_window_s)  # it checks them (one check)
             if not (self.mpc_change_h >= 0 and math.isfinite(self.mpc_change_h)):
@@ -465,6 +473,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     rows: list[EpochRow] = []
     acc: dict = {}
     current: Plan | None = None
+    cold_over = False  # whether a decision after the cold start's floor has been made
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
     reconf = decisions = emergencies = tenants = switches = clock_cut = 0
@@ -482,6 +491,10 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             est = estimator.estimate(schedule, trace.bin_s, seen)
             if cold is not None:  # the declared rates under the estimate while the window fills
                 est = cold.rates(est, t0, current is None)
+                if current is not None and not cold_over and t0 > cold.until_s:
+                    cold_over = True
+                    if options.cold_release and hasattr(policy, "waive_rent"):
+                        policy.waive_rent()
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
             forecast = None if forecaster is None else {n: float(r) for n, r in zip(
                 names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))}
@@ -550,6 +563,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "estimate_window_s": options.estimate_window_s, "burst_s": options.burst_s,
                 "burst_q": options.burst_q, "forecast_s": options.forecast_s,
                 "forecast_q": options.forecast_q, "cold_start_s": options.cold_start_s,
+                "cold_release": options.cold_release,
                 "function_offset": options.function_offset,
                 "function_pool": options.function_pool,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,

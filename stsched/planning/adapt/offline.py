@@ -151,10 +151,11 @@ class Needs:
 
 
 def window_needs(instance: Instance, options) -> Needs:
-    """The needs of one run of `run_adapt(instance, options)` (its trace, window, epochs, estimator, lead time
-    and solver), without running a policy: one LP bound per minute and one min-gpus plan from scratch per epoch
+    """The needs of one run of `run_adapt(instance, options)` (its trace, window, epochs, estimator, cold start,
+    lead time and solver), without running a policy: one LP bound per minute and one min-gpus plan from scratch per epoch
     (`min_gpus_memo`, the plans full re-partitioning takes at the boundaries)."""
     from stsched.planning.adapt.baselines import min_gpus_memo
+    from stsched.planning.adapt.cold import cold_start
     from stsched.planning.adapt.controller import service_schedule
     from stsched.planning.adapt.estimate import RateEstimator
     from stsched.planning.adapt.policies import PolicyOptions
@@ -166,12 +167,15 @@ def window_needs(instance: Instance, options) -> Needs:
     estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     names = instance.service_names
+    cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)
     popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
                           params=options.solver_params, **options.knobs())
     lp, minute_h, scratch, epoch_h = [], [], [], []
     for m in range(minutes):
         t0, t1 = m * bin_s, min((m + 1) * bin_s, span)
         est = estimator.estimate(schedule, bin_s, max(0.0, t0 - lead))
+        if cold is not None:  # the controller's cold start: the declared rates floor the first plans' estimates
+            est = cold.rates(est, t0, m == 0)
         inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
         lp.append(int(lp_bound_gpus(inst)))
         minute_h.append((t1 - t0) / 3600.0)
