@@ -64,6 +64,9 @@ class CgOptions:
     # "max-scale" only, or for "none" (the first Lagrangian bound's duals); chosen on development runs (docs/SOLVERS.md)
     auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
     # not help at 1,024 services, docs/SOLVERS.md)
+    combine: bool = True  # the bound also from the best nonnegative combination of the duals priced so far
+    integer_stop: bool = False  # min-gpus: stop, `settled`, once ceil(bound) = ceil(master value) (stsched bound's
+    # whole-GPU bound can rise no further; off where the columns or the fractional bound matter: solver cg's plans)
     workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
     # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
 
