@@ -59,7 +59,7 @@ class CgSolverOptions:
     grid: ratio of the duty grid of the upper bound (> 1).
     bound_every: rounds between Lagrangian bounds.
     smoothing: Wentges dual smoothing weight in [0, 1) (0: the master's duals are priced as they are).
-    clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
+    clock: what the time limit counts: wall (default) or cpu (the CPU time of this process and its pricing workers).
     anchor: for which objectives the smoothing's first centre is the layout LP's duals: all, max-scale (default) or
     none (the first Lagrangian round's duals, as before issue 17 part 1's session 13).
     workers: processes that price the partition sizes of a round side by side: 1 this process alone, 0 (default)

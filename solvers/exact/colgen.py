@@ -35,7 +35,11 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
 * **Lagrangian (Farley) bound** from any pi >= 0: every plan's partitions give sum_s pi_s * coverage_s <=
   sum_GPUs sum_p n_L(p) V_p <= GPUs * W with W = max_L sum_p n_L(p) V_p, so
       GPUs >= sum_s pi_s / W   (min-gpus)          alpha <= G * W / sum_s pi_s   (max-scale).
-  It is valid whether or not the column generation converged; at convergence it equals the LP value.
+  It is valid whether or not the column generation converged; at convergence it equals the LP value.  Each V_p is a
+  maximum of functions linear in pi, so the bound also holds at any nonnegative combination of the points priced
+  so far with the combined V_p (`combine`: the best combination by a small LP each round, `_combined`).
+* **settled** (min-gpus, `integer_stop`, on in `stsched bound`): once ceil(bound) = ceil(master value) no round can
+  raise the whole-GPU bound (bound <= LP value <= master value); the generation stops and says so (not converged).
 
 What is bounded: every valid plan of the full problem (all tenant counts, batches, procs, legal layouts, duty
 cycles at least the sum of the execution times).  Execution times are solo times with the instance's latency margin:
