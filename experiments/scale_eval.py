@@ -124,7 +124,8 @@ def _bound(point: Mapping[str, object]) -> dict:
     w0 = _children_cpu()
     b = run_bound("cg", inst, SolveOptions(objective=Objective(point["objective"]),
                                            time_limit_s=float(point["bound_time"]), params=params))
-    return {"bound": b.bound, "lp_value": b.lp_value, "converged": b.converged, "columns": b.columns,
+    return {"bound": b.bound, "lp_value": b.lp_value, "converged": b.converged, "settled": b.settled,
+            "columns": b.columns,
             "pricing_calls": b.pricing_calls, "wall_s": round(b.wall_s, 3),
             "workers_cpu_s": round(_children_cpu() - w0, 3),  # its pricing workers' (cg_parallel), beside cpu_s
             # the largest worker's peak resident memory (pages shared with this process counted in both)

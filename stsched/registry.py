@@ -487,7 +487,8 @@ class BoundResult:
     """A bound on the optimum of the full problem from a registered bound provider (a solver class with a
     `bound(instance, options)` method): `bound` is a lower bound on GPUs (min-gpus, whole GPUs) or an upper bound on
     alpha (max-scale), valid whether or not `converged`; `lp_value` the value of the LP it solved (its optimum when
-    `converged`); `columns` and `pricing_calls` the work done."""
+    `converged`); `columns` and `pricing_calls` the work done; `settled` (min-gpus, not converged): the bound rounded
+    up already equals the LP's value rounded up, so a converged LP would give the same whole GPUs."""
 
     objective: Objective
     bound: float | None
@@ -499,6 +500,7 @@ class BoundResult:
     method: str
     message: str = ""
     infeasible_services: tuple[str, ...] = ()
+    settled: bool = False
 
     @property
     def value(self) -> float | None:
@@ -507,7 +509,8 @@ class BoundResult:
 
     def to_dict(self) -> dict:
         return {"objective": self.objective.value, "bound": _num(self.bound), "lp_value": _num(self.lp_value),
-                "converged": self.converged, "columns": self.columns, "pricing_calls": self.pricing_calls,
+                "converged": self.converged, "settled": self.settled, "columns": self.columns,
+                "pricing_calls": self.pricing_calls,
                 "wall_s": round(self.wall_s, 6), "method": self.method, "message": self.message,
                 "infeasible_services": list(self.infeasible_services)}
 

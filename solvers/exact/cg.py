@@ -59,7 +59,7 @@ class CgSolverOptions:
     grid: ratio of the duty grid of the upper bound (> 1).
     bound_every: rounds between Lagrangian bounds.
     smoothing: Wentges dual smoothing weight in [0, 1) (0: the master's duals are priced as they are).
-    clock: what the column generation's time limit counts: wall (default) or cpu (this process's CPU time).
+    clock: what the time limit counts: wall (default) or cpu (the CPU time of this process and its pricing workers).
     anchor: for which objectives the smoothing's first centre is the layout LP's duals: all, max-scale (default) or
     none (the first Lagrangian round's duals, as before issue 17 part 1's session 13).
     workers: processes that price the partition sizes of a round side by side: 1 this process alone, 0 (default)
@@ -220,6 +220,8 @@ def method_of(r: CgBound) -> str:
     what = "configuration LP" + (f" with {r.cuts} rounding cuts (valid for whole plans)" if r.cuts else "")
     how = (f"{what} by column generation, converged (Lagrangian bound within eps of the LP value)"
            if r.converged else
+           f"{what} by column generation, not converged but settled: the Lagrangian bound rounded up equals the "
+           f"restricted master's value rounded up (what a converged LP gives)" if r.settled else
            f"{what} by column generation, not converged: Lagrangian bound from the best duals")
     return f"cg: {how}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS else "")
 
@@ -243,7 +245,10 @@ class CgSolver:
         clock = _clock(options.param("clock", "wall"))
         c0 = clock()
         try:
-            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s),
+            # (the whole-GPU bound reported stops rising once settled; branch-and-price needs the LP converged)
+            settle = options.objective is Objective.MIN_GPUS and int(options.param("bp_nodes", "0")) <= 1
+            r = column_generation(instance, options.objective,
+                                  replace(cg_options(options, options.time_limit_s), integer_stop=settle),
                                   cuts=cut_options(options))
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
@@ -257,7 +262,7 @@ class CgSolver:
         lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
         return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            time.perf_counter() - t0, method_of(r) + note, message=msg + note,
-                           infeasible_services=bad)
+                           infeasible_services=bad, settled=r.settled)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
@@ -529,7 +534,7 @@ def _best_singles(instance: Instance, timer) -> tuple:
 
 
 def _clock_name(clock) -> str:
-    return "cpu" if clock is time.process_time else "wall"
+    return "wall" if clock is time.perf_counter else "cpu"
 
 
 def _better(a, b, obj: Objective) -> bool:

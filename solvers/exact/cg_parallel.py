@@ -107,6 +107,8 @@ class PricingPool:
         self.pricer = pricer
         self.split = split  # the time left is CPU time of all processes together: each busy one gets its share
         self.worker_cpu = 0.0  # CPU seconds the workers spent on their sizes (their idle waits not counted)
+        self.span_cpu = 0.0  # per call, the CPU seconds of its busiest process, summed: the pricing's wall time on
+        # idle cores (the rest of the CPU time runs beside it)
         self._cost: dict[tuple[str, float], float] = {}
         self._procs: list[tuple[mp.Process, object]] = []
         workers = worker_count(workers) if workers != 1 else 1
@@ -150,6 +152,7 @@ class PricingPool:
             except (OSError, ValueError):
                 bins[0] += mine
         out = {p: price(pricer, kind, p, pi, mu, exact) for p, pi, mu, exact in bins[0]}
+        spans = [sum(got.cpu_s for got in out.values())]
         failed = []
         for conn, mine in sent:
             try:  # a worker that stalls past the time left (and a margin) is treated as failed, not waited for
@@ -158,6 +161,7 @@ class PricingPool:
             except (EOFError, OSError):
                 msg = ("error", "the worker ended without a result", 0.0)
             self.worker_cpu += msg[-1]
+            spans.append(msg[-1])
             if msg[0] != "ok":
                 log.warning("column generation: a pricing worker failed (%s); its sizes are priced here", msg[1])
                 failed += mine
@@ -170,7 +174,10 @@ class PricingPool:
                 pricer._pack_skip[p] = got.pack_skip
         if failed:
             self.close()
+            c0 = time.process_time()
             out.update({p: price(pricer, kind, p, pi, mu, exact) for p, pi, mu, exact in failed})
+            spans[0] += time.process_time() - c0
+        self.span_cpu += max(spans)
         for p, got in out.items():
             self._cost[(kind, p)] = got.cpu_s
         return out

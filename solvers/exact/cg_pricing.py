@@ -25,7 +25,7 @@ ANCHORS = ("all", "max-scale", "none")  # the values of `CgOptions.anchor`
 
 @dataclass(frozen=True)
 class CgOptions:
-    """Column generation limits: `time_limit_s` on the `clock` (wall, or this process's CPU time), `max_rounds`
+    """Column generation limits: `time_limit_s` on the `clock` (wall, or the CPU time of this process and its pricing workers), `max_rounds`
     master solves (a work limit: the rows of an experiment that stops on it do not depend on the machine),
     `per_size` columns added per size and round, `seeds`/`pool` of the greedy tenant-set search, `grid` the ratio
     of the starting duty grid of the upper bound, `tight` the narrowest interval it refines for the bound's sake,
@@ -51,7 +51,7 @@ class CgOptions:
     max_nodes: int = 1_280_000  # (320,000 before session 14: it bound in the tail at 1,024 services, docs/SOLVERS.md)
     eps: float = 1e-4  # relative: the pricing proves no column worth more than (1 + eps) times its dual
     gap: float = 1e-4  # relative: converged once the bound is this close to the restricted master's value
-    clock: str = "wall"  # what time_limit_s counts: "wall" clock or this process's "cpu" time (a loaded machine)
+    clock: str = "wall"  # what time_limit_s counts: "wall" clock or "cpu" time (this process's and its workers')
     units: int = 512  # knapsack units per duty interval of the exact pricing's bound (times rounded down)
     core: int = 48  # the knapsack DP's densest services (the others: a fractional bound; 0: every service) ...
     core_above: int = 2048  # ... on instances of more services than this (below, the DP over all bounds tighter)
@@ -64,6 +64,9 @@ class CgOptions:
     # "max-scale" only, or for "none" (the first Lagrangian bound's duals); chosen on development runs (docs/SOLVERS.md)
     auto_smoothing: bool = False  # adapt the Wentges weight each round (solvers.exact.cg_stabilise; off: it did
     # not help at 1,024 services, docs/SOLVERS.md)
+    combine: bool = True  # the bound also from the best nonnegative combination of the duals priced so far
+    integer_stop: bool = False  # min-gpus: stop, `settled`, once ceil(bound) = ceil(master value) (stsched bound's
+    # whole-GPU bound can rise no further; off where the columns or the fractional bound matter: solver cg's plans)
     workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
     # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
 

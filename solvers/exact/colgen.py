@@ -35,7 +35,11 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
 * **Lagrangian (Farley) bound** from any pi >= 0: every plan's partitions give sum_s pi_s * coverage_s <=
   sum_GPUs sum_p n_L(p) V_p <= GPUs * W with W = max_L sum_p n_L(p) V_p, so
       GPUs >= sum_s pi_s / W   (min-gpus)          alpha <= G * W / sum_s pi_s   (max-scale).
-  It is valid whether or not the column generation converged; at convergence it equals the LP value.
+  It is valid whether or not the column generation converged; at convergence it equals the LP value.  Each V_p is a
+  maximum of functions linear in pi, so the bound also holds at any nonnegative combination of the points priced
+  so far with the combined V_p (`combine`: the best combination by a small LP each round, `_combined`).
+* **settled** (min-gpus, `integer_stop`, on in `stsched bound`): once ceil(bound) = ceil(master value) no round can
+  raise the whole-GPU bound (bound <= LP value <= master value); the generation stops and says so (not converged).
 
 What is bounded: every valid plan of the full problem (all tenant counts, batches, procs, legal layouts, duty
 cycles at least the sum of the execution times).  Execution times are solo times with the instance's latency margin:
@@ -49,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 import time
 from dataclasses import dataclass, field
 
@@ -89,6 +94,8 @@ class CgBound:
     history: tuple[tuple[int, float, float | None], ...] = ()  # (round, lp value, Lagrangian bound or None)
     y: tuple[float, ...] = ()  # the restricted master's GPUs per layout (the branching of cg_branch reads them)
     cuts: int = 0  # rounding cuts in the master (solvers.exact.cg_cuts; the bound then holds for whole plans only)
+    settled: bool = False  # min-gpus, `integer_stop`: not converged, but the bound rounded up equals the master's
+    # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
 
     @property
     def integer_bound(self) -> float:
@@ -199,10 +206,17 @@ class _Master:
 
 
 # ------------------------------------------------------------------------------------------------- the loop
+def cpu_time() -> float:
+    """The CPU seconds of this process and of its children that have ended (the column generation's pricing
+    workers once its pool is closed; the `cpu` clock of every phase of solver cg and of `stsched bound`)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _clock(name: str):
     if name not in ("wall", "cpu"):
         raise InputError(f"clock: expected wall or cpu, got {name!r}")
-    return time.perf_counter if name == "wall" else time.process_time
+    return time.perf_counter if name == "wall" else cpu_time
 
 
 def _key(c: Config) -> tuple:
@@ -222,6 +236,31 @@ def _lagrange(pi: np.ndarray, ub: dict[float, float], layouts, objective: Object
     if objective is Objective.MIN_GPUS:
         return total / w if w > 0 else math.inf
     return gpus * w / total if total > 0 else math.inf
+
+
+def _combined(totals: list[float], weights: list[np.ndarray], objective: Objective, gpus: int) -> float:
+    """The best Lagrangian bound at a nonnegative combination pi = sum_k m_k pi_k of the duals priced so far
+    (`totals` sum(pi_k), `weights` W_L(pi_k) per layout from their proven V_p): each V_p is a maximum of functions
+    linear in pi, so V_p(pi) <= sum_k m_k V_p(pi_k) and W_L(pi) <= sum_k m_k W_L(pi_k), and the bound of the module
+    docstring holds at pi with these W.  The combination m is chosen by a small LP (scale-free: min-gpus max S.m
+    s.t. W m <= 1; max-scale min max_L (W m)_L s.t. S.m = 1); the bound is then evaluated from m itself, so an
+    inexact LP solution can only give a weaker bound, never an invalid one."""
+    from scipy.optimize import linprog
+
+    s, w = np.array(totals), np.array(weights).T  # w: layouts x rounds
+    k = len(s)
+    if objective is Objective.MIN_GPUS:
+        res = linprog(-s, A_ub=w, b_ub=np.ones(len(w)), bounds=(0, None), method="highs")
+    else:  # variables (m, t): min t, W m - t <= 0, S.m = 1
+        res = linprog(np.r_[np.zeros(k), 1.0], A_ub=np.c_[w, -np.ones(len(w))], b_ub=np.zeros(len(w)),
+                      A_eq=np.r_[s, 0.0][None, :], b_eq=[1.0], bounds=(0, None), method="highs")
+    if res.status != 0:
+        return -math.inf if objective is Objective.MIN_GPUS else math.inf
+    m = np.maximum(np.asarray(res.x[:k]), 0.0)
+    total, top = float(s @ m), float((w @ m).max())
+    if objective is Objective.MIN_GPUS:
+        return total / top if top > 0 else -math.inf
+    return gpus * top / total if total > 0 else math.inf
 
 
 def _lagrange_rows(total: float, wl: np.ndarray, objective: Objective, gpus: int, y_rows: tuple) -> float:
@@ -318,7 +357,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     opts = setup.opts
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
     pricer = Pricer(instance, data, rates, clip, opts)
-    pricer.deadline, pricer.clock = deadline, clock
+    # the pricer's own clock is this process's alone (its kernels read it; cg_parallel sets its deadline per call)
+    pricer.clock = time.perf_counter if opts.clock == "wall" else time.process_time
+    pricer.deadline = pricer.clock() + (deadline - clock())
     procs = opts.workers if opts.workers or n >= PARALLEL_FROM else 1  # (cuts: sent to the workers, more_cuts)
     pool = PricingPool(pricer, procs, split=opts.clock == "cpu")
     if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together
@@ -401,6 +442,11 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
                            clip, tuple(columns), layouts, ())
         prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
+        # min-gpus (no branching rows, no cuts): stop once the bound rounded up equals the master's value rounded up
+        settle, settled = opts.integer_stop and not maxi and not y_rows and cut_pool is None, False
+        combine = opts.combine and not y_rows and cut_pool is None  # (_combined)
+        totals: list[float] = []
+        weights: list[np.ndarray] = []
         weight = opts.smoothing  # the Wentges weight (adapted each round when `auto_smoothing`)
         auto = AutoSmoothing() if opts.auto_smoothing and opts.smoothing > 0 else None
         box = BoxStep(opts.box) if opts.box > 0 and not y_rows else None  # box-step (cg_box)
@@ -483,6 +529,13 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                     pricer.refine *= 2  # the refinement stopped on a loose interval (its bound stood): refine further
                 fallbacks, short = pricer.fallbacks, pricer.short_refines
                 lag, priced = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows), True
+                if combine:  # the best combination of every point priced so far (at least this point's bound)
+                    totals.append(float(pi_s.sum()))
+                    weights.append(layout_weights(layouts, ub))
+                    mixed = _combined(totals, weights, objective, instance.gpus)
+                    if better(mixed, bound):
+                        log.debug("round %d: combined bound %.6g (this point's %.6g)", rounds, mixed, lag)
+                        bound = mixed
                 log.debug("round %d a=%.2f exact=%s lag %.6g (bound %.6g, master %.6g) fallbacks %d nodes %d", rounds,
                           a, exact, lag, bound, value, pricer.fallbacks, pricer.nodes)
                 if box is not None and stab and box.stalled(better(lag, best_lag)):
@@ -524,6 +577,11 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 bar.update(1)
                 bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
             converged = converged or closed(value)
+            if not converged and settle and math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6):
+                settled = True  # no round can raise the bound rounded up: it is what a converged LP would give
+                log.info("column generation: the integer bound %d is settled (bound %.6g, master %.6g)",
+                         math.ceil(bound - 1e-6), bound, value)
+                break
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
             if converged and not out_of_time and more_cuts():
                 converged = False
@@ -533,12 +591,13 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 add(c)
         if bar is not None:
             bar.close()
-        log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns", 
-                 "converged" if converged else "stopped", rounds, value, bound, len(columns))
+        log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns; pricing on %d "
+                 "process(es): %.1f s of CPU on the busiest process per call, summed", "converged" if converged else
+                 "settled" if settled else "stopped", rounds, value, bound, len(columns), pool.workers, pool.span_cpu)
         return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
                        time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
                        master.y(len(layouts)) if math.isfinite(value) else (),
-                       len(cut_pool) if cut_pool is not None else 0)
+                       len(cut_pool) if cut_pool is not None else 0, settled)
     finally:
         pool.close()
 
