@@ -231,8 +231,8 @@ def plan_for_attainment(instance: Instance, solve: Solve,
                                 opts.batches, clock.deadline)
         clock.sim_s = time.perf_counter() - t
         if counts is None:
-            rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation stopped at the time limit"))
-            timed_out = f"the simulation of round {k} stopped at the time limit"
+            rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation not ended by the time limit"))
+            timed_out = f"the simulation of round {k} did not end by the time limit"
             log.info("round %d: %d GPUs, %s", k, plan.gpus_used, timed_out)
             break
         overall, per_lower = counts.lower_bounds(opts.z)
