@@ -313,8 +313,8 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
         for j, a in enumerate(arrs):
             if len(a):
                 keep(RequestRecords(names, svc[j], a, out.start[j], out.finish[j],
-                                                np.full(len(a), pt.gpu, dtype=np.int32),
-                                                np.full(len(a), pt.partition, dtype=np.int32)))
+                                    np.full(len(a), pt.gpu, dtype=np.int32),
+                                    np.full(len(a), pt.partition, dtype=np.int32)))
         w0, w1 = window if window is not None else (start_s, max(out.free_at, start_s))
         ends = out.batch_start + out.batch_dur
         busy = float(np.clip(np.minimum(ends, w1) - np.maximum(out.batch_start, w0), 0.0, None).sum())
