@@ -140,7 +140,8 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     report of its plan (`.valid`, `.report`) and the solver's `.plan`, `.objective`, `.bound`, `.gap`, `.status`.
     `headroom` H >= 1 plans for H x every rate and judges the plan at the offered rates; `attainment` T re-plans
     until a simulation reaches SLO attainment T (None: 0.99 for every service when the instance is planned for
-    Poisson arrivals and the objective is min-gpus; 0: off; `stsched.planning.solve`).  `warm_start` and `current`
+    Poisson arrivals and the objective is min-gpus; 0: off; `stsched.planning.solve`); `time_limit` then bounds the
+    whole loop, all its solves and simulations.  `warm_start` and `current`
     are judged by the checker first, as `stsched solve` judges them (rules that hold whatever the rates): an invalid
     one is refused with its first violation (`InvalidPlanError`) unless `allow_invalid`."""
     from stsched.judge import RATE_FREE, judge_plan

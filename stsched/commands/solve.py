@@ -34,7 +34,8 @@ def add(sub) -> None:
     p.add_argument("--solver", default="heuristic", help="solver name (see `stsched solvers`)")
     p.add_argument("--objective", default=d.objective.value, choices=[o.value for o in Objective],
                    help=h["objective"])
-    p.add_argument("--time-limit", type=V.time_limit, default=d.time_limit_s, metavar="S", help=h["time_limit_s"])
+    p.add_argument("--time-limit", type=V.time_limit, default=d.time_limit_s, metavar="S", help=h["time_limit_s"] + "; when the attainment loop runs (--attainment), every round's solve and "
+                        "simulation together")
     p.add_argument("--engine", default=d.engine, choices=ENGINES, help=h["engine"])
     p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # deprecated: --engine
     p.add_argument("--warm-start", default=None, metavar="PLAN",
@@ -60,8 +61,10 @@ def add(sub) -> None:
                         "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor). "
                         "Default: 0.99 for every service when the instance is planned for Poisson arrivals (min-gpus, "
                         "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off. "
-                        "Each round is a solve within --time-limit and a simulation of 120 s of arrivals (every "
-                        "request kept in memory): the command may take --attainment-rounds times that")
+                        "Each round is a solve and a simulation of 120 s of arrivals (counted per service and "
+                        "12-s span, no request kept); --time-limit bounds the whole loop: the first solve gets half "
+                        "of it, a round starts only if the time left covers the last round's, and a loop stopped by "
+                        "it returns the best round so far with the target not met (exit 1)")
     p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],
                    help="T applies to all requests together (default with an explicit T) or to every service (the "
                         "Poisson default; add --late-share 0.05 to a deterministic instance: docs/SIMULATOR.md)")
@@ -179,6 +182,8 @@ def run(args) -> int:
         line = warning(offered, r.plan)
         if line:
             print(f"stsched: {line}", file=sys.stderr)
+    if met is False:
+        print(f"stsched: warning: SLO-attainment target not met: {planned.attainment_note}", file=sys.stderr)
     if args.json:
         print_json({**judged.to_dict(), **({} if met is None else {"attainment_target_met": met})})
     else:

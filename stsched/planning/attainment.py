@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -30,8 +31,8 @@ from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation.arrivals import ArrivalSpec
-from stsched.simulation.simulator import SimOptions, simulate
-from stsched.simulation.summary import within_slo
+from stsched.simulation.simulator import SimOptions
+from stsched.simulation.span_counts import simulate_spans, span_counts
 from stsched.registry import Judged, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ class AttainmentOptions:
     `batches`, `z`: the target is judged on the lower confidence bound of the attainment by batch means (the
     simulated window cut into `batches` equal spans, mean - z x standard error of the spans' attainments; z 1.645:
     one-sided 95 %; z 0: the point estimate), so that a plan just at the target in its planning run is not
-    taken for one that meets it on other arrivals."""
+    taken for one that meets it on other arrivals.  `time_limit_s`: wall seconds for the whole loop, every round's
+    solve and simulation (None: none; each solve keeps its own limit): the first round's solver gets half of it,
+    each later one the time left less the last simulation's; a round starts only when the time left covers what
+    the last round took, and a simulation still running at the deadline is stopped and its round dropped."""
 
     target: float = 0.99
     scope: str = "overall"
@@ -62,6 +66,7 @@ class AttainmentOptions:
     seed: int = 0
     batches: int = 10
     z: float = 1.645
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target < 1.0:
@@ -77,6 +82,10 @@ class AttainmentOptions:
             raise InputError(f"start factor must lie in [1, max_factor={self.max_factor:g}], got {self.start!r}")
         if self.batches < 2 or not (self.z >= 0 and math.isfinite(self.z)):
             raise InputError(f"batch means need batches >= 2 and a finite z >= 0, got {self.batches!r}, {self.z!r}")
+        if self.time_limit_s is not None:
+            from stsched.validate import check_time_limit
+
+            check_time_limit(self.time_limit_s, "attainment loop time limit")
         if not 0.0 < self.min_step <= self.max_step:
             raise InputError(f"steps must satisfy 0 < min_step <= max_step, got {self.min_step!r}, {self.max_step!r}")
 
@@ -119,23 +128,10 @@ class AttainmentResult:
 
 def lower_bounds(records, slo_ms: np.ndarray, duration_s: float, batches: int, z: float
                  ) -> tuple[float, np.ndarray]:
-    """Lower confidence bounds of the SLO attainment, over all requests and per service, by batch means: the
-    requests, by arrival, in `batches` equal spans of the window; mean of the spans' attainments - z x its
-    standard error (spans without requests left out; the point estimate where fewer than two spans remain)."""
-    ok = within_slo(records, slo_ms)
-    span = np.minimum((records.arrival / duration_s * batches).astype(int), batches - 1)
-    keys = [np.ones(len(ok), dtype=bool)] + [records.service == i for i in range(len(records.services))]
-    out = []
-    for sel in keys:
-        n = np.bincount(span[sel], minlength=batches)
-        good = np.bincount(span[sel], weights=ok[sel], minlength=batches)
-        have = n > 0
-        if have.sum() < 2:
-            out.append(float(good.sum() / n.sum()) if n.sum() else 1.0)
-            continue
-        frac = good[have] / n[have]
-        out.append(float(frac.mean() - z * frac.std(ddof=1) / math.sqrt(len(frac))))
-    return out[0], np.array(out[1:])
+    """Lower confidence bounds of the SLO attainment of full records, over all requests and per service, by batch
+    means: the requests, by arrival, in `batches` equal spans of the window (`SpanCounts.lower_bounds`; the loop
+    itself counts its simulations without keeping records, `simulate_spans`)."""
+    return span_counts(records, slo_ms, duration_s, batches).lower_bounds(z)
 
 
 def _raise(factor: float, attainment: float, opts: AttainmentOptions) -> float:
@@ -143,26 +139,84 @@ def _raise(factor: float, attainment: float, opts: AttainmentOptions) -> float:
     return min(opts.max_factor, factor * (1.0 + step))
 
 
-def registry_solver(name: str, options: SolveOptions | None = None) -> Callable[[Instance], Judged]:
-    """The `solve` of `plan_for_attainment` for a registered solver: `run_solver`, which judges its plan."""
-    return lambda planned: run_solver(name, planned, options if options is not None else SolveOptions())
+#: under a time limit, the first round's solver gets at most this share of it: the rest is left for its
+#: simulation and later rounds (a solver that uses all the time it is given would leave no round simulated)
+FIRST_SOLVE_SHARE = 0.5
+
+Solve = Callable[[Instance, "float | None"], Judged]
 
 
-def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
+def registry_solver(name: str, options: SolveOptions | None = None) -> Solve:
+    """The `solve` of `plan_for_attainment` for a registered solver: `run_solver`, which judges its plan, within
+    `options.time_limit_s` or the loop's time left when that is shorter."""
+    options = options if options is not None else SolveOptions()
+
+    def solve(planned: Instance, time_limit_s: float | None) -> Judged:
+        limit = options.time_limit_s if time_limit_s is None else min(options.time_limit_s, time_limit_s)
+        return run_solver(name, planned, replace(options, time_limit_s=limit))
+    return solve
+
+
+@dataclass(frozen=True)
+class _Best:
+    judged: Judged
+    factors: dict[str, float]
+    score: tuple
+    report: Report
+
+
+class _Clock:
+    """The loop's deadline (`time_limit_s` None: none) and what its rounds took, to decide whether the next fits."""
+
+    def __init__(self, time_limit_s: float | None):
+        self.limit = time_limit_s
+        self.deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+        self.solve_s = self.sim_s = 0.0
+
+    def left(self) -> float:
+        return math.inf if self.deadline is None else self.deadline - time.perf_counter()
+
+    def solver_limit(self, k: int) -> float | None:
+        """Seconds for round k's solver: the first gets FIRST_SOLVE_SHARE of the limit, a later one the time left
+        less what the last simulation took; None: no limit of the loop's."""
+        if self.deadline is None:
+            return None
+        if k == 0:
+            return self.limit * FIRST_SOLVE_SHARE
+        return max(1e-6, self.left() - self.sim_s)
+
+    def refuses(self, k: int) -> str:
+        """Why round k > 0 is not started ("" when it is): the time left is shorter than the last round's solve and
+        simulation took."""
+        left = self.left()
+        if k == 0 or left >= self.solve_s + self.sim_s:
+            return ""
+        return (f"round {k} not started: {max(0.0, left):.1f} s left, round {k - 1} took {self.solve_s:.1f} s to "
+                f"solve and {self.sim_s:.1f} s to simulate")
+
+
+def plan_for_attainment(instance: Instance, solve: Solve,
                         opts: AttainmentOptions = AttainmentOptions()) -> AttainmentResult:
-    """Plan with `solve(instance) -> Judged` (e.g. `registry_solver("heuristic")`: a registered solver judged by
-    the checker on the instance it is given) until the plan's simulation at the offered rates reaches
-    `opts.target` over all requests or for every service (`opts.scope`; module docstring)."""
+    """Plan with `solve(instance, time_limit_s) -> Judged` (e.g. `registry_solver("heuristic")`: a registered solver
+    judged by the checker on the instance it is given, within `time_limit_s` seconds when that is not None) until
+    the plan's simulation at the offered rates reaches `opts.target` over all requests or for every service
+    (`opts.scope`; module docstring), or `opts.time_limit_s` passes."""
     spec = ArrivalSpec.parse(opts.arrivals)
-    slo_ms = np.array([s.slo_ms for s in instance.services], dtype=float)
+    clock = _Clock(opts.time_limit_s)
     factors = {s.name: opts.start for s in instance.services}
     rounds: list[Round] = []
-    best: tuple[Judged, dict[str, float], tuple, Report] | None = None
+    best: _Best | None = None
+    first: _Best | None = None  # the first round's valid plan, returned when the time limit stopped its simulation
     judged: Judged | None = None
-    stop = ""
+    stop = timed_out = ""
     for k in range(opts.rounds):
+        timed_out = clock.refuses(k)
+        if timed_out:
+            break
         planned = instance.with_rates({s.name: s.rate * factors[s.name] for s in instance.services})
-        judged = solve(planned)
+        t = time.perf_counter()
+        judged = solve(planned, clock.solver_limit(k))
+        clock.solve_s = time.perf_counter() - t
         plan, message = judged.result.plan, judged.result.message
         report = check(instance, plan) if plan is not None and judged.valid else None
         if report is None or not report.valid:
@@ -170,18 +224,29 @@ def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
                                 message or "no valid plan"))
             log.info("round %d: no valid plan (%s)", k, message)
             break
-        sim = simulate(instance, plan, spec, SimOptions(duration_s=opts.duration_s, seed=opts.seed + k))
-        overall, per_lower = lower_bounds(sim.records, slo_ms, opts.duration_s, opts.batches, opts.z)
-        per = dict(zip(sim.records.services, per_lower))
+        if k == 0:
+            first = _Best(judged, dict(factors), (), report)
+        t = time.perf_counter()
+        counts = simulate_spans(instance, plan, spec, SimOptions(duration_s=opts.duration_s, seed=opts.seed + k),
+                                opts.batches, clock.deadline)
+        clock.sim_s = time.perf_counter() - t
+        if counts is None:
+            rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation not ended by the time limit"))
+            timed_out = f"the simulation of round {k} did not end by the time limit"
+            log.info("round %d: %d GPUs, %s", k, plan.gpus_used, timed_out)
+            break
+        overall, per_lower = counts.lower_bounds(opts.z)
+        per = dict(zip(counts.services, per_lower))
         worst = min(per, key=per.get)
         short = tuple(n for n in instance.service_names if per[n] < opts.target)
-        rounds.append(Round(k, plan.gpus_used, sim.summary.slo_attainment, overall, worst, per[worst], short))
-        log.info("round %d: %d GPUs, attainment %.4f (lower bound %.4f), worst %s %.4f, %d services short", k,
-                 plan.gpus_used, sim.summary.slo_attainment, overall, worst, per[worst], len(short))
+        rounds.append(Round(k, plan.gpus_used, counts.attainment, overall, worst, per[worst], short))
+        log.info("round %d: %d GPUs, attainment %.4f (lower bound %.4f), worst %s %.4f, %d services short "
+                 "(%.1f s solve, %.1f s simulation)", k, plan.gpus_used, counts.attainment, overall, worst,
+                 per[worst], len(short), clock.solve_s, clock.sim_s)
         log.debug("round %d: short %s", k, ", ".join(f"{n} {per[n]:.4f} (factor {factors[n]:.2f})" for n in short))
         score = (overall if opts.scope == "overall" else -len(short), per[worst], -plan.gpus_used)
-        if best is None or score > best[2]:
-            best = (judged, dict(factors), score, report)
+        if best is None or score > best.score:
+            best = _Best(judged, dict(factors), score, report)
         if not short or (opts.scope == "overall" and overall >= opts.target):
             what, value = (("every service", per[worst]) if opts.scope == "service"
                            else ("the attainment over all requests", overall))
@@ -194,12 +259,22 @@ def plan_for_attainment(instance: Instance, solve: Callable[[Instance], Judged],
             break
         for n in short:
             factors[n] = _raise(factors[n], per[n], opts)
+    simulated = sum(1 for r in rounds if r.attainment is not None)
+    if timed_out:
+        why = (f"the time limit ({opts.time_limit_s:g} s, the whole loop's) stopped the loop after {simulated} "
+               f"simulated round{'s' if simulated != 1 else ''} ({timed_out})")
+        if best is None and first is not None:
+            return AttainmentResult(first.judged.result.plan, first.judged, False, tuple(first.factors.items()),
+                                    tuple(rounds), f"{why}; returned the first round's plan, valid for the checker, "
+                                    "its attainment not simulated", first.report)
     if best is None:
         last = rounds[-1].message if rounds else ""
         return AttainmentResult(None, judged, False, tuple(factors.items()), tuple(rounds), f"no valid plan: {last}")
-    last = rounds[-1]
-    why = stop or (f"no valid plan at the raised factors ({last.message})" if last.attainment is None
-                   else f"{len(last.short)} services below {opts.target:.2%} in the last of {len(rounds)} rounds "
-                        f"(overall {last.attainment:.2%})")
+    if not timed_out:
+        last = rounds[-1]
+        why = stop or (f"no valid plan at the raised factors ({last.message})" if last.attainment is None
+                       else f"{len(last.short)} services below {opts.target:.2%} in the last of {len(rounds)} "
+                            f"rounds (overall {last.attainment:.2%})")
     why += "; returned the round with the highest attainment"
-    return AttainmentResult(best[0].result.plan, best[0], False, tuple(best[1].items()), tuple(rounds), why, best[3])
+    return AttainmentResult(best.judged.result.plan, best.judged, False, tuple(best.factors.items()), tuple(rounds),
+                            why, best.report)

@@ -7,6 +7,11 @@ margin, is re-planned until every service reaches 99 % in simulation (a plan val
 worst services at 91-96 % on 12-service instances: `python -m experiments.arrivals_default`), raising a short
 service's rate factor by at most `POISSON_MAX_STEP` per round.
 `attainment=0` turns it off.
+
+When the loop runs, the solve's time limit (`SolveOptions.time_limit_s`, `stsched solve --time-limit`) is the whole
+loop's: every round's solve and simulation end by it (`AttainmentOptions.time_limit_s`); a loop stopped by it
+returns the best round simulated so far (or the first round's checker-valid plan, unsimulated) with the target not
+met and a message that says so.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Planned:
 
     judged: Judged
     attainment_met: bool | None = None
+    attainment_note: str = ""  # how the loop ended (`AttainmentResult.message`)
 
 
 def effective(instance: Instance, solver: str, objective: Objective, how: PlanOptions) -> PlanOptions:
@@ -72,15 +78,17 @@ def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions
         "max_step": how.attainment_max_step,
         "min_step": min(AttainmentOptions.min_step, how.attainment_max_step)}
     opts = AttainmentOptions(target=how.attainment, scope=how.attainment_scope, arrivals=how.attainment_arrivals,
-                             rounds=how.attainment_rounds, start=how.headroom, seed=options.seed, **steps)
+                             rounds=how.attainment_rounds, start=how.headroom, seed=options.seed,
+                             time_limit_s=options.time_limit_s, **steps)
     res = plan_for_attainment(offered, registry_solver(solver, options), opts)
     r = res.judged.result
     if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
         message = f"{r.message + '; ' if r.message else ''}{res.message}"
-        return Planned(replace(res.judged, result=replace(r, message=message)), False)
+        return Planned(replace(res.judged, result=replace(r, message=message)), False, res.message)
     raised = sum(1 for _, f in res.factors if f > how.headroom)
     message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
                f"{how.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
     # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
     status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
-    return Planned(Judged(replace(r, status=status, bound=None, message=message), res.report), res.met)
+    return Planned(Judged(replace(r, status=status, bound=None, message=message), res.report), res.met,
+                   res.message)

@@ -217,11 +217,16 @@ def _segments(arr: np.ndarray, routes: list[tuple[int, int, float]], slots: list
     return out
 
 
+class SimulationStopped(Exception):
+    """`run_plan` passed its `deadline` before every partition was run."""
+
+
 def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], *,
              available: Mapping[int, float] | None = None, start_s: float = 0.0, horizon_s: float = math.inf,
              window: tuple[float, float] | None = None, routing: str = "interleave", noise_cv: float = 0.0,
              exec_model: str = "fill", reroute: bool = True, seed: int = 0, progress: bool = False,
-             batch_factors: BatchFactors | None = None, host: HostOverhead = HostOverhead()) -> PlanRun:
+             batch_factors: BatchFactors | None = None, host: HostOverhead = HostOverhead(),
+             collect: Callable[[RequestRecords], None] | None = None, deadline: float | None = None) -> PlanRun:
     """Run `plan` on the given arrivals (absolute seconds, sorted per service).
 
     `batch_factors(partition timing, n, rng)`: n further multiplicative factors per batch in dispatch order (or
@@ -232,6 +237,10 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
     to the service's other partitions (by their shares) when it has any that are.  No batch starts at or after
     `horizon_s`.  Busy time is counted inside `window` (default: start to the last completion).  `host`: the
     host's dispatch gap per batch and wake-up delay (`stsched.simulation.host`; none by default).
+
+    `collect`: each piece of records (a partition tenant's, the unrouted requests') is handed to it and not kept
+    (the run's `parts` are then empty; `stsched.simulation.span_counts`).  `deadline` (a `time.perf_counter()`
+    instant): SimulationStopped when it has passed after a partition was run.
     """
     t0 = time.perf_counter()
     names = instance.service_names
@@ -273,6 +282,7 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
               for pt in partition_timings(instance, plan, exec_model, sorted({slots[k][0] for k in per_part}),
                                      check=False)}  # every tenant checked by `_tenant_partitions`
     parts_out: list[RequestRecords] = []
+    keep = parts_out.append if collect is None else collect
     use: list[PartitionUse] = []
     free_at: dict[tuple[int, int], float] = {}
     bar = tqdm(slots, desc="simulate", disable=None if progress else True, leave=False)
@@ -302,18 +312,29 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
         free_at[(pt.gpu, pt.partition)] = out.free_at
         for j, a in enumerate(arrs):
             if len(a):
-                parts_out.append(RequestRecords(names, svc[j], a, out.start[j], out.finish[j],
-                                                np.full(len(a), pt.gpu, dtype=np.int32),
-                                                np.full(len(a), pt.partition, dtype=np.int32)))
+                keep(RequestRecords(names, svc[j], a, out.start[j], out.finish[j],
+                                    np.full(len(a), pt.gpu, dtype=np.int32),
+                                    np.full(len(a), pt.partition, dtype=np.int32)))
         w0, w1 = window if window is not None else (start_s, max(out.free_at, start_s))
         ends = out.batch_start + out.batch_dur
         busy = float(np.clip(np.minimum(ends, w1) - np.maximum(out.batch_start, w0), 0.0, None).sum())
         use.append(PartitionUse(pt.gpu, pt.partition, pt.part.size, pt.part.procs, busy))
+        if deadline is not None and time.perf_counter() >= deadline:
+            raise SimulationStopped(f"stopped after {k + 1} of {len(slots)} partitions")
     for s, a in zip(unrouted_svc, unrouted_arr):
         nan = np.full(len(a), np.nan)
         minus = np.full(len(a), -1, dtype=np.int32)
-        parts_out.append(RequestRecords(names, s, a, nan, nan, minus, minus))
+        keep(RequestRecords(names, s, a, nan, nan, minus, minus))
     return PlanRun(tuple(parts_out), names, tuple(use), free_at, time.perf_counter() - t0)
+
+
+def arrivals_of(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray],
+                options: SimOptions) -> Mapping[str, np.ndarray]:
+    """The arrivals `simulate` runs: drawn from a spec at every service's rate x `plan.scale`, or as given."""
+    if not isinstance(arrivals, ArrivalSpec):
+        return arrivals
+    rates = [s.rate * plan.scale for s in instance.services]
+    return generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
 
 
 def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray] = ArrivalSpec(),
@@ -324,9 +345,7 @@ def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str
     claims to serve), shaped by the spec.
     """
     t0 = time.perf_counter()
-    if isinstance(arrivals, ArrivalSpec):
-        rates = [s.rate * plan.scale for s in instance.services]
-        arrivals = generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
+    arrivals = arrivals_of(instance, plan, arrivals, options)
     run = run_plan(instance, plan, arrivals, routing=options.routing, noise_cv=options.noise_cv,
                    exec_model=options.exec_model, seed=options.seed, progress=options.progress, window=(0.0, options.duration_s),
                    batch_factors=batch_factors, host=options.host)

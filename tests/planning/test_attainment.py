@@ -29,10 +29,10 @@ def instance():
 def heuristic(planned_log=None):
     inner = registry_solver("heuristic", SolveOptions(time_limit_s=30.0))
 
-    def solve(planned):
+    def solve(planned, time_limit_s):
         if planned_log is not None:
             planned_log.append(planned)
-        return inner(planned)
+        return inner(planned, time_limit_s)
     return solve
 
 
@@ -125,14 +125,15 @@ def test_the_factor_cap_stops_the_loop_and_names_the_services(instance):
 def test_no_plan_at_all_is_reported():
     inst = random_instance(4, 1, 1, arrivals="deterministic")
     verdict = Judged(SolveResult("fake", Status.INFEASIBLE, message="infeasible: vgg19-0 fits nowhere"))
-    res = plan_for_attainment(inst, lambda planned: verdict, AttainmentOptions())
+    res = plan_for_attainment(inst, lambda planned, time_limit_s: verdict, AttainmentOptions())
     assert res.plan is None and not res.met and res.judged is verdict
     assert "vgg19-0 fits nowhere" in res.message
 
 
 @pytest.mark.parametrize("kw", [dict(target=1.0), dict(target=0.0), dict(scope="each"), dict(rounds=0),
                                 dict(arrivals="weibull"), dict(duration_s=0.0), dict(start=0.5),
-                                dict(min_step=0.6), dict(batches=1), dict(z=-1.0)])
+                                dict(min_step=0.6), dict(batches=1), dict(z=-1.0),
+                                dict(time_limit_s=0.0), dict(time_limit_s=float("inf"))])
 def test_bad_options(kw):
     with pytest.raises(InputError):
         AttainmentOptions(**kw)
