@@ -1,8 +1,8 @@
 """The cold start: what the first plans are made for before the estimate window has seen enough of the trace.
 
 The estimate (`stsched.planning.adapt.estimate`) reads the minutes that ended before a decision; the initial
-deployment has none, so by default it is planned for the trace's first minute (one minute of look-ahead).  A
-service that is idle in that minute (a batch-like function at 0 req/s) gets no capacity, and its first burst is
+deployment has none, so without the cold start (`cold_start_s=None`) it is planned for the trace's first minute
+(one minute of look-ahead).  A service that is idle in that minute (a batch-like function at 0 req/s) gets no capacity, and its first burst is
 lost until an emergency decision answers it.
 
 With `cold_start_s` c (seconds, `AdaptOptions`), the instance's **declared rates** (each service's `rate`: what the
