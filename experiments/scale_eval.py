@@ -58,7 +58,8 @@ from typing import Mapping
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
 from experiments.plots import number
-from experiments.scale_eval_report import exponents, fmt_cell, gap, note, plot, summary, times, with_bounds
+from experiments.scale_eval_report import (SKIPPED, exponents, fmt_cell, gap, note, plot, summary, times,
+                                          with_bounds)
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
@@ -73,7 +74,6 @@ EXACT = ("milp", "cpsat")
 QUICK_CG_LIMIT = 10.0  # --quick: cg's integer master (its MIP engine) is limited by time, the rest of the grid by work
 EXACT_MAX_SERVICES = 64  # milp/cpsat are tried only up to here (their enumeration and 60 s limit end there)
 POISSON_SOLVERS = ("heuristic", "cg")  # run on the Poisson instances; the others' rows say why not
-SKIPPED = "skipped"  # the status of a row whose solver was not run (its message says why)
 
 
 def _peak_mb() -> float:

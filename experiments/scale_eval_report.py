@@ -1,11 +1,15 @@
 """experiments.scale_eval's report from its rows: the summary tables (a line per instance and objective, a cell per
 solver), the time exponents and the plots (results/scale/summary.md, *.png; `scale_eval --plot-only` redraws them).
 
-Cells: a plan's GPUs (min-gpus) or alpha (max-scale) with its gap to the certified bound in brackets; `no plan` (the
-solver ran and found none on the instance's GPUs, e.g. a baseline that needs more), `time limit` (it found none
-before its time limit), `skipped` (not run: the row's message says why), `INVALID` (the checker rejected the plan), or the status.  The bound: the cg bound provider's,
-`(open)` where its column generation had not converged (still a valid bound), `(LP)` where the registry loosened it to
-the LP bound (a Poisson instance: cg's columns credit tenants with the least Poisson credit, `stsched.registry`)."""
+Cells: a plan's GPUs (min-gpus) or alpha (max-scale) with its gap to the certified bound in brackets, `, limit` after
+the gap where the run reached its time limit (`at_limit`: the plan is what the limit left, e.g. a baseline's
+max-scale bisection cut short); `no plan` (the solver ran and found none on the instance's GPUs, e.g. a baseline that
+needs more), `time limit` (it found none before its time limit), `skipped` (not run: the row's message says why),
+`INVALID` (the checker rejected the plan), or the status.  The bound: the cg bound provider's, `(settled)` where a
+min-gpus column generation stopped once no round could raise the whole-GPU bound (the bound a converged LP would
+give), `(open)` where it stopped otherwise before converging (still a valid bound), `(LP)` where the registry loosened
+it to the LP bound (a Poisson instance: cg's columns credit tenants with the least Poisson credit,
+`stsched.registry`)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from experiments.plots import number, series_plot
 SOLVER_ORDER = ("heuristic", "cg", "milp", "cpsat", "nexus", "gslice", "gpulet", "igniter", "parvagpu")
 PLANNED = ("feasible", "optimal")
 INSTANCE = ("device", "services", "seed", "objective")
+SKIPPED = "skipped"  # the status of a row whose solver was not run (its message says why)
 OBJECTIVE_ORDER = ("min-gpus", "max-scale")
 
 
@@ -70,8 +75,16 @@ def value_text(objective: str, v: float) -> str:
     return str(int(round(v))) if objective == "min-gpus" else f"{v:.4f}"
 
 
+def at_limit(row: Mapping[str, object]) -> bool:
+    """Whether a solver's run reached its time limit (its wall seconds at least the row's `time_limit`, the limit
+    the run was given): a plan it returned is what the limit left, not the solver's answer."""
+    wall, limit = number(row.get("wall_s")), number(row.get("time_limit"))
+    return wall is not None and limit is not None and wall >= limit
+
+
 def cell(row: Mapping[str, object]) -> str:
-    """A solver's summary cell: its value and gap, or why there is none."""
+    """A solver's summary cell: its value and gap (`, limit`: the run reached its time limit), or why there is
+    none."""
     status = str(row.get("status") or "")
     v = number(row.get("value"))
     if status in PLANNED and v is not None:
@@ -79,10 +92,10 @@ def cell(row: Mapping[str, object]) -> str:
             return "INVALID"
         g = number(row.get("gap"))
         text = value_text(str(row["objective"]), v)
-        return f"{text} ({100 * g:.1f} %)" if g is not None else text
+        cut = ", limit" if at_limit(row) else ""
+        return f"{text} ({100 * g:.1f} %{cut})" if g is not None else (f"{text} (limit)" if cut else text)
     if status == "unknown":  # none found: within its time (e.g. a baseline needing more GPUs), or out of time
-        wall, limit = number(row.get("wall_s")), number(row.get("time_limit"))
-        return "time limit" if wall is not None and limit is not None and wall >= limit else "no plan"
+        return "time limit" if at_limit(row) else "no plan"
     return status or ("error" if row.get("error") or row.get("run_error") else "")
 
 
@@ -109,7 +122,8 @@ def summary(rows: Sequence[Mapping[str, object]], bounds: Sequence[Mapping[str, 
         b = by_bound.get(k)
         v = number(b.get("bound")) if b else None
         line["bound"] = "" if v is None else value_text(str(line["objective"]), v) + (
-            "" if str(b.get("converged")) == "True" else " (open)") + (
+            "" if str(b.get("converged")) == "True" else " (settled)" if str(b.get("settled")) == "True"
+            else " (open)") + (
             " (LP)" if b.get("method") == "lp-efficiency" else "")  # loosened to the LP bound (Poisson credit)
     cols = ["arrivals", *INSTANCE, "bound", *solvers]
     return [{c: line.get(c, "") for c in cols} for line in lines.values()], cols
@@ -123,7 +137,7 @@ def times(rows: Sequence[Mapping[str, object]], bounds: Sequence[Mapping[str, ob
     lines: dict[tuple, dict] = {}
     for r in sorted(rows, key=_key):
         line = lines.setdefault(_key(r), {"arrivals": arrivals_of(r), **{k: r[k] for k in INSTANCE}, "peak_mb": 0.0})
-        if number(r.get("wall_s")) is not None and r.get("status") != "skipped":
+        if number(r.get("wall_s")) is not None and r.get("status") != SKIPPED:
             line[str(r["solver"])] = _wall_cpu(r)
             line["peak_mb"] = max(line["peak_mb"], number(r.get("peak_mb")) or 0.0)
     for k, line in lines.items():
@@ -143,10 +157,12 @@ def exponents(rows: Sequence[Mapping[str, object]], minimum: int = 256) -> list[
     """Per device, objective, solver and arrivals: the exponent k of time ~ services^k (least squares on log-log,
     seeds pooled) over the rows with a plan, at least `minimum` services and at least two sizes, for the solver's
     wall time and the CPU time of its run (`solve_cpu_s`: solve and judge, without building the instance).  A row
-    without a plan is left out: a run stopped at its time limit says nothing of how the time grows."""
+    without a plan is left out, and so is one that reached its time limit (`at_limit`), plan or not: a run stopped
+    at its limit says nothing of how the time grows."""
     groups: dict[tuple[str, str, str, str], list] = {}
     for r in rows:  # (Poisson instances apart: their own fit)
-        if int(r["services"]) >= minimum and number(r.get("wall_s")) and r.get("status", "feasible") in PLANNED:
+        if int(r["services"]) >= minimum and number(r.get("wall_s")) and r.get("status", "feasible") in PLANNED \
+                and not at_limit(r):
             groups.setdefault((str(r["device"]), str(r["objective"]), str(r["solver"]), arrivals_of(r)),
                               []).append(r)
     out = []
@@ -178,7 +194,7 @@ def plot(rows: Sequence[Mapping[str, object]], folder: Path) -> list[Path]:
             series: dict[str, tuple[list, list]] = {}
             styles: dict[str, dict] = {}  # a colour per solver, a marker per device (hollow: Poisson)
             for r in rows:
-                if r["objective"] != objective or number(r.get(metric)) is None or r.get("status") == "skipped":
+                if r["objective"] != objective or number(r.get(metric)) is None or r.get("status") == SKIPPED:
                     continue  # (a skipped row's CPU is its instance's construction only)
                 late = " poisson" if number(r.get("late_share")) else ""
                 name = f"{r['solver']} {r['device']}{late}"

@@ -54,3 +54,27 @@ def test_plots_leave_out_skipped_rows(tmp_path, monkeypatch):
             _row("gslice", "skipped", late_share="0.05", wall_s="", cpu_s="0.1")]
     report.plot(rows, tmp_path)
     assert list(drawn["cpu_min-gpus.png"]) == ["heuristic a100-mps"]
+
+
+def test_a_settled_bound_is_not_shown_open():
+    """A min-gpus bound that stopped early as `settled` (converged False: the whole-GPU bound a converged LP would
+    give) was shown "(open)"."""
+    bounds = [{**_row("", ""), "bound": "79.0", "converged": "False", "settled": "True"},
+              {**_row("", "", seed="8"), "bound": "307.0", "converged": "False", "settled": "False"}]
+    rows = [_row("heuristic", "feasible", "87.0", "0.09"), _row("heuristic", "feasible", "348.0", "0.12", seed="8")]
+    lines, _ = summary(rows, bounds)
+    assert [x["bound"] for x in lines] == ["79 (settled)", "307 (open)"]
+
+
+def test_a_plan_cut_at_its_time_limit_is_marked_and_left_out_of_the_fits():
+    """A baseline's max-scale bisection stopped at its 60 s limit still returned a plan (parvagpu 0.8333 at 61.3 s):
+    its cell read as the baseline's answer and its time entered the exponent fits."""
+    from experiments.scale_eval_report import at_limit, exponents
+
+    cut = {**_row("parvagpu", "feasible", "0.8333", "0.49", wall_s="61.3", time_limit="60.0", services="1024"),
+           "objective": "max-scale"}
+    assert at_limit(cut) and not at_limit(_row("parvagpu", "feasible", "1.2", "0.2", time_limit="60.0"))
+    assert cell(cut) == "0.8333 (49.0 %, limit)"
+    assert cell({**cut, "gap": ""}) == "0.8333 (limit)"
+    quick = [{**cut, "services": str(n), "wall_s": str(0.01 * n), "solve_cpu_s": str(0.01 * n)} for n in (256, 512)]
+    assert [f["points"] for f in exponents(quick + [cut], minimum=256)] == [2]
