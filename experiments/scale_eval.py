@@ -186,6 +186,7 @@ def _solve(point: Mapping[str, object]) -> dict:
                                             params=params))
     r = j.result
     return {"status": r.status.value, "value": r.objective, "valid": j.valid, "wall_s": round(r.wall_s, 3),
+            "time_limit": limit,  # the limit this run was given (cg --quick: QUICK_CG_LIMIT, not the point's)
             "total_s": round(time.perf_counter() - t0, 3), "solve_cpu_s": round(time.process_time() - c0, 3),
             "workers_cpu_s": round(_children_cpu() - w0, 3), "own_bound": r.bound,
             "message": r.message[:200]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 from experiments.scale_eval import forked, gap, solvers_for
 
@@ -51,3 +52,25 @@ def test_a_solver_that_does_not_run_has_a_row_saying_why():
     assert exact_beyond(64, ["heuristic", "exact"], quick=False) == []
     assert "64 services" in not_tried({**point, "services": 256, "solver": "cpsat"})
     assert not_tried({**point, "services": 64, "solver": "cpsat"}) is None
+
+
+def test_quick_cg_row_records_the_limit_it_ran_under(monkeypatch):
+    """With --quick cg runs under QUICK_CG_LIMIT (10 s) but its row kept the point's 3600 s, so a cg run stopped at
+    10 s without a plan read `no plan` instead of `time limit`."""
+    import experiments.scale_eval as se
+    from experiments.scale_eval_report import cell
+    from stsched.registry import Status
+
+    given = []
+
+    def fake(name, inst, opts):
+        given.append(opts.time_limit_s)
+        result = SimpleNamespace(status=Status.UNKNOWN, objective=None, wall_s=10.2, bound=None, message="")
+        return SimpleNamespace(result=result, valid=None)
+
+    monkeypatch.setattr(se, "run_solver", fake)
+    point = {"device": "a100-mps", "services": 4, "seed": 1, "objective": "min-gpus", "late_share": 0.0,
+             "solver": "cg", "time_limit": 3600.0, "bound_rounds": 5, "run": "quick"}
+    out = se._solve(point)
+    assert given == [se.QUICK_CG_LIMIT] and out["time_limit"] == se.QUICK_CG_LIMIT
+    assert cell({**point, **out}) == "time limit"
