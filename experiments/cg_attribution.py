@@ -4,6 +4,9 @@
     python -m experiments.cg_attribution INSTANCE --load F.pkl --master-time 900      # the columns of a saved run
     stsched experiment cg_attribution --quick       # a random 16-service A100 MPS instance (seed 7), short limits
 
+`--save` keeps the instance's digest and the objective with the result; `--load` refuses a file saved for another
+instance or objective (one line, exit 2).  `--quick` sets its own instance and `--cuts`: given with either, refused.
+
 One instance (a `stsched scenario ... --out` file), three measurements, printed as lines (no files but `--save`):
 1. the configuration LP with `--cuts` rounds of rounding cuts (solvers.exact.cg_cuts, `early`: the next round as
    soon as the rounded bound meets the rounded master) by column generation, `--cg-time` seconds of this process's
@@ -37,8 +40,9 @@ from solvers.exact.colgen import CgOptions, column_generation
 from solvers.exact.milp import _engine
 from solvers.exact.plans import gpus_of, to_plan, warm_counts
 from stsched import validate as V
+from stsched.errors import InputError
 from stsched.checker import check
-from stsched.io import load_instance
+from stsched.io import instance_digest, load_instance
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import random_instance
 
@@ -63,13 +67,17 @@ def _sizes_of_lp(r) -> dict[float, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("instance", nargs="?", default=None, help="instance JSON (required unless --quick)")
-    ap.add_argument("--cuts", type=V.whole(0), default=3, help="rounds of rounding cuts (default 3)")
+    ap.add_argument("--cuts", type=V.whole(0), default=None, help="rounds of rounding cuts (default 3)")
     ap.add_argument("--cg-time", type=V.time_limit, default=600.0, help="CPU seconds for the column generation")
     ap.add_argument("--master-time", type=V.time_limit, default=900.0, help="HiGHS's limit (its wall clock)")
     ap.add_argument("--highs-start", type=V.whole(0), default=0, help="1: the heuristic's plan as HiGHS's MIP start")
     ap.add_argument("--save", default=None, help="pickle the column generation's result here")
     ap.add_argument("--load", default=None, help="read a result saved by --save (a pickle: only files this script wrote) instead of running it")
     args = study_args(ap, argv, quick="a random 16-service A100 MPS instance (seed 7), short limits", grid=False)
+    if args.quick and (args.instance is not None or args.cuts is not None):
+        ap.error(f"--quick sets its own {'instance' if args.instance is not None else '--cuts'}: "
+                 f"{args.instance if args.instance is not None else f'--cuts {args.cuts}'} would be ignored")
+    args.cuts = 3 if args.cuts is None else args.cuts
     if args.quick:
         inst = random_instance(16, 8, 7, arrivals="deterministic")
         args.cg_time, args.master_time, args.cuts = min(args.cg_time, 20.0), min(args.master_time, 20.0), 1
@@ -79,22 +87,33 @@ def main(argv: list[str] | None = None) -> int:
         inst = load_instance(args.instance)  # (bad input: one line, exit 2, before any work)
     if args.load and not os.path.isfile(args.load):
         ap.error(f"--load {args.load}: no such file")
-    c0 = time.process_time()
+    mine = {"instance": instance_digest(inst), "objective": Objective.MIN_GPUS.value}
+    saved = None
     if args.load:
         with open(args.load, "rb") as f:
-            r = pickle.load(f)
+            saved = pickle.load(f)
+        if not isinstance(saved, dict) or {k: saved.get(k) for k in mine} != mine or "result" not in saved:
+            ap.error(f"--load {args.load}: not a result saved by --save for this instance "
+                     f"(digest {mine['instance']}) and objective {mine['objective']}")
+    c1 = time.process_time()  # the heuristic first: its plan is needed (warm start, columns), checked before the work
+    warm = run_solver("heuristic", inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=60.0)).plan
+    if warm is None:  # one line, exit 2 (an AttributeError traceback after the column generation before)
+        raise InputError(f"{args.instance or 'the --quick instance'}: the heuristic found no plan on its "
+                         f"{inst.gpus} GPUs; this study needs one")
+    heuristic_cpu = time.process_time() - c1
+    c0 = time.process_time()
+    if saved is not None:
+        r = saved["result"]
     else:
         r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=args.cg_time, clock="cpu"),
                               cuts=CutOptions(args.cuts, early=True))
         if args.save:
             with open(args.save, "wb") as f:
-                pickle.dump(r, f)
+                pickle.dump({**mine, "result": r}, f)
     print(f"column generation: bound {r.bound:.4f} (rounded {r.integer_bound:g}), master {r.lp_value:.4f}, "
           f"converged {r.converged}, {r.cuts} cuts, {r.columns} columns, {r.rounds} rounds, "
           f"{time.process_time() - c0:.1f} s of CPU")
-    c1 = time.process_time()
-    warm = run_solver("heuristic", inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=60.0)).plan
-    print(f"heuristic: {warm.gpus_used} GPUs ({time.process_time() - c1:.1f} s of CPU)")
+    print(f"heuristic: {warm.gpus_used} GPUs ({heuristic_cpu:.1f} s of CPU)")
     data = _model(inst, replace(r, configs=r.configs + _plan_configs(inst, warm)))
     params = (("highs_start", "1"),) if args.highs_start else ()
     opts = SolveOptions(Objective.MIN_GPUS, time_limit_s=args.master_time, params=params)
