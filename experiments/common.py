@@ -118,7 +118,8 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     """The one argument block every study shares, added to its parser: `--quick`, `--fresh`, `--plot-only`,
     `--runner local|ray`, `--jobs N`, `--address ADDR`, `--threads N`, `--out DIR`; parses the arguments (a bad
     one: one line on stderr, exit 2, as every stsched command; argparse printed its usage first), sets up
-    logging and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give the defaults).
+    logging and the runner of `run_grid` (STSCHED_RUNNER, STSCHED_JOBS, STSCHED_ADDRESS give a grid study's
+    defaults; a study without a grid does not read them).
     A study that runs no grid of points and keeps no rows (`grid=False`) refuses --runner ray, --jobs, --address,
     --plot-only and --fresh: they would be ignored (`stsched experiment sim_memory --plot-only` ran the whole
     measurement).  `--runner ray` without Ray installed is refused before any point runs (`Runner`)."""
@@ -126,21 +127,26 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     g.add_argument("--quick", action="store_true", help=quick or "a reduced grid, same code path (minutes)")
     g.add_argument("--fresh", action="store_true", help="discard earlier rows and recompute them")
     g.add_argument("--plot-only", action="store_true", help="redraw the plots/summary from rows.csv, run nothing")
-    g.add_argument("--runner", choices=RUNNERS, default=os.environ.get("STSCHED_RUNNER", "local"),
-                   help="where grid points run: local processes or Ray tasks (default %(default)s)")
+    g.add_argument("--runner", choices=RUNNERS, default=None,
+                   help="where grid points run: local processes or Ray tasks (default $STSCHED_RUNNER or local)")
     g.add_argument("--jobs", type=V.count, default=None,
                    help="grid points at a time (local workers; a local Ray instance's CPUs; default $STSCHED_JOBS "
                         "or 1)")
-    g.add_argument("--address", default=os.environ.get("STSCHED_ADDRESS") or None,
+    g.add_argument("--address", default=None,
                    help="a Ray cluster: auto or HOST:PORT (--runner ray; default: a local Ray instance)")
     g.add_argument("--threads", type=V.threads, default=1,
                    help="solver/BLAS threads per grid point (1 to 1024; default 1)")
     g.add_argument("--out", default=None, help="results root: DIR/<study>/ (default $STSCHED_RESULTS or results/)")
     ap.error = lambda message: ap.exit(2, f"{ap.prog}: error: {(message or 'bad arguments').splitlines()[0]}\n")
     args = ap.parse_args(argv)
-    if args.jobs is None:  # read here, not while the parser is built: a bad value was a ValueError traceback
+    # the $STSCHED_* defaults are a grid's, read here (a bad value was a ValueError traceback while the parser was
+    # built); a study without a grid read them too and refused a valid STSCHED_JOBS=2 as "--jobs: ... ignored"
+    env = os.environ if grid else {}
+    args.runner = args.runner or env.get("STSCHED_RUNNER") or "local"
+    args.address = args.address or env.get("STSCHED_ADDRESS") or None
+    if args.jobs is None:
         try:
-            args.jobs = V.check_int(os.environ.get("STSCHED_JOBS", "1"), "$STSCHED_JOBS", minimum=1)
+            args.jobs = V.check_int(env.get("STSCHED_JOBS", "1"), "$STSCHED_JOBS", minimum=1)
         except InputError as e:
             ap.error(str(e))
     if args.plot_only and args.fresh:  # --fresh would be ignored: nothing is run, the old rows are plotted

@@ -38,3 +38,21 @@ def test_the_ray_runner_without_ray_is_refused_before_any_point(tmp_path, monkey
         attainment_eval.main(["--runner", "ray"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--runner ray needs Ray" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_grid_defaults_from_the_environment_do_not_refuse_a_study_without_a_grid(tmp_path, monkeypatch):
+    """A valid STSCHED_JOBS=2 (or STSCHED_RUNNER / STSCHED_ADDRESS) made a study without a grid refuse with
+    "--jobs: ... would be ignored" though no --jobs was given."""
+    import argparse
+
+    import experiments.common as common
+    from experiments.common import study_args
+
+    monkeypatch.setattr(common, "_RUNNER", common._RUNNER)  # study_args sets the runner: restored after the test
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    monkeypatch.setenv("STSCHED_JOBS", "2")
+    monkeypatch.setenv("STSCHED_ADDRESS", "auto")
+    args = study_args(argparse.ArgumentParser(), [], grid=False)
+    assert (args.jobs, args.runner, args.address) == (1, "local", None)
+    monkeypatch.delenv("STSCHED_ADDRESS")  # (a grid study reads it too: it needs --runner ray)
+    assert study_args(argparse.ArgumentParser(), [], grid=True).jobs == 2  # a grid study still reads them
