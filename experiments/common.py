@@ -211,7 +211,9 @@ def run_study(main: Callable[[], int]) -> int:
     from stsched.cli import run_parsed
 
     spec = getattr(main, "__globals__", {}).get("__spec__")  # run with -m the module is __main__, its spec the study
-    name = (spec.name if spec is not None else main.__module__).rsplit(".", 1)[-1]
+    code = getattr(main, "__code__", None)  # run as a script (`python experiments/X.py`): no spec, the file's name
+    name = (spec.name if spec is not None else Path(code.co_filename).stem
+            if main.__module__ == "__main__" and code is not None else main.__module__).rsplit(".", 1)[-1]
     return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted",
                       terminated=f"{name}: terminated")
 

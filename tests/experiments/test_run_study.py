@@ -51,3 +51,12 @@ def test_sigint_during_a_study_is_one_line_and_130(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Traceback" not in err and err.strip().endswith("interrupted")
+
+
+def test_a_study_run_as_a_script_is_named_by_its_file(capsys):
+    """Run as `python experiments/latency_eval.py` (no module spec) the study was named "__main__"."""
+    namespace = {"__name__": "__main__", "__spec__": None}
+    exec(compile("def main() -> int:\n    raise KeyboardInterrupt\n", "/x/experiments/latency_eval.py", "exec"),
+         namespace)
+    assert run_study(namespace["main"]) == 130
+    assert capsys.readouterr().err.strip() == "latency_eval: interrupted"
