@@ -41,8 +41,9 @@ the proven optimum: the share of the integrality gap (optimum - layout LP) each 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
 of course do.  One exception: cg's integer master (its MIP engine, HiGHS by default, is given no work limit here)
-gets 10 s (the column generation inside it keeps its work limit, the heuristic's warm start its own budgets), so a
-cg plan may differ where the engine does not finish within that on a slower machine.
+gets 10 s (the column generation inside it keeps its work limit, the heuristic's warm start its own budgets; the
+row's `time_limit` says 10 s), so a cg plan may differ where the engine does not finish within that on a slower
+machine.
 """
 
 from __future__ import annotations
