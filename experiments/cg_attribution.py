@@ -9,9 +9,9 @@ instance or objective (one line, exit 2).  `--quick` sets its own instance and `
 
 One instance (a `stsched scenario ... --out` file), three measurements, printed as lines (no files but `--save`):
 1. the configuration LP with `--cuts` rounds of rounding cuts (solvers.exact.cg_cuts, `early`: the next round as
-   soon as the rounded bound meets the rounded master) by column generation, `--cg-time` seconds of this process's
-   CPU (set it large to see where the cut bound ends): its Lagrangian bound, the master at each cut round, whether
-   it converged;
+   soon as the rounded bound meets the rounded master) by column generation, `--cg-time` seconds of CPU of this
+   process and its pricing workers together (the `cpu` clock, stsched.forking.cpu_seconds; set it large to see where
+   the cut bound ends): its Lagrangian bound, the master at each cut round, whether it converged, and that CPU time;
 2. the integer master over every column it generated plus the heuristic's partitions (HiGHS, `--master-time`
    seconds of its own wall clock, one thread; `--highs-start 1` gives it the heuristic's plan as its MIP start,
    presolve then off): the best plan among those columns (judged by stsched.checker) and HiGHS's dual bound, which
@@ -42,6 +42,7 @@ from solvers.exact.plans import gpus_of, to_plan, warm_counts
 from stsched import validate as V
 from stsched.errors import InputError
 from stsched.checker import check
+from stsched.forking import cpu_seconds
 from stsched.io import instance_digest, load_instance
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import random_instance
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"{args.instance or 'the --quick instance'}: the heuristic found no plan on its "
                          f"{inst.gpus} GPUs; this study needs one")
     heuristic_cpu = time.process_time() - c1
-    c0 = time.process_time()
+    c0 = cpu_seconds()  # (this process and its pricing workers: what --cg-time limits)
     if saved is not None:
         r = saved["result"]
     else:
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 pickle.dump({**mine, "result": r}, f)
     print(f"column generation: bound {r.bound:.4f} (rounded {r.integer_bound:g}), master {r.lp_value:.4f}, "
           f"converged {r.converged}, {r.cuts} cuts, {r.columns} columns, {r.rounds} rounds, "
-          f"{time.process_time() - c0:.1f} s of CPU")
+          f"{cpu_seconds() - c0:.1f} s of CPU with its workers")
     print(f"heuristic: {warm.gpus_used} GPUs ({heuristic_cpu:.1f} s of CPU)")
     data = _model(inst, replace(r, configs=r.configs + _plan_configs(inst, warm)))
     params = (("highs_start", "1"),) if args.highs_start else ()

@@ -1,13 +1,15 @@
 """What every part that forks worker processes shares (the heuristic's residual blocks, stsched.heuristic.parallel;
-the column generation's pricing, solvers.exact.cg_parallel): how many processes to use, and the flush before a
-fork."""
+the column generation's pricing, solvers.exact.cg_parallel): how many processes to use, the flush before a
+fork, and the CPU clock that counts the children (`cpu_seconds`)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import resource
 import signal
 import sys
+import time
 
 
 def available_cpus() -> int:
@@ -45,4 +47,15 @@ def worker_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-__all__ = ["available_cpus", "flush_streams", "worker_count", "worker_signals"]
+def cpu_seconds() -> float:
+    """The CPU seconds of this process and of its children that have ended and been waited for (RUSAGE_CHILDREN):
+    a forked worker counts once joined, a solver subprocess (CBC) once finished.  Any other child of this process
+    that ends and is reaped in the meantime counts as well (a caller's own subprocess, reaped by multiprocessing
+    when a pool of workers starts, shortens a limit read on this clock).  The `cpu` clock of solver cg and of
+    `stsched bound` (solvers.exact.colgen, which adds its running workers' reported CPU) and the adaptive
+    controller's decision CPU time (stsched.planning.adapt.controller)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+__all__ = ["available_cpus", "cpu_seconds", "flush_streams", "worker_count", "worker_signals"]

@@ -298,9 +298,17 @@ class CgSolver:
         columns = r
         if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
             left = max(1.0, (deadline - time.perf_counter()) * share)
-            columns = column_generation(instance, options.objective, cg_options(options, left),
-                                        timer=conservative_timer(instance))
-            notes.append(f"plans from {columns.columns} columns timed with the worst neighbour (conservative)")
+            try:
+                columns = column_generation(instance, options.objective, cg_options(options, left),
+                                            timer=conservative_timer(instance))
+                notes.append(f"plans from {columns.columns} columns timed with the worst neighbour (conservative)")
+            except Infeasible as e:  # a service with no point that holds next to every neighbour (and fits)
+                what = f"no columns timed with the worst neighbour (conservative) for {e}"
+                if warm_plan is None:  # (the solo columns' plans could break an SLO next to a neighbour)
+                    return SolveResult(self.name, Status.UNKNOWN, bound=bound, bound_method=method,
+                                       message="; ".join([f"no plan: {what}"] + notes))
+                notes.append(f"{what}: plans from the warm plan's partitions only")
+                columns = replace(r, configs=())
         if warm_plan is not None:
             notes.append(warm_note)
             columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))

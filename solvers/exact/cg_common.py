@@ -39,13 +39,14 @@ def pricing_setup(instance: Instance, layouts, opts: CgOptions, timer: _Timer | 
 
 
 def beyond_memory(instance: Instance, setup: PricingSetup) -> dict[str, str]:
-    """Active services none of whose operating points fits the memory of any partition (cg_pricing's `mem_cap`, the
-    memory rule itself): no column can cover them, and the first master LP had no solution (a RuntimeError, 'a
-    fault of the solver', where the heuristic names the service infeasible)."""
+    """Active services none of whose operating points meets its SLO, as `setup`'s timer times it (solo, or next to
+    the worst neighbour for the plans' columns: solvers.exact.cg.conservative_timer), within the memory of any
+    partition (cg_pricing's `mem_cap`, the memory rule itself): no column can cover them, and the first master LP
+    had no solution (a RuntimeError, 'a fault of the solver', where the heuristic names the service infeasible)."""
     fit = {int(s) for p, sd in setup.data.items() for s in sd.svc[sd.mem <= mem_cap(instance, p)]}
     fit |= {int(s) for sd in setup.data.values() for s in sd.single_svc}
-    return {instance.services[s].name: "no profiled point meets its SLO within the memory of one partition or GPU"
-            for s in setup.active if s not in fit}
+    why = "no profiled point meets its SLO (as timed here) within the memory of one partition or GPU"
+    return {instance.services[s].name: why for s in setup.active if s not in fit}
 
 
 def layout_weights(layouts, ub: dict[float, float]) -> np.ndarray:

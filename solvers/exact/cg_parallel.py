@@ -66,7 +66,12 @@ def _serve(pricer: Pricer, conn) -> None:
     worker_signals()
     try:
         while True:
-            msg = _receive(pricer, conn)
+            try:
+                msg = _receive(pricer, conn)
+            except (EOFError, OSError, KeyboardInterrupt):
+                raise
+            except Exception:  # noqa: BLE001 - a message it cannot take (the cuts): it ends quietly, and the
+                break  # parent, finding it gone (EOFError), prices its sizes itself
             if msg is None:
                 break
             kind, items, nodes, refine, left, skips = msg

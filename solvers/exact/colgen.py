@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import logging
 import math
-import resource
 import time
 from dataclasses import dataclass, field
 
@@ -68,6 +67,7 @@ from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
 from stsched.bounds import point_capacity, unservable
 from stsched.errors import InputError
+from stsched.forking import cpu_seconds
 from stsched.problem import Instance
 from stsched.registry import Objective
 
@@ -206,17 +206,10 @@ class _Master:
 
 
 # ------------------------------------------------------------------------------------------------- the loop
-def cpu_time() -> float:
-    """The CPU seconds of this process and of its children that have ended (the column generation's pricing
-    workers once its pool is closed; the `cpu` clock of every phase of solver cg and of `stsched bound`)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
 def _clock(name: str):
     if name not in ("wall", "cpu"):
         raise InputError(f"clock: expected wall or cpu, got {name!r}")
-    return time.perf_counter if name == "wall" else cpu_time
+    return time.perf_counter if name == "wall" else cpu_seconds  # (stsched.forking: with the ended children)
 
 
 def _key(c: Config) -> tuple:
@@ -362,9 +355,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     pricer.deadline = pricer.clock() + (deadline - clock())
     procs = opts.workers if opts.workers or n >= PARALLEL_FROM else 1  # (cuts: sent to the workers, more_cuts)
     pool = PricingPool(pricer, procs, split=opts.clock == "cpu")
-    if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together
+    if opts.clock == "cpu":  # the CPU time of this process and its pricing workers together: their reported CPU
+        # while they run; once the pool is closed (at a failure mid-run too) they are joined and `own` counts them
         own = clock
-        clock = lambda: own() + pool.worker_cpu  # noqa: E731
+        clock = lambda: own() + (pool.worker_cpu if pool.workers > 1 else 0.0)  # noqa: E731
     try:
         master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
         for coefs, lo, hi in y_rows:

@@ -249,3 +249,44 @@ def test_the_cpu_clock_counts_the_workers_cpu(monkeypatch):
     monkeypatch.setattr(cg_parallel.PricingPool, "map", map_with_a_days_work)
     got = column_generation(inst, Objective.MIN_GPUS, opts)  # (round 2 finds the time spent: its last pricing)
     assert got.rounds <= 2 and not got.converged
+
+
+def test_the_cpu_clock_does_not_count_closed_workers_twice(monkeypatch):
+    """A pool closed mid-run (a failed worker, cuts a worker cannot take) has joined its workers: their CPU is in
+    this process's ended children (stsched.forking.cpu_seconds), so the clock stops adding their reported CPU
+    (before, it counted them twice for the rest of the generation, and a CPU limit stopped early by their share).
+    Workers that report a day of CPU and are then closed after the first pricing: the generation runs on."""
+    real = cg_parallel.PricingPool.map
+
+    def map_then_close(self, kind, items, left):
+        out = real(self, kind, items, left)
+        if self._procs:
+            self.worker_cpu += 86400.0  # (reported by workers now joined: the clock must not add it any more)
+            self.close()
+        return out
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "map", map_then_close)
+    inst = random_instance(16, 8, 3, arrivals="deterministic")
+    got = column_generation(inst, Objective.MIN_GPUS, CgOptions(clock="cpu", workers=2, time_limit_s=3600))
+    assert got.rounds > 3
+
+
+def test_a_worker_that_fails_taking_the_cuts_ends_quietly(monkeypatch, capfd):
+    """A worker whose copy of the cuts fails (any error, not only a closed pipe) ends without a traceback on stderr
+    (before, the error escaped `_serve` and multiprocessing printed it); the parent prices its sizes itself and the
+    outcome is the one-process one."""
+    from solvers.exact.cg_cuts import CutOptions
+
+    inst = random_instance(12, 6, 5, arrivals="deterministic")
+    opts = dict(time_limit_s=1e6, max_rounds=40)
+    cuts = CutOptions(rounds=2, min_violation=0.001)
+    one = column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=1), cuts=cuts)
+
+    def broken(*args):
+        raise ValueError("a cut pool that cannot be built")
+
+    monkeypatch.setattr(cg_parallel, "CutPool", broken)  # (the workers are forked after this: they see it)
+    capfd.readouterr()
+    _same(column_generation(inst, Objective.MIN_GPUS, CgOptions(**opts, workers=2), cuts=cuts), one)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "cannot be built" not in err

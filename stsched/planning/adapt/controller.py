@@ -280,8 +280,9 @@ class AdaptResult:
 
 def _cpu_s() -> float:
     """CPU seconds of this process and of its solver subprocesses that have finished (CBC runs as one)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    from stsched.forking import cpu_seconds
+
+    return cpu_seconds()
 
 
 def _initial(policy, instance: Instance) -> Plan:
