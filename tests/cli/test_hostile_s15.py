@@ -334,3 +334,37 @@ def test_check_judges_the_plan_in_force_as_solve_does(files, capsys, tmp_path):
     assert code == 2 and "--current" in text, text
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", files["plan"])
     assert code == 0 and "0 layout reconfigurations" in text, text
+
+
+def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tmp_path, monkeypatch):
+    """`AdaptOptions(cold_start_s="300")` was a TypeError traceback and True was taken as 1 s; `adapt_eval --variant
+    cold_start_s=none` died with 'expected a number'; `stsched adapt` had no way to turn the cold start off.  Now the
+    option is a real number (not a bool) or None, the study takes 'none', and `stsched adapt` has --cold-start
+    S|none and --no-cold-release."""
+    import stsched as st
+    from experiments.adapt_eval import _knob
+    from stsched.errors import InputError
+    from stsched.planning.adapt import AdaptOptions
+    from stsched.simulation.traces import load_count_trace
+    from tests.conftest import make_mps_instance
+
+    for bad in ("300", True):
+        with pytest.raises(InputError, match="cold_start_s"):
+            AdaptOptions(cold_start_s=bad)
+    assert _knob("cold_start_s", "none") is None and _knob("cold_start_s", "0") == 0.0
+    st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
+    folder = tmp_path / "traces" / "azure-functions-2019"
+    folder.mkdir(parents=True)
+    (folder / "invocations.csv").write_text(_counts_csv(rows=(_GOOD,)))
+    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
+    load_count_trace.cache_clear()
+    try:
+        args = ("adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019", "--plan-only", "--json")
+        code, text = _run(capsys, *args, "--cold-start", "none", "--no-cold-release")
+        assert code == 0, text
+        opts = json.loads(text)["settings"]
+        assert opts["cold_start_s"] is None and opts["cold_release"] is False, opts
+        code, text = _run(capsys, *args, "--cold-start", "soon")
+        assert code == 2 and "--cold-start" in text and len(text.strip().splitlines()) == 1, text
+    finally:
+        load_count_trace.cache_clear()

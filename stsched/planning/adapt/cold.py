@@ -34,7 +34,8 @@ class ColdStart:
     until_s: float  # decisions at t <= until_s are floored (0: the initial deployment only)
 
     def __post_init__(self) -> None:
-        if not (self.until_s >= 0 and math.isfinite(self.until_s)):
+        if isinstance(self.until_s, bool) or not isinstance(self.until_s, (int, float, np.integer, np.floating)) \
+                or not (self.until_s >= 0 and math.isfinite(self.until_s)):
             raise InputError(f"cold_start_s must be a finite number >= 0 (seconds), got {self.until_s!r}")
         if self.declared.ndim != 1 or not np.all(np.isfinite(self.declared)) or np.any(self.declared < 0):
             raise InputError("cold start: declared rates must be finite numbers >= 0, one per service")
