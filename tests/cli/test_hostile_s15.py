@@ -121,6 +121,11 @@ COUNT_TRACES = [
     ("empty file", "", "empty file"),
     ("a gap", _counts_csv(minutes=[*range(480, 490), *range(495, 505)]), "minute 490 is missing"),
     ("backwards", _counts_csv(minutes=range(499, 479, -1)), "minute 499 is followed by minute 498"),
+    ("negative", _counts_csv(rows=(_GOOD, [3] * 5 + [-3] + [3] * 14)), "column '485', data row 2: '-3'"),
+    ("an empty cell", _counts_csv(rows=(_GOOD, [3] * 5 + [""] + [3] * 14)), "column '485', data row 2: ''"),
+    # pandas renamed the second '485' to '485.1', which is no minute: the column was dropped without a word
+    ("a minute named twice", _counts_csv(minutes=[*range(480, 486), 485, *range(486, 499)]), "485 named twice"),
+    ("no invocations", _counts_csv(rows=([0] * 20, [0] * 20)), "no function has invocations"),
 ]
 
 
@@ -129,8 +134,10 @@ def test_a_count_trace_that_is_not_per_minute_counts_is_one_line(files, capsys, 
     """A count trace ($STSCHED_DATA/traces/azure-functions-2019/invocations.csv) with a word in a minute column, or an
     empty file, was a ValueError / EmptyDataError traceback in `stsched adapt`; an 'inf' count was 'service 's0': rate
     must be a finite number >= 0, got nan'; minute columns with a gap or out of order were read as consecutive minutes
-    without a word; a negative count was refused as '--functions-offset: ...'.  Now one line naming the file, the
-    column and the row (or the missing minute), exit 2."""
+    without a word; a negative count was refused as '--functions-offset: ...'; a minute column named twice was
+    dropped without a word; a trace whose functions have no invocations was refused as '--functions-offset: ...'.
+    Now one line naming the file, the column and the row (or the missing minute, the column named twice, the lack
+    of invocations), exit 2."""
     from stsched.simulation.traces import load_count_trace
 
     folder = tmp_path / "traces" / "azure-functions-2019"
