@@ -326,15 +326,18 @@ def test_check_judges_the_plan_in_force_as_solve_does(files, capsys, tmp_path):
     """`stsched check inst.json plan.json --current mig.json` (the plan in force a plan of a MIG instance: a 7-slice
     partition on an MPS instance) printed '1 layout reconfigurations ...', exit 0: a reconfiguration counted from a
     plan of another instance, where `solve --current` refuses it (exit 1).  Now check judges it the same way (the
-    rules that hold whatever the rates), refuses it with its first violation unless --allow-invalid, and refuses
-    --allow-invalid without --current (it would be ignored)."""
+    rules that hold whatever the rates), refuses it with its first violation unless --allow-invalid (bad input,
+    exit 2: exit 1 is PLAN's verdict), and refuses --allow-invalid without --current (it would be ignored)."""
     import stsched as st
     from stsched.plan import GpuLayout, Partition, Plan, Tenant
 
     mig = tmp_path / "mig.json"
     st.save(Plan((GpuLayout((Partition(7, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0))),)),)), mig)
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig))
-    assert code == 1 and "--current" in text and "size 7" in text and "reconfigurations" not in text, text
+    assert code == 2 and "--current" in text and "size 7" in text and "reconfigurations" not in text, text
+    # exit 1 is PLAN's verdict: a bad plan in force is bad input (exit 2, one line naming how to list its faults)
+    code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig), "--json")
+    assert code == 2 and len(text.strip().splitlines()) == 1 and f"stsched check {files['inst']} {mig}" in text, text
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig), "--allow-invalid")
     assert code == 0 and "1 layout reconfigurations" in text, text
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--allow-invalid")
