@@ -1,6 +1,6 @@
 """`stsched check INSTANCE PLAN [--current OLD_PLAN [--allow-invalid]] [--json]`: the checker's verdict (exit 0 valid, 1 violations,
-2 bad input, a --current plan the checker rejects included), and with `--current` what moving from the plan in force to this one reconfigures (the adapt
-objective's terms: layout reconfigurations, tenant changes, GPUs before and after; `stsched.plan.Reconfiguration`)."""
+2 bad input, a --current plan the checker rejects included), and with `--current` what moving from the plan in
+force to this one reconfigures (the adapt objective's terms: layout reconfigurations, tenant changes, GPUs before and after; `stsched.plan.Reconfiguration`)."""
 
 from __future__ import annotations
 
