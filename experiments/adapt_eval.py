@@ -67,7 +67,8 @@ BOOL_KNOBS = ("scale_out", "retenant", "fill")
 STR_KNOBS = ("adapt_solver",)
 
 
-OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budget")  # "none" switches them off
+OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budget",
+                  "cold_start_s")  # "none" switches them off
 
 
 def _knob(name: str, value: str) -> object:

@@ -1,6 +1,6 @@
 """`stsched check INSTANCE PLAN [--current OLD_PLAN [--allow-invalid]] [--json]`: the checker's verdict (exit 0 valid, 1 violations,
-2 bad input), and with `--current` what moving from the plan in force to this one reconfigures (the adapt
-objective's terms: layout reconfigurations, tenant changes, GPUs before and after; `stsched.plan.Reconfiguration`)."""
+2 bad input, a --current plan the checker rejects included), and with `--current` what moving from the plan in
+force to this one reconfigures (the adapt objective's terms: layout reconfigurations, tenant changes, GPUs before and after; `stsched.plan.Reconfiguration`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 
 from stsched.checker import check
-from stsched.errors import InputError
+from stsched.errors import InputError, InvalidPlanError
 from stsched.io import check_plan_services, load_instance, load_plan
 from stsched.judge import RATE_FREE, load_judged_plan
 from stsched.plan import Reconfiguration
@@ -50,8 +50,12 @@ def run(args) -> int:
     check_plan_services(inst, plan, args.plan)
     reconf = None
     if args.current:  # a plan of another instance was counted from (solve --current refuses it)
-        old = load_judged_plan(inst, args.current, allow_invalid=args.allow_invalid, what="--current",
-                               rules=RATE_FREE)
+        try:  # bad input (exit 2): exit 1 is PLAN's verdict, and --json prints nothing else
+            old = load_judged_plan(inst, args.current, allow_invalid=args.allow_invalid, what="--current",
+                                   rules=RATE_FREE, hint=f"`stsched check {args.instance} {args.current}` lists "
+                                                         "them, --allow-invalid uses it anyway")
+        except InvalidPlanError as e:
+            raise InputError(str(e)) from None
         reconf = Reconfiguration.between(old, plan)
     report = check(inst, plan)
     if args.json:

@@ -123,6 +123,13 @@ def add(sub) -> None:
     a.add_argument("--adapt-nodes", default=None,
                    help="adaptive: work limit of the exact adapt solver, branch-and-bound nodes per call (default "
                         f"{d.adapt_nodes}; 'none': the time limit alone, so results depend on the machine's load)")
+    a.add_argument("--cold-start", default=f"{d.cold_start_s:g}", metavar="S|none",
+                   help="the declared rates x head-room floor the estimate of the initial deployment and of the "
+                        "decisions in the first S seconds (0: the initial deployment only; 'none': off, the first "
+                        "plan is for the trace's first minute; default %(default)s)")
+    a.add_argument("--no-cold-release", action="store_true",
+                   help="with the cold start: the first decision after it gives the floor's GPUs back by the "
+                        "policy's normal rule, not at once without the compaction rent")
     a.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals (>= 0)")
     a.add_argument("--time-limit", default=f"{d.time_limit_s:g}",
                    help="wall-clock limit per solver call, seconds: the safety net behind the work limits (the "
@@ -294,7 +301,10 @@ def run_adapt(args) -> int:
                            function_offset=args.functions_offset, simulate=not args.plan_only,
                            period=d.period if args.period is None else args.period,
                            save_gpus=d.save_gpus if args.save_gpus is None else args.save_gpus,
-                           save_for=d.save_for if args.save_for is None else args.save_for)
+                           save_for=d.save_for if args.save_for is None else args.save_for,
+                           cold_start_s=None if args.cold_start.lower() == "none"
+                           else _number(args.cold_start, "--cold-start", positive=False),
+                           cold_release=not args.no_cold_release)
     if args.compact_rent is not None:
         rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
         options = replace(options, compact_rent=rent)

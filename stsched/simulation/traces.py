@@ -75,15 +75,15 @@ def load_count_trace(name: str = "azure-functions-2019") -> CountTrace:
     _check_name(name)
     if name not in COUNT_TRACES:
         raise InputError(f"trace {name!r} has per-request timestamps, not per-minute counts")
+    from stsched.data.importers import read_headed
+
     path = trace_path(name) / "invocations.csv"
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file", source=str(path)) from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
+    try:  # the one header rule of every CSV read (a minute named twice was renamed '485.1' and dropped)
+        df = read_headed(path, ["HashFunction"])
+    except OSError as e:
         raise InputError(f"cannot read: {e}", source=str(path)) from None
     minute_cols = [c for c in df.columns if c.isdigit()]
-    if not minute_cols or "HashFunction" not in df.columns:
+    if not minute_cols:
         raise InputError("expected HashFunction and per-minute columns", source=str(path))
     _check_minutes([int(c) for c in minute_cols], str(path))
     counts = pd.DataFrame({c: pd.to_numeric(df[c], errors="coerce") for c in minute_cols}).to_numpy(dtype=float)
@@ -95,6 +95,8 @@ def load_count_trace(name: str = "azure-functions-2019") -> CountTrace:
     total = counts.sum(axis=1)
     order = sorted(range(len(df)), key=lambda i: (-total[i], str(df["HashFunction"].iloc[i])))
     order = [i for i in order if total[i] > 0]
+    if not order:  # else refused later as if the offset were wrong ('--functions-offset: ... has 0 functions')
+        raise InputError("no function has invocations (every per-minute count is 0)", source=str(path))
     labels = tuple(str(df["HashFunction"].iloc[i])[:12] for i in order)
     counts = counts[order]
     counts.setflags(write=False)

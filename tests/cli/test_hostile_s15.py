@@ -121,6 +121,11 @@ COUNT_TRACES = [
     ("empty file", "", "empty file"),
     ("a gap", _counts_csv(minutes=[*range(480, 490), *range(495, 505)]), "minute 490 is missing"),
     ("backwards", _counts_csv(minutes=range(499, 479, -1)), "minute 499 is followed by minute 498"),
+    ("negative", _counts_csv(rows=(_GOOD, [3] * 5 + [-3] + [3] * 14)), "column '485', data row 2: '-3'"),
+    ("an empty cell", _counts_csv(rows=(_GOOD, [3] * 5 + [""] + [3] * 14)), "column '485', data row 2: ''"),
+    # pandas renamed the second '485' to '485.1', which is no minute: the column was dropped without a word
+    ("a minute named twice", _counts_csv(minutes=[*range(480, 486), 485, *range(486, 499)]), "485 named twice"),
+    ("no invocations", _counts_csv(rows=([0] * 20, [0] * 20)), "no function has invocations"),
 ]
 
 
@@ -129,8 +134,10 @@ def test_a_count_trace_that_is_not_per_minute_counts_is_one_line(files, capsys, 
     """A count trace ($STSCHED_DATA/traces/azure-functions-2019/invocations.csv) with a word in a minute column, or an
     empty file, was a ValueError / EmptyDataError traceback in `stsched adapt`; an 'inf' count was 'service 's0': rate
     must be a finite number >= 0, got nan'; minute columns with a gap or out of order were read as consecutive minutes
-    without a word; a negative count was refused as '--functions-offset: ...'.  Now one line naming the file, the
-    column and the row (or the missing minute), exit 2."""
+    without a word; a negative count was refused as '--functions-offset: ...'; a minute column named twice was
+    dropped without a word; a trace whose functions have no invocations was refused as '--functions-offset: ...'.
+    Now one line naming the file, the column and the row (or the missing minute, the column named twice, the lack
+    of invocations), exit 2."""
     from stsched.simulation.traces import load_count_trace
 
     folder = tmp_path / "traces" / "azure-functions-2019"
@@ -319,18 +326,55 @@ def test_check_judges_the_plan_in_force_as_solve_does(files, capsys, tmp_path):
     """`stsched check inst.json plan.json --current mig.json` (the plan in force a plan of a MIG instance: a 7-slice
     partition on an MPS instance) printed '1 layout reconfigurations ...', exit 0: a reconfiguration counted from a
     plan of another instance, where `solve --current` refuses it (exit 1).  Now check judges it the same way (the
-    rules that hold whatever the rates), refuses it with its first violation unless --allow-invalid, and refuses
-    --allow-invalid without --current (it would be ignored)."""
+    rules that hold whatever the rates), refuses it with its first violation unless --allow-invalid (bad input,
+    exit 2: exit 1 is PLAN's verdict), and refuses --allow-invalid without --current (it would be ignored)."""
     import stsched as st
     from stsched.plan import GpuLayout, Partition, Plan, Tenant
 
     mig = tmp_path / "mig.json"
     st.save(Plan((GpuLayout((Partition(7, (Tenant("s0", 4, 100.0), Tenant("s1", 2, 50.0))),)),)), mig)
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig))
-    assert code == 1 and "--current" in text and "size 7" in text and "reconfigurations" not in text, text
+    assert code == 2 and "--current" in text and "size 7" in text and "reconfigurations" not in text, text
+    # exit 1 is PLAN's verdict: a bad plan in force is bad input (exit 2, one line naming how to list its faults)
+    code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig), "--json")
+    assert code == 2 and len(text.strip().splitlines()) == 1 and f"stsched check {files['inst']} {mig}" in text, text
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", str(mig), "--allow-invalid")
     assert code == 0 and "1 layout reconfigurations" in text, text
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--allow-invalid")
     assert code == 2 and "--current" in text, text
     code, text = _run(capsys, "check", files["inst"], files["plan"], "--current", files["plan"])
     assert code == 0 and "0 layout reconfigurations" in text, text
+
+
+def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tmp_path, monkeypatch):
+    """`AdaptOptions(cold_start_s="300")` was a TypeError traceback and True was taken as 1 s; `adapt_eval --variant
+    cold_start_s=none` died with 'expected a number'; `stsched adapt` had no way to turn the cold start off.  Now the
+    option is a real number (not a bool) or None, the study takes 'none', and `stsched adapt` has --cold-start
+    S|none and --no-cold-release."""
+    import stsched as st
+    from experiments.adapt_eval import _knob
+    from stsched.errors import InputError
+    from stsched.planning.adapt import AdaptOptions
+    from stsched.simulation.traces import load_count_trace
+    from tests.conftest import make_mps_instance
+
+    for bad in ("300", True):
+        with pytest.raises(InputError, match="cold_start_s"):
+            AdaptOptions(cold_start_s=bad)
+    assert _knob("cold_start_s", "none") is None and _knob("cold_start_s", "0") == 0.0
+    st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
+    folder = tmp_path / "traces" / "azure-functions-2019"
+    folder.mkdir(parents=True)
+    (folder / "invocations.csv").write_text(_counts_csv(rows=(_GOOD,)))
+    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
+    load_count_trace.cache_clear()
+    try:
+        args = ("adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019", "--plan-only", "--json")
+        code, text = _run(capsys, *args, "--cold-start", "none", "--no-cold-release")
+        assert code == 0, text
+        opts = json.loads(text)["settings"]
+        assert opts["cold_start_s"] is None and opts["cold_release"] is False, opts
+        code, text = _run(capsys, *args, "--cold-start", "soon")
+        assert code == 2 and "--cold-start" in text and len(text.strip().splitlines()) == 1, text
+    finally:
+        load_count_trace.cache_clear()

@@ -171,12 +171,26 @@ def test_a_waived_rent_buys_the_compaction_at_once_and_only_once(setting):
     assert again is plan and pol._rent_paid == 1.0
 
 
+def test_a_waived_rent_is_for_its_own_decision_only(setting):
+    """The waiver was consumed in `_compact_spare` only: a decision that stopped before it (a solver raising) left
+    it set, and a later unrelated decision bought a compaction without rent.  Now `_begin` takes it for its own
+    decision."""
+    inst, plan, one = setting
+    pol = Adaptive(PolicyOptions(adapt_solver=""))
+    pol._fresh = lambda instance: one
+    pol.waive_rent()
+    pol._begin(inst)  # the decision it was meant for stops here
+    pol._begin(inst)
+    out, note = pol._compact_spare(inst, plan, plan, "")
+    assert out is plan and "cold start" not in note and pol._rent_paid == 1.0
+
+
 @pytest.mark.parametrize("release", [False, True])
 def test_the_controller_waives_the_rent_once_after_the_floor(monkeypatch, release):
     waived = []
     monkeypatch.setattr(Adaptive, "waive_rent", lambda self: waived.append(self._decision))
     inst = gpulet_mix("scen1", 400, rate=4000.0)
-    run_adapt(inst, AdaptOptions(function_offset=4, hours=0.5, simulate=False, downtime="standby",
+    run_adapt(inst, AdaptOptions(function_offset=4, hours=0.2, simulate=False, downtime="standby",
                                  cold_start_s=300.0, cold_release=release, adapt_solver="", trigger=0.0))
-    # decisions at 300 s (floored), 600 s (the first after the floor: waived before it), 900 s, ...
+    # decisions at 300 s (floored) and 600 s (the first after the floor: waived before it) within the 12 minutes
     assert waived == ([1] if release else [])

@@ -100,8 +100,9 @@ def test_window_minimum():
 @pytest.mark.parametrize("cold", [None, 300.0])
 def test_real_runs_pay_at_least_the_bound(cold):
     """On a short window, full re-partitioning (the plans from scratch the need is made of) and a policy that keeps
-    its layouts pay at least the bound for their own GPU-hours, with the cold start too (the needs floor the first
-    estimates as the controller does: without that the bound was above these runs)."""
+    its layouts pay at least the bound for their own GPU-hours, with the cold start too (the need from scratch
+    floors the first estimates as the controller does: without that it was above these runs; the certified need is
+    never floored: floored, it was above static peak on a window shorter than the trace)."""
     inst = gpulet_mix("m2", 40, rate=2500.0)
     opts = dict(hours=1.0, epoch_s=300, simulate=False, downtime="standby", trigger=0.0, function_offset=4,
                 cold_start_s=cold)
@@ -115,6 +116,25 @@ def test_real_runs_pay_at_least_the_bound(cold):
         for f in (cert, scratch):
             bound = f.min_changes(r.gpu_hours)
             assert bound is not None and bound <= r.reconfigurations
+    # the certified need holds for any policy and any cold start: static peak on a window shorter than the trace
+    # (functions 20..: the hour's peak needs 2 GPUs, the declared rates 3; the floored certified need asked 3 changes
+    # of its 0) and a policy run without the cold start
+    opts["function_offset"] = 20
+    cert = window_needs(inst, AdaptOptions(**opts)).frontiers()[0]
+    for policy, kw in (("static-peak", {}), ("periodic", {"period": 1, "cold_start_s": None})):
+        r = run_adapt(inst, AdaptOptions(policy=policy, **{**opts, **kw}))
+        bound = cert.min_changes(r.gpu_hours)
+        assert bound is not None and bound <= r.reconfigurations, (policy, r.gpu_hours, cert.best[-1])
+
+
+def test_the_certified_need_reads_as_the_options_estimator_reads():
+    """With `burst_s` the estimate is lower than the whole window's peak: the certified need follows it (built
+    without burst_s it was the higher need, above what such a policy's plans carry)."""
+    inst = gpulet_mix("m2", 40, rate=2500.0)
+    opts = dict(hours=1.0, epoch_s=300, simulate=False, downtime="standby", trigger=0.0, function_offset=20)
+    plain = window_needs(inst, AdaptOptions(**opts)).certified
+    burst = window_needs(inst, AdaptOptions(burst_s=120.0, **opts)).certified
+    assert all(b <= a for a, b in zip(plain, burst)) and sum(burst) < sum(plain)
 
 
 def test_adapt_frontier_reports_the_bound_per_window():
@@ -136,3 +156,10 @@ def test_adapt_frontier_reports_the_bound_per_window():
     assert af.bound_cell(af.window_table(rows(0, 4))[0], cert) == ("0 (0.00)", True)
     text = af.summary(rows(0, 4), [af.STATIC, af.FULL], af.bound_frontiers([need]))
     assert "bound (scratch)" in text and "5 (1.25) *" in text
+    assert "2 points checked on 1 windows: none below it" in text  # baselines too, against the certified bound
+    low = {"offset": "0", "policy": "adaptive[headroom=1.1]", "reconfigurations": "0", "tenant_changes": "0",
+           "gpu_hours": "10.0", "slo_attainment": "nan", "hours": "8.0"}
+    text = af.summary(rows(0, 4) + [dict(low, policy="adaptive")] + [low],
+                      [af.STATIC, af.FULL, "adaptive", low["policy"]], af.bound_frontiers([need]))
+    assert "BELOW the certified bound (a broken bound): [(0, 'adaptive')]" in text
+    assert "no certified bound for ['adaptive[headroom=1.1]']" in text

@@ -14,7 +14,8 @@ decision after the floor (`Compaction.waive_rent`), and the adaptive policy buys
 at that decision without the compaction rent: the GPUs the declared rates held above the plan from scratch were
 held for a rate the estimate never asked for, so they are given back at once (off: by the policy's normal rule, the
 rent of 12 GPU-decisions per change, which held them for an hour or more on windows 4..7 and 12..15).  Policies
-without a rent (static peak, the baselines) follow their own rule.  What it costs, in GPU-hours and layout changes,
+without a rent (static peak, the baselines) follow their own rule, and so does the adaptive policy with `mpc_h`
+(its compactions are decided on the forecast: it ignores the waiver).  What it costs, in GPU-hours and layout changes,
 and what it buys in attainment: docs/RESULTS.md ("Re-planning judged by frontiers").
 """
 
@@ -34,7 +35,8 @@ class ColdStart:
     until_s: float  # decisions at t <= until_s are floored (0: the initial deployment only)
 
     def __post_init__(self) -> None:
-        if not (self.until_s >= 0 and math.isfinite(self.until_s)):
+        if isinstance(self.until_s, bool) or not isinstance(self.until_s, (int, float, np.integer, np.floating)) \
+                or not (self.until_s >= 0 and math.isfinite(self.until_s)):
             raise InputError(f"cold_start_s must be a finite number >= 0 (seconds), got {self.until_s!r}")
         if self.declared.ndim != 1 or not np.all(np.isfinite(self.declared)) or np.any(self.declared < 0):
             raise InputError("cold start: declared rates must be finite numbers >= 0, one per service")

@@ -79,7 +79,8 @@ class Compaction:
     _since_h: float = UNTIMED_DECISION_H  # hours since the previous decision (or the initial deployment)
     _epoch_h: float = UNTIMED_DECISION_H  # the epoch's length (`set_epoch`), one step of the `mpc_h` horizon
     _needs: NeedForecast | None = None  # the needs seen at past decisions (`mpc_h`)
-    _rent_waived: bool = False  # this decision buys a compaction without rent (`waive_rent`: the cold start's end)
+    _rent_waived: bool = False  # the next decision buys a compaction without rent (`waive_rent`: the cold start's end)
+    _waived_now: bool = False  # this decision does (`_begin` takes the waiver for its own decision only)
 
     def set_time(self, t_s: float) -> None:
         """The time of the next decision, seconds into the trace (the controller calls it before `next`): the rent
@@ -134,6 +135,7 @@ class Compaction:
             self._needs = NeedForecast(self.opts.mpc_h, self.opts.mpc_q, self.opts.mpc_window_s)
         self._fresh_for = self._reserved(instance) if self._tracks_fresh() else None
         self._fresh_plan, self._fresh_asked = None, False
+        self._waived_now, self._rent_waived = self._rent_waived, False  # a decision that stops keeps it not
         if self.opts.change_budget is not None:  # the shadow decides first: the budget includes this decision
             self._shadow.step(self._from_scratch(instance))
 
@@ -219,7 +221,7 @@ class Compaction:
         estimated rates, rounded up; the reserved rates are no lower, so a plan within it holds nothing spare and
         the plan from scratch is not solved."""
         rent = self._rent_rate()
-        waived, self._rent_waived = self._rent_waived, False
+        waived = self._waived_now
         within = lp is not None and plan.gpus_used <= lp and self.opts.hours_budget is None
         changed = layout_changes(current, plan) > 0
         fresh = None if within or changed else self._fresh_now

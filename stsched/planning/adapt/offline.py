@@ -15,9 +15,13 @@ n_t a lower bound on the GPUs of any plan for that estimate.  Two needs are comp
 
 * certified: n_m = the LP bound (`stsched.bounds.lp_bound_gpus`) per minute, minimised over every estimate the
   plan in force at minute m can have been made for (the epoch's boundary decision or an emergency decision at any
-  minute since): valid for any policy whose plans carry the estimate of their decision (the controller checks this);
+  minute since; each the lower of the readings up to the standby lead and at the decision itself, as
+  `emergency_fresh` reads), with the estimator of `options` (window, statistic, head-room, `burst_s`/`burst_q`) and
+  without the cold start's floor: valid for any policy with that estimator, whatever its cold start, whose plans
+  carry the estimate of their decision (the controller checks this);
 * from scratch: n_e = the GPUs of the policies' own min-gpus plan from scratch for the estimate at each epoch
-  boundary (what full re-partitioning runs): valid for policies whose plans never use fewer GPUs than the plan
+  boundary (what full re-partitioning runs), floored by the cold start of `options` as the controller floors it:
+  valid for policies run with that cold start whose plans never use fewer GPUs than the plan
   from scratch for the same rates over an epoch (not guaranteed: a plan kept or adapted could beat the heuristic's
   count; `experiments.adapt_frontier` reports any point with fewer changes than this bound at its own GPU-hours).
 
@@ -164,7 +168,8 @@ def window_needs(instance: Instance, options) -> Needs:
     bin_s = load_count_trace(options.trace).bin_s
     schedule, span, minutes = service_schedule(instance, options)
     per_epoch = int(round(options.epoch_s / bin_s))
-    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic)
+    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic, options.burst_s,
+                              options.burst_q)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     names = instance.service_names
     cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)
@@ -174,12 +179,15 @@ def window_needs(instance: Instance, options) -> Needs:
     for m in range(minutes):
         t0, t1 = m * bin_s, min((m + 1) * bin_s, span)
         est = estimator.estimate(schedule, bin_s, max(0.0, t0 - lead))
-        if cold is not None:  # the controller's cold start: the declared rates floor the first plans' estimates
-            est = cold.rates(est, t0, m == 0)
-        inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
-        lp.append(int(lp_bound_gpus(inst)))
+        # certified: the lower of the readings a decision at t0 can make (up to the standby lead, or at t0 itself:
+        # `emergency_fresh`), never floored by the cold start (the unfloored need holds for any cold start)
+        low = np.minimum(est, estimator.estimate(schedule, bin_s, t0))
+        lp.append(int(lp_bound_gpus(instance.with_rates({n: float(r) for n, r in zip(names, low)}))))
         minute_h.append((t1 - t0) / 3600.0)
         if m % per_epoch == 0:
+            if cold is not None:  # the controller's cold start: the declared rates floor the first plans' estimates
+                est = cold.rates(est, t0, m == 0)
+            inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
             scratch.append(_patient(lambda: min_gpus_memo(inst, popts).gpus_used))
             epoch_h.append(0.0)
         epoch_h[-1] += (t1 - t0) / 3600.0
