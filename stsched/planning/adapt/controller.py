@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
+from stsched.planning.adapt.burst import BurstMemory, check_hold
 from stsched.planning.adapt.cold import cold_start
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
@@ -76,6 +77,9 @@ class AdaptOptions(AdaptiveKnobs):
     # 8,000 req/s minute); GPUs it switches on for that serve after the standby build time, as with
     # `emergency_fresh`.  False: the estimate alone (the rows before this session)
     emergency_floor: bool = True
+    # the burst reserve (`stsched.planning.adapt.burst`): a service whose minute exceeded `trigger` x its served rate
+    # is planned for at least that rate x head-room for this many seconds after the minute (None: off)
+    burst_hold_s: float | None = None
     # the cold start (`stsched.planning.adapt.cold`): the declared rates x head-room floor the estimate of the initial
     # deployment and of the decisions up to this many seconds into the trace (0: the initial deployment only);
     # None: off (the initial deployment is planned for the trace's first minute).  Default 300 s with `cold_release`
@@ -189,6 +193,7 @@ class AdaptOptions(AdaptiveKnobs):
         if not 0.0 <= self.forecast_q <= 1.0:
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
+        check_hold(self.burst_hold_s)
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")
@@ -482,6 +487,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
                                                                   options.headroom)
     cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)
+    bursts = None if options.burst_hold_s is None else BurstMemory(options.burst_hold_s)
     lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
     tot_n = np.zeros(len(names))
@@ -511,6 +517,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                     cold_over = True
                     if options.cold_release and hasattr(policy, "waive_rent"):
                         policy.waive_rent()
+            if bursts is not None:
+                est = np.maximum(est, bursts.floor(len(names), seen))
             floored = False
             if emergency and options.emergency_floor:  # the triggering minute (m - 1) is seen: plan for it
                 floor = overload_floor(schedule, m - 1, names, current, options.trigger, options.headroom)
@@ -542,6 +550,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 # on serves once built, at t0 + lead (a rebuilt one serves its old layout meanwhile: kept serving)
                 down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby
                                    if g >= len(before) or not before[g].used})
+        if bursts is not None:  # this minute, as the decisions from its end on see it
+            bursts.record(t1, _loads(schedule, m, names, current), schedule[:, m], options.trigger, options.headroom)
         if options.simulate:
             n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
         else:
@@ -578,7 +588,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     settings = {"sampling": options.sampling, "sample_s": options.sample_s, "warmup_s": options.warmup_s,
                 "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
                 "trigger": options.trigger, "emergency_fresh": options.emergency_fresh,
-                "emergency_floor": options.emergency_floor, "downtime": options.downtime,
+                "emergency_floor": options.emergency_floor,
+                "burst_hold_s": options.burst_hold_s, "downtime": options.downtime,
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
