@@ -3,7 +3,9 @@
 Time runs minute by minute over a count trace (`azure-functions-2019`: per-minute rates of the services; the
 instance's rates are each service's peak, `stsched.simulation.traces`).  The controller decides at every epoch
 boundary (every `epoch_s` seconds) and, with `trigger` > 0, also at the end of any minute in which some service's
-observed rate exceeded `trigger` times the rate the plan in force serves it at (an emergency re-plan).  A decision
+observed rate exceeded `trigger` times the rate the plan in force serves it at (an emergency re-plan; with
+`emergency_floor`, the default, it plans every service so overloaded for at least that minute's rate x head-room,
+whatever the estimate says).  A decision
 estimates the rates (`stsched.planning.adapt.estimate`), asks the policy for a plan (`stsched.planning.adapt.policies`), counts the
 layout reconfigurations and the downtime they cause (`stsched.reconfig`).  GPUs in use are charged minute by
 minute.  With `downtime="standby"` decisions use data up to `cost` seconds earlier, so that the new layouts can be
