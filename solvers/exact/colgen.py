@@ -216,13 +216,11 @@ def _key(c: Config) -> tuple:
     return (c.size, c.procs, c.tenants)
 
 
-def _lagrange(pi: np.ndarray, ub: dict[float, float], layouts, objective: Objective, gpus: int,
-              y_rows: tuple = ()) -> float:
-    """The Lagrangian bound of the module docstring from coverage weights pi >= 0 and per-size upper bounds.  Under
-    branching rows on the GPUs per layout (`y_rows`: (coefficients, lower, upper)), every plan of the branch has
-    sum_L W_L y_L >= sum(pi) (W_L = sum_p n_L(p) V_p) and meets the rows: the bound is the best y of that small LP."""
-    total = float(pi.sum())
-    wl = layout_weights(layouts, ub)
+def _lagrange(total: float, wl: np.ndarray, objective: Objective, gpus: int, y_rows: tuple = ()) -> float:
+    """The Lagrangian bound of the module docstring from the sum of coverage weights pi >= 0 (`total`) and the layouts'
+    weights under per-size upper bounds (`wl`, `layout_weights`).  Under branching rows on the GPUs per layout
+    (`y_rows`: (coefficients, lower, upper)), every plan of the branch has sum_L W_L y_L >= sum(pi) (W_L = sum_p n_L(p)
+    V_p) and meets the rows: the bound is the best y of that small LP."""
     if y_rows:
         return _lagrange_rows(total, wl, objective, gpus, y_rows)
     w = float(wl.max())
@@ -428,6 +426,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         def closed(value: float) -> bool:  # the bound meets the master: the LP value lies between them
             return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
 
+        def settled_at(value: float) -> bool:  # min-gpus: the bound rounded up meets the master's rounded up
+            return math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6)
+
         def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
@@ -464,7 +465,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                     converged = False
                     continue
                 break
-            if cut_pool is not None and cuts.early and math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6) and more_cuts():
+            if cut_pool is not None and cuts.early and settled_at(value) and more_cuts():
                 history.append((rounds, value, None))  # (the rounded bound of these cuts is settled: the next round)
                 continue
             out_of_time = clock() >= deadline
@@ -522,10 +523,11 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 if exact and pricer.short_refines > short and pricer.refine < opts.max_refine:
                     pricer.refine *= 2  # the refinement stopped on a loose interval (its bound stood): refine further
                 fallbacks, short = pricer.fallbacks, pricer.short_refines
-                lag, priced = _lagrange(pi_s, ub, layouts, objective, instance.gpus, y_rows), True
+                total, wl = float(pi_s.sum()), layout_weights(layouts, ub)
+                lag, priced = _lagrange(total, wl, objective, instance.gpus, y_rows), True
                 if combine:  # the best combination of every point priced so far (at least this point's bound)
-                    totals.append(float(pi_s.sum()))
-                    weights.append(layout_weights(layouts, ub))
+                    totals.append(total)
+                    weights.append(wl)
                     mixed = _combined(totals, weights, objective, instance.gpus)
                     if better(mixed, bound):
                         log.debug("round %d: combined bound %.6g (this point's %.6g)", rounds, mixed, lag)
@@ -571,7 +573,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 bar.update(1)
                 bar.set_postfix(lp=f"{value:.5g}", bound=f"{bound:.5g}", columns=len(columns))
             converged = converged or closed(value)
-            if not converged and settle and math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6):
+            if not converged and settle and settled_at(value):
                 settled = True  # no round can raise the bound rounded up: it is what a converged LP would give
                 log.info("column generation: the integer bound %d is settled (bound %.6g, master %.6g)",
                          math.ceil(bound - 1e-6), bound, value)
