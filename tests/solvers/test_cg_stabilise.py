@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.solvers.test_colgen_packing import reference_generations
 from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.colgen import column_generation
@@ -47,9 +48,7 @@ def test_ascent_sign_follows_the_subgradient():
 
 @pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
 def test_auto_smoothing_reaches_the_same_lp(objective):
-    inst = random_instance(16, 8, 5, arrivals="deterministic")
-    fixed = column_generation(inst, objective, CgOptions(time_limit_s=60, auto_smoothing=False))
-    auto = column_generation(inst, objective, CgOptions(time_limit_s=60, auto_smoothing=True))
+    fixed, auto = reference_generations(objective, {"auto_smoothing": False}, {"auto_smoothing": True})
     assert fixed.converged and auto.converged
     assert auto.lp_value == pytest.approx(fixed.lp_value, rel=3e-4)
     assert auto.bound == pytest.approx(fixed.bound, rel=3e-4)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.solvers.test_colgen_packing import assert_round_bounds_hold
+from tests.solvers.test_colgen_packing import assert_round_bounds_hold, reference_generations
 from tests.solvers.test_exact_properties import SETTINGS, instances
 from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.colgen import _combined, column_generation
@@ -48,9 +48,7 @@ def test_combined_round_bounds_never_beat_brute_force(inst, objective):
 
 @pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
 def test_combined_reaches_the_same_lp(objective):
-    inst = random_instance(16, 8, 5, arrivals="deterministic")
-    plain = column_generation(inst, objective, CgOptions(time_limit_s=60, combine=False))
-    mixed = column_generation(inst, objective, CgOptions(time_limit_s=60, combine=True))
+    plain, mixed = reference_generations(objective, {"combine": False}, {"combine": True})
     assert plain.converged and mixed.converged
     assert mixed.lp_value == pytest.approx(plain.lp_value, rel=3e-4)
 

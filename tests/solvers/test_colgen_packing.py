@@ -27,6 +27,14 @@ def assert_round_bounds_hold(r, known, objective) -> None:
         else:
             assert lag >= known.objective * (1 - 1e-6)
 
+
+def reference_generations(objective, *variants: dict) -> list:
+    """The column generation of the 16-service reference instance (random, seed 5) under each variant of CgOptions
+    (60 s each): the "reaches the same LP" tests of the generation's options compare them."""
+    inst = random_instance(16, 8, 5, arrivals="deterministic")
+    return [column_generation(inst, objective, CgOptions(time_limit_s=60, **v)) for v in variants]
+
+
 @SETTINGS
 @given(points=st.lists(st.tuples(st.integers(0, 5), st.floats(0.1, 5.0), st.floats(0.0, 3.0), st.floats(0.0, 2.0),
                                  st.floats(1.0, 12.0), st.floats(0.0, 3.0)), min_size=1, max_size=12),
@@ -68,9 +76,7 @@ def test_every_round_bound_is_on_the_right_side_of_brute_force(inst, objective):
 
 @pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
 def test_packing_reaches_the_same_lp(objective):
-    inst = random_instance(16, 8, 5, arrivals="deterministic")
-    plain = column_generation(inst, objective, CgOptions(time_limit_s=60, disjoint=False, few_per=0))
-    packed = column_generation(inst, objective, CgOptions(time_limit_s=60, disjoint=True, few_per=4))
+    plain, packed = reference_generations(objective, {"disjoint": False, "few_per": 0}, {"disjoint": True, "few_per": 4})
     assert plain.converged and packed.converged
     assert packed.lp_value == pytest.approx(plain.lp_value, rel=3e-4)
     assert packed.bound == pytest.approx(plain.bound, rel=3e-4)

@@ -48,13 +48,11 @@ def test_settled_bound_never_beats_brute_force(inst):
 
 def test_bound_cli_reports_settled(tmp_path, capsys):
     """`stsched bound --objective min-gpus` stops once settled and says so in its JSON (`settled`, the method)."""
-    path = tmp_path / "inst.json"
-    save_instance(random_instance(24, 12, 1, arrivals="deterministic"), path)
+    path, inst = tmp_path / "inst.json", random_instance(24, 12, 1, arrivals="deterministic")
+    save_instance(inst, path)
     assert main(["bound", str(path), "--time-limit", "60", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["settled"] is True and out["converged"] is False and "settled" in out["method"]
-    assert out["bound"] == column_generation(random_instance(24, 12, 1, arrivals="deterministic"), Objective.MIN_GPUS,
-                                             CgOptions(time_limit_s=60)).integer_bound
-    b = run_bound("cg", random_instance(24, 12, 1, arrivals="deterministic"),
-                  SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60, params=(("bp_nodes", "4"),)))
+    assert out["bound"] == column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=60)).integer_bound
+    b = run_bound("cg", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60, params=(("bp_nodes", "4"),)))
     assert not b.settled  # branch-and-price needs the converged LP: no early stop there
