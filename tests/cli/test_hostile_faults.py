@@ -12,12 +12,7 @@ import pytest
 from stsched.cli import main
 from stsched.io import instance_to_dict, save_instance, save_plan
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from tests.conftest import make_mps_instance, run_cli, small_inst_and_plan
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
-    return small_inst_and_plan(tmp_path_factory.mktemp("faults"))
+from tests.conftest import make_mps_instance, run_cli
 
 
 _run = run_cli

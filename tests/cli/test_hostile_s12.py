@@ -13,12 +13,7 @@ from stsched.cli import main
 from stsched.errors import InputError
 from stsched.io import save_instance, save_plan
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
-from tests.conftest import make_mps_instance, run_cli, small_inst_and_plan
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
-    return small_inst_and_plan(tmp_path_factory.mktemp("hostile12"))
+from tests.conftest import make_mps_instance, run_cli
 
 
 _run = run_cli

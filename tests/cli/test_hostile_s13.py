@@ -10,12 +10,7 @@ from pathlib import Path
 import pytest
 
 from stsched.errors import InputError
-from tests.conftest import run_cli, small_inst_and_plan
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
-    return small_inst_and_plan(tmp_path_factory.mktemp("hostile13"))
+from tests.conftest import run_cli
 
 
 _run = run_cli
