@@ -260,6 +260,14 @@ def start_order(points: Sequence[Mapping[str, object]], todo: list[int], runner:
     return sorted(todo, key=lambda i: -float(cost(points[i])))
 
 
+RUN_ERROR_CELL = "run error"  # the summary cell of a point that failed to run (kept in rows.csv, retried next run)
+
+
+def completed(rows: Iterable[Mapping[str, object]]) -> list:
+    """The rows of the points that ran: a point that failed to run has no result to draw."""
+    return [d for d in rows if not d.get(RUN_ERROR)]
+
+
 def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],
              fn: Callable[[Mapping[str, object]], Mapping[str, object]], *, fresh: bool = False,
              filename: str = "rows.csv", runner: Runner | None = None,
