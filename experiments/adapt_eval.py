@@ -301,12 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in saved if tuple(r.get(k, "") for k in keys) in want]
         print("\n".join(map(str, plot(rows, grid, keys))))
         return 0
-    from stsched.planning.adapt.controller import check_hours
+    from experiments.adapt_frontier import hours_arg
 
-    try:
-        check_hours(args.hours, AdaptOptions().trace)
-    except InputError as e:
-        ap.error(f"argument --hours: {e}")
+    hours_arg(ap, args.hours)
     for g in grid:  # before any point runs (a bad --epochs, --mix, --level or --variant failed every point, exit 0)
         try:
             run_of(g)

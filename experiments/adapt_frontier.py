@@ -444,17 +444,31 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def hours_arg(ap: argparse.ArgumentParser, hours: float) -> None:
+    """--hours checked against the trace before any point runs (a usage error, exit 2)."""
+    from stsched.planning.adapt.controller import check_hours
+
+    try:
+        check_hours(hours, AdaptOptions().trace)
+    except InputError as e:
+        ap.error(f"argument --hours: {e}")
+
+
+def policy_arg(ap: argparse.ArgumentParser, spec: str) -> tuple[str, dict[str, object]]:
+    """One --policies point parsed (`parse_policy`); its refusal a usage error (exit 2)."""
+    try:
+        return parse_policy(spec)
+    except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
+        ap.error(f"argument --policies: {e.code}")
+
+
 def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Windows, hours and policy points checked before any point runs: a bad one ran the grid with every point
     failing and exit 0 ('no complete window yet'), or was a traceback (`--offsets a`)."""
-    from stsched.planning.adapt.controller import check_hours
     from stsched.simulation.traces import check_function_offset
 
     trace = AdaptOptions().trace
-    try:
-        check_hours(args.hours, trace)
-    except InputError as e:
-        ap.error(f"argument --hours: {e}")
+    hours_arg(ap, args.hours)
     texts = [x.strip() for x in args.offsets.split(",") if x.strip()]
     if not texts:
         ap.error("argument --offsets: no window given")
@@ -464,10 +478,7 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         except (ValueError, InputError) as e:
             ap.error(f"argument --offsets: {x!r}: {e if isinstance(e, InputError) else 'not a whole number'}")
     for spec in _split(args.policies):
-        try:
-            _, knobs = parse_policy(spec)
-        except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
-            ap.error(f"argument --policies: {e.code}")
+        _, knobs = policy_arg(ap, spec)
         if "time_limit_s" in knobs:  # it would override --time-limit while the row records the flag's value
             ap.error(f"argument --policies: {spec!r}: time_limit_s is one per table here; use --time-limit")
 

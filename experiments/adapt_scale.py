@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 
-from experiments.adapt_frontier import _split, parse_policy
+from experiments.adapt_frontier import _split, hours_arg, parse_policy, policy_arg
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
 from stsched.io import write_atomic
@@ -65,13 +65,9 @@ def _checked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[lis
     """--services, --hours and --policies checked before any point runs (each point failed alone, rows empty,
     exit 0; --services a,b was a ValueError traceback)."""
     from stsched.errors import InputError
-    from stsched.planning.adapt.controller import check_hours
     from stsched.validate import MAX_SERVICES, check_int
 
-    try:
-        check_hours(args.hours, AdaptOptions().trace)
-    except InputError as e:
-        ap.error(f"argument --hours: {e}")
+    hours_arg(ap, args.hours)
     services = []
     for x in (x.strip() for x in args.services.split(",") if x.strip()):
         try:
@@ -82,10 +78,7 @@ def _checked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[lis
         ap.error("argument --services: none given")
     policies = _split(args.policies)
     for spec in policies:
-        try:
-            parse_policy(spec)
-        except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
-            ap.error(f"argument --policies: {e.code}")
+        policy_arg(ap, spec)
     return services, policies
 
 

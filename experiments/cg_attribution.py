@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from experiments.common import Study, run_study, study_args
+from experiments.common import Study, instance_arg, instance_or_quick, run_study, study_args
 from solvers.exact.cg import _model, _plan_configs
 from solvers.exact.cg_cuts import CutOptions
 from solvers.exact.colgen import CgOptions, column_generation
@@ -43,9 +43,8 @@ from stsched import validate as V
 from stsched.errors import InputError
 from stsched.checker import check
 from stsched.forking import cpu_seconds
-from stsched.io import instance_digest, load_instance
+from stsched.io import instance_digest
 from stsched.registry import Objective, SolveOptions, run_solver
-from stsched.scenarios import random_instance
 
 STUDY = Study("cg_attribution", "solver cg at 256 services: is the plan or the bound loose",
               typical="15-30 min of CPU per 256-service instance", quick="16 services, short limits")
@@ -67,7 +66,7 @@ def _sizes_of_lp(r) -> dict[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("instance", nargs="?", default=None, help="instance JSON (required unless --quick)")
+    instance_arg(ap)
     ap.add_argument("--cuts", type=V.whole(0), default=None, help="rounds of rounding cuts (default 3)")
     ap.add_argument("--cg-time", type=V.time_limit, default=600.0, help="CPU seconds for the column generation")
     ap.add_argument("--master-time", type=V.time_limit, default=900.0, help="HiGHS's limit (its wall clock)")
@@ -79,13 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--quick sets its own {'instance' if args.instance is not None else '--cuts'}: "
                  f"{args.instance if args.instance is not None else f'--cuts {args.cuts}'} would be ignored")
     args.cuts = 3 if args.cuts is None else args.cuts
+    inst = instance_or_quick(ap, args)
     if args.quick:
-        inst = random_instance(16, 8, 7, arrivals="deterministic")
         args.cg_time, args.master_time, args.cuts = min(args.cg_time, 20.0), min(args.master_time, 20.0), 1
-    elif args.instance is None:
-        ap.error("an instance JSON is required (or --quick)")
-    else:
-        inst = load_instance(args.instance)  # (bad input: one line, exit 2, before any work)
     if args.load and not os.path.isfile(args.load):
         ap.error(f"--load {args.load}: no such file")
     mine = {"instance": instance_digest(inst), "objective": Objective.MIN_GPUS.value}

@@ -172,6 +172,24 @@ def study_args(ap: argparse.ArgumentParser, argv: list[str] | None, *, quick: st
     return args
 
 
+def instance_arg(ap: argparse.ArgumentParser) -> None:
+    """The optional INSTANCE positional of a study on one instance (`instance_or_quick`)."""
+    ap.add_argument("instance", nargs="?", default=None, help="instance JSON (required unless --quick)")
+
+
+def instance_or_quick(ap: argparse.ArgumentParser, args: argparse.Namespace):
+    """The instance of a study on one instance: with --quick a random 16-service A100 MPS instance (seed 7), else
+    the INSTANCE JSON (bad input: one line, exit 2, before any work); neither: a usage error.  The caller sets its
+    own --quick limits."""
+    from stsched.io import load_instance
+    from stsched.scenarios import random_instance
+    if args.quick:
+        return random_instance(16, 8, 7, arrivals="deterministic")
+    if args.instance is None:
+        ap.error("an instance JSON is required (or --quick)")
+    return load_instance(args.instance)
+
+
 def refuse_ignored(ap: argparse.ArgumentParser, args: argparse.Namespace, dests: Sequence[str], singular: str,
                    plural: str) -> None:
     """Options among `dests` given with other than their defaults would be ignored by this run: one line naming
@@ -258,6 +276,14 @@ def start_order(points: Sequence[Mapping[str, object]], todo: list[int], runner:
     if cost is None or (runner.kind == "local" and runner.jobs == 1):
         return todo
     return sorted(todo, key=lambda i: -float(cost(points[i])))
+
+
+RUN_ERROR_CELL = "run error"  # the summary cell of a point that failed to run (kept in rows.csv, retried next run)
+
+
+def completed(rows: Iterable[Mapping[str, object]]) -> list:
+    """The rows of the points that ran: a point that failed to run has no result to draw."""
+    return [d for d in rows if not d.get(RUN_ERROR)]
 
 
 def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],

@@ -21,16 +21,14 @@ import math
 
 import numpy as np
 
-from experiments.common import Study, run_study, study_args
+from experiments.common import Study, instance_arg, instance_or_quick, run_study, study_args
 from solvers.exact.cg_common import pricing_setup
 from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.colgen import _Master, column_generation
 from solvers.exact.patterns import coverage
 from stsched import validate as V
-from stsched.io import load_instance
 from stsched.registry import Objective
-from stsched.scenarios import random_instance
 
 STUDY = Study("cut_support", "where the configuration LP is loose; the rounding cuts over its own columns",
               typical="1-2 min per 256-service instance", quick="16 services, 2 rounds")
@@ -46,16 +44,13 @@ def _master(inst, r, covs) -> _Master:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("instance", nargs="?", default=None, help="instance JSON (required unless --quick)")
+    instance_arg(ap)
     ap.add_argument("--rounds", type=V.whole(0), default=4, help="rounds of cuts over the fixed columns (default 4)")
     ap.add_argument("--time-limit", type=V.time_limit, default=60.0, help="CPU seconds for the column generation")
     args = study_args(ap, argv, quick="a random 16-service A100 MPS instance (seed 7), 2 rounds", grid=False)
+    inst = instance_or_quick(ap, args)
     if args.quick:
-        inst, args.rounds = random_instance(16, 8, 7, arrivals="deterministic"), min(args.rounds, 2)
-    elif args.instance is None:
-        ap.error("an instance JSON is required (or --quick)")
-    else:
-        inst = load_instance(args.instance)  # (bad input: one line, exit 2, before any work)
+        args.rounds = min(args.rounds, 2)
     r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=args.time_limit, clock="cpu"))
     rates = np.array([s.rate for s in inst.services], dtype=float)
     covs = [coverage(c, rates, r.clip_alpha) for c in r.configs]

@@ -23,8 +23,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import (EXACT_ENGINES, Study, listed, markdown_table, redraw, results_dir, run_grid,
-                                run_study, study_args)
+from experiments.common import (EXACT_ENGINES, RUN_ERROR_CELL, Study, completed, listed, markdown_table, redraw,
+                                results_dir, run_grid, run_study, study_args)
 from experiments.plots import grouped_bars, number
 from experiments.runners import RUN_ERROR
 from stsched import validate as V
@@ -67,7 +67,7 @@ def _point(p, time_limit: float, threads: int) -> dict[str, object]:
 
 def _cell(d) -> str:
     if d.get(RUN_ERROR):  # kept in rows.csv with its error; the next run retries it
-        return "run error"
+        return RUN_ERROR_CELL
     if d["status"] == Status.INFEASIBLE.value:
         return f"infeasible {float(d['wall_s']):.1f}s"
     if not d["alpha"]:
@@ -119,7 +119,7 @@ def _plot_one(rows: list[dict[str, str]], interference: str) -> Path:
 
 def plot(rows: list[dict[str, str]]) -> list[Path]:
     """One figure per interference setting present in the rows."""
-    rows = [d for d in rows if not d.get(RUN_ERROR)]  # a point that failed to run has no result to draw
+    rows = completed(rows)
     return [_plot_one(rows, i) for i in dict.fromkeys(d["interference"] for d in rows)]
 
 

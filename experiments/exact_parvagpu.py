@@ -24,8 +24,8 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import (EXACT_ENGINES, Study, listed, markdown_table, read_rows, redraw, results_dir,
-                                results_root, run_grid, run_study, study_args)
+from experiments.common import (EXACT_ENGINES, RUN_ERROR_CELL, Study, completed, listed, markdown_table, read_rows,
+                                redraw, results_dir, results_root, run_grid, run_study, study_args)
 from experiments.plots import grouped_bars, number
 from experiments.runners import RUN_ERROR
 from stsched import validate as V
@@ -83,7 +83,7 @@ def _describe(plan) -> str:
 def plot(rows: list[dict[str, str]]) -> list[Path]:
     """GPUs per scenario row from the written rows: the proven optimum per rule set ("<=N" when no engine proved
     it), ParvaGPU's public figure, and the heuristic's valid count from results/heuristic/mig.csv if present."""
-    rows = [d for d in rows if not d.get(RUN_ERROR)]  # a point that failed to run has no result to draw
+    rows = completed(rows)
     scen = sorted({int(d["row"]) for d in rows})
     series: dict[str, list[float | None]] = {}
     labels: dict[str, list[str | None]] = {}
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             if int(d["row"]) != r:
                 continue
             if d.get(RUN_ERROR):  # kept in rows.csv with its error; the next run retries it
-                line[f"{d['rules']}/{d['engine']}"] = "run error"
+                line[f"{d['rules']}/{d['engine']}"] = RUN_ERROR_CELL
                 continue
             mark = "" if d["status"] == Status.OPTIMAL.value else f" ({d['status']}, bound {d['bound']})"
             line[f"{d['rules']}/{d['engine']}"] = f"{d['gpus']}{mark} {float(d['wall_s']):.1f}s"

@@ -22,8 +22,8 @@ import logging
 import re
 from pathlib import Path
 
-from experiments.common import (EXACT_ENGINES, Study, listed, markdown_table, redraw, results_dir, run_grid,
-                                run_study, study_args)
+from experiments.common import (EXACT_ENGINES, RUN_ERROR_CELL, Study, completed, listed, markdown_table, redraw,
+                                results_dir, run_grid, run_study, study_args)
 from experiments.plots import number, series_plot
 from experiments.runners import RUN_ERROR
 from solvers.exact.patterns import FORMULATIONS
@@ -68,7 +68,7 @@ def _pair(text: str) -> tuple[int, int]:
 
 def _cell(d) -> str:
     if d.get(RUN_ERROR):  # kept in rows.csv with its error; the next run retries it
-        return "run error"
+        return RUN_ERROR_CELL
     wall = float(d["wall_s"])
     if d["used"] and d["used"] != d["formulation"]:
         return f"fell back to {d['used']}: " + _cell({**d, "used": ""})
@@ -89,7 +89,7 @@ def plot(rows: list[dict[str, str]]) -> list[Path]:
     """Per device: time to a proven optimum (no point when not proven) and the gap left (0 when proven, no point
     without a plan) against services x GPUs, one series per formulation/engine as requested."""
     out = []
-    rows = [d for d in rows if not d.get(RUN_ERROR)]  # a point that failed to run has no result to draw
+    rows = completed(rows)
     for device in dict.fromkeys(d["device"] for d in rows):
         rs = [d for d in rows if d["device"] == device]
         seeds = len({d["seed"] for d in rs}) > 1

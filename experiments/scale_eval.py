@@ -61,6 +61,7 @@ from experiments.common import (Study, markdown_table, read_rows, refuse_ignored
 from experiments.plots import number
 from experiments.scale_eval_report import (SKIPPED, exponents, fmt_cell, gap, note, plot, summary, times,
                                           with_bounds)
+from stsched.io import write_atomic
 from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
@@ -384,10 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         tag = "full" if any(r["run"] == "full" for r in rows) else "quick"
         path = results_dir(EXPERIMENT) / "bounds.csv"
         bounds = read_rows(EXPERIMENT, "bounds.csv") if path.exists() else []
-        rows = with_bounds(rows, bounds)
-        print(report([r for r in rows if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
-        print("\n".join(str(p) for p in plot(rows, results_dir(EXPERIMENT))))
-        return 0
+        return _report_and_plot(with_bounds(rows, bounds), bounds, tag)
     if args.integrality:
         return integrality(args)
     if args.quick:
@@ -432,8 +430,13 @@ def main(argv: list[str] | None = None) -> int:
                                                                  "wall_s"]} for b in bounds if b["run"] == tag],
                          keys + ["bound", "lp_value", "converged", "columns", "wall_s"]))
     print()
+    return _report_and_plot(every, bounds, tag)
+
+
+def _report_and_plot(every: list[dict], bounds: list[dict], tag: str) -> int:
+    """The report of the run `tag` (quick or full) and the plots of every run's rows (quick and full)."""
     print(report([r for r in every if r["run"] == tag], [b for b in bounds if b["run"] == tag]))
-    print("\n".join(str(p) for p in plot(every, results_dir(EXPERIMENT))))  # every run's rows (quick and full)
+    print("\n".join(str(p) for p in plot(every, results_dir(EXPERIMENT))))
     return 0
 
 
@@ -449,7 +452,7 @@ def report(rows: list[dict], bounds: list[dict]) -> str:
         parts += ["### Time ~ services^k from 256 services up (seeds pooled)", "",
                   markdown_table(fits, list(dict.fromkeys(k for f in fits for k in f))), ""]
     text = "\n".join(parts)
-    (results_dir(EXPERIMENT) / "summary.md").write_text(text)
+    write_atomic(results_dir(EXPERIMENT) / "summary.md", text)
     return text
 
 

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from experiments.plots import number, series_plot
+from experiments.runners import RUN_ERROR
 
 SOLVER_ORDER = ("heuristic", "cg", "milp", "cpsat", "nexus", "gslice", "gpulet", "igniter", "parvagpu")
 PLANNED = ("feasible", "optimal")
@@ -61,7 +62,7 @@ def arrivals_of(row: Mapping[str, object]) -> str:
 def note(row: Mapping[str, object]) -> str:
     """The table's note: why a solver gave no plan or did not run (its message), empty for a plan."""
     return "" if row.get("status") in PLANNED else str(
-        row.get("message") or row.get("error") or row.get("run_error") or "")
+        row.get("message") or row.get("error") or row.get(RUN_ERROR) or "")
 
 
 def fmt_cell(v):
@@ -96,7 +97,7 @@ def cell(row: Mapping[str, object]) -> str:
         return f"{text} ({100 * g:.1f} %{cut})" if g is not None else (f"{text} (limit)" if cut else text)
     if status == "unknown":  # none found: within its time (e.g. a baseline needing more GPUs), or out of time
         return "time limit" if at_limit(row) else "no plan"
-    return status or ("error" if row.get("error") or row.get("run_error") else "")
+    return status or ("error" if row.get("error") or row.get(RUN_ERROR) else "")
 
 
 def _key(r: Mapping[str, object]) -> tuple:
