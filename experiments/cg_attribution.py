@@ -86,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     mine = {"instance": instance_digest(inst), "objective": Objective.MIN_GPUS.value}
     saved = None
     if args.load:
-        with open(args.load, "rb") as f:
-            saved = pickle.load(f)
+        try:
+            with open(args.load, "rb") as f:
+                saved = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError):
+            saved = None  # not a pickle this script wrote (or unreadable): refused below, one line
         if not isinstance(saved, dict) or {k: saved.get(k) for k in mine} != mine or "result" not in saved:
             ap.error(f"--load {args.load}: not a result saved by --save for this instance "
                      f"(digest {mine['instance']}) and objective {mine['objective']}")

@@ -71,3 +71,15 @@ def test_attribution_no_heuristic_plan_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(ca, "column_generation", lambda *a, **k: pytest.fail("work before the check"))
     with pytest.raises(InputError, match="heuristic found no plan"):
         main([str(path)])
+
+
+@pytest.mark.parametrize("content", [b'{"not": "a pickle"}', b"", b"\x80\x04garbage"])
+def test_attribution_load_of_a_file_that_is_no_pickle_is_one_line(tmp_path, capsys, content):
+    """`--load` of a file that is not a pickle (a JSON file, an empty file, a broken pickle) was an UnpicklingError /
+    EOFError traceback, exit 1; now the one line of a file saved for something else, exit 2."""
+    path, bad = tmp_path / "i.json", tmp_path / "bad.pkl"
+    save_instance(random_instance(8, 4, 1, arrivals="deterministic"), path)
+    bad.write_bytes(content)
+    with pytest.raises(SystemExit) as e:
+        main([str(path), "--load", str(bad)])
+    assert e.value.code == 2 and "not a result saved by --save" in capsys.readouterr().err
