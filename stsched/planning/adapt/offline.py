@@ -175,8 +175,9 @@ def window_needs(instance: Instance, options) -> Needs:
         t0, t1 = m * bin_s, min((m + 1) * bin_s, span)
         est = estimator.estimate(schedule, bin_s, max(0.0, t0 - lead))
         # certified: the lower of the readings a decision at t0 can make (up to the standby lead, or at t0 itself:
-        # `emergency_fresh`), never floored by the cold start (the unfloored need holds for any cold start)
-        low = np.minimum(est, estimator.estimate(schedule, bin_s, t0))
+        # `emergency_fresh`), never floored by the cold start (the unfloored need holds for any cold start); without a
+        # lead the two readings are one
+        low = est if lead == 0 else np.minimum(est, estimator.estimate(schedule, bin_s, t0))
         lp.append(int(lp_bound_gpus(instance.with_rates({n: float(r) for n, r in zip(names, low)}))))
         minute_h.append((t1 - t0) / 3600.0)
         if m % per_epoch == 0:
