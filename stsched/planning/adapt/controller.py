@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -333,16 +334,17 @@ def _initial(policy, instance: Instance) -> Plan:
     raise AssertionError("unreachable")
 
 
-def _decide(policy, inst: Instance, current: Plan | None, forecast: dict[str, float] | None, options: AdaptOptions,
-            t0: float) -> tuple[Plan, str, Transition]:
+def _decide(policy, inst: Instance, current: Plan | None, forecast: Callable[[], dict[str, float]] | None,
+            options: AdaptOptions, t0: float) -> tuple[Plan, str, Transition]:
     """One decision at time `t0` (or the initial deployment when `current` is None), with the forecast rates of
-    `forecast_s` if any: the plan, its note and the transition."""
+    `forecast_s` if any (`forecast()`, read only by a policy that takes them): the plan, its note and the
+    transition."""
     if current is None:
         return _initial(policy, inst), "initial deployment (not counted)", Transition(0)
     if hasattr(policy, "set_time"):  # the rent in GPU-hours counts the time between decisions
         policy.set_time(t0)
     if forecast is not None and hasattr(policy, "set_forecast"):
-        policy.set_forecast(forecast)
+        policy.set_forecast(forecast())
     try:
         with decision_deadline(options.decision_s):
             plan, note = policy.next(inst, current)
@@ -543,8 +545,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 floored = bool(np.any(floor > est))
                 est = np.maximum(est, floor)
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
-            forecast = None if forecaster is None else {n: float(r) for n, r in zip(
-                names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))}
+            forecast = None if forecaster is None else (lambda est=est, seen=seen: {n: float(r) for n, r in zip(
+                names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))})
             s0, c0 = time.perf_counter(), _cpu_s()
             with clock_watch() as cut:
                 plan, note, trans = _decide(policy, inst, current, forecast, options, t0)
