@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from stsched.devices import DEVICES, mig_mechanism, mps_mechanism
@@ -78,3 +80,26 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     if code == 2:
         assert len(out.err.strip().splitlines()) == 1, out.err
     return code, text
+
+
+def counts_csv(minutes=range(480, 500), rows=((5,) * 20, (3,) * 20)) -> str:
+    """A count trace's invocations.csv text: one row per function, one column per minute."""
+    head = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(map(str, minutes))
+    return "\n".join([head, *(f"o,a,f{i},http," + ",".join(map(str, r)) for i, r in enumerate(rows))]) + "\n"
+
+
+@contextlib.contextmanager
+def count_trace(root, monkeypatch, text: str):
+    """$STSCHED_DATA at `root`, whose traces/azure-functions-2019/invocations.csv is `text`; the count-trace cache
+    cleared on entry and on exit."""
+    from stsched.simulation.traces import load_count_trace
+
+    folder = root / "traces" / "azure-functions-2019"
+    folder.mkdir(parents=True)
+    (folder / "invocations.csv").write_text(text)
+    monkeypatch.setenv("STSCHED_DATA", str(root))
+    load_count_trace.cache_clear()
+    try:
+        yield
+    finally:
+        load_count_trace.cache_clear()

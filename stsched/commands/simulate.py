@@ -29,6 +29,11 @@ def _number(text: str, option: str, *, positive: bool = True) -> float:
     return V.check_real(text, option, minimum=0.0, strict=positive)
 
 
+def _optional(text: str, parse, none=None):
+    """`none` for the word 'none' (any case) given on the command line, else `parse(text)`."""
+    return none if text.lower() == "none" else parse(text)
+
+
 def _noise(text: str) -> tuple[float, str]:
     """--noise-cv: a number, or a profile's samples.json / folder (the median CV the profiler measured)."""
     try:
@@ -302,17 +307,16 @@ def run_adapt(args) -> int:
                            period=d.period if args.period is None else args.period,
                            save_gpus=d.save_gpus if args.save_gpus is None else args.save_gpus,
                            save_for=d.save_for if args.save_for is None else args.save_for,
-                           cold_start_s=None if args.cold_start.lower() == "none"
-                           else _number(args.cold_start, "--cold-start", positive=False),
+                           cold_start_s=_optional(args.cold_start,
+                                                  lambda t: _number(t, "--cold-start", positive=False)),
                            cold_release=not args.no_cold_release)
     if args.compact_rent is not None:
-        rent = None if args.compact_rent.lower() == "none" else _number(args.compact_rent, "--compact-rent")
-        options = replace(options, compact_rent=rent)
+        options = replace(options, compact_rent=_optional(args.compact_rent, lambda t: _number(t, "--compact-rent")))
     if args.adapt_solver is not None:
-        options = replace(options, adapt_solver="" if args.adapt_solver.lower() == "none" else args.adapt_solver)
+        options = replace(options, adapt_solver=_optional(args.adapt_solver, str, none=""))
     if args.adapt_nodes is not None:
-        options = replace(options, adapt_nodes=None if args.adapt_nodes.lower() == "none"
-                          else V.check_int(args.adapt_nodes, "--adapt-nodes", minimum=1))
+        options = replace(options, adapt_nodes=_optional(args.adapt_nodes,
+                                                         lambda t: V.check_int(t, "--adapt-nodes", minimum=1)))
     from stsched.simulation.traces import check_function_offset, load_count_trace
 
     load_count_trace(options.trace)  # a bad trace file named as itself, not as the option checked against it

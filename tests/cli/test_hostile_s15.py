@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from stsched.data.loaders import data_dir
-from tests.conftest import run_cli, small_inst_and_plan
+from tests.conftest import count_trace, counts_csv, run_cli, small_inst_and_plan
 
 
 @pytest.fixture(scope="module")
@@ -91,41 +91,28 @@ def test_adapt_through_a_silent_epoch_of_a_one_gpu_plan(capsys, tmp_path, monkey
     Now those candidates are skipped (the plan from scratch is still one) and the run goes on.  (Found on a window of
     the shipped trace beyond function 39, the maintainers' hold-out; reproduced here on a synthetic count trace.)"""
     import stsched as st
-    from stsched.simulation.traces import load_count_trace
     from tests.conftest import make_mps_instance
 
     st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
-    folder = tmp_path / "traces" / "azure-functions-2019"
-    folder.mkdir(parents=True)
     counts = [5] * 10 + [0] * 170  # three silent hours: every reserved rate reaches 0
-    (folder / "invocations.csv").write_text(_counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,)))
-    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
-    load_count_trace.cache_clear()
-    try:
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,))):
         code, text = _run(capsys, "adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019",
                           "--plan-only", "--time-limit", "5", "--json")
-    finally:
-        load_count_trace.cache_clear()
     assert code == 0, text
-
-
-def _counts_csv(minutes=range(480, 500), rows=((5,) * 20, (3,) * 20)) -> str:
-    head = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(map(str, minutes))
-    return "\n".join([head, *(f"o,a,f{i},http," + ",".join(map(str, r)) for i, r in enumerate(rows))]) + "\n"
 
 
 _GOOD = [5] * 20
 COUNT_TRACES = [
-    ("a word", _counts_csv(rows=(_GOOD, [3] * 5 + ["x"] + [3] * 14)), "column '485', data row 2: 'x'"),
-    ("inf", _counts_csv(rows=(_GOOD, [3] * 5 + ["inf"] + [3] * 14)), "column '485', data row 2: 'inf'"),
+    ("a word", counts_csv(rows=(_GOOD, [3] * 5 + ["x"] + [3] * 14)), "column '485', data row 2: 'x'"),
+    ("inf", counts_csv(rows=(_GOOD, [3] * 5 + ["inf"] + [3] * 14)), "column '485', data row 2: 'inf'"),
     ("empty file", "", "empty file"),
-    ("a gap", _counts_csv(minutes=[*range(480, 490), *range(495, 505)]), "minute 490 is missing"),
-    ("backwards", _counts_csv(minutes=range(499, 479, -1)), "minute 499 is followed by minute 498"),
-    ("negative", _counts_csv(rows=(_GOOD, [3] * 5 + [-3] + [3] * 14)), "column '485', data row 2: '-3'"),
-    ("an empty cell", _counts_csv(rows=(_GOOD, [3] * 5 + [""] + [3] * 14)), "column '485', data row 2: ''"),
+    ("a gap", counts_csv(minutes=[*range(480, 490), *range(495, 505)]), "minute 490 is missing"),
+    ("backwards", counts_csv(minutes=range(499, 479, -1)), "minute 499 is followed by minute 498"),
+    ("negative", counts_csv(rows=(_GOOD, [3] * 5 + [-3] + [3] * 14)), "column '485', data row 2: '-3'"),
+    ("an empty cell", counts_csv(rows=(_GOOD, [3] * 5 + [""] + [3] * 14)), "column '485', data row 2: ''"),
     # pandas renamed the second '485' to '485.1', which is no minute: the column was dropped without a word
-    ("a minute named twice", _counts_csv(minutes=[*range(480, 486), 485, *range(486, 499)]), "485 named twice"),
-    ("no invocations", _counts_csv(rows=([0] * 20, [0] * 20)), "no function has invocations"),
+    ("a minute named twice", counts_csv(minutes=[*range(480, 486), 485, *range(486, 499)]), "485 named twice"),
+    ("no invocations", counts_csv(rows=([0] * 20, [0] * 20)), "no function has invocations"),
 ]
 
 
@@ -138,17 +125,8 @@ def test_a_count_trace_that_is_not_per_minute_counts_is_one_line(files, capsys, 
     dropped without a word; a trace whose functions have no invocations was refused as '--functions-offset: ...'.
     Now one line naming the file, the column and the row (or the missing minute, the column named twice, the lack
     of invocations), exit 2."""
-    from stsched.simulation.traces import load_count_trace
-
-    folder = tmp_path / "traces" / "azure-functions-2019"
-    folder.mkdir(parents=True)
-    (folder / "invocations.csv").write_text(text)
-    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
-    load_count_trace.cache_clear()
-    try:
+    with count_trace(tmp_path, monkeypatch, text):
         code, out = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--plan-only")
-    finally:
-        load_count_trace.cache_clear()
     assert code == 2 and "invocations.csv" in out and words in out and "--functions-offset" not in out, out
 
 
@@ -157,19 +135,10 @@ def test_adapt_scales_up_from_an_empty_plan(files, capsys, tmp_path, monkeypatch
     the checker's tolerance: the plans for it use no GPU) stopped `stsched adapt` at the spike with 'instance
     'tiny-mps': gpus must be >= 1, got 0', exit 2: the scale-up candidates were built inside max(fresh, current) = 0
     GPUs.  Now inside one GPU at least, and the run goes on."""
-    from stsched.simulation.traces import load_count_trace
-
-    folder = tmp_path / "traces" / "azure-functions-2019"
-    folder.mkdir(parents=True)
     spike = [1] * 3 + ["1e300"] + [1] * 16
-    (folder / "invocations.csv").write_text(_counts_csv(rows=(spike, spike)))
-    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
-    load_count_trace.cache_clear()
-    try:
+    with count_trace(tmp_path, monkeypatch, counts_csv(rows=(spike, spike))):
         code, out = _run(capsys, "adapt", files["inst"], "--trace", "azure-functions-2019", "--plan-only",
                          "--epoch", "60", "--time-limit", "5")
-    finally:
-        load_count_trace.cache_clear()
     assert code == 0, out
 
 
@@ -355,7 +324,6 @@ def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tm
     from experiments.adapt_eval import _knob
     from stsched.errors import InputError
     from stsched.planning.adapt import AdaptOptions
-    from stsched.simulation.traces import load_count_trace
     from tests.conftest import make_mps_instance
 
     for bad in ("300", True):
@@ -363,12 +331,7 @@ def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tm
             AdaptOptions(cold_start_s=bad)
     assert _knob("cold_start_s", "none") is None and _knob("cold_start_s", "0") == 0.0
     st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
-    folder = tmp_path / "traces" / "azure-functions-2019"
-    folder.mkdir(parents=True)
-    (folder / "invocations.csv").write_text(_counts_csv(rows=(_GOOD,)))
-    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
-    load_count_trace.cache_clear()
-    try:
+    with count_trace(tmp_path, monkeypatch, counts_csv(rows=(_GOOD,))):
         args = ("adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019", "--plan-only", "--json")
         code, text = _run(capsys, *args, "--cold-start", "none", "--no-cold-release")
         assert code == 0, text
@@ -376,5 +339,3 @@ def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tm
         assert opts["cold_start_s"] is None and opts["cold_release"] is False, opts
         code, text = _run(capsys, *args, "--cold-start", "soon")
         assert code == 2 and "--cold-start" in text and len(text.strip().splitlines()) == 1, text
-    finally:
-        load_count_trace.cache_clear()

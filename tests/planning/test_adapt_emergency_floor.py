@@ -10,9 +10,7 @@ import stsched.planning.adapt.controller as controller
 from stsched.errors import InputError
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt.burst import BurstMemory
-from stsched.simulation.traces import load_count_trace
-from tests.cli.test_hostile_s15 import _counts_csv
-from tests.conftest import make_mps_instance
+from tests.conftest import count_trace, counts_csv, make_mps_instance
 
 _DECIDE = controller._decide  # the real one: a second spy must not wrap the first
 
@@ -24,13 +22,8 @@ COUNTS = [10, 10, 10, 60, 10, 10, 10, 70, 100, 10, 10, 10]
 
 @pytest.fixture
 def burst_trace(tmp_path, monkeypatch):
-    folder = tmp_path / "traces" / "azure-functions-2019"
-    folder.mkdir(parents=True)
-    (folder / "invocations.csv").write_text(_counts_csv(minutes=range(480, 480 + len(COUNTS)), rows=(COUNTS,)))
-    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
-    load_count_trace.cache_clear()
-    yield
-    load_count_trace.cache_clear()
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(COUNTS)), rows=(COUNTS,))):
+        yield
 
 
 def _served_at_decisions(monkeypatch, floor: bool, burst_hold_s: float | None = None) -> dict[float, float]:
@@ -77,16 +70,9 @@ def test_the_burst_reserve_holds_a_burst_for_burst_hold_s_then_forgets_it(tmp_pa
     epoch decision at 900 s (its 2-minute window sees 10 req/s) plans for it with a 600 s hold, not without; the
     decision at 1200 s (the burst ended 660 s before) has forgotten it."""
     counts = COUNTS + [10] * 9
-    folder = tmp_path / "traces" / "azure-functions-2019"
-    folder.mkdir(parents=True)
-    (folder / "invocations.csv").write_text(_counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,)))
-    monkeypatch.setenv("STSCHED_DATA", str(tmp_path))
-    load_count_trace.cache_clear()
-    try:
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,))):
         held = _served_at_decisions(monkeypatch, floor=True, burst_hold_s=600.0)
         plain = _served_at_decisions(monkeypatch, floor=True)
-    finally:
-        load_count_trace.cache_clear()
     assert held[900.0] == pytest.approx(120.0, rel=1e-6) and plain[900.0] == pytest.approx(12.0, rel=1e-6)
     assert held[1200.0] == pytest.approx(12.0, rel=1e-6)
 

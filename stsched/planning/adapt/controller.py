@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -34,7 +35,7 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.burst import BurstMemory, check_hold
-from stsched.planning.adapt.cold import cold_start
+from stsched.planning.adapt.cold import ColdStart, cold_start
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.mpc import NeedForecast
@@ -217,7 +218,25 @@ class AdaptOptions(AdaptiveKnobs):
                 raise InputError(f"{knob} is read with {master} only; set {master} or drop {knob}")
         if not (self.estimate_window_s > 0 and math.isfinite(self.estimate_window_s)):
             raise InputError(f"estimate_window_s must be > 0, got {self.estimate_window_s!r}")
-        RateEstimator(self.estimate_window_s, self.headroom, self.statistic, self.burst_s, self.burst_q)
+        self.estimator()
+
+    # the run's setup, shared by `run_adapt` and `stsched.planning.adapt.offline`
+    def estimator(self) -> RateEstimator:
+        """The rate estimator of these options."""
+        return RateEstimator(self.estimate_window_s, self.headroom, self.statistic, self.burst_s, self.burst_q)
+
+    def policy_options(self) -> PolicyOptions:
+        """The options handed to the policy: solver, time limit, seed, solver parameters and the adaptive knobs."""
+        return PolicyOptions(solver=self.solver, time_limit_s=self.time_limit_s, seed=self.seed,
+                             params=self.solver_params, **self.knobs())
+
+    def cold(self, instance: Instance) -> ColdStart | None:
+        """The cold start of `instance` (its declared rates), None when off."""
+        return cold_start([s.rate for s in instance.services], self.headroom, self.cold_start_s)
+
+    def lead(self, instance: Instance) -> float:
+        """The standby lead: a decision reads the rates up to this many seconds before it (0 without standby)."""
+        return self.costs.of(instance.mechanism.kind) if self.downtime == "standby" else 0.0
 
 
 @dataclass(frozen=True)
@@ -315,16 +334,17 @@ def _initial(policy, instance: Instance) -> Plan:
     raise AssertionError("unreachable")
 
 
-def _decide(policy, inst: Instance, current: Plan | None, forecast: dict[str, float] | None, options: AdaptOptions,
-            t0: float) -> tuple[Plan, str, Transition]:
+def _decide(policy, inst: Instance, current: Plan | None, forecast: Callable[[], dict[str, float]] | None,
+            options: AdaptOptions, t0: float) -> tuple[Plan, str, Transition]:
     """One decision at time `t0` (or the initial deployment when `current` is None), with the forecast rates of
-    `forecast_s` if any: the plan, its note and the transition."""
+    `forecast_s` if any (`forecast()`, read only by a policy that takes them): the plan, its note and the
+    transition."""
     if current is None:
         return _initial(policy, inst), "initial deployment (not counted)", Transition(0)
     if hasattr(policy, "set_time"):  # the rent in GPU-hours counts the time between decisions
         policy.set_time(t0)
     if forecast is not None and hasattr(policy, "set_forecast"):
-        policy.set_forecast(forecast)
+        policy.set_forecast(forecast())
     try:
         with decision_deadline(options.decision_s):
             plan, note = policy.next(inst, current)
@@ -477,20 +497,18 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     names = instance.service_names
     schedule, span, minutes = service_schedule(instance, options)
     per_epoch = int(round(options.epoch_s / trace.bin_s))
-    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic, options.burst_s,
-                              options.burst_q)
+    estimator = options.estimator()
     peak = instance.with_rates({n: float(r) for n, r in zip(names, schedule[:, :minutes].max(axis=1)
                                                             * options.headroom)})
-    popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
-                          params=options.solver_params, **options.knobs())
+    popts = options.policy_options()
     policy = make_policy(options.policy, peak, popts)
     if hasattr(policy, "set_epoch"):  # one step of the `mpc_h` horizon
         policy.set_epoch(options.epoch_s)
     forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
                                                                   options.headroom)
-    cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)
+    cold = options.cold(instance)
     bursts = None if options.burst_hold_s is None else BurstMemory(options.burst_hold_s)
-    lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
+    lead = options.lead(instance)
     sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
     tot_n = np.zeros(len(names))
     tot_good = np.zeros(len(names))
@@ -527,8 +545,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 floored = bool(np.any(floor > est))
                 est = np.maximum(est, floor)
             inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
-            forecast = None if forecaster is None else {n: float(r) for n, r in zip(
-                names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))}
+            forecast = None if forecaster is None else (lambda est=est, seen=seen: {n: float(r) for n, r in zip(
+                names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))})
             s0, c0 = time.perf_counter(), _cpu_s()
             with clock_watch() as cut:
                 plan, note, trans = _decide(policy, inst, current, forecast, options, t0)

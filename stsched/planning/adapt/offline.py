@@ -159,29 +159,25 @@ def window_needs(instance: Instance, options) -> Needs:
     lead time and solver), without running a policy: one LP bound per minute and one min-gpus plan from scratch per epoch
     (`min_gpus_memo`, the plans full re-partitioning takes at the boundaries)."""
     from stsched.planning.adapt.baselines import min_gpus_memo
-    from stsched.planning.adapt.cold import cold_start
     from stsched.planning.adapt.controller import service_schedule
-    from stsched.planning.adapt.estimate import RateEstimator
-    from stsched.planning.adapt.policies import PolicyOptions
     from stsched.simulation.traces import load_count_trace
 
     bin_s = load_count_trace(options.trace).bin_s
     schedule, span, minutes = service_schedule(instance, options)
     per_epoch = int(round(options.epoch_s / bin_s))
-    estimator = RateEstimator(options.estimate_window_s, options.headroom, options.statistic, options.burst_s,
-                              options.burst_q)
-    lead = options.costs.of(instance.mechanism.kind) if options.downtime == "standby" else 0.0
+    estimator = options.estimator()
+    lead = options.lead(instance)
     names = instance.service_names
-    cold = cold_start([s.rate for s in instance.services], options.headroom, options.cold_start_s)
-    popts = PolicyOptions(solver=options.solver, time_limit_s=options.time_limit_s, seed=options.seed,
-                          params=options.solver_params, **options.knobs())
+    cold = options.cold(instance)
+    popts = options.policy_options()
     lp, minute_h, scratch, epoch_h = [], [], [], []
     for m in range(minutes):
         t0, t1 = m * bin_s, min((m + 1) * bin_s, span)
         est = estimator.estimate(schedule, bin_s, max(0.0, t0 - lead))
         # certified: the lower of the readings a decision at t0 can make (up to the standby lead, or at t0 itself:
-        # `emergency_fresh`), never floored by the cold start (the unfloored need holds for any cold start)
-        low = np.minimum(est, estimator.estimate(schedule, bin_s, t0))
+        # `emergency_fresh`), never floored by the cold start (the unfloored need holds for any cold start); without a
+        # lead the two readings are one
+        low = est if lead == 0 else np.minimum(est, estimator.estimate(schedule, bin_s, t0))
         lp.append(int(lp_bound_gpus(instance.with_rates({n: float(r) for n, r in zip(names, low)}))))
         minute_h.append((t1 - t0) / 3600.0)
         if m % per_epoch == 0:
