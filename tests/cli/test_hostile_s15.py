@@ -10,12 +10,7 @@ import shutil
 import pytest
 
 from stsched.data.loaders import data_dir
-from tests.conftest import count_trace, counts_csv, run_cli, small_inst_and_plan
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, str]:
-    return small_inst_and_plan(tmp_path_factory.mktemp("hostile15"))
+from tests.conftest import count_trace, counts_csv, run_cli
 
 
 _run = run_cli
