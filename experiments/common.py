@@ -50,7 +50,7 @@ def read_rows(experiment: str, filename: str = "rows.csv") -> list[dict[str, str
     """The rows an earlier run wrote; SystemExit with a one-line message when there are none (for --plot-only)."""
     path = results_root() / experiment / filename
     if not path.exists():
-        raise SystemExit(f"error: {path} does not exist; run `python -m experiments.{experiment}` first")
+        raise SystemExit(f"error: {path} does not exist; run the study without --plot-only first")
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
