@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from stsched.checker import cycle_rate
+from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb
 from stsched.layouts import enumerate_layouts
 from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
@@ -130,15 +130,36 @@ def gpu_throughput(instance: Instance, service: str, per_model: dict[str, list[P
     return best
 
 
-def infeasible_services(instance: Instance) -> dict[str, str]:
-    """Services that no plan can serve on the instance's GPUs, each with the reason."""
+def _fits_alone(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]]) -> bool:
+    """Whether some point of `service` that meets its SLO fits the memory rule alone on its partition (no plan
+    holds a partition with less memory in use: `stsched.checker.exceeds_memory`)."""
+    budget = instance.slo_budget_ms(service)
+    return any(entry_capacity(instance, e, budget) is not None and not exceeds_memory(
+        instance, e.size, partition_memory_mb(instance, e.procs, [(service, e.batch)]))
+        for e in _entries_of(instance, service, per_model))
+
+
+def _unservable_at_any_rate(instance: Instance, per_model: dict[str, list[ProfileEntry]]) -> dict[str, str]:
+    """Services that no partition serves at all (no point meets the SLO, or none that does fits the memory rule),
+    each with the reason."""
     out: dict[str, str] = {}
-    per_model: dict[str, list[ProfileEntry]] = {}
     for s in instance.services:
         eff = efficiency(instance, s.name, per_model)
         if eff.per_unit == 0.0:
             best = "no profiled point" if eff.min_latency_ms is None else f"best 2 x exec {eff.min_latency_ms:.2f} ms"
             out[s.name] = f"SLO budget {instance.slo_budget_ms(s.name):.2f} ms is below its smallest latency ({best})"
+        elif not _fits_alone(instance, s.name, per_model):
+            out[s.name] = (f"no profiled point meets its SLO within the memory of one partition or GPU "
+                           f"({s.memory_mb:.6g} MB + {s.activation_mb_per_sample:.6g} MB per request, per process)")
+    return out
+
+
+def infeasible_services(instance: Instance) -> dict[str, str]:
+    """Services that no plan can serve on the instance's GPUs, each with the reason."""
+    per_model: dict[str, list[ProfileEntry]] = {}
+    out = _unservable_at_any_rate(instance, per_model)
+    for s in instance.services:
+        if s.name in out:
             continue
         reach = gpu_throughput(instance, s.name, per_model) * instance.gpus
         if s.rate > reach * (1 + 1e-9):
@@ -216,11 +237,10 @@ class LpBound:
 
 def unservable(instance: Instance, objective: Objective) -> dict[str, str]:
     """Services no plan can serve, with the reason: `stsched.bounds.infeasible_services` for min-gpus; for max-scale
-    only the SLO reason counts (any rate can be scaled down)."""
-    bad = infeasible_services(instance)
+    only the SLO and memory reasons count (any rate can be scaled down)."""
     if objective is Objective.MAX_SCALE:
-        bad = {k: v for k, v in bad.items() if efficiency(instance, k).per_unit == 0.0}
-    return bad
+        return _unservable_at_any_rate(instance, {})
+    return infeasible_services(instance)
 
 
 def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS) -> LpBound:

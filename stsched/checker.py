@@ -211,24 +211,38 @@ def duty_of(p: Partition, times: list[TenantTiming]) -> float:
     return p.duty_ms if p.duty_ms is not None else cycle_ms(times)
 
 
-def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
+def memory_limit_mb(instance: Instance, size: float) -> float | None:
+    """What the memory rule lets a partition of `size` hold (MB): on MIG its slice's memory (None: the table gives
+    none, no limit), on MPS the whole GPU's, which the GPU's partitions share."""
     dev, mech = instance.device, instance.mechanism
-    usage = []
-    for p in gpu.partitions:
-        need = dev.context_mb * p.procs
-        for t in p.tenants:
-            if instance.has_service(t.service):
-                need += p.procs * instance.service(t.service).memory_for(t.batch)
-        usage.append(need)
     if mech.kind is MechanismKind.MIG:
+        cap = mech.slice_memory(size)
+        return None if cap is None else cap * dev.memory_cap
+    return dev.memory_mb * dev.memory_cap
+
+
+def partition_memory_mb(instance: Instance, procs: int, tenants: list[tuple[str, int]]) -> float:
+    """The memory (MB) of one partition's `procs` processes, each holding every (service, batch) of `tenants`."""
+    return procs * (instance.device.context_mb + sum(instance.service(n).memory_for(b) for n, b in tenants))
+
+
+def exceeds_memory(instance: Instance, size: float, need_mb: float) -> bool:
+    """The memory rule for `need_mb` on a partition of `size` (MPS: on the GPU, all its partitions' needs summed)."""
+    limit = memory_limit_mb(instance, size)
+    return limit is not None and _exceeds(need_mb, limit)
+
+
+def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
+    usage = [partition_memory_mb(instance, p.procs, [(t.service, t.batch) for t in p.tenants
+                                                    if instance.has_service(t.service)]) for p in gpu.partitions]
+    if instance.mechanism.kind is MechanismKind.MIG:
         for qi, (p, need) in enumerate(zip(gpu.partitions, usage)):
-            cap = mech.slice_memory(p.size)
-            if cap is not None and _exceeds(need, cap * dev.memory_cap):
-                out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, slice has {cap * dev.memory_cap:.0f} MB",
-                                     gi, qi))
-    elif _exceeds(sum(usage), dev.memory_mb * dev.memory_cap):
-        out.append(Violation(Rule.MEMORY, f"needs {sum(usage):.0f} MB, GPU has {dev.memory_mb * dev.memory_cap:.0f} MB",
-                             gi))
+            if exceeds_memory(instance, p.size, need):
+                out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, slice has "
+                                                  f"{memory_limit_mb(instance, p.size):.0f} MB", gi, qi))
+    elif gpu.partitions and exceeds_memory(instance, gpu.partitions[0].size, sum(usage)):
+        out.append(Violation(Rule.MEMORY, f"needs {sum(usage):.0f} MB, GPU has "
+                                          f"{memory_limit_mb(instance, gpu.partitions[0].size):.0f} MB", gi))
 
 
 def check(instance: Instance, plan: Plan) -> Report:

@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import cycle_rate, tenant_capacity
+from stsched.checker import cycle_rate, exceeds_memory, tenant_capacity
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
@@ -266,11 +266,7 @@ def _memory(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) 
 
 
 def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
-    dev, mech = instance.device, instance.mechanism
-    if mech.kind is MechanismKind.MIG:
-        cap = mech.slice_memory(size)
-        return cap is None or fits(mem, cap * dev.memory_cap)
-    return fits(mem, dev.memory_mb * dev.memory_cap)
+    return not exceeds_memory(instance, size, mem)
 
 
 # ------------------------------------------------------------------------------------------------- configurations

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 
-from stsched.bounds import efficiency, infeasible_services, lp_bound_gpus, lp_bound_scale, max_count
+from stsched.bounds import lp_bound_gpus, lp_bound_scale, max_count, unservable
 from stsched.heuristic.adapt import run_adapt
 from stsched.heuristic.driver import max_scale, min_gpus
 from stsched.heuristic.model import Context, TimeUp, build_context
@@ -120,7 +120,7 @@ def _finite(x: float) -> float:
 
 
 def _unservable(ctx: Context, rates_matter: bool) -> dict[str, str]:
-    """Services no plan can serve (`stsched.bounds.infeasible_services`, which is consulted only when the
+    """Services no plan can serve (`stsched.bounds.unservable`, which is consulted only when the
     heuristic's own operating points, a subset of the bound's, already show a service it cannot serve)."""
     inst = ctx.instance
     suspect = [n for i, n in enumerate(ctx.names) if ctx.eff[i] <= 0]
@@ -132,9 +132,7 @@ def _unservable(ctx: Context, rates_matter: bool) -> dict[str, str]:
                 suspect.append(n)
     if not suspect:
         return {}
-    official = infeasible_services(inst)
-    if not rates_matter:
-        official = {n: why for n, why in official.items() if efficiency(inst, n).per_unit == 0.0}
+    official = unservable(inst, Objective.MIN_GPUS if rates_matter else Objective.MAX_SCALE)
     rule = f" with late_share {inst.margin.late_share:g}" if inst.margin.late_share else ""
     for n in suspect:  # points the bound counts but no plan may use (memory, late_share) leave it unservable too
         official.setdefault(n, f"no profiled point meets its SLO within the memory of one partition or GPU{rule}"
