@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from stsched.errors import InputError, has_control
-from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.plan import MAX_DUTY_MS, GpuLayout, Partition, Plan, Tenant
 from stsched.problem import (POISSON_LATE_SHARE, Arrivals, Device, Instance, Interference, LatencyTable, Margin,
                              Mechanism, MechanismKind, Placement, ProfileEntry, Service, ThroughputRule)
 
@@ -434,7 +434,7 @@ def plan_from_dict(d: Any, source: str = "<plan>") -> Plan:
                 tenants.append(_wrap(source, Tenant, r.str(t, "service", tw), r.int(t, "batch", tw, minimum=1),
                                      r.num(t, "rate", tw, minimum=0)))
             parts.append(_wrap(source, Partition, r.num(p, "size", w, positive=True), tuple(tenants),
-                               r.num(p, "duty_ms", w, positive=True, optional=True), r.int(p, "procs", w, 1, minimum=1),
+                               r.num(p, "duty_ms", w, positive=True, optional=True, maximum=MAX_DUTY_MS), r.int(p, "procs", w, 1, minimum=1),
                                r.int(p, "start", w, minimum=0, optional=True)))
         gpus.append(GpuLayout(tuple(parts)))
     return Plan(tuple(gpus), r.num(d, "scale", "", 1.0, positive=True), r.str(d, "solver", "", ""),

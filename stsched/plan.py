@@ -27,6 +27,9 @@ class Tenant:
             raise InputError(f"tenant {self.service!r}: rate must be >= 0, got {self.rate}")
 
 
+MAX_DUTY_MS = 24 * 3600 * 1000.0  # a duty cycle beyond a day serves nothing any SLO allows (1e300 printed 300 digits)
+
+
 @dataclass(frozen=True)
 class Partition:
     """A spatial share of one GPU and the tenants that time-share it round robin.
@@ -47,8 +50,9 @@ class Partition:
             raise InputError(f"partition size must be > 0, got {self.size}")
         if self.procs < 1:
             raise InputError(f"partition procs must be >= 1, got {self.procs}")
-        if self.duty_ms is not None and not self.duty_ms > 0:
-            raise InputError(f"partition duty_ms must be > 0, got {self.duty_ms}")
+        if self.duty_ms is not None and not 0 < self.duty_ms <= MAX_DUTY_MS:
+            raise InputError(f"partition duty_ms must be > 0 and at most a day ({MAX_DUTY_MS:.0f} ms), "
+                             f"got {self.duty_ms}")
 
     @property
     def services(self) -> frozenset[str]:
