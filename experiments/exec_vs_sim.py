@@ -186,12 +186,17 @@ def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration)
 
     ex = res.summary
     o = host.overhead
-    part0 = host.exec_ratio.to_dict()["partitions"][0]
+    from stsched.simulation.host import quantile_at
+
+    part0, levels = host.exec_ratio.to_dict()["partitions"][0], host.exec_ratio.levels
+
+    def at(name: str, percent: float) -> float:
+        return round(quantile_at(part0[name], percent, levels), 3)
+
     rows = [_row(seed, "executor", ex, rep=rep, gap_ms=round(host.gap.mean_s * 1e3, 3),
                  wake_ms=round(host.wake.mean_s * 1e3, 3), wake_batches=host.wake.count,
-                 ratio_median=round(part0["median"], 3), ratio_p90=round(part0["quantiles"][90], 3),
-                 busy_median=round(part0["busy_quantiles"][50], 3),
-                 idle_median=round(part0["idle_quantiles"][50], 3), **cond)]
+                 ratio_median=round(part0["median"], 3), ratio_p90=at("quantiles", 90),
+                 busy_median=at("busy_quantiles", 50), idle_median=at("idle_quantiles", 50), **cond)]
 
     def sim(cv=0.0, overhead=None, factors=None):
         opts = SimOptions(duration_s=duration, seed=seed, noise_cv=cv, exec_model="fixed",

@@ -31,7 +31,7 @@ import numpy as np
 
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.host import QUANTILES, BatchTimeQuantiles, HostOverhead, TenantRatios
+from stsched.simulation.host import LEVELS, BatchTimeQuantiles, HostOverhead, TenantRatios, quantile_at
 from stsched.simulation.replay import RatioTrace
 from stsched.simulation.simulator import partition_timings
 
@@ -80,15 +80,17 @@ class HostMeasurement:
 
     def exec_lines(self) -> list[str]:
         out = []
+        levels = self.exec_ratio.levels
         for row in self.exec_ratio.to_dict()["partitions"]:
             q = row["quantiles"]
             line = (f"  gpu {row['gpu']} partition {row['partition']}: measured / simulated batch time median "
-                    f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {q[90]:.3f}, p99 {q[99]:.3f} "
-                    f"({row['batches']} batches)")
+                    f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {quantile_at(q, 90, levels):.3f}, p99 "
+                    f"{quantile_at(q, 99, levels):.3f} ({row['batches']} batches)")
             if "busy_quantiles" in row:
                 b, i = row["busy_quantiles"], row["idle_quantiles"]
-                line += (f"; back to back median {b[50]:.3f}, p90 {b[90]:.3f} ({row['busy_batches']}), after idling "
-                         f"median {i[50]:.3f}, p90 {i[90]:.3f} ({row['idle_batches']})")
+                line += (f"; back to back median {quantile_at(b, 50, levels):.3f}, p90 {quantile_at(b, 90, levels):.3f}"
+                         f" ({row['busy_batches']}), after idling median {quantile_at(i, 50, levels):.3f}, p90 "
+                         f"{quantile_at(i, 90, levels):.3f} ({row['idle_batches']})")
             out.append(line)
         return out
 
@@ -112,8 +114,8 @@ def delays(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.nda
 
 
 def _ratios(r: np.ndarray, busy: np.ndarray, grid: np.ndarray) -> TenantRatios:
-    """Percentiles (`grid`) of the batch-time ratios `r`: all of them, those dispatched back to back (`busy`) and
-    those that end an idle period, with the counts; an empty class gets the pooled percentiles."""
+    """Percentiles (`grid`: `LEVELS`) of the batch-time ratios `r`: all of them, those dispatched back to back
+    (`busy`) and those that end an idle period, with the counts; an empty class gets the pooled percentiles."""
     q_all = tuple(np.percentile(r, grid).tolist())
     cls = [tuple(np.percentile(r[c], grid).tolist()) if c.any() else q_all for c in (busy, ~busy)]
     return TenantRatios(q_all, cls[0], cls[1], len(r), int(busy.sum()), int((~busy).sum()))
@@ -126,7 +128,7 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     b = result.batches
     gaps, wakes = [], []
     timing = {(pt.gpu, pt.partition): pt for pt in partition_timings(instance, plan, exec_model)}
-    grid = np.linspace(0.0, 100.0, QUANTILES)
+    grid = np.asarray(LEVELS)
     ratios: dict[tuple[int, int], tuple[float, ...]] = {}
     counts: dict[tuple[int, int], int] = {}
     split: dict[str, dict[tuple[int, int], tuple[float, ...]]] = {"busy": {}, "idle": {}}
