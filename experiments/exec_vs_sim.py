@@ -48,7 +48,9 @@ executor's and its p99 within 15 % of the executor's median p99 (0.85 <= ratio <
 probability 1 - 2 / 2^R: 75 % at R = 3, 94 % at R = 5) and its spread (max / min).
 
 Each row: executor or simulator variant, SLO attainment, p50, p99; and the differences to the executor (points of
-attainment, p99 ratio).  Rows: results/exec_vs_sim/rows.csv; a Markdown table is printed.  The load average at
+attainment, p99 ratio).  Rows: results/exec_vs_sim/rows.csv; a Markdown table is printed.  Every executor run's
+batches and requests (calibration runs with `rep` -1) are kept beside them in batches.csv.gz and
+requests.csv.gz, so that a model can be checked against a run after the fact.  The load average at
 the start and the end of every run is kept, because the executor's times move with whatever else runs.
 """
 
@@ -135,13 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     backend = get_backend("cpu", pin=not args.no_pin)
     slack = args.timer_slack_ns or None
 
-    def run(seed: int):
+    kept: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+    def run(seed: int, rep: int | None = None):
         load0 = os.getloadavg()[0]
         t, c = time.perf_counter(), _cpu_s()
         res = execute(inst, plan, backend, ExecOptions(duration_s=duration, seed=seed, progress=False,
                                                        spin_ms=args.spin_ms, timer_slack_ns=slack))
         cond = {"load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
                 "wall_s": round(time.perf_counter() - t, 1), "cpu_s": round(_cpu_s() - c, 1)}
+        kept.append(run_records(res, seed, rep))
         return res, measure_host(res, inst, plan, "fixed"), cond
 
     calib = calib_cond = None
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                          **calib_cond})
         runs = []
         for rep in range(repeats):
-            res, host, cond = run(seed)
+            res, host, cond = run(seed, rep)
             runs.append(res)
             rows.extend(_compared(seed, rep, res, host, cond, calib, noise.cv, inst, plan, duration))
         for model in RULE_MODELS:
@@ -165,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     out = results_dir(EXPERIMENT) / "rows.csv"
     pd.DataFrame(rows).to_csv(out, index=False)
     pd.DataFrame(rules).to_csv(out.with_name("rule.csv"), index=False)
+    pd.concat([b for b, _ in kept]).to_csv(out.with_name("batches.csv.gz"), index=False)
+    pd.concat([r for _, r in kept]).to_csv(out.with_name("requests.csv.gz"), index=False)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}; "
           f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, timer slack "
           f"{f'{slack} ns' if slack else 'kernel default'}")
@@ -178,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         mine = [r for r in rules if r["model"] == model]
         print(f"{model}: passed {sum(bool(r['pass']) for r in mine)} of {len(mine)} seeds")
     return 0
+
+
+def run_records(res: Any, seed: int, rep: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One executor run's batches and requests, labelled with its seed and repetition (none: a calibration run),
+    for an analysis after the fact (batches.csv.gz, requests.csv.gz beside the rows)."""
+    label = {"seed": seed, "rep": -1 if rep is None else rep}
+    rec = res.records
+    requests = pd.DataFrame({**label, "service": [rec.services[i] for i in rec.service], "gpu": rec.gpu,
+                             "partition": rec.partition, "arrival_s": rec.arrival, "start_s": rec.start,
+                             "finish_s": rec.finish})
+    return res.batches.assign(**label), requests
 
 
 def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
