@@ -146,3 +146,14 @@ def test_stsched_simulate_takes_the_host_overhead(tmp_path, capsys):
     assert main(base + ["--host-overhead", "-0.001"]) == 2
     assert "--host-overhead '-0.001'" in capsys.readouterr().err
     assert main(base + ["--host-overhead", "0.001", "--shards", "2", "--arrivals", "poisson"]) == 2
+
+
+def test_a_mixture_of_measured_ratio_distributions_weighs_each_equally():
+    from stsched.simulation.host import mixture_quantiles, quantile_at
+
+    lo = tuple(np.interp(LEVELS, [0.0, 100.0], [1.0, 2.0]).tolist())  # uniform on [1, 2]
+    hi = tuple(np.interp(LEVELS, [0.0, 100.0], [3.0, 4.0]).tolist())  # uniform on [3, 4]
+    np.testing.assert_allclose(mixture_quantiles([lo, lo]), lo)
+    mix = mixture_quantiles([lo, hi])
+    assert quantile_at(mix, 25.0) == pytest.approx(1.5) and quantile_at(mix, 75.0) == pytest.approx(3.5)
+    assert mix[0] == pytest.approx(1.0) and mix[-1] == pytest.approx(4.0)
