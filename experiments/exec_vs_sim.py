@@ -201,11 +201,10 @@ def run_records(res: Any, seed: int, rep: int | None) -> tuple[pd.DataFrame, pd.
 def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
     """One executor run's row and every simulator variant's on its arrivals (module docstring)."""
     from stsched.simulation import SimOptions, simulate
+    from stsched.simulation.host import quantile_at
 
     ex = res.summary
     o = host.overhead
-    from stsched.simulation.host import quantile_at
-
     part0, levels = host.exec_ratio.to_dict()["partitions"][0], host.exec_ratio.levels
 
     def at(name: str, percent: float) -> float:

@@ -282,9 +282,10 @@ def _levels(x: Any, source: str) -> tuple[float, ...]:
         levels = tuple(float(v) for v in x)
     except (TypeError, ValueError):
         levels = ()
-    if len(levels) < 2 or levels[0] != 0.0 or levels[-1] != 100.0 or any(b <= a for a, b in zip(levels, levels[1:])):
-        raise InputError(f"host.exec_ratio.levels: expected increasing percent levels from 0 to 100, got {x!r}"[:200],
-                         source=source)
+    if (len(levels) < 2 or not all(math.isfinite(v) for v in levels) or levels[0] != 0.0 or levels[-1] != 100.0
+            or any(b <= a for a, b in zip(levels, levels[1:]))):
+        raise InputError(f"host.exec_ratio.levels: expected increasing percent levels from 0 to 100, got "
+                         f"{str(x)[:80]}", source=source)
     return levels
 
 

@@ -119,7 +119,7 @@ def test_measured_batch_time_quantiles_round_trip_and_draw_inside_their_range(tm
     assert old.levels == LEGACY_LEVELS
     x = old.batch_factors()(PT, 20000, np.random.default_rng(0))
     assert x.min() >= 1.0 and x.max() <= 2.0 and abs(x.mean() - 1.5) < 0.02
-    for bad in ([0.0, 50.0], [0.0, 60.0, 50.0, 100.0], "x"):
+    for bad in ([0.0, 50.0], [0.0, 60.0, 50.0, 100.0], [0.0, float("nan"), 100.0], "x"):
         f.write_text(json.dumps({"host": {"exec_ratio": {"levels": bad, "partitions": [
             {"gpu": 0, "partition": 1, "batches": 50, "quantiles": [1.0, 2.0]}]}}}))
         with pytest.raises(InputError, match="levels"):
