@@ -29,7 +29,12 @@ arrivals (same routing) in four variants:
 - `own+host`: batch times drawn from the compared run's OWN measured ratios and its own host overhead: not a
   prediction (it reads the run it is compared with) but a check of the simulator's queueing model: what remains
   here is the simulator's, what `calib+host` adds on top is the host's drift between runs;
-- `own/tenant/idle+host`: as `own+host` per tenant and class.
+- `own/tenant/idle+host`: as `own+host` per tenant and class;
+- `own/trace+host`: every batch of the compared run's own ratios replayed in its own dispatch order from its first
+  batch (`RatioTrace.batch_factors(aligned=True)`), with its own host overhead: each simulated batch takes the
+  ratio the executor measured for it wherever the simulator dispatches in the executor's order, so what remains
+  is the queueing model's and the host overhead's (session 16 dev runs: 0.92-1.01 x the executor's p99); what
+  the `own/...` draws add on top is their independence's, what the `calib/...` models add the drift between runs.
 
 `--spin-ms` passes the executor's polling window (`stsched.executor.ExecOptions.spin_ms`; default 0: sleep);
 `--timer-slack-ns` its worker's timer slack while serving (default 1; 0: the kernel's 50 us); `--no-pin` lets the
@@ -249,6 +254,7 @@ SIM_MODELS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "calib/replay+host": ("calib", lambda h: h.trace.batch_factors()),
     "own+host": ("own", lambda h: h.exec_ratio.batch_factors(False, False)),
     "own/tenant/idle+host": ("own", lambda h: h.exec_ratio.batch_factors(True, True)),
+    "own/trace+host": ("own", lambda h: h.trace.batch_factors(aligned=True)),
 }
 
 #: the predictions the pass rule judges (module docstring): the default model first
