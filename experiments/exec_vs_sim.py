@@ -29,7 +29,12 @@ arrivals (same routing) in four variants:
 - `own+host`: batch times drawn from the compared run's OWN measured ratios and its own host overhead: not a
   prediction (it reads the run it is compared with) but a check of the simulator's queueing model: what remains
   here is the simulator's, what `calib+host` adds on top is the host's drift between runs;
-- `own/tenant/idle+host`: as `own+host` per tenant and class.
+- `own/tenant/idle+host`: as `own+host` per tenant and class;
+- `own/trace+host`: every batch of the compared run's own ratios replayed in its own dispatch order from its first
+  batch (`RatioTrace.batch_factors(aligned=True)`), with its own host overhead: each simulated batch takes the
+  ratio the executor measured for it wherever the simulator dispatches in the executor's order, so what remains
+  is the queueing model's and the host overhead's (session 16 dev runs: 0.92-1.01 x the executor's p99); what
+  the `own/...` draws add on top is their independence's, what the `calib/...` models add the drift between runs.
 
 `--spin-ms` passes the executor's polling window (`stsched.executor.ExecOptions.spin_ms`; default 0: sleep);
 `--timer-slack-ns` its worker's timer slack while serving (default 1; 0: the kernel's 50 us); `--no-pin` lets the
@@ -48,7 +53,9 @@ executor's and its p99 within 15 % of the executor's median p99 (0.85 <= ratio <
 probability 1 - 2 / 2^R: 75 % at R = 3, 94 % at R = 5) and its spread (max / min).
 
 Each row: executor or simulator variant, SLO attainment, p50, p99; and the differences to the executor (points of
-attainment, p99 ratio).  Rows: results/exec_vs_sim/rows.csv; a Markdown table is printed.  The load average at
+attainment, p99 ratio).  Rows: results/exec_vs_sim/rows.csv; a Markdown table is printed.  Every executor run's
+batches and requests (calibration runs with `rep` -1) are kept beside them in batches.csv.gz and
+requests.csv.gz, so that a model can be checked against a run after the fact.  The load average at
 the start and the end of every run is kept, because the executor's times move with whatever else runs.
 """
 
@@ -135,13 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     backend = get_backend("cpu", pin=not args.no_pin)
     slack = args.timer_slack_ns or None
 
-    def run(seed: int):
+    kept: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+    def run(seed: int, rep: int | None = None):
         load0 = os.getloadavg()[0]
         t, c = time.perf_counter(), _cpu_s()
         res = execute(inst, plan, backend, ExecOptions(duration_s=duration, seed=seed, progress=False,
                                                        spin_ms=args.spin_ms, timer_slack_ns=slack))
         cond = {"load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
                 "wall_s": round(time.perf_counter() - t, 1), "cpu_s": round(_cpu_s() - c, 1)}
+        kept.append(run_records(res, seed, rep))
         return res, measure_host(res, inst, plan, "fixed"), cond
 
     calib = calib_cond = None
@@ -157,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                          **calib_cond})
         runs = []
         for rep in range(repeats):
-            res, host, cond = run(seed)
+            res, host, cond = run(seed, rep)
             runs.append(res)
             rows.extend(_compared(seed, rep, res, host, cond, calib, noise.cv, inst, plan, duration))
         for model in RULE_MODELS:
@@ -165,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     out = results_dir(EXPERIMENT) / "rows.csv"
     pd.DataFrame(rows).to_csv(out, index=False)
     pd.DataFrame(rules).to_csv(out.with_name("rule.csv"), index=False)
+    pd.concat([b for b, _ in kept]).to_csv(out.with_name("batches.csv.gz"), index=False)
+    pd.concat([r for _, r in kept]).to_csv(out.with_name("requests.csv.gz"), index=False)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}; "
           f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, timer slack "
           f"{f'{slack} ns' if slack else 'kernel default'}")
@@ -180,18 +192,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run_records(res: Any, seed: int, rep: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One executor run's batches and requests, labelled with its seed and repetition (none: a calibration run),
+    for an analysis after the fact (batches.csv.gz, requests.csv.gz beside the rows)."""
+    label = {"seed": seed, "rep": -1 if rep is None else rep}
+    rec = res.records
+    requests = pd.DataFrame({**label, "service": [rec.services[i] for i in rec.service], "gpu": rec.gpu,
+                             "partition": rec.partition, "arrival_s": rec.arrival, "start_s": rec.start,
+                             "finish_s": rec.finish})
+    return res.batches.assign(**label), requests
+
+
 def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
     """One executor run's row and every simulator variant's on its arrivals (module docstring)."""
     from stsched.simulation import SimOptions, simulate
+    from stsched.simulation.host import quantile_at
 
     ex = res.summary
     o = host.overhead
-    part0 = host.exec_ratio.to_dict()["partitions"][0]
+    part0, levels = host.exec_ratio.to_dict()["partitions"][0], host.exec_ratio.levels
+
+    def at(name: str, percent: float) -> float:
+        return round(quantile_at(part0[name], percent, levels), 3)
+
     rows = [_row(seed, "executor", ex, rep=rep, gap_ms=round(host.gap.mean_s * 1e3, 3),
                  wake_ms=round(host.wake.mean_s * 1e3, 3), wake_batches=host.wake.count,
-                 ratio_median=round(part0["median"], 3), ratio_p90=round(part0["quantiles"][90], 3),
-                 busy_median=round(part0["busy_quantiles"][50], 3),
-                 idle_median=round(part0["idle_quantiles"][50], 3), **cond)]
+                 ratio_median=round(part0["median"], 3), ratio_p90=at("quantiles", 90),
+                 busy_median=at("busy_quantiles", 50), idle_median=at("idle_quantiles", 50), **cond)]
 
     def sim(cv=0.0, overhead=None, factors=None):
         opts = SimOptions(duration_s=duration, seed=seed, noise_cv=cv, exec_model="fixed",
@@ -227,6 +254,7 @@ SIM_MODELS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "calib/replay+host": ("calib", lambda h: h.trace.batch_factors()),
     "own+host": ("own", lambda h: h.exec_ratio.batch_factors(False, False)),
     "own/tenant/idle+host": ("own", lambda h: h.exec_ratio.batch_factors(True, True)),
+    "own/trace+host": ("own", lambda h: h.trace.batch_factors(aligned=True)),
 }
 
 #: the predictions the pass rule judges (module docstring): the default model first

@@ -3,14 +3,17 @@
 For every partition the executor records each batch's start s_k and duration (the model call alone) and each
 request's arrival.  Between two batches the worker's Python loop runs (round-robin choice, queue slicing, model
 lookup, recording), and after idling it sleeps until the next arrival and wakes late.  With e_{k-1} the end of
-the partition's previous batch (0 = the instant serving starts) and a_k the earliest arrival among batch k's
-requests, the host's delay before batch k is
+the partition's previous batch (0 = the instant serving starts) and a_k the earliest arrival among the requests
+still waiting for the partition when batch k is dispatched (its own and those of later batches, of any tenant),
+the host's delay before batch k is
 
     o_k = s_k - max(e_{k-1}, a_k)
 
-which the simulator's engine takes to be 0.  A batch is *busy* when its first request was already waiting when
-the previous batch ended (a_k <= e_{k-1}): o_k is the dispatch gap; otherwise the worker idled and o_k is the
-wake-up delay plus the dispatch gap.  `measure_host` summarises both; `HostMeasurement.overhead` is what the
+which the simulator's engine takes to be 0.  A batch is *busy* when a request was already waiting when the
+previous batch ended (a_k <= e_{k-1}): o_k is the dispatch gap; otherwise the worker idled and o_k is the
+wake-up delay plus the dispatch gap.  (a_k is not batch k's own first arrival: a worker that wakes late may find
+a second tenant's request too and serve that one first, round robin; the delay runs from the arrival that ended
+the idle, as the simulator's wake-up does.)  `measure_host` summarises both; `HostMeasurement.overhead` is what the
 simulator models (`stsched.simulation.host.HostOverhead`): `batch_s` = the mean dispatch gap, `wake_s` = the mean
 delay after idling minus that gap (at least 0).  Means, not medians, because a queue feels the mean occupancy.
 The execution times themselves are the third measured quantity: per partition, the quantiles of measured batch
@@ -31,7 +34,7 @@ import numpy as np
 
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.host import QUANTILES, BatchTimeQuantiles, HostOverhead, TenantRatios
+from stsched.simulation.host import LEVELS, BatchTimeQuantiles, HostOverhead, TenantRatios, quantile_at
 from stsched.simulation.replay import RatioTrace
 from stsched.simulation.simulator import partition_timings
 
@@ -80,23 +83,36 @@ class HostMeasurement:
 
     def exec_lines(self) -> list[str]:
         out = []
+        levels = self.exec_ratio.levels
         for row in self.exec_ratio.to_dict()["partitions"]:
             q = row["quantiles"]
             line = (f"  gpu {row['gpu']} partition {row['partition']}: measured / simulated batch time median "
-                    f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {q[90]:.3f}, p99 {q[99]:.3f} "
-                    f"({row['batches']} batches)")
+                    f"{row['median']:.3f}, mean {row['mean']:.3f}, p90 {quantile_at(q, 90, levels):.3f}, p99 "
+                    f"{quantile_at(q, 99, levels):.3f} ({row['batches']} batches)")
             if "busy_quantiles" in row:
                 b, i = row["busy_quantiles"], row["idle_quantiles"]
-                line += (f"; back to back median {b[50]:.3f}, p90 {b[90]:.3f} ({row['busy_batches']}), after idling "
-                         f"median {i[50]:.3f}, p90 {i[90]:.3f} ({row['idle_batches']})")
+                line += (f"; back to back median {quantile_at(b, 50, levels):.3f}, p90 {quantile_at(b, 90, levels):.3f}"
+                         f" ({row['busy_batches']}), after idling median {quantile_at(i, 50, levels):.3f}, p90 "
+                         f"{quantile_at(i, 90, levels):.3f} ({row['idle_batches']})")
             out.append(line)
         return out
 
 
+def waiting_since(request_start: np.ndarray, request_arrival: np.ndarray, batch_start: np.ndarray) -> np.ndarray:
+    """One partition: for each batch start, the earliest arrival among the requests dispatched at or after it (NaN
+    start: never dispatched, waiting to the end), i.e. since when a request has waited at that dispatch."""
+    st = np.where(np.isfinite(request_start), request_start, np.inf)
+    order = np.argsort(st, kind="stable")
+    st, arr = st[order], np.asarray(request_arrival, dtype=float)[order]
+    later = np.append(np.minimum.accumulate(arr[::-1])[::-1], np.inf)  # later[i]: min arrival of requests i..
+    return later[np.searchsorted(st, np.asarray(batch_start, dtype=float), side="left")]
+
+
 def busy_batches(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.ndarray,
                  begin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """One partition's batches in dispatch order: (busy mask: its first request waited for the previous batch,
-    the host's delay o_k before each batch)."""
+    """One partition's batches in dispatch order: (busy mask: a request waited for the previous batch to end,
+    the host's delay o_k before each batch); `first_arrival`: since when a request has waited at each batch's
+    dispatch (`waiting_since`)."""
     s = np.asarray(batch_start, dtype=float)
     prev_end = np.concatenate([[begin], s[:-1] + np.asarray(batch_dur, dtype=float)[:-1]])
     a = np.asarray(first_arrival, dtype=float)
@@ -112,8 +128,8 @@ def delays(batch_start: np.ndarray, batch_dur: np.ndarray, first_arrival: np.nda
 
 
 def _ratios(r: np.ndarray, busy: np.ndarray, grid: np.ndarray) -> TenantRatios:
-    """Percentiles (`grid`) of the batch-time ratios `r`: all of them, those dispatched back to back (`busy`) and
-    those that end an idle period, with the counts; an empty class gets the pooled percentiles."""
+    """Percentiles (`grid`: `LEVELS`) of the batch-time ratios `r`: all of them, those dispatched back to back
+    (`busy`) and those that end an idle period, with the counts; an empty class gets the pooled percentiles."""
     q_all = tuple(np.percentile(r, grid).tolist())
     cls = [tuple(np.percentile(r[c], grid).tolist()) if c.any() else q_all for c in (busy, ~busy)]
     return TenantRatios(q_all, cls[0], cls[1], len(r), int(busy.sum()), int((~busy).sum()))
@@ -126,7 +142,7 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     b = result.batches
     gaps, wakes = [], []
     timing = {(pt.gpu, pt.partition): pt for pt in partition_timings(instance, plan, exec_model)}
-    grid = np.linspace(0.0, 100.0, QUANTILES)
+    grid = np.asarray(LEVELS)
     ratios: dict[tuple[int, int], tuple[float, ...]] = {}
     counts: dict[tuple[int, int], int] = {}
     split: dict[str, dict[tuple[int, int], tuple[float, ...]]] = {"busy": {}, "idle": {}}
@@ -134,19 +150,11 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     tenants: dict[tuple[int, int, str], TenantRatios] = {}
     seq_t: dict[tuple[int, int], tuple[int, ...]] = {}
     seq_r: dict[tuple[int, int], tuple[float, ...]] = {}
-    ok = np.isfinite(rec.start)
     for (gi, qi), grp in b.groupby(["gpu", "partition"], sort=True):
-        sel = ok & (rec.gpu == gi) & (rec.partition == qi)
-        st, arr = rec.start[sel], rec.arrival[sel]
-        order = np.lexsort((arr, st))
-        st, arr = st[order], arr[order]
-        first = {}
-        if len(st):
-            heads = np.concatenate([[True], st[1:] != st[:-1]])
-            first = dict(zip(st[heads].tolist(), arr[heads].tolist()))
+        sel = (rec.gpu == gi) & (rec.partition == qi)  # served or not: one never served waited to the end
         grp = grp.sort_values("start_s", kind="stable")
         starts = grp["start_s"].to_numpy(dtype=float)
-        a = np.array([first.get(x, x) for x in starts.tolist()], dtype=float)
+        a = np.minimum(waiting_since(rec.start[sel], rec.arrival[sel], starts), starts)
         busy, o = busy_batches(starts, grp["exec_ms"].to_numpy(dtype=float) / 1000.0, a)
         gaps.append(o[busy])
         wakes.append(o[~busy])

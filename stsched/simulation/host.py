@@ -15,7 +15,8 @@ and kept under `host` in its `--json` output) and modelled here by two constants
 
 A third measured quantity is the execution time itself: `BatchTimeQuantiles` holds, per partition, quantiles of
 the ratio measured batch time / the simulator's execution time for that batch, from an executor run
-(`host.exec_ratio` in `stsched execute --json`); `batch_factors` turns them into the simulator's per-batch factors
+(`host.exec_ratio` in `stsched execute --json`, at the percent levels `LEVELS`: every percent, and finer in the
+top percent, where a queue's p99 is made); `batch_factors` turns them into the simulator's per-batch factors
 (inverse-transform sampling), for a run on other arrivals of the same plan on the same machine (a calibration run:
 never the run being compared, which would compare the executor with itself).  The executor also keeps them apart
 for the batches dispatched back to back and for those that end an idle period (a shared host runs the two
@@ -32,14 +33,42 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from stsched.errors import InputError
 from stsched.validate import MAX_REAL_RUN_S, check_real
 
-QUANTILES = 101  # ratio quantiles kept per partition: 0, 1, ..., 100 %
+#: the levels (percent) at which measured batch-time ratios are kept: every percent up to 99, then every tenth of a
+#: percent up to 99.9 and every hundredth above.  A queue's p99 is made by the slowest percent of batches: kept at
+#: 99 and 100 % alone (the grid before session 16), the draws between them were spread evenly from the 99th
+#: percentile up to the slowest batch of the run, so one stall in 5,000 batches came back in half a percent of
+#: the draws (docs/RESULTS.md, "CPU executor vs simulator", session 16)
+LEVELS: tuple[float, ...] = (tuple(float(p) for p in range(99)) + tuple(round(99.0 + 0.1 * i, 1) for i in range(9))
+                             + tuple(round(99.9 + 0.01 * i, 2) for i in range(10)) + (100.0,))
+#: the levels of a file written before `LEVELS` (no `levels` key): 0, 1, ..., 100 %
+LEGACY_LEVELS: tuple[float, ...] = tuple(float(p) for p in range(101))
+
+
+def quantile_at(quantiles: Sequence[float], percent: float, levels: Sequence[float] = LEVELS) -> float:
+    """The value at `percent` of a quantile function kept at `levels` (linear between two levels)."""
+    return float(np.interp(percent, levels, quantiles))
+
+
+def quantiles_mean(quantiles: Sequence[float], levels: Sequence[float] = LEVELS) -> float:
+    """The mean of a distribution given by its quantile function at `levels` (piecewise linear between them)."""
+    q, u = np.asarray(quantiles, dtype=float), np.asarray(levels, dtype=float) / 100.0
+    return float(np.sum(np.diff(u) * (q[1:] + q[:-1]) / 2.0))
+
+
+def mixture_quantiles(rows: Sequence[Sequence[float]], levels: Sequence[float] = LEVELS) -> tuple[float, ...]:
+    """The quantile function at `levels` of an equal mixture of the distributions given by `rows` (each a quantile
+    function at `levels`): the mean of their distribution functions, inverted."""
+    u = np.asarray(levels, dtype=float) / 100.0
+    xs = np.unique(np.concatenate([np.asarray(r, dtype=float) for r in rows]))
+    cdf = np.mean([np.interp(xs, np.asarray(r, dtype=float), u) for r in rows], axis=0)
+    return tuple(np.interp(u, cdf, xs).tolist())
 
 
 @dataclass(frozen=True)
@@ -137,9 +166,10 @@ class TenantRatios:
 
 @dataclass(frozen=True)
 class BatchTimeQuantiles:
-    """Per (gpu, partition): `QUANTILES` quantiles (0..100 %) of measured batch time / the simulator's batch time,
-    and how many batches they summarise; `busy` and `idle` (optional): the same for the batches dispatched
-    back to back and for those that end an idle period, with their counts in `busy_batches`, `idle_batches`.
+    """Per (gpu, partition): the quantiles at `levels` (percent, 0..100: `LEVELS`, or `LEGACY_LEVELS` read from an
+    older file) of measured batch time / the simulator's batch time, and how many batches they summarise; `busy`
+    and `idle` (optional): the same for the batches dispatched back to back and for those that end an idle
+    period, with their counts in `busy_batches`, `idle_batches`.
 
     On a host shared with other work the two differ: a worker that slept is favoured by the OS scheduler when it
     wakes and runs its batch mostly unpreempted, while one that runs batch after batch has used its share and is
@@ -153,6 +183,13 @@ class BatchTimeQuantiles:
     busy_batches: Mapping[tuple[int, int], int] | None = None
     idle_batches: Mapping[tuple[int, int], int] | None = None
     tenants: Mapping[tuple[int, int, str], TenantRatios] | None = None
+    levels: tuple[float, ...] = LEVELS
+
+    def __post_init__(self) -> None:
+        rows = [*self.ratios.values(), *(self.busy or {}).values(), *(self.idle or {}).values()]
+        rows += [q for t in (self.tenants or {}).values() for q in (t.all, t.busy, t.idle)]
+        if any(len(q) != len(self.levels) for q in rows):
+            raise ValueError(f"BatchTimeQuantiles: every quantile row needs one value per level ({len(self.levels)})")
 
     @property
     def conditioned(self) -> bool:
@@ -163,8 +200,9 @@ class BatchTimeQuantiles:
         for g, q in sorted(self.ratios):
             key = (g, q)
             row: dict[str, Any] = {"gpu": g, "partition": q, "batches": self.batches[key],
-                                   "median": self.ratios[key][QUANTILES // 2],
-                                   "mean": float(np.mean(self.ratios[key])), "quantiles": list(self.ratios[key])}
+                                   "median": quantile_at(self.ratios[key], 50.0, self.levels),
+                                   "mean": quantiles_mean(self.ratios[key], self.levels),
+                                   "quantiles": list(self.ratios[key])}
             if self.conditioned and key in self.busy and key in self.idle:
                 row.update({"busy_batches": self.busy_batches[key], "busy_quantiles": list(self.busy[key]),
                             "idle_batches": self.idle_batches[key], "idle_quantiles": list(self.idle[key])})
@@ -172,38 +210,40 @@ class BatchTimeQuantiles:
                 row["tenants"] = [t.to_dict(sv) for (g2, q2, sv), t in sorted(self.tenants.items())
                                   if (g2, q2) == key]
             rows.append(row)
-        return {"partitions": rows}
+        return {"levels": list(self.levels), "partitions": rows}
 
     @staticmethod
     def from_mapping(d: Mapping[str, Any], source: str) -> "BatchTimeQuantiles":
         host = d.get("host") if isinstance(d.get("host"), Mapping) else {}
-        rows = host.get("exec_ratio", {}).get("partitions") if isinstance(host.get("exec_ratio"), Mapping) else None
+        ratio = host.get("exec_ratio") if isinstance(host.get("exec_ratio"), Mapping) else {}
+        rows = ratio.get("partitions")
         if not isinstance(rows, list) or not rows:
             raise InputError("expected the output of `stsched execute --json` with host.exec_ratio", source=source)
+        levels = _levels(ratio.get("levels", LEGACY_LEVELS), source)
         ratios, counts = {}, {}
         busy, idle, n_busy, n_idle = {}, {}, {}, {}
         tenants: dict[tuple[int, int, str], TenantRatios] = {}
         for i, r in enumerate(rows):
             try:
                 key = (int(r["gpu"]), int(r["partition"]))
-                ratios[key] = _quantiles(r["quantiles"], i, "quantiles", source)
+                ratios[key] = _quantiles(r["quantiles"], i, "quantiles", source, levels)
                 counts[key] = int(r["batches"])
                 if "busy_quantiles" in r or "idle_quantiles" in r:
-                    busy[key] = _quantiles(r["busy_quantiles"], i, "busy_quantiles", source)
-                    idle[key] = _quantiles(r["idle_quantiles"], i, "idle_quantiles", source)
+                    busy[key] = _quantiles(r["busy_quantiles"], i, "busy_quantiles", source, levels)
+                    idle[key] = _quantiles(r["idle_quantiles"], i, "idle_quantiles", source, levels)
                     n_busy[key], n_idle[key] = int(r["busy_batches"]), int(r["idle_batches"])
                 for t in r.get("tenants", []):
                     tenants[(*key, str(t["service"]))] = TenantRatios(
-                        _quantiles(t["quantiles"], i, "tenants.quantiles", source),
-                        _quantiles(t["busy_quantiles"], i, "tenants.busy_quantiles", source),
-                        _quantiles(t["idle_quantiles"], i, "tenants.idle_quantiles", source),
+                        _quantiles(t["quantiles"], i, "tenants.quantiles", source, levels),
+                        _quantiles(t["busy_quantiles"], i, "tenants.busy_quantiles", source, levels),
+                        _quantiles(t["idle_quantiles"], i, "tenants.idle_quantiles", source, levels),
                         int(t["batches"]), int(t["busy_batches"]), int(t["idle_batches"]))
             except (KeyError, TypeError, ValueError):
                 raise InputError(f"host.exec_ratio.partitions[{i}]: expected gpu, partition, batches, quantiles "
                                  f"(and busy_/idle_ quantiles and batches together)", source=source) from None
         if busy and len(busy) == len(ratios):
-            return BatchTimeQuantiles(ratios, counts, source, busy, idle, n_busy, n_idle, tenants or None)
-        return BatchTimeQuantiles(ratios, counts, source, tenants=tenants or None)
+            return BatchTimeQuantiles(ratios, counts, source, busy, idle, n_busy, n_idle, tenants or None, levels)
+        return BatchTimeQuantiles(ratios, counts, source, tenants=tenants or None, levels=levels)
 
     def batch_factors(self, conditioned: bool = False, per_tenant: bool = True,
                       ) -> Callable[[Any, int, np.random.Generator], "np.ndarray | None"]:
@@ -214,9 +254,8 @@ class BatchTimeQuantiles:
         batches' ratios, row 1 from those after an idle period (a class with fewer than `MIN_CLASS_BATCHES`
         batches in a partition uses the partition's pooled ratios); with `per_tenant` and every tenant of the
         partition measured, a k x 2 x n array: those rows per tenant, from the tenant's own batches."""
-        grid = np.linspace(0.0, 1.0, QUANTILES)
-        pooled = np.sort(np.concatenate([np.asarray(q) for q in self.ratios.values()]))
-        pooled_q = tuple(np.quantile(pooled, grid).tolist())
+        grid = np.asarray(self.levels, dtype=float) / 100.0
+        pooled_q = mixture_quantiles(list(self.ratios.values()), self.levels)
         split = conditioned and self.conditioned
 
         def draw(pt: Any, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -237,11 +276,24 @@ class BatchTimeQuantiles:
         return draw
 
 
-def _quantiles(x: Any, i: int, name: str, source: str) -> tuple[float, ...]:
+def _levels(x: Any, source: str) -> tuple[float, ...]:
+    """`host.exec_ratio.levels`: percent levels from 0 to 100, increasing."""
+    try:
+        levels = tuple(float(v) for v in x)
+    except (TypeError, ValueError):
+        levels = ()
+    if (len(levels) < 2 or not all(math.isfinite(v) for v in levels) or levels[0] != 0.0 or levels[-1] != 100.0
+            or any(b <= a for a, b in zip(levels, levels[1:]))):
+        raise InputError(f"host.exec_ratio.levels: expected increasing percent levels from 0 to 100, got "
+                         f"{str(x)[:80]}", source=source)
+    return levels
+
+
+def _quantiles(x: Any, i: int, name: str, source: str, levels: Sequence[float]) -> tuple[float, ...]:
     q = tuple(float(v) for v in x)
-    if len(q) != QUANTILES or not all(math.isfinite(v) and v > 0 for v in q) or list(q) != sorted(q):
-        raise InputError(f"host.exec_ratio.partitions[{i}].{name}: expected {QUANTILES} increasing positive "
-                         f"quantiles", source=source)
+    if len(q) != len(levels) or not all(math.isfinite(v) and v > 0 for v in q) or list(q) != sorted(q):
+        raise InputError(f"host.exec_ratio.partitions[{i}].{name}: expected {len(levels)} increasing positive "
+                         f"quantiles (one per level)", source=source)
     return q
 
 

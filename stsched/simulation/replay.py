@@ -50,10 +50,13 @@ class RatioTrace:
             out[j] = r[mine[np.maximum(at, 0)]]
         return out
 
-    def batch_factors(self) -> Any:
+    def batch_factors(self, aligned: bool = False) -> Any:
         """The simulator's `BatchFactors`: per tenant a row of n factors replayed from a random offset (a
         k x 2 x n array: the same row for back-to-back batches and those after idling, since the replay keeps
-        what each batch met); None for a partition the trace does not cover (no factors: the table's times)."""
+        what each batch met); None for a partition the trace does not cover (no factors: the table's times).
+        `aligned`: from the trace's first batch instead: a run's own trace so replayed on its own arrivals gives
+        every batch the ratio the executor measured for it wherever the simulator dispatches in the executor's
+        order (a check of the queueing and host model, not a prediction: `experiments.exec_vs_sim`)."""
 
         fills: dict[tuple, np.ndarray | None] = {}  # one filled trace per partition, not one per draw
 
@@ -65,7 +68,7 @@ class RatioTrace:
             if fill is None:
                 return None
             m = fill.shape[1]
-            idx = (int(rng.integers(m)) + np.arange(n)) % m
+            idx = ((0 if aligned else int(rng.integers(m))) + np.arange(n)) % m
             rows = fill[:, idx]
             return np.stack([rows, rows], axis=1)
 

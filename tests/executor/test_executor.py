@@ -187,7 +187,10 @@ def test_cli_execute_text_report_beside_the_simulator(tmp_path, capsys):
     host = out["host"]
     assert out["sim_model"]["host"] == host["overhead"] and host["overhead"]["source"] == "measured"
     assert out["sim_model"]["exec_model"] == "fixed" and out["simulated"]["requests"] == out["summary"]["requests"]
-    assert len(host["exec_ratio"]["partitions"][0]["quantiles"]) == 101
+    from stsched.simulation.host import LEVELS
+
+    assert host["exec_ratio"]["levels"] == list(LEVELS)  # every quantile list is kept at these levels
+    assert len(host["exec_ratio"]["partitions"][0]["quantiles"]) == len(LEVELS)
 
 
 def test_host_overhead_is_measured_from_every_batch(executed):
@@ -211,5 +214,5 @@ def test_host_overhead_is_measured_from_every_batch(executed):
     tr = host.trace
     assert set(tr.ratios) == set(q.ratios) and sum(len(r) for r in tr.ratios.values()) == len(res.batches)
     for key, r in tr.ratios.items():
-        assert np.allclose(np.percentile(r, np.linspace(0, 100, len(q.ratios[key]))), q.ratios[key])
+        assert np.allclose(np.percentile(r, q.levels), q.ratios[key])
         assert set(tr.tenants[key]) == set(range(len(plan.gpus[key[0]].partitions[key[1]].tenants)))

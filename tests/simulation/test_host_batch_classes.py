@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stsched.simulation.engine import run_partition
-from stsched.simulation.host import (MIN_CLASS_BATCHES, QUANTILES, BatchTimeQuantiles, TenantRatios,
+from stsched.simulation.host import (LEVELS, MIN_CLASS_BATCHES, BatchTimeQuantiles, TenantRatios,
                                      read_batch_quantiles)
 
 
@@ -49,7 +49,7 @@ def test_one_row_of_factors_per_tenant():
 
 
 def _q(lo: float, hi: float) -> tuple[float, ...]:
-    return tuple(np.linspace(lo, hi, QUANTILES).tolist())
+    return tuple(np.linspace(lo, hi, len(LEVELS)).tolist())
 
 
 class _PT:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from stsched.errors import InputError
 from stsched.executor.host import delays
 from stsched.simulation.engine import run_partition
-from stsched.simulation.host import BatchTimeQuantiles, HostOverhead, parse_host_overhead, read_batch_quantiles
+from stsched.simulation.host import (LEGACY_LEVELS, LEVELS, BatchTimeQuantiles, HostOverhead, parse_host_overhead,
+                                     read_batch_quantiles)
 
 
 def test_an_idle_partition_adds_the_wake_up_and_the_gap_to_every_latency():
@@ -98,18 +99,31 @@ def test_parse_a_number_a_pair_or_an_execute_json(tmp_path):
 
 
 def test_measured_batch_time_quantiles_round_trip_and_draw_inside_their_range(tmp_path):
-    q = tuple(np.linspace(1.0, 2.0, 101).tolist())
+    q = tuple(np.interp(LEVELS, [0.0, 100.0], [1.0, 2.0]).tolist())  # uniform on [1, 2]
     bq = BatchTimeQuantiles({(0, 1): q}, {(0, 1): 50})
     f = tmp_path / "exec.json"
     f.write_text(json.dumps({"host": {"exec_ratio": bq.to_dict()}}))
     back = read_batch_quantiles(str(f))
-    assert back.ratios == bq.ratios and back.batches == bq.batches
+    assert back.ratios == bq.ratios and back.batches == bq.batches and back.levels == LEVELS
+    assert bq.to_dict()["partitions"][0]["mean"] == pytest.approx(1.5)
 
     class PT:
         gpu, partition = 0, 1
 
     x = back.batch_factors()(PT, 20000, np.random.default_rng(0))
     assert x.min() >= 1.0 and x.max() <= 2.0 and abs(x.mean() - 1.5) < 0.02
+    # a file written before the levels were kept (101 quantiles at 0, 1, ..., 100 %, no `levels`) still reads
+    f.write_text(json.dumps({"host": {"exec_ratio": {"partitions": [
+        {"gpu": 0, "partition": 1, "batches": 50, "quantiles": np.linspace(1.0, 2.0, 101).tolist()}]}}}))
+    old = read_batch_quantiles(str(f))
+    assert old.levels == LEGACY_LEVELS
+    x = old.batch_factors()(PT, 20000, np.random.default_rng(0))
+    assert x.min() >= 1.0 and x.max() <= 2.0 and abs(x.mean() - 1.5) < 0.02
+    for bad in ([0.0, 50.0], [0.0, 60.0, 50.0, 100.0], [0.0, float("nan"), 100.0], "x"):
+        f.write_text(json.dumps({"host": {"exec_ratio": {"levels": bad, "partitions": [
+            {"gpu": 0, "partition": 1, "batches": 50, "quantiles": [1.0, 2.0]}]}}}))
+        with pytest.raises(InputError, match="levels"):
+            read_batch_quantiles(str(f))
     f.write_text(json.dumps({"host": {"exec_ratio": {"partitions": [{"gpu": 0, "partition": 0, "batches": 1,
                                                                       "quantiles": [2.0, 1.0]}]}}}))
     with pytest.raises(InputError, match="quantiles"):
@@ -132,3 +146,14 @@ def test_stsched_simulate_takes_the_host_overhead(tmp_path, capsys):
     assert main(base + ["--host-overhead", "-0.001"]) == 2
     assert "--host-overhead '-0.001'" in capsys.readouterr().err
     assert main(base + ["--host-overhead", "0.001", "--shards", "2", "--arrivals", "poisson"]) == 2
+
+
+def test_a_mixture_of_measured_ratio_distributions_weighs_each_equally():
+    from stsched.simulation.host import mixture_quantiles, quantile_at
+
+    lo = tuple(np.interp(LEVELS, [0.0, 100.0], [1.0, 2.0]).tolist())  # uniform on [1, 2]
+    hi = tuple(np.interp(LEVELS, [0.0, 100.0], [3.0, 4.0]).tolist())  # uniform on [3, 4]
+    np.testing.assert_allclose(mixture_quantiles([lo, lo]), lo)
+    mix = mixture_quantiles([lo, hi])
+    assert quantile_at(mix, 25.0) == pytest.approx(1.5) and quantile_at(mix, 75.0) == pytest.approx(3.5)
+    assert mix[0] == pytest.approx(1.0) and mix[-1] == pytest.approx(4.0)

@@ -54,3 +54,12 @@ def test_a_trace_of_ones_is_the_table_and_a_slower_one_slows_every_batch():
     slower = RatioTrace({(0, 0): (0,) * 7}, {(0, 0): (1.3,) * 7})
     slow = simulate(inst, plan, ArrivalSpec("poisson"), opts, batch_factors=slower.batch_factors()).summary
     assert slow.p50_ms > base.p50_ms * 1.2
+
+
+def test_an_aligned_replay_starts_at_the_traces_first_batch_every_draw():
+    """Session 16: `aligned` replays a run's own trace in its own order (exec_vs_sim's own/trace+host check)."""
+    draw = TRACE.batch_factors(aligned=True)
+    fill = TRACE.filled((0, 0), 2)
+    for s in range(5):
+        x = draw(_PT, 7, np.random.default_rng(s))
+        assert np.array_equal(x[:, 0], fill[:, np.arange(7) % 5]) and np.array_equal(x[:, 0], x[:, 1])
