@@ -221,6 +221,33 @@ class SolverInfo:
 
 
 REGISTRY: dict[str, SolverInfo] = {}
+KINDS = ("exact", "heuristic", "baseline")
+
+
+def _declared_objective(name: str, value: str | Objective) -> Objective:
+    """An objective of a solver's declaration, given as an `Objective` or its name (ValueError otherwise)."""
+    try:
+        return Objective(value)
+    except ValueError:
+        raise ValueError(f"solver {name}: objective {value!r} (known: {', '.join(o.value for o in Objective)})") \
+            from None
+
+
+def _check_name_free(name: str, cls: type) -> None:
+    """ValueError when `name` belongs to another class: registered already, or declared by an installed entry point
+    (whatever the import order; the same class imported again, e.g. a reloaded module, keeps its name).  A later
+    `@register` of a shipped name replaced that solver without a word, its results reported under the name."""
+    from importlib.metadata import entry_points
+
+    spelled = f"{cls.__module__}:{cls.__qualname__}"
+    held = REGISTRY.get(name)
+    if held is not None and f"{held.factory.__module__}:{held.factory.__qualname__}" != spelled:
+        raise ValueError(f"solver name {name!r} is already registered by {held.factory.__module__}."
+                         f"{held.factory.__qualname__}: register {spelled} under another name")
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name and ep.value.replace(" ", "") != spelled:
+            raise ValueError(f"solver name {name!r} is declared by entry point {ep.value} "
+                             f"({ENTRY_POINT_GROUP!r}): register {spelled} under another name")
 
 
 def register(name: str, kind: str, description: str = "",
@@ -237,9 +264,13 @@ def register(name: str, kind: str, description: str = "",
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
+    if kind not in KINDS:
+        raise ValueError(f"solver {name}: kind {kind!r} (expected one of {', '.join(KINDS)})")
+    objectives = tuple(_declared_objective(name, o) for o in objectives)
 
     def wrap(cls):
         option_info(options)  # a declaration error shows at import, not at the first solve
+        _check_name_free(name, cls)
         REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
                                                       description or (cls.__doc__ or "").strip().split("\n")[0],
                                                       objectives, late_share, tenant_credit, options,
@@ -283,6 +314,8 @@ def option_info(cls: type) -> tuple[OptionInfo, ...]:
         kind = hints.get(f.name)
         if kind not in _TYPES.values():
             raise TypeError(f"{cls.__name__}.{f.name}: option types are int, float, bool or str, got {kind}")
+        if f.default is MISSING and f.default_factory is MISSING:  # refused at import, not blamed on --param
+            raise TypeError(f"{cls.__name__}.{f.name}: an option needs a default (a solver runs without --param)")
         default = f.default if f.default is not MISSING else None
         out.append(OptionInfo(f.name, kind.__name__, default, f.metadata.get("help") or docs.get(f.name, "")))
     return tuple(out)

@@ -64,3 +64,65 @@ def test_without_entry_points_the_registry_says_how_to_install(monkeypatch):
     monkeypatch.setattr(registry, "_LOADED", False)
     with pytest.raises(registry.InputError, match="pip install"):
         registry.available_solvers()
+
+
+# ------------------------------------------------------------------ declaration errors of a third party (session 16)
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """The registry with every shipped solver loaded, restored after the test (a declaration must not leak)."""
+    registry.available_solvers()
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+
+
+class _Toy:
+    def solve(self, instance, options):  # never called: the declaration is what is tested
+        raise AssertionError
+
+
+def test_a_third_party_cannot_take_a_shipped_solvers_name_silently(clean_registry):
+    """`@register("heuristic", ...)` in a third party's module imported after the registry loaded replaced the
+    shipped heuristic without a word: `st.solve(inst, "heuristic")` then ran the impostor and reported its result as
+    the heuristic's.  Now a name held by another class is a declaration error naming the holder."""
+    with pytest.raises(ValueError, match=r"'heuristic' is already registered by stsched\.heuristic\.solver"):
+        registry.register("heuristic", "heuristic", "an impostor")(type("Impostor", (_Toy,), {}))
+    assert registry.REGISTRY["heuristic"].factory.__module__ == "stsched.heuristic.solver"
+
+
+def test_a_name_declared_by_an_entry_point_is_refused_to_another_class(clean_registry, monkeypatch):
+    """The order does not matter: a module registering a name that an installed entry point declares for another
+    class is refused even before the registry loads (else the shipped solver failed to load, blamed on itself)."""
+    monkeypatch.setattr(registry, "REGISTRY", {})
+    monkeypatch.setattr(registry, "_LOADED", False)
+    with pytest.raises(ValueError, match=r"'milp' is declared by entry point solvers\.exact\.milp:MilpSolver"):
+        registry.register("milp", "exact", "an impostor")(type("Impostor", (_Toy,), {}))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "magic"}, r"kind 'magic' \(expected one of exact, heuristic, baseline\)"),
+    ({"objectives": ("min-gpus", "fewest-watts")}, r"objective 'fewest-watts' \(known: min-gpus"),
+])
+def test_a_bad_declaration_is_refused_at_import(clean_registry, kwargs, message):
+    """A kind outside exact/heuristic/baseline was accepted as it stood; objectives given as strings (the docs'
+    `objectives=(...)`) were accepted, then `stsched solvers --json` died with an AttributeError ('str' object has
+    no attribute 'value').  Now the kind is checked and the objectives parsed at the declaration."""
+    kind = kwargs.pop("kind", "heuristic")
+    with pytest.raises(ValueError, match=message):
+        registry.register("toy-bad", kind, "a toy", **kwargs)(type("Toy", (_Toy,), {}))
+    assert "toy-bad" not in registry.REGISTRY
+
+
+def test_objectives_as_strings_are_parsed(clean_registry):
+    cls = registry.register("toy-strings", "heuristic", "a toy", objectives=("min-gpus",))(type("Toy", (_Toy,), {}))
+    assert cls.solver_info.objectives == (registry.Objective.MIN_GPUS,)
+    assert cls.solver_info.to_dict()["objectives"] == ["min-gpus"]
+
+
+def test_an_option_without_a_default_is_a_declaration_error(clean_registry):
+    """An options field without a default was accepted (listed with default None); `stsched solve --solver x`
+    given no --param then said "bad option value: __init__() missing 1 required positional argument", blaming the
+    user for the plugin's declaration.  Now the declaration is refused at import, naming the field."""
+    import dataclasses
+
+    opts = dataclasses.make_dataclass("NoDefault", [("k", int)], frozen=True)
+    with pytest.raises(TypeError, match=r"NoDefault\.k: an option needs a default"):
+        registry.register("toy-nodefault", "heuristic", "a toy", options=opts)(type("Toy", (_Toy,), {}))
