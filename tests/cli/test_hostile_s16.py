@@ -1,0 +1,33 @@
+"""Session 16: an outsider following the documents literally and extending stsched from outside (a third party's
+solver, the Python API, the studies' grid).  Each test is one finding; the docstring says what happened before the
+fix.  In-process through `stsched.cli.main` / `stsched.api` on small hand-made instances."""
+
+from __future__ import annotations
+
+import json
+
+import stsched as st
+from stsched.io import save_instance
+from tests.conftest import make_mps_instance, run_cli
+
+
+def _too_busy():
+    """Two services whose rates no single GPU can serve, on one GPU, planned for Poisson arrivals (so that the
+    attainment loop runs by default)."""
+    return make_mps_instance(rates=(3000.0, 2000.0), gpus=1).with_arrivals("poisson")
+
+
+def test_no_plan_under_the_attainment_loop_says_the_solvers_verdict_once(tmp_path, capsys):
+    """`stsched solve` of an instance the solver finds no plan for, under the default attainment loop, printed the
+    solver's message twice ("cannot be served: s0 ...; no valid plan: cannot be served: s0 ...") and repeated it a
+    third time in the warning "SLO-attainment target not met: no valid plan: cannot be served: ...", as if the
+    simulation had missed a target.  Now the message is the solver's verdict once, and the warning says no round
+    had a plan to simulate."""
+    r = st.solve(_too_busy(), "heuristic")
+    assert r.plan is None and r.message.count("cannot be served") == 1, r.message
+    save_instance(_too_busy(), tmp_path / "i.json")
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--json")
+    out = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    assert code == 1 and out["message"].count("cannot be served") == 1, out["message"]
+    assert text.count("cannot be served") == 1, text
+    assert "no plan to simulate" in text
