@@ -31,3 +31,15 @@ def test_no_plan_under_the_attainment_loop_says_the_solvers_verdict_once(tmp_pat
     assert code == 1 and out["message"].count("cannot be served") == 1, out["message"]
     assert text.count("cannot be served") == 1, text
     assert "no plan to simulate" in text
+
+
+def test_quiet_and_verbose_after_a_study_name_are_the_global_flags(tmp_path, capsys):
+    """README: "`-q`, `-v` and `--version` go before or after the command name".  `stsched experiment NAME ... -q`
+    passed -q to the study, which refused it ("unrecognized arguments: -q", exit 2); only `stsched -q experiment
+    NAME` and `stsched experiment -q NAME` worked.  Now the global flags after the study's name are the global
+    flags (here the study then says what it says without them: no rows to plot)."""
+    for flags in (["-q"], ["-v"], ["--quiet", "-v"]):
+        code, text = run_cli(capsys, "experiment", "scale_eval", "--plot-only", "--out", str(tmp_path), *flags)
+        assert code == 2 and "unrecognized" not in text and "without --plot-only first" in text, (flags, text)
+    code, text = run_cli(capsys, "experiment", "scale_eval", "--version")
+    assert code == 0 and text.startswith("stsched "), text
