@@ -43,3 +43,32 @@ def test_quiet_and_verbose_after_a_study_name_are_the_global_flags(tmp_path, cap
         assert code == 2 and "unrecognized" not in text and "without --plot-only first" in text, (flags, text)
     code, text = run_cli(capsys, "experiment", "scale_eval", "--version")
     assert code == 0 and text.startswith("stsched "), text
+
+
+def _no_ray_cluster(monkeypatch, tmp_path):
+    """Ray importable, no cluster to find: "auto" looks in $RAY_TMPDIR (an empty folder), never at a real one."""
+    import pytest
+
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray instance of another test is running in this process")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path / "ray"))
+    (tmp_path / "ray").mkdir()
+
+
+def test_ray_address_without_a_cluster_is_one_line(tmp_path, capsys, monkeypatch, files):
+    """docs/SCALE_OUT.md: `--runner ray --address auto` joins a running cluster.  With none running, `stsched
+    experiment NAME --runner ray --address auto` ended in Ray's ConnectionError traceback (exit 1), and a malformed
+    address (`--address foo`) in its ValueError traceback; `stsched simulate --shards 2 --runner ray --address foo`
+    the same.  Now one line naming the address and Ray's reason, exit 2."""
+    _no_ray_cluster(monkeypatch, tmp_path)
+    for address, says in (("auto", "Could not find any running Ray instance"), ("foo", "Invalid address format")):
+        code, text = run_cli(capsys, "experiment", "scale_eval", "--services", "16", "--seeds", "7", "--solvers",
+                             "heuristic", "--no-bound", "--objectives", "min-gpus", "--devices", "a100-mps",
+                             "--runner", "ray", "--address", address, "--out", str(tmp_path / "out"))
+        assert code == 2 and f"--address {address}" in text and says in text, text
+        assert "Traceback" not in text and len(text.strip().splitlines()) == 1, text
+    code, text = run_cli(capsys, "simulate", files["inst"], files["plan"], "--shards", "2", "--runner", "ray",
+                         "--address", "foo", "--duration", "5")
+    assert code == 2 and "--address foo" in text and "Invalid address format" in text, text
