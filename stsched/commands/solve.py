@@ -47,7 +47,7 @@ def add(sub) -> None:
     p.add_argument("--seed", type=V.seed, default=d.seed, help=h["seed"])
     p.add_argument("--threads", type=V.threads, default=d.threads, help=h["threads"])
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a solver option (`stsched solvers --json` lists each solver's keys, types and defaults)")
+                   help="a solver option (`stsched solvers NAME` lists its keys, types, defaults and help)")
     p.add_argument("--headroom", type=V.factor, default=1.0, metavar="H",
                    help="plan for H x every rate (H >= 1; min-gpus and adapt): partitions then run at <= 1/H of "
                         "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound; "
@@ -80,6 +80,8 @@ def add(sub) -> None:
     p.set_defaults(run=run)
     q = sub.add_parser("solvers", help="list the registered solvers",
                        description="List the registered solvers: kind, objectives, mechanisms and options.")
+    q.add_argument("names", nargs="*", metavar="NAME",
+                   help="only these solvers, each with its options (--param KEY=DEFAULT, type, help)")
     q.add_argument("--json", action="store_true",
                    help="print one JSON list: each solver's options (type, default, help), objectives, mechanisms")
     q.set_defaults(run=run_list)
@@ -90,12 +92,21 @@ ENGINES = ("cbc", "highs")
 
 def run_list(args) -> int:
     solvers = available_solvers()
+    unknown = [n for n in args.names if n not in solvers]
+    if unknown:
+        raise InputError(f"unknown solver {unknown[0]!r} (known: {', '.join(solvers)})")
+    if args.names:
+        solvers = {n: solvers[n] for n in dict.fromkeys(args.names)}
     if args.json:
         print_json([info.to_dict() for info in solvers.values()])
         return 0
     for name, info in solvers.items():
         print(f"{name:<12} {info.kind:<10} {', '.join(o.value for o in info.objectives):<28} "
               f"{'/'.join(info.mechanisms):<12} {info.description}")
+        if args.names:  # a named solver: its options, as --param takes them
+            engines = f"  --engine {' | '.join(info.engines)}\n" if info.engines else ""
+            print(engines + ("\n".join(f"  --param {o.name}={o.default}  ({o.type}) {o.help}".rstrip()
+                                        for o in info.option_info()) or "  (no options)"))
     return 0
 
 

@@ -72,3 +72,17 @@ def test_ray_address_without_a_cluster_is_one_line(tmp_path, capsys, monkeypatch
     code, text = run_cli(capsys, "simulate", files["inst"], files["plan"], "--shards", "2", "--runner", "ray",
                          "--address", "foo", "--duration", "5")
     assert code == 2 and "--address foo" in text and "Invalid address format" in text, text
+
+
+def test_solvers_name_lists_that_solvers_options(capsys):
+    """`stsched solvers --help` promises "kind, objectives, mechanisms and options", README "the registered solvers:
+    options, ...": the text listing showed no option, so a user (or a third party checking its own solver) had
+    only `--json` to find the `--param` keys.  Now `stsched solvers NAME` prints each option with its type,
+    default and help; an unknown name is one line listing the known."""
+    code, text = run_cli(capsys, "solvers", "milp")
+    assert code == 0 and text.startswith("milp ") and "--param formulation=" in text and "(str)" in text, text
+    code, text = run_cli(capsys, "solvers", "nexus", "--json")
+    out = json.loads(text)
+    assert code == 0 and [s["name"] for s in out] == ["nexus"], text
+    code, text = run_cli(capsys, "solvers", "nope")
+    assert code == 2 and "unknown solver 'nope'" in text and "heuristic" in text, text
