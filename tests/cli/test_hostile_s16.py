@@ -86,3 +86,19 @@ def test_solvers_name_lists_that_solvers_options(capsys):
     assert code == 0 and [s["name"] for s in out] == ["nexus"], text
     code, text = run_cli(capsys, "solvers", "nope")
     assert code == 2 and "unknown solver 'nope'" in text and "heuristic" in text, text
+
+
+def test_a_registry_solve_without_a_time_limit_uses_the_options(monkeypatch):
+    """`make demo` (README's quick start) ran 59 s and died at its last section with a TypeError traceback:
+    `registry_solver(...)` returned a `solve(planned, time_limit_s)` whose time limit had no default, and the
+    demo's Poisson section called `solve(inst)`.  Now the limit defaults to the options' own."""
+    from stsched.planning.attainment import registry_solver
+    from stsched.registry import SolveOptions
+
+    seen = []
+    monkeypatch.setattr("stsched.planning.attainment.run_solver",
+                        lambda name, inst, options: seen.append(options.time_limit_s))
+    solve = registry_solver("heuristic", SolveOptions(time_limit_s=7.0))
+    solve(make_mps_instance())
+    solve(make_mps_instance(), 3.0)
+    assert seen == [7.0, 3.0]
