@@ -102,3 +102,63 @@ def test_a_registry_solve_without_a_time_limit_uses_the_options(monkeypatch):
     solve(make_mps_instance())
     solve(make_mps_instance(), 3.0)
     assert seen == [7.0, 3.0]
+
+
+def _cbc_of(scratch) -> list[int]:
+    """Pids of the CBC processes working in `scratch` (their command line names a file there)."""
+    from pathlib import Path
+
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(scratch) in cmd and "cbc" in cmd and "stsched" not in cmd.split("\0")[0]:
+                out.append(int(proc.name))
+    return out
+
+
+@__import__("pytest").mark.slow
+def test_kill_9_of_a_milp_solve_takes_cbc_with_it(tmp_path):
+    """`kill -9` of `stsched solve --solver milp` left CBC running as an orphan until its own time limit (60 s of a
+    core by default; SIGTERM and Ctrl-C stopped it).  (A random 16-service instance without the tenant ladder: one
+    CBC run to the time limit, so that it is still running when the solve is killed.)  Now CBC is started with the kernel's parent-death signal
+    (Linux `setpriv --pdeathsig KILL`), so it dies with the solve."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    from stsched.scenarios import random_instance
+
+    if not sys.platform.startswith("linux") or shutil.which("setpriv") is None:
+        pytest.skip("no parent-death signal here (Linux with util-linux setpriv)")
+    save_instance(random_instance(16, 8, 1), tmp_path / "row4.json")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "stsched.cli", "solve", str(tmp_path / "row4.json"), "--solver",
+                          "milp", "--time-limit", "60", "--param", "ladder=0", "--attainment", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**__import__("os").environ, "TMPDIR": str(scratch)})
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and not _cbc_of(scratch):
+            time.sleep(0.05)
+        assert _cbc_of(scratch), "the milp never started CBC"
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        deadline = time.time() + 3
+        while time.time() < deadline and _cbc_of(scratch):
+            time.sleep(0.05)
+        left = _cbc_of(scratch)
+        for pid in left:  # never leave one running, whatever the verdict
+            __import__("os").kill(pid, signal.SIGKILL)
+        assert not left, "CBC outlived the killed solve"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
