@@ -362,6 +362,7 @@ def parse_options(cls: type, params: tuple[tuple[str, str], ...] | dict[str, Any
 
 ENTRY_POINT_GROUP = "stsched.solvers"
 _LOADED = False
+FAILED: dict[str, str] = {}  # entry points that did not load: name -> why (said when the name is asked for)
 
 
 def load_solvers() -> None:
@@ -373,15 +374,18 @@ def load_solvers() -> None:
         return
     from importlib.metadata import entry_points
 
+    FAILED.clear()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = ep.load()
         except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
             reraise_interrupt(e)  # an interrupt during the import: not the plugin's failure
+            FAILED[ep.name] = f"{ep.value}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
             log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
             continue
         info = getattr(cls, "solver_info", None)  # what @register recorded, also when the module was imported before
         if not isinstance(info, SolverInfo) or info.name != ep.name:
+            FAILED[ep.name] = f"{ep.value} is not registered under that name with @register"
             log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
             continue
         REGISTRY[ep.name] = info
@@ -391,12 +395,20 @@ def load_solvers() -> None:
     _LOADED = True
 
 
+def unknown_solver(name: str) -> InputError:
+    """The refusal of a solver name that is not registered: an installed plugin that failed to load says so and why
+    (it was "unknown solver", blaming the name typed), any other name lists the known ones."""
+    if name in FAILED:
+        return InputError(f"solver {name!r} is installed but failed to load: {FAILED[name]}")
+    return InputError(f"unknown solver {name!r} (known: {', '.join(sorted(REGISTRY))})")
+
+
 def get_solver(name: str) -> Solver:
     load_solvers()
     try:
         return REGISTRY[name].factory()
     except KeyError:
-        raise InputError(f"unknown solver {name!r} (known: {', '.join(sorted(REGISTRY))})") from None
+        raise unknown_solver(name) from None
 
 
 def available_solvers() -> dict[str, SolverInfo]:

@@ -18,7 +18,7 @@ from stsched.judge import RATE_FREE, load_judged_plan
 from stsched.errors import InputError
 from stsched.io import load_instance, save_plan
 from stsched.outputs import output_file
-from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
+from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers, unknown_solver
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def run_list(args) -> int:
     solvers = available_solvers()
     unknown = [n for n in args.names if n not in solvers]
     if unknown:
-        raise InputError(f"unknown solver {unknown[0]!r} (known: {', '.join(solvers)})")
+        raise unknown_solver(unknown[0])
     if args.names:
         solvers = {n: solvers[n] for n in dict.fromkeys(args.names)}
     if args.json:
@@ -128,7 +128,7 @@ def run(args) -> int:
     objective = Objective(args.objective)
     solvers = available_solvers()
     if args.solver not in solvers:
-        raise InputError(f"unknown solver {args.solver!r} (known: {', '.join(solvers)})")
+        raise unknown_solver(args.solver)
     info = solvers[args.solver]
     params = _params(args.param)
     info.parse(params)

@@ -126,3 +126,20 @@ def test_an_option_without_a_default_is_a_declaration_error(clean_registry):
     opts = dataclasses.make_dataclass("NoDefault", [("k", int)], frozen=True)
     with pytest.raises(TypeError, match=r"NoDefault\.k: an option needs a default"):
         registry.register("toy-nodefault", "heuristic", "a toy", options=opts)(type("Toy", (_Toy,), {}))
+
+
+def test_a_plugin_that_failed_to_load_is_named_as_such(plugin_world, tmp_path, capsys):
+    """An installed plugin whose import failed was "unknown solver 'broken' (known: ...)" when asked for by name
+    (`stsched solve --solver broken`, `st.solve`), blaming the name the user typed; the reason was only in a warning
+    line above.  Now the refusal says it is installed but failed to load, and why."""
+    from stsched.io import save_instance
+    from tests.conftest import run_cli
+
+    registry.available_solvers()
+    with pytest.raises(registry.InputError, match=r"solver 'broken' .*failed to load: .*this plugin is broken"):
+        registry.get_solver("broken")
+    save_instance(gpulet_mix("m2", 4), tmp_path / "i.json")
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "broken")
+    assert code == 2 and "failed to load" in text and "this plugin is broken" in text, text
+    with pytest.raises(registry.InputError, match=r"unknown solver 'nope' \(known: "):
+        registry.get_solver("nope")
