@@ -245,7 +245,7 @@ def _check_name_free(name: str, cls: type) -> None:
         raise ValueError(f"solver name {name!r} is already registered by {held.factory.__module__}."
                          f"{held.factory.__qualname__}: register {spelled} under another name")
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name and ep.value.replace(" ", "") != spelled:
+        if ep.name == name and f"{ep.module}:{ep.attr}" != spelled:  # (an entry point's value may name extras)
             raise ValueError(f"solver name {name!r} is declared by entry point {ep.value} "
                              f"({ENTRY_POINT_GROUP!r}): register {spelled} under another name")
 
