@@ -62,7 +62,8 @@ from experiments.plots import number
 from experiments.scale_eval_report import (SKIPPED, exponents, fmt_cell, gap, note, plot, summary, times,
                                           with_bounds)
 from stsched.io import write_atomic
-from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
+from stsched.registry import (Objective, SolveOptions, Status, available_solvers, run_bound, run_solver,
+                              unknown_solver)
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
 
@@ -315,8 +316,7 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
         except (ValueError, InputError) as e:
             ap.error(f"argument --solvers: {e}")
         if name not in known and spec not in ("exact", "baselines", "none"):
-            ap.error(f"argument --solvers: unknown solver {name!r} (known: {', '.join(known)}, exact, baselines, "
-                     f"none)")
+            ap.error(f"argument --solvers: {unknown_solver(name, also=('exact', 'baselines', 'none'))}")
 
 
 INTEGRALITY_ONLY = ("bp_nodes", "rf_nodes", "bp_rule", "rf_strong", "int_engine", "int_services", "cuts")

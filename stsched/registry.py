@@ -395,12 +395,13 @@ def load_solvers() -> None:
     _LOADED = True
 
 
-def unknown_solver(name: str) -> InputError:
+def unknown_solver(name: str, also: tuple[str, ...] = ()) -> InputError:
     """The refusal of a solver name that is not registered: an installed plugin that failed to load says so and why
-    (it was "unknown solver", blaming the name typed), any other name lists the known ones."""
+    (it was "unknown solver", blaming the name typed), any other name lists the known ones (and `also`, the words
+    a study's `--solvers` takes besides names)."""
     if name in FAILED:
         return InputError(f"solver {name!r} is installed but failed to load: {FAILED[name]}")
-    return InputError(f"unknown solver {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    return InputError(f"unknown solver {name!r} (known: {', '.join([*sorted(REGISTRY), *also])})")
 
 
 def get_solver(name: str) -> Solver:
