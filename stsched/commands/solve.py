@@ -36,8 +36,10 @@ def add(sub) -> None:
                    help=h["objective"])
     p.add_argument("--time-limit", type=V.time_limit, default=d.time_limit_s, metavar="S", help=h["time_limit_s"] + "; when the attainment loop runs (--attainment), every round's solve and "
                         "simulation together")
-    p.add_argument("--engine", default=d.engine, choices=ENGINES, help=h["engine"])
-    p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # deprecated: --engine
+    # no argparse choices: each solver declares its engines (`register(engines=...)`, a third party's too), and
+    # `SolverInfo.check_engine` refuses the others before any work (choices cbc/highs refused a plugin's engine)
+    p.add_argument("--engine", default=d.engine, metavar="ENGINE", help=h["engine"])
+    p.add_argument("--backend", dest="engine", help=argparse.SUPPRESS)  # deprecated: --engine
     p.add_argument("--warm-start", default=None, metavar="PLAN",
                    help="a plan JSON to start from (judged by the checker first, coverage aside)")
     p.add_argument("--current", default=None, metavar="PLAN",
@@ -86,8 +88,6 @@ def add(sub) -> None:
                    help="print one JSON list: each solver's options (type, default, help), objectives, mechanisms")
     q.set_defaults(run=run_list)
 
-
-ENGINES = ("cbc", "highs")
 
 
 def run_list(args) -> int:

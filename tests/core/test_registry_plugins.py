@@ -143,3 +143,27 @@ def test_a_plugin_that_failed_to_load_is_named_as_such(plugin_world, tmp_path, c
     assert code == 2 and "failed to load" in text and "this plugin is broken" in text, text
     with pytest.raises(registry.InputError, match=r"unknown solver 'nope' \(known: "):
         registry.get_solver("nope")
+
+
+def test_a_third_party_engine_reaches_the_solver_from_the_command_line(clean_registry, tmp_path, capsys):
+    """`register(..., engines=("fast", "slow"))` is the documented way to let `--engine` choose inside a solver, but
+    `stsched solve --engine` accepted only cbc and highs (argparse choices), so a third party's engine was refused
+    before the registry saw it ("invalid choice: 'slow'").  Now the registry checks the engine per solver."""
+    from stsched.io import save_instance
+    from tests.conftest import run_cli
+
+    seen = []
+
+    class Toy:
+        def solve(self, instance, options):
+            seen.append(options.engine)
+            return registry.SolveResult("toy-engines", registry.Status.UNKNOWN)
+
+    registry.register("toy-engines", "heuristic", "a toy", engines=("fast", "slow"))(Toy)
+    save_instance(gpulet_mix("m2", 2), tmp_path / "i.json")
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "toy-engines", "--engine", "slow")
+    assert seen == ["slow"] and code == 1, text
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "toy-engines", "--engine", "cbc")
+    assert code == 2 and "its engines: fast, slow" in text and seen == ["slow"], text
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "heuristic", "--engine", "slow")
+    assert code == 2 and "takes no --engine" in text, text
