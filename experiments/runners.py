@@ -103,7 +103,10 @@ def _forked_task(i: int, threads: int) -> dict[str, object]:
     return call_point(_FN, _POINTS[i], threads)
 
 
-def _forked_init(threads: int) -> None:
+def _forked_init(threads: int, parent: int) -> None:
+    from stsched.forking import die_with_parent
+
+    die_with_parent(parent)  # a `kill -9` of the driver alone left its workers alive forever
     pin_threads(threads)
 
 
@@ -130,7 +133,7 @@ def _pool(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]
         # never more workers than points left: a fork pool starts every worker at once (`--jobs 99999` forked
         # that many processes for a grid of a few points)
         pool = ProcessPoolExecutor(max_workers=min(runner.jobs, len(todo)), mp_context=ctx, initializer=_forked_init,
-                                   initargs=(runner.threads,))
+                                   initargs=(runner.threads, os.getpid()))
         running: dict[Future, int] = {}
         broken = False
         try:

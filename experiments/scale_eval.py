@@ -52,6 +52,7 @@ import argparse
 import logging
 import math
 import multiprocessing as mp
+import os
 import resource
 import time
 from typing import Mapping
@@ -87,7 +88,10 @@ def _peak_mb() -> float:
     return math.nan
 
 
-def _child(conn, fn, args) -> None:
+def _child(conn, fn, args, parent: int) -> None:
+    from stsched.forking import die_with_parent
+
+    die_with_parent(parent)  # a killed driver must not leave a solve running to its time limit
     t0 = time.process_time()
     try:
         out = fn(*args)
@@ -104,7 +108,7 @@ def forked(fn, *args, timeout: float = 3600.0) -> dict:
     """fn(*args) -> dict in a forked process, with its peak resident memory (MB) added."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args))
+    proc = ctx.Process(target=_child, args=(send, fn, args, os.getpid()))
     proc.start()
     send.close()
     out = recv.recv() if recv.poll(timeout) else {"error": f"no result within {timeout:g} s"}

@@ -322,7 +322,10 @@ def _run_shards(instance: Instance, plan: Plan, groups: list[list[int]], opts: S
         task = ray.remote(num_cpus=1, max_retries=1)(simulate_shard)
         inst_ref, plan_ref = ray.put(instance), ray.put(plan)
         return ray.get([task.remote(inst_ref, plan_ref, g, quiet) for g in groups])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+    from stsched.forking import die_with_parent
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(simulate_shard, instance, plan, g, quiet) for g in groups]
         return [f.result() for f in tqdm(futures, desc="shards", disable=None if opts.progress else True,
                                          leave=False)]

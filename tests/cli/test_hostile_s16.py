@@ -162,3 +162,81 @@ def test_kill_9_of_a_milp_solve_takes_cbc_with_it(tmp_path):
         if p.poll() is None:
             p.kill()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+POOL_DRIVER = """
+import sys, time
+from experiments.common import run_grid
+from experiments.runners import Runner
+def slow(p):
+    time.sleep(0.3)
+    return {"y": p["x"]}
+run_grid("orphans", [{"x": x} for x in range(200)], ["x"], slow, runner=Runner("local", jobs=2))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(proc.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@__import__("pytest").mark.slow
+def test_kill_9_of_a_study_driver_takes_its_pool_workers_with_it(tmp_path):
+    """`kill -9 PID` of a study run with `--jobs 2` (the driver alone, as an OOM killer or a scheduler does) left
+    its two pool workers alive forever, about 110 MB each, blocked on a queue the workers themselves kept open
+    (tests/experiments/test_runners.py kills the whole process group, which hid it).  Now a forked worker gets the
+    parent-death signal (stsched.forking.die_with_parent) and ends with its driver."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "driver.py").write_text(POOL_DRIVER)
+    env = {**os.environ, "STSCHED_RESULTS": str(tmp_path), "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py")], env=env, cwd=tmp_path,
+                            start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 2:
+            time.sleep(0.05)
+            workers = _children(proc.pid)
+        assert len(workers) >= 2, "the pool never started"
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.05)
+        left = [w for w in workers if _alive(w)]
+        assert not left, f"pool workers {left} outlived their driver"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, never a stray worker
+        except ProcessLookupError:
+            pass
