@@ -234,20 +234,29 @@ def _declared_objective(name: str, value: str | Objective) -> Objective:
 
 
 def _check_name_free(name: str, cls: type) -> None:
-    """ValueError when `name` belongs to another class: registered already, or declared by an installed entry point
-    (whatever the import order; the same class imported again, e.g. a reloaded module, keeps its name).  A later
+    """ValueError when `name` belongs to another class: registered already, declared by this package's own entry
+    point for another class (a shipped name: the shipped solver keeps it whatever the import order), or declared
+    only by other entry points (the same class imported again, e.g. a reloaded module, keeps its name).  A later
     `@register` of a shipped name replaced that solver without a word, its results reported under the name."""
-    from importlib.metadata import entry_points
-
     spelled = f"{cls.__module__}:{cls.__qualname__}"
     held = REGISTRY.get(name)
     if held is not None and f"{held.factory.__module__}:{held.factory.__qualname__}" != spelled:
         raise ValueError(f"solver name {name!r} is already registered by {held.factory.__module__}."
                          f"{held.factory.__qualname__}: register {spelled} under another name")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name and f"{ep.module}:{ep.attr}" != spelled:  # (an entry point's value may name extras)
-            raise ValueError(f"solver name {name!r} is declared by entry point {ep.value} "
-                             f"({ENTRY_POINT_GROUP!r}): register {spelled} under another name")
+    declared = [(f"{ep.module}:{ep.attr}", getattr(ep.dist, "name", None))  # (a value may name [extras])
+                for ep in _entry_points() if ep.name == name]
+    shipped = [spelling for spelling, dist in declared if dist == SHIPPED]
+    others = shipped or [spelling for spelling, _ in declared]
+    if others and spelled not in others:
+        raise ValueError(f"solver name {name!r} is declared by entry point {others[0]} ({ENTRY_POINT_GROUP!r}"
+                         f"{', this package' if shipped else ''}): register {spelled} under another name")
+
+
+def _entry_points() -> list:
+    """The `stsched.solvers` entry points: those `load_solvers` is loading, else read now."""
+    from importlib.metadata import entry_points
+
+    return _LOADING if _LOADING is not None else list(entry_points(group=ENTRY_POINT_GROUP))
 
 
 def register(name: str, kind: str, description: str = "",
@@ -361,7 +370,9 @@ def parse_options(cls: type, params: tuple[tuple[str, str], ...] | dict[str, Any
 
 
 ENTRY_POINT_GROUP = "stsched.solvers"
+SHIPPED = "stsched"  # this package's distribution: its entry points' names are its solvers'
 _LOADED = False
+_LOADING: list | None = None  # the entry points while `load_solvers` loads them (read once, not per @register)
 FAILED: dict[str, str] = {}  # entry points that did not load: name -> why (said when the name is asked for)
 
 
@@ -374,8 +385,21 @@ def load_solvers() -> None:
         return
     from importlib.metadata import entry_points
 
+    global _LOADING
     FAILED.clear()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    _LOADING = list(entry_points(group=ENTRY_POINT_GROUP))
+    try:
+        _load_each(_LOADING)
+    finally:
+        _LOADING = None
+    if not REGISTRY:
+        raise InputError(f"no solver is registered: the {ENTRY_POINT_GROUP!r} entry points are missing "
+                         "(install the package: pip install -e .)")
+    _LOADED = True
+
+
+def _load_each(eps: list) -> None:
+    for ep in eps:
         try:
             cls = ep.load()
         except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
@@ -389,10 +413,6 @@ def load_solvers() -> None:
             log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
             continue
         REGISTRY[ep.name] = info
-    if not REGISTRY:
-        raise InputError(f"no solver is registered: the {ENTRY_POINT_GROUP!r} entry points are missing "
-                         "(install the package: pip install -e .)")
-    _LOADED = True
 
 
 def unknown_solver(name: str, also: tuple[str, ...] = ()) -> InputError:

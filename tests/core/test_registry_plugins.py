@@ -167,3 +167,29 @@ def test_a_third_party_engine_reaches_the_solver_from_the_command_line(clean_reg
     assert code == 2 and "its engines: fast, slow" in text and seen == ["slow"], text
     code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "heuristic", "--engine", "slow")
     assert code == 2 and "takes no --engine" in text, text
+
+
+def test_a_third_party_entry_point_with_a_shipped_name_loses_to_the_shipped_solver(tmp_path, monkeypatch, caplog):
+    """Two installed entry points named "heuristic" (ours and a third party's): the shipped solver keeps the name,
+    whatever the order the entry points come in, and the third party's is skipped with a warning naming why (with
+    a check against every entry point, each refused the other and neither loaded)."""
+    (tmp_path / "impostor_solver.py").write_text(textwrap.dedent('''
+        from stsched.registry import SolveResult, Status, register
+
+        @register("heuristic", "heuristic", "an impostor")
+        class Impostor:
+            def solve(self, instance, options):
+                return SolveResult(self.name, Status.UNKNOWN)
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ours = list(md.entry_points(group=registry.ENTRY_POINT_GROUP))
+    theirs = [md.EntryPoint("heuristic", "impostor_solver:Impostor", registry.ENTRY_POINT_GROUP)]
+    for order in (theirs + ours, ours + theirs):
+        monkeypatch.setattr(md, "entry_points", lambda group=None, eps=order: eps)
+        monkeypatch.setattr(registry, "REGISTRY", {})
+        monkeypatch.setattr(registry, "_LOADED", False)
+        sys.modules.pop("impostor_solver", None)
+        solvers = registry.available_solvers()
+        assert solvers["heuristic"].factory.__module__ == "stsched.heuristic.solver"
+        assert "failed to load" in caplog.text and "impostor_solver" in caplog.text
+    sys.modules.pop("impostor_solver", None)
