@@ -5,6 +5,15 @@ fix.  In-process through `stsched.cli.main` / `stsched.api` on small hand-made i
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
 
 import stsched as st
 from stsched.io import save_instance
@@ -47,8 +56,6 @@ def test_quiet_and_verbose_after_a_study_name_are_the_global_flags(tmp_path, cap
 
 def _no_ray_cluster(monkeypatch, tmp_path):
     """Ray importable, no cluster to find: "auto" looks in $RAY_TMPDIR (an empty folder), never at a real one."""
-    import pytest
-
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
         pytest.skip("a Ray instance of another test is running in this process")
@@ -62,7 +69,10 @@ def test_ray_address_without_a_cluster_is_one_line(tmp_path, capsys, monkeypatch
     experiment NAME --runner ray --address auto` ended in Ray's ConnectionError traceback (exit 1), and a malformed
     address (`--address foo`) in its ValueError traceback; `stsched simulate --shards 2 --runner ray --address foo`
     the same.  Now one line naming the address and Ray's reason, exit 2."""
+    import experiments.common as common
+
     _no_ray_cluster(monkeypatch, tmp_path)
+    monkeypatch.setattr(common, "_RUNNER", common.current_runner())  # the study sets the ray runner: restored after
     for address, says in (("auto", "Could not find any running Ray instance"), ("foo", "Invalid address format")):
         code, text = run_cli(capsys, "experiment", "scale_eval", "--services", "16", "--seeds", "7", "--solvers",
                              "heuristic", "--no-bound", "--objectives", "min-gpus", "--devices", "a100-mps",
@@ -106,8 +116,6 @@ def test_a_registry_solve_without_a_time_limit_uses_the_options(monkeypatch):
 
 def _cbc_of(scratch) -> list[int]:
     """Pids of the CBC processes working in `scratch` (their command line names a file there)."""
-    from pathlib import Path
-
     out = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -120,30 +128,23 @@ def _cbc_of(scratch) -> list[int]:
     return out
 
 
-@__import__("pytest").mark.slow
+@pytest.mark.slow
 def test_kill_9_of_a_milp_solve_takes_cbc_with_it(tmp_path):
     """`kill -9` of `stsched solve --solver milp` left CBC running as an orphan until its own time limit (60 s of a
-    core by default; SIGTERM and Ctrl-C stopped it).  (A random 16-service instance without the tenant ladder: one
-    CBC run to the time limit, so that it is still running when the solve is killed.)  Now CBC is started with the kernel's parent-death signal
-    (Linux `setpriv --pdeathsig KILL`), so it dies with the solve."""
-    import shutil
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    import pytest
-
+    core by default; SIGTERM and Ctrl-C stopped it).  Now CBC is started with the kernel's parent-death signal
+    (Linux `setpriv --pdeathsig KILL`), so it dies with the solve.  (A random 16-service instance without the
+    tenant ladder: one CBC run to the time limit, still running when the solve is killed.)"""
     from stsched.scenarios import random_instance
 
     if not sys.platform.startswith("linux") or shutil.which("setpriv") is None:
         pytest.skip("no parent-death signal here (Linux with util-linux setpriv)")
-    save_instance(random_instance(16, 8, 1), tmp_path / "row4.json")
+    save_instance(random_instance(16, 8, 1), tmp_path / "r16.json")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    p = subprocess.Popen([sys.executable, "-m", "stsched.cli", "solve", str(tmp_path / "row4.json"), "--solver",
-                          "milp", "--time-limit", "60", "--param", "ladder=0", "--attainment", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**__import__("os").environ, "TMPDIR": str(scratch)})
+    p = subprocess.Popen([sys.executable, "-m", "stsched.cli", "solve", str(tmp_path / "r16.json"), "--solver",
+                          "milp", "--time-limit", "60", "--param", "ladder=0", "--attainment", "0"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "TMPDIR": str(scratch)})
     try:
         deadline = time.time() + 90
         while time.time() < deadline and not _cbc_of(scratch):
@@ -156,11 +157,12 @@ def test_kill_9_of_a_milp_solve_takes_cbc_with_it(tmp_path):
             time.sleep(0.05)
         left = _cbc_of(scratch)
         for pid in left:  # never leave one running, whatever the verdict
-            __import__("os").kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         assert not left, "CBC outlived the killed solve"
     finally:
         if p.poll() is None:
             p.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -176,8 +178,6 @@ run_grid("orphans", [{"x": x} for x in range(200)], ["x"], slow, runner=Runner("
 
 
 def _children(pid: int) -> list[int]:
-    from pathlib import Path
-
     out = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -191,29 +191,18 @@ def _children(pid: int) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    from pathlib import Path
-
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
 
 
-@__import__("pytest").mark.slow
+@pytest.mark.slow
 def test_kill_9_of_a_study_driver_takes_its_pool_workers_with_it(tmp_path):
     """`kill -9 PID` of a study run with `--jobs 2` (the driver alone, as an OOM killer or a scheduler does) left
     its two pool workers alive forever, about 110 MB each, blocked on a queue the workers themselves kept open
     (tests/experiments/test_runners.py kills the whole process group, which hid it).  Now a forked worker gets the
     parent-death signal (stsched.forking.die_with_parent) and ends with its driver."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    import pytest
-
     if not sys.platform.startswith("linux"):
         pytest.skip("the parent-death signal is Linux's")
     root = Path(__file__).resolve().parents[2]
