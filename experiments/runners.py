@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -53,11 +52,13 @@ class Runner:
         if self.address and self.kind != "ray":
             raise ValueError("--address needs --runner ray")
         if self.kind == "ray":  # refused before any point runs; only imported here, Ray starts in `init_ray`
+            from stsched.errors import InputError
+            from stsched.ray_runtime import import_ray
+
             try:
-                import ray  # noqa: F401
-            except ImportError as e:
-                raise ValueError(f"--runner ray needs Ray, which does not import here ({e}): "
-                                 "pip install -e '.[ray]'") from None
+                import_ray()
+            except InputError as e:
+                raise ValueError(str(e)) from None
 
     def describe(self) -> str:
         where = f", address {self.address}" if self.address else ""
@@ -102,7 +103,10 @@ def _forked_task(i: int, threads: int) -> dict[str, object]:
     return call_point(_FN, _POINTS[i], threads)
 
 
-def _forked_init(threads: int) -> None:
+def _forked_init(threads: int, parent: int) -> None:
+    from stsched.forking import die_with_parent
+
+    die_with_parent(parent)  # a `kill -9` of the driver alone left its workers alive forever
     pin_threads(threads)
 
 
@@ -129,7 +133,7 @@ def _pool(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]
         # never more workers than points left: a fork pool starts every worker at once (`--jobs 99999` forked
         # that many processes for a grid of a few points)
         pool = ProcessPoolExecutor(max_workers=min(runner.jobs, len(todo)), mp_context=ctx, initializer=_forked_init,
-                                   initargs=(runner.threads,))
+                                   initargs=(runner.threads, os.getpid()))
         running: dict[Future, int] = {}
         broken = False
         try:
@@ -160,20 +164,10 @@ def _pool(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]
 
 
 def init_ray(address: str | None, num_cpus: int | None = None):
-    """Connect to the Ray cluster at `address`, or start a local instance of `num_cpus` CPUs whose workers see
-    this process's import path; a no-op when Ray is already initialised (a test's own instance)."""
-    try:
-        import ray
-    except ImportError:
-        raise SystemExit("error: the ray runner needs Ray: pip install -e '.[ray]'") from None
-    if not ray.is_initialized():
-        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
-        if address:
-            ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, log_to_driver=False)
-        else:
-            ray.init(num_cpus=num_cpus, runtime_env=env, include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False)
-    return ray
+    """`stsched.ray_runtime.init_ray` with the workers' output kept off the driver's terminal."""
+    from stsched.ray_runtime import init_ray as _init
+
+    return _init(address, num_cpus, log_to_driver=False)
 
 
 def _ray(runner: Runner, fn, points) -> Iterator[tuple[int, dict[str, object]]]:

@@ -52,6 +52,7 @@ import argparse
 import logging
 import math
 import multiprocessing as mp
+import os
 import resource
 import time
 from typing import Mapping
@@ -62,7 +63,8 @@ from experiments.plots import number
 from experiments.scale_eval_report import (SKIPPED, exponents, fmt_cell, gap, note, plot, summary, times,
                                           with_bounds)
 from stsched.io import write_atomic
-from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_bound, run_solver
+from stsched.registry import (Objective, SolveOptions, Status, available_solvers, run_bound, run_solver,
+                              unknown_solver)
 from stsched.scenarios import random_instance
 from stsched.validate import count, fraction, seed as seed_arg, services as services_arg, time_limit, whole
 
@@ -86,7 +88,10 @@ def _peak_mb() -> float:
     return math.nan
 
 
-def _child(conn, fn, args) -> None:
+def _child(conn, fn, args, parent: int) -> None:
+    from stsched.forking import die_with_parent
+
+    die_with_parent(parent)  # a killed driver must not leave a solve running to its time limit
     t0 = time.process_time()
     try:
         out = fn(*args)
@@ -103,7 +108,7 @@ def forked(fn, *args, timeout: float = 3600.0) -> dict:
     """fn(*args) -> dict in a forked process, with its peak resident memory (MB) added."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args))
+    proc = ctx.Process(target=_child, args=(send, fn, args, os.getpid()))
     proc.start()
     send.close()
     out = recv.recv() if recv.poll(timeout) else {"error": f"no result within {timeout:g} s"}
@@ -315,8 +320,7 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
         except (ValueError, InputError) as e:
             ap.error(f"argument --solvers: {e}")
         if name not in known and spec not in ("exact", "baselines", "none"):
-            ap.error(f"argument --solvers: unknown solver {name!r} (known: {', '.join(known)}, exact, baselines, "
-                     f"none)")
+            ap.error(f"argument --solvers: {unknown_solver(name, also=('exact', 'baselines', 'none'))}")
 
 
 INTEGRALITY_ONLY = ("bp_nodes", "rf_nodes", "bp_rule", "rf_strong", "int_engine", "int_services", "cuts")

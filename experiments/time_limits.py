@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from experiments.common import Study, markdown_table, run_study, study_args
-from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, available_solvers, run_solver, unknown_solver
 from stsched.scenarios import gpulet_mix, random_instance
 from stsched import validate as V
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     known = available_solvers()
     unknown = [n for n in args.solvers or () if n not in known]
     if unknown:  # (a KeyError traceback after the first solver's runs)
-        ap.error(f"argument --solvers: unknown solver {unknown[0]!r} (known: {', '.join(known)})")
+        ap.error(f"argument --solvers: {unknown_solver(unknown[0])}")
     names = args.solvers or [n for n, info in known.items() if not info.alias_of]
     limit = args.time_limit
     if args.quick:

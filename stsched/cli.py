@@ -155,6 +155,28 @@ def _global_flags_after(parser: argparse.ArgumentParser) -> None:
             _global_flags_after(sub)
 
 
+def _lift_global_flags(args: argparse.Namespace) -> bool:
+    """The global flags among a command's pass-through words (`stsched experiment NAME ... -q`: argparse's REMAINDER
+    takes every word after NAME, so `_global_flags_after`'s options never saw them and the study refused -q) are
+    the global flags; words after `--` stay the study's.  True when --version was among them."""
+    extra = getattr(args, "extra", None)
+    if not extra:
+        return False
+    cut = extra.index("--") if "--" in extra else len(extra)
+    keep, version = [], False
+    for word in extra[:cut]:
+        if word in ("-q", "--quiet"):
+            args.quiet = True
+        elif word == "--verbose" or re.fullmatch(r"-v+", word):
+            args.verbose_after = getattr(args, "verbose_after", 0) + (1 if word == "--verbose" else len(word) - 1)
+        elif word == "--version":
+            version = True
+        else:
+            keep.append(word)
+    args.extra = keep + extra[cut:]
+    return version
+
+
 _ADD_PARSER = re.compile(r"""\bsub\.add_parser\(\s*["']([A-Za-z0-9_-]+)["']""")
 
 
@@ -220,6 +242,11 @@ def _main(argv: list[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # a usage error (one line, exit 2), --help or --version: a code, never an exception
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    if _lift_global_flags(args):
+        from stsched import __version__
+
+        print(f"stsched {__version__}")
+        return 0
     args.verbose += getattr(args, "verbose_after", 0)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -1,6 +1,7 @@
 """What every part that forks worker processes shares (the heuristic's residual blocks, stsched.heuristic.parallel;
-the column generation's pricing, solvers.exact.cg_parallel): how many processes to use, the flush before a
-fork, and the CPU clock that counts the children (`cpu_seconds`)."""
+the column generation's pricing, solvers.exact.cg_parallel; the studies' pool, experiments.runners; the sharded
+simulator's, stsched.simulation.stream): how many processes to use, the flush before a fork, a worker's signals and
+its end with its parent (`die_with_parent`), and the CPU clock that counts the children (`cpu_seconds`)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,28 @@ def worker_signals() -> None:
     """A forked worker's signals: it ignores SIGINT (an interrupt reaches the whole process group, and the parent,
     which handles it, ends its workers) and dies quietly on SIGTERM: the handler it inherits from the CLI
     (stsched.cli) raised Terminated inside it, which printed a traceback whenever the parent ended a worker that
-    was still sending (the parent treats a worker that ends without a result as failed)."""
+    was still sending (the parent treats a worker that ends without a result as failed).  It also ends with its
+    parent (`die_with_parent`): a `kill -9` of the solve must not leave its workers behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Called in a forked worker: it ends when the process that forked it dies, even by SIGKILL (Linux: the
+    parent-death signal, prctl PR_SET_PDEATHSIG; elsewhere nothing).  A `kill -9` of a study's driver run with
+    `--jobs N` left its N pool workers alive forever, blocked on a queue they themselves kept open.  `parent`, the
+    pid that forked it where the caller knows it: a parent that died before the signal was set ends it too."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def cpu_seconds() -> float:

@@ -221,6 +221,42 @@ class SolverInfo:
 
 
 REGISTRY: dict[str, SolverInfo] = {}
+KINDS = ("exact", "heuristic", "baseline")
+
+
+def _declared_objective(name: str, value: str | Objective) -> Objective:
+    """An objective of a solver's declaration, given as an `Objective` or its name (ValueError otherwise)."""
+    try:
+        return Objective(value)
+    except ValueError:
+        raise ValueError(f"solver {name}: objective {value!r} (known: {', '.join(o.value for o in Objective)})") \
+            from None
+
+
+def _check_name_free(name: str, cls: type) -> None:
+    """ValueError when `name` belongs to another class: registered already, declared by this package's own entry
+    point for another class (a shipped name: the shipped solver keeps it whatever the import order), or declared
+    only by other entry points (the same class imported again, e.g. a reloaded module, keeps its name).  A later
+    `@register` of a shipped name replaced that solver without a word, its results reported under the name."""
+    spelled = f"{cls.__module__}:{cls.__qualname__}"
+    held = REGISTRY.get(name)
+    if held is not None and f"{held.factory.__module__}:{held.factory.__qualname__}" != spelled:
+        raise ValueError(f"solver name {name!r} is already registered by {held.factory.__module__}."
+                         f"{held.factory.__qualname__}: register {spelled} under another name")
+    declared = [(f"{ep.module}:{ep.attr}", getattr(ep.dist, "name", None))  # (a value may name [extras])
+                for ep in _entry_points() if ep.name == name]
+    shipped = [spelling for spelling, dist in declared if dist == SHIPPED]
+    others = shipped or [spelling for spelling, _ in declared]
+    if others and spelled not in others:
+        raise ValueError(f"solver name {name!r} is declared by entry point {others[0]} ({ENTRY_POINT_GROUP!r}"
+                         f"{', this package' if shipped else ''}): register {spelled} under another name")
+
+
+def _entry_points() -> list:
+    """The `stsched.solvers` entry points: those `load_solvers` is loading, else read now."""
+    from importlib.metadata import entry_points
+
+    return _LOADING if _LOADING is not None else list(entry_points(group=ENTRY_POINT_GROUP))
 
 
 def register(name: str, kind: str, description: str = "",
@@ -237,9 +273,13 @@ def register(name: str, kind: str, description: str = "",
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
+    if kind not in KINDS:
+        raise ValueError(f"solver {name}: kind {kind!r} (expected one of {', '.join(KINDS)})")
+    objectives = tuple(_declared_objective(name, o) for o in objectives)
 
     def wrap(cls):
         option_info(options)  # a declaration error shows at import, not at the first solve
+        _check_name_free(name, cls)
         REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
                                                       description or (cls.__doc__ or "").strip().split("\n")[0],
                                                       objectives, late_share, tenant_credit, options,
@@ -283,6 +323,8 @@ def option_info(cls: type) -> tuple[OptionInfo, ...]:
         kind = hints.get(f.name)
         if kind not in _TYPES.values():
             raise TypeError(f"{cls.__name__}.{f.name}: option types are int, float, bool or str, got {kind}")
+        if f.default is MISSING and f.default_factory is MISSING:  # refused at import, not blamed on --param
+            raise TypeError(f"{cls.__name__}.{f.name}: an option needs a default (a solver runs without --param)")
         default = f.default if f.default is not MISSING else None
         out.append(OptionInfo(f.name, kind.__name__, default, f.metadata.get("help") or docs.get(f.name, "")))
     return tuple(out)
@@ -328,7 +370,10 @@ def parse_options(cls: type, params: tuple[tuple[str, str], ...] | dict[str, Any
 
 
 ENTRY_POINT_GROUP = "stsched.solvers"
+SHIPPED = "stsched"  # this package's distribution: its entry points' names are its solvers'
 _LOADED = False
+_LOADING: list | None = None  # the entry points while `load_solvers` loads them (read once, not per @register)
+FAILED: dict[str, str] = {}  # entry points that did not load: name -> why (said when the name is asked for)
 
 
 def load_solvers() -> None:
@@ -340,22 +385,43 @@ def load_solvers() -> None:
         return
     from importlib.metadata import entry_points
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = ep.load()
-        except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
-            reraise_interrupt(e)  # an interrupt during the import: not the plugin's failure
-            log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
-            continue
-        info = getattr(cls, "solver_info", None)  # what @register recorded, also when the module was imported before
-        if not isinstance(info, SolverInfo) or info.name != ep.name:
-            log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
-            continue
-        REGISTRY[ep.name] = info
+    global _LOADING
+    FAILED.clear()
+    _LOADING = list(entry_points(group=ENTRY_POINT_GROUP))
+    try:
+        _load_each(_LOADING)
+    finally:
+        _LOADING = None
     if not REGISTRY:
         raise InputError(f"no solver is registered: the {ENTRY_POINT_GROUP!r} entry points are missing "
                          "(install the package: pip install -e .)")
     _LOADED = True
+
+
+def _load_each(eps: list) -> None:
+    for ep in eps:
+        try:
+            cls = ep.load()
+        except Exception as e:  # noqa: BLE001 - a third party's import error must not stop the registry
+            reraise_interrupt(e)  # an interrupt during the import: not the plugin's failure
+            FAILED[ep.name] = f"{ep.value}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            log.warning("solver plugin %s (%s) failed to load: %s", ep.name, ep.value, e)
+            continue
+        info = getattr(cls, "solver_info", None)  # what @register recorded, also when the module was imported before
+        if not isinstance(info, SolverInfo) or info.name != ep.name:
+            FAILED[ep.name] = f"{ep.value} is not registered under that name with @register"
+            log.warning("solver plugin %s (%s) is not registered under that name with @register", ep.name, ep.value)
+            continue
+        REGISTRY[ep.name] = info
+
+
+def unknown_solver(name: str, also: tuple[str, ...] = ()) -> InputError:
+    """The refusal of a solver name that is not registered: an installed plugin that failed to load says so and why
+    (it was "unknown solver", blaming the name typed), any other name lists the known ones (and `also`, the words
+    a study's `--solvers` takes besides names)."""
+    if name in FAILED:
+        return InputError(f"solver {name!r} is installed but failed to load: {FAILED[name]}")
+    return InputError(f"unknown solver {name!r} (known: {', '.join([*sorted(REGISTRY), *also])})")
 
 
 def get_solver(name: str) -> Solver:
@@ -363,7 +429,7 @@ def get_solver(name: str) -> Solver:
     try:
         return REGISTRY[name].factory()
     except KeyError:
-        raise InputError(f"unknown solver {name!r} (known: {', '.join(sorted(REGISTRY))})") from None
+        raise unknown_solver(name) from None
 
 
 def available_solvers() -> dict[str, SolverInfo]:

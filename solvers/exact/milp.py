@@ -18,9 +18,13 @@ Identical GPUs need no symmetry breaking in slots and patterns: GPUs are never i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
+import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -230,6 +234,7 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
                                    warmStart=warm, logPath=log_path, maxNodes=nodes,
                                    options=[f"randomCbcSeed {options.seed + 1}"])
         solver.tmpDir = private
+        solver.path = _cbc_launcher(solver.path, private)
         prob.solve(solver)
         try:
             with open(log_path) as f:
@@ -245,6 +250,33 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
     if prob.sol_status in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
         return "feasible", bound
     return "none", bound
+
+
+@functools.cache
+def _dies_with_parent() -> str | None:
+    """util-linux `setpriv` where it sets the parent-death signal (Linux), else None."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        ok = subprocess.run([setpriv, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return setpriv if ok.returncode == 0 else None
+
+
+def _cbc_launcher(cbc: str, folder: str) -> str:
+    """A launcher of CBC in `folder` that the kernel kills when this process dies: a `kill -9` of `stsched solve
+    --solver milp` left CBC running to its own time limit, an orphan (SIGTERM and Ctrl-C stopped it).  CBC itself
+    where the parent-death signal cannot be set (no setpriv, another OS) or the folder cannot hold a program."""
+    setpriv = _dies_with_parent()
+    if setpriv is None:
+        return cbc
+    path = os.path.join(folder, "cbc-launcher")
+    with open(path, "w") as f:
+        f.write(f'#!/bin/sh\nexec {shlex.quote(setpriv)} --pdeathsig KILL -- {shlex.quote(cbc)} "$@"\n')
+    os.chmod(path, 0o700)
+    return path if os.access(path, os.X_OK) else cbc
 
 
 def _cbc_bound(text: str, maxi: bool) -> float | None:

@@ -18,7 +18,7 @@ from stsched.judge import RATE_FREE, load_judged_plan
 from stsched.errors import InputError
 from stsched.io import load_instance, save_plan
 from stsched.outputs import output_file
-from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
+from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers, unknown_solver
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,10 @@ def add(sub) -> None:
                    help=h["objective"])
     p.add_argument("--time-limit", type=V.time_limit, default=d.time_limit_s, metavar="S", help=h["time_limit_s"] + "; when the attainment loop runs (--attainment), every round's solve and "
                         "simulation together")
-    p.add_argument("--engine", default=d.engine, choices=ENGINES, help=h["engine"])
-    p.add_argument("--backend", dest="engine", choices=ENGINES, help=argparse.SUPPRESS)  # deprecated: --engine
+    # no argparse choices: each solver declares its engines (`register(engines=...)`, a third party's too), and
+    # `SolverInfo.check_engine` refuses the others before any work (choices cbc/highs refused a plugin's engine)
+    p.add_argument("--engine", default=d.engine, metavar="ENGINE", help=h["engine"])
+    p.add_argument("--backend", dest="engine", help=argparse.SUPPRESS)  # deprecated: --engine
     p.add_argument("--warm-start", default=None, metavar="PLAN",
                    help="a plan JSON to start from (judged by the checker first, coverage aside)")
     p.add_argument("--current", default=None, metavar="PLAN",
@@ -47,7 +49,7 @@ def add(sub) -> None:
     p.add_argument("--seed", type=V.seed, default=d.seed, help=h["seed"])
     p.add_argument("--threads", type=V.threads, default=d.threads, help=h["threads"])
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a solver option (`stsched solvers --json` lists each solver's keys, types and defaults)")
+                   help="a solver option (`stsched solvers NAME` lists its keys, types, defaults and help)")
     p.add_argument("--headroom", type=V.factor, default=1.0, metavar="H",
                    help="plan for H x every rate (H >= 1; min-gpus and adapt): partitions then run at <= 1/H of "
                         "their cycle capacity, which Poisson arrivals need (a plan at 100 %% queues without bound; "
@@ -80,22 +82,31 @@ def add(sub) -> None:
     p.set_defaults(run=run)
     q = sub.add_parser("solvers", help="list the registered solvers",
                        description="List the registered solvers: kind, objectives, mechanisms and options.")
+    q.add_argument("names", nargs="*", metavar="NAME",
+                   help="only these solvers, each with its options (--param KEY=DEFAULT, type, help)")
     q.add_argument("--json", action="store_true",
                    help="print one JSON list: each solver's options (type, default, help), objectives, mechanisms")
     q.set_defaults(run=run_list)
 
 
-ENGINES = ("cbc", "highs")
-
 
 def run_list(args) -> int:
     solvers = available_solvers()
+    unknown = [n for n in args.names if n not in solvers]
+    if unknown:
+        raise unknown_solver(unknown[0])
+    if args.names:
+        solvers = {n: solvers[n] for n in dict.fromkeys(args.names)}
     if args.json:
         print_json([info.to_dict() for info in solvers.values()])
         return 0
     for name, info in solvers.items():
         print(f"{name:<12} {info.kind:<10} {', '.join(o.value for o in info.objectives):<28} "
               f"{'/'.join(info.mechanisms):<12} {info.description}")
+        if args.names:  # a named solver: its options, as --param takes them
+            engines = f"  --engine {' | '.join(info.engines)}\n" if info.engines else ""
+            print(engines + ("\n".join(f"  --param {o.name}={o.default}  ({o.type}) {o.help}".rstrip()
+                                        for o in info.option_info()) or "  (no options)"))
     return 0
 
 
@@ -117,7 +128,7 @@ def run(args) -> int:
     objective = Objective(args.objective)
     solvers = available_solvers()
     if args.solver not in solvers:
-        raise InputError(f"unknown solver {args.solver!r} (known: {', '.join(solvers)})")
+        raise unknown_solver(args.solver)
     info = solvers[args.solver]
     params = _params(args.param)
     info.parse(params)

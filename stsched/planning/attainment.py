@@ -151,7 +151,7 @@ def registry_solver(name: str, options: SolveOptions | None = None) -> Solve:
     `options.time_limit_s` or the loop's time left when that is shorter."""
     options = options if options is not None else SolveOptions()
 
-    def solve(planned: Instance, time_limit_s: float | None) -> Judged:
+    def solve(planned: Instance, time_limit_s: float | None = None) -> Judged:  # None: options.time_limit_s
         limit = options.time_limit_s if time_limit_s is None else min(options.time_limit_s, time_limit_s)
         return run_solver(name, planned, replace(options, time_limit_s=limit))
     return solve

@@ -82,9 +82,11 @@ def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions
                              time_limit_s=options.time_limit_s, **steps)
     res = plan_for_attainment(offered, registry_solver(solver, options), opts)
     r = res.judged.result
-    if res.plan is None:  # the first round had no valid plan: report the solver's own verdict
-        message = f"{r.message + '; ' if r.message else ''}{res.message}"
-        return Planned(replace(res.judged, result=replace(r, message=message)), False, res.message)
+    if res.plan is None:  # the first round had no valid plan: the solver's own verdict, said once (the loop's
+        # message repeated it: "X; no valid plan: X", and the warning a third time as a missed target)
+        message = r.message or "no valid plan"
+        return Planned(replace(res.judged, result=replace(r, message=message)), False,
+                       f"{r.solver} returned no valid plan: no plan to simulate")
     raised = sum(1 for _, f in res.factors if f > how.headroom)
     message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
                f"{how.headroom:g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")

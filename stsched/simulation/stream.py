@@ -30,7 +30,6 @@ import heapq
 import logging
 import math
 import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -317,20 +316,16 @@ def _run_shards(instance: Instance, plan: Plan, groups: list[list[int]], opts: S
     # never more workers than shards: a fork pool starts every worker at once (`--jobs 99999` forked that many)
     jobs = min(opts.jobs or os.cpu_count() or 1, len(groups))
     if opts.runner == "ray":
-        try:
-            import ray
-        except ImportError:
-            raise InputError("--runner ray needs Ray: pip install -e '.[ray]'") from None
-        if not ray.is_initialized():
-            env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
-            if opts.address:
-                ray.init(address=opts.address, runtime_env=env, logging_level=logging.WARNING)
-            else:
-                ray.init(num_cpus=jobs, runtime_env=env, include_dashboard=False, logging_level=logging.WARNING)
+        from stsched.ray_runtime import init_ray
+
+        ray = init_ray(opts.address, jobs)
         task = ray.remote(num_cpus=1, max_retries=1)(simulate_shard)
         inst_ref, plan_ref = ray.put(instance), ray.put(plan)
         return ray.get([task.remote(inst_ref, plan_ref, g, quiet) for g in groups])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+    from stsched.forking import die_with_parent
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(simulate_shard, instance, plan, g, quiet) for g in groups]
         return [f.result() for f in tqdm(futures, desc="shards", disable=None if opts.progress else True,
                                          leave=False)]

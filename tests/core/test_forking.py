@@ -44,3 +44,27 @@ def test_a_worker_dies_quietly_on_sigterm_under_the_clis_handler(capfd):
         assert "Traceback" not in capfd.readouterr().err
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def test_a_forked_worker_ends_with_its_parent():
+    """Session 16: a forked worker (worker_signals, the studies' pool, the sharded simulator's) gets the
+    parent-death signal SIGKILL on Linux, so a `kill -9` of its parent does not leave it behind."""
+    import ctypes
+    import sys
+
+    from stsched.forking import die_with_parent
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+
+    def child(conn, parent):
+        die_with_parent(parent)
+        sig = ctypes.c_int(0)
+        ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)  # 2: PR_GET_PDEATHSIG
+        conn.send(sig.value)
+
+    recv, send = mp.get_context("fork").Pipe(duplex=False)
+    proc = mp.get_context("fork").Process(target=child, args=(send, os.getpid()))
+    proc.start()
+    assert recv.recv() == signal.SIGKILL
+    proc.join(10)

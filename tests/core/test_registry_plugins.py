@@ -64,3 +64,132 @@ def test_without_entry_points_the_registry_says_how_to_install(monkeypatch):
     monkeypatch.setattr(registry, "_LOADED", False)
     with pytest.raises(registry.InputError, match="pip install"):
         registry.available_solvers()
+
+
+# ------------------------------------------------------------------ declaration errors of a third party (session 16)
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """The registry with every shipped solver loaded, restored after the test (a declaration must not leak)."""
+    registry.available_solvers()
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+
+
+class _Toy:
+    def solve(self, instance, options):  # never called: the declaration is what is tested
+        raise AssertionError
+
+
+def test_a_third_party_cannot_take_a_shipped_solvers_name_silently(clean_registry):
+    """`@register("heuristic", ...)` in a third party's module imported after the registry loaded replaced the
+    shipped heuristic without a word: `st.solve(inst, "heuristic")` then ran the impostor and reported its result as
+    the heuristic's.  Now a name held by another class is a declaration error naming the holder."""
+    with pytest.raises(ValueError, match=r"'heuristic' is already registered by stsched\.heuristic\.solver"):
+        registry.register("heuristic", "heuristic", "an impostor")(type("Impostor", (_Toy,), {}))
+    assert registry.REGISTRY["heuristic"].factory.__module__ == "stsched.heuristic.solver"
+
+
+def test_a_name_declared_by_an_entry_point_is_refused_to_another_class(clean_registry, monkeypatch):
+    """The order does not matter: a module registering a name that an installed entry point declares for another
+    class is refused even before the registry loads (else the shipped solver failed to load, blamed on itself)."""
+    monkeypatch.setattr(registry, "REGISTRY", {})
+    monkeypatch.setattr(registry, "_LOADED", False)
+    with pytest.raises(ValueError, match=r"'milp' is declared by entry point solvers\.exact\.milp:MilpSolver"):
+        registry.register("milp", "exact", "an impostor")(type("Impostor", (_Toy,), {}))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "magic"}, r"kind 'magic' \(expected one of exact, heuristic, baseline\)"),
+    ({"objectives": ("min-gpus", "fewest-watts")}, r"objective 'fewest-watts' \(known: min-gpus"),
+])
+def test_a_bad_declaration_is_refused_at_import(clean_registry, kwargs, message):
+    """A kind outside exact/heuristic/baseline was accepted as it stood; objectives given as strings (the docs'
+    `objectives=(...)`) were accepted, then `stsched solvers --json` died with an AttributeError ('str' object has
+    no attribute 'value').  Now the kind is checked and the objectives parsed at the declaration."""
+    kind = kwargs.pop("kind", "heuristic")
+    with pytest.raises(ValueError, match=message):
+        registry.register("toy-bad", kind, "a toy", **kwargs)(type("Toy", (_Toy,), {}))
+    assert "toy-bad" not in registry.REGISTRY
+
+
+def test_objectives_as_strings_are_parsed(clean_registry):
+    cls = registry.register("toy-strings", "heuristic", "a toy", objectives=("min-gpus",))(type("Toy", (_Toy,), {}))
+    assert cls.solver_info.objectives == (registry.Objective.MIN_GPUS,)
+    assert cls.solver_info.to_dict()["objectives"] == ["min-gpus"]
+
+
+def test_an_option_without_a_default_is_a_declaration_error(clean_registry):
+    """An options field without a default was accepted (listed with default None); `stsched solve --solver x`
+    given no --param then said "bad option value: __init__() missing 1 required positional argument", blaming the
+    user for the plugin's declaration.  Now the declaration is refused at import, naming the field."""
+    import dataclasses
+
+    opts = dataclasses.make_dataclass("NoDefault", [("k", int)], frozen=True)
+    with pytest.raises(TypeError, match=r"NoDefault\.k: an option needs a default"):
+        registry.register("toy-nodefault", "heuristic", "a toy", options=opts)(type("Toy", (_Toy,), {}))
+
+
+def test_a_plugin_that_failed_to_load_is_named_as_such(plugin_world, tmp_path, capsys):
+    """An installed plugin whose import failed was "unknown solver 'broken' (known: ...)" when asked for by name
+    (`stsched solve --solver broken`, `st.solve`), blaming the name the user typed; the reason was only in a warning
+    line above.  Now the refusal says it is installed but failed to load, and why."""
+    from stsched.io import save_instance
+    from tests.conftest import run_cli
+
+    registry.available_solvers()
+    with pytest.raises(registry.InputError, match=r"solver 'broken' .*failed to load: .*this plugin is broken"):
+        registry.get_solver("broken")
+    save_instance(gpulet_mix("m2", 4), tmp_path / "i.json")
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "broken")
+    assert code == 2 and "failed to load" in text and "this plugin is broken" in text, text
+    with pytest.raises(registry.InputError, match=r"unknown solver 'nope' \(known: "):
+        registry.get_solver("nope")
+
+
+def test_a_third_party_engine_reaches_the_solver_from_the_command_line(clean_registry, tmp_path, capsys):
+    """`register(..., engines=("fast", "slow"))` is the documented way to let `--engine` choose inside a solver, but
+    `stsched solve --engine` accepted only cbc and highs (argparse choices), so a third party's engine was refused
+    before the registry saw it ("invalid choice: 'slow'").  Now the registry checks the engine per solver."""
+    from stsched.io import save_instance
+    from tests.conftest import run_cli
+
+    seen = []
+
+    class Toy:
+        def solve(self, instance, options):
+            seen.append(options.engine)
+            return registry.SolveResult("toy-engines", registry.Status.UNKNOWN)
+
+    registry.register("toy-engines", "heuristic", "a toy", engines=("fast", "slow"))(Toy)
+    save_instance(gpulet_mix("m2", 2), tmp_path / "i.json")
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "toy-engines", "--engine", "slow")
+    assert seen == ["slow"] and code == 1, text
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "toy-engines", "--engine", "cbc")
+    assert code == 2 and "its engines: fast, slow" in text and seen == ["slow"], text
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--solver", "heuristic", "--engine", "slow")
+    assert code == 2 and "takes no --engine" in text, text
+
+
+def test_a_third_party_entry_point_with_a_shipped_name_loses_to_the_shipped_solver(tmp_path, monkeypatch, caplog):
+    """Two installed entry points named "heuristic" (ours and a third party's): the shipped solver keeps the name,
+    whatever the order the entry points come in, and the third party's is skipped with a warning naming why (with
+    a check against every entry point, each refused the other and neither loaded)."""
+    (tmp_path / "impostor_solver.py").write_text(textwrap.dedent('''
+        from stsched.registry import SolveResult, Status, register
+
+        @register("heuristic", "heuristic", "an impostor")
+        class Impostor:
+            def solve(self, instance, options):
+                return SolveResult(self.name, Status.UNKNOWN)
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ours = list(md.entry_points(group=registry.ENTRY_POINT_GROUP))
+    theirs = [md.EntryPoint("heuristic", "impostor_solver:Impostor", registry.ENTRY_POINT_GROUP)]
+    for order in (theirs + ours, ours + theirs):
+        monkeypatch.setattr(md, "entry_points", lambda group=None, eps=order: eps)
+        monkeypatch.setattr(registry, "REGISTRY", {})
+        monkeypatch.setattr(registry, "_LOADED", False)
+        sys.modules.pop("impostor_solver", None)
+        solvers = registry.available_solvers()
+        assert solvers["heuristic"].factory.__module__ == "stsched.heuristic.solver"
+        assert "failed to load" in caplog.text and "impostor_solver" in caplog.text
+    sys.modules.pop("impostor_solver", None)
