@@ -2,7 +2,8 @@
 configurations worth most (a greedy search over tenant sets) and a proven upper bound on every configuration's value
 (duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection;
 on instances of more than `core_above` services the DP runs over a core of the densest services, the rest bounded
-by a fractional knapsack).
+by a fractional knapsack; by default each interval is first tested by Dinkelbach's parametric bound,
+solvers.exact.cg_ratio).
 See solvers.exact.colgen's docstring for the model and the bound it feeds."""
 
 from __future__ import annotations

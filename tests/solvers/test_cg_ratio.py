@@ -66,3 +66,24 @@ def test_ratio_bound_is_as_tight_as_the_old_test_on_small_instances():
 def test_ratio_test_option_is_typed():
     with pytest.raises(InputError, match="ratio_test"):
         CgOptions(ratio_test="yes")
+
+
+def test_stsched_bound_reads_ratio_test_and_refuses_bad_values(tmp_path, capsys):
+    """`--param ratio_test=0|1` reaches the pricing (both converge to the same LP on a small instance); another
+    value is one line, exit 2."""
+    import json
+
+    from stsched.cli import main
+    from stsched.io import save_instance
+
+    path = tmp_path / "i.json"
+    save_instance(random_instance(12, 6, 3, arrivals="deterministic"), path)
+    got = []
+    for flag in ("0", "1"):
+        assert main(["bound", str(path), "--objective", "max-scale", "--param", f"ratio_test={flag}", "--json"]) == 0
+        got.append(json.loads(capsys.readouterr().out))
+    assert all(g["converged"] for g in got)
+    assert got[0]["lp_value"] == pytest.approx(got[1]["lp_value"], rel=2e-4)
+    assert main(["bound", str(path), "--objective", "max-scale", "--param", "ratio_test=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ratio_test" in err[0]
