@@ -109,6 +109,7 @@ class CgSolverOptions:
     clock: str = CgOptions.clock
     anchor: str = CgOptions.anchor
     workers: int = CgOptions.workers
+    ratio_test: int = 1  # the exact pricing's parametric interval test (solvers.exact.cg_ratio); 0: the old test alone
     warm: str = "heuristic"
     warm_share: float = 0.2
     dive: int = 0
@@ -147,6 +148,8 @@ class CgSolverOptions:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
+        if self.ratio_test not in (0, 1):
+            raise InputError(f"ratio_test: expected 0 or 1, got {self.ratio_test}")
         for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free",
                      "lns_moves", "cuts", "cut_per_round"):
             if getattr(self, name) < 0:
@@ -204,6 +207,8 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
         kw["clock"] = options.param("clock")
     if options.param("anchor") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["anchor"] = options.param("anchor")
+    if options.param("ratio_test") is not None:  # (likewise)
+        kw["ratio_test"] = options.param("ratio_test") not in ("0", "false", "False")
     return CgOptions(**kw)
 
 
@@ -238,7 +243,8 @@ class CgSolver:
 
     #: the `--param` keys `bound` reads (`stsched bound` refuses the others: they drive the plans only)
     bound_params = ("max_rounds", "per_size", "seeds", "pool", "grid", "bound_every", "workers", "smoothing", "clock",
-                    "anchor", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round", "cut_violation", "cut_early")
+                    "anchor", "ratio_test", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round", "cut_violation",
+                    "cut_early")
 
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()

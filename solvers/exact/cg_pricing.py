@@ -2,7 +2,8 @@
 configurations worth most (a greedy search over tenant sets) and a proven upper bound on every configuration's value
 (duty intervals refined best first: fractional knapsack, multiple-choice knapsack DP, branch and bound, bisection;
 on instances of more than `core_above` services the DP runs over a core of the densest services, the rest bounded
-by a fractional knapsack).
+by a fractional knapsack; by default each interval is first tested by Dinkelbach's parametric bound,
+solvers.exact.cg_ratio).
 See solvers.exact.colgen's docstring for the model and the bound it feeds."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config, tenant_points
 from stsched.problem import Instance
+from stsched.errors import InputError
 from stsched.validate import MAX_THREADS, check_int
 
 TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
@@ -69,10 +71,20 @@ class CgOptions:
     # whole-GPU bound can rise no further; off where the columns or the fractional bound matter: solver cg's plans)
     workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
     # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
+    ratio_test: bool = True  # the exact pricing's interval bound by Dinkelbach's parametric test at the best value
+    # known (exact whatever the interval's width; solvers.exact.cg_ratio) instead of crediting every tenant at the
+    # interval's shortest duty (which needs intervals 0.2 % wide near the optimum); not with rounding cuts
+    proof_width: float = 2e-4  # (ratio_test, exact pricing) the relative width down to which an interval still above
+    # the best value found is bisected even when its last step found a new set (`tight` otherwise)
 
     def __post_init__(self) -> None:
         # the one check of `workers` (CgSolverOptions and column_generation rely on it): the pool forks workers - 1
         check_int(self.workers, "workers", minimum=0, maximum=MAX_THREADS)
+        if not isinstance(self.ratio_test, bool):
+            raise InputError(f"ratio_test: expected true or false, got {self.ratio_test!r}")
+        if not isinstance(self.proof_width, (int, float)) or not 0 < self.proof_width <= self.tight:
+            raise InputError(f"proof_width: expected a relative width in (0, tight = {self.tight:g}], got "
+                             f"{self.proof_width!r}")
 
 
 # ------------------------------------------------------------------------------------------------- pricing data
@@ -290,6 +302,10 @@ class Pricer:
         interval keeps a valid bound at every step."""
         self.calls += 1
         self.steps = 0
+        if self.opts.ratio_test and (self.cuts is None or not len(self.cuts)):
+            from solvers.exact.cg_ratio import ratio_upper  # (it reads this module's DP)
+
+            return ratio_upper(self, sd, pi, mu, exact)
         self._dp.clear()  # (tables of other duals)
         self._rows.clear()
         best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0

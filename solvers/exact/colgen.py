@@ -22,6 +22,8 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   D1 / `units` (`_suffix_dp`: one operating point per service; its suffix tables bound a branch and bound that finds
   the interval's best sets, which become columns), then bisection, until the greatest bound is below the size's dual
   (a proof that no column improves the master) or its interval is narrow (`tight`) or the work limits stop it.
+  By default (`ratio_test`) each interval is first tested by Dinkelbach's parametric bound at the best value known,
+  exact whatever the interval's width for tenants that are not clipped (solvers.exact.cg_ratio).
   The greedy also grows a packing (sets of distinct services over every live point), and the exact search runs
   whenever the greedy finds fewer improving columns than services / `few_per` (the master tails otherwise at 1,024
   services: docs/RESULTS.md, "Cluster scale").

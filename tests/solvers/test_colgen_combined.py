@@ -80,7 +80,10 @@ def test_every_combined_bound_stays_on_the_lp_side(monkeypatch, objective):
         lp = column_generation(inst, objective, CgOptions(time_limit_s=60, combine=False))
         assert lp.converged
         seen.clear()
-        column_generation(inst, objective, CgOptions(time_limit_s=60, few_per=1, combine=True, max_rounds=12))
+        # (the old interval test: with the parametric one (cg_ratio) the single points' bounds are tighter and no
+        # combination beat them on these instances; the combination's validity holds for any proven V_p)
+        column_generation(inst, objective, CgOptions(time_limit_s=60, few_per=1, combine=True, max_rounds=12,
+                                                     ratio_test=False))
         assert seen
         for mixed, single in seen:
             if objective is Objective.MIN_GPUS:

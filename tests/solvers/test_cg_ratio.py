@@ -1,0 +1,89 @@
+"""The exact pricing's parametric (Dinkelbach) interval test (solvers.exact.cg_ratio, `CgOptions.ratio_test`): its
+bound on a partition size's best configuration is never below the value of any configuration enumerated, for random
+duals, size duals and clips (short clipped tenants, the case the duty floor is for, included), and the columns it
+returns are worth what it says and more than the size's dual."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.exact.cg_pricing import CgOptions, Pricer
+from stsched.errors import InputError
+from stsched.scenarios import random_instance
+from tests.solvers.test_colgen import pricing_world
+
+WORLDS: dict[tuple, tuple] = {}
+
+
+def _world(seed: int, device: str):
+    key = (seed, device)
+    if key not in WORLDS:
+        inst = random_instance(7, 4, seed, device, arrivals="deterministic")
+        WORLDS[key] = (inst, *pricing_world(inst))
+    return WORLDS[key]
+
+
+def _value(c, pi, rates, clip):
+    return sum(pi[s] * min(cap, clip * rates[s]) / rates[s] for (s, _), cap in zip(c.tenants, c.cap))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(1, 4), device=st.sampled_from(["a100-mps", "a100-mig"]), dual_seed=st.integers(0, 10 ** 6),
+       clip=st.sampled_from([1.0, 0.6, 0.25]), mu_share=st.sampled_from([0.0, 0.5, 0.9, 1.0]),
+       exact=st.booleans())
+def test_ratio_bound_covers_every_configuration(seed, device, dual_seed, clip, mu_share, exact):
+    inst, data, rates, configs = _world(seed, device)
+    rng = np.random.default_rng(dual_seed)
+    pi = rng.uniform(0, 1, len(rates)) * (rng.uniform(size=len(rates)) < 0.8)
+    pricer = Pricer(inst, data, rates, clip, CgOptions(ratio_test=True))
+    for p, sd in data.items():
+        best = max((_value(c, pi, rates, clip) for c in configs if c.size == p), default=0.0)
+        mu = mu_share * best
+        ub, cols = pricer.upper(sd, pi, mu, exact=exact)
+        assert ub >= best * (1 - 1e-9) - 1e-12, (p, ub, best)
+        for value, c in cols:
+            assert mu < value <= ub * (1 + 1e-9)
+            assert value == pytest.approx(_value(c, pi, rates, clip), rel=1e-9)
+
+
+def test_ratio_bound_is_as_tight_as_the_old_test_on_small_instances():
+    """With the proofs run to the end, both tests find the best set exactly (within `tight`): the parametric one
+    is no looser (it would fail if the duty floor or the fallback were left out: 3-11 % looser bounds then)."""
+    for seed in (1, 2, 3):
+        inst, data, rates, configs = _world(seed, "a100-mps")
+        rng = np.random.default_rng(seed)
+        pi = rng.uniform(0, 1, len(rates))
+        for p, sd in data.items():
+            new = Pricer(inst, data, rates, 1.0, CgOptions(ratio_test=True)).upper(sd, pi, 0.0)[0]
+            old = Pricer(inst, data, rates, 1.0, CgOptions(ratio_test=False)).upper(sd, pi, 0.0)[0]
+            best = max((_value(c, pi, rates, 1.0) for c in configs if c.size == p), default=0.0)
+            assert best * (1 - 1e-9) <= new <= max(old, best) * (1 + 0.003)
+
+
+def test_ratio_test_option_is_typed():
+    with pytest.raises(InputError, match="ratio_test"):
+        CgOptions(ratio_test="yes")
+
+
+def test_stsched_bound_reads_ratio_test_and_refuses_bad_values(tmp_path, capsys):
+    """`--param ratio_test=0|1` reaches the pricing (both converge to the same LP on a small instance); another
+    value is one line, exit 2."""
+    import json
+
+    from stsched.cli import main
+    from stsched.io import save_instance
+
+    path = tmp_path / "i.json"
+    save_instance(random_instance(12, 6, 3, arrivals="deterministic"), path)
+    got = []
+    for flag in ("0", "1"):
+        assert main(["bound", str(path), "--objective", "max-scale", "--param", f"ratio_test={flag}", "--json"]) == 0
+        got.append(json.loads(capsys.readouterr().out))
+    assert all(g["converged"] for g in got)
+    assert got[0]["lp_value"] == pytest.approx(got[1]["lp_value"], rel=2e-4)
+    assert main(["bound", str(path), "--objective", "max-scale", "--param", "ratio_test=2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ratio_test" in err[0]
