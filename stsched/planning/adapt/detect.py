@@ -33,6 +33,7 @@ anyway; measured in docs/RESULTS.md ("Re-planning judged by frontiers").
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,7 @@ def check_detect(detect_s: float | None, bin_s: float = 60.0) -> None:
     """`detect_s`: None (off) or a finite number of seconds > 0 shorter than one bin of the count trace."""
     if detect_s is None:
         return
-    if isinstance(detect_s, bool) or not isinstance(detect_s, (int, float)) or not (
+    if isinstance(detect_s, bool) or not isinstance(detect_s, numbers.Real) or not (
             detect_s > 0 and math.isfinite(detect_s)):
         raise InputError(f"detect_s must be a finite number of seconds > 0, or None (off), got {detect_s!r}")
     if detect_s >= bin_s:
