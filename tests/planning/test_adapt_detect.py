@@ -108,3 +108,23 @@ def test_bad_detect_values_are_one_line_exit_2_in_the_cli_and_the_study(capsys, 
 
     assert _knob("detect_s", "none") is None and _knob("detect_s", "10") == 10.0  # `adapt_eval --variant`
     assert AdaptOptions(detect_s=np.int64(5)).detect_s == 5  # a numpy number is a number
+
+
+def test_a_gpu_rebuilt_by_an_emergency_decision_serves_its_old_layout_until_built():
+    """Before `Builds`, a GPU that an emergency decision rebuilt while in use was simulated as serving its new layout
+    from the decision, 15 s before it could be built (only the GPUs switched on waited)."""
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.planning.adapt.minutes import Builds
+
+    old = GpuLayout((Partition(100.0, (Tenant("a", 4, 10.0),)),))
+    new = GpuLayout((Partition(50.0, (Tenant("a", 4, 5.0),)), Partition(50.0, (Tenant("b", 4, 5.0),))))
+    before, after = Plan((old, old)), Plan((new, old, new))  # GPU 0 rebuilt, GPU 2 switched on
+    builds = Builds()
+    builds.record(605.0, before, after, standby=(0, 2), down=(), until=620.0)
+    assert builds.serving(after, 605.0).gpus == (old, old, new) and builds.ends(600.0, 660.0) == [620.0]
+    assert builds.serving(after, 620.0) is after
+    builds.record(610.0, after, before, standby=(0,), down=(), until=None)  # a planned change of GPU 0: prebuilt
+    assert builds.serving(before, 612.0) is before and builds.ends(600.0, 660.0) == []
+    planned = Builds()
+    planned.record(600.0, before, after, standby=(0, 2), down=(), until=None)  # an epoch decision: built ahead
+    assert planned.serving(after, 600.0) is after

@@ -42,7 +42,7 @@ from stsched.planning.adapt.cold import ColdStart, cold_start
 from stsched.planning.adapt.detect import Observed, check_detect, flagged
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
-from stsched.planning.adapt.minutes import Minutes, loads
+from stsched.planning.adapt.minutes import Builds, Minutes, loads
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
                                              make_policy, patience, takes_nodes)
@@ -425,6 +425,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     lead = options.lead(instance)
     sim = Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
     observed = Observed()  # floors of the detector's decisions, until the estimate sees their minutes
+    builds = Builds()  # GPUs an emergency decision rebuilt in use: their old layout serves until built
     tot_n = np.zeros(len(names))
     tot_good = np.zeros(len(names))
     rows: list[EpochRow] = []
@@ -473,14 +474,17 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
         if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
             raise RuntimeError(f"t={t:.0f} s: policy {options.policy} produced a plan the checker rejects")
-        before = current.gpus if current is not None else ()  # the plan this decision replaces
+        previous = current  # the plan this decision replaces
+        before = current.gpus if current is not None else ()
         current = plan
         down_until = {g: u for g, u in down_until.items() if u > t and g not in trans.down}
         down_until.update({g: t + d for g, d in trans.down.items()})
-        if emergency and (options.emergency_fresh or floored or detected) and lead > 0:  # decided on data at t:
-            # a GPU switched on serves once built, at t + lead (a rebuilt one serves its old layout meanwhile)
+        fresh = emergency and (options.emergency_fresh or floored or detected) and lead > 0
+        if fresh:  # decided on data at t: a GPU switched on serves once built, at t + lead
             down_until.update({g: max(down_until.get(g, t), t + lead) for g in trans.standby
                                if g >= len(before) or not before[g].used})
+        if previous is not None:  # and a GPU rebuilt in use serves its old layout until then (`Builds`)
+            builds.record(t, previous, plan, trans.standby, tuple(trans.down), t + lead if fresh else None)
         return trans, solve_s, cpu_s, int(bool(cut))
 
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
@@ -498,33 +502,36 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
             trans, solve_s, cpu_s, cut_now = decide(t0, emergency, seen, floor)
             steps.append(trans)
+        # the minute's spans: (start, the plan in force, its GPUs' availability, the builds under way)
+        spans = [(t0, current, dict(down_until), builds.copy())]
         # the detector (`stsched.planning.adapt.detect`): an emergency decision `detect_s` into this minute
-        split = None  # (the instant, the plan in force before it, its GPUs' availability)
         served = current.served()
         hit = (np.zeros(len(names), dtype=bool) if options.detect_s is None or t0 + options.detect_s >= t1 else
                flagged(schedule[:, m], np.array([served.get(n, 0.0) for n in names]), options.trigger,
                        options.detect_s))
         if hit.any():
             t_d = t0 + options.detect_s
-            split = (t_d, current, dict(down_until))
             floor = np.where(hit, schedule[:, m] * options.headroom, 0.0)
             observed.add(t1, floor)
             seen = t_d if options.emergency_fresh else max(0.0, t_d - lead)
             more, s2, c2, k2 = decide(t_d, True, seen, floor, detected=True)
+            spans.append((t_d, current, dict(down_until), builds.copy()))
             detections += 1
             steps.append(more)
             solve_s, cpu_s, cut_now = solve_s + s2, cpu_s + c2, cut_now + k2
         if bursts is not None:  # this minute, as the decisions from its end on see it
-            bursts.record(t1, loads(schedule, m, names, current if split is None else split[1]), schedule[:, m],
-                          options.trigger, options.headroom)
-        if options.simulate:
-            n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1, split=split)
+            bursts.record(t1, loads(schedule, m, names, spans[0][1]), schedule[:, m], options.trigger,
+                          options.headroom)
+        if options.simulate:  # each span cut where a build ends, with the layouts serving then
+            pieces = [(c, b.serving(p, c), d) for i, (a, p, d, b) in enumerate(spans)
+                      for c in [a, *b.ends(a, spans[i + 1][0] if i + 1 < len(spans) else t1)]]
+            n, good, full = sim.minute(m, instance, pieces, t1, last=m == minutes - 1)
         else:
             n, good, full = np.zeros(len(names)), np.zeros(len(names)), False
         tot_n += n
         tot_good += good
-        gpus = current.gpus_used if split is None else (  # GPUs in use over the minute, time-weighted
-            (split[1].gpus_used * (split[0] - t0) + current.gpus_used * (t1 - split[0])) / (t1 - t0))
+        ends = [x[0] for x in spans[1:]] + [t1]  # GPUs in use over the minute, time-weighted
+        gpus = sum(x[1].gpus_used * (e - x[0]) for x, e in zip(spans, ends)) / (t1 - t0)
         gpu_hours += gpus * (t1 - t0) / 3600.0 + sum(x.prep_gpu_s for x in steps) / 3600.0
         down_s = sum(x.downtime_s for x in steps)
         changes = sum(x.reconfigurations for x in steps)
@@ -538,14 +545,13 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                    "cpu": 0.0, "cut": 0}
         acc["gpus"] += gpus
         acc["minutes"] += 1
-        acc["decisions"] += int(boundary or emergency) + int(split is not None)
-        acc["emergencies"] += int(emergency) + int(split is not None)
+        acc["decisions"] += int(boundary or emergency) + len(spans) - 1
+        acc["emergencies"] += int(emergency) + len(spans) - 1
         acc["reconf"] += changes
         acc["down"] += down_s
         acc["n"] += float(n.sum())
         acc["good"] += float(good.sum())
-        acc["load"] = max(acc["load"], float(loads(schedule, m, names,
-                                                    current if split is None else split[1]).max(initial=0.0)))
+        acc["load"] = max(acc["load"], float(loads(schedule, m, names, spans[0][1]).max(initial=0.0)))
         acc["full"] += int(full)
         acc["solve"] += solve_s
         acc["cpu"] += cpu_s

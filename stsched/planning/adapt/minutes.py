@@ -5,18 +5,20 @@ hurt (a GPU down, some service offered more than `risky_load` x its planned rate
 their queues and busy partitions into the next; every other minute is a sample of `sample_s` seconds after a
 `warmup_s` warm-up whose per-service attainment is applied to the minute's expected requests (the controller's
 docstring).  A minute in which the plan changed (the burst detector, `stsched.planning.adapt.detect`) is simulated
-in full in two spans on the arrivals of the unsplit minute, the queues carried from one span to the next.
+in full in spans on the arrivals of the unsplit minute, the queues carried from one span to the next: the plan in
+force before the decision, then the new plan, whose GPUs rebuilt in use serve their old layout until the build ends
+(`Builds`: a decision made on data of its own instant, an emergency's, could not build them before).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stsched.plan import Plan
+from stsched.plan import GpuLayout, Plan
 from stsched.problem import Instance
 from stsched.simulation.arrivals import piecewise_poisson
 from stsched.simulation.simulator import run_plan
@@ -95,22 +97,26 @@ class Minutes:
         self.simulated_s += t1 - t0
         return self._count(run.parts, -math.inf, math.inf, dispatched_only=not last)
 
-    def minute(self, m: int, inst: Instance, plan: Plan, down_until: dict[int, float], t0: float, t1: float,
-               last: bool, split: tuple[float, Plan, dict[int, float]] | None = None
-               ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Minute `m` under `plan`; with `split` (t, the plan before, its GPUs' availability) the plan changed at
-        t within the minute (the burst detector): [t0, t) runs the plan before and [t, t1) `plan`, on the same
-        arrivals as an unsplit minute, in full."""
-        o = self.options
-        if split is not None:
-            t, before, down_before = split
+    def minute(self, m: int, inst: Instance, pieces: list[tuple[float, Plan, dict[int, float]]], t1: float,
+               last: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Minute `m` as `pieces` of (start, the plan serving from then, its GPUs' availability), the first at the
+        minute's start: one piece is the minute under one plan; several (a decision within the minute, a build that
+        ends within it) are simulated in full one after another on the arrivals of the unsplit minute."""
+        t0, plan, down_until = pieces[0]
+        if len(pieces) > 1:
             arr = self._arrivals(t0, t1, 2 * m)
-            cut = {n: int(np.searchsorted(a, t, side="left")) for n, a in arr.items()}
-            n1, good1 = self._span(m, inst, before, {n: a[:cut[n]] for n, a in arr.items()}, down_before, t0, t,
-                                   last=False)
-            n2, good2 = self._span(m, inst, plan, {n: a[cut[n]:] for n, a in arr.items()}, down_until, t, t1, last)
+            n = np.zeros(len(self.names))
+            good = np.zeros(len(self.names))
+            for i, (a, piece, down) in enumerate(pieces):
+                b = pieces[i + 1][0] if i + 1 < len(pieces) else t1
+                part = {name: x[np.searchsorted(x, a, side="left"):np.searchsorted(x, b, side="left")]
+                        for name, x in arr.items()}
+                dn, dg = self._span(m, inst, piece, part, down, a, b, last and i == len(pieces) - 1)
+                n += dn
+                good += dg
             self.full_minutes += 1
-            return n1 + n2, good1 + good2, True
+            return n, good, True
+        o = self.options
         load = loads(self.schedule, m, self.names, plan).max(initial=0.0)
         rates = dict(zip(self.names, self.schedule[:, m]))
         backlog = any(len(a) > max(1.0, rates[n] * o.backlog_s) for n, a in self.carry.items())
@@ -138,3 +144,38 @@ class Minutes:
         frac = np.where(n_s > 0, good_s / np.maximum(n_s, 1.0), default)
         expected = self.schedule[:, m] * (t1 - t0)
         return expected + n_c, frac * expected + good_c, False
+
+
+@dataclass
+class Builds:
+    """GPUs that a decision made on data of its own instant (an emergency's) rebuilt while in use: with standby
+    each keeps serving its old layout until its new one is built; GPU index -> (build end, old layout)."""
+
+    old: dict[int, tuple[float, GpuLayout]] = field(default_factory=dict)
+
+    def record(self, t: float, before: Plan, after: Plan, standby: tuple[int, ...], down: tuple[int, ...],
+               until: float | None) -> None:
+        """A decision at `t` replaced `before` (the plan in force) by `after`, rebuilding `standby` beside their old
+        layouts and stopping `down`; with `until` (built by then) a GPU in use on both sides serves its old layout
+        (the one serving at `t`) until then."""
+        serving = self.serving(before, t)
+        self.old = {g: x for g, x in self.old.items() if x[0] > t and g not in standby and g not in down}
+        if until is None:
+            return
+        for g in standby:
+            if g < len(serving.gpus) and serving.gpus[g].used and after.gpus[g].used:
+                self.old[g] = (until, serving.gpus[g])
+
+    def serving(self, plan: Plan, t: float) -> Plan:
+        """`plan` as it serves at `t`: a GPU still being built carries its old layout."""
+        live = {g: lay for g, (u, lay) in self.old.items() if u > t and g < len(plan.gpus)}
+        if not live:
+            return plan
+        return replace(plan, gpus=tuple(live.get(g, lay) for g, lay in enumerate(plan.gpus)))
+
+    def ends(self, t0: float, t1: float) -> list[float]:
+        """The build ends strictly inside (t0, t1), in order."""
+        return sorted({u for u, _ in self.old.values() if t0 < u < t1})
+
+    def copy(self) -> "Builds":
+        return Builds(dict(self.old))
