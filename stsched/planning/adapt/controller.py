@@ -74,7 +74,7 @@ class AdaptOptions(AdaptiveKnobs):
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
     # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
-    # time (a GPU it rebuilds serves its old layout meanwhile, simulated as serving the new one from the decision)
+    # time, and a GPU it rebuilds while in use serves its old layout until then (`minutes.Builds`)
     emergency_fresh: bool = False
     # an emergency decision plans every service overloaded in the triggering minute (rate > `trigger` x its served
     # rate) for at least that minute's rate x head-room, so it never lowers the capacity of a service while it is

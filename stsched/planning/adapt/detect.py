@@ -19,11 +19,12 @@ detector never fires where the end-of-minute trigger, on the whole minute, would
 flagged once DETECT_Z arrivals are expected).  If any service is flagged the controller makes an emergency decision
 at t0 + d, planning every flagged service for at least its observed rate r x head-room (the emergency floor's rule,
 `controller.overload_floor`), with the estimate read up to the standby lead before t0 + d as any decision's.  The
-GPUs it switches on serve from t0 + d + the standby build time (`AdaptOptions.costs`), as those of an emergency
-decision at a minute's start; the simulator runs the minute in two spans, the plan in force until t0 + d and the
-new one after it, queues carried across (`stsched.planning.adapt.minutes`).  A decision before the estimate has seen
-minute m (the next minute's, whose estimate stops at the standby lead) keeps the flagged services' floor
-(`Observed`): the controller saw the burst.
+GPUs it switches on serve from t0 + d + the standby build time (`AdaptOptions.costs`), and those it rebuilds while in
+use serve their old layout until then, as with an emergency decision at a minute's start; the simulator runs the
+minute in pieces, the plan in force until t0 + d, then the new one (its GPUs still being built on their old
+layouts until the build ends), queues carried across (`stsched.planning.adapt.minutes`).  A decision before the
+estimate has seen minute m (the next minute's, whose estimate stops at the standby lead) keeps the flagged services'
+floor (`Observed`): the controller saw the burst.
 
 Default d = 5 s (`AdaptOptions.detect_s`; None: off): at 5 s a burst of a few hundred req/s above the plan is a
 count thousands of standard deviations away, and the build time (15 s per MPS repartition) dominates the delay
