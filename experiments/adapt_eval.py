@@ -68,7 +68,7 @@ STR_KNOBS = ("adapt_solver",)
 
 
 OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budget",
-                  "cold_start_s")  # "none" switches them off
+                  "cold_start_s", "detect_s", "burst_hold_s")  # "none" switches them off
 
 
 def _knob(name: str, value: str) -> object:

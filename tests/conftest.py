@@ -92,6 +92,7 @@ def counts_csv(minutes=range(480, 500), rows=((5,) * 20, (3,) * 20)) -> str:
 def count_trace(root, monkeypatch, text: str):
     """$STSCHED_DATA at `root`, whose traces/azure-functions-2019/invocations.csv is `text`; the count-trace cache
     cleared on entry and on exit."""
+    import stsched.data.loaders  # noqa: F401  its DATA_DIR is read from $STSCHED_DATA at import: not inside this
     from stsched.simulation.traces import load_count_trace
 
     folder = root / "traces" / "azure-functions-2019"

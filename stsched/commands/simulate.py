@@ -135,6 +135,10 @@ def add(sub) -> None:
     a.add_argument("--no-cold-release", action="store_true",
                    help="with the cold start: the first decision after it gives the floor's GPUs back by the "
                         "policy's normal rule, not at once without the compaction rent")
+    a.add_argument("--detect", default=f"{d.detect_s:g}", metavar="S|none",
+                   help="the burst detector: an emergency decision S seconds into a minute whose arrivals so far are "
+                        "clearly above --trigger x a service's planned rate (shorter than a minute; 'none': off, "
+                        "the end-of-minute trigger alone; default %(default)s)")
     a.add_argument("--seed", type=V.seed, default=0, help="random seed of the arrivals (>= 0)")
     a.add_argument("--time-limit", default=f"{d.time_limit_s:g}",
                    help="wall-clock limit per solver call, seconds: the safety net behind the work limits (the "
@@ -309,7 +313,8 @@ def run_adapt(args) -> int:
                            save_for=d.save_for if args.save_for is None else args.save_for,
                            cold_start_s=_optional(args.cold_start,
                                                   lambda t: _number(t, "--cold-start", positive=False)),
-                           cold_release=not args.no_cold_release)
+                           cold_release=not args.no_cold_release,
+                           detect_s=_optional(args.detect, lambda t: _number(t, "--detect")))
     if args.compact_rent is not None:
         options = replace(options, compact_rent=_optional(args.compact_rent, lambda t: _number(t, "--compact-rent")))
     if args.adapt_solver is not None:

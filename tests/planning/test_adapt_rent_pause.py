@@ -58,7 +58,7 @@ def test_emergency_decisions_see_the_minute_that_triggered_them(monkeypatch):
     monkeypatch.setattr(RateEstimator, "estimate", spy)
     inst = gpulet_mix("scen1", 400, rate=4000.0)
     base = AdaptOptions(policy="static-peak", downtime="standby", function_offset=14, hours=0.5, simulate=False,
-                        trigger=0.5)
+                        trigger=0.5, detect_s=None)  # the end-of-minute trigger's decisions (the detector's: test_adapt_detect)
     runs = {}
     for fresh in (False, True):
         seen.clear()

@@ -5,7 +5,10 @@ instance's rates are each service's peak, `stsched.simulation.traces`).  The con
 boundary (every `epoch_s` seconds) and, with `trigger` > 0, also at the end of any minute in which some service's
 observed rate exceeded `trigger` times the rate the plan in force serves it at (an emergency re-plan; with
 `emergency_floor`, the default, it plans every service so overloaded for at least that minute's rate x head-room,
-whatever the estimate says).  A decision
+whatever the estimate says).  With `detect_s` (default 5 s; `stsched.planning.adapt.detect`) the controller also
+decides `detect_s` seconds into a minute whose arrivals so far are clearly above `trigger` x a service's served rate
+(the burst detector): the minute is then simulated in two spans, the plan in force before that instant and the new
+one after it, and GPU-hours are charged for each span's GPUs.  A decision
 estimates the rates (`stsched.planning.adapt.estimate`), asks the policy for a plan (`stsched.planning.adapt.policies`), counts the
 layout reconfigurations and the downtime they cause (`stsched.reconfig`).  GPUs in use are charged minute by
 minute.  With `downtime="standby"` decisions use data up to `cost` seconds earlier, so that the new layouts can be
@@ -36,8 +39,10 @@ from tqdm import tqdm
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.burst import BurstMemory, check_hold
 from stsched.planning.adapt.cold import ColdStart, cold_start
+from stsched.planning.adapt.detect import Observed, check_detect, flagged
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
+from stsched.planning.adapt.minutes import Builds, Minutes, loads
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
                                              make_policy, patience, takes_nodes)
@@ -45,8 +50,6 @@ from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.arrivals import piecewise_poisson
-from stsched.simulation.simulator import run_plan
 from stsched.simulation.traces import COUNT_TRACES, check_function_offset, load_count_trace, rate_schedule
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,7 @@ class AdaptOptions(AdaptiveKnobs):
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
     # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
-    # time (a GPU it rebuilds serves its old layout meanwhile, simulated as serving the new one from the decision)
+    # time, and a GPU it rebuilds while in use serves its old layout until then (`minutes.Builds`)
     emergency_fresh: bool = False
     # an emergency decision plans every service overloaded in the triggering minute (rate > `trigger` x its served
     # rate) for at least that minute's rate x head-room, so it never lowers the capacity of a service while it is
@@ -79,6 +82,10 @@ class AdaptOptions(AdaptiveKnobs):
     # 8,000 req/s minute); GPUs it switches on for that serve after the standby build time, as with
     # `emergency_fresh`.  False: the estimate alone (the rows before this session)
     emergency_floor: bool = True
+    # the burst detector (`stsched.planning.adapt.detect`): an emergency decision this many seconds into a minute
+    # whose arrivals so far are clearly above `trigger` x a service's served rate, planning it for at least that
+    # rate x head-room; its GPUs serve after the standby build time (None: off, the end-of-minute trigger alone)
+    detect_s: float | None = 5.0
     # the burst reserve (`stsched.planning.adapt.burst`): a service whose minute exceeded `trigger` x its served rate
     # is planned for at least that rate x head-room for this many seconds after the minute (None: off)
     burst_hold_s: float | None = None
@@ -196,6 +203,7 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
         check_hold(self.burst_hold_s)
+        check_detect(self.detect_s)
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")
@@ -288,6 +296,8 @@ class AdaptResult:
     # (`stsched.planning.adapt.policies.clock_watch`); 0: every call stopped on its work limits, so the run's plans,
     # reconfigurations and GPU-hours are the same at any machine load
     clock_cut: int = 0
+    # emergency decisions the burst detector made within a minute (`detect_s`; counted in `emergencies` too)
+    detections: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -302,7 +312,7 @@ class AdaptResult:
         lines = [f"{self.policy} on {self.trace} ({self.hours:.2f} h, epochs of {self.epoch_s:g} s): "
                  f"{self.reconfigurations} layout reconfigurations, downtime {self.downtime_s:.1f} GPU-s, "
                  f"{self.gpu_hours:.2f} GPU-hours, {sim}{self.decisions} decisions ({self.emergencies} "
-                 f"emergency){tail} in {self.wall_s:.1f} s"
+                 f"emergency, {self.detections} of them within a minute){tail} in {self.wall_s:.1f} s"
                  + (f"; {self.clock_cut} decision(s) may have been cut by the {self.settings.get('time_limit_s', 0):g} s "
                     "time limit (wall clock): not reproducible at another machine load" if self.clock_cut else "")]
         for r in self.rows:
@@ -359,103 +369,7 @@ def overload_floor(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: P
                    headroom: float) -> np.ndarray:
     """Per service: the rate of minute `m` x `headroom` where that minute loaded the service above `trigger` under
     `plan` (the minute that triggers an emergency decision), 0 elsewhere."""
-    return np.where(_loads(schedule, m, names, plan) > trigger, schedule[:, m] * headroom, 0.0)
-
-
-def _loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
-    served = plan.served()
-    planned = np.array([served.get(n, 0.0) for n in names])
-    rates = schedule[:, m]
-    return np.where(planned > 0, rates / np.maximum(planned, 1e-12), np.where(rates > 0, np.inf, 0.0))
-
-
-@dataclass
-class _Minutes:
-    """Simulates the minutes one after another (keeps queues and busy partitions of fully simulated minutes)."""
-
-    schedule: np.ndarray
-    names: tuple[str, ...]
-    slo: np.ndarray
-    options: AdaptOptions
-    bin_s: float = 60.0
-    carry: dict[str, np.ndarray] = field(default_factory=dict)
-    free_at: dict[int, float] = field(default_factory=dict)
-    simulated_requests: int = 0
-    simulated_s: float = 0.0
-    full_minutes: int = 0
-    sampled_minutes: int = 0
-
-    def _arrivals(self, t0: float, t1: float, tag: int) -> dict[str, np.ndarray]:
-        return {n: piecewise_poisson(self.schedule[i], self.bin_s, t0, t1,
-                                     np.random.default_rng([self.options.seed, tag, i]))
-                for i, n in enumerate(self.names)}
-
-    def _count(self, parts, t0: float, t1: float, dispatched_only: bool):
-        """Requests and those within their SLO per service, among the arrivals in [t0, t1)."""
-        k = len(self.names)
-        n = np.zeros(k)
-        good = np.zeros(k)
-        for rec in parts:
-            sel = (rec.arrival >= t0) & (rec.arrival < t1)
-            if dispatched_only:  # requests still queued are carried into the next minute (unrouted ones are lost)
-                sel &= ~(np.isnan(rec.start) & (rec.gpu >= 0))
-            if not sel.any():
-                continue
-            svc = rec.service[sel]
-            ok = rec.latency_ms()[sel] <= self.slo[svc] * (1 + 1e-9)
-            n += np.bincount(svc, minlength=k)
-            good += np.bincount(svc, weights=ok.astype(float), minlength=k)
-        return n, good
-
-    def minute(self, m: int, inst: Instance, plan: Plan, down_until: dict[int, float], t0: float, t1: float,
-               last: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-        o = self.options
-        load = _loads(self.schedule, m, self.names, plan).max(initial=0.0)
-        rates = dict(zip(self.names, self.schedule[:, m]))
-        backlog = any(len(a) > max(1.0, rates[n] * o.backlog_s) for n, a in self.carry.items())
-        full = (o.sampling == "full" or backlog or load > o.risky_load
-                or any(u > t0 for u in down_until.values()) or t1 - t0 < o.sample_s + o.warmup_s)
-        if full:
-            arr = self._arrivals(t0, t1, 2 * m)
-            for n, old in self.carry.items():
-                if len(old):
-                    arr[n] = np.concatenate([old, arr[n]])
-            avail = {g: max(t0, self.free_at.get(g, t0), down_until.get(g, t0)) for g in range(len(plan.gpus))}
-            run = run_plan(inst, plan, arr, available=avail, start_s=t0, horizon_s=math.inf if last else t1,
-                           window=(t0, t1), reroute=o.reroute, seed=o.seed + m)
-            left: dict[int, list[np.ndarray]] = {}
-            for rec in run.parts:
-                if len(rec) and rec.gpu[0] >= 0:
-                    waiting = np.isnan(rec.start)
-                    if waiting.any():
-                        left.setdefault(int(rec.service[0]), []).append(rec.arrival[waiting])
-            self.carry = {self.names[i]: np.sort(np.concatenate(a)) for i, a in left.items()}
-            self.free_at = {}
-            for (g, _), f in run.free_at.items():
-                self.free_at[g] = max(self.free_at.get(g, t0), f)
-            n, good = self._count(run.parts, -math.inf, math.inf, dispatched_only=not last)
-            self.simulated_requests += sum(len(r) for r in run.parts)
-            self.simulated_s += t1 - t0
-            self.full_minutes += 1
-            return n, good, True
-        self.free_at = {}
-        s0 = t0 + o.warmup_s
-        s1 = s0 + o.sample_s
-        arr = self._arrivals(t0, s1, 2 * m + 1)
-        for n, old in self.carry.items():  # a small leftover of the minute before: served first, counted as is
-            arr[n] = np.concatenate([old, arr[n]])
-        self.carry = {}
-        run = run_plan(inst, plan, arr, start_s=t0, window=(s0, s1), reroute=o.reroute, seed=o.seed + m)
-        n_c, good_c = self._count(run.parts, -math.inf, t0, dispatched_only=False)
-        n_s, good_s = self._count(run.parts, s0, s1, dispatched_only=False)
-        self.simulated_requests += sum(len(r) for r in run.parts)
-        self.simulated_s += s1 - t0
-        self.sampled_minutes += 1
-        served = plan.served()
-        default = np.array([1.0 if served.get(n, 0.0) > 0 else 0.0 for n in self.names])
-        frac = np.where(n_s > 0, good_s / np.maximum(n_s, 1.0), default)
-        expected = self.schedule[:, m] * (t1 - t0)
-        return expected + n_c, frac * expected + good_c, False
+    return np.where(loads(schedule, m, names, plan) > trigger, schedule[:, m] * headroom, 0.0)
 
 
 def check_hours(hours: float | None, name: str = "azure-functions-2019") -> float | None:
@@ -509,7 +423,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     cold = options.cold(instance)
     bursts = None if options.burst_hold_s is None else BurstMemory(options.burst_hold_s)
     lead = options.lead(instance)
-    sim = _Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
+    sim = Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
+    observed = Observed()  # floors of the detector's decisions, until the estimate sees their minutes
+    builds = Builds()  # GPUs an emergency decision rebuilt in use: their old layout serves until built
     tot_n = np.zeros(len(names))
     tot_good = np.zeros(len(names))
     rows: list[EpochRow] = []
@@ -518,84 +434,124 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     cold_over = False  # whether a decision after the cold start's floor has been made
     down_until: dict[int, float] = {}
     gpu_hours = downtime = standby_mb = 0.0
-    reconf = decisions = emergencies = tenants = switches = clock_cut = 0
+    reconf = decisions = emergencies = detections = tenants = switches = clock_cut = 0
     note = ""
+
+    def decide(t: float, emergency: bool, seen: float, floor: np.ndarray | None,
+               detected: bool = False) -> tuple[Transition, float, float, int]:
+        """One decision at time `t` (the initial deployment when nothing is in force), the estimate read up to
+        `seen`, every service planned for at least `floor` (an emergency's observed rates x head-room, or None;
+        `detected`: the detector's, within a minute): the plan in force and the GPUs' availability updated; (its
+        transition, wall s, CPU s, clock cut)."""
+        nonlocal current, cold_over, down_until, switches, decisions, emergencies, clock_cut, note
+        est = estimator.estimate(schedule, trace.bin_s, seen)
+        if cold is not None:  # the declared rates under the estimate while the window fills
+            est = cold.rates(est, t, current is None)
+            if current is not None and not cold_over and t > cold.until_s:
+                cold_over = True
+                if options.cold_release and hasattr(policy, "waive_rent"):
+                    policy.waive_rent()
+        if bursts is not None:
+            est = np.maximum(est, bursts.floor(len(names), seen))
+        est = np.maximum(est, observed.floor(len(names), seen))
+        floored = floor is not None and bool(np.any(floor > est))
+        if floor is not None:
+            est = np.maximum(est, floor)
+        inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
+        forecast = None if forecaster is None else (lambda est=est, seen=seen: {n: float(r) for n, r in zip(
+            names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))})
+        s0, c0 = time.perf_counter(), _cpu_s()
+        with clock_watch() as cut:
+            plan, note, trans = _decide(policy, inst, current, forecast, options, t)
+        if current is not None:
+            switches += abs(plan.gpus_used - current.gpus_used)
+            decisions += 1
+            emergencies += int(emergency)
+        clock_cut += int(bool(cut))
+        if cut:
+            log.warning("t=%.0f s: solver call(s) %s ran into half their time limit (wall clock): this decision "
+                        "may differ at another machine load", t, ", ".join(cut))
+        solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
+        if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
+            raise RuntimeError(f"t={t:.0f} s: policy {options.policy} produced a plan the checker rejects")
+        previous = current  # the plan this decision replaces
+        before = current.gpus if current is not None else ()
+        current = plan
+        down_until = {g: u for g, u in down_until.items() if u > t and g not in trans.down}
+        down_until.update({g: t + d for g, d in trans.down.items()})
+        fresh = emergency and (options.emergency_fresh or floored or detected) and lead > 0
+        if fresh:  # decided on data at t: a GPU switched on serves once built, at t + lead
+            down_until.update({g: max(down_until.get(g, t), t + lead) for g in trans.standby
+                               if g >= len(before) or not before[g].used})
+        if previous is not None:  # and a GPU rebuilt in use serves its old layout until then (`Builds`)
+            builds.record(t, previous, plan, trans.standby, tuple(trans.down), t + lead if fresh else None)
+        return trans, solve_s, cpu_s, int(bool(cut))
+
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
         t0, t1 = m * trace.bin_s, min((m + 1) * trace.bin_s, span)
         boundary = m % per_epoch == 0
         emergency = (current is not None and not boundary and options.trigger > 0
-                     and _loads(schedule, m - 1, names, current).max(initial=0.0) > options.trigger)
-        trans = Transition(0)
+                     and loads(schedule, m - 1, names, current).max(initial=0.0) > options.trigger)
+        steps: list[Transition] = []  # the minute's decisions: at its start, and the detector's within it
         solve_s = cpu_s = 0.0
         cut_now = 0
         if current is None or boundary or emergency:
-            seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
-            est = estimator.estimate(schedule, trace.bin_s, seen)
-            if cold is not None:  # the declared rates under the estimate while the window fills
-                est = cold.rates(est, t0, current is None)
-                if current is not None and not cold_over and t0 > cold.until_s:
-                    cold_over = True
-                    if options.cold_release and hasattr(policy, "waive_rent"):
-                        policy.waive_rent()
-            if bursts is not None:
-                est = np.maximum(est, bursts.floor(len(names), seen))
-            floored = False
+            floor = None
             if emergency and options.emergency_floor:  # the triggering minute (m - 1) is seen: plan for it
                 floor = overload_floor(schedule, m - 1, names, current, options.trigger, options.headroom)
-                floored = bool(np.any(floor > est))
-                est = np.maximum(est, floor)
-            inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
-            forecast = None if forecaster is None else (lambda est=est, seen=seen: {n: float(r) for n, r in zip(
-                names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))})
-            s0, c0 = time.perf_counter(), _cpu_s()
-            with clock_watch() as cut:
-                plan, note, trans = _decide(policy, inst, current, forecast, options, t0)
-            if current is not None:
-                switches += abs(plan.gpus_used - current.gpus_used)
-                decisions += 1
-                emergencies += int(emergency)
-            cut_now = int(bool(cut))
-            clock_cut += cut_now
-            if cut:
-                log.warning("minute %d: solver call(s) %s ran into half their time limit (wall clock): this decision "
-                            "may differ at another machine load", m, ", ".join(cut))
-            solve_s, cpu_s = time.perf_counter() - s0, _cpu_s() - c0
-            if plan is not current and not check(peak if options.policy == "static-peak" else inst, plan).valid:
-                raise RuntimeError(f"minute {m}: policy {options.policy} produced a plan the checker rejects")
-            before = current.gpus if current is not None else ()  # the plan this decision replaces
-            current = plan
-            down_until = {g: u for g, u in down_until.items() if u > t0 and g not in trans.down}
-            down_until.update({g: t0 + d for g, d in trans.down.items()})
-            if emergency and (options.emergency_fresh or floored) and lead > 0:  # decided at t0: a GPU switched
-                # on serves once built, at t0 + lead (a rebuilt one serves its old layout meanwhile: kept serving)
-                down_until.update({g: max(down_until.get(g, t0), t0 + lead) for g in trans.standby
-                                   if g >= len(before) or not before[g].used})
+            seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
+            trans, solve_s, cpu_s, cut_now = decide(t0, emergency, seen, floor)
+            steps.append(trans)
+        # the minute's spans: (start, the plan in force, its GPUs' availability, the builds under way)
+        spans = [(t0, current, dict(down_until), builds.copy())]
+        # the detector (`stsched.planning.adapt.detect`): an emergency decision `detect_s` into this minute
+        served = current.served()
+        hit = (np.zeros(len(names), dtype=bool) if options.detect_s is None or t0 + options.detect_s >= t1 else
+               flagged(schedule[:, m], np.array([served.get(n, 0.0) for n in names]), options.trigger,
+                       options.detect_s))
+        if hit.any():
+            t_d = t0 + options.detect_s
+            floor = np.where(hit, schedule[:, m] * options.headroom, 0.0)
+            observed.add(t1, floor)
+            seen = t_d if options.emergency_fresh else max(0.0, t_d - lead)
+            more, s2, c2, k2 = decide(t_d, True, seen, floor, detected=True)
+            spans.append((t_d, current, dict(down_until), builds.copy()))
+            detections += 1
+            steps.append(more)
+            solve_s, cpu_s, cut_now = solve_s + s2, cpu_s + c2, cut_now + k2
         if bursts is not None:  # this minute, as the decisions from its end on see it
-            bursts.record(t1, _loads(schedule, m, names, current), schedule[:, m], options.trigger, options.headroom)
-        if options.simulate:
-            n, good, full = sim.minute(m, instance, current, down_until, t0, t1, last=m == minutes - 1)
+            bursts.record(t1, loads(schedule, m, names, spans[0][1]), schedule[:, m], options.trigger,
+                          options.headroom)
+        if options.simulate:  # each span cut where a build ends, with the layouts serving then
+            pieces = [(c, b.serving(p, c), d) for i, (a, p, d, b) in enumerate(spans)
+                      for c in [a, *b.ends(a, spans[i + 1][0] if i + 1 < len(spans) else t1)]]
+            n, good, full = sim.minute(m, instance, pieces, t1, last=m == minutes - 1)
         else:
             n, good, full = np.zeros(len(names)), np.zeros(len(names)), False
         tot_n += n
         tot_good += good
-        gpu_hours += current.gpus_used * (t1 - t0) / 3600.0 + trans.prep_gpu_s / 3600.0
-        downtime += trans.downtime_s
-        standby_mb = max(standby_mb, trans.standby_extra_mb)
-        reconf += trans.reconfigurations
-        tenants += trans.tenant_changes
+        ends = [x[0] for x in spans[1:]] + [t1]  # GPUs in use over the minute, time-weighted
+        gpus = sum(x[1].gpus_used * (e - x[0]) for x, e in zip(spans, ends)) / (t1 - t0)
+        gpu_hours += gpus * (t1 - t0) / 3600.0 + sum(x.prep_gpu_s for x in steps) / 3600.0
+        down_s = sum(x.downtime_s for x in steps)
+        changes = sum(x.reconfigurations for x in steps)
+        downtime += down_s
+        standby_mb = max([standby_mb, *(x.standby_extra_mb for x in steps)])
+        reconf += changes
+        tenants += sum(x.tenant_changes for x in steps)
         if boundary:
             acc = {"epoch": m // per_epoch, "start": t0, "gpus": 0.0, "minutes": 0, "decisions": 0, "emergencies": 0,
                    "reconf": 0, "down": 0.0, "n": 0.0, "good": 0.0, "load": 0.0, "full": 0, "solve": 0.0,
                    "cpu": 0.0, "cut": 0}
-        acc["gpus"] += current.gpus_used
+        acc["gpus"] += gpus
         acc["minutes"] += 1
-        acc["decisions"] += int(boundary or emergency)
-        acc["emergencies"] += int(emergency)
-        acc["reconf"] += trans.reconfigurations
-        acc["down"] += trans.downtime_s
+        acc["decisions"] += int(boundary or emergency) + len(spans) - 1
+        acc["emergencies"] += int(emergency) + len(spans) - 1
+        acc["reconf"] += changes
+        acc["down"] += down_s
         acc["n"] += float(n.sum())
         acc["good"] += float(good.sum())
-        acc["load"] = max(acc["load"], float(_loads(schedule, m, names, current).max(initial=0.0)))
+        acc["load"] = max(acc["load"], float(loads(schedule, m, names, spans[0][1]).max(initial=0.0)))
         acc["full"] += int(full)
         acc["solve"] += solve_s
         acc["cpu"] += cpu_s
@@ -609,7 +565,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "risky_load": options.risky_load, "headroom": options.headroom, "statistic": options.statistic,
                 "trigger": options.trigger, "emergency_fresh": options.emergency_fresh,
                 "emergency_floor": options.emergency_floor,
-                "burst_hold_s": options.burst_hold_s, "downtime": options.downtime,
+                "burst_hold_s": options.burst_hold_s, "detect_s": options.detect_s, "downtime": options.downtime,
                 "reconfig_s": options.costs.of(instance.mechanism.kind),
                 "reconfig_source": options.costs.source(instance.mechanism.kind), "reroute": options.reroute,
                 "solver": options.solver, "solver_params": dict(options.solver_params), "instance": instance.name,
@@ -627,4 +583,4 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
                        attainment, standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
-                       settings, time.perf_counter() - t_start, switches, clock_cut)
+                       settings, time.perf_counter() - t_start, switches, clock_cut, detections)

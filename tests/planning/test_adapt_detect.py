@@ -1,0 +1,130 @@
+"""Issue 18: the burst detector (`stsched.planning.adapt.detect`, `AdaptOptions.detect_s`) makes an emergency decision
+seconds into a minute that overloads the plan, and the simulator applies the new plan from that instant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import stsched as st
+import stsched.planning.adapt.controller as controller
+from stsched.errors import InputError
+from stsched.planning.adapt import AdaptOptions, run_adapt
+from stsched.planning.adapt.detect import DETECT_Z, Observed, flagged
+from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
+
+_DECIDE = controller._decide  # the real one: a second spy must not wrap the first
+
+# one function, peak-normalised to the declared 3,000 req/s: 300 req/s for ten minutes (the plan carries 360), then
+# one minute at 3,000 req/s (minute 10), then 300 again.  Without the detector the whole burst minute meets the plan
+# of 360 req/s; with it the decision at 605 s plans for 3,600 req/s, its GPUs serving from 620 s (the 15 s standby
+# build time)
+COUNTS = [10] * 10 + [100] + [10] * 4
+
+
+@pytest.fixture
+def burst_trace(tmp_path, monkeypatch):
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(COUNTS)), rows=(COUNTS,))):
+        yield
+
+
+def _run(monkeypatch, detect_s: float | None, simulate: bool = True):
+    served: dict[float, float] = {}
+
+    def spy(policy, inst, current, forecast, options, t0):
+        plan, note, trans = _DECIDE(policy, inst, current, forecast, options, t0)
+        served[t0] = sum(plan.served().values())
+        return plan, note, trans
+
+    monkeypatch.setattr(controller, "_decide", spy)
+    inst = make_mps_instance(rates=(3000.0,), slos=(50.0,), memory=(1000.0,), gpus=8)
+    res = run_adapt(inst, AdaptOptions(policy="adaptive", downtime="standby", estimate_window_s=120.0,
+                                       cold_start_s=None, simulate=simulate, time_limit_s=2.0, detect_s=detect_s))
+    return res, served
+
+
+def test_the_detector_reacts_within_the_burst_minute_and_saves_most_of_it(burst_trace, monkeypatch):
+    """The end-of-minute trigger reacts at 660 s, after the burst minute: its 180,000 requests met the 360 req/s
+    plan, and with its backlog 46 % of the run's 432,000 requests were late.  The detector decides at 605 s for 3,000
+    x 1.2 req/s, and the GPUs it adds take new requests from 620 s: 29 % late."""
+    off, served_off = _run(monkeypatch, None)
+    on, served_on = _run(monkeypatch, 5.0)
+    assert off.detections == 0 and 605.0 not in served_off
+    assert on.detections == 1 and served_on[605.0] >= 3000.0 * 1.2 - 1e-6
+    late_off = 1.0 - off.slo_attainment
+    late_on = 1.0 - on.slo_attainment
+    assert late_off > 0.4
+    assert late_on < 0.7 * late_off, (off.slo_attainment, on.slo_attainment)
+
+
+def test_plan_only_counts_the_same_decisions_changes_and_gpu_hours(burst_trace, monkeypatch):
+    sim, _ = _run(monkeypatch, 5.0)
+    plan_only, _ = _run(monkeypatch, 5.0, simulate=False)
+    assert (plan_only.reconfigurations, plan_only.decisions, plan_only.emergencies, plan_only.detections) == (
+        sim.reconfigurations, sim.decisions, sim.emergencies, sim.detections)
+    assert plan_only.gpu_hours == pytest.approx(sim.gpu_hours, rel=1e-12)
+    assert np.isnan(plan_only.slo_attainment)
+
+
+def test_the_detection_rule_needs_a_clear_excess_over_the_trigger():
+    # planned 100 req/s, trigger 0.95: a 5 s count of 475 expected at the trigger's rate, sd about 21.8
+    served = np.array([100.0, 100.0, 100.0, 0.0, 0.0])
+    rates = np.array([95.0, 95.0 + 0.99 * DETECT_Z * np.sqrt(475) / 5, 95.0 + 1.01 * DETECT_Z * np.sqrt(475) / 5,
+                      0.5, 0.7])
+    # no capacity: flagged once DETECT_Z arrivals are expected in the 5 s (0.6 req/s)
+    assert flagged(rates, served, 0.95, 5.0).tolist() == [False, False, True, False, True]
+    assert not flagged(rates, served, 0.0, 5.0).any()  # the trigger off: the detector too
+
+
+def test_a_detected_floor_holds_until_the_estimate_has_seen_its_minute():
+    obs = Observed()
+    obs.add(660.0, np.array([120.0, 0.0]))
+    assert obs.floor(2, 645.0).tolist() == [120.0, 0.0]  # the next minute's decision reads up to 645 s
+    assert obs.floor(2, 660.0).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("bad", [0.0, -5.0, 60.0, float("inf"), float("nan"), "5", True])
+def test_detect_s_must_be_a_positive_number_of_seconds_shorter_than_a_minute(bad):
+    with pytest.raises(InputError, match="detect_s"):
+        AdaptOptions(detect_s=bad)
+
+
+def test_bad_detect_values_are_one_line_exit_2_in_the_cli_and_the_study(capsys, tmp_path, monkeypatch):
+    from experiments.adapt_frontier import parse_policy
+
+    st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
+    with count_trace(tmp_path, monkeypatch, counts_csv(rows=([5] * 20,))):
+        args = ("adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019", "--plan-only")
+        for bad in ("0", "60", "soon", "-1"):
+            code, text = run_cli(capsys, *args, "--detect", bad)
+            assert code == 2 and ("--detect" in text or "detect_s" in text), text
+        code, text = run_cli(capsys, *args, "--detect", "none", "--json")
+        assert code == 0 and '"detect_s": null' in text, text
+    for bad in ("adaptive[detect_s=0]", "adaptive[detect_s=90]", "adaptive[detect_s=x]"):
+        with pytest.raises(SystemExit, match="detect_s"):
+            parse_policy(bad)
+    assert parse_policy("adaptive[detect_s=none]") == ("adaptive", {"detect_s": None})
+    from experiments.adapt_eval import _knob
+
+    assert _knob("detect_s", "none") is None and _knob("detect_s", "10") == 10.0  # `adapt_eval --variant`
+    assert AdaptOptions(detect_s=np.int64(5)).detect_s == 5  # a numpy number is a number
+
+
+def test_a_gpu_rebuilt_by_an_emergency_decision_serves_its_old_layout_until_built():
+    """Before `Builds`, a GPU that an emergency decision rebuilt while in use was simulated as serving its new layout
+    from the decision, 15 s before it could be built (only the GPUs switched on waited)."""
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.planning.adapt.minutes import Builds
+
+    old = GpuLayout((Partition(100.0, (Tenant("a", 4, 10.0),)),))
+    new = GpuLayout((Partition(50.0, (Tenant("a", 4, 5.0),)), Partition(50.0, (Tenant("b", 4, 5.0),))))
+    before, after = Plan((old, old)), Plan((new, old, new))  # GPU 0 rebuilt, GPU 2 switched on
+    builds = Builds()
+    builds.record(605.0, before, after, standby=(0, 2), down=(), until=620.0)
+    assert builds.serving(after, 605.0).gpus == (old, old, new) and builds.ends(600.0, 660.0) == [620.0]
+    assert builds.serving(after, 620.0) is after
+    builds.record(610.0, after, before, standby=(0,), down=(), until=None)  # a planned change of GPU 0: prebuilt
+    assert builds.serving(before, 612.0) is before and builds.ends(600.0, 660.0) == []
+    planned = Builds()
+    planned.record(600.0, before, after, standby=(0, 2), down=(), until=None)  # an epoch decision: built ahead
+    assert planned.serving(after, 600.0) is after
