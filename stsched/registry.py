@@ -234,22 +234,24 @@ def _declared_objective(name: str, value: str | Objective) -> Objective:
 
 
 def _check_name_free(name: str, cls: type) -> None:
-    """ValueError when `name` belongs to another class: registered already, declared by this package's own entry
-    point for another class (a shipped name: the shipped solver keeps it whatever the import order), or declared
-    only by other entry points (the same class imported again, e.g. a reloaded module, keeps its name).  A later
-    `@register` of a shipped name replaced that solver without a word, its results reported under the name."""
+    """ValueError when `name` belongs to another class: registered already (the same class imported again, e.g. a
+    reloaded module, keeps its name), or declared by this package's own entry point for another class (a shipped
+    name: the shipped solver keeps it whatever the import order).  A later `@register` of a shipped name replaced
+    that solver without a word, its results reported under the name.  Only the shipped entry points' spellings are
+    compared with where the class is defined: a third party's entry point may name its class by any importable
+    spelling (a re-export from its package's __init__ was refused); a clash between third parties is the "already
+    registered" refusal here or `_load_each`'s check that the loaded class is registered under the entry point's
+    name."""
     spelled = f"{cls.__module__}:{cls.__qualname__}"
     held = REGISTRY.get(name)
     if held is not None and f"{held.factory.__module__}:{held.factory.__qualname__}" != spelled:
         raise ValueError(f"solver name {name!r} is already registered by {held.factory.__module__}."
                          f"{held.factory.__qualname__}: register {spelled} under another name")
-    declared = [(f"{ep.module}:{ep.attr}", getattr(ep.dist, "name", None))  # (a value may name [extras])
-                for ep in _entry_points() if ep.name == name]
-    shipped = [spelling for spelling, dist in declared if dist == SHIPPED]
-    others = shipped or [spelling for spelling, _ in declared]
-    if others and spelled not in others:
-        raise ValueError(f"solver name {name!r} is declared by entry point {others[0]} ({ENTRY_POINT_GROUP!r}"
-                         f"{', this package' if shipped else ''}): register {spelled} under another name")
+    shipped = [f"{ep.module}:{ep.attr}" for ep in _entry_points()  # (a value may name [extras])
+               if ep.name == name and getattr(ep.dist, "name", None) == SHIPPED]
+    if shipped and spelled not in shipped:
+        raise ValueError(f"solver name {name!r} is declared by entry point {shipped[0]} ({ENTRY_POINT_GROUP!r}, "
+                         f"this package): register {spelled} under another name")
 
 
 def _entry_points() -> list:

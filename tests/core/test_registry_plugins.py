@@ -193,3 +193,36 @@ def test_a_third_party_entry_point_with_a_shipped_name_loses_to_the_shipped_solv
         assert solvers["heuristic"].factory.__module__ == "stsched.heuristic.solver"
         assert "failed to load" in caplog.text and "impostor_solver" in caplog.text
     sys.modules.pop("impostor_solver", None)
+
+
+def test_a_third_party_entry_point_may_name_a_re_exported_class(tmp_path, monkeypatch):
+    """A plugin's entry point `one = "reexport_pkg:OneSolver"`, the class defined in reexport_pkg/solver.py and
+    re-exported by the package's __init__, was refused ("register reexport_pkg.solver:OneSolver under another
+    name"): the entry point's text was compared with where the class is defined.  Only the shipped entry points'
+    spellings are compared now (a shipped name wins whatever the import order); any importable spelling of a third
+    party's class loads."""
+    pkg = tmp_path / "reexport_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from reexport_pkg.solver import OneSolver\n")
+    (pkg / "solver.py").write_text(textwrap.dedent('''
+        from stsched.registry import SolveResult, Status, register
+
+        @register("one-reexported", "heuristic", "a third party's toy, re-exported by its package")
+        class OneSolver:
+            def solve(self, instance, options):
+                return SolveResult(self.name, Status.UNKNOWN)
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ours = list(md.entry_points(group=registry.ENTRY_POINT_GROUP))
+    theirs = [md.EntryPoint("one-reexported", "reexport_pkg:OneSolver", registry.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(md, "entry_points", lambda group=None: ours + theirs)
+    monkeypatch.setattr(registry, "REGISTRY", {})
+    monkeypatch.setattr(registry, "FAILED", {})
+    monkeypatch.setattr(registry, "_LOADED", False)
+    try:
+        solvers = registry.available_solvers()
+        assert "one-reexported" not in registry.FAILED, registry.FAILED.get("one-reexported")
+        assert solvers["one-reexported"].factory.__module__ == "reexport_pkg.solver"
+    finally:
+        for mod in ("reexport_pkg", "reexport_pkg.solver"):
+            sys.modules.pop(mod, None)
