@@ -56,7 +56,9 @@ class RatioTrace:
         what each batch met); None for a partition the trace does not cover (no factors: the table's times).
         `aligned`: from the trace's first batch instead: a run's own trace so replayed on its own arrivals gives
         every batch the ratio the executor measured for it wherever the simulator dispatches in the executor's
-        order (a check of the queueing and host model, not a prediction: `experiments.exec_vs_sim`)."""
+        order (a check of the queueing and host model, not a prediction: `experiments.exec_vs_sim`); a batch
+        beyond the trace's M (the simulator dispatched more than the executor did) takes its tenant's last
+        measured ratio, never a wrap to the run's first batches."""
 
         fills: dict[tuple, np.ndarray | None] = {}  # one filled trace per partition, not one per draw
 
@@ -68,7 +70,10 @@ class RatioTrace:
             if fill is None:
                 return None
             m = fill.shape[1]
-            idx = ((0 if aligned else int(rng.integers(m))) + np.arange(n)) % m
+            if aligned:  # beyond the trace: each tenant's last ratio (no wrap to the run's first batches)
+                idx = np.minimum(np.arange(n), m - 1)
+            else:
+                idx = (int(rng.integers(m)) + np.arange(n)) % m
             rows = fill[:, idx]
             return np.stack([rows, rows], axis=1)
 
