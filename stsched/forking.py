@@ -39,15 +39,17 @@ def flush_streams() -> None:
             pass
 
 
-def worker_signals() -> None:
+def worker_signals(parent: int | None = None) -> None:
     """A forked worker's signals: it ignores SIGINT (an interrupt reaches the whole process group, and the parent,
     which handles it, ends its workers) and dies quietly on SIGTERM: the handler it inherits from the CLI
     (stsched.cli) raised Terminated inside it, which printed a traceback whenever the parent ended a worker that
     was still sending (the parent treats a worker that ends without a result as failed).  It also ends with its
-    parent (`die_with_parent`): a `kill -9` of the solve must not leave its workers behind."""
+    parent (`die_with_parent`): a `kill -9` of the solve must not leave its workers behind.  `parent`: the pid of
+    the process that forked it (its `os.getpid()` before the fork), so that a parent dying between the fork and
+    the parent-death signal ends it too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    die_with_parent()
+    die_with_parent(parent)
 
 
 def die_with_parent(parent: int | None = None) -> None:

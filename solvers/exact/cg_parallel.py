@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass
 
@@ -61,9 +62,10 @@ def price(pricer: Pricer, kind: str, size: float, pi: np.ndarray, mu: float, exa
                   time.process_time() - c0, pricer._pack_skip.get(size, 0))
 
 
-def _serve(pricer: Pricer, conn) -> None:
-    """A worker's body: one message per round (None ends it); its signals: stsched.forking.worker_signals."""
-    worker_signals()
+def _serve(pricer: Pricer, conn, parent: int) -> None:
+    """A worker's body: one message per round (None ends it); its signals: stsched.forking.worker_signals
+    (`parent`: the pid that forked it)."""
+    worker_signals(parent)
     try:
         while True:
             try:
@@ -123,7 +125,7 @@ class PricingPool:
             flush_streams()
             for _ in range(workers - 1):
                 mine, theirs = ctx.Pipe(duplex=True)
-                proc = ctx.Process(target=_serve, args=(pricer, theirs), daemon=True)
+                proc = ctx.Process(target=_serve, args=(pricer, theirs, os.getpid()), daemon=True)
                 proc.start()
                 theirs.close()
                 self._procs.append((proc, mine))

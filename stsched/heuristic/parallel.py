@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 from typing import Callable, Sequence, TypeVar
 
 from stsched.forking import flush_streams as _flush
@@ -28,9 +29,10 @@ R = TypeVar("R")
 _OK, _TIMEUP = "ok", "timeup"
 
 
-def _work(fn: Callable[[T], R], items: Sequence[T], conn) -> None:
-    """A worker's body: its pieces in order, sent back as one message (its signals: forking.worker_signals)."""
-    worker_signals()
+def _work(fn: Callable[[T], R], items: Sequence[T], conn, parent: int) -> None:
+    """A worker's body: its pieces in order, sent back as one message (its signals: forking.worker_signals;
+    `parent`: the pid that forked it)."""
+    worker_signals(parent)
     try:
         out: tuple = (_OK, [fn(x) for x in items])
     except TimeUp:
@@ -56,7 +58,7 @@ def map_pieces(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R
     try:
         for w in range(1, workers):
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_work, args=(fn, items[w::workers], send))
+            proc = ctx.Process(target=_work, args=(fn, items[w::workers], send, os.getpid()))
             proc.start()
             send.close()
             started.append((w, proc, recv))
@@ -99,7 +101,7 @@ class Background:
             ctx = mp.get_context("fork")
             _flush()
             self._recv, send = ctx.Pipe(duplex=False)
-            self._proc = ctx.Process(target=_work, args=(lambda _: self._fn(), [None], send))
+            self._proc = ctx.Process(target=_work, args=(lambda _: self._fn(), [None], send, os.getpid()))
             self._proc.start()
             send.close()
 

@@ -68,3 +68,70 @@ def test_a_forked_worker_ends_with_its_parent():
     proc.start()
     assert recv.recv() == signal.SIGKILL
     proc.join(10)
+
+
+def _dead(pid: int) -> bool:
+    """The process is gone or a zombie (dead, not yet reaped by whoever adopted it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_worker_whose_parent_died_before_its_signals_ends():
+    """worker_signals() set the parent-death signal without the parent's pid (the heuristic's and cg's workers):
+    a parent that died between the fork and the prctl was missed, the worker left behind.  Given the pid that
+    forked it, a worker whose parent is no longer that pid ends at once (here: a pid that is not its parent)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+
+    def worker():
+        worker_signals(os.getpid())  # its own pid: never its parent, as a parent that died before the prctl
+        os._exit(0)
+
+    proc = mp.get_context("fork").Process(target=worker)
+    proc.start()
+    proc.join(10)
+    assert proc.exitcode == 1
+
+
+def test_a_worker_ends_when_its_parent_is_killed():
+    """worker_signals (the heuristic's and cg's workers) in a grandchild: a SIGKILL of the process that forked it
+    (its parent, the solve) ends it within a second or two (the test before only read PR_GET_PDEATHSIG back)."""
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    ctx = mp.get_context("fork")
+
+    def grandchild(ready, parent):
+        worker_signals(parent)
+        ready.set()
+        time.sleep(60)
+
+    def middle(ready, conn):
+        proc = ctx.Process(target=grandchild, args=(ready, os.getpid()))
+        proc.start()
+        conn.send(proc.pid)
+        time.sleep(60)
+
+    ready = ctx.Event()
+    recv, send = ctx.Pipe(duplex=False)
+    mid = ctx.Process(target=middle, args=(ready, send))
+    mid.start()
+    try:
+        pid = recv.recv()
+        assert ready.wait(30)
+        os.kill(mid.pid, signal.SIGKILL)
+        mid.join(10)
+        deadline = time.monotonic() + 2.0
+        while not _dead(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _dead(pid), "the worker outlived its killed parent"
+    finally:
+        if mid.is_alive():
+            mid.kill()
