@@ -33,7 +33,7 @@ arrivals (same routing) in four variants:
 - `own/trace+host`: every batch of the compared run's own ratios replayed in its own dispatch order from its first
   batch (`RatioTrace.batch_factors(aligned=True)`), with its own host overhead: each simulated batch takes the
   ratio the executor measured for it wherever the simulator dispatches in the executor's order, so what remains
-  is the queueing model's and the host overhead's (session 16 dev runs: 0.92-1.01 x the executor's p99); what
+  is the queueing model's and the host overhead's (its figures: docs/RESULTS.md, the executor-vs-simulator bullet); what
   the `own/...` draws add on top is their independence's, what the `calib/...` models add the drift between runs.
 
 `--spin-ms` passes the executor's polling window (`stsched.executor.ExecOptions.spin_ms`; default 0: sleep);
