@@ -265,10 +265,27 @@ def _dies_with_parent() -> str | None:
     return setpriv if ok.returncode == 0 else None
 
 
+_LAUNCHES: dict[str, bool] = {}  # per CBC: whether its launcher ran it (tried once per process)
+
+
+def _launches(launcher: str, cbc: str) -> bool:
+    """Whether `launcher` runs CBC (`cbc -quit` through it, about 10 ms, once per CBC and process): it passes
+    os.access but can fail when run (no /bin/sh, setpriv refused under it), and pulp then raised "Error while
+    executing" instead of running CBC alone."""
+    if cbc not in _LAUNCHES:
+        try:
+            ok = subprocess.run([launcher, "-quit"], capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+            _LAUNCHES[cbc] = ok.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _LAUNCHES[cbc] = False
+    return _LAUNCHES[cbc]
+
+
 def _cbc_launcher(cbc: str, folder: str) -> str:
     """A launcher of CBC in `folder` that the kernel kills when this process dies: a `kill -9` of `stsched solve
     --solver milp` left CBC running to its own time limit, an orphan (SIGTERM and Ctrl-C stopped it).  CBC itself
-    where the parent-death signal cannot be set (no setpriv, another OS) or the folder cannot hold a program."""
+    where the parent-death signal cannot be set (no setpriv, another OS), the folder cannot hold a program, or the
+    launcher fails when tried (`_launches`)."""
     setpriv = _dies_with_parent()
     if setpriv is None:
         return cbc
@@ -276,7 +293,7 @@ def _cbc_launcher(cbc: str, folder: str) -> str:
     with open(path, "w") as f:
         f.write(f'#!/bin/sh\nexec {shlex.quote(setpriv)} --pdeathsig KILL -- {shlex.quote(cbc)} "$@"\n')
     os.chmod(path, 0o700)
-    return path if os.access(path, os.X_OK) else cbc
+    return path if os.access(path, os.X_OK) and _launches(path, cbc) else cbc
 
 
 def _cbc_bound(text: str, maxi: bool) -> float | None:

@@ -272,3 +272,23 @@ def test_ladder_raises_the_tenant_limit_until_the_optimum_is_proven():
         assert got.result.status is Status.OPTIMAL and got.result.objective == 3 == got.result.bound and got.valid
     asked = _solve("milp", "cbc", inst, Objective.MIN_GPUS, params=(("max_tenants", "3"),))
     assert asked.result.status is Status.FEASIBLE  # an explicit limit is kept
+
+
+def test_cbc_runs_alone_when_its_launcher_fails_at_run_time(tmp_path, monkeypatch):
+    """The CBC launcher (setpriv --pdeathsig under /bin/sh) passed os.access but could fail when run (no /bin/sh,
+    setpriv refused under it): pulp then raised "Error while executing" and the solve failed instead of running CBC
+    alone.  The launcher is now tried once (`cbc -quit` through it) and CBC runs alone where it fails."""
+    import sys
+
+    from solvers.exact import milp
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the launcher is Linux's")
+    broken = tmp_path / "setpriv"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o700)
+    monkeypatch.setattr(milp, "_dies_with_parent", lambda: str(broken))
+    monkeypatch.setattr(milp, "_LAUNCHES", {})
+    inst = make_mig_instance()
+    got = _solve("milp", "cbc", inst, Objective.MIN_GPUS)
+    assert got.valid and got.result.status is Status.OPTIMAL, got.result.message
