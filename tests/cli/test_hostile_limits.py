@@ -25,3 +25,25 @@ def test_a_resumed_study_runs_again_the_row_cut_short(tmp_path, monkeypatch):
     rows = run_grid("cut", points, ["n"], again)
     assert ran == [2]
     assert [r["note"] for r in rows] == ["long note"] * 3 and path.read_text() == text
+
+
+def test_the_greedy_start_computes_each_configurations_coverage_once(monkeypatch):
+    """`greedy_counts` (the start of every milp, cpsat and cg model) computed every one-tenant configuration's
+    coverage once per service: 6.2 M calls at 1,024 services (6,080 configurations), 10.9 s of CPU, so
+    `stsched solve r1024.json --solver cg --time-limit 2` ran 19.2 s (at load 5)."""
+    from solvers.exact.driver import prepare
+    from solvers.exact.patterns import ModelData
+    from solvers.exact.plans import greedy_counts
+    from stsched.registry import Objective, SolveOptions
+    from tests.conftest import make_mps_instance
+
+    inst = make_mps_instance(rates=(100.0, 50.0, 80.0, 40.0), slos=(50.0, 80.0, 60.0, 90.0),
+                             memory=(1000.0,) * 4, gpus=4)
+    data = prepare(inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5))
+    calls = []
+    real = ModelData.config_coverage
+    monkeypatch.setattr(ModelData, "config_coverage", lambda self, c: calls.append(c) or real(self, c))
+    start = greedy_counts(data, Objective.MIN_GPUS)
+    assert start.layouts or start.patterns or start.per_gpu
+    one_tenant = sum(len(c.tenants) == 1 for c in data.configs)
+    assert len(calls) < 2 * one_tenant  # once each for the choice (then a few for the packed start), not per service
