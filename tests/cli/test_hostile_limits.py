@@ -47,3 +47,29 @@ def test_the_greedy_start_computes_each_configurations_coverage_once(monkeypatch
     assert start.layouts or start.patterns or start.per_gpu
     one_tenant = sum(len(c.tenants) == 1 for c in data.configs)
     assert len(calls) < 2 * one_tenant  # once each for the choice (then a few for the packed start), not per service
+
+
+def test_cg_keeps_its_greedy_start_when_the_integer_master_finds_nothing(monkeypatch):
+    """cg's integer master started from the greedy start but, finding no plan in its time, returned none and the
+    start was dropped: `stsched solve r1024.json --solver cg --time-limit 10` (at load 5, the heuristic's warm start
+    out of its 2 s) ended 'unknown, no integer plan from the columns' where `--time-limit 2` gave 508 GPUs."""
+    import solvers.exact.cg as cg
+    from solvers.exact.driver import EngineOutcome
+    from stsched.registry import Objective, SolveOptions, Status, run_solver
+    from tests.conftest import make_mps_instance
+
+    given = []
+
+    def engine(backend):
+        def run(data, options, warm, limit):
+            given.append(warm)
+            return EngineOutcome("none", None, None)
+        return run
+
+    monkeypatch.setattr(cg, "_engine", engine)
+    inst = make_mps_instance(rates=(100.0, 50.0, 80.0), slos=(50.0, 80.0, 60.0), memory=(1000.0,) * 3, gpus=3)
+    judged = run_solver("cg", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5,
+                                                 params=(("warm", "none"),)))  # (as when the heuristic's share ran out)
+    assert given and given[0] is not None  # the master was given a start
+    assert judged.status in (Status.FEASIBLE, Status.OPTIMAL) and judged.plan is not None and judged.report.valid
+    assert "greedy start" in judged.message
