@@ -73,3 +73,25 @@ def test_cg_keeps_its_greedy_start_when_the_integer_master_finds_nothing(monkeyp
     assert given and given[0] is not None  # the master was given a start
     assert judged.status in (Status.FEASIBLE, Status.OPTIMAL) and judged.plan is not None and judged.report.valid
     assert "greedy start" in judged.message
+
+
+def test_the_layout_lp_bound_grows_linearly_in_memory():
+    """`stsched.bounds.lp_relaxation` (every solve's LP bound, and the exact solvers' finalise reserve) built a dense
+    matrix of services x columns: 2.9 GB and 9.4 s of CPU at 4,096 services (`stsched solve r4096.json --solver milp`
+    ran 17.6 s past its 10 s limit to say 'model too large'), hundreds of GB at 100,000.  Sparse rows: the same
+    value, bit for bit, on 17 to 1,024 services (docs/RESULTS.md)."""
+    import tracemalloc
+
+    from stsched.bounds import lp_relaxation
+    from stsched.registry import Objective
+    from stsched.scenarios import random_instance
+
+    inst = random_instance(800, 400, 3, arrivals="deterministic")
+    tracemalloc.start()
+    try:
+        bound = lp_relaxation(inst, Objective.MAX_SCALE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    dense = 800 * 6 * 800 * 8  # one dense copy of services x (services x sizes) float64: 31 MB
+    assert 0 < bound.value < float("inf") and peak < dense / 4
