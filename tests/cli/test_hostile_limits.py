@@ -95,3 +95,22 @@ def test_the_layout_lp_bound_grows_linearly_in_memory():
         tracemalloc.stop()
     dense = 800 * 6 * 800 * 8  # one dense copy of services x (services x sizes) float64: 31 MB
     assert 0 < bound.value < float("inf") and peak < dense / 4
+
+
+def test_the_simulators_memory_guard_counts_the_address_space_limit(monkeypatch):
+    """The simulator's refusal of runs that do not fit read the machine's MemAvailable only: under `ulimit -v 6G`
+    a 87 M-request run (`stsched simulate p64.json plan.json --duration 1500`, 21.8 GiB available) was let through
+    and stopped 'out of memory' after 34 s of work."""
+    import resource
+
+    import pytest
+
+    from stsched.errors import InputError
+    from stsched.simulation import arrivals
+
+    real = resource.getrlimit
+    cap = 2 ** 28  # 256 MiB of address space, most of it mapped already: 1 M requests (224 MB) cannot fit
+    monkeypatch.setattr(resource, "getrlimit",
+                        lambda which: (cap, cap) if which == resource.RLIMIT_AS else real(which))
+    with pytest.raises(InputError, match="would not fit in memory"):
+        arrivals.generate(arrivals.ArrivalSpec("poisson"), ["a"], [1000.0], 1000.0)  # 1 M requests, 224 MB
