@@ -114,3 +114,22 @@ def test_the_simulators_memory_guard_counts_the_address_space_limit(monkeypatch)
                         lambda which: (cap, cap) if which == resource.RLIMIT_AS else real(which))
     with pytest.raises(InputError, match="would not fit in memory"):
         arrivals.generate(arrivals.ArrivalSpec("poisson"), ["a"], [1000.0], 1000.0)  # 1 M requests, 224 MB
+
+
+def test_an_exact_model_with_more_services_than_configurations_is_refused_before_enumerating(monkeypatch):
+    """milp on 100,000 services (`--time-limit 10`) enumerated 594,833 one-tenant configurations and paid the
+    layout LP bound for 83.9 s before saying 'model too large' (more than `max_configs`); each service needs a
+    configuration, so more services than that is refused first."""
+    import solvers.exact.driver as driver
+    from stsched.registry import Objective, SolveOptions, Status, run_solver
+    from tests.conftest import make_mps_instance
+
+    def never(*args, **kwargs):
+        raise AssertionError("enumerated or bounded before the refusal")
+
+    monkeypatch.setattr(driver, "enumerate_configs", never)
+    monkeypatch.setattr(driver, "lp_relaxation", never)
+    inst = make_mps_instance(rates=(100.0, 50.0, 80.0), slos=(50.0, 80.0, 60.0), memory=(1000.0,) * 3, gpus=3)
+    judged = run_solver("milp", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5,
+                                                   params=(("max_configs", "2"),)))
+    assert judged.status is Status.UNKNOWN and "3 services with a rate" in judged.message
