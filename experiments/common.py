@@ -243,12 +243,20 @@ def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path
 
 
 def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of a results file.  A last row cut short (a file that does not end with a newline, or a
+    row with fewer cells than the header: copied or restored while being written) is dropped with a warning, so
+    that a resumed run runs its point again instead of keeping a truncated value as done."""
     if not path.exists():
         return [], []
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
+        text = f.read()
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    if rows and (not text.endswith("\n") or None in rows[-1].values()):
+        log.warning("%s: its last row is cut short (%s); dropped, its point runs again", path,
+                    ",".join(v for v in rows[-1].values() if v is not None)[:80])
+        rows.pop()
+    return list(reader.fieldnames or []), rows
 
 
 def _text(v: object) -> str:

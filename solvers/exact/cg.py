@@ -443,10 +443,11 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
     warm_plan = options.warm_start if options.warm_start is not None and check(instance, options.warm_start).valid \
         else None
     warm = warm_counts(data, warm_plan) if warm_plan is not None else None
+    greedy = None
     if warm is None:
         start = greedy_counts(data, obj)
         empty = not (start.layouts or start.configs)
-        warm = None if empty or _gpus_in(data, start) > instance.gpus else start
+        warm = greedy = None if empty or _gpus_in(data, start) > instance.gpus else start
     backend = options.engine or CgSolver.solver_info.engines[0]  # (the registered engines: the first the default)
     out = _engine(backend)(data, replace(options, time_limit_s=limit), warm, limit)
     plan = None
@@ -456,6 +457,11 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         if not rep.valid:
             log.error("cg: extracted plan rejected by the checker: %s", rep.violations[0])
             plan = None
+    if plan is None and greedy is not None:  # no plan in the engine's time (a longer limit could leave it less
+        start = to_plan(data, gpus_of(data, greedy), obj, name)  # than a shorter one): the start it was given
+        if check(instance, start).valid:
+            return replace(start, notes="greedy start (the integer master found no plan in its time)"), \
+                f"integer master ({backend}) {out.status}: its greedy start kept"
     if warm_plan is not None and (plan is None or _better(warm_plan, plan, obj)):
         return replace(warm_plan, solver=name, notes="warm start (no better plan from the columns)"), \
             f"integer master ({backend}) {out.status}: the warm start kept"

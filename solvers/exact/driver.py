@@ -84,6 +84,9 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     xo = ExactOptions.from_solve_options(options)
     names = instance.service_names
     rates = tuple(s.rate for s in instance.services)
+    active = sum(r > 0 for r in rates)
+    if active > xo.max_configs:  # each needs a configuration: refused before enumerating (84 s at 100,000 services)
+        raise TooLarge(f"{active} services with a rate, more than the {xo.max_configs} configurations of the model")
     clip_alpha = _clip_alpha(instance, options.objective)
     clip = [clip_alpha * r for r in rates]
     notes: list[str] = []
@@ -194,14 +197,14 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
     if bad:  # on 10^4 GPUs) failed numerically, a RuntimeError traceback instead of naming the service
         return SolveResult(solver, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
                            infeasible_services=tuple(bad))
+    try:  # first: a model too large is said before the LP bound below is paid for
+        top = prepare(instance, options)
+    except TooLarge as e:
+        return SolveResult(solver, Status.UNKNOWN, message=f"model too large to enumerate: {e}")
     # time to extract and check the plan is kept back from the engines (thousands of GPUs take seconds to check)
     gpus = instance.gpus if options.objective is Objective.MAX_SCALE else min(
         instance.gpus, lp_relaxation(instance, options.objective).value if instance.gpus > 1000 else 0)
     deadline = t0 + options.time_limit_s - min(0.5 * options.time_limit_s, FINALIZE_S_PER_GPU * gpus)
-    try:
-        top = prepare(instance, options)
-    except TooLarge as e:
-        return SolveResult(solver, Status.UNKNOWN, message=f"model too large to enumerate: {e}")
     warm_plan = options.warm_start
     if warm_plan is not None and not check(instance, warm_plan).valid:
         log.warning("%s: warm start rejected by the checker, ignored", solver)

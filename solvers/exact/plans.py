@@ -170,10 +170,15 @@ def greedy_counts(data: ModelData, objective: Objective) -> Counts:
                 rem[s] = rem.get(s, 0.0) - (1.0 if maxi else c)
         gpus = [data.patterns[i].configs for i, n in counts.items() for _ in range(n)]
         return Counts(patterns=counts, alpha=_alpha_of(data, gpus) if maxi else None)
+    own_of: dict[int, list[tuple[float, float, int]]] = {}  # each one-tenant configuration's coverage computed once
+    for ci, c in enumerate(data.configs):  # (per service it cost services x configurations: 10 s at 1,024 services)
+        if len(c.tenants) == 1:
+            for s, cov in data.config_coverage(c).items():
+                if cov > 0:
+                    own_of.setdefault(s, []).append((-c.size if maxi else cov / c.size, cov, ci))
     pending: list[int] = []
     for s in active:
-        own = [(-c.size if maxi else cov[s] / c.size, cov[s], ci) for ci, c in enumerate(data.configs)
-               if len(c.tenants) == 1 and (cov := data.config_coverage(c)).get(s, 0.0) > 0]
+        own = own_of.get(s)
         if not own:
             return Counts()
         _, cov, ci = max(own)
@@ -191,9 +196,10 @@ def _pack(data: ModelData, pending: list[int]) -> list[tuple[int, dict[int, int]
     per_gpu = []
     while pending:
         best, best_fill = None, 0.0
+        largest_first = sorted(pending, key=lambda i: -data.configs[i].size)  # once per GPU, not per layout
         for li, L in enumerate(data.layouts):
             free, taken = list(L), []
-            for ci in sorted(pending, key=lambda i: -data.configs[i].size):
+            for ci in largest_first:
                 if data.configs[ci].size in free:
                     free.remove(data.configs[ci].size)
                     taken.append(ci)
