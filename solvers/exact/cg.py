@@ -457,15 +457,16 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         if not rep.valid:
             log.error("cg: extracted plan rejected by the checker: %s", rep.violations[0])
             plan = None
+    note = f"integer master ({backend}) {out.status}"
     if plan is None and greedy is not None:  # no plan in the engine's time (a longer limit could leave it less
-        start = to_plan(data, gpus_of(data, greedy), obj, name)  # than a shorter one): the start it was given
-        if check(instance, start).valid:
-            return replace(start, notes="greedy start (the integer master found no plan in its time)"), \
-                f"integer master ({backend}) {out.status}: its greedy start kept"
+        start = to_plan(data, gpus_of(data, greedy), obj, name)  # than a shorter one): the start it was given,
+        if check(instance, start).valid:  # unless the caller's warm plan (below) is better
+            plan = replace(start, notes="greedy start (the integer master found no plan in its time)")
+            note += ": its greedy start kept"
     if warm_plan is not None and (plan is None or _better(warm_plan, plan, obj)):
         return replace(warm_plan, solver=name, notes="warm start (no better plan from the columns)"), \
             f"integer master ({backend}) {out.status}: the warm start kept"
-    return plan, f"integer master ({backend}) {out.status}"
+    return plan, note
 
 
 def _dived_plan(name: str, data: ModelData, clock, deadline: float):

@@ -133,3 +133,25 @@ def test_an_exact_model_with_more_services_than_configurations_is_refused_before
     judged = run_solver("milp", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5,
                                                    params=(("max_configs", "2"),)))
     assert judged.status is Status.UNKNOWN and "3 services with a rate" in judged.message
+
+
+def test_a_better_warm_plan_beats_the_greedy_start_kept_when_the_master_finds_nothing(monkeypatch):
+    """Review mend (session 16): the greedy start kept above was returned before the caller's checker-valid warm
+    plan was compared with it, so a warm plan the columns cannot express (warm_counts None) was dropped for a start
+    that may use more GPUs.  Now the warm plan is weighed against the greedy start as against any plan."""
+    import solvers.exact.cg as cg
+    from solvers.exact.driver import EngineOutcome
+    from stsched.registry import Objective, SolveOptions, Status, run_solver
+    from tests.conftest import make_mps_instance
+    import stsched as st
+
+    monkeypatch.setattr(cg, "_engine", lambda backend: lambda data, options, warm, limit: EngineOutcome("none", None,
+                                                                                                         None))
+    monkeypatch.setattr(cg, "warm_counts", lambda data, plan: None)  # a warm plan the columns cannot express
+    monkeypatch.setattr(cg, "_better", lambda a, b, obj: True)  # and better than the greedy start
+    inst = make_mps_instance(rates=(100.0, 50.0, 80.0), slos=(50.0, 80.0, 60.0), memory=(1000.0,) * 3, gpus=3)
+    warm = st.solve(inst, solver="heuristic").plan
+    judged = run_solver("cg", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5, warm_start=warm,
+                                                 params=(("warm", "none"),)))
+    assert judged.status in (Status.FEASIBLE, Status.OPTIMAL) and judged.report.valid
+    assert "warm start kept" in judged.message, judged.message
