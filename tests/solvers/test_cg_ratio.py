@@ -87,3 +87,15 @@ def test_stsched_bound_reads_ratio_test_and_refuses_bad_values(tmp_path, capsys)
     assert main(["bound", str(path), "--objective", "max-scale", "--param", "ratio_test=2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ratio_test" in err[0]
+
+
+@pytest.mark.parametrize("value, on", [("0", False), ("00", False), (" 0", False), ("+0", False), ("-0", False),
+                                       (0, False), ("1", True), (1, True)])
+def test_ratio_test_param_is_read_as_its_check_reads_it(value, on):
+    """CgSolverOptions checked `int(text)` but cg_options compared the raw text with "0": "00", " 0", "+0", "-0" and
+    the integer 0 (Python API) passed the check and left the test on (review of session 16)."""
+    from solvers.exact.cg import cg_options
+    from stsched.registry import Objective, SolveOptions
+
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5, params=(("ratio_test", value),))
+    assert cg_options(opts, 5.0).ratio_test is on
