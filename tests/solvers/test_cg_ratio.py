@@ -99,3 +99,31 @@ def test_ratio_test_param_is_read_as_its_check_reads_it(value, on):
 
     opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5, params=(("ratio_test", value),))
     assert cg_options(opts, 5.0).ratio_test is on
+
+
+@pytest.mark.parametrize("ratio_test", [True, False])
+def test_bound_covers_a_set_on_the_checkers_tolerance_edge(ratio_test):
+    """The pricing's bounds took a point as eligible when d0 + e <= budget + 1e-9 and its duties up to budget - e,
+    tighter than the checker (d + e <= budget (1 + REL_TOL) + 1e-9): a two-tenant set whose budgets lie half the
+    checker's tolerance below d + e, valid by the checker, was in no interval and the bound (0.25, its best single)
+    fell below its value (0.301) with either test (review of session 16)."""
+    import dataclasses
+
+    from stsched.layouts import fits
+
+    inst, data, rates, configs = _world(1, "a100-mps")
+    c = next(c for c in configs if len(c.tenants) == 2 and c.procs == 1)
+    sd = data[c.size]
+    points = [int(np.flatnonzero((sd.svc == s) & (sd.batch == b))[0]) for s, b in c.tenants]
+    d = float(sum(sd.e[i] for i in points))
+    budget = sd.budget.copy()
+    for i in points:
+        budget[sd.svc == sd.svc[i]] = (d + sd.e[i]) / (1 + 5e-7)
+        assert fits(d + sd.e[i], budget[i]) and d + sd.e[i] > budget[i] + 1e-9  # the checker's band
+    pi = np.zeros(len(rates))
+    pi[[s for s, _ in c.tenants]] = 1.0
+    pricer = Pricer(inst, data, rates, 0.25, CgOptions(ratio_test=ratio_test))
+    value = pricer.value(c, pi)
+    assert value > float(pricer.single_values(sd, pi).max())
+    ub, _ = pricer.upper(dataclasses.replace(sd, budget=budget), pi, 0.0)
+    assert ub >= value * (1 - 1e-9)
