@@ -181,6 +181,7 @@ class Pricer:
         self.core = opts.core if active > opts.core_above else 0  # the knapsack DP's core (0: every service)
         self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
         self.short_refines = 0  # exact pricings whose refinement steps ran out above the threshold
+        self.floor_closes = 0  # duty intervals the parametric test closed with the duty floor priced (cg_ratio; tests)
         self.steps = 0  # the refinement steps of the last upper bound
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)

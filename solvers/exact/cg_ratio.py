@@ -105,6 +105,7 @@ def ratio_upper(pricer, sd, pi: np.ndarray, mu: float, exact: bool) -> tuple[flo
         bound = min(ub, lam + max(excess, 0.0) / d0)
         if bound <= floor:
             closed = max(closed, bound)
+            pricer.floor_closes += int(nu > 0)
             continue
         profit = gain - lam * e[elig]  # Dinkelbach's subproblem: its best sets are the columns
         pos = profit > 0
