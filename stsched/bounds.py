@@ -19,7 +19,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb
-from stsched.layouts import enumerate_layouts
+from stsched.layouts import enumerate_layouts, fits
 from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
 
@@ -38,9 +38,9 @@ class Efficiency:
 
 def point_capacity(instance: Instance, service: str, batch: int, size: float, procs: int, *,
                    optimistic: bool = False) -> float | None:
-    """Req/s one saturated single-tenant partition serves at this point, or None when the SLO is missed.
-    `optimistic` (the layout LP bound, `stsched.bounds`): a looser SLO tolerance and, under the measured rule, the
-    better of the measured and the cycle rule at any process count."""
+    """Req/s one saturated single-tenant partition serves at this point, or None when the SLO is missed (2 exec >
+    budget by the checker's comparison, `stsched.layouts.fits`).  `optimistic` (the layout LP bound,
+    `stsched.bounds`): under the measured rule, the better of the measured and the cycle rule at any process count."""
     e = instance.entry(service, batch, size, procs)
     if e is None:
         return None
@@ -53,8 +53,7 @@ def entry_capacity(instance: Instance, e: ProfileEntry, budget_ms: float, *, opt
     is `budget_ms` (`Instance.slo_budget_ms`)."""
     batch, procs = e.batch, e.procs
     exec_ms = e.latency_ms * instance.margin.latency_factor
-    slack = (1e-6, 1e-9) if optimistic else (1e-9, 0.0)
-    if 2 * exec_ms > budget_ms * (1 + slack[0]) + slack[1]:
+    if not fits(2 * exec_ms, budget_ms):  # (the checker's tolerance: a stricter one called servable points not)
         return None
     # the Poisson margin's credit of a one-tenant partition (d = e) with the least share: no tenant of this
     # point, alone or time-shared (d > e: fewer slack cycles), is credited with more per unit of busy time

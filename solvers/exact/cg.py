@@ -207,8 +207,8 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
         kw["clock"] = options.param("clock")
     if options.param("anchor") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["anchor"] = options.param("anchor")
-    if options.param("ratio_test") is not None:  # (likewise)
-        kw["ratio_test"] = options.param("ratio_test") not in ("0", "false", "False")
+    if options.param("ratio_test") is not None:  # parsed and checked by CgSolverOptions alone (" 0", "00", 0: off)
+        kw["ratio_test"] = options.typed(CgSolverOptions, "cg").ratio_test == 1
     return CgOptions(**kw)
 
 

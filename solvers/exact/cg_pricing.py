@@ -17,12 +17,21 @@ import numpy as np
 
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config, tenant_points
+from stsched.checker import REL_TOL
 from stsched.problem import Instance
 from stsched.errors import InputError
 from stsched.validate import MAX_THREADS, check_int
 
 TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
 ANCHORS = ("all", "max-scale", "none")  # the values of `CgOptions.anchor`
+
+
+def duty_room(e: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """The longest duty d at which a tenant of time `e` meets its SLO `budget` by the checker's comparison
+    (d + e <= budget (1 + REL_TOL) + 1e-9, stsched.layouts.fits): the pricing's bounds count a point in the sets of
+    duty >= d0 where d0 <= this, and sets of duty up to its greatest value (a tighter test, budget - e, left the
+    checker-valid sets of that tolerance band out of every interval)."""
+    return budget * (1 + REL_TOL) + 1e-9 - e
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,7 @@ class Pricer:
         self.core = opts.core if active > opts.core_above else 0  # the knapsack DP's core (0: every service)
         self.fallbacks = 0  # duty intervals whose exact pricing ran out of nodes (their fractional bound stood)
         self.short_refines = 0  # exact pricings whose refinement steps ran out above the threshold
+        self.floor_closes = 0  # duty intervals the parametric test closed with the duty floor priced (cg_ratio; tests)
         self.steps = 0  # the refinement steps of the last upper bound
         self.deadline = math.inf  # the exact pricing stops here
         self.clock = time.perf_counter  # (past the deadline its bound falls back to the knapsack one)
@@ -317,9 +327,9 @@ class Pricer:
             live |= self.cuts.live(sd.svc, pi)
         if not live.any():
             return max(best, 0.0), []
-        e, b = sd.e, sd.budget
+        e = sd.e
         lo = float(e[live].min())
-        hi = float((b - e)[live].max())
+        hi = float(duty_room(e, sd.budget)[live].max())
         if hi < lo:
             return max(best, 0.0), []
         n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
@@ -369,7 +379,7 @@ class Pricer:
         live = ctx[2]
         order, seg = sd.order, sd.seg
         eo, bo, lv = sd.e[order], sd.budget[order], live[order]
-        elig = lv & (eo <= bo - d0 + 1e-9) & (eo <= d1)
+        elig = lv & (d0 <= duty_room(eo, bo)) & (eo <= d1)
         if not elig.any():
             return 0.0
         v = np.where(elig, self._point_values(sd, ctx, d0, order), 0.0)
@@ -400,7 +410,7 @@ class Pricer:
         if key in self._dp:
             return self._dp[key] if full else self._dp[key][0]
         live = ctx[2]
-        elig = np.flatnonzero(live & (sd.e <= sd.budget - d0 + 1e-9) & (sd.e <= d1))
+        elig = np.flatnonzero(live & (d0 <= duty_room(sd.e, sd.budget)) & (sd.e <= d1))
         v = self._point_values(sd, ctx, d0, elig)
         if not full:
             row = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core, full=False)
@@ -431,7 +441,7 @@ class Pricer:
         for val, members in sorted(sets, key=lambda x: -x[0]):
             pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
             d = float(sum(sd.e[i] for i in pts))
-            if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
+            if any(d > duty_room(sd.e[i], sd.budget[i]) for i in pts):
                 continue
             key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
             if key in found:

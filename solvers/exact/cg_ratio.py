@@ -7,8 +7,9 @@ Pricer._wu).  For any level lam >= 0 and every set whose duty lies in [D0, D1]:
     value(S) = lam + sum_t (min(w_t, u_t d) - lam e_t) / d  <=  lam + max(P, 0) / D0,
 
 where P is the greatest total profit p_t = min(w_t, u_t D1) - lam e_t over sets of points eligible in the interval
-(e_t <= budget_t - D0, at most one point per service) whose times sum to at most D1: min(w, u d) <= min(w, u D1)
-for d <= D1, and dropping the points of profit <= 0 only raises the maximum.  P is bounded by the multiple-choice
+(D0 + e_t <= budget_t up to the checker's tolerance, cg_pricing.duty_room; at most one point per service) whose
+times sum to at most D1: min(w, u d) <= min(w, u D1) for d <= D1, and dropping the points of profit <= 0 only raises
+the maximum.  P is bounded by the multiple-choice
 knapsack DP of cg_pricing's `_suffix_dp` over these profits (times rounded down: every set that fits, fits), and
 found exactly by the branch and bound of cg_kernels' `branch_sets` over its tables (real times), which also yields
 the sets of greatest profit: candidate columns, valued by the pricer as the master will credit them.
@@ -55,7 +56,7 @@ def ratio_upper(pricer, sd, pi: np.ndarray, mu: float, exact: bool) -> tuple[flo
     than mu (1 + eps) met on the way, best first (at most `per_size`): Pricer.upper's contract (see the module
     docstring for the test; `exact` False: no branch and bound, so no sets are found and lam stays the dual or the
     best one-tenant value)."""
-    from solvers.exact.cg_pricing import _suffix_dp
+    from solvers.exact.cg_pricing import _suffix_dp, duty_room
 
     opts = pricer.opts
     best = float(pricer.single_values(sd, pi).max()) if len(sd.singles) else 0.0
@@ -65,8 +66,8 @@ def ratio_upper(pricer, sd, pi: np.ndarray, mu: float, exact: bool) -> tuple[flo
     live = pi[sd.svc] > 0
     if not live.any():
         return max(best, 0.0), []
-    e, budget = sd.e, sd.budget
-    lo, hi = float(e[live].min()), float((budget - e)[live].max())
+    e, room = sd.e, duty_room(sd.e, sd.budget)
+    lo, hi = float(e[live].min()), float(room[live].max())
     if hi < lo:
         return max(best, 0.0), []
     n = max(1, int(math.ceil(math.log(hi / lo) / math.log(opts.grid))))
@@ -89,7 +90,7 @@ def ratio_upper(pricer, sd, pi: np.ndarray, mu: float, exact: bool) -> tuple[flo
             break
         neg, d0, d1, _ = heapq.heappop(heap)
         ub, steps, lam, known = -neg, steps + 1, floor, len(found)
-        elig = np.flatnonzero(live & (e <= budget - d0 + 1e-9) & (e <= d1))
+        elig = np.flatnonzero(live & (d0 <= room) & (e <= d1))
         gain = np.minimum(w[elig], u[elig] * d1)  # min(w, u d) <= this for every duty d <= d1
         excess, nu = math.inf, 0.0  # a bound on (value(S) - lam) d0 over the interval's sets, and its price
         for share in DUTY_FLOOR_SHARES:  # the duty floor d >= d0 priced at share * lam (module docstring)
@@ -104,6 +105,7 @@ def ratio_upper(pricer, sd, pi: np.ndarray, mu: float, exact: bool) -> tuple[flo
         bound = min(ub, lam + max(excess, 0.0) / d0)
         if bound <= floor:
             closed = max(closed, bound)
+            pricer.floor_closes += int(nu > 0)
             continue
         profit = gain - lam * e[elig]  # Dinkelbach's subproblem: its best sets are the columns
         pos = profit > 0
@@ -162,7 +164,7 @@ def _best_sets(pricer, sd, ctx, elig: np.ndarray, profit: np.ndarray, d0: float,
     the DP's tables); its sets worth more than `thr` as the master credits them join `found`.  Returns the greatest
     profit of a set of >= 2 points of positive profit (exact when the search completed; else what it left open, at
     most the DP's); a set whose points of positive profit are fewer is bounded by `_lone`."""
-    from solvers.exact.cg_pricing import _suffix_dp
+    from solvers.exact.cg_pricing import _suffix_dp, duty_room
 
     items, V, E, first, g, delta = _suffix_dp(sd.svc[elig], sd.e[elig], profit, elig, d1, pricer.opts.units,
                                               pricer.core)
@@ -177,7 +179,7 @@ def _best_sets(pricer, sd, ctx, elig: np.ndarray, profit: np.ndarray, d0: float,
     for r in np.argsort(-vals, kind="stable"):
         pts = sorted((int(items[j]) for j in sets[r] if j >= 0), key=lambda i: sd.svc[i])
         d = float(sum(sd.e[i] for i in pts))
-        if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-9) for i in pts):
+        if any(d > duty_room(sd.e[i], sd.budget[i]) for i in pts):
             continue  # (eligible at d0, not at its own duty)
         key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
         if key in found:

@@ -47,3 +47,22 @@ def test_the_memory_reason_agrees_with_the_checker(make):
     fits = limit - inst.device.context_mb - svc.activation_mb_per_sample * min(inst.batches) - 1.0
     ok = dataclasses.replace(inst, services=(dataclasses.replace(svc, memory_mb=fits),) + inst.services[1:])
     assert svc.name not in infeasible_services(ok)
+
+
+def test_a_service_served_within_the_checkers_slo_tolerance_is_not_unservable():
+    """entry_capacity compared 2 exec with budget (1 + 1e-9), stricter than the checker's (1 + REL_TOL) + 1e-9: a
+    service whose only point meeting its SLO lies in that band was called unservable (and its LP efficiency 0)
+    although the one-partition plan below is valid (review of session 16)."""
+    from stsched.bounds import efficiency, usable_entries
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+
+    base = make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,), gpus=1)
+    svc = base.services[0]
+    two_e = min(2 * e.latency_ms * base.margin.latency_factor for e in usable_entries(base, svc.model))
+    slo = two_e / (1 + 5e-7) / base.margin.slo_factor  # 2 exec half the checker's tolerance above the budget
+    inst = dataclasses.replace(base, services=(dataclasses.replace(svc, slo_ms=slo),))
+    point = next(e for e in usable_entries(inst, svc.model) if 2 * e.latency_ms == two_e)
+    plan = Plan((GpuLayout((Partition(point.size, (Tenant(svc.name, point.batch, svc.rate),), procs=point.procs),)),))
+    assert check(inst, plan).valid
+    assert infeasible_services(inst) == {} and unservable(inst, Objective.MAX_SCALE) == {}
+    assert efficiency(inst, svc.name).per_unit > 0
