@@ -64,6 +64,8 @@ class CgSolverOptions:
     none (the first Lagrangian round's duals, as before issue 17 part 1's session 13).
     workers: processes that price the partition sizes of a round side by side: 1 this process alone, 0 (default)
     automatic (two where two CPUs are free, from 512 services up; solvers.exact.cg_parallel).
+    ratio_test: 1 (default) to close the exact pricing's duty intervals by the parametric test
+    (solvers.exact.cg_ratio), 0 for the interval test before session 16 alone (the same LP at convergence).
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
@@ -109,7 +111,7 @@ class CgSolverOptions:
     clock: str = CgOptions.clock
     anchor: str = CgOptions.anchor
     workers: int = CgOptions.workers
-    ratio_test: int = 1  # the exact pricing's parametric interval test (solvers.exact.cg_ratio); 0: the old test alone
+    ratio_test: int = 1
     warm: str = "heuristic"
     warm_share: float = 0.2
     dive: int = 0
