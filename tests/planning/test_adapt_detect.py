@@ -10,7 +10,7 @@ import stsched as st
 import stsched.planning.adapt.controller as controller
 from stsched.errors import InputError
 from stsched.planning.adapt import AdaptOptions, run_adapt
-from stsched.planning.adapt.detect import DETECT_Z, Observed, flagged
+from stsched.planning.adapt.detect import DETECT_Z, Observed, flagged, observed_counts
 from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
 
 _DECIDE = controller._decide  # the real one: a second spy must not wrap the first
@@ -72,8 +72,20 @@ def test_the_detection_rule_needs_a_clear_excess_over_the_trigger():
     rates = np.array([95.0, 95.0 + 0.99 * DETECT_Z * np.sqrt(475) / 5, 95.0 + 1.01 * DETECT_Z * np.sqrt(475) / 5,
                       0.5, 0.7])
     # no capacity: flagged once DETECT_Z arrivals are expected in the 5 s (0.6 req/s)
-    assert flagged(rates, served, 0.95, 5.0).tolist() == [False, False, True, False, True]
-    assert not flagged(rates, served, 0.0, 5.0).any()  # the trigger off: the detector too
+    assert flagged(rates * 5.0, served, 0.95, 5.0).tolist() == [False, False, True, False, True]
+    assert not flagged(rates * 5.0, served, 0.0, 5.0).any()  # the trigger off: the detector too
+
+
+def test_the_detector_reads_a_seeded_poisson_count_not_the_rate():
+    """Review finding: reading r x d as known made false alarms exactly 0 (a detector no real system has).  The count
+    is Poisson(r d), the same for the same (seed, minute): at exactly the trigger's rate about 0.13 % of minutes
+    are flagged (3 sigma, one-sided)."""
+    rates = np.array([95.0, 0.0])
+    assert observed_counts(rates, 5.0, 3, 7).tolist() == observed_counts(rates, 5.0, 3, 7).tolist()
+    assert observed_counts(rates, 5.0, 3, 7)[1] == 0.0
+    hits = sum(bool(flagged(observed_counts(rates, 5.0, 0, m), np.array([100.0, 100.0]), 0.95, 5.0)[0])
+               for m in range(20_000))
+    assert 5 <= hits <= 70, hits
 
 
 def test_a_detected_floor_holds_until_the_estimate_has_seen_its_minute():
