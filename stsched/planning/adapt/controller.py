@@ -74,18 +74,19 @@ class AdaptOptions(AdaptiveKnobs):
     burst_q: float = 0.9
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
-    # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
-    # time, and a GPU it rebuilds while in use serves its old layout until then (`minutes.Builds`)
+    # boundary's, so it answers a minute later); either way, with `standby`, the GPUs any emergency decision
+    # switches on serve only after the build time, and a GPU it rebuilds (or re-tenants) while in use serves its old
+    # layout until then (`minutes.Builds`): its trigger exists only at its instant
     emergency_fresh: bool = False
     # an emergency decision plans every service overloaded in the triggering minute (rate > `trigger` x its served
     # rate) for at least that minute's rate x head-room, so it never lowers the capacity of a service while it is
     # overloaded (issue 18: the decision answering bert's burst cut its share from 2,890 to 2,248 req/s in its
-    # 8,000 req/s minute); GPUs it switches on for that serve after the standby build time, as with
-    # `emergency_fresh`.  False: the estimate alone (the rows before this session)
+    # 8,000 req/s minute).  False: the estimate alone (the rows before this session)
     emergency_floor: bool = True
     # the burst detector (`stsched.planning.adapt.detect`): an emergency decision this many seconds into a minute
-    # whose arrivals so far are clearly above `trigger` x a service's served rate, planning it for at least that
-    # rate x head-room; its GPUs serve after the standby build time (None: off, the end-of-minute trigger alone)
+    # whose arrivals so far (a seeded Poisson count) are clearly above `trigger` x a service's served rate,
+    # planning it for at least the observed rate x head-room; its GPUs serve after the standby build time (None:
+    # off, the end-of-minute trigger alone)
     detect_s: float | None = 5.0
     # the burst reserve (`stsched.planning.adapt.burst`): a service whose minute exceeded `trigger` x its served rate
     # is planned for at least that rate x head-room for this many seconds after the minute (None: off)
