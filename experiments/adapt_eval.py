@@ -111,7 +111,7 @@ def point(p) -> dict[str, object]:
     return {"reconfigurations": r.reconfigurations, "tenant_changes": r.tenant_changes,
             "downtime_s": round(r.downtime_s, 1),
             "gpu_hours": round(r.gpu_hours, 3), "slo_attainment": round(r.slo_attainment, 6),
-            "decisions": r.decisions, "emergencies": r.emergencies, "standby_extra_mb": round(r.standby_extra_mb),
+            "decisions": r.decisions, "emergencies": r.emergencies, "detections": r.detections, "standby_extra_mb": round(r.standby_extra_mb),
             "full_minutes": r.full_minutes, "sampled_minutes": r.sampled_minutes,
             "simulated_requests": r.simulated_requests, "simulated_s": round(r.simulated_s),
             "worst_service": min(r.per_service, key=r.per_service.get),

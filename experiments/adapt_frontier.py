@@ -133,7 +133,7 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
     return {"reconfigurations": r.reconfigurations, "gpu_switches": r.gpu_switches, "tenant_changes": r.tenant_changes,
             "gpu_hours": round(r.gpu_hours, 3), "slo_attainment": round(r.slo_attainment, 6),
             "worst_service_attainment": round(min(r.per_service.values()), 6), "decisions": r.decisions,
-            "emergencies": r.emergencies, "clock_cut": r.clock_cut, "decision_s_mean": round(float(np.mean(per_decision)), 3),
+            "emergencies": r.emergencies, "detections": r.detections, "clock_cut": r.clock_cut, "decision_s_mean": round(float(np.mean(per_decision)), 3),
             "decision_s_max_epoch": round(max(per_decision), 3), "wall_s": round(r.wall_s, 1),
             "cpu_s": round(time.process_time() - c0 + (ch1.ru_utime + ch1.ru_stime)
                            - (ch0.ru_utime + ch0.ru_stime), 1)}

@@ -10,7 +10,7 @@ import stsched as st
 import stsched.planning.adapt.controller as controller
 from stsched.errors import InputError
 from stsched.planning.adapt import AdaptOptions, run_adapt
-from stsched.planning.adapt.detect import DETECT_Z, Observed, flagged
+from stsched.planning.adapt.detect import DETECT_Z, Observed, flagged, observed_counts
 from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
 
 _DECIDE = controller._decide  # the real one: a second spy must not wrap the first
@@ -72,8 +72,20 @@ def test_the_detection_rule_needs_a_clear_excess_over_the_trigger():
     rates = np.array([95.0, 95.0 + 0.99 * DETECT_Z * np.sqrt(475) / 5, 95.0 + 1.01 * DETECT_Z * np.sqrt(475) / 5,
                       0.5, 0.7])
     # no capacity: flagged once DETECT_Z arrivals are expected in the 5 s (0.6 req/s)
-    assert flagged(rates, served, 0.95, 5.0).tolist() == [False, False, True, False, True]
-    assert not flagged(rates, served, 0.0, 5.0).any()  # the trigger off: the detector too
+    assert flagged(rates * 5.0, served, 0.95, 5.0).tolist() == [False, False, True, False, True]
+    assert not flagged(rates * 5.0, served, 0.0, 5.0).any()  # the trigger off: the detector too
+
+
+def test_the_detector_reads_a_seeded_poisson_count_not_the_rate():
+    """Review finding: reading r x d as known made false alarms exactly 0 (a detector no real system has).  The count
+    is Poisson(r d), the same for the same (seed, minute): at exactly the trigger's rate about 0.13 % of minutes
+    are flagged (3 sigma, one-sided)."""
+    rates = np.array([95.0, 0.0])
+    assert observed_counts(rates, 5.0, 3, 7).tolist() == observed_counts(rates, 5.0, 3, 7).tolist()
+    assert observed_counts(rates, 5.0, 3, 7)[1] == 0.0
+    hits = sum(bool(flagged(observed_counts(rates, 5.0, 0, m), np.array([100.0, 100.0]), 0.95, 5.0)[0])
+               for m in range(20_000))
+    assert 5 <= hits <= 70, hits
 
 
 def test_a_detected_floor_holds_until_the_estimate_has_seen_its_minute():
@@ -128,3 +140,77 @@ def test_a_gpu_rebuilt_by_an_emergency_decision_serves_its_old_layout_until_buil
     planned = Builds()
     planned.record(600.0, before, after, standby=(0, 2), down=(), until=None)  # an epoch decision: built ahead
     assert planned.serving(after, 600.0) is after
+
+
+def test_a_kept_layout_given_new_tenants_by_an_emergency_serves_its_old_tenants_until_built():
+    """Review finding: `Builds` covered only the GPUs whose layout changed; an emergency decision that kept GPU 0's
+    layout but handed its partition to another service had the new tenant served from the decision, with no model
+    load (docs/SIMULATOR.md: such partitions still load a model)."""
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from stsched.planning.adapt.minutes import Builds
+
+    old = GpuLayout((Partition(100.0, (Tenant("a", 4, 10.0),)),))
+    moved = GpuLayout((Partition(100.0, (Tenant("b", 4, 10.0),)),))  # the same layout, a new tenant service
+    builds = Builds()
+    builds.record(605.0, Plan((old,)), Plan((moved,)), standby=(), down=(), until=620.0)
+    assert builds.serving(Plan((moved,)), 605.0).gpus == (old,) and builds.ends(600.0, 660.0) == [620.0]
+    same = Builds()  # new batches or shares of the same tenants: nothing to load
+    same.record(605.0, Plan((old,)), Plan((GpuLayout((Partition(100.0, (Tenant("a", 8, 12.0),)),)),)), standby=(),
+                down=(), until=620.0)
+    assert same.ends(600.0, 660.0) == []
+
+
+def _pieces(monkeypatch):
+    """A spy on the simulator's minutes: minute -> its pieces (start, plan, availability)."""
+    from stsched.planning.adapt.minutes import Minutes
+
+    seen: dict[int, list] = {}
+    real = Minutes.minute
+
+    def spy(self, m, inst, pieces, t1, last):
+        seen[m] = [(a, p, dict(d)) for a, p, d in pieces]
+        return real(self, m, inst, pieces, t1, last)
+
+    monkeypatch.setattr(Minutes, "minute", spy)
+    return seen
+
+
+def test_no_request_reaches_a_gpu_the_detector_switched_on_before_its_build_ends(burst_trace, monkeypatch):
+    """Review finding: the saving test only bounded late_on from above; here every GPU the decision at 605 s switched
+    on is unavailable until 620 s (605 s + the 15 s build) in the pieces the simulator runs."""
+    seen = _pieces(monkeypatch)
+    on, _ = _run(monkeypatch, 5.0)
+    assert on.detections == 1
+    (_, before, _), (at, after, down) = seen[10][:2]
+    assert at == 605.0
+    new = [g for g, lay in enumerate(after.gpus) if lay.used and (g >= len(before.gpus) or not before.gpus[g].used)]
+    assert new and all(down.get(g, 0.0) >= 620.0 for g in new), (new, down)
+
+
+def test_a_switched_on_gpu_of_an_emergency_is_charged_from_the_decision_only(burst_trace, monkeypatch):
+    """Review finding: a GPU switched on by a decision made at its own instant was charged its 15 s build twice
+    (the standby prep time before the decision, which did not happen, and from the decision on).  GPU-hours are now
+    the minutes' time-weighted GPUs in use."""
+    on, _ = _run(monkeypatch, 5.0, simulate=False)
+    assert on.detections == 1
+    weighted = sum(row.gpus * 5.0 for row in on.rows) / 60.0  # 300 s epochs of 5 minutes
+    assert on.gpu_hours == pytest.approx(weighted, rel=1e-12)
+
+
+def test_a_minute_start_emergency_whose_floor_raised_nothing_builds_its_gpus_from_its_instant(tmp_path, monkeypatch):
+    """Review finding: an emergency at a minute's start was treated as prepared a lead earlier unless its floor raised
+    the estimate; its trigger exists only at that minute's start, so the GPUs it switches on serve 15 s later.  A
+    two-minute burst (minutes 10, 11) without the floor and the detector: the emergency at 720 s reads up to 705 s,
+    sees minute 10 and switches GPUs on, which serve from 735 s."""
+    counts = [10] * 10 + [100, 100] + [10] * 4
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,))):
+        seen = _pieces(monkeypatch)
+        inst = make_mps_instance(rates=(3000.0,), slos=(50.0,), memory=(1000.0,), gpus=8)
+        res = run_adapt(inst, AdaptOptions(policy="adaptive", downtime="standby", estimate_window_s=120.0,
+                                           cold_start_s=None, time_limit_s=2.0, detect_s=None,
+                                           emergency_floor=False))
+    assert res.emergencies >= 1
+    before, (start, after, down) = seen[11][0][1], seen[12][0]
+    assert start == 720.0
+    new = [g for g, lay in enumerate(after.gpus) if lay.used and (g >= len(before.gpus) or not before.gpus[g].used)]
+    assert new and all(down.get(g, 0.0) >= 735.0 for g in new), (new, down)

@@ -137,6 +137,31 @@ def test_the_certified_need_reads_as_the_options_estimator_reads():
     assert all(b <= a for a, b in zip(plain, burst)) and sum(burst) < sum(plain)
 
 
+def test_the_certified_need_is_never_above_the_detectors_reading(tmp_path, monkeypatch):
+    """Review finding: with a lead of 62 s and the detector 5 s into a minute, its decision reads the minutes ended by
+    t0 - 57 s: neither those of t0 - 62 s nor those of t0.  Rates 100, 100, 10, 10, 100, ... (x 30 req/s) and a
+    120 s estimate: at the epoch boundary 300 s the readings at 238 s and 300 s see a busy minute, the detector's at
+    243 s only the two quiet ones.  The certified need must not exceed the LP bound of that reading (it did)."""
+    from stsched.bounds import lp_bound_gpus
+    from stsched.planning.adapt.controller import service_schedule
+    from stsched.reconfig import ReconfigCosts
+    from tests.conftest import count_trace, counts_csv, make_mps_instance
+
+    counts = [100, 100, 10, 10, 100, 100, 100, 100, 100, 100]
+    inst = make_mps_instance(rates=(3000.0,), slos=(50.0,), memory=(1000.0,), gpus=16)
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,))):
+        opts = AdaptOptions(epoch_s=300, simulate=False, downtime="standby", estimate_window_s=120.0,
+                            cold_start_s=None, detect_s=5.0, costs=ReconfigCosts(seconds=(("mps", 62.0),)))
+        assert opts.lead(inst) == 62.0
+        cert = window_needs(inst, opts).certified
+        schedule, _, minutes = service_schedule(inst, opts)
+    est = opts.estimator()
+    needs = [lp_bound_gpus(inst.with_rates({"s0": float(est.estimate(schedule, 60.0, max(0.0, m * 60.0 + 5.0 - 62.0))[0])}))
+             for m in range(minutes)]
+    assert needs[5] < lp_bound_gpus(inst.with_rates({"s0": float(est.estimate(schedule, 60.0, 300.0)[0])}))
+    assert all(c <= n for c, n in zip(cert, needs)), (cert, needs)
+
+
 def test_adapt_frontier_reports_the_bound_per_window():
     """The study's bound columns: the fewest changes for the window's target and whether the 1/5 ratio can hold."""
     from experiments import adapt_frontier as af

@@ -7,8 +7,9 @@ observed rate exceeded `trigger` times the rate the plan in force serves it at (
 `emergency_floor`, the default, it plans every service so overloaded for at least that minute's rate x head-room,
 whatever the estimate says).  With `detect_s` (default 5 s; `stsched.planning.adapt.detect`) the controller also
 decides `detect_s` seconds into a minute whose arrivals so far are clearly above `trigger` x a service's served rate
-(the burst detector): the minute is then simulated in two spans, the plan in force before that instant and the new
-one after it, and GPU-hours are charged for each span's GPUs.  A decision
+(the burst detector, on a seeded Poisson draw of the arrivals so far): the minute is then simulated in pieces cut at
+its decisions and at the ends of the builds they started (a GPU rebuilt by an emergency decision serves its old
+layout until built, `minutes.Builds`), and GPU-hours are charged for each span's GPUs.  A decision
 estimates the rates (`stsched.planning.adapt.estimate`), asks the policy for a plan (`stsched.planning.adapt.policies`), counts the
 layout reconfigurations and the downtime they cause (`stsched.reconfig`).  GPUs in use are charged minute by
 minute.  With `downtime="standby"` decisions use data up to `cost` seconds earlier, so that the new layouts can be
@@ -31,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 from tqdm import tqdm
@@ -39,7 +40,7 @@ from tqdm import tqdm
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.burst import BurstMemory, check_hold
 from stsched.planning.adapt.cold import ColdStart, cold_start
-from stsched.planning.adapt.detect import Observed, check_detect, flagged
+from stsched.planning.adapt.detect import Observed, check_detect, flagged, observed_counts
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.minutes import Builds, Minutes, loads
@@ -73,18 +74,19 @@ class AdaptOptions(AdaptiveKnobs):
     burst_q: float = 0.9
     trigger: float = 0.95  # emergency re-plan above this load (0: never)
     # an emergency decision sees the minute that triggered it (else only data up to the standby lead, like an epoch
-    # boundary's, so it answers a minute later); with `standby` the GPUs it switches on serve only after the build
-    # time, and a GPU it rebuilds while in use serves its old layout until then (`minutes.Builds`)
+    # boundary's, so it answers a minute later); either way, with `standby`, the GPUs any emergency decision
+    # switches on serve only after the build time, and a GPU it rebuilds (or re-tenants) while in use serves its old
+    # layout until then (`minutes.Builds`): its trigger exists only at its instant
     emergency_fresh: bool = False
     # an emergency decision plans every service overloaded in the triggering minute (rate > `trigger` x its served
     # rate) for at least that minute's rate x head-room, so it never lowers the capacity of a service while it is
     # overloaded (issue 18: the decision answering bert's burst cut its share from 2,890 to 2,248 req/s in its
-    # 8,000 req/s minute); GPUs it switches on for that serve after the standby build time, as with
-    # `emergency_fresh`.  False: the estimate alone (the rows before this session)
+    # 8,000 req/s minute).  False: the estimate alone (the rows before this session)
     emergency_floor: bool = True
     # the burst detector (`stsched.planning.adapt.detect`): an emergency decision this many seconds into a minute
-    # whose arrivals so far are clearly above `trigger` x a service's served rate, planning it for at least that
-    # rate x head-room; its GPUs serve after the standby build time (None: off, the end-of-minute trigger alone)
+    # whose arrivals so far (a seeded Poisson count) are clearly above `trigger` x a service's served rate,
+    # planning it for at least the observed rate x head-room; its GPUs serve after the standby build time (None:
+    # off, the end-of-minute trigger alone)
     detect_s: float | None = 5.0
     # the burst reserve (`stsched.planning.adapt.burst`): a service whose minute exceeded `trigger` x its served rate
     # is planned for at least that rate x head-room for this many seconds after the minute (None: off)
@@ -437,11 +439,10 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     reconf = decisions = emergencies = detections = tenants = switches = clock_cut = 0
     note = ""
 
-    def decide(t: float, emergency: bool, seen: float, floor: np.ndarray | None,
-               detected: bool = False) -> tuple[Transition, float, float, int]:
+    def decide(t: float, emergency: bool, seen: float, floor: np.ndarray | None) -> tuple[Transition, float, float, int]:
         """One decision at time `t` (the initial deployment when nothing is in force), the estimate read up to
-        `seen`, every service planned for at least `floor` (an emergency's observed rates x head-room, or None;
-        `detected`: the detector's, within a minute): the plan in force and the GPUs' availability updated; (its
+        `seen`, every service planned for at least `floor` (an emergency's observed rates x head-room, or None):
+        the plan in force and the GPUs' availability updated; (its
         transition, wall s, CPU s, clock cut)."""
         nonlocal current, cold_over, down_until, switches, decisions, emergencies, clock_cut, note
         est = estimator.estimate(schedule, trace.bin_s, seen)
@@ -454,7 +455,6 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         if bursts is not None:
             est = np.maximum(est, bursts.floor(len(names), seen))
         est = np.maximum(est, observed.floor(len(names), seen))
-        floored = floor is not None and bool(np.any(floor > est))
         if floor is not None:
             est = np.maximum(est, floor)
         inst = instance.with_rates({n: float(r) for n, r in zip(names, est)})
@@ -479,10 +479,13 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         current = plan
         down_until = {g: u for g, u in down_until.items() if u > t and g not in trans.down}
         down_until.update({g: t + d for g, d in trans.down.items()})
-        fresh = emergency and (options.emergency_fresh or floored or detected) and lead > 0
-        if fresh:  # decided on data at t: a GPU switched on serves once built, at t + lead
+        # an emergency's trigger exists only at t (whatever estimate it reads, `emergency_fresh`): nothing was built
+        # ahead, so a GPU switched on serves once built, at t + lead, and is charged from t only (not its prep time)
+        fresh = emergency and lead > 0
+        if fresh:
             down_until.update({g: max(down_until.get(g, t), t + lead) for g in trans.standby
                                if g >= len(before) or not before[g].used})
+            trans = replace(trans, prep_gpu_s=0.0)
         if previous is not None:  # and a GPU rebuilt in use serves its old layout until then (`Builds`)
             builds.record(t, previous, plan, trans.standby, tuple(trans.down), t + lead if fresh else None)
         return trans, solve_s, cpu_s, int(bool(cut))
@@ -506,15 +509,16 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         spans = [(t0, current, dict(down_until), builds.copy())]
         # the detector (`stsched.planning.adapt.detect`): an emergency decision `detect_s` into this minute
         served = current.served()
-        hit = (np.zeros(len(names), dtype=bool) if options.detect_s is None or t0 + options.detect_s >= t1 else
-               flagged(schedule[:, m], np.array([served.get(n, 0.0) for n in names]), options.trigger,
-                       options.detect_s))
+        count = (None if options.detect_s is None or t0 + options.detect_s >= t1 else
+                 observed_counts(schedule[:, m], options.detect_s, options.seed, m))
+        hit = (np.zeros(len(names), dtype=bool) if count is None else
+               flagged(count, np.array([served.get(n, 0.0) for n in names]), options.trigger, options.detect_s))
         if hit.any():
             t_d = t0 + options.detect_s
-            floor = np.where(hit, schedule[:, m] * options.headroom, 0.0)
+            floor = np.where(hit, count / options.detect_s * options.headroom, 0.0)
             observed.add(t1, floor)
             seen = t_d if options.emergency_fresh else max(0.0, t_d - lead)
-            more, s2, c2, k2 = decide(t_d, True, seen, floor, detected=True)
+            more, s2, c2, k2 = decide(t_d, True, seen, floor)
             spans.append((t_d, current, dict(down_until), builds.copy()))
             detections += 1
             steps.append(more)

@@ -7,17 +7,18 @@ so a burst that starts in minute m is met by new capacity at m + 1 plus the stan
 serving system watches its queues within seconds; the detector models that watch.
 
 **Detection rule.**  `detect_s` d seconds into minute m the controller has observed each service's arrivals since
-the minute began: about r x d of them at the minute's rate r (the realised count is Poisson(r x d); the controller
-reads its expectation, as the end-of-minute trigger reads the minute's rate).  A service is flagged when that count
-is clearly above what the plan in force was made to absorb: above the count of a Poisson stream at `trigger` x the
-rate c the plan serves it at, by `DETECT_Z` of its standard deviations,
+the minute began: a count n drawn as Poisson(r x d) at the minute's rate r (`observed_counts`: a seeded stream per
+(seed, minute, service), so plan-only and simulated runs draw the same counts and make the same decisions; it is
+not the simulator's arrival draw, whose realisation the controller does not read).  A service is flagged when that
+count is clearly above what the plan in force was made to absorb: above the count of a Poisson stream at `trigger`
+x the rate c the plan serves it at, by `DETECT_Z` of its standard deviations,
 
-    r d  >  trigger c d + DETECT_Z sqrt(max(trigger c d, 1)),
+    n  >  trigger c d + DETECT_Z sqrt(max(trigger c d, 1)),
 
-a one-sided test at about 0.1 % false alarms per service-minute for a stream at exactly the trigger's rate (so the
-detector never fires where the end-of-minute trigger, on the whole minute, would not: a service without capacity is
-flagged once DETECT_Z arrivals are expected).  If any service is flagged the controller makes an emergency decision
-at t0 + d, planning every flagged service for at least its observed rate r x head-room (the emergency floor's rule,
+a one-sided test at about 0.1 % false alarms per service-minute for a stream at exactly the trigger's rate (fewer
+below it; a false alarm is an emergency decision the end-of-minute trigger, reading the minute's rate, would not
+make; a service without capacity is flagged once its count exceeds DETECT_Z).  If any service is flagged the controller makes an emergency decision
+at t0 + d, planning every flagged service for at least its observed rate n / d x head-room (the emergency floor's rule,
 `controller.overload_floor`), with the estimate read up to the standby lead before t0 + d as any decision's.  The
 GPUs it switches on serve from t0 + d + the standby build time (`AdaptOptions.costs`), and those it rebuilds while in
 use serve their old layout until then, as with an emergency decision at a minute's start; the simulator runs the
@@ -56,13 +57,21 @@ def check_detect(detect_s: float | None, bin_s: float = 60.0) -> None:
                          f"the end-of-minute trigger reacts then")
 
 
-def flagged(rates: np.ndarray, served: np.ndarray, trigger: float, detect_s: float) -> np.ndarray:
-    """Per service: whether `detect_s` seconds of arrivals at `rates` are clearly above `trigger` x `served`
-    (the module's rule); none when `trigger` is 0 (the emergency trigger off)."""
+def observed_counts(rates: np.ndarray, detect_s: float, seed: int, minute: int) -> np.ndarray:
+    """Per service i: the arrivals the detector observes in the first `detect_s` seconds of `minute` at `rates`,
+    Poisson(rate x `detect_s`) drawn from `numpy.random.default_rng([seed, minute, i, 7])` (the same counts in
+    plan-only and simulated runs)."""
+    return np.array([np.random.default_rng([seed, minute, i, 7]).poisson(max(float(r), 0.0) * detect_s)
+                     for i, r in enumerate(rates)], dtype=float)
+
+
+def flagged(counts: np.ndarray, served: np.ndarray, trigger: float, detect_s: float) -> np.ndarray:
+    """Per service: whether `counts` arrivals in `detect_s` seconds (`observed_counts`) are clearly above `trigger`
+    x `served` (the module's rule); none when `trigger` is 0 (the emergency trigger off)."""
     if trigger <= 0:
-        return np.zeros(len(rates), dtype=bool)
+        return np.zeros(len(counts), dtype=bool)
     expected = trigger * np.asarray(served, dtype=float) * detect_s
-    return np.asarray(rates, dtype=float) * detect_s > expected + DETECT_Z * np.sqrt(np.maximum(expected, 1.0))
+    return np.asarray(counts, dtype=float) > expected + DETECT_Z * np.sqrt(np.maximum(expected, 1.0))
 
 
 @dataclass

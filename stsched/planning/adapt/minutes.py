@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stsched.plan import GpuLayout, Plan
+from stsched.plan import GpuLayout, Plan, changed_partitions, kept_layout
 from stsched.problem import Instance
 from stsched.simulation.arrivals import piecewise_poisson
 from stsched.simulation.simulator import run_plan
@@ -148,22 +148,25 @@ class Minutes:
 
 @dataclass
 class Builds:
-    """GPUs that a decision made on data of its own instant (an emergency's) rebuilt while in use: with standby
-    each keeps serving its old layout until its new one is built; GPU index -> (build end, old layout)."""
+    """GPUs that a decision made on data of its own instant (an emergency's) rebuilt while in use, or whose kept
+    layout it gave new tenants (partitions that load a model): with standby each keeps serving its old layout (and
+    tenants) until its new one is built; GPU index -> (build end, old layout)."""
 
     old: dict[int, tuple[float, GpuLayout]] = field(default_factory=dict)
 
     def record(self, t: float, before: Plan, after: Plan, standby: tuple[int, ...], down: tuple[int, ...],
                until: float | None) -> None:
         """A decision at `t` replaced `before` (the plan in force) by `after`, rebuilding `standby` beside their old
-        layouts and stopping `down`; with `until` (built by then) a GPU in use on both sides serves its old layout
-        (the one serving at `t`) until then."""
+        layouts and stopping `down`; with `until` (built by then) a GPU in use on both sides, rebuilt or kept with
+        changed tenants (`stsched.plan.changed_partitions`), serves its old layout (the one serving at `t`) until
+        then."""
         serving = self.serving(before, t)
         self.old = {g: x for g, x in self.old.items() if x[0] > t and g not in standby and g not in down}
         if until is None:
             return
-        for g in standby:
-            if g < len(serving.gpus) and serving.gpus[g].used and after.gpus[g].used:
+        for g, lay in enumerate(after.gpus):  # rebuilt, or kept with new tenants (a model to load: docs/SIMULATOR.md)
+            if g < len(serving.gpus) and serving.gpus[g].used and lay.used and (g in standby or (
+                    kept_layout(before, after, g) and changed_partitions(before.gpus[g], lay) > 0)):
                 self.old[g] = (until, serving.gpus[g])
 
     def serving(self, plan: Plan, t: float) -> Plan:

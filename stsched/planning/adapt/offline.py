@@ -15,8 +15,8 @@ n_t a lower bound on the GPUs of any plan for that estimate.  Two needs are comp
 
 * certified: n_m = the LP bound (`stsched.bounds.lp_bound_gpus`) per minute, minimised over every estimate the
   plan in force at minute m can have been made for (the epoch's boundary decision or an emergency decision at any
-  minute since; each the lower of the readings up to the standby lead and at the decision itself, as
-  `emergency_fresh` reads), with the estimator of `options` (window, statistic, head-room, `burst_s`/`burst_q`) and
+  minute since, the detector's `detect_s` into a minute included; each the lower of the readings up to the standby
+  lead and at the decision itself, as `emergency_fresh` reads), with the estimator of `options` (window, statistic, head-room, `burst_s`/`burst_q`) and
   without the cold start's floor: valid for any policy with that estimator, whatever its cold start, whose plans
   carry the estimate of their decision (the controller checks this);
 * from scratch: n_e = the GPUs of the policies' own min-gpus plan from scratch for the estimate at each epoch
@@ -174,10 +174,13 @@ def window_needs(instance: Instance, options) -> Needs:
     for m in range(minutes):
         t0, t1 = m * bin_s, min((m + 1) * bin_s, span)
         est = estimator.estimate(schedule, bin_s, max(0.0, t0 - lead))
-        # certified: the lower of the readings a decision at t0 can make (up to the standby lead, or at t0 itself:
-        # `emergency_fresh`), never floored by the cold start (the unfloored need holds for any cold start); without a
-        # lead the two readings are one
+        # certified: the lowest of the readings a decision in the minute can make (up to the standby lead, or at t0
+        # itself: `emergency_fresh`; the detector's at t0 + detect_s, up to the lead before it, which for a lead
+        # that is not a whole number of minutes can read other minutes than both), never floored by the cold start
+        # (the unfloored need holds for any cold start); without a lead the readings are one
         low = est if lead == 0 else np.minimum(est, estimator.estimate(schedule, bin_s, t0))
+        if options.detect_s is not None and lead > 0:
+            low = np.minimum(low, estimator.estimate(schedule, bin_s, max(0.0, t0 + options.detect_s - lead)))
         lp.append(int(lp_bound_gpus(instance.with_rates({n: float(r) for n, r in zip(names, low)}))))
         minute_h.append((t1 - t0) / 3600.0)
         if m % per_epoch == 0:
