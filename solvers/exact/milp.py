@@ -241,6 +241,12 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
                 text = f.read()
         except FileNotFoundError:
             text = ""
+    result = next((line.strip() for line in text.splitlines() if line.startswith("Result - ")), None)
+    if result is None:  # CBC ended without its verdict (killed, or its log lost): said, since it then reads "feasible"
+        log.warning("CBC's log has no result line (%d characters; limit %.3g s, pulp status %s)", len(text), limit,
+                    pulp.LpStatus.get(prob.status, prob.status))
+    else:
+        log.info("CBC: %s", result)
     if prob.status == pulp.LpStatusInfeasible or "Problem is infeasible" in text:
         return "infeasible", None
     if "Result - Optimal solution found" in text:  # within gapRel of the optimum
