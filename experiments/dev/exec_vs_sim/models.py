@@ -32,24 +32,13 @@ def sim(run, host, factors, seed, k=0):
         f = lambda pt, n, rng: factors(pt, n, np.random.default_rng([k, seed, 6007, pt.gpu, pt.partition]))
     return simulate(inst, plan, run.arrivals, opts, batch_factors=f).summary
 
-def exact(run):
-    """The executor's own batches replayed in its order: factor = (o_k + exec)/model, host none."""
-    b = run.batches.sort_values('start_s', kind='stable').reset_index(drop=True)
-    rec = run.records
-    ok = np.isfinite(rec.start)
-    st, arr = rec.start[ok], rec.arrival[ok]
-    o = np.lexsort((arr, st)); st, arr = st[o], arr[o]
-    heads = np.concatenate([[True], st[1:] != st[:-1]])
-    first = dict(zip(st[heads].tolist(), arr[heads].tolist()))
-    a = np.array([first.get(x, x) for x in b.start_s.tolist()])
-    busy, ok_ = busy_batches(b.start_s.to_numpy(), b.exec_ms.to_numpy() / 1e3, a)
-    f = (b.exec_ms.to_numpy() / 1e3 + ok_) / (b.model_ms.to_numpy() / 1e3)
+def replay(b, f):
+    """Batch factors `f` (one per row of `ratios`'s table, in the executor's order) replayed per tenant in that
+    order: row j at global index nb is tenant j's next batch's factor."""
     names = [t.service for t in plan.gpus[0].partitions[0].tenants]
-    ten = np.array([names.index(s) for s in b.service])
+    ten = b.ten.to_numpy()
     def draw(pt, n, rng):
-        rows = np.ones((len(names), n))
-        cnt = [0] * len(names)
-        # row j at global index nb: the factor of tenant j's next batch if the order is the executor's
+        rows = np.ones((len(names), n)); cnt = [0] * len(names)
         seqs = [f[ten == j] for j in range(len(names))]
         for nb in range(min(n, len(ten))):
             for j in range(len(names)):
@@ -57,6 +46,11 @@ def exact(run):
             cnt[ten[nb]] += 1
         return np.stack([rows, rows], axis=1)
     return draw
+
+def exact(run):
+    """The executor's own batches replayed in its order: factor = (o_k + exec)/model, host none."""
+    b = ratios(run)
+    return replay(b, (b.o_s.to_numpy() + b.exec_ms.to_numpy() / 1e3) / (b.model_ms.to_numpy() / 1e3))
 
 def ratios(run):
     """per-batch table: service, tenant index, ratio, busy (executor's rule), o_k"""
@@ -76,6 +70,14 @@ def ratios(run):
     b['o_s'] = ok_
     return b
 
+def _pool(g, cls, classes):
+    """One tenant's ratios to draw from: of its class (back to back / after idle) when `classes` and at least 20."""
+    x = g.r.to_numpy()
+    if classes:
+        xc = g.r[g.busy == cls].to_numpy()
+        if len(xc) >= 20: x = xc
+    return x
+
 def bootstrap(b, classes=False):
     k = b.ten.max() + 1
     def draw(pt, n, rng):
@@ -83,11 +85,7 @@ def bootstrap(b, classes=False):
         for j in range(k):
             g = b[b.ten == j]
             for c, cls in enumerate((True, False)):
-                x = g.r.to_numpy()
-                if classes:
-                    xc = g.r[g.busy == cls].to_numpy()
-                    if len(xc) >= 20: x = xc
-                out[j, c] = rng.choice(x, n)
+                out[j, c] = rng.choice(_pool(g, cls, classes), n)
         return out
     return draw
 
@@ -100,11 +98,7 @@ def quant(b, classes=False, levels=None):
         for j in range(k):
             g = b[b.ten == j]
             for c, cls in enumerate((True, False)):
-                x = g.r.to_numpy()
-                if classes:
-                    xc = g.r[g.busy == cls].to_numpy()
-                    if len(xc) >= 20: x = xc
-                q = np.percentile(x, levels)
+                q = np.percentile(_pool(g, cls, classes), levels)
                 out[j, c] = np.interp(rng.random(n), grid, q)
         return out
     return draw

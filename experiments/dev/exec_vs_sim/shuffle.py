@@ -6,32 +6,20 @@ import sys
 from experiments.dev.exec_vs_sim.models import *
 from experiments.dev.exec_vs_sim import models as M
 from experiments.dev.exec_vs_sim import rule_csv_lib as L
-def replay_with(b, f):
-    names = [t.service for t in M.plan.gpus[0].partitions[0].tenants]
-    ten = b.ten.to_numpy()
-    def draw(pt, n, rng):
-        rows = np.ones((len(names), n)); cnt = [0] * len(names)
-        seqs = [f[ten == j] for j in range(len(names))]
-        for nb in range(min(n, len(ten))):
-            for j in range(len(names)):
-                rows[j, nb] = seqs[j][min(cnt[j], len(seqs[j]) - 1)]
-            cnt[ten[nb]] += 1
-        return np.stack([rows, rows], axis=1)
-    return draw
 def go(run, seed, K=5):
     b = ratios(run)
     prev_same = np.concatenate([[False], b.ten.to_numpy()[1:] == b.ten.to_numpy()[:-1]])
     o = b.o_s.to_numpy(); model = b.model_ms.to_numpy() / 1e3; r = b.r.to_numpy()
     cells = {'tenant': b.ten.to_numpy(), 'ten*cls': b.ten.to_numpy() * 2 + b.busy.to_numpy(),
              'ten*cls*prev': b.ten.to_numpy() * 4 + b.busy.to_numpy() * 2 + prev_same}
-    out = [f'exec {run.summary.p99_ms:.2f}', f"exact {sim(run, HostOverhead(), replay_with(b, (o + r * model) / model), seed).p99_ms / run.summary.p99_ms:.3f}"]
+    out = [f'exec {run.summary.p99_ms:.2f}', f"exact {sim(run, HostOverhead(), M.replay(b, (o + r * model) / model), seed).p99_ms / run.summary.p99_ms:.3f}"]
     for name, c in cells.items():
         ps = []
         for k in range(K):
             rng = np.random.default_rng(k); rr = r.copy()
             for v in np.unique(c):
                 idx = np.flatnonzero(c == v); rr[idx] = rng.permutation(r[idx])
-            ps.append(sim(run, HostOverhead(), replay_with(b, (o + rr * model) / model), seed).p99_ms)
+            ps.append(sim(run, HostOverhead(), M.replay(b, (o + rr * model) / model), seed).p99_ms)
         out.append(f'{name} {np.median(ps) / run.summary.p99_ms:.3f}')
     return ' | '.join(out)
 if __name__ == '__main__':
