@@ -6,6 +6,7 @@ Each violation names its rule, the GPU and partition (0-based) and the service i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -66,8 +67,14 @@ class Report:
         }
 
 
+def tolerant_limit(limit):
+    """`limit` widened by the checker's tolerance (floating point, not a margin): every rule's comparison; numpy
+    arrays too."""
+    return limit * (1 + REL_TOL) + 1e-9
+
+
 def _exceeds(value: float, limit: float) -> bool:
-    return value > limit * (1 + REL_TOL) + 1e-9
+    return value > tolerant_limit(limit)
 
 
 def find_mig_starts(placements: tuple[Placement, ...], partitions: tuple[Partition, ...]) -> tuple[int, ...] | None:
@@ -221,9 +228,12 @@ def memory_limit_mb(instance: Instance, size: float) -> float | None:
     return dev.memory_mb * dev.memory_cap
 
 
-def partition_memory_mb(instance: Instance, procs: int, tenants: list[tuple[str, int]]) -> float:
+def partition_memory_mb(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) -> float:
     """The memory (MB) of one partition's `procs` processes, each holding every (service, batch) of `tenants`."""
-    return procs * (instance.device.context_mb + sum(instance.service(n).memory_for(b) for n, b in tenants))
+    need = instance.device.context_mb * procs
+    for n, b in tenants:
+        need += procs * instance.service(n).memory_for(b)
+    return need
 
 
 def exceeds_memory(instance: Instance, size: float, need_mb: float) -> bool:
@@ -237,12 +247,13 @@ def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -
                                                     if instance.has_service(t.service)]) for p in gpu.partitions]
     if instance.mechanism.kind is MechanismKind.MIG:
         for qi, (p, need) in enumerate(zip(gpu.partitions, usage)):
-            if exceeds_memory(instance, p.size, need):
-                out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, slice has "
-                                                  f"{memory_limit_mb(instance, p.size):.0f} MB", gi, qi))
-    elif gpu.partitions and exceeds_memory(instance, gpu.partitions[0].size, sum(usage)):
-        out.append(Violation(Rule.MEMORY, f"needs {sum(usage):.0f} MB, GPU has "
-                                          f"{memory_limit_mb(instance, gpu.partitions[0].size):.0f} MB", gi))
+            limit = memory_limit_mb(instance, p.size)
+            if limit is not None and _exceeds(need, limit):
+                out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, slice has {limit:.0f} MB", gi, qi))
+    else:
+        limit = instance.device.memory_mb * instance.device.memory_cap  # the GPU's, which its partitions share
+        if _exceeds(sum(usage), limit):
+            out.append(Violation(Rule.MEMORY, f"needs {sum(usage):.0f} MB, GPU has {limit:.0f} MB", gi))
 
 
 def check(instance: Instance, plan: Plan) -> Report:

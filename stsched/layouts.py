@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from stsched.checker import REL_TOL, find_mig_starts
+from stsched.checker import find_mig_starts, tolerant_limit
 from stsched.errors import TooLarge
 from stsched.plan import Partition
 from stsched.problem import Instance, MechanismKind
@@ -17,7 +17,7 @@ from stsched.problem import Instance, MechanismKind
 
 def fits(value: float, limit: float) -> bool:
     """The checker's comparison (value <= limit up to its relative tolerance)."""
-    return not value > limit * (1 + REL_TOL) + 1e-9
+    return not value > tolerant_limit(limit)
 
 
 def mig_starts(instance: Instance, sizes: Sequence[float]) -> tuple[int, ...] | None:

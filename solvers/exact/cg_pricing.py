@@ -17,7 +17,7 @@ import numpy as np
 
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config, tenant_points
-from stsched.checker import REL_TOL
+from stsched.checker import tolerant_limit
 from stsched.problem import Instance
 from stsched.errors import InputError
 from stsched.validate import MAX_THREADS, check_int
@@ -31,7 +31,7 @@ def duty_room(e: np.ndarray, budget: np.ndarray) -> np.ndarray:
     (d + e <= budget (1 + REL_TOL) + 1e-9, stsched.layouts.fits): the pricing's bounds count a point in the sets of
     duty >= d0 where d0 <= this, and sets of duty up to its greatest value (a tighter test, budget - e, left the
     checker-valid sets of that tolerance band out of every interval)."""
-    return budget * (1 + REL_TOL) + 1e-9 - e
+    return tolerant_limit(budget) - e
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import cycle_rate, exceeds_memory, tenant_capacity
+from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb, tenant_capacity
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
@@ -261,8 +261,7 @@ def single_capacity(instance: Instance, service: str, batch: int, size: float, p
     return tenant_capacity(instance, service, batch, size, procs, exec_ms, exec_ms, 1)
 
 
-def _memory(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) -> float:
-    return instance.device.context_mb * procs + sum(procs * instance.service(n).memory_for(b) for n, b in tenants)
+_memory = partition_memory_mb  # (the checker's sum; the names solvers.exact use)
 
 
 def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
