@@ -319,10 +319,11 @@ def _check_solvers(ap: argparse.ArgumentParser, chosen: list[str]) -> None:
                 known[name].parse(params)  # unknown keys and bad values, as `stsched solve --param`
         except (ValueError, InputError) as e:
             ap.error(f"argument --solvers: {e}")
-        if name not in known and spec not in ("exact", "baselines", "none"):
-            ap.error(f"argument --solvers: {unknown_solver(name, also=('exact', 'baselines', 'none'))}")
+        if name not in known and spec not in SOLVER_GROUPS:
+            ap.error(f"argument --solvers: {unknown_solver(name, also=SOLVER_GROUPS)}")
 
 
+SOLVER_GROUPS = ("exact", "baselines", "none")  # the words --solvers takes beside solver names
 INTEGRALITY_ONLY = ("bp_nodes", "rf_nodes", "bp_rule", "rf_strong", "int_engine", "int_services", "cuts")
 SCALE_ONLY = ("services", "solvers", "poisson", "bound_rounds", "bound_clock", "no_bound", "quick")
 QUICK_SETS = ("services", "seeds", "bound_rounds", "bound_time", "time_limit")

@@ -137,8 +137,6 @@ def _global_flags_after(parser: argparse.ArgumentParser) -> None:
     every subcommand that does not define the option itself.  Defaults are suppressed, so a flag not given after
     the command leaves the one given before it alone; `-v` counts in its own field, added to the global count in
     `main` (`stsched -v solve I.json -v` is -vv)."""
-    from stsched import __version__
-
     for action in parser._actions:
         if not isinstance(action, argparse._SubParsersAction):
             continue
@@ -151,7 +149,7 @@ def _global_flags_after(parser: argparse.ArgumentParser) -> None:
                 sub.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=argparse.SUPPRESS,
                                  help="as `stsched -v COMMAND`: more logging (-vv for debug)")
             if "--version" not in taken:
-                sub.add_argument("--version", action="version", version=f"stsched {__version__}")
+                sub.add_argument("--version", action="version", version=_version_line())
             _global_flags_after(sub)
 
 
@@ -199,15 +197,19 @@ def command_module(argv: list[str]) -> str | None:
     return None
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The CLI's parser: every command, or with `only` the commands of that one module (`command_module`)."""
+def _version_line() -> str:
     from stsched import __version__
 
+    return f"stsched {__version__}"
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: every command, or with `only` the commands of that one module (`command_module`)."""
     parser = Parser(prog="stsched", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars or progress lines on stderr (errors are still printed)")
-    parser.add_argument("--version", action="version", version=f"stsched {__version__}")
+    parser.add_argument("--version", action="version", version=_version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name in (COMMAND_MODULES if only is None else (only,)):
         importlib.import_module(name).add(sub)
@@ -243,9 +245,7 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit as e:  # a usage error (one line, exit 2), --help or --version: a code, never an exception
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     if _lift_global_flags(args):
-        from stsched import __version__
-
-        print(f"stsched {__version__}")
+        print(_version_line())
         return 0
     args.verbose += getattr(args, "verbose_after", 0)
     level = logging.WARNING - 10 * min(args.verbose, 2)
