@@ -508,11 +508,13 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         # the minute's spans: (start, the plan in force, its GPUs' availability, the builds under way)
         spans = [(t0, current, dict(down_until), builds.copy())]
         # the detector (`stsched.planning.adapt.detect`): an emergency decision `detect_s` into this minute
-        served = current.served()
-        count = (None if options.detect_s is None or t0 + options.detect_s >= t1 else
-                 observed_counts(schedule[:, m], options.detect_s, options.seed, m))
-        hit = (np.zeros(len(names), dtype=bool) if count is None else
-               flagged(count, np.array([served.get(n, 0.0) for n in names]), options.trigger, options.detect_s))
+        count = (None if options.detect_s is None or options.trigger <= 0 or t0 + options.detect_s >= t1 else
+                 observed_counts(schedule[:, m], options.detect_s, options.seed, m))  # (trigger 0: never flags)
+        if count is None:
+            hit = np.zeros(len(names), dtype=bool)
+        else:
+            served = current.served()
+            hit = flagged(count, np.array([served.get(n, 0.0) for n in names]), options.trigger, options.detect_s)
         if hit.any():
             t_d = t0 + options.detect_s
             floor = np.where(hit, count / options.detect_s * options.headroom, 0.0)
@@ -523,9 +525,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             detections += 1
             steps.append(more)
             solve_s, cpu_s, cut_now = solve_s + s2, cpu_s + c2, cut_now + k2
+        load_m = loads(schedule, m, names, spans[0][1])  # this minute's, under the plan in force at its start
         if bursts is not None:  # this minute, as the decisions from its end on see it
-            bursts.record(t1, loads(schedule, m, names, spans[0][1]), schedule[:, m], options.trigger,
-                          options.headroom)
+            bursts.record(t1, load_m, schedule[:, m], options.trigger, options.headroom)
         if options.simulate:  # each span cut where a build ends, with the layouts serving then
             pieces = [(c, b.serving(p, c), d) for i, (a, p, d, b) in enumerate(spans)
                       for c in [a, *b.ends(a, spans[i + 1][0] if i + 1 < len(spans) else t1)]]
@@ -555,7 +557,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         acc["down"] += down_s
         acc["n"] += float(n.sum())
         acc["good"] += float(good.sum())
-        acc["load"] = max(acc["load"], float(loads(schedule, m, names, spans[0][1]).max(initial=0.0)))
+        acc["load"] = max(acc["load"], float(load_m.max(initial=0.0)))
         acc["full"] += int(full)
         acc["solve"] += solve_s
         acc["cpu"] += cpu_s

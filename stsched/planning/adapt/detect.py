@@ -45,15 +45,18 @@ from stsched.errors import InputError
 DETECT_Z = 3.0  # standard deviations of the trigger rate's Poisson count the observed count must exceed
 
 
-def check_detect(detect_s: float | None, bin_s: float = 60.0) -> None:
+MINUTE_S = 60.0  # one bin of the count trace
+
+
+def check_detect(detect_s: float | None) -> None:
     """`detect_s`: None (off) or a finite number of seconds > 0 shorter than one bin of the count trace."""
     if detect_s is None:
         return
     if isinstance(detect_s, bool) or not isinstance(detect_s, numbers.Real) or not (
             detect_s > 0 and math.isfinite(detect_s)):
         raise InputError(f"detect_s must be a finite number of seconds > 0, or None (off), got {detect_s!r}")
-    if detect_s >= bin_s:
-        raise InputError(f"detect_s {detect_s!r}: must be shorter than the trace's minute ({bin_s:g} s); "
+    if detect_s >= MINUTE_S:
+        raise InputError(f"detect_s {detect_s!r}: must be shorter than the trace's minute ({MINUTE_S:g} s); "
                          f"the end-of-minute trigger reacts then")
 
 
