@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"seed": cseed, "side": "calibration", "gap_ms": round(calib.gap.mean_s * 1e3, 3),
                          "wake_ms": round(calib.wake.mean_s * 1e3, 3), "wake_batches": calib.wake.count,
                          "ratio_median": round(calib.exec_ratio.to_dict()["partitions"][0]["median"], 3),
-                         **calib_cond})
+                         **_accounting(calib), **calib_cond})
         runs = []
         for rep in range(repeats):
             res, host, cond = run(seed, rep)
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{f'{slack} ns' if slack else 'kernel default'}")
     cols = ["seed", "rep", "side", "requests", "slo_attainment", "p50_ms", "p99_ms", "d_attainment_pts", "p99_vs_exec",
             "gap_ms", "wake_ms", "wake_batches", "ratio_median", "ratio_p90", "busy_median", "idle_median",
-            "load_start", "load_end", "wall_s", "cpu_s"]
+            "off_core", "preempted", "faults_pb", "slow_share", "load_start", "load_end", "wall_s", "cpu_s"]
     print(markdown_table(rows, [c for c in cols if any(c in r for r in rows)]))
     print("\npass rule (module docstring): medians over the executor's runs and over as many draws of the model")
     print(markdown_table(rules, list(rules[0])))
@@ -203,6 +203,14 @@ def run_records(res: Any, seed: int, rep: int | None) -> tuple[pd.DataFrame, pd.
     return res.batches.assign(**label), requests
 
 
+def _accounting(host) -> dict[str, object]:
+    """Where a run's batch time went (`stsched.executor.accounting`): off the worker's core, preempted batches,
+    page faults per batch, windows in a slow spell."""
+    a = host.accounting
+    return {"off_core": round(a.off_core_share, 4), "preempted": round(a.preempted_share, 4),
+            "faults_pb": round(a.faults_per_batch, 3), "slow_share": round(a.slow_share, 3)}
+
+
 def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
     """One executor run's row and every simulator variant's on its arrivals (module docstring)."""
     from stsched.simulation import SimOptions, simulate
@@ -218,7 +226,8 @@ def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration)
     rows = [_row(seed, "executor", ex, rep=rep, gap_ms=round(host.gap.mean_s * 1e3, 3),
                  wake_ms=round(host.wake.mean_s * 1e3, 3), wake_batches=host.wake.count,
                  ratio_median=round(part0["median"], 3), ratio_p90=at("quantiles", 90),
-                 busy_median=at("busy_quantiles", 50), idle_median=at("idle_quantiles", 50), **cond)]
+                 busy_median=at("busy_quantiles", 50), idle_median=at("idle_quantiles", 50), **_accounting(host),
+                 **cond)]
 
     def sim(cv=0.0, overhead=None, factors=None):
         opts = SimOptions(duration_s=duration, seed=seed, noise_cv=cv, exec_model="fixed",

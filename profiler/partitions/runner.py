@@ -15,6 +15,7 @@ import gc
 import logging
 import os
 import platform
+import resource
 import sys
 import threading
 import time
@@ -68,6 +69,20 @@ def timer_slack(ns: int | None) -> Iterator[int | None]:
         yield prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)
     finally:
         prctl(PR_SET_TIMERSLACK, before, 0, 0, 0)
+
+
+def thread_usage() -> tuple[float, int, int]:
+    """The calling thread's (CPU seconds, page faults, involuntary context switches) so far (Linux
+    `getrusage(RUSAGE_THREAD)`: one system call); (NaN, -1, -1) where the platform has no per-thread usage.
+
+    Bracketing a batch with two calls tells where its wall time went: a batch whose CPU time falls short of its
+    duration was off the core (preempted: the switches count it, or the hypervisor took the core), one with page
+    faults touched new memory, and one as long on the CPU as on the clock ran its own code the whole time, only
+    slower (a host whose core, cache or memory another workload shares)."""
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return float("nan"), -1, -1
+    u = resource.getrusage(resource.RUSAGE_THREAD)
+    return u.ru_utime + u.ru_stime, u.ru_minflt + u.ru_majflt, u.ru_nivcsw
 
 
 class Runner:
@@ -237,7 +252,9 @@ class Runner:
         it is restored afterwards.  With `timer_slack_ns` (Linux, a worker process: the slack is per thread) the
         thread's timer slack is set while serving, so that a sleep ends within that many ns of its deadline instead
         of the kernel's default 50 us, and restored afterwards (`timer_slack`).
-        Returns per tenant the dispatch and completion times of each request (NaN: not served) and the batches.
+        Returns per tenant the dispatch and completion times of each request (NaN: not served) and the batches,
+        each with its thread CPU time, page faults and involuntary context switches (`thread_usage`, read just
+        outside the timed call, so the batch's measured time is unchanged).
         """
         with timer_slack(timer_slack_ns):
             if not quiet_gc:
@@ -267,6 +284,9 @@ class Runner:
         b_dur: list[float] = []
         b_tenant: list[int] = []
         b_size: list[int] = []
+        b_cpu: list[float] = []
+        b_faults: list[int] = []
+        b_switches: list[int] = []
         heads = [0] * k
         turn = 0
         while True:
@@ -299,9 +319,14 @@ class Runner:
                 fn = calls[(tenants[i]["model"], bs[i])]
             else:
                 fn = self._call(tenants[i]["model"], m)
+            u0 = thread_usage()
             s = now() - t0
             self._run(fn)
             e = now() - t0
+            u1 = thread_usage()
+            b_cpu.append(u1[0] - u0[0])
+            b_faults.append(u1[1] - u0[1] if u0[1] >= 0 else -1)
+            b_switches.append(u1[2] - u0[2] if u0[2] >= 0 else -1)
             start[i][h:h + m] = s
             finish[i][h:h + m] = e
             b_start.append(s)
@@ -311,7 +336,8 @@ class Runner:
             heads[i] = h + m
             turn = (i + 1) % k
         return {"start": [x.tolist() for x in start], "finish": [x.tolist() for x in finish],
-                "batch_start": b_start, "batch_dur": b_dur, "batch_tenant": b_tenant, "batch_size": b_size}
+                "batch_start": b_start, "batch_dur": b_dur, "batch_tenant": b_tenant, "batch_size": b_size,
+                "batch_cpu": b_cpu, "batch_faults": b_faults, "batch_switches": b_switches}
 
     def observed_sms(self, programs: int = 2048, graph: bool = False) -> list[int]:
         """SM ids that a probe kernel on this partition's stream ran on (`profiler.smprobe`; GPU only), launched

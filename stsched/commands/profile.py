@@ -342,6 +342,8 @@ def run_execute(args) -> int:
           f"{s.duration_s:g} s, SLO attainment {s.slo_attainment:.4f}, p50 {s.p50_ms:.2f} ms, "
           f"p99 {s.p99_ms:.2f} ms, goodput {s.goodput:.1f} req/s ({res.wall_s:.1f} s wall)")
     print(host.line())
+    if host.accounting is not None:
+        print(host.accounting.line())
     print("\n".join(host.exec_lines()))
     if sim is not None:
         o = model["host"]

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from stsched.executor.accounting import BatchAccounting
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation.host import LEVELS, BatchTimeQuantiles, HostOverhead, TenantRatios, quantile_at
@@ -69,10 +70,14 @@ class HostMeasurement:
     timer_resolution_s: float
     exec_ratio: BatchTimeQuantiles
     trace: RatioTrace | None = None  # every batch's ratio in dispatch order (`stsched.simulation.replay`)
+    accounting: BatchAccounting | None = None  # where the batch time went (`stsched.executor.accounting`)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gap": asdict(self.gap), "wake": asdict(self.wake), "overhead": self.overhead.to_dict(),
-                "timer_resolution_s": self.timer_resolution_s, "exec_ratio": self.exec_ratio.to_dict()}
+        out = {"gap": asdict(self.gap), "wake": asdict(self.wake), "overhead": self.overhead.to_dict(),
+               "timer_resolution_s": self.timer_resolution_s, "exec_ratio": self.exec_ratio.to_dict()}
+        if self.accounting is not None:
+            out["accounting"] = self.accounting.to_dict()
+        return out
 
     def line(self) -> str:
         g, w, o = self.gap, self.wake, self.overhead
@@ -181,4 +186,5 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
     return HostMeasurement(gap, wake, HostOverhead(batch_s, wake_s, source),
                            time.get_clock_info("monotonic").resolution,
                            BatchTimeQuantiles(ratios, counts, source, split["busy"], split["idle"], split_n["busy"],
-                                              split_n["idle"], tenants), RatioTrace(seq_t, seq_r, source))
+                                              split_n["idle"], tenants), RatioTrace(seq_t, seq_r, source),
+                           BatchAccounting.of(b))

@@ -91,13 +91,22 @@ class ExecOptions:
                     raise InputError(f"executor: gpus: GPU {gi} is listed twice")
 
 
+#: one row per batch that ran: where, whose, when (seconds after t0), its measured time, requests taken, the
+#: instance's time for it (e_s), and the worker thread's CPU time, page faults and involuntary context switches
+#: over the batch (`profiler.partitions.runner.thread_usage`; NaN / -1 where the platform has none): a batch
+#: slower than the table with cpu_ms close to exec_ms ran the whole time, only slower (the core, cache or memory
+#: shared with other work on the host); one with cpu_ms well below was off its core
+BATCH_COLUMNS = ("gpu", "partition", "service", "start_s", "exec_ms", "requests", "model_ms", "cpu_ms", "faults",
+                 "switches")
+
+
 @dataclass(frozen=True)
 class ExecResult:
     """Records and summary (same types as the simulator's), every batch that ran, and what the backend gave."""
 
     records: RequestRecords
     summary: Summary
-    batches: pd.DataFrame  # gpu, partition, service, start_s, exec_ms, requests, model_ms (the instance's e_s)
+    batches: pd.DataFrame  # BATCH_COLUMNS
     layouts: tuple[dict[str, Any], ...]
     backend: dict[str, Any]
     arrivals: Mapping[str, np.ndarray] = field(repr=False, default_factory=dict)
@@ -215,11 +224,14 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
             bs, bd = np.asarray(out["batch_start"]), np.asarray(out["batch_dur"])
             busy = float(np.clip(np.minimum(bs + bd, options.duration_s) - np.maximum(bs, 0.0), 0.0, None).sum())
             use.append(PartitionUse(gi, qi, p.size, p.procs, busy))
-            for s, d, k, m in zip(out["batch_start"], out["batch_dur"], out["batch_tenant"], out["batch_size"]):
+            for s, d, k, m, c, f, w in zip(out["batch_start"], out["batch_dur"], out["batch_tenant"],
+                                           out["batch_size"], out["batch_cpu"], out["batch_faults"],
+                                           out["batch_switches"]):
                 t = p.tenants[k]
                 batch_rows.append({"gpu": gi, "partition": qi, "service": t.service, "start_s": s,
                                    "exec_ms": d * 1000.0, "requests": m,
-                                   "model_ms": instance.solo_ms(t.service, t.batch, p.size, p.procs)})
+                                   "model_ms": instance.solo_ms(t.service, t.batch, p.size, p.procs),
+                                   "cpu_ms": c * 1000.0, "faults": f, "switches": w})
     served = {t.service for _, _, _, t in plan.placements()}
     for name, arr in arrivals.items():
         if name not in served and len(arr):  # no partition serves it: never completed, as in the simulator
@@ -235,7 +247,6 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
             kept[plan.gpus[k[0]].partitions[k[1]].tenants[k[2]].service] += len(arr)
     offered = {n: kept[n] / options.duration_s for n in names}
     summary = summarize(instance, records, options.duration_s, use, offered)
-    batches = pd.DataFrame(batch_rows, columns=["gpu", "partition", "service", "start_s", "exec_ms", "requests",
-                                                "model_ms"])
+    batches = pd.DataFrame(batch_rows, columns=list(BATCH_COLUMNS))
     return ExecResult(records, summary, batches, tuple(layouts), backend.describe(), arrivals,
                       time.perf_counter() - t_wall)

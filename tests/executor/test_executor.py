@@ -177,6 +177,8 @@ def test_cli_execute_text_report_beside_the_simulator(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("executed on cpu") and "SLO attainment 1.0000" in lines[0]
     assert lines[1].startswith("host overhead: dispatch gap per busy batch")
+    assert lines[2].startswith("batch time: ") and "off the worker's core" in lines[2]  # where it went
+    lines.pop(2)
     assert lines[2].startswith("  gpu 0 partition 0: measured / simulated batch time")
     assert lines[3].startswith("simulated, same arrivals (batch times from ")
     assert "0.500 ms per batch + 1.000" in lines[3]

@@ -54,3 +54,31 @@ def test_serve_polls_or_sleeps_and_restores_the_collector(spin_s):
     assert calls and not any(calls)  # the collector was off during every batch
     starts = out["start"][0]
     assert len(starts) == 4 and all(s >= a for s, a in zip(starts, arrivals))  # all served, none early
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread usage is Linux's getrusage")
+def test_serve_records_each_batch_cpu_time_faults_and_switches():
+    """A batch that computes is on its core (its CPU time recorded), one that blocks is not:
+    the record that tells a slow host core from a worker taken off its core (stsched.executor BATCH_COLUMNS)."""
+    pytest.importorskip("torch")
+    import time
+
+    from profiler.measure import now
+    from profiler.partitions.runner import Runner
+
+    def compute():  # 20 ms of this thread's CPU, however long the clock takes on a loaded machine
+        end = time.thread_time() + 0.02
+        while time.thread_time() < end:
+            pass
+
+    runner = Runner("cpu")
+    runner._calls[("spin", 1)] = compute
+    runner._calls[("block", 1)] = lambda: time.sleep(0.02)
+    out = runner.serve([{"model": "spin", "batch": 1, "arrivals": [0.0]},
+                        {"model": "block", "batch": 1, "arrivals": [0.0]}], now(), 2.0)
+    cpu, dur, who = out["batch_cpu"], out["batch_dur"], out["batch_tenant"]
+    assert len(cpu) == len(dur) == len(out["batch_faults"]) == len(out["batch_switches"]) == 2
+    by = {k: (c, d) for k, c, d in zip(who, cpu, dur)}
+    assert 0.02 <= by[0][0] <= by[0][1] + 1e-3  # computing: the CPU it used, never more than its duration
+    assert by[1][0] < 0.005 < 0.02 <= by[1][1]  # blocked: off the core
+    assert all(f >= 0 for f in out["batch_faults"]) and all(w >= 0 for w in out["batch_switches"])
