@@ -55,8 +55,12 @@ probability 1 - 2 / 2^R: 75 % at R = 3, 94 % at R = 5) and its spread (max / min
 Each row: executor or simulator variant, SLO attainment, p50, p99; and the differences to the executor (points of
 attainment, p99 ratio).  Rows: results/exec_vs_sim/rows.csv; a Markdown table is printed.  Every executor run's
 batches and requests (calibration runs with `rep` -1) are kept beside them in batches.csv.gz and
-requests.csv.gz, so that a model can be checked against a run after the fact.  The load average at
-the start and the end of every run is kept, because the executor's times move with whatever else runs.
+requests.csv.gz, so that a model can be checked against a run after the fact; each batch with its worker's CPU
+time, page faults and involuntary switches, and each run's rows say where its batch time went (`off_core`,
+`preempted`, `faults_pb`, `slow_share`: `stsched.executor.accounting`); the machine's cores sampled every 100 ms
+while each run served (/proc/stat: busy and steal ticks per core, `stsched.executor.cpustat`) in cpustat.csv.gz.
+The load average at the start and the end of every run is kept, because the executor's times move with whatever
+else runs.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--timer-slack-ns: {args.timer_slack_ns} is not a number of ns >= 0")
     from profiler.partitions import get_backend
     from stsched.executor import ExecOptions, execute
+    from stsched.executor.cpustat import CpuSampler
     from stsched.executor.host import measure_host
     from stsched.io import load_instance, load_plan
     from stsched.judge import judge_plan
@@ -143,12 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     slack = args.timer_slack_ns or None
 
     kept: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    stats: list[pd.DataFrame] = []  # /proc/stat while each run served (`stsched.executor.cpustat`)
 
     def run(seed: int, rep: int | None = None):
         load0 = os.getloadavg()[0]
         t, c = time.perf_counter(), _cpu_s()
-        res = execute(inst, plan, backend, ExecOptions(duration_s=duration, seed=seed, progress=False,
-                                                       spin_ms=args.spin_ms, timer_slack_ns=slack))
+        with CpuSampler(0.1) as sampler:
+            res = execute(inst, plan, backend, ExecOptions(duration_s=duration, seed=seed, progress=False,
+                                                           spin_ms=args.spin_ms, timer_slack_ns=slack))
+        stats.append(sampler.frame(res.layouts[0]["t0"]).assign(seed=seed, rep=-1 if rep is None else rep))
         cond = {"load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
                 "wall_s": round(time.perf_counter() - t, 1), "cpu_s": round(_cpu_s() - c, 1)}
         kept.append(run_records(res, seed, rep))
@@ -177,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     pd.DataFrame(rules).to_csv(out.with_name("rule.csv"), index=False)
     pd.concat([b for b, _ in kept]).to_csv(out.with_name("batches.csv.gz"), index=False)
     pd.concat([r for _, r in kept]).to_csv(out.with_name("requests.csv.gz"), index=False)
+    pd.concat(stats).to_csv(out.with_name("cpustat.csv.gz"), index=False)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}; "
           f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, timer slack "
           f"{f'{slack} ns' if slack else 'kernel default'}")

@@ -209,6 +209,7 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
             from profiler.measure import now
 
             t0 = now() + options.lead_s
+            layouts[-1]["t0"] = t0  # the worker's clock (`profiler.measure.now`): record times are after it
             pending = [w.submit("serve", tenants=ts, t0=t0, horizon_s=horizon, pad=options.pad_batches,
                                 **_steady(w, options)) for w, ts in zip(pset.workers, tenants_of)]
             outs = [p.result(horizon + options.lead_s + 600.0) for p in pending]
