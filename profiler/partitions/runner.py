@@ -72,17 +72,20 @@ def timer_slack(ns: int | None) -> Iterator[int | None]:
 
 
 def thread_usage() -> tuple[float, int, int]:
-    """The calling thread's (CPU seconds, page faults, involuntary context switches) so far (Linux
-    `getrusage(RUSAGE_THREAD)`: one system call); (NaN, -1, -1) where the platform has no per-thread usage.
+    """The calling thread's (CPU seconds, page faults, involuntary context switches) so far: its CPU clock
+    (`time.thread_time`, exact to the nanosecond; `getrusage`'s user + system time of a running thread moves only
+    at scheduler ticks, 0 for most 1 ms batches) and the counters of Linux `getrusage(RUSAGE_THREAD)`; (CPU
+    seconds, -1, -1) where the platform has no per-thread usage.
 
     Bracketing a batch with two calls tells where its wall time went: a batch whose CPU time falls short of its
     duration was off the core (preempted: the switches count it, or the hypervisor took the core), one with page
     faults touched new memory, and one as long on the CPU as on the clock ran its own code the whole time, only
     slower (a host whose core, cache or memory another workload shares)."""
+    cpu = time.thread_time()
     if not hasattr(resource, "RUSAGE_THREAD"):
-        return float("nan"), -1, -1
+        return cpu, -1, -1
     u = resource.getrusage(resource.RUSAGE_THREAD)
-    return u.ru_utime + u.ru_stime, u.ru_minflt + u.ru_majflt, u.ru_nivcsw
+    return cpu, u.ru_minflt + u.ru_majflt, u.ru_nivcsw
 
 
 class Runner:

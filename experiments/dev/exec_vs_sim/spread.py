@@ -103,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             b = B[(B["seed"] == seed) & (B["rep"] == rep)]
             acc = BatchAccounting.of(b)
             slow[(seed, rep)] = slowness(b).droplevel([0, 1])
-            lat = (r["finish_s"] - r["arrival_s"]).to_numpy()
+            lat = (r["finish_s"] - r["arrival_s"]).fillna(np.inf).to_numpy()  # never served: infinite
+            if not math.isfinite(p99(lat)):  # saturated: more than 1 % never served, no tail to explain
+                rows.append({"dir": d, "seed": seed, "rep": rep, "requests": len(r), "p99_ms": math.inf,
+                             "slow_share": round(acc.slow_share, 3)})
+                continue
             rb, bb, b3 = boot(r, dur, rng)
             rows.append({"dir": d, "seed": seed, "rep": rep, "requests": len(r), "p99_ms": round(1e3 * p99(lat), 2),
                          **{k: round(v, 2) for k, v in top_split(b, r).items()},
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     print(df.drop(columns=["dir"]).to_string(index=False))
+    df = df[np.isfinite(df["p99_ms"])]
     print(f"p99 vs slow share over {len(df)} runs: Pearson {df['p99_ms'].corr(df['slow_share']):.3f}, Spearman "
           f"{df['p99_ms'].corr(df['slow_share'], method='spearman'):.3f}")
     if align:
