@@ -11,9 +11,10 @@ wake-ups); the number of clusters they come in (arrivals more than 50 ms apart s
 100 ms windows in a slow spell (`stsched.executor.accounting.slow_share`) and, when the rows have them, the
 off-core share, preempted batches and page faults per batch.  Then across runs: the correlation of p99 with the
 slow share, whether the slow windows of repetitions of the same arrivals line up (per-window slowness
-correlation between the repetitions of a seed), how long the spells last, and the p99's sampling error: a
-bootstrap of one run's requests (independent draws: too optimistic, the top 1 % comes in clusters) and a block
-bootstrap of its seconds (1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval
+correlation between the repetitions of a seed), how long the spells last, how much slower a batch runs the longer
+its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts), and the p99's
+sampling error: a bootstrap of one run's requests (independent draws: too optimistic, the top 1 % comes in
+clusters) and a block bootstrap of its seconds (1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval
 of the p99 over `BOOT` resamples relative to the run's p99, at the run's own length and, from the same blocks,
 at three times it (what a run 3 x as long would give if the host behaved the same).
 """
@@ -27,7 +28,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from stsched.executor.accounting import SLOW_FACTOR, BatchAccounting, slowness
+from stsched.executor.accounting import FAST_QUANTILE, SLOW_FACTOR, BatchAccounting, slowness
 
 STALL_MS = 2.0
 BOOT = 400
@@ -88,13 +89,27 @@ def boot(r: pd.DataFrame, duration: float, rng: np.random.Generator) -> tuple[fl
     return width(req), width(blocks(len(groups))), width(blocks(3 * len(groups)))
 
 
+IDLE_BINS_MS = (-1.0, 0.05, 0.5, 1.0, 2.0, 5.0, 1e9)
+
+
+def after_idle(b: pd.DataFrame) -> pd.DataFrame:
+    """One run's batches: each one's slowness (measured / table over its tenant's fast level in the run, as
+    `stsched.executor.accounting`) and the time its partition was idle before it, ms (0: back to back)."""
+    b = b.sort_values("start_s")
+    r = b["exec_ms"] / b["model_ms"]
+    norm = r / r.groupby(b["service"]).transform(lambda v: v.quantile(FAST_QUANTILE))
+    end = b["start_s"] + b["exec_ms"] / 1e3
+    idle = ((b["start_s"] - end.shift(1)).fillna(0.0) * 1e3).clip(lower=0.0)
+    return pd.DataFrame({"service": b["service"], "slowness": norm, "idle_ms": idle})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--duration", type=float, default=None, help="arrival window, s (default: the last arrival)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(17)
-    rows, align = [], []
+    rows, align, idles = [], [], []
     for d in args.dirs:
         B, R = pd.read_csv(f"{d}/batches.csv.gz"), pd.read_csv(f"{d}/requests.csv.gz")
         dur = args.duration or math.ceil(R["arrival_s"].max())
@@ -102,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for (seed, rep), r in R.groupby(["seed", "rep"]):
             b = B[(B["seed"] == seed) & (B["rep"] == rep)]
             acc = BatchAccounting.of(b)
+            idles.append(after_idle(b))
             slow[(seed, rep)] = slowness(b).droplevel([0, 1])
             lat = (r["finish_s"] - r["arrival_s"]).fillna(np.inf).to_numpy()  # never served: infinite
             if not math.isfinite(p99(lat)):  # saturated: more than 1 % never served, no tail to explain
@@ -138,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     share = df[["table", "diffuse", "stall", "no batch"]].div(df["latency"], axis=0)
     print("top 1 % latency split, median share over runs: "
           + ", ".join(f"{k} {v:.2f}" for k, v in share.median().items()))
+    idle = pd.concat(idles)
+    by = idle.groupby([pd.cut(idle["idle_ms"], IDLE_BINS_MS), "service"], observed=True)["slowness"]
+    print(f"batch slowness by the partition's idle time before it (ms; median, share > {SLOW_FACTOR}, batches):")
+    print(by.agg(["median", lambda v: (v > SLOW_FACTOR).mean(), "size"]).round(3).unstack().to_string())
     print(f"p99 5-95 % interval / p99, median over runs: requests {df['boot_req'].median():.3f}, 1 s blocks "
           f"{df['boot_block'].median():.3f}, 1 s blocks at 3 x the length {df['boot_block_3x'].median():.3f}")
     return 0
