@@ -12,7 +12,8 @@ wake-ups); the number of clusters they come in (arrivals more than 50 ms apart s
 off-core share, preempted batches and page faults per batch.  Then across runs: the correlation of p99 with the
 slow share, whether the slow windows of repetitions of the same arrivals line up (per-window slowness
 correlation between the repetitions of a seed), how long the spells last, how much slower a batch runs the longer
-its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts), and the p99's
+its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts) and, inside and
+outside slow windows, back to back or after idling, and the p99's
 sampling error: a bootstrap of one run's requests (independent draws: too optimistic, the top 1 % comes in
 clusters) and a block bootstrap of its seconds (1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval
 of the p99 over `BOOT` resamples relative to the run's p99, at the run's own length and, from the same blocks,
@@ -28,7 +29,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from stsched.executor.accounting import FAST_QUANTILE, SLOW_FACTOR, BatchAccounting, slowness
+from stsched.executor.accounting import FAST_QUANTILE, SLOW_FACTOR, WINDOW_S, BatchAccounting, slowness
 
 STALL_MS = 2.0
 BOOT = 400
@@ -117,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         for (seed, rep), r in R.groupby(["seed", "rep"]):
             b = B[(B["seed"] == seed) & (B["rep"] == rep)]
             acc = BatchAccounting.of(b)
-            idles.append(after_idle(b))
             slow[(seed, rep)] = slowness(b).droplevel([0, 1])
+            a = after_idle(b)
+            window = np.floor(b.loc[a.index, "start_s"] / WINDOW_S).astype(int).to_numpy()
+            a["in_spell"] = slow[(seed, rep)].reindex(window).to_numpy() > SLOW_FACTOR
+            idles.append(a)
             lat = (r["finish_s"] - r["arrival_s"]).fillna(np.inf).to_numpy()  # never served: infinite
             if not math.isfinite(p99(lat)):  # saturated: more than 1 % never served, no tail to explain
                 rows.append({"dir": d, "seed": seed, "rep": rep, "requests": len(r), "p99_ms": math.inf,
@@ -158,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     by = idle.groupby([pd.cut(idle["idle_ms"], IDLE_BINS_MS), "service"], observed=True)["slowness"]
     print(f"batch slowness by the partition's idle time before it (ms; median, share > {SLOW_FACTOR}, batches):")
     print(by.agg(["median", lambda v: (v > SLOW_FACTOR).mean(), "size"]).round(3).unstack().to_string())
+    idle["back_to_back"] = idle["idle_ms"] <= IDLE_BINS_MS[1]
+    print("batch slowness (median, batches) inside and outside slow windows, back to back or after idling:")
+    print(idle.groupby(["in_spell", "back_to_back", "service"])["slowness"].agg(["median", "size"]).round(3)
+          .unstack().to_string())
     print(f"p99 5-95 % interval / p99, median over runs: requests {df['boot_req'].median():.3f}, 1 s blocks "
           f"{df['boot_block'].median():.3f}, 1 s blocks at 3 x the length {df['boot_block_3x'].median():.3f}")
     return 0
