@@ -13,11 +13,11 @@ off-core share, preempted batches and page faults per batch.  Then across runs: 
 slow share, whether the slow windows of repetitions of the same arrivals line up (per-window slowness
 correlation between the repetitions of a seed), how long the spells last, how much slower a batch runs the longer
 its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts) and, inside and
-outside slow windows, back to back or after idling, and the p99's
-sampling error: a bootstrap of one run's requests (independent draws: too optimistic, the top 1 % comes in
-clusters) and a block bootstrap of its seconds (1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval
-of the p99 over `BOOT` resamples relative to the run's p99, at the run's own length and, from the same blocks,
-at three times it (what a run 3 x as long would give if the host behaved the same).
+outside slow windows, back to back or after idling, and the p99's sampling error: a bootstrap of one run's
+requests (independent draws: too optimistic, the top 1 % comes in clusters) and a block bootstrap of its seconds
+(1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval of the p99 over `BOOT`
+resamples relative to the run's p99, at the run's own length and, from the same blocks, at three times it (what
+a run 3 x as long would give if the host behaved the same).
 """
 
 from __future__ import annotations
