@@ -11,13 +11,15 @@ wake-ups); the number of clusters they come in (arrivals more than 50 ms apart s
 100 ms windows in a slow spell (`stsched.executor.accounting.slow_share`) and, when the rows have them, the
 off-core share, preempted batches and page faults per batch.  Then across runs: the correlation of p99 with the
 slow share, whether the slow windows of repetitions of the same arrivals line up (per-window slowness
-correlation between the repetitions of a seed), how long the spells last, how much slower a batch runs the longer
+correlation between the repetitions of a seed), how long the spells last, whether a run's two halves
+have the same share of them, how much slower a batch runs the longer
 its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts) and, inside and
 outside slow windows, back to back or after idling, and the p99's sampling error: a bootstrap of one run's
 requests (independent draws: too optimistic, the top 1 % comes in clusters) and a block bootstrap of its seconds
 (1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval of the p99 over `BOOT`
 resamples relative to the run's p99, at the run's own length and, from the same blocks, at three times it (what
-a run 3 x as long would give if the host behaved the same).
+a run 3 x as long would give if the host behaved the same), against the spread of log p99 between
+repetitions of the same arrivals.
 """
 
 from __future__ import annotations
@@ -119,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             b = B[(B["seed"] == seed) & (B["rep"] == rep)]
             acc = BatchAccounting.of(b)
             slow[(seed, rep)] = slowness(b).droplevel([0, 1])
+            flags = slow[(seed, rep)] > SLOW_FACTOR
+            half = flags.index.to_numpy() < dur / 2 / WINDOW_S
+            inside = flags.index.to_numpy() < dur / WINDOW_S
+            halves = (float(flags[half].mean()), float(flags[~half & inside].mean()))
             a = after_idle(b)
             window = np.floor(b.loc[a.index, "start_s"] / WINDOW_S).astype(int).to_numpy()
             a["in_spell"] = slow[(seed, rep)].reindex(window).to_numpy() > SLOW_FACTOR
@@ -126,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             lat = (r["finish_s"] - r["arrival_s"]).fillna(np.inf).to_numpy()  # never served: infinite
             if not math.isfinite(p99(lat)):  # saturated: more than 1 % never served, no tail to explain
                 rows.append({"dir": d, "seed": seed, "rep": rep, "requests": len(r), "p99_ms": math.inf,
-                             "slow_share": round(acc.slow_share, 3)})
+                             "slow_share": round(acc.slow_share, 3), "slow_1st": halves[0], "slow_2nd": halves[1]})
                 continue
             rb, bb, b3 = boot(r, dur, rng)
             rows.append({"dir": d, "seed": seed, "rep": rep, "requests": len(r), "p99_ms": round(1e3 * p99(lat), 2),
                          **{k: round(v, 2) for k, v in top_split(b, r).items()},
-                         "slow_share": round(acc.slow_share, 3), "off_core": round(acc.off_core_share, 4),
+                         "slow_share": round(acc.slow_share, 3), "slow_1st": round(halves[0], 3),
+                         "slow_2nd": round(halves[1], 3), "off_core": round(acc.off_core_share, 4),
                          "preempted": round(acc.preempted_share, 4), "faults_pb": round(acc.faults_per_batch, 3),
                          "boot_req": round(rb, 3), "boot_block": round(bb, 3), "boot_block_3x": round(b3, 3)})
         for seed in sorted({s for s, rep in slow if rep >= 0}):
@@ -158,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     share = df[["table", "diffuse", "stall", "no batch"]].div(df["latency"], axis=0)
     print("top 1 % latency split, median share over runs: "
           + ", ".join(f"{k} {v:.2f}" for k, v in share.median().items()))
+    print(f"slow share of a run's first and second half: Pearson {df['slow_1st'].corr(df['slow_2nd']):.2f}; its "
+          f"spread over runs {df['slow_share'].std(ddof=0):.3f}, within runs (half difference / 2) "
+          f"{(df['slow_1st'] - df['slow_2nd']).std(ddof=0) / 2:.3f}")
+    comp = df[df["rep"] >= 0]
+    logs = np.log(comp["p99_ms"].to_numpy())
+    dev = logs - comp.groupby(["dir", "seed"])["p99_ms"].transform(lambda v: np.log(v).mean()).to_numpy()
+    dof = len(comp) - comp.groupby(["dir", "seed"]).ngroups
+    if dof > 0:
+        print(f"SD of log p99 between repetitions of the same arrivals (pooled over seeds, {dof} dof): "
+              f"{math.sqrt((dev ** 2).sum() / dof):.3f}; the 1 s block bootstrap's (5-95 % width / 3.29, median "
+              f"over runs): {df['boot_block'].median() / 3.29:.3f} at the run's length, "
+              f"{df['boot_block_3x'].median() / 3.29:.3f} at 3 x")
     idle = pd.concat(idles)
     by = idle.groupby([pd.cut(idle["idle_ms"], IDLE_BINS_MS), "service"], observed=True)["slowness"]
     print(f"batch slowness by the partition's idle time before it (ms; median, share > {SLOW_FACTOR}, batches):")
