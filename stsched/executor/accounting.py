@@ -6,7 +6,9 @@ every batch (`profiler.partitions.runner.thread_usage`; the executor's batch row
 
 - `off_core_share`: the share of the batches' summed time the worker thread was not running (exec - cpu): taken
   off its core by another task of the machine (`preempted_share`: batches with an involuntary switch) or by the
-  hypervisor (a guest cannot see that directly; its CPU time stops too);
+  hypervisor (steal: a kernel with CONFIG_PARAVIRT_TIME_ACCOUNTING, as the 2-vCPU guests of these sessions,
+  leaves it out of the thread's CPU time; without it the worker is charged for it, and /proc/stat's steal ticks,
+  `stsched.executor.cpustat`, show it; interrupts are charged to the worker unless IRQ_TIME_ACCOUNTING is set);
 - `faults_per_batch`: page faults (minor and major) per batch: a batch that touches memory it has not touched
   before (an allocator that hands pages back to the OS and takes them again);
 - `slow_share`: the share of `WINDOW_S` windows of the run whose median batch is more than `SLOW_FACTOR` x its
