@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="arrival window, s (default: the last arrival)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(17)
-    rows, align, idles = [], [], []
+    rows, align, idles, stall_t, pair = [], [], [], [], []
     for d in args.dirs:
         B, R = pd.read_csv(f"{d}/batches.csv.gz"), pd.read_csv(f"{d}/requests.csv.gz")
         dur = args.duration or math.ceil(R["arrival_s"].max())
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             b = B[(B["seed"] == seed) & (B["rep"] == rep)]
             acc = BatchAccounting.of(b)
             slow[(seed, rep)] = slowness(b).droplevel([0, 1])
+            stall_t.append(b.loc[b["exec_ms"] - b["model_ms"] > STALL_MS, "start_s"].to_numpy())
+            per = after_idle(b).assign(window=np.floor(b["start_s"] / WINDOW_S))
+            per = per.groupby(["window", "service"])["slowness"].median().unstack()
+            if per.shape[1] == 2:
+                pair.append(per.corr().iloc[0, 1])
             flags = slow[(seed, rep)] > SLOW_FACTOR
             half = flags.index.to_numpy() < dur / 2 / WINDOW_S
             inside = flags.index.to_numpy() < dur / WINDOW_S
@@ -162,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     if align:
         print(f"per-window slowness correlation between repetitions of the same arrivals: median "
               f"{np.median(align):.2f} (range {min(align):.2f}..{max(align):.2f}, {len(align)} pairs)")
+    if pair:
+        print(f"per-window slowness correlation between a run's two tenants: {min(pair):.2f}..{max(pair):.2f}")
+    t = np.concatenate(stall_t) if stall_t else np.empty(0)
+    for period in (1.0, 0.1, 0.004):
+        print(f"stalls ({len(t)}) by phase of {period:g} s (10 bins): "
+              f"{np.histogram(t % period, bins=10, range=(0, period))[0].tolist()}")
     share = df[["table", "diffuse", "stall", "no batch"]].div(df["latency"], axis=0)
     print("top 1 % latency split, median share over runs: "
           + ", ".join(f"{k} {v:.2f}" for k, v in share.median().items()))
