@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from stsched.bounds import lp_relaxation, unservable
+from stsched.layouts import duty_room
 from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData, TooLarge, _Timer, enumerate_configs,
                               enumerate_layouts, enumerate_patterns, fits, grow, neighbour_interference,
                               tenant_points)
@@ -66,15 +67,15 @@ def _larger_sets_exist(instance: Instance, timer: _Timer, t: int) -> bool:
     budgets = [instance.slo_budget_ms(n) for n in names]
     active = [i for i, s in enumerate(instance.services) if s.rate > 0]
     for p in instance.mechanism.sizes:
-        pairs = []  # (slack B - e, e) at each service's fastest batch: the easiest way to join a set
+        pairs = []  # (duty room, e) at each service's fastest batch: the easiest way to join a set
         for s in active:
             es = [e for b in instance.batches if (e := timer.exec_ms(names[s], b, p, 1)) is not None]
             if es:
-                pairs.append((budgets[s] - min(es), min(es)))
+                pairs.append((duty_room(min(es), budgets[s]), min(es)))
         pairs.sort(key=lambda x: -x[0])
-        for i, (slack_i, e_i) in enumerate(pairs):  # i: the member with the smallest slack
-            others = sorted(e for _, e in pairs[:i])  # members with at least that slack, fastest first
-            if len(others) >= t and fits(e_i + sum(others[:t]), slack_i):
+        for i, (room_i, e_i) in enumerate(pairs):  # i: the member with the least room (the checker's rule)
+            others = sorted(e for _, e in pairs[:i])  # members with at least that room, fastest first
+            if len(others) >= t and e_i + sum(others[:t]) <= room_i:
                 return True
     return False
 

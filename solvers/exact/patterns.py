@@ -32,7 +32,7 @@ import numpy as np
 
 from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb, tenant_capacity
 from stsched.errors import InputError, TooLarge
-from stsched.layouts import enumerate_layouts, fits, mig_starts
+from stsched.layouts import duty_room, enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
 from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Instance, MechanismKind
@@ -272,7 +272,7 @@ def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
 def tenant_points(instance: Instance, timer: _Timer):
     """One-tenant configurations (all process counts) and, for growing tenant sets, the one-process points: `pts`
     maps (size, service) to (batch, exec) sorted by time; `layer` holds one-service sets (size, services, batches,
-    duty, slack = min over tenants of budget - exec)."""
+    duty, room = min over tenants of `stsched.layouts.duty_room`: the longest duty the checker lets them all run at)."""
     names = instance.service_names
     budgets = [instance.slo_budget_ms(n) for n in names]
     singles: list[Config] = []
@@ -291,7 +291,7 @@ def tenant_points(instance: Instance, timer: _Timer):
                     singles.append(Config(p, k, ((s, b),), (single_capacity(instance, names[s], b, p, k, e),), mem))
                     if k == 1:
                         pts.setdefault((p, s), []).append((b, e))
-                        layer.append((p, (s,), (b,), e, budgets[s] - e))
+                        layer.append((p, (s,), (b,), e, duty_room(e, budgets[s])))
     for v in pts.values():
         v.sort(key=lambda x: x[1])
     return singles, layer, pts
@@ -303,15 +303,15 @@ def grow(instance: Instance, layer: list, pts: dict, limit: int) -> list:
     budgets = [instance.slo_budget_ms(n) for n in instance.service_names]
     active = sorted({s for _, s in pts})
     grown = []
-    for p, ss, bs, d, slack in layer:
+    for p, ss, bs, d, room in layer:
         for j in active:
             if j <= ss[-1]:
                 continue
             for b, e in pts.get((p, j), ()):
-                d2, sl2 = d + e, min(slack, budgets[j] - e)
-                if not fits(d2, sl2):
+                d2, room2 = d + e, min(room, duty_room(e, budgets[j]))
+                if d2 > room2:  # the checker's rule for every tenant (fits(d2, budget - e) was stricter by e 1e-6)
                     break  # times grow with the batch: larger ones fail too
-                grown.append((p, ss + (j,), bs + (b,), d2, sl2))
+                grown.append((p, ss + (j,), bs + (b,), d2, room2))
                 if len(grown) > limit:
                     raise TooLarge(f"tenant sets of {len(ss) + 1}: more than {limit} configurations enumerated")
     return grown
