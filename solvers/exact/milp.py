@@ -249,7 +249,9 @@ def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: flo
         log.info("CBC: %s", result)
     if prob.status == pulp.LpStatusInfeasible or "Problem is infeasible" in text:
         return "infeasible", None
-    if "Result - Optimal solution found" in text:  # within gapRel of the optimum
+    # CBC's proof: its log's verdict, or its solution file's first word "Optimal" (pulp's sol_status; a stop on time
+    # or nodes writes "Stopped on ..."): a proven optimum whose log line was lost read "feasible" before
+    if "Result - Optimal solution found" in text or prob.sol_status == pulp.LpSolutionOptimal:  # within gapRel
         obj = pulp.value(prob.objective)
         return "optimal", obj + gap * abs(obj) * (1 if maxi else -1)
     bound = _cbc_bound(text, maxi)
