@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from solvers.exact.patterns import Config, Stop, TooLarge, grow, poll, shared_config
+from solvers.exact.patterns import POLL_EVERY, Config, Stop, TooLarge, grow, poll, shared_config
 from stsched.checker import cycle_rate
 from stsched.problem import Instance
 from stsched.registry import Objective
@@ -115,6 +115,8 @@ def priced_configs(instance: Instance, layer: list, pts: dict, first: int, last:
     coef = np.zeros((len(cands), width))
     size_idx = np.array([sizes.index(c[0]) for c in cands])
     for i, (p, ss, bs, d) in enumerate(cands):
+        if i % (16 * POLL_EVERY) == 0:
+            poll(stop, "the LP pricing's candidates")
         for t, (s, bb) in enumerate(zip(ss, bs)):
             serv[i, t] = s
             coef[i, t] = min(cycle_rate(instance.margin.credit(bb), d), clip_alpha * rates[s]) / rates[s]
