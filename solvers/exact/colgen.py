@@ -367,8 +367,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
     except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
         trivial = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
+        eff = sc.efficiency_bound(objective, instance.gpus)  # (max-scale: above every plan's alpha, so it clips)
         return out_of_time(trivial, "the efficiency LP bound (stsched.bounds.lp_gpus)" if not y_rows else
-                           "no bound of the branch", e)
+                           "no bound of the branch", e,
+                           clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
     if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
         base = math.inf if maxi else 0.0  # every plan's)
