@@ -86,21 +86,51 @@ def _entries_of(instance: Instance, service: str, per_model: dict[str, list[Prof
     return per_model[model]
 
 
-def efficiency(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None = None
-               ) -> Efficiency:
-    """A service's best req/s per capacity unit over the points of one saturated single-tenant partition, and its
-    smallest latency; `per_model`: a dict that keeps `usable_entries` per model across calls."""
+@dataclass(frozen=True)
+class _Scan:
+    """What one pass over a service's usable entries says: its `efficiency`, whether some point that meets its SLO
+    fits the memory rule alone on its partition (`fits_alone`, when asked), and the most req/s one GPU gives it
+    alone (`gpu_rps`, when asked)."""
+
+    efficiency: Efficiency
+    fits_alone: bool = False
+    gpu_rps: float = 0.0
+
+
+def _scan(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None, memory: bool = False,
+          gpu: bool = False) -> _Scan:
+    """One pass over the service's entries, each point's capacity computed once (`entry_capacity`); `memory` and
+    `gpu` ask for `fits_alone` and `gpu_rps` too (infeasible_services read the entries three times before)."""
     best = Efficiency(service, 0.0)
     min_lat = math.inf
     budget = instance.slo_budget_ms(service)
     factor = instance.margin.latency_factor
+    fits_alone, gpu_rps = False, 0.0
+    per_gpu: dict[float, int] = {}  # partitions of a size per GPU (`max_count`), once per size
     for e in _entries_of(instance, service, per_model):
         min_lat = min(min_lat, 2 * e.latency_ms * factor)
         cap = entry_capacity(instance, e, budget)
-        if cap is not None and cap / e.size > best.per_unit:
+        if cap is None:
+            continue
+        if cap / e.size > best.per_unit:
             best = Efficiency(service, cap / e.size, e.batch, e.size, e.procs)
-    return Efficiency(best.service, best.per_unit, best.batch, best.size, best.procs,
-                      None if math.isinf(min_lat) else min_lat)
+        if memory and not fits_alone:  # (no plan holds a partition with less memory in use)
+            fits_alone = not exceeds_memory(instance, e.size, partition_memory_mb(instance, e.procs,
+                                                                                  [(service, e.batch)]))
+        if gpu:
+            if e.size not in per_gpu:
+                per_gpu[e.size] = max_count(instance, e.size)
+            gpu_rps = max(gpu_rps, cap * per_gpu[e.size])
+    eff = Efficiency(best.service, best.per_unit, best.batch, best.size, best.procs,
+                     None if math.isinf(min_lat) else min_lat)
+    return _Scan(eff, fits_alone, gpu_rps)
+
+
+def efficiency(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None = None
+               ) -> Efficiency:
+    """A service's best req/s per capacity unit over the points of one saturated single-tenant partition, and its
+    smallest latency; `per_model`: a dict that keeps `usable_entries` per model across calls."""
+    return _scan(instance, service, per_model).efficiency
 
 
 def max_count(instance: Instance, size: float) -> int:
@@ -121,64 +151,59 @@ def max_count(instance: Instance, size: float) -> int:
 def gpu_throughput(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]] | None = None
                    ) -> float:
     """The most req/s one GPU can give a service on its own (every partition saturated by it)."""
-    best = 0.0
-    budget = instance.slo_budget_ms(service)
-    for e in _entries_of(instance, service, per_model):
-        cap = entry_capacity(instance, e, budget)
-        if cap is not None:
-            best = max(best, cap * max_count(instance, e.size))
-    return best
+    return _scan(instance, service, per_model, gpu=True).gpu_rps
 
 
-def _fits_alone(instance: Instance, service: str, per_model: dict[str, list[ProfileEntry]]) -> bool:
-    """Whether some point of `service` that meets its SLO fits the memory rule alone on its partition (no plan
-    holds a partition with less memory in use: `stsched.checker.exceeds_memory`)."""
-    budget = instance.slo_budget_ms(service)
-    return any(entry_capacity(instance, e, budget) is not None and not exceeds_memory(
-        instance, e.size, partition_memory_mb(instance, e.procs, [(service, e.batch)]))
-        for e in _entries_of(instance, service, per_model))
-
-
-def _unservable_at_any_rate(instance: Instance, per_model: dict[str, list[ProfileEntry]]) -> dict[str, str]:
+def _unservable_at_any_rate(instance: Instance, gpu: bool = False) -> tuple[dict[str, str], dict[str, _Scan]]:
     """Services that no partition serves at all (no point meets the SLO, or none that does fits the memory rule),
-    each with the reason."""
+    each with the reason; and every service's scan (`gpu`: with its one-GPU throughput)."""
+    per_model: dict[str, list[ProfileEntry]] = {}
     out: dict[str, str] = {}
+    scans: dict[str, _Scan] = {}
     for s in instance.services:
-        eff = efficiency(instance, s.name, per_model)
+        scan = scans[s.name] = _scan(instance, s.name, per_model, memory=True, gpu=gpu)
+        eff = scan.efficiency
         if eff.per_unit == 0.0:
             best = "no profiled point" if eff.min_latency_ms is None else f"best 2 x exec {eff.min_latency_ms:.2f} ms"
             out[s.name] = f"SLO budget {instance.slo_budget_ms(s.name):.2f} ms is below its smallest latency ({best})"
-        elif not _fits_alone(instance, s.name, per_model):
+        elif not scan.fits_alone:
             out[s.name] = (f"no profiled point meets its SLO within the memory of one partition or GPU "
                            f"({s.memory_mb:.6g} MB + {s.activation_mb_per_sample:.6g} MB per request, per process)")
-    return out
+    return out, scans
+
+
+def _infeasible(instance: Instance) -> tuple[dict[str, str], dict[str, _Scan]]:
+    out, scans = _unservable_at_any_rate(instance, gpu=True)
+    for s in instance.services:
+        if s.name in out:
+            continue
+        reach = scans[s.name].gpu_rps * instance.gpus
+        if s.rate > reach * (1 + 1e-9):
+            out[s.name] = f"rate {s.rate:.6g} req/s exceeds {reach:.6g} req/s, all {instance.gpus} GPUs serving it alone"
+    return out, scans
 
 
 def infeasible_services(instance: Instance) -> dict[str, str]:
     """Services that no plan can serve on the instance's GPUs, each with the reason."""
-    per_model: dict[str, list[ProfileEntry]] = {}
-    out = _unservable_at_any_rate(instance, per_model)
+    return _infeasible(instance)[0]
+
+
+def _lp_gpus_of(instance: Instance, eff: dict[str, Efficiency]) -> float:
+    total = 0.0
     for s in instance.services:
-        if s.name in out:
+        if s.rate <= 0:
             continue
-        reach = gpu_throughput(instance, s.name, per_model) * instance.gpus
-        if s.rate > reach * (1 + 1e-9):
-            out[s.name] = f"rate {s.rate:.6g} req/s exceeds {reach:.6g} req/s, all {instance.gpus} GPUs serving it alone"
-    return out
+        if eff[s.name].per_unit == 0.0:
+            return math.inf
+        total += s.rate / eff[s.name].per_unit
+    return total / instance.mechanism.capacity
 
 
 def lp_gpus(instance: Instance) -> float:
     """Fractional GPUs of the LP relaxation (inf when some service cannot be served at all)."""
-    total = 0.0
     per_model: dict[str, list[ProfileEntry]] = {}
-    for s in instance.services:
-        if s.rate <= 0:
-            continue
-        eff = efficiency(instance, s.name, per_model).per_unit
-        if eff == 0.0:
-            return math.inf
-        total += s.rate / eff
-    return total / instance.mechanism.capacity
+    return _lp_gpus_of(instance, {s.name: efficiency(instance, s.name, per_model)
+                                  for s in instance.services if s.rate > 0})
 
 
 def lp_bound_gpus(instance: Instance) -> float:
@@ -238,9 +263,30 @@ class LpBound:
 def unservable(instance: Instance, objective: Objective) -> dict[str, str]:
     """Services no plan can serve, with the reason: `stsched.bounds.infeasible_services` for min-gpus; for max-scale
     only the SLO and memory reasons count (any rate can be scaled down)."""
-    if objective is Objective.MAX_SCALE:
-        return _unservable_at_any_rate(instance, {})
-    return infeasible_services(instance)
+    return screen(instance, objective).unservable
+
+
+@dataclass(frozen=True)
+class Screen:
+    """`unservable` (service -> reason) and, from the same scan of every service's entries, the efficiency LP
+    relaxation's fractional GPUs `lp_gpus` (`lp_gpus`; inf when a service with a rate has no point)."""
+
+    unservable: dict[str, str]
+    lp_gpus: float
+
+    def efficiency_bound(self, objective: Objective, gpus: int) -> float:
+        """The efficiency LP's bound (module docstring): GPUs >= lp_gpus, alpha <= G / lp_gpus."""
+        if objective is Objective.MAX_SCALE:
+            return gpus / self.lp_gpus if self.lp_gpus > 0 else math.inf
+        return self.lp_gpus
+
+
+def screen(instance: Instance, objective: Objective) -> Screen:
+    """`unservable` and the efficiency LP bound in one pass over the services (the column generation's set-up
+    keeps the bound for the case its own runs out of time: solvers.exact.colgen)."""
+    out, scans = (_unservable_at_any_rate(instance) if objective is Objective.MAX_SCALE
+                  else _infeasible(instance))
+    return Screen(out, _lp_gpus_of(instance, {k: v.efficiency for k, v in scans.items()}))
 
 
 def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS) -> LpBound:

@@ -20,6 +20,14 @@ def fits(value: float, limit: float) -> bool:
     return not value > tolerant_limit(limit)
 
 
+def duty_room(exec_ms, budget_ms):
+    """The longest duty cycle d at which a tenant of execution time `exec_ms` meets its SLO `budget_ms` by the
+    checker's comparison (d + e <= budget (1 + REL_TOL) + 1e-9, `fits`); numpy arrays too.  Every tenant-set test
+    compares a duty with it (the tolerance applied to the slack budget - e instead was stricter by e x 1e-6, so sets
+    on that edge were left out: `solvers.exact.patterns.grow`, the pricing's bounds)."""
+    return tolerant_limit(budget_ms) - exec_ms
+
+
 def mig_starts(instance: Instance, sizes: Sequence[float]) -> tuple[int, ...] | None:
     """Start slots of a legal MIG placement of these slice sizes, or None."""
     return find_mig_starts(instance.mechanism.placements, tuple(Partition(s, ()) for s in sizes))

@@ -224,6 +224,9 @@ def cut_options(options: SolveOptions) -> CutOptions:
 
 
 def method_of(r: CgBound) -> str:
+    if r.source:  # the time limit passed in the set-up: the bound it had then
+        return f"cg: not converged: {r.source}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS
+                                                    else "")
     what = "configuration LP" + (f" with {r.cuts} rounding cuts (valid for whole plans)" if r.cuts else "")
     how = (f"{what} by column generation, converged (Lagrangian bound within eps of the LP value)"
            if r.converged else

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from solvers.exact.cg_pricing import CgOptions, _size_data, _SizeData, _SoloTimer, mem_cap
-from solvers.exact.patterns import _Timer
+from solvers.exact.patterns import Stop, _Timer
 from stsched.problem import Instance
 
 
@@ -25,12 +25,14 @@ class PricingSetup:
     opts: CgOptions
 
 
-def pricing_setup(instance: Instance, layouts, opts: CgOptions, timer: _Timer | None = None) -> PricingSetup:
-    """The set-up of colgen's column generation, for it and for every branching that prices the same points."""
+def pricing_setup(instance: Instance, layouts, opts: CgOptions, timer: _Timer | None = None,
+                  stop: Stop = None) -> PricingSetup:
+    """The set-up of colgen's column generation, for it and for every branching that prices the same points
+    (`stop` polled while the operating points are built: patterns.OutOfTime)."""
     if timer is None:
         timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
             _Timer(instance, False, layouts)
-    data = _size_data(instance, timer)
+    data = _size_data(instance, timer, stop)
     rates = np.array([s.rate for s in instance.services], dtype=float)
     active = [s for s, r in enumerate(rates) if r > 0]
     n = len(active)

@@ -16,22 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
-from solvers.exact.patterns import Config, _memory_ok, _Timer, coverage, shared_config, tenant_points
-from stsched.checker import tolerant_limit
+from solvers.exact.patterns import Config, Stop, _memory_ok, _Timer, coverage, shared_config, tenant_points
+from stsched.layouts import duty_room
 from stsched.problem import Instance
 from stsched.errors import InputError
 from stsched.validate import MAX_THREADS, check_int
 
 TOL = 1e-7  # reduced value a column must exceed (relative to its dual) to enter
 ANCHORS = ("all", "max-scale", "none")  # the values of `CgOptions.anchor`
-
-
-def duty_room(e: np.ndarray, budget: np.ndarray) -> np.ndarray:
-    """The longest duty d at which a tenant of time `e` meets its SLO `budget` by the checker's comparison
-    (d + e <= budget (1 + REL_TOL) + 1e-9, stsched.layouts.fits): the pricing's bounds count a point in the sets of
-    duty >= d0 where d0 <= this, and sets of duty up to its greatest value (a tighter test, budget - e, left the
-    checker-valid sets of that tolerance band out of every interval)."""
-    return tolerant_limit(budget) - e
 
 
 @dataclass(frozen=True)
@@ -113,10 +105,14 @@ class _SizeData:
     single_cap: np.ndarray
     order: np.ndarray = field(default=None)  # points sorted by service (for per-service reductions)
     seg: np.ndarray = field(default=None)  # segment starts in `order`
+    room: np.ndarray = field(init=False)  # each point's longest duty (`stsched.layouts.duty_room`), once per size
+
+    def __post_init__(self) -> None:
+        self.room = duty_room(self.e, self.budget)
 
 
-def _size_data(instance: Instance, timer: _Timer) -> dict[float, _SizeData]:
-    singles, layer, _ = tenant_points(instance, timer)
+def _size_data(instance: Instance, timer: _Timer, stop: Stop = None) -> dict[float, _SizeData]:
+    singles, layer, _ = tenant_points(instance, timer, stop)
     names = instance.service_names
     budgets = [instance.slo_budget_ms(n) for n in names]
     out: dict[float, _SizeData] = {}
@@ -316,29 +312,11 @@ class Pricer:
             from solvers.exact.cg_ratio import ratio_upper  # (it reads this module's DP)
 
             return ratio_upper(self, sd, pi, mu, exact)
-        self._dp.clear()  # (tables of other duals)
-        self._rows.clear()
-        best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
-        if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
+        best, ctx, grid = self._duty_grid(sd, pi, exact)
+        if ctx is None:
             return max(best, 0.0), []
-        w, u = self._wu(sd, pi)
-        live = pi[sd.svc] > 0
-        if self.cuts is not None and len(self.cuts):
-            live |= self.cuts.live(sd.svc, pi)
-        if not live.any():
-            return max(best, 0.0), []
-        e = sd.e
-        lo = float(e[live].min())
-        hi = float(duty_room(e, sd.budget)[live].max())
-        if hi < lo:
-            return max(best, 0.0), []
-        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
-        grid = lo * self.opts.grid ** np.arange(n + 1)
-        grid[-1] = max(grid[-1], hi)
-        self._budget = self.nodes if exact else 0
         thr = mu * (1 + self.opts.eps) + 1e-12  # below this a column is not worth proving absent
         found: dict[tuple, tuple[float, Config]] = {}
-        ctx = (w, u, live, pi)
         heap = [(-self._frac(sd, ctx, float(d0), float(d1)), float(d0), float(d1), 0, False)
                 for d0, d1 in zip(grid[:-1], grid[1:])]
         heapq.heapify(heap)
@@ -374,12 +352,58 @@ class Pricer:
             self.short_refines += 1  # the steps ran out with an interval still loose: its bound stands
         return max(best, top, 0.0), sorted(found.values(), key=lambda x: -x[0])[: self.opts.per_size]
 
+    def _duty_grid(self, sd: _SizeData, pi: np.ndarray, exact: bool) -> tuple[float, tuple | None, np.ndarray]:
+        """What both exact upper bounds (`upper`, cg_ratio's `ratio_upper`) start from: the best one-tenant value,
+        the context (w, u, live, pi) of the interval bounds and the starting duty grid (ratio `grid`) from the
+        shortest live point to the longest duty room; the context is None when no tenant set can be worth anything
+        (no point, a tenant limit below 2, no live point, no duty).  Clears the knapsack tables of other duals and
+        sets the call's node budget (`nodes` when `exact`, else none)."""
+        self._dp.clear()
+        self._rows.clear()
+        best = float(self.single_values(sd, pi).max()) if len(sd.singles) else 0.0
+        none = np.zeros(0)
+        if not len(sd.svc) or (self.max_tenants is not None and self.max_tenants < 2):
+            return best, None, none
+        w, u = self._wu(sd, pi)
+        live = pi[sd.svc] > 0
+        if self.cuts is not None and len(self.cuts):
+            live |= self.cuts.live(sd.svc, pi)
+        if not live.any():
+            return best, None, none
+        lo, hi = float(sd.e[live].min()), float(sd.room[live].max())
+        if hi < lo:
+            return best, None, none
+        n = max(1, int(math.ceil(math.log(hi / lo) / math.log(self.opts.grid))))
+        grid = lo * self.opts.grid ** np.arange(n + 1)
+        grid[-1] = max(grid[-1], hi)
+        self._budget = self.nodes if exact else 0
+        return best, (w, u, live, pi), grid
+
+    def take_sets(self, sd: _SizeData, items: np.ndarray, sets: np.ndarray, vals: np.ndarray, thr: float,
+                  pi: np.ndarray, found: dict) -> None:
+        """The sets a branch and bound (cg_kernels.branch_sets) returned, best first, as configurations into `found`
+        (keyed by their (service, batch) points) when worth more than `thr` as the master credits them: each set's
+        points (rows of `sets`, indices into `items`, -1 padded), at its own duty, which every tenant's room must
+        allow (a point eligible at the interval's d0 may not be at the set's duty)."""
+        for r in np.argsort(-vals, kind="stable"):
+            pts = sorted((int(items[j]) for j in sets[r] if j >= 0), key=lambda i: sd.svc[i])
+            d = float(sum(sd.e[i] for i in pts))
+            if any(d > sd.room[i] for i in pts):
+                continue
+            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
+            if key in found:
+                continue
+            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
+                              tuple(int(sd.batch[i]) for i in pts), d)
+            if c is not None and (true := self.value(c, pi)) > thr:  # what the master will credit it with
+                found[key] = (true, c)
+
     def _frac(self, sd: _SizeData, ctx, d0: float, d1: float) -> float:
         """The fractional bound of one duty interval (one item per service, the tenant limit)."""
         live = ctx[2]
         order, seg = sd.order, sd.seg
-        eo, bo, lv = sd.e[order], sd.budget[order], live[order]
-        elig = lv & (d0 <= duty_room(eo, bo)) & (eo <= d1)
+        eo, lv = sd.e[order], live[order]
+        elig = lv & (d0 <= sd.room[order]) & (eo <= d1)
         if not elig.any():
             return 0.0
         v = np.where(elig, self._point_values(sd, ctx, d0, order), 0.0)
@@ -410,7 +434,7 @@ class Pricer:
         if key in self._dp:
             return self._dp[key] if full else self._dp[key][0]
         live = ctx[2]
-        elig = np.flatnonzero(live & (d0 <= duty_room(sd.e, sd.budget)) & (sd.e <= d1))
+        elig = np.flatnonzero(live & (d0 <= sd.room) & (sd.e <= d1))
         v = self._point_values(sd, ctx, d0, elig)
         if not full:
             row = _suffix_dp(sd.svc[elig], sd.e[elig], v, elig, d1, self.opts.units, self.core, full=False)
@@ -437,19 +461,7 @@ class Pricer:
             float(delta), float(d1), float(thr), int(k_max), int(self._budget), self.opts.keep, float(self.deadline),
             bool(self.clock is time.process_time))
         self._budget = int(left)
-        sets = [(float(vals[r]), [int(j) for j in best[r] if j >= 0]) for r in range(len(vals))]
-        for val, members in sorted(sets, key=lambda x: -x[0]):
-            pts = sorted((int(items[j]) for j in members), key=lambda i: sd.svc[i])
-            d = float(sum(sd.e[i] for i in pts))
-            if any(d > duty_room(sd.e[i], sd.budget[i]) for i in pts):
-                continue
-            key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
-            if key in found:
-                continue
-            c = shared_config(self.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
-                              tuple(int(sd.batch[i]) for i in pts), d)
-            if c is not None and (true := self.value(c, ctx[3])) > thr:  # what the master will credit it with
-                found[key] = (true, c)
+        self.take_sets(sd, items, best, vals, thr, ctx[3], found)
         if not complete:  # out of nodes: what the search left open bounds the rest (the knapsack bound at worst)
             self.fallbacks += 1
             return min(db, max(z, thr, float(open_bound)))

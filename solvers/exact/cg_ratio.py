@@ -7,7 +7,7 @@ Pricer._wu).  For any level lam >= 0 and every set whose duty lies in [D0, D1]:
     value(S) = lam + sum_t (min(w_t, u_t d) - lam e_t) / d  <=  lam + max(P, 0) / D0,
 
 where P is the greatest total profit p_t = min(w_t, u_t D1) - lam e_t over sets of points eligible in the interval
-(D0 + e_t <= budget_t up to the checker's tolerance, cg_pricing.duty_room; at most one point per service) whose
+(D0 + e_t <= budget_t up to the checker's tolerance, stsched.layouts.duty_room; at most one point per service) whose
 times sum to at most D1: min(w, u d) <= min(w, u D1) for d <= D1, and dropping the points of profit <= 0 only raises
 the maximum.  P is bounded by the multiple-choice
 knapsack DP of cg_pricing's `_suffix_dp` over these profits (times rounded down: every set that fits, fits), and
@@ -45,7 +45,7 @@ import time
 import numpy as np
 
 from solvers.exact.cg_kernels import branch_sets
-from solvers.exact.patterns import Config, shared_config
+from solvers.exact.patterns import Config
 
 TIGHT, OPEN = 3, 0  # an interval's stage in the heap: as tight as it gets / still to be tested
 DUTY_FLOOR_SHARES = (0.0, 0.3)  # the prices nu / lam of the duty floor tried (0.1, 0.3, 1 tried; module docstring)
@@ -56,31 +56,18 @@ def ratio_upper(pricer, sd, pi: np.ndarray, mu: float, exact: bool) -> tuple[flo
     than mu (1 + eps) met on the way, best first (at most `per_size`): Pricer.upper's contract (see the module
     docstring for the test; `exact` False: no branch and bound, so no sets are found and lam stays the dual or the
     best one-tenant value)."""
-    from solvers.exact.cg_pricing import _suffix_dp, duty_room
+    from solvers.exact.cg_pricing import _suffix_dp
 
     opts = pricer.opts
-    best = float(pricer.single_values(sd, pi).max()) if len(sd.singles) else 0.0
-    if not len(sd.svc) or (pricer.max_tenants is not None and pricer.max_tenants < 2):
+    best, ctx, grid = pricer._duty_grid(sd, pi, exact)  # (also clears the old test's tables, of other duals)
+    if ctx is None:
         return max(best, 0.0), []
-    w, u = pricer._wu(sd, pi)
-    live = pi[sd.svc] > 0
-    if not live.any():
-        return max(best, 0.0), []
-    e, room = sd.e, duty_room(sd.e, sd.budget)
-    lo, hi = float(e[live].min()), float(room[live].max())
-    if hi < lo:
-        return max(best, 0.0), []
-    n = max(1, int(math.ceil(math.log(hi / lo) / math.log(opts.grid))))
-    grid = lo * opts.grid ** np.arange(n + 1)
-    grid[-1] = max(grid[-1], hi)
-    pricer._budget = pricer.nodes if exact else 0
-    pricer._dp.clear()  # (the old test's tables, of other duals)
-    pricer._rows.clear()
+    w, u, live, _ = ctx
+    e, room = sd.e, sd.room
     thr = mu * (1 + opts.eps) + 1e-12  # below this a column is not worth proving absent
     floor = max(thr, best)  # lam: the best value known (every interval closed proves its sets worth at most it)
     closed = 0.0  # the greatest bound of a closed interval (at most `floor`)
     found: dict[tuple, tuple[float, Config]] = {}
-    ctx = (w, u, live, pi)
     heap = [(-pricer._frac(sd, ctx, float(d0), float(d1)), float(d0), float(d1), OPEN)
             for d0, d1 in zip(grid[:-1], grid[1:])]
     heapq.heapify(heap)
@@ -164,7 +151,7 @@ def _best_sets(pricer, sd, ctx, elig: np.ndarray, profit: np.ndarray, d0: float,
     the DP's tables); its sets worth more than `thr` as the master credits them join `found`.  Returns the greatest
     profit of a set of >= 2 points of positive profit (exact when the search completed; else what it left open, at
     most the DP's); a set whose points of positive profit are fewer is bounded by `_lone`."""
-    from solvers.exact.cg_pricing import _suffix_dp, duty_room
+    from solvers.exact.cg_pricing import _suffix_dp
 
     items, V, E, first, g, delta = _suffix_dp(sd.svc[elig], sd.e[elig], profit, elig, d1, pricer.opts.units,
                                               pricer.core)
@@ -176,18 +163,7 @@ def _best_sets(pricer, sd, ctx, elig: np.ndarray, profit: np.ndarray, d0: float,
         float(d1), 0.0, int(k_max), int(pricer._budget), pricer.opts.keep, float(pricer.deadline),
         bool(pricer.clock is time.process_time))
     pricer._budget = int(left)
-    for r in np.argsort(-vals, kind="stable"):
-        pts = sorted((int(items[j]) for j in sets[r] if j >= 0), key=lambda i: sd.svc[i])
-        d = float(sum(sd.e[i] for i in pts))
-        if any(d > duty_room(sd.e[i], sd.budget[i]) for i in pts):
-            continue  # (eligible at d0, not at its own duty)
-        key = tuple((int(sd.svc[i]), int(sd.batch[i])) for i in pts)
-        if key in found:
-            continue
-        c = shared_config(pricer.instance, sd.size, tuple(int(sd.svc[i]) for i in pts),
-                          tuple(int(sd.batch[i]) for i in pts), d)
-        if c is not None and (true := pricer.value(c, ctx[3])) > thr:
-            found[key] = (true, c)
+    pricer.take_sets(sd, items, sets, vals, thr, ctx[3], found)
     if not complete:
         pricer.fallbacks += 1
         return min(dp, max(float(z), float(open_bound)))

@@ -26,6 +26,7 @@ import numpy as np
 
 from solvers.exact.cg_pricing import _SizeData, mem_cap
 from solvers.exact.patterns import Config, coverage, shared_config
+from stsched.checker import tolerant_limit
 from stsched.problem import Instance
 
 MIP_GAP = 1e-7  # the pricing MILP's relative gap (its optimum is widened by it in the bound)
@@ -112,13 +113,13 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
         for i in keep:
             short[int(sd.svc[i])] = min(short.get(int(sd.svc[i]), math.inf), float(sd.e[i]))
         other = {s: min((v for t, v in short.items() if t != s), default=math.inf) for s in short}
-        keep = [i for i in keep if sd.e[i] + other[int(sd.svc[i])] + sd.e[i] <= sd.budget[i] * (1 + 1e-6) + 1e-9]
+        keep = [i for i in keep if sd.e[i] + other[int(sd.svc[i])] + sd.e[i] <= tolerant_limit(sd.budget[i])]
     svcs = sorted({int(sd.svc[i]) for i in keep})
     if len(svcs) < 2:
         return -math.inf, None
     n = len(keep)
     e = sd.e[keep].astype(float)
-    budget = sd.budget[keep] * (1 + 1e-6) + 1e-9  # the checker's tolerance (stsched.layouts.fits)
+    budget = tolerant_limit(sd.budget[keep])  # the checker's tolerance (stsched.layouts.fits)
     svc = sd.svc[keep]
     r = rates[svc]
     w = pi[svc] * sd.cred[keep] / r  # value per unit of 1/d

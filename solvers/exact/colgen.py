@@ -66,8 +66,8 @@ from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
 from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
-from solvers.exact.patterns import Config, _Timer, coverage, enumerate_layouts
-from stsched.bounds import point_capacity, unservable
+from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
+from stsched.bounds import point_capacity, screen
 from stsched.errors import InputError
 from stsched.forking import cpu_seconds
 from stsched.problem import Instance
@@ -98,6 +98,7 @@ class CgBound:
     cuts: int = 0  # rounding cuts in the master (solvers.exact.cg_cuts; the bound then holds for whole plans only)
     settled: bool = False  # min-gpus, `integer_stop`: not converged, but the bound rounded up equals the master's
     # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
+    source: str = ""  # set when the time limit passed in the set-up: which bound `bound` is (else the generation's)
 
     @property
     def integer_bound(self) -> float:
@@ -198,6 +199,10 @@ class _Master:
             pi[n + j] = max(0.0, float(dual[row]))
         return pi
 
+    def timed_out(self) -> bool:
+        """Whether the last solve stopped on HiGHS's time limit."""
+        return self.h.getModelStatus() == self.h.getModelStatus().__class__.kTimeLimit
+
     def solve(self) -> tuple[float, np.ndarray, dict[float, float]] | None:
         self.h.run()
         if self.h.getModelStatus() != self.h.getModelStatus().__class__.kOptimal:
@@ -290,13 +295,16 @@ def layout_lp(instance: Instance, objective: Objective, layouts, active: list[in
     return layout_lp_duals(instance, objective, layouts, active)[0]
 
 
-def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: list[int]
-                    ) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
+def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: list[int], stop: Stop = None,
+                    seconds: float | None = None) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
     """The layout LP's value and its duals (pi per service of the instance, mu per size; None when it has none):
-    the column generation's first stability centre."""
+    the column generation's first stability centre.  `stop` is polled while its columns are built and `seconds`
+    limit HiGHS (patterns.OutOfTime either way)."""
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     names = instance.service_names
-    for s in active:
+    for n, s in enumerate(active):
+        if n % POLL_EVERY == 0:
+            poll(stop, "the layout LP's columns")
         rate = instance.services[s].rate
         for p in instance.mechanism.sizes:
             best = max((c for b in instance.batches for k in instance.procs_options()
@@ -304,7 +312,12 @@ def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: l
                        default=0.0)
             if best > 0:
                 master.add_config(Config(p, 1, ((s, 0),), (best,), 0.0), {s: best / rate})
+    if seconds is not None:
+        poll(stop, "the layout LP")
+        master.h.setOptionValue("time_limit", max(float(seconds), 1e-3))
     out = master.solve()
+    if out is None and master.timed_out():
+        raise OutOfTime("the layout LP's solve")
     if out is None:  # min-gpus: some service has no configuration at all (caught before by `unservable`)
         return (math.inf if objective is Objective.MIN_GPUS else 0.0), None, None
     value, dual, mu = out
@@ -329,20 +342,35 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     if cuts.rounds and (objective is not Objective.MIN_GPUS or y_rows or opts.box > 0):
         raise InputError("cuts: only for min-gpus without branching rows or box-step")
-    bad = unservable(instance, objective)
-    if bad:
-        raise Infeasible(bad)
-    layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
-    setup = pricing_setup(instance, layouts, opts, timer)
-    if bad := beyond_memory(instance, setup):
-        raise Infeasible(bad)
-    data, rates, active = setup.data, setup.rates, setup.active
-    if not active:
-        value = 0.0 if objective is Objective.MIN_GPUS else math.inf
-        return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
+    sc = screen(instance, objective)  # (unservable services, and the efficiency LP bound from the same scan)
+    if sc.unservable:
+        raise Infeasible(sc.unservable)
     maxi = objective is Objective.MAX_SCALE
-    base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active)  # valid already: the one-tenant,
-    # unclipped LP; its duals are the first stability centre (`anchor`)
+    stop = lambda: clock() >= deadline  # noqa: E731  (the set-up polls it: it ran 130 s of a 10 s limit at 100,000)
+    layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
+
+    def out_of_time(bound: float, what: str, e: OutOfTime, columns: tuple[Config, ...] = (), clip: float = 1.0,
+                    calls: int = 0) -> CgBound:
+        log.info("column generation: out of time in the set-up (%s); %s %.6g stands", e, what, bound)
+        return CgBound(objective, bound, math.nan, False, len(columns), calls, 0, time.perf_counter() - t0, clip,
+                       columns, layouts, source=f"{what} (the time limit passed in the set-up: {e})")
+
+    try:
+        setup = pricing_setup(instance, layouts, opts, timer, stop)
+        if bad := beyond_memory(instance, setup):
+            raise Infeasible(bad)
+        data, rates, active = setup.data, setup.rates, setup.active
+        if not active:
+            value = 0.0 if objective is Objective.MIN_GPUS else math.inf
+            return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
+        base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline - clock())
+        # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
+    except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
+        trivial = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
+        eff = sc.efficiency_bound(objective, instance.gpus)  # (max-scale: above every plan's alpha, so it clips)
+        return out_of_time(trivial, "the efficiency LP bound (stsched.bounds.lp_gpus)" if not y_rows else
+                           "no bound of the branch", e,
+                           clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
     if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
         base = math.inf if maxi else 0.0  # every plan's)
@@ -398,13 +426,18 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                      value)
             return bool(new)
 
-        for sd in data.values():  # start: every service's best one-tenant configuration of each size
-            if len(sd.singles):
-                o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
-                for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
-                    add(sd.singles[int(i)])
-        for c in start:
-            add(c)
+        try:
+            for sd in data.values():  # start: every service's best one-tenant configuration of each size
+                if len(sd.singles):
+                    o = np.lexsort((-sd.single_cap, sd.single_svc))  # by service, the greatest capacity first
+                    for i in o[np.r_[True, sd.single_svc[o][1:] != sd.single_svc[o][:-1]]]:
+                        if len(columns) % (16 * POLL_EVERY) == 0:
+                            poll(stop, "the first master's columns")
+                        add(sd.singles[int(i)])
+            for c in start:
+                add(c)
+        except OutOfTime as e:
+            return out_of_time(base, "the layout LP bound", e, tuple(columns), clip, pricer.calls)
         bound = base
         history: list[tuple[int, float, float | None]] = []
         converged, value, rounds = False, math.nan, 0
@@ -435,9 +468,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
         if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
-            log.info("column generation: out of time before the first round; the layout LP bound %.6g stands", base)
-            return CgBound(objective, base, math.nan, False, len(columns), pricer.calls, 0, time.perf_counter() - t0,
-                           clip, tuple(columns), layouts, ())
+            return out_of_time(base, "the layout LP bound", OutOfTime("before the first round"), tuple(columns), clip,
+                               pricer.calls)
         prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
         # min-gpus (no branching rows, no cuts): stop once the bound rounded up equals the master's value rounded up
         settle, settled = opts.integer_stop and not maxi and not y_rows and cut_pool is None, False
@@ -451,7 +483,14 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         while rounds < opts.max_rounds:
             rounds += 1
             c_master = clock()
+            if rounds == 1:  # (the first master holds every service's one-tenant columns: long at 100,000)
+                master.h.setOptionValue("time_limit", max(deadline - clock(), 1e-3))
             lp = master.solve()
+            if rounds == 1:
+                if lp is None and master.timed_out():
+                    return out_of_time(base, "the layout LP bound", OutOfTime("the first master LP"), tuple(columns),
+                                       clip, pricer.calls)
+                master.h.setOptionValue("time_limit", math.inf)
             c_master = clock() - c_master
             if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
                 return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,

@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from stsched.bounds import lp_relaxation, unservable
-from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData, TooLarge, _Timer, enumerate_configs,
-                              enumerate_layouts, enumerate_patterns, fits, grow, neighbour_interference,
-                              tenant_points)
+from stsched.layouts import duty_room
+from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData, OutOfTime, Stop, TooLarge, _Timer,
+                                   enumerate_configs, enumerate_layouts, enumerate_patterns, fits, grow,
+                                   neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
 from stsched.checker import check
@@ -57,7 +58,7 @@ def _memory_binding(instance: Instance, layouts, configs) -> bool:
     return not fits(need, instance.device.memory_mb * instance.device.memory_cap)
 
 
-def _larger_sets_exist(instance: Instance, timer: _Timer, t: int) -> bool:
+def _larger_sets_exist(instance: Instance, timer: _Timer, t: int, stop: Stop = None) -> bool:
     """Whether some tenant set of t+1 services meets the latency rule in some partition (else a limit t is vacuous)."""
     lim = instance.mechanism.max_tenants
     if lim is not None and lim <= t:
@@ -66,21 +67,25 @@ def _larger_sets_exist(instance: Instance, timer: _Timer, t: int) -> bool:
     budgets = [instance.slo_budget_ms(n) for n in names]
     active = [i for i, s in enumerate(instance.services) if s.rate > 0]
     for p in instance.mechanism.sizes:
-        pairs = []  # (slack B - e, e) at each service's fastest batch: the easiest way to join a set
+        poll(stop, "the test for larger tenant sets")
+        pairs = []  # (duty room, e) at each service's fastest batch: the easiest way to join a set
         for s in active:
             es = [e for b in instance.batches if (e := timer.exec_ms(names[s], b, p, 1)) is not None]
             if es:
-                pairs.append((budgets[s] - min(es), min(es)))
+                pairs.append((duty_room(min(es), budgets[s]), min(es)))
         pairs.sort(key=lambda x: -x[0])
-        for i, (slack_i, e_i) in enumerate(pairs):  # i: the member with the smallest slack
-            others = sorted(e for _, e in pairs[:i])  # members with at least that slack, fastest first
-            if len(others) >= t and fits(e_i + sum(others[:t]), slack_i):
+        for i, (room_i, e_i) in enumerate(pairs):  # i: the member with the least room (the checker's rule)
+            others = sorted(e for _, e in pairs[:i])  # members with at least that room, fastest first
+            if len(others) >= t and e_i + sum(others[:t]) <= room_i:
                 return True
     return False
 
 
-def prepare(instance: Instance, options: SolveOptions) -> ModelData:
-    """Enumerate configurations, layouts and (when chosen) GPU patterns; choose the formulation."""
+def prepare(instance: Instance, options: SolveOptions, deadline: float = math.inf) -> ModelData:
+    """Enumerate configurations, layouts and (when chosen) GPU patterns; choose the formulation.  The enumeration
+    polls the clock (`time.perf_counter`) and raises OutOfTime once `deadline` has passed (it ran 12.7 s of a 10 s
+    limit before: docs/RESULTS.md, "Limits and faults")."""
+    stop = None if math.isinf(deadline) else (lambda: time.perf_counter() > deadline)
     xo = ExactOptions.from_solve_options(options)
     names = instance.service_names
     rates = tuple(s.rate for s in instance.services)
@@ -98,7 +103,8 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
 
     def configs_for(cons: bool, prune: bool) -> tuple[list[Config], int, _Timer, bool]:
         timer = _Timer(instance, cons, all_layouts)
-        levels, stopped = enumerate_configs(instance, timer, xo.max_tenants, clip, prune, False, xo.max_enumerated)
+        levels, stopped = enumerate_configs(instance, timer, xo.max_tenants, clip, prune, False, xo.max_enumerated,
+                                            stop)
         if stopped:
             notes.append(stopped)
         t, total, cut = 0, 0, False
@@ -123,7 +129,7 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     if formulation == "patterns":
         try:
             patterns = enumerate_patterns(instance, configs, all_layouts if (ni or binding) else max_layouts,
-                                          clip, xo.max_patterns)
+                                          clip, xo.max_patterns, stop)
         except TooLarge as e:
             notes.append(f"GPU patterns not enumerated ({e}): slots formulation instead")
             formulation = "slots"
@@ -133,11 +139,11 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
     priced = ""
     cap = min(xo.max_tenants, instance.mechanism.max_tenants or xo.max_tenants)
     if formulation != "patterns" and more and tenants < cap and ExactOptions.from_solve_options(options).pricing:
-        _, layer, pts = tenant_points(instance, timer)
+        _, layer, pts = tenant_points(instance, timer, stop)
         for _ in range(2, tenants + 1):
-            layer = grow(instance, layer, pts, 10 ** 9)
+            layer = grow(instance, layer, pts, 10 ** 9, stop)
         configs, reached, priced = priced_configs(instance, layer, pts, tenants + 1, cap, configs, max_layouts,
-                                                  clip_alpha, options.objective)
+                                                  clip_alpha, options.objective, stop=stop)
         notes.append(priced)
         tenants = max(tenants, reached)
     mem_rule = "GPU memory never binds (largest fill of any layout fits)"
@@ -151,7 +157,7 @@ def prepare(instance: Instance, options: SolveOptions) -> ModelData:
                     else "GPU memory exact per GPU (indexed)")
     if conservative or priced:
         exact = False
-    vacuous = not _larger_sets_exist(instance, timer, tenants)
+    vacuous = not _larger_sets_exist(instance, timer, tenants, stop)
     if not vacuous:
         exact = False
     layouts = max_layouts if formulation != "patterns" else tuple(sorted({tuple(c.size for c in p.configs)
@@ -198,9 +204,12 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
         return SolveResult(solver, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
                            infeasible_services=tuple(bad))
     try:  # first: a model too large is said before the LP bound below is paid for
-        top = prepare(instance, options)
+        top = prepare(instance, options, t0 + options.time_limit_s)
     except TooLarge as e:
         return SolveResult(solver, Status.UNKNOWN, message=f"model too large to enumerate: {e}")
+    except OutOfTime as e:  # what a time limit returns: no plan (no model to start one from), said
+        return SolveResult(solver, Status.UNKNOWN, message=f"stopped at the time limit ({options.time_limit_s:g} s) "
+                                                           f"while preparing the model ({e}); no plan")
     # time to extract and check the plan is kept back from the engines (thousands of GPUs take seconds to check)
     gpus = instance.gpus if options.objective is Objective.MAX_SCALE else min(
         instance.gpus, lp_relaxation(instance, options.objective).value if instance.gpus > 1000 else 0)
@@ -220,7 +229,11 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
             left = deadline - time.perf_counter()
             if left < 2.0:
                 break
-            data = prepare(instance, replace(options, params=options.params + (("max_tenants", str(t)),)))
+            try:
+                data = prepare(instance, replace(options, params=options.params + (("max_tenants", str(t)),)),
+                               deadline)
+            except OutOfTime:
+                break  # (the full model is prepared: it gets the time left)
             res = _attempt(solver, instance, options, data, warm_plan, left * LADDER_SHARE, engine, engine_name, lp)
             steps.append(f"tenants <= {t}: {res.status.value} {res.objective if res.objective is None else f'{res.objective:.6g}'}")
             options.report(f"{solver}: {steps[-1]} ({time.perf_counter() - t0:.1f} s)")
@@ -249,8 +262,9 @@ def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: Mod
         steps.append(f"tenants <= {data.tenants}: {res.status.value} {res.objective:.6g}")
         options.report(f"{solver}: {steps[-1]}")
         try:
-            up = prepare(instance, replace(options, params=options.params + (("max_tenants", str(data.tenants + 1)),)))
-        except TooLarge:
+            up = prepare(instance, replace(options, params=options.params + (("max_tenants", str(data.tenants + 1)),)),
+                         deadline)
+        except (TooLarge, OutOfTime):
             break
         if up.tenants <= data.tenants:  # the enumeration limits stop the sets there
             break

@@ -26,13 +26,13 @@ import logging
 import math
 from dataclasses import dataclass, field, fields
 from itertools import combinations_with_replacement
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb, tenant_capacity
 from stsched.errors import InputError, TooLarge
-from stsched.layouts import enumerate_layouts, fits, mig_starts
+from stsched.layouts import duty_room, enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
 from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Instance, MechanismKind
@@ -214,6 +214,22 @@ class ModelData:
 
 
 # ------------------------------------------------------------------------------------------------- timing
+Stop = Callable[[], bool] | None  # a model's preparation polls it (True: the time limit has passed)
+
+
+class OutOfTime(Exception):
+    """The time limit passed while a model was being prepared (the solver returns what a time limit returns)."""
+
+
+def poll(stop: Stop, what: str) -> None:
+    """Raise OutOfTime (naming `what` was under way) when `stop` says the time limit has passed."""
+    if stop is not None and stop():
+        raise OutOfTime(what)
+
+
+POLL_EVERY = 64  # work items (services, sets, groups, patterns) between two polls of the clock
+
+
 def neighbour_interference(instance: Instance) -> bool:
     """True when a tenant's slowdown depends on what the other partitions of its GPU run."""
     form = get_form(instance.interference.form)
@@ -269,17 +285,20 @@ def _memory_ok(instance: Instance, size: float, mem: float) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- configurations
-def tenant_points(instance: Instance, timer: _Timer):
+def tenant_points(instance: Instance, timer: _Timer, stop: Stop = None):
     """One-tenant configurations (all process counts) and, for growing tenant sets, the one-process points: `pts`
     maps (size, service) to (batch, exec) sorted by time; `layer` holds one-service sets (size, services, batches,
-    duty, slack = min over tenants of budget - exec)."""
+    duty, room = min over tenants of `stsched.layouts.duty_room`: the longest duty the checker lets them all run at).
+    `stop` is polled every POLL_EVERY services (OutOfTime)."""
     names = instance.service_names
     budgets = [instance.slo_budget_ms(n) for n in names]
     singles: list[Config] = []
     layer: list[tuple[float, tuple[int, ...], tuple[int, ...], float, float]] = []
     pts: dict[tuple[float, int], list[tuple[int, float]]] = {}
     for p in instance.mechanism.sizes:
-        for s in (i for i, sv in enumerate(instance.services) if sv.rate > 0):
+        for n, s in enumerate(i for i, sv in enumerate(instance.services) if sv.rate > 0):
+            if n % POLL_EVERY == 0:
+                poll(stop, f"the operating points of size {p:g}")
             for b in instance.batches:
                 for k in instance.procs_options():
                     e = timer.exec_ms(names[s], b, p, k)
@@ -291,27 +310,29 @@ def tenant_points(instance: Instance, timer: _Timer):
                     singles.append(Config(p, k, ((s, b),), (single_capacity(instance, names[s], b, p, k, e),), mem))
                     if k == 1:
                         pts.setdefault((p, s), []).append((b, e))
-                        layer.append((p, (s,), (b,), e, budgets[s] - e))
+                        layer.append((p, (s,), (b,), e, duty_room(e, budgets[s])))
     for v in pts.values():
         v.sort(key=lambda x: x[1])
     return singles, layer, pts
 
 
-def grow(instance: Instance, layer: list, pts: dict, limit: int) -> list:
+def grow(instance: Instance, layer: list, pts: dict, limit: int, stop: Stop = None) -> list:
     """Tenant sets one service larger than those of `layer` that still meet d + e <= budget for every tenant
-    (TooLarge past `limit` sets)."""
+    (TooLarge past `limit` sets; `stop` polled every POLL_EVERY sets of `layer`)."""
     budgets = [instance.slo_budget_ms(n) for n in instance.service_names]
     active = sorted({s for _, s in pts})
     grown = []
-    for p, ss, bs, d, slack in layer:
+    for n, (p, ss, bs, d, room) in enumerate(layer):
+        if n % POLL_EVERY == 0:
+            poll(stop, f"tenant sets of {len(ss) + 1}")
         for j in active:
             if j <= ss[-1]:
                 continue
             for b, e in pts.get((p, j), ()):
-                d2, sl2 = d + e, min(slack, budgets[j] - e)
-                if not fits(d2, sl2):
+                d2, room2 = d + e, min(room, duty_room(e, budgets[j]))
+                if d2 > room2:  # the checker's rule for every tenant (fits(d2, budget - e) was stricter by e 1e-6)
                     break  # times grow with the batch: larger ones fail too
-                grown.append((p, ss + (j,), bs + (b,), d2, sl2))
+                grown.append((p, ss + (j,), bs + (b,), d2, room2))
                 if len(grown) > limit:
                     raise TooLarge(f"tenant sets of {len(ss) + 1}: more than {limit} configurations enumerated")
     return grown
@@ -326,34 +347,41 @@ def shared_config(instance: Instance, p: float, ss: tuple[int, ...], bs: tuple[i
 
 
 def enumerate_configs(instance: Instance, timer: _Timer, max_tenants: int, clip: Sequence[float], prune: bool,
-                      memory_matters: bool, limit: int) -> tuple[list[list[Config]], str]:
+                      memory_matters: bool, limit: int, stop: Stop = None) -> tuple[list[list[Config]], str]:
     """Every feasible configuration, by tenant count: `levels[k - 1]` holds those with k tenants (Pareto-pruned per
     (size, tenant set) when `prune`).  Sets grow one service at a time; a level whose enumeration passes `limit`
-    raw configurations is dropped with the levels above it, and the second value says so ("" when complete)."""
+    raw configurations is dropped with the levels above it, and the second value says so ("" when complete).
+    `stop` is polled on the way (OutOfTime)."""
     cap = min(max_tenants, instance.mechanism.max_tenants or max_tenants)
-    singles, layer, pts = tenant_points(instance, timer)
-    levels = [_prune(singles, clip, prune, memory_matters)]
+    singles, layer, pts = tenant_points(instance, timer, stop)
+    levels = [_prune(singles, clip, prune, memory_matters, stop)]
     count = 0
     for _ in range(2, cap + 1):
         try:
-            layer = grow(instance, layer, pts, limit - count)
+            layer = grow(instance, layer, pts, limit - count, stop)
         except TooLarge as e:
             return levels, str(e)
         if not layer:
             break
         count += len(layer)
         configs = [c for p, ss, bs, d, _ in layer if (c := shared_config(instance, p, ss, bs, d)) is not None]
-        levels.append(_prune(configs, clip, prune, memory_matters))
+        levels.append(_prune(configs, clip, prune, memory_matters, stop))
     return levels, ""
 
 
-def _prune(configs: list[Config], clip: Sequence[float], prune: bool, memory_matters: bool) -> list[Config]:
+def _prune(configs: list[Config], clip: Sequence[float], prune: bool, memory_matters: bool,
+           stop: Stop = None) -> list[Config]:
     if not prune:
         return configs
     groups: dict[tuple, list[Config]] = {}
     for c in configs:
         groups.setdefault((c.size, tuple(s for s, _ in c.tenants)), []).append(c)
-    return [c for g in groups.values() for c in _pareto_configs(g, clip, memory_matters)]
+    out: list[Config] = []
+    for n, g in enumerate(groups.values()):
+        if n % POLL_EVERY == 0:
+            poll(stop, "the dominance pruning of the configurations")
+        out += _pareto_configs(g, clip, memory_matters)
+    return out
 
 
 def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: bool) -> list[Config]:
@@ -395,8 +423,9 @@ def pareto_mask(vecs: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------- GPU patterns
 def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: Sequence[tuple[float, ...]],
-                       clip: Sequence[float], limit: int) -> list[GpuPattern]:
-    """Every GPU pattern over `layouts` whose tenants all meet the rules in exactly that company; Pareto-pruned."""
+                       clip: Sequence[float], limit: int, stop: Stop = None) -> list[GpuPattern]:
+    """Every GPU pattern over `layouts` whose tenants all meet the rules in exactly that company; Pareto-pruned
+    (`stop` polled every POLL_EVERY patterns tried)."""
     by_size: dict[float, list[Config]] = {}
     for c in configs:
         by_size.setdefault(c.size, []).append(c)
@@ -415,7 +444,9 @@ def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: S
     mem_cap = instance.device.memory_mb * instance.device.memory_cap
     for L in layouts:
         choices = [list(combinations_with_replacement(by_size.get(p, []), L.count(p))) for p in sorted(set(L), reverse=True)]
-        for combo in _product(choices):
+        for n, combo in enumerate(_product(choices)):
+            if n % POLL_EVERY == 0:
+                poll(stop, "the GPU patterns")
             cfgs = tuple(c for part in combo for c in part)
             if instance.mechanism.kind is not MechanismKind.MIG and not fits(sum(c.memory_mb for c in cfgs), mem_cap):
                 continue

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
-from solvers.exact.patterns import Config, TooLarge, grow, shared_config
+from solvers.exact.patterns import POLL_EVERY, Config, Stop, TooLarge, grow, poll, shared_config
 from stsched.checker import cycle_rate
 from stsched.problem import Instance
 from stsched.registry import Objective
@@ -89,20 +89,20 @@ def _lp_duals(columns: list[Config], layouts, sizes, rates, clip_alpha, objectiv
 
 
 def priced_configs(instance: Instance, layer: list, pts: dict, first: int, last: int, base: list[Config],
-                   layouts, clip_alpha: float, objective: Objective, opts: PricingOptions = PricingOptions()
-                   ) -> tuple[list[Config], int, str]:
+                   layouts, clip_alpha: float, objective: Objective, opts: PricingOptions = PricingOptions(),
+                   stop: Stop = None) -> tuple[list[Config], int, str]:
     """`base` plus the configurations of `first`..`last` tenants that the LP prices in; `layer` holds the sets of
     `first - 1` tenants to grow from.  Returns the columns, the largest tenant count among the candidates and a
-    note for the discretisation."""
+    note for the discretisation.  `stop` is polled while growing and every LP round (OutOfTime)."""
     rates = [s.rate for s in instance.services]
     sizes = list(instance.mechanism.sizes)
     cands: list[tuple] = []
-    k, stop = first - 1, ""
+    k, cut = first - 1, ""
     while k < last:
         try:
-            layer = grow(instance, layer, pts, opts.max_priced - len(cands))
+            layer = grow(instance, layer, pts, opts.max_priced - len(cands), stop)
         except TooLarge as e:
-            stop = f"; candidates stopped at {len(cands)} ({e})"
+            cut = f"; candidates stopped at {len(cands)} ({e})"
             break
         if not layer:
             break
@@ -115,6 +115,8 @@ def priced_configs(instance: Instance, layer: list, pts: dict, first: int, last:
     coef = np.zeros((len(cands), width))
     size_idx = np.array([sizes.index(c[0]) for c in cands])
     for i, (p, ss, bs, d) in enumerate(cands):
+        if i % (16 * POLL_EVERY) == 0:
+            poll(stop, "the LP pricing's candidates")
         for t, (s, bb) in enumerate(zip(ss, bs)):
             serv[i, t] = s
             coef[i, t] = min(cycle_rate(instance.margin.credit(bb), d), clip_alpha * rates[s]) / rates[s]
@@ -125,6 +127,7 @@ def priced_configs(instance: Instance, layer: list, pts: dict, first: int, last:
     taken = np.zeros(len(cands), dtype=bool)
     converged, rounds, value = False, 0, None
     for rounds in range(1, opts.rounds + 1):
+        poll(stop, "the LP pricing of larger tenant sets")
         lp = _lp_duals(columns, layouts, sizes, rates, clip_alpha, objective, instance.gpus)
         if lp is None:
             break
@@ -147,7 +150,7 @@ def priced_configs(instance: Instance, layer: list, pts: dict, first: int, last:
     added = len(columns) - len(base)
     note = (f"tenant sets of {first}..{k}: {added} of {len(cands)} candidate configurations priced in by the LP "
             f"({'converged' if converged else 'not converged'} after {rounds} rounds, LP value "
-            f"{value if value is None else f'{value:.6g}'}){stop}")
+            f"{value if value is None else f'{value:.6g}'}){cut}")
     log.info(note)
     return columns, k, note
 

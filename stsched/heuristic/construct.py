@@ -133,8 +133,8 @@ def _share(ctx: Context, part: WPart, j: int, rem: np.ndarray, cand: np.ndarray)
         # necessary condition: the cycle grows by at least s's shortest time, every latency must still hold
         e0 = ctx.suffix_min(s, part.size, 1)
         d0 = part.fit.duty if part.fit is not None else 0.0
-        if (d0 + 2 * e0 > ctx.budget[s] * (1 + EPS) or part.fit is not None and any(
-                d0 + e0 + e > ctx.budget[t[0]] * (1 + EPS) for t, e in zip(part.tenants, part.fit.exec_ms))):
+        if (d0 + 2 * e0 > ctx.limit[s] or part.fit is not None and any(
+                d0 + e0 + e > ctx.limit[t[0]] for t, e in zip(part.tenants, part.fit.exec_ms))):
             continue
         pairs = part.pairs() + [(s, 0.0)]
         h = headroom(ctx, part.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)

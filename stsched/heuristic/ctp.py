@@ -153,7 +153,7 @@ def _best_fit(ctx: Context, rem: np.ndarray, order: list[int], utilisation: bool
         for k in shared.candidates(i, need, e0, limit, utilisation):
             p = shared.parts[k]
             e = e0[shared.jidx[k]]
-            if any(p.fit.duty + e + et > ctx.budget[t[0]] * (1 + EPS) for t, et in zip(p.tenants, p.fit.exec_ms)):
+            if any(p.fit.duty + e + et > ctx.limit[t[0]] for t, et in zip(p.tenants, p.fit.exec_ms)):
                 continue
             pairs = p.pairs() + [(i, 0.0)]
             h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1, floor=need)
@@ -200,7 +200,7 @@ class _Open:
         n = len(self.parts)
         j = self.jidx[:n]
         ej = e0[j]
-        ok = self.one[:n] & np.isfinite(ej) & ~(self.duty[:n] + 2 * ej > self.ctx.budget[i] * (1 + EPS))
+        ok = self.one[:n] & np.isfinite(ej) & ~(self.duty[:n] + 2 * ej > self.ctx.limit[i])
         if limit is not None:
             ok &= self.nten[:n] < limit
         if utilisation:

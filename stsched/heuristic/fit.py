@@ -88,10 +88,10 @@ def _first_at_least(batches: list[int], need: float) -> int:
 def _single_measured(ctx: Context, i: int, size: float, procs: int, rate: float,
                      ex: list[float | None]) -> Fit | None:
     ml = ctx.mlat[(i, size, procs)]
-    budget = ctx.budget[i]
+    limit = ctx.limit[i]
     best: Fit | None = None
     for bi, e in enumerate(ex):
-        if e is None or 2 * e > budget * (1 + EPS):
+        if e is None or 2 * e > limit:
             continue
         cap = procs * ml[bi] / e if ml[bi] is not None else cycle_rate(ctx.credit[bi], e, procs)
         if cap >= rate * (1 - EPS) and _memory_ok(ctx, size, procs, [(i, bi)]):
@@ -180,7 +180,7 @@ def _cycle_fit_general(ctx: Context, size: float, procs: int, tenants: list[tupl
     batches = ctx.credit  # requests per cycle each batch is credited with (the batch itself by default)
     per_tenant = _tenant_credited(ctx, procs)
     n = len(batches)
-    budgets = [ctx.budget[i] for i, _ in tenants]
+    limits = [ctx.limit[i] for i, _ in tenants]
     scale = 1000.0 * procs
     d = 0.0
     for _ in range(len(tenants) * n + 2):
@@ -211,11 +211,11 @@ def _cycle_fit_general(ctx: Context, size: float, procs: int, tenants: list[tupl
             picks.append(bi)
             times.append(e)
             total += e
-        for e, budget in zip(times, budgets):  # both sides only grow on the way to the fixed point
-            if d + e > budget * (1 + EPS):
+        for e, limit in zip(times, limits):  # both sides only grow on the way to the fixed point
+            if d + e > limit:
                 return None
         if total <= d * (1 + 1e-12):
-            if any(total + e > budget * (1 + EPS) for e, budget in zip(times, budgets)):
+            if any(total + e > limit for e, limit in zip(times, limits)):
                 return None
             if not _memory_ok(ctx, size, procs, list(zip((i for i, _ in tenants), picks))):
                 return None
@@ -259,7 +259,7 @@ def _plain_point(ctx: Context, size: float, procs: int, tenants: list[tuple[int,
     batches = ctx.credit
     n = len(batches)
     scale = 1000.0 * procs
-    bud = [ctx.budget[i] * (1 + EPS) for i, _ in tenants]
+    bud = [ctx.limit[i] for i, _ in tenants]
     # per tenant: (constant time, constant batch) or (None, rate, suffix minima, their batches)
     moving: list[tuple[int, float, list[float], list[int]]] = []
     times: list[float] = []
@@ -325,12 +325,12 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
               slows: list[list[float] | None], pos: int, floor: float = 0.0) -> float:
     i = tenants[pos][0]
     exs = [exec_times(ctx, j, size, procs, s) for (j, _), s in zip(tenants, slows)]
-    budget = ctx.budget[i]
+    limit = ctx.limit[i]
     best = 0.0
     if len(tenants) == 1:
         ml = ctx.mlat.get((i, size, procs)) if ctx.measured else None
         for bi, e in enumerate(exs[0]):
-            if e is None or 2 * e > budget * (1 + EPS) or not _memory_ok(ctx, size, procs, [(i, bi)]):
+            if e is None or 2 * e > limit or not _memory_ok(ctx, size, procs, [(i, bi)]):
                 continue
             if ml is not None and _has_measured(ctx, i, size, procs):
                 cap = procs * ml[bi] / e if ml[bi] is not None else cycle_rate(ctx.credit[bi], e, procs)
@@ -347,10 +347,10 @@ def _headroom(ctx: Context, size: float, procs: int, tenants: list[tuple[int, fl
     # the others' shortest possible times bound the cycle from below: a cheap test before each fixed point
     others = [mins[k][0][0] for k in range(len(tenants)) if k != pos]
     base = sum(others)
-    slack = min((ctx.budget[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos), default=float("inf"))
+    slack = min((ctx.limit[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos), default=float("inf"))
     credited = _tenant_credited(ctx, procs)
     order = [(bi, e) for bi, e in enumerate(exs[pos])
-             if not (e is None or 2 * e + base > budget * (1 + EPS) or e + base > slack * (1 + EPS))]
+             if not (e is None or 2 * e + base > limit or e + base > slack)]
     if not credited:  # the cycle rule's rate at the shortest cycle (base + e) bounds batch bi's: largest first
         ubs = [cycle_rate(ctx.credit[bi], base + e) if base + e > 0 else float("inf") for bi, e in order]
         order = [order[k] for k in sorted(range(len(order)), key=lambda k: -ubs[k])]

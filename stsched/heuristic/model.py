@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stsched.checker import cycle_rate
+from stsched.checker import cycle_rate, tolerant_limit
 from stsched.queueing import max_rate, slack_cycles
 from stsched import layouts
 from stsched.heuristic.options import HeuristicOptions
@@ -41,6 +41,9 @@ class Context:
     names: list[str]
     index: dict[str, int]
     budget: list[float]  # latency budget (slo * slo_factor) per service
+    #: per service, the latency the checker accepts (`stsched.checker.tolerant_limit` of its budget): every latency
+    #: test of the heuristic compares with it (a stricter 1e-12 / 1e-9 called services on that edge infeasible)
+    limit: list[float]
     batches: list[int]
     credit: list[float]  # per batch index: requests per cycle a tenant is credited with (`Margin.credit`)
     sizes: list[float]  # allowed partition sizes, ascending
@@ -51,7 +54,7 @@ class Context:
     exec_ms: dict[PointKey, list[float | None]]  # solo execution time per batch index (latency factor applied)
     mlat: dict[PointKey, list[float | None]]  # measured throughput x measured latency per batch index (or None)
     mem: dict[PointKey, list[float]]  # memory of one tenant per batch index (processes x weights+activations)
-    feasible_batches: dict[PointKey, list[int]]  # batch indices with 2 x solo <= budget
+    feasible_batches: dict[PointKey, list[int]]  # batch indices with 2 x solo <= limit
     cap1: np.ndarray  # [service, size index] best single-tenant saturated capacity (req/s), 0 if none
     best_point: dict[tuple[int, int], tuple[int, int]]  # (service, size index) -> (batch index, procs) of cap1
     eff: np.ndarray  # [service] best capacity per unit of partition size (0: cannot be served)
@@ -180,6 +183,7 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
     mig = mech.kind is MechanismKind.MIG
     lf = instance.margin.latency_factor
     budget = [instance.slo_budget_ms(n) for n in names]
+    slo_limit = [float(tolerant_limit(b)) for b in budget]
     dev = instance.device
     exec_ms: dict[PointKey, list[float | None]] = {}
     mlat: dict[PointKey, list[float | None]] = {}
@@ -213,7 +217,7 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
                 ok: list[int] = []
                 for bi, b in enumerate(batches):
                     e = ex[bi]
-                    if e is not None and 2 * e <= budget[i] * (1 + 1e-12):
+                    if e is not None and 2 * e <= slo_limit[i]:
                         ok.append(bi)
                         if dev.context_mb * k + mm[bi] > limit:
                             continue
@@ -244,9 +248,9 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
         good = [sizes[j] for j in range(m) if eff[i] > 0 and per_unit[i, j] >= (1 - opts.knee_tolerance) * eff[i]]
         knee.append(max(good) if good else sizes[-1])
     form = get_form(instance.interference.form)
-    ctx = Context(instance, opts, names, index, budget, batches, credit, sizes, procs, measured, mig, mech.capacity,
-                  exec_ms, mlat, mem, feas, cap1, best_point, eff, knee, [], instance.interference.form != "none",
-                  form.needs_features)
+    ctx = Context(instance, opts, names, index, budget, slo_limit, batches, credit, sizes, procs, measured, mig,
+                  mech.capacity, exec_ms, mlat, mem, feas, cap1, best_point, eff, knee, [],
+                  instance.interference.form != "none", form.needs_features)
     ctx.capc = capc
     ctx.share_of = share_of
     ctx.servable = np.flatnonzero(eff > 0)

@@ -92,7 +92,7 @@ class _Repacker:
             return
         self.jidx[k] = ctx.size_index(p.size)
         self.duty[k] = p.fit.duty
-        self.slack[k] = min((ctx.budget[t[0]] * (1 + EPS) - e for t, e in zip(p.tenants, p.fit.exec_ms)),
+        self.slack[k] = min((ctx.limit[t[0]] - e for t, e in zip(p.tenants, p.fit.exec_ms)),
                             default=np.inf)
         self.nten[k] = len(p.tenants)
         self.one[k] = p.procs == 1
@@ -136,7 +136,7 @@ class _Repacker:
         ctx = self.ctx
         ej = self.ctx.solo_row(i)[self.jidx]
         ok = (self.alive & self.one & (self.nten < self.limit) & np.isfinite(ej)
-              & (self.duty + 2 * ej <= ctx.budget[i] * (1 + EPS)) & (self.duty + ej <= self.slack))
+              & (self.duty + 2 * ej <= ctx.limit[i]) & (self.duty + ej <= self.slack))
         ok[c] = False
         for k in self.holders.get(i, ()):
             ok[k] = False
@@ -244,7 +244,7 @@ class _Repacker:
         index j) leaves each its own shortest time within its budget."""
         e0 = [self.ctx.solo_row(i)[j] for i, _ in tenants]
         d = sum(e0)
-        return all(d + e <= self.ctx.budget[i] * (1 + EPS) for (i, _), e in zip(tenants, e0))
+        return all(d + e <= self.ctx.limit[i] for (i, _), e in zip(tenants, e0))
 
     def merge(self, c: int) -> bool:
         """Merge partition c with another into one partition of a size below their sum (module docstring);

@@ -94,8 +94,8 @@ def _join(ctx: Context, gpus: list[WGpu], i: int, need: float) -> float:
             if p.size not in e0:
                 e0[p.size] = ctx.suffix_min(i, p.size, 1)
             e = e0[p.size]
-            if p.fit is not None and (p.fit.duty + 2 * e > ctx.budget[i] or any(
-                    p.fit.duty + e + et > ctx.budget[t[0]] for t, et in zip(p.tenants, p.fit.exec_ms))):
+            if p.fit is not None and (p.fit.duty + 2 * e > ctx.limit[i] or any(
+                    p.fit.duty + e + et > ctx.limit[t[0]] for t, et in zip(p.tenants, p.fit.exec_ms))):
                 continue
             if not ctx.interference:
                 pairs = p.pairs() + [(i, 0.0)]

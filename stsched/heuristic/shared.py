@@ -22,7 +22,7 @@ def _points(ctx: Context, i: int, size: float) -> tuple[np.ndarray, np.ndarray, 
     if key in ctx.suffix_cache:
         return ctx.suffix_cache[key]
     ex = ctx.exec_ms.get((i, size, 1)) or ()
-    idx = [bi for bi, e in enumerate(ex) if e is not None and 2 * e <= ctx.budget[i]]
+    idx = [bi for bi, e in enumerate(ex) if e is not None and 2 * e <= ctx.limit[i]]
     out = None
     if idx:
         out = (np.array([ex[bi] for bi in idx]), np.array([ctx.credit[bi] for bi in idx], dtype=float),
@@ -47,8 +47,8 @@ def share_configs(ctx: Context, size: float, tenants: tuple[int, ...]):
     if k == 2:
         (ea, ba, ma), (eb, bb, mb) = pts
         d = ea[:, None] + eb[None, :]
-        ok = (d + ea[:, None] <= ctx.budget[tenants[0]] * (1 + 1e-12)) & \
-             (d + eb[None, :] <= ctx.budget[tenants[1]] * (1 + 1e-12))
+        ok = (d + ea[:, None] <= ctx.limit[tenants[0]]) & \
+             (d + eb[None, :] <= ctx.limit[tenants[1]])
         if cap is not None:
             ok &= ctx.instance.device.context_mb + ma[:, None] + mb[None, :] <= cap
         ia, ib = np.nonzero(ok)
@@ -67,7 +67,7 @@ def share_configs(ctx: Context, size: float, tenants: tuple[int, ...]):
         d = d + g
     ok = np.ones(shape, dtype=bool)
     for s, i in enumerate(tenants):
-        ok &= d + grids_e[s] <= ctx.budget[i] * (1 + 1e-12)
+        ok &= d + grids_e[s] <= ctx.limit[i]
     if cap is not None:
         mem = np.full(shape, ctx.instance.device.context_mb)
         for s, p in enumerate(pts):

@@ -102,8 +102,8 @@ def _plain_best_fit(ctx, rem, order, utilisation):
             if utilisation and used[k] + need / (c if c > 0 else float("inf")) > 1.0 + 1e-9:
                 continue
             e0 = ctx.suffix_min(i, p.size, 1)
-            if p.fit.duty + 2 * e0 > ctx.budget[i] * (1 + EPS) or any(
-                    p.fit.duty + e0 + e > ctx.budget[t[0]] * (1 + EPS) for t, e in zip(p.tenants, p.fit.exec_ms)):
+            if p.fit.duty + 2 * e0 > ctx.limit[i] or any(
+                    p.fit.duty + e0 + e > ctx.limit[t[0]] for t, e in zip(p.tenants, p.fit.exec_ms)):
                 continue
             pairs = p.pairs() + [(i, 0.0)]
             h = headroom(ctx, p.size, 1, pairs, [None] * len(pairs), len(pairs) - 1)
@@ -189,10 +189,10 @@ def _headroom_scan(ctx, size, tenants, pos):
     mins = [_mins(ctx, j, size, 1, None, ex) for (j, _), ex in zip(tenants, exs)]
     probe = [(j, 0.0 if k == pos else r) for k, (j, r) in enumerate(tenants)]
     base = sum(mins[k][0][0] for k in range(len(tenants)) if k != pos)
-    slack = min(ctx.budget[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos)
+    slack = min(ctx.limit[j] - mins[k][0][0] for k, (j, _) in enumerate(tenants) if k != pos)
     best = 0.0
     for bi, e in enumerate(exs[pos]):
-        if e is None or 2 * e + base > ctx.budget[i] * (1 + EPS) or e + base > slack * (1 + EPS):
+        if e is None or 2 * e + base > ctx.limit[i] or e + base > slack:
             continue
         f = _cycle_fit(ctx, size, 1, probe, exs, mins, fixed=(pos, bi))
         if f is not None:

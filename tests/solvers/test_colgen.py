@@ -92,7 +92,9 @@ def test_time_limit_cli_json(tmp_path, capsys):
     assert main(["bound", str(path), "--time-limit", "0.01", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) >= {"bound", "lp_value", "converged", "columns", "pricing_calls", "wall_s", "method"}
-    assert out["converged"] is False and out["bound"] >= 1 and "Lagrangian" in out["method"]
+    assert out["converged"] is False and out["bound"] >= 1 and "not converged" in out["method"]
+    # (which bound it is, said: the set-up's, tests/solvers/test_cg_setup_clock.py, or the generation's Lagrangian)
+    assert any(w in out["method"] for w in ("efficiency LP", "layout LP", "Lagrangian"))
 
 
 def test_solve_reports_bound_method(tmp_path, capsys):

@@ -1,0 +1,39 @@
+"""The column generation's set-up polls its clock (issue 17, session 17): `stsched bound` on 100,000 services ran
+130 s of a 10 s limit in it before (docs/RESULTS.md, "Limits and faults").  Tested by the mechanism with a work
+counter, not by timing: a limit spent before the operating points are built stops the set-up at its first poll and
+returns the efficiency LP bound, valid and said so, unconverged."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from solvers.exact import patterns
+from solvers.exact.cg_pricing import _SoloTimer
+from solvers.exact.colgen import CgOptions, column_generation
+from stsched.bounds import lp_gpus, lp_relaxation
+from stsched.registry import Objective
+from stsched.scenarios import random_instance
+
+
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+def test_a_limit_spent_in_the_set_up_returns_the_efficiency_bound_at_once(objective, monkeypatch):
+    inst = random_instance(24, 12, 3, arrivals="deterministic")
+    count = [0]
+    for timer in (patterns._Timer, _SoloTimer):  # (the solo timer, for forms without interference, is its own)
+        def counted(self, *args, exec_ms=timer.exec_ms):
+            count[0] += 1
+            return exec_ms(self, *args)
+
+        monkeypatch.setattr(timer, "exec_ms", counted)
+    r = column_generation(inst, objective, CgOptions(time_limit_s=1e-9))
+    assert count[0] < patterns.POLL_EVERY  # stopped at its first poll (all its points: a few hundred lookups)
+    assert not r.converged and math.isnan(r.lp_value) and r.columns == 0
+    assert "efficiency LP" in r.source and "set-up" in r.source
+    x = lp_gpus(inst)
+    assert r.bound == (x if objective is Objective.MIN_GPUS else inst.gpus / x)
+    layout = lp_relaxation(inst, objective).value  # (no weaker than the efficiency LP: it adds the layouts)
+    assert (r.bound <= layout * (1 + 1e-9)) if objective is Objective.MIN_GPUS else (r.bound >= layout * (1 - 1e-9))
+    full = column_generation(inst, objective, CgOptions(max_rounds=1))
+    assert count[0] > 100 and not full.source  # (the counter sees the set-up's work)
