@@ -1,6 +1,6 @@
 """Issue 17: solvers at cluster scale against the certified column-generation bound.
 
-    python -m experiments.scale_eval --quick          # 16 and 32 services, work limits only: the same rows anywhere
+    python -m experiments.scale_eval --quick          # 16 and 32 services, work limits (but cg's: below)
     python -m experiments.scale_eval                   # 16 .. 1,024 services (GPUs = services / 2), three seeds
     python -m experiments.scale_eval --services 256 1024 4096 --seeds 7 --solvers heuristic
     python -m experiments.scale_eval --services 256 1024 4096 --seeds 7 --solvers heuristic --no-bound
@@ -41,9 +41,10 @@ the proven optimum: the share of the integrality gap (optimum - layout LP) each 
 `--quick` sets work limits (`max_rounds` for the bound and cg, the heuristic's own deterministic budgets, no
 time-limited solver) so that its rows do not depend on the machine; wall times and memory are still measured and
 of course do.  One exception: cg's integer master (its MIP engine, HiGHS by default, is given no work limit here)
-gets 10 s (the column generation inside it keeps its work limit, the heuristic's warm start its own budgets; the
-row's `time_limit` says 10 s), so a cg plan may differ where the engine does not finish within that on a slower
-machine.
+gets 10 s, and so does the heuristic's warm start inside cg (`warm_share` 1.0: it stops at cg's 10 s of wall; the
+column generation inside it keeps its work limit; the row's `time_limit` says 10 s), so a cg plan may differ where
+the warm start or the engine does not finish within that on a slower or loaded machine (session 17's audit at load
+~17: the four max-scale cg rows 0.5-8 % below the quiet run's, the warm start cut at 10 s).
 """
 
 from __future__ import annotations
