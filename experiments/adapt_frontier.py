@@ -55,6 +55,7 @@ from experiments.plots import save_figure
 from stsched.errors import InputError
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
+from stsched.planning.adapt.controller import LayoutChange
 from stsched.planning.adapt.offline import Frontier, frontier as dp_frontier, window_needs
 from stsched.scenarios import gpulet_mix
 from stsched.validate import positive, time_limit
@@ -136,7 +137,23 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
             "emergencies": r.emergencies, "detections": r.detections, "clock_cut": r.clock_cut, "decision_s_mean": round(float(np.mean(per_decision)), 3),
             "decision_s_max_epoch": round(max(per_decision), 3), "wall_s": round(r.wall_s, 1),
             "cpu_s": round(time.process_time() - c0 + (ch1.ru_utime + ch1.ru_stime)
-                           - (ch0.ru_utime + ch0.ru_stime), 1)}
+                           - (ch0.ru_utime + ch0.ru_stime), 1), **attribution(r.changes)}
+
+
+CHANGE_KINDS = ("epoch", "emergency", "detector")  # `LayoutChange.kind`
+
+
+def attribution(changes: Sequence[LayoutChange]) -> dict[str, int]:
+    """A row's layout reconfigurations by the decision that paid them (`LayoutChange.kind`): per kind the
+    reconfigurations and the GPUs switched on and off; and those of decisions that compacted (the policy's note)."""
+    out: dict[str, int] = {}
+    for kind in CHANGE_KINDS:
+        mine = [c for c in changes if c.kind == kind]
+        out[f"reconf_{kind}"] = sum(c.reconfigurations for c in mine)
+        out[f"gpus_on_{kind}"] = sum(max(0, c.gpus_after - c.gpus_before) for c in mine)
+        out[f"gpus_off_{kind}"] = sum(max(0, c.gpus_before - c.gpus_after) for c in mine)
+    out["reconf_compaction"] = sum(c.reconfigurations for c in changes if "compacted" in c.note)
+    return out
 
 
 NEED_KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "offset", "cold_start_s"]
