@@ -206,6 +206,9 @@ class AdaptOptions(AdaptiveKnobs):
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
         check_hold(self.burst_hold_s)
         check_detect(self.detect_s)
+        if not isinstance(self.compact_fewest, bool):
+            raise InputError(f"compact_fewest must be a bool (True: step 4's compaction takes the adapt_solver's "
+                             f"fewest-change plan where it changes fewer layouts), got {self.compact_fewest!r}")
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")

@@ -199,6 +199,9 @@ class AdaptiveKnobs:
     # `max_nodes`), so that its answer does not depend on the machine's load (the heuristic's work is bounded by its
     # own counts); the time limit stays as the safety net (`clock_watch`); None: the clock alone
     adapt_nodes: int | None = 500
+    # step 4 (`compact_slack`) takes the `adapt_solver`'s fewest-change plan on the plan from scratch's GPU count
+    # where it changes fewer layouts than that plan aligned (issue 18, session 17); False: the plan from scratch
+    compact_fewest: bool = True
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -447,8 +450,8 @@ class Adaptive(Compaction):
                 and not self._mpc):  # with `mpc_h` the forecast decides every compaction
             fresh = self._from_scratch(self._reserved(instance))  # the estimate's rates unless a forecast or margin
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
-                plan = align(current, fresh)
-                note += f"; compacted from scratch ({fresh.gpus_used} GPUs)"
+                plan, how = self._slack_compaction(instance, current, fresh)
+                note += f"; compacted {how} ({plan.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
         self._account(plan)
@@ -456,6 +459,22 @@ class Adaptive(Compaction):
         self._shadow.spent(current, plan)
         self._cache.remember(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
+
+    def _slack_compaction(self, instance: Instance, current: Plan, fresh: Plan) -> tuple[Plan, str]:
+        """Step 4's plan: the plan from scratch aligned onto `current`; with `compact_fewest`, the `adapt_solver`'s
+        fewest-change plan on as many GPUs instead where it changes fewer layouts and carries the reserved rates
+        (the plan from scratch rebuilds GPUs that need not change: issue 18, windows 20..23 and 28..31)."""
+        scratch = align(current, fresh)
+        if not (self.opts.compact_fewest and self.opts.adapt_solver) or self._is_local(instance):
+            return scratch, "from scratch"
+        reserved = self._reserved(instance)
+        cand = self._try(self.opts.adapt_solver, reserved.with_gpus(max(fresh.gpus_used, 1)), Objective.ADAPT,
+                         current)
+        cand = rebalance(instance, cand) if cand is not None and cand.gpus_used <= fresh.gpus_used else None
+        if (cand is not None and rebalance(reserved, cand) is not None
+                and layout_changes(current, cand) < layout_changes(current, scratch)):
+            return cand, f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
+        return scratch, "from scratch"
 
     def _from_scratch(self, instance: Instance) -> Plan | None:
         """A min-gpus plan for `instance`'s rates: this decision's plan from scratch when the reserved rates are
