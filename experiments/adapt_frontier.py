@@ -411,6 +411,8 @@ def plot(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> list:
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     out = [save_figure(fig, results_root() / EXPERIMENT / "frontiers.png")]
     present = [p for p in policies if sum(p in v for v in table.values()) > 0 and p not in (STATIC, FULL)]
+    if not present:  # the references alone (static peak, full re-partitioning): no distribution to draw
+        return out
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 0.35 * len(present) + 1.5))
     share = [[pols[p]["share"] for pols in table.values() if p in pols and not math.isnan(pols[p]["share"])]
              for p in present]

@@ -151,3 +151,12 @@ def test_decision_deadline_bounds_every_solver_call_of_a_decision(small):
         assert min_gpus(small, opts).gpus_used >= 1
     with pytest.raises(InputError):
         AdaptOptions(decision_s=0.0)
+
+
+def test_plot_of_the_references_alone_draws_the_frontiers_only(tmp_path, monkeypatch):
+    """A run of static peak and full re-partitioning only (the references, e.g. to compute the windows' bound)
+    ended in a matplotlib traceback: the distribution figure had no policy to draw (session 17)."""
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    rows = _rows(0, {af.STATIC: (0, 100.0), af.FULL: (50, 80.0)})
+    out = af.plot(rows, [af.STATIC, af.FULL])
+    assert [p.name for p in out] == ["frontiers.png"]
