@@ -34,7 +34,9 @@
      for those rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an
      attempt that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
-     (aligned), like full re-partitioning;
+     (aligned), like full re-partitioning; with `compact_fewest` (default on) it takes instead `adapt_solver`'s
+     fewest-change plan on as many GPUs where that changes fewer layouts (the plan from scratch rebuilds GPUs that
+     stay on);
   5. compaction (`stsched.planning.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
      back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
      held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with
