@@ -206,6 +206,32 @@ def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[st
     return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
 
 
+def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Mapping[str, Mapping[str, float]]],
+                      policy: str, bounds: Mapping[int, tuple[Frontier, Frontier]]) -> list[str]:
+    """The policy point's reconfigurations by the decisions that paid them (`attribution`'s columns; rows without
+    them are left out), beside the ratio target's allowance and the bound from scratch; [] when no row has them."""
+    body = []
+    for r in rows:
+        off = int(r["offset"])
+        if r["policy"] != policy or not r.get("reconf_epoch") or off not in table:
+            continue
+        w = table[off]["_window"]
+        allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
+        cell = {k: int(float(r[k])) for k in r if k.startswith(("reconf_", "gpus_on_", "gpus_off_"))}
+        body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"], "allowed": f"{allowed:.1f}",
+                     "bound (scratch)": bound_cell(table[off], bounds[off][1])[0] if off in bounds else "",
+                     **{kind: f"{cell[f'reconf_{kind}']} (+{cell[f'gpus_on_{kind}']} / -{cell[f'gpus_off_{kind}']})"
+                        for kind in CHANGE_KINDS},
+                     "rebuilt in use": str(int(r["reconfigurations"]) - int(r["gpu_switches"])),
+                     "compactions": str(cell["reconf_compaction"])})
+    if not body:
+        return []
+    return ["", f"## `{policy}`: reconfigurations by decision (GPUs switched on / off)", "",
+            "Kinds: epoch boundary, emergency (the minute after an overloaded one), detector (within a minute); "
+            "rebuilt in use: reconfigurations of GPUs on before and after; compactions: those of decisions that "
+            "compacted (any kind).", "", markdown_table(body, list(body[0]))]
+
+
 # -- analysis ------------------------------------------------------------------------------------------------
 def dominates(a: tuple[float, float], b: tuple[float, float], tol: float = 1e-9) -> bool:
     """(reconfigurations, GPU-hours) `a` is no worse than `b` in both and better in one."""
@@ -317,6 +343,9 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
                          f"met on {sum(ok for off, ok, fr, why in res if off in reach)} of those"
                          + (f"; fewer changes than that bound at its GPU-hours on {below} (its plans beat the plans "
                             "from scratch there)" if below else ""))
+    for p in present:
+        if family(p) not in BASELINES:
+            lines += attribution_lines(rows, table, p, bounds)
     if bounds:  # the certified bound holds for every point with the needs' estimator: a point below it is a bug
         lines += ["", "## Every point against the certified bound", ""]
         own = [p for p in present if not set(parse_policy(p)[1]) & set(ESTIMATE_KNOBS)]
