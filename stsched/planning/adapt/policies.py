@@ -88,7 +88,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Iterator, Protocol
 
 from stsched.planning.adapt.baselines import Periodic, Practitioner
-from stsched.planning.adapt.compaction import Compaction
+from stsched.planning.adapt.compaction import Compaction, _spare
 from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
@@ -464,8 +464,9 @@ class Adaptive(Compaction):
 
     def _slack_compaction(self, instance: Instance, current: Plan, fresh: Plan) -> tuple[Plan, str]:
         """Step 4's plan: the plan from scratch aligned onto `current`; with `compact_fewest`, the `adapt_solver`'s
-        fewest-change plan on as many GPUs instead where it changes fewer layouts and carries the reserved rates
-        (the plan from scratch rebuilds GPUs that need not change: issue 18, windows 20..23 and 28..31)."""
+        fewest-change plan on as many GPUs instead where it carries the reserved rates with no less spare capacity
+        and changes fewer layouts (the plan from scratch rebuilds GPUs that need not change: issue 18, windows
+        20..23 and 28..31; without the spare capacity rule, 26..29 and 6..9 paid more changes later)."""
         scratch = align(current, fresh)
         if not (self.opts.compact_fewest and self.opts.adapt_solver) or self._is_local(instance):
             return scratch, "from scratch"
@@ -473,8 +474,11 @@ class Adaptive(Compaction):
         cand = self._try(self.opts.adapt_solver, reserved.with_gpus(max(fresh.gpus_used, 1)), Objective.ADAPT,
                          current)
         cand = rebalance(instance, cand) if cand is not None and cand.gpus_used <= fresh.gpus_used else None
+        # fewer changes, and no less spare capacity (as `_compact_spare` ranks compactions of as many GPUs: a tight
+        # plan is undone by the next small rise)
         if (cand is not None and rebalance(reserved, cand) is not None
-                and layout_changes(current, cand) < layout_changes(current, scratch)):
+                and layout_changes(current, cand) < layout_changes(current, scratch)
+                and _spare(reserved, cand) >= _spare(reserved, scratch)):
             return cand, f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
         return scratch, "from scratch"
 
