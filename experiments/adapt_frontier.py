@@ -206,6 +206,14 @@ def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[st
     return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
 
 
+def _bound_text(pols: Mapping[str, Mapping[str, float]], bound: tuple[Frontier, Frontier] | None) -> str:
+    """The bound from scratch's cell (`bound_cell`), `*` where the ratio target is out of its reach; "" if none."""
+    if bound is None:
+        return ""
+    text, ok = bound_cell(pols, bound[1])
+    return text + ("" if ok else " *")
+
+
 def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Mapping[str, Mapping[str, float]]],
                       policy: str, bounds: Mapping[int, tuple[Frontier, Frontier]]) -> list[str]:
     """The policy point's reconfigurations by the decisions that paid them (`attribution`'s columns; rows without
@@ -219,7 +227,7 @@ def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Map
         allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
         cell = {k: int(float(r[k])) for k in r if k.startswith(("reconf_", "gpus_on_", "gpus_off_"))}
         body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"], "allowed": f"{allowed:.1f}",
-                     "bound (scratch)": bound_cell(table[off], bounds[off][1])[0] if off in bounds else "",
+                     "bound (scratch)": _bound_text(table[off], bounds.get(off)),
                      **{kind: f"{cell[f'reconf_{kind}']} (+{cell[f'gpus_on_{kind}']} / -{cell[f'gpus_off_{kind}']})"
                         for kind in CHANGE_KINDS},
                      "rebuilt in use": str(int(r["reconfigurations"]) - int(r["gpu_switches"])),
