@@ -34,9 +34,9 @@
      for those rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an
      attempt that freed nothing it waits `release_backoff` decisions;
   4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
-     (aligned), like full re-partitioning; with `compact_fewest` (default on) it takes instead `adapt_solver`'s
-     fewest-change plan on as many GPUs where that changes fewer layouts (the plan from scratch rebuilds GPUs that
-     stay on);
+     (aligned), like full re-partitioning; with `compact_fewest` (default off, tried in issue 18) it takes instead
+     `adapt_solver`'s fewest-change plan on as many GPUs where that changes fewer layouts with no less spare
+     capacity (the plan from scratch rebuilds GPUs that stay on);
   5. compaction (`stsched.planning.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
      back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
      held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with
@@ -119,7 +119,7 @@ class AdaptiveKnobs:
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
     counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
-    development windows (docs/RESULTS.md): `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
+    development windows (docs/RESULTS.md): `compact_fewest` (step 4's fewest-change compaction), `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
     switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
     `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`), `rent_pause` and
@@ -202,8 +202,9 @@ class AdaptiveKnobs:
     # own counts); the time limit stays as the safety net (`clock_watch`); None: the clock alone
     adapt_nodes: int | None = 500
     # step 4 (`compact_slack`) takes the `adapt_solver`'s fewest-change plan on the plan from scratch's GPU count
-    # where it changes fewer layouts than that plan aligned (issue 18, session 17); False: the plan from scratch
-    compact_fewest: bool = True
+    # where it changes fewer layouts than that plan aligned with no less spare capacity (issue 18, session 17: off,
+    # it met the targets on one more window and lost them on another, docs/RESULTS.md); False: the plan from scratch
+    compact_fewest: bool = False
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
