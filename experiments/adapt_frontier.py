@@ -55,6 +55,7 @@ from experiments.plots import save_figure
 from stsched.errors import InputError
 from stsched.io import write_atomic
 from stsched.planning.adapt import AdaptOptions, run_adapt
+from stsched.planning.adapt.controller import LayoutChange
 from stsched.planning.adapt.offline import Frontier, frontier as dp_frontier, window_needs
 from stsched.scenarios import gpulet_mix
 from stsched.validate import positive, time_limit
@@ -136,7 +137,23 @@ def point(p: Mapping[str, object]) -> dict[str, object]:
             "emergencies": r.emergencies, "detections": r.detections, "clock_cut": r.clock_cut, "decision_s_mean": round(float(np.mean(per_decision)), 3),
             "decision_s_max_epoch": round(max(per_decision), 3), "wall_s": round(r.wall_s, 1),
             "cpu_s": round(time.process_time() - c0 + (ch1.ru_utime + ch1.ru_stime)
-                           - (ch0.ru_utime + ch0.ru_stime), 1)}
+                           - (ch0.ru_utime + ch0.ru_stime), 1), **attribution(r.changes)}
+
+
+CHANGE_KINDS = ("epoch", "emergency", "detector")  # `LayoutChange.kind`
+
+
+def attribution(changes: Sequence[LayoutChange]) -> dict[str, int]:
+    """A row's layout reconfigurations by the decision that paid them (`LayoutChange.kind`): per kind the
+    reconfigurations and the GPUs switched on and off; and those of decisions that compacted (the policy's note)."""
+    out: dict[str, int] = {}
+    for kind in CHANGE_KINDS:
+        mine = [c for c in changes if c.kind == kind]
+        out[f"reconf_{kind}"] = sum(c.reconfigurations for c in mine)
+        out[f"gpus_on_{kind}"] = sum(max(0, c.gpus_after - c.gpus_before) for c in mine)
+        out[f"gpus_off_{kind}"] = sum(max(0, c.gpus_before - c.gpus_after) for c in mine)
+    out["reconf_compaction"] = sum(c.reconfigurations for c in changes if "compacted" in c.note)
+    return out
 
 
 NEED_KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "offset", "cold_start_s"]
@@ -187,6 +204,40 @@ def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[st
     allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
     ratio = c / w["full_reconf"] if w["full_reconf"] > 0 else 0.0
     return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
+
+
+def _bound_text(pols: Mapping[str, Mapping[str, float]], bound: tuple[Frontier, Frontier] | None) -> str:
+    """The bound from scratch's cell (`bound_cell`), `*` where the ratio target is out of its reach; "" if none."""
+    if bound is None:
+        return ""
+    text, ok = bound_cell(pols, bound[1])
+    return text + ("" if ok else " *")
+
+
+def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Mapping[str, Mapping[str, float]]],
+                      policy: str, bounds: Mapping[int, tuple[Frontier, Frontier]]) -> list[str]:
+    """The policy point's reconfigurations by the decisions that paid them (`attribution`'s columns; rows without
+    them are left out), beside the ratio target's allowance and the bound from scratch; [] when no row has them."""
+    body = []
+    for r in rows:
+        off = int(r["offset"])
+        if r["policy"] != policy or not r.get("reconf_epoch") or off not in table:
+            continue
+        w = table[off]["_window"]
+        allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
+        cell = {k: int(float(r[k])) for k in r if k.startswith(("reconf_", "gpus_on_", "gpus_off_"))}
+        body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"], "allowed": f"{allowed:.1f}",
+                     "bound (scratch)": _bound_text(table[off], bounds.get(off)),
+                     **{kind: f"{cell[f'reconf_{kind}']} (+{cell[f'gpus_on_{kind}']} / -{cell[f'gpus_off_{kind}']})"
+                        for kind in CHANGE_KINDS},
+                     "rebuilt in use": str(int(r["reconfigurations"]) - int(r["gpu_switches"])),
+                     "compactions": str(cell["reconf_compaction"])})
+    if not body:
+        return []
+    return ["", f"## `{policy}`: reconfigurations by decision (GPUs switched on / off)", "",
+            "Kinds: epoch boundary, emergency (the minute after an overloaded one), detector (within a minute); "
+            "rebuilt in use: reconfigurations of GPUs on before and after; compactions: those of decisions that "
+            "compacted (any kind).", "", markdown_table(body, list(body[0]))]
 
 
 # -- analysis ------------------------------------------------------------------------------------------------
@@ -300,6 +351,9 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
                          f"met on {sum(ok for off, ok, fr, why in res if off in reach)} of those"
                          + (f"; fewer changes than that bound at its GPU-hours on {below} (its plans beat the plans "
                             "from scratch there)" if below else ""))
+    for p in present:
+        if family(p) not in BASELINES:
+            lines += attribution_lines(rows, table, p, bounds)
     if bounds:  # the certified bound holds for every point with the needs' estimator: a point below it is a bug
         lines += ["", "## Every point against the certified bound", ""]
         own = [p for p in present if not set(parse_policy(p)[1]) & set(ESTIMATE_KNOBS)]
@@ -394,6 +448,8 @@ def plot(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> list:
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     out = [save_figure(fig, results_root() / EXPERIMENT / "frontiers.png")]
     present = [p for p in policies if sum(p in v for v in table.values()) > 0 and p not in (STATIC, FULL)]
+    if not present:  # the references alone (static peak, full re-partitioning): no distribution to draw
+        return out
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 0.35 * len(present) + 1.5))
     share = [[pols[p]["share"] for pols in table.values() if p in pols and not math.isnan(pols[p]["share"])]
              for p in present]

@@ -214,3 +214,19 @@ def test_a_minute_start_emergency_whose_floor_raised_nothing_builds_its_gpus_fro
     assert start == 720.0
     new = [g for g, lay in enumerate(after.gpus) if lay.used and (g >= len(before.gpus) or not before.gpus[g].used)]
     assert new and all(down.get(g, 0.0) >= 735.0 for g in new), (new, down)
+
+
+def test_the_change_log_attributes_every_reconfiguration_to_its_decision(burst_trace, monkeypatch):
+    """Issue 18 attribution: `AdaptResult.changes` holds every decision that changed layouts, with its kind; their
+    reconfigurations sum to the run's, and the burst's layout change is the detector's at 605 s, switching GPUs on."""
+    from experiments.adapt_frontier import attribution
+
+    res, _ = _run(monkeypatch, 5.0, simulate=False)
+    assert res.changes and sum(c.reconfigurations for c in res.changes) == res.reconfigurations
+    assert all(c.kind in ("epoch", "emergency", "detector") and c.reconfigurations > 0 for c in res.changes)
+    burst = [c for c in res.changes if c.t_s == 605.0]
+    assert len(burst) == 1 and burst[0].kind == "detector" and burst[0].gpus_after > burst[0].gpus_before
+    cols = attribution(res.changes)
+    assert cols["reconf_epoch"] + cols["reconf_emergency"] + cols["reconf_detector"] == res.reconfigurations
+    assert cols["gpus_on_detector"] == burst[0].gpus_after - burst[0].gpus_before
+    assert res.to_dict()["changes"][0]["kind"] == res.changes[0].kind

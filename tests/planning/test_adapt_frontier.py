@@ -151,3 +151,25 @@ def test_decision_deadline_bounds_every_solver_call_of_a_decision(small):
         assert min_gpus(small, opts).gpus_used >= 1
     with pytest.raises(InputError):
         AdaptOptions(decision_s=0.0)
+
+
+def test_plot_of_the_references_alone_draws_the_frontiers_only(tmp_path, monkeypatch):
+    """A run of static peak and full re-partitioning only (the references, e.g. to compute the windows' bound)
+    ended in a matplotlib traceback: the distribution figure had no policy to draw (session 17)."""
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    rows = _rows(0, {af.STATIC: (0, 100.0), af.FULL: (50, 80.0)})
+    out = af.plot(rows, [af.STATIC, af.FULL])
+    assert [p.name for p in out] == ["frontiers.png"]
+
+
+def test_summary_attributes_the_policy_points_reconfigurations_by_decision():
+    rows = _rows(0, {af.STATIC: (0, 100.0), af.FULL: (50, 80.0), "adaptive": (12, 83.0)})
+    cols = {"reconf_epoch": "7", "gpus_on_epoch": "0", "gpus_off_epoch": "5", "reconf_emergency": "1",
+            "gpus_on_emergency": "1", "gpus_off_emergency": "0", "reconf_detector": "4", "gpus_on_detector": "4",
+            "gpus_off_detector": "0", "reconf_compaction": "6", "gpu_switches": "10"}
+    rows[2].update(cols)
+    text = af.summary(rows, [af.STATIC, af.FULL, "adaptive"])
+    line = [x for x in text.splitlines() if x.startswith("| 0..3 | 12 |")]
+    assert line == ["| 0..3 | 12 | 10.0 |  | 7 (+0 / -5) | 1 (+1 / -0) | 4 (+4 / -0) | 2 | 6 |"]
+    assert "reconfigurations by decision" not in af.summary(rows[:2] + _rows(0, {"adaptive": (12, 83.0)}),
+                                                            [af.STATIC, af.FULL, "adaptive"])

@@ -206,6 +206,9 @@ class AdaptOptions(AdaptiveKnobs):
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
         check_hold(self.burst_hold_s)
         check_detect(self.detect_s)
+        if not isinstance(self.compact_fewest, bool):
+            raise InputError(f"compact_fewest must be a bool (True: step 4's compaction takes the adapt_solver's "
+                             f"fewest-change plan where it changes fewer layouts), got {self.compact_fewest!r}")
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")
@@ -270,6 +273,21 @@ class EpochRow:
 
 
 @dataclass(frozen=True)
+class LayoutChange:
+    """One decision that changed layouts (`AdaptResult.changes`): when, why it was made ("epoch": a boundary;
+    "emergency": the minute after an overloaded one; "detector": within a minute, `detect_s`), the layout
+    reconfigurations and tenant changes it paid, the GPUs in use before and after it, and the policy's note."""
+
+    t_s: float
+    kind: str
+    reconfigurations: int
+    tenant_changes: int
+    gpus_before: int
+    gpus_after: int
+    note: str
+
+
+@dataclass(frozen=True)
 class AdaptResult:
     policy: str
     trace: str
@@ -300,10 +318,13 @@ class AdaptResult:
     clock_cut: int = 0
     # emergency decisions the burst detector made within a minute (`detect_s`; counted in `emergencies` too)
     detections: int = 0
+    # every decision that changed layouts, in order (the attribution of `reconfigurations`: experiments.adapt_frontier)
+    changes: tuple[LayoutChange, ...] = ()
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["rows"] = [asdict(r) for r in self.rows]
+        d["changes"] = [asdict(c) for c in self.changes]
         return d
 
     def format(self) -> str:
@@ -439,12 +460,15 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     reconf = decisions = emergencies = detections = tenants = switches = clock_cut = 0
     note = ""
 
-    def decide(t: float, emergency: bool, seen: float, floor: np.ndarray | None) -> tuple[Transition, float, float, int]:
+    change_log: list[LayoutChange] = []
+
+    def decide(t: float, kind: str, seen: float, floor: np.ndarray | None) -> tuple[Transition, float, float, int]:
         """One decision at time `t` (the initial deployment when nothing is in force), the estimate read up to
-        `seen`, every service planned for at least `floor` (an emergency's observed rates x head-room, or None):
-        the plan in force and the GPUs' availability updated; (its
+        `seen`, every service planned for at least `floor` (an emergency's observed rates x head-room, or None),
+        `kind` one of `LayoutChange.kind`: the plan in force and the GPUs' availability updated; (its
         transition, wall s, CPU s, clock cut)."""
         nonlocal current, cold_over, down_until, switches, decisions, emergencies, clock_cut, note
+        emergency = kind != "epoch"
         est = estimator.estimate(schedule, trace.bin_s, seen)
         if cold is not None:  # the declared rates under the estimate while the window fills
             est = cold.rates(est, t, current is None)
@@ -488,6 +512,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             trans = replace(trans, prep_gpu_s=0.0)
         if previous is not None:  # and a GPU rebuilt in use serves its old layout until then (`Builds`)
             builds.record(t, previous, plan, trans.standby, tuple(trans.down), t + lead if fresh else None)
+            if trans.reconfigurations:
+                change_log.append(LayoutChange(t, kind, trans.reconfigurations, trans.tenant_changes,
+                                            previous.gpus_used, plan.gpus_used, note))
         return trans, solve_s, cpu_s, int(bool(cut))
 
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
@@ -503,7 +530,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             if emergency and options.emergency_floor:  # the triggering minute (m - 1) is seen: plan for it
                 floor = overload_floor(schedule, m - 1, names, current, options.trigger, options.headroom)
             seen = t0 if emergency and options.emergency_fresh else max(0.0, t0 - lead)
-            trans, solve_s, cpu_s, cut_now = decide(t0, emergency, seen, floor)
+            trans, solve_s, cpu_s, cut_now = decide(t0, "emergency" if emergency else "epoch", seen, floor)
             steps.append(trans)
         # the minute's spans: (start, the plan in force, its GPUs' availability, the builds under way)
         spans = [(t0, current, dict(down_until), builds.copy())]
@@ -520,7 +547,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             floor = np.where(hit, count / options.detect_s * options.headroom, 0.0)
             observed.add(t1, floor)
             seen = t_d if options.emergency_fresh else max(0.0, t_d - lead)
-            more, s2, c2, k2 = decide(t_d, True, seen, floor)
+            more, s2, c2, k2 = decide(t_d, "detector", seen, floor)
             spans.append((t_d, current, dict(down_until), builds.copy()))
             detections += 1
             steps.append(more)
@@ -589,4 +616,4 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
     return AdaptResult(options.policy, options.trace, options.epoch_s, span / 3600.0, reconf, downtime, gpu_hours,
                        attainment, standby_mb, tenants, decisions, emergencies, sim.full_minutes,
                        sim.sampled_minutes, sim.simulated_requests, sim.simulated_s, per_service, tuple(rows),
-                       settings, time.perf_counter() - t_start, switches, clock_cut, detections)
+                       settings, time.perf_counter() - t_start, switches, clock_cut, detections, tuple(change_log))
