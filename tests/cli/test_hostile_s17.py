@@ -28,3 +28,40 @@ def test_adapt_eval_names_an_unknown_or_the_studys_own_variant_knob(variant, say
     line = r.stderr.strip().splitlines()[-1]
     assert r.returncode == 2 and says in line and "Traceback" not in r.stderr, r.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_two_runs_into_the_same_rows_file_at_once_the_second_is_refused(tmp_path, monkeypatch):
+    """Two runs of a study into the same --out at once: each driver rewrote the whole rows file from the rows it had
+    read at its start, so the last writer's file won and the other run's finished rows were lost (a study and its
+    `--variant` run side by side: the variant's row gone), and both computed the same points.  Now a run holds the
+    rows file (an advisory lock on rows.csv.lock, released by the system when it dies, SIGKILL included) and a
+    second run into it is one line naming the file and the holder's pid, exit 2, before any point runs."""
+    from experiments import common
+    from stsched.errors import InputError
+
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    ran = []
+    path = common.results_dir("adapt") / "rows.csv"
+    with common.one_writer(path):
+        with pytest.raises(InputError, match=r"rows\.csv: another run \(pid \d+\) is writing these rows"):
+            common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: ran.append(p) or {"v": 1})
+        r = _study("experiments.adapt_eval", "--hours", "0.1", "--out", str(tmp_path))
+        assert r.returncode == 2 and "another run" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ran == [] and not path.exists()
+    rows = common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: {"v": 1})  # the holder gone: runs
+    assert rows == [{"k": "1", "v": "1"}]
+
+
+def test_a_solver_under_the_file_size_limit_is_not_called_faulty(files):
+    """`ulimit -f 1; stsched solve r16.json --solver milp` (CBC writes its model to a file): "solver 'milp' failed:
+    OSError: [Errno 27] File too large (a fault of the solver; -vv shows its traceback)"; `stsched adapt` under the
+    same limit died the same way at its first exact adapt call.  A full disk or the file-size limit is the
+    machine's, not a fault of the solver: the line now says so (exit 1, as any solver that could not finish)."""
+    import resource
+
+    r = subprocess.run([sys.executable, "-m", "stsched.cli", "solve", files["inst"], "--solver", "milp", "-q"],
+                       capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100)))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "could not write a file: File too large (the file-size limit, ulimit -f: a limit of this machine, " \
+           "not a fault of the solver)" in r.stderr, r.stderr
