@@ -65,3 +65,18 @@ def test_a_solver_under_the_file_size_limit_is_not_called_faulty(files):
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "could not write a file: File too large (the file-size limit, ulimit -f: a limit of this machine, " \
            "not a fault of the solver)" in r.stderr, r.stderr
+
+
+def test_a_trace_with_fewer_functions_than_services_says_that_they_wrap(tmp_path, monkeypatch, capsys, caplog):
+    """`stsched adapt` on a replacement count trace (`$STSCHED_DATA`) with one function for a two-service instance
+    ran without a word: service s1 silently followed the same function as s0 (the documented wrap-around, meant
+    for instances beyond the shipped trace's 500 functions).  Now a warning says how many functions the trace has
+    and which services wrap."""
+    import stsched as st
+    from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
+
+    st.save(make_mps_instance(), tmp_path / "two.json")
+    with count_trace(tmp_path, monkeypatch, counts_csv(rows=((5,) * 20,))):
+        code, text = run_cli(capsys, "adapt", str(tmp_path / "two.json"), "--trace", "azure-functions-2019",
+                             "--plan-only", "-q")
+    assert code == 0 and "has 1 functions with invocations for 2 services: services 1.. follow" in caplog.text, text
