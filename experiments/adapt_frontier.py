@@ -77,6 +77,8 @@ POLICIES = (
     "adaptive[headroom=1.3]", "adaptive[trigger=0]",
 )
 KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "simulate", "offset", "policy"]
+OWNED = {"epoch_s": "300 s epochs", "hours": "--hours", "downtime": "standby", "function_offset": "--offsets",
+         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table"}  # point's, recorded in its row
 VOLATILE = 0.05  # full re-partitioning saves >= 5 % of static peak's GPU-hours
 TARGET_SHARE, TARGET_RATIO, CALM_HOURS = 0.80, 0.2, 0.05
 
@@ -467,10 +469,11 @@ def hours_arg(ap: argparse.ArgumentParser, hours: float) -> None:
         ap.error(f"argument --hours: {e}")
 
 
-def policy_arg(ap: argparse.ArgumentParser, spec: str) -> tuple[str, dict[str, object]]:
-    """One --policies point parsed (`parse_policy`); its refusal a usage error (exit 2)."""
+def policy_arg(ap: argparse.ArgumentParser, spec: str, owned: Mapping[str, str] = {}) -> tuple[str, dict[str, object]]:
+    """One --policies point parsed (`parse_policy`, `owned`: the study's own options); its refusal a usage error
+    (exit 2)."""
     try:
-        return parse_policy(spec)
+        return parse_policy(spec, owned)
     except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
         ap.error(f"argument --policies: {e.code}")
 
@@ -490,10 +493,8 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             check_function_offset(int(x), trace)
         except (ValueError, InputError) as e:
             ap.error(f"argument --offsets: {x!r}: {e if isinstance(e, InputError) else 'not a whole number'}")
-    for spec in _split(args.policies):
-        _, knobs = policy_arg(ap, spec)
-        if "time_limit_s" in knobs:  # it would override --time-limit while the row records the flag's value
-            ap.error(f"argument --policies: {spec!r}: time_limit_s is one per table here; use --time-limit")
+    for spec in _split(args.policies):  # a study's own option in brackets overrode it while the row recorded the
+        policy_arg(ap, spec, OWNED)      # study's value (time_limit_s was refused alone)
 
 
 def grid_points(args: argparse.Namespace) -> list[dict[str, object]]:

@@ -80,3 +80,27 @@ def test_a_trace_with_fewer_functions_than_services_says_that_they_wrap(tmp_path
         code, text = run_cli(capsys, "adapt", str(tmp_path / "two.json"), "--trace", "azure-functions-2019",
                              "--plan-only", "-q")
     assert code == 0 and "has 1 functions with invocations for 2 services: services 1.. follow" in caplog.text, text
+
+
+@pytest.mark.parametrize("study, policy, flag", [
+    ("adapt_frontier", "adaptive[downtime=stop]", "downtime is set by the study (standby)"),
+    ("adapt_frontier", "adaptive[hours=1]", "hours is set by the study (--hours)"),
+    ("adapt_frontier", "adaptive[epoch_s=600]", "epoch_s is set by the study"),
+    ("adapt_scale", "adaptive[hours=1]", "hours is set by the study (--hours)"),
+    ("adapt_scale", "adaptive[function_pool=500]", "function_pool is set by the study"),
+])
+def test_a_studys_own_option_in_a_policys_brackets_is_refused(study, policy, flag, tmp_path, monkeypatch, capsys):
+    """`python -m experiments.adapt_frontier --policies 'adaptive[downtime=stop]'` (or hours=1, epoch_s=600) ran
+    the point with the bracket's value while its row recorded the study's (standby, --hours, 300 s): a row that
+    says what it did not run (only time_limit_s was refused); adapt_scale the same with hours, downtime, the
+    function pool (a pool of 500 reads the maintainers' hold-out functions).  Now refused, naming the option and
+    the study's flag, exit 2, before any point runs."""
+    import importlib
+
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    main = importlib.import_module(f"experiments.{study}").main
+    with pytest.raises(SystemExit) as e:
+        main(["--policies", policy, "--hours", "0.25", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and flag in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / study).exists() and not (tmp_path / "adapt_frontier").exists()
