@@ -56,8 +56,9 @@ TIME_LIMIT_S = AdaptOptions.time_limit_s  # solver time limit per decision, ever
 KEYS = ["mix", "level", "hours", "epoch_s", "policy", "downtime"]
 DEV_KEYS = KEYS + ["offset", "simulate"]  # development runs on other functions of the trace (dev.csv)
 EPOCH_S, HOURS = 300.0, 8.0  # the study's epoch and span: files of other values carry them in their names
-OWNED = {"epoch_s": "--epochs", "hours": "--hours", "downtime": "a --variant row is standby", "function_offset": "--functions-offset",
-         "simulate": "--plan-only", "time_limit_s": "the policies' one default", "progress": "always on"}  # run_of's
+OWNED = {"epoch_s": "--epochs", "hours": "--hours", "downtime": "a --variant row is standby",
+         "function_offset": "--functions-offset", "simulate": "--plan-only",
+         "time_limit_s": "the policies' one default", "progress": "always on"}  # what run_of sets itself
 SERIES_COLUMNS = ("epoch", "start_s", "gpus", "reconfigurations", "attainment", "max_load")  # from EpochRow
 SERIES_INTS = ("epoch", "reconfigurations")
 

@@ -20,15 +20,14 @@ A solver that raises (other than bad input, infeasibility or an interrupt) or re
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
 from stsched.checker import REL_TOL, Report
-from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, raise_noted_interrupt,
-                            reraise_interrupt)
+from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, machine_limit,
+                            raise_noted_interrupt, reraise_interrupt)
 from stsched.plan import Plan
 from stsched.problem import Instance
 
@@ -37,17 +36,14 @@ log = logging.getLogger(__name__)
 OVERRUN_SHARE, OVERRUN_S = 0.10, 1.0  # every solver stops within 10 % + 1 s of its time limit (SolveOptions)
 
 
-MACHINE_LIMITS = {errno.EFBIG: "the file-size limit, ulimit -f", errno.ENOSPC: "a full disk",
-                  errno.EDQUOT: "a disk quota"}  # an OSError of these is the machine's, not the solver's
-
-
 def failed(name: str, error: BaseException) -> SolverFailed:
     """The one line for a solver that raised: its name, the error's type and message (a file it could not write
     for a limit of the machine, e.g. CBC's model file under `ulimit -f`, is said to be that, not its fault)."""
     log.debug("solver %s raised", name, exc_info=error)
-    if isinstance(error, OSError) and error.errno in MACHINE_LIMITS:
+    limit = machine_limit(error)
+    if limit:
         return SolverFailed(f"solver {name!r} could not write a file: {error.strerror or error} "
-                            f"({MACHINE_LIMITS[error.errno]}: a limit of this machine, not a fault of the solver)")
+                            f"({limit}: a limit of this machine, not a fault of the solver)")
     text = str(error).strip().splitlines()
     return SolverFailed(f"solver {name!r} failed: {type(error).__name__}"
                         + (f": {text[0][:300]}" if text else "") + " (a fault of the solver; -vv shows its traceback)")

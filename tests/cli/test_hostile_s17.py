@@ -104,3 +104,22 @@ def test_a_studys_own_option_in_a_policys_brackets_is_refused(study, policy, fla
     err = capsys.readouterr().err
     assert e.value.code == 2 and flag in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / study).exists() and not (tmp_path / "adapt_frontier").exists()
+
+
+@pytest.mark.parametrize("out", ["stdout", "png"])
+def test_output_past_the_file_size_limit_is_one_line(out, files, tmp_path):
+    """`ulimit -f 1; stsched simulate I P --json > out.json` (or `> /dev/full`, a full disk) ended in two
+    tracebacks (OSError: [Errno 27] File too large, then again at the interpreter's flush); `stsched show I P --out
+    plan.png` under the limit a traceback from PIL.  Now one line naming the limit, exit 1 (nothing left beside
+    the --out)."""
+    import resource
+
+    argv = (["simulate", files["inst"], files["plan"], "--duration", "2", "--json"] if out == "stdout" else
+            ["show", files["inst"], files["plan"], "--out", str(tmp_path / "plan.png")])
+    with open(tmp_path / "stdout.txt", "w") as f:
+        r = subprocess.run([sys.executable, "-m", "stsched.cli", *argv, "-q"], stdout=f, stderr=subprocess.PIPE,
+                           text=True, timeout=60, cwd=tmp_path,
+                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300)))
+    assert r.returncode == 1 and r.stderr.strip() == \
+        "stsched: cannot write the output: File too large (the file-size limit, ulimit -f)", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdout.txt"]

@@ -58,7 +58,8 @@ CASES = [
     # review mends: --time-limit 1e12 passed (every point then failed); a policy's own time_limit_s overrode the flag
     # while the row recorded the flag's value
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--time-limit", "1e12"], "--time-limit"),
-    (adapt_frontier, ["--offsets", "0", "--policies", "adaptive[time_limit_s=5]"], "use --time-limit"),
+    (adapt_frontier, ["--offsets", "0", "--policies", "adaptive[time_limit_s=5]"],
+     "time_limit_s is set by the study (--time-limit"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
     (adapt_frontier, ["--offsets", "-1", "--policies", "static-peak"], "offsets 0..499"),
