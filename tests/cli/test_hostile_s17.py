@@ -123,3 +123,23 @@ def test_output_past_the_file_size_limit_is_one_line(out, files, tmp_path):
     assert r.returncode == 1 and r.stderr.strip() == \
         "stsched: cannot write the output: File too large (the file-size limit, ulimit -f)", r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stdout.txt"]
+
+
+@pytest.mark.parametrize("cost", ["1e308", "json"])
+def test_a_reconfiguration_cost_beyond_a_day_is_refused(cost, tmp_path, monkeypatch, capsys):
+    """`stsched adapt r16.json --trace azure-functions-2019 --hours 0.5 --plan-only --reconfig-cost 1e308 --json`
+    ran and printed `"downtime_s": null` (3 reconfigurations x 1e308 s overflowed to inf); 1e6 s (11.6 days per
+    reconfiguration) gave 2,000,000 s of downtime in half an hour.  A cost is now at most a day, one range check
+    (ReconfigCosts') for the flag's number and the JSON file alike."""
+    import stsched as st
+    from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
+
+    st.save(make_mps_instance(), tmp_path / "two.json")
+    arg = "1e308"
+    if cost == "json":
+        (tmp_path / "cost.json").write_text('{"mps": 1e308}')
+        arg = str(tmp_path / "cost.json")
+    with count_trace(tmp_path, monkeypatch, counts_csv()):
+        code, text = run_cli(capsys, "adapt", str(tmp_path / "two.json"), "--trace", "azure-functions-2019",
+                             "--plan-only", "--reconfig-cost", arg)
+    assert code == 2 and "reconfiguration cost of mps: expected seconds from 0 to 86400 (a day), got 1e+308" in text
