@@ -292,6 +292,9 @@ def one_writer(path: Path):
             f.seek(0)
             raise InputError(f"{path}: another run (pid {f.read().strip() or '?'}) is writing these rows; wait for "
                              f"it to end or give another --out") from None
+        except OSError as e:  # a file system without locks: the run goes on, unguarded
+            log.warning("%s: cannot lock it (%s): a second run into it at the same time would lose rows", path,
+                        e.strerror or e)
         f.truncate(0)
         f.write(f"{os.getpid()}\n")
         f.flush()

@@ -143,3 +143,19 @@ def test_a_reconfiguration_cost_beyond_a_day_is_refused(cost, tmp_path, monkeypa
         code, text = run_cli(capsys, "adapt", str(tmp_path / "two.json"), "--trace", "azure-functions-2019",
                              "--plan-only", "--reconfig-cost", arg)
     assert code == 2 and "reconfiguration cost of mps: expected seconds from 0 to 86400 (a day), got 1e+308" in text
+
+
+def test_a_results_folder_without_locks_runs_unguarded_with_a_warning(tmp_path, monkeypatch, caplog):
+    """The lock above on a file system that has none (flock: ENOLCK) must not stop every study there."""
+    import errno
+    import fcntl
+
+    from experiments import common
+
+    def no_locks(f, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: {"v": 2}) == [{"k": "1", "v": "2"}]
+    assert "cannot lock it (No locks available)" in caplog.text
