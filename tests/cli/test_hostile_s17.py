@@ -159,3 +159,29 @@ def test_a_results_folder_without_locks_runs_unguarded_with_a_warning(tmp_path, 
     monkeypatch.setattr(fcntl, "flock", no_locks)
     assert common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: {"v": 2}) == [{"k": "1", "v": "2"}]
     assert "cannot lock it (No locks available)" in caplog.text
+
+
+def _out_of_memory(point):
+    raise MemoryError("Unable to allocate 1.6 GiB")
+
+
+def _too_busy(point):
+    raise ValueError("a solver's own failure")
+
+
+def test_scale_eval_retries_a_point_that_failed_for_the_machine_or_the_checkout(tmp_path, monkeypatch):
+    """`python -m experiments.scale_eval --quick`, resumed after SIGTERM while the checkout was being edited, kept 20
+    rows whose forked solve had died of "ImportError: cannot import name ..." as results (column `error`), and a
+    later resume never ran them again (only `--fresh` did); a MemoryError or a full disk in the forked solve the
+    same.  Now those are `run_error` rows, run again by the next run; a solver's own failure stays a result."""
+    from experiments import common
+    from experiments.runners import RUN_ERROR
+    from experiments.scale_eval import forked
+
+    monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
+    assert forked(_out_of_memory, {})[RUN_ERROR] == "MemoryError: Unable to allocate 1.6 GiB"
+    assert forked(_too_busy, {})["error"] == "ValueError: a solver's own failure"
+    runs = []
+    for fn in (_out_of_memory, lambda p: {"v": 1}):
+        rows = common.run_grid("scale", [{"k": 1}], ["k"], lambda p: runs.append(p) or forked(fn, p))
+    assert len(runs) == 2 and rows[0]["v"] == "1" and not rows[0].get(RUN_ERROR), rows
