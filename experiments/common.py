@@ -15,6 +15,7 @@ import argparse
 import ast
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import logging
@@ -284,17 +285,20 @@ def one_writer(path: Path):
     """Held while a run writes the results file `path`: a second run into the same file at the same time is refused
     (InputError, one line naming the file and the run's pid), before any point runs.  Each driver rewrites the
     whole file from the rows it read at its start, so two at once lost each other's rows (the last writer's file
-    won).  An advisory lock on PATH.lock, released by the system when the holder dies (SIGKILL included)."""
+    won).  An advisory POSIX lock on PATH.lock, the process's own (the workers it forks do not inherit it, where a
+    `flock` lock stayed held by a pool's worker after the run), released by the system when the holder dies
+    (SIGKILL included)."""
     with open(path.with_name(path.name + ".lock"), "a+") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            raise InputError(f"{path}: another run (pid {f.read().strip() or '?'}) is writing these rows; wait for "
-                             f"it to end or give another --out") from None
-        except OSError as e:  # a file system without locks: the run goes on, unguarded
-            log.warning("%s: cannot lock it (%s): a second run into it at the same time would lose rows", path,
-                        e.strerror or e)
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):  # a file system without locks: on, unguarded
+                log.warning("%s: cannot lock it (%s): a second run into it at the same time would lose rows", path,
+                            e.strerror or e)
+            else:
+                f.seek(0)
+                raise InputError(f"{path}: another run (pid {f.read().strip() or '?'}) is writing these rows; wait "
+                                 f"for it to end or give another --out") from None
         f.truncate(0)
         f.write(f"{os.getpid()}\n")
         f.flush()

@@ -42,13 +42,21 @@ def test_two_runs_into_the_same_rows_file_at_once_the_second_is_refused(tmp_path
     monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
     ran = []
     path = common.results_dir("adapt") / "rows.csv"
-    with common.one_writer(path):
-        with pytest.raises(InputError, match=r"rows\.csv: another run \(pid \d+\) is writing these rows"):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from experiments.common import one_writer\n"
+                               "with one_writer(Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)",
+                               str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match=rf"rows\.csv: another run \(pid {holder.pid}\) is writing these rows"):
             common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: ran.append(p) or {"v": 1})
         r = _study("experiments.adapt_eval", "--hours", "0.1", "--out", str(tmp_path))
         assert r.returncode == 2 and "another run" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    finally:
+        holder.kill()
+        holder.wait()
     assert ran == [] and not path.exists()
-    rows = common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: {"v": 1})  # the holder gone: runs
+    rows = common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: {"v": 1})  # the holder killed: runs
     assert rows == [{"k": "1", "v": "1"}]
 
 
@@ -146,7 +154,7 @@ def test_a_reconfiguration_cost_beyond_a_day_is_refused(cost, tmp_path, monkeypa
 
 
 def test_a_results_folder_without_locks_runs_unguarded_with_a_warning(tmp_path, monkeypatch, caplog):
-    """The lock above on a file system that has none (flock: ENOLCK) must not stop every study there."""
+    """The lock above on a file system that has none (lockf: ENOLCK) must not stop every study there."""
     import errno
     import fcntl
 
@@ -156,7 +164,7 @@ def test_a_results_folder_without_locks_runs_unguarded_with_a_warning(tmp_path, 
         raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setenv("STSCHED_RESULTS", str(tmp_path))
-    monkeypatch.setattr(fcntl, "flock", no_locks)
+    monkeypatch.setattr(fcntl, "lockf", no_locks)
     assert common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: {"v": 2}) == [{"k": "1", "v": "2"}]
     assert "cannot lock it (No locks available)" in caplog.text
 
