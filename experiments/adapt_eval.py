@@ -38,6 +38,7 @@ import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from experiments.adapt_frontier import parse_policy
 from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, run_study, study_args
 from experiments.plots import stairs_plot
 from stsched.planning.adapt import AdaptOptions, run_adapt
@@ -55,35 +56,11 @@ TIME_LIMIT_S = AdaptOptions.time_limit_s  # solver time limit per decision, ever
 KEYS = ["mix", "level", "hours", "epoch_s", "policy", "downtime"]
 DEV_KEYS = KEYS + ["offset", "simulate"]  # development runs on other functions of the trace (dev.csv)
 EPOCH_S, HOURS = 300.0, 8.0  # the study's epoch and span: files of other values carry them in their names
+OWNED = {"epoch_s": "--epochs", "hours": "--hours", "downtime": "a --variant row is standby",
+         "function_offset": "--functions-offset", "simulate": "--plan-only",
+         "time_limit_s": "the policies' one default", "progress": "always on"}  # what run_of sets itself
 SERIES_COLUMNS = ("epoch", "start_s", "gpus", "reconfigurations", "attainment", "max_load")  # from EpochRow
 SERIES_INTS = ("epoch", "reconfigurations")
-
-
-INT_KNOBS = ("hold", "release_slack", "release_budget", "release_backoff", "compact_slack", "release_after",
-             "compact_after")
-BOOL_KNOBS = ("scale_out", "retenant", "fill")
-
-
-STR_KNOBS = ("adapt_solver",)
-
-
-OPTIONAL_KNOBS = ("release_after", "compact_after", "compact_rent", "hours_budget",
-                  "cold_start_s", "detect_s", "burst_hold_s")  # "none" switches them off
-
-
-def _knob(name: str, value: str) -> object:
-    if name in STR_KNOBS:
-        return "" if value.lower() == "none" else value
-    if name in OPTIONAL_KNOBS and value.lower() == "none":
-        return None
-    if name in BOOL_KNOBS:
-        if value.lower() not in ("0", "1", "true", "false"):
-            raise SystemExit(f"--variant {name}={value}: expected true or false")
-        return value.lower() in ("1", "true")
-    try:
-        return int(value) if name in INT_KNOBS else float(value)
-    except ValueError:
-        raise SystemExit(f"--variant {name}={value}: expected a number") from None
 
 
 def run_of(p):
@@ -91,13 +68,7 @@ def run_of(p):
     before any runs)."""
     inst = gpulet_mix(str(p["mix"]), 400, rate=float(p["level"]))
     hours = float(p["hours"])
-    policy, _, variant = str(p["policy"]).partition("[")
-    extra = {}
-    for kv in (kv for kv in variant.rstrip("]").split(",") if kv):
-        k, sep, v = kv.partition("=")
-        if not sep:
-            raise SystemExit(f"--variant {kv!r}: expected KNOB=VALUE")
-        extra[k] = _knob(k, v)
+    policy, extra = parse_policy(str(p["policy"]), OWNED)  # --variant's knobs typed and checked as every study's
     return inst, AdaptOptions(policy=policy, epoch_s=float(p["epoch_s"]), hours=None if hours >= 8 else hours,
                               downtime=str(p["downtime"]), time_limit_s=TIME_LIMIT_S, progress=True,
                               function_offset=int(p.get("offset", 0)),
@@ -309,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             run_of(g)
         except (InputError, KeyError, TypeError, ValueError) as e:
             ap.error(f"{g['policy']}, epoch {g['epoch_s']:g} s: {e}")
-        except SystemExit as e:  # _knob's own line
+        except SystemExit as e:  # parse_policy's own line
             ap.error(str(e.code))
     rows = run_grid(EXPERIMENT, grid, keys, point, fresh=args.fresh, filename=filename)  # --runner, --jobs: where
     want = {tuple(str(g[k]) for k in keys) for g in grid}

@@ -44,7 +44,6 @@ import math
 import resource
 import time
 import typing
-from dataclasses import fields
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -79,35 +78,51 @@ POLICIES = (
     "adaptive[headroom=1.3]", "adaptive[trigger=0]",
 )
 KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "simulate", "offset", "policy"]
+OWNED = {"epoch_s": "300 s epochs", "hours": "--hours", "downtime": "standby", "function_offset": "--offsets",
+         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table"}  # point's, recorded in its row
 VOLATILE = 0.05  # full re-partitioning saves >= 5 % of static peak's GPU-hours
 TARGET_SHARE, TARGET_RATIO, CALM_HOURS = 0.80, 0.2, 0.05
 
 
-def parse_policy(spec: str) -> tuple[str, dict[str, object]]:
-    """'name[k=v,...]' -> (name, AdaptOptions overrides typed by the option's annotation)."""
+def _knob_types() -> dict[str, tuple[type, bool]]:
+    """The AdaptOptions a 'k=v' can set: name -> (int, float, str or bool; whether None is allowed).  Not the
+    policy (the name before the brackets) nor the composite options (reconfiguration costs, solver parameters)."""
+    out = {}
+    for name, t in typing.get_type_hints(AdaptOptions).items():
+        base = [a for a in typing.get_args(t) if a is not type(None)] or [t]
+        if name != "policy" and len(base) == 1 and base[0] in (int, float, str, bool):
+            out[name] = (base[0], type(None) in typing.get_args(t))
+    return out
+
+
+def parse_policy(spec: str, owned: Mapping[str, str] = {}) -> tuple[str, dict[str, object]]:
+    """'name[k=v,...]' -> (name, AdaptOptions overrides typed by the option's annotation); `owned`: the options
+    the study sets itself (option -> its command-line flag), refused in brackets."""
     name, _, variant = spec.partition("[")
-    types = typing.get_type_hints(AdaptOptions)
-    known = {f.name for f in fields(AdaptOptions)}
+    knobs = {k: t for k, t in _knob_types().items() if k not in owned}
     out: dict[str, object] = {}
     for kv in (x for x in variant.rstrip("]").split(",") if x):
-        k, _, v = kv.partition("=")
-        if k not in known:
-            raise SystemExit(f"policy {spec!r}: unknown option {k!r}")
-        t = types[k]
-        base = [a for a in typing.get_args(t) if a is not type(None)] or [t]
-        if v.lower() == "none" and type(None) in typing.get_args(t):
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise SystemExit(f"policy {spec!r}: {kv!r}: expected KNOB=VALUE")
+        if k in owned:
+            raise SystemExit(f"policy {spec!r}: {k} is set by the study ({owned[k]}), not per policy")
+        if k not in knobs:
+            raise SystemExit(f"policy {spec!r}: unknown option {k!r}; the options: {', '.join(sorted(knobs))}")
+        kind, optional = knobs[k]
+        if v.lower() == "none" and optional:
             out[k] = None
-        elif base[0] is bool:
+        elif kind is bool:
             if v.lower() not in ("0", "1", "false", "true"):
                 raise SystemExit(f"policy {spec!r}: {k}={v!r} is not a bool (0, 1, false, true)")
             out[k] = v.lower() in ("1", "true")
-        elif base[0] is str:
+        elif kind is str:
             out[k] = "" if v.lower() == "none" else v
         else:
             try:
-                out[k] = base[0](v)
+                out[k] = kind(v)
             except (TypeError, ValueError):
-                raise SystemExit(f"policy {spec!r}: {k}={v!r} is not a {base[0].__name__}") from None
+                raise SystemExit(f"policy {spec!r}: {k}={v!r} is not a {kind.__name__}") from None
     try:  # the option class's own checks (ranges, policy names), before any point runs
         AdaptOptions(**{"policy": name, **out})
     except InputError as e:
@@ -510,10 +525,11 @@ def hours_arg(ap: argparse.ArgumentParser, hours: float) -> None:
         ap.error(f"argument --hours: {e}")
 
 
-def policy_arg(ap: argparse.ArgumentParser, spec: str) -> tuple[str, dict[str, object]]:
-    """One --policies point parsed (`parse_policy`); its refusal a usage error (exit 2)."""
+def policy_arg(ap: argparse.ArgumentParser, spec: str, owned: Mapping[str, str] = {}) -> tuple[str, dict[str, object]]:
+    """One --policies point parsed (`parse_policy`, `owned`: the study's own options); its refusal a usage error
+    (exit 2)."""
     try:
-        return parse_policy(spec)
+        return parse_policy(spec, owned)
     except SystemExit as e:  # parse_policy's own one-line refusal, as a usage error (exit 2)
         ap.error(f"argument --policies: {e.code}")
 
@@ -533,10 +549,8 @@ def _check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             check_function_offset(int(x), trace)
         except (ValueError, InputError) as e:
             ap.error(f"argument --offsets: {x!r}: {e if isinstance(e, InputError) else 'not a whole number'}")
-    for spec in _split(args.policies):
-        _, knobs = policy_arg(ap, spec)
-        if "time_limit_s" in knobs:  # it would override --time-limit while the row records the flag's value
-            ap.error(f"argument --policies: {spec!r}: time_limit_s is one per table here; use --time-limit")
+    for spec in _split(args.policies):  # a study's own option in brackets overrode it while the row recorded the
+        policy_arg(ap, spec, OWNED)      # study's value (time_limit_s was refused alone)
 
 
 def grid_points(args: argparse.Namespace) -> list[dict[str, object]]:

@@ -77,8 +77,9 @@ def _checked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[lis
     if not services:
         ap.error("argument --services: none given")
     policies = _split(args.policies)
-    for spec in policies:
-        policy_arg(ap, spec)
+    for spec in policies:  # the options point() sets itself (the row records them) refused in brackets
+        policy_arg(ap, spec, {"hours": "--hours", "simulate": "plan-only", "downtime": "standby",
+                              "function_pool": "the 40 busiest functions", "progress": "always on"})
     return services, policies
 
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import csv
+import errno
+import fcntl
 import io
 import logging
 import os
@@ -277,6 +280,31 @@ def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Mapping[str, o
     write_atomic(path, buf.getvalue())
 
 
+@contextlib.contextmanager
+def one_writer(path: Path):
+    """Held while a run writes the results file `path`: a second run into the same file at the same time is refused
+    (InputError, one line naming the file and the run's pid), before any point runs.  Each driver rewrites the
+    whole file from the rows it read at its start, so two at once lost each other's rows (the last writer's file
+    won).  An advisory POSIX lock on PATH.lock, the process's own (the workers it forks do not inherit it, where a
+    `flock` lock stayed held by a pool's worker after the run), released by the system when the holder dies
+    (SIGKILL included)."""
+    with open(path.with_name(path.name + ".lock"), "a+") as f:
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):  # a file system without locks: on, unguarded
+                log.warning("%s: cannot lock it (%s): a second run into it at the same time would lose rows", path,
+                            e.strerror or e)
+            else:
+                f.seek(0)
+                raise InputError(f"{path}: another run (pid {f.read().strip() or '?'}) is writing these rows; wait "
+                                 f"for it to end or give another --out") from None
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
+
+
 def start_order(points: Sequence[Mapping[str, object]], todo: list[int], runner: Runner,
                 cost: Callable[[Mapping[str, object]], float] | None) -> list[int]:
     """The order in which the points `todo` (indexes into `points`) are started: grid order, or with more than
@@ -310,8 +338,14 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     `cost` (optional): an estimate of a point's work (e.g. its number of services).  With more than one worker
     the points are started in decreasing order of it (longest processing time first), so that the last big point
     does not run alone on one worker while the others idle; the rows are still written in grid order."""
-    runner = runner or _RUNNER
     path = results_dir(experiment) / filename
+    with one_writer(path):
+        return _run_grid(path, points, key_cols, fn, fresh, runner or _RUNNER, cost)
+
+
+def _run_grid(path: Path, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],
+              fn: Callable[[Mapping[str, object]], Mapping[str, object]], fresh: bool, runner: Runner,
+              cost: Callable[[Mapping[str, object]], float] | None) -> list[dict[str, str]]:
     if fresh and path.exists():
         path.unlink()
     header, old = _read(path)
@@ -323,7 +357,7 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     others = [r for r in old if key(r) not in in_grid]
     failed = {key(r): r for r in old if key(r) in in_grid and r.get(RUN_ERROR)}
     todo = start_order(points, [i for i, k in enumerate(grid_keys) if k not in done], runner, cost)
-    log.info("%s: %d points, %d already done (%s)", experiment, len(points), len(points) - len(todo),
+    log.info("%s: %d points, %d already done (%s)", path, len(points), len(points) - len(todo),
              runner.describe())
     rows: dict[tuple[str, ...], Mapping[str, object]] = {**failed, **done}
 
@@ -331,13 +365,13 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
         _write_rows(path, header, others + [rows[k] for k in dict.fromkeys(grid_keys) if k in rows])
 
     last = time.monotonic()
-    bar = tqdm(total=len(todo), desc=experiment, disable=None)
+    bar = tqdm(total=len(todo), desc=path.parent.name, disable=None)
     try:
         for i, out in execute(runner, fn, [points[i] for i in todo]):
             point = points[todo[i]]
             clash = [k for k in key_cols if k in out and _text(out[k]) != _text(point[k])]
             if clash:  # the row would no longer match its point, and a resumed run would redo it forever
-                raise ValueError(f"{experiment}: a point's result changes its key column(s) {', '.join(clash)}")
+                raise ValueError(f"{path}: a point's result changes its key column(s) {', '.join(clash)}")
             rows[key(point)] = {**point, **out}
             bar.update(1)
             if time.monotonic() - last >= FLUSH_S:
@@ -350,7 +384,7 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     errors = sum(1 for k in grid_keys if rows.get(k, {}).get(RUN_ERROR))
     if errors:
         log.warning("%s: %d of %d points failed to run (column %s of %s); the next run retries them",
-                    experiment, errors, len(points), RUN_ERROR, path)
+                    path.parent.name, errors, len(points), RUN_ERROR, path)
     return _read(path)[1]
 
 

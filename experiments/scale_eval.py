@@ -61,6 +61,7 @@ from typing import Mapping
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
 from experiments.plots import number
+from experiments.runners import RUN_ERROR
 from experiments.scale_eval_report import (SKIPPED, exponents, fmt_cell, gap, note, plot, summary, times,
                                           with_bounds)
 from stsched.io import write_atomic
@@ -99,6 +100,9 @@ def _child(conn, fn, args, parent: int) -> None:
         out["cpu_s"] = round(time.process_time() - t0, 3)  # this process's CPU time (the machine may be shared)
         out["peak_mb"] = round(_peak_mb(), 1)
         conn.send(out)
+    except (ImportError, MemoryError, OSError) as e:  # the checkout's or the machine's, not the point's result:
+        # a row with `run_error`, run again on resume (an `error` row was kept as a result for ever)
+        conn.send({RUN_ERROR: f"{type(e).__name__}: {e}"[:300], "peak_mb": round(_peak_mb(), 1)})
     except Exception as e:  # noqa: BLE001 - a solver's failure is a row, not the end of the grid
         conn.send({"error": f"{type(e).__name__}: {e}"[:300], "peak_mb": round(_peak_mb(), 1)})
     finally:

@@ -26,8 +26,8 @@ from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
 from stsched.checker import REL_TOL, Report
-from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, raise_noted_interrupt,
-                            reraise_interrupt)
+from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, machine_limit,
+                            raise_noted_interrupt, reraise_interrupt)
 from stsched.plan import Plan
 from stsched.problem import Instance
 
@@ -37,8 +37,13 @@ OVERRUN_SHARE, OVERRUN_S = 0.10, 1.0  # every solver stops within 10 % + 1 s of 
 
 
 def failed(name: str, error: BaseException) -> SolverFailed:
-    """The one line for a solver that raised: its name, the error's type and message."""
+    """The one line for a solver that raised: its name, the error's type and message (a file it could not write
+    for a limit of the machine, e.g. CBC's model file under `ulimit -f`, is said to be that, not its fault)."""
     log.debug("solver %s raised", name, exc_info=error)
+    limit = machine_limit(error)
+    if limit:
+        return SolverFailed(f"solver {name!r} could not write a file: {error.strerror or error} "
+                            f"({limit}: a limit of this machine, not a fault of the solver)")
     text = str(error).strip().splitlines()
     return SolverFailed(f"solver {name!r} failed: {type(error).__name__}"
                         + (f": {text[0][:300]}" if text else "") + " (a fault of the solver; -vv shows its traceback)")

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 
-from stsched.errors import InputError, InvalidPlanError, SolverFailed, Terminated, note_interrupt
+from stsched.errors import InputError, InvalidPlanError, SolverFailed, Terminated, machine_limit, note_interrupt
 
 # one module per subcommand group; each has `add(subparsers)` that registers its parsers with `run=...`
 COMMAND_MODULES = (
@@ -228,6 +228,19 @@ def _closed_stdout() -> int:
     return 141
 
 
+def _limit_reached(error: OSError) -> int:
+    """A file (an --out, or stdout redirected to a file) could not be written for a limit of the machine
+    (`ulimit -f`, a full disk): one line, exit 1; stdout, if it is what filled up, let go so that the interpreter's
+    flush at exit is no second traceback."""
+    print(f"stsched: cannot write {error.filename or 'the output'}: {error.strerror} ({machine_limit(error)})",
+          file=sys.stderr)
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _closed_stdout()
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -284,6 +297,10 @@ def run_parsed(args, interrupted: str = "stsched: interrupted", terminated: str 
         return 1
     except BrokenPipeError:
         return _closed_stdout()
+    except OSError as e:
+        if not machine_limit(e):
+            raise
+        return _limit_reached(e)
     except Terminated:
         print(terminated, file=sys.stderr)
         return 143

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import unicodedata
 
 
@@ -95,3 +96,13 @@ class TooLarge(Exception):
 class InvalidPlanError(Exception):
     """A plan given as input fails the checker (the CLI prints its first violation and exits 1, the checker's
     verdict code, unless `--allow-invalid` was given)."""
+
+
+_MACHINE_LIMITS = {errno.EFBIG: "the file-size limit, ulimit -f", errno.ENOSPC: "a full disk",
+                   errno.EDQUOT: "a disk quota"}
+
+
+def machine_limit(error: BaseException) -> str | None:
+    """What limit of the machine an OSError ran into (a file it could not write: `ulimit -f`, a full disk, a
+    quota), or None: such an error is neither bad input nor a fault of the code, one line says which limit."""
+    return _MACHINE_LIMITS.get(error.errno) if isinstance(error, OSError) else None

@@ -32,6 +32,7 @@ from stsched.plan import GpuLayout, Plan, changed_gpus, changed_partitions, gpu_
 from stsched.problem import Instance, MechanismKind
 
 DEFAULT_SECONDS = {"mps": 15.0, "mig": 15.0, "sm": 0.01}
+MAX_SECONDS = 86400.0  # a reconfiguration of a day at most: 1e308 s made the downtime inf (printed null)
 DEFAULT_SOURCES = {
     "mps": "gpulet (USENIX ATC'22): 10-15 s per MPS repartition, upper end",
     "mig": "assumed equal to MPS (MIG instance re-creation + model reload), not measured",
@@ -51,8 +52,9 @@ class ReconfigCosts:
         for k, v in self.seconds:
             if k not in DEFAULT_SECONDS:
                 raise InputError(f"reconfiguration cost: unknown mechanism {k!r} (mps, mig, sm)")
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise InputError(f"reconfiguration cost of {k}: expected seconds >= 0, got {v!r}")
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= MAX_SECONDS):
+                raise InputError(f"reconfiguration cost of {k}: expected seconds from 0 to {MAX_SECONDS:g} (a day), "
+                                 f"got {v!r}")
 
     def of(self, kind: MechanismKind | str) -> float:
         key = kind.value if isinstance(kind, MechanismKind) else str(kind)
@@ -79,9 +81,10 @@ class ReconfigCosts:
             value = float(text)
         except ValueError:
             return cls.load(text)
-        if not (math.isfinite(value) and value >= 0):
-            raise InputError(f"--reconfig-cost: expected seconds >= 0, got {text!r}")
-        return cls().replaced({k: value for k in DEFAULT_SECONDS}, "given on the command line")
+        try:
+            return cls().replaced({k: value for k in DEFAULT_SECONDS}, "given on the command line")
+        except InputError as e:  # the one range check, __post_init__'s, named for the flag
+            raise InputError(f"--reconfig-cost {text!r}: {e}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "ReconfigCosts":

@@ -20,6 +20,7 @@ Two kinds of trace ship with the project (see each folder's PROVENANCE.md):
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from stsched.errors import InputError
+
+log = logging.getLogger(__name__)
 
 COUNT_TRACES = ("azure-functions-2019",)
 TIMESTAMP_TRACES = ("azure-llm-inference-2023", "azure-functions-2021")
@@ -128,6 +131,9 @@ def rate_schedule(rates: np.ndarray | list[float], name: str = "azure-functions-
     trace = load_count_trace(name)
     rates = np.asarray(rates, dtype=float)
     n_fn = trace.counts.shape[0]
+    if len(rates) > n_fn:  # documented (the rows wrap around), but a short replacement file said nothing
+        log.warning("trace %r has %d functions with invocations for %d services: services %d.. follow its "
+                    "functions again from the busiest", name, n_fn, len(rates), n_fn)
     shapes = trace.counts[np.arange(len(rates)) % n_fn]
     if normalise == "peak":
         scale = shapes.max(axis=1)

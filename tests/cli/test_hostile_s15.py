@@ -316,7 +316,8 @@ def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tm
     option is a real number (not a bool) or None, the study takes 'none', and `stsched adapt` has --cold-start
     S|none and --no-cold-release."""
     import stsched as st
-    from experiments.adapt_eval import _knob
+    from experiments.adapt_eval import OWNED
+    from experiments.adapt_frontier import parse_policy
     from stsched.errors import InputError
     from stsched.planning.adapt import AdaptOptions
     from tests.conftest import make_mps_instance
@@ -324,7 +325,8 @@ def test_the_cold_start_is_typed_and_can_be_turned_off_outside_python(capsys, tm
     for bad in ("300", True):
         with pytest.raises(InputError, match="cold_start_s"):
             AdaptOptions(cold_start_s=bad)
-    assert _knob("cold_start_s", "none") is None and _knob("cold_start_s", "0") == 0.0
+    assert parse_policy("adaptive[cold_start_s=none]", OWNED)[1] == {"cold_start_s": None}
+    assert parse_policy("adaptive[cold_start_s=0]", OWNED)[1] == {"cold_start_s": 0.0}
     st.save(make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,)), tmp_path / "one.json")
     with count_trace(tmp_path, monkeypatch, counts_csv(rows=(_GOOD,))):
         args = ("adapt", str(tmp_path / "one.json"), "--trace", "azure-functions-2019", "--plan-only", "--json")

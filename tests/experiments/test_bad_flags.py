@@ -47,7 +47,7 @@ CASES = [
     (adapt_eval, ["--epochs", "30"], "epoch must be a whole number of minutes"),
     (adapt_eval, ["--mix", "nope"], "unknown gpulet mix 'nope'"),
     (adapt_eval, ["--level", "-1"], "rate must be a finite number >= 0"),
-    (adapt_eval, ["--variant", "nope=1"], "unexpected keyword argument 'nope'"),
+    (adapt_eval, ["--variant", "nope=1"], "unknown option 'nope'; the options: adapt_nodes"),
     (adapt_eval, ["--hours", "0"], "argument --hours: hours 0.0"),
     # interference_eval: --random-seeds -1 failed after the first sections (exit 1), --late-share 5 after 10 s
     (interference_eval, ["--random-seeds", "-1"], "--random-seeds: expected a whole number >= 1"),
@@ -58,7 +58,8 @@ CASES = [
     # review mends: --time-limit 1e12 passed (every point then failed); a policy's own time_limit_s overrode the flag
     # while the row recorded the flag's value
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--time-limit", "1e12"], "--time-limit"),
-    (adapt_frontier, ["--offsets", "0", "--policies", "adaptive[time_limit_s=5]"], "use --time-limit"),
+    (adapt_frontier, ["--offsets", "0", "--policies", "adaptive[time_limit_s=5]"],
+     "time_limit_s is set by the study (--time-limit"),
     (adapt_frontier, ["--offsets", "0", "--policies", "static-peak", "--hours", "1e9"], "spans 8 h"),
     (adapt_frontier, ["--offsets", "a", "--policies", "static-peak"], "not a whole number"),
     (adapt_frontier, ["--offsets", "-1", "--policies", "static-peak"], "offsets 0..499"),

@@ -116,9 +116,9 @@ def test_bad_detect_values_are_one_line_exit_2_in_the_cli_and_the_study(capsys, 
         with pytest.raises(SystemExit, match="detect_s"):
             parse_policy(bad)
     assert parse_policy("adaptive[detect_s=none]") == ("adaptive", {"detect_s": None})
-    from experiments.adapt_eval import _knob
+    from experiments.adapt_eval import OWNED  # `adapt_eval --variant` parses with parse_policy and the study's own
 
-    assert _knob("detect_s", "none") is None and _knob("detect_s", "10") == 10.0  # `adapt_eval --variant`
+    assert parse_policy("adaptive[detect_s=10]", OWNED) == ("adaptive", {"detect_s": 10.0})
     assert AdaptOptions(detect_s=np.int64(5)).detect_s == 5  # a numpy number is a number
 
 
