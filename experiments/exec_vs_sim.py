@@ -36,7 +36,8 @@ arrivals (same routing) in four variants:
   is the queueing model's and the host overhead's (its figures: docs/RESULTS.md, the executor-vs-simulator bullet); what
   the `own/...` draws add on top is their independence's, what the `calib/...` models add the drift between runs.
 
-`--spin-ms` passes the executor's polling window (`stsched.executor.ExecOptions.spin_ms`; default 0: sleep);
+`--spin-ms` passes the executor's polling window (`stsched.executor.ExecOptions.spin_ms`; default: the executor's,
+which polls on a pinned worker's own core and sleeps with `--no-pin`; 0: sleep);
 `--timer-slack-ns` its worker's timer slack while serving (default 1; 0: the kernel's 50 us); `--no-pin` lets the
 OS place the worker process on any core (default: pinned to its partition's cores).
 
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-seed", type=int, default=1, help="the calibration run's arrival seed (--calibrate once)")
     ap.add_argument("--calibrate", choices=("once", "each"), default="each",
                     help="one calibration run before all compared runs, or one (seed 100 + seed) before each")
-    ap.add_argument("--spin-ms", type=float, default=0.0,
-                    help="the executor's polling window before an arrival, ms (0: it sleeps)")
+    ap.add_argument("--spin-ms", type=float, default=None,
+                    help="the executor's polling window before an arrival, ms (0: it sleeps; default: the "
+                         "executor's, polling on the pinned worker's own core, sleeping with --no-pin)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="executor runs per seed on the same arrivals (the pass rule's medians; module docstring)")
     ap.add_argument("--timer-slack-ns", type=int, default=1,
@@ -124,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--duration: {args.duration} is not a positive number of seconds")
     if min(args.seeds + [args.calib_seed]) < 0 or len(set(args.seeds)) < len(args.seeds):
         ap.error(f"--seeds: {args.seeds} (and --calib-seed {args.calib_seed}): distinct seeds >= 0, please")
-    if not math.isfinite(args.spin_ms) or args.spin_ms < 0:
+    if args.spin_ms is not None and (not math.isfinite(args.spin_ms) or args.spin_ms < 0):
         ap.error(f"--spin-ms: {args.spin_ms} is not a number of milliseconds >= 0")
     if args.repeats < 1:
         ap.error(f"--repeats: {args.repeats}: at least 1 run per seed")
     if args.timer_slack_ns < 0:
         ap.error(f"--timer-slack-ns: {args.timer_slack_ns} is not a number of ns >= 0")
     from profiler.partitions import get_backend
-    from stsched.executor import ExecOptions, execute
+    from stsched.executor import ExecOptions, execute, spin_ms_for
     from stsched.executor.cpustat import CpuSampler
     from stsched.executor.host import measure_host
     from stsched.io import load_instance, load_plan
@@ -187,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     pd.concat([r for _, r in kept]).to_csv(out.with_name("requests.csv.gz"), index=False)
     pd.concat(stats).to_csv(out.with_name("cpustat.csv.gz"), index=False)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}; "
-          f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, timer slack "
+          f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, polling "
+          f"{spin_ms_for(backend, ExecOptions(spin_ms=args.spin_ms)):g} ms before an arrival, timer slack "
           f"{f'{slack} ns' if slack else 'kernel default'}")
     cols = ["seed", "rep", "side", "requests", "slo_attainment", "p50_ms", "p99_ms", "d_attainment_pts", "p99_vs_exec",
             "gap_ms", "wake_ms", "wake_batches", "ratio_median", "ratio_p90", "busy_median", "idle_median",

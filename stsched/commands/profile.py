@@ -73,9 +73,11 @@ def add(sub) -> None:
     e.add_argument("--drain", type=V.real_wait, default=5.0,
                    help="seconds after the window for queued requests (at most a day)")
     e.add_argument("--no-pad", action="store_true", help="run a batch at the number of requests taken")
-    e.add_argument("--spin-ms", type=V.nonnegative, default=0.0,
+    e.add_argument("--spin-ms", type=V.nonnegative, default=None,
                    help="cpu/mps: an idle worker polls the clock this long before the next arrival instead of "
-                        "sleeping (no wake-up delay; on a shared CPU it is preempted more inside batches); default 0")
+                        "sleeping (no wake-up delay, no slow spells after idling; on a shared CPU it is preempted "
+                        "more inside batches: give 0 there); default: poll where the worker owns its cores (cpu, "
+                        "pinned), sleep elsewhere")
     e.add_argument("--model-map", nargs="*", default=[], metavar="MODEL=ZOO", help="instance model -> zoo model")
     e.add_argument("--gpus", nargs="*", type=V.whole(0), default=None, help="plan GPU indices to run (default all)")
     e.add_argument("--sm-impl", default="driver", choices=("driver", "torch"), help="green contexts (sm)")

@@ -10,6 +10,6 @@ records, so simulated and executed runs compare field for field.  Importing this
 the cpu and mps backends import it only in their worker processes.
 """
 
-from stsched.executor.run import ExecOptions, ExecResult, execute, route
+from stsched.executor.run import ExecOptions, ExecResult, execute, route, spin_ms_for
 
-__all__ = ["ExecOptions", "ExecResult", "execute", "route"]
+__all__ = ["ExecOptions", "ExecResult", "execute", "route", "spin_ms_for"]

@@ -50,10 +50,13 @@ class ExecOptions:
     `lead_s`: pause between "all workers ready" and t0; `model_map`: instance model -> zoo model; `gpus`: plan
     GPU indices to run (default: every used GPU, one after another); `backend_options`: passed to the backend.
     `spin_ms`: a worker process (cpu, mps backends) that idles polls the clock for the last `spin_ms` before the
-    next arrival instead of sleeping through it (wake-up median 0.5 ms instead of 1.5-2.2 ms), but on a CPU
-    shared with other work the polling core is then preempted inside batches more often (a batch's p90 time
-    rose from 2.1-2.4 to 8 x the table at load 6), so the default 0 sleeps; a worker thread (sm, gpu) always
-    sleeps (polling would hold the GIL its neighbours need).  A worker process serves with its garbage
+    next arrival instead of sleeping through it (wake-up median 0.5 ms instead of 1.5-2.2 ms); `None` (the
+    default): `AUTO_SPIN_MS` where the worker owns its cores (the cpu backend, pinned), 0 (sleep) elsewhere.
+    On a quiet machine an idle core that sleeps runs its next batches slower for a while (the host's "slow
+    spells", docs/RESULTS.md, issue 15 session 17: with polling the executor's p99 moved 1.03-1.43 x between
+    repetitions of the same arrivals against 1.54-2.87 x sleeping); on a CPU shared with other work the polling
+    core is preempted inside batches more often (a batch's p90 time rose from 2.1-2.4 to 8 x the table at load
+    6): give 0 there.  A worker thread (sm, gpu) always sleeps (polling would hold the GIL its neighbours need).  A worker process serves with its garbage
     collector off (`profiler.partitions.runner.Runner.serve`) and, with `timer_slack_ns` (default 1; None: the
     kernel's 50 us), its timer slack lowered, so that its sleeps end at their deadline (Linux)."""
 
@@ -68,14 +71,15 @@ class ExecOptions:
     model_map: tuple[tuple[str, str], ...] = ()
     gpus: tuple[int, ...] | None = None
     progress: bool = True
-    spin_ms: float = 0.0
+    spin_ms: float | None = None
     timer_slack_ns: int | None = 1
 
     def __post_init__(self) -> None:
         check_real(self.duration_s, "executor: duration", minimum=0.0, strict=True, maximum=MAX_REAL_RUN_S)
         check_real(self.drain_s, "executor: drain", minimum=0.0, maximum=MAX_REAL_RUN_S)
         check_real(self.lead_s, "executor: lead", minimum=0.0, maximum=MAX_REAL_RUN_S)
-        check_real(self.spin_ms, "executor: spin (ms)", minimum=0.0)
+        if self.spin_ms is not None:
+            check_real(self.spin_ms, "executor: spin (ms)", minimum=0.0)
         if self.timer_slack_ns is not None and (isinstance(self.timer_slack_ns, bool)
                                                  or not isinstance(self.timer_slack_ns, int)
                                                  or self.timer_slack_ns < 1):
@@ -159,14 +163,28 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
                 _zoo_model(instance, t.service, model_map)
 
 
-def _steady(worker: Any, options: ExecOptions) -> dict[str, Any]:
-    """How a worker waits and collects garbage while serving (`ExecOptions.spin_ms`, `timer_slack_ns`): only a
+#: the polling window of a worker that owns its cores (`ExecOptions.spin_ms` None): longer than any idle gap of
+#: a served plan, so such a worker polls whenever it waits
+AUTO_SPIN_MS = 1000.0
+
+
+def spin_ms_for(backend: Any, options: ExecOptions) -> float:
+    """The polling window a worker process of `backend` gets: `options.spin_ms` where given, else `AUTO_SPIN_MS`
+    where the worker owns its cores (the cpu backend with its partitions pinned) and 0 (sleep) elsewhere."""
+    if options.spin_ms is not None:
+        return float(options.spin_ms)
+    owns = getattr(backend, "name", "") == "cpu" and bool(getattr(backend, "pin", False))
+    return AUTO_SPIN_MS if owns else 0.0
+
+
+def _steady(worker: Any, options: ExecOptions, spin_ms: float) -> dict[str, Any]:
+    """How a worker waits and collects garbage while serving (`spin_ms_for`, `ExecOptions.timer_slack_ns`): only a
     worker process polls, stops its collector and sets its timer slack; a thread shares the GIL and the collector
     with its neighbours."""
     from profiler.partitions.base import ProcessWorker
 
     if isinstance(worker, ProcessWorker):
-        return {"spin_s": options.spin_ms / 1000.0, "quiet_gc": True, "timer_slack_ns": options.timer_slack_ns}
+        return {"spin_s": spin_ms / 1000.0, "quiet_gc": True, "timer_slack_ns": options.timer_slack_ns}
     return {}
 
 
@@ -210,8 +228,9 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
 
             t0 = now() + options.lead_s
             layouts[-1]["t0"] = t0  # the worker's clock (`profiler.measure.now`): record times are after it
+            layouts[-1]["spin_ms"] = spin = spin_ms_for(backend, options)
             pending = [w.submit("serve", tenants=ts, t0=t0, horizon_s=horizon, pad=options.pad_batches,
-                                **_steady(w, options)) for w, ts in zip(pset.workers, tenants_of)]
+                                **_steady(w, options, spin)) for w, ts in zip(pset.workers, tenants_of)]
             outs = [p.result(horizon + options.lead_s + 600.0) for p in pending]
         for qi, p, ts, out in zip(q_idx, plan_parts, tenants_of, outs):
             for ti, (t, tt) in enumerate(zip(p.tenants, ts)):

@@ -17,7 +17,7 @@ def test_spin_must_be_a_finite_non_negative_number():
     for bad in (-1.0, float("inf"), float("nan")):
         with pytest.raises(InputError, match="spin"):
             ExecOptions(spin_ms=bad)
-    assert ExecOptions().spin_ms == 0.0
+    assert ExecOptions().spin_ms is None  # auto: `spin_ms_for`
     for bad in (0, -5, 2.5, True):
         with pytest.raises(InputError, match="timer slack"):
             ExecOptions(timer_slack_ns=bad)
@@ -83,3 +83,20 @@ def test_serve_records_each_batch_cpu_time_faults_and_switches():
     assert 0.003 <= by[0][0] <= min(0.0035, by[0][1] + 1e-4)
     assert by[1][0] < 0.001 < 0.02 <= by[1][1]  # blocked: off the core
     assert all(f >= 0 for f in out["batch_faults"]) and all(w >= 0 for w in out["batch_switches"])
+
+
+def test_auto_spin_polls_only_where_the_worker_owns_its_cores():
+    """`ExecOptions.spin_ms` None (the default): a pinned cpu partition's worker polls (its idle core sleeping made
+    the next batches slower: issue 15, session 17), an unpinned one or another backend's sleeps; a value given wins."""
+    from types import SimpleNamespace
+
+    from stsched.executor import spin_ms_for
+    from stsched.executor.run import AUTO_SPIN_MS
+
+    pinned, loose = SimpleNamespace(name="cpu", pin=True), SimpleNamespace(name="cpu", pin=False)
+    mps = SimpleNamespace(name="mps")
+    assert spin_ms_for(pinned, ExecOptions()) == AUTO_SPIN_MS
+    assert spin_ms_for(loose, ExecOptions()) == 0.0
+    assert spin_ms_for(mps, ExecOptions()) == 0.0
+    assert spin_ms_for(pinned, ExecOptions(spin_ms=0.0)) == 0.0
+    assert spin_ms_for(mps, ExecOptions(spin_ms=2.5)) == 2.5
