@@ -23,6 +23,7 @@ never decides anything about the plan.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -51,7 +52,8 @@ class ExecOptions:
     GPU indices to run (default: every used GPU, one after another); `backend_options`: passed to the backend.
     `spin_ms`: a worker process (cpu, mps backends) that idles polls the clock for the last `spin_ms` before the
     next arrival instead of sleeping through it (wake-up median 0.5 ms instead of 1.5-2.2 ms); `None` (the
-    default): `AUTO_SPIN_MS` where the worker owns its cores (the cpu backend, pinned), 0 (sleep) elsewhere.
+    default): `AUTO_SPIN_MS` where the worker owns its cores (the cpu backend, pinned) on an otherwise idle
+    machine (`AUTO_SPIN_MAX_LOAD`), 0 (sleep) elsewhere (`spin_ms_for`).
     On a quiet machine an idle core that sleeps runs its next batches slower for a while (the host's "slow
     spells", docs/RESULTS.md, issue 15 session 17: with polling the executor's p99 moved 1.03-1.43 x between
     repetitions of the same arrivals against 1.54-2.87 x sleeping); on a CPU shared with other work the polling
@@ -166,15 +168,23 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
 #: the polling window of a worker that owns its cores (`ExecOptions.spin_ms` None): longer than any idle gap of
 #: a served plan, so such a worker polls whenever it waits
 AUTO_SPIN_MS = 1000.0
+#: ... but only on an otherwise idle machine: the 1-minute load average at the start below this.  A polling
+#: worker beside other work is a CPU hog to the scheduler, which then preempts it inside batches, where a
+#: sleeping one is woken first (session 17, load about 4: compared runs of the quiet plan at 9-35 % attainment)
+AUTO_SPIN_MAX_LOAD = 1.0
 
 
-def spin_ms_for(backend: Any, options: ExecOptions) -> float:
+def spin_ms_for(backend: Any, options: ExecOptions, load: float | None = None) -> float:
     """The polling window a worker process of `backend` gets: `options.spin_ms` where given, else `AUTO_SPIN_MS`
-    where the worker owns its cores (the cpu backend with its partitions pinned) and 0 (sleep) elsewhere."""
+    where the worker owns its cores (the cpu backend with its partitions pinned) on an otherwise idle machine
+    (`load`, default the 1-minute load average now, below `AUTO_SPIN_MAX_LOAD`), and 0 (sleep) elsewhere."""
     if options.spin_ms is not None:
         return float(options.spin_ms)
     owns = getattr(backend, "name", "") == "cpu" and bool(getattr(backend, "pin", False))
-    return AUTO_SPIN_MS if owns else 0.0
+    if not owns:
+        return 0.0
+    load = os.getloadavg()[0] if load is None else load
+    return AUTO_SPIN_MS if load < AUTO_SPIN_MAX_LOAD else 0.0
 
 
 def _steady(worker: Any, options: ExecOptions, spin_ms: float) -> dict[str, Any]:
@@ -229,6 +239,7 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
             t0 = now() + options.lead_s
             layouts[-1]["t0"] = t0  # the worker's clock (`profiler.measure.now`): record times are after it
             layouts[-1]["spin_ms"] = spin = spin_ms_for(backend, options)
+            log.info("execute: GPU %d's workers %s", gi, f"poll {spin:g} ms before an arrival" if spin else "sleep")
             pending = [w.submit("serve", tenants=ts, t0=t0, horizon_s=horizon, pad=options.pad_batches,
                                 **_steady(w, options, spin)) for w, ts in zip(pset.workers, tenants_of)]
             outs = [p.result(horizon + options.lead_s + 600.0) for p in pending]

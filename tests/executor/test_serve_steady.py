@@ -95,8 +95,9 @@ def test_auto_spin_polls_only_where_the_worker_owns_its_cores():
 
     pinned, loose = SimpleNamespace(name="cpu", pin=True), SimpleNamespace(name="cpu", pin=False)
     mps = SimpleNamespace(name="mps")
-    assert spin_ms_for(pinned, ExecOptions()) == AUTO_SPIN_MS
-    assert spin_ms_for(loose, ExecOptions()) == 0.0
-    assert spin_ms_for(mps, ExecOptions()) == 0.0
-    assert spin_ms_for(pinned, ExecOptions(spin_ms=0.0)) == 0.0
-    assert spin_ms_for(mps, ExecOptions(spin_ms=2.5)) == 2.5
+    assert spin_ms_for(pinned, ExecOptions(), load=0.2) == AUTO_SPIN_MS
+    assert spin_ms_for(pinned, ExecOptions(), load=4.0) == 0.0  # beside other work a poller is preempted
+    assert spin_ms_for(loose, ExecOptions(), load=0.2) == 0.0
+    assert spin_ms_for(mps, ExecOptions(), load=0.2) == 0.0
+    assert spin_ms_for(pinned, ExecOptions(spin_ms=0.0), load=0.2) == 0.0
+    assert spin_ms_for(mps, ExecOptions(spin_ms=2.5), load=9.0) == 2.5
