@@ -1,11 +1,12 @@
 """Where an executor run's batch time went: on the worker's core, off it, in page faults, in slow spells.
 
-The worker reads its thread's usage (CPU time, page faults, involuntary context switches) just before and after
-every batch (`profiler.partitions.runner.thread_usage`; the executor's batch rows `cpu_ms`, `faults`,
-`switches`).  From those rows:
+The worker reads its thread's CPU clock right before and after every batch's timed call, and its page faults and
+involuntary context switches outside that (`profiler.partitions.runner.thread_counters`; the executor's batch
+rows `cpu_ms`, `faults`, `switches`).  From those rows:
 
-- `off_core_share`: the share of the batches' summed time the worker thread was not running (exec - cpu): taken
-  off its core by another task of the machine (`preempted_share`: batches with an involuntary switch) or by the
+- `off_core_share`: the share of the batches' summed time the worker thread was not running (exec - cpu, each
+  batch's from 0 up: the CPU clock's two reads lie just outside the timed call's, so a batch that never left its
+  core may show a CPU time a fraction of a microsecond above its clock time): taken off its core by another task of the machine (`preempted_share`: batches with an involuntary switch) or by the
   hypervisor (steal: a kernel with CONFIG_PARAVIRT_TIME_ACCOUNTING, as the 2-vCPU guests of these sessions,
   leaves it out of the thread's CPU time; without it the worker is charged for it, and /proc/stat's steal ticks,
   `stsched.executor.cpustat`, show it; interrupts are charged to the worker unless IRQ_TIME_ACCOUNTING is set).
