@@ -93,7 +93,7 @@ class ExecOptions:
 
 #: one row per batch that ran: where, whose, when (seconds after t0), its measured time, requests taken, the
 #: instance's time for it (e_s), and the worker thread's CPU time, page faults and involuntary context switches
-#: over the batch (`profiler.partitions.runner.thread_usage`; NaN / -1 where the platform has none): a batch
+#: over the batch (`profiler.partitions.runner.thread_counters`; NaN / -1 where the platform has none): a batch
 #: slower than the table with cpu_ms close to exec_ms ran the whole time, only slower (the core, cache or memory
 #: shared with other work on the host); one with cpu_ms well below was off its core
 BATCH_COLUMNS = ("gpu", "partition", "service", "start_s", "exec_ms", "requests", "model_ms", "cpu_ms", "faults",
@@ -156,7 +156,14 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
                 raise InputError(f"gpus[{gi}].partitions[{qi}]: {p.procs} processes per partition; the executor "
                                  f"runs one process per partition")
             for t in p.tenants:
-                _zoo_model(instance, t.service, model_map)
+                try:
+                    _zoo_model(instance, t.service, model_map)
+                except InputError as e:
+                    model = instance.service(t.service).model
+                    mapped = f" (mapped to {model_map[model]!r})" if model in model_map else ""
+                    raise InputError(f"gpus[{gi}].partitions[{qi}]: service {t.service!r} runs model {model!r}"
+                                     f"{mapped}, which the executor cannot build: {e}; map the instance's model to "
+                                     f"one it can with --model-map {model}=ZOO (ExecOptions.model_map)") from None
 
 
 def _steady(worker: Any, options: ExecOptions) -> dict[str, Any]:
