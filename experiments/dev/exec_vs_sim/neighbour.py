@@ -65,19 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         neighbour = None
         if phase != "off":
             neighbour = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", NEIGHBOURS[phase]])
-            time.sleep(0.3)
-        end, i = time.monotonic() + args.seconds, 0
-        while time.monotonic() < end:
-            n = names[i % 2]
-            i += 1
-            c0, t0 = time.thread_time(), time.perf_counter()
-            run(n)
-            t1, c1 = time.perf_counter(), time.thread_time()
-            rows.append((phase, n, t0, (t1 - t0) * 1e3, (c1 - c0) * 1e3))
-            time.sleep(0.001)
-        if neighbour is not None:
-            neighbour.kill()
-            neighbour.wait()
+        try:  # the busy child is killed however the phase ends (Ctrl-C, an error): it would spin on core 1 for ever
+            if neighbour is not None:
+                time.sleep(0.3)
+            end, i = time.monotonic() + args.seconds, 0
+            while time.monotonic() < end:
+                n = names[i % 2]
+                i += 1
+                c0, t0 = time.thread_time(), time.perf_counter()
+                run(n)
+                t1, c1 = time.perf_counter(), time.thread_time()
+                rows.append((phase, n, t0, (t1 - t0) * 1e3, (c1 - c0) * 1e3))
+                time.sleep(0.001)
+        finally:
+            if neighbour is not None:
+                neighbour.kill()
+                neighbour.wait()
     os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     df = pd.DataFrame(rows, columns=["phase", "model", "t", "wall_ms", "cpu_ms"])
     df["t"] -= df["t"].min()
