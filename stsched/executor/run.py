@@ -149,6 +149,14 @@ def route(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], ro
     return out
 
 
+def layout_units(instance: Instance, plan: Plan, backend: Any, gi: int) -> tuple[list[int], list[float]]:
+    """Plan GPU `gi` as the executor opens it on `backend`: the indices of its partitions with tenants (one worker
+    each) and their sizes in the backend's units (each partition's share of the device, `units_for`)."""
+    q_idx = [qi for qi, p in enumerate(plan.gpus[gi].partitions) if p.tenants]
+    cap = instance.mechanism.capacity
+    return q_idx, [backend.units_for(plan.gpus[gi].partitions[qi].size / cap) for qi in q_idx]
+
+
 def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) -> None:
     for gi, g in enumerate(plan.gpus):
         for qi, p in enumerate(g.partitions):
@@ -193,16 +201,14 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
     for gi in run_gpus:
         if gi not in used:
             raise InputError(f"executor: plan GPU {gi} does not exist or serves nothing (used: {used})")
-    cap = instance.mechanism.capacity
     parts: list[RequestRecords] = []
     use: list[PartitionUse] = []
     batch_rows: list[dict[str, Any]] = []
     layouts: list[dict[str, Any]] = []
     horizon = options.duration_s + options.drain_s
     for gi in tqdm(run_gpus, desc=f"execute {backend.name}", disable=not options.progress or None, unit="gpu"):
-        q_idx = [qi for qi, p in enumerate(plan.gpus[gi].partitions) if p.tenants]
+        q_idx, sizes = layout_units(instance, plan, backend, gi)
         plan_parts = [plan.gpus[gi].partitions[qi] for qi in q_idx]
-        sizes = [backend.units_for(p.size / cap) for p in plan_parts]
         with backend.open(sizes) as pset:
             layouts.append({"gpu": gi, "plan_sizes": [p.size for p in plan_parts], "requested": sizes,
                             "obtained": pset.sizes, "workers": [w.info for w in pset.workers]})
