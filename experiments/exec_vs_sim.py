@@ -241,7 +241,10 @@ def by_layout(frame: pd.DataFrame, layouts: Any) -> pd.DataFrame:
 
 def write_files(out: Any, rows: list, rules: list, kept: list, stats: list) -> None:
     """rows.csv (path `out`), rule.csv, batches.csv.gz, requests.csv.gz, cpustat.csv.gz beside it, of what has been
-    done; a file with nothing to hold is removed (no stale file of an earlier study beside these rows)."""
+    done; a file with nothing to hold is removed (no stale file of an earlier study beside these rows).  Before
+    the first run has ended nothing is written: an earlier study's files stay as they were."""
+    if not kept:
+        return
     frames = {"rows.csv": pd.DataFrame(rows) if rows else None, "rule.csv": pd.DataFrame(rules) if rules else None,
               "batches.csv.gz": pd.concat([b for b, _ in kept]) if kept else None,
               "requests.csv.gz": pd.concat([r for _, r in kept]) if kept else None,

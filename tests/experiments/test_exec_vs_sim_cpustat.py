@@ -64,8 +64,8 @@ def test_an_interrupted_study_keeps_the_runs_it_finished(tmp_path, monkeypatch, 
     pinned_to = []
 
     class Sampler:  # no thread: records the cores it was given and gives one sample
-        def __init__(self, period_s, cores):
-            pinned_to.append(tuple(cores))
+        def __init__(self, period_s, cores=None):
+            pinned_to.append(tuple(cores or ()))
 
         def __enter__(self):
             return self
@@ -98,11 +98,11 @@ def test_an_interrupted_study_keeps_the_runs_it_finished(tmp_path, monkeypatch, 
         evs.main(["--instance", "i.json", "--plan", "p.json", "--profile", "prof", "--seeds", "2", "--duration", "1",
                   *(["--no-cpustat"] if no_cpustat else [])])
     d = tmp_path / "exec_vs_sim"
-    assert seeds == [102, 2] and pinned_to == ([] if no_cpustat else [(1,), (1,)])
     assert pd.read_csv(d / "rows.csv")["side"].tolist() == ["calibration"]
     assert pd.read_csv(d / "batches.csv.gz")["seed"].tolist() == [102]
     assert pd.read_csv(d / "requests.csv.gz")["seed"].tolist() == [102]
     assert not (d / "rule.csv").exists()  # no seed finished: no verdict
+    assert seeds == [102, 2] and pinned_to == ([] if no_cpustat else [(1,), (1,)])
     if no_cpustat:
         assert not (d / "cpustat.csv.gz").exists()
         return
