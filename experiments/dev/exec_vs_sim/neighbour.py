@@ -8,7 +8,8 @@ phase, runs the two models alternately with a 1 ms sleep after each batch (about
 a neighbour process pinned to core 1 runs a Python loop (`compute`), copies a 64 MB numpy array (`memory`) or
 nothing of ours (`off`: core 1 runs whatever else the machine runs).  Prints per model and phase the batch
 count, median and p90 wall time and median CPU time (ms), and the share of 100 ms windows whose median batch is
-more than `SLOW_FACTOR` x its model's fast level (`stsched.executor.accounting`).  With `--csv` every batch.
+more than `SLOW_FACTOR` x its model's fast level (`stsched.executor.accounting`), and the range of the per-second
+median of that slowness.  With `--csv` every batch.
 Not a test and not reproducible as figures: it measures the machine it runs on, at that moment.
 """
 
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                                              cpu_median=("cpu_ms", "median"))
     print(out.round(3).to_string())
     print("slow 100 ms windows by phase:", slow.groupby(level=0).mean().round(3).to_dict())
+    per_s = norm.groupby([df["phase"], np.floor(df["t"])]).median()  # both models' batches, over their fast levels
+    print("per-second median slowness by phase (min-max):",
+          {ph: f"{v.min():.2f}-{v.max():.2f}" for ph, v in per_s.groupby(level=0)})
     if args.csv:
         df.to_csv(args.csv, index=False)
     return 0
