@@ -258,7 +258,7 @@ class Runner:
         each with its thread CPU time (`time.thread_time` read right before and after the timed call), page faults
         and involuntary context switches (`thread_counters`, read outside those).  The reads are outside the timed
         call, so a batch's measured time is unchanged, but they lie between batches: the dispatch gap (`gap_ms`,
-        `stsched.executor.host`) includes them (a few us per batch).
+        `stsched.executor.host`) includes them (a few us per batch: docs/PROFILER.md).
         """
         with timer_slack(timer_slack_ns):
             if not quiet_gc:
