@@ -39,7 +39,8 @@ arrivals (same routing) in four variants:
 `--spin-ms` passes the executor's polling window (`stsched.executor.ExecOptions.spin_ms`; default: the executor's,
 which polls on a pinned worker's own core and sleeps with `--no-pin`; 0: sleep);
 `--timer-slack-ns` its worker's timer slack while serving (default 1; 0: the kernel's 50 us); `--no-pin` lets the
-OS place the worker process on any core (default: pinned to its partition's cores).
+OS place the worker process on any core (default: pinned to its partition's cores); `--no-cpustat` leaves
+/proc/stat unsampled (below; default: sampled).
 
 **Pass rule** (issue 15's target, fixed in session 12 before the runs it judges were made): the executor's p99 on
 one set of arrivals moves more than 15 % between repetitions on a shared machine (seed 4: 9.5 / 15.1 / 9.1 ms), so
@@ -59,14 +60,19 @@ batches and requests (calibration runs with `rep` -1) are kept beside them in ba
 requests.csv.gz, so that a model can be checked against a run after the fact; each batch with its worker's CPU
 time, page faults and involuntary switches, and each run's rows say where its batch time went (`off_core`,
 `preempted`, `faults_pb`, `slow_share`: `stsched.executor.accounting`); the machine's cores sampled every 100 ms
-while each run served (/proc/stat: busy and steal ticks per core, `stsched.executor.cpustat`) in cpustat.csv.gz.
-The load average at the start and the end of every run is kept, because the executor's times move with whatever
-else runs.
+while each run served (/proc/stat: busy and steal ticks per core, `stsched.executor.cpustat`) in cpustat.csv.gz,
+each sample with the plan GPU whose layout was serving (`gpu`; `t_s` after that layout's t0, the clock of its
+batches) and the cores the sampler ran on (`sampler_cores`: the process's cores that no worker of the plan is
+pinned to; with `--no-pin`, or a plan whose workers take every core, there is none and /proc/stat is not sampled,
+with a warning).  The load average at the start and the end of every run is kept, because the executor's times
+move with whatever else runs.  The files are written when the study ends, also when it is interrupted or fails:
+a run cut short keeps the runs it finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -121,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timer-slack-ns", type=int, default=1,
                     help="the executor worker's timer slack while serving, ns (0: the kernel's default 50 us)")
     ap.add_argument("--no-pin", action="store_true", help="let the OS place the worker process on any core")
+    ap.add_argument("--no-cpustat", action="store_true",
+                    help="do not sample /proc/stat while the executor serves (default: sampled on a core no "
+                         "worker uses)")
     args = study_args(ap, argv, quick="one calibration and one compared run of 4 s")
     if not math.isfinite(args.duration) or args.duration <= 0:
         ap.error(f"--duration: {args.duration} is not a positive number of seconds")
@@ -148,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 1 if args.quick else args.repeats
     backend = get_backend("cpu", pin=not args.no_pin)
     slack = args.timer_slack_ns or None
+    cores = () if args.no_cpustat else sampler_cores(inst, plan, backend)
+    if not args.no_cpustat and not cores:
+        log.warning("exec_vs_sim: /proc/stat not sampled: no core of this process is free of the workers (%s)",
+                    "--no-pin" if args.no_pin else "the plan's workers take every core")
 
     kept: list[tuple[pd.DataFrame, pd.DataFrame]] = []
     stats: list[pd.DataFrame] = []  # /proc/stat while each run served (`stsched.executor.cpustat`)
@@ -155,10 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     def run(seed: int, rep: int | None = None):
         load0 = os.getloadavg()[0]
         t, c = time.perf_counter(), _cpu_s()
-        with CpuSampler(0.1) as sampler:
+        sampler = CpuSampler(0.1, cores) if cores else None
+        with sampler or contextlib.nullcontext():
             res = execute(inst, plan, backend, ExecOptions(duration_s=duration, seed=seed, progress=False,
                                                            spin_ms=args.spin_ms, timer_slack_ns=slack))
-        stats.append(sampler.frame(res.layouts[0]["t0"]).assign(seed=seed, rep=-1 if rep is None else rep))
+        if sampler is not None:
+            stats.append(by_layout(sampler.frame(), res.layouts).assign(
+                sampler_cores=" ".join(map(str, cores)), seed=seed, rep=-1 if rep is None else rep))
         cond = {"load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
                 "wall_s": round(time.perf_counter() - t, 1), "cpu_s": round(_cpu_s() - c, 1)}
         kept.append(run_records(res, seed, rep))
@@ -167,27 +183,25 @@ def main(argv: list[str] | None = None) -> int:
     calib = calib_cond = None
     rows: list[dict[str, object]] = []
     rules: list[dict[str, object]] = []
-    for seed in seeds:
-        if calib is None or args.calibrate == "each":
-            cseed = args.calib_seed if args.calibrate == "once" else 100 + seed
-            _, calib, calib_cond = run(cseed)
-            rows.append({"seed": cseed, "side": "calibration", "gap_ms": round(calib.gap.mean_s * 1e3, 3),
-                         "wake_ms": round(calib.wake.mean_s * 1e3, 3), "wake_batches": calib.wake.count,
-                         "ratio_median": round(calib.exec_ratio.to_dict()["partitions"][0]["median"], 3),
-                         **_accounting(calib), **calib_cond})
-        runs = []
-        for rep in range(repeats):
-            res, host, cond = run(seed, rep)
-            runs.append(res)
-            rows.extend(_compared(seed, rep, res, host, cond, calib, noise.cv, inst, plan, duration))
-        for model in RULE_MODELS:
-            rules.append(_rule(seed, runs, calib, inst, plan, duration, model))
     out = results_dir(EXPERIMENT) / "rows.csv"
-    pd.DataFrame(rows).to_csv(out, index=False)
-    pd.DataFrame(rules).to_csv(out.with_name("rule.csv"), index=False)
-    pd.concat([b for b, _ in kept]).to_csv(out.with_name("batches.csv.gz"), index=False)
-    pd.concat([r for _, r in kept]).to_csv(out.with_name("requests.csv.gz"), index=False)
-    pd.concat(stats).to_csv(out.with_name("cpustat.csv.gz"), index=False)
+    try:
+        for seed in seeds:
+            if calib is None or args.calibrate == "each":
+                cseed = args.calib_seed if args.calibrate == "once" else 100 + seed
+                _, calib, calib_cond = run(cseed)
+                rows.append({"seed": cseed, "side": "calibration", "gap_ms": round(calib.gap.mean_s * 1e3, 3),
+                             "wake_ms": round(calib.wake.mean_s * 1e3, 3), "wake_batches": calib.wake.count,
+                             "ratio_median": round(calib.exec_ratio.to_dict()["partitions"][0]["median"], 3),
+                             **_accounting(calib), **calib_cond})
+            runs = []
+            for rep in range(repeats):
+                res, host, cond = run(seed, rep)
+                runs.append(res)
+                rows.extend(_compared(seed, rep, res, host, cond, calib, noise.cv, inst, plan, duration))
+            for model in RULE_MODELS:
+                rules.append(_rule(seed, runs, calib, inst, plan, duration, model))
+    finally:  # interrupted or failed: the runs done are kept (a judging run is 15 minutes)
+        write_files(out, rows, rules, kept, stats)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}; "
           f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, polling "
           f"{spin_ms_for(backend, ExecOptions(spin_ms=args.spin_ms)):g} ms before an arrival, timer slack "
@@ -202,6 +216,48 @@ def main(argv: list[str] | None = None) -> int:
         mine = [r for r in rules if r["model"] == model]
         print(f"{model}: passed {sum(bool(r['pass']) for r in mine)} of {len(mine)} seeds")
     return 0
+
+
+def sampler_cores(inst: Any, plan: Any, backend: Any) -> tuple[int, ...]:
+    """The cores the /proc/stat sampler may run on: those of this process that no worker of the plan is pinned to
+    on any of its GPUs (`CpuBackend.free_cores` of each layout the executor opens; none with `--no-pin`)."""
+    from stsched.executor.run import layout_units
+
+    free: set[int] | None = None
+    for gi, g in enumerate(plan.gpus):
+        if g.used:
+            mine = set(backend.free_cores(layout_units(inst, plan, backend, gi)[1]))
+            free = mine if free is None else free & mine
+    return tuple(sorted(free or ()))
+
+
+def by_layout(frame: pd.DataFrame, layouts: Any) -> pd.DataFrame:
+    """/proc/stat rows (`CpuSampler.frame()`, `t_s` on the executor's clock) labelled with the plan GPU whose
+    layout was serving (the latest to have started by the sample; the first before any) and `t_s` made relative
+    to that layout's t0, the clock of its batches' `start_s`."""
+    import numpy as np
+
+    t0 = np.array([L["t0"] for L in layouts], dtype=float)
+    k = np.clip(np.searchsorted(t0, frame["t_s"].to_numpy(dtype=float), side="right") - 1, 0, None)
+    return frame.assign(gpu=[int(layouts[i]["gpu"]) for i in k], t_s=frame["t_s"].to_numpy(dtype=float) - t0[k])
+
+
+def write_files(out: Any, rows: list, rules: list, kept: list, stats: list) -> None:
+    """rows.csv (path `out`), rule.csv, batches.csv.gz, requests.csv.gz, cpustat.csv.gz beside it, of what has been
+    done; a file with nothing to hold is removed (no stale file of an earlier study beside these rows).  Before
+    the first run has ended nothing is written: an earlier study's files stay as they were."""
+    if not kept:
+        return
+    frames = {"rows.csv": pd.DataFrame(rows) if rows else None, "rule.csv": pd.DataFrame(rules) if rules else None,
+              "batches.csv.gz": pd.concat([b for b, _ in kept]) if kept else None,
+              "requests.csv.gz": pd.concat([r for _, r in kept]) if kept else None,
+              "cpustat.csv.gz": pd.concat(stats) if stats else None}
+    for name, frame in frames.items():
+        path = out.with_name(name)
+        if frame is None:
+            path.unlink(missing_ok=True)
+        else:
+            frame.to_csv(path, index=False)
 
 
 def run_records(res: Any, seed: int, rep: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -69,13 +69,25 @@ class CpuBackend(PartitionBackend):
         self.check_sizes(sizes)
         if any(float(s) != int(s) for s in sizes):
             raise InputError(f"backend cpu: sizes are thread counts (integers), got {list(sizes)}")
-        cores = _cores()
-        setups, offset = [], 0
-        for s in sizes:
-            n = int(s)
-            mine = tuple(cores[offset:offset + n]) if self.pin else ()
-            offset += n
-            setups.append(ProcessSetup(size=float(n), device="cpu", threads=n, affinity=mine,
-                                       env=(("OMP_NUM_THREADS", str(n)), ("MKL_NUM_THREADS", str(n)))))
+        setups = [ProcessSetup(size=float(int(s)), device="cpu", threads=int(s), affinity=mine,
+                               env=(("OMP_NUM_THREADS", str(int(s))), ("MKL_NUM_THREADS", str(int(s)))))
+                  for s, mine in zip(sizes, self.affinities(sizes))]
         workers = start_processes(setups)
         return PartitionSet(list(workers), {"backend": self.name})
+
+    def affinities(self, sizes: Sequence[float]) -> list[tuple[int, ...]]:
+        """The cores `open(sizes)` pins each worker to: the process's affinity handed out from its first core up,
+        `int(size)` cores each (() each when not pinning: the OS places the worker anywhere)."""
+        cores, out, offset = _cores(), [], 0
+        for s in sizes:
+            out.append(tuple(cores[offset:offset + int(s)]) if self.pin else ())
+            offset += int(s)
+        return out
+
+    def free_cores(self, sizes: Sequence[float]) -> tuple[int, ...]:
+        """The cores of the process's affinity that no worker of `open(sizes)` can run on (none when not
+        pinning): where a thread that must not disturb the workers (`stsched.executor.cpustat`) may run."""
+        if not self.pin:
+            return ()
+        taken = {c for mine in self.affinities(sizes) for c in mine}
+        return tuple(c for c in _cores() if c not in taken)

@@ -71,21 +71,20 @@ def timer_slack(ns: int | None) -> Iterator[int | None]:
         prctl(PR_SET_TIMERSLACK, before, 0, 0, 0)
 
 
-def thread_usage() -> tuple[float, int, int]:
-    """The calling thread's (CPU seconds, page faults, involuntary context switches) so far: its CPU clock
-    (`time.thread_time`, exact to the nanosecond; `getrusage`'s user + system time of a running thread moves only
-    at scheduler ticks, 0 for most 1 ms batches) and the counters of Linux `getrusage(RUSAGE_THREAD)`; (CPU
-    seconds, -1, -1) where the platform has no per-thread usage.
+def thread_counters() -> tuple[int, int]:
+    """The calling thread's (page faults, involuntary context switches) so far: the counters of Linux
+    `getrusage(RUSAGE_THREAD)`; (-1, -1) where the platform has no per-thread usage.
 
-    Bracketing a batch with two calls tells where its wall time went: a batch whose CPU time falls short of its
-    duration was off the core (preempted: the switches count it, or the hypervisor took the core), one with page
-    faults touched new memory, and one as long on the CPU as on the clock ran its own code the whole time, only
-    slower (a host whose core, cache or memory another workload shares)."""
-    cpu = time.thread_time()
+    `Runner.serve` brackets every batch with them, and inside them, right around the timed call, with the thread's
+    CPU clock (`time.thread_time`, exact to the nanosecond; `getrusage`'s user + system time of a running thread
+    moves only at scheduler ticks, 0 for most 1 ms batches).  That tells where a batch's wall time went: a batch
+    whose CPU time falls short of its duration was off the core (preempted: the switches count it, or the
+    hypervisor took the core), one with page faults touched new memory, and one as long on the CPU as on the clock
+    ran its own code the whole time, only slower (a host whose core, cache or memory another workload shares)."""
     if not hasattr(resource, "RUSAGE_THREAD"):
-        return cpu, -1, -1
+        return -1, -1
     u = resource.getrusage(resource.RUSAGE_THREAD)
-    return cpu, u.ru_minflt + u.ru_majflt, u.ru_nivcsw
+    return u.ru_minflt + u.ru_majflt, u.ru_nivcsw
 
 
 class Runner:
@@ -256,8 +255,10 @@ class Runner:
         thread's timer slack is set while serving, so that a sleep ends within that many ns of its deadline instead
         of the kernel's default 50 us, and restored afterwards (`timer_slack`).
         Returns per tenant the dispatch and completion times of each request (NaN: not served) and the batches,
-        each with its thread CPU time, page faults and involuntary context switches (`thread_usage`, read just
-        outside the timed call, so the batch's measured time is unchanged).
+        each with its thread CPU time (`time.thread_time` read right before and after the timed call), page faults
+        and involuntary context switches (`thread_counters`, read outside those).  The reads are outside the timed
+        call, so a batch's measured time is unchanged, but they lie between batches: the dispatch gap (`gap_ms`,
+        `stsched.executor.host`) includes them (a few us per batch: docs/PROFILER.md).
         """
         with timer_slack(timer_slack_ns):
             if not quiet_gc:
@@ -322,14 +323,16 @@ class Runner:
                 fn = calls[(tenants[i]["model"], bs[i])]
             else:
                 fn = self._call(tenants[i]["model"], m)
-            u0 = thread_usage()
+            u0 = thread_counters()  # outside the CPU clock's bracket, which holds the timed call alone
+            c0 = time.thread_time()
             s = now() - t0
             self._run(fn)
             e = now() - t0
-            u1 = thread_usage()
-            b_cpu.append(u1[0] - u0[0])
-            b_faults.append(u1[1] - u0[1] if u0[1] >= 0 else -1)
-            b_switches.append(u1[2] - u0[2] if u0[2] >= 0 else -1)
+            c1 = time.thread_time()
+            u1 = thread_counters()
+            b_cpu.append(c1 - c0)
+            b_faults.append(u1[0] - u0[0] if u0[0] >= 0 else -1)
+            b_switches.append(u1[1] - u0[1] if u0[1] >= 0 else -1)
             start[i][h:h + m] = s
             finish[i][h:h + m] = e
             b_start.append(s)

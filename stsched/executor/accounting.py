@@ -1,14 +1,17 @@
 """Where an executor run's batch time went: on the worker's core, off it, in page faults, in slow spells.
 
-The worker reads its thread's usage (CPU time, page faults, involuntary context switches) just before and after
-every batch (`profiler.partitions.runner.thread_usage`; the executor's batch rows `cpu_ms`, `faults`,
-`switches`).  From those rows:
+The worker reads its thread's CPU clock right before and after every batch's timed call, and its page faults and
+involuntary context switches outside that (`profiler.partitions.runner.thread_counters`; the executor's batch
+rows `cpu_ms`, `faults`, `switches`).  From those rows:
 
-- `off_core_share`: the share of the batches' summed time the worker thread was not running (exec - cpu): taken
-  off its core by another task of the machine (`preempted_share`: batches with an involuntary switch) or by the
+- `off_core_share`: the share of the batches' summed time the worker thread was not running (exec - cpu, each
+  batch's from 0 up: the CPU clock's two reads lie just outside the timed call's, so a batch that never left its
+  core may show a CPU time a fraction of a microsecond above its clock time): taken off its core by another task of the machine (`preempted_share`: batches with an involuntary switch) or by the
   hypervisor (steal: a kernel with CONFIG_PARAVIRT_TIME_ACCOUNTING, as the 2-vCPU guests of these sessions,
   leaves it out of the thread's CPU time; without it the worker is charged for it, and /proc/stat's steal ticks,
-  `stsched.executor.cpustat`, show it; interrupts are charged to the worker unless IRQ_TIME_ACCOUNTING is set);
+  `stsched.executor.cpustat`, show it; interrupts are charged to the worker unless IRQ_TIME_ACCOUNTING is set).
+  The CPU backend's only: on a GPU backend (sm, mps, gpu) the worker waits for the device inside the batch
+  (`stream.synchronize()`), so exec - cpu is the device's time, not time off the core: both shares are NaN there;
 - `faults_per_batch`: page faults (minor and major) per batch: a batch that touches memory it has not touched
   before (an allocator that hands pages back to the OS and takes them again);
 - `slow_share`: the share of `WINDOW_S` windows of the run whose median batch is more than `SLOW_FACTOR` x its
@@ -50,9 +53,10 @@ class BatchAccounting:
     slow_share: float
 
     @staticmethod
-    def of(batches: pd.DataFrame) -> "BatchAccounting":
+    def of(batches: pd.DataFrame, backend: str = "cpu") -> "BatchAccounting":
         """From the executor's batch rows (`stsched.executor.run.BATCH_COLUMNS`; rows of an older run without the
-        usage columns give NaN for those)."""
+        usage columns give NaN for those) on partition backend `backend` (not cpu: off-core and preempted shares
+        NaN, module docstring)."""
         n = len(batches)
         nan = float("nan")
         if n == 0:
@@ -66,6 +70,8 @@ class BatchAccounting:
             ex = batches["exec_ms"].to_numpy(dtype=float)[known]
             off = float(np.clip(ex - cpu[known], 0.0, None).sum() / ex.sum()) if ex.sum() > 0 else nan
             pre, flt = float((sw[known] > 0).mean()), float(fl[known].mean())
+            if backend != "cpu":  # the worker waited for the device: exec - cpu is not time off the core
+                off = pre = nan
         else:
             off = pre = flt = nan
         return BatchAccounting(n, off, pre, flt, slow_share(batches))

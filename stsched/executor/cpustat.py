@@ -7,9 +7,11 @@
 A run's batches can be slow because the worker's core, cache or memory is shared with work the worker cannot see
 (`stsched.executor.accounting`).  Beside the batches, these rows show when the other cores of the guest were busy
 (`user`, `nice`, `system`, ...) and when the hypervisor ran something else on a core (`steal`), so that a slow
-spell can be laid beside them.  The sampler is a thread of the calling process; `cores` pins it (default: the
-last core of the process's affinity, away from a partition pinned to the first ones) so that it does not wake on
-the worker's core.  Ticks are the kernel's USER_HZ (100 per second): a 100 ms sample holds about 10 per core.
+spell can be laid beside them.  The sampler is a thread of the calling process; `cores` pins it so that it does
+not wake on a worker's core: pass the cores no worker is pinned to (`profiler.partitions.cpu.CpuBackend.free_cores`,
+as experiments/exec_vs_sim.py does; none free: do not sample).  The default, the last core of the process's
+affinity, is away from the workers only while the plan leaves that core free (they are pinned from the first up).
+Ticks are the kernel's USER_HZ (100 per second): a 100 ms sample holds about 10 per core.
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ def _ratios(r: np.ndarray, busy: np.ndarray, grid: np.ndarray) -> TenantRatios:
 def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = "fixed",
                  source: str = "executor") -> HostMeasurement:
     """The host overhead of an `ExecResult` of `plan` and its batch times against the simulator's (`exec_model`:
-    fixed when the executor pads batches, fill when it does not; module docstring)."""
+    fixed when the executor pads batches, fill when it does not; module docstring).  The accounting's backend is
+    `result.backend["backend"]` (a result that does not name it: cpu)."""
     rec = result.records
     b = result.batches
     gaps, wakes = [], []
@@ -187,4 +188,4 @@ def measure_host(result: Any, instance: Instance, plan: Plan, exec_model: str = 
                            time.get_clock_info("monotonic").resolution,
                            BatchTimeQuantiles(ratios, counts, source, split["busy"], split["idle"], split_n["busy"],
                                               split_n["idle"], tenants), RatioTrace(seq_t, seq_r, source),
-                           BatchAccounting.of(b))
+                           BatchAccounting.of(b, (getattr(result, "backend", None) or {}).get("backend", "cpu")))

@@ -99,7 +99,7 @@ class ExecOptions:
 
 #: one row per batch that ran: where, whose, when (seconds after t0), its measured time, requests taken, the
 #: instance's time for it (e_s), and the worker thread's CPU time, page faults and involuntary context switches
-#: over the batch (`profiler.partitions.runner.thread_usage`; NaN / -1 where the platform has none): a batch
+#: over the batch (`profiler.partitions.runner.thread_counters`; NaN / -1 where the platform has none): a batch
 #: slower than the table with cpu_ms close to exec_ms ran the whole time, only slower (the core, cache or memory
 #: shared with other work on the host); one with cpu_ms well below was off its core
 BATCH_COLUMNS = ("gpu", "partition", "service", "start_s", "exec_ms", "requests", "model_ms", "cpu_ms", "faults",
@@ -155,6 +155,14 @@ def route(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray], ro
     return out
 
 
+def layout_units(instance: Instance, plan: Plan, backend: Any, gi: int) -> tuple[list[int], list[float]]:
+    """Plan GPU `gi` as the executor opens it on `backend`: the indices of its partitions with tenants (one worker
+    each) and their sizes in the backend's units (each partition's share of the device, `units_for`)."""
+    q_idx = [qi for qi, p in enumerate(plan.gpus[gi].partitions) if p.tenants]
+    cap = instance.mechanism.capacity
+    return q_idx, [backend.units_for(plan.gpus[gi].partitions[qi].size / cap) for qi in q_idx]
+
+
 def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) -> None:
     for gi, g in enumerate(plan.gpus):
         for qi, p in enumerate(g.partitions):
@@ -162,7 +170,14 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
                 raise InputError(f"gpus[{gi}].partitions[{qi}]: {p.procs} processes per partition; the executor "
                                  f"runs one process per partition")
             for t in p.tenants:
-                _zoo_model(instance, t.service, model_map)
+                try:
+                    _zoo_model(instance, t.service, model_map)
+                except InputError as e:
+                    model = instance.service(t.service).model
+                    mapped = f" (mapped to {model_map[model]!r})" if model in model_map else ""
+                    raise InputError(f"gpus[{gi}].partitions[{qi}]: service {t.service!r} runs model {model!r}"
+                                     f"{mapped}, which the executor cannot build: {e}; map the instance's model to "
+                                     f"one it can with --model-map {model}=ZOO (ExecOptions.model_map)") from None
 
 
 #: the polling window of a worker that owns its cores (`ExecOptions.spin_ms` None): longer than any idle gap of
@@ -214,16 +229,14 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
     for gi in run_gpus:
         if gi not in used:
             raise InputError(f"executor: plan GPU {gi} does not exist or serves nothing (used: {used})")
-    cap = instance.mechanism.capacity
     parts: list[RequestRecords] = []
     use: list[PartitionUse] = []
     batch_rows: list[dict[str, Any]] = []
     layouts: list[dict[str, Any]] = []
     horizon = options.duration_s + options.drain_s
     for gi in tqdm(run_gpus, desc=f"execute {backend.name}", disable=not options.progress or None, unit="gpu"):
-        q_idx = [qi for qi, p in enumerate(plan.gpus[gi].partitions) if p.tenants]
+        q_idx, sizes = layout_units(instance, plan, backend, gi)
         plan_parts = [plan.gpus[gi].partitions[qi] for qi in q_idx]
-        sizes = [backend.units_for(p.size / cap) for p in plan_parts]
         with backend.open(sizes) as pset:
             layouts.append({"gpu": gi, "plan_sizes": [p.size for p in plan_parts], "requested": sizes,
                             "obtained": pset.sizes, "workers": [w.info for w in pset.workers]})

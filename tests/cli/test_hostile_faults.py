@@ -199,3 +199,11 @@ def test_an_infeasible_solve_names_what_cannot_be_served_once(tmp_path, capsys):
     assert text.count("cannot be served") == 1 and payload["services"][0]["name"] in text
     code, text = _run(capsys, "bound", str(path), "--time-limit", "5")
     assert code == 1 and "  method: cg" in text
+
+
+def test_execute_names_the_service_whose_model_it_cannot_run_and_how_to_map_it(files, capsys):
+    """`stsched execute` on a plan whose services run models the executor cannot build (m0, m1: a table from
+    another machine) said only "unknown model 'm0' (zoo: ...)": neither the service nor --model-map."""
+    code, text = _run(capsys, "execute", files["inst"], files["plan"], "--backend", "cpu", "--duration", "0.5")
+    assert code == 2 and "service 's0' runs model 'm0'" in text and "--model-map m0=ZOO" in text, text
+    assert "unknown model 'm0'" in text

@@ -50,3 +50,30 @@ def test_rows_without_usage_columns_give_nan_not_an_error():
     assert "n/a" in a.line()
     empty = BatchAccounting.of(_batches().iloc[:0])
     assert empty.batches == 0 and math.isnan(empty.slow_share)
+
+
+def test_a_gpu_backend_has_no_off_core_share():
+    """On sm/mps/gpu the worker waits in `stream.synchronize()`, so exec - cpu is the device's time: `stsched
+    execute` printed it as "off the worker's core" (and --json kept it) for every backend."""
+    from types import SimpleNamespace
+
+    from stsched.executor.host import measure_host
+
+    b = _batches()
+    b.loc[b.index[:40], "cpu_ms"] = b["exec_ms"][:40] / 2
+    b.loc[b.index[:10], "switches"] = 1
+    for backend in ("sm", "mps", "gpu"):
+        a = BatchAccounting.of(b, backend)
+        assert math.isnan(a.off_core_share) and math.isnan(a.preempted_share), backend
+        assert "n/a off the worker's core" in a.line() and "n/a of 400 batches preempted" in a.line()
+        assert a.faults_per_batch == 0.0
+    assert BatchAccounting.of(b, "cpu").off_core_share > 0
+    # measure_host takes the backend from the result it measures
+    from tests.executor.test_ratio_tail import _run_with_one_stall
+
+    run, inst, plan, _, _ = _run_with_one_stall(200)
+    usage = run.batches.assign(cpu_ms=run.batches["exec_ms"] / 2, faults=0, switches=0)
+    for backend, nan in (("sm", True), ("cpu", False)):
+        got = measure_host(SimpleNamespace(records=run.records, batches=usage, backend={"backend": backend}), inst,
+                           plan, "fixed").accounting
+        assert math.isnan(got.off_core_share) == nan and math.isclose(got.faults_per_batch, 0.0)

@@ -101,3 +101,28 @@ def test_auto_spin_polls_only_where_the_worker_owns_its_cores():
     assert spin_ms_for(mps, ExecOptions(), load=0.2) == 0.0
     assert spin_ms_for(pinned, ExecOptions(spin_ms=0.0), load=0.2) == 0.0
     assert spin_ms_for(mps, ExecOptions(spin_ms=2.5), load=9.0) == 2.5
+
+
+def test_the_cpu_clock_brackets_the_timed_call_alone(monkeypatch):
+    """The worker read `time.thread_time` first and `getrusage` after it before each batch (and the reverse
+    after), so a batch's CPU time held a getrusage call the clock's bracket did not: batches never switched out
+    ran 1.003-1.006 x as long on the CPU as on the clock.  Now getrusage is read outside, the CPU clock right
+    around the timed call."""
+    pytest.importorskip("torch")
+    import itertools
+    import time
+
+    from profiler.partitions import runner as runner_mod
+    from profiler.partitions.runner import Runner
+
+    events: list[str] = []
+    clock = itertools.count(0.0, 1e-4)
+    real_thread_time = time.thread_time
+    monkeypatch.setattr(runner_mod, "now", lambda: (events.append("now"), next(clock))[1])
+    monkeypatch.setattr(runner_mod, "thread_counters", lambda: (events.append("counters"), (0, 0))[1])
+    monkeypatch.setattr(runner_mod.time, "thread_time", lambda: (events.append("cpu"), real_thread_time())[1])
+    runner = Runner("cpu")
+    runner._calls[("m", 1)] = lambda: events.append("batch")
+    runner._serve([{"model": "m", "batch": 1, "arrivals": [0.0]}], 0.0, 2.0, True, 0.0)
+    i = events.index("batch")
+    assert events[i - 3:i + 4] == ["counters", "cpu", "now", "batch", "now", "cpu", "counters"], events

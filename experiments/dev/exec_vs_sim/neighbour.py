@@ -8,7 +8,8 @@ phase, runs the two models alternately with a 1 ms sleep after each batch (about
 a neighbour process pinned to core 1 runs a Python loop (`compute`), copies a 64 MB numpy array (`memory`) or
 nothing of ours (`off`: core 1 runs whatever else the machine runs).  Prints per model and phase the batch
 count, median and p90 wall time and median CPU time (ms), and the share of 100 ms windows whose median batch is
-more than `SLOW_FACTOR` x its model's fast level (`stsched.executor.accounting`).  With `--csv` every batch.
+more than `SLOW_FACTOR` x its model's fast level (`stsched.executor.accounting`), and the range of the per-second
+median of that slowness.  With `--csv` every batch.
 Not a test and not reproducible as figures: it measures the machine it runs on, at that moment.
 """
 
@@ -65,19 +66,22 @@ def main(argv: list[str] | None = None) -> int:
         neighbour = None
         if phase != "off":
             neighbour = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", NEIGHBOURS[phase]])
-            time.sleep(0.3)
-        end, i = time.monotonic() + args.seconds, 0
-        while time.monotonic() < end:
-            n = names[i % 2]
-            i += 1
-            c0, t0 = time.thread_time(), time.perf_counter()
-            run(n)
-            t1, c1 = time.perf_counter(), time.thread_time()
-            rows.append((phase, n, t0, (t1 - t0) * 1e3, (c1 - c0) * 1e3))
-            time.sleep(0.001)
-        if neighbour is not None:
-            neighbour.kill()
-            neighbour.wait()
+        try:  # the busy child is killed however the phase ends (Ctrl-C, an error): it would spin on core 1 for ever
+            if neighbour is not None:
+                time.sleep(0.3)
+            end, i = time.monotonic() + args.seconds, 0
+            while time.monotonic() < end:
+                n = names[i % 2]
+                i += 1
+                c0, t0 = time.thread_time(), time.perf_counter()
+                run(n)
+                t1, c1 = time.perf_counter(), time.thread_time()
+                rows.append((phase, n, t0, (t1 - t0) * 1e3, (c1 - c0) * 1e3))
+                time.sleep(0.001)
+        finally:
+            if neighbour is not None:
+                neighbour.kill()
+                neighbour.wait()
     os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     df = pd.DataFrame(rows, columns=["phase", "model", "t", "wall_ms", "cpu_ms"])
     df["t"] -= df["t"].min()
@@ -88,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                                              cpu_median=("cpu_ms", "median"))
     print(out.round(3).to_string())
     print("slow 100 ms windows by phase:", slow.groupby(level=0).mean().round(3).to_dict())
+    per_s = norm.groupby([df["phase"], np.floor(df["t"])]).median()  # both models' batches, over their fast levels
+    print("per-second median slowness by phase (min-max):",
+          {ph: f"{v.min():.2f}-{v.max():.2f}" for ph, v in per_s.groupby(level=0)})
     if args.csv:
         df.to_csv(args.csv, index=False)
     return 0

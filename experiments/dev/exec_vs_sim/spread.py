@@ -3,23 +3,23 @@
     python -m experiments.dev.exec_vs_sim.spread DIR [DIR ...]   (DIR: an `exec_vs_sim` results folder with
                                                                  batches.csv.gz and requests.csv.gz)
 
-Per executor run (calibration runs too): requests, p99, and the top 1 % of its requests (latency >= p99)
-explained: the mean latency of those requests split into the table's work done while they waited (batches at
-the instance's times), the excess of the batches over the table (`diffuse`: batches up to `STALL_MS` over it;
-`stall`: a single batch more than that over it), and the time with no batch running (host: dispatch gaps,
-wake-ups); the number of clusters they come in (arrivals more than 50 ms apart start a new one); the share of
-100 ms windows in a slow spell (`stsched.executor.accounting.slow_share`) and, when the rows have them, the
-off-core share, preempted batches and page faults per batch.  Then across runs: the correlation of p99 with the
-slow share, whether the slow windows of repetitions of the same arrivals line up (per-window slowness
-correlation between the repetitions of a seed), how long the spells last, whether a run's two halves
-have the same share of them, how much slower a batch runs the longer
-its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts) and, inside and
-outside slow windows, back to back or after idling, and the p99's sampling error: a bootstrap of one run's
-requests (independent draws: too optimistic, the top 1 % comes in clusters) and a block bootstrap of its seconds
-(1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval of the p99 over `BOOT`
-resamples relative to the run's p99, at the run's own length and, from the same blocks, at three times it (what
-a run 3 x as long would give if the host behaved the same), against the spread of log p99 between
-repetitions of the same arrivals.
+Per executor run (calibration runs too): requests, p99, and the top 1 % of its requests (latency >= p99) explained:
+the mean latency of those requests split into the table's work done while they waited (batches at the instance's
+times), the excess of the batches over the table (`diffuse`: batches up to `STALL_MS` over it; `stall`: a single
+batch more than that over it), and the time with no batch running (host: dispatch gaps, wake-ups); the number of
+clusters they come in (arrivals more than 50 ms apart start a new one); the share of 100 ms windows in a slow spell
+(`stsched.executor.accounting.slow_share`) and, when the rows have them, the off-core share, preempted batches and
+page faults per batch; per folder, the batches that took page faults, how many each, and their median measured /
+table ratio against the others'. Then across runs: the correlation of p99 with the slow share, whether the slow
+windows of repetitions of the same arrivals line up (per-window slowness correlation between the repetitions of a
+seed), how long the spells last, whether a run's two halves have the same share of them, how much slower a batch
+runs the longer its partition was idle before it (the worker slept: on these 2-vCPU guests the idle vCPU halts) and,
+inside and outside slow windows, back to back or after idling, and the p99's sampling error: a bootstrap of one
+run's requests (independent draws: too optimistic, the top 1 % comes in clusters) and a block bootstrap of its
+seconds (1 s blocks of arrivals, the spells mostly inside one), each as the 5-95 % interval of the p99 over `BOOT`
+resamples relative to the run's p99, at the run's own length and, from the same blocks, at three times it (what a
+run 3 x as long would give if the host behaved the same), against the spread of log p99 between repetitions of the
+same arrivals.
 """
 
 from __future__ import annotations
@@ -158,6 +158,15 @@ def main(argv: list[str] | None = None) -> int:
         if len(lens):
             print(f"{d}: {len(lens)} slow spells, length (100 ms windows) median {np.median(lens):g}, p90 "
                   f"{np.percentile(lens, 90):g}, max {lens.max()}")
+        if "faults" in B and (B["faults"] > 0).any():
+            hit = B["faults"] > 0
+            ratio = B["exec_ms"] / B["model_ms"]
+            per = pd.DataFrame({"with": ratio[hit].groupby(B["service"]).median(),
+                                "without": ratio[~hit].groupby(B["service"]).median()})
+            print(f"{d}: {int(hit.sum())} of {len(B)} batches took page faults (per such batch: median "
+                  f"{B.loc[hit, 'faults'].median():g}, max {B.loc[hit, 'faults'].max():g}); median measured / table "
+                  f"with and without: " + ", ".join(f"{s} {r['with']:.3f} / {r['without']:.3f}"
+                                                    for s, r in per.iterrows()))
     df = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     print(df.drop(columns=["dir"]).to_string(index=False))
@@ -173,21 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     for period in (1.0, 0.1, 0.004):
         print(f"stalls ({len(t)}) by phase of {period:g} s (10 bins): "
               f"{np.histogram(t % period, bins=10, range=(0, period))[0].tolist()}")
-    share = df[["table", "diffuse", "stall", "no batch"]].div(df["latency"], axis=0)
-    print("top 1 % latency split, median share over runs: "
-          + ", ".join(f"{k} {v:.2f}" for k, v in share.median().items()))
-    print(f"slow share of a run's first and second half: Pearson {df['slow_1st'].corr(df['slow_2nd']):.2f}; its "
-          f"spread over runs {df['slow_share'].std(ddof=0):.3f}, within runs (half difference / 2) "
-          f"{(df['slow_1st'] - df['slow_2nd']).std(ddof=0) / 2:.3f}")
-    comp = df[df["rep"] >= 0]
-    logs = np.log(comp["p99_ms"].to_numpy())
-    dev = logs - comp.groupby(["dir", "seed"])["p99_ms"].transform(lambda v: np.log(v).mean()).to_numpy()
-    dof = len(comp) - comp.groupby(["dir", "seed"]).ngroups
-    if dof > 0:
-        print(f"SD of log p99 between repetitions of the same arrivals (pooled over seeds, {dof} dof): "
-              f"{math.sqrt((dev ** 2).sum() / dof):.3f}; the 1 s block bootstrap's (5-95 % width / 3.29, median "
-              f"over runs): {df['boot_block'].median() / 3.29:.3f} at the run's length, "
-              f"{df['boot_block_3x'].median() / 3.29:.3f} at 3 x")
+    if len(df):  # none when every run saturated: no tail to explain
+        share = df[["table", "diffuse", "stall", "no batch"]].div(df["latency"], axis=0)
+        print("top 1 % latency split, median share over runs: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in share.median().items()))
+        print(f"slow share of a run's first and second half: Pearson {df['slow_1st'].corr(df['slow_2nd']):.2f}; its "
+              f"spread over runs {df['slow_share'].std(ddof=0):.3f}, within runs (half difference / 2) "
+              f"{(df['slow_1st'] - df['slow_2nd']).std(ddof=0) / 2:.3f}")
+        comp = df[df["rep"] >= 0]
+        logs = np.log(comp["p99_ms"].to_numpy())
+        dev = logs - comp.groupby(["dir", "seed"])["p99_ms"].transform(lambda v: np.log(v).mean()).to_numpy()
+        dof = len(comp) - comp.groupby(["dir", "seed"]).ngroups
+        if dof > 0:
+            print(f"SD of log p99 between repetitions of the same arrivals (pooled over seeds, {dof} dof): "
+                  f"{math.sqrt((dev ** 2).sum() / dof):.3f}; the 1 s block bootstrap's (5-95 % width / 3.29, median "
+                  f"over runs): {df['boot_block'].median() / 3.29:.3f} at the run's length, "
+                  f"{df['boot_block_3x'].median() / 3.29:.3f} at 3 x")
     idle = pd.concat(idles)
     by = idle.groupby([pd.cut(idle["idle_ms"], IDLE_BINS_MS), "service"], observed=True)["slowness"]
     print(f"batch slowness by the partition's idle time before it (ms; median, share > {SLOW_FACTOR}, batches):")
@@ -196,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     print("batch slowness (median, batches) inside and outside slow windows, back to back or after idling:")
     print(idle.groupby(["in_spell", "back_to_back", "service"])["slowness"].agg(["median", "size"]).round(3)
           .unstack().to_string())
-    print(f"p99 5-95 % interval / p99, median over runs: requests {df['boot_req'].median():.3f}, 1 s blocks "
-          f"{df['boot_block'].median():.3f}, 1 s blocks at 3 x the length {df['boot_block_3x'].median():.3f}")
+    if len(df):  # none when every run saturated: no tail to explain
+        print(f"p99 5-95 % interval / p99, median over runs: requests {df['boot_req'].median():.3f}, 1 s blocks "
+              f"{df['boot_block'].median():.3f}, 1 s blocks at 3 x the length {df['boot_block_3x'].median():.3f}")
     return 0
 
 
