@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.timer_slack_ns < 0:
         ap.error(f"--timer-slack-ns: {args.timer_slack_ns} is not a number of ns >= 0")
     from profiler.partitions import get_backend
-    from stsched.executor import ExecOptions, execute, spin_ms_for
+    from stsched.executor import ExecOptions, execute
     from stsched.executor.cpustat import CpuSampler
     from stsched.executor.host import measure_host
     from stsched.io import load_instance, load_plan
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         if sampler is not None:
             stats.append(by_layout(sampler.frame(), res.layouts).assign(
                 sampler_cores=" ".join(map(str, cores)), seed=seed, rep=-1 if rep is None else rep))
-        cond = {"load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
+        cond = {"spin_ms": res.layouts[0].get("spin_ms"),  # the worker's polling window (automatic: load at start)
+                "load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
                 "wall_s": round(time.perf_counter() - t, 1), "cpu_s": round(_cpu_s() - c, 1)}
         kept.append(run_records(res, seed, rep))
         return res, measure_host(res, inst, plan, "fixed"), cond
@@ -204,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         write_files(out, rows, rules, kept, stats)
     print(f"profile noise CV {noise.cv:.4f} ({noise.rows} solo rows); calibration {args.calibrate}; "
           f"{repeats} executor run(s) per seed; worker {'pinned' if not args.no_pin else 'not pinned'}, polling "
-          f"{spin_ms_for(backend, ExecOptions(spin_ms=args.spin_ms)):g} ms before an arrival, timer slack "
+          f"{'automatic (spin_ms column)' if args.spin_ms is None else f'{args.spin_ms:g} ms'} before an arrival, "
+          f"timer slack "
           f"{f'{slack} ns' if slack else 'kernel default'}")
     cols = ["seed", "rep", "side", "requests", "slo_attainment", "p50_ms", "p99_ms", "d_attainment_pts", "p99_vs_exec",
             "gap_ms", "wake_ms", "wake_batches", "ratio_median", "ratio_p90", "busy_median", "idle_median",
-            "off_core", "preempted", "faults_pb", "slow_share", "load_start", "load_end", "wall_s", "cpu_s"]
+            "off_core", "preempted", "faults_pb", "slow_share", "spin_ms", "load_start", "load_end", "wall_s", "cpu_s"]
     print(markdown_table(rows, [c for c in cols if any(c in r for r in rows)]))
     print("\npass rule (module docstring): medians over the executor's runs and over as many draws of the model")
     print(markdown_table(rules, list(rules[0])))
