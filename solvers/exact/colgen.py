@@ -99,6 +99,7 @@ class CgBound:
     settled: bool = False  # min-gpus, `integer_stop`: not converged, but the bound rounded up equals the master's
     # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
     source: str = ""  # set when the time limit passed in the set-up: which bound `bound` is (else the generation's)
+    lp_gpus: float = math.nan  # the efficiency LP's fractional GPUs (`stsched.bounds.screen`, from the set-up's scan)
 
     @property
     def integer_bound(self) -> float:
@@ -353,7 +354,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                     calls: int = 0) -> CgBound:
         log.info("column generation: out of time in the set-up (%s); %s %.6g stands", e, what, bound)
         return CgBound(objective, bound, math.nan, False, len(columns), calls, 0, time.perf_counter() - t0, clip,
-                       columns, layouts, source=f"{what} (the time limit passed in the set-up: {e})")
+                       columns, layouts, source=f"{what} (the time limit passed in the set-up: {e})",
+                       lp_gpus=sc.lp_gpus)
 
     try:
         setup = pricing_setup(instance, layouts, opts, timer, stop)
@@ -362,7 +364,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         data, rates, active = setup.data, setup.rates, setup.active
         if not active:
             value = 0.0 if objective is Objective.MIN_GPUS else math.inf
-            return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
+            return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts,
+                           lp_gpus=sc.lp_gpus)
         base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline - clock())
         # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
     except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
@@ -494,7 +497,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             c_master = clock() - c_master
             if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
                 return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,
-                               clip, tuple(columns), layouts, tuple(history))
+                               clip, tuple(columns), layouts, tuple(history), lp_gpus=sc.lp_gpus)
             if lp is None:
                 raise RuntimeError("the restricted master LP did not solve to optimality")
             value, dual, mu = lp
@@ -634,7 +637,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
                        time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
                        master.y(len(layouts)) if math.isfinite(value) else (),
-                       len(cut_pool) if cut_pool is not None else 0, settled)
+                       len(cut_pool) if cut_pool is not None else 0, settled, lp_gpus=sc.lp_gpus)
     finally:
         pool.close()
 

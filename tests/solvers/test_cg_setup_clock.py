@@ -10,10 +10,11 @@ import math
 import pytest
 
 from solvers.exact import patterns
+from stsched import bounds
 from solvers.exact.cg_pricing import _SoloTimer
 from solvers.exact.colgen import CgOptions, column_generation
 from stsched.bounds import lp_gpus, lp_relaxation
-from stsched.registry import Objective
+from stsched.registry import Objective, SolveOptions, run_bound
 from stsched.scenarios import random_instance
 
 
@@ -37,3 +38,26 @@ def test_a_limit_spent_in_the_set_up_returns_the_efficiency_bound_at_once(object
     assert (r.bound <= layout * (1 + 1e-9)) if objective is Objective.MIN_GPUS else (r.bound >= layout * (1 - 1e-9))
     full = column_generation(inst, objective, CgOptions(max_rounds=1))
     assert count[0] > 100 and not full.source  # (the counter sees the set-up's work)
+
+
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+def test_the_poisson_loosening_reads_the_set_ups_efficiency_lp(objective, monkeypatch):
+    """On a Poisson instance `run_bound` loosens cg's bound to the efficiency LP bound: it reads the value the set-up's
+    scan computed (`BoundResult.lp_gpus`) instead of scanning every service again (at 100,000 services a second
+    scan of ~10 s of CPU after the provider returned, docs/RESULTS.md "Limits and faults" session 17)."""
+    inst = random_instance(24, 12, 3)  # (Poisson arrivals: the default)
+    assert inst.margin.late_share > 0
+    x = lp_gpus(inst)
+    scans = [0]
+
+    def counted(instance):
+        scans[0] += 1
+        return x
+
+    monkeypatch.setattr(bounds, "lp_gpus", counted)
+    b = run_bound("cg", inst, SolveOptions(objective=objective, time_limit_s=60, params=(("max_rounds", "2"),)))
+    assert scans[0] == 0
+    assert b.lp_gpus == x
+    loose = min(b.bound, bounds.lp_bound_gpus(inst, x)) if objective is Objective.MIN_GPUS else max(
+        b.bound, bounds.lp_bound_scale(inst, x))
+    assert b.bound == loose  # (loosened all the same)
