@@ -375,8 +375,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                            "no bound of the branch", e,
                            clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
+    base_what = "the layout LP bound"  # what `base` is, in the method when the time limit passes before a round
     if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
-        base = math.inf if maxi else 0.0  # every plan's)
+        base, base_what = (math.inf if maxi else 0.0), "no bound of the branch"  # every plan's)
     n = len(active)
     opts = setup.opts
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
@@ -440,7 +441,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             for c in start:
                 add(c)
         except OutOfTime as e:
-            return out_of_time(base, "the layout LP bound", e, tuple(columns), clip, pricer.calls)
+            return out_of_time(base, base_what, e, tuple(columns), clip, pricer.calls)
         bound = base
         history: list[tuple[int, float, float | None]] = []
         converged, value, rounds = False, math.nan, 0
@@ -470,8 +471,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
-        if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
-            return out_of_time(base, "the layout LP bound", OutOfTime("before the first round"), tuple(columns), clip,
+        if clock() >= deadline:  # the preparation spent the time: `base` stands, unconverged
+            return out_of_time(base, base_what, OutOfTime("before the first round"), tuple(columns), clip,
                                pricer.calls)
         prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
         # min-gpus (no branching rows, no cuts): stop once the bound rounded up equals the master's value rounded up
@@ -491,7 +492,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             lp = master.solve()
             if rounds == 1:
                 if lp is None and master.timed_out():
-                    return out_of_time(base, "the layout LP bound", OutOfTime("the first master LP"), tuple(columns),
+                    return out_of_time(base, base_what, OutOfTime("the first master LP"), tuple(columns),
                                        clip, pricer.calls)
                 master.h.setOptionValue("time_limit", math.inf)
             c_master = clock() - c_master

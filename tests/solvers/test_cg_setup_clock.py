@@ -1,7 +1,9 @@
 """The column generation's set-up polls its clock (issue 17, session 17): `stsched bound` on 100,000 services ran
 130 s of a 10 s limit in it before (docs/RESULTS.md, "Limits and faults").  Tested by the mechanism with a work
 counter, not by timing: a limit spent before the operating points are built stops the set-up at its first poll and
-returns the efficiency LP bound, valid and said so, unconverged."""
+returns the efficiency LP bound, valid and said so, unconverged.  Then (session 17's review): a clock that passes
+after N readings stops the set-up at each of its polls in turn; HiGHS's wall limit only on the wall clock; the
+Poisson loosening without a second scan."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ import math
 
 import pytest
 
-from solvers.exact import patterns
-from stsched import bounds
+from solvers.exact import colgen, patterns
 from solvers.exact.cg_pricing import _SoloTimer
 from solvers.exact.colgen import CgOptions, column_generation
+from stsched import bounds
 from stsched.bounds import lp_gpus, lp_relaxation
 from stsched.registry import Objective, SolveOptions, run_bound
 from stsched.scenarios import random_instance
@@ -61,3 +63,44 @@ def test_the_poisson_loosening_reads_the_set_ups_efficiency_lp(objective, monkey
     loose = min(b.bound, bounds.lp_bound_gpus(inst, x)) if objective is Objective.MIN_GPUS else max(
         b.bound, bounds.lp_bound_scale(inst, x))
     assert b.bound == loose  # (loosened all the same)
+
+
+class _Readings:
+    """A clock that reads 0 for its first `n` readings and far past any deadline after: the time limit passes at
+    its n-th reading (each poll of the set-up reads it once; on the cpu clock so do HiGHS's interrupt callbacks)."""
+
+    def __init__(self, n: int):
+        self.n, self.reads = n, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return 0.0 if self.reads <= self.n else 1e18
+
+
+def _stops():
+    """The readings after which the clock passes: every one of the first 8, then doubling (the HiGHS solves read it
+    at each callback)."""
+    yield from range(1, 9)
+    n = 16
+    while n < 10 ** 6:
+        yield n
+        n *= 2
+
+
+@pytest.mark.parametrize("objective", [Objective.MIN_GPUS, Objective.MAX_SCALE])
+def test_a_branch_out_of_time_in_the_set_up_says_it_has_no_bound(objective, monkeypatch):
+    """Under branching rows (branch and price) the layout LP bounds the whole problem, not the branch: a stop after
+    it returns the branch's trivial bound and names it so ("the layout LP bound" before)."""
+    inst = random_instance(24, 12, 3, arrivals="deterministic")
+    trivial = 0.0 if objective is Objective.MIN_GPUS else math.inf
+    where = set()
+    for n in _stops():
+        monkeypatch.setattr(colgen, "_clock", lambda name, c=_Readings(n): c)
+        r = column_generation(inst, objective, CgOptions(time_limit_s=100, clock="cpu"),
+                              y_rows=(({0: 1.0}, 0.0, math.inf),))
+        if not r.source:
+            break
+        assert r.source.startswith("no bound of the branch (the time limit passed in the set-up") and r.bound == trivial
+        assert not r.converged and math.isnan(r.lp_value)
+        where.add(r.source)
+    assert any("first" in s for s in where)  # (stops after the layout LP: the first master's columns or its LP)
