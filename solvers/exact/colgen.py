@@ -151,6 +151,7 @@ class _Master:
         self.n_rows = n_rows
         self.config_cols: list[int] = []  # the HiGHS column of every configuration, in the order added
         self.cut_rows: list[int] = []  # the HiGHS row of every cut (solvers.exact.cg_cuts), in the pool's order
+        self._release = None  # unsubscribes the interrupt callbacks of `limit` (a CPU clock)
 
     def _add(self, cost: float, idx: list[int], val: list[float]) -> None:
         self.h.addCol(cost, 0.0, self.inf, len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))
@@ -200,9 +201,29 @@ class _Master:
             pi[n + j] = max(0.0, float(dual[row]))
         return pi
 
+    def limit(self, deadline: float, clock, wall: bool) -> None:
+        """Stop the next solves at `deadline` on `clock` (`wall`: the wall clock): by HiGHS's own `time_limit` (the
+        seconds left) on the wall clock; on a CPU clock by its interrupt callbacks reading that clock
+        (`solvers.exact.milp.interrupt_at`), since HiGHS's limit is wall seconds: the CPU seconds left given to it
+        would cut the LP early on a loaded machine."""
+        if wall:
+            self.h.setOptionValue("time_limit", max(deadline - clock(), 1e-3))
+        else:
+            from solvers.exact.milp import interrupt_at
+
+            self._release = interrupt_at(self.h, deadline, clock)
+
+    def unlimit(self) -> None:
+        """The later solves without the limit of `limit`."""
+        self.h.setOptionValue("time_limit", math.inf)
+        if self._release is not None:
+            self._release()
+            self._release = None
+
     def timed_out(self) -> bool:
-        """Whether the last solve stopped on HiGHS's time limit."""
-        return self.h.getModelStatus() == self.h.getModelStatus().__class__.kTimeLimit
+        """Whether the last solve stopped on the limit of `limit` (HiGHS's time limit, or interrupted)."""
+        status = self.h.getModelStatus()
+        return status in (status.__class__.kTimeLimit, status.__class__.kInterrupt)
 
     def solve(self) -> tuple[float, np.ndarray, dict[float, float]] | None:
         self.h.run()
@@ -297,10 +318,11 @@ def layout_lp(instance: Instance, objective: Objective, layouts, active: list[in
 
 
 def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: list[int], stop: Stop = None,
-                    seconds: float | None = None) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
+                    deadline: float | None = None, clock=time.perf_counter, wall: bool = True
+                    ) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
     """The layout LP's value and its duals (pi per service of the instance, mu per size; None when it has none):
-    the column generation's first stability centre.  `stop` is polled while its columns are built and `seconds`
-    limit HiGHS (patterns.OutOfTime either way)."""
+    the column generation's first stability centre.  `stop` is polled while its columns are built and HiGHS is
+    stopped at `deadline` on `clock` (`wall`: the wall clock; `_Master.limit`) (patterns.OutOfTime either way)."""
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     names = instance.service_names
     for n, s in enumerate(active):
@@ -313,9 +335,9 @@ def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: l
                        default=0.0)
             if best > 0:
                 master.add_config(Config(p, 1, ((s, 0),), (best,), 0.0), {s: best / rate})
-    if seconds is not None:
+    if deadline is not None:
         poll(stop, "the layout LP")
-        master.h.setOptionValue("time_limit", max(float(seconds), 1e-3))
+        master.limit(deadline, clock, wall)
     out = master.solve()
     if out is None and master.timed_out():
         raise OutOfTime("the layout LP's solve")
@@ -366,7 +388,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             value = 0.0 if objective is Objective.MIN_GPUS else math.inf
             return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts,
                            lp_gpus=sc.lp_gpus)
-        base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline - clock())
+        base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline, clock,
+                                             opts.clock == "wall")
         # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
     except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
         trivial = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
@@ -488,13 +511,13 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             rounds += 1
             c_master = clock()
             if rounds == 1:  # (the first master holds every service's one-tenant columns: long at 100,000)
-                master.h.setOptionValue("time_limit", max(deadline - clock(), 1e-3))
+                master.limit(deadline, clock, opts.clock == "wall")
             lp = master.solve()
             if rounds == 1:
                 if lp is None and master.timed_out():
                     return out_of_time(base, base_what, OutOfTime("the first master LP"), tuple(columns),
                                        clip, pricer.calls)
-                master.h.setOptionValue("time_limit", math.inf)
+                master.unlimit()
             c_master = clock() - c_master
             if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
                 return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,

@@ -104,3 +104,24 @@ def test_a_branch_out_of_time_in_the_set_up_says_it_has_no_bound(objective, monk
         assert not r.converged and math.isnan(r.lp_value)
         where.add(r.source)
     assert any("first" in s for s in where)  # (stops after the layout LP: the first master's columns or its LP)
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_highs_gets_a_wall_time_limit_only_on_the_wall_clock(clock, monkeypatch):
+    """The layout LP and the first master are stopped at the deadline: by HiGHS's own time_limit (wall seconds) on
+    the wall clock; on the cpu clock by interrupt callbacks reading that clock (the CPU seconds left given to HiGHS as
+    its wall limit cut the LP early on a loaded machine)."""
+    seen = []
+    solve = colgen._Master.solve
+
+    def spy(self):
+        seen.append((self.h.getOptionValue("time_limit"), getattr(self, "_release", None) is not None))
+        return solve(self)
+
+    monkeypatch.setattr(colgen._Master, "solve", spy)
+    inst = random_instance(24, 12, 3, arrivals="deterministic")
+    column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=1000, clock=clock, max_rounds=2))
+    assert len(seen) >= 2  # the layout LP, the first master (then the rounds' masters, with no limit)
+    for limit, callbacks in seen[:2]:
+        assert (limit <= 1000 and not callbacks) if clock == "wall" else (limit == math.inf and callbacks)
+    assert all(limit == math.inf and not callbacks for limit, callbacks in seen[2:])
