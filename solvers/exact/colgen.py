@@ -14,7 +14,7 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
 * **pricing oracle** (solvers.exact.cg_pricing) for size p and duals pi: the configuration of greatest value
   pi . a_c.  One-tenant configurations (every batch and process count) are priced exactly.  Tenant sets are priced
   twice: a greedy search (seeds by value, then the tenant that adds the most value while every tenant keeps
-  d + e <= budget, memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven
+  d + e <= budget (the checker's comparison: d <= its `duty_room`), memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven
   upper bound V_p on every set: the duties are split into intervals [D0, D1] (a geometric grid); in one, a tenant is
   worth at most min(w_s / D0, u_s), may join only if e_s <= budget_s - D0, and the times sum to d <= D1.  Each
   interval's bound is tightened best first (the interval of the greatest bound next): a fractional knapsack (one
