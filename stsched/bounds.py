@@ -206,17 +206,18 @@ def lp_gpus(instance: Instance) -> float:
                                   for s in instance.services if s.rate > 0})
 
 
-def lp_bound_gpus(instance: Instance) -> float:
-    """A lower bound on the GPUs of any valid plan (min-gpus)."""
-    x = lp_gpus(instance)
+def lp_bound_gpus(instance: Instance, x: float | None = None) -> float:
+    """A lower bound on the GPUs of any valid plan (min-gpus); `x`: `lp_gpus(instance)` when the caller has it
+    already (`Screen.lp_gpus`: no second scan of every service)."""
+    x = lp_gpus(instance) if x is None else x
     if math.isinf(x):
         return math.inf
     return 0 if x <= 0 else max(1, math.ceil(x - 1e-9))  # no demand at all: the empty plan
 
 
-def lp_bound_scale(instance: Instance) -> float:
-    """An upper bound on alpha for max-scale on instance.gpus GPUs."""
-    x = lp_gpus(instance)
+def lp_bound_scale(instance: Instance, x: float | None = None) -> float:
+    """An upper bound on alpha for max-scale on instance.gpus GPUs; `x` as in `lp_bound_gpus`."""
+    x = lp_gpus(instance) if x is None else x
     if x == 0:
         return math.inf
     return instance.gpus / x

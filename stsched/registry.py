@@ -516,15 +516,18 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     return Judged(judge_result(name, instance, options, result, report), report)
 
 
-def _lp_loosened(instance: Instance, objective: Objective, bound: float) -> float | None:
+def _lp_loosened(instance: Instance, objective: Objective, bound: float, lp_gpus: float | None = None
+                 ) -> float | None:
     """A least-credit solver's bound loosened to the LP bound, which credits every point with the most any tenant
-    of it gets (`stsched.bounds`): the larger alpha or the fewer GPUs of the two; None for other objectives."""
+    of it gets (`stsched.bounds`): the larger alpha or the fewer GPUs of the two; None for other objectives.
+    `lp_gpus`: the efficiency LP's fractional GPUs when the solver computed them (`BoundResult.lp_gpus`), else
+    they are computed here (a scan of every service)."""
     from stsched.bounds import lp_bound_gpus, lp_bound_scale
 
     if objective is Objective.MAX_SCALE:
-        return max(bound, lp_bound_scale(instance))
+        return max(bound, lp_bound_scale(instance, lp_gpus))
     if objective is Objective.MIN_GPUS:
-        return min(bound, lp_bound_gpus(instance))
+        return min(bound, lp_bound_gpus(instance, lp_gpus))
     return None
 
 
@@ -569,6 +572,9 @@ class BoundResult:
     message: str = ""
     infeasible_services: tuple[str, ...] = ()
     settled: bool = False
+    # the efficiency LP's fractional GPUs (`stsched.bounds.lp_gpus`) when the provider computed them in its set-up:
+    # `run_bound`'s loosening on Poisson instances reads them instead of scanning every service again
+    lp_gpus: float | None = field(default=None, repr=False)
 
     @property
     def value(self) -> float | None:
@@ -619,7 +625,7 @@ def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOption
     if instance.margin.late_share and not REGISTRY[name].tenant_credit and res.bound is not None:
         # its columns credit time-shared tenants with the least Poisson credit: loosened to the LP bound, which
         # holds for the checker's per-tenant credit (`_least_credit_claims`)
-        loose = _lp_loosened(instance, options.objective, res.bound)
+        loose = _lp_loosened(instance, options.objective, res.bound, res.lp_gpus)
         if loose != res.bound:
             res = replace(res, bound=loose, method="lp-efficiency",
                           message="; ".join([res.message] * bool(res.message)

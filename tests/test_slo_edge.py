@@ -43,3 +43,21 @@ def test_a_tenant_pair_on_the_checkers_edge_is_served():
     inst = _instance({"a": 4.0, "b": 6.0 + 6.5e-6}, {"a": 40.0, "b": 16.0})
     for solver in ("heuristic", "milp", "cpsat"):
         _assert_served(inst, solver)
+
+
+def test_cgs_greedy_proposes_a_tenant_pair_on_the_checkers_edge():
+    """cg's greedy tenant sets (`cg_kernels.greedy_sets`) compare a duty with each tenant's room by the checker's rule
+    (`_SizeData.room`, `stsched.layouts.duty_room`); their own 1e-9 left out the pair above (b: d + e 13e-6 ms past
+    its 16 ms budget, inside the checker's 16e-6 + 1e-9), the only column worth more than a service's dual here."""
+    import numpy as np
+
+    from solvers.exact.cg_common import pricing_setup
+    from solvers.exact.cg_pricing import CgOptions, Pricer
+    from solvers.exact.patterns import enumerate_layouts
+
+    inst = _instance({"a": 4.0, "b": 6.0 + 6.5e-6}, {"a": 40.0, "b": 16.0})
+    setup = pricing_setup(inst, tuple(enumerate_layouts(inst, maximal=True, limit=10 ** 6)), CgOptions())
+    pricer = Pricer(inst, setup.data, setup.rates, 1.0, setup.opts)
+    pi = np.ones(len(setup.rates))
+    got = pricer.columns(setup.data[100.0], pi, 1.5)  # (one tenant covers its service once: worth 1)
+    assert [len(c.tenants) for _, c in got] == [2]

@@ -273,7 +273,8 @@ class CgSolver:
         lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
         return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            time.perf_counter() - t0, method_of(r) + note, message=msg + note,
-                           infeasible_services=bad, settled=r.settled)
+                           infeasible_services=bad, settled=r.settled,
+                           lp_gpus=r.lp_gpus if not math.isnan(r.lp_gpus) else None)  # (run_bound's loosening)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):

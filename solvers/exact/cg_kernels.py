@@ -119,12 +119,12 @@ def mck_prepare(svc: np.ndarray, e: np.ndarray, v: np.ndarray, pts: np.ndarray):
 
 @njit(cache=True, nogil=True)
 def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndarray, w: np.ndarray, u: np.ndarray,
-                budget: np.ndarray, mem: np.ndarray, cap_mem: float, k_max: int, n_services: int,
+                room: np.ndarray, mem: np.ndarray, cap_mem: float, k_max: int, n_services: int,
                 disjoint: bool = False):
     """The pricing's greedy tenant sets (cg_pricing.Pricer._sets): from each seed point, add the pool's point that
     raises the set's value sum_t min(w_t / d, u_t) the most (d the sum of the times) while every tenant keeps
-    d + e_t <= budget_t, the memory fits `cap_mem`, no service twice and at most `k_max` tenants; stop when no
-    point raises it.  `disjoint`: the sets share no service (a seed whose service an earlier set took is skipped:
+    d <= room_t (each point's longest duty by the checker's rule, `stsched.layouts.duty_room`: `_SizeData.room`),
+    the memory fits `cap_mem`, no service twice and at most `k_max` tenants; stop when no point raises it.  `disjoint`: the sets share no service (a seed whose service an earlier set took is skipped:
     count 0), so that one call proposes a whole packing of the services rather than many variants of the best set.
     Returns the members of each seed's set (points, -1 padded; shape (seeds, k)), its size and its value."""
     k_cap = min(k_max, len(pool) + 1)
@@ -141,7 +141,7 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
         k = 1
         taken[svc[seed]] = True
         d = e[seed]
-        lim = budget[seed] - e[seed]
+        lim = room[seed]
         m_used = mem[seed]
         val = min(w[seed] / d, u[seed])
         w_sum = w[seed]
@@ -153,7 +153,7 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
                 if taken[svc[j]]:
                     continue
                 d2 = d + e[j]
-                if d2 > lim * (1 + 1e-9) or d2 + e[j] > budget[j] * (1 + 1e-9) or m_used + mem[j] > cap_mem:
+                if d2 > lim or d2 > room[j] or m_used + mem[j] > cap_mem:
                     continue
                 if (w_sum + w[j]) / d2 <= best_v:  # sum_t min(w_t / d2, u_t) <= sum_t w_t / d2: cannot beat the best
                     continue
@@ -174,7 +174,7 @@ def greedy_sets(seeds: np.ndarray, pool: np.ndarray, svc: np.ndarray, e: np.ndar
             val = best_v
             w_sum += w[best_j]
             m_used += mem[best_j]
-            lim = min(lim, budget[best_j] - e[best_j])
+            lim = min(lim, room[best_j])
         if not disjoint or k == 1:  # (a seed alone stays free to join a later set)
             for t in range(k):
                 taken[svc[out[r, t]]] = False

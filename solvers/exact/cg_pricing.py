@@ -252,7 +252,7 @@ class Pricer:
         mem = sd.mem.astype(float)
         found: dict[tuple, tuple[float, Config]] = {}
         self._collect(sd, pi, mu, seeds, *greedy_sets(seeds.astype(np.int64), pool.astype(np.int64), sd.svc, sd.e,
-                                                     w, u, sd.budget, mem, float(min(cap_mem, 1e300)), int(k_max),
+                                                     w, u, sd.room, mem, float(min(cap_mem, 1e300)), int(k_max),
                                                      len(self.rates)), found)
         packing: dict[tuple, tuple[float, Config]] = {}
         if self.opts.disjoint and self._pack_skip.get(sd.size, 0) > 0:
@@ -261,7 +261,7 @@ class Pricer:
             order = live[np.argsort(-v1, kind="stable")]
             dense = live[np.argsort(-(v1 / sd.e[live]), kind="stable")]  # (densest first: the kernel prunes more)
             self._collect(sd, pi, mu, order, *greedy_sets(
-                order.astype(np.int64), dense.astype(np.int64), sd.svc, sd.e, w, u, sd.budget, mem,
+                order.astype(np.int64), dense.astype(np.int64), sd.svc, sd.e, w, u, sd.room, mem,
                 float(min(cap_mem, 1e300)), int(min(self.max_tenants or len(live) + 1, k_fit)), len(self.rates), True),
                 packing)
         extra = [x for k, x in packing.items() if k not in found]

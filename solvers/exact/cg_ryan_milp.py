@@ -234,7 +234,7 @@ def price_sets(instance: Instance, sd: _SizeData, pi: np.ndarray, sig: dict[Feat
     if len(pts) < 2:
         return bound, None
     d = float(sum(sd.e[i] for i in pts))
-    if any(d + sd.e[i] > sd.budget[i] * (1 + 1e-6) + 1e-9 for i in pts):
+    if any(d > sd.room[i] for i in pts):  # (the checker's rule, `stsched.layouts.duty_room`)
         return bound, None
     c = shared_config(instance, sd.size, tuple(int(sd.svc[i]) for i in pts), tuple(int(sd.batch[i]) for i in pts), d)
     return bound, (c if c is not None and allowed(c, rows) else None)

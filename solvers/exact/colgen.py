@@ -14,7 +14,7 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
 * **pricing oracle** (solvers.exact.cg_pricing) for size p and duals pi: the configuration of greatest value
   pi . a_c.  One-tenant configurations (every batch and process count) are priced exactly.  Tenant sets are priced
   twice: a greedy search (seeds by value, then the tenant that adds the most value while every tenant keeps
-  d + e <= budget, memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven
+  d + e <= budget (the checker's comparison: d <= its `duty_room`), memory fits and the tenant limit holds) proposes columns, and an exact search gives a proven
   upper bound V_p on every set: the duties are split into intervals [D0, D1] (a geometric grid); in one, a tenant is
   worth at most min(w_s / D0, u_s), may join only if e_s <= budget_s - D0, and the times sum to d <= D1.  Each
   interval's bound is tightened best first (the interval of the greatest bound next): a fractional knapsack (one
@@ -99,6 +99,7 @@ class CgBound:
     settled: bool = False  # min-gpus, `integer_stop`: not converged, but the bound rounded up equals the master's
     # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
     source: str = ""  # set when the time limit passed in the set-up: which bound `bound` is (else the generation's)
+    lp_gpus: float = math.nan  # the efficiency LP's fractional GPUs (`stsched.bounds.screen`, from the set-up's scan)
 
     @property
     def integer_bound(self) -> float:
@@ -150,6 +151,7 @@ class _Master:
         self.n_rows = n_rows
         self.config_cols: list[int] = []  # the HiGHS column of every configuration, in the order added
         self.cut_rows: list[int] = []  # the HiGHS row of every cut (solvers.exact.cg_cuts), in the pool's order
+        self._release = None  # unsubscribes the interrupt callbacks of `limit` (a CPU clock)
 
     def _add(self, cost: float, idx: list[int], val: list[float]) -> None:
         self.h.addCol(cost, 0.0, self.inf, len(idx), np.array(idx, dtype=np.int32), np.array(val, dtype=float))
@@ -199,9 +201,29 @@ class _Master:
             pi[n + j] = max(0.0, float(dual[row]))
         return pi
 
+    def limit(self, deadline: float, clock, wall: bool) -> None:
+        """Stop the next solves at `deadline` on `clock` (`wall`: the wall clock): by HiGHS's own `time_limit` (the
+        seconds left) on the wall clock; on a CPU clock by its interrupt callbacks reading that clock
+        (`solvers.exact.milp.interrupt_at`), since HiGHS's limit is wall seconds: the CPU seconds left given to it
+        would cut the LP early on a loaded machine."""
+        if wall:
+            self.h.setOptionValue("time_limit", max(deadline - clock(), 1e-3))
+        else:
+            from solvers.exact.milp import interrupt_at
+
+            self._release = interrupt_at(self.h, deadline, clock)
+
+    def unlimit(self) -> None:
+        """The later solves without the limit of `limit`."""
+        self.h.setOptionValue("time_limit", math.inf)
+        if self._release is not None:
+            self._release()
+            self._release = None
+
     def timed_out(self) -> bool:
-        """Whether the last solve stopped on HiGHS's time limit."""
-        return self.h.getModelStatus() == self.h.getModelStatus().__class__.kTimeLimit
+        """Whether the last solve stopped on the limit of `limit` (HiGHS's time limit, or interrupted)."""
+        status = self.h.getModelStatus()
+        return status in (status.__class__.kTimeLimit, status.__class__.kInterrupt)
 
     def solve(self) -> tuple[float, np.ndarray, dict[float, float]] | None:
         self.h.run()
@@ -296,10 +318,11 @@ def layout_lp(instance: Instance, objective: Objective, layouts, active: list[in
 
 
 def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: list[int], stop: Stop = None,
-                    seconds: float | None = None) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
+                    deadline: float | None = None, clock=time.perf_counter, wall: bool = True
+                    ) -> tuple[float, np.ndarray | None, dict[float, float] | None]:
     """The layout LP's value and its duals (pi per service of the instance, mu per size; None when it has none):
-    the column generation's first stability centre.  `stop` is polled while its columns are built and `seconds`
-    limit HiGHS (patterns.OutOfTime either way)."""
+    the column generation's first stability centre.  `stop` is polled while its columns are built and HiGHS is
+    stopped at `deadline` on `clock` (`wall`: the wall clock; `_Master.limit`) (patterns.OutOfTime either way)."""
     master = _Master(instance.mechanism.sizes, layouts, active, objective, instance.gpus)
     names = instance.service_names
     for n, s in enumerate(active):
@@ -312,9 +335,9 @@ def layout_lp_duals(instance: Instance, objective: Objective, layouts, active: l
                        default=0.0)
             if best > 0:
                 master.add_config(Config(p, 1, ((s, 0),), (best,), 0.0), {s: best / rate})
-    if seconds is not None:
+    if deadline is not None:
         poll(stop, "the layout LP")
-        master.h.setOptionValue("time_limit", max(float(seconds), 1e-3))
+        master.limit(deadline, clock, wall)
     out = master.solve()
     if out is None and master.timed_out():
         raise OutOfTime("the layout LP's solve")
@@ -353,7 +376,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                     calls: int = 0) -> CgBound:
         log.info("column generation: out of time in the set-up (%s); %s %.6g stands", e, what, bound)
         return CgBound(objective, bound, math.nan, False, len(columns), calls, 0, time.perf_counter() - t0, clip,
-                       columns, layouts, source=f"{what} (the time limit passed in the set-up: {e})")
+                       columns, layouts, source=f"{what} (the time limit passed in the set-up: {e})",
+                       lp_gpus=sc.lp_gpus)
 
     try:
         setup = pricing_setup(instance, layouts, opts, timer, stop)
@@ -362,8 +386,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         data, rates, active = setup.data, setup.rates, setup.active
         if not active:
             value = 0.0 if objective is Objective.MIN_GPUS else math.inf
-            return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts)
-        base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline - clock())
+            return CgBound(objective, value, value, True, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts,
+                           lp_gpus=sc.lp_gpus)
+        base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline, clock,
+                                             opts.clock == "wall")
         # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
     except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
         trivial = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
@@ -372,8 +398,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                            "no bound of the branch", e,
                            clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
+    base_what = "the layout LP bound"  # what `base` is, in the method when the time limit passes before a round
     if y_rows:  # the layout LP bounds the whole problem, not a branch of it (its alpha still clips: it is above
-        base = math.inf if maxi else 0.0  # every plan's)
+        base, base_what = (math.inf if maxi else 0.0), "no bound of the branch"  # every plan's)
     n = len(active)
     opts = setup.opts
     few = max(1, n // opts.few_per) if opts.few_per else 1  # fewer greedy columns than this: price exactly
@@ -437,7 +464,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             for c in start:
                 add(c)
         except OutOfTime as e:
-            return out_of_time(base, "the layout LP bound", e, tuple(columns), clip, pricer.calls)
+            return out_of_time(base, base_what, e, tuple(columns), clip, pricer.calls)
         bound = base
         history: list[tuple[int, float, float | None]] = []
         converged, value, rounds = False, math.nan, 0
@@ -467,8 +494,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
-        if clock() >= deadline:  # the preparation spent the time: the layout LP stands, unconverged
-            return out_of_time(base, "the layout LP bound", OutOfTime("before the first round"), tuple(columns), clip,
+        if clock() >= deadline:  # the preparation spent the time: `base` stands, unconverged
+            return out_of_time(base, base_what, OutOfTime("before the first round"), tuple(columns), clip,
                                pricer.calls)
         prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
         # min-gpus (no branching rows, no cuts): stop once the bound rounded up equals the master's value rounded up
@@ -484,17 +511,17 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             rounds += 1
             c_master = clock()
             if rounds == 1:  # (the first master holds every service's one-tenant columns: long at 100,000)
-                master.h.setOptionValue("time_limit", max(deadline - clock(), 1e-3))
+                master.limit(deadline, clock, opts.clock == "wall")
             lp = master.solve()
             if rounds == 1:
                 if lp is None and master.timed_out():
-                    return out_of_time(base, "the layout LP bound", OutOfTime("the first master LP"), tuple(columns),
+                    return out_of_time(base, base_what, OutOfTime("the first master LP"), tuple(columns),
                                        clip, pricer.calls)
-                master.h.setOptionValue("time_limit", math.inf)
+                master.unlimit()
             c_master = clock() - c_master
             if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
                 return CgBound(objective, 0.0, 0.0, True, len(columns), pricer.calls, rounds, time.perf_counter() - t0,
-                               clip, tuple(columns), layouts, tuple(history))
+                               clip, tuple(columns), layouts, tuple(history), lp_gpus=sc.lp_gpus)
             if lp is None:
                 raise RuntimeError("the restricted master LP did not solve to optimality")
             value, dual, mu = lp
@@ -634,7 +661,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
                        time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
                        master.y(len(layouts)) if math.isfinite(value) else (),
-                       len(cut_pool) if cut_pool is not None else 0, settled)
+                       len(cut_pool) if cut_pool is not None else 0, settled, lp_gpus=sc.lp_gpus)
     finally:
         pool.close()
 

@@ -197,18 +197,27 @@ class _HighsWarm(pulp.HiGHS):
         lp.solverModel.run()
 
 
-def interrupt_at(h, deadline: float) -> None:
-    """Stop HiGHS `h` at `deadline` (time.perf_counter) from its simplex and MIP interrupt callbacks, which it calls
-    far more often than it reads its own wall clock: cg's integer master (r1024 max-scale, a 1 s limit) ran 5.1 s
-    of wall at load 1.2 in the root's separation (docs/RESULTS.md, "Limits and faults"), and here 5.4 s of wall with
-    0.64 s of CPU at load 15.  Interrupted, HiGHS keeps its incumbent (status kInterrupt: read as a time limit)."""
+def interrupt_at(h, deadline: float, clock=time.perf_counter):
+    """Stop HiGHS `h` at `deadline` on `clock` (default the wall clock, time.perf_counter) from its simplex and MIP
+    interrupt callbacks, which it calls far more often than it reads its own wall clock: cg's integer master (r1024
+    max-scale, a 1 s limit) ran 5.1 s of wall at load 1.2 in the root's separation (docs/RESULTS.md, "Limits and
+    faults"), and here 5.4 s of wall with 0.64 s of CPU at load 15.  A CPU clock (cg's `clock=cpu`) stops it at CPU
+    seconds, which HiGHS's own `time_limit` (wall seconds) cannot.  Interrupted, HiGHS keeps its incumbent (status
+    kInterrupt: read as a time limit).  Returns a function that unsubscribes the callbacks (for an `h` solved again
+    with no deadline)."""
 
     def stop(event) -> None:
-        if time.perf_counter() > deadline:
+        if clock() > deadline:
             event.interrupt()
 
     h.cbSimplexInterrupt.subscribe(stop)
     h.cbMipInterrupt.subscribe(stop)
+
+    def release() -> None:
+        h.cbSimplexInterrupt.unsubscribe(stop)
+        h.cbMipInterrupt.unsubscribe(stop)
+
+    return release
 
 
 def _solve(prob: pulp.LpProblem, backend: str, options: SolveOptions, limit: float, warm: bool):

@@ -14,6 +14,7 @@ from tests.solvers.test_exact_properties import SETTINGS, instances
 from solvers.exact.cg_kernels import greedy_sets
 from solvers.exact.cg_pricing import CgOptions
 from solvers.exact.colgen import column_generation
+from stsched.layouts import duty_room
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 from stsched.scenarios import random_instance
 
@@ -43,8 +44,9 @@ def test_disjoint_sets_share_no_service_and_obey_the_rules(points, cap_mem, k_ma
     svc = np.array([p[0] for p in points], dtype=np.int64)
     e, w, u = (np.array([p[i] for p in points]) for i in (1, 2, 3))
     budget, mem = np.array([p[4] for p in points]), np.array([p[5] for p in points])
+    room = duty_room(e, budget)  # (the checker's rule, what the pricing passes: `_SizeData.room`)
     idx = np.arange(len(points), dtype=np.int64)
-    sets, count, value = greedy_sets(idx, idx, svc, e, w, u, budget, mem, cap_mem, k_max, 6, True)
+    sets, count, value = greedy_sets(idx, idx, svc, e, w, u, room, mem, cap_mem, k_max, 6, True)
     seen: set[int] = set()
     for r in range(len(points)):
         members = [int(i) for i in sets[r, :count[r]]]
@@ -56,10 +58,10 @@ def test_disjoint_sets_share_no_service_and_obey_the_rules(points, cap_mem, k_ma
         seen |= set(services)
         d = float(e[members].sum())
         for i in members:  # every tenant keeps its latency budget; the memory fits
-            assert d + e[i] <= budget[i] * (1 + 1e-6)
+            assert d <= room[i]
         assert float(mem[members].sum()) <= cap_mem + 1e-9
         assert value[r] == pytest.approx(sum(min(w[i] / d, u[i]) for i in members))
-    plain = greedy_sets(idx, idx, svc, e, w, u, budget, mem, cap_mem, k_max, 6)  # the default: overlapping sets
+    plain = greedy_sets(idx, idx, svc, e, w, u, room, mem, cap_mem, k_max, 6)  # the default: overlapping sets
     assert plain[1][0] == count[0] and plain[0][0].tolist() == sets[0].tolist()  # the first seed: the same set
 
 

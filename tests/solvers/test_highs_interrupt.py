@@ -35,3 +35,14 @@ def test_a_passed_deadline_interrupts_highs_without_its_own_limit():
     cut.run()
     assert cut.getModelStatus() == highspy.HighsModelStatus.kInterrupt
     assert cut.getInfo().mip_node_count <= 1
+
+
+def test_a_deadline_on_another_clock_interrupts_and_release_unsubscribes():
+    """`clock`: the deadline is read on it (cg's cpu clock); `release` takes the callbacks off for later solves."""
+    cut = _knapsacks()
+    release = interrupt_at(cut, 1.0, clock=lambda: 2.0)  # (that clock is past its deadline)
+    cut.run()
+    assert cut.getModelStatus() == highspy.HighsModelStatus.kInterrupt
+    release()
+    cut.run()
+    assert cut.getModelStatus() == highspy.HighsModelStatus.kOptimal
