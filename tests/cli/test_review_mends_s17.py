@@ -1,0 +1,27 @@
+"""Session 17, review mends (s17-mendD): each test is one finding of the review of s17-18front and s17-faults; the
+docstring says what happened before the fix."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_output_on_a_full_disk_is_the_machines_limit_exit_1_not_bad_input(capsys):
+    """`atomic_writer` turned every OSError into InputError (exit 2, "cannot write: No space left on device"), a
+    full disk included, for every `--out`; stdout and CBC's file on a full disk were exit 1 (`machine_limit`).  Now
+    a machine limit is re-raised as the OSError it is, naming the output, and the CLI's line says which limit."""
+    from stsched.cli import run_parsed
+    from stsched.io import write_atomic
+
+    with pytest.raises(OSError) as e:
+        write_atomic("/dev/full", "x" * 100)
+    assert e.value.errno == errno.ENOSPC and e.value.filename == "/dev/full"
+    import argparse
+
+    code = run_parsed(argparse.Namespace(run=lambda _a: write_atomic("/dev/full", "x")))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err == ["stsched: cannot write /dev/full: No space left on device (a full disk)"], err
