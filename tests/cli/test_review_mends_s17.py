@@ -25,3 +25,15 @@ def test_an_output_on_a_full_disk_is_the_machines_limit_exit_1_not_bad_input(cap
     code = run_parsed(argparse.Namespace(run=lambda _a: write_atomic("/dev/full", "x")))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == ["stsched: cannot write /dev/full: No space left on device (a full disk)"], err
+
+
+def test_reconfig_costs_with_a_400_digit_integer_name_the_key(tmp_path):
+    """`ReconfigCosts.load` ran `float(v)` on a JSON integer of 400 digits: an OverflowError traceback.  Now one
+    line naming the file and the key (InputError, exit 2)."""
+    from stsched.errors import InputError
+    from stsched.reconfig import ReconfigCosts
+
+    path = tmp_path / "costs.json"
+    path.write_text('{"mig": 1' + "0" * 400 + "}")
+    with pytest.raises(InputError, match=r"costs\.json.*mig: 1000.*\(401 digits\) is out of range"):
+        ReconfigCosts.load(path)
