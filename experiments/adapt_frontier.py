@@ -79,7 +79,9 @@ POLICIES = (
 )
 KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "simulate", "offset", "policy"]
 OWNED = {"epoch_s": "300 s epochs", "hours": "--hours", "downtime": "standby", "function_offset": "--offsets",
-         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table"}  # point's, recorded in its row
+         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table",
+         "trace": "the Azure Functions 2019 trace", "function_pool": "service i on function offset + i, no pool",
+         }  # the point's, recorded in its row; the workload (trace, pool) is every policy's
 VOLATILE = 0.05  # full re-partitioning saves >= 5 % of static peak's GPU-hours
 TARGET_SHARE, TARGET_RATIO, CALM_HOURS = 0.80, 0.2, 0.05
 

@@ -37,3 +37,18 @@ def test_reconfig_costs_with_a_400_digit_integer_name_the_key(tmp_path):
     path.write_text('{"mig": 1' + "0" * 400 + "}")
     with pytest.raises(InputError, match=r"costs\.json.*mig: 1000.*\(401 digits\) is out of range"):
         ReconfigCosts.load(path)
+
+
+@pytest.mark.parametrize("study", ["adapt_frontier", "adapt_eval"])
+@pytest.mark.parametrize("knob", ["function_pool=40", "trace=azure-functions-2019"])
+def test_the_workload_is_not_a_policys_option(study, knob):
+    """`--policies 'adaptive[function_pool=40]'` (adapt_frontier) or `--variant trace=...` (adapt_eval) ran that
+    policy on another workload than the others of its table, the row not saying so.  The trace and the function
+    pool are now among the options the studies set themselves (OWNED): refused in brackets, naming the option."""
+    import importlib
+
+    from experiments.adapt_frontier import parse_policy
+
+    owned = importlib.import_module(f"experiments.{study}").OWNED
+    with pytest.raises(SystemExit, match=rf"{knob.split('=')[0]} is set by the study"):
+        parse_policy(f"adaptive[{knob}]", owned)
