@@ -52,3 +52,19 @@ def test_the_workload_is_not_a_policys_option(study, knob):
     owned = importlib.import_module(f"experiments.{study}").OWNED
     with pytest.raises(SystemExit, match=rf"{knob.split('=')[0]} is set by the study"):
         parse_policy(f"adaptive[{knob}]", owned)
+
+
+def test_the_wrap_warning_counts_services_from_the_function_offset(tmp_path, monkeypatch, capsys, caplog):
+    """With `--functions-offset k` the wrap-around warning counted the offset's padding rows as services: 2 services
+    from function 2 of a 3-function trace said "for 4 services: services 3.. follow" (the controller padded the rate
+    list with k rows).  Now the offset is passed to `rate_schedule`: "for 2 services from function 2: services 1..",
+    and service i still follows function (k + i) modulo the functions."""
+    import stsched as st
+    from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
+
+    st.save(make_mps_instance(), tmp_path / "two.json")
+    with count_trace(tmp_path, monkeypatch, counts_csv(rows=((5,) * 20, (3,) * 20, (1,) * 20))):
+        code, text = run_cli(capsys, "adapt", str(tmp_path / "two.json"), "--trace", "azure-functions-2019",
+                             "--functions-offset", "2", "--plan-only", "-q")
+    assert code == 0 and ("has 3 functions with invocations for 2 services from function 2: services 1.. follow"
+                          in caplog.text), caplog.text + text

@@ -415,10 +415,10 @@ def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndar
     """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
-    off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
+    off = check_function_offset(options.function_offset, options.trace)  # a whole number below its functions
     check_hours(options.hours, options.trace)
     if options.function_pool is None:
-        schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
+        schedule = rate_schedule([s.rate for s in instance.services], options.trace, "peak", offset=off)
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
         shapes = rate_schedule([1.0] * options.function_pool, options.trace, "peak")
         idx = (off + np.arange(len(instance.services))) % options.function_pool
