@@ -208,19 +208,29 @@ def bound_frontiers(need_rows: Sequence[Mapping[str, str]]) -> dict[int, tuple[F
     return out
 
 
+def allowed(w: Mapping[str, float]) -> float:
+    """A window's reconfiguration allowance (`_window` of `window_table`): TARGET_RATIO x full re-partitioning's
+    reconfigurations, at least 1 in a calm window (where full's few changes would otherwise allow none)."""
+    return TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
+
+
+def hours_target(w: Mapping[str, float]) -> float:
+    """A window's GPU-hour target: volatile, TARGET_SHARE of full re-partitioning's saving on static peak; calm,
+    full's GPU-hours + CALM_HOURS."""
+    return (w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]) if w["volatile"]
+            else w["full_hours"] * (1 + CALM_HOURS))
+
+
 def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[str, bool | None]:
     """The fewest reconfigurations any policy above the need pays for the window's GPU-hour target (volatile:
     80 % of the saving; calm: +5 % against full), its ratio to full's, and whether the target is reachable at all
     (None: not even the need's floor fits the GPU-hours)."""
     w = pols["_window"]
-    budget = (w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]) if w["volatile"]
-              else w["full_hours"] * (1 + CALM_HOURS))
-    c = f.min_changes(budget)
+    c = f.min_changes(hours_target(w))
     if c is None:
         return "beyond the floor", None
-    allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
     ratio = c / w["full_reconf"] if w["full_reconf"] > 0 else 0.0
-    return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
+    return f"{c} ({ratio:.2f})", c <= allowed(w) + 1e-9
 
 
 def _bound_text(pols: Mapping[str, Mapping[str, float]], bound: tuple[Frontier, Frontier] | None) -> str:
@@ -240,10 +250,9 @@ def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Map
         off = int(r["offset"])
         if r["policy"] != policy or not r.get("reconf_epoch") or off not in table:
             continue
-        w = table[off]["_window"]
-        allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
         cell = {k: int(float(r[k])) for k in r if k.startswith(("reconf_", "gpus_on_", "gpus_off_"))}
-        body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"], "allowed": f"{allowed:.1f}",
+        body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"],
+                     "allowed": f"{allowed(table[off]['_window']):.1f}",
                      "bound (scratch)": _bound_text(table[off], bounds.get(off)),
                      **{kind: f"{cell[f'reconf_{kind}']} (+{cell[f'gpus_on_{kind}']} / -{cell[f'gpus_off_{kind}']})"
                         for kind in CHANGE_KINDS},
@@ -298,12 +307,11 @@ def window_table(rows: Sequence[Mapping[str, str]]) -> dict[int, dict[str, dict[
 def verdict(pols: Mapping[str, Mapping[str, float]], policy: str) -> tuple[bool, bool, str]:
     """(targets met, on or beyond every baseline point, why) for one window's `policy` point."""
     w, me = pols["_window"], pols[policy]
-    allowed = max(1.0, TARGET_RATIO * w["full_reconf"])
     if w["volatile"]:
-        ok = me["share"] >= TARGET_SHARE - 1e-9 and me["reconf"] <= TARGET_RATIO * w["full_reconf"] + 1e-9
+        ok = me["share"] >= TARGET_SHARE - 1e-9 and me["reconf"] <= allowed(w) + 1e-9
         why = f"volatile: {me['share']:.0%} of the saving at {me['reconf']:.0f}/{w['full_reconf']:.0f} reconf."
     else:
-        ok = me["reconf"] <= allowed + 1e-9 and me["vs_full"] <= CALM_HOURS + 1e-9
+        ok = me["reconf"] <= allowed(w) + 1e-9 and me["vs_full"] <= CALM_HOURS + 1e-9
         why = f"calm: {me['reconf']:.0f}/{w['full_reconf']:.0f} reconf. at {me['vs_full']:+.1%} GPU-h vs full"
     base = [(v["reconf"], v["hours"]) for k, v in pols.items() if family(k) in BASELINES]
     beaten = [b for b in base if dominates(b, (me["reconf"], me["hours"]))]
@@ -440,12 +448,8 @@ def plot(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> list:
             ax.scatter(*zip(*pts), s=10, color=c, alpha=0.5)
             ax.plot(*zip(*fr), marker="o", ms=3, lw=1.2, color=c, label=fam, drawstyle="steps-post")
         w = pols["_window"]
-        if w["volatile"]:  # the issue's target region: below and left of the dotted lines
-            ax.axhline(w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]), color="red", ls=":", lw=0.8)
-            ax.axvline(TARGET_RATIO * w["full_reconf"], color="red", ls=":", lw=0.8)
-        else:
-            ax.axhline(w["full_hours"] * (1 + CALM_HOURS), color="red", ls=":", lw=0.8)
-            ax.axvline(max(1.0, TARGET_RATIO * w["full_reconf"]), color="red", ls=":", lw=0.8)
+        ax.axhline(hours_target(w), color="red", ls=":", lw=0.8)  # the target region: below and left of the
+        ax.axvline(allowed(w), color="red", ls=":", lw=0.8)       # dotted lines
         ax.set_title(f"functions {off}..{off + 3}{' (dev)' if off in DEVELOPMENT else ''}: saving "
                      f"{w['saving']:.1%}", fontsize=8)
         ax.set_xscale("symlog", linthresh=1)
