@@ -68,3 +68,36 @@ def test_the_wrap_warning_counts_services_from_the_function_offset(tmp_path, mon
                              "--functions-offset", "2", "--plan-only", "-q")
     assert code == 0 and ("has 3 functions with invocations for 2 services from function 2: services 1.. follow"
                           in caplog.text), caplog.text + text
+
+
+def test_a_second_run_into_a_study_folder_held_by_the_first_is_refused_before_touching_a_file(tmp_path):
+    """Each `run_grid` call took and released its own lock on its file: adapt_frontier writes rows.csv then needs.csv
+    (scale_eval bounds.csv then solves.csv), so a second run into the same --out got into rows.csv as soon as the
+    first had finished it and was computing needs.csv (with --fresh it deleted rows.csv first).  Now the results
+    folder is held for the whole study (`hold_folder`, released when the study ends): a second run while the first
+    holds it is one line naming the folder and the holder's pid, exit 2, every file as it was (--fresh included)."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "adapt_frontier"
+    folder.mkdir()
+    files = {"rows.csv": "mix,offset,policy\nscen1,0,static-peak\n", "needs.csv": "offset,scratch\n0,1 2\n"}
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from experiments.common import hold_folder\n"
+                               "hold_folder(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)",
+                               str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        r = subprocess.run([sys.executable, "-m", "experiments.adapt_frontier", "--out", str(tmp_path), "--fresh",
+                            "--offsets", "0", "--policies", "static-peak", "--hours", "0.1", "--no-bound"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and f"another run (pid {holder.pid})" in lines[0], r.stderr
+    assert "adapt_frontier" in lines[0]
+    assert {p.name for p in folder.iterdir()} == {*files, ".lock"}
+    assert all((folder / name).read_text() == text for name, text in files.items())
