@@ -162,13 +162,16 @@ CHANGE_KINDS = ("epoch", "emergency", "detector")  # `LayoutChange.kind`
 
 def attribution(changes: Sequence[LayoutChange]) -> dict[str, int]:
     """A row's layout reconfigurations by the decision that paid them (`LayoutChange.kind`): per kind the
-    reconfigurations and the GPUs switched on and off; and those of decisions that compacted (the policy's note)."""
+    reconfigurations and the GPUs switched on and off (each GPU that changed, `LayoutChange.switched_on` /
+    `switched_off`: not the net change of the GPU count); the GPUs rebuilt in use (on before and after, another
+    layout); and the reconfigurations of decisions that compacted (the policy's note)."""
     out: dict[str, int] = {}
     for kind in CHANGE_KINDS:
         mine = [c for c in changes if c.kind == kind]
         out[f"reconf_{kind}"] = sum(c.reconfigurations for c in mine)
-        out[f"gpus_on_{kind}"] = sum(max(0, c.gpus_after - c.gpus_before) for c in mine)
-        out[f"gpus_off_{kind}"] = sum(max(0, c.gpus_before - c.gpus_after) for c in mine)
+        out[f"gpus_on_{kind}"] = sum(c.switched_on for c in mine)
+        out[f"gpus_off_{kind}"] = sum(c.switched_off for c in mine)
+    out["reconf_rebuilt"] = sum(c.rebuilt for c in changes)
     out["reconf_compaction"] = sum(c.reconfigurations for c in changes if "compacted" in c.note)
     return out
 
@@ -244,11 +247,12 @@ def _bound_text(pols: Mapping[str, Mapping[str, float]], bound: tuple[Frontier, 
 def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Mapping[str, Mapping[str, float]]],
                       policy: str, bounds: Mapping[int, tuple[Frontier, Frontier]]) -> list[str]:
     """The policy point's reconfigurations by the decisions that paid them (`attribution`'s columns; rows without
-    them are left out), beside the ratio target's allowance and the bound from scratch; [] when no row has them."""
+    them, or written before `reconf_rebuilt` when the GPUs switched on and off were the net change of the count, are
+    left out), beside the ratio target's allowance and the bound from scratch; [] when no row has them."""
     body = []
     for r in rows:
         off = int(r["offset"])
-        if r["policy"] != policy or not r.get("reconf_epoch") or off not in table:
+        if r["policy"] != policy or not r.get("reconf_rebuilt") or off not in table:
             continue
         cell = {k: int(float(r[k])) for k in r if k.startswith(("reconf_", "gpus_on_", "gpus_off_"))}
         body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"],
@@ -256,7 +260,7 @@ def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Map
                      "bound (scratch)": _bound_text(table[off], bounds.get(off)),
                      **{kind: f"{cell[f'reconf_{kind}']} (+{cell[f'gpus_on_{kind}']} / -{cell[f'gpus_off_{kind}']})"
                         for kind in CHANGE_KINDS},
-                     "rebuilt in use": str(int(r["reconfigurations"]) - int(r["gpu_switches"])),
+                     "rebuilt in use": str(cell["reconf_rebuilt"]),
                      "compactions": str(cell["reconf_compaction"])})
     if not body:
         return []

@@ -101,3 +101,23 @@ def test_a_second_run_into_a_study_folder_held_by_the_first_is_refused_before_to
     assert "adapt_frontier" in lines[0]
     assert {p.name for p in folder.iterdir()} == {*files, ".lock"}
     assert all((folder / name).read_text() == text for name, text in files.items())
+
+
+def test_one_gpu_off_and_another_on_is_counted_as_both_not_as_a_rebuild():
+    """`LayoutChange` recorded only the GPU counts before and after, and the frontier's attribution took the GPUs
+    switched on / off as their net difference and "rebuilt in use" as reconfigurations minus the count's changes:
+    one GPU switched off and another on read "+0 / -0" and 2 rebuilt (window 34..37's emergency "1 (+0 / -0)").
+    Now the changed GPUs themselves are counted (`layout_change_kinds`), recorded in `LayoutChange` and summed."""
+    from experiments.adapt_frontier import attribution
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant, layout_change_kinds, layout_changes
+    from stsched.planning.adapt.controller import LayoutChange
+
+    def gpu(size, svc):
+        return GpuLayout((Partition(size, (Tenant(svc, 4, 10.0),)),))
+
+    old = Plan((gpu(100.0, "a"), GpuLayout(), gpu(100.0, "c")))
+    new = Plan((GpuLayout(), gpu(100.0, "b"), gpu(50.0, "c")))  # GPU 0 off, GPU 1 on, GPU 2 rebuilt
+    assert layout_change_kinds(old, new) == (1, 1, 1) and layout_changes(old, new) == 3
+    change = LayoutChange(0.0, "emergency", 3, 0, old.gpus_used, new.gpus_used, "", *layout_change_kinds(old, new))
+    cols = attribution([change])
+    assert (cols["gpus_on_emergency"], cols["gpus_off_emergency"], cols["reconf_rebuilt"]) == (1, 1, 1)

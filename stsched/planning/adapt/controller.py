@@ -49,7 +49,7 @@ from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOpti
                                              make_policy, patience, takes_nodes)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
-from stsched.plan import Plan
+from stsched.plan import Plan, layout_change_kinds
 from stsched.problem import Instance
 from stsched.simulation.traces import COUNT_TRACES, check_function_offset, load_count_trace, rate_schedule
 
@@ -276,7 +276,9 @@ class EpochRow:
 class LayoutChange:
     """One decision that changed layouts (`AdaptResult.changes`): when, why it was made ("epoch": a boundary;
     "emergency": the minute after an overloaded one; "detector": within a minute, `detect_s`), the layout
-    reconfigurations and tenant changes it paid, the GPUs in use before and after it, and the policy's note."""
+    reconfigurations and tenant changes it paid, the GPUs in use before and after it, the policy's note, and its
+    reconfigurations by what the changed GPU did (`stsched.plan.layout_change_kinds`: switched on, switched off,
+    rebuilt in use; they add up to `reconfigurations`)."""
 
     t_s: float
     kind: str
@@ -285,6 +287,9 @@ class LayoutChange:
     gpus_before: int
     gpus_after: int
     note: str
+    switched_on: int = 0
+    switched_off: int = 0
+    rebuilt: int = 0
 
 
 @dataclass(frozen=True)
@@ -513,8 +518,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         if previous is not None:  # and a GPU rebuilt in use serves its old layout until then (`Builds`)
             builds.record(t, previous, plan, trans.standby, tuple(trans.down), t + lead if fresh else None)
             if trans.reconfigurations:
+                on, off, rebuilt = layout_change_kinds(previous, plan)
                 change_log.append(LayoutChange(t, kind, trans.reconfigurations, trans.tenant_changes,
-                                            previous.gpus_used, plan.gpus_used, note))
+                                               previous.gpus_used, plan.gpus_used, note, on, off, rebuilt))
         return trans, solve_s, cpu_s, int(bool(cut))
 
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):
