@@ -58,7 +58,9 @@ DEV_KEYS = KEYS + ["offset", "simulate"]  # development runs on other functions 
 EPOCH_S, HOURS = 300.0, 8.0  # the study's epoch and span: files of other values carry them in their names
 OWNED = {"epoch_s": "--epochs", "hours": "--hours", "downtime": "a --variant row is standby",
          "function_offset": "--functions-offset", "simulate": "--plan-only",
-         "time_limit_s": "the policies' one default", "progress": "always on"}  # what run_of sets itself
+         "time_limit_s": "the policies' one default", "progress": "always on",
+         "trace": "the Azure Functions 2019 trace", "function_pool": "service i on function offset + i, no pool",
+         }  # what run_of sets itself; the workload (trace, pool) is every policy's
 SERIES_COLUMNS = ("epoch", "start_s", "gpus", "reconfigurations", "attainment", "max_load")  # from EpochRow
 SERIES_INTS = ("epoch", "reconfigurations")
 

@@ -79,7 +79,9 @@ POLICIES = (
 )
 KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "simulate", "offset", "policy"]
 OWNED = {"epoch_s": "300 s epochs", "hours": "--hours", "downtime": "standby", "function_offset": "--offsets",
-         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table"}  # point's, recorded in its row
+         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table",
+         "trace": "the Azure Functions 2019 trace", "function_pool": "service i on function offset + i, no pool",
+         }  # the point's, recorded in its row; the workload (trace, pool) is every policy's
 VOLATILE = 0.05  # full re-partitioning saves >= 5 % of static peak's GPU-hours
 TARGET_SHARE, TARGET_RATIO, CALM_HOURS = 0.80, 0.2, 0.05
 
@@ -160,13 +162,16 @@ CHANGE_KINDS = ("epoch", "emergency", "detector")  # `LayoutChange.kind`
 
 def attribution(changes: Sequence[LayoutChange]) -> dict[str, int]:
     """A row's layout reconfigurations by the decision that paid them (`LayoutChange.kind`): per kind the
-    reconfigurations and the GPUs switched on and off; and those of decisions that compacted (the policy's note)."""
+    reconfigurations and the GPUs switched on and off (each GPU that changed, `LayoutChange.switched_on` /
+    `switched_off`: not the net change of the GPU count); the GPUs rebuilt in use (on before and after, another
+    layout); and the reconfigurations of decisions that compacted (the policy's note)."""
     out: dict[str, int] = {}
     for kind in CHANGE_KINDS:
         mine = [c for c in changes if c.kind == kind]
         out[f"reconf_{kind}"] = sum(c.reconfigurations for c in mine)
-        out[f"gpus_on_{kind}"] = sum(max(0, c.gpus_after - c.gpus_before) for c in mine)
-        out[f"gpus_off_{kind}"] = sum(max(0, c.gpus_before - c.gpus_after) for c in mine)
+        out[f"gpus_on_{kind}"] = sum(c.switched_on for c in mine)
+        out[f"gpus_off_{kind}"] = sum(c.switched_off for c in mine)
+    out["reconf_rebuilt"] = sum(c.rebuilt for c in changes)
     out["reconf_compaction"] = sum(c.reconfigurations for c in changes if "compacted" in c.note)
     return out
 
@@ -206,19 +211,29 @@ def bound_frontiers(need_rows: Sequence[Mapping[str, str]]) -> dict[int, tuple[F
     return out
 
 
+def allowed(w: Mapping[str, float]) -> float:
+    """A window's reconfiguration allowance (`_window` of `window_table`): TARGET_RATIO x full re-partitioning's
+    reconfigurations, at least 1 in a calm window (where full's few changes would otherwise allow none)."""
+    return TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
+
+
+def hours_target(w: Mapping[str, float]) -> float:
+    """A window's GPU-hour target: volatile, TARGET_SHARE of full re-partitioning's saving on static peak; calm,
+    full's GPU-hours + CALM_HOURS."""
+    return (w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]) if w["volatile"]
+            else w["full_hours"] * (1 + CALM_HOURS))
+
+
 def bound_cell(pols: Mapping[str, Mapping[str, float]], f: Frontier) -> tuple[str, bool | None]:
     """The fewest reconfigurations any policy above the need pays for the window's GPU-hour target (volatile:
     80 % of the saving; calm: +5 % against full), its ratio to full's, and whether the target is reachable at all
     (None: not even the need's floor fits the GPU-hours)."""
     w = pols["_window"]
-    budget = (w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]) if w["volatile"]
-              else w["full_hours"] * (1 + CALM_HOURS))
-    c = f.min_changes(budget)
+    c = f.min_changes(hours_target(w))
     if c is None:
         return "beyond the floor", None
-    allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
     ratio = c / w["full_reconf"] if w["full_reconf"] > 0 else 0.0
-    return f"{c} ({ratio:.2f})", c <= allowed + 1e-9
+    return f"{c} ({ratio:.2f})", c <= allowed(w) + 1e-9
 
 
 def _bound_text(pols: Mapping[str, Mapping[str, float]], bound: tuple[Frontier, Frontier] | None) -> str:
@@ -232,20 +247,20 @@ def _bound_text(pols: Mapping[str, Mapping[str, float]], bound: tuple[Frontier, 
 def attribution_lines(rows: Sequence[Mapping[str, str]], table: Mapping[int, Mapping[str, Mapping[str, float]]],
                       policy: str, bounds: Mapping[int, tuple[Frontier, Frontier]]) -> list[str]:
     """The policy point's reconfigurations by the decisions that paid them (`attribution`'s columns; rows without
-    them are left out), beside the ratio target's allowance and the bound from scratch; [] when no row has them."""
+    them, or written before `reconf_rebuilt` when the GPUs switched on and off were the net change of the count, are
+    left out), beside the ratio target's allowance and the bound from scratch; [] when no row has them."""
     body = []
     for r in rows:
         off = int(r["offset"])
-        if r["policy"] != policy or not r.get("reconf_epoch") or off not in table:
+        if r["policy"] != policy or not r.get("reconf_rebuilt") or off not in table:
             continue
-        w = table[off]["_window"]
-        allowed = TARGET_RATIO * w["full_reconf"] if w["volatile"] else max(1.0, TARGET_RATIO * w["full_reconf"])
         cell = {k: int(float(r[k])) for k in r if k.startswith(("reconf_", "gpus_on_", "gpus_off_"))}
-        body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"], "allowed": f"{allowed:.1f}",
+        body.append({"window": f"{off}..{off + 3}", "reconf.": r["reconfigurations"],
+                     "allowed": f"{allowed(table[off]['_window']):.1f}",
                      "bound (scratch)": _bound_text(table[off], bounds.get(off)),
                      **{kind: f"{cell[f'reconf_{kind}']} (+{cell[f'gpus_on_{kind}']} / -{cell[f'gpus_off_{kind}']})"
                         for kind in CHANGE_KINDS},
-                     "rebuilt in use": str(int(r["reconfigurations"]) - int(r["gpu_switches"])),
+                     "rebuilt in use": str(cell["reconf_rebuilt"]),
                      "compactions": str(cell["reconf_compaction"])})
     if not body:
         return []
@@ -296,12 +311,11 @@ def window_table(rows: Sequence[Mapping[str, str]]) -> dict[int, dict[str, dict[
 def verdict(pols: Mapping[str, Mapping[str, float]], policy: str) -> tuple[bool, bool, str]:
     """(targets met, on or beyond every baseline point, why) for one window's `policy` point."""
     w, me = pols["_window"], pols[policy]
-    allowed = max(1.0, TARGET_RATIO * w["full_reconf"])
     if w["volatile"]:
-        ok = me["share"] >= TARGET_SHARE - 1e-9 and me["reconf"] <= TARGET_RATIO * w["full_reconf"] + 1e-9
+        ok = me["share"] >= TARGET_SHARE - 1e-9 and me["reconf"] <= allowed(w) + 1e-9
         why = f"volatile: {me['share']:.0%} of the saving at {me['reconf']:.0f}/{w['full_reconf']:.0f} reconf."
     else:
-        ok = me["reconf"] <= allowed + 1e-9 and me["vs_full"] <= CALM_HOURS + 1e-9
+        ok = me["reconf"] <= allowed(w) + 1e-9 and me["vs_full"] <= CALM_HOURS + 1e-9
         why = f"calm: {me['reconf']:.0f}/{w['full_reconf']:.0f} reconf. at {me['vs_full']:+.1%} GPU-h vs full"
     base = [(v["reconf"], v["hours"]) for k, v in pols.items() if family(k) in BASELINES]
     beaten = [b for b in base if dominates(b, (me["reconf"], me["hours"]))]
@@ -438,12 +452,8 @@ def plot(rows: Sequence[Mapping[str, str]], policies: Sequence[str]) -> list:
             ax.scatter(*zip(*pts), s=10, color=c, alpha=0.5)
             ax.plot(*zip(*fr), marker="o", ms=3, lw=1.2, color=c, label=fam, drawstyle="steps-post")
         w = pols["_window"]
-        if w["volatile"]:  # the issue's target region: below and left of the dotted lines
-            ax.axhline(w["static"] - TARGET_SHARE * (w["static"] - w["full_hours"]), color="red", ls=":", lw=0.8)
-            ax.axvline(TARGET_RATIO * w["full_reconf"], color="red", ls=":", lw=0.8)
-        else:
-            ax.axhline(w["full_hours"] * (1 + CALM_HOURS), color="red", ls=":", lw=0.8)
-            ax.axvline(max(1.0, TARGET_RATIO * w["full_reconf"]), color="red", ls=":", lw=0.8)
+        ax.axhline(hours_target(w), color="red", ls=":", lw=0.8)  # the target region: below and left of the
+        ax.axvline(allowed(w), color="red", ls=":", lw=0.8)       # dotted lines
         ax.set_title(f"functions {off}..{off + 3}{' (dev)' if off in DEVELOPMENT else ''}: saving "
                      f"{w['saving']:.1%}", fontsize=8)
         ax.set_xscale("symlog", linthresh=1)

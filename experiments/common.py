@@ -235,8 +235,11 @@ def run_study(main: Callable[[], int]) -> int:
     code = getattr(main, "__code__", None)  # run as a script (`python experiments/X.py`): no spec, the file's name
     name = (spec.name if spec is not None else Path(code.co_filename).stem
             if main.__module__ == "__main__" and code is not None else main.__module__).rsplit(".", 1)[-1]
-    return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted",
-                      terminated=f"{name}: terminated")
+    try:
+        return run_parsed(argparse.Namespace(run=lambda _args: main()), interrupted=f"{name}: interrupted",
+                          terminated=f"{name}: terminated")
+    finally:
+        release_folders()
 
 
 def redraw(experiment: str, plot: Callable[[list[dict[str, str]]], Sequence[Path]]) -> int:
@@ -280,29 +283,61 @@ def _write_rows(path: Path, header: Sequence[str], rows: Sequence[Mapping[str, o
     write_atomic(path, buf.getvalue())
 
 
+_HELD: dict[str, object] = {}  # results folder (resolved) -> the open lock file of this process's hold on it
+LOCK = ".lock"  # in a study's results folder: the pid of the run that writes it
+
+
+def hold_folder(folder: Path) -> None:
+    """This process writes the study results folder `folder` until the study ends (`release_folders`, called by
+    `run_study` and `stsched experiment`) or the process dies: a second run into the same folder at the same time
+    is refused (InputError, one line naming the folder and the holder's pid), before it runs a point or --fresh
+    deletes a file.  One hold for the whole study, not one per results file: a study that writes rows.csv and
+    then needs.csv (adapt_frontier), or bounds.csv then solves.csv (scale_eval), let a second run into a file the
+    first had finished (with --fresh, deleting it first).  Each driver rewrites the whole file from the rows it
+    read at its start, so two at once lost each other's rows.  An advisory POSIX lock on FOLDER/.lock, the
+    process's own (the workers it forks do not inherit it, where a `flock` lock stayed held by a pool's worker
+    after the run), released by the system when the holder dies (SIGKILL included); held once per process (a
+    second hold of the same folder is a no-op: closing a second descriptor of the file would release the lock)."""
+    key = os.path.realpath(folder)
+    if key in _HELD:
+        return
+    f = open(os.path.join(key, LOCK), "a+")
+    try:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EAGAIN):  # a file system without locks: on, unguarded
+            log.warning("%s: cannot lock it (%s): a second run into it at the same time would lose rows", folder,
+                        e.strerror or e)
+        else:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise InputError(f"{folder}: another run (pid {holder}) is writing this study's results; wait for it "
+                             f"to end or give another --out") from None
+    f.truncate(0)
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    _HELD[key] = f
+
+
+def release_folders() -> None:
+    """The end of a study: the folders it held (`hold_folder`) let go."""
+    while _HELD:
+        _HELD.popitem()[1].close()
+
+
 @contextlib.contextmanager
-def one_writer(path: Path):
-    """Held while a run writes the results file `path`: a second run into the same file at the same time is refused
-    (InputError, one line naming the file and the run's pid), before any point runs.  Each driver rewrites the
-    whole file from the rows it read at its start, so two at once lost each other's rows (the last writer's file
-    won).  An advisory POSIX lock on PATH.lock, the process's own (the workers it forks do not inherit it, where a
-    `flock` lock stayed held by a pool's worker after the run), released by the system when the holder dies
-    (SIGKILL included)."""
-    with open(path.with_name(path.name + ".lock"), "a+") as f:
-        try:
-            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EACCES, errno.EAGAIN):  # a file system without locks: on, unguarded
-                log.warning("%s: cannot lock it (%s): a second run into it at the same time would lose rows", path,
-                            e.strerror or e)
-            else:
-                f.seek(0)
-                raise InputError(f"{path}: another run (pid {f.read().strip() or '?'}) is writing these rows; wait "
-                                 f"for it to end or give another --out") from None
-        f.truncate(0)
-        f.write(f"{os.getpid()}\n")
-        f.flush()
+def one_writer(folder: Path):
+    """`hold_folder` for a block: held while it runs (released at its end unless this process held it before)."""
+    held = os.path.realpath(folder) in _HELD
+    hold_folder(folder)
+    try:
         yield
+    finally:
+        if not held:
+            f = _HELD.pop(os.path.realpath(folder), None)
+            if f is not None:
+                f.close()
 
 
 def start_order(points: Sequence[Mapping[str, object]], todo: list[int], runner: Runner,
@@ -339,8 +374,8 @@ def run_grid(experiment: str, points: Iterable[Mapping[str, object]], key_cols: 
     the points are started in decreasing order of it (longest processing time first), so that the last big point
     does not run alone on one worker while the others idle; the rows are still written in grid order."""
     path = results_dir(experiment) / filename
-    with one_writer(path):
-        return _run_grid(path, points, key_cols, fn, fresh, runner or _RUNNER, cost)
+    hold_folder(path.parent)  # the whole study's, before its first point and before --fresh deletes a file
+    return _run_grid(path, points, key_cols, fn, fresh, runner or _RUNNER, cost)
 
 
 def _run_grid(path: Path, points: Iterable[Mapping[str, object]], key_cols: Sequence[str],

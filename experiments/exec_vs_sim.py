@@ -82,7 +82,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from experiments.common import Study, markdown_table, results_dir, run_study, study_args
+from experiments.common import Study, hold_folder, markdown_table, results_dir, run_study, study_args
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     inst, plan = load_instance(args.instance), load_plan(args.plan)
     judge_plan(inst, plan, args.plan)
+    hold_folder(results_dir(EXPERIMENT))  # before the first run: a second run into it is refused (exit 2)
     noise = measured_noise(args.profile)
     duration = 4.0 if args.quick else args.duration
     seeds = args.seeds[:1] if args.quick else args.seeds

@@ -30,7 +30,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.common import Study, markdown_table, results_dir, run_study, study_args
+from experiments.common import Study, hold_folder, markdown_table, results_dir, run_study, study_args
 from stsched.checker import check
 from stsched.data import load_profile
 from stsched.errors import InputError
@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(results/hw/<dataset>/interference/)")
     args = study_args(ap, argv, quick="the CPU steps: prepare, then predict on the shipped GPU runs")
     out = output_dir(args.dataset, args.margin, args.interference)
+    hold_folder(results_dir(EXPERIMENT))  # a second run into it is refused (exit 2)
     if args.plot_only:
         args.step = "report"
     if args.quick:

@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.common import Study, markdown_table, results_dir, run_study, study_args  # noqa: E402
+from experiments.common import Study, hold_folder, markdown_table, results_dir, run_study, study_args  # noqa: E402
 from stsched import validate as V  # noqa: E402
 from stsched.data.loaders import load_profile  # noqa: E402
 from stsched.latency import fit  # noqa: E402
@@ -376,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {write_population(rows)}")
         return 0
     out = results_dir(EXP)
+    hold_folder(out)  # a second run into it is refused (exit 2)
     summary = ["# Interference for models never co-run (experiments/interference_eval.py)", ""]
     if args.section in ("calibration", "calibration+probes", "all"):
         rows = [r for ds in tqdm(DATASETS, desc="calibration") for r in calibration_rows(ds)]

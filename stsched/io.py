@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from stsched.errors import InputError, has_control
+from stsched.errors import InputError, has_control, machine_limit
 from stsched.plan import MAX_DUTY_MS, GpuLayout, Partition, Plan, Tenant
 from stsched.problem import (POISSON_LATE_SHARE, Arrivals, Device, Instance, Interference, LatencyTable, Margin,
                              Mechanism, MechanismKind, Placement, ProfileEntry, Service, ThroughputRule)
@@ -57,7 +57,9 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
     The one writer of every command (`stsched.outputs` checks the path before the work): a symbolic link is
     followed (the file it points to is replaced, the link stays); a character device (/dev/null) or a FIFO is
     written through, never replaced; a new file gets the umask's permissions, an overwritten one keeps its mode.
-    A write that fails raises InputError naming the path."""
+    A write that fails raises InputError naming the path, except one that ran into a limit of the machine (a full
+    disk, `ulimit -f`, a quota: `stsched.errors.machine_limit`), re-raised as the OSError it is (exit 1, one line,
+    as stdout on a full disk)."""
     with atomic_writer(path) as f:
         f.write(text.encode() if isinstance(text, str) else text)
 
@@ -93,6 +95,10 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as e:
+        if machine_limit(e):  # a full disk, `ulimit -f`, a quota: the machine's limit (exit 1), not bad input
+            if e.filename is None:  # a write to the open temporary file names no file: name the output
+                e.filename = given
+            raise
         raise InputError(f"cannot write: {e.strerror or e}", source=given) from None
 
 

@@ -129,12 +129,26 @@ def gpu_layout(g: GpuLayout) -> tuple[float, ...]:
     return g.layout()
 
 
-def layout_changes(old: Plan, new: Plan) -> int:
-    """GPUs whose layout differs between two plans, matched by GPU index (on/off counts as a change)."""
+def _layout_pairs(old: Plan, new: Plan) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """(layout in `old`, layout in `new`) of every GPU index of either plan (() where a GPU is off or absent)."""
     n = max(len(old.gpus), len(new.gpus))
     a = [g.layout() for g in old.gpus] + [()] * (n - len(old.gpus))
     b = [g.layout() for g in new.gpus] + [()] * (n - len(new.gpus))
-    return sum(1 for x, y in zip(a, b) if x != y)
+    return list(zip(a, b))
+
+
+def layout_changes(old: Plan, new: Plan) -> int:
+    """GPUs whose layout differs between two plans, matched by GPU index (on/off counts as a change)."""
+    return sum(1 for x, y in _layout_pairs(old, new) if x != y)
+
+
+def layout_change_kinds(old: Plan, new: Plan) -> tuple[int, int, int]:
+    """`layout_changes` split by what each changed GPU did: (switched on, switched off, rebuilt: on before and after
+    with another layout); the three add up to `layout_changes`.  The GPU counts before and after do not tell them
+    apart (one GPU off and another on is +0 / -0 with two changes)."""
+    on = sum(1 for x, y in _layout_pairs(old, new) if not x and y)
+    off = sum(1 for x, y in _layout_pairs(old, new) if x and not y)
+    return on, off, layout_changes(old, new) - on - off
 
 
 def changed_partitions(old: GpuLayout, new: GpuLayout) -> int:

@@ -109,7 +109,11 @@ class ReconfigCosts:
                 v = v.get("seconds")
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise InputError(f"{k}: expected seconds, got {v!r}", source=str(path))
-            measured[str(k)] = float(v)
+            try:
+                measured[str(k)] = float(v)
+            except OverflowError:  # a 400-digit integer: no float holds it (a traceback before)
+                raise InputError(f"{k}: {str(v)[:20]}... ({len(str(v))} digits) is out of range for seconds",
+                                 source=str(path)) from None
         try:
             return cls().replaced(measured, f"measured ({path})")
         except InputError as e:

@@ -61,7 +61,7 @@ def study_argv(args) -> list[str]:
 
 
 def run_experiment(args) -> int:
-    from experiments.common import studies
+    from experiments.common import release_folders, studies
 
     found = {s.name: s for s in studies()}
     if args.list or not args.name:
@@ -81,3 +81,5 @@ def run_experiment(args) -> int:
         if isinstance(e.code, str):
             raise InputError(f"{study.name}: {e.code.removeprefix('error: ')}") from None
         return 0 if e.code is None else int(e.code)  # argparse's refusal (its one line printed) or --help: a code
+    finally:
+        release_folders()  # the study's results folder (`hold_folder`): another run may write it now

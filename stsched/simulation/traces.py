@@ -126,15 +126,17 @@ def check_function_offset(offset: int, name: str = "azure-functions-2019") -> in
 
 
 def rate_schedule(rates: np.ndarray | list[float], name: str = "azure-functions-2019",
-                  normalise: str = "peak") -> np.ndarray:
-    """Per-service, per-bin rates (req/s): shape of function i scaled by `rates[i]` (see module docstring)."""
+                  normalise: str = "peak", offset: int = 0) -> np.ndarray:
+    """Per-service, per-bin rates (req/s): shape of function (offset + i) modulo the trace's functions scaled by
+    `rates[i]` (see module docstring)."""
     trace = load_count_trace(name)
     rates = np.asarray(rates, dtype=float)
     n_fn = trace.counts.shape[0]
-    if len(rates) > n_fn:  # documented (the rows wrap around), but a short replacement file said nothing
-        log.warning("trace %r has %d functions with invocations for %d services: services %d.. follow its "
-                    "functions again from the busiest", name, n_fn, len(rates), n_fn)
-    shapes = trace.counts[np.arange(len(rates)) % n_fn]
+    if offset + len(rates) > n_fn:  # documented (the rows wrap around), but a short replacement file said nothing
+        log.warning("trace %r has %d functions with invocations for %d services%s: services %d.. follow its "
+                    "functions again from the busiest", name, n_fn, len(rates),
+                    f" from function {offset}" if offset else "", n_fn - offset)
+    shapes = trace.counts[(offset + np.arange(len(rates))) % n_fn]
     if normalise == "peak":
         scale = shapes.max(axis=1)
     elif normalise == "mean":

@@ -34,8 +34,9 @@ def test_two_runs_into_the_same_rows_file_at_once_the_second_is_refused(tmp_path
     """Two runs of a study into the same --out at once: each driver rewrote the whole rows file from the rows it had
     read at its start, so the last writer's file won and the other run's finished rows were lost (a study and its
     `--variant` run side by side: the variant's row gone), and both computed the same points.  Now a run holds the
-    rows file (an advisory lock on rows.csv.lock, released by the system when it dies, SIGKILL included) and a
-    second run into it is one line naming the file and the holder's pid, exit 2, before any point runs."""
+    rows file (an advisory lock, released by the system when it dies, SIGKILL included) and a second run into it is
+    one line naming it and the holder's pid, exit 2, before any point runs (since the review mends the lock is the
+    results folder's, held for the whole study: `test_review_mends_s17`)."""
     from experiments import common
     from stsched.errors import InputError
 
@@ -45,10 +46,10 @@ def test_two_runs_into_the_same_rows_file_at_once_the_second_is_refused(tmp_path
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
                                "from experiments.common import one_writer\n"
                                "with one_writer(Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)",
-                               str(path)], stdout=subprocess.PIPE, text=True)
+                               str(path.parent)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(InputError, match=rf"rows\.csv: another run \(pid {holder.pid}\) is writing these rows"):
+        with pytest.raises(InputError, match=rf"adapt: another run \(pid {holder.pid}\) is writing this study's"):
             common.run_grid("adapt", [{"k": 1}], ["k"], lambda p: ran.append(p) or {"v": 1})
         r = _study("experiments.adapt_eval", "--hours", "0.1", "--out", str(tmp_path))
         assert r.returncode == 2 and "another run" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -228,5 +228,7 @@ def test_the_change_log_attributes_every_reconfiguration_to_its_decision(burst_t
     assert len(burst) == 1 and burst[0].kind == "detector" and burst[0].gpus_after > burst[0].gpus_before
     cols = attribution(res.changes)
     assert cols["reconf_epoch"] + cols["reconf_emergency"] + cols["reconf_detector"] == res.reconfigurations
-    assert cols["gpus_on_detector"] == burst[0].gpus_after - burst[0].gpus_before
+    assert cols["gpus_on_detector"] == sum(c.switched_on for c in res.changes if c.kind == "detector")
+    assert all(c.switched_on + c.switched_off + c.rebuilt == c.reconfigurations for c in res.changes)
+    assert cols["reconf_rebuilt"] == sum(c.rebuilt for c in res.changes)
     assert res.to_dict()["changes"][0]["kind"] == res.changes[0].kind

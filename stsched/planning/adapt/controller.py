@@ -49,7 +49,7 @@ from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOpti
                                              make_policy, patience, takes_nodes)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
-from stsched.plan import Plan
+from stsched.plan import Plan, layout_change_kinds
 from stsched.problem import Instance
 from stsched.simulation.traces import COUNT_TRACES, check_function_offset, load_count_trace, rate_schedule
 
@@ -276,7 +276,9 @@ class EpochRow:
 class LayoutChange:
     """One decision that changed layouts (`AdaptResult.changes`): when, why it was made ("epoch": a boundary;
     "emergency": the minute after an overloaded one; "detector": within a minute, `detect_s`), the layout
-    reconfigurations and tenant changes it paid, the GPUs in use before and after it, and the policy's note."""
+    reconfigurations and tenant changes it paid, the GPUs in use before and after it, the policy's note, and its
+    reconfigurations by what the changed GPU did (`stsched.plan.layout_change_kinds`: switched on, switched off,
+    rebuilt in use; they add up to `reconfigurations`)."""
 
     t_s: float
     kind: str
@@ -285,6 +287,9 @@ class LayoutChange:
     gpus_before: int
     gpus_after: int
     note: str
+    switched_on: int = 0
+    switched_off: int = 0
+    rebuilt: int = 0
 
 
 @dataclass(frozen=True)
@@ -415,10 +420,10 @@ def service_schedule(instance: Instance, options: AdaptOptions) -> tuple[np.ndar
     """(per-minute rates of every service, the span in seconds, its minutes) as `run_adapt` follows them: service
     i on the (offset + i)-th busiest function, peak-normalised to its rate (or on (offset + i) mod pool)."""
     trace = load_count_trace(options.trace)
-    off = check_function_offset(options.function_offset, options.trace)  # before a rate array of off + n rows
+    off = check_function_offset(options.function_offset, options.trace)  # a whole number below its functions
     check_hours(options.hours, options.trace)
     if options.function_pool is None:
-        schedule = rate_schedule([1.0] * off + [s.rate for s in instance.services], options.trace, "peak")[off:]
+        schedule = rate_schedule([s.rate for s in instance.services], options.trace, "peak", offset=off)
     else:  # every function peak-normalised to 1, then service i on function (offset + i) mod pool at its rate
         shapes = rate_schedule([1.0] * options.function_pool, options.trace, "peak")
         idx = (off + np.arange(len(instance.services))) % options.function_pool
@@ -513,8 +518,9 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         if previous is not None:  # and a GPU rebuilt in use serves its old layout until then (`Builds`)
             builds.record(t, previous, plan, trans.standby, tuple(trans.down), t + lead if fresh else None)
             if trans.reconfigurations:
+                on, off, rebuilt = layout_change_kinds(previous, plan)
                 change_log.append(LayoutChange(t, kind, trans.reconfigurations, trans.tenant_changes,
-                                            previous.gpus_used, plan.gpus_used, note))
+                                               previous.gpus_used, plan.gpus_used, note, on, off, rebuilt))
         return trans, solve_s, cpu_s, int(bool(cut))
 
     for m in tqdm(range(minutes), desc=f"adapt {options.policy}", disable=None if options.progress else True):

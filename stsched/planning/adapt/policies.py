@@ -467,7 +467,9 @@ class Adaptive(Compaction):
         """Step 4's plan: the plan from scratch aligned onto `current`; with `compact_fewest`, the `adapt_solver`'s
         fewest-change plan on as many GPUs instead where it carries the reserved rates with no less spare capacity
         and changes fewer layouts (the plan from scratch rebuilds GPUs that need not change: issue 18, windows
-        20..23 and 28..31; without the spare capacity rule, 26..29 and 6..9 paid more changes later)."""
+        20..23 and 28..31).  The spare capacity condition was added (commit 61fc0b2) after the first version paid
+        more changes on 26..29 and 6..9; it changed no row of the 20 windows (docs/RESULTS.md), so those two still
+        pay them."""
         scratch = align(current, fresh)
         if not (self.opts.compact_fewest and self.opts.adapt_solver) or self._is_local(instance):
             return scratch, "from scratch"
