@@ -102,7 +102,7 @@ TABLE = [
     ("fit --dataset v100 --out {folder}", 2, ["is a folder"]),
     ("import gpulet-a100 {inst} --out {a_file}", 2, ["not a folder"]),
     ("solve {inst} --out /dev/null", 0, ["valid True"]),
-    ("solve {inst} --out /dev/full", 2, ["/dev/full", "cannot write"]),
+    ("solve {inst} --out /dev/full", 1, ["/dev/full", "cannot write", "full disk"]),  # a machine limit (exit 1), session 17
     # --- numbers: range-checked before any work, one line
     ("simulate {inst} {plan} --seed -1", 2, ["--seed", "whole number >= 0"]),
     ("solve {inst} --attainment 0.99 --seed -1", 2, ["--seed"]),
