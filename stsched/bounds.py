@@ -62,7 +62,11 @@ def entry_capacity(instance: Instance, e: ProfileEntry, budget_ms: float, *, opt
     if instance.throughput_rule is ThroughputRule.MEASURED and e.throughput_rps is not None:
         measured = procs * e.throughput_rps / instance.margin.latency_factor * instance.margin.credit(batch) / batch
         # a tenant sharing a partition (one process) is credited by the cycle rule, which may exceed the
-        # measured throughput: the bound takes the better of the two so it stays a bound
+        # measured throughput: the bound takes the better of the two so it stays a bound.  Several processes
+        # hold exactly one tenant (the layout rule), which the checker (`tenant_capacity`) credits with this
+        # measured throughput slowed down by interference (>= 1), never by the cycle rule: measured alone covers
+        # it (tests/core/test_bound_credit_multiproc.py; crediting the cycle rule there too would lower the bound
+        # below what checker-valid plans need: docs/SOLVERS.md, "Bounds")
         return max(measured, cycle) if procs == 1 or optimistic else measured
     return cycle
 
@@ -241,9 +245,10 @@ def lp_bound_scale(instance: Instance, x: float | None = None) -> float:
 # is contained in an inclusion-maximal one.  It is at least as strong as `lp_gpus` on MPS (same
 # efficiency, plus slot granularity) and adds MIG's placement losses (e.g. 3g+3g leaves one compute slice unused).
 #
-# Note: `lp_gpus` credits one-tenant points with the measured throughput only under the measured rule,
-# while the checker credits time-shared partitions with the cycle rule, which can exceed it; where the instance allows
-# several tenants per partition this LP is the one to hold solvers against.
+# Note: `lp_gpus` (`entry_capacity`) credits one-process points under the measured rule with max(measured, cycle rule
+# at the best Poisson credit), so it covers time-shared partitions too, and multi-process points with the measured
+# throughput, which is what the checker credits their one tenant with; this LP adds the layouts but credits every
+# process count optimistically (on Poisson MIG it can be the weaker of the two: tests/solvers/test_cg_setup_clock.py).
 
 
 @dataclass(frozen=True)
