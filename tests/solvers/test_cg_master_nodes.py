@@ -44,3 +44,25 @@ def test_a_negative_master_nodes_is_refused_before_any_work():
     with pytest.raises(InputError, match="master_nodes must be >= 0"):
         run_solver("cg", _instance(), SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5,
                                                    params=(("master_nodes", "-1"),)))
+
+
+def test_highs_stopped_by_its_node_limit_returns_its_plan():
+    """HiGHS stopped by `max_nodes` (mip_max_nodes) ends with status kSolutionLimit, which PuLP 3.3's status map
+    lacks: `milp --engine highs --param max_nodes=N`, and cg's quick-grid master, raised KeyError whenever the limit
+    bound (found running `scale_eval --quick` with the node-limited master).  Now it is a plan, `feasible`."""
+    import random
+
+    import pulp
+
+    from solvers.exact.milp import _solve
+
+    rng = random.Random(3)
+    prob = pulp.LpProblem("knapsacks", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x{i}", 0, 3, cat=pulp.LpInteger) for i in range(40)]
+    for j in range(3):
+        prob += pulp.lpSum(rng.randint(20, 99) * xi for xi in x) <= 997 + j
+    prob += pulp.lpSum(rng.randint(11, 108) * xi for xi in x)
+    opts = SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=30, params=(("max_nodes", "1"),))
+    status, bound = _solve(prob, "highs", opts, 30.0, False)
+    assert status == "feasible" and pulp.value(prob.objective) > 0
+    assert bound is None or bound >= pulp.value(prob.objective) - 1e-6  # (a bound is never below the plan here)
