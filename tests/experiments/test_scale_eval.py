@@ -95,11 +95,12 @@ def test_quick_cg_rows_do_not_depend_on_the_time_limit(monkeypatch):
     integer master and its warm start, the heuristic, cut by the clock): at load ~17 the max-scale rows came out
     0.5-8 % lower (docs/RESULTS.md, "Figures audited (session 17)").  Now they are work-limited (the master's nodes,
     the heuristic's budgets, the column generation's rounds): the same point under the safety limit and under 10x
-    it gives the same row, and the master says its node limit."""
+    it gives the same row, the master stopped by its node limit (HiGHS's kSolutionLimit, which PuLP could not read)
+    with a plan better than its warm start's (1.490 against 1.461 in session 17's mend)."""
     import experiments.scale_eval as se
     from experiments.scale_eval_report import at_limit
 
-    point = {"device": "a100-mig", "services": 8, "seed": 1, "objective": "max-scale", "late_share": 0.0,
+    point = {"device": "a100-mps", "services": 16, "seed": 1, "objective": "max-scale", "late_share": 0.0,
              "solver": "cg", "time_limit": 3600.0, "bound_rounds": 30, "run": "quick"}
     rows = []
     for safety in (se.QUICK_CG_SAFETY, 10 * se.QUICK_CG_SAFETY):
@@ -108,4 +109,5 @@ def test_quick_cg_rows_do_not_depend_on_the_time_limit(monkeypatch):
         assert row["time_limit"] == safety and not at_limit(row), row
         rows.append(_timeless(row))
     assert rows[0] == rows[1]
-    assert rows[0]["valid"] and f"at most {se.QUICK_MASTER_NODES} nodes" in rows[0]["message"], rows[0]
+    assert rows[0]["valid"] and f"integer master (highs, at most {se.QUICK_MASTER_NODES} nodes) feasible" in \
+        rows[0]["message"], rows[0]
