@@ -43,8 +43,8 @@ time-limited solver) so that its rows do not depend on the machine; wall times a
 of course do.  cg too: its column generation stops at `max_rounds`, its warm start (the heuristic, inside cg) at the
 heuristic's own budgets, and its integer master (HiGHS, one thread, seed 0) after QUICK_MASTER_NODES branch-and-bound
 nodes (`--param master_nodes`, milp's `max_nodes`).  Its wall clock is only a safety net, QUICK_CG_SAFETY (600 s),
-which each part of cg may use whole (`cg_share` and `warm_share` 1.0) and which a quiet machine's quick cg rows stay
-far below (a few seconds each); a row stopped by it has `wall_s` >= its `time_limit` and reads `, limit` in the
+which each part of cg may use whole (`cg_share` and `warm_share` 1.0) and which the quick cg rows stay far below
+(1.9-4.4 s of wall each at load 1-3, docs/RESULTS.md "The quick grid"); a row stopped by it has `wall_s` >= its `time_limit` and reads `, limit` in the
 summary (until session 17 cg had 10 s of wall here, and its max-scale rows came out 0.5-8 % lower at load ~17).
 """
 
