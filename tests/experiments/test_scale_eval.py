@@ -79,6 +79,7 @@ def test_quick_cg_row_records_the_limit_it_ran_under(monkeypatch):
     assert params["master_nodes"] == str(se.QUICK_MASTER_NODES) and params["max_rounds"] == "5"
     assert params["cg_share"] == params["warm_share"] == "1.0"  # every part may use the whole safety limit
     assert given[0].threads == 1 and given[0].seed == 0
+    assert f"{se.QUICK_CG_SAFETY:g} s safety net" in se.STUDY.quick  # the --quick help says the limit it runs under
     assert cell({**point, **out}) == "time limit"
 
 
