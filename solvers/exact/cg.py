@@ -98,6 +98,9 @@ class CgSolverOptions:
     cut_per_round: new cuts per round at most (0: one per service).
     cut_early: 1 to separate the next round as soon as the rounded bound meets the rounded master value (before the
     LP converges; the last round still converges), 0 (default): at convergence only.
+    master_nodes: a work limit on every integer master's branch and bound (the neighbourhood search's too): milp's
+    `max_nodes` (HiGHS's mip_max_nodes, CBC's maxNodes), so that a master stopped by it is the same at any machine
+    load; 0 (default): none, the time limit alone.
     """
 
     cg_share: float = 0.5
@@ -128,6 +131,7 @@ class CgSolverOptions:
     cut_violation: float = CutOptions.min_violation
     cut_per_round: int = 0
     cut_early: int = 0
+    master_nodes: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
@@ -153,7 +157,7 @@ class CgSolverOptions:
         if self.ratio_test not in (0, 1):
             raise InputError(f"ratio_test: expected 0 or 1, got {self.ratio_test}")
         for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free",
-                     "lns_moves", "cuts", "cut_per_round"):
+                     "lns_moves", "cuts", "cut_per_round", "master_nodes"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.bound_every < 1:  # (0 was a ZeroDivisionError inside the column generation)
@@ -455,7 +459,10 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         empty = not (start.layouts or start.configs)
         warm = greedy = None if empty or _gpus_in(data, start) > instance.gpus else start
     backend = options.engine or CgSolver.solver_info.engines[0]  # (the registered engines: the first the default)
-    out = _engine(backend)(data, replace(options, time_limit_s=limit), warm, limit)
+    nodes = int(options.param("master_nodes", "0"))  # (checked >= 0 by CgSolverOptions; milp's max_nodes reads it)
+    engine_options = replace(options, time_limit_s=limit,
+                             params=options.params + ((("max_nodes", str(nodes)),) if nodes else ()))
+    out = _engine(backend)(data, engine_options, warm, limit)
     plan = None
     if out.counts is not None:
         plan = to_plan(data, gpus_of(data, out.counts), obj, name)
@@ -463,7 +470,8 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         if not rep.valid:
             log.error("cg: extracted plan rejected by the checker: %s", rep.violations[0])
             plan = None
-    note = f"integer master ({backend}) {out.status}"
+    engine = f"{backend}, at most {nodes} nodes" if nodes else backend
+    note = f"integer master ({engine}) {out.status}"
     if plan is None and greedy is not None:  # no plan in the engine's time (a longer limit could leave it less
         start = to_plan(data, gpus_of(data, greedy), obj, name)  # than a shorter one): the start it was given,
         if check(instance, start).valid:  # unless the caller's warm plan (below) is better
@@ -471,7 +479,7 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
             note += ": its greedy start kept"
     if warm_plan is not None and (plan is None or _better(warm_plan, plan, obj)):
         return replace(warm_plan, solver=name, notes="warm start (no better plan from the columns)"), \
-            f"integer master ({backend}) {out.status}: the warm start kept"
+            f"integer master ({engine}) {out.status}: the warm start kept"
     return plan, note
 
 

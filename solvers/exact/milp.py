@@ -196,6 +196,22 @@ class _HighsWarm(pulp.HiGHS):
             interrupt_at(lp.solverModel, time.perf_counter() + float(self.timeLimit))
         lp.solverModel.run()
 
+    def findSolutionValues(self, lp):
+        """PuLP's, plus HiGHS's stop at its node limit (`max_nodes`, mip_max_nodes: status kSolutionLimit), which
+        PuLP 3.3's status map lacks: `--engine highs --param max_nodes=N` raised KeyError whenever the limit bound (cg's
+        quick-grid master, session 17).  Read as PuLP reads a time limit: a plan if HiGHS has one."""
+        import highspy
+
+        if lp.solverModel.getModelStatus() != highspy.HighsModelStatus.kSolutionLimit:
+            return super().findSolutionValues(lp)
+        h = lp.solverModel
+        if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+            return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+        values = list(h.getSolution().col_value)
+        for var in lp.variables():
+            var.varValue = values[var.index]
+        return pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible
+
 
 def interrupt_at(h, deadline: float, clock=time.perf_counter):
     """Stop HiGHS `h` at `deadline` on `clock` (default the wall clock, time.perf_counter) from its simplex and MIP

@@ -194,3 +194,19 @@ def test_scale_eval_retries_a_point_that_failed_for_the_machine_or_the_checkout(
     for fn in (_out_of_memory, lambda p: {"v": 1}):
         rows = common.run_grid("scale", [{"k": 1}], ["k"], lambda p: runs.append(p) or forked(fn, p))
     assert len(runs) == 2 and rows[0]["v"] == "1" and not rows[0].get(RUN_ERROR), rows
+
+
+def test_adapt_no_plan_says_its_rates_are_after_head_room(tmp_path, capsys):
+    """`stsched adapt` on an instance it cannot serve said "cannot be served: ... rate 1800 req/s exceeds ..." for a
+    service whose instance says 1500: the rate after the default head-room of 1.2, without saying so (a hostile
+    tester read it as a wrong rate).  Now the one line says the rates are 1.2 x those estimated from the trace."""
+    from stsched.io import save_instance
+    from tests.conftest import make_mps_instance, run_cli
+
+    inst = tmp_path / "inst.json"
+    save_instance(make_mps_instance(rates=(100.0, 1e6)), inst)  # s1: more than the instance's GPUs can serve
+    code, text = run_cli(capsys, "adapt", str(inst), "--trace", "azure-functions-2019", "--plan-only", "--hours",
+                         "0.1", "--headroom", "1.2")
+    assert code == 1 and "cannot be served" in text, text
+    line = [ln for ln in text.splitlines() if "no plan" in ln]
+    assert len(line) == 1 and "rates after head-room: 1.2 x those estimated from the trace" in line[0], text

@@ -393,6 +393,15 @@ def _decide(policy, inst: Instance, current: Plan | None, forecast: Callable[[],
     return plan, note, transition(inst, current, plan, options.costs, options.downtime)
 
 
+def with_headroom(message: str, headroom: float) -> str:
+    """A no-plan message whose rates are after head-room, saying so: a "rate 1800 req/s" of a service whose instance
+    says 1500 read as a wrong rate."""
+    if headroom == 1.0:
+        return message
+    return (f"{message} (rates after head-room: {headroom:g} x those estimated from the trace, which peaks at each "
+            f"service's rate in the instance)")
+
+
 def overload_floor(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan, trigger: float,
                    headroom: float) -> np.ndarray:
     """Per service: the rate of minute `m` x `headroom` where that minute loaded the service above `trigger` under
@@ -491,7 +500,10 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             names, robust_rates(est, forecaster.rates(schedule, trace.bin_s, seen)))})
         s0, c0 = time.perf_counter(), _cpu_s()
         with clock_watch() as cut:
-            plan, note, trans = _decide(policy, inst, current, forecast, options, t)
+            try:
+                plan, note, trans = _decide(policy, inst, current, forecast, options, t)
+            except InfeasibleError as err:  # (the initial deployment's: a later decision keeps the plan in force)
+                raise InfeasibleError(with_headroom(str(err), options.headroom)) from None
         if current is not None:
             switches += abs(plan.gpus_used - current.gpus_used)
             decisions += 1
