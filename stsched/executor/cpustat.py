@@ -37,6 +37,25 @@ def read_proc_stat(path: str = "/proc/stat") -> dict[str, tuple[int, ...]]:
     return out
 
 
+def busy_cores(window_s: float = 0.3, path: str = "/proc/stat") -> float | None:
+    """How many cores' worth of work the machine did over the next `window_s` (all cores' ticks not idle nor
+    iowait, over the ticks of one core), or None where /proc/stat cannot be read.  The executor calls it while its
+    own workers wait, so what it counts is other work (`stsched.executor.run.spin_ms_for`)."""
+    try:
+        a = read_proc_stat(path)
+        time.sleep(window_s)
+        b = read_proc_stat(path)
+    except OSError:
+        return None
+    idle = (STATES.index("idle"), STATES.index("iowait"))
+    busy = total = 0
+    for core, ticks in b.items():
+        d = [x - y for x, y in zip(ticks, a.get(core, ticks))]
+        total += sum(d)
+        busy += sum(d) - sum(d[i] for i in idle)
+    return None if not b or total <= 0 else busy / (total / len(b))
+
+
 class CpuSampler:
     """Samples /proc/stat from a background thread between `__enter__` and `__exit__` (nothing where the file does
     not exist)."""

@@ -23,7 +23,6 @@ never decides anything about the plan.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -53,7 +52,7 @@ class ExecOptions:
     `spin_ms`: a worker process (cpu, mps backends) that idles polls the clock for the last `spin_ms` before the
     next arrival instead of sleeping through it (wake-up median 0.5 ms instead of 1.5-2.2 ms); `None` (the
     default): `AUTO_SPIN_MS` where the worker owns its cores (the cpu backend, pinned) on an otherwise idle
-    machine (`AUTO_SPIN_MAX_LOAD`), 0 (sleep) elsewhere (`spin_ms_for`).
+    machine (`AUTO_SPIN_MAX_BUSY`), 0 (sleep) elsewhere (`spin_ms_for`).
     On a quiet machine an idle core that sleeps runs its next batches slower for a while (the host's "slow
     spells", docs/RESULTS.md, issue 15 session 17: with polling the executor's p99 moved 1.03-1.43 x between
     repetitions of the same arrivals against 1.54-2.87 x sleeping); on a CPU shared with other work the polling
@@ -183,23 +182,29 @@ def _check_plan(instance: Instance, plan: Plan, model_map: Mapping[str, str]) ->
 #: the polling window of a worker that owns its cores (`ExecOptions.spin_ms` None): longer than any idle gap of
 #: a served plan, so such a worker polls whenever it waits
 AUTO_SPIN_MS = 1000.0
-#: ... but only on an otherwise idle machine: the 1-minute load average at the start below this.  A polling
-#: worker beside other work is a CPU hog to the scheduler, which then preempts it inside batches, where a
-#: sleeping one is woken first (session 17, load about 4: compared runs of the quiet plan at 9-35 % attainment)
-AUTO_SPIN_MAX_LOAD = 1.0
+#: ... but only on an otherwise idle machine: fewer cores' worth of other work than this over 0.3 s of /proc/stat
+#: right before the run, the workers waiting (`stsched.executor.cpustat.busy_cores`; not the load average, which
+#: the executor's own polling worker raises to 1).  A polling worker beside other work is a CPU hog to the
+#: scheduler, which then preempts it inside batches, where a sleeping one is woken first (session 17, load about
+#: 4: compared runs of the quiet plan at 9-35 % attainment)
+AUTO_SPIN_MAX_BUSY = 0.5
 
 
-def spin_ms_for(backend: Any, options: ExecOptions, load: float | None = None) -> float:
+def spin_ms_for(backend: Any, options: ExecOptions, busy: float | None = None) -> float:
     """The polling window a worker process of `backend` gets: `options.spin_ms` where given, else `AUTO_SPIN_MS`
     where the worker owns its cores (the cpu backend with its partitions pinned) on an otherwise idle machine
-    (`load`, default the 1-minute load average now, below `AUTO_SPIN_MAX_LOAD`), and 0 (sleep) elsewhere."""
+    (`busy`, default measured now by `busy_cores`, below `AUTO_SPIN_MAX_BUSY`), and 0 (sleep) elsewhere or where
+    /proc/stat cannot be read."""
     if options.spin_ms is not None:
         return float(options.spin_ms)
     owns = getattr(backend, "name", "") == "cpu" and bool(getattr(backend, "pin", False))
     if not owns:
         return 0.0
-    load = os.getloadavg()[0] if load is None else load
-    return AUTO_SPIN_MS if load < AUTO_SPIN_MAX_LOAD else 0.0
+    if busy is None:
+        from stsched.executor.cpustat import busy_cores
+
+        busy = busy_cores()
+    return AUTO_SPIN_MS if busy is not None and busy < AUTO_SPIN_MAX_BUSY else 0.0
 
 
 def _steady(worker: Any, options: ExecOptions, spin_ms: float) -> dict[str, Any]:

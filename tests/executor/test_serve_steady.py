@@ -95,12 +95,28 @@ def test_auto_spin_polls_only_where_the_worker_owns_its_cores():
 
     pinned, loose = SimpleNamespace(name="cpu", pin=True), SimpleNamespace(name="cpu", pin=False)
     mps = SimpleNamespace(name="mps")
-    assert spin_ms_for(pinned, ExecOptions(), load=0.2) == AUTO_SPIN_MS
-    assert spin_ms_for(pinned, ExecOptions(), load=4.0) == 0.0  # beside other work a poller is preempted
-    assert spin_ms_for(loose, ExecOptions(), load=0.2) == 0.0
-    assert spin_ms_for(mps, ExecOptions(), load=0.2) == 0.0
-    assert spin_ms_for(pinned, ExecOptions(spin_ms=0.0), load=0.2) == 0.0
-    assert spin_ms_for(mps, ExecOptions(spin_ms=2.5), load=9.0) == 2.5
+    assert spin_ms_for(pinned, ExecOptions(), busy=0.1) == AUTO_SPIN_MS
+    assert spin_ms_for(pinned, ExecOptions(), busy=1.5) == 0.0  # beside other work a poller is preempted
+    assert spin_ms_for(loose, ExecOptions(), busy=0.1) == 0.0
+    assert spin_ms_for(mps, ExecOptions(), busy=0.1) == 0.0
+    assert spin_ms_for(pinned, ExecOptions(spin_ms=0.0), busy=0.1) == 0.0
+    assert spin_ms_for(mps, ExecOptions(spin_ms=2.5), busy=2.0) == 2.5
+
+
+def test_busy_cores_counts_the_ticks_not_idle(tmp_path, monkeypatch):
+    """`busy_cores`: the cores' worth of non-idle ticks between two reads of /proc/stat (here a fake file that a
+    patched sleep advances: one core fully busy, the other idle -> 1.0); None where the file cannot be read."""
+    from stsched.executor import cpustat
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0\ncpu1 0 0 0 200 0 0 0 0\n")
+
+    def advance(_s):
+        stat.write_text("cpu  0 0 0 0 0 0 0 0\ncpu0 130 0 0 100 0 0 0 0\ncpu1 0 0 0 230 0 0 0 0\n")
+
+    monkeypatch.setattr(cpustat.time, "sleep", advance)
+    assert cpustat.busy_cores(0.3, str(stat)) == pytest.approx(1.0)
+    assert cpustat.busy_cores(0.3, str(tmp_path / "none")) is None
 
 
 def test_the_cpu_clock_brackets_the_timed_call_alone(monkeypatch):
