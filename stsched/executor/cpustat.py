@@ -75,7 +75,9 @@ class CpuSampler:
             os.sched_setaffinity(0, self.cores)  # this thread only
         nxt = time.monotonic()
         while not self._stop.is_set():
-            self._samples.append((time.monotonic(), read_proc_stat(self.path)))
+            ticks = read_proc_stat(self.path)
+            if ticks:  # (a file caught mid-write reads empty: its ticks would be lost across the gap)
+                self._samples.append((time.monotonic(), ticks))
             nxt += self.period_s
             self._stop.wait(max(0.0, nxt - time.monotonic()))
 

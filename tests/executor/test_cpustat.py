@@ -3,6 +3,7 @@ sample before, on the executor's clock, from a thread pinned away from the worke
 
 from __future__ import annotations
 
+import os
 import time
 
 from stsched.executor.cpustat import STATES, CpuSampler, read_proc_stat
@@ -11,7 +12,9 @@ from stsched.executor.cpustat import STATES, CpuSampler, read_proc_stat
 def _stat(path, ticks):
     lines = ["cpu  " + " ".join(str(2 * t) for t in ticks)]
     lines += [f"cpu{k} " + " ".join(str(t) for t in ticks) + " 0 0" for k in range(2)]
-    path.write_text("\n".join(lines + ["intr 1 2 3", "ctxt 5"]) + "\n")
+    tmp = path.with_suffix(".tmp")  # replaced whole, as the kernel's file is read: never seen half written
+    tmp.write_text("\n".join(lines + ["intr 1 2 3", "ctxt 5"]) + "\n")
+    os.replace(tmp, path)
 
 
 def test_ticks_per_core_and_state_between_samples(tmp_path):
