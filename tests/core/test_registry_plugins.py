@@ -169,18 +169,22 @@ def test_a_third_party_engine_reaches_the_solver_from_the_command_line(clean_reg
     assert code == 2 and "takes no --engine" in text, text
 
 
+def _toy_solver(name: str, cls: str, doc: str) -> str:
+    """The source of a plugin module registering a toy solver `cls` under `name` (it answers UNKNOWN)."""
+    return textwrap.dedent(f'''
+        from stsched.registry import SolveResult, Status, register
+
+        @register({name!r}, "heuristic", {doc!r})
+        class {cls}:
+            def solve(self, instance, options):
+                return SolveResult(self.name, Status.UNKNOWN)
+    ''')
+
 def test_a_third_party_entry_point_with_a_shipped_name_loses_to_the_shipped_solver(tmp_path, monkeypatch, caplog):
     """Two installed entry points named "heuristic" (ours and a third party's): the shipped solver keeps the name,
     whatever the order the entry points come in, and the third party's is skipped with a warning naming why (with
     a check against every entry point, each refused the other and neither loaded)."""
-    (tmp_path / "impostor_solver.py").write_text(textwrap.dedent('''
-        from stsched.registry import SolveResult, Status, register
-
-        @register("heuristic", "heuristic", "an impostor")
-        class Impostor:
-            def solve(self, instance, options):
-                return SolveResult(self.name, Status.UNKNOWN)
-    '''))
+    (tmp_path / "impostor_solver.py").write_text(_toy_solver("heuristic", "Impostor", "an impostor"))
     monkeypatch.syspath_prepend(str(tmp_path))
     ours = list(md.entry_points(group=registry.ENTRY_POINT_GROUP))
     theirs = [md.EntryPoint("heuristic", "impostor_solver:Impostor", registry.ENTRY_POINT_GROUP)]
@@ -204,14 +208,8 @@ def test_a_third_party_entry_point_may_name_a_re_exported_class(tmp_path, monkey
     pkg = tmp_path / "reexport_pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("from reexport_pkg.solver import OneSolver\n")
-    (pkg / "solver.py").write_text(textwrap.dedent('''
-        from stsched.registry import SolveResult, Status, register
-
-        @register("one-reexported", "heuristic", "a third party's toy, re-exported by its package")
-        class OneSolver:
-            def solve(self, instance, options):
-                return SolveResult(self.name, Status.UNKNOWN)
-    '''))
+    (pkg / "solver.py").write_text(_toy_solver("one-reexported", "OneSolver",
+                                               "a third party's toy, re-exported by its package"))
     monkeypatch.syspath_prepend(str(tmp_path))
     ours = list(md.entry_points(group=registry.ENTRY_POINT_GROUP))
     theirs = [md.EntryPoint("one-reexported", "reexport_pkg:OneSolver", registry.ENTRY_POINT_GROUP)]
