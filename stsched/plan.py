@@ -146,9 +146,10 @@ def layout_change_kinds(old: Plan, new: Plan) -> tuple[int, int, int]:
     """`layout_changes` split by what each changed GPU did: (switched on, switched off, rebuilt: on before and after
     with another layout); the three add up to `layout_changes`.  The GPU counts before and after do not tell them
     apart (one GPU off and another on is +0 / -0 with two changes)."""
-    on = sum(1 for x, y in _layout_pairs(old, new) if not x and y)
-    off = sum(1 for x, y in _layout_pairs(old, new) if x and not y)
-    return on, off, layout_changes(old, new) - on - off
+    pairs = _layout_pairs(old, new)
+    on = sum(1 for x, y in pairs if not x and y)
+    off = sum(1 for x, y in pairs if x and not y)
+    return on, off, sum(1 for x, y in pairs if x and y and x != y)
 
 
 def changed_partitions(old: GpuLayout, new: GpuLayout) -> int:

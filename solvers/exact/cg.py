@@ -278,7 +278,7 @@ class CgSolver:
         return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            time.perf_counter() - t0, method_of(r) + note, message=msg + note,
                            infeasible_services=bad, settled=r.settled,
-                           lp_gpus=r.lp_gpus if not math.isnan(r.lp_gpus) else None)  # (run_bound's loosening)
+                           lp_gpus=r.lp_gpus)  # (run_bound's loosening)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
         if options.objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):

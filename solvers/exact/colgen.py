@@ -99,7 +99,7 @@ class CgBound:
     settled: bool = False  # min-gpus, `integer_stop`: not converged, but the bound rounded up equals the master's
     # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
     source: str = ""  # set when the time limit passed in the set-up: which bound `bound` is (else the generation's)
-    lp_gpus: float = math.nan  # the efficiency LP's fractional GPUs (`stsched.bounds.screen`, from the set-up's scan)
+    lp_gpus: float | None = None  # the efficiency LP's fractional GPUs (`stsched.bounds.screen`, from the set-up's scan)
 
     @property
     def integer_bound(self) -> float:
@@ -392,8 +392,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                                              opts.clock == "wall")
         # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
     except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
-        trivial = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
         eff = sc.efficiency_bound(objective, instance.gpus)  # (max-scale: above every plan's alpha, so it clips)
+        trivial = eff if not y_rows else (math.inf if maxi else 0.0)
         return out_of_time(trivial, "the efficiency LP bound (stsched.bounds.lp_gpus)" if not y_rows else
                            "no bound of the branch", e,
                            clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)

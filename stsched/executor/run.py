@@ -254,9 +254,10 @@ def execute(instance: Instance, plan: Plan, backend: Any, options: ExecOptions =
                 w.call("prepare", items=[(t["model"], t["batch"]) for t in ts], warmup=options.warmup)
             from profiler.measure import now
 
+            spin = spin_ms_for(backend, options)  # (may read /proc/stat for 0.3 s: before t0, not out of the lead)
             t0 = now() + options.lead_s
             layouts[-1]["t0"] = t0  # the worker's clock (`profiler.measure.now`): record times are after it
-            layouts[-1]["spin_ms"] = spin = spin_ms_for(backend, options)
+            layouts[-1]["spin_ms"] = spin
             log.info("execute: GPU %d's workers %s", gi, f"poll {spin:g} ms before an arrival" if spin else "sleep")
             pending = [w.submit("serve", tenants=ts, t0=t0, horizon_s=horizon, pad=options.pad_batches,
                                 **_steady(w, options, spin)) for w, ts in zip(pset.workers, tenants_of)]

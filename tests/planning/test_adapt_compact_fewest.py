@@ -22,7 +22,7 @@ def _case(high: tuple[float, float], fall: float, fewest: bool = True):
     current = min_gpus(inst, policy.opts)
     low = inst.with_rates({"s0": high[0] * fall, "s1": high[1] * fall})
     fresh = min_gpus(low, policy.opts)
-    return low, current, align(current, fresh), policy._slack_compaction(low, current, fresh)
+    return low, current, align(current, fresh), policy._slack_compaction(low, policy._reserved(low), current, fresh)
 
 
 def test_the_slack_compaction_takes_the_fewest_change_plan_on_as_many_gpus():

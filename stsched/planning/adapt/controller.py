@@ -43,7 +43,7 @@ from stsched.planning.adapt.cold import ColdStart, cold_start
 from stsched.planning.adapt.detect import Observed, check_detect, flagged, observed_counts
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
-from stsched.planning.adapt.minutes import Builds, Minutes, loads
+from stsched.planning.adapt.minutes import Builds, Minutes, loads, planned
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
                                              make_policy, patience, takes_nodes)
@@ -558,8 +558,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         if count is None:
             hit = np.zeros(len(names), dtype=bool)
         else:
-            served = current.served()
-            hit = flagged(count, np.array([served.get(n, 0.0) for n in names]), options.trigger, options.detect_s)
+            hit = flagged(count, planned(current, names), options.trigger, options.detect_s)
         if hit.any():
             t_d = t0 + options.detect_s
             floor = np.where(hit, count / options.detect_s * options.headroom, 0.0)

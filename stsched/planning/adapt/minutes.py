@@ -27,11 +27,16 @@ if TYPE_CHECKING:
     from stsched.planning.adapt.controller import AdaptOptions
 
 
-def loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
+def planned(plan: Plan, names: tuple[str, ...]) -> np.ndarray:
+    """The rate `plan` serves of each of `names` (0 where it serves none)."""
     served = plan.served()
-    planned = np.array([served.get(n, 0.0) for n in names])
+    return np.array([served.get(n, 0.0) for n in names])
+
+
+def loads(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan) -> np.ndarray:
+    planned_rates = planned(plan, names)
     rates = schedule[:, m]
-    return np.where(planned > 0, rates / np.maximum(planned, 1e-12), np.where(rates > 0, np.inf, 0.0))
+    return np.where(planned_rates > 0, rates / np.maximum(planned_rates, 1e-12), np.where(rates > 0, np.inf, 0.0))
 
 
 @dataclass

@@ -451,9 +451,10 @@ class Adaptive(Compaction):
         lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
         if (plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance)  # large: the rent
                 and not self._mpc):  # with `mpc_h` the forecast decides every compaction
-            fresh = self._from_scratch(self._reserved(instance))  # the estimate's rates unless a forecast or margin
+            reserved = self._reserved(instance)  # the estimate's rates unless a forecast or margin
+            fresh = self._from_scratch(reserved)
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
-                plan, how = self._slack_compaction(instance, current, fresh)
+                plan, how = self._slack_compaction(instance, reserved, current, fresh)
                 note += f"; compacted {how} ({plan.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
@@ -463,7 +464,8 @@ class Adaptive(Compaction):
         self._cache.remember(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 
-    def _slack_compaction(self, instance: Instance, current: Plan, fresh: Plan) -> tuple[Plan, str]:
+    def _slack_compaction(self, instance: Instance, reserved: Instance, current: Plan,
+                          fresh: Plan) -> tuple[Plan, str]:
         """Step 4's plan: the plan from scratch aligned onto `current`; with `compact_fewest`, the `adapt_solver`'s
         fewest-change plan on as many GPUs instead where it carries the reserved rates with no less spare capacity
         and changes fewer layouts (the plan from scratch rebuilds GPUs that need not change: issue 18, windows
@@ -473,7 +475,6 @@ class Adaptive(Compaction):
         scratch = align(current, fresh)
         if not (self.opts.compact_fewest and self.opts.adapt_solver) or self._is_local(instance):
             return scratch, "from scratch"
-        reserved = self._reserved(instance)
         cand = self._try(self.opts.adapt_solver, reserved.with_gpus(max(fresh.gpus_used, 1)), Objective.ADAPT,
                          current)
         cand = rebalance(instance, cand) if cand is not None and cand.gpus_used <= fresh.gpus_used else None
