@@ -38,7 +38,7 @@ import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from experiments.adapt_frontier import parse_policy
+from experiments.adapt_frontier import WORKLOAD_OWNED, parse_policy
 from experiments.common import Study, markdown_table, read_rows, results_dir, results_root, run_grid, run_study, study_args
 from experiments.plots import stairs_plot
 from stsched.planning.adapt import AdaptOptions, run_adapt
@@ -56,11 +56,10 @@ TIME_LIMIT_S = AdaptOptions.time_limit_s  # solver time limit per decision, ever
 KEYS = ["mix", "level", "hours", "epoch_s", "policy", "downtime"]
 DEV_KEYS = KEYS + ["offset", "simulate"]  # development runs on other functions of the trace (dev.csv)
 EPOCH_S, HOURS = 300.0, 8.0  # the study's epoch and span: files of other values carry them in their names
-OWNED = {"epoch_s": "--epochs", "hours": "--hours", "downtime": "a --variant row is standby",
+OWNED = {**WORKLOAD_OWNED, "epoch_s": "--epochs", "hours": "--hours", "downtime": "a --variant row is standby",
          "function_offset": "--functions-offset", "simulate": "--plan-only",
          "time_limit_s": "the policies' one default", "progress": "always on",
-         "trace": "the Azure Functions 2019 trace", "function_pool": "service i on function offset + i, no pool",
-         }  # what run_of sets itself; the workload (trace, pool) is every policy's
+         }  # what run_of sets itself
 SERIES_COLUMNS = ("epoch", "start_s", "gpus", "reconfigurations", "attainment", "max_load")  # from EpochRow
 SERIES_INTS = ("epoch", "reconfigurations")
 

@@ -78,10 +78,13 @@ POLICIES = (
     "adaptive[headroom=1.3]", "adaptive[trigger=0]",
 )
 KEYS = ["mix", "level", "hours", "epoch_s", "downtime", "time_limit_s", "simulate", "offset", "policy"]
-OWNED = {"epoch_s": "300 s epochs", "hours": "--hours", "downtime": "standby", "function_offset": "--offsets",
-         "simulate": "--simulate", "time_limit_s": "--time-limit, one per table",
-         "trace": "the Azure Functions 2019 trace", "function_pool": "service i on function offset + i, no pool",
-         }  # the point's, recorded in its row; the workload (trace, pool) is every policy's
+#: the workload, every policy's in a table (a policy on another ran with its row not saying so): the count trace and
+#: which of its functions service i follows; each re-planning study's own options (`parse_policy`'s `owned`) extend it
+WORKLOAD_OWNED = {"trace": "the Azure Functions 2019 trace",
+                  "function_pool": "service i on function offset + i, no pool"}
+OWNED = {**WORKLOAD_OWNED, "epoch_s": "300 s epochs", "hours": "--hours", "downtime": "standby",
+         "function_offset": "--offsets", "simulate": "--simulate", "time_limit_s": "--time-limit, one per table",
+         }  # the point's, recorded in its row
 VOLATILE = 0.05  # full re-partitioning saves >= 5 % of static peak's GPU-hours
 TARGET_SHARE, TARGET_RATIO, CALM_HOURS = 0.80, 0.2, 0.05
 

@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 
-from experiments.adapt_frontier import _split, hours_arg, parse_policy, policy_arg
+from experiments.adapt_frontier import WORKLOAD_OWNED, _split, hours_arg, parse_policy, policy_arg
 from experiments.common import (Study, markdown_table, read_rows, refuse_ignored, results_dir, run_grid, run_study,
                                 study_args)
 from stsched.io import write_atomic
@@ -36,6 +36,8 @@ POOL = 40  # functions 0..39 only
 POLICIES = ("periodic[period=1]", "adaptive")
 KEYS = ["services", "seed", "hours", "policy"]
 TARGET_S = 2.0  # per decision at 256 services (issue 18)
+OWNED = {**WORKLOAD_OWNED, "function_pool": "the 40 busiest functions", "hours": "--hours", "simulate": "plan-only",
+         "downtime": "standby", "progress": "always on"}  # what point() sets itself (module docstring)
 
 
 def point(p) -> dict[str, object]:
@@ -77,9 +79,8 @@ def _checked(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[lis
     if not services:
         ap.error("argument --services: none given")
     policies = _split(args.policies)
-    for spec in policies:  # the options point() sets itself (the row records them) refused in brackets
-        policy_arg(ap, spec, {"hours": "--hours", "simulate": "plan-only", "downtime": "standby",
-                              "function_pool": "the 40 busiest functions", "progress": "always on"})
+    for spec in policies:  # the options point() sets itself refused in brackets
+        policy_arg(ap, spec, OWNED)
     return services, policies
 
 

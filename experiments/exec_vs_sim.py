@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             if calib is None or args.calibrate == "each":
                 cseed = args.calib_seed if args.calibrate == "once" else 100 + seed
                 _, calib, calib_cond = run(cseed)
-                rows.append({"seed": cseed, "side": "calibration", "gap_ms": round(calib.gap.mean_s * 1e3, 3),
-                             "wake_ms": round(calib.wake.mean_s * 1e3, 3), "wake_batches": calib.wake.count,
-                             "ratio_median": round(calib.exec_ratio.to_dict()["partitions"][0]["median"], 3),
-                             **_accounting(calib), **calib_cond})
+                rows.append({"seed": cseed, "side": "calibration", **_host_columns(calib), **calib_cond})
             runs = []
             for rep in range(repeats):
                 res, host, cond = run(seed, rep)
@@ -274,31 +271,34 @@ def run_records(res: Any, seed: int, rep: int | None) -> tuple[pd.DataFrame, pd.
     return res.batches.assign(**label), requests
 
 
-def _accounting(host) -> dict[str, object]:
-    """Where a run's batch time went (`stsched.executor.accounting`): off the worker's core, preempted batches,
-    page faults per batch, windows in a slow spell."""
+def _host_columns(host, spread: bool = False) -> dict[str, object]:
+    """One executor run's host columns (`stsched.executor.host.measure_host`): its dispatch gap, wake-up delay and
+    the batches behind it, its first partition's median measured/simulated batch-time ratio (`spread`: also that
+    ratio's 90th percentile and its medians dispatched back to back and after idling, the compared runs' rows),
+    and where its batch time went (`stsched.executor.accounting`: off the worker's core, preempted batches, page
+    faults per batch, windows in a slow spell)."""
+    part0 = host.exec_ratio.to_dict()["partitions"][0]
+    cols: dict[str, object] = {"gap_ms": round(host.gap.mean_s * 1e3, 3), "wake_ms": round(host.wake.mean_s * 1e3, 3),
+                               "wake_batches": host.wake.count, "ratio_median": round(part0["median"], 3)}
+    if spread:
+        from stsched.simulation.host import quantile_at
+
+        levels = host.exec_ratio.levels
+        cols.update({column: round(quantile_at(part0[name], percent, levels), 3) for column, name, percent in (
+            ("ratio_p90", "quantiles", 90), ("busy_median", "busy_quantiles", 50),
+            ("idle_median", "idle_quantiles", 50))})
     a = host.accounting
-    return {"off_core": round(a.off_core_share, 4), "preempted": round(a.preempted_share, 4),
+    return {**cols, "off_core": round(a.off_core_share, 4), "preempted": round(a.preempted_share, 4),
             "faults_pb": round(a.faults_per_batch, 3), "slow_share": round(a.slow_share, 3)}
 
 
 def _compared(seed, rep, res, host, cond, calib, noise_cv, inst, plan, duration) -> list[dict[str, object]]:
     """One executor run's row and every simulator variant's on its arrivals (module docstring)."""
     from stsched.simulation import SimOptions, simulate
-    from stsched.simulation.host import quantile_at
 
     ex = res.summary
     o = host.overhead
-    part0, levels = host.exec_ratio.to_dict()["partitions"][0], host.exec_ratio.levels
-
-    def at(name: str, percent: float) -> float:
-        return round(quantile_at(part0[name], percent, levels), 3)
-
-    rows = [_row(seed, "executor", ex, rep=rep, gap_ms=round(host.gap.mean_s * 1e3, 3),
-                 wake_ms=round(host.wake.mean_s * 1e3, 3), wake_batches=host.wake.count,
-                 ratio_median=round(part0["median"], 3), ratio_p90=at("quantiles", 90),
-                 busy_median=at("busy_quantiles", 50), idle_median=at("idle_quantiles", 50), **_accounting(host),
-                 **cond)]
+    rows = [_row(seed, "executor", ex, rep=rep, **_host_columns(host, spread=True), **cond)]
 
     def sim(cv=0.0, overhead=None, factors=None):
         opts = SimOptions(duration_s=duration, seed=seed, noise_cv=cv, exec_model="fixed",

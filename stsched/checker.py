@@ -243,17 +243,17 @@ def exceeds_memory(instance: Instance, size: float, need_mb: float) -> bool:
 
 
 def _memory(instance: Instance, gi: int, gpu: GpuLayout, out: list[Violation]) -> None:
+    """The memory rule on one GPU (`memory_limit_mb`): on MIG each partition's processes in its slice, elsewhere
+    all its partitions' in the GPU's memory, which they share."""
     usage = [partition_memory_mb(instance, p.procs, [(t.service, t.batch) for t in p.tenants
                                                     if instance.has_service(t.service)]) for p in gpu.partitions]
-    if instance.mechanism.kind is MechanismKind.MIG:
-        for qi, (p, need) in enumerate(zip(gpu.partitions, usage)):
-            limit = memory_limit_mb(instance, p.size)
-            if limit is not None and _exceeds(need, limit):
-                out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, slice has {limit:.0f} MB", gi, qi))
-    else:
-        limit = instance.device.memory_mb * instance.device.memory_cap  # the GPU's, which its partitions share
-        if _exceeds(sum(usage), limit):
-            out.append(Violation(Rule.MEMORY, f"needs {sum(usage):.0f} MB, GPU has {limit:.0f} MB", gi))
+    mig = instance.mechanism.kind is MechanismKind.MIG
+    held = [(qi, p.size, need) for qi, (p, need) in enumerate(zip(gpu.partitions, usage))] if mig \
+        else [(None, instance.mechanism.capacity, sum(usage))]  # shared: any size's limit is the GPU's
+    for qi, size, need in held:
+        if exceeds_memory(instance, size, need):
+            out.append(Violation(Rule.MEMORY, f"needs {need:.0f} MB, {'slice' if mig else 'GPU'} has "
+                                              f"{memory_limit_mb(instance, size):.0f} MB", gi, qi))
 
 
 def check(instance: Instance, plan: Plan) -> Report:

@@ -24,9 +24,10 @@ from typing import Sequence
 import pandas as pd
 
 STATES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+Ticks = dict[str, tuple[int, ...]]  # core name (`cpu0`, ...) -> its cumulative ticks in `STATES`
 
 
-def read_proc_stat(path: str = "/proc/stat") -> dict[str, tuple[int, ...]]:
+def read_proc_stat(path: str = "/proc/stat") -> Ticks:
     """Per core (`cpu0`, `cpu1`, ...): its cumulative ticks in `STATES`."""
     out = {}
     with open(path) as f:
@@ -37,10 +38,18 @@ def read_proc_stat(path: str = "/proc/stat") -> dict[str, tuple[int, ...]]:
     return out
 
 
+def tick_deltas(before: Ticks, after: Ticks) -> Ticks:
+    """Per core of both snapshots (`read_proc_stat`), in `after`'s order: its ticks in each of `STATES` between
+    them.  A core missing from either is left out: one that came online between the reads (hot-plug) or that a
+    partial read missed holds its ticks since boot, not since `before`, and one gone from `after` has no end."""
+    return {core: tuple(v - u for v, u in zip(ticks, before[core])) for core, ticks in after.items() if core in before}
+
+
 def busy_cores(window_s: float = 0.3, path: str = "/proc/stat") -> float | None:
-    """How many cores' worth of work the machine did over the next `window_s` (all cores' ticks not idle nor
-    iowait, over the ticks of one core), or None where /proc/stat cannot be read.  The executor calls it while its
-    own workers wait, so what it counts is other work (`stsched.executor.run.spin_ms_for`)."""
+    """How many cores' worth of work the machine did over the next `window_s` (the ticks not idle nor iowait of
+    the cores in both reads, over the ticks of one of them: `tick_deltas`), or None where /proc/stat cannot be
+    read.  The executor calls it while its own workers wait, so what it counts is other work
+    (`stsched.executor.run.spin_ms_for`)."""
     try:
         a = read_proc_stat(path)
         time.sleep(window_s)
@@ -48,12 +57,12 @@ def busy_cores(window_s: float = 0.3, path: str = "/proc/stat") -> float | None:
     except OSError:
         return None
     idle = (STATES.index("idle"), STATES.index("iowait"))
+    deltas = tick_deltas(a, b)
     busy = total = 0
-    for core, ticks in b.items():
-        d = [x - y for x, y in zip(ticks, a.get(core, ticks))]
+    for d in deltas.values():
         total += sum(d)
         busy += sum(d) - sum(d[i] for i in idle)
-    return None if not b or total <= 0 else busy / (total / len(b))
+    return None if not deltas or total <= 0 else busy / (total / len(deltas))
 
 
 class CpuSampler:
@@ -67,7 +76,7 @@ class CpuSampler:
             cores = [max(os.sched_getaffinity(0))]
         self.cores = tuple(cores or ())
         self._stop = threading.Event()
-        self._samples: list[tuple[float, dict[str, tuple[int, ...]]]] = []
+        self._samples: list[tuple[float, Ticks]] = []
         self._thread: threading.Thread | None = None
 
     def _loop(self) -> None:
@@ -98,8 +107,6 @@ class CpuSampler:
         of each of `STATES` since the sample before."""
         rows = []
         for (_, a), (t, b) in zip(self._samples, self._samples[1:]):
-            for name, vals in b.items():
-                if name in a:
-                    rows.append({"t_s": t - t0, "cpu": int(name[3:]),
-                                 **{s: v - u for s, v, u in zip(STATES, vals, a[name])}})
+            for name, d in tick_deltas(a, b).items():
+                rows.append({"t_s": t - t0, "cpu": int(name[3:]), **dict(zip(STATES, d))})
         return pd.DataFrame(rows, columns=["t_s", "cpu", *STATES])

@@ -39,12 +39,14 @@ def test_reconfig_costs_with_a_400_digit_integer_name_the_key(tmp_path):
         ReconfigCosts.load(path)
 
 
-@pytest.mark.parametrize("study", ["adapt_frontier", "adapt_eval"])
+@pytest.mark.parametrize("study", ["adapt_frontier", "adapt_eval", "adapt_scale"])
 @pytest.mark.parametrize("knob", ["function_pool=40", "trace=azure-functions-2019"])
 def test_the_workload_is_not_a_policys_option(study, knob):
     """`--policies 'adaptive[function_pool=40]'` (adapt_frontier) or `--variant trace=...` (adapt_eval) ran that
     policy on another workload than the others of its table, the row not saying so.  The trace and the function
-    pool are now among the options the studies set themselves (OWNED): refused in brackets, naming the option."""
+    pool are now among the options the studies set themselves (OWNED): refused in brackets, naming the option.
+    adapt_scale refused the pool but took `adaptive[trace=...]` (its own list did not extend the shared one,
+    `adapt_frontier.WORKLOAD_OWNED`)."""
     import importlib
 
     from experiments.adapt_frontier import parse_policy

@@ -37,3 +37,30 @@ def test_no_proc_stat_no_rows(tmp_path):
     with CpuSampler(0.01, path=str(tmp_path / "missing")) as cs:
         time.sleep(0.02)
     assert cs.frame().empty
+
+
+def test_a_core_missing_from_the_first_read_is_left_out(tmp_path, monkeypatch):
+    """A core that is in the later read only (hot-plugged between the reads, or missed by a partial read) holds its
+    ticks since boot, not since the first read: `tick_deltas` leaves it out for both users.  `busy_cores` counted it
+    as a core with no ticks, so one core fully busy beside it read as 2.0 cores; the sampler's rows already left it
+    out until its second sample."""
+    from stsched.executor import cpustat
+
+    first = {"cpu0": (100, 0, 0, 100, 0, 0, 0, 0)}
+    later = {"cpu0": (130, 0, 0, 100, 0, 0, 0, 0), "cpu1": (5000, 0, 0, 9000, 0, 0, 0, 0)}
+    assert cpustat.tick_deltas(first, later) == {"cpu0": (30, 0, 0, 0, 0, 0, 0, 0)}
+    assert cpustat.tick_deltas(later, first) == {"cpu0": (-30, 0, 0, 0, 0, 0, 0, 0)}  # one gone: no end either
+
+    def text(ticks):
+        return "cpu  0 0 0 0 0 0 0 0\n" + "".join(f"{k} {' '.join(map(str, v))}\n" for k, v in ticks.items())
+
+    stat = tmp_path / "stat"
+    stat.write_text(text(first))
+    monkeypatch.setattr(cpustat.time, "sleep", lambda _s: stat.write_text(text(later)))
+    assert cpustat.busy_cores(0.3, str(stat)) == 1.0
+    # the sampler's rows: cpu1 from the sample after the one it first appears in
+    sampler = CpuSampler(0.01, cores=(), path=str(stat))
+    after = {k: tuple(x + 10 for x in v) for k, v in later.items()}
+    sampler._samples = [(1.0, first), (2.0, later), (3.0, after)]
+    f = sampler.frame()
+    assert list(zip(f["t_s"], f["cpu"], f["user"])) == [(2.0, 0, 30), (3.0, 0, 10), (3.0, 1, 10)]

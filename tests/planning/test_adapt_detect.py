@@ -97,8 +97,9 @@ def test_a_detected_floor_holds_until_the_estimate_has_seen_its_minute():
 
 @pytest.mark.parametrize("bad", [0.0, -5.0, 60.0, float("inf"), float("nan"), "5", True])
 def test_detect_s_must_be_a_positive_number_of_seconds_shorter_than_a_minute(bad):
-    with pytest.raises(InputError, match="detect_s"):
+    with pytest.raises(InputError, match="detect_s") as e:
         AdaptOptions(detect_s=bad)
+    assert "\n" not in str(e.value) and str(e.value).endswith(f"got {bad!r}")  # one line, the key and the value
 
 
 def test_bad_detect_values_are_one_line_exit_2_in_the_cli_and_the_study(capsys, tmp_path, monkeypatch):

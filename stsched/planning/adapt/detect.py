@@ -34,13 +34,13 @@ anyway; measured in docs/RESULTS.md ("Re-planning judged by frontiers").
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from stsched.errors import InputError
+from stsched.validate import check_real
 
 DETECT_Z = 3.0  # standard deviations of the trigger rate's Poisson count the observed count must exceed
 
@@ -49,15 +49,14 @@ MINUTE_S = 60.0  # one bin of the count trace
 
 
 def check_detect(detect_s: float | None) -> None:
-    """`detect_s`: None (off) or a finite number of seconds > 0 shorter than one bin of the count trace."""
+    """`detect_s`: None (off) or a finite number of seconds > 0 shorter than one bin of the count trace (at its
+    end the end-of-minute trigger reacts)."""
     if detect_s is None:
         return
-    if isinstance(detect_s, bool) or not isinstance(detect_s, numbers.Real) or not (
-            detect_s > 0 and math.isfinite(detect_s)):
-        raise InputError(f"detect_s must be a finite number of seconds > 0, or None (off), got {detect_s!r}")
-    if detect_s >= MINUTE_S:
-        raise InputError(f"detect_s {detect_s!r}: must be shorter than the trace's minute ({MINUTE_S:g} s); "
-                         f"the end-of-minute trigger reacts then")
+    name = "detect_s (seconds into the trace's minute)"
+    if not isinstance(detect_s, numbers.Real):  # `check_real` reads text as a number (the CLI's); an option holds one
+        raise InputError(f"{name}: expected a number or None (off), got {detect_s!r}")
+    check_real(detect_s, name, minimum=0.0, strict=True, maximum=MINUTE_S, strict_max=True)
 
 
 def observed_counts(rates: np.ndarray, detect_s: float, seed: int, minute: int) -> np.ndarray:
