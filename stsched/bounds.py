@@ -19,7 +19,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb
+from stsched.checker import cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, whole_gpus
 from stsched.layouts import enumerate_layouts, fits
 from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
@@ -206,8 +206,8 @@ def _lp_gpus_of(instance: Instance, eff: dict[str, Efficiency], partial: bool = 
     services scanned so far, the others count 0 (a lower bound on the whole sum: every term is >= 0)."""
     total = 0.0
     for s in instance.services:
-        if s.rate <= 0 or (partial and s.name not in eff):
-            continue
+        if not needs_serving(s.rate) or (partial and s.name not in eff):  # (a rate within the checker's
+            continue  # tolerance of 0 is covered with no tenant)
         if eff[s.name].per_unit == 0.0:
             return math.inf
         total += s.rate / eff[s.name].per_unit
@@ -224,10 +224,7 @@ def lp_gpus(instance: Instance) -> float:
 def lp_bound_gpus(instance: Instance, x: float | None = None) -> float:
     """A lower bound on the GPUs of any valid plan (min-gpus); `x`: `lp_gpus(instance)` when the caller has it
     already (`Screen.lp_gpus`: no second scan of every service)."""
-    x = lp_gpus(instance) if x is None else x
-    if math.isinf(x):
-        return math.inf
-    return 0 if x <= 0 else max(1, math.ceil(x - 1e-9))  # no demand at all: the empty plan
+    return whole_gpus(lp_gpus(instance) if x is None else x)  # (the checker's rounding; no demand: the empty plan)
 
 
 def lp_bound_scale(instance: Instance, x: float | None = None) -> float:
@@ -274,7 +271,7 @@ class LpBound:
 
     @property
     def gpus(self) -> float:
-        return math.inf if math.isinf(self.value) else max(1, math.ceil(self.value - 1e-6))
+        return whole_gpus(self.value)
 
 
 def unservable(instance: Instance, objective: Objective) -> dict[str, str]:

@@ -68,6 +68,7 @@ from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
 from stsched.bounds import point_capacity, screen
+from stsched.checker import whole_gpus
 from stsched.errors import InputError
 from stsched.forking import cpu_seconds
 from stsched.problem import Instance
@@ -106,7 +107,7 @@ class CgBound:
     def integer_bound(self) -> float:
         """min-gpus: the bound rounded up (GPUs are whole); max-scale: the bound itself."""
         if self.objective is Objective.MIN_GPUS:
-            return float(max(1, math.ceil(self.bound - 1e-6))) if math.isfinite(self.bound) else math.inf
+            return float(whole_gpus(self.bound))  # (the checker's rounding, stsched.checker.whole_gpus)
         return self.bound
 
 
