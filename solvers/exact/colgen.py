@@ -501,7 +501,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
 
         def settled_at(value: float) -> bool:  # min-gpus: the bound rounded up meets the master's rounded up
-            return math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6)
+            return whole_gpus(bound) >= whole_gpus(value)  # (the one rounding, stsched.checker.whole_gpus)
 
         def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
