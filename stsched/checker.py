@@ -6,6 +6,7 @@ Each violation names its rule, the GPU and partition (0-based) and the service i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -75,6 +76,26 @@ def tolerant_limit(limit):
 
 def _exceeds(value: float, limit: float) -> bool:
     return value > tolerant_limit(limit)
+
+
+def needs_serving(rate: float) -> bool:
+    """Whether a rate needs any capacity at all by the coverage rule (a rate within the tolerance of 0, 1e-9 req/s,
+    is covered by no tenant: a bound counts no GPU for it)."""
+    return _exceeds(rate, 0.0)
+
+
+def whole_gpus(x: float) -> float:
+    """THE rounding of a fractional lower bound `x` on GPUs (computed with exact capacities and rates) to whole GPUs,
+    consistent with this checker's tolerance: a valid plan may run every tenant up to REL_TOL above its capacity and
+    cover every rate up to REL_TOL short (`tolerant_limit`), so n GPUs may carry a need of n (1 + REL_TOL)^2; the
+    bound is the fewest n that do (less 1e-6 for the floating point of the sum).  0 for no need, inf for inf.  Before
+    (session 18), `lp_bound_gpus` rounded up x - 1e-9 and colgen x - 1e-6: a need 9e-7 above 2 GPUs, which a valid
+    plan serves on 2, gave a bound of 3 (tests/core/test_bound_rounding_edge.py)."""
+    if not x > 0:
+        return 0
+    if math.isinf(x):
+        return math.inf
+    return max(1, math.ceil(x / (1 + REL_TOL) ** 2 - 1e-6))
 
 
 def find_mig_starts(placements: tuple[Placement, ...], partitions: tuple[Partition, ...]) -> tuple[int, ...] | None:
@@ -328,4 +349,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
 
 
 __all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
-           "tenant_capacity", "tenant_share", "REL_TOL"]
+           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "whole_gpus"]

@@ -25,7 +25,7 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
-from stsched.checker import REL_TOL, Report
+from stsched.checker import REL_TOL, Report, whole_gpus
 from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, machine_limit,
                             raise_noted_interrupt, reraise_interrupt)
 from stsched.plan import Plan
@@ -92,7 +92,7 @@ def _meets(objective_kind: Any, objective: float, bound: float, scale_tol: float
     from stsched.registry import Objective
 
     if objective_kind is Objective.MIN_GPUS:
-        return math.ceil(bound - REL_TOL * max(1.0, abs(bound))) >= objective
+        return whole_gpus(bound) >= objective
     return bound <= objective * (1 + scale_tol) + REL_TOL
 
 

@@ -178,12 +178,25 @@ def _lift_global_flags(args: argparse.Namespace) -> bool:
 _ADD_PARSER = re.compile(r"""\bsub\.add_parser\(\s*["']([A-Za-z0-9_-]+)["']""")
 
 
+def _command_word(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+#: the least address space a command maps, checked before its parser imports anything (`stsched.address_space`):
+#: under a smaller `ulimit -v` / `prlimit --as` it failed after seconds of work, or never ended (scipy's OpenBLAS
+#: retries its buffer for ever).  adapt: its smallest runs (2 services, 3-6 minutes, plan-only or simulated, every
+#: policy) peaked at 738.5-738.8 MiB of VmSize, 611 MiB of it the libraries its parser imports (numba, scipy,
+#: pandas, ortools), on 2 cores, 2026-12-07 (more cores map more: OpenBLAS's buffers, malloc's arenas); rounded
+#: down, so that no run that fits is refused
+ADDRESS_SPACE_FLOORS = {"adapt": 730 * 2 ** 20}
+
+
 def command_module(argv: list[str]) -> str | None:
     """The module of the command that `argv` names (its first word that is not an option), found in the
     modules' source (`sub.add_parser("NAME"`) without importing them; None when there is no such word or no
     module registers it.  `main` then builds the parser of that module alone: importing every command's
     dependencies (pandas, scipy, the latency models) costs about a second of CPU that one command does not need."""
-    word = next((a for a in argv if not a.startswith("-")), None)
+    word = _command_word(argv)
     if word is None:
         return None
     for name in COMMAND_MODULES:
@@ -252,6 +265,15 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     console = argv is None  # the `stsched` command itself: the process ends when this returns
     argv = sys.argv[1:] if argv is None else list(argv)
+    word = _command_word(argv)
+    if word in ADDRESS_SPACE_FLOORS:
+        from stsched import address_space
+
+        try:
+            address_space.require(ADDRESS_SPACE_FLOORS[word], f"stsched {word}")
+        except MemoryError as e:  # (run_parsed's line for the same error, before any import or work)
+            print(f"stsched: out of memory: {e}", file=sys.stderr)
+            return 1
     parser = build_parser(command_module(argv))
     try:
         args = parser.parse_args(argv)

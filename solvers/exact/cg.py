@@ -268,7 +268,7 @@ class CgSolver:
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
                                message=f"cannot be served: {e}", infeasible_services=tuple(e.services))
-        msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}"
+        msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}" + (f"; {r.unchecked}" if r.unchecked else "")
         r, note = _branched(instance, options, r, options.time_limit_s - (clock() - c0))
         bad: tuple[str, ...] = ()
         if _too_few_gpus(instance, r):

@@ -68,6 +68,7 @@ from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
 from stsched.bounds import point_capacity, screen
+from stsched.checker import whole_gpus
 from stsched.errors import InputError
 from stsched.forking import cpu_seconds
 from stsched.problem import Instance
@@ -100,12 +101,13 @@ class CgBound:
     # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
     source: str = ""  # set when the time limit passed in the set-up: which bound `bound` is (else the generation's)
     lp_gpus: float | None = None  # the efficiency LP's fractional GPUs (`stsched.bounds.screen`, from the set-up's scan)
+    unchecked: str = ""  # set when the time limit passed in the feasibility scan: how far it got (not fully checked)
 
     @property
     def integer_bound(self) -> float:
         """min-gpus: the bound rounded up (GPUs are whole); max-scale: the bound itself."""
         if self.objective is Objective.MIN_GPUS:
-            return float(max(1, math.ceil(self.bound - 1e-6))) if math.isfinite(self.bound) else math.inf
+            return float(whole_gpus(self.bound))  # (the checker's rounding, stsched.checker.whole_gpus)
         return self.bound
 
 
@@ -365,11 +367,21 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     if cuts.rounds and (objective is not Objective.MIN_GPUS or y_rows or opts.box > 0):
         raise InputError("cuts: only for min-gpus without branching rows or box-step")
-    sc = screen(instance, objective)  # (unservable services, and the efficiency LP bound from the same scan)
-    if sc.unservable:
+    stop = lambda: clock() >= deadline  # noqa: E731  (the set-up polls it: it ran 130 s of a 10 s limit at 100,000)
+    sc = screen(instance, objective, stop)  # (unservable services, and the efficiency LP bound from the same scan)
+    if sc.unservable:  # (those found: each is unservable whether or not the scan was cut)
         raise Infeasible(sc.unservable)
     maxi = objective is Objective.MAX_SCALE
-    stop = lambda: clock() >= deadline  # noqa: E731  (the set-up polls it: it ran 130 s of a 10 s limit at 100,000)
+    if not sc.complete:  # the limit came within the scan (12 s of CPU at 100,000 services): its partial sum bounds
+        eff = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
+        log.info("column generation: out of time in the feasibility scan (%d of %d services)", sc.scanned,
+                 sc.services)
+        what = (f"the efficiency LP bound of the {sc.scanned} of {sc.services} services scanned" if not y_rows
+                else "no bound of the branch")
+        unchecked = (f"the time limit passed in the set-up's feasibility scan: feasibility not fully checked, "
+                     f"{sc.scanned} of {sc.services} services scanned")
+        return CgBound(objective, eff, math.nan, False, 0, 0, 0, time.perf_counter() - t0, 1.0, (), (),
+                       source=f"{what} ({unchecked})", lp_gpus=sc.lp_gpus, unchecked=unchecked)
     layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
 
     def out_of_time(bound: float, what: str, e: OutOfTime, columns: tuple[Config, ...] = (), clip: float = 1.0,
@@ -489,7 +501,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
 
         def settled_at(value: float) -> bool:  # min-gpus: the bound rounded up meets the master's rounded up
-            return math.ceil(bound - 1e-6) >= math.ceil(value - 1e-6)
+            return whole_gpus(bound) >= whole_gpus(value)  # (the one rounding, stsched.checker.whole_gpus)
 
         def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from stsched import address_space
 from stsched.errors import InputError
 from stsched.simulation import traces
 
@@ -30,19 +30,7 @@ def available_bytes() -> int:
     """Memory the system can give now (MemAvailable, else physical pages available), no more than the address
     space this process's limit (`ulimit -v`, `prlimit --as`) leaves: a run under it was let through on the
     machine's memory and stopped 'out of memory' after 34 s of work."""
-    return min(_system_available(), _address_space_left())
-
-
-def _address_space_left() -> int:
-    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if soft == resource.RLIM_INFINITY:
-        return 2 ** 62
-    try:
-        with open("/proc/self/status") as f:
-            used = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
-    except (OSError, ValueError, IndexError, StopIteration):
-        used = 0
-    return max(0, soft - used)
+    return min(_system_available(), address_space.left_bytes())
 
 
 def _system_available() -> int:

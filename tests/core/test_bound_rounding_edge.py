@@ -1,0 +1,76 @@
+"""The bounds round to whole GPUs by the checker's tolerance (`stsched.checker.whole_gpus`, session 18): a service
+whose need is exactly on an edge, 9e-7 above what 2 GPUs carry at the best point, is served on 2 GPUs by a plan the
+checker calls valid (each tenant 9e-7 above its capacity, within REL_TOL = 1e-6); `lp_bound_gpus` said 3 (it rounded
+up x - 1e-9) and colgen's bound 3 (x - 1e-6)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers.exact.colgen import CgOptions, column_generation
+from stsched import bounds
+from stsched.checker import REL_TOL, check, whole_gpus
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.devices import mps_mechanism
+from stsched.registry import Objective
+from tests.conftest import make_mps_instance
+
+
+def _edge(gpus_needed: int, excess: float):
+    """One service at the rate `gpus_needed` GPUs carry at its best point times (1 + excess), and the plan that
+    serves it on `gpus_needed` GPUs, each partition's tenant `excess` above its capacity."""
+    tiny = make_mps_instance(rates=(100.0,), slos=(50.0,), gpus=4, memory=(1000.0,))
+    base = replace(tiny, mechanism=mps_mechanism((100.0,), max_partitions=1, max_tenants=3))  # (whole GPUs)
+    eff = bounds.efficiency(base, "s0")
+    per_gpu = int(base.mechanism.capacity // eff.size + 1e-9)
+    per_gpu = min(per_gpu, base.mechanism.max_partitions or per_gpu)
+    assert per_gpu * eff.size == pytest.approx(base.mechanism.capacity)  # (the point fills a GPU)
+    cap = eff.per_unit * eff.size  # req/s of one partition at the best point
+    rate = gpus_needed * per_gpu * cap * (1 + excess)
+    inst = base.with_rates({"s0": rate})
+    share = rate / (gpus_needed * per_gpu)
+    layout = GpuLayout(tuple(Partition(eff.size, (Tenant("s0", eff.batch, share),), procs=eff.procs)
+                             for _ in range(per_gpu)))
+    return inst, Plan((layout,) * gpus_needed)
+
+
+@pytest.mark.parametrize("excess", [5e-7, 9e-7])
+def test_a_need_on_the_edge_is_bounded_by_the_valid_plans_gpus(excess):
+    inst, plan = _edge(2, excess)
+    assert check(inst, plan).valid
+    x = bounds.lp_gpus(inst)
+    assert x == pytest.approx(2 * (1 + excess), rel=1e-12)
+    assert bounds.lp_bound_gpus(inst) <= plan.gpus_used == 2
+    assert bounds.lp_relaxation(inst).gpus <= 2
+    r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=60))
+    assert r.integer_bound <= 2
+
+
+def test_beyond_the_tolerance_the_plan_is_invalid_and_the_bound_rises():
+    inst, plan = _edge(2, 3e-6)
+    assert not check(inst, plan).valid
+    assert bounds.lp_bound_gpus(inst) == 3
+
+
+def test_a_rate_within_the_tolerance_of_zero_needs_no_gpu():
+    base = make_mps_instance(rates=(100.0,), slos=(50.0,), gpus=1, memory=(1000.0,))
+    inst = base.with_rates({"s0": 5e-10})
+    assert check(inst, Plan(())).valid
+    assert bounds.lp_bound_gpus(inst) == 0
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(n=st.integers(1, 10 ** 6), frac=st.floats(0.0, 1.0))
+def test_whole_gpus_never_exceeds_what_the_tolerance_carries_and_rounds_ordinary_needs_up(n, frac):
+    """n GPUs carry up to n (1 + REL_TOL)^2 of exact need: that rounds to n at most; a need clearly above n - 1
+    (by more than the tolerance's share) rounds to n."""
+    assert whole_gpus(n * (1 + REL_TOL) ** 2 * (1 - 1e-15)) <= n
+    x = (n - 1) + frac
+    if x > 0 and x > (n - 1) * (1 + REL_TOL) ** 2 + 2e-6:
+        assert whole_gpus(x) == n
+    assert whole_gpus(0.0) == 0 and whole_gpus(math.inf) == math.inf
