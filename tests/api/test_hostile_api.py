@@ -170,3 +170,88 @@ def test_results_pickle_for_other_processes():
     r = st.solve(INST, time_limit=5)
     for obj in (INST, r, r.plan, r.report):
         assert pickle.loads(pickle.dumps(obj)) == obj
+
+
+# ------------------------------------------------------------------------------------------ plugins declared badly
+@pytest.fixture
+def clean_registry(monkeypatch):
+    registry.available_solvers()
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+
+
+class _Solves:
+    def solve(self, instance, options):
+        return SolveResult("x", Status.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class _DefaultRefused:
+    k: int = 0
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}")
+
+
+@dataclass
+class _NotFrozen:
+    k: int = 1
+
+
+class _NotADataclass:
+    k: int = 1
+
+
+DECLARATIONS = [
+    # an int name registered, then every listing of the registry (`sorted`) was a TypeError, for every solver
+    ("name int", lambda: registry.register(5, "heuristic")(_Solves), TypeError, "expected a string"),
+    ("name with a colon", lambda: registry.register("a:b=c", "heuristic")(_Solves), ValueError, "NAME:key=value"),
+    ("name with a space", lambda: registry.register("a b", "heuristic")(_Solves), ValueError, "letters, digits"),
+    ("name empty", lambda: registry.register("", "heuristic")(_Solves), ValueError, "letters, digits"),
+    # a string where a tuple belongs: "cbc" was taken as the engines 'c', 'b', 'c' without a word
+    ("engines text", lambda: registry.register("s18-e", "heuristic", engines="cbc")(_Solves), TypeError, "engines"),
+    ("mechanisms text", lambda: registry.register("s18-m", "heuristic", mechanisms="mps")(_Solves), TypeError,
+     "mechanisms must be a tuple"),
+    ("objectives text", lambda: registry.register("s18-o", "heuristic", objectives="min-gpus")(_Solves), TypeError,
+     "objectives must be a tuple"),
+    ("options not a dataclass", lambda: registry.register("s18-d", "heuristic", options=_NotADataclass)(_Solves),
+     TypeError, "solver s18-d: options must be a dataclass"),
+    ("options an instance", lambda: registry.register("s18-i", "heuristic", options=_DefaultRefused.__new__(
+        _DefaultRefused))(_Solves), TypeError, "solver s18-i: options must be a dataclass"),  # AttributeError
+    ("options not frozen", lambda: registry.register("s18-f", "heuristic", options=_NotFrozen)(_Solves), TypeError,
+     "frozen"),
+    ("a function", lambda: registry.register("s18-fn", "heuristic")(lambda: None), TypeError, "decorates a class"),
+    ("no solve method", lambda: registry.register("s18-n", "heuristic")(type("NoSolve", (), {})), TypeError,
+     "has no solve"),
+    ("constructor needs an argument", lambda: registry.register("s18-c", "heuristic")(
+        type("NeedsArg", (_Solves,), {"__init__": lambda self, x: None})), TypeError, "without arguments"),
+]
+
+
+@pytest.mark.parametrize("declare, error, words", [c[1:] for c in DECLARATIONS], ids=[c[0] for c in DECLARATIONS])
+def test_a_bad_declaration_is_refused_when_it_is_made(clean_registry, declare, error, words):
+    before = dict(registry.REGISTRY)
+    with pytest.raises(error, match=words):
+        declare()
+    assert registry.REGISTRY == before
+    assert "heuristic" in registry.available_solvers()  # the registry still lists
+
+
+def test_options_whose_defaults_fail_their_own_check_are_the_declarations_fault(clean_registry):
+    """Every solve of such a solver was refused as "bad option value: k must be >= 1", bad input, with no --param
+    given; now the one line of a solver's fault (exit 1) saying its declaration refuses its defaults."""
+    registry.register("s18-bd", "heuristic", options=_DefaultRefused)(type("Bd", (_Solves,), {}))
+    with pytest.raises(SolverFailed, match="defaults of its options class _DefaultRefused fail its own check"):
+        st.solve(INST, "s18-bd", time_limit=5, attainment=0)
+    assert st.solve(INST, "s18-bd", time_limit=5, attainment=0, params={"k": 2}).status is Status.UNKNOWN
+
+
+def test_a_solver_whose_constructor_raises_is_one_line_naming_it(clean_registry):
+    def broken(self):
+        raise KeyError("licence")
+
+    registry.register("s18-ctor", "heuristic")(type("Ctor", (_Solves,), {"__init__": broken}))
+    with pytest.raises(SolverFailed, match="solver 's18-ctor' failed: KeyError"):  # was the KeyError itself
+        st.solve(INST, "s18-ctor", time_limit=5, attainment=0)
+    with pytest.raises(InputError, match="unknown solver 5"):
+        st.solve(INST, 5)
