@@ -255,3 +255,26 @@ def test_a_solver_whose_constructor_raises_is_one_line_naming_it(clean_registry)
         st.solve(INST, "s18-ctor", time_limit=5, attainment=0)
     with pytest.raises(InputError, match="unknown solver 5"):
         st.solve(INST, 5)
+
+
+# ------------------------------------------------------------------------------------------ API calls
+def test_an_attainment_scope_without_a_loop_is_refused_as_the_cli_refuses_it():
+    """`st.solve(inst, attainment_scope="zz")` on a deterministic instance ran without a word (the scope read by no
+    loop) where `stsched solve --attainment-scope service` is refused there; one rule now (`check_scope`)."""
+    for scope in ("zz", "service"):
+        _one_line_input_error(lambda: st.solve(INST, attainment_scope=scope, time_limit=5),
+                              f"attainment_scope {scope}: no attainment loop runs here")
+    assert st.solve(INST, attainment=0.5, attainment_scope="service", time_limit=5).valid
+
+
+def test_a_misspelt_scenario_argument_is_named():
+    """`st.scenario("random", servics=4, gpus=2)` said "missing a required argument: 'services'"."""
+    _one_line_input_error(lambda: st.scenario("random", servics=4, gpus=2), "unknown argument(s) servics")
+
+
+def test_an_integer_too_large_for_a_float_in_a_file_is_one_input_error():
+    """`"gpus": 1000...0` (400 digits, valid JSON) was an OverflowError from `math.isnan`."""
+    from stsched.io import instance_from_dict, instance_to_dict
+
+    _one_line_input_error(lambda: instance_from_dict({**instance_to_dict(INST), "gpus": 10 ** 400}),
+                          "gpus: too large for a number (401 digits)")
