@@ -12,7 +12,7 @@ import math
 import numbers
 from typing import Any, Callable
 
-from stsched.errors import InputError
+from stsched.errors import FieldError, InputError
 
 # the largest time limit accepted (one year): beyond it a deadline computed in float seconds loses meaning
 MAX_TIME_LIMIT_S = 365 * 24 * 3600.0
@@ -86,13 +86,13 @@ def field_real(value: Any, name: str, *, minimum: float | None = None, strict: b
     """A finite real number (an int, a float or a numpy scalar; not text, not a bool) within [minimum, maximum]
     (open below with strict); returned as it was given when it is an int or a float (an int size stays an int)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputError(f"{name}: expected a number, got {type(value).__name__} {value!r:.60}")
+        raise FieldError(f"{name}: expected a number, got {type(value).__name__} {value!r:.60}")
     if not math.isfinite(value):
-        raise InputError(f"{name}: expected a finite number, got {value!r}")
+        raise FieldError(f"{name}: expected a finite number, got {value!r}")
     if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise InputError(f"{name}: expected a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
+        raise FieldError(f"{name}: expected a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
     if maximum is not None and value > maximum:
-        raise InputError(f"{name}: expected a number <= {maximum:g}, got {value!r}")
+        raise FieldError(f"{name}: expected a number <= {maximum:g}, got {value!r}")
     if type(value) in (int, float):
         return value
     return int(value) if isinstance(value, numbers.Integral) else float(value)
@@ -103,10 +103,10 @@ def field_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     if type(value) is not int:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
                 or value != int(value):
-            raise InputError(f"{name}: expected a whole number, got {type(value).__name__} {value!r:.60}")
+            raise FieldError(f"{name}: expected a whole number, got {type(value).__name__} {value!r:.60}")
         value = int(value)
     if minimum is not None and value < minimum:
-        raise InputError(f"{name}: expected a whole number >= {minimum}, got {value!r}")
+        raise FieldError(f"{name}: expected a whole number >= {minimum}, got {value!r}")
     return value
 
 
@@ -114,11 +114,11 @@ def field_parts(value: Any, name: str, kind: type | tuple[type, ...]) -> tuple:
     """A tuple (or a list, made a tuple) whose items are each a `kind`; text, a dict or an item of another type is
     refused naming its index (`Partition(50, [{"service": "s0"}])` was an AttributeError inside the checker)."""
     if not isinstance(value, (tuple, list)):
-        raise InputError(f"{name}: expected a tuple, got {type(value).__name__} {value!r:.60}")
+        raise FieldError(f"{name}: expected a tuple, got {type(value).__name__} {value!r:.60}")
     kinds = kind if isinstance(kind, tuple) else (kind,)
     for i, item in enumerate(value):
         if not isinstance(item, kinds):
-            raise InputError(f"{name}[{i}]: expected a {' or '.join(k.__name__ for k in kinds)}, got "
+            raise FieldError(f"{name}[{i}]: expected a {' or '.join(k.__name__ for k in kinds)}, got "
                              f"{type(item).__name__} {item!r:.60}")
     return tuple(value)
 
@@ -129,9 +129,9 @@ def field_name(value: Any, name: str, *, empty: bool = False) -> str:
     from stsched.errors import has_control
 
     if not isinstance(value, str) or not (value or empty):
-        raise InputError(f"{name}: expected a non-empty string, got {type(value).__name__} {value!r:.60}")
+        raise FieldError(f"{name}: expected a non-empty string, got {type(value).__name__} {value!r:.60}")
     if has_control(value):
-        raise InputError(f"{name}: control characters are not allowed in names, got {value!r}")
+        raise FieldError(f"{name}: control characters are not allowed in names, got {value!r}")
     return value
 
 
@@ -140,7 +140,7 @@ def field_enum(value: Any, name: str, enum: type) -> Any:
     try:
         return enum(value)
     except ValueError:
-        raise InputError(f"{name}: {value!r:.60} is not one of {[e.value for e in enum]}") from None
+        raise FieldError(f"{name}: {value!r:.60} is not one of {[e.value for e in enum]}") from None
 
 
 # ---------------------------------------------------------------------------------------------- argparse types

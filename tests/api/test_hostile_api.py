@@ -278,3 +278,14 @@ def test_an_integer_too_large_for_a_float_in_a_file_is_one_input_error():
 
     _one_line_input_error(lambda: instance_from_dict({**instance_to_dict(INST), "gpus": 10 ** 400}),
                           "gpus: too large for a number (401 digits)")
+
+
+def test_a_plan_a_solver_builds_badly_is_the_solvers_fault_not_bad_input(clean_registry):
+    """A plugin whose solve built `Tenant("s0", 2.5, ...)` was reported as bad input (the InputError of the field
+    check passed through `guarded` as the user's: exit 2); the instance it was given had passed the same checks."""
+    def solve(self, instance, options):
+        return SolveResult("x", Status.FEASIBLE, plan=Plan((GpuLayout((Partition(50.0, (Tenant("s0", 2.5, 1.0),)),)),)))
+
+    registry.register("s18-built", "heuristic")(type("Built", (), {"solve": solve}))
+    with pytest.raises(SolverFailed, match=r"solver 's18-built' failed: FieldError: tenant 's0': batch"):
+        st.solve(INST, "s18-built", time_limit=5, attainment=0)
