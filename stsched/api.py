@@ -108,8 +108,13 @@ def _call_scenario(name: str, build, *args: Any, **kwargs: Any) -> Instance:
     InputError naming the argument, never a TypeError from inside."""
     import inspect
 
+    signature = inspect.signature(build)
+    unknown = sorted(set(kwargs) - set(signature.parameters))
+    if unknown:  # named first: a misspelt argument was reported as the missing one it stood for
+        takes = ", ".join(n for n in list(signature.parameters)[len(args):])
+        raise InputError(f"scenario {name}: unknown argument(s) {', '.join(unknown)} (it takes: {takes})")
     try:
-        inspect.signature(build).bind(*args, **kwargs)
+        signature.bind(*args, **kwargs)
     except TypeError as e:
         raise InputError(f"scenario {name}: {e}") from None
     for key in _SCENARIO_INTS:
@@ -145,7 +150,7 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
     are judged by the checker first, as `stsched solve` judges them (rules that hold whatever the rates): an invalid
     one is refused with its first violation (`InvalidPlanError`) unless `allow_invalid`."""
     from stsched.judge import RATE_FREE, judge_plan
-    from stsched.planning.solve import PlanOptions, plan
+    from stsched.planning.solve import PlanOptions, check_scope, plan
 
     _need(instance, Instance, "instance")
     _need(warm_start, Plan, "warm_start", optional=True)
@@ -168,6 +173,7 @@ def solve(instance: Instance, solver: str = "heuristic", objective: str | Object
                            warm_start=warm_start, current_plan=current,
                            params=tuple((str(k), str(v)) for k, v in (params or {}).items()))
     how = PlanOptions(headroom=headroom, attainment=attainment, attainment_scope=attainment_scope)
+    check_scope(instance, solver, objective, how)  # as `stsched solve --attainment-scope` without a loop
     return plan(solver, instance, options, how).judged
 
 

@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
 from stsched.checker import REL_TOL, Report, whole_gpus
-from stsched.errors import (InfeasibleError, InputError, SolverFailed, interrupts, machine_limit,
+from stsched.errors import (FieldError, InfeasibleError, InputError, SolverFailed, interrupts, machine_limit,
                             raise_noted_interrupt, reraise_interrupt)
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -58,6 +58,8 @@ def guarded(name: str, call: Callable[..., T], *args: Any) -> T:
     signals = interrupts()
     try:
         return call(*args)
+    except FieldError as e:  # a Plan or Tenant the solver built with a bad field: its fault, not the input's
+        raise failed(name, e) from e
     except (InputError, InfeasibleError, SolverFailed):
         raise
     except Exception as e:  # noqa: BLE001 - a solver's fault, ours or a plugin's: one line, not a traceback

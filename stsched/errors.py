@@ -18,6 +18,12 @@ class InputError(ValueError):
         super().__init__(one_line(text))
 
 
+class FieldError(InputError):
+    """A field of the core data (`Instance`, `Plan` and their parts) refused where the object is built
+    (`stsched.validate.field_*`): bad input when the caller built it, a fault of the solver when a solver did
+    (`stsched.claims.guarded`: the instance it was given had passed these checks already)."""
+
+
 CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # control, format (bidirectional overrides), line/paragraph separators
 
 

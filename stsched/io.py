@@ -214,7 +214,11 @@ class _Reader:
         v = d[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.fail(path, f"expected a number, got {v!r}")
-        if math.isnan(v) or math.isinf(v):
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an integer of 400 digits (JSON allows it) was an OverflowError from inside
+            raise self.fail(path, f"too large for a number ({len(str(abs(v)))} digits)") from None
+        if not finite:
             raise self.fail(path, f"must be finite, got {v!r}")
         if positive and v <= 0:
             raise self.fail(path, f"must be > 0, got {v!r}")

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 
 from stsched.errors import InputError, name_key
 from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
+from stsched.validate import field_enum, field_int, field_name, field_parts, field_real
 
 
 class MechanismKind(str, Enum):
@@ -71,6 +72,8 @@ class Service:
     def __post_init__(self) -> None:
         if not self.name:
             raise InputError("service with an empty name")
+        field_name(self.name, "service name")
+        field_name(self.model, f"service {self.name!r}: model")
         for label, value in (("rate", self.rate), ("slo_ms", self.slo_ms), ("memory_mb", self.memory_mb),
                              ("activation_mb_per_sample", self.activation_mb_per_sample)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -91,6 +94,20 @@ class Placement:
     start: int
     slots: tuple[int, ...]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", field_int(self.size, "placement size", minimum=1))
+        object.__setattr__(self, "start", field_int(self.start, f"placement of size {self.size}: start", minimum=0))
+        slots = field_parts(self.slots, f"placement of size {self.size} at {self.start}: slots", numbers.Real)
+        object.__setattr__(self, "slots", tuple(field_int(x, f"placement of size {self.size} at {self.start}: slots",
+                                                          minimum=0) for x in slots))
+
+
+def _pair(value: tuple | list, what: str) -> tuple:
+    """A (size, memory) pair."""
+    if len(value) != 2:
+        raise InputError(f"{what}: expected (size, memory_mb), got {value!r:.60}")
+    return tuple(value)
+
 
 @dataclass(frozen=True)
 class Mechanism:
@@ -106,11 +123,23 @@ class Mechanism:
     partition_memory_mb: tuple[tuple[float, float], ...] = ()  # MIG only: (size, memory of that slice)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", field_enum(self.kind, "mechanism: kind", MechanismKind))
         if isinstance(self.capacity, bool) or not isinstance(self.capacity, numbers.Real) \
                 or not 0 < self.capacity < math.inf:
             raise InputError(f"mechanism: capacity must be a finite number > 0, got {self.capacity!r}")
         if not self.sizes:
             raise InputError("mechanism: no partition sizes")
+        if isinstance(self.sizes, (str, bytes)) or not isinstance(self.sizes, (tuple, list)):
+            raise InputError(f"mechanism: sizes must be numbers, got {self.sizes!r}")
+        object.__setattr__(self, "sizes", tuple(field_real(x, f"mechanism: sizes[{i}]")
+                                                for i, x in enumerate(self.sizes)))
+        object.__setattr__(self, "placements", field_parts(self.placements, "mechanism: placements", Placement))
+        pairs = field_parts(self.partition_memory_mb, "mechanism: partition_memory_mb", (tuple, list))
+        object.__setattr__(self, "partition_memory_mb", tuple(
+            (field_real(size, f"mechanism: partition_memory_mb[{i}] size", minimum=0, strict=True),
+             field_real(mem, f"mechanism: partition_memory_mb[{i}] memory", minimum=0, strict=True))
+            for i, (size, mem) in enumerate(_pair(x, f"mechanism: partition_memory_mb[{i}]")
+                                            for i, x in enumerate(pairs))))
         if any(isinstance(s, bool) or not isinstance(s, numbers.Real) for s in self.sizes):
             raise InputError(f"mechanism: sizes must be numbers, got {self.sizes!r}")
         for name in ("max_partitions", "max_tenants", "max_procs"):  # None: no limit (max_procs: always a count)
@@ -147,6 +176,10 @@ class Device:
     memory_cap: float = 1.0  # usable share of memory (gpulet caps at 0.9)
 
     def __post_init__(self) -> None:
+        field_name(self.name, "device name")
+        field_real(self.memory_mb, f"device {self.name!r}: memory_mb", minimum=0, strict=True)
+        object.__setattr__(self, "sms", field_int(self.sms, f"device {self.name!r}: sms", minimum=1))
+        field_real(self.context_mb, f"device {self.name!r}: context_mb", minimum=0)
         if isinstance(self.memory_cap, bool) or not (isinstance(self.memory_cap, (int, float))
                                                      and 0 < self.memory_cap <= 1):
             raise InputError(f"device {self.name!r}: memory_cap is the usable share of memory, in (0, 1], "
@@ -170,6 +203,8 @@ class Margin:
     late_share: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("latency_factor", "slo_factor", "late_share"):  # a NaN factor made every rule's test false
+            field_real(getattr(self, name), f"margin: {name}")
         if self.latency_factor < 1.0 or not 0 < self.slo_factor <= 1.0:
             raise InputError(f"margin: need latency_factor >= 1 and 0 < slo_factor <= 1, got {self}")
         if not 0.0 <= self.late_share < 1.0:
@@ -200,6 +235,13 @@ class Interference:
     form: str = "none"
     coef: tuple[float, ...] = ()
 
+    def __post_init__(self) -> None:
+        field_name(self.form, "interference form")
+        if isinstance(self.coef, (str, bytes)) or not isinstance(self.coef, (tuple, list)):
+            raise InputError(f"interference {self.form!r}: coef: expected a tuple of numbers, got {self.coef!r:.60}")
+        object.__setattr__(self, "coef", tuple(field_real(c, f"interference {self.form!r}: coef[{i}]")
+                                               for i, c in enumerate(self.coef)))
+
 
 @dataclass(frozen=True)
 class ProfileEntry:
@@ -214,6 +256,16 @@ class ProfileEntry:
     dram_util: float | None = None  # fraction of peak, solo
     sm_elasticity: float | None = None  # -d ln latency / d ln size of the solo surface here (1 compute-, 0 launch-bound)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batch", field_int(self.batch, "profile entry: batch", minimum=1))
+        where = f"profile entry at batch {self.batch}"
+        object.__setattr__(self, "size", field_real(self.size, f"{where}: size", minimum=0, strict=True))
+        object.__setattr__(self, "procs", field_int(self.procs, f"{where}: procs", minimum=1))
+        field_real(self.latency_ms, f"{where}, size {self.size:g}: latency_ms", minimum=0, strict=True)
+        for name in ("throughput_rps", "l2_util", "dram_util", "sm_elasticity"):
+            if getattr(self, name) is not None:
+                field_real(getattr(self, name), f"{where}, size {self.size:g}: {name}")
+
 
 GridKey = tuple[int, float, int]  # (batch, size, procs)
 
@@ -227,6 +279,9 @@ class LatencyTable:
     _index: Mapping[GridKey, ProfileEntry] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        field_name(self.model, "latency table: model")
+        object.__setattr__(self, "entries", field_parts(self.entries, f"latency table of {self.model!r}: entries",
+                                                        ProfileEntry))
         index: dict[GridKey, ProfileEntry] = {}
         for e in self.entries:
             if not (e.latency_ms > 0 and math.isfinite(e.latency_ms)):
@@ -275,12 +330,26 @@ class Instance:
     _tables: Mapping[str, LatencyTable] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.gpus < 1:
-            raise InputError(f"instance {self.name!r}: gpus must be >= 1, got {self.gpus}")
+        field_name(self.name, "instance name")
+        what = f"instance {self.name!r}"
+        object.__setattr__(self, "gpus", field_int(self.gpus, f"{what}: gpus", minimum=1))
+        object.__setattr__(self, "services", field_parts(self.services, f"{what}: services", Service))
+        object.__setattr__(self, "tables", field_parts(self.tables, f"{what}: tables", LatencyTable))
+        for name, kind in (("device", Device), ("mechanism", Mechanism), ("margin", Margin),
+                           ("interference", Interference)):
+            if not isinstance(getattr(self, name), kind):
+                raise InputError(f"{what}: {name}: expected a {kind.__name__}, got "
+                                 f"{type(getattr(self, name)).__name__} {getattr(self, name)!r:.60}")
+        object.__setattr__(self, "throughput_rule", field_enum(self.throughput_rule, f"{what}: throughput_rule",
+                                                               ThroughputRule))
+        if not isinstance(self.notes, str):
+            raise InputError(f"{what}: notes: expected a string, got {type(self.notes).__name__}")
         if not self.services:
             raise InputError(f"instance {self.name!r}: no services")
-        if not self.batches or any(b < 1 for b in self.batches):
-            raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches}")
+        if not self.batches or isinstance(self.batches, (str, bytes)) or not isinstance(self.batches, (tuple, list)):
+            raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches!r:.60}")
+        object.__setattr__(self, "batches", tuple(field_int(b, f"{what}: batches[{i}]", minimum=1)
+                                                  for i, b in enumerate(self.batches)))
         _check_ascending(self.batches, "batches")
         services: dict[str, Service] = {}
         seen: dict[str, str] = {}

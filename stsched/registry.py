@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import Enum
@@ -254,6 +255,54 @@ def _check_name_free(name: str, cls: type) -> None:
                          f"this package): register {spelled} under another name")
 
 
+#: a solver's name: what `--solver NAME`, `--solvers NAME:key=value` and the studies' `NAME[knob=value]` can spell
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _check_name(name: Any) -> None:
+    """TypeError / ValueError unless `name` is a name the command line can spell (a name of another type, e.g. an
+    int, made every later listing of the registry a TypeError from `sorted`, for every solver)."""
+    if not isinstance(name, str):
+        raise TypeError(f"solver name {name!r}: expected a string, got {type(name).__name__}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"solver name {name!r}: use letters, digits, '_', '-' and '.' (a letter or digit first, "
+                         f"at most 64): the command line's --solvers NAME:key=value and NAME[...] must spell it")
+
+
+def _check_options_class(name: str, options: Any) -> None:
+    """TypeError unless `options` is a frozen dataclass class whose fields `option_info` accepts (a class that is not
+    a dataclass, or an instance given for the class, was a TypeError / AttributeError naming no solver).  Its
+    defaults are tried at the first parse (`parse_options`), not here: building them may ask the registry (cg's
+    default warm start names a solver), which is still loading."""
+    import dataclasses
+
+    if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        raise TypeError(f"solver {name}: options must be a dataclass class, got {type(options).__name__} "
+                        f"{options!r:.60}")
+    if not options.__dataclass_params__.frozen:  # a solver could change its options while it runs
+        raise TypeError(f"solver {name}: options class {options.__name__} must be a frozen dataclass "
+                        f"(@dataclass(frozen=True))")
+    option_info(options)
+
+
+def _check_solver_class(name: str, cls: Any) -> None:
+    """TypeError unless `cls` is a class with a `solve` method that can be built without arguments (a function, a
+    class without `solve` or one whose constructor needs arguments registered, then failed at every solve)."""
+    import inspect
+
+    if not isinstance(cls, type):
+        raise TypeError(f"solver {name}: @register decorates a class, got {type(cls).__name__} {cls!r:.60}")
+    if not callable(getattr(cls, "solve", None)):
+        raise TypeError(f"solver {name}: class {cls.__qualname__} has no solve(self, instance, options) method")
+    try:
+        inspect.signature(cls).bind()
+    except TypeError as e:
+        raise TypeError(f"solver {name}: class {cls.__qualname__} must be constructible without arguments "
+                        f"({e})") from None
+    except ValueError:  # no signature to read (a builtin base): its construction is tried at the first solve
+        pass
+
+
 def _entry_points() -> list:
     """The `stsched.solvers` entry points: those `load_solvers` is loading, else read now."""
     from importlib.metadata import entry_points
@@ -272,15 +321,21 @@ def register(name: str, kind: str, description: str = "",
     `alias_of`: a documented alias of another registered solver; `oracle`: a test oracle for tiny instances;
     `tenant_credit`: it models the Poisson margin's per-tenant credit (`SolverInfo.tenant_credit`); `engines`: the
     engines `--engine` may name, the first its default (none: `--engine` is refused)."""
+    _check_name(name)
+    for what, given in (("objectives", objectives), ("mechanisms", mechanisms), ("engines", engines)):
+        if not isinstance(given, (tuple, list)):  # "mps" was read as the mechanisms 'm', 'p' and 's'
+            raise TypeError(f"solver {name}: {what} must be a tuple of names, got {type(given).__name__} "
+                            f"{given!r:.60}")
     bad = [m for m in mechanisms if m not in MECHANISMS]
     if bad:
         raise ValueError(f"solver {name}: unknown mechanisms {bad}")
     if kind not in KINDS:
         raise ValueError(f"solver {name}: kind {kind!r} (expected one of {', '.join(KINDS)})")
     objectives = tuple(_declared_objective(name, o) for o in objectives)
+    _check_options_class(name, options)  # a declaration error shows at import, not at the first solve
 
     def wrap(cls):
-        option_info(options)  # a declaration error shows at import, not at the first solve
+        _check_solver_class(name, cls)
         _check_name_free(name, cls)
         REGISTRY[name] = cls.solver_info = SolverInfo(name, cls, kind,
                                                       description or (cls.__doc__ or "").strip().split("\n")[0],
@@ -365,10 +420,22 @@ def parse_options(cls: type, params: tuple[tuple[str, str], ...] | dict[str, Any
                              f"(valid keys: {valid})") from None
     try:
         return cls(**values)
-    except InputError as e:
-        raise InputError(f"solver {solver!r}: {e}") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError) as e:  # InputError is a ValueError
+        _check_defaults(cls, solver)
+        if isinstance(e, InputError):
+            raise InputError(f"solver {solver!r}: {e}") from None
         raise InputError(f"solver {solver!r}: bad option value: {e}") from None
+
+
+def _check_defaults(cls: type, solver: str) -> None:
+    """SolverFailed when options class `cls` refuses its own defaults: a fault of the solver's declaration, not of
+    the `--param` values given (every solve of such a solver was refused as "bad option value" with none given)."""
+    try:
+        cls()
+    except Exception as e:  # noqa: BLE001 - any failure of the declared defaults is the declaration's fault
+        raise SolverFailed(f"solver {solver!r}: the defaults of its options class {cls.__name__} fail its own "
+                           f"check ({type(e).__name__}: {e}): a fault of the solver's declaration, not of the "
+                           f"options given") from None
 
 
 ENTRY_POINT_GROUP = "stsched.solvers"
@@ -428,10 +495,11 @@ def unknown_solver(name: str, also: tuple[str, ...] = ()) -> InputError:
 
 def get_solver(name: str) -> Solver:
     load_solvers()
-    try:
-        return REGISTRY[name].factory()
-    except KeyError:
-        raise unknown_solver(name) from None
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise unknown_solver(name)
+    from stsched.claims import guarded
+
+    return guarded(name, REGISTRY[name].factory)  # a constructor that raises: the solver's fault, one line
 
 
 def available_solvers() -> dict[str, SolverInfo]:
@@ -509,11 +577,22 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
         result = _least_credit_claims(instance, options.objective, result)
     report = None
     if result.plan is not None:
-        report = check(instance, result.plan)
+        report = check(instance, _as_asked(name, options.objective, result.plan))
         if not report.valid:
             log.warning("solver %s returned a plan the checker rejects: %s", name,
                         "; ".join(str(v) for v in report.violations[:3]))
     return Judged(judge_result(name, instance, options, result, report), report)
+
+
+def _as_asked(name: str, objective: Objective, plan: Plan) -> Plan:
+    """The plan as the objective asks it to be judged: min-gpus and adapt serve the offered rates, so a plan that
+    says it serves them at a scale below 1 is judged at scale 1 (a plugin's empty plan at scale 0 was called valid,
+    'optimal' with 0 GPUs: the checker judges a plan at its own scale, and scale 0 asks for no coverage)."""
+    if objective is Objective.MAX_SCALE or plan.scale >= 1.0:
+        return plan
+    log.warning("solver %s returned a plan at scale %g for objective %s: judged at the offered rates (scale 1)",
+                name, plan.scale, objective.value)
+    return replace(plan, scale=1.0)
 
 
 def _lp_loosened(instance: Instance, objective: Objective, bound: float, lp_gpus: float | None = None

@@ -7,7 +7,7 @@ solvers share.  The interference slowdown is the worst case over the tenants of 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from stsched.interference import Features, aggregate_slowdown, get_form
 from stsched.plan import GpuLayout, Partition
@@ -30,12 +30,13 @@ def features(instance: Instance, service: str, batch: int, size: float, procs: i
     e = instance.entry(service, batch, size, procs)
     if e is None:
         return None
-    if e.l2_util is None or e.dram_util is None:
+    l2, dram = e.l2_util, e.dram_util
+    if l2 is None or dram is None:
         if get_form(instance.interference.form).reads_util:
             return None
-        e = replace(e, l2_util=math.nan, dram_util=math.nan)
+        l2 = dram = math.nan  # in the features only: a profile entry holds None for what was not measured
     el = e.sm_elasticity if e.sm_elasticity is not None else table_elasticity(instance, service, batch, size, procs)
-    return Features(e.l2_util, e.dram_util, instance.mechanism.fraction(size), e.latency_ms, batch, el)
+    return Features(l2, dram, instance.mechanism.fraction(size), e.latency_ms, batch, el)
 
 
 def table_elasticity(instance: Instance, service: str, batch: int, size: float, procs: int = 1) -> float:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 from typing import Any, Callable
 
-from stsched.errors import InputError
+from stsched.errors import FieldError, InputError
 
 # the largest time limit accepted (one year): beyond it a deadline computed in float seconds loses meaning
 MAX_TIME_LIMIT_S = 365 * 24 * 3600.0
@@ -72,6 +73,74 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
 def check_time_limit(value: Any, name: str = "time limit") -> float:
     """Seconds > 0, finite, at most a year."""
     return check_real(value, name, minimum=0.0, strict=True, maximum=MAX_TIME_LIMIT_S)
+
+
+# ---------------------------------------------------------------------------------------------- fields of the core data
+# The frozen dataclasses a user builds by hand (`Instance` and its parts, `Plan` and its parts) check their fields
+# with these: a number must be a number (text is refused, not converted: `Tenant("s0", "4", 1.0)` was a TypeError from
+# a comparison inside), finite and in range (a NaN latency factor made every comparison of the checker false, so it
+# called any plan valid), and a sequence of parts a tuple of them (a list stayed mutable inside a frozen object).
+
+def field_real(value: Any, name: str, *, minimum: float | None = None, strict: bool = False,
+               maximum: float | None = None) -> float:
+    """A finite real number (an int, a float or a numpy scalar; not text, not a bool) within [minimum, maximum]
+    (open below with strict); returned as it was given when it is an int or a float (an int size stays an int)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FieldError(f"{name}: expected a number, got {type(value).__name__} {value!r:.60}")
+    if not math.isfinite(value):
+        raise FieldError(f"{name}: expected a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise FieldError(f"{name}: expected a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise FieldError(f"{name}: expected a number <= {maximum:g}, got {value!r}")
+    if type(value) in (int, float):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def field_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """A whole number (an int, a numpy integer or a float with no fraction; not text, not a bool) >= minimum."""
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                or value != int(value):
+            raise FieldError(f"{name}: expected a whole number, got {type(value).__name__} {value!r:.60}")
+        value = int(value)
+    if minimum is not None and value < minimum:
+        raise FieldError(f"{name}: expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def field_parts(value: Any, name: str, kind: type | tuple[type, ...]) -> tuple:
+    """A tuple (or a list, made a tuple) whose items are each a `kind`; text, a dict or an item of another type is
+    refused naming its index (`Partition(50, [{"service": "s0"}])` was an AttributeError inside the checker)."""
+    if not isinstance(value, (tuple, list)):
+        raise FieldError(f"{name}: expected a tuple, got {type(value).__name__} {value!r:.60}")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    for i, item in enumerate(value):
+        if not isinstance(item, kinds):
+            raise FieldError(f"{name}[{i}]: expected a {' or '.join(k.__name__ for k in kinds)}, got "
+                             f"{type(item).__name__} {item!r:.60}")
+    return tuple(value)
+
+
+def field_name(value: Any, name: str, *, empty: bool = False) -> str:
+    """A name: a string (non-empty unless `empty`) without control characters (`stsched.errors.has_control`, the
+    rule the JSON reader applies)."""
+    from stsched.errors import has_control
+
+    if not isinstance(value, str) or not (value or empty):
+        raise FieldError(f"{name}: expected a non-empty string, got {type(value).__name__} {value!r:.60}")
+    if has_control(value):
+        raise FieldError(f"{name}: control characters are not allowed in names, got {value!r}")
+    return value
+
+
+def field_enum(value: Any, name: str, enum: type) -> Any:
+    """A member of `enum`, given as itself or its value (a str enum's name as text is its member)."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise FieldError(f"{name}: {value!r:.60} is not one of {[e.value for e in enum]}") from None
 
 
 # ---------------------------------------------------------------------------------------------- argparse types

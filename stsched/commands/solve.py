@@ -173,13 +173,9 @@ def run(args) -> int:
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
     how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
                       attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
-    from stsched.planning.solve import effective
+    from stsched.planning.solve import check_scope
 
-    if args.attainment_scope and effective(offered, args.solver, objective, how).attainment is None:
-        target = "unset" if args.attainment is None else f"{args.attainment:g}"
-        raise InputError(f"--attainment-scope {args.attainment_scope}: no attainment loop runs here (instance "
-                         f"{offered.name!r} is planned for {offered.arrivals.value} arrivals, objective "
-                         f"{objective.value}, --attainment {target}): give --attainment T > 0")
+    check_scope(offered, args.solver, objective, how, "--attainment-scope", "--attainment")
     planned = plan(args.solver, offered, options, how)
     judged, met = planned.judged, planned.attainment_met
     if args.bound != "own":

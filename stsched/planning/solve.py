@@ -67,6 +67,18 @@ def effective(instance: Instance, solver: str, objective: Objective, how: PlanOp
     return replace(how, attainment=target, attainment_scope=scope or "overall", attainment_max_step=step)
 
 
+def check_scope(offered: Instance, solver: str, objective: Objective, how: PlanOptions,
+                scope_name: str = "attainment_scope", target_name: str = "attainment") -> None:
+    """InputError when an attainment scope is given where no attainment loop runs (it would be ignored: `st.solve(...,
+    attainment_scope="zz")` ran without a word where `stsched solve --attainment-scope` is refused); `scope_name`
+    and `target_name` are what the caller calls the two (the CLI's flags, the API's arguments)."""
+    if how.attainment_scope and effective(offered, solver, objective, how).attainment is None:
+        target = "unset" if how.attainment is None else f"{how.attainment:g}"
+        raise InputError(f"{scope_name} {how.attainment_scope}: no attainment loop runs here (instance "
+                         f"{offered.name!r} is planned for {offered.arrivals.value} arrivals, objective "
+                         f"{objective.value}, {target_name} {target}): give {target_name} T > 0")
+
+
 def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions = PlanOptions()) -> Planned:
     validate_headroom(how.headroom, options.objective)
     how = effective(offered, solver, options.objective, how)
