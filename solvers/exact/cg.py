@@ -32,7 +32,7 @@ from solvers.exact.cg_pricing import ANCHORS
 from solvers.exact.cg_ryan import RULES, ryan_foster
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
 from solvers.exact.cg_dive import RepriceOptions, reprice_dive
-from solvers.exact.cg_lns import LnsOptions, improve
+from solvers.exact.cg_lns import LnsOptions, improve, pool_columns
 from solvers.exact.diving import dive
 from solvers.exact.milp import _engine
 from solvers.exact.patterns import ModelData, _Timer, enumerate_layouts, fits, neighbour_interference
@@ -88,6 +88,9 @@ class CgSolverOptions:
     lns_moves: moves of that search at most (a work limit; 0, default: until the time limit).
     lns_singles: 1 (default) to give each sub-problem's integer master every service's best one-tenant
     configuration of every size besides the generated columns, 0 for the columns alone.
+    lns_pool: 1 to give each sub-problem's integer master also the whole instance's columns that hold its services
+    (solvers.exact.cg_lns.pool_columns: the columns priced under the rounding cuts among them), 0 (default): its
+    own column generation's, the freed partitions and the singles only (docs/RESULTS.md, issue 17 session 18).
     reprice: 1 to run the diving with re-pricing (solvers.exact.cg_dive) before the integer master (its plan, if
     better than the warm start, starts the master), 0 (default): measured worse than the heuristic at 256 services.
     reprice_share: share of the time left for it.
@@ -125,6 +128,7 @@ class CgSolverOptions:
     lns_free: int = 0
     lns_moves: int = 0
     lns_singles: int = 1
+    lns_pool: int = 0
     reprice: int = 0
     reprice_share: float = 0.3
     cuts: int = 0
@@ -154,8 +158,11 @@ class CgSolverOptions:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
-        if self.ratio_test not in (0, 1):
-            raise InputError(f"ratio_test: expected 0 or 1, got {self.ratio_test}")
+        for name in ("ratio_test", "lns_pool"):
+            if getattr(self, name) not in (0, 1):
+                raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")
+        if self.lns_pool and not self.lns_free:  # (the pool feeds the neighbourhood search alone)
+            raise InputError("lns_pool: an option of the neighbourhood search; without lns_free=K it would be ignored")
         for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free",
                      "lns_moves", "cuts", "cut_per_round", "master_nodes"):
             if getattr(self, name) < 0:
@@ -349,7 +356,8 @@ class CgSolver:
                                    max(1.0, left * share_master))
         notes.append(note)
         if plan is not None and lns and plan.gpus_used > bound + 1e-9:
-            found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock),
+            pool = data.configs if typed.lns_pool else ()
+            found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock, instance, pool),
                             LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
                                        moves=int(options.param("lns_moves", "0"))), stop_at=bound)
             notes.append(found.note)
@@ -522,11 +530,12 @@ def _repriced_plan(name: str, data: ModelData, options: SolveOptions, clock, dea
     return plan, res.note
 
 
-def sub_solver(name: str, options: SolveOptions, clock):
+def sub_solver(name: str, options: SolveOptions, clock, whole: Instance | None = None, pool: tuple = ()):
     """The neighbourhood search's sub-problem solver (solvers.exact.cg_lns): the configuration LP of the sub-instance
     by column generation (timed conservatively under neighbour-dependent interference, like the plans' columns),
     then, unless its bound rounded up already needs the warm plan's GPUs, the integer master over its columns and the
-    warm plan's partitions; a plan with fewer GPUs than the warm one, or None."""
+    warm plan's partitions (and `pool`'s columns, those of the instance `whole`, that hold its services:
+    `lns_pool`); a plan with fewer GPUs than the warm one, or None."""
 
     def solve(sub: Instance, warm, limit: float):
         c0 = clock()
@@ -542,6 +551,8 @@ def sub_solver(name: str, options: SolveOptions, clock):
             return None  # proven: no plan of the sub-instance needs fewer GPUs
         extra = _plan_configs(sub, warm) + (_best_singles(sub, timer) if options.param("lns_singles", "1") != "0"
                                             else ())
+        if pool:
+            extra += pool_columns(whole, sub, pool)
         data = _model(sub, replace(r, configs=r.configs + extra))
         left = max(0.5, limit - (clock() - c0))
         plan, note = _integer_plan(name, data, replace(options, objective=Objective.MIN_GPUS, warm_start=warm), left)

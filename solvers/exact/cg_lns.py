@@ -10,7 +10,9 @@ may find one with fewer GPUs, which then replaces them.  Every GPU of a plan is 
 a GPU), so the merged plan is valid when both parts are; the checker judges it anyway before it is kept.
 
 A sub-problem whose bound (the caller's, e.g. the rounded configuration LP) already needs as many GPUs as it frees is
-skipped at once: no plan of it is better.  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
+skipped at once: no plan of it is better.  `pool_columns` gives a sub-problem the columns the whole instance's column
+generation priced (those under the rounding cuts included) that touch its services, re-indexed, with the tenants
+of other services dropped (`lns_pool`, issue 17 session 18).  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
 GPUs, or when two draws in a row give sets of GPUs already tried (a small plan: freeing all of it is one move).
 """
 
@@ -97,6 +99,35 @@ def sub_problem(instance: Instance, plan: Plan, freed: list[int]) -> tuple[Insta
     return sub, Plan(tuple(gpus), scale=1.0, solver=plan.solver)
 
 
+def pool_columns(instance: Instance, sub: Instance, configs) -> tuple:
+    """The configurations `configs` (of `instance`) that hold at least one service of `sub`, as configurations of
+    `sub`: service indices re-numbered, tenants of services not in `sub` dropped, every kept tenant with the capacity
+    it had (duplicates by size, procs and tenant set merged, each tenant at the greatest capacity any of them gives).
+
+    Valid for the rules of docs/RULES.md: dropping a tenant shortens the duty cycle d = sum of the tenants' execution
+    times (a tenant's execution time depends on its own batch, the partition and the GPU's neighbours, not on its
+    co-tenants), so every kept tenant's latency d + e_s <= slo_s still holds, its capacity 1000 b_s / d only grows
+    (the recorded one is still served), and memory only falls; the merged duplicates have the same tenant set, so the
+    same true duty, at or below each source's.  The checker judges every merged plan anyway (`improve`)."""
+    from solvers.exact.patterns import Config, _memory
+
+    index = {n: i for i, n in enumerate(sub.service_names)}
+    full = instance.service_names
+    merged: dict[tuple, list[float]] = {}
+    for c in configs:
+        kept = [(index[full[s]], b, cap) for (s, b), cap in zip(c.tenants, c.cap) if full[s] in index]
+        if not kept:
+            continue
+        kept.sort()
+        key = (c.size, c.procs, tuple((s, b) for s, b, _ in kept))
+        caps = [cap for _, _, cap in kept]
+        old = merged.get(key)
+        merged[key] = caps if old is None else [max(a, b) for a, b in zip(old, caps)]
+    names = sub.service_names
+    return tuple(Config(size, procs, tenants, tuple(caps), _memory(sub, procs, [(names[s], b) for s, b in tenants]))
+                 for (size, procs, tenants), caps in merged.items())
+
+
 def improve(instance: Instance, plan: Plan, deadline: float, clock,
             solve_sub: Callable[[Instance, Plan, float], Plan | None], opts: LnsOptions = LnsOptions(),
             stop_at: float = 0.0) -> LnsResult:
@@ -162,4 +193,4 @@ def _signature(gpu: GpuLayout) -> tuple:
     return tuple((p.size, tuple((t.service, t.batch, round(t.rate, 9)) for t in p.tenants)) for p in gpu.partitions)
 
 
-__all__ = ["LnsOptions", "LnsResult", "idle", "improve", "sub_problem"]
+__all__ = ["LnsOptions", "LnsResult", "idle", "improve", "pool_columns", "sub_problem"]

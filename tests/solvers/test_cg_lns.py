@@ -63,3 +63,49 @@ def test_cg_runs_the_search_when_asked_and_keeps_a_valid_plan():
     plain = run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10,
                                                 params=(("max_rounds", "15"),)))
     assert "neighbourhood search" not in plain.result.message  # off by default
+
+
+def _pool(inst):
+    from solvers.exact.colgen import CgOptions, column_generation
+
+    return column_generation(inst, Objective.MIN_GPUS, CgOptions(max_rounds=6, time_limit_s=30)).configs
+
+
+POOLS = {dev: (inst, _pool(inst)) for dev, inst in
+         (("a100-mps", INST), ("a100-mig", random_instance(16, 8, 5, "a100-mig", arrivals="deterministic")))}
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(dev=st.sampled_from(sorted(POOLS)), keep=st.sets(st.integers(0, 15), min_size=1, max_size=10),
+       pick=st.integers(0, 10 ** 6))
+def test_pool_columns_hold_alone_at_their_recorded_capacities(dev, keep, pick):
+    """A whole-instance column with the tenants of other services dropped, each kept tenant served at the capacity
+    it keeps, is a valid partition (the checker judges a one-GPU plan of it on an instance of exactly those rates)."""
+    from dataclasses import replace
+
+    from solvers.exact.cg_lns import pool_columns
+    from stsched.plan import GpuLayout
+
+    inst, configs = POOLS[dev]
+    names = inst.service_names
+    sub = replace(inst, services=tuple(inst.services[i] for i in sorted(keep)))
+    cols = pool_columns(inst, sub, configs)
+    assert all(len(c.tenants) >= 1 for c in cols)
+    assert len({(c.size, c.procs, c.tenants) for c in cols}) == len(cols)
+    held = {names[s] for c in configs for s, _ in c.tenants} & set(sub.service_names)
+    assert {sub.service_names[s] for c in cols for s, _ in c.tenants} == held
+    if not cols:
+        return
+    c = cols[pick % len(cols)]
+    part = c.partition(sub.service_names, c.cap)
+    alone = replace(sub, services=tuple(replace(sub.services[s], rate=cap) for (s, _), cap in zip(c.tenants, c.cap)))
+    rep = check(alone, Plan((GpuLayout((part,)),)))
+    assert rep.valid, rep.violations[:2]
+
+
+def test_cg_refuses_lns_pool_without_the_search():
+    with pytest.raises(InputError, match="lns_pool"):
+        run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, params=(("lns_pool", "1"),)))
+    with pytest.raises(InputError, match="lns_pool"):
+        run_solver("cg", INST, SolveOptions(objective=Objective.MIN_GPUS, params=(("lns_free", "4"),
+                                                                                  ("lns_pool", "2"))))
