@@ -320,10 +320,11 @@ def verdict(pols: Mapping[str, Mapping[str, float]], policy: str) -> tuple[bool,
     else:
         ok = me["reconf"] <= allowed(w) + 1e-9 and me["vs_full"] <= CALM_HOURS + 1e-9
         why = f"calm: {me['reconf']:.0f}/{w['full_reconf']:.0f} reconf. at {me['vs_full']:+.1%} GPU-h vs full"
-    base = [(v["reconf"], v["hours"]) for k, v in pols.items() if family(k) in BASELINES]
-    beaten = [b for b in base if dominates(b, (me["reconf"], me["hours"]))]
+    base = [(k, (v["reconf"], v["hours"])) for k, v in pols.items() if family(k) in BASELINES]
+    beaten = [(k, b) for k, b in base if dominates(b, (me["reconf"], me["hours"]))]
     if beaten:
-        why += f"; dominated by {len(beaten)} baseline point(s), e.g. {beaten[0][0]:.0f} / {beaten[0][1]:.2f}"
+        k, b = beaten[0]
+        why += f"; dominated by {len(beaten)} baseline point(s), e.g. {k} at {b[0]:.0f} / {b[1]:.2f}"
     return ok, not beaten, why
 
 

@@ -132,6 +132,10 @@ def add(sub) -> None:
                    help="the declared rates x head-room floor the estimate of the initial deployment and of the "
                         "decisions in the first S seconds (0: the initial deployment only; 'none': off, the first "
                         "plan is for the trace's first minute; default %(default)s)")
+    a.add_argument("--cold-count", default="none", metavar="S|none",
+                   help="the observed start: the initial deployment planned for the upper confidence bound of each "
+                        "service's arrivals in the first S seconds (0 < S < 60) x head-room, instead of the declared "
+                        "rates (needs --cold-start none; default %(default)s: off)")
     a.add_argument("--no-cold-release", action="store_true",
                    help="with the cold start: the first decision after it gives the floor's GPUs back by the "
                         "policy's normal rule, not at once without the compaction rent")
@@ -314,6 +318,7 @@ def run_adapt(args) -> int:
                            cold_start_s=_optional(args.cold_start,
                                                   lambda t: _number(t, "--cold-start", positive=False)),
                            cold_release=not args.no_cold_release,
+                           cold_count_s=_optional(args.cold_count, lambda t: _number(t, "--cold-count")),
                            detect_s=_optional(args.detect, lambda t: _number(t, "--detect")))
     if args.compact_rent is not None:
         options = replace(options, compact_rent=_optional(args.compact_rent, lambda t: _number(t, "--compact-rent")))

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from stsched.reconfig import ReconfigCosts, Transition, keep_tenants, transition
 from stsched.planning.adapt.burst import BurstMemory, check_hold
-from stsched.planning.adapt.cold import ColdStart, cold_start
+from stsched.planning.adapt.cold import ColdStart, check_count, cold_start, observed_start
 from stsched.planning.adapt.detect import Observed, check_detect, flagged, observed_counts
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
@@ -100,6 +100,10 @@ class AdaptOptions(AdaptiveKnobs):
     # (`Compaction.waive_rent`; the policies without a rent ignore it): the GPUs the declared rates held are given
     # back at once, not after the rent of GPUs the estimate never needed
     cold_release: bool = True
+    # the observed start (`stsched.planning.adapt.cold`): the initial deployment planned for the Poisson upper bound
+    # of each service's arrivals in the first this many seconds (the detector's count) x head-room, instead of the
+    # declared rates; it needs cold_start_s=None (None: off)
+    cold_count_s: float | None = None
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)
     function_pool: int | None = None  # service i follows function (offset + i) mod pool (None: no wrap)
@@ -204,6 +208,7 @@ class AdaptOptions(AdaptiveKnobs):
         if not 0.0 <= self.forecast_q <= 1.0:
             raise InputError(f"forecast_q must be a quantile in [0, 1], got {self.forecast_q!r}")
         cold_start([], 1.0, self.cold_start_s)  # ColdStart checks it (one check)
+        check_count(self.cold_count_s, self.cold_start_s)
         check_hold(self.burst_hold_s)
         check_detect(self.detect_s)
         if not isinstance(self.compact_fewest, bool):
@@ -243,8 +248,11 @@ class AdaptOptions(AdaptiveKnobs):
         return PolicyOptions(solver=self.solver, time_limit_s=self.time_limit_s, seed=self.seed,
                              params=self.solver_params, **self.knobs())
 
-    def cold(self, instance: Instance) -> ColdStart | None:
-        """The cold start of `instance` (its declared rates), None when off."""
+    def cold(self, instance: Instance, schedule: np.ndarray) -> ColdStart | None:
+        """The cold start of `instance` (its declared rates; the observed start: the first `cold_count_s` seconds of
+        `schedule`, the services' per-minute rates), None when off."""
+        if self.cold_count_s is not None:
+            return observed_start(schedule[:, 0], self.headroom, self.cold_count_s, self.seed)
         return cold_start([s.rate for s in instance.services], self.headroom, self.cold_start_s)
 
     def lead(self, instance: Instance) -> float:
@@ -457,7 +465,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         policy.set_epoch(options.epoch_s)
     forecaster = None if options.forecast_s is None else Forecast(options.forecast_s, options.forecast_q,
                                                                   options.headroom)
-    cold = options.cold(instance)
+    cold = options.cold(instance, schedule)
     bursts = None if options.burst_hold_s is None else BurstMemory(options.burst_hold_s)
     lead = options.lead(instance)
     sim = Minutes(schedule, names, np.array([s.slo_ms for s in instance.services]), options, trace.bin_s)
@@ -488,7 +496,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             est = cold.rates(est, t, current is None)
             if current is not None and not cold_over and t > cold.until_s:
                 cold_over = True
-                if options.cold_release and hasattr(policy, "waive_rent"):
+                if options.cold_release and cold.releases and hasattr(policy, "waive_rent"):
                     policy.waive_rent()
         if bursts is not None:
             est = np.maximum(est, bursts.floor(len(names), seen))
@@ -622,7 +630,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
                 "estimate_window_s": options.estimate_window_s, "burst_s": options.burst_s,
                 "burst_q": options.burst_q, "forecast_s": options.forecast_s,
                 "forecast_q": options.forecast_q, "cold_start_s": options.cold_start_s,
-                "cold_release": options.cold_release,
+                "cold_release": options.cold_release, "cold_count_s": options.cold_count_s,
                 "function_offset": options.function_offset,
                 "function_pool": options.function_pool,
                 "simulate": options.simulate, "time_limit_s": options.time_limit_s,

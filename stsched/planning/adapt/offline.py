@@ -168,7 +168,7 @@ def window_needs(instance: Instance, options) -> Needs:
     estimator = options.estimator()
     lead = options.lead(instance)
     names = instance.service_names
-    cold = options.cold(instance)
+    cold = options.cold(instance, schedule)
     popts = options.policy_options()
     lp, minute_h, scratch, epoch_h = [], [], [], []
     for m in range(minutes):

@@ -70,7 +70,7 @@
   `mpc_h` (default off, `stsched.planning.adapt.mpc`): model-predictive control of the GPU count; compactions are
   bought, and scale-ups ranked, by the offline bound's DP run over the next `mpc_h` epochs on a forecast of the need
   (replacing the rent of step 5 and step 4).
-  The controller's own knobs `cold_start_s` (`stsched.planning.adapt.cold`), `burst_s`, `burst_q`
+  The controller's own knobs `cold_start_s` and `cold_count_s` (`stsched.planning.adapt.cold`), `burst_s`, `burst_q`
   (`stsched.planning.adapt.estimate`), `emergency_floor` (`stsched.planning.adapt.controller`) and `burst_hold_s`
   (`stsched.planning.adapt.burst`) change the rates the policy is asked for, not the policy.
 All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
