@@ -279,6 +279,17 @@ class LatencyTable:
             index[key] = e
         object.__setattr__(self, "_index", index)
 
+    @classmethod
+    def of(cls, model: str, entries: Iterable, source: str | None = None) -> "LatencyTable":
+        """The table of `model` from `entries` (e.g. a generator building each `ProfileEntry` from a profile's rows):
+        an entry refused while it is built is named with its model and, where known, the file it came from."""
+        try:
+            built = tuple(entries)
+        except InputError as e:
+            error = FieldError if isinstance(e, FieldError) else InputError
+            raise error(f"latency table of {model!r}: {e}", source=source) from None
+        return cls(model, built)
+
     def get(self, batch: int, size: float, procs: int = 1) -> ProfileEntry | None:
         return self._index.get((batch, float(size), procs))
 

@@ -1,6 +1,6 @@
 """The field rules of the core data, session 18 review mends: every range check of an `Instance`'s or a `Plan`'s
-parts is a `FieldError` (a solver that builds a bad part is named, exit 1, not reported as bad input), and numpy
-numbers are stored as Python numbers."""
+parts is a `FieldError` (a solver that builds a bad part is named, exit 1, not reported as bad input), numpy numbers
+are stored as Python numbers, and a profile entry refused is named with its model and file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import stsched as st
 from stsched import registry
-from stsched.errors import FieldError, SolverFailed
+from stsched.errors import FieldError, InputError, SolverFailed
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.problem import Margin, Service
 from stsched.registry import SolveResult, Status
@@ -64,3 +64,14 @@ def test_numpy_numbers_are_stored_as_python_numbers_and_saved(tmp_path):
     inst = dataclasses.replace(INST, margin=margin, services=(s0,) + INST.services[1:])
     st.save(inst, tmp_path / "i.json")
     assert st.load_instance(tmp_path / "i.json") == inst
+
+
+def test_a_profile_entry_refused_names_its_model_and_file():
+    """A profile without latency (`has_latency: false`, NaN latency_ms) read through the loader into an instance
+    said "profile entry at batch 2, size 100: latency_ms: expected a finite number, got nan": no model, no file
+    (the latency table's own check, which named the model, could no longer be reached)."""
+    with pytest.raises(InputError) as e:
+        st.scenario("profile", dataset="glet-2080ti", services=2)
+    text = str(e.value)
+    assert "glet-2080ti/solo.csv: latency table of '" in text and "latency_ms: expected a finite number" in text, text
+    assert "\n" not in text
