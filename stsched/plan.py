@@ -100,7 +100,8 @@ class Plan:
     def __post_init__(self) -> None:
         # a NaN or negative scale passed the checker (it reads the rates at scale x offered) and reached the
         # simulator as a NaN arrival rate.  Scale 0 stays: the checker then judges the layouts alone, no coverage
-        # (`solvers.baselines.common.gpu_violations`); a plan file refuses it (`stsched.io`), `run_solver` too
+        # (`solvers.baselines.common.gpu_violations`); a plan file refuses it (`stsched.io`), and `run_solver` judges
+        # and returns a min-gpus or adapt plan below scale 1 at scale 1 (`stsched.registry._as_asked`)
         object.__setattr__(self, "gpus", field_parts(self.gpus, "plan: gpus", GpuLayout))
         object.__setattr__(self, "scale", field_real(self.scale, "plan: scale", minimum=0))
         for name in ("solver", "notes"):

@@ -1,6 +1,7 @@
 """The field rules of the core data, session 18 review mends: every range check of an `Instance`'s or a `Plan`'s
 parts is a `FieldError` (a solver that builds a bad part is named, exit 1, not reported as bad input), numpy numbers
-are stored as Python numbers, and a profile entry refused is named with its model and file."""
+are stored as Python numbers, a plan is judged as it is returned, and a profile entry refused is named with its
+model and file."""
 
 from __future__ import annotations
 
@@ -64,6 +65,21 @@ def test_numpy_numbers_are_stored_as_python_numbers_and_saved(tmp_path):
     inst = dataclasses.replace(INST, margin=margin, services=(s0,) + INST.services[1:])
     st.save(inst, tmp_path / "i.json")
     assert st.load_instance(tmp_path / "i.json") == inst
+
+
+def test_the_plan_returned_is_the_plan_judged(clean_registry, tmp_path):
+    """A min-gpus plan at scale 0 was judged at scale 1 (invalid) while `Judged.plan` kept scale 0: `st.check` of
+    the plan returned called it valid, and the plan written could not be read back (a plan file needs scale > 0)."""
+    @registry.register("s18-scale0", "heuristic")
+    class Zero:
+        def solve(self, instance, options):
+            return SolveResult("s18-scale0", Status.FEASIBLE, plan=Plan((), scale=0.0))
+
+    r = st.solve(INST, "s18-scale0", time_limit=5, attainment=0)
+    assert r.plan.scale == 1.0 and r.valid is False
+    assert st.check(INST, r.plan).valid is r.valid
+    st.save(r.plan, tmp_path / "p.json")
+    assert st.load_plan(tmp_path / "p.json") == r.plan
 
 
 def test_a_profile_entry_refused_names_its_model_and_file():
