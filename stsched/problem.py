@@ -372,7 +372,10 @@ class Instance:
         """A form that reads utilisation features needs them at every grid point (never a silent slowdown 1)."""
         from stsched.interference import get_form  # late: forms register themselves on import
 
-        form = get_form(self.interference.form)
+        try:
+            form = get_form(self.interference.form)
+        except InputError as e:  # a field of the instance, as the others (`FieldError`)
+            raise FieldError(f"instance {self.name!r}: {e}") from None
         if not form.needs_features:
             return
         if form.n_coef is not None and len(self.interference.coef) != form.n_coef:
