@@ -8,6 +8,7 @@ judge a plan against an instance live in `stsched.checker` and are documented in
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -72,8 +73,12 @@ class Service:
         field_name(self.name, "service name")
         field_name(self.model, f"service {self.name!r}: model")
         for label in ("rate", "slo_ms", "memory_mb", "activation_mb_per_sample"):  # slo_ms: > 0, the rest >= 0
-            object.__setattr__(self, label, field_real(getattr(self, label), f"service {self.name!r}: {label}",
-                                                       minimum=0, strict=label == "slo_ms"))
+            v = getattr(self, label)
+            # a float in range is what field_real would return: skipped, as `Tenant` does (Instance.scaled rebuilds
+            # every service)
+            if type(v) is not float or not 0.0 <= v < math.inf or (label == "slo_ms" and v == 0.0):
+                object.__setattr__(self, label, field_real(v, f"service {self.name!r}: {label}", minimum=0,
+                                                           strict=label == "slo_ms"))
 
     def memory_for(self, batch: int) -> float:
         """Memory (MB) of one process of this service running batches of `batch` requests."""

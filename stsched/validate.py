@@ -87,13 +87,14 @@ def field_real(value: Any, name: str, *, minimum: float | None = None, strict: b
     (open ends with strict / strict_max): the type gate of the core data, then `check_real`'s range rule, its
     refusal a `FieldError`.  Returned as a Python number: as given when it is an int or a float (an int size stays
     an int), a numpy integer as an int, any other real as a float (JSON writes them)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    plain = type(value) in (int, float)  # the common case, without the slower ABC test
+    if not plain and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise FieldError(f"{name}: expected a number, got {type(value).__name__} {value!r:.60}")
     try:
         v = check_real(value, name, minimum=minimum, strict=strict, maximum=maximum, strict_max=strict_max)
     except InputError as e:
         raise FieldError(str(e)) from None
-    if type(value) in (int, float):
+    if plain:
         return value
     return int(value) if isinstance(value, numbers.Integral) else v
 
