@@ -58,7 +58,7 @@ def guarded(name: str, call: Callable[..., T], *args: Any) -> T:
     signals = interrupts()
     try:
         return call(*args)
-    except FieldError as e:  # a Plan or Tenant the solver built with a bad field: its fault, not the input's
+    except FieldError as e:  # a Plan, an Instance or a part of one the solver built badly: its fault, not the input's
         raise failed(name, e) from e
     except (InputError, InfeasibleError, SolverFailed):
         raise

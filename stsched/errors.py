@@ -20,8 +20,9 @@ class InputError(ValueError):
 
 class FieldError(InputError):
     """A field of the core data (`Instance`, `Plan` and their parts) refused where the object is built
-    (`stsched.validate.field_*`): bad input when the caller built it, a fault of the solver when a solver did
-    (`stsched.claims.guarded`: the instance it was given had passed these checks already)."""
+    (`stsched.validate.field_*`, or a rule across fields: a service named twice, sizes out of order): bad input when
+    the caller built it, a fault of the solver when a solver did (`stsched.claims.guarded`: the instance it was
+    given had passed these checks already)."""
 
 
 CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # control, format (bidirectional overrides), line/paragraph separators

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
-from stsched.errors import InputError
+from stsched.errors import FieldError
 from stsched.validate import field_int, field_name, field_parts, field_real
 
 
@@ -56,10 +56,8 @@ class Partition:
         if self.start is not None:
             object.__setattr__(self, "start", field_int(self.start, "partition start", minimum=0))
         if self.duty_ms is not None:
-            object.__setattr__(self, "duty_ms", field_real(self.duty_ms, "partition duty_ms"))
-        if self.duty_ms is not None and not 0 < self.duty_ms <= MAX_DUTY_MS:
-            raise InputError(f"partition duty_ms must be > 0 and at most a day ({MAX_DUTY_MS:.0f} ms), "
-                             f"got {self.duty_ms}")
+            object.__setattr__(self, "duty_ms", field_real(self.duty_ms, "partition duty_ms (at most a day)",
+                                                           minimum=0, strict=True, maximum=MAX_DUTY_MS))
 
     @property
     def services(self) -> frozenset[str]:
@@ -102,12 +100,13 @@ class Plan:
     def __post_init__(self) -> None:
         # a NaN or negative scale passed the checker (it reads the rates at scale x offered) and reached the
         # simulator as a NaN arrival rate.  Scale 0 stays: the checker then judges the layouts alone, no coverage
-        # (`solvers.baselines.common.gpu_violations`); a plan file refuses it (`stsched.io`), `run_solver` too
+        # (`solvers.baselines.common.gpu_violations`); a plan file refuses it (`stsched.io`), and `run_solver` judges
+        # and returns a min-gpus or adapt plan below scale 1 at scale 1 (`stsched.registry._as_asked`)
         object.__setattr__(self, "gpus", field_parts(self.gpus, "plan: gpus", GpuLayout))
         object.__setattr__(self, "scale", field_real(self.scale, "plan: scale", minimum=0))
         for name in ("solver", "notes"):
             if not isinstance(getattr(self, name), str):
-                raise InputError(f"plan: {name}: expected a string, got {type(getattr(self, name)).__name__} "
+                raise FieldError(f"plan: {name}: expected a string, got {type(getattr(self, name)).__name__} "
                                  f"{getattr(self, name)!r:.60}")
 
     @property

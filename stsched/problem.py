@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable, Mapping
 
-from stsched.errors import InputError, name_key
+from stsched.errors import FieldError, InputError, name_key
 from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
 from stsched.validate import field_enum, field_int, field_name, field_parts, field_real
 
@@ -47,7 +47,7 @@ def _check_ascending(values: tuple, what: str) -> None:
     for i in range(1, len(values)):
         if not values[i] > values[i - 1]:
             word = "repeats" if values[i] == values[i - 1] else "is below"
-            raise InputError(f"{what}[{i}] = {values[i]:g} {word} {what}[{i - 1}] = {values[i - 1]:g}: list each "
+            raise FieldError(f"{what}[{i}] = {values[i]:g} {word} {what}[{i - 1}] = {values[i - 1]:g}: list each "
                              f"value once, in ascending order, got {list(values)}")
 
 
@@ -70,16 +70,15 @@ class Service:
     activation_mb_per_sample: float = 0.0  # extra memory per request in a batch
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise InputError("service with an empty name")
         field_name(self.name, "service name")
         field_name(self.model, f"service {self.name!r}: model")
-        for label, value in (("rate", self.rate), ("slo_ms", self.slo_ms), ("memory_mb", self.memory_mb),
-                             ("activation_mb_per_sample", self.activation_mb_per_sample)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise InputError(f"service {self.name!r}: {label} must be a finite number >= 0, got {value!r}")
-        if self.slo_ms <= 0:
-            raise InputError(f"service {self.name!r}: slo_ms must be > 0, got {self.slo_ms!r}")
+        for label in ("rate", "slo_ms", "memory_mb", "activation_mb_per_sample"):  # slo_ms: > 0, the rest >= 0
+            v = getattr(self, label)
+            # a float in range is what field_real would return: skipped, as `Tenant` does (Instance.scaled rebuilds
+            # every service)
+            if type(v) is not float or not 0.0 <= v < math.inf or (label == "slo_ms" and v == 0.0):
+                object.__setattr__(self, label, field_real(v, f"service {self.name!r}: {label}", minimum=0,
+                                                           strict=label == "slo_ms"))
 
     def memory_for(self, batch: int) -> float:
         """Memory (MB) of one process of this service running batches of `batch` requests."""
@@ -105,7 +104,7 @@ class Placement:
 def _pair(value: tuple | list, what: str) -> tuple:
     """A (size, memory) pair."""
     if len(value) != 2:
-        raise InputError(f"{what}: expected (size, memory_mb), got {value!r:.60}")
+        raise FieldError(f"{what}: expected (size, memory_mb), got {value!r:.60}")
     return tuple(value)
 
 
@@ -124,15 +123,12 @@ class Mechanism:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", field_enum(self.kind, "mechanism: kind", MechanismKind))
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, numbers.Real) \
-                or not 0 < self.capacity < math.inf:
-            raise InputError(f"mechanism: capacity must be a finite number > 0, got {self.capacity!r}")
-        if not self.sizes:
-            raise InputError("mechanism: no partition sizes")
-        if isinstance(self.sizes, (str, bytes)) or not isinstance(self.sizes, (tuple, list)):
-            raise InputError(f"mechanism: sizes must be numbers, got {self.sizes!r}")
-        object.__setattr__(self, "sizes", tuple(field_real(x, f"mechanism: sizes[{i}]")
-                                                for i, x in enumerate(self.sizes)))
+        object.__setattr__(self, "capacity", field_real(self.capacity, "mechanism: capacity", minimum=0, strict=True))
+        sizes = field_parts(self.sizes, "mechanism: sizes", object)
+        if not sizes:
+            raise FieldError("mechanism: no partition sizes")
+        object.__setattr__(self, "sizes", tuple(field_real(x, f"mechanism: sizes[{i}]", minimum=0, strict=True,
+                                                           maximum=self.capacity) for i, x in enumerate(sizes)))
         object.__setattr__(self, "placements", field_parts(self.placements, "mechanism: placements", Placement))
         pairs = field_parts(self.partition_memory_mb, "mechanism: partition_memory_mb", (tuple, list))
         object.__setattr__(self, "partition_memory_mb", tuple(
@@ -140,18 +136,13 @@ class Mechanism:
              field_real(mem, f"mechanism: partition_memory_mb[{i}] memory", minimum=0, strict=True))
             for i, (size, mem) in enumerate(_pair(x, f"mechanism: partition_memory_mb[{i}]")
                                             for i, x in enumerate(pairs))))
-        if any(isinstance(s, bool) or not isinstance(s, numbers.Real) for s in self.sizes):
-            raise InputError(f"mechanism: sizes must be numbers, got {self.sizes!r}")
         for name in ("max_partitions", "max_tenants", "max_procs"):  # None: no limit (max_procs: always a count)
             v = getattr(self, name)
-            if (v is not None or name == "max_procs") and (isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1):
-                raise InputError(f"mechanism: {name} must be {'' if name == 'max_procs' else 'None or '}a whole "
-                                 f"number >= 1, got {v!r}")
-        if any(s <= 0 or s > self.capacity for s in self.sizes):
-            raise InputError(f"mechanism: sizes must lie in (0, {self.capacity}], got {self.sizes}")
+            if v is not None or name == "max_procs":
+                object.__setattr__(self, name, field_int(v, f"mechanism: {name}", minimum=1))
         _check_ascending(self.sizes, "mechanism.sizes")
         if self.kind is MechanismKind.MIG and not self.placements:
-            raise InputError("mechanism mig: no legal placements given")
+            raise FieldError("mechanism mig: no legal placements given")
 
     def fraction(self, size: float) -> float:
         """Share of the GPU's compute that a partition of `size` holds."""
@@ -177,13 +168,12 @@ class Device:
 
     def __post_init__(self) -> None:
         field_name(self.name, "device name")
-        field_real(self.memory_mb, f"device {self.name!r}: memory_mb", minimum=0, strict=True)
-        object.__setattr__(self, "sms", field_int(self.sms, f"device {self.name!r}: sms", minimum=1))
-        field_real(self.context_mb, f"device {self.name!r}: context_mb", minimum=0)
-        if isinstance(self.memory_cap, bool) or not (isinstance(self.memory_cap, (int, float))
-                                                     and 0 < self.memory_cap <= 1):
-            raise InputError(f"device {self.name!r}: memory_cap is the usable share of memory, in (0, 1], "
-                             f"got {self.memory_cap!r}")
+        what = f"device {self.name!r}"
+        object.__setattr__(self, "memory_mb", field_real(self.memory_mb, f"{what}: memory_mb", minimum=0, strict=True))
+        object.__setattr__(self, "sms", field_int(self.sms, f"{what}: sms", minimum=1))
+        object.__setattr__(self, "context_mb", field_real(self.context_mb, f"{what}: context_mb", minimum=0))
+        object.__setattr__(self, "memory_cap", field_real(self.memory_cap, f"{what}: memory_cap (the usable share of "
+                                                          f"memory)", minimum=0, strict=True, maximum=1))
 
 
 @dataclass(frozen=True)
@@ -203,12 +193,12 @@ class Margin:
     late_share: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("latency_factor", "slo_factor", "late_share"):  # a NaN factor made every rule's test false
-            field_real(getattr(self, name), f"margin: {name}")
-        if self.latency_factor < 1.0 or not 0 < self.slo_factor <= 1.0:
-            raise InputError(f"margin: need latency_factor >= 1 and 0 < slo_factor <= 1, got {self}")
-        if not 0.0 <= self.late_share < 1.0:
-            raise InputError(f"margin: need 0 <= late_share < 1, got {self.late_share!r}")
+        # a NaN factor made every rule's test false; latency_factor >= 1, 0 < slo_factor <= 1, 0 <= late_share < 1
+        for name, low, strict, high, strict_max in (("latency_factor", 1.0, False, None, False),
+                                                     ("slo_factor", 0.0, True, 1.0, False),
+                                                     ("late_share", 0.0, False, 1.0, True)):
+            object.__setattr__(self, name, field_real(getattr(self, name), f"margin: {name}", minimum=low,
+                                                      strict=strict, maximum=high, strict_max=strict_max))
 
     def credit(self, batch: int) -> float:
         """Requests per duty cycle every tenant running `batch` is credited with at least (the batch itself unless
@@ -237,10 +227,9 @@ class Interference:
 
     def __post_init__(self) -> None:
         field_name(self.form, "interference form")
-        if isinstance(self.coef, (str, bytes)) or not isinstance(self.coef, (tuple, list)):
-            raise InputError(f"interference {self.form!r}: coef: expected a tuple of numbers, got {self.coef!r:.60}")
+        coef = field_parts(self.coef, f"interference {self.form!r}: coef", object)
         object.__setattr__(self, "coef", tuple(field_real(c, f"interference {self.form!r}: coef[{i}]")
-                                               for i, c in enumerate(self.coef)))
+                                               for i, c in enumerate(coef)))
 
 
 @dataclass(frozen=True)
@@ -261,10 +250,14 @@ class ProfileEntry:
         where = f"profile entry at batch {self.batch}"
         object.__setattr__(self, "size", field_real(self.size, f"{where}: size", minimum=0, strict=True))
         object.__setattr__(self, "procs", field_int(self.procs, f"{where}: procs", minimum=1))
-        field_real(self.latency_ms, f"{where}, size {self.size:g}: latency_ms", minimum=0, strict=True)
-        for name in ("throughput_rps", "l2_util", "dram_util", "sm_elasticity"):
+        where = f"{where}, size {self.size:g}, procs {self.procs}"
+        object.__setattr__(self, "latency_ms", field_real(self.latency_ms, f"{where}: latency_ms", minimum=0,
+                                                          strict=True))
+        for name in ("throughput_rps", "l2_util", "dram_util", "sm_elasticity"):  # throughput_rps > 0
             if getattr(self, name) is not None:
-                field_real(getattr(self, name), f"{where}, size {self.size:g}: {name}")
+                object.__setattr__(self, name, field_real(getattr(self, name), f"{where}: {name}",
+                                                          minimum=0 if name == "throughput_rps" else None,
+                                                          strict=True))
 
 
 GridKey = tuple[int, float, int]  # (batch, size, procs)
@@ -283,19 +276,24 @@ class LatencyTable:
         object.__setattr__(self, "entries", field_parts(self.entries, f"latency table of {self.model!r}: entries",
                                                         ProfileEntry))
         index: dict[GridKey, ProfileEntry] = {}
-        for e in self.entries:
-            if not (e.latency_ms > 0 and math.isfinite(e.latency_ms)):
-                raise InputError(f"latency table of {self.model!r}: latency_ms must be > 0 at batch {e.batch}, "
-                                 f"size {e.size}, procs {e.procs}, got {e.latency_ms!r}")
-            if e.throughput_rps is not None and not (e.throughput_rps > 0 and math.isfinite(e.throughput_rps)):
-                raise InputError(f"latency table of {self.model!r}: throughput_rps must be > 0 at batch {e.batch}, "
-                                 f"size {e.size}, procs {e.procs}")
+        for e in self.entries:  # each entry's own ranges: `ProfileEntry`
             key = (e.batch, float(e.size), e.procs)
             if key in index and index[key] != e:  # the checker and a solver would each read a different entry
-                raise InputError(f"latency table of {self.model!r}: two different entries at batch {e.batch}, "
+                raise FieldError(f"latency table of {self.model!r}: two different entries at batch {e.batch}, "
                                  f"size {e.size:g}, procs {e.procs}")
             index[key] = e
         object.__setattr__(self, "_index", index)
+
+    @classmethod
+    def of(cls, model: str, entries: Iterable, source: str | None = None) -> "LatencyTable":
+        """The table of `model` from `entries` (e.g. a generator building each `ProfileEntry` from a profile's rows):
+        an entry refused while it is built is named with its model and, where known, the file it came from."""
+        try:
+            built = tuple(entries)
+        except InputError as e:
+            error = FieldError if isinstance(e, FieldError) else InputError
+            raise error(f"latency table of {model!r}: {e}", source=source) from None
+        return cls(model, built)
 
     def get(self, batch: int, size: float, procs: int = 1) -> ProfileEntry | None:
         return self._index.get((batch, float(size), procs))
@@ -306,7 +304,7 @@ def _distinct(instance: str, what: str, name: str, seen: dict[str, str]) -> None
     key = name_key(name)
     if key in seen:
         both = f"{seen[key]!a} and {name!a}" if not (seen[key] + name).isascii() else f"{seen[key]!r} and {name!r}"
-        raise InputError(f"instance {instance!r}: {what}s {both} differ only in case, Unicode form or surrounding "
+        raise FieldError(f"instance {instance!r}: {what}s {both} differ only in case, Unicode form or surrounding "
                          f"spaces (they print alike): rename one")
     seen[key] = name
 
@@ -338,37 +336,38 @@ class Instance:
         for name, kind in (("device", Device), ("mechanism", Mechanism), ("margin", Margin),
                            ("interference", Interference)):
             if not isinstance(getattr(self, name), kind):
-                raise InputError(f"{what}: {name}: expected a {kind.__name__}, got "
+                raise FieldError(f"{what}: {name}: expected a {kind.__name__}, got "
                                  f"{type(getattr(self, name)).__name__} {getattr(self, name)!r:.60}")
         object.__setattr__(self, "throughput_rule", field_enum(self.throughput_rule, f"{what}: throughput_rule",
                                                                ThroughputRule))
         if not isinstance(self.notes, str):
-            raise InputError(f"{what}: notes: expected a string, got {type(self.notes).__name__}")
+            raise FieldError(f"{what}: notes: expected a string, got {type(self.notes).__name__}")
         if not self.services:
-            raise InputError(f"instance {self.name!r}: no services")
-        if not self.batches or isinstance(self.batches, (str, bytes)) or not isinstance(self.batches, (tuple, list)):
-            raise InputError(f"instance {self.name!r}: batches must be integers >= 1, got {self.batches!r:.60}")
+            raise FieldError(f"{what}: no services")
+        batches = field_parts(self.batches, f"{what}: batches", object)
+        if not batches:
+            raise FieldError(f"{what}: no batch sizes")
         object.__setattr__(self, "batches", tuple(field_int(b, f"{what}: batches[{i}]", minimum=1)
-                                                  for i, b in enumerate(self.batches)))
+                                                  for i, b in enumerate(batches)))
         _check_ascending(self.batches, "batches")
         services: dict[str, Service] = {}
         seen: dict[str, str] = {}
         for s in self.services:
             if s.name in services:
-                raise InputError(f"instance {self.name!r}: service {s.name!r} appears twice")
+                raise FieldError(f"{what}: service {s.name!r} appears twice")
             _distinct(self.name, "service", s.name, seen)
             services[s.name] = s
         tables: dict[str, LatencyTable] = {}
         seen = {}
         for t in self.tables:
             if t.model in tables and tables[t.model] != t:
-                raise InputError(f"instance {self.name!r}: model {t.model!r} has two different latency tables")
+                raise FieldError(f"{what}: model {t.model!r} has two different latency tables")
             if t.model not in tables:
                 _distinct(self.name, "model", t.model, seen)
             tables[t.model] = t
         for s in self.services:
             if s.model not in tables:
-                raise InputError(f"instance {self.name!r}: service {s.name!r} uses model {s.model!r}, "
+                raise FieldError(f"{what}: service {s.name!r} uses model {s.model!r}, "
                                  f"which has no latency table")
         object.__setattr__(self, "_services", services)
         object.__setattr__(self, "_tables", tables)
@@ -378,11 +377,14 @@ class Instance:
         """A form that reads utilisation features needs them at every grid point (never a silent slowdown 1)."""
         from stsched.interference import get_form  # late: forms register themselves on import
 
-        form = get_form(self.interference.form)
+        try:
+            form = get_form(self.interference.form)
+        except InputError as e:  # a field of the instance, as the others (`FieldError`)
+            raise FieldError(f"instance {self.name!r}: {e}") from None
         if not form.needs_features:
             return
         if form.n_coef is not None and len(self.interference.coef) != form.n_coef:
-            raise InputError(f"instance {self.name!r}: interference form {form.name!r} takes {form.n_coef} "
+            raise FieldError(f"instance {self.name!r}: interference form {form.name!r} takes {form.n_coef} "
                              f"coefficients, got {len(self.interference.coef)}")
         if not form.reads_util:  # counter-free forms read the fraction, latency, batch and elasticity only
             return
@@ -393,7 +395,7 @@ class Instance:
             missing = [e for e in t.entries if e.l2_util is None or e.dram_util is None]
             if missing:
                 e = missing[0]
-                raise InputError(f"instance {self.name!r}: interference form {form.name!r} needs L2 and DRAM "
+                raise FieldError(f"instance {self.name!r}: interference form {form.name!r} needs L2 and DRAM "
                                  f"utilisation, model {t.model!r} lacks them at {len(missing)} grid points "
                                  f"(first: batch {e.batch}, size {e.size:g}, procs {e.procs})")
 

@@ -576,8 +576,9 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
     if instance.margin.late_share and not info.tenant_credit:
         result = _least_credit_claims(instance, options.objective, result)
     report = None
-    if result.plan is not None:
-        report = check(instance, _as_asked(name, options.objective, result.plan))
+    if result.plan is not None:  # the plan judged is the plan returned (a scale-0 one could not be read back)
+        result = replace(result, plan=_as_asked(name, options.objective, result.plan))
+        report = check(instance, result.plan)
         if not report.valid:
             log.warning("solver %s returned a plan the checker rejects: %s", name,
                         "; ".join(str(v) for v in report.violations[:3]))
@@ -585,13 +586,13 @@ def run_solver(name: str, instance: Instance, options: SolveOptions = SolveOptio
 
 
 def _as_asked(name: str, objective: Objective, plan: Plan) -> Plan:
-    """The plan as the objective asks it to be judged: min-gpus and adapt serve the offered rates, so a plan that
-    says it serves them at a scale below 1 is judged at scale 1 (a plugin's empty plan at scale 0 was called valid,
-    'optimal' with 0 GPUs: the checker judges a plan at its own scale, and scale 0 asks for no coverage)."""
+    """The plan as the objective asks it to be judged and returned: min-gpus and adapt serve the offered rates, so a
+    plan that says it serves them at a scale below 1 is set to scale 1 (a plugin's empty plan at scale 0 was called
+    valid, 'optimal' with 0 GPUs: the checker judges a plan at its own scale, and scale 0 asks for no coverage)."""
     if objective is Objective.MAX_SCALE or plan.scale >= 1.0:
         return plan
-    log.warning("solver %s returned a plan at scale %g for objective %s: judged at the offered rates (scale 1)",
-                name, plan.scale, objective.value)
+    log.warning("solver %s returned a plan at scale %g for objective %s: judged and returned at the offered rates "
+                "(scale 1)", name, plan.scale, objective.value)
     return replace(plan, scale=1.0)
 
 

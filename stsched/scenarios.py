@@ -38,10 +38,10 @@ def tables_from_profile(solo: pd.DataFrame, models: Sequence[str], batches: Sequ
         if rows.empty:
             raise InputError(f"model {m!r} has no profile rows on the grid (batches {list(batches)}, "
                              f"sizes {list(sizes)})")
-        entries = tuple(ProfileEntry(int(r.batch), float(r.partition), int(r.procs), float(r.latency_ms),
-                                     _opt(r.throughput_rps), _opt(r.l2_util), _opt(r.dram_util))
-                        for r in rows.itertuples(index=False))
-        tables.append(LatencyTable(m, entries))
+        tables.append(LatencyTable.of(m, (ProfileEntry(int(r.batch), float(r.partition), int(r.procs),
+                                                       float(r.latency_ms), _opt(r.throughput_rps), _opt(r.l2_util),
+                                                       _opt(r.dram_util))
+                                          for r in rows.itertuples(index=False))))
     return tuple(tables)
 
 
@@ -365,8 +365,9 @@ def profile_instance(ps, picks: Sequence[tuple[str, str, float, float]], gpus: i
                          f"(profiled: {', '.join(ps.models)})")
     grid = ps.solo[ps.solo["batch"].isin(batches) & ps.solo["partition"].isin(mech.sizes)
                    & ps.solo["procs"].isin(procs)]
-    tables = tuple(LatencyTable(m, tuple(_profile_entry(r, model, inter)
-                                         for r in grid[grid["model"] == m].itertuples(index=False)))
+    tables = tuple(LatencyTable.of(m, (_profile_entry(r, model, inter)
+                                       for r in grid[grid["model"] == m].itertuples(index=False)),
+                                   source=str(ps.path / "solo.csv"))
                    for m in models)
     services = tuple(Service(n, m, rate, slo, _weights_mb(m) if m in _known_models() else 0.0)
                      for n, m, rate, slo in picks)

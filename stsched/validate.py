@@ -82,32 +82,35 @@ def check_time_limit(value: Any, name: str = "time limit") -> float:
 # called any plan valid), and a sequence of parts a tuple of them (a list stayed mutable inside a frozen object).
 
 def field_real(value: Any, name: str, *, minimum: float | None = None, strict: bool = False,
-               maximum: float | None = None) -> float:
+               maximum: float | None = None, strict_max: bool = False) -> float:
     """A finite real number (an int, a float or a numpy scalar; not text, not a bool) within [minimum, maximum]
-    (open below with strict); returned as it was given when it is an int or a float (an int size stays an int)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    (open ends with strict / strict_max): the type gate of the core data, then `check_real`'s range rule, its
+    refusal a `FieldError`.  Returned as a Python number: as given when it is an int or a float (an int size stays
+    an int), a numpy integer as an int, any other real as a float (JSON writes them)."""
+    plain = type(value) in (int, float)  # the common case, without the slower ABC test
+    if not plain and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise FieldError(f"{name}: expected a number, got {type(value).__name__} {value!r:.60}")
-    if not math.isfinite(value):
-        raise FieldError(f"{name}: expected a finite number, got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise FieldError(f"{name}: expected a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise FieldError(f"{name}: expected a number <= {maximum:g}, got {value!r}")
-    if type(value) in (int, float):
+    try:
+        v = check_real(value, name, minimum=minimum, strict=strict, maximum=maximum, strict_max=strict_max)
+    except InputError as e:
+        raise FieldError(str(e)) from None
+    if plain:
         return value
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
+    return int(value) if isinstance(value, numbers.Integral) else v
 
 
-def field_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """A whole number (an int, a numpy integer or a float with no fraction; not text, not a bool) >= minimum."""
+def field_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A whole number (an int, a numpy integer or a float with no fraction; not text, not a bool) within
+    [minimum, maximum]: the type gate of the core data, then `check_int`'s range rule, its refusal a `FieldError`."""
     if type(value) is not int:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
                 or value != int(value):
             raise FieldError(f"{name}: expected a whole number, got {type(value).__name__} {value!r:.60}")
         value = int(value)
-    if minimum is not None and value < minimum:
-        raise FieldError(f"{name}: expected a whole number >= {minimum}, got {value!r}")
-    return value
+    try:
+        return check_int(value, name, minimum=minimum, maximum=maximum)
+    except InputError as e:
+        raise FieldError(str(e)) from None
 
 
 def field_parts(value: Any, name: str, kind: type | tuple[type, ...]) -> tuple:

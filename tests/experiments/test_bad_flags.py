@@ -46,7 +46,7 @@ CASES = [
     # adapt_eval: a bad --epochs, --mix or --variant failed every point alone, exit 0; --level -1 a ValueError
     (adapt_eval, ["--epochs", "30"], "epoch must be a whole number of minutes"),
     (adapt_eval, ["--mix", "nope"], "unknown gpulet mix 'nope'"),
-    (adapt_eval, ["--level", "-1"], "rate must be a finite number >= 0"),
+    (adapt_eval, ["--level", "-1"], "rate: expected a number >= 0"),
     (adapt_eval, ["--variant", "nope=1"], "unknown option 'nope'; the options: adapt_nodes"),
     (adapt_eval, ["--hours", "0"], "argument --hours: hours 0.0"),
     # interference_eval: --random-seeds -1 failed after the first sections (exit 1), --late-share 5 after 10 s
