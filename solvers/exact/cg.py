@@ -332,6 +332,9 @@ class CgSolver:
                                        message="; ".join([f"no plan: {what}"] + notes))
                 notes.append(f"{what}: plans from the warm plan's partitions only")
                 columns = replace(r, configs=())
+        # the search's pool (`lns_pool`): under neighbour-dependent interference the columns timed with the worst
+        # neighbour only, not the warm plan's partitions, timed with the neighbours they had there
+        pool = columns.configs if neighbour_interference(instance) else None
         if warm_plan is not None:
             notes.append(warm_note)
             columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
@@ -356,7 +359,7 @@ class CgSolver:
                                    max(1.0, left * share_master))
         notes.append(note)
         if plan is not None and lns and plan.gpus_used > bound + 1e-9:
-            pool = data.configs if typed.lns_pool else ()
+            pool = (data.configs if pool is None else pool) if typed.lns_pool else ()
             found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock, instance, pool),
                             LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
                                        moves=int(options.param("lns_moves", "0"))), stop_at=bound)
