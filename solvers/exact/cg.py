@@ -89,7 +89,8 @@ class CgSolverOptions:
     lns_singles: 1 (default) to give each sub-problem's integer master every service's best one-tenant
     configuration of every size besides the generated columns, 0 for the columns alone.
     lns_pool: 1 to give each sub-problem's integer master also the whole instance's columns that hold its services
-    (solvers.exact.cg_lns.pool_columns: the columns priced under the rounding cuts among them), 0 (default): its
+    (solvers.exact.cg_lns.pool_columns: the columns priced under the rounding cuts among them; under
+    neighbour-dependent interference the conservative columns only, not the warm plan's partitions), 0 (default): its
     own column generation's, the freed partitions and the singles only (docs/RESULTS.md, issue 17 session 18).
     reprice: 1 to run the diving with re-pricing (solvers.exact.cg_dive) before the integer master (its plan, if
     better than the warm start, starts the master), 0 (default): measured worse than the heuristic at 256 services.

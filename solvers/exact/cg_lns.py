@@ -12,7 +12,8 @@ a GPU), so the merged plan is valid when both parts are; the checker judges it a
 A sub-problem whose bound (the caller's, e.g. the rounded configuration LP) already needs as many GPUs as it frees is
 skipped at once: no plan of it is better.  `pool_columns` gives a sub-problem the columns the whole instance's column
 generation priced (those under the rounding cuts included) that touch its services, re-indexed, with the tenants
-of other services dropped (`lns_pool`, issue 17 session 18).  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
+of other services dropped (`lns_pool`, issue 17 session 18; under the measured throughput rule not those cut to one
+tenant from several).  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
 GPUs, or when two draws in a row give sets of GPUs already tried (a small plan: freeing all of it is one move).
 """
 
