@@ -398,7 +398,7 @@ def summary(rows: Sequence[Mapping[str, str]], policies: Sequence[str],
     for p in present:
         if family(p) not in BASELINES:
             lines += attribution_lines(rows, table, p, bounds)
-    if bounds:  # the certified bound holds for every point with the needs' estimator: a point below it is a bug
+    if bounds:  # the certified bound holds for every point with the needs' estimator and start: below it is a bug
         lines += ["", "## Every point against the certified bound", ""]
         own = [p for p in present if not off_the_needs(p)]
         below = [(off, p) for off, pols in table.items() if off in bounds for p in own if p in pols
