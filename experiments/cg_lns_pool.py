@@ -3,6 +3,7 @@
     python -m experiments.cg_lns_pool INSTANCE [--cuts 3] [--cg-time 90] [--master-time 30] [--lns-time 60]
                                       [--free 20] [--seed 0]
     stsched experiment cg_lns_pool --quick     # a random 16-service A100 MPS instance (seed 7), short limits
+                                               # (its own: INSTANCE and the five options above are refused)
 
 One instance (a `stsched scenario ... --out` file), one start, two arms:
 1. the configuration LP with `--cuts` rounds of rounding cuts (`early`) by column generation, `--cg-time` seconds of
@@ -24,7 +25,7 @@ import logging
 import time
 from dataclasses import replace
 
-from experiments.common import Study, instance_arg, instance_or_quick, run_study, study_args
+from experiments.common import Study, instance_arg, instance_or_quick, refuse_ignored, run_study, study_args
 from solvers.exact.cg import _integer_plan, _model, _plan_configs, sub_solver
 from solvers.exact.cg_cuts import CutOptions
 from solvers.exact.cg_lns import LnsOptions, improve
@@ -43,20 +44,28 @@ log = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     instance_arg(ap)
+    # the limits default to None so that --quick, which sets its own, can refuse a value given with it
     ap.add_argument("--cuts", type=V.whole(0), default=None, help="rounds of rounding cuts (default 3)")
-    ap.add_argument("--cg-time", type=V.time_limit, default=90.0, help="CPU seconds for the column generation")
-    ap.add_argument("--master-time", type=V.time_limit, default=30.0, help="HiGHS's limit (its wall clock)")
-    ap.add_argument("--lns-time", type=V.time_limit, default=60.0, help="CPU seconds for each arm's search")
-    ap.add_argument("--free", type=V.whole(1), default=20, help="GPUs freed per move")
+    ap.add_argument("--cg-time", type=V.time_limit, default=None,
+                    help="CPU seconds for the column generation (default 90)")
+    ap.add_argument("--master-time", type=V.time_limit, default=None,
+                    help="HiGHS's limit, its wall clock (default 30)")
+    ap.add_argument("--lns-time", type=V.time_limit, default=None,
+                    help="CPU seconds for each arm's search (default 60)")
+    ap.add_argument("--free", type=V.whole(1), default=None, help="GPUs freed per move (default 20)")
     ap.add_argument("--seed", type=V.whole(0), default=0, help="seed of the moves' draws")
     args = study_args(ap, argv, quick="a random 16-service A100 MPS instance (seed 7), short limits", grid=False)
-    if args.quick and (args.instance is not None or args.cuts is not None):
-        ap.error(f"--quick sets its own {'instance' if args.instance is not None else '--cuts'}: "
-                 f"{args.instance if args.instance is not None else f'--cuts {args.cuts}'} would be ignored")
-    args.cuts = 3 if args.cuts is None else args.cuts
-    inst = instance_or_quick(ap, args)
+    own = {"cuts": (3, 1), "cg_time": (90.0, 10.0), "master_time": (30.0, 10.0), "lns_time": (60.0, 10.0),
+           "free": (20, 4)}  # (default, --quick's) per option --quick sets
     if args.quick:
-        args.cg_time, args.master_time, args.lns_time, args.cuts, args.free = 10.0, 10.0, 10.0, 1, 4
+        if args.instance is not None:
+            ap.error(f"--quick sets its own instance: {args.instance} would be ignored")
+        refuse_ignored(ap, args, list(own), "--quick sets it; give one or the other",
+                       "--quick sets them; give one or the other")
+    for k, (default, quick) in own.items():
+        if getattr(args, k) is None:
+            setattr(args, k, quick if args.quick else default)
+    inst = instance_or_quick(ap, args)
     warm = run_solver("heuristic", inst, SolveOptions(Objective.MIN_GPUS, time_limit_s=60.0)).plan
     if warm is None:
         raise InputError(f"{args.instance or 'the --quick instance'}: the heuristic found no plan on its "

@@ -3,7 +3,8 @@
 # (docs/RESULTS.md, "the search over the whole pool of columns"): one TSV line per device, seed and arm.  For a quiet
 # machine (the wall clock is the limit); 12 solves of about 2 min each with the default seeds.
 #   bash scripts/judge_cg256.sh [SEEDS...] > cg256.tsv      (default seeds 7 8 9; instances and plans in a temp dir;
-#   SERVICES, GPUS, LIMIT override 256, 128, 120 s for a smoke test)
+#   SERVICES, GPUS, LIMIT override 256, 128, 120 s for a smoke test; STSCHED the command run, default `stsched`
+#   on PATH, e.g. STSCHED=".venv/bin/stsched"; a failed solve prints NA in its columns, its log in the temp dir)
 set -u
 seeds=${*:-7 8 9}
 out=$(mktemp -d)
@@ -23,8 +24,18 @@ for d in a100-mps a100-mig; do
         --time-limit "${LIMIT:-120}" $extra --param lns_free=20 --param cuts=3 --param cut_early=1 --param workers=2 --param lns_pool=$pool \
         --json > "$out/$d-$s-$pool.json" 2> "$out/$d-$s-$pool.err"
       read -r e u sy m < <(tail -1 "$tmp")
-      python3 -c "import json, sys; j = json.load(open(sys.argv[1])); print('\t'.join(map(str, [sys.argv[2], \
-sys.argv[3], sys.argv[4], j['objective'], j['bound'], f\"{100 * j['gap']:.1f} %\", j['valid']])), end='\t')" \
+      # a failed solve (no JSON, or no plan: objective or gap null) prints NA in its columns
+      python3 -c "
+import json, sys
+try:
+    j = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    j = {}
+j = j if isinstance(j, dict) else {}
+def v(k):
+    return 'NA' if j.get(k) is None else j[k]
+gap = 'NA' if not isinstance(j.get('gap'), (int, float)) else f'{100 * j[\"gap\"]:.1f} %'
+print('\t'.join(map(str, [*sys.argv[2:5], v('objective'), v('bound'), gap, v('valid')])), end='\t')" \
         "$out/$d-$s-$pool.json" "$d" "$s" "$pool"
       printf '%s\t%s\t%s\t%s\n' "$e" "$(awk "BEGIN{print $u+$sy}")" "$((m / 1024))" "$l0"
     done

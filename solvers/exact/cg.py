@@ -89,7 +89,8 @@ class CgSolverOptions:
     lns_singles: 1 (default) to give each sub-problem's integer master every service's best one-tenant
     configuration of every size besides the generated columns, 0 for the columns alone.
     lns_pool: 1 to give each sub-problem's integer master also the whole instance's columns that hold its services
-    (solvers.exact.cg_lns.pool_columns: the columns priced under the rounding cuts among them), 0 (default): its
+    (solvers.exact.cg_lns.pool_columns: the columns priced under the rounding cuts among them; under
+    neighbour-dependent interference the conservative columns only, not the warm plan's partitions), 0 (default): its
     own column generation's, the freed partitions and the singles only (docs/RESULTS.md, issue 17 session 18).
     reprice: 1 to run the diving with re-pricing (solvers.exact.cg_dive) before the integer master (its plan, if
     better than the warm start, starts the master), 0 (default): measured worse than the heuristic at 256 services.
@@ -332,6 +333,9 @@ class CgSolver:
                                        message="; ".join([f"no plan: {what}"] + notes))
                 notes.append(f"{what}: plans from the warm plan's partitions only")
                 columns = replace(r, configs=())
+        # the search's pool (`lns_pool`): under neighbour-dependent interference the columns timed with the worst
+        # neighbour only, not the warm plan's partitions, timed with the neighbours they had there
+        pool = columns.configs if neighbour_interference(instance) else None
         if warm_plan is not None:
             notes.append(warm_note)
             columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
@@ -356,7 +360,7 @@ class CgSolver:
                                    max(1.0, left * share_master))
         notes.append(note)
         if plan is not None and lns and plan.gpus_used > bound + 1e-9:
-            pool = data.configs if typed.lns_pool else ()
+            pool = (data.configs if pool is None else pool) if typed.lns_pool else ()
             found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock, instance, pool),
                             LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
                                        moves=int(options.param("lns_moves", "0"))), stop_at=bound)

@@ -12,7 +12,8 @@ a GPU), so the merged plan is valid when both parts are; the checker judges it a
 A sub-problem whose bound (the caller's, e.g. the rounded configuration LP) already needs as many GPUs as it frees is
 skipped at once: no plan of it is better.  `pool_columns` gives a sub-problem the columns the whole instance's column
 generation priced (those under the rounding cuts included) that touch its services, re-indexed, with the tenants
-of other services dropped (`lns_pool`, issue 17 session 18).  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
+of other services dropped (`lns_pool`, issue 17 session 18; under the measured throughput rule not those cut to one
+tenant from several).  Moves stop at the deadline, after `moves` moves, at a plan of the bound's
 GPUs, or when two draws in a row give sets of GPUs already tried (a small plan: freeing all of it is one move).
 """
 
@@ -108,15 +109,23 @@ def pool_columns(instance: Instance, sub: Instance, configs) -> tuple:
     times (a tenant's execution time depends on its own batch, the partition and the GPU's neighbours, not on its
     co-tenants), so every kept tenant's latency d + e_s <= slo_s still holds, its capacity 1000 b_s / d only grows
     (the recorded one is still served), and memory only falls; the merged duplicates have the same tenant set, so the
-    same true duty, at or below each source's.  The checker judges every merged plan anyway (`improve`)."""
-    from solvers.exact.patterns import Config, _memory
+    same true duty, at or below each source's.  The checker judges every merged plan anyway (`improve`).
 
+    Except under the measured throughput rule: a lone tenant is credited with the measured throughput, not the cycle
+    rule that credited it beside its co-tenants (which can exceed it, `stsched.bounds.entry_capacity`), so a column
+    cut to one tenant from several is left out (the sub-problem's singles, `lns_singles`, supply lone tenants).
+    `configs` must hold beside any neighbour (under neighbour-dependent interference: the conservative columns, not
+    partitions timed with the neighbours they had, `solvers.exact.cg`)."""
+    from solvers.exact.patterns import Config, _memory
+    from stsched.problem import ThroughputRule
+
+    measured = instance.throughput_rule is ThroughputRule.MEASURED
     index = {n: i for i, n in enumerate(sub.service_names)}
     full = instance.service_names
     merged: dict[tuple, list[float]] = {}
     for c in configs:
         kept = [(index[full[s]], b, cap) for (s, b), cap in zip(c.tenants, c.cap) if full[s] in index]
-        if not kept:
+        if not kept or (measured and len(kept) == 1 < len(c.tenants)):
             continue
         kept.sort()
         key = (c.size, c.procs, tuple((s, b) for s, b, _ in kept))

@@ -135,7 +135,8 @@ def add(sub) -> None:
     a.add_argument("--cold-count", default="none", metavar="S|none",
                    help="the observed start: the initial deployment planned for the upper confidence bound of each "
                         "service's arrivals in the first S seconds (0 < S < 60) x head-room, instead of the declared "
-                        "rates (needs --cold-start none; default %(default)s: off)")
+                        "rates; it reads the first S s of minute 0 ahead, the plan serves from t = 0 (needs "
+                        "--cold-start none; default %(default)s: off)")
     a.add_argument("--no-cold-release", action="store_true",
                    help="with the cold start: the first decision after it gives the floor's GPUs back by the "
                         "policy's normal rule, not at once without the compaction rent")

@@ -28,3 +28,13 @@ def test_bad_limit_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["x.json", "--lns-time", "-1"])
     assert e.value.code == 2 and "--lns-time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", [["--cg-time", "5"], ["--master-time", "5"], ["--lns-time", "5"], ["--free", "3"],
+                                  ["--cuts", "2"]])
+def test_quick_refuses_the_limits_it_sets(flag, capsys):
+    # --quick set its own limits over those given (review mends, session 18): one line, exit 2, before any work
+    with pytest.raises(SystemExit) as e:
+        main(["--quick", *flag])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and flag[0] in err and len(err.strip().splitlines()) == 1

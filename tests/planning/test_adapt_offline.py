@@ -162,6 +162,31 @@ def test_the_certified_need_is_never_above_the_detectors_reading(tmp_path, monke
     assert all(c <= n for c, n in zip(cert, needs)), (cert, needs)
 
 
+def test_the_certified_need_holds_for_an_observed_start_below_the_first_estimate(tmp_path, monkeypatch):
+    """Review finding (session 18): the observed start plans the initial deployment for its count's upper bound,
+    which falls below the first minute's rate with probability 0.135 % per service; the certified need carried the
+    first estimate's LP bound across the first epoch, above what that plan carries.  A count of 0 in the first 5 s
+    (forced here) plans for 1.3 req/s x head-room: the need of the first epoch must not exceed that plan's bound."""
+    import numpy as np
+
+    from stsched.bounds import lp_bound_gpus
+    from stsched.planning.adapt import cold as cold_mod
+    from tests.conftest import count_trace, counts_csv, make_mps_instance
+
+    monkeypatch.setattr(cold_mod, "observed_counts", lambda rates, d, seed, minute: np.zeros(len(rates)))
+    counts = [100] * 10
+    inst = make_mps_instance(rates=(3000.0,), slos=(50.0,), memory=(1000.0,), gpus=16)
+    with count_trace(tmp_path, monkeypatch, counts_csv(minutes=range(480, 480 + len(counts)), rows=(counts,))):
+        opts = AdaptOptions(epoch_s=300, simulate=False, cold_start_s=None, cold_count_s=5.0)
+        cert = window_needs(inst, opts).certified
+        plain = window_needs(inst, AdaptOptions(epoch_s=300, simulate=False, cold_start_s=None)).certified
+        from stsched.planning.adapt.controller import service_schedule
+        start = opts.cold(inst, service_schedule(inst, opts)[0]).declared
+    first = lp_bound_gpus(inst.with_rates({"s0": float(start[0])}))
+    assert first < plain[0]  # the start plans below the first estimate's need
+    assert all(c <= first for c in cert[:5]) and cert[5:] == plain[5:], (cert, plain)
+
+
 def test_adapt_frontier_reports_the_bound_per_window():
     """The study's bound columns: the fewest changes for the window's target and whether the 1/5 ratio can hold."""
     from experiments import adapt_frontier as af
@@ -188,3 +213,9 @@ def test_adapt_frontier_reports_the_bound_per_window():
                       [af.STATIC, af.FULL, "adaptive", low["policy"]], af.bound_frontiers([need]))
     assert "BELOW the certified bound (a broken bound): [(0, 'adaptive')]" in text
     assert "no certified bound for ['adaptive[headroom=1.1]']" in text
+    # the observed start's initial deployment can be planned below the first estimate: no certified bound for it
+    # (review finding, session 18: it was judged and could read "BELOW the certified bound (a broken bound)")
+    obs = dict(low, policy="adaptive[cold_start_s=none,cold_count_s=5]")
+    text = af.summary(rows(0, 4) + [obs], [af.STATIC, af.FULL, obs["policy"]], af.bound_frontiers([need]))
+    assert "BELOW" not in text and f"no certified bound for ['{obs['policy']}']" in text
+    assert "not judged against that bound (the observed start" in text

@@ -102,7 +102,8 @@ class AdaptOptions(AdaptiveKnobs):
     cold_release: bool = True
     # the observed start (`stsched.planning.adapt.cold`): the initial deployment planned for the Poisson upper bound
     # of each service's arrivals in the first this many seconds (the detector's count) x head-room, instead of the
-    # declared rates; it needs cold_start_s=None (None: off)
+    # declared rates (it reads the first this many seconds of minute 0 ahead; the plan serves from t = 0); it needs
+    # cold_start_s=None (None: off)
     cold_count_s: float | None = None
     hours: float | None = None  # only the first H hours of the trace
     function_offset: int = 0  # service i follows the (offset + i)-th busiest function (other data for development)

@@ -17,8 +17,11 @@ n_t a lower bound on the GPUs of any plan for that estimate.  Two needs are comp
   plan in force at minute m can have been made for (the epoch's boundary decision or an emergency decision at any
   minute since, the detector's `detect_s` into a minute included; each the lower of the readings up to the standby
   lead and at the decision itself, as `emergency_fresh` reads), with the estimator of `options` (window, statistic, head-room, `burst_s`/`burst_q`) and
-  without the cold start's floor: valid for any policy with that estimator, whatever its cold start, whose plans
-  carry the estimate of their decision (the controller checks this);
+  without the declared rates' floor: valid for any policy with that estimator whose plans carry the estimate of
+  their decision (the controller checks this), with or without the declared rates' floor (it only raises an
+  estimate); with the observed start of `options` (`cold_count_s`) the initial deployment's reading is the lower
+  of the estimate and the start's own rates (its count's upper bound, below the first minute's rate with
+  probability 0.135 % per service), so the need holds for that start too, not for another observed start;
 * from scratch: n_e = the GPUs of the policies' own min-gpus plan from scratch for the estimate at each epoch
   boundary (what full re-partitioning runs), floored by the cold start of `options` as the controller floors it:
   valid for policies run with that cold start whose plans never use fewer GPUs than the plan
@@ -176,11 +179,13 @@ def window_needs(instance: Instance, options) -> Needs:
         est = estimator.estimate(schedule, bin_s, max(0.0, t0 - lead))
         # certified: the lowest of the readings a decision in the minute can make (up to the standby lead, or at t0
         # itself: `emergency_fresh`; the detector's at t0 + detect_s, up to the lead before it, which for a lead
-        # that is not a whole number of minutes can read other minutes than both), never floored by the cold start
-        # (the unfloored need holds for any cold start); without a lead the readings are one
+        # that is not a whole number of minutes can read other minutes than both), never floored by the declared
+        # rates (the unfloored need holds with or without that floor); without a lead the readings are one
         low = est if lead == 0 else np.minimum(est, estimator.estimate(schedule, bin_s, t0))
         if options.detect_s is not None and lead > 0:
             low = np.minimum(low, estimator.estimate(schedule, bin_s, max(0.0, t0 + options.detect_s - lead)))
+        if m == 0 and cold is not None and cold.observed:  # the observed start replaces the initial estimate with
+            low = np.minimum(low, cold.declared)  # its count's upper bound, which can fall below it (0.135 %)
         lp.append(int(lp_bound_gpus(instance.with_rates({n: float(r) for n, r in zip(names, low)}))))
         minute_h.append((t1 - t0) / 3600.0)
         if m % per_epoch == 0:
