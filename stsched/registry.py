@@ -668,15 +668,24 @@ class BoundResult:
                 "infeasible_services": list(self.infeasible_services)}
 
 
-def check_bound_provider(name: str, objective: Objective) -> None:
-    """Raise InputError unless registered solver `name` provides a bound for `objective` (checked before any work,
-    by `run_bound` and by `stsched solve --bound`)."""
+def check_bound_provider(name: str, objective: Objective, params: tuple[tuple[str, str], ...] | None = None) -> None:
+    """Raise InputError unless registered solver `name` provides a bound for `objective` and, with `params`, its
+    bound reads each of them and takes their values (checked before any work: by `run_bound`, by `stsched bound`
+    before the instance's load, by `stsched solve --bound`)."""
     load_solvers()
     able = ", ".join(n for n, info in sorted(REGISTRY.items()) if hasattr(info.factory, "bound"))
     if name not in REGISTRY or not hasattr(REGISTRY[name].factory, "bound"):
         raise InputError(f"{name!r} provides no bound (bound providers: {able or 'none'})")
     if objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
         raise InputError(f"bound: objective {objective.value!r} (expected min-gpus or max-scale)")
+    if params is None:
+        return
+    REGISTRY[name].parse(params)  # unknown keys and bad values
+    reads = bound_params(name)
+    unread = [k for k, _ in params if k not in reads]
+    if unread:  # an option of the provider's solve only was ignored without a word (bound --param lns_free=20)
+        raise InputError(f"bound provider {name!r}: {', '.join(unread)}: read by its solve only, not by its bound "
+                         f"(the bound reads: {', '.join(reads) or 'none'})")
 
 
 def bound_params(name: str) -> tuple[str, ...]:
@@ -687,14 +696,8 @@ def bound_params(name: str) -> tuple[str, ...]:
 
 def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
     """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
-    check_bound_provider(name, options.objective)
+    check_bound_provider(name, options.objective, options.params)  # (before any work)
     solver = get_solver(name)
-    REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
-    reads = bound_params(name)
-    unread = [k for k, _ in options.params if k not in reads]
-    if unread:  # an option of the provider's solve only was ignored without a word (bound --param lns_free=20)
-        raise InputError(f"bound provider {name!r}: {', '.join(unread)}: read by its solve only, not by its bound "
-                         f"(the bound reads: {', '.join(reads) or 'none'})")
     from stsched.claims import guarded
 
     t0 = time.perf_counter()

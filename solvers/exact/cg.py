@@ -158,6 +158,7 @@ class CgSolverOptions:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
+        _clock(self.clock)  # (the rule on clocks lives in colgen: refused before the instance's load, not after it)
         for name in ("ratio_test", "lns_pool"):
             if getattr(self, name) not in (0, 1):
                 raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")
@@ -214,9 +215,7 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
             raise InputError(f"--param smoothing={options.param('smoothing')!r}: expected a number") from None
         if not 0.0 <= float(kw["smoothing"]) < 1.0:
             raise InputError(f"--param smoothing={kw['smoothing']}: expected a weight in [0, 1)")
-    if options.param("clock") is not None:
-        if options.param("clock") not in ("wall", "cpu"):
-            raise InputError(f"--param clock={options.param('clock')!r}: expected wall or cpu")
+    if options.param("clock") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["clock"] = options.param("clock")
     if options.param("anchor") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["anchor"] = options.param("anchor")
