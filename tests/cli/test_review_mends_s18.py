@@ -4,6 +4,7 @@ docstring says what happened before the fix."""
 from __future__ import annotations
 
 import types
+from typing import Callable
 
 import pytest
 
@@ -78,3 +79,36 @@ def test_the_bound_command_on_the_cpu_clock_counts_the_loads_cpu_time(tmp_path, 
     monkeypatch.setattr(bound_command, "run_bound", fake_bound)
     assert main(["bound", str(path), "--time-limit", "10", "--param", "clock=cpu", "--json"]) == 0
     assert seen == [pytest.approx(3.0)]
+
+
+def _cut_scan(monkeypatch, polls: int = 2) -> None:
+    """cg's feasibility scans (`stsched.bounds.screen` in its set-up) stopped after `polls` polls each, as a time
+    limit passing there stops them (128 of 200 services scanned)."""
+    from solvers.exact import colgen
+    from stsched import bounds
+
+    def after() -> Callable[[], bool]:
+        calls = [0]
+
+        def stop() -> bool:
+            calls[0] += 1
+            return calls[0] > polls
+
+        return stop
+
+    monkeypatch.setattr(colgen, "screen", lambda inst, objective, _stop=None: bounds.screen(inst, objective, after()))
+
+
+@pytest.mark.parametrize("objective", ["min-gpus", "max-scale"])
+def test_solver_cg_cut_in_its_feasibility_scan_returns_its_warm_plan_not_a_fault(objective, monkeypatch):
+    """Found mending the previous finding: cut in the feasibility scan, the column generation returned no layouts,
+    and solver cg's slots model failed on them ("solver 'cg' failed: ValueError: max() arg is an empty sequence (a
+    fault of the solver)", exit 1), a plan from the heuristic in hand.  Now the layouts come back (milliseconds) and
+    the warm plan is judged and returned."""
+    from stsched.registry import Objective, SolveOptions, Status, run_solver
+    from stsched.scenarios import random_instance
+
+    _cut_scan(monkeypatch)
+    j = run_solver("cg", random_instance(200, 100, 3, arrivals="deterministic"),
+                   SolveOptions(objective=Objective(objective), time_limit_s=30))
+    assert j.result.status is Status.FEASIBLE and j.valid, j.result.message
