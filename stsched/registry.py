@@ -638,7 +638,9 @@ class BoundResult:
     `bound(instance, options)` method): `bound` is a lower bound on GPUs (min-gpus, whole GPUs) or an upper bound on
     alpha (max-scale), valid whether or not `converged`; `lp_value` the value of the LP it solved (its optimum when
     `converged`); `columns` and `pricing_calls` the work done; `settled` (min-gpus, not converged): the bound rounded
-    up already equals the LP's value rounded up, so a converged LP would give the same whole GPUs."""
+    up already equals the LP's value rounded up, so a converged LP would give the same whole GPUs;
+    `feasibility_checked` false: the time limit cut the provider's feasibility scan (`stsched.bounds.Screen.complete`),
+    so `infeasible_services` names those found among the services scanned only (empty: none found, not none)."""
 
     objective: Objective
     bound: float | None
@@ -651,6 +653,7 @@ class BoundResult:
     message: str = ""
     infeasible_services: tuple[str, ...] = ()
     settled: bool = False
+    feasibility_checked: bool = True
     # the efficiency LP's fractional GPUs (`stsched.bounds.lp_gpus`) when the provider computed them in its set-up:
     # `run_bound`'s loosening on Poisson instances reads them instead of scanning every service again
     lp_gpus: float | None = field(default=None, repr=False)
@@ -665,7 +668,8 @@ class BoundResult:
                 "converged": self.converged, "settled": self.settled, "columns": self.columns,
                 "pricing_calls": self.pricing_calls,
                 "wall_s": round(self.wall_s, 6), "method": self.method, "message": self.message,
-                "infeasible_services": list(self.infeasible_services)}
+                "infeasible_services": list(self.infeasible_services),
+                "feasibility_checked": self.feasibility_checked}
 
 
 def check_bound_provider(name: str, objective: Objective, params: tuple[tuple[str, str], ...] | None = None) -> None:

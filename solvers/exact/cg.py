@@ -273,7 +273,8 @@ class CgSolver:
                                   cuts=cut_options(options))
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
-                               message=f"cannot be served: {e}", infeasible_services=tuple(e.services))
+                               message=f"cannot be served: {e}", infeasible_services=tuple(e.services),
+                               feasibility_checked=not e.unchecked)
         msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}" + (f"; {r.unchecked}" if r.unchecked else "")
         r, note = _branched(instance, options, r, options.time_limit_s - (clock() - c0))
         bad: tuple[str, ...] = ()
@@ -283,7 +284,7 @@ class CgSolver:
         lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
         return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            time.perf_counter() - t0, method_of(r) + note, message=msg + note,
-                           infeasible_services=bad, settled=r.settled,
+                           infeasible_services=bad, settled=r.settled, feasibility_checked=not r.unchecked,
                            lp_gpus=r.lp_gpus)  # (run_bound's loosening)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
@@ -316,7 +317,8 @@ class CgSolver:
                                message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
                                        f"together, the instance has {instance.gpus}",
                                infeasible_services=instance.service_names)
-        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"]
+        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"
+                 + (f" ({r.unchecked})" if r.unchecked else "")]
         columns = r
         if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
             left = max(1.0, (deadline - time.perf_counter()) * share)

@@ -99,6 +99,69 @@ def _cut_scan(monkeypatch, polls: int = 2) -> None:
     monkeypatch.setattr(colgen, "screen", lambda inst, objective, _stop=None: bounds.screen(inst, objective, after()))
 
 
+@pytest.mark.parametrize("unservable", [False, True])
+def test_a_bound_cut_in_the_feasibility_scan_says_so_in_its_json(unservable, monkeypatch):
+    """`BoundResult` said "feasibility not fully checked" in its message only: its JSON gave `infeasible_services:
+    []` (or the services found) and `converged: false`, as a bound stopped later does.  Now `feasibility_checked`
+    (`Screen.complete`) says it, false here, true on a whole scan."""
+    from stsched.registry import Objective, SolveOptions, run_bound
+    from stsched.scenarios import random_instance
+
+    inst = random_instance(200, 100, 3, arrivals="deterministic")
+    if unservable:  # no GPU count serves it, found before the cut
+        inst = inst.with_rates({inst.services[5].name: 1e15})
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60)
+    if not unservable:
+        assert run_bound("cg", random_instance(4, 2, 3, arrivals="deterministic"), opts).to_dict()[
+            "feasibility_checked"] is True
+    _cut_scan(monkeypatch)
+    out = run_bound("cg", inst, opts).to_dict()
+    assert out["feasibility_checked"] is False and "128 of 200 services scanned" in out["message"]
+    assert out["infeasible_services"] == ([inst.services[5].name] if unservable else [])
+
+
+def test_scale_evals_bound_row_records_a_cut_feasibility_scan(monkeypatch):
+    """experiments/scale_eval.py's bound row recorded `infeasible: 0` for a scan cut by the limit, as for a whole
+    one.  Now the row has `feasibility_checked`."""
+    from experiments import scale_eval
+
+    _cut_scan(monkeypatch)
+    row = scale_eval._bound({"services": 200, "seed": 3, "device": "a100-mps", "objective": "min-gpus",
+                             "bound_rounds": 5, "bound_time": 60})
+    assert row["infeasible"] == 0 and row["feasibility_checked"] is False
+
+
+def test_solve_with_a_cg_bound_keeps_the_providers_message(monkeypatch, tmp_path, capsys):
+    """`stsched solve --bound cg` reported "bound from cg (... converged false)" and dropped the provider's message:
+    a bound from a cut feasibility scan read as any early stop.  Now the message follows."""
+    import json
+
+    from stsched.cli import main
+    from stsched.io import save_instance
+    from stsched.scenarios import random_instance
+
+    path = tmp_path / "i.json"
+    save_instance(random_instance(200, 100, 3, arrivals="deterministic"), path)
+    _cut_scan(monkeypatch)
+    main(["solve", str(path), "--solver", "heuristic", "--bound", "cg", "--time-limit", "30", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert "bound from cg" in out["message"] or "cg bound" in out["message"], out["message"]
+    assert "feasibility not fully checked, 128 of 200 services scanned" in out["message"], out["message"]
+
+
+def test_the_cg_solvers_message_says_its_bound_comes_from_a_cut_feasibility_scan(monkeypatch):
+    """Solver cg's notes began "bound: 0 master solves, 0 columns, restricted master nan" and omitted
+    `CgBound.unchecked`: its bound (the efficiency LP of the services scanned) and its unchecked feasibility went
+    unsaid.  Now the note says it."""
+    from stsched.registry import Objective, SolveOptions, run_solver
+    from stsched.scenarios import random_instance
+
+    _cut_scan(monkeypatch)
+    j = run_solver("cg", random_instance(200, 100, 3, arrivals="deterministic"),
+                   SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30))
+    assert "feasibility not fully checked, 128 of 200 services scanned" in j.result.message, j.result.message
+
+
 @pytest.mark.parametrize("objective", ["min-gpus", "max-scale"])
 def test_solver_cg_cut_in_its_feasibility_scan_returns_its_warm_plan_not_a_fault(objective, monkeypatch):
     """Found mending the previous finding: cut in the feasibility scan, the column generation returned no layouts,
