@@ -148,7 +148,9 @@ def _bound(point: Mapping[str, object]) -> dict:
             "workers_cpu_s": round(_children_cpu() - w0, 3),  # its pricing workers' (cg_parallel), beside cpu_s
             # the largest worker's peak resident memory (pages shared with this process counted in both)
             "workers_peak_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, 1),
-            "infeasible": len(b.infeasible_services), "method": b.method}  # (lp-efficiency: loosened, Poisson)
+            # feasibility_checked false: the limit cut cg's feasibility scan, `infeasible` counts the services scanned
+            "infeasible": len(b.infeasible_services), "feasibility_checked": b.feasibility_checked,
+            "method": b.method}  # (lp-efficiency: loosened, Poisson)
 
 
 def solver_spec(spec: str) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -33,9 +33,10 @@ def left_bytes() -> int:
 
 def require(floor_bytes: int, what: str) -> None:
     """MemoryError (the CLI's one line "stsched: out of memory: ...", exit 1: a limit of the machine, not bad
-    input) when the address-space limit is below `floor_bytes`, the least that `what` was measured to map."""
+    input) when the address-space limit is below `floor_bytes`, under which `what` was measured not to run (the
+    import of its libraries failed or never ended: `stsched.cli.ADDRESS_SPACE_FLOORS`)."""
     soft = limit_bytes()
     if soft is not None and soft < floor_bytes:
-        raise MemoryError(f"{what} maps at least {floor_bytes / MIB:.0f} MiB of address space (its libraries "
-                          f"and its smallest run, measured), the limit (ulimit -v, prlimit --as) allows "
-                          f"{soft / MIB:.0f} MiB; raise the limit")
+        raise MemoryError(f"{what} needs more than {floor_bytes / MIB:.0f} MiB of address space (under it the import "
+                          f"of its libraries failed or never ended, measured), the limit (ulimit -v, prlimit --as) "
+                          f"allows {soft / MIB:.0f} MiB; raise the limit")

@@ -182,13 +182,17 @@ def _command_word(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
-#: the least address space a command maps, checked before its parser imports anything (`stsched.address_space`):
-#: under a smaller `ulimit -v` / `prlimit --as` it failed after seconds of work, or never ended (scipy's OpenBLAS
-#: retries its buffer for ever).  adapt: its smallest runs (2 services, 3-6 minutes, plan-only or simulated, every
-#: policy) peaked at 738.5-738.8 MiB of VmSize, 611 MiB of it the libraries its parser imports (numba, scipy,
-#: pandas, ortools), on 2 cores, 2026-12-07 (more cores map more: OpenBLAS's buffers, malloc's arenas); rounded
-#: down, so that no run that fits is refused
-ADDRESS_SPACE_FLOORS = {"adapt": 730 * 2 ** 20}
+#: the address space under which a command does not run, checked before its parser imports anything
+#: (`stsched.address_space`): under a smaller `ulimit -v` / `prlimit --as` the import of its libraries never ended
+#: (scipy's OpenBLAS retries its buffer for ever) or failed with a traceback.  adapt: its parser's import hung at 280
+#: MiB (2 OpenBLAS threads) and 200 MiB (OPENBLAS_NUM_THREADS=1 MALLOC_ARENA_MAX=1), failed with a traceback from
+#: 250 to 360 MiB; from 400 MiB its smallest run ran or said "out of memory" in one line (2 s), runs that fit passing
+#: (r2 at 500 and 600 MiB).  Measured on one machine (2 cores, Python 3.11, numpy 2.4, scipy 1.17 with OpenBLAS 0.3.30,
+#: numba 0.68, ortools 9.15; `experiments/dev/limits18/as_floor.py`, 2026-12-07): not the command's need, which
+#: grows with the cores (malloc's arenas, OpenBLAS's threads) and the library builds (r2's VmPeak there, unlimited:
+#: 763 MiB with 2 threads, 555 with one), so that no run that fits elsewhere is refused; above the floor a run's own
+#: need is met, or not, later (one "out of memory" line)
+ADDRESS_SPACE_FLOORS = {"adapt": 400 * 2 ** 20}
 
 
 def command_module(argv: list[str]) -> str | None:

@@ -639,7 +639,9 @@ class BoundResult:
     `bound(instance, options)` method): `bound` is a lower bound on GPUs (min-gpus, whole GPUs) or an upper bound on
     alpha (max-scale), valid whether or not `converged`; `lp_value` the value of the LP it solved (its optimum when
     `converged`); `columns` and `pricing_calls` the work done; `settled` (min-gpus, not converged): the bound rounded
-    up already equals the LP's value rounded up, so a converged LP would give the same whole GPUs."""
+    up already equals the LP's value rounded up, so a converged LP would give the same whole GPUs;
+    `feasibility_checked` false: the time limit cut the provider's feasibility scan (`stsched.bounds.Screen.complete`),
+    so `infeasible_services` names those found among the services scanned only (empty: none found, not none)."""
 
     objective: Objective
     bound: float | None
@@ -652,6 +654,7 @@ class BoundResult:
     message: str = ""
     infeasible_services: tuple[str, ...] = ()
     settled: bool = False
+    feasibility_checked: bool = True
     # the efficiency LP's fractional GPUs (`stsched.bounds.lp_gpus`) when the provider computed them in its set-up:
     # `run_bound`'s loosening on Poisson instances reads them instead of scanning every service again
     lp_gpus: float | None = field(default=None, repr=False)
@@ -666,18 +669,28 @@ class BoundResult:
                 "converged": self.converged, "settled": self.settled, "columns": self.columns,
                 "pricing_calls": self.pricing_calls,
                 "wall_s": round(self.wall_s, 6), "method": self.method, "message": self.message,
-                "infeasible_services": list(self.infeasible_services)}
+                "infeasible_services": list(self.infeasible_services),
+                "feasibility_checked": self.feasibility_checked}
 
 
-def check_bound_provider(name: str, objective: Objective) -> None:
-    """Raise InputError unless registered solver `name` provides a bound for `objective` (checked before any work,
-    by `run_bound` and by `stsched solve --bound`)."""
+def check_bound_provider(name: str, objective: Objective, params: tuple[tuple[str, str], ...] | None = None) -> None:
+    """Raise InputError unless registered solver `name` provides a bound for `objective` and, with `params`, its
+    bound reads each of them and takes their values (checked before any work: by `run_bound`, by `stsched bound`
+    before the instance's load, by `stsched solve --bound`)."""
     load_solvers()
     able = ", ".join(n for n, info in sorted(REGISTRY.items()) if hasattr(info.factory, "bound"))
     if name not in REGISTRY or not hasattr(REGISTRY[name].factory, "bound"):
         raise InputError(f"{name!r} provides no bound (bound providers: {able or 'none'})")
     if objective not in (Objective.MIN_GPUS, Objective.MAX_SCALE):
         raise InputError(f"bound: objective {objective.value!r} (expected min-gpus or max-scale)")
+    if params is None:
+        return
+    REGISTRY[name].parse(params)  # unknown keys and bad values
+    reads = bound_params(name)
+    unread = [k for k, _ in params if k not in reads]
+    if unread:  # an option of the provider's solve only was ignored without a word (bound --param lns_free=20)
+        raise InputError(f"bound provider {name!r}: {', '.join(unread)}: read by its solve only, not by its bound "
+                         f"(the bound reads: {', '.join(reads) or 'none'})")
 
 
 def bound_params(name: str) -> tuple[str, ...]:
@@ -688,14 +701,8 @@ def bound_params(name: str) -> tuple[str, ...]:
 
 def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
     """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
-    check_bound_provider(name, options.objective)
+    check_bound_provider(name, options.objective, options.params)  # (before any work)
     solver = get_solver(name)
-    REGISTRY[name].parse(options.params)  # unknown keys and bad values are refused before any work
-    reads = bound_params(name)
-    unread = [k for k, _ in options.params if k not in reads]
-    if unread:  # an option of the provider's solve only was ignored without a word (bound --param lns_free=20)
-        raise InputError(f"bound provider {name!r}: {', '.join(unread)}: read by its solve only, not by its bound "
-                         f"(the bound reads: {', '.join(reads) or 'none'})")
     from stsched.claims import guarded
 
     t0 = time.perf_counter()

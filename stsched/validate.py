@@ -42,6 +42,10 @@ def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: 
         v = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{name}: expected a number, got {value!r}") from None
+    except OverflowError:  # an integer beyond a float (10**400; its digits unprinted: str() refuses over 4300)
+        what = (f"an integer of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+                if isinstance(value, int) else f"a {type(value).__name__} beyond a float's range")
+        raise InputError(f"{name}: expected a finite number, got {what}") from None
     if isinstance(value, bool) or not math.isfinite(v):
         raise InputError(f"{name}: expected a finite number, got {value!r}")
     if minimum is not None and (v <= minimum if strict else v < minimum):

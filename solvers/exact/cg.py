@@ -159,6 +159,7 @@ class CgSolverOptions:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
+        _clock(self.clock)  # (the rule on clocks lives in colgen: refused before the instance's load, not after it)
         for name in ("ratio_test", "lns_pool"):
             if getattr(self, name) not in (0, 1):
                 raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")
@@ -215,9 +216,7 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
             raise InputError(f"--param smoothing={options.param('smoothing')!r}: expected a number") from None
         if not 0.0 <= float(kw["smoothing"]) < 1.0:
             raise InputError(f"--param smoothing={kw['smoothing']}: expected a weight in [0, 1)")
-    if options.param("clock") is not None:
-        if options.param("clock") not in ("wall", "cpu"):
-            raise InputError(f"--param clock={options.param('clock')!r}: expected wall or cpu")
+    if options.param("clock") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["clock"] = options.param("clock")
     if options.param("anchor") is not None:  # (checked when the registry parses CgSolverOptions)
         kw["anchor"] = options.param("anchor")
@@ -275,7 +274,8 @@ class CgSolver:
                                   cuts=cut_options(options))
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
-                               message=f"cannot be served: {e}", infeasible_services=tuple(e.services))
+                               message=f"cannot be served: {e}", infeasible_services=tuple(e.services),
+                               feasibility_checked=not e.unchecked)
         msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}" + (f"; {r.unchecked}" if r.unchecked else "")
         r, note = _branched(instance, options, r, options.time_limit_s - (clock() - c0))
         bad: tuple[str, ...] = ()
@@ -285,7 +285,7 @@ class CgSolver:
         lp = r.lp_value if math.isfinite(r.lp_value) else None  # none: out of time before the first master solve
         return BoundResult(options.objective, r.integer_bound, lp, r.converged, r.columns, r.pricing_calls,
                            time.perf_counter() - t0, method_of(r) + note, message=msg + note,
-                           infeasible_services=bad, settled=r.settled,
+                           infeasible_services=bad, settled=r.settled, feasibility_checked=not r.unchecked,
                            lp_gpus=r.lp_gpus)  # (run_bound's loosening)
 
     def solve(self, instance: Instance, options: SolveOptions) -> SolveResult:
@@ -318,7 +318,8 @@ class CgSolver:
                                message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
                                        f"together, the instance has {instance.gpus}",
                                infeasible_services=instance.service_names)
-        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"]
+        notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"
+                 + (f" ({r.unchecked})" if r.unchecked else "")]
         columns = r
         if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
             left = max(1.0, (deadline - time.perf_counter()) * share)

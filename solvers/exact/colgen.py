@@ -112,11 +112,13 @@ class CgBound:
 
 
 class Infeasible(Exception):
-    """No plan serves these services (`services`: name -> reason)."""
+    """No plan serves these services (`services`: name -> reason); `unchecked` (as `CgBound.unchecked`): set when the
+    time limit cut the feasibility scan that found them, so other services may be unservable too."""
 
-    def __init__(self, services: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in services.items()))
+    def __init__(self, services: dict[str, str], unchecked: str = ""):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in services.items()) + (f" ({unchecked})" if unchecked else ""))
         self.services = services
+        self.unchecked = unchecked
 
 
 # ------------------------------------------------------------------------------------------------- master
@@ -369,20 +371,22 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise InputError("cuts: only for min-gpus without branching rows or box-step")
     stop = lambda: clock() >= deadline  # noqa: E731  (the set-up polls it: it ran 130 s of a 10 s limit at 100,000)
     sc = screen(instance, objective, stop)  # (unservable services, and the efficiency LP bound from the same scan)
+    unchecked = "" if sc.complete else (f"the time limit passed in the set-up's feasibility scan: feasibility not "
+                                        f"fully checked, {sc.scanned} of {sc.services} services scanned")
     if sc.unservable:  # (those found: each is unservable whether or not the scan was cut)
-        raise Infeasible(sc.unservable)
+        raise Infeasible(sc.unservable, unchecked)
     maxi = objective is Objective.MAX_SCALE
+    layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))  # (milliseconds: the mechanism's)
     if not sc.complete:  # the limit came within the scan (12 s of CPU at 100,000 services): its partial sum bounds
         eff = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
         log.info("column generation: out of time in the feasibility scan (%d of %d services)", sc.scanned,
                  sc.services)
         what = (f"the efficiency LP bound of the {sc.scanned} of {sc.services} services scanned" if not y_rows
                 else "no bound of the branch")
-        unchecked = (f"the time limit passed in the set-up's feasibility scan: feasibility not fully checked, "
-                     f"{sc.scanned} of {sc.services} services scanned")
-        return CgBound(objective, eff, math.nan, False, 0, 0, 0, time.perf_counter() - t0, 1.0, (), (),
+        # (with the layouts, as after a set-up cut later: solver cg's plans from its warm plan need them; without
+        # them its slots model failed on an empty max())
+        return CgBound(objective, eff, math.nan, False, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts,
                        source=f"{what} ({unchecked})", lp_gpus=sc.lp_gpus, unchecked=unchecked)
-    layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))
 
     def out_of_time(bound: float, what: str, e: OutOfTime, columns: tuple[Config, ...] = (), clip: float = 1.0,
                     calls: int = 0) -> CgBound:

@@ -8,7 +8,7 @@ import logging
 import math
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ def progress(args) -> bool:
 LEAST_LIMIT_S = 1e-3  # what is left of a time limit spent before the work began (the work stops at once, validly)
 
 
-def time_left(limit_s: float, since: float) -> float:
+def time_left(limit_s: float, since: float, clock: Callable[[], float] | None = None) -> float:
     """Seconds of a command's `limit_s` left at this moment when it started counting at `since`
-    (`time.perf_counter()`, taken before the instance file was read: the load counts against the limit; 16 MB at
-    100,000 services took 1.1-1.3 s), at least LEAST_LIMIT_S."""
-    return max(LEAST_LIMIT_S, limit_s - (time.perf_counter() - since))
+    (`clock()`, taken before the instance file was read: the load counts against the limit; 16 MB at 100,000
+    services took 1.1-1.3 s), at least LEAST_LIMIT_S.  `clock`: the one the limit is on (default
+    `time.perf_counter`; a CPU-seconds limit reads `stsched.forking.cpu_seconds`, so the load counts as CPU)."""
+    now = time.perf_counter() if clock is None else clock()
+    return max(LEAST_LIMIT_S, limit_s - (now - since))

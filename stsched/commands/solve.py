@@ -227,8 +227,9 @@ def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) ->
     params = tuple(kv for kv in options.params if own and kv[0] in reads)
     b = run_bound(method, instance, replace(options, params=params))
     r = judged.result
-    if b.bound is None:
+    if b.bound is None:  # (infeasible: the solver's own run says which services, with its status)
         return judged
+    said = f": {b.message}" if b.message else ""  # (the provider's note: e.g. its feasibility scan cut by the limit)
     if judged.valid and r.objective is not None:
         from stsched.claims import contradicts
 
@@ -240,12 +241,12 @@ def _with_bound(judged: Judged, instance, options: SolveOptions, method: str) ->
     better = r.bound is None or (b.bound < r.bound if maxi else b.bound > r.bound)
     if not better:
         return replace(judged, result=replace(r, message=(r.message + "; " if r.message else "") +
-                                              f"{method} bound {b.bound:.6g} is not tighter"))
+                                              f"{method} bound {b.bound:.6g} is not tighter{said}"))
     status = r.status
     if r.objective is not None and r.status is Status.FEASIBLE:
         proven = (r.objective <= b.bound + 1e-9) if not maxi else (b.bound - r.objective <= options.max_scale_tol
                                                                    * max(r.objective, 1e-12))
         status = Status.OPTIMAL if proven else status
     msg = (r.message + "; " if r.message else "") + f"bound from {method} ({b.wall_s:.2f} s, converged " \
-        f"{str(b.converged).lower()})"
+        f"{str(b.converged).lower()}){said}"
     return replace(judged, result=replace(r, bound=b.bound, bound_method=b.method, status=status, message=msg))
