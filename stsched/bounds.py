@@ -218,7 +218,7 @@ def lp_gpus(instance: Instance) -> float:
     """Fractional GPUs of the LP relaxation (inf when some service cannot be served at all)."""
     per_model: dict[str, list[ProfileEntry]] = {}
     return _lp_gpus_of(instance, {s.name: efficiency(instance, s.name, per_model)
-                                  for s in instance.services if s.rate > 0})
+                                  for s in instance.services if needs_serving(s.rate)})
 
 
 def lp_bound_gpus(instance: Instance, x: float | None = None) -> float:
@@ -320,7 +320,7 @@ def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS)
     """The layout-aware LP bound (see module docstring)."""
     sizes = list(instance.mechanism.sizes)
     layouts = enumerate_layouts(instance, maximal=True, limit=10 ** 6)
-    active = [s for s in instance.services if s.rate > 0]
+    active = [s for s in instance.services if needs_serving(s.rate)]  # (as `lp_gpus`: the checker's rule)
     cols: list[tuple[int, int, float]] = []  # (service row, size index, capacity)
     for si, s in enumerate(active):
         best: dict[int, float] = {}

@@ -62,6 +62,9 @@ def test_a_rate_within_the_tolerance_of_zero_needs_no_gpu():
     inst = base.with_rates({"s0": 5e-10})
     assert check(inst, Plan(())).valid
     assert bounds.lp_bound_gpus(inst) == 0
+    assert bounds.lp_relaxation(inst).gpus == 0  # (review mend: it counted the service, 1; colgen 0.5, its bound 1)
+    r = column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=60))
+    assert r.bound == 0 and r.integer_bound == 0
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
