@@ -655,8 +655,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             converged = converged or closed(value)
             if not converged and settle and settled_at(value):
                 settled = True  # no round can raise the bound rounded up: it is what a converged LP would give
-                log.info("column generation: the integer bound %d is settled (bound %.6g, master %.6g)",
-                         math.ceil(bound - 1e-6), bound, value)
+                log.info("column generation: the integer bound %g is settled (bound %.6g, master %.6g)",
+                         whole_gpus(bound), bound, value)
                 break
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
             if converged and not out_of_time and more_cuts():

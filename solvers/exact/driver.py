@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, needs_serving
+from stsched.checker import check, needs_serving, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -351,7 +351,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
 
 def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:
     if options.objective is Objective.MIN_GPUS:
-        return obj < math.ceil(bound - 1e-6) - 1e-9
+        return obj < whole_gpus(bound) - 1e-9  # (the one rounding, stsched.checker.whole_gpus)
     return obj > bound * (1 + options.max_scale_tol)
 
 
@@ -367,7 +367,7 @@ def _proven(obj: float, bound: float | None, options: SolveOptions) -> bool:
 def _bound(engine_bound: float | None, lp: float, objective: Objective) -> float | None:
     if objective is Objective.MIN_GPUS:
         vals = [v for v in (engine_bound, lp) if v is not None and math.isfinite(v)]
-        return float(max(math.ceil(v - 1e-6) for v in vals)) if vals else None
+        return float(max(whole_gpus(v) for v in vals)) if vals else None  # (the checker's rounding)
     vals = [v for v in (engine_bound, lp) if v is not None and math.isfinite(v)]
     return min(vals) if vals else None
 

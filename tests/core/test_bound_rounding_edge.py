@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solvers.exact.colgen import CgOptions, column_generation
+from solvers.exact.driver import _better_than_bound, _bound
 from stsched import bounds
 from stsched.checker import REL_TOL, check, whole_gpus
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.devices import mps_mechanism
-from stsched.registry import Objective
+from stsched.registry import Objective, SolveOptions, run_bound, run_solver
 from tests.conftest import make_mps_instance
 
 
@@ -77,3 +78,31 @@ def test_whole_gpus_never_exceeds_what_the_tolerance_carries_and_rounds_ordinary
     if x > 0 and x > (n - 1) * (1 + REL_TOL) ** 2 + 2e-6:
         assert whole_gpus(x) == n
     assert whole_gpus(0.0) == 0 and whole_gpus(math.inf) == math.inf
+
+
+
+@pytest.mark.parametrize("rule", ["pairs", "usage"])
+def test_configuration_branching_keeps_the_valid_plan_on_the_edge(rule):
+    """(review mend) cg_ryan rounded its node bounds up b - 1e-6 and branched on a count 2(1 + 9e-7): both branches
+    (<= 2 at exact capacities, >= 3) ruled out the valid 2-GPU plan, and the bound was 3."""
+    inst, plan = _edge(2, 9e-7)
+    assert check(inst, plan).valid
+    branched = run_bound("cg", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=60, params=(
+        ("bp_nodes", "3"), ("bp_rule", rule))))
+    assert branched.bound <= 2
+
+
+def test_the_exact_driver_rounds_the_layout_lp_by_the_one_rule():
+    """(review mend) the exact driver rounded up b - 1e-6: the layout LP's 2(1 + 9e-7) on the edge gave a bound of
+    3 (with no engine bound), and a plan of 2 GPUs counted as beating it."""
+    x = 2 * (1 + 9e-7)
+    assert _bound(None, x, Objective.MIN_GPUS) == 2
+    assert not _better_than_bound(2.0, x, SolveOptions(objective=Objective.MIN_GPUS))
+
+
+def test_the_heuristics_search_stop_rounds_by_the_one_rule():
+    """(review mend) the heuristic's own LP bound, where its search may stop, rounded up x - 1e-9: 3 on the edge
+    9e-7 above 2 GPUs, which a valid plan serves on 2."""
+    inst, _ = _edge(2, 9e-7)
+    r = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)).result
+    assert "(LP bound over the points that fit in memory: 2)" in r.message
