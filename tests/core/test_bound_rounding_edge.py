@@ -106,3 +106,14 @@ def test_the_heuristics_search_stop_rounds_by_the_one_rule():
     inst, _ = _edge(2, 9e-7)
     r = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)).result
     assert "(LP bound over the points that fit in memory: 2)" in r.message
+
+
+@pytest.mark.parametrize("n", [2, 600_000, 10 ** 7])
+def test_a_whole_bound_proves_its_own_number_of_gpus_optimal(n):
+    """(review mend) the claims check applied whole_gpus to a solver's whole bound again: from about 500,000 GPUs
+    on it took n to n - 1, and an OPTIMAL plan of n GPUs with bound n was called feasible."""
+    from stsched.claims import _meets
+
+    assert _meets(Objective.MIN_GPUS, float(n), float(n), 1e-6)
+    assert _meets(Objective.MIN_GPUS, float(n), n - 0.5, 1e-6)  # (a fractional bound rounds up)
+    assert not _meets(Objective.MIN_GPUS, float(n), n - 1.0, 1e-6)
