@@ -19,7 +19,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from stsched.checker import cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, whole_gpus
+from stsched.checker import (cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, tolerant_scale,
+                             whole_gpus)
 from stsched.layouts import enumerate_layouts, fits
 from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
@@ -232,7 +233,7 @@ def lp_bound_scale(instance: Instance, x: float | None = None) -> float:
     x = lp_gpus(instance) if x is None else x
     if x == 0:
         return math.inf
-    return instance.gpus / x
+    return tolerant_scale(instance.gpus / x)  # (the checker's tolerance, as `lp_bound_gpus` rounds)
 
 
 # ---------------------------------------------------------------------------------------------------- layout LP

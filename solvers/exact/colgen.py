@@ -68,7 +68,7 @@ from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
 from stsched.bounds import point_capacity, screen
-from stsched.checker import whole_gpus
+from stsched.checker import tolerant_scale, whole_gpus
 from stsched.errors import InputError
 from stsched.forking import cpu_seconds
 from stsched.problem import Instance
@@ -105,10 +105,11 @@ class CgBound:
 
     @property
     def integer_bound(self) -> float:
-        """min-gpus: the bound rounded up (GPUs are whole); max-scale: the bound itself."""
+        """The bound on valid plans: min-gpus, the bound rounded up (GPUs are whole); max-scale, the bound widened;
+        both by the checker's tolerance (stsched.checker.whole_gpus, tolerant_scale)."""
         if self.objective is Objective.MIN_GPUS:
-            return float(whole_gpus(self.bound))  # (the checker's rounding, stsched.checker.whole_gpus)
-        return self.bound
+            return float(whole_gpus(self.bound))
+        return tolerant_scale(self.bound)
 
 
 class Infeasible(Exception):

@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, needs_serving, whole_gpus
+from stsched.checker import check, needs_serving, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -369,7 +369,7 @@ def _bound(engine_bound: float | None, lp: float, objective: Objective) -> float
         vals = [v for v in (engine_bound, lp) if v is not None and math.isfinite(v)]
         return float(max(whole_gpus(v) for v in vals)) if vals else None  # (the checker's rounding)
     vals = [v for v in (engine_bound, lp) if v is not None and math.isfinite(v)]
-    return min(vals) if vals else None
+    return tolerant_scale(min(vals)) if vals else None  # (the checker's tolerance, as whole_gpus for GPUs)
 
 
 def _better(a: Plan, b: Plan, objective: Objective) -> bool:
