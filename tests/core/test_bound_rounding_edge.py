@@ -20,7 +20,7 @@ from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.devices import mps_mechanism
 from stsched.registry import Objective, SolveOptions, run_bound, run_solver
 from stsched.timing import gpu_timings
-from tests.conftest import make_mps_instance
+from tests.conftest import linear_table, make_mps_instance
 
 
 def _edge(gpus_needed: int, excess: float):
@@ -161,3 +161,22 @@ def test_a_whole_bound_proves_its_own_number_of_gpus_optimal(n):
     assert _meets(Objective.MIN_GPUS, float(n), float(n), 1e-6)
     assert _meets(Objective.MIN_GPUS, float(n), n - 0.5, 1e-6)  # (a fractional bound rounds up)
     assert not _meets(Objective.MIN_GPUS, float(n), n - 1.0, 1e-6)
+
+
+def test_mps_sizes_summing_within_the_tolerance_over_a_gpu_are_counted():
+    """(review mend) the layout rule lets a GPU's mps sizes sum up to REL_TOL over its capacity: 3 x 33.33336 =
+    100.00008 on a GPU of 100, a third factor of the tolerance; with tenants 0.9e-6 above capacity and the rate
+    0.9e-6 short, a valid 2-GPU plan carries a need of 2.0000052 GPUs, which the (1 + REL_TOL)^2 rule rounded to 3."""
+    size = 33.33336
+    tiny = make_mps_instance(rates=(100.0,), slos=(50.0,), gpus=4, memory=(1000.0,))
+    base = replace(tiny, mechanism=mps_mechanism((size,), max_partitions=3, max_tenants=3),
+                   tables=(linear_table("m0", (size,), tiny.batches, 2.0, 1.0),))
+    eff = bounds.efficiency(base, "s0")
+    cap = eff.per_unit * eff.size
+    up = 1 + 0.9e-6
+    inst = base.with_rates({"s0": 6 * cap * up * up})
+    layout = GpuLayout(tuple(Partition(size, (Tenant("s0", eff.batch, cap * up),), procs=eff.procs) for _ in range(3)))
+    plan = Plan((layout,) * 2)
+    assert check(inst, plan).valid
+    assert bounds.lp_gpus(inst) > 2 * (1 + REL_TOL) ** 2
+    assert bounds.lp_bound_gpus(inst) <= 2
