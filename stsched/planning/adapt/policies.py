@@ -80,7 +80,6 @@ All plans come from the solver registry and are judged by the checker (`run_solv
 from __future__ import annotations
 
 import logging
-import math
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
