@@ -19,7 +19,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from stsched.checker import cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, whole_gpus
+from stsched.checker import (cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, tolerant_scale,
+                             whole_gpus)
 from stsched.layouts import enumerate_layouts, fits
 from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
@@ -218,7 +219,7 @@ def lp_gpus(instance: Instance) -> float:
     """Fractional GPUs of the LP relaxation (inf when some service cannot be served at all)."""
     per_model: dict[str, list[ProfileEntry]] = {}
     return _lp_gpus_of(instance, {s.name: efficiency(instance, s.name, per_model)
-                                  for s in instance.services if s.rate > 0})
+                                  for s in instance.services if needs_serving(s.rate)})
 
 
 def lp_bound_gpus(instance: Instance, x: float | None = None) -> float:
@@ -232,7 +233,7 @@ def lp_bound_scale(instance: Instance, x: float | None = None) -> float:
     x = lp_gpus(instance) if x is None else x
     if x == 0:
         return math.inf
-    return instance.gpus / x
+    return tolerant_scale(instance.gpus / x)  # (the checker's tolerance, as `lp_bound_gpus` rounds)
 
 
 # ---------------------------------------------------------------------------------------------------- layout LP
@@ -320,7 +321,7 @@ def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS)
     """The layout-aware LP bound (see module docstring)."""
     sizes = list(instance.mechanism.sizes)
     layouts = enumerate_layouts(instance, maximal=True, limit=10 ** 6)
-    active = [s for s in instance.services if s.rate > 0]
+    active = [s for s in instance.services if needs_serving(s.rate)]  # (as `lp_gpus`: the checker's rule)
     cols: list[tuple[int, int, float]] = []  # (service row, size index, capacity)
     for si, s in enumerate(active):
         best: dict[int, float] = {}

@@ -84,18 +84,33 @@ def needs_serving(rate: float) -> bool:
     return _exceeds(rate, 0.0)
 
 
+# What the tolerance lets a valid plan carry beyond the exact need, as a factor: every tenant may run up to REL_TOL
+# above its capacity (the throughput rule), every rate be covered up to REL_TOL short (coverage), and on mps/sm a
+# GPU's partition sizes sum up to REL_TOL above its capacity (layout).  The duty rule's tolerance adds nothing: a
+# duty_ms up to REL_TOL short of the needed cycle is accepted but credited as the needed cycle (`duty_of`).  Not
+# counted: the absolute 1e-9 (req/s per tenant and per service, capacity units per GPU) beside each relative part.
+_CARRIED = (1 + REL_TOL) ** 3
+
+
 def whole_gpus(x: float) -> float:
     """THE rounding of a fractional lower bound `x` on GPUs (computed with exact capacities and rates) to whole GPUs,
-    consistent with this checker's tolerance: a valid plan may run every tenant up to REL_TOL above its capacity and
-    cover every rate up to REL_TOL short (`tolerant_limit`), so n GPUs may carry a need of n (1 + REL_TOL)^2; the
-    bound is the fewest n that do (less 1e-6 for the floating point of the sum).  0 for no need, inf for inf.  Before
+    consistent with this checker's tolerance: n GPUs may carry a need of n (1 + REL_TOL)^3 (`_CARRIED`); the bound
+    is the fewest n that do (less 1e-6 for the floating point of the sum).  0 for no need, inf for inf.  Before
     (session 18), `lp_bound_gpus` rounded up x - 1e-9 and colgen x - 1e-6: a need 9e-7 above 2 GPUs, which a valid
-    plan serves on 2, gave a bound of 3 (tests/core/test_bound_rounding_edge.py)."""
+    plan serves on 2, gave a bound of 3 (tests/core/test_bound_rounding_edge.py).  For a fractional need only: not
+    idempotent from about 300,000 GPUs on (n rounds to n - 1), so never applied to a bound already whole."""
     if not x > 0:
         return 0
     if math.isinf(x):
         return math.inf
-    return max(1, math.ceil(x / (1 + REL_TOL) ** 2 - 1e-6))
+    return max(1, math.ceil(x / _CARRIED - 1e-6))
+
+
+def tolerant_scale(alpha: float) -> float:
+    """THE widening of an upper bound `alpha` on the scale (max-scale; computed with exact capacities and rates) by
+    this checker's tolerance, as `whole_gpus` rounds a bound on GPUs: a valid plan may reach alpha (1 + REL_TOL)^3
+    (`_CARRIED`).  inf and 0 stay."""
+    return alpha * _CARRIED if math.isfinite(alpha) else alpha
 
 
 def find_mig_starts(placements: tuple[Placement, ...], partitions: tuple[Partition, ...]) -> tuple[int, ...] | None:
@@ -235,8 +250,12 @@ def capacities(instance: Instance, plan: Plan, timings_of: TimingMemo | None = N
 
 
 def duty_of(p: Partition, times: list[TenantTiming]) -> float:
-    """A partition's duty cycle d_q (docs/RULES.md): its `duty_ms`, or when unset the needed cycle."""
-    return p.duty_ms if p.duty_ms is not None else cycle_ms(times)
+    """A partition's duty cycle d_q (docs/RULES.md) as capacity and latency count it: the larger of its `duty_ms`
+    and the needed cycle, or when unset the needed cycle.  The duty rule accepts a `duty_ms` up to REL_TOL short of
+    the needed cycle (floating point), but the shortfall earns no capacity: before (session 18), a tenant was
+    credited 1000 b c / duty_ms there, a third factor of the tolerance beyond what `whole_gpus` counted."""
+    needed = cycle_ms(times)
+    return needed if p.duty_ms is None else max(p.duty_ms, needed)
 
 
 def memory_limit_mb(instance: Instance, size: float) -> float | None:
@@ -349,4 +368,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
 
 
 __all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
-           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "whole_gpus"]
+           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "tolerant_scale", "whole_gpus"]

@@ -25,7 +25,7 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, TypeVar
 
-from stsched.checker import REL_TOL, Report, whole_gpus
+from stsched.checker import REL_TOL, Report
 from stsched.errors import (FieldError, InfeasibleError, InputError, SolverFailed, interrupts, machine_limit,
                             raise_noted_interrupt, reraise_interrupt)
 from stsched.plan import Plan
@@ -89,12 +89,14 @@ def _same(a: float, b: float) -> bool:
 
 
 def _meets(objective_kind: Any, objective: float, bound: float, scale_tol: float) -> bool:
-    """Whether `bound` proves `objective` optimal: whole GPUs (a fractional lower bound rounds up), alpha within
-    the max-scale search's relative precision."""
+    """Whether `bound` proves `objective` optimal: whole GPUs (a solver's bound is already one on valid plans, the
+    checker's tolerance counted (`whole_gpus`): a fractional one rounds up), alpha within
+    the max-scale search's relative precision.  (Before, whole_gpus was applied again: not idempotent from about
+    500,000 GPUs on, it took a whole bound n to n - 1 and called an optimal plan feasible.)"""
     from stsched.registry import Objective
 
     if objective_kind is Objective.MIN_GPUS:
-        return whole_gpus(bound) >= objective
+        return math.ceil(bound - 1e-6) >= objective  # (1e-6: the floating point of a whole bound's sum)
     return bound <= objective * (1 + scale_tol) + REL_TOL
 
 

@@ -10,13 +10,15 @@ import numpy as np
 
 from solvers.exact.cg_pricing import CgOptions, _size_data, _SizeData, _SoloTimer, mem_cap
 from solvers.exact.patterns import Stop, _Timer
+from stsched.checker import needs_serving
 from stsched.problem import Instance
 
 
 @dataclass(frozen=True)
 class PricingSetup:
     """The pricing's data: `timer` (solo times unless one is given), the one-process operating points of every size
-    (`data`), the `rates`, the `active` services (rate > 0) and `opts` with their per-instance defaults filled in."""
+    (`data`), the `rates`, the `active` services (those that need serving, `stsched.checker.needs_serving`; the
+    `rates` of the others are 0) and `opts` with their per-instance defaults filled in."""
 
     timer: _Timer
     data: dict[float, _SizeData]
@@ -33,7 +35,7 @@ def pricing_setup(instance: Instance, layouts, opts: CgOptions, timer: _Timer | 
         timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
             _Timer(instance, False, layouts)
     data = _size_data(instance, timer, stop)
-    rates = np.array([s.rate for s in instance.services], dtype=float)
+    rates = np.array([s.rate if needs_serving(s.rate) else 0.0 for s in instance.services], dtype=float)
     active = [s for s, r in enumerate(rates) if r > 0]
     n = len(active)
     opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))

@@ -43,6 +43,7 @@ from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
 from solvers.exact.cg_ryan_milp import Feature, Row, allowed, feature_value, price_sets, price_singles
 from solvers.exact.colgen import CgBound, _clock, _key, _Master, column_generation
 from solvers.exact.patterns import Config, coverage
+from stsched.checker import whole_gpus
 from stsched.errors import InputError
 from stsched.problem import Instance
 from stsched.registry import Objective
@@ -243,7 +244,8 @@ def solve_node(ctx: _Ctx, rows: tuple[Row, ...], start: tuple[Config, ...], floo
 # ------------------------------------------------------------------------------------------------- the tree
 def fractional(node: Node, rule: str, k: int = 1) -> list[tuple[Feature, float]]:
     """The `k` branching candidates of a node: in the rule's order of kinds, its most fractional counts (ties: the
-    lowest services first), the next kind's joining when one has fewer than `k`."""
+    lowest services first; a count within the checker's tolerance of a whole one is not fractional), the next
+    kind's joining when one has fewer than `k`."""
     if not node.x:
         return []
     vals: dict[Feature, float] = {}
@@ -261,7 +263,10 @@ def fractional(node: Node, rule: str, k: int = 1) -> list[tuple[Feature, float]]
     out: list[tuple[Feature, float]] = []
     for kind in RULES[rule]:
         cand = [(min(v - math.floor(v), math.ceil(v) - v), f, v) for f, v in vals.items() if f.kind == kind]
-        cand = [x for x in cand if x[0] > FRAC]
+        # a count within the checker's tolerance above a whole one is whole (`whole_gpus`, the one rule): whole
+        # plans may run their tenants that much above the exact capacities the node LPs count (review mend: on
+        # the edge 9e-7 above 2 GPUs both branches of a count 2(1 + 9e-7) ruled out the valid 2-GPU plan)
+        cand = [x for x in cand if x[0] > FRAC and whole_gpus(x[2]) > math.floor(x[2])]
         cand.sort(key=lambda x: (-round(x[0], 12), x[1].s, x[1].t, x[1].size))
         out += [(f, v) for _, f, v in cand[: k - len(out)]]
         if len(out) >= k:
@@ -344,7 +349,7 @@ def ryan_foster(instance: Instance, objective: Objective, opts: CgOptions = CgOp
     def whole(b: float) -> float:  # what a node's bound says of whole plans
         if maxi:
             return b
-        return float(max(1, math.ceil(b - 1e-6))) if math.isfinite(b) else math.inf
+        return float(whole_gpus(b))  # (the one rounding, stsched.checker.whole_gpus)
 
     root_bound = whole(root.bound)
     if not root.converged or max_nodes < 1:

@@ -68,7 +68,7 @@ from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
 from stsched.bounds import point_capacity, screen
-from stsched.checker import whole_gpus
+from stsched.checker import tolerant_scale, whole_gpus
 from stsched.errors import InputError
 from stsched.forking import cpu_seconds
 from stsched.problem import Instance
@@ -105,10 +105,11 @@ class CgBound:
 
     @property
     def integer_bound(self) -> float:
-        """min-gpus: the bound rounded up (GPUs are whole); max-scale: the bound itself."""
+        """The bound on valid plans: min-gpus, the bound rounded up (GPUs are whole); max-scale, the bound widened;
+        both by the checker's tolerance (stsched.checker.whole_gpus, tolerant_scale)."""
         if self.objective is Objective.MIN_GPUS:
-            return float(whole_gpus(self.bound))  # (the checker's rounding, stsched.checker.whole_gpus)
-        return self.bound
+            return float(whole_gpus(self.bound))
+        return tolerant_scale(self.bound)
 
 
 class Infeasible(Exception):
@@ -659,8 +660,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             converged = converged or closed(value)
             if not converged and settle and settled_at(value):
                 settled = True  # no round can raise the bound rounded up: it is what a converged LP would give
-                log.info("column generation: the integer bound %d is settled (bound %.6g, master %.6g)",
-                         math.ceil(bound - 1e-6), bound, value)
+                log.info("column generation: the integer bound %g is settled (bound %.6g, master %.6g)",
+                         whole_gpus(bound), bound, value)
                 break
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
             if converged and not out_of_time and more_cuts():

@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check
+from stsched.checker import check, needs_serving, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -65,7 +65,7 @@ def _larger_sets_exist(instance: Instance, timer: _Timer, t: int, stop: Stop = N
         return False
     names = instance.service_names
     budgets = [instance.slo_budget_ms(n) for n in names]
-    active = [i for i, s in enumerate(instance.services) if s.rate > 0]
+    active = [i for i, s in enumerate(instance.services) if needs_serving(s.rate)]
     for p in instance.mechanism.sizes:
         poll(stop, "the test for larger tenant sets")
         pairs = []  # (duty room, e) at each service's fastest batch: the easiest way to join a set
@@ -88,7 +88,7 @@ def prepare(instance: Instance, options: SolveOptions, deadline: float = math.in
     stop = None if math.isinf(deadline) else (lambda: time.perf_counter() > deadline)
     xo = ExactOptions.from_solve_options(options)
     names = instance.service_names
-    rates = tuple(s.rate for s in instance.services)
+    rates = tuple(s.rate if needs_serving(s.rate) else 0.0 for s in instance.services)  # (0: covered by no tenant)
     active = sum(r > 0 for r in rates)
     if active > xo.max_configs:  # each needs a configuration: refused before enumerating (84 s at 100,000 services)
         raise TooLarge(f"{active} services with a rate, more than the {xo.max_configs} configurations of the model")
@@ -351,7 +351,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
 
 def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:
     if options.objective is Objective.MIN_GPUS:
-        return obj < math.ceil(bound - 1e-6) - 1e-9
+        return obj < whole_gpus(bound) - 1e-9  # (the one rounding, stsched.checker.whole_gpus)
     return obj > bound * (1 + options.max_scale_tol)
 
 
@@ -367,9 +367,9 @@ def _proven(obj: float, bound: float | None, options: SolveOptions) -> bool:
 def _bound(engine_bound: float | None, lp: float, objective: Objective) -> float | None:
     if objective is Objective.MIN_GPUS:
         vals = [v for v in (engine_bound, lp) if v is not None and math.isfinite(v)]
-        return float(max(math.ceil(v - 1e-6) for v in vals)) if vals else None
+        return float(max(whole_gpus(v) for v in vals)) if vals else None  # (the checker's rounding)
     vals = [v for v in (engine_bound, lp) if v is not None and math.isfinite(v)]
-    return min(vals) if vals else None
+    return tolerant_scale(min(vals)) if vals else None  # (the checker's tolerance, as whole_gpus for GPUs)
 
 
 def _better(a: Plan, b: Plan, objective: Objective) -> bool:

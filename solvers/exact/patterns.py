@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import cycle_rate, exceeds_memory, partition_memory_mb, tenant_capacity
+from stsched.checker import cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, tenant_capacity
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import duty_room, enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
@@ -248,7 +248,7 @@ class _Timer:
         self.conservative = conservative
         self.neighbours: dict[float, list] = {}
         if conservative:
-            active = [s for s in instance.services if s.rate > 0]
+            active = [s for s in instance.services if needs_serving(s.rate)]
             procs = instance.procs_options()
             for p in instance.mechanism.sizes:
                 with_p = [L for L in layouts if p in L]
@@ -296,7 +296,7 @@ def tenant_points(instance: Instance, timer: _Timer, stop: Stop = None):
     layer: list[tuple[float, tuple[int, ...], tuple[int, ...], float, float]] = []
     pts: dict[tuple[float, int], list[tuple[int, float]]] = {}
     for p in instance.mechanism.sizes:
-        for n, s in enumerate(i for i, sv in enumerate(instance.services) if sv.rate > 0):
+        for n, s in enumerate(i for i, sv in enumerate(instance.services) if needs_serving(sv.rate)):
             if n % POLL_EVERY == 0:
                 poll(stop, f"the operating points of size {p:g}")
             for b in instance.batches:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from stsched.bounds import lp_bound_scale
-from stsched.checker import Report, check
+from stsched.checker import Report, check, whole_gpus
 from stsched.heuristic.construct import construct
 from stsched.heuristic.descent import descend
 from stsched.heuristic.ctp import cover_then_pack
@@ -213,7 +212,7 @@ def lower_gpus(ctx: Context) -> int:
     search may stop (`stsched.bounds.lp_bound_gpus` is the bound reported)."""
     base = rates(ctx)
     units = float(np.sum(np.where(ctx.eff > 0, base / np.where(ctx.eff > 0, ctx.eff, 1.0), 0.0)))
-    return 0 if units <= 0 else max(1, math.ceil(units / ctx.capacity - 1e-9))  # no demand: the empty plan
+    return whole_gpus(units / ctx.capacity)  # (the checker's rounding; no demand: 0, the empty plan)
 
 
 def _at_scale(ctx: Context, demand: np.ndarray) -> tuple[Context, Pilot | None]:

@@ -80,7 +80,6 @@ All plans come from the solver registry and are judged by the checker (`run_solv
 from __future__ import annotations
 
 import logging
-import math
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -448,7 +447,7 @@ class Adaptive(Compaction):
         plan, freed = self._release_step(instance, plan) if self.opts.compact_rent is None else (plan, 0)
         if freed:
             note += f", {freed} GPU(s) freed"
-        lp = math.ceil(lp_bound_gpus(instance) - 1e-6)
+        lp = lp_bound_gpus(instance)
         if (plan.gpus_used - lp >= self.opts.compact_slack and not self._is_large(instance)  # large: the rent
                 and not self._mpc):  # with `mpc_h` the forecast decides every compaction
             reserved = self._reserved(instance)  # the estimate's rates unless a forecast or margin
@@ -565,7 +564,7 @@ class Adaptive(Compaction):
     def _surplus_held(self, reserved: Instance, plan: Plan) -> bool:
         """Whether the plan has held a GPU above the LP bound of the reserved rates for `release_after`
         consecutive decisions before this one (0: at once); called once per decision."""
-        surplus = plan.gpus_used - math.ceil(lp_bound_gpus(reserved) - 1e-6) >= self.opts.release_slack
+        surplus = plan.gpus_used - lp_bound_gpus(reserved) >= self.opts.release_slack
         if not surplus:
             self._surplus_since = None
             return False
@@ -587,7 +586,7 @@ class Adaptive(Compaction):
             targets.append(reserved)
         tried = False
         for target in targets:
-            if plan.gpus_used - math.ceil(lp_bound_gpus(target) - 1e-6) < self.opts.release_slack:
+            if plan.gpus_used - lp_bound_gpus(target) < self.opts.release_slack:
                 continue
             tried = True
             plan, freed = self._release(target, instance, plan)
