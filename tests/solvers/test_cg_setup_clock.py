@@ -11,11 +11,14 @@ import math
 
 import pytest
 
+from solvers.exact import cg as _cg  # noqa: F401  (imported before any test patches colgen._clock: cg binds
+# `_clock` at its import, and a cg first imported under the patch would share the test's counting clock)
 from solvers.exact import colgen, patterns
 from solvers.exact.cg_pricing import _SoloTimer
 from solvers.exact.colgen import CgOptions, column_generation
 from stsched import bounds
 from stsched.bounds import lp_gpus, lp_relaxation
+from stsched.checker import tolerant_scale
 from stsched.registry import Objective, SolveOptions, run_bound
 from stsched.scenarios import random_instance
 
@@ -159,7 +162,8 @@ def test_a_stop_in_the_set_up_names_its_bound_never_above_the_layout_lps(device,
             assert b.bound == eff, b.method
         else:
             assert "the layout LP bound" in b.method, b.method
-            assert b.bound == (layout.gpus if mini else pytest.approx(layout.value, rel=1e-6)), b.method
+            assert b.bound == (layout.gpus if mini else pytest.approx(tolerant_scale(layout.value), rel=1e-9)), b.method
+            # (max-scale: the layout LP's alpha widened by the checker's tolerance, as every max-scale bound)
         if arrivals == "poisson" and device == "a100-mig" and kind == "efficiency":
             continue  # (the layout LP credits multi-process points with the best Poisson credit, which no plan gets:
             # here it is the weaker of the two, 6.65 GPUs against the efficiency LP's 7.21)
