@@ -48,6 +48,7 @@ from scipy.stats import chi2, norm
 
 from stsched.errors import InputError
 from stsched.planning.adapt.detect import DETECT_Z, MINUTE_S, observed_counts
+from stsched.validate import check_real
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,10 @@ def check_count(count_s: float | None, until_s: float | None) -> None:
     without the declared rates' floor (`cold_start_s=None`), which it replaces."""
     if count_s is None:
         return
-    if isinstance(count_s, bool) or not isinstance(count_s, numbers.Real) or not (
-            0 < count_s < MINUTE_S and math.isfinite(count_s)):
-        raise InputError(f"cold_count_s must be seconds of the first minute (> 0, < {MINUTE_S:g}), or None (off), "
-                         f"got {count_s!r}")
+    name = "cold_count_s (seconds of the first minute)"
+    if not isinstance(count_s, numbers.Real):  # `check_real` reads text as a number (the CLI's); an option holds one
+        raise InputError(f"{name}: expected a number or None (off), got {count_s!r}")
+    check_real(count_s, name, minimum=0.0, strict=True, maximum=MINUTE_S, strict_max=True)
     if until_s is not None:
         raise InputError(f"cold_count_s {count_s!r} replaces the declared rates' floor: set cold_start_s=None "
                          f"(got cold_start_s={until_s!r})")
