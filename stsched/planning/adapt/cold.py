@@ -64,12 +64,6 @@ class ColdStart:
         if self.declared.ndim != 1 or not np.all(np.isfinite(self.declared)) or np.any(self.declared < 0):
             raise InputError("cold start: declared rates must be finite numbers >= 0, one per service")
 
-    @property
-    def releases(self) -> bool:
-        """Whether a decision after the floor gives GPUs back that the floor held (`cold_release`): not for the
-        observed start, which holds none."""
-        return not self.observed
-
     def rates(self, estimate: np.ndarray, t_s: float, initial: bool) -> np.ndarray:
         """The rates a decision at `t_s` seconds plans for: max(estimate, declared) for the initial deployment and
         for decisions up to `until_s`, the estimate afterwards; the observed start: its rates for the initial
