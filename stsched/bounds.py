@@ -202,13 +202,14 @@ def infeasible_services(instance: Instance) -> dict[str, str]:
     return _infeasible(instance)[0]
 
 
-def _lp_gpus_of(instance: Instance, eff: dict[str, Efficiency], partial: bool = False) -> float:
-    """The efficiency LP's fractional GPUs from the services' efficiencies `eff`; `partial`: `eff` holds only the
-    services scanned so far, the others count 0 (a lower bound on the whole sum: every term is >= 0)."""
+def _lp_gpus_of(instance: Instance, eff: dict[str, Efficiency]) -> float:
+    """The efficiency LP's fractional GPUs from the services' efficiencies `eff`; a service missing from `eff` (a
+    scan cut by its time limit holds only the services scanned so far) counts 0: a lower bound on the whole sum
+    (every term is >= 0)."""
     total = 0.0
     for s in instance.services:
-        if not needs_serving(s.rate) or (partial and s.name not in eff):  # (a rate within the checker's
-            continue  # tolerance of 0 is covered with no tenant)
+        if not needs_serving(s.rate) or s.name not in eff:  # (a rate within the checker's tolerance of 0 is
+            continue  # covered with no tenant)
         if eff[s.name].per_unit == 0.0:
             return math.inf
         total += s.rate / eff[s.name].per_unit
@@ -313,8 +314,8 @@ def screen(instance: Instance, objective: Objective, stop: Callable[[], bool] | 
     out, scans = (_unservable_at_any_rate(instance, stop=stop) if objective is Objective.MAX_SCALE
                   else _infeasible(instance, stop))
     n = len(instance.services)
-    return Screen(out, _lp_gpus_of(instance, {k: v.efficiency for k, v in scans.items()}, partial=len(scans) < n),
-                  scanned=len(scans), services=n)
+    return Screen(out, _lp_gpus_of(instance, {k: v.efficiency for k, v in scans.items()}), scanned=len(scans),
+                  services=n)
 
 
 def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS) -> LpBound:

@@ -245,6 +245,13 @@ def _closed_stdout() -> int:
     return 141
 
 
+def _out_of_memory(error: MemoryError) -> int:
+    """The memory a command needs is a limit of the machine, not bad input: one line, exit 1 (a bare MemoryError
+    is named as one)."""
+    print(f"stsched: out of memory: {error or 'MemoryError'}", file=sys.stderr)
+    return 1
+
+
 def _limit_reached(error: OSError) -> int:
     """A file (an --out, or stdout redirected to a file) could not be written for a limit of the machine
     (`ulimit -f`, a full disk): one line, exit 1; stdout, if it is what filled up, let go so that the interpreter's
@@ -276,8 +283,7 @@ def _main(argv: list[str] | None) -> int:
         try:
             address_space.require(ADDRESS_SPACE_FLOORS[word], f"stsched {word}")
         except MemoryError as e:  # (run_parsed's line for the same error, before any import or work)
-            print(f"stsched: out of memory: {e}", file=sys.stderr)
-            return 1
+            return _out_of_memory(e)
     parser = build_parser(command_module(argv))
     try:
         args = parser.parse_args(argv)
@@ -318,9 +324,8 @@ def run_parsed(args, interrupted: str = "stsched: interrupted", terminated: str 
     except (InvalidPlanError, SolverFailed) as e:
         print(f"stsched: {e}", file=sys.stderr)
         return 1
-    except MemoryError as e:  # a traceback before; the memory a command needs is not bad input (exit 1)
-        print(f"stsched: out of memory: {e or 'MemoryError'}", file=sys.stderr)
-        return 1
+    except MemoryError as e:  # a traceback before
+        return _out_of_memory(e)
     except BrokenPipeError:
         return _closed_stdout()
     except OSError as e:

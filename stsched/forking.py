@@ -80,4 +80,14 @@ def cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-__all__ = ["available_cpus", "cpu_seconds", "flush_streams", "worker_count", "worker_signals"]
+def clock_named(name: str):
+    """The clock a time limit is on, by its name (the `clock` option of solver cg and `stsched bound`'s
+    `--param clock=`): `wall` (`time.perf_counter`) or `cpu` (`cpu_seconds`); any other name is refused."""
+    if name not in ("wall", "cpu"):
+        from stsched.errors import InputError
+
+        raise InputError(f"clock: expected wall or cpu, got {name!r}")
+    return time.perf_counter if name == "wall" else cpu_seconds
+
+
+__all__ = ["available_cpus", "clock_named", "cpu_seconds", "flush_streams", "worker_count", "worker_signals"]

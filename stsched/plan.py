@@ -6,12 +6,11 @@ quantities that the rules use (execution time, duty cycle) so that solvers, the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from stsched.errors import FieldError
-from stsched.validate import field_int, field_name, field_parts, field_real
+from stsched.validate import field_int, field_name, field_parts, field_real, plain_in_range
 
 
 @dataclass(frozen=True)
@@ -24,9 +23,9 @@ class Tenant:
 
     def __post_init__(self) -> None:
         field_name(self.service, "tenant service")
-        if type(self.batch) is not int or self.batch < 1:
+        if not plain_in_range(self.batch, (int,), minimum=1):
             object.__setattr__(self, "batch", field_int(self.batch, f"tenant {self.service!r}: batch", minimum=1))
-        if type(self.rate) is not float or not 0 <= self.rate < math.inf:
+        if not plain_in_range(self.rate, (float,), minimum=0):
             object.__setattr__(self, "rate", field_real(self.rate, f"tenant {self.service!r}: rate", minimum=0))
 
 
@@ -49,13 +48,18 @@ class Partition:
     start: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "size", field_real(self.size, "partition size", minimum=0, strict=True))
-        object.__setattr__(self, "tenants", field_parts(self.tenants, f"partition of size {self.size:g}: tenants",
-                                                        Tenant))
-        object.__setattr__(self, "procs", field_int(self.procs, "partition procs", minimum=1))
-        if self.start is not None:
+        # plain in-range values are what the field checks return: skipped, as `Tenant` and `Service` do
+        if not plain_in_range(self.size, (int, float), minimum=0, strict=True):
+            object.__setattr__(self, "size", field_real(self.size, "partition size", minimum=0, strict=True))
+        if type(self.tenants) is not tuple or not all(type(t) is Tenant for t in self.tenants):
+            object.__setattr__(self, "tenants", field_parts(self.tenants, f"partition of size {self.size:g}: tenants",
+                                                            Tenant))
+        if not plain_in_range(self.procs, (int,), minimum=1):
+            object.__setattr__(self, "procs", field_int(self.procs, "partition procs", minimum=1))
+        if self.start is not None and not plain_in_range(self.start, (int,), minimum=0):
             object.__setattr__(self, "start", field_int(self.start, "partition start", minimum=0))
-        if self.duty_ms is not None:
+        if self.duty_ms is not None and not plain_in_range(self.duty_ms, (int, float), minimum=0, strict=True,
+                                                           maximum=MAX_DUTY_MS):
             object.__setattr__(self, "duty_ms", field_real(self.duty_ms, "partition duty_ms (at most a day)",
                                                            minimum=0, strict=True, maximum=MAX_DUTY_MS))
 

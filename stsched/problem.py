@@ -8,7 +8,6 @@ judge a plan against an instance live in `stsched.checker` and are documented in
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -16,7 +15,7 @@ from typing import Iterable, Mapping
 
 from stsched.errors import FieldError, InputError, name_key
 from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
-from stsched.validate import field_enum, field_int, field_name, field_parts, field_real
+from stsched.validate import field_enum, field_int, field_name, field_parts, field_real, plain_in_range
 
 
 class MechanismKind(str, Enum):
@@ -76,7 +75,7 @@ class Service:
             v = getattr(self, label)
             # a float in range is what field_real would return: skipped, as `Tenant` does (Instance.scaled rebuilds
             # every service)
-            if type(v) is not float or not 0.0 <= v < math.inf or (label == "slo_ms" and v == 0.0):
+            if not plain_in_range(v, (float,), minimum=0.0, strict=label == "slo_ms"):
                 object.__setattr__(self, label, field_real(v, f"service {self.name!r}: {label}", minimum=0,
                                                            strict=label == "slo_ms"))
 

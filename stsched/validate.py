@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import sys
 from typing import Any, Callable
 
 from stsched.errors import FieldError, InputError
@@ -84,6 +85,19 @@ def check_time_limit(value: Any, name: str = "time limit") -> float:
 # with these: a number must be a number (text is refused, not converted: `Tenant("s0", "4", 1.0)` was a TypeError from
 # a comparison inside), finite and in range (a NaN latency factor made every comparison of the checker false, so it
 # called any plan valid), and a sequence of parts a tuple of them (a list stayed mutable inside a frozen object).
+
+def plain_in_range(value: Any, kinds: tuple[type, ...], *, minimum: float | None = None, strict: bool = False,
+                   maximum: float | None = None, strict_max: bool = False) -> bool:
+    """Whether `value` is already what `field_real` / `field_int` return for that range, so a build may skip them
+    (`Tenant`, `Partition`, `Service`: the core data's fast path): exactly one of `kinds` (int, float; not a bool,
+    not a numpy scalar), within a float's range (a NaN, an infinity and an int a float cannot hold fail it) and
+    within [minimum, maximum] (open ends with strict / strict_max).  False only means: take the checking path."""
+    if type(value) not in kinds or not -sys.float_info.max <= value <= sys.float_info.max:
+        return False
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        return False
+    return maximum is None or (value < maximum if strict_max else value <= maximum)
+
 
 def field_real(value: Any, name: str, *, minimum: float | None = None, strict: bool = False,
                maximum: float | None = None, strict_max: bool = False) -> float:

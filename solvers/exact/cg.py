@@ -321,7 +321,8 @@ class CgSolver:
         notes = [f"bound: {r.rounds} master solves, {r.columns} columns, restricted master {r.lp_value:.6g}"
                  + (f" ({r.unchecked})" if r.unchecked else "")]
         columns = r
-        if neighbour_interference(instance):  # columns that hold next to any neighbour, for the plans only
+        conservative = neighbour_interference(instance)
+        if conservative:  # columns that hold next to any neighbour, for the plans only
             left = max(1.0, (deadline - time.perf_counter()) * share)
             try:
                 columns = column_generation(instance, options.objective, cg_options(options, left),
@@ -334,13 +335,10 @@ class CgSolver:
                                        message="; ".join([f"no plan: {what}"] + notes))
                 notes.append(f"{what}: plans from the warm plan's partitions only")
                 columns = replace(r, configs=())
-        # the search's pool (`lns_pool`): under neighbour-dependent interference the columns timed with the worst
-        # neighbour only, not the warm plan's partitions, timed with the neighbours they had there
-        pool = columns.configs if neighbour_interference(instance) else None
         if warm_plan is not None:
             notes.append(warm_note)
-            columns = replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan))
-        data = _model(instance, columns)
+        data = _model(instance, columns if warm_plan is None else
+                      replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan)))
         if options.objective is Objective.MIN_GPUS and options.param("dive", "0") != "0":
             dived, note = _dived_plan(self.name, data, clock, c_deadline)
             notes.append(note)
@@ -361,7 +359,9 @@ class CgSolver:
                                    max(1.0, left * share_master))
         notes.append(note)
         if plan is not None and lns and plan.gpus_used > bound + 1e-9:
-            pool = (data.configs if pool is None else pool) if typed.lns_pool else ()
+            # the search's pool (`lns_pool`): under neighbour-dependent interference the columns timed with the
+            # worst neighbour only, not the warm plan's partitions, timed with the neighbours they had there
+            pool = (columns.configs if conservative else data.configs) if typed.lns_pool else ()
             found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock, instance, pool),
                             LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
                                        moves=int(options.param("lns_moves", "0"))), stop_at=bound)

@@ -70,7 +70,7 @@ from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, 
 from stsched.bounds import point_capacity, screen
 from stsched.checker import tolerant_scale, whole_gpus
 from stsched.errors import InputError
-from stsched.forking import cpu_seconds
+from stsched.forking import clock_named
 from stsched.problem import Instance
 from stsched.registry import Objective
 
@@ -240,10 +240,7 @@ class _Master:
 
 
 # ------------------------------------------------------------------------------------------------- the loop
-def _clock(name: str):
-    if name not in ("wall", "cpu"):
-        raise InputError(f"clock: expected wall or cpu, got {name!r}")
-    return time.perf_counter if name == "wall" else cpu_seconds  # (stsched.forking: with the ended children)
+_clock = clock_named  # (the rule on clock names lives in stsched.forking: `stsched bound` reads it too)
 
 
 def _key(c: Config) -> tuple:
@@ -378,23 +375,26 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise Infeasible(sc.unservable, unchecked)
     maxi = objective is Objective.MAX_SCALE
     layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))  # (milliseconds: the mechanism's)
+
+    def out_of_time(bound: float, what: str, why: str, unchecked: str = "", columns: tuple[Config, ...] = (),
+                    clip: float = 1.0, calls: int = 0) -> CgBound:
+        """`bound` (`what` it is) stands, unconverged: the time limit passed in the set-up (`why`: where), or in its
+        feasibility scan (`unchecked` its words, `why` how far it got)."""
+        if unchecked:
+            log.info("column generation: out of time in the feasibility scan (%s)", why)
+        else:
+            log.info("column generation: out of time in the set-up (%s); %s %.6g stands", why, what, bound)
+        source = f"{what} ({unchecked})" if unchecked else f"{what} (the time limit passed in the set-up: {why})"
+        return CgBound(objective, bound, math.nan, False, len(columns), calls, 0, time.perf_counter() - t0, clip,
+                       columns, layouts, source=source, lp_gpus=sc.lp_gpus, unchecked=unchecked)
+
     if not sc.complete:  # the limit came within the scan (12 s of CPU at 100,000 services): its partial sum bounds
         eff = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
-        log.info("column generation: out of time in the feasibility scan (%d of %d services)", sc.scanned,
-                 sc.services)
         what = (f"the efficiency LP bound of the {sc.scanned} of {sc.services} services scanned" if not y_rows
                 else "no bound of the branch")
         # (with the layouts, as after a set-up cut later: solver cg's plans from its warm plan need them; without
         # them its slots model failed on an empty max())
-        return CgBound(objective, eff, math.nan, False, 0, 0, 0, time.perf_counter() - t0, 1.0, (), layouts,
-                       source=f"{what} ({unchecked})", lp_gpus=sc.lp_gpus, unchecked=unchecked)
-
-    def out_of_time(bound: float, what: str, e: OutOfTime, columns: tuple[Config, ...] = (), clip: float = 1.0,
-                    calls: int = 0) -> CgBound:
-        log.info("column generation: out of time in the set-up (%s); %s %.6g stands", e, what, bound)
-        return CgBound(objective, bound, math.nan, False, len(columns), calls, 0, time.perf_counter() - t0, clip,
-                       columns, layouts, source=f"{what} (the time limit passed in the set-up: {e})",
-                       lp_gpus=sc.lp_gpus)
+        return out_of_time(eff, what, f"{sc.scanned} of {sc.services} services", unchecked)
 
     try:
         setup = pricing_setup(instance, layouts, opts, timer, stop)
@@ -412,7 +412,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         eff = sc.efficiency_bound(objective, instance.gpus)  # (max-scale: above every plan's alpha, so it clips)
         trivial = eff if not y_rows else (math.inf if maxi else 0.0)
         return out_of_time(trivial, "the efficiency LP bound (stsched.bounds.lp_gpus)" if not y_rows else
-                           "no bound of the branch", e,
+                           "no bound of the branch", str(e),
                            clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)
     base_what = "the layout LP bound"  # what `base` is, in the method when the time limit passes before a round
@@ -481,7 +481,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             for c in start:
                 add(c)
         except OutOfTime as e:
-            return out_of_time(base, base_what, e, tuple(columns), clip, pricer.calls)
+            return out_of_time(base, base_what, str(e), columns=tuple(columns), clip=clip, calls=pricer.calls)
         bound = base
         history: list[tuple[int, float, float | None]] = []
         converged, value, rounds = False, math.nan, 0
@@ -512,8 +512,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
         if clock() >= deadline:  # the preparation spent the time: `base` stands, unconverged
-            return out_of_time(base, base_what, OutOfTime("before the first round"), tuple(columns), clip,
-                               pricer.calls)
+            return out_of_time(base, base_what, "before the first round", columns=tuple(columns), clip=clip,
+                               calls=pricer.calls)
         prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
         # min-gpus (no branching rows, no cuts): stop once the bound rounded up equals the master's value rounded up
         settle, settled = opts.integer_stop and not maxi and not y_rows and cut_pool is None, False
@@ -532,8 +532,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             lp = master.solve()
             if rounds == 1:
                 if lp is None and master.timed_out():
-                    return out_of_time(base, base_what, OutOfTime("the first master LP"), tuple(columns),
-                                       clip, pricer.calls)
+                    return out_of_time(base, base_what, "the first master LP", columns=tuple(columns), clip=clip,
+                                       calls=pricer.calls)
                 master.unlimit()
             c_master = clock() - c_master
             if lp is None and y_rows and maxi:  # the branch's rows on y admit no GPUs at all: it holds no plan
@@ -553,8 +553,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             if cut_pool is not None and cuts.early and settled_at(value) and more_cuts():
                 history.append((rounds, value, None))  # (the rounded bound of these cuts is settled: the next round)
                 continue
-            out_of_time = clock() >= deadline
-            last = out_of_time or rounds == opts.max_rounds
+            no_time = clock() >= deadline  # (not `out_of_time`: the set-up's return above)
+            last = no_time or rounds == opts.max_rounds
             lag = None
             c_price = clock()
             # Wentges smoothing: price at a point between the best bound's duals and the master's (a = 0: the master's)
@@ -664,9 +664,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                          whole_gpus(bound), bound, value)
                 break
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
-            if converged and not out_of_time and more_cuts():
+            if converged and not no_time and more_cuts():
                 converged = False
-            elif converged or not new or out_of_time:
+            elif converged or not new or no_time:
                 break
             for c in new:
                 add(c)

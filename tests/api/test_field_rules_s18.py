@@ -91,3 +91,19 @@ def test_a_profile_entry_refused_names_its_model_and_file():
     text = str(e.value)
     assert "glet-2080ti/solo.csv: latency table of '" in text and "latency_ms: expected a finite number" in text, text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize("value", [0, 1, 7, 2.5, 0.0, -1, -0.5, True, np.int64(3), np.float64(2.0), float("nan"),
+                                   float("inf"), -float("inf"), 10**400, 86_400_000.0, 86_400_000.5, "3"])
+def test_the_fast_path_is_taken_only_for_what_the_field_checks_return_unchanged(value):
+    """`plain_in_range` (the fast path of `Tenant`, `Partition`, `Service`) passes a value only where `field_real`
+    / `field_int` would return it as it is, so skipping them changes nothing."""
+    from stsched.validate import field_int, field_real, plain_in_range
+
+    checks = [((int, float), dict(minimum=0, strict=True, maximum=86_400_000.0), field_real),
+              ((float,), dict(minimum=0.0), field_real), ((int,), dict(minimum=1), field_int)]
+    for kinds, bounds, check in checks:
+        if plain_in_range(value, kinds, **bounds):
+            assert check(value, "x", **bounds) is value
+    if plain_in_range(value, (int, float), minimum=0, strict=True):  # what a Partition then stores
+        assert Partition(value, ()).size is value

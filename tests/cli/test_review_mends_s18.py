@@ -57,9 +57,9 @@ def test_the_bound_command_on_the_cpu_clock_counts_the_loads_cpu_time(tmp_path, 
 
     wall, cpu = [100.0], [50.0]
     fake_time = types.SimpleNamespace(perf_counter=lambda: wall[0])
-    monkeypatch.setattr(bound_command, "time", fake_time)
     monkeypatch.setattr(_common, "time", fake_time)
-    monkeypatch.setattr(bound_command, "cpu_seconds", lambda: cpu[0], raising=False)
+    monkeypatch.setattr(bound_command, "clock_named", lambda name: {"wall": fake_time.perf_counter,
+                                                                    "cpu": lambda: cpu[0]}[name])
     path = tmp_path / "i.json"
     save_instance(random_instance(4, 2, 3), path)
     loaded = bound_command.load_instance

@@ -39,7 +39,7 @@ def test_an_idle_first_minute_still_gets_a_few_requests_per_second():
     assert cold.declared[0] > 0 and 4000.0 * 1.2 < cold.declared[1] < 4000.0 * 1.2 * 1.1
     est = np.array([7.0, 9.0])  # the initial deployment takes the bound, every later decision the estimate
     assert np.array_equal(cold.rates(est, 0.0, initial=True), cold.declared)
-    assert np.array_equal(cold.rates(est, 0.0, initial=False), est) and not cold.releases
+    assert np.array_equal(cold.rates(est, 0.0, initial=False), est) and cold.observed
 
 
 @pytest.mark.parametrize("bad", [0.0, 60.0, -1.0, float("nan"), float("inf"), True, "5"])

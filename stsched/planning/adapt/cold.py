@@ -48,6 +48,7 @@ from scipy.stats import chi2, norm
 
 from stsched.errors import InputError
 from stsched.planning.adapt.detect import DETECT_Z, MINUTE_S, observed_counts
+from stsched.validate import check_real
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,6 @@ class ColdStart:
             raise InputError(f"cold_start_s must be a finite number >= 0 (seconds), got {self.until_s!r}")
         if self.declared.ndim != 1 or not np.all(np.isfinite(self.declared)) or np.any(self.declared < 0):
             raise InputError("cold start: declared rates must be finite numbers >= 0, one per service")
-
-    @property
-    def releases(self) -> bool:
-        """Whether a decision after the floor gives GPUs back that the floor held (`cold_release`): not for the
-        observed start, which holds none."""
-        return not self.observed
 
     def rates(self, estimate: np.ndarray, t_s: float, initial: bool) -> np.ndarray:
         """The rates a decision at `t_s` seconds plans for: max(estimate, declared) for the initial deployment and
@@ -99,10 +94,10 @@ def check_count(count_s: float | None, until_s: float | None) -> None:
     without the declared rates' floor (`cold_start_s=None`), which it replaces."""
     if count_s is None:
         return
-    if isinstance(count_s, bool) or not isinstance(count_s, numbers.Real) or not (
-            0 < count_s < MINUTE_S and math.isfinite(count_s)):
-        raise InputError(f"cold_count_s must be seconds of the first minute (> 0, < {MINUTE_S:g}), or None (off), "
-                         f"got {count_s!r}")
+    name = "cold_count_s (seconds of the first minute)"
+    if not isinstance(count_s, numbers.Real):  # `check_real` reads text as a number (the CLI's); an option holds one
+        raise InputError(f"{name}: expected a number or None (off), got {count_s!r}")
+    check_real(count_s, name, minimum=0.0, strict=True, maximum=MINUTE_S, strict_max=True)
     if until_s is not None:
         raise InputError(f"cold_count_s {count_s!r} replaces the declared rates' floor: set cold_start_s=None "
                          f"(got cold_start_s={until_s!r})")

@@ -497,7 +497,8 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
             est = cold.rates(est, t, current is None)
             if current is not None and not cold_over and t > cold.until_s:
                 cold_over = True
-                if options.cold_release and cold.releases and hasattr(policy, "waive_rent"):
+                # the observed start holds no GPUs above the plan from scratch: nothing to give back
+                if options.cold_release and not cold.observed and hasattr(policy, "waive_rent"):
                     policy.waive_rent()
         if bursts is not None:
             est = np.maximum(est, bursts.floor(len(names), seen))
