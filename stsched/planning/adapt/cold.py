@@ -40,15 +40,13 @@ docs/RESULTS.md ("Re-planning judged by frontiers", session 18).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import chi2, norm
 
 from stsched.errors import InputError
-from stsched.planning.adapt.detect import DETECT_Z, MINUTE_S, observed_counts
-from stsched.validate import check_real
+from stsched.planning.adapt.detect import DETECT_Z, check_seconds_of_minute, observed_counts
 
 
 @dataclass(frozen=True)
@@ -92,13 +90,8 @@ def poisson_upper(counts: np.ndarray, seconds: float) -> np.ndarray:
 def check_count(count_s: float | None, until_s: float | None) -> None:
     """`cold_count_s`: None (off) or seconds of the first minute (as `detect_s`: > 0, below one minute), and only
     without the declared rates' floor (`cold_start_s=None`), which it replaces."""
-    if count_s is None:
-        return
-    name = "cold_count_s (seconds of the first minute)"
-    if not isinstance(count_s, numbers.Real):  # `check_real` reads text as a number (the CLI's); an option holds one
-        raise InputError(f"{name}: expected a number or None (off), got {count_s!r}")
-    check_real(count_s, name, minimum=0.0, strict=True, maximum=MINUTE_S, strict_max=True)
-    if until_s is not None:
+    check_seconds_of_minute(count_s, "cold_count_s (seconds of the first minute)")
+    if count_s is not None and until_s is not None:
         raise InputError(f"cold_count_s {count_s!r} replaces the declared rates' floor: set cold_start_s=None "
                          f"(got cold_start_s={until_s!r})")
 

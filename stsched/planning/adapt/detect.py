@@ -51,12 +51,17 @@ MINUTE_S = 60.0  # one bin of the count trace
 def check_detect(detect_s: float | None) -> None:
     """`detect_s`: None (off) or a finite number of seconds > 0 shorter than one bin of the count trace (at its
     end the end-of-minute trigger reacts)."""
-    if detect_s is None:
+    check_seconds_of_minute(detect_s, "detect_s (seconds into the trace's minute)")
+
+
+def check_seconds_of_minute(value: float | None, name: str) -> None:
+    """THE rule of an option that is None (off) or seconds within one bin of the count trace: a number (not text),
+    > 0 and < MINUTE_S (`detect_s`, `cold_count_s`)."""
+    if value is None:
         return
-    name = "detect_s (seconds into the trace's minute)"
-    if not isinstance(detect_s, numbers.Real):  # `check_real` reads text as a number (the CLI's); an option holds one
-        raise InputError(f"{name}: expected a number or None (off), got {detect_s!r}")
-    check_real(detect_s, name, minimum=0.0, strict=True, maximum=MINUTE_S, strict_max=True)
+    if not isinstance(value, numbers.Real):  # `check_real` reads text as a number (the CLI's); an option holds one
+        raise InputError(f"{name}: expected a number or None (off), got {value!r}")
+    check_real(value, name, minimum=0.0, strict=True, maximum=MINUTE_S, strict_max=True)
 
 
 def observed_counts(rates: np.ndarray, detect_s: float, seed: int, minute: int) -> np.ndarray:
