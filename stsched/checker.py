@@ -84,6 +84,11 @@ def needs_serving(rate: float) -> bool:
     return _exceeds(rate, 0.0)
 
 
+def served_rates(instance: Instance) -> tuple[float, ...]:
+    """Each service's rate as the bounds and exact models count it: 0 where it needs no serving (`needs_serving`)."""
+    return tuple(s.rate if needs_serving(s.rate) else 0.0 for s in instance.services)
+
+
 # What the tolerance lets a valid plan carry beyond the exact need, as a factor: every tenant may run up to REL_TOL
 # above its capacity (the throughput rule), every rate be covered up to REL_TOL short (coverage), and on mps/sm a
 # GPU's partition sizes sum up to REL_TOL above its capacity (layout).  The duty rule's tolerance adds nothing: a
@@ -368,4 +373,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
 
 
 __all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
-           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "tolerant_scale", "whole_gpus"]
+           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]

@@ -13,7 +13,7 @@ import numbers
 import sys
 from typing import Any, Callable
 
-from stsched.errors import FieldError, InputError
+from stsched.errors import FieldError, InputError, has_control
 
 # the largest time limit accepted (one year): beyond it a deadline computed in float seconds loses meaning
 MAX_TIME_LIMIT_S = 365 * 24 * 3600.0
@@ -147,8 +147,6 @@ def field_parts(value: Any, name: str, kind: type | tuple[type, ...]) -> tuple:
 def field_name(value: Any, name: str, *, empty: bool = False) -> str:
     """A name: a string (non-empty unless `empty`) without control characters (`stsched.errors.has_control`, the
     rule the JSON reader applies)."""
-    from stsched.errors import has_control
-
     if not isinstance(value, str) or not (value or empty):
         raise FieldError(f"{name}: expected a non-empty string, got {type(value).__name__} {value!r:.60}")
     if has_control(value):

@@ -10,7 +10,7 @@ import numpy as np
 
 from solvers.exact.cg_pricing import CgOptions, _size_data, _SizeData, _SoloTimer, mem_cap
 from solvers.exact.patterns import Stop, _Timer
-from stsched.checker import needs_serving
+from stsched.checker import served_rates
 from stsched.problem import Instance
 
 
@@ -35,7 +35,7 @@ def pricing_setup(instance: Instance, layouts, opts: CgOptions, timer: _Timer | 
         timer = _SoloTimer(instance, False, layouts) if instance.interference.form == "none" else \
             _Timer(instance, False, layouts)
     data = _size_data(instance, timer, stop)
-    rates = np.array([s.rate if needs_serving(s.rate) else 0.0 for s in instance.services], dtype=float)
+    rates = np.array(served_rates(instance), dtype=float)
     active = [s for s, r in enumerate(rates) if r > 0]
     n = len(active)
     opts = replace(opts, per_size=opts.per_size or max(30, n // 2), seeds=opts.seeds or max(12, n // 4))

@@ -375,6 +375,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         raise Infeasible(sc.unservable, unchecked)
     maxi = objective is Objective.MAX_SCALE
     layouts = tuple(enumerate_layouts(instance, maximal=True, limit=10 ** 6))  # (milliseconds: the mechanism's)
+    # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem, not a branch (y_rows): the
+    # bound that stands when the time limit comes in the set-up (max-scale: above every plan's alpha, so it clips)
+    eff = sc.efficiency_bound(objective, instance.gpus)
+    fallback = eff if not y_rows else (math.inf if maxi else 0.0)
 
     def out_of_time(bound: float, what: str, why: str, unchecked: str = "", columns: tuple[Config, ...] = (),
                     clip: float = 1.0, calls: int = 0) -> CgBound:
@@ -389,12 +393,11 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                        columns, layouts, source=source, lp_gpus=sc.lp_gpus, unchecked=unchecked)
 
     if not sc.complete:  # the limit came within the scan (12 s of CPU at 100,000 services): its partial sum bounds
-        eff = sc.efficiency_bound(objective, instance.gpus) if not y_rows else (math.inf if maxi else 0.0)
         what = (f"the efficiency LP bound of the {sc.scanned} of {sc.services} services scanned" if not y_rows
                 else "no bound of the branch")
         # (with the layouts, as after a set-up cut later: solver cg's plans from its warm plan need them; without
         # them its slots model failed on an empty max())
-        return out_of_time(eff, what, f"{sc.scanned} of {sc.services} services", unchecked)
+        return out_of_time(fallback, what, f"{sc.scanned} of {sc.services} services", unchecked)
 
     try:
         setup = pricing_setup(instance, layouts, opts, timer, stop)
@@ -408,10 +411,8 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         base, pi_lp, mu_lp = layout_lp_duals(instance, objective, layouts, active, stop, deadline, clock,
                                              opts.clock == "wall")
         # valid already: the one-tenant, unclipped LP; its duals are the first stability centre (`anchor`)
-    except OutOfTime as e:  # the efficiency LP (stsched.bounds, capacity divisible) bounds the whole problem
-        eff = sc.efficiency_bound(objective, instance.gpus)  # (max-scale: above every plan's alpha, so it clips)
-        trivial = eff if not y_rows else (math.inf if maxi else 0.0)
-        return out_of_time(trivial, "the efficiency LP bound (stsched.bounds.lp_gpus)" if not y_rows else
+    except OutOfTime as e:
+        return out_of_time(fallback, "the efficiency LP bound (stsched.bounds.lp_gpus)" if not y_rows else
                            "no bound of the branch", str(e),
                            clip=(eff * (1 + 1e-6) if math.isfinite(eff) else 1e9) if maxi else 1.0)
     clip = base * (1 + 1e-6) if maxi and math.isfinite(base) else (1e9 if maxi else 1.0)

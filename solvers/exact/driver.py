@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, needs_serving, tolerant_scale, whole_gpus
+from stsched.checker import check, needs_serving, served_rates, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -88,7 +88,7 @@ def prepare(instance: Instance, options: SolveOptions, deadline: float = math.in
     stop = None if math.isinf(deadline) else (lambda: time.perf_counter() > deadline)
     xo = ExactOptions.from_solve_options(options)
     names = instance.service_names
-    rates = tuple(s.rate if needs_serving(s.rate) else 0.0 for s in instance.services)  # (0: covered by no tenant)
+    rates = served_rates(instance)  # (0: covered by no tenant)
     active = sum(r > 0 for r in rates)
     if active > xo.max_configs:  # each needs a configuration: refused before enumerating (84 s at 100,000 services)
         raise TooLarge(f"{active} services with a rate, more than the {xo.max_configs} configurations of the model")

@@ -144,8 +144,7 @@ class Minutes:
         self.simulated_requests += sum(len(r) for r in run.parts)
         self.simulated_s += s1 - t0
         self.sampled_minutes += 1
-        served = plan.served()
-        default = np.array([1.0 if served.get(n, 0.0) > 0 else 0.0 for n in self.names])
+        default = (planned(plan, self.names) > 0).astype(float)
         frac = np.where(n_s > 0, good_s / np.maximum(n_s, 1.0), default)
         expected = self.schedule[:, m] * (t1 - t0)
         return expected + n_c, frac * expected + good_c, False
