@@ -1,6 +1,7 @@
 """The compaction rent decision by decision on one window of the frontier study (issue 18, session 19): for each
 decision of the adaptive policy, its time and kind, the GPUs of the plan taken, the LP bound, the GPUs of the plan
-from scratch (when asked), the rent before and after, and why the rent was started again.
+from scratch (when asked), the rent before and after, and why the rent was started again; then each decision that
+changed layouts (`AdaptResult.changes`: its reconfigurations, GPUs switched on / off / rebuilt, the policy's note).
 
     python -m experiments.dev.rent19.trace_rent --offset 8 [--policy 'adaptive[rent_pause=1]'] [--changes]
 

@@ -33,10 +33,13 @@
      solver's adapt rebuilding at most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan
      for those rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an
      attempt that freed nothing it waits `release_backoff` decisions;
-  4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
-     (aligned), like full re-partitioning; with `compact_fewest` (default off, tried in issue 18) it takes instead
-     `adapt_solver`'s fewest-change plan on as many GPUs where that changes fewer layouts with no less spare
-     capacity (the plan from scratch rebuilds GPUs that stay on);
+  4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it comes down to that
+     plan's GPU count: by switch-offs alone where they get there (`compact_off`, the default since issue 18
+     session 19: one GPU off at a time, the others' layouts kept and their slack filled, `shed.shed_down`), else by
+     re-planning from scratch (aligned), like full re-partitioning; with `compact_fewest` (default off, tried in
+     issue 18) `adapt_solver`'s fewest-change plan on as many GPUs is tried before the plan from scratch; either is
+     taken only where it changes fewer layouts than the plan from scratch with no less spare capacity (the plan
+     from scratch rebuilds GPUs that stay on);
   5. compaction (`stsched.planning.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
      back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
      held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with
@@ -121,7 +124,8 @@ class AdaptiveKnobs:
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
     counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
-    development windows (docs/RESULTS.md): `compact_fewest` (step 4's fewest-change compaction), `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
+    development windows (docs/RESULTS.md): `compact_fewest` (step 4's fewest-change compaction; `compact_off`, step 4
+    by switch-offs alone, is on), `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
     switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
     `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`), `rent_pause` and
@@ -215,8 +219,9 @@ class AdaptiveKnobs:
     compact_fewest: bool = False
     # step 4 (`compact_slack`) first tries to reach the plan from scratch's GPU count by switch-offs alone (`shed_down`:
     # one GPU off at a time, the other layouts kept, their slack filled), taken where it changes fewer layouts than
-    # that plan aligned with no less spare capacity (issue 18, session 19; False: as before)
-    compact_off: bool = False
+    # that plan aligned with no less spare capacity (issue 18, session 19: the default, judged on 20 windows,
+    # docs/RESULTS.md; False: the plan from scratch, as before)
+    compact_off: bool = True
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
