@@ -16,13 +16,14 @@ from stsched.reconfig import align
 from tests.conftest import make_mps_instance
 
 
-def _case(high: tuple[float, float], fall: float, fewest: bool = True):
+def _case(high: tuple[float, float], fall: float, fewest: bool = True, off: bool = False):
     inst = make_mps_instance(rates=high, gpus=8)
-    policy = Adaptive(PolicyOptions(time_limit_s=5.0, compact_fewest=fewest))
+    policy = Adaptive(PolicyOptions(time_limit_s=5.0, compact_fewest=fewest, compact_off=off))
     current = min_gpus(inst, policy.opts)
     low = inst.with_rates({"s0": high[0] * fall, "s1": high[1] * fall})
     fresh = min_gpus(low, policy.opts)
-    return low, current, align(current, fresh), policy._slack_compaction(low, policy._reserved(low), current, fresh)
+    step4 = policy._slack_compaction(low, policy._reserved(low), current, current, fresh)
+    return low, current, align(current, fresh), step4
 
 
 def test_the_slack_compaction_takes_the_fewest_change_plan_on_as_many_gpus():
@@ -50,3 +51,16 @@ def test_without_compact_fewest_the_plan_from_scratch_as_before():
 def test_compact_fewest_must_be_a_bool():
     with pytest.raises(InputError, match="compact_fewest must be a bool"):
         AdaptOptions(compact_fewest="yes")
+
+
+@pytest.mark.parametrize("off", [False, True])
+def test_compact_off_reaches_the_count_from_scratch_by_switch_offs_alone(off):
+    # session 19 (`compact_off`): three whole GPUs for (1200, 600) req/s; at half the rates one GPU switched off
+    # leaves two whole GPUs that carry them (1 change) where the plan from scratch re-lays both GPUs it keeps (3)
+    low, current, scratch, (plan, how) = _case((1200.0, 600.0), 0.5, fewest=False, off=off)
+    assert layout_changes(current, scratch) == 3 and plan.gpus_used == 2
+    if off:
+        assert layout_changes(current, plan) == 1 and "switch-offs" in how
+        assert [gpu_layout(g) for g in plan.gpus if gpu_layout(g)] == [(100.0,)] * 2  # the kept GPUs not rebuilt
+    else:
+        assert plan == scratch and how == "from scratch"

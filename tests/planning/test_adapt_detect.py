@@ -31,8 +31,8 @@ def burst_trace(tmp_path, monkeypatch):
 def _run(monkeypatch, detect_s: float | None, simulate: bool = True):
     served: dict[float, float] = {}
 
-    def spy(policy, inst, current, forecast, options, t0):
-        plan, note, trans = _DECIDE(policy, inst, current, forecast, options, t0)
+    def spy(policy, inst, current, forecast, options, t0, kind):
+        plan, note, trans = _DECIDE(policy, inst, current, forecast, options, t0, kind)
         served[t0] = sum(plan.served().values())
         return plan, note, trans
 

@@ -30,8 +30,8 @@ def _served_at_decisions(monkeypatch, floor: bool, burst_hold_s: float | None = 
     served: dict[float, float] = {}
     real = _DECIDE
 
-    def spy(policy, inst, current, forecast, options, t0):
-        plan, note, trans = real(policy, inst, current, forecast, options, t0)
+    def spy(policy, inst, current, forecast, options, t0, kind):
+        plan, note, trans = real(policy, inst, current, forecast, options, t0, kind)
         served[t0] = sum(plan.served().values())
         return plan, note, trans
 

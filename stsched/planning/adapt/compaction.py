@@ -8,7 +8,9 @@ be worth some layout changes, both measured against that plan from scratch, comp
   GPUs pays the difference as rent (GPU-decisions); a compaction that changes c layouts is bought once the rent
   reaches r x c.  The rent is paid over consecutive decisions: one with nothing spare starts it again from zero,
   or with `rent_pause` only pauses it (a need that flips between n and n + 1 GPUs pays rent on its n-GPU
-  decisions until a compaction is bought); a layout change always starts it again.
+  decisions until a compaction is bought); a layout change always starts it again.  Every decision counts, the
+  emergency and detector decisions within an epoch too; with `rent_at_epochs` only epoch decisions pay it or start
+  it again (`set_time`'s kind): one within an epoch that keeps the layouts leaves it as it is.
 * `rent_gpu_h` h (the rent in GPU-hours, off by default; replaces `compact_rent`'s count when set): every decision
   pays the GPUs held above the plan from scratch times the hours since the previous decision (the controller tells
   the time, `set_time`; an emergency decision minutes after an epoch boundary pays minutes, not an epoch), the rent
@@ -81,12 +83,15 @@ class Compaction:
     _needs: NeedForecast | None = None  # the needs seen at past decisions (`mpc_h`)
     _rent_waived: bool = False  # the next decision buys a compaction without rent (`waive_rent`: the cold start's end)
     _waived_now: bool = False  # this decision does (`_begin` takes the waiver for its own decision only)
+    _within_epoch: bool = False  # the decision being made is an emergency or detector one (`set_time`'s kind)
 
-    def set_time(self, t_s: float) -> None:
-        """The time of the next decision, seconds into the trace (the controller calls it before `next`): the rent
-        in GPU-hours (`rent_gpu_h`) counts the hours since the previous one."""
+    def set_time(self, t_s: float, kind: str = "epoch") -> None:
+        """The time of the next decision, seconds into the trace, and its kind (`LayoutChange.kind`: "epoch", or
+        "emergency" / "detector" within an epoch; the controller calls it before `next`): the rent in GPU-hours
+        (`rent_gpu_h`) counts the hours since the previous one; `rent_at_epochs` reads the kind."""
         self._since_h = max(0.0, t_s - (self._clock_s or 0.0)) / 3600.0
         self._clock_s = t_s
+        self._within_epoch = kind != "epoch"
 
     def waive_rent(self) -> None:
         """The next decision buys the compaction freeing most GPUs without rent (the controller calls it at the
@@ -224,6 +229,8 @@ class Compaction:
         waived = self._waived_now
         within = lp is not None and plan.gpus_used <= lp and self.opts.hours_budget is None
         changed = layout_changes(current, plan) > 0
+        if self.opts.rent_at_epochs and self._within_epoch and not (changed or waived):
+            return plan, note  # a burst answered inside the layouts: the rent is the epochs'
         fresh = None if within or changed else self._fresh_now
         if fresh is None or fresh.gpus_used >= plan.gpus_used:
             keep = self.opts.rent_pause or self.opts.rent_gpu_h is not None  # a decision with nothing spare keeps it

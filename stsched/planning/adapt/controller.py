@@ -215,6 +215,12 @@ class AdaptOptions(AdaptiveKnobs):
         if not isinstance(self.compact_fewest, bool):
             raise InputError(f"compact_fewest must be a bool (True: step 4's compaction takes the adapt_solver's "
                              f"fewest-change plan where it changes fewer layouts), got {self.compact_fewest!r}")
+        if not isinstance(self.compact_off, bool):
+            raise InputError(f"compact_off must be a bool (True: step 4's compaction tries switch-offs alone first), "
+                             f"got {self.compact_off!r}")
+        if not isinstance(self.rent_at_epochs, bool):
+            raise InputError(f"rent_at_epochs must be a bool (True: only epoch decisions pay the compaction rent or "
+                             f"start it again), got {self.rent_at_epochs!r}")
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")
@@ -382,14 +388,14 @@ def _initial(policy, instance: Instance) -> Plan:
 
 
 def _decide(policy, inst: Instance, current: Plan | None, forecast: Callable[[], dict[str, float]] | None,
-            options: AdaptOptions, t0: float) -> tuple[Plan, str, Transition]:
+            options: AdaptOptions, t0: float, kind: str) -> tuple[Plan, str, Transition]:
     """One decision at time `t0` (or the initial deployment when `current` is None), with the forecast rates of
-    `forecast_s` if any (`forecast()`, read only by a policy that takes them): the plan, its note and the
-    transition."""
+    `forecast_s` if any (`forecast()`, read only by a policy that takes them), `kind` one of `LayoutChange.kind`
+    (told to a policy with a rent, `set_time`): the plan, its note and the transition."""
     if current is None:
         return _initial(policy, inst), "initial deployment (not counted)", Transition(0)
     if hasattr(policy, "set_time"):  # the rent in GPU-hours counts the time between decisions
-        policy.set_time(t0)
+        policy.set_time(t0, kind)
     if forecast is not None and hasattr(policy, "set_forecast"):
         policy.set_forecast(forecast())
     try:
@@ -511,7 +517,7 @@ def run_adapt(instance: Instance, options: AdaptOptions = AdaptOptions()) -> Ada
         s0, c0 = time.perf_counter(), _cpu_s()
         with clock_watch() as cut:
             try:
-                plan, note, trans = _decide(policy, inst, current, forecast, options, t)
+                plan, note, trans = _decide(policy, inst, current, forecast, options, t, kind)
             except InfeasibleError as err:  # (the initial deployment's: a later decision keeps the plan in force)
                 raise InfeasibleError(with_headroom(str(err), options.headroom)) from None
         if current is not None:

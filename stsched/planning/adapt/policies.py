@@ -33,10 +33,13 @@
      solver's adapt rebuilding at most `release_budget` - 1 more layouts; when that frees nothing, a min-gpus plan
      for those rates (aligned) is taken if it rebuilds at most `release_budget` layouts per GPU freed; after an
      attempt that freed nothing it waits `release_backoff` decisions;
-  4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it re-plans from scratch
-     (aligned), like full re-partitioning; with `compact_fewest` (default off, tried in issue 18) it takes instead
-     `adapt_solver`'s fewest-change plan on as many GPUs where that changes fewer layouts with no less spare
-     capacity (the plan from scratch rebuilds GPUs that stay on);
+  4. if it still holds `compact_slack` or more GPUs above a min-gpus plan for the rates, it comes down to that
+     plan's GPU count: by switch-offs alone where they get there (`compact_off`, the default since issue 18
+     session 19: one GPU off at a time, the others' layouts kept and their slack filled, `shed.shed_down`), else by
+     re-planning from scratch (aligned), like full re-partitioning; with `compact_fewest` (default off, tried in
+     issue 18) `adapt_solver`'s fewest-change plan on as many GPUs is tried before the plan from scratch; either is
+     taken only where it changes fewer layouts than the plan from scratch with no less spare capacity (the plan
+     from scratch rebuilds GPUs that stay on);
   5. compaction (`stsched.planning.adapt.compaction`): with `compact_rent` r (ski rental; the default, 12) every GPU given
      back is bought: a compaction that changes c layouts (switching one GPU off is one) is bought once the GPUs
      held above a min-gpus plan for the reserved rates, summed over consecutive decisions, reach r x c; with
@@ -64,7 +67,9 @@
   quantile of the last `forecast_s` seconds' per-minute rates times the head-room (the controller hands them over
   with `set_forecast`), so every layout change (scale-ups, compactions, the rent's and step 4's plan from scratch)
   is planned for that forecast while rate shares follow the estimate.  `rent_pause` (default off): a decision with
-  nothing spare pauses the compaction rent instead of starting it again.  `rent_gpu_h` (default off): the rent
+  nothing spare pauses the compaction rent instead of starting it again.  `rent_at_epochs` (default off): only
+  epoch decisions pay the rent or start it again (an emergency or detector decision that keeps the layouts leaves
+  it as it is; the controller tells the kind with `set_time`).  `rent_gpu_h` (default off): the rent
   counted in GPU-hours (spare GPUs times the hours since the previous decision; the controller tells the time with
   `set_time`), kept through decisions with nothing spare, a compaction of c changes bought at `rent_gpu_h` x c.
   `mpc_h` (default off, `stsched.planning.adapt.mpc`): model-predictive control of the GPU count; compactions are
@@ -89,6 +94,7 @@ from typing import Iterator, Protocol
 from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.compaction import Compaction, _spare
 from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
+from stsched.planning.adapt.shed import shed_down
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
@@ -118,11 +124,13 @@ class AdaptiveKnobs:
     times those of the plans from scratch at the same decisions; None = off), `extra_gpu_changes` (what a scale-up
     counts per GPU above a plan from scratch, in layout changes, when it weighs GPUs); `stsched.planning.adapt.compaction`.
     At scale: `local_above`, `local_services`, `scale_out_above` (module docstring).  Off by default, tried on
-    development windows (docs/RESULTS.md): `compact_fewest` (step 4's fewest-change compaction), `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
+    development windows (docs/RESULTS.md): `compact_fewest` (step 4's fewest-change compaction; `compact_off`, step 4
+    by switch-offs alone, is on), `change_budget`, `budget_rent` (`stsched.planning.adapt.budget`),
     `reuse` (`stsched.planning.adapt.reuse`), `off_rent` and `shed` (switch-offs bought at their own rent, the
     switched-off GPU's services moved into the kept partitions' slack: `stsched.planning.adapt.shed`),
     `forecast_s`, `forecast_q` (forecast-robust layouts: `stsched.planning.adapt.forecast`), `rent_pause` and
     `rent_gpu_h` (the rent kept through flips, and counted in GPU-hours: `stsched.planning.adapt.compaction`),
+    `rent_at_epochs` (the rent paid and started again at epoch decisions only),
     `mpc_h`, `mpc_q`, `mpc_window_s`, `mpc_change_h` (the GPU count decided on a forecast of the need, as the
     clairvoyant bound does: `stsched.planning.adapt.mpc`).  Work limit: `adapt_nodes` (the exact `adapt_solver`'s
     branch-and-bound nodes per call; with the heuristic's own counts it makes a decision the same at any machine load
@@ -184,6 +192,11 @@ class AdaptiveKnobs:
     # the compaction rent is kept (not started again) through decisions with nothing spare; a layout change still
     # starts it again (`stsched.planning.adapt.compaction`)
     rent_pause: bool = False
+    # the compaction rent counted at epoch decisions only (issue 18, session 19): an emergency or detector decision
+    # (within an epoch, `set_time`'s kind) that keeps the layouts neither pays the rent nor starts it again (its
+    # burst floor is not the estimate the rent measures spare GPUs against, and one 5 s after a boundary is not
+    # another epoch of rent); one that changes layouts still starts it again (`stsched.planning.adapt.compaction`)
+    rent_at_epochs: bool = False
     # the compaction rent in GPU-hours (`stsched.planning.adapt.compaction`): the GPUs held above the plan from
     # scratch times the hours since the previous decision, kept through decisions with nothing spare, started again
     # by a layout change; a compaction of c changes is bought at `rent_gpu_h` x c (None: `compact_rent`'s count)
@@ -204,6 +217,11 @@ class AdaptiveKnobs:
     # where it changes fewer layouts than that plan aligned with no less spare capacity (issue 18, session 17: off,
     # it met the targets on one more window and lost them on another, docs/RESULTS.md); False: the plan from scratch
     compact_fewest: bool = False
+    # step 4 (`compact_slack`) first tries to reach the plan from scratch's GPU count by switch-offs alone (`shed_down`:
+    # one GPU off at a time, the other layouts kept, their slack filled), taken where it changes fewer layouts than
+    # that plan aligned with no less spare capacity (issue 18, session 19: the default, judged on 20 windows,
+    # docs/RESULTS.md; False: the plan from scratch, as before)
+    compact_off: bool = True
 
     def knobs(self) -> dict[str, object]:
         """The knobs by name (to pass on, or to report)."""
@@ -453,7 +471,7 @@ class Adaptive(Compaction):
             reserved = self._reserved(instance)  # the estimate's rates unless a forecast or margin
             fresh = self._from_scratch(reserved)
             if fresh is not None and plan.gpus_used - fresh.gpus_used >= self.opts.compact_slack:
-                plan, how = self._slack_compaction(instance, reserved, current, fresh)
+                plan, how = self._slack_compaction(instance, reserved, current, plan, fresh)
                 note += f"; compacted {how} ({plan.gpus_used} GPUs)"
         plan, note = self._compact_when_patient(instance, current, plan, note, lp)
         plan, note = self._compact_spare(instance, current, plan, note, lp)
@@ -463,27 +481,43 @@ class Adaptive(Compaction):
         self._cache.remember(plan)
         return plan, note + f" ({plan.gpus_used} GPUs)"
 
-    def _slack_compaction(self, instance: Instance, reserved: Instance, current: Plan,
+    def _slack_compaction(self, instance: Instance, reserved: Instance, current: Plan, plan: Plan,
                           fresh: Plan) -> tuple[Plan, str]:
-        """Step 4's plan: the plan from scratch aligned onto `current`; with `compact_fewest`, the `adapt_solver`'s
-        fewest-change plan on as many GPUs instead where it carries the reserved rates with no less spare capacity
-        and changes fewer layouts (the plan from scratch rebuilds GPUs that need not change: issue 18, windows
-        20..23 and 28..31).  The spare capacity condition was added (commit 61fc0b2) after the first version paid
-        more changes on 26..29 and 6..9; it changed no row of the 20 windows (docs/RESULTS.md), so those two still
-        pay them."""
+        """Step 4's plan in place of `plan` (this decision's so far): the plan from scratch aligned onto `current`;
+        with `compact_off`, `plan` brought down to as many GPUs by switch-offs alone (`shed_down`), and with
+        `compact_fewest` the `adapt_solver`'s fewest-change plan on as many GPUs, each instead where it carries the
+        reserved rates with no less spare capacity and changes fewer layouts (the plan from scratch rebuilds GPUs
+        that need not change: issue 18, windows 20..23 and 28..31).  The spare capacity condition was added
+        (commit 61fc0b2) after `compact_fewest`'s first version paid more changes on 26..29 and 6..9; it changed
+        no row of the 20 windows (docs/RESULTS.md), so those two still pay them."""
         scratch = align(current, fresh)
-        if not (self.opts.compact_fewest and self.opts.adapt_solver) or self._is_local(instance):
+        if self._is_local(instance):
             return scratch, "from scratch"
-        cand = self._try(self.opts.adapt_solver, reserved.with_gpus(max(fresh.gpus_used, 1)), Objective.ADAPT,
-                         current)
-        cand = rebalance(instance, cand) if cand is not None and cand.gpus_used <= fresh.gpus_used else None
-        # fewer changes, and no less spare capacity (as `_compact_spare` ranks compactions of as many GPUs: a tight
-        # plan is undone by the next small rise)
-        if (cand is not None and rebalance(reserved, cand) is not None
-                and layout_changes(current, cand) < layout_changes(current, scratch)
-                and _spare(reserved, cand) >= _spare(reserved, scratch)):
-            return cand, f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
+        n = max(fresh.gpus_used, 1)
+        if self.opts.compact_off:
+            off = shed_down(reserved, plan, n, lambda p: self._release_order(reserved, p),
+                            lambda p: _spare(reserved, p))
+            if self._fewer_changes(instance, reserved, current, off, scratch):
+                return rebalance(instance, off), f"by switch-offs on {n} GPUs"
+        if not (self.opts.compact_fewest and self.opts.adapt_solver):
+            return scratch, "from scratch"
+        cand = self._try(self.opts.adapt_solver, reserved.with_gpus(n), Objective.ADAPT, current)
+        if self._fewer_changes(instance, reserved, current, cand, scratch):
+            return rebalance(instance, cand), f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
         return scratch, "from scratch"
+
+    @staticmethod
+    def _fewer_changes(instance: Instance, reserved: Instance, current: Plan, cand: Plan | None,
+                       scratch: Plan) -> bool:
+        """Whether step 4's candidate `cand` holds no more GPUs than the plan from scratch aligned (`scratch`),
+        carries the estimate and the reserved rates, changes fewer layouts than it and keeps no less spare capacity
+        (as `_compact_spare` ranks compactions of as many GPUs: a tight plan is undone by the next small rise)."""
+        if cand is None or cand.gpus_used > scratch.gpus_used:
+            return False
+        kept = rebalance(instance, cand)
+        return (kept is not None and rebalance(reserved, kept) is not None
+                and layout_changes(current, kept) < layout_changes(current, scratch)
+                and _spare(reserved, kept) >= _spare(reserved, scratch))
 
     def _from_scratch(self, instance: Instance) -> Plan | None:
         """A min-gpus plan for `instance`'s rates: this decision's plan from scratch when the reserved rates are

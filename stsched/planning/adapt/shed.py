@@ -21,6 +21,7 @@ docs/RULES.md and counted as tenant changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from stsched.checker import Rule, check
@@ -105,3 +106,14 @@ def shed(instance: Instance, plan: Plan, k: int) -> Plan | None:
     None."""
     off = without_gpu(plan, k)
     return rebalance(instance, off) or fill_slack(instance, off)
+
+
+def shed_down(instance: Instance, plan: Plan, gpus: int, order: Callable[[Plan], list[int]],
+              rank: Callable[[Plan], float]) -> Plan | None:
+    """GPUs switched off one at a time (`shed`: the others' layouts kept, their slack filled), each step taking, of
+    the GPUs `order(plan)` gives, the switch-off that ranks highest (`rank`, the first on ties), until `gpus` GPUs
+    are in use: one layout change per GPU freed; None when a step finds none."""
+    while plan is not None and plan.gpus_used > gpus:
+        found = [p for k in order(plan) if (p := shed(instance, plan, k)) is not None]
+        plan = max(found, key=rank, default=None)
+    return plan

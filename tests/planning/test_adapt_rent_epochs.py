@@ -1,0 +1,74 @@
+"""Issue 18, session 19: the compaction rent counted at epoch decisions only (`rent_at_epochs`).  Without it an
+emergency or detector decision within an epoch that keeps the layouts pays a whole decision of rent when GPUs are
+spare and starts the rent again when its burst floor leaves nothing spare (windows 14..17, 20..23, 28..31)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from stsched.errors import InputError
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.planning.adapt import AdaptOptions
+from stsched.planning.adapt.policies import Adaptive, PolicyOptions
+from stsched.planning.adapt.rebalance import rebalance
+from stsched.scenarios import gpulet_mix
+
+
+@pytest.fixture(scope="module")
+def setting():
+    inst = gpulet_mix("m2", 4, rate=100.0)
+    a, b = inst.services[0].name, inst.services[1].name
+    inst = inst.subset({a: 1.0, b: 1.0}).with_rates({a: 50.0, b: 50.0})
+    plan = rebalance(inst, Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0),)),)),
+                                 GpuLayout((Partition(100.0, (Tenant(b, 4, 0.0),)),)))))
+    one = Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0), Tenant(b, 4, 0.0))),)),))
+    assert plan is not None and plan.gpus_used == 2
+    return inst, plan, one
+
+
+def _rents(setting, opts: PolicyOptions) -> list[float]:
+    """The rent after each of: epoch (spare), detector (nothing spare: its burst floor needs both GPUs), epoch
+    (spare), emergency (spare), epoch (spare), all keeping the layouts."""
+    inst, plan, one = setting
+    pol = Adaptive(opts)
+    need = {"plan": one}
+    pol._fresh = lambda instance: need["plan"]  # the plan from scratch the rent is measured against
+    paid = []
+    for t, kind, fresh in ((300.0, "epoch", one), (365.0, "detector", plan), (600.0, "epoch", one),
+                           (660.0, "emergency", one), (900.0, "epoch", one)):
+        need["plan"] = fresh
+        pol.set_time(t, kind)
+        pol._begin(inst)
+        out, _ = pol._compact_spare(inst, plan, plan, "")
+        assert out is plan  # a rent of 1000 per change buys nothing
+        paid.append(pol._rent_paid)
+    return paid
+
+
+def test_decisions_within_an_epoch_that_keep_the_layouts_leave_the_rent_with_rent_at_epochs(setting):
+    assert _rents(setting, PolicyOptions(compact_rent=1000.0, rent_at_epochs=True)) == [1.0, 1.0, 2.0, 2.0, 3.0]
+
+
+def test_every_decision_pays_or_restarts_the_rent_by_default(setting):
+    assert _rents(setting, PolicyOptions(compact_rent=1000.0)) == [1.0, 0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_layout_change_within_an_epoch_still_starts_the_rent_again(setting):
+    inst, plan, one = setting
+    pol = Adaptive(PolicyOptions(compact_rent=1000.0, rent_at_epochs=True))
+    pol._fresh = lambda instance: one
+    pol.set_time(300.0)
+    pol._begin(inst)
+    pol._compact_spare(inst, plan, plan, "")
+    assert pol._rent_paid == 1.0
+    pol.set_time(365.0, "detector")
+    pol._begin(inst)
+    pol._compact_spare(inst, plan, replace(plan, gpus=plan.gpus[:1]), "")
+    assert pol._rent_paid == 0.0
+
+
+def test_rent_at_epochs_must_be_a_bool():
+    with pytest.raises(InputError, match="rent_at_epochs must be a bool"):
+        AdaptOptions(rent_at_epochs=1)
