@@ -78,6 +78,15 @@ def _exceeds(value: float, limit: float) -> bool:
     return value > tolerant_limit(limit)
 
 
+def least_covering(want):
+    """The least value the checker's tolerance lets stand for `want` (`tolerant_limit`'s inverse: `want` does not
+    exceed `tolerant_limit(v)` for any v at least this; below 0 for a `want` below 1e-9, which anything covers):
+    what a valid plan must serve of a rate `want`, counted at exact capacities once each tenant's capacity is
+    widened by `tolerant_limit` (the exact solvers' min-gpus relaxation, solvers.exact.patterns.ModelData.row_need);
+    numpy arrays too."""
+    return (want - 1e-9) / (1 + REL_TOL)
+
+
 def needs_serving(rate: float) -> bool:
     """Whether a rate needs any capacity at all by the coverage rule (a rate within the tolerance of 0, 1e-9 req/s,
     is covered by no tenant: a bound counts no GPU for it)."""
@@ -373,4 +382,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
 
 
 __all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
-           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]
+           "tenant_capacity", "tenant_share", "REL_TOL", "least_covering", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]
