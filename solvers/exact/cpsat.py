@@ -3,7 +3,9 @@
 CP-SAT needs integers.  Times never enter the model: every configuration's execution times, duty cycle (the sum of
 its tenants' times) and latency test are evaluated exactly, in floating point, when `solvers.exact.patterns` enumerates it,
 so no time grid is needed.  Capacities are integers in units of 1/K of each service's demand (K = `coverage_units`,
-default 10^6), floored, so an integer solution is always a valid plan; alpha (max-scale) is an integer A with
+default 10^6), floored, so an integer solution is always a valid plan (max-scale; min-gpus at exact capacities),
+or rounded up in the min-gpus relaxation of the checker's tolerance (docs/SOLVERS.md: its bound is the problem's;
+an incumbent the checker rejects is replaced by the floored model's); alpha (max-scale) is an integer A with
 alpha = A / K.  Symbols as in solvers/exact/milp.py, kept inside `_build`.
 """
 

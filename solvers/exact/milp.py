@@ -8,6 +8,8 @@ slots      min sum_L y_L  |  max alpha                         y_L  GPUs with la
            s.t. sum_{c: size p} x_c <= sum_L n_L(p) y_L   all p   x_c  partitions with configuration c (integer)
                 sum_c a_{c,s} x_c >= alpha               all s   a_{c,s} = min(cap_{c,s}, alpha_max r_s) / r_s
                 sum_L y_L <= G                                    (alpha = 1 for min-gpus)
+           min-gpus writes the coverage rows as the checker's tolerance credits them (`ModelData.row_coverage`,
+           `row_need`): a relaxation of the checker's problem, so its bound is the problem's (docs/SOLVERS.md)
 patterns   y_P GPUs with pattern P: sum_P a_{P,s} y_P >= alpha, sum_P y_P <= G
 indexed    per GPU g: sum_L u_{g,L} <= 1, sum_{c: size p} x_{g,c} <= sum_L n_L(p) u_{g,L}, memory row when it can
            bind, coverage over all g; symmetry breaking: sum_L (L+1) u_{g,L} >= sum_L (L+1) u_{g+1,L}
