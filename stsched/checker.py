@@ -272,14 +272,22 @@ def duty_of(p: Partition, times: list[TenantTiming]) -> float:
     return needed if p.duty_ms is None else max(p.duty_ms, needed)
 
 
+def gpu_memory_limit_mb(instance: Instance) -> float:
+    """What the memory rule lets a whole GPU hold (MB): its usable share (`memory_cap`) of its memory, which an
+    MPS or SM GPU's partitions share."""
+    return instance.device.memory_mb * instance.device.memory_cap
+
+
 def memory_limit_mb(instance: Instance, size: float) -> float | None:
     """What the memory rule lets a partition of `size` hold (MB): on MIG its slice's memory (None: the table gives
-    none, no limit), on MPS the whole GPU's, which the GPU's partitions share."""
-    dev, mech = instance.device, instance.mechanism
+    none, no limit), on MPS the whole GPU's, which the GPU's partitions share (`gpu_memory_limit_mb`).  THE rule
+    every solver's memory limit is written with (session 19: the heuristic, reconfig, the exact solvers and cg
+    wrote `memory_mb * memory_cap` by hand)."""
+    mech = instance.mechanism
     if mech.kind is MechanismKind.MIG:
         cap = mech.slice_memory(size)
-        return None if cap is None else cap * dev.memory_cap
-    return dev.memory_mb * dev.memory_cap
+        return None if cap is None else cap * instance.device.memory_cap
+    return gpu_memory_limit_mb(instance)
 
 
 def partition_memory_mb(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) -> float:
@@ -381,5 +389,5 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
+__all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts", "gpu_memory_limit_mb", "memory_limit_mb",
            "tenant_capacity", "tenant_share", "REL_TOL", "least_covering", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]

@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, needs_serving, served_rates, tolerant_scale, whole_gpus
+from stsched.checker import check, gpu_memory_limit_mb, needs_serving, served_rates, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -55,7 +55,7 @@ def _memory_binding(instance: Instance, layouts, configs) -> bool:
     for c in configs:
         worst[c.size] = max(worst.get(c.size, 0.0), c.memory_mb)
     need = max((sum(worst.get(p, 0.0) for p in L) for L in layouts), default=0.0)
-    return not fits(need, instance.device.memory_mb * instance.device.memory_cap)
+    return not fits(need, gpu_memory_limit_mb(instance))
 
 
 def _larger_sets_exist(instance: Instance, timer: _Timer, t: int, stop: Stop = None) -> bool:
@@ -149,7 +149,7 @@ def prepare(instance: Instance, options: SolveOptions, deadline: float = math.in
     mem_rule = "GPU memory never binds (largest fill of any layout fits)"
     exact = True
     if binding and formulation == "slots":
-        cap = instance.device.memory_mb * instance.device.memory_cap / instance.mechanism.capacity
+        cap = gpu_memory_limit_mb(instance) / instance.mechanism.capacity
         configs = [c for c in configs if fits(c.memory_mb, cap * c.size)]
         mem_rule, exact = "GPU memory can bind: each partition limited to its size's share of memory (sound)", False
     elif binding:
@@ -178,7 +178,7 @@ def prepare(instance: Instance, options: SolveOptions, deadline: float = math.in
             + ("" if exact else "; optimal only for this restricted model"))
     return ModelData(instance, names, rates, clip_alpha, formulation, tuple(instance.mechanism.sizes),
                      tuple(layouts), tuple(configs), tuple(patterns),
-                     instance.device.memory_mb * instance.device.memory_cap if binding else None, exact, disc,
+                     gpu_memory_limit_mb(instance) if binding else None, exact, disc,
                      notes=tuple(notes), tenants=tenants, conservative=conservative, tenant_limited=not vacuous,
                      tolerant=True)
 

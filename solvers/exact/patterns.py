@@ -30,8 +30,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import (cycle_rate, exceeds_memory, least_covering, needs_serving, partition_memory_mb,
-                             tenant_capacity, tolerant_limit)
+from stsched.checker import (cycle_rate, exceeds_memory, gpu_memory_limit_mb, least_covering, needs_serving,
+                             partition_memory_mb, tenant_capacity, tolerant_limit)
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import duty_room, enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
@@ -472,7 +472,7 @@ def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: S
     n_serv = len(names)
     pats: list[GpuPattern] = []
     coupled = neighbour_interference(instance)  # else a configuration's timing does not depend on its company
-    mem_cap = instance.device.memory_mb * instance.device.memory_cap
+    mem_cap = gpu_memory_limit_mb(instance)
     for L in layouts:
         choices = [list(combinations_with_replacement(by_size.get(p, []), L.count(p))) for p in sorted(set(L), reverse=True)]
         for n, combo in enumerate(_product(choices)):
