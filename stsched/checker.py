@@ -102,7 +102,12 @@ def served_rates(instance: Instance) -> tuple[float, ...]:
 # above its capacity (the throughput rule), every rate be covered up to REL_TOL short (coverage), and on mps/sm a
 # GPU's partition sizes sum up to REL_TOL above its capacity (layout).  The duty rule's tolerance adds nothing: a
 # duty_ms up to REL_TOL short of the needed cycle is accepted but credited as the needed cycle (`duty_of`).  Not
-# counted: the absolute 1e-9 (req/s per tenant and per service, capacity units per GPU) beside each relative part.
+# counted here: the absolute 1e-9 (req/s per tenant and per service, capacity units per GPU) beside each relative
+# part.  n valid GPUs carry at most A = n (P t 1e-9 / g_min + 1e-9 / C) + 1e-9 sum_s 1 / g_s GPUs of exact need
+# beyond n _CARRIED (P partitions a GPU, t tenants a partition, g_s a service's best req/s per GPU, C the GPU's
+# capacity units), which `whole_gpus`'s 1e-6 guard covers while A / _CARRIED <= 1e-6: on the shipped and random
+# instances up to about 4,400-18,000 GPUs (docs/RESULTS.md, session 19; experiments/dev/edge19/absolute_slack.py).
+# The exact solvers' min-gpus models count it (`least_covering`, `tolerant_limit` per tenant).
 _CARRIED = (1 + REL_TOL) ** 3
 
 
