@@ -78,6 +78,15 @@ def _exceeds(value: float, limit: float) -> bool:
     return value > tolerant_limit(limit)
 
 
+def least_covering(want):
+    """The least value the checker's tolerance lets stand for `want` (`tolerant_limit`'s inverse: `want` does not
+    exceed `tolerant_limit(v)` for any v at least this; below 0 for a `want` below 1e-9, which anything covers):
+    what a valid plan must serve of a rate `want`, counted at exact capacities once each tenant's capacity is
+    widened by `tolerant_limit` (the exact solvers' min-gpus relaxation, solvers.exact.patterns.ModelData.row_need);
+    numpy arrays too."""
+    return (want - 1e-9) / (1 + REL_TOL)
+
+
 def needs_serving(rate: float) -> bool:
     """Whether a rate needs any capacity at all by the coverage rule (a rate within the tolerance of 0, 1e-9 req/s,
     is covered by no tenant: a bound counts no GPU for it)."""
@@ -93,7 +102,12 @@ def served_rates(instance: Instance) -> tuple[float, ...]:
 # above its capacity (the throughput rule), every rate be covered up to REL_TOL short (coverage), and on mps/sm a
 # GPU's partition sizes sum up to REL_TOL above its capacity (layout).  The duty rule's tolerance adds nothing: a
 # duty_ms up to REL_TOL short of the needed cycle is accepted but credited as the needed cycle (`duty_of`).  Not
-# counted: the absolute 1e-9 (req/s per tenant and per service, capacity units per GPU) beside each relative part.
+# counted here: the absolute 1e-9 (req/s per tenant and per service, capacity units per GPU) beside each relative
+# part.  n valid GPUs carry at most A = n (P t 1e-9 / g_min + 1e-9 / C) + 1e-9 sum_s 1 / g_s GPUs of exact need
+# beyond n _CARRIED (P partitions a GPU, t tenants a partition, g_s a service's best req/s per GPU, C the GPU's
+# capacity units), which `whole_gpus`'s 1e-6 guard covers while A / _CARRIED <= 1e-6: on the shipped and random
+# instances up to about 4,400-18,000 GPUs (docs/RESULTS.md, session 19; experiments/dev/edge19/absolute_slack.py).
+# The exact solvers' min-gpus models count it (`least_covering`, `tolerant_limit` per tenant).
 _CARRIED = (1 + REL_TOL) ** 3
 
 
@@ -263,14 +277,22 @@ def duty_of(p: Partition, times: list[TenantTiming]) -> float:
     return needed if p.duty_ms is None else max(p.duty_ms, needed)
 
 
+def gpu_memory_limit_mb(instance: Instance) -> float:
+    """What the memory rule lets a whole GPU hold (MB): its usable share (`memory_cap`) of its memory, which an
+    MPS or SM GPU's partitions share."""
+    return instance.device.memory_mb * instance.device.memory_cap
+
+
 def memory_limit_mb(instance: Instance, size: float) -> float | None:
     """What the memory rule lets a partition of `size` hold (MB): on MIG its slice's memory (None: the table gives
-    none, no limit), on MPS the whole GPU's, which the GPU's partitions share."""
-    dev, mech = instance.device, instance.mechanism
+    none, no limit), on MPS the whole GPU's, which the GPU's partitions share (`gpu_memory_limit_mb`).  THE rule
+    every solver's memory limit is written with (session 19: the heuristic, reconfig, the exact solvers and cg
+    wrote `memory_mb * memory_cap` by hand)."""
+    mech = instance.mechanism
     if mech.kind is MechanismKind.MIG:
         cap = mech.slice_memory(size)
-        return None if cap is None else cap * dev.memory_cap
-    return dev.memory_mb * dev.memory_cap
+        return None if cap is None else cap * instance.device.memory_cap
+    return gpu_memory_limit_mb(instance)
 
 
 def partition_memory_mb(instance: Instance, procs: int, tenants: Iterable[tuple[str, int]]) -> float:
@@ -372,5 +394,5 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
                      capacity_used=alloc / n, busy_capacity=busy_cap / n)
 
 
-__all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts",
-           "tenant_capacity", "tenant_share", "REL_TOL", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]
+__all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts", "gpu_memory_limit_mb", "memory_limit_mb",
+           "tenant_capacity", "tenant_share", "REL_TOL", "least_covering", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]

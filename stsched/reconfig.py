@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from stsched.checker import gpu_memory_limit_mb, partition_memory_mb
 from stsched.errors import InputError
 from stsched.plan import GpuLayout, Plan, changed_gpus, changed_partitions, gpu_layout, kept_layout, layout_changes, tenant_changes
 from stsched.problem import Instance, MechanismKind
@@ -180,17 +181,11 @@ def align(old: Plan, new: Plan) -> Plan:
 
 
 def gpu_memory_mb(instance: Instance, g: GpuLayout) -> float:
-    """Memory a GPU's layout needs (the checker's rule: context per process plus each tenant's weights and
-    activations at its batch, per process)."""
-    need = 0.0
-    for p in g.partitions:
-        if not p.tenants:
-            continue
-        need += instance.device.context_mb * p.procs
-        for t in p.tenants:
-            if instance.has_service(t.service):
-                need += p.procs * instance.service(t.service).memory_for(t.batch)
-    return need
+    """Memory a GPU's layout needs (the checker's rule, `stsched.checker.partition_memory_mb`: context per process
+    plus each tenant's weights and activations at its batch, per process), its empty partitions left out."""
+    return sum(partition_memory_mb(instance, p.procs, [(t.service, t.batch) for t in p.tenants
+                                                       if instance.has_service(t.service)])
+               for p in g.partitions if p.tenants)
 
 
 def standby_fits(instance: Instance, old: GpuLayout | None, new: GpuLayout) -> bool:
@@ -198,7 +193,7 @@ def standby_fits(instance: Instance, old: GpuLayout | None, new: GpuLayout) -> b
     if instance.mechanism.kind is MechanismKind.MIG:
         return False
     before = gpu_memory_mb(instance, old) if old is not None else 0.0
-    return before + gpu_memory_mb(instance, new) <= instance.device.memory_mb * instance.device.memory_cap + 1e-6
+    return before + gpu_memory_mb(instance, new) <= gpu_memory_limit_mb(instance) + 1e-6
 
 
 @dataclass(frozen=True)

@@ -702,6 +702,12 @@ def bound_params(name: str) -> tuple[str, ...]:
 def run_bound(name: str, instance: Instance, options: SolveOptions = SolveOptions()) -> BoundResult:
     """The bound of registered solver `name` (its class has `bound(instance, options)`), timed."""
     check_bound_provider(name, options.objective, options.params)  # (before any work)
+    return checked_bound(name, instance, options)
+
+
+def checked_bound(name: str, instance: Instance, options: SolveOptions) -> BoundResult:
+    """`run_bound` once `check_bound_provider(name, options.objective, options.params)` has passed (`stsched bound`
+    checks before the instance's load: before session 19 it was checked twice)."""
     solver = get_solver(name)
     from stsched.claims import guarded
 

@@ -37,7 +37,7 @@ from solvers.exact.diving import dive
 from solvers.exact.milp import _engine
 from solvers.exact.patterns import ModelData, _Timer, enumerate_layouts, fits, neighbour_interference
 from solvers.exact.plans import _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check
+from stsched.checker import check, gpu_memory_limit_mb
 from stsched.errors import InputError
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import BoundResult, Objective, SolveOptions, SolveResult, Status, register
@@ -441,7 +441,7 @@ def _memory_filter(instance: Instance, configs: list, layouts) -> tuple[list, st
     worst: dict[float, float] = {}
     for c in configs:
         worst[c.size] = max(worst.get(c.size, 0.0), c.memory_mb)
-    mem = instance.device.memory_mb * instance.device.memory_cap
+    mem = gpu_memory_limit_mb(instance)
     if fits(max(sum(worst.get(p, 0.0) for p in L) for L in layouts), mem):
         return configs, ""
     share = mem / instance.mechanism.capacity

@@ -123,6 +123,7 @@ def pool_columns(instance: Instance, sub: Instance, configs) -> tuple:
     index = {n: i for i, n in enumerate(sub.service_names)}
     full = instance.service_names
     merged: dict[tuple, list[float]] = {}
+    memory: dict[tuple, float] = {}  # a column's own memory where it kept every tenant (the same services)
     for c in configs:
         kept = [(index[full[s]], b, cap) for (s, b), cap in zip(c.tenants, c.cap) if full[s] in index]
         if not kept or (measured and len(kept) == 1 < len(c.tenants)):
@@ -132,9 +133,15 @@ def pool_columns(instance: Instance, sub: Instance, configs) -> tuple:
         caps = [cap for _, _, cap in kept]
         old = merged.get(key)
         merged[key] = caps if old is None else [max(a, b) for a, b in zip(old, caps)]
+        if len(kept) == len(c.tenants):
+            memory[key] = c.memory_mb
     names = sub.service_names
-    return tuple(Config(size, procs, tenants, tuple(caps), _memory(sub, procs, [(names[s], b) for s, b in tenants]))
-                 for (size, procs, tenants), caps in merged.items())
+    out = []
+    for key, caps in merged.items():
+        size, procs, tenants = key
+        mem = memory[key] if key in memory else _memory(sub, procs, [(names[s], b) for s, b in tenants])
+        out.append(Config(size, procs, tenants, tuple(caps), mem))
+    return tuple(out)
 
 
 def improve(instance: Instance, plan: Plan, deadline: float, clock,

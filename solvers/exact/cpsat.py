@@ -3,7 +3,9 @@
 CP-SAT needs integers.  Times never enter the model: every configuration's execution times, duty cycle (the sum of
 its tenants' times) and latency test are evaluated exactly, in floating point, when `solvers.exact.patterns` enumerates it,
 so no time grid is needed.  Capacities are integers in units of 1/K of each service's demand (K = `coverage_units`,
-default 10^6), floored, so an integer solution is always a valid plan; alpha (max-scale) is an integer A with
+default 10^6), floored, so an integer solution is always a valid plan (max-scale; min-gpus at exact capacities),
+or rounded up in the min-gpus relaxation of the checker's tolerance (docs/SOLVERS.md: its bound is the problem's;
+an incumbent the checker rejects is replaced by the floored model's); alpha (max-scale) is an integer A with
 alpha = A / K.  Symbols as in solvers/exact/milp.py, kept inside `_build`.
 """
 
@@ -40,8 +42,10 @@ class _Vars:
     k: int
 
 
-def _units(a: float, k: int) -> int:
-    return int(math.floor(a * k * (1 + 1e-9)))
+def _units(a: float, k: int, up: bool = False) -> int:
+    """`a` in units of 1/k: floored (the restriction: an integer solution is a valid plan) or, `up`, rounded up (the
+    relaxation of the min-gpus rows that model the checker's tolerance: their bound is the problem's)."""
+    return int(math.ceil(a * k)) if up else int(math.floor(a * k * (1 + 1e-9)))
 
 
 def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpModel, _Vars]:
@@ -49,6 +53,7 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
     m = cp_model.CpModel()
     maxi = objective is Objective.MAX_SCALE
     alpha = m.NewIntVar(0, _units(data.clip_alpha, k), "alpha") if maxi else None
+    tolerant = data.tolerant_rows(objective)  # (min-gpus: the checker's tolerance, a relaxation)
     active = [s for s, r in enumerate(data.rates) if r > 0]
     cover: dict[int, list] = {s: [] for s in active}
     present: dict[int, list] = {s: [] for s in active}  # variables of partitions (GPUs) that serve s
@@ -57,8 +62,8 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
     if data.formulation == "patterns":
         for i, P in enumerate(data.patterns):
             v.y[i] = m.NewIntVar(0, G, f"y_{i}")
-            for s, a in data.pattern_coverage(P).items():
-                cover[s].append(_units(a, k) * v.y[i])
+            for s, a in data.row_coverage(P, tolerant).items():
+                cover[s].append(_units(a, k, tolerant) * v.y[i])
                 present[s].append(v.y[i])
         m.Add(sum(v.y.values()) <= G)
         used = sum(v.y.values())
@@ -67,8 +72,8 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
             v.y[li] = m.NewIntVar(0, G, f"y_{li}")
         for ci, c in enumerate(data.configs):
             v.x[ci] = m.NewIntVar(0, G * per_size[c.size], f"x_{ci}")
-            for s, a in data.config_coverage(c).items():
-                cover[s].append(_units(a, k) * v.x[ci])
+            for s, a in data.row_coverage(c, tolerant).items():
+                cover[s].append(_units(a, k, tolerant) * v.x[ci])
                 present[s].append(v.x[ci])
         for p in data.sizes:
             xs = [v.x[ci] for ci, c in enumerate(data.configs) if c.size == p]
@@ -82,8 +87,8 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
                 v.u[g, li] = m.NewBoolVar(f"u_{g}_{li}")
             for ci, c in enumerate(data.configs):
                 v.xg[g, ci] = m.NewIntVar(0, per_size[c.size], f"x_{g}_{ci}")
-                for s, a in data.config_coverage(c).items():
-                    cover[s].append(_units(a, k) * v.xg[g, ci])
+                for s, a in data.row_coverage(c, tolerant).items():
+                    cover[s].append(_units(a, k, tolerant) * v.xg[g, ci])
                     present[s].append(v.xg[g, ci])
             m.AddAtMostOne(v.u[g, li] for li in range(len(data.layouts)))
             for p in data.sizes:
@@ -98,7 +103,9 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
                   >= sum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))))
         used = sum(v.u.values())
     for s in active:
-        m.Add(sum(cover[s]) >= (alpha if maxi else k))
+        # (the relaxed need floored below a relaxed integer: no valid plan is cut off by the float of its product)
+        m.Add(sum(cover[s]) >= (alpha if maxi else k if not tolerant else
+                                int(math.ceil(data.row_need(s, True) * k * (1 - 1e-9)))))
         if maxi:  # alpha > 0 needs every service somewhere (alpha = 0 is reported infeasible)
             m.Add(sum(present[s]) >= 1)
     if maxi:

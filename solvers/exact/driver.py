@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, needs_serving, served_rates, tolerant_scale, whole_gpus
+from stsched.checker import check, gpu_memory_limit_mb, needs_serving, served_rates, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -55,7 +55,7 @@ def _memory_binding(instance: Instance, layouts, configs) -> bool:
     for c in configs:
         worst[c.size] = max(worst.get(c.size, 0.0), c.memory_mb)
     need = max((sum(worst.get(p, 0.0) for p in L) for L in layouts), default=0.0)
-    return not fits(need, instance.device.memory_mb * instance.device.memory_cap)
+    return not fits(need, gpu_memory_limit_mb(instance))
 
 
 def _larger_sets_exist(instance: Instance, timer: _Timer, t: int, stop: Stop = None) -> bool:
@@ -149,7 +149,7 @@ def prepare(instance: Instance, options: SolveOptions, deadline: float = math.in
     mem_rule = "GPU memory never binds (largest fill of any layout fits)"
     exact = True
     if binding and formulation == "slots":
-        cap = instance.device.memory_mb * instance.device.memory_cap / instance.mechanism.capacity
+        cap = gpu_memory_limit_mb(instance) / instance.mechanism.capacity
         configs = [c for c in configs if fits(c.memory_mb, cap * c.size)]
         mem_rule, exact = "GPU memory can bind: each partition limited to its size's share of memory (sound)", False
     elif binding:
@@ -178,8 +178,9 @@ def prepare(instance: Instance, options: SolveOptions, deadline: float = math.in
             + ("" if exact else "; optimal only for this restricted model"))
     return ModelData(instance, names, rates, clip_alpha, formulation, tuple(instance.mechanism.sizes),
                      tuple(layouts), tuple(configs), tuple(patterns),
-                     instance.device.memory_mb * instance.device.memory_cap if binding else None, exact, disc,
-                     notes=tuple(notes), tenants=tenants, conservative=conservative, tenant_limited=not vacuous)
+                     gpu_memory_limit_mb(instance) if binding else None, exact, disc,
+                     notes=tuple(notes), tenants=tenants, conservative=conservative, tenant_limited=not vacuous,
+                     tolerant=True)
 
 
 # ------------------------------------------------------------------------------------------------- the flow
@@ -290,17 +291,24 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
         start = greedy_counts(data, options.objective)
         empty = not (start.patterns or start.per_gpu)
         warm = None if empty or _gpus_in(data, start) > instance.gpus else start
+    started = time.perf_counter()
     out = engine(data, options, warm, max(1.0, limit))
     msg = [out.message] if out.message else []
     msg += list(data.notes)
-    plan = None
-    if out.counts is not None:
-        plan = to_plan(data, gpus_of(data, out.counts), options.objective, solver)
-        report = check(instance, plan)
-        if not report.valid:
-            msg.append("extracted plan rejected by the checker: " + "; ".join(str(v) for v in report.violations[:3]))
-            log.error("%s: %s", solver, msg[-1])
-            plan = None
+    plan, rejected = _extract(solver, data, out, options)
+    if rejected and data.tolerant_rows(options.objective):
+        # the relaxation's incumbent leans on the checker's tolerance beyond what a plan may (only within it of an
+        # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
+        log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
+        exact = engine(replace(data, tolerant=False), options, warm,
+                       max(1.0, limit - (time.perf_counter() - started)))
+        msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); the "
+                   f"plan from the model at exact capacities ({exact.status})")
+        out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
+        plan, rejected = _extract(solver, data, out, options)
+    if rejected:
+        msg.append(f"extracted plan rejected by the checker: {rejected}")
+        log.error("%s: %s", solver, msg[-1])
     if warm_plan is not None and (plan is None or _better(warm_plan, plan, options.objective)):
         plan = replace(warm_plan, solver=solver, notes="warm start (no better incumbent found)")
     nothing = options.objective is Objective.MAX_SCALE and plan is not None and plan.scale <= 1e-9
@@ -347,6 +355,18 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     return SolveResult(solver, Status.OPTIMAL if optimal else Status.FEASIBLE, obj, bound, plan=plan,
                        discretisation=data.discretisation + f"; engine {engine_name}", message="; ".join(msg),
                        bound_method=method)
+
+
+def _extract(solver: str, data: ModelData, out: EngineOutcome, options: SolveOptions) -> tuple[Plan | None, str]:
+    """The plan of an engine's incumbent if the checker accepts it, and what the checker rejected it for ("" when
+    accepted or no incumbent)."""
+    if out.counts is None:
+        return None, ""
+    plan = to_plan(data, gpus_of(data, out.counts), options.objective, solver)
+    report = check(data.instance, plan)
+    if report.valid:
+        return plan, ""
+    return None, "; ".join(str(v) for v in report.violations[:3])
 
 
 def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:

@@ -8,6 +8,8 @@ slots      min sum_L y_L  |  max alpha                         y_L  GPUs with la
            s.t. sum_{c: size p} x_c <= sum_L n_L(p) y_L   all p   x_c  partitions with configuration c (integer)
                 sum_c a_{c,s} x_c >= alpha               all s   a_{c,s} = min(cap_{c,s}, alpha_max r_s) / r_s
                 sum_L y_L <= G                                    (alpha = 1 for min-gpus)
+           min-gpus writes the coverage rows as the checker's tolerance credits them (`ModelData.row_coverage`,
+           `row_need`): a relaxation of the checker's problem, so its bound is the problem's (docs/SOLVERS.md)
 patterns   y_P GPUs with pattern P: sum_P a_{P,s} y_P >= alpha, sum_P y_P <= G
 indexed    per GPU g: sum_L u_{g,L} <= 1, sum_{c: size p} x_{g,c} <= sum_L n_L(p) u_{g,L}, memory row when it can
            bind, coverage over all g; symmetry breaking: sum_L (L+1) u_{g,L} >= sum_L (L+1) u_{g+1,L}
@@ -58,7 +60,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
     # no upper bound on alpha: HiGHS 1.16's presolve declared max{a : a <= 0.5 y, y <= 2 integer, a <= 1.000001}
     # infeasible (it derives y >= 2.000002, then y >= 3); coverage bounds alpha anyway
     alpha = pulp.LpVariable("alpha", 0) if maxi else None
-    need = alpha if maxi else 1.0
+    tolerant = data.tolerant_rows(objective)  # (min-gpus: the checker's tolerance, a relaxation)
     active = [s for s, r in enumerate(data.rates) if r > 0]
     cover: dict[int, list] = {s: [] for s in active}
     present: dict[int, list] = {s: [] for s in active}  # variables of partitions (GPUs) that serve s
@@ -67,7 +69,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
     if data.formulation == "patterns":
         for i, P in enumerate(data.patterns):
             v.y[i] = pulp.LpVariable(f"y_{i}", 0, G, cat=pulp.LpInteger)
-            for s, a in data.pattern_coverage(P).items():
+            for s, a in data.row_coverage(P, tolerant).items():
                 cover[s].append(a * v.y[i])
                 present[s].append(v.y[i])
         prob += pulp.lpSum(v.y.values()) <= G, "gpus"
@@ -77,7 +79,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
             v.y[li] = pulp.LpVariable(f"y_{li}", 0, G, cat=pulp.LpInteger)
         for ci, c in enumerate(data.configs):
             v.x[ci] = pulp.LpVariable(f"x_{ci}", 0, G * per_size[c.size], cat=pulp.LpInteger)
-            for s, a in data.config_coverage(c).items():
+            for s, a in data.row_coverage(c, tolerant).items():
                 cover[s].append(a * v.x[ci])
                 present[s].append(v.x[ci])
         for p in data.sizes:
@@ -93,7 +95,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
                 v.u[g, li] = pulp.LpVariable(f"u_{g}_{li}", cat=pulp.LpBinary)
             for ci, c in enumerate(data.configs):
                 v.xg[g, ci] = pulp.LpVariable(f"x_{g}_{ci}", 0, per_size[c.size], cat=pulp.LpInteger)
-                for s, a in data.config_coverage(c).items():
+                for s, a in data.row_coverage(c, tolerant).items():
                     cover[s].append(a * v.xg[g, ci])
                     present[s].append(v.xg[g, ci])
             prob += pulp.lpSum(v.u[g, li] for li in range(len(data.layouts))) <= 1, f"one_layout_{g}"
@@ -110,7 +112,7 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
                      >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")
         used = pulp.lpSum(v.u.values())
     for s in active:
-        prob += pulp.lpSum(cover[s]) >= need, f"cover_{s}"
+        prob += pulp.lpSum(cover[s]) >= (alpha if maxi else data.row_need(s, tolerant)), f"cover_{s}"
         if maxi:  # alpha > 0 needs every service somewhere (alpha = 0 is reported infeasible): tightens the LP
             prob += pulp.lpSum(present[s]) >= 1, f"present_{s}"
     prob += alpha if maxi else used

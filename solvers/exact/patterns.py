@@ -30,13 +30,14 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from stsched.checker import cycle_rate, exceeds_memory, needs_serving, partition_memory_mb, tenant_capacity
+from stsched.checker import (cycle_rate, exceeds_memory, gpu_memory_limit_mb, least_covering, needs_serving,
+                             partition_memory_mb, tenant_capacity, tolerant_limit)
 from stsched.errors import InputError, TooLarge
 from stsched.layouts import duty_room, enumerate_layouts, fits, mig_starts
 from stsched.interference import get_form
 from stsched.plan import GpuLayout, Partition, Tenant
 from stsched.problem import Instance, MechanismKind
-from stsched.registry import SolveOptions, parse_options
+from stsched.registry import Objective, SolveOptions, parse_options
 from stsched.timing import features, gpu_timings, slowdown
 from stsched.validate import MAX_THREADS, check_int
 
@@ -192,6 +193,7 @@ class ModelData:
     conservative: bool = False  # tenants timed with the worst slowdown any legal neighbour could cause
     notes: tuple[str, ...] = field(default=())
     tenant_limited: bool = False  # sets of tenants + 1 services meet the latency rule but are not in the model
+    tolerant: bool = False  # min-gpus: coverage rows as the checker's tolerance credits them (`row_coverage`)
 
     def coverage(self, s: int, caps: Iterable[tuple[int, float]]) -> float:
         """Clipped capacity for service s divided by its rate."""
@@ -208,6 +210,35 @@ class ModelData:
             for s, v in self.config_coverage(c).items():
                 out[s] = out.get(s, 0.0) + v
         return {s: min(v, self.clip_alpha) for s, v in out.items()}
+
+    def tolerant_rows(self, objective: Objective) -> bool:
+        """Whether a model of `objective` writes its coverage rows as the checker's tolerance credits them: for
+        min-gpus when `tolerant` (the exact solvers' models; max-scale needs no such rows, its bound is widened by
+        the same tolerance, `stsched.checker.tolerant_scale`)."""
+        return self.tolerant and objective is Objective.MIN_GPUS
+
+    def row_coverage(self, item: Config | GpuPattern, tolerant: bool) -> dict[int, float]:
+        """The coefficients of a configuration or GPU pattern in a model's coverage rows, per service: exact
+        (`config_coverage`, `pattern_coverage`) or, `tolerant`, each tenant's clipped capacity widened by the rule
+        the checker compares its rate with (`stsched.checker.tolerant_limit`, the absolute 1e-9 req/s included).
+        With `row_need`, a relaxation of the checker's problem: every plan the checker calls valid meets those
+        rows, so the model's bound is the problem's (the layout, latency and memory rules are already the
+        checker's, `stsched.layouts.fits`)."""
+        pattern = isinstance(item, GpuPattern)
+        if not tolerant:
+            return self.pattern_coverage(item) if pattern else self.config_coverage(item)
+        out: dict[int, float] = {}
+        for c in item.configs if pattern else (item,):
+            for s, a in self.config_coverage(c).items():
+                r = self.rates[s]
+                out[s] = out.get(s, 0.0) + tolerant_limit(a * r) / r
+        return out
+
+    def row_need(self, s: int, tolerant: bool) -> float:
+        """The right-hand side of service s's min-gpus coverage row: 1 (its rate), or, `tolerant`, the least share
+        of it the checker lets a plan serve (`stsched.checker.least_covering`, the absolute 1e-9 req/s included)."""
+        r = self.rates[s]
+        return least_covering(r) / r if tolerant else 1.0
 
     def slots(self, layout: tuple[float, ...], size: float) -> int:
         return sum(1 for x in layout if x == size)
@@ -441,7 +472,7 @@ def enumerate_patterns(instance: Instance, configs: Sequence[Config], layouts: S
     n_serv = len(names)
     pats: list[GpuPattern] = []
     coupled = neighbour_interference(instance)  # else a configuration's timing does not depend on its company
-    mem_cap = instance.device.memory_mb * instance.device.memory_cap
+    mem_cap = gpu_memory_limit_mb(instance)
     for L in layouts:
         choices = [list(combinations_with_replacement(by_size.get(p, []), L.count(p))) for p in sorted(set(L), reverse=True)]
         for n, combo in enumerate(_product(choices)):

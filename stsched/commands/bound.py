@@ -14,7 +14,7 @@ from stsched import validate as V
 from stsched.commands._common import time_left
 from stsched.forking import clock_named
 from stsched.io import load_instance
-from stsched.registry import Objective, SolveOptions, check_bound_provider, run_bound
+from stsched.registry import Objective, SolveOptions, check_bound_provider, checked_bound
 
 
 def add(sub) -> None:
@@ -48,7 +48,7 @@ def run(args) -> int:
     since = clock()
     instance = load_instance(args.instance)
     options = SolveOptions(objective=objective, time_limit_s=time_left(args.time_limit, since, clock), params=params)
-    res = run_bound(args.method, instance, options)
+    res = checked_bound(args.method, instance, options)  # (the provider checked above, once)
     if args.json:
         json.dump(res.to_dict(), sys.stdout)
         sys.stdout.write("\n")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stsched.checker import cycle_rate, tolerant_limit
+from stsched.checker import cycle_rate, gpu_memory_limit_mb, memory_limit_mb, tolerant_limit
 from stsched.queueing import max_rate, slack_cycles
 from stsched import layouts
 from stsched.heuristic.options import HeuristicOptions
@@ -86,11 +86,11 @@ class Context:
         raise KeyError(size)
 
     def slice_memory(self, size: float) -> float | None:
-        cap = self.instance.mechanism.slice_memory(size)
-        return None if cap is None else cap * self.instance.device.memory_cap
+        """A MIG slice's memory limit (`stsched.checker.memory_limit_mb`); None elsewhere (the GPU's is shared)."""
+        return memory_limit_mb(self.instance, size) if self.instance.mechanism.kind is MechanismKind.MIG else None
 
     def gpu_memory(self) -> float:
-        return self.instance.device.memory_mb * self.instance.device.memory_cap
+        return gpu_memory_limit_mb(self.instance)
 
     def partition_memory(self, size: float, procs: int, tenants: list[tuple[int, int]]) -> float:
         """Memory of a partition: processes x context, plus every tenant (service, batch index)."""
@@ -194,7 +194,8 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
     capc = np.zeros((n, m))
     best_point: dict[tuple[int, int], tuple[int, int]] = {}
     points: dict[tuple[str, float, int], tuple[list[float | None], list[float | None]]] = {}
-    limits = [(mech.slice_memory(size) if mech.slice_memory(size) is not None else dev.memory_mb) * dev.memory_cap
+    # (a MIG slice without a memory in its table: limited to the GPU's, a restriction of the checker's no limit)
+    limits = [gpu_memory_limit_mb(instance) if (lim := memory_limit_mb(instance, size)) is None else lim
               for size in sizes]
     rates: dict[tuple[str, float, int], list[float | None]] = {}  # per point: cycle_rate(credit, e), no service
     for i, name in enumerate(names):

@@ -76,7 +76,7 @@ def test_the_bound_command_on_the_cpu_clock_counts_the_loads_cpu_time(tmp_path, 
         return BoundResult(options.objective, 1.0, 1.0, True, 0, 0, 0.0, "cg")
 
     monkeypatch.setattr(bound_command, "load_instance", load)
-    monkeypatch.setattr(bound_command, "run_bound", fake_bound)
+    monkeypatch.setattr(bound_command, "checked_bound", fake_bound)
     assert main(["bound", str(path), "--time-limit", "10", "--param", "clock=cpu", "--json"]) == 0
     assert seen == [pytest.approx(3.0)]
 

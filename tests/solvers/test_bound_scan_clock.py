@@ -102,7 +102,7 @@ def test_the_bound_command_counts_the_instance_files_load(load_s, left, tmp_path
     path = tmp_path / "i.json"
     save_instance(inst, path)
     monkeypatch.setattr(bound_command, "load_instance", slow_load)
-    monkeypatch.setattr(bound_command, "run_bound", fake_bound)
+    monkeypatch.setattr(bound_command, "checked_bound", fake_bound)
     from stsched.cli import main
     assert main(["bound", str(path), "--time-limit", "10", "--json"]) == 0
     assert seen == [pytest.approx(left)]
