@@ -221,6 +221,10 @@ class AdaptOptions(AdaptiveKnobs):
         if not isinstance(self.rent_at_epochs, bool):
             raise InputError(f"rent_at_epochs must be a bool (True: only epoch decisions pay the compaction rent or "
                              f"start it again), got {self.rent_at_epochs!r}")
+        clocked = [k for k in ("rent_gpu_h", "mpc_h", "hours_budget") if getattr(self, k) is not None]
+        if self.rent_at_epochs and clocked:  # a decision within an epoch that skipped the rent skipped them too
+            raise InputError(f"rent_at_epochs (compact_rent's count at epoch decisions only) takes none of rent_gpu_h, "
+                             f"mpc_h, hours_budget (read at every decision), got it with {', '.join(clocked)}")
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")

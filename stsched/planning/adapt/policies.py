@@ -195,7 +195,8 @@ class AdaptiveKnobs:
     # the compaction rent counted at epoch decisions only (issue 18, session 19): an emergency or detector decision
     # (within an epoch, `set_time`'s kind) that keeps the layouts neither pays the rent nor starts it again (its
     # burst floor is not the estimate the rent measures spare GPUs against, and one 5 s after a boundary is not
-    # another epoch of rent); one that changes layouts still starts it again (`stsched.planning.adapt.compaction`)
+    # another epoch of rent); one that changes layouts still starts it again (`stsched.planning.adapt.compaction`);
+    # refused with `rent_gpu_h`, `mpc_h` or `hours_budget` (read at every decision, `AdaptOptions`)
     rent_at_epochs: bool = False
     # the compaction rent in GPU-hours (`stsched.planning.adapt.compaction`): the GPUs held above the plan from
     # scratch times the hours since the previous decision, kept through decisions with nothing spare, started again
