@@ -92,7 +92,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Iterator, Protocol
 
 from stsched.planning.adapt.baselines import Periodic, Practitioner
-from stsched.planning.adapt.compaction import Compaction, _spare
+from stsched.planning.adapt.compaction import Compaction, _kept, _spare
 from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
 from stsched.planning.adapt.shed import shed_down
 from stsched.plan import gpu_layout, layout_changes
@@ -498,27 +498,14 @@ class Adaptive(Compaction):
         if self.opts.compact_off:
             off = shed_down(reserved, plan, n, lambda p: self._release_order(reserved, p),
                             lambda p: _spare(reserved, p))
-            if self._fewer_changes(instance, reserved, current, off, scratch):
-                return rebalance(instance, off), f"by switch-offs on {n} GPUs"
+            if (kept := _fewer_changes(instance, reserved, current, plan, off, scratch)) is not None:
+                return kept, f"by switch-offs on {n} GPUs"
         if not (self.opts.compact_fewest and self.opts.adapt_solver):
             return scratch, "from scratch"
         cand = self._try(self.opts.adapt_solver, reserved.with_gpus(n), Objective.ADAPT, current)
-        if self._fewer_changes(instance, reserved, current, cand, scratch):
-            return rebalance(instance, cand), f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
+        if (kept := _fewer_changes(instance, reserved, current, plan, cand, scratch)) is not None:
+            return kept, f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
         return scratch, "from scratch"
-
-    @staticmethod
-    def _fewer_changes(instance: Instance, reserved: Instance, current: Plan, cand: Plan | None,
-                       scratch: Plan) -> bool:
-        """Whether step 4's candidate `cand` holds no more GPUs than the plan from scratch aligned (`scratch`),
-        carries the estimate and the reserved rates, changes fewer layouts than it and keeps no less spare capacity
-        (as `_compact_spare` ranks compactions of as many GPUs: a tight plan is undone by the next small rise)."""
-        if cand is None or cand.gpus_used > scratch.gpus_used:
-            return False
-        kept = rebalance(instance, cand)
-        return (kept is not None and rebalance(reserved, kept) is not None
-                and layout_changes(current, kept) < layout_changes(current, scratch)
-                and _spare(reserved, kept) >= _spare(reserved, scratch))
 
     def _from_scratch(self, instance: Instance) -> Plan | None:
         """A min-gpus plan for `instance`'s rates: this decision's plan from scratch when the reserved rates are
@@ -713,6 +700,20 @@ class Adaptive(Compaction):
         if all(served.get(n, 0.0) >= d * (1 - 1e-9) for n, d in deficit.items()):
             return big
         return extra
+
+
+def _fewer_changes(instance: Instance, reserved: Instance, current: Plan, plan: Plan, cand: Plan | None,
+                   scratch: Plan) -> Plan | None:
+    """Step 4's candidate `cand` as taken (`_kept`: rebalanced for the estimate, fewer GPUs than `plan`, carrying the
+    reserved rates) where it also holds no more GPUs than the plan from scratch aligned (`scratch`), changes fewer
+    layouts than it and keeps no less spare capacity (as `_compact_spare` ranks compactions of as many GPUs: a tight
+    plan is undone by the next small rise); None otherwise."""
+    if cand is None or cand.gpus_used > scratch.gpus_used:
+        return None
+    kept = _kept(instance, reserved, plan, cand)
+    if kept is None or layout_changes(current, kept) >= layout_changes(current, scratch):
+        return None
+    return kept if _spare(reserved, kept) >= _spare(reserved, scratch) else None
 
 
 def make_policy(name: str, peak: Instance, opts: PolicyOptions = PolicyOptions()) -> Policy:
