@@ -10,7 +10,8 @@ from stsched.errors import InputError
 from stsched.plan import gpu_layout, layout_changes
 from stsched.planning.adapt import AdaptOptions
 from stsched.planning.adapt.compaction import _spare
-from stsched.planning.adapt.policies import Adaptive, PolicyOptions, min_gpus
+from stsched.planning.adapt.calls import min_gpus
+from stsched.planning.adapt.policies import Adaptive, PolicyOptions
 from stsched.planning.adapt.rebalance import rebalance
 from stsched.reconfig import align
 from tests.conftest import make_mps_instance
