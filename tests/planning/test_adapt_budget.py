@@ -10,7 +10,7 @@ from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant, layout_changes
 from stsched.planning.adapt import Adaptive, AdaptOptions, PolicyOptions
 from stsched.planning.adapt.budget import ShadowFull
-from stsched.planning.adapt.policies import min_gpus
+from stsched.planning.adapt.calls import min_gpus
 from stsched.planning.adapt.rebalance import gpu_capacities, service_capacities
 from stsched.scenarios import gpulet_mix, random_instance
 

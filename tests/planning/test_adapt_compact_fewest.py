@@ -10,7 +10,8 @@ from stsched.errors import InputError
 from stsched.plan import gpu_layout, layout_changes
 from stsched.planning.adapt import AdaptOptions
 from stsched.planning.adapt.compaction import _spare
-from stsched.planning.adapt.policies import Adaptive, PolicyOptions, min_gpus
+from stsched.planning.adapt.calls import min_gpus
+from stsched.planning.adapt.policies import Adaptive, PolicyOptions
 from stsched.planning.adapt.rebalance import rebalance
 from stsched.reconfig import align
 from tests.conftest import make_mps_instance
@@ -64,3 +65,13 @@ def test_compact_off_reaches_the_count_from_scratch_by_switch_offs_alone(off):
         assert [gpu_layout(g) for g in plan.gpus if gpu_layout(g)] == [(100.0,)] * 2  # the kept GPUs not rebuilt
     else:
         assert plan == scratch and how == "from scratch"
+
+
+def test_switch_offs_tighter_than_the_plan_from_scratch_are_not_taken():
+    # review mend (session 19, `compact_off`): (100) + (80, 20) + (100) for (700, 700) req/s; at 27 % the two GPUs
+    # left by switch-offs carry the rates with 5 % spare (2 changes), the plan from scratch with 10 % (3 changes):
+    # fewer changes, but the spare capacity decides, as for `compact_fewest`
+    low, current, scratch, (plan, how) = _case((700.0, 700.0), 0.27, fewest=False, off=True)
+    assert [gpu_layout(g) for g in current.gpus if gpu_layout(g)] == [(100.0,), (80.0, 20.0), (100.0,)]
+    assert layout_changes(current, scratch) == 3 and _spare(low, scratch) == pytest.approx(0.1)
+    assert how == "from scratch" and plan == scratch

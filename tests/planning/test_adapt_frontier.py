@@ -141,7 +141,8 @@ def test_cli_adapt_baseline_knobs(tmp_path, small):
 
 def test_decision_deadline_bounds_every_solver_call_of_a_decision(small):
     from stsched.errors import InfeasibleError
-    from stsched.planning.adapt.policies import PolicyOptions, decision_deadline, min_gpus
+    from stsched.planning.adapt.calls import decision_deadline, min_gpus
+    from stsched.planning.adapt.policies import PolicyOptions
 
     opts = PolicyOptions(time_limit_s=2.0)
     assert min_gpus(small, opts).gpus_used >= 1

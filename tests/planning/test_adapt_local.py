@@ -10,7 +10,7 @@ from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import Adaptive, AdaptOptions, PolicyOptions
 from stsched.planning.adapt.local import local_adapt, neighbourhood
-from stsched.planning.adapt.policies import min_gpus
+from stsched.planning.adapt.calls import min_gpus
 from stsched.planning.adapt.rebalance import service_capacities
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import gpulet_mix, random_instance
@@ -93,7 +93,7 @@ def test_initial_deployment_retries_with_more_time():
     with 5 x, then 25 x the limit; the error of the last try is raised."""
     from stsched.errors import InfeasibleError
     from stsched.planning.adapt.controller import _initial
-    from stsched.planning.adapt.policies import _PATIENCE
+    from stsched.planning.adapt.calls import _PATIENCE
 
     class Slow:
         def __init__(self, needs: float) -> None:

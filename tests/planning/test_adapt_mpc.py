@@ -13,7 +13,7 @@ from stsched.errors import InputError
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import Adaptive, AdaptOptions, PolicyOptions
 from stsched.planning.adapt.mpc import NeedForecast, count_values
-from stsched.planning.adapt.policies import min_gpus
+from stsched.planning.adapt.calls import min_gpus
 from stsched.planning.adapt.rebalance import _CAPS, gpu_capacities, tenant_capacities
 from stsched.scenarios import gpulet_mix, random_instance
 

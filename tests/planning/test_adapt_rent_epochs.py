@@ -72,3 +72,15 @@ def test_a_layout_change_within_an_epoch_still_starts_the_rent_again(setting):
 def test_rent_at_epochs_must_be_a_bool():
     with pytest.raises(InputError, match="rent_at_epochs must be a bool"):
         AdaptOptions(rent_at_epochs=1)
+
+
+@pytest.mark.parametrize("knob", [{"rent_gpu_h": 1.0}, {"mpc_h": 3}, {"hours_budget": 0.1}])
+def test_rent_at_epochs_refuses_the_knobs_read_at_every_decision(knob):
+    """Review mend: `_compact_spare` returns early at a decision within an epoch under `rent_at_epochs`, before the
+    GPU-hour rent (`rent_gpu_h`, whose clock `set_time` still moved), the budget check (`hours_budget`) and the
+    forecast (`mpc_h`): the combinations are refused, one line naming the knobs."""
+    (name,) = knob
+    with pytest.raises(InputError, match=f"rent_at_epochs .* got it with {name}$") as e:
+        AdaptOptions(rent_at_epochs=True, **knob)
+    assert "\n" not in str(e.value)
+    AdaptOptions(**knob)  # alone, each is fine

@@ -13,8 +13,8 @@ from stsched.errors import InfeasibleError, InputError
 from stsched.io import save_instance
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import AdaptOptions, PolicyOptions, run_adapt
-from stsched.planning.adapt import baselines, policies
-from stsched.planning.adapt.policies import _CLOCK, _params, _solve, clock_watch, decision_deadline
+from stsched.planning.adapt import baselines, calls
+from stsched.planning.adapt.calls import _CLOCK, _params, _solve, clock_watch, decision_deadline
 from stsched.registry import Objective, SolveOptions, run_solver
 from stsched.scenarios import gpulet_mix
 from solvers.exact.patterns import MilpOptions
@@ -138,7 +138,7 @@ def test_a_memoised_plan_reports_the_clock_of_its_call(monkeypatch):
         return plan
 
     monkeypatch.setattr(baselines, "_MEMO", OrderedDict())
-    monkeypatch.setattr(policies, "min_gpus", flagged)
+    monkeypatch.setattr(baselines, "min_gpus", flagged)
     with clock_watch() as first:
         assert baselines.min_gpus_memo(inst, PolicyOptions()) is plan
     with clock_watch() as again:
@@ -158,13 +158,13 @@ def test_a_window_is_the_same_at_another_load(mix, monkeypatch):
     opts = AdaptOptions(epoch_s=300.0, hours=0.5, downtime="standby", function_offset=14, simulate=False,
                         time_limit_s=15.0, adapt_nodes=5, cold_start_s=None)  # the start's emergencies: decisions
     given: list[tuple] = []
-    real = policies.run_solver
+    real = calls.run_solver
 
     def spy(solver, instance, options):
         given.append((solver, options.objective, options.params))
         return real(solver, instance, options)
 
-    monkeypatch.setattr(policies, "run_solver", spy)
+    monkeypatch.setattr(calls, "run_solver", spy)
 
     def rows(result):
         return [(r.epoch, r.gpus, r.decisions, r.emergencies, r.reconfigurations, r.note) for r in result.rows]

@@ -6,7 +6,9 @@ changed layouts (`AdaptResult.changes`: its reconfigurations, GPUs switched on /
     python -m experiments.dev.rent19.trace_rent --offset 8 [--policy 'adaptive[rent_pause=1]'] [--changes]
 
 Plan-only, the study's point options (gpulet scen1 x 4000, 8 h, 300 s epochs, standby, 60 s per solver call as
-the study's runs in docs/RESULTS.md).  Instruments `Compaction._compact_spare` (reads its state, changes nothing).
+the study's runs in docs/RESULTS.md).  Instruments `Compaction._compact_spare` (reads its state, changes nothing) and
+`Compaction.set_time` (records the kind of decision the controller tells the policy); each change's kind is
+`AdaptResult.changes`' own.
 """
 
 from __future__ import annotations
@@ -14,19 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from experiments.adapt_frontier import parse_policy
+from experiments.adapt_frontier import EPOCH_S, parse_policy
 from stsched.plan import layout_changes
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt.compaction import Compaction
 from stsched.scenarios import gpulet_mix
 
 log = logging.getLogger(__name__)
-
-
-def kind(t: float, epoch_s: float) -> str:
-    if abs(t / epoch_s - round(t / epoch_s)) < 1e-9:
-        return "epoch"
-    return "emergency" if abs(t / 60 - round(t / 60)) < 1e-9 else "detector"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,27 +33,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--changes", action="store_true", help="print only decisions that changed the rent's course")
     args = ap.parse_args(argv)
     rows: list[tuple] = []
-    original = Compaction._compact_spare
+    original, set_time = Compaction._compact_spare, Compaction.set_time
+    told = {"kind": "?"}  # the kind of the decision being made, as the controller tells it (`set_time`)
+
+    def timed(self, t_s, kind="epoch"):
+        told["kind"] = kind
+        return set_time(self, t_s, kind)
 
     def traced(self, instance, current, plan, note, lp=None):
         before = self._rent_paid
         out = original(self, instance, current, plan, note, lp)
         fresh = self._fresh_plan.gpus_used if self._fresh_asked and self._fresh_plan is not None else None
-        rows.append((self._clock_s, plan.gpus_used, lp, fresh, layout_changes(current, plan) > 0, before,
-                     self._rent_paid, out[0].gpus_used, out[1]))
+        rows.append((self._clock_s, told["kind"], plan.gpus_used, lp, fresh, layout_changes(current, plan) > 0,
+                     before, self._rent_paid, out[0].gpus_used, out[1]))
         return out
 
-    Compaction._compact_spare = traced
     name, extra = parse_policy(args.policy)
-    opts = AdaptOptions(**{"policy": name, "epoch_s": 300.0, "downtime": "standby", "function_offset": args.offset,
+    opts = AdaptOptions(**{"policy": name, "epoch_s": EPOCH_S, "downtime": "standby", "function_offset": args.offset,
                            "time_limit_s": args.time_limit, "simulate": False, **extra})
-    r = run_adapt(gpulet_mix("scen1", 400, rate=4000.0), opts)
+    Compaction._compact_spare, Compaction.set_time = traced, timed
+    try:
+        r = run_adapt(gpulet_mix("scen1", 400, rate=4000.0), opts)
+    finally:
+        Compaction._compact_spare, Compaction.set_time = original, set_time
     print("t_min kind gpus lp fresh changed rent_before rent_after gpus_out note")
-    for t, gpus, lp, fresh, changed, before, after, out, note in rows:
+    for t, kind, gpus, lp, fresh, changed, before, after, out, note in rows:
         reset = before > 0 and after == 0
         if args.changes and not (reset or out != gpus or changed):
             continue
-        print(f"{(t or 0) / 60:6.1f} {kind(t or 0, 300.0):9s} {gpus:3d} {lp} {fresh} {int(changed)} {before:5.1f} "
+        print(f"{(t or 0) / 60:6.1f} {kind:9s} {gpus:3d} {lp} {fresh} {int(changed)} {before:5.1f} "
               f"{after:5.1f} {out:3d} {'RESET ' if reset else ''}{note}")
     for c in r.changes:
         print(f"change {c.t_s / 60:6.1f} {c.kind:9s} {c.reconfigurations} (on {c.switched_on}, off {c.switched_off}, "

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from stsched.plan import Plan
+from stsched.planning.adapt.calls import _CLOCK, clock_watch, min_gpus
 from stsched.planning.adapt.rebalance import rebalance, retenant
 from stsched.problem import Instance
 from stsched.reconfig import align
@@ -43,9 +44,7 @@ def _key(instance: Instance, opts) -> tuple:
 
 
 def min_gpus_memo(instance: Instance, opts) -> Plan:
-    """`stsched.planning.adapt.policies.min_gpus`, memoised per process (module docstring); raises as it does."""
-    from stsched.planning.adapt.policies import _CLOCK, clock_watch, min_gpus  # policies imports this module
-
+    """`stsched.planning.adapt.calls.min_gpus`, memoised per process (module docstring); raises as it does."""
     key = _key(instance, opts)
     outer = _CLOCK.get()
     hit = _MEMO.get(key)

@@ -45,8 +45,8 @@ from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.minutes import Builds, Minutes, loads, planned
 from stsched.planning.adapt.mpc import NeedForecast
-from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, clock_watch, decision_deadline,
-                                             make_policy, patience, takes_nodes)
+from stsched.planning.adapt.calls import clock_watch, decision_deadline, patience, takes_nodes
+from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan, layout_change_kinds
@@ -195,7 +195,7 @@ class AdaptOptions(AdaptiveKnobs):
         if self.adapt_nodes is not None:
             check_int(self.adapt_nodes, "adapt_nodes", minimum=1)
         if not self.adapt_solver and self.adapt_nodes != AdaptiveKnobs.adapt_nodes:
-            if not takes_nodes(self.solver):  # no call would read it (`policies._params`)
+            if not takes_nodes(self.solver):  # no call would read it (`calls._params`)
                 raise InputError(f"adapt_nodes is read with adapt_solver (or a solver with max_nodes) only; set "
                                  f"adapt_solver or drop adapt_nodes={self.adapt_nodes!r}")
         if self.scale_out_above is not None:
@@ -221,6 +221,10 @@ class AdaptOptions(AdaptiveKnobs):
         if not isinstance(self.rent_at_epochs, bool):
             raise InputError(f"rent_at_epochs must be a bool (True: only epoch decisions pay the compaction rent or "
                              f"start it again), got {self.rent_at_epochs!r}")
+        clocked = [k for k in ("rent_gpu_h", "mpc_h", "hours_budget") if getattr(self, k) is not None]
+        if self.rent_at_epochs and clocked:  # a decision within an epoch that skipped the rent skipped them too
+            raise InputError(f"rent_at_epochs (compact_rent's count at epoch decisions only) takes none of rent_gpu_h, "
+                             f"mpc_h, hours_budget (read at every decision), got it with {', '.join(clocked)}")
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")
@@ -333,7 +337,7 @@ class AdaptResult:
     # is one, `stsched.planning.adapt.offline`); the rest of `reconfigurations` rebuilt GPUs that stayed on
     gpu_switches: int = 0
     # decisions (the initial deployment included) with a solver call that the wall clock may have cut
-    # (`stsched.planning.adapt.policies.clock_watch`); 0: every call stopped on its work limits, so the run's plans,
+    # (`stsched.planning.adapt.calls.clock_watch`); 0: every call stopped on its work limits, so the run's plans,
     # reconfigurations and GPU-hours are the same at any machine load
     clock_cut: int = 0
     # emergency decisions the burst detector made within a minute (`detect_s`; counted in `emergencies` too)

@@ -45,7 +45,8 @@ from typing import Sequence
 import numpy as np
 
 from stsched.bounds import lp_bound_gpus
-from stsched.errors import InputError
+from stsched.errors import InfeasibleError, InputError
+from stsched.planning.adapt.calls import patience
 from stsched.problem import Instance
 
 
@@ -128,9 +129,6 @@ def window_minimum(values: Sequence[int], boundaries: Sequence[int]) -> list[int
 def _patient(solve):
     """`solve()`, again with 5 x then 25 x the solver's time limit when it found no plan (a need is not a decision:
     on a loaded machine a wall-clock limit can run out before the heuristic completes a plan)."""
-    from stsched.errors import InfeasibleError
-    from stsched.planning.adapt.policies import patience
-
     for factor in (1.0, 5.0, 25.0):
         try:
             with patience(factor):

@@ -78,21 +78,19 @@
   The controller's own knobs `cold_start_s` and `cold_count_s` (`stsched.planning.adapt.cold`), `burst_s`, `burst_q`
   (`stsched.planning.adapt.estimate`), `emergency_floor` (`stsched.planning.adapt.controller`) and `burst_hold_s`
   (`stsched.planning.adapt.burst`) change the rates the policy is asked for, not the policy.
-All plans come from the solver registry and are judged by the checker (`run_solver`) or, for rebalanced plans, by
-`stsched.checker.check`; a plan the checker rejects is never used.
+All plans come from the solver registry (the calls: `stsched.planning.adapt.calls`) and are judged by the checker
+(`run_solver`) or, for rebalanced plans, by `stsched.checker.check`; a plan the checker rejects is never used.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, replace
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from stsched.planning.adapt.baselines import Periodic, Practitioner
-from stsched.planning.adapt.compaction import Compaction, _spare
+from stsched.planning.adapt.calls import _solve, min_gpus
+from stsched.planning.adapt.compaction import Compaction, _kept, _spare
 from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
 from stsched.planning.adapt.shed import shed_down
 from stsched.plan import gpu_layout, layout_changes
@@ -102,7 +100,7 @@ from stsched.bounds import lp_bound_gpus
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
+from stsched.registry import Objective
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +132,7 @@ class AdaptiveKnobs:
     `mpc_h`, `mpc_q`, `mpc_window_s`, `mpc_change_h` (the GPU count decided on a forecast of the need, as the
     clairvoyant bound does: `stsched.planning.adapt.mpc`).  Work limit: `adapt_nodes` (the exact `adapt_solver`'s
     branch-and-bound nodes per call; with the heuristic's own counts it makes a decision the same at any machine load
-    while no call runs into its wall-clock limit, `clock_watch`)."""
+    while no call runs into its wall-clock limit, `stsched.planning.adapt.calls.clock_watch`)."""
 
     up_margin: float = 0.0
     hold: int = 6
@@ -181,7 +179,7 @@ class AdaptiveKnobs:
     period: int = 1
     save_gpus: int = 1
     save_for: int = 3
-    # one time budget for all solver calls of a decision (`decision_deadline`); None: only the per-call limit
+    # one time budget for all solver calls of a decision (`calls.decision_deadline`); None: only the per-call limit
     decision_s: float | None = None
     # forecast-robust layouts (`stsched.planning.adapt.forecast`): every layout change (scale-up, release,
     # compaction, the rent's plan from scratch) carries the `forecast_q` quantile of the last `forecast_s` seconds'
@@ -195,7 +193,8 @@ class AdaptiveKnobs:
     # the compaction rent counted at epoch decisions only (issue 18, session 19): an emergency or detector decision
     # (within an epoch, `set_time`'s kind) that keeps the layouts neither pays the rent nor starts it again (its
     # burst floor is not the estimate the rent measures spare GPUs against, and one 5 s after a boundary is not
-    # another epoch of rent); one that changes layouts still starts it again (`stsched.planning.adapt.compaction`)
+    # another epoch of rent); one that changes layouts still starts it again (`stsched.planning.adapt.compaction`);
+    # refused with `rent_gpu_h`, `mpc_h` or `hours_budget` (read at every decision, `AdaptOptions`)
     rent_at_epochs: bool = False
     # the compaction rent in GPU-hours (`stsched.planning.adapt.compaction`): the GPUs held above the plan from
     # scratch times the hours since the previous decision, kept through decisions with nothing spare, started again
@@ -211,7 +210,7 @@ class AdaptiveKnobs:
     mpc_change_h: float = 1.0
     # the work limit of the exact `adapt_solver`: its branch and bound stops after this many nodes (milp's
     # `max_nodes`), so that its answer does not depend on the machine's load (the heuristic's work is bounded by its
-    # own counts); the time limit stays as the safety net (`clock_watch`); None: the clock alone
+    # own counts); the time limit stays as the safety net (`calls.clock_watch`); None: the clock alone
     adapt_nodes: int | None = 500
     # step 4 (`compact_slack`) takes the `adapt_solver`'s fewest-change plan on the plan from scratch's GPU count
     # where it changes fewer layouts than that plan aligned with no less spare capacity (issue 18, session 17: off,
@@ -245,113 +244,6 @@ class Policy(Protocol):
     def initial(self, instance: Instance) -> Plan: ...
 
     def next(self, instance: Instance, current: Plan) -> tuple[Plan, str]: ...
-
-
-_DEADLINE: ContextVar[float | None] = ContextVar("stsched_adapt_decision_deadline", default=None)
-MIN_CALL_S = 0.05  # a solver call is not started with less time than this left in the decision's budget
-# a solver call that ran at least this share of its wall-clock limit may have been cut by the clock (`clock_watch`)
-CLOCK_SHARE = 0.5
-
-
-@contextmanager
-def decision_deadline(seconds: float | None) -> Iterator[None]:
-    """Within the block every solver call of a policy gets at most what is left of `seconds` (wall clock, from
-    entering the block) as its time limit, and none is started with less than `MIN_CALL_S` left: it fails as
-    infeasible, which the policies treat as a candidate not found (the plan in force is kept when no plan at all is
-    found).  None: no budget, each call has its own `time_limit_s`."""
-    token = _DEADLINE.set(None if seconds is None else time.perf_counter() + seconds)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
-
-
-_PATIENCE: ContextVar[float] = ContextVar("stsched_adapt_patience", default=1.0)
-
-
-@contextmanager
-def patience(factor: float) -> Iterator[None]:
-    """Within the block every solver call of a policy gets `factor` times its time limit (the initial deployment
-    retries with more time when the first call stopped before a plan was complete: on a loaded machine a wall-clock
-    limit can run out before a large instance has any plan)."""
-    token = _PATIENCE.set(factor)
-    try:
-        yield
-    finally:
-        _PATIENCE.reset(token)
-
-
-_CLOCK: ContextVar[list[str] | None] = ContextVar("stsched_adapt_clock_calls", default=None)
-
-
-@contextmanager
-def clock_watch() -> Iterator[list[str]]:
-    """The solver calls within the block that the wall clock may have cut, listed as "solver (objective, wall s of
-    limit s)": those that ran at least `CLOCK_SHARE` (half) of their time limit.  A shorter call was not cut: the
-    heuristic keeps at most half its limit back to check its plan, the exact adapt's engine gets what its model
-    preparation left.  A call not started because the decision's budget (`decision_deadline`) was spent is listed
-    too ("not started").  Every other call stopped on its work limits (the heuristic's counts, `adapt_nodes`), so a
-    decision without such a call is the same at any machine load (`run_adapt` counts the decisions with one:
-    `AdaptResult.clock_cut`).  A listed call may still have finished on its work limits (it was slow, not cut)."""
-    calls: list[str] = []
-    token = _CLOCK.set(calls)
-    try:
-        yield calls
-    finally:
-        _CLOCK.reset(token)
-
-
-def takes_nodes(solver: str) -> bool:
-    """Whether the registered `solver` has a node limit (`max_nodes` among its options), which `adapt_nodes` sets."""
-    info = available_solvers().get(solver)
-    return info is not None and "max_nodes" in {f.name for f in fields(info.options)}
-
-
-def _params(opts: PolicyOptions, solver: str, objective: Objective) -> tuple[tuple[str, str], ...]:
-    """The parameters of a call to `solver`: the policy's `params` for its own solver; for another (the exact
-    `adapt_solver`) none.  The node limit `adapt_nodes` is added (as `max_nodes`, where the solver takes it) to every
-    call of another solver and to every adapt call of the policy's own (milp as both the policy's solver and its
-    `adapt_solver` included; its min-gpus calls keep the clock alone), unless the policy's `params` set `max_nodes`."""
-    own = opts.params if solver == opts.solver else ()
-    if opts.adapt_nodes is None or any(k == "max_nodes" for k, _ in own):
-        return own
-    if (solver != opts.solver or objective == Objective.ADAPT) and takes_nodes(solver):
-        return own + (("max_nodes", str(opts.adapt_nodes)),)
-    return own
-
-
-def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None,
-           solver: str | None = None) -> Plan:
-    """One solver call of a policy (`solver`, default the policy's own), judged by the checker; raises
-    `InfeasibleError` when it found no valid plan."""
-    solver = solver or opts.solver
-    limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
-    if end is not None:
-        left = end - time.perf_counter()
-        if left < MIN_CALL_S:  # skipped by the clock: the decision depends on the machine's load as a cut call does
-            watch = _CLOCK.get()
-            if watch is not None:
-                watch.append(f"{solver} ({objective.value}, not started: {left:.3g} s left of the decision's budget)")
-            raise InfeasibleError(f"{solver} ({objective.value}) not started: the decision's time budget is spent")
-        limit = min(limit, left)
-    options = SolveOptions(objective=objective, time_limit_s=limit, seed=opts.seed,
-                           current_plan=current, params=_params(opts, solver, objective))
-    t0 = time.perf_counter()
-    judged = run_solver(solver, instance, options)
-    watch, wall = _CLOCK.get(), time.perf_counter() - t0
-    if watch is not None and wall >= CLOCK_SHARE * limit:
-        watch.append(f"{solver} ({objective.value}, {wall:.3g} s of {limit:.3g} s)")
-    plan = judged.result.plan
-    if plan is None or not judged.valid:
-        why = judged.result.message or judged.result.status.value
-        if judged.report is not None and not judged.report.valid:
-            why += "; " + "; ".join(str(v) for v in judged.report.violations[:2])
-        raise InfeasibleError(f"{solver} ({objective.value}) found no valid plan: {why}")
-    return plan
-
-
-def min_gpus(instance: Instance, opts: PolicyOptions) -> Plan:
-    return _solve(instance, opts, Objective.MIN_GPUS).compact()
 
 
 @dataclass
@@ -497,27 +389,14 @@ class Adaptive(Compaction):
         if self.opts.compact_off:
             off = shed_down(reserved, plan, n, lambda p: self._release_order(reserved, p),
                             lambda p: _spare(reserved, p))
-            if self._fewer_changes(instance, reserved, current, off, scratch):
-                return rebalance(instance, off), f"by switch-offs on {n} GPUs"
+            if (kept := _fewer_changes(instance, reserved, current, plan, off, scratch)) is not None:
+                return kept, f"by switch-offs on {n} GPUs"
         if not (self.opts.compact_fewest and self.opts.adapt_solver):
             return scratch, "from scratch"
         cand = self._try(self.opts.adapt_solver, reserved.with_gpus(n), Objective.ADAPT, current)
-        if self._fewer_changes(instance, reserved, current, cand, scratch):
-            return rebalance(instance, cand), f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
+        if (kept := _fewer_changes(instance, reserved, current, plan, cand, scratch)) is not None:
+            return kept, f"by {self.opts.adapt_solver} adapt on {fresh.gpus_used} GPUs"
         return scratch, "from scratch"
-
-    @staticmethod
-    def _fewer_changes(instance: Instance, reserved: Instance, current: Plan, cand: Plan | None,
-                       scratch: Plan) -> bool:
-        """Whether step 4's candidate `cand` holds no more GPUs than the plan from scratch aligned (`scratch`),
-        carries the estimate and the reserved rates, changes fewer layouts than it and keeps no less spare capacity
-        (as `_compact_spare` ranks compactions of as many GPUs: a tight plan is undone by the next small rise)."""
-        if cand is None or cand.gpus_used > scratch.gpus_used:
-            return False
-        kept = rebalance(instance, cand)
-        return (kept is not None and rebalance(reserved, kept) is not None
-                and layout_changes(current, kept) < layout_changes(current, scratch)
-                and _spare(reserved, kept) >= _spare(reserved, scratch))
 
     def _from_scratch(self, instance: Instance) -> Plan | None:
         """A min-gpus plan for `instance`'s rates: this decision's plan from scratch when the reserved rates are
@@ -712,6 +591,20 @@ class Adaptive(Compaction):
         if all(served.get(n, 0.0) >= d * (1 - 1e-9) for n, d in deficit.items()):
             return big
         return extra
+
+
+def _fewer_changes(instance: Instance, reserved: Instance, current: Plan, plan: Plan, cand: Plan | None,
+                   scratch: Plan) -> Plan | None:
+    """Step 4's candidate `cand` as taken (`_kept`: rebalanced for the estimate, fewer GPUs than `plan`, carrying the
+    reserved rates) where it also holds no more GPUs than the plan from scratch aligned (`scratch`), changes fewer
+    layouts than it and keeps no less spare capacity (as `_compact_spare` ranks compactions of as many GPUs: a tight
+    plan is undone by the next small rise); None otherwise."""
+    if cand is None or cand.gpus_used > scratch.gpus_used:
+        return None
+    kept = _kept(instance, reserved, plan, cand)
+    if kept is None or layout_changes(current, kept) >= layout_changes(current, scratch):
+        return None
+    return kept if _spare(reserved, kept) >= _spare(reserved, scratch) else None
 
 
 def make_policy(name: str, peak: Instance, opts: PolicyOptions = PolicyOptions()) -> Policy:
