@@ -10,13 +10,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from stsched.errors import InputError
-from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt import controller
 from stsched.planning.adapt.cold import ColdStart, cold_start
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.policies import Adaptive, PolicyOptions
-from stsched.planning.adapt.rebalance import rebalance
 from stsched.scenarios import gpulet_mix
 
 vectors = st.lists(st.floats(0.0, 1e4), min_size=1, max_size=6)
@@ -104,20 +102,8 @@ def test_a_short_burst_is_held_for_burst_s_not_the_whole_window():
     assert decay.estimate(long[None, :], 60.0, 60.0 * 35)[0] == 5000.0
 
 
-@pytest.fixture(scope="module")
-def setting():
-    inst = gpulet_mix("m2", 4, rate=100.0)
-    a, b = inst.services[0].name, inst.services[1].name
-    inst = inst.subset({a: 1.0, b: 1.0}).with_rates({a: 50.0, b: 50.0})
-    plan = rebalance(inst, Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0),)),)),
-                                 GpuLayout((Partition(100.0, (Tenant(b, 4, 0.0),)),)))))
-    one = Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0), Tenant(b, 4, 0.0))),)),))
-    assert plan is not None and plan.gpus_used == 2
-    return inst, plan, one
-
-
-def test_rent_in_gpu_hours_counts_time_and_is_kept_through_a_flip(setting):
-    inst, plan, one = setting
+def test_rent_in_gpu_hours_counts_time_and_is_kept_through_a_flip(rent_setting):
+    inst, plan, one = rent_setting
     pol = Adaptive(PolicyOptions(rent_gpu_h=1000.0))
     need = {"plan": one}
     pol._fresh = lambda instance: need["plan"]
@@ -137,8 +123,8 @@ def test_rent_in_gpu_hours_counts_time_and_is_kept_through_a_flip(setting):
     assert pol._rent_paid == 0.0
 
 
-def test_rent_in_gpu_hours_buys_the_compaction_once_paid(setting):
-    inst, plan, one = setting
+def test_rent_in_gpu_hours_buys_the_compaction_once_paid(rent_setting):
+    inst, plan, one = rent_setting
     pol = Adaptive(PolicyOptions(rent_gpu_h=0.1, adapt_solver=""))
     pol._fresh = lambda instance: one
     bought = []
@@ -153,10 +139,10 @@ def test_rent_in_gpu_hours_buys_the_compaction_once_paid(setting):
     assert bought == [2, 1]  # bought at the second decision: one switch-off (1 change) for 0.1 GPU-hours
 
 
-def test_a_waived_rent_buys_the_compaction_at_once_and_only_once(setting):
+def test_a_waived_rent_buys_the_compaction_at_once_and_only_once(rent_setting):
     """The cold start's end (`cold_release`): the first decision after the floor gives the spare GPU back without
     the rent; the next spare decision pays rent again (12 GPU-decisions per change buy nothing in one decision)."""
-    inst, plan, one = setting
+    inst, plan, one = rent_setting
     pol = Adaptive(PolicyOptions(adapt_solver=""))
     pol._fresh = lambda instance: one
     pol._begin(inst)
@@ -171,11 +157,11 @@ def test_a_waived_rent_buys_the_compaction_at_once_and_only_once(setting):
     assert again is plan and pol._rent_paid == 1.0
 
 
-def test_a_waived_rent_is_for_its_own_decision_only(setting):
+def test_a_waived_rent_is_for_its_own_decision_only(rent_setting):
     """The waiver was consumed in `_compact_spare` only: a decision that stopped before it (a solver raising) left
     it set, and a later unrelated decision bought a compaction without rent.  Now `_begin` takes it for its own
     decision."""
-    inst, plan, one = setting
+    inst, plan, one = rent_setting
     pol = Adaptive(PolicyOptions(adapt_solver=""))
     pol._fresh = lambda instance: one
     pol.waive_rent()

@@ -9,29 +9,14 @@ from dataclasses import replace
 import pytest
 
 from stsched.errors import InputError
-from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import AdaptOptions
 from stsched.planning.adapt.policies import Adaptive, PolicyOptions
-from stsched.planning.adapt.rebalance import rebalance
-from stsched.scenarios import gpulet_mix
 
 
-@pytest.fixture(scope="module")
-def setting():
-    inst = gpulet_mix("m2", 4, rate=100.0)
-    a, b = inst.services[0].name, inst.services[1].name
-    inst = inst.subset({a: 1.0, b: 1.0}).with_rates({a: 50.0, b: 50.0})
-    plan = rebalance(inst, Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0),)),)),
-                                 GpuLayout((Partition(100.0, (Tenant(b, 4, 0.0),)),)))))
-    one = Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0), Tenant(b, 4, 0.0))),)),))
-    assert plan is not None and plan.gpus_used == 2
-    return inst, plan, one
-
-
-def _rents(setting, opts: PolicyOptions) -> list[float]:
+def _rents(rent_setting, opts: PolicyOptions) -> list[float]:
     """The rent after each of: epoch (spare), detector (nothing spare: its burst floor needs both GPUs), epoch
     (spare), emergency (spare), epoch (spare), all keeping the layouts."""
-    inst, plan, one = setting
+    inst, plan, one = rent_setting
     pol = Adaptive(opts)
     need = {"plan": one}
     pol._fresh = lambda instance: need["plan"]  # the plan from scratch the rent is measured against
@@ -47,16 +32,16 @@ def _rents(setting, opts: PolicyOptions) -> list[float]:
     return paid
 
 
-def test_decisions_within_an_epoch_that_keep_the_layouts_leave_the_rent_with_rent_at_epochs(setting):
-    assert _rents(setting, PolicyOptions(compact_rent=1000.0, rent_at_epochs=True)) == [1.0, 1.0, 2.0, 2.0, 3.0]
+def test_decisions_within_an_epoch_that_keep_the_layouts_leave_the_rent_with_rent_at_epochs(rent_setting):
+    assert _rents(rent_setting, PolicyOptions(compact_rent=1000.0, rent_at_epochs=True)) == [1.0, 1.0, 2.0, 2.0, 3.0]
 
 
-def test_every_decision_pays_or_restarts_the_rent_by_default(setting):
-    assert _rents(setting, PolicyOptions(compact_rent=1000.0)) == [1.0, 0.0, 1.0, 2.0, 3.0]
+def test_every_decision_pays_or_restarts_the_rent_by_default(rent_setting):
+    assert _rents(rent_setting, PolicyOptions(compact_rent=1000.0)) == [1.0, 0.0, 1.0, 2.0, 3.0]
 
 
-def test_a_layout_change_within_an_epoch_still_starts_the_rent_again(setting):
-    inst, plan, one = setting
+def test_a_layout_change_within_an_epoch_still_starts_the_rent_again(rent_setting):
+    inst, plan, one = rent_setting
     pol = Adaptive(PolicyOptions(compact_rent=1000.0, rent_at_epochs=True))
     pol._fresh = lambda instance: one
     pol.set_time(300.0)

@@ -7,29 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from stsched.plan import GpuLayout, Partition, Plan, Tenant
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.policies import Adaptive, PolicyOptions
-from stsched.planning.adapt.rebalance import rebalance
 from stsched.scenarios import gpulet_mix
 
 
-@pytest.fixture(scope="module")
-def setting():
-    inst = gpulet_mix("m2", 4, rate=100.0)
-    a, b = inst.services[0].name, inst.services[1].name
-    inst = inst.subset({a: 1.0, b: 1.0}).with_rates({a: 50.0, b: 50.0})
-    plan = rebalance(inst, Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0),)),)),
-                                 GpuLayout((Partition(100.0, (Tenant(b, 4, 0.0),)),)))))
-    one = Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0), Tenant(b, 4, 0.0))),)),))
-    assert plan is not None and plan.gpus_used == 2
-    return inst, plan, one
-
-
 @pytest.mark.parametrize("pause", [False, True])
-def test_rent_is_kept_through_a_decision_with_nothing_spare_only_with_rent_pause(setting, pause):
-    inst, plan, one = setting
+def test_rent_is_kept_through_a_decision_with_nothing_spare_only_with_rent_pause(rent_setting, pause):
+    inst, plan, one = rent_setting
     pol = Adaptive(PolicyOptions(compact_rent=1000.0, rent_pause=pause))
     need = {"plan": one}
     pol._fresh = lambda instance: need["plan"]  # the plan from scratch the rent is measured against
