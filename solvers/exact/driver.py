@@ -220,7 +220,8 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
         log.warning("%s: warm start rejected by the checker, ignored", solver)
         warm_plan = None
     lp = lp_relaxation(instance, options.objective).value
-    if options.objective is Objective.MIN_GPUS and lp > instance.gpus + 1e-6:  # proven before any model is built
+    if options.objective is Objective.MIN_GPUS and whole_gpus(lp) > instance.gpus:  # proven before any model (the
+        # checker's rounding, `whole_gpus`: an LP of 2.0000018 is served on 2 GPUs by a valid plan)
         return SolveResult(solver, Status.INFEASIBLE, bound=_bound(None, lp, options.objective),
                            message=f"the layout LP bound needs {lp:.4g} GPUs to serve all rates together, the "
                                    f"instance has {instance.gpus}", infeasible_services=instance.service_names)
