@@ -17,12 +17,13 @@ import math
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ortools.sat.python import cp_model
 
-from solvers.exact.driver import EngineOutcome, solve_exact
+from solvers.exact.driver import EngineOutcome, engine_limit, solve_exact
 from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import CpsatOptions, ModelData
 from stsched.registry import Objective, SolveOptions, SolveResult, register
@@ -187,13 +188,14 @@ def _stop_on_signal(stop: Callable[[], None]) -> Iterator[None]:
 
 
 def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
+    started = time.perf_counter()
     xo = CpsatOptions.from_solve_options(options)
     k = xo.coverage_units
     m, v = _build(data, options.objective, k)
     if warm is not None:
         _hint(data, m, v, warm)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(limit)
+    solver.parameters.max_time_in_seconds = float(engine_limit(limit, started))
     solver.parameters.num_workers = xo.workers or options.threads
     solver.parameters.random_seed = options.seed
     # the LP relaxation inside CP-SAT (level 2: all constraints) is what proves these covering models; level 1

@@ -37,6 +37,7 @@ class EngineOutcome:
     message: str = ""
 
 
+# an engine: model, options, warm start, limit in seconds (its model's build counted in it: `engine_limit`)
 Engine = Callable[[ModelData, SolveOptions, "Counts | None", float], EngineOutcome]
 
 
@@ -191,6 +192,18 @@ LADDER_SHARE = 0.4  # share of the remaining time a smaller tenant limit may use
 # about 3 for extraction and a loaded machine)
 FINALIZE_S_PER_GPU = 2e-4
 
+# the fewest seconds left of an attempt's limit for the model at exact capacities after the relaxation's incumbent
+# was rejected (`_attempt`): with less, that fallback is skipped and the result says so (it got max(1 s, the rest)
+# before, and so could run past the time limit, once per tenant-ladder step)
+FALLBACK_MIN_S = 1.0
+ENGINE_MIN_S = 0.1  # the least an engine is given after its model's build (to report its warm start or greedy start)
+
+
+def engine_limit(limit: float, started: float) -> float:
+    """The seconds an engine's solve gets of its `limit` once its model is built (the build, since `started`
+    (time.perf_counter), counts against the limit; at least ENGINE_MIN_S)."""
+    return max(ENGINE_MIN_S, limit - (time.perf_counter() - started))
+
 
 def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: Engine, engine_name: str) -> SolveResult:
     """Prepare, solve with `engine`, extract, check; never raise for an infeasible instance.
@@ -300,13 +313,18 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     if rejected and data.tolerant_rows(options.objective):
         # the relaxation's incumbent leans on the checker's tolerance beyond what a plan may (only within it of an
         # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
-        log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
-        exact = engine(replace(data, tolerant=False), options, warm,
-                       max(1.0, limit - (time.perf_counter() - started)))
-        msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); the "
-                   f"plan from the model at exact capacities ({exact.status})")
-        out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
-        plan, rejected = _extract(solver, data, out, options)
+        left = limit - (time.perf_counter() - started)  # (the engines count their model's build in it too)
+        if left < FALLBACK_MIN_S:
+            msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
+                       f"no time left ({max(left, 0.0):.2g} s) for the model at exact capacities")
+            out, rejected = replace(out, status="feasible" if out.status == "optimal" else out.status), ""
+        else:
+            log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
+            exact = engine(replace(data, tolerant=False), options, warm, left)
+            msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
+                       f"the plan from the model at exact capacities ({exact.status})")
+            out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
+            plan, rejected = _extract(solver, data, out, options)
     if rejected:
         msg.append(f"extracted plan rejected by the checker: {rejected}")
         log.error("%s: %s", solver, msg[-1])

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import pulp
 
-from solvers.exact.driver import EngineOutcome, solve_exact
+from solvers.exact.driver import EngineOutcome, engine_limit, solve_exact
 from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import MilpOptions, ModelData
 from stsched.registry import Objective, SolveOptions, SolveResult, register
@@ -373,10 +373,11 @@ def _extract(data: ModelData, v: _Vars) -> Counts:
 
 def _engine(backend: str):
     def run(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
+        started = time.perf_counter()
         prob, v = _build(data, options.objective)
         if warm is not None:
             _set_warm(data, v, warm)
-        status, bound = _solve(prob, backend, options, limit, warm is not None)
+        status, bound = _solve(prob, backend, options, engine_limit(limit, started), warm is not None)
         if status in ("infeasible", "none"):
             return EngineOutcome(status, bound, None)
         return EngineOutcome(status, bound, _extract(data, v))

@@ -37,3 +37,27 @@ def test_no_false_infeasible_on_the_edge(solver):
     if solver != "heuristic":
         assert (r.status, r.objective) == (Status.OPTIMAL, 2.0) and check(inst, r.plan).valid
 
+
+
+def test_the_fallback_is_skipped_with_under_a_second_left():
+    """(finding 4) an incumbent the checker rejects (2 GPUs 2.5e-6 short, which CBC and HiGHS let pass) was followed
+    by the model at exact capacities with max(1 s, what was left): past the limit.  Now skipped, and said."""
+    import time
+
+    from solvers.exact.driver import EngineOutcome, _attempt, prepare
+    from solvers.exact.plans import Counts
+
+    inst, _ = _edge(2, 2.5e-6)
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10)
+    data = prepare(inst, opts)
+    assert data.formulation == "slots" and len(data.configs) == len(data.layouts) == 1
+    calls = []
+
+    def engine(d, options, warm, limit):
+        calls.append(limit)
+        time.sleep(0.6)  # (a build and solve that used the limit)
+        return EngineOutcome("optimal", 2.0, Counts(layouts={0: 2}, configs={0: 2}))
+
+    r = _attempt("milp", inst, opts, data, None, 1.2, engine, "fake", 2.0)
+    assert len(calls) == 1, calls
+    assert r.status is Status.UNKNOWN and "no time left" in r.message
