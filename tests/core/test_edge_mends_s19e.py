@@ -61,3 +61,37 @@ def test_the_fallback_is_skipped_with_under_a_second_left():
     r = _attempt("milp", inst, opts, data, None, 1.2, engine, "fake", 2.0)
     assert len(calls) == 1, calls
     assert r.status is Status.UNKNOWN and "no time left" in r.message
+
+
+def test_adapt_milp_no_false_infeasible_on_the_edge():
+    """(findings 1, 3) adapt-milp from the valid 2-GPU plan on 2 GPUs: the screen said INFEASIBLE, and its
+    coverage rows at exact capacities would too."""
+    inst, plan = _on_two()
+    r = run_solver("milp", inst, SolveOptions(objective=Objective.ADAPT, current_plan=plan, time_limit_s=30)).result
+    assert r.status is not Status.INFEASIBLE, r.message
+    assert (r.status, r.objective) == (Status.OPTIMAL, 0.0) and check(inst, r.plan).valid
+
+
+def test_adapt_milp_falls_back_to_exact_capacities_for_a_rejected_incumbent():
+    """(finding 3) 2.5e-6 above 2 GPUs, on 3: an incumbent keeping both GPUs in force (which the tolerant rows may
+    let pass within an engine's own tolerance) is rejected by the checker; the plan is then the exact-capacity
+    model's, valid, and not called optimal (the engine stands in for one that let it pass)."""
+    from solvers.exact.adapt_milp import solve_adapt
+    from solvers.exact.milp import _solve
+
+    inst, plan = _edge(2, 2.5e-6)
+    inst = replace(inst, gpus=3)
+    calls = []
+
+    def solve_model(prob, opts, limit):
+        calls.append(limit)
+        if len(calls) == 1:  # both GPUs kept, their configurations as in force
+            for v in prob.variables():
+                v.varValue = {"k_0": 2, "w_0": 2}.get(v.name, 0)
+            return "optimal", None
+        return _solve(prob, "cbc", opts, limit, False)
+
+    opts = SolveOptions(objective=Objective.ADAPT, current_plan=plan, time_limit_s=30)
+    r = solve_adapt("milp", inst, opts, solve_model)
+    assert len(calls) == 2 and "exact capacities" in r.message, r.message
+    assert r.status is Status.FEASIBLE and r.objective == 1.0 and check(inst, r.plan).valid
