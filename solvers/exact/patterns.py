@@ -240,6 +240,16 @@ class ModelData:
         r = self.rates[s]
         return least_covering(r) / r if tolerant else 1.0
 
+    def gpu_memory_row(self, tolerant: bool) -> float | None:
+        """The right-hand side (MB) of the indexed formulation's per-GPU memory row (None: no row): the GPU's limit
+        (`gpu_memory_mb`), or, `tolerant`, that limit widened by the checker's memory rule (`tolerant_limit`, as
+        `stsched.checker.exceeds_memory`): with `row_coverage` and `row_need` a relaxation, every plan the checker
+        calls valid meets it (at the exact limit a GPU whose partitions need up to REL_TOL more, valid, was cut
+        off: 3 GPUs "optimal" where 2 are valid, tests/core/test_edge_mends_s19e.py)."""
+        if self.gpu_memory_mb is None:
+            return None
+        return tolerant_limit(self.gpu_memory_mb) if tolerant else self.gpu_memory_mb
+
     def slots(self, layout: tuple[float, ...], size: float) -> int:
         return sum(1 for x in layout if x == size)
 

@@ -95,3 +95,39 @@ def test_adapt_milp_falls_back_to_exact_capacities_for_a_rejected_incumbent():
     r = solve_adapt("milp", inst, opts, solve_model)
     assert len(calls) == 2 and "exact capacities" in r.message, r.message
     assert r.status is Status.FEASIBLE and r.objective == 1.0 and check(inst, r.plan).valid
+
+
+def _memory_edge():
+    """MPS, two 50 % partitions a GPU: s0's two partitions need 5e-7 more than the GPU's memory together (valid by
+    the memory rule's tolerance), s1's 0.6 of it (so the per-GPU memory row binds); a valid plan on 2 GPUs."""
+    from stsched.checker import gpu_memory_limit_mb
+    from stsched.devices import mps_mechanism
+    from stsched.plan import GpuLayout, Partition, Plan, Tenant
+    from tests.conftest import make_mps_instance
+
+    base = make_mps_instance(rates=(100.0, 10.0), slos=(50.0, 80.0), gpus=3, memory=(1000.0, 1000.0))
+    base = replace(base, mechanism=mps_mechanism((50.0,), max_partitions=2, max_tenants=1))
+    limit = gpu_memory_limit_mb(base)
+    s0 = replace(base.services[0], memory_mb=limit * (1 + 5e-7) / 2 - base.device.context_mb)
+    s1 = replace(base.services[1], memory_mb=0.6 * limit)
+    base = replace(base, services=(s0, s1))
+    e0, e1 = bounds.efficiency(base, "s0"), bounds.efficiency(base, "s1")
+    cap = e0.per_unit * e0.size
+    inst = base.with_rates({"s0": 1.9 * cap, "s1": 10.0})
+    half = Partition(50.0, (Tenant("s0", e0.batch, 0.95 * cap),), procs=e0.procs)
+    plan = Plan((GpuLayout((half, half)), GpuLayout((Partition(50.0, (Tenant("s1", e1.batch, 10.0),),
+                                                               procs=e1.procs),))))
+    assert check(inst, plan).valid
+    return inst, plan
+
+
+@pytest.mark.parametrize("solver", ["milp", "milp-highs", "cpsat"])
+def test_the_indexed_memory_row_is_the_checkers(solver):
+    """(finding 2) the indexed formulation's per-GPU memory row held the exact limit (CP-SAT: ceiled needs): 3 GPUs
+    OPTIMAL with bound 3, above the valid 2-GPU plan."""
+    inst, plan = _memory_edge()
+    r = run_solver(solver, inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30,
+                                              params=(("formulation", "indexed"),))).result
+    assert "formulation indexed" in r.discretisation and "GPU memory exact per GPU" in r.discretisation
+    assert r.bound <= plan.gpus_used == 2
+    assert (r.status, r.objective) == (Status.OPTIMAL, 2.0) and check(inst, r.plan).valid
