@@ -433,13 +433,14 @@ def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: 
 
 
 def pareto_mask(vecs: np.ndarray) -> np.ndarray:
-    """Rows not weakly dominated by another kept row (of equal rows the first is kept)."""
+    """Rows not weakly dominated by another kept row (of equal rows the first is kept).  Compared with no
+    tolerance: a pruned row is never above the row that prunes it in any entry, so the pruning is sound (with the
+    1e-9 (1 + max) tolerance before, session 19 review, a pruned row could carry that much more capacity)."""
     n = len(vecs)
     if n <= 1:
         return np.ones(n, dtype=bool)
-    tol = 1e-9 * (1 + np.abs(vecs).max(initial=0.0))
     if n <= 1500:  # all pairs at once: geq[i, j] = row j >= row i everywhere
-        geq = np.all(vecs[None, :, :] >= vecs[:, None, :] - tol, axis=2)
+        geq = np.all(vecs[None, :, :] >= vecs[:, None, :], axis=2)
         strict = geq & ~geq.T  # j strictly better than i
         tie = geq & geq.T & (np.arange(n)[None, :] < np.arange(n)[:, None])  # j equal to i and earlier
         np.fill_diagonal(strict, False)
@@ -455,7 +456,7 @@ def pareto_mask(vecs: np.ndarray) -> np.ndarray:
         alive = pareto_mask(block) if len(block) > 1 else np.ones(len(block), dtype=bool)
         if len(kept):
             for i in np.where(alive)[0]:
-                if np.any(np.all(kept >= block[i] - tol, axis=1)):
+                if np.any(np.all(kept >= block[i], axis=1)):
                     alive[i] = False
         mask[idx[alive]] = True
         kept = np.vstack([kept, block[alive]])

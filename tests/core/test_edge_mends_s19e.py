@@ -131,3 +131,19 @@ def test_the_indexed_memory_row_is_the_checkers(solver):
     assert "formulation indexed" in r.discretisation and "GPU memory exact per GPU" in r.discretisation
     assert r.bound <= plan.gpus_used == 2
     assert (r.status, r.objective) == (Status.OPTIMAL, 2.0) and check(inst, r.plan).valid
+
+
+def test_dominance_pruning_keeps_a_row_above_every_other_somewhere():
+    """(finding 5) the pruning compared with a tolerance (patterns: 1e-9 (1 + max), brute: 1e-9): a row 5e-10 above
+    the other in one entry was pruned, its extra capacity lost.  Now only rows no larger anywhere are pruned."""
+    import numpy as np
+
+    from solvers.exact.brute import _pareto
+    from solvers.exact.patterns import pareto_mask
+
+    vecs = np.array([[1.0 + 5e-10, 0.0], [1.0, 1.0], [1.0, 1.0], [0.5, 1.0]])
+    assert pareto_mask(vecs).tolist() == [True, True, False, False]
+    kept, _ = _pareto(["a", "b", "c", "d"], vecs)
+    assert sorted(kept) == ["a", "b"]
+    big = np.vstack([np.array([[1.0 + 5e-10, 0.0]]), np.tile([1.0, 1.0], (1600, 1))])  # (the blocked path)
+    assert pareto_mask(big).sum() == 2
