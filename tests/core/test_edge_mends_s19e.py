@@ -147,3 +147,26 @@ def test_dominance_pruning_keeps_a_row_above_every_other_somewhere():
     assert sorted(kept) == ["a", "b"]
     big = np.vstack([np.array([[1.0 + 5e-10, 0.0]]), np.tile([1.0, 1.0], (1600, 1))])  # (the blocked path)
     assert pareto_mask(big).sum() == 2
+
+
+@pytest.mark.parametrize("kind", ["mps", "sm"])
+def test_a_memory_table_on_a_shared_mechanism_is_refused(tmp_path, capsys, kind):
+    """(finding 6) an mps/sm mechanism's `partition_memory_mb` table was read and then ignored (the checker and, since
+    s19-edge, the heuristic): now refused, one line naming it, exit 2, before any work."""
+    import json
+
+    from stsched.io import save_instance
+    from tests.conftest import make_mps_instance, run_cli, small_inst_and_plan
+
+    files = small_inst_and_plan(tmp_path)
+    d = json.loads(open(files["inst"]).read())
+    d["mechanism"]["partition_memory_mb"] = [[50.0, 1000.0]]
+    if kind == "sm":
+        d["mechanism"]["kind"] = "sm"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(d))
+    for argv in (["check", str(bad), files["plan"]], ["solve", str(bad), "--solver", "heuristic"]):
+        code, out = run_cli(capsys, *argv)
+        assert code == 2 and "partition_memory_mb" in out and len(out.strip().splitlines()) == 1, out
+    save_instance(make_mps_instance(), tmp_path / "ok.json")  # (an mps instance as written has an empty table)
+    assert json.loads((tmp_path / "ok.json").read_text())["mechanism"]["partition_memory_mb"] == []
