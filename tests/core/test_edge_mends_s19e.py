@@ -170,3 +170,33 @@ def test_a_memory_table_on_a_shared_mechanism_is_refused(tmp_path, capsys, kind)
         assert code == 2 and "partition_memory_mb" in out and len(out.strip().splitlines()) == 1, out
     save_instance(make_mps_instance(), tmp_path / "ok.json")  # (an mps instance as written has an empty table)
     assert json.loads((tmp_path / "ok.json").read_text())["mechanism"]["partition_memory_mb"] == []
+
+
+def test_the_heuristic_and_reconfig_compare_memory_by_the_checkers_rule():
+    """(finding 8) the heuristic's memory tests (`_memory_ok` here; `gpu_memory_ok` and the pair table alike) and
+    reconfig's standby test compared with their own slack (1e-9 relative, none, 1e-6 MB): a need 5e-7 above the
+    limit, which the checker's memory rule accepts, was refused.  Now its comparison (`stsched.layouts.fits`).
+    Results unchanged on tests/heuristic and tests/core."""
+    from stsched.checker import exceeds_memory, gpu_memory_limit_mb, memory_limit_mb
+    from stsched.heuristic.fit import _memory_ok
+    from stsched.heuristic.model import build_context
+    from stsched.heuristic.options import HeuristicOptions
+    from stsched.plan import GpuLayout, Partition, Tenant
+    from stsched.reconfig import gpu_memory_mb, standby_fits
+    from tests.conftest import make_mig_instance, make_mps_instance
+
+    mig = make_mig_instance()
+    size = 7.0
+    limit = memory_limit_mb(mig, size)
+    need = limit * (1 + 5e-7)
+    mig = replace(mig, services=(replace(mig.services[0], memory_mb=need - mig.device.context_mb),))
+    assert not exceeds_memory(mig, size, need)
+    ctx = build_context(mig, HeuristicOptions())
+    assert _memory_ok(ctx, size, 1, [(0, 0)])
+
+    mps = make_mps_instance(rates=(100.0,), slos=(50.0,), memory=(1000.0,))
+    half = gpu_memory_limit_mb(mps) * (1 + 5e-7) / 2 - mps.device.context_mb
+    mps = replace(mps, services=(replace(mps.services[0], memory_mb=half),))
+    gpu = GpuLayout((Partition(50.0, (Tenant("s0", 1, 1.0),)),))
+    assert not exceeds_memory(mps, 100.0, 2 * gpu_memory_mb(mps, gpu))
+    assert standby_fits(mps, gpu, gpu)
