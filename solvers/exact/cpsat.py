@@ -96,13 +96,13 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
                 xs = [v.xg[g, ci] for ci, c in enumerate(data.configs) if c.size == p]
                 if xs:
                     m.Add(sum(xs) <= sum(data.slots(L, p) * v.u[g, li] for li, L in enumerate(data.layouts)))
-            if data.gpu_memory_mb is not None:  # MB, integers: at exact capacities (the fallback) floored limit and
-                # ceiled needs, a restriction that keeps the plan valid; `tolerant`, floored needs and the checker's
-                # limit ceiled, a relaxation (`ModelData.gpu_memory_row`)
-                row = data.gpu_memory_row(tolerant)
-                need = math.floor if tolerant else math.ceil
+            if data.gpu_memory_mb is not None:  # MB, integers: at exact capacities (the fallback) floored limit
+                # and ceiled needs, a restriction that keeps the plan valid; `data.tolerant`, floored needs and the
+                # checker's limit ceiled, a relaxation (`ModelData.gpu_memory_row`)
+                row = data.gpu_memory_row()
+                need = math.floor if data.tolerant else math.ceil
                 m.Add(sum(need(c.memory_mb) * v.xg[g, ci] for ci, c in enumerate(data.configs))
-                      <= (math.ceil(row) if tolerant else int(row)))
+                      <= (math.ceil(row) if data.tolerant else int(row)))
         for g in range(G - 1):  # symmetry breaking: GPUs ordered by layout index, unused ones last
             m.Add(sum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
                   >= sum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))))

@@ -310,7 +310,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     msg = [out.message] if out.message else []
     msg += list(data.notes)
     plan, rejected = _extract(solver, data, out, options)
-    if rejected and data.tolerant_rows(options.objective):
+    if rejected and data.relaxed(options.objective):
         # the relaxation's incumbent leans on the checker's tolerance beyond what a plan may (only within it of an
         # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
         left = limit - (time.perf_counter() - started)  # (the engines count their model's build in it too)

@@ -104,9 +104,9 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
                 if xs:
                     prob += (pulp.lpSum(xs) <= pulp.lpSum(data.slots(L, p) * v.u[g, li]
                                                           for li, L in enumerate(data.layouts)), f"slots_{g}_{p:g}")
-            if data.gpu_memory_mb is not None:  # (`tolerant`: the checker's memory rule, a relaxation)
+            if data.gpu_memory_mb is not None:  # (`data.tolerant`: the checker's memory rule, a relaxation)
                 prob += (pulp.lpSum(c.memory_mb * v.xg[g, ci] for ci, c in enumerate(data.configs))
-                         <= data.gpu_memory_row(tolerant), f"memory_{g}")
+                         <= data.gpu_memory_row(), f"memory_{g}")
         for g in range(G - 1):  # symmetry breaking: GPUs ordered by layout index, unused ones last
             prob += (pulp.lpSum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
                      >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")

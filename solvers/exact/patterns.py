@@ -217,6 +217,13 @@ class ModelData:
         the same tolerance, `stsched.checker.tolerant_scale`)."""
         return self.tolerant and objective is Objective.MIN_GPUS
 
+    def relaxed(self, objective: Objective) -> bool:
+        """Whether a model of `objective` relaxes some row by the checker's tolerance (its coverage rows,
+        `tolerant_rows`, or the indexed per-GPU memory row, `gpu_memory_row`, for either objective: memory does not
+        scale with alpha, so `tolerant_scale` does not cover it), so that an incumbent may need the model at exact
+        capacities for a plan (`solvers.exact.driver._attempt`)."""
+        return self.tolerant_rows(objective) or (self.tolerant and self.gpu_memory_mb is not None)
+
     def row_coverage(self, item: Config | GpuPattern, tolerant: bool) -> dict[int, float]:
         """The coefficients of a configuration or GPU pattern in a model's coverage rows, per service: exact
         (`config_coverage`, `pattern_coverage`) or, `tolerant`, each tenant's clipped capacity widened by the rule
@@ -240,15 +247,15 @@ class ModelData:
         r = self.rates[s]
         return least_covering(r) / r if tolerant else 1.0
 
-    def gpu_memory_row(self, tolerant: bool) -> float | None:
+    def gpu_memory_row(self) -> float | None:
         """The right-hand side (MB) of the indexed formulation's per-GPU memory row (None: no row): the GPU's limit
-        (`gpu_memory_mb`), or, `tolerant`, that limit widened by the checker's memory rule (`tolerant_limit`, as
-        `stsched.checker.exceeds_memory`): with `row_coverage` and `row_need` a relaxation, every plan the checker
-        calls valid meets it (at the exact limit a GPU whose partitions need up to REL_TOL more, valid, was cut
-        off: 3 GPUs "optimal" where 2 are valid, tests/core/test_edge_mends_s19e.py)."""
+        (`gpu_memory_mb`), or, `tolerant` (either objective), that limit widened by the checker's memory rule
+        (`tolerant_limit`, as `stsched.checker.exceeds_memory`): every plan the checker calls valid meets it (at
+        the exact limit a GPU whose partitions need up to REL_TOL more, valid, was cut off: min-gpus 3 GPUs
+        "optimal" where 2 are valid, max-scale 0.526 "optimal" below a valid 1.0; tests/core/test_edge_mends_s19e.py)."""
         if self.gpu_memory_mb is None:
             return None
-        return tolerant_limit(self.gpu_memory_mb) if tolerant else self.gpu_memory_mb
+        return tolerant_limit(self.gpu_memory_mb) if self.tolerant else self.gpu_memory_mb
 
     def slots(self, layout: tuple[float, ...], size: float) -> int:
         return sum(1 for x in layout if x == size)

@@ -133,6 +133,18 @@ def test_the_indexed_memory_row_is_the_checkers(solver):
     assert (r.status, r.objective) == (Status.OPTIMAL, 2.0) and check(inst, r.plan).valid
 
 
+@pytest.mark.parametrize("solver", ["milp", "milp-highs", "cpsat"])
+def test_the_indexed_memory_row_is_the_checkers_for_max_scale_too(solver):
+    """(finding 2, max-scale) memory does not scale with alpha, so `tolerant_scale` does not cover an exact memory
+    row: on 2 GPUs each engine said 0.526 OPTIMAL (s0 on one partition), below the valid plan's scale 1."""
+    inst, plan = _memory_edge()
+    inst = replace(inst, gpus=2)
+    r = run_solver(solver, inst, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=30,
+                                              params=(("formulation", "indexed"),))).result
+    assert r.bound >= plan.scale == 1.0
+    assert r.objective >= plan.scale and check(inst, r.plan).valid
+
+
 def test_dominance_pruning_keeps_a_row_above_every_other_somewhere():
     """(finding 5) the pruning compared with a tolerance (patterns: 1e-9 (1 + max), brute: 1e-9): a row 5e-10 above
     the other in one entry was pruned, its extra capacity lost.  Now only rows no larger anywhere are pruned."""
