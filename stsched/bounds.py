@@ -192,9 +192,19 @@ def _infeasible(instance: Instance, stop: Callable[[], bool] | None = None
         if s.name in out or s.name not in scans:
             continue
         reach = scans[s.name].gpu_rps * instance.gpus
-        if s.rate > reach * (1 + 1e-9):
+        if beyond_gpus(s.rate, scans[s.name].gpu_rps, instance.gpus):
             out[s.name] = f"rate {s.rate:.6g} req/s exceeds {reach:.6g} req/s, all {instance.gpus} GPUs serving it alone"
     return out, scans
+
+
+def beyond_gpus(rate: float, gpu_rps: float, gpus: int) -> bool:
+    """Whether `rate` exceeds what `gpus` GPUs serving it alone at `gpu_rps` req/s each (exact capacities) carry by
+    the checker's tolerance: more GPUs than `gpus` by its rounding (`stsched.checker.whole_gpus`).  Before (session
+    19 review) the rate was compared with the reach at 1e-9: a need 9e-7 above 2 GPUs, which a valid plan serves
+    on 2, was unservable on 2 (tests/core/test_edge_mends_s19e.py)."""
+    if not needs_serving(rate):
+        return False
+    return gpu_rps <= 0 or whole_gpus(rate / gpu_rps) > gpus
 
 
 def infeasible_services(instance: Instance) -> dict[str, str]:

@@ -140,6 +140,9 @@ class Mechanism:
             if v is not None or name == "max_procs":
                 object.__setattr__(self, name, field_int(v, f"mechanism: {name}", minimum=1))
         _check_ascending(self.sizes, "mechanism.sizes")
+        if self.kind is not MechanismKind.MIG and self.partition_memory_mb:  # (ignored there: refused, not dropped)
+            raise FieldError(f"mechanism {self.kind.value}: partition_memory_mb is for mig only (a GPU's partitions "
+                             f"share its memory on {self.kind.value}; give none)")
         if self.kind is MechanismKind.MIG and not self.placements:
             raise FieldError("mechanism mig: no legal placements given")
 

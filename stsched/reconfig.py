@@ -29,6 +29,7 @@ from scipy.optimize import linear_sum_assignment
 
 from stsched.checker import gpu_memory_limit_mb, partition_memory_mb
 from stsched.errors import InputError
+from stsched.layouts import fits
 from stsched.plan import GpuLayout, Plan, changed_gpus, changed_partitions, gpu_layout, kept_layout, layout_changes, tenant_changes
 from stsched.problem import Instance, MechanismKind
 
@@ -193,7 +194,7 @@ def standby_fits(instance: Instance, old: GpuLayout | None, new: GpuLayout) -> b
     if instance.mechanism.kind is MechanismKind.MIG:
         return False
     before = gpu_memory_mb(instance, old) if old is not None else 0.0
-    return before + gpu_memory_mb(instance, new) <= gpu_memory_limit_mb(instance) + 1e-6
+    return fits(before + gpu_memory_mb(instance, new), gpu_memory_limit_mb(instance))  # (the memory rule's comparison)
 
 
 @dataclass(frozen=True)

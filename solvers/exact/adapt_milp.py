@@ -24,8 +24,12 @@ they are: n_(p,S) partitions of size p ran the services S in the plan in force, 
 such configurations on such partitions first (tenant changes are cheap, not free: a model load).
 
 Configurations are timed as in the slots model (with the worst slowdown of any legal neighbour when the instance
-has interference), so any placement of them is valid; GPU memory is held per partition as there.  The optimum is
-exact for that model (`ModelData.exact` says when that model is the full problem).  The plan is assembled with
+has interference), so any placement of them is valid; GPU memory is held per partition as there.  The coverage
+rows are the min-gpus models' (`ModelData.row_coverage`, `row_need`: the checker's tolerance, a relaxation), so its
+INFEASIBLE and OPTIMAL speak of the problem (session 19 review: at exact capacities a need 9e-7 above 2 GPUs was
+INFEASIBLE on 2); an incumbent the checker rejects (one leaning on the tolerance beyond what a plan may) is replaced
+by the plan of the model at exact capacities, FEASIBLE, as in `solvers.exact.driver`.  The optimum is exact for that
+model (`ModelData.exact` says when that model is the full problem).  The plan is assembled with
 kept GPUs on their old indices (MIG partitions keep their start slices), new layouts on the freed indices first.
 """
 
@@ -38,7 +42,7 @@ from dataclasses import replace
 import pulp
 
 from stsched.bounds import unservable
-from solvers.exact.driver import prepare
+from solvers.exact.driver import FALLBACK_MIN_S, prepare
 from solvers.exact.patterns import ModelData, TooLarge
 from solvers.exact.plans import Counts, gpus_of, to_plan
 from stsched.checker import check
@@ -72,7 +76,9 @@ def _old_tenant_sets(data: ModelData, current: Plan) -> dict[tuple[float, frozen
 
 
 def _build(data: ModelData, kept: dict[tuple[float, ...], list[int]],
-           old_sets: dict[tuple[float, frozenset[int]], int]):
+           old_sets: dict[tuple[float, frozenset[int]], int], tolerant: bool):
+    """The model; `tolerant`: the coverage rows as the checker's tolerance credits them (`ModelData.row_coverage`,
+    `row_need`, as the min-gpus models: a relaxation, so its INFEASIBLE and OPTIMAL speak of the problem)."""
     G = data.instance.gpus
     prob = pulp.LpProblem("stsched_adapt", pulp.LpMinimize)
     y = {li: pulp.LpVariable(f"y_{li}", 0, G, cat=pulp.LpInteger) for li in range(len(data.layouts))}
@@ -92,8 +98,8 @@ def _build(data: ModelData, kept: dict[tuple[float, ...], list[int]],
     for s, r in enumerate(data.rates):
         if r > 0:
             terms = [a * (x[ci] + w[ci]) for ci, c in enumerate(data.configs) for si, a in
-                     data.config_coverage(c).items() if si == s]
-            prob += pulp.lpSum(terms) >= 1.0, f"cover_{s}"
+                     data.row_coverage(c, tolerant).items() if si == s]
+            prob += pulp.lpSum(terms) >= data.row_need(s, tolerant), f"cover_{s}"
     kept_gpus, new_gpus = pulp.lpSum(k.values()), pulp.lpSum(y.values())
     prob += kept_gpus + new_gpus <= G, "gpus"
     prob += z >= sum(len(v) for v in kept.values()) - kept_gpus, "z_freed"
@@ -177,36 +183,58 @@ def solve_adapt(solver: str, instance: Instance, options: SolveOptions, solve_mo
     except TooLarge as e:
         return SolveResult(solver, Status.UNKNOWN, message=f"model too large to enumerate: {e}")
     kept = _kept_layouts(current)
-    prob, y, x, w, k, keys = _build(data, kept, _old_tenant_sets(data, current))
-    limit = max(1.0, options.time_limit_s - (time.perf_counter() - t0))
-    status, _ = solve_model(prob, opts, limit)
+    old_sets = _old_tenant_sets(data, current)
+
+    def run(tolerant: bool, limit: float):
+        prob, y, x, w, k, keys = _build(data, kept, old_sets, tolerant)
+        status, _ = solve_model(prob, opts, limit)
+        if status not in ("optimal", "feasible"):
+            return status, None, "", 0
+
+        def val(var) -> int:
+            return int(round(var.varValue or 0.0))
+
+        new = gpus_of(data, Counts(layouts={li: val(v) for li, v in y.items() if val(v)},
+                                   configs={ci: val(v) for ci, v in x.items() if val(v)}))
+        plan = _assemble(data, current, kept, keys, {j: val(v) for j, v in k.items()},
+                         {ci: val(v) for ci, v in w.items() if val(v)}, new, solver)
+        report = check(instance, plan)
+        rejected = "; ".join(str(v) for v in report.violations[:3])
+        return status, (plan if report.valid else None), rejected, sum(val(v) for v in k.values())
+
+    notes: list[str] = []
+    tolerant = data.tolerant  # (the min-gpus models' rows: the checker's tolerance, a relaxation)
+    status, plan, rejected, kept_n = run(tolerant, max(1.0, options.time_limit_s - (time.perf_counter() - t0)))
     if status == "infeasible":
         return SolveResult(solver, Status.INFEASIBLE if data.exact else Status.UNKNOWN,
                            message=f"no plan on {instance.gpus} GPUs serves the new rates"
                            + ("" if data.exact else " in the restricted model"), discretisation=data.discretisation)
-    if status == "none":
-        return SolveResult(solver, Status.UNKNOWN, message="no incumbent within the time limit",
+    if rejected and tolerant:
+        # the relaxation's incumbent leans on the tolerance beyond what a plan may (only within it of an edge): the
+        # plan from the model at exact capacities, not proven optimal (as solvers.exact.driver's fallback)
+        left = options.time_limit_s - (time.perf_counter() - t0)
+        if left < FALLBACK_MIN_S:
+            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
+                         f"no time left ({left:.2g} s) for the model at exact capacities")
+        else:
+            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
+                         f"the plan from the model at exact capacities")
+            status, plan, rejected, kept_n = run(False, left)
+            status = "feasible" if status == "optimal" else status  # (the exact model restricts the problem)
+    if plan is None and not rejected:
+        return SolveResult(solver, Status.UNKNOWN, message="; ".join(["no incumbent within the time limit", *notes]),
                            discretisation=data.discretisation)
-
-    def val(var) -> int:
-        return int(round(var.varValue or 0.0))
-
-    new = gpus_of(data, Counts(layouts={li: val(v) for li, v in y.items() if val(v)},
-                               configs={ci: val(v) for ci, v in x.items() if val(v)}))
-    plan = _assemble(data, current, kept, keys, {j: val(v) for j, v in k.items()},
-                     {ci: val(v) for ci, v in w.items() if val(v)}, new, solver)
-    report = check(instance, plan)
-    if not report.valid:
-        msg = "extracted plan rejected by the checker: " + "; ".join(str(v) for v in report.violations[:3])
+    if plan is None:
+        msg = "extracted plan rejected by the checker: " + rejected
         log.error("%s: %s", solver, msg)
-        return SolveResult(solver, Status.UNKNOWN, message=msg, discretisation=data.discretisation)
+        return SolveResult(solver, Status.UNKNOWN, message="; ".join([*notes, msg]),
+                           discretisation=data.discretisation)
     changes = layout_changes(current, plan)
-    kept_n = sum(val(v) for v in k.values())
     optimal = status == "optimal" and data.exact
     msg = (f"adapt: {changes} layout reconfigurations, {plan.gpus_used} GPUs ({kept_n} kept of "
            f"{sum(len(v) for v in kept.values())} in force)"
            + ("" if data.exact else "; optimal only for the restricted model" if status == "optimal" else ""))
     return SolveResult(solver, Status.OPTIMAL if optimal else Status.FEASIBLE, float(changes),
                        float(changes) if optimal else None, plan=plan, discretisation=data.discretisation,
-                       message="; ".join([msg, *data.notes]))
+                       message="; ".join([msg, *notes, *data.notes]))
 

@@ -96,7 +96,8 @@ def _pareto(items: list, vecs: np.ndarray, clock: _Clock = _Clock()) -> tuple[li
     keep: list[int] = []
     for i in order:
         clock.tick()
-        if keep and np.any(np.all(vecs[keep] >= vecs[i] - 1e-9, axis=1)):  # dominated by one kept already
+        if keep and np.any(np.all(vecs[keep] >= vecs[i], axis=1)):  # dominated by one kept already (no tolerance:
+            # a kept vector never carries less than the one it prunes, so pruning is sound; with 1e-9 it could)
             continue
         keep.append(i)
     return [items[i] for i in keep], vecs[keep]

@@ -17,12 +17,13 @@ import math
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ortools.sat.python import cp_model
 
-from solvers.exact.driver import EngineOutcome, solve_exact
+from solvers.exact.driver import EngineOutcome, engine_limit, solve_exact
 from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import CpsatOptions, ModelData
 from stsched.registry import Objective, SolveOptions, SolveResult, register
@@ -95,9 +96,13 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
                 xs = [v.xg[g, ci] for ci, c in enumerate(data.configs) if c.size == p]
                 if xs:
                     m.Add(sum(xs) <= sum(data.slots(L, p) * v.u[g, li] for li, L in enumerate(data.layouts)))
-            if data.gpu_memory_mb is not None:  # MB, floored capacity and ceiled needs: sound
-                m.Add(sum(math.ceil(c.memory_mb) * v.xg[g, ci] for ci, c in enumerate(data.configs))
-                      <= int(data.gpu_memory_mb))
+            if data.gpu_memory_mb is not None:  # MB, integers: at exact capacities (the fallback) floored limit
+                # and ceiled needs, a restriction that keeps the plan valid; `data.tolerant`, floored needs and the
+                # checker's limit ceiled, a relaxation (`ModelData.gpu_memory_row`)
+                row = data.gpu_memory_row()
+                need = math.floor if data.tolerant else math.ceil
+                m.Add(sum(need(c.memory_mb) * v.xg[g, ci] for ci, c in enumerate(data.configs))
+                      <= (math.ceil(row) if data.tolerant else int(row)))
         for g in range(G - 1):  # symmetry breaking: GPUs ordered by layout index, unused ones last
             m.Add(sum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
                   >= sum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))))
@@ -187,13 +192,14 @@ def _stop_on_signal(stop: Callable[[], None]) -> Iterator[None]:
 
 
 def _engine(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
+    started = time.perf_counter()
     xo = CpsatOptions.from_solve_options(options)
     k = xo.coverage_units
     m, v = _build(data, options.objective, k)
     if warm is not None:
         _hint(data, m, v, warm)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(limit)
+    solver.parameters.max_time_in_seconds = float(engine_limit(limit, started))
     solver.parameters.num_workers = xo.workers or options.threads
     solver.parameters.random_seed = options.seed
     # the LP relaxation inside CP-SAT (level 2: all constraints) is what proves these covering models; level 1

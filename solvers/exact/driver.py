@@ -37,6 +37,7 @@ class EngineOutcome:
     message: str = ""
 
 
+# an engine: model, options, warm start, limit in seconds (its model's build counted in it: `engine_limit`)
 Engine = Callable[[ModelData, SolveOptions, "Counts | None", float], EngineOutcome]
 
 
@@ -191,6 +192,18 @@ LADDER_SHARE = 0.4  # share of the remaining time a smaller tenant limit may use
 # about 3 for extraction and a loaded machine)
 FINALIZE_S_PER_GPU = 2e-4
 
+# the fewest seconds left of an attempt's limit for the model at exact capacities after the relaxation's incumbent
+# was rejected (`_attempt`): with less, that fallback is skipped and the result says so (it got max(1 s, the rest)
+# before, and so could run past the time limit, once per tenant-ladder step)
+FALLBACK_MIN_S = 1.0
+ENGINE_MIN_S = 0.1  # the least an engine is given after its model's build (to report its warm start or greedy start)
+
+
+def engine_limit(limit: float, started: float) -> float:
+    """The seconds an engine's solve gets of its `limit` once its model is built (the build, since `started`
+    (time.perf_counter), counts against the limit; at least ENGINE_MIN_S)."""
+    return max(ENGINE_MIN_S, limit - (time.perf_counter() - started))
+
 
 def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: Engine, engine_name: str) -> SolveResult:
     """Prepare, solve with `engine`, extract, check; never raise for an infeasible instance.
@@ -220,7 +233,8 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
         log.warning("%s: warm start rejected by the checker, ignored", solver)
         warm_plan = None
     lp = lp_relaxation(instance, options.objective).value
-    if options.objective is Objective.MIN_GPUS and lp > instance.gpus + 1e-6:  # proven before any model is built
+    if options.objective is Objective.MIN_GPUS and whole_gpus(lp) > instance.gpus:  # proven before any model (the
+        # checker's rounding, `whole_gpus`: an LP of 2.0000018 is served on 2 GPUs by a valid plan)
         return SolveResult(solver, Status.INFEASIBLE, bound=_bound(None, lp, options.objective),
                            message=f"the layout LP bound needs {lp:.4g} GPUs to serve all rates together, the "
                                    f"instance has {instance.gpus}", infeasible_services=instance.service_names)
@@ -296,16 +310,21 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     msg = [out.message] if out.message else []
     msg += list(data.notes)
     plan, rejected = _extract(solver, data, out, options)
-    if rejected and data.tolerant_rows(options.objective):
+    if rejected and data.relaxed(options.objective):
         # the relaxation's incumbent leans on the checker's tolerance beyond what a plan may (only within it of an
         # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
-        log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
-        exact = engine(replace(data, tolerant=False), options, warm,
-                       max(1.0, limit - (time.perf_counter() - started)))
-        msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); the "
-                   f"plan from the model at exact capacities ({exact.status})")
-        out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
-        plan, rejected = _extract(solver, data, out, options)
+        left = limit - (time.perf_counter() - started)  # (the engines count their model's build in it too)
+        if left < FALLBACK_MIN_S:
+            msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
+                       f"no time left ({max(left, 0.0):.2g} s) for the model at exact capacities")
+            out, rejected = replace(out, status="feasible" if out.status == "optimal" else out.status), ""
+        else:
+            log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
+            exact = engine(replace(data, tolerant=False), options, warm, left)
+            msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
+                       f"the plan from the model at exact capacities ({exact.status})")
+            out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
+            plan, rejected = _extract(solver, data, out, options)
     if rejected:
         msg.append(f"extracted plan rejected by the checker: {rejected}")
         log.error("%s: %s", solver, msg[-1])

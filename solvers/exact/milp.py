@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import pulp
 
-from solvers.exact.driver import EngineOutcome, solve_exact
+from solvers.exact.driver import EngineOutcome, engine_limit, solve_exact
 from solvers.exact.plans import Counts, counts_from
 from solvers.exact.patterns import MilpOptions, ModelData
 from stsched.registry import Objective, SolveOptions, SolveResult, register
@@ -104,9 +104,9 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
                 if xs:
                     prob += (pulp.lpSum(xs) <= pulp.lpSum(data.slots(L, p) * v.u[g, li]
                                                           for li, L in enumerate(data.layouts)), f"slots_{g}_{p:g}")
-            if data.gpu_memory_mb is not None:
+            if data.gpu_memory_mb is not None:  # (`data.tolerant`: the checker's memory rule, a relaxation)
                 prob += (pulp.lpSum(c.memory_mb * v.xg[g, ci] for ci, c in enumerate(data.configs))
-                         <= data.gpu_memory_mb, f"memory_{g}")
+                         <= data.gpu_memory_row(), f"memory_{g}")
         for g in range(G - 1):  # symmetry breaking: GPUs ordered by layout index, unused ones last
             prob += (pulp.lpSum((li + 1) * v.u[g, li] for li in range(len(data.layouts)))
                      >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")
@@ -373,10 +373,11 @@ def _extract(data: ModelData, v: _Vars) -> Counts:
 
 def _engine(backend: str):
     def run(data: ModelData, options: SolveOptions, warm: Counts | None, limit: float) -> EngineOutcome:
+        started = time.perf_counter()
         prob, v = _build(data, options.objective)
         if warm is not None:
             _set_warm(data, v, warm)
-        status, bound = _solve(prob, backend, options, limit, warm is not None)
+        status, bound = _solve(prob, backend, options, engine_limit(limit, started), warm is not None)
         if status in ("infeasible", "none"):
             return EngineOutcome(status, bound, None)
         return EngineOutcome(status, bound, _extract(data, v))

@@ -217,6 +217,13 @@ class ModelData:
         the same tolerance, `stsched.checker.tolerant_scale`)."""
         return self.tolerant and objective is Objective.MIN_GPUS
 
+    def relaxed(self, objective: Objective) -> bool:
+        """Whether a model of `objective` relaxes some row by the checker's tolerance (its coverage rows,
+        `tolerant_rows`, or the indexed per-GPU memory row, `gpu_memory_row`, for either objective: memory does not
+        scale with alpha, so `tolerant_scale` does not cover it), so that an incumbent may need the model at exact
+        capacities for a plan (`solvers.exact.driver._attempt`)."""
+        return self.tolerant_rows(objective) or (self.tolerant and self.gpu_memory_mb is not None)
+
     def row_coverage(self, item: Config | GpuPattern, tolerant: bool) -> dict[int, float]:
         """The coefficients of a configuration or GPU pattern in a model's coverage rows, per service: exact
         (`config_coverage`, `pattern_coverage`) or, `tolerant`, each tenant's clipped capacity widened by the rule
@@ -239,6 +246,16 @@ class ModelData:
         of it the checker lets a plan serve (`stsched.checker.least_covering`, the absolute 1e-9 req/s included)."""
         r = self.rates[s]
         return least_covering(r) / r if tolerant else 1.0
+
+    def gpu_memory_row(self) -> float | None:
+        """The right-hand side (MB) of the indexed formulation's per-GPU memory row (None: no row): the GPU's limit
+        (`gpu_memory_mb`), or, `tolerant` (either objective), that limit widened by the checker's memory rule
+        (`tolerant_limit`, as `stsched.checker.exceeds_memory`): every plan the checker calls valid meets it (at
+        the exact limit a GPU whose partitions need up to REL_TOL more, valid, was cut off: min-gpus 3 GPUs
+        "optimal" where 2 are valid, max-scale 0.526 "optimal" below a valid 1.0; tests/core/test_edge_mends_s19e.py)."""
+        if self.gpu_memory_mb is None:
+            return None
+        return tolerant_limit(self.gpu_memory_mb) if self.tolerant else self.gpu_memory_mb
 
     def slots(self, layout: tuple[float, ...], size: float) -> int:
         return sum(1 for x in layout if x == size)
@@ -423,13 +440,14 @@ def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: 
 
 
 def pareto_mask(vecs: np.ndarray) -> np.ndarray:
-    """Rows not weakly dominated by another kept row (of equal rows the first is kept)."""
+    """Rows not weakly dominated by another kept row (of equal rows the first is kept).  Compared with no
+    tolerance: a pruned row is never above the row that prunes it in any entry, so the pruning is sound (with the
+    1e-9 (1 + max) tolerance before, session 19 review, a pruned row could carry that much more capacity)."""
     n = len(vecs)
     if n <= 1:
         return np.ones(n, dtype=bool)
-    tol = 1e-9 * (1 + np.abs(vecs).max(initial=0.0))
     if n <= 1500:  # all pairs at once: geq[i, j] = row j >= row i everywhere
-        geq = np.all(vecs[None, :, :] >= vecs[:, None, :] - tol, axis=2)
+        geq = np.all(vecs[None, :, :] >= vecs[:, None, :], axis=2)
         strict = geq & ~geq.T  # j strictly better than i
         tie = geq & geq.T & (np.arange(n)[None, :] < np.arange(n)[:, None])  # j equal to i and earlier
         np.fill_diagonal(strict, False)
@@ -445,7 +463,7 @@ def pareto_mask(vecs: np.ndarray) -> np.ndarray:
         alive = pareto_mask(block) if len(block) > 1 else np.ones(len(block), dtype=bool)
         if len(kept):
             for i in np.where(alive)[0]:
-                if np.any(np.all(kept >= block[i] - tol, axis=1)):
+                if np.any(np.all(kept >= block[i], axis=1)):
                     alive[i] = False
         mask[idx[alive]] = True
         kept = np.vstack([kept, block[alive]])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from stsched.checker import cycle_rate
 from stsched.heuristic.model import Context
+from stsched.layouts import fits
 from stsched.queueing import max_rate, slack_cycles
 
 EPS = 1e-9  # relative slack on batch requirements (floating point only; the checker's tolerance is 1e-6)
@@ -125,7 +126,7 @@ def rate_cap(ctx: Context, i: int, bi: int, e: float, d: float) -> float:
 
 def _memory_ok(ctx: Context, size: float, procs: int, tenants: list[tuple[int, int]]) -> bool:
     cap = ctx.slice_memory(size)
-    return cap is None or ctx.partition_memory(size, procs, tenants) <= cap * (1 + EPS)
+    return cap is None or fits(ctx.partition_memory(size, procs, tenants), cap)  # (the checker's memory rule)
 
 
 def _has_measured(ctx: Context, i: int, size: float, procs: int) -> bool:

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 
-from stsched.bounds import lp_bound_gpus, lp_bound_scale, max_count, unservable
+from stsched.bounds import beyond_gpus, lp_bound_gpus, lp_bound_scale, max_count, unservable
 from stsched.heuristic.adapt import run_adapt
 from stsched.heuristic.driver import max_scale, min_gpus
 from stsched.heuristic.model import Context, TimeUp, build_context
@@ -127,8 +127,8 @@ def _unservable(ctx: Context, rates_matter: bool) -> dict[str, str]:
     if rates_matter:
         counts = [max_count(inst, s) for s in ctx.sizes]
         for i, n in enumerate(ctx.names):
-            reach = max((ctx.cap1[i, j] * counts[j] for j in range(len(ctx.sizes))), default=0.0) * inst.gpus
-            if inst.service(n).rate > reach * (1 + 1e-9):
+            per_gpu = max((ctx.cap1[i, j] * counts[j] for j in range(len(ctx.sizes))), default=0.0)
+            if beyond_gpus(inst.service(n).rate, per_gpu, inst.gpus):  # (the screen's rule)
                 suspect.append(n)
     if not suspect:
         return {}

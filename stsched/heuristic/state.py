@@ -16,6 +16,7 @@ import numpy as np
 from stsched.checker import find_mig_starts
 from stsched.heuristic.fit import EPS, Fit, fit_partition, headroom
 from stsched.heuristic.model import Context
+from stsched.layouts import fits
 from stsched.plan import GpuLayout, Partition, Plan, Tenant
 
 
@@ -103,7 +104,7 @@ def gpu_memory_ok(ctx: Context, gpu: WGpu) -> bool:
         if p.fit is None:
             return False
         need += ctx.partition_memory(p.size, p.procs, list(zip((t[0] for t in p.tenants), p.fit.batch_idx)))
-    return need <= ctx.gpu_memory() * (1 + EPS)
+    return fits(need, ctx.gpu_memory())  # (the checker's memory rule)
 
 
 def refit_part(ctx: Context, gpu: WGpu, q: int) -> bool:
