@@ -41,6 +41,19 @@ def _edge(gpus_needed: int, excess: float):
     return inst, Plan((layout,) * gpus_needed)
 
 
+
+def _scaled_edge():
+    """The 2-GPU edge instance on exactly 2 GPUs and a plan the checker accepts at alpha (1 + 0.99e-6)^2: each
+    tenant 0.99e-6 above its capacity, each rate 0.99e-6 short (the max-scale bounds must reach its alpha)."""
+    inst, plan = _edge(2, 0.0)
+    inst = replace(inst, gpus=2)
+    up = 1 + 0.99e-6
+    plan = Plan(tuple(GpuLayout(tuple(replace(p, tenants=(replace(p.tenants[0], rate=p.tenants[0].rate * up),))
+                                      for p in g.partitions)) for g in plan.gpus), scale=up * up)
+    assert check(inst, plan).valid
+    return inst, plan
+
+
 @pytest.mark.parametrize("excess", [5e-7, 9e-7])
 def test_a_need_on_the_edge_is_bounded_by_the_valid_plans_gpus(excess):
     inst, plan = _edge(2, excess)
@@ -84,12 +97,7 @@ def test_a_duty_short_of_the_needed_cycle_earns_no_capacity(excess):
 def test_a_valid_plan_never_reaches_above_the_max_scale_bounds():
     """(review mend) the max-scale bounds (G / lp_gpus, colgen's alpha, the exact driver's) carried no tolerance: a
     valid plan reached alpha 2e-6 above them.  Each tenant 0.99e-6 above its capacity, each rate 0.99e-6 short."""
-    inst, plan = _edge(2, 0.0)
-    inst = replace(inst, gpus=2)
-    up = 1 + 0.99e-6
-    plan = Plan(tuple(GpuLayout(tuple(replace(p, tenants=(replace(p.tenants[0], rate=p.tenants[0].rate * up),))
-                                      for p in g.partitions)) for g in plan.gpus), scale=up * up)
-    assert check(inst, plan).valid
+    inst, plan = _scaled_edge()
     assert bounds.lp_bound_scale(inst) >= plan.scale
     r = column_generation(inst, Objective.MAX_SCALE, CgOptions(time_limit_s=60))
     assert r.integer_bound >= plan.scale

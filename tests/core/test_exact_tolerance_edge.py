@@ -11,7 +11,7 @@ import pytest
 
 from stsched.checker import check
 from stsched.registry import Objective, SolveOptions, Status, run_solver
-from tests.core.test_bound_rounding_edge import _edge
+from tests.core.test_bound_rounding_edge import _edge, _scaled_edge
 
 ENGINES = ["milp", "milp-highs", "cpsat", "brute"]
 
@@ -55,15 +55,6 @@ def test_beyond_the_tolerance_three_gpus_are_optimal(solver):
 def test_the_max_scale_bound_is_above_a_valid_plans_scale(solver):
     """max-scale on 2 GPUs: each tenant 0.99e-6 above its capacity and each rate 0.99e-6 short is valid; every
     engine's upper bound on alpha is at least that plan's (brute force reported its exact optimum as the bound)."""
-    from dataclasses import replace
-
-    from stsched.plan import GpuLayout, Plan
-
-    inst, plan = _edge(2, 0.0)
-    inst = replace(inst, gpus=2)
-    up = 1 + 0.99e-6
-    plan = Plan(tuple(GpuLayout(tuple(replace(p, tenants=(replace(p.tenants[0], rate=p.tenants[0].rate * up),))
-                                      for p in g.partitions)) for g in plan.gpus), scale=up * up)
-    assert check(inst, plan).valid
+    inst, plan = _scaled_edge()
     r = _solve(solver, inst, Objective.MAX_SCALE)
     assert r.status is Status.OPTIMAL and r.bound >= plan.scale

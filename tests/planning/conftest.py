@@ -21,3 +21,20 @@ def rent_setting():
     one = Plan((GpuLayout((Partition(100.0, (Tenant(a, 4, 0.0), Tenant(b, 4, 0.0))),)),))
     assert plan is not None and plan.gpus_used == 2
     return inst, plan, one
+
+
+@pytest.fixture
+def decision_kinds(monkeypatch) -> list[str]:
+    """The kinds `Compaction.set_time` is told, decision by decision (the controller passes "epoch", "emergency" or
+    "detector"; `rent_at_epochs` reads them), collected while the real method runs."""
+    from stsched.planning.adapt.compaction import Compaction
+
+    kinds: list[str] = []
+    real = Compaction.set_time
+
+    def spy(self, t_s, kind="epoch"):
+        kinds.append(kind)
+        return real(self, t_s, kind)
+
+    monkeypatch.setattr(Compaction, "set_time", spy)
+    return kinds

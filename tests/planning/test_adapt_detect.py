@@ -10,7 +10,6 @@ import stsched as st
 import stsched.planning.adapt.controller as controller
 from stsched.errors import InputError
 from stsched.planning.adapt import AdaptOptions, run_adapt
-from stsched.planning.adapt.compaction import Compaction
 from stsched.planning.adapt.detect import DETECT_Z, Observed, flagged, observed_counts
 from tests.conftest import count_trace, counts_csv, make_mps_instance, run_cli
 
@@ -67,19 +66,11 @@ def test_plan_only_counts_the_same_decisions_changes_and_gpu_hours(burst_trace, 
     assert np.isnan(plan_only.slo_attainment)
 
 
-
-def test_the_policy_is_told_a_detector_decision(burst_trace, monkeypatch):
+def test_the_policy_is_told_a_detector_decision(burst_trace, monkeypatch, decision_kinds):
     """Review mend: the kind `set_time` passes (read by `rent_at_epochs`) is the decision's, not always "epoch"."""
-    kinds: list[str] = []
-    real = Compaction.set_time
-
-    def spy(self, t_s, kind="epoch"):
-        kinds.append(kind)
-        return real(self, t_s, kind)
-
-    monkeypatch.setattr(Compaction, "set_time", spy)
     res, _ = _run(monkeypatch, 5.0, simulate=False)
-    assert res.detections == 1 and "detector" in kinds and "epoch" in kinds
+    assert res.detections == 1 and "detector" in decision_kinds and "epoch" in decision_kinds
+
 
 def test_the_detection_rule_needs_a_clear_excess_over_the_trigger():
     # planned 100 req/s, trigger 0.95: a 5 s count of 475 expected at the trigger's rate, sd about 21.8

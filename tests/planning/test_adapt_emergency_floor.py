@@ -10,7 +10,6 @@ import stsched.planning.adapt.controller as controller
 from stsched.errors import InputError
 from stsched.planning.adapt import AdaptOptions, run_adapt
 from stsched.planning.adapt.burst import BurstMemory
-from stsched.planning.adapt.compaction import Compaction
 from tests.conftest import count_trace, counts_csv, make_mps_instance
 
 _DECIDE = controller._decide  # the real one: a second spy must not wrap the first
@@ -61,19 +60,11 @@ def test_without_the_floor_the_emergency_decision_follows_the_stale_estimate(bur
     assert served[480.0] == pytest.approx(12.0, rel=1e-6)  # the rows before the fix (`emergency_floor=False`)
 
 
-
-def test_the_policy_is_told_an_emergency_decision(burst_trace, monkeypatch):
+def test_the_policy_is_told_an_emergency_decision(burst_trace, monkeypatch, decision_kinds):
     """Review mend: the kind `set_time` passes (read by `rent_at_epochs`) is the decision's, not always "epoch"."""
-    kinds: list[str] = []
-    real = Compaction.set_time
-
-    def spy(self, t_s, kind="epoch"):
-        kinds.append(kind)
-        return real(self, t_s, kind)
-
-    monkeypatch.setattr(Compaction, "set_time", spy)
     _served_at_decisions(monkeypatch, floor=True)
-    assert "emergency" in kinds and "epoch" in kinds
+    assert "emergency" in decision_kinds and "epoch" in decision_kinds
+
 
 def test_emergency_floor_must_be_a_bool():
     with pytest.raises(InputError, match="emergency_floor must be a bool"):
