@@ -266,8 +266,8 @@ class CgSolver:
 
     #: the `--param` keys `bound` reads (`stsched bound` refuses the others: they drive the plans only)
     bound_params = ("max_rounds", "per_size", "seeds", "pool", "grid", "bound_every", "workers", "smoothing", "clock",
-                    "anchor", "ratio_test", "round_aware", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round", "cut_violation",
-                    "cut_early")
+                    "anchor", "ratio_test", "round_aware", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round",
+                    "cut_violation", "cut_early")
 
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()

@@ -55,3 +55,16 @@ def rounding_eps(value: float, eps: float) -> float:
 def straddles(bound: float, value: float) -> bool:
     """The whole-GPU bound is below the master's value rounded up (the rounding straddles the gap between them)."""
     return whole_gpus(bound) < whole_gpus(value)
+
+
+def chase_end(rounding: bool, chased: bool, converged: bool, proven: bool, bound: float, value: float) -> str:
+    """What ended the chase (`CgBound.rounding`) of a generation that stopped at `bound` and master `value`; "" where
+    it never ran (`rounding`: round-aware; `chased`: a round chased; `proven`: the last pricing proved no column
+    improves the master)."""
+    if not rounding or not (chased or (converged and straddles(bound, value))):
+        return ""
+    if not straddles(bound, value):
+        return REACHED
+    if proven:
+        return PROVEN
+    return NARROW if converged and room(value) < MIN_ROOM else STOPPED

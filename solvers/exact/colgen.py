@@ -42,6 +42,9 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   so far with the combined V_p (`combine`: the best combination by a small LP each round, `_combined`).
 * **settled** (min-gpus, `integer_stop`, on in `stsched bound`): once ceil(bound) = ceil(master value) no round can
   raise the whole-GPU bound (bound <= LP value <= master value); the generation stops and says so (not converged).
+* **round-aware** (min-gpus, `round_aware`, on by default; solvers.exact.cg_round): converged within `gap` but the
+  bound rounded up below the master's, the generation goes on with the pricing's tolerance narrowed to the rounding's
+  until they meet, the pricing proves it, or the limits stop it (`CgBound.rounding` says which).
 
 What is bounded: every valid plan of the full problem (all tenant counts, batches, procs, legal layouts, duty
 cycles at least the sum of the execution times).  Execution times are solo times with the instance's latency margin:
@@ -65,7 +68,7 @@ from solvers.exact.cg_common import beyond_memory, layout_weights, pricing_setup
 from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
 from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
-from solvers.exact.cg_round import MIN_ROOM, NARROW, PROVEN, REACHED, STOPPED, room, rounding_eps, straddles
+from solvers.exact.cg_round import MIN_ROOM, chase_end, room, rounding_eps, straddles
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
 from stsched.bounds import point_capacity, screen
@@ -286,17 +289,6 @@ def _combined(totals: list[float], weights: list[np.ndarray], objective: Objecti
     if objective is Objective.MIN_GPUS:
         return total / top if top > 0 else -math.inf
     return gpus * top / total if total > 0 else math.inf
-
-
-def _chase_end(rounding: bool, chased: bool, converged: bool, proven: bool, bound: float, value: float) -> str:
-    """What ended the round-aware chase (`CgBound.rounding`, solvers.exact.cg_round); "" where it never ran."""
-    if not rounding or not (chased or (converged and straddles(bound, value))):
-        return ""
-    if not straddles(bound, value):
-        return REACHED
-    if proven:
-        return PROVEN
-    return NARROW if converged and room(value) < MIN_ROOM else STOPPED
 
 
 def _lagrange_rows(total: float, wl: np.ndarray, objective: Objective, gpus: int, y_rows: tuple) -> float:
@@ -702,7 +694,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 add(c)
         if bar is not None:
             bar.close()
-        end = _chase_end(rounding, chased, converged, proven, bound, value)
+        end = chase_end(rounding, chased, converged, proven, bound, value)
         if end:
             log.info("column generation, round-aware: %s (bound %.6g, master %.6g)", end, bound, value)
         log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns; pricing on %d "
