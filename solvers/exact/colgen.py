@@ -564,7 +564,10 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 if not chase(value):
                     history.append((rounds, value, None))
                     break
-            chased = chased or chase(value)
+            if chase(value) and not chased:
+                chased = True
+                log.info("round %d: converged within the gap, but the bound %.8g rounds to %g below the master %.8g: "
+                         "round-aware, the generation goes on", rounds, bound, whole_gpus(bound), value)
             eps_c = rounding_eps(value, opts.eps) if chase(value) else opts.eps  # the pricing proof's tolerance
             if cut_pool is not None and cuts.early and settled_at(value) and more_cuts():
                 history.append((rounds, value, None))  # (the rounded bound of these cuts is settled: the next round)
@@ -651,6 +654,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 if not stab and all(ub[p] <= mu[p] * (1 + eps_c) + 1e-9 for p in data):
                     converged = True  # no column of any size can improve the master: its value is the LP's
                     if chase(value) and rounding_eps(value, opts.eps) < eps_c:  # (round-aware: now within the gap)
+                        if not chased:
+                            log.info("round %d: proven within the gap, but the bound %.8g rounds below the master "
+                                     "%.8g: round-aware, priced again", rounds, bound, value)
                         chased, eps_c = True, rounding_eps(value, opts.eps)
                         continue  # the same duals again, proven at the rounding's tolerance
                     proven = True
