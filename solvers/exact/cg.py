@@ -66,6 +66,9 @@ class CgSolverOptions:
     automatic (two where two CPUs are free, from 512 services up; solvers.exact.cg_parallel).
     ratio_test: 1 (default) to close the exact pricing's duty intervals by the parametric test
     (solvers.exact.cg_ratio), 0 for the interval test before session 16 alone (the same LP at convergence).
+    round_aware: (min-gpus) 1 (default) to go on generating where the bound is within the convergence gap of the
+    master but rounds up below it (solvers.exact.cg_round; it changes only such runs), 0 to stop there as before
+    session 19.
     warm: the registered solver whose plan starts the integer master when no warm start is given (none: none).
     warm_share: share of the time limit for that solver.
     dive: 1 to round the LP over the columns into a plan by diving (min-gpus) before the integer master (its plan,
@@ -119,6 +122,7 @@ class CgSolverOptions:
     anchor: str = CgOptions.anchor
     workers: int = CgOptions.workers
     ratio_test: int = 1
+    round_aware: int = 1
     warm: str = "heuristic"
     warm_share: float = 0.2
     dive: int = 0
@@ -160,7 +164,7 @@ class CgSolverOptions:
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
         _clock(self.clock)  # (the rule on clocks lives in colgen: refused before the instance's load, not after it)
-        for name in ("ratio_test", "lns_pool"):
+        for name in ("ratio_test", "round_aware", "lns_pool"):
             if getattr(self, name) not in (0, 1):
                 raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")
         if self.lns_pool and not self.lns_free:  # (the pool feeds the neighbourhood search alone)
@@ -222,6 +226,8 @@ def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
         kw["anchor"] = options.param("anchor")
     if options.param("ratio_test") is not None:  # parsed and checked by CgSolverOptions alone (" 0", "00", 0: off)
         kw["ratio_test"] = options.typed(CgSolverOptions, "cg").ratio_test == 1
+    if options.param("round_aware") is not None:  # (the same: parsed and checked by CgSolverOptions)
+        kw["round_aware"] = options.typed(CgSolverOptions, "cg").round_aware == 1
     return CgOptions(**kw)
 
 
@@ -244,7 +250,8 @@ def method_of(r: CgBound) -> str:
            f"{what} by column generation, not converged but settled: the Lagrangian bound rounded up equals the "
            f"restricted master's value rounded up (what a converged LP gives)" if r.settled else
            f"{what} by column generation, not converged: Lagrangian bound from the best duals")
-    return f"cg: {how}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS else "")
+    chase = f"; round-aware convergence {r.rounding}" if r.rounding else ""  # (solvers.exact.cg_round)
+    return f"cg: {how}{chase}" + (", rounded up to whole GPUs" if r.objective is Objective.MIN_GPUS else "")
 
 
 def _too_few_gpus(instance: Instance, r: CgBound) -> bool:
@@ -259,8 +266,8 @@ class CgSolver:
 
     #: the `--param` keys `bound` reads (`stsched bound` refuses the others: they drive the plans only)
     bound_params = ("max_rounds", "per_size", "seeds", "pool", "grid", "bound_every", "workers", "smoothing", "clock",
-                    "anchor", "ratio_test", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round", "cut_violation",
-                    "cut_early")
+                    "anchor", "ratio_test", "round_aware", "bp_nodes", "bp_rule", "bp_strong", "cuts", "cut_per_round",
+                    "cut_violation", "cut_early")
 
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()

@@ -70,6 +70,8 @@ class CgOptions:
     combine: bool = True  # the bound also from the best nonnegative combination of the duals priced so far
     integer_stop: bool = False  # min-gpus: stop, `settled`, once ceil(bound) = ceil(master value) (stsched bound's
     # whole-GPU bound can rise no further; off where the columns or the fractional bound matter: solver cg's plans)
+    round_aware: bool = True  # min-gpus, no branching rows: where the bound is within `gap` of the master but rounds
+    # up below it, go on with the tolerances narrowed to the rounding's (solvers.exact.cg_round; issue 17)
     workers: int = 0  # processes that price the sizes of a round (solvers.exact.cg_parallel): 1 this one alone, 0
     # automatic (two where this process may use two CPUs, on instances of cg_parallel.PARALLEL_FROM services or more)
     ratio_test: bool = True  # the exact pricing's interval bound by Dinkelbach's parametric test at the best value

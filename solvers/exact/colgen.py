@@ -42,6 +42,9 @@ tenants' execution times) are far too many to enumerate at scale, so they are pr
   so far with the combined V_p (`combine`: the best combination by a small LP each round, `_combined`).
 * **settled** (min-gpus, `integer_stop`, on in `stsched bound`): once ceil(bound) = ceil(master value) no round can
   raise the whole-GPU bound (bound <= LP value <= master value); the generation stops and says so (not converged).
+* **round-aware** (min-gpus, `round_aware`, on by default; solvers.exact.cg_round): converged within `gap` but the
+  bound rounded up below the master's, the generation goes on with the pricing's tolerance narrowed to the rounding's
+  until they meet, the pricing proves it, or the limits stop it (`CgBound.rounding` says which).
 
 What is bounded: every valid plan of the full problem (all tenant counts, batches, procs, legal layouts, duty
 cycles at least the sum of the execution times).  Execution times are solo times with the instance's latency margin:
@@ -65,6 +68,7 @@ from solvers.exact.cg_common import beyond_memory, layout_weights, pricing_setup
 from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
 from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
+from solvers.exact.cg_round import MIN_ROOM, chase_end, room, rounding_eps, straddles
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
 from stsched.bounds import point_capacity, screen
@@ -99,6 +103,8 @@ class CgBound:
     cuts: int = 0  # rounding cuts in the master (solvers.exact.cg_cuts; the bound then holds for whole plans only)
     settled: bool = False  # min-gpus, `integer_stop`: not converged, but the bound rounded up equals the master's
     # value rounded up, so no further round could raise `integer_bound` (what a converged LP gives, rounded up)
+    rounding: str = ""  # min-gpus, `round_aware`: what ended the chase past a converged bound whose rounding straddled
+    # the master's (solvers.exact.cg_round: REACHED, PROVEN, NARROW, STOPPED); "" when it never straddled
     source: str = ""  # set when the time limit passed in the set-up: which bound `bound` is (else the generation's)
     lp_gpus: float | None = None  # the efficiency LP's fractional GPUs (`stsched.bounds.screen`, from the set-up's scan)
     unchecked: str = ""  # set when the time limit passed in the feasibility scan: how far it got (not fully checked)
@@ -509,6 +515,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         def settled_at(value: float) -> bool:  # min-gpus: the bound rounded up meets the master's rounded up
             return whole_gpus(bound) >= whole_gpus(value)  # (the one rounding, stsched.checker.whole_gpus)
 
+        def chase(value: float) -> bool:  # round-aware: converged, but the rounded bound is below the master's
+            return rounding and closed(value) and straddles(bound, value) and room(value) >= MIN_ROOM
+
         def improves(c: Config, pi: np.ndarray, mu: dict[float, float]) -> bool:
             return pricer.value(c, pi) > mu[c.size] * (1 + TOL) + 1e-12
 
@@ -518,6 +527,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         prev_value, degenerate, fallbacks, short = math.nan, 0, 0, 0
         # min-gpus (no branching rows, no cuts): stop once the bound rounded up equals the master's value rounded up
         settle, settled = opts.integer_stop and not maxi and not y_rows and cut_pool is None, False
+        rounding, chased, proven = opts.round_aware and not maxi and not y_rows, False, False  # (cg_round)
         combine = opts.combine and not y_rows and cut_pool is None  # (_combined)
         totals: list[float] = []
         weights: list[np.ndarray] = []
@@ -544,13 +554,21 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 raise RuntimeError("the restricted master LP did not solve to optimality")
             value, dual, mu = lp
             pi = master.service_duals(dual, len(rates))
+            proven = False  # the exact pricing proved no column improves the master (at `eps_c`)
             if closed(value):
                 converged = True
-                history.append((rounds, value, None))
                 if more_cuts():
+                    history.append((rounds, value, None))
                     converged = False
                     continue
-                break
+                if not chase(value):
+                    history.append((rounds, value, None))
+                    break
+            if chase(value) and not chased:
+                chased = True
+                log.info("round %d: converged within the gap, but the bound %.8g rounds to %g below the master %.8g: "
+                         "round-aware, the generation goes on", rounds, bound, whole_gpus(bound), value)
+            eps_c = rounding_eps(value, opts.eps) if chase(value) else opts.eps  # the pricing proof's tolerance
             if cut_pool is not None and cuts.early and settled_at(value) and more_cuts():
                 history.append((rounds, value, None))  # (the rounded bound of these cuts is settled: the next round)
                 continue
@@ -593,7 +611,9 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 # the proven upper bounds at the pricing point: a Lagrangian bound there, and more columns
                 exact = len(good) < few and not last
                 ub: dict[float, float] = {}
-                proofs = pool.map("upper", [(p, pi_s, mu_s[p], exact) for p in data], deadline - clock())
+                # (below mu (1 + eps) its search stops refining: asked for eps_c, it is told a dual that much lower)
+                scale = (1 + eps_c) / (1 + opts.eps)
+                proofs = pool.map("upper", [(p, pi_s, mu_s[p] * scale, exact) for p in data], deadline - clock())
                 for p in data:
                     got = proofs[p]
                     ub[p], more = got.result
@@ -631,8 +651,15 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 if better(lag, bound):
                     bound = lag
                 good = [c for c in cand if improves(c, pi, mu)]
-                if not stab and all(ub[p] <= mu[p] * (1 + opts.eps) + 1e-9 for p in data):
+                if not stab and all(ub[p] <= mu[p] * (1 + eps_c) + 1e-9 for p in data):
                     converged = True  # no column of any size can improve the master: its value is the LP's
+                    if chase(value) and rounding_eps(value, opts.eps) < eps_c:  # (round-aware: now within the gap)
+                        if not chased:
+                            log.info("round %d: proven within the gap, but the bound %.8g rounds below the master "
+                                     "%.8g: round-aware, priced again", rounds, bound, value)
+                        chased, eps_c = True, rounding_eps(value, opts.eps)
+                        continue  # the same duals again, proven at the rounding's tolerance
+                    proven = True
                     break
                 if good or last or clock() >= deadline:
                     new = cand
@@ -667,19 +694,22 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
             if converged and not no_time and more_cuts():
                 converged = False
-            elif converged or not new or no_time:
+            elif (converged and (proven or not chase(value))) or not new or no_time:
                 break
             for c in new:
                 add(c)
         if bar is not None:
             bar.close()
+        end = chase_end(rounding, chased, converged, proven, bound, value)
+        if end:
+            log.info("column generation, round-aware: %s (bound %.6g, master %.6g)", end, bound, value)
         log.info("column generation: %s after %d rounds, LP %.6g, bound %.6g, %d columns; pricing on %d "
                  "process(es): %.1f s of CPU on the busiest process per call, summed", "converged" if converged else
                  "settled" if settled else "stopped", rounds, value, bound, len(columns), pool.workers, pool.span_cpu)
         return CgBound(objective, bound, value, converged, len(columns), pricer.calls, rounds,
                        time.perf_counter() - t0, clip, tuple(columns), layouts, tuple(history),
                        master.y(len(layouts)) if math.isfinite(value) else (),
-                       len(cut_pool) if cut_pool is not None else 0, settled, lp_gpus=sc.lp_gpus)
+                       len(cut_pool) if cut_pool is not None else 0, settled, rounding=end, lp_gpus=sc.lp_gpus)
     finally:
         pool.close()
 
