@@ -1,0 +1,77 @@
+"""Review mends of the exact solvers at the tolerance edge (session 19, second review, mend F)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from stsched import bounds
+from stsched.checker import check
+from stsched.plan import GpuLayout, Partition, Plan, Tenant
+from stsched.problem import LatencyTable
+from stsched.registry import Objective, SolveOptions, Status, run_solver
+from tests.conftest import make_mps_instance
+
+
+def _densenet_alone(rate: float = 2450.0):
+    """ParvaGPU row 1's densenet121 alone on one GPU: 3g + 3g carries 2277.04 req/s, 2g + 2g + 3g 2476.35."""
+    from stsched.scenarios import parvagpu
+
+    inst = parvagpu(1)
+    s = next(x for x in inst.services if x.model == "densenet121")
+    return replace(inst, services=(replace(s, rate=rate),), gpus=1)
+
+
+def _best(inst, service, size):
+    """The best (req/s, batch, procs) of one partition of `size` serving `service` alone."""
+    pts = [(c, b, k) for b in inst.batches for k in inst.procs_options()
+           if (c := bounds.point_capacity(inst, service, b, size, k)) is not None]
+    return max(pts)
+
+
+def _plan(inst, service, sizes, rate):
+    """One GPU of partitions of `sizes`, each serving `service` at its best point, the rate split by capacity."""
+    best = [_best(inst, service, p) for p in sizes]
+    total = sum(c for c, _, _ in best)
+    return Plan((GpuLayout(tuple(Partition(p, (Tenant(service, b, rate * c / total),), procs=k)
+                                 for p, (c, b, k) in zip(sizes, best))),))
+
+
+def _faster_60():
+    """An MPS GPU (gpulet sizes, at most 2 partitions) whose 60 % size runs twice as fast: 40 + 60 carries more
+    than any one size repeated (60 + 60 does not fit; 50 + 50 and 100 carry what 40 + 60 would untouched)."""
+    inst = make_mps_instance(rates=(1.0,), slos=(50.0,), gpus=1, memory=(1000.0,))
+    t = inst.tables[0]
+    fast = LatencyTable(t.model, tuple(replace(e, latency_ms=e.latency_ms / 2) if e.size == 60.0 else e
+                                       for e in t.entries))
+    inst = replace(inst, tables=(fast,))
+    c40, c60 = _best(inst, "s0", 40.0)[0], _best(inst, "s0", 60.0)[0]
+    single = max(_best(inst, "s0", p)[0] * n for p, n in ((20.0, 2), (40.0, 2), (50.0, 2), (60.0, 1), (100.0, 1)))
+    assert c40 + c60 > 1.2 * single
+    return inst.with_rates({"s0": 0.99 * (c40 + c60)})
+
+
+def test_mixed_sizes_on_one_mig_gpu_are_servable():
+    """(finding 1) the screen's per-GPU figure was the best size repeated (3g + 3g, 2277.04 req/s), no bound: the
+    valid 2g + 2g + 3g plan serves 2450 req/s, yet `unservable` (every exact engine's screen) and the heuristic's
+    twin of it said INFEASIBLE."""
+    inst = _densenet_alone()
+    plan = _plan(inst, "densenet121", (3.0, 2.0, 2.0), 2450.0)
+    assert check(inst, plan).valid
+    assert bounds.unservable(inst, Objective.MIN_GPUS) == {}
+    assert bounds.gpu_throughput(inst, "densenet121") == pytest.approx(2476.353)
+    r = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)).result
+    assert r.status is not Status.INFEASIBLE, r.message
+    # a rate beyond every layout is still refused, with the reach in the reason
+    assert "2476.35 req/s" in bounds.unservable(_densenet_alone(2480.0), Objective.MIN_GPUS)["densenet121"]
+
+
+def test_mixed_sizes_on_one_mps_gpu_are_servable():
+    """(finding 1) MPS with the 60 % size made faster: 40 + 60 serves what no size repeated does."""
+    inst = _faster_60()
+    assert check(inst, _plan(inst, "s0", (60.0, 40.0), inst.services[0].rate)).valid
+    assert bounds.infeasible_services(inst) == {}
+    r = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)).result
+    assert r.status is not Status.INFEASIBLE, r.message
+
