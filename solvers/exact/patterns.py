@@ -221,8 +221,11 @@ class ModelData:
         """Whether a model of `objective` relaxes some row by the checker's tolerance (its coverage rows,
         `tolerant_rows`, or the indexed per-GPU memory row, `gpu_memory_row`, for either objective: memory does not
         scale with alpha, so `tolerant_scale` does not cover it), so that an incumbent may need the model at exact
-        capacities for a plan (`solvers.exact.driver._attempt`)."""
-        return self.tolerant_rows(objective) or (self.tolerant and self.gpu_memory_mb is not None)
+        capacities for a plan (`solvers.exact.driver._attempt`).  Only the indexed formulation writes that row
+        (`gpu_memory_mb` is set whenever memory can bind: the slots formulation limits each configuration instead,
+        patterns check each GPU pattern exactly; for them the fallback re-solved the identical model)."""
+        return self.tolerant_rows(objective) or (self.tolerant and self.gpu_memory_mb is not None
+                                                 and self.formulation == "indexed")
 
     def row_coverage(self, item: Config | GpuPattern, tolerant: bool) -> dict[int, float]:
         """The coefficients of a configuration or GPU pattern in a model's coverage rows, per service: exact

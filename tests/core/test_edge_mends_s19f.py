@@ -75,3 +75,59 @@ def test_mixed_sizes_on_one_mps_gpu_are_servable():
     r = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)).result
     assert r.status is not Status.INFEASIBLE, r.message
 
+
+def _over_memory():
+    """MPS, two 50 % partitions a GPU, on 2 GPUs: two of s0's partitions need 1.5 MB (plus rounding) more than the
+    GPU's memory, far beyond the memory rule's tolerance; s1's are small.  Memory binds (`gpu_memory_mb` set)."""
+    from stsched.checker import gpu_memory_limit_mb
+    from stsched.devices import mps_mechanism
+
+    base = make_mps_instance(rates=(100.0, 10.0), slos=(50.0, 80.0), gpus=2, memory=(1000.0, 1000.0))
+    base = replace(base, mechanism=mps_mechanism((50.0,), max_partitions=2, max_tenants=1))
+    s0 = replace(base.services[0], memory_mb=(gpu_memory_limit_mb(base) + 1.5) / 2 - base.device.context_mb)
+    return replace(base, services=(s0, base.services[1]))
+
+
+def _max_scale(formulation: str):
+    from solvers.exact.driver import prepare
+
+    inst = _over_memory()
+    opts = SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=10, params=(("formulation", formulation),))
+    data = prepare(inst, opts)
+    assert data.formulation == formulation and data.gpu_memory_mb is not None
+    return inst, opts, data
+
+
+def test_the_memory_fallback_gives_a_valid_plan():
+    """(finding 3) max-scale, indexed: an incumbent 1-2 MB over a GPU's memory (an engine's own tolerance let it
+    pass) is rejected; the model at exact capacities gives the plan.  `relaxed` by the coverage rows alone
+    (`tolerant_rows`, false for max-scale) returned no plan and logged an error."""
+    from solvers.exact.driver import EngineOutcome, _attempt
+    from solvers.exact.plans import Counts
+
+    inst, opts, data = _max_scale("indexed")
+    c0, c1 = data.configs[0].cap[0], data.configs[1].cap[0]
+    assert [c.tenants[0][0] for c in data.configs] == [0, 1]
+    alpha = min(2 * c0 / 100.0, c1 / 10.0)
+    calls = []
+
+    def engine(d, options, warm, limit):
+        calls.append(d.tolerant)
+        gpus = ((0, {0: 2}), (0, {0: 1, 1: 1})) if d.tolerant else ((0, {0: 1, 1: 1}), (0, {0: 1}))
+        return EngineOutcome("optimal", 2 * alpha, Counts(per_gpu=gpus, alpha=alpha))
+
+    r = _attempt("milp", inst, opts, data, None, 10.0, engine, "fake", 2 * alpha)
+    assert calls == [True, False], calls
+    assert r.status is Status.FEASIBLE and r.objective == pytest.approx(alpha), r.message
+    assert check(inst, r.plan).valid and "model at exact capacities (optimal)" in r.message
+
+
+@pytest.mark.parametrize("formulation", ["slots", "patterns"])
+def test_no_memory_fallback_without_the_memory_row(formulation):
+    """(finding 2) `relaxed` was true whenever memory binds, but only the indexed formulation writes the memory row:
+    a slots or patterns max-scale incumbent the checker rejected re-solved the identical model (tolerant=False
+    changes nothing there) and was reported as "the plan from the model at exact capacities"."""
+    _, _, data = _max_scale(formulation)
+    assert not data.relaxed(Objective.MAX_SCALE)
+    assert data.relaxed(Objective.MIN_GPUS)  # (its coverage rows, `tolerant_rows`)
+    assert _max_scale("indexed")[2].relaxed(Objective.MAX_SCALE)
