@@ -131,3 +131,79 @@ def test_no_memory_fallback_without_the_memory_row(formulation):
     assert not data.relaxed(Objective.MAX_SCALE)
     assert data.relaxed(Objective.MIN_GPUS)  # (its coverage rows, `tolerant_rows`)
     assert _max_scale("indexed")[2].relaxed(Objective.MAX_SCALE)
+
+
+def test_a_ladder_rung_prepared_up_to_the_deadline_is_not_started():
+    """(finding 5) `_ladder_up` gave the engine `deadline - now` after the rung's preparation (0.3 s here, or <= 0),
+    which `_attempt` raised to 1 s: past the deadline.  Now the ladder stops there, and says so."""
+    import time
+
+    from solvers.exact import driver
+    from solvers.exact.driver import EngineOutcome, _ladder_up, prepare
+    from tests.core.test_bound_rounding_edge import _edge
+
+    inst, plan = _edge(2, 0.0)
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10)
+    data = replace(prepare(inst, opts), tenant_limited=True, conservative=False)
+    res = replace(run_solver("brute", inst, opts).result, status=Status.FEASIBLE)
+    deadline = time.perf_counter() + 2.5
+    calls = []
+
+    def slow_prepare(instance, options, until=None):
+        time.sleep(max(0.0, deadline - 0.3 - time.perf_counter()))
+        return replace(data, tenants=data.tenants + 1)
+
+    def engine(d, options, warm, limit):
+        calls.append(limit)
+        return EngineOutcome("none", None, None)
+
+    steps: list[str] = []
+    original, driver.prepare = driver.prepare, slow_prepare
+    try:
+        out = _ladder_up("milp", inst, opts, data, res, deadline, engine, "fake", 2.0, steps)
+    finally:
+        driver.prepare = original
+    assert calls == [] and out is res
+    assert "not solved" in steps[-1], steps
+
+
+def test_adapt_milp_skipped_fallback_logs_no_error(caplog):
+    """(finding 6) with under FALLBACK_MIN_S left, the skipped fallback left `rejected` set: "extracted plan
+    rejected by the checker" was logged as an ERROR for a plan never extracted.  Now said as the driver says it; and
+    the exact model's status is named when it finds nothing."""
+    import logging
+    import time
+
+    from solvers.exact.adapt_milp import solve_adapt
+    from tests.core.test_bound_rounding_edge import _edge
+
+    inst, plan = _edge(2, 2.5e-6)
+    inst = replace(inst, gpus=3)
+    opts = SolveOptions(objective=Objective.ADAPT, current_plan=plan, time_limit_s=5)
+
+    def keep_both(prob):  # an incumbent keeping both GPUs in force: the checker rejects it
+        for v in prob.variables():
+            v.varValue = {"k_0": 2, "w_0": 2}.get(v.name, 0)
+
+    calls = []
+
+    def slow(prob, o, limit):
+        calls.append(limit)
+        keep_both(prob)
+        time.sleep(max(0.0, limit - 0.5))  # (the limit spent)
+        return "optimal", None
+
+    with caplog.at_level(logging.ERROR):
+        r = solve_adapt("milp", inst, opts, slow)
+    assert len(calls) == 1 and r.status is Status.UNKNOWN and "no time left" in r.message, r.message
+    assert not [x for x in caplog.records if x.levelno >= logging.ERROR], caplog.text
+
+    def none_then(prob, o, limit):
+        calls.append(limit)
+        if len(calls) == 2:
+            keep_both(prob)
+            return "optimal", None
+        return "none", None
+
+    r = solve_adapt("milp", inst, replace(opts, time_limit_s=30), none_then)
+    assert len(calls) == 3 and r.status is Status.UNKNOWN and "exact capacities (none)" in r.message, r.message
