@@ -444,8 +444,11 @@ def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: 
 
 def pareto_mask(vecs: np.ndarray) -> np.ndarray:
     """Rows not weakly dominated by another kept row (of equal rows the first is kept).  Compared with no
-    tolerance: a pruned row is never above the row that prunes it in any entry, so the pruning is sound (with the
-    1e-9 (1 + max) tolerance before, session 19 review, a pruned row could carry that much more capacity)."""
+    tolerance: a pruned row is never above the row that prunes it in any entry, so the pruning is sound at exact
+    capacities (with the 1e-9 (1 + max) tolerance before, session 19 review, a pruned row could carry that much more
+    capacity).  Not counted: the min-gpus rows' absolute 1e-9 req/s per tenant (`ModelData.row_coverage`), so a GPU
+    pattern of more tenants pruned by one of fewer (50 + 50 by 100) is credited up to 1e-9 req/s per extra tenant
+    more by the rows than the one kept (docs/RULES.md)."""
     n = len(vecs)
     if n <= 1:
         return np.ones(n, dtype=bool)
