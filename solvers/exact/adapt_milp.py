@@ -42,7 +42,7 @@ from dataclasses import replace
 import pulp
 
 from stsched.bounds import unservable
-from solvers.exact.driver import FALLBACK_MIN_S, prepare
+from solvers.exact.driver import FALLBACK_MIN_S, engine_limit, prepare
 from solvers.exact.patterns import ModelData, TooLarge
 from solvers.exact.plans import Counts, gpus_of, to_plan
 from stsched.checker import check
@@ -185,9 +185,15 @@ def solve_adapt(solver: str, instance: Instance, options: SolveOptions, solve_mo
     kept = _kept_layouts(current)
     old_sets = _old_tenant_sets(data, current)
 
-    def run(tolerant: bool, limit: float):
+    def run(tolerant: bool):
+        """The model with the checker's tolerance (`tolerant`) or at exact capacities, its build counted in the
+        limit (`engine_limit`); the fallback (not `tolerant`) is skipped ("skipped") with under FALLBACK_MIN_S left
+        after its build."""
         prob, y, x, w, k, keys = _build(data, kept, old_sets, tolerant)
-        status, _ = solve_model(prob, opts, limit)
+        left = options.time_limit_s - (time.perf_counter() - t0)
+        if not tolerant and left < FALLBACK_MIN_S:
+            return f"skipped: {max(left, 0.0):.2g} s left", None, "", 0
+        status, _ = solve_model(prob, opts, engine_limit(options.time_limit_s, t0))
         if status not in ("optimal", "feasible"):
             return status, None, "", 0
 
@@ -204,7 +210,7 @@ def solve_adapt(solver: str, instance: Instance, options: SolveOptions, solve_mo
 
     notes: list[str] = []
     tolerant = data.tolerant  # (the min-gpus models' rows: the checker's tolerance, a relaxation)
-    status, plan, rejected, kept_n = run(tolerant, max(1.0, options.time_limit_s - (time.perf_counter() - t0)))
+    status, plan, rejected, kept_n = run(tolerant)
     if status == "infeasible":
         return SolveResult(solver, Status.INFEASIBLE if data.exact else Status.UNKNOWN,
                            message=f"no plan on {instance.gpus} GPUs serves the new rates"
@@ -212,17 +218,18 @@ def solve_adapt(solver: str, instance: Instance, options: SolveOptions, solve_mo
     if rejected and tolerant:
         # the relaxation's incumbent leans on the tolerance beyond what a plan may (only within it of an edge): the
         # plan from the model at exact capacities, not proven optimal (as solvers.exact.driver's fallback)
-        left = options.time_limit_s - (time.perf_counter() - t0)
-        if left < FALLBACK_MIN_S:
-            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
-                         f"no time left ({left:.2g} s) for the model at exact capacities")
+        first = rejected
+        status, plan, rejected, kept_n = run(False)
+        if status.startswith("skipped"):  # (rejected cleared, as the driver does: no false "rejected" error)
+            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({first}); "
+                         f"no time left ({status[len('skipped: '):]}) for the model at exact capacities")
         else:
-            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
-                         f"the plan from the model at exact capacities")
-            status, plan, rejected, kept_n = run(False, left)
+            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({first}); "
+                         f"the plan from the model at exact capacities ({status})")
             status = "feasible" if status == "optimal" else status  # (the exact model restricts the problem)
     if plan is None and not rejected:
-        return SolveResult(solver, Status.UNKNOWN, message="; ".join(["no incumbent within the time limit", *notes]),
+        lead = "no plan" if notes else "no incumbent within the time limit"  # (notes: the fallback's status)
+        return SolveResult(solver, Status.UNKNOWN, message="; ".join([lead, *notes]),
                            discretisation=data.discretisation)
     if plan is None:
         msg = "extracted plan rejected by the checker: " + rejected

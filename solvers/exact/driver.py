@@ -283,8 +283,11 @@ def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: Mod
             break
         if up.tenants <= data.tenants:  # the enumeration limits stop the sets there
             break
-        nxt = _attempt(solver, instance, options, up, res.plan, deadline - time.perf_counter(), engine, engine_name,
-                       lp)
+        left = deadline - time.perf_counter()  # (after its preparation: `_attempt` gives the engine at least 1 s,
+        if left < FALLBACK_MIN_S:  # so a rung prepared up to the deadline ran past it by that; now not started)
+            steps.append(f"tenants <= {up.tenants}: not solved, {max(left, 0.0):.2g} s left after its preparation")
+            break
+        nxt = _attempt(solver, instance, options, up, res.plan, left, engine, engine_name, lp)
         if nxt.plan is None:
             break
         data, res = up, nxt

@@ -221,8 +221,11 @@ class ModelData:
         """Whether a model of `objective` relaxes some row by the checker's tolerance (its coverage rows,
         `tolerant_rows`, or the indexed per-GPU memory row, `gpu_memory_row`, for either objective: memory does not
         scale with alpha, so `tolerant_scale` does not cover it), so that an incumbent may need the model at exact
-        capacities for a plan (`solvers.exact.driver._attempt`)."""
-        return self.tolerant_rows(objective) or (self.tolerant and self.gpu_memory_mb is not None)
+        capacities for a plan (`solvers.exact.driver._attempt`).  Only the indexed formulation writes that row
+        (`gpu_memory_mb` is set whenever memory can bind: the slots formulation limits each configuration instead,
+        patterns check each GPU pattern exactly; for them the fallback re-solved the identical model)."""
+        return self.tolerant_rows(objective) or (self.tolerant and self.gpu_memory_mb is not None
+                                                 and self.formulation == "indexed")
 
     def row_coverage(self, item: Config | GpuPattern, tolerant: bool) -> dict[int, float]:
         """The coefficients of a configuration or GPU pattern in a model's coverage rows, per service: exact
@@ -441,8 +444,11 @@ def _pareto_configs(group: list[Config], clip: Sequence[float], memory_matters: 
 
 def pareto_mask(vecs: np.ndarray) -> np.ndarray:
     """Rows not weakly dominated by another kept row (of equal rows the first is kept).  Compared with no
-    tolerance: a pruned row is never above the row that prunes it in any entry, so the pruning is sound (with the
-    1e-9 (1 + max) tolerance before, session 19 review, a pruned row could carry that much more capacity)."""
+    tolerance: a pruned row is never above the row that prunes it in any entry, so the pruning is sound at exact
+    capacities (with the 1e-9 (1 + max) tolerance before, session 19 review, a pruned row could carry that much more
+    capacity).  Not counted: the min-gpus rows' absolute 1e-9 req/s per tenant (`ModelData.row_coverage`), so a GPU
+    pattern of more tenants pruned by one of fewer (50 + 50 by 100) is credited up to 1e-9 req/s per extra tenant
+    more by the rows than the one kept (docs/RULES.md)."""
     n = len(vecs)
     if n <= 1:
         return np.ones(n, dtype=bool)
