@@ -225,6 +225,9 @@ class AdaptOptions(AdaptiveKnobs):
         if self.rent_at_epochs and clocked:  # a decision within an epoch that skipped the rent skipped them too
             raise InputError(f"rent_at_epochs (compact_rent's count at epoch decisions only) takes none of rent_gpu_h, "
                              f"mpc_h, hours_budget (read at every decision), got it with {', '.join(clocked)}")
+        if self.rent_at_epochs and self.compact_rent is None:  # no rent to count: it changed nothing, without a word
+            raise InputError("rent_at_epochs is read with compact_rent only (its count at epoch decisions); set "
+                             "compact_rent or drop rent_at_epochs")
         if not isinstance(self.emergency_floor, bool):
             raise InputError(f"emergency_floor must be a bool (True: an emergency decision plans an overloaded "
                              f"service for at least its rate in the triggering minute), got {self.emergency_floor!r}")
