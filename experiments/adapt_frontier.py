@@ -106,7 +106,9 @@ def _knob_types() -> dict[str, tuple[type, bool]]:
 def parse_policy(spec: str, owned: Mapping[str, str] = {}) -> tuple[str, dict[str, object]]:
     """'name[k=v,...]' -> (name, AdaptOptions overrides typed by the option's annotation); `owned`: the options
     the study sets itself (option -> its command-line flag), refused in brackets."""
-    name, _, variant = spec.partition("[")
+    name, bracket, variant = spec.partition("[")
+    if bracket and (not variant.endswith("]") or "[" in variant or variant.count("]") != 1):
+        raise SystemExit(f"policy {spec!r}: expected NAME[KNOB=VALUE,...] (one pair of brackets)")
     knobs = {k: t for k, t in _knob_types().items() if k not in owned}
     out: dict[str, object] = {}
     for kv in (x for x in variant.rstrip("]").split(",") if x):
