@@ -185,7 +185,9 @@ def gpu_reach(instance: Instance, size_caps: np.ndarray) -> np.ndarray:
     partitions' caps.  Layouts mixing sizes may carry more than the best single size repeated (ParvaGPU densenet121:
     2g + 2g + 3g serves 2476 req/s, 3g + 3g 2277: before session 19's review the screen took the latter and called
     2450 req/s on one GPU unservable).  Past REACH_LAYOUTS layouts: the best cap per unit of size times the
-    capacity (the checker's tolerance), a weaker bound."""
+    capacity widened by the checker's tolerance (`tolerant_limit`), a weaker bound: deliberately loose, since
+    `beyond_gpus` applies `whole_gpus`'s tolerance to the rate over this reach too (the tolerance counted twice: a
+    reach only larger, so the screen stays valid, never calling a servable rate unservable, just weaker)."""
     caps = np.asarray(size_caps, dtype=float)
     counts = _layout_counts(instance)
     if counts is None:

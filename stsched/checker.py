@@ -16,6 +16,7 @@ from stsched.problem import Instance, MechanismKind, Placement, ThroughputRule
 from stsched.timing import TenantTiming, TimingMemo, cycle_ms, gpu_timings
 
 REL_TOL = 1e-6  # relative tolerance of every comparison (floating point, not a margin)
+ABS_TOL = 1e-9  # absolute tolerance beside it (req/s, capacity units: `tolerant_limit`, `least_covering`)
 
 
 class Rule(str, Enum):
@@ -71,7 +72,7 @@ class Report:
 def tolerant_limit(limit):
     """`limit` widened by the checker's tolerance (floating point, not a margin): every rule's comparison; numpy
     arrays too."""
-    return limit * (1 + REL_TOL) + 1e-9
+    return limit * (1 + REL_TOL) + ABS_TOL
 
 
 def _exceeds(value: float, limit: float) -> bool:
@@ -84,7 +85,7 @@ def least_covering(want):
     what a valid plan must serve of a rate `want`, counted at exact capacities once each tenant's capacity is
     widened by `tolerant_limit` (the exact solvers' min-gpus relaxation, solvers.exact.patterns.ModelData.row_need);
     numpy arrays too."""
-    return (want - 1e-9) / (1 + REL_TOL)
+    return (want - ABS_TOL) / (1 + REL_TOL)
 
 
 def needs_serving(rate: float) -> bool:
@@ -395,4 +396,4 @@ def _stats(instance: Instance, plan: Plan, served: dict[str, float], worst: dict
 
 
 __all__ = ["Report", "Rule", "Violation", "capacities", "check", "cycle_rate", "duty_of", "find_mig_starts", "gpu_memory_limit_mb", "memory_limit_mb",
-           "tenant_capacity", "tenant_share", "REL_TOL", "least_covering", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]
+           "tenant_capacity", "tenant_share", "ABS_TOL", "REL_TOL", "least_covering", "needs_serving", "served_rates", "tolerant_scale", "whole_gpus"]

@@ -83,8 +83,9 @@ class CgOptions:
     def __post_init__(self) -> None:
         # the one check of `workers` (CgSolverOptions and column_generation rely on it): the pool forks workers - 1
         check_int(self.workers, "workers", minimum=0, maximum=MAX_THREADS)
-        if not isinstance(self.ratio_test, bool):
-            raise InputError(f"ratio_test: expected true or false, got {self.ratio_test!r}")
+        for name in ("ratio_test", "round_aware", "integer_stop", "combine"):  # (a string "0" would be true)
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         if not isinstance(self.proof_width, (int, float)) or not 0 < self.proof_width <= self.tight:
             raise InputError(f"proof_width: expected a relative width in (0, tight = {self.tight:g}], got "
                              f"{self.proof_width!r}")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 
+from solvers.exact.cg_pricing import TOL
 from stsched.checker import whole_gpus
 
-MIN_ROOM = 1e-6  # the room (relative to the master's value) below which the rounding is not chased: the pricing's
-# own tolerances (TOL 1e-7 on a column's value, 1e-9 on the proof) would decide it, not the LP
+MIN_ROOM = 10 * TOL  # the room (relative to the master's value) below which the rounding is not chased: the
+# pricing's own tolerances (TOL on a column's value, 1e-9 on the proof) would decide it, not the LP
 
 # what ended a chase (CgBound.rounding; "" when the rounding never straddled a converged bound)
 REACHED = "reached: the bound rounds up like the master"
@@ -65,6 +66,6 @@ def chase_end(rounding: bool, chased: bool, converged: bool, proven: bool, bound
         return ""
     if not straddles(bound, value):
         return REACHED
-    if proven:
-        return PROVEN
-    return NARROW if converged and room(value) < MIN_ROOM else STOPPED
+    if converged and room(value) < MIN_ROOM:  # never chased at this value: a proof was the ordinary one (at eps)
+        return NARROW
+    return PROVEN if proven else STOPPED

@@ -554,14 +554,14 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 raise RuntimeError("the restricted master LP did not solve to optimality")
             value, dual, mu = lp
             pi = master.service_duals(dual, len(rates))
-            proven = False  # the exact pricing proved no column improves the master (at `eps_c`)
-            if closed(value):
-                converged = True
+            proven, cut_asked = False, False  # proven: the exact pricing proved no column improves the master
+            if closed(value):  # (at `eps_c`); cut_asked: this round's master was separated (once a round at most)
+                converged, cut_asked = True, cut_pool is not None
                 if more_cuts():
                     history.append((rounds, value, None))
                     converged = False
                     continue
-                if not chase(value):
+                if not chase(value) or clock() >= deadline:  # (a chase past the deadline prices no more)
                     history.append((rounds, value, None))
                     break
             if chase(value) and not chased:
@@ -692,7 +692,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                          whole_gpus(bound), bound, value)
                 break
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
-            if converged and not no_time and more_cuts():
+            if converged and not no_time and not cut_asked and more_cuts():
                 converged = False
             elif (converged and (proven or not chase(value))) or not new or no_time:
                 break
