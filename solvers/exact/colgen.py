@@ -78,6 +78,11 @@ from stsched.forking import clock_named
 from stsched.problem import Instance
 from stsched.registry import Objective
 
+#: max-scale: an efficiency bound on alpha below this stands as the bound (an alpha that small sits under the LP
+#: engines' feasibility tolerances, about 1e-7, and the master read 2.8e-26 as 0, a bound below a valid plan's
+#: alpha: the hostile user of session 19, one rate of 1e30 req/s)
+TINY_SCALE = 1e-6
+
 log = logging.getLogger(__name__)
 
 
@@ -404,6 +409,13 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         # (with the layouts, as after a set-up cut later: solver cg's plans from its warm plan need them; without
         # them its slots model failed on an empty max())
         return out_of_time(fallback, what, f"{sc.scanned} of {sc.services} services", unchecked)
+    if maxi and not y_rows and eff < TINY_SCALE:  # the LP engines read an alpha under their tolerances as 0
+        log.warning("column generation: max-scale bound %.3g is below %g: the efficiency LP bound stands (the "
+                    "configuration LP's alpha would be under the LP engine's tolerances)", eff, TINY_SCALE)
+        return CgBound(objective, eff, math.nan, False, 0, 0, 0, time.perf_counter() - t0, eff * (1 + 1e-6), (),
+                       layouts, source=f"the efficiency LP bound (stsched.bounds.lp_gpus; alpha {eff:.3g} is below "
+                       f"{TINY_SCALE:g}, under the LP engine's tolerances: the configuration LP is not solved)",
+                       lp_gpus=sc.lp_gpus)
 
     try:
         setup = pricing_setup(instance, layouts, opts, timer, stop)

@@ -132,3 +132,17 @@ def test_a_policy_point_with_unbalanced_brackets_is_refused(spec):
 
     with pytest.raises(SystemExit, match="one pair of brackets"):
         parse_policy(spec)
+
+
+def test_the_max_scale_bound_stays_above_a_valid_plan_when_alpha_is_tiny():
+    """(the hostile user's report (a), mended) one rate of 1e30 req/s: the configuration LP's master read alpha
+    2.8e-26 as 0 and `stsched bound --objective max-scale` certified -0.0, "converged", below the heuristic's valid
+    plan at 2.78e-26.  Below TINY_SCALE the efficiency LP bound stands, unconverged, and says why."""
+    from stsched.registry import Objective, SolveOptions, run_bound, run_solver
+    from tests.conftest import make_mps_instance
+
+    inst = make_mps_instance(rates=(1e30, 50.0), slos=(50.0, 50.0), gpus=2, memory=(1000.0, 1000.0))
+    plan = run_solver("heuristic", inst, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=5)).result
+    assert plan.plan is not None and check(inst, plan.plan).valid and plan.objective > 0
+    b = run_bound("cg", inst, SolveOptions(objective=Objective.MAX_SCALE, time_limit_s=10))
+    assert b.bound >= plan.objective and not b.converged and "under the LP engine's tolerances" in b.method
