@@ -21,7 +21,7 @@ from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, gpu_memory_limit_mb, needs_serving, served_rates, tolerant_scale, whole_gpus
+from stsched.checker import Rule, check, gpu_memory_limit_mb, needs_serving, served_rates, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -332,7 +332,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     out = engine(data, options, warm, max(1.0, limit))
     msg = [out.message] if out.message else []
     msg += list(data.notes)
-    plan, rejected = _extract(solver, data, out, options)
+    plan, rejected, rules = _extract(solver, data, out, options)
     if rejected and data.relaxed(options.objective):
         # the relaxation's incumbent leans on the checker's tolerance beyond what a plan may (only within it of an
         # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
@@ -342,12 +342,15 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
                        f"no time left ({max(left, 0.0):.2g} s) for the model at exact capacities")
             out, rejected = replace(out, status="feasible" if out.status == "optimal" else out.status), ""
         else:
-            log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
+            # (WARNING: a relaxed incumbent leaning on the tolerance is expected but rare; ERROR when a rule the
+            # tolerance's relaxation does not touch is broken: a fault of the model, not of the tolerance)
+            log.log(logging.WARNING if rules <= TOLERANT_RULES else logging.ERROR,
+                    "%s: %s; the model at exact capacities for a plan", solver, rejected)
             exact = engine(replace(data, tolerant=False), options, warm, left)
             msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
                        f"the plan from the model at exact capacities ({exact.status})")
             out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
-            plan, rejected = _extract(solver, data, out, options)
+            plan, rejected, _ = _extract(solver, data, out, options)
     if rejected:
         msg.append(f"extracted plan rejected by the checker: {rejected}")
         log.error("%s: %s", solver, msg[-1])
@@ -399,16 +402,22 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
                        bound_method=method)
 
 
-def _extract(solver: str, data: ModelData, out: EngineOutcome, options: SolveOptions) -> tuple[Plan | None, str]:
-    """The plan of an engine's incumbent if the checker accepts it, and what the checker rejected it for ("" when
-    accepted or no incumbent)."""
+# the rules the models' relaxation by the checker's tolerance touches (`ModelData.tolerant`: coverage, the
+# throughput each tenant is credited with, memory): a relaxed incumbent may break these only
+TOLERANT_RULES = frozenset({Rule.COVERAGE, Rule.THROUGHPUT, Rule.MEMORY})
+
+
+def _extract(solver: str, data: ModelData, out: EngineOutcome, options: SolveOptions
+             ) -> tuple[Plan | None, str, frozenset]:
+    """The plan of an engine's incumbent if the checker accepts it, what the checker rejected it for ("" when
+    accepted or no incumbent) and the rules it broke."""
     if out.counts is None:
-        return None, ""
+        return None, "", frozenset()
     plan = to_plan(data, gpus_of(data, out.counts), options.objective, solver)
     report = check(data.instance, plan)
     if report.valid:
-        return plan, ""
-    return None, "; ".join(str(v) for v in report.violations[:3])
+        return plan, "", frozenset()
+    return None, "; ".join(str(v) for v in report.violations[:3]), frozenset(v.rule for v in report.violations)
 
 
 def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:
