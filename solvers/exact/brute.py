@@ -245,8 +245,11 @@ class BruteSolver:
         cover them as the checker's tolerance credits them (each tenant's capacity widened by `tolerant_limit`, a
         rate's least covering share, `least_covering`; per service at most one tenant per partition, `_most`
         partitions per GPU, also on a GPU left out as dominated); at that count each such multiset's plan is
-        judged by the checker, so a plan within the tolerance of an edge is found (session 19: before, a need 9e-7
-        above 2 GPUs, served by a valid 2-GPU plan, was called optimal at 3)."""
+        judged by the checker, so a plan within the tolerance of an edge is found when the multiset's plan (the rates
+        split as the capacities) is valid (session 19: before, a need 9e-7 above 2 GPUs, served by a valid 2-GPU plan,
+        was called optimal at 3); from about (1 + 1e-6) to (1 + 2e-6) above an edge the valid plan needs its tenants
+        at their widened capacities, which `_plan` does not write: unknown, bound the lower count
+        (tests/cli/test_hostile_s19.py)."""
         need, per_gpu = least_covering(rates), _most(instance) * ABS_TOL
         bound = None
         for k in range(1, instance.gpus + 1):
