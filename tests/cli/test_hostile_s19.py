@@ -46,7 +46,7 @@ def test_a_need_on_the_edge_with_as_many_gpus_as_its_valid_plan_is_solved(excess
 @pytest.mark.parametrize("command", [["solve", "--solver", "heuristic"], ["bound"]])
 def test_the_heuristic_and_bound_do_not_call_a_need_on_the_edge_infeasible(command, tmp_path, capsys):
     """(the same finding) the heuristic's own screen (`heuristic.solver._unservable`) had a copy of the rule: it
-    now asks `bounds.beyond_reach` too, and says what it found (3 GPUs, more than the instance's 2: unknown,
+    now asks `bounds.beyond_gpus` over `bounds.gpu_reach` and leaves the verdict to `bounds.unservable`, and says what it found (3 GPUs, more than the instance's 2: unknown,
     exit 1), not infeasible; `stsched bound` answers 2 GPUs."""
     _, _, path = _edge_file(tmp_path, 9e-7)
     code = cli.main(["-q", command[0], str(path), *command[1:], "--time-limit", "5", "--json"])
