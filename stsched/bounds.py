@@ -26,6 +26,13 @@ from stsched.layouts import enumerate_layouts, fits
 from stsched.problem import Instance, MechanismKind, ProfileEntry, ThroughputRule
 from stsched.registry import Objective
 
+#: max-scale: an alpha bound below this is not given to an LP or MIP engine (an alpha that small sits under the
+#: engines' feasibility tolerances, about 1e-7, and their coefficients rate / capacity under the ones they drop: HiGHS
+#: read 2.8e-26 as 0, a bound below a valid plan's alpha: the hostile user of session 19, one rate of 1e30 req/s);
+#: the efficiency LP bound (`lp_bound_scale`, closed form) stands instead.  Chosen as a round margin above those
+#: tolerances; tests/cli/test_hostile_s19.py checks every engine's bound just above it (alpha about 1e-5)
+TINY_SCALE = 1e-6
+
 
 @dataclass(frozen=True)
 class Efficiency:
@@ -159,14 +166,16 @@ def max_count(instance: Instance, size: float) -> int:
     return min(n, mech.max_partitions) if mech.max_partitions else n
 
 
-#: past this many inclusion-maximal layouts of one GPU (MPS at 1 % steps), `gpu_reach` takes the fractional bound
+#: past this many legal layouts of one GPU (all of them, counted before the inclusion-maximal filter:
+#: `enumerate_layouts`' limit; MPS at 1 % steps), `gpu_reach` takes the fractional bound
 REACH_LAYOUTS = 20_000
 _REACH_COUNTS: dict[object, np.ndarray | None] = {}  # mechanism -> its maximal layouts' counts (sizes x layouts)
 
 
 def _layout_counts(instance: Instance) -> np.ndarray | None:
     """How many partitions of each of the mechanism's sizes every inclusion-maximal legal layout holds (rows: sizes,
-    columns: layouts), or None past REACH_LAYOUTS layouts; once per mechanism."""
+    columns: layouts), or None past REACH_LAYOUTS legal layouts (counted before the maximal filter); once per
+    mechanism."""
     mech = instance.mechanism
     if mech not in _REACH_COUNTS:
         try:
@@ -184,7 +193,7 @@ def gpu_reach(instance: Instance, size_caps: np.ndarray) -> np.ndarray:
     mechanism's legal layouts (`stsched.layouts`: MIG's placements, the capacity, max_partitions) of the sum of their
     partitions' caps.  Layouts mixing sizes may carry more than the best single size repeated (ParvaGPU densenet121:
     2g + 2g + 3g serves 2476 req/s, 3g + 3g 2277: before session 19's review the screen took the latter and called
-    2450 req/s on one GPU unservable).  Past REACH_LAYOUTS layouts: the best cap per unit of size times the
+    2450 req/s on one GPU unservable).  Past REACH_LAYOUTS legal layouts: the best cap per unit of size times the
     capacity widened by the checker's tolerance (`tolerant_limit`), a weaker bound: deliberately loose, since
     `beyond_gpus` applies `whole_gpus`'s tolerance to the rate over this reach too (the tolerance counted twice: a
     reach only larger, so the screen stays valid, never calling a servable rate unservable, just weaker)."""
@@ -391,6 +400,8 @@ def lp_relaxation(instance: Instance, objective: Objective = Objective.MIN_GPUS)
         cols += [(si, pi, c) for pi, c in best.items()]
     if not active:
         return LpBound(0.0 if objective is Objective.MIN_GPUS else math.inf, objective, 0, len(layouts))
+    if objective is Objective.MAX_SCALE and (eff := lp_bound_scale(instance)) < TINY_SCALE:
+        return LpBound(eff, objective, len(cols), len(layouts))  # (TINY_SCALE: HiGHS would drop the coefficients)
     n_x, n_y = len(cols), len(layouts)
     n = n_x + n_y + 1  # x, y, alpha
     # sparse rows (a dense matrix of services x columns took 9 s and 2.9 GB at 4,096 services, O(n^2))

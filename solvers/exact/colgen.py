@@ -71,17 +71,13 @@ from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
 from solvers.exact.cg_round import MIN_ROOM, chase_end, room, rounding_eps, straddles
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
-from stsched.bounds import point_capacity, screen
+from stsched.bounds import TINY_SCALE, point_capacity, screen
 from stsched.checker import tolerant_scale, whole_gpus
 from stsched.errors import InputError
 from stsched.forking import clock_named
 from stsched.problem import Instance
 from stsched.registry import Objective
 
-#: max-scale: an efficiency bound on alpha below this stands as the bound (an alpha that small sits under the LP
-#: engines' feasibility tolerances, about 1e-7, and the master read 2.8e-26 as 0, a bound below a valid plan's
-#: alpha: the hostile user of session 19, one rate of 1e30 req/s)
-TINY_SCALE = 1e-6
 
 log = logging.getLogger(__name__)
 

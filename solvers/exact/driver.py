@@ -14,14 +14,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from stsched.bounds import lp_relaxation, unservable
+from stsched.bounds import TINY_SCALE, lp_bound_scale, lp_relaxation, unservable
 from stsched.layouts import duty_room
 from solvers.exact.patterns import (Config, ExactOptions, GpuPattern, ModelData, OutOfTime, Stop, TooLarge, _Timer,
                                    enumerate_configs, enumerate_layouts, enumerate_patterns, fits, grow,
                                    neighbour_interference, poll, tenant_points)
 from solvers.exact.pricing import priced_configs
 from solvers.exact.plans import Counts, _gpus_in, gpus_of, greedy_counts, to_plan, warm_counts
-from stsched.checker import check, gpu_memory_limit_mb, needs_serving, served_rates, tolerant_scale, whole_gpus
+from stsched.checker import Rule, check, gpu_memory_limit_mb, needs_serving, served_rates, tolerant_scale, whole_gpus
 from stsched.plan import Plan
 from stsched.problem import Instance, MechanismKind
 from stsched.registry import Objective, SolveOptions, SolveResult, Status
@@ -196,6 +196,10 @@ FINALIZE_S_PER_GPU = 2e-4
 # was rejected (`_attempt`): with less, that fallback is skipped and the result says so (it got max(1 s, the rest)
 # before, and so could run past the time limit, once per tenant-ladder step)
 FALLBACK_MIN_S = 1.0
+# max-scale: an engine's alpha at most this is its zero (no service served: `_attempt`'s `nothing`).  Not TINY_SCALE:
+# a model reaches an engine only when the efficiency bound is at least TINY_SCALE (`_tiny_scale`), and its alpha is
+# scaled to about 1 there (solvers.exact.milp.alpha_unit), so a plan between NO_SCALE and TINY_SCALE is a plan
+NO_SCALE = 1e-9
 ENGINE_MIN_S = 0.1  # the least an engine is given after its model's build (to report its warm start or greedy start)
 
 
@@ -217,6 +221,8 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
     if bad:  # on 10^4 GPUs) failed numerically, a RuntimeError traceback instead of naming the service
         return SolveResult(solver, Status.INFEASIBLE, message="; ".join(f"{k}: {v}" for k, v in bad.items()),
                            infeasible_services=tuple(bad))
+    if options.objective is Objective.MAX_SCALE and (eff := lp_bound_scale(instance)) < TINY_SCALE:
+        return _tiny_scale(solver, instance, options, eff)
     try:  # first: a model too large is said before the LP bound below is paid for
         top = prepare(instance, options, t0 + options.time_limit_s)
     except TooLarge as e:
@@ -263,6 +269,20 @@ def solve_exact(solver: str, instance: Instance, options: SolveOptions, engine: 
     if steps:
         res = replace(res, message="; ".join(m for m in (res.message, "tenant ladder: " + ", ".join(steps)) if m))
     return res
+
+
+def _tiny_scale(solver: str, instance: Instance, options: SolveOptions, eff: float) -> SolveResult:
+    """Max-scale whose efficiency LP bound `eff` is below TINY_SCALE: no model is built (the engines read such an
+    alpha as 0 and called a servable instance infeasible: one rate of 1e30 req/s); that bound stands, and the warm
+    start, when the checker accepts it, is the plan."""
+    why = (f"the efficiency LP bound on alpha {eff:.3g} is below {TINY_SCALE:g} (stsched.bounds.TINY_SCALE), under "
+           f"the engines' tolerances: no model is solved")
+    warm = options.warm_start
+    if warm is not None and check(instance, warm).valid:
+        plan = replace(warm, solver=solver, notes="warm start (no model solved: alpha below TINY_SCALE)")
+        return SolveResult(solver, Status.FEASIBLE, plan.scale, eff, plan=plan, message=why,
+                           bound_method="lp-efficiency")
+    return SolveResult(solver, Status.UNKNOWN, bound=eff, message=why, bound_method="lp-efficiency")
 
 
 def _ladder_up(solver: str, instance: Instance, options: SolveOptions, data: ModelData, res: SolveResult,
@@ -312,7 +332,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
     out = engine(data, options, warm, max(1.0, limit))
     msg = [out.message] if out.message else []
     msg += list(data.notes)
-    plan, rejected = _extract(solver, data, out, options)
+    plan, rejected, rules = _extract(solver, data, out, options)
     if rejected and data.relaxed(options.objective):
         # the relaxation's incumbent leans on the checker's tolerance beyond what a plan may (only within it of an
         # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
@@ -322,18 +342,21 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
                        f"no time left ({max(left, 0.0):.2g} s) for the model at exact capacities")
             out, rejected = replace(out, status="feasible" if out.status == "optimal" else out.status), ""
         else:
-            log.info("%s: %s; the model at exact capacities for a plan", solver, rejected)
+            # (WARNING: a relaxed incumbent leaning on the tolerance is expected but rare; ERROR when a rule the
+            # tolerance's relaxation does not touch is broken: a fault of the model, not of the tolerance)
+            log.log(logging.WARNING if rules <= TOLERANT_RULES else logging.ERROR,
+                    "%s: %s; the model at exact capacities for a plan", solver, rejected)
             exact = engine(replace(data, tolerant=False), options, warm, left)
             msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
                        f"the plan from the model at exact capacities ({exact.status})")
             out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
-            plan, rejected = _extract(solver, data, out, options)
+            plan, rejected, _ = _extract(solver, data, out, options)
     if rejected:
         msg.append(f"extracted plan rejected by the checker: {rejected}")
         log.error("%s: %s", solver, msg[-1])
     if warm_plan is not None and (plan is None or _better(warm_plan, plan, options.objective)):
         plan = replace(warm_plan, solver=solver, notes="warm start (no better incumbent found)")
-    nothing = options.objective is Objective.MAX_SCALE and plan is not None and plan.scale <= 1e-9
+    nothing = options.objective is Objective.MAX_SCALE and plan is not None and plan.scale <= NO_SCALE
     if out.status == "infeasible" or (nothing and out.status == "optimal"):
         status = Status.INFEASIBLE if data.exact else Status.UNKNOWN
         why = ((f"no plan on {instance.gpus} GPUs serves all rates together" if options.objective is Objective.MIN_GPUS
@@ -379,16 +402,22 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
                        bound_method=method)
 
 
-def _extract(solver: str, data: ModelData, out: EngineOutcome, options: SolveOptions) -> tuple[Plan | None, str]:
-    """The plan of an engine's incumbent if the checker accepts it, and what the checker rejected it for ("" when
-    accepted or no incumbent)."""
+# the rules the models' relaxation by the checker's tolerance touches (`ModelData.tolerant`: coverage, the
+# throughput each tenant is credited with, memory): a relaxed incumbent may break these only
+TOLERANT_RULES = frozenset({Rule.COVERAGE, Rule.THROUGHPUT, Rule.MEMORY})
+
+
+def _extract(solver: str, data: ModelData, out: EngineOutcome, options: SolveOptions
+             ) -> tuple[Plan | None, str, frozenset]:
+    """The plan of an engine's incumbent if the checker accepts it, what the checker rejected it for ("" when
+    accepted or no incumbent) and the rules it broke."""
     if out.counts is None:
-        return None, ""
+        return None, "", frozenset()
     plan = to_plan(data, gpus_of(data, out.counts), options.objective, solver)
     report = check(data.instance, plan)
     if report.valid:
-        return plan, ""
-    return None, "; ".join(str(v) for v in report.violations[:3])
+        return plan, "", frozenset()
+    return None, "; ".join(str(v) for v in report.violations[:3]), frozenset(v.rule for v in report.violations)
 
 
 def _better_than_bound(obj: float, bound: float, options: SolveOptions) -> bool:

@@ -53,6 +53,14 @@ class _Vars:
     alpha: pulp.LpVariable | None
 
 
+def alpha_unit(data: ModelData) -> float:
+    """Max-scale: the model's alpha variable is alpha / this (its clip, the layout LP bound widened), so that the
+    objective and the coverage rows are about 1 at any rate: CBC's absolute tolerances on an objective of 1e-4
+    proved alpha 9.67e-5 optimal under a valid plan at 9.84e-5 (tests/cli/test_hostile_s19.py, one rate of 1.5e7)."""
+    clip = data.clip_alpha
+    return clip if 0 < clip < 1e9 else 1.0
+
+
 def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars]:
     G = data.instance.gpus
     maxi = objective is Objective.MAX_SCALE
@@ -112,7 +120,8 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
                      >= pulp.lpSum((li + 1) * v.u[g + 1, li] for li in range(len(data.layouts))), f"order_{g}")
         used = pulp.lpSum(v.u.values())
     for s in active:
-        prob += pulp.lpSum(cover[s]) >= (alpha if maxi else data.row_need(s, tolerant)), f"cover_{s}"
+        prob += ((pulp.lpSum(cover[s]) * (1.0 / alpha_unit(data)) >= alpha) if maxi
+                 else (pulp.lpSum(cover[s]) >= data.row_need(s, tolerant))), f"cover_{s}"
         if maxi:  # alpha > 0 needs every service somewhere (alpha = 0 is reported infeasible): tightens the LP
             prob += pulp.lpSum(present[s]) >= 1, f"present_{s}"
     prob += alpha if maxi else used
@@ -139,7 +148,7 @@ def _set_warm(data: ModelData, v: _Vars, warm: Counts) -> None:
             for ci, n in cs.items():
                 v.xg[g, ci].setInitialValue(n)
     if v.alpha is not None and warm.alpha is not None:
-        v.alpha.setInitialValue(min(warm.alpha, data.clip_alpha))
+        v.alpha.setInitialValue(min(warm.alpha, data.clip_alpha) / alpha_unit(data))
 
 
 @contextlib.contextmanager
@@ -367,7 +376,7 @@ def _extract(data: ModelData, v: _Vars) -> Counts:
     def val(var) -> int:
         return int(round(var.varValue or 0.0))
 
-    alpha = None if v.alpha is None else float(v.alpha.varValue or 0.0)
+    alpha = None if v.alpha is None else float(v.alpha.varValue or 0.0) * alpha_unit(data)
     return counts_from(data, v, val, alpha)
 
 
@@ -378,6 +387,8 @@ def _engine(backend: str):
         if warm is not None:
             _set_warm(data, v, warm)
         status, bound = _solve(prob, backend, options, engine_limit(limit, started), warm is not None)
+        if bound is not None and v.alpha is not None:  # (the model's alpha is alpha / alpha_unit)
+            bound *= alpha_unit(data)
         if status in ("infeasible", "none"):
             return EngineOutcome(status, bound, None)
         return EngineOutcome(status, bound, _extract(data, v))

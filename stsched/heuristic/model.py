@@ -220,7 +220,7 @@ def build_context(instance: Instance, opts: HeuristicOptions, share_of: list[flo
                     e = ex[bi]
                     if e is not None and 2 * e <= slo_limit[i]:
                         ok.append(bi)
-                        if dev.context_mb * k + mm[bi] > tolerant_limit(limit):  # (the checker's memory rule)
+                        if not layouts.fits(dev.context_mb * k + mm[bi], limit):  # (the checker's memory rule)
                             continue
                         one = rate1[bi]
                         if k == 1 and instance.margin.late_share:  # the Poisson margin's per-tenant credit, d = e

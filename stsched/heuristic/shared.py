@@ -51,7 +51,7 @@ def share_configs(ctx: Context, size: float, tenants: tuple[int, ...]):
         ok = (d + ea[:, None] <= ctx.limit[tenants[0]]) & \
              (d + eb[None, :] <= ctx.limit[tenants[1]])
         if cap is not None:
-            ok &= ctx.instance.device.context_mb + ma[:, None] + mb[None, :] <= tolerant_limit(cap)  # (`fits`)
+            ok &= ctx.instance.device.context_mb + ma[:, None] + mb[None, :] <= tolerant_limit(cap)  # (`stsched.layouts.fits`, vectorised)
         ia, ib = np.nonzero(ok)
         dd = d[ia, ib]
         rows = np.stack([1000.0 * ba[ia] / dd, 1000.0 * bb[ib] / dd], axis=1)

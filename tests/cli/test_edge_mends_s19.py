@@ -54,7 +54,9 @@ def test_pool_columns_reuse_the_memory_of_a_column_that_keeps_every_tenant(monke
 @pytest.mark.parametrize("device", ["a100-mps", "a100-mig"])
 def test_every_memory_limit_is_the_checkers(device):
     """The heuristic, the exact solvers' preparation and reconfig wrote `memory_mb * memory_cap` by hand; now
-    `stsched.checker.memory_limit_mb` / `gpu_memory_limit_mb`, here at a memory_cap of 0.9."""
+    `stsched.checker.memory_limit_mb` / `gpu_memory_limit_mb`, here at a memory_cap of 0.9.  The GPU's limit is a
+    guard (the hand formula gives the same value); on MIG the slices' limits can fail: the table's slice memory is
+    not the proportional share `memory_mb * memory_cap * size / capacity` a hand formula would write (asserted)."""
     from stsched.checker import gpu_memory_limit_mb, memory_limit_mb
     from stsched.heuristic.model import build_context
     from stsched.heuristic.options import HeuristicOptions
@@ -67,3 +69,6 @@ def test_every_memory_limit_is_the_checkers(device):
     for size in inst.mechanism.sizes:
         want = memory_limit_mb(inst, size) if device == "a100-mig" else None
         assert model.slice_memory(size) == want
+    if device == "a100-mig":
+        share = [inst.device.memory_mb * 0.9 * s / inst.mechanism.capacity for s in inst.mechanism.sizes]
+        assert any(memory_limit_mb(inst, s) != pytest.approx(v) for s, v in zip(inst.mechanism.sizes, share))

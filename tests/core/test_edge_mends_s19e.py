@@ -63,6 +63,30 @@ def test_the_fallback_is_skipped_with_under_a_second_left():
     assert r.status is Status.UNKNOWN and "no time left" in r.message
 
 
+def test_a_rejected_relaxed_incumbent_is_logged_as_a_warning(caplog):
+    """(session 19's last pass, finding D) the checker's rejection of the tolerant model's incumbent (a coverage
+    shortfall within the tolerance's relaxation) was logged at INFO; now WARNING (ERROR for a rule the relaxation
+    does not touch, `TOLERANT_RULES`)."""
+    import logging
+
+    from solvers.exact.driver import TOLERANT_RULES, EngineOutcome, _attempt, prepare
+    from solvers.exact.plans import Counts
+    from stsched.checker import Rule
+
+    inst, _ = _edge(2, 2.5e-6)
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=10)
+    data = prepare(inst, opts)
+
+    def engine(d, options, warm, limit):
+        return EngineOutcome("optimal", 2.0, Counts(layouts={0: 2}, configs={0: 2}))
+
+    with caplog.at_level(logging.INFO, logger="solvers.exact.driver"):
+        _attempt("milp", inst, opts, data, None, 5.0, engine, "fake", 2.0)
+    hits = [r for r in caplog.records if "the model at exact capacities for a plan" in r.getMessage()]
+    assert hits and hits[0].levelno == logging.WARNING
+    assert Rule.COVERAGE in TOLERANT_RULES and Rule.LATENCY not in TOLERANT_RULES
+
+
 def test_adapt_milp_no_false_infeasible_on_the_edge():
     """(findings 1, 3) adapt-milp from the valid 2-GPU plan on 2 GPUs: the screen said INFEASIBLE, and its
     coverage rows at exact capacities would too."""
