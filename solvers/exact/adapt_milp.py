@@ -42,7 +42,7 @@ from dataclasses import replace
 import pulp
 
 from stsched.bounds import unservable
-from solvers.exact.driver import FALLBACK_MIN_S, engine_limit, prepare
+from solvers.exact.driver import FALLBACK_MIN_S, engine_limit, fallback_note, prepare
 from solvers.exact.patterns import ModelData, TooLarge
 from solvers.exact.plans import Counts, gpus_of, to_plan
 from stsched.checker import check
@@ -221,11 +221,10 @@ def solve_adapt(solver: str, instance: Instance, options: SolveOptions, solve_mo
         first = rejected
         status, plan, rejected, kept_n = run(False)
         if status.startswith("skipped"):  # (rejected cleared, as the driver does: no false "rejected" error)
-            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({first}); "
-                         f"no time left ({status[len('skipped: '):]}) for the model at exact capacities")
+            notes.append(fallback_note(first, f"no time left ({status[len('skipped: '):]}) for the model at exact "
+                                              f"capacities"))
         else:
-            notes.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({first}); "
-                         f"the plan from the model at exact capacities ({status})")
+            notes.append(fallback_note(first, f"the plan from the model at exact capacities ({status})"))
             status = "feasible" if status == "optimal" else status  # (the exact model restricts the problem)
     if plan is None and not rejected:
         lead = "no plan" if notes else "no incumbent within the time limit"  # (notes: the fallback's status)

@@ -163,7 +163,7 @@ class CgSolverOptions:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
         CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
-        _clock(self.clock)  # (the rule on clocks lives in colgen: refused before the instance's load, not after it)
+        _clock(self.clock)  # (the rule on clocks lives in stsched.forking: refused before the instance's load, not after it)
         for name in ("ratio_test", "round_aware", "lns_pool"):
             if getattr(self, name) not in (0, 1):
                 raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")

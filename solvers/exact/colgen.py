@@ -521,7 +521,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             return (bound - value if maxi else value - bound) <= opts.gap * abs(value) + 1e-9
 
         def settled_at(value: float) -> bool:  # min-gpus: the bound rounded up meets the master's rounded up
-            return whole_gpus(bound) >= whole_gpus(value)  # (the one rounding, stsched.checker.whole_gpus)
+            return not straddles(bound, value)  # (the one rounding, stsched.checker.whole_gpus: cg_round)
 
         def chase(value: float) -> bool:  # round-aware: converged, but the rounded bound is below the master's
             return rounding and closed(value) and straddles(bound, value) and room(value) >= MIN_ROOM

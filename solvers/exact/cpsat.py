@@ -83,13 +83,15 @@ def _build(data: ModelData, objective: Objective, k: int) -> tuple[cp_model.CpMo
         m.Add(sum(v.y.values()) <= G)
         used = sum(v.y.values())
     else:  # indexed
+        rows = [tuple((s, _units(a, k, tolerant)) for s, a in data.row_coverage(c, tolerant).items())
+                for c in data.configs]  # (once, not per GPU)
         for g in range(G):
             for li in range(len(data.layouts)):
                 v.u[g, li] = m.NewBoolVar(f"u_{g}_{li}")
             for ci, c in enumerate(data.configs):
                 v.xg[g, ci] = m.NewIntVar(0, per_size[c.size], f"x_{g}_{ci}")
-                for s, a in data.row_coverage(c, tolerant).items():
-                    cover[s].append(_units(a, k, tolerant) * v.xg[g, ci])
+                for s, units in rows[ci]:
+                    cover[s].append(units * v.xg[g, ci])
                     present[s].append(v.xg[g, ci])
             m.AddAtMostOne(v.u[g, li] for li in range(len(data.layouts)))
             for p in data.sizes:

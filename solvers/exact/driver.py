@@ -203,6 +203,12 @@ NO_SCALE = 1e-9
 ENGINE_MIN_S = 0.1  # the least an engine is given after its model's build (to report its warm start or greedy start)
 
 
+def fallback_note(rejected: str, then: str) -> str:
+    """What a result says when the checker rejected the incumbent of the model with its tolerance (`rejected`: why)
+    and what came `then` (the model at exact capacities, or no time left for it); the driver's and adapt-milp's."""
+    return f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); {then}"
+
+
 def engine_limit(limit: float, started: float) -> float:
     """The seconds an engine's solve gets of its `limit` once its model is built (the build, since `started`
     (time.perf_counter), counts against the limit; at least ENGINE_MIN_S)."""
@@ -338,8 +344,8 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
         # edge): the plan from the model at exact capacities, the relaxation's bound kept (it bounds the problem)
         left = limit - (time.perf_counter() - started)  # (the engines count their model's build in it too)
         if left < FALLBACK_MIN_S:
-            msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
-                       f"no time left ({max(left, 0.0):.2g} s) for the model at exact capacities")
+            msg.append(fallback_note(rejected, f"no time left ({max(left, 0.0):.2g} s) for the model at exact "
+                                               f"capacities"))
             out, rejected = replace(out, status="feasible" if out.status == "optimal" else out.status), ""
         else:
             # (WARNING: a relaxed incumbent leaning on the tolerance is expected but rare; ERROR when a rule the
@@ -347,8 +353,7 @@ def _attempt(solver: str, instance: Instance, options: SolveOptions, data: Model
             log.log(logging.WARNING if rules <= TOLERANT_RULES else logging.ERROR,
                     "%s: %s; the model at exact capacities for a plan", solver, rejected)
             exact = engine(replace(data, tolerant=False), options, warm, left)
-            msg.append(f"the incumbent of the model with the checker's tolerance was rejected by it ({rejected}); "
-                       f"the plan from the model at exact capacities ({exact.status})")
+            msg.append(fallback_note(rejected, f"the plan from the model at exact capacities ({exact.status})"))
             out = replace(out, status="feasible" if exact.counts is not None else "none", counts=exact.counts)
             plan, rejected, _ = _extract(solver, data, out, options)
     if rejected:

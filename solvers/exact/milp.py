@@ -98,12 +98,13 @@ def _build(data: ModelData, objective: Objective) -> tuple[pulp.LpProblem, _Vars
         prob += pulp.lpSum(v.y.values()) <= G, "gpus"
         used = pulp.lpSum(v.y.values())
     else:  # indexed
+        rows = [tuple(data.row_coverage(c, tolerant).items()) for c in data.configs]  # (once, not per GPU)
         for g in range(G):
             for li in range(len(data.layouts)):
                 v.u[g, li] = pulp.LpVariable(f"u_{g}_{li}", cat=pulp.LpBinary)
             for ci, c in enumerate(data.configs):
                 v.xg[g, ci] = pulp.LpVariable(f"x_{g}_{ci}", 0, per_size[c.size], cat=pulp.LpInteger)
-                for s, a in data.row_coverage(c, tolerant).items():
+                for s, a in rows[ci]:
                     cover[s].append(a * v.xg[g, ci])
                     present[s].append(v.xg[g, ci])
             prob += pulp.lpSum(v.u[g, li] for li in range(len(data.layouts))) <= 1, f"one_layout_{g}"

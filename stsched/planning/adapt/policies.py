@@ -599,10 +599,12 @@ def _fewer_changes(instance: Instance, reserved: Instance, current: Plan, plan: 
     reserved rates) where it also holds no more GPUs than the plan from scratch aligned (`scratch`), changes fewer
     layouts than it and keeps no less spare capacity (as `_compact_spare` ranks compactions of as many GPUs: a tight
     plan is undone by the next small rise); None otherwise."""
-    if cand is None or cand.gpus_used > scratch.gpus_used:
+    # (the layout test first: it is cheap, and `_kept`'s rebalancing changes rates only, never a layout)
+    if cand is None or cand.gpus_used > scratch.gpus_used or layout_changes(current, cand) >= layout_changes(current,
+                                                                                                             scratch):
         return None
     kept = _kept(instance, reserved, plan, cand)
-    if kept is None or layout_changes(current, kept) >= layout_changes(current, scratch):
+    if kept is None:
         return None
     return kept if _spare(reserved, kept) >= _spare(reserved, scratch) else None
 
