@@ -46,7 +46,7 @@ from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.minutes import Builds, Minutes, loads, planned
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.calls import clock_watch, decision_deadline, patience, takes_nodes
-from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, make_policy
+from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, knob_reader, knobs_read, make_policy
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan, layout_change_kinds
@@ -244,6 +244,10 @@ class AdaptOptions(AdaptiveKnobs):
                 raise InputError("mpc_h decides compactions on the forecast: it takes none of rent_gpu_h, off_rent, "
                                  "change_budget, hours_budget")
         defaults = {f.name: f.default for f in fields(self)}
+        ignored = [k for k in self.knobs() if k not in knobs_read(self.policy) and getattr(self, k) != defaults[k]]
+        if ignored:  # `static-peak[compact_rent=6]` ran static peak as if the knob were not there
+            raise InputError(f"policy {self.policy} does not read " + ", ".join(
+                f"{k} (a knob of {knob_reader(k)})" for k in ignored) + "; drop it or choose that policy")
         for knob, master in (("mpc_q", "mpc_h"), ("mpc_window_s", "mpc_h"), ("mpc_change_h", "mpc_h"),
                              ("forecast_q", "forecast_s")):  # set alone, it was ignored without a word
             if getattr(self, master) is None and getattr(self, knob) != defaults[knob]:

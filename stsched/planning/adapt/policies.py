@@ -227,6 +227,23 @@ class AdaptiveKnobs:
         return {f.name: getattr(self, f.name) for f in fields(AdaptiveKnobs)}
 
 
+BASELINE_KNOBS = {"periodic": ("period",), "practitioner": ("save_gpus", "save_for")}  # the baselines' own knobs
+EVERY_POLICY_KNOBS = ("decision_s",)  # read by the control loop around any policy's decision
+
+
+def knobs_read(policy: str) -> frozenset[str]:
+    """The knobs of `AdaptiveKnobs` that a run of `policy` reads: the adaptive policy all but the baselines' own, a
+    baseline its own (`BASELINE_KNOBS`), and every policy `EVERY_POLICY_KNOBS`."""
+    if policy == "adaptive":
+        return frozenset(f.name for f in fields(AdaptiveKnobs)) - {k for ks in BASELINE_KNOBS.values() for k in ks}
+    return frozenset(BASELINE_KNOBS.get(policy, ()) + EVERY_POLICY_KNOBS)
+
+
+def knob_reader(knob: str) -> str:
+    """The policy that reads `knob` (of `AdaptiveKnobs`; every policy reads `EVERY_POLICY_KNOBS`)."""
+    return next((p for p, ks in BASELINE_KNOBS.items() if knob in ks), "adaptive")
+
+
 @dataclass(frozen=True)
 class PolicyOptions(AdaptiveKnobs):
     """`solver`, `time_limit_s`, `seed`, `params`: the registered solver, its time limit per call, seed and
