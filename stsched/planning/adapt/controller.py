@@ -424,7 +424,7 @@ def with_headroom(message: str, headroom: float) -> str:
     says 1500 read as a wrong rate."""
     if headroom == 1.0:
         return message
-    return (f"{message} (rates after head-room: {headroom:g} x those estimated from the trace, which peaks at each "
+    return (f"{message} (rates after head-room: {headroom:.10g} x those estimated from the trace, which peaks at each "
             f"service's rate in the instance)")
 
 
