@@ -111,3 +111,25 @@ def test_initial_deployment_retries_with_more_time():
     with pytest.raises(InfeasibleError):
         _initial(never, None)
     assert never.asked == [1.0, 5.0, 25.0] and _PATIENCE.get() == 1.0
+
+
+def test_initial_deployment_is_not_retried_when_proved_infeasible():
+    """An instance the solver proves cannot be served (its LP bound above its GPUs) is not asked again with 5 x and
+    25 x the time limit (session 20: three solves, the same answer)."""
+    from stsched.planning.adapt.calls import _PATIENCE, ProvedInfeasible
+    from stsched.planning.adapt.controller import _initial
+    from stsched.planning.adapt.policies import PolicyOptions, make_policy
+
+    inst = gpulet_mix("m2", 40, rate=2500.0).with_gpus(1)
+    policy = make_policy("full-repartition", inst, PolicyOptions(time_limit_s=5.0))
+    asked = []
+    real = policy.initial
+
+    def spy(instance):
+        asked.append(_PATIENCE.get())
+        return real(instance)
+
+    policy.initial = spy
+    with pytest.raises(ProvedInfeasible, match="cannot be served"):
+        _initial(policy, inst)
+    assert asked == [1.0]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.registry import Objective, SolveOptions, available_solvers, run_solver
+from stsched.registry import Objective, SolveOptions, Status, available_solvers, run_solver
 
 if TYPE_CHECKING:
     from stsched.planning.adapt.policies import PolicyOptions
@@ -94,10 +94,14 @@ def _params(opts: PolicyOptions, solver: str, objective: Objective) -> tuple[tup
     return own
 
 
+class ProvedInfeasible(InfeasibleError):
+    """The solver proved that no plan exists (status infeasible, `stsched.claims`): more time would find none."""
+
+
 def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, current: Plan | None = None,
            solver: str | None = None) -> Plan:
     """One solver call of a policy (`solver`, default the policy's own), judged by the checker; raises
-    `InfeasibleError` when it found no valid plan."""
+    `InfeasibleError` when it found no valid plan (`ProvedInfeasible` when it proved that none exists)."""
     solver = solver or opts.solver
     limit, end = opts.time_limit_s * _PATIENCE.get(), _DEADLINE.get()
     if end is not None:
@@ -120,7 +124,9 @@ def _solve(instance: Instance, opts: PolicyOptions, objective: Objective, curren
         why = judged.result.message or judged.result.status.value
         if judged.report is not None and not judged.report.valid:
             why += "; " + "; ".join(str(v) for v in judged.report.violations[:2])
-        raise InfeasibleError(f"{solver} ({objective.value}) found no valid plan: {why}")
+        proved = judged.result.status is Status.INFEASIBLE and plan is None
+        raise (ProvedInfeasible if proved else InfeasibleError)(f"{solver} ({objective.value}) found no valid plan: "
+                                                                f"{why}")
     return plan
 
 

@@ -45,7 +45,7 @@ from stsched.planning.adapt.estimate import RateEstimator
 from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.minutes import Builds, Minutes, loads, planned
 from stsched.planning.adapt.mpc import NeedForecast
-from stsched.planning.adapt.calls import clock_watch, decision_deadline, patience, takes_nodes
+from stsched.planning.adapt.calls import ProvedInfeasible, clock_watch, decision_deadline, patience, takes_nodes
 from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, knob_reader, knobs_read, make_policy
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
@@ -385,12 +385,15 @@ def _cpu_s() -> float:
 
 def _initial(policy, instance: Instance) -> Plan:
     """The policy's initial plan; when the solver found none in its time limit (a large instance on a loaded
-    machine), again with `INITIAL_PATIENCE` times the limit, then that squared (the deployment is not a decision)."""
+    machine), again with `INITIAL_PATIENCE` times the limit, then that squared (the deployment is not a decision);
+    not when the solver proved that no plan exists (`ProvedInfeasible`: more time would find none)."""
     factors = (1.0, INITIAL_PATIENCE, INITIAL_PATIENCE ** 2)
     for i, factor in enumerate(factors):
         try:
             with patience(factor):
                 return policy.initial(instance)
+        except ProvedInfeasible:
+            raise
         except InfeasibleError as err:
             if i == len(factors) - 1:
                 raise
