@@ -67,7 +67,7 @@ from solvers.exact.cg_box import BoxStep
 from solvers.exact.cg_common import beyond_memory, layout_weights, pricing_setup
 from solvers.exact.cg_cuts import CutOptions, CutPool
 from solvers.exact.cg_parallel import PARALLEL_FROM, PricingPool
-from solvers.exact.cg_pricing import ANCHORS, TOL, CgOptions, Pricer
+from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
 from solvers.exact.cg_round import MIN_ROOM, chase_end, room, rounding_eps, straddles
 from solvers.exact.cg_stabilise import AutoSmoothing, ascent_towards_master
 from solvers.exact.patterns import POLL_EVERY, Config, OutOfTime, Stop, _Timer, coverage, enumerate_layouts, poll
@@ -370,8 +370,6 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
     t0 = time.perf_counter()
     clock = _clock(opts.clock)
     deadline = clock() + opts.time_limit_s
-    if opts.anchor not in ANCHORS:
-        raise InputError(f"anchor: expected all, max-scale or none, got {opts.anchor!r}")
     if cuts.rounds and (objective is not Objective.MIN_GPUS or y_rows or opts.box > 0):
         raise InputError("cuts: only for min-gpus without branching rows or box-step")
     stop = lambda: clock() >= deadline  # noqa: E731  (the set-up polls it: it ran 130 s of a 10 s limit at 100,000)
