@@ -24,8 +24,9 @@ import numpy as np
 from experiments.common import Study, instance_arg, instance_or_quick, run_study, study_args
 from solvers.exact.cg_common import pricing_setup
 from solvers.exact.cg_cuts import CutOptions, CutPool
+from solvers.exact.cg_master import _Master
 from solvers.exact.cg_pricing import CgOptions
-from solvers.exact.colgen import _Master, column_generation
+from solvers.exact.colgen import column_generation
 from solvers.exact.patterns import coverage
 from stsched import validate as V
 from stsched.registry import Objective

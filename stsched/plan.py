@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from stsched.errors import FieldError
-from stsched.validate import field_int, field_name, field_parts, field_real, plain_in_range
+from stsched.problem import BATCH, PROCS, RATE, SIZE, START
+from stsched.validate import Range, field_name, field_parts, field_real
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,15 @@ class Tenant:
 
     def __post_init__(self) -> None:
         field_name(self.service, "tenant service")
-        if not plain_in_range(self.batch, (int,), minimum=1):
-            object.__setattr__(self, "batch", field_int(self.batch, f"tenant {self.service!r}: batch", minimum=1))
-        if not plain_in_range(self.rate, (float,), minimum=0):
-            object.__setattr__(self, "rate", field_real(self.rate, f"tenant {self.service!r}: rate", minimum=0))
+        # the ranges are the problem's (`stsched.problem`); a number already in range is kept, no label built
+        if not BATCH.plain(self.batch):
+            object.__setattr__(self, "batch", BATCH.checked(self.batch, f"tenant {self.service!r}: batch"))
+        if not RATE.plain(self.rate):
+            object.__setattr__(self, "rate", RATE.checked(self.rate, f"tenant {self.service!r}: rate"))
 
 
 MAX_DUTY_MS = 24 * 3600 * 1000.0  # a duty cycle beyond a day serves nothing any SLO allows (1e300 printed 300 digits)
+DUTY_MS = Range(minimum=0, strict=True, maximum=MAX_DUTY_MS)
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,18 @@ class Partition:
     start: int | None = None
 
     def __post_init__(self) -> None:
-        # plain in-range values are what the field checks return: skipped, as `Tenant` and `Service` do
-        if not plain_in_range(self.size, (int, float), minimum=0, strict=True):
-            object.__setattr__(self, "size", field_real(self.size, "partition size", minimum=0, strict=True))
+        # the ranges are the problem's (`stsched.problem`) and DUTY_MS; a number already in range is kept
+        if not SIZE.plain(self.size):
+            object.__setattr__(self, "size", SIZE.checked(self.size, "partition size"))
         if type(self.tenants) is not tuple or not all(type(t) is Tenant for t in self.tenants):
             object.__setattr__(self, "tenants", field_parts(self.tenants, f"partition of size {self.size:g}: tenants",
                                                             Tenant))
-        if not plain_in_range(self.procs, (int,), minimum=1):
-            object.__setattr__(self, "procs", field_int(self.procs, "partition procs", minimum=1))
-        if self.start is not None and not plain_in_range(self.start, (int,), minimum=0):
-            object.__setattr__(self, "start", field_int(self.start, "partition start", minimum=0))
-        if self.duty_ms is not None and not plain_in_range(self.duty_ms, (int, float), minimum=0, strict=True,
-                                                           maximum=MAX_DUTY_MS):
-            object.__setattr__(self, "duty_ms", field_real(self.duty_ms, "partition duty_ms (at most a day)",
-                                                           minimum=0, strict=True, maximum=MAX_DUTY_MS))
+        if not PROCS.plain(self.procs):
+            object.__setattr__(self, "procs", PROCS.checked(self.procs, "partition procs"))
+        if self.start is not None and not START.plain(self.start):
+            object.__setattr__(self, "start", START.checked(self.start, "partition start"))
+        if self.duty_ms is not None and not DUTY_MS.plain(self.duty_ms):
+            object.__setattr__(self, "duty_ms", DUTY_MS.checked(self.duty_ms, "partition duty_ms (at most a day)"))
 
     @property
     def services(self) -> frozenset[str]:

@@ -15,7 +15,16 @@ from typing import Iterable, Mapping
 
 from stsched.errors import FieldError, InputError, name_key
 from stsched.queueing import batch_credit, best_credit, credit, slack_cycles
-from stsched.validate import field_enum, field_int, field_name, field_parts, field_real, plain_in_range
+from stsched.validate import Range, field_enum, field_int, field_name, field_parts, field_real
+
+# the ranges of the numbers that the problem and the plan (`stsched.plan`) both hold, one rule each
+BATCH = Range(minimum=1, whole=True)  # requests per batch: a tenant's, a profile entry's, the instance's batches
+SIZE = Range(minimum=0, strict=True)  # a partition's size (the mechanism's units): a plan's, a profile entry's
+PROCS = Range(minimum=1, whole=True)  # processes of one service in a partition
+START = Range(minimum=0, whole=True)  # a MIG slice's start slot: a plan's partition, a placement
+RATE = Range(minimum=0)  # req/s: a service's, a tenant's
+_SERVICE_RANGES = {"rate": RATE, "slo_ms": Range(minimum=0, strict=True), "memory_mb": Range(minimum=0),
+                   "activation_mb_per_sample": Range(minimum=0)}
 
 
 class MechanismKind(str, Enum):
@@ -71,13 +80,10 @@ class Service:
     def __post_init__(self) -> None:
         field_name(self.name, "service name")
         field_name(self.model, f"service {self.name!r}: model")
-        for label in ("rate", "slo_ms", "memory_mb", "activation_mb_per_sample"):  # slo_ms: > 0, the rest >= 0
-            v = getattr(self, label)
-            # a float in range is what field_real would return: skipped, as `Tenant` does (Instance.scaled rebuilds
-            # every service)
-            if not plain_in_range(v, (float,), minimum=0.0, strict=label == "slo_ms"):
-                object.__setattr__(self, label, field_real(v, f"service {self.name!r}: {label}", minimum=0,
-                                                           strict=label == "slo_ms"))
+        for label, rng in _SERVICE_RANGES.items():  # slo_ms: > 0, the rest >= 0
+            v = getattr(self, label)  # (a number in range is kept, no label built: Instance.scaled rebuilds them all)
+            if not rng.plain(v):
+                object.__setattr__(self, label, rng.checked(v, f"service {self.name!r}: {label}"))
 
     def memory_for(self, batch: int) -> float:
         """Memory (MB) of one process of this service running batches of `batch` requests."""
@@ -94,7 +100,7 @@ class Placement:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", field_int(self.size, "placement size", minimum=1))
-        object.__setattr__(self, "start", field_int(self.start, f"placement of size {self.size}: start", minimum=0))
+        object.__setattr__(self, "start", START.of(self.start, f"placement of size {self.size}: start"))
         slots = field_parts(self.slots, f"placement of size {self.size} at {self.start}: slots", numbers.Real)
         object.__setattr__(self, "slots", tuple(field_int(x, f"placement of size {self.size} at {self.start}: slots",
                                                           minimum=0) for x in slots))
@@ -126,12 +132,12 @@ class Mechanism:
         sizes = field_parts(self.sizes, "mechanism: sizes", object)
         if not sizes:
             raise FieldError("mechanism: no partition sizes")
-        object.__setattr__(self, "sizes", tuple(field_real(x, f"mechanism: sizes[{i}]", minimum=0, strict=True,
-                                                           maximum=self.capacity) for i, x in enumerate(sizes)))
+        up_to = replace(SIZE, maximum=self.capacity)
+        object.__setattr__(self, "sizes", tuple(up_to.of(x, f"mechanism: sizes[{i}]") for i, x in enumerate(sizes)))
         object.__setattr__(self, "placements", field_parts(self.placements, "mechanism: placements", Placement))
         pairs = field_parts(self.partition_memory_mb, "mechanism: partition_memory_mb", (tuple, list))
         object.__setattr__(self, "partition_memory_mb", tuple(
-            (field_real(size, f"mechanism: partition_memory_mb[{i}] size", minimum=0, strict=True),
+            (SIZE.of(size, f"mechanism: partition_memory_mb[{i}] size"),
              field_real(mem, f"mechanism: partition_memory_mb[{i}] memory", minimum=0, strict=True))
             for i, (size, mem) in enumerate(_pair(x, f"mechanism: partition_memory_mb[{i}]")
                                             for i, x in enumerate(pairs))))
@@ -248,10 +254,10 @@ class ProfileEntry:
     sm_elasticity: float | None = None  # -d ln latency / d ln size of the solo surface here (1 compute-, 0 launch-bound)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "batch", field_int(self.batch, "profile entry: batch", minimum=1))
+        object.__setattr__(self, "batch", BATCH.of(self.batch, "profile entry: batch"))
         where = f"profile entry at batch {self.batch}"
-        object.__setattr__(self, "size", field_real(self.size, f"{where}: size", minimum=0, strict=True))
-        object.__setattr__(self, "procs", field_int(self.procs, f"{where}: procs", minimum=1))
+        object.__setattr__(self, "size", SIZE.of(self.size, f"{where}: size"))
+        object.__setattr__(self, "procs", PROCS.of(self.procs, f"{where}: procs"))
         where = f"{where}, size {self.size:g}, procs {self.procs}"
         object.__setattr__(self, "latency_ms", field_real(self.latency_ms, f"{where}: latency_ms", minimum=0,
                                                           strict=True))
@@ -349,7 +355,7 @@ class Instance:
         batches = field_parts(self.batches, f"{what}: batches", object)
         if not batches:
             raise FieldError(f"{what}: no batch sizes")
-        object.__setattr__(self, "batches", tuple(field_int(b, f"{what}: batches[{i}]", minimum=1)
+        object.__setattr__(self, "batches", tuple(BATCH.of(b, f"{what}: batches[{i}]")
                                                   for i, b in enumerate(batches)))
         _check_ascending(self.batches, "batches")
         services: dict[str, Service] = {}

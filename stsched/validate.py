@@ -11,6 +11,7 @@ import argparse
 import math
 import numbers
 import sys
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from stsched.errors import FieldError, InputError, has_control
@@ -129,6 +130,45 @@ def field_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
         return check_int(value, name, minimum=minimum, maximum=maximum)
     except InputError as e:
         raise FieldError(str(e)) from None
+
+
+@dataclass(frozen=True)
+class Range:
+    """The range of one kind of number of the core data, written once (`stsched.problem`'s `BATCH`, `SIZE`, `PROCS`,
+    `START`, `RATE`, read by the plan's and the problem's classes alike): `whole` numbers (`field_int`) or reals
+    (`field_real`) within [minimum, maximum] (`strict`: the minimum itself refused).
+
+    `plain(value)`: whether `value` already is what `checked` returns (`plain_in_range`'s test, built once per range:
+    the fast path of `Tenant`, `Partition`, `Service`, which skip `checked` and its label then); `checked(value,
+    name)`: that value, or a `FieldError` naming `name`; `of(value, name)`: the one or the other."""
+
+    minimum: float | None = None
+    strict: bool = False
+    maximum: float | None = None
+    whole: bool = False
+    plain: Callable[[Any], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.strict and (self.whole or self.minimum is None):
+            raise ValueError("Range: strict is for a real range's minimum")
+        top = sys.float_info.max  # (`plain_in_range`: a NaN, an infinity and an int a float cannot hold fail it)
+        lo = -top if self.minimum is None else max(self.minimum, -top)
+        hi = top if self.maximum is None else min(self.maximum, top)
+        if self.whole:
+            test = lambda v: type(v) is int and lo <= v <= hi  # noqa: E731
+        elif self.strict:
+            test = lambda v: (type(v) is float or type(v) is int) and lo < v <= hi  # noqa: E731
+        else:
+            test = lambda v: (type(v) is float or type(v) is int) and lo <= v <= hi  # noqa: E731
+        object.__setattr__(self, "plain", test)
+
+    def checked(self, value: Any, name: str) -> Any:
+        if self.whole:
+            return field_int(value, name, minimum=self.minimum, maximum=self.maximum)
+        return field_real(value, name, minimum=self.minimum, strict=self.strict, maximum=self.maximum)
+
+    def of(self, value: Any, name: str) -> Any:
+        return value if self.plain(value) else self.checked(value, name)
 
 
 def field_parts(value: Any, name: str, kind: type | tuple[type, ...]) -> tuple:

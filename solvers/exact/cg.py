@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 
 from solvers.exact.cg_branch import branch_and_price
 from solvers.exact.cg_cuts import CutOptions
-from solvers.exact.cg_pricing import ANCHORS
 from solvers.exact.cg_ryan import RULES, ryan_foster
 from solvers.exact.colgen import CgBound, CgOptions, Infeasible, _clock, column_generation
 from solvers.exact.cg_dive import RepriceOptions, reprice_dive
@@ -145,36 +144,30 @@ class CgSolverOptions:
     def __post_init__(self) -> None:
         if not 0 < self.cg_share <= 1 or not 0 < self.warm_share <= 1:
             raise InputError(f"cg_share and warm_share must lie in (0, 1], got {self.cg_share}, {self.warm_share}")
-        if self.grid <= 1.0:
-            raise InputError(f"grid: expected a ratio above 1, got {self.grid}")
         if not 0 < self.master_share <= 1 or not 0 < self.reprice_share <= 1:
             raise InputError(f"master_share and reprice_share must lie in (0, 1], got {self.master_share}, "
                              f"{self.reprice_share}")
-        if self.anchor not in ANCHORS:
-            raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
         if self.bp_rule not in BP_RULES:
             raise InputError(f"bp_rule: expected one of {', '.join(BP_RULES)}, got {self.bp_rule!r}")
-        if not 0 < self.cut_violation < 1:
-            raise InputError(f"cut_violation: expected a share in (0, 1), got {self.cut_violation}")
+        for name in ("ratio_test", "round_aware", "lns_pool"):
+            if getattr(self, name) not in (0, 1):
+                raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")
+        # the column generation's and the cuts' options are checked where they are defined, once (CgOptions,
+        # CutOptions: max_rounds, per_size, seeds, pool, grid, bound_every, smoothing, clock, anchor, workers; cuts,
+        # cut_per_round, cut_violation), here before any work
+        self.column_generation_options(1.0)
+        self.cut_options()
         if not self.cuts:  # the cuts' settings without cuts would be ignored
             given = [name for name, default in (("cut_violation", CutOptions.min_violation), ("cut_per_round", 0),
                                                 ("cut_early", 0)) if getattr(self, name) != default]
             if given:
                 raise InputError(f"{', '.join(given)}: option{'s' * (len(given) > 1)} of the rounding cuts; without "
                                  f"cuts=K {'they' if len(given) > 1 else 'it'} would be ignored")
-        CgOptions(workers=self.workers)  # (the rule on workers lives in CgOptions)
-        _clock(self.clock)  # (the rule on clocks lives in stsched.forking: refused before the instance's load, not after it)
-        for name in ("ratio_test", "round_aware", "lns_pool"):
-            if getattr(self, name) not in (0, 1):
-                raise InputError(f"{name}: expected 0 or 1, got {getattr(self, name)}")
         if self.lns_pool and not self.lns_free:  # (the pool feeds the neighbourhood search alone)
             raise InputError("lns_pool: an option of the neighbourhood search; without lns_free=K it would be ignored")
-        for name in ("max_rounds", "per_size", "seeds", "pool", "bp_nodes", "bp_strong", "lns_free",
-                     "lns_moves", "cuts", "cut_per_round", "master_nodes"):
+        for name in ("bp_nodes", "bp_strong", "lns_free", "lns_moves", "master_nodes"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.bound_every < 1:  # (0 was a ZeroDivisionError inside the column generation)
-            raise InputError(f"bound_every must be >= 1, got {self.bound_every}")
         if self.warm != "none":
             from stsched.registry import get_solver
 
@@ -182,6 +175,18 @@ class CgSolverOptions:
                 get_solver(self.warm)
             except InputError as e:
                 raise InputError(f"warm={self.warm!r}: {e}") from None
+
+    def column_generation_options(self, time_limit_s: float) -> CgOptions:
+        """The column generation's options within `time_limit_s` (on `clock`)."""
+        return CgOptions(time_limit_s=time_limit_s, max_rounds=self.max_rounds, per_size=self.per_size,
+                         seeds=self.seeds, pool=self.pool, grid=self.grid, bound_every=self.bound_every,
+                         smoothing=self.smoothing, clock=self.clock, anchor=self.anchor, workers=self.workers,
+                         ratio_test=self.ratio_test == 1, round_aware=self.round_aware == 1)
+
+    def cut_options(self) -> CutOptions:
+        """The rounding cuts asked for (`cuts`; min-gpus only: column_generation refuses them otherwise, before any
+        work; solvers.exact.cg_cuts)."""
+        return CutOptions(self.cuts, self.cut_per_round, self.cut_violation, early=self.cut_early != 0)
 
     def check_objective(self, objective: Objective) -> None:
         """InputError when a min-gpus option (dive, reprice, lns_free, cuts) is set for another objective, which would
@@ -202,42 +207,20 @@ class CgSolverOptions:
                 raise InputError(f"warm={self.warm!r}: {reason}")
 
 
+def typed_options(options: SolveOptions) -> CgSolverOptions:
+    """The cg solver's `--param` options, parsed and checked as the registry parses them (every key is read from
+    these, never from the raw text: " 0", "00" and 0 are all off)."""
+    return options.typed(CgSolverOptions, "cg")
+
+
 def cg_options(options: SolveOptions, time_limit: float) -> CgOptions:
-    kw: dict[str, object] = {"time_limit_s": time_limit}
-    for key, typ in (("max_rounds", int), ("per_size", int), ("seeds", int), ("pool", int), ("grid", float),
-                     ("bound_every", int), ("workers", int)):
-        if options.param(key) is not None:
-            try:
-                kw[key] = typ(options.param(key))
-            except ValueError:
-                raise InputError(f"--param {key}={options.param(key)!r}: expected a number") from None
-    if "grid" in kw and not float(kw["grid"]) > 1.0:
-        raise InputError(f"--param grid={kw['grid']}: expected a ratio above 1")
-    if options.param("smoothing") is not None:
-        try:
-            kw["smoothing"] = float(options.param("smoothing"))
-        except ValueError:
-            raise InputError(f"--param smoothing={options.param('smoothing')!r}: expected a number") from None
-        if not 0.0 <= float(kw["smoothing"]) < 1.0:
-            raise InputError(f"--param smoothing={kw['smoothing']}: expected a weight in [0, 1)")
-    if options.param("clock") is not None:  # (checked when the registry parses CgSolverOptions)
-        kw["clock"] = options.param("clock")
-    if options.param("anchor") is not None:  # (checked when the registry parses CgSolverOptions)
-        kw["anchor"] = options.param("anchor")
-    if options.param("ratio_test") is not None:  # parsed and checked by CgSolverOptions alone (" 0", "00", 0: off)
-        kw["ratio_test"] = options.typed(CgSolverOptions, "cg").ratio_test == 1
-    if options.param("round_aware") is not None:  # (the same: parsed and checked by CgSolverOptions)
-        kw["round_aware"] = options.typed(CgSolverOptions, "cg").round_aware == 1
-    return CgOptions(**kw)
+    """The column generation's options of `options`' `--param`s within `time_limit`."""
+    return typed_options(options).column_generation_options(time_limit)
 
 
 def cut_options(options: SolveOptions) -> CutOptions:
-    """The rounding cuts asked for (`--param cuts=N`; min-gpus only: column_generation refuses them otherwise, before
-    any work; solvers.exact.cg_cuts)."""
-    rounds = int(options.param("cuts", "0"))
-    return CutOptions(rounds, int(options.param("cut_per_round", "0")),
-                      float(options.param("cut_violation", str(CutOptions.min_violation))),
-                      early=options.param("cut_early", "0") != "0")
+    """The rounding cuts of `options`' `--param`s (`CgSolverOptions.cut_options`)."""
+    return typed_options(options).cut_options()
 
 
 def method_of(r: CgBound) -> str:
@@ -271,20 +254,21 @@ class CgSolver:
 
     def bound(self, instance: Instance, options: SolveOptions) -> BoundResult:
         t0 = time.perf_counter()
-        clock = _clock(options.param("clock", "wall"))
+        typed = typed_options(options)
+        clock = _clock(typed.clock)
         c0 = clock()
         try:
             # (the whole-GPU bound reported stops rising once settled; branch-and-price needs the LP converged)
-            settle = options.objective is Objective.MIN_GPUS and int(options.param("bp_nodes", "0")) <= 1
+            settle = options.objective is Objective.MIN_GPUS and typed.bp_nodes <= 1
             r = column_generation(instance, options.objective,
-                                  replace(cg_options(options, options.time_limit_s), integer_stop=settle),
-                                  cuts=cut_options(options))
+                                  replace(typed.column_generation_options(options.time_limit_s), integer_stop=settle),
+                                  cuts=typed.cut_options())
         except Infeasible as e:
             return BoundResult(options.objective, None, None, False, 0, 0, time.perf_counter() - t0, "cg",
                                message=f"cannot be served: {e}", infeasible_services=tuple(e.services),
                                feasibility_checked=not e.unchecked)
         msg = f"{r.rounds} master solves, fractional bound {r.bound:.6g}" + (f"; {r.unchecked}" if r.unchecked else "")
-        r, note = _branched(instance, options, r, options.time_limit_s - (clock() - c0))
+        r, note = _branched(instance, options.objective, typed, r, options.time_limit_s - (clock() - c0))
         bad: tuple[str, ...] = ()
         if _too_few_gpus(instance, r):
             msg += f"; all rates together need at least {r.integer_bound:g} GPUs, the instance has {instance.gpus}"
@@ -307,19 +291,21 @@ class CgSolver:
             raise InputError(f"solver {self.name!r}: {e}") from None
         t0 = time.perf_counter()
         deadline = t0 + options.time_limit_s
-        clock = _clock(options.param("clock", "wall"))
+        clock = _clock(typed.clock)
         c_start = clock()
         c_deadline = c_start + options.time_limit_s  # the same limit on the chosen clock (the diving's)
-        share = float(options.param("cg_share", "0.5"))
+        share = typed.cg_share
         try:
-            r = column_generation(instance, options.objective, cg_options(options, options.time_limit_s * share),
-                                  cuts=cut_options(options))
+            r = column_generation(instance, options.objective,
+                                  typed.column_generation_options(options.time_limit_s * share),
+                                  cuts=typed.cut_options())
         except Infeasible as e:
             return SolveResult(self.name, Status.INFEASIBLE, message=f"cannot be served: {e}",
                                infeasible_services=tuple(e.services), bound_method="cg")
-        r, bp_note = _branched(instance, options, r, options.time_limit_s * share - (clock() - c_start))
+        r, bp_note = _branched(instance, options.objective, typed, r,
+                               options.time_limit_s * share - (clock() - c_start))
         bound, method = r.integer_bound, method_of(r) + bp_note
-        warm_plan, warm_note = _warm_plan(instance, options)
+        warm_plan, warm_note = _warm_plan(instance, options, typed)
         if _too_few_gpus(instance, r):
             return SolveResult(self.name, Status.INFEASIBLE, bound=bound, bound_method=method,
                                message=f"the column generation bound needs {bound:g} GPUs to serve all rates "
@@ -332,7 +318,7 @@ class CgSolver:
         if conservative:  # columns that hold next to any neighbour, for the plans only
             left = max(1.0, (deadline - time.perf_counter()) * share)
             try:
-                columns = column_generation(instance, options.objective, cg_options(options, left),
+                columns = column_generation(instance, options.objective, typed.column_generation_options(left),
                                             timer=conservative_timer(instance))
                 notes.append(f"plans from {columns.columns} columns timed with the worst neighbour (conservative)")
             except Infeasible as e:  # a service with no point that holds next to every neighbour (and fits)
@@ -346,22 +332,22 @@ class CgSolver:
             notes.append(warm_note)
         data = _model(instance, columns if warm_plan is None else
                       replace(columns, configs=columns.configs + _plan_configs(instance, warm_plan)))
-        if options.objective is Objective.MIN_GPUS and options.param("dive", "0") != "0":
+        if options.objective is Objective.MIN_GPUS and typed.dive != 0:
             dived, note = _dived_plan(self.name, data, clock, c_deadline)
             notes.append(note)
             if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
                 warm_plan = dived
-        lns = options.objective is Objective.MIN_GPUS and int(options.param("lns_free", "0")) > 0
-        if options.objective is Objective.MIN_GPUS and options.param("reprice", "0") != "0":
+        lns = options.objective is Objective.MIN_GPUS and typed.lns_free > 0
+        if options.objective is Objective.MIN_GPUS and typed.reprice != 0:
             dived, note = _repriced_plan(self.name, data, options, clock,
-                                         clock() + float(options.param("reprice_share", "0.3")) * (c_deadline - clock()))
+                                         clock() + typed.reprice_share * (c_deadline - clock()))
             notes.append(note)
             if dived is not None and (warm_plan is None or _better(dived, warm_plan, options.objective)):
                 warm_plan = dived
         # with the search, the time left on the chosen clock is split (clock=cpu: CPU seconds, given to HiGHS as its
         # wall-clock limit); without it the integer master has the wall clock's time left, as before
         left = c_deadline - clock() if lns else deadline - time.perf_counter()
-        share_master = float(options.param("master_share", "0.5")) if lns else 1.0
+        share_master = typed.master_share if lns else 1.0
         plan, note = _integer_plan(self.name, data, replace(options, warm_start=warm_plan),
                                    max(1.0, left * share_master))
         notes.append(note)
@@ -370,8 +356,8 @@ class CgSolver:
             # worst neighbour only, not the warm plan's partitions, timed with the neighbours they had there
             pool = (columns.configs if conservative else data.configs) if typed.lns_pool else ()
             found = improve(instance, plan, c_deadline, clock, sub_solver(self.name, options, clock, instance, pool),
-                            LnsOptions(free=int(options.param("lns_free", "0")), seed=options.seed or 0,
-                                       moves=int(options.param("lns_moves", "0"))), stop_at=bound)
+                            LnsOptions(free=typed.lns_free, seed=options.seed or 0, moves=typed.lns_moves),
+                            stop_at=bound)
             notes.append(found.note)
             plan = found.plan if found.plan.gpus_used < plan.gpus_used else plan
         if plan is None:
@@ -385,37 +371,38 @@ class CgSolver:
                            discretisation=data.discretisation, message="; ".join(notes), bound_method=method)
 
 
-def _branched(instance: Instance, options: SolveOptions, r: CgBound, left: float) -> tuple[CgBound, str]:
+def _branched(instance: Instance, objective: Objective, typed: CgSolverOptions, r: CgBound,
+              left: float) -> tuple[CgBound, str]:
     """With `bp_nodes` > 1: the column generation's result with the branch-and-price bound (solvers.exact.cg_branch)
     in `left` seconds more, and a note; else `r` as it is."""
-    nodes = int(options.param("bp_nodes", "0"))
+    nodes = typed.bp_nodes
     if nodes <= 1 or not r.converged:
         return r, "" if nodes <= 1 else "; branch-and-price skipped: the root LP did not converge"
-    rule = options.param("bp_rule", "slots")
+    rule = typed.bp_rule
+    opts = typed.column_generation_options(max(left, 1e-3))
     if rule == "slots":
-        b = branch_and_price(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, root=r)
+        b = branch_and_price(instance, objective, opts, nodes, root=r)
         what = "slot and layout counts"
     else:
-        strong = int(options.param("bp_strong", "0"))
-        b = ryan_foster(instance, options.objective, cg_options(options, max(left, 1e-3)), nodes, rule, root=r,
-                        strong=strong)
+        strong = typed.bp_strong
+        b = ryan_foster(instance, objective, opts, nodes, rule, root=r, strong=strong)
         what = f"configurations ({rule}{f', strong branching on {strong}' if strong > 1 else ''}, exact pricing)"
-    better = b.bound > r.integer_bound + 1e-9 if options.objective is Objective.MIN_GPUS else b.bound < r.bound - 1e-12
+    better = b.bound > r.integer_bound + 1e-9 if objective is Objective.MIN_GPUS else b.bound < r.bound - 1e-12
     note = (f"; branch-and-price on {what}: {b.nodes} node LPs, {b.open_leaves} open leaves, "
             f"bound {b.bound:.6g} ({'complete' if b.complete else 'the weakest open leaf'})")
     return (replace(r, bound=b.bound) if better else r), note
 
 
-def _warm_plan(instance: Instance, options: SolveOptions):
+def _warm_plan(instance: Instance, options: SolveOptions, typed: CgSolverOptions):
     """The plan that starts the integer master: `options.warm_start`, else the registered `warm` solver's."""
     if options.warm_start is not None:
         return options.warm_start, "warm start given"
-    name = options.param("warm", "heuristic")
+    name = typed.warm
     if name == "none":
         return None, ""
     from stsched.registry import run_solver
 
-    limit = options.time_limit_s * float(options.param("warm_share", "0.2"))
+    limit = options.time_limit_s * typed.warm_share
     j = run_solver(name, instance, SolveOptions(objective=options.objective, time_limit_s=limit, seed=options.seed))
     if j.plan is None or not j.valid:
         return None, f"warm start from {name}: none ({j.status.value})"
@@ -479,7 +466,7 @@ def _integer_plan(name: str, data: ModelData, options: SolveOptions, limit: floa
         empty = not (start.layouts or start.configs)
         warm = greedy = None if empty or _gpus_in(data, start) > instance.gpus else start
     backend = options.engine or CgSolver.solver_info.engines[0]  # (the registered engines: the first the default)
-    nodes = int(options.param("master_nodes", "0"))  # (checked >= 0 by CgSolverOptions; milp's max_nodes reads it)
+    nodes = typed_options(options).master_nodes  # (milp's max_nodes reads it)
     engine_options = replace(options, time_limit_s=limit,
                              params=options.params + ((("max_nodes", str(nodes)),) if nodes else ()))
     out = _engine(backend)(data, engine_options, warm, limit)
@@ -530,8 +517,8 @@ def _repriced_plan(name: str, data: ModelData, options: SolveOptions, clock, dea
         kept = set(_memory_filter(data.instance, configs + list(data.configs), data.layouts)[0])
         return [c for c in configs if c in kept]
 
-    res = reprice_dive(data, deadline, clock, RepriceOptions(), replace(cg_options(options, 1.0),
-                       clock=_clock_name(clock)), timer_of=conservative_timer, accept=accept)
+    cg = replace(typed_options(options).column_generation_options(1.0), clock=_clock_name(clock))
+    res = reprice_dive(data, deadline, clock, RepriceOptions(), cg, timer_of=conservative_timer, accept=accept)
     if res.counts is None:
         return None, res.note
     plan = to_plan(res.data, gpus_of(res.data, res.counts), Objective.MIN_GPUS, name)
@@ -549,20 +536,21 @@ def sub_solver(name: str, options: SolveOptions, clock, whole: Instance | None =
     warm plan's partitions (and `pool`'s columns, those of the instance `whole`, that hold its services:
     `lns_pool`); a plan with fewer GPUs than the warm one, or None."""
 
+    typed = typed_options(options)
+
     def solve(sub: Instance, warm, limit: float):
         c0 = clock()
         timer = conservative_timer(sub)
         try:
-            r = column_generation(sub, Objective.MIN_GPUS, replace(cg_options(options, limit / 2), clock=_clock_name(
-                clock)), timer=timer, start=_plan_configs(sub, warm))
+            r = column_generation(sub, Objective.MIN_GPUS, replace(typed.column_generation_options(limit / 2),
+                                  clock=_clock_name(clock)), timer=timer, start=_plan_configs(sub, warm))
         except Infeasible:
             return None
         log.debug("lns sub-problem: %d services on %d GPUs, LP %.4f (bound %.4f, %s)", len(sub.services),
                   warm.gpus_used, r.lp_value, r.bound, "converged" if r.converged else "not converged")
         if timer is None and r.integer_bound >= warm.gpus_used:
             return None  # proven: no plan of the sub-instance needs fewer GPUs
-        extra = _plan_configs(sub, warm) + (_best_singles(sub, timer) if options.param("lns_singles", "1") != "0"
-                                            else ())
+        extra = _plan_configs(sub, warm) + (_best_singles(sub, timer) if typed.lns_singles != 0 else ())
         if pool:
             extra += pool_columns(whole, sub, pool)
         data = _model(sub, replace(r, configs=r.configs + extra))

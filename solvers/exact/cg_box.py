@@ -27,7 +27,7 @@ import numpy as np
 
 @dataclass
 class BoxStep:
-    """The penalty columns of one restricted master (a `_Master` of colgen: `h`, `row_serv`, `_add`)."""
+    """The penalty columns of one restricted master (a `_Master` of cg_master: `h`, `row_serv`, `_add`)."""
 
     width: float  # relative half-width of the box around the centre
     cap: float = 1.0  # penalty columns' upper bound (coverage units): the box is soft, the master stays bounded

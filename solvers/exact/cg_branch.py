@@ -3,7 +3,7 @@
 Every integer plan has whole GPUs per layout y_L, so whole slot counts S_p = sum_L n_L(p) y_L of every partition
 size p.  Where the LP's S_p (or, once they are whole, some y_L) is fractional, the plans split into two branches,
 S_p <= floor and S_p >= ceil; each branch's LP is solved by the same column generation (warm, from its parent's
-columns) with the branching rows on y, and its Lagrangian bound is valid for the plans of that branch (colgen's
+columns) with the branching rows on y, and its Lagrangian bound is valid for the plans of that branch (cg_lagrange's
 `_lagrange` with the rows: the best y of a small LP over the layouts).  The bound over the whole problem is the
 weakest over the open leaves (min-gpus: the least, rounded up per leaf; max-scale: the greatest), so it is valid
 whatever the node limit and never weaker than the root's.  Best first: the leaf that holds the bound is split next.

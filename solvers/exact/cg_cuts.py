@@ -52,13 +52,16 @@ not only at convergence (the last round still converges)."""
     early: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("rounds", "per_round"):
+        # (the one check of these options: solver cg's `--param cuts`, `cut_per_round`, `cut_violation` build a
+        # CutOptions to run it, so each message names the `--param` key too)
+        for name, key in (("rounds", "cuts"), ("per_round", "cut_per_round")):
             if getattr(self, name) < 0:
-                raise InputError(f"cuts: {name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"cuts: {name} (--param {key}) must be >= 0, got {getattr(self, name)}")
         if self.multiples < 1:
             raise InputError(f"cuts: multiples must be >= 1, got {self.multiples}")
         if not 0 < self.min_violation < 1:
-            raise InputError(f"cuts: min_violation: expected a share in (0, 1), got {self.min_violation}")
+            raise InputError(f"cuts: min_violation (--param cut_violation): expected a share in (0, 1), got "
+                             f"{self.min_violation}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from solvers.exact.cg_kernels import branch_sets, greedy_sets, mck_prepare, mck_rows
 from solvers.exact.patterns import Config, Stop, _memory_ok, _Timer, coverage, shared_config, tenant_points
+from stsched.forking import clock_named
 from stsched.layouts import duty_room
 from stsched.problem import Instance
 from stsched.errors import InputError
@@ -81,8 +82,21 @@ class CgOptions:
     # the best value found is bisected even when its last step found a new set (`tight` otherwise)
 
     def __post_init__(self) -> None:
-        # the one check of `workers` (CgSolverOptions and column_generation rely on it): the pool forks workers - 1
-        check_int(self.workers, "workers", minimum=0, maximum=MAX_THREADS)
+        # the one check of each option the cg solver's `--param` shares (CgSolverOptions builds a CgOptions to run
+        # them; column_generation relies on them): the names are the `--param` keys
+        for name in ("max_rounds", "per_size", "seeds", "pool"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.bound_every < 1:  # (0 was a ZeroDivisionError inside the column generation)
+            raise InputError(f"bound_every must be >= 1, got {self.bound_every}")
+        if not self.grid > 1.0:
+            raise InputError(f"grid: expected a ratio above 1, got {self.grid}")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise InputError(f"smoothing: expected a weight in [0, 1), got {self.smoothing}")
+        if self.anchor not in ANCHORS:
+            raise InputError(f"anchor: expected all, max-scale or none, got {self.anchor!r}")
+        clock_named(self.clock)  # (the rule on clock names lives in stsched.forking: `stsched bound` reads it too)
+        check_int(self.workers, "workers", minimum=0, maximum=MAX_THREADS)  # the pool forks workers - 1
         for name in ("ratio_test", "round_aware", "integer_stop", "combine"):  # (a string "0" would be true)
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name}: expected true or false, got {getattr(self, name)!r}")

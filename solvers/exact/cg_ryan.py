@@ -39,9 +39,10 @@ import numpy as np
 
 from solvers.exact.cg_common import layout_weights, pricing_setup
 from solvers.exact.cg_enum import LIMIT, EnumPricer
+from solvers.exact.cg_master import _Master
 from solvers.exact.cg_pricing import TOL, CgOptions, Pricer
 from solvers.exact.cg_ryan_milp import Feature, Row, allowed, feature_value, price_sets, price_singles
-from solvers.exact.colgen import CgBound, _clock, _key, _Master, column_generation
+from solvers.exact.colgen import CgBound, _clock, _key, column_generation
 from solvers.exact.patterns import Config, coverage
 from stsched.checker import whole_gpus
 from stsched.errors import InputError

@@ -8,7 +8,7 @@ from stsched.checker import check
 from stsched.plan import GpuLayout, Partition, Plan, Tenant, layout_changes, tenant_changes
 from stsched.planning.adapt.policies import Adaptive, PolicyOptions
 from stsched.planning.adapt.rebalance import rebalance, retenant, without_gpu
-from stsched.planning.adapt.shed import fill_slack, gpu_legal, shed
+from stsched.planning.adapt.shed import fill_slack, first_switch_off, gpu_legal, shed, switch_offs
 from stsched.scenarios import gpulet_mix
 
 
@@ -41,6 +41,24 @@ def test_one_gpu_off_moves_its_service_into_a_kept_partition(two, rate_b):
     assert new.gpus_used == 1 and layout_changes(plan, new) == 1
     assert new.gpus[0].layout() == plan.gpus[0].layout() and tenant_changes(plan, new) == 1
     assert {t.service for t in new.gpus[0].partitions[0].tenants} == {a, b}
+
+
+def test_switch_offs_rebalance_every_gpu_before_filling_slack(two):
+    """The shared switch-off rule: every GPU of the order rebalanced first, then (with `fill`) every GPU again with
+    the slack filled; `shed` is the first that carries for one GPU, and without `fill` none is filled."""
+    base, a, b = two
+    inst = base.with_rates({a: 50.0, b: 50.0})
+    plan = _plan(inst, a, b)
+    got = list(switch_offs(inst, plan, [1, 0], fill=True))
+    assert [how for how, _ in got] == ["one GPU off"] * 2 + ["one GPU off, slack filled"] * 2
+    assert [p for _, p in got] == [rebalance(inst, without_gpu(plan, 1)), rebalance(inst, without_gpu(plan, 0)),
+                                   fill_slack(inst, without_gpu(plan, 1)), fill_slack(inst, without_gpu(plan, 0))]
+    assert len(list(switch_offs(inst, plan, [1, 0], fill=False))) == 2
+    tight = base.with_rates({a: 50.0, b: 400.0})  # GPU 1 off: only filling GPU 0's slack carries vgg16
+    plan = _plan(tight, a, b)
+    assert first_switch_off(tight, plan, [1], fill=False) is None
+    filled = fill_slack(tight, without_gpu(plan, 1))
+    assert filled is not None and shed(tight, plan, 1) == first_switch_off(tight, plan, [1], fill=True) == filled
 
 
 def test_shed_refuses_what_the_slack_cannot_carry(two):

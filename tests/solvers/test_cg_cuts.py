@@ -144,21 +144,37 @@ def test_bound_json_names_the_cuts(tmp_path, capsys):
 
 def test_every_key_the_bound_reads_is_accepted_by_stsched_bound(monkeypatch):
     """`stsched bound` refuses the `--param` keys outside CgSolver.bound_params; every key the bound's option builders
-    read (cg_options, cut_options) must be among them (cuts and workers were refused after a merge)."""
-    from solvers.exact.cg import CgSolver, cg_options, cut_options
+    read (CgSolverOptions.column_generation_options, cut_options) must be among them (cuts and workers were refused
+    after a merge)."""
+    from dataclasses import fields
 
+    from solvers.exact.cg import CgSolver, CgSolverOptions
+
+    typed = CgSolverOptions()
+    keys = {f.name for f in fields(CgSolverOptions)}
     read: set[str] = set()
-    real = SolveOptions.param
+    real = CgSolverOptions.__getattribute__
 
-    def spy(self, key, default=None):
-        read.add(key)
-        return real(self, key, default)
+    def spy(self, name):
+        if name in keys:
+            read.add(name)
+        return real(self, name)
 
-    monkeypatch.setattr(SolveOptions, "param", spy)
-    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5)
-    cg_options(opts, 5.0)
-    cut_options(opts)
-    assert read and read <= set(CgSolver.bound_params)
+    monkeypatch.setattr(CgSolverOptions, "__getattribute__", spy)
+    typed.column_generation_options(5.0)
+    typed.cut_options()
+    assert {"max_rounds", "cuts"} <= read <= set(CgSolver.bound_params)
+
+
+@pytest.mark.parametrize("value, early", [("0", False), ("00", False), (" 0", False), ("1", True), ("2", True)])
+def test_cut_early_is_read_as_its_check_reads_it(value, early):
+    """cut_options compared the raw text with "0" where CgSolverOptions parsed it as a number: `cut_early=00` passed
+    the check as 0 (off) and turned early separation on (as `dive`, `reprice` and `lns_singles`: every key is now read
+    from the parsed options, session 20)."""
+    from solvers.exact.cg import cut_options
+
+    opts = SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=5, params=(("cuts", "1"), ("cut_early", value)))
+    assert cut_options(opts).early is early
 
 
 @pytest.mark.parametrize("params", [("cut_early", "1"), ("cut_per_round", "4"), ("cut_violation", "0.2")])

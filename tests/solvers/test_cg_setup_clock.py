@@ -13,7 +13,7 @@ import pytest
 
 from solvers.exact import cg as _cg  # noqa: F401  (imported before any test patches colgen._clock: cg binds
 # `_clock` at its import, and a cg first imported under the patch would share the test's counting clock)
-from solvers.exact import colgen, patterns
+from solvers.exact import cg_master, colgen, patterns
 from solvers.exact.cg_pricing import _SoloTimer
 from solvers.exact.colgen import CgOptions, column_generation
 from stsched import bounds
@@ -118,13 +118,13 @@ def test_highs_gets_a_wall_time_limit_only_on_the_wall_clock(clock, monkeypatch)
     the wall clock; on the cpu clock by interrupt callbacks reading that clock (the CPU seconds left given to HiGHS as
     its wall limit cut the LP early on a loaded machine)."""
     seen = []
-    solve = colgen._Master.solve
+    solve = cg_master._Master.solve
 
     def spy(self):
         seen.append((self.h.getOptionValue("time_limit")[1], getattr(self, "_release", None) is not None))
         return solve(self)
 
-    monkeypatch.setattr(colgen._Master, "solve", spy)
+    monkeypatch.setattr(cg_master._Master, "solve", spy)
     inst = random_instance(24, 12, 3, arrivals="deterministic")
     column_generation(inst, Objective.MIN_GPUS, CgOptions(time_limit_s=1000, clock=clock, max_rounds=2))
     assert len(seen) >= 2  # the layout LP, the first master (then the rounds' masters, with no limit)

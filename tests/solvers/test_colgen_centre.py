@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from tests.solvers.test_colgen_packing import assert_round_bounds_hold
 from tests.solvers.test_exact_properties import SETTINGS, instances
 from solvers.exact.cg_pricing import CgOptions
-from solvers.exact.colgen import column_generation, layout_lp, layout_lp_duals
+from solvers.exact.cg_master import layout_lp, layout_lp_duals
+from solvers.exact.colgen import column_generation
 from solvers.exact.patterns import enumerate_layouts
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 from stsched.scenarios import random_instance

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from tests.solvers.test_colgen_packing import assert_round_bounds_hold, reference_generations
 from tests.solvers.test_exact_properties import SETTINGS, instances
 from solvers.exact.cg_pricing import CgOptions
-from solvers.exact.colgen import _combined, column_generation
+from solvers.exact.cg_lagrange import _combined
+from solvers.exact.colgen import column_generation
 from stsched.registry import Objective, SolveOptions, Status, run_solver
 from stsched.scenarios import random_instance
 
@@ -73,7 +74,7 @@ def test_every_combined_bound_stays_on_the_lp_side(monkeypatch, objective):
         seen.append((got, max(single) if obj is Objective.MIN_GPUS else min(single)))
         return got
 
-    monkeypatch.setattr(colgen, "_combined", recorded)
+    monkeypatch.setattr(colgen, "_combined", recorded)  # (where column_generation calls it; cg_lagrange defines it)
     beat = 0
     for seed, device in ((0, "a100-mig"), (5, "a100-mig"), (3, "a100-mps")):
         inst = random_instance(16, 8, seed, device, arrivals="deterministic")

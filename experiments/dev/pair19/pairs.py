@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 from solvers.exact.cg_cuts import ROUND, T_SHRINK, CutOptions, CutPool
-from solvers.exact.colgen import _Master
+from solvers.exact.cg_master import _Master
 from solvers.exact.patterns import coverage
 from stsched.io import instance_digest, load_instance
 from stsched.registry import Objective

@@ -50,7 +50,7 @@ from stsched.planning.adapt.budget import ShadowFull
 from stsched.planning.adapt.mpc import CountValue, NeedForecast, count_values
 from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, without_gpu
 from stsched.planning.adapt.reuse import LayoutCache
-from stsched.planning.adapt.shed import fill_slack
+from stsched.planning.adapt.shed import switch_offs
 from stsched.errors import InfeasibleError
 from stsched.plan import Plan
 from stsched.problem import Instance
@@ -318,11 +318,7 @@ class Compaction:
         """One GPU off (those of `order`, default `_release_order`), the other layouts kept: rate shares
         rebalanced, and with `shed` the slack of the kept partitions filled (`stsched.planning.adapt.shed`)."""
         order = self._release_order(reserved, plan) if order is None else order
-        for k in order:
-            yield "one GPU off", rebalance(reserved, without_gpu(plan, k))
-        if self.opts.shed and not self._is_local(reserved):
-            for k in order:
-                yield "one GPU off, slack filled", fill_slack(reserved, without_gpu(plan, k))
+        yield from switch_offs(reserved, plan, order, fill=self.opts.shed and not self._is_local(reserved))
 
     def _compactions(self, reserved: Instance, plan: Plan, fresh: Plan) -> Iterator[tuple[str, Plan | None]]:
         """Candidate compactions of `plan` for the reserved rates, lazily (module docstring)."""

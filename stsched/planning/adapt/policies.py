@@ -92,10 +92,10 @@ from stsched.planning.adapt.baselines import Periodic, Practitioner
 from stsched.planning.adapt.calls import _solve, min_gpus
 from stsched.planning.adapt.compaction import Compaction, _kept, _spare
 from stsched.planning.adapt.local import EXACT_SERVICES, local_adapt
-from stsched.planning.adapt.shed import shed_down
+from stsched.planning.adapt.shed import first_switch_off, shed_down
 from stsched.plan import gpu_layout, layout_changes
 from stsched.reconfig import align
-from stsched.planning.adapt.rebalance import gpu_load, rebalance, retenant, service_capacities, without_gpu
+from stsched.planning.adapt.rebalance import rebalance, retenant, service_capacities, without_gpu
 from stsched.bounds import lp_bound_gpus
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan
@@ -545,12 +545,12 @@ class Adaptive(Compaction):
         return plan, freed
 
     def _release_one(self, reserved: Instance, plan: Plan) -> Plan | None:
-        used = [k for k, g in enumerate(plan.gpus) if gpu_layout(g)]
-        order = sorted(used, key=lambda k: gpu_load(reserved, plan, k))[:self.opts.release_tries]
-        for k in order:
-            trial = rebalance(reserved, without_gpu(plan, k))
-            if trial is not None:
-                return trial
+        """One GPU fewer for `_release`: the first GPU of `_release_order` whose switch-off with the rest rebalanced
+        carries `reserved` (`first_switch_off` without filling slack), else the `adapt_solver` on one GPU fewer,
+        else one GPU off re-fitted by the adapt objective, each within `release_budget` changes; or None."""
+        order = self._release_order(reserved, plan)
+        if (trial := first_switch_off(reserved, plan, order, fill=False)) is not None:
+            return trial
         if self.opts.adapt_solver and plan.gpus_used > 1:  # fewest changes on one GPU fewer (exact with milp)
             try:
                 trial = self._solve_with(self.opts.adapt_solver, reserved.with_gpus(plan.gpus_used - 1),

@@ -21,7 +21,7 @@ docs/RULES.md and counted as tenant changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from stsched.checker import Rule, check
@@ -101,11 +101,29 @@ def fill_slack(instance: Instance, plan: Plan, max_moves: int = 8) -> Plan | Non
     return retenant(instance, plan)
 
 
+def switch_offs(instance: Instance, plan: Plan, order: list[int], fill: bool
+                ) -> Iterator[tuple[str, Plan | None]]:
+    """One GPU off at a time, the other layouts kept (one layout change each), lazily: each GPU of `order` off with
+    the rest rebalanced ("one GPU off"), then, with `fill`, each again with the kept partitions' slack filled ("one
+    GPU off, slack filled", `fill_slack`); None where the rest cannot carry the rates.  The one rule of the three
+    switch-off loops: `shed` and `shed_down` (the first that carries, per GPU), `Compaction._switch_offs` (all, as
+    compaction candidates) and `Adaptive._release_one` (the first rebalanced one, without `fill`)."""
+    for k in order:
+        yield "one GPU off", rebalance(instance, without_gpu(plan, k))
+    if fill:
+        for k in order:
+            yield "one GPU off, slack filled", fill_slack(instance, without_gpu(plan, k))
+
+
+def first_switch_off(instance: Instance, plan: Plan, order: list[int], fill: bool) -> Plan | None:
+    """The first of `switch_offs` that carries the rates, or None."""
+    return next((p for _, p in switch_offs(instance, plan, order, fill) if p is not None), None)
+
+
 def shed(instance: Instance, plan: Plan, k: int) -> Plan | None:
-    """GPU k switched off and its load carried by the other GPUs in their kept layouts (one layout change), or
-    None."""
-    off = without_gpu(plan, k)
-    return rebalance(instance, off) or fill_slack(instance, off)
+    """GPU k switched off and its load carried by the other GPUs in their kept layouts (one layout change):
+    rebalanced, else its slack filled; or None."""
+    return first_switch_off(instance, plan, [k], fill=True)
 
 
 def shed_down(instance: Instance, plan: Plan, gpus: int, order: Callable[[Plan], list[int]],
