@@ -92,7 +92,9 @@ def plain_in_range(value: Any, kinds: tuple[type, ...], *, minimum: float | None
     """Whether `value` is already what `field_real` / `field_int` return for that range, so a build may skip them
     (`Tenant`, `Partition`, `Service`: the core data's fast path): exactly one of `kinds` (int, float; not a bool,
     not a numpy scalar), within a float's range (a NaN, an infinity and an int a float cannot hold fail it) and
-    within [minimum, maximum] (open ends with strict / strict_max).  False only means: take the checking path."""
+    within [minimum, maximum] (open ends with strict / strict_max).  False only means: take the checking path.
+    The core data's classes use `Range.plain`, built once per range from this rule; this function is its reference
+    (tests/core/test_field_ranges_s20.py holds the two equal)."""
     if type(value) not in kinds or not -sys.float_info.max <= value <= sys.float_info.max:
         return False
     if minimum is not None and (value <= minimum if strict else value < minimum):

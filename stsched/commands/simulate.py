@@ -292,14 +292,15 @@ def _run_stream(args, inst, plan, spec, noise_cv, noise_source) -> int:
 def run_adapt(args) -> int:
     from stsched.planning.adapt import AdaptOptions, ReconfigCosts, run_adapt as adapt_run
 
-    for flag, value, policy in (("--period", args.period, "periodic"),
-                                ("--save-gpus", args.save_gpus, "practitioner"),
-                                ("--save-for", args.save_for, "practitioner"),
-                                ("--compact-rent", args.compact_rent, "adaptive"),
-                                ("--adapt-solver", args.adapt_solver, "adaptive"),
-                                ("--adapt-nodes", args.adapt_nodes, "adaptive")):
-        if value is not None and args.policy != policy:  # it would be ignored
-            raise InputError(f"{flag} is an option of --policy {policy}, not of {args.policy}")
+    from stsched.planning.adapt.policies import knob_reader, knobs_read
+
+    for flag, value, knob in (("--period", args.period, "period"), ("--save-gpus", args.save_gpus, "save_gpus"),
+                              ("--save-for", args.save_for, "save_for"),
+                              ("--compact-rent", args.compact_rent, "compact_rent"),
+                              ("--adapt-solver", args.adapt_solver, "adapt_solver"),
+                              ("--adapt-nodes", args.adapt_nodes, "adapt_nodes")):
+        if value is not None and knob not in knobs_read(args.policy):  # it would be ignored (`knobs_read`)
+            raise InputError(f"{flag} is an option of --policy {knob_reader(knob)}, not of {args.policy}")
     output_file(args.out, inputs=(args.instance, args.reconfig_cost))
     inst = load_instance(args.instance)
     costs = ReconfigCosts.parse(args.reconfig_cost) if args.reconfig_cost else ReconfigCosts()

@@ -32,6 +32,6 @@ def solve_with_headroom(solver: str, offered: Instance, options: SolveOptions, h
     r = judged.result
     if r.plan is None:
         return judged
-    note = f"planned for {headroom:.10g} x every rate (tenants at <= {100 / headroom:.0f} % of their capacity)"
+    note = f"planned for {float(headroom)!r} x every rate (tenants at <= {100 / headroom:.0f} % of their capacity)"
     r = replace(r, message=f"{r.message + '; ' if r.message else ''}{note}")
     return Judged(r, check(offered, r.plan))

@@ -101,7 +101,7 @@ def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions
                        f"{r.solver} returned no valid plan: no plan to simulate")
     raised = sum(1 for _, f in res.factors if f > how.headroom)
     message = (f"{r.message + '; ' if r.message else ''}{res.message}; {raised} services planned above "
-               f"{how.headroom:.10g} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
+               f"{float(how.headroom)!r} x their rate, the largest factor {max(f for _, f in res.factors):.2f}")
     # objective and bound speak of the inflated rates, not of the attainment problem: no optimality claimed
     status = Status.FEASIBLE if r.status is Status.OPTIMAL else r.status
     return Planned(Judged(replace(r, status=status, bound=None, message=message), res.report), res.met,

@@ -114,7 +114,7 @@ def test_initial_deployment_retries_with_more_time():
 
 
 def test_initial_deployment_is_not_retried_when_proved_infeasible():
-    """An instance the solver proves cannot be served (its LP bound above its GPUs) is not asked again with 5 x and
+    """An instance the solver proves cannot be served (a service beyond all its GPUs) is not asked again with 5 x and
     25 x the time limit (session 20: three solves, the same answer)."""
     from stsched.planning.adapt.calls import _PATIENCE, ProvedInfeasible
     from stsched.planning.adapt.controller import _initial

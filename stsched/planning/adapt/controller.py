@@ -132,7 +132,7 @@ class AdaptOptions(AdaptiveKnobs):
             raise InputError(f"sampling must be 'sampled' or 'full', got {self.sampling!r}")
         if self.downtime not in ("stop", "standby"):
             raise InputError(f"downtime must be 'stop' or 'standby', got {self.downtime!r}")
-        if self.adapt_solver:
+        if self.adapt_solver and "adapt_solver" in knobs_read(self.policy):  # a baseline never asks it
             from stsched.registry import Objective, available_solvers
 
             able = sorted(n for n, info in available_solvers().items() if Objective.ADAPT in info.objectives)
@@ -427,7 +427,7 @@ def with_headroom(message: str, headroom: float) -> str:
     says 1500 read as a wrong rate."""
     if headroom == 1.0:
         return message
-    return (f"{message} (rates after head-room: {headroom:.10g} x those estimated from the trace, which peaks at each "
+    return (f"{message} (rates after head-room: {float(headroom)!r} x those estimated from the trace, which peaks at each "
             f"service's rate in the instance)")
 
 
