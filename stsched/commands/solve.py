@@ -73,6 +73,10 @@ def add(sub) -> None:
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=V.count, default=12, metavar="N", help="at most N plans (default 12)")
+    p.add_argument("--attainment-duration", type=V.positive, default=None, metavar="S",
+                   help="seconds of arrivals each round simulates (default 120, the loop's own); a loop whose rounds "
+                        "would not fit in memory whatever the plan is refused before its first solve, and one that "
+                        "runs short of memory later returns the best round so far")
     p.add_argument("--bound", default="own", metavar="METHOD",
                    help="the bound reported: own (the solver's, computed within its run; default) or a registered "
                         "bound provider such as cg (column generation, run after the solver, its time not counted "
@@ -172,11 +176,13 @@ def run(args) -> int:
                            threads=args.threads, engine=args.engine, warm_start=warm, current_plan=current,
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
     how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
-                      attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
+                      attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds,
+                      **({} if args.attainment_duration is None else {"attainment_duration_s": args.attainment_duration}))
     from stsched.planning.solve import check_scope
 
     check_scope(offered, args.solver, objective, how, "--attainment-scope", "--attainment")
-    planned = plan(args.solver, offered, options, how)
+    planned = plan(args.solver, offered, options, how, duration_name="--attainment-duration",
+                   off_name="--attainment 0")
     judged, met = planned.judged, planned.attainment_met
     if args.bound != "own":
         judged = _with_bound(judged, offered, options, args.bound)

@@ -30,9 +30,10 @@ from stsched.checker import Report, check
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.arrivals import ArrivalSpec
+from stsched.simulation import arrivals as arrivals_mod
+from stsched.simulation.arrivals import SPAN_BYTES_PER_REQUEST, ArrivalSpec, MemoryShort, check_fits
 from stsched.simulation.simulator import SimOptions
-from stsched.simulation.span_counts import simulate_spans, span_counts
+from stsched.simulation.span_counts import simulate_spans, span_counts, span_need
 from stsched.registry import Judged, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,31 @@ def lower_bounds(records, slo_ms: np.ndarray, duration_s: float, batches: int, z
     return span_counts(records, slo_ms, duration_s, batches).lower_bounds(z)
 
 
+class RoundsTooLarge(InputError):
+    """A round's simulation would not fit in memory whatever the plan (`check_rounds_fit`): `longest_s`, the
+    longest simulated window per round that would (0 when none would)."""
+
+    def __init__(self, message: str, longest_s: float):
+        super().__init__(message)
+        self.longest_s = longest_s
+
+
+def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
+    """RoundsTooLarge when the requests of one round's simulation (`opts.duration_s` of arrivals at the offered
+    rates) would not fit in the memory available even before a plan adds its largest partition (`span_need`): the
+    loop checks this before its first solve, so that no round's work is lost to it."""
+    rates = [s.rate for s in instance.services]
+    try:
+        check_fits(ArrivalSpec.parse(opts.arrivals), rates, opts.duration_s, span_need(instance, None, opts.duration_s))
+    except MemoryShort as e:
+        total = sum(max(0.0, r) for r in rates)
+        longest = math.floor(e.limit / total * 10) / 10 if total > 0 else math.inf
+        raise RoundsTooLarge(f"the attainment loop's simulations would not fit in memory: each round simulates "
+                             f"{opts.duration_s:g} s of arrivals at {total:,.0f} req/s, {e.requests:.3g} requests, "
+                             f"at most {e.limit:,} fit ({arrivals_mod.available_bytes() / 2 ** 30:.1f} GiB available at "
+                             f"{SPAN_BYTES_PER_REQUEST} bytes a request)", longest) from None
+
+
 def _raise(factor: float, attainment: float, opts: AttainmentOptions) -> float:
     step = min(opts.max_step, max(opts.min_step, opts.target - attainment))
     return min(opts.max_factor, factor * (1.0 + step))
@@ -202,13 +228,15 @@ def plan_for_attainment(instance: Instance, solve: Solve,
     the plan's simulation at the offered rates reaches `opts.target` over all requests or for every service
     (`opts.scope`; module docstring), or `opts.time_limit_s` passes."""
     spec = ArrivalSpec.parse(opts.arrivals)
+    check_rounds_fit(instance, opts)
     clock = _Clock(opts.time_limit_s)
     factors = {s.name: opts.start for s in instance.services}
     rounds: list[Round] = []
     best: _Best | None = None
     first: _Best | None = None  # the first round's valid plan, returned when the time limit stopped its simulation
     judged: Judged | None = None
-    stop = timed_out = ""
+    stop = timed_out = ""  # timed_out: why the time limit, or the memory left (by_memory), cut the loop short
+    by_memory = False
     for k in range(opts.rounds):
         timed_out = clock.refuses(k)
         if timed_out:
@@ -227,8 +255,17 @@ def plan_for_attainment(instance: Instance, solve: Solve,
         if k == 0:
             first = _Best(judged, dict(factors), (), report)
         t = time.perf_counter()
-        counts = simulate_spans(instance, plan, spec, SimOptions(duration_s=opts.duration_s, seed=opts.seed + k),
-                                opts.batches, clock.deadline)
+        try:
+            counts = simulate_spans(instance, plan, spec, SimOptions(duration_s=opts.duration_s, seed=opts.seed + k),
+                                    opts.batches, clock.deadline)
+        except MemoryShort as e:  # (memory fell since the check, or this plan's largest partition needs more):
+            # the rounds simulated so far are kept, as a time limit keeps them
+            rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation would not fit in memory"))
+            timed_out = (f"the simulation of round {k} would not fit in memory: {e.requests:.3g} requests, at most "
+                         f"{e.limit:,} with this plan")
+            log.info("round %d: %d GPUs, %s", k, plan.gpus_used, timed_out)
+            by_memory = True
+            break
         clock.sim_s = time.perf_counter() - t
         if counts is None:
             rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation not ended by the time limit"))
@@ -261,8 +298,9 @@ def plan_for_attainment(instance: Instance, solve: Solve,
             factors[n] = _raise(factors[n], per[n], opts)
     simulated = sum(1 for r in rounds if r.attainment is not None)
     if timed_out:
-        why = (f"the time limit ({opts.time_limit_s:g} s, the whole loop's) stopped the loop after {simulated} "
-               f"simulated round{'s' if simulated != 1 else ''} ({timed_out})")
+        by = "the memory available" if by_memory else f"the time limit ({opts.time_limit_s:g} s, the whole loop's)"
+        why = (f"{by} stopped the loop after {simulated} simulated round{'s' if simulated != 1 else ''} "
+               f"({timed_out})")
         if best is None and first is not None:
             return AttainmentResult(first.judged.result.plan, first.judged, False, tuple(first.factors.items()),
                                     tuple(rounds), f"{why}; returned the first round's plan, valid for the checker, "

@@ -27,7 +27,7 @@ from stsched.errors import InputError
 from stsched.plan import Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.simulation import routing as routing_mod
-from stsched.simulation.arrivals import ArrivalSpec, generate
+from stsched.simulation.arrivals import ArrivalSpec, MemoryNeed, generate
 from stsched.simulation.engine import run_partition
 from stsched.simulation.host import HostOverhead
 from stsched.simulation.summary import PartitionUse, RequestRecords, Summary, summarize
@@ -329,12 +329,13 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
 
 
 def arrivals_of(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray],
-                options: SimOptions) -> Mapping[str, np.ndarray]:
-    """The arrivals `simulate` runs: drawn from a spec at every service's rate x `plan.scale`, or as given."""
+                options: SimOptions, need: MemoryNeed = MemoryNeed()) -> Mapping[str, np.ndarray]:
+    """The arrivals `simulate` runs: drawn from a spec at every service's rate x `plan.scale`, or as given; `need`:
+    the memory the simulation holds (`generate` refuses a run that would not fit; default: `simulate`'s)."""
     if not isinstance(arrivals, ArrivalSpec):
         return arrivals
     rates = [s.rate * plan.scale for s in instance.services]
-    return generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
+    return generate(arrivals, instance.service_names, rates, options.duration_s, options.seed, need)
 
 
 def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray] = ArrivalSpec(),

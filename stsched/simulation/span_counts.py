@@ -10,9 +10,11 @@ services x spans integers however many requests were simulated.  `simulate` keep
 36 bytes each, and the per-service masks of a summary on top): at 256 services and 236,000 req/s a 120-s round held
 9.6 GB (docs/RESULTS.md, "Safe default arrivals").  `simulate_spans` runs the same arrivals through the same
 `run_plan` (so the same latencies, request by request) but keeps only the counts; the arrival arrays of the window
-are still generated up front (8 bytes a request, plus the routing's copies), since drawing them otherwise would
-change the random numbers.  `span_counts(records, ...)` counts full records the same way (a test checks that both
-give the same counts and bounds).
+are still generated up front (8 bytes a request, plus the service ids and the routing's copies), since drawing them
+otherwise would change the random numbers.  Its memory (`span_need`): `SPAN_BYTES_PER_REQUEST` for every request
+of the window and `SPAN_PARTITION_BYTES_PER_REQUEST` for every request of the largest partition (the one being
+run); a run that would not fit is refused before any arrival is drawn (`MemoryShort`).  `span_counts(records, ...)`
+counts full records the same way (a test checks that both give the same counts and bounds).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.arrivals import ArrivalSpec
+from stsched.simulation.arrivals import SPAN_BYTES_PER_REQUEST, SPAN_PARTITION_BYTES_PER_REQUEST, ArrivalSpec, MemoryNeed
 from stsched.simulation.simulator import SimOptions, SimulationStopped, arrivals_of, run_plan
 from stsched.simulation.summary import RequestRecords, within_slo
 
@@ -92,17 +94,48 @@ def span_counts(records: RequestRecords, slo_ms: np.ndarray, duration_s: float, 
     return tally.counts()
 
 
+def largest_partition_rate(plan: Plan, rates: Mapping[str, float]) -> float:
+    """Requests per second the busiest partition of `plan` is routed at the services' `rates` (x `plan.scale`): each
+    service's rate split across its tenants by their planned shares, as the simulator routes it."""
+    planned: dict[str, list[float]] = {}
+    for gpu in plan.gpus:
+        for part in gpu.partitions:
+            for t in part.tenants:
+                planned.setdefault(t.service, []).append(t.rate)
+
+    def share(service: str, planned_rate: float) -> float:
+        shares = planned[service]
+        total = sum(shares)
+        return planned_rate / total if total > 0 else 1.0 / len(shares)  # all shares zero: routed evenly
+
+    return max((sum(rates.get(t.service, 0.0) * plan.scale * share(t.service, t.rate) for t in part.tenants)
+                for gpu in plan.gpus for part in gpu.partitions if part.tenants), default=0.0)
+
+
+def span_need(instance: Instance, plan: Plan | None, duration_s: float) -> MemoryNeed:
+    """The memory `simulate_spans` holds for a window of `duration_s` seconds: SPAN_BYTES_PER_REQUEST for every
+    request and, besides, SPAN_PARTITION_BYTES_PER_REQUEST for every request of `plan`'s largest partition (None:
+    no plan yet, the least any plan needs)."""
+    if plan is None:
+        return MemoryNeed(SPAN_BYTES_PER_REQUEST)
+    rates = {s.name: s.rate for s in instance.services}
+    return MemoryNeed(SPAN_BYTES_PER_REQUEST,
+                      SPAN_PARTITION_BYTES_PER_REQUEST * largest_partition_rate(plan, rates) * duration_s)
+
+
 def simulate_spans(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray],
                    options: SimOptions, spans: int, deadline: float | None = None) -> SpanCounts | None:
     """`simulate(instance, plan, arrivals, options)`'s requests counted by service and span, without keeping
     records; None when `deadline` (a `time.perf_counter()` instant) passed before the run ended (checked before
-    the arrivals are drawn and after each partition: the counts of a part of the plan would be no verdict)."""
+    the arrivals are drawn and after each partition: the counts of a part of the plan would be no verdict).
+    MemoryShort, before any arrival is drawn, when the run would not fit in memory (`span_need`)."""
     if deadline is not None and time.perf_counter() >= deadline:
         return None
     slo_ms = np.array([s.slo_ms for s in instance.services], dtype=float)
     tally = SpanTally(instance.service_names, slo_ms, options.duration_s, spans)
     try:
-        run_plan(instance, plan, arrivals_of(instance, plan, arrivals, options), routing=options.routing,
+        run_plan(instance, plan, arrivals_of(instance, plan, arrivals, options,
+                                             span_need(instance, plan, options.duration_s)), routing=options.routing,
                  noise_cv=options.noise_cv, exec_model=options.exec_model, seed=options.seed,
                  progress=options.progress, window=(0.0, options.duration_s), host=options.host,
                  collect=tally.add, deadline=deadline)

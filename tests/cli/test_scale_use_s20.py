@@ -1,0 +1,156 @@
+"""Issue 17's commands at cluster scale (session 20), each defect found there as a small test (monkeypatched memory
+rather than big instances).
+
+The lead's run on main: `stsched scenario random --services 1024 --gpus 512 --seed 7`, then `stsched solve -v
+r1024.json --solver heuristic --json` (min-gpus, Poisson: the attainment loop runs) exited 2 after a whole round of
+work (2.8 s solve, 14.2 s simulation at 2 GB peak): "arrivals poisson: 1.05e+08 requests would not fit in memory (at
+most 99,442,870 requests: 20.7 GiB available at 224 bytes per request); shorten --duration ...".  224 bytes is the
+record-keeping simulator's; the loop's span simulation keeps no records (18 bytes a request measured at 256 and
+1,024 services), `solve` has no --duration, and the round already simulated was lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+
+from stsched.errors import InputError
+from stsched.io import save_instance
+from stsched.planning.attainment import AttainmentOptions, RoundsTooLarge, plan_for_attainment
+from stsched.registry import SolveOptions, run_solver
+from stsched.scenarios import random_instance
+from stsched.simulation import ArrivalSpec, SimOptions, arrivals
+from stsched.simulation.span_counts import largest_partition_rate, simulate_spans, span_need
+from tests.conftest import run_cli
+
+
+@functools.lru_cache(maxsize=None)
+def planned():
+    """A 12-service Poisson instance and a checker-valid heuristic plan of it."""
+    inst = random_instance(12, 2, 3).with_gpus(8)
+    judged = run_solver("heuristic", inst, SolveOptions(time_limit_s=30.0))
+    assert judged.valid
+    return inst, judged
+
+
+def offered_requests(inst, duration_s: float) -> float:
+    return sum(s.rate for s in inst.services) * duration_s
+
+
+def test_the_span_simulation_is_refused_at_its_own_memory_not_the_record_keepers(monkeypatch):
+    """Memory for the span simulation's requests (and its largest partition) but not for 224 bytes each: before,
+    refused; now it runs, while `simulate`'s own refusal is unchanged."""
+    inst, judged = planned()
+    plan, duration = judged.result.plan, 20.0
+    need = span_need(inst, plan, duration)
+    requests = offered_requests(inst, duration)
+    room = int((requests + 2) * need.bytes_per_request + need.fixed_bytes)
+    assert room < requests * arrivals.BYTES_PER_REQUEST  # the case: it fits at the span path's rate only
+    monkeypatch.setattr(arrivals, "available_bytes", lambda: room)
+    counts = simulate_spans(inst, plan, ArrivalSpec(), SimOptions(duration_s=duration), 10)
+    assert counts is not None and counts.requests.sum() > 0
+    with pytest.raises(arrivals.MemoryShort, match="224 bytes per request"):
+        arrivals.generate(ArrivalSpec(), inst.service_names, [s.rate for s in inst.services], duration)
+    monkeypatch.setattr(arrivals, "available_bytes", lambda: room - 4 * need.bytes_per_request)
+    with pytest.raises(arrivals.MemoryShort, match="24 bytes per request, .* MiB besides|24 bytes per request"):
+        simulate_spans(inst, plan, ArrivalSpec(), SimOptions(duration_s=duration), 10)
+
+
+def test_span_need_counts_the_largest_partition_by_the_routing_shares():
+    inst, judged = planned()
+    plan = judged.result.plan
+    rates = {s.name: s.rate for s in inst.services}
+    busiest = largest_partition_rate(plan, rates)
+    assert 0 < busiest <= sum(rates.values())
+    per_part = {}
+    for gi, gpu in enumerate(plan.gpus):
+        for qi, part in enumerate(gpu.partitions):
+            for t in part.tenants:
+                total = sum(x.rate for g in plan.gpus for p in g.partitions for x in p.tenants if x.service == t.service)
+                per_part[(gi, qi)] = per_part.get((gi, qi), 0.0) + rates[t.service] * t.rate / total
+    assert busiest == pytest.approx(max(per_part.values()))
+    assert span_need(inst, plan, 10.0).fixed_bytes == pytest.approx(
+        arrivals.SPAN_PARTITION_BYTES_PER_REQUEST * busiest * 10.0)
+    assert span_need(inst, None, 10.0).fixed_bytes == 0
+
+
+def test_the_loop_refuses_rounds_that_cannot_fit_before_its_first_solve(monkeypatch):
+    inst, judged = planned()
+    calls = []
+
+    def solve(planned_, limit):
+        calls.append(limit)
+        return judged
+
+    monkeypatch.setattr(arrivals, "available_bytes", lambda: 1000 * arrivals.SPAN_BYTES_PER_REQUEST)
+    with pytest.raises(RoundsTooLarge, match="each round simulates 120 s of arrivals") as e:
+        plan_for_attainment(inst, solve, AttainmentOptions())
+    assert calls == []  # no work before the refusal
+    assert e.value.longest_s == pytest.approx(1000 / sum(s.rate for s in inst.services), abs=0.1)
+
+
+def test_cli_names_solves_own_options_when_the_rounds_cannot_fit(tmp_path, capsys, monkeypatch):
+    """Before: exit 2 after a whole round, naming `--duration` (an option of `simulate`, not of `solve`)."""
+    inst, _ = planned()
+    save_instance(inst, tmp_path / "i.json")
+    rate = sum(s.rate for s in inst.services)  # about 3,400 req/s: 120 s a round cannot fit, 1 s can
+    monkeypatch.setattr(arrivals, "available_bytes", lambda: int(rate * 12 * arrivals.SPAN_BYTES_PER_REQUEST))
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--json")
+    assert code == 2
+    assert re.search(r"give --attainment-duration 1[12](\.\d)? or less, or --attainment 0 \(no simulation\)", text)
+    assert "--duration " not in text and "round 0" not in text
+    code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--attainment-duration", "1", "--json")
+    assert code in (0, 1) and '"valid": true' in text  # 1 s a round fits: the loop runs
+
+
+def test_a_round_that_no_longer_fits_ends_the_loop_with_the_best_round_so_far(monkeypatch):
+    """Memory that falls between the first check and a later round's simulation: before, exit 2 and the rounds
+    done lost; now the loop ends as a time limit ends it, with the best round simulated."""
+    inst, judged = planned()
+    state = {"room": 2 ** 40}
+    monkeypatch.setattr(arrivals, "available_bytes", lambda: state["room"])
+    real = simulate_spans
+    simulated = []
+
+    def spans_then_drop(*args, **kwargs):
+        out = real(*args, **kwargs)
+        simulated.append(out)
+        state["room"] = 100  # memory taken by others after round 0
+        return out
+
+    from stsched.planning import attainment
+
+    monkeypatch.setattr(attainment, "simulate_spans", spans_then_drop)
+    res = plan_for_attainment(inst, lambda planned_, limit: judged,
+                              AttainmentOptions(target=0.999999, duration_s=5.0, rounds=3))
+    assert len(simulated) == 1 and not res.met
+    assert res.plan is judged.result.plan and res.report.valid
+    assert res.rounds[0].attainment is not None and res.rounds[1].attainment is None
+    assert "the memory available stopped the loop after 1 simulated round" in res.message
+    assert "round 1 would not fit in memory" in res.message
+
+
+def test_a_first_round_that_no_longer_fits_returns_its_plan_unsimulated(monkeypatch):
+    inst, judged = planned()
+    state = {"calls": 0}
+
+    def room():  # enough for the loop's check, then none
+        state["calls"] += 1
+        return 2 ** 40 if state["calls"] == 1 else 100
+
+    monkeypatch.setattr(arrivals, "available_bytes", room)
+    res = plan_for_attainment(inst, lambda planned_, limit: judged, AttainmentOptions(duration_s=5.0))
+    assert not res.met and res.plan is judged.result.plan and res.report.valid
+    assert "the memory available stopped the loop after 0 simulated rounds" in res.message
+    assert "its attainment not simulated" in res.message
+
+
+def test_planning_api_names_the_switch_off_when_it_has_no_duration_option(monkeypatch):
+    import stsched
+
+    inst, _ = planned()
+    monkeypatch.setattr(arrivals, "available_bytes", lambda: 10 * arrivals.SPAN_BYTES_PER_REQUEST)
+    with pytest.raises(InputError, match=r"give attainment=0 \(no simulation\)"):
+        stsched.solve(inst)
