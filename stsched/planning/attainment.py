@@ -145,18 +145,20 @@ class RoundsTooLarge(InputError):
 
 
 def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
-    """RoundsTooLarge when the requests of one round's simulation (`opts.duration_s` of arrivals at the offered
-    rates) would not fit in the memory available even before a plan adds its largest partition (`span_need`): the
-    loop checks this before its first solve, so that no round's work is lost to it."""
-    rates = [s.rate for s in instance.services]
+    """RoundsTooLarge when one round's simulation (`opts.duration_s` of arrivals at the offered rates) would not fit
+    in the memory available whatever the plan: the busiest service's requests alone, the least a group of
+    `simulate_spans` holds (`span_need` without a plan).  The loop checks this before its first solve, so that no
+    round's work is lost to it."""
+    busiest = max((s for s in instance.services), key=lambda s: s.rate)
     try:
-        check_fits(ArrivalSpec.parse(opts.arrivals), rates, opts.duration_s, span_need(instance, None, opts.duration_s))
+        check_fits(ArrivalSpec.parse(opts.arrivals), [busiest.rate], opts.duration_s,
+                   span_need(instance, None, opts.duration_s))
     except MemoryShort as e:
-        total = sum(max(0.0, r) for r in rates)
-        longest = math.floor(e.limit / total * 10) / 10 if total > 0 else math.inf
+        longest = math.floor(e.limit / busiest.rate * 10) / 10 if busiest.rate > 0 else math.inf
         raise RoundsTooLarge(f"the attainment loop's simulations would not fit in memory: each round simulates "
-                             f"{opts.duration_s:g} s of arrivals at {total:,.0f} req/s, {e.requests:.3g} requests, "
-                             f"at most {e.limit:,} fit ({arrivals_mod.available_bytes() / 2 ** 30:.1f} GiB available at "
+                             f"{opts.duration_s:g} s of arrivals, {e.requests:.3g} requests of service "
+                             f"{busiest.name!r} ({busiest.rate:,.6g} req/s) alone, at most {e.limit:,} fit "
+                             f"({arrivals_mod.available_bytes() / 2 ** 30:.1f} GiB available at "
                              f"{SPAN_BYTES_PER_REQUEST} bytes a request)", longest) from None
 
 

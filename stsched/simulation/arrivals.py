@@ -25,9 +25,10 @@ from stsched.simulation import traces
 # when this was 160); rounded up, never down, so that a run that does not fit is refused
 BYTES_PER_REQUEST = 224
 # the span simulation (`stsched.simulation.span_counts.simulate_spans`, which keeps no records): per request of the
-# window, the arrival arrays, service ids and routing's copies held until the end of the run (17.7-18.3 bytes
-# measured on 6.0 M, 18.1 M and 26.3 M Poisson requests of random 256- and 1,024-service instances, whose largest
-# partition held 1 % or less of them); and per request of the partition being run, what its run adds while it lasts
+# group of services drawn and run at once, the arrival arrays, service ids and routing's copies held until the
+# group's run ends (17.7-18.3 bytes measured with every service in one group on 6.0 M, 18.1 M and 26.3 M Poisson
+# requests of random 256- and 1,024-service instances, whose largest partition held 1 % or less of them); and per
+# request of the partition being run, what its run adds while it lasts
 # (the engine's lists, the outcome arrays, its records and their tally: 207.0-207.3 bytes in all measured on 0.6 M
 # and 1.8 M requests of gpulet m2, one partition holding every request, so 189 besides the first term).  ru_maxrss
 # growth / requests, `python -m experiments.sim_memory --spans`, 2026-12-08; rounded up, never down
@@ -238,27 +239,30 @@ def check_fits(spec: ArrivalSpec, rates: Sequence[float], duration_s: float, nee
 
 
 def generate(spec: ArrivalSpec, names: Sequence[str], rates: Sequence[float], duration_s: float,
-             seed: int = 0, need: MemoryNeed = MemoryNeed()) -> dict[str, np.ndarray]:
+             seed: int = 0, need: MemoryNeed = MemoryNeed(), only: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Arrival times per service (sorted, seconds in [0, duration_s)).  Each service draws from its own stream
-    seeded by (seed, its position), so adding a service does not change the arrivals of the others.  A run whose
-    expected requests would not fit in memory at `need` (the simulation's own per-request memory) is refused
+    seeded by (seed, its position), so adding a service does not change the arrivals of the others, and `only`
+    (positions; None: all) draws those services alone, the same arrays as drawing all.  A run whose expected
+    requests (of `only`) would not fit in memory at `need` (the simulation's own per-request memory) is refused
     (MemoryShort) before any arrival is drawn."""
     if not duration_s > 0 or not math.isfinite(duration_s):
         raise InputError(f"duration must be a finite number > 0, got {duration_s!r}")
     if len(names) != len(rates):
         raise InputError("arrivals: names and rates differ in length")
     check_holds_a_request(rates, duration_s)
-    limit = check_fits(spec, rates, duration_s, need)
+    which = range(len(names)) if only is None else only
+    limit = check_fits(spec, [rates[i] for i in which], duration_s, need)
     out: dict[str, np.ndarray] = {}
     if spec.kind == "trace" and spec.trace in traces.COUNT_TRACES:
         sched = traces.rate_schedule(list(rates), spec.trace, spec.normalise)
         trace = traces.load_count_trace(spec.trace)
-        for i, name in enumerate(names):
+        for i in which:
             rng = np.random.default_rng([seed, i])
             t = piecewise_poisson(sched[i], trace.bin_s, spec.trace_offset_s, spec.trace_offset_s + duration_s, rng)
-            out[name] = t - spec.trace_offset_s
+            out[names[i]] = t - spec.trace_offset_s
         return out
-    for i, (name, rate) in enumerate(zip(names, rates)):
+    for i in which:
+        name, rate = names[i], rates[i]
         rng = np.random.default_rng([seed, i])
         if spec.kind == "poisson":
             out[name] = poisson(rate, duration_s, rng)

@@ -88,14 +88,14 @@ def test_the_loop_refuses_rounds_that_cannot_fit_before_its_first_solve(monkeypa
     with pytest.raises(RoundsTooLarge, match="each round simulates 120 s of arrivals") as e:
         plan_for_attainment(inst, solve, AttainmentOptions())
     assert calls == []  # no work before the refusal
-    assert e.value.longest_s == pytest.approx(1000 / sum(s.rate for s in inst.services), abs=0.1)
+    assert e.value.longest_s == pytest.approx(1000 / max(s.rate for s in inst.services), abs=0.1)
 
 
 def test_cli_names_solves_own_options_when_the_rounds_cannot_fit(tmp_path, capsys, monkeypatch):
     """Before: exit 2 after a whole round, naming `--duration` (an option of `simulate`, not of `solve`)."""
     inst, _ = planned()
     save_instance(inst, tmp_path / "i.json")
-    rate = sum(s.rate for s in inst.services)  # about 3,400 req/s: 120 s a round cannot fit, 1 s can
+    rate = max(s.rate for s in inst.services)  # the busiest service: 120 s a round cannot fit, 1 s can
     monkeypatch.setattr(arrivals, "available_bytes", lambda: int(rate * 12 * arrivals.SPAN_BYTES_PER_REQUEST))
     code, text = run_cli(capsys, "solve", str(tmp_path / "i.json"), "--json")
     assert code == 2
@@ -188,3 +188,29 @@ def test_the_column_generation_starts_no_round_after_its_deadline(monkeypatch):
     assert late and solves and not res.converged
     assert [t for t in solves if t > late[0]] == []  # no master solved (no round started) past the deadline
     assert res.rounds == 1 and 0 < res.bound < float("inf")
+
+
+@pytest.mark.parametrize("spec,routing", [("poisson", "interleave"), ("gamma:2", "interleave"),
+                                          ("deterministic", "interleave"), ("poisson", "random")])
+def test_spans_drawn_and_run_a_group_at_a_time_count_as_one_run(monkeypatch, spec, routing):
+    """The span simulation draws and runs the plan's components one group at a time (at 4,096 services the whole
+    window's arrivals held 10 GB): the counts are exactly those of `simulate`'s full records."""
+    import numpy as np
+
+    from stsched.simulation import simulate, span_counts as sc
+
+    inst, judged = planned()
+    plan = judged.result.plan
+    opts = SimOptions(duration_s=5.0, seed=11, routing=routing)
+    monkeypatch.setattr(sc, "GROUP_REQUESTS", 1)  # every component a group of its own
+    groups = sc.service_groups(inst, plan, opts.duration_s, routing)
+    assert sorted(i for g in groups for i in g) == list(range(len(inst.services)))
+    assert len(groups) == (1 if routing == "random" else len({frozenset(g) for g in groups})) and (
+        routing == "random" or len(groups) > 2)
+    shared = [p for g in plan.gpus for p in g.partitions if len(p.tenants) > 1]
+    assert shared  # the plan links services: the groups are components, not single services
+    got = simulate_spans(inst, plan, ArrivalSpec.parse(spec), opts, 7)
+    full = simulate(inst, plan, ArrivalSpec.parse(spec), opts)
+    slo_ms = np.array([s.slo_ms for s in inst.services], dtype=float)
+    want = sc.span_counts(full.records, slo_ms, opts.duration_s, 7)
+    assert np.array_equal(got.requests, want.requests) and np.array_equal(got.within, want.within)
