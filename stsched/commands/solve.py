@@ -63,8 +63,8 @@ def add(sub) -> None:
                         "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor). "
                         "Default: 0.99 for every service when the instance is planned for Poisson arrivals (min-gpus, "
                         "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off. "
-                        "Each round is a solve and a simulation of 120 s of arrivals (counted per service and "
-                        "12-s span, no request kept); --time-limit bounds the whole loop: the first solve gets half "
+                        "Each round is a solve and a simulation of 120 s of arrivals (--attainment-duration; counted per "
+                        "service and tenth of the window, no request kept); --time-limit bounds the whole loop: the first solve gets half "
                         "of it, a round starts only if the time left covers the last round's, and a loop stopped by "
                         "it returns the best round so far with the target not met (exit 1)")
     p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],

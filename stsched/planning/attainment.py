@@ -13,7 +13,9 @@ the attainment over all requests (`scope` "overall") or that of every service ("
 (again its lower bound), or `rounds` plans were made.  Factors only grow, so the loop ends.  Every plan goes
 through the checker against the offered instance (the result keeps that report); the simulation of each round
 uses its own seed (`seed + round`), and the caller should judge the result on arrivals it never planned with (a
-fresh seed).
+fresh seed).  Memory: a loop whose rounds cannot fit whatever the plan is refused before its first solve
+(`check_rounds_fit`, RoundsTooLarge); a round that no longer fits (MemoryShort from `simulate_spans`) ends the loop
+as the time limit does, with the best round simulated so far.
 """
 
 from __future__ import annotations
