@@ -247,7 +247,8 @@ def plan_for_attainment(instance: Instance, solve: Solve,
             break
         planned = instance.with_rates({s.name: s.rate * factors[s.name] for s in instance.services})
         t = time.perf_counter()
-        judged = solve(planned, clock.solver_limit(k))
+        limit = clock.solver_limit(k)
+        judged = solve(planned, limit)
         clock.solve_s = time.perf_counter() - t
         plan, message = judged.result.plan, judged.result.message
         report = check(instance, plan) if plan is not None and judged.valid else None
@@ -255,6 +256,9 @@ def plan_for_attainment(instance: Instance, solve: Solve,
             rounds.append(Round(k, None if plan is None else plan.gpus_used, None, None, "", None, (),
                                 message or "no valid plan"))
             log.info("round %d: no valid plan (%s)", k, message)
+            if k > 0 and plan is None and limit is not None and clock.solve_s >= limit:  # the loop's clock, not
+                # the raised factors, ended it (said "no valid plan at the raised factors" at 4,096 services)
+                timed_out = f"round {k}'s solve used the {limit:.1f} s left to it and returned no plan"
             break
         if k == 0:
             first = _Best(judged, dict(factors), (), report)

@@ -265,3 +265,31 @@ def test_bound_counts_the_solver_imports_against_its_time_limit(tmp_path, capsys
     monkeypatch.setattr(bound_cmd, "checked_bound", noted)
     code, _ = run_cli(capsys, "bound", str(tmp_path / "i.json"), "--time-limit", "1")
     assert code == 2 and len(given) == 1 and given[0] <= 0.45
+
+
+def test_a_later_solve_cut_by_the_loops_time_is_said_as_the_time_limit(monkeypatch):
+    """`stsched solve r4096.json --time-limit 400 --attainment-duration 30`: round 2's solve got the time left and
+    ended without a plan; the loop said "no valid plan at the raised factors", as if the factors had made the
+    instance infeasible."""
+    import time
+    from dataclasses import replace
+
+    from stsched.registry import Status
+    from tests.planning.test_attainment_limits import planned as planned_short  # its plan never meets 0.99
+
+    inst, judged = planned_short()
+    empty = replace(judged, result=replace(judged.result, plan=None, status=Status.UNKNOWN,
+                                           message="stopped at the time limit before a plan was complete"))
+    calls = []
+
+    def solve(planned_, limit):
+        calls.append(limit)
+        if len(calls) == 1:
+            return judged
+        time.sleep(limit)  # uses all it is given
+        return empty
+
+    res = plan_for_attainment(inst, solve, AttainmentOptions(duration_s=1.0, time_limit_s=6.0))
+    assert len(calls) == 2 and not res.met and res.plan is judged.result.plan
+    assert "the time limit (6 s, the whole loop's) stopped the loop after 1 simulated round" in res.message
+    assert "round 1's solve used the" in res.message and "raised factors" not in res.message
