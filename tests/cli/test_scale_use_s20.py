@@ -293,3 +293,36 @@ def test_a_later_solve_cut_by_the_loops_time_is_said_as_the_time_limit(monkeypat
     assert len(calls) == 2 and not res.met and res.plan is judged.result.plan
     assert "the time limit (6 s, the whole loop's) stopped the loop after 1 simulated round" in res.message
     assert "round 1's solve used the" in res.message and "raised factors" not in res.message
+
+
+def test_the_column_generation_starts_no_round_the_time_left_cannot_hold(monkeypatch):
+    """`stsched bound r4096.json --time-limit 20` (after the fix above) still ran 22.7-26.1 s: round 2 started
+    with 2.9 s left, after a round of 5.8 s, and ran 5.5 s (its master solve unlimited, its pricing past the time
+    it was given).  A round starts only when the time left covers what the last one took."""
+    import time
+
+    from solvers.exact import cg_parallel, colgen
+    from solvers.exact.cg_pricing import CgOptions
+    from stsched.registry import Objective
+
+    inst = random_instance(24, 12, 1, arrivals="deterministic")
+    real_map, real_solve = cg_parallel.PricingPool.map, colgen._Master.solve
+    slowed: list[float] = []
+    solves: list[float] = []
+
+    def slow_map(self, kind, items, left):
+        if not slowed:  # the first pricing takes 60 % of the time left: the rest cannot hold another round
+            time.sleep(0.6 * max(left, 0.0))
+            slowed.append(time.perf_counter())
+        return real_map(self, kind, items, left)
+
+    def noted_solve(self, *args, **kwargs):
+        solves.append(time.perf_counter())
+        return real_solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(cg_parallel.PricingPool, "map", slow_map)
+    monkeypatch.setattr(colgen._Master, "solve", noted_solve)
+    t0 = time.perf_counter()
+    res = colgen.column_generation(inst, Objective.MAX_SCALE, CgOptions(time_limit_s=4.0))
+    assert slowed and [t for t in solves if t > slowed[0]] == [] and res.rounds == 1
+    assert time.perf_counter() - t0 < 4.0 and 0 < res.bound < float("inf")
