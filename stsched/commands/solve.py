@@ -63,9 +63,10 @@ def add(sub) -> None:
                         "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor). "
                         "Default: 0.99 for every service when the instance is planned for Poisson arrivals (min-gpus, "
                         "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off. "
-                        "Each round is a solve and a simulation of 120 s of arrivals (--attainment-duration; counted per "
-                        "service and tenth of the window, no request kept); --time-limit bounds the whole loop: the first solve gets half "
-                        "of it, a round starts only if the time left covers the last round's, and a loop stopped by "
+                        "Each round is a solve and a simulation of 120 s of arrivals (--attainment-duration; "
+                        "counted per service and tenth of the window, no request kept); --time-limit bounds the "
+                        "whole loop: the first solve gets half of it, a round starts only if the time left covers "
+                        "the last round's, and a loop stopped by "
                         "it returns the best round so far with the target not met (exit 1)")
     p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],
                    help="T applies to all requests together (default with an explicit T) or to every service (the "
@@ -177,7 +178,8 @@ def run(args) -> int:
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
     how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
                       attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds,
-                      **({} if args.attainment_duration is None else {"attainment_duration_s": args.attainment_duration}))
+                      **({} if args.attainment_duration is None
+                         else {"attainment_duration_s": args.attainment_duration}))
     from stsched.planning.solve import check_scope
 
     check_scope(offered, args.solver, objective, how, "--attainment-scope", "--attainment")

@@ -239,7 +239,8 @@ def check_fits(spec: ArrivalSpec, rates: Sequence[float], duration_s: float, nee
 
 
 def generate(spec: ArrivalSpec, names: Sequence[str], rates: Sequence[float], duration_s: float,
-             seed: int = 0, need: MemoryNeed = MemoryNeed(), only: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+             seed: int = 0, need: MemoryNeed = MemoryNeed(),
+             only: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Arrival times per service (sorted, seconds in [0, duration_s)).  Each service draws from its own stream
     seeded by (seed, its position), so adding a service does not change the arrivals of the others, and `only`
     (positions; None: all) draws those services alone, the same arrays as drawing all.  A run whose expected

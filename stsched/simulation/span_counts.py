@@ -31,8 +31,8 @@ import numpy as np
 
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.arrivals import (SPAN_BYTES_PER_REQUEST, SPAN_PARTITION_BYTES_PER_REQUEST, ArrivalSpec, MemoryNeed,
-                                        check_fits)
+from stsched.simulation.arrivals import (SPAN_BYTES_PER_REQUEST, SPAN_PARTITION_BYTES_PER_REQUEST, ArrivalSpec,
+                                        MemoryNeed, check_fits)
 from stsched.simulation.simulator import SimOptions, SimulationStopped, arrivals_of, run_plan
 from stsched.simulation.summary import RequestRecords, within_slo
 
