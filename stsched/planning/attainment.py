@@ -150,12 +150,17 @@ def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
     """RoundsTooLarge when one round's simulation (`opts.duration_s` of arrivals at the offered rates) would not fit
     in the memory available whatever the plan: the busiest service's requests alone, the least a group of
     `simulate_spans` holds (`span_need` without a plan).  The loop checks this before its first solve, so that no
-    round's work is lost to it."""
+    round's work is lost to it; not when that service cannot be served on the instance's GPUs at all (a rate of
+    1e308 req/s): then no plan exists and the solver's verdict (infeasible) is the answer."""
     busiest = max((s for s in instance.services), key=lambda s: s.rate)
     try:
         check_fits(ArrivalSpec.parse(opts.arrivals), [busiest.rate], opts.duration_s,
                    span_need(instance, None, opts.duration_s))
     except MemoryShort as e:
+        from stsched.bounds import beyond_gpus, gpu_throughput
+
+        if beyond_gpus(busiest.rate, gpu_throughput(instance, busiest.name), instance.gpus):
+            return  # no plan serves it: the solver says so (infeasible, naming it) and no round is simulated
         longest = math.floor(e.limit / busiest.rate * 10) / 10 if busiest.rate > 0 else math.inf
         raise RoundsTooLarge(f"the attainment loop's simulations would not fit in memory: each round simulates "
                              f"{opts.duration_s:g} s of arrivals, {e.requests:.3g} requests of service "
