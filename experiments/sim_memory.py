@@ -3,6 +3,7 @@
     python -m experiments.sim_memory                  # 0.6 M and 1.8 M Poisson requests (about 30 s)
     stsched experiment sim_memory --quick             # 0.6 M requests only
     python -m experiments.sim_memory --records        # also: records written to CSV (about 3 min)
+    python -m experiments.sim_memory --spans          # also: the attainment loop's span simulation (about 1 min)
 
 Instance: gpulet's mix m2 on 2 GPUs (`stsched.scenarios.gpulet_mix("m2", 2)`, 30 req/s in all), its heuristic
 min-gpus plan; each row simulates D seconds of Poisson arrivals in a fresh process (so that earlier rows do not
@@ -15,6 +16,14 @@ available at BYTES_PER_REQUEST bytes each (rounded up from these rows, never dow
 BYTES_PER_REQUEST: the records are written in chunks) and the streaming simulator on 1 shard in process and on 2
 forked shards (which keeps every record in memory: its peak, this process's growth plus the largest worker's, must
 stay within STREAM_RECORD_BYTES), and the CSV's bytes per row besides the service name (at least CSV_ROW_BYTES).
+
+`--spans` adds rows of `stsched.simulation.span_counts.simulate_spans` (no records; the attainment loop's), whose
+refusal counts SPAN_BYTES_PER_REQUEST for every request and SPAN_PARTITION_BYTES_PER_REQUEST for every request of
+the plan's largest partition (`span_need`), the first for the requests of the largest group of services drawn and
+run at once (`service_groups`): gpulet m2 (one partition holds every request: the second term) and a random
+instance of 256 services on 128 GPUs, seed 7 (its largest partition holds about 1 % of the requests), with every
+service in one group (`-whole`: the first term) and in the simulator's own groups; each row's peak growth must stay
+within `span_need`'s estimate for its plan, window and largest group.
 """
 
 from __future__ import annotations
@@ -81,6 +90,37 @@ def _measure_records(duration_s: float, engine: str, queue) -> None:
                "csv_bytes_per_row_besides_name": round(size / n - names, 1)})
 
 
+def _measure_spans(duration_s: float, which: str, queue) -> None:
+    """One row of `simulate_spans`: peak growth per request, and `span_need`'s estimate for the plan, the window and
+    its largest group of services ("whole": all services in one group, as before groups)."""
+    import resource
+
+    from stsched.registry import SolveOptions, run_solver
+    from stsched.scenarios import gpulet_mix, random_instance
+    from stsched.simulation import ArrivalSpec, SimOptions
+    from stsched.simulation import span_counts
+
+    if which.endswith("whole"):
+        span_counts.GROUP_REQUESTS = 10 ** 15
+    inst = gpulet_mix("m2", 2) if which == "m2" else random_instance(256, 128, 7)
+    plan = run_solver("heuristic", inst, SolveOptions()).result.plan
+    span_counts.simulate_spans(inst, plan, ArrivalSpec(), SimOptions(duration_s=1.0), 10)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    counts = span_counts.simulate_spans(inst, plan, ArrivalSpec(), SimOptions(duration_s=duration_s), 10)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    n = int(counts.requests.sum())
+    need = span_counts.span_need(inst, plan, duration_s)
+    rates = [x.rate * plan.scale for x in inst.services]
+    groups = span_counts.service_groups(inst, plan, duration_s, "interleave")
+    group = max(sum(rates[i] for i in g) for g in groups) * duration_s
+    busiest = span_counts.largest_partition_rate(plan, {x.name: x.rate for x in inst.services}) * duration_s
+    estimate = group * need.bytes_per_request + need.fixed_bytes
+    queue.put({"instance": which, "duration_s": duration_s, "requests": n, "groups": len(groups),
+               "largest_group": round(group), "largest_partition": round(busiest),
+               "bytes_per_request": round((peak - base) * 1024 / n, 1),
+               "estimate_bytes_per_request": round(estimate / n, 1), "within": (peak - base) * 1024 <= estimate})
+
+
 def _spawned(target, *args) -> dict:
     q = mp.get_context("spawn").Queue()
     p = mp.get_context("spawn").Process(target=target, args=(*args, q))
@@ -97,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", action="store_true",
                     help="also rows that write the records to CSV (event and streaming simulators)")
+    ap.add_argument("--spans", action="store_true",
+                    help="also rows of the attainment loop's span simulation (no records), against span_need")
     args = study_args(ap, argv, quick="0.6 M requests only", grid=False)
     durations = (20_000.0,) if args.quick else (20_000.0, 60_000.0)
     rows = [_spawned(_measure, d) for d in durations]
@@ -115,6 +157,20 @@ def main(argv: list[str] | None = None) -> int:
               f"{STREAM_RECORD_BYTES}: {'ok' if rec_ok else 'TOO SMALL'}; CSV rows >= CSV_ROW_BYTES {CSV_ROW_BYTES} "
               f"besides the name: {'ok' if csv_ok else 'TOO LARGE'}")
         ok = ok and rec_ok and csv_ok
+    if args.spans:
+        from stsched.simulation.arrivals import SPAN_BYTES_PER_REQUEST, SPAN_PARTITION_BYTES_PER_REQUEST
+
+        grid = (("m2", durations), ("random-256-whole", (30.0, 90.0)), ("random-256", (30.0, 90.0)))
+        spans = [_spawned(_measure_spans, d, which) for which, ds in grid for d in (ds[:1] if args.quick else ds)]
+        print("\nspan simulation (no records; the attainment loop's; -whole: every service in one group):\n")
+        print(markdown_table(spans, ["instance", "duration_s", "requests", "groups", "largest_group",
+                                     "largest_partition", "bytes_per_request", "estimate_bytes_per_request",
+                                     "within"]))
+        spans_ok = all(r["within"] for r in spans)
+        print(f"\nSPAN_BYTES_PER_REQUEST {SPAN_BYTES_PER_REQUEST} + SPAN_PARTITION_BYTES_PER_REQUEST "
+              f"{SPAN_PARTITION_BYTES_PER_REQUEST} per request of the largest partition: "
+              f"{'ok' if spans_ok else 'TOO SMALL'}")
+        ok = ok and spans_ok
     return 0 if ok else 1
 
 

@@ -326,7 +326,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
         boxed, priced = 0.0, False  # priced: a Lagrangian bound was computed (smoothing starts then)
         while rounds < opts.max_rounds:
             rounds += 1
-            c_master = clock()
+            c_master = c_round = clock()
             if rounds == 1:  # (the first master holds every service's one-tenant columns: long at 100,000)
                 master.limit(deadline, clock, opts.clock == "wall")
             lp = master.solve()
@@ -483,8 +483,11 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
             new = [c for c in new if _key(c) not in keys]  # a column the master has cannot improve it
             if converged and not no_time and not cut_asked and more_cuts():
                 converged = False
-            elif (converged and (proven or not chase(value))) or not new or no_time:
-                break
+            elif ((converged and (proven or not chase(value))) or not new or no_time
+                  or clock() + (clock() - c_round) > deadline):
+                break  # (no round starts unless the time left covers what this one took: at 4,096 services a round
+                # started after, or just before, the deadline ran its master solve and pricing 5-12 s past a 20- or
+                # 40-s limit; the bound so far is valid)
             for c in new:
                 add(c)
         if bar is not None:

@@ -37,6 +37,9 @@ def run(args) -> int:
     from stsched.commands.solve import _params
     from stsched.errors import InputError
 
+    # the limit counts from here on either clock: the provider's check below imports the solvers (5-10 s of wall
+    # at 4,096 services niced at load 8, outside the limit before: 24.9-31.5 s for --time-limit 20)
+    started = {name: clock_named(name)() for name in ("wall", "cpu")}
     if not args.time_limit > 0:
         raise InputError(f"--time-limit {args.time_limit}: expected a positive number of seconds")
     params = _params(args.param)
@@ -44,8 +47,9 @@ def run(args) -> int:
     check_bound_provider(args.method, objective, params)  # before the load (1.1-1.3 s at 100,000 services)
     # the whole command honours the limit, the instance's load included, on the clock the limit is on (`--param
     # clock=cpu`: CPU seconds of this process, which the provider reads)
-    clock = clock_named(dict(params).get("clock", "wall"))  # (checked above: the one provider's clock is wall or cpu)
-    since = clock()
+    name = dict(params).get("clock", "wall")
+    clock = clock_named(name)  # (checked above: the one provider's clock is wall or cpu)
+    since = started[name]
     instance = load_instance(args.instance)
     options = SolveOptions(objective=objective, time_limit_s=time_left(args.time_limit, since, clock), params=params)
     res = checked_bound(args.method, instance, options)  # (the provider checked above, once)

@@ -63,9 +63,10 @@ def add(sub) -> None:
                         "(0 < T < 1; min-gpus; stsched.planning.attainment; --headroom gives the starting factor). "
                         "Default: 0.99 for every service when the instance is planned for Poisson arrivals (min-gpus, "
                         "a solver that models the margin; python -m experiments.arrivals_default), else off; 0: off. "
-                        "Each round is a solve and a simulation of 120 s of arrivals (counted per service and "
-                        "12-s span, no request kept); --time-limit bounds the whole loop: the first solve gets half "
-                        "of it, a round starts only if the time left covers the last round's, and a loop stopped by "
+                        "Each round is a solve and a simulation of 120 s of arrivals (--attainment-duration; "
+                        "counted per service and tenth of the window, no request kept); --time-limit bounds the "
+                        "whole loop: the first solve gets half of it, a round starts only if the time left covers "
+                        "the last round's, and a loop stopped by "
                         "it returns the best round so far with the target not met (exit 1)")
     p.add_argument("--attainment-scope", default=None, choices=["overall", "service"],
                    help="T applies to all requests together (default with an explicit T) or to every service (the "
@@ -73,6 +74,10 @@ def add(sub) -> None:
     p.add_argument("--attainment-arrivals", default="poisson", metavar="SPEC",
                    help="arrival process of the planning simulations: poisson (default) or gamma:CV")
     p.add_argument("--attainment-rounds", type=V.count, default=12, metavar="N", help="at most N plans (default 12)")
+    p.add_argument("--attainment-duration", type=V.positive, default=None, metavar="S",
+                   help="seconds of arrivals each round simulates (default 120, the loop's own); a loop whose rounds "
+                        "would not fit in memory whatever the plan is refused before its first solve, and one that "
+                        "runs short of memory later returns the best round so far")
     p.add_argument("--bound", default="own", metavar="METHOD",
                    help="the bound reported: own (the solver's, computed within its run; default) or a registered "
                         "bound provider such as cg (column generation, run after the solver, its time not counted "
@@ -172,11 +177,14 @@ def run(args) -> int:
                            threads=args.threads, engine=args.engine, warm_start=warm, current_plan=current,
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
     how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
-                      attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds)
+                      attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds,
+                      **({} if args.attainment_duration is None
+                         else {"attainment_duration_s": args.attainment_duration}))
     from stsched.planning.solve import check_scope
 
     check_scope(offered, args.solver, objective, how, "--attainment-scope", "--attainment")
-    planned = plan(args.solver, offered, options, how)
+    planned = plan(args.solver, offered, options, how, duration_name="--attainment-duration",
+                   off_name="--attainment 0")
     judged, met = planned.judged, planned.attainment_met
     if args.bound != "own":
         judged = _with_bound(judged, offered, options, args.bound)

@@ -13,7 +13,9 @@ the attainment over all requests (`scope` "overall") or that of every service ("
 (again its lower bound), or `rounds` plans were made.  Factors only grow, so the loop ends.  Every plan goes
 through the checker against the offered instance (the result keeps that report); the simulation of each round
 uses its own seed (`seed + round`), and the caller should judge the result on arrivals it never planned with (a
-fresh seed).
+fresh seed).  Memory: a loop whose rounds cannot fit whatever the plan is refused before its first solve
+(`check_rounds_fit`, RoundsTooLarge); a round that no longer fits (MemoryShort from `simulate_spans`) ends the loop
+as the time limit does, with the best round simulated so far.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from stsched.checker import Report, check
 from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
-from stsched.simulation.arrivals import ArrivalSpec
+from stsched.simulation import arrivals as arrivals_mod
+from stsched.simulation.arrivals import SPAN_BYTES_PER_REQUEST, ArrivalSpec, MemoryShort, check_fits
 from stsched.simulation.simulator import SimOptions
-from stsched.simulation.span_counts import simulate_spans, span_counts
+from stsched.simulation.span_counts import simulate_spans, span_counts, span_need
 from stsched.registry import Judged, SolveOptions, run_solver
 
 log = logging.getLogger(__name__)
@@ -134,6 +137,38 @@ def lower_bounds(records, slo_ms: np.ndarray, duration_s: float, batches: int, z
     return span_counts(records, slo_ms, duration_s, batches).lower_bounds(z)
 
 
+class RoundsTooLarge(InputError):
+    """A round's simulation would not fit in memory whatever the plan (`check_rounds_fit`): `longest_s`, the
+    longest simulated window per round that would (0 when none would)."""
+
+    def __init__(self, message: str, longest_s: float):
+        super().__init__(message)
+        self.longest_s = longest_s
+
+
+def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
+    """RoundsTooLarge when one round's simulation (`opts.duration_s` of arrivals at the offered rates) would not fit
+    in the memory available whatever the plan: the busiest service's requests alone, the least a group of
+    `simulate_spans` holds (`span_need` without a plan).  The loop checks this before its first solve, so that no
+    round's work is lost to it; not when that service cannot be served on the instance's GPUs at all (a rate of
+    1e308 req/s): then no plan exists and the solver's verdict (infeasible) is the answer."""
+    busiest = max((s for s in instance.services), key=lambda s: s.rate)
+    try:
+        check_fits(ArrivalSpec.parse(opts.arrivals), [busiest.rate], opts.duration_s,
+                   span_need(instance, None, opts.duration_s))
+    except MemoryShort as e:
+        from stsched.bounds import beyond_gpus, gpu_throughput
+
+        if beyond_gpus(busiest.rate, gpu_throughput(instance, busiest.name), instance.gpus):
+            return  # no plan serves it: the solver says so (infeasible, naming it) and no round is simulated
+        longest = math.floor(e.limit / busiest.rate * 10) / 10 if busiest.rate > 0 else math.inf
+        raise RoundsTooLarge(f"the attainment loop's simulations would not fit in memory: each round simulates "
+                             f"{opts.duration_s:g} s of arrivals, {e.requests:.3g} requests of service "
+                             f"{busiest.name!r} ({busiest.rate:,.6g} req/s) alone, at most {e.limit:,} fit "
+                             f"({arrivals_mod.available_bytes() / 2 ** 30:.1f} GiB available at "
+                             f"{SPAN_BYTES_PER_REQUEST} bytes a request)", longest) from None
+
+
 def _raise(factor: float, attainment: float, opts: AttainmentOptions) -> float:
     step = min(opts.max_step, max(opts.min_step, opts.target - attainment))
     return min(opts.max_factor, factor * (1.0 + step))
@@ -202,20 +237,23 @@ def plan_for_attainment(instance: Instance, solve: Solve,
     the plan's simulation at the offered rates reaches `opts.target` over all requests or for every service
     (`opts.scope`; module docstring), or `opts.time_limit_s` passes."""
     spec = ArrivalSpec.parse(opts.arrivals)
+    check_rounds_fit(instance, opts)
     clock = _Clock(opts.time_limit_s)
     factors = {s.name: opts.start for s in instance.services}
     rounds: list[Round] = []
     best: _Best | None = None
     first: _Best | None = None  # the first round's valid plan, returned when the time limit stopped its simulation
     judged: Judged | None = None
-    stop = timed_out = ""
+    stop = timed_out = ""  # timed_out: why the time limit, or the memory left (by_memory), cut the loop short
+    by_memory = False
     for k in range(opts.rounds):
         timed_out = clock.refuses(k)
         if timed_out:
             break
         planned = instance.with_rates({s.name: s.rate * factors[s.name] for s in instance.services})
         t = time.perf_counter()
-        judged = solve(planned, clock.solver_limit(k))
+        limit = clock.solver_limit(k)
+        judged = solve(planned, limit)
         clock.solve_s = time.perf_counter() - t
         plan, message = judged.result.plan, judged.result.message
         report = check(instance, plan) if plan is not None and judged.valid else None
@@ -223,12 +261,24 @@ def plan_for_attainment(instance: Instance, solve: Solve,
             rounds.append(Round(k, None if plan is None else plan.gpus_used, None, None, "", None, (),
                                 message or "no valid plan"))
             log.info("round %d: no valid plan (%s)", k, message)
+            if k > 0 and plan is None and limit is not None and clock.solve_s >= limit:  # the loop's clock, not
+                # the raised factors, ended it (said "no valid plan at the raised factors" at 4,096 services)
+                timed_out = f"round {k}'s solve used the {limit:.1f} s left to it and returned no plan"
             break
         if k == 0:
             first = _Best(judged, dict(factors), (), report)
         t = time.perf_counter()
-        counts = simulate_spans(instance, plan, spec, SimOptions(duration_s=opts.duration_s, seed=opts.seed + k),
-                                opts.batches, clock.deadline)
+        try:
+            counts = simulate_spans(instance, plan, spec, SimOptions(duration_s=opts.duration_s, seed=opts.seed + k),
+                                    opts.batches, clock.deadline)
+        except MemoryShort as e:  # (memory fell since the check, or this plan's largest partition needs more):
+            # the rounds simulated so far are kept, as a time limit keeps them
+            rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation would not fit in memory"))
+            timed_out = (f"the simulation of round {k} would not fit in memory: {e.requests:.3g} requests, at most "
+                         f"{e.limit:,} with this plan")
+            log.info("round %d: %d GPUs, %s", k, plan.gpus_used, timed_out)
+            by_memory = True
+            break
         clock.sim_s = time.perf_counter() - t
         if counts is None:
             rounds.append(Round(k, plan.gpus_used, None, None, "", None, (), "simulation not ended by the time limit"))
@@ -261,8 +311,9 @@ def plan_for_attainment(instance: Instance, solve: Solve,
             factors[n] = _raise(factors[n], per[n], opts)
     simulated = sum(1 for r in rounds if r.attainment is not None)
     if timed_out:
-        why = (f"the time limit ({opts.time_limit_s:g} s, the whole loop's) stopped the loop after {simulated} "
-               f"simulated round{'s' if simulated != 1 else ''} ({timed_out})")
+        by = "the memory available" if by_memory else f"the time limit ({opts.time_limit_s:g} s, the whole loop's)"
+        why = (f"{by} stopped the loop after {simulated} simulated round{'s' if simulated != 1 else ''} "
+               f"({timed_out})")
         if best is None and first is not None:
             return AttainmentResult(first.judged.result.plan, first.judged, False, tuple(first.factors.items()),
                                     tuple(rounds), f"{why}; returned the first round's plan, valid for the checker, "

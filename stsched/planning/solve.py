@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from stsched.errors import InputError
-from stsched.planning.attainment import AttainmentOptions, plan_for_attainment, registry_solver
+from stsched.planning.attainment import AttainmentOptions, RoundsTooLarge, plan_for_attainment, registry_solver
 from stsched.planning.headroom import solve_with_headroom, validate_headroom
 from stsched.problem import Arrivals, Instance
 from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
@@ -43,6 +43,7 @@ class PlanOptions:
     attainment_arrivals: str = "poisson"
     attainment_rounds: int = 12
     attainment_max_step: float | None = None  # None: the loop's own (AttainmentOptions), POISSON_MAX_STEP by default
+    attainment_duration_s: float = AttainmentOptions.duration_s  # simulated seconds per round
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,11 @@ def check_scope(offered: Instance, solver: str, objective: Objective, how: PlanO
                          f"{objective.value}, {target_name} {target}): give {target_name} T > 0")
 
 
-def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions = PlanOptions()) -> Planned:
+def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions = PlanOptions(), *,
+         duration_name: str | None = None, off_name: str = "attainment=0") -> Planned:
+    """Solve as `how` says.  A loop whose simulations would not fit in memory whatever the plan is refused before
+    its first solve (InputError) in the caller's terms: `duration_name` (the option of the simulated seconds per
+    round, None: the caller has none) and `off_name` (how the loop is turned off)."""
     validate_headroom(how.headroom, options.objective)
     how = effective(offered, solver, options.objective, how)
     if how.attainment is None:
@@ -91,8 +96,12 @@ def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions
         "min_step": min(AttainmentOptions.min_step, how.attainment_max_step)}
     opts = AttainmentOptions(target=how.attainment, scope=how.attainment_scope, arrivals=how.attainment_arrivals,
                              rounds=how.attainment_rounds, start=how.headroom, seed=options.seed,
-                             time_limit_s=options.time_limit_s, **steps)
-    res = plan_for_attainment(offered, registry_solver(solver, options), opts)
+                             time_limit_s=options.time_limit_s, duration_s=how.attainment_duration_s, **steps)
+    try:
+        res = plan_for_attainment(offered, registry_solver(solver, options), opts)
+    except RoundsTooLarge as e:
+        shorter = (f"{duration_name} {e.longest_s:g} or less, or " if duration_name and e.longest_s >= 0.1 else "")
+        raise InputError(f"{e}; give {shorter}{off_name} (no simulation)") from None
     r = res.judged.result
     if res.plan is None:  # the first round had no valid plan: the solver's own verdict, said once (the loop's
         # message repeated it: "X; no valid plan: X", and the warning a third time as a missed target)

@@ -24,6 +24,16 @@ from stsched.simulation import traces
 # requests, `python -m experiments.sim_memory --records`, 2026-12-07; 154 in an earlier version of the simulator,
 # when this was 160); rounded up, never down, so that a run that does not fit is refused
 BYTES_PER_REQUEST = 224
+# the span simulation (`stsched.simulation.span_counts.simulate_spans`, which keeps no records): per request of the
+# group of services drawn and run at once, the arrival arrays, service ids and routing's copies held until the
+# group's run ends (17.7-18.3 bytes measured with every service in one group on 6.0 M, 18.1 M and 26.3 M Poisson
+# requests of random 256- and 1,024-service instances, whose largest partition held 1 % or less of them); and per
+# request of the partition being run, what its run adds while it lasts
+# (the engine's lists, the outcome arrays, its records and their tally: 207.0-207.3 bytes in all measured on 0.6 M
+# and 1.8 M requests of gpulet m2, one partition holding every request, so 189 besides the first term).  ru_maxrss
+# growth / requests, `python -m experiments.sim_memory --spans`, 2026-12-08; rounded up, never down
+SPAN_BYTES_PER_REQUEST = 24
+SPAN_PARTITION_BYTES_PER_REQUEST = 200
 
 
 def available_bytes() -> int:
@@ -47,15 +57,37 @@ def _system_available() -> int:
         return 2 ** 62
 
 
+@dataclass(frozen=True)
+class MemoryNeed:
+    """What a simulation holds: `bytes_per_request` for every request of its window, and `fixed_bytes` besides
+    (e.g. the partition being run, `stsched.simulation.span_counts`); the default is the record-keeping simulator's."""
+
+    bytes_per_request: float = BYTES_PER_REQUEST
+    fixed_bytes: float = 0.0
+
+    def request_limit(self) -> int:
+        """The most requests a simulation can hold in the memory available now."""
+        return max(1, int((available_bytes() - self.fixed_bytes) // self.bytes_per_request))
+
+
+class MemoryShort(InputError):
+    """A simulation's arrivals would not fit in the memory available (`requests` expected or drawn, `limit`)."""
+
+    def __init__(self, message: str, requests: float, limit: int):
+        super().__init__(message)
+        self.requests, self.limit = requests, limit
+
+
 def request_limit() -> int:
-    """The most requests a simulation can hold in the memory available now."""
-    return max(1, available_bytes() // BYTES_PER_REQUEST)
+    """The most requests the record-keeping simulator can hold in the memory available now."""
+    return MemoryNeed().request_limit()
 
 
-def _too_many(what: str, count: float, limit: int) -> InputError:
-    return InputError(f"arrivals {what}: {count:.3g} requests would not fit in memory (at most {limit:,} requests: "
-                      f"{available_bytes() / 2 ** 30:.1f} GiB available at {BYTES_PER_REQUEST} bytes per request); "
-                      "shorten --duration or lower the rates or the CV")
+def _too_many(what: str, count: float, limit: int, need: MemoryNeed = MemoryNeed()) -> MemoryShort:
+    besides = f", {need.fixed_bytes / 2 ** 20:.0f} MiB besides" if need.fixed_bytes else ""
+    return MemoryShort(f"arrivals {what}: {count:.3g} requests would not fit in memory (at most {limit:,} requests: "
+                       f"{available_bytes() / 2 ** 30:.1f} GiB available at {need.bytes_per_request:g} bytes per "
+                       f"request{besides}); shorten --duration or lower the rates or the CV", count, limit)
 
 
 def check_holds_a_request(rates: Sequence[float], duration_s: float) -> None:
@@ -129,7 +161,8 @@ def poisson(rate: float, duration_s: float, rng: np.random.Generator) -> np.ndar
     return cum[:-1] * (duration_s / cum[-1])
 
 
-def gamma(rate: float, cv: float, duration_s: float, rng: np.random.Generator, cap: int | None = None) -> np.ndarray:
+def gamma(rate: float, cv: float, duration_s: float, rng: np.random.Generator, cap: int | None = None,
+          need: MemoryNeed = MemoryNeed()) -> np.ndarray:
     """A renewal process with Gamma inter-arrival times of mean 1/rate and coefficient of variation `cv`
     (cv = 1: Poisson; cv > 1: bursty).  Started in equilibrium by a uniform random phase of the first gap.
     More than `cap` arrivals (a very large CV puts huge numbers of them at nearly one instant) raise InputError."""
@@ -150,14 +183,14 @@ def gamma(rate: float, cv: float, duration_s: float, rng: np.random.Generator, c
         if t0 >= duration_s:
             break
         if cap is not None and total > cap:
-            raise _too_many(f"gamma:{cv:g}", total, cap)
+            raise _too_many(f"gamma:{cv:g}", total, cap, need)
         expect = max(16, int(rate * (duration_s - t0) * 1.2) + 16)
         if t0 - before < 0.01 * (duration_s - before):  # nearly no progress (a very bursty process): grow
             expect = max(expect, 2 * len(times))
     t = np.concatenate(chunks)
     t = t[(t >= 0.0) & (t < duration_s)]
     if cap is not None and len(t) > cap:
-        raise _too_many(f"gamma:{cv:g}", len(t), cap)
+        raise _too_many(f"gamma:{cv:g}", len(t), cap, need)
     return t
 
 
@@ -195,34 +228,48 @@ def piecewise_poisson(bin_rates: np.ndarray, bin_s: float, t0: float, t1: float,
     return lo.repeat(counts) + (cs[keep] - base.repeat(counts)) * scale.repeat(counts)
 
 
+def check_fits(spec: ArrivalSpec, rates: Sequence[float], duration_s: float, need: MemoryNeed = MemoryNeed()) -> int:
+    """The most requests that fit in memory at `need`; MemoryShort when the requests expected at `rates` over
+    `duration_s` are more (`generate` checks this before drawing any arrival)."""
+    limit = need.request_limit()
+    expected = float(sum(max(0.0, r) for r in rates)) * duration_s
+    if expected > limit:
+        raise _too_many(spec.describe(), expected, limit, need)
+    return limit
+
+
 def generate(spec: ArrivalSpec, names: Sequence[str], rates: Sequence[float], duration_s: float,
-             seed: int = 0) -> dict[str, np.ndarray]:
+             seed: int = 0, need: MemoryNeed = MemoryNeed(),
+             only: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Arrival times per service (sorted, seconds in [0, duration_s)).  Each service draws from its own stream
-    seeded by (seed, its position), so adding a service does not change the arrivals of the others."""
+    seeded by (seed, its position), so adding a service does not change the arrivals of the others, and `only`
+    (positions; None: all) draws those services alone, the same arrays as drawing all.  A run whose expected
+    requests (of `only`) would not fit in memory at `need` (the simulation's own per-request memory) is refused
+    (MemoryShort) before any arrival is drawn."""
     if not duration_s > 0 or not math.isfinite(duration_s):
         raise InputError(f"duration must be a finite number > 0, got {duration_s!r}")
     if len(names) != len(rates):
         raise InputError("arrivals: names and rates differ in length")
     check_holds_a_request(rates, duration_s)
-    limit = request_limit()
-    expected = float(sum(max(0.0, r) for r in rates)) * duration_s
-    if expected > limit:  # refused before any arrival is drawn
-        raise _too_many(spec.describe(), expected, limit)
+    which = range(len(names)) if only is None else only
+    limit = check_fits(spec, [rates[i] for i in which], duration_s, need)
     out: dict[str, np.ndarray] = {}
     if spec.kind == "trace" and spec.trace in traces.COUNT_TRACES:
         sched = traces.rate_schedule(list(rates), spec.trace, spec.normalise)
         trace = traces.load_count_trace(spec.trace)
-        for i, name in enumerate(names):
+        for i in which:
             rng = np.random.default_rng([seed, i])
             t = piecewise_poisson(sched[i], trace.bin_s, spec.trace_offset_s, spec.trace_offset_s + duration_s, rng)
-            out[name] = t - spec.trace_offset_s
+            out[names[i]] = t - spec.trace_offset_s
         return out
-    for i, (name, rate) in enumerate(zip(names, rates)):
+    for i in which:
+        name, rate = names[i], rates[i]
         rng = np.random.default_rng([seed, i])
         if spec.kind == "poisson":
             out[name] = poisson(rate, duration_s, rng)
         elif spec.kind == "gamma":
-            out[name] = gamma(rate, spec.cv, duration_s, rng, cap=limit - sum(len(a) for a in out.values()))
+            out[name] = gamma(rate, spec.cv, duration_s, rng, cap=limit - sum(len(a) for a in out.values()),
+                              need=need)
         elif spec.kind == "deterministic":
             out[name] = deterministic(rate, duration_s)
         else:

@@ -27,7 +27,7 @@ from stsched.errors import InputError
 from stsched.plan import Partition, Plan, Tenant
 from stsched.problem import Instance
 from stsched.simulation import routing as routing_mod
-from stsched.simulation.arrivals import ArrivalSpec, generate
+from stsched.simulation.arrivals import ArrivalSpec, MemoryNeed, generate
 from stsched.simulation.engine import run_partition
 from stsched.simulation.host import HostOverhead
 from stsched.simulation.summary import PartitionUse, RequestRecords, Summary, summarize
@@ -329,12 +329,16 @@ def run_plan(instance: Instance, plan: Plan, arrivals: Mapping[str, np.ndarray],
 
 
 def arrivals_of(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray],
-                options: SimOptions) -> Mapping[str, np.ndarray]:
-    """The arrivals `simulate` runs: drawn from a spec at every service's rate x `plan.scale`, or as given."""
+                options: SimOptions, need: MemoryNeed = MemoryNeed(),
+                only: Sequence[int] | None = None) -> Mapping[str, np.ndarray]:
+    """The arrivals `simulate` runs: drawn from a spec at every service's rate x `plan.scale`, or as given; `need`:
+    the memory the simulation holds (`generate` refuses a run that would not fit; default: `simulate`'s); `only`:
+    the services at these positions of the instance alone (the same arrays as drawing all)."""
     if not isinstance(arrivals, ArrivalSpec):
-        return arrivals
+        return arrivals if only is None else {n: arrivals[n] for n in (instance.service_names[i] for i in only)
+                                               if n in arrivals}
     rates = [s.rate * plan.scale for s in instance.services]
-    return generate(arrivals, instance.service_names, rates, options.duration_s, options.seed)
+    return generate(arrivals, instance.service_names, rates, options.duration_s, options.seed, need, only)
 
 
 def simulate(instance: Instance, plan: Plan, arrivals: ArrivalSpec | Mapping[str, np.ndarray] = ArrivalSpec(),
