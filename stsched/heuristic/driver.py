@@ -236,7 +236,8 @@ def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
         return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     if gpus is None:
         return Outcome(None, None, None, "some demand could not be placed on any layout")
-    note = f"min-gpus: {len(gpus)} GPUs (LP bound over the points that fit in memory: {lower}); {where_lost(ctx, gpus)}"
+    note = (f"min-gpus: {len(gpus)} GPUs (the search's floor, an LP over its own operating points: {lower}; not "
+            f"the bound reported); {where_lost(ctx, gpus)}")
     if len(gpus) > inst.gpus:
         return Outcome(None, None, None, f"{note}; more than the instance's {inst.gpus} GPUs")
     out = finalize(ctx, gpus, 1.0, note)

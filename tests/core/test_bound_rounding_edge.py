@@ -157,7 +157,7 @@ def test_the_heuristics_search_stop_rounds_by_the_one_rule():
     9e-7 above 2 GPUs, which a valid plan serves on 2."""
     inst, _ = _edge(2, 9e-7)
     r = run_solver("heuristic", inst, SolveOptions(objective=Objective.MIN_GPUS, time_limit_s=30)).result
-    assert "(LP bound over the points that fit in memory: 2)" in r.message
+    assert "(the search's floor, an LP over its own operating points: 2; not the bound reported)" in r.message
 
 
 @pytest.mark.parametrize("n", [2, 600_000, 10 ** 7])
