@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field, fields
 from itertools import combinations_with_replacement
 from typing import Callable, Iterable, Sequence
@@ -376,9 +377,7 @@ def grow(instance: Instance, layer: list, pts: dict, limit: int, stop: Stop = No
     for n, (p, ss, bs, d, room) in enumerate(layer):
         if n % POLL_EVERY == 0:
             poll(stop, f"tenant sets of {len(ss) + 1}")
-        for j in active:
-            if j <= ss[-1]:
-                continue
+        for j in active[bisect_right(active, ss[-1]):]:  # services above the set's last, in order
             for b, e in pts.get((p, j), ()):
                 d2, room2 = d + e, min(room, duty_room(e, budgets[j]))
                 if d2 > room2:  # the checker's rule for every tenant (fits(d2, budget - e) was stricter by e 1e-6)

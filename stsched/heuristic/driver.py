@@ -64,25 +64,30 @@ def _build(ctx: Context, c: str, demand: np.ndarray, goal: int, limit: int | Non
                      hopeless=hopeless)
 
 
-def _constructions(ctx: Context, demand: np.ndarray, goal: int, seed: int, limit: int | None = None):
-    """The constructions of `HeuristicOptions.constructions`, then `restarts` seeded greedy runs, lazily."""
-    for c in ctx.opts.construction_list():
-        if c != "whole" or _whole_applies(ctx):
+def _constructions(ctx: Context, demand: np.ndarray, goal: int, seed: int, limit: int | None = None,
+                   first: list[WGpu] | None = None):
+    """The constructions of `HeuristicOptions.constructions`, then `restarts` seeded greedy runs, lazily; `first`:
+    the first construction's GPUs, already built for this demand (a complete pilot's), not built again."""
+    for i, c in enumerate(ctx.opts.construction_list()):
+        if i == 0 and first is not None:
+            yield first, np.zeros_like(demand, dtype=float)
+        elif c != "whole" or _whole_applies(ctx):
             yield _build(ctx, c, demand, goal, limit)
     for r in range(1, ctx.opts.restarts + 1):
         yield construct(ctx, demand, np.random.default_rng([seed, r]), limit=limit)
 
 
 def pack(ctx: Context, demand: np.ndarray, lower: int, deadline: float, seed: int,
-         limit: int | None = None, descent: bool = True) -> list[WGpu] | None:
+         limit: int | None = None, descent: bool = True, first: list[WGpu] | None = None) -> list[WGpu] | None:
     """The fewest GPUs serving `demand` that construction + local search find (None when some demand cannot be
     placed at all).  Every construction (`HeuristicOptions.constructions`, then `restarts` seeded greedy runs) is
     built; the first to reach the bound (or `limit`) wins, else the `search_starts` best are improved by the local
     search; above the bound, the greedy construction for a little more load (`load_probes`) may save a GPU; those
-    with the fewest GPUs, last, are improved by the coordinate descent."""
+    with the fewest GPUs, last, are improved by the coordinate descent.  `first`: the first construction's GPUs
+    for `demand`, already built (`_constructions`)."""
     goal = limit if limit is not None else lower
     built: list[list[WGpu]] = []
-    constructions = _constructions(ctx, demand, goal, seed)
+    constructions = _constructions(ctx, demand, goal, seed, first=first)
     for n in itertools.count():
         if n > 0 and time.perf_counter() > deadline:
             break
@@ -223,15 +228,30 @@ def _at_scale(ctx: Context, demand: np.ndarray) -> tuple[Context, Pilot | None]:
     return choose_construction(ctx, lambda c, d, most: _build(ctx, c, d, 0, limit=most, hopeless=True), demand)
 
 
+def _pilot_built(ctx: Context, pilot: Pilot | None, demand: np.ndarray) -> list[WGpu] | None:
+    """The chosen construction's GPUs from a pilot that was the whole `demand` (every service with demand is
+    servable and in the pilot: at most `scale.PILOT` services), so that `pack` does not build them again (session
+    20: at 256 services the pilot and `pack` built the same construction on the same demand, a third of a plan
+    from scratch); None otherwise.  A complete build with the pilot's GPU limit is the build without it (the limit
+    only stops a build, which is then incomplete and not chosen); not for "balanced", whose target the pilot set
+    otherwise (0 GPUs, not the LP bound)."""
+    if pilot is None or not pilot.complete or pilot.built is None or pilot.name == "balanced":
+        return None
+    outside = np.ones(len(demand), dtype=bool)
+    outside[ctx.servable] = False
+    return None if np.any(demand[outside] > 0) else pilot.built
+
+
 def min_gpus(ctx: Context, deadline: float, seed: int) -> Outcome:
     inst = ctx.instance
+    demand = rates(ctx)
     try:
-        ctx, _ = _at_scale(ctx, rates(ctx))
+        ctx, pilot = _at_scale(ctx, demand)
     except TimeUp:
         return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     lower = lower_gpus(ctx)
     try:
-        gpus = pack(ctx, rates(ctx), int(lower), deadline, seed)
+        gpus = pack(ctx, demand, int(lower), deadline, seed, first=_pilot_built(ctx, pilot, demand))
     except TimeUp:
         return Outcome(None, None, None, "stopped at the time limit before a plan was complete")
     if gpus is None:
