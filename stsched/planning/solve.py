@@ -16,6 +16,8 @@ met and a message that says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dataclasses import dataclass, replace
 
 from stsched.errors import InputError
@@ -68,15 +70,22 @@ def effective(instance: Instance, solver: str, objective: Objective, how: PlanOp
     return replace(how, attainment=target, attainment_scope=scope or "overall", attainment_max_step=step)
 
 
+LOOP_OPTIONS = ("attainment_scope", "attainment_arrivals", "attainment_rounds", "attainment_duration_s")  # read
+# by the attainment loop alone
+
+
 def check_scope(offered: Instance, solver: str, objective: Objective, how: PlanOptions,
-                scope_name: str = "attainment_scope", target_name: str = "attainment") -> None:
-    """InputError when an attainment scope is given where no attainment loop runs (it would be ignored: `st.solve(...,
-    attainment_scope="zz")` ran without a word where `stsched solve --attainment-scope` is refused); `scope_name`
-    and `target_name` are what the caller calls the two (the CLI's flags, the API's arguments)."""
-    if how.attainment_scope and effective(offered, solver, objective, how).attainment is None:
+                name: Callable[[str], str] = str, target_name: str = "attainment") -> None:
+    """InputError when an option of the attainment loop (`LOOP_OPTIONS`, set to other than its default) is given
+    where no attainment loop runs (it would be ignored: `st.solve(..., attainment_scope="zz")` ran without a word
+    where `stsched solve --attainment-scope` is refused, and `--attainment-rounds` / `--attainment-arrivals` /
+    `--attainment-duration` on a deterministic instance did); `name` and `target_name`: what the caller calls the
+    options (the CLI's flags, the API's arguments)."""
+    given = [f for f in LOOP_OPTIONS if getattr(how, f) != getattr(PlanOptions, f)]
+    if given and effective(offered, solver, objective, how).attainment is None:
         target = "unset" if how.attainment is None else f"{how.attainment:g}"
-        raise InputError(f"{scope_name} {how.attainment_scope}: no attainment loop runs here (instance "
-                         f"{offered.name!r} is planned for {offered.arrivals.value} arrivals, objective "
+        raise InputError(", ".join(f"{name(f)} {getattr(how, f)}" for f in given) + ": no attainment loop runs here "
+                         f"(instance {offered.name!r} is planned for {offered.arrivals.value} arrivals, objective "
                          f"{objective.value}, {target_name} {target}): give {target_name} T > 0")
 
 

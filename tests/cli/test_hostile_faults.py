@@ -207,3 +207,12 @@ def test_execute_names_the_service_whose_model_it_cannot_run_and_how_to_map_it(f
     code, text = _run(capsys, "execute", files["inst"], files["plan"], "--backend", "cpu", "--duration", "0.5")
     assert code == 2 and "service 's0' runs model 'm0'" in text and "--model-map m0=ZOO" in text, text
     assert "unknown model 'm0'" in text
+
+
+@pytest.mark.parametrize("flag, value", [("--attainment-duration", "30"), ("--attainment-rounds", "3"),
+                                         ("--attainment-arrivals", "gamma:2")])
+def test_every_option_of_the_attainment_loop_without_a_loop_is_refused(files, capsys, flag, value):
+    """Session 20: `solve --attainment-duration 30` (new), `--attainment-rounds 3` and `--attainment-arrivals gamma:2`
+    on a deterministic instance ran without a word, exit 0 (only `--attainment-scope` was refused)."""
+    code, text = _run(capsys, "solve", files["inst"], flag, value)
+    assert code == 2 and f"{flag} " in text and "no attainment loop runs here" in text, text

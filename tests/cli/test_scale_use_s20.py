@@ -156,11 +156,9 @@ def test_planning_api_names_the_switch_off_when_it_has_no_duration_option(monkey
         stsched.solve(inst)
 
 
-def test_the_column_generation_starts_no_round_after_its_deadline(monkeypatch):
-    """`stsched bound d4096.json --objective max-scale --time-limit 20` (4,096 services, deterministic) reported
-    wall_s 29.6 (and 61.1 s at --time-limit 40, niced at load 8): a round whose pricing ended past the deadline
-    added its columns and the next round solved the master again (no limit after round 1: 6.8 s) and priced once
-    more (5.5 s).  Here the first pricing call is made to end past the deadline: no master solve may follow."""
+def _pricing_slowed(monkeypatch, delay, limit_s: float):
+    """A max-scale column generation (24 services) whose first pricing call sleeps `delay(left)` seconds: the instants
+    that call ended (one) and the master solves, the result and its wall time."""
     import time
 
     from solvers.exact import cg_parallel, colgen
@@ -169,13 +167,13 @@ def test_the_column_generation_starts_no_round_after_its_deadline(monkeypatch):
 
     inst = random_instance(24, 12, 1, arrivals="deterministic")
     real_map, real_solve = cg_parallel.PricingPool.map, colgen._Master.solve
-    late: list[float] = []  # when the deadline had passed in a pricing call
+    slowed: list[float] = []
     solves: list[float] = []
 
     def slow_map(self, kind, items, left):
-        if not late:
-            time.sleep(max(left, 0.0) + 0.05)
-            late.append(time.perf_counter())
+        if not slowed:
+            time.sleep(delay(left))
+            slowed.append(time.perf_counter())
         return real_map(self, kind, items, left)
 
     def noted_solve(self, *args, **kwargs):
@@ -184,9 +182,19 @@ def test_the_column_generation_starts_no_round_after_its_deadline(monkeypatch):
 
     monkeypatch.setattr(cg_parallel.PricingPool, "map", slow_map)
     monkeypatch.setattr(colgen._Master, "solve", noted_solve)
-    res = colgen.column_generation(inst, Objective.MAX_SCALE, CgOptions(time_limit_s=5.0))
-    assert late and solves and not res.converged
-    assert [t for t in solves if t > late[0]] == []  # no master solved (no round started) past the deadline
+    t0 = time.perf_counter()
+    res = colgen.column_generation(inst, Objective.MAX_SCALE, CgOptions(time_limit_s=limit_s))
+    return slowed, solves, res, time.perf_counter() - t0
+
+
+def test_the_column_generation_starts_no_round_after_its_deadline(monkeypatch):
+    """`stsched bound d4096.json --objective max-scale --time-limit 20` (4,096 services, deterministic) reported
+    wall_s 29.6 (and 61.1 s at --time-limit 40, niced at load 8): a round whose pricing ended past the deadline
+    added its columns and the next round solved the master again (no limit after round 1: 6.8 s) and priced once
+    more (5.5 s).  Here the first pricing call is made to end past the deadline: no master solve may follow."""
+    slowed, solves, res, _ = _pricing_slowed(monkeypatch, lambda left: max(left, 0.0) + 0.05, 5.0)
+    assert slowed and solves and not res.converged
+    assert [t for t in solves if t > slowed[0]] == []  # no master solved (no round started) past the deadline
     assert res.rounds == 1 and 0 < res.bound < float("inf")
 
 
@@ -299,30 +307,7 @@ def test_the_column_generation_starts_no_round_the_time_left_cannot_hold(monkeyp
     """`stsched bound r4096.json --time-limit 20` (after the fix above) still ran 22.7-26.1 s: round 2 started
     with 2.9 s left, after a round of 5.8 s, and ran 5.5 s (its master solve unlimited, its pricing past the time
     it was given).  A round starts only when the time left covers what the last one took."""
-    import time
-
-    from solvers.exact import cg_parallel, colgen
-    from solvers.exact.cg_pricing import CgOptions
-    from stsched.registry import Objective
-
-    inst = random_instance(24, 12, 1, arrivals="deterministic")
-    real_map, real_solve = cg_parallel.PricingPool.map, colgen._Master.solve
-    slowed: list[float] = []
-    solves: list[float] = []
-
-    def slow_map(self, kind, items, left):
-        if not slowed:  # the first pricing takes 60 % of the time left: the rest cannot hold another round
-            time.sleep(0.6 * max(left, 0.0))
-            slowed.append(time.perf_counter())
-        return real_map(self, kind, items, left)
-
-    def noted_solve(self, *args, **kwargs):
-        solves.append(time.perf_counter())
-        return real_solve(self, *args, **kwargs)
-
-    monkeypatch.setattr(cg_parallel.PricingPool, "map", slow_map)
-    monkeypatch.setattr(colgen._Master, "solve", noted_solve)
-    t0 = time.perf_counter()
-    res = colgen.column_generation(inst, Objective.MAX_SCALE, CgOptions(time_limit_s=4.0))
+    # the first pricing takes 60 % of the time left: the rest cannot hold another round
+    slowed, solves, res, elapsed = _pricing_slowed(monkeypatch, lambda left: 0.6 * max(left, 0.0), 4.0)
     assert slowed and [t for t in solves if t > slowed[0]] == [] and res.rounds == 1
-    assert time.perf_counter() - t0 < 4.0 and 0 < res.bound < float("inf")
+    assert elapsed < 4.0 and 0 < res.bound < float("inf")
