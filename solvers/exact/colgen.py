@@ -331,6 +331,7 @@ def column_generation(instance: Instance, objective: Objective, opts: CgOptions 
                 master.limit(deadline, clock, opts.clock == "wall")
             lp = master.solve()
             if rounds == 1:
+                c_round = clock()  # (the round rule below times the rounds after: the first master is the long one)
                 if lp is None and master.timed_out():
                     return out_of_time(base, base_what, "the first master LP", columns=tuple(columns), clip=clip,
                                        calls=pricer.calls)

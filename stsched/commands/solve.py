@@ -185,7 +185,7 @@ def run(args) -> int:
     LOOP_FLAGS = {"attainment_scope": "--attainment-scope", "attainment_arrivals": "--attainment-arrivals",
                   "attainment_rounds": "--attainment-rounds", "attainment_duration_s": "--attainment-duration"}
 
-    check_scope(offered, args.solver, objective, how, lambda f: LOOP_FLAGS[f], "--attainment")
+    check_scope(offered, args.solver, objective, how, lambda f: LOOP_FLAGS.get(f, f), "--attainment")
     planned = plan(args.solver, offered, options, how, duration_name="--attainment-duration",
                    off_name="--attainment 0")
     judged, met = planned.judged, planned.attainment_met

@@ -33,10 +33,11 @@ from stsched.errors import InputError
 from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation import arrivals as arrivals_mod
-from stsched.simulation.arrivals import SPAN_BYTES_PER_REQUEST, ArrivalSpec, MemoryShort, check_fits
+from stsched.simulation.arrivals import (SPAN_BYTES_PER_REQUEST, ArrivalSpec, MemoryShort, check_fits,
+                                        check_holds_a_request)
 from stsched.simulation.simulator import SimOptions
 from stsched.simulation.span_counts import simulate_spans, span_counts, span_need
-from stsched.registry import Judged, SolveOptions, run_solver
+from stsched.registry import Judged, SolveOptions, Status, run_solver
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ def lower_bounds(records, slo_ms: np.ndarray, duration_s: float, batches: int, z
 
 class RoundsTooLarge(InputError):
     """A round's simulation would not fit in memory whatever the plan (`check_rounds_fit`): `longest_s`, the
-    longest simulated window per round that would (0 when none would)."""
+    longest simulated window per round that would (0 when none would; -1: the window is too short to hold a
+    request)."""
 
     def __init__(self, message: str, longest_s: float):
         super().__init__(message)
@@ -153,13 +155,17 @@ def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
     round's work is lost to it; not when that service cannot be served on the instance's GPUs at all (a rate of
     1e308 req/s): then no plan exists and the solver's verdict (infeasible) is the answer."""
     busiest = max((s for s in instance.services), key=lambda s: s.rate)
+    try:  # a window too short to hold one request: refused here, not after the first solve
+        check_holds_a_request([s.rate for s in instance.services], opts.duration_s)
+    except InputError as e:
+        raise RoundsTooLarge(f"the attainment loop's simulations: {e}", -1.0) from None
     try:
         check_fits(ArrivalSpec.parse(opts.arrivals), [busiest.rate], opts.duration_s,
                    span_need(instance, None, opts.duration_s))
     except MemoryShort as e:
-        from stsched.bounds import beyond_gpus, gpu_throughput
+        from stsched.bounds import infeasible_services
 
-        if beyond_gpus(busiest.rate, gpu_throughput(instance, busiest.name), instance.gpus):
+        if busiest.name in infeasible_services(instance):  # the bounds' own screen (rates and memory)
             return  # no plan serves it: the solver says so (infeasible, naming it) and no round is simulated
         longest = math.floor(e.limit / busiest.rate * 10) / 10 if busiest.rate > 0 else math.inf
         raise RoundsTooLarge(f"the attainment loop's simulations would not fit in memory: each round simulates "
@@ -261,7 +267,8 @@ def plan_for_attainment(instance: Instance, solve: Solve,
             rounds.append(Round(k, None if plan is None else plan.gpus_used, None, None, "", None, (),
                                 message or "no valid plan"))
             log.info("round %d: no valid plan (%s)", k, message)
-            if k > 0 and plan is None and limit is not None and clock.solve_s >= limit:  # the loop's clock, not
+            if (k > 0 and plan is None and limit is not None and clock.solve_s >= limit
+                    and judged.result.status is not Status.INFEASIBLE):  # the loop's clock, not
                 # the raised factors, ended it (said "no valid plan at the raised factors" at 4,096 services)
                 timed_out = f"round {k}'s solve used the {limit:.1f} s left to it and returned no plan"
             break

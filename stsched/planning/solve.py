@@ -109,7 +109,10 @@ def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions
     try:
         res = plan_for_attainment(offered, registry_solver(solver, options), opts)
     except RoundsTooLarge as e:
-        shorter = (f"{duration_name} {e.longest_s:g} or less, or " if duration_name and e.longest_s >= 0.1 else "")
+        if e.longest_s < 0:  # a window too short to hold one request (`check_rounds_fit`)
+            raise InputError(f"{duration_name or 'attainment_duration_s'}: {e}") from None
+        shorter = (f"{duration_name} below {e.longest_s:g} (the busiest service alone would fill the memory there; "
+                   f"a round needs more), or " if duration_name and e.longest_s >= 0.1 else "")
         raise InputError(f"{e}; give {shorter}{off_name} (no simulation)") from None
     r = res.judged.result
     if res.plan is None:  # the first round had no valid plan: the solver's own verdict, said once (the loop's
