@@ -178,14 +178,13 @@ def run(args) -> int:
                            params=params, progress=None if getattr(args, "quiet", False) else _progress)
     how = PlanOptions(headroom=args.headroom, attainment=args.attainment, attainment_scope=args.attainment_scope,
                       attainment_arrivals=args.attainment_arrivals, attainment_rounds=args.attainment_rounds,
-                      **({} if args.attainment_duration is None
-                         else {"attainment_duration_s": args.attainment_duration}))
+                      attainment_duration_s=(PlanOptions.attainment_duration_s if args.attainment_duration is None
+                                             else args.attainment_duration))
     from stsched.planning.solve import check_scope
 
-    LOOP_FLAGS = {"attainment_scope": "--attainment-scope", "attainment_arrivals": "--attainment-arrivals",
-                  "attainment_rounds": "--attainment-rounds", "attainment_duration_s": "--attainment-duration"}
-
-    check_scope(offered, args.solver, objective, how, lambda f: LOOP_FLAGS.get(f, f), "--attainment")
+    # each option's flag: its field's name, the unit suffix dropped (attainment_duration_s: --attainment-duration)
+    check_scope(offered, args.solver, objective, how, lambda f: "--" + f.removesuffix("_s").replace("_", "-"),
+                "--attainment")
     planned = plan(args.solver, offered, options, how, duration_name="--attainment-duration",
                    off_name="--attainment 0")
     judged, met = planned.judged, planned.attainment_met

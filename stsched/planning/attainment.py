@@ -140,16 +140,19 @@ def lower_bounds(records, slo_ms: np.ndarray, duration_s: float, batches: int, z
 
 class RoundsTooLarge(InputError):
     """A round's simulation would not fit in memory whatever the plan (`check_rounds_fit`): `longest_s`, the
-    longest simulated window per round that would (0 when none would; -1: the window is too short to hold a
-    request)."""
+    longest simulated window per round that would (0 when none would)."""
 
     def __init__(self, message: str, longest_s: float):
         super().__init__(message)
         self.longest_s = longest_s
 
 
+class WindowTooShort(InputError):
+    """A round's simulated window too short to hold one request at the offered rates (`check_rounds_fit`)."""
+
+
 def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
-    """RoundsTooLarge when one round's simulation (`opts.duration_s` of arrivals at the offered rates) would not fit
+    """WindowTooShort when one round's window holds no request; RoundsTooLarge when one round's simulation (`opts.duration_s` of arrivals at the offered rates) would not fit
     in the memory available whatever the plan: the busiest service's requests alone, the least a group of
     `simulate_spans` holds (`span_need` without a plan).  The loop checks this before its first solve, so that no
     round's work is lost to it; not when that service cannot be served on the instance's GPUs at all (a rate of
@@ -158,7 +161,7 @@ def check_rounds_fit(instance: Instance, opts: AttainmentOptions) -> None:
     try:  # a window too short to hold one request: refused here, not after the first solve
         check_holds_a_request([s.rate for s in instance.services], opts.duration_s)
     except InputError as e:
-        raise RoundsTooLarge(f"the attainment loop's simulations: {e}", -1.0) from None
+        raise WindowTooShort(f"the attainment loop's simulations: {e}") from None
     try:
         check_fits(ArrivalSpec.parse(opts.arrivals), [busiest.rate], opts.duration_s,
                    span_need(instance, None, opts.duration_s))

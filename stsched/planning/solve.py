@@ -17,11 +17,11 @@ met and a message that says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass, replace
 
 from stsched.errors import InputError
-from stsched.planning.attainment import AttainmentOptions, RoundsTooLarge, plan_for_attainment, registry_solver
+from stsched.planning.attainment import (AttainmentOptions, RoundsTooLarge, WindowTooShort, plan_for_attainment,
+                                        registry_solver)
 from stsched.planning.headroom import solve_with_headroom, validate_headroom
 from stsched.problem import Arrivals, Instance
 from stsched.registry import Judged, Objective, SolveOptions, Status, available_solvers
@@ -108,9 +108,9 @@ def plan(solver: str, offered: Instance, options: SolveOptions, how: PlanOptions
                              time_limit_s=options.time_limit_s, duration_s=how.attainment_duration_s, **steps)
     try:
         res = plan_for_attainment(offered, registry_solver(solver, options), opts)
+    except WindowTooShort as e:
+        raise InputError(f"{duration_name or 'attainment_duration_s'}: {e}") from None
     except RoundsTooLarge as e:
-        if e.longest_s < 0:  # a window too short to hold one request (`check_rounds_fit`)
-            raise InputError(f"{duration_name or 'attainment_duration_s'}: {e}") from None
         shorter = (f"{duration_name} below {e.longest_s:g} (the busiest service alone would fill the memory there; "
                    f"a round needs more), or " if duration_name and e.longest_s >= 0.1 else "")
         raise InputError(f"{e}; give {shorter}{off_name} (no simulation)") from None

@@ -78,11 +78,6 @@ class MemoryShort(InputError):
         self.requests, self.limit = requests, limit
 
 
-def request_limit() -> int:
-    """The most requests the record-keeping simulator can hold in the memory available now."""
-    return MemoryNeed().request_limit()
-
-
 def _too_many(what: str, count: float, limit: int, need: MemoryNeed = MemoryNeed()) -> MemoryShort:
     besides = f", {need.fixed_bytes / 2 ** 20:.0f} MiB besides" if need.fixed_bytes else ""
     return MemoryShort(f"arrivals {what}: {count:.3g} requests would not fit in memory (at most {limit:,} requests: "

@@ -43,6 +43,12 @@ def _interleave(n: int, weights: np.ndarray) -> np.ndarray:
     return out
 
 
+def routed_weights(weights: np.ndarray) -> np.ndarray:
+    """The weights requests are routed by: as given, or all equal when none is positive (every tenant's planned
+    share zero: routed evenly)."""
+    return np.ones_like(weights) if weights.sum() <= 0 else weights
+
+
 def assign(n: int, weights: Sequence[float], how: str = "interleave",
            rng: np.random.Generator | None = None) -> np.ndarray:
     """Partition index (into `weights`) of each of `n` requests taken in arrival order."""
@@ -51,8 +57,7 @@ def assign(n: int, weights: Sequence[float], how: str = "interleave",
         raise ValueError("assign: no partitions")
     if (w < 0).any() or not np.isfinite(w).all():
         raise ValueError("assign: weights must be finite and >= 0")
-    if w.sum() <= 0:
-        w = np.ones_like(w)
+    w = routed_weights(w)
     if len(w) == 1:
         return np.zeros(n, dtype=np.int64)
     if how == "interleave":

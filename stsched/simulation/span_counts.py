@@ -33,6 +33,7 @@ from stsched.plan import Plan
 from stsched.problem import Instance
 from stsched.simulation.arrivals import (SPAN_BYTES_PER_REQUEST, SPAN_PARTITION_BYTES_PER_REQUEST, ArrivalSpec,
                                         MemoryNeed, check_fits)
+from stsched.simulation.routing import routed_weights
 from stsched.simulation.simulator import SimOptions, SimulationStopped, arrivals_of, run_plan
 from stsched.simulation.summary import RequestRecords, within_slo
 
@@ -100,20 +101,23 @@ def span_counts(records: RequestRecords, slo_ms: np.ndarray, duration_s: float, 
 
 def largest_partition_rate(plan: Plan, rates: Mapping[str, float]) -> float:
     """Requests per second the busiest partition of `plan` is routed at the services' `rates` (x `plan.scale`): each
-    service's rate split across its tenants by their planned shares, as the simulator routes it."""
+    service's rate split across its tenants by their planned shares, as the simulator routes it
+    (`routing.routed_weights`)."""
+    parts = [part for gpu in plan.gpus for part in gpu.partitions]
     planned: dict[str, list[float]] = {}
-    for gpu in plan.gpus:
-        for part in gpu.partitions:
-            for t in part.tenants:
-                planned.setdefault(t.service, []).append(t.rate)
-
-    def share(service: str, planned_rate: float) -> float:
-        shares = planned[service]
-        total = sum(shares)
-        return planned_rate / total if total > 0 else 1.0 / len(shares)  # all shares zero: routed evenly
-
-    return max((sum(rates.get(t.service, 0.0) * plan.scale * share(t.service, t.rate) for t in part.tenants)
-                for gpu in plan.gpus for part in gpu.partitions if part.tenants), default=0.0)
+    for part in parts:
+        for t in part.tenants:
+            planned.setdefault(t.service, []).append(t.rate)
+    shares = {n: (w := routed_weights(np.array(r, dtype=float))) / w.sum() for n, r in planned.items()}
+    seen = dict.fromkeys(planned, 0)  # each service's tenants in plan order, as `planned` lists them
+    most = 0.0
+    for part in parts:
+        load = 0.0
+        for t in part.tenants:
+            load += rates.get(t.service, 0.0) * plan.scale * shares[t.service][seen[t.service]]
+            seen[t.service] += 1
+        most = max(most, load)
+    return most
 
 
 #: services are simulated in groups of about this many requests (whole components of the plan: the services that

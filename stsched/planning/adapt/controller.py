@@ -46,7 +46,8 @@ from stsched.planning.adapt.forecast import Forecast, robust_rates
 from stsched.planning.adapt.minutes import Builds, Minutes, loads, planned
 from stsched.planning.adapt.mpc import NeedForecast
 from stsched.planning.adapt.calls import ProvedInfeasible, clock_watch, decision_deadline, patience, takes_nodes
-from stsched.planning.adapt.policies import POLICIES, AdaptiveKnobs, PolicyOptions, knob_reader, knobs_read, make_policy
+from stsched.planning.adapt.policies import (POLICIES, AdaptiveKnobs, PolicyOptions, knob_reader, knobs_read,
+                                            make_policy)
 from stsched.checker import check
 from stsched.errors import InfeasibleError, InputError
 from stsched.plan import Plan, layout_change_kinds
@@ -427,8 +428,8 @@ def with_headroom(message: str, headroom: float) -> str:
     says 1500 read as a wrong rate."""
     if headroom == 1.0:
         return message
-    return (f"{message} (rates after head-room: {float(headroom)!r} x those estimated from the trace, which peaks at each "
-            f"service's rate in the instance)")
+    return (f"{message} (rates after head-room: {float(headroom)!r} x those estimated from the trace, which peaks at "
+            f"each service's rate in the instance)")
 
 
 def overload_floor(schedule: np.ndarray, m: int, names: tuple[str, ...], plan: Plan, trigger: float,
